@@ -1,0 +1,66 @@
+"""The ``cytowords`` command line.
+
+Each sub-command lives in its own module of this package exposing
+``register(subparsers) -> None``; the module adds its parser and sets ``func`` (a callable
+taking the parsed ``argparse.Namespace`` and returning an exit code). Heavy imports happen
+inside ``func`` so that ``cytowords --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+
+#: sub-command modules, in the order they appear in ``--help``
+COMMAND_MODULES = ("demo", "synth", "describe", "map", "mine", "train", "evaluate")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="cytowords",
+        description="Describe cell-body-stained brain sections in words (napari-cytowords).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # command not built yet
+            if exc.name == f"{__name__}.{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cytowords`` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"cytowords {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"cytowords {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, PermissionError) as exc:
+        print(f"cytowords {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

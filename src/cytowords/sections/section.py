@@ -1,0 +1,86 @@
+"""The :class:`Section` container: a multiscale 2D grayscale image with physical pixel size.
+
+A section is what every other layer of cytowords works on: a list of dask arrays (level 0
+finest, each level ``(rows, cols)`` = ``(y, x)``), the isotropic pixel size of every level in
+micrometres, a name, free metadata and optional label images (same multiscale convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+
+@dataclass
+class LabelImage:
+    """A multiscale integer label image aligned with a section.
+
+    ``levels[i]`` has pixel size ``pixel_size_um[i]`` (µm); ``names`` maps label value -> text
+    (e.g. area id) and ``colors`` maps label value -> ``#rrggbb``. Value 0 is background.
+    """
+
+    levels: list[da.Array]
+    pixel_size_um: list[float]
+    names: dict[int, str] = field(default_factory=dict)
+    colors: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Section:
+    """A multiscale grayscale section.
+
+    Attributes:
+        levels: dask arrays ``(y, x)``, level 0 finest, each coarser level smaller.
+        pixel_size_um: isotropic pixel size (µm per pixel) of each level.
+        name: human-readable name (usually the file stem).
+        metadata: free-form metadata (source path, NGFF version, generator seed...).
+        labels: named label images aligned with the section (e.g. ``"areas"``).
+    """
+
+    levels: list[da.Array]
+    pixel_size_um: list[float]
+    name: str = "section"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, LabelImage] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            raise ValueError(f"section {self.name!r}: no pyramid levels")
+        if len(self.levels) != len(self.pixel_size_um):
+            raise ValueError(
+                f"section {self.name!r}: {len(self.levels)} levels but "
+                f"{len(self.pixel_size_um)} pixel sizes"
+            )
+        for i, lev in enumerate(self.levels):
+            if lev.ndim != 2:
+                raise ValueError(
+                    f"section {self.name!r}: level {i} has shape {lev.shape}; expected a 2D "
+                    "grayscale (y, x) array"
+                )
+
+    @property
+    def shape_um(self) -> tuple[float, float]:
+        """Physical extent ``(height, width)`` of the section in µm."""
+        h, w = self.levels[0].shape
+        p = self.pixel_size_um[0]
+        return (h * p, w * p)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Pixel data type (the same for all levels)."""
+        return self.levels[0].dtype
+
+    def level_for(self, pixel_size_um: float) -> int:
+        """Index of the coarsest level whose pixels are not coarser than ``pixel_size_um``.
+
+        Reading from that level and resampling down to the requested resolution never
+        loses detail; if even level 0 is coarser, level 0 is returned.
+        """
+        best = 0
+        for i, p in enumerate(self.pixel_size_um):
+            if p <= pixel_size_um * 1.0001:
+                best = i
+        return best
