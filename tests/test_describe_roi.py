@@ -1,0 +1,77 @@
+"""ROI geometry, patch grids and aggregation of per-patch predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytowords.describe.result import aggregate, top_alternatives
+from cytowords.describe.roi import Roi, RoiError, patch_grid
+
+
+def test_rectangle_area_bounds_and_containment() -> None:
+    r = Roi.rectangle(100, 200, 0, 0)  # corners in any order
+    assert r.bounds == (0.0, 0.0, 100.0, 200.0)
+    assert r.area_um2 == pytest.approx(20000.0)
+    inside = r.contains(np.array([[50, 100], [150, 100], [50, -1], [99.9, 199.9]]))
+    assert inside.tolist() == [True, False, False, True]
+
+
+def test_concave_polygon_containment() -> None:
+    # an L shape: the notch at top-right is outside
+    poly = Roi(np.array([[0, 0], [0, 10], [5, 10], [5, 5], [10, 5], [10, 0]]))
+    assert poly.area_um2 == pytest.approx(75.0)
+    assert poly.contains(np.array([[2, 8], [8, 8], [8, 2]])).tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    "verts",
+    [np.zeros((2, 2)), np.array([[0, 0], [1, 1], [2, 2]]), np.array([[0, 0], [0, np.nan], [1, 1]])],
+)
+def test_degenerate_polygons_raise_clear_errors(verts: np.ndarray) -> None:
+    with pytest.raises(RoiError, match="ROI"):
+        Roi(verts)
+
+
+def test_patch_grid_inside_roi_and_section() -> None:
+    r = Roi.rectangle(0, 0, 4096, 4096)
+    pts = patch_grid(r, patch_um=2048, stride_um=1024)
+    assert pts.shape == (25, 2)
+    assert pts.min() >= 0 and pts.max() <= 4096
+    # clipped by the section: only the part inside the 3000 x 3000 µm section
+    clipped = patch_grid(r, patch_um=2048, stride_um=1024, section_shape_um=(3000, 3000))
+    assert len(clipped) < len(pts) and clipped.max() < 3000
+
+
+def test_tiny_roi_gets_one_patch_at_centroid() -> None:
+    r = Roi.rectangle(10, 10, 20, 30)
+    pts = patch_grid(r, patch_um=2048)
+    np.testing.assert_allclose(pts, [[15, 20]])
+
+
+def test_roi_outside_section_is_refused() -> None:
+    with pytest.raises(RoiError, match="outside the section"):
+        patch_grid(
+            Roi.rectangle(5000, 5000, 6000, 6000), patch_um=100, section_shape_um=(1000, 1000)
+        )
+
+
+def test_max_patches_coarsens_the_grid() -> None:
+    r = Roi.rectangle(0, 0, 10000, 10000)
+    pts = patch_grid(r, patch_um=100, max_patches=50)
+    assert 0 < len(pts) <= 50
+
+
+def test_aggregate_votes_and_rejection() -> None:
+    ids = ["a", "b", "c"]
+    probs = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    best, mean, ood, rej, acc = aggregate(
+        probs, np.array([1.0, 2.0, 9.0]), np.array([0, 0, 1]), ids
+    )
+    assert best == 0 and not rej
+    assert acc.tolist() == [True, True, False]
+    np.testing.assert_allclose(mean, [0.65, 0.25, 0.1])
+    assert ood == 2.0
+    assert top_alternatives(mean, ids, 2) == [("a", 0.65), ("b", 0.25)]
+    best, _, _, rej, _ = aggregate(probs, np.zeros(3), np.array([1, 1, 0]), ids)
+    assert best is None and rej
