@@ -36,8 +36,8 @@ def test_degenerate_polygons_raise_clear_errors(verts: np.ndarray) -> None:
 def test_patch_grid_inside_roi_and_section() -> None:
     r = Roi.rectangle(0, 0, 4096, 4096)
     pts = patch_grid(r, patch_um=2048, stride_um=1024)
-    assert pts.shape == (25, 2)
-    assert pts.min() >= 0 and pts.max() <= 4096
+    assert pts.shape == (16, 2)
+    np.testing.assert_allclose(np.unique(pts[:, 0]), [512, 1536, 2560, 3584])
     # clipped by the section: only the part inside the 3000 x 3000 µm section
     clipped = patch_grid(r, patch_um=2048, stride_um=1024, section_shape_um=(3000, 3000))
     assert len(clipped) < len(pts) and clipped.max() < 3000
@@ -72,6 +72,8 @@ def test_aggregate_votes_and_rejection() -> None:
     assert acc.tolist() == [True, True, False]
     np.testing.assert_allclose(mean, [0.65, 0.25, 0.1])
     assert ood == 2.0
-    assert top_alternatives(mean, ids, 2) == [("a", 0.65), ("b", 0.25)]
+    alts = top_alternatives(mean, ids, 2)
+    assert [a for a, _ in alts] == ["a", "b"]
+    np.testing.assert_allclose([p for _, p in alts], [0.65, 0.25])
     best, _, _, rej, _ = aggregate(probs, np.zeros(3), np.array([1, 1, 0]), ids)
     assert best is None and rej

@@ -81,8 +81,8 @@ def patch_grid(
 ) -> np.ndarray:
     """Centres ``(M, 2)`` (y, x, µm) of the patches to read for ``roi``.
 
-    Centres lie on a grid of spacing ``stride_um`` (default: ``patch_um / 2``) inside the
-    polygon, clipped to the section when ``section_shape_um`` (height, width) is given. A ROI
+    Centres are the centres of grid cells of size ``stride_um`` (default: ``patch_um / 2``)
+    tiling the bounding box, kept where they fall inside the polygon, clipped to the section when ``section_shape_um`` (height, width) is given. A ROI
     smaller than one grid cell still gets one patch at its centroid. With ``max_patches`` the
     grid is coarsened (never randomly subsampled) until it fits.
     """
@@ -121,8 +121,7 @@ def patch_grid(
 
 
 def _axis(lo: float, hi: float, stride: float) -> np.ndarray:
-    """Grid coordinates covering [lo, hi] symmetrically with the given stride."""
-    n = max(int(np.floor((hi - lo) / stride)) + 1, 1)
-    span = (n - 1) * stride
-    start = lo + ((hi - lo) - span) / 2.0
+    """Centres of the grid cells of size ``stride`` tiling [lo, hi], centred in the span."""
+    n = max(int(np.floor((hi - lo) / stride + 1e-9)), 1)
+    start = lo + ((hi - lo) - n * stride) / 2.0 + stride / 2.0
     return start + stride * np.arange(n)
