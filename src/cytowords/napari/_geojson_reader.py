@@ -1,0 +1,42 @@
+"""npe2 reader for GeoJSON ROIs (ours or QuPath's) as a Shapes layer with results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..describe.export import RESULT_FIELDS, geojson_to_rois
+
+
+def napari_get_geojson_reader(path: str | list[str]):
+    """Return a reader for a ``.geojson`` file, or None for anything else."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not str(path).lower().endswith(".geojson") or not Path(path).is_file():
+        return None
+    return read_geojson
+
+
+def read_geojson(path: str | list[str]) -> list[tuple]:
+    """Read polygons (µm) and description results into a Shapes layer data tuple."""
+    if isinstance(path, list):
+        path = path[0]
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read GeoJSON ({exc})") from exc
+    # QuPath files carry no pixel size: their coordinates are read as µm (1 px = 1 µm)
+    ps = (obj.get("properties") or {}).get("pixel_size_um") or 1.0
+    polys, results, ps = geojson_to_rois(obj, pixel_size_um=ps, source=str(path))
+    features = {k: [r.get(k) for r in results] for k in RESULT_FIELDS}
+    meta = {
+        "name": Path(path).stem,
+        "shape_type": "polygon",
+        "features": features,
+        "edge_width": 20.0,
+        "face_color": "transparent",
+        "metadata": {"cytowords_pixel_size_um": ps, "cytowords_roi_layer": True},
+    }
+    return [(polys, meta, "shapes")]

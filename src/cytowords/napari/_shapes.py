@@ -1,0 +1,56 @@
+"""Shapes-layer geometry in physical units: the bridge between napari ROIs and the core.
+
+napari stores shapes in data coordinates; world = data * scale + translate. Our images carry
+their scale in µm, and so do the ROI layers we create, so world coordinates are µm. Only the
+last two axes (y, x) are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: shape types that enclose a region and can be described
+AREA_SHAPES = ("rectangle", "polygon", "ellipse")
+
+
+def ellipse_to_polygon(corners: np.ndarray, n: int = 48) -> np.ndarray:
+    """Polygon approximating napari's ellipse given by its 4 bounding-box corners."""
+    c = corners.mean(axis=0)
+    a = (corners[1] - corners[0]) / 2.0
+    b = (corners[3] - corners[0]) / 2.0
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)[:, None]
+    return c + np.cos(t) * a + np.sin(t) * b
+
+
+def shape_to_polygon_um(
+    data: np.ndarray, shape_type: str, scale: Sequence[float], translate: Sequence[float]
+) -> np.ndarray | None:
+    """``(N, 2)`` polygon ``(y, x)`` in µm of one shape, or None for lines and paths."""
+    if shape_type not in AREA_SHAPES:
+        return None
+    v = np.asarray(data, dtype=float)[:, -2:]
+    v = v * np.asarray(scale, dtype=float)[-2:] + np.asarray(translate, dtype=float)[-2:]
+    if shape_type == "ellipse":
+        v = ellipse_to_polygon(v)
+    return v
+
+
+def layer_polygons_um(
+    data: Sequence[np.ndarray],
+    shape_types: Sequence[str],
+    scale: Sequence[float],
+    translate: Sequence[float],
+) -> list[np.ndarray | None]:
+    """Polygons in µm for all shapes of a layer (None where a shape encloses no region)."""
+    return [shape_to_polygon_um(d, t, scale, translate) for d, t in zip(data, shape_types)]
+
+
+def polygon_um_to_data(
+    poly_um: np.ndarray, scale: Sequence[float], translate: Sequence[float]
+) -> np.ndarray:
+    """Inverse of :func:`shape_to_polygon_um` for a 2D layer."""
+    s = np.asarray(scale, dtype=float)[-2:]
+    t = np.asarray(translate, dtype=float)[-2:]
+    return (np.asarray(poly_um, dtype=float) - t) / s
