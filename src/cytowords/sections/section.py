@@ -27,6 +27,19 @@ class LabelImage:
     names: dict[int, str] = field(default_factory=dict)
     colors: dict[int, str] = field(default_factory=dict)
 
+    def read_window(
+        self, y0_um: float, x0_um: float, h_um: float, w_um: float, pixel_size_um: float
+    ) -> np.ndarray:
+        """Label values of a µm window sampled at ``pixel_size_um`` (nearest neighbour).
+
+        Same geometry as :meth:`Section.read_window`; outside the image reads 0.
+        """
+        from .window import read_label_window
+
+        return read_label_window(
+            self.levels, self.pixel_size_um, y0_um, x0_um, h_um, w_um, pixel_size_um
+        )
+
 
 @dataclass
 class Section:
@@ -84,3 +97,29 @@ class Section:
             if p <= pixel_size_um * 1.0001:
                 best = i
         return best
+
+    def read_window(
+        self,
+        y0_um: float,
+        x0_um: float,
+        h_um: float,
+        w_um: float,
+        pixel_size_um: float,
+        *,
+        fill: float = 0.0,
+    ) -> np.ndarray:
+        """Read the window ``[y0, y0+h) × [x0, x0+w)`` (µm) resampled to ``pixel_size_um``.
+
+        Coordinates are µm from the top-left corner of the section (pixel ``(i, j)`` of a
+        level with pixel size ``p`` covers ``[i*p, (i+1)*p)``). The result is a float32 array
+        of ``round(h_um / pixel_size_um) × round(w_um / pixel_size_um)`` px, read from the
+        coarsest level not coarser than the request (only the chunks needed) and resampled by
+        exact area averaging (no aliasing). Parts outside the section read as ``fill``.
+        When the request equals a level's pixel size and the origin lies on its pixel grid,
+        the values are that level's pixels exactly.
+        """
+        from .window import read_window
+
+        return read_window(
+            self.levels, self.pixel_size_um, y0_um, x0_um, h_um, w_um, pixel_size_um, fill=fill
+        )

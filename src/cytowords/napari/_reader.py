@@ -1,0 +1,99 @@
+"""npe2 reader: open a section (OME-Zarr, zarr, TIFF) as a multiscale image + label layers.
+
+``napari_get_reader`` only looks at the path (suffix / zarr metadata file names), so napari
+can ask it about every file cheaply; opening happens in the returned reader function. Layer
+data stays lazy (dask arrays); only the coarsest level is computed, for contrast limits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_ZARR_META = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+LayerData = tuple[Any, dict[str, Any], str]
+
+
+def _handles(path: Any) -> bool:
+    if not isinstance(path, (str, os.PathLike)):
+        return False
+    p = Path(os.fspath(path))
+    if p.suffix.lower() in _TIFF_SUFFIXES:
+        return p.is_file()
+    if p.is_dir():
+        return any((p / f).is_file() for f in _ZARR_META)
+    return False
+
+
+def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
+    """Return :func:`read_section_layers` if ``path`` looks like a section we open, else None."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    return read_section_layers if _handles(path) else None
+
+
+def contrast_limits(level: Any) -> tuple[float, float]:
+    """``(min, max)`` of a (small, coarsest) level; widened if the image is constant."""
+    arr = np.asarray(level.compute() if hasattr(level, "compute") else level)
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def _label_layer(name: str, lab: Any) -> LayerData:
+    from cytowords.sections.ngff import hex_to_rgba
+
+    meta: dict[str, Any] = {
+        "name": name,
+        "scale": (lab.pixel_size_um[0], lab.pixel_size_um[0]),
+        "units": ("µm", "µm"),
+        "multiscale": len(lab.levels) > 1,
+        "opacity": 0.5,
+        "metadata": {"label_names": dict(lab.names)},
+    }
+    if lab.names:
+        values = sorted(lab.names)
+        meta["features"] = {
+            "index": [0, *values],
+            "name": ["background", *(lab.names[v] for v in values)],
+        }
+    if lab.colors:
+        cmap: dict[Any, Any] = {None: [0, 0, 0, 0], 0: [0, 0, 0, 0]}
+        for v, c in lab.colors.items():
+            cmap[int(v)] = [x / 255 for x in hex_to_rgba(c)]
+        meta["colormap"] = cmap
+    data = lab.levels if len(lab.levels) > 1 else lab.levels[0]
+    return (data, meta, "labels")
+
+
+def read_section_layers(path: str | list[str]) -> list[LayerData]:
+    """Layer data tuples: the section as a multiscale image (µm scale), its label images."""
+    from cytowords.sections import open_section
+
+    if isinstance(path, list):
+        path = path[0]
+    section = open_section(path)
+    p0 = section.pixel_size_um[0]
+    image_meta: dict[str, Any] = {
+        "name": section.name,
+        "scale": (p0, p0),
+        "units": ("µm", "µm"),
+        "multiscale": len(section.levels) > 1,
+        "contrast_limits": contrast_limits(section.levels[-1]),
+        "colormap": "gray",
+        "metadata": {"pixel_size_um": list(section.pixel_size_um), **section.metadata},
+    }
+    data = section.levels if len(section.levels) > 1 else section.levels[0]
+    layers: list[LayerData] = [(data, image_meta, "image")]
+    for name, lab in section.labels.items():
+        layers.append(_label_layer(f"{section.name} {name}", lab))
+    return layers

@@ -1,0 +1,59 @@
+"""Wrap stored arrays (zarr, tifffile's zarr store) as lazy 2D dask arrays."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+
+from .errors import fail
+
+#: Dask chunks are whole multiples of the stored chunks, at least this many px per side.
+MIN_DASK_CHUNK_PX = 1024
+
+
+def dask_chunks(native: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Dask chunk shape: stored chunks grouped up to >= ``MIN_DASK_CHUNK_PX`` along y/x."""
+    out = []
+    for i, (c, n) in enumerate(zip(native, shape)):
+        c = max(1, int(c))
+        if i >= len(shape) - 2 and c < MIN_DASK_CHUNK_PX:
+            c *= math.ceil(MIN_DASK_CHUNK_PX / c)
+        out.append(min(c, max(1, n)))
+    return tuple(out)
+
+
+def lazy_yx(arr: Any, yx: tuple[int, int], where: str, seed: Any) -> da.Array:
+    """A lazy ``(y, x)`` dask array from an N-D stored array.
+
+    Axes other than ``yx`` must have length 1 (they are dropped); otherwise a
+    :class:`SectionError` explains that a 2D grayscale image was expected. ``seed`` makes the
+    dask name deterministic without hashing data.
+    """
+    shape = tuple(int(n) for n in arr.shape)
+    if any(n == 0 for n in shape):
+        raise fail(where, f"zero-sized array of shape {shape}", "a non-empty 2D image")
+    if len(shape) < 2:
+        raise fail(where, f"{len(shape)}-D array of shape {shape}", "a 2D (y, x) image")
+    iy, ix = yx
+    extra = [(i, n) for i, n in enumerate(shape) if i not in (iy, ix) and n != 1]
+    if extra:
+        raise fail(
+            where,
+            f"array of shape {shape} has {len(extra)} extra non-singleton axes "
+            "(3D stack, RGB or multichannel image)",
+            "a 2D grayscale (y, x) image",
+        )
+    chunks = dask_chunks(tuple(arr.chunks), shape)
+    name = "cytowords-" + tokenize(seed, shape, str(arr.dtype), chunks)
+    d = da.from_array(arr, chunks=chunks, name=name, inline_array=True, asarray=False)
+    index = tuple(slice(None) if i in (iy, ix) else 0 for i in range(len(shape)))
+    d = d[index] if len(shape) > 2 else d
+    if iy > ix:
+        d = d.T
+    if not (np.issubdtype(d.dtype, np.number) or d.dtype == bool):
+        raise fail(where, f"unsupported data type {d.dtype}", "a numeric image")
+    return d

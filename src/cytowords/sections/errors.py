@@ -1,0 +1,26 @@
+"""Errors raised by :mod:`cytowords.sections`."""
+
+from __future__ import annotations
+
+
+class SectionError(ValueError):
+    """A section file cannot be opened or written.
+
+    The message always names the file (or argument), the problem and what was expected.
+    """
+
+
+class WriteCancelled(RuntimeError):
+    """:func:`~cytowords.sections.write_section` was cancelled; nothing was left on disk."""
+
+
+def fail(path: object, problem: str, expected: str = "") -> SectionError:
+    """Build a :class:`SectionError` ``"<path>: <problem>[; expected <expected>]"``."""
+    msg = f"{path}: {problem}"
+    if expected:
+        msg += f"; expected {expected}"
+    return SectionError(msg)
+
+
+class SectionNotFoundError(SectionError, FileNotFoundError):
+    """The section path does not exist (both a :class:`SectionError` and FileNotFoundError)."""

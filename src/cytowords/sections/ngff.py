@@ -1,0 +1,153 @@
+"""NGFF (OME-Zarr 0.4 / 0.5) metadata: parse axes, units and scales; build what we write.
+
+Reading tolerates older layouts (0.1-0.3: no or string axes). Pixel size is taken from the
+``scale`` coordinate transformations of the ``y``/``x`` axes (dataset-level times
+multiscale-level) and converted to µm from the axis ``unit``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import fail
+
+#: Factor from an NGFF / UDUNITS length unit to micrometres.
+UNIT_TO_UM: dict[str, float] = {
+    "angstrom": 1e-4,
+    "picometer": 1e-6,
+    "nanometer": 1e-3,
+    "nm": 1e-3,
+    "micrometer": 1.0,
+    "micron": 1.0,
+    "um": 1.0,
+    "µm": 1.0,
+    "μm": 1.0,
+    "millimeter": 1e3,
+    "mm": 1e3,
+    "centimeter": 1e4,
+    "cm": 1e4,
+    "meter": 1e6,
+    "m": 1e6,
+}
+
+
+def unit_factor(unit: str | None) -> float | None:
+    """µm per ``unit`` (None when the unit is missing or not a length)."""
+    if not unit:
+        return None
+    return UNIT_TO_UM.get(str(unit).strip().lower().replace("micrometre", "micrometer"))
+
+
+def _scale_of(transforms: Any, ndim: int, where: str) -> list[float]:
+    """Product of the ``scale`` entries of a coordinateTransformations list (1 if none)."""
+    scale = [1.0] * ndim
+    for t in transforms or []:
+        if isinstance(t, dict) and t.get("type") == "scale":
+            s = t.get("scale")
+            if not isinstance(s, list) or len(s) != ndim:
+                raise fail(where, f"scale transform {s!r} does not match {ndim} axes")
+            try:
+                scale = [a * float(b) for a, b in zip(scale, s)]
+            except (TypeError, ValueError) as e:
+                raise fail(where, f"non-numeric scale {s!r}") from e
+    return scale
+
+
+def parse_multiscale(ms: Any, ndim: int, where: str) -> dict[str, Any]:
+    """Parse one ``multiscales`` entry.
+
+    Returns ``{"paths": [...], "yx": (iy, ix), "scales": [[sy, sx] per level],
+    "um_per_unit": float | None, "axes": [names], "name": str | None}``.
+    """
+    if not isinstance(ms, dict) or not isinstance(ms.get("datasets"), list) or not ms["datasets"]:
+        raise fail(where, "'multiscales' entry has no 'datasets' list", "NGFF multiscales metadata")
+    axes = ms.get("axes")
+    if axes is None:
+        names = ["t", "c", "z", "y", "x"][-ndim:] if ndim <= 5 else []
+        units: list[Any] = [None] * ndim
+    elif isinstance(axes, list):
+        names = [str(a.get("name") if isinstance(a, dict) else a).lower() for a in axes]
+        units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
+    else:
+        raise fail(where, f"'axes' is {type(axes).__name__}", "a list of axes")
+    if len(names) != ndim:
+        raise fail(where, f"{len(names)} axes {names} for {ndim}-D arrays")
+    if "y" in names and "x" in names:
+        iy, ix = names.index("y"), names.index("x")
+    else:
+        iy, ix = ndim - 2, ndim - 1
+    global_scale = _scale_of(ms.get("coordinateTransformations"), ndim, where)
+    paths, scales = [], []
+    for ds in ms["datasets"]:
+        if not isinstance(ds, dict) or "path" not in ds:
+            raise fail(where, f"dataset entry {ds!r} has no 'path'")
+        s = _scale_of(ds.get("coordinateTransformations"), ndim, where)
+        s = [a * b for a, b in zip(s, global_scale)]
+        paths.append(str(ds["path"]))
+        scales.append([s[iy], s[ix]])
+    fy, fx = unit_factor(units[iy]), unit_factor(units[ix])
+    um = fy if (fy is not None and fx is not None and fy == fx) else None
+    return {
+        "paths": paths,
+        "yx": (iy, ix),
+        "scales": scales,
+        "um_per_unit": um,
+        "axes": names,
+        "name": ms.get("name"),
+    }
+
+
+def iso(sy: float, sx: float) -> float:
+    """One isotropic pixel size from possibly slightly anisotropic y/x sizes (geometric mean)."""
+    return math.sqrt(abs(sy * sx))
+
+
+def multiscale_metadata(pixel_size_um: list[float], name: str, version: str) -> dict[str, Any]:
+    """The ``multiscales[0]`` entry we write: y/x axes in micrometres, scale + translation.
+
+    Coarse pixels are aligned to the corner of level 0, so the centre of level ``k``'s first
+    pixel sits at ``(p_k - p_0) / 2`` µm in level-0 pixel-centre coordinates.
+    """
+    p0 = pixel_size_um[0]
+    datasets = []
+    for k, p in enumerate(pixel_size_um):
+        t = (p - p0) / 2.0
+        datasets.append(
+            {
+                "path": str(k),
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [float(p), float(p)]},
+                    {"type": "translation", "translation": [float(t), float(t)]},
+                ],
+            }
+        )
+    ms: dict[str, Any] = {
+        "axes": [
+            {"name": "y", "type": "space", "unit": "micrometer"},
+            {"name": "x", "type": "space", "unit": "micrometer"},
+        ],
+        "datasets": datasets,
+        "name": name,
+    }
+    if version == "0.4":
+        ms["version"] = "0.4"
+    return ms
+
+
+def hex_to_rgba(color: str) -> list[int]:
+    """``#rrggbb`` or ``#rrggbbaa`` -> ``[r, g, b, a]`` (0-255)."""
+    c = color.lstrip("#")
+    if len(c) not in (6, 8):
+        raise ValueError(f"colour {color!r} is not #rrggbb or #rrggbbaa")
+    vals = [int(c[i : i + 2], 16) for i in range(0, len(c), 2)]
+    return vals + [255] * (4 - len(vals))
+
+
+def rgba_to_hex(rgba: Any) -> str | None:
+    """``[r, g, b(, a)]`` (0-255) -> ``#rrggbb`` (None if malformed)."""
+    try:
+        r, g, b = (max(0, min(255, int(v))) for v in list(rgba)[:3])
+    except (TypeError, ValueError):
+        return None
+    return f"#{r:02x}{g:02x}{b:02x}"

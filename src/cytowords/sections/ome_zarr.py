@@ -1,0 +1,198 @@
+"""Open OME-Zarr (NGFF 0.4 on zarr v2, 0.5 on zarr v3) and plain zarr arrays/groups."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from ._arrays import lazy_yx
+from .errors import SectionError, fail
+from .ngff import iso, parse_multiscale, rgba_to_hex
+from .section import LabelImage
+
+_META_FILES = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
+
+
+def zarr_format_of(path: Path) -> int:
+    """2 or 3 from the metadata files present; checks that they are valid JSON objects."""
+    found = [f for f in _META_FILES if (path / f).is_file()]
+    if not found:
+        raise fail(
+            path,
+            "directory is not a zarr store (no zarr.json, .zgroup or .zarray)",
+            "an OME-Zarr or zarr directory",
+        )
+    for f in found:
+        try:
+            doc = json.loads((path / f).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise fail(path / f, f"corrupt zarr metadata, not valid JSON ({e})") from None
+        if not isinstance(doc, dict):
+            raise fail(path / f, "corrupt zarr metadata, not a JSON object")
+    return 3 if "zarr.json" in found else 2
+
+
+def open_node(path: Path, fmt: int | None = None) -> zarr.Array | zarr.Group:
+    """Open a zarr array or group read-only, turning zarr's errors into SectionError."""
+    fmt = zarr_format_of(path) if fmt is None else fmt
+    try:
+        return zarr.open(store=str(path), mode="r", zarr_format=fmt)
+    except Exception as e:  # zarr raises many types for broken metadata
+        raise fail(path, f"cannot open zarr v{fmt} store ({type(e).__name__}: {e})") from None
+
+
+def ome_attrs(node: zarr.Group | zarr.Array) -> tuple[dict[str, Any], str | None]:
+    """The OME attributes dict of a node and its NGFF version (None if not OME)."""
+    attrs = node.attrs.asdict()
+    if isinstance(attrs.get("ome"), dict):
+        ome = attrs["ome"]
+        return ome, str(ome.get("version", "0.5"))
+    ms = attrs.get("multiscales")
+    if isinstance(ms, list) and ms and isinstance(ms[0], dict):
+        return attrs, str(ms[0].get("version", "0.4"))
+    return attrs, None
+
+
+def _child_array(group: zarr.Group, key: str, where: Path) -> zarr.Array:
+    try:
+        arr = group[key]
+    except Exception as e:
+        raise fail(where, f"dataset {key!r} listed in multiscales cannot be read ({e})") from None
+    if not isinstance(arr, zarr.Array):
+        raise fail(where / key, "is a group", "a zarr array")
+    return arr
+
+
+def read_multiscales(
+    group: zarr.Group, ome: dict[str, Any], where: Path
+) -> tuple[list[da.Array], list[float] | None, list[float], dict[str, Any]]:
+    """Levels of an NGFF image group.
+
+    Returns ``(levels, pixel_size_um or None if the axes carry no length unit,
+    relative scale of each level w.r.t. level 0, parsed info)``.
+    """
+    ms_list = ome.get("multiscales")
+    if not isinstance(ms_list, list) or not ms_list:
+        raise fail(where, "'multiscales' is not a non-empty list", "NGFF multiscales metadata")
+    first = ms_list[0]
+    if not isinstance(first, dict) or not isinstance(first.get("datasets"), list):
+        raise fail(where, "'multiscales' entry has no 'datasets' list")
+    if not first["datasets"] or not isinstance(first["datasets"][0], dict):
+        raise fail(where, "'multiscales' has an empty 'datasets' list")
+    arr0 = _child_array(group, str(first["datasets"][0].get("path")), where)
+    info = parse_multiscale(first, arr0.ndim, str(where))
+    levels = []
+    stamp = store_mtime(where)
+    for p in info["paths"]:
+        arr = _child_array(group, p, where)
+        if arr.ndim != arr0.ndim:
+            raise fail(where / p, f"{arr.ndim}-D level in a {arr0.ndim}-D multiscale")
+        levels.append(lazy_yx(arr, info["yx"], str(where / p), (str(where), p, stamp)))
+    scales = [iso(sy, sx) for sy, sx in info["scales"]]
+    if scales[0] <= 0:
+        raise fail(where, f"non-positive scale {info['scales'][0]}")
+    rel = [s / scales[0] for s in scales]
+    um = info["um_per_unit"]
+    sizes = [s * um for s in scales] if um is not None else None
+    return levels, sizes, rel, info
+
+
+def read_plain_group(group: zarr.Group, where: Path) -> tuple[list[da.Array], list[float]]:
+    """Levels of a zarr group without NGFF metadata: its 2D arrays, largest first.
+
+    Returns ``(levels, relative scale of each level)`` from the shape ratios.
+    """
+    arrays = sorted(
+        ((k, a) for k, a in group.arrays()),
+        key=lambda ka: -int(np.prod(ka[1].shape, dtype=np.int64)),
+    )
+    if not arrays:
+        raise fail(where, "zarr group contains no arrays", "an image array or NGFF multiscales")
+    stamp = store_mtime(where)
+    levels = [
+        lazy_yx(a, (a.ndim - 2, a.ndim - 1), str(where / k), (str(where), k, stamp))
+        for k, a in arrays
+    ]
+    w0 = levels[0].shape[1]
+    h0 = levels[0].shape[0]
+    rel = [iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
+    return levels, rel
+
+
+def read_labels(
+    root: zarr.Group, where: Path, image0: da.Array, p0: float
+) -> dict[str, LabelImage]:
+    """Label images under ``labels/``; pixel size from shape ratios to image level 0."""
+    if "labels" not in root:
+        return {}
+    lab_group = root["labels"]
+    if not isinstance(lab_group, zarr.Group):
+        return {}
+    attrs, _ = ome_attrs(lab_group)
+    names = attrs.get("labels")
+    if not isinstance(names, list):
+        names = [k for k, _ in lab_group.groups()]
+    out: dict[str, LabelImage] = {}
+    for name in names:
+        lw = where / "labels" / str(name)
+        try:
+            g = lab_group[str(name)]
+        except Exception as e:
+            raise fail(lw, f"label image listed in labels/ cannot be read ({e})") from None
+        if not isinstance(g, zarr.Group):
+            raise fail(lw, "is not a group", "an NGFF image-label group")
+        ome, _ = ome_attrs(g)
+        levels, _, _, _ = read_multiscales(g, ome, lw)
+        for i, lev in enumerate(levels):
+            if not (np.issubdtype(lev.dtype, np.integer) or lev.dtype == bool):
+                raise fail(lw, f"level {i} has dtype {lev.dtype}", "integer label values")
+        h0, w0 = image0.shape
+        sizes = [p0 * iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
+        il = ome.get("image-label") if isinstance(ome.get("image-label"), dict) else {}
+        out[str(name)] = LabelImage(levels, sizes, _label_names(il), _label_colors(il))
+    return out
+
+
+def _label_colors(il: dict[str, Any]) -> dict[int, str]:
+    colors = {}
+    for c in il.get("colors") or []:
+        if isinstance(c, dict) and "label-value" in c:
+            hx = rgba_to_hex(c.get("rgba", []))
+            if hx is not None:
+                colors[int(c["label-value"])] = hx
+    return colors
+
+
+def _label_names(il: dict[str, Any]) -> dict[int, str]:
+    names = {}
+    for p in il.get("properties") or []:
+        if not isinstance(p, dict) or "label-value" not in p:
+            continue
+        for key in ("name", "area", "label", "acronym", "description"):
+            if isinstance(p.get(key), str):
+                names[int(p["label-value"])] = p[key]
+                break
+    return names
+
+
+def store_mtime(path: Path) -> float:
+    """Modification time of the store's metadata (part of dask names, so edits re-read)."""
+    for f in _META_FILES:
+        try:
+            return os.stat(path / f).st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def ensure_section_error(e: Exception, where: Path) -> SectionError:
+    """Pass SectionError through, wrap anything else with the path."""
+    if isinstance(e, SectionError):
+        return e
+    return fail(where, f"{type(e).__name__}: {e}")

@@ -1,0 +1,153 @@
+"""``open_section``: one entry point for OME-Zarr, plain zarr and (OME-)TIFF sections."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import zarr
+
+from ._arrays import lazy_yx
+from .errors import SectionError, SectionNotFoundError, fail
+from .ome_zarr import (
+    ensure_section_error,
+    ome_attrs,
+    open_node,
+    read_labels,
+    read_multiscales,
+    read_plain_group,
+    store_mtime,
+    zarr_format_of,
+)
+from .pyramid import extend_pyramid
+from .section import LabelImage, Section
+from .tiff import open_tiff_levels
+
+_TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
+_STRIP_SUFFIXES = (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif")
+
+
+def section_name(path: Path) -> str:
+    """File name without the image suffixes (``brain.ome.zarr`` -> ``brain``)."""
+    name = path.name
+    for suffix in _STRIP_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _check_pixel_size(value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SectionError(f"pixel_size_um={value!r}: expected a positive number of µm") from None
+    if not math.isfinite(v) or v <= 0:
+        raise SectionError(f"pixel_size_um={value!r}: expected a positive number of µm")
+    return v
+
+
+def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = None) -> Section:
+    """Open a section lazily as a multiscale pyramid with physical pixel size.
+
+    Args:
+        path: an OME-Zarr directory (NGFF 0.4 / zarr v2 or 0.5 / zarr v3), a plain zarr array
+            or group, or a (pyramidal OME-) TIFF file.
+        pixel_size_um: µm per pixel of level 0. Required when the file carries no physical
+            pixel size; when given it overrides the stored one (coarser levels keep their
+            stored scale ratios).
+
+    Returns:
+        A :class:`Section` whose levels are dask arrays (nothing is read until computed),
+        completed with lazily coarsened levels down to <= 1024 px on the longest side, with
+        label images (``labels/<name>`` of OME-Zarr) in ``Section.labels``.
+
+    Raises:
+        SectionError: (a ``ValueError``) naming the file and the problem: missing path,
+            unsupported file, not a zarr directory, corrupt metadata, 3D/RGB data, zero-sized
+            arrays, no pixel size.
+    """
+    p = Path(os.fspath(path)).expanduser()
+    px = _check_pixel_size(pixel_size_um)
+    if not p.exists():
+        raise SectionNotFoundError(f"{p}: no such file or directory")
+    if p.is_file() and p.name in ("zarr.json", ".zgroup", ".zarray", ".zattrs"):
+        p = p.parent
+    try:
+        if p.is_dir():
+            return _open_zarr(p, px)
+        if p.suffix.lower() in _TIFF_SUFFIXES:
+            levels, stored, rel, meta = open_tiff_levels(p)
+            sizes = _resolve_sizes(p, px, stored, rel)
+            return _finish(p, levels, sizes, meta, {})
+    except Exception as e:
+        raise ensure_section_error(e, p) from None
+    raise fail(
+        p, f"unsupported file type {p.suffix!r}", "an OME-Zarr/zarr directory or a .tif/.tiff file"
+    )
+
+
+def _resolve_sizes(
+    p: Path, px: float | None, stored: float | list[float] | None, rel: list[float]
+) -> list[float]:
+    """Per-level µm: the override times the relative scales, else the stored sizes."""
+    if px is not None:
+        return [px * r for r in rel]
+    if stored is None:
+        raise fail(
+            p,
+            "no physical pixel size stored (no length unit / resolution)",
+            "a store with pixel size in micrometres, or pass pixel_size_um=",
+        )
+    if isinstance(stored, (int, float)):
+        return [float(stored) * r for r in rel]
+    return [float(s) for s in stored]
+
+
+def _open_zarr(p: Path, px: float | None) -> Section:
+    fmt = zarr_format_of(p)
+    node = open_node(p, fmt)
+    meta: dict[str, Any] = {"zarr_format": fmt}
+    if isinstance(node, zarr.Array):
+        levels = [lazy_yx(node, (node.ndim - 2, node.ndim - 1), str(p), (str(p), store_mtime(p)))]
+        sizes = _resolve_sizes(p, px, node.attrs.get("pixel_size_um"), [1.0])
+        return _finish(p, levels, sizes, {**meta, "format": "zarr"}, {})
+    ome, version = ome_attrs(node)
+    if version is not None:
+        levels, stored, rel, info = read_multiscales(node, ome, p)
+        meta.update(format="ome-zarr", ngff_version=version, axes=info["axes"])
+        if info["name"]:
+            meta["ngff_name"] = info["name"]
+    else:
+        levels, rel = read_plain_group(node, p)
+        stored = node.attrs.get("pixel_size_um")
+        meta["format"] = "zarr"
+    sizes = _resolve_sizes(p, px, stored, rel)
+    order = sorted(range(len(levels)), key=lambda i: sizes[i])
+    levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
+    labels = read_labels(node, p, levels[0], sizes[0])
+    extra = node.attrs.get("cytowords")
+    if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
+        meta = {**extra["metadata"], **meta}
+    return _finish(p, levels, sizes, meta, labels)
+
+
+def _finish(
+    p: Path,
+    levels: list[da.Array],
+    sizes: list[float],
+    meta: dict[str, Any],
+    labels: dict[str, LabelImage],
+) -> Section:
+    levels, sizes = extend_pyramid(levels, sizes)
+    for name, lab in labels.items():
+        lv, ls = extend_pyramid(lab.levels, lab.pixel_size_um, labels=True)
+        labels[name] = LabelImage(lv, ls, lab.names, lab.colors)
+    meta = {**meta, "source": str(p)}
+    return Section(
+        levels=levels, pixel_size_um=sizes, name=section_name(p), metadata=meta, labels=labels
+    )

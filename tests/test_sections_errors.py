@@ -1,0 +1,122 @@
+"""Bad input gives one clear SectionError naming the file and the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from cytowords.sections import SectionError, open_section, write_section
+
+
+def _ngff3(path, data: np.ndarray, unit: str | None = "micrometer") -> None:
+    root = zarr.open_group(str(path), mode="w", zarr_format=3)
+    root.create_array("0", data=data)
+    axes = [
+        {"name": n, "type": "space", **({"unit": unit} if unit else {})}
+        for n in "zyx"[-data.ndim :]
+    ]
+    root.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": axes,
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [
+                            {"type": "scale", "scale": [1.0] * data.ndim}
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_missing_path(tmp_path):
+    missing = tmp_path / "nope.ome.zarr"
+    with pytest.raises(SectionError, match="nope.ome.zarr.*no such file") as exc:
+        open_section(missing)
+    assert isinstance(exc.value, FileNotFoundError)
+
+
+def test_non_zarr_directory(tmp_path):
+    d = tmp_path / "folder"
+    d.mkdir()
+    (d / "notes.txt").write_text("hello")
+    with pytest.raises(SectionError, match="folder: directory is not a zarr store"):
+        open_section(d)
+
+
+def test_unsupported_file(tmp_path):
+    f = tmp_path / "image.png"
+    f.write_bytes(b"\x89PNG")
+    with pytest.raises(SectionError, match="image.png: unsupported file type"):
+        open_section(f)
+
+
+def test_3d_array_rejected(tmp_path):
+    _ngff3(tmp_path / "stack.zarr", np.zeros((4, 64, 64), np.uint8))
+    with pytest.raises(SectionError, match=r"stack.zarr.*\(4, 64, 64\).*2D grayscale"):
+        open_section(tmp_path / "stack.zarr")
+
+
+def test_rgb_tiff_rejected(tmp_path):
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((64, 64, 3), np.uint8), photometric="rgb")
+    with pytest.raises(SectionError, match=r"rgb.tif: RGB.*grayscale"):
+        open_section(tmp_path / "rgb.tif")
+
+
+def test_missing_pixel_size_needs_argument(tmp_path):
+    _ngff3(tmp_path / "nounit.zarr", np.ones((64, 64), np.uint8), unit=None)
+    with pytest.raises(SectionError, match="nounit.zarr: no physical pixel size.*pixel_size_um"):
+        open_section(tmp_path / "nounit.zarr")
+    s = open_section(tmp_path / "nounit.zarr", pixel_size_um=2.5)
+    assert s.pixel_size_um[0] == 2.5
+
+
+def test_plain_array_without_pixel_size(tmp_path):
+    zarr.create_array(str(tmp_path / "p.zarr"), data=np.ones((32, 32), np.uint8))
+    with pytest.raises(SectionError, match="p.zarr: no physical pixel size"):
+        open_section(tmp_path / "p.zarr")
+    with pytest.raises(SectionError, match="pixel_size_um=-1"):
+        open_section(tmp_path / "p.zarr", pixel_size_um=-1)
+
+
+@pytest.mark.parametrize("zf,meta", [(2, ".zattrs"), (3, "zarr.json")])
+def test_corrupt_metadata(tmp_path, zf, meta):
+    root = zarr.open_group(str(tmp_path / "bad.zarr"), mode="w", zarr_format=zf)
+    root.create_array("0", data=np.ones((8, 8), np.uint8))
+    root.attrs["multiscales"] = []
+    (tmp_path / "bad.zarr" / meta).write_text('{"multiscales": [ {"axes": ')
+    with pytest.raises(SectionError, match=rf"bad.zarr/{meta}: corrupt zarr metadata"):
+        open_section(tmp_path / "bad.zarr")
+
+
+def test_malformed_multiscales(tmp_path):
+    root = zarr.open_group(str(tmp_path / "m.zarr"), mode="w", zarr_format=2)
+    root.attrs["multiscales"] = [{"version": "0.4", "datasets": [{"path": "missing"}]}]
+    with pytest.raises(SectionError, match="m.zarr: dataset 'missing'"):
+        open_section(tmp_path / "m.zarr")
+
+
+def test_zero_sized_array(tmp_path):
+    _ngff3(tmp_path / "empty.zarr", np.zeros((0, 16), np.uint8))
+    with pytest.raises(SectionError, match=r"empty.zarr/0: zero-sized array of shape \(0, 16\)"):
+        open_section(tmp_path / "empty.zarr")
+
+
+def test_write_errors(tmp_path):
+    with pytest.raises(SectionError, match="pixel_size_um is required"):
+        write_section(tmp_path / "a.zarr", np.ones((8, 8), np.uint8))
+    with pytest.raises(SectionError, match=r"shape \(2, 8, 8\).*2D grayscale"):
+        write_section(tmp_path / "a.zarr", np.ones((2, 8, 8), np.uint8), pixel_size_um=1)
+    with pytest.raises(SectionError, match="ngff_version='0.3'"):
+        write_section(tmp_path / "a.zarr", np.ones((8, 8)), pixel_size_um=1, ngff_version="0.3")
+    with pytest.raises(SectionError, match="zero-sized"):
+        write_section(tmp_path / "a.zarr", np.ones((0, 8)), pixel_size_um=1)
+    with pytest.raises(SectionError, match="parent directory does not exist"):
+        write_section(tmp_path / "x" / "a.zarr", np.ones((8, 8)), pixel_size_um=1)
+    assert not (tmp_path / "a.zarr").exists()
