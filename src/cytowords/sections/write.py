@@ -147,7 +147,7 @@ class _Writer:
         dtype = levels[0].dtype
         for k, shape in enumerate(shapes):
             if k < len(levels):
-                src = levels[k].astype(dtype)
+                src = da.asarray(levels[k]).astype(dtype)
             else:
                 prev = da.from_zarr(group[str(k - 1)])
                 src = downsample2(prev, labels=label, chunk_px=self.c)

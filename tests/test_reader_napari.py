@@ -1,0 +1,59 @@
+"""The plugin's reader in a real napari viewer: multiscale image in µm + label layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from cytowords.napari._reader import napari_get_reader
+from cytowords.sections import LabelImage, write_section
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    yy, xx = np.mgrid[0:2300, 0:2100]
+    img = (40 + (yy // 7 + xx // 11) % 150).astype(np.uint8)
+    img[5, 5], img[9, 9] = 255, 0  # extremes that averaging removes at coarse levels
+    lab = np.zeros(img.shape, np.uint8)
+    lab[:, 1000:] = 2
+    lab[1500:, :1000] = 5
+    labels = {"areas": LabelImage([lab], [1.5], {2: "hOc1", 5: "44"}, {2: "#ff0000"})}
+    return write_section(
+        tmp_path / "brain.ome.zarr", img, pixel_size_um=1.5, chunk_px=512, labels=labels
+    )
+
+
+def test_get_reader_is_selective(tmp_path: Path, store: Path) -> None:
+    assert napari_get_reader(str(store)) is not None
+    assert napari_get_reader([str(store)]) is not None
+    (tmp_path / "plain").mkdir()
+    assert napari_get_reader(str(tmp_path / "plain")) is None
+    assert napari_get_reader(str(tmp_path / "x.png")) is None
+    assert napari_get_reader(str(tmp_path / "missing.tif")) is None
+
+
+def test_viewer_opens_section_through_plugin(make_napari_viewer, store: Path) -> None:
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-cytowords")
+    assert [ly.name for ly in layers] == ["brain", "brain areas"]
+    image = viewer.layers["brain"]
+    assert image.multiscale
+    assert len(image.data) == 3  # 2300 -> 1150 -> 575 px
+    assert all(isinstance(level, da.Array) for level in image.data)
+    assert tuple(image.scale) == pytest.approx((1.5, 1.5))
+    assert str(image.units[0]) == "micrometer"
+    coarsest = np.asarray(image.data[-1])
+    assert image.contrast_limits == pytest.approx([coarsest.min(), coarsest.max()])
+    lo, hi = image.contrast_limits  # from the coarsest level, not level 0 (0..255)
+    assert lo > 0 and hi < 255
+
+    labels = viewer.layers["brain areas"]
+    assert labels.multiscale and len(labels.data) == 3
+    assert tuple(labels.scale) == pytest.approx((1.5, 1.5))
+    assert labels.data[0].shape == (2300, 2100)
+    feats = labels.features.set_index("index")
+    assert feats.loc[2, "name"] == "hOc1" and feats.loc[5, "name"] == "44"
+    np.testing.assert_allclose(labels.colormap.map(2)[:3], [1.0, 0.0, 0.0], atol=1e-6)
