@@ -1,0 +1,59 @@
+"""Vision-language model: patch encoder, area head, open-set scorer, projector +
+language-model captioner, and the model bundle (save/load).
+
+Public API (import from here): see ``docs/model.md``.
+"""
+
+from cytowords.model.bundle import (
+    FORMAT_VERSION,
+    NONE_LABEL,
+    REJECTION_CAPTION,
+    load_bundle,
+    resolve_device,
+    save_bundle,
+)
+from cytowords.model.bundle_files import BundleError
+from cytowords.model.captioner import Captioner
+from cytowords.model.contrastive import augment, contrastive_step, spatial_contrastive_loss
+from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder, PatchEncoder
+from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
+from cytowords.model.model_bundle import ModelBundle, to_unit_float
+from cytowords.model.projector import PrefixProjector, ProjectorConfig
+
+__all__ = [
+    "FORMAT_VERSION",
+    "NONE_LABEL",
+    "REJECTION_CAPTION",
+    "AreaHead",
+    "BundleError",
+    "Captioner",
+    "CytoEncoder",
+    "EncoderConfig",
+    "ExternalEncoder",
+    "HeadConfig",
+    "ModelBundle",
+    "OpenSetScorer",
+    "PatchEncoder",
+    "PrefixProjector",
+    "ProjectorConfig",
+    "augment",
+    "build_decoder",
+    "build_default_lm",
+    "contrastive_step",
+    "load_bundle",
+    "resolve_device",
+    "save_bundle",
+    "spatial_contrastive_loss",
+    "to_unit_float",
+    "train_tokenizer",
+]
+
+_LAZY = {"build_decoder", "build_default_lm", "train_tokenizer"}  # import transformers lazily
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attribute
+    if name in _LAZY:
+        from cytowords.model import default_lm
+
+        return getattr(default_lm, name)
+    raise AttributeError(f"module 'cytowords.model' has no attribute {name!r}")

@@ -1,0 +1,242 @@
+"""Model bundle: one folder with everything needed for inference.
+
+Layout::
+
+    config.json          format "cytowords-bundle", format_version, encoder/head/scorer/
+                         projector configs, area ids (head index order), none-class
+                         handling, rejection threshold, atlas version, metrics, prefix k
+    weights.safetensors  encoder.* head.* scorer.* projector.* tensors (fp16 optional;
+                         the scorer always stays float32)
+    encoder.torchscript.pt   only for an external (TorchScript) encoder
+    lm/                  Hugging Face save_pretrained of the language model + tokenizer
+    hashes.json          sha256 of every other file
+
+Loading checks the format and version, every hash, and refuses unlisted files; nothing
+is unpickled (safetensors, ``from_pretrained(use_safetensors=True,
+trust_remote_code=False, local_files_only=True)``; TorchScript via ``torch.jit.load``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from cytowords.model.bundle_files import BundleError, atomic_dir, verify_hashes, write_hashes
+from cytowords.model.captioner import Captioner
+from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
+from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
+from cytowords.model.model_bundle import ModelBundle, to_unit_float
+from cytowords.model.projector import PrefixProjector, ProjectorConfig
+
+__all__ = [
+    "BundleError",
+    "ModelBundle",
+    "load_bundle",
+    "resolve_device",
+    "save_bundle",
+    "to_unit_float",
+]
+
+FORMAT_NAME = "cytowords-bundle"
+FORMAT_VERSION = 1
+NONE_LABEL = "__none__"
+REJECTION_CAPTION = "This region does not match any known cortical area."
+_TS_FILE = "encoder.torchscript.pt"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """ "cpu", "cuda", "cuda:N" or "auto" (CUDA when available) -> ``torch.device``."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
+    return dev
+
+
+def _prefixed(prefix: str, sd: dict[str, Tensor], fp16: bool) -> dict[str, Tensor]:
+    out = {}
+    for k, v in sd.items():
+        v = v.detach().cpu()
+        if fp16 and v.is_floating_point():
+            v = v.half()
+        out[f"{prefix}.{k}"] = v.contiguous()
+    return out
+
+
+def save_bundle(
+    path: str | Path,
+    *,
+    encoder: CytoEncoder | ExternalEncoder,
+    head: AreaHead,
+    scorer: OpenSetScorer,
+    area_ids: list[str],
+    captioner: Captioner | None = None,
+    rejection_caption: str = REJECTION_CAPTION,
+    atlas_version: str = "",
+    metrics: dict[str, Any] | None = None,
+    fp16: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a bundle folder atomically (temp folder beside ``path``, then rename).
+
+    area_ids: area id per head output in index order (without ``__none__``; when
+    ``head.config.none_class`` the head's last output is the none class). fp16: store
+    encoder/head/projector tensors and the language model as float16."""
+    n_expected = len(area_ids) + int(head.config.none_class)
+    if head.config.n_classes != n_expected:
+        raise ValueError(
+            f"save_bundle: head has {head.config.n_classes} outputs but area_ids has "
+            f"{len(area_ids)} entries (+1 none class: {head.config.none_class})"
+        )
+    if isinstance(encoder, CytoEncoder):
+        enc_cfg: dict[str, Any] = {"kind": "cytoencoder", **encoder.config.to_dict()}
+    elif isinstance(encoder, ExternalEncoder):
+        enc_cfg = {
+            "kind": "torchscript",
+            "file": _TS_FILE,
+            "pixel_size_um": encoder.pixel_size_um,
+            "patch_px": encoder.patch_px,
+            "embed_dim": encoder.embed_dim,
+        }
+    else:
+        raise ValueError(f"save_bundle: unsupported encoder type {type(encoder).__name__}")
+    config = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "encoder": enc_cfg,
+        "head": head.config.to_dict(),
+        "scorer": {"mode": scorer.mode},
+        "projector": captioner.projector.config.to_dict() if captioner else None,
+        "prefix_k": captioner.projector.config.k if captioner else None,
+        "max_caption_tokens": captioner.max_caption_tokens if captioner else None,
+        "area_ids": list(area_ids),
+        "none_class": {"enabled": head.config.none_class, "label": NONE_LABEL},
+        "rejection_caption": rejection_caption,
+        "threshold": float(scorer.threshold),
+        "atlas_version": atlas_version,
+        "metrics": metrics or {},
+        "weights_dtype": "float16" if fp16 else "float32",
+        "extra": extra or {},
+    }
+    tensors = _prefixed("head", head.state_dict(), fp16)
+    tensors |= _prefixed("scorer", scorer.state_dict(), False)
+    if isinstance(encoder, CytoEncoder):
+        tensors |= _prefixed("encoder", encoder.state_dict(), fp16)
+    if captioner is not None:
+        tensors |= _prefixed("projector", captioner.projector.state_dict(), fp16)
+    with atomic_dir(Path(path)) as tmp:
+        (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+        save_file(tensors, str(tmp / "weights.safetensors"), metadata={"format": FORMAT_NAME})
+        if isinstance(encoder, ExternalEncoder):
+            shutil.copyfile(encoder.path, tmp / _TS_FILE)
+        if captioner is not None:
+            lm = captioner.lm
+            sd = {
+                k: (v.half() if fp16 and v.is_floating_point() else v)
+                for k, v in lm.state_dict().items()
+            }
+            lm.save_pretrained(str(tmp / "lm"), state_dict=sd)
+            captioner.tokenizer.save_pretrained(str(tmp / "lm"))
+        write_hashes(tmp)
+    return Path(path)
+
+
+def _read_config(root: Path) -> dict[str, Any]:
+    if not root.is_dir():
+        raise BundleError(f"model bundle {root} does not exist or is not a folder")
+    cp = root / "config.json"
+    if not cp.is_file():
+        raise BundleError(f"model bundle {root}: config.json is missing")
+    try:
+        cfg = json.loads(cp.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"model bundle {root}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT_NAME:
+        found = cfg.get("format") if isinstance(cfg, dict) else type(cfg).__name__
+        raise BundleError(
+            f"model bundle {root}: config.json format is {found!r}, expected {FORMAT_NAME!r}"
+        )
+    if cfg.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"model bundle {root}: format_version {cfg.get('format_version')!r} is not "
+            f"supported by this cytowords (expected {FORMAT_VERSION})"
+        )
+    return cfg
+
+
+def _load_lm(lm_dir: Path, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        dtype = torch.float32 if device.type == "cpu" else torch.float16
+        lm = AutoModelForCausalLM.from_pretrained(
+            str(lm_dir),
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+            dtype=dtype,
+        )
+        tok = PreTrainedTokenizerFast.from_pretrained(str(lm_dir), local_files_only=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    return lm.to(device).eval(), tok
+
+
+def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
+    """Verify and load a bundle folder; raises :class:`BundleError` on any problem."""
+    root = Path(path)
+    cfg = _read_config(root)
+    verify_hashes(root)
+    dev = resolve_device(device)
+    try:
+        weights = load_file(str(root / "weights.safetensors"))
+        enc_cfg = dict(cfg["encoder"])
+        if enc_cfg.pop("kind") == "torchscript":
+            encoder: Any = ExternalEncoder(
+                root / enc_cfg["file"],
+                pixel_size_um=enc_cfg["pixel_size_um"],
+                patch_px=enc_cfg["patch_px"],
+                embed_dim=enc_cfg["embed_dim"],
+                map_location=dev,
+            )
+        else:
+            encoder = CytoEncoder(EncoderConfig.from_dict(enc_cfg))
+            encoder.load_state_dict(_section(weights, "encoder"))
+        head = AreaHead(HeadConfig.from_dict(cfg["head"]))
+        head.load_state_dict(_section(weights, "head"))
+        scorer = OpenSetScorer(head.config.embed_dim, head.config.n_classes, cfg["scorer"]["mode"])
+        scorer.load_state_dict(_section(weights, "scorer"))
+        captioner = None
+        if cfg.get("projector"):
+            projector = PrefixProjector(ProjectorConfig.from_dict(cfg["projector"]))
+            projector.load_state_dict(_section(weights, "projector"))
+            lm, tok = _load_lm(root / "lm", dev)
+            captioner = Captioner(
+                lm, tok, projector, max_caption_tokens=cfg.get("max_caption_tokens") or 96
+            )
+    except (KeyError, RuntimeError, OSError) as exc:
+        raise BundleError(f"model bundle {root}: could not load weights ({exc})") from None
+    return ModelBundle(encoder, head, scorer, captioner, cfg, dev)
+
+
+def _section(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    p = prefix + "."
+    sec = {
+        k[len(p) :]: v.float() if v.is_floating_point() else v
+        for k, v in weights.items()
+        if k.startswith(p)
+    }
+    if not sec:
+        raise KeyError(f"no '{prefix}.*' tensors in weights.safetensors")
+    return sec

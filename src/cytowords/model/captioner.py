@@ -1,0 +1,173 @@
+"""Captioner: couple patch embeddings to any Hugging Face causal language model.
+
+Sequence layout (training and generation alike)::
+
+    [p_1 .. p_k] [BOS]? caption tokens [EOS]
+
+where p_i are the projector's prefix vectors (fed through ``inputs_embeds``), BOS is
+included when the tokenizer defines one, and the loss is the next-token loss on the
+caption tokens and EOS only (prefix and BOS positions are labelled -100). Because the
+prefix length is constant, batched greedy generation needs no left padding; it runs a
+manual KV-cached loop, which works for GPT-2, Llama and any model that accepts
+``inputs_embeds`` and ``past_key_values``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cytowords.model.projector import PrefixProjector
+
+TRAIN_MODES = ("projector", "projector+lm", "lora")
+
+
+def _cache_name(lm: Any) -> str:
+    """Keyword of the KV cache in ``lm.forward``: ``cache`` (transformers >= 5.x) or
+    ``past_key_values`` (older releases and most custom models)."""
+    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+    params = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+class Captioner(nn.Module):
+    """lm: a ``PreTrainedModel`` causal LM; tokenizer: its (fast) tokenizer;
+    projector: a :class:`PrefixProjector` whose ``lm_dim`` matches the LM."""
+
+    def __init__(
+        self, lm: Any, tokenizer: Any, projector: PrefixProjector, *, max_caption_tokens: int = 96
+    ) -> None:
+        super().__init__()
+        if tokenizer.eos_token_id is None:
+            raise ValueError("Captioner: the tokenizer defines no eos_token; set one first")
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.projector = projector
+        self.max_caption_tokens = int(max_caption_tokens)
+        h = lm.get_input_embeddings().embedding_dim
+        if h != projector.config.lm_dim:
+            raise ValueError(
+                f"Captioner: projector lm_dim {projector.config.lm_dim} != language model "
+                f"input-embedding size {h}"
+            )
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def device(self) -> torch.device:
+        return self.lm.get_input_embeddings().weight.device
+
+    def _prefix(self, emb: Tensor) -> Tensor:
+        """Prefix vectors (+ BOS embedding) ``(B, k[+1], H)`` in the LM dtype."""
+        wte = self.lm.get_input_embeddings()
+        pre = self.projector(emb.to(self.device)).to(wte.weight.dtype)
+        bos = self.tokenizer.bos_token_id
+        if bos is not None:
+            ids = torch.full((emb.shape[0], 1), bos, dtype=torch.long, device=self.device)
+            pre = torch.cat([pre, wte(ids)], dim=1)
+        return pre
+
+    # ---------------------------------------------------------------- training
+    def loss(self, embeddings: Tensor, captions: list[str]) -> Tensor:
+        """Mean next-token cross-entropy of ``captions`` given ``embeddings (B, D)``."""
+        if len(captions) != embeddings.shape[0]:
+            raise ValueError(
+                f"Captioner.loss: {embeddings.shape[0]} embeddings but {len(captions)} captions"
+            )
+        eos = self.tokenizer.eos_token_id
+        toks = self.tokenizer(list(captions), add_special_tokens=False)["input_ids"]
+        toks = [t[: self.max_caption_tokens - 1] + [eos] for t in toks]
+        length = max(len(t) for t in toks)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
+        ids = torch.full((len(toks), length), pad, dtype=torch.long)
+        att = torch.zeros((len(toks), length), dtype=torch.long)
+        for i, t in enumerate(toks):
+            ids[i, : len(t)] = torch.tensor(t)
+            att[i, : len(t)] = 1
+        ids, att = ids.to(self.device), att.to(self.device)
+        prefix = self._prefix(embeddings)
+        p = prefix.shape[1]
+        inputs = torch.cat([prefix, self.lm.get_input_embeddings()(ids)], dim=1)
+        mask = torch.cat([torch.ones(len(toks), p, dtype=torch.long, device=self.device), att], 1)
+        labels = torch.cat(
+            [torch.full((len(toks), p), -100, device=self.device), ids.masked_fill(att == 0, -100)],
+            dim=1,
+        )
+        out = self.lm(inputs_embeds=inputs, attention_mask=mask, labels=labels, use_cache=False)
+        return out.loss
+
+    def set_train_mode(
+        self, mode: str, *, lora_r: int = 8, lora_alpha: int = 16
+    ) -> list[nn.Parameter]:
+        """Choose what trains and return the trainable parameters.
+
+        "projector": only the projector (LM frozen); "projector+lm": both (for the small
+        bundled LM); "lora": projector + LoRA adapters on the attention projections
+        (needs the optional ``peft`` package)."""
+        if mode not in TRAIN_MODES:
+            raise ValueError(f"train mode {mode!r} unknown; expected one of {TRAIN_MODES}")
+        if mode == "lora":
+            try:
+                from peft import LoraConfig, get_peft_model
+            except ImportError:
+                raise ImportError(
+                    "train mode 'lora' needs the optional package peft "
+                    "(pip install 'napari-cytowords[lora]')"
+                ) from None
+            cfg = LoraConfig(
+                r=lora_r,
+                lora_alpha=lora_alpha,
+                target_modules="all-linear",
+                lora_dropout=0.05,
+                task_type="CAUSAL_LM",
+            )
+            self.lm = get_peft_model(self.lm, cfg)
+        else:
+            for prm in self.lm.parameters():
+                prm.requires_grad_(mode == "projector+lm")
+        for prm in self.projector.parameters():
+            prm.requires_grad_(True)
+        return [prm for prm in self.parameters() if prm.requires_grad]
+
+    # ---------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def generate(self, embeddings: Tensor, max_new_tokens: int = 64) -> list[str]:
+        """Greedy captions for embeddings ``(B, D)`` (batched, KV-cached)."""
+        was_training = self.training
+        self.eval()
+        try:
+            b = embeddings.shape[0]
+            if b == 0:
+                return []
+            eos = self.tokenizer.eos_token_id
+            inputs = self._prefix(embeddings)
+            mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=self.device)
+            kw = _cache_name(self.lm)
+            out = self.lm(inputs_embeds=inputs, attention_mask=mask, use_cache=True)
+            past = getattr(out, kw)
+            done = torch.zeros(b, dtype=torch.bool, device=self.device)
+            result = torch.full((b, max_new_tokens), eos, dtype=torch.long, device=self.device)
+            logits = out.logits[:, -1]
+            for step in range(max_new_tokens):
+                nxt = logits.argmax(-1).masked_fill(done, eos)
+                result[:, step] = nxt
+                done |= nxt == eos
+                if bool(done.all()) or step == max_new_tokens - 1:
+                    break
+                mask = torch.cat(
+                    [mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], 1
+                )
+                out = self.lm(
+                    input_ids=nxt[:, None], attention_mask=mask, use_cache=True, **{kw: past}
+                )
+                past = getattr(out, kw)
+                logits = out.logits[:, -1]
+            texts = []
+            for row in result.tolist():
+                row = row[: row.index(eos)] if eos in row else row
+                texts.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+            return texts
+        finally:
+            self.train(was_training)

@@ -1,0 +1,191 @@
+"""CytoNet-style patch encoders and the encoder protocol.
+
+Every encoder used by cytowords follows one small protocol (:class:`PatchEncoder`):
+``embed(x)`` maps grayscale patches ``(B, 1, H, W)`` float32 with intensities in
+[0, 1] to embeddings ``(B, D)``, and the attributes ``embed_dim`` (D),
+``pixel_size_um`` (µm per pixel the encoder expects) and ``patch_px`` (patch side in
+pixels at that resolution) describe its input.
+
+* :class:`CytoEncoder` is the built-in CNN (residual blocks, global pooling,
+  projection), trained here with the spatial contrastive objective and stored as
+  safetensors.
+* :class:`ExternalEncoder` wraps a user's real CytoNet exported as TorchScript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+
+@runtime_checkable
+class PatchEncoder(Protocol):
+    """Protocol of every patch encoder: ``embed((B,1,H,W) in [0,1]) -> (B, D)``."""
+
+    embed_dim: int
+    pixel_size_um: float
+    patch_px: int
+
+    def embed(self, x: Tensor) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Configuration of the built-in :class:`CytoEncoder`.
+
+    pixel_size_um: µm per pixel of the input patches; patch_px: patch side in px;
+    width: channels of the first stage (doubled at each of the 4 stages);
+    embed_dim: output embedding size.
+    """
+
+    pixel_size_um: float = 16.0
+    patch_px: int = 128
+    width: int = 32
+    embed_dim: int = 256
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
+        try:
+            return cls(
+                pixel_size_um=float(d["pixel_size_um"]),
+                patch_px=int(d["patch_px"]),
+                width=int(d["width"]),
+                embed_dim=int(d["embed_dim"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"encoder config {d!r} is invalid ({exc}); expected keys "
+                "pixel_size_um, patch_px, width, embed_dim"
+            ) from None
+
+
+class _ResBlock(nn.Module):
+    """Pre-activation residual block; ``stride`` 2 halves the resolution."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.n1 = nn.GroupNorm(min(8, c_in), c_in)
+        self.c1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.n2 = nn.GroupNorm(min(8, c_out), c_out)
+        self.c2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and c_in == c_out
+            else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.c1(torch.relu(self.n1(x)))
+        out = self.c2(torch.relu(self.n2(out)))
+        return out + self.skip(x)
+
+
+class CytoEncoder(nn.Module):
+    """CytoNet-style CNN: stem (stride 4) -> 4 residual stages -> mean+max pool -> MLP.
+
+    Input ``(B, 1, H, W)`` float32 in [0, 1] (any H, W; trained at ``patch_px``);
+    the model standardises intensities per patch (zero mean, unit std) so that stain
+    strength differences are reduced to contrast. Output ``(B, embed_dim)``.
+    """
+
+    def __init__(self, config: EncoderConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or EncoderConfig()
+        w = self.config.width
+        self.embed_dim = self.config.embed_dim
+        self.pixel_size_um = self.config.pixel_size_um
+        self.patch_px = self.config.patch_px
+        # stem: 2 channels (standardised intensity + raw mean-level map) -> width, /4
+        self.stem = nn.Sequential(
+            nn.Conv2d(2, w, 5, 2, 2, bias=False),
+            nn.GroupNorm(min(8, w), w),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        chans = [w, w, 2 * w, 4 * w, 4 * w]
+        self.stages = nn.Sequential(
+            *[_ResBlock(chans[i], chans[i + 1], 1 if i == 0 else 2) for i in range(4)]
+        )
+        c = chans[-1]
+        self.norm = nn.GroupNorm(min(8, c), c)
+        self.proj = nn.Sequential(
+            nn.Linear(2 * c, 2 * c), nn.ReLU(), nn.Linear(2 * c, self.embed_dim)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"CytoEncoder input has shape {tuple(x.shape)}; expected (B, 1, H, W)")
+        x = x.float()
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+        # channel 0: contrast pattern; channel 1: absolute stain level (centred)
+        z = torch.cat([(x - mean) / std, (x - 0.5) * 4.0], dim=1)
+        h = self.norm(self.stages(self.stem(z)))
+        h = torch.relu(h)
+        pooled = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+        return self.proj(pooled)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Embeddings ``(B, embed_dim)`` of patches ``(B,1,H,W)`` in [0, 1]."""
+        return self.forward(x)
+
+
+class ExternalEncoder(nn.Module):
+    """A user's encoder exported as TorchScript (e.g. a real CytoNet).
+
+    The TorchScript module must map ``(B, 1, patch_px, patch_px)`` float32 patches with
+    intensities in [0, 1] (sampled at ``pixel_size_um`` µm/px) to ``(B, embed_dim)``.
+    Any normalisation the network needs must be inside the scripted module. Export with
+    ``torch.jit.script(model).save(path)`` or ``torch.jit.trace(model, example).save``.
+    Loading uses ``torch.jit.load`` (no pickle of arbitrary Python objects).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        pixel_size_um: float,
+        patch_px: int,
+        embed_dim: int,
+        map_location: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__()
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"external encoder file {p} does not exist")
+        try:
+            self.module = torch.jit.load(str(p), map_location=map_location)
+        except Exception as exc:
+            raise ValueError(
+                f"external encoder {p} could not be loaded as TorchScript ({exc}); "
+                "expected a file written by torch.jit.save"
+            ) from None
+        if pixel_size_um <= 0 or patch_px <= 0 or embed_dim <= 0:
+            raise ValueError(
+                "external encoder: pixel_size_um, patch_px and embed_dim must be positive, "
+                f"got {pixel_size_um}, {patch_px}, {embed_dim}"
+            )
+        self.path = p
+        self.pixel_size_um = float(pixel_size_um)
+        self.patch_px = int(patch_px)
+        self.embed_dim = int(embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.module(x.float())
+        if out.ndim != 2 or out.shape[1] != self.embed_dim:
+            raise ValueError(
+                f"external encoder {self.path} returned shape {tuple(out.shape)}; "
+                f"expected (B, {self.embed_dim})"
+            )
+        return out
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Embeddings ``(B, embed_dim)`` of patches ``(B,1,H,W)`` in [0, 1]."""
+        return self.forward(x)

@@ -1,0 +1,104 @@
+"""The loaded model bundle: embed patches, classify with open-set rejection, caption."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def to_unit_float(patches: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float patches -> float32 in [0, 1] (floats are clipped)."""
+    if patches.dtype == np.uint8:
+        return patches.astype(np.float32) / 255.0
+    if patches.dtype == np.uint16:
+        return patches.astype(np.float32) / 65535.0
+    if np.issubdtype(patches.dtype, np.floating):
+        return np.clip(patches.astype(np.float32), 0.0, 1.0)
+    raise ValueError(f"patches dtype {patches.dtype} unsupported; expected uint8, uint16 or float")
+
+
+class ModelBundle:
+    """Inference object returned by :func:`cytowords.model.bundle.load_bundle`.
+
+    Attributes: ``encoder`` (protocol ``embed``), ``head``, ``scorer``, ``captioner``
+    (None if the bundle has no language model), ``config`` (the config.json dict),
+    ``device``, ``area_ids`` (head index order, without ``__none__``),
+    ``pixel_size_um`` and ``patch_px`` (the encoder's expected input), ``threshold``,
+    ``rejection_caption``. All methods run under ``torch.inference_mode`` and return
+    CPU tensors."""
+
+    def __init__(
+        self,
+        encoder: Any,
+        head: Any,
+        scorer: Any,
+        captioner: Any,
+        config: dict[str, Any],
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.encoder = encoder.to(device).eval()
+        self.head = head.to(device).eval()
+        self.scorer = scorer.to(device).eval()
+        self.captioner = captioner.eval() if captioner is not None else None
+        if self.captioner is not None:
+            self.captioner.projector.to(device)
+        self.area_ids: list[str] = list(config["area_ids"])
+        self.none_class: bool = bool(config["none_class"]["enabled"])
+        self.rejection_caption: str = config.get("rejection_caption", "")
+        self.pixel_size_um = float(self.encoder.pixel_size_um)
+        self.patch_px = int(self.encoder.patch_px)
+        self.embed_dim = int(self.encoder.embed_dim)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.scorer.threshold)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.config.get("metrics", {}))
+
+    @torch.inference_mode()
+    def embed(self, patches: np.ndarray, batch_size: int = 128) -> Tensor:
+        """Embeddings ``(B, D)`` of grayscale patches ``(B, H, W)`` (uint8, uint16 or
+        float in [0, 1]) sampled at ``pixel_size_um``; normally H = W = ``patch_px``."""
+        arr = np.asarray(patches)
+        if arr.ndim != 3:
+            raise ValueError(f"embed: patches have shape {arr.shape}; expected (B, H, W)")
+        x = to_unit_float(arr)
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(x[i : i + batch_size]).to(self.device)[:, None]
+            out.append(self.encoder.embed(xb).float().cpu())
+        if not out:
+            return torch.zeros((0, self.embed_dim))
+        return torch.cat(out)
+
+    @torch.inference_mode()
+    def classify(self, emb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(probs (B, n_areas), ood_score (B,), rejected (B,) bool)``.
+
+        probs are a distribution over the known areas (the none class, if present, is
+        removed and the rest renormalised); rejected is True where the open-set score
+        exceeds the calibrated threshold or the none class is the most probable."""
+        e = emb.to(self.device).float()
+        logits = self.head(e)
+        p_all = torch.softmax(logits, 1)
+        n = len(self.area_ids)
+        probs = p_all[:, :n]
+        probs = probs / probs.sum(1, keepdim=True).clamp_min(1e-12)
+        score = self.scorer.score(e, logits)
+        rejected = self.scorer.reject(score)
+        if self.none_class:
+            rejected = rejected | (p_all.argmax(1) == n)
+        return probs.cpu(), score.cpu(), rejected.cpu()
+
+    def caption(self, emb: Tensor, max_new_tokens: int = 64) -> list[str]:
+        """Greedy captions (one per embedding row)."""
+        if self.captioner is None:
+            raise ValueError("this model bundle has no language model; it cannot caption")
+        return self.captioner.generate(emb.to(self.device), max_new_tokens=max_new_tokens)

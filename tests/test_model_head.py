@@ -1,0 +1,96 @@
+"""Area head and open-set scorer on toy Gaussian clusters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cytowords.model import AreaHead, HeadConfig, OpenSetScorer
+from cytowords.model.head import SCORE_MODES
+from cytowords.training.fit import fit_head, fit_scorer
+
+D, C = 8, 4
+
+
+def _clusters(n_per: int, seed: int, centres: torch.Tensor | None = None):
+    g = torch.Generator().manual_seed(seed)
+    if centres is None:
+        centres = torch.randn(C, D, generator=torch.Generator().manual_seed(42)) * 4
+    # anisotropic shared covariance
+    scale = torch.linspace(0.3, 1.5, D)
+    x = torch.cat([centres[c] + torch.randn(n_per, D, generator=g) * scale for c in range(C)])
+    y = torch.arange(C).repeat_interleave(n_per)
+    return x, y, centres
+
+
+def test_mahalanobis_scores_and_calibration():
+    x, y, centres = _clusters(300, 0)
+    sc = OpenSetScorer(D, C).fit(x, y)
+    xin, _, _ = _clusters(200, 1)
+    s_in = sc.score(xin)
+    far = (
+        centres.mean(0) + torch.randn(100, D, generator=torch.Generator().manual_seed(3)) * 0.5 + 12
+    )
+    s_far = sc.score(far)
+    assert s_in.median() < 1.0 and s_far.min() > s_in.max()
+    xval, _, _ = _clusters(250, 2)
+    thr = sc.calibrate(sc.score(xval), 0.03)
+    assert thr == pytest.approx(float(sc.threshold))
+    share = float(sc.reject(sc.score(xval)).float().mean())
+    assert abs(share - 0.03) <= 0.005
+    assert sc.reject(s_far).all()
+    assert abs(float(sc.reject(s_in).float().mean()) - 0.03) < 0.03  # held-out in-scope
+    with pytest.raises(ValueError, match="reject_share"):
+        sc.calibrate(s_in, 1.5)
+
+
+def test_scorer_state_is_plain_tensors_and_round_trips():
+    x, y, _ = _clusters(100, 0)
+    sc = OpenSetScorer(D, C).fit(x, y)
+    sc.calibrate(sc.score(x), 0.05)
+    sd = sc.state_dict()
+    assert all(isinstance(v, torch.Tensor) for v in sd.values())
+    sc2 = OpenSetScorer(D, C)
+    sc2.load_state_dict(sd)
+    assert torch.equal(sc.score(x), sc2.score(x)) and float(sc2.threshold) == float(sc.threshold)
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="expected one of"):
+        OpenSetScorer(D, C, mode="cosine")
+
+
+@pytest.mark.parametrize("mode", SCORE_MODES)
+def test_fit_head_and_scorer_modes(mode):
+    torch.manual_seed(0)
+    x, y, centres = _clusters(200, 0)
+    head = AreaHead(HeadConfig(embed_dim=D, n_classes=C, hidden=16 if "msp" in mode else 0))
+    xv, yv, _ = _clusters(100, 5)
+    res = fit_head(head, x, y, steps=120, lr=1e-2, val=(xv, yv))
+    assert res.extra["val_accuracy"] > 0.95
+    assert res.mean_loss(last=10) < res.mean_loss(first=10)
+    sc = fit_scorer(head, x, y, xv, mode=mode, reject_share=0.05)
+    far = centres.mean(0) + 15 + torch.randn(50, D)
+    with torch.no_grad():
+        s_far = sc.score(far, head(far))
+        s_val = sc.score(xv, head(xv))
+    assert float(sc.reject(s_val).float().mean()) == pytest.approx(0.05, abs=0.01)
+    if mode.startswith("mahalanobis"):
+        assert float(sc.reject(s_far).float().mean()) > 0.9
+
+
+def test_none_class_is_excluded_from_scorer():
+    x, y, _ = _clusters(100, 0)
+    head = AreaHead(HeadConfig(embed_dim=D, n_classes=C, none_class=True))  # class C-1 = none
+    fit_head(head, x, y, steps=50)
+    sc = fit_scorer(head, x, y, x[y < C - 1])
+    assert sc.class_used.tolist() == [True] * (C - 1) + [False]
+    # points of the none cluster look unfamiliar to the in-scope scorer
+    with torch.no_grad():
+        assert sc.score(x[y == C - 1]).median() > sc.threshold
+
+
+def test_fit_head_bad_labels():
+    head = AreaHead(HeadConfig(embed_dim=D, n_classes=C))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+        fit_head(head, torch.randn(5, D), torch.tensor([0, 1, 2, 3, 4]))
