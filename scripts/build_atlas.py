@@ -38,8 +38,10 @@ REL_MULT = {
     "thick": 1.35,
     "very thick": 1.75,
 }
-# neuronal somata per mm² of a 20 µm section (BigBrain sample: ~300 in I, ~1200 in VI)
-DENSITY = {"very low": 250.0, "low": 650.0, "medium": 950.0, "high": 1250.0, "very high": 1650.0}
+# neuronal soma profiles per mm² of a 20 µm section. The BigBrain segmentation sample counts
+# ~330 (I) to ~1200 (VI) cells/mm² but undercounts small and overlapping profiles;
+# stereological densities (40-100k neurons/mm³, profiles over ~30 µm) give 1200-3000/mm².
+DENSITY = {"very low": 400.0, "low": 1000.0, "medium": 1500.0, "high": 2000.0, "very high": 2600.0}
 # mean soma diameter (µm) of the layer's neurons (BigBrain medians 32-44 µm² ≈ 6.5-7.5 µm)
 SIZE = {
     "small": 6.5,

@@ -1,0 +1,15 @@
+"""Procedural cortex: laminar profiles -> cells -> patches and lazily rendered sections.
+
+Pixel convention: ``uint8``, bright background (glass ~232-246), dark cell bodies as in a
+cell-body (Merker/Nissl) stain. Units are µm everywhere at the API.
+
+- :class:`Brain` — an individual (seed): thickness, density, staining, border variation.
+- :func:`render_patch` — one patch of an area (any resolution, angle, curvature, depth).
+- :func:`sample_patches` — labelled training/evaluation patches without a whole section.
+- :func:`virtual_section` / :func:`section_geometry` — whole folded sections through dask.
+"""
+
+from .brain import Brain, stable_seed
+from .patch import render_patch
+
+__all__ = ["Brain", "render_patch", "stable_seed"]

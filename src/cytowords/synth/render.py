@@ -1,0 +1,98 @@
+"""Render a rectangular pixel window of any :class:`Geometry` (patches and section chunks).
+
+Up to :data:`CELL_MODE_MAX_UM` µm/px individual cells are drawn (sub-pixel cells as
+intensity-correct splats); above it the expected cell deficit plus matching noise is used,
+which keeps coarse pyramid levels of huge sections cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .brain import Brain, stable_seed
+from .cells import Cells, draw_cells, expected_deficit, sample_cells
+from .geometry import Geometry
+from .stain import finish, hash_normal, smooth_field
+
+CELL_MODE_MAX_UM = 20.0
+CELL_MARGIN_UM = 80.0
+
+
+def render_window(
+    geom: Geometry,
+    brain: Brain,
+    *,
+    origin_um: tuple[float, float],
+    shape: tuple[int, int],
+    pixel_um: float,
+    cell_sources: Callable[
+        [tuple[float, float, float, float]], Iterable[tuple[tuple, np.random.Generator]]
+    ],
+    noise_key: int,
+    row0: int = 0,
+    col0: int = 0,
+    artefacts: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]] | None = None,
+) -> np.ndarray:
+    """Render ``shape`` pixels whose pixel (0, 0) top-left corner is at ``origin_um``.
+
+    ``cell_sources(bbox)`` yields ``(tile_bbox, rng)`` pairs covering ``bbox`` (µm): cells are
+    sampled per tile so that any window gives the same cells whatever the chunking.
+    ``row0``/``col0`` are the global pixel indices of pixel (0, 0) (noise hash).
+    """
+    st = brain.staining
+    sigma_px = max(st.blur_um / pixel_um, 0.45 if pixel_um > 4 else 0.0)
+    halo = int(math.ceil(3 * sigma_px)) + 1 if sigma_px > 0.25 else 0
+    h, w = shape[0] + 2 * halo, shape[1] + 2 * halo
+    ox, oy = origin_um[0] - halo * pixel_um, origin_um[1] - halo * pixel_um
+    xs = ox + (np.arange(w) + 0.5) * pixel_um
+    ys = oy + (np.arange(h) + 0.5) * pixel_um
+    gx, gy = np.meshgrid(xs, ys)
+    props, along, depth = geom.props(gx.ravel(), gy.ravel())
+    props = props.reshape(props.shape[0], h, w)
+    depth = depth.reshape(h, w)
+    tissue = np.clip(0.5 + depth / max(pixel_um, 1.0), 0, 1)
+    stain_var = smooth_field(stable_seed("stain", brain.seed) % 2**31, gx, gy, 3000.0, n=4)
+    neuropil = props[5] * (1 + 0.12 * stain_var)
+    if pixel_um < 8:
+        neuropil = neuropil + 0.12 * np.exp(-((depth / 5.0) ** 2)) * (depth >= -2)
+    if pixel_um <= CELL_MODE_MAX_UM:
+        deficit = np.zeros((h, w))
+        margin = CELL_MARGIN_UM
+        bbox = (ox - margin, oy - margin, ox + w * pixel_um + margin, oy + h * pixel_um + margin)
+        parts = [
+            sample_cells(geom, tb, rng, st.stain, need_angles=pixel_um < 6)
+            for tb, rng in cell_sources(bbox)
+        ]
+        cells = Cells.concat(parts)
+        draw_rng = np.random.default_rng(noise_key ^ 0x5EED)
+        draw_cells(deficit, cells, (ox, oy), pixel_um, draw_rng)
+    else:
+        mean, sd = expected_deficit(props, pixel_um, st.stain)
+        rows = np.arange(row0 - halo, row0 - halo + h) + 2**31
+        cols = np.arange(col0 - halo, col0 - halo + w) + 2**31
+        deficit = np.clip(mean + sd * hash_normal(noise_key + 7, rows, cols), 0, None)
+    deficit *= 1 + 0.1 * stain_var
+    extra = None
+    if artefacts is not None:
+        layers = artefacts(gx, gy)
+        tissue = tissue * layers["tissue"]
+        deficit = deficit * layers["deficit"]
+        extra = layers["absorb"]
+    return finish(
+        deficit,
+        neuropil,
+        tissue,
+        white=st.white,
+        glass=st.glass,
+        pixel_um=pixel_um,
+        blur_um=st.blur_um,
+        noise=st.noise,
+        noise_key=noise_key,
+        row0=row0,
+        col0=col0,
+        extra_absorb=extra,
+        halo=halo,
+    )
