@@ -10,6 +10,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,9 @@ class _Writer:
     def __init__(self, zf: int, chunk_px: int, total: int, on_progress: Any, cancel: CancelFlag):
         self.zf, self.c, self.total = zf, chunk_px, total
         self.done, self.on_progress, self.cancel = 0, on_progress, cancel
+        # our own pool, so that after an error/cancel we can wait for in-flight chunk writes
+        # before deleting the temporary store
+        self.pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
 
     def create(self, group: zarr.Group, key: str, shape: tuple[int, int], dtype: Any) -> zarr.Array:
         kw: dict[str, Any] = {}
@@ -140,7 +144,7 @@ class _Writer:
         src = src.rechunk(target.chunks)
         cb = _StoreProgress(self.done, self.total, self.on_progress, self.cancel)
         with cb:
-            da.store(src, target, lock=False, scheduler="threads")
+            da.store(src, target, lock=False, scheduler="threads", pool=self.pool)
         self.done = cb.done
 
     def pyramid(self, group: zarr.Group, levels: list[da.Array], shapes: list, label: bool) -> None:
@@ -252,8 +256,11 @@ def write_section(
                 )
         _publish(tmp, target, overwrite)
     except BaseException:
+        writer.pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        writer.pool.shutdown(wait=True)
     return target
 
 
