@@ -43,7 +43,16 @@ def test_editable_install_is_discovered_by_npe2() -> None:
 def test_built_wheel_ships_manifest_and_is_discovered(tmp_path: Path) -> None:
     out = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -57,7 +66,17 @@ def test_built_wheel_ships_manifest_and_is_discovered(tmp_path: Path) -> None:
         assert "napari.manifest" in zf.read(eps).decode()
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     # -S: skip site processing, so the editable install's path hook is inactive and the

@@ -1,0 +1,91 @@
+"""Describer on real sections (in memory and on disk) with a tiny real model bundle."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from cytowords.describe import Cancelled, DescribeParams, Describer, Roi, RoiError
+from cytowords.sections import Section
+from tiny_bundle import AREAS, PATCH_PX, PIXEL_UM, make_tiny_bundle
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory) -> Path:
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+@pytest.fixture
+def section() -> Section:
+    rng = np.random.default_rng(1)
+    img = rng.integers(60, 230, size=(1200, 1600), dtype=np.uint8)  # 4 µm/px
+    lv0 = da.from_array(img, chunks=256)
+    return Section([lv0, lv0[::2, ::2], lv0[::4, ::4]], [4.0, 8.0, 16.0], name="noise")
+
+
+def test_describe_roi_is_well_formed(bundle_dir: Path, section: Section) -> None:
+    d = Describer(bundle_dir, device="cpu")
+    assert d.patch_um == PATCH_PX * PIXEL_UM
+    seen = []
+    res = d.describe_roi(
+        section, Roi.rectangle(500, 500, 2500, 3500), on_progress=lambda a, b: seen.append((a, b))
+    )
+    assert res.n_patches == len(res.patches) > 1
+    assert seen[-1][0] == seen[-1][1]
+    assert res.rejected or res.area in AREAS
+    assert 0.0 <= res.probability <= 1.0
+    assert isinstance(res.caption, str)  # untrained LM: content is not meaningful here
+    if res.rejected:
+        assert res.caption == d.bundle.rejection_caption
+    assert len(res.top_k) == 3 and res.top_k[0][1] >= res.top_k[1][1]
+    j = res.to_dict()
+    for key in (
+        "area",
+        "area_name",
+        "probability",
+        "rejected",
+        "ood_score",
+        "caption",
+        "n_patches",
+    ):
+        assert key in j
+
+
+def test_patches_match_direct_reads(bundle_dir: Path, section: Section) -> None:
+    d = Describer(bundle_dir, device="cpu")
+    centers = np.array([[610.0, 700.0], [1010.0, 2003.0]])
+    batch = d.read_patches(section, centers)
+    half = PATCH_PX * PIXEL_UM / 2
+    for c, p in zip(centers, batch):
+        # patches snap to the model's pixel grid (at most half a model pixel from the centre)
+        y, x = np.round((c - half) / PIXEL_UM) * PIXEL_UM
+        direct = section.read_window(y, x, 2 * half, 2 * half, PIXEL_UM) / 255.0
+        np.testing.assert_allclose(p, direct, atol=1e-5)
+
+
+def test_patch_beyond_edge_is_filled_with_background(bundle_dir: Path) -> None:
+    img = np.full((400, 400), 220, dtype=np.uint8)
+    img[:, :200] = 40
+    s = Section([da.from_array(img, chunks=200)], [16.0])
+    d = Describer(bundle_dir, device="cpu")
+    p = d.read_patches(s, np.array([[10.0, 10.0]]))[0]
+    assert p[0, 0] == pytest.approx(220 / 255.0, abs=0.01), "outside reads as slide background"
+
+
+def test_roi_outside_and_cancel(bundle_dir: Path, section: Section) -> None:
+    d = Describer(bundle_dir, device="cpu", params=DescribeParams(batch_size=2))
+    with pytest.raises(RoiError, match="outside the section"):
+        d.describe_roi(section, Roi.rectangle(1e6, 1e6, 2e6, 2e6))
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000), cancel=ev)
+
+
+def test_missing_model_path_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Describer(tmp_path / "nope")

@@ -1,0 +1,57 @@
+"""A tiny, untrained but complete model bundle for fast tests of the inference plumbing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cytowords.model import (
+    AreaHead,
+    Captioner,
+    CytoEncoder,
+    EncoderConfig,
+    HeadConfig,
+    OpenSetScorer,
+    PrefixProjector,
+    ProjectorConfig,
+    build_default_lm,
+    save_bundle,
+)
+
+AREAS = ["hOc1", "hOc2", "4a", "4p", "44"]
+PATCH_PX = 32
+PIXEL_UM = 16.0
+
+
+def make_tiny_bundle(path: Path, *, reject_share: float = 0.03) -> Path:
+    """Save a random-weight bundle (32 px patches at 16 µm/px, 5 areas + none class)."""
+    torch.manual_seed(0)
+    enc = CytoEncoder(
+        EncoderConfig(pixel_size_um=PIXEL_UM, patch_px=PATCH_PX, width=8, embed_dim=16)
+    )
+    d = enc.embed_dim
+    n = len(AREAS) + 1
+    head = AreaHead(HeadConfig(embed_dim=d, n_classes=n, hidden=8, none_class=True))
+    with torch.no_grad():
+        emb = enc.embed(torch.rand(120, 1, PATCH_PX, PATCH_PX))
+    lab = torch.arange(len(emb)) % n
+    head.set_input_stats(emb)
+    head.eval()
+    scorer = OpenSetScorer(d, n, "mahalanobis")
+    with torch.no_grad():
+        scorer.fit(emb, lab, in_scope=torch.tensor([True] * len(AREAS) + [False]), logits=head(emb))
+        scorer.calibrate(scorer.score(emb, head(emb)), reject_share)
+    captions = [f"Area {a}: a cortical area with six layers." for a in AREAS] * 3
+    lm, tok = build_default_lm(captions, vocab_size=300, n_layer=1, n_embd=32, n_head=2)
+    proj = PrefixProjector(ProjectorConfig(d, 32, k=2))
+    proj.match_lm(lm)
+    return save_bundle(
+        path,
+        encoder=enc,
+        head=head,
+        scorer=scorer,
+        area_ids=AREAS,
+        captioner=Captioner(lm, tok, proj),
+        atlas_version="test",
+    )
