@@ -206,3 +206,28 @@ def test_external_torchscript_encoder(tmp_path):
         ExternalEncoder(bad, pixel_size_um=2.0, patch_px=PX, embed_dim=12)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ExternalEncoder(tmp_path / "missing.pt", pixel_size_um=2.0, patch_px=PX, embed_dim=12)
+
+
+def test_large_lm_referenced_by_path(tmp_path):
+    parts = _parts()
+    cap = parts["captioner"]
+    lm_dir = tmp_path / "my-llm"
+    cap.lm.save_pretrained(str(lm_dir))
+    cap.tokenizer.save_pretrained(str(lm_dir))
+    path = save_bundle(tmp_path / "b", lm_path=lm_dir, fp16=False, **parts)
+    assert not (path / "lm").exists()
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["lm"]["kind"] == "path" and cfg["lm"]["path"] == str(lm_dir.resolve())
+    b = load_bundle(path)
+    emb = b.embed(_patches(3))
+    with torch.no_grad():
+        ref = cap.eval().generate(emb, max_new_tokens=6)
+    assert b.caption(emb, max_new_tokens=6) == ref
+    # the referenced model changed: refused with a clear message
+    conf = json.loads((lm_dir / "config.json").read_text())
+    conf["num_hidden_layers"] = 3
+    (lm_dir / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(BundleError, match="differs from the one the bundle was trained with"):
+        load_bundle(path)
+    with pytest.raises(ValueError, match="not a local Hugging Face model folder"):
+        save_bundle(tmp_path / "c", lm_path=tmp_path / "nope", **parts)

@@ -9,6 +9,7 @@ Layout::
                          the scorer always stays float32)
     encoder.torchscript.pt   only for an external (TorchScript) encoder
     lm/                  Hugging Face save_pretrained of the language model + tokenizer
+                         (absent when the bundle references a large LM by path)
     hashes.json          sha256 of every other file
 
 Loading checks the format and version, every hash, and refuses unlisted files; nothing
@@ -28,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from cytowords.model.bundle_files import BundleError, atomic_dir, verify_hashes, write_hashes
+from cytowords.model.bundle_lm import load_lm, save_lm
 from cytowords.model.captioner import Captioner
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
@@ -82,13 +84,16 @@ def save_bundle(
     atlas_version: str = "",
     metrics: dict[str, Any] | None = None,
     fp16: bool = True,
+    lm_path: str | Path | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle folder atomically (temp folder beside ``path``, then rename).
 
     area_ids: area id per head output in index order (without ``__none__``; when
     ``head.config.none_class`` the head's last output is the none class). fp16: store
-    encoder/head/projector tensors and the language model as float16."""
+    encoder/head/projector tensors and the embedded language model as float16.
+    lm_path: instead of copying the language model into the bundle, reference this local
+    Hugging Face model folder (for large frozen LMs; checked by fingerprint on load)."""
     n_expected = len(area_ids) + int(head.config.none_class)
     if head.config.n_classes != n_expected:
         raise ValueError(
@@ -123,6 +128,7 @@ def save_bundle(
         "atlas_version": atlas_version,
         "metrics": metrics or {},
         "weights_dtype": "float16" if fp16 else "float32",
+        "lm": None,
         "extra": extra or {},
     }
     tensors = _prefixed("head", head.state_dict(), fp16)
@@ -137,13 +143,10 @@ def save_bundle(
         if isinstance(encoder, ExternalEncoder):
             shutil.copyfile(encoder.path, tmp / _TS_FILE)
         if captioner is not None:
-            lm = captioner.lm
-            sd = {
-                k: (v.half() if fp16 and v.is_floating_point() else v)
-                for k, v in lm.state_dict().items()
-            }
-            lm.save_pretrained(str(tmp / "lm"), state_dict=sd)
-            captioner.tokenizer.save_pretrained(str(tmp / "lm"))
+            config["lm"] = save_lm(
+                captioner, tmp, fp16=fp16, lm_path=str(lm_path) if lm_path else None
+            )
+            (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         write_hashes(tmp)
     return Path(path)
 
@@ -171,30 +174,13 @@ def _read_config(root: Path) -> dict[str, Any]:
     return cfg
 
 
-def _load_lm(lm_dir: Path, device: torch.device) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-    from transformers.utils import logging as hf_logging
+def load_bundle(
+    path: str | Path, device: str | torch.device = "cpu", *, lm_dtype: torch.dtype | None = None
+) -> ModelBundle:
+    """Verify and load a bundle folder; raises :class:`BundleError` on any problem.
 
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        dtype = torch.float32 if device.type == "cpu" else torch.float16
-        lm = AutoModelForCausalLM.from_pretrained(
-            str(lm_dir),
-            local_files_only=True,
-            trust_remote_code=False,
-            use_safetensors=True,
-            dtype=dtype,
-        )
-        tok = PreTrainedTokenizerFast.from_pretrained(str(lm_dir), local_files_only=True)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-    return lm.to(device).eval(), tok
-
-
-def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
-    """Verify and load a bundle folder; raises :class:`BundleError` on any problem."""
+    device: "cpu", "cuda[:N]" or "auto"; lm_dtype: language-model dtype (default float32
+    on CPU, bfloat16/float16 on CUDA)."""
     root = Path(path)
     cfg = _read_config(root)
     verify_hashes(root)
@@ -221,7 +207,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> ModelBu
         if cfg.get("projector"):
             projector = PrefixProjector(ProjectorConfig.from_dict(cfg["projector"]))
             projector.load_state_dict(_section(weights, "projector"))
-            lm, tok = _load_lm(root / "lm", dev)
+            lm, tok = load_lm(cfg.get("lm") or {"kind": "embedded"}, root, dev, lm_dtype)
             captioner = Captioner(
                 lm, tok, projector, max_caption_tokens=cfg.get("max_caption_tokens") or 96
             )
