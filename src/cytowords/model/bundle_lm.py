@@ -38,6 +38,12 @@ def save_lm(captioner: Any, out_dir: Path, *, fp16: bool, lm_path: str | None) -
     """Write the LM of ``captioner`` into ``out_dir/lm`` (or reference ``lm_path``);
     returns the ``lm`` section of config.json."""
     if lm_path is not None:
+        if hasattr(captioner.lm, "merge_and_unload"):
+            raise ValueError(
+                "save_bundle: the language model carries LoRA adapters, which a bundle that "
+                "references the base model by lm_path would lose; omit lm_path (the merged "
+                "model is embedded) or save lm.merge_and_unload() to a folder and pass that"
+            )
         src = Path(lm_path)
         if not (src / "config.json").is_file():
             raise ValueError(
