@@ -1,0 +1,78 @@
+"""Optional paraphrasing of captions by a local Hugging Face instruct model (off by default).
+
+Runs only with an explicit local model folder; never downloads (``local_files_only=True``)
+and never runs model code from the folder (``trust_remote_code=False``). A rewrite is kept
+only if it still names its area first, names no other area and stays short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from cytowords.atlas import Atlas
+
+from .aliases import find_mentions
+from .captions import MAX_WORDS, parse_area
+from .pipeline import CaptionRecord
+
+PROMPT = (
+    "Rewrite this description of a brain area's cytoarchitecture in different words. "
+    "Keep every fact, start with the area name exactly as given, and mention no other "
+    "area.\n\nDescription: {caption}\nRewritten:"
+)
+
+
+def _valid(text: str, area: str, atlas: Atlas) -> bool:
+    if not text or len(text.split()) > MAX_WORDS or parse_area(text, atlas) != area:
+        return False
+    return all(area in m.ids for m in find_mentions(text, atlas))
+
+
+def rewrite_captions(
+    records: list[CaptionRecord],
+    atlas: Atlas,
+    model_path: str | Path | None,
+    *,
+    max_new_tokens: int = 80,
+    device: str = "cpu",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[CaptionRecord]:
+    """Paraphrases of ``records`` (valid ones only) by the causal LM at ``model_path``.
+
+    Raises ValueError without a path and FileNotFoundError when the folder is missing."""
+    if model_path is None or not str(model_path).strip():
+        raise ValueError("rewrite needs an explicit local model folder (--rewrite-model PATH)")
+    path = Path(model_path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--rewrite-model {path}: no such model folder")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, local_files_only=True, trust_remote_code=False
+    ).to(device)
+    model.eval()
+    out: list[CaptionRecord] = []
+    for i, rec in enumerate(records):
+        if on_progress:
+            on_progress(i, len(records))
+        if rec.area.startswith("__"):
+            continue
+        prompt = PROMPT.format(caption=rec.caption)
+        ids = tok(prompt, return_tensors="pt").to(device)
+        with torch.no_grad():
+            gen = model.generate(
+                **ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id or tok.eos_token_id,
+            )
+        text = tok.decode(gen[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        text = text.strip().split("\n")[0].strip()
+        if _valid(text, rec.area, atlas) and text != rec.caption:
+            out.append(CaptionRecord(rec.area, text, f"{rec.source}+rewrite", rec.passage))
+    if on_progress:
+        on_progress(len(records), len(records))
+    return out

@@ -1,0 +1,94 @@
+"""Reading documents (PDF, JATS XML, txt, md) and mining them end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from cytowords.atlas import load_atlas
+from cytowords.training.mining import mine_corpus, parse_area, read_document
+from cytowords.training.mining.pdfwrite import write_text_pdf
+
+PARAGRAPH = (
+    "Area 45 (BA 45, pars triangularis) is a granular isocortex. "
+    "In area 45, layer IV is distinct and uniformly granular and separates layer III from layer V. "
+    "Area 45 has large pyramids in layer IIIc (Amunts et al., 1999; Fig. 2). "
+    "Layers V and VI of area 45 are of medium width with medium-sized cells. "
+    "Unlike area 44, area 45 has a continuous granular layer IV."
+)
+
+JATS = """<?xml version="1.0" encoding="UTF-8"?>
+<article xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta><title-group>
+<article-title>Area 45 test</article-title></title-group></article-meta></front>
+<body><sec><title>Results</title><p>{text}</p></sec></body>
+<back><ref-list><ref><mixed-citation>Amunts K (1999) area 44 paper.</mixed-citation></ref>
+</ref-list></back></article>"""
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    return load_atlas()
+
+
+def _check_area45(result, atlas):
+    caps = [c for c in result.captions if c.area == "45"]
+    assert len(caps) >= 4
+    assert {c.area for c in result.captions} <= {"45", "__none__"}
+    for c in caps:
+        assert c.caption.startswith("Area 45")
+        assert parse_area(c.caption, atlas) == "45"
+        assert "44" not in c.caption
+        assert "Amunts" not in c.caption and "Fig" not in c.caption
+
+
+def test_pdf_round_trip(tmp_path: Path, atlas):
+    pdf = write_text_pdf("Broca's region\n\n" + PARAGRAPH, tmp_path / "broca.pdf", title="t")
+    text = " ".join(p.extract_text() for p in PdfReader(str(pdf)).pages)
+    assert "uniformly granular" in text
+    doc = read_document(pdf)
+    assert any("layer IIIc" in p for p in doc.passages)
+    result = mine_corpus(tmp_path, atlas, min_captions=4)
+    _check_area45(result, atlas)
+    assert result.captions[0].source == "broca.pdf"
+
+
+def test_jats_round_trip(tmp_path: Path, atlas):
+    (tmp_path / "paper.xml").write_text(JATS.format(text=PARAGRAPH), encoding="utf-8")
+    doc = read_document(tmp_path / "paper.xml")
+    assert len(doc.passages) == 1 and "mixed-citation" not in doc.passages[0]
+    assert "area 44 paper" not in " ".join(doc.passages)  # reference list dropped
+    _check_area45(mine_corpus(tmp_path, atlas, min_captions=4), atlas)
+
+
+def test_markdown_and_text(tmp_path: Path, atlas):
+    (tmp_path / "a.md").write_text(f"# Title\n\n{PARAGRAPH}\n\n## References\n\nArea 17 paper.\n")
+    (tmp_path / "b.txt").write_text("Methods\nSections of 44 subjects were cut at 20 um.\n")
+    result = mine_corpus(tmp_path, atlas, min_captions=4)
+    _check_area45(result, atlas)
+    assert result.stats["documents"] == {"a.md": result.stats["documents"]["a.md"], "b.txt": 0}
+
+
+def test_document_without_area_mentions_yields_nothing(tmp_path: Path, atlas):
+    (tmp_path / "plain.txt").write_text(
+        "The cortex of 44 subjects was cut into sections. Layer 1 was thin and layer 2 dense.\n"
+    )
+    result = mine_corpus(tmp_path, atlas)
+    assert result.captions == []
+    assert result.descriptions == {}
+    assert any("plain.txt" in w and "no area mentions" in w for w in result.warnings)
+
+
+def test_bad_inputs(tmp_path: Path, atlas):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mine_corpus(tmp_path / "missing", atlas)
+    (tmp_path / "x.txt").write_text("Area 45 is granular.")
+    with pytest.raises(ValueError, match="manifest.yaml"):
+        mine_corpus(tmp_path, atlas, split="train")
+    (tmp_path / "broken.pdf").write_bytes(b"not a pdf")
+    with pytest.raises(ValueError, match="broken.pdf"):
+        read_document(tmp_path / "broken.pdf")
+    (tmp_path / "doc.docx").write_bytes(b"")
+    with pytest.raises(ValueError, match="unsupported document type"):
+        read_document(tmp_path / "doc.docx")
