@@ -159,3 +159,39 @@ def test_lora_trains_adapters_only(tokenizer):
     emb, caps = _data()
     res = fit_captioner(cap, lambda step: (emb, caps), steps=10, mode="lora", lr=3e-3)
     assert res.losses[-1] < res.losses[0]
+
+
+def test_fit_captioner_resumes_exactly(tmp_path, tokenizer):
+    emb, caps = _data()
+
+    def batches(step):
+        i = step % len(caps)
+        return emb[[i, (i + 1) % len(caps)]], [caps[i], caps[(i + 1) % len(caps)]]
+
+    stop = {"flag": False}
+
+    def progress(done, total):
+        stop["flag"] = done >= 3
+
+    cap = _captioner("llama", tokenizer)
+    cap.lm.config.dropout = 0.0
+    r1 = fit_captioner(
+        cap,
+        batches,
+        steps=6,
+        lr=3e-3,
+        checkpoint_dir=tmp_path,
+        on_progress=progress,
+        cancel=lambda: stop["flag"],
+    )
+    assert r1.cancelled and len(r1.losses) == 3
+    stop["flag"] = False
+    torch.manual_seed(99)
+    resumed = _captioner("llama", tokenizer)  # same init seed inside; weights from checkpoint
+    with torch.no_grad():
+        for p in resumed.parameters():
+            p.add_(0.01)  # make sure the checkpoint, not the init, restores the weights
+    r2 = fit_captioner(resumed, batches, steps=6, lr=3e-3, checkpoint_dir=tmp_path)
+    full = fit_captioner(_captioner("llama", tokenizer), batches, steps=6, lr=3e-3)
+    assert r2.losses[:3] == r1.losses and len(r2.losses) == 6
+    assert torch.allclose(torch.tensor(r2.losses), torch.tensor(full.losses), atol=1e-4)
