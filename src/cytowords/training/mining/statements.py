@@ -62,6 +62,7 @@ _NON_SUBJECT_LEFT = re.compile(
     r"(?:areas?\s+)?$",
     re.I,
 )
+_PLACE = re.compile(r"gyrus|sulcus|sulci|\bbanks?\b|lobule|fissure|surface|\bpole\b", re.I)
 _A, _B = "\u00a7A\u00a7", "\u00a7B\u00a7"  # placeholders for the subject and other areas
 _VERBS = r"(?:has|have|shows|show|displays|contains|holds|possesses|exhibits|presents|carries)"
 
@@ -113,7 +114,7 @@ def _placeholders(sentence: str, mentions: list[Mention], area: str) -> str:
     s = "".join(out)
     # parenthetical synonyms of the subject: "hOc1 (V1, area 17)" -> "hOc1"
     s = re.sub(rf"\s*\(\s*{_A}(?:\s*,\s*{_A})*\s*\)", "", s)
-    s = re.sub(rf"{_A},\s+the\s+[^,]*?,\s+", f"{_A} ", s)  # appositions: "hOc1, the V1, is"
+    s = re.sub(rf"^{_A},\s+the\s+[^,]*?,\s+(?=[a-z])", f"{_A} ", s)  # "hOc1, the V1, is"
     return s
 
 
@@ -158,6 +159,7 @@ def _rewrite_others(text: str) -> str:
         s,
     )
     s = re.sub(r",?\s*(?:resembling|similar to)\s+[^,;]*?\u00a7[AB]\u00a7", "", s)
+    s = re.sub(r",?\s*(?:unlike|like|as in)\s+(?:its|the)\s+[\w\s-]*?neighbou?rs?\b", "", s)
     return re.sub(rf",?\s*(?:unlike|as in|like|similar to)\s+(?:in\s+)?{_B}", "", s)
 
 
@@ -189,7 +191,7 @@ def extract_statements(
         if not 2 <= len(words) <= 40 or _LOCATION.match(c) or _METHODS.search(c):
             continue
         attrs = attributes_of(c)
-        if not attrs:
+        if not attrs or (_PLACE.search(c) and set(attrs) <= {"cell_size", "thickness", "density"}):
             continue
         out.append(Statement(area, c, attrs, sentence, source))
     return out
