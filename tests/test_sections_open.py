@@ -206,3 +206,42 @@ def test_our_metadata_roundtrips(tmp_path):
     s = open_section(tmp_path / "a.zarr")
     assert s.metadata["seed"] == 7
     assert json.dumps(s.metadata)
+
+
+def test_bioformats2raw_layout(tmp_path):
+    root = zarr.open_group(str(tmp_path / "b2r.zarr"), mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    _ngff(tmp_path / "b2r.zarr" / "0", 2, labels=True)
+    s = open_section(tmp_path / "b2r.zarr")
+    assert s.name == "b2r" and s.levels[0].shape == (600, 500)
+    assert s.labels["areas"].names == {4: "hOc2"}
+
+
+def test_sharded_v3_store_uses_shards_as_dask_chunks(tmp_path):
+    img = _image(2048, 2048)
+    root = zarr.open_group(str(tmp_path / "sh.zarr"), mode="w", zarr_format=3)
+    arr = root.create_array(
+        "0", shape=img.shape, dtype=img.dtype, chunks=(256, 256), shards=(2048, 1024)
+    )
+    arr[:] = img
+    root.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [
+                    {"name": "y", "type": "space", "unit": "micrometer"},
+                    {"name": "x", "type": "space", "unit": "micrometer"},
+                ],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1.0, 1.0]}],
+                    }
+                ],
+            }
+        ],
+    }
+    s = open_section(tmp_path / "sh.zarr")
+    assert s.levels[0].chunks == ((2048,), (1024, 1024))
+    assert s.metadata["n_stored_levels"] == 1 and len(s.levels) == 2
+    np.testing.assert_array_equal(s.levels[0].compute(), img)

@@ -47,7 +47,8 @@ def lazy_yx(arr: Any, yx: tuple[int, int], where: str, seed: Any) -> da.Array:
             "(3D stack, RGB or multichannel image)",
             "a 2D grayscale (y, x) image",
         )
-    chunks = dask_chunks(tuple(arr.chunks), shape)
+    native = getattr(arr, "shards", None) or arr.chunks  # zarr v3 shards: whole shards
+    chunks = dask_chunks(tuple(native), shape)
     name = "cytowords-" + tokenize(seed, shape, str(arr.dtype), chunks)
     d = da.from_array(arr, chunks=chunks, name=name, inline_array=True, asarray=False)
     index = tuple(slice(None) if i in (iy, ix) else 0 for i in range(len(shape)))

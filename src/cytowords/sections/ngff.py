@@ -7,6 +7,7 @@ multiscale-level) and converted to µm from the axis ``unit``.
 
 from __future__ import annotations
 
+import colorsys
 import math
 from typing import Any
 
@@ -151,3 +152,30 @@ def rgba_to_hex(rgba: Any) -> str | None:
     except (TypeError, ValueError):
         return None
     return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _palette(value: int) -> str:
+    """A deterministic distinct colour for a label value without one (golden-ratio hues)."""
+    h = (value * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.95)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def image_label_metadata(
+    names: dict[int, str], colors: dict[int, str], version: str
+) -> dict[str, Any]:
+    """NGFF ``image-label``: colours + properties (area names) for the same label values."""
+    values = sorted(set(names) | set(colors))
+    il: dict[str, Any] = {"source": {"image": "../../"}}
+    if version == "0.4":
+        il["version"] = "0.4"
+    if values:
+        il["colors"] = [
+            {"label-value": int(v), "rgba": hex_to_rgba(colors.get(v) or _palette(int(v)))}
+            for v in values
+        ]
+        il["properties"] = [
+            {"label-value": int(v), **({"name": str(names[v])} if v in names else {})}
+            for v in values
+        ]
+    return il

@@ -117,8 +117,14 @@ def _open_zarr(p: Path, px: float | None) -> Section:
         sizes = _resolve_sizes(p, px, node.attrs.get("pixel_size_um"), [1.0])
         return _finish(p, levels, sizes, {**meta, "format": "zarr"}, {})
     ome, version = ome_attrs(node)
+    if version is None and "bioformats2raw.layout" in ome and isinstance(node.get("0"), zarr.Group):
+        node = node["0"]  # bioformats2raw layout: the first image is the group "0"
+        ome, version = ome_attrs(node)
+        p_img = p / "0"
+    else:
+        p_img = p
     if version is not None:
-        levels, stored, rel, info = read_multiscales(node, ome, p)
+        levels, stored, rel, info = read_multiscales(node, ome, p_img)
         meta.update(format="ome-zarr", ngff_version=version, axes=info["axes"])
         if info["name"]:
             meta["ngff_name"] = info["name"]
@@ -129,7 +135,7 @@ def _open_zarr(p: Path, px: float | None) -> Section:
     sizes = _resolve_sizes(p, px, stored, rel)
     order = sorted(range(len(levels)), key=lambda i: sizes[i])
     levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
-    labels = read_labels(node, p, levels[0], sizes[0])
+    labels = read_labels(node, p_img, levels[0], sizes[0])
     extra = node.attrs.get("cytowords")
     if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
         meta = {**extra["metadata"], **meta}
@@ -143,6 +149,7 @@ def _finish(
     meta: dict[str, Any],
     labels: dict[str, LabelImage],
 ) -> Section:
+    meta = {**meta, "n_stored_levels": len(levels)}
     levels, sizes = extend_pyramid(levels, sizes)
     for name, lab in labels.items():
         lv, ls = extend_pyramid(lab.levels, lab.pixel_size_um, labels=True)

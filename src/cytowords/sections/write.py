@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import colorsys
 import json
 import math
 import os
@@ -20,7 +19,7 @@ import zarr
 from dask.callbacks import Callback
 
 from .errors import SectionError, WriteCancelled, fail
-from .ngff import hex_to_rgba, multiscale_metadata
+from .ngff import image_label_metadata, multiscale_metadata
 from .pyramid import COARSEST_MAX_PX, downsample2
 from .section import LabelImage, Section
 
@@ -250,7 +249,7 @@ def write_section(
                     g,
                     {
                         "multiscales": [multiscale_metadata(lsizes, lname, ngff_version)],
-                        "image-label": _image_label(lab, ngff_version),
+                        "image-label": image_label_metadata(lab.names, lab.colors, ngff_version),
                     },
                     ngff_version,
                 )
@@ -269,31 +268,6 @@ def _set_ome(group: zarr.Group, ome: dict[str, Any], version: str) -> None:
         group.attrs["ome"] = {"version": "0.5", **ome}
     else:
         group.attrs.update(ome)
-
-
-def _palette(value: int) -> str:
-    """A deterministic distinct colour for a label value without one (golden-ratio hues)."""
-    h = (value * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.95)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
-
-
-def _image_label(lab: LabelImage, version: str) -> dict[str, Any]:
-    """NGFF ``image-label``: colours + properties (area names) for the same label values."""
-    values = sorted(set(lab.names) | set(lab.colors))
-    il: dict[str, Any] = {"source": {"image": "../../"}}
-    if version == "0.4":
-        il["version"] = "0.4"
-    if values:
-        il["colors"] = [
-            {"label-value": int(v), "rgba": hex_to_rgba(lab.colors.get(v) or _palette(int(v)))}
-            for v in values
-        ]
-        il["properties"] = [
-            {"label-value": int(v), **({"name": str(lab.names[v])} if v in lab.names else {})}
-            for v in values
-        ]
-    return il
 
 
 def _publish(tmp: Path, target: Path, overwrite: bool) -> None:
