@@ -161,3 +161,17 @@ def test_label_arrays_and_float_labels_rejected(tmp_path):
     assert s.labels["mask"].names == {} and s.labels["mask"].pixel_size_um[0] == 2
     with pytest.raises(SectionError, match="label image 'm'.*float"):
         write_section(tmp_path / "m.zarr", img, pixel_size_um=2, labels={"m": img * 0.5})
+
+
+def test_rewrite_opened_section_derives_levels_from_disk(tmp_path):
+    img = _img(2100, 900)
+    zarr.create_array(str(tmp_path / "flat.zarr"), data=img, chunks=(512, 512))
+    s = open_section(tmp_path / "flat.zarr", pixel_size_um=0.5)
+    assert s.metadata["n_stored_levels"] == 1 and len(s.levels) == 3
+    out = write_section(tmp_path / "pyr.ome.zarr", s, ngff_version="0.4")
+    r = open_section(out)
+    assert r.metadata["n_stored_levels"] == 3
+    assert r.pixel_size_um == pytest.approx([0.5, 1.0, 2.0])
+    assert "source" not in zarr.open_group(str(out), mode="r").attrs["cytowords"]["metadata"]
+    for k in (1, 2):
+        np.testing.assert_array_equal(r.levels[k].compute(), s.levels[k].compute())

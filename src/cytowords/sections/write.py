@@ -109,9 +109,23 @@ def _n_chunks(shape: tuple[int, int], c: int) -> int:
     return math.ceil(shape[0] / c) * math.ceil(shape[1] / c)
 
 
+#: metadata keys that open_section derives from the file: not copied into a new store
+_READER_KEYS = {
+    "source",
+    "format",
+    "zarr_format",
+    "ngff_version",
+    "axes",
+    "ngff_name",
+    "n_stored_levels",
+}
+
+
 def _json_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in meta.items():
+        if k in _READER_KEYS:
+            continue
         try:
             json.dumps(v)
         except (TypeError, ValueError):
@@ -208,7 +222,11 @@ def write_section(
         raise fail(target, "already exists", "a new path or overwrite=True")
     section = _as_section(section_or_array, pixel_size_um, labels)
     zf = 2 if ngff_version == "0.4" else 3
-    shapes = _plan(section.levels, n_levels)
+    # levels open_section derived lazily are re-derived from the written level instead
+    # (one pass over the source rather than one per level)
+    n_stored = int(section.metadata.get("n_stored_levels", len(section.levels)))
+    src_levels = section.levels[: max(1, min(n_stored, len(section.levels)))]
+    shapes = _plan(src_levels, n_levels)
     lab_plans = {}
     for lname, lab in section.labels.items():
         if not np.issubdtype(lab.levels[0].dtype, np.integer):
@@ -223,15 +241,12 @@ def write_section(
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     writer = _Writer(zf, c, total, on_progress, cancel)
     img_name = name or section.name
-    sizes = [
-        section.pixel_size_um[0] * 2.0**k if k >= len(section.levels) else section.pixel_size_um[k]
-        for k in range(len(shapes))
-    ]
-    for k in range(len(section.levels), len(shapes)):
-        sizes[k] = sizes[k - 1] * 2.0
+    sizes = list(section.pixel_size_um[: min(len(src_levels), len(shapes))])
+    while len(sizes) < len(shapes):
+        sizes.append(sizes[-1] * 2.0)
     try:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=zf)
-        writer.pyramid(root, section.levels, shapes, label=False)
+        writer.pyramid(root, src_levels, shapes, label=False)
         _set_ome(
             root,
             {"multiscales": [multiscale_metadata(sizes, img_name, ngff_version)]},
