@@ -57,3 +57,14 @@ def test_viewer_opens_section_through_plugin(make_napari_viewer, store: Path) ->
     feats = labels.features.set_index("index")
     assert feats.loc[2, "name"] == "hOc1" and feats.loc[5, "name"] == "44"
     np.testing.assert_allclose(labels.colormap.map(2)[:3], [1.0, 0.0, 0.0], atol=1e-6)
+
+
+def test_reader_never_reads_level0(store: Path) -> None:
+    chunk = store / "0" / "c" / "1" / "1"
+    assert chunk.is_file()
+    chunk.write_bytes(b"not a zstd frame")  # any read of this level-0 chunk would fail
+    layers = napari_get_reader(str(store))(str(store))
+    data, meta, kind = layers[0]
+    assert kind == "image" and meta["contrast_limits"][1] > meta["contrast_limits"][0]
+    with pytest.raises(Exception):  # noqa: B017  (the codec's own error type)
+        data[0][600:700, 600:700].compute()
