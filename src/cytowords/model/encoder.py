@@ -66,6 +66,9 @@ class EncoderConfig:
             ) from None
 
 
+_STD_FLOOR = 0.05  # intensity std (in [0,1] units) below which a patch counts as flat
+
+
 class _ResBlock(nn.Module):
     """Pre-activation residual block; ``stride`` 2 halves the resolution."""
 
@@ -91,8 +94,9 @@ class CytoEncoder(nn.Module):
     """CytoNet-style CNN: stem (stride 4) -> 4 residual stages -> mean+max pool -> MLP.
 
     Input ``(B, 1, H, W)`` float32 in [0, 1] (any H, W; trained at ``patch_px``);
-    the model standardises intensities per patch (zero mean, unit std) so that stain
-    strength differences are reduced to contrast. Output ``(B, embed_dim)``.
+    the model standardises intensities per patch (zero mean, std ~1 with a floor so
+    flat patches such as background stay flat) so that the network sees the contrast
+    pattern; patch mean and std enter the projection explicitly. Output ``(B, embed_dim)``.
     """
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
@@ -116,7 +120,7 @@ class CytoEncoder(nn.Module):
         c = chans[-1]
         self.norm = nn.GroupNorm(min(8, c), c)
         self.proj = nn.Sequential(
-            nn.Linear(2 * c, 2 * c), nn.ReLU(), nn.Linear(2 * c, self.embed_dim)
+            nn.Linear(2 * c + 2, 2 * c), nn.ReLU(), nn.Linear(2 * c, self.embed_dim)
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -124,12 +128,14 @@ class CytoEncoder(nn.Module):
             raise ValueError(f"CytoEncoder input has shape {tuple(x.shape)}; expected (B, 1, H, W)")
         x = x.float()
         mean = x.mean(dim=(2, 3), keepdim=True)
-        std = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
-        # channel 0: contrast pattern; channel 1: absolute stain level (centred)
-        z = torch.cat([(x - mean) / std, (x - 0.5) * 4.0], dim=1)
-        h = self.norm(self.stages(self.stem(z)))
-        h = torch.relu(h)
-        pooled = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+        std = x.std(dim=(2, 3), keepdim=True)
+        # channel 0: contrast pattern (a floor keeps flat patches flat, e.g. background);
+        # channel 1: absolute stain level (centred)
+        z = torch.cat([(x - mean) / (std + _STD_FLOOR), (x - 0.5) * 4.0], dim=1)
+        h = torch.relu(self.norm(self.stages(self.stem(z))))
+        # GroupNorm removes global level/contrast: give them to the head explicitly
+        stats = torch.cat([(mean - 0.5) * 4.0, std * 10.0], dim=1).flatten(1)
+        pooled = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3)), stats], dim=1)
         return self.proj(pooled)
 
     def embed(self, x: Tensor) -> Tensor:
