@@ -1,0 +1,135 @@
+"""``cytowords evaluate``: the paper's table on held-out synthetic brains, with baselines."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+ROWS = (
+    ("label match accuracy", "label_match_accuracy", "0.906"),
+    ("masked 8-way accuracy", "masked_8way_accuracy", "0.686"),
+    ("masked 8-way (nearest distractors)", "masked_8way_nearest_accuracy", "-"),
+    ("classification accuracy", "classification_accuracy", "-"),
+    ("open-set AUROC (unseen vs in-scope)", "open_set_auroc", "-"),
+    ("FPR at 95% TPR", "fpr_at_95tpr", "-"),
+    ("unseen rejection rate", "unseen_rejection_rate", "-"),
+    ("in-scope false rejection rate", "in_scope_false_rejection_rate", "-"),
+    ("non-cortex rejection rate", "noncortex_rejection_rate", "-"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` sub-command."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a model bundle on held-out synthetic brains (paper's table, baselines)",
+        description=(
+            "Render held-out test brains (never used in training), caption and classify "
+            "their patches, and report label match, masked 8-way, classification and "
+            "open-set metrics beside baselines and under robustness shifts."
+        ),
+    )
+    p.add_argument("--model", default="default", help="bundle folder or 'default'")
+    p.add_argument("--brains", type=int, default=3, help="number of held-out test brains")
+    p.add_argument(
+        "--patches-per-area", type=int, default=51, help="patches per area over all test brains"
+    )
+    p.add_argument(
+        "--caption-patches",
+        type=int,
+        default=None,
+        metavar="N",
+        help="caption a stratified subset of about N patches (default: all)",
+    )
+    p.add_argument("--out", default="evaluation", help="output folder (report and cache)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--no-robustness", action="store_true", help="skip the shifted test sets")
+    p.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    p.add_argument(
+        "--robust-patches-per-area",
+        type=int,
+        default=12,
+        help="patches per area under each robustness shift",
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling and distractor seed")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def table(m: dict) -> str:
+    """The human-readable summary table."""
+    base = m.get("baselines", {})
+    names = [k for k in ("linear_head", "retrieval", "gli_profile", "chance") if k in base]
+    head = f"{'metric':<38} {'ours':>7} {'paper':>7}" + "".join(f" {n[:11]:>11}" for n in names)
+    lines = [head, "-" * len(head)]
+    for label, key, paper in ROWS:
+        row = f"{label:<38} {_fmt(m.get(key)):>7} {paper:>7}"
+        row += "".join(f" {_fmt(base[n].get(key)):>11}" for n in names)
+        lines.append(row)
+    lines.append(
+        f"patches: {m['n_patches']} ({m['n_in_scope']} in-scope over {m['n_areas']} "
+        f"areas, {m['n_unseen']} unseen, {m['n_noncortex']} non-cortex); "
+        f"captioned: {m['n_captioned']}"
+    )
+    for shift, r in (m.get("robustness") or {}).items():
+        lines.append(
+            f"shift {shift:<16} label match {_fmt(r['label_match_accuracy'])} "
+            f"8-way {_fmt(r['masked_8way_accuracy'])} class {_fmt(r['classification_accuracy'])}"
+            f" AUROC {_fmt(r['open_set_auroc'])} FRR {_fmt(r['in_scope_false_rejection_rate'])}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation, print the table (or JSON) and write the report folder."""
+    from cytowords.cli import CliError
+
+    for name in ("brains", "patches_per_area", "robust_patches_per_area"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.caption_patches is not None and args.caption_patches < 0:
+        raise CliError("--caption-patches must be non-negative")
+    from cytowords.training.evaluate import EvalOptions, run_evaluation
+    from cytowords.training.evaluate.report import metrics_json
+
+    opts = EvalOptions(
+        model=args.model,
+        out=args.out,
+        brains=args.brains,
+        per_area=args.patches_per_area,
+        caption_patches=args.caption_patches,
+        robustness=not args.no_robustness,
+        baselines=not args.no_baselines,
+        robust_per_area=args.robust_patches_per_area,
+        seed=args.seed,
+    )
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, file=sys.stderr, leave=False)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if bar is not None:
+            bar.set_description(stage)
+            bar.total = max(total, 1)
+            bar.n = done
+            bar.refresh()
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    try:
+        m = run_evaluation(opts, progress, log)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(metrics_json(m) if args.json else table(m))
+    if not args.json:
+        print(f"report: {args.out}")
+    return 0

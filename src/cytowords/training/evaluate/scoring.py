@@ -1,0 +1,144 @@
+"""Score one patch set with a model bundle: per-patch predictions and the metric summary."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cytowords.atlas import NONE_ID, Atlas
+
+from . import metrics as M
+from .testset import PatchSet
+
+
+@dataclass
+class PatchResults:
+    """Per-patch outputs of a model on a :class:`PatchSet` (captions only where
+    ``captioned``; ``nway``/``nway_nearest`` only meaningful for captioned in-scope)."""
+
+    pred: list[str]
+    score: np.ndarray
+    rejected: np.ndarray
+    captioned: np.ndarray
+    captions: list[str] = field(default_factory=list)
+    parsed: list[str | None] = field(default_factory=list)
+    nway: np.ndarray | None = None
+    nway_nearest: np.ndarray | None = None
+
+
+def stratified_subset(labels: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of about ``n`` patches, the same quota ``ceil(n / groups)`` per label value
+    (area id or ``__none__``), drawn at random with a fixed seed; None -> all patches."""
+    labels = np.asarray(labels)
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    groups = list(dict.fromkeys(labels.tolist()))
+    quota = max(1, math.ceil(n / len(groups)))
+    rng = np.random.default_rng(seed)
+    out = [rng.permutation(np.flatnonzero(labels == g))[:quota] for g in groups]
+    return np.sort(np.concatenate(out))
+
+
+def run_model(
+    bundle,
+    ps: PatchSet,
+    cap_idx: np.ndarray,
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 64,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[PatchResults, np.ndarray]:
+    """Embed, classify and (for ``cap_idx``) caption every patch; returns the results and
+    the embeddings ``(N, D)``. Progress counts embedding and caption batches."""
+    n = len(ps)
+    n_cap = len(cap_idx) if bundle.captioner is not None else 0
+    total = math.ceil(n / 256) + math.ceil(n_cap / batch_size)
+    done = 0
+    embs = []
+    for i in range(0, n, 256):
+        embs.append(bundle.embed(ps.patches[i : i + 256]))
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+    import torch
+
+    emb = torch.cat(embs) if embs else torch.zeros((0, bundle.embed_dim))
+    probs, score, rejected = bundle.classify(emb)
+    pred = [bundle.area_ids[i] for i in probs.argmax(1).tolist()]
+    captioned = np.zeros(n, bool)
+    caps = [""] * n
+    if n_cap:
+        for j in range(0, n_cap, batch_size):
+            idx = cap_idx[j : j + batch_size]
+            for i, c in zip(idx, bundle.caption(emb[torch.as_tensor(idx)], max_new_tokens)):
+                caps[i] = c
+            captioned[idx] = True
+            done += 1
+            if on_progress:
+                on_progress(done, total)
+    res = PatchResults(
+        pred, score.numpy().astype(np.float64), rejected.numpy().astype(bool), captioned, caps
+    )
+    return res, emb.numpy()
+
+
+def add_text_scores(res: PatchResults, ps: PatchSet, atlas: Atlas, scorer) -> None:
+    """Parse every caption; masked n-way scores for captioned in-scope patches."""
+    res.parsed = [None] * len(res.captions)
+    for i in np.flatnonzero(res.captioned):
+        res.parsed[i] = M.parse_captions([res.captions[i]], atlas)[0]
+    res.nway = np.zeros(len(ps), bool)
+    res.nway_nearest = np.zeros(len(ps), bool)
+    sel = np.flatnonzero(res.captioned & (ps.kind == "in_scope"))
+    if scorer is not None and len(sel):
+        s = scorer.score([res.captions[i] for i in sel], [str(ps.labels[i]) for i in sel])
+        res.nway[sel] = s["random"]
+        res.nway_nearest[sel] = s["nearest"]
+
+
+def summarise(res: PatchResults, ps: PatchSet) -> dict:
+    """The metric summary (floats; nan where a metric has no patches)."""
+    ins, uns, non = (ps.kind == k for k in ("in_scope", "unseen", "none"))
+    truth = ps.labels.astype(str)
+    pred = np.asarray(res.pred, object)
+    correct = pred == truth
+    cap_in = res.captioned & ins
+    parsed = np.asarray(res.parsed if res.parsed else [None] * len(ps), object)
+    lm = parsed == truth
+    lm_pipe = lm & ~res.rejected
+    has_caps = bool(res.captioned.any())
+    nan = float("nan")
+    m = {
+        "n_patches": int(len(ps)),
+        "n_in_scope": int(ins.sum()),
+        "n_unseen": int(uns.sum()),
+        "n_noncortex": int(non.sum()),
+        "n_areas": int(len(set(truth[ins]))),
+        "n_unseen_areas": int(len(set(truth[uns]))),
+        "n_captioned": int(res.captioned.sum()),
+        "n_captioned_in_scope": int(cap_in.sum()),
+        "classification_accuracy": M.rate(correct[ins]),
+        "open_set_classification_accuracy": M.rate((correct & ~res.rejected)[ins]),
+        "label_match_accuracy": M.rate(lm[cap_in]) if has_caps else nan,
+        "label_match_accuracy_pipeline": M.rate(lm_pipe[cap_in]) if has_caps else nan,
+        "masked_8way_accuracy": M.rate(res.nway[cap_in]) if res.nway is not None else nan,
+        "masked_8way_nearest_accuracy": (
+            M.rate(res.nway_nearest[cap_in]) if res.nway_nearest is not None else nan
+        ),
+        "open_set_auroc": M.open_set_auroc(res.score[ins], res.score[uns]),
+        "fpr_at_95tpr": M.fpr_at_tpr(res.score[ins], res.score[uns], 0.95),
+        "unseen_rejection_rate": M.rate(res.rejected[uns]),
+        "in_scope_false_rejection_rate": M.rate(res.rejected[ins]),
+        "noncortex_rejection_rate": M.rate(res.rejected[non]),
+        "noncortex_auroc": M.open_set_auroc(res.score[ins], res.score[non]),
+        "unseen_caption_rejection_rate": (
+            M.rate(parsed[res.captioned & uns] == NONE_ID) if has_caps else nan
+        ),
+        "noncortex_caption_rejection_rate": (
+            M.rate(parsed[res.captioned & non] == NONE_ID) if has_caps else nan
+        ),
+    }
+    return m

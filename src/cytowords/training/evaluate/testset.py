@@ -1,0 +1,172 @@
+"""Held-out evaluation patches: in-scope areas, unseen areas and non-cortex, by brain.
+
+Patches come from :func:`cytowords.synth.sampling.sample_patches` (the same generator the
+training pipeline samples from), rendered at the model's resolution (µm/px, patch px) on
+TEST brains only (default seeds 200, 201, 202; training uses 0-7, validation 100-101).
+A set is cached as ``.npz`` (no pickled objects) in the output folder, keyed by all its
+parameters, so a second evaluation run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cytowords.atlas import NONE_ID, load_atlas
+
+from .shifts import SHIFTS, apply_shift, shift_sampling
+
+TEST_BRAIN_START = 200
+KINDS = ("in_scope", "unseen", "none")
+
+
+@dataclass
+class PatchSet:
+    """Labelled patches ``uint8 (N, H, W)`` with per-patch ``labels`` (area id or
+    ``NONE_ID``), ``kind`` (``in_scope``/``unseen``/``none``), ``brain`` seed and ``sub``
+    (generator sub-kind: tissue, white_matter, background, artefact)."""
+
+    patches: np.ndarray
+    labels: np.ndarray
+    kind: np.ndarray
+    brain: np.ndarray
+    sub: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def select(self, mask: np.ndarray) -> PatchSet:
+        """The patches where ``mask`` (bool or index array) holds."""
+        return PatchSet(
+            *(a[mask] for a in (self.patches, self.labels, self.kind, self.brain, self.sub))
+        )
+
+
+def held_out_brains(n: int, start: int = TEST_BRAIN_START) -> list[int]:
+    """Seeds of ``n`` held-out test brains (``start``, ``start + 1``, ...)."""
+    if n < 1:
+        raise ValueError(f"--brains must be at least 1, got {n}")
+    return list(range(start, start + n))
+
+
+def _save_npz(path: Path, ps: PatchSet) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(
+            tmp,
+            patches=ps.patches,
+            labels=ps.labels.astype(str),
+            kind=ps.kind.astype(str),
+            brain=ps.brain,
+            sub=ps.sub.astype(str),
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_npz(path: Path) -> PatchSet:
+    with np.load(path, allow_pickle=False) as z:
+        return PatchSet(z["patches"], z["labels"], z["kind"], z["brain"], z["sub"])
+
+
+def build_patch_set(
+    brains: Sequence[int],
+    *,
+    patch_px: int,
+    pixel_size_um: float,
+    per_area: int,
+    in_scope: Sequence[str] | None = None,
+    unseen: Sequence[str] | None = None,
+    none_share: float = 0.1,
+    shift: str = "none",
+    rng_seed: int = 0,
+    cache_dir: str | Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PatchSet:
+    """Render (or load from ``cache_dir``) an evaluation set.
+
+    Args:
+        brains: brain seeds (held-out for testing; see :func:`test_brains`).
+        patch_px, pixel_size_um: the model's input grid (px) and resolution (µm/px).
+        per_area: patches per area in total, spread evenly over the brains (rounded up).
+        in_scope, unseen: area ids (default: the atlas's in-scope and unseen areas).
+        none_share: non-cortex patches (white matter, background, artefact) as a
+            fraction of the in-scope patches (at least ``per_area`` in total; 0: none).
+        shift: a robustness shift of :data:`SHIFTS` (``none`` for the plain test set).
+        rng_seed: placement randomness.
+    """
+    if shift not in SHIFTS:
+        raise ValueError(f"shift {shift!r} unknown; expected one of {', '.join(SHIFTS)}")
+    if per_area < 1:
+        raise ValueError(f"--patches-per-area must be at least 1, got {per_area}")
+    atlas = load_atlas()
+    ins = list(atlas.in_scope_ids if in_scope is None else in_scope)
+    uns = list(atlas.unseen_ids if unseen is None else unseen)
+    n_b = math.ceil(per_area / len(brains))
+    key = json.dumps(
+        [
+            list(map(int, brains)),
+            patch_px,
+            pixel_size_um,
+            n_b,
+            ins,
+            uns,
+            none_share,
+            shift,
+            rng_seed,
+        ],
+        sort_keys=True,
+    )
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    path = Path(cache_dir) / f"patches_{shift}_{digest}.npz" if cache_dir else None
+    if path is not None and path.is_file():
+        return _load_npz(path)
+    from cytowords.synth.sampling import sample_patches
+
+    kw = shift_sampling(shift, pixel_size_um)
+    total = len(brains) * 2
+    parts: list[PatchSet] = []
+    for i, b in enumerate(brains):
+        # at least n_b non-cortex patches per brain (so >= per_area in total)
+        none_in = max(none_share, n_b / max(len(ins) * n_b, 1)) if none_share > 0 else 0.0
+        for group, ids, none in (("in_scope", ins, none_in), ("unseen", uns, 0.0)):
+            if not ids:
+                continue
+            p, lab, meta = sample_patches(
+                [int(b)],
+                ids,
+                n_b,
+                size_px=patch_px,
+                rng_seed=rng_seed * 1000 + i * 2 + (group == "unseen"),
+                include_nontissue=none,
+                **kw,
+            )
+            lab = np.array(lab, dtype=str)
+            kind = np.where(lab == NONE_ID, "none", group)
+            parts.append(
+                PatchSet(p, lab, kind, np.full(len(lab), int(b)), np.array(meta["kind"], dtype=str))
+            )
+            if on_progress is not None:
+                on_progress(len(parts), total)
+    ps = PatchSet(
+        *(
+            np.concatenate([getattr(q, f) for q in parts])
+            for f in ("patches", "labels", "kind", "brain", "sub")
+        )
+    )
+    ps.patches = apply_shift(shift, ps.patches, seed=rng_seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_npz(path, ps)
+    return ps
