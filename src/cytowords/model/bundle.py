@@ -190,8 +190,10 @@ def load_bundle(
         weights = load_file(str(root / "weights.safetensors"))
         enc_cfg = dict(cfg["encoder"])
         if enc_cfg.pop("kind") == "torchscript":
+            if enc_cfg.get("file") != _TS_FILE:
+                raise BundleError(f"model bundle {root}: encoder file must be {_TS_FILE}")
             encoder: Any = ExternalEncoder(
-                root / enc_cfg["file"],
+                root / _TS_FILE,
                 pixel_size_um=enc_cfg["pixel_size_um"],
                 patch_px=enc_cfg["patch_px"],
                 embed_dim=enc_cfg["embed_dim"],
