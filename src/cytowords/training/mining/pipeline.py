@@ -72,11 +72,11 @@ def _mine_document(doc: Document, atlas: Atlas, index) -> tuple[dict, dict, int]
             sentence = expand_lists(strip_citations(raw).replace("\u2019", "'"))
             mentions = index.find(sentence)
             n_mentions += len(mentions)
-            if any(m.unique for m in mentions):
-                subjects = resolve_subjects(sentence, mentions)
-                topic = subjects[0] if subjects else None
-            else:  # no area, or only group names ("Heschl's gyrus"): the passage topic
-                subjects = [topic] if topic else []
+            subjects = resolve_subjects(sentence, mentions)
+            if subjects:
+                topic = subjects[0]
+            elif topic:  # no area, only group names or comparisons: the passage topic
+                subjects = [topic]
             if not subjects:
                 continue
             area, score = subjects[0], cyto_score(sentence)
