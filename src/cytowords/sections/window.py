@@ -48,11 +48,12 @@ def _region(level: da.Array, y: tuple[int, int], x: tuple[int, int], fill: float
 
 def _area_weights(
     start_um: float, n_out: int, step_um: float, p: float
-) -> tuple[sparse.csr_matrix, int, int]:
-    """Sparse ``(n_out, n_in)`` area-overlap weights from level pixels to output pixels.
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Area-overlap weights from level pixels to output pixels along one axis.
 
-    Returns ``(weights, first level pixel, one past the last level pixel)``; every row sums
-    to 1, so an output pixel is the area-weighted mean of the level pixels it overlaps.
+    Returns ``(index (n_out, m), weight (n_out, m), first level pixel, one past the last)``:
+    output pixel ``i`` is ``sum_j weight[i, j] * level[lo + index[i, j]]``; the weights of a
+    row sum to 1, so it is the overlap-weighted mean of the level pixels it covers.
     """
     edges = (start_um + np.arange(n_out + 1) * step_um) / p
     lo, hi = math.floor(edges[0]), math.ceil(edges[-1])
@@ -61,12 +62,16 @@ def _area_weights(
     ks = np.floor(e[:-1])[:, None] + np.arange(m)[None, :]
     ov = np.minimum(e[1:, None], ks + 1) - np.maximum(e[:-1, None], ks)
     ov = np.clip(ov, 0.0, None) / (e[1:] - e[:-1])[:, None]
-    rows = np.broadcast_to(np.arange(n_out)[:, None], ks.shape)
-    keep = (ov > 1e-9) & (ks < hi - lo)
-    wts = sparse.csr_matrix(
-        (ov[keep], (rows[keep], ks[keep].astype(np.int64))), shape=(n_out, hi - lo)
-    )
-    return wts, lo, hi
+    idx = np.clip(ks, 0, hi - lo - 1).astype(np.intp)
+    return idx, ov.astype(np.float32), lo, hi
+
+
+def _resample_rows(idx: np.ndarray, w: np.ndarray, arr: np.ndarray) -> np.ndarray:
+    """``out[i] = sum_j w[i, j] * arr[idx[i, j]]`` as one sparse product (C-contiguous)."""
+    n_out, m = idx.shape
+    rows = np.repeat(np.arange(n_out), m)
+    mat = sparse.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(n_out, arr.shape[0]))
+    return np.asarray(mat @ arr, dtype=np.float32)
 
 
 def read_window(
@@ -91,11 +96,20 @@ def read_window(
     ny, nx = _check(y0_um, x0_um, h_um, w_um, pixel_size_um)
     lvl = _level_for(sizes, pixel_size_um)
     p = sizes[lvl]
-    wy, y_lo, y_hi = _area_weights(y0_um, ny, pixel_size_um, p)
-    wx, x_lo, x_hi = _area_weights(x0_um, nx, pixel_size_um, p)
+    k, oy, ox = pixel_size_um / p, y0_um / p, x0_um / p
+    if all(abs(v - round(v)) < 1e-6 for v in (k, oy, ox)):
+        # fast path: integer ratio on the level's pixel grid -> slice (+ block mean)
+        k, oy, ox = round(k), round(oy), round(ox)
+        region = _region(levels[lvl], (oy, oy + ny * k), (ox, ox + nx * k), fill)
+        if k == 1:
+            return region
+        return region.reshape(ny, k, nx, k).mean(axis=(1, 3), dtype=np.float32)
+    iy, wy, y_lo, y_hi = _area_weights(y0_um, ny, pixel_size_um, p)
+    ix, wx, x_lo, x_hi = _area_weights(x0_um, nx, pixel_size_um, p)
     region = _region(levels[lvl], (y_lo, y_hi), (x_lo, x_hi), fill)
-    out = wy @ (wx @ region.T).T
-    return np.asarray(out, dtype=np.float32)
+    rows = _resample_rows(iy, wy, region)  # (ny, n_in_x)
+    cols = _resample_rows(ix, wx, np.ascontiguousarray(rows.T))  # (nx, ny)
+    return np.ascontiguousarray(cols.T)
 
 
 def read_label_window(
