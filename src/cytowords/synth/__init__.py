@@ -11,5 +11,14 @@ cell-body (Merker/Nissl) stain. Units are µm everywhere at the API.
 
 from .brain import Brain, stable_seed
 from .patch import render_patch
+from .sampling import sample_patches
+from .section import section_geometry, virtual_section
 
-__all__ = ["Brain", "render_patch", "stable_seed"]
+__all__ = [
+    "Brain",
+    "render_patch",
+    "sample_patches",
+    "section_geometry",
+    "stable_seed",
+    "virtual_section",
+]

@@ -18,7 +18,7 @@ import numpy as np
 from .geometry import Geometry
 
 NEURON, GLIA, SPECIAL = 0, 1, 2
-_WINDOWS = (2, 3, 4, 6, 9, 14, 22, 34, 52)
+_WINDOWS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 38, 48, 60)
 
 
 @dataclass
@@ -33,12 +33,13 @@ class Cells:
     pyramidal: np.ndarray
     angle: np.ndarray
     f: np.ndarray
+    elong: np.ndarray
 
     @staticmethod
     def concat(parts: list[Cells]) -> Cells:
         if not parts:
             e = np.zeros(0)
-            return Cells(e, e, e, e.astype(np.int8), e.astype(bool), e, e)
+            return Cells(e, e, e, e.astype(np.int8), e.astype(bool), e, e, e)
         return Cells(
             *(np.concatenate([getattr(p, k) for p in parts]) for k in Cells.__annotations__)
         )
@@ -70,15 +71,17 @@ def sample_cells(
         x = rng.uniform(x0, x1, n)
         y = rng.uniform(y0, y1, n)
         u = rng.random(n)
-        props, along, _ = geom.props(x, y)
         if kind == NEURON:
-            cols = props[8] * 0.6 * np.cos(2 * np.pi * along / 38.0)
+            props, along, _ = geom.props(x, y, (0, 1, 2, 3, 8))
+            cols = props[4] * 0.6 * np.cos(2 * np.pi * along / 38.0)
             rate = props[0] * (1 + cols)
             size, sd, pyr_p = props[1], props[2], props[3]
         elif kind == GLIA:
-            rate, size, sd, pyr_p = props[4], np.full(n, 5.2), np.full(n, 0.8), np.zeros(n)
+            rate = geom.props(x, y, (4,))[0][0]
+            size, sd, pyr_p = np.full(n, 5.2), np.full(n, 0.8), np.zeros(n)
         else:
-            rate, size, pyr_p = props[6], props[7], np.ones(n)
+            props = geom.props(x, y, (6, 7))[0]
+            rate, size, pyr_p = props[0], props[1], np.ones(n)
             sd = 0.15 * size
         keep = u * lmax < rate
         if not keep.any():
@@ -98,7 +101,8 @@ def sample_cells(
         if need_angles and pyramidal.any():
             angle[pyramidal] = geom.up_angle(x[pyramidal], y[pyramidal])
             angle[pyramidal] += rng.normal(0, 0.2, int(pyramidal.sum()))
-        parts.append(Cells(x, y, diam, np.full(m, kind, np.int8), pyramidal, angle, f))
+        elong = rng.uniform(0.8, 1.2, m)
+        parts.append(Cells(x, y, diam, np.full(m, kind, np.int8), pyramidal, angle, f, elong))
     return Cells.concat(parts)
 
 
@@ -131,7 +135,6 @@ def draw_cells(
     cells: Cells,
     origin: tuple[float, float],
     pixel_um: float,
-    rng: np.random.Generator,
 ) -> None:
     """Add the light deficit of ``cells`` to ``deficit`` (H, W) in place.
 
@@ -160,8 +163,8 @@ def draw_cells(
     big = np.flatnonzero(~small)
     if big.size == 0:
         return
-    elong = rng.uniform(0.8, 1.2, big.size)
-    extent = np.where(cells.pyramidal[big], 3.2, 1.2) * r[big] + 1.5
+    elong = cells.elong[big]
+    extent = np.where(cells.pyramidal[big], 3.0, 1.2) * r[big] + 1.0
     wins = np.searchsorted(_WINDOWS, extent)
     for k in np.unique(wins):
         sel = np.flatnonzero(wins == k)

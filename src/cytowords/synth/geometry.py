@@ -27,17 +27,26 @@ class Geometry:
         """Return ``depth_um, along_um, ia, ib, w`` for points (µm)."""
         raise NotImplementedError
 
-    def props(self, x: np.ndarray, y: np.ndarray):
-        """Blended depth-table properties ``(F, N)``, along (µm) and depth (µm) at points."""
+    def props(self, x: np.ndarray, y: np.ndarray, rows: tuple[int, ...] | None = None):
+        """Blended depth-table properties ``(len(rows), N)`` (all rows by default), along
+        (µm) and depth (µm) at points."""
         depth, along, ia, ib, w = self.sample(x, y)
-        th = (1 - w) * self.thickness[ia] + w * self.thickness[ib]
+        n_rows = self.tables.shape[1]
+        rows = tuple(range(n_rows)) if rows is None else rows
+        th_a = self.thickness[ia]
+        blend = bool(np.any(w > 1e-4))
+        th = (1 - w) * th_a + w * self.thickness[ib] if blend else th_a
         # layer borders undulate slightly along the ribbon (no two columns identical)
         wobble = 0.012 * np.sin(along / 170.0 + 1.3) + 0.008 * np.sin(along / 57.0 + 0.4)
         b = depth_to_bin(depth / th + wobble * (depth > 0))
-        pa = self.tables[ia, :, b]  # (N, F)
-        pb = self.tables[ib, :, b]
-        props = ((1 - w)[:, None] * pa + w[:, None] * pb).T
-        return props, along, depth
+        flat = self.tables.reshape(-1, self.tables.shape[2])
+        out = np.empty((len(rows), depth.size))
+        base_a = ia * n_rows
+        base_b = ib * n_rows
+        for i, r in enumerate(rows):
+            va = flat[base_a + r, b]
+            out[i] = (1 - w) * va + w * flat[base_b + r, b] if blend else va
+        return out, along, depth
 
     def rel_depth(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Relative cortical depth (0 pia, 1 white-matter border) at points."""

@@ -50,15 +50,16 @@ def render_window(
     xs = ox + (np.arange(w) + 0.5) * pixel_um
     ys = oy + (np.arange(h) + 0.5) * pixel_um
     gx, gy = np.meshgrid(xs, ys)
-    props, along, depth = geom.props(gx.ravel(), gy.ravel())
+    cell_mode = pixel_um <= CELL_MODE_MAX_UM
+    props, along, depth = geom.props(gx.ravel(), gy.ravel(), (5,) if cell_mode else None)
     props = props.reshape(props.shape[0], h, w)
     depth = depth.reshape(h, w)
     tissue = np.clip(0.5 + depth / max(pixel_um, 1.0), 0, 1)
     stain_var = smooth_field(stable_seed("stain", brain.seed) % 2**31, gx, gy, 3000.0, n=4)
-    neuropil = props[5] * (1 + 0.12 * stain_var)
+    neuropil = props[0 if cell_mode else 5] * (1 + 0.12 * stain_var)
     if pixel_um < 8:
         neuropil = neuropil + 0.12 * np.exp(-((depth / 5.0) ** 2)) * (depth >= -2)
-    if pixel_um <= CELL_MODE_MAX_UM:
+    if cell_mode:
         deficit = np.zeros((h, w))
         margin = CELL_MARGIN_UM
         bbox = (ox - margin, oy - margin, ox + w * pixel_um + margin, oy + h * pixel_um + margin)
@@ -67,8 +68,7 @@ def render_window(
             for tb, rng in cell_sources(bbox)
         ]
         cells = Cells.concat(parts)
-        draw_rng = np.random.default_rng(noise_key ^ 0x5EED)
-        draw_cells(deficit, cells, (ox, oy), pixel_um, draw_rng)
+        draw_cells(deficit, cells, (ox, oy), pixel_um)
     else:
         mean, sd = expected_deficit(props, pixel_um, st.stain)
         rows = np.arange(row0 - halo, row0 - halo + h) + 2**31

@@ -1,0 +1,109 @@
+"""Tests of whole virtual sections (cytowords.synth.virtual_section / section_geometry)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from cytowords.atlas import load_atlas
+from cytowords.sections import Section
+from cytowords.synth.section import section_geometry, virtual_section
+
+SMALL = dict(size_mm=(12, 9), pixel_size_um=8.0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return virtual_section(7, chunk_px=256, **SMALL)
+
+
+def test_structure(small):
+    assert isinstance(small, Section)
+    shapes = [lev.shape for lev in small.levels]
+    assert shapes[0] == (1125, 1500)
+    assert max(shapes[-1]) <= 1024 and len(shapes) == 2
+    assert small.pixel_size_um == [8.0, 16.0]
+    lab = small.labels["areas"]
+    assert [lv.shape for lv in lab.levels] == shapes and lab.pixel_size_um == [8.0, 16.0]
+    assert all(lev.dtype == np.uint8 for lev in small.levels)
+    atlas = load_atlas()
+    assert set(lab.names.values()) - {"__none__"} == set(atlas.in_scope_ids)
+    assert lab.colors[atlas.label_of("hOc1")] == atlas.color("hOc1")
+
+
+def test_any_chunking_gives_identical_pixels(small):
+    other = virtual_section(7, chunk_px=300, **SMALL)
+    win = (slice(400, 700), slice(200, 650))
+    for level in (0, 1):
+        a = small.levels[level][win].compute()
+        b = other.levels[level][win].compute()
+        np.testing.assert_array_equal(a, b)
+    la = small.labels["areas"].levels[0][win].compute()
+    lb = other.labels["areas"].levels[0][win].compute()
+    np.testing.assert_array_equal(la, lb)
+    # and a different seed gives a different section
+    c = virtual_section(8, chunk_px=256, **SMALL).levels[1][:200, :300].compute()
+    assert np.abs(c.astype(int) - small.levels[1][:200, :300].compute()).mean() > 1
+
+
+def test_labels_consistent_with_rendering(small):
+    img = small.levels[1].compute().astype(float)
+    lab = small.labels["areas"].levels[1].compute()
+    geom = section_geometry(7, size_mm=(12, 9))
+    ys, xs = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+    q = geom.query((xs + 0.5) * 16.0, (ys + 0.5) * 16.0)
+    np.testing.assert_array_equal(q["label"], lab)
+    outside = q["depth"] < -0.2
+    cortex = lab > 0
+    wm = q["depth"] > 1.2
+    assert cortex.mean() > 0.1 and outside.mean() > 0.05 and wm.mean() > 0.01
+    assert img[outside].mean() > img[wm].mean() > img[cortex].mean() + 5
+    # the ribbon position increases along the cortex and depth is in [0, 1) on labels
+    assert np.all((q["depth"][cortex] >= 0) & (q["depth"][cortex] < 1))
+    present = set(np.unique(lab)) - {0}
+    assert len(present) >= 0.9 * len(load_atlas().in_scope_ids)
+
+
+def test_include_unseen_places_unseen_areas():
+    sec = virtual_section(7, include_unseen=True, chunk_px=512, **SMALL)
+    atlas = load_atlas()
+    names = set(sec.labels["areas"].names.values())
+    assert set(atlas.unseen_ids) <= names
+    lab = sec.labels["areas"].levels[-1].compute()
+    assert {atlas.label_of(u) for u in atlas.unseen_ids} & set(np.unique(lab))
+
+
+def test_default_section_opens_instantly():
+    import time
+
+    t = time.perf_counter()
+    sec = virtual_section(1)  # 80 x 60 mm at 2 µm/px
+    assert time.perf_counter() - t < 3.0
+    assert sec.levels[0].shape == (30000, 40000)
+    assert isinstance(sec.levels[0], da.Array)
+    assert max(sec.levels[-1].shape) <= 1024
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(size_mm=(0, 5)), "size_mm"),
+        (dict(size_mm=(5,)), "size_mm"),
+        (dict(pixel_size_um=-1), "pixel_size_um"),
+        (dict(chunk_px=3), "chunk_px"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        virtual_section(1, **kwargs)
+    with pytest.raises(ValueError, match="seed"):
+        virtual_section(-3)
+
+
+def test_fine_level_chunking_invariance():
+    kw = dict(size_mm=(3, 2), pixel_size_um=2.0)
+    a = virtual_section(5, chunk_px=128, **kw).levels[0][300:700, 0:500].compute()
+    b = virtual_section(5, chunk_px=333, **kw).levels[0][300:700, 0:500].compute()
+    np.testing.assert_array_equal(a, b)
+    assert a.min() < 100 < a.max()  # drawn somata and bright background/neuropil
