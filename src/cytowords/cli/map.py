@@ -1,0 +1,134 @@
+"""``cytowords map IMAGE --out OUT.ome.zarr``: whole-section area map (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import CliError
+
+
+def _region(text: str) -> tuple[float, float, float, float]:
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 4:
+        raise argparse.ArgumentTypeError(
+            f"--region {text!r}: expected Y0,X0,Y1,X1 in µm, e.g. 0,0,20000,30000"
+        )
+    return vals[0], vals[1], vals[2], vals[3]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "map",
+        help="map the cortical areas of a whole section (OME-Zarr label image)",
+        description=(
+            "Classify every tile over tissue into an area (with probability, open-set score "
+            "and rejection) and write OME-Zarr label images. Interrupted runs resume from "
+            "OUT.partial beside the output. Runs on dask threads, on a LocalCluster "
+            "(--workers) or on a dask.distributed cluster (--scheduler)."
+        ),
+    )
+    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    p.add_argument("--out", required=True, help="output OME-Zarr folder (e.g. map.ome.zarr)")
+    p.add_argument("--model", default="default", help="model bundle folder (default: bundled)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="autocast precision (auto: bf16/fp16 on CUDA, fp32 on CPU)",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="patches per model call")
+    p.add_argument(
+        "--stride-um", type=float, default=None, help="tile side in µm (default: half a patch)"
+    )
+    p.add_argument("--block-tiles", type=int, default=16, help="tiles per block side (16)")
+    p.add_argument("--scheduler", default=None, help="dask.distributed scheduler tcp://HOST:PORT")
+    p.add_argument("--workers", type=int, default=None, help="start a LocalCluster of N workers")
+    p.add_argument("--region", type=_region, default=None, help="Y0,X0,Y1,X1 in µm")
+    p.add_argument("--pixel-size-um", type=float, default=None, help="µm/px if the file has none")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--restart", action="store_true", help="discard an unfinished OUT.partial")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _summary(amap, out: str) -> str:
+    s = amap.stats
+    lines = [
+        f"wrote {out}",
+        f"tiles:      {s['tiles']} over tissue of {s['tiles_grid']} "
+        f"({amap.labels.shape[0]} × {amap.labels.shape[1]} tiles of {amap.pixel_size_um:g} µm)",
+        f"blocks:     {s['blocks_computed']} computed, {s['blocks_resumed']} resumed",
+        f"time:       {s['seconds']:.1f} s ({s['patches_per_s']:.1f} patches/s; "
+        f"reading {s['read_s']:.1f} s, model {s['compute_s']:.1f} s summed over tasks)",
+        f"rejected:   {s['rejected']} tiles",
+        "areas (top 10):",
+    ]
+    total = max(1, sum(s["histogram"].values()))
+    by_id = {aid: name for aid, name, _c in amap.area_table.values()}
+    for aid, n in list(s["histogram"].items())[:10]:
+        lines.append(f"  {aid:<10} {n:>8}  {n / total:6.1%}  {by_id.get(aid, '')}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..describe.mapping import MapCancelled, NoTissueError
+    from ..describe.mapping_write import map_to_zarr
+    from ..sections import open_section
+
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size {args.batch_size}: expected >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers {args.workers}: expected >= 1")
+    if args.scheduler and args.workers:
+        raise CliError("--scheduler and --workers exclude each other: give one of them")
+    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="tile", desc="mapping", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        amap = map_to_zarr(
+            section,
+            args.out,
+            args.model,
+            region_um=args.region,
+            stride_um=args.stride_um,
+            batch_size=args.batch_size,
+            device=args.device,
+            precision=args.precision,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            block_tiles=args.block_tiles,
+            on_progress=progress,
+            overwrite=args.overwrite,
+            restart=args.restart,
+        )
+    except NoTissueError as exc:
+        raise CliError(str(exc)) from None
+    except FileExistsError as exc:
+        raise CliError(f"{exc} (or pass --overwrite)") from None
+    except MapCancelled:
+        raise CliError(f"cancelled; rerun to resume from {args.out}.partial") from None
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; rerun the same command to resume ({args.out}.partial)", file=sys.stderr
+        )
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    print(_summary(amap, args.out))
+    return 0

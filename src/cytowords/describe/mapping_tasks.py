@@ -1,0 +1,229 @@
+"""The two task functions of an area map (read a block, run the model on it) and the
+per-process model cache that makes the model load once per worker.
+
+Tasks receive the bundle *path* (:class:`ModelRef`), never weights; each process loads a
+bundle once per ``(path, device)`` and keeps it. Inference in a process is serialised by
+one lock per model, so that while one thread runs the model (all torch threads, or the
+GPU) other threads read and cut the next blocks' windows: reading overlaps compute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .mapping_grid import MapGrid
+
+_CACHE: dict[tuple[str, str], Any] = {}
+_INFER_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOAD_LOCK = threading.Lock()
+_LOADS: list[int] = [0]
+_SYNC_SET: list[bool] = [False]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """How a task finds its model: bundle folder, device, precision, torch threads."""
+
+    path: str
+    device: str = "auto"
+    precision: str = "auto"
+    torch_threads: int | None = None
+
+
+def model_load_count() -> int:
+    """Bundles loaded by this process so far (for tests: one per worker, not per tile)."""
+    return _LOADS[0]
+
+
+def register_model(path: str, device: str, bundle: Any) -> None:
+    """Put an already loaded bundle into this process's cache."""
+    with _LOAD_LOCK:
+        _CACHE[(str(path), str(device))] = bundle
+        _INFER_LOCKS.setdefault((str(path), str(device)), threading.Lock())
+
+
+def get_model(ref: ModelRef) -> tuple[Any, threading.Lock]:
+    """The bundle for ``ref`` in this process (loaded on first use) and its inference lock."""
+    key = (ref.path, ref.device)
+    with _LOAD_LOCK:
+        if key not in _CACHE:
+            import torch
+
+            from ..model import load_bundle
+
+            if ref.torch_threads:
+                torch.set_num_threads(int(ref.torch_threads))
+            _CACHE[key] = load_bundle(ref.path, device=ref.device)
+            _LOADS[0] += 1
+        lock = _INFER_LOCKS.setdefault(key, threading.Lock())
+        return _CACHE[key], lock
+
+
+def autocast_dtype(device_type: str, precision: str) -> Any:
+    """torch dtype for autocast, or None for float32.
+
+    ``precision``: ``"auto"`` (bf16 on CUDA when supported, else fp16; fp32 on CPU),
+    ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+    """
+    import torch
+
+    p = str(precision).lower()
+    if p == "fp32":
+        return None
+    if p == "bf16":
+        return torch.bfloat16
+    if p == "fp16":
+        return torch.float16
+    if p != "auto":
+        raise ValueError(f"precision={precision!r}; expected 'auto', 'fp32', 'bf16' or 'fp16'")
+    if device_type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@dataclass
+class BlockInput:
+    """Patches of the tissue tiles of one block (float32 in [0, 1]) and timing."""
+
+    index: tuple[int, int]
+    tiles: np.ndarray  # (K, 2) tile row/col inside the block
+    patches: np.ndarray  # (K, patch_px, patch_px)
+    read_s: float
+
+
+@dataclass
+class BlockResult:
+    """Model output for one block; ``area`` is -1 where no tile was computed."""
+
+    index: tuple[int, int]
+    area: np.ndarray  # (h, w) int16, index into the model's area ids
+    probability: np.ndarray  # (h, w) float32
+    ood_score: np.ndarray  # (h, w) float32
+    rejected: np.ndarray  # (h, w) bool
+    n_patches: int
+    read_s: float
+    compute_s: float
+
+
+def _use_sync_reads(client_pid: int) -> None:
+    """In a separate distributed worker process, make nested dask reads synchronous.
+
+    A block reads its window with ``Section.read_window`` (a dask ``compute``); inside a
+    worker process that would otherwise be sent back to the cluster as a sub-graph.
+    """
+    if _SYNC_SET[0] or os.getpid() == client_pid:
+        return
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return
+    import dask
+
+    dask.config.set(scheduler="synchronous")
+    _SYNC_SET[0] = True
+
+
+def read_block(
+    section: Any,
+    grid: MapGrid,
+    index: tuple[int, int],
+    tissue: np.ndarray,
+    fill: float,
+    scale: float,
+    client_pid: int = -1,
+) -> BlockInput:
+    """Read ONE window (model resolution) for block ``index`` and cut its tissue patches.
+
+    ``section`` is a :class:`~cytowords.sections.Section` or a handle with ``.section``;
+    ``tissue`` is the block's ``(h, w)`` boolean tile mask; ``fill`` the background
+    intensity (raw units) outside the section; ``scale`` maps raw intensities to [0, 1].
+    """
+    t0 = time.perf_counter()
+    _use_sync_reads(client_pid)
+    section = getattr(section, "section", section)
+    rows, cols = grid.block_slices(*index)
+    tiles = np.argwhere(tissue)
+    n, sp = grid.patch_px, grid.stride_px
+    patches = np.empty((len(tiles), n, n), dtype=np.float32)
+    if len(tiles):
+        y0, x0, h, w = grid.window_um(rows, cols)
+        win = section.read_window(y0, x0, h, w, grid.model_px_um, fill=fill)
+        for k, (r, c) in enumerate(tiles):
+            patches[k] = win[r * sp : r * sp + n, c * sp : c * sp + n]
+        np.clip(patches * scale, 0.0, 1.0, out=patches)
+    return BlockInput(tuple(index), tiles, patches, time.perf_counter() - t0)
+
+
+def infer_patches(bundle: Any, patches: np.ndarray, batch_size: int, precision: str) -> tuple:
+    """``(area index, probability, ood score, rejected)`` arrays for ``(K, n, n)`` patches.
+
+    Batches of ``batch_size`` go to the device (pinned, non-blocking on CUDA) and through
+    the encoder under ``torch.autocast`` when a reduced precision is selected; the head
+    and open-set scorer run in float32.
+    """
+    import torch
+
+    dev = bundle.device
+    dtype = autocast_dtype(dev.type, precision)
+    idx, prob, ood, rej = [], [], [], []
+    with torch.inference_mode():
+        for i in range(0, len(patches), max(1, int(batch_size))):
+            x = torch.from_numpy(np.ascontiguousarray(patches[i : i + batch_size]))[:, None]
+            if dev.type == "cuda":
+                x = x.pin_memory().to(dev, non_blocking=True)
+            ctx = (
+                torch.autocast(device_type=dev.type, dtype=dtype)
+                if dtype is not None
+                else contextlib.nullcontext()
+            )
+            with ctx:
+                emb = bundle.encoder.embed(x)
+            probs, score, rejected = bundle.classify(emb.float())
+            p, a = probs.max(dim=1)
+            idx.append(a.numpy().astype(np.int16))
+            prob.append(p.numpy().astype(np.float32))
+            ood.append(score.numpy().astype(np.float32))
+            rej.append(rejected.numpy().astype(bool))
+    if not idx:
+        z = np.zeros(0)
+        return z.astype(np.int16), z.astype(np.float32), z.astype(np.float32), z.astype(bool)
+    return np.concatenate(idx), np.concatenate(prob), np.concatenate(ood), np.concatenate(rej)
+
+
+def infer_block(
+    ref: ModelRef, grid: MapGrid, block: BlockInput, batch_size: int = 64
+) -> BlockResult:
+    """Run the model (this process's cached copy) on a block's patches."""
+    rows, cols = grid.block_slices(*block.index)
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    area = np.full(shape, -1, dtype=np.int16)
+    prob = np.zeros(shape, dtype=np.float32)
+    ood = np.zeros(shape, dtype=np.float32)
+    rej = np.zeros(shape, dtype=bool)
+    t0 = time.perf_counter()
+    if len(block.tiles):
+        bundle, lock = get_model(ref)
+        with lock:
+            t0 = time.perf_counter()
+            a, p, o, r = infer_patches(bundle, block.patches, batch_size, ref.precision)
+        rr, cc = block.tiles[:, 0], block.tiles[:, 1]
+        area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
+    return BlockResult(
+        block.index,
+        area,
+        prob,
+        ood,
+        rej,
+        len(block.tiles),
+        block.read_s,
+        time.perf_counter() - t0,
+    )
