@@ -1,0 +1,308 @@
+"""The "Describe regions" dock widget: ROIs of a Shapes layer -> area, rejection, caption.
+
+Widget values become a :class:`DescribeRequest`; the work runs in a napari thread worker
+(:mod:`._describe_worker`) and each result is applied on the main thread to the ROI layer's
+features (:mod:`._roi_results`), which the results panel shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Shapes
+from napari.utils.events.event import Event
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..describe import DescribeParams, Roi, RoiError
+from . import _roi_results as rr
+from ._describe_worker import DescribeRequest, describe_worker
+from ._layer_choice import LayerChoice
+from ._layers import (
+    LayerError,
+    check_grayscale,
+    new_roi_layer,
+    pixel_size_um,
+    section_from_layer,
+    shape_polygon_section_um,
+)
+from ._model_choice import ModelChooser
+from ._models import check_model
+from ._progress import ProgressRow
+from ._results_panel import ResultsPanel
+
+
+class DescribeWidget(QWidget):
+    """Dock widget describing the ROIs drawn on a Shapes layer over a section image."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.image_choice = LayerChoice(napari_viewer, Image)
+        self.roi_choice = LayerChoice(napari_viewer, Shapes)
+        self.new_roi_btn = QPushButton("New")
+        self.new_roi_btn.setToolTip("Add an empty ROI layer aligned with the image (µm)")
+        self.new_roi_btn.clicked.connect(self.create_roi_layer)
+        self.model = ModelChooser()
+        self.max_patches = QSpinBox()
+        self.max_patches.setRange(1, 4096)
+        self.max_patches.setValue(DescribeParams().max_patches)
+        self.max_patches.setToolTip("Upper bound on patches read per ROI")
+        self.auto_check = QCheckBox("describe new ROIs automatically")
+        self.describe_sel_btn = QPushButton("Describe selected")
+        self.describe_all_btn = QPushButton("Describe all")
+        self.progress = ProgressRow()
+        self.results = ResultsPanel(napari_viewer)
+        self._build_layout()
+        self.describe_sel_btn.clicked.connect(self.describe_selected)
+        self.describe_all_btn.clicked.connect(self.describe_all)
+        self.roi_choice.combo.currentIndexChanged.connect(self._bind_roi_layer)
+        self._layer: Shapes | None = None
+        self._queue: list[int] = []
+        self._geom: dict[int, bytes] = {}
+        self._worker = None
+        if self.roi_choice.value() is None and self.image_choice.value() is not None:
+            self.create_roi_layer()
+        self._bind_roi_layer()
+
+    def _build_layout(self) -> None:
+        form = QFormLayout()
+        form.addRow("Image", self.image_choice.combo)
+        roi_row = QHBoxLayout()
+        roi_row.addWidget(self.roi_choice.combo, 1)
+        roi_row.addWidget(self.new_roi_btn)
+        form.addRow("ROI layer", roi_row)
+        self.model.add_rows(form)
+        form.addRow("Max patches", self.max_patches)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.describe_sel_btn)
+        buttons.addWidget(self.describe_all_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.auto_check)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.results, 1)
+
+    # -- widget values ---------------------------------------------------------------
+    def request(self) -> DescribeRequest:
+        """The current widget values as a :class:`DescribeRequest`."""
+        params = DescribeParams(max_patches=int(self.max_patches.value()))
+        return DescribeRequest(self.model.value(), self.model.device_value(), params)
+
+    # -- layers ----------------------------------------------------------------------
+    def create_roi_layer(self) -> Shapes:
+        """Add an empty "ROIs" layer aligned with the chosen image and select it here."""
+        image = self.image_choice.value()
+        layer = new_roi_layer(self.viewer, image)
+        self.roi_choice.set_value(layer)
+        self._bind_roi_layer()
+        return layer
+
+    def roi_layer(self) -> Shapes | None:
+        """The bound ROI layer (prepared with result columns)."""
+        return self._layer
+
+    def _bind_roi_layer(self, *_) -> None:
+        layer = self.roi_choice.value()
+        if layer is self._layer:
+            return
+        if self._layer is not None:
+            self._layer.events.data.disconnect(self._on_data)
+            self._layer.events.features.disconnect(self.results.refresh)
+        self._layer = layer
+        self._queue.clear()
+        if layer is not None:
+            image = self.image_choice.value()
+            ps = pixel_size_um(image) if isinstance(image, Image) else None
+            rr.prepare_layer(layer, ps)
+            layer.events.data.connect(self._on_data)
+            layer.events.features.connect(self.results.refresh)
+        self.results.set_layer(layer)
+
+    def _on_data(self, event: Event) -> None:
+        layer = self._layer
+        action = str(getattr(event, "action", ""))
+        if layer is None:
+            return
+        if action.endswith("added"):
+            new = rr.assign_ids(layer)
+            self.results.refresh()
+            if new and self.auto_check.isChecked():
+                self.describe_rows(new)
+        elif action.endswith("changed"):
+            rows = [i for i in getattr(event, "data_indices", ()) if 0 <= i < len(layer.data)]
+            rows = [i for i in rows if self._moved(i)]
+            was = [i for i in rows if layer.features["status"].iloc[i] != "new"]
+            rr.set_status(layer, was, "stale")
+            if rows and self.auto_check.isChecked():
+                self.describe_rows(rows)
+        elif action.endswith("removed"):
+            self.results.refresh()
+
+    def _moved(self, row: int) -> bool:
+        roi_id = int(self._layer.features["roi_id"].iloc[row])
+        old = self._geom.get(roi_id)
+        return old is None or np.asarray(self._layer.data[row]).tobytes() != old
+
+    # -- describing ------------------------------------------------------------------
+    def describe_selected(self) -> None:
+        """Describe the ROIs selected in the ROI layer (all if none is selected)."""
+        layer = self._layer
+        if layer is None:
+            show_error("No ROI layer: click 'New' next to 'ROI layer' and draw rectangles.")
+            return
+        rows = sorted(layer.selected_data) or list(range(len(layer.data)))
+        self.describe_rows(rows)
+
+    def describe_all(self) -> None:
+        """Describe every ROI of the ROI layer."""
+        layer = self._layer
+        if layer is None:
+            show_error("No ROI layer: click 'New' next to 'ROI layer' and draw rectangles.")
+            return
+        self.describe_rows(list(range(len(layer.data))))
+
+    def _checked_inputs(self):
+        image = self.image_choice.value()
+        if image is None:
+            raise LayerError("no image layer: open a section (File > Open) or a sample first")
+        check_grayscale(image)
+        check_model(self.model.value())
+        return image
+
+    def describe_rows(self, rows: list[int]) -> None:
+        """Queue shapes ``rows`` of the ROI layer for description (starts the worker)."""
+        layer = self._layer
+        if layer is None or not rows:
+            if layer is not None:
+                show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
+            return
+        try:
+            self._checked_inputs()
+        except (LayerError, FileNotFoundError) as exc:
+            show_error(str(exc))
+            return
+        ids = rr.ids_of(layer, rows)
+        queued = [i for i in ids if i not in self._queue]
+        self._queue.extend(queued)
+        rr.set_status(layer, [rr.row_of(layer, i) for i in queued], "queued")
+        if self._worker is None:
+            self._start_worker()
+
+    def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
+        layer = self._layer
+        jobs, bad = [], {}
+        for roi_id in ids:
+            row = rr.row_of(layer, roi_id)
+            if row is None:
+                continue
+            poly = shape_polygon_section_um(layer, row, image)
+            try:
+                if poly is None:
+                    raise RoiError(
+                        f"ROI {row + 1} is a {layer.shape_type[row]}, which encloses no region;"
+                        " draw a rectangle, polygon or ellipse"
+                    )
+                roi = Roi(poly, name=f"ROI {row + 1}")
+            except RoiError as exc:
+                show_warning(str(exc))
+                bad[row] = {"status": "error"}
+                continue
+            self._geom[roi_id] = np.asarray(layer.data[row]).tobytes()
+            jobs.append((roi_id, roi))
+        rr.set_rows(layer, bad)
+        return jobs
+
+    def _start_worker(self) -> None:
+        image = self.image_choice.value()
+        try:
+            image = self._checked_inputs()
+            section = section_from_layer(image)
+        except (LayerError, FileNotFoundError, ValueError) as exc:
+            self._fail_queue(str(exc))
+            return
+        ids, self._queue = list(self._queue), []
+        jobs = self._jobs(image, ids)
+        if not jobs:
+            return
+        cancel = self.progress.start(f"loading model, {len(jobs)} ROI(s) to describe…")
+        worker = describe_worker(
+            self.request(), section, jobs, cancel, on_progress=self.progress.relay
+        )
+        worker.yielded.connect(self._on_event)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._cancel = cancel
+        worker.start()
+
+    def _fail_queue(self, message: str) -> None:
+        layer = self._layer
+        show_error(message)
+        if layer is not None:
+            rows = [rr.row_of(layer, i) for i in self._queue]
+            rr.set_status(layer, [r for r in rows if r is not None], "error")
+        self._queue.clear()
+
+    def _on_event(self, ev: tuple) -> None:
+        layer = self._layer
+        kind = ev[0]
+        if kind == "loaded" or layer is None:
+            return
+        row = rr.row_of(layer, ev[1])
+        if kind == "start":
+            self.progress.status.setText(f"describing ROI {ev[2] + 1} of {ev[3]}…")
+            if row is not None:
+                rr.set_status(layer, [row], "describing")
+        elif row is None:
+            return  # deleted meanwhile: its result goes nowhere
+        elif kind == "error":
+            show_warning(f"ROI {row + 1}: {ev[2]}")
+            rr.set_status(layer, [row], "error")
+        elif kind == "done":
+            if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev[1]):
+                rr.set_status(layer, [row], "stale")  # edited while it was described
+                if self.auto_check.isChecked():
+                    self._queue.append(ev[1])
+            else:
+                rr.apply_result(layer, row, ev[2])
+
+    def _on_error(self, exc: Exception) -> None:
+        self._fail_queue(f"describing failed: {exc}")
+        layer = self._layer
+        if layer is not None:
+            busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
+            rr.set_status(layer, np.flatnonzero(busy).tolist(), "error")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        cancelled = self.progress.cancel_event.is_set()
+        layer = self._layer
+        if layer is not None:
+            busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
+            left = np.flatnonzero(busy).tolist()
+            if cancelled and left:
+                rr.set_status(layer, left, "stale")
+        self.progress.set_fraction(1.0 if not cancelled else self.progress.bar.value() / 1000)
+        self.progress.finish("cancelled" if cancelled else "done")
+        if self._queue and not cancelled:
+            self._start_worker()
+        elif cancelled:
+            self._queue.clear()
+
+    def cancel(self) -> None:
+        """Cancel the running describe job (ROIs not yet described are marked stale)."""
+        self.progress.cancel()
+
+    @property
+    def busy(self) -> bool:
+        """True while a describe job runs."""
+        return self._worker is not None

@@ -1,0 +1,64 @@
+"""Model + device chooser shared by the dock widgets (bundled default or a bundle folder)."""
+
+from __future__ import annotations
+
+from magicgui.widgets import FileEdit
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel
+
+from ._models import available_devices, default_model_message
+
+DEFAULT_MODEL = "bundled default"
+FOLDER_MODEL = "bundle folder…"
+
+
+class ModelChooser:
+    """Rows "Model" (default / folder + folder picker + message) and "Device" for a form."""
+
+    def __init__(self) -> None:
+        self.combo = QComboBox()
+        self.combo.addItems([DEFAULT_MODEL, FOLDER_MODEL])
+        self.combo.setToolTip("The bundled default model, or the folder of a model bundle")
+        self.path = FileEdit(mode="d", label="bundle")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.device = QComboBox()
+        self.device.addItems(available_devices())
+        self.device.setToolTip("auto: CUDA when available, else CPU")
+        self.combo.currentTextChanged.connect(self.update_message)
+        self.path.changed.connect(self.update_message)
+        self.update_message()
+
+    def add_rows(self, form: QFormLayout) -> None:
+        """Add the model and device rows to ``form``."""
+        form.addRow("Model", self.combo)
+        form.addRow("", self.path.native)
+        form.addRow("", self.message)
+        form.addRow("Device", self.device)
+
+    def value(self) -> str:
+        """``"default"`` or the chosen bundle folder ("" when none chosen)."""
+        if self.combo.currentText() == DEFAULT_MODEL:
+            return "default"
+        path = str(self.path.value)
+        return "" if path in ("", ".") else path
+
+    def device_value(self) -> str:
+        """``"auto"``, ``"cpu"`` or ``"cuda"``."""
+        return self.device.currentText()
+
+    def set_value(self, model: str) -> None:
+        """Choose ``"default"`` or a bundle folder."""
+        if str(model) == "default":
+            self.combo.setCurrentText(DEFAULT_MODEL)
+        else:
+            self.combo.setCurrentText(FOLDER_MODEL)
+            self.path.value = str(model)
+        self.update_message()
+
+    def update_message(self, *_) -> None:
+        """Show the folder picker for bundle folders and a note if the default is missing."""
+        default = self.combo.currentText() == DEFAULT_MODEL
+        self.path.native.setVisible(not default)
+        msg = default_model_message() if default else None
+        self.message.setText(f"<span style='color:#ff8a80'>{msg}</span>" if msg else "")
+        self.message.setVisible(bool(msg))

@@ -1,0 +1,83 @@
+"""A progress row (bar, status text, cancel button) fed from worker threads.
+
+Core functions report progress through plain callbacks ``on_progress(done, total)`` called in
+the worker thread; :class:`ProgressRelay` turns them into a Qt signal delivered on the main
+thread, so the bar updates without touching widgets from another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+
+class ProgressRelay(QObject):
+    """Callable ``(done, total)`` usable from any thread; emits :attr:`progressed`."""
+
+    progressed = Signal(int, int)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progressed.emit(int(done), int(total))
+
+
+class ProgressRow(QWidget):
+    """Progress bar + status label + Cancel; holds the cancel event of the running job."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cancel_event = threading.Event()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setTextVisible(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row)
+        lay.addWidget(self.status)
+        self.relay = ProgressRelay()
+        self.relay.progressed.connect(self.set_fraction_counts)
+
+    def start(self, text: str) -> threading.Event:
+        """Begin a job: fresh cancel event, bar at zero, Cancel enabled."""
+        self.cancel_event = threading.Event()
+        self.bar.setValue(0)
+        self.status.setText(text)
+        self.cancel_btn.setEnabled(True)
+        return self.cancel_event
+
+    def set_fraction(self, fraction: float, text: str | None = None) -> None:
+        """Bar at ``fraction`` (0–1); optional status text."""
+        self.bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        if text is not None:
+            self.status.setText(text)
+
+    def set_fraction_counts(self, done: int, total: int) -> None:
+        """Bar at ``done / total``."""
+        self.set_fraction(done / total if total else 0.0)
+
+    def finish(self, text: str) -> None:
+        """End a job (done, cancelled or failed)."""
+        self.cancel_btn.setEnabled(False)
+        self.status.setText(text)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check."""
+        self.cancel_event.set()
+        self.status.setText("cancelling…")
+        self.cancel_btn.setEnabled(False)
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs (Cancel enabled)."""
+        return self.cancel_btn.isEnabled()

@@ -1,0 +1,153 @@
+"""Results panel: a table of the ROIs of a Shapes layer with their descriptions.
+
+Selecting a row selects the ROI in the layer and centres the view on it; captions can be
+copied to the clipboard (button or right-click menu).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._roi_results import label_text
+
+COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
+
+
+def _status(row: dict) -> str:
+    if row.get("status") == "done":
+        return "rejected" if bool(row.get("rejected")) else "accepted"
+    return str(row.get("status", ""))
+
+
+class ResultsPanel(QWidget):
+    """Table of ROIs (one row per shape, in layer order) bound to a viewer."""
+
+    def __init__(self, viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.layer = None
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setVisible(False)
+        head = self.table.horizontalHeader()
+        for c in range(len(COLUMNS) - 1):
+            head.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        head.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.copy_btn = QPushButton("Copy caption")
+        self.copy_btn.setToolTip("Copy the selected ROI's caption to the clipboard")
+        self.copy_btn.clicked.connect(self.copy_caption)
+        self.copy_all_btn = QPushButton("Copy all")
+        self.copy_all_btn.setToolTip("Copy all results as tab-separated text")
+        self.copy_all_btn.clicked.connect(self.copy_all)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.copy_btn)
+        buttons.addWidget(self.copy_all_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.table)
+        lay.addLayout(buttons)
+        self._syncing = False
+
+    def set_layer(self, layer) -> None:
+        """Show the ROIs of ``layer`` (a Shapes layer or None)."""
+        self.layer = layer
+        self.refresh()
+
+    def rows(self) -> list[dict]:
+        """The feature rows shown (one per shape)."""
+        if self.layer is None or "roi_id" not in self.layer.features.columns:
+            return []
+        return self.layer.features.to_dict("records")
+
+    def refresh(self) -> None:
+        """Rebuild the table from the layer's features."""
+        rows = self.rows()
+        self._syncing = True
+        try:
+            self.table.setRowCount(len(rows))
+            for i, r in enumerate(rows):
+                p = r.get("probability")
+                prob = f"{100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
+                area = label_text(r).split(" ")[0] if r.get("status") == "done" else ""
+                if r.get("status") == "done" and bool(r.get("rejected")):
+                    area = "✕ none"
+                values = (f"{i + 1}", area, prob, _status(r), str(r.get("caption") or ""))
+                for c, v in enumerate(values):
+                    item = QTableWidgetItem(v)
+                    if c == len(COLUMNS) - 1:
+                        item.setToolTip(v)
+                    if c == 1 and r.get("text_color"):
+                        item.setForeground(QColor(str(r["text_color"])))
+                    self.table.setItem(i, c, item)
+            self.table.resizeRowsToContents()
+        finally:
+            self._syncing = False
+
+    def selected_row(self) -> int | None:
+        """Index of the selected table row (= shape index), or None."""
+        sel = self.table.selectionModel().selectedRows()
+        return sel[0].row() if sel else None
+
+    def select_row(self, row: int) -> None:
+        """Select table row ``row`` (and its ROI, centred)."""
+        self.table.selectRow(row)
+
+    def _on_row_selected(self) -> None:
+        if self._syncing or self.layer is None:
+            return
+        row = self.selected_row()
+        if row is None or row >= len(self.layer.data):
+            return
+        self.layer.selected_data = {row}
+        verts = np.asarray(self.layer.data[row], dtype=float)[:, -2:]
+        world = verts * np.asarray(self.layer.scale[-2:]) + np.asarray(self.layer.translate[-2:])
+        lo, hi = world.min(axis=0), world.max(axis=0)
+        self.viewer.camera.center = tuple((lo + hi) / 2.0)
+
+    def caption_of(self, row: int) -> str:
+        """Caption text of shape ``row``."""
+        rows = self.rows()
+        return str(rows[row].get("caption") or "") if 0 <= row < len(rows) else ""
+
+    def copy_caption(self) -> str:
+        """Copy the selected ROI's caption to the clipboard; returns the text."""
+        row = self.selected_row()
+        text = self.caption_of(row) if row is not None else ""
+        QApplication.clipboard().setText(text)
+        return text
+
+    def copy_all(self) -> str:
+        """Copy every row (ROI, area, probability, status, caption) tab-separated."""
+        lines = ["\t".join(COLUMNS)]
+        for i in range(self.table.rowCount()):
+            lines.append("\t".join(self.table.item(i, c).text() for c in range(len(COLUMNS))))
+        text = "\n".join(lines)
+        QApplication.clipboard().setText(text)
+        return text
+
+    def _context_menu(self, pos) -> None:
+        menu = QMenu(self)
+        menu.addAction("Copy caption", self.copy_caption)
+        menu.addAction("Copy all results", self.copy_all)
+        menu.exec_(self.table.viewport().mapToGlobal(pos))

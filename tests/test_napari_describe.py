@@ -1,0 +1,164 @@
+"""The "Describe regions" widget in a real viewer with a real (tiny) model bundle."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
+
+from cytowords.napari._describe_widget import DescribeWidget
+from cytowords.napari._roi_results import REJECTED_LABEL
+from napari_helpers import Notes, add_section, rect, tiny_bundle_path, wait_idle
+
+__all__ = ["tiny_bundle_path"]  # fixture re-export
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tiny_bundle_path):
+    viewer = make_napari_viewer()
+    add_section(viewer)
+    w = DescribeWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(tiny_bundle_path))
+    yield viewer, w
+    w.cancel()
+
+
+def test_creates_roi_layer_in_um(widget) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    assert layer is not None and layer.name == "ROIs"
+    assert tuple(layer.scale) == (8.0, 8.0)
+    assert layer.metadata["cytowords_pixel_size_um"] == 8.0
+    assert list(layer.features.columns)[:3] == ["roi_id", "area", "area_name"]
+
+
+def test_describe_sets_features_text_colour_and_panel(widget, qtbot) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    layer.add_polygons([np.array([[150, 150], [300, 150], [250, 400]])])
+    w.describe_all()
+    assert w.busy
+    wait_idle(qtbot, w)
+    f = layer.features
+    assert list(f["status"]) == ["done", "done"]
+    for k in ("area", "area_name", "probability", "rejected", "ood_score", "caption"):
+        assert k in f.columns
+    text = list(layer.text.values)
+    for i, row in f.iterrows():
+        if row["rejected"]:
+            assert text[i] == REJECTED_LABEL
+        else:
+            assert text[i].startswith(row["area"]) and text[i].endswith("%")
+            want = layer.metadata["cytowords_colors"][row["area"]]
+            got = "#" + "".join(f"{round(255 * c):02x}" for c in layer.edge_color[i][:3])
+            assert got == want.lower()
+    # results panel: one row per ROI; selecting row 2 selects and centres that ROI
+    assert w.results.table.rowCount() == 2
+    w.results.select_row(1)
+    assert layer.selected_data == {1}
+    centre = np.array(viewer.camera.center[-2:])
+    np.testing.assert_allclose(centre, [225 * 8.0, 275 * 8.0])
+    assert w.results.copy_caption() == f["caption"].iloc[1]
+    assert QApplication.clipboard().text() == f["caption"].iloc[1]
+
+
+def test_edit_marks_stale_and_delete_removes(widget, qtbot) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    layer.add_rectangles(rect(200, 200, 300, 400))
+    w.describe_all()
+    wait_idle(qtbot, w)
+    done = layer.features.copy()
+    # an edit through the public API: napari emits a CHANGED data event for it
+    layer.data = [rect(20, 20, 120, 220), layer.data[1]]
+    assert layer.features["status"].iloc[0] == "stale"
+    assert "describe again" in layer.text.values[0]
+    assert layer.features["status"].iloc[1] == "done", "the unchanged ROI keeps its result"
+    assert layer.features["area"].iloc[1] == done["area"].iloc[1]
+    w.auto_check.setChecked(True)
+    layer.data = [rect(30, 30, 120, 220), layer.data[1]]
+    wait_idle(qtbot, w)
+    assert layer.features["status"].iloc[0] == "done"
+    layer.selected_data = {0}
+    layer.remove_selected()
+    assert len(layer.features) == 1
+    assert w.results.table.rowCount() == 1
+
+
+def test_new_rois_described_automatically(widget, qtbot) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    w.auto_check.setChecked(True)
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    wait_idle(qtbot, w)
+    assert layer.features["status"].iloc[0] == "done"
+    assert layer.features["roi_id"].iloc[0] == 0
+
+
+def test_error_notifications(widget, qtbot, tmp_path) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10000, 10000, 10100, 10200))  # far outside the image
+    layer.add_lines(np.array([[0, 0], [50, 50]]))
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    assert notes.any("ROI 2", "line", "rectangle"), notes.messages
+    assert notes.any("ROI 1", "outside the section"), notes.messages
+    assert list(layer.features["status"]) == ["error", "error"]
+    assert len(layer.data) == 2, "no ROI is lost"
+    # missing model folder
+    w.model.set_value(str(tmp_path / "nope"))
+    with Notes() as notes:
+        w.describe_all()
+    assert notes.any("nope", "does not exist"), notes.messages
+    assert not w.busy
+    # RGB image
+    rgb = viewer.add_image(np.zeros((50, 60, 3), np.uint8), rgb=True, name="photo")
+    w.image_choice.set_value(rgb)
+    w.model.set_value("default")
+    with Notes() as notes:
+        w.describe_all()
+    assert notes.any("photo", "RGB"), notes.messages
+
+
+def test_degenerate_polygon_notifies(widget, qtbot) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_polygons([np.array([[10, 10], [20, 20], [30, 30]])])  # all on a line
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    assert notes.any("no area"), notes.messages
+    assert layer.features["status"].iloc[0] == "error"
+
+
+def test_event_loop_stays_responsive(widget, qtbot) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    for k in range(4):
+        layer.add_rectangles(rect(10 + 80 * k, 10, 80 + 80 * k, 480))
+    w.max_patches.setValue(512)
+    # warm the model cache so that the timed run is inference, not loading
+    w.describe_rows([0])
+    wait_idle(qtbot, w)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    t0 = time.perf_counter()
+    w.describe_all()
+    wait_idle(qtbot, w)
+    timer.stop()
+    run_s = time.perf_counter() - t0
+    gaps = np.diff([t0, *ticks])
+    assert run_s > 0.2, "the job should take long enough to measure"
+    assert len(ticks) > 10
+    print(f"describe ran {run_s:.2f} s; {len(ticks)} ticks; max gap {1000 * gaps.max():.0f} ms")
+    assert gaps.max() < 0.25
