@@ -24,6 +24,7 @@ def section_array(h: int = 400, w: int = 500, seed: int = 0) -> np.ndarray:
     y = np.arange(h)[:, None]
     bands = 190 + 40 * np.sin(y / 7.0) - 30 * (y > h // 2)
     img = bands + rng.normal(0, 12, (h, w))
+    img[:, : w // 5] = 240 + rng.normal(0, 3, (h, w // 5))  # bright glass: no tissue
     return img.clip(0, 255).astype(np.uint8)
 
 

@@ -1,0 +1,82 @@
+"""An :class:`~cytowords.describe.mapping.AreaMap` as napari layer data (Labels in µm).
+
+The map is at tile resolution (one pixel = one tile, ``pixel_size_um`` µm), so it is small
+even for a whole section. Hovering shows the area name: the Labels layer carries
+``features`` with an ``index`` column (the label value) plus ``area`` and ``area_name``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.utils.colormaps import DirectLabelColormap
+
+from ._roi_results import REJECTED_COLOR
+
+LayerData = tuple[Any, dict[str, Any], str]
+
+
+def _rgba(hex_color: str, alpha: float = 1.0) -> list[float]:
+    c = hex_color.lstrip("#")
+    return [int(c[i : i + 2], 16) / 255 for i in (0, 2, 4)] + [alpha]
+
+
+def map_translate(amap, section_to_world: np.ndarray) -> tuple[float, float]:
+    """World translate of the map layer: napari centres pixel ``i`` on ``translate + i*s``;
+    map pixel ``i`` covers ``origin + [i, i+1) * s`` µm of the section."""
+    s = float(amap.pixel_size_um)
+    o = np.asarray(amap.origin_um, dtype=float)
+    return tuple(float(v) for v in o + s / 2.0 + section_to_world)
+
+
+def area_map_layers(amap, section_to_world: np.ndarray, name: str = "area map") -> list:
+    """``[labels layer data, rejection layer data]`` for ``amap``.
+
+    Args:
+        amap: an AreaMap.
+        section_to_world: ``(dy, dx)`` µm added to section coordinates to get world ones.
+        name: base name of the layers.
+    """
+    s = float(amap.pixel_size_um)
+    translate = map_translate(amap, section_to_world)
+    table = dict(amap.area_table)
+    present = sorted(int(v) for v in np.unique(amap.labels) if v != 0)
+    colors: dict[Any, list[float]] = {None: [0, 0, 0, 0], 0: [0, 0, 0, 0]}
+    for v in present:
+        colors[v] = _rgba(table[v][2]) if v in table else [0.6, 0.6, 0.6, 1.0]
+    values = [0, *present]
+    features = {
+        "index": values,
+        "area": ["", *(table.get(v, (str(v), "", ""))[0] for v in present)],
+        "area_name": ["no tissue", *(table.get(v, ("", str(v), ""))[1] for v in present)],
+    }
+    common = {"scale": (s, s), "translate": translate, "units": ("µm", "µm")}
+    labels_meta = {
+        "name": name,
+        "colormap": DirectLabelColormap(color_dict=colors),
+        "features": features,
+        "opacity": 0.55,
+        "metadata": {
+            "cytowords_area_map": True,
+            "origin_um": list(amap.origin_um),
+            "pixel_size_um": s,
+            "label_names": {v: table[v][0] for v in present if v in table},
+        },
+        **common,
+    }
+    rej = amap.rejected.astype(np.uint8)
+    rej_meta = {
+        "name": f"{name} rejected",
+        "colormap": DirectLabelColormap(
+            color_dict={None: [0, 0, 0, 0], 0: [0, 0, 0, 0], 1: _rgba(REJECTED_COLOR)}
+        ),
+        "features": {"index": [0, 1], "area_name": ["", "rejected: not a known area"]},
+        "opacity": 0.8,
+        "metadata": {"cytowords_rejection_map": True},
+        **common,
+    }
+    return [
+        (amap.labels.astype(np.int32), labels_meta, "labels"),
+        (rej, rej_meta, "labels"),
+    ]

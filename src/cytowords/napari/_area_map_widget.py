@@ -1,0 +1,228 @@
+"""The "Area map" dock widget: map the areas of the current view, a ROI or the whole section.
+
+Widget values become an :class:`AreaMapRequest`; ``compute_area_map`` runs in a napari thread
+worker with progress and cancel; the result is added on the main thread as a Labels layer
+(area colours and names, µm scale) plus a layer marking rejected tiles. A cancelled or
+failed run adds nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from napari.layers import Image, Shapes
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QVBoxLayout, QWidget
+
+from ..sections import Section
+from ._area_map_layers import area_map_layers
+from ._layer_choice import LayerChoice
+from ._layers import (
+    LayerError,
+    check_grayscale,
+    section_from_layer,
+    shape_polygon_section_um,
+    world_to_section,
+)
+from ._model_choice import ModelChooser
+from ._models import check_model, get_describer
+from ._progress import ProgressRow
+
+REGIONS = ("current view", "selected ROI", "whole section")
+#: largest map side (tiles); the stride grows so that the Labels layer stays this small
+MAX_MAP_PX = 2048
+
+
+@dataclass
+class AreaMapRequest:
+    """Widget values for one area-map run.
+
+    Attributes:
+        model: ``"default"`` or a bundle folder; device: ``"auto"``/``"cpu"``/``"cuda"``.
+        region_um: ``(y0, x0, y1, x1)`` in section µm, or None for the whole section.
+        stride_um: tile side in µm (None: the engine's default, half a model patch).
+    """
+
+    model: str
+    device: str = "auto"
+    region_um: tuple[float, float, float, float] | None = None
+    stride_um: float | None = None
+
+
+def fitting_stride(extent_um: float, stride_um: float | None, patch_um: float) -> float | None:
+    """A stride that keeps the map under :data:`MAX_MAP_PX` tiles per side (None = default)."""
+    s = stride_um or patch_um / 2.0
+    if extent_um / s <= MAX_MAP_PX:
+        return stride_um
+    return float(np.ceil(extent_um / MAX_MAP_PX))
+
+
+def area_map_events(
+    request: AreaMapRequest,
+    section: Section,
+    cancel: threading.Event,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple]:
+    """Yields ``("loaded",)`` then ``("done", AreaMap)``, ``("cancelled",)`` or ``("error", msg)``."""
+    from ..describe.mapping import MapCancelled, compute_area_map
+
+    describer = get_describer(request.model, request.device)
+    yield ("loaded",)
+    y0, x0, y1, x1 = request.region_um or (0.0, 0.0, *section.shape_um)
+    stride = fitting_stride(max(y1 - y0, x1 - x0), request.stride_um, describer.patch_um)
+    try:
+        amap = compute_area_map(
+            section,
+            describer,
+            region_um=request.region_um,
+            stride_um=stride,
+            device=request.device,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+    except MapCancelled:
+        yield ("cancelled",)
+        return
+    except ValueError as exc:  # includes NoTissueError
+        yield ("error", str(exc))
+        return
+    yield ("done", amap)
+
+
+area_map_worker = thread_worker(area_map_events)
+
+
+class AreaMapWidget(QWidget):
+    """Dock widget computing area maps of a section image."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.image_choice = LayerChoice(napari_viewer, Image)
+        self.region_combo = QComboBox()
+        self.region_combo.addItems(REGIONS)
+        self.roi_choice = LayerChoice(napari_viewer, Shapes)
+        self.model = ModelChooser()
+        self.stride = QDoubleSpinBox()
+        self.stride.setRange(0.0, 100000.0)
+        self.stride.setDecimals(0)
+        self.stride.setSuffix(" µm")
+        self.stride.setSpecialValueText("auto")
+        self.stride.setToolTip("Tile side = map pixel size (auto: half a model patch)")
+        self.run_btn = QPushButton("Compute area map")
+        self.run_btn.clicked.connect(self.run)
+        self.progress = ProgressRow()
+        form = QFormLayout()
+        form.addRow("Image", self.image_choice.combo)
+        form.addRow("Region", self.region_combo)
+        form.addRow("ROI layer", self.roi_choice.combo)
+        self.model.add_rows(form)
+        form.addRow("Tile size", self.stride)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.run_btn)
+        lay.addWidget(self.progress)
+        lay.addStretch(1)
+        self._worker = None
+        self.last_layers: list = []
+
+    def region_um(self, image: Image) -> tuple[float, float, float, float] | None:
+        """The chosen region in section µm (None for the whole section)."""
+        mode = self.region_combo.currentText()
+        off = world_to_section(image)
+        if mode == "whole section":
+            return None
+        if mode == "selected ROI":
+            shapes = self.roi_choice.value()
+            sel = sorted(shapes.selected_data) if shapes is not None else []
+            if not sel:
+                raise LayerError("no ROI selected: select a ROI (or choose another region)")
+            poly = shape_polygon_section_um(shapes, sel[0], image)
+            if poly is None:
+                raise LayerError(f"ROI {sel[0] + 1} encloses no region; select a rectangle")
+            lo, hi = poly.min(axis=0), poly.max(axis=0)
+            return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+        cam = self.viewer.camera
+        size = np.asarray(getattr(self.viewer.canvas, "size", (600, 800)), dtype=float)
+        centre = np.asarray(cam.center[-2:], dtype=float) + off
+        half = size / (2.0 * float(cam.zoom))
+        lo, hi = centre - half, centre + half
+        return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+
+    def request(self, image: Image) -> AreaMapRequest:
+        """The current widget values as an :class:`AreaMapRequest`."""
+        stride = float(self.stride.value()) or None
+        return AreaMapRequest(
+            self.model.value(), self.model.device_value(), self.region_um(image), stride
+        )
+
+    def run(self) -> None:
+        """Start computing the area map (notifications on bad input)."""
+        if self._worker is not None:
+            show_info("An area map is already being computed; cancel it first.")
+            return
+        image = self.image_choice.value()
+        try:
+            if image is None:
+                raise LayerError("no image layer: open a section (File > Open) first")
+            check_grayscale(image)
+            check_model(self.model.value())
+            request = self.request(image)
+            section = section_from_layer(image)
+        except (LayerError, FileNotFoundError, ValueError) as exc:
+            show_error(str(exc))
+            return
+        cancel = self.progress.start("loading model…")
+        worker = area_map_worker(request, section, cancel, on_progress=self.progress.relay)
+        worker.yielded.connect(lambda ev: self._on_event(ev, image))
+        worker.errored.connect(lambda exc: show_error(f"area map failed: {exc}"))
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.run_btn.setEnabled(False)
+        worker.start()
+
+    def _on_event(self, ev: tuple, image: Image) -> None:
+        kind = ev[0]
+        if kind == "loaded":
+            self.progress.status.setText("mapping tiles over tissue…")
+        elif kind == "error":
+            show_error(f"area map: {ev[1]}")
+        elif kind == "done" and not self.progress.cancel_event.is_set():
+            self._add_layers(ev[1], image)
+
+    def _add_layers(self, amap, image: Image) -> None:
+        name = f"{image.name} area map"
+        for old in [ly for ly in self.viewer.layers if ly.name in (name, f"{name} rejected")]:
+            self.viewer.layers.remove(old)
+        to_world = -world_to_section(image)
+        self.last_layers = []
+        for data, meta, kind in area_map_layers(amap, to_world, name=name):
+            self.last_layers.append(getattr(self.viewer, f"add_{kind}")(data, **meta))
+        self.viewer.layers.selection.active = self.last_layers[0]
+        n = int((amap.labels > 0).sum())
+        rej = int(amap.rejected.sum())
+        self.progress.finish(
+            f"{n} tiles of {amap.pixel_size_um:.0f} µm mapped, {rej} rejected "
+            "(hover the map to read area names)"
+        )
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.run_btn.setEnabled(True)
+        if self.progress.cancel_event.is_set():
+            self.progress.finish("cancelled: no layer added")
+        elif self.progress.busy:
+            self.progress.finish("stopped")
+
+    def cancel(self) -> None:
+        """Cancel the running computation (no layer is added)."""
+        self.progress.cancel()
+
+    @property
+    def busy(self) -> bool:
+        """True while an area map is computed."""
+        return self._worker is not None

@@ -1,0 +1,86 @@
+"""The "Area map" widget in a real viewer with a real (tiny) model bundle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytowords.napari._area_map_widget import AreaMapWidget
+from napari_helpers import SECTION_UM, Notes, add_section, rect, tiny_bundle_path, wait_idle
+
+__all__ = ["tiny_bundle_path"]  # fixture re-export
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tiny_bundle_path):
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    w = AreaMapWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(tiny_bundle_path))
+    yield viewer, w, image
+    w.cancel()
+
+
+def test_area_map_of_a_roi_adds_named_labels(widget, qtbot) -> None:
+    viewer, w, image = widget
+    rois = viewer.add_shapes([rect(50, 50, 250, 350)], scale=image.scale, name="ROIs")
+    rois.selected_data = {0}
+    w.roi_choice.set_value(rois)
+    w.region_combo.setCurrentText("selected ROI")
+    n_before = len(viewer.layers)
+    w.run()
+    wait_idle(qtbot, w)
+    assert len(viewer.layers) == n_before + 2
+    labels, rejected = w.last_layers
+    assert labels.name == "section area map" and rejected.name == "section area map rejected"
+    s = labels.scale[-1]
+    assert s == pytest.approx(256.0)  # default stride: half of the 512 µm patch
+    # the map lies over the ROI (world µm), top-left tile centred half a tile in
+    y0 = 50 * SECTION_UM - SECTION_UM / 2
+    assert labels.translate[-2] == pytest.approx(y0 + s / 2, abs=s)
+    h, w_ = labels.data.shape
+    assert h * s == pytest.approx(200 * SECTION_UM, abs=s) and w_ > h
+    present = {int(v) for v in np.unique(labels.data)} - {0}
+    assert present, "some tiles over tissue are mapped"
+    # hovering: the status bar reads features by label value
+    feats = labels.features.set_index("index")
+    for v in present:
+        assert feats.loc[v, "area"] in ("hOc1", "hOc2", "4a", "4p", "44")
+        assert feats.loc[v, "area_name"]
+        rgba = labels.colormap.map(np.array([v]))[0]
+        assert rgba[3] == 1.0
+    v = next(iter(present))
+    centre = labels.data_to_world(np.argwhere(labels.data == v)[0].astype(float))
+    status = labels.get_status(centre, world=True)["coordinates"]
+    assert feats.loc[v, "area_name"] in status, status
+    assert rejected.data.shape == labels.data.shape and rejected.data.max() <= 1
+
+
+def test_area_map_of_current_view_and_cancel(widget, qtbot) -> None:
+    viewer, w, image = widget
+    viewer.camera.center = (1600.0, 2400.0)
+    viewer.camera.zoom = 1.0
+    w.region_combo.setCurrentText("current view")
+    y0, x0, y1, x1 = w.region_um(image)
+    assert (y0 + y1) / 2 == pytest.approx(1600 + 4.0) and (x0 + x1) / 2 == pytest.approx(2404)
+    n_before = len(viewer.layers)
+    w.run()
+    w.cancel()
+    wait_idle(qtbot, w)
+    assert len(viewer.layers) == n_before, "a cancelled map adds no layer"
+    assert "cancel" in w.progress.status.text()
+
+
+def test_area_map_errors_notify(widget, qtbot, tmp_path) -> None:
+    viewer, w, image = widget
+    w.region_combo.setCurrentText("selected ROI")
+    with Notes() as notes:
+        w.run()
+    assert notes.any("no ROI selected"), notes.messages
+    w.region_combo.setCurrentText("whole section")
+    w.model.set_value(str(tmp_path / "missing"))
+    with Notes() as notes:
+        w.run()
+    assert notes.any("missing", "does not exist"), notes.messages
+    assert not w.busy
