@@ -55,6 +55,7 @@ class PartialStore:
         self.shape, self.block = tuple(shape), int(block_tiles)
         self.run = json.loads(json.dumps(run))
         self._journal: Any = None
+        self.n_written = 0
 
     def open(self, restart: bool = False) -> set[tuple[int, int]]:
         """Create or reopen the store; returns the finished blocks.
@@ -110,6 +111,7 @@ class PartialStore:
         self._journal.write(f"{res.index[0]} {res.index[1]}\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
+        self.n_written += 1
 
     def read_all(self) -> dict[str, np.ndarray]:
         """All arrays in memory (the map is small: one value per tile)."""

@@ -138,8 +138,12 @@ def map_to_zarr(
             cancel=cancel,
         )
         arrays = store.read_all()
-    finally:
+    except BaseException:
         store.close()
+        if not done and store.n_written == 0:  # nothing to resume: leave no trace
+            shutil.rmtree(ppath, ignore_errors=True)
+        raise
+    store.close()
     amap = assemble(plan, arrays, stats)
     final = ppath / "final.ome.zarr"
     if final.exists():  # an earlier run died while finalising
