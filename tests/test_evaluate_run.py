@@ -65,6 +65,8 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
     assert 0.0 <= m["open_set_auroc"] <= 1.0
     assert set(m["baselines"]) >= {"linear_head", "retrieval", "chance"}
     assert m["baselines"]["chance"]["masked_8way_accuracy"] == 0.125
+    # the text ceiling: true-area training captions name their area
+    assert m["baselines"]["oracle_text"]["label_match_accuracy"] > 0.9
     assert m["protocol"]["test_brains"] == [200, 201, 202]
     for name in (
         "metrics.json",

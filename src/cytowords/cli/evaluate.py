@@ -64,7 +64,9 @@ def _fmt(v) -> str:
 def table(m: dict) -> str:
     """The human-readable summary table."""
     base = m.get("baselines", {})
-    names = [k for k in ("linear_head", "retrieval", "gli_profile", "chance") if k in base]
+    names = [
+        k for k in ("linear_head", "retrieval", "gli_profile", "oracle_text", "chance") if k in base
+    ]
     head = f"{'metric':<38} {'ours':>7} {'paper':>7}" + "".join(f" {n[:11]:>11}" for n in names)
     lines = [head, "-" * len(head)]
     for label, key, paper in ROWS:

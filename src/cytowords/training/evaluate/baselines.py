@@ -7,6 +7,10 @@
   area's first training caption; open-set score = cosine distance to that centroid.
 - ``gli``: the classic grey-level-index profile method
   (:mod:`cytowords.training.baselines.gli`), fitted on the training-brain patches.
+- ``oracle_text``: not a competitor but the ceiling the text side allows: each captioned
+  in-scope patch gets a random training caption of its TRUE area (what a perfect vision
+  model would at best emit); its masked 8-way accuracy bounds what any captioner trained on
+  these documents can reach against these reference descriptions.
 - chance: 1 / n areas for label match and classification, 1 / 8 for the 8-way test,
   0.5 AUROC.
 """
@@ -64,24 +68,34 @@ def retrieval(
     return BaselinePrediction(pred, 1.0 - sim.max(1), [captions.get(a, a) for a in pred])
 
 
-def area_captions(atlas) -> dict[str, str]:
-    """Area id -> its first caption mined from the training documents (split ``train``)."""
+def training_captions(atlas) -> dict[str, list[str]]:
+    """Area id -> captions mined from the training documents (split ``train``)."""
     from ..mining import mine_corpus
 
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for rec in mine_corpus(None, atlas, split="train").captions:
-        out.setdefault(rec.area, rec.caption)
+        out.setdefault(rec.area, []).append(rec.caption)
+    return out
+
+
+def oracle_captions(truth: list[str], captions: dict[str, list[str]], seed: int = 0) -> list[str]:
+    """A random training caption of each true area (fixed seed); empty when it has none."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in truth:
+        cs = captions.get(t) or [""]
+        out.append(cs[int(rng.integers(len(cs)))])
     return out
 
 
 def gli_baseline(
-    train_patches: np.ndarray, train_lab: list[str], test_patches: np.ndarray, pixel_size_um: float
-) -> BaselinePrediction | None:
-    """The GLI-profile method, or None when :mod:`..baselines.gli` is not available."""
-    try:
-        from ..baselines import gli
-    except ImportError:
-        return None
-    model = gli.fit_gli(train_patches, train_lab, pixel_size_um=pixel_size_um)
-    pred, score = gli.predict_gli(model, test_patches)
-    return BaselinePrediction([str(p) for p in pred], np.asarray(score, np.float64))
+    train_patches: np.ndarray, train_lab: list[str], test_patches: np.ndarray
+) -> BaselinePrediction:
+    """The GLI-profile method (Mahalanobis over profile features, flip-invariant) of
+    :class:`cytowords.training.baselines.gli.GLIClassifier`; open-set score = the smallest
+    squared Mahalanobis distance to a class."""
+    from ..baselines.gli import GLIClassifier
+
+    clf = GLIClassifier("mahalanobis").fit(train_patches, list(train_lab))
+    d = clf.distances(test_patches)
+    return BaselinePrediction([clf.classes_[i] for i in d.argmin(1)], d.min(1))

@@ -18,7 +18,7 @@ from cytowords.atlas import NONE_ID, load_atlas
 
 from ..presets import TEST_BRAINS, TRAIN_BRAINS, VAL_BRAINS
 from . import metrics as M
-from .baselines import area_captions, gli_baseline, linear_head, retrieval
+from .baselines import gli_baseline, linear_head, oracle_captions, retrieval, training_captions
 from .scoring import add_text_scores, run_model, stratified_subset, summarise
 from .shifts import SHIFTS
 from .testset import build_patch_set
@@ -118,11 +118,19 @@ def _baselines(
     progress("baselines", 0, 3)
     out["linear_head"] = summary(linear_head(tr_emb, tr.labels.tolist(), test_emb, opts.seed))
     progress("baselines", 1, 3)
-    caps = area_captions(atlas)
-    out["retrieval"] = summary(retrieval(tr_emb, tr.labels.tolist(), test_emb, caps))
+    train_caps = training_captions(atlas)
+    first = {a: cs[0] for a, cs in train_caps.items() if cs}
+    out["retrieval"] = summary(retrieval(tr_emb, tr.labels.tolist(), test_emb, first))
     progress("baselines", 2, 3)
-    g = gli_baseline(tr.patches, tr.labels.tolist(), test.patches, bundle.pixel_size_um)
-    out["gli_profile"] = summary(g) if g is not None else {"note": "GLI baseline not available"}
+    if scorer is not None and cap_in.any():
+        oc = oracle_captions(truth[cap_in].tolist(), train_caps, opts.seed)
+        s = scorer.score(oc, truth[cap_in].tolist())
+        out["oracle_text"] = {
+            "label_match_accuracy": M.rate(M.label_match(oc, truth[cap_in], atlas)),
+            "masked_8way_accuracy": M.rate(s["random"]),
+            "masked_8way_nearest_accuracy": M.rate(s["nearest"]),
+        }
+    out["gli_profile"] = summary(gli_baseline(tr.patches, tr.labels.tolist(), test.patches))
     progress("baselines", 3, 3)
     k = scorer.k if scorer is not None else 7
     out["chance"] = {

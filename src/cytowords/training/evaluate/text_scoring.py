@@ -63,14 +63,18 @@ class TextScorer:
         self.nearest = nearest_distractors(self.ref_emb, self.candidates, self.k)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised sentence embeddings ``(N, 384)`` of ``texts``."""
+        """L2-normalised sentence embeddings ``(N, 384)`` of ``texts`` (each distinct text
+        is encoded once: generated captions repeat a lot)."""
         if not len(texts):
             return np.zeros((0, 384), np.float32)
-        return np.asarray(
+        uniq = list(dict.fromkeys(texts))
+        emb = np.asarray(
             self.encoder.encode(
-                list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
+                uniq, batch_size=64, normalize_embeddings=True, show_progress_bar=False
             )
         )
+        pos = {t: i for i, t in enumerate(uniq)}
+        return emb[[pos[t] for t in texts]]
 
     def score(self, captions: Sequence[str], truth: Sequence[str]) -> dict[str, np.ndarray]:
         """Bool per caption for ``random`` and ``nearest`` distractors; captions whose true
