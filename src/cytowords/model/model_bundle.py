@@ -101,4 +101,15 @@ class ModelBundle:
         """Greedy captions (one per embedding row)."""
         if self.captioner is None:
             raise ValueError("this model bundle has no language model; it cannot caption")
-        return self.captioner.generate(emb.to(self.device), max_new_tokens=max_new_tokens)
+        feats = self.caption_features(emb)
+        return self.captioner.generate(feats, max_new_tokens=max_new_tokens)
+
+    @torch.inference_mode()
+    def caption_features(self, emb: Tensor) -> Tensor:
+        """Captioner input for embeddings: the embedding itself, or, when the bundle was
+        trained with ``extra.caption_input == "embedding+probs"``, the embedding
+        concatenated with the area head's class probabilities (incl. the none class)."""
+        e = emb.to(self.device).float()
+        if (self.config.get("extra") or {}).get("caption_input") == "embedding+probs":
+            e = torch.cat([e, torch.softmax(self.head(e), 1)], 1)
+        return e

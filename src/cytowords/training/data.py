@@ -1,0 +1,273 @@
+"""Labelled patch datasets from labelled sections (real or synthetic, handled alike).
+
+>>> from cytowords.training.data import PatchConfig, build_patch_set
+>>> ps = build_patch_set(sections, areas, PatchConfig(pixel_size_um=16, patch_px=128),
+...                      cache="run/data/train.npz")               # doctest: +SKIP
+
+For each :class:`~cytowords.training.spec.LabelledSection`: choose patch centres on a coarse
+class grid (label at the centre; optional purity of the footprint), add ``__none__`` patches
+(white matter, unlabelled tissue, background near tissue), then read the chosen patches at
+the model resolution with ``Section.read_window`` in big windows (one per tile of
+``window_px`` model pixels that holds patches), never patch by patch. Patches are stored as
+uint8 in [0, 255] (the describer's [0, 1] scaling times 255) with their area label, centre
+position in µm (for the spatial contrastive objective), brain and section name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cytowords.atlas import NONE_ID, Atlas, load_atlas
+
+from .grid import IGNORE, class_grid, purity, unit_scale
+from .spec import LabelledSection
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """How patches are sampled.
+
+    pixel_size_um, patch_px: model resolution and patch side (px). n_per_area: patches per
+    area and section (fewer when the area is small). none_share: ``__none__`` patches as a
+    fraction of the area patches of the section. min_purity: minimal share of the patch
+    footprint carrying the centre's label (0 = only the centre counts). grid_um: class grid
+    cell (default patch side / 16). window_px: side of the read windows (model pixels).
+    seed: sampling seed (combined with the section name)."""
+
+    pixel_size_um: float = 16.0
+    patch_px: int = 128
+    n_per_area: int = 20
+    none_share: float = 0.1
+    min_purity: float = 0.0
+    grid_um: float | None = None
+    window_px: int = 1024
+    seed: int = 0
+
+    @property
+    def patch_um(self) -> float:
+        return self.pixel_size_um * self.patch_px
+
+    @property
+    def cell_um(self) -> float:
+        return float(self.grid_um or self.patch_um / 16.0)
+
+
+@dataclass
+class PatchSet:
+    """Patches ``(N, H, W)`` uint8, ``labels`` (N,) area ids or ``__none__``,
+    ``positions_um`` (N, 2) ``(y, x)`` centres, ``brains`` and ``sections`` (N,) str."""
+
+    patches: np.ndarray
+    labels: np.ndarray
+    positions_um: np.ndarray
+    brains: np.ndarray
+    sections: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, mask: np.ndarray) -> PatchSet:
+        return PatchSet(*(getattr(self, k)[mask] for k in _FIELDS))
+
+    @staticmethod
+    def concat(parts: list[PatchSet], patch_px: int) -> PatchSet:
+        if not parts:
+            e = np.zeros(0, dtype="<U32")
+            return PatchSet(np.zeros((0, patch_px, patch_px), np.uint8), e, np.zeros((0, 2)), e, e)
+        return PatchSet(*(np.concatenate([getattr(p, k) for p in parts]) for k in _FIELDS))
+
+    def save(self, path: str | Path, meta: dict | None = None) -> Path:
+        """Write an ``.npz`` atomically (uncompressed; ``meta`` stored as JSON)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
+        os.close(fd)
+        try:
+            arrays = {k: getattr(self, k) for k in _FIELDS}
+            np.savez(tmp, meta=np.array(json.dumps(meta or {})), **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> tuple[PatchSet, dict]:
+        with np.load(path, allow_pickle=False) as z:
+            ps = PatchSet(*(z[k] for k in _FIELDS))
+            meta = json.loads(str(z["meta"]))
+        return ps, meta
+
+
+_FIELDS = ("patches", "labels", "positions_um", "brains", "sections")
+
+
+def _choose(
+    cls: np.ndarray, n_areas: int, cfg: PatchConfig, rng: np.random.Generator
+) -> list[tuple[int, int, int]]:
+    """``(class, i, j)`` grid cells: up to ``n_per_area`` per area, plus the none share."""
+    half = max(1, int(round(cfg.patch_um / cfg.cell_um / 2)))
+    chosen: list[tuple[int, int, int]] = []
+    n_area_patches = 0
+    for c in range(n_areas + 1):
+        ii, jj = np.nonzero(cls == c)
+        if len(ii) == 0:
+            continue
+        if c == n_areas:
+            want = int(round(cfg.none_share * n_area_patches))
+        else:
+            want = cfg.n_per_area
+        order = rng.permutation(len(ii))
+        got = 0
+        for k in order:
+            if got >= want:
+                break
+            i, j = int(ii[k]), int(jj[k])
+            if c < n_areas and cfg.min_purity > 0 and purity(cls, i, j, half) < cfg.min_purity:
+                continue
+            chosen.append((c, i, j))
+            got += 1
+        if c < n_areas:
+            n_area_patches += got
+    return chosen
+
+
+def _read_patches(ls: LabelledSection, centres: np.ndarray, cfg: PatchConfig) -> np.ndarray:
+    """Patches centred on ``centres`` (µm) at the model resolution.
+
+    The section is read in square tiles of ``window_px`` model pixels aligned to the
+    section origin (so tiles match the chunk grid of typical stores and no chunk is read
+    twice); only tiles under some patch are read, each once, and patches are cut from them.
+    """
+    from cytowords.describe.describer import section_background
+
+    sec, ps, n = ls.section, cfg.pixel_size_um, cfg.patch_px
+    fill = section_background(sec)
+    k = 255.0 * unit_scale(sec.dtype)
+    t = int(cfg.window_px)
+    tile_um = t * ps
+    # patch origin in model pixels from the section origin (grid-aligned like the describer)
+    r0 = np.round(centres / ps - n / 2.0).astype(np.int64)
+    tiles: dict[tuple[int, int], np.ndarray] = {}
+
+    def tile(ti: int, tj: int) -> np.ndarray:
+        key = (ti, tj)
+        if key not in tiles:
+            win = sec.read_window(ti * tile_um, tj * tile_um, tile_um, tile_um, ps, fill=fill)
+            tiles[key] = np.clip(np.rint(win * k), 0, 255).astype(np.uint8)
+        return tiles[key]
+
+    out = np.empty((len(centres), n, n), np.uint8)
+    for m, (r, c) in enumerate(r0):
+        for ti in range(r // t, (r + n - 1) // t + 1):
+            for tj in range(c // t, (c + n - 1) // t + 1):
+                a = tile(ti, tj)
+                ya, yb = max(r, ti * t), min(r + n, (ti + 1) * t)
+                xa, xb = max(c, tj * t), min(c + n, (tj + 1) * t)
+                out[m, ya - r : yb - r, xa - c : xb - c] = a[
+                    ya - ti * t : yb - ti * t, xa - tj * t : xb - tj * t
+                ]
+    return out
+
+
+def sample_section(
+    ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
+) -> PatchSet:
+    """Labelled patches of one section (see the module docstring)."""
+    atlas = atlas or load_atlas()
+    g = cfg.cell_um
+    cls = class_grid(ls, areas, atlas, g, none_margin_um=cfg.patch_um / 2)
+    seed = int.from_bytes(
+        hashlib.blake2b(f"{cfg.seed}/{ls.name}/{ls.brain}".encode(), digest_size=8).digest(),
+        "little",
+    )
+    rng = np.random.default_rng(seed)
+    chosen = _choose(cls, len(areas), cfg, rng)
+    if not chosen:
+        return PatchSet.concat([], cfg.patch_px)
+    c = np.array(chosen)
+    jitter = rng.uniform(-0.5, 0.5, (len(c), 2)) * g
+    centres = (c[:, 1:] + 0.5) * g + jitter
+    centres = np.round(centres / cfg.pixel_size_um) * cfg.pixel_size_um
+    names = np.array([*areas, NONE_ID])[c[:, 0]]
+    patches = _read_patches(ls, centres, cfg)
+    m = len(c)
+    return PatchSet(
+        patches,
+        names.astype(str),
+        centres.astype(np.float64),
+        np.full(m, ls.brain).astype(str),
+        np.full(m, ls.name).astype(str),
+    )
+
+
+def build_patch_set(
+    sections: list[LabelledSection],
+    areas: list[str],
+    cfg: PatchConfig,
+    *,
+    cache: str | Path | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> PatchSet:
+    """Patches of all ``sections``; loaded from ``cache`` when it was written for the same
+    sections, areas and config (so a resumed run never resamples), else sampled and cached."""
+    key = {
+        "config": asdict(cfg),
+        "areas": list(areas),
+        "sections": [[ls.name, ls.brain, ls.split] for ls in sections],
+    }
+    if cache is not None and Path(cache).is_file():
+        ps, meta = PatchSet.load(cache)
+        if meta.get("key") == key:
+            return ps
+    atlas = load_atlas()
+    parts = []
+    for i, ls in enumerate(sections):
+        if cancel is not None and cancel():
+            raise InterruptedError("patch sampling cancelled")
+        parts.append(sample_section(ls, areas, cfg, atlas))
+        if on_progress:
+            on_progress(i + 1, len(sections))
+    ps = PatchSet.concat(parts, cfg.patch_px)
+    if cache is not None:
+        ps.save(cache, {"key": key, "n": len(ps)})
+    return ps
+
+
+def areas_in(sections: list[LabelledSection], atlas: Atlas | None = None) -> list[str]:
+    """Area ids present in the labels of ``sections`` (atlas order first, then others)."""
+    from .spec import resolve_name
+
+    atlas = atlas or load_atlas()
+    found: set[str] = set()
+    for ls in sections:
+        if ls.rois is not None:
+            found |= {resolve_name(n, atlas) for _, n in ls.rois}
+            continue
+        names = {**ls.labels.names, **ls.label_names}
+        coarse = ls.labels.levels[-1].compute()
+        for v in np.unique(coarse):
+            if int(v) == 0:
+                continue
+            try:
+                name = names.get(int(v)) or atlas.area_of_label(int(v))
+            except KeyError:
+                name = str(int(v))
+            found.add(resolve_name(name, atlas))
+    found.discard(NONE_ID)
+    ordered = [a for a in atlas.areas if a in found]
+    return ordered + sorted(found - set(ordered))
+
+
+__all__ = ["IGNORE", "PatchConfig", "PatchSet", "areas_in", "build_patch_set", "sample_section"]

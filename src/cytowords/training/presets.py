@@ -1,0 +1,159 @@
+"""Training presets: sizes of data, encoder, head, language model and training steps.
+
+Synthetic brains (seeds of :class:`cytowords.synth.Brain`) are split by brain:
+
+* train brains ``0..5`` (``default``; ``smoke`` uses 0-1),
+* validation / calibration brains ``100, 101``,
+* test brains ``200..204`` are reserved for evaluation and never used by training.
+
+Unseen areas of the atlas never appear in training or calibration data: virtual sections for
+training are built from the in-scope areas only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+TRAIN_BRAINS = tuple(range(6))
+VAL_BRAINS = (100, 101)
+TEST_BRAINS = (200, 201, 202, 203, 204)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """All knobs of :func:`cytowords.training.pipeline.train` (see docs/training.md)."""
+
+    name: str
+    # model resolution and encoder
+    pixel_size_um: float = 16.0
+    patch_px: int = 128
+    width: int = 32
+    embed_dim: int = 256
+    # synthetic data (ignored with user data)
+    train_brains: tuple[int, ...] = TRAIN_BRAINS
+    val_brains: tuple[int, ...] = VAL_BRAINS
+    section_size_um: tuple[float, float] = (60000.0, 80000.0)  # (height, width)
+    # patch sampling
+    n_per_area: int = 24
+    n_per_area_val: int = 10
+    none_share: float = 0.12
+    min_purity: float = 0.6
+    # stage b: spatial contrastive pretraining
+    pretrain_steps: int = 600
+    pretrain_pairs: int = 32
+    pos_radius_um: float = 1200.0
+    temperature: float = 0.1
+    pretrain_lr: float = 2e-3
+    # stage c/d: head and open-set scorer
+    head_hidden: int = 256
+    head_steps: int = 1500
+    head_lr: float = 3e-3
+    scorer_mode: str = "mahalanobis+msp"
+    reject_share: float = 0.03
+    # stage e: language model + captioner
+    lm_path: str | None = None
+    lm_vocab: int = 2000
+    lm_layers: int = 4
+    lm_dim: int = 256
+    lm_heads: int = 4
+    prefix_k: int = 4
+    caption_input: str = "embedding+probs"  # or "embedding"
+    caption_mode: str = "projector+lm"  # "projector" (frozen LM) or "lora"
+    caption_steps: int = 1500
+    caption_batch: int = 48
+    caption_lr: float = 2e-3
+    # evaluation on validation brains
+    eval_captions_per_area: int = 6
+    threads: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **kw: Any) -> Preset:
+        return replace(self, **kw)
+
+
+PRESETS: dict[str, Preset] = {
+    # tiny: a few areas, two small brains, seconds per stage (tests)
+    "smoke": Preset(
+        name="smoke",
+        patch_px=32,
+        pixel_size_um=64.0,
+        width=8,
+        embed_dim=32,
+        train_brains=(0, 1),
+        val_brains=(100,),
+        section_size_um=(30000.0, 40000.0),
+        n_per_area=6,
+        n_per_area_val=3,
+        min_purity=0.0,
+        pretrain_steps=30,
+        pretrain_pairs=16,
+        head_hidden=0,
+        head_steps=100,
+        lm_vocab=400,
+        lm_layers=1,
+        lm_dim=64,
+        lm_heads=2,
+        prefix_k=2,
+        caption_steps=40,
+        caption_batch=16,
+        eval_captions_per_area=1,
+        extra={"areas": ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]},
+    ),
+    # the bundled model: <= 60 min on 2 CPU cores including data generation
+    "default": Preset(name="default"),
+    # GPU: wider encoder, more data and steps (not run on the development machine)
+    "gpu-large": Preset(
+        name="gpu-large",
+        width=64,
+        embed_dim=512,
+        train_brains=tuple(range(32)),
+        n_per_area=64,
+        n_per_area_val=20,
+        pretrain_steps=20000,
+        pretrain_pairs=128,
+        head_steps=4000,
+        lm_layers=8,
+        lm_dim=512,
+        lm_heads=8,
+        prefix_k=8,
+        caption_steps=20000,
+        caption_batch=128,
+        eval_captions_per_area=20,
+        threads=8,
+    ),
+    # a large Hugging Face causal LM given by path (--lm), frozen (optional LoRA), on a GPU
+    "llm": Preset(
+        name="llm",
+        width=64,
+        embed_dim=512,
+        train_brains=tuple(range(32)),
+        n_per_area=64,
+        n_per_area_val=20,
+        pretrain_steps=20000,
+        pretrain_pairs=128,
+        head_steps=4000,
+        prefix_k=8,
+        caption_mode="projector",
+        caption_steps=6000,
+        caption_batch=32,
+        caption_lr=1e-3,
+        eval_captions_per_area=10,
+        threads=8,
+    ),
+}
+
+
+def get_preset(name: str | Preset) -> Preset:
+    """A preset by name (``smoke``, ``default``, ``gpu-large``, ``llm``) or as given."""
+    if isinstance(name, Preset):
+        return name
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown training preset {name!r}; expected one of {', '.join(PRESETS)}"
+        ) from None

@@ -1,0 +1,201 @@
+"""Caption stage: mine captions, build the language model, train the captioner, evaluate.
+
+Label-mediated pairing: a training example is (features of a patch of area A, a random mined
+caption of A); ``__none__`` patches get the fixed rejection caption. The captioner's input
+features are the frozen embedding, or (``caption_input="embedding+probs"``) the embedding
+concatenated with the area head's class probabilities (the bundle records this in
+``config.extra.caption_input`` and :class:`~cytowords.model.ModelBundle` does the same).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cytowords.atlas import NONE_ID, Atlas
+from cytowords.model import AreaHead, Captioner, PrefixProjector, ProjectorConfig
+from cytowords.training.fit import fit_captioner
+from cytowords.training.mining import (
+    REJECTION_CAPTION,
+    load_captions,
+    mine_corpus,
+    parse_area,
+    write_captions,
+)
+
+from .presets import Preset
+from .stage_vision import write_json
+
+
+def mine(
+    docs: str | Path | None, atlas: Atlas, areas: list[str], folder: Path
+) -> dict[str, list[str]]:
+    """Captions per area (+ ``__none__``): builtin corpus split "train" or a user folder;
+    cached as ``captions.jsonl``. Areas without mined captions get a plain fallback."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "captions.jsonl"
+    if path.is_file():
+        records = load_captions(path)
+    else:
+        builtin = docs is None or str(docs) == "builtin"
+        res = mine_corpus(None if builtin else docs, atlas, split="train" if builtin else None)
+        records = res.captions
+        write_captions(records, path)
+    out: dict[str, list[str]] = {a: [] for a in areas}
+    for r in records:
+        if r.area in out:
+            out[r.area].append(r.caption)
+    for a, caps in out.items():
+        if not caps:
+            name = atlas.areas[a].name if a in atlas.areas else a
+            out[a] = [f"Area {a} ({name})."]
+    out[NONE_ID] = [REJECTION_CAPTION]
+    return out
+
+
+def build_lm(p: Preset, captions: dict[str, list[str]], folder: Path, device: torch.device):
+    """(lm, tokenizer): the compact default LM with its own tokenizer (tokenizer saved so a
+    resumed run rebuilds the same vocabulary), or a local Hugging Face LM by path."""
+    if p.lm_path:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        lm = AutoModelForCausalLM.from_pretrained(
+            p.lm_path,
+            dtype=dtype,
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+        ).to(device)
+        tok = AutoTokenizer.from_pretrained(p.lm_path, local_files_only=True)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        return lm, tok
+    from transformers import PreTrainedTokenizerFast
+
+    from cytowords.model import build_decoder, train_tokenizer
+
+    tdir = folder / "tokenizer"
+    if (tdir / "tokenizer.json").is_file():
+        tok = PreTrainedTokenizerFast.from_pretrained(str(tdir), local_files_only=True)
+    else:
+        texts = [c for caps in captions.values() for c in caps]
+        tok = train_tokenizer(texts, vocab_size=p.lm_vocab)
+        tok.save_pretrained(str(tdir))
+    lm = build_decoder(tok, n_layer=p.lm_layers, n_embd=p.lm_dim, n_head=p.lm_heads, seed=0)
+    return lm.to(device), tok
+
+
+@torch.inference_mode()
+def caption_features(p: Preset, head: AreaHead, emb: torch.Tensor) -> torch.Tensor:
+    """Captioner input: embedding, or embedding + head probabilities."""
+    emb = emb.float()
+    if p.caption_input == "embedding+probs":
+        head.eval()
+        return torch.cat([emb, torch.softmax(head(emb), 1)], 1)
+    return emb
+
+
+def run_captioner(
+    p: Preset,
+    feats: torch.Tensor,
+    labels: np.ndarray,
+    captions: dict[str, list[str]],
+    folder: Path,
+    device: torch.device,
+    progress: Callable,
+    cancel,
+) -> tuple[Captioner, dict]:
+    """Train projector (+ the small LM) with next-token loss (resumable)."""
+    lm, tok = build_lm(p, captions, folder, device)
+    torch.manual_seed(0)
+    proj = PrefixProjector(
+        ProjectorConfig(feats.shape[1], lm.get_input_embeddings().embedding_dim, k=p.prefix_k)
+    )
+    proj.match_lm(lm)
+    cap = Captioner(lm, tok, proj.to(device))
+    keep = np.array([str(lab) in captions for lab in labels])
+    idx_pool = np.nonzero(keep)[0]
+    # balance: draw the area uniformly, then a patch of that area
+    by_area: dict[str, np.ndarray] = {}
+    for i in idx_pool:
+        by_area.setdefault(str(labels[i]), []).append(i)  # type: ignore[union-attr]
+    names = sorted(by_area)
+    by_area = {a: np.array(v) for a, v in by_area.items()}
+
+    def batches(step: int):
+        rng = np.random.default_rng(zlib.crc32(b"captions") + step)
+        chosen = rng.choice(len(names), size=p.caption_batch)
+        rows, texts = [], []
+        for c in chosen:
+            a = names[int(c)]
+            rows.append(int(rng.choice(by_area[a])))
+            caps = captions[a]
+            texts.append(caps[int(rng.integers(len(caps)))])
+        return feats[rows].to(device), texts
+
+    res = fit_captioner(
+        cap,
+        batches,
+        steps=p.caption_steps,
+        mode=p.caption_mode,
+        lr=p.caption_lr,
+        warmup=max(1, min(50, p.caption_steps // 10)),
+        checkpoint_dir=folder,
+        checkpoint_every=250,
+        on_progress=progress,
+        cancel=cancel,
+    )
+    log = {"losses": res.losses, "seconds": res.seconds, "cancelled": res.cancelled}
+    write_json(folder / "losses.json", log)
+    return cap, log
+
+
+@torch.inference_mode()
+def caption_metrics(
+    p: Preset,
+    cap: Captioner,
+    feats: torch.Tensor,
+    labels: np.ndarray,
+    areas: list[str],
+    atlas: Atlas,
+    device: torch.device,
+) -> dict:
+    """Label match of generated captions on validation patches: ``eval_captions_per_area``
+    in-scope patches per area (parse_area == true area) and as many ``__none__`` patches
+    (rejection caption expected)."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for a in [*areas, NONE_ID]:
+        idx = np.nonzero(labels == a)[0]
+        if len(idx):
+            k = p.eval_captions_per_area * (3 if a == NONE_ID else 1)
+            rows.extend(rng.choice(idx, size=min(k, len(idx)), replace=False).tolist())
+    if not rows:
+        return {}
+    texts: list[str] = []
+    for i in range(0, len(rows), 128):
+        texts += cap.generate(feats[rows[i : i + 128]].to(device), max_new_tokens=64)
+    hit_in, n_in, hit_none, n_none = 0, 0, 0, 0
+    examples = []
+    for r, t in zip(rows, texts):
+        truth = str(labels[r])
+        got = parse_area(t, atlas)
+        if truth == NONE_ID:
+            n_none += 1
+            hit_none += got == NONE_ID
+        else:
+            n_in += 1
+            hit_in += got == truth
+        if len(examples) < 12 and rng.random() < 0.1:
+            examples.append({"area": truth, "caption": t})
+    return {
+        "val_label_match": hit_in / max(1, n_in),
+        "val_none_caption_rejection": hit_none / max(1, n_none),
+        "n_val_captions": n_in,
+        "caption_examples": examples,
+    }

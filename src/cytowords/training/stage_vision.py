@@ -1,0 +1,228 @@
+"""Vision stages of the pipeline: spatial contrastive pretraining, embeddings, head, scorer.
+
+Each stage reads/writes files in its own folder of the run directory so a resumed run skips
+finished stages (the generic fit loops resume unfinished ones from their checkpoints).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from scipy.spatial import cKDTree
+
+from cytowords.atlas import NONE_ID
+from cytowords.model import AreaHead, CytoEncoder, EncoderConfig, HeadConfig, OpenSetScorer
+from cytowords.training.fit import fit_head, fit_scorer, pretrain_encoder
+
+from .data import PatchSet
+from .presets import Preset
+
+SECTION_GAP_UM = 1e8  # positions of different sections are this far apart (never positives)
+
+
+def write_json(path: Path, obj: object) -> None:
+    """Write JSON atomically."""
+    from cytowords.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1))
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    tmp.replace(path)
+
+
+def contrastive_batches(
+    ps: PatchSet, pairs: int, radius_um: float, seed: int = 0
+) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """``batches(step)``: ``pairs`` random anchors, each with a random partner patch closer
+    than ``radius_um`` on the same section (the spatial positive), deterministic in step."""
+    secs, inv = np.unique(ps.sections, return_inverse=True)
+    pos3 = np.column_stack([ps.positions_um, inv * SECTION_GAP_UM]).astype(np.float64)
+    tree = cKDTree(pos3)
+    neigh = tree.query_ball_point(pos3, r=radius_um)
+    neigh = [np.array([j for j in nb if j != i], np.int64) for i, nb in enumerate(neigh)]
+    has = np.array([len(nb) > 0 for nb in neigh])
+    anchors_pool = np.nonzero(has)[0] if has.any() else np.arange(len(ps))
+
+    def batches(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng(seed * 1_000_003 + step)
+        a = rng.choice(anchors_pool, size=min(pairs, len(anchors_pool)), replace=False)
+        b = np.array(
+            [nb[rng.integers(len(nb))] if len(nb) else i for i, nb in ((i, neigh[i]) for i in a)]
+        )
+        idx = np.concatenate([a, b])
+        x = torch.from_numpy(ps.patches[idx].astype(np.float32) / 255.0)[:, None]
+        return x, torch.from_numpy(pos3[idx]).float()
+
+    return batches
+
+
+def run_pretrain(
+    p: Preset, train: PatchSet, folder: Path, progress: Callable, cancel
+) -> tuple[CytoEncoder, dict]:
+    """Stage b: spatial contrastive pretraining of a fresh encoder (resumable)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    enc = CytoEncoder(
+        EncoderConfig(
+            pixel_size_um=p.pixel_size_um, patch_px=p.patch_px, width=p.width, embed_dim=p.embed_dim
+        )
+    )
+    res = pretrain_encoder(
+        enc,
+        contrastive_batches(train, p.pretrain_pairs, p.pos_radius_um),
+        steps=p.pretrain_steps,
+        pos_radius_um=p.pos_radius_um,
+        temperature=p.temperature,
+        lr=p.pretrain_lr,
+        warmup=max(1, min(50, p.pretrain_steps // 10)),
+        checkpoint_dir=folder,
+        checkpoint_every=100,
+        on_progress=progress,
+        cancel=cancel,
+    )
+    log = {"losses": res.losses, "seconds": res.seconds, "cancelled": res.cancelled}
+    write_json(folder / "losses.json", log)
+    if not res.cancelled:
+        save_tensors(folder / "encoder.safetensors", enc.state_dict())
+    return enc, log
+
+
+def load_encoder(p: Preset, folder: Path) -> CytoEncoder:
+    enc = CytoEncoder(
+        EncoderConfig(
+            pixel_size_um=p.pixel_size_um, patch_px=p.patch_px, width=p.width, embed_dim=p.embed_dim
+        )
+    )
+    enc.load_state_dict(load_file(str(folder / "encoder.safetensors")))
+    return enc.eval()
+
+
+@torch.inference_mode()
+def embed_all(
+    encoder, ps: PatchSet, batch: int = 256, progress: Callable | None = None
+) -> torch.Tensor:
+    """Frozen-encoder embeddings ``(N, D)`` of a patch set."""
+    out = []
+    for i in range(0, len(ps), batch):
+        x = torch.from_numpy(ps.patches[i : i + batch].astype(np.float32) / 255.0)[:, None]
+        out.append(encoder.embed(x).float())
+        if progress:
+            progress(min(i + batch, len(ps)), len(ps))
+    return torch.cat(out) if out else torch.zeros((0, encoder.embed_dim))
+
+
+def class_index(labels: np.ndarray, areas: list[str]) -> torch.Tensor:
+    """Head class index per label (areas in order, then ``__none__``); -1 for others."""
+    idx = {a: i for i, a in enumerate(areas)}
+    idx[NONE_ID] = len(areas)
+    return torch.tensor([idx.get(str(lab), -1) for lab in labels], dtype=torch.long)
+
+
+def run_head(
+    p: Preset,
+    areas: list[str],
+    emb: dict[str, torch.Tensor],
+    labels: dict[str, torch.Tensor],
+    folder: Path,
+    progress: Callable,
+    cancel,
+) -> tuple[AreaHead, dict]:
+    """Stage c: area head with the ``__none__`` class on frozen embeddings (resumable)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    head = AreaHead(
+        HeadConfig(p.embed_dim, len(areas) + 1, hidden=p.head_hidden, dropout=0.2, none_class=True)
+    )
+    tr = labels["train"] >= 0
+    va = labels["val"] >= 0
+    res = fit_head(
+        head,
+        emb["train"][tr],
+        labels["train"][tr],
+        steps=p.head_steps,
+        lr=p.head_lr,
+        val=(emb["val"][va], labels["val"][va]),
+        checkpoint_dir=folder,
+        on_progress=progress,
+        cancel=cancel,
+    )
+    log = {"losses": res.losses, "seconds": res.seconds, "cancelled": res.cancelled, **res.extra}
+    write_json(folder / "losses.json", log)
+    if not res.cancelled:
+        save_tensors(folder / "head.safetensors", head.state_dict())
+    return head, log
+
+
+def load_head(p: Preset, n_areas: int, folder: Path) -> AreaHead:
+    head = AreaHead(
+        HeadConfig(p.embed_dim, n_areas + 1, hidden=p.head_hidden, dropout=0.2, none_class=True)
+    )
+    head.load_state_dict(load_file(str(folder / "head.safetensors")))
+    return head.eval()
+
+
+def run_scorer(
+    p: Preset,
+    head: AreaHead,
+    n_areas: int,
+    emb: dict[str, torch.Tensor],
+    labels: dict[str, torch.Tensor],
+    folder: Path,
+) -> OpenSetScorer:
+    """Stage d: open-set scorer on in-scope training embeddings; threshold calibrated on
+    the in-scope patches of the validation brains (``reject_share`` rejected)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tr = labels["train"] >= 0
+    val_in = (labels["val"] >= 0) & (labels["val"] < n_areas)
+    scorer = fit_scorer(
+        head,
+        emb["train"][tr],
+        labels["train"][tr],
+        emb["val"][val_in],
+        mode=p.scorer_mode,
+        reject_share=p.reject_share,
+    )
+    save_tensors(folder / "scorer.safetensors", scorer.state_dict())
+    return scorer
+
+
+def load_scorer(p: Preset, n_areas: int, folder: Path) -> OpenSetScorer:
+    sc = OpenSetScorer(p.embed_dim, n_areas + 1, p.scorer_mode)
+    sc.load_state_dict(load_file(str(folder / "scorer.safetensors")))
+    return sc.eval()
+
+
+@torch.inference_mode()
+def vision_metrics(
+    head: AreaHead, scorer: OpenSetScorer, emb: torch.Tensor, lab: torch.Tensor, n_areas: int
+) -> dict[str, float]:
+    """Classification accuracy (areas only) and rejection rates on validation embeddings."""
+    logits = head(emb)
+    score = scorer.score(emb, logits)
+    rejected = scorer.reject(score) | (logits.argmax(1) == n_areas)
+    ins = (lab >= 0) & (lab < n_areas)
+    none = lab == n_areas
+    pred = logits[:, :n_areas].argmax(1)
+    out = {
+        "val_accuracy": float((pred[ins] == lab[ins]).float().mean())
+        if ins.any()
+        else float("nan"),
+        "val_false_rejection": float(rejected[ins].float().mean()) if ins.any() else float("nan"),
+        "val_none_rejected": float(rejected[none].float().mean()) if none.any() else float("nan"),
+        "val_accepted_accuracy": float(
+            (pred[ins & ~rejected] == lab[ins & ~rejected]).float().mean()
+        )
+        if (ins & ~rejected).any()
+        else float("nan"),
+        "n_val_in_scope": int(ins.sum()),
+        "n_val_none": int(none.sum()),
+    }
+    return out
