@@ -92,9 +92,13 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, section, bundle, 
 def test_partial_with_other_parameters_is_refused(tmp_path, section, bundle):
     out = tmp_path / "map.ome.zarr"
     ev = threading.Event()
-    ev.set()
+
+    def stop(done, total):
+        if done:
+            ev.set()
+
     with pytest.raises(MapCancelled):
-        map_to_zarr(section, out, str(bundle), block_tiles=2, cancel=ev)
+        map_to_zarr(section, out, str(bundle), block_tiles=2, on_progress=stop, cancel=ev)
     run = json.loads((partial_path(out) / "run.json").read_text())
     assert run["grid"][3] == 2
     with pytest.raises(ValueError, match="different parameters.*grid"):
