@@ -74,6 +74,7 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
         "confusion.png",
         "per_area_accuracy.png",
         "examples.md",
+        "summary.md",
     ):
         assert (out / name).stat().st_size > 0, name
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
@@ -81,6 +82,7 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
     assert {r["area"] for r in rows if r["scope"] == "in_scope"} == set(AREAS)
     assert json.loads((out / "metrics.json").read_text())["n_patches"] == m["n_patches"]
     assert "## in-scope" in (out / "examples.md").read_text()
+    assert "| label match |" in (out / "summary.md").read_text()
 
 
 def test_cli_table_and_bad_args(bundle, tmp_path, capsys):

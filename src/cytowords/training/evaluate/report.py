@@ -20,6 +20,7 @@ from cytowords.atomic import atomic_write_bytes, atomic_write_text
 
 from . import metrics as M
 from .scoring import PatchResults
+from .summary import summary_markdown
 from .testset import PatchSet
 
 CSV_FIELDS = (
@@ -192,16 +193,21 @@ def write_report(
     out: Path, metrics: dict, ps: PatchSet, res: PatchResults, areas: Sequence[str], atlas: Atlas
 ) -> Path:
     """Write metrics.json, per_area.csv, confusion.png, per_area_accuracy.png and
-    examples.md into ``out``; returns ``out``."""
+    examples.md (and summary.md) into ``out``; returns ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = per_area_rows(ps, res, list(areas))
     ins = ps.kind == "in_scope"
     cm = M.confusion_matrix(np.asarray(res.pred, object)[ins], ps.labels.astype(str)[ins], areas)
     metrics["top_confusions"] = [list(t) for t in M.top_confusions(cm, list(areas), 10)]
+    cap = ins & res.captioned
+    parsed = np.asarray(res.parsed or [None] * len(ps), object)
+    cm_cap = M.confusion_matrix(parsed[cap], ps.labels.astype(str)[cap], areas)
+    metrics["top_caption_confusions"] = [list(t) for t in M.top_confusions(cm_cap, areas, 10)]
     atomic_write_text(out / "metrics.json", metrics_json(metrics))
     atomic_write_text(out / "per_area.csv", _csv_text(rows))
     atomic_write_bytes(out / "confusion.png", confusion_png(cm, list(areas)))
     atomic_write_bytes(out / "per_area_accuracy.png", per_area_png(rows))
     atomic_write_text(out / "examples.md", examples_md(ps, res, atlas))
+    atomic_write_text(out / "summary.md", summary_markdown(metrics))
     return out
