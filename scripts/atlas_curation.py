@@ -307,3 +307,17 @@ SPECIAL: dict[str, list[dict]] = {
 }
 
 from atlas_tweaks import SUBLAYERS, TWEAKS  # noqa: E402,F401
+
+#: hard-pair partners reuse the first area's quantitative signature (see build_atlas)
+SIGNATURE_OF: dict[str, str] = {
+    "4p": "4a",
+    "Te1.1": "Te1.0",
+    "FG4": "FG3",
+    "hOc4v": "hOc3v",
+    "hOc4la": "hOc4lp",
+    "Ig2": "Ig1",
+    "6ma": "6mp",
+    "6d2": "6d1",
+    "PFm": "PF",
+    "p24ab": "s24",
+}

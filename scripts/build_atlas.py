@@ -5,8 +5,9 @@ Usage: ``python scripts/build_atlas.py [FACTS_YAML] [OUT_YAML]``
 Categorical layer terms become numbers through the tables below (per-layer baselines times
 term multipliers), then ``atlas_curation`` adds aliases, unseen choices, thickness
 corrections, sublayers, special cells and the quantitative tweaks of the hardest pairs. A
-small deterministic per-area signature (±4 %, from a hash of the id) makes areas whose
-categorical facts are identical differ quantitatively, as their GLI profiles do.
+deterministic per-area signature (±12 % per layer thickness, density and soma size, from a
+hash of the id) makes areas whose categorical facts are identical differ quantitatively, as
+their GLI profiles do; the partners of the hardest pairs share their signature.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import atlas_curation as cur  # noqa: E402
 
-ATLAS_VERSION = "1.0.0"
+ATLAS_VERSION = "1.1.0"
+SIG = 0.12  # amplitude of the per-area quantitative signature
 ROOT = Path(__file__).resolve().parents[1]
 FACTS = Path("/work/shared/reference/areas_facts.yaml")
 OUT = ROOT / "src" / "cytowords" / "atlas" / "areas.yaml"
@@ -68,9 +70,13 @@ CA1_LAYERS = {
 
 
 def _signature(area_id: str, key: str) -> float:
-    """Deterministic factor in [0.96, 1.04] for (area, key)."""
+    """Deterministic factor in [1 - SIG, 1 + SIG] for (area, key).
+
+    The partner of a hard pair shares the signature of the first area, so that only the
+    curated, measured differences (``atlas_tweaks.TWEAKS``) separate the pair."""
+    area_id = cur.SIGNATURE_OF.get(area_id, area_id)
     h = hashlib.sha256(f"{area_id}/{key}".encode()).digest()
-    return 0.96 + 0.08 * (int.from_bytes(h[:4], "little") / 2**32)
+    return 1 - SIG + 2 * SIG * (int.from_bytes(h[:4], "little") / 2**32)
 
 
 def _iiic_factor(area: dict) -> float:

@@ -59,14 +59,14 @@ class Brain:
         self.seed = int(self.seed)
         rng = np.random.default_rng(stable_seed("brain", self.seed))
         self.thickness_scale = float(np.exp(rng.normal(0, 0.09)))
-        self.density_scale = float(np.exp(rng.normal(0, 0.12)))
+        self.density_scale = float(np.exp(rng.normal(0, 0.10)))
         self.size_scale = float(np.exp(rng.normal(0, 0.06)))
-        self.layer_scale = {k: float(np.exp(rng.normal(0, 0.12))) for k in LAYER_NAMES}
+        self.layer_scale = {k: float(np.exp(rng.normal(0, 0.07))) for k in LAYER_NAMES}
         self.staining = Staining(
             white=float(rng.uniform(205, 228)),
             glass=float(rng.uniform(232, 246)),
             stain=float(np.exp(rng.normal(0, 0.15))),
-            neuropil=float(np.exp(rng.normal(0, 0.25))),
+            neuropil=float(np.exp(rng.normal(0, 0.15))),
             blur_um=float(rng.uniform(0.5, 1.5)),
             noise=float(rng.uniform(2.0, 6.0)),
         )

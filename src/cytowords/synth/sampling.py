@@ -49,6 +49,7 @@ def sample_patches(
     include_nontissue: float = 0.0,
     neighbour_prob: float = 0.3,
     max_angle: float = 180.0,
+    depth_range: tuple[float, float] = (0.15, 0.85),
 ) -> tuple[np.ndarray, list[str], dict[str, list]]:
     """Render ``n_per_area`` patches per (brain, area); returns ``(patches, labels, meta)``.
 
@@ -62,6 +63,7 @@ def sample_patches(
         include_nontissue: number of ``__none__`` patches as a fraction of tissue patches.
         neighbour_prob: probability of a neighbouring area's border in the field.
         max_angle: cortex rotation drawn uniformly in ``[-max_angle, max_angle]`` degrees.
+        depth_range: relative cortical depth range (0 pia, 1 white matter) of patch centres.
 
     Returns ``patches`` uint8 ``(N, size_px, size_px)``, ``labels`` (area ids or
     ``NONE_ID``) and ``meta`` (lists per key of :data:`META_KEYS`).
@@ -72,6 +74,9 @@ def sample_patches(
         raise ValueError("size_px and pixel_size_um must be positive")
     if not 0 <= artefacts <= 1 or include_nontissue < 0:
         raise ValueError("artefacts must be a probability in [0, 1], include_nontissue >= 0")
+    lo, hi = (float(v) for v in depth_range)
+    if not 0 <= lo <= hi <= 1:
+        raise ValueError(f"depth_range must satisfy 0 <= low <= high <= 1, got {depth_range!r}")
     if not brain_seeds:
         raise ValueError("brain_seeds is empty: give at least one brain seed")
     atlas = load_atlas()
@@ -101,7 +106,7 @@ def sample_patches(
         art = bool(rng.random() < artefacts)
         nb, border = None, 0.0
         if kind == "tissue":
-            rel = float(rng.uniform(0.15, 0.85))
+            rel = float(rng.uniform(lo, hi))
             centre = rel * th
             if allowed and rng.random() < neighbour_prob:
                 nb = allowed[int(rng.integers(len(allowed)))]

@@ -1,0 +1,1 @@
+"""Classical baselines (grey-level-index profiles) to compare learned models against."""
