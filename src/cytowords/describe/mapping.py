@@ -35,7 +35,14 @@ from .mapping_run import (
 )
 from .mapping_tasks import BlockResult
 
-__all__ = ["AreaMap", "MapCancelled", "NoTissueError", "compute_area_map"]
+__all__ = [
+    "AreaMap",
+    "MapCancelled",
+    "NoTissueError",
+    "compute_area_map",
+    "map_to_zarr",
+    "write_area_map",
+]
 
 
 @dataclass
@@ -231,3 +238,21 @@ def compute_area_map(
         cancel=cancel,
     )
     return assemble(plan, arrays, stats)
+
+
+def write_area_map(
+    path: Any, area_map: AreaMap, *, section: Section | None = None, overwrite: bool = False
+) -> Any:
+    """Write ``area_map`` as OME-Zarr (label images + area table); see
+    :func:`cytowords.describe.mapping_write.write_area_map`."""
+    from .mapping_write import write_area_map as _write
+
+    return _write(path, area_map, section=section, overwrite=overwrite)
+
+
+def map_to_zarr(section: Section, out: Any, model: Any = "default", **kwargs: Any) -> AreaMap:
+    """Map ``section`` straight into the OME-Zarr ``out``, resumably; see
+    :func:`cytowords.describe.mapping_write.map_to_zarr`."""
+    from .mapping_write import map_to_zarr as _map
+
+    return _map(section, out, model, **kwargs)

@@ -1,0 +1,204 @@
+"""Whole-section area-map throughput on a synthetic section, with a BigBrain projection.
+
+Usage (repository root, venv active)::
+
+    python benchmarks/map_section.py                         # CPU, all measurements
+    python benchmarks/map_section.py --device cuda --only-throughput --size-mm 64 48
+
+Setup (cached in ``--workdir``): a model bundle with the *default* architecture
+(CytoEncoder 16 µm/px, 128 px patches, width 32, embed 256; random weights: speed does not
+depend on training) and synthetic sections (``cytowords.synth.virtual_section``, rendered
+once and stored as OME-Zarr so that the benchmark reads real zarr chunks).
+
+Prints: patches/s; batched vs one-patch-at-a-time; 1 vs 2 dask workers (LocalCluster of
+processes, model warm); peak memory for the section and a 4× larger one (fresh processes);
+the share of time reading vs computing; and the projected time for one BigBrain section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AREAS = ["hOc1", "hOc2", "hOc3v", "4a", "4p", "3b", "44", "45", "FG1", "FG2"]
+BIGBRAIN_PX = (150_000, 200_000)  # a full BigBrain section at 1 µm/px (rows, cols)
+TISSUE_SHARE = 0.40
+GPU_SPEEDUP = 100.0  # assumed encoder speed-up of one datacentre GPU over 2 CPU cores
+
+
+def make_bundle(path: Path) -> Path:
+    """A bundle of the default architecture with random weights (no language model)."""
+    import torch
+
+    from cytowords.model import (
+        AreaHead,
+        CytoEncoder,
+        EncoderConfig,
+        HeadConfig,
+        OpenSetScorer,
+        save_bundle,
+    )
+
+    if (path / "config.json").is_file():
+        return path
+    torch.manual_seed(0)
+    enc = CytoEncoder(EncoderConfig())
+    n = len(AREAS) + 1
+    head = AreaHead(HeadConfig(embed_dim=enc.embed_dim, n_classes=n, hidden=256, none_class=True))
+    with torch.no_grad():
+        emb = enc.embed(torch.rand(300, 1, 128, 128))
+    lab = torch.arange(len(emb)) % n
+    head.set_input_stats(emb)
+    head.eval()
+    scorer = OpenSetScorer(enc.embed_dim, n, "mahalanobis")
+    with torch.no_grad():
+        scorer.fit(emb, lab, in_scope=torch.tensor([True] * len(AREAS) + [False]), logits=head(emb))
+        scorer.calibrate(scorer.score(emb, head(emb)), 0.05)
+    return save_bundle(path, encoder=enc, head=head, scorer=scorer, area_ids=AREAS)
+
+
+def make_section(workdir: Path, size_mm: tuple[float, float], seed: int = 7) -> Path:
+    """A virtual section (rows × cols mm at 16 µm/px) persisted as OME-Zarr."""
+    from cytowords.sections import write_section
+    from cytowords.synth.section import virtual_section
+
+    h, w = size_mm
+    path = workdir / f"section-{h:g}x{w:g}mm.ome.zarr"
+    if not path.exists():
+        t0 = time.perf_counter()
+        sec = virtual_section(seed, size_mm=(w, h), pixel_size_um=16.0, chunk_px=512)
+        write_section(path, sec, chunk_px=512)
+        print(f"  rendered {path.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def run_map(section_path: Path, bundle: Path, **kw) -> dict:
+    from cytowords.describe.mapping import compute_area_map
+    from cytowords.sections import open_section
+
+    amap = compute_area_map(open_section(section_path), str(bundle), **kw)
+    return amap.stats
+
+
+def child(args: argparse.Namespace) -> None:
+    """Fresh process: map one section, print stats and peak RSS (MiB) as JSON."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    stats = run_map(
+        Path(args.child), Path(args.bundle), stride_um=args.stride_um, device=args.device
+    )
+    stats["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("CHILD " + json.dumps(stats))
+
+
+def in_child(section: Path, bundle: Path, a: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(section), "--bundle", str(bundle)]
+    cmd += ["--stride-um", str(a.stride_um), "--device", a.device, "--threads", str(a.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(next(ln for ln in out.splitlines() if ln.startswith("CHILD "))[6:])
+
+
+def workers_ratio(section: Path, bundle: Path, a: argparse.Namespace) -> tuple[float, float]:
+    from distributed import Client, LocalCluster
+
+    times = []
+    for n in (1, 2):
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=2, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            client.run(lambda k=max(1, a.threads // n): __import__("torch").set_num_threads(k))
+            kw = dict(stride_um=a.stride_um, device=a.device, scheduler=client)
+            run_map(section, bundle, region_um=(0, 0, 6000, 6000), **kw)  # warm: load models
+            times.append(run_map(section, bundle, **kw)["seconds"])
+    return times[0], times[1]
+
+
+def projection(rate: float, read_per_patch_s: float, stride_um: float) -> None:
+    h_mm, w_mm = BIGBRAIN_PX[0] / 1000, BIGBRAIN_PX[1] / 1000
+    area = h_mm * w_mm * TISSUE_SHARE
+    print("\nProjection: one BigBrain section, 150,000 × 200,000 px at 1 µm/px")
+    print(f"  tissue = {h_mm:g} mm × {w_mm:g} mm × {TISSUE_SHARE:.0%} = {area:,.0f} mm²")
+    for s in sorted({1024.0, float(stride_um), 128.0}, reverse=True):
+        n = area / (s / 1000) ** 2
+        cpu = n / rate
+        gpu_compute = n / (rate * GPU_SPEEDUP)
+        gpu_read = n * read_per_patch_s / 16  # 16 reader cores on the GPU machine
+        gpu = max(gpu_compute, gpu_read)
+        print(
+            f"  stride {s:g} µm: {area:,.0f} mm² / ({s / 1000:g} mm)² = {n:,.0f} patches; "
+            f"CPU {n:,.0f} / {rate:.0f} patches/s = {cpu / 60:,.1f} min; "
+            f"GPU max(compute {n:,.0f} / ({rate:.0f} × {GPU_SPEEDUP:g}) = {gpu_compute:.0f} s, "
+            f"read {n:,.0f} × {read_per_patch_s * 1e3:.2f} ms / 16 cores = {gpu_read:.0f} s) "
+            f"= {gpu / 60:.1f} min"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size-mm", type=float, nargs=2, default=[24.0, 18.0], help="rows cols mm")
+    ap.add_argument("--stride-um", type=float, default=256.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "cytowords-mapbench"))
+    ap.add_argument("--only-throughput", action="store_true")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--bundle", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        return child(a)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    wd = Path(a.workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    print(f"setup in {wd} (torch {torch.__version__}, {a.threads} threads, device {a.device})")
+    bundle = make_bundle(wd / "bundle-default-arch")
+    size = (a.size_mm[0], a.size_mm[1])
+    sec = make_section(wd, size)
+    kw = dict(stride_um=a.stride_um, device=a.device, precision=a.precision)
+    run_map(sec, bundle, region_um=(0, 0, 4000, 4000), **kw)  # warm-up: model load
+    st = run_map(sec, bundle, batch_size=a.batch_size, **kw)
+    rate = st["patches_per_s"]
+    busy = st["read_s"] + st["compute_s"]
+    read_pp = st["read_s"] / max(1, st["patches"])
+    print(f"\nsection {size[0]:g} × {size[1]:g} mm at 16 µm/px, stride {a.stride_um:g} µm")
+    print(f"  throughput: {st['patches']} patches in {st['seconds']:.1f} s = {rate:.0f} patches/s")
+    print(
+        f"  time in tasks: reading {st['read_s']:.1f} s ({st['read_s'] / busy:.0%}), "
+        f"model {st['compute_s']:.1f} s ({st['compute_s'] / busy:.0%}); "
+        f"reading {read_pp * 1e3:.2f} ms/patch"
+    )
+    if not a.only_throughput:
+        region = (0, 0, size[0] * 1000 / 2, size[1] * 1000 / 2)
+        one = run_map(sec, bundle, region_um=region, batch_size=1, **kw)
+        many = run_map(sec, bundle, region_um=region, batch_size=a.batch_size, **kw)
+        print(
+            f"  batched ({a.batch_size}) vs one patch at a time: {many['patches_per_s']:.0f} vs "
+            f"{one['patches_per_s']:.0f} patches/s = ×{many['patches_per_s'] / one['patches_per_s']:.2f}"
+        )
+        t1, t2 = workers_ratio(sec, bundle, a)
+        print(f"  dask LocalCluster, 1 vs 2 workers: {t1:.1f} s vs {t2:.1f} s = ×{t1 / t2:.2f}")
+        big = make_section(wd, (size[0] * 2, size[1] * 2))
+        m1, m4 = in_child(sec, bundle, a), in_child(big, bundle, a)
+        print(
+            f"  peak RSS (fresh process): {m1['peak_rss_mib']:.0f} MiB for {m1['tiles']} tiles, "
+            f"{m4['peak_rss_mib']:.0f} MiB for the 4× larger section ({m4['tiles']} tiles)"
+        )
+    projection(rate, read_pp, a.stride_um)
+
+
+if __name__ == "__main__":
+    main()
