@@ -28,7 +28,7 @@ def test_structure(small):
     assert [lv.shape for lv in lab.levels] == shapes and lab.pixel_size_um == [8.0, 16.0]
     assert all(lev.dtype == np.uint8 for lev in small.levels)
     atlas = load_atlas()
-    assert set(lab.names.values()) - {"__none__"} == set(atlas.in_scope_ids)
+    assert set(lab.names.values()) == set(atlas.in_scope_ids) and 0 not in lab.names
     assert lab.colors[atlas.label_of("hOc1")] == atlas.color("hOc1")
 
 

@@ -176,8 +176,8 @@ def virtual_section(
             )
         )
         sizes.append(p)
-    names = {0: "__none__", **{atlas.label_of(a): a for a in geom.area_ids}}
-    colors = {0: "#000000", **{atlas.label_of(a): atlas.color(a) for a in geom.area_ids}}
+    names = {atlas.label_of(a): a for a in geom.area_ids}  # 0 (background) is implicit
+    colors = {atlas.label_of(a): atlas.color(a) for a in geom.area_ids}
     labels = LabelImage(levels=label_levels, pixel_size_um=list(sizes), names=names, colors=colors)
     meta = {
         "generator": "cytowords.synth.virtual_section",
