@@ -61,6 +61,19 @@ def _token_re(tok: str) -> str:
     return re.escape(tok)
 
 
+_WORD_START = re.compile(r"(?<![\w.\-/])\w")
+
+
+def _first_chars(pattern: str) -> set[str]:
+    """Characters a compiled alias pattern (from :func:`_alias_re`) can start with."""
+    if pattern.startswith(_DESIG_RE):
+        return set("AaBbFf")
+    m = re.match(r"\(\?i:\\?(.)", pattern)
+    if m:
+        return {m.group(1).lower(), m.group(1).upper()}
+    return {pattern[1] if pattern.startswith("\\") else pattern[0]}
+
+
 def _alias_re(alias: str) -> str:
     alias = alias.replace("\u2019", "'").strip()
     m = _DESIGNATOR.match(alias)
@@ -99,23 +112,47 @@ class AliasIndex:
                     by_pattern.setdefault(_alias_re(name), set()).add(area.id)
         order = sorted(by_pattern, key=lambda p: -len(p))
         self._ids = [tuple(sorted(by_pattern[p])) for p in order]
-        body = "|".join(f"(?P<g{i}>{p})" for i, p in enumerate(order))
-        bound_l, bound_r = r"(?<![\w.\-/])", r"(?![\w+]|\.\d|-\w)"
-        self._re = re.compile(f"{bound_l}(?:{body}){bound_r}")
-        self._re_ci = re.compile(f"{bound_l}(?:{body}){bound_r}", re.IGNORECASE)
+        # one matcher per first character, tried only where a word starts (fast scanning)
+        buckets: dict[str, list[int]] = {}
+        for i, pat in enumerate(order):
+            for ch in _first_chars(pat):
+                buckets.setdefault(ch, []).append(i)
+        bound_r = r"(?![\w+]|\.\d|-\w)"
 
-    def _scan(self, text: str, regex: re.Pattern) -> list[Mention]:
-        out = []
-        for m in regex.finditer(text):
-            idx = int(m.lastgroup[1:])  # type: ignore[index]
-            out.append(Mention(self._ids[idx], m.start(), m.end(), m.group(0)))
+        def compile_bucket(idx: list[int], flags: int = 0) -> re.Pattern:
+            body = "|".join(f"(?P<g{i}>{order[i]})" for i in idx)
+            return re.compile(f"(?:{body}){bound_r}", flags)
+
+        self._buckets = {ch: compile_bucket(idx) for ch, idx in buckets.items()}
+        ci: dict[str, list[int]] = {}
+        for ch, idx in buckets.items():
+            ci.setdefault(ch.lower(), []).extend(i for i in idx if i not in ci.get(ch.lower(), []))
+        self._buckets_ci = {
+            ch: compile_bucket(sorted(idx), re.IGNORECASE) for ch, idx in ci.items()
+        }
+
+    def _scan(self, text: str, ignore_case: bool = False) -> list[Mention]:
+        out: list[Mention] = []
+        buckets = self._buckets_ci if ignore_case else self._buckets
+        end = 0
+        for start in _WORD_START.finditer(text):
+            pos = start.start()
+            if pos < end:
+                continue
+            ch = text[pos].lower() if ignore_case else text[pos]
+            bucket = buckets.get(ch)
+            m = bucket.match(text, pos) if bucket is not None else None
+            if m:
+                idx = int(m.lastgroup[1:])  # type: ignore[index]
+                out.append(Mention(self._ids[idx], m.start(), m.end(), m.group(0)))
+                end = m.end()
         return out
 
     def find(self, sentence: str) -> list[Mention]:
         """Area mentions in one sentence (already list-expanded), with disambiguation."""
         variable_context = bool(_VARIABLE_SENTENCE.search(sentence))
         out = []
-        for men in self._scan(sentence, self._re):
+        for men in self._scan(sentence):
             left, right = sentence[: men.start], sentence[men.end :]
             if _NOT_AFTER.search(left):
                 continue
@@ -130,7 +167,11 @@ class AliasIndex:
     def mask(self, text: str, token: str = MASK_TOKEN) -> str:
         """Replace every name of every area (any case) by ``token``."""
         text = expand_lists(text.replace("\u2019", "'"))
-        masked = self._re_ci.sub(token, text)
+        parts, pos = [], 0
+        for men in self._scan(text, ignore_case=True):
+            parts += [text[pos : men.start], token]
+            pos = men.end
+        masked = "".join(parts) + text[pos:]
         esc = re.escape(token)
         masked = re.sub(rf"{esc}\s*\(\s*{esc}(?:\s*,\s*{esc})*\s*\)", token, masked)
         return masked

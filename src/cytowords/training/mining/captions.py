@@ -55,9 +55,12 @@ def assemble_captions(
     *,
     min_captions: int = 20,
     max_captions: int = 80,
+    generic: frozenset[str] = frozenset(),
 ) -> list[tuple[str, list[Statement]]]:
     """Distinct captions for one area (deterministic for the same statements).
 
+    ``generic``: lower-cased statement texts that other areas share ("layer II is dense");
+    every caption then carries at least one statement specific to the area.
     Returns (caption, statements used) pairs; fewer than ``min_captions`` only when there
     are too few statements to vary (callers report that)."""
     unique: dict[str, Statement] = {}
@@ -66,12 +69,16 @@ def assemble_captions(
     stmts = list(unique.values())
     if not stmts:
         return []
+    specific = any(st.text.lower() not in generic for st in stmts)
     rng = random.Random(zlib.crc32(area_id.encode()))
     heads = caption_heads(area_id, name)
     combos: list[tuple[Statement, ...]] = []
     for k in (2, 3, 1, 4):
         group = [
-            c for c in itertools.combinations(stmts, k) if k > 1 or len(c[0].text.split()) >= 6
+            c
+            for c in itertools.combinations(stmts, k)
+            if (k > 1 or len(c[0].text.split()) >= 6)
+            and (not specific or any(st.text.lower() not in generic for st in c))
         ]
         rng.shuffle(group)
         combos.extend(group[:max_captions])

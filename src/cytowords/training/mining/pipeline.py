@@ -114,12 +114,16 @@ def mine_documents(
             sentences[area].extend(items)
         if on_progress:
             on_progress(i + 1, len(docs))
+    shared = Counter(t for items in statements.values() for t in {s.text.lower() for s in items})
+    generic = frozenset(t for t, n in shared.items() if n > 1)
     records: list[CaptionRecord] = []
     for area_id in atlas.in_scope_ids:
         if area_id not in statements:
             continue
         area = atlas.areas[area_id]
-        caps = assemble_captions(area_id, area.name, statements[area_id], min_captions=min_captions)
+        caps = assemble_captions(
+            area_id, area.name, statements[area_id], min_captions=min_captions, generic=generic
+        )
         for caption, used in caps:
             source = ";".join(sorted({s.source for s in used}))
             passage = " ".join(dict.fromkeys(s.sentence for s in used))
