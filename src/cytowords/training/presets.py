@@ -40,7 +40,7 @@ class Preset:
     none_share: float = 0.12
     min_purity: float = 0.6
     # stage b: spatial contrastive pretraining
-    pretrain_steps: int = 600
+    pretrain_steps: int = 300
     pretrain_pairs: int = 32
     pos_radius_um: float = 1200.0
     temperature: float = 0.1
@@ -60,7 +60,7 @@ class Preset:
     prefix_k: int = 4
     caption_input: str = "embedding+probs"  # or "embedding"
     caption_mode: str = "projector+lm"  # "projector" (frozen LM) or "lora"
-    caption_steps: int = 1500
+    caption_steps: int = 1000
     caption_batch: int = 48
     caption_lr: float = 2e-3
     # evaluation on validation brains
