@@ -106,5 +106,7 @@ def test_parse_area_subject_not_comparison(atlas):
     assert parse_area("Area 44 (Broca's region): dysgranular.", atlas) == "44"
     assert parse_area("Area 1: dense layer IV.", atlas) == "1"
     assert parse_area("Thick cortex with Betz cells.", atlas) is None
+    assert parse_area("area hoc1: koniocortex.", atlas) == "hOc1"  # case slips tolerated
+    assert parse_area("Dense cortex vs pale cortex.", atlas) is None  # "vs" is not area VS
     assert parse_area(REJECTION_CAPTION, atlas) == NONE_ID
     assert parse_area("", atlas) is None

@@ -148,11 +148,11 @@ class AliasIndex:
                 end = m.end()
         return out
 
-    def find(self, sentence: str) -> list[Mention]:
+    def find(self, sentence: str, ignore_case: bool = False) -> list[Mention]:
         """Area mentions in one sentence (already list-expanded), with disambiguation."""
         variable_context = bool(_VARIABLE_SENTENCE.search(sentence))
         out = []
-        for men in self._scan(sentence):
+        for men in self._scan(sentence, ignore_case):
             left, right = sentence[: men.start], sentence[men.end :]
             if _NOT_AFTER.search(left):
                 continue

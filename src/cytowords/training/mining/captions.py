@@ -123,6 +123,12 @@ def parse_area(caption: str, atlas: Atlas) -> str | None:
     subjects = resolve_subjects(sentence, mentions)
     if subjects:
         return subjects[0]
+    # a generated caption may get the case of a code wrong ("area hoc1"): retry ignoring
+    # case, but never trust two-letter codes that way ("vs" is not area VS)
+    loose = [m for m in alias_index(atlas).find(sentence, ignore_case=True) if len(m.text) > 2]
+    subjects = resolve_subjects(sentence, loose)
+    if subjects:
+        return subjects[0]
     head = re.match(r"\s*(?:[Aa]rea\s+)?(\S+?)[\s:(,]", sentence + " ")
     if head and head.group(1) in atlas.areas:
         return head.group(1)

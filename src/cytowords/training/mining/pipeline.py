@@ -152,10 +152,12 @@ def mine_corpus(
 ) -> MiningResult:
     """Mine every document of ``docs_dir`` (None or "builtin": the shipped corpus).
 
-    ``split`` ("train" or "reference") selects documents by the folder's ``manifest.yaml``.
+    ``split`` ("train" or "reference") selects documents by the folder's ``manifest.yaml``;
+    for the builtin corpus it defaults to "train" (set B is for evaluation only).
     Captions are made for in-scope areas only; descriptions cover every area found."""
     if docs_dir is None or str(docs_dir) == "builtin":
         docs_dir = builtin_corpus_dir()
+        split = split or "train"  # never mix the reference set into training by default
     entries = list_documents(docs_dir, split)
     docs = [read_document(p, e.get("split"), e.get("title", "")) for p, e in entries]
     result = mine_documents(docs, atlas, min_captions=min_captions, on_progress=on_progress)
