@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cytowords.napari._area_map_widget import AreaMapWidget
+from cytowords.napari._layers import camera
 from napari_helpers import SECTION_UM, Notes, add_section, rect, tiny_bundle_path, wait_idle
 
 __all__ = ["tiny_bundle_path"]  # fixture re-export
@@ -59,8 +60,8 @@ def test_area_map_of_a_roi_adds_named_labels(widget, qtbot) -> None:
 
 def test_area_map_of_current_view_and_cancel(widget, qtbot) -> None:
     viewer, w, image = widget
-    viewer.camera.center = (1600.0, 2400.0)
-    viewer.camera.zoom = 1.0
+    camera(viewer).center = (1600.0, 2400.0)
+    camera(viewer).zoom = 1.0
     w.region_combo.setCurrentText("current view")
     y0, x0, y1, x1 = w.region_um(image)
     assert (y0 + y1) / 2 == pytest.approx(1600 + 4.0) and (x0 + x1) / 2 == pytest.approx(2404)

@@ -10,6 +10,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
 from cytowords.napari._describe_widget import DescribeWidget
+from cytowords.napari._layers import camera
 from cytowords.napari._roi_results import REJECTED_LABEL
 from napari_helpers import Notes, add_section, rect, tiny_bundle_path, wait_idle
 
@@ -61,7 +62,7 @@ def test_describe_sets_features_text_colour_and_panel(widget, qtbot) -> None:
     assert w.results.table.rowCount() == 2
     w.results.select_row(1)
     assert layer.selected_data == {1}
-    centre = np.array(viewer.camera.center[-2:])
+    centre = np.array(camera(viewer).center[-2:])
     np.testing.assert_allclose(centre, [225 * 8.0, 275 * 8.0])
     assert w.results.copy_caption() == f["caption"].iloc[1]
     assert QApplication.clipboard().text() == f["caption"].iloc[1]
@@ -162,3 +163,22 @@ def test_event_loop_stays_responsive(widget, qtbot) -> None:
     assert len(ticks) > 10
     print(f"describe ran {run_s:.2f} s; {len(ticks)} ticks; max gap {1000 * gaps.max():.0f} ms")
     assert gaps.max() < 0.25
+
+
+def test_described_rois_export_and_reimport(widget, qtbot, tmp_path) -> None:
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    layer.add_ellipses(rect(150, 150, 250, 300))
+    w.describe_all()
+    wait_idle(qtbot, w)
+    out = tmp_path / "rois.geojson"
+    assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
+    back = viewer.open(str(out), plugin="napari-cytowords")[0]
+    assert len(back.data) == 2
+    # written in image pixels (8 µm/px) and read back in µm: same world geometry
+    world = np.asarray(layer.data[0]) * layer.scale[-2:]
+    np.testing.assert_allclose(np.asarray(back.data[0]) * back.scale[-2:], world, atol=1e-6)
+    for k in ("area", "caption", "rejected"):
+        assert list(back.features[k]) == list(layer.features[k])
+    np.testing.assert_allclose(back.features["probability"], layer.features["probability"])

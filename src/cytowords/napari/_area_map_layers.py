@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 
-from ._roi_results import REJECTED_COLOR
-
 LayerData = tuple[Any, dict[str, Any], str]
+#: rejected tiles are painted neutral grey (no area colour is grey)
+REJECTED_TILE_COLOR = "#d0d0d0"
 
 
 def _rgba(hex_color: str, alpha: float = 1.0) -> list[float]:
@@ -69,10 +69,10 @@ def area_map_layers(amap, section_to_world: np.ndarray, name: str = "area map") 
     rej_meta = {
         "name": f"{name} rejected",
         "colormap": DirectLabelColormap(
-            color_dict={None: [0, 0, 0, 0], 0: [0, 0, 0, 0], 1: _rgba(REJECTED_COLOR)}
+            color_dict={None: [0, 0, 0, 0], 0: [0, 0, 0, 0], 1: _rgba(REJECTED_TILE_COLOR)}
         ),
         "features": {"index": [0, 1], "area_name": ["", "rejected: not a known area"]},
-        "opacity": 0.8,
+        "opacity": 0.85,
         "metadata": {"cytowords_rejection_map": True},
         **common,
     }

@@ -23,6 +23,7 @@ from ._area_map_layers import area_map_layers
 from ._layer_choice import LayerChoice
 from ._layers import (
     LayerError,
+    camera,
     check_grayscale,
     section_from_layer,
     shape_polygon_section_um,
@@ -146,7 +147,7 @@ class AreaMapWidget(QWidget):
                 raise LayerError(f"ROI {sel[0] + 1} encloses no region; select a rectangle")
             lo, hi = poly.min(axis=0), poly.max(axis=0)
             return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
-        cam = self.viewer.camera
+        cam = camera(self.viewer)
         size = np.asarray(getattr(self.viewer.canvas, "size", (600, 800)), dtype=float)
         centre = np.asarray(cam.center[-2:], dtype=float) + off
         half = size / (2.0 * float(cam.zoom))
@@ -206,7 +207,7 @@ class AreaMapWidget(QWidget):
         n = int((amap.labels > 0).sum())
         rej = int(amap.rejected.sum())
         self.progress.finish(
-            f"{n} tiles of {amap.pixel_size_um:.0f} µm mapped, {rej} rejected "
+            f"{n} tile(s) of {amap.pixel_size_um:.0f} µm mapped, {rej} rejected "
             "(hover the map to read area names)"
         )
 

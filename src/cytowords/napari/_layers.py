@@ -113,3 +113,9 @@ def new_roi_layer(viewer, image: Image | None, name: str = ROI_LAYER_NAME) -> Sh
     )
     layer.current_edge_width = edge
     return layer
+
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera

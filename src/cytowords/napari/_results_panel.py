@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._layers import camera
 from ._roi_results import label_text
 
 COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
@@ -92,7 +93,10 @@ class ResultsPanel(QWidget):
                 area = label_text(r).split(" ")[0] if r.get("status") == "done" else ""
                 if r.get("status") == "done" and bool(r.get("rejected")):
                     area = "✕ none"
-                values = (f"{i + 1}", area, prob, _status(r), str(r.get("caption") or ""))
+                caption = str(r.get("caption") or "")
+                if not caption and r.get("status") == "done":
+                    caption = "(the model gave no caption)"
+                values = (f"{i + 1}", area, prob, _status(r), caption)
                 for c, v in enumerate(values):
                     item = QTableWidgetItem(v)
                     if c == len(COLUMNS) - 1:
@@ -123,7 +127,7 @@ class ResultsPanel(QWidget):
         verts = np.asarray(self.layer.data[row], dtype=float)[:, -2:]
         world = verts * np.asarray(self.layer.scale[-2:]) + np.asarray(self.layer.translate[-2:])
         lo, hi = world.min(axis=0), world.max(axis=0)
-        self.viewer.camera.center = tuple((lo + hi) / 2.0)
+        camera(self.viewer).center = tuple((lo + hi) / 2.0)
 
     def caption_of(self, row: int) -> str:
         """Caption text of shape ``row``."""

@@ -1,0 +1,54 @@
+"""The demo viewer (``cytowords demo``) with real synthetic data and a real (tiny) bundle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytowords.cli import main
+from cytowords.describe import default_model_path
+from cytowords.napari._demo import open_demo
+from napari_helpers import Notes, tiny_bundle_path, wait_idle
+
+__all__ = ["tiny_bundle_path"]  # fixture re-export
+
+
+def test_demo_opens_section_truth_rois_and_widgets(make_napari_viewer, tiny_bundle_path, qtbot):
+    viewer = make_napari_viewer()
+    describe, area_map = open_demo(viewer, size_mm=(12.0, 9.0), model=str(tiny_bundle_path))
+    names = [ly.name for ly in viewer.layers]
+    assert names == ["synthetic section 1", "ground truth areas", "ROIs"]
+    image, truth, rois = viewer.layers
+    assert image.multiscale and image.scale[-1] == 2.0
+    assert not truth.visible, "ground truth is hidden by default"
+    assert len(rois.data) == 2, "two example ROIs on cortex"
+    # the example ROIs lie on cortex of one area each (ground truth under their centres)
+    for d in rois.data:
+        c = np.asarray(d).mean(axis=0) * rois.scale[-2:] / truth.scale[-2:]
+        assert int(truth.data[0][int(c[0]), int(c[1])]) > 0
+    describe.describe_all()
+    wait_idle(qtbot, describe)
+    assert list(rois.features["status"]) == ["done", "done"]
+    assert area_map.image_choice.value() is image
+
+
+@pytest.mark.skipif(default_model_path().is_dir(), reason="the default model is installed")
+def test_demo_without_default_model_says_so(make_napari_viewer):
+    viewer = make_napari_viewer()
+    describe, area_map = open_demo(viewer, size_mm=(12.0, 9.0), model="default")
+    assert "not installed" in describe.model.message.text()
+    assert not describe.model.message.isHidden()
+    with Notes() as notes:
+        describe.describe_all()
+        area_map.run()
+    assert not describe.busy and not area_map.busy
+    assert sum("default model is not installed" in m for m in notes.messages) == 2
+
+
+def test_demo_cli_screenshot(tiny_bundle_path, tmp_path, capsys):
+    out = tmp_path / "shot.png"
+    args = ["demo", "--size-mm", "8", "6", "--model", str(tiny_bundle_path), "--rois", "1"]
+    assert main([*args, "--no-show", "--screenshot", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    assert main(["demo", "--model", str(tmp_path / "none"), "--no-show"]) == 2
+    assert "no such model bundle folder" in capsys.readouterr().err
