@@ -43,7 +43,7 @@ REL_MULT = {
 # neuronal soma profiles per mm² of a 20 µm section. The BigBrain segmentation sample counts
 # ~330 (I) to ~1200 (VI) cells/mm² but undercounts small and overlapping profiles;
 # stereological densities (40-100k neurons/mm³, profiles over ~30 µm) give 1200-3000/mm².
-DENSITY = {"very low": 400.0, "low": 1000.0, "medium": 1500.0, "high": 2000.0, "very high": 2600.0}
+DENSITY = {"very low": 350.0, "low": 900.0, "medium": 1500.0, "high": 2400.0, "very high": 3300.0}
 # mean soma diameter (µm) of the layer's neurons (BigBrain medians 32-44 µm² ≈ 6.5-7.5 µm)
 SIZE = {
     "small": 6.5,
@@ -159,8 +159,8 @@ def _layers(area: dict) -> dict:
 
 def _color(i: int) -> str:
     h = (i * 0.618033988749895) % 1.0
-    s = (0.55, 0.8, 0.7)[i % 3]
-    v = (0.95, 0.78, 0.62)[(i // 3) % 3]
+    s = (0.75, 0.95, 0.85)[i % 3]
+    v = (0.98, 0.82, 0.66)[(i // 3) % 3]
     r, g, b = colorsys.hsv_to_rgb(h, s, v)
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 

@@ -1,0 +1,137 @@
+"""Render the PNG figures of docs/gallery.md (python scripts/make_gallery.py [OUT_DIR])."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cytowords.atlas import load_atlas  # noqa: E402
+from cytowords.synth import Brain, render_patch, virtual_section  # noqa: E402
+
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[1] / "docs" / "images"
+
+
+def column(area, brain, p=12.0, h_um=4200.0, w_um=600.0, seed=0):
+    """A cortical column: background above the pia, all layers, white matter below."""
+    return render_patch(
+        area, brain, size_um=(h_um, w_um), pixel_size_um=p, depth_offset=-150, seed=seed
+    )
+
+
+def grid(ids, brain, path, ncols, title, p=12.0):
+    nrows = int(np.ceil(len(ids) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.62, nrows * 3.05), dpi=100)
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, a in zip(np.ravel(axes), ids):
+        ax.imshow(column(a, brain, p), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(a, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.005, right=0.995, top=0.9, bottom=0.005, wspace=0.06, hspace=0.12)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def hard_pairs(atlas, path, brains=(11, 12, 13)):
+    pairs = atlas.hard_pairs
+    fig, axes = plt.subplots(
+        2, 5 * 7, figsize=(21, 6.6), dpi=72, gridspec_kw={"width_ratios": ([1] * 6 + [0.35]) * 5}
+    )
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for i, (a, b) in enumerate(pairs):
+        r, c0 = divmod(i, 5)
+        for j, bs in enumerate(brains):
+            for k, area in enumerate((a, b)):
+                ax = axes[r, c0 * 7 + 2 * j + k]
+                ax.imshow(
+                    column(area, Brain(bs), 16.0, 4000.0, 640.0),
+                    cmap="gray",
+                    vmin=0,
+                    vmax=255,
+                    interpolation="nearest",
+                )
+                ax.set_title(f"{area}\nb{bs}", fontsize=7)
+    fig.suptitle(
+        "Hard pairs side by side in three brains (16 µm/px, 4 mm tall columns)", fontsize=10
+    )
+    fig.subplots_adjust(left=0.005, right=0.995, top=0.88, bottom=0.005, wspace=0.05, hspace=0.25)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def cells(path, brain=Brain(5)):
+    specs = [
+        ("hOc1", 900),
+        ("hOc2", 700),
+        ("4a", 2300),
+        ("3b", 700),
+        ("44", 1500),
+        ("Te1.0", 800),
+        ("EC", 300),
+        ("s32", 300),
+    ]
+    fig, axes = plt.subplots(1, len(specs), figsize=(len(specs) * 2.1, 4.4), dpi=100)
+    for ax, (a, depth) in zip(axes, specs):
+        img = render_patch(a, brain, size_um=(800, 380), pixel_size_um=1.0, depth_offset=depth)
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{a}, from {depth} µm", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(
+        "Cell detail at 1 µm/px (800 × 380 µm): somata, pyramids pointing to the pia", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def section(path, seed=1):
+    sec = virtual_section(seed)
+    k = len(sec.levels) - 2
+    img = sec.levels[k].compute()
+    lab = sec.labels["areas"].levels[k].compute()
+    atlas = load_atlas()
+    rgb = np.zeros((*lab.shape, 3))
+    for v in np.unique(lab):
+        if v:
+            rgb[lab == v] = matplotlib.colors.to_rgb(atlas.color(atlas.area_of_label(v)))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), dpi=80)
+    axes[0].imshow(img, cmap="gray", vmin=0, vmax=255)
+    axes[0].set_title(f"virtual section {seed}: level {k} ({sec.pixel_size_um[k]:.0f} µm/px)")
+    axes[1].imshow(img, cmap="gray", vmin=0, vmax=255)
+    axes[1].imshow(np.dstack([rgb, (lab > 0) * 0.85]))
+    axes[1].set_title("ground-truth areas (60 in-scope territories along the ribbon)")
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    atlas = load_atlas()
+    b = Brain(5)
+    grid(
+        atlas.in_scope_ids,
+        b,
+        OUT / "gallery_in_scope.png",
+        30,
+        "All 60 in-scope areas, brain 5 (12 µm/px, 4.2 × 0.72 mm columns, pia at the top)",
+    )
+    grid(atlas.unseen_ids, b, OUT / "gallery_unseen.png", 10, "The 10 unseen areas, brain 5")
+    hard_pairs(atlas, OUT / "gallery_hard_pairs.png")
+    cells(OUT / "gallery_cells.png")
+    section(OUT / "virtual_section.png")
+    for f in sorted(OUT.glob("gallery_*.png")) + [OUT / "virtual_section.png"]:
+        print(f, f.stat().st_size // 1024, "KiB")
+
+
+if __name__ == "__main__":
+    main()
