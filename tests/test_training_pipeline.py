@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from cytowords.model import load_bundle
 from cytowords.training.mining import REJECTION_CAPTION, parse_area
@@ -138,3 +139,28 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert set(m["splits"]["train"]) == {"synth-0", "synth-1"}
     assert m["splits"]["val"] == ["synth-100"]
     assert m["seconds"]["total"] < 300
+
+
+class _TinyNet(torch.nn.Module):
+    """Stands in for a real CytoNet exported as TorchScript: (B,1,H,W) -> (B,16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 16, 5, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x))
+        return torch.cat([h.mean((2, 3))[:, :8], h.amax((2, 3))[:, :8]], 1)
+
+
+def test_torchscript_encoder_skips_pretraining(tmp_path):
+    torch.manual_seed(0)
+    ts = tmp_path / "cytonet.pt"
+    torch.jit.script(_TinyNet().eval()).save(str(ts))
+    preset = TINY.with_(encoder_torchscript=str(ts), embed_dim=16, caption_steps=5)
+    bundle_dir = train(preset, tmp_path / "run", data=_sections(), device="cpu")
+    assert not (tmp_path / "run" / "encoder" / "losses.json").exists()
+    cfg = json.loads((bundle_dir / "config.json").read_text())
+    assert cfg["encoder"]["kind"] == "torchscript" and cfg["encoder"]["embed_dim"] == 16
+    b = load_bundle(bundle_dir)
+    assert b.embed(np.zeros((2, 32, 32), np.uint8)).shape == (2, 16)

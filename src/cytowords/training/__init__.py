@@ -1,0 +1,38 @@
+"""The training submodule: labelled data, staged pipeline, presets, fit loops, mining.
+
+Public API (imported lazily; see docs/training.md)::
+
+    from cytowords.training import (train, TrainingCancelled, get_preset, Preset, PRESETS,
+        labelled_section, LabelledSection, load_data_spec, PatchConfig, PatchSet,
+        build_patch_set)
+"""
+
+from __future__ import annotations
+
+_EXPORTS = {
+    "train": "pipeline",
+    "TrainingCancelled": "pipeline",
+    "STAGES": "pipeline",
+    "get_preset": "presets",
+    "Preset": "presets",
+    "PRESETS": "presets",
+    "labelled_section": "spec",
+    "LabelledSection": "spec",
+    "load_data_spec": "spec",
+    "check_brain_splits": "spec",
+    "PatchConfig": "data",
+    "PatchSet": "data",
+    "build_patch_set": "data",
+    "sample_section": "data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy module attribute
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'cytowords.training' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)

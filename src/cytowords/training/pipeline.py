@@ -202,6 +202,8 @@ def train(
         run.finish("data", time.perf_counter() - t0)
     check()
     # b. encoder
+    if p.encoder_torchscript and not run.done("encoder"):
+        run.finish("encoder", 0.0)  # a real CytoNet: no pretraining, used frozen
     if not run.done("encoder"):
         t0 = time.perf_counter()
         enc, log = run_pretrain(p, sets["train"], out / "encoder", prog("encoder"), cancel)

@@ -26,10 +26,13 @@ class Preset:
 
     name: str
     # model resolution and encoder
-    pixel_size_um: float = 16.0
-    patch_px: int = 128
+    pixel_size_um: float = 32.0
+    patch_px: int = 64
     width: int = 32
     embed_dim: int = 256
+    #: a real CytoNet as TorchScript (``embed(B,1,H,W) -> (B, embed_dim)`` at
+    #: ``pixel_size_um``/``patch_px``): skips pretraining and is used frozen as given
+    encoder_torchscript: str | None = None
     # synthetic data (ignored with user data)
     train_brains: tuple[int, ...] = TRAIN_BRAINS
     val_brains: tuple[int, ...] = VAL_BRAINS
@@ -40,7 +43,7 @@ class Preset:
     none_share: float = 0.12
     min_purity: float = 0.6
     # stage b: spatial contrastive pretraining
-    pretrain_steps: int = 300
+    pretrain_steps: int = 400
     pretrain_pairs: int = 32
     pos_radius_um: float = 1200.0
     temperature: float = 0.1
@@ -60,7 +63,7 @@ class Preset:
     prefix_k: int = 4
     caption_input: str = "embedding+probs"  # or "embedding"
     caption_mode: str = "projector+lm"  # "projector" (frozen LM) or "lora"
-    caption_steps: int = 1000
+    caption_steps: int = 800
     caption_batch: int = 48
     caption_lr: float = 2e-3
     # evaluation on validation brains
@@ -108,6 +111,8 @@ PRESETS: dict[str, Preset] = {
     # GPU: wider encoder, more data and steps (not run on the development machine)
     "gpu-large": Preset(
         name="gpu-large",
+        pixel_size_um=16.0,
+        patch_px=128,
         width=64,
         embed_dim=512,
         train_brains=tuple(range(32)),
@@ -128,6 +133,8 @@ PRESETS: dict[str, Preset] = {
     # a large Hugging Face causal LM given by path (--lm), frozen (optional LoRA), on a GPU
     "llm": Preset(
         name="llm",
+        pixel_size_um=16.0,
+        patch_px=128,
         width=64,
         embed_dim=512,
         train_brains=tuple(range(32)),

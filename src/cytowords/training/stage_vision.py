@@ -16,7 +16,14 @@ from safetensors.torch import load_file, save_file
 from scipy.spatial import cKDTree
 
 from cytowords.atlas import NONE_ID
-from cytowords.model import AreaHead, CytoEncoder, EncoderConfig, HeadConfig, OpenSetScorer
+from cytowords.model import (
+    AreaHead,
+    CytoEncoder,
+    EncoderConfig,
+    ExternalEncoder,
+    HeadConfig,
+    OpenSetScorer,
+)
 from cytowords.training.fit import fit_head, fit_scorer, pretrain_encoder
 
 from .data import PatchSet
@@ -95,7 +102,15 @@ def run_pretrain(
     return enc, log
 
 
-def load_encoder(p: Preset, folder: Path) -> CytoEncoder:
+def load_encoder(p: Preset, folder: Path) -> CytoEncoder | ExternalEncoder:
+    """The pretrained built-in encoder, or the user's TorchScript CytoNet."""
+    if p.encoder_torchscript:
+        return ExternalEncoder(
+            p.encoder_torchscript,
+            pixel_size_um=p.pixel_size_um,
+            patch_px=p.patch_px,
+            embed_dim=p.embed_dim,
+        ).eval()
     enc = CytoEncoder(
         EncoderConfig(
             pixel_size_um=p.pixel_size_um, patch_px=p.patch_px, width=p.width, embed_dim=p.embed_dim
