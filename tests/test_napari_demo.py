@@ -52,3 +52,14 @@ def test_demo_cli_screenshot(tiny_bundle_path, tmp_path, capsys):
     assert out.stat().st_size > 10_000
     assert main(["demo", "--model", str(tmp_path / "none"), "--no-show"]) == 2
     assert "no such model bundle folder" in capsys.readouterr().err
+
+
+def test_widgets_registered_in_plugin_menu(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, w1 = viewer.window.add_plugin_dock_widget("napari-cytowords", "Describe regions")
+    _, w2 = viewer.window.add_plugin_dock_widget("napari-cytowords", "Area map")
+    assert type(w1).__name__ == "DescribeWidget" and type(w2).__name__ == "AreaMapWidget"
+    assert w1.roi_layer() is None, "no image yet: no ROI layer is created"
+    viewer.add_image(np.zeros((20, 30), np.uint8), scale=(4.0, 4.0))
+    assert w1.roi_layer() is not None and w1.roi_layer().name == "ROIs"
+    assert tuple(w1.roi_layer().scale) == (4.0, 4.0)

@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..describe import DescribeParams, Roi, RoiError
+from ..describe import DescribeParams, Roi
 from . import _roi_results as rr
 from ._describe_worker import DescribeRequest, describe_worker
 from ._layer_choice import LayerChoice
@@ -31,7 +31,6 @@ from ._layers import (
     new_roi_layer,
     pixel_size_um,
     section_from_layer,
-    shape_polygon_section_um,
 )
 from ._model_choice import ModelChooser
 from ._models import check_model
@@ -68,9 +67,14 @@ class DescribeWidget(QWidget):
         self._queue: list[int] = []
         self._geom: dict[int, bytes] = {}
         self._worker = None
+        self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
+        self._ensure_roi_layer()
+        self._bind_roi_layer()
+
+    def _ensure_roi_layer(self, *_) -> None:
+        """Create the "ROIs" layer once an image is there and no Shapes layer exists."""
         if self.roi_choice.value() is None and self.image_choice.value() is not None:
             self.create_roi_layer()
-        self._bind_roi_layer()
 
     def _build_layout(self) -> None:
         form = QFormLayout()
@@ -156,19 +160,12 @@ class DescribeWidget(QWidget):
     def describe_selected(self) -> None:
         """Describe the ROIs selected in the ROI layer (all if none is selected)."""
         layer = self._layer
-        if layer is None:
-            show_error("No ROI layer: click 'New' next to 'ROI layer' and draw rectangles.")
-            return
-        rows = sorted(layer.selected_data) or list(range(len(layer.data)))
-        self.describe_rows(rows)
+        sel = sorted(layer.selected_data) if layer is not None else []
+        self.describe_rows(sel or None)
 
     def describe_all(self) -> None:
         """Describe every ROI of the ROI layer."""
-        layer = self._layer
-        if layer is None:
-            show_error("No ROI layer: click 'New' next to 'ROI layer' and draw rectangles.")
-            return
-        self.describe_rows(list(range(len(layer.data))))
+        self.describe_rows(None)
 
     def _checked_inputs(self):
         image = self.image_choice.value()
@@ -178,12 +175,15 @@ class DescribeWidget(QWidget):
         check_model(self.model.value())
         return image
 
-    def describe_rows(self, rows: list[int]) -> None:
-        """Queue shapes ``rows`` of the ROI layer for description (starts the worker)."""
+    def describe_rows(self, rows: list[int] | None) -> None:
+        """Queue shapes ``rows`` (None: all) of the ROI layer for description."""
         layer = self._layer
-        if layer is None or not rows:
-            if layer is not None:
-                show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
+        if layer is None:
+            show_error("No ROI layer: open an image, or click 'New' next to 'ROI layer'.")
+            return
+        rows = list(range(len(layer.data))) if rows is None else rows
+        if not rows:
+            show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
             return
         try:
             self._checked_inputs()
@@ -198,27 +198,11 @@ class DescribeWidget(QWidget):
             self._start_worker()
 
     def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
-        layer = self._layer
-        jobs, bad = [], {}
-        for roi_id in ids:
-            row = rr.row_of(layer, roi_id)
-            if row is None:
-                continue
-            poly = shape_polygon_section_um(layer, row, image)
-            try:
-                if poly is None:
-                    raise RoiError(
-                        f"ROI {row + 1} is a {layer.shape_type[row]}, which encloses no region;"
-                        " draw a rectangle, polygon or ellipse"
-                    )
-                roi = Roi(poly, name=f"ROI {row + 1}")
-            except RoiError as exc:
-                show_warning(str(exc))
-                bad[row] = {"status": "error"}
-                continue
-            self._geom[roi_id] = np.asarray(layer.data[row]).tobytes()
-            jobs.append((roi_id, roi))
-        rr.set_rows(layer, bad)
+        jobs, geoms, errors = rr.roi_jobs(self._layer, ids, image)
+        self._geom.update(geoms)
+        for msg in errors.values():
+            show_warning(msg)
+        rr.set_status(self._layer, list(errors), "error")
         return jobs
 
     def _start_worker(self) -> None:

@@ -17,7 +17,8 @@ import pandas as pd
 from napari.layers import Shapes
 
 from ..atlas import NONE_ID, load_atlas
-from ..describe import RegionDescription
+from ..describe import RegionDescription, Roi, RoiError
+from ._layers import shape_polygon_section_um
 
 #: edge / text colours for states that are not an area
 REJECTED_COLOR = "#ff3b30"
@@ -189,3 +190,31 @@ def _apply(layer: Shapes, df: pd.DataFrame) -> None:
     if len(colors):
         layer.edge_color = colors
     layer.events.features()
+
+
+def roi_jobs(
+    layer: Shapes, ids: list[int], image
+) -> tuple[list[tuple[int, Roi]], dict[int, bytes], dict[int, str]]:
+    """ROIs (section µm) of shapes ``ids``: ``(jobs, geometry by id, error by row)``.
+
+    Lines/paths and degenerate polygons give an error message instead of a job; the
+    geometry bytes let a late result be checked against the shape as it is then.
+    """
+    jobs, geoms, errors = [], {}, {}
+    for roi_id in ids:
+        row = row_of(layer, roi_id)
+        if row is None:
+            continue
+        poly = shape_polygon_section_um(layer, row, image)
+        try:
+            if poly is None:
+                raise RoiError(
+                    f"ROI {row + 1} is a {layer.shape_type[row]}, which encloses no region; "
+                    "draw a rectangle, polygon or ellipse"
+                )
+            jobs.append((roi_id, Roi(poly, name=f"ROI {row + 1}")))
+        except RoiError as exc:
+            errors[row] = str(exc)
+            continue
+        geoms[roi_id] = np.asarray(layer.data[row]).tobytes()
+    return jobs, geoms, errors
