@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import dask.array as da
 import numpy as np
 
 from ..sections import Section
@@ -79,7 +80,9 @@ def tissue_mask(section: Section) -> TissueMask:
     f = max(1, math.ceil(max(lev.shape) / MASK_MAX_PX))
     if f > 1:
         h, w = (lev.shape[0] // f) * f, (lev.shape[1] // f) * f
-        lev = lev[:h, :w].astype(np.float32).reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+        cs = f * max(1, 1024 // f)
+        lev = lev[:h, :w].rechunk((cs, cs)).astype(np.float32)
+        lev = da.coarsen(np.mean, lev, {0: f, 1: f}, trim_excess=True)
         ps = ps * f
     img = np.asarray(lev.compute(), dtype=np.float32) * unit_scale(section.dtype)
     t = otsu_threshold(img)

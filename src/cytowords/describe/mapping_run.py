@@ -1,7 +1,7 @@
 """Run the block tasks of an area map on dask: local threads or a dask.distributed cluster.
 
-Each block is two dask tasks, ``cw-read-<i>-<j>`` (read one window, cut patches) and
-``cw-infer-<i>-<j>`` (model). The section enters the graph once (one key), so a
+Each block is two dask tasks, ``cw-read-<run>-<i>-<j>`` (read one window, cut patches)
+and ``cw-infer-<run>-<i>-<j>`` (model). The section enters the graph once (one key), so a
 distributed worker receives it once, not per task. Finished blocks are handed to
 ``on_block`` in the calling thread as they complete (to be written at once); ``cancel``
 stops between blocks.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -71,17 +72,25 @@ def build_tasks(
     """One delayed ``infer`` per block (each depending on its ``read``)."""
     from dask import delayed
 
-    sec = delayed(_identity, pure=False)(SectionHandle(section), dask_key_name="cw-section")
+    run = uuid.uuid4().hex[:10]  # keys unique per run: maps may share a cluster
+    sec = delayed(_identity, pure=False)(SectionHandle(section), dask_key_name=f"cw-section-{run}")
     out = []
     for bi, bj in blocks:
         rows, cols = grid.block_slices(bi, bj)
         mask = np.ascontiguousarray(tissue[rows, cols])
         rd = delayed(read_block, pure=False)(
-            sec, grid, (bi, bj), mask, fill, scale, os.getpid(), dask_key_name=f"cw-read-{bi}-{bj}"
+            sec,
+            grid,
+            (bi, bj),
+            mask,
+            fill,
+            scale,
+            os.getpid(),
+            dask_key_name=f"cw-read-{run}-{bi}-{bj}",
         )
         out.append(
             delayed(infer_block, pure=False)(
-                ref, grid, rd, batch_size, dask_key_name=f"cw-infer-{bi}-{bj}"
+                ref, grid, rd, batch_size, dask_key_name=f"cw-infer-{run}-{bi}-{bj}"
             )
         )
     return out
@@ -169,8 +178,13 @@ def distributed_client(scheduler: Any = None, workers: int | None = None) -> Any
     n = int(workers or 1)
     if n < 1:
         raise ValueError(f"workers={workers}; expected >= 1")
+    k = str(max(1, (os.cpu_count() or 1) // n))  # torch threads per worker process
     cluster = LocalCluster(
-        n_workers=n, threads_per_worker=2, processes=True, dashboard_address=None
+        n_workers=n,
+        threads_per_worker=2,
+        processes=True,
+        dashboard_address=None,
+        env={"OMP_NUM_THREADS": k, "MKL_NUM_THREADS": k},  # the nanny's default is 1
     )
     client = Client(cluster, set_as_default=False)
     try:
