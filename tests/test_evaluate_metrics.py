@@ -109,3 +109,22 @@ def test_shifts_change_what_they_should():
     assert apply_shift("none", p) is p
     with pytest.raises(ValueError, match="unknown"):
         apply_shift("blue", p)
+
+
+def test_summary_marks_goals_and_drops():
+    from cytowords.training.evaluate.summary import summary_markdown
+
+    m = {
+        "label_match_accuracy": 0.96,
+        "masked_8way_accuracy": 0.5,
+        "open_set_auroc": 0.9,
+        "in_scope_false_rejection_rate": 0.04,
+        "classification_accuracy": 0.9,
+        "baselines": {"chance": {"masked_8way_accuracy": 0.125}},
+        "robustness": {"stain": {"classification_accuracy": 0.7}},
+    }
+    md = summary_markdown(m)
+    assert "| label match | 0.960 | 0.906 | >= 0.95 met |" in md
+    assert ">= 0.85 missed" in md and "<= 0.05 met" in md
+    assert "0.700 (-0.200)" in md
+    assert "| 0.125 |" in md
