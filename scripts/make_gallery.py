@@ -33,7 +33,8 @@ def grid(ids, brain, path, ncols, title, p=12.0):
         ax.imshow(column(a, brain, p), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(a, fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.005, right=0.995, top=0.9, bottom=0.005, wspace=0.06, hspace=0.12)
+    top = 1 - 0.5 / (nrows * 3.05)
+    fig.subplots_adjust(left=0.005, right=0.995, top=top, bottom=0.005, wspace=0.06, hspace=0.12)
     fig.savefig(path)
     plt.close(fig)
 

@@ -11,7 +11,7 @@ labels (``section.labels["areas"]``) come from the same geometry at every level.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dask.array as da
 import numpy as np
@@ -59,7 +59,7 @@ def section_geometry(
     return ribbon_geometry(seed, (w * 1000.0, h * 1000.0), bool(include_unseen))
 
 
-def _tiles(geom: RibbonGeometry, seed: int) -> callable:
+def _tiles(geom: RibbonGeometry, seed: int) -> Callable[[tuple], Iterator]:
     def sources(bbox) -> Iterator[tuple[tuple, np.random.Generator]]:
         x0, y0, x1, y1 = bbox
         for ty in range(int(math.floor(y0 / TILE_UM)), int(math.floor(y1 / TILE_UM)) + 1):
