@@ -29,7 +29,7 @@ def _model(arg: str | None, tmp: Path) -> tuple[str, bool]:
     sys.path.insert(0, str(ROOT / "tests"))
     from tiny_bundle import make_tiny_bundle
 
-    return str(make_tiny_bundle(tmp / "tiny")), True
+    return str(make_tiny_bundle(tmp / "tiny-untrained-bundle")), True
 
 
 def _wait(widget, app) -> None:
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         describe.parentWidget().raise_()
         _wait(describe, app)
         viewer.screenshot(str(args.out / "demo.png"), canvas_only=False)
+        describe.results.select_row(0)
+        _wait(describe, app)
         describe.grab().save(str(args.out / "results_panel.png"))
         # area map of the view around the first ROI
         first = np.asarray(rois.data[0])[:, -2:] * rois.scale[-2:] + rois.translate[-2:]

@@ -85,3 +85,21 @@ def test_area_map_errors_notify(widget, qtbot, tmp_path) -> None:
         w.run()
     assert notes.any("missing", "does not exist"), notes.messages
     assert not w.busy
+
+
+def test_area_map_broken_bundle_notifies(widget, qtbot, tmp_path) -> None:
+    import shutil
+
+    viewer, w, image = widget
+    broken = tmp_path / "broken"
+    shutil.copytree(w.model.value(), broken)
+    (broken / "weights.safetensors").write_bytes(b"garbage")
+    w.model.set_value(str(broken))
+    w.region_combo.setCurrentText("whole section")
+    n_before = len(viewer.layers)
+    with Notes() as notes:
+        w.run()
+        wait_idle(qtbot, w)
+    assert notes.any("area map failed", "broken"), notes.messages
+    assert len(viewer.layers) == n_before
+    assert w.run_btn.isEnabled()

@@ -62,6 +62,7 @@ def test_describe_sets_features_text_colour_and_panel(widget, qtbot) -> None:
     assert w.results.table.rowCount() == 2
     w.results.select_row(1)
     assert layer.selected_data == {1}
+    assert "ROI 2" in w.results.detail.text() and str(f["area"].iloc[1]) in w.results.detail.text()
     centre = np.array(camera(viewer).center[-2:])
     np.testing.assert_allclose(centre, [225 * 8.0, 275 * 8.0])
     assert w.results.copy_caption() == f["caption"].iloc[1]
@@ -182,3 +183,21 @@ def test_described_rois_export_and_reimport(widget, qtbot, tmp_path) -> None:
     for k in ("area", "caption", "rejected"):
         assert list(back.features[k]) == list(layer.features[k])
     np.testing.assert_allclose(back.features["probability"], layer.features["probability"])
+
+
+def test_broken_bundle_notifies_and_keeps_rois(widget, qtbot, tmp_path) -> None:
+    import shutil
+
+    viewer, w = widget
+    broken = tmp_path / "broken"
+    shutil.copytree(w.model.value(), broken)
+    (broken / "weights.safetensors").write_bytes(b"not safetensors")
+    w.model.set_value(str(broken))
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    assert notes.any("describing failed", "broken"), notes.messages
+    assert list(layer.features["status"]) == ["error"]
+    assert len(layer.data) == 1

@@ -178,7 +178,9 @@ class AreaMapWidget(QWidget):
             show_error(str(exc))
             return
         cancel = self.progress.start("loading model…")
-        worker = area_map_worker(request, section, cancel, on_progress=self.progress.relay)
+        worker = area_map_worker(
+            request, section, cancel, on_progress=self.progress.relay, _ignore_errors=True
+        )
         worker.yielded.connect(lambda ev: self._on_event(ev, image))
         worker.errored.connect(lambda exc: show_error(f"area map failed: {exc}"))
         worker.finished.connect(self._on_finished)

@@ -60,6 +60,7 @@ class DescribeWidget(QWidget):
         self.progress = ProgressRow()
         self.results = ResultsPanel(napari_viewer)
         self._build_layout()
+        self.setMinimumWidth(360)
         self.describe_sel_btn.clicked.connect(self.describe_selected)
         self.describe_all_btn.clicked.connect(self.describe_all)
         self.roi_choice.combo.currentIndexChanged.connect(self._bind_roi_layer)
@@ -219,7 +220,12 @@ class DescribeWidget(QWidget):
             return
         cancel = self.progress.start(f"loading model, {len(jobs)} ROI(s) to describe…")
         worker = describe_worker(
-            self.request(), section, jobs, cancel, on_progress=self.progress.relay
+            self.request(),
+            section,
+            jobs,
+            cancel,
+            on_progress=self.progress.relay,
+            _ignore_errors=True,  # errors become notifications (_on_error), not re-raised
         )
         worker.yielded.connect(self._on_event)
         worker.errored.connect(self._on_error)

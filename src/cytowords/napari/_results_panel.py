@@ -6,6 +6,8 @@ copied to the clipboard (button or right-click menu).
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
@@ -14,6 +16,7 @@ from qtpy.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QMenu,
     QPushButton,
     QTableWidget,
@@ -23,7 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._layers import camera
-from ._roi_results import label_text
+from ._roi_results import REJECTED_COLOR, label_text
 
 COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
 
@@ -32,6 +35,21 @@ def _status(row: dict) -> str:
     if row.get("status") == "done":
         return "rejected" if bool(row.get("rejected")) else "accepted"
     return str(row.get("status", ""))
+
+
+def detail_text(row: int, r: dict) -> str:
+    """Rich text describing ROI ``row``: area, name, probability, rejection and caption."""
+    head = f"<b>ROI {row + 1}</b>"
+    if r.get("status") != "done":
+        return f"{head}: {escape(_status(r) or 'not described yet')}"
+    if bool(r.get("rejected")):
+        head += f" — <span style='color:{REJECTED_COLOR}'>✕ not a known area</span>"
+    else:
+        p = r.get("probability")
+        pct = f", {100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
+        head += f" — <b>{escape(str(r.get('area')))}</b> ({escape(str(r.get('area_name')))}{pct})"
+    caption = str(r.get("caption") or "") or "(the model gave no caption)"
+    return f"{head}<br>{escape(caption)}"
 
 
 class ResultsPanel(QWidget):
@@ -55,6 +73,11 @@ class ResultsPanel(QWidget):
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.detail = QLabel("Select a ROI to read its description.")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.detail.setMinimumHeight(60)
+        self.detail.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.copy_btn = QPushButton("Copy caption")
         self.copy_btn.setToolTip("Copy the selected ROI's caption to the clipboard")
         self.copy_btn.clicked.connect(self.copy_caption)
@@ -66,7 +89,8 @@ class ResultsPanel(QWidget):
         buttons.addWidget(self.copy_all_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.table)
+        lay.addWidget(self.table, 2)
+        lay.addWidget(self.detail, 1)
         lay.addLayout(buttons)
         self._syncing = False
 
@@ -124,6 +148,7 @@ class ResultsPanel(QWidget):
         if row is None or row >= len(self.layer.data):
             return
         self.layer.selected_data = {row}
+        self.detail.setText(detail_text(row, self.rows()[row]))
         verts = np.asarray(self.layer.data[row], dtype=float)[:, -2:]
         world = verts * np.asarray(self.layer.scale[-2:]) + np.asarray(self.layer.translate[-2:])
         lo, hi = world.min(axis=0), world.max(axis=0)
