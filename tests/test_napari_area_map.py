@@ -103,3 +103,27 @@ def test_area_map_broken_bundle_notifies(widget, qtbot, tmp_path) -> None:
     assert notes.any("area map failed", "broken"), notes.messages
     assert len(viewer.layers) == n_before
     assert w.run_btn.isEnabled()
+
+
+def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
+    from cytowords.napari._map_writer import write_area_map_zarr
+    from cytowords.sections import open_section
+
+    viewer, w, image = widget
+    w.region_combo.setCurrentText("whole section")
+    w.run()
+    wait_idle(qtbot, w)
+    labels = w.last_layers[0]
+    out = tmp_path / "map.ome.zarr"
+    data, meta, _ = labels.as_layer_data_tuple()
+    assert write_area_map_zarr(str(out), data, meta) == [str(out)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.ome.zarr"], "atomic"
+    back = open_section(out)
+    areas = back.labels["areas"]
+    np.testing.assert_array_equal(np.asarray(areas.levels[0]), labels.data)
+    for v in {int(x) for x in np.unique(labels.data)} - {0}:
+        assert areas.names[v] == labels.features.set_index("index").loc[v, "area"]
+    rej = np.asarray(back.labels["rejected"].levels[0]).astype(bool)
+    np.testing.assert_array_equal(rej, w.last_layers[1].data.astype(bool))
+    with pytest.raises(ValueError, match="not an area map"):
+        write_area_map_zarr(str(tmp_path / "x.zarr"), image.data, {"name": "section"})

@@ -59,9 +59,14 @@ def area_map_layers(amap, section_to_world: np.ndarray, name: str = "area map") 
         "opacity": 0.55,
         "metadata": {
             "cytowords_area_map": True,
-            "origin_um": list(amap.origin_um),
+            "origin_um": [float(v) for v in amap.origin_um],
             "pixel_size_um": s,
             "label_names": {v: table[v][0] for v in present if v in table},
+            # everything the OME-Zarr writer needs (tile resolution: small arrays)
+            "area_table": {int(k): tuple(v) for k, v in table.items()},
+            "probability": amap.probability,
+            "ood_score": amap.ood_score,
+            "rejected": amap.rejected,
         },
         **common,
     }

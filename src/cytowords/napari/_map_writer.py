@@ -1,0 +1,38 @@
+"""npe2 writer: an area-map Labels layer (from the Area map widget) to OME-Zarr, atomically.
+
+The store holds ``labels/areas`` (with the area table as NGFF properties/colours),
+``labels/rejected``, ``probability`` and ``ood_score`` (see
+:func:`cytowords.describe.mapping_write.write_area_map`). The image is the probability map
+(uint8), as the section itself is not part of the layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
+    """Write an area-map Labels layer as OME-Zarr at ``path`` (a new ``*.zarr`` folder)."""
+    from ..describe.mapping import AreaMap
+    from ..describe.mapping_write import write_area_map
+
+    md = meta.get("metadata") or {}
+    if not md.get("cytowords_area_map"):
+        raise ValueError(
+            f"{path}: layer {meta.get('name')!r} is not an area map made by the Area map "
+            "widget; save plain label layers with napari's own writers"
+        )
+    labels = np.asarray(data, dtype=np.int32)
+    zeros = np.zeros(labels.shape, dtype=np.float32)
+    amap = AreaMap(
+        labels=labels,
+        probability=np.asarray(md.get("probability", zeros), dtype=np.float32),
+        ood_score=np.asarray(md.get("ood_score", zeros), dtype=np.float32),
+        rejected=np.asarray(md.get("rejected", zeros), dtype=bool),
+        pixel_size_um=float(md["pixel_size_um"]),
+        origin_um=tuple(float(v) for v in md["origin_um"]),
+        area_table={int(k): tuple(v) for k, v in (md.get("area_table") or {}).items()},
+    )
+    return [str(write_area_map(path, amap))]
