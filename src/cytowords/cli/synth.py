@@ -40,6 +40,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: p.print_help() or 0)
 
 
+def png_gray8(img) -> bytes:
+    """Encode a 2D uint8 array as an 8-bit grayscale PNG (no imaging library needed)."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    a = np.ascontiguousarray(img, dtype=np.uint8)
+    h, w = a.shape
+    raw = b"".join(b"\x00" + a[r].tobytes() for r in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        body = tag + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
+
+
 def _progress(done: int, total: int) -> None:
     if done == total or done % max(1, total // 20) == 0:
         print(f"\r  {done}/{total} chunks", end="\n" if done == total else "", flush=True)
@@ -92,10 +116,8 @@ def run_patch(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    from PIL import Image
-
     tmp = args.out.with_name(f".{args.out.name}.tmp")
-    Image.fromarray(img).save(tmp, format="PNG")
+    tmp.write_bytes(png_gray8(img))
     tmp.replace(args.out)
     print(f"wrote {args.out} ({img.shape[1]} x {img.shape[0]} px)")
     return 0

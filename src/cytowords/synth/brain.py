@@ -42,7 +42,8 @@ class Brain:
 
     Attributes are multipliers around 1 (``thickness_scale``, ``density_scale``,
     ``size_scale``), per-layer thickness factors ``layer_scale`` (individual trait),
-    ``staining`` and ``border_jitter_um`` (shift of area borders along the ribbon).
+    and ``staining``; in a virtual section the same seed also sets the folding and the
+    area borders along the ribbon.
     """
 
     seed: int
@@ -51,7 +52,6 @@ class Brain:
     size_scale: float = field(init=False)
     layer_scale: dict[str, float] = field(init=False)
     staining: Staining = field(init=False)
-    border_jitter_um: float = field(init=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -70,7 +70,6 @@ class Brain:
             blur_um=float(rng.uniform(0.5, 1.5)),
             noise=float(rng.uniform(2.0, 6.0)),
         )
-        self.border_jitter_um = float(rng.normal(0, 1.0))
         self._tables: dict[str, tuple[np.ndarray, float]] = {}
 
     def __repr__(self) -> str:

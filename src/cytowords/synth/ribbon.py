@@ -62,12 +62,22 @@ def _outline(rng: np.random.Generator, w_um: float, h_um: float, n: int = 8000) 
 
 
 def _inside(poly: np.ndarray, shape: tuple[int, int], g: float) -> np.ndarray:
-    """Grid cells (centres at ``(i + 0.5) * g``) inside the polygon (PIL scan-line fill)."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("1", (shape[1], shape[0]), 0)
-    ImageDraw.Draw(img).polygon([(float(x), float(y)) for x, y in poly / g - 0.5], fill=1)
-    return np.asarray(img, dtype=bool)
+    """Grid cells (centres at ``(i + 0.5) * g``) inside the polygon (even-odd scan lines)."""
+    ny, nx = shape
+    x0, y0 = poly[:, 0] / g - 0.5, poly[:, 1] / g - 0.5
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    mask = np.zeros(shape, bool)
+    cols = np.arange(nx)
+    lo, hi = np.minimum(y0, y1), np.maximum(y0, y1)
+    for r in range(max(0, int(lo.min())), min(ny, int(hi.max()) + 2)):
+        e = (lo <= r) & (hi > r)
+        if not e.any():
+            continue
+        xs = np.sort(x0[e] + (r - y0[e]) * (x1[e] - x0[e]) / (y1[e] - y0[e]))
+        # cells whose centre lies between crossing pairs (2k, 2k+1)
+        n_left = np.searchsorted(xs, cols, side="right")
+        mask[r] = (n_left % 2) == 1
+    return mask
 
 
 class RibbonGeometry(Geometry):
