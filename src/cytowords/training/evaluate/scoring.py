@@ -141,4 +141,7 @@ def summarise(res: PatchResults, ps: PatchSet) -> dict:
             M.rate(parsed[res.captioned & non] == NONE_ID) if has_caps else nan
         ),
     }
+    m["classification_accuracy_per_brain"] = {
+        str(b): M.rate(correct[ins & (ps.brain == b)]) for b in sorted(set(ps.brain.tolist()))
+    }
     return m
