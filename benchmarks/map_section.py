@@ -94,10 +94,16 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    stats = run_map(
-        Path(args.child), Path(args.bundle), stride_um=args.stride_um, device=args.device
-    )
+    kw = dict(stride_um=args.stride_um, device=args.device)
+    from cytowords.sections import open_section
+
+    h, w = open_section(args.child).shape_um
+    centre = (h / 2 - 2000, w / 2 - 2000, h / 2 + 2000, w / 2 + 2000)
+    run_map(Path(args.child), Path(args.bundle), region_um=centre, **kw)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # model loaded
+    stats = run_map(Path(args.child), Path(args.bundle), **kw)
     stats["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stats["peak_before_mib"] = before
     print("CHILD " + json.dumps(stats))
 
 
@@ -161,8 +167,8 @@ def projection(rate: float, read_per_patch_s: float, stride_um: float) -> None:
         gpu = max(gpu_compute, gpu_read)
         print(
             f"  stride {s:g} µm: {area:,.0f} mm² / ({s / 1000:g} mm)² = {n:,.0f} patches; "
-            f"CPU {n:,.0f} / {rate:.0f} = {cpu / 3600:,.2f} h; GPU max(model "
-            f"{gpu_compute:.0f} s, reading {gpu_read:.0f} s) = {gpu / 60:.1f} min"
+            f"CPU {n:,.0f} / {rate:.0f} = {cpu / 60:,.1f} min; GPU max(model "
+            f"{gpu_compute:.1f} s, reading {gpu_read:.1f} s) = {gpu:.1f} s"
         )
 
 
@@ -215,10 +221,12 @@ def main() -> None:
         print(f"  dask LocalCluster, 1 vs 2 workers: {t1:.1f} s vs {t2:.1f} s = ×{t1 / t2:.2f}")
         big = make_section(wd, (size[0] * 2, size[1] * 2))
         m1, m4 = in_child(sec, bundle, a), in_child(big, bundle, a)
-        print(
-            f"  peak RSS (fresh process): {m1['peak_rss_mib']:.0f} MiB for {m1['tiles']} tiles, "
-            f"{m4['peak_rss_mib']:.0f} MiB for the 4× larger section ({m4['tiles']} tiles)"
-        )
+        for m, what in ((m1, "section"), (m4, "4× larger section")):
+            print(
+                f"  peak RSS, {what} ({m['tiles']} tiles, fresh process): "
+                f"{m['peak_rss_mib']:.0f} MiB (before the map, model loaded: "
+                f"{m['peak_before_mib']:.0f} MiB)"
+            )
     projection(rate, read_pp, a.stride_um)
 
 

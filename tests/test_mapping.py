@@ -153,7 +153,9 @@ def test_mixed_precision_path_on_cpu(section, bundle, amap):
     np.testing.assert_allclose(m.probability, amap.probability, atol=0.15)
 
 
-ACCURACY = 0.6  # trained default model vs ground truth on tiles of labelled cortex
+#: trained default model vs ground truth, on tiles of labelled cortex that are not rejected;
+#: tiles straddling area borders are mixed, so this is below the patch-level accuracy
+ACCURACY = 0.5
 
 
 def test_map_accuracy_with_trained_model():
@@ -161,8 +163,8 @@ def test_map_accuracy_with_trained_model():
     if not (default_model_path() / "config.json").is_file():
         pytest.skip("the trained default bundle is not installed")
     synth = pytest.importorskip("cytowords.synth.section")
-    sec = synth.virtual_section(11, size_mm=(12, 9), pixel_size_um=8.0)
-    m = compute_area_map(sec, "default", device="cpu")
+    sec = synth.virtual_section(11, size_mm=(24, 18), pixel_size_um=16.0)
+    m = compute_area_map(sec, "default", device="cpu", stride_um=512)
     h, w = m.labels.shape
     p = m.pixel_size_um
     gt = sec.labels["areas"].read_window(m.origin_um[0], m.origin_um[1], h * p, w * p, p)

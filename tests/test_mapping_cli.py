@@ -69,3 +69,40 @@ def test_cli_section_without_tissue(files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no tissue" in err and "blank" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_resumes_after_interrupt(files, tmp_path, capsys):
+    """A killed run leaves OUT.partial (never OUT); the same command finishes it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.ome.zarr"
+    args = [sys.executable, "-m", "cytowords", "map", str(files["section"]), "--out", str(out)]
+    args += ["--model", str(files["bundle"]), "--block-tiles", "2", "--device", "cpu"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "m.ome.zarr.partial" / "blocks.done"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if journal.is_file() and len(journal.read_text().splitlines()) >= 2:
+            proc.kill()
+            break
+        time.sleep(0.05)
+    proc.wait()
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be interrupted")
+    assert not out.exists() and journal.is_file()
+    n_done = len(journal.read_text().splitlines())
+    assert _map(files, out, "--block-tiles", "2") == 0
+    summary = capsys.readouterr().out
+    assert f"{n_done} resumed" in summary
+    assert out.is_dir() and not journal.parent.exists()
+
+
+@pytest.mark.slow
+def test_cli_local_cluster_workers(files, tmp_path, capsys):
+    out_threads, out_workers = tmp_path / "a.ome.zarr", tmp_path / "b.ome.zarr"
+    assert _map(files, out_threads, "--no-progress") == 0
+    assert _map(files, out_workers, "--workers", "2", "--no-progress") == 0
+    a = zarr.open_group(str(out_threads), mode="r")["labels/areas/0"][...]
+    b = zarr.open_group(str(out_workers), mode="r")["labels/areas/0"][...]
+    assert (a == b).all() and (a > 0).sum() == 79

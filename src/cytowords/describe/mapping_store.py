@@ -96,7 +96,11 @@ class PartialStore:
         done = set()
         jp = self.path / JOURNAL
         if jp.is_file():
-            for line in jp.read_text(encoding="utf-8").splitlines():
+            text = jp.read_text(encoding="utf-8")
+            if text and not text.endswith("\n"):  # killed mid-line: drop the partial line
+                text = text[: text.rfind("\n") + 1]
+                jp.write_text(text, encoding="utf-8")
+            for line in text.splitlines():
                 parts = line.split()
                 if len(parts) == 2 and all(p.isdigit() for p in parts):
                     done.add((int(parts[0]), int(parts[1])))
