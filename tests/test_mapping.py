@@ -101,6 +101,8 @@ def test_region_stride_and_progress(section, bundle):
 
 def test_batched_equals_one_by_one(amap, section, bundle):
     m1 = compute_area_map(section, str(bundle), block_tiles=4, batch_size=1, scheduler="sync")
+    m2 = compute_area_map(section, str(bundle), block_tiles=4, scheduler="threads")
+    assert np.array_equal(m2.labels, amap.labels)
     assert np.array_equal(m1.labels, amap.labels)
     np.testing.assert_allclose(m1.probability, amap.probability, atol=1e-5)
 

@@ -124,7 +124,12 @@ def execute(
         with distributed_client(scheduler, workers) as client:
             run_distributed(client, tasks, handle, cancel)
     else:
-        run_local(tasks, handle, cancel, scheduler="sync" if scheduler else "threads")
+        run_local(
+            tasks,
+            handle,
+            cancel,
+            scheduler="sync" if scheduler in ("sync", "synchronous") else "threads",
+        )
     secs = time.perf_counter() - t0
     return {
         "tiles": total,
