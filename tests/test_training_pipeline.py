@@ -29,6 +29,7 @@ TINY = Preset(
     pretrain_steps=25,
     pretrain_pairs=16,
     pos_radius_um=1500.0,
+    pretrain_positives="spatial",
     head_hidden=0,
     head_steps=150,
     lm_vocab=300,

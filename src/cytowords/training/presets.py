@@ -46,6 +46,10 @@ class Preset:
     pretrain_steps: int = 400
     pretrain_pairs: int = 32
     pos_radius_um: float = 1200.0
+    #: "spatial": self-supervised (positives = patches within pos_radius_um on the same
+    #: section); "label": supervised contrastive (positives = same area, any brain; each
+    #: anchor's partner comes from another brain when possible)
+    pretrain_positives: str = "label"
     temperature: float = 0.1
     pretrain_lr: float = 2e-3
     # stage c/d: head and open-set scorer
@@ -63,8 +67,8 @@ class Preset:
     prefix_k: int = 4
     caption_input: str = "embedding+probs"  # or "embedding"
     caption_mode: str = "projector+lm"  # "projector" (frozen LM) or "lora"
-    caption_steps: int = 800
-    caption_batch: int = 48
+    caption_steps: int = 400
+    caption_batch: int = 32
     caption_lr: float = 2e-3
     # evaluation on validation brains
     eval_captions_per_area: int = 6

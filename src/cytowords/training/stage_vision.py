@@ -46,24 +46,37 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def contrastive_batches(
-    ps: PatchSet, pairs: int, radius_um: float, seed: int = 0
+    ps: PatchSet, pairs: int, radius_um: float, seed: int = 0, positives: str = "spatial"
 ) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
-    """``batches(step)``: ``pairs`` random anchors, each with a random partner patch closer
-    than ``radius_um`` on the same section (the spatial positive), deterministic in step."""
-    secs, inv = np.unique(ps.sections, return_inverse=True)
-    pos3 = np.column_stack([ps.positions_um, inv * SECTION_GAP_UM]).astype(np.float64)
-    tree = cKDTree(pos3)
-    neigh = tree.query_ball_point(pos3, r=radius_um)
-    neigh = [np.array([j for j in nb if j != i], np.int64) for i, nb in enumerate(neigh)]
+    """``batches(step)``: ``pairs`` random anchors, each with a partner, deterministic in step.
+
+    positives "spatial": the partner is a random patch closer than ``radius_um`` on the same
+    section and positions are ``(y, x, section * gap)`` µm (self-supervised). "label": the
+    partner is a patch of the same label from another brain when possible and positions
+    put all patches of one label at one point (supervised contrastive)."""
+    if positives not in ("spatial", "label"):
+        raise ValueError(f"pretrain positives {positives!r}; expected 'spatial' or 'label'")
+    _, inv = np.unique(ps.sections, return_inverse=True)
+    if positives == "spatial":
+        pos3 = np.column_stack([ps.positions_um, inv * SECTION_GAP_UM]).astype(np.float64)
+        neigh = cKDTree(pos3).query_ball_point(pos3, r=radius_um)
+        neigh = [np.array([j for j in nb if j != i], np.int64) for i, nb in enumerate(neigh)]
+    else:
+        _, lab = np.unique(ps.labels, return_inverse=True)
+        pos3 = np.column_stack([lab * SECTION_GAP_UM, np.zeros((len(lab), 2))])
+        groups = {k: np.nonzero(lab == k)[0] for k in np.unique(lab)}
+        neigh = []
+        for i in range(len(ps)):
+            g = groups[lab[i]]
+            other = g[ps.brains[g] != ps.brains[i]]
+            neigh.append(other if len(other) else g[g != i])
     has = np.array([len(nb) > 0 for nb in neigh])
     anchors_pool = np.nonzero(has)[0] if has.any() else np.arange(len(ps))
 
     def batches(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng(seed * 1_000_003 + step)
         a = rng.choice(anchors_pool, size=min(pairs, len(anchors_pool)), replace=False)
-        b = np.array(
-            [nb[rng.integers(len(nb))] if len(nb) else i for i, nb in ((i, neigh[i]) for i in a)]
-        )
+        b = np.array([neigh[i][rng.integers(len(neigh[i]))] if len(neigh[i]) else i for i in a])
         idx = np.concatenate([a, b])
         x = torch.from_numpy(ps.patches[idx].astype(np.float32) / 255.0)[:, None]
         return x, torch.from_numpy(pos3[idx]).float()
@@ -84,7 +97,9 @@ def run_pretrain(
     )
     res = pretrain_encoder(
         enc,
-        contrastive_batches(train, p.pretrain_pairs, p.pos_radius_um),
+        contrastive_batches(
+            train, p.pretrain_pairs, p.pos_radius_um, positives=p.pretrain_positives
+        ),
         steps=p.pretrain_steps,
         pos_radius_um=p.pos_radius_um,
         temperature=p.temperature,
