@@ -110,7 +110,7 @@ def section(path, seed=1):
     axes[1].set_title("ground-truth areas (60 in-scope territories along the ribbon)")
     for ax in axes:
         ax.axis("off")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.01, wspace=0.03)
     fig.savefig(path)
     plt.close(fig)
 
