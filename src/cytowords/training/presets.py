@@ -111,7 +111,7 @@ PRESETS: dict[str, Preset] = {
         extra={"areas": ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]},
     ),
     # the bundled model: <= 60 min on 2 CPU cores including data generation
-    "default": Preset(name="default"),
+    "default": Preset(name="default", n_per_area=48, pretrain_steps=1600, caption_steps=800),
     # GPU: wider encoder, more data and steps (not run on the development machine)
     "gpu-large": Preset(
         name="gpu-large",
