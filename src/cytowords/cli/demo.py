@@ -43,33 +43,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--size-mm {args.size_mm}: expected two positive sizes in mm")
     if str(args.model) != "default" and not Path(args.model).is_dir():
         raise CliError(f"--model {args.model}: no such model bundle folder")
-    import napari
+    from ..napari._demo import run_demo
 
-    from ..napari._demo import open_demo
-
-    viewer = napari.Viewer(title="cytowords demo", show=not args.no_show)
-    describe, _ = open_demo(
-        viewer,
-        seed=args.seed,
-        size_mm=tuple(args.size_mm),
-        model=str(args.model),
-        n_rois=args.rois,
-    )
-    if args.describe or args.screenshot:
-        from qtpy.QtWidgets import QApplication
-
-        if args.describe:
-            describe.describe_all()
-        app = QApplication.instance()
-        while describe.busy:
-            app.processEvents()
-            describe.progress.cancel_event.wait(0.02)
-    if args.screenshot:
-        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        viewer.screenshot(str(args.screenshot), canvas_only=False)
-        print(f"screenshot: {args.screenshot}")
-    if args.screenshot or args.no_show:
-        viewer.close()
-        return 0
-    napari.run()
-    return 0
+    return run_demo(args)

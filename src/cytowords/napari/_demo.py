@@ -113,3 +113,35 @@ def open_demo(
     viewer.layers.selection.active = rois
     viewer.reset_view()
     return describe, area_map
+
+
+def run_demo(args) -> int:
+    """Back end of ``cytowords demo``: open the viewer, optionally describe, screenshot."""
+    import napari
+
+    viewer = napari.Viewer(title="cytowords demo", show=not args.no_show)
+    describe, _ = open_demo(
+        viewer,
+        seed=args.seed,
+        size_mm=tuple(args.size_mm),
+        model=str(args.model),
+        n_rois=args.rois,
+    )
+    if args.describe or args.screenshot:
+        from qtpy.QtWidgets import QApplication
+
+        if args.describe:
+            describe.describe_all()
+        app = QApplication.instance()
+        while describe.busy:
+            app.processEvents()
+            describe.progress.cancel_event.wait(0.02)
+    if args.screenshot:
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        viewer.screenshot(str(args.screenshot), canvas_only=False)
+        print(f"screenshot: {args.screenshot}")
+    if args.screenshot or args.no_show:
+        viewer.close()
+        return 0
+    napari.run()
+    return 0
