@@ -160,10 +160,12 @@ def test_event_loop_stays_responsive(widget, qtbot) -> None:
     timer.stop()
     run_s = time.perf_counter() - t0
     gaps = np.diff([t0, *ticks])
-    assert run_s > 0.2, "the job should take long enough to measure"
+    assert run_s > 0.5, "the job should take long enough to measure"
     assert len(ticks) > 10
     print(f"describe ran {run_s:.2f} s; {len(ticks)} ticks; max gap {1000 * gaps.max():.0f} ms")
-    assert gaps.max() < 0.25
+    # a model run on the GUI thread would stall the timer for about the whole job; a worker
+    # keeps gaps at tens of ms (60-94 ms measured), with headroom for a loaded CI machine
+    assert gaps.max() < min(0.5, run_s / 2)
 
 
 def test_described_rois_export_and_reimport(widget, qtbot, tmp_path) -> None:

@@ -2,7 +2,7 @@
 
 Synthetic brains (seeds of :class:`cytowords.synth.Brain`) are split by brain:
 
-* train brains ``0..5`` (``default``; ``smoke`` uses 0-1),
+* train brains ``0..11`` (``default``; ``smoke`` uses 0-1),
 * validation / calibration brains ``100, 101``,
 * test brains ``200..204`` are reserved for evaluation and never used by training.
 
@@ -111,7 +111,13 @@ PRESETS: dict[str, Preset] = {
         extra={"areas": ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]},
     ),
     # the bundled model: <= 60 min on 2 CPU cores including data generation
-    "default": Preset(name="default", n_per_area=48, pretrain_steps=1600, caption_steps=800),
+    "default": Preset(
+        name="default",
+        train_brains=tuple(range(12)),
+        n_per_area=48,
+        pretrain_steps=6000,
+        caption_steps=2000,
+    ),
     # GPU: wider encoder, more data and steps (not run on the development machine)
     "gpu-large": Preset(
         name="gpu-large",
