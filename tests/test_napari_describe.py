@@ -144,7 +144,7 @@ def test_degenerate_polygon_notifies(widget, qtbot) -> None:
 def test_event_loop_stays_responsive(widget, qtbot) -> None:
     viewer, w = widget
     layer = w.roi_layer()
-    for k in range(6):  # enough work for a second or more on a small CPU
+    for k in range(16):  # enough work for a second or more on a small CPU
         layer.add_rectangles(rect(5 * k, 100, 390 - 5 * k, 490))
     w.max_patches.setValue(512)
     # warm the model cache so that the timed run is inference, not loading
