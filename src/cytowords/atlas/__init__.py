@@ -5,12 +5,13 @@
 tests) and why is recorded per area (``Area.unseen_reason``); see ``docs/synthetic_cortex.md``.
 """
 
-from .catalogue import NONE_ID, Area, Atlas, load_atlas, normalise_name
+from .catalogue import NONE_ID, REJECTION_CAPTION, Area, Atlas, load_atlas, normalise_name
 from .profiles import LAYER_NAMES, LaminarProfile, LayerProfile, SubLayer
 
 __all__ = [
     "LAYER_NAMES",
     "NONE_ID",
+    "REJECTION_CAPTION",
     "Area",
     "Atlas",
     "LaminarProfile",

@@ -21,6 +21,12 @@ from .profiles import LaminarProfile, profile_from_dict
 
 #: label of patches/pixels that show no cortical area (white matter, background, artefacts)
 NONE_ID = "__none__"
+#: the fixed caption of regions that match no known area (white matter, background,
+#: artefacts, unmapped cortex); models emit it and caption parsing maps it to NONE_ID
+REJECTION_CAPTION = (
+    "No known cortical area: the region does not match any area of the atlas "
+    "(white matter, background, artefact or an unmapped area)."
+)
 
 
 def normalise_name(text: str) -> str:

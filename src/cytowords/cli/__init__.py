@@ -23,6 +23,23 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2, no traceback."""
 
 
+def four_floats(flag: str, order: str, example: str):
+    """argparse ``type=`` for options taking four comma-separated numbers in µm."""
+
+    def parse(text: str) -> tuple[float, float, float, float]:
+        try:
+            vals = [float(v) for v in text.split(",")]
+        except ValueError:
+            vals = []
+        if len(vals) != 4:
+            raise argparse.ArgumentTypeError(
+                f"{flag} {text!r}: expected {order} in µm, e.g. {example}"
+            )
+        return vals[0], vals[1], vals[2], vals[3]
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command registered."""
     parser = argparse.ArgumentParser(

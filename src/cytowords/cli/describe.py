@@ -5,19 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import CliError
+from . import CliError, four_floats
 
-
-def _roi(text: str) -> tuple[float, float, float, float]:
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != 4:
-        raise argparse.ArgumentTypeError(
-            f"--roi {text!r}: expected X0,Y0,X1,Y1 in µm, e.g. 1000,2000,5000,6000"
-        )
-    return vals[0], vals[1], vals[2], vals[3]
+_roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

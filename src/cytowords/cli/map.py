@@ -5,19 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import CliError
+from . import CliError, four_floats
 
-
-def _region(text: str) -> tuple[float, float, float, float]:
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != 4:
-        raise argparse.ArgumentTypeError(
-            f"--region {text!r}: expected Y0,X0,Y1,X1 in µm, e.g. 0,0,20000,30000"
-        )
-    return vals[0], vals[1], vals[2], vals[3]
+_region = four_floats("--region", "Y0,X0,Y1,X1", "0,0,20000,30000")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from cytowords.atlas import REJECTION_CAPTION
 from cytowords.atlas.catalogue import NONE_ID
 from cytowords.model.bundle_files import BundleError, atomic_dir, verify_hashes, write_hashes
 from cytowords.model.bundle_lm import load_lm, save_lm
@@ -49,7 +50,6 @@ __all__ = [
 FORMAT_NAME = "cytowords-bundle"
 FORMAT_VERSION = 1
 NONE_LABEL = NONE_ID  # "__none__": white matter, background, artefacts
-REJECTION_CAPTION = "This region does not match any known cortical area."
 _TS_FILE = "encoder.torchscript.pt"
 
 

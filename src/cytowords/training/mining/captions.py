@@ -12,15 +12,11 @@ import random
 import re
 import zlib
 
-from cytowords.atlas import NONE_ID, Atlas
+from cytowords.atlas import NONE_ID, REJECTION_CAPTION, Atlas
 
 from .aliases import alias_index, expand_lists, short_name
 from .statements import Statement, resolve_subjects
 
-REJECTION_CAPTION = (
-    "No known cortical area: the region does not match any area of the atlas "
-    "(white matter, background, artefact or an unmapped area)."
-)
 MAX_WORDS = 60
 _ATTR_ORDER = (
     "granularity",
