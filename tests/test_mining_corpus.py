@@ -156,3 +156,24 @@ def test_rewrite_with_tiny_local_model(tmp_path, atlas, mined):
     out = rewrite_captions(mined.captions[:2], atlas, tmp_path, max_new_tokens=8)
     for rec in out:  # a random model rarely writes a valid caption; any kept one must be
         assert parse_area(rec.caption, atlas) == rec.area and rec.source.endswith("+rewrite")
+
+
+def test_distinctive_statements_rank_rare_words_first():
+    from cytowords.training.mining.captions import assemble_captions, distinctive_statements
+    from cytowords.training.mining.statements import Statement
+
+    def st(area, text):
+        return Statement(area, text, ("layers",), text, "doc")
+
+    common = ["layer II is dense", "layer IV is dense", "moderate lamination in layer III"]
+    stmts = {
+        "x": [st("x", t) for t in common] + [st("x", "stria of Gennari splits layer IV")],
+        "y": [st("y", t) for t in common] + [st("y", "giant Betz cells in layer V")],
+    }
+    telling = distinctive_statements(stmts, share=0.25)
+    assert telling == {
+        "x": frozenset({"stria of gennari splits layer iv"}),
+        "y": frozenset({"giant betz cells in layer v"}),
+    }
+    caps = assemble_captions("hOc1", "primary visual cortex", stmts["x"], distinctive=telling["x"])
+    assert caps and all("stria of Gennari" in c for c, _ in caps)

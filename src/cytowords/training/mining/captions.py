@@ -1,13 +1,16 @@
 """Assemble captions from attribute statements, and read back which area a caption names.
 
 Every caption names its area first ("Area hOc1 (primary visual cortex): ...; ...."),
-then joins two to four statements, at most :data:`MAX_WORDS` words. The fixed
+then joins two to four statements, at most :data:`MAX_WORDS` words; every caption carries at
+least one of its area's most distinctive statements (:func:`distinctive_statements`: the
+half whose words are rarest across areas, e.g. landmarks and hallmark cells). The fixed
 :data:`REJECTION_CAPTION` stands for regions of no known area (id :data:`NONE_ID`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
 import zlib
@@ -28,6 +31,31 @@ _ATTR_ORDER = (
     "lamination",
     "border",
 )
+
+
+def distinctive_statements(
+    statements: dict[str, list[Statement]], share: float = 0.34
+) -> dict[str, frozenset[str]]:
+    """Per area, the lower-cased texts of its most distinctive statements: the top ``share``
+    (at least one) ranked by the summed inverse area frequency of their words (a word used
+    in the statements of few areas, such as "calcarine" or "Betz", weighs most)."""
+    words = {
+        a: [set(re.findall(r"[a-z][a-z-]{3,}", st.text.lower())) for st in items]
+        for a, items in statements.items()
+    }
+    df: dict[str, int] = {}
+    for sets in words.values():
+        for w in set().union(*sets) if sets else ():
+            df[w] = df.get(w, 0) + 1
+    n = max(len(statements), 1)
+    out = {}
+    for a, items in statements.items():
+        scored = {}
+        for st, ws in zip(items, words[a]):
+            scored[st.text.lower()] = sum(math.log(n / df[w]) for w in ws)
+        ranked = sorted(scored, key=lambda t: (-scored[t], t))
+        out[a] = frozenset(ranked[: max(1, round(share * len(ranked)))])
+    return out
 
 
 def caption_heads(area_id: str, name: str) -> list[str]:
@@ -52,11 +80,14 @@ def assemble_captions(
     min_captions: int = 20,
     max_captions: int = 80,
     generic: frozenset[str] = frozenset(),
+    distinctive: frozenset[str] = frozenset(),
 ) -> list[tuple[str, list[Statement]]]:
     """Distinct captions for one area (deterministic for the same statements).
 
     ``generic``: lower-cased statement texts that other areas share ("layer II is dense");
-    every caption then carries at least one statement specific to the area.
+    every caption then carries at least one statement specific to the area. ``distinctive``:
+    lower-cased texts of the area's most telling statements; every caption then carries
+    at least one of them (when the area has any).
     Returns (caption, statements used) pairs; fewer than ``min_captions`` only when there
     are too few statements to vary (callers report that)."""
     unique: dict[str, Statement] = {}
@@ -66,6 +97,7 @@ def assemble_captions(
     if not stmts:
         return []
     specific = any(st.text.lower() not in generic for st in stmts)
+    telling = any(st.text.lower() in distinctive for st in stmts)
     rng = random.Random(zlib.crc32(area_id.encode()))
     heads = caption_heads(area_id, name)
     combos: list[tuple[Statement, ...]] = []
@@ -75,6 +107,7 @@ def assemble_captions(
             for c in itertools.combinations(stmts, k)
             if (k > 1 or len(c[0].text.split()) >= 6)
             and (not specific or any(st.text.lower() not in generic for st in c))
+            and (not telling or any(st.text.lower() in distinctive for st in c))
         ]
         rng.shuffle(group)
         combos.extend(group[:max_captions])

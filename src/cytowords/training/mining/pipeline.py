@@ -14,7 +14,7 @@ from pathlib import Path
 from cytowords.atlas import NONE_ID, Atlas
 
 from .aliases import alias_index, expand_lists
-from .captions import REJECTION_CAPTION, assemble_captions
+from .captions import REJECTION_CAPTION, assemble_captions, distinctive_statements
 from .documents import Document, list_documents, read_document
 from .statements import Statement, attributes_of, cyto_score, extract_statements, resolve_subjects
 from .text import split_sentences, strip_citations
@@ -116,13 +116,19 @@ def mine_documents(
             on_progress(i + 1, len(docs))
     shared = Counter(t for items in statements.values() for t in {s.text.lower() for s in items})
     generic = frozenset(t for t, n in shared.items() if n > 1)
+    telling = distinctive_statements(dict(statements))
     records: list[CaptionRecord] = []
     for area_id in atlas.in_scope_ids:
         if area_id not in statements:
             continue
         area = atlas.areas[area_id]
         caps = assemble_captions(
-            area_id, area.name, statements[area_id], min_captions=min_captions, generic=generic
+            area_id,
+            area.name,
+            statements[area_id],
+            min_captions=min_captions,
+            generic=generic,
+            distinctive=telling[area_id],
         )
         for caption, used in caps:
             source = ";".join(sorted({s.source for s in used}))
