@@ -89,3 +89,34 @@ def test_roi_outside_and_cancel(bundle_dir: Path, section: Section) -> None:
 def test_missing_model_path_is_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Describer(tmp_path / "nope")
+
+
+@pytest.mark.slow
+def test_default_model_caption_names_the_reported_area() -> None:
+    """With the bundled model, the caption of an accepted ROI names the ROI's area (the
+    caption is anchored on the head's prediction); free generation stays available."""
+    from cytowords.atlas import load_atlas
+    from cytowords.synth import virtual_section
+    from cytowords.training.mining import parse_area
+
+    atlas = load_atlas()
+    sec = virtual_section(200, size_mm=(40, 30), pixel_size_um=8.0)
+    lab = sec.labels["areas"]
+    k = len(lab.levels) - 1
+    coarse = np.asarray(lab.levels[k].compute())
+    ys, xs = np.nonzero(coarse > 0)
+    pick = np.random.default_rng(0).choice(len(ys), 6, replace=False)
+    px = lab.pixel_size_um[k]
+    rois = [
+        Roi.rectangle(ys[i] * px - 1500, xs[i] * px - 1500, ys[i] * px + 1500, xs[i] * px + 1500)
+        for i in pick
+    ]
+    d = Describer("default", device="cpu")
+    accepted = 0
+    for res in d.describe_rois(sec, rois):
+        if not res.rejected:
+            accepted += 1
+            assert parse_area(res.caption, atlas) == res.area, res.caption
+    assert accepted >= 3
+    free = Describer("default", device="cpu", params=DescribeParams(anchor_caption=False))
+    assert isinstance(free.describe_roi(sec, rois[0]).caption, str)

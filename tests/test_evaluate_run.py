@@ -63,6 +63,9 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
     assert m["n_patches"] == m["n_in_scope"] + m["n_unseen"] + m["n_noncortex"]
     assert 0 < m["n_captioned"] < m["n_patches"]
     assert 0.0 <= m["open_set_auroc"] <= 1.0
+    # captions anchored on the head's area are scored beside the free ones
+    for k in ("label_match_accuracy_anchored", "masked_8way_accuracy_anchored"):
+        assert 0.0 <= m[k] <= 1.0, k
     assert set(m["baselines"]) >= {"linear_head", "retrieval", "chance"}
     assert m["baselines"]["chance"]["masked_8way_accuracy"] == 0.125
     # the text ceiling: true-area training captions name their area

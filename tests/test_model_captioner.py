@@ -91,6 +91,13 @@ def test_coupling_trains_and_generates(kind, tokenizer):
     # the embedding alone decides the caption: most are reproduced verbatim
     assert sum(o == c for o, c in zip(out, caps)) >= 3
     assert cap.generate(emb[:0]) == []
+    # anchored generation: each caption starts with its prompt, rows without one are free
+    prompts = ["Area 44", None, "Area 4p", "Area hOc1"]
+    anchored = cap.generate(emb, max_new_tokens=40, prompts=prompts)
+    for p, a, free in zip(prompts, anchored, out):
+        assert a.startswith(p) if p else a == free
+    with pytest.raises(ValueError, match="2 prompts"):
+        cap.generate(emb, prompts=["Area 44", None])
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])

@@ -45,6 +45,9 @@ class DescribeParams:
         top_k: number of alternatives reported.
         min_accept_share: a ROI is rejected when fewer of its patches are accepted.
         max_new_tokens: caption length limit (tokens).
+        anchor_caption: make the caption name the ROI's predicted area (the language
+            model then describes that area from the ROI's embedding); off: the caption
+            is generated freely and may name another area than the one reported.
     """
 
     stride_fraction: float = 0.5
@@ -53,6 +56,7 @@ class DescribeParams:
     top_k: int = 3
     min_accept_share: float = 0.5
     max_new_tokens: int = 64
+    anchor_caption: bool = True
 
 
 def default_model_path() -> Path:
@@ -186,7 +190,7 @@ class Describer:
             use = accepted & (probs.argmax(axis=1) == best)
             if not use.any():
                 use = accepted
-            caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True))
+            caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True), area)
         if on_progress:
             on_progress(total, total)
         patch_results = [
@@ -228,10 +232,11 @@ class Describer:
                 on_progress(i + 1, len(rois))
         return out
 
-    def _caption(self, emb) -> str:
+    def _caption(self, emb, area: str) -> str:
         if self.bundle.captioner is None:
             return ""
-        return self.bundle.caption(emb, max_new_tokens=self.params.max_new_tokens)[0]
+        anchor = [area] if self.params.anchor_caption else None
+        return self.bundle.caption(emb, self.params.max_new_tokens, areas=anchor)[0]
 
     def _name(self, area: str) -> str:
         if area == NONE_ID:

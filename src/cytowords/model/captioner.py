@@ -133,41 +133,69 @@ class Captioner(nn.Module):
 
     # ---------------------------------------------------------------- inference
     @torch.inference_mode()
-    def generate(self, embeddings: Tensor, max_new_tokens: int = 64) -> list[str]:
-        """Greedy captions for embeddings ``(B, D)`` (batched, KV-cached)."""
+    def generate(
+        self,
+        embeddings: Tensor,
+        max_new_tokens: int = 64,
+        prompts: list[str | None] | None = None,
+    ) -> list[str]:
+        """Greedy captions for embeddings ``(B, D)`` (batched, KV-cached).
+
+        prompts: optional text per row that the caption is forced to start with (e.g.
+        ``"Area 4a"`` to make the caption name the area the head predicted); the LM
+        continues from it. Rows with the same prompt are generated as one batch."""
         was_training = self.training
         self.eval()
         try:
             b = embeddings.shape[0]
             if b == 0:
                 return []
-            eos = self.tokenizer.eos_token_id
-            inputs = self._prefix(embeddings)
-            mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=self.device)
-            kw = _cache_name(self.lm)
-            out = self.lm(inputs_embeds=inputs, attention_mask=mask, use_cache=True)
-            past = getattr(out, kw)
-            done = torch.zeros(b, dtype=torch.bool, device=self.device)
-            result = torch.full((b, max_new_tokens), eos, dtype=torch.long, device=self.device)
-            logits = out.logits[:, -1]
-            for step in range(max_new_tokens):
-                nxt = logits.argmax(-1).masked_fill(done, eos)
-                result[:, step] = nxt
-                done |= nxt == eos
-                if bool(done.all()) or step == max_new_tokens - 1:
-                    break
-                mask = torch.cat(
-                    [mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], 1
-                )
-                out = self.lm(
-                    input_ids=nxt[:, None], attention_mask=mask, use_cache=True, **{kw: past}
-                )
-                past = getattr(out, kw)
-                logits = out.logits[:, -1]
-            texts = []
-            for row in result.tolist():
-                row = row[: row.index(eos)] if eos in row else row
-                texts.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+            if prompts is not None and len(prompts) != b:
+                raise ValueError(f"generate: {b} embeddings but {len(prompts)} prompts")
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i in range(b):
+                text = prompts[i] if prompts is not None else None
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+                groups.setdefault(tuple(ids), []).append(i)
+            texts = [""] * b
+            for ids, rows in groups.items():
+                sel = torch.as_tensor(rows)
+                gen = self._greedy(embeddings[sel], list(ids), max_new_tokens)
+                for r, toks in zip(rows, gen):
+                    out = self.tokenizer.decode(list(ids) + toks, skip_special_tokens=True)
+                    texts[r] = out.strip()
             return texts
         finally:
             self.train(was_training)
+
+    def _greedy(
+        self, embeddings: Tensor, prompt: list[int], max_new_tokens: int
+    ) -> list[list[int]]:
+        """Token ids generated greedily after the prefix (+ the ``prompt`` token ids)."""
+        b = embeddings.shape[0]
+        eos = self.tokenizer.eos_token_id
+        inputs = self._prefix(embeddings)
+        if prompt:
+            ids = torch.tensor(prompt, dtype=torch.long, device=self.device)[None].expand(b, -1)
+            inputs = torch.cat([inputs, self.lm.get_input_embeddings()(ids)], dim=1)
+        mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=self.device)
+        kw = _cache_name(self.lm)
+        out = self.lm(inputs_embeds=inputs, attention_mask=mask, use_cache=True)
+        past = getattr(out, kw)
+        done = torch.zeros(b, dtype=torch.bool, device=self.device)
+        result = torch.full((b, max_new_tokens), eos, dtype=torch.long, device=self.device)
+        logits = out.logits[:, -1]
+        for step in range(max_new_tokens):
+            nxt = logits.argmax(-1).masked_fill(done, eos)
+            result[:, step] = nxt
+            done |= nxt == eos
+            if bool(done.all()) or step == max_new_tokens - 1:
+                break
+            mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], 1)
+            out = self.lm(input_ids=nxt[:, None], attention_mask=mask, use_cache=True, **{kw: past})
+            past = getattr(out, kw)
+            logits = out.logits[:, -1]
+        rows = []
+        for row in result.tolist():
+            rows.append(row[: row.index(eos)] if eos in row else row)
+        return rows

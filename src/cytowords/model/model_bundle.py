@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from cytowords.atlas import NONE_ID
 
 
 def to_unit_float(patches: np.ndarray) -> np.ndarray:
@@ -18,6 +21,13 @@ def to_unit_float(patches: np.ndarray) -> np.ndarray:
     if np.issubdtype(patches.dtype, np.floating):
         return np.clip(patches.astype(np.float32), 0.0, 1.0)
     raise ValueError(f"patches dtype {patches.dtype} unsupported; expected uint8, uint16 or float")
+
+
+def caption_prompt(area: str | None) -> str | None:
+    """The text a caption anchored on ``area`` starts with (None for no/none area)."""
+    if not area or area == NONE_ID:
+        return None
+    return f"Area {area}"
 
 
 class ModelBundle:
@@ -97,12 +107,25 @@ class ModelBundle:
             rejected = rejected | (p_all.argmax(1) == n)
         return probs.cpu(), score.cpu(), rejected.cpu()
 
-    def caption(self, emb: Tensor, max_new_tokens: int = 64) -> list[str]:
-        """Greedy captions (one per embedding row)."""
+    def caption(
+        self,
+        emb: Tensor,
+        max_new_tokens: int = 64,
+        areas: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Greedy captions (one per embedding row).
+
+        areas: optional area id per row; the caption is then anchored on it: it starts
+        with ``"Area <id>"`` (as every training caption does) and the language model
+        describes that area from the embedding. ``None`` entries (and no ``areas``)
+        generate freely; the caption then names whatever area the model chooses."""
         if self.captioner is None:
             raise ValueError("this model bundle has no language model; it cannot caption")
         feats = self.caption_features(emb)
-        return self.captioner.generate(feats, max_new_tokens=max_new_tokens)
+        prompts = None
+        if areas is not None:
+            prompts = [caption_prompt(a) for a in areas]
+        return self.captioner.generate(feats, max_new_tokens=max_new_tokens, prompts=prompts)
 
     @torch.inference_mode()
     def caption_features(self, emb: Tensor) -> Tensor:

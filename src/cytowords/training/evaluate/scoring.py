@@ -17,7 +17,11 @@ from .testset import PatchSet
 @dataclass
 class PatchResults:
     """Per-patch outputs of a model on a :class:`PatchSet` (captions only where
-    ``captioned``; ``nway``/``nway_nearest`` only meaningful for captioned in-scope)."""
+    ``captioned``; ``nway``/``nway_nearest`` only meaningful for captioned in-scope).
+
+    ``captions`` are generated freely (the paper's protocol); ``anchored`` are the
+    captions ``cytowords describe`` shows: anchored on the head's predicted area
+    (:meth:`ModelBundle.caption` with ``areas``), with their own parse and n-way scores."""
 
     pred: list[str]
     score: np.ndarray
@@ -27,6 +31,10 @@ class PatchResults:
     parsed: list[str | None] = field(default_factory=list)
     nway: np.ndarray | None = None
     nway_nearest: np.ndarray | None = None
+    anchored: list[str] = field(default_factory=list)
+    parsed_anchored: list[str | None] = field(default_factory=list)
+    nway_anchored: np.ndarray | None = None
+    nway_nearest_anchored: np.ndarray | None = None
 
 
 def stratified_subset(labels: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
@@ -55,7 +63,7 @@ def run_model(
     the embeddings ``(N, D)``. Progress counts embedding and caption batches."""
     n = len(ps)
     n_cap = len(cap_idx) if bundle.captioner is not None else 0
-    total = math.ceil(n / 256) + math.ceil(n_cap / batch_size)
+    total = math.ceil(n / 256) + 2 * math.ceil(n_cap / batch_size)
     done = 0
     embs = []
     for i in range(0, n, 256):
@@ -70,33 +78,43 @@ def run_model(
     pred = [bundle.area_ids[i] for i in probs.argmax(1).tolist()]
     captioned = np.zeros(n, bool)
     caps = [""] * n
+    anchored = [""] * n
     if n_cap:
         for j in range(0, n_cap, batch_size):
             idx = cap_idx[j : j + batch_size]
-            for i, c in zip(idx, bundle.caption(emb[torch.as_tensor(idx)], max_new_tokens)):
+            e = emb[torch.as_tensor(idx)]
+            for i, c in zip(idx, bundle.caption(e, max_new_tokens)):
                 caps[i] = c
+            for i, c in zip(idx, bundle.caption(e, max_new_tokens, areas=[pred[i] for i in idx])):
+                anchored[i] = c
             captioned[idx] = True
-            done += 1
+            done += 2
             if on_progress:
                 on_progress(done, total)
     res = PatchResults(
         pred, score.numpy().astype(np.float64), rejected.numpy().astype(bool), captioned, caps
     )
+    res.anchored = anchored
     return res, emb.numpy()
 
 
 def add_text_scores(res: PatchResults, ps: PatchSet, atlas: Atlas, scorer) -> None:
     """Parse every caption; masked n-way scores for captioned in-scope patches."""
-    res.parsed = [None] * len(res.captions)
-    for i in np.flatnonzero(res.captioned):
-        res.parsed[i] = M.parse_captions([res.captions[i]], atlas)[0]
-    res.nway = np.zeros(len(ps), bool)
-    res.nway_nearest = np.zeros(len(ps), bool)
     sel = np.flatnonzero(res.captioned & (ps.kind == "in_scope"))
-    if scorer is not None and len(sel):
-        s = scorer.score([res.captions[i] for i in sel], [str(ps.labels[i]) for i in sel])
-        res.nway[sel] = s["random"]
-        res.nway_nearest[sel] = s["nearest"]
+    truth = [str(ps.labels[i]) for i in sel]
+    for suffix, caps in (("", res.captions), ("_anchored", res.anchored)):
+        if not caps:
+            continue
+        parsed: list[str | None] = [None] * len(caps)
+        for i in np.flatnonzero(res.captioned):
+            parsed[i] = M.parse_captions([caps[i]], atlas)[0]
+        nway, nearest = np.zeros(len(ps), bool), np.zeros(len(ps), bool)
+        if scorer is not None and len(sel):
+            s = scorer.score([caps[i] for i in sel], truth)
+            nway[sel], nearest[sel] = s["random"], s["nearest"]
+        setattr(res, "parsed" + suffix, parsed)
+        setattr(res, "nway" + suffix, nway)
+        setattr(res, "nway_nearest" + suffix, nearest)
 
 
 def summarise(res: PatchResults, ps: PatchSet) -> dict:
@@ -128,6 +146,7 @@ def summarise(res: PatchResults, ps: PatchSet) -> dict:
         "masked_8way_nearest_accuracy": (
             M.rate(res.nway_nearest[cap_in]) if res.nway_nearest is not None else nan
         ),
+        **_anchored_metrics(res, truth, cap_in),
         "open_set_auroc": M.open_set_auroc(res.score[ins], res.score[uns]),
         "fpr_at_95tpr": M.fpr_at_tpr(res.score[ins], res.score[uns], 0.95),
         "unseen_rejection_rate": M.rate(res.rejected[uns]),
@@ -145,3 +164,15 @@ def summarise(res: PatchResults, ps: PatchSet) -> dict:
         str(b): M.rate(correct[ins & (ps.brain == b)]) for b in sorted(set(ps.brain.tolist()))
     }
     return m
+
+
+def _anchored_metrics(res: PatchResults, truth: np.ndarray, cap_in: np.ndarray) -> dict:
+    """Label match and masked n-way of the captions anchored on the head's area."""
+    if not res.parsed_anchored or not cap_in.any():
+        return {}
+    parsed = np.asarray(res.parsed_anchored, object)
+    out = {"label_match_accuracy_anchored": M.rate((parsed == truth)[cap_in])}
+    if res.nway_anchored is not None:
+        out["masked_8way_accuracy_anchored"] = M.rate(res.nway_anchored[cap_in])
+        out["masked_8way_nearest_accuracy_anchored"] = M.rate(res.nway_nearest_anchored[cap_in])
+    return out
