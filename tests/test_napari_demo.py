@@ -63,3 +63,27 @@ def test_widgets_registered_in_plugin_menu(make_napari_viewer):
     viewer.add_image(np.zeros((20, 30), np.uint8), scale=(4.0, 4.0))
     assert w1.roi_layer() is not None and w1.roi_layer().name == "ROIs"
     assert tuple(w1.roi_layer().scale) == (4.0, 4.0)
+
+
+@pytest.mark.skipif(not default_model_path().is_dir(), reason="the default model is missing")
+def test_demo_with_bundled_model_describes_the_example_rois(make_napari_viewer, qtbot):
+    """The real bundled model on the real sample section: every example ROI gets its
+    features, its canvas label and a caption naming the reported area (or the rejection)."""
+    from cytowords.atlas import NONE_ID, load_atlas
+    from cytowords.training.mining import parse_area
+
+    viewer = make_napari_viewer()
+    describe, _ = open_demo(viewer, size_mm=(12.0, 9.0), model="default")
+    rois = viewer.layers["ROIs"]
+    describe.describe_all()
+    wait_idle(qtbot, describe, timeout=120_000)
+    feats = rois.features
+    assert list(feats["status"]) == ["done"] * len(rois.data)
+    atlas = load_atlas()
+    for _, row in feats.iterrows():
+        assert 0.0 <= row["probability"] <= 1.0 and row["caption"]
+        expected = NONE_ID if row["rejected"] else row["area"]
+        assert parse_area(row["caption"], atlas) == expected, row["caption"]
+    text = list(rois.text.values)
+    for t, (_, row) in zip(text, feats.iterrows()):
+        assert t.startswith("✕") if row["rejected"] else t.startswith(row["area"]), t
