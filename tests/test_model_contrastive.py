@@ -12,7 +12,7 @@ from scipy.ndimage import gaussian_filter
 
 from cytowords.model import CytoEncoder, EncoderConfig, PatchEncoder, augment
 from cytowords.model.contrastive import spatial_contrastive_loss
-from cytowords.training.fit import pretrain_encoder
+from cytowords.training.fit import pretrain_encoder, pretrain_encoder_supervised
 
 PX = 32
 
@@ -143,3 +143,53 @@ def test_pretraining_cancel_and_resume(tmp_path):
     enc3 = CytoEncoder(cfg)
     r3 = pretrain_encoder(enc3, batches, steps=6, pos_radius_um=8)
     assert np.allclose(r3.losses, r2.losses, rtol=1e-4, atol=1e-4)
+
+
+def _stripes(seed: int, cls: torch.Tensor) -> torch.Tensor:
+    """Patches whose class is the stripe period (4, 6 or 9 px) with random phase/noise."""
+    g = torch.Generator().manual_seed(seed)
+    period = torch.tensor([4.0, 6.0, 9.0])[cls][:, None, None]
+    y = torch.arange(PX).float()[None, :, None]
+    phase = torch.rand(len(cls), 1, 1, generator=g) * 6.28
+    img = 0.5 + 0.3 * torch.sin(2 * 3.1416 * y / period + phase).expand(-1, PX, PX)
+    img = img + 0.05 * torch.randn(len(cls), PX, PX, generator=g)
+    return img.clamp(0, 1)[:, None]
+
+
+def test_supervised_pretraining_learns_classes_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+    def batches(step: int):
+        cls = torch.arange(48) % 3
+        return _stripes(step, cls), cls
+
+    cfg = EncoderConfig(pixel_size_um=1.0, patch_px=PX, width=8, embed_dim=16)
+    enc = CytoEncoder(cfg)
+    cancel = threading.Event()
+    r1 = pretrain_encoder_supervised(
+        enc,
+        batches,
+        n_classes=3,
+        steps=80,
+        lr=3e-3,
+        warmup=5,
+        checkpoint_dir=tmp_path,
+        checkpoint_every=10,
+        on_progress=lambda d, t: cancel.set() if d == 20 else None,
+        cancel=cancel,
+    )
+    assert r1.cancelled and r1.steps_done == 20
+    enc2 = CytoEncoder(cfg)  # fresh weights: training resumes from the checkpoint
+    res = pretrain_encoder_supervised(
+        enc2, batches, n_classes=3, steps=80, lr=3e-3, warmup=5, checkpoint_dir=tmp_path
+    )
+    assert len(res.losses) == 80 and res.losses[:20] == r1.losses
+    assert res.mean_loss(last=10) < res.mean_loss(first=10) - 0.3
+    # the frozen embedding separates the classes: nearest class mean on new patches
+    with torch.no_grad():
+        cls = torch.arange(60) % 3
+        z = F.normalize(enc2.embed(_stripes(999, cls)), dim=1)
+        means = torch.stack([z[cls == k].mean(0) for k in range(3)])
+        acc = float(((z @ means.t()).argmax(1) == cls).float().mean())
+    assert acc > 0.8

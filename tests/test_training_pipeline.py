@@ -140,6 +140,10 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert set(m["splits"]["train"]) == {"synth-0", "synth-1"}
     assert m["splits"]["val"] == ["synth-100"]
     assert m["seconds"]["total"] < 300
+    # supervised (classification) pretraining: its loss log is kept and it went down
+    enc_log = json.loads((tmp_path / "smoke" / "encoder" / "losses.json").read_text())
+    assert len(enc_log["losses"]) == 30
+    assert sum(enc_log["losses"][-5:]) < sum(enc_log["losses"][:5])
 
 
 class _TinyNet(torch.nn.Module):

@@ -206,7 +206,7 @@ def train(
         run.finish("encoder", 0.0)  # a real CytoNet: no pretraining, used frozen
     if not run.done("encoder"):
         t0 = time.perf_counter()
-        enc, log = run_pretrain(p, sets["train"], out / "encoder", prog("encoder"), cancel)
+        enc, log = run_pretrain(p, sets["train"], out / "encoder", prog("encoder"), cancel, areas)
         if log["cancelled"]:
             check()
         run.finish("encoder", time.perf_counter() - t0)

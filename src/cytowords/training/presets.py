@@ -42,8 +42,13 @@ class Preset:
     n_per_area_val: int = 10
     none_share: float = 0.12
     min_purity: float = 0.6
-    # stage b: spatial contrastive pretraining
+    # stage b: encoder pretraining
+    #: "contrastive" (see pretrain_positives) or "classification": supervised area
+    #: classification (cross-entropy through a linear layer that is then discarded)
+    pretrain_objective: str = "contrastive"
     pretrain_steps: int = 400
+    #: patches per step of the classification objective
+    pretrain_batch: int = 128
     pretrain_pairs: int = 32
     pos_radius_um: float = 1200.0
     #: "spatial": self-supervised (positives = patches within pos_radius_um on the same
@@ -96,8 +101,10 @@ PRESETS: dict[str, Preset] = {
         n_per_area=6,
         n_per_area_val=3,
         min_purity=0.0,
+        pretrain_objective="classification",
         pretrain_steps=30,
         pretrain_pairs=16,
+        pretrain_batch=32,
         head_hidden=0,
         head_steps=100,
         lm_vocab=400,

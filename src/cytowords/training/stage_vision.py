@@ -24,7 +24,12 @@ from cytowords.model import (
     HeadConfig,
     OpenSetScorer,
 )
-from cytowords.training.fit import fit_head, fit_scorer, pretrain_encoder
+from cytowords.training.fit import (
+    fit_head,
+    fit_scorer,
+    pretrain_encoder,
+    pretrain_encoder_supervised,
+)
 
 from .data import PatchSet
 from .presets import Preset
@@ -84,10 +89,30 @@ def contrastive_batches(
     return batches
 
 
+def label_batches(
+    ps: PatchSet, areas: list[str], batch: int, seed: int = 0
+) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """``batches(step)``: ``batch`` random patches and their head class index (areas in
+    order, then ``__none__``), deterministic in step; patches of other labels are skipped."""
+    cls = class_index(ps.labels, areas)
+    pool = np.flatnonzero(cls.numpy() >= 0)
+    if not len(pool):
+        raise ValueError("classification pretraining: no patch carries a training area label")
+
+    def batches(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng(seed * 1_000_003 + step)
+        idx = rng.choice(pool, size=min(batch, len(pool)), replace=False)
+        x = torch.from_numpy(ps.patches[idx].astype(np.float32) / 255.0)[:, None]
+        return x, cls[idx]
+
+    return batches
+
+
 def run_pretrain(
-    p: Preset, train: PatchSet, folder: Path, progress: Callable, cancel
+    p: Preset, train: PatchSet, folder: Path, progress: Callable, cancel, areas: list[str]
 ) -> tuple[CytoEncoder, dict]:
-    """Stage b: spatial contrastive pretraining of a fresh encoder (resumable)."""
+    """Stage b: pretraining of a fresh encoder (resumable): the contrastive objective or,
+    with ``pretrain_objective="classification"``, supervised area classification."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     enc = CytoEncoder(
@@ -95,14 +120,8 @@ def run_pretrain(
             pixel_size_um=p.pixel_size_um, patch_px=p.patch_px, width=p.width, embed_dim=p.embed_dim
         )
     )
-    res = pretrain_encoder(
-        enc,
-        contrastive_batches(
-            train, p.pretrain_pairs, p.pos_radius_um, positives=p.pretrain_positives
-        ),
+    common = dict(
         steps=p.pretrain_steps,
-        pos_radius_um=p.pos_radius_um,
-        temperature=p.temperature,
         lr=p.pretrain_lr,
         warmup=max(1, min(50, p.pretrain_steps // 10)),
         checkpoint_dir=folder,
@@ -110,6 +129,28 @@ def run_pretrain(
         on_progress=progress,
         cancel=cancel,
     )
+    if p.pretrain_objective == "classification":
+        res = pretrain_encoder_supervised(
+            enc,
+            label_batches(train, areas, p.pretrain_batch),
+            n_classes=len(areas) + 1,
+            **common,
+        )
+    elif p.pretrain_objective == "contrastive":
+        res = pretrain_encoder(
+            enc,
+            contrastive_batches(
+                train, p.pretrain_pairs, p.pos_radius_um, positives=p.pretrain_positives
+            ),
+            pos_radius_um=p.pos_radius_um,
+            temperature=p.temperature,
+            **common,
+        )
+    else:
+        raise ValueError(
+            f"pretrain_objective {p.pretrain_objective!r}; expected 'contrastive' or "
+            "'classification'"
+        )
     log = {"losses": res.losses, "seconds": res.seconds, "cancelled": res.cancelled}
     write_json(folder / "losses.json", log)
     if not res.cancelled:

@@ -1,4 +1,5 @@
-"""Self-supervised spatial contrastive pretraining of a patch encoder (data-agnostic)."""
+"""Encoder pretraining (data-agnostic): the self-supervised spatial contrastive objective,
+or supervised area classification (:func:`pretrain_encoder_supervised`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from cytowords.model.contrastive import contrastive_step
+from cytowords.model.contrastive import augment, contrastive_step
 from cytowords.training.fit.common import (
     CancelLike,
     ProgressFn,
@@ -66,6 +67,77 @@ def pretrain_encoder(
         warmup=warmup,
         get_tensors=lambda: module_tensors("encoder", encoder),
         set_tensors=lambda t: load_module_tensors("encoder", encoder, t),
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    encoder.eval()
+    return res
+
+
+LabelBatchFn = Callable[[int], tuple[Tensor, Tensor]]
+
+
+def pretrain_encoder_supervised(
+    encoder: nn.Module,
+    batches: LabelBatchFn,
+    *,
+    n_classes: int,
+    steps: int,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-4,
+    label_smoothing: float = 0.1,
+    warmup: int = 20,
+    seed: int = 0,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 200,
+    on_progress: ProgressFn | None = None,
+    cancel: CancelLike | Callable[[], bool] | None = None,
+) -> FitResult:
+    """Train ``encoder`` in place as an area classifier (cross-entropy through a linear
+    layer on the embedding, which is discarded afterwards), on augmented views.
+
+    batches(step) -> (patches (B,1,H,W) float in [0,1], labels (B,) int in [0, n_classes));
+    deterministic in ``step`` so a resumed run sees the same data. Augmentations are those
+    of :func:`cytowords.model.contrastive.augment`. The encoder is left in eval mode."""
+    dim = int(encoder.embed_dim)
+    torch.manual_seed(seed)
+    linear = nn.Linear(dim, n_classes)
+    params = list(encoder.parameters()) + list(linear.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    dev = next(encoder.parameters()).device
+    linear.to(dev)
+
+    def step_fn(step: int) -> float:
+        encoder.train()
+        x, y = batches(step)
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        z = encoder.embed(augment(x.to(dev), generator=gen))
+        loss = torch.nn.functional.cross_entropy(
+            linear(z), y.to(dev).long(), label_smoothing=label_smoothing
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    def get_tensors() -> dict[str, Tensor]:
+        return module_tensors("encoder", encoder) | module_tensors("linear", linear)
+
+    def set_tensors(t: dict[str, Tensor]) -> None:
+        load_module_tensors("encoder", encoder, t)
+        load_module_tensors("linear", linear, t)
+
+    res = run_loop(
+        name="pretrain_encoder_supervised",
+        steps=steps,
+        step_fn=step_fn,
+        optimizer=opt,
+        lr=lr,
+        warmup=warmup,
+        get_tensors=get_tensors,
+        set_tensors=set_tensors,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
         on_progress=on_progress,
