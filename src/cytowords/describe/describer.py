@@ -55,7 +55,7 @@ class DescribeParams:
     batch_size: int = 64
     top_k: int = 3
     min_accept_share: float = 0.5
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96
     anchor_caption: bool = True
 
 

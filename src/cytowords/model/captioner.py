@@ -136,7 +136,7 @@ class Captioner(nn.Module):
     def generate(
         self,
         embeddings: Tensor,
-        max_new_tokens: int = 64,
+        max_new_tokens: int = 96,
         prompts: list[str | None] | None = None,
     ) -> list[str]:
         """Greedy captions for embeddings ``(B, D)`` (batched, KV-cached).

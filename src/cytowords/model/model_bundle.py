@@ -110,7 +110,7 @@ class ModelBundle:
     def caption(
         self,
         emb: Tensor,
-        max_new_tokens: int = 64,
+        max_new_tokens: int = 96,
         areas: Sequence[str | None] | None = None,
     ) -> list[str]:
         """Greedy captions (one per embedding row).

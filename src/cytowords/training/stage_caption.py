@@ -179,7 +179,7 @@ def caption_metrics(
         return {}
     texts: list[str] = []
     for i in range(0, len(rows), 128):
-        texts += cap.generate(feats[rows[i : i + 128]].to(device), max_new_tokens=64)
+        texts += cap.generate(feats[rows[i : i + 128]].to(device), max_new_tokens=96)
     hit_in, n_in, hit_none, n_none = 0, 0, 0, 0
     examples = []
     for r, t in zip(rows, texts):

@@ -48,7 +48,7 @@ class EvalOptions:
     none_share: float = 0.1
     seed: int = 0
     batch_size: int = 64
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96
     extra: dict = field(default_factory=dict)
 
 

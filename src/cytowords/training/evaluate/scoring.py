@@ -56,7 +56,7 @@ def run_model(
     cap_idx: np.ndarray,
     *,
     batch_size: int = 64,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = 96,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PatchResults, np.ndarray]:
     """Embed, classify and (for ``cap_idx``) caption every patch; returns the results and
