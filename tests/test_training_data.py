@@ -116,3 +116,16 @@ def test_patch_cache_is_reused_without_reading(tmp_path):
         cache=tmp_path / "cache.npz",
     )
     assert len(other) != len(first) and "hOc1" not in set(other.labels)
+
+
+def test_purity_counts_cortex_only_when_asked():
+    from cytowords.training.grid import IGNORE, purity
+
+    g = np.full((8, 8), 2, np.int32)  # 2 = __none__ (white matter) with 2 areas
+    g[:3] = 0  # a thin band of area 0 across the top
+    g[0, :2] = 1  # a little of area 1 inside it
+    g[7, 7] = IGNORE
+    # footprint rows 0-5, cols 0-7 around (2, 4): area 0 is 22 of 48 cells, of 24 cortex cells
+    assert purity(g, 2, 4, 4) == 22 / 48
+    assert purity(g, 2, 4, 4, n_areas=2) == 22 / 24
+    assert purity(g, 5, 5, 4, n_areas=2) == 0.0  # centre in white matter: no cortex share

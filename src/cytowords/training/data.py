@@ -39,8 +39,9 @@ class PatchConfig:
 
     pixel_size_um, patch_px: model resolution and patch side (px). n_per_area: patches per
     area and section (fewer when the area is small). none_share: ``__none__`` patches as a
-    fraction of the area patches of the section. min_purity: minimal share of the patch
-    footprint carrying the centre's label (0 = only the centre counts). grid_um: class grid
+    fraction of the area patches of the section. min_purity: minimal share of the
+    cortex in the patch footprint carrying the centre's label (white matter and background are
+    not counted; 0 = only the centre counts). grid_um: class grid
     cell (default patch side / 16). window_px: side of the read windows (model pixels).
     seed: sampling seed (combined with the section name)."""
 
@@ -133,7 +134,11 @@ def _choose(
             if got >= want:
                 break
             i, j = int(ii[k]), int(jj[k])
-            if c < n_areas and cfg.min_purity > 0 and purity(cls, i, j, half) < cfg.min_purity:
+            if (
+                c < n_areas
+                and cfg.min_purity > 0
+                and purity(cls, i, j, half, n_areas) < cfg.min_purity
+            ):
                 continue
             chosen.append((c, i, j))
             got += 1

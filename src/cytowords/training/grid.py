@@ -102,9 +102,14 @@ def class_grid(
     return out
 
 
-def purity(cls_grid: np.ndarray, i: int, j: int, half: int) -> float:
+def purity(cls_grid: np.ndarray, i: int, j: int, half: int, n_areas: int | None = None) -> float:
     """Share of the cells in the patch footprint (``2 * half`` cells square) whose class
-    equals the class of the centre cell ``(i, j)``."""
+    equals the class of the centre cell ``(i, j)``. With ``n_areas``, only area cells
+    (classes ``0 .. n_areas - 1``) count: the share of the cortex in the footprint that
+    belongs to the centre's area, whatever the share of white matter and background (a
+    patch much wider than the cortex is thick is then still "pure")."""
     c = cls_grid[i, j]
     foot = cls_grid[max(0, i - half) : i + half, max(0, j - half) : j + half]
+    if n_areas is not None:
+        foot = foot[(foot >= 0) & (foot < n_areas)]
     return float(np.mean(foot == c)) if foot.size else 0.0
