@@ -193,3 +193,27 @@ def test_supervised_pretraining_learns_classes_and_resumes(tmp_path):
         means = torch.stack([z[cls == k].mean(0) for k in range(3)])
         acc = float(((z @ means.t()).argmax(1) == cls).float().mean())
     assert acc > 0.8
+
+
+def _period_px(img: torch.Tensor) -> float:
+    """Dominant period (px) of a periodic pattern in any direction (2D spectrum peak)."""
+    spec = torch.fft.fft2(img[0] - img[0].mean()).abs()
+    n = img.shape[-1]
+    i, j = divmod(int(spec.argmax()), n)
+    ky, kx = min(i, n - i), min(j, n - j)
+    return n / float((kx * kx + ky * ky) ** 0.5)
+
+
+def test_geometric_augmentation_widens_layers_like_an_oblique_cut():
+    """Stripes of 8 px: the oblique stretch (1 to 1/cos 30°) with a ±6 % scale widens the
+    period of some patches, never beyond 8 / (cos 30° * 0.94); without it nothing is
+    resampled (flips and 90° turns keep the period exactly)."""
+    x = torch.arange(128).float()
+    stripes = (0.5 + 0.4 * torch.sin(2 * torch.pi * x / 8)).expand(128, 128)[None, None]
+    batch = stripes.expand(64, 1, 128, 128).contiguous()
+    out = augment(batch, generator=torch.Generator().manual_seed(0))
+    plain = augment(batch, generator=torch.Generator().manual_seed(0), geometric=False)
+    assert all(_period_px(p) == 8.0 for p in plain)
+    periods = [_period_px(o) for o in out]
+    assert min(periods) >= 7.5 and max(periods) <= 8 / (0.866 * 0.94) + 0.6
+    assert sum(p > 8.2 for p in periods) >= 8

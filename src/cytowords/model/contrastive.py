@@ -15,12 +15,38 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def augment(x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+def _stretch(x: Tensor, rnd) -> Tensor:
+    """Half of the patches: an oblique-cut stretch (layers look wider by 1/cos of an
+    angle up to 30° along a random direction) and a ±6 % isotropic scale (brain size)."""
+    b = x.shape[0]
+    sel = rnd(b) < 0.5
+    if not sel.any():
+        return x
+    n = int(sel.sum())
+    phi = rnd(n) * torch.pi
+    s = 1.0 / torch.cos(rnd(n) * torch.pi / 6)
+    iso = 0.94 + 0.12 * rnd(n)
+    u = torch.stack([torch.cos(phi), torch.sin(phi)], 1)
+    eye = torch.eye(2, device=x.device).expand(n, 2, 2)
+    a = (eye + (1.0 / s - 1.0)[:, None, None] * u[:, :, None] * u[:, None, :]) / iso[:, None, None]
+    theta = torch.cat([a, torch.zeros(n, 2, 1, device=x.device)], 2)
+    grid = F.affine_grid(theta, list(x[sel].shape), align_corners=False)
+    out = x.clone()
+    out[sel] = F.grid_sample(
+        x[sel], grid, mode="bilinear", padding_mode="reflection", align_corners=False
+    )
+    return out
+
+
+def augment(
+    x: Tensor, *, generator: torch.Generator | None = None, geometric: bool = True
+) -> Tensor:
     """Light, label-preserving augmentations of patches ``(B,1,H,W)`` in [0, 1].
 
-    Per patch: random flips and 90° rotations (square patches), intensity gain/offset
-    and gamma jitter, optional Gaussian blur (sigma ~0.5-1 px) and Gaussian noise.
-    Returns a new tensor clipped to [0, 1].
+    Per patch: with ``geometric``, for half of the patches an oblique-cut stretch (up to
+    1/cos 30° along a random direction) and a ±6 % scale; random flips and 90° rotations
+    (square patches), intensity gain/offset and gamma jitter, optional Gaussian blur
+    (sigma ~0.5-1 px) and Gaussian noise. Returns a new tensor clipped to [0, 1].
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"augment: patches have shape {tuple(x.shape)}; expected (B,1,H,W)")
@@ -32,6 +58,8 @@ def augment(x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return torch.rand(*shape, generator=g).to(dev)
 
     out = x.clone()
+    if geometric:
+        out = _stretch(out, rnd)
     flip = rnd(b) < 0.5
     out[flip] = out[flip].flip(-1)
     if x.shape[-1] == x.shape[-2]:
