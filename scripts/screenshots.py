@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         # area map of the view around the first ROI
         first = np.asarray(rois.data[0])[:, -2:] * rois.scale[-2:] + rois.translate[-2:]
         c = first.mean(axis=0)
-        _zoom_to(viewer, c - 3500, c + 3500, margin=0.0)
+        _zoom_to(viewer, c - 6000, c + 6000, margin=0.0)
         area_map.region_combo.setCurrentText("current view")
+        area_map.stride.setValue(256)  # map pixels of 256 µm (4 model pixels)
         area_map.run()
         _wait(area_map, app)
         rois.visible = True

@@ -167,7 +167,7 @@ def test_map_accuracy_with_trained_model():
     if not (default_model_path() / "config.json").is_file():
         pytest.skip("the trained default bundle is not installed")
     synth = pytest.importorskip("cytowords.synth.section")
-    sec = synth.virtual_section(11, size_mm=(24, 18), pixel_size_um=16.0)
+    sec = synth.virtual_section(203, size_mm=(24, 18), pixel_size_um=16.0)  # a test brain
     m = compute_area_map(sec, "default", device="cpu", stride_um=512)
     h, w = m.labels.shape
     p = m.pixel_size_um
