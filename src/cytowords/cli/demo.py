@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--size-mm",
         type=float,
         nargs=2,
-        default=(40.0, 30.0),
+        default=(80.0, 60.0),
         metavar=("W", "H"),
-        help="slide size in mm (default 40 30)",
+        help="slide size in mm (default 80 60, as the sample data)",
     )
     p.add_argument(
         "--model", default="default", help="model bundle folder (default: the bundled model)"

@@ -82,7 +82,7 @@ def open_demo(
     viewer,
     *,
     seed: int = 1,
-    size_mm: tuple[float, float] = (40.0, 30.0),
+    size_mm: tuple[float, float] = (80.0, 60.0),
     pixel_size_um: float = 2.0,
     model: str = "default",
     n_rois: int = 2,
