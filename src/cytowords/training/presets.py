@@ -2,7 +2,7 @@
 
 Synthetic brains (seeds of :class:`cytowords.synth.Brain`) are split by brain:
 
-* train brains ``0..15`` (``default``; ``smoke`` uses 0-1),
+* train brains ``0..23`` (``default``; ``smoke`` uses 0-1),
 * validation / calibration brains ``100, 101``,
 * test brains ``200..204`` are reserved for evaluation and never used by training.
 
@@ -121,10 +121,10 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         name="default",
         pixel_size_um=64.0,
-        train_brains=tuple(range(16)),
+        train_brains=tuple(range(24)),
         n_per_area=48,
         pretrain_objective="classification",
-        pretrain_steps=10000,
+        pretrain_steps=12000,
         caption_steps=2000,
     ),
     # GPU: wider encoder, more data and steps (not run on the development machine)
