@@ -157,7 +157,7 @@ def test_mixed_precision_path_on_cpu(section, bundle, amap):
 
 #: trained default model vs ground truth, on tiles of labelled cortex that are not rejected;
 #: tiles straddling area borders are mixed, so this is below the patch-level accuracy.
-#: Measured 0.70 (brain 203) and 0.75 (brain 204) with the v3 default bundle (60 areas:
+#: Measured 0.72 (brain 203) and 0.75 (brain 204) with the v4 default bundle (60 areas:
 #: chance 0.017) on full-size held-out sections; the bar must rise with the model.
 ACCURACY = 0.6
 
