@@ -10,6 +10,7 @@ read through the training path (virtual labelled sections -> ``build_patch_set``
 
 ``supcon``: supervised contrastive (same-area positives, 32 pairs, two augmented views);
 ``ce``: area classification (batch 128, one augmented view) -- the same images per step.
+Both run the pipeline's own loops (``pretrain_encoder``, ``pretrain_encoder_supervised``).
 Patch caches go to /tmp/cytowords-recipes. Results are in docs/training.md.
 """
 
@@ -21,17 +22,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cytowords.atlas import load_atlas
 from cytowords.model import AreaHead, CytoEncoder, EncoderConfig, HeadConfig
-from cytowords.model.contrastive import augment, spatial_contrastive_loss
 from cytowords.training.data import PatchConfig, build_patch_set
-from cytowords.training.fit import fit_head
-from cytowords.training.fit.common import cosine_lr, set_lr
-from cytowords.training.stage_vision import class_index, contrastive_batches, embed_all
+from cytowords.training.fit import fit_head, pretrain_encoder, pretrain_encoder_supervised
+from cytowords.training.stage_vision import (
+    class_index,
+    contrastive_batches,
+    embed_all,
+    label_batches,
+)
 from cytowords.training.synthetic import virtual_labelled_section
 
 CACHE = Path("/tmp/cytowords-recipes")
@@ -72,31 +74,15 @@ def main() -> None:
     tr, va, te = patch_sets(areas, px, um, n_brains)
     torch.manual_seed(0)
     enc = CytoEncoder(EncoderConfig(pixel_size_um=um, patch_px=px, width=width, embed_dim=256))
-    lab_tr = class_index(tr.labels, areas)
-    clf = torch.nn.Linear(256, len(areas) + 1)
-    opt = torch.optim.AdamW([*enc.parameters(), *clf.parameters()], lr=2e-3, weight_decay=1e-4)
-    pairs = contrastive_batches(tr, 32, 1200.0, positives="label")
-    pool = np.flatnonzero(lab_tr.numpy() >= 0)
     t0 = time.time()
-    for step in range(steps):
-        set_lr(opt, cosine_lr(step, steps, 2e-3, 50))
-        enc.train()
-        g = torch.Generator().manual_seed(step)
-        if mode == "supcon":
-            x, pos = pairs(step)
-            z = enc.embed(torch.cat([augment(x, generator=g), augment(x, generator=g)]))
-            loss = spatial_contrastive_loss(
-                z, torch.cat([pos, pos]), pos_radius_um=1200.0, temperature=0.1
-            )
-        else:
-            idx = np.random.default_rng(step).choice(pool, 128, replace=False)
-            x = torch.from_numpy(tr.patches[idx].astype(np.float32) / 255)[:, None]
-            z = enc.embed(augment(x, generator=g))
-            loss = F.cross_entropy(clf(z), lab_tr[idx], label_smoothing=0.1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    enc.eval()
+    if mode == "supcon":
+        pairs = contrastive_batches(tr, 32, 1200.0, positives="label")
+        pretrain_encoder(enc, pairs, steps=steps, pos_radius_um=1200.0, lr=2e-3, warmup=50)
+    else:
+        batches = label_batches(tr, areas, 128)
+        pretrain_encoder_supervised(
+            enc, batches, n_classes=len(areas) + 1, steps=steps, lr=2e-3, warmup=50
+        )
     seconds = time.time() - t0
     emb = {k: embed_all(enc, s) for k, s in (("tr", tr), ("va", va), ("te", te))}
     lab = {k: class_index(s.labels, areas) for k, s in (("tr", tr), ("va", va), ("te", te))}

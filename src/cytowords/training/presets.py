@@ -18,6 +18,7 @@ from typing import Any
 TRAIN_BRAINS = tuple(range(6))
 VAL_BRAINS = (100, 101)
 TEST_BRAINS = (200, 201, 202, 203, 204)
+PRETRAIN_OBJECTIVES = ("contrastive", "classification")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,13 @@ class Preset:
     eval_captions_per_area: int = 6
     threads: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pretrain_objective not in PRETRAIN_OBJECTIVES:
+            raise ValueError(
+                f"preset {self.name!r}: pretrain_objective {self.pretrain_objective!r}; "
+                f"expected one of {', '.join(PRETRAIN_OBJECTIVES)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -136,7 +136,7 @@ def run_pretrain(
             n_classes=len(areas) + 1,
             **common,
         )
-    elif p.pretrain_objective == "contrastive":
+    else:  # "contrastive" (Preset validates the objective)
         res = pretrain_encoder(
             enc,
             contrastive_batches(
@@ -145,11 +145,6 @@ def run_pretrain(
             pos_radius_um=p.pos_radius_um,
             temperature=p.temperature,
             **common,
-        )
-    else:
-        raise ValueError(
-            f"pretrain_objective {p.pretrain_objective!r}; expected 'contrastive' or "
-            "'classification'"
         )
     log = {"losses": res.losses, "seconds": res.seconds, "cancelled": res.cancelled}
     write_json(folder / "losses.json", log)
