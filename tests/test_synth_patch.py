@@ -79,6 +79,30 @@ def test_artefacts_and_neighbour_border():
         render_patch("Ig1", 2, size_um=512, pixel_size_um=16, artefacts=("smudge",))
 
 
+@pytest.mark.parametrize("border", [-600.0, 600.0, -300.0, 1000.0])
+def test_neighbour_lies_beyond_the_border_away_from_the_centre(border):
+    """The field centre keeps the labelled area whatever the sign of ``border_um``."""
+    from cytowords.atlas import load_atlas
+    from cytowords.synth import Brain
+    from cytowords.synth.patch import patch_geometry
+
+    atlas = load_atlas()
+    g = patch_geometry(
+        [atlas.get("4a"), atlas.get("4p")],
+        Brain(0),
+        height_um=4000,
+        width_um=4000,
+        border_um=border,
+    )
+    side = np.sign(border)
+    xs = np.array([2000.0, 2000.0 + side * 1900.0, 2000.0 - side * 1900.0])
+    _, along, _, _, w = g.sample(xs, np.full(3, 2000.0))
+    assert along[0] == pytest.approx(0.0)
+    assert w[0] < 0.1  # centre: the labelled area
+    assert w[1] > 0.9  # beyond the border: the neighbour
+    assert w[2] < 0.01  # the other side: the labelled area
+
+
 def test_white_matter_and_background_fields():
     wm = render_patch("44", 0, size_um=1024, pixel_size_um=16, depth_offset=6000)
     glass = render_patch("44", 0, size_um=1024, pixel_size_um=16, depth_offset=-3000)

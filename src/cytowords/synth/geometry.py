@@ -75,7 +75,8 @@ class PatchGeometry(Geometry):
     (positive: gyral crown, convex towards the pia; negative: sulcal fundus);
     ``obliquity_deg`` simulates an oblique cut (layers look wider by 1/cos).
     A second area ``neighbour`` takes over beyond ``border_um`` (along the ribbon, relative
-    to the field centre) over a transition of ``border_width_um``.
+    to the field centre, on the side away from the centre whatever its sign) over a
+    transition of ``border_width_um``; the field centre always belongs to the first area.
     """
 
     def __init__(
@@ -124,5 +125,8 @@ class PatchGeometry(Geometry):
         ia = np.zeros(depth.shape, np.int64)
         if self.border is None or len(self.area_ids) == 1:
             return depth, along, ia, ia, np.zeros(depth.shape)
-        w = _sigmoid((along - self.border) / (self.bw / 2))
+        # the neighbour lies beyond the border, on the side away from the field centre
+        # (border_um > 0: towards +along; < 0: towards -along); the centre keeps its area
+        side = 1.0 if self.border >= 0 else -1.0
+        w = _sigmoid(side * (along - self.border) / (self.bw / 2))
         return depth, along, ia, ia + 1, w

@@ -81,7 +81,8 @@ def render_patch(
         artefacts: ``True`` for random artefacts (tears, folds, bubbles, uneven staining,
             debris) or a tuple of kinds from ``artefacts.KINDS``.
         neighbour: optional neighbouring area whose profile takes over gradually beyond
-            ``border_um`` (µm along the ribbon from the field centre).
+            ``border_um`` (µm along the ribbon from the field centre; negative: the
+            border lies on the other side). The field centre keeps ``area`` (its label).
         obliquity_deg: oblique cut; layers look wider by 1/cos(obliquity).
     """
     a = resolve_area(area)

@@ -16,6 +16,10 @@ from ..atlas import NONE_ID, load_atlas
 from .brain import Brain, stable_seed
 from .patch import render_patch, resolve_area
 
+#: bumped whenever rendered patches change for the same arguments (caches key on it);
+#: 2: a neighbour's border with negative ``border_um`` no longer covers the field centre
+GENERATOR_VERSION = 2
+
 META_KEYS = (
     "brain",
     "angle",

@@ -22,9 +22,9 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
 
+from ..presets import TEST_BRAIN_START
 from .shifts import SHIFTS, apply_shift, shift_sampling
 
-TEST_BRAIN_START = 200
 KINDS = ("in_scope", "unseen", "none")
 
 
@@ -114,8 +114,11 @@ def build_patch_set(
     ins = list(atlas.in_scope_ids if in_scope is None else in_scope)
     uns = list(atlas.unseen_ids if unseen is None else unseen)
     n_b = math.ceil(per_area / len(brains))
+    from cytowords.synth.sampling import GENERATOR_VERSION
+
     key = json.dumps(
         [
+            GENERATOR_VERSION,
             list(map(int, brains)),
             patch_px,
             pixel_size_um,
