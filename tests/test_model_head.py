@@ -90,6 +90,22 @@ def test_none_class_is_excluded_from_scorer():
         assert sc.score(x[y == C - 1]).median() > sc.threshold
 
 
+def test_msp_none_counts_the_none_class_mass():
+    """msp renormalises over the areas; msp_none lets the none class (outlier exposure)
+    lower the top area probability of unfamiliar inputs."""
+    torch.manual_seed(0)
+    x, y, _ = _clusters(100, 0)
+    head = AreaHead(HeadConfig(embed_dim=D, n_classes=C, none_class=True))
+    fit_head(head, x, y, steps=150, lr=1e-2)
+    none_pts = x[y == C - 1]
+    raw = {}
+    for mode in ("msp", "msp_none"):
+        sc = fit_scorer(head, x, y, x[y < C - 1], mode=mode)
+        with torch.no_grad():
+            raw[mode] = sc._logit_score(head(none_pts)).mean().item()
+    assert raw["msp_none"] > 0.5 and raw["msp_none"] > raw["msp"] + 0.2
+
+
 def test_fit_head_bad_labels():
     head = AreaHead(HeadConfig(embed_dim=D, n_classes=C))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):

@@ -122,6 +122,7 @@ def test_presets_have_disjoint_brain_splits():
     for p in PRESETS.values():
         assert not set(p.train_brains) & set(p.val_brains)
         assert not (set(p.train_brains) | set(p.val_brains)) & set(TEST_BRAINS)
+        assert not set(p.rendered_brains) & (set(p.val_brains) | set(TEST_BRAINS))
 
 
 def test_needs_a_validation_brain(tmp_path):
@@ -140,6 +141,13 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert set(m["splits"]["train"]) == {"synth-0", "synth-1"}
     assert m["splits"]["val"] == ["synth-100"]
     assert m["seconds"]["total"] < 300
+    # fields rendered by the generator joined the sections: areas, none fields, novel areas
+    from cytowords.training.data import PatchSet
+
+    rendered, _ = PatchSet.load(tmp_path / "smoke" / "data" / "train_rendered.npz")
+    assert len(rendered) == 2 * 8 * 2 + round(0.12 * 16) * 2 + 8 * 2
+    assert (rendered.labels == "__none__").sum() >= 8 * 2
+    assert (tmp_path / "smoke" / "data" / "val_rendered.npz").is_file()
     # supervised (classification) pretraining: its loss log is kept and it went down
     enc_log = json.loads((tmp_path / "smoke" / "encoder" / "losses.json").read_text())
     assert len(enc_log["losses"]) == 30

@@ -5,7 +5,9 @@
   ``__none__``) is simply the last logit; see :class:`HeadConfig`.
 * :class:`OpenSetScorer`: Mahalanobis distance to the in-scope class means with one
   shared, shrunk covariance, optionally combined with the energy or max-softmax score
-  of the head's logits. Higher score = less like any known area. ``calibrate`` sets
+  of the head's logits (``msp``: softmax over the areas only; ``msp_none``: softmax over
+  the areas and the none class, so that a head trained with outlier exposure lowers the
+  top area probability of unfamiliar cortex). Higher score = less like any known area. ``calibrate`` sets
   the rejection threshold from in-scope validation scores.
 
 All state lives in registered buffers/parameters, so ``state_dict()`` is plain tensors
@@ -20,7 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-SCORE_MODES = ("mahalanobis", "energy", "msp", "mahalanobis+energy", "mahalanobis+msp")
+SCORE_MODES = (
+    "mahalanobis",
+    "energy",
+    "msp",
+    "msp_none",
+    "mahalanobis+energy",
+    "mahalanobis+msp",
+    "mahalanobis+msp_none",
+)
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,7 @@ class OpenSetScorer(nn.Module):
         keep = used[labels.long()]
         m = self._mahalanobis(emb[keep])
         self.maha_stats.copy_(torch.stack([m.mean(), m.std().clamp_min(1e-6)]))
-        if "+" in self.mode or self.mode in ("energy", "msp"):
+        if self.mode != "mahalanobis":
             if logits is None:
                 raise ValueError(f"OpenSetScorer.fit: mode {self.mode!r} needs the head logits")
             s = self._logit_score(logits[keep].float())
@@ -150,7 +160,10 @@ class OpenSetScorer(nn.Module):
         return d2.min(1).values / self.means.shape[1]
 
     def _logit_score(self, logits: Tensor) -> Tensor:
-        lg = logits[:, : self.means.shape[0]][:, self.class_used]
+        lg = logits[:, : self.means.shape[0]]
+        if self.mode.endswith("msp_none"):  # the none logit takes its share of the mass
+            return 1.0 - torch.softmax(lg, 1)[:, self.class_used].max(1).values
+        lg = lg[:, self.class_used]
         if self.mode.endswith("msp"):
             return 1.0 - torch.softmax(lg, 1).max(1).values
         return -torch.logsumexp(lg, 1)  # energy: higher = less familiar

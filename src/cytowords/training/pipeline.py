@@ -194,6 +194,19 @@ def train(
             on_progress=prog(f"data:{split}"),
             cancel=lambda: _is_set(cancel),
         )
+        if data is None:  # synthetic brains: add fields rendered by the generator
+            from .synthetic import preset_rendered_set
+
+            extra = preset_rendered_set(
+                p,
+                split,
+                areas,
+                out / "data" / f"{split}_rendered.npz",
+                on_progress=prog(f"data:{split}:rendered"),
+                cancel=lambda: _is_set(cancel),
+            )
+            if extra is not None:
+                sets[split] = PatchSet.concat([sets[split], extra], p.patch_px)
     if not run.done("data"):
         counts = {
             k: {"n": len(v), "brains": sorted(set(v.brains.tolist()))} for k, v in sets.items()

@@ -18,6 +18,8 @@ from typing import Any
 TRAIN_BRAINS = tuple(range(6))
 VAL_BRAINS = (100, 101)
 TEST_BRAINS = (200, 201, 202, 203, 204)
+#: seeds from here on are test brains (``cytowords evaluate --brains N`` takes 200, 201, ...)
+TEST_BRAIN_START = 200
 PRETRAIN_OBJECTIVES = ("contrastive", "classification")
 
 
@@ -43,6 +45,18 @@ class Preset:
     n_per_area_val: int = 10
     none_share: float = 0.12
     min_purity: float = 0.6
+    #: synthetic data only: extra patches rendered directly by the generator
+    #: (``cytowords.synth.sample_patches``: random depth, angle, curvature, obliquity up to
+    #: 30°, a neighbouring area's border in 30 % of fields), ``rendered_per_area`` per area
+    #: and brain of ``rendered_brains`` (train) and ``rendered_per_area_val`` per area and
+    #: validation brain (calibration sees the same kind of fields)
+    rendered_brains: tuple[int, ...] = ()
+    rendered_per_area: int = 0
+    rendered_per_area_val: int = 0
+    #: outlier exposure: fictitious areas (``cytowords.synth.novel``) rendered on the
+    #: rendered brains and labelled ``__none__``; ``novel_per_area`` patches each
+    novel_areas: int = 0
+    novel_per_area: int = 2
     # stage b: encoder pretraining
     #: "contrastive" (see pretrain_positives) or "classification": supervised area
     #: classification (cross-entropy through a linear layer that is then discarded)
@@ -87,6 +101,19 @@ class Preset:
                 f"preset {self.name!r}: pretrain_objective {self.pretrain_objective!r}; "
                 f"expected one of {', '.join(PRETRAIN_OBJECTIVES)}"
             )
+        held = sorted(
+            b for b in self.rendered_brains if b in self.val_brains or b >= TEST_BRAIN_START
+        )
+        if held:
+            raise ValueError(
+                f"preset {self.name!r}: rendered_brains {held} are validation or test brains "
+                f"(validation {list(self.val_brains)}, test seeds >= {TEST_BRAIN_START}); "
+                "training may only render training brains"
+            )
+        if self.novel_areas and not self.rendered_brains:
+            raise ValueError(
+                f"preset {self.name!r}: novel_areas needs rendered_brains to render them on"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +136,10 @@ PRESETS: dict[str, Preset] = {
         n_per_area=6,
         n_per_area_val=3,
         min_purity=0.0,
+        rendered_brains=(0, 1),
+        rendered_per_area=2,
+        rendered_per_area_val=2,
+        novel_areas=8,
         pretrain_objective="classification",
         pretrain_steps=30,
         pretrain_pairs=16,
@@ -131,6 +162,12 @@ PRESETS: dict[str, Preset] = {
         pixel_size_um=64.0,
         train_brains=tuple(range(24)),
         n_per_area=48,
+        rendered_brains=tuple(range(100)),
+        rendered_per_area=10,
+        rendered_per_area_val=10,
+        novel_areas=4800,
+        novel_per_area=4,
+        scorer_mode="mahalanobis+msp_none",
         pretrain_objective="classification",
         pretrain_steps=12000,
         caption_steps=2000,

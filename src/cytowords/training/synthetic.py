@@ -108,3 +108,126 @@ def virtual_labelled_section(
     if sec is None or "areas" not in sec.labels:
         sec = _fallback_virtual_section(seed, size_um, pixel_size_um)
     return LabelledSection(sec, f"synth-{seed}", split, sec.labels["areas"])
+
+
+def rendered_patch_set(
+    brains: list[int] | tuple[int, ...],
+    areas: list[str],
+    n_per_area: int,
+    *,
+    pixel_size_um: float,
+    patch_px: int,
+    none_share: float = 0.0,
+    novel_areas: int = 0,
+    novel_per_area: int = 2,
+    seed: int = 0,
+    on_progress=None,
+    cancel=None,
+):
+    """Training patches rendered directly by the generator, one brain at a time.
+
+    ``n_per_area`` patches per area and brain with random depth, angle, curvature,
+    obliquity and neighbouring borders (:func:`cytowords.synth.sampling.sample_patches`),
+    ``none_share`` of them again as ``__none__`` fields (white matter, background,
+    artefact), plus ``novel_areas`` fictitious areas (:func:`cytowords.synth.novel.novel_area`,
+    spread over the brains, ``novel_per_area`` patches each) labelled ``__none__`` for
+    outlier exposure. Returns a :class:`cytowords.training.data.PatchSet` whose brains are
+    ``synth-<seed>`` (as for virtual sections) and whose section names are unique per patch,
+    so the spatial contrastive objective never pairs them.
+    """
+    from cytowords.atlas import NONE_ID
+    from cytowords.synth.novel import novel_area
+    from cytowords.synth.sampling import sample_patches
+
+    from .data import PatchSet
+
+    brains = [int(b) for b in brains]
+    parts = []
+    per_brain = -(-novel_areas // max(len(brains), 1)) if novel_areas else 0
+    for i, b in enumerate(brains):
+        if cancel is not None and cancel():
+            raise InterruptedError("patch rendering cancelled")
+        p, lab, _ = sample_patches(
+            [b],
+            areas,
+            n_per_area,
+            size_px=patch_px,
+            pixel_size_um=pixel_size_um,
+            rng_seed=seed * 100_003 + b,
+            include_nontissue=none_share,
+        )
+        labels = list(lab)
+        first = i * per_brain
+        novel = [novel_area(k) for k in range(first, min(first + per_brain, novel_areas))]
+        if novel:
+            pn, ln, _ = sample_patches(
+                [b],
+                novel,
+                novel_per_area,
+                size_px=patch_px,
+                pixel_size_um=pixel_size_um,
+                rng_seed=seed * 100_003 + b + 50_000,
+            )
+            p = np.concatenate([p, pn])
+            labels += [NONE_ID] * len(ln)
+        n = len(labels)
+        parts.append(
+            PatchSet(
+                p,
+                np.array(labels, dtype="<U32"),
+                np.zeros((n, 2)),
+                np.full(n, f"synth-{b}", dtype="<U32"),
+                np.array([f"rendered-{b}-{j}" for j in range(n)], dtype="<U32"),
+            )
+        )
+        if on_progress:
+            on_progress(i + 1, len(brains))
+    return PatchSet.concat(parts, patch_px)
+
+
+def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None, cancel=None):
+    """The rendered patches of preset ``p`` for ``split`` (``train``: ``rendered_brains``
+    with novel areas; ``val``: ``val_brains``, no novel areas), or None when the preset
+    renders none. Cached in ``cache`` (``.npz``) under a key of every setting used."""
+    from pathlib import Path
+
+    from .data import PatchSet
+
+    if split == "train":
+        brains, n, novel = p.rendered_brains, p.rendered_per_area, p.novel_areas
+    else:
+        brains, n, novel = p.val_brains, p.rendered_per_area_val, 0
+    if not brains or n <= 0:
+        return None
+    from cytowords.synth.sampling import GENERATOR_VERSION
+
+    key = {
+        "generator": GENERATOR_VERSION,
+        "brains": list(brains),
+        "areas": list(areas),
+        "n": n,
+        "px": [p.pixel_size_um, p.patch_px],
+        "none_share": p.none_share,
+        "novel": [novel, p.novel_per_area],
+        "split": split,
+    }
+    if cache is not None and Path(cache).is_file():
+        ps, meta = PatchSet.load(cache)
+        if meta.get("key") == key:
+            return ps
+    ps = rendered_patch_set(
+        brains,
+        areas,
+        n,
+        pixel_size_um=p.pixel_size_um,
+        patch_px=p.patch_px,
+        none_share=p.none_share,
+        novel_areas=novel,
+        novel_per_area=p.novel_per_area,
+        seed=0 if split == "train" else 1,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    if cache is not None:
+        ps.save(cache, {"key": key, "n": len(ps)})
+    return ps
