@@ -130,3 +130,5 @@ def test_training_brains_are_refused():
         _check_brains([300], {"training": {"train_brains": [300, 301]}})
     with pytest.raises(ValueError, match=r"\[250\]"):
         _check_brains([250, 251], {"metrics": {"splits": {"train": ["synth-250"]}}})
+    with pytest.raises(ValueError, match=r"\[260\]"):  # fields rendered for training
+        _check_brains([259, 260], {"preset": {"rendered_brains": [260]}})

@@ -65,7 +65,7 @@ def _seeds(values) -> set[int]:
 def _check_brains(brains: list[int], config: dict) -> None:
     """Refuse test brains that the bundle (or the presets) used for training/calibration."""
     used = set(TRAIN_BRAINS) | set(VAL_BRAINS)
-    for key in ("train_brains", "val_brains"):
+    for key in ("train_brains", "val_brains", "rendered_brains"):
         for sec in ("training", "preset"):
             used |= _seeds((config.get(sec) or {}).get(key))
     for split, ids in ((config.get("metrics") or {}).get("splits") or {}).items():
