@@ -49,6 +49,28 @@ def test_tiny_roi_gets_one_patch_at_centroid() -> None:
     np.testing.assert_allclose(pts, [[15, 20]])
 
 
+def test_small_roi_is_read_at_five_fields_inside_it() -> None:
+    r = Roi.rectangle(1000, 2000, 2600, 3600)  # 1.6 mm, smaller than a 4 mm field
+    pts = patch_grid(r, patch_um=4096, min_patches=5)
+    assert len(pts) == 5 and r.contains(pts).all()
+    np.testing.assert_allclose(pts.mean(0), [1800, 2800])
+    np.testing.assert_allclose(np.ptp(pts, axis=0), [800, 800])  # a quarter of 1.6 mm each way
+    # at the section's edge only the points inside the section remain
+    edge = patch_grid(
+        Roi.rectangle(0, 0, 1600, 1600),
+        patch_um=4096,
+        min_patches=5,
+        section_shape_um=(1000, 1000),
+    )
+    assert 1 <= len(edge) < 5 and edge.max() < 1000
+    # a ROI with enough grid fields is left as it is
+    big = Roi.rectangle(0, 0, 4096, 4096)
+    np.testing.assert_array_equal(
+        patch_grid(big, patch_um=2048, stride_um=1024, min_patches=5),
+        patch_grid(big, patch_um=2048, stride_um=1024),
+    )
+
+
 def test_roi_outside_section_is_refused() -> None:
     with pytest.raises(RoiError, match="outside the section"):
         patch_grid(

@@ -41,6 +41,9 @@ class DescribeParams:
         stride_fraction: patch-grid spacing as a fraction of the patch side (0.5 = half
             overlapping patches).
         max_patches: upper bound on patches per ROI (the grid coarsens beyond it).
+        min_patches: a ROI whose grid gives fewer patches (one smaller than the model's
+            field) is also read at its centroid and 4 points around it, so one unlucky
+            field cannot decide (or reject) it; 1 = the grid only.
         batch_size: patches per encoder batch.
         top_k: number of alternatives reported.
         min_accept_share: a ROI is rejected when fewer of its patches are accepted.
@@ -52,6 +55,7 @@ class DescribeParams:
 
     stride_fraction: float = 0.5
     max_patches: int = 256
+    min_patches: int = 5
     batch_size: int = 64
     top_k: int = 3
     min_accept_share: float = 0.5
@@ -166,6 +170,7 @@ class Describer:
             stride_um=self.patch_um * p.stride_fraction,
             section_shape_um=section.shape_um,
             max_patches=p.max_patches,
+            min_patches=p.min_patches,
         )
         total = len(centers) + 1
         patches = self.read_patches(section, centers)

@@ -78,13 +78,17 @@ def patch_grid(
     stride_um: float | None = None,
     section_shape_um: tuple[float, float] | None = None,
     max_patches: int | None = None,
+    min_patches: int = 1,
 ) -> np.ndarray:
     """Centres ``(M, 2)`` (y, x, µm) of the patches to read for ``roi``.
 
     Centres are the centres of grid cells of size ``stride_um`` (default: ``patch_um / 2``)
     tiling the bounding box, kept where they fall inside the polygon, clipped to the section when ``section_shape_um`` (height, width) is given. A ROI
     smaller than one grid cell still gets one patch at its centroid. With ``max_patches`` the
-    grid is coarsened (never randomly subsampled) until it fits.
+    grid is coarsened (never randomly subsampled) until it fits. A ROI with fewer than
+    ``min_patches`` grid centres also gets its centroid and the four points a quarter of
+    its extent away from it diagonally (those inside the polygon and the section), so that
+    a ROI smaller than the model's field is not decided by one field alone.
     """
     if patch_um <= 0:
         raise RoiError(f"patch size must be positive, got {patch_um} µm")
@@ -112,11 +116,27 @@ def patch_grid(
         if max_patches is None or len(pts) <= max_patches:
             break
         stride *= np.sqrt(len(pts) / max_patches) * 1.05
+    if len(pts) < min_patches:
+        pts = np.concatenate([pts, _small_roi_points(roi, section_shape_um)])
+        pts = pts[np.unique(np.round(pts, 3), axis=0, return_index=True)[1]]
     if len(pts) == 0:
         c = roi.vertices.mean(axis=0, keepdims=True)
         if section_shape_um is not None:
             c = np.clip(c, 0, np.asarray(section_shape_um) - 1e-6)
         pts = c
+    return pts
+
+
+def _small_roi_points(roi: Roi, section_shape_um: tuple[float, float] | None) -> np.ndarray:
+    """Centroid and 4 diagonal points a quarter of the extent away, inside ROI and section."""
+    y0, x0, y1, x1 = roi.bounds
+    c = roi.vertices.mean(axis=0)
+    dy, dx = (y1 - y0) / 4.0, (x1 - x0) / 4.0
+    pts = c + np.array([[0, 0], [-dy, -dx], [-dy, dx], [dy, -dx], [dy, dx]])
+    pts = pts[roi.contains(pts)]
+    if section_shape_um is not None:
+        h, w = section_shape_um
+        pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < h) & (pts[:, 1] >= 0) & (pts[:, 1] < w)]
     return pts
 
 
