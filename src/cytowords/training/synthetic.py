@@ -144,30 +144,20 @@ def rendered_patch_set(
     brains = [int(b) for b in brains]
     parts = []
     per_brain = -(-novel_areas // max(len(brains), 1)) if novel_areas else 0
+
+    def render(brain: int, ids: list, n: int, rng_seed: int, none: float = 0.0):
+        kw = dict(size_px=patch_px, pixel_size_um=pixel_size_um, include_nontissue=none)
+        return sample_patches([brain], ids, n, rng_seed=rng_seed, **kw)
+
     for i, b in enumerate(brains):
         if cancel is not None and cancel():
             raise InterruptedError("patch rendering cancelled")
-        p, lab, _ = sample_patches(
-            [b],
-            areas,
-            n_per_area,
-            size_px=patch_px,
-            pixel_size_um=pixel_size_um,
-            rng_seed=seed * 100_003 + b,
-            include_nontissue=none_share,
-        )
+        p, lab, _ = render(b, areas, n_per_area, seed * 100_003 + b, none_share)
         labels = list(lab)
         first = i * per_brain
         novel = [novel_area(k) for k in range(first, min(first + per_brain, novel_areas))]
         if novel:
-            pn, ln, _ = sample_patches(
-                [b],
-                novel,
-                novel_per_area,
-                size_px=patch_px,
-                pixel_size_um=pixel_size_um,
-                rng_seed=seed * 100_003 + b + 50_000,
-            )
+            pn, ln, _ = render(b, novel, novel_per_area, seed * 100_003 + b + 50_000)
             p = np.concatenate([p, pn])
             labels += [NONE_ID] * len(ln)
         n = len(labels)
