@@ -7,8 +7,8 @@
   shared, shrunk covariance, optionally combined with the energy or max-softmax score
   of the head's logits (``msp``: softmax over the areas only; ``msp_none``: softmax over
   the areas and the none class, so that a head trained with outlier exposure lowers the
-  top area probability of unfamiliar cortex). Higher score = less like any known area. ``calibrate`` sets
-  the rejection threshold from in-scope validation scores.
+  top area probability of unfamiliar cortex). Higher score = less like any known area.
+  ``calibrate`` sets the rejection threshold from in-scope validation scores.
 
 All state lives in registered buffers/parameters, so ``state_dict()`` is plain tensors
 (safetensors-friendly).

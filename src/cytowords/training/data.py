@@ -232,19 +232,31 @@ def build_patch_set(
         "areas": list(areas),
         "sections": [[ls.name, ls.brain, ls.split] for ls in sections],
     }
+
+    def sample() -> PatchSet:
+        atlas = load_atlas()
+        parts = []
+        for i, ls in enumerate(sections):
+            if cancel is not None and cancel():
+                raise InterruptedError("patch sampling cancelled")
+            parts.append(sample_section(ls, areas, cfg, atlas))
+            if on_progress:
+                on_progress(i + 1, len(sections))
+        return PatchSet.concat(parts, cfg.patch_px)
+
+    return cached_patch_set(cache, key, sample)
+
+
+def cached_patch_set(
+    cache: str | Path | None, key: dict, build: Callable[[], PatchSet]
+) -> PatchSet:
+    """The patch set cached in ``cache`` (``.npz``) when it was written under the same
+    ``key`` (a JSON-able dict of every setting used), else ``build()``'s, cached there."""
     if cache is not None and Path(cache).is_file():
         ps, meta = PatchSet.load(cache)
         if meta.get("key") == key:
             return ps
-    atlas = load_atlas()
-    parts = []
-    for i, ls in enumerate(sections):
-        if cancel is not None and cancel():
-            raise InterruptedError("patch sampling cancelled")
-        parts.append(sample_section(ls, areas, cfg, atlas))
-        if on_progress:
-            on_progress(i + 1, len(sections))
-    ps = PatchSet.concat(parts, cfg.patch_px)
+    ps = build()
     if cache is not None:
         ps.save(cache, {"key": key, "n": len(ps)})
     return ps
@@ -275,4 +287,12 @@ def areas_in(sections: list[LabelledSection], atlas: Atlas | None = None) -> lis
     return ordered + sorted(found - set(ordered))
 
 
-__all__ = ["IGNORE", "PatchConfig", "PatchSet", "areas_in", "build_patch_set", "sample_section"]
+__all__ = [
+    "IGNORE",
+    "PatchConfig",
+    "PatchSet",
+    "areas_in",
+    "build_patch_set",
+    "cached_patch_set",
+    "sample_section",
+]

@@ -179,9 +179,7 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
     """The rendered patches of preset ``p`` for ``split`` (``train``: ``rendered_brains``
     with novel areas; ``val``: ``val_brains``, no novel areas), or None when the preset
     renders none. Cached in ``cache`` (``.npz``) under a key of every setting used."""
-    from pathlib import Path
-
-    from .data import PatchSet
+    from .data import cached_patch_set
 
     if split == "train":
         brains, n, novel = p.rendered_brains, p.rendered_per_area, p.novel_areas
@@ -201,23 +199,20 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
         "novel": [novel, p.novel_per_area],
         "split": split,
     }
-    if cache is not None and Path(cache).is_file():
-        ps, meta = PatchSet.load(cache)
-        if meta.get("key") == key:
-            return ps
-    ps = rendered_patch_set(
-        brains,
-        areas,
-        n,
-        pixel_size_um=p.pixel_size_um,
-        patch_px=p.patch_px,
-        none_share=p.none_share,
-        novel_areas=novel,
-        novel_per_area=p.novel_per_area,
-        seed=0 if split == "train" else 1,
-        on_progress=on_progress,
-        cancel=cancel,
+    return cached_patch_set(
+        cache,
+        key,
+        lambda: rendered_patch_set(
+            brains,
+            areas,
+            n,
+            pixel_size_um=p.pixel_size_um,
+            patch_px=p.patch_px,
+            none_share=p.none_share,
+            novel_areas=novel,
+            novel_per_area=p.novel_per_area,
+            seed=0 if split == "train" else 1,
+            on_progress=on_progress,
+            cancel=cancel,
+        ),
     )
-    if cache is not None:
-        ps.save(cache, {"key": key, "n": len(ps)})
-    return ps
