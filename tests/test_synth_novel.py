@@ -7,9 +7,9 @@ import pytest
 
 from cytowords.atlas import LAYER_NAMES, NONE_ID, load_atlas
 from cytowords.synth import sample_patches
-from cytowords.synth.novel import novel_area
+from cytowords.synth.novel import novel_area, profile_distance
 from cytowords.training.presets import Preset
-from cytowords.training.synthetic import rendered_patch_set
+from cytowords.training.synthetic import is_rendered, rendered_patch_set
 
 
 def _density_profile(profile) -> np.ndarray:
@@ -32,6 +32,26 @@ def test_novel_area_is_deterministic_new_and_cortex_like():
     assert labels == ["__novel3"] * 2 and p.std() > 5  # rendered cortex, not a flat field
 
 
+def test_near_novel_areas_are_near_misses_not_copies():
+    atlas = load_atlas()
+    ins = [atlas.get(a).profile for a in atlas.in_scope_ids]
+    far, near = [], []
+    for seed in range(40):
+        a = novel_area(seed, near=True)
+        assert a.id == f"__novelnear{seed}" and a == novel_area(seed, near=True)
+        d = [profile_distance(a.profile, q) for q in ins]
+        assert min(d) >= 3.0  # never a copy of a training area (within 3 brain-to-brain sd)
+        near.append(min(d))
+        far.append(min(profile_distance(novel_area(seed).profile, q) for q in ins))
+    # near misses sit much closer to the training areas than the far fictitious areas
+    assert np.median(near) < 7.0 < np.median(far)
+    # the unseen near miss hIP3 lies at such a distance; 4a/4p are the closest training pair
+    hip3 = min(profile_distance(atlas.get("hIP3").profile, q) for q in ins)
+    assert 3.0 < hip3 < np.percentile(near, 75)
+    assert profile_distance(atlas.get("4a").profile, atlas.get("4p").profile) < 3.0
+    assert profile_distance(ins[0], ins[0]) == 0.0
+
+
 def test_novel_area_parents_only_from_the_given_pool():
     with pytest.raises(ValueError, match="two parent areas"):
         novel_area(0, parents=["4a"])
@@ -52,14 +72,18 @@ def test_rendered_patch_set_counts_brains_and_novel_none():
         none_share=0.5,
         novel_areas=3,
         novel_per_area=2,
+        novel_near_areas=2,
     )
-    # per brain: 2 areas x 3 + 3 none fields; novel areas 0, 1 on brain 3 and 2 on brain 4
-    assert len(ps) == 2 * (6 + 3) + 3 * 2
+    # per brain: 2 areas x 3 + 3 none fields; novel areas 0, 1 on brain 3 and 2 on brain 4,
+    # near misses 0 on brain 3 and 1 on brain 4
+    assert len(ps) == 2 * (6 + 3) + 3 * 2 + 2 * 2
     assert ps.patches.shape == (len(ps), 32, 32) and ps.patches.dtype == np.uint8
     assert (ps.labels == "4a").sum() == 6 and (ps.labels == "hOc1").sum() == 6
-    assert (ps.labels == NONE_ID).sum() == 6 + 6
+    assert (ps.labels == NONE_ID).sum() == 6 + 6 + 4
     assert set(ps.brains) == {"synth-3", "synth-4"}
     assert len(set(ps.sections)) == len(ps)  # never spatial positives of each other
+    assert is_rendered(ps.sections).all()
+    assert not is_rendered(np.array(["synth-3", "section rendered-3"])).any()
 
 
 @pytest.mark.parametrize("brains", [(5, 100), (5, 203)])
@@ -68,6 +92,7 @@ def test_preset_refuses_to_render_validation_or_test_brains(brains):
         Preset(name="x", rendered_brains=brains, rendered_per_area=2)
 
 
-def test_preset_needs_brains_for_novel_areas():
+@pytest.mark.parametrize("field", ["novel_areas", "novel_near_areas"])
+def test_preset_needs_brains_for_novel_areas(field):
     with pytest.raises(ValueError, match="novel_areas needs rendered_brains"):
-        Preset(name="x", novel_areas=10)
+        Preset(name="x", **{field: 10})

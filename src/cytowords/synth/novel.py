@@ -8,12 +8,20 @@ and the cortical thickness are pushed away from the mix by a random factor, so t
 result is cortex-like but not a copy of any training area. Nothing of the unseen areas is
 used. Such areas are rendered like any other (``render_patch``) and labelled
 :data:`cytowords.atlas.NONE_ID` in training.
+
+Two kinds: ``near=False`` mixes two random parents with large shifts (cortex far from
+every training area), ``near=True`` mixes an area with one of its closest neighbours and
+shifts less, giving *near misses*: made-up areas that lie between and beside the training
+areas, at about the distance that separates neighbouring training areas, but never closer
+to one of them than ``min_distance`` (:func:`profile_distance`, in units of the
+inter-individual variation of the generator).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,27 +31,97 @@ from .brain import stable_seed
 
 NOVEL_PREFIX = "__novel"
 
+#: inter-individual standard deviations of the generator (:class:`cytowords.synth.brain.Brain`,
+#: log scale for thickness/density/size, absolute for the pyramidal share) that
+#: :func:`profile_distance` divides by
+_SD = {"thickness": 0.10, "rel_thickness": 0.09, "density": 0.11, "size": 0.06, "pyr": 0.10}
+
+
+def _profile_vector(profile: LaminarProfile) -> np.ndarray:
+    v = [np.log(profile.thickness_mm) / _SD["thickness"]]
+    for name in LAYER_NAMES:
+        lay = profile.layers[name]
+        v += [
+            np.log(max(lay.rel_thickness, 1e-3)) / _SD["rel_thickness"],
+            np.log(max(lay.density, 1e-3)) / _SD["density"],
+            np.log(lay.size_mean_um) / _SD["size"],
+            lay.pyramidal_fraction / _SD["pyr"],
+        ]
+    return np.asarray(v, dtype=float)
+
+
+def profile_distance(a: LaminarProfile, b: LaminarProfile) -> float:
+    """Distance between two laminar profiles in units of inter-individual variation.
+
+    Euclidean over cortical thickness and, per layer, relative thickness, density, soma
+    size (all log) and pyramidal share, each divided by how much it varies between brains
+    of the generator. Neighbouring training areas lie about 2-8 apart (4a/4p 2.1, median
+    nearest neighbour 5.6); the unseen near misses hIP3 and OP3 4.0 and 4.5 from their
+    closest training area, Te1.2 7.0, CA1 25.
+    Specials (giant cells, sublayers) and laminar contrast are not counted.
+    """
+    return float(np.linalg.norm(_profile_vector(a) - _profile_vector(b)))
+
+
+@lru_cache(maxsize=8)
+def _pool_vectors(pool: tuple[str, ...]) -> np.ndarray:
+    atlas = load_atlas()
+    return np.stack([_profile_vector(atlas.get(a).profile) for a in pool])
+
 
 def _mix(a: float, b: float, w: float) -> float:
     return float((1.0 - w) * a + w * b)
 
 
-def novel_area(seed: int, parents: Sequence[str] | None = None, *, shift: float = 0.25) -> Area:
-    """A fictitious cortical area (id ``__novel<seed>``) mixed from two in-scope areas.
+def novel_area(
+    seed: int,
+    parents: Sequence[str] | None = None,
+    *,
+    shift: float | None = None,
+    near: bool = False,
+    min_distance: float = 3.0,
+) -> Area:
+    """A fictitious cortical area (id ``__novel<seed>``, ``__novelnear<seed>`` when near).
 
     Args:
         seed: selects the two parent areas, the per-layer mixing weights and the shifts.
         parents: area ids to draw the two parents from (default: the atlas's in-scope
             areas; never pass unseen areas, they must stay unseen).
         shift: log-normal sigma of the per-layer density/thickness shifts and the
-            cortical-thickness shift away from the mix (0.25 = about ±25 %).
+            cortical-thickness shift away from the mix (default 0.25 = about ±25 %, or
+            0.12 when ``near``).
+        near: a near miss: the second parent is one of the first's 3 closest areas in
+            the pool, and the result is redrawn (up to 50 times) until it lies at least
+            ``min_distance`` (:func:`profile_distance`) from every area of the pool.
+        min_distance: see ``near``; ignored otherwise.
     """
     atlas = load_atlas()
-    pool = list(parents if parents is not None else atlas.in_scope_ids)
+    pool = tuple(parents if parents is not None else atlas.in_scope_ids)
     if len(pool) < 2:
         raise ValueError("novel_area needs at least two parent areas")
-    rng = np.random.default_rng(stable_seed("novel", seed))
-    ia, ib = rng.choice(len(pool), size=2, replace=False)
+    if not near:
+        return _novel(seed, pool, 0.25 if shift is None else shift, None, "")
+    vecs = _pool_vectors(pool)
+    for attempt in range(50):
+        area = _novel(seed, pool, 0.12 if shift is None else shift, attempt, "near")
+        d = np.linalg.norm(vecs - _profile_vector(area.profile), axis=1)
+        if d.min() >= min_distance:
+            break
+    return area
+
+
+def _novel(seed: int, pool: tuple[str, ...], shift: float, attempt: int | None, kind: str) -> Area:
+    atlas = load_atlas()
+    if attempt is None:
+        rng = np.random.default_rng(stable_seed("novel", seed))
+        ia, ib = rng.choice(len(pool), size=2, replace=False)
+    else:
+        rng = np.random.default_rng(stable_seed("novel-near", seed, attempt))
+        vecs = _pool_vectors(pool)
+        ia = int(rng.integers(len(pool)))
+        d = np.linalg.norm(vecs - vecs[ia], axis=1)
+        d[ia] = np.inf
+        ib = int(rng.choice(np.argsort(d)[: min(3, len(pool) - 1)]))
     pa, pb = atlas.get(pool[int(ia)]).profile, atlas.get(pool[int(ib)]).profile
     layers: dict[str, LayerProfile] = {}
     for name in LAYER_NAMES:
@@ -81,8 +159,8 @@ def novel_area(seed: int, parents: Sequence[str] | None = None, *, shift: float 
     base = atlas.get(pool[int(ia)])
     return replace(
         base,
-        id=f"{NOVEL_PREFIX}{int(seed)}",
-        name=f"novel area {int(seed)}",
+        id=f"{NOVEL_PREFIX}{kind}{int(seed)}",
+        name=f"novel {kind + ' ' if kind else ''}area {int(seed)}",
         aliases=(),
         shared_aliases=(),
         neighbours=(),

@@ -110,6 +110,16 @@ def virtual_labelled_section(
     return LabelledSection(sec, f"synth-{seed}", split, sec.labels["areas"])
 
 
+#: section name prefix of rendered fields (each is its own one-patch "section")
+RENDERED_PREFIX = "rendered-"
+
+
+def is_rendered(sections: np.ndarray) -> np.ndarray:
+    """Bool per patch: a field rendered by the generator (not read from a section), from
+    the ``sections`` column of a :class:`cytowords.training.data.PatchSet`."""
+    return np.char.startswith(np.asarray(sections).astype(str), RENDERED_PREFIX)
+
+
 def rendered_patch_set(
     brains: list[int] | tuple[int, ...],
     areas: list[str],
@@ -120,6 +130,7 @@ def rendered_patch_set(
     none_share: float = 0.0,
     novel_areas: int = 0,
     novel_per_area: int = 2,
+    novel_near_areas: int = 0,
     seed: int = 0,
     on_progress=None,
     cancel=None,
@@ -130,7 +141,8 @@ def rendered_patch_set(
     obliquity and neighbouring borders (:func:`cytowords.synth.sampling.sample_patches`),
     ``none_share`` of them again as ``__none__`` fields (white matter, background,
     artefact), plus ``novel_areas`` fictitious areas (:func:`cytowords.synth.novel.novel_area`,
-    spread over the brains, ``novel_per_area`` patches each) labelled ``__none__`` for
+    spread over the brains, ``novel_per_area`` patches each) and ``novel_near_areas`` near
+    misses (``novel_area(k, near=True)``, as many patches each) labelled ``__none__`` for
     outlier exposure. Returns a :class:`cytowords.training.data.PatchSet` whose brains are
     ``synth-<seed>`` (as for virtual sections) and whose section names are unique per patch,
     so the spatial contrastive objective never pairs them.
@@ -143,7 +155,10 @@ def rendered_patch_set(
 
     brains = [int(b) for b in brains]
     parts = []
-    per_brain = -(-novel_areas // max(len(brains), 1)) if novel_areas else 0
+
+    def spread(total: int, i: int) -> range:  # brain i's share of ``total`` fictitious areas
+        per = -(-total // max(len(brains), 1)) if total else 0
+        return range(i * per, min((i + 1) * per, total))
 
     def render(brain: int, ids: list, n: int, rng_seed: int, none: float = 0.0):
         kw = dict(size_px=patch_px, pixel_size_um=pixel_size_um, include_nontissue=none)
@@ -154,8 +169,8 @@ def rendered_patch_set(
             raise InterruptedError("patch rendering cancelled")
         p, lab, _ = render(b, areas, n_per_area, seed * 100_003 + b, none_share)
         labels = list(lab)
-        first = i * per_brain
-        novel = [novel_area(k) for k in range(first, min(first + per_brain, novel_areas))]
+        novel = [novel_area(k) for k in spread(novel_areas, i)]
+        novel += [novel_area(k, near=True) for k in spread(novel_near_areas, i)]
         if novel:
             pn, ln, _ = render(b, novel, novel_per_area, seed * 100_003 + b + 50_000)
             p = np.concatenate([p, pn])
@@ -167,7 +182,7 @@ def rendered_patch_set(
                 np.array(labels, dtype="<U32"),
                 np.zeros((n, 2)),
                 np.full(n, f"synth-{b}", dtype="<U32"),
-                np.array([f"rendered-{b}-{j}" for j in range(n)], dtype="<U32"),
+                np.array([f"{RENDERED_PREFIX}{b}-{j}" for j in range(n)], dtype="<U32"),
             )
         )
         if on_progress:
@@ -183,8 +198,9 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
 
     if split == "train":
         brains, n, novel = p.rendered_brains, p.rendered_per_area, p.novel_areas
+        near = p.novel_near_areas
     else:
-        brains, n, novel = p.val_brains, p.rendered_per_area_val, 0
+        brains, n, novel, near = p.val_brains, p.rendered_per_area_val, 0, 0
     if not brains or n <= 0:
         return None
     from cytowords.synth.sampling import GENERATOR_VERSION
@@ -199,6 +215,8 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
         "novel": [novel, p.novel_per_area],
         "split": split,
     }
+    if near:  # keyed only when used, so caches of earlier presets stay valid
+        key["novel_near"] = near
     return cached_patch_set(
         cache,
         key,
@@ -211,6 +229,7 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
             none_share=p.none_share,
             novel_areas=novel,
             novel_per_area=p.novel_per_area,
+            novel_near_areas=near,
             seed=0 if split == "train" else 1,
             on_progress=on_progress,
             cancel=cancel,
