@@ -110,3 +110,30 @@ def test_fit_head_bad_labels():
     head = AreaHead(HeadConfig(embed_dim=D, n_classes=C))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
         fit_head(head, torch.randn(5, D), torch.tensor([0, 1, 2, 3, 4]))
+
+
+def test_run_scorer_calibrates_only_on_the_masked_validation_patches(tmp_path):
+    """calibrate_on_sections: the threshold is set on section patches only, so the
+    easier rendered fields (here: the validation points near their class means) do not
+    pull it down."""
+    from cytowords.training.presets import Preset
+    from cytowords.training.stage_vision import run_scorer
+
+    x, y, _ = _clusters(100, 0)
+    head = AreaHead(HeadConfig(embed_dim=D, n_classes=C + 1, none_class=True))
+    fit_head(head, x, y, steps=50)
+    xv, yv, _ = _clusters(100, 5)
+    hard = torch.zeros(len(yv), dtype=torch.bool)
+    hard[::2] = True
+    xv = torch.where(hard[:, None], xv * 1.6, xv)  # "section" patches: farther out
+    p = Preset(name="t", embed_dim=D, scorer_mode="mahalanobis", reject_share=0.05)
+    emb, lab = {"train": x, "val": xv}, {"train": y, "val": yv}
+    joint = run_scorer(p, head, C, emb, lab, tmp_path / "a")
+    masked = run_scorer(p, head, C, emb, lab, tmp_path / "b", calibrate=hard)
+    with torch.no_grad():
+        rej = masked.reject(masked.score(xv, head(xv)))
+        rej_joint = joint.reject(joint.score(xv, head(xv)))
+    assert float(masked.threshold) > float(joint.threshold)
+    assert float(rej[hard].float().mean()) == pytest.approx(0.05, abs=0.02)
+    assert float(rej_joint[hard].float().mean()) > 0.07  # joint: the hard half pays
+    assert (tmp_path / "b" / "scorer.safetensors").is_file()

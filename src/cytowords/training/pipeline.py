@@ -249,7 +249,12 @@ def train(
     # d. scorer
     if not run.done("scorer"):
         t0 = time.perf_counter()
-        run_scorer(p, head, len(areas), emb, labels, out / "scorer")
+        calibrate = None
+        if p.calibrate_on_sections:
+            from .synthetic import is_rendered
+
+            calibrate = torch.from_numpy(~is_rendered(sets["val"].sections))
+        run_scorer(p, head, len(areas), emb, labels, out / "scorer", calibrate)
         run.finish("scorer", time.perf_counter() - t0)
     scorer = load_scorer(p, len(areas), out / "scorer")
     check()

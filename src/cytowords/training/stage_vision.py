@@ -242,12 +242,16 @@ def run_scorer(
     emb: dict[str, torch.Tensor],
     labels: dict[str, torch.Tensor],
     folder: Path,
+    calibrate: torch.Tensor | None = None,
 ) -> OpenSetScorer:
     """Stage d: open-set scorer on in-scope training embeddings; threshold calibrated on
-    the in-scope patches of the validation brains (``reject_share`` rejected)."""
+    the in-scope patches of the validation brains (``reject_share`` rejected), only those
+    where the bool mask ``calibrate`` (one per validation patch) is True when given."""
     folder.mkdir(parents=True, exist_ok=True)
     tr = labels["train"] >= 0
     val_in = (labels["val"] >= 0) & (labels["val"] < n_areas)
+    if calibrate is not None:
+        val_in &= calibrate
     scorer = fit_scorer(
         head,
         emb["train"][tr],
