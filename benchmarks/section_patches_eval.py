@@ -6,7 +6,8 @@ pipeline and the describer do: from virtual sections of the held-out test brains
 contain the unseen areas (``virtual_section(include_unseen=True)``), sampled with
 ``cytowords.training.data.build_patch_set`` (same purity rule as training). It prints the
 60-way accuracy of the area head, the open-set AUROC (unseen vs in-scope), and the
-rejection rates at the bundle's threshold.
+rejection rates at the bundle's threshold; in-scope rejection is also split by whether the
+field shows cortex of an unseen area (these sections hold them, training sections do not).
 
     python benchmarks/section_patches_eval.py [--model default] [--brains 200 201 202]
 """
@@ -60,6 +61,29 @@ def main() -> None:
         f"rejected at the threshold: in-scope {rejected[ins].mean():.3f}, "
         f"unseen {rejected[uns].mean():.3f}, non-cortex {rejected[non].mean():.3f}"
     )
+    share = _unseen_share(ps, {s.name: s.labels for s in sections}, atlas, px * um, um)
+    for name, m in (
+        ("no unseen cortex in the field", ins & (share == 0)),
+        (
+            "some unseen cortex (> 0 to 20 % of the field's cortex)",
+            ins & (share > 0) & (share <= 0.2),
+        ),
+        ("more unseen cortex (> 20 %)", ins & (share > 0.2)),
+    ):
+        print(f"in-scope rejected, {name}: {rejected[m].mean():.3f} of {m.sum()}")
+
+
+def _unseen_share(ps, labels: dict, atlas, field_um: float, um: float) -> np.ndarray:
+    """Per patch: share of the cortex in its field that belongs to an unseen area."""
+    unseen = np.array([atlas.get(u).label for u in atlas.unseen_ids])
+    out = np.zeros(len(ps))
+    for i, ((y, x), name) in enumerate(zip(ps.positions_um, ps.sections)):
+        w = labels[str(name)].read_window(
+            y - field_um / 2, x - field_um / 2, field_um, field_um, um
+        )
+        cortex = w > 0
+        out[i] = np.isin(w, unseen).sum() / max(int(cortex.sum()), 1)
+    return out
 
 
 if __name__ == "__main__":
