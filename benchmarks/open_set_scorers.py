@@ -34,18 +34,10 @@ from cytowords.training.data import PatchSet
 from cytowords.training.evaluate.metrics import open_set_auroc
 from cytowords.training.fit.head_fit import fit_scorer
 from cytowords.training.presets import Preset
-from cytowords.training.stage_vision import class_index, load_encoder, load_head
+from cytowords.training.stage_vision import class_index, embed_all, load_encoder, load_head
 
 #: the isocortical unseen areas: each is the neighbour of in-scope areas (areas.yaml)
 NEAR_MISSES = ("hOc5", "5Ci", "hIP3", "OP3", "Fo2", "Id1", "Te1.2")
-
-
-def _embed(enc, x: np.ndarray) -> torch.Tensor:
-    out = [
-        enc.embed(torch.from_numpy(x[i : i + 256].astype(np.float32) / 255.0)[:, None]).float()
-        for i in range(0, len(x), 256)
-    ]
-    return torch.cat(out)
 
 
 def _fictitious(p: Preset, near: bool, per_brain: int) -> np.ndarray:
@@ -113,10 +105,10 @@ def main() -> None:
     x_un, lab_un, _ = sample_patches(a.test_brains, atlas.unseen_ids, 20, rng_seed=4, **kw)
     sets = {
         "val_in": val_in,
-        "proxy_far": _embed(enc, _fictitious(p, False, a.proxy_areas)),
-        "proxy_near": _embed(enc, _fictitious(p, True, a.proxy_areas)),
-        "test_in": _embed(enc, x_in),
-        "test_unseen": _embed(enc, x_un),
+        "proxy_far": embed_all(enc, _fictitious(p, False, a.proxy_areas)),
+        "proxy_near": embed_all(enc, _fictitious(p, True, a.proxy_areas)),
+        "test_in": embed_all(enc, x_in),
+        "test_unseen": embed_all(enc, x_un),
     }
     lab_un = np.asarray(lab_un)
     near_ids = [u for u in NEAR_MISSES if u in set(lab_un)]

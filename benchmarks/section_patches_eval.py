@@ -61,7 +61,7 @@ def main() -> None:
         f"rejected at the threshold: in-scope {rejected[ins].mean():.3f}, "
         f"unseen {rejected[uns].mean():.3f}, non-cortex {rejected[non].mean():.3f}"
     )
-    share = _unseen_share(ps, {s.name: s.labels for s in sections}, atlas, px * um, um)
+    share = _unseen_share(ps, sections, atlas, px * um, um)
     for name, m in (
         ("no unseen cortex in the field", ins & (share == 0)),
         (
@@ -73,16 +73,20 @@ def main() -> None:
         print(f"in-scope rejected, {name}: {rejected[m].mean():.3f} of {m.sum()}")
 
 
-def _unseen_share(ps, labels: dict, atlas, field_um: float, um: float) -> np.ndarray:
-    """Per patch: share of the cortex in its field that belongs to an unseen area."""
+def _unseen_share(ps, sections: list, atlas, field_um: float, um: float) -> np.ndarray:
+    """Per patch: share of the cortex in its field that belongs to an unseen area (each
+    section's label image is read once at ``um``, padded by half a field of 0)."""
     unseen = np.array([atlas.get(u).label for u in atlas.unseen_ids])
+    n, half = int(round(field_um / um)), field_um / 2
     out = np.zeros(len(ps))
-    for i, ((y, x), name) in enumerate(zip(ps.positions_um, ps.sections)):
-        w = labels[str(name)].read_window(
-            y - field_um / 2, x - field_um / 2, field_um, field_um, um
-        )
-        cortex = w > 0
-        out[i] = np.isin(w, unseen).sum() / max(int(cortex.sum()), 1)
+    names = ps.sections.astype(str)
+    for ls in sections:
+        h, w = ls.section.shape_um
+        full = ls.labels.read_window(-half, -half, h + field_um, w + field_um, um)
+        for i in np.flatnonzero(names == ls.name):
+            y, x = (int(round(v / um)) for v in ps.positions_um[i])
+            win = full[y : y + n, x : x + n]
+            out[i] = np.isin(win, unseen).sum() / max(int((win > 0).sum()), 1)
     return out
 
 

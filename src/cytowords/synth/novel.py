@@ -31,9 +31,10 @@ from .brain import stable_seed
 
 NOVEL_PREFIX = "__novel"
 
-#: inter-individual standard deviations of the generator (:class:`cytowords.synth.brain.Brain`,
-#: log scale for thickness/density/size, absolute for the pyramidal share) that
-#: :func:`profile_distance` divides by
+#: scales that :func:`profile_distance` divides by: about the inter-individual standard
+#: deviations of the generator (:class:`cytowords.synth.brain.Brain`, log scale) for
+#: thickness, layer thickness, density and soma size; the pyramidal share does not vary
+#: between brains and gets a nominal 0.10 (absolute)
 _SD = {"thickness": 0.10, "rel_thickness": 0.09, "density": 0.11, "size": 0.06, "pyr": 0.10}
 
 

@@ -173,15 +173,16 @@ def load_encoder(p: Preset, folder: Path) -> CytoEncoder | ExternalEncoder:
 
 @torch.inference_mode()
 def embed_all(
-    encoder, ps: PatchSet, batch: int = 256, progress: Callable | None = None
+    encoder, ps: PatchSet | np.ndarray, batch: int = 256, progress: Callable | None = None
 ) -> torch.Tensor:
-    """Frozen-encoder embeddings ``(N, D)`` of a patch set."""
+    """Frozen-encoder embeddings ``(N, D)`` of a patch set or of uint8 patches ``(N, H, W)``."""
+    patches = ps.patches if isinstance(ps, PatchSet) else np.asarray(ps)
     out = []
-    for i in range(0, len(ps), batch):
-        x = torch.from_numpy(ps.patches[i : i + batch].astype(np.float32) / 255.0)[:, None]
+    for i in range(0, len(patches), batch):
+        x = torch.from_numpy(patches[i : i + batch].astype(np.float32) / 255.0)[:, None]
         out.append(encoder.embed(x).float())
         if progress:
-            progress(min(i + batch, len(ps)), len(ps))
+            progress(min(i + batch, len(patches)), len(patches))
     return torch.cat(out) if out else torch.zeros((0, encoder.embed_dim))
 
 
