@@ -107,6 +107,26 @@ def test_batched_equals_one_by_one(amap, section, bundle):
     np.testing.assert_allclose(m1.probability, amap.probability, atol=1e-5)
 
 
+def test_views_per_tile(section, bundle, amap, tmp_path):
+    """Tiles averaged over mirror/rotation views use that count's threshold; a count the
+    bundle was not calibrated for is refused before any work."""
+    with pytest.raises(ValueError, match=r"views=2: .*calibrated for \[1\]"):
+        compute_area_map(section, str(bundle), block_tiles=4, views=2)
+    two = make_tiny_bundle(tmp_path / "two", views=2, thresholds={1: 1e9, 2: -1e9})
+    m2 = compute_area_map(section, str(two), block_tiles=4, device="cpu")
+    m1 = compute_area_map(section, str(two), block_tiles=4, device="cpu", views=1)
+    tiles = amap.labels > 0
+    assert np.array_equal(m1.labels > 0, tiles) and np.array_equal(m2.labels > 0, tiles)
+    # views=1 is the plain model: same weights as the module's bundle, same tiles
+    np.testing.assert_allclose(m1.probability, amap.probability, atol=1e-5)
+    assert not np.allclose(m2.probability[tiles], m1.probability[tiles], atol=1e-4)
+    # each count's threshold: at 2 views every tile scores above -1e9 (all rejected); at
+    # 1 view none scores above 1e9, so only tiles where the none class wins are rejected,
+    # which the same weights at their calibrated threshold reject too
+    assert m2.rejected[tiles].all()
+    assert not (m1.rejected & ~amap.rejected).any() and not m1.rejected[tiles].all()
+
+
 def test_cancel_stops_between_blocks(section, bundle):
     ev = threading.Event()
     seen = []

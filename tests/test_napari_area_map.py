@@ -73,7 +73,7 @@ def test_area_map_of_current_view_and_cancel(widget, qtbot) -> None:
     assert "cancel" in w.progress.status.text()
 
 
-def test_area_map_errors_notify(widget, qtbot, tmp_path) -> None:
+def test_area_map_errors_notify(widget, qtbot, tmp_path, tiny_bundle_path) -> None:
     viewer, w, image = widget
     w.region_combo.setCurrentText("selected ROI")
     with Notes() as notes:
@@ -85,6 +85,18 @@ def test_area_map_errors_notify(widget, qtbot, tmp_path) -> None:
         w.run()
     assert notes.any("missing", "does not exist"), notes.messages
     assert not w.busy
+    # a view count the model has no calibrated threshold for: a notification, no layer
+    w.model.set_value(w_model := str(tiny_bundle_path))
+    w.views.setCurrentText("8")
+    assert w.request(image).views == 8 and w.model.value() == w_model
+    n_before = len(viewer.layers)
+    with Notes() as notes:
+        w.run()
+        wait_idle(qtbot, w)
+    assert notes.any("views=8", "calibrated for [1]"), notes.messages
+    assert len(viewer.layers) == n_before and w.run_btn.isEnabled()
+    w.views.setCurrentText("model default")
+    assert w.request(image).views is None
 
 
 def test_area_map_broken_bundle_notifies(widget, qtbot, tmp_path) -> None:

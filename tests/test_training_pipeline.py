@@ -141,6 +141,10 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert set(m["splits"]["train"]) == {"synth-0", "synth-1"}
     assert m["splits"]["val"] == ["synth-100"]
     assert m["seconds"]["total"] < 300
+    # test-time views: a threshold calibrated for 1 and for 2 views, 2 used by default
+    cfg = json.loads((bundle_dir / "config.json").read_text())
+    assert cfg["tta"]["views"] == 2 and set(cfg["tta"]["thresholds"]) == {"1", "2"}
+    assert b.views == 2 and b.threshold == m["threshold"] == cfg["tta"]["thresholds"]["2"]
     # fields rendered by the generator joined the sections: areas, none fields, novel areas
     from cytowords.training.data import PatchSet
 

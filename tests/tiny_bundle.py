@@ -24,8 +24,11 @@ PATCH_PX = 32
 PIXEL_UM = 16.0
 
 
-def make_tiny_bundle(path: Path, *, reject_share: float = 0.03) -> Path:
-    """Save a random-weight bundle (32 px patches at 16 µm/px, 5 areas + none class)."""
+def make_tiny_bundle(
+    path: Path, *, reject_share: float = 0.03, views: int = 1, thresholds: dict | None = None
+) -> Path:
+    """Save a random-weight bundle (32 px patches at 16 µm/px, 5 areas + none class);
+    ``views``/``thresholds`` as in :func:`cytowords.model.save_bundle`."""
     torch.manual_seed(0)
     enc = CytoEncoder(
         EncoderConfig(pixel_size_um=PIXEL_UM, patch_px=PATCH_PX, width=8, embed_dim=16)
@@ -54,4 +57,6 @@ def make_tiny_bundle(path: Path, *, reject_share: float = 0.03) -> Path:
         area_ids=AREAS,
         captioner=Captioner(lm, tok, proj),
         atlas_version="test",
+        views=views,
+        thresholds=thresholds,
     )

@@ -33,6 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=64, help="patches per model call")
     p.add_argument(
+        "--views",
+        type=int,
+        default=None,
+        choices=[1, 2, 4, 8],
+        help="mirror/rotation views averaged per tile (default: the model's; each view "
+        "costs one encoder pass, 1 is fastest)",
+    )
+    p.add_argument(
         "--stride-um", type=float, default=None, help="tile side in µm (default: half a patch)"
     )
     p.add_argument("--block-tiles", type=int, default=16, help="tiles per block side (16)")
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             on_progress=progress,
             overwrite=args.overwrite,
             restart=args.restart,
+            views=args.views,
         )
     except NoTissueError as exc:
         raise CliError(str(exc)) from None

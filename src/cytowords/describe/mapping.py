@@ -186,6 +186,7 @@ def compute_area_map(
     cancel: Any = None,
     precision: str = "auto",
     block_tiles: int = 16,
+    views: int | None = None,
 ) -> AreaMap:
     """Map the areas of ``section`` tile by tile, over tissue only, in memory.
 
@@ -205,6 +206,8 @@ def compute_area_map(
         precision: ``"auto"`` (bf16/fp16 autocast on CUDA, fp32 on CPU), ``"fp32"``,
             ``"bf16"``, ``"fp16"``.
         block_tiles: tiles per block side (one dask task per block).
+        views: mirror/rotation views averaged per tile (1, 2, 4, 8; each costs one
+            encoder pass; None: the bundle's default, :mod:`cytowords.model.tta`).
 
     Raises NoTissueError (a ValueError) when no tile is over tissue; ValueError for a bad
     region/stride/scheduler; MapCancelled when cancelled.
@@ -219,6 +222,7 @@ def compute_area_map(
         precision=precision,
         block_tiles=block_tiles,
         distributed=distributed,
+        views=views,
     )
     shape = plan.grid.shape
     arrays = {

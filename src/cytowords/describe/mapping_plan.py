@@ -81,6 +81,7 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
             "config": cfg,
         }
     cfg = info.pop("config")
+    info["tta"] = cfg.get("tta") or {}
     info["fingerprint"] = {
         "model": ref.path,
         "area_ids": info["area_ids"],
@@ -88,6 +89,21 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
         "encoder": cfg.get("encoder"),
     }
     return ref, info
+
+
+def map_views(tta: dict, views: int | None) -> int:
+    """Views per tile: ``views`` if the bundle has a threshold calibrated for it (its
+    config's ``tta``), else ``ValueError``; None: the bundle's default."""
+    from ..model.tta import check_views
+
+    calibrated = sorted(int(k) for k in (tta.get("thresholds") or {"1": 0}))
+    n = int(tta.get("views", 1)) if views is None else check_views(views)
+    if n not in calibrated:
+        raise ValueError(
+            f"views={n}: the model bundle has open-set thresholds calibrated for "
+            f"{calibrated} mirror/rotation views per tile; choose one of those"
+        )
+    return n
 
 
 def _area_table(area_ids: list[str]) -> tuple[np.ndarray, dict[int, tuple[str, str, str]]]:
@@ -123,10 +139,12 @@ def plan_map(
     block_tiles: int = 16,
     distributed: bool = False,
     torch_threads: int | None = None,
+    views: int | None = None,
 ) -> MapPlan:
     """Resolve the model, the tile grid, the tissue tiles and the blocks to run."""
     ref, info = resolve_map_model(model, device, distributed=distributed)
-    ref = ModelRef(ref.path, ref.device, precision, torch_threads)
+    views = map_views(info.pop("tta"), views)
+    ref = ModelRef(ref.path, ref.device, precision, torch_threads, views)
     grid = make_grid(
         section,
         info["pixel_size_um"],
@@ -157,6 +175,7 @@ def plan_map(
         "section_pixel_size_um": float(section.pixel_size_um[0]),
         "grid": [grid.origin_um, grid.stride_um, grid.shape, grid.block_tiles],
         "precision": precision,
+        "views": views,
         **info["fingerprint"],
     }
     return MapPlan(

@@ -29,12 +29,14 @@ _SYNC_SET: list[bool] = [False]
 
 @dataclass(frozen=True)
 class ModelRef:
-    """How a task finds its model: bundle folder, device, precision, torch threads."""
+    """How a task finds its model: bundle folder, device, precision, torch threads and
+    test-time views per field (None: the bundle's default)."""
 
     path: str
     device: str = "auto"
     precision: str = "auto"
     torch_threads: int | None = None
+    views: int | None = None
 
 
 def model_load_count() -> int:
@@ -163,7 +165,9 @@ def read_block(
     return BlockInput(tuple(index), tiles, patches, time.perf_counter() - t0)
 
 
-def infer_patches(bundle: Any, patches: np.ndarray, batch_size: int, precision: str) -> tuple:
+def infer_patches(
+    bundle: Any, patches: np.ndarray, batch_size: int, precision: str, views: int | None = None
+) -> tuple:
     """``(area index, probability, ood score, rejected)`` arrays for ``(K, n, n)`` patches.
 
     Batches of ``batch_size`` go to the device (pinned, non-blocking on CUDA) and through
@@ -186,8 +190,8 @@ def infer_patches(bundle: Any, patches: np.ndarray, batch_size: int, precision: 
                 else contextlib.nullcontext()
             )
             with ctx:
-                emb = bundle.encoder.embed(x)
-            probs, score, rejected = bundle.classify(emb.float())
+                emb = bundle.embed_tensor(x, views)
+            probs, score, rejected = bundle.classify(emb.float(), views)
             p, a = probs.max(dim=1)
             idx.append(a.numpy().astype(np.int16))
             prob.append(p.numpy().astype(np.float32))
@@ -214,7 +218,7 @@ def infer_block(
         bundle, lock = get_model(ref)
         with lock:
             t0 = time.perf_counter()
-            a, p, o, r = infer_patches(bundle, block.patches, batch_size, ref.precision)
+            a, p, o, r = infer_patches(bundle, block.patches, batch_size, ref.precision, ref.views)
         rr, cc = block.tiles[:, 0], block.tiles[:, 1]
         area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
     return BlockResult(

@@ -93,6 +93,7 @@ def map_to_zarr(
     cancel: Any = None,
     overwrite: bool = False,
     restart: bool = False,
+    views: int | None = None,
 ) -> AreaMap:
     """Map ``section`` into the OME-Zarr ``out``, resumably.
 
@@ -115,6 +116,7 @@ def map_to_zarr(
         precision=precision,
         block_tiles=block_tiles,
         distributed=is_distributed(scheduler, workers),
+        views=views,
     )
     ppath = partial_path(target)
     store = PartialStore(ppath, plan.grid.shape, plan.grid.block_tiles, plan.fingerprint)

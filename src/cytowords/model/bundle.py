@@ -4,7 +4,9 @@ Layout::
 
     config.json          format "cytowords-bundle", format_version, encoder/head/scorer/
                          projector configs, area ids (head index order), none-class
-                         handling, rejection threshold, atlas version, metrics, prefix k
+                         handling, rejection threshold, test-time views and the
+                         threshold of each view count ("tta"), atlas version, metrics,
+                         prefix k
     weights.safetensors  encoder.* head.* scorer.* projector.* tensors (fp16 optional;
                          the scorer always stays float32)
     encoder.torchscript.pt   only for an external (TorchScript) encoder
@@ -37,6 +39,7 @@ from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
 from cytowords.model.model_bundle import ModelBundle, to_unit_float
 from cytowords.model.projector import PrefixProjector, ProjectorConfig
+from cytowords.model.tta import check_views
 
 __all__ = [
     "BundleError",
@@ -87,6 +90,8 @@ def save_bundle(
     fp16: bool = True,
     lm_path: str | Path | None = None,
     extra: dict[str, Any] | None = None,
+    views: int = 1,
+    thresholds: dict[int, float] | None = None,
 ) -> Path:
     """Write a bundle folder atomically (temp folder beside ``path``, then rename).
 
@@ -94,7 +99,14 @@ def save_bundle(
     ``head.config.none_class`` the head's last output is the none class). fp16: store
     encoder/head/projector tensors and the embedded language model as float16.
     lm_path: instead of copying the language model into the bundle, reference this local
-    Hugging Face model folder (for large frozen LMs; checked by fingerprint on load)."""
+    Hugging Face model folder (for large frozen LMs; checked by fingerprint on load).
+    views: test-time mirror/rotation views per field the bundle uses by default
+    (:mod:`cytowords.model.tta`); thresholds: the open-set threshold calibrated for each
+    view count (default: the scorer's threshold, for ``views``)."""
+    views = check_views(views)
+    table = {int(k): float(v) for k, v in (thresholds or {views: scorer.threshold}).items()}
+    if views not in table:
+        raise ValueError(f"save_bundle: no threshold for the default {views} views in {table}")
     n_expected = len(area_ids) + int(head.config.none_class)
     if head.config.n_classes != n_expected:
         raise ValueError(
@@ -125,7 +137,8 @@ def save_bundle(
         "area_ids": list(area_ids),
         "none_class": {"enabled": head.config.none_class, "label": NONE_LABEL},
         "rejection_caption": rejection_caption,
-        "threshold": float(scorer.threshold),
+        "threshold": table[views],
+        "tta": {"views": views, "thresholds": {str(k): v for k, v in sorted(table.items())}},
         "atlas_version": atlas_version,
         "metrics": metrics or {},
         "weights_dtype": "float16" if fp16 else "float32",
@@ -216,7 +229,13 @@ def load_bundle(
             )
     except (KeyError, RuntimeError, OSError) as exc:
         raise BundleError(f"model bundle {root}: could not load weights ({exc})") from None
-    return ModelBundle(encoder, head, scorer, captioner, cfg, dev)
+    try:
+        return ModelBundle(encoder, head, scorer, captioner, cfg, dev)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BundleError(
+            f"model bundle {root}: config.json 'tta' is invalid ({exc}); expected "
+            '{"views": 1|2|4|8, "thresholds": {"<views>": <threshold>, ...}}'
+        ) from None
 
 
 def _section(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

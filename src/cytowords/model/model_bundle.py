@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from cytowords.atlas import NONE_ID
+from cytowords.model.tta import check_views, embed_views
 
 
 def to_unit_float(patches: np.ndarray) -> np.ndarray:
@@ -37,8 +38,10 @@ class ModelBundle:
     (None if the bundle has no language model), ``config`` (the config.json dict),
     ``device``, ``area_ids`` (head index order, without ``__none__``),
     ``pixel_size_um`` and ``patch_px`` (the encoder's expected input), ``threshold``,
-    ``rejection_caption``. All methods run under ``torch.inference_mode`` and return
-    CPU tensors."""
+    ``rejection_caption``, ``views`` (test-time mirror/rotation views averaged per field,
+    :mod:`cytowords.model.tta`; the bundle's calibrated default, changed with
+    :meth:`set_views`). All methods run under ``torch.inference_mode`` and return CPU
+    tensors."""
 
     def __init__(
         self,
@@ -63,19 +66,47 @@ class ModelBundle:
         self.pixel_size_um = float(self.encoder.pixel_size_um)
         self.patch_px = int(self.encoder.patch_px)
         self.embed_dim = int(self.encoder.embed_dim)
+        tta = config.get("tta") or {}
+        base = float(config.get("threshold", self.scorer.threshold))
+        #: calibrated open-set threshold per view count (bundles without test-time views
+        #: have one, for 1 view)
+        self.thresholds: dict[int, float] = {
+            int(k): float(v) for k, v in (tta.get("thresholds") or {"1": base}).items()
+        }
+        self.views = 1
+        self.set_views(int(tta.get("views", 1)))
 
     @property
     def threshold(self) -> float:
         return float(self.scorer.threshold)
+
+    def set_views(self, views: int) -> None:
+        """Make ``views`` (1, 2, 4 or 8 mirror/rotation views per field) the default of
+        :meth:`embed` and :meth:`classify`; ``ValueError`` when the bundle has no open-set
+        threshold calibrated for that count."""
+        self.threshold_for(views)
+        self.views = int(views)
+        self.scorer.threshold.fill_(self.thresholds[self.views])
+
+    def threshold_for(self, views: int | None = None) -> float:
+        """The open-set threshold calibrated for ``views`` per field (None: :attr:`views`)."""
+        n = self.views if views is None else check_views(views)
+        if n not in self.thresholds:
+            raise ValueError(
+                f"this model bundle has open-set thresholds calibrated for "
+                f"{sorted(self.thresholds)} views per field, not for {n}"
+            )
+        return self.thresholds[n]
 
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.config.get("metrics", {}))
 
     @torch.inference_mode()
-    def embed(self, patches: np.ndarray, batch_size: int = 128) -> Tensor:
+    def embed(self, patches: np.ndarray, batch_size: int = 128, views: int | None = None) -> Tensor:
         """Embeddings ``(B, D)`` of grayscale patches ``(B, H, W)`` (uint8, uint16 or
-        float in [0, 1]) sampled at ``pixel_size_um``; normally H = W = ``patch_px``."""
+        float in [0, 1]) sampled at ``pixel_size_um``; normally H = W = ``patch_px``.
+        views: mirror/rotation views averaged per patch (None: :attr:`views`)."""
         arr = np.asarray(patches)
         if arr.ndim != 3:
             raise ValueError(f"embed: patches have shape {arr.shape}; expected (B, H, W)")
@@ -83,18 +114,26 @@ class ModelBundle:
         out = []
         for i in range(0, len(x), batch_size):
             xb = torch.from_numpy(x[i : i + batch_size]).to(self.device)[:, None]
-            out.append(self.encoder.embed(xb).float().cpu())
+            out.append(self.embed_tensor(xb, views).float().cpu())
         if not out:
             return torch.zeros((0, self.embed_dim))
         return torch.cat(out)
 
+    def embed_tensor(self, x: Tensor, views: int | None = None) -> Tensor:
+        """Embeddings of a float patch tensor ``(B, 1, H, W)`` in [0, 1] already on the
+        bundle's device, averaged over ``views`` (None: :attr:`views`); call it under
+        ``torch.inference_mode``."""
+        n = self.views if views is None else check_views(views)
+        return embed_views(self.encoder, x, n)
+
     @torch.inference_mode()
-    def classify(self, emb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def classify(self, emb: Tensor, views: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``(probs (B, n_areas), ood_score (B,), rejected (B,) bool)``.
 
         probs are a distribution over the known areas (the none class, if present, is
         removed and the rest renormalised); rejected is True where the open-set score
-        exceeds the calibrated threshold or the none class is the most probable."""
+        exceeds the threshold calibrated for ``views`` (the count the embeddings were
+        averaged over; None: :attr:`views`) or the none class is the most probable."""
         e = emb.to(self.device).float()
         logits = self.head(e)
         p_all = torch.softmax(logits, 1)
@@ -102,7 +141,7 @@ class ModelBundle:
         probs = p_all[:, :n]
         probs = probs / probs.sum(1, keepdim=True).clamp_min(1e-12)
         score = self.scorer.score(e, logits)
-        rejected = self.scorer.reject(score)
+        rejected = score > self.threshold_for(views)
         if self.none_class:
             rejected = rejected | (p_all.argmax(1) == n)
         return probs.cpu(), score.cpu(), rejected.cpu()

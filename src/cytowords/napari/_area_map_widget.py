@@ -34,6 +34,8 @@ from ._models import check_model, get_describer
 from ._progress import ProgressRow
 
 REGIONS = ("current view", "selected ROI", "whole section")
+#: "Views per tile" choices (first word: the count, or "model" for the bundle's default)
+VIEW_CHOICES = ("model default", "1 (fastest)", "2", "4", "8")
 #: largest map side (tiles); the stride grows so that the Labels layer stays this small
 MAX_MAP_PX = 2048
 
@@ -46,12 +48,15 @@ class AreaMapRequest:
         model: ``"default"`` or a bundle folder; device: ``"auto"``/``"cpu"``/``"cuda"``.
         region_um: ``(y0, x0, y1, x1)`` in section µm, or None for the whole section.
         stride_um: tile side in µm (None: the engine's default, half a model patch).
+        views: mirror/rotation views averaged per tile (None: the model's default; 1 is
+            the fastest, each view costs one encoder pass).
     """
 
     model: str
     device: str = "auto"
     region_um: tuple[float, float, float, float] | None = None
     stride_um: float | None = None
+    views: int | None = None
 
 
 def fitting_stride(extent_um: float, stride_um: float | None, patch_um: float) -> float | None:
@@ -84,6 +89,7 @@ def area_map_events(
             device=request.device,
             on_progress=on_progress,
             cancel=cancel,
+            views=request.views,
         )
     except MapCancelled:
         yield ("cancelled",)
@@ -114,6 +120,12 @@ class AreaMapWidget(QWidget):
         self.stride.setSuffix(" µm")
         self.stride.setSpecialValueText("auto")
         self.stride.setToolTip("Tile side = map pixel size (auto: half a model patch)")
+        self.views = QComboBox()
+        self.views.addItems(VIEW_CHOICES)
+        self.views.setToolTip(
+            "Mirror/rotation views averaged per tile: more views are more accurate, each "
+            "costs one model pass (model: the model's calibrated default)"
+        )
         self.run_btn = QPushButton("Compute area map")
         self.run_btn.clicked.connect(self.run)
         self.progress = ProgressRow()
@@ -123,6 +135,7 @@ class AreaMapWidget(QWidget):
         form.addRow("ROI layer", self.roi_choice.combo)
         self.model.add_rows(form)
         form.addRow("Tile size", self.stride)
+        form.addRow("Views per tile", self.views)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.run_btn)
@@ -157,8 +170,10 @@ class AreaMapWidget(QWidget):
     def request(self, image: Image) -> AreaMapRequest:
         """The current widget values as an :class:`AreaMapRequest`."""
         stride = float(self.stride.value()) or None
+        choice = self.views.currentText().split()[0]
+        views = None if choice == "model" else int(choice)
         return AreaMapRequest(
-            self.model.value(), self.model.device_value(), self.region_um(image), stride
+            self.model.value(), self.model.device_value(), self.region_um(image), stride, views
         )
 
     def run(self) -> None:

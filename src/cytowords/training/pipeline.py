@@ -37,12 +37,15 @@ from .stage_caption import caption_features, caption_metrics, mine, run_captione
 from .stage_vision import (
     class_index,
     embed_all,
+    embed_views_all,
     load_encoder,
     load_head,
     load_scorer,
+    load_thresholds,
     run_head,
     run_pretrain,
     run_scorer,
+    save_tensors,
     vision_metrics,
     write_json,
 )
@@ -234,10 +237,18 @@ def train(
     else:
         emb = {k: embed_all(enc, v, progress=prog(f"embed:{k}")) for k, v in sets.items()}
         (out / "head").mkdir(parents=True, exist_ok=True)
-        from .stage_vision import save_tensors
-
         save_tensors(emb_path, emb)
     labels = {k: class_index(v.labels, areas) for k, v in sets.items()}
+    val_views = None
+    if p.tta_views > 1:  # every view of the validation patches, for calibration + metrics
+        vpath = out / "head" / f"val_views{p.tta_views}.safetensors"
+        if vpath.is_file():
+            from safetensors.torch import load_file
+
+            val_views = load_file(str(vpath))["views"]
+        else:
+            val_views = embed_views_all(enc, sets["val"], p.tta_views, progress=prog("embed:val"))
+            save_tensors(vpath, {"views": val_views})
     check()
     # c. head
     if not run.done("head"):
@@ -254,9 +265,12 @@ def train(
             from .synthetic import is_rendered
 
             calibrate = torch.from_numpy(~is_rendered(sets["val"].sections))
-        run_scorer(p, head, len(areas), emb, labels, out / "scorer", calibrate)
+        run_scorer(p, head, len(areas), emb, labels, out / "scorer", calibrate, val_views)
         run.finish("scorer", time.perf_counter() - t0)
     scorer = load_scorer(p, len(areas), out / "scorer")
+    thresholds = load_thresholds(out / "scorer", scorer)
+    if val_views is not None:  # metrics on what the bundle computes: the averaged views
+        emb = {**emb, "val": val_views.mean(0)}
     check()
     # e. captioner
     t0 = time.perf_counter()
@@ -302,6 +316,8 @@ def train(
         metrics={k: v for k, v in metrics.items() if k != "caption_examples"},
         fp16=True,
         lm_path=p.lm_path,
+        views=p.tta_views,
+        thresholds=thresholds,
         extra={"caption_input": p.caption_input, "preset": p.name, "none_label": NONE_ID},
     )
     return bundle

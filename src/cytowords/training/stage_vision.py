@@ -24,6 +24,7 @@ from cytowords.model import (
     HeadConfig,
     OpenSetScorer,
 )
+from cytowords.model.tta import VIEW_COUNTS, per_view_embeddings
 from cytowords.training.fit import (
     fit_head,
     fit_scorer,
@@ -173,17 +174,43 @@ def load_encoder(p: Preset, folder: Path) -> CytoEncoder | ExternalEncoder:
 
 @torch.inference_mode()
 def embed_all(
-    encoder, ps: PatchSet | np.ndarray, batch: int = 256, progress: Callable | None = None
+    encoder,
+    ps: PatchSet | np.ndarray,
+    batch: int = 256,
+    progress: Callable | None = None,
+    views: int = 1,
 ) -> torch.Tensor:
-    """Frozen-encoder embeddings ``(N, D)`` of a patch set or of uint8 patches ``(N, H, W)``."""
+    """Frozen-encoder embeddings ``(N, D)`` of a patch set or of uint8 patches ``(N, H, W)``,
+    averaged over ``views`` mirror/rotation views (:mod:`cytowords.model.tta`)."""
+    if views == 1:
+        fn = lambda x: encoder.embed(x).float()  # noqa: E731
+        return _embed_batches(ps, batch, progress, fn, (0, encoder.embed_dim))
+    return embed_views_all(encoder, ps, views, batch, progress).mean(0)
+
+
+def embed_views_all(
+    encoder, ps: PatchSet | np.ndarray, views: int, batch: int = 256, progress=None
+) -> torch.Tensor:
+    """Embeddings of every view separately, ``(views, N, D)``: the mean over the first
+    ``k`` views is the ``k``-view embedding."""
+    fn = lambda x: per_view_embeddings(encoder, x, views).float()  # noqa: E731
+    return _embed_batches(ps, batch, progress, fn, (views, 0, encoder.embed_dim))
+
+
+def _embed_batches(ps, batch: int, progress, fn, empty: tuple[int, ...]) -> torch.Tensor:
+    """``fn`` on batches of float patches ``(b, 1, H, W)``, joined along the patch axis
+    (the one that is 0 in ``empty``, the shape returned for no patches)."""
     patches = ps.patches if isinstance(ps, PatchSet) else np.asarray(ps)
+    if len(patches) == 0:
+        return torch.zeros(empty)
     out = []
     for i in range(0, len(patches), batch):
         x = torch.from_numpy(patches[i : i + batch].astype(np.float32) / 255.0)[:, None]
-        out.append(encoder.embed(x).float())
+        with torch.no_grad():
+            out.append(fn(x))
         if progress:
             progress(min(i + batch, len(patches)), len(patches))
-    return torch.cat(out) if out else torch.zeros((0, encoder.embed_dim))
+    return torch.cat(out, empty.index(0))
 
 
 def class_index(labels: np.ndarray, areas: list[str]) -> torch.Tensor:
@@ -244,10 +271,16 @@ def run_scorer(
     labels: dict[str, torch.Tensor],
     folder: Path,
     calibrate: torch.Tensor | None = None,
+    val_views: torch.Tensor | None = None,
 ) -> OpenSetScorer:
     """Stage d: open-set scorer on in-scope training embeddings; threshold calibrated on
     the in-scope patches of the validation brains (``reject_share`` rejected), only those
-    where the bool mask ``calibrate`` (one per validation patch) is True when given."""
+    where the bool mask ``calibrate`` (one per validation patch) is True when given.
+
+    val_views: per-view validation embeddings ``(V, N, D)``
+    (:func:`embed_views_all`); then the threshold is calibrated for every view count
+    ``k <= V`` on the ``k``-view embeddings, written to ``thresholds.json``
+    (``{"k": threshold}``), and the scorer keeps the one for ``p.tta_views``."""
     folder.mkdir(parents=True, exist_ok=True)
     tr = labels["train"] >= 0
     val_in = (labels["val"] >= 0) & (labels["val"] < n_areas)
@@ -261,8 +294,24 @@ def run_scorer(
         mode=p.scorer_mode,
         reject_share=p.reject_share,
     )
+    table = {1: float(scorer.threshold)}
+    if val_views is not None:
+        with torch.no_grad():
+            for k in (k for k in VIEW_COUNTS if k <= len(val_views)):
+                e = val_views[:k].mean(0)[val_in].float()
+                table[k] = scorer.calibrate(scorer.score(e, head(e)), p.reject_share)
+        scorer.threshold.fill_(table[p.tta_views])
+    write_json(folder / "thresholds.json", {str(k): v for k, v in table.items()})
     save_tensors(folder / "scorer.safetensors", scorer.state_dict())
     return scorer
+
+
+def load_thresholds(folder: Path, scorer: OpenSetScorer) -> dict[int, float]:
+    """Threshold per view count from ``thresholds.json`` (older runs: the scorer's, 1 view)."""
+    f = folder / "thresholds.json"
+    if not f.is_file():
+        return {1: float(scorer.threshold)}
+    return {int(k): float(v) for k, v in json.loads(f.read_text()).items()}
 
 
 def load_scorer(p: Preset, n_areas: int, folder: Path) -> OpenSetScorer:
