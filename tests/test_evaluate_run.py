@@ -71,6 +71,7 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
     # the text ceiling: true-area training captions name their area
     assert m["baselines"]["oracle_text"]["label_match_accuracy"] > 0.9
     assert m["protocol"]["test_brains"] == [200, 201, 202]
+    assert m["protocol"]["views"] == 1  # the tiny bundle is calibrated for 1 view only
     for name in (
         "metrics.json",
         "per_area.csv",

@@ -235,6 +235,7 @@ def run_evaluation(
         "pixel_size_um": bundle.pixel_size_um,
         "patch_px": bundle.patch_px,
         "threshold": bundle.threshold,
+        "views": bundle.views,
         "caption_patches": opts.caption_patches,
         "options": {k: v for k, v in asdict(opts).items() if k != "extra"},
         "seconds": round(time.time() - t0, 1),
