@@ -195,6 +195,31 @@ def test_supervised_pretraining_learns_classes_and_resumes(tmp_path):
     assert acc > 0.8
 
 
+def test_supervised_pretraining_in_bf16_learns_and_keeps_float32_weights():
+    """bfloat16 autocast of the forward pass: it still learns the classes, the weights
+    and the losses stay float32, and an unknown precision is refused."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+    def batches(step: int):
+        cls = torch.arange(48) % 3
+        return _stripes(step, cls), cls
+
+    enc = CytoEncoder(EncoderConfig(pixel_size_um=1.0, patch_px=PX, width=8, embed_dim=16))
+    res = pretrain_encoder_supervised(
+        enc, batches, n_classes=3, steps=60, lr=3e-3, warmup=5, precision="bf16"
+    )
+    assert res.mean_loss(last=10) < res.mean_loss(first=10) - 0.3
+    assert all(p.dtype == torch.float32 for p in enc.parameters())
+    with torch.no_grad():
+        cls = torch.arange(60) % 3
+        z = F.normalize(enc.embed(_stripes(999, cls)), dim=1)
+        means = torch.stack([z[cls == k].mean(0) for k in range(3)])
+        assert float(((z @ means.t()).argmax(1) == cls).float().mean()) > 0.8
+    with pytest.raises(ValueError, match="precision 'fp16'; expected 'fp32' or 'bf16'"):
+        pretrain_encoder_supervised(enc, batches, n_classes=3, steps=1, precision="fp16")
+
+
 def _period_px(img: torch.Tensor) -> float:
     """Dominant period (px) of a periodic pattern in any direction (2D spectrum peak)."""
     spec = torch.fft.fft2(img[0] - img[0].mean()).abs()

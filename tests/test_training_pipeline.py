@@ -125,6 +125,22 @@ def test_presets_have_disjoint_brain_splits():
         assert not set(p.rendered_brains) & (set(p.val_brains) | set(TEST_BRAINS))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tta_views": 3}, "tta_views 3; expected 1, 2, 4 or 8"),
+        ({"pretrain_precision": "fp16"}, "pretrain_precision 'fp16'; expected 'fp32' or 'bf16'"),
+        (
+            {"pretrain_precision": "bf16", "pretrain_objective": "contrastive"},
+            "for the classification objective only",
+        ),
+    ],
+)
+def test_preset_refuses_bad_views_and_precision(change, message):
+    with pytest.raises(ValueError, match=message):
+        PRESETS["smoke"].with_(**change)
+
+
 def test_needs_a_validation_brain(tmp_path):
     secs = [s for s in _sections() if s.split == "train"]
     with pytest.raises(ValueError, match="at least one train brain and one val brain"):

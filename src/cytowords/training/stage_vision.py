@@ -135,6 +135,7 @@ def run_pretrain(
             enc,
             label_batches(train, areas, p.pretrain_batch),
             n_classes=len(areas) + 1,
+            precision=p.pretrain_precision,
             **common,
         )
     else:  # "contrastive" (Preset validates the objective)

@@ -94,13 +94,19 @@ def pretrain_encoder_supervised(
     checkpoint_every: int = 200,
     on_progress: ProgressFn | None = None,
     cancel: CancelLike | Callable[[], bool] | None = None,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``encoder`` in place as an area classifier (cross-entropy through a linear
     layer on the embedding, which is discarded afterwards), on augmented views.
 
     batches(step) -> (patches (B,1,H,W) float in [0,1], labels (B,) int in [0, n_classes));
     deterministic in ``step`` so a resumed run sees the same data. Augmentations are those
-    of :func:`cytowords.model.contrastive.augment`. The encoder is left in eval mode."""
+    of :func:`cytowords.model.contrastive.augment`. precision: ``"fp32"`` or ``"bf16"``
+    (the forward pass under ``torch.autocast`` in bfloat16, weights, optimizer and loss
+    in float32; about 1.4x faster on CPUs with AVX512-BF16/AMX, slower on CPUs without).
+    The encoder is left in eval mode."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision {precision!r}; expected 'fp32' or 'bf16'")
     dim = int(encoder.embed_dim)
     torch.manual_seed(seed)
     linear = nn.Linear(dim, n_classes)
@@ -113,9 +119,11 @@ def pretrain_encoder_supervised(
         encoder.train()
         x, y = batches(step)
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        z = encoder.embed(augment(x.to(dev), generator=gen))
+        xa = augment(x.to(dev), generator=gen)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = linear(encoder.embed(xa))
         loss = torch.nn.functional.cross_entropy(
-            linear(z), y.to(dev).long(), label_smoothing=label_smoothing
+            logits.float(), y.to(dev).long(), label_smoothing=label_smoothing
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
