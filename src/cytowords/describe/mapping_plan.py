@@ -80,8 +80,10 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
             "area_ids": list(cfg["area_ids"]),
             "config": cfg,
         }
+    from ..model.tta import view_table
+
     cfg = info.pop("config")
-    info["tta"] = cfg.get("tta") or {}
+    info["view_table"] = view_table(cfg)  # (default views, threshold per view count)
     info["fingerprint"] = {
         "model": ref.path,
         "area_ids": info["area_ids"],
@@ -89,21 +91,6 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
         "encoder": cfg.get("encoder"),
     }
     return ref, info
-
-
-def map_views(tta: dict, views: int | None) -> int:
-    """Views per tile: ``views`` if the bundle has a threshold calibrated for it (its
-    config's ``tta``), else ``ValueError``; None: the bundle's default."""
-    from ..model.tta import check_views
-
-    calibrated = sorted(int(k) for k in (tta.get("thresholds") or {"1": 0}))
-    n = int(tta.get("views", 1)) if views is None else check_views(views)
-    if n not in calibrated:
-        raise ValueError(
-            f"views={n}: the model bundle has open-set thresholds calibrated for "
-            f"{calibrated} mirror/rotation views per tile; choose one of those"
-        )
-    return n
 
 
 def _area_table(area_ids: list[str]) -> tuple[np.ndarray, dict[int, tuple[str, str, str]]]:
@@ -143,7 +130,10 @@ def plan_map(
 ) -> MapPlan:
     """Resolve the model, the tile grid, the tissue tiles and the blocks to run."""
     ref, info = resolve_map_model(model, device, distributed=distributed)
-    views = map_views(info.pop("tta"), views)
+    from ..model.tta import resolve_views
+
+    default, table = info.pop("view_table")
+    views = resolve_views(table, default, views)  # checked here, before any work
     ref = ModelRef(ref.path, ref.device, precision, torch_threads, views)
     grid = make_grid(
         section,

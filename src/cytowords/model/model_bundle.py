@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from cytowords.atlas import NONE_ID
-from cytowords.model.tta import check_views, embed_views
+from cytowords.model.tta import check_views, embed_views, resolve_views, view_table
 
 
 def to_unit_float(patches: np.ndarray) -> np.ndarray:
@@ -66,15 +66,12 @@ class ModelBundle:
         self.pixel_size_um = float(self.encoder.pixel_size_um)
         self.patch_px = int(self.encoder.patch_px)
         self.embed_dim = int(self.encoder.embed_dim)
-        tta = config.get("tta") or {}
-        base = float(config.get("threshold", self.scorer.threshold))
+        default, table = view_table(config)
         #: calibrated open-set threshold per view count (bundles without test-time views
         #: have one, for 1 view)
-        self.thresholds: dict[int, float] = {
-            int(k): float(v) for k, v in (tta.get("thresholds") or {"1": base}).items()
-        }
+        self.thresholds: dict[int, float] = table
         self.views = 1
-        self.set_views(int(tta.get("views", 1)))
+        self.set_views(default)
 
     @property
     def threshold(self) -> float:
@@ -84,19 +81,12 @@ class ModelBundle:
         """Make ``views`` (1, 2, 4 or 8 mirror/rotation views per field) the default of
         :meth:`embed` and :meth:`classify`; ``ValueError`` when the bundle has no open-set
         threshold calibrated for that count."""
-        self.threshold_for(views)
-        self.views = int(views)
+        self.views = resolve_views(self.thresholds, self.views, views)
         self.scorer.threshold.fill_(self.thresholds[self.views])
 
     def threshold_for(self, views: int | None = None) -> float:
         """The open-set threshold calibrated for ``views`` per field (None: :attr:`views`)."""
-        n = self.views if views is None else check_views(views)
-        if n not in self.thresholds:
-            raise ValueError(
-                f"this model bundle has open-set thresholds calibrated for "
-                f"{sorted(self.thresholds)} views per field, not for {n}"
-            )
-        return self.thresholds[n]
+        return self.thresholds[resolve_views(self.thresholds, self.views, views)]
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -34,6 +34,26 @@ def check_views(views: int) -> int:
     return int(views)
 
 
+def view_table(config: dict[str, Any]) -> tuple[int, dict[int, float]]:
+    """``(default views, {views: open-set threshold})`` of a bundle's ``config.json`` dict
+    (bundles written before test-time views: 1 view with the config's ``threshold``)."""
+    tta = config.get("tta") or {}
+    table = tta.get("thresholds") or {"1": config.get("threshold", float("inf"))}
+    return int(tta.get("views", 1)), {int(k): float(v) for k, v in table.items()}
+
+
+def resolve_views(table: dict[int, float], default: int, views: int | None) -> int:
+    """``views`` (None: ``default``) if ``table`` has a threshold calibrated for it, else
+    ``ValueError`` naming the calibrated counts."""
+    n = default if views is None else check_views(views)
+    if n not in table:
+        raise ValueError(
+            f"views={n}: the model bundle has open-set thresholds calibrated for "
+            f"{sorted(table)} views per field, not for {n} (mirror/rotation views)"
+        )
+    return n
+
+
 def dihedral_views(x: Tensor, views: int) -> list[Tensor]:
     """The first ``views`` symmetries of square patches ``(B, C, H, W)``.
 
@@ -64,16 +84,15 @@ def dihedral_views(x: Tensor, views: int) -> list[Tensor]:
 def embed_views(encoder: Any, x: Tensor, views: int = 1) -> Tensor:
     """Encoder embeddings ``(B, D)`` of patches ``(B, 1, H, W)`` averaged over ``views``
     dihedral views (one batched encoder call of ``views * B`` patches)."""
-    n = check_views(views)
-    if n == 1:
+    if check_views(views) == 1:
         return encoder.embed(x)
-    b = x.shape[0]
-    z = encoder.embed(torch.cat(dihedral_views(x, n)))
-    return z.reshape(n, b, -1).mean(0)
+    return per_view_embeddings(encoder, x, views).mean(0)
 
 
 def per_view_embeddings(encoder: Any, x: Tensor, views: int) -> Tensor:
-    """Embeddings of each view separately, ``(views, B, D)``: the mean of the first
-    ``k`` rows is the ``k``-view embedding (used to calibrate every view count at once)."""
+    """Embeddings of each view separately, ``(views, B, D)``, from one batched encoder
+    call: the mean of the first ``k`` rows is the ``k``-view embedding (used to calibrate
+    every view count at once)."""
     n = check_views(views)
-    return torch.stack([encoder.embed(v) for v in dihedral_views(x, n)])
+    z = encoder.embed(torch.cat(dihedral_views(x, n)))
+    return z.reshape(n, x.shape[0], -1)
