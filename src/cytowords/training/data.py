@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from cytowords.atlas import NONE_ID, Atlas, load_atlas
+from cytowords.describe.mapping_grid import unit_scale
 
-from .grid import IGNORE, class_grid, purity, unit_scale
+from .grid import IGNORE, class_grid, purity
 from .spec import LabelledSection
 
 ProgressFn = Callable[[int, int], None]

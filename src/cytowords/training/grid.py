@@ -16,20 +16,11 @@ from scipy.ndimage import binary_dilation
 
 from cytowords.atlas import NONE_ID, Atlas
 from cytowords.describe.describer import section_background
+from cytowords.describe.mapping_grid import unit_scale
 
 from .spec import LabelledSection, resolve_name
 
 IGNORE = -1
-
-
-def unit_scale(dtype: np.dtype) -> float:
-    """Factor mapping pixel values to [0, 1] (as the describer does)."""
-    dt = np.dtype(dtype)
-    if dt == np.uint8:
-        return 1.0 / 255.0
-    if dt == np.uint16:
-        return 1.0 / 65535.0
-    return 1.0
 
 
 def tissue_grid(ls: LabelledSection, grid_um: float) -> tuple[np.ndarray, float]:
