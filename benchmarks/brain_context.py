@@ -11,7 +11,11 @@ validation embeddings), with the run's head recipe and ``energy``-style scorer:
   tells them);
 - ``centred``: the embedding minus the mean embedding of its brain's in-scope patches
   (test: of all its cortex fields, unseen areas included), what a section-level
-  normalisation could do when a section shows many areas.
+  normalisation could do when a section shows many areas;
+- ``centred, lobe in test``: the same head, but each test field centred on the mean of its
+  brain's fields *of the same lobe* (a section that shows one lobe only);
+- ``centred on area groups``: training centred on random groups of 12 areas per brain
+  (so that the head sees means of varied composition), test as the previous line.
 
 Test: fields rendered by ``sample_patches`` on held-out brains 200-202 (10 per in-scope
 area and brain, 20 per unseen area and brain), embedded with 8 views.
@@ -57,13 +61,30 @@ def _factors(seed: int) -> np.ndarray:
     )
 
 
-def _centre(e: torch.Tensor, brains: np.ndarray, use: np.ndarray) -> torch.Tensor:
-    """``e`` minus the mean of its brain's rows where ``use`` is True."""
+def _centre(e: torch.Tensor, groups: np.ndarray, use: np.ndarray) -> torch.Tensor:
+    """``e`` minus the mean of its group's rows where ``use`` is True (groups: one key per
+    row, e.g. the brain)."""
     out = e.clone()
-    for b in np.unique(brains):
-        m = brains == b
+    for g in np.unique(groups):
+        m = groups == g
         out[torch.from_numpy(m)] -= e[torch.from_numpy(m & use)].mean(0)
     return out
+
+
+def _area_groups(brains: np.ndarray, cls: np.ndarray, n: int, size: int = 12) -> np.ndarray:
+    """Per row a key ``brain/group``: each brain's areas (class indices ``< n``) fall into
+    random groups of ``size``; rows without an area get a random group of their brain."""
+    rng = np.random.default_rng(0)
+    keys = np.empty(len(brains), dtype=object)
+    for b in np.unique(brains):
+        group = rng.permutation(n) // size
+        rows = np.flatnonzero(brains == b)
+        c = cls[rows]
+        g = np.where((c >= 0) & (c < n), group[np.clip(c, 0, n - 1)], 0)
+        none = (c < 0) | (c >= n)
+        g[none] = rng.integers(0, group.max() + 1, none.sum())
+        keys[rows] = [f"{b}/{x}" for x in g]
+    return keys
 
 
 def main() -> None:
@@ -91,7 +112,8 @@ def main() -> None:
     enc = load_encoder(p, run / "encoder")
     kw = dict(size_px=p.patch_px, pixel_size_um=p.pixel_size_um)
     xi, yi, mi = sample_patches(TEST, areas, 10, rng_seed=3, **kw)
-    xu, _, mu = sample_patches(TEST, load_atlas().unseen_ids, 20, rng_seed=4, **kw)
+    atlas = load_atlas()
+    xu, yu, mu = sample_patches(TEST, atlas.unseen_ids, 20, rng_seed=4, **kw)
     ti, tu = embed_all(enc, xi, views=8), embed_all(enc, xu, views=8)
     bi, bu = np.asarray(mi["brain"]), np.asarray(mu["brain"])
     seeds = set(brains["train"]) | set(brains["val"]) | set(TEST)
@@ -104,7 +126,15 @@ def main() -> None:
 
     in_scope = {k: ((v >= 0) & (v < n)).numpy() for k, v in labels.items()}
     t_all = torch.cat([ti, tu])
-    t_centred = _centre(t_all, np.concatenate([bi, bu]), np.ones(len(t_all), bool))
+    t_brains = np.concatenate([bi, bu])
+    every = np.ones(len(t_all), bool)
+    t_centred = _centre(t_all, t_brains, every)
+    lobes = [atlas.get(a).lobe for a in [*yi, *yu]]
+    t_lobe = _centre(t_all, np.array([f"{b}/{lo}" for b, lo in zip(t_brains, lobes)]), every)
+    centred = {k: _centre(emb[k], brains[k], in_scope[k]) for k in emb}
+    grouped = {
+        k: _centre(emb[k], _area_groups(brains[k], labels[k].numpy(), n), in_scope[k]) for k in emb
+    }
     variants = {
         "plain": (emb, ti, tu),
         "oracle": (
@@ -112,11 +142,9 @@ def main() -> None:
             torch.cat([ti, fac(bi)], 1),
             torch.cat([tu, fac(bu)], 1),
         ),
-        "centred": (
-            {k: _centre(emb[k], brains[k], in_scope[k]) for k in emb},
-            t_centred[: len(ti)],
-            t_centred[len(ti) :],
-        ),
+        "centred": (centred, t_centred[: len(ti)], t_centred[len(ti) :]),
+        "centred, lobe in test": (centred, t_lobe[: len(ti)], t_lobe[len(ti) :]),
+        "centred on area groups": (grouped, t_lobe[: len(ti)], t_lobe[len(ti) :]),
     }
     cal = torch.from_numpy(~is_rendered(sets["val"].sections))
     print(f"run {run}: {len(ti)} in-scope and {len(tu)} unseen test fields, brains {TEST}")
