@@ -93,7 +93,7 @@ def main() -> None:
     run = ap.parse_args().run
     torch.set_num_threads(2)
     d = json.loads((run / "run.json").read_text())["preset"]
-    p = Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    p = Preset.from_dict(d)
     p = p.with_(tta_views=1)
     areas = json.loads((run / "data" / "summary.json").read_text())["areas"]
     n = len(areas)

@@ -86,7 +86,7 @@ def main() -> None:
     a = ap.parse_args()
     run = Path(a.run)
     d = json.loads((run / "run.json").read_text())["preset"]
-    p = Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    p = Preset.from_dict(d)
     areas = json.loads((run / "data" / "summary.json").read_text())["areas"]
     n = len(areas)
     enc, head = load_encoder(p, run / "encoder"), load_head(p, n, run / "head")

@@ -4,9 +4,9 @@ Cortex can lie at any angle in a section and a mirrored field is as valid as the
 original (the other hemisphere), so the area a field shows does not change under the 8
 symmetries of the square (rotations by 90° and mirrorings). The encoder learns that
 invariance only approximately; averaging its embeddings over ``n`` of these views makes
-the prediction more stable. On the held-out test brains of the v6 bundle, 8 views raised
-60-way classification from 0.879 to 0.897 and the open-set AUROC from 0.838 to 0.854
-(docs/benchmarks.md, "Test-time views", ``benchmarks/tta_views.py``). The cost is ``n`` encoder passes per field.
+the prediction more stable: more accurate and with better open-set scores on held-out
+brains (figures per bundle: docs/benchmarks.md, "Test-time views",
+``benchmarks/tta_views.py``). The cost is ``n`` encoder passes per field.
 
 The open-set threshold depends on the number of views (averaged embeddings are less
 noisy), so a bundle stores one calibrated threshold per view count

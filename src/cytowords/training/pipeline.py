@@ -99,6 +99,20 @@ class _Run:
         write_json(self.path, self.state)
 
 
+def _cached_tensors(
+    path: Path, compute: Callable[[], dict[str, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
+    """The tensors saved at ``path`` (safetensors), or ``compute()`` saved there first."""
+    if path.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    tensors = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(path, tensors)
+    return tensors
+
+
 def _synthetic_sections(p: Preset) -> list[LabelledSection]:
     from .synthetic import virtual_labelled_section
 
@@ -229,26 +243,19 @@ def train(
     enc = load_encoder(p, out / "encoder")
     # embeddings (cached with the head stage)
     t0 = time.perf_counter()
-    emb_path = out / "head" / "embeddings.safetensors"
-    if emb_path.is_file():
-        from safetensors.torch import load_file
-
-        emb = load_file(str(emb_path))
-    else:
-        emb = {k: embed_all(enc, v, progress=prog(f"embed:{k}")) for k, v in sets.items()}
-        (out / "head").mkdir(parents=True, exist_ok=True)
-        save_tensors(emb_path, emb)
+    emb = _cached_tensors(
+        out / "head" / "embeddings.safetensors",
+        lambda: {k: embed_all(enc, v, progress=prog(f"embed:{k}")) for k, v in sets.items()},
+    )
     labels = {k: class_index(v.labels, areas) for k, v in sets.items()}
     val_views = None
     if p.tta_views > 1:  # every view of the validation patches, for calibration + metrics
-        vpath = out / "head" / f"val_views{p.tta_views}.safetensors"
-        if vpath.is_file():
-            from safetensors.torch import load_file
-
-            val_views = load_file(str(vpath))["views"]
-        else:
-            val_views = embed_views_all(enc, sets["val"], p.tta_views, progress=prog("embed:val"))
-            save_tensors(vpath, {"views": val_views})
+        val_views = _cached_tensors(
+            out / "head" / f"val_views{p.tta_views}.safetensors",
+            lambda: {
+                "views": embed_views_all(enc, sets["val"], p.tta_views, progress=prog("embed:val"))
+            },
+        )["views"]
     check()
     # c. head
     if not run.done("head"):

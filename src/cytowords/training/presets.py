@@ -146,6 +146,12 @@ class Preset:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preset:
+        """The preset :meth:`to_dict` wrote (e.g. a run folder's ``run.json`` ``preset``;
+        JSON lists become tuples again)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
     def with_(self, **kw: Any) -> Preset:
         return replace(self, **kw)
 
