@@ -40,7 +40,7 @@ from cytowords.training.stage_vision import class_index, embed_all, load_encoder
 NEAR_MISSES = ("hOc5", "5Ci", "hIP3", "OP3", "Fo2", "Id1", "Te1.2")
 
 
-def _fictitious(p: Preset, near: bool, per_brain: int) -> np.ndarray:
+def fictitious_fields(p: Preset, near: bool, per_brain: int) -> np.ndarray:
     """Fields of fictitious areas on the validation brains (seeds from 2 000 000 on)."""
     xs = []
     for i, b in enumerate(p.val_brains):
@@ -105,8 +105,8 @@ def main() -> None:
     x_un, lab_un, _ = sample_patches(a.test_brains, atlas.unseen_ids, 20, rng_seed=4, **kw)
     sets = {
         "val_in": val_in,
-        "proxy_far": embed_all(enc, _fictitious(p, False, a.proxy_areas)),
-        "proxy_near": embed_all(enc, _fictitious(p, True, a.proxy_areas)),
+        "proxy_far": embed_all(enc, fictitious_fields(p, False, a.proxy_areas)),
+        "proxy_near": embed_all(enc, fictitious_fields(p, True, a.proxy_areas)),
         "test_in": embed_all(enc, x_in),
         "test_unseen": embed_all(enc, x_un),
     }
