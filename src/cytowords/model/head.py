@@ -7,7 +7,9 @@
   shared, shrunk covariance, optionally combined with the energy or max-softmax score
   of the head's logits (``msp``: softmax over the areas only; ``msp_none``: softmax over
   the areas and the none class, so that a head trained with outlier exposure lowers the
-  top area probability of unfamiliar cortex). Higher score = less like any known area.
+  top area probability of unfamiliar cortex), or, alone, ``none_odds``: the log-odds of
+  the learned none class, ``logit_none - logsumexp(area logits)`` (needs a head whose last
+  class is the none class). Higher score = less like any known area.
   ``calibrate`` sets the rejection threshold from in-scope validation scores.
 
 All state lives in registered buffers/parameters, so ``state_dict()`` is plain tensors
@@ -30,6 +32,7 @@ SCORE_MODES = (
     "mahalanobis+energy",
     "mahalanobis+msp",
     "mahalanobis+msp_none",
+    "none_odds",
 )
 
 
@@ -130,6 +133,11 @@ class OpenSetScorer(nn.Module):
             used &= in_scope.bool().cpu()
         if not used.any():
             raise ValueError("OpenSetScorer.fit: no in-scope class has training embeddings")
+        if self.mode == "none_odds" and (in_scope is None or bool(in_scope[-1])):
+            raise ValueError(
+                "OpenSetScorer.fit: mode 'none_odds' needs a head whose last class is the "
+                "learned none class (in_scope[-1] False); this head has none, use 'energy'"
+            )
         centred = []
         for c in torch.nonzero(used).flatten().tolist():
             e = emb[labels == c]
@@ -161,6 +169,8 @@ class OpenSetScorer(nn.Module):
 
     def _logit_score(self, logits: Tensor) -> Tensor:
         lg = logits[:, : self.means.shape[0]]
+        if self.mode == "none_odds":  # log p(none) - log p(any area)
+            return lg[:, -1] - torch.logsumexp(lg[:, self.class_used], 1)
         if self.mode.endswith("msp_none"):  # the none logit takes its share of the mass
             return 1.0 - torch.softmax(lg, 1)[:, self.class_used].max(1).values
         lg = lg[:, self.class_used]
