@@ -116,7 +116,7 @@ def test_none_odds_is_the_log_odds_of_the_none_class():
     sc = fit_scorer(head, x, y, x[y < C - 1], mode="none_odds", reject_share=0.05)
     with torch.no_grad():
         logits = head(x)
-        p_none = torch.softmax(logits, 1)[:, -1].double()
+        p_none = torch.softmax(logits.double(), 1)[:, -1]
         raw = sc._logit_score(logits).double()
         s_none, s_in = (
             sc.score(x[y == C - 1], head(x[y == C - 1])),
