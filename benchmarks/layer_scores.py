@@ -61,6 +61,9 @@ def features(enc, patches: np.ndarray, views: int) -> dict[str, torch.Tensor]:
     for i in range(0, len(patches), 256):
         x = torch.from_numpy(patches[i : i + 256].astype(np.float32) / 255.0)[:, None]
         views_f = [layer_features(enc, v) for v in dihedral_views(x, views)]
+        # layer_features mirrors CytoEncoder.forward: fail loudly if the two ever diverge
+        if i == 0 and not torch.allclose(views_f[0]["emb"], enc.embed(x), atol=1e-4):
+            raise RuntimeError("layer_features no longer matches CytoEncoder.forward")
         for k in views_f[0]:
             parts.setdefault(k, []).append(sum(f[k] for f in views_f) / views)
     return {k: torch.cat(v) for k, v in parts.items()}
