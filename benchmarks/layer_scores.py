@@ -29,6 +29,7 @@ from open_set_scorers import NEAR_MISSES, fictitious_fields
 
 from cytowords.atlas import load_atlas
 from cytowords.model.encoder import _STD_FLOOR
+from cytowords.model.head import OpenSetScorer
 from cytowords.model.tta import dihedral_views
 from cytowords.synth import sample_patches
 from cytowords.training.data import PatchSet
@@ -69,24 +70,16 @@ def features(enc, patches: np.ndarray, views: int) -> dict[str, torch.Tensor]:
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def _precision(r: torch.Tensor, shrink: float = 0.1) -> torch.Tensor:
-    cov = r.T @ r / len(r)
-    d = cov.shape[0]
-    cov = (1 - shrink) * cov + shrink * torch.trace(cov) / d * torch.eye(d)
-    return torch.linalg.inv(cov.double()).float()
-
-
 def gaussian_scores(train: torch.Tensor, y: torch.Tensor, n: int):
-    """Fit per-class means with a shared covariance (and one Gaussian over all rows);
-    return ``score(F) -> (mahalanobis, relative)``, each ``(N,)``, higher = more novel."""
-    mu = torch.stack([train[y == c].mean(0) for c in range(n)])
-    prec, m0 = _precision(train - mu[y]), train.mean(0)
-    prec0 = _precision(train - m0)
+    """Per-class means with a shared shrunk covariance (the bundle's ``OpenSetScorer`` in
+    ``mahalanobis`` mode) and one Gaussian over all rows; returns
+    ``score(F) -> (mahalanobis, relative)``, each ``(N,)``, higher = more novel."""
+    per_area = OpenSetScorer(train.shape[1], n).fit(train, y)
+    overall = OpenSetScorer(train.shape[1], 1).fit(train, torch.zeros_like(y))
 
     def score(f: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        d = torch.stack([torch.einsum("nd,de,ne->n", f - m, prec, f - m) for m in mu], 1)
-        bg = torch.einsum("nd,de,ne->n", f - m0, prec0, f - m0)
-        return d.min(1).values.numpy(), (d - bg[:, None]).min(1).values.numpy()
+        m = per_area._mahalanobis(f)
+        return m.numpy(), (m - overall._mahalanobis(f)).numpy()
 
     return score
 
@@ -125,7 +118,7 @@ def main() -> None:
     feats = {k: features(enc, v, 8) for k, v in fields.items()}
     scores: dict[str, dict[str, np.ndarray]] = {}
     with torch.no_grad():
-        scores["energy (bundle)"] = {
+        scores["energy"] = {
             k: (-torch.logsumexp(head(f["emb"])[:, :n], 1)).numpy() for k, f in feats.items()
         }
     for layer in train:
@@ -139,7 +132,7 @@ def main() -> None:
         return {k: (v - m) / sd for k, v in s.items()}
 
     for extra in (["pooled relative"], ["stage3 relative", "stage4 relative"]):
-        parts = [z(scores["energy (bundle)"])] + [z(scores[e]) for e in extra]
+        parts = [z(scores["energy"])] + [z(scores[e]) for e in extra]
         scores[" + ".join(["energy", *extra])] = {k: sum(q[k] for q in parts) for k in fields}
     y_un = np.asarray(y_un)
     near = [u for u in NEAR_MISSES if u in set(y_un)]

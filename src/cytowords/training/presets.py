@@ -191,7 +191,7 @@ PRESETS: dict[str, Preset] = {
         tta_views=2,
         extra={"areas": ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]},
     ),
-    # the bundled model: about 70 min on 2 CPU cores including data generation
+    # the bundled model: about 97 min on 2 CPU cores including data generation
     "default": Preset(
         name="default",
         pixel_size_um=64.0,
