@@ -92,6 +92,12 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
 def test_cli_table_and_bad_args(bundle, tmp_path, capsys):
     assert main(["evaluate", "--model", str(bundle), "--brains", "0"]) == 2
     assert "--brains" in capsys.readouterr().err
+    # seeds from 1000 on may be training brains: never test brains
+    assert main(["evaluate", "--model", str(bundle), "--brains", "801"]) == 2
+    assert "seeds 200..999, at most 800" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="at most 800"):
+        held_out_brains(801)
+    assert held_out_brains(800)[-1] == 999
     assert main(["evaluate", "--model", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

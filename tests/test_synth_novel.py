@@ -86,10 +86,15 @@ def test_rendered_patch_set_counts_brains_and_novel_none():
     assert not is_rendered(np.array(["synth-3", "section rendered-3"])).any()
 
 
-@pytest.mark.parametrize("brains", [(5, 100), (5, 203)])
+@pytest.mark.parametrize("brains", [(5, 100), (5, 203), (5, 999)])
 def test_preset_refuses_to_render_validation_or_test_brains(brains):
     with pytest.raises(ValueError, match="validation or test brains"):
         Preset(name="x", rendered_brains=brains, rendered_per_area=2)
+
+
+def test_preset_may_render_individuals_past_the_test_seeds():
+    p = Preset(name="x", rendered_brains=(5, 1000, 1199), rendered_per_area=2)
+    assert p.rendered_brains == (5, 1000, 1199)
 
 
 @pytest.mark.parametrize("field", ["novel_areas", "novel_near_areas"])

@@ -4,7 +4,9 @@ Synthetic brains (seeds of :class:`cytowords.synth.Brain`) are split by brain:
 
 * train brains ``0..23`` (``default``; ``smoke`` uses 0-1),
 * validation / calibration brains ``100, 101``,
-* test brains ``200..204`` are reserved for evaluation and never used by training.
+* test brains ``200..204`` are reserved for evaluation and never used by training; seeds
+  ``200..999`` are all kept for test brains (``cytowords evaluate --brains N``), training
+  may render individuals from seed ``1000`` on.
 
 Unseen areas of the atlas never appear in training or calibration data: virtual sections for
 training are built from the in-scope areas only.
@@ -18,8 +20,10 @@ from typing import Any
 TRAIN_BRAINS = tuple(range(6))
 VAL_BRAINS = (100, 101)
 TEST_BRAINS = (200, 201, 202, 203, 204)
-#: seeds from here on are test brains (``cytowords evaluate --brains N`` takes 200, 201, ...)
+#: seeds ``TEST_BRAIN_START <= seed < TEST_BRAIN_END`` are test brains (``cytowords evaluate
+#: --brains N`` takes 200, 201, ...); training never renders them
 TEST_BRAIN_START = 200
+TEST_BRAIN_END = 1000
 PRETRAIN_OBJECTIVES = ("contrastive", "classification")
 
 
@@ -116,12 +120,15 @@ class Preset:
                 f"expected one of {', '.join(PRETRAIN_OBJECTIVES)}"
             )
         held = sorted(
-            b for b in self.rendered_brains if b in self.val_brains or b >= TEST_BRAIN_START
+            b
+            for b in self.rendered_brains
+            if b in self.val_brains or TEST_BRAIN_START <= b < TEST_BRAIN_END
         )
         if held:
             raise ValueError(
                 f"preset {self.name!r}: rendered_brains {held} are validation or test brains "
-                f"(validation {list(self.val_brains)}, test seeds >= {TEST_BRAIN_START}); "
+                f"(validation {list(self.val_brains)}, test seeds {TEST_BRAIN_START}.."
+                f"{TEST_BRAIN_END - 1}); "
                 "training may only render training brains"
             )
         if self.pretrain_precision not in ("fp32", "bf16"):

@@ -16,12 +16,12 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
 
-from ..presets import TEST_BRAINS, TRAIN_BRAINS, VAL_BRAINS
+from ..presets import TRAIN_BRAINS, VAL_BRAINS
 from . import metrics as M
 from .baselines import gli_baseline, linear_head, oracle_captions, retrieval, training_captions
 from .scoring import add_text_scores, run_model, stratified_subset, summarise
 from .shifts import SHIFTS
-from .testset import build_patch_set
+from .testset import build_patch_set, held_out_brains
 
 Log = Callable[[str], None]
 Progress = Callable[[str, int, int], None]
@@ -162,11 +162,7 @@ def run_evaluation(
     path = resolve_model_path(opts.model)
     bundle = load_bundle(path, device="cpu")
     atlas = load_atlas()
-    brains = (
-        list(TEST_BRAINS[: opts.brains])
-        if opts.brains <= len(TEST_BRAINS)
-        else list(range(TEST_BRAINS[0], TEST_BRAINS[0] + opts.brains))
-    )
+    brains = held_out_brains(opts.brains)
     _check_brains(brains, bundle.config)
     out = Path(opts.out)
     cache = out / "cache"

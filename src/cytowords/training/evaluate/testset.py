@@ -22,7 +22,7 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
 
-from ..presets import TEST_BRAIN_START
+from ..presets import TEST_BRAIN_END, TEST_BRAIN_START
 from .shifts import SHIFTS, apply_shift, shift_sampling
 
 KINDS = ("in_scope", "unseen", "none")
@@ -51,9 +51,16 @@ class PatchSet:
 
 
 def held_out_brains(n: int, start: int = TEST_BRAIN_START) -> list[int]:
-    """Seeds of ``n`` held-out test brains (``start``, ``start + 1``, ...)."""
+    """Seeds of ``n`` held-out test brains (``start``, ``start + 1``, ...), all below
+    :data:`~cytowords.training.presets.TEST_BRAIN_END` (seeds from there on may be training
+    brains)."""
     if n < 1:
         raise ValueError(f"--brains must be at least 1, got {n}")
+    if start + n > TEST_BRAIN_END:
+        raise ValueError(
+            f"--brains {n}: test brains are seeds {start}..{TEST_BRAIN_END - 1}, "
+            f"at most {TEST_BRAIN_END - start} of them"
+        )
     return list(range(start, start + n))
 
 
