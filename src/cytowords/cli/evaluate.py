@@ -31,7 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--model", default="default", help="bundle folder or 'default'")
-    p.add_argument("--brains", type=int, default=3, help="number of held-out test brains")
+    p.add_argument(
+        "--brains",
+        type=int,
+        default=3,
+        help="number of held-out test brains (seeds 200, 201, ...; at most 800)",
+    )
     p.add_argument(
         "--patches-per-area", type=int, default=51, help="patches per area over all test brains"
     )
