@@ -99,14 +99,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("brains", "patches_per_area", "robust_patches_per_area"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
-    from cytowords.training.presets import TEST_BRAIN_END, TEST_BRAIN_START
+    from cytowords.training.evaluate import held_out_brains
 
-    if args.brains > TEST_BRAIN_END - TEST_BRAIN_START:
-        raise CliError(
-            f"--brains {args.brains}: the held-out test brains are seeds "
-            f"{TEST_BRAIN_START}..{TEST_BRAIN_END - 1}, at most "
-            f"{TEST_BRAIN_END - TEST_BRAIN_START} of them"
-        )
+    try:  # the one place that knows the test seed range
+        held_out_brains(args.brains)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     if args.caption_patches is not None and args.caption_patches < 0:
         raise CliError("--caption-patches must be non-negative")
     from cytowords.training.evaluate import EvalOptions, run_evaluation
