@@ -120,3 +120,36 @@ def test_default_model_caption_names_the_reported_area() -> None:
     assert accepted >= 3
     free = Describer("default", device="cpu", params=DescribeParams(anchor_caption=False))
     assert isinstance(free.describe_roi(sec, rois[0]).caption, str)
+
+
+@pytest.mark.slow
+def test_default_model_names_a_loose_box_whose_fields_fall_on_white_matter() -> None:
+    """An 8 mm box over area hOc2 of test brain 203: 6 of its 9 fields are centred on
+    white matter or background. With every field voting the box was "not a known area";
+    the bundle's non-cortex level lets those fields abstain and the 3 cortex fields name
+    it. A box on the slide's empty corner still holds no known cortex."""
+    from cytowords.synth import virtual_section
+
+    sec = virtual_section(203, size_mm=(80, 60), pixel_size_um=32.0)
+    box = Roi.rectangle(26656.0, 62496.0, 34656.0, 70496.0)
+    lab = sec.labels["areas"]
+    win = lab.read_window(26656.0, 62496.0, 8000.0, 8000.0, 128.0)
+    cortex = win[win > 0]
+    assert lab.names[int(np.bincount(cortex).argmax())] == "hOc2"
+    d = Describer("default", device="cpu", params=DescribeParams(max_new_tokens=8))
+    assert d.bundle.noncortex_level() > d.bundle.threshold
+    res = d.describe_roi(sec, box)
+    assert not res.rejected and res.area == "hOc2" and res.probability > 0.7
+    votes = [p.votes for p in res.patches]
+    assert 2 <= sum(votes) < len(votes)
+    assert all(p.rejected for p in res.patches if not p.votes)
+    every = Describer(
+        "default",
+        device="cpu",
+        params=DescribeParams(max_new_tokens=8, ignore_noncortex=False),
+    )
+    old = every.describe_roi(sec, box)
+    assert old.rejected and all(p.votes for p in old.patches)
+    empty = d.describe_roi(sec, Roi.rectangle(0.0, 0.0, 4000.0, 4000.0))
+    assert empty.rejected and not any(p.votes for p in empty.patches)
+    assert empty.probability == 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cytowords.describe.result import aggregate, top_alternatives
+from cytowords.describe.result import accepted_share, aggregate, top_alternatives
 from cytowords.describe.roi import Roi, RoiError, patch_grid
 
 
@@ -99,3 +99,31 @@ def test_aggregate_votes_and_rejection() -> None:
     np.testing.assert_allclose([p for _, p in alts], [0.65, 0.25])
     best, _, _, rej, _ = aggregate(probs, np.zeros(3), np.array([1, 1, 0]), ids)
     assert best is None and rej
+
+
+def test_fields_that_read_as_non_cortex_do_not_vote() -> None:
+    """A loosely drawn ROI: 2 fields on the area's cortex, 3 on white matter. Counted as
+    votes, the white matter rejects the ROI; abstaining, it leaves the cortex to decide."""
+    ids = ["a", "b"]
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.5, 0.5], [0.4, 0.6], [0.5, 0.5]])
+    ood = np.array([0.1, 0.3, 5.5, 5.6, 5.4])
+    rej = ood > 2.0
+    noncortex = ood >= 5.0
+    best, _, _, roi_rej, _ = aggregate(probs, ood, rej, ids)
+    assert roi_rej and best is None
+    best, mean, _, roi_rej, acc = aggregate(probs, ood, rej, ids, abstain=noncortex, min_votes=2)
+    assert not roi_rej and best == 0
+    np.testing.assert_allclose(mean, [0.85, 0.15])  # the accepted fields only
+    assert accepted_share(acc, ~noncortex) == 1.0 and accepted_share(acc) == 0.4
+    # every field abstains: no cortex of a known area in the ROI
+    _, _, _, roi_rej, acc = aggregate(probs, ood, np.ones(5, bool), ids, abstain=np.ones(5, bool))
+    assert roi_rej and accepted_share(acc, np.zeros(5, bool)) == 0.0
+    # one voting field is not enough when two are asked for
+    one = np.array([False, True, True, True, True])
+    assert aggregate(probs, ood, rej, ids, abstain=one, min_votes=2)[3]
+    assert not aggregate(probs, ood, rej, ids, abstain=one, min_votes=1)[3]
+    # unknown cortex still votes: its rejection counts
+    unknown = np.array([0.1, 3.0, 3.5, 3.2, 5.5])
+    assert aggregate(probs, unknown, unknown > 2.0, ids, abstain=unknown >= 5.0, min_votes=2)[3]
+    with pytest.raises(ValueError, match="abstain"):
+        aggregate(probs, ood, rej, ids, abstain=np.ones(3, bool))

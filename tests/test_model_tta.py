@@ -112,6 +112,28 @@ def test_bundle_stores_a_threshold_per_view_count_and_switches_them(tmp_path):
         save_bundle(tmp_path / "c", views=4, thresholds={1: 0.5}, **parts)
 
 
+def test_bundle_stores_non_cortex_levels_per_view_count(tmp_path):
+    parts = _parts()
+    path = save_bundle(
+        tmp_path / "b",
+        fp16=False,
+        views=2,
+        thresholds={1: 0.5, 2: 0.25},
+        noncortex={1: 4.0, 2: 3.5, 8: 9.0},  # 8 views are not calibrated: dropped
+        **parts,
+    )
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["tta"]["noncortex"] == {"1": 4.0, "2": 3.5}
+    b = load_bundle(path)
+    assert b.noncortex_level() == 3.5 and b.noncortex_level(1) == 4.0
+    b.set_views(1)
+    assert b.noncortex_level() == 4.0
+    with pytest.raises(ValueError, match="not for 8"):
+        b.noncortex_level(8)
+    # bundles written without levels: every field votes
+    assert load_bundle(save_bundle(tmp_path / "c", fp16=False, **parts)).noncortex_level() is None
+
+
 def test_bundles_without_views_use_one_and_a_broken_table_is_refused(tmp_path):
     from cytowords.model.bundle_files import write_hashes
 

@@ -161,6 +161,12 @@ def test_smoke_preset_end_to_end(tmp_path):
     cfg = json.loads((bundle_dir / "config.json").read_text())
     assert cfg["tta"]["views"] == 2 and set(cfg["tta"]["thresholds"]) == {"1", "2"}
     assert b.views == 2 and b.threshold == m["threshold"] == cfg["tta"]["thresholds"]["2"]
+    # the non-cortex level per view count: from the validation none fields, never below
+    # the rejection threshold
+    levels = cfg["tta"]["noncortex"]
+    assert set(levels) == {"1", "2"}
+    assert all(levels[k] >= cfg["tta"]["thresholds"][k] for k in levels)
+    assert b.noncortex_level() == levels["2"]
     # fields rendered by the generator joined the sections: areas, none fields, novel areas
     from cytowords.training.data import PatchSet
 
@@ -197,3 +203,29 @@ def test_torchscript_encoder_skips_pretraining(tmp_path):
     assert cfg["encoder"]["kind"] == "torchscript" and cfg["encoder"]["embed_dim"] == 16
     b = load_bundle(bundle_dir)
     assert b.embed(np.zeros((2, 32, 32), np.uint8)).shape == (2, 16)
+
+
+def test_noncortex_levels_from_validation_none_fields(tmp_path):
+    from cytowords.training.stage_vision import noncortex_levels
+    from tiny_bundle import AREAS, make_tiny_bundle
+
+    b = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    n = len(AREAS)
+    torch.manual_seed(1)
+    views = torch.randn(2, 60, b.embed_dim)
+    labels = torch.tensor([n] * 30 + list(range(n)) * 6)
+    levels = noncortex_levels(b.head, b.scorer, views, labels, n, {1: -1e9, 2: -1e9})
+    for k in (1, 2):
+        e = views[:k].mean(0)[:30]
+        with torch.no_grad():
+            s = b.scorer.score(e, b.head(e))
+        assert levels[k] == pytest.approx(float(torch.quantile(s, 0.05, interpolation="lower")))
+        assert (s >= levels[k]).float().mean() >= 0.95
+    # never below the rejection threshold; a single view (N, D) gives the 1-view level
+    high = noncortex_levels(b.head, b.scorer, views[0], labels, n, {1: 1e9, 2: 1e9})
+    assert high == {1: 1e9}
+    # too few non-cortex fields to set a level
+    few = labels.clone()
+    few[4:30] = 0
+    assert noncortex_levels(b.head, b.scorer, views, few, n, {1: 0.0}) == {}
+    assert set(noncortex_levels(b.head, b.scorer, views, labels, n, {1: 0.0})) == {1}

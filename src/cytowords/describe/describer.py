@@ -21,7 +21,13 @@ import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
 from ..sections import Section
-from .result import PatchResult, RegionDescription, aggregate, top_alternatives
+from .result import (
+    PatchResult,
+    RegionDescription,
+    accepted_share,
+    aggregate,
+    top_alternatives,
+)
 from .roi import Roi, patch_grid
 
 ProgressFn = Callable[[int, int], None]
@@ -51,6 +57,13 @@ class DescribeParams:
         anchor_caption: make the caption name the ROI's predicted area (the language
             model then describes that area from the ROI's embedding); off: the caption
             is generated freely and may name another area than the one reported.
+        ignore_noncortex: fields that read as no cortex at all (white matter or
+            background of a loosely drawn ROI: open-set score at the bundle's non-cortex
+            level, :meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`) do
+            not vote on the verdict; the acceptance share is taken over the other
+            fields. No effect with bundles that have no non-cortex level.
+        min_voting_fields: a ROI with fewer voting fields (or, when it is read at fewer
+            fields, fewer than all) is rejected: it holds no cortex of a known area.
     """
 
     stride_fraction: float = 0.5
@@ -61,6 +74,8 @@ class DescribeParams:
     min_accept_share: float = 0.5
     max_new_tokens: int = 96
     anchor_caption: bool = True
+    ignore_noncortex: bool = True
+    min_voting_fields: int = 2
 
 
 def default_model_path() -> Path:
@@ -184,11 +199,19 @@ class Describer:
         emb = torch.cat(embs)
         probs, ood, rej = (t.numpy() for t in self.bundle.classify(emb))
         ids = self.bundle.area_ids
+        level = self.bundle.noncortex_level() if p.ignore_noncortex else None
+        votes = np.ones(len(ood), bool) if level is None else ood < level
         best, mean, ood_med, roi_rej, accepted = aggregate(
-            probs, ood, rej, ids, min_accept_share=p.min_accept_share
+            probs,
+            ood,
+            rej,
+            ids,
+            min_accept_share=p.min_accept_share,
+            abstain=~votes,
+            min_votes=min(p.min_voting_fields, len(ood)),
         )
         if roi_rej or best is None:
-            area, prob = NONE_ID, float(1.0 - accepted.mean())
+            area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
             caption = self.bundle.rejection_caption
         else:
             area, prob = ids[best], float(mean[best])
@@ -205,8 +228,9 @@ class Describer:
                 probability=float(pr.max()),
                 ood_score=float(o),
                 rejected=bool(r),
+                votes=bool(v),
             )
-            for c, pr, o, r in zip(centers, probs, ood, rej)
+            for c, pr, o, r, v in zip(centers, probs, ood, rej, votes)
         ]
         return RegionDescription(
             area=area,

@@ -16,13 +16,19 @@ import numpy as np
 
 @dataclass
 class PatchResult:
-    """One patch of a ROI: centre (µm), best area, its probability, open-set score, flag."""
+    """One patch of a ROI: centre (µm), best area, its probability, open-set score, flag.
+
+    ``votes`` is False for a field that reads as no cortex at all (white matter,
+    background, or cortex unlike any known area: its open-set score is at the level of
+    non-cortex fields); such fields do not count toward the ROI's verdict.
+    """
 
     center_um: tuple[float, float]
     area: str
     probability: float
     ood_score: float
     rejected: bool
+    votes: bool = True
 
 
 @dataclass
@@ -70,14 +76,20 @@ def aggregate(
     *,
     top_k: int = 3,
     min_accept_share: float = 0.5,
+    abstain: np.ndarray | None = None,
+    min_votes: int = 1,
 ) -> tuple[int | None, np.ndarray, float, bool, np.ndarray]:
     """Aggregate per-patch predictions of one ROI.
 
     Args:
         probs: ``(M, A)`` per-patch probabilities over ``area_ids``.
         ood: ``(M,)`` open-set scores. rejected: ``(M,)`` per-patch rejection flags.
-        min_accept_share: the ROI is rejected when fewer than this share of its patches
-            are accepted.
+        min_accept_share: the ROI is rejected when fewer than this share of its voting
+            patches are accepted.
+        abstain: ``(M,)`` bool, patches that do not vote (they read as non-cortex: a
+            loosely drawn ROI's white matter and background); default: all vote.
+        min_votes: the ROI is rejected when fewer patches vote (with all patches
+            abstaining the ROI holds no cortex of a known area).
 
     Returns:
         ``(best index or None, mean probabilities (A,), median ood, rejected, accepted mask)``.
@@ -89,11 +101,22 @@ def aggregate(
         raise ValueError(f"inconsistent shapes: probs {probs.shape}, ood {ood.shape}")
     if len(probs) == 0:
         raise ValueError("no patches to aggregate")
-    roi_rejected = accepted.mean() < min_accept_share
+    votes = np.ones(len(probs), bool) if abstain is None else ~np.asarray(abstain, dtype=bool)
+    if votes.shape != accepted.shape:
+        raise ValueError(f"inconsistent shapes: abstain {votes.shape}, rejected {accepted.shape}")
+    n_votes = int(votes.sum())
+    roi_rejected = n_votes < max(1, min_votes) or accepted[votes].mean() < min_accept_share
     use = accepted if accepted.any() else np.ones_like(accepted)
     mean = probs[use].mean(axis=0)
     best = None if roi_rejected else int(np.argmax(mean))
     return best, mean, float(np.median(ood)), bool(roi_rejected), accepted
+
+
+def accepted_share(accepted: np.ndarray, votes: np.ndarray | None = None) -> float:
+    """Share of the voting patches that are accepted (0 when none votes)."""
+    accepted = np.asarray(accepted, dtype=bool)
+    v = np.ones_like(accepted) if votes is None else np.asarray(votes, dtype=bool)
+    return float(accepted[v].mean()) if v.any() else 0.0
 
 
 def top_alternatives(mean: np.ndarray, area_ids: list[str], k: int) -> list[tuple[str, float]]:

@@ -92,6 +92,7 @@ def save_bundle(
     extra: dict[str, Any] | None = None,
     views: int = 1,
     thresholds: dict[int, float] | None = None,
+    noncortex: dict[int, float] | None = None,
 ) -> Path:
     """Write a bundle folder atomically (temp folder beside ``path``, then rename).
 
@@ -102,7 +103,9 @@ def save_bundle(
     Hugging Face model folder (for large frozen LMs; checked by fingerprint on load).
     views: test-time mirror/rotation views per field the bundle uses by default
     (:mod:`cytowords.model.tta`); thresholds: the open-set threshold calibrated for each
-    view count (default: the scorer's threshold, for ``views``)."""
+    view count (default: the scorer's threshold, for ``views``); noncortex: per view count,
+    the open-set score from which a field reads as non-cortex and does not vote on a ROI
+    (:meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`; default: none)."""
     views = check_views(views)
     table = {int(k): float(v) for k, v in (thresholds or {views: scorer.threshold}).items()}
     if views not in table:
@@ -145,6 +148,10 @@ def save_bundle(
         "lm": None,
         "extra": extra or {},
     }
+    if noncortex:
+        config["tta"]["noncortex"] = {
+            str(int(k)): float(v) for k, v in sorted(noncortex.items()) if int(k) in table
+        }
     tensors = _prefixed("head", head.state_dict(), fp16)
     tensors |= _prefixed("scorer", scorer.state_dict(), False)
     if isinstance(encoder, CytoEncoder):

@@ -10,7 +10,13 @@ import torch
 from torch import Tensor
 
 from cytowords.atlas import NONE_ID
-from cytowords.model.tta import check_views, embed_views, resolve_views, view_table
+from cytowords.model.tta import (
+    check_views,
+    embed_views,
+    noncortex_table,
+    resolve_views,
+    view_table,
+)
 
 
 def to_unit_float(patches: np.ndarray) -> np.ndarray:
@@ -70,6 +76,9 @@ class ModelBundle:
         #: calibrated open-set threshold per view count (bundles without test-time views
         #: have one, for 1 view)
         self.thresholds: dict[int, float] = table
+        #: open-set score per view count from which a field reads as non-cortex (empty
+        #: for bundles without it; :meth:`noncortex_level`)
+        self.noncortex_levels: dict[int, float] = noncortex_table(config)
         self.views = 1
         self.set_views(default)
 
@@ -87,6 +96,13 @@ class ModelBundle:
     def threshold_for(self, views: int | None = None) -> float:
         """The open-set threshold calibrated for ``views`` per field (None: :attr:`views`)."""
         return self.thresholds[resolve_views(self.thresholds, self.views, views)]
+
+    def noncortex_level(self, views: int | None = None) -> float | None:
+        """The open-set score at and above which a field of ``views`` views (None:
+        :attr:`views`) reads as no cortex at all: the level that 95 % of the validation
+        brains' non-cortex fields (white matter, background, artefacts) reach, never below
+        the rejection threshold. None when the bundle has no such level."""
+        return self.noncortex_levels.get(resolve_views(self.thresholds, self.views, views))
 
     @property
     def metrics(self) -> dict[str, Any]:

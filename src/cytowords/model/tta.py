@@ -42,6 +42,15 @@ def view_table(config: dict[str, Any]) -> tuple[int, dict[int, float]]:
     return int(tta.get("views", 1)), {int(k): float(v) for k, v in table.items()}
 
 
+def noncortex_table(config: dict[str, Any]) -> dict[int, float]:
+    """``{views: non-cortex level}`` of a bundle's ``config.json`` dict: the open-set score
+    at and above which a field reads as no cortex at all (white matter, background) and
+    does not vote on a ROI's verdict (:func:`cytowords.describe.result.aggregate`).
+    Empty for bundles written before this level existed (every field then votes)."""
+    tta = config.get("tta") or {}
+    return {int(k): float(v) for k, v in (tta.get("noncortex") or {}).items()}
+
+
 def resolve_views(table: dict[int, float], default: int, views: int | None) -> int:
     """``views`` (None: ``default``) if ``table`` has a threshold calibrated for it, else
     ``ValueError`` naming the calibrated counts."""

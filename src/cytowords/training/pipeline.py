@@ -42,6 +42,7 @@ from .stage_vision import (
     load_head,
     load_scorer,
     load_thresholds,
+    noncortex_levels,
     run_head,
     run_pretrain,
     run_scorer,
@@ -276,6 +277,14 @@ def train(
         run.finish("scorer", time.perf_counter() - t0)
     scorer = load_scorer(p, len(areas), out / "scorer")
     thresholds = load_thresholds(out / "scorer", scorer)
+    noncortex = noncortex_levels(
+        head,
+        scorer,
+        emb["val"] if val_views is None else val_views,
+        labels["val"],
+        len(areas),
+        thresholds,
+    )
     if val_views is not None:  # metrics on what the bundle computes: the averaged views
         emb = {**emb, "val": val_views.mean(0)}
     check()
@@ -325,6 +334,7 @@ def train(
         lm_path=p.lm_path,
         views=p.tta_views,
         thresholds=thresholds,
+        noncortex=noncortex,
         extra={"caption_input": p.caption_input, "preset": p.name, "none_label": NONE_ID},
     )
     return bundle

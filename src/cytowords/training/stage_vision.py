@@ -307,6 +307,46 @@ def run_scorer(
     return scorer
 
 
+#: share of the validation brains' non-cortex fields whose open-set score reaches a
+#: bundle's non-cortex level (:func:`noncortex_levels`)
+NONCORTEX_SHARE = 0.95
+#: fewest non-cortex validation fields to set a non-cortex level from
+MIN_NONCORTEX_FIELDS = 5
+
+
+@torch.no_grad()
+def noncortex_levels(
+    head: AreaHead,
+    scorer: OpenSetScorer,
+    val: torch.Tensor,
+    val_labels: torch.Tensor,
+    n_areas: int,
+    thresholds: dict[int, float],
+) -> dict[int, float]:
+    """Per view count ``k`` of ``thresholds``: the open-set score that
+    :data:`NONCORTEX_SHARE` of the validation non-cortex fields (label ``__none__``: white
+    matter, background, artefacts; validation brains carry no fictitious areas) reach on
+    ``k``-view embeddings, and never below the rejection threshold for ``k``. A field
+    scoring at or above it reads as no cortex at all and does not vote on a ROI
+    (:func:`cytowords.describe.result.aggregate`).
+
+    val: validation embeddings ``(N, D)`` (1 view) or per view ``(V, N, D)``. Returns {}
+    when fewer than :data:`MIN_NONCORTEX_FIELDS` fields are non-cortex."""
+    none = val_labels == n_areas
+    if int(none.sum()) < MIN_NONCORTEX_FIELDS:
+        return {}
+    views = val if val.dim() == 3 else val[None]
+    out = {}
+    for k, thr in sorted(thresholds.items()):
+        if k > len(views):
+            continue
+        e = views[:k].mean(0)[none].float()
+        s = scorer.score(e, head(e))
+        level = float(torch.quantile(s, 1.0 - NONCORTEX_SHARE, interpolation="lower"))
+        out[int(k)] = max(level, float(thr))
+    return out
+
+
 def load_thresholds(folder: Path, scorer: OpenSetScorer) -> dict[int, float]:
     """Threshold per view count from ``thresholds.json`` (older runs: the scorer's, 1 view)."""
     f = folder / "thresholds.json"
