@@ -231,3 +231,29 @@ def test_large_lm_referenced_by_path(tmp_path):
         load_bundle(path)
     with pytest.raises(ValueError, match="not a local Hugging Face model folder"):
         save_bundle(tmp_path / "c", lm_path=tmp_path / "nope", **parts)
+
+
+def test_a_reloaded_bundle_saves_the_same_tokenizer_files(tmp_path):
+    """A resumed training run saves a captioner whose tokenizer was loaded from disk; the
+    loading options (local_files_only...) must not end up in the bundle."""
+    import json
+
+    from cytowords.model import load_bundle, save_bundle
+    from tiny_bundle import AREAS, make_tiny_bundle
+
+    first = make_tiny_bundle(tmp_path / "a")
+    b = load_bundle(first)
+    assert b.captioner.tokenizer.init_kwargs.get("local_files_only") is True
+    again = save_bundle(
+        tmp_path / "b",
+        encoder=b.encoder,
+        head=b.head,
+        scorer=b.scorer,
+        area_ids=AREAS,
+        captioner=b.captioner,
+        atlas_version="test",
+    )
+    cfg = json.loads((again / "lm" / "tokenizer_config.json").read_text())
+    assert "local_files_only" not in cfg and "is_local" not in cfg
+    ref = (first / "lm" / "tokenizer_config.json").read_text()
+    assert (again / "lm" / "tokenizer_config.json").read_text() == ref

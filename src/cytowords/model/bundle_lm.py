@@ -58,7 +58,10 @@ def save_lm(captioner: Any, out_dir: Path, *, fp16: bool, lm_path: str | None) -
         k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in lm.state_dict().items()
     }
     lm.save_pretrained(str(out_dir / "lm"), state_dict=sd)
-    captioner.tokenizer.save_pretrained(str(out_dir / "lm"))
+    tok = captioner.tokenizer
+    for key in ("is_local", "local_files_only"):  # how it was loaded, not what it is:
+        tok.init_kwargs.pop(key, None)  # a resumed run writes the same files as a fresh one
+    tok.save_pretrained(str(out_dir / "lm"))
     return {"kind": "embedded", "dir": "lm"}
 
 
