@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +50,17 @@ def test_describe_json(store_and_bundle, capsys) -> None:
     ):
         assert key in out
     assert out["n_patches"] >= 4
+    assert out["n_voting"] == out["n_patches"] and 0 <= out["n_accepted"] <= out["n_voting"]
     assert out["rejected"] or out["area"] in AREAS
 
 
 def test_describe_text_and_errors(store_and_bundle, capsys, tmp_path: Path) -> None:
     store, bundle = store_and_bundle
     assert main(["describe", str(store), "--roi", "0,0,2000,2000", "--model", str(bundle)]) == 0
-    assert "area:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "area:" in out
+    # the tiny bundle has no non-cortex level: every field votes
+    assert re.search(r"fields:\s+(\d+) read, \d+ of \1 voting accepted\n", out), out
     assert (
         main(["describe", str(store), "--roi", "9e6,9e6,9.1e6,9.1e6", "--model", str(bundle)]) == 2
     )

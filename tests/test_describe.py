@@ -141,7 +141,8 @@ def test_default_model_names_a_loose_box_whose_fields_fall_on_white_matter() -> 
     res = d.describe_roi(sec, box)
     assert not res.rejected and res.area == "hOc2" and res.probability > 0.7
     votes = [p.votes for p in res.patches]
-    assert 2 <= sum(votes) < len(votes)
+    assert 2 <= sum(votes) < len(votes) and res.n_voting == sum(votes)
+    assert 2 * res.n_accepted >= res.n_voting
     assert all(p.rejected for p in res.patches if not p.votes)
     every = Describer(
         "default",

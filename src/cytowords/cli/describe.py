@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"open-set:    score {res.ood_score:.2f} (threshold {res.threshold:.2f})")
     alts = ", ".join(f"{a} {p:.0%}" for a, p in res.top_k)
     print(f"top areas:   {alts}")
-    print(f"patches:     {res.n_patches}")
+    other = res.n_patches - res.n_voting
+    skipped = f"; {other} read as white matter or background and did not vote" if other else ""
+    print(
+        f"fields:      {res.n_patches} read, {res.n_accepted} of {res.n_voting} voting accepted{skipped}"
+    )
     print(f"description: {res.caption}")
     return 0

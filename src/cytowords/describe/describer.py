@@ -243,6 +243,8 @@ class Describer:
             top_k=top_alternatives(mean, ids, p.top_k),
             threshold=self.bundle.threshold,
             patches=patch_results,
+            n_voting=int(votes.sum()),
+            n_accepted=int((accepted & votes).sum()),
         )
 
     def describe_rois(

@@ -43,6 +43,9 @@ class RegionDescription:
         ood_score: median open-set score of the patches (higher = less known).
         caption: generated cytoarchitectonic description.
         n_patches: number of patches read.
+        n_voting: patches that counted toward the verdict (the others read as no cortex:
+            white matter or background of a loosely drawn ROI).
+        n_accepted: voting patches accepted as a known area.
         top_k: best alternatives as ``(area id, probability)``.
         threshold: the model's rejection threshold on ``ood_score``.
         patches: per-patch detail.
@@ -58,6 +61,8 @@ class RegionDescription:
     top_k: list[tuple[str, float]] = field(default_factory=list)
     threshold: float = float("nan")
     patches: list[PatchResult] = field(default_factory=list)
+    n_voting: int = 0
+    n_accepted: int = 0
 
     def to_dict(self, *, with_patches: bool = False) -> dict[str, Any]:
         """JSON-ready dict (``patches`` only when asked: it can be long)."""
