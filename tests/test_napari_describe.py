@@ -63,6 +63,12 @@ def test_describe_sets_features_text_colour_and_panel(widget, qtbot) -> None:
     w.results.select_row(1)
     assert layer.selected_data == {1}
     assert "ROI 2" in w.results.detail.text() and str(f["area"].iloc[1]) in w.results.detail.text()
+    # how many fields decided it (the tiny bundle has no non-cortex level: all vote)
+    n = int(f["n_fields"].iloc[1])
+    assert n >= 1 and int(f["n_voting"].iloc[1]) == n
+    assert f"fields: {n} read, {n} voted, {int(f['n_accepted'].iloc[1])} accepted" in (
+        w.results.detail.text()
+    )
     centre = np.array(camera(viewer).center[-2:])
     np.testing.assert_allclose(centre, [225 * 8.0, 275 * 8.0])
     assert w.results.copy_caption() == f["caption"].iloc[1]

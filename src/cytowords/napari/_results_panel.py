@@ -49,7 +49,17 @@ def detail_text(row: int, r: dict) -> str:
         pct = f", {100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
         head += f" — <b>{escape(str(r.get('area')))}</b> ({escape(str(r.get('area_name')))}{pct})"
     caption = str(r.get("caption") or "") or "(the model gave no caption)"
-    return f"{head}<br>{escape(caption)}"
+    return f"{head}<br>{escape(caption)}{fields_text(r)}"
+
+
+def fields_text(r: dict) -> str:
+    """How many of the ROI's model fields decided it (empty for results read from files)."""
+    n, votes, acc = (int(r.get(k) or 0) for k in ("n_fields", "n_voting", "n_accepted"))
+    if n <= 0:
+        return ""
+    other = n - votes
+    skipped = f" ({other} read as white matter or background)" if other else ""
+    return f"<br><i>fields: {n} read, {votes} voted{skipped}, {acc} accepted</i>"
 
 
 class ResultsPanel(QWidget):

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "rejected": False,
     "ood_score": math.nan,
     "caption": "",
+    "n_fields": 0,
+    "n_voting": 0,
+    "n_accepted": 0,
     "status": "new",
     "label": "",
     "text_color": PENDING_COLOR,
@@ -166,6 +169,9 @@ def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
         "rejected": bool(res.rejected),
         "ood_score": float(res.ood_score),
         "caption": res.caption,
+        "n_fields": int(res.n_patches),
+        "n_voting": int(res.n_voting),
+        "n_accepted": int(res.n_accepted),
         "status": "done",
     }
     if not res.rejected:
