@@ -39,12 +39,12 @@ from cytowords.synth import Brain, sample_patches
 from cytowords.training.data import PatchSet
 from cytowords.training.evaluate.metrics import open_set_auroc
 from cytowords.training.presets import Preset
+from cytowords.training.stage_scorer import run_scorer
 from cytowords.training.stage_vision import (
     class_index,
     embed_all,
     load_encoder,
     run_head,
-    run_scorer,
 )
 from cytowords.training.synthetic import is_rendered
 

@@ -206,7 +206,7 @@ def test_torchscript_encoder_skips_pretraining(tmp_path):
 
 
 def test_noncortex_levels_from_validation_none_fields(tmp_path):
-    from cytowords.training.stage_vision import noncortex_levels
+    from cytowords.training.stage_scorer import noncortex_levels
     from tiny_bundle import AREAS, make_tiny_bundle
 
     b = load_bundle(make_tiny_bundle(tmp_path / "b"))

@@ -34,20 +34,22 @@ from .data import PatchConfig, PatchSet, areas_in, build_patch_set
 from .presets import Preset, get_preset
 from .spec import LabelledSection, check_brain_splits, load_data_spec
 from .stage_caption import caption_features, caption_metrics, mine, run_captioner
+from .stage_scorer import (
+    load_scorer,
+    load_thresholds,
+    noncortex_levels,
+    run_scorer,
+    vision_metrics,
+)
 from .stage_vision import (
     class_index,
     embed_all,
     embed_views_all,
     load_encoder,
     load_head,
-    load_scorer,
-    load_thresholds,
-    noncortex_levels,
     run_head,
     run_pretrain,
-    run_scorer,
     save_tensors,
-    vision_metrics,
     write_json,
 )
 
