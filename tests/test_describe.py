@@ -8,7 +8,9 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pytest
+import torch
 
+from cytowords.atlas import NONE_ID
 from cytowords.describe import Cancelled, DescribeParams, Describer, Roi, RoiError
 from cytowords.sections import Section
 from tiny_bundle import AREAS, PATCH_PX, PIXEL_UM, make_tiny_bundle
@@ -84,6 +86,24 @@ def test_roi_outside_and_cancel(bundle_dir: Path, section: Section) -> None:
     ev.set()
     with pytest.raises(Cancelled):
         d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000), cancel=ev)
+
+
+@pytest.mark.parametrize("logit, cortex", [(8.0, True), (-8.0, False)])
+def test_cortex_detector_decides_which_fields_vote(
+    tmp_path: Path, section: Section, logit: float, cortex: bool
+) -> None:
+    path = make_tiny_bundle(tmp_path / "c", cortex_logit=logit)
+    d = Describer(path, device="cpu")
+    p = d.bundle.cortex_probability(torch.zeros(3, d.bundle.embed_dim))
+    assert p.shape == (3,) and bool((p > 0.5).all()) == cortex
+    box = Roi.rectangle(500, 500, 2500, 3500)
+    res = d.describe_roi(section, box)
+    assert all(f.votes == cortex for f in res.patches)
+    assert res.n_voting == (res.n_patches if cortex else 0)
+    if not cortex:  # no field shows cortex: no known area, whatever the open-set scores say
+        assert res.rejected and res.area == NONE_ID and res.n_accepted == 0
+    every = Describer(path, device="cpu", params=DescribeParams(ignore_noncortex=False))
+    assert all(f.votes for f in every.describe_roi(section, box).patches)
 
 
 def test_missing_model_path_is_clear(tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ KEYS = (
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("tiny") / "bundle")
+    # its cortex detector reads every field as cortex
+    return make_tiny_bundle(tmp_path_factory.mktemp("tiny") / "bundle", cortex_logit=8.0)
 
 
 def test_cli_json_and_report(bundle, tmp_path, capsys):
@@ -63,6 +64,9 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
     assert m["n_patches"] == m["n_in_scope"] + m["n_unseen"] + m["n_noncortex"]
     assert 0 < m["n_captioned"] < m["n_patches"]
     assert 0.0 <= m["open_set_auroc"] <= 1.0
+    # which fields would vote on a drawn region: all, by this bundle's detector
+    assert m["in_scope_read_as_cortex_rate"] == m["unseen_read_as_cortex_rate"] == 1.0
+    assert m["noncortex_detection_rate"] == 0.0
     # captions anchored on the head's area are scored beside the free ones
     for k in ("label_match_accuracy_anchored", "masked_8way_accuracy_anchored"):
         assert 0.0 <= m[k] <= 1.0, k

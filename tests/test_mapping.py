@@ -127,6 +127,29 @@ def test_views_per_tile(section, bundle, amap, tmp_path):
     assert not (m1.rejected & ~amap.rejected).any() and not m1.rejected[tiles].all()
 
 
+@pytest.mark.parametrize("logit, code", [(-8.0, 2), (8.0, 1)])
+def test_rejected_tiles_tell_no_cortex_from_unknown_cortex(section, tmp_path, logit, code):
+    """With a cortex detector, a rejected tile is coded 2 (no cortex: white matter,
+    background) or 1 (cortex of no known area), in the map, its stats and its OME-Zarr."""
+    import zarr
+
+    from cytowords.describe.mapping import write_area_map
+
+    b = make_tiny_bundle(tmp_path / "c", thresholds={1: -1e9}, cortex_logit=logit)
+    m = compute_area_map(section, str(b), block_tiles=4, device="cpu")
+    tiles = m.labels > 0
+    assert m.rejected[tiles].all() and not m.rejected[~tiles].any()
+    assert m.no_cortex[tiles].all() == (code == 2) and not m.no_cortex[~tiles].any()
+    assert m.stats["no_cortex"] == (int(tiles.sum()) if code == 2 else 0)
+    codes = m.rejection_codes()
+    assert (codes[tiles] == code).all() and (codes[~tiles] == 0).all()
+    root = zarr.open_group(str(write_area_map(tmp_path / "m.ome.zarr", m)), mode="r")
+    np.testing.assert_array_equal(root["labels/rejected/0"][...], codes)
+    il = root["labels/rejected"].attrs["ome"]["image-label"]
+    names = {p["label-value"]: p.get("name") for p in il["properties"]}
+    assert names[1] == "not a known area" and names[2] == "no cortex"
+
+
 def test_cancel_stops_between_blocks(section, bundle):
     ev = threading.Event()
     seen = []

@@ -9,7 +9,7 @@ from cytowords.atlas import LAYER_NAMES, NONE_ID, load_atlas
 from cytowords.synth import sample_patches
 from cytowords.synth.novel import novel_area, profile_distance
 from cytowords.training.presets import Preset
-from cytowords.training.synthetic import is_rendered, rendered_patch_set
+from cytowords.training.synthetic import is_novel, is_rendered, rendered_patch_set
 
 
 def _density_profile(profile) -> np.ndarray:
@@ -83,6 +83,9 @@ def test_rendered_patch_set_counts_brains_and_novel_none():
     assert set(ps.brains) == {"synth-3", "synth-4"}
     assert len(set(ps.sections)) == len(ps)  # never spatial positives of each other
     assert is_rendered(ps.sections).all()
+    # the fictitious areas' fields are named apart: cortex, though labelled __none__
+    assert is_novel(ps.sections).sum() == 3 * 2 + 2 * 2
+    assert (ps.labels[is_novel(ps.sections)] == NONE_ID).all()
     assert not is_rendered(np.array(["synth-3", "section rendered-3"])).any()
 
 

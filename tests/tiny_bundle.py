@@ -18,6 +18,7 @@ from cytowords.model import (
     build_default_lm,
     save_bundle,
 )
+from cytowords.model.cortex import CortexConfig, CortexDetector
 
 AREAS = ["hOc1", "hOc2", "4a", "4p", "44"]
 PATCH_PX = 32
@@ -25,10 +26,16 @@ PIXEL_UM = 16.0
 
 
 def make_tiny_bundle(
-    path: Path, *, reject_share: float = 0.03, views: int = 1, thresholds: dict | None = None
+    path: Path,
+    *,
+    reject_share: float = 0.03,
+    views: int = 1,
+    thresholds: dict | None = None,
+    cortex_logit: float | None = None,
 ) -> Path:
     """Save a random-weight bundle (32 px patches at 16 µm/px, 5 areas + none class);
-    ``views``/``thresholds`` as in :func:`cytowords.model.save_bundle`."""
+    ``views``/``thresholds`` as in :func:`cytowords.model.save_bundle`; cortex_logit: add a
+    cortex detector that gives every field this logit of showing cortex."""
     torch.manual_seed(0)
     enc = CytoEncoder(
         EncoderConfig(pixel_size_um=PIXEL_UM, patch_px=PATCH_PX, width=8, embed_dim=16)
@@ -49,8 +56,15 @@ def make_tiny_bundle(
     lm, tok = build_default_lm(captions, vocab_size=300, n_layer=1, n_embd=32, n_head=2)
     proj = PrefixProjector(ProjectorConfig(d, 32, k=2))
     proj.match_lm(lm)
+    cortex = None
+    if cortex_logit is not None:
+        cortex = CortexDetector(CortexConfig(d, hidden=4))
+        with torch.no_grad():
+            cortex.net[2].weight.zero_()
+            cortex.net[2].bias.fill_(cortex_logit)
     return save_bundle(
         path,
+        cortex=cortex,
         encoder=enc,
         head=head,
         scorer=scorer,

@@ -63,7 +63,8 @@ def _summary(amap, out: str) -> str:
         f"blocks:     {s['blocks_computed']} computed, {s['blocks_resumed']} resumed",
         f"time:       {s['seconds']:.1f} s ({s['patches_per_s']:.1f} patches/s; "
         f"reading {s['read_s']:.1f} s, model {s['compute_s']:.1f} s summed over tasks)",
-        f"rejected:   {s['rejected']} tiles",
+        f"rejected:   {s['rejected']} tiles ({s.get('no_cortex', 0)} of them no cortex: "
+        "white matter, background)",
         "areas (top 10):",
     ]
     total = max(1, sum(s["histogram"].values()))

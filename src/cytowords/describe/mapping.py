@@ -33,7 +33,7 @@ from .mapping_run import (
     run_distributed,
     run_local,
 )
-from .mapping_tasks import BlockResult
+from .mapping_tasks import REJECTED_NO_CORTEX, BlockResult
 
 __all__ = [
     "AreaMap",
@@ -55,6 +55,9 @@ class AreaMap:
         probability: ``(H, W)`` float32 probability of the best area.
         ood_score: ``(H, W)`` float32 open-set score (higher = less like any known area).
         rejected: ``(H, W)`` bool, True where the open-set scorer rejects the tile.
+        no_cortex: ``(H, W)`` bool, True where a rejected tile reads as no cortex at all
+            (white matter, background, artefacts) rather than cortex of no known area;
+            None for maps made without a cortex detector or non-cortex level.
         pixel_size_um: map pixel (tile) size in µm.
         origin_um: ``(y, x)`` µm of the map's top-left corner in the section.
         area_table: label -> ``(area id, area name, "#rrggbb")`` for every model area.
@@ -69,6 +72,14 @@ class AreaMap:
     origin_um: tuple[float, float]
     area_table: dict[int, tuple[str, str, str]]
     stats: dict[str, Any] = field(default_factory=dict)
+    no_cortex: np.ndarray | None = None
+
+    def rejection_codes(self) -> np.ndarray:
+        """``(H, W)`` uint8: 0 accepted or no tile, 1 not a known area, 2 no cortex."""
+        code = self.rejected.astype(np.uint8)
+        if self.no_cortex is not None:
+            code[self.rejected & self.no_cortex] = 2
+        return code
 
 
 def is_distributed(scheduler: Any, workers: int | None) -> bool:
@@ -152,11 +163,13 @@ def assemble(plan: MapPlan, arrays: dict[str, np.ndarray], stats: dict[str, Any]
     labels = np.zeros(area.shape, dtype=np.int32)
     labels[ok] = plan.lut[area[ok]]
     rejected = arrays["rejected"].astype(bool) & ok
+    no_cortex = (arrays["rejected"] == REJECTED_NO_CORTEX) & ok
     hist = Counter(plan.area_ids[i] for i in area[ok].ravel().tolist())
     stats = {
         **stats,
         "histogram": dict(hist.most_common()),
         "rejected": int(rejected.sum()),
+        "no_cortex": int(no_cortex.sum()),
         "stride_um": plan.grid.stride_um,
         "model": plan.ref.path,
     }
@@ -169,6 +182,7 @@ def assemble(plan: MapPlan, arrays: dict[str, np.ndarray], stats: dict[str, Any]
         origin_um=(float(plan.grid.origin_um[0]), float(plan.grid.origin_um[1])),
         area_table=dict(plan.area_table),
         stats=stats,
+        no_cortex=no_cortex,
     )
 
 
@@ -229,7 +243,7 @@ def compute_area_map(
         "area": np.full(shape, -1, dtype=np.int16),
         "probability": np.zeros(shape, dtype=np.float32),
         "ood_score": np.zeros(shape, dtype=np.float32),
-        "rejected": np.zeros(shape, dtype=bool),
+        "rejected": np.zeros(shape, dtype=np.uint8),
     }
 
     def on_block(res: BlockResult) -> None:

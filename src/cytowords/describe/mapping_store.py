@@ -156,7 +156,10 @@ def write_final(path: Path, area_map: Any, image: np.ndarray, section_px_um: flo
     labels = {
         "areas": LabelImage([da.from_array(am.labels)], [px], names, colors),
         "rejected": LabelImage(
-            [da.from_array(am.rejected.astype(np.uint8))], [px], {1: "rejected"}, {1: "#ff00ff"}
+            [da.from_array(am.rejection_codes())],
+            [px],
+            {1: "not a known area", 2: "no cortex"},
+            {1: "#ff00ff", 2: "#808080"},
         ),
     }
     write_section(path, da.from_array(image), pixel_size_um=px, labels=labels, name="area map")

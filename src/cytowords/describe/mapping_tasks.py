@@ -27,6 +27,11 @@ _LOADS: list[int] = [0]
 _SYNC_SET: list[bool] = [False]
 
 
+#: codes of a tile in the rejection map: cortex of no known area; no cortex at all
+REJECTED_UNKNOWN = 1
+REJECTED_NO_CORTEX = 2
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """How a task finds its model: bundle folder, device, precision, torch threads and
@@ -108,7 +113,7 @@ class BlockResult:
     area: np.ndarray  # (h, w) int16, index into the model's area ids
     probability: np.ndarray  # (h, w) float32
     ood_score: np.ndarray  # (h, w) float32
-    rejected: np.ndarray  # (h, w) bool
+    rejected: np.ndarray  # (h, w) uint8: 0 accepted, 1 not a known area, 2 no cortex
     n_patches: int
     read_s: float
     compute_s: float
@@ -168,7 +173,10 @@ def read_block(
 def infer_patches(
     bundle: Any, patches: np.ndarray, batch_size: int, precision: str, views: int | None = None
 ) -> tuple:
-    """``(area index, probability, ood score, rejected)`` arrays for ``(K, n, n)`` patches.
+    """``(area index, probability, ood score, rejected)`` arrays for ``(K, n, n)`` patches;
+    rejected is a uint8 code: 0 accepted, :data:`REJECTED_UNKNOWN` for cortex of no known
+    area, :data:`REJECTED_NO_CORTEX` for a rejected field that reads as no cortex at all
+    (white matter, background: :meth:`ModelBundle.reads_as_cortex`).
 
     Batches of ``batch_size`` go to the device (pinned, non-blocking on CUDA) and through
     the encoder under ``torch.autocast`` when a reduced precision is selected; the head
@@ -192,14 +200,18 @@ def infer_patches(
             with ctx:
                 emb = bundle.embed_tensor(x, views)
             probs, score, rejected = bundle.classify(emb.float(), views)
+            code = rejected.numpy().astype(np.uint8)
+            cortex = bundle.reads_as_cortex(emb.float(), score)
+            if cortex is not None:
+                code[rejected.numpy() & ~cortex.numpy()] = REJECTED_NO_CORTEX
             p, a = probs.max(dim=1)
             idx.append(a.numpy().astype(np.int16))
             prob.append(p.numpy().astype(np.float32))
             ood.append(score.numpy().astype(np.float32))
-            rej.append(rejected.numpy().astype(bool))
+            rej.append(code)
     if not idx:
         z = np.zeros(0)
-        return z.astype(np.int16), z.astype(np.float32), z.astype(np.float32), z.astype(bool)
+        return z.astype(np.int16), z.astype(np.float32), z.astype(np.float32), z.astype(np.uint8)
     return np.concatenate(idx), np.concatenate(prob), np.concatenate(ood), np.concatenate(rej)
 
 
@@ -212,7 +224,7 @@ def infer_block(
     area = np.full(shape, -1, dtype=np.int16)
     prob = np.zeros(shape, dtype=np.float32)
     ood = np.zeros(shape, dtype=np.float32)
-    rej = np.zeros(shape, dtype=bool)
+    rej = np.zeros(shape, dtype=np.uint8)
     t0 = time.perf_counter()
     if len(block.tiles):
         bundle, lock = get_model(ref)

@@ -35,6 +35,7 @@ from cytowords.atlas.catalogue import NONE_ID
 from cytowords.model.bundle_files import BundleError, atomic_dir, verify_hashes, write_hashes
 from cytowords.model.bundle_lm import load_lm, save_lm
 from cytowords.model.captioner import Captioner
+from cytowords.model.cortex import CortexConfig, CortexDetector
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
 from cytowords.model.model_bundle import ModelBundle, to_unit_float
@@ -93,6 +94,7 @@ def save_bundle(
     views: int = 1,
     thresholds: dict[int, float] | None = None,
     noncortex: dict[int, float] | None = None,
+    cortex: CortexDetector | None = None,
 ) -> Path:
     """Write a bundle folder atomically (temp folder beside ``path``, then rename).
 
@@ -105,7 +107,9 @@ def save_bundle(
     (:mod:`cytowords.model.tta`); thresholds: the open-set threshold calibrated for each
     view count (default: the scorer's threshold, for ``views``); noncortex: per view count,
     the open-set score from which a field reads as non-cortex and does not vote on a ROI
-    (:meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`; default: none)."""
+    (:meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`; default: none);
+    cortex: the cortex detector (:mod:`cytowords.model.cortex`), which then decides which
+    fields vote on a ROI instead of the non-cortex level (default: none)."""
     views = check_views(views)
     table = {int(k): float(v) for k, v in (thresholds or {views: scorer.threshold}).items()}
     if views not in table:
@@ -146,6 +150,7 @@ def save_bundle(
         "metrics": metrics or {},
         "weights_dtype": "float16" if fp16 else "float32",
         "lm": None,
+        "cortex": cortex.config.to_dict() if cortex is not None else None,
         "extra": extra or {},
     }
     if noncortex:
@@ -158,6 +163,8 @@ def save_bundle(
         tensors |= _prefixed("encoder", encoder.state_dict(), fp16)
     if captioner is not None:
         tensors |= _prefixed("projector", captioner.projector.state_dict(), fp16)
+    if cortex is not None:
+        tensors |= _prefixed("cortex", cortex.state_dict(), False)
     with atomic_dir(Path(path)) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         save_file(tensors, str(tmp / "weights.safetensors"), metadata={"format": FORMAT_NAME})
@@ -226,6 +233,10 @@ def load_bundle(
         head.load_state_dict(_section(weights, "head"))
         scorer = OpenSetScorer(head.config.embed_dim, head.config.n_classes, cfg["scorer"]["mode"])
         scorer.load_state_dict(_section(weights, "scorer"))
+        cortex = None
+        if cfg.get("cortex"):
+            cortex = CortexDetector(CortexConfig.from_dict(cfg["cortex"]))
+            cortex.load_state_dict(_section(weights, "cortex"))
         captioner = None
         if cfg.get("projector"):
             projector = PrefixProjector(ProjectorConfig.from_dict(cfg["projector"]))
@@ -234,10 +245,10 @@ def load_bundle(
             captioner = Captioner(
                 lm, tok, projector, max_caption_tokens=cfg.get("max_caption_tokens") or 96
             )
-    except (KeyError, RuntimeError, OSError) as exc:
+    except (KeyError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise BundleError(f"model bundle {root}: could not load weights ({exc})") from None
     try:
-        return ModelBundle(encoder, head, scorer, captioner, cfg, dev)
+        return ModelBundle(encoder, head, scorer, captioner, cfg, dev, cortex=cortex)
     except (ValueError, TypeError, AttributeError) as exc:
         raise BundleError(
             f"model bundle {root}: config.json 'tta' is invalid ({exc}); expected "

@@ -57,6 +57,7 @@ class ModelBundle:
         captioner: Any,
         config: dict[str, Any],
         device: torch.device,
+        cortex: Any = None,
     ) -> None:
         self.config = config
         self.device = device
@@ -64,6 +65,8 @@ class ModelBundle:
         self.head = head.to(device).eval()
         self.scorer = scorer.to(device).eval()
         self.captioner = captioner.eval() if captioner is not None else None
+        #: the cortex detector (:mod:`cytowords.model.cortex`), None for bundles without
+        self.cortex = cortex.to(device).eval() if cortex is not None else None
         if self.captioner is not None:
             self.captioner.projector.to(device)
         self.area_ids: list[str] = list(config["area_ids"])
@@ -103,6 +106,27 @@ class ModelBundle:
         brains' non-cortex fields (white matter, background, artefacts) reach, never below
         the rejection threshold. None when the bundle has no such level."""
         return self.noncortex_levels.get(resolve_views(self.thresholds, self.views, views))
+
+    @torch.inference_mode()
+    def cortex_probability(self, emb: Tensor) -> Tensor | None:
+        """Probability ``(B,)`` that each field shows cortex of any area, known or not
+        (not only white matter, background or artefacts), from embeddings ``(B, D)``;
+        None when the bundle has no cortex detector."""
+        if self.cortex is None:
+            return None
+        return self.cortex.probability(emb.to(self.device)).cpu()
+
+    def reads_as_cortex(self, emb: Tensor, ood_score: Tensor | None = None) -> Tensor | None:
+        """Bool ``(B,)``: the field shows cortex and votes on a drawn region. With a cortex
+        detector: its probability reaches the detector's threshold; without one: the
+        open-set score ``ood_score`` stays below :meth:`noncortex_level`. None when the
+        bundle has neither (every field votes)."""
+        if self.cortex is not None:
+            return self.cortex_probability(emb) >= self.cortex.config.threshold
+        level = self.noncortex_level()
+        if level is None or ood_score is None:
+            return None
+        return ood_score < level
 
     @property
     def metrics(self) -> dict[str, Any]:

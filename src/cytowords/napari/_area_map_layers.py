@@ -13,8 +13,10 @@ import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 
 LayerData = tuple[Any, dict[str, Any], str]
-#: rejected tiles are painted neutral grey (no area colour is grey)
+#: rejected tiles are painted neutral grey (no area colour is grey): light for cortex of
+#: no known area, dark for no cortex at all (white matter, background)
 REJECTED_TILE_COLOR = "#d0d0d0"
+NO_CORTEX_TILE_COLOR = "#707070"
 
 
 def _rgba(hex_color: str, alpha: float = 1.0) -> list[float]:
@@ -67,16 +69,20 @@ def area_map_layers(amap, section_to_world: np.ndarray, name: str = "area map") 
             "probability": amap.probability,
             "ood_score": amap.ood_score,
             "rejected": amap.rejected,
+            "no_cortex": amap.no_cortex,
         },
         **common,
     }
-    rej = amap.rejected.astype(np.uint8)
+    rej = amap.rejection_codes()
+    rej_colors = {None: [0, 0, 0, 0], 0: [0, 0, 0, 0], 1: _rgba(REJECTED_TILE_COLOR)}
+    rej_colors[2] = _rgba(NO_CORTEX_TILE_COLOR)
     rej_meta = {
         "name": f"{name} rejected",
-        "colormap": DirectLabelColormap(
-            color_dict={None: [0, 0, 0, 0], 0: [0, 0, 0, 0], 1: _rgba(REJECTED_TILE_COLOR)}
-        ),
-        "features": {"index": [0, 1], "area_name": ["", "rejected: not a known area"]},
+        "colormap": DirectLabelColormap(color_dict=rej_colors),
+        "features": {
+            "index": [0, 1, 2],
+            "area_name": ["", "rejected: not a known area", "rejected: no cortex"],
+        },
         "opacity": 0.85,
         "metadata": {"cytowords_rejection_map": True},
         **common,

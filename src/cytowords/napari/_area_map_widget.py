@@ -223,9 +223,10 @@ class AreaMapWidget(QWidget):
         self.viewer.layers.selection.active = self.last_layers[0]
         n = int((amap.labels > 0).sum())
         rej = int(amap.rejected.sum())
+        nc = int(amap.no_cortex.sum()) if amap.no_cortex is not None else 0
         self.progress.finish(
-            f"{n} tile(s) of {amap.pixel_size_um:.0f} µm mapped, {rej} rejected "
-            "(hover the map to read area names)"
+            f"{n} tile(s) of {amap.pixel_size_um:.0f} µm mapped, {rej} rejected ({nc} no "
+            "cortex) (hover the map to read area names)"
         )
 
     def _on_finished(self) -> None:

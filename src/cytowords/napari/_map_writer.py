@@ -31,6 +31,7 @@ def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
         probability=np.asarray(md.get("probability", zeros), dtype=np.float32),
         ood_score=np.asarray(md.get("ood_score", zeros), dtype=np.float32),
         rejected=np.asarray(md.get("rejected", zeros), dtype=bool),
+        no_cortex=None if md.get("no_cortex") is None else np.asarray(md["no_cortex"], bool),
         pixel_size_um=float(md["pixel_size_um"]),
         origin_um=tuple(float(v) for v in md["origin_um"]),
         area_table={int(k): tuple(v) for k, v in (md.get("area_table") or {}).items()},

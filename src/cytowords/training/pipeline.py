@@ -7,6 +7,7 @@ a. ``data``      labelled patches of the train and validation brains (cached ``.
 b. ``encoder``   self-supervised spatial contrastive pretraining, then frozen
 c. ``head``      area head (+ ``__none__`` class) on frozen embeddings
 d. ``scorer``    open-set scorer; threshold calibrated on the validation brains
+   ``cortex``    cortex detector (cortex of any area vs white matter, background)
 e. ``captioner`` captions mined from documents, LM + tokenizer, captioner training
 f. ``bundle``    metrics on the validation brains and the model bundle (fp16) in
                  ``out_dir/bundle`` (written atomically: a cancelled run leaves none)
@@ -34,6 +35,7 @@ from .data import PatchConfig, PatchSet, areas_in, build_patch_set
 from .presets import Preset, get_preset
 from .spec import LabelledSection, check_brain_splits, load_data_spec
 from .stage_caption import caption_features, caption_metrics, mine, run_captioner
+from .stage_cortex import cortex_metrics, load_cortex, run_cortex
 from .stage_scorer import (
     load_scorer,
     load_thresholds,
@@ -53,7 +55,7 @@ from .stage_vision import (
     write_json,
 )
 
-STAGES = ("data", "encoder", "head", "scorer", "captioner", "bundle")
+STAGES = ("data", "encoder", "head", "scorer", "cortex", "captioner", "bundle")
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -289,6 +291,11 @@ def train(
     )
     if val_views is not None:  # metrics on what the bundle computes: the averaged views
         emb = {**emb, "val": val_views.mean(0)}
+    if not run.done("cortex"):
+        t0 = time.perf_counter()
+        run_cortex(emb["train"], sets["train"].labels, sets["train"].sections, out / "cortex")
+        run.finish("cortex", time.perf_counter() - t0)
+    cortex = load_cortex(out / "cortex")
     check()
     # e. captioner
     t0 = time.perf_counter()
@@ -312,6 +319,8 @@ def train(
     t0 = time.perf_counter()
     metrics: dict[str, Any] = vision_metrics(head, scorer, emb["val"], labels["val"], len(areas))
     metrics.update(caption_metrics(p, cap, feats["val"], sets["val"].labels, areas, atlas, dev))
+    if cortex is not None:
+        metrics.update(cortex_metrics(cortex, emb["val"], sets["val"].labels))
     metrics["threshold"] = float(scorer.threshold)
     metrics["splits"] = {k: sorted(set(v.brains.tolist())) for k, v in sets.items()}
     metrics["n_patches"] = {k: len(v) for k, v in sets.items()}
@@ -337,6 +346,7 @@ def train(
         views=p.tta_views,
         thresholds=thresholds,
         noncortex=noncortex,
+        cortex=cortex,
         extra={"caption_input": p.caption_input, "preset": p.name, "none_label": NONE_ID},
     )
     return bundle

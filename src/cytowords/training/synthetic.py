@@ -112,12 +112,20 @@ def virtual_labelled_section(
 
 #: section name prefix of rendered fields (each is its own one-patch "section")
 RENDERED_PREFIX = "rendered-"
+#: section-name prefix of rendered fictitious-area fields (labelled ``__none__`` but cortex)
+NOVEL_PREFIX = RENDERED_PREFIX + "novel-"
 
 
 def is_rendered(sections: np.ndarray) -> np.ndarray:
     """Bool per patch: a field rendered by the generator (not read from a section), from
     the ``sections`` column of a :class:`cytowords.training.data.PatchSet`."""
     return np.char.startswith(np.asarray(sections).astype(str), RENDERED_PREFIX)
+
+
+def is_novel(sections: np.ndarray) -> np.ndarray:
+    """Bool per patch: a rendered fictitious-area field (cortex of no known area, labelled
+    ``__none__``), from the ``sections`` column of a patch set."""
+    return np.char.startswith(np.asarray(sections).astype(str), NOVEL_PREFIX)
 
 
 def rendered_patch_set(
@@ -145,7 +153,8 @@ def rendered_patch_set(
     misses (``novel_area(k, near=True)``, as many patches each) labelled ``__none__`` for
     outlier exposure. Returns a :class:`cytowords.training.data.PatchSet` whose brains are
     ``synth-<seed>`` (as for virtual sections) and whose section names are unique per patch,
-    so the spatial contrastive objective never pairs them.
+    so the spatial contrastive objective never pairs them; fictitious-area fields are named
+    with :data:`NOVEL_PREFIX` (:func:`is_novel`).
     """
     from cytowords.atlas import NONE_ID
     from cytowords.synth.novel import novel_area
@@ -171,18 +180,20 @@ def rendered_patch_set(
         labels = list(lab)
         novel = [novel_area(k) for k in spread(novel_areas, i)]
         novel += [novel_area(k, near=True) for k in spread(novel_near_areas, i)]
+        n_known = len(labels)
         if novel:
             pn, ln, _ = render(b, novel, novel_per_area, seed * 100_003 + b + 50_000)
             p = np.concatenate([p, pn])
             labels += [NONE_ID] * len(ln)
         n = len(labels)
+        names = [RENDERED_PREFIX if j < n_known else NOVEL_PREFIX for j in range(n)]
         parts.append(
             PatchSet(
                 p,
                 np.array(labels, dtype="<U32"),
                 np.zeros((n, 2)),
                 np.full(n, f"synth-{b}", dtype="<U32"),
-                np.array([f"{RENDERED_PREFIX}{b}-{j}" for j in range(n)], dtype="<U32"),
+                np.array([f"{pre}{b}-{j}" for j, pre in enumerate(names)], dtype="<U32"),
             )
         )
         if on_progress:
@@ -217,6 +228,8 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
     }
     if near:  # keyed only when used, so caches of earlier presets stay valid
         key["novel_near"] = near
+    if novel or near:  # caches from before fictitious fields were named apart (is_novel)
+        key["novel_named"] = True
     return cached_patch_set(
         cache,
         key,

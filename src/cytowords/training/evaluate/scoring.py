@@ -35,6 +35,9 @@ class PatchResults:
     parsed_anchored: list[str | None] = field(default_factory=list)
     nway_anchored: np.ndarray | None = None
     nway_nearest_anchored: np.ndarray | None = None
+    #: bool per patch: reads as cortex of any area (votes on a drawn region,
+    #: :meth:`ModelBundle.reads_as_cortex`); None for bundles that cannot tell
+    cortex: np.ndarray | None = None
 
 
 def stratified_subset(labels: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
@@ -95,6 +98,8 @@ def run_model(
         pred, score.numpy().astype(np.float64), rejected.numpy().astype(bool), captioned, caps
     )
     res.anchored = anchored
+    cx = bundle.reads_as_cortex(emb, score)
+    res.cortex = None if cx is None else cx.numpy().astype(bool)
     return res, emb.numpy()
 
 
@@ -160,6 +165,10 @@ def summarise(res: PatchResults, ps: PatchSet) -> dict:
             M.rate(parsed[res.captioned & non] == NONE_ID) if has_caps else nan
         ),
     }
+    if res.cortex is not None:  # which fields would vote on a drawn region
+        m["in_scope_read_as_cortex_rate"] = M.rate(res.cortex[ins])
+        m["unseen_read_as_cortex_rate"] = M.rate(res.cortex[uns])
+        m["noncortex_detection_rate"] = M.rate(~res.cortex[non])
     m["classification_accuracy_per_brain"] = {
         str(b): M.rate(correct[ins & (ps.brain == b)]) for b in sorted(set(ps.brain.tolist()))
     }

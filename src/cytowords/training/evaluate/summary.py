@@ -27,6 +27,9 @@ ROWS = (
     ("in-scope false rejection @ threshold", "in_scope_false_rejection_rate"),
     ("non-cortex rejection rate @ threshold", "noncortex_rejection_rate"),
     ("unseen rejected by caption", "unseen_caption_rejection_rate"),
+    ("non-cortex read as no cortex (does not vote on a ROI)", "noncortex_detection_rate"),
+    ("unseen read as cortex (votes on a ROI, as rejected)", "unseen_read_as_cortex_rate"),
+    ("in-scope read as cortex (votes on a ROI)", "in_scope_read_as_cortex_rate"),
 )
 BASELINES = ("linear_head", "retrieval", "gli_profile", "oracle_text", "chance")
 
