@@ -58,12 +58,12 @@ class DescribeParams:
             model then describes that area from the ROI's embedding); off: the caption
             is generated freely and may name another area than the one reported.
         ignore_noncortex: fields that read as no cortex at all (white matter or
-            background of a loosely drawn ROI, by the bundle's cortex detector or, for
-            bundles without one, its non-cortex level:
-            :meth:`cytowords.model.model_bundle.ModelBundle.reads_as_cortex`) do not vote
-            on the verdict; the acceptance share is taken over the other fields. Cortex
-            of no known area still votes, as a rejected field. No effect with bundles
-            that have neither.
+            background of a loosely drawn ROI: open-set score at the bundle's non-cortex
+            level, :meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`) do
+            not vote on the verdict; the acceptance share is taken over the other
+            fields. No effect with bundles that have no non-cortex level. (The bundle's
+            cortex detector, which labels area-map tiles, names fewer drawn regions
+            correctly when it decides the votes: docs/benchmarks.md.)
         min_voting_fields: a ROI with fewer voting fields (or, when it is read at fewer
             fields, fewer than all) is rejected: it holds no cortex of a known area.
     """
@@ -201,8 +201,8 @@ class Describer:
         emb = torch.cat(embs)
         probs, ood, rej = (t.numpy() for t in self.bundle.classify(emb))
         ids = self.bundle.area_ids
-        cx = self.bundle.reads_as_cortex(emb, torch.from_numpy(ood)) if p.ignore_noncortex else None
-        votes = np.ones(len(ood), bool) if cx is None else cx.numpy()
+        level = self.bundle.noncortex_level() if p.ignore_noncortex else None
+        votes = np.ones(len(ood), bool) if level is None else ood < level
         best, mean, ood_med, roi_rej, accepted = aggregate(
             probs,
             ood,

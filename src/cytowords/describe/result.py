@@ -19,8 +19,8 @@ class PatchResult:
     """One patch of a ROI: centre (µm), best area, its probability, open-set score, flag.
 
     ``votes`` is False for a field that reads as no cortex at all (white matter,
-    background: :meth:`cytowords.model.model_bundle.ModelBundle.reads_as_cortex`); such
-    fields do not count toward the ROI's verdict. Cortex of no known area votes.
+    background, or cortex unlike any known area: its open-set score is at the level of
+    non-cortex fields); such fields do not count toward the ROI's verdict.
     """
 
     center_um: tuple[float, float]
