@@ -173,6 +173,15 @@ def test_smoke_preset_end_to_end(tmp_path):
     rendered, _ = PatchSet.load(tmp_path / "smoke" / "data" / "train_rendered.npz")
     assert len(rendered) == 2 * 8 * 2 + round(0.12 * 16) * 2 + 8 * 2
     assert (rendered.labels == "__none__").sum() >= 8 * 2
+    # the cortex detector: fitted on area and fictitious-area fields (cortex) against the
+    # other none fields, kept in the bundle, its validation rates in the metrics
+    from cytowords.training.synthetic import is_novel
+
+    assert is_novel(rendered.sections).sum() == 8 * 2
+    info = json.loads((tmp_path / "smoke" / "cortex" / "cortex.json").read_text())
+    assert info["enabled"] and info["n_novel"] == 8 * 2
+    assert b.cortex is not None and cfg["cortex"]["embed_dim"] == b.embed_dim
+    assert 0.0 <= m["val_cortex_recall"] <= 1.0 and 0.0 <= m["val_noncortex_detected"] <= 1.0
     assert (tmp_path / "smoke" / "data" / "val_rendered.npz").is_file()
     # supervised (classification) pretraining: its loss log is kept and it went down
     enc_log = json.loads((tmp_path / "smoke" / "encoder" / "losses.json").read_text())
