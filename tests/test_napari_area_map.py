@@ -139,3 +139,48 @@ def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
     np.testing.assert_array_equal(rej, w.last_layers[1].data.astype(bool))
     with pytest.raises(ValueError, match="not an area map"):
         write_area_map_zarr(str(tmp_path / "x.zarr"), image.data, {"name": "section"})
+
+
+def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer, tmp_path) -> None:
+    """Rejected tiles: 1 (light grey, not a known area) and 2 (dark grey, no cortex); the
+    layer's hover names both, and the writer's metadata keeps the no-cortex flags."""
+    from cytowords.describe.mapping import AreaMap
+    from cytowords.napari._area_map_layers import (
+        NO_CORTEX_TILE_COLOR,
+        REJECTED_TILE_COLOR,
+        area_map_layers,
+    )
+
+    labels = np.array([[0, 5, 5], [5, 7, 7]], np.int32)
+    rejected = np.array([[False, True, False], [True, False, True]])
+    no_cortex = np.array([[False, True, False], [False, False, True]])
+    amap = AreaMap(
+        labels=labels,
+        probability=np.full(labels.shape, 0.5, np.float32),
+        ood_score=np.zeros(labels.shape, np.float32),
+        rejected=rejected,
+        pixel_size_um=256.0,
+        origin_um=(0.0, 0.0),
+        area_table={5: ("4a", "Area 4a", "#aa0000"), 7: ("44", "Area 44", "#00aa00")},
+        no_cortex=no_cortex,
+    )
+    np.testing.assert_array_equal(amap.rejection_codes(), [[0, 2, 0], [1, 0, 2]])
+    viewer = make_napari_viewer()
+    layers = [viewer.add_labels(d, **m) for d, m, _ in area_map_layers(amap, np.zeros(2))]
+    rej = layers[1]
+    np.testing.assert_array_equal(rej.data, amap.rejection_codes())
+    names = rej.features.set_index("index")["area_name"]
+    assert names[1] == "rejected: not a known area" and names[2] == "rejected: no cortex"
+    light, dark = (rej.colormap.map(np.array([v]))[0] for v in (1, 2))
+    assert light[0] == pytest.approx(int(REJECTED_TILE_COLOR[1:3], 16) / 255, abs=0.01)
+    assert dark[0] == pytest.approx(int(NO_CORTEX_TILE_COLOR[1:3], 16) / 255, abs=0.01)
+    np.testing.assert_array_equal(layers[0].metadata["no_cortex"], no_cortex)
+    # saved from the layer, the OME-Zarr keeps both codes
+    import zarr
+
+    from cytowords.napari._map_writer import write_area_map_zarr
+
+    data, meta, _ = layers[0].as_layer_data_tuple()
+    out = write_area_map_zarr(str(tmp_path / "m.ome.zarr"), data, meta)[0]
+    got = zarr.open_group(out, mode="r")["labels/rejected/0"][...]
+    np.testing.assert_array_equal(got, amap.rejection_codes())
