@@ -35,6 +35,7 @@ from cytowords.training.evaluate.metrics import open_set_auroc
 from cytowords.training.fit.head_fit import fit_scorer
 from cytowords.training.presets import Preset
 from cytowords.training.stage_vision import class_index, embed_all, load_encoder, load_head
+from cytowords.training.synthetic import is_novel
 
 #: the isocortical unseen areas: each is the neighbour of in-scope areas (areas.yaml)
 NEAR_MISSES = ("hOc5", "5Ci", "hIP3", "OP3", "Fo2", "Id1", "Te1.2")
@@ -91,12 +92,13 @@ def main() -> None:
     n = len(areas)
     enc, head = load_encoder(p, run / "encoder"), load_head(p, n, run / "head")
     emb = load_file(str(run / "head" / "embeddings.safetensors"))
-    labels = {}
+    labels, sections = {}, {}
     for split in ("train", "val"):
         files = [run / "data" / f"{split}.npz", run / "data" / f"{split}_rendered.npz"]
-        labels[split] = class_index(
-            np.concatenate([PatchSet.load(f)[0].labels for f in files if f.is_file()]), areas
-        )
+        sets = [PatchSet.load(f)[0] for f in files if f.is_file()]
+        labels[split] = class_index(np.concatenate([s.labels for s in sets]), areas)
+        sections[split] = np.concatenate([s.sections for s in sets])
+    novel = torch.from_numpy(is_novel(sections["train"]))
     tr = labels["train"] >= 0
     val_in = emb["val"][(labels["val"] >= 0) & (labels["val"] < n)].float()
     atlas = load_atlas()
@@ -115,6 +117,9 @@ def main() -> None:
     train_in = emb["train"][tr & (labels["train"] < n)].float()
     scorers = {}
     for mode in SCORE_MODES:
+        if mode == "novelty" and not novel[tr].any():
+            print("novelty: skipped (the run rendered no fictitious areas)")
+            continue
         sc = fit_scorer(
             head,
             emb["train"][tr],
@@ -122,6 +127,7 @@ def main() -> None:
             val_in,
             mode=mode,
             reject_share=p.reject_share,
+            novel=novel[tr],
         )
         scorers[mode] = lambda e, sc=sc: sc.score(e, head(e))
     unit = torch.nn.functional.normalize(train_in, dim=1)

@@ -93,3 +93,26 @@ def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path) -> None:
 def test_cortex_threshold_must_be_a_probability() -> None:
     with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\)"):
         CortexConfig.from_dict({"embed_dim": 4, "threshold": 1.5})
+
+
+def test_novelty_scorer_travels_in_the_bundle(tmp_path) -> None:
+    b = load_bundle(make_tiny_bundle(tmp_path / "nov", scorer_mode="novelty"))
+    assert b.scorer.mode == "novelty" and b.scorer.novelty is not None
+    cfg = json.loads((tmp_path / "nov" / "config.json").read_text())
+    assert cfg["scorer"]["mode"] == "novelty"
+    e = torch.randn(5, b.embed_dim)
+    probs, score, rejected = b.classify(e)
+    assert probs.shape == (5, 5) and torch.isfinite(score).all()
+    # the score is the novelty MLP's logit, standardised with the fitted statistics
+    with torch.no_grad():
+        raw = b.scorer.novelty(e)
+    st = b.scorer.logit_stats
+    torch.testing.assert_close(score, (raw - st[0]) / st[1])
+
+
+def test_fit_works_under_inference_mode() -> None:
+    """Benchmarks fit scorers inside ``torch.inference_mode``; the MLP still trains."""
+    x, y = _blobs(200, 200)
+    with torch.inference_mode():
+        det = fit_cortex(x, y, hidden=16, steps=150)
+    assert (det.is_cortex(x).numpy() == y).mean() > 0.95

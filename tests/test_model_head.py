@@ -60,7 +60,7 @@ def test_unknown_mode_is_refused():
         OpenSetScorer(D, C, mode="cosine")
 
 
-@pytest.mark.parametrize("mode", [m for m in SCORE_MODES if m != "none_odds"])
+@pytest.mark.parametrize("mode", [m for m in SCORE_MODES if m not in ("none_odds", "novelty")])
 def test_fit_head_and_scorer_modes(mode):
     torch.manual_seed(0)
     x, y, centres = _clusters(200, 0)
@@ -162,3 +162,32 @@ def test_run_scorer_calibrates_only_on_the_masked_validation_patches(tmp_path):
     assert float(rej[hard].float().mean()) == pytest.approx(0.05, abs=0.02)
     assert float(rej_joint[hard].float().mean()) > 0.07  # joint: the hard half pays
     assert (tmp_path / "b" / "scorer.safetensors").is_file()
+
+
+def test_novelty_mode_learns_fictitious_from_known_fields():
+    """novelty: an MLP trained on fictitious-area fields (labelled none, flagged novel)
+    against the in-scope fields scores unseen points between known clusters high; it is
+    refused without flagged fields, and its weights travel in the state dict."""
+    torch.manual_seed(0)
+    x, y, centres = _clusters(200, 0)  # class C - 1 plays the none class (white matter)
+    head = AreaHead(HeadConfig(embed_dim=D, n_classes=C, none_class=True))
+    fit_head(head, x, y, steps=100, lr=1e-2)
+    g = torch.Generator().manual_seed(3)
+    mid = centres[:2].mean(0)
+    fict = mid + torch.randn(150, D, generator=g) * 0.5
+    emb = torch.cat([x, fict])
+    lab = torch.cat([y, torch.full((150,), C - 1)])
+    novel = torch.cat([torch.zeros(len(x), dtype=torch.bool), torch.ones(150, dtype=torch.bool)])
+    xv, yv, _ = _clusters(80, 5)
+    val_in = xv[yv < C - 1]
+    sc = fit_scorer(head, emb, lab, val_in, mode="novelty", reject_share=0.05, novel=novel)
+    unseen = mid + torch.randn(60, D, generator=g) * 0.5
+    with torch.no_grad():
+        s_in, s_un = sc.score(val_in), sc.score(unseen)
+    assert float(sc.reject(s_in).float().mean()) == pytest.approx(0.05, abs=0.02)
+    assert float(sc.reject(s_un).float().mean()) > 0.9
+    sc2 = OpenSetScorer(D, C, "novelty")
+    sc2.load_state_dict(sc.state_dict())
+    torch.testing.assert_close(sc2.score(unseen), s_un)
+    with pytest.raises(ValueError, match="needs training fields of fictitious areas"):
+        fit_scorer(head, emb, lab, val_in, mode="novelty")

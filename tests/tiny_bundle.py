@@ -32,6 +32,7 @@ def make_tiny_bundle(
     views: int = 1,
     thresholds: dict | None = None,
     cortex_logit: float | None = None,
+    scorer_mode: str = "mahalanobis",
 ) -> Path:
     """Save a random-weight bundle (32 px patches at 16 µm/px, 5 areas + none class);
     ``views``/``thresholds`` as in :func:`cytowords.model.save_bundle`; cortex_logit: add a
@@ -48,7 +49,7 @@ def make_tiny_bundle(
     lab = torch.arange(len(emb)) % n
     head.set_input_stats(emb)
     head.eval()
-    scorer = OpenSetScorer(d, n, "mahalanobis")
+    scorer = OpenSetScorer(d, n, scorer_mode)  # a novelty MLP stays untrained here
     with torch.no_grad():
         scorer.fit(emb, lab, in_scope=torch.tensor([True] * len(AREAS) + [False]), logits=head(emb))
         scorer.calibrate(scorer.score(emb, head(emb)), reject_share)

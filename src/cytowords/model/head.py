@@ -9,7 +9,10 @@
   the areas and the none class, so that a head trained with outlier exposure lowers the
   top area probability of unfamiliar cortex), or, alone, ``none_odds``: the log-odds of
   the learned none class, ``logit_none - logsumexp(area logits)`` (needs a head whose last
-  class is the none class). Higher score = less like any known area.
+  class is the none class), or ``novelty``: the logit of a small MLP trained to tell
+  fictitious-area fields from the training areas' fields (its weights are part of the
+  scorer; fitted by :func:`cytowords.training.fit.fit_scorer`). Higher score = less like
+  any known area.
   ``calibrate`` sets the rejection threshold from in-scope validation scores.
 
 All state lives in registered buffers/parameters, so ``state_dict()`` is plain tensors
@@ -24,6 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cytowords.model.cortex import CortexConfig, CortexDetector
+
 SCORE_MODES = (
     "mahalanobis",
     "energy",
@@ -33,6 +38,7 @@ SCORE_MODES = (
     "mahalanobis+msp",
     "mahalanobis+msp_none",
     "none_odds",
+    "novelty",
 )
 
 
@@ -109,6 +115,10 @@ class OpenSetScorer(nn.Module):
         self.register_buffer("maha_stats", torch.tensor([0.0, 1.0]))
         self.register_buffer("logit_stats", torch.tensor([0.0, 1.0]))
         self.register_buffer("threshold", torch.tensor(float("inf")))
+        #: ``novelty`` mode: binary MLP, fictitious-area (high) vs known-area fields
+        self.novelty: CortexDetector | None = None
+        if mode == "novelty":
+            self.novelty = CortexDetector(CortexConfig(embed_dim))
 
     @torch.no_grad()
     def fit(
@@ -151,7 +161,10 @@ class OpenSetScorer(nn.Module):
         keep = used[labels.long()]
         m = self._mahalanobis(emb[keep])
         self.maha_stats.copy_(torch.stack([m.mean(), m.std().clamp_min(1e-6)]))
-        if self.mode != "mahalanobis":
+        if self.novelty is not None:  # trained beforehand (fit_scorer): its statistics only
+            s = self.novelty(emb[keep])
+            self.logit_stats.copy_(torch.stack([s.mean(), s.std().clamp_min(1e-6)]))
+        elif self.mode != "mahalanobis":
             if logits is None:
                 raise ValueError(f"OpenSetScorer.fit: mode {self.mode!r} needs the head logits")
             s = self._logit_score(logits[keep].float())
@@ -183,7 +196,10 @@ class OpenSetScorer(nn.Module):
         parts = []
         if self.mode.startswith("mahalanobis"):
             parts.append((self._mahalanobis(emb) - self.maha_stats[0]) / self.maha_stats[1])
-        if self.mode != "mahalanobis":
+        if self.novelty is not None:
+            s = self.novelty(emb)
+            parts.append((s - self.logit_stats[0]) / self.logit_stats[1])
+        elif self.mode != "mahalanobis":
             if logits is None:
                 raise ValueError(f"OpenSetScorer.score: mode {self.mode!r} needs logits")
             s = self._logit_score(logits.float())

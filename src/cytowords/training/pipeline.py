@@ -277,7 +277,10 @@ def train(
             from .synthetic import is_rendered
 
             calibrate = torch.from_numpy(~is_rendered(sets["val"].sections))
-        run_scorer(p, head, len(areas), emb, labels, out / "scorer", calibrate, val_views)
+        from .synthetic import is_novel
+
+        novel = torch.from_numpy(is_novel(sets["train"].sections))
+        run_scorer(p, head, len(areas), emb, labels, out / "scorer", calibrate, val_views, novel)
         run.finish("scorer", time.perf_counter() - t0)
     scorer = load_scorer(p, len(areas), out / "scorer")
     thresholds = load_thresholds(out / "scorer", scorer)

@@ -12,13 +12,9 @@ from safetensors.torch import load_file
 from cytowords.atlas import NONE_ID
 from cytowords.model.cortex import CortexConfig, CortexDetector
 
+from .fit.binary_fit import fit_binary_mlp
 from .stage_vision import save_tensors, write_json
 from .synthetic import is_novel
-
-#: most optimiser steps, mini-batch size and learning rate of the detector's fit
-CORTEX_STEPS = 2000
-CORTEX_BATCH = 4096
-CORTEX_LR = 1e-2
 
 
 def cortex_targets(labels: np.ndarray, sections: np.ndarray) -> np.ndarray:
@@ -36,40 +32,19 @@ def fit_cortex(
     steps: int | None = None,
     seed: int = 0,
 ) -> CortexDetector:
-    """Fit a :class:`CortexDetector` on embeddings ``(N, D)`` and bool targets ``(N,)``,
-    the two classes weighted equally. steps: optimiser steps (default: about 20 passes
-    over the data, at most :data:`CORTEX_STEPS`). ValueError when a class is missing."""
-    y = torch.as_tensor(np.asarray(cortex), dtype=torch.float32)
-    if len(y) != len(emb):
-        raise ValueError(f"fit_cortex: {len(emb)} embeddings but {len(y)} targets")
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == len(y):
-        raise ValueError(
-            "fit_cortex: needs both cortex fields and non-cortex fields (white matter, "
-            f"background); got {n_pos} cortex of {len(y)}"
-        )
-    torch.manual_seed(seed)
-    det = CortexDetector(CortexConfig(int(emb.shape[1]), hidden))
-    x = emb.float()
-    det.set_statistics(x)
-    batch = min(CORTEX_BATCH, len(x))
-    if steps is None:
-        steps = int(min(CORTEX_STEPS, max(200, 20 * len(x) // batch)))
-    w_pos = (len(y) - n_pos) / n_pos  # balance: both classes weigh the same in the loss
-    opt = torch.optim.Adam(det.parameters(), lr=CORTEX_LR, weight_decay=1e-5)
-    gen = torch.Generator().manual_seed(seed)
-    det.train()
-    for step in range(steps):
-        for g in opt.param_groups:  # cosine decay
-            g["lr"] = CORTEX_LR * 0.5 * (1 + np.cos(np.pi * step / steps))
-        idx = torch.randint(0, len(x), (batch,), generator=gen)
-        yt = y[idx]
-        weight = torch.where(yt > 0, torch.tensor(w_pos), torch.tensor(1.0))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(det(x[idx]), yt, weight=weight)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return det.eval()
+    """Fit a :class:`CortexDetector` on embeddings ``(N, D)`` and bool targets ``(N,)``
+    (:func:`cytowords.training.fit.binary_fit.fit_binary_mlp`, classes weighted equally).
+    ValueError when a class is missing."""
+    if len(np.asarray(cortex)) != len(emb):
+        raise ValueError(f"fit_cortex: {len(emb)} embeddings but {len(np.asarray(cortex))} targets")
+    return fit_binary_mlp(
+        emb,
+        cortex,
+        hidden=hidden,
+        steps=steps,
+        seed=seed,
+        what="cortex fields and non-cortex fields (white matter, background)",
+    )
 
 
 def run_cortex(

@@ -26,6 +26,7 @@ def run_scorer(
     folder: Path,
     calibrate: torch.Tensor | None = None,
     val_views: torch.Tensor | None = None,
+    novel: torch.Tensor | None = None,
 ) -> OpenSetScorer:
     """Stage d: open-set scorer on in-scope training embeddings; threshold calibrated on
     the in-scope patches of the validation brains (``reject_share`` rejected), only those
@@ -34,7 +35,8 @@ def run_scorer(
     val_views: per-view validation embeddings ``(V, N, D)``
     (:func:`embed_views_all`); then the threshold is calibrated for every view count
     ``k <= V`` on the ``k``-view embeddings, written to ``thresholds.json``
-    (``{"k": threshold}``), and the scorer keeps the one for ``p.tta_views``."""
+    (``{"k": threshold}``), and the scorer keeps the one for ``p.tta_views``.
+    novel: bool per training patch, the fictitious-area fields (for mode ``novelty``)."""
     folder.mkdir(parents=True, exist_ok=True)
     tr = labels["train"] >= 0
     val_in = (labels["val"] >= 0) & (labels["val"] < n_areas)
@@ -47,6 +49,7 @@ def run_scorer(
         emb["val"][val_in],
         mode=p.scorer_mode,
         reject_share=p.reject_share,
+        novel=None if novel is None else novel[tr],
     )
     table = {1: float(scorer.threshold)}
     if val_views is not None:

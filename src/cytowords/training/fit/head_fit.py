@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cytowords.model.head import AreaHead, OpenSetScorer
+from cytowords.training.fit.binary_fit import fit_binary_mlp
 from cytowords.training.fit.common import (
     CancelLike,
     ProgressFn,
@@ -103,16 +104,36 @@ def fit_scorer(
     mode: str = "mahalanobis",
     shrinkage: float = 0.1,
     reject_share: float = 0.03,
+    novel: Tensor | None = None,
 ) -> OpenSetScorer:
     """Open-set scorer fit on training embeddings/labels (the head's none class, if any,
     is excluded from the in-scope classes) and calibrated so that ``reject_share`` of
-    the in-scope validation embeddings ``val_in_scope (M, D)`` are rejected."""
+    the in-scope validation embeddings ``val_in_scope (M, D)`` are rejected.
+
+    novel: bool ``(N,)``, the training fields of fictitious areas
+    (:func:`cytowords.training.synthetic.is_novel`); mode ``novelty`` trains its MLP on
+    them against the in-scope fields and needs them."""
     n_cls = head.config.n_classes
     head.eval()
     in_scope = torch.ones(n_cls, dtype=torch.bool)
     if head.config.none_class:
         in_scope[-1] = False
     scorer = OpenSetScorer(head.config.embed_dim, n_cls, mode)
+    if scorer.novelty is not None:
+        known = in_scope[labels.long().clamp(0, n_cls - 1)] & (labels >= 0)
+        fict = torch.zeros(len(labels), dtype=torch.bool) if novel is None else novel.bool()
+        if len(fict) != len(labels) or not fict.any():
+            raise ValueError(
+                "fit_scorer: mode 'novelty' needs training fields of fictitious areas "
+                "(Preset.novel_areas > 0, rendered on the synthetic brains), one flag per "
+                f"training embedding; got {int(fict.sum())} of {len(fict)} flags for "
+                f"{len(labels)} embeddings"
+            )
+        use = known | fict
+        det = fit_binary_mlp(
+            embeddings[use].float(), fict[use], what="fictitious-area and known-area fields"
+        )
+        scorer.novelty.load_state_dict(det.state_dict())
     scorer.fit(
         embeddings.float(),
         labels.long(),
