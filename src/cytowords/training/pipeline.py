@@ -18,7 +18,6 @@ checked between steps, raising :class:`TrainingCancelled`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from cytowords.training.mining import REJECTION_CAPTION
 
 from .data import PatchConfig, PatchSet, areas_in, build_patch_set
 from .presets import Preset, get_preset
+from .run_folder import STAGES, Run, TrainingCancelled, cached_tensors, is_set
 from .spec import LabelledSection, check_brain_splits, load_data_spec
 from .stage_caption import caption_features, caption_metrics, mine, run_captioner
 from .stage_cortex import cortex_metrics, load_cortex, run_cortex
@@ -51,71 +51,10 @@ from .stage_vision import (
     load_head,
     run_head,
     run_pretrain,
-    save_tensors,
     write_json,
 )
 
-STAGES = ("data", "encoder", "head", "scorer", "cortex", "captioner", "bundle")
 StageProgress = Callable[[str, int, int], None]
-
-
-class TrainingCancelled(Exception):
-    """Raised by :func:`train` when cancelled; checkpoints are kept for resuming."""
-
-
-def _is_set(cancel: Any) -> bool:
-    if cancel is None:
-        return False
-    return bool(cancel.is_set()) if hasattr(cancel, "is_set") else bool(cancel())
-
-
-class _Run:
-    """The run folder: ``run.json`` records finished stages and their wall times."""
-
-    def __init__(self, out: Path, preset: Preset, resume: bool) -> None:
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        self.path = out / "run.json"
-        state: dict[str, Any] = {}
-        if resume and self.path.is_file():
-            state = json.loads(self.path.read_text(encoding="utf-8"))
-            if state.get("preset") != json.loads(json.dumps(preset.to_dict())):
-                raise ValueError(
-                    f"{out}: the run folder was started with different settings (preset "
-                    f"{state.get('preset', {}).get('name')!r}); use a new --out or --no-resume"
-                )
-        elif not resume and self.path.is_file():
-            import shutil
-
-            for s in STAGES:
-                shutil.rmtree(out / s, ignore_errors=True)
-        self.state = state or {"preset": preset.to_dict(), "done": {}, "seconds": {}}
-        self.save()
-
-    def done(self, stage: str) -> bool:
-        return bool(self.state["done"].get(stage))
-
-    def finish(self, stage: str, seconds: float) -> None:
-        self.state["done"][stage] = True
-        self.state["seconds"][stage] = round(self.state["seconds"].get(stage, 0) + seconds, 2)
-        self.save()
-
-    def save(self) -> None:
-        write_json(self.path, self.state)
-
-
-def _cached_tensors(
-    path: Path, compute: Callable[[], dict[str, torch.Tensor]]
-) -> dict[str, torch.Tensor]:
-    """The tensors saved at ``path`` (safetensors), or ``compute()`` saved there first."""
-    if path.is_file():
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    tensors = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_tensors(path, tensors)
-    return tensors
 
 
 def _synthetic_sections(p: Preset) -> list[LabelledSection]:
@@ -182,7 +121,7 @@ def train(
     dev = resolve_device(device)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, p.threads))
-    run = _Run(out, p, resume)
+    run = Run(out, p, resume)
     atlas = load_atlas()
     if run.done("bundle") and (out / "bundle" / "config.json").is_file():
         return out / "bundle"
@@ -191,7 +130,7 @@ def train(
         return lambda d, t: on_progress(stage, d, t) if on_progress else None
 
     def check() -> None:
-        if _is_set(cancel):
+        if is_set(cancel):
             raise TrainingCancelled("training cancelled; run again with resume to continue")
 
     # a. data
@@ -214,7 +153,7 @@ def train(
             c,
             cache=out / "data" / f"{split}.npz",
             on_progress=prog(f"data:{split}"),
-            cancel=lambda: _is_set(cancel),
+            cancel=lambda: is_set(cancel),
         )
         if data is None:  # synthetic brains: add fields rendered by the generator
             from .synthetic import preset_rendered_set
@@ -225,7 +164,7 @@ def train(
                 areas,
                 out / "data" / f"{split}_rendered.npz",
                 on_progress=prog(f"data:{split}:rendered"),
-                cancel=lambda: _is_set(cancel),
+                cancel=lambda: is_set(cancel),
             )
             if extra is not None:
                 sets[split] = PatchSet.concat([sets[split], extra], p.patch_px)
@@ -248,14 +187,14 @@ def train(
     enc = load_encoder(p, out / "encoder")
     # embeddings (cached with the head stage)
     t0 = time.perf_counter()
-    emb = _cached_tensors(
+    emb = cached_tensors(
         out / "head" / "embeddings.safetensors",
         lambda: {k: embed_all(enc, v, progress=prog(f"embed:{k}")) for k, v in sets.items()},
     )
     labels = {k: class_index(v.labels, areas) for k, v in sets.items()}
     val_views = None
     if p.tta_views > 1:  # every view of the validation patches, for calibration + metrics
-        val_views = _cached_tensors(
+        val_views = cached_tensors(
             out / "head" / f"val_views{p.tta_views}.safetensors",
             lambda: {
                 "views": embed_views_all(enc, sets["val"], p.tta_views, progress=prog("embed:val"))
