@@ -25,12 +25,14 @@ from ._layers import (
     LayerError,
     camera,
     check_grayscale,
+    pixel_size_um,
     section_from_layer,
     shape_polygon_section_um,
     world_to_section,
 )
 from ._model_choice import ModelChooser
 from ._models import check_model, get_describer
+from ._pixel_size import PixelSizeRow
 from ._progress import ProgressRow
 
 REGIONS = ("current view", "selected ROI", "whole section")
@@ -110,6 +112,7 @@ class AreaMapWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
+        self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice)
         self.region_combo = QComboBox()
         self.region_combo.addItems(REGIONS)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
@@ -131,6 +134,7 @@ class AreaMapWidget(QWidget):
         self.progress = ProgressRow()
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
+        form.addRow("Pixel size", self.pixel_size)
         form.addRow("Region", self.region_combo)
         form.addRow("ROI layer", self.roi_choice.combo)
         self.model.add_rows(form)
@@ -186,6 +190,7 @@ class AreaMapWidget(QWidget):
             if image is None:
                 raise LayerError("no image layer: open a section (File > Open) first")
             check_grayscale(image)
+            pixel_size_um(image)  # LayerError saying how to set it when the image has none
             check_model(self.model.value())
             request = self.request(image)
             section = section_from_layer(image)

@@ -28,12 +28,14 @@ from ._layer_choice import LayerChoice
 from ._layers import (
     LayerError,
     check_grayscale,
+    layer_pixel_size_um,
     new_roi_layer,
     pixel_size_um,
     section_from_layer,
 )
 from ._model_choice import ModelChooser
 from ._models import check_model
+from ._pixel_size import PixelSizeRow
 from ._progress import ProgressRow
 from ._results_panel import ResultsPanel
 
@@ -46,6 +48,8 @@ class DescribeWidget(QWidget):
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
+        self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice)
+        self.pixel_size.changed.connect(self._on_pixel_size)
         self.new_roi_btn = QPushButton("New")
         self.new_roi_btn.setToolTip("Add an empty ROI layer aligned with the image (µm)")
         self.new_roi_btn.clicked.connect(self.create_roi_layer)
@@ -80,6 +84,7 @@ class DescribeWidget(QWidget):
     def _build_layout(self) -> None:
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
+        form.addRow("Pixel size", self.pixel_size)
         roi_row = QHBoxLayout()
         roi_row.addWidget(self.roi_choice.combo, 1)
         roi_row.addWidget(self.new_roi_btn)
@@ -126,7 +131,7 @@ class DescribeWidget(QWidget):
         self._queue.clear()
         if layer is not None:
             image = self.image_choice.value()
-            ps = pixel_size_um(image) if isinstance(image, Image) else None
+            ps = layer_pixel_size_um(image) if isinstance(image, Image) else None
             rr.prepare_layer(layer, ps)
             layer.events.data.connect(self._on_data)
             layer.events.features.connect(self.results.refresh)
@@ -152,6 +157,15 @@ class DescribeWidget(QWidget):
         elif action.endswith("removed"):
             self.results.refresh()
 
+    def _on_pixel_size(self, _image: Image) -> None:
+        """The image was re-scaled: descriptions made at the old pixel size are stale."""
+        layer = self._layer
+        if layer is not None and len(layer.data):
+            done = [i for i, s in enumerate(layer.features["status"]) if s == "done"]
+            rr.set_status(layer, done, "stale")
+            if done and self.auto_check.isChecked():
+                self.describe_rows(done)
+
     def _moved(self, row: int) -> bool:
         roi_id = int(self._layer.features["roi_id"].iloc[row])
         old = self._geom.get(roi_id)
@@ -173,6 +187,7 @@ class DescribeWidget(QWidget):
         if image is None:
             raise LayerError("no image layer: open a section (File > Open) or a sample first")
         check_grayscale(image)
+        pixel_size_um(image)  # LayerError saying how to set it when the image has none
         check_model(self.model.value())
         return image
 

@@ -48,9 +48,89 @@ def check_grayscale(layer: Image) -> None:
         )
 
 
+def layer_unit(layer) -> str:
+    """The layer's x unit as pint spells it (``pixel`` when none was given)."""
+    units = getattr(layer, "units", None)
+    return "pixel" if units is None else str(units[-1])
+
+
+def layer_pixel_size_um(layer: Image) -> float | None:
+    """µm per pixel of the layer's finest level, from its x scale and unit.
+
+    None when the layer carries no physical pixel size: napari's default scale of 1 in
+    ``pixel`` units (e.g. a TIFF opened without resolution tags), or a unit that is not a
+    length. A scale other than 1 without a unit is read as µm (as readers that set no unit
+    mean it); a length unit is converted (0.02 mm -> 20 µm)."""
+    scale = float(layer.scale[-1])
+    if layer_unit(layer) == "pixel":
+        return None if scale == 1.0 else scale
+    try:
+        return float((scale * layer.units[-1]).to("micrometer").magnitude)
+    except Exception:  # pint's DimensionalityError: not a length
+        return None
+
+
+def pixel_size_problem(layer: Image) -> str | None:
+    """Why cytowords cannot use the layer's y/x scale as µm per pixel (None when it can)."""
+    ps = layer_pixel_size_um(layer)
+    if ps is None or not np.isfinite(ps) or ps <= 0:
+        return (
+            f"image {layer.name!r} has no physical pixel size (scale "
+            f"{float(layer.scale[-1]):g} {layer_unit(layer)}): enter the scan's µm per pixel under "
+            "'Pixel size' and press Set"
+        )
+    if layer_unit(layer) not in ("pixel", "micrometer"):
+        return (
+            f"image {layer.name!r} is scaled in {layer_unit(layer)} ({ps:g} µm per pixel); "
+            "cytowords works in µm: press Set under 'Pixel size' to re-scale it to µm"
+        )
+    sy, sx = (float(v) for v in layer.scale[-2:])
+    if abs(sy / sx - 1.0) > 0.02:
+        return (
+            f"image {layer.name!r} has anisotropic pixels ({sy:g} × {sx:g}); cytowords needs "
+            "square pixels: resample the scan, or press Set under 'Pixel size' if the scale "
+            "is wrong"
+        )
+    return None
+
+
 def pixel_size_um(layer: Image) -> float:
-    """µm per pixel of the finest level (the layer's y/x scale)."""
-    return float(layer.scale[-1])
+    """µm per pixel of the finest level; :class:`LayerError` saying what to do when the
+    layer has no usable physical pixel size (:func:`pixel_size_problem`)."""
+    problem = pixel_size_problem(layer)
+    if problem is not None:
+        raise LayerError(problem)
+    return float(layer_pixel_size_um(layer))
+
+
+def set_pixel_size(viewer, image: Image, um: float) -> list:
+    """Give ``image`` a pixel size of ``um`` µm (scale in µm) and re-scale the layers that
+    share its origin and unit by the same factor, so that ROIs and label images drawn over
+    it stay on the same pixels. Returns the layers changed (the image first)."""
+    if not (isinstance(um, (int, float)) and np.isfinite(um) and um > 0):
+        raise LayerError(f"pixel size {um!r}: expected a positive number of µm per pixel")
+    old_scale = np.asarray(image.scale[-2:], dtype=float)
+    old_translate = np.asarray(image.translate[-2:], dtype=float)
+    unit = layer_unit(image)
+    factor = um / old_scale
+    changed = [image] + [
+        ly
+        for ly in viewer.layers
+        if ly is not image
+        and ly.ndim >= 2
+        and layer_unit(ly) == unit
+        and np.allclose(np.asarray(ly.translate[-2:], dtype=float), old_translate)
+    ]
+    for ly in changed:
+        scale = np.asarray(ly.scale, dtype=float)
+        translate = np.asarray(ly.translate, dtype=float)
+        scale[-2:] = scale[-2:] * factor
+        translate[-2:] = translate[-2:] * factor
+        ly.units = (*(str(u) for u in ly.units[:-2]), "µm", "µm")
+        ly.scale = tuple(scale)
+        ly.translate = tuple(translate)
+    viewer.reset_view()
+    return changed
 
 
 def section_from_layer(layer: Image) -> Section:

@@ -51,13 +51,13 @@ def contrast_limits(level: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def _label_layer(name: str, lab: Any) -> LayerData:
+def _label_layer(name: str, lab: Any, unit: str = "µm") -> LayerData:
     from cytowords.sections.ngff import hex_to_rgba
 
     meta: dict[str, Any] = {
         "name": name,
         "scale": (lab.pixel_size_um[0], lab.pixel_size_um[0]),
-        "units": ("µm", "µm"),
+        "units": (unit, unit),
         "multiscale": len(lab.levels) > 1,
         "opacity": 0.5,
         "metadata": {"label_names": dict(lab.names)},
@@ -78,24 +78,39 @@ def _label_layer(name: str, lab: Any) -> LayerData:
 
 
 def read_section_layers(path: str | list[str]) -> list[LayerData]:
-    """Layer data tuples: the section as a multiscale image (µm scale), its label images."""
-    from cytowords.sections import open_section
+    """Layer data tuples: the section as a multiscale image (µm scale), its label images.
+
+    A file that stores no pixel size (e.g. a TIFF without resolution tags) still opens, in
+    ``pixel`` units with a warning; the dock widgets then ask for its µm per pixel."""
+    from cytowords.sections import PixelSizeMissingError, open_section
 
     if isinstance(path, list):
         path = path[0]
-    section = open_section(path)
+    try:
+        section, unit = open_section(path), "µm"
+    except PixelSizeMissingError as exc:
+        from napari.utils.notifications import show_warning
+
+        section, unit = open_section(path, pixel_size_um=1.0), "pixel"
+        show_warning(
+            f"{exc}. Opened in pixels: set its µm per pixel under 'Pixel size' in the "
+            "cytowords widgets before describing or mapping."
+        )
     p0 = section.pixel_size_um[0]
     image_meta: dict[str, Any] = {
         "name": section.name,
         "scale": (p0, p0),
-        "units": ("µm", "µm"),
+        "units": (unit, unit),
         "multiscale": len(section.levels) > 1,
         "contrast_limits": contrast_limits(section.levels[-1]),
         "colormap": "gray",
-        "metadata": {"pixel_size_um": list(section.pixel_size_um), **section.metadata},
+        "metadata": {
+            **section.metadata,
+            "pixel_size_um": list(section.pixel_size_um) if unit == "µm" else None,
+        },
     }
     data = section.levels if len(section.levels) > 1 else section.levels[0]
     layers: list[LayerData] = [(data, image_meta, "image")]
     for name, lab in section.labels.items():
-        layers.append(_label_layer(f"{section.name} {name}", lab))
+        layers.append(_label_layer(f"{section.name} {name}", lab, unit))
     return layers

@@ -22,5 +22,10 @@ def fail(path: object, problem: str, expected: str = "") -> SectionError:
     return SectionError(msg)
 
 
+class PixelSizeMissingError(SectionError):
+    """The file stores no physical pixel size (no length unit, no resolution); open it
+    again with an explicit ``pixel_size_um`` (CLI: ``--pixel-size-um``)."""
+
+
 class SectionNotFoundError(SectionError, FileNotFoundError):
     """The section path does not exist (both a :class:`SectionError` and FileNotFoundError)."""

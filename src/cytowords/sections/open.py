@@ -11,7 +11,7 @@ import dask.array as da
 import zarr
 
 from ._arrays import lazy_yx
-from .errors import SectionError, SectionNotFoundError, fail
+from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -98,10 +98,10 @@ def _resolve_sizes(
     if px is not None:
         return [px * r for r in rel]
     if stored is None:
-        raise fail(
-            p,
-            "no physical pixel size stored (no length unit / resolution)",
-            "a store with pixel size in micrometres, or pass pixel_size_um=",
+        raise PixelSizeMissingError(
+            f"{p}: no physical pixel size stored (no length unit / resolution); expected a "
+            "store with pixel size in micrometres, or pass pixel_size_um= "
+            "(CLI: --pixel-size-um)"
         )
     if isinstance(stored, (int, float)):
         return [float(stored) * r for r in rel]

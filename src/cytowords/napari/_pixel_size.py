@@ -1,0 +1,132 @@
+"""The "Pixel size" row of the dock widgets: the chosen image's µm per pixel, settable.
+
+Everything cytowords computes depends on the physical scale: a model reads 4 mm fields at
+its own µm/px, and a section whose pixel size is wrong by ×1.5 is misread on most fields
+(docs/results.md, robustness). Images opened by the cytowords reader carry their pixel size;
+images from elsewhere may not (napari's default scale of 1 ``pixel``). This row shows the
+value the widgets will use, says in red when there is none or it cannot be used, and lets
+the user set it: the image and the layers aligned with it are re-scaled to µm
+(:func:`._layers.set_pixel_size`).
+"""
+
+from __future__ import annotations
+
+from napari.layers import Image
+from napari.utils.notifications import show_error
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ._layer_choice import LayerChoice
+from ._layers import (
+    LayerError,
+    layer_pixel_size_um,
+    layer_unit,
+    pixel_size_problem,
+    set_pixel_size,
+)
+
+_OK_STYLE = "color: palette(mid);"
+_BAD_STYLE = "color: #e04040;"
+
+
+class PixelSizeRow(QWidget):
+    """Spin box (µm/px) + *Set* + a status line, bound to an image :class:`LayerChoice`.
+
+    ``changed`` is emitted (with the image layer) after *Set* re-scaled the image."""
+
+    changed = Signal(object)
+
+    def __init__(self, viewer, image_choice: LayerChoice) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.image_choice = image_choice
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(0.0, 100000.0)
+        self.spin.setDecimals(4)
+        self.spin.setSuffix(" µm/px")
+        self.spin.setSpecialValueText("not set")
+        self.spin.setToolTip("µm per pixel of the image's finest level (the scan's pixel size)")
+        self.set_btn = QPushButton("Set")
+        self.set_btn.setToolTip(
+            "Use this pixel size: re-scales the image and the layers aligned with it to µm"
+        )
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.spin, 1)
+        row.addWidget(self.set_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row)
+        lay.addWidget(self.status)
+        self._image: Image | None = None
+        self.set_btn.clicked.connect(self.apply)
+        self.spin.valueChanged.connect(self._update_button)
+        image_choice.combo.currentIndexChanged.connect(self.refresh)
+        self.refresh()
+
+    def _bind(self, image: Image | None) -> None:
+        if image is self._image:
+            return
+        if self._image is not None:
+            for ev in (self._image.events.scale, self._image.events.units):
+                ev.disconnect(self.refresh)
+        self._image = image
+        if image is not None:
+            image.events.scale.connect(self.refresh)
+            image.events.units.connect(self.refresh)
+
+    def refresh(self, *_) -> None:
+        """Show the chosen image's pixel size and whether it can be used."""
+        image = self.image_choice.value()
+        image = image if isinstance(image, Image) else None
+        self._bind(image)
+        self.spin.setEnabled(image is not None)
+        if image is None:
+            self.spin.setValue(0.0)
+            self.status.setText("")
+            self._update_button()
+            return
+        problem = pixel_size_problem(image)
+        ps = layer_pixel_size_um(image)
+        self.spin.blockSignals(True)
+        self.spin.setValue(ps or 0.0)
+        self.spin.blockSignals(False)
+        ok = "from the image's scale"
+        if layer_unit(image) == "pixel":
+            ok += " (no unit given: read as µm; press Set to confirm)"
+        self.status.setText(problem or ok)
+        self.status.setStyleSheet(_BAD_STYLE if problem else _OK_STYLE)
+        self._update_button()
+
+    def _update_button(self, *_) -> None:
+        image = self._image
+        value = float(self.spin.value())
+        if image is None or value <= 0:
+            self.set_btn.setEnabled(False)
+            return
+        current = layer_pixel_size_um(image)
+        bad = pixel_size_problem(image) is not None
+        unitless = layer_unit(image) == "pixel"
+        self.set_btn.setEnabled(bad or unitless or current is None or abs(value - current) > 1e-9)
+
+    def value(self) -> float | None:
+        """The chosen image's usable µm per pixel, or None (see :attr:`status`)."""
+        image = self._image
+        if image is None or pixel_size_problem(image) is not None:
+            return None
+        return layer_pixel_size_um(image)
+
+    def apply(self) -> None:
+        """Re-scale the chosen image (and the layers aligned with it) to the entered µm/px."""
+        image = self._image
+        if image is None:
+            return
+        try:
+            set_pixel_size(self.viewer, image, float(self.spin.value()))
+        except LayerError as exc:
+            show_error(str(exc))
+            return
+        self.refresh()
+        self.changed.emit(image)

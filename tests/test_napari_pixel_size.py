@@ -1,0 +1,137 @@
+"""Pixel size in the dock widgets: images without a physical scale are caught, not misread.
+
+A section opened without its pixel size (napari's default scale of 1 ``pixel``) would be
+read as 1 µm/px, i.e. a 4 mm model field would cover a few hundred µm of tissue and every
+answer would be wrong. The widgets refuse such images with a message saying what to do, and
+their *Pixel size* row sets the scale of the image and of the layers aligned with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from napari.components import ViewerModel
+from napari.layers import Image
+
+from cytowords.napari._area_map_widget import AreaMapWidget
+from cytowords.napari._describe_widget import DescribeWidget
+from cytowords.napari._layers import (
+    LayerError,
+    layer_pixel_size_um,
+    pixel_size_problem,
+    pixel_size_um,
+    set_pixel_size,
+)
+from cytowords.napari._reader import read_section_layers
+from cytowords.sections import PixelSizeMissingError, open_section
+from napari_helpers import SECTION_UM, Notes, rect, section_array, tiny_bundle_path, wait_idle
+
+__all__ = ["tiny_bundle_path"]  # fixture re-export
+
+
+def test_pixel_size_from_scale_and_unit() -> None:
+    assert layer_pixel_size_um(Image(np.zeros((4, 4)))) is None  # napari's default
+    assert layer_pixel_size_um(Image(np.zeros((4, 4)), scale=(20, 20))) == 20.0
+    mm = Image(np.zeros((4, 4)), scale=(0.02, 0.02), units=("mm", "mm"))
+    assert layer_pixel_size_um(mm) == pytest.approx(20.0)
+    assert "millimeter" in pixel_size_problem(mm)
+    um = Image(np.zeros((4, 4)), scale=(8, 8), units=("µm", "µm"))
+    assert pixel_size_problem(um) is None and pixel_size_um(um) == 8.0
+    aniso = Image(np.zeros((4, 4)), scale=(8, 12), units=("µm", "µm"))
+    assert "anisotropic" in pixel_size_problem(aniso)
+    with pytest.raises(LayerError, match="no physical pixel size.*Pixel size"):
+        pixel_size_um(Image(np.zeros((4, 4)), name="scan"))
+
+
+def test_set_pixel_size_rescales_the_layers_aligned_with_the_image() -> None:
+    viewer = ViewerModel()
+    image = viewer.add_image(np.zeros((100, 100)))
+    rois = viewer.add_shapes([rect(1, 1, 5, 5)], shape_type="rectangle")
+    coarse = viewer.add_labels(np.zeros((25, 25), int), scale=(4, 4))
+    elsewhere = viewer.add_image(np.zeros((10, 10)), translate=(50, 50), scale=(2, 2))
+    changed = set_pixel_size(viewer, image, 20.0)
+    assert changed[0] is image and set(map(id, changed)) == {id(image), id(rois), id(coarse)}
+    assert tuple(image.scale) == (20.0, 20.0) and str(image.units[-1]) == "micrometer"
+    assert tuple(rois.scale) == (20.0, 20.0)  # ROIs stay on the same pixels
+    assert tuple(coarse.scale) == (80.0, 80.0)  # a 4x coarser label image stays 4x coarser
+    assert tuple(elsewhere.scale) == (2.0, 2.0) and tuple(elsewhere.translate) == (50, 50)
+    assert pixel_size_um(image) == 20.0
+    with pytest.raises(LayerError, match="positive"):
+        set_pixel_size(viewer, image, 0.0)
+
+
+def test_describe_refuses_image_without_pixel_size_then_works_once_set(
+    make_napari_viewer, tiny_bundle_path, qtbot
+) -> None:
+    viewer = make_napari_viewer()
+    viewer.add_image(section_array(), name="scan")  # no scale: 1 pixel
+    w = DescribeWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(tiny_bundle_path))
+    row = w.pixel_size
+    assert row.value() is None and row.spin.text() == "not set"
+    assert "no physical pixel size" in row.status.text()
+    assert not row.set_btn.isEnabled()
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    with Notes() as notes:
+        w.describe_all()
+    assert not w.busy
+    assert notes.any("scan", "no physical pixel size", "Pixel size")
+    assert list(layer.features["status"]) == ["new"]  # nothing was queued
+
+    row.spin.setValue(SECTION_UM)
+    assert row.set_btn.isEnabled()
+    row.set_btn.click()
+    assert row.value() == SECTION_UM and "from the image" in row.status.text()
+    assert tuple(layer.scale) == (SECTION_UM, SECTION_UM)  # the ROI followed the image
+    w.describe_all()
+    wait_idle(qtbot, w)
+    assert list(layer.features["status"]) == ["done"]
+
+    # a corrected pixel size makes the earlier description stale
+    row.spin.setValue(2 * SECTION_UM)
+    row.set_btn.click()
+    assert list(layer.features["status"]) == ["stale"]
+    assert "describe again" in layer.text.values[0]
+    w.cancel()
+
+
+def test_area_map_refuses_image_without_pixel_size(make_napari_viewer, tiny_bundle_path) -> None:
+    viewer = make_napari_viewer()
+    viewer.add_image(section_array(), name="scan")
+    w = AreaMapWidget(viewer)
+    w.model.set_value(str(tiny_bundle_path))
+    with Notes() as notes:
+        w.run()
+    assert w._worker is None and not w.last_layers
+    assert notes.any("scan", "no physical pixel size")
+
+
+def test_reader_opens_tiff_without_resolution_in_pixels(tmp_path: Path) -> None:
+    path = tmp_path / "noresolution.tif"
+    tifffile.imwrite(path, section_array())
+    with pytest.raises(PixelSizeMissingError, match="noresolution.tif.*--pixel-size-um"):
+        open_section(path)
+    with Notes() as notes:
+        layers = read_section_layers(str(path))
+    data, meta, kind = layers[0]
+    assert kind == "image" and meta["units"] == ("pixel", "pixel")
+    assert meta["scale"] == (1.0, 1.0) and meta["metadata"]["pixel_size_um"] is None
+    assert notes.any("noresolution.tif", "Pixel size")
+    assert pixel_size_problem(Image(data, **meta)) is not None
+
+
+def test_unitless_scale_is_read_as_um_and_set_confirms_it(make_napari_viewer) -> None:
+    viewer = make_napari_viewer()
+    image = viewer.add_image(section_array(), scale=(20, 20), name="scan")  # unit: pixel
+    w = AreaMapWidget(viewer)
+    row = w.pixel_size
+    assert row.value() == 20.0 and "read as µm" in row.status.text()
+    assert row.set_btn.isEnabled()
+    row.set_btn.click()
+    assert str(image.units[-1]) == "micrometer" and tuple(image.scale) == (20.0, 20.0)
+    assert "read as µm" not in row.status.text() and not row.set_btn.isEnabled()
