@@ -135,3 +135,21 @@ def test_unitless_scale_is_read_as_um_and_set_confirms_it(make_napari_viewer) ->
     row.set_btn.click()
     assert str(image.units[-1]) == "micrometer" and tuple(image.scale) == (20.0, 20.0)
     assert "read as µm" not in row.status.text() and not row.set_btn.isEnabled()
+
+
+def test_check_button_reports_a_verdict_without_blocking(
+    make_napari_viewer, tiny_bundle_path, qtbot
+):
+    viewer = make_napari_viewer()
+    viewer.add_image(section_array(), scale=(SECTION_UM, SECTION_UM), units=("µm", "µm"))
+    w = DescribeWidget(viewer)
+    w.model.set_value(str(tiny_bundle_path))
+    row = w.pixel_size
+    row.check_btn.click()
+    assert row.worker is not None and not row.check_btn.isEnabled()
+    assert "checking" in row.status.text()
+    qtbot.waitUntil(lambda: row.worker is None, timeout=60000)
+    res = row.last_check
+    assert res.verdict in ("consistent", "suspect", "inconclusive")
+    assert res.stated_um == SECTION_UM and row.status.text() == res.message
+    assert row.check_btn.isEnabled()

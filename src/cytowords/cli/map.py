@@ -51,7 +51,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--restart", action="store_true", help="discard an unfinished OUT.partial")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-pixel-size-check",
+        action="store_true",
+        help="skip the check that the pixel size fits the tissue (a few seconds)",
+    )
     p.set_defaults(func=run)
+
+
+def _check_pixel_size(section, args: argparse.Namespace) -> None:
+    """Warn on stderr when the section's pixel size does not fit its tissue
+    (:func:`cytowords.describe.scale_check.check_pixel_size`); mapping goes on."""
+    from ..describe import Describer
+    from ..describe.scale_check import check_pixel_size
+
+    try:
+        res = check_pixel_size(section, Describer(args.model, device=args.device))
+    except ValueError:  # no tissue: the map reports it
+        return
+    if res.verdict == "suspect":
+        print(
+            f"warning: {res.message}. --pixel-size-um overrides the file's pixel size; "
+            "--no-pixel-size-check skips this check.",
+            file=sys.stderr,
+        )
 
 
 def _summary(amap, out: str) -> str:
@@ -86,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler and args.workers:
         raise CliError("--scheduler and --workers exclude each other: give one of them")
     section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    if not args.no_pixel_size_check:
+        _check_pixel_size(section, args)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

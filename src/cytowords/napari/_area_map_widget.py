@@ -112,11 +112,11 @@ class AreaMapWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
-        self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice)
         self.region_combo = QComboBox()
         self.region_combo.addItems(REGIONS)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
         self.model = ModelChooser()
+        self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice, self.model)
         self.stride = QDoubleSpinBox()
         self.stride.setRange(0.0, 100000.0)
         self.stride.setDecimals(0)

@@ -12,6 +12,7 @@ the user set it: the image and the layers aligned with it are re-scaled to µm
 from __future__ import annotations
 
 from napari.layers import Image
+from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -22,24 +23,40 @@ from ._layers import (
     layer_pixel_size_um,
     layer_unit,
     pixel_size_problem,
+    section_from_layer,
     set_pixel_size,
 )
+from ._model_choice import ModelChooser
+from ._models import get_describer
 
 _OK_STYLE = "color: palette(mid);"
 _BAD_STYLE = "color: #e04040;"
 
 
+def _check(model: str, device: str, section):
+    from ..describe.scale_check import check_pixel_size
+
+    return check_pixel_size(section, get_describer(model, device))
+
+
+#: a napari thread worker running :func:`cytowords.describe.scale_check.check_pixel_size`
+scale_check_worker = thread_worker(_check)
+
+
 class PixelSizeRow(QWidget):
-    """Spin box (µm/px) + *Set* + a status line, bound to an image :class:`LayerChoice`.
+    """Spin box (µm/px) + *Set* + *Check* + a status line, bound to an image
+    :class:`LayerChoice`; *Check* reads the tissue with ``model``'s bundle.
 
     ``changed`` is emitted (with the image layer) after *Set* re-scaled the image."""
 
     changed = Signal(object)
 
-    def __init__(self, viewer, image_choice: LayerChoice) -> None:
+    def __init__(self, viewer, image_choice: LayerChoice, model: ModelChooser) -> None:
         super().__init__()
         self.viewer = viewer
         self.image_choice = image_choice
+        self.model = model
+        self.worker = None
         self.spin = QDoubleSpinBox()
         self.spin.setRange(0.0, 100000.0)
         self.spin.setDecimals(4)
@@ -50,18 +67,25 @@ class PixelSizeRow(QWidget):
         self.set_btn.setToolTip(
             "Use this pixel size: re-scales the image and the layers aligned with it to µm"
         )
+        self.check_btn = QPushButton("Check")
+        self.check_btn.setToolTip(
+            "Read tissue fields at ½× to 2× this pixel size with the model and say whether "
+            "it is plausible (a few seconds)"
+        )
         self.status = QLabel()
         self.status.setWordWrap(True)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.spin, 1)
         row.addWidget(self.set_btn)
+        row.addWidget(self.check_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(row)
         lay.addWidget(self.status)
         self._image: Image | None = None
         self.set_btn.clicked.connect(self.apply)
+        self.check_btn.clicked.connect(self.check)
         self.spin.valueChanged.connect(self._update_button)
         image_choice.combo.currentIndexChanged.connect(self.refresh)
         self.refresh()
@@ -83,6 +107,7 @@ class PixelSizeRow(QWidget):
         image = image if isinstance(image, Image) else None
         self._bind(image)
         self.spin.setEnabled(image is not None)
+        self.check_btn.setEnabled(image is not None and self.worker is None)
         if image is None:
             self.spin.setValue(0.0)
             self.status.setText("")
@@ -130,3 +155,34 @@ class PixelSizeRow(QWidget):
             return
         self.refresh()
         self.changed.emit(image)
+
+    def check(self) -> None:
+        """Check the chosen image's pixel size against the tissue, in a background thread;
+        the verdict replaces the status line (red when the size looks wrong)."""
+        image = self._image
+        if image is None or self.worker is not None:
+            return
+        try:
+            section = section_from_layer(image)
+            model, device = self.model.value(), self.model.device_value()
+        except LayerError as exc:
+            show_error(str(exc))
+            return
+        self.status.setText("checking the pixel size against the tissue…")
+        self.status.setStyleSheet(_OK_STYLE)
+        self.check_btn.setEnabled(False)
+        worker = scale_check_worker(model, device, section, _ignore_errors=True)
+        worker.returned.connect(self._on_checked)
+        worker.errored.connect(lambda exc: show_error(f"pixel size check failed: {exc}"))
+        worker.finished.connect(self._on_check_finished)
+        self.worker = worker
+        worker.start()
+
+    def _on_checked(self, res) -> None:
+        self.last_check = res
+        self.status.setText(res.message)
+        self.status.setStyleSheet(_BAD_STYLE if res.verdict == "suspect" else _OK_STYLE)
+
+    def _on_check_finished(self) -> None:
+        self.worker = None
+        self.check_btn.setEnabled(self._image is not None)

@@ -1,0 +1,161 @@
+"""Is a section's stated pixel size plausible? A check by reading tissue at several scales.
+
+Everything the model says depends on the physical scale: it reads fields of a fixed size
+in µm, and laminar thickness is one of the features that tell areas apart. A scan whose
+pixel size is mis-stated (a file written after down-sampling, a wrong objective in the
+metadata) is misread on most fields (docs/results.md, robustness: ×1.5 costs a third of
+the accuracy). This check samples fields on the tissue, reads them as if the pixel size
+were ``factor ×`` the stated one for factors from 0.5 to 2, and counts how many read as a
+known area (accepted by the open-set scorer). Cortex reads as a known area most often
+near its true scale, so a stated size far from that peak is flagged, with the size at the
+peak as a suggestion. The peak is broad (about ×0.8 to ×1.25), so errors under about ×1.4
+are not detected; on sections with little known cortex the check says it is
+inconclusive. Figures: ``benchmarks/pixel_size_check.py``, docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..sections import Section
+from .mapping_grid import tissue_mask
+
+#: candidate ratios true / stated pixel size (a geometric grid from 1/2 to 2)
+FACTORS = tuple(round(2.0 ** (k / 4.0), 4) for k in range(-4, 5))
+#: flagged when the stated size's acceptance is below this share of the best one ...
+MAX_RATIO = 0.7
+#: ... and at least this many fields (share of all sampled) lower
+MIN_GAP = 0.08
+#: below this best acceptance the check is inconclusive (little known cortex in view)
+MIN_ACCEPTED = 0.05
+
+
+@dataclass(frozen=True)
+class ScaleCheck:
+    """Result of :func:`check_pixel_size`.
+
+    Attributes:
+        stated_um: the section's stated µm per pixel of level 0.
+        factors: candidate ratios (true / stated pixel size) that were tried.
+        accepted: share of the sampled tissue fields read as a known area at each factor.
+        n_fields: tissue fields sampled.
+    """
+
+    stated_um: float
+    factors: tuple[float, ...]
+    accepted: tuple[float, ...]
+    n_fields: int
+
+    def at(self, factor: float) -> float:
+        """Acceptance at the factor of :attr:`factors` nearest to ``factor``."""
+        i = int(np.argmin([abs(math.log(f / factor)) for f in self.factors]))
+        return self.accepted[i]
+
+    @property
+    def best_factor(self) -> float:
+        """Geometric centre of the plateau (acceptance within 90 % of the best) around the
+        best factor; ties go to the factor nearest 1."""
+        a = np.asarray(self.accepted)
+        logs = np.log(np.asarray(self.factors))
+        best = int(np.lexsort((np.abs(logs), -a))[0])
+        lo = hi = best
+        while lo > 0 and a[lo - 1] >= 0.9 * a[best]:
+            lo -= 1
+        while hi < len(a) - 1 and a[hi + 1] >= 0.9 * a[best]:
+            hi += 1
+        return float(np.exp(logs[lo : hi + 1].mean()))
+
+    @property
+    def verdict(self) -> str:
+        """``"consistent"``, ``"suspect"`` (the stated size reads far worse than another) or
+        ``"inconclusive"`` (too few fields read as a known area at any scale)."""
+        best, here = max(self.accepted), self.at(1.0)
+        if best < MIN_ACCEPTED:
+            return "inconclusive"
+        if here < MAX_RATIO * best and best - here >= MIN_GAP:
+            return "suspect"
+        return "consistent"
+
+    @property
+    def suggested_um(self) -> float:
+        """The pixel size at the acceptance peak (µm per pixel of level 0)."""
+        return self.stated_um * self.best_factor
+
+    @property
+    def message(self) -> str:
+        """One sentence for the user: the verdict with the figures behind it."""
+        n, here = self.n_fields, self.at(1.0)
+        lo, hi = self.stated_um * min(self.factors), self.stated_um * max(self.factors)
+        if self.verdict == "inconclusive":
+            return (
+                f"pixel size check inconclusive: at most {max(self.accepted):.0%} of {n} "
+                f"tissue fields read as a known area at any pixel size from {lo:.3g} to "
+                f"{hi:.3g} µm (little known neocortex in the section?)"
+            )
+        if self.verdict == "suspect":
+            return (
+                f"the pixel size of {self.stated_um:.4g} µm looks wrong: {here:.0%} of {n} "
+                f"tissue fields read as a known area at it, {max(self.accepted):.0%} at about "
+                f"{self.suggested_um:.3g} µm per pixel; check the scan's pixel size (a wrong "
+                "one misreads most fields)"
+            )
+        return (
+            f"the pixel size of {self.stated_um:.4g} µm is consistent with the tissue: "
+            f"{here:.0%} of {n} tissue fields read as a known area at it (best "
+            f"{max(self.accepted):.0%}, pixel sizes from {lo:.3g} to {hi:.3g} µm tried)"
+        )
+
+
+def rescaled(section: Section, factor: float) -> Section:
+    """The same pixels with every level's pixel size multiplied by ``factor`` (lazy)."""
+    return Section(
+        section.levels, pixel_size_um=[s * factor for s in section.pixel_size_um], name=section.name
+    )
+
+
+def tissue_points(section: Section, n: int, seed: int = 0) -> np.ndarray:
+    """``(n', 2)`` random points on tissue as fractions of the section's height and width
+    (n' = n, or fewer on a small mask); NoTissueError without tissue."""
+    tm = tissue_mask(section)
+    ys, xs = np.nonzero(tm.mask)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(ys), size=min(n, len(ys)), replace=False)
+    return (np.stack([ys[pick], xs[pick]], 1) + 0.5) / np.asarray(tm.mask.shape, dtype=float)
+
+
+def check_pixel_size(
+    section: Section,
+    describer,
+    *,
+    n_fields: int = 96,
+    factors: tuple[float, ...] = FACTORS,
+    views: int = 1,
+    seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ScaleCheck | None:
+    """Read ``n_fields`` tissue fields at ``factor ×`` the stated pixel size for every
+    factor and return the acceptance per factor (:class:`ScaleCheck`). ``describer``: a
+    :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
+    enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
+    returns None when ``cancel()`` turned true. Raises NoTissueError without tissue."""
+    points = tissue_points(section, n_fields, seed)
+    bundle = describer.bundle
+    accepted = []
+    for k, f in enumerate(factors):
+        if cancel is not None and cancel():
+            return None
+        s = rescaled(section, f)
+        patches = describer.read_patches(s, points * np.asarray(s.shape_um, dtype=float))
+        with torch.inference_mode():
+            emb = bundle.embed(patches, views=views)
+            _, _, rejected = bundle.classify(emb, views=views)
+        accepted.append(float((~rejected).float().mean()))
+        if on_progress is not None:
+            on_progress(k + 1, len(factors))
+    return ScaleCheck(float(section.pixel_size_um[0]), tuple(factors), tuple(accepted), len(points))

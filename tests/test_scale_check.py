@@ -1,0 +1,90 @@
+"""The pixel-size check with the bundled model on a held-out synthetic brain.
+
+A section whose file states half its true pixel size (tissue read 2× too small) must be
+flagged with a suggestion near the truth; the true pixel size must pass; a section with
+no known cortex must not be flagged but called inconclusive.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from cytowords.describe import Describer
+from cytowords.describe.scale_check import FACTORS, ScaleCheck, check_pixel_size, rescaled
+from cytowords.sections import Section
+from cytowords.synth.section import virtual_section
+
+TRUE_UM = 32.0
+
+
+@pytest.fixture(scope="module")
+def describer() -> Describer:
+    return Describer("default", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def section() -> Section:
+    return virtual_section(204, size_mm=(80, 60), pixel_size_um=TRUE_UM)
+
+
+def test_half_the_true_pixel_size_is_flagged_and_the_truth_suggested(describer, section):
+    res = check_pixel_size(rescaled(section, 0.5), describer, n_fields=64)
+    assert res.verdict == "suspect", res.accepted
+    assert res.stated_um == pytest.approx(TRUE_UM / 2)
+    assert TRUE_UM / 1.3 < res.suggested_um < TRUE_UM * 1.3
+    assert "looks wrong" in res.message and f"{res.suggested_um:.3g}" in res.message
+
+
+def test_true_pixel_size_is_consistent(describer, section):
+    res = check_pixel_size(section, describer, n_fields=64)
+    assert res.verdict == "consistent", res.accepted
+    assert res.at(1.0) >= 0.7 * max(res.accepted)
+    assert res.n_fields == 64 and len(res.accepted) == len(FACTORS)
+
+
+def test_no_known_cortex_is_inconclusive_and_cancel_returns_none(describer):
+    rng = np.random.default_rng(0)
+    img = np.full((600, 800), 235, np.uint8)
+    img[100:500, 100:700] = rng.integers(60, 120, (400, 600))  # dark noise, no lamination
+    blob = Section([da.from_array(img)], pixel_size_um=[TRUE_UM], name="noise")
+    res = check_pixel_size(blob, describer, n_fields=32)
+    assert res.verdict == "inconclusive", res.accepted
+    assert "inconclusive" in res.message
+    steps = []
+    assert (
+        check_pixel_size(
+            blob,
+            describer,
+            n_fields=8,
+            cancel=lambda: len(steps) >= 2,
+            on_progress=lambda done, total: steps.append(done),
+        )
+        is None
+    )
+    assert steps == [1, 2]
+
+
+def test_verdict_rules_on_hand_made_acceptances():
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    assert ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50).verdict == "suspect"
+    assert ScaleCheck(10.0, f, (0.0, 0.1, 0.4, 0.5, 0.1), 50).verdict == "consistent"
+    assert ScaleCheck(10.0, f, (0.0, 0.01, 0.0, 0.04, 0.0), 50).verdict == "inconclusive"
+    plateau = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
+    assert plateau.best_factor == pytest.approx(np.sqrt(1.41 * 2.0))
+
+
+def test_cli_map_warns_when_the_pixel_size_does_not_fit(section, tmp_path, capsys):
+    from cytowords.cli import main
+    from cytowords.sections import write_section
+
+    path = write_section(tmp_path / "b204.ome.zarr", section, chunk_px=512)
+    args = ["map", str(path), "--views", "1", "--stride-um", "4096", "--no-progress"]
+    wrong = [*args, "--pixel-size-um", str(TRUE_UM / 2), "--device", "cpu"]
+    assert main([*wrong, "--out", str(tmp_path / "wrong.ome.zarr")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the pixel size of 16 µm looks wrong" in err and "--pixel-size-um" in err
+    skip = [*wrong, "--no-pixel-size-check", "--out", str(tmp_path / "skip.ome.zarr")]
+    assert main(skip) == 0
+    assert "looks wrong" not in capsys.readouterr().err
