@@ -139,6 +139,12 @@ def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
     np.testing.assert_array_equal(rej, w.last_layers[1].data.astype(bool))
     with pytest.raises(ValueError, match="not an area map"):
         write_area_map_zarr(str(tmp_path / "x.zarr"), image.data, {"name": "section"})
+    # opened again through the plugin, the map lies where it was computed
+    reopened = viewer.open(str(out), plugin="napari-cytowords")
+    areas_layer = next(ly for ly in reopened if ly.name.endswith("areas"))
+    np.testing.assert_allclose(areas_layer.scale, labels.scale)
+    np.testing.assert_allclose(areas_layer.translate, labels.translate, atol=1e-6)
+    assert np.abs(np.asarray(labels.translate)).max() > 0  # a real offset was checked
 
 
 def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer, tmp_path) -> None:

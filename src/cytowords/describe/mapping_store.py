@@ -142,8 +142,16 @@ def _shift_translations(group: zarr.Group, offset: tuple[float, float]) -> None:
         group.attrs["multiscales"] = ome["multiscales"]
 
 
-def write_final(path: Path, area_map: Any, image: np.ndarray, section_px_um: float) -> None:
-    """Write the final OME-Zarr of ``area_map`` at ``path`` (not atomic by itself)."""
+def write_final(
+    path: Path,
+    area_map: Any,
+    image: np.ndarray,
+    section_px_um: float,
+    translation_um: tuple[float, float] | None = None,
+) -> None:
+    """Write the final OME-Zarr of ``area_map`` at ``path`` (not atomic by itself).
+    ``translation_um``: NGFF translation of map pixel (0, 0) (default: its centre in the
+    section's NGFF space, from ``origin_um`` and ``section_px_um``)."""
     import dask.array as da
 
     from ..sections import LabelImage, write_section
@@ -177,6 +185,8 @@ def write_final(path: Path, area_map: Any, image: np.ndarray, section_px_um: flo
     # map pixel (0, 0) covers [origin, origin + px); in the section's NGFF space (level-0
     # pixel centres at 0) its centre lies at origin + px/2 - section_px/2
     off = tuple(o + px / 2 - section_px_um / 2 for o in am.origin_um)
+    if translation_um is not None:
+        off = tuple(float(v) for v in translation_um)
     groups = [root, root["probability"], root["ood_score"], root["labels/areas"]]
     for g in [*groups, root["labels/rejected"]]:
         _shift_translations(g, off)

@@ -56,19 +56,22 @@ def write_area_map(
     *,
     section: Section | None = None,
     overwrite: bool = False,
+    translation_um: tuple[float, float] | None = None,
 ) -> Path:
     """Write ``area_map`` as OME-Zarr at ``path`` atomically (see :mod:`.mapping_store`).
 
     With ``section`` the image is the section at map resolution and the map's NGFF
     translation aligns it with the section; without it the image is the probability
-    (uint8) and the translation assumes a section pixel of the map's size.
+    (uint8) and the translation assumes a section pixel of the map's size, unless
+    ``translation_um`` gives it (µm: where the centre of map pixel (0, 0) lies, e.g. a
+    napari layer's ``translate``, so that the map opens again where it was).
     """
     out = Path(os.fspath(path)).expanduser()
     _check_target(out, overwrite)
     image, sec_px = _section_image(section, area_map)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        write_final(tmp, area_map, image, sec_px)
+        write_final(tmp, area_map, image, sec_px, translation_um)
         publish(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -36,4 +36,8 @@ def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
         origin_um=tuple(float(v) for v in md["origin_um"]),
         area_table={int(k): tuple(v) for k, v in (md.get("area_table") or {}).items()},
     )
-    return [str(write_area_map(path, amap))]
+    # the layer's own placement: opened again (with the section where it was), it lies
+    # where it was computed
+    translate = meta.get("translate")
+    where = None if translate is None else tuple(float(v) for v in list(translate)[-2:])
+    return [str(write_area_map(path, amap, translation_um=where))]

@@ -97,9 +97,12 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
             "cytowords widgets before describing or mapping."
         )
     p0 = section.pixel_size_um[0]
+    # an OME-Zarr's translation places the image in its space (an area map over its section)
+    origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))
     image_meta: dict[str, Any] = {
         "name": section.name,
         "scale": (p0, p0),
+        "translate": origin,
         "units": (unit, unit),
         "multiscale": len(section.levels) > 1,
         "contrast_limits": contrast_limits(section.levels[-1]),
@@ -113,4 +116,5 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
     layers: list[LayerData] = [(data, image_meta, "image")]
     for name, lab in section.labels.items():
         layers.append(_label_layer(f"{section.name} {name}", lab, unit))
+        layers[-1][1]["translate"] = origin
     return layers

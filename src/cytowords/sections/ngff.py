@@ -55,10 +55,26 @@ def _scale_of(transforms: Any, ndim: int, where: str) -> list[float]:
     return scale
 
 
+def _translation_of(transforms: Any, ndim: int) -> list[float]:
+    """Sum of the ``translation`` entries of a coordinateTransformations list (0 if none;
+    malformed entries are ignored: a translation only places the image)."""
+    out = [0.0] * ndim
+    for t in transforms or []:
+        if isinstance(t, dict) and t.get("type") == "translation":
+            v = t.get("translation")
+            try:
+                if isinstance(v, list) and len(v) == ndim:
+                    out = [a + float(b) for a, b in zip(out, v)]
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
 def parse_multiscale(ms: Any, ndim: int, where: str) -> dict[str, Any]:
     """Parse one ``multiscales`` entry.
 
     Returns ``{"paths": [...], "yx": (iy, ix), "scales": [[sy, sx] per level],
+    "translation": [ty, tx] of level 0 (the centre of its first pixel, in axis units),
     "um_per_unit": float | None, "axes": [names], "name": str | None}``.
     """
     if not isinstance(ms, dict) or not isinstance(ms.get("datasets"), list) or not ms["datasets"]:
@@ -78,7 +94,10 @@ def parse_multiscale(ms: Any, ndim: int, where: str) -> dict[str, Any]:
         iy, ix = names.index("y"), names.index("x")
     else:
         iy, ix = ndim - 2, ndim - 1
-    global_scale = _scale_of(ms.get("coordinateTransformations"), ndim, where)
+    global_transforms = ms.get("coordinateTransformations")
+    global_scale = _scale_of(global_transforms, ndim, where)
+    t0 = _translation_of(ms["datasets"][0].get("coordinateTransformations"), ndim)
+    t0 = [t * g + u for t, g, u in zip(t0, global_scale, _translation_of(global_transforms, ndim))]
     paths, scales = [], []
     for ds in ms["datasets"]:
         if not isinstance(ds, dict) or "path" not in ds:
@@ -93,6 +112,7 @@ def parse_multiscale(ms: Any, ndim: int, where: str) -> dict[str, Any]:
         "paths": paths,
         "yx": (iy, ix),
         "scales": scales,
+        "translation": [t0[iy], t0[ix]],
         "um_per_unit": um,
         "axes": names,
         "name": ms.get("name"),

@@ -126,6 +126,13 @@ def _open_zarr(p: Path, px: float | None) -> Section:
     if version is not None:
         levels, stored, rel, info = read_multiscales(node, ome, p_img)
         meta.update(format="ome-zarr", ngff_version=version, axes=info["axes"])
+        ty, tx = (t * (info["um_per_unit"] or 1.0) for t in info["translation"])
+        if stored is not None and px is not None:  # a pixel size override moves it too
+            ty, tx = ty * px / stored[0], tx * px / stored[0]
+        if (ty, tx) != (0.0, 0.0):
+            # where level 0's first pixel centre lies in the store's space (µm), e.g. an
+            # area map's place over its section; napari layers are translated by it
+            meta["origin_um"] = [ty, tx]
         if info["name"]:
             meta["ngff_name"] = info["name"]
     else:
