@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zarr
 
@@ -42,6 +43,21 @@ def test_cli_map_writes_and_summarises(files, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert _map(files, out, "--overwrite", "--region", "1000,0,3000,3000", "--no-progress") == 0
     assert zarr.open_group(str(out), mode="r")["labels/areas/0"].shape == (8, 12)
+
+
+def test_cli_map_also_writes_qupath_geojson(files, tmp_path, capsys):
+    import json
+
+    out, gj_path = tmp_path / "map.ome.zarr", tmp_path / "areas.geojson"
+    assert _map(files, out, "--no-progress", "--geojson", str(gj_path)) == 0
+    assert f"wrote {gj_path}" in capsys.readouterr().out
+    gj = json.loads(gj_path.read_text())
+    root = zarr.open_group(str(out), mode="r")
+    mapped = int((root["labels/areas/0"][...] > 0).sum())
+    tiles = sum(f["properties"]["measurements"]["tiles"] for f in gj["features"])
+    assert tiles == mapped  # every mapped tile is in exactly one annotation
+    xy = np.concatenate([np.asarray(f["geometry"]["coordinates"][0]) for f in gj["features"]])
+    assert xy.min() >= 0 and xy[:, 0].max() <= 188 and xy[:, 1].max() <= 250  # image px
 
 
 def test_cli_bad_scheduler_fails_fast(files, tmp_path, capsys):

@@ -117,15 +117,20 @@ def test_area_map_broken_bundle_notifies(widget, qtbot, tmp_path) -> None:
     assert w.run_btn.isEnabled()
 
 
+def _whole_section_map(w, qtbot):
+    """Compute the whole section's map in the widget; its area Labels layer."""
+    w.region_combo.setCurrentText("whole section")
+    w.run()
+    wait_idle(qtbot, w)
+    return w.last_layers[0]
+
+
 def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
     from cytowords.napari._map_writer import write_area_map_zarr
     from cytowords.sections import open_section
 
     viewer, w, image = widget
-    w.region_combo.setCurrentText("whole section")
-    w.run()
-    wait_idle(qtbot, w)
-    labels = w.last_layers[0]
+    labels = _whole_section_map(w, qtbot)
     out = tmp_path / "map.ome.zarr"
     data, meta, _ = labels.as_layer_data_tuple()
     assert write_area_map_zarr(str(out), data, meta) == [str(out)]
@@ -190,3 +195,29 @@ def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer,
     out = write_area_map_zarr(str(tmp_path / "m.ome.zarr"), data, meta)[0]
     got = zarr.open_group(out, mode="r")["labels/rejected/0"][...]
     np.testing.assert_array_equal(got, amap.rejection_codes())
+
+
+def test_area_map_layer_to_qupath_geojson(widget, qtbot, tmp_path) -> None:
+    import json
+
+    from napari.plugins.io import save_layers
+
+    viewer, w, image = widget
+    labels = _whole_section_map(w, qtbot)
+    out = tmp_path / "areas.geojson"
+    assert save_layers(str(out), [labels], plugin="napari-cytowords") == [str(out)]
+    gj = json.loads(out.read_text())
+    accepted = (labels.data > 0) & ~labels.metadata["rejected"]
+    tiles = sum(
+        f["properties"]["measurements"]["tiles"]
+        for f in gj["features"]
+        if not f["properties"]["classification"]["name"].startswith("Rejected")
+    )
+    assert tiles == int(accepted.sum()) > 0
+    assert gj["properties"]["pixel_size_um"] == SECTION_UM
+    # every outline lies on the section image (full-resolution pixels)
+    h, w_px = image.data.shape
+    for f in gj["features"]:
+        xy = np.asarray(f["geometry"]["coordinates"][0])
+        assert xy[:, 0].min() >= -1 and xy[:, 0].max() <= w_px + 1
+        assert xy[:, 1].min() >= -1 and xy[:, 1].max() <= h + 1

@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart", action="store_true", help="discard an unfinished OUT.partial")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--geojson",
+        default=None,
+        help="also write the mapped areas as QuPath GeoJSON annotations (.geojson)",
+    )
+    p.add_argument(
         "--no-pixel-size-check",
         action="store_true",
         help="skip the check that the pixel size fits the tissue (a few seconds)",
@@ -156,4 +161,15 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     print(_summary(amap, args.out))
+    if args.geojson:
+        from ..describe.export import write_geojson
+        from ..describe.map_geojson import area_map_to_geojson
+
+        gj = area_map_to_geojson(
+            amap,
+            image_pixel_size_um=section.pixel_size_um[0],
+            image_shape_px=tuple(section.levels[0].shape),
+        )
+        write_geojson(args.geojson, gj)
+        print(f"wrote {args.geojson} ({len(gj['features'])} annotations for QuPath)")
     return 0

@@ -32,13 +32,22 @@ def map_translate(amap, section_to_world: np.ndarray) -> tuple[float, float]:
     return tuple(float(v) for v in o + s / 2.0 + section_to_world)
 
 
-def area_map_layers(amap, section_to_world: np.ndarray, name: str = "area map") -> list:
+def area_map_layers(
+    amap,
+    section_to_world: np.ndarray,
+    name: str = "area map",
+    section_pixel_size_um: float | None = None,
+    section_shape_px: tuple[int, int] | None = None,
+) -> list:
     """``[labels layer data, rejection layer data]`` for ``amap``.
 
     Args:
         amap: an AreaMap.
         section_to_world: ``(dy, dx)`` µm added to section coordinates to get world ones.
         name: base name of the layers.
+        section_pixel_size_um: µm per pixel of the section image (for the GeoJSON writer,
+            whose coordinates are the section's full-resolution pixels) and
+        section_shape_px: its ``(height, width)`` in pixels (outlines are clamped to it).
     """
     s = float(amap.pixel_size_um)
     translate = map_translate(amap, section_to_world)
@@ -63,6 +72,8 @@ def area_map_layers(amap, section_to_world: np.ndarray, name: str = "area map") 
             "cytowords_area_map": True,
             "origin_um": [float(v) for v in amap.origin_um],
             "pixel_size_um": s,
+            "section_pixel_size_um": section_pixel_size_um,
+            "section_shape_px": section_shape_px,
             "label_names": {v: table[v][0] for v in present if v in table},
             # everything the OME-Zarr writer needs (tile resolution: small arrays)
             "area_table": {int(k): tuple(v) for k, v in table.items()},

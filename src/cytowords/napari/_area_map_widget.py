@@ -223,7 +223,8 @@ class AreaMapWidget(QWidget):
             self.viewer.layers.remove(old)
         to_world = -world_to_section(image)
         self.last_layers = []
-        for data, meta, kind in area_map_layers(amap, to_world, name=name):
+        px, shape = pixel_size_um(image), tuple(int(v) for v in image.level_shapes[0][-2:])
+        for data, meta, kind in area_map_layers(amap, to_world, name, px, shape):
             self.last_layers.append(getattr(self.viewer, f"add_{kind}")(data, **meta))
         self.viewer.layers.selection.active = self.last_layers[0]
         n = int((amap.labels > 0).sum())

@@ -1,5 +1,6 @@
 """npe2 writer: an area-map Labels layer (from the Area map widget) to OME-Zarr, atomically.
 
+Also :func:`write_area_map_geojson`: the map's areas as QuPath annotations (GeoJSON).
 The store holds ``labels/areas`` (with the area table as NGFF properties/colours),
 ``labels/rejected``, ``probability`` and ``ood_score`` (see
 :func:`cytowords.describe.mapping_write.write_area_map`). The image is the probability map
@@ -13,10 +14,9 @@ from typing import Any
 import numpy as np
 
 
-def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
-    """Write an area-map Labels layer as OME-Zarr at ``path`` (a new ``*.zarr`` folder)."""
+def _area_map(path: str, data: Any, meta: dict):
+    """The :class:`AreaMap` an area-map Labels layer (``data``, ``meta``) carries."""
     from ..describe.mapping import AreaMap
-    from ..describe.mapping_write import write_area_map
 
     md = meta.get("metadata") or {}
     if not md.get("cytowords_area_map"):
@@ -26,7 +26,7 @@ def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
         )
     labels = np.asarray(data, dtype=np.int32)
     zeros = np.zeros(labels.shape, dtype=np.float32)
-    amap = AreaMap(
+    return AreaMap(
         labels=labels,
         probability=np.asarray(md.get("probability", zeros), dtype=np.float32),
         ood_score=np.asarray(md.get("ood_score", zeros), dtype=np.float32),
@@ -36,8 +36,36 @@ def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
         origin_um=tuple(float(v) for v in md["origin_um"]),
         area_table={int(k): tuple(v) for k, v in (md.get("area_table") or {}).items()},
     )
+
+
+def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
+    """Write an area-map Labels layer as OME-Zarr at ``path`` (a new ``*.zarr`` folder)."""
+    from ..describe.mapping_write import write_area_map
+
+    amap = _area_map(path, data, meta)
     # the layer's own placement: opened again (with the section where it was), it lies
     # where it was computed
     translate = meta.get("translate")
     where = None if translate is None else tuple(float(v) for v in list(translate)[-2:])
     return [str(write_area_map(path, amap, translation_um=where))]
+
+
+def write_area_map_geojson(path: str, data: Any, meta: dict) -> list[str]:
+    """Write an area-map Labels layer as QuPath GeoJSON: one annotation per connected
+    piece of each area (and of rejected tiles), in the section's full-resolution pixels
+    (:func:`cytowords.describe.map_geojson.area_map_to_geojson`); atomic."""
+    from ..describe.export import write_geojson
+    from ..describe.map_geojson import area_map_to_geojson
+
+    amap = _area_map(path, data, meta)
+    px = (meta.get("metadata") or {}).get("section_pixel_size_um")
+    if not px:
+        raise ValueError(
+            f"{path}: layer {meta.get('name')!r} does not record its section's pixel size "
+            "(made by an older version): compute the area map again, or save it as OME-Zarr"
+        )
+    shape = (meta.get("metadata") or {}).get("section_shape_px")
+    gj = area_map_to_geojson(
+        amap, image_pixel_size_um=float(px), image_shape_px=None if shape is None else tuple(shape)
+    )
+    return [str(write_geojson(path, gj))]
