@@ -69,6 +69,12 @@ def test_describe_sets_features_text_colour_and_panel(widget, qtbot) -> None:
     assert f"fields: {n} read, {n} voted, {int(f['n_accepted'].iloc[1])} accepted" in (
         w.results.detail.text()
     )
+    # the next most probable areas (the tiny bundle's top 3, without the reported one)
+    alts = str(f["alternatives"].iloc[1]).split(", ")
+    assert 2 <= len(alts) <= 3 and all(a.endswith("%") for a in alts)
+    assert str(f["area"].iloc[1]) not in [a.rsplit(" ", 1)[0] for a in alts]
+    what = "nearest known areas" if bool(f["rejected"].iloc[1]) else "next most probable"
+    assert f"{what}: {f['alternatives'].iloc[1]}" in w.results.detail.text()
     centre = np.array(camera(viewer).center[-2:])
     np.testing.assert_allclose(centre, [225 * 8.0, 275 * 8.0])
     assert w.results.copy_caption() == f["caption"].iloc[1]

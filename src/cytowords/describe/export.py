@@ -23,7 +23,15 @@ import numpy as np
 from ..atomic import atomic_write_text
 
 #: result columns, in export order
-RESULT_FIELDS = ("area", "area_name", "probability", "rejected", "ood_score", "caption")
+RESULT_FIELDS = (
+    "area",
+    "area_name",
+    "probability",
+    "rejected",
+    "ood_score",
+    "caption",
+    "alternatives",
+)
 _NUMERIC = ("probability", "ood_score")
 
 

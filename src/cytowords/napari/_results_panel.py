@@ -49,7 +49,13 @@ def detail_text(row: int, r: dict) -> str:
         pct = f", {100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
         head += f" — <b>{escape(str(r.get('area')))}</b> ({escape(str(r.get('area_name')))}{pct})"
     caption = str(r.get("caption") or "") or "(the model gave no caption)"
-    return f"{head}<br>{escape(caption)}{fields_text(r)}"
+    alt = str(r.get("alternatives") or "")
+    if alt and alt != "nan":
+        what = "nearest known areas" if bool(r.get("rejected")) else "next most probable"
+        alt = f"<br><i>{what}: {escape(alt)}</i>"
+    else:
+        alt = ""
+    return f"{head}<br>{escape(caption)}{alt}{fields_text(r)}"
 
 
 def fields_text(r: dict) -> str:

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "rejected": False,
     "ood_score": math.nan,
     "caption": "",
+    "alternatives": "",
     "n_fields": 0,
     "n_voting": 0,
     "n_accepted": 0,
@@ -160,6 +161,12 @@ def set_status(layer: Shapes, rows, status: str) -> None:
     set_rows(layer, {i: {"status": status} for i in rows})
 
 
+def alternatives_text(res: RegionDescription) -> str:
+    """The next most probable areas, e.g. ``"4a 38%, 6d1 3%"`` (for a rejected ROI: the
+    nearest known areas)."""
+    return ", ".join(f"{a} {p:.0%}" for a, p in res.top_k if a != res.area)
+
+
 def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
     """Store a description in row ``row`` and colour it."""
     values = {
@@ -169,6 +176,7 @@ def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
         "rejected": bool(res.rejected),
         "ood_score": float(res.ood_score),
         "caption": res.caption,
+        "alternatives": alternatives_text(res),
         "n_fields": int(res.n_patches),
         "n_voting": int(res.n_voting),
         "n_accepted": int(res.n_accepted),
