@@ -79,3 +79,60 @@ def test_describe_text_and_errors(store_and_bundle, capsys, tmp_path: Path) -> N
     assert "nobundle" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["describe", str(store), "--roi", "1,2,3"])
+
+
+def _qupath_file(path: Path) -> Path:
+    """Annotations as QuPath exports them: polygons in image pixels, no pixel size."""
+
+    def feat(name, ring):
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
+            "properties": {"objectType": "annotation", "name": name},
+        }
+
+    feats = [
+        feat("box", [[10, 10], [200, 10], [200, 150], [10, 150]]),
+        feat("triangle", [[300, 300], [480, 320], [350, 480]]),
+        feat("far away", [[9000, 9000], [9100, 9000], [9100, 9100]]),
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]}},
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return path
+
+
+def test_describe_qupath_rois_to_geojson_and_csv(store_and_bundle, capsys, tmp_path) -> None:
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    out = tmp_path / "described.geojson"
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert "far away: not described" in cap.err and "outside the section" in cap.err
+    assert "skipped 1 feature(s) that are not polygons" in cap.err
+    lines = [ln for ln in cap.out.splitlines() if ln.startswith(("box:", "triangle:"))]
+    assert len(lines) == 2 and all("(also: " in ln for ln in lines)
+    gj = json.loads(out.read_text())
+    assert gj["properties"]["pixel_size_um"] == 8.0
+    assert [f["properties"]["name"] for f in gj["features"]] == ["box", "triangle", "far away"]
+    # the same polygons come back, in the image's pixels; the far ROI without a result
+    ring = gj["features"][0]["geometry"]["coordinates"][0]
+    assert ring[:4] == [[10.0, 10.0], [200.0, 10.0], [200.0, 150.0], [10.0, 150.0]]
+    described = [f["properties"] for f in gj["features"][:2]]
+    assert all(p["area"] in AREAS or p["rejected"] for p in described)
+    assert all(p["caption"] and "alternatives" in p for p in described)
+    assert "area" not in gj["features"][2]["properties"]
+    # CSV and JSON
+    csv_out = tmp_path / "described.csv"
+    assert main([*args, "--out", str(csv_out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data) == 3 and data[2] is None and data[0]["area"]
+    rows = csv_out.read_text().splitlines()
+    assert rows[0].startswith("roi,") and "alternatives" in rows[0] and len(rows) == 4
+    # bad inputs: one clear line each
+    (tmp_path / "bad.geojson").write_text("{not json")
+    assert main(["describe", str(store), "--rois", str(tmp_path / "bad.geojson")]) == 2
+    assert "bad.geojson: not JSON" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "x.txt")]) == 2
+    assert "expected a .geojson or .csv" in capsys.readouterr().err
+    assert not (tmp_path / "x.txt").exists()

@@ -35,6 +35,25 @@ RESULT_FIELDS = (
 _NUMERIC = ("probability", "ood_score")
 
 
+def alternatives_text(top_k: Sequence[tuple[str, float]], area: str) -> str:
+    """The next most probable areas besides ``area``, e.g. ``"4a 38%, 6d1 3%"`` (for a
+    rejected region: the nearest known areas)."""
+    return ", ".join(f"{a} {p:.0%}" for a, p in top_k if a != area)
+
+
+def description_row(res: Any) -> dict[str, Any]:
+    """The :data:`RESULT_FIELDS` of a :class:`~cytowords.describe.RegionDescription`."""
+    return {
+        "area": res.area,
+        "area_name": res.area_name,
+        "probability": float(res.probability),
+        "rejected": bool(res.rejected),
+        "ood_score": float(res.ood_score),
+        "caption": res.caption,
+        "alternatives": alternatives_text(res.top_k, res.area),
+    }
+
+
 def _hex_to_rgb(color: str) -> list[int]:
     c = color.lstrip("#")
     return [int(c[i : i + 2], 16) for i in (0, 2, 4)]
@@ -55,6 +74,7 @@ def rois_to_geojson(
     *,
     pixel_size_um: float,
     colors: Mapping[str, str] | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Build a QuPath-compatible GeoJSON FeatureCollection.
 
@@ -63,6 +83,7 @@ def rois_to_geojson(
         results: per ROI a mapping with (some of) :data:`RESULT_FIELDS`.
         pixel_size_um: µm per pixel of the full-resolution image (QuPath's coordinates).
         colors: area id -> ``#rrggbb`` for the classification colour.
+        names: per ROI its annotation name (default ``ROI 1``, ``ROI 2``...).
     """
     if len(polygons_um) != len(results):
         raise ValueError(f"{len(polygons_um)} polygons but {len(results)} results")
@@ -74,7 +95,8 @@ def rois_to_geojson(
         v = np.asarray(poly, dtype=float)
         ring = [[float(x / pixel_size_um), float(y / pixel_size_um)] for y, x in v]
         ring.append(ring[0])
-        props: dict[str, Any] = {"objectType": "annotation", "name": f"ROI {i + 1}"}
+        name = names[i] if names is not None and i < len(names) else f"ROI {i + 1}"
+        props: dict[str, Any] = {"objectType": "annotation", "name": name}
         area = res.get("area")
         if area:
             cls = {"name": str(area)}

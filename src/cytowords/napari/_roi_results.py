@@ -18,6 +18,7 @@ from napari.layers import Shapes
 
 from ..atlas import NONE_ID, load_atlas
 from ..describe import RegionDescription, Roi, RoiError
+from ..describe.export import description_row
 from ._layers import shape_polygon_section_um
 
 #: edge / text colours for states that are not an area
@@ -161,22 +162,10 @@ def set_status(layer: Shapes, rows, status: str) -> None:
     set_rows(layer, {i: {"status": status} for i in rows})
 
 
-def alternatives_text(res: RegionDescription) -> str:
-    """The next most probable areas, e.g. ``"4a 38%, 6d1 3%"`` (for a rejected ROI: the
-    nearest known areas)."""
-    return ", ".join(f"{a} {p:.0%}" for a, p in res.top_k if a != res.area)
-
-
 def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
     """Store a description in row ``row`` and colour it."""
     values = {
-        "area": res.area,
-        "area_name": res.area_name,
-        "probability": float(res.probability),
-        "rejected": bool(res.rejected),
-        "ood_score": float(res.ood_score),
-        "caption": res.caption,
-        "alternatives": alternatives_text(res),
+        **description_row(res),
         "n_fields": int(res.n_patches),
         "n_voting": int(res.n_voting),
         "n_accepted": int(res.n_accepted),
