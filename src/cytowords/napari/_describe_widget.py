@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 
 from ..describe import DescribeParams, Roi
 from . import _roi_results as rr
+from ._autosave import AutosaveRow
 from ._describe_worker import DescribeRequest, describe_worker
 from ._layer_choice import LayerChoice
 from ._layers import (
@@ -63,6 +64,8 @@ class DescribeWidget(QWidget):
         self.describe_all_btn = QPushButton("Describe all")
         self.progress = ProgressRow()
         self.results = ResultsPanel(napari_viewer)
+        self.autosave = AutosaveRow(napari_viewer)
+        self.autosave.restored.connect(self.roi_choice.set_value)
         self._build_layout()
         self.setMinimumWidth(360)
         self.describe_sel_btn.clicked.connect(self.describe_selected)
@@ -73,6 +76,7 @@ class DescribeWidget(QWidget):
         self._geom: dict[int, bytes] = {}
         self._worker = None
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
+        self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
         self._ensure_roi_layer()
         self._bind_roi_layer()
 
@@ -96,6 +100,7 @@ class DescribeWidget(QWidget):
         buttons.addWidget(self.describe_all_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.autosave)
         lay.addWidget(self.auto_check)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
@@ -136,6 +141,10 @@ class DescribeWidget(QWidget):
             layer.events.data.connect(self._on_data)
             layer.events.features.connect(self.results.refresh)
         self.results.set_layer(layer)
+        self._bind_autosave()
+
+    def _bind_autosave(self, *_) -> None:
+        self.autosave.bind(self.image_choice.value(), self._layer)
 
     def _on_data(self, event: Event) -> None:
         layer = self._layer
