@@ -215,3 +215,31 @@ def test_broken_bundle_notifies_and_keeps_rois(widget, qtbot, tmp_path) -> None:
     assert notes.any("describing failed", "broken"), notes.messages
     assert list(layer.features["status"]) == ["error"]
     assert len(layer.data) == 1
+
+
+def test_qupath_annotations_in_pixels_are_placed_over_the_image(widget, qtbot, tmp_path) -> None:
+    import json
+
+    from cytowords.napari._layers import shape_polygon_section_um
+
+    viewer, w = widget
+    image = w.image_choice.value()
+    ring = [[20, 10], [220, 10], [220, 120], [20, 120], [20, 10]]  # [x, y] image pixels
+    feat = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"objectType": "annotation", "name": "from QuPath"},
+    }
+    path = tmp_path / "qupath.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}))
+    (layer,) = viewer.open(str(path), plugin="napari-cytowords")
+    assert tuple(layer.scale) == (1.0, 1.0) and layer.metadata["cytowords_in_image_pixels"]
+    w.roi_choice.set_value(layer)
+    assert w.roi_layer() is layer and tuple(layer.scale) == tuple(image.scale)
+    poly = shape_polygon_section_um(layer, 0, image)
+    # section µm = pixel corner coordinates x 8 µm (within half a pixel)
+    np.testing.assert_allclose(poly.min(axis=0), [10 * 8.0, 20 * 8.0], atol=4.0)
+    np.testing.assert_allclose(poly.max(axis=0), [120 * 8.0, 220 * 8.0], atol=4.0)
+    w.describe_all()
+    wait_idle(qtbot, w)
+    assert list(layer.features["status"]) == ["done"]

@@ -32,6 +32,7 @@ from ._layers import (
     layer_pixel_size_um,
     new_roi_layer,
     pixel_size_um,
+    place_pixel_rois,
     section_from_layer,
 )
 from ._model_choice import ModelChooser
@@ -137,6 +138,8 @@ class DescribeWidget(QWidget):
         if layer is not None:
             image = self.image_choice.value()
             ps = layer_pixel_size_um(image) if isinstance(image, Image) else None
+            if isinstance(image, Image) and place_pixel_rois(layer, image):
+                show_info(f"ROIs of {layer.name!r} are in image pixels: placed over {image.name!r}")
             rr.prepare_layer(layer, ps)
             layer.events.data.connect(self._on_data)
             layer.events.features.connect(self.results.refresh)

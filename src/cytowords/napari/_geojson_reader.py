@@ -27,16 +27,21 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
         obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read GeoJSON ({exc})") from exc
-    # QuPath files carry no pixel size: their coordinates are read as µm (1 px = 1 µm)
-    ps = (obj.get("properties") or {}).get("pixel_size_um") or 1.0
-    polys, results, ps = geojson_to_rois(obj, pixel_size_um=ps, source=str(path))
+    # ours record their pixel size (shapes in µm); QuPath's count the image's pixels: the
+    # layer keeps pixel coordinates and is placed over the image by the Describe widget
+    stored = (obj.get("properties") or {}).get("pixel_size_um") if isinstance(obj, dict) else None
+    polys, results, ps = geojson_to_rois(obj, pixel_size_um=stored or 1.0, source=str(path))
     features = {k: [r.get(k) for r in results] for k in RESULT_FIELDS}
     meta = {
         "name": Path(path).stem,
         "shape_type": "polygon",
         "features": features,
-        "edge_width": 20.0,
+        "edge_width": 20.0 if stored else 10.0,
         "face_color": "transparent",
-        "metadata": {"cytowords_pixel_size_um": ps, "cytowords_roi_layer": True},
+        "metadata": {
+            "cytowords_pixel_size_um": ps if stored else None,
+            "cytowords_roi_layer": True,
+            "cytowords_in_image_pixels": not stored,
+        },
     }
     return [(polys, meta, "shapes")]

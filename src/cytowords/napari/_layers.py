@@ -199,3 +199,18 @@ def camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
     scene = getattr(viewer, "scene", None)
     return scene.camera if scene is not None else viewer.camera
+
+
+def place_pixel_rois(rois: Shapes, image: Image) -> bool:
+    """Put ROIs read in the image's pixel coordinates (QuPath GeoJSON, metadata
+    ``cytowords_in_image_pixels``) over ``image``: the image's scale, translate and units.
+    Returns True when the layer was placed (once; later calls change nothing)."""
+    md = rois.metadata
+    if not md.get("cytowords_in_image_pixels"):
+        return False
+    rois.units = tuple(str(u) for u in image.units[-2:])
+    rois.scale = tuple(image.scale[-2:])
+    rois.translate = tuple(image.translate[-2:])
+    md["cytowords_in_image_pixels"] = False
+    md["cytowords_pixel_size_um"] = layer_pixel_size_um(image)
+    return True
