@@ -221,3 +221,15 @@ def test_area_map_layer_to_qupath_geojson(widget, qtbot, tmp_path) -> None:
         xy = np.asarray(f["geometry"]["coordinates"][0])
         assert xy[:, 0].min() >= -1 and xy[:, 0].max() <= w_px + 1
         assert xy[:, 1].min() >= -1 and xy[:, 1].max() <= h + 1
+
+
+def test_maps_made_at_an_old_pixel_size_are_hidden_not_deleted(widget, qtbot) -> None:
+    viewer, w, image = widget
+    labels = _whole_section_map(w, qtbot)
+    n_layers = len(viewer.layers)
+    w.pixel_size.spin.setValue(2 * SECTION_UM)
+    w.pixel_size.set_btn.click()
+    assert len(viewer.layers) == n_layers  # nothing deleted
+    assert labels.name.endswith("(old pixel size)") and not labels.visible
+    assert not w.last_layers[1].visible
+    assert tuple(image.scale) == (2 * SECTION_UM, 2 * SECTION_UM)

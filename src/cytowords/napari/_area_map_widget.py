@@ -117,6 +117,7 @@ class AreaMapWidget(QWidget):
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
         self.model = ModelChooser()
         self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice, self.model)
+        self.pixel_size.changed.connect(self._on_pixel_size)
         self.stride = QDoubleSpinBox()
         self.stride.setRange(0.0, 100000.0)
         self.stride.setDecimals(0)
@@ -242,6 +243,20 @@ class AreaMapWidget(QWidget):
             self.progress.finish("cancelled: no layer added")
         elif self.progress.busy:
             self.progress.finish("stopped")
+
+    def _on_pixel_size(self, image: Image) -> None:
+        """The image was re-scaled: its maps, made at the old pixel size, are hidden and
+        renamed (never deleted)."""
+        name = f"{image.name} area map"
+        old = [ly for ly in self.viewer.layers if ly.name in (name, f"{name} rejected")]
+        for ly in old:
+            ly.visible = False
+            ly.name = f"{ly.name} (old pixel size)"
+        if old:
+            show_info(
+                f"{len(old)} area map layer(s) of {image.name!r} were made at the old "
+                "pixel size: hidden and renamed '… (old pixel size)'; compute the map again"
+            )
 
     def cancel(self) -> None:
         """Cancel the running computation (no layer is added)."""
