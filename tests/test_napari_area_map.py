@@ -233,3 +233,14 @@ def test_maps_made_at_an_old_pixel_size_are_hidden_not_deleted(widget, qtbot) ->
     assert labels.name.endswith("(old pixel size)") and not labels.visible
     assert not w.last_layers[1].visible
     assert tuple(image.scale) == (2 * SECTION_UM, 2 * SECTION_UM)
+
+
+def test_a_second_map_keeps_the_first_hidden_and_summarises(widget, qtbot) -> None:
+    viewer, w, image = widget
+    first = [_whole_section_map(w, qtbot), w.last_layers[1]]
+    second = [_whole_section_map(w, qtbot), w.last_layers[1]]
+    assert all(ly in viewer.layers for ly in first + second)  # nothing deleted
+    assert not any(ly.visible for ly in first) and all(ly.visible for ly in second)
+    assert second[0].name != first[0].name and w.maps_of(image) == first + second
+    text = w.progress.status.text()
+    assert "1 earlier map(s) hidden" in text and "largest: " in text and "mm² accepted" in text

@@ -105,6 +105,24 @@ def area_map_events(
 area_map_worker = thread_worker(area_map_events)
 
 
+def map_summary(amap, top: int = 5) -> str:
+    """The largest areas among accepted tiles, e.g. ``"largest: hOc1 24%, hOc2 18% … of
+    312 mm² accepted"`` (hover the map for names)."""
+    ok = (amap.labels > 0) & ~amap.rejected
+    if not ok.any():
+        return "no tile accepted as a known area"
+    values, counts = np.unique(amap.labels[ok], return_counts=True)
+    order = np.argsort(-counts)[:top]
+    total = int(counts.sum())
+    parts = [
+        f"{amap.area_table.get(int(values[i]), (str(values[i]),))[0]} {counts[i] / total:.0%}"
+        for i in order
+    ]
+    mm2 = total * float(amap.pixel_size_um) ** 2 / 1e6
+    more = " …" if len(values) > top else ""
+    return f"largest: {', '.join(parts)}{more} of {mm2:.4g} mm² accepted (hover for names)"
+
+
 class AreaMapWidget(QWidget):
     """Dock widget computing area maps of a section image."""
 
@@ -218,22 +236,37 @@ class AreaMapWidget(QWidget):
         elif kind == "done" and not self.progress.cancel_event.is_set():
             self._add_layers(ev[1], image)
 
+    def maps_of(self, image: Image) -> list:
+        """The area map layers (areas and rejected) computed over ``image``."""
+        return [
+            ly
+            for ly in self.viewer.layers
+            if ly.metadata.get("cytowords_image") == image.name
+            and (
+                ly.metadata.get("cytowords_area_map") or ly.metadata.get("cytowords_rejection_map")
+            )
+        ]
+
     def _add_layers(self, amap, image: Image) -> None:
-        name = f"{image.name} area map"
-        for old in [ly for ly in self.viewer.layers if ly.name in (name, f"{name} rejected")]:
-            self.viewer.layers.remove(old)
+        earlier = self.maps_of(image)
+        for ly in earlier:  # kept, never deleted: napari numbers the new layers' names
+            ly.visible = False
         to_world = -world_to_section(image)
         self.last_layers = []
         px, shape = pixel_size_um(image), tuple(int(v) for v in image.level_shapes[0][-2:])
-        for data, meta, kind in area_map_layers(amap, to_world, name, px, shape):
+        for data, meta, kind in area_map_layers(
+            amap, to_world, f"{image.name} area map", px, shape
+        ):
+            meta["metadata"]["cytowords_image"] = image.name
             self.last_layers.append(getattr(self.viewer, f"add_{kind}")(data, **meta))
         self.viewer.layers.selection.active = self.last_layers[0]
         n = int((amap.labels > 0).sum())
         rej = int(amap.rejected.sum())
         nc = int(amap.no_cortex.sum()) if amap.no_cortex is not None else 0
+        kept = f"; {len(earlier) // 2} earlier map(s) hidden" if earlier else ""
         self.progress.finish(
             f"{n} tile(s) of {amap.pixel_size_um:.0f} µm mapped, {rej} rejected ({nc} no "
-            "cortex) (hover the map to read area names)"
+            f"cortex){kept}.\n{map_summary(amap)}"
         )
 
     def _on_finished(self) -> None:
@@ -247,8 +280,7 @@ class AreaMapWidget(QWidget):
     def _on_pixel_size(self, image: Image) -> None:
         """The image was re-scaled: its maps, made at the old pixel size, are hidden and
         renamed (never deleted)."""
-        name = f"{image.name} area map"
-        old = [ly for ly in self.viewer.layers if ly.name in (name, f"{name} rejected")]
+        old = [ly for ly in self.maps_of(image) if not ly.name.endswith("(old pixel size)")]
         for ly in old:
             ly.visible = False
             ly.name = f"{ly.name} (old pixel size)"
