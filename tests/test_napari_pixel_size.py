@@ -153,3 +153,20 @@ def test_check_button_reports_a_verdict_without_blocking(
     assert res.verdict in ("consistent", "suspect", "inconclusive")
     assert res.stated_um == SECTION_UM and row.status.text() == res.message
     assert row.check_btn.isEnabled()
+
+
+def test_first_describe_checks_the_pixel_size_once(make_napari_viewer, tiny_bundle_path, qtbot):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(section_array(), scale=(SECTION_UM, SECTION_UM), units=("µm", "µm"))
+    w = DescribeWidget(viewer)
+    w.model.set_value(str(tiny_bundle_path))
+    w.roi_layer().add_rectangles(rect(10, 10, 100, 200))
+    w.describe_all()
+    assert w.pixel_size.worker is not None  # started with the first job
+    wait_idle(qtbot, w)
+    qtbot.waitUntil(lambda: w.pixel_size.worker is None, timeout=60000)
+    first = w.pixel_size.last_check
+    assert first is not None and w.pixel_size._checked[image] is first
+    w.describe_all()
+    assert w.pixel_size.worker is None  # not again for the same image
+    wait_idle(qtbot, w)

@@ -216,6 +216,7 @@ class AreaMapWidget(QWidget):
         except (LayerError, FileNotFoundError, ValueError) as exc:
             show_error(str(exc))
             return
+        self.pixel_size.auto_check()
         cancel = self.progress.start("loading model…")
         worker = area_map_worker(
             request, section, cancel, on_progress=self.progress.relay, _ignore_errors=True

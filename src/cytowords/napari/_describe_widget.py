@@ -245,6 +245,7 @@ class DescribeWidget(QWidget):
         jobs = self._jobs(image, ids)
         if not jobs:
             return
+        self.pixel_size.auto_check()
         cancel = self.progress.start(f"loading model, {len(jobs)} ROI(s) to describe…")
         worker = describe_worker(
             self.request(),

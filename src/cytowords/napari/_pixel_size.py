@@ -11,9 +11,11 @@ the user set it: the image and the layers aligned with it are re-scaled to µm
 
 from __future__ import annotations
 
+import weakref
+
 from napari.layers import Image
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -57,6 +59,8 @@ class PixelSizeRow(QWidget):
         self.image_choice = image_choice
         self.model = model
         self.worker = None
+        self.last_check = None
+        self._checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.spin = QDoubleSpinBox()
         self.spin.setRange(0.0, 100000.0)
         self.spin.setDecimals(4)
@@ -178,8 +182,19 @@ class PixelSizeRow(QWidget):
         self.worker = worker
         worker.start()
 
+    def auto_check(self) -> None:
+        """:meth:`check` the chosen image once (its first describe or map job), so that a
+        mis-stated pixel size is flagged without the user asking."""
+        image = self._image
+        if image is not None and image not in self._checked and self.value() is not None:
+            self.check()
+
     def _on_checked(self, res) -> None:
         self.last_check = res
+        if self._image is not None:
+            self._checked[self._image] = res
+        if res.verdict == "suspect":
+            show_warning(res.message)
         self.status.setText(res.message)
         self.status.setStyleSheet(_BAD_STYLE if res.verdict == "suspect" else _OK_STYLE)
 
