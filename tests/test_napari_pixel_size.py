@@ -170,3 +170,7 @@ def test_first_describe_checks_the_pixel_size_once(make_napari_viewer, tiny_bund
     w.describe_all()
     assert w.pixel_size.worker is None  # not again for the same image
     wait_idle(qtbot, w)
+    assert w.pixel_size.status.text() == first.message  # the verdict stays on show
+    w.pixel_size.spin.setValue(2 * SECTION_UM)
+    w.pixel_size.set_btn.click()
+    assert image not in w.pixel_size._checked  # a new pixel size is checked again

@@ -125,8 +125,12 @@ class PixelSizeRow(QWidget):
         ok = "from the image's scale"
         if layer_unit(image) == "pixel":
             ok += " (no unit given: read as µm; press Set to confirm)"
+        res = self._checked.get(image)
+        if problem is None and res is not None:  # the last check of this image, if any
+            ok = res.message
         self.status.setText(problem or ok)
-        self.status.setStyleSheet(_BAD_STYLE if problem else _OK_STYLE)
+        suspect = res is not None and res.verdict == "suspect"
+        self.status.setStyleSheet(_BAD_STYLE if problem or suspect else _OK_STYLE)
         self._update_button()
 
     def _update_button(self, *_) -> None:
@@ -157,6 +161,7 @@ class PixelSizeRow(QWidget):
         except LayerError as exc:
             show_error(str(exc))
             return
+        self._checked.pop(image, None)  # checked at the old size: check again
         self.refresh()
         self.changed.emit(image)
 
