@@ -52,8 +52,12 @@ def test_set_pixel_size_rescales_the_layers_aligned_with_the_image() -> None:
     rois = viewer.add_shapes([rect(1, 1, 5, 5)], shape_type="rectangle")
     coarse = viewer.add_labels(np.zeros((25, 25), int), scale=(4, 4))
     elsewhere = viewer.add_image(np.zeros((10, 10)), translate=(50, 50), scale=(2, 2))
+    other_scan = viewer.add_image(np.zeros((60, 80)))  # same origin and unit, other size
+    overlay = viewer.add_image(np.ones((100, 100)))  # the same scan's other channel
     changed = set_pixel_size(viewer, image, 20.0)
-    assert changed[0] is image and set(map(id, changed)) == {id(image), id(rois), id(coarse)}
+    assert changed[0] is image
+    assert set(map(id, changed)) == {id(image), id(rois), id(coarse), id(overlay)}
+    assert tuple(other_scan.scale) == (1.0, 1.0)
     assert tuple(image.scale) == (20.0, 20.0) and str(image.units[-1]) == "micrometer"
     assert tuple(rois.scale) == (20.0, 20.0)  # ROIs stay on the same pixels
     assert tuple(coarse.scale) == (80.0, 80.0)  # a 4x coarser label image stays 4x coarser

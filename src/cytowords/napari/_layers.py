@@ -106,13 +106,15 @@ def pixel_size_um(layer: Image) -> float:
 def set_pixel_size(viewer, image: Image, um: float) -> list:
     """Give ``image`` a pixel size of ``um`` µm (scale in µm) and re-scale the layers that
     share its origin and unit by the same factor, so that ROIs and label images drawn over
-    it stay on the same pixels. Returns the layers changed (the image first)."""
+    it stay on the same pixels (other images only when they have its size: an overlay of
+    the same scan). Returns the layers changed (the image first)."""
     if not (isinstance(um, (int, float)) and np.isfinite(um) and um > 0):
         raise LayerError(f"pixel size {um!r}: expected a positive number of µm per pixel")
     old_scale = np.asarray(image.scale[-2:], dtype=float)
     old_translate = np.asarray(image.translate[-2:], dtype=float)
     unit = layer_unit(image)
     factor = um / old_scale
+    shape = tuple(image.level_shapes[0][-2:])
     changed = [image] + [
         ly
         for ly in viewer.layers
@@ -120,6 +122,8 @@ def set_pixel_size(viewer, image: Image, um: float) -> list:
         and ly.ndim >= 2
         and layer_unit(ly) == unit
         and np.allclose(np.asarray(ly.translate[-2:], dtype=float), old_translate)
+        # another image follows only if it is the same scan (an overlay of equal size)
+        and (not isinstance(ly, Image) or tuple(ly.level_shapes[0][-2:]) == shape)
     ]
     for ly in changed:
         scale = np.asarray(ly.scale, dtype=float)
