@@ -7,6 +7,8 @@ no known cortex must not be flagged but called inconclusive.
 
 from __future__ import annotations
 
+import json
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -88,3 +90,19 @@ def test_cli_map_warns_when_the_pixel_size_does_not_fit(section, tmp_path, capsy
     skip = [*wrong, "--no-pixel-size-check", "--out", str(tmp_path / "skip.ome.zarr")]
     assert main(skip) == 0
     assert "looks wrong" not in capsys.readouterr().err
+
+
+def test_cli_pixel_size_exit_codes(section, tmp_path, capsys):
+    from cytowords.cli import main
+    from cytowords.sections import write_section
+
+    path = str(write_section(tmp_path / "b204.ome.zarr", section, chunk_px=512))
+    assert main(["pixel-size", path, "--fields", "48", "--device", "cpu"]) == 0
+    assert f"{path}: consistent: the pixel size of 32 µm" in capsys.readouterr().out
+    wrong = ["pixel-size", path, "--pixel-size-um", "16", "--fields", "48", "--json"]
+    assert main(wrong) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "suspect" and out["stated_um"] == 16.0
+    assert main(["pixel-size", str(tmp_path / "missing.zarr"), path, "--fields", "48"]) == 2
+    cap = capsys.readouterr()
+    assert "missing.zarr" in cap.err and f"{path}: consistent" in cap.out  # went on

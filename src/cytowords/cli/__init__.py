@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from .. import __version__
 
 #: sub-command modules, in the order they appear in ``--help``
-COMMAND_MODULES = ("demo", "synth", "describe", "map", "mine", "train", "evaluate")
+COMMAND_MODULES = (
+    "demo",
+    "synth",
+    "describe",
+    "map",
+    "pixel_size",
+    "mine",
+    "train",
+    "evaluate",
+)
 
 
 class CliError(Exception):

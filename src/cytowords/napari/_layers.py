@@ -115,16 +115,19 @@ def set_pixel_size(viewer, image: Image, um: float) -> list:
     unit = layer_unit(image)
     factor = um / old_scale
     shape = tuple(image.level_shapes[0][-2:])
-    changed = [image] + [
-        ly
-        for ly in viewer.layers
-        if ly is not image
-        and ly.ndim >= 2
-        and layer_unit(ly) == unit
-        and np.allclose(np.asarray(ly.translate[-2:], dtype=float), old_translate)
-        # another image follows only if it is the same scan (an overlay of equal size)
-        and (not isinstance(ly, Image) or tuple(ly.level_shapes[0][-2:]) == shape)
-    ]
+    changed = (
+        [image]
+        + [
+            ly
+            for ly in viewer.layers
+            if ly is not image
+            and ly.ndim >= 2
+            and layer_unit(ly) == unit
+            and np.allclose(np.asarray(ly.translate[-2:], dtype=float), old_translate)
+            # another image follows only if it is the same scan (an overlay of equal size)
+            and (not isinstance(ly, Image) or tuple(ly.level_shapes[0][-2:]) == shape)
+        ]
+    )
     for ly in changed:
         scale = np.asarray(ly.scale, dtype=float)
         translate = np.asarray(ly.translate, dtype=float)

@@ -1,0 +1,68 @@
+"""``cytowords pixel-size IMAGE...``: does each section's stated pixel size fit its tissue?
+
+A quality check to run over a lab's scans before mapping them: reads tissue fields of each
+section at ½× to 2× its stated pixel size with the model
+(:func:`cytowords.describe.scale_check.check_pixel_size`) and prints the verdict. Exit
+status 0 when every section is consistent or inconclusive, 1 when one looks wrong, 2 on
+errors (a missing file, a file without pixel size and no ``--pixel-size-um``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pixel-size",
+        help="check that sections' stated pixel sizes fit their tissue (exit 1 if not)",
+        description="Check each section's stated pixel size against its tissue, with the model.",
+    )
+    p.add_argument("images", nargs="+", help="sections: OME-Zarr, zarr or TIFF")
+    p.add_argument("--model", default="default", help="model bundle folder (default: bundled)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument(
+        "--pixel-size-um", type=float, default=None, help="check this µm/px instead of the file's"
+    )
+    p.add_argument("--fields", type=int, default=96, help="tissue fields read per scale (96)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per section")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..describe import Describer
+    from ..describe.scale_check import check_pixel_size
+    from ..sections import open_section
+
+    describer = Describer(args.model, device=args.device)
+    worst = 0
+    for path in args.images:
+        try:
+            section = open_section(path, pixel_size_um=args.pixel_size_um)
+            res = check_pixel_size(section, describer, n_fields=args.fields)
+        except ValueError as exc:  # SectionError, NoTissueError: say so, go on
+            print(f"cytowords pixel-size: error: {exc}", file=sys.stderr)
+            worst = 2
+            continue
+        if res.verdict == "suspect":
+            worst = max(worst, 1)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "image": path,
+                        "verdict": res.verdict,
+                        "stated_um": res.stated_um,
+                        "suggested_um": round(res.suggested_um, 4),
+                        "factors": list(res.factors),
+                        "accepted": [round(a, 4) for a in res.accepted],
+                        "n_fields": res.n_fields,
+                        "message": res.message,
+                    }
+                )
+            )
+        else:
+            print(f"{path}: {res.verdict}: {res.message}")
+    return worst
