@@ -98,6 +98,41 @@ def test_progress_counts_every_chunk(tmp_path):
     assert [d for d, _ in calls] == list(range(1, total + 1))
 
 
+def test_progress_counts_every_chunk_while_other_threads_compute(tmp_path):
+    """dask's global callbacks are swapped out process-wide during every compute; the
+    write's progress must not depend on them (another thread computing at the same time)."""
+    import threading
+
+    import dask.array as da
+
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = da.ones((256, 256), chunks=16)
+        while not stop.is_set():
+            x.sum().compute(scheduler="threads")
+
+    threads = [threading.Thread(target=busy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(3):
+            calls = []
+            write_section(
+                tmp_path / f"p{k}.zarr",
+                _img(1000, 700),
+                pixel_size_um=1,
+                chunk_px=256,
+                n_levels=2,
+                on_progress=lambda d, t, calls=calls: calls.append((d, t)),
+            )
+            assert calls[-1] == (16, 16) and len(calls) == 16
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def test_cancel_leaves_nothing(tmp_path):
     ev = threading.Event()
     seen = []

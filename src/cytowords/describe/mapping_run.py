@@ -128,8 +128,10 @@ def run_local(
     kw: dict[str, Any] = {"scheduler": scheduler}
     if scheduler == "threads":
         kw["num_workers"] = num_workers or max(2, os.cpu_count() or 1)
-    with _LocalCallback(on_block, cancel):
-        dask.compute(*tasks, **kw)
+    # the callback goes to this compute only: dask's global callbacks (``with cb:``) are
+    # swapped out process-wide during every compute, so another thread computing with dask
+    # at the same time (a describe job, a pixel size check) made this map lose blocks
+    dask.compute(*tasks, callbacks=[_LocalCallback(on_block, cancel)._callback], **kw)
 
 
 def check_address(address: str) -> str:

@@ -156,8 +156,10 @@ class _Writer:
             raise WriteCancelled("write_section cancelled")
         src = src.rechunk(target.chunks)
         cb = _StoreProgress(self.done, self.total, self.on_progress, self.cancel)
-        with cb:
-            da.store(src, target, lock=False, scheduler="threads", pool=self.pool)
+        # passed to this compute only (dask's global callbacks are not thread-safe)
+        da.store(
+            src, target, lock=False, scheduler="threads", pool=self.pool, callbacks=[cb._callback]
+        )
         self.done = cb.done
 
     def pyramid(self, group: zarr.Group, levels: list[da.Array], shapes: list, label: bool) -> None:
