@@ -297,5 +297,5 @@ class AreaMapWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """True while an area map is computed."""
-        return self._worker is not None
+        """True while an area map is computed (or the image's pixel size checked)."""
+        return self._worker is not None or self.pixel_size.worker is not None

@@ -322,5 +322,5 @@ class DescribeWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """True while a describe job runs."""
-        return self._worker is not None
+        """True while a describe job runs (or the image's pixel size is checked)."""
+        return self._worker is not None or self.pixel_size.worker is not None

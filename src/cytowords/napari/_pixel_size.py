@@ -11,13 +11,22 @@ the user set it: the image and the layers aligned with it are re-scaled to µm
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QThreadPool, Signal
+from qtpy.QtWidgets import (
+    QApplication,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ._layer_choice import LayerChoice
 from ._layers import (
@@ -35,10 +44,10 @@ _OK_STYLE = "color: palette(mid);"
 _BAD_STYLE = "color: #e04040;"
 
 
-def _check(model: str, device: str, section):
+def _check(model: str, device: str, section, stop: threading.Event):
     from ..describe.scale_check import check_pixel_size
 
-    return check_pixel_size(section, get_describer(model, device))
+    return check_pixel_size(section, get_describer(model, device), cancel=stop.is_set)
 
 
 #: a napari thread worker running :func:`cytowords.describe.scale_check.check_pixel_size`
@@ -61,6 +70,10 @@ class PixelSizeRow(QWidget):
         self.worker = None
         self.last_check = None
         self._checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._stop = threading.Event()  # set when the application quits
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._shutdown)
         self.spin = QDoubleSpinBox()
         self.spin.setRange(0.0, 100000.0)
         self.spin.setDecimals(4)
@@ -180,7 +193,7 @@ class PixelSizeRow(QWidget):
         self.status.setText("checking the pixel size against the tissue…")
         self.status.setStyleSheet(_OK_STYLE)
         self.check_btn.setEnabled(False)
-        worker = scale_check_worker(model, device, section, _ignore_errors=True)
+        worker = scale_check_worker(model, device, section, self._stop, _ignore_errors=True)
         worker.returned.connect(self._on_checked)
         worker.errored.connect(lambda exc: show_error(f"pixel size check failed: {exc}"))
         worker.finished.connect(self._on_check_finished)
@@ -194,7 +207,15 @@ class PixelSizeRow(QWidget):
         if image is not None and image not in self._checked and self.value() is not None:
             self.check()
 
+    def _shutdown(self) -> None:
+        """Stop a running check (between scales) and let it end before Python does."""
+        self._stop.set()
+        if self.worker is not None:
+            QThreadPool.globalInstance().waitForDone(5000)
+
     def _on_checked(self, res) -> None:
+        if res is None:  # stopped
+            return
         self.last_check = res
         if self._image is not None:
             self._checked[self._image] = res
