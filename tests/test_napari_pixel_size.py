@@ -178,3 +178,23 @@ def test_first_describe_checks_the_pixel_size_once(make_napari_viewer, tiny_bund
     w.pixel_size.spin.setValue(2 * SECTION_UM)
     w.pixel_size.set_btn.click()
     assert image not in w.pixel_size._checked  # a new pixel size is checked again
+
+
+def test_automatic_check_fails_quietly_on_an_image_without_tissue(
+    make_napari_viewer, tiny_bundle_path, qtbot
+):
+    viewer = make_napari_viewer()
+    flat = np.full((300, 300), 200, np.uint8)  # no dark-on-bright contrast: no tissue
+    image = viewer.add_image(flat, scale=(SECTION_UM, SECTION_UM), units=("µm", "µm"))
+    w = DescribeWidget(viewer)
+    w.model.set_value(str(tiny_bundle_path))
+    w.roi_layer().add_rectangles(rect(10, 10, 100, 100))
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    assert "pixel size check failed" in w.pixel_size.status.text()
+    assert not notes.any("pixel size check failed")  # no pop-up for the automatic check
+    assert image in w.pixel_size._checked  # and not retried by the next job
+    w.describe_all()
+    assert w.pixel_size.worker is None
+    wait_idle(qtbot, w)

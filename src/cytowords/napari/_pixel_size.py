@@ -178,9 +178,10 @@ class PixelSizeRow(QWidget):
         self.refresh()
         self.changed.emit(image)
 
-    def check(self) -> None:
+    def check(self, quiet: bool = False) -> None:
         """Check the chosen image's pixel size against the tissue, in a background thread;
-        the verdict replaces the status line (red when the size looks wrong)."""
+        the verdict replaces the status line (red when the size looks wrong). ``quiet``:
+        a failure (e.g. no tissue) only goes to the status line, no notification."""
         image = self._image
         if image is None or self.worker is not None:
             return
@@ -195,7 +196,7 @@ class PixelSizeRow(QWidget):
         self.check_btn.setEnabled(False)
         worker = scale_check_worker(model, device, section, self._stop, _ignore_errors=True)
         worker.returned.connect(self._on_checked)
-        worker.errored.connect(lambda exc: show_error(f"pixel size check failed: {exc}"))
+        worker.errored.connect(lambda exc: self._on_check_error(exc, quiet))
         worker.finished.connect(self._on_check_finished)
         self.worker = worker
         worker.start()
@@ -205,7 +206,14 @@ class PixelSizeRow(QWidget):
         mis-stated pixel size is flagged without the user asking."""
         image = self._image
         if image is not None and image not in self._checked and self.value() is not None:
-            self.check()
+            self.check(quiet=True)
+
+    def _on_check_error(self, exc: Exception, quiet: bool) -> None:
+        if self._image is not None:
+            self._checked[self._image] = None  # not retried by every job
+        self.status.setText(f"pixel size check failed: {exc}")
+        if not quiet:
+            show_error(f"pixel size check failed: {exc}")
 
     def _shutdown(self) -> None:
         """Stop a running check (between scales) and let it end before Python does."""
