@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..sections import Section
-from .mapping_grid import tissue_mask
+from .mapping_grid import NoTissueError, tissue_mask
 
 #: candidate ratios true / stated pixel size (a geometric grid from 1/2 to 2)
 FACTORS = tuple(round(2.0 ** (k / 4.0), 4) for k in range(-4, 5))
@@ -123,6 +123,8 @@ def tissue_points(section: Section, n: int, seed: int = 0) -> np.ndarray:
     (n' = n, or fewer on a small mask); NoTissueError without tissue."""
     tm = tissue_mask(section)
     ys, xs = np.nonzero(tm.mask)
+    if not len(ys):
+        raise NoTissueError(f"section {section.name!r}: no tissue pixels to check the scale on")
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(ys), size=min(n, len(ys)), replace=False)
     return (np.stack([ys[pick], xs[pick]], 1) + 0.5) / np.asarray(tm.mask.shape, dtype=float)
