@@ -43,6 +43,18 @@ def mask_polygons(mask: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndar
     for k, sl in enumerate(ndimage.find_objects(pieces), start=1):
         if sl is None:
             continue
+        if sl[0].stop - sl[0].start == 1 and sl[1].stop - sl[1].start == 1:
+            i, j = sl[0].start, sl[1].start  # one tile (common: isolated rejected tiles)
+            out.append(
+                (
+                    k,
+                    np.array(
+                        [[i - 0.5, j], [i, j + 0.5], [i + 0.5, j], [i, j - 0.5], [i - 0.5, j]]
+                    ),
+                    [],
+                )
+            )
+            continue
         sub = np.pad(pieces[sl] == k, 1)
         off = np.array([sl[0].start - 1, sl[1].start - 1], dtype=float)
         rings = [c + off for c in find_contours(sub.astype(float), 0.5) if len(c) >= 4]
@@ -129,13 +141,16 @@ def area_map_to_geojson(
         if not mask.any():
             continue
         pieces, outlines = mask_polygons(mask)
+        # tiles and summed probability per piece in one pass (not one mask per piece: a
+        # map can have many thousand one-tile pieces)
+        counts = np.bincount(pieces.ravel())
+        sums = np.bincount(pieces.ravel(), weights=prob.ravel())
         for k, ext, holes in outlines:
             rings = [
                 _ring_px(r, am.origin_um, tile, image_pixel_size_um, image_shape_px)
                 for r in (ext, *holes)
             ]
-            piece = pieces == k
-            n = int(piece.sum())
+            n = int(counts[k])
             feats.append(
                 {
                     "type": "Feature",
@@ -147,7 +162,7 @@ def area_map_to_geojson(
                         "measurements": {
                             "area_mm2": round(n * tile * tile / 1e6, 4),
                             "tiles": n,
-                            "mean_probability": round(float(prob[piece].mean()), 4) if n else None,
+                            "mean_probability": round(float(sums[k] / n), 4) if n else None,
                         },
                     },
                 }
