@@ -229,23 +229,9 @@ def test_map_is_complete_while_other_threads_compute_with_dask(section, bundle, 
     """dask's global callbacks are swapped out during every compute, process-wide: a map
     that relied on them lost blocks whenever another thread (a describe job, a pixel size
     check) computed at the same time, and came back partly or wholly empty."""
-    import dask.array as da
+    from dask_helpers import dask_busy_threads
 
-    stop = threading.Event()
-
-    def busy() -> None:
-        x = da.ones((256, 256), chunks=16)
-        while not stop.is_set():
-            x.sum().compute(scheduler="threads")
-
-    threads = [threading.Thread(target=busy) for _ in range(2)]
-    for t in threads:
-        t.start()
-    try:
+    with dask_busy_threads():
         for _ in range(3):
             again = compute_area_map(section, bundle, device="cpu", block_tiles=2)
             np.testing.assert_array_equal(again.labels, amap.labels)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()

@@ -101,21 +101,9 @@ def test_progress_counts_every_chunk(tmp_path):
 def test_progress_counts_every_chunk_while_other_threads_compute(tmp_path):
     """dask's global callbacks are swapped out process-wide during every compute; the
     write's progress must not depend on them (another thread computing at the same time)."""
-    import threading
+    from dask_helpers import dask_busy_threads
 
-    import dask.array as da
-
-    stop = threading.Event()
-
-    def busy() -> None:
-        x = da.ones((256, 256), chunks=16)
-        while not stop.is_set():
-            x.sum().compute(scheduler="threads")
-
-    threads = [threading.Thread(target=busy) for _ in range(2)]
-    for t in threads:
-        t.start()
-    try:
+    with dask_busy_threads():
         for k in range(3):
             calls = []
             write_section(
@@ -127,10 +115,6 @@ def test_progress_counts_every_chunk_while_other_threads_compute(tmp_path):
                 on_progress=lambda d, t, calls=calls: calls.append((d, t)),
             )
             assert calls[-1] == (16, 16) and len(calls) == 16
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
 
 
 def test_cancel_leaves_nothing(tmp_path):
