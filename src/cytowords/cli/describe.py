@@ -57,29 +57,19 @@ def _read_rois(path: str, pixel_size_um: float) -> tuple[list, list[str]]:
         raise CliError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
     try:
         # our own files record their pixel size; QuPath's count the image's pixels
-        stored = (
-            (obj.get("properties") or {}).get("pixel_size_um") if isinstance(obj, dict) else None
-        )
-        polys, _, _ = geojson_to_rois(obj, pixel_size_um=stored or pixel_size_um, source=str(p))
+        polys, results, _ = geojson_to_rois(obj, pixel_size_um=pixel_size_um, source=str(p))
     except (ValueError, AttributeError, TypeError) as exc:
         raise CliError(f"{p}: {exc}") from None
     if not polys:
         raise CliError(f"{p}: no polygon features; expected QuPath annotations (Polygon)")
-    used = [
-        f
-        for f in obj["features"]
-        if (f.get("geometry") or {}).get("type") == "Polygon" and f["geometry"].get("coordinates")
-    ]
-    if len(used) < len(obj["features"]):
-        n = len(obj["features"]) - len(used)
+    skipped = len(obj["features"]) - len(polys)
+    if skipped:
         print(
-            f"{p}: skipped {n} feature(s) that are not polygons (points, lines, multipolygons)",
+            f"{p}: skipped {skipped} feature(s) that are not polygons (points, lines, "
+            "multipolygons)",
             file=sys.stderr,
         )
-    names = [
-        str((f.get("properties") or {}).get("name") or f"ROI {i + 1}") for i, f in enumerate(used)
-    ]
-    return polys, names
+    return polys, [r.get("name") or f"ROI {i + 1}" for i, r in enumerate(results)]
 
 
 def _print_one(res) -> None:

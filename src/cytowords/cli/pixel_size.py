@@ -49,20 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if res.verdict == "suspect":
             worst = max(worst, 1)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "image": path,
-                        "verdict": res.verdict,
-                        "stated_um": res.stated_um,
-                        "suggested_um": round(res.suggested_um, 4),
-                        "factors": list(res.factors),
-                        "accepted": [round(a, 4) for a in res.accepted],
-                        "n_fields": res.n_fields,
-                        "message": res.message,
-                    }
-                )
-            )
+            print(json.dumps({"image": path, **res.to_dict()}))
         else:
             print(f"{path}: {res.verdict}: {res.message}")
     return worst

@@ -129,12 +129,14 @@ def geojson_to_rois(
 ) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
     """Read polygons (µm, ``(y, x)``) and results back from a GeoJSON object.
 
-    The pixel size comes from the collection's properties (written by us) or from
-    ``pixel_size_um`` (e.g. for QuPath files). Non-polygon features are skipped.
+    The pixel size comes from the collection's properties (written by us), else from
+    ``pixel_size_um`` (e.g. the image's, for QuPath files, which count its pixels).
+    Non-polygon features are skipped. Each result also carries the feature's ``name``
+    when it has one.
     """
     if obj.get("type") != "FeatureCollection" or not isinstance(obj.get("features"), list):
         raise ValueError(f"{source}: not a GeoJSON FeatureCollection")
-    ps = pixel_size_um or (obj.get("properties") or {}).get("pixel_size_um")
+    ps = (obj.get("properties") or {}).get("pixel_size_um") or pixel_size_um
     if not ps:
         raise ValueError(f"{source}: no pixel size in the file; pass pixel_size_um (µm per pixel)")
     polys, results = [], []
@@ -148,6 +150,8 @@ def geojson_to_rois(
         polys.append(ring[:, ::-1] * float(ps))
         props = f.get("properties") or {}
         res = {k: props[k] for k in RESULT_FIELDS if k in props}
+        if isinstance(props.get("name"), str):
+            res["name"] = props["name"]
         if "area" not in res and isinstance(props.get("classification"), dict):
             res["area"] = props["classification"].get("name")
         results.append(res)

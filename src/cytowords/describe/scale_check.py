@@ -81,6 +81,18 @@ class ScaleCheck:
             return "suspect"
         return "consistent"
 
+    def to_dict(self) -> dict:
+        """JSON-ready: the fields, the verdict, the suggestion and the message."""
+        return {
+            "verdict": self.verdict,
+            "stated_um": self.stated_um,
+            "suggested_um": round(self.suggested_um, 4),
+            "factors": list(self.factors),
+            "accepted": [round(a, 4) for a in self.accepted],
+            "n_fields": self.n_fields,
+            "message": self.message,
+        }
+
     @property
     def suggested_um(self) -> float:
         """The pixel size at the acceptance peak (µm per pixel of level 0)."""

@@ -209,10 +209,9 @@ class AreaMapWidget(QWidget):
             if image is None:
                 raise LayerError("no image layer: open a section (File > Open) first")
             check_grayscale(image)
-            pixel_size_um(image)  # LayerError saying how to set it when the image has none
+            section = section_from_layer(image)  # LayerError when it has no pixel size
             check_model(self.model.value())
             request = self.request(image)
-            section = section_from_layer(image)
         except (LayerError, FileNotFoundError, ValueError) as exc:
             show_error(str(exc))
             return

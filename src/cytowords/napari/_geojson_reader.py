@@ -30,7 +30,7 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
     # ours record their pixel size (shapes in µm); QuPath's count the image's pixels: the
     # layer keeps pixel coordinates and is placed over the image by the Describe widget
     stored = (obj.get("properties") or {}).get("pixel_size_um") if isinstance(obj, dict) else None
-    polys, results, ps = geojson_to_rois(obj, pixel_size_um=stored or 1.0, source=str(path))
+    polys, results, ps = geojson_to_rois(obj, pixel_size_um=1.0, source=str(path))
     features = {k: [r.get(k) for r in results] for k in RESULT_FIELDS}
     meta = {
         "name": Path(path).stem,

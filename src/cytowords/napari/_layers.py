@@ -72,16 +72,16 @@ def layer_pixel_size_um(layer: Image) -> float | None:
 
 def pixel_size_problem(layer: Image) -> str | None:
     """Why cytowords cannot use the layer's y/x scale as µm per pixel (None when it can)."""
-    ps = layer_pixel_size_um(layer)
+    ps, unit = layer_pixel_size_um(layer), layer_unit(layer)
     if ps is None or not np.isfinite(ps) or ps <= 0:
         return (
             f"image {layer.name!r} has no physical pixel size (scale "
-            f"{float(layer.scale[-1]):g} {layer_unit(layer)}): enter the scan's µm per pixel under "
+            f"{float(layer.scale[-1]):g} {unit}): enter the scan's µm per pixel under "
             "'Pixel size' and press Set"
         )
-    if layer_unit(layer) not in ("pixel", "micrometer"):
+    if unit not in ("pixel", "micrometer"):
         return (
-            f"image {layer.name!r} is scaled in {layer_unit(layer)} ({ps:g} µm per pixel); "
+            f"image {layer.name!r} is scaled in {unit} ({ps:g} µm per pixel); "
             "cytowords works in µm: press Set under 'Pixel size' to re-scale it to µm"
         )
     sy, sx = (float(v) for v in layer.scale[-2:])

@@ -152,10 +152,11 @@ class PixelSizeRow(QWidget):
         if image is None or value <= 0:
             self.set_btn.setEnabled(False)
             return
-        current = layer_pixel_size_um(image)
-        bad = pixel_size_problem(image) is not None
-        unitless = layer_unit(image) == "pixel"
-        self.set_btn.setEnabled(bad or unitless or current is None or abs(value - current) > 1e-9)
+        # a usable pixel size (no problem) is never None
+        if pixel_size_problem(image) is not None or layer_unit(image) == "pixel":
+            self.set_btn.setEnabled(True)
+        else:
+            self.set_btn.setEnabled(abs(value - layer_pixel_size_um(image)) > 1e-9)
 
     def value(self) -> float | None:
         """The chosen image's usable µm per pixel, or None (see :attr:`status`)."""

@@ -51,13 +51,16 @@ def contrast_limits(level: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def _label_layer(name: str, lab: Any, unit: str = "µm") -> LayerData:
+def _label_layer(
+    name: str, lab: Any, unit: str = "µm", translate: tuple[float, float] = (0.0, 0.0)
+) -> LayerData:
     from cytowords.sections.ngff import hex_to_rgba
 
     meta: dict[str, Any] = {
         "name": name,
         "scale": (lab.pixel_size_um[0], lab.pixel_size_um[0]),
         "units": (unit, unit),
+        "translate": translate,
         "multiscale": len(lab.levels) > 1,
         "opacity": 0.5,
         "metadata": {"label_names": dict(lab.names)},
@@ -115,6 +118,5 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
     data = section.levels if len(section.levels) > 1 else section.levels[0]
     layers: list[LayerData] = [(data, image_meta, "image")]
     for name, lab in section.labels.items():
-        layers.append(_label_layer(f"{section.name} {name}", lab, unit))
-        layers[-1][1]["translate"] = origin
+        layers.append(_label_layer(f"{section.name} {name}", lab, unit, origin))
     return layers

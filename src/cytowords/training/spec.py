@@ -114,8 +114,7 @@ def read_rois(path: str | Path, pixel_size_um: float) -> list[tuple[np.ndarray, 
         obj = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"ROI file {p}: cannot read GeoJSON ({exc})") from None
-    ps = (obj.get("properties") or {}).get("pixel_size_um") or pixel_size_um
-    polys, results, _ = geojson_to_rois(obj, pixel_size_um=ps, source=str(p))
+    polys, results, _ = geojson_to_rois(obj, pixel_size_um=pixel_size_um, source=str(p))
     out = [(poly, str(r["area"])) for poly, r in zip(polys, results) if r.get("area")]
     if not out:
         raise ValueError(f"ROI file {p}: no polygon with an area name (classification) found")
