@@ -4,9 +4,8 @@
 >>> d = Describer("default", device="auto")            # doctest: +SKIP
 >>> d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000)).caption  # doctest: +SKIP
 
-Patches are squares of ``patch_px`` pixels at the model's pixel size (µm/px), read from the
-best pyramid level; one ROI is read as one window (bounding box plus half a patch) whenever
-that window is small enough, else patch by patch, so only the chunks needed are touched.
+Patches are squares of ``patch_px`` pixels at the model's pixel size (µm/px), read by the one
+field reader :func:`cytowords.sections.read_fields` (only the chunks needed are touched).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
-from ..sections import Section
+from ..sections import Section, read_fields
 from .result import (
     PatchResult,
     RegionDescription,
@@ -31,8 +30,6 @@ from .result import (
 from .roi import Roi, patch_grid
 
 ProgressFn = Callable[[int, int], None]
-#: largest single window (pixels at model resolution) read in one piece for a ROI
-MAX_WINDOW_PX = 4096 * 4096
 
 
 class Cancelled(Exception):
@@ -98,26 +95,6 @@ def resolve_model_path(model: str | Path) -> Path:
     return path
 
 
-def section_background(section: Section) -> float:
-    """Intensity of empty slide (bright background of a cell-body stain), from the coarsest
-    level; used to fill patches that extend beyond the section."""
-    cached = section.metadata.get("_cytowords_background")
-    if cached is None:
-        small = np.asarray(section.levels[-1][:2048, :2048].compute(), dtype=np.float32)
-        cached = float(np.percentile(small, 99.5)) if small.size else 0.0
-        section.metadata["_cytowords_background"] = cached
-    return cached
-
-
-def _unit_scale(section: Section) -> float:
-    dt = np.dtype(section.dtype)
-    if dt == np.uint8:
-        return 1.0 / 255.0
-    if dt == np.uint16:
-        return 1.0 / 65535.0
-    return 1.0
-
-
 class Describer:
     """Describes ROIs of sections with a model bundle.
 
@@ -145,30 +122,6 @@ class Describer:
         """Side of one model patch in µm."""
         return self.bundle.patch_px * self.bundle.pixel_size_um
 
-    def read_patches(self, section: Section, centers_um: np.ndarray) -> np.ndarray:
-        """``(M, patch_px, patch_px)`` float32 patches in [0, 1] centred on ``centers_um``."""
-        ps, n = self.bundle.pixel_size_um, self.bundle.patch_px
-        half = n * ps / 2.0
-        fill = section_background(section)
-        scale = _unit_scale(section)
-        lo = centers_um.min(axis=0) - half
-        hi = centers_um.max(axis=0) + half
-        win_px = np.prod(np.ceil((hi - lo) / ps))
-        out = np.empty((len(centers_um), n, n), dtype=np.float32)
-        if win_px <= MAX_WINDOW_PX:
-            lo = np.floor(lo / ps) * ps  # align the window to the model's pixel grid
-            hi = lo + np.ceil((hi - lo) / ps) * ps
-            win = section.read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], ps, fill=fill)
-            for i, c in enumerate(centers_um):
-                r, q = np.round((c - half - lo) / ps).astype(int)
-                out[i] = win[r : r + n, q : q + n]
-        else:
-            for i, c in enumerate(centers_um):
-                out[i] = section.read_window(
-                    c[0] - half, c[1] - half, 2 * half, 2 * half, ps, fill=fill
-                )
-        return np.clip(out * scale, 0.0, 1.0)
-
     def describe_roi(
         self,
         section: Section,
@@ -190,7 +143,7 @@ class Describer:
             min_patches=p.min_patches,
         )
         total = len(centers) + 1
-        patches = self.read_patches(section, centers)
+        patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.patch_px)
         embs = []
         for i in range(0, len(patches), p.batch_size):
             if cancel is not None and cancel.is_set():

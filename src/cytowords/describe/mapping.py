@@ -127,8 +127,6 @@ def execute(
         todo,
         plan.tissue,
         ref,
-        fill=plan.fill,
-        scale=plan.scale,
         batch_size=batch_size,
     )
     if distributed:

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..atlas import load_atlas
 from ..sections import Section
-from .describer import Describer, resolve_model_path, section_background
-from .mapping_grid import MapGrid, NoTissueError, make_grid, tissue_mask, unit_scale
+from .describer import Describer, resolve_model_path
+from .mapping_grid import MapGrid, NoTissueError, make_grid, tissue_mask
 from .mapping_tasks import ModelRef, get_model, register_model
 
 #: a tile is mapped when at least this share of its area is tissue
@@ -33,8 +33,6 @@ class MapPlan:
     lut: np.ndarray  # model area index -> atlas label
     area_table: dict[int, tuple[str, str, str]]
     area_ids: list[str]
-    fill: float
-    scale: float
     fingerprint: dict[str, Any]
 
 
@@ -177,7 +175,5 @@ def plan_map(
         lut,
         table,
         info["area_ids"],
-        section_background(section),
-        unit_scale(section.dtype),
         json.loads(json.dumps(fp)),
     )

@@ -65,8 +65,6 @@ def build_tasks(
     tissue: np.ndarray,
     ref: ModelRef,
     *,
-    fill: float,
-    scale: float,
     batch_size: int,
 ) -> list[Any]:
     """One delayed ``infer`` per block (each depending on its ``read``)."""
@@ -83,8 +81,6 @@ def build_tasks(
             grid,
             (bi, bj),
             mask,
-            fill,
-            scale,
             os.getpid(),
             dask_key_name=f"cw-read-{run}-{bi}-{bj}",
         )

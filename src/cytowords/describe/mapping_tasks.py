@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..sections import read_fields
 from .mapping_grid import MapGrid
 
 _CACHE: dict[tuple[str, str], Any] = {}
@@ -122,7 +123,7 @@ class BlockResult:
 def _use_sync_reads(client_pid: int) -> None:
     """In a separate distributed worker process, make nested dask reads synchronous.
 
-    A block reads its window with ``Section.read_window`` (a dask ``compute``); inside a
+    A block reads its fields with ``read_fields`` (a dask ``compute``); inside a
     worker process that would otherwise be sent back to the cluster as a sub-graph.
     """
     if _SYNC_SET[0] or os.getpid() == client_pid:
@@ -144,29 +145,22 @@ def read_block(
     grid: MapGrid,
     index: tuple[int, int],
     tissue: np.ndarray,
-    fill: float,
-    scale: float,
     client_pid: int = -1,
 ) -> BlockInput:
-    """Read ONE window (model resolution) for block ``index`` and cut its tissue patches.
+    """Read the tissue fields of block ``index`` (one window at model resolution).
 
     ``section`` is a :class:`~cytowords.sections.Section` or a handle with ``.section``;
-    ``tissue`` is the block's ``(h, w)`` boolean tile mask; ``fill`` the background
-    intensity (raw units) outside the section; ``scale`` maps raw intensities to [0, 1].
+    ``tissue`` is the block's ``(h, w)`` boolean tile mask.
     """
     t0 = time.perf_counter()
     _use_sync_reads(client_pid)
     section = getattr(section, "section", section)
     rows, cols = grid.block_slices(*index)
     tiles = np.argwhere(tissue)
-    n, sp = grid.patch_px, grid.stride_px
-    patches = np.empty((len(tiles), n, n), dtype=np.float32)
-    if len(tiles):
-        y0, x0, h, w = grid.window_um(rows, cols)
-        win = section.read_window(y0, x0, h, w, grid.model_px_um, fill=fill)
-        for k, (r, c) in enumerate(tiles):
-            patches[k] = win[r * sp : r * sp + n, c * sp : c * sp + n]
-        np.clip(patches * scale, 0.0, 1.0, out=patches)
+    y0, x0, _, _ = grid.window_um(rows, cols)
+    half = grid.patch_px * grid.model_px_um / 2.0
+    centres = np.array([y0, x0]) + tiles * grid.stride_um + half
+    patches = read_fields(section, centres, grid.model_px_um, grid.patch_px)
     return BlockInput(tuple(index), tiles, patches, time.perf_counter() - t0)
 
 

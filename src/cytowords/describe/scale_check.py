@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..sections import Section
+from ..sections import Section, read_fields
 from .mapping_grid import NoTissueError, tissue_mask
 
 #: candidate ratios true / stated pixel size (a geometric grid from 1/2 to 2)
@@ -165,7 +165,7 @@ def check_pixel_size(
         if cancel is not None and cancel():
             return None
         s = rescaled(section, f)
-        patches = describer.read_patches(s, points * np.asarray(s.shape_um, dtype=float))
+        patches = read_fields(s, points * s.shape_um, bundle.pixel_size_um, bundle.patch_px)
         with torch.inference_mode():
             emb = bundle.embed(patches, views=views)
             _, _, rejected = bundle.classify(emb, views=views)

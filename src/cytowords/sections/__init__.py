@@ -1,11 +1,14 @@
 """Open and write sections: OME-Zarr (NGFF 0.4/0.5), plain zarr and TIFF as multiscale dask arrays."""
 
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, WriteCancelled
+from .fields import read_fields
+from .intensity import Intensity, section_background, section_intensity
 from .open import open_section
 from .section import LabelImage, Section
 from .write import write_section
 
 __all__ = [
+    "Intensity",
     "LabelImage",
     "Section",
     "PixelSizeMissingError",
@@ -13,5 +16,8 @@ __all__ = [
     "SectionNotFoundError",
     "WriteCancelled",
     "open_section",
+    "read_fields",
+    "section_background",
+    "section_intensity",
     "write_section",
 ]

@@ -118,6 +118,8 @@ _READER_KEYS = {
     "axes",
     "ngff_name",
     "n_stored_levels",
+    "intensity",
+    "_cytowords_background",
 }
 
 

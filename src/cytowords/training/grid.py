@@ -15,8 +15,7 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from cytowords.atlas import NONE_ID, Atlas
-from cytowords.describe.describer import section_background
-from cytowords.describe.mapping_grid import unit_scale
+from cytowords.sections import section_intensity
 
 from .spec import LabelledSection, resolve_name
 
@@ -30,9 +29,9 @@ def tissue_grid(ls: LabelledSection, grid_um: float) -> tuple[np.ndarray, float]
     the coarsest level; a cell-body stain)."""
     sec = ls.section
     h, w = sec.shape_um
-    scale = unit_scale(sec.dtype)
-    bg = section_background(sec) * scale
-    img = sec.read_window(0.0, 0.0, h, w, grid_um, fill=bg / scale) * scale
+    inten = section_intensity(sec)
+    bg = float(inten.to_unit(np.float32(inten.background)))
+    img = inten.to_unit(sec.read_window(0.0, 0.0, h, w, grid_um, fill=inten.background))
     low = float(np.percentile(img, 5))
     thr = bg - max(4.0 / 255.0, 0.2 * (bg - low))
     return img < thr, bg
