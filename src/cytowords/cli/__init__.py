@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 
@@ -66,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.register(sub)
     return parser
+
+
+def open_image(path: str, pixel_size_um: float | None) -> Any:
+    """:func:`~cytowords.sections.open_section`, saying on stderr (one line) when the file's
+    stored pixel size is implausible for a histology scan, before any long work."""
+    from ..sections import calibration_warning, open_section
+
+    section = open_section(path, pixel_size_um=pixel_size_um)
+    warning = calibration_warning(section)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return section
 
 
 def main(argv: Sequence[str] | None = None) -> int:

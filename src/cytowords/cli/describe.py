@@ -109,11 +109,11 @@ def _write(out: str, polys: list, names: list[str], results: list, pixel_size_um
 def run(args: argparse.Namespace) -> int:
     from ..describe import Describer, Roi, RoiError
     from ..describe.export import alternatives_text
-    from ..sections import open_section
+    from . import open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".csv")):
         raise CliError(f"--out {args.out}: expected a .geojson or .csv file name")
-    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um)
     px = float(section.pixel_size_um[0])
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi

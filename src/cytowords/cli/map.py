@@ -105,7 +105,7 @@ def _summary(amap, out: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..describe.mapping import MapCancelled, NoTissueError
     from ..describe.mapping_write import map_to_zarr
-    from ..sections import open_section
+    from . import open_image
 
     if args.batch_size < 1:
         raise CliError(f"--batch-size {args.batch_size}: expected >= 1")
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers {args.workers}: expected >= 1")
     if args.scheduler and args.workers:
         raise CliError("--scheduler and --workers exclude each other: give one of them")
-    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um)
     if not args.no_pixel_size_check:
         _check_pixel_size(section, args)
     bar = None

@@ -1,5 +1,6 @@
 """Open and write sections: OME-Zarr (NGFF 0.4/0.5), plain zarr and TIFF as multiscale dask arrays."""
 
+from .calibration import calibration_warning
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, WriteCancelled
 from .fields import read_fields
 from .intensity import Intensity, section_background, section_intensity
@@ -8,6 +9,7 @@ from .section import LabelImage, Section
 from .write import write_section
 
 __all__ = [
+    "calibration_warning",
     "Intensity",
     "LabelImage",
     "Section",

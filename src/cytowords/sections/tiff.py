@@ -15,6 +15,7 @@ from .ngff import iso, unit_factor
 
 # TIFF ResolutionUnit: 2 = inch, 3 = centimeter
 _RES_UNIT_UM = {2: 25400.0, 3: 10000.0}
+_RES_UNIT_NAME = {2: "inch", 3: "cm"}
 
 
 def _ome_pixel_size(tf: tifffile.TiffFile) -> float | None:
@@ -38,13 +39,14 @@ def _ome_pixel_size(tf: tifffile.TiffFile) -> float | None:
     return iso(*sizes) if min(sizes) > 0 else None
 
 
-def _tag_pixel_size(tf: tifffile.TiffFile) -> float | None:
-    """Pixel size (µm) from ImageJ metadata or the X/YResolution tags with a real unit."""
-    page = tf.pages.first
-    tags = page.tags
+def _tag_pixel_size(tf: tifffile.TiffFile) -> tuple[float | None, str]:
+    """Pixel size (µm) from the X/YResolution tags (pixels per unit) and the unit: ImageJ's
+    ``unit=`` (µm, ``\\u00B5m``, micron, um, mm, nm, cm, inch...) or ``ResolutionUnit``;
+    with the unit's name (``""`` when there is no size)."""
+    tags = tf.pages.first.tags
     xr, yr, ru = tags.get("XResolution"), tags.get("YResolution"), tags.get("ResolutionUnit")
     if xr is None or yr is None:
-        return None
+        return None, ""
 
     def per_unit(r: Any) -> float:
         num, den = r.value
@@ -52,14 +54,15 @@ def _tag_pixel_size(tf: tifffile.TiffFile) -> float | None:
 
     fx, fy = per_unit(xr), per_unit(yr)
     if fx <= 0 or fy <= 0:
-        return None
+        return None, ""
     ij = tf.imagej_metadata or {}
-    unit_um = unit_factor(ij.get("unit")) if ij.get("unit") else None
+    unit, unit_um = ij.get("unit"), unit_factor(ij.get("unit")) if ij.get("unit") else None
     if unit_um is None:
-        unit_um = _RES_UNIT_UM.get(int(ru.value) if ru is not None else 1)
+        code = int(ru.value) if ru is not None else 1
+        unit, unit_um = _RES_UNIT_NAME.get(code, ""), _RES_UNIT_UM.get(code)
     if unit_um is None:
-        return None
-    return iso(unit_um / fy, unit_um / fx)
+        return None, ""
+    return iso(unit_um / fy, unit_um / fx), "inch" if unit_um == 25400.0 else str(unit)
 
 
 def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[float], dict]:
@@ -72,7 +75,9 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         with tifffile.TiffFile(path) as tf:
             series = tf.series[0]
             axes, shape = series.axes, tuple(series.shape)
-            p_um = _ome_pixel_size(tf) or _tag_pixel_size(tf)
+            p_um, unit = _ome_pixel_size(tf), "OME PhysicalSize"
+            if p_um is None:
+                p_um, unit = _tag_pixel_size(tf)
             is_ome = tf.is_ome
         store = tifffile.imread(path, aszarr=True)
         node = zarr.open(store=store, mode="r")
@@ -97,4 +102,6 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
     h0, w0 = levels[0].shape
     rel = [iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
     meta = {"format": "ome-tiff" if is_ome else "tiff", "axes": axes}
+    if p_um is not None:
+        meta["pixel_size_unit"] = unit
     return levels, p_um, rel, meta

@@ -120,6 +120,9 @@ _READER_KEYS = {
     "n_stored_levels",
     "intensity",
     "_cytowords_background",
+    "calibration_warning",
+    "pixel_size_unit",
+    "colour",
 }
 
 
