@@ -9,7 +9,7 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from .errors import fail
+from .errors import SectionError, fail
 
 #: Dask chunks are whole multiples of the stored chunks, at least this many px per side.
 MIN_DASK_CHUNK_PX = 1024
@@ -24,6 +24,39 @@ def dask_chunks(native: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, .
             c *= math.ceil(MIN_DASK_CHUNK_PX / c)
         out.append(min(c, max(1, n)))
     return tuple(out)
+
+
+class CheckedArray:
+    """A stored array whose failed reads (corrupt or truncated chunk, vanished file) become
+    one :class:`SectionError` line naming the file/level and the pixels read."""
+
+    def __init__(self, arr: Any, where: str) -> None:
+        self.arr, self.where = arr, where
+        self.shape, self.dtype, self.ndim = tuple(arr.shape), arr.dtype, len(arr.shape)
+
+    def __getitem__(self, index: Any) -> Any:
+        try:
+            return self.arr[index]
+        except SectionError:
+            raise
+        except Exception as e:  # codecs, zarr and tifffile raise many types
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise fail(
+                self.where,
+                f"cannot read stored pixels {_where_in(index)} ({type(e).__name__}: {first}); "
+                "the file may be corrupt or truncated",
+            ) from None
+
+
+def _where_in(index: Any) -> str:
+    """``[a:b, c:d]`` of a chunk's slices (stored axis order)."""
+    parts = []
+    for sl in index if isinstance(index, tuple) else (index,):
+        if isinstance(sl, slice):
+            parts.append(f"{sl.start or 0}:{'' if sl.stop is None else sl.stop}")
+        else:
+            parts.append(str(sl))
+    return "[" + ", ".join(parts) + "]"
 
 
 def lazy_yx(arr: Any, yx: tuple[int, int], where: str, seed: Any) -> da.Array:
@@ -50,7 +83,9 @@ def lazy_yx(arr: Any, yx: tuple[int, int], where: str, seed: Any) -> da.Array:
     native = getattr(arr, "shards", None) or arr.chunks  # zarr v3 shards: whole shards
     chunks = dask_chunks(tuple(native), shape)
     name = "cytowords-" + tokenize(seed, shape, str(arr.dtype), chunks)
-    d = da.from_array(arr, chunks=chunks, name=name, inline_array=True, asarray=False)
+    d = da.from_array(
+        CheckedArray(arr, where), chunks=chunks, name=name, inline_array=True, asarray=False
+    )
     index = tuple(slice(None) if i in (iy, ix) else 0 for i in range(len(shape)))
     d = d[index] if len(shape) > 2 else d
     if iy > ix:
