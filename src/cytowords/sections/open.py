@@ -12,6 +12,7 @@ import zarr
 
 from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
+from .colour import grey_levels
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
 from .ome_zarr import (
     ensure_section_error,
@@ -83,6 +84,7 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
             return _open_zarr(p, px)
         if p.suffix.lower() in _TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
+            levels = _as_grey(levels, meta)
             sizes = _resolve_sizes(p, px, stored, rel)
             return _finish(p, levels, sizes, meta, {}, stored_size=px is None)
     except Exception as e:
@@ -143,11 +145,22 @@ def _open_zarr(p: Path, px: float | None) -> Section:
     sizes = _resolve_sizes(p, px, stored, rel)
     order = sorted(range(len(levels)), key=lambda i: sizes[i])
     levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
+    levels = _as_grey(levels, meta)
     labels = read_labels(node, p_img, levels[0], sizes[0])
     extra = node.attrs.get("cytowords")
     if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
         meta = {**extra["metadata"], **meta}
     return _finish(p, levels, sizes, meta, labels, stored_size=px is None)
+
+
+def _as_grey(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
+    """RGB(A) levels ``(y, x, c)`` -> lazy grey levels by optical density (say so in
+    ``meta["colour"]``); grey levels unchanged."""
+    if levels[0].ndim == 2:
+        return levels
+    grey, model = grey_levels(levels)
+    meta["colour"] = model.describe()
+    return grey
 
 
 def _finish(

@@ -83,9 +83,12 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         node = zarr.open(store=store, mode="r")
     except (tifffile.TiffFileError, OSError, ValueError, IndexError) as e:
         raise fail(path, f"cannot read TIFF ({e})", "a TIFF or OME-TIFF file") from None
-    if "S" in axes and shape[axes.index("S")] > 1:
+    colour = axes.index("S") if "S" in axes and shape[axes.index("S")] > 1 else None
+    if colour is not None and shape[colour] not in (3, 4):
         raise fail(
-            path, f"RGB/multi-sample TIFF (axes {axes}, shape {shape})", "a 2D grayscale image"
+            path,
+            f"{shape[colour]}-sample TIFF (axes {axes}, shape {shape})",
+            "a 2D grayscale or RGB(A) image",
         )
     if "Y" not in axes or "X" not in axes:
         raise fail(path, f"TIFF axes {axes!r} have no Y and X")
@@ -97,9 +100,10 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         keys = [d["path"] for d in ms.get("datasets", [])] or [k for k, _ in node.arrays()]
         arrays = [(k, node[k]) for k in keys]
     levels = [
-        lazy_yx(a, yx, f"{path} level {k}", (str(path), k, path.stat().st_mtime)) for k, a in arrays
+        lazy_yx(a, yx, f"{path} level {k}", (str(path), k, path.stat().st_mtime), colour)
+        for k, a in arrays
     ]
-    h0, w0 = levels[0].shape
+    h0, w0 = levels[0].shape[:2]
     rel = [iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
     meta = {"format": "ome-tiff" if is_ome else "tiff", "axes": axes}
     if p_um is not None:
