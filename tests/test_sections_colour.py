@@ -123,3 +123,17 @@ def test_napari_rgb_layer_is_accepted(make_napari_viewer, grey: np.ndarray) -> N
     assert s.levels[0].shape == grey.shape and s.pixel_size_um[0] == pytest.approx(PX)
     assert "optical density" in s.metadata["colour"]
     assert _fields_agree(s, grey) > 0.9
+
+
+def test_napari_reader_opens_rgb_tiff_as_grey(tmp_path: Path, grey: np.ndarray) -> None:
+    from cytowords.napari._reader import read_section_layers
+
+    path = tmp_path / "cresyl.tif"
+    tifffile.imwrite(
+        path, _cresyl(grey), photometric="rgb",
+        resolution=(1e4 / PX, 1e4 / PX), resolutionunit="CENTIMETER",
+    )  # fmt: skip
+    data, meta, kind = read_section_layers(str(path))[0]
+    assert kind == "image" and meta["scale"] == (PX, PX)
+    assert "optical density" in meta["metadata"]["colour"]
+    assert all(lev.ndim == 2 for lev in (data if isinstance(data, list) else [data]))
