@@ -21,6 +21,7 @@ level; every level is converted lazily chunk by chunk (``dask.array.map_blocks``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import dask.array as da
@@ -32,6 +33,8 @@ STAINED_OD = 0.15
 MIN_STAINED = 200
 #: at most this many px per side of the coarsest level are read to estimate the parameters
 SAMPLE_MAX_PX = 2048
+#: at most this many of the sampled pixels (evenly strided) enter the estimate
+ESTIMATE_MAX_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ def optical_density(rgb: np.ndarray, i0: np.ndarray, offset: float = 1.0) -> np.
 
 def estimate_stain(sample: np.ndarray, offset: float = 1.0) -> StainModel:
     """White level and stain vector from a coarse ``(h, w, 3|4)`` RGB sample."""
-    px = np.asarray(sample, dtype=np.float32)[..., :3].reshape(-1, 3)
+    px = np.asarray(sample)[..., :3].reshape(-1, 3)
+    px = px[:: max(1, len(px) // ESTIMATE_MAX_PIXELS)].astype(np.float32)
     i0 = np.percentile(px, 99.5, axis=0) if len(px) else np.full(3, 255.0)
     od = optical_density(px, i0, offset)
     stained = od[np.linalg.norm(od, axis=1) > STAINED_OD]
@@ -84,14 +88,36 @@ def estimate_stain(sample: np.ndarray, offset: float = 1.0) -> StainModel:
 def grey_from_rgb(rgb: np.ndarray, model: StainModel, dtype: np.dtype) -> np.ndarray:
     """``(h, w, 3|4)`` raw RGB -> ``(h, w)`` grey of ``dtype`` (module docstring)."""
     v = np.asarray(model.vector, dtype=np.float32)
-    a = optical_density(rgb, np.asarray(model.i0), model.offset) @ v
     white = float(np.mean(model.i0)) + model.offset
-    grey = white * np.power(10.0, -a * float(v.mean()), dtype=np.float32) - model.offset
+    rgb = np.asarray(rgb)
+    luts = _channel_factors(model, str(rgb.dtype))
+    if luts is not None:  # 10^(-a·mean(v)) = product over channels of 10^(-OD_c·v_c·mean(v))
+        f = luts[0][rgb[..., 0]] * luts[1][rgb[..., 1]] * luts[2][rgb[..., 2]]
+        grey = white * f - model.offset
+    else:
+        a = optical_density(rgb, np.asarray(model.i0), model.offset) @ v
+        grey = white * np.power(10.0, -a * float(v.mean()), dtype=np.float32) - model.offset
     dt = np.dtype(dtype)
     if np.issubdtype(dt, np.integer):
         info = np.iinfo(dt)
         return np.clip(np.rint(grey), info.min, info.max).astype(dt)
     return grey.astype(dt)
+
+
+@functools.lru_cache(maxsize=8)
+def _channel_factors(model: StainModel, dtype: str) -> list[np.ndarray] | None:
+    """Per channel, ``10^(-OD_c(I) · v_c · mean(v))`` for every value ``I`` of an 8- or
+    16-bit integer type (None for other types): the conversion as three table look-ups."""
+    dt = np.dtype(dtype)
+    if not (np.issubdtype(dt, np.unsignedinteger) and dt.itemsize <= 2):
+        return None
+    values = np.arange(2 ** (8 * dt.itemsize), dtype=np.float32)
+    v = np.asarray(model.vector, dtype=np.float32)
+    out = []
+    for c in range(3):
+        od = optical_density(np.repeat(values[:, None], 3, axis=1), np.asarray(model.i0), 1.0)[:, c]
+        out.append(np.power(10.0, -od * v[c] * v.mean(), dtype=np.float32).astype(np.float32))
+    return out
 
 
 def coarse_sample(level: da.Array | np.ndarray, max_px: int = SAMPLE_MAX_PX) -> np.ndarray:
