@@ -191,7 +191,7 @@ def new_roi_layer(viewer, image: Image | None, name: str = ROI_LAYER_NAME) -> Sh
         if image.units is not None:
             kwargs["units"] = tuple(str(u) for u in image.units[-2:])
     # edges about 1/400 of the image width thick (data units), so visible when zoomed out
-    edge = max(2.0, _levels(image)[0].shape[-1] / 400.0) if image is not None else 2.0
+    edge = max(2.0, _levels(image)[0].shape[1] / 400.0) if image is not None else 2.0
     layer = viewer.add_shapes(
         name=name,
         ndim=2,

@@ -1,4 +1,5 @@
-"""Open and write sections: OME-Zarr (NGFF 0.4/0.5), plain zarr and TIFF as multiscale dask arrays."""
+"""Open and write sections (OME-Zarr NGFF 0.4/0.5, plain zarr, TIFF; grey or RGB) as
+multiscale dask arrays; the one field reader with the section's intensity range."""
 
 from .calibration import calibration_warning
 from .colour import StainModel, grey_levels
@@ -10,19 +11,19 @@ from .section import LabelImage, Section
 from .write import write_section
 
 __all__ = [
-    "StainModel",
-    "grey_levels",
     "calibration_warning",
+    "grey_levels",
     "Intensity",
     "LabelImage",
-    "Section",
-    "PixelSizeMissingError",
-    "SectionError",
-    "SectionNotFoundError",
-    "WriteCancelled",
     "open_section",
+    "PixelSizeMissingError",
     "read_fields",
+    "Section",
     "section_background",
     "section_intensity",
+    "SectionError",
+    "SectionNotFoundError",
+    "StainModel",
     "write_section",
+    "WriteCancelled",
 ]
