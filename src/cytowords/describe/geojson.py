@@ -326,6 +326,7 @@ def parse_geojson_rois(
                 else Roi(polys[0].vertices, polys[0].name, polys[0].holes, tuple(polys[1:]))
             )
             fid = f.get("id") if isinstance(f.get("id"), str) else None
+            fid = None if fid in _LEGACY_IDS else fid
             out.rois.append(RoiFeature(roi, cls, color, results, fid, i))
     if not out.rois and not (out.points or out.paths):
         why = ""
