@@ -133,3 +133,11 @@ def test_qupath_export_round_trip_keeps_names_classes_and_holes(
     np.testing.assert_allclose(
         np.asarray(again.data[0]) * again.scale, np.asarray(layer.data[0]) * 2
     )
+    # a shape moved away from its holes: saved (and described) without them
+    data = [np.asarray(d) for d in layer.data]
+    data[0] = data[0] + 5000.0
+    layer.data = data
+    layer.shape_type = ["polygon"] * 4
+    assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
+    moved = json.loads(out.read_text())["features"][0]
+    assert len(moved["geometry"]["coordinates"]) == 1 and moved["properties"]["name"] == "ROI 1"

@@ -20,7 +20,14 @@ from ..atlas import NONE_ID, load_atlas
 from ..describe import RegionDescription, Roi, RoiError
 from ..describe.export import description_row
 from ._layers import shape_holes_section_um, shape_polygon_section_um
-from ._shapes import CLASS_COLUMN, COLOR_COLUMN, HOLES_COLUMN, ID_COLUMN, NAME_COLUMN
+from ._shapes import (
+    CLASS_COLUMN,
+    COLOR_COLUMN,
+    HOLES_COLUMN,
+    ID_COLUMN,
+    NAME_COLUMN,
+    shape_roi,
+)
 
 #: edge / text colours for states that are not an area
 REJECTED_COLOR = "#ff3b30"
@@ -207,7 +214,8 @@ def roi_jobs(
     """ROIs (section µm) of shapes ``ids``: ``(jobs, geometry by id, error by row)``.
 
     Each ROI keeps the shape's name and holes (``name`` / ``holes`` columns). Lines/paths and
-    degenerate polygons give an error message instead of a job; the geometry bytes let a late result be checked against the shape as it is then.
+    degenerate polygons give an error message instead of a job; the geometry bytes let a
+    late result be checked against the shape as it is then.
     """
     jobs, geoms, errors = [], {}, {}
     for roi_id in ids:
@@ -224,8 +232,8 @@ def roi_jobs(
             df = layer.features
             name = df[NAME_COLUMN].iloc[row] if NAME_COLUMN in df.columns else ""
             name = name if isinstance(name, str) else ""
-            holes = tuple(shape_holes_section_um(layer, row, image))
-            jobs.append((roi_id, Roi(poly, name=name or f"ROI {row + 1}", holes=holes)))
+            holes = shape_holes_section_um(layer, row, image)
+            jobs.append((roi_id, shape_roi(poly, holes, name or f"ROI {row + 1}")))
         except RoiError as exc:
             errors[row] = str(exc)
             continue

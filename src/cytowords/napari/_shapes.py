@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..describe.roi import Roi, RoiError
+
 #: shape types that enclose a region and can be described
 AREA_SHAPES = ("rectangle", "polygon", "ellipse")
 
@@ -87,3 +89,15 @@ def holes_um(text: object, scale: Sequence[float], translate: Sequence[float]) -
     s = np.asarray(scale, dtype=float)[-2:]
     t = np.asarray(translate, dtype=float)[-2:]
     return [r * s + t for r in rings if r.ndim == 2 and r.shape[1] == 2 and len(r) >= 3]
+
+
+def shape_roi(poly_um: np.ndarray, holes: Sequence[np.ndarray], name: str = "") -> Roi:
+    """The :class:`Roi` of a shape (µm) with its holes; holes that no longer fit the outline
+    (the shape was edited after they were read) are dropped. Raises RoiError for a
+    degenerate outline."""
+    try:
+        return Roi(poly_um, name=name, holes=tuple(holes))
+    except RoiError:
+        if not len(holes):
+            raise
+        return Roi(poly_um, name=name)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..describe.export import RESULT_FIELDS, results_to_csv, rois_to_geojson, write_geojson
-from ..describe.roi import Roi, RoiError
+from ..describe.roi import RoiError
 from ._shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
@@ -21,6 +21,7 @@ from ._shapes import (
     NAME_COLUMN,
     holes_um,
     layer_polygons_um,
+    shape_roi,
 )
 
 
@@ -57,9 +58,9 @@ def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dic
         }
         holes = holes_um(_text(feats, HOLES_COLUMN, i), scale, translate)
         try:
-            region = Roi(poly, name=note["name"] or "", holes=tuple(holes)) if holes else poly
+            region = shape_roi(poly, holes, note["name"] or "") if holes else poly
         except RoiError:
-            region = poly  # holes that no longer fit the edited shape are dropped
+            region = poly  # a degenerate outline is written as drawn
         rois.append(region)
         rows.append(row)
         notes.append(note)
