@@ -147,7 +147,11 @@ def _qupath_export(tmp_path: Path) -> Path:
     donut = polygon(rect(0, 0, 400, 200), rect(100, 50, 300, 150))
     pieces = {
         "type": "MultiPolygon",
-        "coordinates": [[closed(rect(1000, 0, 1100, 100))], [closed(rect(1200, 0, 1300, 100))]],
+        "coordinates": [
+            [closed(rect(1000, 0, 1100, 100))],
+            [closed(rect(1200, 0, 1300, 100))],
+            [[[0, 0], [1, 1], [0, 0]]],
+        ],
     }
     feats = [
         feature_v03(donut, "L1", (255, 0, 0)),
@@ -181,13 +185,17 @@ def test_qupath_03_list_export(tmp_path: Path) -> None:
         False,
     ]
     # one note per skipped feature, naming the file and the feature
-    assert len(read.notes) == 3
-    assert read.notes[0] == f"{path}: feature 3 ('cells'): 2 point(s), not a region; skipped"
-    assert read.notes[1] == f"{path}: feature 4: a line, not a region; skipped"
-    assert read.notes[2].startswith(f"{path}: feature 5 ('L2'): a polygon needs at least 3")
+    assert len(read.notes) == 4
+    assert read.notes[0] == (
+        f"{path}: feature 2 ('WM'): piece 3 of its MultiPolygon: a polygon needs at least 3 "
+        "finite vertices, got 2; skipped"
+    )
+    assert read.notes[1] == f"{path}: feature 3 ('cells'): 2 point(s), not a region; skipped"
+    assert read.notes[2] == f"{path}: feature 4: a line, not a region; skipped"
+    assert read.notes[3].startswith(f"{path}: feature 5 ('L2'): a polygon needs at least 3")
     # points and lines on request
     both = read_geojson_rois(path, pixel_size_um=2.0, points=True, paths=True)
-    assert len(both.notes) == 1 and both.points[0].classification == "cells"
+    assert len(both.notes) == 2 and both.points[0].classification == "cells"
     np.testing.assert_allclose(both.points[0].vertices, [[10, 10], [12, 12]])
     np.testing.assert_allclose(both.paths[0].vertices, [[0, 0], [100, 100]])
 

@@ -306,11 +306,13 @@ def parse_geojson_rois(
             continue
         name = props.get("name") if isinstance(props.get("name"), str) else ""
         geom = f.get("geometry") if isinstance(f.get("geometry"), Mapping) else {}
+        problems: list[str] = []
         try:
-            polys, marks = _geometry(geom, ps, name or f"ROI {len(out.rois) + 1}")
+            polys, marks = _geometry(geom, ps, name or f"ROI {len(out.rois) + 1}", problems)
         except (RoiError, ValueError, TypeError) as exc:
             out.notes.append(f"{source}: {label}: {_reason(exc)}; skipped")
             continue
+        out.notes += [f"{source}: {label}: {p}; skipped" for p in problems]
         for kind, verts in marks:
             mark = MarkFeature(verts, name or (cls or ""), cls, color, i)
             wanted = points if kind == "points" else paths
@@ -343,9 +345,10 @@ def _reason(exc: Exception) -> str:
 
 
 def _geometry(
-    geom: Mapping[str, Any], ps: float, name: str
+    geom: Mapping[str, Any], ps: float, name: str, problems: list[str]
 ) -> tuple[list[Roi], list[tuple[str, np.ndarray]]]:
-    """``(polygons, marks)`` of one geometry; marks are ``("points" | "path", (M, 2) µm)``."""
+    """``(polygons, marks)`` of one geometry; marks are ``("points" | "path", (M, 2) µm)``.
+    A MultiPolygon piece that is no polygon is left out and said in ``problems``."""
     kind = geom.get("type")
     coords = geom.get("coordinates")
     if kind == "Polygon":
@@ -353,7 +356,16 @@ def _geometry(
     if kind == "MultiPolygon":
         if not isinstance(coords, list) or not coords:
             raise ValueError("a MultiPolygon without coordinates")
-        return [_polygon(c, ps, name) for c in coords], []
+        parts, errors = [], []
+        for k, c in enumerate(coords, start=1):
+            try:
+                parts.append(_polygon(c, ps, name))
+            except (RoiError, ValueError, TypeError) as exc:
+                errors.append(f"piece {k} of its MultiPolygon: {_reason(exc)}")
+        if not parts:
+            raise ValueError(errors[0])
+        problems += errors
+        return parts, []
     if kind == "Point":
         return [], [("points", _rings([[coords]], ps)[0])]
     if kind == "MultiPoint":
@@ -366,7 +378,7 @@ def _geometry(
         polys: list[Roi] = []
         marks: list[tuple[str, np.ndarray]] = []
         for g in geom.get("geometries") or []:
-            p, m = _geometry(g if isinstance(g, Mapping) else {}, ps, name)
+            p, m = _geometry(g if isinstance(g, Mapping) else {}, ps, name, problems)
             polys += p
             marks += m
         if not polys and not marks:
