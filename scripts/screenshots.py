@@ -60,12 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import napari
-    import napari._qt.qt_main_window as qmw
     from qtpy.QtWidgets import QApplication
 
     from cytowords.napari._demo import open_demo
 
-    qmw.SHOW_QT_WARNING = False  # napari's PyQt5 deprecation toast would cover the canvas
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         model, tiny = _model(args.model, Path(tmp))

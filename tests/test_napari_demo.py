@@ -56,20 +56,28 @@ def test_demo_cli_screenshot(tiny_bundle_path, tmp_path, capsys):
 
 def test_demo_process_describes_and_exits_cleanly(tiny_bundle_path, tmp_path):
     """The main job's code path as its own process: describe, screenshot, exit 0 with no
-    traceback (the demo waits for the background pixel size check too)."""
+    traceback (the demo waits for the background pixel size check too) and no deprecation
+    warning raised from cytowords' own code."""
     import os
+    import re
     import subprocess
     import sys
 
     out = tmp_path / "shot.png"
     args = ["demo", "--size-mm", "8", "6", "--model", str(tiny_bundle_path), "--rois", "1"]
     cmd = [sys.executable, "-m", "cytowords", *args, "--describe", "--no-show"]
-    env = {**os.environ, "CYTOWORDS_AUTOSAVE_DIR": str(tmp_path / "autosave")}
+    env = {
+        **os.environ,
+        "CYTOWORDS_AUTOSAVE_DIR": str(tmp_path / "autosave"),
+        "PYTHONWARNINGS": "default",
+    }
     proc = subprocess.run(
         [*cmd, "--screenshot", str(out)], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.stat().st_size > 10_000 and "Traceback" not in proc.stderr
+    own = re.compile(r"cytowords[/\\][^:]*\.py:\d+: \w*(Deprecation|Future)\w*Warning")
+    assert not own.findall(proc.stderr), proc.stderr[-2000:]
 
 
 def test_widgets_registered_in_plugin_menu(make_napari_viewer):

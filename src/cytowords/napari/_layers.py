@@ -15,7 +15,7 @@ import numpy as np
 from napari.layers import Image, Shapes
 
 from ..sections import Section, grey_levels
-from ._shapes import AREA_SHAPES, shape_to_polygon_um
+from ._shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, shape_to_polygon_um
 
 ROI_LAYER_NAME = "ROIs"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -176,6 +176,15 @@ def shape_polygon_section_um(shapes: Shapes, index: int, image: Image) -> np.nda
     if poly is None:
         return None
     return poly + world_to_section(image)
+
+
+def shape_holes_section_um(shapes: Shapes, index: int, image: Image) -> list[np.ndarray]:
+    """Holes ``(K, 2)`` ``(y, x)`` µm in section coordinates of shape ``index`` (its
+    ``holes`` feature column; none when the layer has no such column)."""
+    if HOLES_COLUMN not in shapes.features.columns or index >= len(shapes.features):
+        return []
+    text = shapes.features[HOLES_COLUMN].iloc[index]
+    return [h + world_to_section(image) for h in holes_um(text, shapes.scale, shapes.translate)]
 
 
 def is_area_shape(shapes: Shapes, index: int) -> bool:

@@ -29,7 +29,6 @@ Relative paths are relative to the YAML file. Brains never appear in two splits.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import numpy as np
 import yaml
 
 from cytowords.atlas import NONE_ID, Atlas
+from cytowords.describe.roi import Roi
 from cytowords.sections import LabelImage, Section, open_section
 from cytowords.sections.pyramid import extend_pyramid
 
@@ -51,7 +51,8 @@ class LabelledSection:
     """A section with area labels, its brain (subject) id and split.
 
     Exactly one of ``labels`` (a :class:`LabelImage` aligned with the section, value 0 =
-    no area) and ``rois`` (list of ``(polygon (N, 2) (y, x) µm, area name)``) is set.
+    no area) and ``rois`` (list of ``(region, area name)``; a region is a polygon ``(N, 2)``
+    ``(y, x)`` µm or a :class:`~cytowords.describe.roi.Roi` with holes and parts) is set.
     ``label_names`` maps label values to area names when the label image carries none.
     """
 
@@ -59,7 +60,7 @@ class LabelledSection:
     brain: str
     split: str = "train"
     labels: LabelImage | None = None
-    rois: list[tuple[np.ndarray, str]] | None = None
+    rois: list[tuple[np.ndarray | Roi, str]] | None = None
     label_names: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -99,23 +100,25 @@ def _label_store(path: Path, section: Section) -> LabelImage:
     return LabelImage(levels, sizes)
 
 
-def read_rois(path: str | Path, pixel_size_um: float) -> list[tuple[np.ndarray, str]]:
-    """Labelled polygons from a GeoJSON file (ours or QuPath's): ``(y, x)`` µm + area name.
+def read_rois(path: str | Path, pixel_size_um: float) -> list[tuple[Roi, str]]:
+    """Labelled regions from a GeoJSON file (ours or QuPath's, any form QuPath writes):
+    ``(Roi in µm with its holes and parts, area name)``.
 
     QuPath coordinates are level-0 pixels: ``pixel_size_um`` is that of the section's level
-    0 unless the file records its own. Features without an area/classification are skipped.
-    """
-    from cytowords.describe.export import geojson_to_rois
+    0 unless the file records its own. The area name is the annotation's classification
+    (QuPath), else the described area (the plugin's files); features without one are
+    skipped, as are points and lines."""
+    from cytowords.describe.geojson import read_geojson_rois
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"ROI file {p} does not exist")
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"ROI file {p}: cannot read GeoJSON ({exc})") from None
-    polys, results, _ = geojson_to_rois(obj, pixel_size_um=pixel_size_um, source=str(p))
-    out = [(poly, str(r["area"])) for poly, r in zip(polys, results) if r.get("area")]
+    read = read_geojson_rois(p, pixel_size_um=pixel_size_um)
+    out = []
+    for f in read.rois:
+        area = f.classification or f.results.get("area")
+        if area:
+            out.append((f.roi, str(area)))
     if not out:
         raise ValueError(f"ROI file {p}: no polygon with an area name (classification) found")
     return out
@@ -127,7 +130,7 @@ def labelled_section(
     brain: str | int,
     split: str = "train",
     labels: str | Path | LabelImage | None = "areas",
-    rois: str | Path | list[tuple[np.ndarray, str]] | None = None,
+    rois: str | Path | list[tuple[np.ndarray | Roi, str]] | None = None,
     label_names: dict[int, str] | None = None,
     pixel_size_um: float | None = None,
 ) -> LabelledSection:
