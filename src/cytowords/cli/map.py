@@ -115,7 +115,7 @@ def _summary(amap, out: str, check=None) -> str:
         f"reading {s['read_s']:.1f} s, model {s['compute_s']:.1f} s summed over tasks)",
         f"rejected:   {s['rejected']} tiles ({s.get('no_cortex', 0)} of them no cortex: "
         "white matter, background)",
-        f"areas of the {n_acc} accepted tiles (top 10):" if n_acc else "areas: no tile accepted",
+        f"areas (top 10) of the {n_acc} accepted tiles:{'' if n_acc else ' none'}",
     ]
     total = max(1, n_acc)
     by_id = {aid: name for aid, name, _c in amap.area_table.values()}

@@ -10,10 +10,11 @@ on the stain's intensity or contrast (each is a ratio of two quantities that sca
   to mid-frequency energy (σ 0.7 px minus σ 3 px blur), over the tissue pixels. Cortex at
   the model's resolution always carries fine texture (cells, vessels, dust of grain) on top
   of its laminar bands; defocus removes the fine part first.
-- **blockiness**: JPEG's 8 × 8 blocks leave steps at every 8th pixel. The mean absolute
-  difference between neighbouring pixels is taken for each of the 8 phases (column and
-  row index modulo 8); the strongest phase over the median phase is ~1 for an
-  uncompressed field whatever its alignment, and well above 1 for a JPEG'd one.
+- **blockiness**: JPEG's 8 × 8 blocks leave steps at every 8th pixel boundary. Each
+  boundary's mean absolute step is compared with its two neighbours'; the median of that
+  ratio over every 8th boundary (the strongest of the 8 phases, rows and columns apart)
+  is ~1 for an uncompressed field whatever its alignment, and well above 1 for a JPEG'd
+  one.
 - **clipped**: share of the tissue pixels at either end of the range (0 or 1): intensity
   information lost to over-exposure or a crushed dark end.
 - **tissue**: share of pixels darker than the section's tissue threshold (the Otsu level
@@ -60,8 +61,8 @@ class QualityThresholds:
         min_tissue: share of tissue pixels below which a field is background.
     """
 
-    min_focus: float = 0.25
-    max_blockiness: float = 1.33
+    min_focus: float = 0.24
+    max_blockiness: float = 1.24
     max_clipped: float = 0.2
     min_tissue: float = 0.25
 
@@ -109,17 +110,24 @@ def focus(patches: np.ndarray, tissue: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def _grid_score(x: np.ndarray, axis: int) -> np.ndarray:
+    """``(M,)`` strength of a period-8 grid of steps along ``axis`` (2: between columns,
+    1: between rows): per boundary, its mean absolute step over the mean of its two
+    neighbours'; per phase (index modulo 8), the median over its boundaries; the
+    strongest phase."""
+    steps = np.abs(np.diff(x, axis=axis)).mean(axis=1 if axis == 2 else 2)  # (M, n - 1)
+    ratio = steps[:, 1:-1] / np.maximum(0.5 * (steps[:, :-2] + steps[:, 2:]), 1e-12)
+    phase = np.arange(1, steps.shape[1] - 1) % 8
+    return np.stack([np.median(ratio[:, phase == k], axis=1) for k in range(8)], axis=1).max(1)
+
+
 def blockiness(patches: np.ndarray) -> np.ndarray:
-    """``(M,)`` strongest over median 8-pixel phase of neighbour differences (1 = no
-    JPEG block grid; the grid's alignment with the field does not matter)."""
+    """``(M,)`` JPEG block-grid strength: geometric mean over columns and rows of the
+    strongest 8-pixel phase's median step ratio (about 1 without a grid; the grid's
+    alignment with the field does not matter, and one straight edge, e.g. the section's
+    border, moves only one boundary of its phase, not the median)."""
     x = _as_fields(patches)
-    dx = np.abs(np.diff(x, axis=2))
-    dy = np.abs(np.diff(x, axis=1))
-    phases = np.stack(
-        [dx[:, :, k::8].mean(axis=(1, 2)) + dy[:, k::8, :].mean(axis=(1, 2)) for k in range(8)],
-        axis=1,
-    )
-    return phases.max(axis=1) / np.maximum(np.median(phases, axis=1), 1e-12)
+    return np.sqrt(_grid_score(x, 2) * _grid_score(x, 1))
 
 
 def clipped(patches: np.ndarray, tissue: np.ndarray | None = None) -> np.ndarray:
