@@ -78,6 +78,8 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 
 def _check_parent(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {parent} is not a folder")
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
