@@ -131,3 +131,20 @@ def test_roi_smaller_than_one_field_says_so(describer, sharp_and_blurred) -> Non
     assert "read from the surrounding tissue" in tiny.note
     big = describer.describe_roi(sharp, Roi.rectangle(c[0], c[1], c[0] + 5000, c[1] + 5000))
     assert "model field" not in big.note
+
+
+def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tmp_path) -> None:
+    from cytowords.describe.mapping import compute_area_map
+    from map_fixtures import band_section
+    from tiny_bundle import make_tiny_bundle
+
+    bundle = str(make_tiny_bundle(tmp_path / "tiny"))
+    sharp = band_section()
+    img = np.asarray(sharp.levels[0].compute(), dtype=float)
+    soft = np.clip(np.rint(gaussian_filter(img, 2.0)), 0, 255).astype(np.uint8)
+    blurred = Section([da.from_array(soft, chunks=64)], [16.0], name="blurred")
+    ok = compute_area_map(sharp, bundle, block_tiles=4, device="cpu", views=1)
+    bad = compute_area_map(blurred, bundle, block_tiles=4, device="cpu", views=1)
+    tiles = bad.labels > 0
+    assert ok.stats["unfit"] == 0
+    assert bad.stats["unfit"] > 0.8 * tiles.sum() and bad.rejected[tiles].mean() > 0.8

@@ -114,7 +114,8 @@ def _summary(amap, out: str, check=None) -> str:
         f"time:       {s['seconds']:.1f} s ({s['patches_per_s']:.1f} patches/s; "
         f"reading {s['read_s']:.1f} s, model {s['compute_s']:.1f} s summed over tasks)",
         f"rejected:   {s['rejected']} tiles ({s.get('no_cortex', 0)} of them no cortex: "
-        "white matter, background)",
+        f"white matter, background; {s.get('unfit', 0)} unfit to read: out of focus, JPEG "
+        "blocks or clipped)",
         f"areas (top 10) of the {n_acc} accepted tiles:{'' if n_acc else ' none'}",
     ]
     total = max(1, n_acc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import colorsys
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from ..sections import Section
 from .describer import Describer, resolve_model_path, section_background
 from .mapping_grid import MapGrid, NoTissueError, make_grid, tissue_mask, unit_scale
 from .mapping_tasks import ModelRef, get_model, register_model
+from .quality import DEFAULT_THRESHOLDS, QualityThresholds
 
 #: a tile is mapped when at least this share of its area is tissue
 MIN_TISSUE = 0.25
@@ -46,6 +47,9 @@ class MapPlan:
     fill: float
     scale: float
     fingerprint: dict[str, Any]
+    #: the section's tissue level in [0, 1] and the field-quality limits (None: no check)
+    tissue_threshold: float | None = None
+    quality: QualityThresholds | None = None
 
 
 def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[ModelRef, dict]:
@@ -180,8 +184,11 @@ def plan_map(
     distributed: bool = False,
     torch_threads: int | None = None,
     views: int | None = None,
+    quality: QualityThresholds | None = DEFAULT_THRESHOLDS,
 ) -> MapPlan:
-    """Resolve the model, the tile grid, the tissue tiles and the blocks to run."""
+    """Resolve the model, the tile grid, the tissue tiles and the blocks to run.
+    ``quality``: tiles whose field is unfit to read are rejected
+    (:mod:`cytowords.describe.quality`); None: no check."""
     ref, info = resolve_map_model(model, device, distributed=distributed)
     from ..model.tta import resolve_views
 
@@ -219,6 +226,7 @@ def plan_map(
         "grid": [grid.origin_um, grid.stride_um, grid.shape, grid.block_tiles],
         "precision": precision,
         "views": views,
+        "quality": None if quality is None else asdict(quality),
         **info["fingerprint"],
     }
     return MapPlan(
@@ -233,4 +241,6 @@ def plan_map(
         section_background(section),
         unit_scale(section.dtype),
         json.loads(json.dumps(fp)),
+        float(tm.threshold),
+        quality,
     )

@@ -70,6 +70,9 @@ class QualityThresholds:
 DEFAULT_THRESHOLDS = QualityThresholds()
 #: tissue pixels with fewer than this share of the field are too few to judge focus on
 _MIN_FOCUS_SUPPORT = 0.1
+#: fields narrower than this (px) have too few boundaries per 8-pixel phase (under 6) for
+#: a robust median: their blockiness is not judged (NaN)
+_MIN_GRID_PX = 48
 
 
 def _as_fields(patches: np.ndarray) -> np.ndarray:
@@ -125,8 +128,11 @@ def blockiness(patches: np.ndarray) -> np.ndarray:
     """``(M,)`` JPEG block-grid strength: geometric mean over columns and rows of the
     strongest 8-pixel phase's median step ratio (about 1 without a grid; the grid's
     alignment with the field does not matter, and one straight edge, e.g. the section's
-    border, moves only one boundary of its phase, not the median)."""
+    border, moves only one boundary of its phase, not the median). NaN for fields under
+    48 px."""
     x = _as_fields(patches)
+    if min(x.shape[1:]) < _MIN_GRID_PX:
+        return np.full(len(x), np.nan)
     return np.sqrt(_grid_score(x, 2) * _grid_score(x, 1))
 
 
@@ -190,7 +196,7 @@ def assess_fields(
     for i in range(len(x)):
         if share[i] < t.min_tissue:
             reasons.append("tissue")
-        elif b[i] > t.max_blockiness:
+        elif b[i] > t.max_blockiness:  # NaN (too small to judge) is not flagged
             reasons.append("compression")
         elif f[i] < t.min_focus:  # NaN (too little tissue to judge) is not flagged
             reasons.append("focus")
