@@ -21,38 +21,22 @@ abstain, and with a stricter probability on top.
 from __future__ import annotations
 
 import argparse
-import io
 import time
 
 import numpy as np
 import torch
-from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 from cytowords.atlas import load_atlas
 from cytowords.describe import Describer
 from cytowords.describe.quality import DEFAULT_THRESHOLDS, assess_fields, blockiness, focus
 from cytowords.synth import sample_patches
+from cytowords.training.evaluate.shifts import defocus, jpeg_compress
 
 SHIFTS = ("clean", "blur 1.0", "blur 1.5", "blur 2.0", "jpeg 30", "jpeg 50", "x0.75", "x1.25")
 #: where the model's field is cut from the rendered 96 px field (not a multiple of 8)
 OFFSET = 13
 #: the stricter probability shown in the last columns
 MIN_PROB = 0.6
-
-
-def _jpeg(u8: np.ndarray, quality: int) -> np.ndarray:
-    out = []
-    for im in u8:
-        buf = io.BytesIO()
-        Image.fromarray(im).save(buf, format="JPEG", quality=quality)
-        out.append(np.asarray(Image.open(buf)))
-    return np.stack(out)
-
-
-def _blur(u8: np.ndarray, sigma: float) -> np.ndarray:
-    x = gaussian_filter(u8.astype(np.float64), (0, sigma, sigma), mode="reflect")
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def shifted_fields(brains, areas, per_area: int, px: int, um: float, rng_seed: int):
@@ -66,11 +50,11 @@ def shifted_fields(brains, areas, per_area: int, px: int, um: float, rng_seed: i
     u8, lab = renders[1.0]
     raw = {
         "clean": u8,
-        "blur 1.0": _blur(u8, 1.0),
-        "blur 1.5": _blur(u8, 1.5),
-        "blur 2.0": _blur(u8, 2.0),
-        "jpeg 30": _jpeg(u8, 30),
-        "jpeg 50": _jpeg(u8, 50),
+        "blur 1.0": defocus(u8, 1.0),
+        "blur 1.5": defocus(u8, 1.5),
+        "blur 2.0": defocus(u8, 2.0),
+        "jpeg 30": jpeg_compress(u8, 30),
+        "jpeg 50": jpeg_compress(u8, 50),
     }
     out = {k: (v, lab) for k, v in raw.items()}
     out["x0.75"], out["x1.25"] = renders[0.75], renders[1.25]

@@ -4,13 +4,9 @@ a ROI smaller than one model field says so."""
 
 from __future__ import annotations
 
-import io
-
 import dask.array as da
 import numpy as np
 import pytest
-from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 from cytowords.describe import Describer, Roi
 from cytowords.describe.quality import (
@@ -24,6 +20,7 @@ from cytowords.describe.scale_check import tissue_points
 from cytowords.sections import Section
 from cytowords.synth import sample_patches
 from cytowords.synth.section import virtual_section
+from cytowords.training.evaluate.shifts import defocus, jpeg_compress
 
 AREAS = ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]
 
@@ -40,19 +37,6 @@ def _cut(u8: np.ndarray) -> np.ndarray:
     return u8[:, 5:69, 5:69].astype(np.float32) / 255.0
 
 
-def _jpeg(u8: np.ndarray, quality: int) -> np.ndarray:
-    out = []
-    for im in u8:
-        buf = io.BytesIO()
-        Image.fromarray(im).save(buf, format="JPEG", quality=quality)
-        out.append(np.asarray(Image.open(buf)))
-    return np.stack(out)
-
-
-def _blur(u8: np.ndarray, sigma: float) -> np.ndarray:
-    return np.clip(gaussian_filter(u8.astype(float), (0, sigma, sigma)), 0, 255).astype(np.uint8)
-
-
 @pytest.mark.parametrize("gain,offset", [(1.0, 0.0), (0.4, 0.5), (0.6, 0.0), (1.0, -0.2)])
 def test_blurred_and_jpeg_fields_flagged_clean_ones_not_at_any_brightness(
     fields_u8, gain, offset
@@ -62,9 +46,9 @@ def test_blurred_and_jpeg_fields_flagged_clean_ones_not_at_any_brightness(
 
     clean = assess_fields(look(_cut(fields_u8)))
     assert not clean.flagged.any(), clean.focus
-    blurred = assess_fields(look(_cut(_blur(fields_u8, 1.5))))
+    blurred = assess_fields(look(_cut(defocus(fields_u8, 1.5))))
     assert blurred.flagged.all() and set(blurred.reasons) == {"focus"}
-    jpeg = assess_fields(look(_cut(_jpeg(fields_u8, 40))))
+    jpeg = assess_fields(look(_cut(jpeg_compress(fields_u8, 40))))
     assert jpeg.flagged.mean() > 0.9 and jpeg.counts().get("compression", 0) > 0.9 * len(jpeg.reasons)
 
 
@@ -104,7 +88,7 @@ def sharp_and_blurred() -> tuple[Section, Section]:
     model's 64 µm/px (3 px at 32 µm/px), as an out-of-focus scan."""
     sec = virtual_section(204, size_mm=(30, 24), pixel_size_um=32.0)
     img = np.asarray(sec.levels[0].compute())
-    soft = np.clip(np.rint(gaussian_filter(img.astype(float), 3.0)), 0, 255).astype(np.uint8)
+    soft = defocus(img[None], 3.0)[0]
     sharp = Section([da.from_array(img)], pixel_size_um=[32.0], name="sharp")
     return sharp, Section([da.from_array(soft)], pixel_size_um=[32.0], name="blurred")
 
@@ -140,8 +124,7 @@ def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tmp_path) -> None:
 
     bundle = str(make_tiny_bundle(tmp_path / "tiny"))
     sharp = band_section()
-    img = np.asarray(sharp.levels[0].compute(), dtype=float)
-    soft = np.clip(np.rint(gaussian_filter(img, 2.0)), 0, 255).astype(np.uint8)
+    soft = defocus(np.asarray(sharp.levels[0].compute())[None], 2.0)[0]
     blurred = Section([da.from_array(soft, chunks=64)], [16.0], name="blurred")
     ok = compute_area_map(sharp, bundle, block_tiles=4, device="cpu", views=1)
     bad = compute_area_map(blurred, bundle, block_tiles=4, device="cpu", views=1)
