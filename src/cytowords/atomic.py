@@ -67,8 +67,19 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
             old.unlink(missing_ok=True)
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail fast, before long work, when ``path`` cannot be written (its folder is
+    missing or not writable, or it is an existing read-only file): one line naming it."""
+    path = Path(os.fspath(path)).expanduser()
+    _check_parent(path)
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {path}: the file is read-only")
+
+
 def _check_parent(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {parent} is not a folder")
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

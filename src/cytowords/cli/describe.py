@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the described ROIs: .geojson (QuPath) or .csv")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--patches", action="store_true", help="with --json: include per-patch detail")
+    p.add_argument(
+        "--no-pixel-size-check",
+        action="store_true",
+        help="skip the check that the pixel size fits the tissue and that the model knows "
+        "the tissue (a few seconds)",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,12 +73,18 @@ def _print_one(res) -> None:
     print(f"open-set:    score {res.ood_score:.2f} (threshold {res.threshold:.2f})")
     alts = ", ".join(f"{a} {p:.0%}" for a, p in res.top_k)
     print(f"top areas:   {alts}")
-    other = res.n_patches - res.n_voting
+    other = res.n_patches - res.n_voting - res.n_flagged
     skipped = f"; {other} read as white matter or background and did not vote" if other else ""
+    if res.n_flagged:
+        skipped += f"; {res.n_flagged} unfit to read (see note) and did not vote"
     print(
         f"fields:      {res.n_patches} read, {res.n_accepted} of {res.n_voting} voting accepted{skipped}"
     )
     print(f"description: {res.caption}")
+    if res.rejection_reason:
+        print(f"rejected:    {res.rejection_reason}")
+    if res.note:
+        print(f"note:        {res.note}")
 
 
 def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
@@ -119,10 +131,17 @@ def run(args: argparse.Namespace) -> int:
         feats = _read_rois(args.rois, px)
     names = [f.name for f in feats]
     describer = Describer(args.model, device=args.device)
+    check = None
+    if not args.no_pixel_size_check:
+        from .pixel_size import check_scan
+
+        check = check_scan(section, args.model, args.device, describer)
     results: list = []
     for i, (feat, name) in enumerate(zip(feats, names)):
         try:
             results.append(describer.describe_roi(section, feat.roi))
+            if check is not None:
+                results[-1].add_note(check.familiarity_message)
         except RoiError as exc:
             if args.roi is not None:
                 raise CliError(str(exc)) from None
@@ -143,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             verdict = "not a known area" if r.rejected else f"{r.area} {r.probability:.0%}"
             print(f"{name}: {verdict}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}")
+            if r.rejection_reason or r.note:
+                print(f"  note: {'; '.join(t for t in (r.rejection_reason, r.note) if t)}")
     if args.out:
         print(f"wrote {args.out} ({len(feats)} ROIs)", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -20,11 +20,19 @@ import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
 from ..sections import Section, read_fields
+from .quality import (
+    DEFAULT_THRESHOLDS,
+    QualityThresholds,
+    assess_fields,
+    quality_summary,
+    section_tissue_threshold,
+)
 from .result import (
     PatchResult,
     RegionDescription,
     accepted_share,
     aggregate,
+    quality_rejection,
     top_alternatives,
 )
 from .roi import Roi, patch_grid
@@ -63,6 +71,9 @@ class DescribeParams:
             correctly when it decides the votes: docs/benchmarks.md.)
         min_voting_fields: a ROI with fewer voting fields (or, when it is read at fewer
             fields, fewer than all) is rejected: it holds no cortex of a known area.
+        quality: limits of the field-quality check (:mod:`cytowords.describe.quality`):
+            fields out of focus, with JPEG blocks or clipped do not vote, and a ROI where
+            most tissue fields are such is rejected with that reason; None: no check.
     """
 
     stride_fraction: float = 0.5
@@ -75,6 +86,7 @@ class DescribeParams:
     anchor_caption: bool = True
     ignore_noncortex: bool = True
     min_voting_fields: int = 2
+    quality: QualityThresholds | None = DEFAULT_THRESHOLDS
 
 
 def default_model_path() -> Path:
@@ -156,6 +168,17 @@ class Describer:
         ids = self.bundle.area_ids
         level = self.bundle.noncortex_level() if p.ignore_noncortex else None
         votes = np.ones(len(ood), bool) if level is None else ood < level
+        reasons: list[str | None] = [None] * len(centers)
+        flagged = np.zeros(len(centers), bool)
+        counts: dict[str, int] = {}
+        if p.quality is not None:
+            q = assess_fields(patches, section_tissue_threshold(section), p.quality)
+            reasons, flagged, counts = q.reasons, q.flagged, q.counts()
+            counts.pop("tissue", None)
+            votes = votes & ~flagged
+        summary = quality_summary(counts, len(centers))
+        n_tissue = sum(r != "tissue" for r in reasons)
+        why = quality_rejection(int(flagged.sum()), n_tissue, summary)
         best, mean, ood_med, roi_rej, accepted = aggregate(
             probs,
             ood,
@@ -165,6 +188,8 @@ class Describer:
             abstain=~votes,
             min_votes=min(p.min_voting_fields, len(ood)),
         )
+        if why:
+            roi_rej, best = True, None
         if roi_rej or best is None:
             area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
             caption = self.bundle.rejection_caption
@@ -184,10 +209,11 @@ class Describer:
                 ood_score=float(o),
                 rejected=bool(r),
                 votes=bool(v),
+                quality=qr,
             )
-            for c, pr, o, r, v in zip(centers, probs, ood, rej, votes)
+            for c, pr, o, r, v, qr in zip(centers, probs, ood, rej, votes, reasons)
         ]
-        return RegionDescription(
+        res = RegionDescription(
             area=area,
             area_name=self._name(area),
             probability=prob,
@@ -200,6 +226,26 @@ class Describer:
             patches=patch_results,
             n_voting=int(votes.sum()),
             n_accepted=int((accepted & votes).sum()),
+            n_flagged=int(flagged.sum()),
+            flagged=counts,
+            rejection_reason=why,
+        )
+        res.add_note(summary)
+        res.add_note(self.size_note(roi))
+        return res
+
+    def size_note(self, roi: Roi) -> str:
+        """A sentence when ``roi`` is smaller than one model field (its area is then read
+        from the tissue around it), else ``""``."""
+        v = np.asarray(roi.vertices, dtype=float)
+        side_mm = float((v.max(axis=0) - v.min(axis=0)).max()) / 1000.0
+        field_mm = self.patch_um / 1000.0
+        if side_mm >= field_mm:
+            return ""
+        much = "much " if side_mm < 0.5 * field_mm else ""
+        return (
+            f"the region ({side_mm:.2g} mm) is {much}smaller than one model field "
+            f"({field_mm:.2g} mm): the area is read from the surrounding tissue"
         )
 
     def describe_rois(

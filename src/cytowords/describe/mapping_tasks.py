@@ -28,9 +28,12 @@ _LOADS: list[int] = [0]
 _SYNC_SET: list[bool] = [False]
 
 
-#: codes of a tile in the rejection map: cortex of no known area; no cortex at all
+#: codes of a tile in the rejection map: cortex of no known area; no cortex at all; a
+#: field whose image is unfit to read (out of focus, JPEG blocks, clipped:
+#: :mod:`cytowords.describe.quality`), shown as "not a known area" in the final map
 REJECTED_UNKNOWN = 1
 REJECTED_NO_CORTEX = 2
+REJECTED_UNFIT = 3
 
 
 @dataclass(frozen=True)
@@ -210,9 +213,17 @@ def infer_patches(
 
 
 def infer_block(
-    ref: ModelRef, grid: MapGrid, block: BlockInput, batch_size: int = 64
+    ref: ModelRef,
+    grid: MapGrid,
+    block: BlockInput,
+    batch_size: int = 64,
+    tissue_threshold: float | None = None,
+    quality: Any = None,
 ) -> BlockResult:
-    """Run the model (this process's cached copy) on a block's patches."""
+    """Run the model (this process's cached copy) on a block's patches. With ``quality``
+    (:class:`~cytowords.describe.quality.QualityThresholds`) tiles whose field is unfit to
+    read are rejected (:data:`REJECTED_UNFIT`, unless they read as no cortex at all);
+    ``tissue_threshold``: the section's tissue level in [0, 1] for that check."""
     rows, cols = grid.block_slices(*block.index)
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     area = np.full(shape, -1, dtype=np.int16)
@@ -225,6 +236,11 @@ def infer_block(
         with lock:
             t0 = time.perf_counter()
             a, p, o, r = infer_patches(bundle, block.patches, batch_size, ref.precision, ref.views)
+        if quality is not None:
+            from .quality import assess_fields
+
+            unfit = assess_fields(block.patches, tissue_threshold, quality).flagged
+            r[unfit & (r != REJECTED_NO_CORTEX)] = REJECTED_UNFIT  # no cortex says more
         rr, cc = block.tiles[:, 0], block.tiles[:, 1]
         area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
     return BlockResult(
