@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cytowords.atlas import NONE_ID, Atlas, load_atlas
+from cytowords.atomic import atomic_file
 from cytowords.describe.mapping_grid import unit_scale
 
 from .grid import IGNORE, class_grid, purity
@@ -92,15 +91,9 @@ class PatchSet:
         """Write an ``.npz`` atomically (uncompressed; ``meta`` stored as JSON)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_file(path, suffix=".npz") as tmp:
             arrays = {k: getattr(self, k) for k in _FIELDS}
             np.savez(tmp, meta=np.array(json.dumps(meta or {})), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @staticmethod
