@@ -179,10 +179,11 @@ def _read_patches(ls: LabelledSection, centres: np.ndarray, cfg: PatchConfig) ->
     return out
 
 
-def sample_section(
+def choose_centres(
     ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
-) -> PatchSet:
-    """Labelled patches of one section (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fields training samples from one section, before reading them: ``(labels (N,)
+    area ids or __none__, centres (N, 2) (y, x) µm)``."""
     atlas = atlas or load_atlas()
     g = cfg.cell_um
     cls = class_grid(ls, areas, atlas, g, none_margin_um=cfg.patch_um / 2)
@@ -193,17 +194,26 @@ def sample_section(
     rng = np.random.default_rng(seed)
     chosen = _choose(cls, len(areas), cfg, rng)
     if not chosen:
-        return PatchSet.concat([], cfg.patch_px)
+        return np.zeros(0, dtype="<U32"), np.zeros((0, 2))
     c = np.array(chosen)
     jitter = rng.uniform(-0.5, 0.5, (len(c), 2)) * g
     centres = (c[:, 1:] + 0.5) * g + jitter
     centres = np.round(centres / cfg.pixel_size_um) * cfg.pixel_size_um
-    names = np.array([*areas, NONE_ID])[c[:, 0]]
+    return np.array([*areas, NONE_ID])[c[:, 0]].astype(str), centres
+
+
+def sample_section(
+    ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
+) -> PatchSet:
+    """Labelled patches of one section (see the module docstring)."""
+    names, centres = choose_centres(ls, areas, cfg, atlas)
+    if not len(names):
+        return PatchSet.concat([], cfg.patch_px)
     patches = _read_patches(ls, centres, cfg)
-    m = len(c)
+    m = len(names)
     return PatchSet(
         patches,
-        names.astype(str),
+        names,
         centres.astype(np.float64),
         np.full(m, ls.brain).astype(str),
         np.full(m, ls.name).astype(str),
@@ -288,5 +298,6 @@ __all__ = [
     "areas_in",
     "build_patch_set",
     "cached_patch_set",
+    "choose_centres",
     "sample_section",
 ]
