@@ -28,6 +28,7 @@ import torch
 
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.model import resolve_device, save_bundle
+from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 
 from .data import PatchSet, areas_in, build_patch_set
@@ -126,6 +127,8 @@ def train(
     dev = resolve_device(device)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, p.threads))
+    if p.encoder_torchscript:  # the user's network checked before any work
+        probe_encoder(load_encoder(p, out / "encoder"))
     run = Run(out, p, resume)
     atlas = load_atlas()
     if run.done("bundle") and (out / "bundle" / "config.json").is_file():
