@@ -29,6 +29,7 @@ from .result import (
     top_alternatives,
 )
 from .roi import Roi, patch_grid
+from .scale_check import warn_if_coarse
 
 ProgressFn = Callable[[int, int], None]
 #: largest single window (pixels at model resolution) read in one piece for a ROI
@@ -179,6 +180,8 @@ class Describer:
     ) -> RegionDescription:
         """Describe one ROI (µm, ``(y, x)``) of ``section``."""
         import torch
+
+        warn_if_coarse(section, self.bundle.pixel_size_um)
 
         p = self.params
         centers = patch_grid(
