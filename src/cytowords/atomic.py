@@ -4,10 +4,11 @@ Files and folders are written beside the target under a temporary name, then mov
 place with one ``os.replace`` (atomic on POSIX for files; for folders the old folder, if any,
 is first moved aside and removed only after the new one is in place).
 
-Temporary files and folders are created private (``mkstemp`` 0600, ``mkdtemp`` 0700); at
-publish time :func:`umask_permissions` gives them the permissions an ordinary ``open`` /
-``mkdir`` would have (0666 / 0777 minus the user's umask), so colleagues can read what a
-user shares (a model bundle, an export) exactly as the user's umask allows.
+Temporary files and folders are created private (``mkstemp`` 0600, ``mkdtemp`` 0700, and
+safetensors writes 0600 files); at publish time :func:`umask_permissions` gives everything
+the permissions an ordinary ``open`` / ``mkdir`` would have (0666 / 0777 minus the user's
+umask), so colleagues can read what a user shares (a model bundle, an export) exactly as
+the user's umask allows.
 """
 
 from __future__ import annotations
@@ -109,11 +110,15 @@ def current_umask() -> int:
 
 
 def umask_permissions(path: str | os.PathLike) -> None:
-    """Give a file made by ``mkstemp`` or a folder made by ``mkdtemp`` the permissions of
-    an ordinary ``open``/``mkdir``: 0666 / 0777 minus the umask (what is inside a folder
-    was made by ordinary calls and has them already)."""
+    """Give a file, or a folder and everything in it, the permissions of an ordinary
+    ``open``/``mkdir``: 0666 for files and 0777 for folders, minus the umask. ``mkstemp``,
+    ``mkdtemp`` and some writers (safetensors) create private 0600/0700 entries instead."""
     mask = current_umask()
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~mask)
+    path = Path(path)
+    todo = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for p in todo:
+        if not p.is_symlink():
+            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
 
 
 def _check_parent(path: Path) -> None:

@@ -25,7 +25,8 @@ A data spec (YAML) lists the sections of a user::
         rois: /data/brain03_s0300_rois.geojson        # polygons with area names
     new_areas: [myArea]       # optional: area names outside the atlas, declared
     label_names: atlas        # optional: default label_names of every section
-    min_fields: 5             # optional: minimal training fields per area (default 5)
+    min_fields: 5             # optional: minimal training fields per area (default: 5, or
+                              # what the preset samples per area and section if fewer)
 
 Relative paths are relative to the YAML file. Brains never appear in two splits.
 :func:`read_data_spec` refuses mistakes (unknown keys, unnamed label values, area names that
@@ -210,6 +211,7 @@ class DataSpec:
     """A read and checked data spec.
 
     ``areas``: the spec's ``areas`` resolved to atlas ids (aliases replaced) or None;
+    ``min_fields``: the spec's minimum of training fields per area, None for the default;
     ``entries``: per section, how messages name it (``sections[i] (path)``); ``notes``:
     what was resolved on the way (aliases), for the user."""
 
@@ -217,7 +219,7 @@ class DataSpec:
     sections: list[LabelledSection]
     areas: list[str] | None
     new_areas: list[str]
-    min_fields: int
+    min_fields: int | None
     entries: list[str]
     notes: list[str] = field(default_factory=list)
 
@@ -306,10 +308,11 @@ def read_data_spec(path: str | Path, atlas: Atlas | None = None) -> DataSpec:
         if atlas.ids_for(n):
             problem(f"new_areas[{i}]", f"{n!r} is an atlas area ({', '.join(atlas.ids_for(n))}); "
                     "list only areas outside the atlas")  # fmt: skip
-    min_fields = spec.get("min_fields", MIN_FIELDS)
-    if not isinstance(min_fields, int) or isinstance(min_fields, bool) or min_fields < 1:
+    min_fields = spec.get("min_fields")
+    if min_fields is not None and (
+        not isinstance(min_fields, int) or isinstance(min_fields, bool) or min_fields < 1
+    ):
         problem("min_fields", f"{min_fields!r}; expected a positive whole number")
-        min_fields = MIN_FIELDS
     areas = None
     if "areas" in spec:
         areas = []

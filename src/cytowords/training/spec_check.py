@@ -4,7 +4,8 @@
 names, label values), then chooses the training and validation fields exactly as the data
 stage will (:func:`cytowords.training.data.choose_centres` with the preset's patch
 settings, nothing read at model resolution) and refuses areas with fewer than
-``min_fields`` training fields and splits with fewer than that in all. A pixel size stated
+``min_fields`` training fields (default :data:`~cytowords.training.spec.MIN_FIELDS`, or
+the preset's fields per area and section if fewer) and splits with fewer than that in all. A pixel size stated
 far too small shrinks a section and its areas, so such a mistake shows here as too few
 fields (the message gives each section's size in mm to compare with the slide). With a
 describer, :func:`pixel_size_problems` also runs the model-based pixel size check
@@ -24,14 +25,14 @@ from cytowords.atlas import NONE_ID, load_atlas
 from .data import PatchConfig, areas_in, choose_centres
 from .grid import class_grid
 from .presets import Preset
-from .spec import DataSpec, DataSpecError, read_data_spec
+from .spec import MIN_FIELDS, DataSpec, DataSpecError, read_data_spec
 
 #: the splits training reads (test sections are listed but never read by ``train``)
 READ_SPLITS = ("train", "val")
 #: an area labelled on less than this many field footprints (patch side squared) in all the
-#: train sections is refused: its fields are mostly something else (a ×2 pixel size error
-#: shrinks an area ×4; a 2.5 × 4 mm stretch of ribbon under a 4 mm field is 0.6)
-MIN_FOOTPRINTS = 0.25
+#: train sections is refused: however many fields are drawn, they are the same tissue and
+#: mostly something else (a pixel size stated ×3 too small shrinks an area ×9)
+MIN_FOOTPRINTS = 1.0
 
 
 def patch_configs(p: Preset) -> dict[str, PatchConfig]:
@@ -126,7 +127,7 @@ def check_data_spec(path: str | Path | DataSpec, preset: Preset) -> CheckedSpec:
                 f"data spec {spec.path}: sections: no {s} brain; training needs at least one "
                 "train and one val brain (the validation brains calibrate the rejection threshold)"
             )
-    lowest = min(spec.min_fields, cfgs["train"].n_per_area * max(1, len(train_secs)))
+    lowest = spec.min_fields or min(MIN_FIELDS, cfgs["train"].n_per_area)
     for a in areas:
         n = counts["train"].get(a, 0)
         if n < lowest:
@@ -143,10 +144,11 @@ def check_data_spec(path: str | Path | DataSpec, preset: Preset) -> CheckedSpec:
             )
     for s in READ_SPLITS:
         n = sum(v for k, v in counts[s].items() if k != NONE_ID)
-        if brains[s] and n < min(spec.min_fields, cfgs[s].n_per_area):
+        least = spec.min_fields or min(MIN_FIELDS, cfgs[s].n_per_area)
+        if brains[s] and n < least:
             problems.append(
                 f"data spec {spec.path}: split {s!r}: {n} area fields in all, fewer than the "
-                f"minimum of {min(spec.min_fields, cfgs[s].n_per_area)}{_sizes(spec, s, cfgs[s])}"
+                f"minimum of {least}{_sizes(spec, s, cfgs[s])}"
             )
     if problems:
         raise DataSpecError(problems)
