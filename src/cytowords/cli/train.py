@@ -125,14 +125,18 @@ def _checked_data(args: argparse.Namespace, preset):
         return None
     try:
         spec = read_data_spec(args.data)
+        problems: list[str] = []
         notes: list[str] = []
         if args.check_pixel_size:
             from ..describe import Describer
 
             problems, notes = pixel_size_problems(spec, Describer("default", device=args.device))
-            if problems:
-                raise DataSpecError(problems)
-        checked = check_data_spec(spec, preset)
+        try:
+            checked = check_data_spec(spec, preset)
+        except DataSpecError as exc:
+            raise DataSpecError([*problems, *exc.problems]) from None
+        if problems:
+            raise DataSpecError(problems)
     except DataSpecError as exc:
         for line in exc.problems:
             print(f"cytowords train: error: {line}", file=sys.stderr)
@@ -161,12 +165,14 @@ def run(args: argparse.Namespace) -> int:
         preset = preset.with_(lm_path=str(Path(args.lm).resolve()))
     elif preset.name == "llm":
         raise CliError("--preset llm needs --lm PATH (a local Hugging Face causal LM folder)")
+    if args.check and not (args.data or args.encoder_torchscript):
+        raise CliError("--check checks --data SPEC and/or --encoder-torchscript FILE; give one")
     preset = _with_encoder(args, preset)
     if not args.check and not args.out:
         raise CliError("--out DIR is required (the run folder), unless --check")
     checked = _checked_data(args, preset)
     if args.check:
-        print("checked: nothing was trained" if checked else "encoder checked; no --data given")
+        print("checked: nothing was trained")
         return 0
     bars: dict = {}
 

@@ -170,8 +170,8 @@ class ExternalEncoder(nn.Module):
             self.module = torch.jit.load(str(p), map_location=map_location)
         except Exception as exc:
             raise ValueError(
-                f"external encoder {p} could not be loaded as TorchScript ({exc}); "
-                "expected a file written by torch.jit.save"
+                f"external encoder {p} could not be loaded as TorchScript "
+                f"({_last_line(exc)}); expected a file written by torch.jit.save"
             ) from None
         if pixel_size_um <= 0 or patch_px <= 0 or embed_dim <= 0:
             raise ValueError(
