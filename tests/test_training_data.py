@@ -75,7 +75,8 @@ def test_rois_and_label_store_and_spec(tmp_path):
     (tmp_path / "spec.yaml").write_text(
         "areas: [hOc1, 4a, 44]\nsections:\n"
         "  - {path: s1.ome.zarr, brain: B1, split: train, rois: s1.geojson}\n"
-        "  - {path: s1.ome.zarr, brain: B2, split: val, label_store: s1_labels.ome.zarr}\n"
+        "  - {path: s1.ome.zarr, brain: B2, split: val, label_store: s1_labels.ome.zarr,\n"
+        "     label_names: atlas}\n"
     )
     sections, areas = load_data_spec(tmp_path / "spec.yaml")
     assert areas == AREAS and [s.split for s in sections] == ["train", "val"]

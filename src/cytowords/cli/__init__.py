@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,18 @@ def open_image(path: str, pixel_size_um: float | None) -> Any:
     return section
 
 
+def _one_line_warnings(command: str, show):
+    """``warnings.showwarning`` that prints cytowords' own warnings as one line."""
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.startswith("cytowords."):
+            print(f"cytowords {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cytowords`` command; returns the process exit code."""
     parser = build_parser()
@@ -89,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return int(args.func(args) or 0)
     except CliError as exc:
         print(f"cytowords {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,7 @@ from .result import (
     top_alternatives,
 )
 from .roi import Roi, patch_grid
+from .scale_check import warn_if_coarse
 
 ProgressFn = Callable[[int, int], None]
 
@@ -144,6 +145,8 @@ class Describer:
     ) -> RegionDescription:
         """Describe one ROI (µm, ``(y, x)``) of ``section``."""
         import torch
+
+        warn_if_coarse(section, self.bundle.pixel_size_um)
 
         p = self.params
         centers = patch_grid(

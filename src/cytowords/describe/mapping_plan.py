@@ -17,6 +17,7 @@ from .describer import Describer, resolve_model_path
 from .mapping_grid import MapGrid, NoTissueError, make_grid, tissue_mask
 from .mapping_tasks import ModelRef, get_model, register_model
 from .quality import DEFAULT_THRESHOLDS, QualityThresholds
+from .scale_check import warn_if_coarse
 
 #: a tile is mapped when at least this share of its area is tissue
 MIN_TISSUE = 0.25
@@ -193,6 +194,7 @@ def plan_map(
     default, table = info.pop("view_table")
     views = resolve_views(table, default, views)  # checked here, before any work
     ref = ModelRef(ref.path, ref.device, precision, torch_threads, views)
+    warn_if_coarse(section, info["pixel_size_um"])
     grid = make_grid(
         section,
         info["pixel_size_um"],

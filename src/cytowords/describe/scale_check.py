@@ -23,11 +23,11 @@ the check says so instead of judging the pixel size. Figures: ``benchmarks/pixel
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..sections import Section, read_fields
 from .mapping_grid import NoTissueError, tissue_mask
@@ -47,6 +47,31 @@ MIN_GAP = 0.08
 MIN_FAMILIAR = 0.15
 #: where the user learns what an unfamiliar scan means and what to do
 YOUR_SCANS_DOC = "docs/your_scans.md"
+#: a section whose finest level is coarser than this × the encoder's pixel size is read
+#: upsampled: :func:`warn_if_coarse` says so
+MAX_UPSAMPLING = 1.5
+
+
+class CoarseSectionWarning(UserWarning):
+    """The section is coarser than the model reads: its fields are upsampled."""
+
+
+def warn_if_coarse(section: Section, encoder_pixel_size_um: float) -> bool:
+    """Warn (:class:`CoarseSectionWarning`, one line) when the section's finest level is
+    coarser than :data:`MAX_UPSAMPLING` × the encoder's pixel size (µm/px). Fields are
+    always read at the encoder's pixel size, so such a section is upsampled: the cells the
+    encoder was trained to see are blurred away. Returns whether it warned."""
+    finest, enc = float(section.pixel_size_um[0]), float(encoder_pixel_size_um)
+    if finest <= MAX_UPSAMPLING * enc:
+        return False
+    warnings.warn(
+        f"section {section.name!r} is {finest:g} µm/px at its finest, {finest / enc:.2g}× "
+        f"coarser than the {enc:g} µm/px the model reads: its fields are upsampled and the "
+        "areas and descriptions may be unreliable",
+        CoarseSectionWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -203,6 +228,8 @@ def check_pixel_size(
     :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
     enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
     returns None when ``cancel()`` turned true. Raises NoTissueError without tissue."""
+    import torch
+
     points = tissue_points(section, n_fields, seed)
     bundle = describer.bundle
     accepted = []

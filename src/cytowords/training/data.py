@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cytowords.atlas import NONE_ID, Atlas, load_atlas
+from cytowords.atomic import atomic_file
 from cytowords.sections import read_fields
 
 from .grid import IGNORE, class_grid, purity
@@ -92,15 +91,9 @@ class PatchSet:
         """Write an ``.npz`` atomically (uncompressed; ``meta`` stored as JSON)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_file(path, suffix=".npz") as tmp:
             arrays = {k: getattr(self, k) for k in _FIELDS}
             np.savez(tmp, meta=np.array(json.dumps(meta or {})), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @staticmethod
@@ -148,10 +141,11 @@ def _choose(
     return chosen
 
 
-def sample_section(
+def choose_centres(
     ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
-) -> PatchSet:
-    """Labelled patches of one section (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fields training samples from one section, before reading them: ``(labels (N,)
+    area ids or __none__, centres (N, 2) (y, x) µm)``."""
     atlas = atlas or load_atlas()
     g = cfg.cell_um
     cls = class_grid(ls, areas, atlas, g, none_margin_um=cfg.patch_um / 2)
@@ -162,12 +156,21 @@ def sample_section(
     rng = np.random.default_rng(seed)
     chosen = _choose(cls, len(areas), cfg, rng)
     if not chosen:
-        return PatchSet.concat([], cfg.patch_px)
+        return np.zeros(0, dtype="<U32"), np.zeros((0, 2))
     c = np.array(chosen)
     jitter = rng.uniform(-0.5, 0.5, (len(c), 2)) * g
     centres = (c[:, 1:] + 0.5) * g + jitter
     centres = np.round(centres / cfg.pixel_size_um) * cfg.pixel_size_um
-    names = np.array([*areas, NONE_ID])[c[:, 0]]
+    return np.array([*areas, NONE_ID])[c[:, 0]].astype(str), centres
+
+
+def sample_section(
+    ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
+) -> PatchSet:
+    """Labelled patches of one section (see the module docstring)."""
+    names, centres = choose_centres(ls, areas, cfg, atlas)
+    if not len(names):
+        return PatchSet.concat([], cfg.patch_px)
     # always in aligned tiles of window_px (a patch set's values do not depend on which
     # other patches were drawn with it)
     patches = read_fields(
@@ -179,10 +182,10 @@ def sample_section(
         tile_px=cfg.window_px,
         max_window_px=0,
     )
-    m = len(c)
+    m = len(names)
     return PatchSet(
         patches,
-        names.astype(str),
+        names,
         centres.astype(np.float64),
         np.full(m, ls.brain).astype(str),
         np.full(m, ls.name).astype(str),
@@ -267,5 +270,6 @@ __all__ = [
     "areas_in",
     "build_patch_set",
     "cached_patch_set",
+    "choose_centres",
     "sample_section",
 ]
