@@ -124,7 +124,7 @@ class Readout:
             "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
             "columnar_organisation": None,
             "cells": self.cells.to_dict() if self.cells else None,
-            "traverses_um": [arr(t, 1) for t in self.traverses_um],
+            "traverses_um": [np.round(t, 1).tolist() for t in self.traverses_um],
             "not_measured": list(self.reasons),
             "statements": self.statements(),
         }
