@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "demo",
     "synth",
     "describe",
+    "measure",
     "map",
     "pixel_size",
     "mine",
