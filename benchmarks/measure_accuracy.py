@@ -1,0 +1,98 @@
+"""Accuracy of the model-free readout (cytowords.measure) against the generator's truth.
+
+On virtual sections of held-out brains, squares of ``--side-mm`` are centred on the
+mid-depth of the cortex of random areas, kept when the truth shows pia and white matter
+inside and one area covers most of the cortex (``truth_in_roi``). Each is measured at
+``--profile-um`` µm/px without cells. Prints per ROI and overall: thickness relative
+error against the apparent (as rendered) thickness (median, 90th percentile), layer IV
+presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
+
+    python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
+        [--profile-um 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from cytowords.measure import measure_roi
+from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
+
+
+def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
+    """``(vertices, truth)`` of squares across the ribbon (pia and white matter in view)."""
+    geom = section_geometry(seed)
+    w, h = geom.size_um
+    ys, xs = np.mgrid[2000 : h - 2000 : 200.0, 2000 : w - 2000 : 200.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    t = truth_at(geom, pts)
+    mid = np.flatnonzero(np.abs(t["rel_depth"] - 0.5) < 0.05)
+    half = side_um / 2
+    out, used = [], set()
+    for j in rng.permutation(mid):
+        area = t["area"][j]
+        if area in used:
+            continue
+        y, x = pts[j]
+        v = np.array(
+            [[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]]
+        )
+        tr = truth_in_roi(geom, v, step_um=100.0)
+        corners = truth_at(geom, np.vstack([v, pts[j : j + 1]]))["rel_depth"]
+        if tr is None or tr["area_share"] < 0.8 or corners.min() >= 0 or corners.max() <= 1:
+            continue
+        used.add(area)
+        out.append((v, tr))
+        if len(out) == n:
+            break
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--brains", type=int, nargs="+", default=[205])
+    ap.add_argument("--rois", type=int, default=12, help="ROIs per brain (one per area)")
+    ap.add_argument("--side-mm", type=float, default=3.0)
+    ap.add_argument("--profile-um", type=float, default=16.0)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    rel_err, iv_ok, l1_err, missed = [], [], [], 0
+    t0 = time.time()
+    for seed in args.brains:
+        section = virtual_section(seed, pixel_size_um=2.0)
+        for v, tr in sample_rois(seed, args.rois, args.side_mm * 1000, rng):
+            r = measure_roi(section, v, cells=False, profile_um=args.profile_um)
+            if not r.measured:
+                missed += 1
+                print(f"{seed} {tr['area']:>6}: not measured: {'; '.join(r.reasons)}")
+                continue
+            true = tr["apparent_thickness_um"] / 1000
+            e = (r.thickness_mm - true) / true
+            rel_err.append(abs(e))
+            iv_ok.append(r.layers.iv_present == tr["iv_present"])
+            l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
+            print(
+                f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
+                f"({e:+.0%}), n={r.n_traverses}; IV {r.layers.iv_present} vs "
+                f"{tr['iv_present']} ({r.layers.cortex_type}, prominence "
+                f"{r.layers.iv_prominence:.2f}); layer I {r.layers.layer_i_width_um:.0f} vs "
+                f"{tr['layer_i_width_um']:.0f} µm"
+            )
+    n = len(rel_err)
+    print(f"\nROIs measured: {n}, not measured: {missed}, {time.time() - t0:.0f} s")
+    if n:
+        print(
+            f"thickness relative error: median {np.median(rel_err):.1%}, "
+            f"90th percentile {np.percentile(rel_err, 90):.1%}"
+        )
+        print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f}")
+        print(
+            f"layer I width error: median {np.median(l1_err):.0f} µm, 90th pct {np.percentile(l1_err, 90):.0f} µm"
+        )
+
+
+if __name__ == "__main__":
+    main()
