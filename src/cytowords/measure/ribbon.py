@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
-from skimage.filters import threshold_multiotsu
+from skimage.filters import threshold_multiotsu, threshold_otsu
 
 HOLE_UM = 300.0
 DENSITY_SIGMA_UM = 60.0
@@ -65,7 +65,7 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
         return None
     glass = float(np.percentile(v, 99.0))
     od = np.log(glass / np.maximum(v, 1e-6))
-    t = _otsu(od)
+    t = float(threshold_otsu(od))
     dark, bright = od[od > t], od[od <= t]
     # glass present: a bright class near zero OD and a tissue class clearly darker
     if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
@@ -73,21 +73,6 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
     if np.median(bright) > 0.3 * np.median(dark) or np.median(dark) < 0.05:
         return None
     return glass, float(np.median(dark))
-
-
-def _otsu(values: np.ndarray, bins: int = 256) -> float:
-    v = np.asarray(values, dtype=np.float64).ravel()
-    lo, hi = float(v.min()), float(v.max())
-    if hi <= lo:
-        return lo
-    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
-    c = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m = np.cumsum(hist * c)
-    mu0 = m / np.maximum(w0, 1)
-    mu1 = (m[-1] - m) / np.maximum(w1, 1)
-    return float(edges[int(np.argmax((w0 * w1 * (mu0 - mu1) ** 2)[:-1])) + 1])
 
 
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
