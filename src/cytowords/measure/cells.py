@@ -3,7 +3,9 @@
 Detection is classical: optical density smoothed over 1 µm minus its local background
 (smoothed over 25 µm); pixels above 3 robust noise SDs (MAD) of that difference are
 somata; touching somata are split by a watershed on the distance transform (markers at
-least 6 µm apart). A soma's size is its equivalent diameter ``2 * sqrt(area / pi)`` (µm).
+least 3 µm apart). A soma's size is the equivalent diameter ``2 * sqrt(area / pi)`` (µm)
+of its pixels above :data:`CORE_SHARE` of its own mean contrast (independent of blur and
+stain).
 
 Large pyramids are somata of at least :data:`LARGE_PYRAMID_UM` µm: the lower bound of
 "large pyramids (25-50 µm)" in the reference notes on real sections
@@ -29,6 +31,7 @@ GIANT_UM = 40.0
 BAND_UM = 100.0
 WINDOW_UM = 600.0
 MIN_SOMA_UM = 4.0
+CORE_SHARE = 0.6
 
 
 @dataclass
@@ -57,7 +60,11 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     lab = watershed(-dist, markers, mask=fg)
     idx = np.arange(1, lab.max() + 1)
-    area = ndi.sum(np.ones_like(lab), lab, idx) * pixel_um**2
+    # size above a share of each soma's own mean contrast (blur and stain strength cancel;
+    # the mean, not the peak, so that a dark nucleolus does not shrink the soma)
+    level = np.concatenate([[0.0], np.asarray(ndi.mean(diff, lab, idx))])
+    core = (diff >= CORE_SHARE * level[lab]) & (lab > 0)
+    area = np.asarray(ndi.sum(core, lab, idx)) * pixel_um**2
     com = np.asarray(ndi.center_of_mass(fg, lab, idx)).reshape(-1, 2)
     diam = 2 * np.sqrt(area / np.pi)
     keep = diam >= MIN_SOMA_UM

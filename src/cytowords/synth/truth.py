@@ -156,3 +156,21 @@ def truth_in_roi(section_or_geom, vertices_um, step_um: float = 50.0) -> dict[st
         "iv_present": bool(t["per_area"][aid]["iv_present"]),
         "truth": t["per_area"][aid],
     }
+
+
+def cells_in_window(section_or_geom, y0_um: float, x0_um: float, h_um: float, w_um: float):
+    """The somata a virtual section renders with centres in a window (µm): a
+    :class:`~cytowords.synth.cells.Cells` (``x``, ``y`` µm, ``diam`` µm, ``kind``: 0 neuron,
+    1 glia, 2 special) — the same cells at every pyramid level drawn in cell mode."""
+    from .cells import Cells, sample_cells
+    from .section import _tiles
+
+    geom = _geometry(section_or_geom)
+    bbox = (x0_um, y0_um, x0_um + w_um, y0_um + h_um)
+    parts = [
+        sample_cells(geom, tb, rng, geom.brain.staining.stain, need_angles=False)
+        for tb, rng in _tiles(geom, geom.seed)(bbox)
+    ]
+    c = Cells.concat(parts)
+    keep = (c.x >= bbox[0]) & (c.x < bbox[2]) & (c.y >= bbox[1]) & (c.y < bbox[3])
+    return Cells(*(getattr(c, k)[keep] for k in Cells.__annotations__))
