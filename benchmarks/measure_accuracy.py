@@ -8,7 +8,15 @@ error against the apparent (as rendered) thickness (median, 90th percentile), la
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16]
+        [--profile-um 16] [--cell-windows 0] [--cell-brain 224]
+
+``--cell-windows N`` also scores soma detection at 2 µm/px in N windows of 400 µm (half
+in areas whose rendered special cells are large, at their depth; half in areas without),
+against the somata the generator draws (``cells_in_window``): large somata (>= 25 µm)
+recall and precision by soma length (a detection matches a drawn soma within 8 µm;
+precision counts a detection >= 25 µm long as right when it matches a drawn soma >= 20
+µm) and the ratio of measured length to the generator's soma diameter.
+``--cell-brain`` picks a brain with large somata (224: soma size x 1.11).
 """
 
 from __future__ import annotations
@@ -51,14 +59,83 @@ def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray
     return out
 
 
+def cell_windows(seed: int, n: int, rng) -> None:
+    """Score soma detection in ``n`` windows (see module docstring)."""
+    from scipy.spatial import cKDTree
+
+    from cytowords.measure.cells import LARGE_PYRAMID_UM, detect_somata, is_large
+    from cytowords.measure.ribbon import slide_reference
+    from cytowords.synth.truth import cells_in_window
+
+    geom = section_geometry(seed)
+    section = virtual_section(seed, pixel_size_um=2.0)
+    glass = slide_reference(section.levels)[0]
+    w, h = geom.size_um
+    ys, xs = np.mgrid[2000 : h - 2000 : 150.0, 2000 : w - 2000 : 150.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    t = truth_at(geom, pts)
+    with_special = [a for a, v in t["per_area"].items() if v["special"]]
+    without = [a for a, v in t["per_area"].items() if not v["special"]]
+    tp_r = n_true = tp_p = n_det = 0
+    ratios = []
+    for i in range(n):
+        pool = with_special if i % 2 == 0 else without
+        area = pool[rng.integers(len(pool))]
+        per = t["per_area"][area]
+        layer = per["special"][0]["layer"] if per["special"] else "V"
+        li = "I II III IV V VI".split().index(layer)
+        mid = t["layer_tops"][:, li] + 0.5 * per["layer_fractions"][layer]
+        ok = np.flatnonzero((t["area"] == area) & (np.abs(t["rel_depth"] - mid) < 0.03))
+        if ok.size == 0:
+            continue
+        y, x = pts[rng.choice(ok)]
+        y0, x0 = y - 200.0, x - 200.0
+        som = detect_somata(section.read_window(y0, x0, 400.0, 400.0, 2.0), 2.0, glass)
+        cells = cells_in_window(geom, y0 + 20, x0 + 20, 360.0, 360.0)  # away from the edges
+        tyx = np.stack([cells.y, cells.x], 1)
+        dyx = som.yx_um + [y0, x0]
+        inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + 380, x0 + 380]), axis=1)
+        dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
+        large_t = cells.diam >= LARGE_PYRAMID_UM
+        if len(dyx):
+            d, j = cKDTree(dyx).query(tyx[large_t])
+            tp_r += int(np.sum((d < 8) & is_large(dd[j], dl[j])))
+        n_true += int(large_t.sum())
+        big_d = is_large(dd, dl)
+        if big_d.any() and len(tyx):
+            d, j = cKDTree(tyx).query(dyx[big_d])
+            tp_p += int(np.sum((d < 8) & (cells.diam[j] >= 20)))
+        n_det += int(big_d.sum())
+        if len(dyx) and len(tyx):
+            d, j = cKDTree(dyx).query(tyx[cells.diam >= 8])
+            ratios.extend(dl[j[d < 4]] / cells.diam[cells.diam >= 8][d < 4])
+        print(
+            f"{seed} {area:>6} layer {layer}: drawn >= 25 µm {int(large_t.sum())}, "
+            f"detected >= 25 µm {int(big_d.sum())}"
+        )
+    rec = tp_r / n_true if n_true else float("nan")
+    prec = tp_p / n_det if n_det else float("nan")
+    print(
+        f"large somata (>= 25 µm): recall {rec:.2f} ({tp_r}/{n_true}), precision {prec:.2f} "
+        f"({tp_p}/{n_det}); soma length measured / drawn diameter (somata >= 8 µm): median "
+        f"{np.median(ratios):.2f}, IQR {np.percentile(ratios, 25):.2f}-{np.percentile(ratios, 75):.2f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brains", type=int, nargs="+", default=[205])
     ap.add_argument("--rois", type=int, default=12, help="ROIs per brain (one per area)")
     ap.add_argument("--side-mm", type=float, default=3.0)
     ap.add_argument("--profile-um", type=float, default=16.0)
+    ap.add_argument("--cell-windows", type=int, default=0)
+    ap.add_argument("--cell-brain", type=int, default=224)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
+    if args.cell_windows:
+        cell_windows(args.cell_brain, args.cell_windows, rng)
+        if not args.rois:
+            return
     rel_err, iv_ok, l1_err, missed = [], [], [], 0
     t0 = time.time()
     for seed in args.brains:

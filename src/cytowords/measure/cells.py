@@ -7,7 +7,10 @@ least 3 µm apart). A soma's size is the equivalent diameter ``2 * sqrt(area / p
 of its pixels above :data:`CORE_SHARE` of its own mean contrast (independent of blur and
 stain).
 
-Large pyramids are somata of at least :data:`LARGE_PYRAMID_UM` µm: the lower bound of
+A soma's length is the major axis of its moment ellipse: pyramids are measured by their
+length in the literature ("Betz cells up to 60-100 µm long"), and a triangular soma's
+equivalent diameter is only ~0.8 of it. Large pyramids are somata at least
+:data:`LARGE_PYRAMID_UM` µm long: the lower bound of
 "large pyramids (25-50 µm)" in the reference notes on real sections
 (/shared/reference/real_sections_notes.md: granule cells 8-20 µm, large pyramids
 25-50 µm, Betz cells 60-100 µm long); :data:`GIANT_UM` (Betz/Meynert class) is reported
@@ -32,14 +35,17 @@ BAND_UM = 100.0
 WINDOW_UM = 600.0
 MIN_SOMA_UM = 4.0
 CORE_SHARE = 0.6
+COMPACT = 0.7
 
 
 @dataclass
 class Somata:
-    """Detected somata: positions ``(y, x)`` µm and equivalent diameters (µm)."""
+    """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (major
+    axis of the moment ellipse; a disc's length is its diameter) in µm."""
 
     yx_um: np.ndarray
     diam_um: np.ndarray
+    length_um: np.ndarray
 
 
 def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
@@ -53,7 +59,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     dist = ndi.distance_transform_edt(fg)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
-        return Somata(np.zeros((0, 2)), np.zeros(0))
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
     md = max(1, int(round(3.0 / pixel_um)))
     peaks = peak_local_max(ndi.gaussian_filter(dist, 1.0), min_distance=md, labels=lab0)
     markers = np.zeros(fg.shape, np.int32)
@@ -64,17 +70,45 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     # the mean, not the peak, so that a dark nucleolus does not shrink the soma)
     level = np.concatenate([[0.0], np.asarray(ndi.mean(diff, lab, idx))])
     core = (diff >= CORE_SHARE * level[lab]) & (lab > 0)
-    area = np.asarray(ndi.sum(core, lab, idx)) * pixel_um**2
+    npx = np.asarray(ndi.sum(core, lab, idx))
+    area = npx * pixel_um**2
     com = np.asarray(ndi.center_of_mass(fg, lab, idx)).reshape(-1, 2)
     diam = 2 * np.sqrt(area / np.pi)
+    length = np.maximum(_major_axis(core, lab, idx, npx) * pixel_um, diam)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+
+
+def is_large(s_diam: np.ndarray, s_length: np.ndarray) -> np.ndarray:
+    """Large pyramids: at least :data:`LARGE_PYRAMID_UM` long and compact (equivalent
+    diameter >= :data:`COMPACT` of the length: two touching small somata are long but
+    thin; a pyramid's triangle is ~0.8)."""
+    return (s_length >= LARGE_PYRAMID_UM) & (s_diam >= COMPACT * s_length)
+
+
+def _major_axis(core: np.ndarray, lab: np.ndarray, idx: np.ndarray, npx: np.ndarray) -> np.ndarray:
+    """Major axis (px) of each label's core pixels: 4 sqrt(largest second moment) (+1 px
+    for the pixel extent)."""
+    yy, xx = np.indices(core.shape, dtype=np.float64)
+    lab_c = np.where(core, lab, 0)
+    n = np.maximum(npx, 1)
+
+    def m(a):
+        return np.asarray(ndi.sum(a, lab_c, idx)) / n
+
+    my, mx = m(yy), m(xx)
+    cyy = m(yy * yy) - my**2
+    cxx = m(xx * xx) - mx**2
+    cxy = m(yy * xx) - my * mx
+    lam = (cyy + cxx) / 2 + np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
+    return 4 * np.sqrt(np.maximum(lam, 0)) + 1
 
 
 @dataclass
 class CellStats:
     """Cell statistics along traverses: density per relative-depth bin (cells/mm²),
-    soma diameters (µm), large pyramids per mm of ribbon and their sizes/depths."""
+    soma equivalent diameters (µm), large pyramids per mm of ribbon with their lengths
+    (µm) and relative depths."""
 
     depth_edges: np.ndarray
     density_per_mm2: np.ndarray
@@ -101,7 +135,7 @@ class CellStats:
             },
             "large_pyramid_min_um": LARGE_PYRAMID_UM,
             "large_pyramids_per_mm": round(self.large_per_mm, 2),
-            "large_pyramid_diameters_um": [_r(v) for v in self.large_diam_um],
+            "large_pyramid_lengths_um": [_r(v) for v in self.large_diam_um],
             "large_pyramid_depths": [round(float(v), 3) for v in self.large_depth],
             "band_mm": round(self.band_mm, 3),
         }
@@ -118,7 +152,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d = [], []
+    found_depth, found_d, found_len = [], [], []
     band_mm = 0.0
     for path in paths_um:
         seg = np.hypot(*np.diff(path, axis=0).T)
@@ -146,23 +180,26 @@ def cells_along(
             ok = (d <= BAND_UM / 2) & (j >= a) & (j < b)
             found_depth.append(j[ok] * 2.0 / max(length, 1e-9))
             found_d.append(som.diam_um[ok])
+            found_len.append(som.length_um[ok])
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
+    length = np.concatenate(found_len) if found_len else np.zeros(0)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
     # each bin of a traverse covers length/n_bins µm of depth times the band width
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
-    large = (diam >= LARGE_PYRAMID_UM) & (depth >= 0) & (depth <= 1)
+    large = is_large(diam, length) & (depth >= 0) & (depth <= 1)
+    order = np.argsort(length[large])[::-1]
     return CellStats(
         edges,
         dens,
         diam,
         depth,
         float(large.sum()) / max(band_mm, 1e-12),
-        np.sort(diam[large])[::-1],
-        depth[large][np.argsort(diam[large])[::-1]],
+        length[large][order],
+        depth[large][order],
         band_mm,
         pixel_um,
     )

@@ -14,7 +14,8 @@ do not matter, only the shape:
   weak, dysgranular IV; a prominent (>= :data:`IV_KONIO`) and wide
   (>= :data:`IV_KONIO_WIDTH`) IV is koniocortex. Its top and bottom are the peak's
   half-prominence crossings. A band wider than :data:`IV_MAX_WIDTH` is not IV: in an
-  optical-density profile the large pyramids of lower III and V make such a broad dark band.
+  optical-density profile the large pyramids of lower III and V make such a broad dark band;
+  one narrower than :data:`IV_MIN_WIDTH` is a single dense row or noise.
 - **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
 - The borders of II, III, V and VI are not estimated from a mean profile: they are blurred
   in cell-body stains (the readout says so).
@@ -36,6 +37,8 @@ IV_KONIO_WIDTH = 0.10
 #: a dark band wider than this (relative depth at half prominence) is not layer IV but
 #: the large pyramids of lower III and V (motor and premotor cortex)
 IV_MAX_WIDTH = 0.22
+#: a peak narrower than this is a single dense row or noise, not a layer
+IV_MIN_WIDTH = 0.035
 #: laminar contrast (profile SD / mean) bands: blurred < 0.08 <= moderate < 0.15 <= sharp
 CONTRAST_BANDS = (0.08, 0.15)
 
@@ -145,7 +148,8 @@ def _layer_iv(p: np.ndarray, depth: np.ndarray, rng: float) -> tuple[float, floa
     peaks, prom = peaks[ok], props["prominences"][ok]
     _, _, left, right = peak_widths(p, peaks, rel_height=0.5)
     step = depth[1] - depth[0]
-    narrow = (right - left) * step <= IV_MAX_WIDTH
+    width = (right - left) * step
+    narrow = (width <= IV_MAX_WIDTH) & (width >= IV_MIN_WIDTH)
     if not narrow.any():
         return 0.0, float("nan"), float("nan")
     j = int(np.argmax(np.where(narrow, prom, -1)))

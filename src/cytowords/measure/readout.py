@@ -173,7 +173,7 @@ class Readout:
                 where = "in layer V" if deep.mean() >= 0.5 else "in lower layer III"
                 out.append(
                     f"Large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) {where}: about "
-                    f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm."
+                    f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm long."
                 )
                 if c.large_diam_um.max() >= GIANT_UM:
                     out.append(f"Some are giant (≥ {GIANT_UM:.0f} µm), Betz- or Meynert-like.")

@@ -36,6 +36,8 @@ LAYER_I_MAX_UM = 350.0
 WM_MIN_RADIUS_UM = 150.0
 MIN_WM_CONTRAST = 0.25
 WM_SMOOTH_UM = 80.0
+#: the depth potential is solved on a grid with at most this many grey pixels
+LAPLACE_MAX_UNKNOWNS = 20000
 #: streamlines curved beyond this (length / chord) are reported as curved
 CURVED_RATIO = 1.15
 
@@ -209,6 +211,32 @@ def _white_matter(
 
 
 def _laplace(grey: np.ndarray, glass: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    """The depth potential (see :func:`_laplace_grid`), solved on a grid coarsened so that
+    at most :data:`LAPLACE_MAX_UNKNOWNS` grey pixels remain, interpolated back."""
+    f = int(np.ceil(np.sqrt(grey.sum() / LAPLACE_MAX_UNKNOWNS)))
+    if f <= 1:
+        return _laplace_grid(grey, glass, wm)
+    h, w = grey.shape
+    ph, pw = -h % f, -w % f
+
+    def coarse(m: np.ndarray) -> np.ndarray:
+        m = np.pad(m.astype(np.float32), ((0, ph), (0, pw)), mode="edge")
+        return m.reshape(m.shape[0] // f, f, m.shape[1] // f, f).mean(axis=(1, 3))
+
+    g, gl, wmc = coarse(grey), coarse(glass), coarse(wm)
+    grey_c = (g >= gl) & (g >= wmc) & (g > 0)
+    wm_c = ~grey_c & (wmc >= gl) & (wmc > 0)
+    glass_c = ~grey_c & ~wm_c & (gl > 0)
+    pot = _laplace_grid(grey_c, glass_c, wm_c)
+    full = np.where(grey_c, pot, np.where(wm_c, 1.0, 0.0))
+    yy, xx = np.nonzero(grey)
+    coords = np.stack([(yy + 0.5) / f - 0.5, (xx + 0.5) / f - 0.5])
+    out = np.full(grey.shape, np.nan, np.float32)
+    out[grey] = ndi.map_coordinates(full, coords, order=1, mode="nearest")
+    return out
+
+
+def _laplace_grid(grey: np.ndarray, glass: np.ndarray, wm: np.ndarray) -> np.ndarray:
     """Solve Laplace's equation on ``grey`` (4-neighbours; 0 at glass, 1 at white matter,
     no flux across other edges). Returns the potential, NaN outside the grey matter."""
     h, w = grey.shape
@@ -268,36 +296,44 @@ def trace_traverses(
     k = min(len(seeds), max(n, min(max_n, len(seeds) // 4)))
     picked = _spread(seeds, k)
     roi_near = ndi.binary_dilation(roi, iterations=2)
-    out = []
     h, w = pot.shape
-    step = 0.5
+    step = 1.0
     max_steps = int(4 * (h + w) / step)
-    for y0, x0 in picked:
-        pts = [(float(y0), float(x0))]
-        y, x = float(y0), float(x0)
-        reached = False
-        for _ in range(max_steps):
-            vy, vx = _grad_at(gy, gx, y, x)
-            ym, xm = y + 0.5 * step * vy, x + 0.5 * step * vx
-            vy, vx = _grad_at(gy, gx, ym, xm)
-            if vy == 0 and vx == 0:
-                break
-            y, x = y + step * vy, x + step * vx
-            iy, ix = int(round(y)), int(round(x))
-            if not (0 <= iy < h and 0 <= ix < w):
-                break
-            pts.append((y, x))
-            if ribbon.wm[iy, ix]:
-                reached = True
-                break
-            if not ribbon.tissue[iy, ix]:
-                break
-        if not reached or len(pts) < 3:
+    # all streamlines advance together (midpoint rule, half-pixel steps)
+    pos = picked.astype(np.float64)
+    k = len(pos)
+    active = np.ones(k, bool)
+    reached = np.zeros(k, bool)
+    track = [pos.copy()]
+    for _ in range(max_steps):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        v = _grad_at(gy, gx, pos[idx])
+        v = _grad_at(gy, gx, pos[idx] + 0.5 * step * v)
+        stuck = ~np.any(v != 0, axis=1)
+        new = pos[idx] + step * v
+        iy, ix = np.round(new[:, 0]).astype(int), np.round(new[:, 1]).astype(int)
+        inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w) & ~stuck
+        iy, ix = np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)
+        moved = idx[inside]
+        pos[moved] = new[inside]
+        hit = inside & ribbon.wm[iy, ix]
+        lost = inside & ~ribbon.wm[iy, ix] & ~ribbon.tissue[iy, ix]
+        reached[idx[hit]] = True
+        active[idx[~inside | hit | lost]] = False
+        step_pos = np.full((k, 2), np.nan)
+        step_pos[moved] = pos[moved]
+        track.append(step_pos)
+    paths = np.stack(track, 1)  # (k, steps, 2), NaN once stopped
+    out = []
+    for i in np.flatnonzero(reached):
+        p = paths[i][np.isfinite(paths[i, :, 0])]
+        if len(p) < 3:
             continue
-        end = pts[-1]
+        end = p[-1]
         if not roi_near[int(round(end[0])), int(round(end[1]))]:
             continue
-        p = np.asarray(pts)
         seg = np.hypot(*np.diff(p, axis=0).T)
         # the pia and the white-matter border lie half a pixel beyond the end pixels
         length = (float(seg.sum()) + 0.5) * ribbon.pixel_um
@@ -306,14 +342,11 @@ def trace_traverses(
     return out
 
 
-def _grad_at(gy: np.ndarray, gx: np.ndarray, y: float, x: float) -> tuple[float, float]:
-    c = np.array([[y], [x]])
-    vy = float(ndi.map_coordinates(gy, c, order=1, mode="nearest")[0])
-    vx = float(ndi.map_coordinates(gx, c, order=1, mode="nearest")[0])
-    norm = np.hypot(vy, vx)
-    if norm < 1e-9:
-        return 0.0, 0.0
-    return vy / norm, vx / norm
+def _grad_at(gy: np.ndarray, gx: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Unit gradient (bilinear) at points ``(n, 2)`` (y, x) px; zero where it vanishes."""
+    v = np.stack([ndi.map_coordinates(g, pts.T, order=1, mode="nearest") for g in (gy, gx)], 1)
+    norm = np.hypot(v[:, 0], v[:, 1])[:, None]
+    return np.where(norm > 1e-9, v / np.maximum(norm, 1e-9), 0.0)
 
 
 def _spread(points: np.ndarray, k: int) -> np.ndarray:
