@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "demo",
     "synth",
     "describe",
+    "measure",
     "map",
     "pixel_size",
     "mine",
