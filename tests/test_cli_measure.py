@@ -85,4 +85,4 @@ def test_rois_from_geojson(crop, tmp_path, capsys):
     cap = capsys.readouterr()
     d = json.loads(cap.out)
     assert d[0]["name"] == "V1" and d[0]["n_traverses"] >= 10
-    assert "skipped 1 feature" in cap.err
+    assert "feature 2: 1 point(s), not a region; skipped" in cap.err

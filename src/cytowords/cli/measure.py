@@ -51,12 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError, measure_roi
-    from ..sections import open_section
+    from . import open_image
     from .describe import _read_rois
 
     if args.out and not args.out.lower().endswith(".json"):
         raise CliError(f"--out {args.out}: expected a .json file name")
-    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um)
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi
         ya, yb = sorted((y0, y1))
@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         polys = [[[ya, xa], [ya, xb], [yb, xb], [yb, xa]]]
         names = ["ROI 1"]
     else:
-        polys, names = _read_rois(args.rois, float(section.pixel_size_um[0]))
+        # the readout follows a region's outline: holes and further parts are not measured
+        feats = _read_rois(args.rois, float(section.pixel_size_um[0]))
+        polys, names = [f.roi.vertices for f in feats], [f.name for f in feats]
     cells = {"auto": "auto", "yes": True, "no": False}[args.cells]
     out = []
     for name, poly in zip(names, polys):
