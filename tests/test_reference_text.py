@@ -162,5 +162,8 @@ def test_checks_catch_copied_and_located_text(atlas, captions):
     assert longest_shared_run(pasted[area], captions[area], atlas) > MAX_SHARED_RUN
     segs = masked_segments("Area hOc1 has a broad layer IV; hOc2 lacks it.", atlas)
     assert segs == [["has", "a", "broad", "layer", "iv"], ["lacks", "it"]]
-    assert ngrams(segs, 3) == {("has", "a", "broad"), ("a", "broad", "layer"),
-                               ("broad", "layer", "iv")}
+    assert ngrams(segs, 3) == {
+        ("has", "a", "broad"),
+        ("a", "broad", "layer"),
+        ("broad", "layer", "iv"),
+    }

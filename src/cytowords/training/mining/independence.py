@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,19 +27,25 @@ from cytowords.atlas import Atlas
 from .aliases import MASK_TOKEN, mask_aliases
 
 _WORD = re.compile(r"[a-z0-9]+(?:['.\-][a-z0-9]+)*")
-_BREAK = re.compile(r"[.;:!?()\[\]]|" + re.escape(MASK_TOKEN.lower()))
+_BREAK = re.compile(re.escape(MASK_TOKEN.lower()) + r"|[.;:!?()\[\]]")
 
 
 def masked_segments(text: str, atlas: Atlas) -> list[list[str]]:
     """Lower-case word runs of ``text`` after masking area names; a masked name and
     sentence punctuation end a run (n-grams never span them)."""
+    return [list(s) for s in _segments(text, atlas)]
+
+
+@lru_cache(maxsize=65536)
+def _segments(text: str, atlas: Atlas) -> tuple[tuple[str, ...], ...]:
+    # cached: the checks read the same few thousand captions several times
     masked = mask_aliases(text, atlas).lower()
     out = []
     for piece in _BREAK.split(masked):
         words = _WORD.findall(piece)
         if words:
-            out.append(words)
-    return out
+            out.append(tuple(words))
+    return tuple(out)
 
 
 def ngrams(segments: Sequence[Sequence[str]], n: int = 5) -> set[tuple[str, ...]]:
@@ -72,10 +79,9 @@ def ngram_overlap(
     """Masked word n-gram overlap of each reference with the captions of every area
     (areas with both a reference and captions only)."""
     areas = [a for a in references if captions.get(a)]
-    ref_grams = {a: ngrams(masked_segments(references[a], atlas), n) for a in areas}
+    ref_grams = {a: ngrams(_segments(references[a], atlas), n) for a in areas}
     cap_grams = {
-        a: set().union(*(ngrams(masked_segments(c, atlas), n) for c in captions[a]))
-        for a in areas
+        a: set().union(*(ngrams(_segments(c, atlas), n) for c in captions[a])) for a in areas
     }
     own, other = {}, {}
     for a in areas:
@@ -90,20 +96,12 @@ def ngram_overlap(
 def longest_shared_run(reference: str, captions: Sequence[str], atlas: Atlas) -> int:
     """Longest run of consecutive words (masked text) shared by ``reference`` and any of
     ``captions``."""
-    caps = [masked_segments(c, atlas) for c in captions]
-    best = 0
-    for seg in masked_segments(reference, atlas):
-        for other in (s for cs in caps for s in cs):
-            # longest common substring of two word lists (dynamic programming)
-            prev = [0] * (len(other) + 1)
-            for w in seg:
-                cur = [0] * (len(other) + 1)
-                for j, v in enumerate(other, 1):
-                    if w == v:
-                        cur[j] = prev[j - 1] + 1
-                        best = max(best, cur[j])
-                prev = cur
-    return best
+    ref = _segments(reference, atlas)
+    caps = [s for c in captions for s in _segments(c, atlas)]
+    n = 0
+    while ngrams(ref, n + 1) & ngrams(caps, n + 1):  # a shared run of n+1 holds one of n
+        n += 1
+    return n
 
 
 def tfidf_nway_accuracy(
@@ -126,21 +124,20 @@ def tfidf_nway_accuracy(
     k = min(k, len(areas) - 1)
 
     def flat(text: str) -> str:
-        return " . ".join(" ".join(s) for s in masked_segments(text, atlas))
+        return " . ".join(" ".join(s) for s in _segments(text, atlas))
 
     ref_text = [flat(references[a]) for a in areas]
     queries = [(a, flat(c)) for a in areas for c in dict.fromkeys(captions[a])]
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=_WORD.pattern)
-    vec.fit(ref_text + [q for _, q in queries])
-    refs = vec.transform(ref_text)
-    sims = (vec.transform([q for _, q in queries]) @ refs.T).toarray()
-    pos = {a: i for i, a in enumerate(areas)}
+    x = vec.fit_transform(ref_text + [q for _, q in queries])
+    sims = (x[len(areas) :] @ x[: len(areas)].T).toarray()
+    truth = np.array([areas.index(a) for a, _ in queries])
     rng = np.random.default_rng(seed)
-    hits = 0.0
-    for row, (a, _) in zip(sims, queries):
-        others = [i for i in range(len(areas)) if i != pos[a]]
-        cand = [pos[a], *rng.choice(others, size=k, replace=False)]
-        s = row[cand]
-        top = np.flatnonzero(s >= s.max() - 1e-12)
-        hits += (1.0 / len(top)) if 0 in top else 0.0
-    return hits / len(queries)
+    # k distinct other areas per query: a random permutation of the others, first k
+    others = np.argsort(rng.random((len(queries), len(areas))), axis=1)
+    others = np.array([row[row != t][:k] for row, t in zip(others, truth)])
+    cand = np.column_stack([truth, others])
+    s = np.take_along_axis(sims, cand, axis=1)
+    top = s >= s.max(axis=1, keepdims=True) - 1e-12
+    hits = np.where(top[:, 0], 1.0 / top.sum(axis=1), 0.0)  # ties: a random pick
+    return float(hits.mean())
