@@ -1,9 +1,10 @@
-"""Oracle masked 8-way accuracy of the mined training captions against set-B references.
+"""Oracle masked 8-way accuracy of the mined training captions against the references.
 
-Scores the set-A captions themselves (what a perfect captioner could reach), and, for
-comparison only, against references built from set A (leaky). Usage:
+Scores the set-A captions themselves (what a perfect captioner could reach) against the
+reference descriptions of a split: ``reference`` (set R, the published one), ``legacy``
+(the retired, circular set B) or, for comparison only, ``train`` (leaky). Usage:
 
-    OMP_NUM_THREADS=1 python benchmarks/mining_oracle_8way.py [reference|train]
+    OMP_NUM_THREADS=1 python benchmarks/mining_oracle_8way.py [reference|legacy|train]
 """
 
 from __future__ import annotations

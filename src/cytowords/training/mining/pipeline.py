@@ -157,7 +157,8 @@ def mine_corpus(
     """Mine every document of ``docs_dir`` (None or "builtin": the shipped corpus).
 
     ``split`` ("train" or "reference") selects documents by the folder's ``manifest.yaml``;
-    for the builtin corpus it defaults to "train" (set B is for evaluation only).
+    for the builtin corpus it defaults to "train" (set R is for evaluation only; "legacy"
+    holds the retired set B).
     Captions are made for in-scope areas only; descriptions cover every area found."""
     if docs_dir is None or str(docs_dir) == "builtin":
         docs_dir = builtin_corpus_dir()
@@ -172,7 +173,7 @@ def mine_corpus(
 def reference_descriptions(
     atlas: Atlas, split: str = "reference", docs_dir: str | Path | None = None
 ) -> dict[str, str]:
-    """Area id -> description text built only from the documents of ``split`` (set B)."""
+    """Area id -> description text built only from the documents of ``split`` (set R)."""
     return mine_corpus(docs_dir, atlas, split=split).descriptions
 
 
