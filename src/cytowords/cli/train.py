@@ -37,7 +37,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--docs", default=None, help="folder of documents to mine captions from (default: builtin)"
     )
     p.add_argument(
-        "--lm", default=None, help="local Hugging Face causal LM folder (frozen; preset llm)"
+        "--lm",
+        default=None,
+        help="local Hugging Face causal LM folder for the captioner (needed by preset llm); "
+        "trained as --caption-mode says",
+    )
+    p.add_argument(
+        "--caption-mode",
+        choices=("projector", "lora", "full"),
+        default=None,
+        help="what trains with the projector: projector (LM frozen; the bundle references "
+        "--lm by path and hash), lora (LoRA adapter saved in the bundle; needs peft) or full "
+        "(the trained LM saved in the bundle). Default: projector with --lm, else the "
+        "preset's (full for the compact bundled LM)",
+    )
+    p.add_argument(
+        "--from",
+        dest="base_bundle",
+        default=None,
+        metavar="BUNDLE",
+        help="with --only captioner: keep this bundle's encoder, head, scorer, views, "
+        "thresholds, non-cortex levels and cortex detector ('default': the bundled model)",
+    )
+    p.add_argument(
+        "--only",
+        choices=("captioner",),
+        default=None,
+        help="train only this stage on the --from bundle",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -54,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
     if args.lm:
         if not Path(args.lm).is_dir():
             raise CliError(f"--lm {args.lm}: not a folder (a local Hugging Face model folder)")
-        preset = preset.with_(lm_path=str(Path(args.lm).resolve()))
+        preset = preset.with_(lm_path=str(Path(args.lm).resolve()), caption_mode="projector")
     elif preset.name == "llm":
         raise CliError("--preset llm needs --lm PATH (a local Hugging Face causal LM folder)")
+    if args.caption_mode:
+        preset = preset.with_(caption_mode=args.caption_mode)
+    if (args.base_bundle is None) != (args.only is None):
+        raise CliError("--from BUNDLE and --only captioner go together")
     bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -80,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             on_progress=progress,
             device=args.device,
+            base_bundle=args.base_bundle,
+            only=args.only,
         )
     except TrainingCancelled as exc:
         raise CliError(str(exc)) from None

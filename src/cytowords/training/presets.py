@@ -104,7 +104,9 @@ class Preset:
     lm_heads: int = 4
     prefix_k: int = 4
     caption_input: str = "embedding+probs"  # or "embedding"
-    caption_mode: str = "projector+lm"  # "projector" (frozen LM) or "lora"
+    #: what trains with the projector: "full" (the whole LM), "lora" (LoRA adapters, needs
+    #: peft) or "projector" (LM frozen); see docs/model.md for how each is bundled
+    caption_mode: str = "full"
     caption_steps: int = 400
     caption_batch: int = 32
     caption_lr: float = 2e-3
