@@ -15,13 +15,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from cytowords.cli import main
 from cytowords.model import load_bundle
 from cytowords.model.bundle_files import BundleError
 from cytowords.model.bundle_lm import LM_PATH_ENV, LMFolderError, check_caption_mode
 from cytowords.training.pipeline import train
 from cytowords.training.presets import Preset
 from cytowords.training.spec import LabelledSection
-from training_sections import PX, in_memory_section
+from training_sections import PX, in_memory_section, persisted_section
 
 pytest.importorskip("peft")
 
@@ -155,7 +156,7 @@ def _trained(run: Path) -> dict[str, torch.Tensor]:
     return {k[3:]: v for k, v in t.items() if k.startswith("lm.")}
 
 
-def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, base, lms):
+def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, base, lms, capsys):
     run = _couple(tmp_path, base, lms["gpt2"], "projector")
     bundle = run / "bundle"
     cfg = json.loads((bundle / "config.json").read_text())
@@ -192,6 +193,14 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(LM_PATH_ENV, str(moved))
             assert _describe(bundle) == caption
+        with pytest.MonkeyPatch.context() as mp:  # the CLI's --lm (restored afterwards)
+            mp.setenv(LM_PATH_ENV, "")  # empty: not set; recorded so main's value is undone
+            zarr = persisted_section(tmp_path, 2)
+            argv = ["describe", str(zarr), "--roi", "2000,2000,9000,9000", "--model", str(bundle)]
+            assert main([*argv, "--device", "cpu", "--json"]) == 2
+            assert "point the bundle at" in capsys.readouterr().err
+            assert main([*argv, "--device", "cpu", "--json", "--lm", str(moved)]) == 0
+            assert json.loads(capsys.readouterr().out)["caption"] == caption
         # a changed LM (same file sizes, one weight changed) is refused
         t = _folder_tensors(moved)
         t["transformer.h.0.attn.c_attn.weight"][0, 0] += 0.5
@@ -267,3 +276,20 @@ def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms):
     (big / "config.json").write_text(json.dumps(conf))
     with pytest.warns(UserWarning, match=r"trains all \d+\.\d B parameters .* on the CPU"):
         assert check_caption_mode("full", big, torch.device("cpu")) == "full"
+
+
+def test_cli_checks_the_lm_and_the_caption_mode_before_training(tmp_path, lms, capsys):
+    no_tok = tmp_path / "no-tokenizer"
+    no_tok.mkdir()
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(lms["gpt2"] / f, no_tok / f)
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "llm-cpu", "--out", str(out), "--quiet", "--device", "cpu"]
+    assert main([*argv, "--lm", str(no_tok)]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {no_tok.resolve()}: no tokenizer" in err
+    assert err.count("\n") == 1 and not out.exists()
+    assert main(argv) == 2
+    assert "--preset llm-cpu needs --lm PATH" in capsys.readouterr().err
+    assert main([*argv, "--lm", str(lms["gpt2"]), "--from", "default"]) == 2
+    assert "--from BUNDLE and --only captioner go together" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import sys
 
 from . import CliError
 
-PRESET_NAMES = ("smoke", "default", "gpu-large", "llm")
+PRESET_NAMES = ("smoke", "default", "gpu-large", "llm", "llm-cpu")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
         if not Path(args.lm).is_dir():
             raise CliError(f"--lm {args.lm}: not a folder (a local Hugging Face model folder)")
         preset = preset.with_(lm_path=str(Path(args.lm).resolve()), caption_mode="projector")
-    elif preset.name == "llm":
-        raise CliError("--preset llm needs --lm PATH (a local Hugging Face causal LM folder)")
+    elif preset.name in ("llm", "llm-cpu"):
+        raise CliError(
+            f"--preset {preset.name} needs --lm PATH (a local Hugging Face causal LM folder)"
+        )
     if args.caption_mode:
         preset = preset.with_(caption_mode=args.caption_mode)
     if (args.base_bundle is None) != (args.only is None):
