@@ -22,6 +22,7 @@ from cytowords.model.bundle_lm import LM_PATH_ENV, LMFolderError, check_caption_
 from cytowords.training.pipeline import train
 from cytowords.training.presets import Preset
 from cytowords.training.spec import LabelledSection
+from tiny_lms import tiny_lm
 from training_sections import PX, in_memory_section, persisted_section
 
 pytest.importorskip("peft")
@@ -64,37 +65,12 @@ def _tokenizer(specials: dict[str, str]):
 
 
 def _save_lm(folder: Path, kind: str) -> Path:
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
     if kind == "gpt2":
         end = "<|endoftext|>"
         tok = _tokenizer({"bos_token": end, "eos_token": end, "unk_token": end})
-        cfg = GPT2Config(
-            vocab_size=len(tok),
-            n_positions=128,
-            n_embd=32,
-            n_layer=1,
-            n_head=2,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        model = GPT2LMHeadModel(cfg)
     else:
         tok = _tokenizer({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"})
-        cfg = LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            max_position_embeddings=128,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        model = LlamaForCausalLM(cfg)
-    model.save_pretrained(str(folder))
+    tiny_lm(kind, tok, dim=32, layers=1).save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
     return folder
 

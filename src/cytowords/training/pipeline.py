@@ -154,7 +154,7 @@ def train(
         )
     out = Path(out_dir)
     run = Run(out, p, resume)
-    if run.done("bundle") and (out / "bundle" / "config.json").is_file():
+    if run.finished_bundle():
         return out / "bundle"
     prog, check = progress_and_check(on_progress, cancel)
 
