@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from cytowords.describe import Describer, Roi
-from cytowords.sections import open_section, write_section
+from cytowords.sections import open_section, read_fields, write_section
 from cytowords.synth import virtual_section
 
 ROI_UM = 4000.0
@@ -75,7 +75,7 @@ def split(d: Describer, section, roi: Roi) -> str:
         section_shape_um=section.shape_um,
         max_patches=d.params.max_patches,
     )
-    patches = d.read_patches(section, centers)
+    patches = read_fields(section, centers, d.bundle.pixel_size_um, d.bundle.patch_px)
     t1 = time.perf_counter()
     emb = d.bundle.embed(patches)
     probs, _, _ = d.bundle.classify(emb)

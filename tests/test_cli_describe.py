@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from cytowords.cli import main
+from cytowords.describe import Roi
 from cytowords.sections import write_section
+from qupath_files import closed, feature_v03, feature_v05, polygon, rect, write_v03, write_v05
 from tiny_bundle import AREAS, make_tiny_bundle
 
 
@@ -109,7 +111,7 @@ def test_describe_qupath_rois_to_geojson_and_csv(store_and_bundle, capsys, tmp_p
     assert main([*args, "--out", str(out)]) == 0
     cap = capsys.readouterr()
     assert "far away: not described" in cap.err and "outside the section" in cap.err
-    assert "skipped 1 feature(s) that are not polygons" in cap.err
+    assert f"{rois}: feature 4: 1 point(s), not a region; skipped" in cap.err
     lines = [ln for ln in cap.out.splitlines() if ln.startswith(("box:", "triangle:"))]
     assert len(lines) == 2 and all("(also: " in ln for ln in lines)
     gj = json.loads(out.read_text())
@@ -136,3 +138,67 @@ def test_describe_qupath_rois_to_geojson_and_csv(store_and_bundle, capsys, tmp_p
     assert main([*args, "--out", str(tmp_path / "x.txt")]) == 2
     assert "expected a .geojson or .csv" in capsys.readouterr().err
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_describe_qupath_exports_keeps_names_classes_and_holes(
+    store_and_bundle, capsys, tmp_path
+) -> None:
+    """QuPath 0.3's list export (old names, packed colours) and 0.5's FeatureCollection:
+    every annotation is described, no field is read in a hole, and the output keeps names,
+    classes, ids, holes and parts for QuPath."""
+    store, bundle = store_and_bundle
+    donut = polygon(rect(10, 10, 500, 500), rect(150, 150, 350, 350))
+    pieces = {
+        "type": "MultiPolygon",
+        "coordinates": [[closed(rect(10, 10, 200, 100))], [closed(rect(300, 400, 500, 500))]],
+    }
+    v03 = write_v03(
+        tmp_path / "v03.geojson",
+        [
+            feature_v03(donut, "L3", (200, 0, 0)),
+            feature_v03(pieces, "WM", (0, 0, 200)),
+            feature_v03({"type": "Point", "coordinates": [40, 40]}, "cell"),
+        ],
+    )
+    v05 = write_v05(
+        tmp_path / "v05.geojson",
+        [feature_v05(donut, name="around the vessel", cls="L3", rgb=(200, 0, 0))],
+    )
+    args = ["describe", str(store), "--model", str(bundle), "--device", "cpu"]
+    out = tmp_path / "described.geojson"
+    assert main([*args, "--rois", str(v03), "--out", str(out), "--json", "--patches"]) == 0
+    cap = capsys.readouterr()
+    assert (
+        cap.err.splitlines()[0] == f"{v03}: feature 3 ('cell'): 1 point(s), not a region; skipped"
+    )
+    described = json.loads(cap.out)
+    assert len(described) == 2 and all(d is not None for d in described)
+    hole = Roi(np.array(rect(150, 150, 350, 350), float)[:, ::-1] * 8.0)
+    centres = np.array([p["center_um"] for p in described[0]["patches"]])
+    assert len(centres) and not hole.contains(centres).any(), "no field in the hole"
+    gj = json.loads(out.read_text())
+    f0, f1 = gj["features"]
+    assert [f["properties"]["name"] for f in gj["features"]] == ["ROI 1", "ROI 2"]
+    assert f0["properties"]["classification"] == {"name": "L3", "color": [200, 0, 0]}
+    assert f1["properties"]["classification"] == {"name": "WM", "color": [0, 0, 200]}
+    assert f0["properties"]["area"] == described[0]["area"]
+    assert f0["geometry"]["coordinates"][1][:4] == [
+        [150.0, 150.0],
+        [350.0, 150.0],
+        [350.0, 350.0],
+        [150.0, 350.0],
+    ]
+    assert f1["geometry"]["type"] == "MultiPolygon"
+    # QuPath 0.5 FeatureCollection: the name and the object's UUID survive
+    assert main([*args, "--rois", str(v05), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("around the vessel: ")
+    (f,) = json.loads(out.read_text())["features"]
+    src = json.loads(v05.read_text())["features"][0]
+    assert f["id"] == src["id"] and f["properties"]["name"] == "around the vessel"
+    assert f["properties"]["classification"]["name"] == "L3"
+    # garbage: one line naming the file
+    for text, why in (("[]", "no features"), ('{"a": 1}', "not GeoJSON"), ("\x00", "not JSON")):
+        (tmp_path / "bad.geojson").write_text(text)
+        assert main([*args, "--rois", str(tmp_path / "bad.geojson")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "bad.geojson: " in err and why in err, err

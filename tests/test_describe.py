@@ -56,27 +56,6 @@ def test_describe_roi_is_well_formed(bundle_dir: Path, section: Section) -> None
         assert key in j
 
 
-def test_patches_match_direct_reads(bundle_dir: Path, section: Section) -> None:
-    d = Describer(bundle_dir, device="cpu")
-    centers = np.array([[610.0, 700.0], [1010.0, 2003.0]])
-    batch = d.read_patches(section, centers)
-    half = PATCH_PX * PIXEL_UM / 2
-    for c, p in zip(centers, batch):
-        # patches snap to the model's pixel grid (at most half a model pixel from the centre)
-        y, x = np.round((c - half) / PIXEL_UM) * PIXEL_UM
-        direct = section.read_window(y, x, 2 * half, 2 * half, PIXEL_UM) / 255.0
-        np.testing.assert_allclose(p, direct, atol=1e-5)
-
-
-def test_patch_beyond_edge_is_filled_with_background(bundle_dir: Path) -> None:
-    img = np.full((400, 400), 220, dtype=np.uint8)
-    img[:, :200] = 40
-    s = Section([da.from_array(img, chunks=200)], [16.0])
-    d = Describer(bundle_dir, device="cpu")
-    p = d.read_patches(s, np.array([[10.0, 10.0]]))[0]
-    assert p[0, 0] == pytest.approx(220 / 255.0, abs=0.01), "outside reads as slide background"
-
-
 def test_roi_outside_and_cancel(bundle_dir: Path, section: Section) -> None:
     d = Describer(bundle_dir, device="cpu", params=DescribeParams(batch_size=2))
     with pytest.raises(RoiError, match="outside the section"):

@@ -24,6 +24,53 @@ def test_concave_polygon_containment() -> None:
     assert poly.contains(np.array([[2, 8], [8, 8], [8, 2]])).tolist() == [True, False, True]
 
 
+def test_holes_are_outside_and_do_not_count() -> None:
+    hole = np.array([[4000.0, 4000], [4000, 8000], [8000, 8000], [8000, 4000]])
+    r = Roi.rectangle(0, 0, 12000, 12000, name="donut")
+    d = Roi(r.vertices, name="donut", holes=(hole,))
+    assert d.area_um2 == pytest.approx(12000**2 - 4000**2)
+    assert d.contains(np.array([[6000, 6000], [2000, 2000], [6000, 10000]])).tolist() == [
+        False,
+        True,
+        True,
+    ]
+    # fields: never centred in the hole; the same grid as without it elsewhere
+    full = patch_grid(r, patch_um=2048, stride_um=1024)
+    pts = patch_grid(d, patch_um=2048, stride_um=1024)
+    assert not Roi(hole).contains(pts).any() and len(pts) < len(full)
+    kept = full[~Roi(hole).contains(full)]
+    np.testing.assert_allclose(pts, kept)
+    # a small ring whose centroid lies in its hole still gets a field on the ring
+    small = Roi(
+        Roi.rectangle(0, 0, 300, 300).vertices,
+        holes=(Roi.rectangle(50, 50, 250, 250).vertices,),
+    )
+    (p,) = patch_grid(small, patch_um=4096)
+    assert small.contains(p[None])[0]
+    with pytest.raises(RoiError, match="hole 1"):
+        Roi(r.vertices, holes=(hole + 50000.0,))
+
+
+def test_multi_part_roi_is_one_region() -> None:
+    a = Roi.rectangle(0, 0, 1000, 1000)
+    b = Roi(
+        Roi.rectangle(0, 5000, 1000, 6000).vertices,
+        holes=(Roi.rectangle(400, 5400, 600, 5600).vertices,),
+    )
+    two = Roi(a.vertices, name="L1", parts=(b,))
+    assert two.area_um2 == pytest.approx(2 * 1000**2 - 200**2)
+    assert two.bounds == (0.0, 0.0, 1000.0, 6000.0)
+    assert two.contains(np.array([[500, 500], [500, 3000], [200, 5200], [500, 5500]])).tolist() == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    pts = patch_grid(two, patch_um=400, stride_um=200)
+    assert two.contains(pts).all() and (pts[:, 1] > 5000).any() and (pts[:, 1] < 1000).any()
+    assert [len(h) for _, h in two.polygons] == [0, 1] and two.parts[0].name == "L1"
+
+
 @pytest.mark.parametrize(
     "verts",
     [np.zeros((2, 2)), np.array([[0, 0], [1, 1], [2, 2]]), np.array([[0, 0], [0, np.nan], [1, 1]])],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import pytest
 import zarr
 
 from cytowords.cli import main
-from cytowords.sections import write_section
+from cytowords.describe.mapping_plan import PlanError, check_plan_size
+from cytowords.sections import Section, write_section
 from map_fixtures import band_section, blank_section
 from tiny_bundle import make_tiny_bundle
 
@@ -77,6 +79,63 @@ def test_cli_unwritable_output(files, tmp_path, capsys):
     assert _map(files, blocker / "m.ome.zarr") == 2
     err = capsys.readouterr().err
     assert "plain-file" in err and "not a folder" in err
+
+
+def test_cli_refuses_absurd_plans_and_unwritable_outputs_before_work(
+    files, tmp_path, capsys, monkeypatch
+):
+    import cytowords.describe.mapping_write as mw
+
+    def never(*_a, **_k):
+        raise AssertionError("the map must not start")
+
+    monkeypatch.setattr(mw, "map_to_zarr", never)
+    # a store claiming 1000 µm/px: a section of metres
+    assert _map(files, tmp_path / "m.ome.zarr", "--pixel-size-um", "1000") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pixel size of 1000 µm" in err
+    assert "implausible" in err and "--force" in err
+    # a dense stride over a whole BigBrain-sized section: millions of tiles
+    big = Section([da.zeros((150_000, 200_000), dtype=np.uint8)], [1.0], name="bigbrain")
+    with pytest.raises(PlanError, match=r"would have 7,\d{3},\d{3} tiles .* more than 2,000,000"):
+        check_plan_size(big, "default", stride_um=64.0)
+    assert check_plan_size(big, "default") == 74 * 98  # the default stride: 2048 µm
+    # outputs in folders that do not exist: named before any work
+    missing = tmp_path / "missing"
+    assert _map(files, tmp_path / "m.ome.zarr", "--geojson", str(missing / "a.geojson")) == 2
+    err = capsys.readouterr().err
+    assert "--geojson" in err and str(missing) in err and "does not exist" in err
+    assert _map(files, missing / "m.ome.zarr") == 2
+    assert "--out" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_summary_lists_the_areas_of_accepted_tiles_only():
+    from cytowords.cli.map import _summary
+    from cytowords.describe.mapping import AreaMap
+
+    labels = np.array([[1, 1, 1, 2], [1, 1, 2, 0]], np.int32)
+    rejected = labels == 1  # five rejected tiles of area A, two accepted of B
+    z = np.zeros(labels.shape, np.float32)
+    stats = {
+        "tiles": 7,
+        "tiles_grid": 8,
+        "blocks_computed": 1,
+        "blocks_resumed": 0,
+        "seconds": 1.0,
+        "patches_per_s": 7.0,
+        "read_s": 0.1,
+        "compute_s": 0.5,
+        "rejected": 5,
+        "histogram": {"A": 5, "B": 2},
+    }
+    table = {1: ("A", "area A", "#ff0000"), 2: ("B", "area B", "#00ff00")}
+    amap = AreaMap(labels, z, z, rejected, 256.0, (0.0, 0.0), table, stats)
+    text = _summary(amap, "m.ome.zarr")
+    assert "areas (top 10) of the 2 accepted tiles:" in text
+    assert "  B " in text and "100.0%" in text and "  A " not in text
+    amap.rejected[:] = labels > 0
+    assert "areas (top 10) of the 0 accepted tiles: none" in _summary(amap, "m.ome.zarr")
 
 
 def test_cli_section_without_tissue(files, tmp_path, capsys):

@@ -133,13 +133,13 @@ def test_error_notifications(widget, qtbot, tmp_path) -> None:
         w.describe_all()
     assert notes.any("nope", "does not exist"), notes.messages
     assert not w.busy
-    # RGB image
+    # an RGB image is read as grey (optical density); without a pixel size it is refused
     rgb = viewer.add_image(np.zeros((50, 60, 3), np.uint8), rgb=True, name="photo")
     w.image_choice.set_value(rgb)
     w.model.set_value("default")
     with Notes() as notes:
         w.describe_all()
-    assert notes.any("photo", "RGB"), notes.messages
+    assert notes.any("photo", "pixel size") and not notes.any("RGB"), notes.messages
 
 
 def test_degenerate_polygon_notifies(widget, qtbot) -> None:
@@ -243,3 +243,39 @@ def test_qupath_annotations_in_pixels_are_placed_over_the_image(widget, qtbot, t
     w.describe_all()
     wait_idle(qtbot, w)
     assert list(layer.features["status"]) == ["done"]
+
+
+def test_qupath_holes_are_honoured_when_describing(widget, qtbot, tmp_path) -> None:
+    """A QuPath polygon with a hole (kept in the layer's ``holes`` column): no field is read
+    in the hole, so it reads fewer fields than the same outline without the hole."""
+    from cytowords.describe.roi import patch_grid
+    from cytowords.napari._roi_results import ids_of, roi_jobs
+    from qupath_files import feature_v05, polygon, rect, write_v05
+
+    viewer, w = widget
+    image = w.image_choice.value()
+    outline, hole = rect(110, 10, 490, 390), rect(200, 100, 400, 300)  # [x, y] pixels
+    path = write_v05(
+        tmp_path / "holes.geojson",
+        [
+            feature_v05(polygon(outline, hole), name="donut", cls="L3"),
+            feature_v05(polygon(outline), name="full", cls="L3"),
+        ],
+        collection=False,
+    )
+    (layer,) = viewer.open(str(path), plugin="napari-cytowords")
+    w.roi_choice.set_value(layer)
+    (_, donut), (_, full) = roi_jobs(layer, ids_of(layer, [0, 1]), image)[0]
+    assert (donut.name, full.name) == ("donut", "full") and len(donut.holes) == 1
+    hole_roi = type(donut)(donut.holes[0])
+    np.testing.assert_allclose(
+        hole_roi.bounds, (100 * 8.0, 200 * 8.0, 300 * 8.0, 400 * 8.0), atol=4.0
+    )
+    assert donut.area_um2 == pytest.approx(full.area_um2 - hole_roi.area_um2)
+    pts = patch_grid(donut, patch_um=512.0)
+    assert not hole_roi.contains(pts).any()
+    w.describe_all()
+    wait_idle(qtbot, w)
+    assert list(layer.features["status"]) == ["done", "done"]
+    n_donut, n_full = (int(v) for v in layer.features["n_fields"])
+    assert 0 < n_donut < n_full

@@ -198,3 +198,16 @@ def test_automatic_check_fails_quietly_on_an_image_without_tissue(
     w.describe_all()
     assert w.pixel_size.worker is None
     wait_idle(qtbot, w)
+
+
+def test_status_line_tells_an_unfamiliar_scan():
+    from cytowords.describe.scale_check import ScaleCheck
+    from cytowords.napari._pixel_size import check_is_bad, check_text
+
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    known = ScaleCheck(32.0, f, (0.2, 0.5, 0.7, 0.6, 0.3), 96)
+    assert check_text(known) == known.message and not check_is_bad(known)
+    unknown = ScaleCheck(32.0, f, (0.02, 0.06, 0.10, 0.08, 0.03), 96)
+    text = check_text(unknown)
+    assert text.startswith("pixel size check inconclusive") and check_is_bad(unknown)
+    assert "This scan looks unlike the sections the model was trained on: only 10%" in text

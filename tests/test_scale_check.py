@@ -44,6 +44,7 @@ def test_true_pixel_size_is_consistent(describer, section):
     assert res.verdict == "consistent", res.accepted
     assert res.at(1.0) >= 0.7 * max(res.accepted)
     assert res.n_fields == 64 and len(res.accepted) == len(FACTORS)
+    assert res.familiar and res.familiarity == res.at(1.0) and res.familiarity_message == ""
 
 
 def test_no_known_cortex_is_inconclusive_and_cancel_returns_none(describer):
@@ -54,6 +55,11 @@ def test_no_known_cortex_is_inconclusive_and_cancel_returns_none(describer):
     res = check_pixel_size(blob, describer, n_fields=32)
     assert res.verdict == "inconclusive", res.accepted
     assert "inconclusive" in res.message
+    assert not res.familiar
+    msg = res.familiarity_message
+    assert msg.startswith("this scan looks unlike the sections the model was trained on: only ")
+    assert f"{res.familiarity:.0%} of tissue fields read as a known area" in msg
+    assert "docs/your_scans.md" in msg and res.to_dict()["familiarity_message"] == msg
     steps = []
     assert (
         check_pixel_size(
@@ -73,6 +79,10 @@ def test_verdict_rules_on_hand_made_acceptances():
     assert ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50).verdict == "suspect"
     assert ScaleCheck(10.0, f, (0.0, 0.1, 0.4, 0.5, 0.1), 50).verdict == "consistent"
     assert ScaleCheck(10.0, f, (0.0, 0.01, 0.0, 0.04, 0.0), 50).verdict == "inconclusive"
+    # a real BigBrain section: 10 % recognised at the stated size, little more elsewhere
+    bigbrain = ScaleCheck(10.0, f, (0.02, 0.06, 0.10, 0.08, 0.03), 96)
+    assert bigbrain.verdict == "inconclusive" and not bigbrain.familiar
+    assert "only 10% of tissue fields" in bigbrain.familiarity_message
     plateau = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
     assert plateau.best_factor == pytest.approx(np.sqrt(1.41 * 2.0))
 
@@ -106,3 +116,22 @@ def test_cli_pixel_size_exit_codes(section, tmp_path, capsys):
     assert main(["pixel-size", str(tmp_path / "missing.zarr"), path, "--fields", "48"]) == 2
     cap = capsys.readouterr()
     assert "missing.zarr" in cap.err and f"{path}: consistent" in cap.out  # went on
+
+
+def test_cli_pixel_size_and_describe_tell_an_unfamiliar_scan(describer, tmp_path, capsys):
+    from cytowords.cli import main
+    from cytowords.sections import write_section
+
+    rng = np.random.default_rng(1)
+    img = np.full((600, 800), 235, np.uint8)
+    img[60:540, 60:740] = rng.integers(40, 140, (480, 680))  # textured, but no cortex
+    noise = Section([da.from_array(img)], pixel_size_um=[TRUE_UM], name="noise")
+    path = str(write_section(tmp_path / "noise.ome.zarr", noise, chunk_px=256))
+    assert main(["pixel-size", path, "--fields", "32", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: inconclusive" in out and "looks unlike the sections the model" in out
+    roi = ["describe", path, "--roi", "4000,4000,12000,12000", "--device", "cpu", "--json"]
+    assert main(roi) == 0
+    cap = capsys.readouterr()
+    assert "warning: this scan looks unlike" in cap.err
+    assert "looks unlike the sections the model" in json.loads(cap.out)["note"]

@@ -63,10 +63,14 @@ def test_3d_array_rejected(tmp_path):
         open_section(tmp_path / "stack.zarr")
 
 
-def test_rgb_tiff_rejected(tmp_path):
-    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((64, 64, 3), np.uint8), photometric="rgb")
-    with pytest.raises(SectionError, match=r"rgb.tif: RGB.*grayscale"):
-        open_section(tmp_path / "rgb.tif")
+def test_multichannel_tiff_rejected(tmp_path):
+    """RGB(A) opens as grey (test_sections_colour); 5 samples per pixel is no scan we know."""
+    tifffile.imwrite(
+        tmp_path / "five.tif", np.zeros((64, 64, 5), np.uint8), photometric="minisblack",
+        planarconfig="contig",
+    )  # fmt: skip
+    with pytest.raises(SectionError, match=r"five.tif: 5-sample TIFF.*grayscale or RGB"):
+        open_section(tmp_path / "five.tif")
 
 
 def test_missing_pixel_size_needs_argument(tmp_path):

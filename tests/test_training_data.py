@@ -75,7 +75,8 @@ def test_rois_and_label_store_and_spec(tmp_path):
     (tmp_path / "spec.yaml").write_text(
         "areas: [hOc1, 4a, 44]\nsections:\n"
         "  - {path: s1.ome.zarr, brain: B1, split: train, rois: s1.geojson}\n"
-        "  - {path: s1.ome.zarr, brain: B2, split: val, label_store: s1_labels.ome.zarr}\n"
+        "  - {path: s1.ome.zarr, brain: B2, split: val, label_store: s1_labels.ome.zarr,\n"
+        "     label_names: atlas}\n"
     )
     sections, areas = load_data_spec(tmp_path / "spec.yaml")
     assert areas == AREAS and [s.split for s in sections] == ["train", "val"]
@@ -86,6 +87,46 @@ def test_rois_and_label_store_and_spec(tmp_path):
     assert {a: int((store_ps.labels == a).sum()) for a in AREAS} == dict.fromkeys(AREAS, 8)
     assert areas_in([sections[1]]) == AREAS
     assert sec_path.exists() and store.exists()
+
+
+def test_qupath_rois_with_holes_and_parts(tmp_path):
+    """A QuPath 0.3 list export (level-0 pixels, old property names) labels a section:
+    the class is the annotation's classification, a MultiPolygon labels both pieces and no
+    patch is taken from a hole."""
+    from cytowords.describe.roi import Roi
+    from cytowords.training.grid import IGNORE, class_grid
+    from qupath_files import closed, feature_v03, polygon, rect, write_v03
+
+    img, _ = make_section(1)
+    from cytowords.sections import write_section
+
+    sec = write_section(tmp_path / "s.ome.zarr", img, pixel_size_um=PX)
+    band = SHAPE[1] // 3  # hOc1's band, in pixels
+    outline, hole = rect(10, 10, band - 10, 200), rect(50, 60, band - 50, 150)
+    pieces = {
+        "type": "MultiPolygon",
+        "coordinates": [[closed(rect(10, 300, 100, 400))], [closed(rect(300, 300, 400, 400))]],
+    }
+    rois = write_v03(
+        tmp_path / "s.geojson",
+        [
+            feature_v03(polygon(outline, hole), "V1"),
+            feature_v03(pieces, "white matter"),
+            feature_v03({"type": "Point", "coordinates": [1, 1]}, "V1"),
+        ],
+    )
+    ls = labelled_section(sec, brain="B1", rois=rois)
+    (v1, hoc1), (wm, wm_name) = ls.rois
+    assert (hoc1, wm_name) == ("V1", "white matter") and len(v1.holes) == 1 and len(wm.parts) == 1
+    grid = class_grid(ls, AREAS, load_atlas(), PX, none_margin_um=0.0)
+    assert (grid[70:140, 60 : band - 50] == IGNORE).all(), "the hole is not labelled"
+    assert (grid[20:50, 20 : band - 20] == AREAS.index("hOc1")).all()
+    assert (grid[310:390, 20:90] == len(AREAS)).all() and (
+        grid[310:390, 310:390] == len(AREAS)
+    ).all()
+    ps = sample_section(ls, AREAS, CFG)
+    at = ps.positions_um[ps.labels == "hOc1"]
+    assert len(at) and not Roi(np.array(hole, float)[:, ::-1] * PX).contains(at).any()
 
 
 def test_brain_split_check(tmp_path):

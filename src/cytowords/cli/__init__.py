@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 
@@ -20,6 +22,7 @@ COMMAND_MODULES = (
     "demo",
     "synth",
     "describe",
+    "measure",
     "map",
     "pixel_size",
     "mine",
@@ -93,6 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def open_image(path: str, pixel_size_um: float | None) -> Any:
+    """:func:`~cytowords.sections.open_section`, saying on stderr (one line) when the file's
+    stored pixel size is implausible for a histology scan, before any long work."""
+    from ..sections import calibration_warning, open_section
+
+    section = open_section(path, pixel_size_um=pixel_size_um)
+    warning = calibration_warning(section)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return section
+
+
+def _one_line_warnings(command: str, show):
+    """``warnings.showwarning`` that prints cytowords' own warnings as one line."""
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.startswith("cytowords."):
+            print(f"cytowords {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cytowords`` command; returns the process exit code."""
     parser = build_parser()
@@ -103,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "bundle_lm", None):
             _use_bundle_lm(args.bundle_lm)
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return int(args.func(args) or 0)
     except CliError as exc:
         print(f"cytowords {args.command}: error: {exc}", file=sys.stderr)
         return 2

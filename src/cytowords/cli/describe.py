@@ -1,8 +1,11 @@
 """``cytowords describe IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS.geojson [--out FILE]``.
 
-One rectangle, or every polygon of a GeoJSON file (e.g. annotations exported from QuPath:
-coordinates in the image's full-resolution pixels), described in words; ``--out`` writes
-the ROIs with their descriptions as QuPath GeoJSON or CSV (atomically, at the end).
+One rectangle, or every region of a GeoJSON file (annotations exported from QuPath in any
+form it writes, see :mod:`cytowords.describe.geojson`: coordinates in the image's
+full-resolution pixels; holes honoured, a MultiPolygon described as one region; points and
+lines skipped with a note), described in words; ``--out`` writes the ROIs with their
+descriptions as QuPath GeoJSON (names, the user's classes and object ids kept) or CSV
+(atomically, at the end).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from . import CliError, add_lm_option, four_floats
 
@@ -28,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--roi", type=_roi, help="X0,Y0,X1,Y1 in µm from the top-left corner")
     which.add_argument(
         "--rois",
-        help="GeoJSON of polygons in the image's full-resolution pixels (QuPath annotations, "
-        "or a file saved by the plugin)",
+        help="GeoJSON of regions in the image's full-resolution pixels (QuPath's 'Export "
+        "objects as GeoJSON' in any version or form, or a file saved by the plugin)",
     )
     p.add_argument(
         "--model", default="default", help="model bundle folder (default: the bundled model)"
@@ -42,35 +44,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the described ROIs: .geojson (QuPath) or .csv")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--patches", action="store_true", help="with --json: include per-patch detail")
+    p.add_argument(
+        "--no-pixel-size-check",
+        action="store_true",
+        help="skip the check that the pixel size fits the tissue and that the model knows "
+        "the tissue (a few seconds)",
+    )
     p.set_defaults(func=run)
 
 
-def _read_rois(path: str, pixel_size_um: float) -> tuple[list, list[str]]:
-    """``(polygons in µm, names)`` of a GeoJSON file's polygon features."""
-    from ..describe.export import geojson_to_rois
+def _read_rois(path: str, pixel_size_um: float) -> list:
+    """The ROI features (µm, holes and parts kept, names and classes) of a GeoJSON file;
+    a note on stderr for each feature skipped (points, lines, detections, bad polygons)."""
+    from ..describe.geojson import GeoJsonError, notes_text, read_geojson_rois
 
-    p = Path(path)
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CliError(f"{p}: cannot read it ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
     try:
         # our own files record their pixel size; QuPath's count the image's pixels
-        polys, results, _ = geojson_to_rois(obj, pixel_size_um=pixel_size_um, source=str(p))
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise CliError(f"{p}: {exc}") from None
-    if not polys:
-        raise CliError(f"{p}: no polygon features; expected QuPath annotations (Polygon)")
-    skipped = len(obj["features"]) - len(polys)
-    if skipped:
-        print(
-            f"{p}: skipped {skipped} feature(s) that are not polygons (points, lines, "
-            "multipolygons)",
-            file=sys.stderr,
-        )
-    return polys, [r.get("name") or f"ROI {i + 1}" for i, r in enumerate(results)]
+        read = read_geojson_rois(path, pixel_size_um=pixel_size_um)
+    except GeoJsonError as exc:
+        raise CliError(str(exc)) from None
+    for note in notes_text(read.notes):
+        print(note, file=sys.stderr)
+    return read.rois
 
 
 def _print_one(res) -> None:
@@ -79,63 +74,84 @@ def _print_one(res) -> None:
     print(f"open-set:    score {res.ood_score:.2f} (threshold {res.threshold:.2f})")
     alts = ", ".join(f"{a} {p:.0%}" for a, p in res.top_k)
     print(f"top areas:   {alts}")
-    other = res.n_patches - res.n_voting
+    other = res.n_patches - res.n_voting - res.n_flagged
     skipped = f"; {other} read as white matter or background and did not vote" if other else ""
+    if res.n_flagged:
+        skipped += f"; {res.n_flagged} unfit to read (see note) and did not vote"
     print(
         f"fields:      {res.n_patches} read, {res.n_accepted} of {res.n_voting} voting accepted{skipped}"
     )
     print(f"description: {res.caption}")
+    if res.rejection_reason:
+        print(f"rejected:    {res.rejection_reason}")
+    if res.note:
+        print(f"note:        {res.note}")
 
 
-def _write(out: str, polys: list, names: list[str], results: list, pixel_size_um: float) -> None:
+def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
+    """Write the ROIs (holes, parts, names, the user's classes and QuPath ids kept) with
+    their descriptions as GeoJSON or CSV."""
     from ..atlas import load_atlas
     from ..atomic import atomic_write_text
     from ..describe.export import description_row, results_to_csv, rois_to_geojson, write_geojson
 
     rows = [description_row(r) if r is not None else {} for r in results]
+    rois = [f.roi for f in feats]
+    classes = [f.classification for f in feats]
     if out.lower().endswith(".csv"):
-        atomic_write_text(out, results_to_csv(polys, rows))
+        atomic_write_text(out, results_to_csv(rois, rows, classes=classes))
         return
     atlas = load_atlas()
-    colors = {}
+    colors = {f.classification: f.color for f in feats if f.classification and f.color}
     for r in rows:
         try:
-            colors[r["area"]] = atlas.color(r["area"])
+            colors.setdefault(r["area"], atlas.color(r["area"]))
         except (KeyError, ValueError):
             pass
-    gj = rois_to_geojson(polys, rows, pixel_size_um=pixel_size_um, colors=colors, names=names)
+    ids = [f.id for f in feats]
+    gj = rois_to_geojson(
+        rois, rows, pixel_size_um=pixel_size_um, colors=colors, classes=classes, ids=ids
+    )
     write_geojson(out, gj)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..describe import Describer, Roi, RoiError
     from ..describe.export import alternatives_text
-    from ..sections import open_section
+    from ..describe.geojson import RoiFeature
+    from . import open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".csv")):
         raise CliError(f"--out {args.out}: expected a .geojson or .csv file name")
-    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um)
     px = float(section.pixel_size_um[0])
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi
-        polys = [Roi.rectangle(y0, x0, y1, x1).vertices]
-        names = ["ROI 1"]
+        feats = [RoiFeature(Roi.rectangle(y0, x0, y1, x1, name="ROI 1"))]
     else:
-        polys, names = _read_rois(args.rois, px)
+        feats = _read_rois(args.rois, px)
+    names = [f.name for f in feats]
     describer = Describer(args.model, device=args.device)
+    check = None
+    if not args.no_pixel_size_check:
+        from .pixel_size import check_scan
+
+        check = check_scan(section, args.model, args.device, describer)
     results: list = []
-    for i, (poly, name) in enumerate(zip(polys, names)):
+    for i, (feat, name) in enumerate(zip(feats, names)):
         try:
-            results.append(describer.describe_roi(section, Roi(poly, name=name)))
+            results.append(describer.describe_roi(section, feat.roi))
+            if check is not None:
+                results[-1].add_note(check.familiarity_message)
         except RoiError as exc:
             if args.roi is not None:
                 raise CliError(str(exc)) from None
             print(f"{name}: not described: {exc}", file=sys.stderr)
             results.append(None)
-        if len(polys) > 1 and not args.json:
-            print(f"[{i + 1}/{len(polys)}] {name}", file=sys.stderr)
+        if len(feats) > 1 and not args.json:
+            print(f"[{i + 1}/{len(feats)}] {name}", file=sys.stderr)
     if args.out:
-        _write(args.out, polys, names, results, px)
+        _write(args.out, feats, results, px)
     if args.json:
         dicts = [r.to_dict(with_patches=args.patches) if r else None for r in results]
         print(json.dumps(dicts[0] if args.roi is not None else dicts, indent=1))
@@ -147,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             verdict = "not a known area" if r.rejected else f"{r.area} {r.probability:.0%}"
             print(f"{name}: {verdict}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}")
+            if r.rejection_reason or r.note:
+                print(f"  note: {'; '.join(t for t in (r.rejection_reason, r.note) if t)}")
     if args.out:
-        print(f"wrote {args.out} ({len(polys)} ROIs)", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {args.out} ({len(feats)} ROIs)", file=sys.stderr if args.json else sys.stdout)
     return 0

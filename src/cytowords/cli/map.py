@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import CliError, add_lm_option, four_floats
+from .pixel_size import check_scan
 
 _region = four_floats("--region", "Y0,X0,Y1,X1", "0,0,20000,30000")
 
@@ -58,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also write the mapped areas as QuPath GeoJSON annotations (.geojson)",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="map even an implausible plan (more than 2 million tiles, a pixel size of "
+        ">= 100 µm)",
+    )
+    p.add_argument(
         "--no-pixel-size-check",
         action="store_true",
         help="skip the check that the pixel size fits the tissue (a few seconds)",
@@ -65,26 +72,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_pixel_size(section, args: argparse.Namespace) -> None:
-    """Warn on stderr when the section's pixel size does not fit its tissue
-    (:func:`cytowords.describe.scale_check.check_pixel_size`); mapping goes on."""
-    from ..describe import Describer
-    from ..describe.scale_check import check_pixel_size
+def _check_before_work(section, args: argparse.Namespace) -> None:
+    """Refuse, in one line and before any pixel is read, an absurd plan (unless --force)
+    and outputs that cannot be written."""
+    from ..atomic import check_writable
+    from ..describe.mapping_plan import PlanError, check_plan_size
 
-    try:
-        res = check_pixel_size(section, Describer(args.model, device=args.device))
-    except ValueError:  # no tissue: the map reports it
+    for flag, path in (("--out", args.out), ("--geojson", args.geojson)):
+        if path:
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise CliError(f"{flag}: {exc}") from None
+    if args.force:
         return
-    if res.verdict == "suspect":
-        print(
-            f"warning: {res.message}. --pixel-size-um overrides the file's pixel size; "
-            "--no-pixel-size-check skips this check.",
-            file=sys.stderr,
-        )
+    try:
+        check_plan_size(section, args.model, region_um=args.region, stride_um=args.stride_um)
+    except PlanError as exc:
+        raise CliError(f"{exc}; --force maps it anyway") from None
 
 
-def _summary(amap, out: str) -> str:
+def accepted_histogram(amap) -> dict[str, int]:
+    """Tiles per area id over the *accepted* tiles of ``amap``, most frequent first."""
+    import numpy as np
+
+    ok = (amap.labels > 0) & ~amap.rejected
+    labels, counts = np.unique(amap.labels[ok], return_counts=True)
+    ids = {lab: aid for lab, (aid, _n, _c) in amap.area_table.items()}
+    pairs = sorted(zip(labels.tolist(), counts.tolist()), key=lambda lc: -lc[1])
+    return {ids.get(lab, str(lab)): int(n) for lab, n in pairs}
+
+
+def _summary(amap, out: str, check=None) -> str:
     s = amap.stats
+    hist = accepted_histogram(amap)
+    n_acc = sum(hist.values())
     lines = [
         f"wrote {out}",
         f"tiles:      {s['tiles']} over tissue of {s['tiles_grid']} "
@@ -93,20 +115,23 @@ def _summary(amap, out: str) -> str:
         f"time:       {s['seconds']:.1f} s ({s['patches_per_s']:.1f} patches/s; "
         f"reading {s['read_s']:.1f} s, model {s['compute_s']:.1f} s summed over tasks)",
         f"rejected:   {s['rejected']} tiles ({s.get('no_cortex', 0)} of them no cortex: "
-        "white matter, background)",
-        "areas (top 10):",
+        f"white matter, background; {s.get('unfit', 0)} unfit to read: out of focus, JPEG "
+        "blocks or clipped)",
+        f"areas (top 10) of the {n_acc} accepted tiles:{'' if n_acc else ' none'}",
     ]
-    total = max(1, sum(s["histogram"].values()))
+    total = max(1, n_acc)
     by_id = {aid: name for aid, name, _c in amap.area_table.values()}
-    for aid, n in list(s["histogram"].items())[:10]:
+    for aid, n in list(hist.items())[:10]:
         lines.append(f"  {aid:<10} {n:>8}  {n / total:6.1%}  {by_id.get(aid, '')}")
+    if check is not None and not check.familiar:
+        lines.append(f"note:       {check.familiarity_message}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..describe.mapping import MapCancelled, NoTissueError
     from ..describe.mapping_write import map_to_zarr
-    from ..sections import open_section
+    from . import open_image
 
     if args.batch_size < 1:
         raise CliError(f"--batch-size {args.batch_size}: expected >= 1")
@@ -114,9 +139,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers {args.workers}: expected >= 1")
     if args.scheduler and args.workers:
         raise CliError("--scheduler and --workers exclude each other: give one of them")
-    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um)
+    _check_before_work(section, args)
+    check = None
     if not args.no_pixel_size_check:
-        _check_pixel_size(section, args)
+        check = check_scan(section, args.model, args.device)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -161,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(_summary(amap, args.out))
+    if check is not None:
+        amap.stats["familiarity"] = round(check.familiarity, 4)
+        amap.stats["familiar"] = check.familiar
+    print(_summary(amap, args.out, check))
     if args.geojson:
         from ..describe.export import write_geojson
         from ..describe.map_geojson import area_map_to_geojson

@@ -3,7 +3,9 @@
 A quality check to run over a lab's scans before mapping them: reads tissue fields of each
 section at ½× to 2× its stated pixel size with the model
 (:func:`cytowords.describe.scale_check.check_pixel_size`) and prints the verdict. Exit
-status 0 when every section is consistent or inconclusive, 1 when one looks wrong, 2 on
+status 0 when every section is consistent or inconclusive (an inconclusive one whose
+tissue the model hardly recognises also gets the familiarity verdict: the scan looks
+unlike the model's training sections), 1 when one looks wrong, 2 on
 errors (a missing file, a file without pixel size and no ``--pixel-size-um``).
 """
 
@@ -31,6 +33,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_scan(section, model: str, device: str, describer=None):
+    """The pixel size check before describing or mapping: warns on stderr when the
+    section's pixel size does not fit its tissue or the model hardly recognises the tissue
+    (:func:`cytowords.describe.scale_check.check_pixel_size`); the work goes on. Returns
+    the check (None without tissue: the work itself reports that)."""
+    from ..describe import Describer
+    from ..describe.scale_check import check_pixel_size
+
+    try:
+        res = check_pixel_size(section, describer or Describer(model, device=device))
+    except ValueError:  # no tissue
+        return None
+    if res.verdict == "suspect":
+        print(
+            f"warning: {res.message}. --pixel-size-um overrides the file's pixel size; "
+            "--no-pixel-size-check skips this check.",
+            file=sys.stderr,
+        )
+    if not res.familiar:
+        print(f"warning: {res.familiarity_message}", file=sys.stderr)
+    return res
+
+
 def run(args: argparse.Namespace) -> int:
     from ..describe import Describer
     from ..describe.scale_check import check_pixel_size
@@ -52,4 +77,6 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"image": path, **res.to_dict()}))
         else:
             print(f"{path}: {res.verdict}: {res.message}")
+            if not res.familiar:
+                print(f"{path}: {res.familiarity_message}")
     return worst

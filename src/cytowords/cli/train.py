@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from . import CliError
 
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--preset", default="default", choices=PRESET_NAMES, help="model/data size")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, logs, bundle)")
+    p.add_argument("--out", default=None, help="run folder (checkpoints, logs, bundle); required")
     p.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
@@ -66,7 +68,113 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train only this stage on the --from bundle",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _register_checks(p)
+    _register_encoder(p)
     p.set_defaults(func=run)
+
+
+def _register_checks(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("checking the data spec (done before every training)")
+    g.add_argument(
+        "--check",
+        action="store_true",
+        help="check the data spec (and --encoder-torchscript), print fields per area and "
+        "split, train nothing",
+    )
+    g.add_argument(
+        "--check-pixel-size",
+        action="store_true",
+        help="also check each section's pixel size against its tissue with the bundled "
+        "model (reads 9 × 96 fields per section; judges neocortex of the bundled atlas only)",
+    )
+
+
+def _register_encoder(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "your own encoder (TorchScript: (B, 1, N, N) grayscale in [0, 1] -> (B, D); "
+        "used frozen, no pretraining)"
+    )
+    g.add_argument("--encoder-torchscript", metavar="FILE", help="the exported network")
+    g.add_argument(
+        "--encoder-pixel-size-um", type=float, metavar="P", help="µm per pixel it reads"
+    )
+    g.add_argument("--encoder-patch-px", type=int, metavar="N", help="patch side in pixels")
+    g.add_argument("--encoder-dim", type=int, metavar="D", help="embedding size it returns")
+
+
+ENCODER_OPTIONS = ("encoder_pixel_size_um", "encoder_patch_px", "encoder_dim")
+
+
+def _with_encoder(args: argparse.Namespace, preset):
+    """The preset with the user's TorchScript encoder, checked on a probe batch."""
+    given = [k for k in ENCODER_OPTIONS if getattr(args, k) is not None]
+    if not args.encoder_torchscript:
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise CliError(f"{flags} only apply with --encoder-torchscript FILE")
+        return preset
+    missing = [k for k in ENCODER_OPTIONS if getattr(args, k) is None]
+    if missing:
+        flags = ", ".join("--" + k.replace("_", "-") for k in missing)
+        raise CliError(f"--encoder-torchscript {args.encoder_torchscript} also needs {flags}")
+    from pathlib import Path
+
+    from ..model import ExternalEncoder
+    from ..model.encoder import probe_encoder
+
+    path = Path(args.encoder_torchscript).resolve()
+    probe_encoder(
+        ExternalEncoder(
+            path,
+            pixel_size_um=args.encoder_pixel_size_um,
+            patch_px=args.encoder_patch_px,
+            embed_dim=args.encoder_dim,
+        )
+    )
+    return preset.with_(
+        encoder_torchscript=str(path),
+        pixel_size_um=float(args.encoder_pixel_size_um),
+        patch_px=int(args.encoder_patch_px),
+        embed_dim=int(args.encoder_dim),
+    )
+
+
+def _checked_data(args: argparse.Namespace, preset):
+    """The data spec, checked (every problem printed, then CliError), with its notes and
+    the fields per area and split printed; None without --data."""
+    from ..training.spec import DataSpecError, read_data_spec
+    from ..training.spec_check import check_data_spec, pixel_size_problems
+
+    if args.data is None:
+        if args.check_pixel_size:
+            raise CliError("--check-pixel-size checks the sections of --data SPEC")
+        return None
+    try:
+        spec = read_data_spec(args.data)
+        problems: list[str] = []
+        notes: list[str] = []
+        if args.check_pixel_size:
+            from ..describe import Describer
+
+            problems, notes = pixel_size_problems(spec, Describer("default", device=args.device))
+        try:
+            checked = check_data_spec(spec, preset)
+        except DataSpecError as exc:
+            raise DataSpecError([*problems, *exc.problems]) from None
+        if problems:
+            raise DataSpecError(problems)
+    except DataSpecError as exc:
+        for line in exc.problems:
+            print(f"cytowords train: error: {line}", file=sys.stderr)
+        n = len(exc.problems)
+        raise CliError(
+            f"{n} problem{'s' if n > 1 else ''} in the data spec; nothing was trained"
+        ) from None
+    for line in [*checked.notes, *notes]:
+        print(f"note: {line}")
+    print(f"fields per area and split (preset {preset.name}):")
+    print(checked.table())
+    return checked
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +197,15 @@ def run(args: argparse.Namespace) -> int:
         preset = preset.with_(caption_mode=args.caption_mode)
     if (args.base_bundle is None) != (args.only is None):
         raise CliError("--from BUNDLE and --only captioner go together")
+    if args.check and not (args.data or args.encoder_torchscript):
+        raise CliError("--check checks --data SPEC and/or --encoder-torchscript FILE; give one")
+    preset = _with_encoder(args, preset)
+    if not args.check and not args.out:
+        raise CliError("--out DIR is required (the run folder), unless --check")
+    checked = _checked_data(args, preset)
+    if args.check:
+        print("checked: nothing was trained")
+        return 0
     bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -104,17 +221,18 @@ def run(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        bundle = train(
-            preset,
-            args.out,
-            data=args.data,
-            docs=args.docs,
-            resume=args.resume,
-            on_progress=progress,
-            device=args.device,
-            base_bundle=args.base_bundle,
-            only=args.only,
-        )
+        with _hf_progress_bars_off(args.quiet):
+            bundle = train(
+                preset,
+                args.out,
+                data=checked,
+                docs=args.docs,
+                resume=args.resume,
+                on_progress=progress,
+                device=args.device,
+                base_bundle=args.base_bundle,
+                only=args.only,
+            )
     except TrainingCancelled as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -128,3 +246,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'seconds':22s} {metrics.get('seconds', {})}")
     print(f"bundle: {bundle}")
     return 0
+
+
+@contextlib.contextmanager
+def _hf_progress_bars_off(off: bool) -> Iterator[None]:
+    """With ``off``, Hugging Face's own progress bars (loading / writing model shards) are
+    disabled while training and restored afterwards."""
+    if not off:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before:
+            hf_logging.enable_progress_bar()

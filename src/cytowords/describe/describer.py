@@ -4,9 +4,8 @@
 >>> d = Describer("default", device="auto")            # doctest: +SKIP
 >>> d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000)).caption  # doctest: +SKIP
 
-Patches are squares of ``patch_px`` pixels at the model's pixel size (µm/px), read from the
-best pyramid level; one ROI is read as one window (bounding box plus half a patch) whenever
-that window is small enough, else patch by patch, so only the chunks needed are touched.
+Patches are squares of ``patch_px`` pixels at the model's pixel size (µm/px), read by the one
+field reader :func:`cytowords.sections.read_fields` (only the chunks needed are touched).
 """
 
 from __future__ import annotations
@@ -20,19 +19,26 @@ from pathlib import Path
 import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
-from ..sections import Section
+from ..sections import Section, read_fields
+from .quality import (
+    DEFAULT_THRESHOLDS,
+    QualityThresholds,
+    assess_fields,
+    quality_summary,
+    section_tissue_threshold,
+)
 from .result import (
     PatchResult,
     RegionDescription,
     accepted_share,
     aggregate,
+    quality_rejection,
     top_alternatives,
 )
 from .roi import Roi, patch_grid
+from .scale_check import warn_if_coarse
 
 ProgressFn = Callable[[int, int], None]
-#: largest single window (pixels at model resolution) read in one piece for a ROI
-MAX_WINDOW_PX = 4096 * 4096
 
 
 class Cancelled(Exception):
@@ -66,6 +72,9 @@ class DescribeParams:
             correctly when it decides the votes: docs/benchmarks.md.)
         min_voting_fields: a ROI with fewer voting fields (or, when it is read at fewer
             fields, fewer than all) is rejected: it holds no cortex of a known area.
+        quality: limits of the field-quality check (:mod:`cytowords.describe.quality`):
+            fields out of focus, with JPEG blocks or clipped do not vote, and a ROI where
+            most tissue fields are such is rejected with that reason; None: no check.
     """
 
     stride_fraction: float = 0.5
@@ -78,6 +87,7 @@ class DescribeParams:
     anchor_caption: bool = True
     ignore_noncortex: bool = True
     min_voting_fields: int = 2
+    quality: QualityThresholds | None = DEFAULT_THRESHOLDS
 
 
 def default_model_path() -> Path:
@@ -96,26 +106,6 @@ def resolve_model_path(model: str | Path) -> Path:
             )
         raise FileNotFoundError(f"model bundle folder {path} does not exist")
     return path
-
-
-def section_background(section: Section) -> float:
-    """Intensity of empty slide (bright background of a cell-body stain), from the coarsest
-    level; used to fill patches that extend beyond the section."""
-    cached = section.metadata.get("_cytowords_background")
-    if cached is None:
-        small = np.asarray(section.levels[-1][:2048, :2048].compute(), dtype=np.float32)
-        cached = float(np.percentile(small, 99.5)) if small.size else 0.0
-        section.metadata["_cytowords_background"] = cached
-    return cached
-
-
-def _unit_scale(section: Section) -> float:
-    dt = np.dtype(section.dtype)
-    if dt == np.uint8:
-        return 1.0 / 255.0
-    if dt == np.uint16:
-        return 1.0 / 65535.0
-    return 1.0
 
 
 class Describer:
@@ -145,30 +135,6 @@ class Describer:
         """Side of one model patch in µm."""
         return self.bundle.patch_px * self.bundle.pixel_size_um
 
-    def read_patches(self, section: Section, centers_um: np.ndarray) -> np.ndarray:
-        """``(M, patch_px, patch_px)`` float32 patches in [0, 1] centred on ``centers_um``."""
-        ps, n = self.bundle.pixel_size_um, self.bundle.patch_px
-        half = n * ps / 2.0
-        fill = section_background(section)
-        scale = _unit_scale(section)
-        lo = centers_um.min(axis=0) - half
-        hi = centers_um.max(axis=0) + half
-        win_px = np.prod(np.ceil((hi - lo) / ps))
-        out = np.empty((len(centers_um), n, n), dtype=np.float32)
-        if win_px <= MAX_WINDOW_PX:
-            lo = np.floor(lo / ps) * ps  # align the window to the model's pixel grid
-            hi = lo + np.ceil((hi - lo) / ps) * ps
-            win = section.read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], ps, fill=fill)
-            for i, c in enumerate(centers_um):
-                r, q = np.round((c - half - lo) / ps).astype(int)
-                out[i] = win[r : r + n, q : q + n]
-        else:
-            for i, c in enumerate(centers_um):
-                out[i] = section.read_window(
-                    c[0] - half, c[1] - half, 2 * half, 2 * half, ps, fill=fill
-                )
-        return np.clip(out * scale, 0.0, 1.0)
-
     def describe_roi(
         self,
         section: Section,
@@ -180,6 +146,8 @@ class Describer:
         """Describe one ROI (µm, ``(y, x)``) of ``section``."""
         import torch
 
+        warn_if_coarse(section, self.bundle.pixel_size_um)
+
         p = self.params
         centers = patch_grid(
             roi,
@@ -190,7 +158,7 @@ class Describer:
             min_patches=p.min_patches,
         )
         total = len(centers) + 1
-        patches = self.read_patches(section, centers)
+        patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.patch_px)
         embs = []
         for i in range(0, len(patches), p.batch_size):
             if cancel is not None and cancel.is_set():
@@ -203,6 +171,17 @@ class Describer:
         ids = self.bundle.area_ids
         level = self.bundle.noncortex_level() if p.ignore_noncortex else None
         votes = np.ones(len(ood), bool) if level is None else ood < level
+        reasons: list[str | None] = [None] * len(centers)
+        flagged = np.zeros(len(centers), bool)
+        counts: dict[str, int] = {}
+        if p.quality is not None:
+            q = assess_fields(patches, section_tissue_threshold(section), p.quality)
+            reasons, flagged, counts = q.reasons, q.flagged, q.counts()
+            counts.pop("tissue", None)
+            votes = votes & ~flagged
+        summary = quality_summary(counts, len(centers))
+        n_tissue = sum(r != "tissue" for r in reasons)
+        why = quality_rejection(int(flagged.sum()), n_tissue, summary)
         best, mean, ood_med, roi_rej, accepted = aggregate(
             probs,
             ood,
@@ -212,6 +191,8 @@ class Describer:
             abstain=~votes,
             min_votes=min(p.min_voting_fields, len(ood)),
         )
+        if why:
+            roi_rej, best = True, None
         if roi_rej or best is None:
             area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
             caption = self.bundle.rejection_caption
@@ -231,10 +212,11 @@ class Describer:
                 ood_score=float(o),
                 rejected=bool(r),
                 votes=bool(v),
+                quality=qr,
             )
-            for c, pr, o, r, v in zip(centers, probs, ood, rej, votes)
+            for c, pr, o, r, v, qr in zip(centers, probs, ood, rej, votes, reasons)
         ]
-        return RegionDescription(
+        res = RegionDescription(
             area=area,
             area_name=self._name(area),
             probability=prob,
@@ -247,6 +229,26 @@ class Describer:
             patches=patch_results,
             n_voting=int(votes.sum()),
             n_accepted=int((accepted & votes).sum()),
+            n_flagged=int(flagged.sum()),
+            flagged=counts,
+            rejection_reason=why,
+        )
+        res.add_note(summary)
+        res.add_note(self.size_note(roi))
+        return res
+
+    def size_note(self, roi: Roi) -> str:
+        """A sentence when ``roi`` is smaller than one model field (its area is then read
+        from the tissue around it), else ``""``."""
+        v = np.asarray(roi.vertices, dtype=float)
+        side_mm = float((v.max(axis=0) - v.min(axis=0)).max()) / 1000.0
+        field_mm = self.patch_um / 1000.0
+        if side_mm >= field_mm:
+            return ""
+        much = "much " if side_mm < 0.5 * field_mm else ""
+        return (
+            f"the region ({side_mm:.2g} mm) is {much}smaller than one model field "
+            f"({field_mm:.2g} mm): the area is read from the surrounding tissue"
         )
 
     def describe_rois(

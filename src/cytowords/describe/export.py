@@ -1,10 +1,13 @@
 """Export described ROIs: GeoJSON that QuPath reads, and CSV.
 
-ROIs are polygons in µm, ``(y, x)`` order. QuPath expects coordinates in pixels of the full
-resolution image, ``[x, y]`` order, closed rings, ``objectType: "annotation"`` and a
-``classification`` with a name and an RGB colour; numbers go to ``measurements``. We write
-pixels (``pixel_size_um`` given) and keep the µm size in the collection's properties so the
-file reads back exactly.
+ROIs are polygons in µm, ``(y, x)`` order (arrays, or :class:`~cytowords.describe.roi.Roi`
+with holes and parts). QuPath 0.4+ expects coordinates in pixels of the full resolution
+image, ``[x, y]`` order, closed rings (holes as further rings of a Polygon, several pieces as
+a MultiPolygon), a UUID ``id``, ``objectType: "annotation"``, a ``name`` and a
+``classification`` with a name and an RGB colour; numbers go to ``measurements`` and text to
+``metadata`` (which QuPath 0.5+ keeps). We write pixels (``pixel_size_um`` given) and keep
+the µm size in the collection's properties so the file reads back exactly. Reading is
+:mod:`.geojson`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import io
 import json
 import math
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_text
+from .roi import Roi, ring_area
 
 #: result columns, in export order
 RESULT_FIELDS = (
@@ -32,7 +37,8 @@ RESULT_FIELDS = (
     "caption",
     "alternatives",
 )
-_NUMERIC = ("probability", "ood_score")
+#: result columns that are numbers (QuPath measurements); the others are text (metadata)
+NUMERIC_FIELDS = ("probability", "ood_score")
 
 
 def alternatives_text(top_k: Sequence[tuple[str, float]], area: str) -> str:
@@ -68,22 +74,55 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _ring_px(ring: np.ndarray, pixel_size_um: float) -> list[list[float]]:
+    """A ``(y, x)`` µm ring as a closed GeoJSON ring of ``[x, y]`` pixels."""
+    out = [[float(x / pixel_size_um), float(y / pixel_size_um)] for y, x in ring]
+    return [*out, out[0]]
+
+
+def roi_geometry(roi: np.ndarray | Roi, pixel_size_um: float) -> dict[str, Any]:
+    """GeoJSON geometry (pixels) of a ROI: a Polygon with its holes, or a MultiPolygon when
+    the ROI has several parts."""
+    polys = roi.polygons if isinstance(roi, Roi) else [(np.asarray(roi, dtype=float), ())]
+    rings = [
+        [_ring_px(v, pixel_size_um), *(_ring_px(h, pixel_size_um) for h in holes)]
+        for v, holes in polys
+    ]
+    if len(rings) == 1:
+        return {"type": "Polygon", "coordinates": rings[0]}
+    return {"type": "MultiPolygon", "coordinates": rings}
+
+
+def _feature_id(fid: str | None) -> str:
+    """The feature's QuPath UUID when it has one (QuPath keeps its object), else a new one."""
+    try:
+        return str(uuid.UUID(str(fid)))
+    except ValueError:
+        return str(uuid.uuid4())
+
+
 def rois_to_geojson(
-    polygons_um: Sequence[np.ndarray],
+    polygons_um: Sequence[np.ndarray | Roi],
     results: Sequence[Mapping[str, Any]],
     *,
     pixel_size_um: float,
     colors: Mapping[str, str] | None = None,
     names: Sequence[str] | None = None,
+    classes: Sequence[str | None] | None = None,
+    ids: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
-    """Build a QuPath-compatible GeoJSON FeatureCollection.
+    """Build a GeoJSON FeatureCollection that QuPath 0.4+ imports as annotations.
 
     Args:
-        polygons_um: per ROI an ``(N, 2)`` array of ``(y, x)`` vertices in µm.
+        polygons_um: per ROI an ``(N, 2)`` array of ``(y, x)`` vertices in µm, or a
+            :class:`Roi` (holes and parts written as Polygon rings / MultiPolygon).
         results: per ROI a mapping with (some of) :data:`RESULT_FIELDS`.
         pixel_size_um: µm per pixel of the full-resolution image (QuPath's coordinates).
-        colors: area id -> ``#rrggbb`` for the classification colour.
-        names: per ROI its annotation name (default ``ROI 1``, ``ROI 2``...).
+        colors: class name (area id or the user's class) -> ``#rrggbb`` colour.
+        names: per ROI its annotation name (default: the Roi's name, else ``ROI 1``...).
+        classes: per ROI the user's classification (e.g. QuPath's ``L1``), kept as the
+            annotation's class; ROIs without one are classified by their described area.
+        ids: per ROI the QuPath object UUID read from the input (kept), else a new UUID.
     """
     if len(polygons_um) != len(results):
         raise ValueError(f"{len(polygons_um)} polygons but {len(results)} results")
@@ -92,28 +131,36 @@ def rois_to_geojson(
     colors = colors or {}
     feats = []
     for i, (poly, res) in enumerate(zip(polygons_um, results)):
-        v = np.asarray(poly, dtype=float)
-        ring = [[float(x / pixel_size_um), float(y / pixel_size_um)] for y, x in v]
-        ring.append(ring[0])
-        name = names[i] if names is not None and i < len(names) else f"ROI {i + 1}"
+        name = names[i] if names is not None and i < len(names) else None
+        if not name:
+            name = poly.name if isinstance(poly, Roi) and poly.name else f"ROI {i + 1}"
         props: dict[str, Any] = {"objectType": "annotation", "name": name}
-        area = res.get("area")
-        if area:
-            cls = {"name": str(area)}
-            if area in colors:
-                cls["color"] = _hex_to_rgb(colors[area])
+        user_cls = classes[i] if classes is not None and i < len(classes) else None
+        cls_name = user_cls or res.get("area")
+        if cls_name:
+            cls: dict[str, Any] = {"name": str(cls_name)}
+            if cls_name in colors:
+                cls["color"] = _hex_to_rgb(colors[cls_name])
             props["classification"] = cls
         props["measurements"] = {
-            k: _clean(res[k]) for k in _NUMERIC if k in res and _clean(res[k]) is not None
+            k: _clean(res[k]) for k in NUMERIC_FIELDS if k in res and _clean(res[k]) is not None
         }
+        text = {
+            k: str(res[k]).lower() if isinstance(res[k], (bool, np.bool_)) else str(res[k])
+            for k in RESULT_FIELDS
+            if k not in NUMERIC_FIELDS and _clean(res.get(k)) is not None
+        }
+        if text:
+            props["metadata"] = text
         for k in RESULT_FIELDS:
             if k in res:
                 props[k] = _clean(res[k])
+        fid = ids[i] if ids is not None and i < len(ids) else None
         feats.append(
             {
                 "type": "Feature",
-                "id": f"cytowords-roi-{i + 1}",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "id": _feature_id(fid),
+                "geometry": roi_geometry(poly, pixel_size_um),
                 "properties": props,
             }
         )
@@ -125,37 +172,26 @@ def rois_to_geojson(
 
 
 def geojson_to_rois(
-    obj: Mapping[str, Any], *, pixel_size_um: float | None = None, source: str = "GeoJSON"
+    obj: Any, *, pixel_size_um: float | None = None, source: str = "GeoJSON"
 ) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
-    """Read polygons (µm, ``(y, x)``) and results back from a GeoJSON object.
+    """Flat form of :func:`~cytowords.describe.geojson.parse_geojson_rois`: per ROI its
+    outer ring (µm, ``(y, x)``) and its results with ``name``, ``holes`` (µm rings) and, when
+    the file has it, ``classification``; and the pixel size used (µm). Multi-part ROIs give
+    their first part's ring (``parts`` in the results hold the others)."""
+    from .geojson import parse_geojson_rois
 
-    The pixel size comes from the collection's properties (written by us), else from
-    ``pixel_size_um`` (e.g. the image's, for QuPath files, which count its pixels).
-    Non-polygon features are skipped. Each result also carries the feature's ``name``
-    when it has one.
-    """
-    if obj.get("type") != "FeatureCollection" or not isinstance(obj.get("features"), list):
-        raise ValueError(f"{source}: not a GeoJSON FeatureCollection")
-    ps = (obj.get("properties") or {}).get("pixel_size_um") or pixel_size_um
-    if not ps:
-        raise ValueError(f"{source}: no pixel size in the file; pass pixel_size_um (µm per pixel)")
+    read = parse_geojson_rois(obj, pixel_size_um=pixel_size_um, source=source)
     polys, results = [], []
-    for f in obj["features"]:
-        geom = f.get("geometry") or {}
-        if geom.get("type") != "Polygon" or not geom.get("coordinates"):
-            continue
-        ring = np.asarray(geom["coordinates"][0], dtype=float)
-        if len(ring) > 1 and np.allclose(ring[0], ring[-1]):
-            ring = ring[:-1]
-        polys.append(ring[:, ::-1] * float(ps))
-        props = f.get("properties") or {}
-        res = {k: props[k] for k in RESULT_FIELDS if k in props}
-        if isinstance(props.get("name"), str):
-            res["name"] = props["name"]
-        if "area" not in res and isinstance(props.get("classification"), dict):
-            res["area"] = props["classification"].get("name")
+    for f in read.rois:
+        polys.append(f.roi.vertices)
+        res = {**f.results, "name": f.name, "holes": list(f.roi.holes)}
+        if f.roi.parts:
+            res["parts"] = list(f.roi.parts)
+        if f.classification:
+            res["classification"] = f.classification
+        res.setdefault("area", f.classification)
         results.append(res)
-    return polys, results, float(ps)
+    return polys, results, read.pixel_size_um
 
 
 def write_geojson(path: str | os.PathLike, collection: Mapping[str, Any]) -> Path:
@@ -163,17 +199,31 @@ def write_geojson(path: str | os.PathLike, collection: Mapping[str, Any]) -> Pat
     return atomic_write_text(path, json.dumps(collection, indent=1, ensure_ascii=False))
 
 
-def results_to_csv(polygons_um: Sequence[np.ndarray], results: Sequence[Mapping[str, Any]]) -> str:
-    """CSV text: one row per ROI with its centroid/area in µm and the result fields."""
+def results_to_csv(
+    polygons_um: Sequence[np.ndarray | Roi],
+    results: Sequence[Mapping[str, Any]],
+    *,
+    names: Sequence[str] | None = None,
+    classes: Sequence[str | None] | None = None,
+) -> str:
+    """CSV text: one row per ROI with its name, the user's class, its centroid and area
+    (holes excluded) in µm and the result fields."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["roi", "centroid_y_um", "centroid_x_um", "area_um2", *RESULT_FIELDS])
+    w.writerow(
+        ["roi", "name", "classification", "centroid_y_um", "centroid_x_um", "area_um2"]
+        + list(RESULT_FIELDS)
+    )
     for i, (poly, res) in enumerate(zip(polygons_um, results)):
-        v = np.asarray(poly, dtype=float)
-        y, x = v[:, 0], v[:, 1]
-        a = abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2.0
-        c = v.mean(axis=0)
-        row = [i + 1, f"{c[0]:.1f}", f"{c[1]:.1f}", f"{a:.0f}"]
+        roi = poly if isinstance(poly, Roi) else None
+        if roi is not None:
+            a, c = roi.area_um2, roi.centroid
+        else:
+            a, c = ring_area(poly), np.asarray(poly, dtype=float).mean(axis=0)
+        name = names[i] if names is not None and i < len(names) else None
+        name = name or (roi.name if roi is not None else "")
+        cls = classes[i] if classes is not None and i < len(classes) else None
+        row = [i + 1, name, cls or "", f"{c[0]:.1f}", f"{c[1]:.1f}", f"{a:.0f}"]
         row += ["" if _clean(res.get(k)) is None else _clean(res.get(k)) for k in RESULT_FIELDS]
         w.writerow(row)
     return buf.getvalue()

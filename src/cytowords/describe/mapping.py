@@ -33,7 +33,7 @@ from .mapping_run import (
     run_distributed,
     run_local,
 )
-from .mapping_tasks import REJECTED_NO_CORTEX, BlockResult
+from .mapping_tasks import REJECTED_NO_CORTEX, REJECTED_UNFIT, BlockResult
 
 __all__ = [
     "AreaMap",
@@ -54,7 +54,8 @@ class AreaMap:
             or not computed. Rejected tiles keep their best label (see ``rejected``).
         probability: ``(H, W)`` float32 probability of the best area.
         ood_score: ``(H, W)`` float32 open-set score (higher = less like any known area).
-        rejected: ``(H, W)`` bool, True where the open-set scorer rejects the tile.
+        rejected: ``(H, W)`` bool, True where the open-set scorer rejects the tile or its
+            field is unfit to read (``stats["unfit"]`` counts those).
         no_cortex: ``(H, W)`` bool, True where a rejected tile reads as no cortex at all
             (white matter, background, artefacts) rather than cortex of no known area;
             None for maps made without a cortex detector or non-cortex level.
@@ -127,9 +128,9 @@ def execute(
         todo,
         plan.tissue,
         ref,
-        fill=plan.fill,
-        scale=plan.scale,
         batch_size=batch_size,
+        tissue_threshold=plan.tissue_threshold,
+        quality=plan.quality,
     )
     if distributed:
         with distributed_client(scheduler, workers) as client:
@@ -170,6 +171,7 @@ def assemble(plan: MapPlan, arrays: dict[str, np.ndarray], stats: dict[str, Any]
         "histogram": dict(hist.most_common()),
         "rejected": int(rejected.sum()),
         "no_cortex": int(no_cortex.sum()),
+        "unfit": int(((arrays["rejected"] == REJECTED_UNFIT) & ok).sum()),
         "stride_um": plan.grid.stride_um,
         "model": plan.ref.path,
     }

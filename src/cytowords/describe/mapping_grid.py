@@ -8,7 +8,7 @@ every patch is a pixel-exact slice of its block's window. Tiles are grouped in s
 one window for a block and runs the model on its tissue tiles).
 
 Foreground mask: the coarsest pyramid level (coarsened further to <= 2048 px per side)
-is scaled to [0, 1]; Otsu's threshold splits it into a dark class (tissue of a cell-body
+is scaled to [0, 1] by the section's intensity range (:mod:`cytowords.sections.intensity`); Otsu's threshold splits it into a dark class (tissue of a cell-body
 stain) and a bright class (glass). If the class means differ by less than
 :data:`MIN_CONTRAST` the section is said to have no tissue. A tile is over tissue when at
 least ``min_tissue`` of its area is dark.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import dask.array as da
 import numpy as np
 
-from ..sections import Section
+from ..sections import Section, section_intensity
 
 #: smallest difference of Otsu class means (intensity in [0, 1]) accepted as tissue vs glass
 MIN_CONTRAST = 0.05
@@ -32,16 +32,6 @@ MASK_MAX_PX = 2048
 
 class NoTissueError(ValueError):
     """The section (or region) has no tile over tissue."""
-
-
-def unit_scale(dtype: np.dtype) -> float:
-    """Factor mapping pixel values of ``dtype`` to [0, 1] (floats are assumed in [0, 1])."""
-    dt = np.dtype(dtype)
-    if dt == np.uint8:
-        return 1.0 / 255.0
-    if dt == np.uint16:
-        return 1.0 / 65535.0
-    return 1.0
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
@@ -84,7 +74,7 @@ def tissue_mask(section: Section) -> TissueMask:
         lev = lev[:h, :w].rechunk((cs, cs)).astype(np.float32)
         lev = da.coarsen(np.mean, lev, {0: f, 1: f}, trim_excess=True)
         ps = ps * f
-    img = np.asarray(lev.compute(), dtype=np.float32) * unit_scale(section.dtype)
+    img = section_intensity(section).to_unit(lev.compute())
     t = otsu_threshold(img)
     dark, bright = img[img < t], img[img >= t]
     contrast = float(bright.mean() - dark.mean()) if dark.size and bright.size else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import colorsys
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,24 @@ import numpy as np
 
 from ..atlas import load_atlas
 from ..sections import Section
-from .describer import Describer, resolve_model_path, section_background
-from .mapping_grid import MapGrid, NoTissueError, make_grid, tissue_mask, unit_scale
+from .describer import Describer, resolve_model_path
+from .mapping_grid import MapGrid, NoTissueError, make_grid, tissue_mask
 from .mapping_tasks import ModelRef, get_model, register_model
+from .quality import DEFAULT_THRESHOLDS, QualityThresholds
+from .scale_check import warn_if_coarse
 
 #: a tile is mapped when at least this share of its area is tissue
 MIN_TISSUE = 0.25
+#: more tiles than this is no plan but a mistake (a whole 150 × 200 mm BigBrain section
+#: has 7500 tiles at the default stride; 2 million tiles take hours on a GPU)
+MAX_TILES = 2_000_000
+#: a level-0 pixel size at or above this is implausible for a histology scan (µm/px):
+#: the section would be metres wide
+MAX_PIXEL_SIZE_UM = 100.0
+
+
+class PlanError(ValueError):
+    """The map's plan is absurd (far too many tiles, an implausible pixel size)."""
 
 
 @dataclass
@@ -33,9 +45,10 @@ class MapPlan:
     lut: np.ndarray  # model area index -> atlas label
     area_table: dict[int, tuple[str, str, str]]
     area_ids: list[str]
-    fill: float
-    scale: float
     fingerprint: dict[str, Any]
+    #: the section's tissue level in [0, 1] and the field-quality limits (None: no check)
+    tissue_threshold: float | None = None
+    quality: QualityThresholds | None = None
 
 
 def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[ModelRef, dict]:
@@ -73,7 +86,7 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
             "config": bundle.config,
         }
     else:
-        cfg = json.loads((Path(ref.path) / "config.json").read_text(encoding="utf-8"))
+        cfg = bundle_config(ref.path)
         info = {
             "pixel_size_um": float(cfg["encoder"]["pixel_size_um"]),
             "patch_px": int(cfg["encoder"]["patch_px"]),
@@ -91,6 +104,49 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
         "encoder": cfg.get("encoder"),
     }
     return ref, info
+
+
+def bundle_config(path: str | Path) -> dict[str, Any]:
+    """A bundle folder's ``config.json`` (read without loading the weights)."""
+    return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+
+
+def check_plan_size(
+    section: Section,
+    model: Any = "default",
+    *,
+    region_um: Any = None,
+    stride_um: float | None = None,
+    max_tiles: int = MAX_TILES,
+) -> int:
+    """The number of tiles the map's grid would have; raises :class:`PlanError` (one line)
+    when it exceeds ``max_tiles`` or the section's pixel size is implausibly large
+    (>= :data:`MAX_PIXEL_SIZE_UM`). Cheap: reads the model's config, not its weights,
+    and no pixels. ``model``: ``"default"`` or a bundle folder."""
+    cfg = bundle_config(resolve_model_path(model))["encoder"]
+    grid = make_grid(
+        section,
+        float(cfg["pixel_size_um"]),
+        int(cfg["patch_px"]),
+        region_um=region_um,
+        stride_um=stride_um,
+    )
+    n = int(grid.shape[0] * grid.shape[1])
+    px = float(section.pixel_size_um[0])
+    h_mm, w_mm = (v / 1000.0 for v in section.shape_um)
+    if px >= MAX_PIXEL_SIZE_UM:
+        raise PlanError(
+            f"section {section.name!r}: a pixel size of {px:g} µm makes it {h_mm:,.0f} × "
+            f"{w_mm:,.0f} mm, implausible for a brain section ({n:,} tiles); check the "
+            "pixel size (--pixel-size-um sets it)"
+        )
+    if n > max_tiles:
+        raise PlanError(
+            f"section {section.name!r}: the map would have {n:,} tiles ({grid.shape[0]:,} × "
+            f"{grid.shape[1]:,} of {grid.stride_um:g} µm over {h_mm:,.0f} × {w_mm:,.0f} mm), "
+            f"more than {max_tiles:,}; check the pixel size ({px:g} µm/px) and the stride"
+        )
+    return n
 
 
 def _area_table(area_ids: list[str]) -> tuple[np.ndarray, dict[int, tuple[str, str, str]]]:
@@ -127,14 +183,18 @@ def plan_map(
     distributed: bool = False,
     torch_threads: int | None = None,
     views: int | None = None,
+    quality: QualityThresholds | None = DEFAULT_THRESHOLDS,
 ) -> MapPlan:
-    """Resolve the model, the tile grid, the tissue tiles and the blocks to run."""
+    """Resolve the model, the tile grid, the tissue tiles and the blocks to run.
+    ``quality``: tiles whose field is unfit to read are rejected
+    (:mod:`cytowords.describe.quality`); None: no check."""
     ref, info = resolve_map_model(model, device, distributed=distributed)
     from ..model.tta import resolve_views
 
     default, table = info.pop("view_table")
     views = resolve_views(table, default, views)  # checked here, before any work
     ref = ModelRef(ref.path, ref.device, precision, torch_threads, views)
+    warn_if_coarse(section, info["pixel_size_um"])
     grid = make_grid(
         section,
         info["pixel_size_um"],
@@ -166,6 +226,7 @@ def plan_map(
         "grid": [grid.origin_um, grid.stride_um, grid.shape, grid.block_tiles],
         "precision": precision,
         "views": views,
+        "quality": None if quality is None else asdict(quality),
         **info["fingerprint"],
     }
     return MapPlan(
@@ -177,7 +238,7 @@ def plan_map(
         lut,
         table,
         info["area_ids"],
-        section_background(section),
-        unit_scale(section.dtype),
         json.loads(json.dumps(fp)),
+        float(tm.threshold),
+        quality,
     )

@@ -65,11 +65,12 @@ def build_tasks(
     tissue: np.ndarray,
     ref: ModelRef,
     *,
-    fill: float,
-    scale: float,
     batch_size: int,
+    tissue_threshold: float | None = None,
+    quality: Any = None,
 ) -> list[Any]:
-    """One delayed ``infer`` per block (each depending on its ``read``)."""
+    """One delayed ``infer`` per block (each depending on its ``read``); ``quality`` and
+    ``tissue_threshold`` go to :func:`~.mapping_tasks.infer_block`."""
     from dask import delayed
 
     run = uuid.uuid4().hex[:10]  # keys unique per run: maps may share a cluster
@@ -83,14 +84,18 @@ def build_tasks(
             grid,
             (bi, bj),
             mask,
-            fill,
-            scale,
             os.getpid(),
             dask_key_name=f"cw-read-{run}-{bi}-{bj}",
         )
         out.append(
             delayed(infer_block, pure=False)(
-                ref, grid, rd, batch_size, dask_key_name=f"cw-infer-{run}-{bi}-{bj}"
+                ref,
+                grid,
+                rd,
+                batch_size,
+                tissue_threshold,
+                quality,
+                dask_key_name=f"cw-infer-{run}-{bi}-{bj}",
             )
         )
     return out

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..sections import read_fields
 from .mapping_grid import MapGrid
 
 _CACHE: dict[tuple[str, str], Any] = {}
@@ -27,9 +28,12 @@ _LOADS: list[int] = [0]
 _SYNC_SET: list[bool] = [False]
 
 
-#: codes of a tile in the rejection map: cortex of no known area; no cortex at all
+#: codes of a tile in the rejection map: cortex of no known area; no cortex at all; a
+#: field whose image is unfit to read (out of focus, JPEG blocks, clipped:
+#: :mod:`cytowords.describe.quality`), shown as "not a known area" in the final map
 REJECTED_UNKNOWN = 1
 REJECTED_NO_CORTEX = 2
+REJECTED_UNFIT = 3
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ class BlockResult:
 def _use_sync_reads(client_pid: int) -> None:
     """In a separate distributed worker process, make nested dask reads synchronous.
 
-    A block reads its window with ``Section.read_window`` (a dask ``compute``); inside a
+    A block reads its fields with ``read_fields`` (a dask ``compute``); inside a
     worker process that would otherwise be sent back to the cluster as a sub-graph.
     """
     if _SYNC_SET[0] or os.getpid() == client_pid:
@@ -144,29 +148,22 @@ def read_block(
     grid: MapGrid,
     index: tuple[int, int],
     tissue: np.ndarray,
-    fill: float,
-    scale: float,
     client_pid: int = -1,
 ) -> BlockInput:
-    """Read ONE window (model resolution) for block ``index`` and cut its tissue patches.
+    """Read the tissue fields of block ``index`` (one window at model resolution).
 
     ``section`` is a :class:`~cytowords.sections.Section` or a handle with ``.section``;
-    ``tissue`` is the block's ``(h, w)`` boolean tile mask; ``fill`` the background
-    intensity (raw units) outside the section; ``scale`` maps raw intensities to [0, 1].
+    ``tissue`` is the block's ``(h, w)`` boolean tile mask.
     """
     t0 = time.perf_counter()
     _use_sync_reads(client_pid)
     section = getattr(section, "section", section)
     rows, cols = grid.block_slices(*index)
     tiles = np.argwhere(tissue)
-    n, sp = grid.patch_px, grid.stride_px
-    patches = np.empty((len(tiles), n, n), dtype=np.float32)
-    if len(tiles):
-        y0, x0, h, w = grid.window_um(rows, cols)
-        win = section.read_window(y0, x0, h, w, grid.model_px_um, fill=fill)
-        for k, (r, c) in enumerate(tiles):
-            patches[k] = win[r * sp : r * sp + n, c * sp : c * sp + n]
-        np.clip(patches * scale, 0.0, 1.0, out=patches)
+    y0, x0, _, _ = grid.window_um(rows, cols)
+    half = grid.patch_px * grid.model_px_um / 2.0
+    centres = np.array([y0, x0]) + tiles * grid.stride_um + half
+    patches = read_fields(section, centres, grid.model_px_um, grid.patch_px)
     return BlockInput(tuple(index), tiles, patches, time.perf_counter() - t0)
 
 
@@ -216,9 +213,17 @@ def infer_patches(
 
 
 def infer_block(
-    ref: ModelRef, grid: MapGrid, block: BlockInput, batch_size: int = 64
+    ref: ModelRef,
+    grid: MapGrid,
+    block: BlockInput,
+    batch_size: int = 64,
+    tissue_threshold: float | None = None,
+    quality: Any = None,
 ) -> BlockResult:
-    """Run the model (this process's cached copy) on a block's patches."""
+    """Run the model (this process's cached copy) on a block's patches. With ``quality``
+    (:class:`~cytowords.describe.quality.QualityThresholds`) tiles whose field is unfit to
+    read are rejected (:data:`REJECTED_UNFIT`, unless they read as no cortex at all);
+    ``tissue_threshold``: the section's tissue level in [0, 1] for that check."""
     rows, cols = grid.block_slices(*block.index)
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     area = np.full(shape, -1, dtype=np.int16)
@@ -231,6 +236,11 @@ def infer_block(
         with lock:
             t0 = time.perf_counter()
             a, p, o, r = infer_patches(bundle, block.patches, batch_size, ref.precision, ref.views)
+        if quality is not None:
+            from .quality import assess_fields
+
+            unfit = assess_fields(block.patches, tissue_threshold, quality).flagged
+            r[unfit & (r != REJECTED_NO_CORTEX)] = REJECTED_UNFIT  # no cortex says more
         rr, cc = block.tiles[:, 0], block.tiles[:, 1]
         area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
     return BlockResult(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sections import Section
+from ..sections import Section, section_background
 from .mapping import AreaMap, assemble, execute, is_distributed
 from .mapping_plan import plan_map
 from .mapping_store import PartialStore, partial_path, publish, write_final
@@ -38,8 +38,6 @@ def _section_image(section: Section | None, amap: AreaMap) -> tuple[np.ndarray, 
         return (np.clip(amap.probability, 0, 1) * 255).astype(np.uint8), amap.pixel_size_um
     h, w = amap.labels.shape
     p = amap.pixel_size_um
-    from .describer import section_background
-
     img = section.read_window(
         amap.origin_um[0], amap.origin_um[1], h * p, w * p, p, fill=section_background(section)
     )

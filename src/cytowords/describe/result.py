@@ -29,6 +29,7 @@ class PatchResult:
     ood_score: float
     rejected: bool
     votes: bool = True
+    quality: str | None = None
 
 
 @dataclass
@@ -49,6 +50,14 @@ class RegionDescription:
         top_k: best alternatives as ``(area id, probability)``.
         threshold: the model's rejection threshold on ``ood_score``.
         patches: per-patch detail.
+        n_flagged: fields whose image is unfit to read (out of focus, JPEG blocks,
+            clipped); they do not vote.
+        flagged: those fields per reason (:data:`cytowords.describe.quality.REASONS` key).
+        rejection_reason: why a rejected ROI was rejected when it is not the model's
+            verdict (e.g. most of its fields are out of focus); empty otherwise.
+        note: warnings for the user, one sentence each ("; "-joined): fields that did not
+            vote for their image quality, a region smaller than one model field, a scan
+            unlike the model's training sections.
     """
 
     area: str
@@ -63,6 +72,16 @@ class RegionDescription:
     patches: list[PatchResult] = field(default_factory=list)
     n_voting: int = 0
     n_accepted: int = 0
+    n_flagged: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)
+    rejection_reason: str = ""
+    note: str = ""
+
+    def add_note(self, text: str) -> None:
+        """Append one warning sentence to :attr:`note` (no-op for an empty one or a
+        repeat)."""
+        if text and text not in self.note:
+            self.note = f"{self.note}; {text}" if self.note else text
 
     def to_dict(self, *, with_patches: bool = False) -> dict[str, Any]:
         """JSON-ready dict (``patches`` only when asked: it can be long)."""
@@ -115,6 +134,20 @@ def aggregate(
     mean = probs[use].mean(axis=0)
     best = None if roi_rejected else int(np.argmax(mean))
     return best, mean, float(np.median(ood)), bool(roi_rejected), accepted
+
+
+#: a ROI is rejected for its image when more than this share of its tissue fields is
+#: unfit to read: the few left are no sound basis for a verdict
+MAX_FLAGGED_SHARE = 0.5
+
+
+def quality_rejection(flagged: int, tissue_fields: int, summary: str) -> str:
+    """The rejection reason when most of a ROI's tissue fields are unfit to read (``flagged``
+    of ``tissue_fields``; ``summary`` as from
+    :func:`cytowords.describe.quality.quality_summary`), else ``""``."""
+    if tissue_fields and flagged > MAX_FLAGGED_SHARE * tissue_fields:
+        return f"most fields are unfit to read ({summary}): no area is named"
+    return ""
 
 
 def accepted_share(accepted: np.ndarray, votes: np.ndarray | None = None) -> float:

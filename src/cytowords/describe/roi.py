@@ -16,26 +16,71 @@ class RoiError(ValueError):
     """A ROI that cannot be described (empty, degenerate, outside the section...)."""
 
 
+def _ring(v: np.ndarray | list, name: str, what: str) -> np.ndarray:
+    """A ring as a float ``(N, 2)`` array of at least 3 finite vertices (closing vertex dropped)."""
+    r = np.asarray(v, dtype=float)
+    if r.ndim != 2 or r.shape[1] != 2:
+        raise RoiError(f"ROI {name!r}: {what} vertices must be (N, 2) (y, x) in µm, got {r.shape}")
+    if len(r) > 1 and np.array_equal(r[0], r[-1]):
+        r = r[:-1]
+    if len(r) < 3 or not np.all(np.isfinite(r)):
+        raise RoiError(f"ROI {name!r}: {what} needs at least 3 finite vertices, got {len(r)}")
+    return r
+
+
+def ring_area(r: np.ndarray) -> float:
+    """Unsigned area of an ``(N, 2)`` ring (shoelace formula), in its units squared."""
+    r = np.asarray(r, dtype=float)
+    y, x = r[:, 0], r[:, 1]
+    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2.0)
+
+
+def _in_ring(r: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Boolean mask of the ``(M, 2)`` points inside the ring (even-odd rule)."""
+    py, px = pts[:, 0][:, None], pts[:, 1][:, None]
+    vy, vx = r[:, 0], r[:, 1]
+    wy, wx = np.roll(vy, -1), np.roll(vx, -1)
+    crosses = (vy > py) != (wy > py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_at = vx + (py - vy) * (wx - vx) / (wy - vy)
+    inside = crosses & (px < x_at)
+    return (inside.sum(axis=1) % 2) == 1
+
+
 @dataclass(frozen=True)
 class Roi:
     """A polygon ROI in µm; ``vertices`` is ``(N, 2)`` in ``(y, x)`` order.
 
-    Rectangles are polygons with four vertices; use :meth:`rectangle` to build one.
+    ``holes`` are interior rings (``(K, 2)`` arrays, µm) cut out of the polygon: points in a
+    hole are outside the ROI, their area does not count and no field is read there (QuPath
+    annotations with holes, e.g. a region around a vessel). ``parts`` are further polygons
+    (each a :class:`Roi`, possibly with holes) of one multi-part ROI, e.g. a QuPath
+    annotation stored as a MultiPolygon: the ROI is their union and is described as one
+    region. Rectangles are polygons with four vertices; use :meth:`rectangle` to build one.
     """
 
     vertices: np.ndarray
     name: str = ""
+    holes: tuple[np.ndarray, ...] = ()
+    parts: tuple[Roi, ...] = ()
 
     def __post_init__(self) -> None:
-        v = np.asarray(self.vertices, dtype=float)
-        if v.ndim != 2 or v.shape[1] != 2:
-            raise RoiError(
-                f"ROI {self.name!r}: vertices must be (N, 2) (y, x) in µm, got {v.shape}"
-            )
-        if len(v) < 3 or not np.all(np.isfinite(v)):
-            raise RoiError(f"ROI {self.name!r}: a polygon needs at least 3 finite vertices")
+        v = _ring(self.vertices, self.name, "a polygon")
         object.__setattr__(self, "vertices", v)
-        if self.area_um2 <= 0:
+        holes = tuple(_ring(h, self.name, f"hole {k + 1}") for k, h in enumerate(self.holes))
+        object.__setattr__(self, "holes", holes)
+        parts: list[Roi] = []
+        for p in self.parts:
+            p = p if isinstance(p, Roi) else Roi(p, name=self.name)
+            # one level: the parts of a part are parts of the whole
+            parts += [Roi(p.vertices, self.name, p.holes), *p.parts]
+        object.__setattr__(self, "parts", tuple(parts))
+        for k, h in enumerate(holes):
+            if ring_area(h) <= 0 or not _in_ring(v, h).any():
+                raise RoiError(
+                    f"ROI {self.name!r}: hole {k + 1} has no area or lies outside the polygon"
+                )
+        if ring_area(v) - sum(ring_area(h) for h in holes) <= 0:
             raise RoiError(f"ROI {self.name!r}: the polygon has no area (all vertices on a line)")
 
     @classmethod
@@ -46,29 +91,39 @@ class Roi:
         return cls(np.array([[ya, xa], [ya, xb], [yb, xb], [yb, xa]]), name=name)
 
     @property
+    def polygons(self) -> list[tuple[np.ndarray, tuple[np.ndarray, ...]]]:
+        """``(exterior, holes)`` of each polygon of the ROI (one unless it has ``parts``)."""
+        return [(self.vertices, self.holes), *((p.vertices, p.holes) for p in self.parts)]
+
+    @property
     def area_um2(self) -> float:
-        """Polygon area in µm² (shoelace formula)."""
-        y, x = self.vertices[:, 0], self.vertices[:, 1]
-        return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2.0)
+        """Area in µm² (shoelace formula): the polygons' areas less their holes'."""
+        return float(sum(ring_area(v) - sum(ring_area(h) for h in hs) for v, hs in self.polygons))
+
+    @property
+    def centroid(self) -> np.ndarray:
+        """Mean vertex ``(y, x)`` µm of all outer rings (may lie in a hole or between parts)."""
+        return np.concatenate([v for v, _ in self.polygons]).mean(axis=0)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(y0, x0, y1, x1)`` bounding box in µm."""
-        lo = self.vertices.min(axis=0)
-        hi = self.vertices.max(axis=0)
+        allv = np.concatenate([v for v, _ in self.polygons])
+        lo = allv.min(axis=0)
+        hi = allv.max(axis=0)
         return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
 
     def contains(self, points_yx: np.ndarray) -> np.ndarray:
-        """Boolean mask of the ``(M, 2)`` points (µm) inside the polygon (even-odd rule)."""
+        """Boolean mask of the ``(M, 2)`` points (µm) inside the ROI: inside a polygon
+        (even-odd rule) and in none of its holes."""
         pts = np.asarray(points_yx, dtype=float).reshape(-1, 2)
-        py, px = pts[:, 0][:, None], pts[:, 1][:, None]
-        vy, vx = self.vertices[:, 0], self.vertices[:, 1]
-        wy, wx = np.roll(vy, -1), np.roll(vx, -1)
-        crosses = (vy > py) != (wy > py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = vx + (py - vy) * (wx - vx) / (wy - vy)
-        inside = crosses & (px < x_at)
-        return (inside.sum(axis=1) % 2) == 1
+        out = np.zeros(len(pts), bool)
+        for v, holes in self.polygons:
+            inside = _in_ring(v, pts)
+            for h in holes:
+                inside &= ~_in_ring(h, pts)
+            out |= inside
+        return out
 
 
 def patch_grid(
@@ -83,8 +138,10 @@ def patch_grid(
     """Centres ``(M, 2)`` (y, x, µm) of the patches to read for ``roi``.
 
     Centres are the centres of grid cells of size ``stride_um`` (default: ``patch_um / 2``)
-    tiling the bounding box, kept where they fall inside the polygon, clipped to the section when ``section_shape_um`` (height, width) is given. A ROI
-    smaller than one grid cell still gets one patch at its centroid. With ``max_patches`` the
+    tiling the bounding box, kept where they fall inside the ROI (never in a hole), clipped to
+    the section when ``section_shape_um`` (height, width) is given. A ROI smaller than one
+    grid cell still gets one patch at its centroid (or, when that lies in a hole or outside,
+    at a point inside the ROI near it). With ``max_patches`` the
     grid is coarsened (never randomly subsampled) until it fits. A ROI with fewer than
     ``min_patches`` grid centres also gets its centroid and the four points a quarter of
     its extent away from it diagonally (those inside the polygon and the section), so that
@@ -120,17 +177,32 @@ def patch_grid(
         pts = np.concatenate([pts, _small_roi_points(roi, section_shape_um)])
         pts = pts[np.unique(np.round(pts, 3), axis=0, return_index=True)[1]]
     if len(pts) == 0:
-        c = roi.vertices.mean(axis=0, keepdims=True)
+        c = _inside_point(roi)[None]
         if section_shape_um is not None:
             c = np.clip(c, 0, np.asarray(section_shape_um) - 1e-6)
         pts = c
     return pts
 
 
+def _inside_point(roi: Roi, n: int = 64) -> np.ndarray:
+    """A point ``(y, x)`` µm inside the ROI (not in a hole): its vertex centroid when that
+    is inside, else the inside point of an ``n`` x ``n`` grid over its bounds nearest to it."""
+    c = roi.centroid
+    if roi.contains(c[None])[0]:
+        return c
+    y0, x0, y1, x1 = roi.bounds
+    gy, gx = np.meshgrid(np.linspace(y0, y1, n + 2)[1:-1], np.linspace(x0, x1, n + 2)[1:-1])
+    pts = np.stack([gy.ravel(), gx.ravel()], axis=1)
+    pts = pts[roi.contains(pts)]
+    if not len(pts):  # thinner than the grid: a vertex is on the ROI
+        return roi.vertices[0]
+    return pts[np.argmin(((pts - c) ** 2).sum(axis=1))]
+
+
 def _small_roi_points(roi: Roi, section_shape_um: tuple[float, float] | None) -> np.ndarray:
     """Centroid and 4 diagonal points a quarter of the extent away, inside ROI and section."""
     y0, x0, y1, x1 = roi.bounds
-    c = roi.vertices.mean(axis=0)
+    c = roi.centroid
     dy, dx = (y1 - y0) / 4.0, (x1 - x0) / 4.0
     pts = c + np.array([[0, 0], [-dy, -dx], [-dy, dx], [dy, -dx], [dy, dx]])
     pts = pts[roi.contains(pts)]

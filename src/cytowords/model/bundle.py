@@ -260,7 +260,7 @@ def load_bundle(
                 lm, tok, projector, max_caption_tokens=cfg.get("max_caption_tokens") or 96
             )
     except BundleError:
-        raise
+        raise  # already names the bundle and the problem
     except (KeyError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise BundleError(f"model bundle {root}: could not load weights ({exc})") from None
     try:

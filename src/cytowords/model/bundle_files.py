@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from cytowords.atomic import atomic_directory
 
 HASHES_FILE = "hashes.json"
 
@@ -74,20 +73,9 @@ def verify_hashes(root: Path) -> None:
 
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; on success it replaces ``target``
-    (an existing target is moved aside first and removed afterwards)."""
+    """Yield a temporary folder beside ``target`` (parents created); on success it
+    replaces ``target`` with the umask's permissions (:func:`cytowords.atomic.atomic_directory`)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_directory(target, overwrite=True) as tmp:
         yield tmp
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -170,8 +170,8 @@ class ExternalEncoder(nn.Module):
             self.module = torch.jit.load(str(p), map_location=map_location)
         except Exception as exc:
             raise ValueError(
-                f"external encoder {p} could not be loaded as TorchScript ({exc}); "
-                "expected a file written by torch.jit.save"
+                f"external encoder {p} could not be loaded as TorchScript "
+                f"({_last_line(exc)}); expected a file written by torch.jit.save"
             ) from None
         if pixel_size_um <= 0 or patch_px <= 0 or embed_dim <= 0:
             raise ValueError(
@@ -195,3 +195,49 @@ class ExternalEncoder(nn.Module):
     def embed(self, x: Tensor) -> Tensor:
         """Embeddings ``(B, embed_dim)`` of patches ``(B,1,H,W)`` in [0, 1]."""
         return self.forward(x)
+
+
+class EncoderError(ValueError):
+    """An encoder that does not follow the protocol (input channels, output shape, values)."""
+
+
+def _last_line(exc: BaseException) -> str:
+    """The message of an exception, without a TorchScript traceback: its last line."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+@torch.inference_mode()
+def probe_encoder(encoder: ExternalEncoder, n: int = 2) -> None:
+    """Run ``encoder`` on a probe batch ``(n, 1, patch_px, patch_px)`` of random
+    intensities in [0, 1]; :class:`EncoderError` (one line) unless it returns finite
+    ``(n, embed_dim)``. A network that wants 3 channels is named as such."""
+    px, d = encoder.patch_px, encoder.embed_dim
+    x = torch.rand(n, 1, px, px, generator=torch.Generator().manual_seed(0))
+    name = f"encoder {encoder.path}"
+    try:
+        out = encoder.module(x)
+    except Exception as exc:  # noqa: BLE001 - TorchScript raises plain RuntimeErrors
+        try:
+            encoder.module(x.repeat(1, 3, 1, 1))
+            rgb = True
+        except Exception:  # noqa: BLE001
+            rgb = False
+        if rgb:
+            raise EncoderError(
+                f"{name} expects 3-channel input, but cytowords gives (B, 1, H, W) grayscale "
+                "patches in [0, 1]; export a wrapper that takes one channel (e.g. repeating it: "
+                "x.expand(-1, 3, -1, -1) inside the scripted module)"
+            ) from None
+        raise EncoderError(
+            f"{name} fails on a probe batch of shape ({n}, 1, {px}, {px}) in [0, 1]: "
+            f"{_last_line(exc)}"
+        ) from None
+    if not isinstance(out, Tensor) or tuple(out.shape) != (n, d):
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise EncoderError(
+            f"{name} returns {shape} for a probe batch of shape ({n}, 1, {px}, {px}); "
+            f"expected ({n}, {d}) (embed dim {d} as declared)"
+        )
+    if not torch.isfinite(out).all():
+        raise EncoderError(f"{name} returns non-finite values (NaN or inf) on a probe batch")

@@ -20,14 +20,17 @@ from cytowords.model.tta import (
 
 
 def to_unit_float(patches: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float patches -> float32 in [0, 1] (floats are clipped)."""
+    """Fields as read by :func:`cytowords.sections.read_fields` (float in [0, 1], or its
+    ``uint8`` form) -> float32 in [0, 1]; floats are clipped. Other integer types are
+    refused: their range is the section's (12-bit data in uint16...), not the dtype's."""
     if patches.dtype == np.uint8:
         return patches.astype(np.float32) / 255.0
-    if patches.dtype == np.uint16:
-        return patches.astype(np.float32) / 65535.0
     if np.issubdtype(patches.dtype, np.floating):
         return np.clip(patches.astype(np.float32), 0.0, 1.0)
-    raise ValueError(f"patches dtype {patches.dtype} unsupported; expected uint8, uint16 or float")
+    raise ValueError(
+        f"patches dtype {patches.dtype} unsupported; expected uint8 or float in [0, 1] "
+        "(read fields with cytowords.sections.read_fields, which scales by the section's range)"
+    )
 
 
 def caption_prompt(area: str | None) -> str | None:
@@ -134,8 +137,9 @@ class ModelBundle:
 
     @torch.inference_mode()
     def embed(self, patches: np.ndarray, batch_size: int = 128, views: int | None = None) -> Tensor:
-        """Embeddings ``(B, D)`` of grayscale patches ``(B, H, W)`` (uint8, uint16 or
-        float in [0, 1]) sampled at ``pixel_size_um``; normally H = W = ``patch_px``.
+        """Embeddings ``(B, D)`` of grayscale patches ``(B, H, W)`` (uint8 or float in
+        [0, 1], as :func:`cytowords.sections.read_fields` reads them) sampled at
+        ``pixel_size_um``; normally H = W = ``patch_px``.
         views: mirror/rotation views averaged per patch (None: :attr:`views`)."""
         arr = np.asarray(patches)
         if arr.ndim != 3:

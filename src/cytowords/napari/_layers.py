@@ -14,8 +14,8 @@ import dask.array as da
 import numpy as np
 from napari.layers import Image, Shapes
 
-from ..sections import Section
-from ._shapes import AREA_SHAPES, shape_to_polygon_um
+from ..sections import Section, grey_levels
+from ._shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, shape_to_polygon_um
 
 ROI_LAYER_NAME = "ROIs"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -33,14 +33,10 @@ def _levels(layer: Image) -> list:
 
 
 def check_grayscale(layer: Image) -> None:
-    """Raise :class:`LayerError` unless ``layer`` is a 2D single-channel image."""
+    """Raise :class:`LayerError` unless ``layer`` is a 2D single-channel or RGB(A) image
+    (RGB bright-field scans are read as grey through optical density)."""
     if not isinstance(layer, Image):
         raise LayerError(f"layer {layer.name!r} is not an image layer; choose a section image")
-    if layer.rgb:
-        raise LayerError(
-            f"image {layer.name!r} is RGB; cytowords describes grayscale cell-body stains "
-            "(convert it to one channel, e.g. Layers > Convert > Split RGB)"
-        )
     if layer.ndim != 2:
         raise LayerError(
             f"image {layer.name!r} has {layer.ndim} dimensions; cytowords needs a 2D "
@@ -146,16 +142,22 @@ def section_from_layer(layer: Image) -> Section:
     levels = []
     sizes = []
     p0 = pixel_size_um(layer)
-    w0 = _levels(layer)[0].shape[-1]
+    xi = -2 if layer.rgb else -1  # RGB data is (y, x, c)
+    w0 = _levels(layer)[0].shape[xi]
     for lev in _levels(layer):
-        arr = lev if isinstance(lev, da.Array) else da.from_array(lev, chunks=1024)
+        chunks = (1024, 1024, -1) if layer.rgb else 1024
+        arr = lev if isinstance(lev, da.Array) else da.from_array(lev, chunks=chunks)
         levels.append(arr)
-        sizes.append(p0 * w0 / max(1, lev.shape[-1]))
+        sizes.append(p0 * w0 / max(1, lev.shape[xi]))
     key = (id(layer.data), tuple(sizes))
     cached = _SECTIONS.get(layer)
     if cached is not None and cached[0] == key:
         return cached[1]
-    section = Section(levels, pixel_size_um=sizes, name=layer.name)
+    metadata = {}
+    if layer.rgb:  # the same grey as open_section gives an RGB file
+        levels, model = grey_levels(levels)
+        metadata["colour"] = model.describe()
+    section = Section(levels, pixel_size_um=sizes, name=layer.name, metadata=metadata)
     # cached per layer: the background estimate etc. live in section.metadata
     _SECTIONS[layer] = (key, section)
     return section
@@ -176,6 +178,15 @@ def shape_polygon_section_um(shapes: Shapes, index: int, image: Image) -> np.nda
     return poly + world_to_section(image)
 
 
+def shape_holes_section_um(shapes: Shapes, index: int, image: Image) -> list[np.ndarray]:
+    """Holes ``(K, 2)`` ``(y, x)`` µm in section coordinates of shape ``index`` (its
+    ``holes`` feature column; none when the layer has no such column)."""
+    if HOLES_COLUMN not in shapes.features.columns or index >= len(shapes.features):
+        return []
+    text = shapes.features[HOLES_COLUMN].iloc[index]
+    return [h + world_to_section(image) for h in holes_um(text, shapes.scale, shapes.translate)]
+
+
 def is_area_shape(shapes: Shapes, index: int) -> bool:
     """True for rectangles, polygons and ellipses (lines and paths enclose nothing)."""
     return shapes.shape_type[index] in AREA_SHAPES
@@ -189,7 +200,7 @@ def new_roi_layer(viewer, image: Image | None, name: str = ROI_LAYER_NAME) -> Sh
         if image.units is not None:
             kwargs["units"] = tuple(str(u) for u in image.units[-2:])
     # edges about 1/400 of the image width thick (data units), so visible when zoomed out
-    edge = max(2.0, _levels(image)[0].shape[-1] / 400.0) if image is not None else 2.0
+    edge = max(2.0, _levels(image)[0].shape[1] / 400.0) if image is not None else 2.0
     layer = viewer.add_shapes(
         name=name,
         ndim=2,

@@ -44,6 +44,19 @@ _OK_STYLE = "color: palette(mid);"
 _BAD_STYLE = "color: #e04040;"
 
 
+def check_text(res) -> str:
+    """The status line for a finished check: its verdict and, when the model hardly
+    recognises the tissue, the familiarity verdict."""
+    extra = res.familiarity_message
+    return f"{res.message}. {extra[:1].upper()}{extra[1:]}." if extra else res.message
+
+
+def check_is_bad(res) -> bool:
+    """True when a check's verdict deserves the warning colour (a suspect pixel size, or a
+    scan the model does not know)."""
+    return res is not None and (res.verdict == "suspect" or not res.familiar)
+
+
 def _check(model: str, device: str, section, stop: threading.Event):
     from ..describe.scale_check import check_pixel_size
 
@@ -140,10 +153,9 @@ class PixelSizeRow(QWidget):
             ok += " (no unit given: read as µm; press Set to confirm)"
         res = self._checked.get(image)
         if problem is None and res is not None:  # the last check of this image, if any
-            ok = res.message
+            ok = check_text(res)
         self.status.setText(problem or ok)
-        suspect = res is not None and res.verdict == "suspect"
-        self.status.setStyleSheet(_BAD_STYLE if problem or suspect else _OK_STYLE)
+        self.status.setStyleSheet(_BAD_STYLE if problem or check_is_bad(res) else _OK_STYLE)
         self._update_button()
 
     def _update_button(self, *_) -> None:
@@ -230,8 +242,10 @@ class PixelSizeRow(QWidget):
             self._checked[self._image] = res
         if res.verdict == "suspect":
             show_warning(res.message)
-        self.status.setText(res.message)
-        self.status.setStyleSheet(_BAD_STYLE if res.verdict == "suspect" else _OK_STYLE)
+        if not res.familiar:
+            show_warning(res.familiarity_message)
+        self.status.setText(check_text(res))
+        self.status.setStyleSheet(_BAD_STYLE if check_is_bad(res) else _OK_STYLE)
 
     def _on_check_finished(self) -> None:
         self.worker = None

@@ -85,7 +85,7 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
 
     A file that stores no pixel size (e.g. a TIFF without resolution tags) still opens, in
     ``pixel`` units with a warning; the dock widgets then ask for its µm per pixel."""
-    from cytowords.sections import PixelSizeMissingError, open_section
+    from cytowords.sections import PixelSizeMissingError, calibration_warning, open_section
 
     if isinstance(path, list):
         path = path[0]
@@ -99,6 +99,10 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
             f"{exc}. Opened in pixels: set its µm per pixel under 'Pixel size' in the "
             "cytowords widgets before describing or mapping."
         )
+    if calibration_warning(section):
+        from napari.utils.notifications import show_warning
+
+        show_warning(f"{calibration_warning(section)}; set it under 'Pixel size' in the widgets")
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
     origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))

@@ -19,7 +19,15 @@ from napari.layers import Shapes
 from ..atlas import NONE_ID, load_atlas
 from ..describe import RegionDescription, Roi, RoiError
 from ..describe.export import description_row
-from ._layers import shape_polygon_section_um
+from ._layers import shape_holes_section_um, shape_polygon_section_um
+from ._shapes import (
+    CLASS_COLUMN,
+    COLOR_COLUMN,
+    HOLES_COLUMN,
+    ID_COLUMN,
+    NAME_COLUMN,
+    shape_roi,
+)
 
 #: edge / text colours for states that are not an area
 REJECTED_COLOR = "#ff3b30"
@@ -43,6 +51,11 @@ DEFAULTS: dict[str, Any] = {
     "status": "new",
     "label": "",
     "text_color": PENDING_COLOR,
+    NAME_COLUMN: "",
+    CLASS_COLUMN: "",
+    COLOR_COLUMN: "",
+    ID_COLUMN: "",
+    HOLES_COLUMN: "",
 }
 
 
@@ -200,8 +213,9 @@ def roi_jobs(
 ) -> tuple[list[tuple[int, Roi]], dict[int, bytes], dict[int, str]]:
     """ROIs (section µm) of shapes ``ids``: ``(jobs, geometry by id, error by row)``.
 
-    Lines/paths and degenerate polygons give an error message instead of a job; the
-    geometry bytes let a late result be checked against the shape as it is then.
+    Each ROI keeps the shape's name and holes (``name`` / ``holes`` columns). Lines/paths and
+    degenerate polygons give an error message instead of a job; the geometry bytes let a
+    late result be checked against the shape as it is then.
     """
     jobs, geoms, errors = [], {}, {}
     for roi_id in ids:
@@ -215,7 +229,11 @@ def roi_jobs(
                     f"ROI {row + 1} is a {layer.shape_type[row]}, which encloses no region; "
                     "draw a rectangle, polygon or ellipse"
                 )
-            jobs.append((roi_id, Roi(poly, name=f"ROI {row + 1}")))
+            df = layer.features
+            name = df[NAME_COLUMN].iloc[row] if NAME_COLUMN in df.columns else ""
+            name = name if isinstance(name, str) else ""
+            holes = shape_holes_section_um(layer, row, image)
+            jobs.append((roi_id, shape_roi(poly, holes, name or f"ROI {row + 1}")))
         except RoiError as exc:
             errors[row] = str(exc)
             continue

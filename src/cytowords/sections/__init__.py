@@ -1,17 +1,29 @@
-"""Open and write sections: OME-Zarr (NGFF 0.4/0.5), plain zarr and TIFF as multiscale dask arrays."""
+"""Open and write sections (OME-Zarr NGFF 0.4/0.5, plain zarr, TIFF; grey or RGB) as
+multiscale dask arrays; the one field reader with the section's intensity range."""
 
+from .calibration import calibration_warning
+from .colour import StainModel, grey_levels
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, WriteCancelled
+from .fields import read_fields
+from .intensity import Intensity, section_background, section_intensity
 from .open import open_section
 from .section import LabelImage, Section
 from .write import write_section
 
 __all__ = [
+    "calibration_warning",
+    "grey_levels",
+    "Intensity",
     "LabelImage",
-    "Section",
+    "open_section",
     "PixelSizeMissingError",
+    "read_fields",
+    "Section",
+    "section_background",
+    "section_intensity",
     "SectionError",
     "SectionNotFoundError",
-    "WriteCancelled",
-    "open_section",
+    "StainModel",
     "write_section",
+    "WriteCancelled",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import math
+import re
 from typing import Any
 
 from .errors import fail
@@ -21,6 +22,7 @@ UNIT_TO_UM: dict[str, float] = {
     "nm": 1e-3,
     "micrometer": 1.0,
     "micron": 1.0,
+    "microns": 1.0,
     "um": 1.0,
     "µm": 1.0,
     "μm": 1.0,
@@ -28,16 +30,21 @@ UNIT_TO_UM: dict[str, float] = {
     "mm": 1e3,
     "centimeter": 1e4,
     "cm": 1e4,
+    "inch": 25400.0,
+    "in": 25400.0,
     "meter": 1e6,
     "m": 1e6,
 }
 
 
 def unit_factor(unit: str | None) -> float | None:
-    """µm per ``unit`` (None when the unit is missing or not a length)."""
+    """µm per ``unit`` (None when the unit is missing or not a length).
+
+    Escaped characters as ImageJ writes them (``\\u00B5m`` for µm) are decoded first."""
     if not unit:
         return None
-    return UNIT_TO_UM.get(str(unit).strip().lower().replace("micrometre", "micrometer"))
+    u = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), str(unit))
+    return UNIT_TO_UM.get(u.strip().lower().replace("micrometre", "micrometer"))
 
 
 def _scale_of(transforms: Any, ndim: int, where: str) -> list[float]:

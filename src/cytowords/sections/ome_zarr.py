@@ -89,11 +89,14 @@ def read_multiscales(
     info = parse_multiscale(first, arr0.ndim, str(where))
     levels = []
     stamp = store_mtime(where)
+    # an 8-bit c axis of 3 or 4 channels is an RGB(A) bright-field scan
+    axes = [str(a).lower() for a in info["axes"]]
+    colour = axes.index("c") if "c" in axes and arr0.dtype == np.uint8 else None
     for p in info["paths"]:
         arr = _child_array(group, p, where)
         if arr.ndim != arr0.ndim:
             raise fail(where / p, f"{arr.ndim}-D level in a {arr0.ndim}-D multiscale")
-        levels.append(lazy_yx(arr, info["yx"], str(where / p), (str(where), p, stamp)))
+        levels.append(lazy_yx(arr, info["yx"], str(where / p), (str(where), p, stamp), colour))
     scales = [iso(sy, sx) for sy, sx in info["scales"]]
     if scales[0] <= 0:
         raise fail(where, f"non-positive scale {info['scales'][0]}")

@@ -11,6 +11,8 @@ import dask.array as da
 import zarr
 
 from ._arrays import lazy_yx
+from .calibration import calibration_message, implausible_pixel_size
+from .colour import grey_levels
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
 from .ome_zarr import (
     ensure_section_error,
@@ -82,8 +84,9 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
             return _open_zarr(p, px)
         if p.suffix.lower() in _TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
+            levels = _as_grey(levels, meta)
             sizes = _resolve_sizes(p, px, stored, rel)
-            return _finish(p, levels, sizes, meta, {})
+            return _finish(p, levels, sizes, meta, {}, stored_size=px is None)
     except Exception as e:
         raise ensure_section_error(e, p) from None
     raise fail(
@@ -115,7 +118,7 @@ def _open_zarr(p: Path, px: float | None) -> Section:
     if isinstance(node, zarr.Array):
         levels = [lazy_yx(node, (node.ndim - 2, node.ndim - 1), str(p), (str(p), store_mtime(p)))]
         sizes = _resolve_sizes(p, px, node.attrs.get("pixel_size_um"), [1.0])
-        return _finish(p, levels, sizes, {**meta, "format": "zarr"}, {})
+        return _finish(p, levels, sizes, {**meta, "format": "zarr"}, {}, stored_size=px is None)
     ome, version = ome_attrs(node)
     if version is None and "bioformats2raw.layout" in ome and isinstance(node.get("0"), zarr.Group):
         node = node["0"]  # bioformats2raw layout: the first image is the group "0"
@@ -142,11 +145,22 @@ def _open_zarr(p: Path, px: float | None) -> Section:
     sizes = _resolve_sizes(p, px, stored, rel)
     order = sorted(range(len(levels)), key=lambda i: sizes[i])
     levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
+    levels = _as_grey(levels, meta)
     labels = read_labels(node, p_img, levels[0], sizes[0])
     extra = node.attrs.get("cytowords")
     if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
         meta = {**extra["metadata"], **meta}
-    return _finish(p, levels, sizes, meta, labels)
+    return _finish(p, levels, sizes, meta, labels, stored_size=px is None)
+
+
+def _as_grey(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
+    """RGB(A) levels ``(y, x, c)`` -> lazy grey levels by optical density (say so in
+    ``meta["colour"]``); grey levels unchanged."""
+    if levels[0].ndim == 2:
+        return levels
+    grey, model = grey_levels(levels)
+    meta["colour"] = model.describe()
+    return grey
 
 
 def _finish(
@@ -155,8 +169,14 @@ def _finish(
     sizes: list[float],
     meta: dict[str, Any],
     labels: dict[str, LabelImage],
+    *,
+    stored_size: bool,
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
+    if stored_size:  # the file's own calibration: say when it cannot be a scan's
+        why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
+        if why:
+            meta["calibration_warning"] = calibration_message(p, sizes[0], why)
     levels, sizes = extend_pyramid(levels, sizes)
     for name, lab in labels.items():
         lv, ls = extend_pyramid(lab.levels, lab.pixel_size_um, labels=True)

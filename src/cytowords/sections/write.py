@@ -118,6 +118,11 @@ _READER_KEYS = {
     "axes",
     "ngff_name",
     "n_stored_levels",
+    "intensity",
+    "_cytowords_background",
+    "calibration_warning",
+    "pixel_size_unit",
+    "colour",
 }
 
 

@@ -71,6 +71,7 @@ class Brain:
             noise=float(rng.uniform(2.0, 6.0)),
         )
         self._tables: dict[str, tuple[np.ndarray, float]] = {}
+        self._layer_factors: dict[str, dict[str, float]] = {}
 
     def __repr__(self) -> str:
         return f"Brain(seed={self.seed})"
@@ -97,6 +98,15 @@ class Brain:
             hit = self._tables[area.id] = self._compile(area)
         return hit
 
+    def layer_fractions(self, area: Area | str) -> np.ndarray:
+        """Relative thickness of layers I-VI (sum 1) of an area in this brain, as rendered."""
+        from .profile_table import layer_fractions
+
+        if isinstance(area, str):
+            area = load_atlas().get(area)
+        self.table(area)
+        return layer_fractions(area.profile, self._layer_factors[area.id])
+
     def _compile(self, area: Area) -> tuple[np.ndarray, float]:
         from .profile_table import compile_table
 
@@ -104,6 +114,7 @@ class Brain:
         thick = area.profile.thickness_mm * 1000 * self.thickness_scale
         thick *= float(np.exp(rng.normal(0, 0.05)))
         layer_f = {k: self.layer_scale[k] * float(np.exp(rng.normal(0, 0.06))) for k in LAYER_NAMES}
+        self._layer_factors[area.id] = layer_f
         table = compile_table(
             area.profile,
             layer_factor=layer_f,

@@ -43,6 +43,15 @@ def depth_to_bin(rel_depth: np.ndarray) -> np.ndarray:
     return np.clip(idx, 0, DEPTH_BINS - 1)
 
 
+def layer_fractions(
+    profile: LaminarProfile, layer_factor: dict[str, float] | None = None
+) -> np.ndarray:
+    """Relative thickness of layers I-VI (sum 1) after ``layer_factor`` (see compile_table)."""
+    lf = layer_factor or {}
+    rel = np.array([profile.layers[k].rel_thickness * lf.get(k, 1.0) for k in LAYER_NAMES])
+    return rel / rel.sum()
+
+
 def compile_table(
     profile: LaminarProfile,
     *,
@@ -56,9 +65,7 @@ def compile_table(
     ``layer_factor`` multiplies each layer's relative thickness (then renormalised),
     ``density_factor``/``size_factor`` scale neuron density and soma size.
     """
-    lf = layer_factor or {}
-    rel = np.array([profile.layers[k].rel_thickness * lf.get(k, 1.0) for k in LAYER_NAMES])
-    rel = rel / rel.sum()
+    rel = layer_fractions(profile, layer_factor)
     d = depth_axis()
     out = np.zeros((len(FIELDS), DEPTH_BINS))
     dens, size, sd, pyr, glia, npil, spec, spec_size, cols = out

@@ -3,8 +3,8 @@
 Public API (imported lazily; see docs/training.md)::
 
     from cytowords.training import (train, TrainingCancelled, get_preset, Preset, PRESETS,
-        labelled_section, LabelledSection, load_data_spec, PatchConfig, PatchSet,
-        build_patch_set)
+        labelled_section, LabelledSection, load_data_spec, read_data_spec, DataSpecError,
+        check_data_spec, PatchConfig, PatchSet, build_patch_set)
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ _EXPORTS = {
     "LabelledSection": "spec",
     "load_data_spec": "spec",
     "check_brain_splits": "spec",
+    "read_data_spec": "spec",
+    "DataSpecError": "spec",
+    "check_data_spec": "spec_check",
     "PatchConfig": "data",
     "PatchSet": "data",
     "build_patch_set": "data",

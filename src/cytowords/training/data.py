@@ -7,9 +7,9 @@
 For each :class:`~cytowords.training.spec.LabelledSection`: choose patch centres on a coarse
 class grid (label at the centre; optional purity of the footprint), add ``__none__`` patches
 (white matter, unlabelled tissue, background near tissue), then read the chosen patches at
-the model resolution with ``Section.read_window`` in big windows (one per tile of
-``window_px`` model pixels that holds patches), never patch by patch. Patches are stored as
-uint8 in [0, 255] (the describer's [0, 1] scaling times 255) with their area label, centre
+the model resolution with :func:`cytowords.sections.read_fields` in big windows (one per tile
+of ``window_px`` model pixels that holds patches), never patch by patch. Patches are stored as
+uint8 in [0, 255] (the fields' [0, 1] scaling times 255) with their area label, centre
 position in µm (for the spatial contrastive objective), brain and section name.
 """
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from cytowords.atlas import NONE_ID, Atlas, load_atlas
-from cytowords.describe.mapping_grid import unit_scale
+from cytowords.atomic import atomic_file
+from cytowords.sections import read_fields
 
 from .grid import IGNORE, class_grid, purity
 from .spec import LabelledSection
@@ -92,15 +91,9 @@ class PatchSet:
         """Write an ``.npz`` atomically (uncompressed; ``meta`` stored as JSON)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_file(path, suffix=".npz") as tmp:
             arrays = {k: getattr(self, k) for k in _FIELDS}
             np.savez(tmp, meta=np.array(json.dumps(meta or {})), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @staticmethod
@@ -148,48 +141,11 @@ def _choose(
     return chosen
 
 
-def _read_patches(ls: LabelledSection, centres: np.ndarray, cfg: PatchConfig) -> np.ndarray:
-    """Patches centred on ``centres`` (µm) at the model resolution.
-
-    The section is read in square tiles of ``window_px`` model pixels aligned to the
-    section origin (so tiles match the chunk grid of typical stores and no chunk is read
-    twice); only tiles under some patch are read, each once, and patches are cut from them.
-    """
-    from cytowords.describe.describer import section_background
-
-    sec, ps, n = ls.section, cfg.pixel_size_um, cfg.patch_px
-    fill = section_background(sec)
-    k = 255.0 * unit_scale(sec.dtype)
-    t = int(cfg.window_px)
-    tile_um = t * ps
-    # patch origin in model pixels from the section origin (grid-aligned like the describer)
-    r0 = np.round(centres / ps - n / 2.0).astype(np.int64)
-    tiles: dict[tuple[int, int], np.ndarray] = {}
-
-    def tile(ti: int, tj: int) -> np.ndarray:
-        key = (ti, tj)
-        if key not in tiles:
-            win = sec.read_window(ti * tile_um, tj * tile_um, tile_um, tile_um, ps, fill=fill)
-            tiles[key] = np.clip(np.rint(win * k), 0, 255).astype(np.uint8)
-        return tiles[key]
-
-    out = np.empty((len(centres), n, n), np.uint8)
-    for m, (r, c) in enumerate(r0):
-        for ti in range(r // t, (r + n - 1) // t + 1):
-            for tj in range(c // t, (c + n - 1) // t + 1):
-                a = tile(ti, tj)
-                ya, yb = max(r, ti * t), min(r + n, (ti + 1) * t)
-                xa, xb = max(c, tj * t), min(c + n, (tj + 1) * t)
-                out[m, ya - r : yb - r, xa - c : xb - c] = a[
-                    ya - ti * t : yb - ti * t, xa - tj * t : xb - tj * t
-                ]
-    return out
-
-
-def sample_section(
+def choose_centres(
     ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
-) -> PatchSet:
-    """Labelled patches of one section (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fields training samples from one section, before reading them: ``(labels (N,)
+    area ids or __none__, centres (N, 2) (y, x) µm)``."""
     atlas = atlas or load_atlas()
     g = cfg.cell_um
     cls = class_grid(ls, areas, atlas, g, none_margin_um=cfg.patch_um / 2)
@@ -200,17 +156,36 @@ def sample_section(
     rng = np.random.default_rng(seed)
     chosen = _choose(cls, len(areas), cfg, rng)
     if not chosen:
-        return PatchSet.concat([], cfg.patch_px)
+        return np.zeros(0, dtype="<U32"), np.zeros((0, 2))
     c = np.array(chosen)
     jitter = rng.uniform(-0.5, 0.5, (len(c), 2)) * g
     centres = (c[:, 1:] + 0.5) * g + jitter
     centres = np.round(centres / cfg.pixel_size_um) * cfg.pixel_size_um
-    names = np.array([*areas, NONE_ID])[c[:, 0]]
-    patches = _read_patches(ls, centres, cfg)
-    m = len(c)
+    return np.array([*areas, NONE_ID])[c[:, 0]].astype(str), centres
+
+
+def sample_section(
+    ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
+) -> PatchSet:
+    """Labelled patches of one section (see the module docstring)."""
+    names, centres = choose_centres(ls, areas, cfg, atlas)
+    if not len(names):
+        return PatchSet.concat([], cfg.patch_px)
+    # always in aligned tiles of window_px (a patch set's values do not depend on which
+    # other patches were drawn with it)
+    patches = read_fields(
+        ls.section,
+        centres,
+        cfg.pixel_size_um,
+        cfg.patch_px,
+        as_uint8=True,
+        tile_px=cfg.window_px,
+        max_window_px=0,
+    )
+    m = len(names)
     return PatchSet(
         patches,
-        names.astype(str),
+        names,
         centres.astype(np.float64),
         np.full(m, ls.brain).astype(str),
         np.full(m, ls.name).astype(str),
@@ -295,5 +270,6 @@ __all__ = [
     "areas_in",
     "build_patch_set",
     "cached_patch_set",
+    "choose_centres",
     "sample_section",
 ]

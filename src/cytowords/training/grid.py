@@ -15,8 +15,8 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from cytowords.atlas import NONE_ID, Atlas
-from cytowords.describe.describer import section_background
-from cytowords.describe.mapping_grid import unit_scale
+from cytowords.describe.roi import Roi
+from cytowords.sections import section_intensity
 
 from .spec import LabelledSection, resolve_name
 
@@ -30,9 +30,9 @@ def tissue_grid(ls: LabelledSection, grid_um: float) -> tuple[np.ndarray, float]
     the coarsest level; a cell-body stain)."""
     sec = ls.section
     h, w = sec.shape_um
-    scale = unit_scale(sec.dtype)
-    bg = section_background(sec) * scale
-    img = sec.read_window(0.0, 0.0, h, w, grid_um, fill=bg / scale) * scale
+    inten = section_intensity(sec)
+    bg = float(inten.to_unit(np.float32(inten.background)))
+    img = inten.to_unit(sec.read_window(0.0, 0.0, h, w, grid_um, fill=inten.background))
     low = float(np.percentile(img, 5))
     thr = bg - max(4.0 / 255.0, 0.2 * (bg - low))
     return img < thr, bg
@@ -52,7 +52,8 @@ def class_grid(
     With a label image: label 0 cells become ``__none__`` when they are tissue (white matter,
     unlabelled tissue) or background within ``none_margin_um`` of tissue; labels of areas not
     in ``areas`` (e.g. held-out areas) are ignored. With ROIs: only ROI interiors are used;
-    ROIs named ``__none__``/background/white matter give ``__none__`` cells."""
+    ROIs named ``__none__``/background/white matter give ``__none__`` cells; cells in a ROI's
+    holes are not the ROI's."""
     from skimage.draw import polygon as fill_polygon
 
     sec = ls.section
@@ -64,9 +65,14 @@ def class_grid(
     if ls.rois is not None:
         for poly, name in ls.rois:
             cls = index.get(resolve_name(name, atlas), IGNORE)
-            v = np.asarray(poly, float) / grid_um - 0.5
-            rr, cc = fill_polygon(v[:, 0], v[:, 1], shape)
-            out[rr, cc] = cls
+            polys = poly.polygons if isinstance(poly, Roi) else [(poly, ())]
+            inside = np.zeros(shape, bool)
+            for ring, holes in polys:
+                for r, value in ((ring, True), *((h, False) for h in holes)):
+                    v = np.asarray(r, float) / grid_um - 0.5
+                    rr, cc = fill_polygon(v[:, 0], v[:, 1], shape)
+                    inside[rr, cc] = value
+            out[inside] = cls  # holes stay as they were: another ROI or ignored
         return out
     lab = ls.labels.read_window(0.0, 0.0, shape[0] * grid_um, shape[1] * grid_um, grid_um)
     names = {**ls.labels.names, **ls.label_names}

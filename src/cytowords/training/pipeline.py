@@ -29,12 +29,14 @@ import torch
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.model import resolve_device, save_bundle
 from cytowords.model.bundle_lm import check_caption_mode
+from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 
-from .data import PatchConfig, PatchSet, areas_in, build_patch_set
+from .data import PatchSet, areas_in, build_patch_set
 from .presets import Preset, get_preset
 from .run_folder import STAGES, Run, TrainingCancelled, cached_tensors, is_set
-from .spec import LabelledSection, check_brain_splits, load_data_spec
+from .spec import LabelledSection, check_brain_splits
+from .spec_check import CheckedSpec, check_data_spec, patch_configs
 from .stage_caption import caption_features, caption_metrics, mine, run_captioner
 from .stage_cortex import cortex_metrics, load_cortex, run_cortex
 from .stage_scorer import (
@@ -80,8 +82,9 @@ def resolve_data(p: Preset, data: Any) -> tuple[list[LabelledSection], list[str]
     if data is None:
         sections = _synthetic_sections(p)
         areas = list(p.extra.get("areas") or atlas.in_scope_ids)
-    elif isinstance(data, (str, Path)):
-        sections, areas = load_data_spec(data)
+    elif isinstance(data, (str, Path, CheckedSpec)):
+        checked = data if isinstance(data, CheckedSpec) else check_data_spec(data, p)
+        sections, areas = checked.spec.sections, checked.areas
     else:
         sections = list(data)
     splits = check_brain_splits(sections)
@@ -99,7 +102,7 @@ def train(
     preset: str | Preset,
     out_dir: str | Path,
     *,
-    data: str | Path | list[LabelledSection] | None = None,
+    data: str | Path | CheckedSpec | list[LabelledSection] | None = None,
     docs: str | Path | None = None,
     resume: bool = True,
     on_progress: StageProgress | None = None,
@@ -115,7 +118,10 @@ def train(
             ``lm_path`` and ``caption_mode`` (``projector``, ``lora``, ``full``) are
             checked against the language model before any training starts.
         out_dir: run folder (checkpoints, logs, caches, the bundle).
-        data: None for the preset's synthetic brains; a data spec YAML path or a list of
+        data: None for the preset's synthetic brains; a data spec YAML path (checked
+            first: :func:`~cytowords.training.spec_check.check_data_spec` raises
+            :class:`~cytowords.training.spec.DataSpecError` listing every mistake), a
+            :class:`~cytowords.training.spec_check.CheckedSpec` or a list of
             :class:`LabelledSection` for your own labelled sections.
         docs: folder of documents to mine captions from (None: builtin corpus, split train).
         resume: continue a run in ``out_dir`` (False: start over).
@@ -153,6 +159,8 @@ def train(
             device=dev,
         )
     out = Path(out_dir)
+    if p.encoder_torchscript:  # the user's network checked before any work
+        probe_encoder(load_encoder(p, out / "encoder"))
     run = Run(out, p, resume)
     if run.finished_bundle():
         return out / "bundle"
@@ -262,16 +270,8 @@ def patch_sets(
 ) -> dict[str, PatchSet]:
     """Labelled train and validation patches at the preset's resolution (cached in
     ``out/data``); synthetic brains add the fields rendered by the generator."""
-    cfg = PatchConfig(
-        pixel_size_um=p.pixel_size_um,
-        patch_px=p.patch_px,
-        n_per_area=p.n_per_area,
-        none_share=p.none_share,
-        min_purity=p.min_purity,
-    )
-    vcfg = PatchConfig(**{**cfg.__dict__, "n_per_area": p.n_per_area_val, "seed": 1})
     sets: dict[str, PatchSet] = {}
-    for split, c in (("train", cfg), ("val", vcfg)):
+    for split, c in patch_configs(p).items():
         secs = [s for s in sections if s.split == split]
         sets[split] = build_patch_set(
             secs,

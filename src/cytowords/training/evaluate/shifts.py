@@ -46,3 +46,25 @@ def apply_shift(shift: str, patches: np.ndarray, seed: int = 0) -> np.ndarray:
     if shift not in SHIFTS:
         raise ValueError(f"shift {shift!r} unknown; expected one of {', '.join(SHIFTS)}")
     return strong_staining(patches, seed) if shift == "stain" else patches
+
+
+def defocus(patches: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``uint8 (N, H, W)`` patches blurred by a Gaussian of ``sigma_px`` (an out-of-focus
+    scan, at the patches' resolution); returns uint8."""
+    x = gaussian_filter(patches.astype(np.float64), (0, sigma_px, sigma_px), mode="reflect")
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def jpeg_compress(patches: np.ndarray, quality: int) -> np.ndarray:
+    """``uint8 (N, H, W)`` patches stored as JPEG at ``quality`` (1-95, Pillow) and read
+    back; returns uint8."""
+    import io
+
+    from PIL import Image
+
+    out = np.empty_like(patches)
+    for i, im in enumerate(patches):
+        buf = io.BytesIO()
+        Image.fromarray(im).save(buf, format="JPEG", quality=int(quality))
+        out[i] = np.asarray(Image.open(buf))
+    return out

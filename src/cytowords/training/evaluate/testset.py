@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +63,9 @@ def held_out_brains(n: int, start: int = TEST_BRAIN_START) -> list[int]:
 
 
 def _save_npz(path: Path, ps: PatchSet) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
+    from cytowords.atomic import atomic_file
+
+    with atomic_file(path, suffix=".npz") as tmp:
         np.savez(
             tmp,
             patches=ps.patches,
@@ -76,10 +74,6 @@ def _save_npz(path: Path, ps: PatchSet) -> None:
             brain=ps.brain,
             sub=ps.sub.astype(str),
         )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_npz(path: Path) -> PatchSet:

@@ -6,8 +6,6 @@ output is text-extractable with pypdf. No third-party dependency.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -78,14 +76,6 @@ def text_to_pdf_bytes(text: str, title: str = "") -> bytes:
 
 def write_text_pdf(text: str, path: str | Path, title: str = "") -> Path:
     """Write ``text`` as a PDF file at ``path`` (atomic: temp file then rename)."""
-    path = Path(path)
-    data = text_to_pdf_bytes(text, title=title)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from cytowords.atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, text_to_pdf_bytes(text, title=title))

@@ -1,0 +1,175 @@
+"""Accuracy of the model-free readout (cytowords.measure) against the generator's truth.
+
+On virtual sections of held-out brains, squares of ``--side-mm`` are centred on the
+mid-depth of the cortex of random areas, kept when the truth shows pia and white matter
+inside and one area covers most of the cortex (``truth_in_roi``). Each is measured at
+``--profile-um`` µm/px without cells. Prints per ROI and overall: thickness relative
+error against the apparent (as rendered) thickness (median, 90th percentile), layer IV
+presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
+
+    python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
+        [--profile-um 16] [--cell-windows 0] [--cell-brain 224]
+
+``--cell-windows N`` also scores soma detection at 2 µm/px in N windows of 400 µm (half
+in areas whose rendered special cells are large, at their depth; half in areas without),
+against the somata the generator draws (``cells_in_window``): large somata (>= 25 µm)
+recall and precision by soma length (a detection matches a drawn soma within 8 µm;
+precision counts a detection >= 25 µm long as right when it matches a drawn soma >= 20
+µm) and the ratio of measured length to the generator's soma diameter.
+``--cell-brain`` picks a brain with large somata (224: soma size x 1.11).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from cytowords.measure import measure_roi
+from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
+
+
+def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
+    """``(vertices, truth)`` of squares across the ribbon (pia and white matter in view)."""
+    geom = section_geometry(seed)
+    w, h = geom.size_um
+    ys, xs = np.mgrid[2000 : h - 2000 : 200.0, 2000 : w - 2000 : 200.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    t = truth_at(geom, pts)
+    mid = np.flatnonzero(np.abs(t["rel_depth"] - 0.5) < 0.05)
+    half = side_um / 2
+    out, used = [], set()
+    for j in rng.permutation(mid):
+        area = t["area"][j]
+        if area in used:
+            continue
+        y, x = pts[j]
+        v = np.array(
+            [[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]]
+        )
+        tr = truth_in_roi(geom, v, step_um=100.0)
+        corners = truth_at(geom, np.vstack([v, pts[j : j + 1]]))["rel_depth"]
+        if tr is None or tr["area_share"] < 0.8 or corners.min() >= 0 or corners.max() <= 1:
+            continue
+        used.add(area)
+        out.append((v, tr))
+        if len(out) == n:
+            break
+    return out
+
+
+def cell_windows(seed: int, n: int, rng) -> None:
+    """Score soma detection in ``n`` windows (see module docstring)."""
+    from scipy.spatial import cKDTree
+
+    from cytowords.measure.cells import LARGE_PYRAMID_UM, detect_somata, is_large
+    from cytowords.measure.ribbon import slide_reference
+    from cytowords.synth.truth import cells_in_window
+
+    geom = section_geometry(seed)
+    section = virtual_section(seed, pixel_size_um=2.0)
+    glass = slide_reference(section.levels)[0]
+    w, h = geom.size_um
+    ys, xs = np.mgrid[2000 : h - 2000 : 150.0, 2000 : w - 2000 : 150.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    t = truth_at(geom, pts)
+    with_special = [a for a, v in t["per_area"].items() if v["special"]]
+    without = [a for a, v in t["per_area"].items() if not v["special"]]
+    tp_r = n_true = tp_p = n_det = 0
+    ratios = []
+    for i in range(n):
+        pool = with_special if i % 2 == 0 else without
+        area = pool[rng.integers(len(pool))]
+        per = t["per_area"][area]
+        layer = per["special"][0]["layer"] if per["special"] else "V"
+        li = "I II III IV V VI".split().index(layer)
+        mid = t["layer_tops"][:, li] + 0.5 * per["layer_fractions"][layer]
+        ok = np.flatnonzero((t["area"] == area) & (np.abs(t["rel_depth"] - mid) < 0.03))
+        if ok.size == 0:
+            continue
+        y, x = pts[rng.choice(ok)]
+        y0, x0 = y - 200.0, x - 200.0
+        som = detect_somata(section.read_window(y0, x0, 400.0, 400.0, 2.0), 2.0, glass)
+        cells = cells_in_window(geom, y0 + 20, x0 + 20, 360.0, 360.0)  # away from the edges
+        tyx = np.stack([cells.y, cells.x], 1)
+        dyx = som.yx_um + [y0, x0]
+        inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + 380, x0 + 380]), axis=1)
+        dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
+        large_t = cells.diam >= LARGE_PYRAMID_UM
+        if len(dyx):
+            d, j = cKDTree(dyx).query(tyx[large_t])
+            tp_r += int(np.sum((d < 8) & is_large(dd[j], dl[j])))
+        n_true += int(large_t.sum())
+        big_d = is_large(dd, dl)
+        if big_d.any() and len(tyx):
+            d, j = cKDTree(tyx).query(dyx[big_d])
+            tp_p += int(np.sum((d < 8) & (cells.diam[j] >= 20)))
+        n_det += int(big_d.sum())
+        if len(dyx) and len(tyx):
+            d, j = cKDTree(dyx).query(tyx[cells.diam >= 8])
+            ratios.extend(dl[j[d < 4]] / cells.diam[cells.diam >= 8][d < 4])
+        print(
+            f"{seed} {area:>6} layer {layer}: drawn >= 25 µm {int(large_t.sum())}, "
+            f"detected >= 25 µm {int(big_d.sum())}"
+        )
+    rec = tp_r / n_true if n_true else float("nan")
+    prec = tp_p / n_det if n_det else float("nan")
+    print(
+        f"large somata (>= 25 µm): recall {rec:.2f} ({tp_r}/{n_true}), precision {prec:.2f} "
+        f"({tp_p}/{n_det}); soma length measured / drawn diameter (somata >= 8 µm): median "
+        f"{np.median(ratios):.2f}, IQR {np.percentile(ratios, 25):.2f}-{np.percentile(ratios, 75):.2f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--brains", type=int, nargs="+", default=[205])
+    ap.add_argument("--rois", type=int, default=12, help="ROIs per brain (one per area)")
+    ap.add_argument("--side-mm", type=float, default=3.0)
+    ap.add_argument("--profile-um", type=float, default=16.0)
+    ap.add_argument("--cell-windows", type=int, default=0)
+    ap.add_argument("--cell-brain", type=int, default=224)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    if args.cell_windows:
+        cell_windows(args.cell_brain, args.cell_windows, rng)
+        if not args.rois:
+            return
+    rel_err, iv_ok, l1_err, missed = [], [], [], 0
+    t0 = time.time()
+    for seed in args.brains:
+        section = virtual_section(seed, pixel_size_um=2.0)
+        for v, tr in sample_rois(seed, args.rois, args.side_mm * 1000, rng):
+            r = measure_roi(section, v, cells=False, profile_um=args.profile_um)
+            if not r.measured:
+                missed += 1
+                print(f"{seed} {tr['area']:>6}: not measured: {'; '.join(r.reasons)}")
+                continue
+            true = tr["apparent_thickness_um"] / 1000
+            e = (r.thickness_mm - true) / true
+            rel_err.append(abs(e))
+            iv_ok.append(r.layers.iv_present == tr["iv_present"])
+            l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
+            print(
+                f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
+                f"({e:+.0%}), n={r.n_traverses}; IV {r.layers.iv_present} vs "
+                f"{tr['iv_present']} ({r.layers.cortex_type}, prominence "
+                f"{r.layers.iv_prominence:.2f}); layer I {r.layers.layer_i_width_um:.0f} vs "
+                f"{tr['layer_i_width_um']:.0f} µm"
+            )
+    n = len(rel_err)
+    print(f"\nROIs measured: {n}, not measured: {missed}, {time.time() - t0:.0f} s")
+    if n:
+        print(
+            f"thickness relative error: median {np.median(rel_err):.1%}, "
+            f"90th percentile {np.percentile(rel_err, 90):.1%}"
+        )
+        print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f}")
+        print(
+            f"layer I width error: median {np.median(l1_err):.0f} µm, 90th pct {np.percentile(l1_err, 90):.0f} µm"
+        )
+
+
+if __name__ == "__main__":
+    main()

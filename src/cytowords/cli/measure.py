@@ -1,0 +1,93 @@
+"""``cytowords measure IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS.geojson [--json] [--out FILE]``.
+
+The model-free readout (:func:`cytowords.measure.measure_roi`) of one rectangle or of every
+polygon of a GeoJSON file: cortical thickness, laminar profile, layer I and IV, the
+white-matter border and, at <= 2 µm/px, cell statistics, with what could not be measured.
+``--out`` writes the readouts as JSON (atomically, at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import CliError, four_floats
+
+_roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "measure",
+        help="measure the cytoarchitecture of regions without a model (thickness, layers)",
+        description="Measure cortical thickness, the laminar profile, layers and cells of a "
+        "rectangle or of the polygons of a GeoJSON file, from the pixels only.",
+    )
+    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--roi", type=_roi, help="X0,Y0,X1,Y1 in µm from the top-left corner (as describe)"
+    )
+    which.add_argument(
+        "--rois",
+        help="GeoJSON of polygons in the image's full-resolution pixels (QuPath annotations, "
+        "or a file saved by the plugin)",
+    )
+    p.add_argument(
+        "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
+    )
+    p.add_argument(
+        "--cells",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="cell statistics: auto (when the scan has <= 2 µm/px), yes or no",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", help="write the readouts to a .json file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_text
+    from ..measure import MeasureError, measure_roi
+    from ..sections import open_section
+    from .describe import _read_rois
+
+    if args.out and not args.out.lower().endswith(".json"):
+        raise CliError(f"--out {args.out}: expected a .json file name")
+    section = open_section(args.image, pixel_size_um=args.pixel_size_um)
+    if args.roi is not None:
+        x0, y0, x1, y1 = args.roi
+        ya, yb = sorted((y0, y1))
+        xa, xb = sorted((x0, x1))
+        polys = [[[ya, xa], [ya, xb], [yb, xb], [yb, xa]]]
+        names = ["ROI 1"]
+    else:
+        polys, names = _read_rois(args.rois, float(section.pixel_size_um[0]))
+    cells = {"auto": "auto", "yes": True, "no": False}[args.cells]
+    out = []
+    for name, poly in zip(names, polys):
+        try:
+            r = measure_roi(section, poly, cells=cells)
+        except MeasureError as exc:
+            if args.roi is not None:
+                raise CliError(f"{args.image}: {exc}") from None
+            print(f"{name}: not measured: {exc}", file=sys.stderr)
+            out.append({"name": name, "error": str(exc)})
+            continue
+        d = {"name": name, **r.to_dict()}
+        out.append(d)
+        if args.roi is not None and not r.measured and not args.json:
+            raise CliError(f"{args.image}: ROI not measured: {'; '.join(r.reasons)}")
+        if not args.json:
+            print(f"{name}:")
+            for s in r.statements():
+                print(f"  {s}")
+    if args.out:
+        atomic_write_text(args.out, json.dumps(out, indent=1))
+    if args.json:
+        print(json.dumps(out[0] if args.roi is not None else out, indent=1))
+    if args.out:
+        print(f"wrote {args.out} ({len(out)} ROIs)", file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,205 @@
+"""Somata along a few traverses at cell resolution (<= 2 µm/px): density, sizes, large pyramids.
+
+Detection is classical: optical density smoothed over 1 µm minus its local background
+(smoothed over 25 µm); pixels above 3 robust noise SDs (MAD) of that difference are
+somata; touching somata are split by a watershed on the distance transform (markers at
+least 3 µm apart). A soma's size is the equivalent diameter ``2 * sqrt(area / pi)`` (µm)
+of its pixels above :data:`CORE_SHARE` of its own mean contrast (independent of blur and
+stain).
+
+A soma's length is the major axis of its moment ellipse: pyramids are measured by their
+length in the literature ("Betz cells up to 60-100 µm long"), and a triangular soma's
+equivalent diameter is only ~0.8 of it. Large pyramids are somata at least
+:data:`LARGE_PYRAMID_UM` µm long: the lower bound of
+"large pyramids (25-50 µm)" in the reference notes on real sections
+(/shared/reference/real_sections_notes.md: granule cells 8-20 µm, large pyramids
+25-50 µm, Betz cells 60-100 µm long); :data:`GIANT_UM` (Betz/Meynert class) is reported
+as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
+most :data:`WINDOW_UM` µm, never the whole region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
+
+CELL_MAX_PX_UM = 2.0
+LARGE_PYRAMID_UM = 25.0
+GIANT_UM = 40.0
+BAND_UM = 100.0
+WINDOW_UM = 600.0
+MIN_SOMA_UM = 4.0
+CORE_SHARE = 0.6
+COMPACT = 0.7
+
+
+@dataclass
+class Somata:
+    """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (major
+    axis of the moment ellipse; a disc's length is its diameter) in µm."""
+
+    yx_um: np.ndarray
+    diam_um: np.ndarray
+    length_um: np.ndarray
+
+
+def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
+    """Somata in a window (raw intensities, top-left at (0, 0) µm; see module docstring)."""
+    od = np.clip(np.log(glass / np.maximum(img, glass * 1e-3)), 0, None)
+    fine = ndi.gaussian_filter(od, max(0.5, 1.0 / pixel_um))
+    diff = fine - ndi.gaussian_filter(od, 25.0 / pixel_um)
+    mad = float(np.median(np.abs(diff - np.median(diff)))) * 1.4826
+    fg = diff > 3 * max(mad, 1e-6)
+    fg = ndi.binary_opening(fg)
+    dist = ndi.distance_transform_edt(fg)
+    lab0, n0 = ndi.label(fg)
+    if n0 == 0:
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+    md = max(1, int(round(3.0 / pixel_um)))
+    peaks = peak_local_max(ndi.gaussian_filter(dist, 1.0), min_distance=md, labels=lab0)
+    markers = np.zeros(fg.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    lab = watershed(-dist, markers, mask=fg)
+    idx = np.arange(1, lab.max() + 1)
+    # size above a share of each soma's own mean contrast (blur and stain strength cancel;
+    # the mean, not the peak, so that a dark nucleolus does not shrink the soma)
+    level = np.concatenate([[0.0], np.asarray(ndi.mean(diff, lab, idx))])
+    core = (diff >= CORE_SHARE * level[lab]) & (lab > 0)
+    npx = np.asarray(ndi.sum(core, lab, idx))
+    area = npx * pixel_um**2
+    com = np.asarray(ndi.center_of_mass(fg, lab, idx)).reshape(-1, 2)
+    diam = 2 * np.sqrt(area / np.pi)
+    length = np.maximum(_major_axis(core, lab, idx, npx) * pixel_um, diam)
+    keep = diam >= MIN_SOMA_UM
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+
+
+def is_large(s_diam: np.ndarray, s_length: np.ndarray) -> np.ndarray:
+    """Large pyramids: at least :data:`LARGE_PYRAMID_UM` long and compact (equivalent
+    diameter >= :data:`COMPACT` of the length: two touching small somata are long but
+    thin; a pyramid's triangle is ~0.8)."""
+    return (s_length >= LARGE_PYRAMID_UM) & (s_diam >= COMPACT * s_length)
+
+
+def _major_axis(core: np.ndarray, lab: np.ndarray, idx: np.ndarray, npx: np.ndarray) -> np.ndarray:
+    """Major axis (px) of each label's core pixels: 4 sqrt(largest second moment) (+1 px
+    for the pixel extent)."""
+    yy, xx = np.indices(core.shape, dtype=np.float64)
+    lab_c = np.where(core, lab, 0)
+    n = np.maximum(npx, 1)
+
+    def m(a):
+        return np.asarray(ndi.sum(a, lab_c, idx)) / n
+
+    my, mx = m(yy), m(xx)
+    cyy = m(yy * yy) - my**2
+    cxx = m(xx * xx) - mx**2
+    cxy = m(yy * xx) - my * mx
+    lam = (cyy + cxx) / 2 + np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
+    return 4 * np.sqrt(np.maximum(lam, 0)) + 1
+
+
+@dataclass
+class CellStats:
+    """Cell statistics along traverses: density per relative-depth bin (cells/mm²),
+    soma equivalent diameters (µm), large pyramids per mm of ribbon with their lengths
+    (µm) and relative depths."""
+
+    depth_edges: np.ndarray
+    density_per_mm2: np.ndarray
+    diam_um: np.ndarray
+    depth_of_cell: np.ndarray
+    large_per_mm: float
+    large_diam_um: np.ndarray
+    large_depth: np.ndarray
+    band_mm: float
+    pixel_um: float
+
+    def to_dict(self) -> dict:
+        d = self.diam_um
+        return {
+            "pixel_size_um": self.pixel_um,
+            "n_somata": int(len(d)),
+            "depth_edges": [round(float(v), 3) for v in self.depth_edges],
+            "density_per_mm2": [round(float(v), 1) for v in self.density_per_mm2],
+            "soma_diameter_um": {
+                "median": _r(np.median(d)) if len(d) else None,
+                "p10": _r(np.percentile(d, 10)) if len(d) else None,
+                "p90": _r(np.percentile(d, 90)) if len(d) else None,
+                "max": _r(d.max()) if len(d) else None,
+            },
+            "large_pyramid_min_um": LARGE_PYRAMID_UM,
+            "large_pyramids_per_mm": round(self.large_per_mm, 2),
+            "large_pyramid_lengths_um": [_r(v) for v in self.large_diam_um],
+            "large_pyramid_depths": [round(float(v), 3) for v in self.large_depth],
+            "band_mm": round(self.band_mm, 3),
+        }
+
+
+def _r(v) -> float:
+    return round(float(v), 1)
+
+
+def cells_along(
+    read, paths_um: list[np.ndarray], glass: float, pixel_um: float, n_bins: int = 10, cancel=None
+) -> CellStats:
+    """Detect somata in a band around each traverse path (``(M, 2)`` µm polylines, pia
+    first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
+    position along its traverse of the nearest path point. ``cancel()`` is checked between
+    windows."""
+    found_depth, found_d, found_len = [], [], []
+    band_mm = 0.0
+    for path in paths_um:
+        seg = np.hypot(*np.diff(path, axis=0).T)
+        length = float(seg.sum())
+        band_mm += BAND_UM / 1000.0
+        s = np.concatenate([[0.0], np.cumsum(seg)])
+        dense = np.stack([np.interp(np.arange(0, length, 2.0), s, path[:, k]) for k in (0, 1)], 1)
+        tree = cKDTree(dense)
+        pieces = max(1, int(np.ceil(length / WINDOW_UM)))
+        for i in range(pieces):
+            a = i * len(dense) // pieces
+            b = (i + 1) * len(dense) // pieces
+            part = dense[a : b + 1]
+            lo = part.min(0) - BAND_UM
+            hi = part.max(0) + BAND_UM
+            if cancel is not None:
+                cancel()
+            img = read(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], pixel_um)
+            som = detect_somata(img, pixel_um, glass)
+            if len(som.diam_um) == 0:
+                continue
+            yx = som.yx_um + lo
+            d, j = tree.query(yx)
+            # inside the band, and owned by this piece (overlapping windows count once)
+            ok = (d <= BAND_UM / 2) & (j >= a) & (j < b)
+            found_depth.append(j[ok] * 2.0 / max(length, 1e-9))
+            found_d.append(som.diam_um[ok])
+            found_len.append(som.length_um[ok])
+    depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
+    diam = np.concatenate(found_d) if found_d else np.zeros(0)
+    length = np.concatenate(found_len) if found_len else np.zeros(0)
+    edges = np.linspace(0, 1, n_bins + 1)
+    counts = np.histogram(depth, edges)[0]
+    lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
+    # each bin of a traverse covers length/n_bins µm of depth times the band width
+    bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
+    dens = counts / max(bin_area_mm2, 1e-12)
+    large = is_large(diam, length) & (depth >= 0) & (depth <= 1)
+    order = np.argsort(length[large])[::-1]
+    return CellStats(
+        edges,
+        dens,
+        diam,
+        depth,
+        float(large.sum()) / max(band_mm, 1e-12),
+        length[large][order],
+        depth[large][order],
+        band_mm,
+        pixel_um,
+    )

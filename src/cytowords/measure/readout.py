@@ -1,0 +1,334 @@
+"""The readout of one region: :func:`measure_roi` -> :class:`Readout`.
+
+Steps (each at the resolution it needs, reading only the region's window):
+
+1. the region's bounding window plus a margin, at a profile resolution from the region's
+   size (:func:`profile_pixel_um`: 5-20 µm/px, snapped to a pyramid level when one is
+   close, at most :data:`MAX_WINDOW_PX` px);
+2. the ribbon (:mod:`.ribbon`): tissue, white matter, pia, Laplace depth, traverses;
+   each traverse's deep end is refined to the middle of the grey/white transition;
+3. profiles: optical density along each traverse at :data:`N_DEPTH` relative depths;
+4. thickness from the traverse lengths; oblique or tangential cuts flagged;
+5. layers and vocabulary from the mean profile (:mod:`.layers`);
+6. cells (:mod:`.cells`) along a few traverses when the scan has <= 2 µm/px.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .cells import CELL_MAX_PX_UM, GIANT_UM, LARGE_PYRAMID_UM, CellStats, cells_along
+from .errors import MeasureCancelled, MeasureError
+from .layers import LayerEstimate, analyse_profile
+from .polygon import as_vertices, polygon_area_um2, polygon_mask
+from .ribbon import (
+    CURVED_RATIO,
+    refine_white_end,
+    sample_along,
+    segment,
+    slide_reference,
+    trace_traverses,
+)
+
+N_DEPTH = 100
+MAX_WINDOW_PX = 4_000_000
+MIN_TRAVERSES = 10
+#: thickness spread (SD / median) beyond which pia and white matter are not parallel
+NONPARALLEL_CV = 0.2
+#: grey/white transitions narrower than this (µm) are called sharp
+SHARP_BORDER_UM = 250.0
+CELL_TRAVERSES = 3
+
+
+def profile_pixel_um(h_um: float, w_um: float, level_sizes: list[float]) -> float:
+    """Profile resolution (µm/px) for a window: side / 300, within 5-20 µm/px, coarser when
+    the window would exceed :data:`MAX_WINDOW_PX`; snapped to a pyramid level's pixel size
+    within 25 % (an exact, fast read)."""
+    p = min(20.0, max(5.0, max(h_um, w_um) / 300.0))
+    p = max(p, math.sqrt(h_um * w_um / MAX_WINDOW_PX))
+    near = [s for s in level_sizes if abs(s - p) <= 0.25 * p]
+    return float(min(near, key=lambda s: abs(s - p))) if near else p
+
+
+@dataclass
+class Readout:
+    """What was measured in a region (physical units; NaN / None where not measured).
+
+    ``reasons`` says what could not be measured and why. Profiles are optical density
+    (log(glass / intensity)) at ``depth`` (relative, 0 pia .. 1 white matter).
+    """
+
+    area_mm2: float
+    profile_pixel_um: float
+    n_traverses: int = 0
+    thickness_mm: float = float("nan")
+    thickness_sd_mm: float = float("nan")
+    thickness_p10_mm: float = float("nan")
+    thickness_p90_mm: float = float("nan")
+    oblique: bool = False
+    true_thickness_mm: float = float("nan")
+    curvature_ratio: float = float("nan")
+    depth: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    profile_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    profile_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    profile_p10: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    profile_p90: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    layers: LayerEstimate | None = None
+    wm_border_width_um: float = float("nan")
+    wm_border: str | None = None
+    cells: CellStats | None = None
+    traverses_um: list[np.ndarray] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        """True when at least one traverse crossed the cortex (thickness and profile)."""
+        return self.n_traverses > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN -> None, arrays -> rounded lists)."""
+
+        def num(v, nd=4):
+            return None if v is None or not np.isfinite(v) else round(float(v), nd)
+
+        def arr(a, nd=4):
+            return [round(float(v), nd) for v in np.asarray(a)]
+
+        return {
+            "area_mm2": num(self.area_mm2),
+            "profile_pixel_size_um": num(self.profile_pixel_um),
+            "n_traverses": self.n_traverses,
+            "thickness_mm": {
+                "median": num(self.thickness_mm, 3),
+                "sd": num(self.thickness_sd_mm, 3),
+                "p10": num(self.thickness_p10_mm, 3),
+                "p90": num(self.thickness_p90_mm, 3),
+                "oblique": self.oblique,
+                "estimated_true": num(self.true_thickness_mm, 3),
+                "curvature_ratio": num(self.curvature_ratio, 3),
+            },
+            "profile": {
+                "depth": arr(self.depth, 3),
+                "mean": arr(self.profile_mean),
+                "sd": arr(self.profile_sd),
+                "p10": arr(self.profile_p10),
+                "p90": arr(self.profile_p90),
+            },
+            "layers": self.layers.to_dict() if self.layers else None,
+            "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
+            "columnar_organisation": None,
+            "cells": self.cells.to_dict() if self.cells else None,
+            "traverses_um": [np.round(t, 1).tolist() for t in self.traverses_um],
+            "not_measured": list(self.reasons),
+            "statements": self.statements(),
+        }
+
+    def statements(self) -> list[str]:
+        """Short, hedged sentences from the measurements only."""
+        out: list[str] = []
+        if self.measured:
+            t = f"{self.thickness_mm:.1f} mm"
+            spread = f"{self.thickness_p10_mm:.1f}–{self.thickness_p90_mm:.1f} mm"
+            out.append(
+                f"The cortex is about {t} thick here ({spread} over {self.n_traverses} "
+                f"traverse{'s' if self.n_traverses != 1 else ''})."
+            )
+            if self.oblique and np.isfinite(self.true_thickness_mm):
+                out.append(
+                    "The cut looks oblique here, so the ribbon looks wider than it is; "
+                    f"perpendicular to the surface it is probably nearer {self.true_thickness_mm:.1f} mm."
+                )
+        lay = self.layers
+        if lay is not None:
+            if np.isfinite(lay.layer_i_width_um):
+                out.append(
+                    f"Layer I, the cell-sparse band under the pia, is about {lay.layer_i_width_um / 1000:.2f} mm wide."
+                )
+            if lay.cortex_type == "koniocortex":
+                out.append("A broad, dense inner granular layer IV stands out (koniocortex-like).")
+            elif lay.cortex_type == "granular":
+                out.append("An inner granular layer IV is visible between layers III and V.")
+            elif lay.cortex_type == "dysgranular":
+                out.append("Layer IV is faint at most (dysgranular-like).")
+            else:
+                out.append("No inner granular layer IV is visible (agranular-like).")
+            out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
+        if self.wm_border is not None:
+            out.append(
+                f"The border to the white matter is {self.wm_border} "
+                f"(transition about {self.wm_border_width_um:.0f} µm)."
+            )
+        c = self.cells
+        if c is not None and len(c.diam_um):
+            med = float(np.median(c.diam_um))
+            out.append(f"Somata measure about {med:.0f} µm across (median of {len(c.diam_um)}).")
+            if len(c.large_diam_um):
+                deep = c.large_depth >= 0.5
+                where = "in layer V" if deep.mean() >= 0.5 else "in lower layer III"
+                out.append(
+                    f"Large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) {where}: about "
+                    f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm long."
+                )
+                if c.large_diam_um.max() >= GIANT_UM:
+                    out.append(f"Some are giant (≥ {GIANT_UM:.0f} µm), Betz- or Meynert-like.")
+            else:
+                out.append(f"No large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) were found.")
+        for r in self.reasons:
+            out.append(f"Not measured: {r}.")
+        return out
+
+
+def _cancel_check(cancel) -> Callable[[], None]:
+    def check() -> None:
+        if cancel is None:
+            return
+        flag = cancel.is_set() if hasattr(cancel, "is_set") else cancel()
+        if flag:
+            raise MeasureCancelled("measuring cancelled")
+
+    return check
+
+
+def measure_roi(
+    section,
+    vertices_um,
+    *,
+    cells: bool | str = "auto",
+    cancel=None,
+    on_progress: Callable[[int, int], None] | None = None,
+    profile_um: float | None = None,
+) -> Readout:
+    """Measure the cytoarchitecture inside a polygon (``(N, 2)`` ``(y, x)`` µm vertices) of
+    a :class:`cytowords.sections.Section`.
+
+    ``cells``: ``"auto"`` (cell statistics when the scan has <= 2 µm/px), ``True`` (say
+    why when it cannot) or ``False``. ``cancel``: an object with ``is_set()`` or a callable
+    returning True to stop (raises :class:`MeasureCancelled`); ``on_progress(done, total)``
+    after each step. ``profile_um`` overrides the profile resolution (µm/px).
+    Raises :class:`MeasureError` for an empty region or one outside the section; all other
+    problems are listed in ``Readout.reasons``.
+    """
+    check = _cancel_check(cancel)
+    total = 5 + CELL_TRAVERSES
+
+    def progress(done: int) -> None:
+        check()
+        if on_progress is not None:
+            on_progress(done, total)
+
+    v = as_vertices(vertices_um)
+    (ya, xa), (yb, xb) = v.min(0), v.max(0)
+    sh, sw = section.shape_um
+    if yb <= 0 or xb <= 0 or ya >= sh or xa >= sw:
+        raise MeasureError(
+            f"ROI ({xa:.0f},{ya:.0f})–({xb:.0f},{yb:.0f}) µm is outside the section "
+            f"({sw:.0f} × {sh:.0f} µm)"
+        )
+    reasons: list[str] = []
+    if ya < 0 or xa < 0 or yb > sh or xb > sw:
+        reasons.append("the ROI crosses the section edge; the part outside is not measured")
+    sizes = [float(s) for s in section.pixel_size_um]
+    p = float(profile_um) if profile_um else profile_pixel_um(yb - ya, xb - xa, sizes)
+    margin = max(300.0, 0.1 * max(yb - ya, xb - xa))
+    y0 = math.floor((ya - margin) / p) * p
+    x0 = math.floor((xa - margin) / p) * p
+    hh = math.ceil((yb + margin - y0) / p) * p
+    ww = math.ceil((xb + margin - x0) / p) * p
+    progress(0)
+    img = section.read_window(y0, x0, hh, ww, p, fill=np.nan)
+    outside = ~np.isfinite(img)
+    img = np.where(outside, 0, img)
+    progress(1)
+    ref = slide_reference(section.levels)
+    rib = segment(img, p, ref, outside)
+    roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
+    out = Readout(area_mm2=polygon_area_um2(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
+    if roi.sum() < 4:
+        reasons.append("the ROI is too small for the profile resolution")
+        return out
+    tissue_in = (rib.tissue & roi).sum() / roi.sum()
+    grey_in = (rib.grey & roi).sum() / roi.sum()
+    if tissue_in < 0.05:
+        reasons.append("not cortex: no tissue in the ROI")
+        return out
+    if grey_in < 0.05 and (rib.wm & roi).any():
+        reasons.append("not cortex: the ROI is white matter (no pia, no grey matter)")
+        return out
+    has_pia, has_wm = bool((rib.pia & roi).any()), bool((rib.wm & roi).any())
+    if not has_pia:
+        reasons.append("no pia in the ROI (the pial surface must be inside the region)")
+    if not has_wm:
+        reasons.append("no white matter in the ROI (the grey/white border must be inside it)")
+    reasons.extend(rib.reasons)
+    progress(2)
+    trs = trace_traverses(rib, roi) if has_pia and has_wm else []
+    if has_pia and has_wm and not trs:
+        reasons.append("no traverse runs from the pia to the white matter inside the ROI")
+    if not trs:
+        return out
+    dens_img = ndi.gaussian_filter(rib.od, max(0.7, 20.0 / p))
+    refined = [refine_white_end(dens_img, t, p) for t in trs]
+    trs = [t for t, _ in refined]
+    widths = np.array([w for _, w in refined])
+    progress(3)
+    prof_img = ndi.gaussian_filter(rib.od, max(0.5, 8.0 / p))
+    profiles = np.stack([sample_along(prof_img, t, N_DEPTH) for t in trs])
+    lengths = np.array([t.length_um for t in trs]) / 1000.0
+    ratio = np.array([t.length_um / max(t.chord_um, 1e-9) for t in trs])
+    med = float(np.median(lengths))
+    out.n_traverses = len(trs)
+    out.thickness_mm = med
+    out.thickness_sd_mm = float(np.std(lengths))
+    out.thickness_p10_mm = float(np.percentile(lengths, 10))
+    out.thickness_p90_mm = float(np.percentile(lengths, 90))
+    out.curvature_ratio = float(np.median(ratio))
+    curved = out.curvature_ratio > CURVED_RATIO
+    nonparallel = out.thickness_sd_mm / med > NONPARALLEL_CV if med > 0 else False
+    if curved or nonparallel:
+        out.oblique = True
+        out.true_thickness_mm = out.thickness_p10_mm
+        why = "traverses curved" if curved else "pia and white matter not parallel"
+        reasons.append(
+            f"oblique or tangential cut or a fold ({why}): the thickness is apparent; the "
+            "estimated true thickness is the 10th percentile of the traverse lengths"
+        )
+    else:
+        out.true_thickness_mm = med
+    if len(trs) < MIN_TRAVERSES:
+        reasons.append(f"ROI too small: only {len(trs)} traverses (>= {MIN_TRAVERSES} wanted)")
+    out.depth = (np.arange(N_DEPTH) + 0.5) / N_DEPTH
+    out.profile_mean = profiles.mean(0)
+    out.profile_sd = profiles.std(0)
+    out.profile_p10 = np.percentile(profiles, 10, axis=0)
+    out.profile_p90 = np.percentile(profiles, 90, axis=0)
+    out.layers = analyse_profile(out.profile_mean, med * 1000.0)
+    ok_w = widths[np.isfinite(widths)]
+    if ok_w.size:
+        out.wm_border_width_um = float(np.median(ok_w))
+        out.wm_border = "sharp" if out.wm_border_width_um <= SHARP_BORDER_UM else "gradual"
+    reasons.append("columnar organisation: not measured")
+    origin = np.array([y0, x0])
+    out.traverses_um = [(t.points + 0.5) * p + origin for t in trs]
+    progress(4)
+    want = cells is True or (cells == "auto" and sizes[0] <= CELL_MAX_PX_UM)
+    if cells is True and sizes[0] > CELL_MAX_PX_UM:
+        reasons.append(
+            f"cells: the scan's finest resolution ({sizes[0]:g} µm/px) is too coarse "
+            f"(<= {CELL_MAX_PX_UM:g} µm/px needed)"
+        )
+    elif cells == "auto" and not want:
+        reasons.append(f"cells: not measured at {sizes[0]:g} µm/px (<= {CELL_MAX_PX_UM:g} needed)")
+    if want:
+        pick = np.unique(np.linspace(0, len(trs) - 1, min(CELL_TRAVERSES, len(trs))).round())
+        paths = [out.traverses_um[int(i)] for i in pick]
+        glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
+        cell_px = sizes[section.level_for(CELL_MAX_PX_UM)]
+        out.cells = cells_along(section.read_window, paths, glass, cell_px, cancel=check)
+    progress(total)
+    return out

@@ -1,0 +1,424 @@
+"""The cortical ribbon in a window: stain normalisation, tissue, white matter, pia, depth.
+
+Assumptions (cell-body stain: Nissl, Merker): somata are dark on a bright background; the
+glass is the brightest large structure of the slide; white matter is paler than the grey
+matter (few neurons) but darker than the glass. No fixed intensity is used:
+
+- **Optical density.** ``OD = log(glass / I)``, where ``glass`` is the bright level of the
+  whole slide (a high percentile of the coarsest pyramid level, computed once per
+  section) or, when the slide shows no glass, of the window itself.
+- **Tissue** is where the lightly smoothed OD exceeds a quarter of the slide's typical
+  tissue OD (Otsu split of the coarsest level); pale holes smaller than
+  :data:`HOLE_UM` (vessels, tears) are filled.
+- **White matter** is the pale class of an Otsu split of the cell-density map (OD smoothed
+  over :data:`DENSITY_SIGMA_UM`) within the tissue, kept only as large components at least
+  :data:`LAYER_I_MAX_UM` away from the glass (the pale layer I is not white matter) whose
+  inscribed radius is at least :data:`WM_MIN_RADIUS_UM`, and only when the two classes
+  differ clearly (:data:`MIN_WM_CONTRAST`).
+- **Depth.** Laplace's equation is solved on the grey matter with the potential 0 at the
+  pia (next to the glass) and 1 at the white matter; traverses are its streamlines, traced
+  from evenly spread pial points to the white matter (as in observer-independent mapping).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy import sparse
+from scipy.sparse.linalg import spsolve
+from skimage.filters import threshold_multiotsu, threshold_otsu
+
+HOLE_UM = 300.0
+DENSITY_SIGMA_UM = 60.0
+LAYER_I_MAX_UM = 350.0
+WM_MIN_RADIUS_UM = 150.0
+MIN_WM_CONTRAST = 0.25
+WM_SMOOTH_UM = 80.0
+#: the depth potential is solved on a grid with at most this many grey pixels
+LAPLACE_MAX_UNKNOWNS = 20000
+#: streamlines curved beyond this (length / chord) are reported as curved
+CURVED_RATIO = 1.15
+
+_REF_CACHE: dict[str, tuple[float, float] | None] = {}
+
+
+def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float, float] | None:
+    """``(glass level, typical tissue OD)`` of a whole slide from its coarsest level.
+
+    ``None`` when the coarsest level shows no clear bright background (a crop entirely
+    inside the tissue). Cached per dask array name, so one slide pays it once.
+    """
+    lev = levels[-1]
+    key = getattr(lev, "name", None)
+    if key is not None and key in _REF_CACHE:
+        return _REF_CACHE[key]
+    img = np.asarray(lev[:4096, :4096], dtype=np.float64)
+    out = _reference_from(img)
+    if key is not None:
+        _REF_CACHE[key] = out
+    return out
+
+
+def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
+    v = img[np.isfinite(img) & (img > 0)]
+    if v.size < 100:
+        return None
+    glass = float(np.percentile(v, 99.0))
+    od = np.log(glass / np.maximum(v, 1e-6))
+    t = float(threshold_otsu(od))
+    dark, bright = od[od > t], od[od <= t]
+    # glass present: a bright class near zero OD and a tissue class clearly darker
+    if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
+        return None
+    if np.median(bright) > 0.3 * np.median(dark) or np.median(dark) < 0.05:
+        return None
+    return glass, float(np.median(dark))
+
+
+def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
+    """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain)."""
+    return np.clip(np.log(glass / np.maximum(img, glass * 1e-3)), 0, None).astype(np.float32)
+
+
+@dataclass
+class Ribbon:
+    """The segmented window (all masks on the window's pixel grid, ``pixel_um`` µm/px).
+
+    ``potential`` is the Laplace depth (0 pia .. 1 white matter) on the grey matter and NaN
+    elsewhere; ``reasons`` lists why a part could not be found.
+    """
+
+    od: np.ndarray
+    density: np.ndarray
+    pixel_um: float
+    tissue: np.ndarray
+    wm: np.ndarray
+    grey: np.ndarray
+    pia: np.ndarray
+    potential: np.ndarray
+    wm_level: float = float("nan")
+    grey_level: float = float("nan")
+    reasons: list[str] = field(default_factory=list)
+
+
+def segment(
+    img: np.ndarray,
+    pixel_um: float,
+    reference: tuple[float, float] | None,
+    outside: np.ndarray | None = None,
+) -> Ribbon:
+    """Segment a window (raw intensities, bright background) into glass, grey and white
+    matter, and solve the depth potential on the grey matter. ``outside`` marks pixels
+    beyond the section (not glass, not tissue: no pia there)."""
+    outside = np.zeros(img.shape, bool) if outside is None else outside
+    inside_px = img[~outside]
+    if reference is not None:
+        glass, tissue_od = reference
+    else:
+        glass = float(np.percentile(inside_px, 99.5)) if inside_px.size else 1.0
+        tissue_od = float("nan")
+    od = optical_density(img, glass)
+    od[outside] = 0
+    smooth = ndi.gaussian_filter(od, max(0.7, 15.0 / pixel_um))
+    hole_px = (HOLE_UM / pixel_um) ** 2
+    if np.isfinite(tissue_od):
+        tissue = (smooth > 0.25 * tissue_od) & ~outside
+        tissue = _fill_small_holes(tissue, hole_px)
+        tissue = _remove_small(tissue, hole_px)
+    else:
+        tissue = ~outside
+    density = ndi.gaussian_filter(od, DENSITY_SIGMA_UM / pixel_um)
+    glass_mask = ~tissue & ~outside
+    reasons: list[str] = []
+    wm = np.zeros(img.shape, bool)
+    wm_level = grey_level = float("nan")
+    if tissue.sum() < 50:
+        reasons.append("not cortex: no tissue in the ROI")
+    else:
+        wm, wm_level, grey_level = _white_matter(density, tissue, glass_mask, pixel_um)
+    grey = tissue & ~wm
+    pia = grey & ndi.binary_dilation(glass_mask, structure=ndi.generate_binary_structure(2, 1))
+    potential = np.full(img.shape, np.nan, np.float32)
+    if pia.any() and wm.any():
+        potential = _laplace(grey, glass_mask, wm)
+    return Ribbon(
+        od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons
+    )
+
+
+def _fill_small_holes(mask: np.ndarray, max_px: float) -> np.ndarray:
+    lab, n = ndi.label(~mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    small = sizes < max_px
+    small[0] = False
+    small[edge] = False
+    return mask | small[lab]
+
+
+def _remove_small(mask: np.ndarray, min_px: float) -> np.ndarray:
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    keep = sizes >= min_px
+    keep[0] = False
+    return keep[lab]
+
+
+def _white_matter(
+    density: np.ndarray, tissue: np.ndarray, glass: np.ndarray, pixel_um: float
+) -> tuple[np.ndarray, float, float]:
+    """White-matter mask and the white/grey density levels (see module docstring)."""
+    if glass.any():
+        far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
+    else:
+        far = np.ones(tissue.shape, bool)
+    cand_px = tissue & far
+    if cand_px.sum() < 50:
+        return np.zeros(tissue.shape, bool), float("nan"), float("nan")
+    vals = density[cand_px]
+    # three classes (white matter, pale and dense grey matter): pale deep layers (V, VI
+    # of agranular cortex) must not join the white matter
+    t = float(threshold_multiotsu(vals, classes=3)[0]) if np.ptp(vals) > 0 else float(vals[0])
+    lo, hi = vals[vals <= t], vals[vals > t]
+    if lo.size == 0 or hi.size == 0:
+        return np.zeros(tissue.shape, bool), float("nan"), float("nan")
+    wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
+    if (grey_level - wm_level) < MIN_WM_CONTRAST * grey_level:
+        return np.zeros(tissue.shape, bool), wm_level, grey_level
+    pale = tissue & (density <= t)
+    # a smooth border: no spikes or pits of single pale or dense patches
+    pale = ndi.gaussian_filter(pale.astype(np.float32), WM_SMOOTH_UM / pixel_um) > 0.5
+    pale = ndi.binary_fill_holes(pale) & tissue
+    lab, n = ndi.label(pale)
+    if n == 0:
+        return np.zeros(tissue.shape, bool), wm_level, grey_level
+    dist = ndi.distance_transform_edt(pale) * pixel_um
+    radius = ndi.maximum(dist, lab, index=np.arange(1, n + 1))
+    near_glass = ndi.maximum(~far, lab, index=np.arange(1, n + 1)) if glass.any() else None
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = np.asarray(radius) >= WM_MIN_RADIUS_UM
+    if near_glass is not None:
+        # white matter lies under the cortex; a pale band touching the glass is layer I
+        frac = ndi.mean(~far, lab, index=np.arange(1, n + 1))
+        keep[1:] &= np.asarray(frac) < 0.2
+    return keep[lab], wm_level, grey_level
+
+
+def _laplace(grey: np.ndarray, glass: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    """The depth potential (see :func:`_laplace_grid`), solved on a grid coarsened so that
+    at most :data:`LAPLACE_MAX_UNKNOWNS` grey pixels remain, interpolated back."""
+    f = int(np.ceil(np.sqrt(grey.sum() / LAPLACE_MAX_UNKNOWNS)))
+    if f <= 1:
+        return _laplace_grid(grey, glass, wm)
+    h, w = grey.shape
+    ph, pw = -h % f, -w % f
+
+    def coarse(m: np.ndarray) -> np.ndarray:
+        m = np.pad(m.astype(np.float32), ((0, ph), (0, pw)), mode="edge")
+        return m.reshape(m.shape[0] // f, f, m.shape[1] // f, f).mean(axis=(1, 3))
+
+    g, gl, wmc = coarse(grey), coarse(glass), coarse(wm)
+    grey_c = (g >= gl) & (g >= wmc) & (g > 0)
+    wm_c = ~grey_c & (wmc >= gl) & (wmc > 0)
+    glass_c = ~grey_c & ~wm_c & (gl > 0)
+    pot = _laplace_grid(grey_c, glass_c, wm_c)
+    full = np.where(grey_c, pot, np.where(wm_c, 1.0, 0.0))
+    yy, xx = np.nonzero(grey)
+    coords = np.stack([(yy + 0.5) / f - 0.5, (xx + 0.5) / f - 0.5])
+    out = np.full(grey.shape, np.nan, np.float32)
+    out[grey] = ndi.map_coordinates(full, coords, order=1, mode="nearest")
+    return out
+
+
+def _laplace_grid(grey: np.ndarray, glass: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    """Solve Laplace's equation on ``grey`` (4-neighbours; 0 at glass, 1 at white matter,
+    no flux across other edges). Returns the potential, NaN outside the grey matter."""
+    h, w = grey.shape
+    idx = -np.ones(grey.shape, np.int64)
+    n = int(grey.sum())
+    idx[grey] = np.arange(n)
+    diag = np.full(n, 1e-6)  # a weak pull to 0.5 keeps isolated pieces solvable
+    rhs = np.full(n, 0.5e-6)
+    rows, cols = [], []
+    yy, xx = np.nonzero(grey)
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        ny, nx = yy + dy, xx + dx
+        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        me = idx[yy[ok], xx[ok]]
+        nyo, nxo = ny[ok], nx[ok]
+        other = idx[nyo, nxo]
+        g = other >= 0
+        rows.append(me[g])
+        cols.append(other[g])
+        diag += np.bincount(me[g], minlength=n)
+        dirichlet0 = glass[nyo, nxo] & ~g
+        dirichlet1 = wm[nyo, nxo] & ~g
+        diag += np.bincount(me[dirichlet0 | dirichlet1], minlength=n)
+        rhs += np.bincount(me[dirichlet1], minlength=n)
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    a = sparse.csr_matrix((-np.ones(len(r)), (r, c)), shape=(n, n)) + sparse.diags(diag)
+    sol = spsolve(a.tocsc(), rhs)
+    out = np.full(grey.shape, np.nan, np.float32)
+    out[grey] = sol
+    return out
+
+
+@dataclass
+class Traverse:
+    """One traverse: points ``(y, x)`` in window pixels from the pia to the white matter."""
+
+    points: np.ndarray
+    length_um: float
+    chord_um: float
+
+
+def trace_traverses(
+    ribbon: Ribbon, roi: np.ndarray, n: int = 20, max_n: int = 40
+) -> list[Traverse]:
+    """Streamlines of the depth potential from pial points inside ``roi`` to the white
+    matter, ending inside ``roi`` (pixels, see :class:`Traverse`); seeds are spread evenly
+    along the pia (farthest-point sampling), ``n`` to ``max_n`` of them."""
+    pot = ribbon.potential
+    if not np.isfinite(pot).any():
+        return []
+    seeds = np.argwhere(ribbon.pia & roi)
+    if len(seeds) == 0:
+        return []
+    full = np.where(ribbon.grey, pot, np.where(ribbon.wm, 1.0, 0.0)).astype(np.float64)
+    gy, gx = np.gradient(ndi.gaussian_filter(full, 1.0))
+    k = min(len(seeds), max(n, min(max_n, len(seeds) // 4)))
+    picked = _spread(seeds, k)
+    roi_near = ndi.binary_dilation(roi, iterations=2)
+    h, w = pot.shape
+    step = 1.0
+    max_steps = int(4 * (h + w) / step)
+    # all streamlines advance together (midpoint rule, half-pixel steps)
+    pos = picked.astype(np.float64)
+    k = len(pos)
+    active = np.ones(k, bool)
+    reached = np.zeros(k, bool)
+    track = [pos.copy()]
+    for _ in range(max_steps):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        v = _grad_at(gy, gx, pos[idx])
+        v = _grad_at(gy, gx, pos[idx] + 0.5 * step * v)
+        stuck = ~np.any(v != 0, axis=1)
+        new = pos[idx] + step * v
+        iy, ix = np.round(new[:, 0]).astype(int), np.round(new[:, 1]).astype(int)
+        inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w) & ~stuck
+        iy, ix = np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)
+        moved = idx[inside]
+        pos[moved] = new[inside]
+        hit = inside & ribbon.wm[iy, ix]
+        lost = inside & ~ribbon.wm[iy, ix] & ~ribbon.tissue[iy, ix]
+        reached[idx[hit]] = True
+        active[idx[~inside | hit | lost]] = False
+        step_pos = np.full((k, 2), np.nan)
+        step_pos[moved] = pos[moved]
+        track.append(step_pos)
+    paths = np.stack(track, 1)  # (k, steps, 2), NaN once stopped
+    out = []
+    for i in np.flatnonzero(reached):
+        p = paths[i][np.isfinite(paths[i, :, 0])]
+        if len(p) < 3:
+            continue
+        end = p[-1]
+        if not roi_near[int(round(end[0])), int(round(end[1]))]:
+            continue
+        seg = np.hypot(*np.diff(p, axis=0).T)
+        # the pia and the white-matter border lie half a pixel beyond the end pixels
+        length = (float(seg.sum()) + 0.5) * ribbon.pixel_um
+        chord = float(np.hypot(*(p[-1] - p[0])) + 0.5) * ribbon.pixel_um
+        out.append(Traverse(p, length, chord))
+    return out
+
+
+def _grad_at(gy: np.ndarray, gx: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Unit gradient (bilinear) at points ``(n, 2)`` (y, x) px; zero where it vanishes."""
+    v = np.stack([ndi.map_coordinates(g, pts.T, order=1, mode="nearest") for g in (gy, gx)], 1)
+    norm = np.hypot(v[:, 0], v[:, 1])[:, None]
+    return np.where(norm > 1e-9, v / np.maximum(norm, 1e-9), 0.0)
+
+
+def _spread(points: np.ndarray, k: int) -> np.ndarray:
+    """``k`` of ``points`` spread evenly (farthest-point sampling from the first)."""
+    p = points.astype(np.float64)
+    chosen = [int(np.argmin(p[:, 0] * 1e6 + p[:, 1]))]
+    d = np.hypot(*(p - p[chosen[0]]).T)
+    for _ in range(k - 1):
+        j = int(np.argmax(d))
+        if d[j] <= 0:
+            break
+        chosen.append(j)
+        d = np.minimum(d, np.hypot(*(p - p[j]).T))
+    return points[np.sort(chosen)]
+
+
+def sample_along(image: np.ndarray, tr: Traverse, n: int = 100) -> np.ndarray:
+    """``image`` sampled at ``n`` equally spaced relative depths along a traverse (bin
+    centres, pia to white matter; bilinear)."""
+    p = tr.points
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    t = (np.arange(n) + 0.5) / n * s[-1]
+    ys, xs = np.interp(t, s, p[:, 0]), np.interp(t, s, p[:, 1])
+    return ndi.map_coordinates(image, np.stack([ys, xs]), order=1, mode="nearest")
+
+
+def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[Traverse, float]:
+    """Move a traverse's deep end to the middle of the grey/white transition and measure
+    the transition's width (µm, 25-75 % of the way from the deep cortex level to the
+    white-matter level; NaN when the profile shows no clear drop).
+
+    The white-matter mask is a coarse threshold; along the traverse, extended straight
+    into the white matter, the border is where ``image`` (a density map) falls half-way
+    from the deep cortex (60-85 % of the depth) to the white matter beyond the mask.
+    """
+    p = tr.points
+    seg = np.hypot(*np.diff(p, axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    length = s[-1]
+    tail = p[-1] - p[max(0, len(p) - 1 - int(round(4 / 0.5)))]
+    nt = np.hypot(*tail)
+    if length <= 0 or nt <= 0:
+        return tr, float("nan")
+    ext = max(0.4 * length, 600.0 / pixel_um)
+    direction = tail / nt
+    t = np.arange(0, length + ext, 0.5)
+    inside = t <= length
+    pts = np.empty((len(t), 2))
+    pts[inside, 0] = np.interp(t[inside], s, p[:, 0])
+    pts[inside, 1] = np.interp(t[inside], s, p[:, 1])
+    pts[~inside] = p[-1] + np.outer(t[~inside] - length, direction)
+    h, w = image.shape
+    valid = (pts[:, 0] >= 0) & (pts[:, 0] <= h - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= w - 1)
+    vals = ndi.map_coordinates(image, pts.T, order=1, mode="nearest")
+    deep = vals[(t >= 0.6 * length) & (t <= 0.85 * length)]
+    white = vals[(t >= length + 150.0 / pixel_um) & valid]
+    if deep.size == 0 or white.size < 5:
+        return tr, float("nan")
+    hi, lo = float(np.median(deep)), float(np.median(white))
+    if hi - lo <= 0.1 * hi:
+        return tr, float("nan")
+    start = int(np.searchsorted(t, 0.7 * length))
+
+    def crossing(level: float) -> float:
+        below = np.flatnonzero(vals[start:] < level)
+        return float(t[start + below[0]]) if below.size else float("nan")
+
+    mid = crossing((hi + lo) / 2)
+    if not np.isfinite(mid):
+        return tr, float("nan")
+    width = (crossing(lo + 0.25 * (hi - lo)) - crossing(lo + 0.75 * (hi - lo))) * pixel_um
+    keep = t <= mid
+    new = pts[keep]
+    chord = float(np.hypot(*(new[-1] - new[0])) + 0.5) * pixel_um
+    return Traverse(new, (mid + 0.5) * pixel_um, chord), max(width, 0.0)

@@ -1,0 +1,176 @@
+"""Ground truth of what the model-free readout (:mod:`cytowords.measure`) measures.
+
+For points of a virtual section (or any :class:`Geometry` with a :class:`Brain`):
+the area, the local cortical thickness perpendicular to the surface and as it appears in
+the image (a cut at an angle stretches the ribbon: apparent = true / |grad depth|), the
+relative depth, the layer borders as rendered (this brain's layer proportions, with the
+small undulation of the borders along the ribbon), whether the area has an inner granular
+layer IV, the neuronal density and soma size per layer, and the special cells that are
+actually rendered (an atlas entry whose sublayer the profile does not have is listed under
+``special_not_rendered``). Nothing here changes how sections render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skimage.measure import points_in_poly
+
+from ..atlas import LAYER_NAMES, load_atlas
+from .geometry import Geometry
+from .profile_table import depth_axis
+
+
+def _geometry(section_or_geom) -> Geometry:
+    if isinstance(section_or_geom, Geometry):
+        return section_or_geom
+    meta = getattr(section_or_geom, "metadata", {}) or {}
+    if meta.get("generator") != "cytowords.synth.virtual_section":
+        raise ValueError("truth is only known for virtual sections of cytowords.synth")
+    from .section import section_geometry
+
+    return section_geometry(
+        int(meta["seed"]),
+        size_mm=tuple(meta["size_mm"]),
+        include_unseen=bool(meta.get("include_unseen")),
+    )
+
+
+def _wobble(along: np.ndarray) -> np.ndarray:
+    # the same undulation of layer borders as Geometry.props
+    return 0.012 * np.sin(along / 170.0 + 1.3) + 0.008 * np.sin(along / 57.0 + 0.4)
+
+
+def truth_at(section_or_geom, points_um) -> dict[str, Any]:
+    """Truth at points ``(N, 2)`` ``(y, x)`` µm of a virtual section (or geometry).
+
+    Returns arrays of length N: ``area`` (id of the dominant area), ``thickness_um``,
+    ``apparent_thickness_um``, ``rel_depth`` (0 pia .. 1 white matter, < 0 outside),
+    ``layer_tops`` (N, 6: relative depth of the top of I..VI), ``layer_i_width_um``,
+    ``iv_present``; and ``per_area``: for each area present, ``cortex_type``,
+    ``layer_fractions``, ``density_per_mm2`` and ``soma_um`` per layer (dicts I..VI),
+    ``special`` (rendered: kind, layer, density /mm², size µm) and ``special_not_rendered``.
+    """
+    geom = _geometry(section_or_geom)
+    pts = np.asarray(points_um, dtype=float).reshape(-1, 2)
+    y, x = pts[:, 0], pts[:, 1]
+    depth, along, ia, ib, w = geom.sample(x, y)
+    th = (1 - w) * geom.thickness[ia] + w * geom.thickness[ib]
+    k = np.where(w < 0.5, ia, ib)
+    eps = 5.0
+    gx = (geom.sample(x + eps, y)[0] - geom.sample(x - eps, y)[0]) / (2 * eps)
+    gy = (geom.sample(x, y + eps)[0] - geom.sample(x, y - eps)[0]) / (2 * eps)
+    grad = np.maximum(np.hypot(gx, gy), 1e-6)
+    brain = getattr(geom, "brain", None)
+    atlas = load_atlas()
+    per_area: dict[str, dict[str, Any]] = {}
+    tops = np.full((len(pts), len(LAYER_NAMES)), np.nan)
+    for idx in np.unique(k):
+        aid = geom.area_ids[int(idx)]
+        area = atlas.get(aid)
+        frac = brain.layer_fractions(area) if brain is not None else _fractions(area)
+        top = np.concatenate([[0.0], np.cumsum(frac)[:-1]])
+        sel = k == idx
+        tops[sel] = top[None, :] - _wobble(along[sel])[:, None] * (top[None, :] > 0)
+        per_area[aid] = _area_truth(geom.tables[int(idx)], area, top, frac)
+    l1 = tops[:, 1] * th
+    return {
+        "area": np.array([geom.area_ids[int(i)] for i in k]),
+        "thickness_um": th,
+        "apparent_thickness_um": th / grad,
+        "rel_depth": depth / th,
+        "layer_tops": tops,
+        "layer_i_width_um": l1,
+        "iv_present": np.array([per_area[geom.area_ids[int(i)]]["iv_present"] for i in k]),
+        "per_area": per_area,
+    }
+
+
+def _fractions(area) -> np.ndarray:
+    rel = np.array([area.profile.layers[n].rel_thickness for n in LAYER_NAMES])
+    return rel / rel.sum()
+
+
+def _area_truth(table: np.ndarray, area, top: np.ndarray, frac: np.ndarray) -> dict[str, Any]:
+    d = depth_axis()
+    dens, size, spec, spec_size = table[0], table[1], table[6], table[7]
+    density, soma = {}, {}
+    for name, t, f in zip(LAYER_NAMES, top, frac):
+        m = (d >= t) & (d < t + f)
+        density[name] = float(dens[m].mean()) if m.any() and f > 0 else 0.0
+        soma[name] = float(size[m].mean()) if m.any() and f > 0 else float("nan")
+    rendered, missing = [], []
+    for s in area.profile.special:
+        li = LAYER_NAMES.index(s["layer"])
+        m = (d >= top[li]) & (d < top[li] + frac[li]) & (spec > 0)
+        if m.any():
+            rendered.append(
+                {
+                    "kind": s["kind"],
+                    "layer": s["layer"],
+                    "density_per_mm2": float(spec[m].max()),
+                    "size_um": float(spec_size[m].max()),
+                }
+            )
+        else:
+            missing.append(dict(s))
+    return {
+        "cortex_type": area.cortex_type,
+        "iv_present": bool(area.profile.layers["IV"].rel_thickness > 0),
+        "layer_fractions": dict(zip(LAYER_NAMES, (float(f) for f in frac))),
+        "density_per_mm2": density,
+        "soma_um": soma,
+        "special": rendered,
+        "special_not_rendered": missing,
+    }
+
+
+def truth_in_roi(section_or_geom, vertices_um, step_um: float = 50.0) -> dict[str, Any] | None:
+    """Truth summarised over the cortex inside a polygon (``(N, 2)`` ``(y, x)`` µm): the
+    dominant area, median thickness (true and apparent, µm), layer I width (µm), layer IV
+    present, that area's per-area truth and the cortex fraction of the region; ``None``
+    when the region holds no cortex."""
+    geom = _geometry(section_or_geom)
+    v = np.asarray(vertices_um, dtype=float)
+    (ya, xa), (yb, xb) = v.min(0), v.max(0)
+    yy, xx = np.mgrid[ya + step_um / 2 : yb : step_um, xa + step_um / 2 : xb : step_um]
+    pts = np.stack([yy.ravel(), xx.ravel()], 1)
+    pts = pts[points_in_poly(pts, v)]
+    if len(pts) == 0:
+        return None
+    t = truth_at(geom, pts)
+    cortex = (t["rel_depth"] >= 0) & (t["rel_depth"] < 1)
+    if not cortex.any():
+        return None
+    areas, counts = np.unique(t["area"][cortex], return_counts=True)
+    aid = str(areas[np.argmax(counts)])
+    sel = cortex & (t["area"] == aid)
+    return {
+        "area": aid,
+        "area_share": float(counts.max() / cortex.sum()),
+        "cortex_fraction": float(cortex.mean()),
+        "thickness_um": float(np.median(t["thickness_um"][sel])),
+        "apparent_thickness_um": float(np.median(t["apparent_thickness_um"][sel])),
+        "layer_i_width_um": float(np.median(t["layer_i_width_um"][sel])),
+        "iv_present": bool(t["per_area"][aid]["iv_present"]),
+        "truth": t["per_area"][aid],
+    }
+
+
+def cells_in_window(section_or_geom, y0_um: float, x0_um: float, h_um: float, w_um: float):
+    """The somata a virtual section renders with centres in a window (µm): a
+    :class:`~cytowords.synth.cells.Cells` (``x``, ``y`` µm, ``diam`` µm, ``kind``: 0 neuron,
+    1 glia, 2 special) — the same cells at every pyramid level drawn in cell mode."""
+    from .cells import Cells, sample_cells
+    from .section import _tiles
+
+    geom = _geometry(section_or_geom)
+    bbox = (x0_um, y0_um, x0_um + w_um, y0_um + h_um)
+    parts = [
+        sample_cells(geom, tb, rng, geom.brain.staining.stain, need_angles=False)
+        for tb, rng in _tiles(geom, geom.seed)(bbox)
+    ]
+    c = Cells.concat(parts)
+    keep = (c.x >= bbox[0]) & (c.x < bbox[2]) & (c.y >= bbox[1]) & (c.y < bbox[3])
+    return Cells(*(getattr(c, k)[keep] for k in Cells.__annotations__))

@@ -1,0 +1,83 @@
+"""Soma detection of the readout against drawn cells of known size and the generator's cells."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from cytowords.measure.cells import LARGE_PYRAMID_UM, cells_along, detect_somata
+from cytowords.synth import section_geometry, virtual_section
+from cytowords.synth.cells import Cells, draw_cells
+from cytowords.synth.truth import cells_in_window
+
+GLASS = 240.0
+
+
+def drawn(diams: np.ndarray, yx: np.ndarray, shape=(300, 300), px=2.0, pyramidal=False, seed=0):
+    """A bright image (glass 240, neuropil 200) with somata of the given diameters (µm)."""
+    rng = np.random.default_rng(seed)
+    n = len(diams)
+    cells = Cells(
+        x=yx[:, 1],
+        y=yx[:, 0],
+        diam=np.asarray(diams, float),
+        kind=np.zeros(n, np.int8),
+        pyramidal=np.full(n, pyramidal),
+        angle=np.full(n, -np.pi / 2),
+        f=np.full(n, 0.8),
+        elong=np.ones(n),
+    )
+    deficit = np.zeros(shape)
+    draw_cells(deficit, cells, (0.0, 0.0), px)
+    img = 200.0 * (1 - np.clip(deficit, 0, 0.95)) + rng.normal(0, 3, shape)
+    return img.astype(np.float32)
+
+
+def test_soma_sizes_of_drawn_cells():
+    yx = np.array([[100.0, 100.0], [100.0, 300.0], [300.0, 100.0], [300.0, 300.0], [450.0, 450.0]])
+    diams = np.array([10.0, 15.0, 20.0, 30.0, 45.0])
+    som = detect_somata(drawn(diams, yx, shape=(300, 300)), 2.0, GLASS)
+    assert len(som.diam_um) == 5
+    d, j = cKDTree(yx).query(som.yx_um)
+    assert np.all(d < 4)
+    np.testing.assert_allclose(som.diam_um[np.argsort(j)], diams, rtol=0.2)
+
+
+def test_large_pyramids_counted_per_mm_of_ribbon():
+    # a vertical traverse 0..1000 µm; two 35 µm pyramids at 60 % depth, small cells elsewhere
+    rng = np.random.default_rng(1)
+    small = np.stack([rng.uniform(20, 980, 150), rng.uniform(420, 580, 150)], 1)
+    big = np.array([[600.0, 490.0], [640.0, 520.0]])
+    yx = np.vstack([small, big])
+    diams = np.concatenate([rng.uniform(8, 12, 150), [35.0, 36.0]])
+    far = np.linalg.norm(small[:, None] - big[None], axis=2).min(1) > 30
+    yx, diams = yx[np.r_[far, True, True]], diams[np.r_[far, True, True]]
+    image = drawn(diams, yx, shape=(500, 500), pyramidal=True)
+
+    def read(y0, x0, h, w, px):
+        out = np.full((round(h / px), round(w / px)), GLASS, np.float32)
+        iy, ix = int(round(y0 / px)), int(round(x0 / px))
+        ya, xa = max(0, iy), max(0, ix)
+        yb, xb = min(500, iy + out.shape[0]), min(500, ix + out.shape[1])
+        out[ya - iy : yb - iy, xa - ix : xb - ix] = image[ya:yb, xa:xb]
+        return out
+
+    path = np.array([[0.0, 500.0], [1000.0, 500.0]])
+    st = cells_along(read, [path], GLASS, 2.0)
+    assert len(st.large_diam_um) == 2 and st.large_diam_um.min() >= LARGE_PYRAMID_UM
+    assert np.all(np.abs(st.large_depth - 0.62) < 0.06)
+    assert st.large_per_mm == 2 / 0.1  # two in a 100 µm band
+    assert st.density_per_mm2.sum() > 0
+
+
+def test_detection_against_generator_cells():
+    """Somata of >= 8 µm in a 2 µm/px window of a virtual section are found, sized right."""
+    section, geom = virtual_section(203, pixel_size_um=2.0), section_geometry(203)
+    y0, x0, h, w = 45100.0, 15500.0, 200.0, 200.0  # mid-depth of 3b
+    som = detect_somata(section.read_window(y0, x0, h, w, 2.0), 2.0, GLASS)
+    truth = cells_in_window(geom, y0, x0, h, w)
+    big = truth.diam >= 8
+    d, j = cKDTree(som.yx_um + [y0, x0]).query(np.stack([truth.y, truth.x], 1)[big])
+    assert np.mean(d < 4) > 0.7  # recall of somata >= 8 µm
+    found = som.diam_um[j[d < 4]]
+    np.testing.assert_allclose(np.median(found / truth.diam[big][d < 4]), 1.0, atol=0.15)
