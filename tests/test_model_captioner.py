@@ -6,11 +6,11 @@ import importlib.util
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from cytowords.model import Captioner, PrefixProjector, ProjectorConfig, build_default_lm
 from cytowords.model.default_lm import train_tokenizer
 from cytowords.training.fit import fit_captioner
+from tiny_lms import tiny_lm
 
 CAPTIONS = [
     "Area hOc1 shows a pale band in layer IVb and a dense granular layer IV.",
@@ -35,36 +35,8 @@ def tokenizer():
     return train_tokenizer(CORPUS, vocab_size=320, min_frequency=1)
 
 
-def _tiny_lm(kind: str, tok):
-    torch.manual_seed(0)
-    if kind == "gpt2":
-        cfg = GPT2Config(
-            vocab_size=len(tok),
-            n_layer=2,
-            n_embd=48,
-            n_head=2,
-            n_positions=128,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        return GPT2LMHeadModel(cfg)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=48,
-        intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    return LlamaForCausalLM(cfg)
-
-
 def _captioner(kind: str, tok) -> Captioner:
-    lm = _tiny_lm(kind, tok)
+    lm = tiny_lm(kind, tok)
     proj = PrefixProjector(ProjectorConfig(EMB_DIM, lm.get_input_embeddings().embedding_dim, k=4))
     proj.match_lm(lm)
     return Captioner(lm, tok, proj)
@@ -130,7 +102,7 @@ def test_loss_masks_prefix_and_padding(tokenizer):
 
 
 def test_projector_dimension_mismatch(tokenizer):
-    lm = _tiny_lm("gpt2", tokenizer)
+    lm = tiny_lm("gpt2", tokenizer)
     with pytest.raises(ValueError, match="lm_dim 64"):
         Captioner(lm, tokenizer, PrefixProjector(ProjectorConfig(EMB_DIM, 64)))
 

@@ -33,13 +33,16 @@ def make_tiny_bundle(
     thresholds: dict | None = None,
     cortex_logit: float | None = None,
     scorer_mode: str = "mahalanobis",
+    pixel_size_um: float = PIXEL_UM,
+    noncortex: dict | None = None,
 ) -> Path:
     """Save a random-weight bundle (32 px patches at 16 µm/px, 5 areas + none class);
     ``views``/``thresholds`` as in :func:`cytowords.model.save_bundle`; cortex_logit: add a
-    cortex detector that gives every field this logit of showing cortex."""
+    cortex detector that gives every field this logit of showing cortex; pixel_size_um:
+    the encoder's µm per pixel; noncortex: non-cortex level per view count."""
     torch.manual_seed(0)
     enc = CytoEncoder(
-        EncoderConfig(pixel_size_um=PIXEL_UM, patch_px=PATCH_PX, width=8, embed_dim=16)
+        EncoderConfig(pixel_size_um=pixel_size_um, patch_px=PATCH_PX, width=8, embed_dim=16)
     )
     d = enc.embed_dim
     n = len(AREAS) + 1
@@ -74,4 +77,5 @@ def make_tiny_bundle(
         atlas_version="test",
         views=views,
         thresholds=thresholds,
+        noncortex=noncortex,
     )

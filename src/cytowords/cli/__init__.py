@@ -52,6 +52,31 @@ def four_floats(flag: str, order: str, example: str):
     return parse
 
 
+def add_lm_option(p: argparse.ArgumentParser) -> None:
+    """``--lm FOLDER``: where the language model of a bundle that references its LM (frozen
+    or LoRA base) lives now; applied by :func:`main` through ``CYTOWORDS_LM_PATH``, so it
+    reaches every bundle load of the command (worker processes included)."""
+    p.add_argument(
+        "--lm",
+        dest="bundle_lm",
+        default=None,
+        metavar="FOLDER",
+        help="the bundle's language model folder, if it moved (checked against the hash the "
+        "bundle recorded; ignored by bundles that embed their LM)",
+    )
+
+
+def _use_bundle_lm(folder: str) -> None:
+    import os
+    from pathlib import Path
+
+    from ..model.bundle_lm import LM_PATH_ENV
+
+    if not Path(folder).is_dir():
+        raise CliError(f"--lm {folder}: not a folder (the language model's folder)")
+    os.environ[LM_PATH_ENV] = str(Path(folder).resolve())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command registered."""
     parser = argparse.ArgumentParser(
@@ -103,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "bundle_lm", None):
+            _use_bundle_lm(args.bundle_lm)
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
             return int(args.func(args) or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CliError
+from . import CliError, add_lm_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default="default", help="model bundle folder (default: the bundled model)"
     )
+    add_lm_option(p)
     p.add_argument("--rois", type=int, default=2, help="example ROIs drawn on cortex")
     p.add_argument("--describe", action="store_true", help="describe the example ROIs at once")
     p.add_argument("--screenshot", type=Path, help="save a PNG of the window and exit")

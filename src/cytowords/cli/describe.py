@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from . import CliError, four_floats
+from . import CliError, add_lm_option, four_floats
 
 _roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
 
@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default="default", help="model bundle folder (default: the bundled model)"
     )
+    add_lm_option(p)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"

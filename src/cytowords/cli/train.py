@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from . import CliError
 
-PRESET_NAMES = ("smoke", "default", "gpu-large", "llm")
+PRESET_NAMES = ("smoke", "default", "gpu-large", "llm", "llm-cpu")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--docs", default=None, help="folder of documents to mine captions from (default: builtin)"
     )
     p.add_argument(
-        "--lm", default=None, help="local Hugging Face causal LM folder (frozen; preset llm)"
+        "--lm",
+        default=None,
+        help="local Hugging Face causal LM folder for the captioner (needed by preset llm); "
+        "trained as --caption-mode says",
+    )
+    p.add_argument(
+        "--caption-mode",
+        choices=("projector", "lora", "full"),
+        default=None,
+        help="what trains with the projector: projector (LM frozen; the bundle references "
+        "--lm by path and hash), lora (LoRA adapter saved in the bundle; needs peft) or full "
+        "(the trained LM saved in the bundle). Default: projector with --lm, else the "
+        "preset's (full for the compact bundled LM)",
+    )
+    p.add_argument(
+        "--from",
+        dest="base_bundle",
+        default=None,
+        metavar="BUNDLE",
+        help="with --only captioner: keep this bundle's encoder, head, scorer, views, "
+        "thresholds, non-cortex levels and cortex detector ('default': the bundled model)",
+    )
+    p.add_argument(
+        "--only",
+        choices=("captioner",),
+        default=None,
+        help="train only this stage on the --from bundle",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _register_checks(p)
@@ -162,9 +188,15 @@ def run(args: argparse.Namespace) -> int:
     if args.lm:
         if not Path(args.lm).is_dir():
             raise CliError(f"--lm {args.lm}: not a folder (a local Hugging Face model folder)")
-        preset = preset.with_(lm_path=str(Path(args.lm).resolve()))
-    elif preset.name == "llm":
-        raise CliError("--preset llm needs --lm PATH (a local Hugging Face causal LM folder)")
+        preset = preset.with_(lm_path=str(Path(args.lm).resolve()), caption_mode="projector")
+    elif preset.name in ("llm", "llm-cpu"):
+        raise CliError(
+            f"--preset {preset.name} needs --lm PATH (a local Hugging Face causal LM folder)"
+        )
+    if args.caption_mode:
+        preset = preset.with_(caption_mode=args.caption_mode)
+    if (args.base_bundle is None) != (args.only is None):
+        raise CliError("--from BUNDLE and --only captioner go together")
     if args.check and not (args.data or args.encoder_torchscript):
         raise CliError("--check checks --data SPEC and/or --encoder-torchscript FILE; give one")
     preset = _with_encoder(args, preset)
@@ -198,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 on_progress=progress,
                 device=args.device,
+                base_bundle=args.base_bundle,
+                only=args.only,
             )
     except TrainingCancelled as exc:
         raise CliError(str(exc)) from None

@@ -11,7 +11,8 @@ Layout::
                          the scorer always stays float32)
     encoder.torchscript.pt   only for an external (TorchScript) encoder
     lm/                  Hugging Face save_pretrained of the language model + tokenizer
-                         (absent when the bundle references a large LM by path)
+                         (absent when the bundle references a frozen LM by path)
+    lm_adapter/          LoRA adapter (peft, safetensors) on a referenced base LM
     hashes.json          sha256 of every other file
 
 Loading checks the format and version, every hash, and refuses unlisted files; nothing
@@ -101,8 +102,11 @@ def save_bundle(
     area_ids: area id per head output in index order (without ``__none__``; when
     ``head.config.none_class`` the head's last output is the none class). fp16: store
     encoder/head/projector tensors and the embedded language model as float16.
-    lm_path: instead of copying the language model into the bundle, reference this local
-    Hugging Face model folder (for large frozen LMs; checked by fingerprint on load).
+    lm_path: the local Hugging Face model folder the captioner's LM was loaded from. As
+    the captioner was trained (``captioner.train_mode``): ``projector`` references the
+    folder (its files' sha256 checked on load), ``lora`` saves the adapter in the bundle
+    and references the base, ``full`` embeds the trained LM (:mod:`cytowords.model.bundle_lm`).
+    None: the LM is embedded.
     views: test-time mirror/rotation views per field the bundle uses by default
     (:mod:`cytowords.model.tta`); thresholds: the open-set threshold calibrated for each
     view count (default: the scorer's threshold, for ``views``); noncortex: per view count,
@@ -203,12 +207,21 @@ def _read_config(root: Path) -> dict[str, Any]:
 
 
 def load_bundle(
-    path: str | Path, device: str | torch.device = "cpu", *, lm_dtype: torch.dtype | None = None
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    *,
+    lm_dtype: torch.dtype | None = None,
+    lm_path: str | Path | None = None,
+    captioner: bool = True,
 ) -> ModelBundle:
     """Verify and load a bundle folder; raises :class:`BundleError` on any problem.
 
     device: "cpu", "cuda[:N]" or "auto"; lm_dtype: language-model dtype (default float32
-    on CPU, bfloat16/float16 on CUDA)."""
+    on CPU, bfloat16/float16 on CUDA); lm_path: where the language model of a bundle
+    that references it (frozen or LoRA base) now lives (default: the environment variable
+    ``CYTOWORDS_LM_PATH``, else the folder recorded at training); its files must be the
+    ones the bundle was trained with. captioner: False loads the vision parts only (no
+    language model is read; ``ModelBundle.captioner`` is None)."""
     root = Path(path)
     cfg = _read_config(root)
     verify_hashes(root)
@@ -237,12 +250,13 @@ def load_bundle(
         if cfg.get("cortex"):
             cortex = CortexDetector(CortexConfig.from_dict(cfg["cortex"]))
             cortex.load_state_dict(_section(weights, "cortex"))
-        captioner = None
-        if cfg.get("projector"):
+        cap = None
+        if captioner and cfg.get("projector"):
             projector = PrefixProjector(ProjectorConfig.from_dict(cfg["projector"]))
             projector.load_state_dict(_section(weights, "projector"))
-            lm, tok = load_lm(cfg.get("lm") or {"kind": "embedded"}, root, dev, lm_dtype)
-            captioner = Captioner(
+            lm_spec = cfg.get("lm") or {"kind": "embedded"}
+            lm, tok = load_lm(lm_spec, root, dev, lm_dtype, lm_path=lm_path)
+            cap = Captioner(
                 lm, tok, projector, max_caption_tokens=cfg.get("max_caption_tokens") or 96
             )
     except BundleError:
@@ -250,7 +264,7 @@ def load_bundle(
     except (KeyError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise BundleError(f"model bundle {root}: could not load weights ({exc})") from None
     try:
-        return ModelBundle(encoder, head, scorer, captioner, cfg, dev, cortex=cortex)
+        return ModelBundle(encoder, head, scorer, cap, cfg, dev, cortex=cortex)
     except (ValueError, TypeError, AttributeError) as exc:
         raise BundleError(
             f"model bundle {root}: config.json 'tta' is invalid ({exc}); expected "

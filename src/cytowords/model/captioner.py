@@ -22,7 +22,9 @@ from torch import Tensor, nn
 
 from cytowords.model.projector import PrefixProjector
 
-TRAIN_MODES = ("projector", "projector+lm", "lora")
+TRAIN_MODES = ("projector", "lora", "full")
+#: older name of "full"
+_ALIASES = {"projector+lm": "full"}
 
 
 def _cache_name(lm: Any) -> str:
@@ -47,6 +49,8 @@ class Captioner(nn.Module):
         self.tokenizer = tokenizer
         self.projector = projector
         self.max_caption_tokens = int(max_caption_tokens)
+        #: what :meth:`set_train_mode` made trainable; decides how a bundle stores the LM
+        self.train_mode = "projector"
         h = lm.get_input_embeddings().embedding_dim
         if h != projector.config.lm_dim:
             raise ValueError(
@@ -103,9 +107,10 @@ class Captioner(nn.Module):
     ) -> list[nn.Parameter]:
         """Choose what trains and return the trainable parameters.
 
-        "projector": only the projector (LM frozen); "projector+lm": both (for the small
-        bundled LM); "lora": projector + LoRA adapters on the attention projections
-        (needs the optional ``peft`` package)."""
+        "projector": only the projector (LM frozen); "full": projector and every LM weight
+        ("projector+lm" is accepted for it); "lora": projector + LoRA adapters on every
+        linear layer of the LM but the output layer (needs the optional ``peft`` package)."""
+        mode = _ALIASES.get(mode, mode)
         if mode not in TRAIN_MODES:
             raise ValueError(f"train mode {mode!r} unknown; expected one of {TRAIN_MODES}")
         if mode == "lora":
@@ -123,10 +128,12 @@ class Captioner(nn.Module):
                 lora_dropout=0.05,
                 task_type="CAUSAL_LM",
             )
-            self.lm = get_peft_model(self.lm, cfg)
+            if not hasattr(self.lm, "peft_config"):  # a resumed fit: adapters already there
+                self.lm = get_peft_model(self.lm, cfg)
         else:
             for prm in self.lm.parameters():
-                prm.requires_grad_(mode == "projector+lm")
+                prm.requires_grad_(mode == "full")
+        self.train_mode = mode
         for prm in self.projector.parameters():
             prm.requires_grad_(True)
         return [prm for prm in self.parameters() if prm.requires_grad]

@@ -28,6 +28,7 @@ import torch
 
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.model import resolve_device, save_bundle
+from cytowords.model.bundle_lm import check_caption_mode
 from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 
@@ -73,7 +74,9 @@ def _synthetic_sections(p: Preset) -> list[LabelledSection]:
     return out
 
 
-def _resolve_data(p: Preset, data: Any) -> tuple[list[LabelledSection], list[str]]:
+def resolve_data(p: Preset, data: Any) -> tuple[list[LabelledSection], list[str]]:
+    """``(sections, area ids)``: the preset's synthetic brains or the user's data, with at
+    least one train and one validation brain."""
     atlas = load_atlas()
     areas = None
     if data is None:
@@ -105,11 +108,15 @@ def train(
     on_progress: StageProgress | None = None,
     cancel: Any = None,
     device: str = "auto",
+    base_bundle: str | Path | None = None,
+    only: str | None = None,
 ) -> Path:
     """Train a model bundle; returns the bundle folder ``out_dir/bundle``.
 
     Args:
-        preset: ``smoke``, ``default``, ``gpu-large``, ``llm`` or a :class:`Preset`.
+        preset: ``smoke``, ``default``, ``gpu-large``, ``llm`` or a :class:`Preset`. Its
+            ``lm_path`` and ``caption_mode`` (``projector``, ``lora``, ``full``) are
+            checked against the language model before any training starts.
         out_dir: run folder (checkpoints, logs, caches, the bundle).
         data: None for the preset's synthetic brains; a data spec YAML path (checked
             first: :func:`~cytowords.training.spec_check.check_data_spec` raises
@@ -121,59 +128,49 @@ def train(
         on_progress: ``on_progress(stage, done, total)``.
         cancel: ``threading.Event`` or callable; raises :class:`TrainingCancelled`.
         device: ``cpu``, ``cuda`` or ``auto``.
+        base_bundle: with ``only="captioner"``: a bundle whose encoder, head, scorer,
+            views, thresholds, non-cortex levels and cortex detector are kept as they are;
+            only the captioner is trained (:mod:`cytowords.training.from_bundle`).
+        only: ``"captioner"`` (needs ``base_bundle``) or None (every stage).
     """
     p = get_preset(preset)
-    out = Path(out_dir)
     dev = resolve_device(device)
+    if only is not None or base_bundle is not None:
+        if only != "captioner" or base_bundle is None:
+            raise ValueError(
+                "training on a base bundle needs both base_bundle and only='captioner' "
+                "(--from BUNDLE --only captioner): the captioner is the one stage retrained"
+            )
+    p = p.with_(caption_mode=check_caption_mode(p.caption_mode, p.lm_path, dev))
     if dev.type == "cpu":
         torch.set_num_threads(max(1, p.threads))
+    if base_bundle is not None:
+        from .from_bundle import train_captioner_only
+
+        return train_captioner_only(
+            p,
+            out_dir,
+            base_bundle,
+            data=data,
+            docs=docs,
+            resume=resume,
+            on_progress=on_progress,
+            cancel=cancel,
+            device=dev,
+        )
+    out = Path(out_dir)
     if p.encoder_torchscript:  # the user's network checked before any work
         probe_encoder(load_encoder(p, out / "encoder"))
     run = Run(out, p, resume)
-    atlas = load_atlas()
-    if run.done("bundle") and (out / "bundle" / "config.json").is_file():
+    if run.finished_bundle():
         return out / "bundle"
-
-    def prog(stage: str) -> Callable[[int, int], None]:
-        return lambda d, t: on_progress(stage, d, t) if on_progress else None
-
-    def check() -> None:
-        if is_set(cancel):
-            raise TrainingCancelled("training cancelled; run again with resume to continue")
+    prog, check = progress_and_check(on_progress, cancel)
 
     # a. data
     t0 = time.perf_counter()
-    sections, areas = _resolve_data(p, data)
-    sets: dict[str, PatchSet] = {}
-    for split, c in patch_configs(p).items():
-        secs = [s for s in sections if s.split == split]
-        sets[split] = build_patch_set(
-            secs,
-            areas,
-            c,
-            cache=out / "data" / f"{split}.npz",
-            on_progress=prog(f"data:{split}"),
-            cancel=lambda: is_set(cancel),
-        )
-        if data is None:  # synthetic brains: add fields rendered by the generator
-            from .synthetic import preset_rendered_set
-
-            extra = preset_rendered_set(
-                p,
-                split,
-                areas,
-                out / "data" / f"{split}_rendered.npz",
-                on_progress=prog(f"data:{split}:rendered"),
-                cancel=lambda: is_set(cancel),
-            )
-            if extra is not None:
-                sets[split] = PatchSet.concat([sets[split], extra], p.patch_px)
-    if not run.done("data"):
-        counts = {
-            k: {"n": len(v), "brains": sorted(set(v.brains.tolist()))} for k, v in sets.items()
-        }
-        write_json(out / "data" / "summary.json", {"areas": areas, **counts})
-        run.finish("data", time.perf_counter() - t0)
+    sections, areas = resolve_data(p, data)
+    sets = patch_sets(p, sections, areas, out, data is None, prog, cancel)
+    finish_data(run, out, sets, areas, t0)
     check()
     # b. encoder
     if p.encoder_torchscript and not run.done("encoder"):
@@ -187,19 +184,8 @@ def train(
     enc = load_encoder(p, out / "encoder")
     # embeddings (cached with the head stage)
     t0 = time.perf_counter()
-    emb = cached_tensors(
-        out / "head" / "embeddings.safetensors",
-        lambda: {k: embed_all(enc, v, progress=prog(f"embed:{k}")) for k, v in sets.items()},
-    )
+    emb, val_views = embeddings(enc, sets, p.tta_views, out / "head", prog)
     labels = {k: class_index(v.labels, areas) for k, v in sets.items()}
-    val_views = None
-    if p.tta_views > 1:  # every view of the validation patches, for calibration + metrics
-        val_views = cached_tensors(
-            out / "head" / f"val_views{p.tta_views}.safetensors",
-            lambda: {
-                "views": embed_views_all(enc, sets["val"], p.tta_views, progress=prog("embed:val"))
-            },
-        )["views"]
     check()
     # c. head
     if not run.done("head"):
@@ -239,10 +225,135 @@ def train(
         run.finish("cortex", time.perf_counter() - t0)
     cortex = load_cortex(out / "cortex")
     check()
-    # e. captioner
+    metrics: dict[str, Any] = vision_metrics(head, scorer, emb["val"], labels["val"], len(areas))
+    if cortex is not None:
+        metrics.update(cortex_metrics(cortex, emb["val"], sets["val"].labels))
+    metrics["threshold"] = float(scorer.threshold)
+    parts = {
+        "encoder": enc,
+        "head": head,
+        "scorer": scorer,
+        "area_ids": areas,
+        "views": p.tta_views,
+        "thresholds": thresholds,
+        "noncortex": noncortex,
+        "cortex": cortex,
+        "extra": {"caption_input": p.caption_input, "preset": p.name, "none_label": NONE_ID},
+    }
+    return caption_and_save(p, run, out, docs, sets, emb, metrics, parts, dev, prog, check, cancel)
+
+
+def progress_and_check(
+    on_progress: StageProgress | None, cancel: Any
+) -> tuple[Callable[[str], Callable[[int, int], None]], Callable[[], None]]:
+    """``prog(stage)`` (a per-stage progress callback) and ``check()`` (raises
+    :class:`TrainingCancelled` once ``cancel`` is set)."""
+
+    def prog(stage: str) -> Callable[[int, int], None]:
+        return lambda d, t: on_progress(stage, d, t) if on_progress else None
+
+    def check() -> None:
+        if is_set(cancel):
+            raise TrainingCancelled("training cancelled; run again with resume to continue")
+
+    return prog, check
+
+
+def patch_sets(
+    p: Preset,
+    sections: list[LabelledSection],
+    areas: list[str],
+    out: Path,
+    synthetic: bool,
+    prog: Callable[[str], Callable[[int, int], None]],
+    cancel: Any,
+) -> dict[str, PatchSet]:
+    """Labelled train and validation patches at the preset's resolution (cached in
+    ``out/data``); synthetic brains add the fields rendered by the generator."""
+    sets: dict[str, PatchSet] = {}
+    for split, c in patch_configs(p).items():
+        secs = [s for s in sections if s.split == split]
+        sets[split] = build_patch_set(
+            secs,
+            areas,
+            c,
+            cache=out / "data" / f"{split}.npz",
+            on_progress=prog(f"data:{split}"),
+            cancel=lambda: is_set(cancel),
+        )
+        if synthetic:  # synthetic brains: add fields rendered by the generator
+            from .synthetic import preset_rendered_set
+
+            extra = preset_rendered_set(
+                p,
+                split,
+                areas,
+                out / "data" / f"{split}_rendered.npz",
+                on_progress=prog(f"data:{split}:rendered"),
+                cancel=lambda: is_set(cancel),
+            )
+            if extra is not None:
+                sets[split] = PatchSet.concat([sets[split], extra], p.patch_px)
+    return sets
+
+
+def finish_data(run: Run, out: Path, sets: dict[str, PatchSet], areas: list[str], t0: float):
+    """Write ``data/summary.json`` and mark the data stage done (once)."""
+    if not run.done("data"):
+        counts = {
+            k: {"n": len(v), "brains": sorted(set(v.brains.tolist()))} for k, v in sets.items()
+        }
+        write_json(out / "data" / "summary.json", {"areas": areas, **counts})
+        run.finish("data", time.perf_counter() - t0)
+
+
+def embeddings(
+    enc: Any,
+    sets: dict[str, PatchSet],
+    views: int,
+    folder: Path,
+    prog: Callable[[str], Callable[[int, int], None]],
+) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """Frozen-encoder embeddings per split (cached in ``folder``) and, for ``views`` > 1,
+    every view of the validation patches ``(views, N, D)`` (for calibration + metrics)."""
+    emb = cached_tensors(
+        folder / "embeddings.safetensors",
+        lambda: {k: embed_all(enc, v, progress=prog(f"embed:{k}")) for k, v in sets.items()},
+    )
+    val_views = None
+    if views > 1:
+        val_views = cached_tensors(
+            folder / f"val_views{views}.safetensors",
+            lambda: {"views": embed_views_all(enc, sets["val"], views, progress=prog("embed:val"))},
+        )["views"]
+    return emb, val_views
+
+
+def caption_and_save(
+    p: Preset,
+    run: Run,
+    out: Path,
+    docs: str | Path | None,
+    sets: dict[str, PatchSet],
+    emb: dict[str, torch.Tensor],
+    metrics: dict[str, Any],
+    parts: dict[str, Any],
+    dev: torch.device,
+    prog: Callable[[str], Callable[[int, int], None]],
+    check: Callable[[], None],
+    cancel: Any,
+) -> Path:
+    """Stages e (captioner) and f (caption metrics, ``metrics.json``, the bundle).
+
+    emb: embeddings per split (validation: as the bundle computes them); metrics: the
+    vision metrics so far; parts: the :func:`cytowords.model.save_bundle` arguments
+    besides the captioner (``encoder``, ``head``, ``scorer``, ``area_ids``, ...; by
+    default the rejection caption, this atlas's version and fp16 weights)."""
+    atlas = load_atlas()
+    areas = parts["area_ids"]
     t0 = time.perf_counter()
     captions = mine(docs, atlas, areas, out / "captioner")
-    feats = {k: caption_features(p, head, emb[k]) for k in emb}
+    feats = {k: caption_features(p, parts["head"], emb[k]) for k in emb}
     cap, clog = run_captioner(
         p,
         feats["train"],
@@ -257,13 +368,9 @@ def train(
         check()
     if not run.done("captioner"):
         run.finish("captioner", time.perf_counter() - t0)
-    # f. metrics + bundle
     t0 = time.perf_counter()
-    metrics: dict[str, Any] = vision_metrics(head, scorer, emb["val"], labels["val"], len(areas))
+    metrics = dict(metrics)
     metrics.update(caption_metrics(p, cap, feats["val"], sets["val"].labels, areas, atlas, dev))
-    if cortex is not None:
-        metrics.update(cortex_metrics(cortex, emb["val"], sets["val"].labels))
-    metrics["threshold"] = float(scorer.threshold)
     metrics["splits"] = {k: sorted(set(v.brains.tolist())) for k, v in sets.items()}
     metrics["n_patches"] = {k: len(v) for k, v in sets.items()}
     metrics["captions_per_area"] = {a: len(c) for a, c in captions.items()}
@@ -273,25 +380,14 @@ def train(
     metrics["seconds"]["total"] = round(sum(run.state["seconds"].values()), 1)
     write_json(out / "metrics.json", metrics)
     cap.to("cpu")
-    bundle = save_bundle(
+    kw = {"rejection_caption": REJECTION_CAPTION, "atlas_version": atlas.version, "fp16": True}
+    return save_bundle(
         out / "bundle",
-        encoder=enc,
-        head=head,
-        scorer=scorer,
-        area_ids=areas,
         captioner=cap,
-        rejection_caption=REJECTION_CAPTION,
-        atlas_version=atlas.version,
         metrics={k: v for k, v in metrics.items() if k != "caption_examples"},
-        fp16=True,
         lm_path=p.lm_path,
-        views=p.tta_views,
-        thresholds=thresholds,
-        noncortex=noncortex,
-        cortex=cortex,
-        extra={"caption_input": p.caption_input, "preset": p.name, "none_label": NONE_ID},
+        **{**kw, **parts},
     )
-    return bundle
 
 
 __all__ = ["STAGES", "TrainingCancelled", "train"]

@@ -104,7 +104,9 @@ class Preset:
     lm_heads: int = 4
     prefix_k: int = 4
     caption_input: str = "embedding+probs"  # or "embedding"
-    caption_mode: str = "projector+lm"  # "projector" (frozen LM) or "lora"
+    #: what trains with the projector: "full" (the whole LM), "lora" (LoRA adapters, needs
+    #: peft) or "projector" (LM frozen); see docs/model.md for how each is bundled
+    caption_mode: str = "full"
     caption_steps: int = 400
     caption_batch: int = 32
     caption_lr: float = 2e-3
@@ -275,10 +277,27 @@ PRESETS: dict[str, Preset] = {
         threads=8,
     ),
 }
+#: a CPU-sized run with your own (small) LM: the smoke preset's data and vision stages, the
+#: LM frozen by default; with ``--from BUNDLE --only captioner`` only the captioner trains,
+#: on synthetic sections of two small brains read at the base bundle's resolution
+PRESETS["llm-cpu"] = PRESETS["smoke"].with_(
+    name="llm-cpu",
+    rendered_brains=(),
+    rendered_per_area=0,
+    rendered_per_area_val=0,
+    novel_areas=0,
+    n_per_area=8,
+    n_per_area_val=2,
+    caption_mode="projector",
+    caption_steps=150,
+    caption_batch=16,
+    caption_lr=2e-3,
+)
 
 
 def get_preset(name: str | Preset) -> Preset:
-    """A preset by name (``smoke``, ``default``, ``gpu-large``, ``llm``) or as given."""
+    """A preset by name (``smoke``, ``default``, ``gpu-large``, ``llm``, ``llm-cpu``) or
+    as given."""
     if isinstance(name, Preset):
         return name
     try:

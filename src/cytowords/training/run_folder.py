@@ -52,6 +52,11 @@ class Run:
     def done(self, stage: str) -> bool:
         return bool(self.state["done"].get(stage))
 
+    def finished_bundle(self) -> Path | None:
+        """``out/bundle`` when a previous run of this folder wrote it, else None."""
+        done = self.done("bundle") and (self.out / "bundle" / "config.json").is_file()
+        return self.out / "bundle" if done else None
+
     def finish(self, stage: str, seconds: float) -> None:
         self.state["done"][stage] = True
         self.state["seconds"][stage] = round(self.state["seconds"].get(stage, 0) + seconds, 2)

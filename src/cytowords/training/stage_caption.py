@@ -61,20 +61,9 @@ def build_lm(p: Preset, captions: dict[str, list[str]], folder: Path, device: to
     """(lm, tokenizer): the compact default LM with its own tokenizer (tokenizer saved so a
     resumed run rebuilds the same vocabulary), or a local Hugging Face LM by path."""
     if p.lm_path:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from cytowords.model.bundle_lm import load_hf_lm
 
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        lm = AutoModelForCausalLM.from_pretrained(
-            p.lm_path,
-            dtype=dtype,
-            local_files_only=True,
-            trust_remote_code=False,
-            use_safetensors=True,
-        ).to(device)
-        tok = AutoTokenizer.from_pretrained(p.lm_path, local_files_only=True)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        return lm, tok
+        return load_hf_lm(p.lm_path, device)
     from transformers import PreTrainedTokenizerFast
 
     from cytowords.model import build_decoder, train_tokenizer
@@ -110,7 +99,8 @@ def run_captioner(
     progress: Callable,
     cancel,
 ) -> tuple[Captioner, dict]:
-    """Train projector (+ the small LM) with next-token loss (resumable)."""
+    """Train the projector (+ the LM as ``p.caption_mode`` says) with next-token loss
+    (resumable)."""
     lm, tok = build_lm(p, captions, folder, device)
     torch.manual_seed(0)
     proj = PrefixProjector(

@@ -25,7 +25,7 @@ def fit_captioner(
     batches: CaptionBatchFn,
     *,
     steps: int,
-    mode: str = "projector+lm",
+    mode: str = "full",
     lr: float = 1e-3,
     lm_lr: float | None = None,
     weight_decay: float = 0.01,
@@ -39,10 +39,11 @@ def fit_captioner(
     """Train ``captioner`` in place with next-token loss.
 
     batches(step) -> (embeddings (B, D), captions list[str]) — deterministic in ``step``
-    for exact resumption. mode: "projector" (LM frozen), "projector+lm" or "lora"
-    (needs peft). lm_lr: learning-rate factor base for the LM parameters (default
+    for exact resumption. mode: "projector" (LM frozen), "full" (projector + LM;
+    "projector+lm" is accepted for it) or "lora" (needs peft). lm_lr: learning-rate factor base for the LM parameters (default
     ``lr``); the cosine schedule scales all groups by the same factor."""
     trainable = captioner.set_train_mode(mode)
+    mode = captioner.train_mode
     proj_ids = {id(p) for p in captioner.projector.parameters()}
     groups = [{"params": [p for p in trainable if id(p) in proj_ids], "base": 1.0}]
     others = [p for p in trainable if id(p) not in proj_ids]
@@ -65,7 +66,7 @@ def fit_captioner(
         opt.step()
         return float(loss.detach())
 
-    only_trainable = mode != "projector+lm"
+    only_trainable = mode != "full"
 
     def get_tensors() -> dict[str, Tensor]:
         t = module_tensors("projector", captioner.projector)
