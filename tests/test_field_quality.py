@@ -105,6 +105,14 @@ def test_roi_on_blurred_section_abstains_with_the_reason(describer, sharp_and_bl
     assert "out of focus" in bad.rejection_reason and "out of focus: not used" in bad.note
     assert {p.quality for p in bad.patches} <= {"focus", "tissue", None}
     assert bad.to_dict()["n_flagged"] == bad.n_flagged
+    # the reason reaches the exported results (CSV/GeoJSON for QuPath) and reads back
+    from cytowords.describe.export import description_row, rois_to_geojson
+    from cytowords.describe.geojson import parse_geojson_rois
+
+    row = description_row(bad)
+    assert "out of focus" in row["note"] and description_row(ok)["note"] == ok.note
+    back = parse_geojson_rois(rois_to_geojson([roi], [row], pixel_size_um=1.0), pixel_size_um=1.0).rois
+    assert back[0].results["note"] == row["note"]
 
 
 def test_roi_smaller_than_one_field_says_so(describer, sharp_and_blurred) -> None:

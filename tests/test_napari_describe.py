@@ -279,3 +279,14 @@ def test_qupath_holes_are_honoured_when_describing(widget, qtbot, tmp_path) -> N
     assert list(layer.features["status"]) == ["done", "done"]
     n_donut, n_full = (int(v) for v in layer.features["n_fields"])
     assert 0 < n_donut < n_full
+
+
+def test_results_detail_shows_the_note() -> None:
+    """Why a region was rejected or what to watch for (field quality, a region smaller
+    than one model field, an unfamiliar scan) is shown with its result."""
+    from cytowords.napari._results_panel import detail_text
+
+    row = {"status": "done", "rejected": True, "caption": "", "alternatives": "4a 3%"}
+    note = "7 of 9 fields out of focus: not used"
+    assert note not in detail_text(0, row)
+    assert f"note: {note}" in detail_text(0, {**row, "note": note})

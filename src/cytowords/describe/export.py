@@ -36,6 +36,7 @@ RESULT_FIELDS = (
     "ood_score",
     "caption",
     "alternatives",
+    "note",
 )
 #: result columns that are numbers (QuPath measurements); the others are text (metadata)
 NUMERIC_FIELDS = ("probability", "ood_score")
@@ -57,6 +58,8 @@ def description_row(res: Any) -> dict[str, Any]:
         "ood_score": float(res.ood_score),
         "caption": res.caption,
         "alternatives": alternatives_text(res.top_k, res.area),
+        # why a ROI was rejected other than by the model, and the warnings for the user
+        "note": "; ".join(t for t in (res.rejection_reason, res.note) if t),
     }
 
 

@@ -55,7 +55,9 @@ def detail_text(row: int, r: dict) -> str:
         alt = f"<br><i>{what}: {escape(alt)}</i>"
     else:
         alt = ""
-    return f"{head}<br>{escape(caption)}{alt}{fields_text(r)}"
+    note = str(r.get("note") or "")
+    note = f"<br><i>note: {escape(note)}</i>" if note and note != "nan" else ""
+    return f"{head}<br>{escape(caption)}{alt}{note}{fields_text(r)}"
 
 
 def fields_text(r: dict) -> str:

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "ood_score": math.nan,
     "caption": "",
     "alternatives": "",
+    "note": "",
     "n_fields": 0,
     "n_voting": 0,
     "n_accepted": 0,
