@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cytowords.cli import main
+from cytowords.describe import Roi
 from cytowords.model import load_bundle
 from cytowords.model.bundle_files import BundleError
 from cytowords.model.bundle_lm import LM_PATH_ENV, LMFolderError, check_caption_mode
@@ -165,6 +166,11 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
         with pytest.raises(BundleError, match=r"folder .*gpt2 is missing; point the bundle") as e:
             load_bundle(bundle)
         assert str(e.value).count(str(bundle)) == 1
+        # area maps need no language model: they load the bundle without it
+        from cytowords.describe.mapping_tasks import ModelRef, get_model
+
+        vision, _ = get_model(ModelRef(str(bundle), "cpu"))
+        assert vision.captioner is None and vision.area_ids == b.area_ids
         assert load_bundle(bundle, lm_path=moved).caption(b.embed(np.zeros((1, 32, 32)))) != []
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(LM_PATH_ENV, str(moved))
@@ -177,6 +183,13 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
             assert "point the bundle at" in capsys.readouterr().err
             assert main([*argv, "--device", "cpu", "--json", "--lm", str(moved)]) == 0
             assert json.loads(capsys.readouterr().out)["caption"] == caption
+            # the widgets' model handle takes the folder too (their "Language model" row)
+            from cytowords.napari._models import get_describer
+
+            d = get_describer(str(bundle), "cpu", str(moved))
+            assert d is get_describer(str(bundle), "cpu", str(moved))  # cached per LM folder
+            res = d.describe_roi(in_memory_section(2), Roi.rectangle(2000, 2000, 9000, 9000))
+            assert res.caption == caption
         # a changed LM (same file sizes, one weight changed) is refused
         t = _folder_tensors(moved)
         t["transformer.h.0.attn.c_attn.weight"][0, 0] += 0.5

@@ -290,3 +290,17 @@ def test_results_detail_shows_the_note() -> None:
     note = "7 of 9 fields out of focus: not used"
     assert note not in detail_text(0, row)
     assert f"note: {note}" in detail_text(0, {**row, "note": note})
+
+
+def test_language_model_row_reaches_the_jobs(widget, tmp_path) -> None:
+    """The model chooser's "Language model" folder (a bundle whose LM has moved) goes with
+    every job: describe, area map and the pixel size check use the same cached model."""
+    from cytowords.napari._area_map_widget import AreaMapWidget
+
+    viewer, w = widget
+    assert w.request().lm_path == ""  # as recorded in the bundle
+    w.model.lm.value = str(tmp_path)
+    assert w.request().lm_path == str(tmp_path)
+    m = AreaMapWidget(viewer)
+    m.model.lm.value = str(tmp_path)
+    assert m.request(viewer.layers[0]).lm_path == str(tmp_path)

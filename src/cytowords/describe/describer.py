@@ -115,6 +115,9 @@ class Describer:
         model: ``"default"`` (the bundled model) or the path of a bundle folder.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         params: sampling/aggregation parameters.
+        lm_path: where the bundle's language model lives now, when it is not in the bundle
+            and has moved (see :func:`cytowords.model.load_bundle`; its files are checked
+            against the hashes recorded at training).
     """
 
     def __init__(
@@ -122,11 +125,12 @@ class Describer:
         model: str | Path = "default",
         device: str = "auto",
         params: DescribeParams | None = None,
+        lm_path: str | Path | None = None,
     ) -> None:
         from ..model import load_bundle
 
         self.model_path = resolve_model_path(model)
-        self.bundle = load_bundle(self.model_path, device=device)
+        self.bundle = load_bundle(self.model_path, device=device, lm_path=lm_path or None)
         self.params = params or DescribeParams()
         self.atlas = load_atlas()
 

@@ -71,7 +71,9 @@ def get_model(ref: ModelRef) -> tuple[Any, threading.Lock]:
 
             if ref.torch_threads:
                 torch.set_num_threads(int(ref.torch_threads))
-            _CACHE[key] = load_bundle(ref.path, device=ref.device)
+            # maps need no captions: the language model (possibly billions of parameters)
+            # is not loaded
+            _CACHE[key] = load_bundle(ref.path, device=ref.device, captioner=False)
             _LOADS[0] += 1
         lock = _INFER_LOCKS.setdefault(key, threading.Lock())
         return _CACHE[key], lock

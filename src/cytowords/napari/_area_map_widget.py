@@ -52,6 +52,8 @@ class AreaMapRequest:
         stride_um: tile side in µm (None: the engine's default, half a model patch).
         views: mirror/rotation views averaged per tile (None: the model's default; 1 is
             the fastest, each view costs one encoder pass).
+        lm_path: the folder of the bundle's language model when it has moved ("": as
+            recorded in the bundle; the same cached model serves both widgets).
     """
 
     model: str
@@ -59,6 +61,7 @@ class AreaMapRequest:
     region_um: tuple[float, float, float, float] | None = None
     stride_um: float | None = None
     views: int | None = None
+    lm_path: str = ""
 
 
 def fitting_stride(extent_um: float, stride_um: float | None, patch_um: float) -> float | None:
@@ -78,7 +81,7 @@ def area_map_events(
     """Yields ``("loaded",)`` then ``("done", AreaMap)``, ``("cancelled",)`` or ``("error", msg)``."""
     from ..describe.mapping import MapCancelled, compute_area_map
 
-    describer = get_describer(request.model, request.device)
+    describer = get_describer(request.model, request.device, request.lm_path)
     yield ("loaded",)
     y0, x0, y1, x1 = request.region_um or (0.0, 0.0, *section.shape_um)
     stride = fitting_stride(max(y1 - y0, x1 - x0), request.stride_um, describer.patch_um)
@@ -196,7 +199,12 @@ class AreaMapWidget(QWidget):
         choice = self.views.currentText().split()[0]
         views = None if choice == "model" else int(choice)
         return AreaMapRequest(
-            self.model.value(), self.model.device_value(), self.region_um(image), stride, views
+            self.model.value(),
+            self.model.device_value(),
+            self.region_um(image),
+            stride,
+            views,
+            self.model.lm_value(),
         )
 
     def run(self) -> None:

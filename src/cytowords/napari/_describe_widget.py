@@ -111,7 +111,9 @@ class DescribeWidget(QWidget):
     def request(self) -> DescribeRequest:
         """The current widget values as a :class:`DescribeRequest`."""
         params = DescribeParams(max_patches=int(self.max_patches.value()))
-        return DescribeRequest(self.model.value(), self.model.device_value(), params)
+        return DescribeRequest(
+            self.model.value(), self.model.device_value(), params, self.model.lm_value()
+        )
 
     # -- layers ----------------------------------------------------------------------
     def create_roi_layer(self) -> Shapes:

@@ -26,11 +26,14 @@ class DescribeRequest:
         model: ``"default"`` or a bundle folder.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         params: sampling/aggregation parameters for the core :class:`Describer`.
+        lm_path: the folder of the bundle's language model when it has moved ("": as
+            recorded in the bundle).
     """
 
     model: str
     device: str = "auto"
     params: DescribeParams = field(default_factory=DescribeParams)
+    lm_path: str = ""
 
 
 def describe_events(
@@ -41,7 +44,7 @@ def describe_events(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple]:
     """Describe ``jobs`` (``(roi_id, Roi)`` in section µm); see module doc for the events."""
-    describer = get_describer(request.model, request.device)
+    describer = get_describer(request.model, request.device, request.lm_path)
     yield ("loaded", str(describer.model_path))
     n = len(jobs)
     for k, (roi_id, roi) in enumerate(jobs):

@@ -1,4 +1,5 @@
-"""Model + device chooser shared by the dock widgets (bundled default or a bundle folder)."""
+"""Model + device chooser shared by the dock widgets (bundled default or a bundle folder, and
+where the bundle's language model lives when it has moved)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ class ModelChooser:
         self.combo.addItems([DEFAULT_MODEL, FOLDER_MODEL])
         self.combo.setToolTip("The bundled default model, or the folder of a model bundle")
         self.path = FileEdit(mode="d", label="bundle")
+        self.lm = FileEdit(mode="d", label="language model")
+        self.lm.native.setToolTip(
+            "Optional: the folder of the bundle's language model when the bundle refers to "
+            "one outside itself and it has moved (its files are checked against the bundle)"
+        )
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.device = QComboBox()
@@ -33,6 +39,7 @@ class ModelChooser:
         form.addRow("Model", self.combo)
         form.addRow("", self.path.native)
         form.addRow("", self.message)
+        form.addRow("Language model", self.lm.native)
         form.addRow("Device", self.device)
 
     def value(self) -> str:
@@ -40,6 +47,11 @@ class ModelChooser:
         if self.combo.currentText() == DEFAULT_MODEL:
             return "default"
         path = str(self.path.value)
+        return "" if path in ("", ".") else path
+
+    def lm_value(self) -> str:
+        """The language model folder chosen, or ``""`` (as recorded in the bundle)."""
+        path = str(self.lm.value)
         return "" if path in ("", ".") else path
 
     def device_value(self) -> str:

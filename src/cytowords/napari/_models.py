@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..describe import Describer, default_model_path, resolve_model_path
 
-_CACHE: dict[tuple[str, str], Describer] = {}
+_CACHE: dict[tuple[str, str, str], Describer] = {}
 _LOCK = threading.Lock()
 
 
@@ -51,14 +51,17 @@ def check_model(model: str | Path) -> Path:
     return path
 
 
-def get_describer(model: str | Path, device: str = "auto") -> Describer:
-    """A :class:`Describer` for ``model`` on ``device``, loaded once and cached (thread-safe)."""
+def get_describer(model: str | Path, device: str = "auto", lm_path: str = "") -> Describer:
+    """A :class:`Describer` for ``model`` on ``device``, loaded once and cached (thread-safe).
+
+    ``lm_path``: the folder of the bundle's language model when it lives outside the bundle
+    and has moved ("" = where the bundle says, or ``CYTOWORDS_LM_PATH``)."""
     path = check_model(model)
     dev = resolve_device(device)
-    key = (str(path.resolve()), dev)
+    key = (str(path.resolve()), dev, str(lm_path or ""))
     with _LOCK:
         d = _CACHE.get(key)
         if d is None:
-            d = Describer(path, device=dev)
+            d = Describer(path, device=dev, lm_path=lm_path or None)
             _CACHE[key] = d
         return d

@@ -57,10 +57,11 @@ def check_is_bad(res) -> bool:
     return res is not None and (res.verdict == "suspect" or not res.familiar)
 
 
-def _check(model: str, device: str, section, stop: threading.Event):
+def _check(model: str, device: str, section, stop: threading.Event, lm_path: str = ""):
     from ..describe.scale_check import check_pixel_size
 
-    return check_pixel_size(section, get_describer(model, device), cancel=stop.is_set)
+    describer = get_describer(model, device, lm_path)
+    return check_pixel_size(section, describer, cancel=stop.is_set)
 
 
 #: a napari thread worker running :func:`cytowords.describe.scale_check.check_pixel_size`
@@ -207,7 +208,8 @@ class PixelSizeRow(QWidget):
         self.status.setText("checking the pixel size against the tissue…")
         self.status.setStyleSheet(_OK_STYLE)
         self.check_btn.setEnabled(False)
-        worker = scale_check_worker(model, device, section, self._stop, _ignore_errors=True)
+        lm = self.model.lm_value()
+        worker = scale_check_worker(model, device, section, self._stop, lm, _ignore_errors=True)
         worker.returned.connect(self._on_checked)
         worker.errored.connect(lambda exc: self._on_check_error(exc, quiet))
         worker.finished.connect(self._on_check_finished)
