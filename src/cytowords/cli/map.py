@@ -129,8 +129,9 @@ def _summary(amap, out: str, check=None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..describe.mapping import MapCancelled, NoTissueError
+    from ..describe.mapping import NoTissueError
     from ..describe.mapping_write import map_to_zarr
+    from ..jobs import Cancelled
     from . import open_image
 
     if args.batch_size < 1:
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except FileExistsError as exc:
         raise CliError(f"{exc} (or pass --overwrite)") from None
-    except MapCancelled:
+    except Cancelled:
         raise CliError(f"cancelled; rerun to resume from {args.out}.partial") from None
     except KeyboardInterrupt:
         print(

@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from ..training.pipeline import TrainingCancelled, train
+    from ..jobs import Cancelled
+    from ..training.pipeline import train
     from ..training.presets import get_preset
 
     preset = get_preset(args.preset)
@@ -233,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                 base_bundle=args.base_bundle,
                 only=args.only,
             )
-    except TrainingCancelled as exc:
+    except Cancelled as exc:
         raise CliError(str(exc)) from None
     finally:
         for b in bars.values():

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
+from ..jobs import Cancelled
 from ..sections import Section, read_fields
 from .quality import (
     DEFAULT_THRESHOLDS,
@@ -39,10 +40,6 @@ from .roi import Roi, patch_grid
 from .scale_check import warn_if_coarse
 
 ProgressFn = Callable[[int, int], None]
-
-
-class Cancelled(Exception):
-    """Raised when a describe job is cancelled through its cancel event."""
 
 
 @dataclass

@@ -218,7 +218,7 @@ def compute_area_map(
             address or a ``distributed.Client``.
         workers: with no scheduler, start a LocalCluster of this many worker processes.
         on_progress: ``on_progress(done_tiles, total_tiles)``.
-        cancel: ``threading.Event`` (or callable); stops between blocks (MapCancelled).
+        cancel: ``threading.Event`` (or callable); stops between blocks (Cancelled).
         precision: ``"auto"`` (bf16/fp16 autocast on CUDA, fp32 on CPU), ``"fp32"``,
             ``"bf16"``, ``"fp16"``.
         block_tiles: tiles per block side (one dask task per block).
@@ -226,7 +226,7 @@ def compute_area_map(
             encoder pass; None: the bundle's default, :mod:`cytowords.model.tta`).
 
     Raises NoTissueError (a ValueError) when no tile is over tissue; ValueError for a bad
-    region/stride/scheduler; MapCancelled when cancelled.
+    region/stride/scheduler; Cancelled when cancelled.
     """
     distributed = is_distributed(scheduler, workers)
     plan = plan_map(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 from dask.callbacks import Callback
 
+from ..jobs import Cancelled, is_cancelled
 from .mapping_grid import MapGrid
 from .mapping_tasks import BlockResult, ModelRef, infer_block, read_block
 
@@ -27,8 +27,9 @@ from .mapping_tasks import BlockResult, ModelRef, infer_block, read_block
 CONNECT_TIMEOUT_S = 5.0
 
 
-class MapCancelled(Exception):
-    """Raised when an area map is cancelled; finished blocks were already handed out."""
+#: An area map was cancelled (finished blocks were already handed out); the package-wide
+#: :class:`~cytowords.jobs.Cancelled`.
+MapCancelled = Cancelled
 
 
 class SectionHandle:
@@ -48,14 +49,6 @@ class SectionHandle:
 
 def _identity(x: Any) -> Any:
     return x
-
-
-def _is_cancelled(cancel: Any) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
 
 
 def build_tasks(
@@ -107,8 +100,8 @@ class _LocalCallback(Callback):
         self.on_block, self.cancel = on_block, cancel
 
     def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
-        if _is_cancelled(self.cancel):
-            raise MapCancelled("area map cancelled")
+        if is_cancelled(self.cancel):
+            raise Cancelled("area map cancelled")
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
         if str(key).startswith("cw-infer-"):
@@ -128,8 +121,8 @@ def run_local(
 
     if not tasks:
         return
-    if _is_cancelled(cancel):
-        raise MapCancelled("area map cancelled")
+    if is_cancelled(cancel):
+        raise Cancelled("area map cancelled")
     kw: dict[str, Any] = {"scheduler": scheduler}
     if scheduler == "threads":
         kw["num_workers"] = num_workers or max(2, os.cpu_count() or 1)
@@ -212,8 +205,8 @@ def run_distributed(
     futures = client.compute(tasks)
     try:
         for fut in as_completed(futures, loop=client.loop):
-            if _is_cancelled(cancel):
-                raise MapCancelled("area map cancelled")
+            if is_cancelled(cancel):
+                raise Cancelled("area map cancelled")
             on_block(fut.result())
     except BaseException:
         client.cancel(futures)

@@ -1,9 +1,11 @@
 """Errors of the readout: input that cannot be measured at all."""
 
+from ..jobs import Cancelled
+
 
 class MeasureError(ValueError):
     """A region that cannot be measured (no area, outside the section, not finite...)."""
 
 
-class MeasureCancelled(RuntimeError):
-    """The caller's cancel flag was set while measuring."""
+#: The cancellation of measuring is the package-wide :class:`~cytowords.jobs.Cancelled`.
+MeasureCancelled = Cancelled

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..jobs import Cancelled, is_cancelled
 from .cells import CELL_MAX_PX_UM, GIANT_UM, LARGE_PYRAMID_UM, CellStats, cells_along
-from .errors import MeasureCancelled, MeasureError
+from .errors import MeasureError
 from .layers import LayerEstimate, analyse_profile
 from .polygon import as_vertices, polygon_area_um2, polygon_mask
 from .ribbon import (
@@ -186,11 +187,8 @@ class Readout:
 
 def _cancel_check(cancel) -> Callable[[], None]:
     def check() -> None:
-        if cancel is None:
-            return
-        flag = cancel.is_set() if hasattr(cancel, "is_set") else cancel()
-        if flag:
-            raise MeasureCancelled("measuring cancelled")
+        if is_cancelled(cancel):
+            raise Cancelled("measuring cancelled")
 
     return check
 
@@ -209,7 +207,7 @@ def measure_roi(
 
     ``cells``: ``"auto"`` (cell statistics when the scan has <= 2 µm/px), ``True`` (say
     why when it cannot) or ``False``. ``cancel``: an object with ``is_set()`` or a callable
-    returning True to stop (raises :class:`MeasureCancelled`); ``on_progress(done, total)``
+    returning True to stop (raises :class:`~cytowords.jobs.Cancelled`); ``on_progress(done, total)``
     after each step. ``profile_um`` overrides the profile resolution (µm/px).
     Raises :class:`MeasureError` for an empty region or one outside the section; all other
     problems are listed in ``Readout.reasons``.

@@ -79,7 +79,8 @@ def area_map_events(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple]:
     """Yields ``("loaded",)`` then ``("done", AreaMap)``, ``("cancelled",)`` or ``("error", msg)``."""
-    from ..describe.mapping import MapCancelled, compute_area_map
+    from ..describe.mapping import compute_area_map
+    from ..jobs import Cancelled
 
     describer = get_describer(request.model, request.device, request.lm_path)
     yield ("loaded",)
@@ -96,7 +97,7 @@ def area_map_events(
             cancel=cancel,
             views=request.views,
         )
-    except MapCancelled:
+    except Cancelled:
         yield ("cancelled",)
         return
     except ValueError as exc:  # includes NoTissueError

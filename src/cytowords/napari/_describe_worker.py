@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from napari.qt.threading import thread_worker
 
-from ..describe import Cancelled, DescribeParams, Roi, RoiError
+from ..describe import DescribeParams, Roi, RoiError
+from ..jobs import Cancelled
 from ..sections import Section
 from ._models import get_describer
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..jobs import Cancelled
+
 
 class SectionError(ValueError):
     """A section file cannot be opened or written.
@@ -10,8 +12,9 @@ class SectionError(ValueError):
     """
 
 
-class WriteCancelled(RuntimeError):
-    """:func:`~cytowords.sections.write_section` was cancelled; nothing was left on disk."""
+#: :func:`~cytowords.sections.write_section` was cancelled (nothing was left on disk); the
+#: package-wide :class:`~cytowords.jobs.Cancelled`.
+WriteCancelled = Cancelled
 
 
 def fail(path: object, problem: str, expected: str = "") -> SectionError:

@@ -6,9 +6,8 @@ import json
 import math
 import os
 import shutil
-import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,17 @@ import numpy as np
 import zarr
 from dask.callbacks import Callback
 
-from .errors import SectionError, WriteCancelled, fail
+from ..jobs import CancelFlag, Cancelled, Progress, is_cancelled
+from .errors import SectionError, fail
 from .ngff import image_label_metadata, multiscale_metadata
 from .pyramid import COARSEST_MAX_PX, downsample2
 from .section import LabelImage, Section
 
-ProgressFn = Callable[[int, int], None]
-CancelFlag = threading.Event | Callable[[], bool] | None
-
-
-def _is_cancelled(cancel: CancelFlag) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
+ProgressFn = Progress
 
 
 class _StoreProgress(Callback):
-    """Counts finished chunk writes; raises WriteCancelled before a task once cancelled."""
+    """Counts finished chunk writes; raises Cancelled before a task once cancelled."""
 
     def __init__(self, done: int, total: int, on_progress: ProgressFn | None, cancel: CancelFlag):
         super().__init__()
@@ -44,8 +35,8 @@ class _StoreProgress(Callback):
         self.on_progress, self.cancel = on_progress, cancel
 
     def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
-        if _is_cancelled(self.cancel):
-            raise WriteCancelled("write_section cancelled")
+        if is_cancelled(self.cancel):
+            raise Cancelled("write_section cancelled")
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
         if isinstance(key, tuple) and str(key[0]).startswith("store-map"):
@@ -157,8 +148,8 @@ class _Writer:
         return group.create_array(key, shape=shape, dtype=dtype, chunks=chunks, fill_value=0, **kw)
 
     def store(self, src: da.Array, target: zarr.Array) -> None:
-        if _is_cancelled(self.cancel):
-            raise WriteCancelled("write_section cancelled")
+        if is_cancelled(self.cancel):
+            raise Cancelled("write_section cancelled")
         src = src.rechunk(target.chunks)
         cb = _StoreProgress(self.done, self.total, self.on_progress, self.cancel)
         # passed to this compute only (dask's global callbacks are not thread-safe)
@@ -210,7 +201,7 @@ def write_section(
         n_levels: number of levels; default halves until the longest side is <= 1024 px.
             Missing levels are computed from the level just written (read back from disk).
         on_progress: called as ``on_progress(done, total)`` after each chunk written.
-        cancel: ``threading.Event`` or callable returning True to stop; raises WriteCancelled.
+        cancel: ``threading.Event`` or callable returning True to stop; raises Cancelled.
         overwrite: replace an existing store at ``path`` (else SectionError).
         name: image name in the metadata (default: the section's name).
 

@@ -25,12 +25,13 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID, Atlas, load_atlas
 from cytowords.atomic import atomic_file
+from cytowords.jobs import Cancelled, Progress
 from cytowords.sections import read_fields
 
 from .grid import IGNORE, class_grid, purity
 from .spec import LabelledSection
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Progress
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def build_patch_set(
         parts = []
         for i, ls in enumerate(sections):
             if cancel is not None and cancel():
-                raise InterruptedError("patch sampling cancelled")
+                raise Cancelled("patch sampling cancelled")
             parts.append(sample_section(ls, areas, cfg, atlas))
             if on_progress:
                 on_progress(i + 1, len(sections))

@@ -13,7 +13,7 @@ f. ``bundle``    metrics on the validation brains and the model bundle (fp16) in
                  ``out_dir/bundle`` (written atomically: a cancelled run leaves none)
 
 Progress: ``on_progress(stage, done, total)``; cancel: a ``threading.Event`` (or callable)
-checked between steps, raising :class:`TrainingCancelled`.
+checked between steps, raising :class:`~cytowords.jobs.Cancelled`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from cytowords.model.bundle_lm import check_caption_mode
 from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 
+from ..jobs import Cancelled, is_cancelled
 from .data import PatchSet, areas_in, build_patch_set
 from .presets import Preset, get_preset
-from .run_folder import STAGES, Run, TrainingCancelled, cached_tensors, is_set
+from .run_folder import STAGES, Run, TrainingCancelled, cached_tensors
 from .spec import LabelledSection, check_brain_splits
 from .spec_check import CheckedSpec, check_data_spec, patch_configs
 from .stage_caption import caption_features, caption_metrics, mine, run_captioner
@@ -126,7 +127,7 @@ def train(
         docs: folder of documents to mine captions from (None: builtin corpus, split train).
         resume: continue a run in ``out_dir`` (False: start over).
         on_progress: ``on_progress(stage, done, total)``.
-        cancel: ``threading.Event`` or callable; raises :class:`TrainingCancelled`.
+        cancel: ``threading.Event`` or callable; raises :class:`~cytowords.jobs.Cancelled`.
         device: ``cpu``, ``cuda`` or ``auto``.
         base_bundle: with ``only="captioner"``: a bundle whose encoder, head, scorer,
             views, thresholds, non-cortex levels and cortex detector are kept as they are;
@@ -247,14 +248,14 @@ def progress_and_check(
     on_progress: StageProgress | None, cancel: Any
 ) -> tuple[Callable[[str], Callable[[int, int], None]], Callable[[], None]]:
     """``prog(stage)`` (a per-stage progress callback) and ``check()`` (raises
-    :class:`TrainingCancelled` once ``cancel`` is set)."""
+    :class:`~cytowords.jobs.Cancelled` once ``cancel`` is set)."""
 
     def prog(stage: str) -> Callable[[int, int], None]:
         return lambda d, t: on_progress(stage, d, t) if on_progress else None
 
     def check() -> None:
-        if is_set(cancel):
-            raise TrainingCancelled("training cancelled; run again with resume to continue")
+        if is_cancelled(cancel):
+            raise Cancelled("training cancelled; run again with resume to continue")
 
     return prog, check
 
@@ -279,7 +280,7 @@ def patch_sets(
             c,
             cache=out / "data" / f"{split}.npz",
             on_progress=prog(f"data:{split}"),
-            cancel=lambda: is_set(cancel),
+            cancel=lambda: is_cancelled(cancel),
         )
         if synthetic:  # synthetic brains: add fields rendered by the generator
             from .synthetic import preset_rendered_set
@@ -290,7 +291,7 @@ def patch_sets(
                 areas,
                 out / "data" / f"{split}_rendered.npz",
                 on_progress=prog(f"data:{split}:rendered"),
-                cancel=lambda: is_set(cancel),
+                cancel=lambda: is_cancelled(cancel),
             )
             if extra is not None:
                 sets[split] = PatchSet.concat([sets[split], extra], p.patch_px)

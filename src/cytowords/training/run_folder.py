@@ -10,20 +10,16 @@ from typing import Any
 
 import torch
 
+from ..jobs import Cancelled
 from .presets import Preset
 from .stage_vision import save_tensors, write_json
 
 STAGES = ("data", "encoder", "head", "scorer", "cortex", "captioner", "bundle")
 
 
-class TrainingCancelled(Exception):
-    """Raised by :func:`train` when cancelled; checkpoints are kept for resuming."""
-
-
-def is_set(cancel: Any) -> bool:
-    if cancel is None:
-        return False
-    return bool(cancel.is_set()) if hasattr(cancel, "is_set") else bool(cancel())
+#: :func:`train` was cancelled (checkpoints are kept for resuming); the package-wide
+#: :class:`~cytowords.jobs.Cancelled`.
+TrainingCancelled = Cancelled
 
 
 class Run:

@@ -15,6 +15,7 @@ import math
 import dask.array as da
 import numpy as np
 
+from cytowords.jobs import Cancelled
 from cytowords.sections import LabelImage, Section
 
 from .spec import LabelledSection
@@ -175,7 +176,7 @@ def rendered_patch_set(
 
     for i, b in enumerate(brains):
         if cancel is not None and cancel():
-            raise InterruptedError("patch rendering cancelled")
+            raise Cancelled("patch rendering cancelled")
         p, lab, _ = render(b, areas, n_per_area, seed * 100_003 + b, none_share)
         labels = list(lab)
         novel = [novel_area(k) for k in spread(novel_areas, i)]

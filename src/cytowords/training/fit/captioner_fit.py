@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from cytowords.jobs import CancelLike
 from cytowords.model.captioner import Captioner
 from cytowords.training.fit.common import (
-    CancelLike,
     ProgressFn,
     load_module_tensors,
     module_tensors,

@@ -6,31 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from cytowords.jobs import Progress
 from cytowords.model.bundle_files import atomic_dir
 
 log = logging.getLogger("cytowords.training")
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Progress
 CKPT_NAME = "checkpoint"
-
-
-class CancelLike(Protocol):
-    def is_set(self) -> bool: ...
-
-
-def is_cancelled(cancel: CancelLike | Callable[[], bool] | None) -> bool:
-    """True if ``cancel`` (a ``threading.Event``-like object or a callable) says stop."""
-    if cancel is None:
-        return False
-    return bool(cancel.is_set()) if hasattr(cancel, "is_set") else bool(cancel())
 
 
 def cosine_lr(step: int, total: int, base_lr: float, warmup: int) -> float:

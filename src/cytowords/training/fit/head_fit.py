@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cytowords.jobs import CancelLike
 from cytowords.model.head import AreaHead, OpenSetScorer
 from cytowords.training.fit.binary_fit import fit_binary_mlp
 from cytowords.training.fit.common import (
-    CancelLike,
     ProgressFn,
     load_module_tensors,
     module_tensors,

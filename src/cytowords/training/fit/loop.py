@@ -11,11 +11,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cytowords.jobs import CancelLike, is_cancelled
 from cytowords.training.fit.common import (
-    CancelLike,
     ProgressFn,
     cosine_lr,
-    is_cancelled,
     load_checkpoint,
     log,
     save_checkpoint,

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from cytowords.jobs import CancelLike
 from cytowords.model.contrastive import augment, contrastive_step
 from cytowords.training.fit.common import (
-    CancelLike,
     ProgressFn,
     load_module_tensors,
     module_tensors,
