@@ -21,13 +21,6 @@ def available_devices() -> list[str]:
     return devices
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``."""
-    if device != "auto":
-        return device
-    return "cuda" if "cuda" in available_devices() else "cpu"
-
-
 def default_model_message() -> str | None:
     """None if the bundled default model is installed, else a message saying what to do."""
     path = default_model_path()
@@ -56,8 +49,10 @@ def get_describer(model: str | Path, device: str = "auto", lm_path: str = "") ->
 
     ``lm_path``: the folder of the bundle's language model when it lives outside the bundle
     and has moved ("" = where the bundle says, or ``CYTOWORDS_LM_PATH``)."""
+    from ..model import resolve_device
+
     path = check_model(model)
-    dev = resolve_device(device)
+    dev = str(resolve_device(device))
     key = (str(path.resolve()), dev, str(lm_path or ""))
     with _LOCK:
         d = _CACHE.get(key)
