@@ -7,13 +7,14 @@ import csv
 import io
 import json
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cytowords.cli import main
-from cytowords.describe import DescribeParams, Describer, Roi
+from cytowords.describe import Cancelled, DescribeParams, Describer, Roi
 from cytowords.describe.export import description_row, results_to_csv, rois_to_geojson
 from cytowords.describe.geojson import parse_geojson_rois
 from cytowords.describe.measured import Measured, caption_conflicts, caption_iv_claim
@@ -148,3 +149,18 @@ def test_caption_contradicting_the_readout_is_marked() -> None:
     assert caption_conflicts("Koniocortex.", agranular)[0].startswith("Measured: no inner granular")
     assert caption_conflicts("Agranular cortex.", agranular) == []
     assert caption_conflicts("Agranular cortex.", Measured()) == []  # not measured: no claim
+
+
+def test_cancel_during_the_readout_cancels_the_description(store_and_bundle) -> None:
+    store, bundle = store_and_bundle
+    ev = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == total:  # the model's part is done: the readout comes next
+            ev.set()
+
+    d = Describer(bundle, device="cpu")
+    with pytest.raises(Cancelled):
+        d.describe_roi(
+            open_section(store), square(*ACROSS, 1500.0), on_progress=progress, cancel=ev
+        )

@@ -249,13 +249,20 @@ class Describer:
         res.add_note(summary)
         res.add_note(self.size_note(roi))
         if p.measure:
-            self._add_measured(res, section, roi)
+            self._add_measured(res, section, roi, cancel)
         return res
 
-    def _add_measured(self, res: RegionDescription, section: Section, roi: Roi) -> None:
+    def _add_measured(
+        self, res: RegionDescription, section: Section, roi: Roi, cancel: threading.Event | None
+    ) -> None:
         """Put the readout of ``roi``'s outer ring on ``res``: measurements, statements,
         the atlas comparison for its area and the caption claims the readout contradicts."""
-        m = measure_region(section, roi.vertices, cells=self.params.measure_cells)
+        from ..measure.errors import MeasureCancelled
+
+        try:
+            m = measure_region(section, roi.vertices, cells=self.params.measure_cells, cancel=cancel)
+        except MeasureCancelled as exc:
+            raise Cancelled("describe cancelled") from exc
         conflicts = caption_conflicts(res.caption, m)
         compare = "" if res.rejected else atlas_comparison(m, res.area, self.atlas)
         res.measurements = m.measurements

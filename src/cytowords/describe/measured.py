@@ -50,13 +50,17 @@ class Measured:
     cortex_type: str | None = None
 
 
-def measure_region(section: Any, vertices_um: np.ndarray, *, cells: bool | str = False) -> Measured:
+def measure_region(
+    section: Any, vertices_um: np.ndarray, *, cells: bool | str = False, cancel: Any = None
+) -> Measured:
     """Run the readout on a ``(N, 2)`` ``(y, x)`` µm polygon of ``section``; a region that
-    cannot be measured at all is reported in ``measurements["not_measured"]``."""
+    cannot be measured at all is reported in ``measurements["not_measured"]``. ``cancel``
+    (an object with ``is_set()``) stops it with
+    :class:`cytowords.measure.errors.MeasureCancelled`."""
     from ..measure import MeasureError, measure_roi
 
     try:
-        r = measure_roi(section, vertices_um, cells=cells)
+        r = measure_roi(section, vertices_um, cells=cells, cancel=cancel)
     except MeasureError as err:
         why = str(err)
         return Measured({"not_measured": [why]}, [f"Not measured: {why}."])
