@@ -86,6 +86,8 @@ def _print_one(res) -> None:
         print(f"rejected:    {res.rejection_reason}")
     if res.note:
         print(f"note:        {res.note}")
+    for i, s in enumerate(res.statements):
+        print(f"{'measured:' if i == 0 else '':<12} {s}")
 
 
 def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
@@ -165,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {verdict}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}")
             if r.rejection_reason or r.note:
                 print(f"  note: {'; '.join(t for t in (r.rejection_reason, r.note) if t)}")
+            if r.statements:
+                print(f"  measured: {' '.join(r.statements)}")
     if args.out:
         print(f"wrote {args.out} ({len(feats)} ROIs)", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -21,6 +21,7 @@ import numpy as np
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled
 from ..sections import Section, read_fields
+from .measured import atlas_comparison, caption_conflicts, measure_region
 from .quality import (
     DEFAULT_THRESHOLDS,
     QualityThresholds,
@@ -72,6 +73,12 @@ class DescribeParams:
         quality: limits of the field-quality check (:mod:`cytowords.describe.quality`):
             fields out of focus, with JPEG blocks or clipped do not vote, and a ROI where
             most tissue fields are such is rejected with that reason; None: no check.
+        measure: also run the model-free readout (:func:`cytowords.measure.measure_roi`)
+            on the ROI's outer ring and put its measurements and statements on the
+            description (profiles only by default: see ``measure_cells``).
+        measure_cells: the readout's ``cells`` argument: False (profiles, thickness and
+            layers only), ``"auto"`` (also cell statistics on scans of <= 2 µm/px, which
+            take seconds more per ROI) or True.
     """
 
     stride_fraction: float = 0.5
@@ -85,6 +92,8 @@ class DescribeParams:
     ignore_noncortex: bool = True
     min_voting_fields: int = 2
     quality: QualityThresholds | None = DEFAULT_THRESHOLDS
+    measure: bool = True
+    measure_cells: bool | str = False
 
 
 def default_model_path() -> Path:
@@ -236,7 +245,26 @@ class Describer:
         )
         res.add_note(summary)
         res.add_note(self.size_note(roi))
+        if p.measure:
+            self._add_measured(res, section, roi, cancel)
         return res
+
+    def _add_measured(
+        self, res: RegionDescription, section: Section, roi: Roi, cancel: threading.Event | None
+    ) -> None:
+        """Put the readout of ``roi``'s outer ring on ``res``: measurements, statements,
+        the atlas comparison for its area and the caption claims the readout contradicts."""
+        from ..measure.errors import MeasureCancelled
+
+        try:
+            m = measure_region(section, roi.vertices, cells=self.params.measure_cells, cancel=cancel)
+        except MeasureCancelled as exc:
+            raise Cancelled("describe cancelled") from exc
+        conflicts = caption_conflicts(res.caption, m)
+        compare = "" if res.rejected else atlas_comparison(m, res.area, self.atlas)
+        res.measurements = m.measurements
+        res.statements = [*m.statements, *([compare] if compare else []), *conflicts]
+        res.n_contradictions = len(conflicts)
 
     def size_note(self, roi: Roi) -> str:
         """A sentence when ``roi`` is smaller than one model field (its area is then read

@@ -37,9 +37,12 @@ RESULT_FIELDS = (
     "caption",
     "alternatives",
     "note",
+    "measured",
+    "thickness_mm",
+    "layer_iv",
 )
 #: result columns that are numbers (QuPath measurements); the others are text (metadata)
-NUMERIC_FIELDS = ("probability", "ood_score")
+NUMERIC_FIELDS = ("probability", "ood_score", "thickness_mm", "layer_iv")
 
 
 def alternatives_text(top_k: Sequence[tuple[str, float]], area: str) -> str:
@@ -60,6 +63,21 @@ def description_row(res: Any) -> dict[str, Any]:
         "alternatives": alternatives_text(res.top_k, res.area),
         # why a ROI was rejected other than by the model, and the warnings for the user
         "note": "; ".join(t for t in (res.rejection_reason, res.note) if t),
+        **measured_columns(getattr(res, "measurements", {}), getattr(res, "statements", [])),
+    }
+
+
+def measured_columns(measurements: Mapping[str, Any], statements: Sequence[str]) -> dict[str, Any]:
+    """The readout's export columns: ``measured`` (its statements, space-joined),
+    ``thickness_mm`` (median cortical thickness, mm) and ``layer_iv`` (1 an inner granular
+    layer IV is visible, 0 none, NaN not measured)."""
+    thick = (measurements.get("thickness_mm") or {}).get("median")
+    layers = measurements.get("layers") or {}
+    iv = layers.get("iv_present")
+    return {
+        "measured": " ".join(statements),
+        "thickness_mm": float(thick) if thick is not None else math.nan,
+        "layer_iv": float(bool(iv)) if iv is not None else math.nan,
     }
 
 

@@ -58,6 +58,14 @@ class RegionDescription:
         note: warnings for the user, one sentence each ("; "-joined): fields that did not
             vote for their image quality, a region smaller than one model field, a scan
             unlike the model's training sections.
+        measurements: what the model-free readout measured in the ROI
+            (:meth:`cytowords.measure.Readout.to_dict` without the traverse coordinates;
+            ``{"not_measured": [reason]}`` when it could not measure; empty when not run).
+        statements: the readout's sentences, then the measured thickness beside the atlas's
+            for the predicted area, then a mark for each caption claim the readout
+            contradicts.
+        n_contradictions: caption claims (layer IV) that the readout contradicts; the
+            caption is kept as the model wrote it.
     """
 
     area: str
@@ -76,6 +84,9 @@ class RegionDescription:
     flagged: dict[str, int] = field(default_factory=dict)
     rejection_reason: str = ""
     note: str = ""
+    measurements: dict[str, Any] = field(default_factory=dict)
+    statements: list[str] = field(default_factory=list)
+    n_contradictions: int = 0
 
     def add_note(self, text: str) -> None:
         """Append one warning sentence to :attr:`note` (no-op for an empty one or a

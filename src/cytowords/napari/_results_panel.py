@@ -38,7 +38,8 @@ def _status(row: dict) -> str:
 
 
 def detail_text(row: int, r: dict) -> str:
-    """Rich text describing ROI ``row``: area, name, probability, rejection and caption."""
+    """Rich text describing ROI ``row``: area, name, probability, rejection, caption and
+    what the readout measured."""
     head = f"<b>ROI {row + 1}</b>"
     if r.get("status") != "done":
         return f"{head}: {escape(_status(r) or 'not described yet')}"
@@ -57,7 +58,9 @@ def detail_text(row: int, r: dict) -> str:
         alt = ""
     note = str(r.get("note") or "")
     note = f"<br><i>note: {escape(note)}</i>" if note and note != "nan" else ""
-    return f"{head}<br>{escape(caption)}{alt}{note}{fields_text(r)}"
+    measured = str(r.get("measured") or "")
+    measured = f"<br>measured: {escape(measured)}" if measured and measured != "nan" else ""
+    return f"{head}<br>{escape(caption)}{alt}{note}{measured}{fields_text(r)}"
 
 
 def fields_text(r: dict) -> str:

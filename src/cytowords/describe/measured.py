@@ -1,0 +1,115 @@
+"""What was measured in a described ROI: the model-free readout beside the model's verdict.
+
+:func:`measure_region` runs :func:`cytowords.measure.measure_roi` on a ROI's outer ring and
+never fails the description: a region that cannot be measured (outside the section, empty)
+gets its reason as ``not_measured``. :func:`atlas_comparison` sets the measured thickness
+beside the atlas's stored value for the predicted area; :func:`caption_conflicts` finds a
+caption's layer-IV claim that the readout contradicts (the caption is kept and marked).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: readout cortex types with an inner granular layer IV (dysgranular is neither claim)
+_IV_PRESENT = ("koniocortex", "granular")
+#: caption phrases that claim no inner granular layer
+_CLAIM_ABSENT = re.compile(
+    r"\bagranular\b|\bno (?:distinct |visible |clear )?(?:inner )?granular layer"
+    r"|\bno (?:distinct |visible |clear )?layer iv\b|\blacks? (?:an? )?(?:inner granular )?layer iv\b"
+    r"|\blayer iv (?:is )?(?:absent|missing)",
+    re.IGNORECASE,
+)
+#: caption phrases that claim an inner granular layer
+_CLAIM_PRESENT = re.compile(
+    r"\bkoniocortex\b|(?<![a-z])granular (?:isocortex|cortex)\b"
+    r"|\b(?:broad|dense|prominent|distinct|wide|well[- ]developed|conspicuous) "
+    r"(?:inner granular )?(?:layer iv|granular layer)\b"
+    r"|\blayer iv (?:is )?(?:broad|dense|prominent|distinct|wide|present|well[- ]developed)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Measured:
+    """The readout of one ROI for its description.
+
+    ``measurements``: :meth:`cytowords.measure.Readout.to_dict` without the per-traverse
+    coordinates, or ``{"not_measured": [reason]}`` when the region could not be measured;
+    ``statements``: its sentences; ``thickness_mm`` (NaN when not measured) and
+    ``cortex_type`` (``None`` when not measured) feed the comparisons.
+    """
+
+    measurements: dict[str, Any] = field(default_factory=dict)
+    statements: list[str] = field(default_factory=list)
+    thickness_mm: float = float("nan")
+    cortex_type: str | None = None
+
+
+def measure_region(
+    section: Any, vertices_um: np.ndarray, *, cells: bool | str = False, cancel: Any = None
+) -> Measured:
+    """Run the readout on a ``(N, 2)`` ``(y, x)`` µm polygon of ``section``; a region that
+    cannot be measured at all is reported in ``measurements["not_measured"]``. ``cancel``
+    (an object with ``is_set()``) stops it with
+    :class:`cytowords.measure.errors.MeasureCancelled`."""
+    from ..measure import MeasureError, measure_roi
+
+    try:
+        r = measure_roi(section, vertices_um, cells=cells, cancel=cancel)
+    except MeasureError as err:
+        why = str(err)
+        return Measured({"not_measured": [why]}, [f"Not measured: {why}."])
+    d = r.to_dict()
+    d.pop("traverses_um", None)  # long coordinate lists: the Profile view reads them itself
+    d.pop("statements", None)
+    thick = float(r.thickness_mm) if r.measured else float("nan")
+    ctype = r.layers.cortex_type if r.layers is not None else None
+    return Measured(d, r.statements(), thick, ctype)
+
+
+def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:
+    """"Here the cortex is 2.6 mm thick (4p in the atlas: 3.3 mm, thick)." from the atlas's
+    stored mean thickness and thickness term of ``area_id``; ``""`` when either side is
+    missing (no area, not measured, no stored value)."""
+    if not np.isfinite(m.thickness_mm):
+        return ""
+    try:
+        area = atlas.get(area_id)
+    except KeyError:
+        return ""
+    stored = getattr(area.profile, "thickness_mm", None)
+    if stored is None or not np.isfinite(stored) or stored <= 0:
+        return ""
+    term = area.facts.get("thickness") if isinstance(area.facts, dict) else None
+    ref = f"{stored:.1f} mm" + (f", {term}" if isinstance(term, str) and term else "")
+    return f"Here the cortex is {m.thickness_mm:.1f} mm thick ({area.id} in the atlas: {ref})."
+
+
+def caption_iv_claim(caption: str) -> bool | None:
+    """The caption's claim about an inner granular layer IV: True (present), False
+    (absent) or None (no claim, or both)."""
+    absent = bool(_CLAIM_ABSENT.search(caption or ""))
+    text = _CLAIM_ABSENT.sub(" ", caption or "")  # "agranular cortex" is no "granular cortex"
+    present = bool(_CLAIM_PRESENT.search(text)) and "dysgranular" not in text.lower()
+    if absent == present:
+        return None
+    return present
+
+
+def caption_conflicts(caption: str, m: Measured) -> list[str]:
+    """Sentences marking what the caption claims against the readout (layer IV), one per
+    contradiction; empty when they agree or either says nothing."""
+    claim = caption_iv_claim(caption)
+    if claim is None or m.cortex_type is None or m.cortex_type == "dysgranular":
+        return []
+    measured = m.cortex_type in _IV_PRESENT
+    if claim == measured:
+        return []
+    if measured:
+        return ["Measured: an inner granular layer IV is visible, although the caption says none."]
+    return ["Measured: no inner granular layer IV is visible, although the caption names one."]
