@@ -145,8 +145,8 @@ def test_caption_contradicting_the_readout_is_marked() -> None:
     granular = Measured({}, [], 2.5, "granular")
     agranular = Measured({}, [], 2.5, "agranular")
     marks = caption_conflicts("Agranular cortex, no layer IV.", granular)
-    assert marks == ["Measured: an inner granular layer IV is visible, although the caption says none."]
-    assert caption_conflicts("Koniocortex.", agranular)[0].startswith("Measured: no inner granular")
+    assert marks == ["The profile shows a layer IV band, although the caption says there is none."]
+    assert caption_conflicts("Koniocortex.", agranular)[0].startswith("The profile shows no layer IV band")
     assert caption_conflicts("Agranular cortex.", agranular) == []
     assert caption_conflicts("Agranular cortex.", Measured()) == []  # not measured: no claim
 

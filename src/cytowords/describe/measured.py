@@ -111,5 +111,5 @@ def caption_conflicts(caption: str, m: Measured) -> list[str]:
     if claim == measured:
         return []
     if measured:
-        return ["Measured: an inner granular layer IV is visible, although the caption says none."]
-    return ["Measured: no inner granular layer IV is visible, although the caption names one."]
+        return ["The profile shows a layer IV band, although the caption says there is none."]
+    return ["The profile shows no layer IV band, although the caption names one."]

@@ -152,13 +152,13 @@ class Readout:
                     f"Layer I, the cell-sparse band under the pia, is about {lay.layer_i_width_um / 1000:.2f} mm wide."
                 )
             if lay.cortex_type == "koniocortex":
-                out.append("A broad, dense inner granular layer IV stands out (koniocortex-like).")
+                out.append("The profile shows a broad, dense band where layer IV lies (koniocortex-like).")
             elif lay.cortex_type == "granular":
-                out.append("An inner granular layer IV is visible between layers III and V.")
+                out.append("The profile shows a dense band between layers III and V, as an inner granular layer IV does.")
             elif lay.cortex_type == "dysgranular":
-                out.append("Layer IV is faint at most (dysgranular-like).")
+                out.append("The profile shows at most a faint band where layer IV would lie (dysgranular-like).")
             else:
-                out.append("No inner granular layer IV is visible (agranular-like).")
+                out.append("The profile shows no dense band between layers III and V (agranular-like).")
             out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
         if self.wm_border is not None:
             out.append(
@@ -310,7 +310,7 @@ def measure_roi(
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
         out.wm_border = "sharp" if out.wm_border_width_um <= SHARP_BORDER_UM else "gradual"
-    reasons.append("columnar organisation: not measured")
+    reasons.append("columnar organisation (no measure of it yet)")
     origin = np.array([y0, x0])
     out.traverses_um = [(t.points + 0.5) * p + origin for t in trs]
     progress(4)
