@@ -48,6 +48,8 @@ BAND_UM = 4500.0
 CONSISTENT_POSITIONS = 2
 #: at least this share of the stations must have a traverse, else the path is off the cortex
 MIN_STATION_SHARE = 0.5
+#: numbers of profiles compared on each side of a position
+BLOCK_SIZES = tuple(range(8, 21, 2))
 FEATURE_NAMES = (
     "mean",
     "centre_of_gravity",
@@ -164,7 +166,7 @@ def consistent_borders(
 
 def detect_borders(
     profiles: np.ndarray,
-    block_sizes: Sequence[int] = tuple(range(8, 25, 2)),
+    block_sizes: Sequence[int] = BLOCK_SIZES,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
     """Borders in a sequence of profiles ``(n, depth)`` (ordered along the cortex).
@@ -188,7 +190,7 @@ def detect_borders(
 class BorderResult:
     """Borders along a path (µm; ``(y, x)`` points from the section's top-left corner).
 
-    ``station_along_um`` / ``station_um``: where each traverse starts along the path;
+    ``path_um``: the path ``(N, 2)``; ``station_along_um`` / ``station_um``: where each traverse starts along the path;
     ``positions_along_um``: the tested positions (mid-way between neighbouring stations,
     ``distance`` and ``pvalue`` columns); ``border_along_um`` / ``border_um``: the borders,
     ``border_support`` the share of block sizes that found each; ``segment_profiles``: the
@@ -197,6 +199,7 @@ class BorderResult:
 
     spacing_um: float
     path_length_um: float
+    path_um: np.ndarray
     profile_pixel_um: float
     block_sizes: list[int]
     station_along_um: np.ndarray
@@ -259,8 +262,8 @@ def find_borders(
     section,
     path_um,
     *,
-    spacing_um: float = 150.0,
-    block_sizes: Sequence[int] = tuple(range(8, 25, 2)),
+    spacing_um: float = 100.0,
+    block_sizes: Sequence[int] = BLOCK_SIZES,
     n_depth: int = N_DEPTH,
     alpha: float = 0.05,
     profile_um: float | None = None,
@@ -350,6 +353,7 @@ def find_borders(
     return BorderResult(
         spacing_um=float(spacing_um),
         path_length_um=length,
+        path_um=path,
         profile_pixel_um=p,
         block_sizes=[int(b) for b in block_sizes],
         station_along_um=a_keep,
