@@ -48,8 +48,13 @@ BAND_UM = 4500.0
 CONSISTENT_POSITIONS = 2
 #: at least this share of the stations must have a traverse, else the path is off the cortex
 MIN_STATION_SHARE = 0.5
-#: numbers of profiles compared on each side of a position
-BLOCK_SIZES = tuple(range(8, 21, 2))
+#: numbers of profiles compared on each side of a position (at 100 µm spacing: 1.6-3 mm)
+BLOCK_SIZES = tuple(range(16, 31, 2))
+#: level of the Bonferroni-corrected T² test. The F approximation assumes independent
+#: profiles; neighbouring traverses are correlated and a real ribbon varies within an area
+#: (curvature, obliqueness), so a strict level keeps false borders rare
+#: (benchmarks/borders.py: 0.05 gave about 4 false borders per 20 mm, 1e-7 about 2)
+ALPHA = 1e-7
 FEATURE_NAMES = (
     "mean",
     "centre_of_gravity",
@@ -167,7 +172,7 @@ def consistent_borders(
 def detect_borders(
     profiles: np.ndarray,
     block_sizes: Sequence[int] = BLOCK_SIZES,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
 ) -> dict[str, Any]:
     """Borders in a sequence of profiles ``(n, depth)`` (ordered along the cortex).
 
@@ -265,7 +270,7 @@ def find_borders(
     spacing_um: float = 100.0,
     block_sizes: Sequence[int] = BLOCK_SIZES,
     n_depth: int = N_DEPTH,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     profile_um: float | None = None,
 ) -> BorderResult:
     """Observer-independent borders along ``path_um`` (``(N, 2)`` (y, x) µm polyline drawn
