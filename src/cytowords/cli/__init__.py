@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "synth",
     "describe",
     "measure",
+    "borders",
     "map",
     "pixel_size",
     "mine",

@@ -8,6 +8,8 @@ measures along them. Everything is in physical units (µm, mm, cells/mm²).
 
 - :func:`measure_roi` -> :class:`Readout` (``to_dict()``, ``statements()``).
 - :func:`analyse_profile` — layer I, layer IV and the vocabulary from one mean profile.
+- :mod:`.borders` — observer-independent area borders along a path on the cortex
+  (``find_borders``).
 """
 
 from .errors import MeasureError

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..jobs import Cancelled, is_cancelled
 from .cells import CELL_MAX_PX_UM, GIANT_UM, LARGE_PYRAMID_UM, CellStats, cells_along
@@ -30,8 +29,7 @@ from .layers import LayerEstimate, analyse_profile
 from .polygon import as_vertices, polygon_area_um2, polygon_mask
 from .ribbon import (
     CURVED_RATIO,
-    refine_white_end,
-    sample_along,
+    profiles_along,
     segment,
     slide_reference,
     trace_traverses,
@@ -270,13 +268,8 @@ def measure_roi(
         reasons.append("no traverse runs from the pia to the white matter inside the ROI")
     if not trs:
         return out
-    dens_img = ndi.gaussian_filter(rib.od, max(0.7, 20.0 / p))
-    refined = [refine_white_end(dens_img, t, p) for t in trs]
-    trs = [t for t, _ in refined]
-    widths = np.array([w for _, w in refined])
+    trs, widths, profiles = profiles_along(rib, trs, N_DEPTH)
     progress(3)
-    prof_img = ndi.gaussian_filter(rib.od, max(0.5, 8.0 / p))
-    profiles = np.stack([sample_along(prof_img, t, N_DEPTH) for t in trs])
     lengths = np.array([t.length_um for t in trs]) / 1000.0
     ratio = np.array([t.length_um / max(t.chord_um, 1e-9) for t in trs])
     med = float(np.median(lengths))

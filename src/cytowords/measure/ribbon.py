@@ -285,22 +285,37 @@ def trace_traverses(
     """Streamlines of the depth potential from pial points inside ``roi`` to the white
     matter, ending inside ``roi`` (pixels, see :class:`Traverse`); seeds are spread evenly
     along the pia (farthest-point sampling), ``n`` to ``max_n`` of them."""
-    pot = ribbon.potential
-    if not np.isfinite(pot).any():
+    if not np.isfinite(ribbon.potential).any():
         return []
     seeds = np.argwhere(ribbon.pia & roi)
     if len(seeds) == 0:
         return []
+    k = min(len(seeds), max(n, min(max_n, len(seeds) // 4)))
+    roi_near = ndi.binary_dilation(roi, iterations=2)
+    out = []
+    for t in streamlines(ribbon, _spread(seeds, k)):
+        if t is None:
+            continue
+        end = t.points[-1]
+        if roi_near[int(round(end[0])), int(round(end[1]))]:
+            out.append(t)
+    return out
+
+
+def streamlines(ribbon: Ribbon, seeds: np.ndarray) -> list[Traverse | None]:
+    """Streamlines of the depth potential from ``seeds`` (``(k, 2)`` (y, x) px, on the pia)
+    to the white matter, one per seed; ``None`` where a streamline does not reach the white
+    matter (it leaves the tissue or the window, or stalls)."""
+    pot = ribbon.potential
+    if not np.isfinite(pot).any() or len(seeds) == 0:
+        return [None] * len(seeds)
     full = np.where(ribbon.grey, pot, np.where(ribbon.wm, 1.0, 0.0)).astype(np.float64)
     gy, gx = np.gradient(ndi.gaussian_filter(full, 1.0))
-    k = min(len(seeds), max(n, min(max_n, len(seeds) // 4)))
-    picked = _spread(seeds, k)
-    roi_near = ndi.binary_dilation(roi, iterations=2)
     h, w = pot.shape
     step = 1.0
     max_steps = int(4 * (h + w) / step)
     # all streamlines advance together (midpoint rule, half-pixel steps)
-    pos = picked.astype(np.float64)
+    pos = np.asarray(seeds, dtype=np.float64).copy()
     k = len(pos)
     active = np.ones(k, bool)
     reached = np.zeros(k, bool)
@@ -326,20 +341,36 @@ def trace_traverses(
         step_pos[moved] = pos[moved]
         track.append(step_pos)
     paths = np.stack(track, 1)  # (k, steps, 2), NaN once stopped
-    out = []
+    out: list[Traverse | None] = [None] * k
     for i in np.flatnonzero(reached):
         p = paths[i][np.isfinite(paths[i, :, 0])]
         if len(p) < 3:
-            continue
-        end = p[-1]
-        if not roi_near[int(round(end[0])), int(round(end[1]))]:
             continue
         seg = np.hypot(*np.diff(p, axis=0).T)
         # the pia and the white-matter border lie half a pixel beyond the end pixels
         length = (float(seg.sum()) + 0.5) * ribbon.pixel_um
         chord = float(np.hypot(*(p[-1] - p[0])) + 0.5) * ribbon.pixel_um
-        out.append(Traverse(p, length, chord))
+        out[i] = Traverse(p, length, chord)
     return out
+
+
+def profiles_along(
+    ribbon: Ribbon, traverses: list[Traverse], n: int = 100
+) -> tuple[list[Traverse], np.ndarray, np.ndarray]:
+    """Refine each traverse's deep end (:func:`refine_white_end` on the OD smoothed over
+    20 µm) and sample the OD (smoothed over 8 µm) at ``n`` relative depths along it.
+    Returns the refined traverses, the grey/white transition widths (µm, NaN where not
+    clear) and the profiles ``(len(traverses), n)``."""
+    p = ribbon.pixel_um
+    dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
+    refined = [refine_white_end(dens_img, t, p) for t in traverses]
+    trs = [t for t, _ in refined]
+    widths = np.array([w for _, w in refined])
+    prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
+    profiles = (
+        np.stack([sample_along(prof_img, t, n) for t in trs]) if trs else np.zeros((0, n))
+    )
+    return trs, widths, profiles
 
 
 def _grad_at(gy: np.ndarray, gx: np.ndarray, pts: np.ndarray) -> np.ndarray:

@@ -1,0 +1,155 @@
+"""``cytowords borders IMAGE --path FILE.geojson | --path-um "y,x;y,x;..." [--spacing-um S]
+[--json] [--out borders.geojson]``.
+
+Observer-independent borders (:func:`cytowords.measure.borders.find_borders`) along a path
+drawn on the cortex: ``--path`` reads the first LineString of a GeoJSON file (QuPath line
+annotation, full-resolution pixel coordinates), ``--path-um`` takes ``y,x`` µm pairs.
+``--out`` writes the borders (Points) and the segments between them (LineStrings along the
+path) as GeoJSON in full-resolution pixels, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import CliError
+
+
+def _path_um(text: str) -> np.ndarray:
+    try:
+        pts = [[float(v) for v in pair.split(",")] for pair in text.split(";") if pair.strip()]
+    except ValueError:
+        pts = []
+    if len(pts) < 2 or any(len(p) != 2 for p in pts):
+        raise argparse.ArgumentTypeError(
+            f"--path-um {text!r}: expected at least two y,x pairs in µm separated by ';', "
+            "e.g. 1000,2000;1000,8000"
+        )
+    return np.array(pts)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "borders",
+        help="find area borders along a path on the cortex (observer-independent, no model)",
+        description="Place traverses along a path drawn on the cortex, compare the laminar "
+        "profiles of neighbouring blocks (Mahalanobis distance, Hotelling T²) and report "
+        "where the cytoarchitecture changes.",
+    )
+    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--path", help="GeoJSON with a LineString (full-resolution pixels)")
+    which.add_argument("--path-um", type=_path_um, help='"y,x;y,x;..." in µm')
+    p.add_argument("--spacing-um", type=float, default=100.0, help="traverse spacing (µm)")
+    p.add_argument(
+        "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", help="write borders and segments to a .geojson file")
+    p.set_defaults(func=run)
+
+
+def _read_path(path: str, pixel_size_um: float) -> np.ndarray:
+    from ..describe.geojson import GeoJsonError, read_geojson_rois
+
+    try:
+        read = read_geojson_rois(path, pixel_size_um=pixel_size_um, paths=True)
+    except GeoJsonError as exc:
+        raise CliError(str(exc)) from None
+    if not read.paths:
+        raise CliError(f"{path}: no LineString (path) in the file")
+    if len(read.paths) > 1:
+        print(f"{path}: {len(read.paths)} paths; using the first", file=sys.stderr)
+    return np.asarray(read.paths[0].vertices, dtype=float)
+
+
+def borders_geojson(result, pixel_size_um: float) -> dict:
+    """Borders as Point features and segments as LineString features along the path, in
+    full-resolution pixels ``[x, y]``."""
+    from ..measure.borders import point_at
+
+    def xy(pts):
+        return [
+            [round(float(x) / pixel_size_um, 2), round(float(y) / pixel_size_um, 2)] for y, x in pts
+        ]
+
+    feats = []
+    for i, (a, pt, s) in enumerate(
+        zip(result.border_along_um, result.border_um, result.border_support), 1
+    ):
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": xy([pt])[0]},
+                "properties": {
+                    "objectType": "annotation",
+                    "name": f"border {i}",
+                    "along_um": round(float(a), 1),
+                    "support": round(float(s), 3),
+                },
+            }
+        )
+    for i, (a, b) in enumerate(result.segments_along_um, 1):
+        along = np.linspace(a, b, max(2, int((b - a) / result.spacing_um) + 1))
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": xy(point_at(result.path_um, along)),
+                },
+                "properties": {
+                    "objectType": "annotation",
+                    "name": f"segment {i}",
+                    "from_um": round(float(a), 1),
+                    "to_um": round(float(b), 1),
+                },
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "features": feats,
+        "properties": {"pixel_size_um": pixel_size_um},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_text
+    from ..measure import MeasureError
+    from ..measure.borders import find_borders
+    from . import open_image
+
+    if args.out and not args.out.lower().endswith((".geojson", ".json")):
+        raise CliError(f"--out {args.out}: expected a .geojson file name")
+    if args.spacing_um <= 0:
+        raise CliError(f"--spacing-um {args.spacing_um:g}: must be positive")
+    section = open_image(args.image, args.pixel_size_um)
+    px = float(section.pixel_size_um[0])
+    path = _read_path(args.path, px) if args.path else args.path_um
+    try:
+        r = find_borders(section, path, spacing_um=args.spacing_um)
+    except MeasureError as exc:
+        raise CliError(f"{args.image}: {exc}") from None
+    if args.out:
+        atomic_write_text(args.out, json.dumps(borders_geojson(r, px), indent=1))
+    if args.json:
+        print(json.dumps(r.to_dict(), indent=1))
+    else:
+        print(
+            f"{len(r.traverses_um)} traverses over {r.path_length_um / 1000:.1f} mm; "
+            f"{len(r.border_along_um)} border(s)"
+        )
+        for a, pt, s in zip(r.border_along_um, r.border_um, r.border_support):
+            print(
+                f"  {a / 1000:.2f} mm along the path at (x {pt[1]:.0f}, y {pt[0]:.0f}) µm, "
+                f"found with {s:.0%} of the block sizes"
+            )
+        for note in r.notes:
+            print(f"  note: {note}")
+    if args.out:
+        print(f"wrote {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,147 @@
+"""Observer-independent borders (:mod:`cytowords.measure.borders`): hand-made profile
+sequences with a known change point, a synthetic section path across area borders, the CLI
+and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cytowords.cli import main
+from cytowords.measure import MeasureError
+from cytowords.measure.borders import (
+    detect_borders,
+    distance_function,
+    find_borders,
+    profile_features,
+)
+from cytowords.sections import open_section, write_section
+from cytowords.synth import virtual_section
+from cytowords.synth.truth import _geometry, truth_at
+
+DEPTH = (np.arange(100) + 0.5) / 100
+
+
+def _profiles(centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Profiles with a dark band (layer-IV-like) at ``centres`` plus noise."""
+    band = np.exp(-(((DEPTH[None, :] - centres[:, None]) / 0.08) ** 2))
+    return 0.5 + 0.2 * DEPTH[None, :] + 0.3 * band + rng.normal(0, 0.03, (len(centres), 100))
+
+
+def test_features_follow_the_profile_shape():
+    rng = np.random.default_rng(1)
+    f = profile_features(_profiles(np.array([0.3, 0.7]), rng))
+    assert f.shape == (2, 10)
+    # the centre of gravity moves with the band; the mean does not
+    assert f[1, 1] > f[0, 1] + 0.02
+    assert abs(f[1, 0] - f[0, 0]) < 0.02
+
+
+@pytest.mark.parametrize("change", [30, 47])
+def test_known_change_point_is_found_within_one_position(change):
+    rng = np.random.default_rng(change)
+    centres = np.where(np.arange(80) < change, 0.45, 0.6) + rng.normal(0, 0.02, 80)
+    det = detect_borders(_profiles(centres, rng))
+    assert len(det["positions"]) == 1
+    assert abs(int(det["positions"][0]) - change) <= 1
+    assert det["support"][0] >= 0.5
+    d2, pv = distance_function(det["features"], 10)
+    assert np.nanargmax(d2) in range(change - 2, change + 3)
+    assert pv[change] < 0.05 and np.isnan(d2[:10]).all()
+
+
+def test_no_change_gives_no_border():
+    for seed in range(3):
+        rng = np.random.default_rng(100 + seed)
+        centres = 0.5 + rng.normal(0, 0.02, 80)
+        assert len(detect_borders(_profiles(centres, rng))["positions"]) == 0
+
+
+# a 40 × 30 mm section of brain 205: areas about 2 mm long along the pia
+SEED, SIZE = 205, (40, 30)
+PX = 16.0
+
+
+@pytest.fixture(scope="module")
+def crop(tmp_path_factory):
+    """The pia of hOc1..hOc4d as a path (µm in the crop) and an OME-Zarr crop around it."""
+    sec = virtual_section(SEED, size_mm=SIZE)
+    g = _geometry(sec)
+    g._build()
+    s = g._arclen
+    sel = (s > 800) & (s < 8600)
+    path = g._poly[sel][:, ::-1]  # (x, y) -> (y, x)
+    y0, x0 = np.floor((path.min(0) - 5000) / PX) * PX
+    y1, x1 = np.ceil((path.max(0) + 5000) / PX) * PX
+    y0, x0 = max(y0, 0.0), max(x0, 0.0)
+    y1, x1 = min(y1, sec.shape_um[0]), min(x1, sec.shape_um[1])
+    img = sec.read_window(y0, x0, y1 - y0, x1 - x0, PX)
+    out = tmp_path_factory.mktemp("borders") / "crop.ome.zarr"
+    write_section(out, np.clip(img, 0, 255).astype(np.uint8), pixel_size_um=PX)
+    return {"file": out, "path": path - [y0, x0], "origin": np.array([y0, x0]), "section": sec}
+
+
+def test_path_across_known_area_borders(crop):
+    # areas here are about 2 mm long: blocks of 8-20 traverses (0.8-2 mm), the usual level
+    blocks = tuple(range(8, 21, 2))
+    r = find_borders(open_section(crop["file"]), crop["path"], block_sizes=blocks, alpha=0.05)
+    assert len(r.traverses_um) >= 50
+    mids = np.array([t[len(t) // 2] for t in r.traverses_um]) + crop["origin"]
+    area = truth_at(crop["section"], mids)["area"]
+    change = np.flatnonzero(area[1:] != area[:-1]) + 1
+    # only borders with a smallest block of profiles on both sides can be tested
+    bmin = min(r.block_sizes)
+    change = change[(change >= bmin) & (change <= len(area) - bmin)]
+    true_um = r.positions_along_um[change]
+    assert len(true_um) >= 2 and len(r.border_along_um) >= 1
+    found = [np.min(np.abs(r.border_along_um - t)) <= 1000 for t in true_um]
+    false = [np.min(np.abs(true_um - b)) > 1000 for b in r.border_along_um]
+    assert sum(found) >= len(true_um) - 1 and sum(false) <= 1
+    assert r.distance.shape == (len(r.block_sizes), len(r.profiles) + 1)
+    assert len(r.segment_profiles) == len(r.border_along_um) + 1
+    assert r.segments_along_um[0, 0] == 0 and r.segments_along_um[-1, 1] == r.path_length_um
+
+
+def test_cli_borders_writes_geojson(crop, tmp_path, capsys):
+    path_px = crop["path"][:, ::-1] / PX
+    line = tmp_path / "path.geojson"
+    line.write_text(
+        json.dumps(
+            [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": path_px.round(1).tolist()},
+                    "properties": {"objectType": "annotation"},
+                }
+            ]
+        )
+    )
+    out = tmp_path / "borders.geojson"
+    rc = main(["borders", str(crop["file"]), "--path", str(line), "--json", "--out", str(out)])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    saved = json.loads(out.read_text())
+    kinds = [f["geometry"]["type"] for f in saved["features"]]
+    assert kinds.count("Point") == len(d["borders"]) >= 1
+    assert kinds.count("LineString") == len(d["borders"]) + 1
+    first = next(f for f in saved["features"] if f["geometry"]["type"] == "Point")
+    b = d["borders"][0]
+    assert first["geometry"]["coordinates"] == pytest.approx(
+        [b["x_um"] / PX, b["y_um"] / PX], abs=0.1
+    )
+
+
+def test_bad_paths(crop, capsys):
+    sec = open_section(crop["file"])
+    with pytest.raises(MeasureError, match="at least .* mm"):
+        find_borders(sec, crop["path"][:5])
+    with pytest.raises(MeasureError, match="outside the section"):
+        find_borders(sec, [[-9000.0, -9000.0], [-9000.0, -2000.0]])
+    # along the slide's corner, in the glass: no pia or white matter near the path
+    with pytest.raises(MeasureError, match="off the cortex"):
+        find_borders(crop["section"], [[300.0, 300.0], [300.0, 4000.0]], profile_um=32.0)
+    rc = main(["borders", str(crop["file"]), "--path-um", "1000,1000;1000,1500"])
+    assert rc == 2
+    assert "at least" in capsys.readouterr().err
