@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from cytowords.describe import Cancelled, DescribeParams, Describer, Roi, RoiError
+from cytowords.describe import DescribeParams, Describer, Roi, RoiError
+from cytowords.jobs import Cancelled
 from cytowords.sections import Section
 from tiny_bundle import AREAS, PATCH_PX, PIXEL_UM, make_tiny_bundle
 

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import ast
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cytowords.describe import Cancelled as DescribeCancelled
-from cytowords.describe.mapping import MapCancelled
+import cytowords
 from cytowords.jobs import Cancelled, is_cancelled
-from cytowords.measure.errors import MeasureCancelled
-from cytowords.sections import WriteCancelled, write_section
-from cytowords.training.pipeline import TrainingCancelled
+from cytowords.sections import write_section
 
 
-def test_old_cancel_names_are_the_one_type():
-    for old in (
-        DescribeCancelled,
-        MapCancelled,
-        MeasureCancelled,
-        WriteCancelled,
-        TrainingCancelled,
-    ):
-        assert old is Cancelled
+def test_the_package_has_one_cancel_exception_and_no_other_name_for_it():
+    """Every job (describe, map, measure, write, train) raises cytowords.jobs.Cancelled:
+    no module defines another cancel exception or re-exports it under another name."""
+    src = Path(cytowords.__file__).parent
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and "Cancel" in node.name and node.bases:
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                if bases - {"Protocol"}:
+                    found.append(f"{path.relative_to(src)}: class {node.name}")
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Name):
+                if node.value.id == "Cancelled":
+                    found.append(f"{path.relative_to(src)}: alias {ast.unparse(node.targets[0])}")
+    assert found == ["jobs.py: class Cancelled"]
     # the section writer and the readout raised RuntimeError subclasses before; still true
     assert issubclass(Cancelled, RuntimeError)
 

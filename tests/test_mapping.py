@@ -11,9 +11,10 @@ import torch
 
 from cytowords.atlas import load_atlas
 from cytowords.describe import default_model_path
-from cytowords.describe.mapping import AreaMap, MapCancelled, NoTissueError, compute_area_map
+from cytowords.describe.mapping import AreaMap, NoTissueError, compute_area_map
 from cytowords.describe.mapping_grid import make_grid, otsu_threshold, tissue_mask
 from cytowords.describe.mapping_tasks import ModelRef, autocast_dtype, get_model, infer_patches
+from cytowords.jobs import Cancelled
 from map_fixtures import band_section, blank_section
 from tiny_bundle import make_tiny_bundle
 
@@ -159,7 +160,7 @@ def test_cancel_stops_between_blocks(section, bundle):
         if done > 0:
             ev.set()
 
-    with pytest.raises(MapCancelled):
+    with pytest.raises(Cancelled):
         compute_area_map(section, str(bundle), block_tiles=2, on_progress=progress, cancel=ev)
     assert 0 < seen[-1] < 79
 

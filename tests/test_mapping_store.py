@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import zarr
 
-from cytowords.describe.mapping import MapCancelled, compute_area_map
+from cytowords.describe.mapping import compute_area_map
 from cytowords.describe.mapping_store import JOURNAL, partial_path
 from cytowords.describe.mapping_write import map_to_zarr, write_area_map
+from cytowords.jobs import Cancelled
 from cytowords.sections import open_section
 from map_fixtures import band_section
 from tiny_bundle import make_tiny_bundle
@@ -71,7 +72,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, section, bundle, 
         if journal.is_file() and len(journal.read_text().splitlines()) >= 3:
             ev.set()
 
-    with pytest.raises(MapCancelled):
+    with pytest.raises(Cancelled):
         map_to_zarr(
             section, out, str(bundle), block_tiles=2, on_progress=stop_after_3_blocks, cancel=ev
         )
@@ -97,7 +98,7 @@ def test_partial_with_other_parameters_is_refused(tmp_path, section, bundle):
         if done:
             ev.set()
 
-    with pytest.raises(MapCancelled):
+    with pytest.raises(Cancelled):
         map_to_zarr(section, out, str(bundle), block_tiles=2, on_progress=stop, cancel=ev)
     run = json.loads((partial_path(out) / "run.json").read_text())
     assert run["grid"][3] == 2

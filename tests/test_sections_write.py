@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import zarr
 
+from cytowords.jobs import Cancelled
 from cytowords.sections import (
     LabelImage,
     Section,
     SectionError,
-    WriteCancelled,
     open_section,
     write_section,
 )
@@ -126,7 +126,7 @@ def test_cancel_leaves_nothing(tmp_path):
         if done >= 3:
             ev.set()
 
-    with pytest.raises(WriteCancelled):
+    with pytest.raises(Cancelled):
         write_section(
             tmp_path / "c.zarr",
             _img(),
@@ -140,7 +140,7 @@ def test_cancel_leaves_nothing(tmp_path):
 
 
 def test_cancel_callable_and_failure_leave_nothing(tmp_path):
-    with pytest.raises(WriteCancelled):
+    with pytest.raises(Cancelled):
         write_section(tmp_path / "c.zarr", _img(), pixel_size_um=1, cancel=lambda: True)
 
     def boom(block):
@@ -157,7 +157,7 @@ def test_overwrite_is_explicit_and_atomic(tmp_path):
     write_section(target, np.zeros((64, 64), np.uint8), pixel_size_um=1)
     with pytest.raises(SectionError, match="o.zarr: already exists"):
         write_section(target, np.ones((64, 64), np.uint8), pixel_size_um=1)
-    with pytest.raises(WriteCancelled):
+    with pytest.raises(Cancelled):
         write_section(
             target,
             np.ones((64, 64), np.uint8),

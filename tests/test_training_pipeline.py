@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from cytowords.jobs import Cancelled
 from cytowords.model import load_bundle
 from cytowords.training.mining import REJECTION_CAPTION, parse_area
-from cytowords.training.pipeline import TrainingCancelled, train
+from cytowords.training.pipeline import train
 from cytowords.training.presets import PRESETS, Preset
 from cytowords.training.spec import LabelledSection
 from training_sections import AREAS, in_memory_section
@@ -63,7 +64,7 @@ def test_cancel_leaves_no_bundle_and_resume_skips_finished_stages(tmp_path):
         if stage == "head":
             cancel.set()
 
-    with pytest.raises(TrainingCancelled):
+    with pytest.raises(Cancelled):
         train(TINY, out, data=_sections(), on_progress=progress, cancel=cancel, device="cpu")
     assert not (out / "bundle").exists()
     state = json.loads((out / "run.json").read_text())

@@ -1,11 +1,10 @@
 """Inference: ROI -> patches -> embeddings -> area + open-set rejection + caption."""
 
-from .describer import Cancelled, DescribeParams, Describer, default_model_path, resolve_model_path
+from .describer import DescribeParams, Describer, default_model_path, resolve_model_path
 from .result import PatchResult, RegionDescription
 from .roi import Roi, RoiError, patch_grid
 
 __all__ = [
-    "Cancelled",
     "DescribeParams",
     "Describer",
     "PatchResult",

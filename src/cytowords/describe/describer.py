@@ -254,12 +254,7 @@ class Describer:
     ) -> None:
         """Put the readout of ``roi``'s outer ring on ``res``: measurements, statements,
         the atlas comparison for its area and the caption claims the readout contradicts."""
-        from ..measure.errors import MeasureCancelled
-
-        try:
-            m = measure_region(section, roi.vertices, cells=self.params.measure_cells, cancel=cancel)
-        except MeasureCancelled as exc:
-            raise Cancelled("describe cancelled") from exc
+        m = measure_region(section, roi.vertices, cells=self.params.measure_cells, cancel=cancel)
         conflicts = caption_conflicts(res.caption, m)
         compare = "" if res.rejected else atlas_comparison(m, res.area, self.atlas)
         res.measurements = m.measurements

@@ -27,7 +27,6 @@ from ..sections import Section
 from .mapping_grid import NoTissueError
 from .mapping_plan import MapPlan, plan_map
 from .mapping_run import (
-    MapCancelled,
     build_tasks,
     distributed_client,
     run_distributed,
@@ -37,7 +36,6 @@ from .mapping_tasks import REJECTED_NO_CORTEX, REJECTED_UNFIT, BlockResult
 
 __all__ = [
     "AreaMap",
-    "MapCancelled",
     "NoTissueError",
     "compute_area_map",
     "map_to_zarr",

@@ -27,11 +27,6 @@ from .mapping_tasks import BlockResult, ModelRef, infer_block, read_block
 CONNECT_TIMEOUT_S = 5.0
 
 
-#: An area map was cancelled (finished blocks were already handed out); the package-wide
-#: :class:`~cytowords.jobs.Cancelled`.
-MapCancelled = Cancelled
-
-
 class SectionHandle:
     """Opaque holder so that dask does not traverse (and compute) the section's arrays."""
 

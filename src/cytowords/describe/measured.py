@@ -56,7 +56,7 @@ def measure_region(
     """Run the readout on a ``(N, 2)`` ``(y, x)`` µm polygon of ``section``; a region that
     cannot be measured at all is reported in ``measurements["not_measured"]``. ``cancel``
     (an object with ``is_set()``) stops it with
-    :class:`cytowords.measure.errors.MeasureCancelled`."""
+    :class:`cytowords.jobs.Cancelled`."""
     from ..measure import MeasureError, measure_roi
 
     try:

@@ -1,11 +1,7 @@
-"""Errors of the readout: input that cannot be measured at all."""
-
-from ..jobs import Cancelled
+"""Errors of the readout: input that cannot be measured at all (cancelling raises the
+package-wide :class:`cytowords.jobs.Cancelled`)."""
 
 
 class MeasureError(ValueError):
     """A region that cannot be measured (no area, outside the section, not finite...)."""
 
-
-#: The cancellation of measuring is the package-wide :class:`~cytowords.jobs.Cancelled`.
-MeasureCancelled = Cancelled

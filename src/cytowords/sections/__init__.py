@@ -3,7 +3,7 @@ multiscale dask arrays; the one field reader with the section's intensity range.
 
 from .calibration import calibration_warning
 from .colour import StainModel, grey_levels
-from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, WriteCancelled
+from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError
 from .fields import read_fields
 from .intensity import Intensity, section_background, section_intensity
 from .open import open_section
@@ -25,5 +25,4 @@ __all__ = [
     "SectionNotFoundError",
     "StainModel",
     "write_section",
-    "WriteCancelled",
 ]

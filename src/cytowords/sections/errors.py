@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from ..jobs import Cancelled
-
 
 class SectionError(ValueError):
     """A section file cannot be opened or written.
 
     The message always names the file (or argument), the problem and what was expected.
     """
-
-
-#: :func:`~cytowords.sections.write_section` was cancelled (nothing was left on disk); the
-#: package-wide :class:`~cytowords.jobs.Cancelled`.
-WriteCancelled = Cancelled
 
 
 def fail(path: object, problem: str, expected: str = "") -> SectionError:

@@ -2,7 +2,7 @@
 
 Public API (imported lazily; see docs/training.md)::
 
-    from cytowords.training import (train, TrainingCancelled, get_preset, Preset, PRESETS,
+    from cytowords.training import (train, get_preset, Preset, PRESETS,
         labelled_section, LabelledSection, load_data_spec, read_data_spec, DataSpecError,
         check_data_spec, PatchConfig, PatchSet, build_patch_set)
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 _EXPORTS = {
     "train": "pipeline",
-    "TrainingCancelled": "pipeline",
     "STAGES": "pipeline",
     "get_preset": "presets",
     "Preset": "presets",

@@ -35,7 +35,7 @@ from cytowords.training.mining import REJECTION_CAPTION
 from ..jobs import Cancelled, is_cancelled
 from .data import PatchSet, areas_in, build_patch_set
 from .presets import Preset, get_preset
-from .run_folder import STAGES, Run, TrainingCancelled, cached_tensors
+from .run_folder import STAGES, Run, cached_tensors
 from .spec import LabelledSection, check_brain_splits
 from .spec_check import CheckedSpec, check_data_spec, patch_configs
 from .stage_caption import caption_features, caption_metrics, mine, run_captioner
@@ -391,5 +391,5 @@ def caption_and_save(
     )
 
 
-__all__ = ["STAGES", "TrainingCancelled", "train"]
+__all__ = ["STAGES", "train"]
 _ = np  # numpy used by helpers' type hints

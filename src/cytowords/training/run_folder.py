@@ -10,16 +10,10 @@ from typing import Any
 
 import torch
 
-from ..jobs import Cancelled
 from .presets import Preset
 from .stage_vision import save_tensors, write_json
 
 STAGES = ("data", "encoder", "head", "scorer", "cortex", "captioner", "bundle")
-
-
-#: :func:`train` was cancelled (checkpoints are kept for resuming); the package-wide
-#: :class:`~cytowords.jobs.Cancelled`.
-TrainingCancelled = Cancelled
 
 
 class Run:
