@@ -1,7 +1,7 @@
 """Accuracy of whole-section area maps on held-out brains, against the ground truth.
 
 Maps a virtual section of each test brain (80 × 60 mm at 32 µm/px, in-scope areas only)
-with :func:`cytowords.describe.mapping.compute_area_map` (one 4 mm field every 1024 µm)
+with :func:`cytowords.mapping.compute_area_map` (one 4 mm field every 1024 µm)
 and compares every map pixel with the ground-truth area label. Prints, per brain, the
 accuracy on cortex pixels that the map names and does not reject, and the share of
 cortex tiles that are rejected as "not a known area" (all of them in-scope cortex here).
@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from cytowords.describe.mapping import compute_area_map
+from cytowords.mapping import compute_area_map
 from cytowords.synth.section import virtual_section
 
 

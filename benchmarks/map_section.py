@@ -82,7 +82,7 @@ def make_section(workdir: Path, size_mm: tuple[float, float], seed: int = 7) -> 
 
 
 def run_map(section_path: Path, bundle: Path, **kw) -> dict:
-    from cytowords.describe.mapping import compute_area_map
+    from cytowords.mapping import compute_area_map
     from cytowords.sections import open_section
 
     amap = compute_area_map(open_section(section_path), str(bundle), **kw)

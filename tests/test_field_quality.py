@@ -126,7 +126,7 @@ def test_roi_smaller_than_one_field_says_so(describer, sharp_and_blurred) -> Non
 
 
 def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tmp_path) -> None:
-    from cytowords.describe.mapping import compute_area_map
+    from cytowords.mapping import compute_area_map
     from map_fixtures import band_section
     from tiny_bundle import make_tiny_bundle
 

@@ -167,7 +167,7 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
             load_bundle(bundle)
         assert str(e.value).count(str(bundle)) == 1
         # area maps need no language model: they load the bundle without it
-        from cytowords.describe.mapping_tasks import ModelRef, get_model
+        from cytowords.mapping.infer import ModelRef, get_model
 
         vision, _ = get_model(ModelRef(str(bundle), "cpu"))
         assert vision.captioner is None and vision.area_ids == b.area_ids

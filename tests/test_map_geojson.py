@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from cytowords.describe.export import geojson_to_rois
-from cytowords.describe.map_geojson import (
+from cytowords.mapping import AreaMap
+from cytowords.mapping.geojson import (
     REJECTED_NO_CORTEX,
     REJECTED_UNKNOWN,
     _signed_area,
     area_map_to_geojson,
     mask_polygons,
 )
-from cytowords.describe.mapping import AreaMap
 
 TABLE = {1: ("hOc1", "primary visual cortex", "#ff0000"), 2: ("44", "Broca, opercular", "#00ff00")}
 

@@ -11,10 +11,11 @@ import torch
 
 from cytowords.atlas import load_atlas
 from cytowords.describe import default_model_path
-from cytowords.describe.mapping import AreaMap, NoTissueError, compute_area_map
-from cytowords.describe.mapping_grid import make_grid, otsu_threshold, tissue_mask
-from cytowords.describe.mapping_tasks import ModelRef, autocast_dtype, get_model, infer_patches
 from cytowords.jobs import Cancelled
+from cytowords.mapping import AreaMap, NoTissueError, compute_area_map
+from cytowords.mapping.infer import ModelRef, autocast_dtype, get_model, infer_patches
+from cytowords.mapping.plan import make_grid
+from cytowords.sections.tissue import otsu_threshold, tissue_mask
 from map_fixtures import band_section, blank_section
 from tiny_bundle import make_tiny_bundle
 
@@ -134,7 +135,7 @@ def test_rejected_tiles_tell_no_cortex_from_unknown_cortex(section, tmp_path, lo
     background) or 1 (cortex of no known area), in the map, its stats and its OME-Zarr."""
     import zarr
 
-    from cytowords.describe.mapping import write_area_map
+    from cytowords.mapping import write_area_map
 
     b = make_tiny_bundle(tmp_path / "c", thresholds={1: -1e9}, cortex_logit=logit)
     m = compute_area_map(section, str(b), block_tiles=4, device="cpu")

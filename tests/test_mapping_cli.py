@@ -11,7 +11,7 @@ import pytest
 import zarr
 
 from cytowords.cli import main
-from cytowords.describe.mapping_plan import PlanError, check_plan_size
+from cytowords.mapping import PlanError, check_plan_size
 from cytowords.sections import Section, write_section
 from map_fixtures import band_section, blank_section
 from tiny_bundle import make_tiny_bundle
@@ -84,12 +84,12 @@ def test_cli_unwritable_output(files, tmp_path, capsys):
 def test_cli_refuses_absurd_plans_and_unwritable_outputs_before_work(
     files, tmp_path, capsys, monkeypatch
 ):
-    import cytowords.describe.mapping_write as mw
+    import cytowords.mapping as mapping
 
     def never(*_a, **_k):
         raise AssertionError("the map must not start")
 
-    monkeypatch.setattr(mw, "map_to_zarr", never)
+    monkeypatch.setattr(mapping, "compute_area_map", never)
     # a store claiming 1000 µm/px: a section of metres
     assert _map(files, tmp_path / "m.ome.zarr", "--pixel-size-um", "1000") == 2
     err = capsys.readouterr().err.strip()
@@ -112,7 +112,7 @@ def test_cli_refuses_absurd_plans_and_unwritable_outputs_before_work(
 
 def test_summary_lists_the_areas_of_accepted_tiles_only():
     from cytowords.cli.map import _summary
-    from cytowords.describe.mapping import AreaMap
+    from cytowords.mapping import AreaMap
 
     labels = np.array([[1, 1, 1, 2], [1, 1, 2, 0]], np.int32)
     rejected = labels == 1  # five rejected tiles of area A, two accepted of B

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cytowords.describe import mapping_tasks
-from cytowords.describe.mapping import compute_area_map
+from cytowords.mapping import compute_area_map, infer
 from map_fixtures import band_section
 from tiny_bundle import make_tiny_bundle
 
@@ -37,7 +36,7 @@ def test_distributed_equals_local_and_loads_once_per_worker(bundle):
             on_progress=lambda d, t: progress.append(d),
         )
         with distributed.Client(cluster) as client:
-            loads = client.run(mapping_tasks.model_load_count)
+            loads = client.run(infer.model_load_count)
     assert np.array_equal(dist.labels, local.labels)
     np.testing.assert_allclose(dist.probability, local.probability, atol=1e-5)
     np.testing.assert_allclose(dist.ood_score, local.ood_score, rtol=1e-4, atol=1e-4)

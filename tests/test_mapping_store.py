@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import zarr
 
-from cytowords.describe.mapping import compute_area_map
-from cytowords.describe.mapping_store import JOURNAL, partial_path
-from cytowords.describe.mapping_write import map_to_zarr, write_area_map
 from cytowords.jobs import Cancelled
+from cytowords.mapping import compute_area_map, write_area_map
+from cytowords.mapping.store import JOURNAL, partial_path
 from cytowords.sections import open_section
 from map_fixtures import band_section
 from tiny_bundle import make_tiny_bundle
@@ -73,14 +72,14 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, section, bundle, 
             ev.set()
 
     with pytest.raises(Cancelled):
-        map_to_zarr(
-            section, out, str(bundle), block_tiles=2, on_progress=stop_after_3_blocks, cancel=ev
+        compute_area_map(
+            section, str(bundle), out=out, block_tiles=2, on_progress=stop_after_3_blocks, cancel=ev
         )
     assert not out.exists(), "an unfinished map must not look complete"
     done = (partial_path(out) / JOURNAL).read_text().splitlines()
     n_blocks = reference.stats["blocks"]
     assert 3 <= len(done) < n_blocks
-    amap = map_to_zarr(section, out, str(bundle), block_tiles=2)
+    amap = compute_area_map(section, str(bundle), out=out, block_tiles=2)
     assert amap.stats["blocks_resumed"] == len(done)
     assert amap.stats["blocks_computed"] == n_blocks - len(done)
     assert amap.stats["patches"] < reference.stats["patches"]
@@ -99,12 +98,12 @@ def test_partial_with_other_parameters_is_refused(tmp_path, section, bundle):
             ev.set()
 
     with pytest.raises(Cancelled):
-        map_to_zarr(section, out, str(bundle), block_tiles=2, on_progress=stop, cancel=ev)
+        compute_area_map(section, str(bundle), out=out, block_tiles=2, on_progress=stop, cancel=ev)
     run = json.loads((partial_path(out) / "run.json").read_text())
     assert run["grid"][3] == 2
     with pytest.raises(ValueError, match="different parameters.*grid"):
-        map_to_zarr(section, out, str(bundle), block_tiles=4)
-    amap = map_to_zarr(section, out, str(bundle), block_tiles=4, restart=True)
+        compute_area_map(section, str(bundle), out=out, block_tiles=4)
+    amap = compute_area_map(section, str(bundle), out=out, block_tiles=4, restart=True)
     assert amap.stats["blocks_resumed"] == 0 and out.is_dir()
 
 
@@ -112,6 +111,6 @@ def test_unwritable_output(tmp_path, section, bundle):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     with pytest.raises(ValueError, match="not a folder"):
-        map_to_zarr(section, blocker / "m.ome.zarr", str(bundle))
+        compute_area_map(section, str(bundle), out=blocker / "m.ome.zarr")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        map_to_zarr(section, tmp_path / "nope" / "m.ome.zarr", str(bundle))
+        compute_area_map(section, str(bundle), out=tmp_path / "nope" / "m.ome.zarr")

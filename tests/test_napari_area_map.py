@@ -155,7 +155,7 @@ def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
 def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer, tmp_path) -> None:
     """Rejected tiles: 1 (light grey, not a known area) and 2 (dark grey, no cortex); the
     layer's hover names both, and the writer's metadata keeps the no-cortex flags."""
-    from cytowords.describe.mapping import AreaMap
+    from cytowords.mapping import AreaMap
     from cytowords.napari._area_map_layers import (
         NO_CORTEX_TILE_COLOR,
         REJECTED_TILE_COLOR,

@@ -45,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--stride-um", type=float, default=None, help="tile side in µm (default: half a patch)"
     )
-    p.add_argument("--block-tiles", type=int, default=16, help="tiles per block side (16)")
+    p.add_argument(
+        "--block-tiles",
+        type=int,
+        default=None,
+        help="tiles per block side (default: 16 per field; a window of about 8 fields dense)",
+    )
     p.add_argument("--scheduler", default=None, help="dask.distributed scheduler tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None, help="start a LocalCluster of N workers")
     p.add_argument("--region", type=_region, default=None, help="Y0,X0,Y1,X1 in µm")
@@ -76,7 +81,7 @@ def _check_before_work(section, args: argparse.Namespace) -> None:
     """Refuse, in one line and before any pixel is read, an absurd plan (unless --force)
     and outputs that cannot be written."""
     from ..atomic import check_writable
-    from ..describe.mapping_plan import PlanError, check_plan_size
+    from ..mapping import PlanError, check_plan_size
 
     for flag, path in (("--out", args.out), ("--geojson", args.geojson)):
         if path:
@@ -129,9 +134,8 @@ def _summary(amap, out: str, check=None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..describe.mapping import NoTissueError
-    from ..describe.mapping_write import map_to_zarr
     from ..jobs import Cancelled
+    from ..mapping import NoTissueError, compute_area_map
     from . import open_image
 
     if args.batch_size < 1:
@@ -158,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        amap = map_to_zarr(
+        amap = compute_area_map(
             section,
-            args.out,
             args.model,
+            out=args.out,
             region_um=args.region,
             stride_um=args.stride_um,
             batch_size=args.batch_size,
@@ -195,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     print(_summary(amap, args.out, check))
     if args.geojson:
         from ..describe.export import write_geojson
-        from ..describe.map_geojson import area_map_to_geojson
+        from ..mapping import area_map_to_geojson
 
         gj = area_map_to_geojson(
             amap,

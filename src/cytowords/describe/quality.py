@@ -18,7 +18,7 @@ on the stain's intensity or contrast (each is a ratio of two quantities that sca
 - **clipped**: share of the tissue pixels at either end of the range (0 or 1): intensity
   information lost to over-exposure or a crushed dark end.
 - **tissue**: share of pixels darker than the section's tissue threshold (the Otsu level
-  of :func:`cytowords.describe.mapping_grid.tissue_mask`).
+  of :func:`cytowords.sections.tissue_mask`).
 
 Thresholds (:data:`DEFAULT_THRESHOLDS`) were set on fields of the default model's
 *training* brains (``python benchmarks/field_quality.py --calibrate``): the focus limit is
@@ -218,9 +218,9 @@ def quality_summary(counts: dict[str, int], n_fields: int) -> str:
 
 def section_tissue_threshold(section) -> float | None:
     """The section's tissue threshold in [0, 1] (Otsu level of its coarsest level, as
-    :func:`cytowords.describe.mapping_grid.tissue_mask`), cached in its metadata; None
+    :func:`cytowords.sections.tissue_mask`), cached in its metadata; None
     when the section shows no tissue contrast."""
-    from .mapping_grid import NoTissueError, tissue_mask
+    from ..sections import NoTissueError, tissue_mask
 
     key = "_cytowords_tissue_threshold"
     if key not in section.metadata:

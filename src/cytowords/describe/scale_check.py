@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..sections import Section, read_fields
-from .mapping_grid import NoTissueError, tissue_mask
+from ..sections import NoTissueError, Section, read_fields, tissue_mask
 
 #: candidate ratios true / stated pixel size (a geometric grid from 1/2 to 2)
 FACTORS = tuple(round(2.0 ** (k / 4.0), 4) for k in range(-4, 5))

@@ -1,4 +1,4 @@
-"""An :class:`~cytowords.describe.mapping.AreaMap` as napari layer data (Labels in µm).
+"""An :class:`~cytowords.mapping.AreaMap` as napari layer data (Labels in µm).
 
 The map is at tile resolution (one pixel = one tile, ``pixel_size_um`` µm), so it is small
 even for a whole section. Hovering shows the area name: the Labels layer carries

@@ -79,8 +79,8 @@ def area_map_events(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple]:
     """Yields ``("loaded",)`` then ``("done", AreaMap)``, ``("cancelled",)`` or ``("error", msg)``."""
-    from ..describe.mapping import compute_area_map
     from ..jobs import Cancelled
+    from ..mapping import compute_area_map
 
     describer = get_describer(request.model, request.device, request.lm_path)
     yield ("loaded",)

@@ -3,7 +3,7 @@
 Also :func:`write_area_map_geojson`: the map's areas as QuPath annotations (GeoJSON).
 The store holds ``labels/areas`` (with the area table as NGFF properties/colours),
 ``labels/rejected``, ``probability`` and ``ood_score`` (see
-:func:`cytowords.describe.mapping_write.write_area_map`). The image is the probability map
+:func:`cytowords.mapping.write_area_map`). The image is the probability map
 (uint8), as the section itself is not part of the layer.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 def _area_map(path: str, data: Any, meta: dict):
     """The :class:`AreaMap` an area-map Labels layer (``data``, ``meta``) carries."""
-    from ..describe.mapping import AreaMap
+    from ..mapping import AreaMap
 
     md = meta.get("metadata") or {}
     if not md.get("cytowords_area_map"):
@@ -40,7 +40,7 @@ def _area_map(path: str, data: Any, meta: dict):
 
 def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
     """Write an area-map Labels layer as OME-Zarr at ``path`` (a new ``*.zarr`` folder)."""
-    from ..describe.mapping_write import write_area_map
+    from ..mapping import write_area_map
 
     amap = _area_map(path, data, meta)
     # the layer's own placement: opened again (with the section where it was), it lies
@@ -53,9 +53,9 @@ def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
 def write_area_map_geojson(path: str, data: Any, meta: dict) -> list[str]:
     """Write an area-map Labels layer as QuPath GeoJSON: one annotation per connected
     piece of each area (and of rejected tiles), in the section's full-resolution pixels
-    (:func:`cytowords.describe.map_geojson.area_map_to_geojson`); atomic."""
+    (:func:`cytowords.mapping.area_map_to_geojson`); atomic."""
     from ..describe.export import write_geojson
-    from ..describe.map_geojson import area_map_to_geojson
+    from ..mapping import area_map_to_geojson
 
     amap = _area_map(path, data, meta)
     px = (meta.get("metadata") or {}).get("section_pixel_size_um")

@@ -1,5 +1,6 @@
 """Open and write sections (OME-Zarr NGFF 0.4/0.5, plain zarr, TIFF; grey or RGB) as
-multiscale dask arrays; the one field reader with the section's intensity range."""
+multiscale dask arrays; the one field reader with the section's intensity range; the
+tissue mask."""
 
 from .calibration import calibration_warning
 from .colour import StainModel, grey_levels
@@ -8,6 +9,7 @@ from .fields import read_fields
 from .intensity import Intensity, section_background, section_intensity
 from .open import open_section
 from .section import LabelImage, Section
+from .tissue import NoTissueError, TissueMask, tissue_mask
 from .write import write_section
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "grey_levels",
     "Intensity",
     "LabelImage",
+    "NoTissueError",
     "open_section",
     "PixelSizeMissingError",
     "read_fields",
@@ -24,5 +27,7 @@ __all__ = [
     "SectionError",
     "SectionNotFoundError",
     "StainModel",
+    "tissue_mask",
+    "TissueMask",
     "write_section",
 ]

@@ -1,4 +1,4 @@
-"""Where area maps go on disk: a resumable partial store and the final OME-Zarr.
+"""The resumable working store of a map written to disk (``compute_area_map(out=...)``).
 
 Partial store ``OUT.partial/`` (beside the target ``OUT``)::
 
@@ -9,12 +9,7 @@ Partial store ``OUT.partial/`` (beside the target ``OUT``)::
     blocks.done   journal: one line "ROW COL" per finished block, appended (and fsync'd)
                   only after the block's chunks are written
 
-Final store ``OUT`` (OME-Zarr, written complete under the partial folder, then renamed into
-place, so ``OUT`` never exists half-written): the section at map resolution as the image,
-``labels/areas`` (atlas label values, area table as NGFF ``properties``/``colors``),
-``labels/rejected`` (1 = rejected by the open-set scorer), and the single-scale images
-``probability`` and ``ood_score``. ``attrs["cytowords"]["area_map"]`` holds the area table
-(label -> [area id, name, colour]), map pixel size, origin and stats.
+The final OME-Zarr is written by :mod:`.write` when every block is done.
 """
 
 from __future__ import annotations
@@ -22,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +24,7 @@ import numpy as np
 import zarr
 
 from ..atomic import atomic_write_text
-from .mapping_tasks import BlockResult
+from .infer import BlockResult
 
 JOURNAL = "blocks.done"
 RUN_FILE = "run.json"
@@ -125,96 +119,3 @@ class PartialStore:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-
-
-def _shift_translations(group: zarr.Group, offset: tuple[float, float]) -> None:
-    """Add ``offset`` (µm, y/x) to every dataset translation of a group's multiscales."""
-    attrs = dict(group.attrs)
-    ome = attrs.get("ome", attrs)
-    for ms in ome.get("multiscales", []):
-        for ds in ms.get("datasets", []):
-            for t in ds.get("coordinateTransformations", []):
-                if t.get("type") == "translation":
-                    t["translation"] = [float(a + b) for a, b in zip(t["translation"], offset)]
-    if "ome" in attrs:
-        group.attrs["ome"] = ome
-    else:
-        group.attrs["multiscales"] = ome["multiscales"]
-
-
-def write_final(
-    path: Path,
-    area_map: Any,
-    image: np.ndarray,
-    section_px_um: float,
-    translation_um: tuple[float, float] | None = None,
-) -> None:
-    """Write the final OME-Zarr of ``area_map`` at ``path`` (not atomic by itself).
-    ``translation_um``: NGFF translation of map pixel (0, 0) (default: its centre in the
-    section's NGFF space, from ``origin_um`` and ``section_px_um``)."""
-    import dask.array as da
-
-    from ..sections import LabelImage, write_section
-    from ..sections.ngff import multiscale_metadata
-
-    am = area_map
-    px = float(am.pixel_size_um)
-    names = {lab: aid for lab, (aid, _n, _c) in am.area_table.items()}
-    colors = {lab: col for lab, (_a, _n, col) in am.area_table.items()}
-    labels = {
-        "areas": LabelImage([da.from_array(am.labels)], [px], names, colors),
-        "rejected": LabelImage(
-            [da.from_array(am.rejection_codes())],
-            [px],
-            {1: "not a known area", 2: "no cortex"},
-            {1: "#ff00ff", 2: "#808080"},
-        ),
-    }
-    write_section(path, da.from_array(image), pixel_size_um=px, labels=labels, name="area map")
-    root = zarr.open_group(str(path), mode="r+")
-    version = "0.5" if "ome" in dict(root.attrs) else "0.4"
-    for key, arr in (("probability", am.probability), ("ood_score", am.ood_score)):
-        g = root.create_group(key)
-        kw: dict[str, Any] = {"dimension_names": ["y", "x"]} if version == "0.5" else {}
-        g.create_array("0", data=arr.astype(np.float32), chunks=(512, 512), **kw)
-        ms = {"multiscales": [multiscale_metadata([px], key, version)]}
-        if version == "0.5":
-            g.attrs["ome"] = {"version": "0.5", **ms}
-        else:
-            g.attrs.update(ms)
-    # map pixel (0, 0) covers [origin, origin + px); in the section's NGFF space (level-0
-    # pixel centres at 0) its centre lies at origin + px/2 - section_px/2
-    off = tuple(o + px / 2 - section_px_um / 2 for o in am.origin_um)
-    if translation_um is not None:
-        off = tuple(float(v) for v in translation_um)
-    groups = [root, root["probability"], root["ood_score"], root["labels/areas"]]
-    for g in [*groups, root["labels/rejected"]]:
-        _shift_translations(g, off)
-    meta = dict(root.attrs.get("cytowords", {}))
-    meta["area_map"] = {
-        "area_table": {str(k): list(v) for k, v in am.area_table.items()},
-        "pixel_size_um": px,
-        "origin_um": [float(v) for v in am.origin_um],
-        "section_pixel_size_um": float(section_px_um),
-        "stats": json.loads(json.dumps(am.stats, default=str)),
-        "arrays": {
-            "labels": "labels/areas/0",
-            "rejected": "labels/rejected/0",
-            "probability": "probability/0",
-            "ood_score": "ood_score/0",
-        },
-    }
-    root.attrs["cytowords"] = meta
-
-
-def publish(src: Path, target: Path, overwrite: bool) -> None:
-    """Move the finished store ``src`` onto ``target`` (an old one is moved aside first)."""
-    old = None
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target}: already exists; use another path or overwrite")
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-    os.replace(src, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

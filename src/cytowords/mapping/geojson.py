@@ -1,6 +1,6 @@
 """Area maps as QuPath annotations: one GeoJSON polygon per connected piece of each area.
 
-An :class:`~cytowords.describe.mapping.AreaMap` is a raster of tiles. QuPath (and GIS
+An :class:`~cytowords.mapping.AreaMap` is a raster of tiles. QuPath (and GIS
 tools) want outlines: each connected piece of tiles accepted as one area becomes a polygon
 (with holes where other areas or rejected tiles lie inside it), classified by the area's id
 and atlas colour, with its size and mean probability as measurements. Rejected tiles become
@@ -9,7 +9,7 @@ pieces of the classes ``Rejected: not a known area`` and ``Rejected: no cortex``
 Outlines follow the tile raster through the tile-edge midpoints (marching squares at
 iso-level 0.5: a staircase with its corners cut), so a piece's polygon differs from its tiles
 by less than half a tile. Coordinates are pixels of the full-resolution section image,
-``[x, y]``, as QuPath and :mod:`.export` use them.
+``[x, y]``, as QuPath and :mod:`cytowords.describe.export` use them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import find_contours, points_in_poly
 
-from .export import _hex_to_rgb
+from ..describe.export import _hex_to_rgb
 
 REJECTED_UNKNOWN = "Rejected: not a known area"
 REJECTED_NO_CORTEX = "Rejected: no cortex"
@@ -96,7 +96,7 @@ def area_map_to_geojson(
     """A GeoJSON FeatureCollection of ``area_map``'s areas (QuPath annotations).
 
     Args:
-        area_map: an :class:`~cytowords.describe.mapping.AreaMap`.
+        area_map: an :class:`~cytowords.mapping.AreaMap`.
         image_pixel_size_um: µm per pixel of the full-resolution section image, whose
             pixels the coordinates count (QuPath's convention).
         image_shape_px: ``(height, width)`` of that image: outlines are clamped to it

@@ -1,5 +1,7 @@
-"""The two task functions of an area map (read a block, run the model on it) and the
-per-process model cache that makes the model load once per worker.
+"""Running the model inside a map task: the per-process model cache (the model loads once
+per worker), precision, embeddings -> area / probability / open-set score / rejection code,
+and the per-field path's two task functions (read a block's fields, run the model on them).
+The dense path's tasks are in :mod:`.dense`.
 
 Tasks receive the bundle *path* (:class:`ModelRef`), never weights; each process loads a
 bundle once per ``(path, device)`` and keeps it. Inference in a process is serialised by
@@ -14,12 +16,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..sections import read_fields
-from .mapping_grid import MapGrid
+
+if TYPE_CHECKING:
+    from .plan import MapGrid
 
 _CACHE: dict[tuple[str, str], Any] = {}
 _INFER_LOCKS: dict[tuple[str, str], threading.Lock] = {}
@@ -101,13 +105,22 @@ def autocast_dtype(device_type: str, precision: str) -> Any:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def autocast(device: Any, dtype: Any) -> Any:
+    """``torch.autocast`` on ``device`` with ``dtype``, or no context for float32 (None)."""
+    import torch
+
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 @dataclass
 class BlockInput:
     """Patches of the tissue tiles of one block (float32 in [0, 1]) and timing."""
 
     index: tuple[int, int]
     tiles: np.ndarray  # (K, 2) tile row/col inside the block
-    patches: np.ndarray  # (K, patch_px, patch_px)
+    patches: np.ndarray  # (K, field_px, field_px)
     read_s: float
 
 
@@ -125,7 +138,7 @@ class BlockResult:
     compute_s: float
 
 
-def _use_sync_reads(client_pid: int) -> None:
+def use_sync_reads(client_pid: int) -> None:
     """In a separate distributed worker process, make nested dask reads synchronous.
 
     A block reads its fields with ``read_fields`` (a dask ``compute``); inside a
@@ -158,14 +171,14 @@ def read_block(
     ``tissue`` is the block's ``(h, w)`` boolean tile mask.
     """
     t0 = time.perf_counter()
-    _use_sync_reads(client_pid)
+    use_sync_reads(client_pid)
     section = getattr(section, "section", section)
     rows, cols = grid.block_slices(*index)
     tiles = np.argwhere(tissue)
     y0, x0, _, _ = grid.window_um(rows, cols)
     half = grid.patch_px * grid.model_px_um / 2.0
     centres = np.array([y0, x0]) + tiles * grid.stride_um + half
-    patches = read_fields(section, centres, grid.model_px_um, grid.patch_px)
+    patches = read_fields(section, centres, grid.model_px_um, grid.field_px)
     return BlockInput(tuple(index), tiles, patches, time.perf_counter() - t0)
 
 
@@ -185,33 +198,43 @@ def infer_patches(
 
     dev = bundle.device
     dtype = autocast_dtype(dev.type, precision)
-    idx, prob, ood, rej = [], [], [], []
+    out: list[tuple] = []
     with torch.inference_mode():
         for i in range(0, len(patches), max(1, int(batch_size))):
             x = torch.from_numpy(np.ascontiguousarray(patches[i : i + batch_size]))[:, None]
             if dev.type == "cuda":
                 x = x.pin_memory().to(dev, non_blocking=True)
-            ctx = (
-                torch.autocast(device_type=dev.type, dtype=dtype)
-                if dtype is not None
-                else contextlib.nullcontext()
-            )
-            with ctx:
+            with autocast(dev, dtype):
                 emb = bundle.embed_tensor(x, views)
-            probs, score, rejected = bundle.classify(emb.float(), views)
-            code = rejected.numpy().astype(np.uint8)
-            cortex = bundle.reads_as_cortex(emb.float(), score)
-            if cortex is not None:
-                code[rejected.numpy() & ~cortex.numpy()] = REJECTED_NO_CORTEX
-            p, a = probs.max(dim=1)
-            idx.append(a.numpy().astype(np.int16))
-            prob.append(p.numpy().astype(np.float32))
-            ood.append(score.numpy().astype(np.float32))
-            rej.append(code)
-    if not idx:
+            out.append(score_embeddings(bundle, emb, views))
+    return concat_scores(out)
+
+
+def score_embeddings(bundle: Any, emb: Any, views: int | None) -> tuple:
+    """``(area index, probability, ood score, rejection code)`` arrays of embeddings
+    ``(B, D)`` (the head and open-set scorer run in float32; codes as
+    :func:`infer_patches`)."""
+    emb = emb.float()
+    probs, score, rejected = bundle.classify(emb, views)
+    code = rejected.numpy().astype(np.uint8)
+    cortex = bundle.reads_as_cortex(emb, score)
+    if cortex is not None:
+        code[rejected.numpy() & ~cortex.numpy()] = REJECTED_NO_CORTEX
+    p, a = probs.max(dim=1)
+    return (
+        a.numpy().astype(np.int16),
+        p.numpy().astype(np.float32),
+        score.numpy().astype(np.float32),
+        code,
+    )
+
+
+def concat_scores(parts: list[tuple]) -> tuple:
+    """The four arrays of :func:`score_embeddings` over several batches (empty: length 0)."""
+    if not parts:
         z = np.zeros(0)
         return z.astype(np.int16), z.astype(np.float32), z.astype(np.float32), z.astype(np.uint8)
-    return np.concatenate(idx), np.concatenate(prob), np.concatenate(ood), np.concatenate(rej)
+    return tuple(np.concatenate(k) for k in zip(*parts))
 
 
 def infer_block(
@@ -222,36 +245,43 @@ def infer_block(
     tissue_threshold: float | None = None,
     quality: Any = None,
 ) -> BlockResult:
-    """Run the model (this process's cached copy) on a block's patches. With ``quality``
-    (:class:`~cytowords.describe.quality.QualityThresholds`) tiles whose field is unfit to
-    read are rejected (:data:`REJECTED_UNFIT`, unless they read as no cortex at all);
-    ``tissue_threshold``: the section's tissue level in [0, 1] for that check."""
+    """Run the model (this process's cached copy) on a block's patches; quality check and
+    result as :func:`block_result`."""
+    t0 = time.perf_counter()
+    scores = concat_scores([])
+    if len(block.tiles):
+        bundle, lock = get_model(ref)
+        with lock:
+            t0 = time.perf_counter()
+            scores = infer_patches(bundle, block.patches, batch_size, ref.precision, ref.views)
+    return block_result(grid, block, scores, time.perf_counter() - t0, tissue_threshold, quality)
+
+
+def block_result(
+    grid: MapGrid,
+    block: BlockInput,
+    scores: tuple,
+    compute_s: float,
+    tissue_threshold: float | None = None,
+    quality: Any = None,
+) -> BlockResult:
+    """The :class:`BlockResult` of a block from the scores of its tissue tiles. With
+    ``quality`` (:class:`~cytowords.describe.quality.QualityThresholds`) tiles whose field
+    is unfit to read are rejected (:data:`REJECTED_UNFIT`, unless they read as no cortex at
+    all); ``tissue_threshold``: the section's tissue level in [0, 1] for that check."""
     rows, cols = grid.block_slices(*block.index)
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     area = np.full(shape, -1, dtype=np.int16)
     prob = np.zeros(shape, dtype=np.float32)
     ood = np.zeros(shape, dtype=np.float32)
     rej = np.zeros(shape, dtype=np.uint8)
-    t0 = time.perf_counter()
     if len(block.tiles):
-        bundle, lock = get_model(ref)
-        with lock:
-            t0 = time.perf_counter()
-            a, p, o, r = infer_patches(bundle, block.patches, batch_size, ref.precision, ref.views)
+        a, p, o, r = scores
         if quality is not None:
-            from .quality import assess_fields
+            from ..describe.quality import assess_fields
 
             unfit = assess_fields(block.patches, tissue_threshold, quality).flagged
             r[unfit & (r != REJECTED_NO_CORTEX)] = REJECTED_UNFIT  # no cortex says more
         rr, cc = block.tiles[:, 0], block.tiles[:, 1]
         area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
-    return BlockResult(
-        block.index,
-        area,
-        prob,
-        ood,
-        rej,
-        len(block.tiles),
-        block.read_s,
-        time.perf_counter() - t0,
-    )
+    return BlockResult(block.index, area, prob, ood, rej, len(block.tiles), block.read_s, compute_s)

@@ -1,7 +1,8 @@
-"""Run the block tasks of an area map on dask: local threads or a dask.distributed cluster.
+"""Run an area map's blocks on dask: local threads or a dask.distributed cluster.
 
-Each block is two dask tasks, ``cw-read-<run>-<i>-<j>`` (read one window, cut patches)
-and ``cw-infer-<run>-<i>-<j>`` (model). The section enters the graph once (one key), so a
+Each block is two dask tasks, ``cw-read-<run>-<i>-<j>`` (read one window: the fields of
+the per-field path, or the haloed window of the dense path) and ``cw-infer-<run>-<i>-<j>``
+(model). The section enters the graph once (one key), so a
 distributed worker receives it once, not per task. Finished blocks are handed to
 ``on_block`` in the calling thread as they complete (to be written at once); ``cancel``
 stops between blocks.
@@ -11,17 +12,20 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from dask.callbacks import Callback
 
 from ..jobs import Cancelled, is_cancelled
-from .mapping_grid import MapGrid
-from .mapping_tasks import BlockResult, ModelRef, infer_block, read_block
+from .dense import infer_dense_block, read_dense_block
+from .infer import BlockResult, ModelRef, infer_block, read_block
+from .plan import MapPlan
 
 #: seconds to wait for a dask scheduler before failing
 CONNECT_TIMEOUT_S = 5.0
@@ -47,42 +51,39 @@ def _identity(x: Any) -> Any:
 
 
 def build_tasks(
-    section: Any,
-    grid: MapGrid,
-    blocks: Sequence[tuple[int, int]],
-    tissue: np.ndarray,
+    plan: MapPlan,
+    blocks: list[tuple[int, int]],
     ref: ModelRef,
     *,
     batch_size: int,
-    tissue_threshold: float | None = None,
-    quality: Any = None,
 ) -> list[Any]:
-    """One delayed ``infer`` per block (each depending on its ``read``); ``quality`` and
-    ``tissue_threshold`` go to :func:`~.mapping_tasks.infer_block`."""
+    """One delayed ``infer`` per block (each depending on its ``read``): dense when the
+    plan has a dense layout, else per field."""
     from dask import delayed
 
+    grid = plan.grid
     run = uuid.uuid4().hex[:10]  # keys unique per run: maps may share a cluster
-    sec = delayed(_identity, pure=False)(SectionHandle(section), dask_key_name=f"cw-section-{run}")
+    sec = delayed(_identity, pure=False)(
+        SectionHandle(plan.section), dask_key_name=f"cw-section-{run}"
+    )
+    geometry = (grid,) if plan.dense is None else (grid, plan.dense)
+    read = read_block if plan.dense is None else read_dense_block
+    infer = infer_block if plan.dense is None else infer_dense_block
     out = []
     for bi, bj in blocks:
         rows, cols = grid.block_slices(bi, bj)
-        mask = np.ascontiguousarray(tissue[rows, cols])
-        rd = delayed(read_block, pure=False)(
-            sec,
-            grid,
-            (bi, bj),
-            mask,
-            os.getpid(),
-            dask_key_name=f"cw-read-{run}-{bi}-{bj}",
+        mask = np.ascontiguousarray(plan.tissue[rows, cols])
+        rd = delayed(read, pure=False)(
+            sec, *geometry, (bi, bj), mask, os.getpid(), dask_key_name=f"cw-read-{run}-{bi}-{bj}"
         )
         out.append(
-            delayed(infer_block, pure=False)(
+            delayed(infer, pure=False)(
                 ref,
-                grid,
+                *geometry,
                 rd,
                 batch_size,
-                tissue_threshold,
-                quality,
+                plan.tissue_threshold,
+                plan.quality,
                 dask_key_name=f"cw-infer-{run}-{bi}-{bj}",
             )
         )
@@ -206,3 +207,69 @@ def run_distributed(
     except BaseException:
         client.cancel(futures)
         raise
+
+
+def is_distributed(scheduler: Any, workers: int | None) -> bool:
+    """True when the run goes to dask.distributed (an address, a Client, or workers=N)."""
+    return bool(scheduler not in (None, "threads", "sync", "synchronous") or workers)
+
+
+def execute(
+    plan: MapPlan,
+    on_block: Any,
+    *,
+    skip: set[tuple[int, int]] = frozenset(),  # type: ignore[assignment]
+    batch_size: int = 64,
+    scheduler: Any = None,
+    workers: int | None = None,
+    on_progress: Any = None,
+    cancel: Any = None,
+) -> dict[str, Any]:
+    """Run the plan's blocks (minus ``skip``); ``on_block(result)`` gets each finished
+    block in the calling thread. Returns timing stats."""
+    g, todo = plan.grid, [b for b in plan.blocks if b not in skip]
+    total = int(plan.tissue.sum())
+    done = total - sum(int(plan.tissue[g.block_slices(*b)].sum()) for b in todo)
+    st = {"patches": 0, "read_s": 0.0, "compute_s": 0.0, "done": done}
+    if on_progress:
+        on_progress(done, total)
+
+    def handle(res: BlockResult) -> None:
+        on_block(res)
+        st["patches"] += res.n_patches
+        st["read_s"] += res.read_s
+        st["compute_s"] += res.compute_s
+        st["done"] += res.n_patches
+        if on_progress:
+            on_progress(st["done"], total)
+
+    distributed = is_distributed(scheduler, workers)
+    ref = plan.ref
+    if distributed and scheduler is None and workers:
+        ref = replace(ref, torch_threads=max(1, (os.cpu_count() or 1) // int(workers)))
+    t0 = time.perf_counter()
+    tasks = build_tasks(plan, todo, ref, batch_size=batch_size)
+    if distributed:
+        with distributed_client(scheduler, workers) as client:
+            run_distributed(client, tasks, handle, cancel)
+    else:
+        run_local(
+            tasks,
+            handle,
+            cancel,
+            scheduler="sync" if scheduler in ("sync", "synchronous") else "threads",
+        )
+    secs = time.perf_counter() - t0
+    return {
+        "tiles": total,
+        "tiles_grid": int(g.shape[0] * g.shape[1]),
+        "blocks": len(plan.blocks),
+        "blocks_computed": len(todo),
+        "blocks_resumed": len(plan.blocks) - len(todo),
+        "patches": st["patches"],
+        "seconds": round(secs, 3),
+        "patches_per_s": round(st["patches"] / secs, 2) if secs > 0 else 0.0,
+        "read_s": round(st["read_s"], 3),
+        "compute_s": round(st["compute_s"], 3),
+        "evaluation": "per field" if plan.dense is None else "dense",
+    }

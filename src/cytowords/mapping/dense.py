@@ -1,0 +1,291 @@
+"""Dense evaluation: the encoder's trunk runs once over each block's window, not once per field.
+
+An encoder that can run densely has ``dense_embed(x (N, 1, H, W)) -> (N, D, H', W')``
+(valid positions only), a feature stride ``feature_stride_px`` (s) and a context
+``context_px`` (c) on each side of its ``patch_px`` (P) patch: output ``(i, j)`` is the
+embedding of the field whose whole input window (``P + 2c`` px square) starts at input
+pixel ``(offset + i*s, offset + j*s)``. :func:`dense_layout` is the one place that reads
+this contract from an encoder; an encoder without ``dense_embed`` (older bundles,
+TorchScript externals) is mapped per field (:mod:`.infer`).
+
+Geometry. The output positions of a map form one lattice over the section: step s model
+pixels, origin at the field window of tile (0, 0). A block reads the window covering the
+lattice positions its tiles need plus the halo (the whole field window around each
+position: context plus half a field on each side), so every position is valid and is
+computed from exactly the pixels a per-field read would give it: maps computed with
+different block sizes are identical. Tiles take the nearest lattice position when the map
+stride is at least s (exact when the stride is a multiple of s); a map finer than s
+interpolates the embeddings bilinearly between the four surrounding positions before the
+head.
+
+Test-time views apply to the whole window: mirror/rotate it, ``dense_embed``, map the
+output back, average the embeddings (:func:`dense_views`). Window sides are ``P + 2c +
+(n - 1) s`` px, so the dihedral symmetries map the lattice onto itself and each view's
+output at a position is the embedding of that view of the field, as per field.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..sections import section_intensity
+from .infer import (
+    BlockInput,
+    BlockResult,
+    ModelRef,
+    autocast,
+    autocast_dtype,
+    block_result,
+    concat_scores,
+    get_model,
+    score_embeddings,
+    use_sync_reads,
+)
+
+if TYPE_CHECKING:
+    from .plan import MapGrid
+
+#: a dense block's window is about this many fields wide (the halo is then a small share)
+BLOCK_FIELDS = 8
+#: block sides (tiles) of the per-field path and the bounds of the dense path's
+PER_FIELD_BLOCK_TILES = 16
+MAX_DENSE_BLOCK_TILES = 512
+#: tiles per head/scorer call (keeps memory flat in the block size)
+HEAD_BATCH = 16384
+
+
+@dataclass(frozen=True)
+class DenseLayout:
+    """How an encoder's dense output lies over its input (model pixels).
+
+    Attributes:
+        stride_px: feature stride s (px between neighbouring output positions).
+        context_px: context c on each side of the patch (px).
+        window_px: side of the input window of one output position, ``patch_px + 2c``.
+        offset_px: where output (0, 0)'s window starts in the input (px).
+    """
+
+    stride_px: int
+    context_px: int
+    window_px: int
+    offset_px: int = 0
+
+
+def dense_layout(encoder: Any) -> DenseLayout | None:
+    """The encoder's :class:`DenseLayout`, or None when it cannot run densely (no
+    ``dense_embed``). The one place that interprets the dense contract (module doc)."""
+    if not callable(getattr(encoder, "dense_embed", None)):
+        return None
+    s = int(encoder.feature_stride_px)
+    c = int(getattr(encoder, "context_px", 0))
+    if s < 1 or c < 0:
+        raise ValueError(
+            f"encoder {type(encoder).__name__}: feature_stride_px={s}, context_px={c}; "
+            "expected a stride >= 1 px and a context >= 0 px"
+        )
+    return DenseLayout(stride_px=s, context_px=c, window_px=int(encoder.patch_px) + 2 * c)
+
+
+def default_block_tiles(
+    layout: DenseLayout | None, patch_px: int, model_px_um: float, stride_um: float | None
+) -> int:
+    """Tiles per block side: 16 per field; dense, enough for a window about
+    :data:`BLOCK_FIELDS` fields wide (between 16 and :data:`MAX_DENSE_BLOCK_TILES`)."""
+    if layout is None:
+        return PER_FIELD_BLOCK_TILES
+    s_um = stride_um if stride_um else patch_px * model_px_um / 2.0
+    sp = max(1, round(float(s_um) / model_px_um))
+    n = math.ceil(BLOCK_FIELDS * layout.window_px / sp)
+    return int(min(MAX_DENSE_BLOCK_TILES, max(PER_FIELD_BLOCK_TILES, n)))
+
+
+# --- test-time views on whole windows -------------------------------------------------
+# Mapping-side implementation until the encoder offers one: the order is that of
+# cytowords.model.tta.dihedral_views for square fields (identity, left-right mirror,
+# rotations by 90, 180, 270 degrees, up-down mirror, transpose, anti-transpose), each with
+# the map that takes the view's output lattice back and whether it swaps the axes.
+_VIEWS: tuple[tuple[Callable, Callable, bool], ...] = (
+    (lambda t: t, lambda t: t, False),
+    (lambda t: t.flip(-1), lambda t: t.flip(-1), False),
+    (lambda t: t.rot90(1, (-2, -1)), lambda t: t.rot90(3, (-2, -1)), True),
+    (lambda t: t.rot90(2, (-2, -1)), lambda t: t.rot90(2, (-2, -1)), False),
+    (lambda t: t.rot90(3, (-2, -1)), lambda t: t.rot90(1, (-2, -1)), True),
+    (lambda t: t.flip(-2), lambda t: t.flip(-2), False),
+    (lambda t: t.transpose(-2, -1), lambda t: t.transpose(-2, -1), True),
+    (
+        lambda t: t.flip((-2, -1)).transpose(-2, -1),
+        lambda t: t.flip((-2, -1)).transpose(-2, -1),
+        True,
+    ),
+)
+
+
+def dense_views(encoder: Any, x: Any, views: int, n_out: tuple[int, int]) -> Any:
+    """Embeddings ``(N, D, ny, nx)`` of a window batch ``x (N, 1, H, W)`` averaged over the
+    first ``views`` dihedral views (order of :func:`cytowords.model.tta.dihedral_views`).
+
+    ``H`` and ``W`` must be ``2 * offset + window + (n - 1) * stride`` for ``n_out = (ny,
+    nx)`` positions, so that every view maps the output lattice onto itself."""
+    from ..model.tta import check_views
+
+    ny, nx = n_out
+    acc = None
+    for fwd, back, swaps in _VIEWS[: check_views(views)]:
+        vy, vx = (nx, ny) if swaps else (ny, nx)
+        z = encoder.dense_embed(fwd(x))
+        if z.shape[-2] < vy or z.shape[-1] < vx:
+            raise ValueError(
+                f"dense_embed gave {tuple(z.shape[-2:])} positions for a window of "
+                f"{tuple(fwd(x).shape[-2:])} px; expected at least {(vy, vx)}"
+            )
+        z = back(z[..., :vy, :vx].float())
+        acc = z if acc is None else acc + z
+    return acc / float(views)
+
+
+# --- block geometry --------------------------------------------------------------------
+@dataclass(frozen=True)
+class AxisSamples:
+    """Lattice positions of a block's tiles along one axis: the block needs positions
+    ``k0 .. k0 + n - 1``; tile ``t`` lies at position ``k0 + index[t] + frac[t]``
+    (``frac`` in [0, 1): the weight of the next position; 0 for nearest sampling)."""
+
+    k0: int
+    n: int
+    index: np.ndarray
+    frac: np.ndarray
+
+
+def axis_samples(tiles: slice, stride_px: int, layout: DenseLayout) -> AxisSamples:
+    """Where the tiles ``tiles`` of a grid with ``stride_px`` model px between tiles lie on
+    the output lattice (step ``layout.stride_px``): nearest position when the map stride is
+    at least the feature stride, else linear interpolation between two positions."""
+    s = layout.stride_px
+    q, rem = np.divmod(np.arange(tiles.start, tiles.stop, dtype=np.int64) * stride_px, s)
+    if stride_px >= s:
+        k, frac = q + (2 * rem >= s), np.zeros(len(q))
+    else:
+        k, frac = q, rem / s
+    k0 = int(k[0])
+    n = int(k[-1]) - k0 + 1 + int(frac[-1] > 0)
+    return AxisSamples(k0, n, (k - k0).astype(np.int64), frac.astype(np.float32))
+
+
+@dataclass
+class DenseInput:
+    """One block's window at model resolution (float32 in [0, 1]) and its geometry."""
+
+    index: tuple[int, int]
+    tiles: np.ndarray  # (K, 2) tissue tile row/col inside the block
+    image: np.ndarray  # (H, W)
+    ys: AxisSamples
+    xs: AxisSamples
+    read_s: float
+
+
+def block_window_px(grid: MapGrid, layout: DenseLayout, ys: AxisSamples, xs: AxisSamples):
+    """``(y0, x0)`` (model px from the lattice origin, i.e. the field window of tile
+    (0, 0)) and ``(h, w)`` px of the window a block reads."""
+    extra = 2 * layout.offset_px + layout.window_px - layout.stride_px
+    return (
+        (ys.k0 * layout.stride_px - layout.offset_px, xs.k0 * layout.stride_px - layout.offset_px),
+        (ys.n * layout.stride_px + extra, xs.n * layout.stride_px + extra),
+    )
+
+
+def read_dense_block(
+    section: Any,
+    grid: MapGrid,
+    layout: DenseLayout,
+    index: tuple[int, int],
+    tissue: np.ndarray,
+    client_pid: int = -1,
+) -> DenseInput:
+    """Read block ``index``'s window (the lattice positions its tiles need, with the halo)
+    at the model's pixel size, scaled to [0, 1] by the section's intensity range.
+    ``tissue``: the block's ``(h, w)`` boolean tile mask."""
+    t0 = time.perf_counter()
+    use_sync_reads(client_pid)
+    section = getattr(section, "section", section)
+    rows, cols = grid.block_slices(*index)
+    ys = axis_samples(rows, grid.stride_px, layout)
+    xs = axis_samples(cols, grid.stride_px, layout)
+    (py, px), (h, w) = block_window_px(grid, layout, ys, xs)
+    p = grid.model_px_um
+    ly = grid.origin_um[0] + grid.patch_offset_um - grid.context_px * p  # lattice origin
+    lx = grid.origin_um[1] + grid.patch_offset_um - grid.context_px * p
+    inten = section_intensity(section)
+    raw = section.read_window(ly + py * p, lx + px * p, h * p, w * p, p, fill=inten.background)
+    image = inten.to_unit(np.asarray(raw, dtype=np.float32))
+    return DenseInput(tuple(index), np.argwhere(tissue), image, ys, xs, time.perf_counter() - t0)
+
+
+def tile_fields(grid: MapGrid, layout: DenseLayout, block: DenseInput) -> np.ndarray:
+    """The field window of each tissue tile ``(K, field_px, field_px)``, cut from the block's
+    window at the tile's exact position (what a per-field read gives)."""
+    rows, cols = grid.block_slices(*block.index)
+    (py, px), _ = block_window_px(grid, layout, block.ys, block.xs)
+    n, sp = grid.field_px, grid.stride_px
+    out = np.empty((len(block.tiles), n, n), dtype=np.float32)
+    for m, (a, b) in enumerate(block.tiles):
+        y, x = (rows.start + a) * sp - py, (cols.start + b) * sp - px
+        out[m] = block.image[y : y + n, x : x + n]
+    return out
+
+
+def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) -> Any:
+    """Embeddings ``(K, D)`` of the tiles ``tiles`` (``(K, 2)`` row/col in the block) from a
+    block's embedding map ``(D, ny, nx)``: nearest or bilinear, as :func:`axis_samples`."""
+    import torch
+
+    iy, fy = ys.index[tiles[:, 0]], torch.from_numpy(ys.frac[tiles[:, 0]])[:, None]
+    ix, fx = xs.index[tiles[:, 1]], torch.from_numpy(xs.frac[tiles[:, 1]])[:, None]
+    e = emb.permute(1, 2, 0)  # (ny, nx, D)
+    iy1, ix1 = np.minimum(iy + 1, ys.n - 1), np.minimum(ix + 1, xs.n - 1)
+    fy, fx = fy.to(e.device), fx.to(e.device)
+    top = e[iy, ix] * (1 - fx) + e[iy, ix1] * fx
+    bottom = e[iy1, ix] * (1 - fx) + e[iy1, ix1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def infer_dense_block(
+    ref: ModelRef,
+    grid: MapGrid,
+    layout: DenseLayout,
+    block: DenseInput,
+    batch_size: int = 64,
+    tissue_threshold: float | None = None,
+    quality: Any = None,
+) -> BlockResult:
+    """Run the encoder densely over a block's window (this process's cached model), sample
+    the tissue tiles' embeddings, score them with the head and open-set scorer; result and
+    quality check as :func:`~.infer.block_result`. ``batch_size`` is unused (one window)."""
+    import torch
+
+    t0 = time.perf_counter()
+    scores = None
+    if len(block.tiles):
+        bundle, lock = get_model(ref)
+        dev = bundle.device
+        views = bundle.views if ref.views is None else ref.views
+        with lock, torch.inference_mode():
+            t0 = time.perf_counter()
+            x = torch.from_numpy(np.ascontiguousarray(block.image))[None, None].to(dev)
+            with autocast(dev, autocast_dtype(dev.type, ref.precision)):
+                emb = dense_views(bundle.encoder, x, views, (block.ys.n, block.xs.n))[0]
+            emb = emb.float()
+            parts = [
+                score_embeddings(bundle, sample_tiles(emb, block.ys, block.xs, t), views)
+                for t in np.array_split(block.tiles, -(-len(block.tiles) // HEAD_BATCH))
+            ]
+        scores = concat_scores(parts)
+    fields = BlockInput(block.index, block.tiles, np.zeros((0, 0, 0), np.float32), block.read_s)
+    if quality is not None and len(block.tiles):
+        fields.patches = tile_fields(grid, layout, block)
+    return block_result(grid, fields, scores, time.perf_counter() - t0, tissue_threshold, quality)
