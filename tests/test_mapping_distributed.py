@@ -52,3 +52,36 @@ def test_loaded_bundle_cannot_go_distributed(bundle):
 
     with pytest.raises(ValueError, match="needs the model bundle's folder"):
         compute_area_map(band_section(), load_bundle(bundle), scheduler="tcp://127.0.0.1:1")
+
+
+def test_dense_distributed_equals_local(bundle):
+    """The dense path on 2 worker processes gives the local dense map: the workers hold the
+    dense test model under the bundle's path (as a loaded dense bundle would be)."""
+    from pathlib import Path
+
+    from cytowords.mapping.infer import register_model
+    from dense_encoder import dense_bundle
+
+    section = band_section()
+    dense = dense_bundle(bundle, section)
+    key = str(Path(bundle).resolve())
+    register_model(key, "cpu", dense)  # this process reads the encoder's layout from it
+    try:
+        kw = {"stride_um": 64.0, "block_tiles": 12, "device": "cpu", "views": 2}
+        local = compute_area_map(section, str(bundle), **kw)
+        assert local.stats["evaluation"] == "dense"
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            with distributed.Client(cluster) as client:
+                client.run(register_model, key, "cpu", dense)
+                dist = compute_area_map(section, str(bundle), scheduler=client, **kw)
+                loads = client.run(infer.model_load_count)
+    finally:
+        infer._CACHE.pop((key, "cpu"), None)
+    assert dist.stats["evaluation"] == "dense" and sum(loads.values()) == 0
+    assert dist.stats["blocks_computed"] == local.stats["blocks"] > 2
+    assert np.array_equal(dist.labels, local.labels)
+    np.testing.assert_allclose(dist.probability, local.probability, atol=1e-5)
+    np.testing.assert_allclose(dist.ood_score, local.ood_score, atol=0.01)
+    assert np.array_equal(dist.rejected, local.rejected)

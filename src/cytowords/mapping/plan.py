@@ -194,7 +194,7 @@ class MapPlan:
 def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[ModelRef, dict]:
     """``"default"`` / a bundle path / a loaded ModelBundle or Describer -> (ModelRef, info).
 
-    info: ``pixel_size_um``, ``patch_px``, ``area_ids``, ``layout`` (the encoder's
+    info: ``pixel_size_um``, ``patch_px``, ``context_px``, ``area_ids``, ``layout`` (the encoder's
     :class:`~.dense.DenseLayout`, None when it cannot run densely), ``view_table`` and
     ``fingerprint``. A loaded model is used as is in this process; a distributed run needs
     a path (workers load it; this process loads it once on the CPU to read the encoder)."""
@@ -229,6 +229,7 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
         "patch_px": int(bundle.patch_px),
         "area_ids": list(bundle.area_ids),
         "layout": dense_layout(bundle.encoder),
+        "context_px": int(getattr(bundle.encoder, "context_px", 0)),
         "view_table": view_table(cfg),  # (default views, threshold per view count)
         "fingerprint": {
             "model": ref.path,
@@ -343,7 +344,6 @@ def plan_map(
     if dense is False:
         layout = None
     warn_if_coarse(section, info["pixel_size_um"])
-    context = layout.context_px if layout is not None else 0
     if block_tiles is None:
         block_tiles = default_block_tiles(
             layout, info["patch_px"], info["pixel_size_um"], stride_um
@@ -355,7 +355,7 @@ def plan_map(
         region_um=region_um,
         stride_um=stride_um,
         block_tiles=block_tiles,
-        context_px=context,
+        context_px=info["context_px"],
     )
     tm = tissue_mask(section)
     tissue = grid.tissue_fraction(tm) >= MIN_TISSUE
