@@ -4,6 +4,7 @@ Usage (repository root, venv active)::
 
     python benchmarks/map_section.py                         # CPU, all measurements
     python benchmarks/map_section.py --device cuda --only-throughput --size-mm 64 48
+    python benchmarks/map_section.py --dense --region-mm 8 6 --views 8   # dense vs per field
 
 Setup (cached in ``--workdir``): a model bundle with the *default* architecture
 (CytoEncoder 16 µm/px, 128 px patches, width 32, embed 256; random weights: speed does not
@@ -13,6 +14,12 @@ once and stored as OME-Zarr so that the benchmark reads real zarr chunks).
 Prints: patches/s; batched vs one-patch-at-a-time; 1 vs 2 dask workers (LocalCluster of
 processes, model warm); peak memory for the section and a 4× larger one (fresh processes);
 the share of time reading vs computing; and the projected time for one BigBrain section.
+
+``--dense``: per-field vs dense evaluation in one run, same grid, same views, same encoder
+(``DenseBenchEncoder``: fully convolutional, the default's size: 64 µm/px, 64 px
+patch with 8 px context, width 32, embed 256, feature stride 4 px; random weights), on a
+region of the section: seconds each, the ratio, tile agreement, and the dense map at the
+model's own pixel vs the requested stride.
 """
 
 from __future__ import annotations
@@ -172,6 +179,112 @@ def projection(rate: float, read_per_patch_s: float, stride_um: float) -> None:
         )
 
 
+def dense_bench_bundle() -> object:
+    """An in-memory bundle on :class:`DenseBenchEncoder` (head and scorer fitted on random
+    fields; speed does not depend on training)."""
+    import torch
+
+    from cytowords.model import AreaHead, HeadConfig, OpenSetScorer
+    from cytowords.model.model_bundle import ModelBundle
+
+    torch.manual_seed(0)
+    enc = _dense_encoder_class()().eval()
+    n = len(AREAS) + 1
+    head = AreaHead(HeadConfig(embed_dim=enc.embed_dim, n_classes=n, hidden=256, none_class=True))
+    with torch.no_grad():
+        emb = enc.embed(torch.rand(300, 1, enc.window_px, enc.window_px))
+        head.set_input_stats(emb)
+        head.eval()
+        scorer = OpenSetScorer(enc.embed_dim, n, "mahalanobis")
+        lab = torch.arange(len(emb)) % n
+        scorer.fit(emb, lab, in_scope=torch.tensor([True] * len(AREAS) + [False]), logits=head(emb))
+        thr = scorer.calibrate(scorer.score(emb, head(emb)), 0.05)
+    config = {
+        "area_ids": AREAS,
+        "none_class": {"enabled": True},
+        "tta": {"views": 1, "thresholds": {str(k): thr for k in (1, 2, 4, 8)}},
+    }
+    return ModelBundle(enc, head, scorer, None, config, torch.device("cpu"))
+
+
+def _dense_encoder_class():
+    import torch.nn.functional as F
+    from torch import nn
+
+    class DenseBenchEncoder(nn.Module):
+        """Fully convolutional encoder of the default's size with the dense contract: a
+        4 × 4 stride-4 stem, four valid 3 × 3 convolutions (32-64-128-128-256 channels),
+        a box filter over one field window's positions."""
+
+        def __init__(self, patch_px: int = 64, context_px: int = 8, width: int = 32) -> None:
+            super().__init__()
+            self.patch_px, self.context_px, self.feature_stride_px = patch_px, context_px, 4
+            self.pixel_size_um, self.embed_dim = 64.0, 256
+            self.window_px = patch_px + 2 * context_px
+            w = width
+            self.stem = nn.Conv2d(1, w, 4, 4)
+            chans = [w, 2 * w, 4 * w, 4 * w, 8 * w]
+            self.convs = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b in zip(chans, chans[1:]))
+            self.pool = self.window_px // 4 - 2 * len(self.convs)
+
+        def dense_embed(self, x):
+            f = F.relu(self.stem(x - 0.5))
+            for c in self.convs:
+                f = F.relu(c(f))
+            return F.avg_pool2d(f, self.pool, stride=1)
+
+        def embed(self, x):
+            return self.dense_embed(x).mean((-2, -1))
+
+    return DenseBenchEncoder
+
+
+def dense_vs_fields(sec: Path, a: argparse.Namespace) -> None:
+    """Per-field vs dense maps of a region, same grid and views, one run."""
+    from cytowords.mapping import compute_area_map
+    from cytowords.sections import open_section
+
+    bundle = dense_bench_bundle()
+    section = open_section(sec)
+    h, w = section.shape_um
+    rh, rw = a.region_mm[0] * 1000, a.region_mm[1] * 1000
+    region = ((h - rh) / 2, (w - rw) / 2, (h + rh) / 2, (w + rw) / 2)
+    kw = dict(region_um=region, device=a.device, views=a.views, precision=a.precision)
+    compute_area_map(section, bundle, **dict(kw, region_um=(0, 0, 2000, 2000)))  # warm-up
+    res = {}
+    for mode, dense in (("per field", False), ("dense", True)):
+        t0 = time.perf_counter()
+        res[mode] = compute_area_map(section, bundle, stride_um=a.stride_um, dense=dense, **kw)
+        res[mode].stats["wall_s"] = time.perf_counter() - t0
+    f, d = res["per field"], res["dense"]
+    ok = f.labels > 0
+    agree = float((f.labels[ok] == d.labels[ok]).mean())
+    print(
+        f"\ndense vs per field: region {a.region_mm[0]:g} × {a.region_mm[1]:g} mm, stride "
+        f"{a.stride_um:g} µm, {a.views} view(s), {f.stats['tiles']} tissue tiles"
+    )
+    for mode, m in res.items():
+        st = m.stats
+        print(
+            f"  {mode:<9}: {st['wall_s']:.1f} s ({st['tiles'] / st['wall_s']:.0f} tiles/s; "
+            f"reading {st['read_s']:.1f} s, model {st['compute_s']:.1f} s; "
+            f"{st['blocks']} blocks)"
+        )
+    print(f"  ratio per field / dense: ×{f.stats['wall_s'] / d.stats['wall_s']:.1f}")
+    print(
+        f"  tiles with the same area: {agree:.2%}; same rejection: "
+        f"{float((f.rejected == d.rejected)[ok].mean()):.2%}"
+    )
+    own = bundle.pixel_size_um
+    t0 = time.perf_counter()
+    fine = compute_area_map(section, bundle, stride_um=own, **kw)
+    t_fine = time.perf_counter() - t0
+    print(
+        f"  dense at the model's own pixel ({own:g} µm, {fine.stats['tiles']} tiles): "
+        f"{t_fine:.1f} s = ×{t_fine / d.stats['wall_s']:.2f} the {a.stride_um:g} µm map"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size-mm", type=float, nargs=2, default=[24.0, 18.0], help="rows cols mm")
@@ -182,6 +295,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "cytowords-mapbench"))
     ap.add_argument("--only-throughput", action="store_true")
+    ap.add_argument("--dense", action="store_true", help="only: dense vs per field, one run")
+    ap.add_argument("--region-mm", type=float, nargs=2, default=[8.0, 6.0], help="--dense region")
+    ap.add_argument("--views", type=int, default=8, help="--dense: test-time views")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--bundle", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -196,6 +312,8 @@ def main() -> None:
     bundle = make_bundle(wd / "bundle-default-arch")
     size = (a.size_mm[0], a.size_mm[1])
     sec = make_section(wd, size)
+    if a.dense:
+        return dense_vs_fields(sec, a)
     kw = dict(stride_um=a.stride_um, device=a.device, precision=a.precision)
     run_map(sec, bundle, region_um=(0, 0, 4000, 4000), **kw)  # warm-up: model load
     st = run_map(sec, bundle, batch_size=a.batch_size, **kw)
