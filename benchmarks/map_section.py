@@ -250,7 +250,8 @@ def dense_vs_fields(sec: Path, a: argparse.Namespace) -> None:
     rh, rw = a.region_mm[0] * 1000, a.region_mm[1] * 1000
     region = ((h - rh) / 2, (w - rw) / 2, (h + rh) / 2, (w + rw) / 2)
     kw = dict(region_um=region, device=a.device, views=a.views, precision=a.precision)
-    compute_area_map(section, bundle, **dict(kw, region_um=(0, 0, 2000, 2000)))  # warm-up
+    for dense in (False, True):  # warm-up: both paths once, coarse
+        compute_area_map(section, bundle, stride_um=2048.0, dense=dense, **kw)
     res = {}
     for mode, dense in (("per field", False), ("dense", True)):
         t0 = time.perf_counter()

@@ -36,7 +36,6 @@ import numpy as np
 
 from ..sections import section_intensity
 from .infer import (
-    BlockInput,
     BlockResult,
     ModelRef,
     autocast,
@@ -45,6 +44,7 @@ from .infer import (
     concat_scores,
     get_model,
     score_embeddings,
+    unfit_fields,
     use_sync_reads,
 )
 
@@ -226,17 +226,20 @@ def read_dense_block(
     return DenseInput(tuple(index), np.argwhere(tissue), image, ys, xs, time.perf_counter() - t0)
 
 
-def tile_fields(grid: MapGrid, layout: DenseLayout, block: DenseInput) -> np.ndarray:
-    """The field window of each tissue tile ``(K, field_px, field_px)``, cut from the block's
-    window at the tile's exact position (what a per-field read gives)."""
-    rows, cols = grid.block_slices(*block.index)
-    (py, px), _ = block_window_px(grid, layout, block.ys, block.xs)
-    n, sp = grid.field_px, grid.stride_px
-    out = np.empty((len(block.tiles), n, n), dtype=np.float32)
-    for m, (a, b) in enumerate(block.tiles):
-        y, x = (rows.start + a) * sp - py, (cols.start + b) * sp - px
-        out[m] = block.image[y : y + n, x : x + n]
-    return out
+def nearest_fields(layout: DenseLayout, block: DenseInput) -> tuple[np.ndarray, np.ndarray]:
+    """The field windows ``(M, window_px, window_px)`` at the lattice positions nearest the
+    block's tissue tiles (each position once) and, per tile, the index of its field. On
+    the lattice (a stride that is a multiple of the feature stride) these are exactly the
+    tiles' own fields; a finer map checks each field once, not once per tile."""
+    t = block.tiles
+    ky = block.ys.index[t[:, 0]] + (block.ys.frac[t[:, 0]] >= 0.5)
+    kx = block.xs.index[t[:, 1]] + (block.xs.frac[t[:, 1]] >= 0.5)
+    pos, which = np.unique(np.stack([ky, kx], 1), axis=0, return_inverse=True)
+    n, s, o = layout.window_px, layout.stride_px, layout.offset_px
+    out = np.empty((len(pos), n, n), dtype=np.float32)
+    for m, (a, b) in enumerate(pos):
+        out[m] = block.image[o + a * s : o + a * s + n, o + b * s : o + b * s + n]
+    return out, which.ravel()
 
 
 def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) -> Any:
@@ -264,8 +267,9 @@ def infer_dense_block(
     quality: Any = None,
 ) -> BlockResult:
     """Run the encoder densely over a block's window (this process's cached model), sample
-    the tissue tiles' embeddings, score them with the head and open-set scorer; result and
-    quality check as :func:`~.infer.block_result`. ``batch_size`` is unused (one window)."""
+    the tissue tiles' embeddings, score them with the head and open-set scorer. Fields
+    unfit to read (:func:`~.infer.unfit_fields`) are checked at the lattice positions
+    nearest the tiles (:func:`nearest_fields`). ``batch_size`` is unused (one window)."""
     import torch
 
     t0 = time.perf_counter()
@@ -285,7 +289,9 @@ def infer_dense_block(
                 for t in np.array_split(block.tiles, -(-len(block.tiles) // HEAD_BATCH))
             ]
         scores = concat_scores(parts)
-    fields = BlockInput(block.index, block.tiles, np.zeros((0, 0, 0), np.float32), block.read_s)
+    compute_s = time.perf_counter() - t0
+    unfit = None
     if quality is not None and len(block.tiles):
-        fields.patches = tile_fields(grid, layout, block)
-    return block_result(grid, fields, scores, time.perf_counter() - t0, tissue_threshold, quality)
+        fields, which = nearest_fields(layout, block)
+        unfit = unfit_fields(fields, tissue_threshold, quality)[which]
+    return block_result(grid, block.index, block.tiles, scores, unfit, block.read_s, compute_s)

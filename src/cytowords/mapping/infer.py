@@ -245,8 +245,8 @@ def infer_block(
     tissue_threshold: float | None = None,
     quality: Any = None,
 ) -> BlockResult:
-    """Run the model (this process's cached copy) on a block's patches; quality check and
-    result as :func:`block_result`."""
+    """Run the model (this process's cached copy) on a block's patches; quality check as
+    :func:`unfit_fields`."""
     t0 = time.perf_counter()
     scores = concat_scores([])
     if len(block.tiles):
@@ -254,34 +254,46 @@ def infer_block(
         with lock:
             t0 = time.perf_counter()
             scores = infer_patches(bundle, block.patches, batch_size, ref.precision, ref.views)
-    return block_result(grid, block, scores, time.perf_counter() - t0, tissue_threshold, quality)
+    compute_s = time.perf_counter() - t0
+    unfit = unfit_fields(block.patches, tissue_threshold, quality)
+    return block_result(grid, block.index, block.tiles, scores, unfit, block.read_s, compute_s)
+
+
+def unfit_fields(
+    fields: np.ndarray, tissue_threshold: float | None, quality: Any
+) -> np.ndarray | None:
+    """Bool ``(K,)``: fields unfit to read (out of focus, JPEG blocks, clipped) by
+    ``quality`` (:class:`~cytowords.describe.quality.QualityThresholds`; None: no check);
+    ``tissue_threshold``: the section's tissue level in [0, 1]."""
+    if quality is None or not len(fields):
+        return None
+    from ..describe.quality import assess_fields
+
+    return assess_fields(fields, tissue_threshold, quality).flagged
 
 
 def block_result(
     grid: MapGrid,
-    block: BlockInput,
+    index: tuple[int, int],
+    tiles: np.ndarray,
     scores: tuple,
+    unfit: np.ndarray | None,
+    read_s: float,
     compute_s: float,
-    tissue_threshold: float | None = None,
-    quality: Any = None,
 ) -> BlockResult:
-    """The :class:`BlockResult` of a block from the scores of its tissue tiles. With
-    ``quality`` (:class:`~cytowords.describe.quality.QualityThresholds`) tiles whose field
-    is unfit to read are rejected (:data:`REJECTED_UNFIT`, unless they read as no cortex at
-    all); ``tissue_threshold``: the section's tissue level in [0, 1] for that check."""
-    rows, cols = grid.block_slices(*block.index)
+    """The :class:`BlockResult` of block ``index`` from the scores of its tissue tiles
+    ``tiles`` (``(K, 2)`` row/col in the block); tiles whose field is ``unfit`` are
+    rejected (:data:`REJECTED_UNFIT`, unless they read as no cortex at all)."""
+    rows, cols = grid.block_slices(*index)
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     area = np.full(shape, -1, dtype=np.int16)
     prob = np.zeros(shape, dtype=np.float32)
     ood = np.zeros(shape, dtype=np.float32)
     rej = np.zeros(shape, dtype=np.uint8)
-    if len(block.tiles):
+    if len(tiles):
         a, p, o, r = scores
-        if quality is not None:
-            from ..describe.quality import assess_fields
-
-            unfit = assess_fields(block.patches, tissue_threshold, quality).flagged
+        if unfit is not None:
             r[unfit & (r != REJECTED_NO_CORTEX)] = REJECTED_UNFIT  # no cortex says more
-        rr, cc = block.tiles[:, 0], block.tiles[:, 1]
+        rr, cc = tiles[:, 0], tiles[:, 1]
         area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
-    return BlockResult(block.index, area, prob, ood, rej, len(block.tiles), block.read_s, compute_s)
+    return BlockResult(tuple(index), area, prob, ood, rej, len(tiles), read_s, compute_s)
