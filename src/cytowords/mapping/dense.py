@@ -189,7 +189,9 @@ class DenseInput:
     read_s: float
 
 
-def block_window_px(grid: MapGrid, layout: DenseLayout, ys: AxisSamples, xs: AxisSamples):
+def block_window_px(
+    layout: DenseLayout, ys: AxisSamples, xs: AxisSamples
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """``(y0, x0)`` (model px from the lattice origin, i.e. the field window of tile
     (0, 0)) and ``(h, w)`` px of the window a block reads."""
     extra = 2 * layout.offset_px + layout.window_px - layout.stride_px
@@ -216,7 +218,7 @@ def read_dense_block(
     rows, cols = grid.block_slices(*index)
     ys = axis_samples(rows, grid.stride_px, layout)
     xs = axis_samples(cols, grid.stride_px, layout)
-    (py, px), (h, w) = block_window_px(grid, layout, ys, xs)
+    (py, px), (h, w) = block_window_px(layout, ys, xs)
     p = grid.model_px_um
     ly = grid.origin_um[0] + grid.patch_offset_um - grid.context_px * p  # lattice origin
     lx = grid.origin_um[1] + grid.patch_offset_um - grid.context_px * p
