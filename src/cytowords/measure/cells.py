@@ -119,6 +119,17 @@ class CellStats:
     large_depth: np.ndarray
     band_mm: float
     pixel_um: float
+    #: summed length (mm) of the traverses the band follows
+    traverse_mm: float = float("nan")
+
+    def density_between(self, top: float, bottom: float) -> float:
+        """Somata per mm² between two relative depths (0 pia .. 1 white matter); NaN when
+        the interval or the traverses are empty."""
+        if not (bottom > top) or not np.isfinite(self.traverse_mm) or self.traverse_mm <= 0:
+            return float("nan")
+        n = int(np.sum((self.depth_of_cell >= top) & (self.depth_of_cell < bottom)))
+        area_mm2 = self.traverse_mm * (bottom - top) * BAND_UM / 1000.0
+        return n / area_mm2
 
     def to_dict(self) -> dict:
         d = self.diam_um
@@ -202,4 +213,5 @@ def cells_along(
         depth[large][order],
         band_mm,
         pixel_um,
+        sum(lengths) / 1000.0,
     )

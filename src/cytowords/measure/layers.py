@@ -59,9 +59,19 @@ class LayerEstimate:
     cortex_type: str
     laminar_contrast: float
     laminar_contrast_term: str
+    #: what decided layer IV: ``profile`` (the mean profile) or ``cells`` (somata, when
+    #: measured: :func:`iv_from_cells`); the profile's own verdict stays in
+    #: ``profile_cortex_type``
+    iv_evidence: str = "profile"
+    profile_cortex_type: str | None = None
+    iv_cells: CellLayerIV | None = None
+    #: the thickness (µm) the widths were computed with
+    thickness_um: float = float("nan")
 
     def to_dict(self) -> dict:
-        return {k: _json(v) for k, v in self.__dict__.items()}
+        out = {k: _json(v) for k, v in self.__dict__.items() if k != "iv_cells"}
+        out["iv_cells"] = self.iv_cells.to_dict() if self.iv_cells is not None else None
+        return out
 
 
 def _json(v):
@@ -115,6 +125,8 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
         cortex_type=ctype,
         laminar_contrast=contrast,
         laminar_contrast_term=term,
+        profile_cortex_type=ctype,
+        thickness_um=float(thickness_um),
     )
 
 
@@ -156,3 +168,134 @@ def _layer_iv(p: np.ndarray, depth: np.ndarray, rng: float) -> tuple[float, floa
     top = float(depth[0] + left[j] * step)
     bottom = float(depth[0] + right[j] * step)
     return float(prom[j] / rng), top, bottom
+
+
+#: depth window (relative) over which the soma size and count profiles are taken, and its step
+CELL_WINDOW = 0.05
+CELL_STEP = 0.01
+#: fewest somata in a depth window for its median size to count
+CELL_MIN_PER_WINDOW = 12
+#: a granule band's median soma size is at most this share of the pyramids' above and below
+IV_SMALL_SHARE = 0.85
+#: ... and, to be granular (not dysgranular), its count at least this share of theirs
+IV_DENSE_SHARE = 1.0
+#: a band no larger than the pyramids but this much more densely packed is granular too
+#: (koniocortex: small cells throughout II-IV, IV the densest)
+IV_PACKED_SHARE = 1.25
+
+
+@dataclass
+class CellLayerIV:
+    """Layer IV read from somata (relative depths). ``verdict``: ``granular`` (a band of
+    small somata, at least as densely packed as the pyramids around it), ``dysgranular``
+    (small somata, but sparser), ``agranular`` (no band of smaller somata between the
+    pyramid bands of III and V) or ``None`` (too few somata to say). ``size_ratio``: the
+    band's median soma size over the smaller of the two pyramid bands' (< 1: smaller);
+    ``density_ratio``: its soma count over theirs (mean of the two)."""
+
+    verdict: str | None
+    top: float = float("nan")
+    bottom: float = float("nan")
+    size_ratio: float = float("nan")
+    density_ratio: float = float("nan")
+    n_somata: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: _json(v) for k, v in self.__dict__.items()}
+
+
+def iv_from_cells(depth: np.ndarray, size_um: np.ndarray) -> CellLayerIV:
+    """Layer IV from detected somata: their relative depths (0 pia .. 1 white matter) and
+    sizes (µm). Only shape counts (sizes relative to the ROI's own somata, counts relative
+    to neighbouring depths), so stain, section thickness and shrinkage cancel:
+
+    the median soma size and the soma count are taken in windows of :data:`CELL_WINDOW`
+    depth; the pyramid bands are the largest-soma windows above (depth 0.2-0.55) and
+    below (0.45-0.9) the candidate; the candidate is the smallest-soma window between
+    them inside :data:`IV_RANGE`. Granule cells are small and densely packed: a band of
+    smaller somata (<= :data:`IV_SMALL_SHARE`) at least :data:`IV_DENSE_SHARE` as numerous,
+    or one no larger and :data:`IV_PACKED_SHARE` times as numerous, is granular; smaller
+    but sparser somata are dysgranular; neither is agranular."""
+    depth = np.asarray(depth, dtype=np.float64)
+    size = np.asarray(size_um, dtype=np.float64)
+    ok = np.isfinite(depth) & np.isfinite(size) & (depth >= 0) & (depth <= 1)
+    depth, size = depth[ok], size[ok]
+    centres = np.arange(CELL_WINDOW / 2, 1 - CELL_WINDOW / 2 + 1e-9, CELL_STEP)
+    med = np.full(len(centres), np.nan)
+    count = np.zeros(len(centres))
+    for i, c in enumerate(centres):
+        sel = np.abs(depth - c) <= CELL_WINDOW / 2
+        count[i] = sel.sum()
+        if count[i] >= CELL_MIN_PER_WINDOW:
+            med[i] = np.median(size[sel])
+    n = int(len(depth))
+    cand = (centres >= IV_RANGE[0]) & (centres <= IV_RANGE[1]) & np.isfinite(med)
+    if cand.sum() < 3:
+        return CellLayerIV(None, n_somata=n)
+    rs = np.full(len(centres), np.nan)
+    rd = np.full(len(centres), np.nan)
+    bands = {}
+    for j in np.flatnonzero(cand):
+        up = (centres >= 0.2) & (centres <= min(0.55, centres[j] - CELL_WINDOW)) & np.isfinite(med)
+        lo = (centres >= max(0.45, centres[j] + CELL_WINDOW)) & (centres <= 0.9) & np.isfinite(med)
+        if not up.any() or not lo.any():
+            continue
+        iu = int(np.flatnonzero(up)[np.argmax(med[up])])
+        il = int(np.flatnonzero(lo)[np.argmax(med[lo])])
+        rs[j] = med[j] / min(med[iu], med[il])
+        rd[j] = count[j] / max(0.5 * (count[iu] + count[il]), 1e-9)
+        bands[int(j)] = (iu, il)
+    if not bands:
+        return CellLayerIV(None, n_somata=n)
+    small = rs <= IV_SMALL_SHARE
+    granular = (small & (rd >= IV_DENSE_SHARE)) | ((rs <= 1.0) & (rd >= IV_PACKED_SHARE))
+    if granular.any():
+        j = int(np.nanargmax(np.where(granular, rd / rs, np.nan)))
+        verdict = "granular"
+    elif small.any():
+        j = int(np.nanargmin(np.where(small, rs, np.nan)))
+        verdict = "dysgranular"
+    else:
+        j = int(np.nanargmin(rs))
+        return CellLayerIV("agranular", size_ratio=float(rs[j]), density_ratio=float(rd[j]), n_somata=n)
+    iu, il = bands[j]
+    ratio, dens = float(rs[j]), float(rd[j])
+    # the band: contiguous windows around the candidate whose size stays in the dip (a
+    # band of densely packed cells no smaller than the pyramids: whose count stays high)
+    if ratio <= IV_SMALL_SHARE:
+        score, limit = -med, -(med[j] + 0.5 * (min(med[iu], med[il]) - med[j]))
+    else:
+        score, limit = count, 0.5 * (count[j] + 0.5 * (count[iu] + count[il]))
+    a = b = j
+    while a - 1 > iu and np.isfinite(med[a - 1]) and score[a - 1] >= limit:
+        a -= 1
+    while b + 1 < il and np.isfinite(med[b + 1]) and score[b + 1] >= limit:
+        b += 1
+    return CellLayerIV(
+        verdict,
+        float(centres[a] - CELL_WINDOW / 2),
+        float(centres[b] + CELL_WINDOW / 2),
+        ratio,
+        float(dens),
+        n,
+    )
+
+
+def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
+    """``est`` with layer IV decided by the somata when they say something (``civ.verdict``
+    not None): counts and sizes of cells are direct evidence, the mean optical density
+    only indirect (a band of small cells can be paler than layer III's pyramids). A
+    profile's koniocortex stays koniocortex when the somata show a granular band."""
+    est.iv_cells = civ
+    if civ.verdict is None:
+        return est
+    konio = est.profile_cortex_type == "koniocortex" and civ.verdict == "granular"
+    est.cortex_type = "koniocortex" if konio else civ.verdict
+    est.iv_present = civ.verdict == "granular"
+    est.iv_evidence = "cells"
+    if civ.verdict == "agranular":
+        est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
+    elif np.isfinite(civ.top):
+        est.iv_top, est.iv_bottom = civ.top, civ.bottom
+        est.iv_width_um = (civ.bottom - civ.top) * est.thickness_um
+    return est

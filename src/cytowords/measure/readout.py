@@ -25,7 +25,7 @@ import numpy as np
 from ..jobs import Cancelled, is_cancelled
 from .cells import CELL_MAX_PX_UM, GIANT_UM, LARGE_PYRAMID_UM, CellStats, cells_along
 from .errors import MeasureError
-from .layers import LayerEstimate, analyse_profile
+from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv
 from .polygon import as_vertices, polygon_area_um2, polygon_mask
 from .ribbon import (
     CURVED_RATIO,
@@ -149,7 +149,9 @@ class Readout:
                 out.append(
                     f"Layer I, the cell-sparse band under the pia, is about {lay.layer_i_width_um / 1000:.2f} mm wide."
                 )
-            if lay.cortex_type == "koniocortex":
+            if lay.iv_evidence == "cells":
+                out.append(_cell_iv_sentence(lay.cortex_type))
+            elif lay.cortex_type == "koniocortex":
                 out.append("The profile shows a broad, dense band where layer IV lies (koniocortex-like).")
             elif lay.cortex_type == "granular":
                 out.append("The profile shows a dense band between layers III and V, as an inner granular layer IV does.")
@@ -181,6 +183,26 @@ class Readout:
         for r in self.reasons:
             out.append(f"Not measured: {r}.")
         return out
+
+
+def _cell_iv_sentence(cortex_type: str) -> str:
+    """What the somata between layers III and V show (layer IV from cells)."""
+    if cortex_type == "koniocortex":
+        return (
+            "The somata show a broad band of small, densely packed cells between layers III "
+            "and V, and the profile a broad dense band there (koniocortex-like)."
+        )
+    if cortex_type == "granular":
+        return (
+            "The somata show a band of small, densely packed cells between the pyramids of "
+            "layers III and V, as an inner granular layer IV does."
+        )
+    if cortex_type == "dysgranular":
+        return (
+            "The somata show a band of smaller but not denser cells between layers III and "
+            "V: at most a thin layer IV (dysgranular-like)."
+        )
+    return "The somata show no band of small cells between layers III and V (agranular-like)."
 
 
 def _cancel_check(cancel) -> Callable[[], None]:
@@ -321,5 +343,7 @@ def measure_roi(
         glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
         cell_px = sizes[section.level_for(CELL_MAX_PX_UM)]
         out.cells = cells_along(section.read_window, paths, glass, cell_px, cancel=check)
+        civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)
+        out.layers = with_cell_iv(out.layers, civ)
     progress(total)
     return out
