@@ -85,6 +85,16 @@ class Readout:
     traverses_um: list[np.ndarray] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
+    def pial_line_um(self) -> np.ndarray:
+        """The pial surface as a polyline ``(K, 2)`` ``(y, x)`` µm through the traverses'
+        pial ends (ordered along the surface); empty when nothing was measured."""
+        return along_surface(np.array([t[0] for t in self.traverses_um]).reshape(-1, 2))
+
+    def white_line_um(self) -> np.ndarray:
+        """The grey/white-matter border as a polyline ``(K, 2)`` ``(y, x)`` µm through the
+        traverses' deep ends (ordered along the border); empty when nothing was measured."""
+        return along_surface(np.array([t[-1] for t in self.traverses_um]).reshape(-1, 2))
+
     @property
     def measured(self) -> bool:
         """True when at least one traverse crossed the cortex (thickness and profile)."""
@@ -183,6 +193,23 @@ class Readout:
         for r in self.reasons:
             out.append(f"Not measured: {r}.")
         return out
+
+
+def along_surface(points: np.ndarray) -> np.ndarray:
+    """``points`` (``(K, 2)``, spread along a curve) reordered into a polyline: from the
+    point farthest from their centroid, always on to the nearest point not yet taken."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(p) < 3:
+        return p
+    left = list(range(len(p)))
+    cur = int(np.argmax(np.hypot(*(p - p.mean(0)).T)))
+    order = [cur]
+    left.remove(cur)
+    while left:
+        d = np.hypot(*(p[left] - p[cur]).T)
+        cur = left.pop(int(np.argmin(d)))
+        order.append(cur)
+    return p[order]
 
 
 def _cell_iv_sentence(cortex_type: str) -> str:
