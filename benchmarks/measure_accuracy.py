@@ -16,6 +16,9 @@ against the readout's (koniocortex, granular, dysgranular, agranular), as a conf
 Presence truth is the generator's (the area's profile has a layer IV, so dysgranular
 areas count as having one).
 
+Layer borders (I/II ... V/VI) are scored against the brain's true layer proportions: the
+share of ROIs in which the readout shows a border and its error in relative depth.
+
 ``--cells`` measures somata along three traverses at 2 µm/px as well (about a minute per
 ROI): layer IV is then decided by the somata (``iv_evidence``), and the density of somata
 per layer (between the true layer borders) is scored against the somata the generator
@@ -152,6 +155,8 @@ def main() -> None:
     rel_err, iv_ok, l1_err, missed = [], [], [], 0
     confusion: dict[tuple[str, str], int] = {}
     dens_err: dict[str, list[tuple[float, float]]] = {}
+    border_err: dict[str, list[float]] = {}
+    border_n: dict[str, int] = {}
     t0 = time.time()
     for seed in args.brains:
         section = virtual_section(seed, pixel_size_um=2.0)
@@ -168,8 +173,12 @@ def main() -> None:
             key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type)
             confusion[key] = confusion.get(key, 0) + 1
             if r.cells is not None:
-                for name, (meas, drawn, true) in layer_densities(section, r, tr).items():
-                    dens_err.setdefault(name, []).append((meas / drawn - 1, meas / true - 1))
+                for name, (meas, drawn, neurons) in layer_densities(section, r, tr).items():
+                    dens_err.setdefault(name, []).append((meas / drawn - 1, meas / neurons - 1))
+            for name, err in border_errors(r, tr).items():
+                border_n[name] = border_n.get(name, 0) + 1
+                if np.isfinite(err):
+                    border_err.setdefault(name, []).append(err)
             l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
             print(
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
@@ -191,6 +200,12 @@ def main() -> None:
             f"layer I width error: median {np.median(l1_err):.0f} µm, 90th pct {np.percentile(l1_err, 90):.0f} µm"
         )
 
+    if border_n:
+        print("layer borders (relative depth): shown / true, median and 90th pct |error|")
+        for name in ("I/II", "II/III", "III/IV", "IV/V", "V/VI"):
+            e = border_err.get(name, [])
+            stats = f"{np.median(e):.3f}, {np.percentile(e, 90):.3f}" if e else "-"
+            print(f"  {name:>6}: {len(e)}/{border_n.get(name, 0)}  {stats}")
     if dens_err:
         print("soma density per layer, relative error (median |error|, n ROIs): vs drawn somata; vs neuronal truth")
         for name, errs in dens_err.items():
@@ -199,6 +214,21 @@ def main() -> None:
                 f"  {name:>3}: {np.median(np.abs(e[:, 0])):.0%} (bias {np.median(e[:, 0]):+.0%}); "
                 f"{np.median(np.abs(e[:, 1])):.0%} (bias {np.median(e[:, 1]):+.0%}), n={len(e)}"
             )
+
+
+def border_errors(r, tr) -> dict[str, float]:
+    """|estimated - true| relative depth of each true layer border (NaN: not shown);
+    III/IV and IV/V only where the area has a layer IV."""
+    frac = tr["truth"]["layer_fractions"]
+    tops = np.cumsum(list(frac.values()))
+    names = ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
+    out = {}
+    for name, true in zip(names, tops[:5]):
+        if name in ("III/IV", "IV/V") and frac["IV"] <= 0:
+            continue
+        got = r.layers.borders.get(name)
+        out[name] = abs(got[0] - true) if got is not None else float("nan")
+    return out
 
 
 TRUTH_CLASS = {

@@ -77,3 +77,51 @@ def test_cells_decide_layer_iv_over_the_profile():
     # no verdict from the cells: the profile's stands
     est2 = with_cell_iv(analyse_profile(flat, 2500.0), iv_from_cells(np.zeros(0), np.zeros(0)))
     assert est2.cortex_type == "agranular" and est2.iv_evidence == "profile"
+
+
+def _profile(bands, n: int = 100) -> np.ndarray:
+    """A hand-made profile: (top, bottom, level) bands, softened over 2 % depth."""
+    from scipy.ndimage import gaussian_filter1d
+
+    depth = (np.arange(n) + 0.5) / n
+    p = np.zeros(n)
+    for top, bottom, level in bands:
+        p[(depth >= top) & (depth < bottom)] = level
+    return gaussian_filter1d(p, 2.0, mode="nearest")
+
+
+#: pale I, dense II, paler III, dense IV, pale V, denser VI (borders 0.08 0.16 0.45 0.55 0.75)
+LAMINATED = [(0, 0.08, 0.2), (0.08, 0.16, 1.0), (0.16, 0.45, 0.6), (0.45, 0.55, 1.0),
+             (0.55, 0.75, 0.45), (0.75, 1.0, 0.8)]  # fmt: skip
+
+
+def test_layer_borders_where_the_profile_shows_them():
+    est = analyse_profile(_profile(LAMINATED) + 1.0, 2500.0)
+    b = est.borders
+    assert list(b) == ["I/II", "II/III", "III/IV", "IV/V", "V/VI"]
+    for name, true in zip(b, (0.08, 0.16, 0.45, 0.55, 0.75)):
+        assert b[name][0] == pytest.approx(true, abs=0.03), name
+        assert 0 < b[name][1] <= 1
+    spans = est.layer_spans()
+    assert spans["V"] == (b["IV/V"][0], b["V/VI"][0])
+    d = est.to_dict()
+    assert d["layer_spans"]["VI"]["width_um"] == pytest.approx((1 - b["V/VI"][0]) * 2500, abs=1)
+    assert d["borders"]["II/III"]["confidence"] > 0.5
+
+
+def test_layer_borders_abstain_on_a_plain_profile():
+    # pale I then one flat band: only the I/II border is shown
+    est = analyse_profile(_profile([(0, 0.1, 0.2), (0.1, 1.0, 1.0)]) + 1.0, 2000.0)
+    assert list(est.borders) == ["I/II"]
+    assert set(est.layer_spans()) == {"I"}
+
+
+def test_cells_replace_the_profile_iv_borders():
+    est = analyse_profile(_profile(LAMINATED) + 1.0, 2500.0)
+    est = with_cell_iv(est, iv_from_cells(*somata(AGRANULAR)))
+    assert "III/IV" not in est.borders and "IV/V" not in est.borders
+    assert "V/VI" in est.borders
+    est = with_cell_iv(
+        analyse_profile(_profile(LAMINATED) + 1.0, 2500.0), iv_from_cells(*somata(GRANULAR))
+    )
+    assert est.borders["III/IV"][0] == pytest.approx(est.iv_top)

@@ -17,19 +17,31 @@ do not matter, only the shape:
   optical-density profile the large pyramids of lower III and V make such a broad dark band;
   one narrower than :data:`IV_MIN_WIDTH` is a single dense row or noise.
 - **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
-- The borders of II, III, V and VI are not estimated from a mean profile: they are blurred
-  in cell-body stains (the readout says so).
+- **Borders of II-VI** where the profile shows them (:func:`layer_borders`), each with a
+  confidence (the size of the feature it rests on, relative to the range), abstaining
+  (no border) when the feature is weaker than :data:`BORDER_MIN`: II/III where the dense
+  band under layer I (II) falls half-way to the paler band below it (upper III); III/IV and
+  IV/V at layer IV's half-prominence crossings; V/VI where the profile rises half-way from
+  a pale band in the lower half (V) to the denser band beneath it (VI). Cell-body stains
+  blur these borders; they are estimates from one mean profile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
 
 IV_RANGE = (0.3, 0.72)
+#: a layer border needs a feature of at least this share of the profile's range
+BORDER_MIN = 0.06
+#: confidence 1 for a feature of this share of the range (linear below)
+BORDER_FULL = 0.25
+#: confidence factor for layer IV's borders read from a profile (see layer_borders)
+PROFILE_IV_TRUST = 0.5
+LAYER_ORDER = ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
 IV_DYSGRANULAR = 0.04
 IV_GRANULAR = 0.10
 IV_KONIO = 0.30
@@ -67,10 +79,45 @@ class LayerEstimate:
     iv_cells: CellLayerIV | None = None
     #: the thickness (µm) the widths were computed with
     thickness_um: float = float("nan")
+    #: layer borders the profile shows: name ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
+    #: -> (relative depth, confidence 0..1); a border it does not show is absent
+    borders: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def layer_spans(self) -> dict[str, tuple[float, float]]:
+        """Relative ``(top, bottom)`` of each layer whose two borders are known (the pia
+        and the white-matter border are 0 and 1)."""
+        edges = {
+            "I": ("pia", "I/II"),
+            "II": ("I/II", "II/III"),
+            "III": ("II/III", "III/IV"),
+            "IV": ("III/IV", "IV/V"),
+            "V": ("IV/V", "V/VI"),
+            "VI": ("V/VI", "wm"),
+        }
+        known = {"pia": 0.0, "wm": 1.0, **{k: v[0] for k, v in self.borders.items()}}
+        return {
+            name: (known[a], known[b])
+            for name, (a, b) in edges.items()
+            if a in known and b in known and known[b] > known[a]
+        }
 
     def to_dict(self) -> dict:
-        out = {k: _json(v) for k, v in self.__dict__.items() if k != "iv_cells"}
+        skip = ("iv_cells", "borders")
+        out = {k: _json(v) for k, v in self.__dict__.items() if k not in skip}
         out["iv_cells"] = self.iv_cells.to_dict() if self.iv_cells is not None else None
+        out["borders"] = {
+            k: {"depth": round(float(d), 4), "confidence": round(float(c), 2)}
+            for k, (d, c) in self.borders.items()
+        }
+        out["layer_spans"] = {
+            k: {
+                "top": round(a, 4),
+                "bottom": round(b, 4),
+                "relative_width": round(b - a, 4),
+                "width_um": _json((b - a) * self.thickness_um),
+            }
+            for k, (a, b) in self.layer_spans().items()
+        }
         return out
 
 
@@ -127,7 +174,81 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
         laminar_contrast_term=term,
         profile_cortex_type=ctype,
         thickness_um=float(thickness_um),
+        borders=layer_borders(
+            ps,
+            depth,
+            rng,
+            l1,
+            top if prom >= IV_GRANULAR else None,
+            bottom if prom >= IV_GRANULAR else None,
+            prom,
+        ),
     )
+
+
+def _confidence(strength: float) -> float:
+    return float(np.clip(strength / BORDER_FULL, 0.0, 1.0))
+
+
+def _crossing(p: np.ndarray, depth: np.ndarray, i0: int, i1: int, level: float) -> float:
+    """Relative depth where ``p`` first crosses ``level`` going from sample ``i0`` to
+    ``i1`` (either direction), linearly interpolated; NaN when it does not."""
+    step = 1 if i1 >= i0 else -1
+    above0 = p[i0] >= level
+    for i in range(i0 + step, i1 + step, step):
+        if (p[i] >= level) != above0:
+            f = (level - p[i - step]) / (p[i] - p[i - step]) if p[i] != p[i - step] else 0.5
+            return float(depth[i - step] + f * (depth[i] - depth[i - step]))
+    return float("nan")
+
+
+def layer_borders(
+    p: np.ndarray,
+    depth: np.ndarray,
+    rng: float,
+    layer_i_bottom: float,
+    iv_top: float | None,
+    iv_bottom: float | None,
+    iv_prominence: float,
+) -> dict[str, tuple[float, float]]:
+    """Borders of layers I-VI the smoothed profile ``p`` shows (see module docstring):
+    name -> (relative depth, confidence)."""
+    out: dict[str, tuple[float, float]] = {}
+    if rng <= 0:
+        return out
+    if np.isfinite(layer_i_bottom):
+        i_min = int(np.argmin(np.where(depth < 0.2, p, np.inf)))
+        i_peak = int(np.argmax(np.where((depth > depth[i_min]) & (depth < 0.45), p, -np.inf)))
+        out["I/II"] = (float(layer_i_bottom), _confidence((p[i_peak] - p[i_min]) / rng))
+        # II: the dense band under I, then a paler band (upper III) within the upper 45 %
+        after = (depth > depth[i_peak]) & (depth < 0.45)
+        if after.any():
+            j = int(np.argmin(np.where(after, p, np.inf)))
+            drop = (p[i_peak] - p[j]) / rng
+            if drop >= BORDER_MIN and depth[i_peak] < 0.3:
+                d = _crossing(p, depth, i_peak, j, (p[i_peak] + p[j]) / 2)
+                if np.isfinite(d):
+                    out["II/III"] = (d, _confidence(drop))
+    if iv_top is not None and iv_bottom is not None and np.isfinite(iv_top):
+        # a dense band in a grey-level profile is indirect evidence of layer IV (large
+        # pyramids darken III and V as well): half the confidence of its prominence
+        c = PROFILE_IV_TRUST * _confidence(iv_prominence)
+        out["III/IV"] = (float(iv_top), c)
+        out["IV/V"] = (float(iv_bottom), c)
+    # V/VI: a pale band in the lower half (below IV when there is one), then a rise to VI
+    start = iv_bottom if iv_bottom is not None and np.isfinite(iv_bottom) else 0.5
+    pale = (depth > start) & (depth < 0.85)
+    if pale.any():
+        k = int(np.argmin(np.where(pale, p, np.inf)))
+        below = (depth > depth[k]) & (depth < 0.97)
+        if below.any():
+            m = int(np.argmax(np.where(below, p, -np.inf)))
+            rise = (p[m] - p[k]) / rng
+            if rise >= BORDER_MIN and depth[m] - depth[k] >= 0.05:
+                d = _crossing(p, depth, k, m, (p[k] + p[m]) / 2)
+                if np.isfinite(d):
+                    out["V/VI"] = (d, _confidence(rise))
+    return dict(sorted(out.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
 
 
 def _layer_i(p: np.ndarray, depth: np.ndarray) -> float:
@@ -257,7 +378,9 @@ def iv_from_cells(depth: np.ndarray, size_um: np.ndarray) -> CellLayerIV:
         verdict = "dysgranular"
     else:
         j = int(np.nanargmin(rs))
-        return CellLayerIV("agranular", size_ratio=float(rs[j]), density_ratio=float(rd[j]), n_somata=n)
+        return CellLayerIV(
+            "agranular", size_ratio=float(rs[j]), density_ratio=float(rd[j]), n_somata=n
+        )
     iu, il = bands[j]
     ratio, dens = float(rs[j]), float(rd[j])
     # the band: contiguous windows around the candidate whose size stays in the dip (a
@@ -293,9 +416,16 @@ def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
     est.cortex_type = "koniocortex" if konio else civ.verdict
     est.iv_present = civ.verdict == "granular"
     est.iv_evidence = "cells"
+    est.borders.pop("III/IV", None)
+    est.borders.pop("IV/V", None)
     if civ.verdict == "agranular":
         est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
     elif np.isfinite(civ.top):
         est.iv_top, est.iv_bottom = civ.top, civ.bottom
         est.iv_width_um = (civ.bottom - civ.top) * est.thickness_um
+        # confidence from how much smaller or denser the band's somata are
+        c = _confidence(max(1 - civ.size_ratio, civ.density_ratio - 1))
+        est.borders["III/IV"] = (civ.top, c)
+        est.borders["IV/V"] = (civ.bottom, c)
+        est.borders = dict(sorted(est.borders.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
     return est

@@ -85,6 +85,16 @@ class Readout:
     traverses_um: list[np.ndarray] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
+    def layer_densities(self) -> dict[str, float] | None:
+        """Somata per mm² in each layer whose borders the readout estimated (None without
+        cell statistics)."""
+        if self.cells is None or self.layers is None:
+            return None
+        return {
+            k: round(self.cells.density_between(a, b), 1)
+            for k, (a, b) in self.layers.layer_spans().items()
+        }
+
     def pial_line_um(self) -> np.ndarray:
         """The pial surface as a polyline ``(K, 2)`` ``(y, x)`` µm through the traverses'
         pial ends (ordered along the surface); empty when nothing was measured."""
@@ -133,6 +143,7 @@ class Readout:
             "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
             "columnar_organisation": None,
             "cells": self.cells.to_dict() if self.cells else None,
+            "layer_density_per_mm2": self.layer_densities(),
             "traverses_um": [np.round(t, 1).tolist() for t in self.traverses_um],
             "not_measured": list(self.reasons),
             "statements": self.statements(),
@@ -162,14 +173,23 @@ class Readout:
             if lay.iv_evidence == "cells":
                 out.append(_cell_iv_sentence(lay.cortex_type))
             elif lay.cortex_type == "koniocortex":
-                out.append("The profile shows a broad, dense band where layer IV lies (koniocortex-like).")
+                out.append(
+                    "The profile shows a broad, dense band where layer IV lies (koniocortex-like)."
+                )
             elif lay.cortex_type == "granular":
-                out.append("The profile shows a dense band between layers III and V, as an inner granular layer IV does.")
+                out.append(
+                    "The profile shows a dense band between layers III and V, as an inner granular layer IV does."
+                )
             elif lay.cortex_type == "dysgranular":
-                out.append("The profile shows at most a faint band where layer IV would lie (dysgranular-like).")
+                out.append(
+                    "The profile shows at most a faint band where layer IV would lie (dysgranular-like)."
+                )
             else:
-                out.append("The profile shows no dense band between layers III and V (agranular-like).")
+                out.append(
+                    "The profile shows no dense band between layers III and V (agranular-like)."
+                )
             out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
+            out.append(_borders_sentence(lay))
         if self.wm_border is not None:
             out.append(
                 f"The border to the white matter is {self.wm_border} "
@@ -210,6 +230,27 @@ def along_surface(points: np.ndarray) -> np.ndarray:
         cur = left.pop(int(np.argmin(d)))
         order.append(cur)
     return p[order]
+
+
+def confidence_term(c: float) -> str:
+    """``clear`` (>= 0.7), ``moderate`` (>= 0.4) or ``faint``."""
+    return "clear" if c >= 0.7 else "moderate" if c >= 0.4 else "faint"
+
+
+def _borders_sentence(lay: LayerEstimate) -> str:
+    """Which layer borders the profile (or the somata) show, and which it does not."""
+    from .layers import LAYER_ORDER
+
+    shown = [f"{k} at {d:.2f} ({confidence_term(c)})" for k, (d, c) in lay.borders.items()]
+    missing = [k for k in LAYER_ORDER if k not in lay.borders]
+    if lay.cortex_type == "agranular":
+        missing = [k for k in missing if k not in ("III/IV", "IV/V")]
+    text = "Layer borders shown (relative depth from the pia): " + (
+        "; ".join(shown) if shown else "none"
+    )
+    if missing:
+        text += f"; not shown: {', '.join(missing)}"
+    return text + "."
 
 
 def _cell_iv_sentence(cortex_type: str) -> str:
