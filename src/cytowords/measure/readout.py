@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..jobs import Cancelled, is_cancelled
-from .cells import CELL_MAX_PX_UM, GIANT_UM, LARGE_PYRAMID_UM, CellStats, cells_along
+from .cells import CELL_MAX_PX_UM, CellStats, cells_along
 from .errors import MeasureError
 from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv
 from .polygon import as_vertices, polygon_area_um2, polygon_mask
@@ -203,13 +203,13 @@ class Readout:
                 deep = c.large_depth >= 0.5
                 where = "in layer V" if deep.mean() >= 0.5 else "in lower layer III"
                 out.append(
-                    f"Large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) {where}: about "
+                    f"Large pyramidal cells (≥ {c.large_min_um:.0f} µm) {where}: about "
                     f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm long."
                 )
-                if c.large_diam_um.max() >= GIANT_UM:
-                    out.append(f"Some are giant (≥ {GIANT_UM:.0f} µm), Betz- or Meynert-like.")
+                if c.large_diam_um.max() >= c.giant_min_um:
+                    out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), Betz- or Meynert-like.")
             else:
-                out.append(f"No large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) were found.")
+                out.append(f"No large pyramidal cells (≥ {c.large_min_um:.0f} µm) were found.")
         for r in self.reasons:
             out.append(f"Not measured: {r}.")
         return out
