@@ -81,7 +81,8 @@ def test_profile_view_of_a_described_roi(make_napari_viewer, qtbot, window):
     assert sum("atlas" in lab for lab in labels) == 3
     # the estimated borders are drawn (layer I at least)
     assert layer_borders(r) and layer_borders(r)[0][0] == "I/II"
-    assert "thick" in w.status.text()
+    assert "thick" in w.status.text() and "Layer borders" in w.status.text()
+    assert "Laminar contrast" in w.status.toolTip()
     # layers over the image, in world µm (the image's world = section µm - 8 µm here)
     trav = viewer.layers[TRAVERSES_LAYER]
     assert len(trav.data) == r.n_traverses

@@ -58,12 +58,18 @@ def reference_areas(area: str, alternatives: str, n_alt: int = N_ALTERNATIVES) -
 
 
 def layer_borders(readout: Readout) -> list[tuple[str, float]]:
-    """``(label, relative depth)`` of the estimated layer borders (finite ones only)."""
+    """``(label, relative depth)`` of the layer borders the readout shows ("I/II" ...)."""
     lay = readout.layers
     if lay is None:
         return []
-    out = [("I/II", lay.layer_i_bottom), ("IV top", lay.iv_top), ("IV bottom", lay.iv_bottom)]
-    return [(k, float(v)) for k, v in out if v is not None and np.isfinite(v)]
+    return [(k, float(d)) for k, (d, _c) in lay.borders.items() if np.isfinite(d)]
+
+
+def _short(sentence: str) -> bool:
+    """Sentences shown in the status line (thickness, layer IV, borders)."""
+    return sentence.startswith(
+        ("The cortex is", "The profile shows", "The somata show", "Layer borders")
+    )
 
 
 def draw_profile(fig: Figure, readout: Readout, refs: list[ReferenceProfile], title: str) -> None:
@@ -131,7 +137,7 @@ class ProfileWidget(QWidget):
         self.show_btn.clicked.connect(self.show_selected)
         self.status = QLabel("Select a ROI (describe it first for the reference profiles).")
         self.status.setWordWrap(True)
-        self.figure = Figure(figsize=(4.5, 3.2), dpi=90)
+        self.figure = Figure(figsize=(4.2, 3.0), dpi=80)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(260)
         form = QFormLayout()
@@ -204,7 +210,10 @@ class ProfileWidget(QWidget):
             th = f"{readout.thickness_mm:.2f} mm thick"
             ctype = readout.layers.cortex_type if readout.layers is not None else "?"
             title = f"ROI {row + 1}: {th}, {ctype}"
-            self.status.setText(" ".join(readout.statements()))
+            said = readout.statements()
+            # the thickness, layer IV and layer borders here; every sentence in the tooltip
+            self.status.setText(" ".join(t for t in said if _short(t)))
+            self.status.setToolTip("\n".join(said))
         else:
             title = f"ROI {row + 1}: not measured"
             self.status.setText("Not measured: " + "; ".join(readout.reasons))
