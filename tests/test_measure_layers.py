@@ -125,3 +125,22 @@ def test_cells_replace_the_profile_iv_borders():
         analyse_profile(_profile(LAMINATED) + 1.0, 2500.0), iv_from_cells(*somata(GRANULAR))
     )
     assert est.borders["III/IV"][0] == pytest.approx(est.iv_top)
+
+
+def test_readout_statements_say_what_the_somata_and_the_profile_show():
+    from cytowords.measure import Readout
+
+    est = with_cell_iv(
+        analyse_profile(_profile(LAMINATED) + 1.0, 2500.0), iv_from_cells(*somata(GRANULAR))
+    )
+    r = Readout(area_mm2=9.0, profile_pixel_um=16.0, layers=est)
+    said = " ".join(r.statements())
+    assert "The somata show a broad band of small, densely packed cells" in said  # konio
+    assert "Layer borders shown (relative depth from the pia): I/II at" in said
+    assert "not shown" not in said  # all five borders are shown
+    d = r.to_dict()
+    assert d["layers"]["iv_evidence"] == "cells" and d["layer_density_per_mm2"] is None
+    flat = analyse_profile(_profile([(0, 0.1, 0.2), (0.1, 1.0, 1.0)]) + 1.0, 2000.0)
+    said = " ".join(Readout(area_mm2=9.0, profile_pixel_um=16.0, layers=flat).statements())
+    assert "no dense band between layers III and V" in said
+    assert "not shown: II/III, V/VI" in said
