@@ -8,7 +8,22 @@ error against the apparent (as rendered) thickness (median, 90th percentile), la
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16] [--cell-windows 0] [--cell-brain 224]
+        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brain 224]
+
+Layer IV is also scored per class: the truth's cortex type (granular: granular and
+koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
+against the readout's (koniocortex, granular, dysgranular, agranular), as a confusion table.
+Presence truth is the generator's (the area's profile has a layer IV, so dysgranular
+areas count as having one).
+
+Layer borders (I/II ... V/VI) are scored against the brain's true layer proportions: the
+share of ROIs in which the readout shows a border and its error in relative depth.
+
+``--cells`` measures somata along three traverses at 2 µm/px as well (about a minute per
+ROI): layer IV is then decided by the somata (``iv_evidence``), and the density of somata
+per layer (between the true layer borders) is scored against the somata the generator
+draws in the same bands (neurons and glia, ``cells_in_window``) and against the area's
+neuronal density per layer (truth; glia not included).
 
 ``--cell-windows N`` also scores soma detection at 2 µm/px in N windows of 400 µm (half
 in areas whose rendered special cells are large, at their depth; half in areas without),
@@ -128,6 +143,7 @@ def main() -> None:
     ap.add_argument("--rois", type=int, default=12, help="ROIs per brain (one per area)")
     ap.add_argument("--side-mm", type=float, default=3.0)
     ap.add_argument("--profile-um", type=float, default=16.0)
+    ap.add_argument("--cells", action="store_true", help="measure somata too (slow)")
     ap.add_argument("--cell-windows", type=int, default=0)
     ap.add_argument("--cell-brain", type=int, default=224)
     args = ap.parse_args()
@@ -137,11 +153,15 @@ def main() -> None:
         if not args.rois:
             return
     rel_err, iv_ok, l1_err, missed = [], [], [], 0
+    confusion: dict[tuple[str, str], int] = {}
+    dens_err: dict[str, list[tuple[float, float]]] = {}
+    border_err: dict[str, list[float]] = {}
+    border_n: dict[str, int] = {}
     t0 = time.time()
     for seed in args.brains:
         section = virtual_section(seed, pixel_size_um=2.0)
         for v, tr in sample_rois(seed, args.rois, args.side_mm * 1000, rng):
-            r = measure_roi(section, v, cells=False, profile_um=args.profile_um)
+            r = measure_roi(section, v, cells=args.cells, profile_um=args.profile_um)
             if not r.measured:
                 missed += 1
                 print(f"{seed} {tr['area']:>6}: not measured: {'; '.join(r.reasons)}")
@@ -150,12 +170,21 @@ def main() -> None:
             e = (r.thickness_mm - true) / true
             rel_err.append(abs(e))
             iv_ok.append(r.layers.iv_present == tr["iv_present"])
+            key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type)
+            confusion[key] = confusion.get(key, 0) + 1
+            if r.cells is not None:
+                for name, (meas, drawn, neurons) in layer_densities(section, r, tr).items():
+                    dens_err.setdefault(name, []).append((meas / drawn - 1, meas / neurons - 1))
+            for name, err in border_errors(r, tr).items():
+                border_n[name] = border_n.get(name, 0) + 1
+                if np.isfinite(err):
+                    border_err.setdefault(name, []).append(err)
             l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
             print(
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
                 f"({e:+.0%}), n={r.n_traverses}; IV {r.layers.iv_present} vs "
                 f"{tr['iv_present']} ({r.layers.cortex_type}, prominence "
-                f"{r.layers.iv_prominence:.2f}); layer I {r.layers.layer_i_width_um:.0f} vs "
+                f"{r.layers.iv_prominence:.2f}, {r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
                 f"{tr['layer_i_width_um']:.0f} µm"
             )
     n = len(rel_err)
@@ -165,10 +194,96 @@ def main() -> None:
             f"thickness relative error: median {np.median(rel_err):.1%}, "
             f"90th percentile {np.percentile(rel_err, 90):.1%}"
         )
-        print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f}")
+        print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f} ({int(np.sum(iv_ok))}/{n})")
+        print_confusion(confusion)
         print(
             f"layer I width error: median {np.median(l1_err):.0f} µm, 90th pct {np.percentile(l1_err, 90):.0f} µm"
         )
+
+    if border_n:
+        print("layer borders (relative depth): shown / true, median and 90th pct |error|")
+        for name in ("I/II", "II/III", "III/IV", "IV/V", "V/VI"):
+            e = border_err.get(name, [])
+            stats = f"{np.median(e):.3f}, {np.percentile(e, 90):.3f}" if e else "-"
+            print(f"  {name:>6}: {len(e)}/{border_n.get(name, 0)}  {stats}")
+    if dens_err:
+        print("soma density per layer, relative error (median |error|, n ROIs): vs drawn somata; vs neuronal truth")
+        for name, errs in dens_err.items():
+            e = np.array(errs)
+            print(
+                f"  {name:>3}: {np.median(np.abs(e[:, 0])):.0%} (bias {np.median(e[:, 0]):+.0%}); "
+                f"{np.median(np.abs(e[:, 1])):.0%} (bias {np.median(e[:, 1]):+.0%}), n={len(e)}"
+            )
+
+
+def border_errors(r, tr) -> dict[str, float]:
+    """|estimated - true| relative depth of each true layer border (NaN: not shown);
+    III/IV and IV/V only where the area has a layer IV."""
+    frac = tr["truth"]["layer_fractions"]
+    tops = np.cumsum(list(frac.values()))
+    names = ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
+    out = {}
+    for name, true in zip(names, tops[:5]):
+        if name in ("III/IV", "IV/V") and frac["IV"] <= 0:
+            continue
+        got = r.layers.borders.get(name)
+        out[name] = abs(got[0] - true) if got is not None else float("nan")
+    return out
+
+
+TRUTH_CLASS = {
+    "koniocortex": "granular",
+    "granular": "granular",
+    "dysgranular": "dysgranular",
+}
+READ_CLASSES = ("koniocortex", "granular", "dysgranular", "agranular")
+
+
+def truth_class(cortex_type: str) -> str:
+    """granular / dysgranular / agranular from an atlas cortex type ("granular isocortex")."""
+    return TRUTH_CLASS.get(cortex_type.split()[0], "agranular")
+
+
+def print_confusion(confusion: dict[tuple[str, str], int]) -> None:
+    """The truth class x readout cortex type table."""
+    print(f"{'truth / readout':>18} " + " ".join(f"{c:>12}" for c in READ_CLASSES))
+    for t in ("granular", "dysgranular", "agranular"):
+        row = [confusion.get((t, c), 0) for c in READ_CLASSES]
+        print(f"{t:>18} " + " ".join(f"{v:>12}" for v in row))
+
+
+def layer_densities(section, r, tr) -> dict[str, tuple[float, float, float]]:
+    """Per true layer: measured somata/mm² between the true layer borders, the density of
+    the somata the generator draws in the same bands around the same traverses, and the
+    area's neuronal density (truth)."""
+    from scipy.spatial import cKDTree
+
+    from cytowords.measure.cells import BAND_UM
+    from cytowords.synth.truth import cells_in_window
+
+    frac = tr["truth"]["layer_fractions"]
+    tops = np.concatenate([[0.0], np.cumsum(list(frac.values()))])
+    c = r.cells
+    paths = [r.traverses_um[int(i)] for i in np.unique(np.linspace(0, len(r.traverses_um) - 1, 3).round())]
+    depths = []
+    for path in paths:
+        seg = np.hypot(*np.diff(path, axis=0).T)
+        length = float(seg.sum())
+        s = np.concatenate([[0.0], np.cumsum(seg)])
+        dense = np.stack([np.interp(np.arange(0, length, 2.0), s, path[:, k]) for k in (0, 1)], 1)
+        lo, hi = dense.min(0) - BAND_UM, dense.max(0) + BAND_UM
+        drawn = cells_in_window(section, lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
+        d, j = cKDTree(dense).query(np.stack([drawn.y, drawn.x], 1))
+        depths.append(j[d <= BAND_UM / 2] * 2.0 / length)
+    drawn_depth = np.concatenate(depths)
+    out = {}
+    for name, a, b in zip(frac, tops[:-1], tops[1:]):
+        if b - a < 0.03:
+            continue
+        area_mm2 = c.traverse_mm * (b - a) * BAND_UM / 1000.0
+        drawn_d = np.sum((drawn_depth >= a) & (drawn_depth < b)) / area_mm2
+        out[name] = (c.density_between(a, b), drawn_d, tr["truth"]["density_per_mm2"][name])
+    return out
 
 
 if __name__ == "__main__":

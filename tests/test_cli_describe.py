@@ -83,6 +83,22 @@ def test_describe_text_and_errors(store_and_bundle, capsys, tmp_path: Path) -> N
         main(["describe", str(store), "--roi", "1,2,3"])
 
 
+def test_describe_no_measure_skips_the_readout_and_says_so(store_and_bundle, capsys) -> None:
+    store, bundle = store_and_bundle
+    args = ["describe", str(store), "--roi", "100,100,3000,3000", "--model", str(bundle)]
+    assert main([*args, "--device", "cpu", "--json", "--no-measure"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["measurements"] == {"not_measured": ["the readout was skipped (--no-measure)"]}
+    assert out["statements"] == ["Not measured: the readout was skipped (--no-measure)."]
+    assert main([*args, "--device", "cpu", "--no-measure"]) == 0
+    assert "Not measured: the readout was skipped (--no-measure)." in capsys.readouterr().out
+    # without the option the readout runs (this noise image has no pia: it says why)
+    assert main([*args, "--device", "cpu", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)["measurements"]
+    assert "profile_pixel_size_um" in measured or measured["not_measured"]
+    assert "--no-measure" not in json.dumps(measured)
+
+
 def _qupath_file(path: Path) -> Path:
     """Annotations as QuPath exports them: polygons in image pixels, no pixel size."""
 

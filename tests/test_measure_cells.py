@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.spatial import cKDTree
 
 from cytowords.measure.cells import LARGE_PYRAMID_UM, cells_along, detect_somata
@@ -81,3 +82,20 @@ def test_detection_against_generator_cells():
     assert np.mean(d < 4) > 0.7  # recall of somata >= 8 µm
     found = som.diam_um[j[d < 4]]
     np.testing.assert_allclose(np.median(found / truth.diam[big][d < 4]), 1.0, atol=0.15)
+
+
+def test_large_threshold_follows_the_regions_own_soma_sizes():
+    from cytowords.measure.cells import LARGE_FACTOR, is_large, large_threshold_um
+
+    rng = np.random.default_rng(0)
+    lengths = rng.uniform(8, 12, 400)
+    t = large_threshold_um(lengths)
+    assert t == pytest.approx(LARGE_FACTOR * np.median(lengths))
+    # a scan whose somata all look 1.5 times larger (calibration, shrinkage): same cells large
+    cand_len = np.array([20.0, 30.0, 40.0])
+    cand_diam = 0.8 * cand_len
+    small_scale = is_large(cand_diam, cand_len, t)
+    big_scale = is_large(1.5 * cand_diam, 1.5 * cand_len, large_threshold_um(1.5 * lengths))
+    assert np.array_equal(small_scale, big_scale) and small_scale.tolist() == [False, True, True]
+    # too few somata for a scale of their own: the literature's 25 µm
+    assert large_threshold_um(lengths[:5]) == LARGE_PYRAMID_UM

@@ -16,6 +16,9 @@ import sys
 
 from . import CliError, add_lm_option, four_floats
 
+#: why a ROI has no readout when ``--no-measure`` is given
+NOT_MEASURED = "the readout was skipped (--no-measure)"
+
 _roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
 
 
@@ -49,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the check that the pixel size fits the tissue and that the model knows "
         "the tissue (a few seconds)",
+    )
+    p.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="skip the model-free readout (thickness, profile, layers): faster; the "
+        "output says it was not measured",
     )
     p.set_defaults(func=run)
 
@@ -118,7 +127,7 @@ def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..describe import Describer, Roi, RoiError
+    from ..describe import DescribeParams, Describer, Roi, RoiError
     from ..describe.export import alternatives_text
     from ..describe.geojson import RoiFeature
     from . import open_image
@@ -133,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         feats = _read_rois(args.rois, px)
     names = [f.name for f in feats]
-    describer = Describer(args.model, device=args.device)
+    params = DescribeParams(measure=False) if args.no_measure else None
+    describer = Describer(args.model, device=args.device, params=params)
     check = None
     if not args.no_pixel_size_check:
         from .pixel_size import check_scan
@@ -152,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
             results.append(None)
         if len(feats) > 1 and not args.json:
             print(f"[{i + 1}/{len(feats)}] {name}", file=sys.stderr)
+    if args.no_measure:
+        for r in results:
+            if r is not None:
+                r.measurements = {"not_measured": [NOT_MEASURED]}
+                r.statements = [f"Not measured: {NOT_MEASURED}."]
     if args.out:
         _write(args.out, feats, results, px)
     if args.json:

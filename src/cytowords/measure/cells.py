@@ -9,12 +9,12 @@ stain).
 
 A soma's length is the major axis of its moment ellipse: pyramids are measured by their
 length in the literature ("Betz cells up to 60-100 µm long"), and a triangular soma's
-equivalent diameter is only ~0.8 of it. Large pyramids are somata at least
-:data:`LARGE_PYRAMID_UM` µm long: the lower bound of
-"large pyramids (25-50 µm)" in the reference notes on real sections
-(/shared/reference/real_sections_notes.md: granule cells 8-20 µm, large pyramids
-25-50 µm, Betz cells 60-100 µm long); :data:`GIANT_UM` (Betz/Meynert class) is reported
-as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
+equivalent diameter is only ~0.8 of it. Large pyramids are compact somata at least
+:data:`LARGE_FACTOR` times as long as the region's median soma (:func:`large_threshold_um`:
+about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large pyramids
+(25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
+60-100 µm long), so the cut-off follows the scan's own size scale; giant ones (Betz/Meynert
+class, :data:`GIANT_UM` on that scale) are reported as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
 most :data:`WINDOW_UM` µm, never the whole region.
 """
 
@@ -36,6 +36,12 @@ WINDOW_UM = 600.0
 MIN_SOMA_UM = 4.0
 CORE_SHARE = 0.6
 COMPACT = 0.7
+#: large pyramids are at least this many times the median soma length of their region
+#: (granule and small pyramidal cells and glia: median ~10 µm -> ~25 µm, the lower bound of
+#: "large pyramids (25-50 µm)")
+LARGE_FACTOR = 2.5
+#: fewest somata for a region's own size scale (else :data:`LARGE_PYRAMID_UM`)
+LARGE_MIN_SOMATA = 30
 
 
 @dataclass
@@ -79,11 +85,25 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
 
 
-def is_large(s_diam: np.ndarray, s_length: np.ndarray) -> np.ndarray:
-    """Large pyramids: at least :data:`LARGE_PYRAMID_UM` long and compact (equivalent
-    diameter >= :data:`COMPACT` of the length: two touching small somata are long but
-    thin; a pyramid's triangle is ~0.8)."""
-    return (s_length >= LARGE_PYRAMID_UM) & (s_diam >= COMPACT * s_length)
+def large_threshold_um(lengths_um: np.ndarray) -> float:
+    """The least length (µm) of a large pyramid in a region: :data:`LARGE_FACTOR` times the
+    median length of its somata (all depths), so that shrinkage, section thickness or a
+    wrong calibration, which scale every soma alike, do not change what is large;
+    :data:`LARGE_PYRAMID_UM` when fewer than :data:`LARGE_MIN_SOMATA` somata were found."""
+    v = np.asarray(lengths_um, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < LARGE_MIN_SOMATA:
+        return LARGE_PYRAMID_UM
+    return float(LARGE_FACTOR * np.median(v))
+
+
+def is_large(
+    s_diam: np.ndarray, s_length: np.ndarray, threshold_um: float = LARGE_PYRAMID_UM
+) -> np.ndarray:
+    """Large pyramids: at least ``threshold_um`` long and compact (equivalent diameter >=
+    :data:`COMPACT` of the length: two touching small somata are long but thin; a
+    pyramid's triangle is ~0.8)."""
+    return (s_length >= threshold_um) & (s_diam >= COMPACT * s_length)
 
 
 def _major_axis(core: np.ndarray, lab: np.ndarray, idx: np.ndarray, npx: np.ndarray) -> np.ndarray:
@@ -119,6 +139,25 @@ class CellStats:
     large_depth: np.ndarray
     band_mm: float
     pixel_um: float
+    #: summed length (mm) of the traverses the band follows
+    traverse_mm: float = float("nan")
+    #: the least length (µm) counted as a large pyramid here (:func:`large_threshold_um`)
+    large_min_um: float = LARGE_PYRAMID_UM
+
+    @property
+    def giant_min_um(self) -> float:
+        """The least length (µm) called giant (Betz/Meynert class): the large threshold
+        scaled as :data:`GIANT_UM` is to :data:`LARGE_PYRAMID_UM`."""
+        return self.large_min_um * GIANT_UM / LARGE_PYRAMID_UM
+
+    def density_between(self, top: float, bottom: float) -> float:
+        """Somata per mm² between two relative depths (0 pia .. 1 white matter); NaN when
+        the interval or the traverses are empty."""
+        if not (bottom > top) or not np.isfinite(self.traverse_mm) or self.traverse_mm <= 0:
+            return float("nan")
+        n = int(np.sum((self.depth_of_cell >= top) & (self.depth_of_cell < bottom)))
+        area_mm2 = self.traverse_mm * (bottom - top) * BAND_UM / 1000.0
+        return n / area_mm2
 
     def to_dict(self) -> dict:
         d = self.diam_um
@@ -133,7 +172,7 @@ class CellStats:
                 "p90": _r(np.percentile(d, 90)) if len(d) else None,
                 "max": _r(d.max()) if len(d) else None,
             },
-            "large_pyramid_min_um": LARGE_PYRAMID_UM,
+            "large_pyramid_min_um": _r(self.large_min_um),
             "large_pyramids_per_mm": round(self.large_per_mm, 2),
             "large_pyramid_lengths_um": [_r(v) for v in self.large_diam_um],
             "large_pyramid_depths": [round(float(v), 3) for v in self.large_depth],
@@ -190,7 +229,8 @@ def cells_along(
     # each bin of a traverse covers length/n_bins µm of depth times the band width
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
-    large = is_large(diam, length) & (depth >= 0) & (depth <= 1)
+    threshold = large_threshold_um(length)
+    large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(
         edges,
@@ -202,4 +242,6 @@ def cells_along(
         depth[large][order],
         band_mm,
         pixel_um,
+        sum(lengths) / 1000.0,
+        threshold,
     )

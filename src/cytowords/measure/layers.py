@@ -17,19 +17,31 @@ do not matter, only the shape:
   optical-density profile the large pyramids of lower III and V make such a broad dark band;
   one narrower than :data:`IV_MIN_WIDTH` is a single dense row or noise.
 - **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
-- The borders of II, III, V and VI are not estimated from a mean profile: they are blurred
-  in cell-body stains (the readout says so).
+- **Borders of II-VI** where the profile shows them (:func:`layer_borders`), each with a
+  confidence (the size of the feature it rests on, relative to the range), abstaining
+  (no border) when the feature is weaker than :data:`BORDER_MIN`: II/III where the dense
+  band under layer I (II) falls half-way to the paler band below it (upper III); III/IV and
+  IV/V at layer IV's half-prominence crossings; V/VI where the profile rises half-way from
+  a pale band in the lower half (V) to the denser band beneath it (VI). Cell-body stains
+  blur these borders; they are estimates from one mean profile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
 
 IV_RANGE = (0.3, 0.72)
+#: a layer border needs a feature of at least this share of the profile's range
+BORDER_MIN = 0.06
+#: confidence 1 for a feature of this share of the range (linear below)
+BORDER_FULL = 0.25
+#: confidence factor for layer IV's borders read from a profile (see layer_borders)
+PROFILE_IV_TRUST = 0.5
+LAYER_ORDER = ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
 IV_DYSGRANULAR = 0.04
 IV_GRANULAR = 0.10
 IV_KONIO = 0.30
@@ -59,9 +71,54 @@ class LayerEstimate:
     cortex_type: str
     laminar_contrast: float
     laminar_contrast_term: str
+    #: what decided layer IV: ``profile`` (the mean profile) or ``cells`` (somata, when
+    #: measured: :func:`iv_from_cells`); the profile's own verdict stays in
+    #: ``profile_cortex_type``
+    iv_evidence: str = "profile"
+    profile_cortex_type: str | None = None
+    iv_cells: CellLayerIV | None = None
+    #: the thickness (µm) the widths were computed with
+    thickness_um: float = float("nan")
+    #: layer borders the profile shows: name ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
+    #: -> (relative depth, confidence 0..1); a border it does not show is absent
+    borders: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def layer_spans(self) -> dict[str, tuple[float, float]]:
+        """Relative ``(top, bottom)`` of each layer whose two borders are known (the pia
+        and the white-matter border are 0 and 1)."""
+        edges = {
+            "I": ("pia", "I/II"),
+            "II": ("I/II", "II/III"),
+            "III": ("II/III", "III/IV"),
+            "IV": ("III/IV", "IV/V"),
+            "V": ("IV/V", "V/VI"),
+            "VI": ("V/VI", "wm"),
+        }
+        known = {"pia": 0.0, "wm": 1.0, **{k: v[0] for k, v in self.borders.items()}}
+        return {
+            name: (known[a], known[b])
+            for name, (a, b) in edges.items()
+            if a in known and b in known and known[b] > known[a]
+        }
 
     def to_dict(self) -> dict:
-        return {k: _json(v) for k, v in self.__dict__.items()}
+        skip = ("iv_cells", "borders")
+        out = {k: _json(v) for k, v in self.__dict__.items() if k not in skip}
+        out["iv_cells"] = self.iv_cells.to_dict() if self.iv_cells is not None else None
+        out["borders"] = {
+            k: {"depth": round(float(d), 4), "confidence": round(float(c), 2)}
+            for k, (d, c) in self.borders.items()
+        }
+        out["layer_spans"] = {
+            k: {
+                "top": round(a, 4),
+                "bottom": round(b, 4),
+                "relative_width": round(b - a, 4),
+                "width_um": _json((b - a) * self.thickness_um),
+            }
+            for k, (a, b) in self.layer_spans().items()
+        }
+        return out
 
 
 def _json(v):
@@ -115,7 +172,83 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
         cortex_type=ctype,
         laminar_contrast=contrast,
         laminar_contrast_term=term,
+        profile_cortex_type=ctype,
+        thickness_um=float(thickness_um),
+        borders=layer_borders(
+            ps,
+            depth,
+            rng,
+            l1,
+            top if prom >= IV_GRANULAR else None,
+            bottom if prom >= IV_GRANULAR else None,
+            prom,
+        ),
     )
+
+
+def _confidence(strength: float) -> float:
+    return float(np.clip(strength / BORDER_FULL, 0.0, 1.0))
+
+
+def _crossing(p: np.ndarray, depth: np.ndarray, i0: int, i1: int, level: float) -> float:
+    """Relative depth where ``p`` first crosses ``level`` going from sample ``i0`` to
+    ``i1`` (either direction), linearly interpolated; NaN when it does not."""
+    step = 1 if i1 >= i0 else -1
+    above0 = p[i0] >= level
+    for i in range(i0 + step, i1 + step, step):
+        if (p[i] >= level) != above0:
+            f = (level - p[i - step]) / (p[i] - p[i - step]) if p[i] != p[i - step] else 0.5
+            return float(depth[i - step] + f * (depth[i] - depth[i - step]))
+    return float("nan")
+
+
+def layer_borders(
+    p: np.ndarray,
+    depth: np.ndarray,
+    rng: float,
+    layer_i_bottom: float,
+    iv_top: float | None,
+    iv_bottom: float | None,
+    iv_prominence: float,
+) -> dict[str, tuple[float, float]]:
+    """Borders of layers I-VI the smoothed profile ``p`` shows (see module docstring):
+    name -> (relative depth, confidence)."""
+    out: dict[str, tuple[float, float]] = {}
+    if rng <= 0:
+        return out
+    if np.isfinite(layer_i_bottom):
+        i_min = int(np.argmin(np.where(depth < 0.2, p, np.inf)))
+        i_peak = int(np.argmax(np.where((depth > depth[i_min]) & (depth < 0.45), p, -np.inf)))
+        out["I/II"] = (float(layer_i_bottom), _confidence((p[i_peak] - p[i_min]) / rng))
+        # II: the dense band under I, then a paler band (upper III) within the upper 45 %
+        after = (depth > depth[i_peak]) & (depth < 0.45)
+        if after.any():
+            j = int(np.argmin(np.where(after, p, np.inf)))
+            drop = (p[i_peak] - p[j]) / rng
+            if drop >= BORDER_MIN and depth[i_peak] < 0.3:
+                d = _crossing(p, depth, i_peak, j, (p[i_peak] + p[j]) / 2)
+                if np.isfinite(d):
+                    out["II/III"] = (d, _confidence(drop))
+    if iv_top is not None and iv_bottom is not None and np.isfinite(iv_top):
+        # a dense band in a grey-level profile is indirect evidence of layer IV (large
+        # pyramids darken III and V as well): half the confidence of its prominence
+        c = PROFILE_IV_TRUST * _confidence(iv_prominence)
+        out["III/IV"] = (float(iv_top), c)
+        out["IV/V"] = (float(iv_bottom), c)
+    # V/VI: a pale band in the lower half (below IV when there is one), then a rise to VI
+    start = iv_bottom if iv_bottom is not None and np.isfinite(iv_bottom) else 0.5
+    pale = (depth > start) & (depth < 0.85)
+    if pale.any():
+        k = int(np.argmin(np.where(pale, p, np.inf)))
+        below = (depth > depth[k]) & (depth < 0.97)
+        if below.any():
+            m = int(np.argmax(np.where(below, p, -np.inf)))
+            rise = (p[m] - p[k]) / rng
+            if rise >= BORDER_MIN and depth[m] - depth[k] >= 0.05:
+                d = _crossing(p, depth, k, m, (p[k] + p[m]) / 2)
+                if np.isfinite(d):
+                    out["V/VI"] = (d, _confidence(rise))
+    return dict(sorted(out.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
 
 
 def _layer_i(p: np.ndarray, depth: np.ndarray) -> float:
@@ -156,3 +289,143 @@ def _layer_iv(p: np.ndarray, depth: np.ndarray, rng: float) -> tuple[float, floa
     top = float(depth[0] + left[j] * step)
     bottom = float(depth[0] + right[j] * step)
     return float(prom[j] / rng), top, bottom
+
+
+#: depth window (relative) over which the soma size and count profiles are taken, and its step
+CELL_WINDOW = 0.05
+CELL_STEP = 0.01
+#: fewest somata in a depth window for its median size to count
+CELL_MIN_PER_WINDOW = 12
+#: a granule band's median soma size is at most this share of the pyramids' above and below
+IV_SMALL_SHARE = 0.85
+#: ... and, to be granular (not dysgranular), its count at least this share of theirs
+IV_DENSE_SHARE = 1.0
+#: a band no larger than the pyramids but this much more densely packed is granular too
+#: (koniocortex: small cells throughout II-IV, IV the densest)
+IV_PACKED_SHARE = 1.25
+
+
+@dataclass
+class CellLayerIV:
+    """Layer IV read from somata (relative depths). ``verdict``: ``granular`` (a band of
+    small somata, at least as densely packed as the pyramids around it), ``dysgranular``
+    (small somata, but sparser), ``agranular`` (no band of smaller somata between the
+    pyramid bands of III and V) or ``None`` (too few somata to say). ``size_ratio``: the
+    band's median soma size over the smaller of the two pyramid bands' (< 1: smaller);
+    ``density_ratio``: its soma count over theirs (mean of the two)."""
+
+    verdict: str | None
+    top: float = float("nan")
+    bottom: float = float("nan")
+    size_ratio: float = float("nan")
+    density_ratio: float = float("nan")
+    n_somata: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: _json(v) for k, v in self.__dict__.items()}
+
+
+def iv_from_cells(depth: np.ndarray, size_um: np.ndarray) -> CellLayerIV:
+    """Layer IV from detected somata: their relative depths (0 pia .. 1 white matter) and
+    sizes (µm). Only shape counts (sizes relative to the ROI's own somata, counts relative
+    to neighbouring depths), so stain, section thickness and shrinkage cancel:
+
+    the median soma size and the soma count are taken in windows of :data:`CELL_WINDOW`
+    depth; the pyramid bands are the largest-soma windows above (depth 0.2-0.55) and
+    below (0.45-0.9) the candidate; the candidate is the smallest-soma window between
+    them inside :data:`IV_RANGE`. Granule cells are small and densely packed: a band of
+    smaller somata (<= :data:`IV_SMALL_SHARE`) at least :data:`IV_DENSE_SHARE` as numerous,
+    or one no larger and :data:`IV_PACKED_SHARE` times as numerous, is granular; smaller
+    but sparser somata are dysgranular; neither is agranular."""
+    depth = np.asarray(depth, dtype=np.float64)
+    size = np.asarray(size_um, dtype=np.float64)
+    ok = np.isfinite(depth) & np.isfinite(size) & (depth >= 0) & (depth <= 1)
+    depth, size = depth[ok], size[ok]
+    centres = np.arange(CELL_WINDOW / 2, 1 - CELL_WINDOW / 2 + 1e-9, CELL_STEP)
+    med = np.full(len(centres), np.nan)
+    count = np.zeros(len(centres))
+    for i, c in enumerate(centres):
+        sel = np.abs(depth - c) <= CELL_WINDOW / 2
+        count[i] = sel.sum()
+        if count[i] >= CELL_MIN_PER_WINDOW:
+            med[i] = np.median(size[sel])
+    n = int(len(depth))
+    cand = (centres >= IV_RANGE[0]) & (centres <= IV_RANGE[1]) & np.isfinite(med)
+    if cand.sum() < 3:
+        return CellLayerIV(None, n_somata=n)
+    rs = np.full(len(centres), np.nan)
+    rd = np.full(len(centres), np.nan)
+    bands = {}
+    for j in np.flatnonzero(cand):
+        up = (centres >= 0.2) & (centres <= min(0.55, centres[j] - CELL_WINDOW)) & np.isfinite(med)
+        lo = (centres >= max(0.45, centres[j] + CELL_WINDOW)) & (centres <= 0.9) & np.isfinite(med)
+        if not up.any() or not lo.any():
+            continue
+        iu = int(np.flatnonzero(up)[np.argmax(med[up])])
+        il = int(np.flatnonzero(lo)[np.argmax(med[lo])])
+        rs[j] = med[j] / min(med[iu], med[il])
+        rd[j] = count[j] / max(0.5 * (count[iu] + count[il]), 1e-9)
+        bands[int(j)] = (iu, il)
+    if not bands:
+        return CellLayerIV(None, n_somata=n)
+    small = rs <= IV_SMALL_SHARE
+    granular = (small & (rd >= IV_DENSE_SHARE)) | ((rs <= 1.0) & (rd >= IV_PACKED_SHARE))
+    if granular.any():
+        j = int(np.nanargmax(np.where(granular, rd / rs, np.nan)))
+        verdict = "granular"
+    elif small.any():
+        j = int(np.nanargmin(np.where(small, rs, np.nan)))
+        verdict = "dysgranular"
+    else:
+        j = int(np.nanargmin(rs))
+        return CellLayerIV(
+            "agranular", size_ratio=float(rs[j]), density_ratio=float(rd[j]), n_somata=n
+        )
+    iu, il = bands[j]
+    ratio, dens = float(rs[j]), float(rd[j])
+    # the band: contiguous windows around the candidate whose size stays in the dip (a
+    # band of densely packed cells no smaller than the pyramids: whose count stays high)
+    if ratio <= IV_SMALL_SHARE:
+        score, limit = -med, -(med[j] + 0.5 * (min(med[iu], med[il]) - med[j]))
+    else:
+        score, limit = count, 0.5 * (count[j] + 0.5 * (count[iu] + count[il]))
+    a = b = j
+    while a - 1 > iu and np.isfinite(med[a - 1]) and score[a - 1] >= limit:
+        a -= 1
+    while b + 1 < il and np.isfinite(med[b + 1]) and score[b + 1] >= limit:
+        b += 1
+    return CellLayerIV(
+        verdict,
+        float(centres[a] - CELL_WINDOW / 2),
+        float(centres[b] + CELL_WINDOW / 2),
+        ratio,
+        float(dens),
+        n,
+    )
+
+
+def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
+    """``est`` with layer IV decided by the somata when they say something (``civ.verdict``
+    not None): counts and sizes of cells are direct evidence, the mean optical density
+    only indirect (a band of small cells can be paler than layer III's pyramids). A
+    profile's koniocortex stays koniocortex when the somata show a granular band."""
+    est.iv_cells = civ
+    if civ.verdict is None:
+        return est
+    konio = est.profile_cortex_type == "koniocortex" and civ.verdict == "granular"
+    est.cortex_type = "koniocortex" if konio else civ.verdict
+    est.iv_present = civ.verdict == "granular"
+    est.iv_evidence = "cells"
+    est.borders.pop("III/IV", None)
+    est.borders.pop("IV/V", None)
+    if civ.verdict == "agranular":
+        est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
+    elif np.isfinite(civ.top):
+        est.iv_top, est.iv_bottom = civ.top, civ.bottom
+        est.iv_width_um = (civ.bottom - civ.top) * est.thickness_um
+        # confidence from how much smaller or denser the band's somata are
+        c = _confidence(max(1 - civ.size_ratio, civ.density_ratio - 1))
+        est.borders["III/IV"] = (civ.top, c)
+        est.borders["IV/V"] = (civ.bottom, c)
+        est.borders = dict(sorted(est.borders.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
+    return est

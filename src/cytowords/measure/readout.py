@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..jobs import Cancelled, is_cancelled
-from .cells import CELL_MAX_PX_UM, GIANT_UM, LARGE_PYRAMID_UM, CellStats, cells_along
+from .cells import CELL_MAX_PX_UM, CellStats, cells_along
 from .errors import MeasureError
-from .layers import LayerEstimate, analyse_profile
+from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv
 from .polygon import as_vertices, polygon_area_um2, polygon_mask
 from .ribbon import (
     CURVED_RATIO,
@@ -85,6 +85,26 @@ class Readout:
     traverses_um: list[np.ndarray] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
+    def layer_densities(self) -> dict[str, float] | None:
+        """Somata per mm² in each layer whose borders the readout estimated (None without
+        cell statistics)."""
+        if self.cells is None or self.layers is None:
+            return None
+        return {
+            k: round(self.cells.density_between(a, b), 1)
+            for k, (a, b) in self.layers.layer_spans().items()
+        }
+
+    def pial_line_um(self) -> np.ndarray:
+        """The pial surface as a polyline ``(K, 2)`` ``(y, x)`` µm through the traverses'
+        pial ends (ordered along the surface); empty when nothing was measured."""
+        return along_surface(np.array([t[0] for t in self.traverses_um]).reshape(-1, 2))
+
+    def white_line_um(self) -> np.ndarray:
+        """The grey/white-matter border as a polyline ``(K, 2)`` ``(y, x)`` µm through the
+        traverses' deep ends (ordered along the border); empty when nothing was measured."""
+        return along_surface(np.array([t[-1] for t in self.traverses_um]).reshape(-1, 2))
+
     @property
     def measured(self) -> bool:
         """True when at least one traverse crossed the cortex (thickness and profile)."""
@@ -123,6 +143,7 @@ class Readout:
             "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
             "columnar_organisation": None,
             "cells": self.cells.to_dict() if self.cells else None,
+            "layer_density_per_mm2": self.layer_densities(),
             "traverses_um": [np.round(t, 1).tolist() for t in self.traverses_um],
             "not_measured": list(self.reasons),
             "statements": self.statements(),
@@ -149,15 +170,26 @@ class Readout:
                 out.append(
                     f"Layer I, the cell-sparse band under the pia, is about {lay.layer_i_width_um / 1000:.2f} mm wide."
                 )
-            if lay.cortex_type == "koniocortex":
-                out.append("The profile shows a broad, dense band where layer IV lies (koniocortex-like).")
+            if lay.iv_evidence == "cells":
+                out.append(_cell_iv_sentence(lay.cortex_type))
+            elif lay.cortex_type == "koniocortex":
+                out.append(
+                    "The profile shows a broad, dense band where layer IV lies (koniocortex-like)."
+                )
             elif lay.cortex_type == "granular":
-                out.append("The profile shows a dense band between layers III and V, as an inner granular layer IV does.")
+                out.append(
+                    "The profile shows a dense band between layers III and V, as an inner granular layer IV does."
+                )
             elif lay.cortex_type == "dysgranular":
-                out.append("The profile shows at most a faint band where layer IV would lie (dysgranular-like).")
+                out.append(
+                    "The profile shows at most a faint band where layer IV would lie (dysgranular-like)."
+                )
             else:
-                out.append("The profile shows no dense band between layers III and V (agranular-like).")
+                out.append(
+                    "The profile shows no dense band between layers III and V (agranular-like)."
+                )
             out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
+            out.append(_borders_sentence(lay))
         if self.wm_border is not None:
             out.append(
                 f"The border to the white matter is {self.wm_border} "
@@ -171,16 +203,74 @@ class Readout:
                 deep = c.large_depth >= 0.5
                 where = "in layer V" if deep.mean() >= 0.5 else "in lower layer III"
                 out.append(
-                    f"Large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) {where}: about "
+                    f"Large pyramidal cells (≥ {c.large_min_um:.0f} µm) {where}: about "
                     f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm long."
                 )
-                if c.large_diam_um.max() >= GIANT_UM:
-                    out.append(f"Some are giant (≥ {GIANT_UM:.0f} µm), Betz- or Meynert-like.")
+                if c.large_diam_um.max() >= c.giant_min_um:
+                    out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), Betz- or Meynert-like.")
             else:
-                out.append(f"No large pyramidal cells (≥ {LARGE_PYRAMID_UM:.0f} µm) were found.")
+                out.append(f"No large pyramidal cells (≥ {c.large_min_um:.0f} µm) were found.")
         for r in self.reasons:
             out.append(f"Not measured: {r}.")
         return out
+
+
+def along_surface(points: np.ndarray) -> np.ndarray:
+    """``points`` (``(K, 2)``, spread along a curve) reordered into a polyline: from the
+    point farthest from their centroid, always on to the nearest point not yet taken."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(p) < 3:
+        return p
+    left = list(range(len(p)))
+    cur = int(np.argmax(np.hypot(*(p - p.mean(0)).T)))
+    order = [cur]
+    left.remove(cur)
+    while left:
+        d = np.hypot(*(p[left] - p[cur]).T)
+        cur = left.pop(int(np.argmin(d)))
+        order.append(cur)
+    return p[order]
+
+
+def confidence_term(c: float) -> str:
+    """``clear`` (>= 0.7), ``moderate`` (>= 0.4) or ``faint``."""
+    return "clear" if c >= 0.7 else "moderate" if c >= 0.4 else "faint"
+
+
+def _borders_sentence(lay: LayerEstimate) -> str:
+    """Which layer borders the profile (or the somata) show, and which it does not."""
+    from .layers import LAYER_ORDER
+
+    shown = [f"{k} at {d:.2f} ({confidence_term(c)})" for k, (d, c) in lay.borders.items()]
+    missing = [k for k in LAYER_ORDER if k not in lay.borders]
+    if lay.cortex_type == "agranular":
+        missing = [k for k in missing if k not in ("III/IV", "IV/V")]
+    text = "Layer borders shown (relative depth from the pia): " + (
+        "; ".join(shown) if shown else "none"
+    )
+    if missing:
+        text += f"; not shown: {', '.join(missing)}"
+    return text + "."
+
+
+def _cell_iv_sentence(cortex_type: str) -> str:
+    """What the somata between layers III and V show (layer IV from cells)."""
+    if cortex_type == "koniocortex":
+        return (
+            "The somata show a broad band of small, densely packed cells between layers III "
+            "and V, and the profile a broad dense band there (koniocortex-like)."
+        )
+    if cortex_type == "granular":
+        return (
+            "The somata show a band of small, densely packed cells between the pyramids of "
+            "layers III and V, as an inner granular layer IV does."
+        )
+    if cortex_type == "dysgranular":
+        return (
+            "The somata show a band of smaller but not denser cells between layers III and "
+            "V: at most a thin layer IV (dysgranular-like)."
+        )
+    return "The somata show no band of small cells between layers III and V (agranular-like)."
 
 
 def _cancel_check(cancel) -> Callable[[], None]:
@@ -321,5 +411,7 @@ def measure_roi(
         glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
         cell_px = sizes[section.level_for(CELL_MAX_PX_UM)]
         out.cells = cells_along(section.read_window, paths, glass, cell_px, cancel=check)
+        civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)
+        out.layers = with_cell_iv(out.layers, civ)
     progress(total)
     return out
