@@ -43,7 +43,7 @@ SPECIFICITY_RATIO = 1.2
 _SENTENCES = re.compile(r"(?<=[.;:])\s+")
 _MM = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
 _THICKNESS_WORDS = re.compile(r"\bthick(?:ness)?\b|\bpia to white matter\b", re.I)
-_LAYER_I = re.compile(r"\blayer I\b(?! ?[IV])", re.I)
+_LAYER_I = re.compile(r"\blayer I\b", re.I)
 _SPECIAL = {"betz": re.compile(r"\bbetz\b", re.I), "meynert": re.compile(r"\bmeynert\b", re.I)}
 _NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
 
