@@ -162,6 +162,12 @@ def test_claim_checks_and_specificity():
     assert s["distinct_captions_per_area"] == 3.0 and s["specificity_pairs"] == 2
 
 
+@pytest.fixture(scope="module")
+def readout_bundle(tmp_path_factory):
+    """(bundle folder, loaded bundle, embeddings) of a tiny trained readout bundle."""
+    return _train_readout_bundle(tmp_path_factory.mktemp("readout"))
+
+
 def _train_readout_bundle(tmp_path):
     """A tiny bundle whose captioner reads embedding + probs + readout, trained on targets
     that follow the readout."""
@@ -205,14 +211,14 @@ def _train_readout_bundle(tmp_path):
         atlas_version="test",
         extra={"caption_input": spec, "readout_dim": READOUT_DIM},
     )
-    return load_bundle(path, device="cpu"), emb
+    return path, load_bundle(path, device="cpu"), emb
 
 
-def test_readout_bundle_states_the_measured_thickness(tmp_path):
+def test_readout_bundle_states_the_measured_thickness(readout_bundle, tmp_path):
     from cytowords.model import load_bundle
     from tiny_bundle import make_tiny_bundle
 
-    b, emb = _train_readout_bundle(tmp_path)
+    _, b, emb = readout_bundle
     assert b.caption_input == "embedding+probs+readout" and b.uses_readout
     thin = make_vector(2.2, layer_i_um=200.0, cortex_type="agranular")
     thick = make_vector(3.6, layer_i_um=330.0, cortex_type="agranular")
@@ -229,3 +235,33 @@ def test_readout_bundle_states_the_measured_thickness(tmp_path):
     assert not old.uses_readout
     e = torch.randn(1, old.embed_dim)
     assert old.caption(e, 20, readout=thin) == old.caption(e, 20)
+
+
+def test_describer_captions_from_the_rois_readout(readout_bundle, tmp_path, monkeypatch):
+    """The describer measures the ROI first and the caption states the measured thickness."""
+    from cytowords.describe import Describer, Roi
+    from cytowords.sections import open_section, write_section
+    from cytowords.synth import virtual_section
+    from test_describe_measured import ACROSS, PX, X0, Y0, H, W
+
+    sec = virtual_section(203, pixel_size_um=PX)
+    a, b0 = int(Y0 / PX), int(X0 / PX)
+    img = np.asarray(sec.levels[0][a : a + int(H / PX), b0 : b0 + int(W / PX)])
+    store = open_section(
+        write_section(tmp_path / "s.ome.zarr", img, pixel_size_um=PX, chunk_px=256)
+    )
+    path, _, _ = readout_bundle
+    d = Describer(path, device="cpu")
+    ids = d.bundle.area_ids
+
+    def classify(emb, views=None):  # every field reads as 4a, accepted: the caption path runs
+        probs = torch.zeros((len(emb), len(ids)))
+        probs[:, ids.index("4a")] = 1.0
+        return probs, torch.zeros(len(emb)), torch.zeros(len(emb), dtype=torch.bool)
+
+    monkeypatch.setattr(d.bundle, "classify", classify)
+    y, x = ACROSS
+    res = d.describe_roi(store, Roi.rectangle(y - 1500, x - 1500, y + 1500, x + 1500))
+    t = res.measurements["thickness_mm"]["median"]
+    assert not res.rejected and res.caption.startswith("Area 4a")
+    assert f"about {t:.1f} mm" in res.caption, (t, res.caption)
