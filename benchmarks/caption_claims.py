@@ -10,7 +10,7 @@ also prints, per variant, the captions of the two fields of one area whose true 
 differs most.
 
     python benchmarks/caption_claims.py --base RUN/bundle --out /tmp/claims \\
-        [--preset smoke] [--steps 300] [--brains 3] [--per-area 9]
+        [--preset smoke] [--steps 300] [--brains 3] [--per-area 9] [--variants ...]
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--brains", type=int, default=3)
     ap.add_argument("--per-area", type=int, default=9)
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = ap.parse_args()
     out = Path(args.out)
     atlas = load_atlas()
     mined = training_captions(atlas)
     results = {}
-    for variant in VARIANTS:
+    for variant in args.variants:
         t0 = time.time()
         p = get_preset(args.preset).with_(caption_input=variant, caption_steps=args.steps)
         name = variant.replace("+", "_")

@@ -53,10 +53,6 @@ class FieldTruth:
     iv_rel_width: float
     special: tuple[str, ...]
 
-    @property
-    def iv_present(self) -> bool:
-        return self.cortex_type in ("koniocortex", "granular")
-
 
 def readout_cortex_type(atlas_type: str, iv_fraction: float) -> str:
     """The readout's word (:data:`CORTEX_TYPES`) for an atlas cortex type (``granular
