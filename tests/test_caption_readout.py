@@ -114,9 +114,13 @@ def test_caption_target_drops_what_the_field_contradicts_and_adds_measurements()
     rng = np.random.default_rng(0)
     agr = make_vector(3.3, layer_i_um=280.0, cortex_type="agranular")
     out = caption_target(MOTOR, thick_motor, agr, rng)
-    # nothing contradicted: the mined text stays verbatim, then measured statements
-    assert out.startswith(MOTOR) and "{thickness}" in out and "{layer_i}" in out
-    assert re.search(r"no layer IV band|agranular-like", out)
+    # measured statements first, then the mined clauses word for word (nothing contradicted)
+    head, body = MOTOR.split(": ", 1)
+    assert out.startswith(head + ". ") and out.endswith(body[0].upper() + body[1:])
+    assert out.index("{thickness}") < out.index("{layer_i}") < out.index("Agranular and")
+    assert re.search(r"No layer IV band", out)
+    # nothing measured: the mined caption as it is
+    assert caption_target(MOTOR, thick_motor, missing_vector(), rng) == MOTOR
     # a field without Betz cells loses the Betz clause, keeps the rest
     no_betz = FieldTruth("4p", 3.4, 300.0, "agranular", 0.0, ())
     out = caption_target(MOTOR, no_betz, missing_vector(), rng)

@@ -8,10 +8,12 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
    claim against the true or measured cortex type, a thin/thick cortex claim against the
    true or measured thickness, Betz or Meynert cells the area does not have. The mined
    literature text is otherwise kept verbatim: nothing is invented;
-2. measured statements are appended from the readout vector (:func:`measured_sentences`),
-   a few paraphrases each; numbers are written as slots (``{thickness}``, ``{layer_i}``,
+2. measured statements from the readout vector (:func:`measured_sentences`, a few short
+   paraphrases each) come right after ``"Area <id> (<name>)."`` and before the kept clauses
+   (so a caption cut at the token limit loses literature, not measurements); numbers are
+   written as slots (``{thickness}``, ``{layer_i}``,
    :data:`cytowords.model.caption_input.SLOTS`) that the bundle fills with the measured
-   value after generation.
+   value after generation. With nothing measured the mined layout stays as it is.
 """
 
 from __future__ import annotations
@@ -43,35 +45,17 @@ _SPECIAL = {
 _NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
 
 _THICKNESS = (
+    "Cortex about {thickness} mm thick here.",
     "Here the cortex is about {thickness} mm thick.",
-    "The measured cortical thickness here is about {thickness} mm.",
-    "From pia to white matter the cortex measures about {thickness} mm here.",
+    "Measured thickness about {thickness} mm.",
 )
-_OBLIQUE = (
-    "The cut looks oblique, so this thickness is apparent.",
-    "The section looks cut obliquely here; the thickness is apparent.",
-)
-_LAYER_I = (
-    "Layer I is about {layer_i} mm wide.",
-    "The cell-sparse layer I measures about {layer_i} mm.",
-)
+_OBLIQUE = ("Cut obliquely: the thickness is apparent.", "The cut looks oblique.")
+_LAYER_I = ("Layer I about {layer_i} mm.", "Layer I is about {layer_i} mm wide.")
 _IV = {
-    "koniocortex": (
-        "The profile shows a broad, dense layer IV (koniocortex-like).",
-        "A broad, dense layer IV stands out in the profile.",
-    ),
-    "granular": (
-        "The profile shows a distinct layer IV.",
-        "A distinct layer IV band lies between layers III and V.",
-    ),
-    "dysgranular": (
-        "The profile shows at most a faint layer IV band (dysgranular-like).",
-        "Only a faint band marks layer IV in the profile.",
-    ),
-    "agranular": (
-        "The profile shows no layer IV band (agranular-like).",
-        "No layer IV band shows in the profile (agranular-like).",
-    ),
+    "koniocortex": ("Broad, dense layer IV (koniocortex-like).", "A broad, dense layer IV."),
+    "granular": ("A distinct layer IV.", "Distinct layer IV band."),
+    "dysgranular": ("At most a faint layer IV band.", "Only a faint layer IV band."),
+    "agranular": ("No layer IV band (agranular-like).", "No layer IV band shows (agranular-like)."),
 }
 
 
@@ -164,13 +148,18 @@ def caption_target(
     vector: np.ndarray,
     rng: np.random.Generator,
 ) -> str:
-    """The training caption of one field: ``caption`` without the clauses its truth or
-    readout contradicts, then the measured statements of ``vector``."""
+    """The training caption of one field: ``"Area <id> (<name>)."``, the measured
+    statements of ``vector``, then the clauses of ``caption`` its truth or readout does not
+    contradict (with nothing measured: ``caption`` without those clauses)."""
     head, clauses = split_caption(caption)
     if not clauses:  # the rejection caption and fallbacks stay as they are
-        base = caption.strip()
-    else:
-        measured = vector_values(vector)
-        kept = [c for c in clauses if not clause_contradicts(c, truth, measured)]
-        base = f"{head}: {'; '.join(kept)}." if kept else f"{head}."
-    return " ".join([base, *measured_sentences(vector, rng)])
+        return caption.strip()
+    values = vector_values(vector)
+    kept = [c for c in clauses if not clause_contradicts(c, truth, values)]
+    said = measured_sentences(vector, rng)
+    if not said:  # nothing measured: the mined layout, verbatim when nothing contradicts
+        return f"{head}: {'; '.join(kept)}." if kept else f"{head}."
+    literature = "; ".join(kept)
+    if literature:
+        said.append(literature[0].upper() + literature[1:] + ".")
+    return " ".join([f"{head}.", *said])
