@@ -203,9 +203,9 @@ class Describer:
         )
         if why:
             roi_rej, best = True, None
-        # a readout-conditioned captioner reads the ROI's readout: measure before captioning
         m = None
-        if p.measure or self.bundle.uses_readout:
+        if self.bundle.uses_readout and not (roi_rej or best is None):
+            # a readout-conditioned captioner reads the ROI's readout: measure first
             m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
         if roi_rej or best is None:
             area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
@@ -250,7 +250,9 @@ class Describer:
         )
         res.add_note(summary)
         res.add_note(self.size_note(roi))
-        if p.measure and m is not None:
+        if p.measure:
+            if m is None:
+                m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
             self._add_measured(res, m)
         return res
 
