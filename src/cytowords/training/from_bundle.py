@@ -61,6 +61,7 @@ def train_captioner_only(
     if p.caption_input.removesuffix("+readout") == base_input.removesuffix("+readout"):
         base_input = p.caption_input
     extra["caption_input"] = base_input
+    extra = {k: v for k, v in extra.items() if not k.startswith("readout_")}  # set anew below
     p = p.with_(
         pixel_size_um=float(b.pixel_size_um),
         patch_px=int(b.patch_px),
