@@ -84,6 +84,9 @@ def test_slots_are_filled_from_the_readout_or_left_out():
     )
     assert fill_slots(text, missing_vector()) == "Area 4a: agranular."
     assert fill_slots("Area 4a: agranular.", None) == "Area 4a: agranular."
+    # a slot the language model wrote only half of is dropped with its sentence
+    broken = "Area 4a. Layer_i} mm. Here the cortex is about {thickness} mm thick."
+    assert fill_slots(broken, v) == "Area 4a. Here the cortex is about 3.5 mm thick."
 
 
 def test_truth_of_a_synthetic_brain_and_its_noisy_readout():

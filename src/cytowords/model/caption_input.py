@@ -93,7 +93,8 @@ def caption_input_dim(spec: str, embed_dim: int, n_classes: int) -> int:
 
 def fill_slots(text: str, readout: np.ndarray | None) -> str:
     """``text`` with every slot of :data:`SLOTS` replaced by the readout's value; sentences
-    (or ``;`` clauses) with a slot the readout has no value for are left out."""
+    (or ``;`` clauses) with a slot the readout has no value for, or with a broken slot (a
+    stray brace), are left out."""
     if not any(s in text for s in SLOTS):
         return text
     vals = vector_values(readout) if readout is not None else {}
@@ -107,7 +108,7 @@ def fill_slots(text: str, readout: np.ndarray | None) -> str:
                     ok = False
                     break
                 part = part.replace(slot, fmt.format(value))
-        if ok:
+        if ok and "{" not in part and "}" not in part:  # a broken slot says nothing true
             keep.append(part)
     out = " ".join(keep).strip()
     return out[:-1] + "." if out.endswith(";") else out
