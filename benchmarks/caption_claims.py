@@ -11,6 +11,11 @@ differs most.
 
     python benchmarks/caption_claims.py --base RUN/bundle --out /tmp/claims \\
         [--preset smoke] [--steps 300] [--brains 3] [--per-area 9] [--variants ...]
+
+``--cached-run RUN`` skips the data stage: the captioners train on the fields and
+embeddings a finished run folder cached (``RUN/data/train*.npz``, ``RUN/embed`` or
+``RUN/head`` ``embeddings.safetensors``) with the base bundle's head (the docs' numbers:
+``--cached-run`` of a ``--from`` run, ``--steps 500 --per-area 6``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ def main() -> None:
     ap.add_argument("--brains", type=int, default=3)
     ap.add_argument("--per-area", type=int, default=9)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--cached-run", default=None, help="run folder whose fields to reuse")
     args = ap.parse_args()
     out = Path(args.out)
     atlas = load_atlas()
@@ -52,8 +58,11 @@ def main() -> None:
         t0 = time.time()
         p = get_preset(args.preset).with_(caption_input=variant, caption_steps=args.steps)
         name = variant.replace("+", "_")
-        bdir = train(p, out / name, base_bundle=args.base, only="captioner", device="cpu")
-        b = load_bundle(bdir, device="cpu")
+        if args.cached_run:
+            b = _captioner_on_cached(p, Path(args.cached_run), args.base, out / name)
+        else:
+            bdir = train(p, out / name, base_bundle=args.base, only="captioner", device="cpu")
+            b = load_bundle(bdir, device="cpu")
         test = build_patch_set(
             held_out_brains(args.brains),
             patch_px=b.patch_px,
@@ -87,6 +96,47 @@ def main() -> None:
         for row in m["pair"]:
             print("  pair", row)
     (out / "claims.json").write_text(json.dumps(results, indent=1, default=float))
+
+
+def _captioner_on_cached(p, run: Path, base: str, folder: Path):
+    """The base bundle with a captioner trained under preset ``p`` on ``run``'s cached
+    training fields and embeddings."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from cytowords.training.data import PatchSet
+    from cytowords.training.stage_caption import caption_features, mine, run_captioner
+
+    b = load_bundle(base, device="cpu")
+    folder.mkdir(parents=True, exist_ok=True)
+    if (run / "captioner" / "captions.jsonl").is_file():
+        shutil.copy(run / "captioner" / "captions.jsonl", folder / "captions.jsonl")
+    names = ["train.npz"] + (
+        ["train_rendered.npz"] if (run / "data" / "train_rendered.npz").is_file() else []
+    )
+    tr = PatchSet.concat([PatchSet.load(run / "data" / n)[0] for n in names], b.patch_px)
+    cached = next(
+        f for f in (run / "embed", run / "head") if (f / "embeddings.safetensors").is_file()
+    )
+    emb = load_file(str(cached / "embeddings.safetensors"))["train"]
+    captions = mine(None, load_atlas(), list(b.area_ids), folder)
+    feats = caption_features(p, b.head, emb)
+    cap, _ = run_captioner(
+        p,
+        feats,
+        tr.labels,
+        captions,
+        folder,
+        torch.device("cpu"),
+        lambda d, t: None,
+        None,
+        brains=tr.brains,
+    )
+    b.captioner = cap.eval()
+    b.config.setdefault("extra", {})["caption_input"] = p.caption_input
+    return b
 
 
 def _thickest_pair(b, test, emb, pred) -> list[dict]:
