@@ -54,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "preset's (full for the compact bundled LM)",
     )
     p.add_argument(
+        "--caption-input",
+        choices=("embedding", "embedding+probs", "embedding+probs+readout"),
+        default=None,
+        help="what the captioner reads (default: the preset's); embedding+probs+readout "
+        "also conditions it on the region's readout, so its captions follow the tissue "
+        "(docs/captions.md)",
+    )
+    p.add_argument(
         "--from",
         dest="base_bundle",
         default=None,
@@ -196,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.caption_mode:
         preset = preset.with_(caption_mode=args.caption_mode)
+    if args.caption_input:
+        preset = preset.with_(caption_input=args.caption_input)
     if (args.base_bundle is None) != (args.only is None):
         raise CliError("--from BUNDLE and --only captioner go together")
     if args.check and not (args.data or args.encoder_torchscript):

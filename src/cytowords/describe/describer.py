@@ -21,7 +21,7 @@ import numpy as np
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled
 from ..sections import Section, read_fields
-from .measured import atlas_comparison, caption_conflicts, measure_region
+from .measured import Measured, atlas_comparison, caption_conflicts, measure_region
 from .quality import (
     DEFAULT_THRESHOLDS,
     QualityThresholds,
@@ -203,6 +203,10 @@ class Describer:
         )
         if why:
             roi_rej, best = True, None
+        m = None
+        if self.bundle.uses_readout and not (roi_rej or best is None):
+            # a readout-conditioned captioner reads the ROI's readout: measure first
+            m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
         if roi_rej or best is None:
             area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
             caption = self.bundle.rejection_caption
@@ -211,7 +215,8 @@ class Describer:
             use = accepted & (probs.argmax(axis=1) == best)
             if not use.any():
                 use = accepted
-            caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True), area)
+            vec = m.vector if m is not None else None
+            caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True), area, vec)
         if on_progress:
             on_progress(total, total)
         patch_results = [
@@ -246,15 +251,14 @@ class Describer:
         res.add_note(summary)
         res.add_note(self.size_note(roi))
         if p.measure:
-            self._add_measured(res, section, roi, cancel)
+            if m is None:
+                m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
+            self._add_measured(res, m)
         return res
 
-    def _add_measured(
-        self, res: RegionDescription, section: Section, roi: Roi, cancel: threading.Event | None
-    ) -> None:
-        """Put the readout of ``roi``'s outer ring on ``res``: measurements, statements,
+    def _add_measured(self, res: RegionDescription, m: Measured) -> None:
+        """Put the readout ``m`` of the ROI's outer ring on ``res``: measurements, statements,
         the atlas comparison for its area and the caption claims the readout contradicts."""
-        m = measure_region(section, roi.vertices, cells=self.params.measure_cells, cancel=cancel)
         conflicts = caption_conflicts(res.caption, m)
         compare = "" if res.rejected else atlas_comparison(m, res.area, self.atlas)
         res.measurements = m.measurements
@@ -291,11 +295,15 @@ class Describer:
                 on_progress(i + 1, len(rois))
         return out
 
-    def _caption(self, emb, area: str) -> str:
+    def _caption(self, emb, area: str, readout: np.ndarray | None = None) -> str:
+        """The caption of the ROI's mean embedding (anchored on ``area`` when the params
+        say so); ``readout``: the ROI's readout vector (read by readout-conditioned
+        bundles only; None: not measured)."""
         if self.bundle.captioner is None:
             return ""
         anchor = [area] if self.params.anchor_caption else None
-        return self.bundle.caption(emb, self.params.max_new_tokens, areas=anchor)[0]
+        n = self.params.max_new_tokens
+        return self.bundle.caption(emb, n, areas=anchor, readout=readout)[0]
 
     def _name(self, area: str) -> str:
         if area == NONE_ID:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..measure.vector import missing_vector, readout_vector
+
 #: readout cortex types with an inner granular layer IV (dysgranular is neither claim)
 _IV_PRESENT = ("koniocortex", "granular")
 #: caption phrases that claim no inner granular layer
@@ -41,13 +43,16 @@ class Measured:
     ``measurements``: :meth:`cytowords.measure.Readout.to_dict` without the per-traverse
     coordinates, or ``{"not_measured": [reason]}`` when the region could not be measured;
     ``statements``: its sentences; ``thickness_mm`` (NaN when not measured) and
-    ``cortex_type`` (``None`` when not measured) feed the comparisons.
+    ``cortex_type`` (``None`` when not measured) feed the comparisons; ``vector``: the
+    readout vector a readout-conditioned captioner reads
+    (:func:`cytowords.measure.vector.readout_vector`; all 0, "missing", when not measured).
     """
 
     measurements: dict[str, Any] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     thickness_mm: float = float("nan")
     cortex_type: str | None = None
+    vector: np.ndarray = field(default_factory=missing_vector)
 
 
 def measure_region(
@@ -69,7 +74,7 @@ def measure_region(
     d.pop("statements", None)
     thick = float(r.thickness_mm) if r.measured else float("nan")
     ctype = r.layers.cortex_type if r.layers is not None else None
-    return Measured(d, r.statements(), thick, ctype)
+    return Measured(d, r.statements(), thick, ctype, readout_vector(r))
 
 
 def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:

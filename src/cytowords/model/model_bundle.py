@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from cytowords.atlas import NONE_ID
+from cytowords.model.caption_input import caption_inputs, fill_all, readout_tensor, uses_readout
 from cytowords.model.tta import (
     check_views,
     embed_views,
@@ -180,32 +181,49 @@ class ModelBundle:
             rejected = rejected | (p_all.argmax(1) == n)
         return probs.cpu(), score.cpu(), rejected.cpu()
 
+    @property
+    def caption_input(self) -> str:
+        """What the captioner reads (:data:`cytowords.model.caption_input.CAPTION_INPUTS`);
+        bundles that record none read the embedding only."""
+        return str((self.config.get("extra") or {}).get("caption_input") or "embedding")
+
+    @property
+    def uses_readout(self) -> bool:
+        """True when the captioner is conditioned on the region's readout vector
+        (:mod:`cytowords.measure.vector`): pass it to :meth:`caption`."""
+        return self.captioner is not None and uses_readout(self.caption_input)
+
     def caption(
         self,
         emb: Tensor,
         max_new_tokens: int = 96,
         areas: Sequence[str | None] | None = None,
+        readout: np.ndarray | Tensor | None = None,
     ) -> list[str]:
         """Greedy captions (one per embedding row).
 
         areas: optional area id per row; the caption is then anchored on it: it starts
         with ``"Area <id>"`` (as every training caption does) and the language model
         describes that area from the embedding. ``None`` entries (and no ``areas``)
-        generate freely; the caption then names whatever area the model chooses."""
+        generate freely; the caption then names whatever area the model chooses.
+        readout: readout vectors ``(B, READOUT_DIM)`` (or one for every row) of the
+        regions, for a bundle that :attr:`uses_readout` (None: "not measured"); the
+        caption's measured numbers are written from it (:func:`fill_slots`). Ignored by
+        other bundles."""
         if self.captioner is None:
             raise ValueError("this model bundle has no language model; it cannot caption")
-        feats = self.caption_features(emb)
+        feats = self.caption_features(emb, readout)
         prompts = None
         if areas is not None:
             prompts = [caption_prompt(a) for a in areas]
-        return self.captioner.generate(feats, max_new_tokens=max_new_tokens, prompts=prompts)
+        texts = self.captioner.generate(feats, max_new_tokens=max_new_tokens, prompts=prompts)
+        if not self.uses_readout:
+            return texts
+        return fill_all(texts, readout_tensor(readout, len(texts)))
 
     @torch.inference_mode()
-    def caption_features(self, emb: Tensor) -> Tensor:
-        """Captioner input for embeddings: the embedding itself, or, when the bundle was
-        trained with ``extra.caption_input == "embedding+probs"``, the embedding
-        concatenated with the area head's class probabilities (incl. the none class)."""
-        e = emb.to(self.device).float()
-        if (self.config.get("extra") or {}).get("caption_input") == "embedding+probs":
-            e = torch.cat([e, torch.softmax(self.head(e), 1)], 1)
-        return e
+    def caption_features(self, emb: Tensor, readout: np.ndarray | Tensor | None = None) -> Tensor:
+        """Captioner input for embeddings as the bundle was trained
+        (``extra.caption_input``): the embedding, + the area head's class probabilities
+        (incl. the none class), + the readout vectors (``readout``; None: "missing")."""
+        return caption_inputs(self.caption_input, emb.to(self.device), self.head, readout)

@@ -31,6 +31,7 @@ from .pipeline import (
 )
 from .presets import Preset
 from .run_folder import Run
+from .stage_caption import readout_settings
 
 
 def train_captioner_only(
@@ -54,10 +55,17 @@ def train_captioner_only(
     b = load_bundle(base_dir, "cpu", captioner=False)
     cfg = b.config
     extra = dict(cfg.get("extra") or {})
+    base_input = extra.get("caption_input", "embedding")
+    # the base bundle's input, with or without the readout vector as the preset says (the
+    # embedding and head probabilities come from the base bundle either way)
+    if p.caption_input.removesuffix("+readout") == base_input.removesuffix("+readout"):
+        base_input = p.caption_input
+    extra["caption_input"] = base_input
+    extra = {k: v for k, v in extra.items() if not k.startswith("readout_")}  # set anew below
     p = p.with_(
         pixel_size_um=float(b.pixel_size_um),
         patch_px=int(b.patch_px),
-        caption_input=extra.get("caption_input", "embedding"),
+        caption_input=base_input,
         tta_views=b.views,
         extra={**p.extra, "from_bundle": str(base_dir), "only": "captioner"},
     )
@@ -92,7 +100,13 @@ def train_captioner_only(
         "thresholds": dict(b.thresholds),
         "noncortex": dict(b.noncortex_levels),
         "cortex": b.cortex,
-        "extra": {**extra, "preset": p.name, "none_label": NONE_ID, "base_bundle": str(base_dir)},
+        "extra": {
+            **extra,
+            "preset": p.name,
+            "none_label": NONE_ID,
+            "base_bundle": str(base_dir),
+            **readout_settings(p),
+        },
     }
     for key in ("atlas_version", "rejection_caption"):
         if cfg.get(key):

@@ -38,7 +38,13 @@ from .presets import Preset, get_preset
 from .run_folder import STAGES, Run, cached_tensors
 from .spec import LabelledSection, check_brain_splits
 from .spec_check import CheckedSpec, check_data_spec, patch_configs
-from .stage_caption import caption_features, caption_metrics, mine, run_captioner
+from .stage_caption import (
+    caption_features,
+    caption_metrics,
+    mine,
+    readout_settings,
+    run_captioner,
+)
 from .stage_cortex import cortex_metrics, load_cortex, run_cortex
 from .stage_scorer import (
     load_scorer,
@@ -239,7 +245,12 @@ def train(
         "thresholds": thresholds,
         "noncortex": noncortex,
         "cortex": cortex,
-        "extra": {"caption_input": p.caption_input, "preset": p.name, "none_label": NONE_ID},
+        "extra": {
+            "caption_input": p.caption_input,
+            "preset": p.name,
+            "none_label": NONE_ID,
+            **readout_settings(p),
+        },
     }
     return caption_and_save(p, run, out, docs, sets, emb, metrics, parts, dev, prog, check, cancel)
 
@@ -364,6 +375,7 @@ def caption_and_save(
         dev,
         prog("captioner"),
         cancel,
+        brains=sets["train"].brains,
     )
     if clog["cancelled"]:
         check()
@@ -371,7 +383,10 @@ def caption_and_save(
         run.finish("captioner", time.perf_counter() - t0)
     t0 = time.perf_counter()
     metrics = dict(metrics)
-    metrics.update(caption_metrics(p, cap, feats["val"], sets["val"].labels, areas, atlas, dev))
+    val = sets["val"]
+    metrics.update(
+        caption_metrics(p, cap, feats["val"], val.labels, areas, atlas, dev, brains=val.brains)
+    )
     metrics["splits"] = {k: sorted(set(v.brains.tolist())) for k, v in sets.items()}
     metrics["n_patches"] = {k: len(v) for k, v in sets.items()}
     metrics["captions_per_area"] = {a: len(c) for a, c in captions.items()}

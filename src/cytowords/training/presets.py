@@ -103,7 +103,10 @@ class Preset:
     lm_dim: int = 256
     lm_heads: int = 4
     prefix_k: int = 4
-    caption_input: str = "embedding+probs"  # or "embedding"
+    #: what the captioner reads: "embedding", "embedding+probs" or
+    #: "embedding+probs+readout" (also the region's readout vector; captions then follow
+    #: the tissue: docs/captions.md)
+    caption_input: str = "embedding+probs"
     #: what trains with the projector: "full" (the whole LM), "lora" (LoRA adapters, needs
     #: peft) or "projector" (LM frozen); see docs/model.md for how each is bundled
     caption_mode: str = "full"
@@ -116,6 +119,12 @@ class Preset:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from cytowords.model.caption_input import check_caption_input
+
+        try:
+            check_caption_input(self.caption_input)
+        except ValueError as err:
+            raise ValueError(f"preset {self.name!r}: {err}") from None
         if self.pretrain_objective not in PRETRAIN_OBJECTIVES:
             raise ValueError(
                 f"preset {self.name!r}: pretrain_objective {self.pretrain_objective!r}; "

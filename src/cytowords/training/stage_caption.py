@@ -5,6 +5,12 @@ caption of A); ``__none__`` patches get the fixed rejection caption. The caption
 features are the frozen embedding, or (``caption_input="embedding+probs"``) the embedding
 concatenated with the area head's class probabilities (the bundle records this in
 ``config.extra.caption_input`` and :class:`~cytowords.model.ModelBundle` does the same).
+
+With ``caption_input="embedding+probs+readout"`` the features also hold the field's readout
+vector (:mod:`cytowords.measure.vector`), simulated from the generator's truth with the
+readout's errors (:mod:`.readout_truth`, drawn afresh each step), and the caption target
+follows the field (:mod:`.caption_targets`): the area's mined caption without the clauses
+the field contradicts, plus measured statements from the vector.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import numpy as np
 import torch
 
 from cytowords.atlas import NONE_ID, Atlas
+from cytowords.measure.vector import READOUT_DIM, READOUT_FIELDS
 from cytowords.model import AreaHead, Captioner, PrefixProjector, ProjectorConfig
+from cytowords.model.caption_input import caption_inputs, fill_all, uses_readout
 from cytowords.training.fit import fit_captioner
 from cytowords.training.mining import (
     REJECTION_CAPTION,
@@ -27,7 +35,9 @@ from cytowords.training.mining import (
     write_captions,
 )
 
+from .caption_targets import caption_target, template_texts
 from .presets import Preset
+from .readout_truth import ReadoutNoise, field_truths, simulated_vector, simulated_vectors
 from .stage_vision import write_json
 
 
@@ -73,6 +83,8 @@ def build_lm(p: Preset, captions: dict[str, list[str]], folder: Path, device: to
         tok = PreTrainedTokenizerFast.from_pretrained(str(tdir), local_files_only=True)
     else:
         texts = [c for caps in captions.values() for c in caps]
+        if uses_readout(p.caption_input):
+            texts += template_texts()
         tok = train_tokenizer(texts, vocab_size=p.lm_vocab)
         tok.save_pretrained(str(tdir))
     lm = build_decoder(tok, n_layer=p.lm_layers, n_embd=p.lm_dim, n_head=p.lm_heads, seed=0)
@@ -81,12 +93,22 @@ def build_lm(p: Preset, captions: dict[str, list[str]], folder: Path, device: to
 
 @torch.inference_mode()
 def caption_features(p: Preset, head: AreaHead, emb: torch.Tensor) -> torch.Tensor:
-    """Captioner input: embedding, or embedding + head probabilities."""
-    emb = emb.float()
-    if p.caption_input == "embedding+probs":
-        head.eval()
-        return torch.cat([emb, torch.softmax(head(emb), 1)], 1)
-    return emb
+    """Captioner input without the readout vector (appended per batch when the preset
+    conditions on it): embedding, or embedding + head probabilities."""
+    spec = p.caption_input.removesuffix("+readout")
+    return caption_inputs(spec, emb, head)
+
+
+def readout_settings(p: Preset) -> dict:
+    """What a readout-conditioned bundle records in ``config.extra`` (empty otherwise):
+    the vector's size and fields and the noise model its training vectors were drawn with."""
+    if not uses_readout(p.caption_input):
+        return {}
+    return {
+        "readout_dim": READOUT_DIM,
+        "readout_fields": list(READOUT_FIELDS),
+        "readout_noise": ReadoutNoise().to_dict(),
+    }
 
 
 def run_captioner(
@@ -98,13 +120,18 @@ def run_captioner(
     device: torch.device,
     progress: Callable,
     cancel,
+    brains: np.ndarray | None = None,
 ) -> tuple[Captioner, dict]:
     """Train the projector (+ the LM as ``p.caption_mode`` says) with next-token loss
-    (resumable)."""
+    (resumable). ``feats``: :func:`caption_features`; ``brains``: the fields' brain ids
+    (``synth-<seed>`` brains give readout truth; needed with a readout-conditioned preset)."""
     lm, tok = build_lm(p, captions, folder, device)
     torch.manual_seed(0)
+    readout = uses_readout(p.caption_input)
+    truths = field_truths(labels, brains if brains is not None else np.full(len(labels), ""))
+    width = feats.shape[1] + (READOUT_DIM if readout else 0)
     proj = PrefixProjector(
-        ProjectorConfig(feats.shape[1], lm.get_input_embeddings().embedding_dim, k=p.prefix_k)
+        ProjectorConfig(width, lm.get_input_embeddings().embedding_dim, k=p.prefix_k)
     )
     proj.match_lm(lm)
     cap = Captioner(lm, tok, proj.to(device))
@@ -120,13 +147,22 @@ def run_captioner(
     def batches(step: int):
         rng = np.random.default_rng(zlib.crc32(b"captions") + step)
         chosen = rng.choice(len(names), size=p.caption_batch)
-        rows, texts = [], []
+        rows, texts, vecs = [], [], []
         for c in chosen:
             a = names[int(c)]
-            rows.append(int(rng.choice(by_area[a])))
+            row = int(rng.choice(by_area[a]))
+            rows.append(row)
             caps = captions[a]
-            texts.append(caps[int(rng.integers(len(caps)))])
-        return feats[rows].to(device), texts
+            text = caps[int(rng.integers(len(caps)))]
+            if readout:
+                vec = simulated_vector(truths[row], rng)
+                vecs.append(vec)
+                text = caption_target(text, truths[row], vec, rng)
+            texts.append(text)
+        x = feats[rows]
+        if readout:
+            x = torch.cat([x, torch.from_numpy(np.stack(vecs))], 1)
+        return x.to(device), texts
 
     res = fit_captioner(
         cap,
@@ -154,10 +190,12 @@ def caption_metrics(
     areas: list[str],
     atlas: Atlas,
     device: torch.device,
+    brains: np.ndarray | None = None,
 ) -> dict:
     """Label match of generated captions on validation patches: ``eval_captions_per_area``
     in-scope patches per area (parse_area == true area) and as many ``__none__`` patches
-    (rejection caption expected)."""
+    (rejection caption expected). A readout-conditioned captioner reads vectors simulated
+    from the validation fields' truth (``brains``) and its slots are filled from them."""
     rng = np.random.default_rng(7)
     rows = []
     for a in [*areas, NONE_ID]:
@@ -168,8 +206,16 @@ def caption_metrics(
     if not rows:
         return {}
     texts: list[str] = []
+    vecs = None
+    if uses_readout(p.caption_input):
+        b = brains if brains is not None else np.full(len(labels), "")
+        vecs = simulated_vectors(field_truths(labels[rows], b[rows]), seed=11)
     for i in range(0, len(rows), 128):
-        texts += cap.generate(feats[rows[i : i + 128]].to(device), max_new_tokens=96)
+        x = feats[rows[i : i + 128]]
+        if vecs is not None:
+            x = torch.cat([x, torch.from_numpy(vecs[i : i + 128])], 1)
+        out = cap.generate(x.to(device), max_new_tokens=96)
+        texts += fill_all(out, vecs[i : i + 128]) if vecs is not None else out
     hit_in, n_in, hit_none, n_none = 0, 0, 0, 0
     examples = []
     for r, t in zip(rows, texts):

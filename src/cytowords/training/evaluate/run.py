@@ -145,6 +145,26 @@ def _baselines(
     return out
 
 
+def _claims(bundle, test, emb, res, cap_idx, atlas, opts: EvalOptions) -> dict:
+    """Claim accuracy, verbatim share, distinct captions, specificity on the captioned
+    in-scope fields (:mod:`.claims`)."""
+    from .claims import evaluate_claims
+
+    sel = np.asarray(cap_idx)[test.kind[cap_idx] == "in_scope"]
+    pred = [res.pred[i] for i in sel]
+    return evaluate_claims(
+        bundle,
+        test.labels[sel],
+        test.brain[sel],
+        emb[sel],
+        pred,
+        training_captions(atlas),
+        seed=opts.seed,
+        batch_size=opts.batch_size,
+        max_new_tokens=opts.max_new_tokens,
+    )
+
+
 def run_evaluation(
     opts: EvalOptions, progress: Progress | None = None, log: Log | None = None
 ) -> dict:
@@ -193,6 +213,7 @@ def run_evaluation(
     scorer = TextScorer(atlas) if bundle.captioner is not None else None
     add_text_scores(res, test, atlas, scorer)
     metrics = summarise(res, test)
+    metrics["caption_claims"] = _claims(bundle, test, emb, res, cap_idx, atlas, opts)
     if opts.baselines:
         metrics["baselines"] = _baselines(bundle, opts, test, emb, res, scorer, cache, prog)
     if opts.robustness:

@@ -1,0 +1,124 @@
+"""What the captioner reads, and the measured values it writes through slots.
+
+Captioner input (``caption_input``, recorded in a bundle's ``config.extra``):
+
+- ``"embedding"``: the frozen patch embedding ``(B, D)``;
+- ``"embedding+probs"``: the embedding and the area head's class probabilities (incl. the
+  none class);
+- ``"embedding+probs+readout"``: both and the region's readout vector
+  (:mod:`cytowords.measure.vector`, :data:`~cytowords.measure.vector.READOUT_DIM` entries;
+  the "missing" vector of zeros where no cortex was measured).
+
+Slots: a readout-conditioned captioner writes measured numbers as the slots of
+:data:`SLOTS` (``{thickness}``, ``{layer_i}``) and :func:`fill_slots` writes the value from
+the same readout vector the caption was conditioned on, so a number in a caption is the
+measured number, never one the language model made up. A sentence whose slot has no value
+(not measured) is left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cytowords.measure.vector import READOUT_DIM, vector_values
+
+CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
+#: slot -> (readout value, format)
+SLOTS = {"{thickness}": ("thickness_mm", "{:.1f}"), "{layer_i}": ("layer_i_mm", "{:.2f}")}
+_SENTENCE = re.compile(r"(?<=[.;])\s+")
+
+
+def check_caption_input(spec: str) -> str:
+    """``spec`` when it is one of :data:`CAPTION_INPUTS`, else ``ValueError``."""
+    if spec not in CAPTION_INPUTS:
+        raise ValueError(f"caption_input {spec!r}; expected one of {', '.join(CAPTION_INPUTS)}")
+    return spec
+
+
+def uses_readout(spec: str | None) -> bool:
+    """True when a captioner with input ``spec`` is conditioned on the readout vector."""
+    return bool(spec) and str(spec).endswith("+readout")
+
+
+def readout_tensor(readout: np.ndarray | Tensor | None, n: int) -> Tensor:
+    """Readout vectors as a float tensor ``(n, READOUT_DIM)``: None gives the missing
+    vector (zeros) for every row; one vector ``(READOUT_DIM,)`` is repeated."""
+    if readout is None:
+        return torch.zeros((n, READOUT_DIM))
+    r = torch.as_tensor(np.asarray(readout, dtype=np.float32))
+    if r.ndim == 1:
+        r = r[None].expand(n, -1)
+    if r.shape != (n, READOUT_DIM):
+        raise ValueError(
+            f"readout vectors have shape {tuple(r.shape)}; expected ({n}, {READOUT_DIM})"
+        )
+    return r.float()
+
+
+def caption_inputs(
+    spec: str, emb: Tensor, head: torch.nn.Module | None = None, readout=None
+) -> Tensor:
+    """The captioner's input for embeddings ``(B, D)`` under ``spec`` (see the module
+    docstring); ``head`` is needed for ``+probs``, ``readout`` (vectors ``(B, READOUT_DIM)``
+    or None for "missing") for ``+readout``."""
+    e = emb.float()
+    parts = [e]
+    if "+probs" in spec:
+        if head is None:
+            raise ValueError(f"caption_input {spec!r} needs the area head")
+        was = head.training
+        head.eval()
+        with torch.no_grad():
+            parts.append(torch.softmax(head(e), 1))
+        head.train(was)
+    if uses_readout(spec):
+        parts.append(readout_tensor(readout, e.shape[0]).to(e.device))
+    return torch.cat(parts, 1) if len(parts) > 1 else e
+
+
+def caption_input_dim(spec: str, embed_dim: int, n_classes: int) -> int:
+    """Width of the captioner input under ``spec`` (``n_classes`` incl. the none class)."""
+    d = embed_dim
+    if "+probs" in spec:
+        d += n_classes
+    if uses_readout(spec):
+        d += READOUT_DIM
+    return d
+
+
+def fill_slots(text: str, readout: np.ndarray | None) -> str:
+    """``text`` with every slot of :data:`SLOTS` replaced by the readout's value; sentences
+    (or ``;`` clauses) with a slot the readout has no value for, or with a broken slot (a
+    stray brace), are left out."""
+    if not any(s in text for s in SLOTS):
+        return text
+    vals = vector_values(readout) if readout is not None else {}
+    keep = []
+    for part in _SENTENCE.split(text):
+        ok = True
+        for slot, (key, fmt) in SLOTS.items():
+            if slot in part:
+                value = vals.get(key)
+                if value is None:
+                    ok = False
+                    break
+                part = part.replace(slot, fmt.format(value))
+        if ok and "{" not in part and "}" not in part:  # a broken slot says nothing true
+            keep.append(part)
+    out = " ".join(keep).strip()
+    return out[:-1] + "." if out.endswith(";") else out
+
+
+def fill_all(texts: Sequence[str], readout: np.ndarray | Tensor | None) -> list[str]:
+    """:func:`fill_slots` row by row (``readout``: ``(B, READOUT_DIM)`` or None)."""
+    if readout is None:
+        return [fill_slots(t, None) for t in texts]
+    r = np.asarray(readout.cpu() if isinstance(readout, Tensor) else readout, dtype=np.float32)
+    if r.ndim == 1:
+        r = np.broadcast_to(r, (len(texts), READOUT_DIM))
+    return [fill_slots(t, v) for t, v in zip(texts, r)]

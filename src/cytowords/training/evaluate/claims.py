@@ -1,0 +1,220 @@
+"""Do the captions say something about *this* tissue, and is it true?
+
+Four numbers on captioned in-scope test fields, against the generator's truth for each
+field's brain and area (:func:`cytowords.training.readout_truth.brain_truth`):
+
+- **claim accuracy**: share of the numeric and categorical statements in the captions that
+  agree with the truth (:func:`claim_checks`): a cortical thickness in mm (within
+  :data:`THICKNESS_TOL` of the true thickness), a layer I width in mm (within
+  :data:`LAYER_I_TOL_UM` µm or 30 %), a layer IV present/absent claim (judged on granular,
+  koniocortical and agranular truth; dysgranular truth is ambiguous and not judged), a thin
+  or thick cortex (thin is wrong from 2.9 mm, thick below 2.3 mm), Betz or Meynert cells
+  (wrong where the area has none);
+- **verbatim share**: share of captions that are a mined training caption word for word;
+- **distinct captions per area**: mean over areas of the number of different captions;
+- **specificity**: over pairs of same-area fields whose true thicknesses differ by at least
+  20 %, the share whose captions' thickness statements order them as the truth does (a
+  pair where either caption states no thickness counts as not ordered).
+
+A readout-conditioned bundle reads each field's readout vector as the readout would measure
+the field's region: simulated from the truth with the readout's errors
+(:func:`~cytowords.training.readout_truth.simulated_vectors`; a 2 mm test field alone holds
+no pia-to-white-matter traverse to measure). ``claim_accuracy_vs_readout`` scores the same
+claims against the values the captioner was given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+
+from cytowords.describe.measured import caption_iv_claim
+from cytowords.measure.vector import vector_values
+
+from ..caption_targets import THICK_MIN_MM, THIN_MAX_MM, thickness_claim
+from ..readout_truth import FieldTruth, brain_truth, simulated_vectors
+
+THICKNESS_TOL = 0.15
+LAYER_I_TOL_UM = 60.0
+SPECIFICITY_RATIO = 1.2
+_SENTENCES = re.compile(r"(?<=[.;:])\s+")
+_MM = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
+_THICKNESS_WORDS = re.compile(r"\bthick(?:ness)?\b|\bpia to white matter\b", re.I)
+_LAYER_I = re.compile(r"\blayer I\b", re.I)
+_SPECIAL = {"betz": re.compile(r"\bbetz\b", re.I), "meynert": re.compile(r"\bmeynert\b", re.I)}
+_NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
+
+
+def caption_parts(caption: str) -> list[str]:
+    """Sentences and ``;`` clauses of a caption."""
+    return [s for s in _SENTENCES.split(caption or "") if s.strip()]
+
+
+def thickness_mm_stated(caption: str) -> float | None:
+    """The first cortical thickness (mm) a caption states as a number, else None."""
+    for part in caption_parts(caption):
+        if _THICKNESS_WORDS.search(part) and not _LAYER_I.search(part):
+            m = _MM.search(part)
+            if m:
+                return float(m.group(1))
+    return None
+
+
+def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
+    """``(kind, agrees)`` for every statement of ``caption`` that can be checked against
+    ``truth`` (``thickness_mm``, ``layer_i_um``, ``iv_present`` (None: not judged),
+    ``special`` kinds (None: not judged)). Kinds: thickness, layer_i, layer_iv,
+    thickness_term, special."""
+    out: list[tuple[str, bool]] = []
+    th = truth.get("thickness_mm")
+    for part in caption_parts(caption):
+        m = _MM.search(part)
+        if m and _LAYER_I.search(part) and truth.get("layer_i_um") is not None:
+            got = float(m.group(1)) * 1000.0
+            want = float(truth["layer_i_um"])
+            out.append(("layer_i", abs(got - want) <= max(LAYER_I_TOL_UM, 0.3 * want)))
+        elif m and _THICKNESS_WORDS.search(part) and th is not None:
+            out.append(("thickness", abs(float(m.group(1)) - th) <= THICKNESS_TOL * th))
+        term = thickness_claim(part)
+        if term is not None and th is not None:
+            ok = th < THIN_MAX_MM if term == "thin" else th >= THICK_MIN_MM
+            out.append(("thickness_term", ok))
+        iv = caption_iv_claim(part)
+        if iv is not None and truth.get("iv_present") is not None:
+            out.append(("layer_iv", iv == truth["iv_present"]))
+        special = truth.get("special")
+        if special is not None:
+            for kind, pat in _SPECIAL.items():
+                hit = pat.search(part)
+                if hit and not _NEGATED.search(part[: hit.start()]):
+                    out.append(("special", kind in special))
+    return out
+
+
+def truth_claims(t: FieldTruth) -> dict:
+    """The checkable truth of a field (see :func:`claim_checks`)."""
+    judged = t.cortex_type != "dysgranular"
+    return {
+        "thickness_mm": t.thickness_mm,
+        "layer_i_um": t.layer_i_um,
+        "iv_present": (t.iv_rel_width > 0) if judged else None,
+        "special": t.special,
+    }
+
+
+def readout_claims(vector: np.ndarray) -> dict:
+    """The checkable values of a readout vector (see :func:`claim_checks`)."""
+    v = vector_values(vector)
+    if not v["measured"]:
+        return {}
+    ctype = v["cortex_type"]
+    return {
+        "thickness_mm": v["thickness_mm"],
+        "layer_i_um": None if v["layer_i_mm"] is None else v["layer_i_mm"] * 1000.0,
+        "iv_present": None if ctype in (None, "dysgranular") else ctype != "agranular",
+        "special": None,
+    }
+
+
+def specificity(
+    captions: Sequence[str], areas: Sequence[str], thickness_mm: Sequence[float]
+) -> tuple[float, int]:
+    """``(share, pairs)``: same-area pairs whose true thicknesses differ by at least
+    :data:`SPECIFICITY_RATIO` and whose captions order them as the truth does."""
+    by_area: dict[str, list[int]] = {}
+    for i, a in enumerate(areas):
+        by_area.setdefault(a, []).append(i)
+    stated = [thickness_mm_stated(c) for c in captions]
+    hits = pairs = 0
+    for idx in by_area.values():
+        for i, j in combinations(idx, 2):
+            ti, tj = thickness_mm[i], thickness_mm[j]
+            if max(ti, tj) < SPECIFICITY_RATIO * min(ti, tj):
+                continue
+            pairs += 1
+            si, sj = stated[i], stated[j]
+            hits += si is not None and sj is not None and (si - sj) * (ti - tj) > 0
+    return (hits / pairs if pairs else float("nan")), pairs
+
+
+def caption_scores(
+    captions: Sequence[str],
+    areas: Sequence[str],
+    truths: Sequence[FieldTruth],
+    training: set[str],
+    vectors: np.ndarray | None = None,
+) -> dict:
+    """The four caption numbers (module docstring) for captions of fields of ``areas`` with
+    ``truths``; ``training``: the mined training captions; ``vectors``: the readout vectors
+    the captioner read (adds ``claim_accuracy_vs_readout``)."""
+    checks = [c for cap, t in zip(captions, truths) for c in claim_checks(cap, truth_claims(t))]
+    kinds: dict[str, list[bool]] = {}
+    for kind, ok in checks:
+        kinds.setdefault(kind, []).append(ok)
+    distinct: dict[str, set[str]] = {}
+    for cap, a in zip(captions, areas):
+        distinct.setdefault(a, set()).add(cap)
+    spec, pairs = specificity(captions, areas, [t.thickness_mm for t in truths])
+    out = {
+        "n_captions": len(captions),
+        "n_claims": len(checks),
+        "claim_accuracy": _share([ok for _, ok in checks]),
+        "claim_accuracy_by_kind": {k: _share(v) for k, v in sorted(kinds.items())},
+        "claims_per_caption": len(checks) / max(1, len(captions)),
+        "verbatim_training_share": _share([c in training for c in captions]),
+        "distinct_captions_per_area": (
+            float(np.mean([len(s) for s in distinct.values()])) if distinct else float("nan")
+        ),
+        "specificity": spec,
+        "specificity_pairs": pairs,
+    }
+    if vectors is not None:
+        rc = [c for cap, v in zip(captions, vectors) for c in claim_checks(cap, readout_claims(v))]
+        out["claim_accuracy_vs_readout"] = _share([ok for _, ok in rc])
+    return out
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def evaluate_claims(
+    bundle,
+    labels: np.ndarray,
+    brains: np.ndarray,
+    emb,
+    pred: Sequence[str],
+    training: dict[str, list[str]],
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    max_new_tokens: int = 96,
+) -> dict:
+    """Caption the fields (``labels``: true in-scope area ids; ``brains``: synthetic brain
+    seeds; ``emb``: their embeddings) anchored on the predicted areas ``pred``, as
+    ``cytowords describe`` does (a readout-conditioned bundle reads each field's simulated
+    readout), and score them (:func:`caption_scores`). Empty for bundles without a
+    captioner."""
+    import torch
+
+    if bundle.captioner is None or len(labels) == 0:
+        return {}
+    truths = [brain_truth(int(b), str(a)) for a, b in zip(labels, brains)]
+    vectors = simulated_vectors(truths, seed=seed + 29) if bundle.uses_readout else None
+    caps: list[str] = []
+    e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
+    for i in range(0, len(labels), batch_size):
+        sl = slice(i, i + batch_size)
+        r = None if vectors is None else vectors[sl]
+        caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r)
+    known = {c for cs in training.values() for c in cs}
+    out = caption_scores(caps, [str(a) for a in labels], truths, known, vectors)
+    out["readout"] = "simulated from truth" if vectors is not None else "not read"
+    out["examples"] = [
+        {"area": str(a), "true_thickness_mm": round(t.thickness_mm, 2), "caption": c}
+        for a, t, c in list(zip(labels, truths, caps))[:: max(1, len(caps) // 8)][:8]
+    ]
+    return out
