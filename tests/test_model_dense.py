@@ -179,6 +179,9 @@ def test_presets_default_to_the_field_encoder_and_a_dense_preset_reads_context()
     cfg = p.encoder_config()
     assert cfg.arch == "dense" and p.read_px == cfg.input_px > p.patch_px
     assert CytoEncoder(cfg).input_px == p.read_px
+    # run folders keep their settings: field presets write no architecture keys
+    assert "encoder_arch" not in PRESETS["default"].to_dict()
+    assert type(p).from_dict(json.loads(json.dumps(p.to_dict()))) == p
     with pytest.raises(ValueError, match="preset 'smoke'.*multiple of the feature stride"):
         PRESETS["smoke"].with_(encoder_arch="dense", patch_px=30)
 

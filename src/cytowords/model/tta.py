@@ -64,7 +64,7 @@ def resolve_views(table: dict[int, float], default: int, views: int | None) -> i
 
 
 #: the 8 symmetries of the square in view order (identity, left-right mirror, rotations
-#: by 90°, 180°, 270°, up-down mirror, transpose, anti-transpose) ...
+#: by 90°, 180°, 270°, up-down mirror, transpose, anti-transpose)
 _SQUARE_OPS = (
     lambda t: t,
     lambda t: t.flip(-1),
@@ -75,7 +75,7 @@ _SQUARE_OPS = (
     lambda t: t.transpose(-2, -1),
     lambda t: t.flip((-2, -1)).transpose(-2, -1),
 )
-#: ... and the inverse of each (rotations by 90° and 270° undo each other; the rest are
+#: the inverse of each view (rotations by 90° and 270° undo each other; the others are
 #: their own inverse)
 _SQUARE_INVERSES = tuple(_SQUARE_OPS[k] for k in (0, 1, 4, 3, 2, 5, 6, 7))
 

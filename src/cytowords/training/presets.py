@@ -190,7 +190,13 @@ class Preset:
         return self.encoder_config().input_px
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The preset as a JSON-able dict; the encoder-architecture keys only for a dense
+        encoder, so run folders started before the architecture switch still resume."""
+        d = asdict(self)
+        if self.encoder_arch == "field":
+            d.pop("encoder_arch")
+            d.pop("encoder_dilations")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preset:
