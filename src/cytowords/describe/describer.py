@@ -168,7 +168,7 @@ class Describer:
             min_patches=p.min_patches,
         )
         total = len(centers) + 1
-        patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.patch_px)
+        patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.read_px)
         embs = []
         for i in range(0, len(patches), p.batch_size):
             if cancel is not None and cancel.is_set():

@@ -236,7 +236,7 @@ def check_pixel_size(
         if cancel is not None and cancel():
             return None
         s = rescaled(section, f)
-        patches = read_fields(s, points * s.shape_um, bundle.pixel_size_um, bundle.patch_px)
+        patches = read_fields(s, points * s.shape_um, bundle.pixel_size_um, bundle.read_px)
         with torch.inference_mode():
             emb = bundle.embed(patches, views=views)
             _, _, rejected = bundle.classify(emb, views=views)

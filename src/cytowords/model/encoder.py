@@ -6,9 +6,11 @@ Every encoder used by cytowords follows one small protocol (:class:`PatchEncoder
 ``pixel_size_um`` (µm per pixel the encoder expects) and ``patch_px`` (patch side in
 pixels at that resolution) describe its input.
 
-* :class:`CytoEncoder` is the built-in CNN (residual blocks, global pooling,
-  projection), trained here with the spatial contrastive objective and stored as
-  safetensors.
+* :class:`CytoEncoder` is the built-in CNN, trained here and stored as safetensors, in
+  one of two architectures (:attr:`EncoderConfig.arch`): ``"field"`` (per-field
+  standardisation, GroupNorm and global pooling over the field) and ``"dense"`` (local
+  contrast normalisation and a translation-equivariant trunk, so the embeddings of every
+  field of a whole section come from one pass: :meth:`CytoEncoder.dense_embed`).
 * :class:`ExternalEncoder` wraps a user's real CytoNet exported as TorchScript.
 """
 
@@ -20,6 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+
+from cytowords.model.dense_encoder import STD_FLOOR as _STD_FLOOR
+from cytowords.model.dense_encoder import STRIDE_PX as DENSE_STRIDE_PX
+from cytowords.model.dense_encoder import DenseNet, context_px
 
 
 @runtime_checkable
@@ -33,40 +39,96 @@ class PatchEncoder(Protocol):
     def embed(self, x: Tensor) -> Tensor: ...
 
 
+ARCHS = ("field", "dense")
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """Configuration of the built-in :class:`CytoEncoder`.
 
-    pixel_size_um: µm per pixel of the input patches; patch_px: patch side in px;
-    width: channels of the first stage (doubled at each of the 4 stages);
-    embed_dim: output embedding size.
+    pixel_size_um: µm per pixel of the input patches; patch_px: side of the field (px)
+    the embedding describes; width: channels of the first stage; embed_dim: output
+    embedding size. arch: ``"field"`` (the per-field network: 4 stages of residual blocks
+    with ×2 channels each, ×32 down, statistics over the whole field) or ``"dense"``
+    (:class:`CytoEncoder` docstring). Dense only: dilations: dilation of each residual
+    block of the stride-4 trunk (their sum sets the receptive field: 8 px per unit);
+    lcn_um: radius (µm) of the box window of the local contrast normalisation.
     """
 
     pixel_size_um: float = 16.0
     patch_px: int = 128
     width: int = 32
     embed_dim: int = 256
+    arch: str = "field"
+    dilations: tuple[int, ...] = (1, 2)
+    lcn_um: float = 512.0
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"encoder arch {self.arch!r}; expected one of {', '.join(ARCHS)}")
+        if self.arch == "dense":
+            if self.patch_px % DENSE_STRIDE_PX or self.patch_px <= 0:
+                raise ValueError(
+                    f"dense encoder: patch_px {self.patch_px} must be a positive multiple of "
+                    f"the feature stride {DENSE_STRIDE_PX} px"
+                )
+            if not self.dilations or any(int(d) != d or d < 1 for d in self.dilations):
+                raise ValueError(
+                    f"dense encoder: dilations {self.dilations!r} must be positive integers"
+                )
+            if self.width < 2 or self.width % 2 or self.lcn_um <= 0:
+                raise ValueError(
+                    f"dense encoder: width {self.width} must be even and >= 2, lcn_um "
+                    f"{self.lcn_um} positive"
+                )
+
+    @property
+    def context_px(self) -> int:
+        """Context (px) read on each side of a field: 0 for the field architecture."""
+        if self.arch == "field":
+            return 0
+        return context_px(self.pixel_size_um, self.dilations, self.lcn_um)
+
+    @property
+    def input_px(self) -> int:
+        """Side (px) of what the encoder embeds per field: ``patch_px + 2 * context_px``."""
+        return self.patch_px + 2 * self.context_px
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as a JSON-able dict; a field-arch config keeps the keys bundles had
+        before the dense architecture existed (so it reads the same everywhere)."""
+        d = asdict(self)
+        if self.arch == "field":
+            for k in ("arch", "dilations", "lcn_um"):
+                d.pop(k)
+        else:
+            d["dilations"] = list(self.dilations)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
+        """A config from :meth:`to_dict`; dicts without ``arch`` are field-arch configs."""
         try:
+            dense = {}
+            if d.get("arch", "field") != "field":
+                dense = {
+                    "dilations": tuple(int(v) for v in d["dilations"]),
+                    "lcn_um": float(d["lcn_um"]),
+                }
             return cls(
                 pixel_size_um=float(d["pixel_size_um"]),
                 patch_px=int(d["patch_px"]),
                 width=int(d["width"]),
                 embed_dim=int(d["embed_dim"]),
+                arch=str(d.get("arch", "field")),
+                **dense,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"encoder config {d!r} is invalid ({exc}); expected keys "
-                "pixel_size_um, patch_px, width, embed_dim"
+                "pixel_size_um, patch_px, width, embed_dim (dense arch: also arch, "
+                "dilations, lcn_um)"
             ) from None
-
-
-_STD_FLOOR = 0.05  # intensity std (in [0,1] units) below which a patch counts as flat
 
 
 class _ResBlock(nn.Module):
@@ -91,12 +153,25 @@ class _ResBlock(nn.Module):
 
 
 class CytoEncoder(nn.Module):
-    """CytoNet-style CNN: stem (stride 4) -> 4 residual stages -> mean+max pool -> MLP.
+    """The built-in CytoNet-style CNN, in the architecture its config names.
 
-    Input ``(B, 1, H, W)`` float32 in [0, 1] (any H, W; trained at ``patch_px``);
-    the model standardises intensities per patch (zero mean, std ~1 with a floor so
-    flat patches such as background stay flat) so that the network sees the contrast
-    pattern; patch mean and std enter the projection explicitly. Output ``(B, embed_dim)``.
+    ``arch="field"``: stem (stride 4) -> 4 residual stages -> mean+max pool -> MLP. Input
+    ``(B, 1, H, W)`` float32 in [0, 1] (any H, W; trained at ``patch_px``); the model
+    standardises intensities per patch (zero mean, std ~1 with a floor so flat patches such
+    as background stay flat) so that the network sees the contrast pattern; patch mean and
+    std enter the projection explicitly. It describes exactly the pixels it is given
+    (``context_px`` 0) and has no dense evaluation.
+
+    ``arch="dense"`` (:mod:`cytowords.model.dense_encoder`): local contrast normalisation,
+    a translation-equivariant stride-4 trunk and pooling over the field's central window.
+    Input ``(B, 1, input_px, input_px)``: the field of ``patch_px`` px with ``context_px``
+    px of context on each side; :meth:`dense_embed` gives every field of a larger image
+    in one pass, equal to :meth:`embed` of each field cut out with its context.
+
+    Output ``(B, embed_dim)``. Attributes: ``context_px`` (halo read on each side of a
+    field, px), ``input_px`` (``patch_px + 2 * context_px``: the side of what
+    :meth:`embed` takes), ``feature_stride_px`` (px between neighbouring outputs of
+    :meth:`dense_embed`; 0 for the field architecture).
     """
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
@@ -106,6 +181,23 @@ class CytoEncoder(nn.Module):
         self.embed_dim = self.config.embed_dim
         self.pixel_size_um = self.config.pixel_size_um
         self.patch_px = self.config.patch_px
+        self.feature_stride_px = 0
+        self.dense: DenseNet | None = None
+        if self.config.arch == "dense":
+            cfg = self.config
+            self.dense = DenseNet(
+                pixel_size_um=cfg.pixel_size_um,
+                patch_px=cfg.patch_px,
+                width=cfg.width,
+                embed_dim=cfg.embed_dim,
+                dilations=cfg.dilations,
+                lcn_um=cfg.lcn_um,
+            )
+            self.feature_stride_px = self.dense.feature_stride_px
+        self.context_px = self.config.context_px
+        self.input_px = self.config.input_px
+        if self.dense is not None:
+            return
         # stem: 2 channels (standardised intensity + raw mean-level map) -> width, /4
         self.stem = nn.Sequential(
             nn.Conv2d(2, w, 5, 2, 2, bias=False),
@@ -124,6 +216,8 @@ class CytoEncoder(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.dense is not None:
+            return self.dense.embed(x)
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"CytoEncoder input has shape {tuple(x.shape)}; expected (B, 1, H, W)")
         x = x.float()
@@ -139,8 +233,32 @@ class CytoEncoder(nn.Module):
         return self.proj(pooled)
 
     def embed(self, x: Tensor) -> Tensor:
-        """Embeddings ``(B, embed_dim)`` of patches ``(B,1,H,W)`` in [0, 1]."""
+        """Embeddings ``(B, embed_dim)`` of fields ``(B, 1, input_px, input_px)`` in [0, 1]
+        (field architecture: any ``(B, 1, H, W)``, trained at ``patch_px``)."""
         return self.forward(x)
+
+    @property
+    def supports_dense(self) -> bool:
+        """Whether :meth:`dense_embed` is available (the dense architecture)."""
+        return self.dense is not None
+
+    def dense_embed(self, x: Tensor) -> Tensor:
+        """Embeddings of every field inside an image ``x`` ``(N, 1, H, W)`` in [0, 1] at
+        ``pixel_size_um``, in one pass: ``(N, embed_dim, H', W')`` with
+        ``H' = (H - input_px) // s + 1`` (likewise W'), ``s = feature_stride_px``.
+
+        Output ``(i, j)`` is the embedding of the field centred at input pixel
+        ``(c0 + i s, c0 + j s)``, ``c0 = input_px / 2`` (pixel ``p`` spans ``[p, p + 1)``):
+        exactly :meth:`embed` of ``x[..., i s : i s + input_px, j s : j s + input_px]``,
+        whose central ``patch_px`` window starts at ``context_px + i s``. Only fields
+        whose context lies wholly inside ``x`` are returned; rows and columns after the
+        last whole field are ignored. ``NotImplementedError`` for the field architecture
+        (embed fields one by one there)."""
+        if self.dense is None:
+            raise NotImplementedError(
+                "this encoder (field architecture) has no dense evaluation; embed fields one by one"
+            )
+        return self.dense.dense_embed(x)
 
 
 class ExternalEncoder(nn.Module):

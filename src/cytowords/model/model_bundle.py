@@ -47,7 +47,9 @@ class ModelBundle:
     Attributes: ``encoder`` (protocol ``embed``), ``head``, ``scorer``, ``captioner``
     (None if the bundle has no language model), ``config`` (the config.json dict),
     ``device``, ``area_ids`` (head index order, without ``__none__``),
-    ``pixel_size_um`` and ``patch_px`` (the encoder's expected input), ``threshold``,
+    ``pixel_size_um`` and ``patch_px`` (the field the encoder describes), ``read_px``
+    (the side of what to read per field: ``patch_px`` plus the encoder's context on
+    each side, :attr:`read_px`), ``threshold``,
     ``rejection_caption``, ``views`` (test-time mirror/rotation views averaged per field,
     :mod:`cytowords.model.tta`; the bundle's calibrated default, changed with
     :meth:`set_views`). All methods run under ``torch.inference_mode`` and return CPU
@@ -78,6 +80,10 @@ class ModelBundle:
         self.rejection_caption: str = config.get("rejection_caption", "")
         self.pixel_size_um = float(self.encoder.pixel_size_um)
         self.patch_px = int(self.encoder.patch_px)
+        #: side (px) of a field as read for the encoder: ``patch_px`` plus the encoder's
+        #: context (``context_px``, dense architecture) on each side; read fields with
+        #: ``read_fields(section, centres, pixel_size_um, read_px)``
+        self.read_px = int(getattr(self.encoder, "input_px", self.patch_px))
         self.embed_dim = int(self.encoder.embed_dim)
         default, table = view_table(config)
         #: calibrated open-set threshold per view count (bundles without test-time views
@@ -140,7 +146,7 @@ class ModelBundle:
     def embed(self, patches: np.ndarray, batch_size: int = 128, views: int | None = None) -> Tensor:
         """Embeddings ``(B, D)`` of grayscale patches ``(B, H, W)`` (uint8 or float in
         [0, 1], as :func:`cytowords.sections.read_fields` reads them) sampled at
-        ``pixel_size_um``; normally H = W = ``patch_px``.
+        ``pixel_size_um``; H = W = :attr:`read_px` (the field with the encoder's context).
         views: mirror/rotation views averaged per patch (None: :attr:`views`)."""
         arr = np.asarray(patches)
         if arr.ndim != 3:

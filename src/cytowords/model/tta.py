@@ -63,6 +63,23 @@ def resolve_views(table: dict[int, float], default: int, views: int | None) -> i
     return n
 
 
+#: the 8 symmetries of the square in view order (identity, left-right mirror, rotations
+#: by 90°, 180°, 270°, up-down mirror, transpose, anti-transpose)
+_SQUARE_OPS = (
+    lambda t: t,
+    lambda t: t.flip(-1),
+    lambda t: t.rot90(1, (-2, -1)),
+    lambda t: t.rot90(2, (-2, -1)),
+    lambda t: t.rot90(3, (-2, -1)),
+    lambda t: t.flip(-2),
+    lambda t: t.transpose(-2, -1),
+    lambda t: t.flip((-2, -1)).transpose(-2, -1),
+)
+#: the inverse of each view (rotations by 90° and 270° undo each other; the others are
+#: their own inverse)
+_SQUARE_INVERSES = tuple(_SQUARE_OPS[k] for k in (0, 1, 4, 3, 2, 5, 6, 7))
+
+
 def dihedral_views(x: Tensor, views: int) -> list[Tensor]:
     """The first ``views`` symmetries of square patches ``(B, C, H, W)``.
 
@@ -73,21 +90,35 @@ def dihedral_views(x: Tensor, views: int) -> list[Tensor]:
     n = check_views(views)
     h, w = x.shape[-2:]
     if h == w:
-        ops = (
-            lambda t: t,
-            lambda t: t.flip(-1),
-            lambda t: t.rot90(1, (-2, -1)),
-            lambda t: t.rot90(2, (-2, -1)),
-            lambda t: t.rot90(3, (-2, -1)),
-            lambda t: t.flip(-2),
-            lambda t: t.transpose(-2, -1),
-            lambda t: t.flip((-2, -1)).transpose(-2, -1),
-        )
+        ops = _SQUARE_OPS
     else:
         if n > 4:
             raise ValueError(f"non-square patches {h}x{w} allow at most 4 views, got {n}")
         ops = (lambda t: t, lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.flip((-2, -1)))
     return [op(x) for op in ops[:n]]
+
+
+def dense_embed_views(encoder: Any, x: Tensor, views: int = 1) -> Tensor:
+    """Dense embeddings ``(N, D, H', W')`` of an image ``x`` ``(N, 1, H, W)`` averaged over
+    ``views`` dihedral views, equal to :func:`embed_views` of each field.
+
+    Each view (same order as :func:`dihedral_views`; any H, W, all 8 views) transforms the
+    whole image, which is first cut to the fields it holds whole (``input_px + s (H' - 1)``
+    rows from the top, likewise columns; ``s = encoder.feature_stride_px``), runs
+    ``encoder.dense_embed`` on it and maps the output back to the original orientation.
+    Output ``(i, j)`` is therefore the ``views``-view embedding of the field centred at
+    input pixel ``(c0 + i s, c0 + j s)``, ``c0 = encoder.input_px / 2``, as for
+    ``dense_embed`` itself. The encoder must support dense evaluation
+    (``NotImplementedError`` from ``dense_embed`` otherwise)."""
+    n = check_views(views)
+    s, size = int(encoder.feature_stride_px), int(encoder.input_px)
+    h, w = x.shape[-2:]
+    if s > 0 and min(h, w) >= size:
+        x = x[..., : size + s * ((h - size) // s), : size + s * ((w - size) // s)]
+    out = encoder.dense_embed(x)
+    for op, inverse in zip(_SQUARE_OPS[1:n], _SQUARE_INVERSES[1:n], strict=True):
+        out = out + inverse(encoder.dense_embed(op(x)))
+    return out / n
 
 
 def embed_views(encoder: Any, x: Tensor, views: int = 1) -> Tensor:

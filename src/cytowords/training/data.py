@@ -38,7 +38,9 @@ ProgressFn = Progress
 class PatchConfig:
     """How patches are sampled.
 
-    pixel_size_um, patch_px: model resolution and patch side (px). n_per_area: patches per
+    pixel_size_um, patch_px: model resolution and patch side (px); context_px: pixels of
+    context read around each patch on every side (the dense encoder's halo; patches are
+    stored at :attr:`read_px`, the footprint and labels stay the patch's). n_per_area: patches per
     area and section (fewer when the area is small). none_share: ``__none__`` patches as a
     fraction of the area patches of the section. min_purity: minimal share of the
     cortex in the patch footprint carrying the centre's label (white matter and background are
@@ -48,6 +50,7 @@ class PatchConfig:
 
     pixel_size_um: float = 16.0
     patch_px: int = 128
+    context_px: int = 0
     n_per_area: int = 20
     none_share: float = 0.1
     min_purity: float = 0.0
@@ -58,6 +61,11 @@ class PatchConfig:
     @property
     def patch_um(self) -> float:
         return self.pixel_size_um * self.patch_px
+
+    @property
+    def read_px(self) -> int:
+        """Side (px) of a stored patch: ``patch_px + 2 * context_px``."""
+        return self.patch_px + 2 * self.context_px
 
     @property
     def cell_um(self) -> float:
@@ -171,14 +179,14 @@ def sample_section(
     """Labelled patches of one section (see the module docstring)."""
     names, centres = choose_centres(ls, areas, cfg, atlas)
     if not len(names):
-        return PatchSet.concat([], cfg.patch_px)
+        return PatchSet.concat([], cfg.read_px)
     # always in aligned tiles of window_px (a patch set's values do not depend on which
     # other patches were drawn with it)
     patches = read_fields(
         ls.section,
         centres,
         cfg.pixel_size_um,
-        cfg.patch_px,
+        cfg.read_px,
         as_uint8=True,
         tile_px=cfg.window_px,
         max_window_px=0,
@@ -204,8 +212,11 @@ def build_patch_set(
 ) -> PatchSet:
     """Patches of all ``sections``; loaded from ``cache`` when it was written for the same
     sections, areas and config (so a resumed run never resamples), else sampled and cached."""
+    config = asdict(cfg)
+    if not cfg.context_px:  # keyed only when used, so caches of field-arch runs stay valid
+        config.pop("context_px")
     key = {
-        "config": asdict(cfg),
+        "config": config,
         "areas": list(areas),
         "sections": [[ls.name, ls.brain, ls.split] for ls in sections],
     }
@@ -219,7 +230,7 @@ def build_patch_set(
             parts.append(sample_section(ls, areas, cfg, atlas))
             if on_progress:
                 on_progress(i + 1, len(sections))
-        return PatchSet.concat(parts, cfg.patch_px)
+        return PatchSet.concat(parts, cfg.read_px)
 
     return cached_patch_set(cache, key, sample)
 

@@ -65,6 +65,7 @@ def train_captioner_only(
     p = p.with_(
         pixel_size_um=float(b.pixel_size_um),
         patch_px=int(b.patch_px),
+        **_encoder_arch(b.encoder),
         caption_input=base_input,
         tta_views=b.views,
         extra={**p.extra, "from_bundle": str(base_dir), "only": "captioner"},
@@ -115,3 +116,12 @@ def train_captioner_only(
     return caption_and_save(
         p, run, out, docs, sets, emb, metrics, parts, device, prog, check, cancel
     )
+
+
+def _encoder_arch(encoder: Any) -> dict[str, Any]:
+    """The preset fields that make the data stage read fields as ``encoder`` takes them
+    (a dense-arch encoder: with its context)."""
+    cfg = getattr(encoder, "config", None)
+    if cfg is None or getattr(cfg, "arch", "field") == "field":
+        return {"encoder_arch": "field"}
+    return {"encoder_arch": cfg.arch, "encoder_dilations": tuple(cfg.dilations)}

@@ -305,7 +305,7 @@ def patch_sets(
                 cancel=lambda: is_cancelled(cancel),
             )
             if extra is not None:
-                sets[split] = PatchSet.concat([sets[split], extra], p.patch_px)
+                sets[split] = PatchSet.concat([sets[split], extra], p.read_px)
     return sets
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from cytowords.model.encoder import ARCHS, EncoderConfig
+
 TRAIN_BRAINS = tuple(range(6))
 VAL_BRAINS = (100, 101)
 TEST_BRAINS = (200, 201, 202, 203, 204)
@@ -37,6 +39,13 @@ class Preset:
     patch_px: int = 64
     width: int = 32
     embed_dim: int = 256
+    #: "field": the per-field encoder (statistics over the whole field); "dense": local
+    #: normalisation and a translation-equivariant trunk, so whole sections are embedded
+    #: in one pass (:mod:`cytowords.model.dense_encoder`); fields are then read with the
+    #: encoder's context around them
+    encoder_arch: str = "field"
+    #: dense arch: dilation of each residual block (receptive field: 8 px per unit)
+    encoder_dilations: tuple[int, ...] = (1, 2)
     #: a real CytoNet as TorchScript (``embed(B,1,H,W) -> (B, embed_dim)`` at
     #: ``pixel_size_um``/``patch_px``): skips pretraining and is used frozen as given
     encoder_torchscript: str | None = None
@@ -125,6 +134,15 @@ class Preset:
             check_caption_input(self.caption_input)
         except ValueError as err:
             raise ValueError(f"preset {self.name!r}: {err}") from None
+        if self.encoder_arch not in ARCHS:
+            raise ValueError(
+                f"preset {self.name!r}: encoder_arch {self.encoder_arch!r}; expected one of "
+                f"{', '.join(ARCHS)}"
+            )
+        try:
+            self.encoder_config()
+        except ValueError as exc:
+            raise ValueError(f"preset {self.name!r}: {exc}") from None
         if self.pretrain_objective not in PRETRAIN_OBJECTIVES:
             raise ValueError(
                 f"preset {self.name!r}: pretrain_objective {self.pretrain_objective!r}; "
@@ -161,8 +179,33 @@ class Preset:
                 f"preset {self.name!r}: novel_areas needs rendered_brains to render them on"
             )
 
+    def encoder_config(self) -> EncoderConfig:
+        """The built-in encoder this preset trains."""
+        return EncoderConfig(
+            pixel_size_um=self.pixel_size_um,
+            patch_px=self.patch_px,
+            width=self.width,
+            embed_dim=self.embed_dim,
+            arch=self.encoder_arch,
+            dilations=tuple(self.encoder_dilations),
+        )
+
+    @property
+    def read_px(self) -> int:
+        """Side (px) of a training field as read: ``patch_px`` plus the encoder's context
+        on each side (dense arch; a TorchScript encoder takes ``patch_px``)."""
+        if self.encoder_torchscript:
+            return self.patch_px
+        return self.encoder_config().input_px
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The preset as a JSON-able dict; the encoder-architecture keys only for a dense
+        encoder, so run folders started before the architecture switch still resume."""
+        d = asdict(self)
+        if self.encoder_arch == "field":
+            d.pop("encoder_arch")
+            d.pop("encoder_dilations")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preset:

@@ -40,6 +40,7 @@ def patch_configs(p: Preset) -> dict[str, PatchConfig]:
     cfg = PatchConfig(
         pixel_size_um=p.pixel_size_um,
         patch_px=p.patch_px,
+        context_px=(p.read_px - p.patch_px) // 2,
         n_per_area=p.n_per_area,
         none_share=p.none_share,
         min_purity=p.min_purity,

@@ -19,7 +19,6 @@ from cytowords.atlas import NONE_ID
 from cytowords.model import (
     AreaHead,
     CytoEncoder,
-    EncoderConfig,
     ExternalEncoder,
     HeadConfig,
 )
@@ -114,11 +113,7 @@ def run_pretrain(
     with ``pretrain_objective="classification"``, supervised area classification."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    enc = CytoEncoder(
-        EncoderConfig(
-            pixel_size_um=p.pixel_size_um, patch_px=p.patch_px, width=p.width, embed_dim=p.embed_dim
-        )
-    )
+    enc = CytoEncoder(p.encoder_config())
     common = dict(
         steps=p.pretrain_steps,
         lr=p.pretrain_lr,
@@ -162,11 +157,7 @@ def load_encoder(p: Preset, folder: Path) -> CytoEncoder | ExternalEncoder:
             patch_px=p.patch_px,
             embed_dim=p.embed_dim,
         ).eval()
-    enc = CytoEncoder(
-        EncoderConfig(
-            pixel_size_um=p.pixel_size_um, patch_px=p.patch_px, width=p.width, embed_dim=p.embed_dim
-        )
-    )
+    enc = CytoEncoder(p.encoder_config())
     enc.load_state_dict(load_file(str(folder / "encoder.safetensors")))
     return enc.eval()
 

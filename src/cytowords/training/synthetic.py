@@ -146,7 +146,8 @@ def rendered_patch_set(
 ):
     """Training patches rendered directly by the generator, one brain at a time.
 
-    ``n_per_area`` patches per area and brain with random depth, angle, curvature,
+    ``n_per_area`` patches of ``patch_px`` px (the side read per field: the encoder's
+    context included) per area and brain with random depth, angle, curvature,
     obliquity and neighbouring borders (:func:`cytowords.synth.sampling.sample_patches`),
     ``none_share`` of them again as ``__none__`` fields (white matter, background,
     artefact), plus ``novel_areas`` fictitious areas (:func:`cytowords.synth.novel.novel_area`,
@@ -227,6 +228,10 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
         "novel": [novel, p.novel_per_area],
         "split": split,
     }
+    # fields rendered with the encoder's context (dense arch) are larger; keyed only then,
+    # so caches of field-arch runs stay valid
+    if p.read_px != p.patch_px:
+        key["read_px"] = p.read_px
     if near:  # keyed only when used, so caches of earlier presets stay valid
         key["novel_near"] = near
     if novel or near:  # caches from before fictitious fields were named apart (is_novel)
@@ -239,7 +244,7 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
             areas,
             n,
             pixel_size_um=p.pixel_size_um,
-            patch_px=p.patch_px,
+            patch_px=p.read_px,
             none_share=p.none_share,
             novel_areas=novel,
             novel_per_area=p.novel_per_area,

@@ -83,7 +83,7 @@ def _baselines(
     areas = list(bundle.area_ids)
     tr = build_patch_set(
         list(opts.train_brains),
-        patch_px=bundle.patch_px,
+        patch_px=bundle.read_px,
         pixel_size_um=bundle.pixel_size_um,
         per_area=opts.train_per_area,
         in_scope=areas,
@@ -190,7 +190,7 @@ def run_evaluation(
     say(f"model {path}: {len(areas)} areas, {bundle.patch_px} px at {bundle.pixel_size_um} µm/px")
     test = build_patch_set(
         brains,
-        patch_px=bundle.patch_px,
+        patch_px=bundle.read_px,
         pixel_size_um=bundle.pixel_size_um,
         per_area=opts.per_area,
         in_scope=areas,
@@ -221,7 +221,7 @@ def run_evaluation(
         for shift in SHIFTS[1:]:
             ps = build_patch_set(
                 brains,
-                patch_px=bundle.patch_px,
+                patch_px=bundle.read_px,
                 pixel_size_um=bundle.pixel_size_um,
                 per_area=opts.robust_per_area,
                 in_scope=areas,

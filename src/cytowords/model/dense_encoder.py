@@ -1,0 +1,175 @@
+"""The dense encoder architecture: one network for single fields and for whole sections.
+
+Everything before the pooling is local and translation-equivariant (for shifts by the
+feature stride), so the embedding of a field is the same whether the field is cut out
+with its context and embedded alone (:meth:`DenseNet.embed`) or read off one pass over a
+whole chunk of a section (:meth:`DenseNet.dense_embed`):
+
+1. inputs: local contrast (intensity minus its local mean, divided by the local standard
+   deviation with a floor, both over a box of radius ``lcn_um``) and the absolute stain
+   level ``(x - 0.5) * 4``;
+2. trunk: two 4×4 convolutions of stride 2 (feature cell ``k`` centred on input pixel
+   ``4k + 1.5``), then pre-activation residual blocks of 3×3 convolutions (the first of
+   each block dilated) at stride 4, BatchNorm (a fixed affine map at evaluation: no
+   statistics over space), a 1×1 expansion to ``4 * width`` channels;
+3. pooling over the field's central ``patch_px`` window: mean and root mean square of the
+   features, mean and standard deviation of the intensity (box filters, so sliding them
+   over a feature map gives every field at once);
+4. projection: a two-layer MLP written as 1×1 convolutions.
+
+The receptive field reaches ``R`` px beyond a feature cell's 4-px block; a field is read
+with a halo of ``context_px >= R`` px on each side (rounded up to the stride), i.e.
+``input_px = patch_px + 2 * context_px`` px, and only its central window is pooled, so
+zero padding at the border of the read never reaches the embedding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+STRIDE_PX = 4
+#: intensity std (in [0, 1] units) below which a patch (field arch) or a neighbourhood
+#: (dense arch) counts as flat, so background stays flat instead of amplified noise
+STD_FLOOR = 0.05
+_RMS_EPS = 1e-6
+
+
+def box_mean(x: Tensor, radius: int) -> Tensor:
+    """Mean of ``x`` ``(N, C, H, W)`` over the ``(2 r + 1)²`` box around each pixel (pixels
+    outside ``x`` are left out of the mean), same shape."""
+    k = 2 * radius + 1
+    return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
+
+
+def reach_px(pixel_size_um: float, dilations: tuple[int, ...], lcn_um: float) -> int:
+    """How far (px) the dense network's receptive field reaches beyond a feature cell's
+    4-px block: the contrast window's radius, 3 px for the two stride-2 4×4 convolutions
+    (a cell centred on 4k + 1.5 sees 4k - 3 .. 4k + 6) and 4 (d + 1) px for each residual
+    block (a 3×3 convolution of dilation d and one of dilation 1, at stride 4)."""
+    return (
+        lcn_radius_px(pixel_size_um, lcn_um) + 3 + sum(STRIDE_PX * (int(d) + 1) for d in dilations)
+    )
+
+
+def lcn_radius_px(pixel_size_um: float, lcn_um: float) -> int:
+    """Radius (px, at least 1) of the local contrast normalisation box of ``lcn_um`` µm."""
+    return max(1, round(float(lcn_um) / float(pixel_size_um)))
+
+
+def context_px(pixel_size_um: float, dilations: tuple[int, ...], lcn_um: float) -> int:
+    """The halo (px) read on each side of a field: :func:`reach_px` rounded up to the
+    feature stride, so field reads stay on the feature grid."""
+    return STRIDE_PX * math.ceil(reach_px(pixel_size_um, dilations, lcn_um) / STRIDE_PX)
+
+
+class _Block(nn.Module):
+    """Pre-activation residual block at constant resolution: 3×3 conv (dilation ``d``),
+    3×3 conv; padding keeps the size (the border cells are never pooled)."""
+
+    def __init__(self, c: int, d: int) -> None:
+        super().__init__()
+        self.n1 = nn.BatchNorm2d(c)
+        self.c1 = nn.Conv2d(c, c, 3, 1, d, dilation=d, bias=False)
+        self.n2 = nn.BatchNorm2d(c)
+        self.c2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.c1(torch.relu(self.n1(x)))
+        return x + self.c2(torch.relu(self.n2(out)))
+
+
+class DenseNet(nn.Module):
+    """The dense-architecture network of :class:`cytowords.model.encoder.CytoEncoder`.
+
+    Built from the encoder config's ``pixel_size_um``, ``patch_px``, ``width``,
+    ``embed_dim``, ``dilations`` and ``lcn_um`` (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        pixel_size_um: float,
+        patch_px: int,
+        width: int,
+        embed_dim: int,
+        dilations: tuple[int, ...],
+        lcn_um: float,
+    ) -> None:
+        super().__init__()
+        w = int(width)
+        self.patch_px = int(patch_px)
+        #: radius (px) of the local contrast normalisation box
+        self.lcn_px = lcn_radius_px(pixel_size_um, lcn_um)
+        #: receptive-field reach (px) beyond a feature cell's block (:func:`reach_px`)
+        self.reach_px = reach_px(pixel_size_um, dilations, lcn_um)
+        self.feature_stride_px = STRIDE_PX
+        self.context_px = context_px(pixel_size_um, dilations, lcn_um)
+        self.input_px = self.patch_px + 2 * self.context_px
+        self.stem = nn.Sequential(
+            nn.Conv2d(2, w // 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(),
+            nn.Conv2d(w // 2, w, 4, 2, 1, bias=False),
+        )
+        self.blocks = nn.Sequential(*[_Block(w, int(d)) for d in dilations])
+        self.expand = nn.Sequential(
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.Conv2d(w, 4 * w, 1, bias=False),
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(),
+        )
+        c = 4 * w
+        self.proj = nn.Sequential(
+            nn.Conv2d(2 * c + 2, 2 * c, 1), nn.ReLU(), nn.Conv2d(2 * c, embed_dim, 1)
+        )
+
+    def features(self, x: Tensor) -> Tensor:
+        """Feature map ``(N, 4 width, ⌊H/4⌋, ⌊W/4⌋)`` of ``x`` ``(N, 1, H, W)`` in [0, 1]
+        (H, W even); cell ``(k, l)`` describes the input block at ``(4k, 4l)``."""
+        x = x.float()
+        mean = box_mean(x, self.lcn_px)
+        var = (box_mean(x * x, self.lcn_px) - mean * mean).clamp_min(0.0)
+        z = torch.cat([(x - mean) / (var.sqrt() + STD_FLOOR), (x - 0.5) * 4.0], dim=1)
+        return self.expand(self.blocks(self.stem(z)))
+
+    def dense_embed(self, x: Tensor) -> Tensor:
+        """Embeddings ``(N, D, H', W')`` of every field inside ``x`` ``(N, 1, H, W)``;
+        output ``(i, j)`` is the embedding of ``x[..., 4i : 4i + input_px, 4j : 4j +
+        input_px]`` (the field's central window starts at ``context_px + 4i``), with
+        ``H' = (H - input_px) // 4 + 1`` (trailing rows/columns that hold no whole field
+        are not used)."""
+        h, w = x.shape[-2:]
+        if x.ndim != 4 or x.shape[1] != 1 or min(h, w) < self.input_px:
+            raise ValueError(
+                f"dense encoder input has shape {tuple(x.shape)}; expected (N, 1, H, W) with "
+                f"H, W >= {self.input_px} px (a field of {self.patch_px} px and its context "
+                f"of {self.context_px} px each side)"
+            )
+        s, ctx, n = STRIDE_PX, self.context_px, self.patch_px
+        nh, nw = (h - self.input_px) // s + 1, (w - self.input_px) // s + 1
+        # rows/cols beyond the last whole field are dropped (even size for the stem)
+        x = x[..., : self.input_px + s * (nh - 1), : self.input_px + s * (nw - 1)].float()
+        a, p = ctx // s, n // s
+        f = self.features(x)[..., a : a + nh + p - 1, a : a + nw + p - 1]
+        m1 = F.avg_pool2d(f, p, stride=1)
+        rms = (F.avg_pool2d(f * f, p, stride=1) + _RMS_EPS).sqrt()
+        core = x[..., ctx : ctx + n + s * (nh - 1), ctx : ctx + n + s * (nw - 1)]
+        xm = F.avg_pool2d(core, n, stride=s)
+        xs = (F.avg_pool2d(core * core, n, stride=s) - xm * xm).clamp_min(0.0).sqrt()
+        pooled = torch.cat([m1, rms, (xm - 0.5) * 4.0, xs * 10.0], dim=1)
+        return self.proj(pooled)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Embeddings ``(B, D)`` of fields read with their context, ``(B, 1, input_px,
+        input_px)``: the central ``patch_px`` window is described."""
+        if x.ndim != 4 or x.shape[1] != 1 or tuple(x.shape[-2:]) != (self.input_px,) * 2:
+            raise ValueError(
+                f"dense encoder input has shape {tuple(x.shape)}; expected (B, 1, "
+                f"{self.input_px}, {self.input_px}): the {self.patch_px}-px field with "
+                f"{self.context_px} px of context on each side (read input_px, not patch_px)"
+            )
+        return self.dense_embed(x)[:, :, 0, 0]
