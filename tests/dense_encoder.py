@@ -1,10 +1,5 @@
-"""A small fully convolutional encoder with the dense contract, for tests of dense maps.
-
-Trunk: a stride-``s`` stem (kernel = stride) and a valid 3 × 3 convolution; pooling: a box
-filter over the trunk positions of one field window (``patch_px + 2 * context_px`` px);
-projection: 1 × 1. Every output depends only on its own window, as the contract requires:
-``dense_embed`` output ``(i, j)`` is ``embed`` of the window starting at ``(i*s, j*s)``.
-"""
+"""A small built-in dense-architecture encoder and a bundle around it, for tests of dense
+maps (the tiny bundle's head and scorer refitted on its embeddings)."""
 
 from __future__ import annotations
 
@@ -12,46 +7,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from cytowords.model import load_bundle
+from cytowords.model.encoder import CytoEncoder, EncoderConfig
 from cytowords.model.model_bundle import ModelBundle
 from cytowords.sections import Section, read_fields
 
 
-class DenseTestEncoder(nn.Module):
-    """Encoder protocol plus ``dense_embed``, ``context_px`` and ``feature_stride_px``."""
-
-    def __init__(
-        self,
-        *,
-        patch_px: int = 16,
-        context_px: int = 4,
-        stride_px: int = 4,
-        width: int = 8,
-        embed_dim: int = 16,
-        pixel_size_um: float = 16.0,
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        window = patch_px + 2 * context_px
-        if window % stride_px:
-            raise ValueError("the field window must be a multiple of the stride")
-        torch.manual_seed(seed)
-        self.patch_px, self.context_px, self.feature_stride_px = patch_px, context_px, stride_px
-        self.pixel_size_um, self.embed_dim = float(pixel_size_um), embed_dim
-        self.stem = nn.Conv2d(1, width, stride_px, stride_px)
-        self.conv = nn.Conv2d(width, width, 3)
-        self.proj = nn.Conv2d(width, embed_dim, 1)
-        self.pool = window // stride_px - 2  # trunk positions across one window
-
-    def dense_embed(self, x: Tensor) -> Tensor:
-        f = F.relu(self.conv(F.relu(self.stem(x - 0.5))))
-        return self.proj(F.avg_pool2d(f, self.pool, stride=1))
-
-    def embed(self, x: Tensor) -> Tensor:
-        return self.dense_embed(x).mean((-2, -1))
+def dense_test_encoder(seed: int = 0) -> CytoEncoder:
+    """A small built-in dense-architecture encoder (16 µm/px, 16-px fields, width 4) with
+    random weights and random BatchNorm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    cfg = EncoderConfig(
+        pixel_size_um=16.0,
+        patch_px=16,
+        width=4,
+        embed_dim=16,
+        arch="dense",
+        dilations=(1,),
+        lcn_um=32.0,
+    )
+    enc = CytoEncoder(cfg)
+    for m in enc.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return enc.eval()
 
 
 def dense_bundle(tiny_path: Path, fit_on: Section, *, reject_share: float = 0.2) -> ModelBundle:
@@ -59,13 +41,12 @@ def dense_bundle(tiny_path: Path, fit_on: Section, *, reject_share: float = 0.2)
     statistics and scorer refitted on fields of ``fit_on``, the same threshold for 1, 2,
     4 and 8 views."""
     base = load_bundle(tiny_path, captioner=False)
-    enc = DenseTestEncoder().eval()
+    enc = dense_test_encoder()
     rng = np.random.default_rng(0)
     h, w = fit_on.shape_um
     centres = rng.uniform([0.3 * h, 0.1 * w], [0.7 * h, 0.9 * w], (200, 2))
-    window = enc.patch_px + 2 * enc.context_px
     with torch.no_grad():
-        emb = enc.embed(torch.from_numpy(read_fields(fit_on, centres, 16.0, window))[:, None])
+        emb = enc.embed(torch.from_numpy(read_fields(fit_on, centres, 16.0, enc.input_px))[:, None])
         base.head.set_input_stats(emb)
         n = len(base.area_ids) + 1
         lab = torch.arange(len(emb)) % n

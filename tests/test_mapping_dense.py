@@ -15,11 +15,10 @@ from cytowords.mapping.dense import (
     DenseLayout,
     axis_samples,
     dense_layout,
-    dense_views,
     sample_tiles,
 )
 from cytowords.mapping.store import JOURNAL, partial_path
-from dense_encoder import DenseTestEncoder, dense_bundle
+from dense_encoder import dense_bundle
 from map_fixtures import band_section
 from tiny_bundle import make_tiny_bundle
 
@@ -130,18 +129,6 @@ def test_a_map_finer_than_the_feature_stride_is_exact_on_the_lattice(section, bu
     off = (fields.labels > 0) & ~on
     assert np.array_equal(dense.labels > 0, fields.labels > 0)
     assert (dense.labels[off] == fields.labels[off]).mean() > 0.5
-
-
-def test_dense_views_map_every_view_back():
-    enc = DenseTestEncoder().eval()
-    x = torch.rand(1, 1, 24 + 3 * 4, 24 + 5 * 4)  # 4 × 6 positions, not square
-    with torch.no_grad():
-        got = dense_views(enc, x, 8, (4, 6))[0]
-        field = x[..., 8:32, 12:36]  # window of position (2, 3)
-        from cytowords.model.tta import embed_views
-
-        want = embed_views(enc, field, 8)[0]
-    torch.testing.assert_close(got[:, 2, 3], want, atol=1e-5, rtol=1e-5)
 
 
 def test_encoders_without_dense_embed_map_per_field(section, tiny):

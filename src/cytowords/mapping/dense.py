@@ -19,8 +19,8 @@ interpolates the embeddings bilinearly between the four surrounding positions be
 head.
 
 Test-time views apply to the whole window: mirror/rotate it, ``dense_embed``, map the
-output back, average the embeddings (:func:`dense_views`). Window sides are ``P + 2c +
-(n - 1) s`` px, so the dihedral symmetries map the lattice onto itself and each view's
+output back, average the embeddings (:func:`cytowords.model.tta.dense_embed_views`).
+Window sides are ``P + 2c + (n - 1) s`` px, so the dihedral symmetries map the lattice onto itself and each view's
 output at a position is the embedding of that view of the field, as per field.
 """
 
@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..model.tta import dense_embed_views
 from ..sections import section_intensity
 from .infer import (
     BlockResult,
@@ -79,8 +79,8 @@ class DenseLayout:
 
 def dense_layout(encoder: Any) -> DenseLayout | None:
     """The encoder's :class:`DenseLayout`, or None when it cannot run densely (no
-    ``dense_embed``). The one place that interprets the dense contract (module doc)."""
-    if not callable(getattr(encoder, "dense_embed", None)):
+    ``dense_embed``, or ``supports_dense`` false). The one place that interprets the dense contract (module doc)."""
+    if not getattr(encoder, "supports_dense", callable(getattr(encoder, "dense_embed", None))):
         return None
     s = int(encoder.feature_stride_px)
     c = int(getattr(encoder, "context_px", 0))
@@ -103,50 +103,6 @@ def default_block_tiles(
     sp = max(1, round(float(s_um) / model_px_um))
     n = math.ceil(BLOCK_FIELDS * layout.window_px / sp)
     return int(min(MAX_DENSE_BLOCK_TILES, max(PER_FIELD_BLOCK_TILES, n)))
-
-
-# --- test-time views on whole windows -------------------------------------------------
-# Mapping-side implementation until the encoder offers one: the order is that of
-# cytowords.model.tta.dihedral_views for square fields (identity, left-right mirror,
-# rotations by 90, 180, 270 degrees, up-down mirror, transpose, anti-transpose), each with
-# the map that takes the view's output lattice back and whether it swaps the axes.
-_VIEWS: tuple[tuple[Callable, Callable, bool], ...] = (
-    (lambda t: t, lambda t: t, False),
-    (lambda t: t.flip(-1), lambda t: t.flip(-1), False),
-    (lambda t: t.rot90(1, (-2, -1)), lambda t: t.rot90(3, (-2, -1)), True),
-    (lambda t: t.rot90(2, (-2, -1)), lambda t: t.rot90(2, (-2, -1)), False),
-    (lambda t: t.rot90(3, (-2, -1)), lambda t: t.rot90(1, (-2, -1)), True),
-    (lambda t: t.flip(-2), lambda t: t.flip(-2), False),
-    (lambda t: t.transpose(-2, -1), lambda t: t.transpose(-2, -1), True),
-    (
-        lambda t: t.flip((-2, -1)).transpose(-2, -1),
-        lambda t: t.flip((-2, -1)).transpose(-2, -1),
-        True,
-    ),
-)
-
-
-def dense_views(encoder: Any, x: Any, views: int, n_out: tuple[int, int]) -> Any:
-    """Embeddings ``(N, D, ny, nx)`` of a window batch ``x (N, 1, H, W)`` averaged over the
-    first ``views`` dihedral views (order of :func:`cytowords.model.tta.dihedral_views`).
-
-    ``H`` and ``W`` must be ``2 * offset + window + (n - 1) * stride`` for ``n_out = (ny,
-    nx)`` positions, so that every view maps the output lattice onto itself."""
-    from ..model.tta import check_views
-
-    ny, nx = n_out
-    acc = None
-    for fwd, back, swaps in _VIEWS[: check_views(views)]:
-        vy, vx = (nx, ny) if swaps else (ny, nx)
-        z = encoder.dense_embed(fwd(x))
-        if z.shape[-2] < vy or z.shape[-1] < vx:
-            raise ValueError(
-                f"dense_embed gave {tuple(z.shape[-2:])} positions for a window of "
-                f"{tuple(fwd(x).shape[-2:])} px; expected at least {(vy, vx)}"
-            )
-        z = back(z[..., :vy, :vx].float())
-        acc = z if acc is None else acc + z
-    return acc / float(views)
 
 
 # --- block geometry --------------------------------------------------------------------
@@ -284,7 +240,7 @@ def infer_dense_block(
             t0 = time.perf_counter()
             x = torch.from_numpy(np.ascontiguousarray(block.image))[None, None].to(dev)
             with autocast(dev, autocast_dtype(dev.type, ref.precision)):
-                emb = dense_views(bundle.encoder, x, views, (block.ys.n, block.xs.n))[0]
+                emb = dense_embed_views(bundle.encoder, x, views)[0, :, : block.ys.n, : block.xs.n]
             emb = emb.float()
             parts = [
                 score_embeddings(bundle, sample_tiles(emb, block.ys, block.xs, t), views)
