@@ -12,6 +12,12 @@ import numpy as np
 
 from .stain import smooth_field
 
+#: uneven section thickness: log-sd and length scale (µm) of the multiplicative change of
+#: cell density and neuropil darkness over a section
+THICKNESS_SD, THICKNESS_SCALE_UM = 0.08, 8000.0
+#: low-frequency stain variation over a section: sd and length scale (µm)
+STAIN_LOW_SD, STAIN_LOW_SCALE_UM = 0.08, 20000.0
+
 KINDS = ("tear", "fold", "bubble", "uneven", "debris")
 
 
@@ -81,3 +87,25 @@ def artefact_layers(
                 rad = rng.uniform(5, 40)
                 absorb += 1.2 * np.clip(0.5 - (np.hypot(x - cx, y - cy) - rad) / soft, 0, 1)
     return {"tissue": tissue, "absorb": absorb, "deficit": deficit}
+
+
+def section_variation(key: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uneven section thickness and low-frequency stain variation at world points (µm):
+    two smooth multiplicative fields (around 1) for the light absorbed by tissue."""
+    thick = np.exp(THICKNESS_SD * smooth_field(key % 2**31, x, y, THICKNESS_SCALE_UM, n=4))
+    stain = 1 + STAIN_LOW_SD * smooth_field((key + 1) % 2**31, x, y, STAIN_LOW_SCALE_UM, n=4)
+    return thick, np.clip(stain, 0.6, 1.4)
+
+
+def border_crack(
+    key: int, depth_um: np.ndarray, thickness_um: np.ndarray, along_um: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """Tissue fraction (0 = torn) of cracks along the grey/white-matter border: open over
+    about a tenth of the ribbon, up to ~60 µm wide, where sections often tear."""
+    f = smooth_field(key % 2**31, along_um, np.zeros_like(along_um), 2500.0, n=4)
+    half = 45.0 * np.maximum(f - 1.2, 0.0)
+    if not np.any(half > 0):
+        return np.ones_like(depth_um)
+    d = np.abs(depth_um - thickness_um)
+    soft = max(pixel_um, 2.0)
+    return np.where(half > 0, np.clip((d - half) / soft + 0.5, 0, 1), 1.0)

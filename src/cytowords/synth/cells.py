@@ -82,7 +82,9 @@ def sample_cells(
         else:
             props = geom.props(x, y, (6, 7))[0]
             rate, size, pyr_p = props[0], props[1], np.ones(n)
-            sd = 0.15 * size
+            # giant cells vary widely (Betz somata ~30-60 µm and longer): sd 25 % in
+            # realistic brains
+            sd = (0.25 if geom.realistic else 0.15) * size
         keep = u * lmax < rate
         if not keep.any():
             continue
