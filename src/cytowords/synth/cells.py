@@ -103,6 +103,10 @@ def sample_cells(
         if need_angles and pyramidal.any():
             angle[pyramidal] = geom.up_angle(x[pyramidal], y[pyramidal])
             angle[pyramidal] += rng.normal(0, 0.2, int(pyramidal.sum()))
+        elif geom.realistic and pyramidal.any():
+            # draw the same numbers either way, so that the cells that follow (glia,
+            # special cells) are the same at every resolution and in the truth
+            rng.normal(0, 0.2, int(pyramidal.sum()))
         elong = rng.uniform(0.8, 1.2, m)
         parts.append(Cells(x, y, diam, np.full(m, kind, np.int8), pyramidal, angle, f, elong))
     return Cells.concat(parts)
