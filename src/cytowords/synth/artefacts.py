@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stain import smooth_field
+from .stain import smooth_field, smooth_field_grid
 
 #: uneven section thickness: log-sd and length scale (µm) of the multiplicative change of
 #: cell density and neuropil darkness over a section
@@ -89,12 +89,13 @@ def artefact_layers(
     return {"tissue": tissue, "absorb": absorb, "deficit": deficit}
 
 
-def section_variation(key: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Uneven section thickness and low-frequency stain variation at world points (µm):
-    two smooth multiplicative fields (around 1) for the light absorbed by tissue."""
-    thick = np.exp(THICKNESS_SD * smooth_field(key % 2**31, x, y, THICKNESS_SCALE_UM, n=4))
-    stain = 1 + STAIN_LOW_SD * smooth_field((key + 1) % 2**31, x, y, STAIN_LOW_SCALE_UM, n=4)
-    return thick, np.clip(stain, 0.6, 1.4)
+def section_variation(key: int, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Uneven section thickness times low-frequency stain variation on the grid
+    ``ys × xs`` (1D world axes, µm): a smooth multiplier (around 1) of the light absorbed
+    by tissue."""
+    f = smooth_field_grid(key % 2**31, xs, ys, THICKNESS_SCALE_UM, n=4)
+    g = smooth_field_grid((key + 1) % 2**31, xs, ys, STAIN_LOW_SCALE_UM, n=4)
+    return np.exp(THICKNESS_SD * f) * np.clip(1 + STAIN_LOW_SD * g, 0.6, 1.4)
 
 
 def border_crack(
@@ -102,10 +103,14 @@ def border_crack(
 ) -> np.ndarray:
     """Tissue fraction (0 = torn) of cracks along the grey/white-matter border: open over
     about a tenth of the ribbon, up to ~60 µm wide, where sections often tear."""
-    f = smooth_field(key % 2**31, along_um, np.zeros_like(along_um), 2500.0, n=4)
-    half = 45.0 * np.maximum(f - 1.2, 0.0)
-    if not np.any(half > 0):
-        return np.ones_like(depth_um)
+    out = np.ones(np.shape(depth_um))
     d = np.abs(depth_um - thickness_um)
+    near = d < 60.0 + max(pixel_um, 2.0)  # cracks are at most ~60 µm wide
+    if not near.any():
+        return out
+    a = np.broadcast_to(along_um, out.shape)[near]
+    f = smooth_field(key % 2**31, a, np.zeros_like(a), 2500.0, n=4)
+    half = 45.0 * np.maximum(f - 1.2, 0.0)
     soft = max(pixel_um, 2.0)
-    return np.where(half > 0, np.clip((d - half) / soft + 0.5, 0, 1), 1.0)
+    out[near] = np.where(half > 0, np.clip((d[near] - half) / soft + 0.5, 0, 1), 1.0)
+    return out

@@ -36,8 +36,9 @@ class Geometry:
         """Return ``depth_um, along_um, ia, ib, w`` for points (µm)."""
         raise NotImplementedError
 
-    def curvature(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Curvature (1/µm) of the pia nearest to the points (+ gyral crown, − fundus)."""
+    def curvature(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
+        """Curvature (1/µm) of the pia nearest to the points (+ gyral crown, − fundus);
+        a scalar where it is the same everywhere."""
         return np.zeros(np.shape(x))
 
     def local(self, x: np.ndarray, y: np.ndarray):
@@ -145,8 +146,8 @@ class PatchGeometry(Geometry):
         self.border = border_um
         self.bw = border_width_um
 
-    def curvature(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.full(np.shape(x), self.kappa)
+    def curvature(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float(self.kappa)  # the same everywhere in the field
 
     def sample(self, x: np.ndarray, y: np.ndarray):
         x = np.asarray(x, dtype=np.float64) - self.w / 2

@@ -17,7 +17,7 @@ from .brain import Brain, stable_seed
 from .cells import Cells, draw_cells, expected_deficit, sample_cells
 from .geometry import Geometry
 from .stain import finish, hash_normal, smooth_field
-from .vessels import MAX_REACH_UM, Vessels, draw_vessels, sample_vessels
+from .vessels import MAX_REACH_UM, Vessels, draw_vessels, sample_vessels, vessel_rng
 
 CELL_MODE_MAX_UM = 20.0
 CELL_MARGIN_UM = 80.0
@@ -38,6 +38,7 @@ def render_window(
     col0: int = 0,
     artefacts: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]] | None = None,
     field_key: int | None = None,
+    vessel_sources: Callable[[tuple[float, float, float, float]], Vessels] | None = None,
 ) -> np.ndarray:
     """Render ``shape`` pixels whose pixel (0, 0) top-left corner is at ``origin_um``.
 
@@ -46,7 +47,9 @@ def render_window(
     ``row0``/``col0`` are the global pixel indices of pixel (0, 0) (noise hash).
     Realistic brains also get vessels, cracks at the white-matter border, uneven section
     thickness and low-frequency stain variation; ``field_key`` seeds those smooth fields
-    (default: the brain's, the same at every pyramid level of a section).
+    (default: the brain's, the same at every pyramid level of a section);
+    ``vessel_sources(bbox)`` gives the vessels starting in ``bbox`` (default: sampled from
+    ``cell_sources``' tiles).
     """
     st = brain.staining
     sigma_px = max(st.blur_um / pixel_um, 0.45 if pixel_um > 4 else 0.0)
@@ -68,16 +71,18 @@ def render_window(
     absorb_scale = None
     if brain.realistic:
         key = stable_seed("section-fields", brain.seed) if field_key is None else field_key
-        thick, stain_low = section_variation(key, gx, gy)
-        absorb_scale = thick * stain_low
+        absorb_scale = section_variation(key, xs, ys)
         neuropil = neuropil * absorb_scale
         th = np.broadcast_to(th, depth.size).reshape(h, w)
         tissue = tissue * border_crack(key + 2, depth, th, along.reshape(h, w), pixel_um)
         reach = MAX_REACH_UM
         big = (ox - reach, oy - reach, ox + w * pixel_um + reach, oy + h * pixel_um + reach)
-        vessels = Vessels.concat(
-            [sample_vessels(geom, tb, vessel_rng(rng)) for tb, rng in cell_sources(big)]
-        )
+        if vessel_sources is None:
+            vessels = Vessels.concat(
+                [sample_vessels(geom, tb, vessel_rng(rng)) for tb, rng in cell_sources(big)]
+            )
+        else:
+            vessels = vessel_sources(big)
         draw_vessels(tissue, vessels, (ox, oy), pixel_um)
     if pixel_um < 8:
         neuropil = neuropil + 0.12 * np.exp(-((depth / 5.0) ** 2)) * (depth >= -2)
@@ -120,8 +125,3 @@ def render_window(
         extra_absorb=extra,
         halo=halo,
     )
-
-
-def vessel_rng(tile_rng: np.random.Generator) -> np.random.Generator:
-    """The vessels' generator of a world tile (derived from a fresh tile generator)."""
-    return np.random.default_rng([int(tile_rng.integers(2**62)), 0x7E55E1])

@@ -121,6 +121,7 @@ class RibbonGeometry(Geometry):
         self.depth_grid: np.ndarray | None = None
         self.along_grid: np.ndarray | None = None
         self.kappa_grid: np.ndarray | None = None
+        self.vessel_cache: dict = {}  # world tile -> its vessels (see section.tile_vessels)
         self._lock = threading.Lock()
         # territories
         ids = list(atlas.in_scope_ids) + (list(atlas.unseen_ids) if include_unseen else [])

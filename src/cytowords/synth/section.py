@@ -21,6 +21,7 @@ from ..sections.section import LabelImage, Section
 from .brain import VARIATIONS, stable_seed
 from .render import CELL_MODE_MAX_UM, render_window
 from .ribbon import RibbonGeometry, ribbon_geometry
+from .vessels import Vessels, sample_vessels, vessel_rng
 
 TILE_UM = 1024.0
 MAX_COARSEST_PX = 1024
@@ -83,6 +84,30 @@ def _tiles(geom: RibbonGeometry, seed: int) -> Callable[[tuple], Iterator]:
     return sources
 
 
+def tile_vessels(geom: RibbonGeometry) -> Callable[[tuple], Vessels]:
+    """``f(bbox)``: the vessels of the world tiles meeting ``bbox`` (µm), each tile sampled
+    once per geometry and kept (every chunk, level and truth query sees the same)."""
+    sources = _tiles(geom, geom.seed)
+    cache = geom.vessel_cache
+
+    def get(bbox) -> Vessels:
+        x0, y0, x1, y1 = bbox
+        parts = []
+        for ty in range(int(math.floor(y0 / TILE_UM)), int(math.floor(y1 / TILE_UM)) + 1):
+            for tx in range(int(math.floor(x0 / TILE_UM)), int(math.floor(x1 / TILE_UM)) + 1):
+                v = cache.get((tx, ty))
+                if v is None:
+                    inner = (tx * TILE_UM + 1, ty * TILE_UM + 1)
+                    inner += (inner[0] + TILE_UM - 2, inner[1] + TILE_UM - 2)
+                    v = cache[tx, ty] = Vessels.concat(
+                        [sample_vessels(geom, tb, vessel_rng(rng)) for tb, rng in sources(inner)]
+                    )
+                parts.append(v)
+        return Vessels.concat(parts)
+
+    return get
+
+
 def _offsets(chunks: tuple[tuple[int, ...], ...], block_id: tuple[int, int]) -> tuple[int, int]:
     return tuple(int(sum(c[:i])) for c, i in zip(chunks, block_id))
 
@@ -98,6 +123,7 @@ def _render_block(seed, size_um, unseen, variation, level, pixel_um, chunks, blo
         shape=shape,
         pixel_um=pixel_um,
         cell_sources=_tiles(geom, seed),
+        vessel_sources=tile_vessels(geom),
         noise_key=stable_seed("section", seed, level) % 2**62,
         row0=r0,
         col0=c0,

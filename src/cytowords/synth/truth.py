@@ -103,22 +103,26 @@ def _missing_tissue(geom, x, y, depth, th, along) -> tuple[np.ndarray, np.ndarra
     none = np.zeros(len(x), bool)
     if brain is None or not brain.realistic or not hasattr(geom, "seed"):
         return none, none
-    from .render import vessel_rng
-    from .section import TILE_UM, _tiles
-    from .vessels import MAX_REACH_UM, Vessels, inside_vessels, sample_vessels
+    from .section import TILE_UM, tile_vessels
+    from .vessels import MAX_REACH_UM, Vessels, inside_vessels
 
     reach = int(np.ceil(MAX_REACH_UM / TILE_UM))
+    tissue = depth >= 0  # vessels only cut tissue
     tiles = set()
-    for tx, ty in set(zip((x // TILE_UM).astype(int), (y // TILE_UM).astype(int))):
+    for tx, ty in set(zip((x[tissue] // TILE_UM).astype(int), (y[tissue] // TILE_UM).astype(int))):
         tiles.update(
             (tx + i, ty + j) for i in range(-reach, reach + 1) for j in range(-reach, reach + 1)
         )
-    sources = _tiles(geom, geom.seed)
-    parts = []
-    for tx, ty in sorted(tiles):
-        inner = (tx * TILE_UM + 1, ty * TILE_UM + 1, (tx + 1) * TILE_UM - 1, (ty + 1) * TILE_UM - 1)
-        parts += [sample_vessels(geom, tb, vessel_rng(rng)) for tb, rng in sources(inner)]
-    vessel = inside_vessels(Vessels.concat(parts), x, y) & (depth >= 0)
+    get = tile_vessels(geom)
+    vessels = Vessels.concat(
+        [
+            get(
+                (tx * TILE_UM + 1, ty * TILE_UM + 1, (tx + 1) * TILE_UM - 1, (ty + 1) * TILE_UM - 1)
+            )
+            for tx, ty in sorted(tiles)
+        ]
+    )
+    vessel = inside_vessels(vessels, x, y) & tissue
     key = stable_seed("section-fields", brain.seed)
     crack = border_crack(key + 2, depth, th, along, 1.0) < 0.5
     return vessel, vessel | crack

@@ -10,8 +10,8 @@ virtual section sees the same vessels):
 - **radial streaks**: perforating vessels cut along their length, entering at the pia and
   running perpendicular to it through 20-110 % of the cortical thickness (about 0.4 per mm
   of pia), lumen radius 3-10 µm;
-- **white-matter streaks**: medullary vessels cut along their length (0.3-1.5 mm,
-  any direction).
+- **white-matter streaks**: medullary vessels cut along their length (0.3 per mm²,
+  0.3-1.5 mm long, lumen radius 5-15 µm, any direction).
 
 Each has an empty perivascular space (0.3-1 × the lumen radius + 3 µm) that shows the
 glass, and a lumen that keeps a trace of its contents. Densities and sizes follow
@@ -31,7 +31,7 @@ from .geometry import Geometry
 MAX_REACH_UM = 1800.0
 HOLE_MAX_PER_MM2 = 14.0
 RADIAL_PER_MM2 = 3.2  # candidates; those within 5 % of the thickness of the pia start one
-WM_STREAK_PER_MM2 = 1.5
+WM_STREAK_PER_MM2 = 0.3
 
 
 @dataclass
@@ -103,7 +103,7 @@ def sample_vessels(geom: Geometry, bbox: tuple[float, float, float, float], rng)
         if n:
             ang = rng.uniform(0, np.pi, n)
             length = rng.uniform(300.0, 1500.0, n)
-            r = rng.uniform(8.0, 30.0, n)
+            r = rng.uniform(5.0, 15.0, n)
             out = r * (1 + rng.uniform(0.3, 1.0, n)) + 3.0
             x1, y1 = x + length * np.cos(ang), y + length * np.sin(ang)
             parts.append(Vessels(x, y, x1, y1, r, out))
@@ -125,18 +125,24 @@ def draw_vessels(
     world position (µm) of the top-left corner of pixel (0, 0)."""
     h, w = tissue.shape
     soft = max(pixel_um, 1.0)
-    for i in range(len(vessels.r)):
-        reach = vessels.outer[i] + soft
-        lo_x = min(vessels.x0[i], vessels.x1[i]) - reach
-        hi_x = max(vessels.x0[i], vessels.x1[i]) + reach
-        lo_y = min(vessels.y0[i], vessels.y1[i]) - reach
-        hi_y = max(vessels.y0[i], vessels.y1[i]) + reach
-        c0 = max(0, int((lo_x - origin[0]) / pixel_um))
-        c1 = min(w, int(np.ceil((hi_x - origin[0]) / pixel_um)) + 1)
-        r0 = max(0, int((lo_y - origin[1]) / pixel_um))
-        r1 = min(h, int(np.ceil((hi_y - origin[1]) / pixel_um)) + 1)
-        if c0 >= c1 or r0 >= r1:
-            continue
+    v = vessels
+    reach = v.outer + soft
+    c0s = np.floor((np.minimum(v.x0, v.x1) - reach - origin[0]) / pixel_um).astype(int)
+    c1s = np.ceil((np.maximum(v.x0, v.x1) + reach - origin[0]) / pixel_um).astype(int) + 1
+    r0s = np.floor((np.minimum(v.y0, v.y1) - reach - origin[1]) / pixel_um).astype(int)
+    r1s = np.ceil((np.maximum(v.y0, v.y1) + reach - origin[1]) / pixel_um).astype(int) + 1
+    seen = (c1s > 0) & (c0s < w) & (r1s > 0) & (r0s < h)
+    # holes far below the pixel size: remove their area from the pixel they fall in
+    tiny = seen & (v.outer < 0.5 * pixel_um) & (v.x0 == v.x1) & (v.y0 == v.y1)
+    if tiny.any():
+        c = np.floor((v.x0[tiny] - origin[0]) / pixel_um).astype(int)
+        r = np.floor((v.y0[tiny] - origin[1]) / pixel_um).astype(int)
+        ok = (c >= 0) & (c < w) & (r >= 0) & (r < h)
+        gone = np.pi * (v.outer[tiny] ** 2 - 0.15 * v.r[tiny] ** 2) / pixel_um**2
+        np.multiply.at(tissue, (r[ok], c[ok]), 1 - gone[ok])
+    for i in np.flatnonzero(seen & ~tiny):
+        c0, c1 = max(0, c0s[i]), min(w, c1s[i])
+        r0, r1 = max(0, r0s[i]), min(h, r1s[i])
         px = origin[0] + (np.arange(c0, c1) + 0.5) * pixel_um
         py = origin[1] + (np.arange(r0, r1) + 0.5) * pixel_um
         d = _seg_distance(px[None, :], py[:, None], vessels, i)
@@ -147,7 +153,24 @@ def draw_vessels(
 
 def inside_vessels(vessels: Vessels, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Whether points (µm) lie in a vessel's lumen or perivascular space."""
-    hit = np.zeros(np.shape(x), bool)
-    for i in range(len(vessels.r)):
-        hit |= _seg_distance(x, y, vessels, i) < vessels.outer[i]
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    hit = np.zeros(x.shape, bool)
+    if len(vessels.r) == 0 or x.size == 0:
+        return hit
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.stack([x.ravel(), y.ravel()], 1))
+    mx, my = (vessels.x0 + vessels.x1) / 2, (vessels.y0 + vessels.y1) / 2
+    reach = np.hypot(vessels.x1 - vessels.x0, vessels.y1 - vessels.y0) / 2 + vessels.outer
+    flat = hit.reshape(-1)
+    xs, ys = x.reshape(-1), y.reshape(-1)
+    for i, idx in enumerate(tree.query_ball_point(np.stack([mx, my], 1), reach)):
+        if idx:
+            idx = np.asarray(idx)
+            flat[idx] |= _seg_distance(xs[idx], ys[idx], vessels, i) < vessels.outer[i]
     return hit
+
+
+def vessel_rng(tile_rng: np.random.Generator) -> np.random.Generator:
+    """The vessels' generator of a world tile (derived from a fresh tile generator)."""
+    return np.random.default_rng([int(tile_rng.integers(2**62)), 0x7E55E1])
