@@ -132,14 +132,19 @@ def draw_vessels(
     r0s = np.floor((np.minimum(v.y0, v.y1) - reach - origin[1]) / pixel_um).astype(int)
     r1s = np.ceil((np.maximum(v.y0, v.y1) + reach - origin[1]) / pixel_um).astype(int) + 1
     seen = (c1s > 0) & (c0s < w) & (r1s > 0) & (r0s < h)
-    # holes far below the pixel size: remove their area from the pixel they fall in
-    tiny = seen & (v.outer < 0.5 * pixel_um) & (v.x0 == v.x1) & (v.y0 == v.y1)
+    # holes up to a pixel across: remove their area from the pixels they fall in (bilinear)
+    tiny = seen & (v.outer < pixel_um) & (v.x0 == v.x1) & (v.y0 == v.y1)
     if tiny.any():
-        c = np.floor((v.x0[tiny] - origin[0]) / pixel_um).astype(int)
-        r = np.floor((v.y0[tiny] - origin[1]) / pixel_um).astype(int)
-        ok = (c >= 0) & (c < w) & (r >= 0) & (r < h)
+        sx = (v.x0[tiny] - origin[0]) / pixel_um - 0.5
+        sy = (v.y0[tiny] - origin[1]) / pixel_um - 0.5
         gone = np.pi * (v.outer[tiny] ** 2 - 0.15 * v.r[tiny] ** 2) / pixel_um**2
-        np.multiply.at(tissue, (r[ok], c[ok]), 1 - gone[ok])
+        ix, iy = np.floor(sx).astype(int), np.floor(sy).astype(int)
+        fx, fy = sx - ix, sy - iy
+        for dx, dy, wt in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
+                           (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):  # fmt: skip
+            px, py = ix + dx, iy + dy
+            ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+            np.multiply.at(tissue, (py[ok], px[ok]), np.clip(1 - gone[ok] * wt[ok], 0, 1))
     for i in np.flatnonzero(seen & ~tiny):
         c0, c1 = max(0, c0s[i]), min(w, c1s[i])
         r0, r1 = max(0, r0s[i]), min(h, r1s[i])
