@@ -133,7 +133,7 @@ def realism(path, seed=1):
         (whole, f"virtual section {seed}, 40 × 30 mm at {sec.pixel_size_um[k]:.0f} µm/px"),
         (crown, "hOc1 on a crown\n(+0.5/mm)"),
         (fundus, "hOc1 in a fundus\n(−0.8/mm)"),
-        (vessels, "area 44, layers V–VI at 2 µm/px:\nvessels, radial streaks"),
+        (vessels, "area 44, 1.0–2.6 mm deep at 2 µm/px:\nvessels cut across"),
     ]
     for i, (img, title) in enumerate(panels):
         ax = fig.add_subplot(gs[i])
