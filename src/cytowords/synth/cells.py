@@ -21,6 +21,11 @@ NEURON, GLIA, SPECIAL = 0, 1, 2
 _WINDOWS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 38, 48, 60)
 
 
+def concat_records(cls, parts: list):
+    """Concatenate dataclasses of equal-length arrays, field by field."""
+    return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__annotations__))
+
+
 @dataclass
 class Cells:
     """Sampled cells: positions (µm), soma diameter (µm), kind, pyramidal flag, apex angle
@@ -40,9 +45,7 @@ class Cells:
         if not parts:
             e = np.zeros(0)
             return Cells(e, e, e, e.astype(np.int8), e.astype(bool), e, e, e)
-        return Cells(
-            *(np.concatenate([getattr(p, k) for p in parts]) for k in Cells.__annotations__)
-        )
+        return concat_records(Cells, parts)
 
 
 def sample_cells(

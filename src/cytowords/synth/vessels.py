@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cells import concat_records
 from .geometry import Geometry
 
 #: longest vessel (µm): windows gather vessels from tiles this far around them
@@ -51,9 +52,7 @@ class Vessels:
         if not parts:
             e = np.zeros(0)
             return Vessels(e, e, e, e, e, e)
-        return Vessels(
-            *(np.concatenate([getattr(p, k) for p in parts]) for k in Vessels.__annotations__)
-        )
+        return concat_records(Vessels, parts)
 
 
 def _uniform(rng, bbox, lam_per_mm2):
