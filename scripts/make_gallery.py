@@ -115,6 +115,36 @@ def section(path, seed=1):
     plt.close(fig)
 
 
+def realism(path, seed=1):
+    """Folding, Bok's equivolume variation and vessels of the realistic generator."""
+    sec = virtual_section(seed, size_mm=(40, 30), pixel_size_um=4.0)
+    k = 3  # 32 µm/px
+    whole = sec.levels[k].compute()
+    b = Brain(5)
+    crown = render_patch("hOc1", b, size_um=(3200, 1200), pixel_size_um=4.0, curvature=0.5,
+                         depth_offset=-200, seed=1)  # fmt: skip
+    fundus = render_patch("hOc1", b, size_um=(3200, 1200), pixel_size_um=4.0, curvature=-0.8,
+                          depth_offset=-200, seed=1)  # fmt: skip
+    vessels = render_patch("44", b, size_um=(1600, 1600), pixel_size_um=2.0, depth_offset=1000,
+                           seed=2)  # fmt: skip
+    fig = plt.figure(figsize=(16, 5.2), dpi=80)
+    gs = fig.add_gridspec(1, 4, width_ratios=[4, 1.2, 1.2, 3])
+    panels = [
+        (whole, f"virtual section {seed}, 40 × 30 mm at {sec.pixel_size_um[k]:.0f} µm/px"),
+        (crown, "hOc1 on a crown\n(+0.5/mm)"),
+        (fundus, "hOc1 in a fundus\n(−0.8/mm)"),
+        (vessels, "area 44, 1.0–2.6 mm deep at 2 µm/px:\nvessels cut across"),
+    ]
+    for i, (img, title) in enumerate(panels):
+        ax = fig.add_subplot(gs[i])
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.01, wspace=0.05)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     atlas = load_atlas()
@@ -130,6 +160,7 @@ def main() -> None:
     hard_pairs(atlas, OUT / "gallery_hard_pairs.png")
     cells(OUT / "gallery_cells.png")
     section(OUT / "virtual_section.png")
+    realism(OUT / "gallery_realism.png")
     for f in sorted(OUT.glob("gallery_*.png")) + [OUT / "virtual_section.png"]:
         print(f, f.stat().st_size // 1024, "KiB")
 

@@ -33,7 +33,10 @@ WHITE = (3500.0, 7750.0)  # deep white matter (window µm)
 @pytest.fixture(scope="module")
 def store_and_bundle(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("measured")
-    sec = virtual_section(203, pixel_size_um=PX)
+    # pinned to the classic generator: the sites below were found on its geometry (the
+    # realistic default folds differently); move them to the realistic generator with the
+    # retrain, then the switch goes
+    sec = virtual_section(203, pixel_size_um=PX, variation="classic")
     a, b = int(Y0 / PX), int(X0 / PX)
     img = np.asarray(sec.levels[0][a : a + int(H / PX), b : b + int(W / PX)])
     store = write_section(tmp / "s.ome.zarr", img, pixel_size_um=PX, chunk_px=256)

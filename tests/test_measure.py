@@ -8,14 +8,17 @@ import pytest
 from cytowords.measure import MeasureError, analyse_profile, measure_roi
 from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
 
-SEED = 203
+# pinned to the classic generator: the sites below were found on its geometry (the
+# realistic default folds differently); move them to the realistic generator with the
+# retrain, then the switch goes
+SEED, PIN = 203, "classic"
 # 3 mm squares across the ribbon (pia and white matter in view) on brain 203
 SITES = {"4p": (40192.0, 11648.0), "hOc1": (31232.0, 73984.0)}
 
 
 @pytest.fixture(scope="module")
 def section():
-    return virtual_section(SEED, pixel_size_um=2.0)
+    return virtual_section(SEED, pixel_size_um=2.0, variation=PIN)
 
 
 def square(y: float, x: float, half: float = 1500.0) -> np.ndarray:
@@ -85,7 +88,7 @@ def test_roi_outside_the_section_is_an_error(section):
 
 
 def test_roi_on_white_matter_says_so(section):
-    geom = section_geometry(SEED)
+    geom = section_geometry(SEED, variation=PIN)
     ys, xs = np.mgrid[20000:40000:500, 20000:60000:500]
     t = truth_at(geom, np.stack([ys.ravel(), xs.ravel()], 1).astype(float))
     j = int(np.argmax(t["rel_depth"]))  # deepest white matter
@@ -115,7 +118,7 @@ def test_cancel_and_progress(section):
 
 
 def test_truth_at_layers_and_special_cells():
-    geom = section_geometry(SEED)
+    geom = section_geometry(SEED, variation=PIN)
     t = truth_at(geom, np.array([SITES["4p"], SITES["hOc1"]]))
     assert list(t["area"]) == ["4p", "hOc1"]
     assert list(t["iv_present"]) == [False, True]

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stain import smooth_field
+from .stain import smooth_field, smooth_field_grid
+
+#: uneven section thickness: log-sd and length scale (µm) of the multiplicative change of
+#: cell density and neuropil darkness over a section
+THICKNESS_SD, THICKNESS_SCALE_UM = 0.08, 8000.0
+#: low-frequency stain variation over a section: sd and length scale (µm)
+STAIN_LOW_SD, STAIN_LOW_SCALE_UM = 0.08, 20000.0
 
 KINDS = ("tear", "fold", "bubble", "uneven", "debris")
 
@@ -81,3 +87,30 @@ def artefact_layers(
                 rad = rng.uniform(5, 40)
                 absorb += 1.2 * np.clip(0.5 - (np.hypot(x - cx, y - cy) - rad) / soft, 0, 1)
     return {"tissue": tissue, "absorb": absorb, "deficit": deficit}
+
+
+def section_variation(key: int, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Uneven section thickness times low-frequency stain variation on the grid
+    ``ys × xs`` (1D world axes, µm): a smooth multiplier (around 1) of the light absorbed
+    by tissue."""
+    f = smooth_field_grid(key % 2**31, xs, ys, THICKNESS_SCALE_UM, n=4)
+    g = smooth_field_grid((key + 1) % 2**31, xs, ys, STAIN_LOW_SCALE_UM, n=4)
+    return np.exp(THICKNESS_SD * f) * np.clip(1 + STAIN_LOW_SD * g, 0.6, 1.4)
+
+
+def border_crack(
+    key: int, depth_um: np.ndarray, thickness_um: np.ndarray, along_um: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """Tissue fraction (0 = torn) of cracks along the grey/white-matter border: open over
+    about a tenth of the ribbon, up to ~60 µm wide, where sections often tear."""
+    out = np.ones(np.shape(depth_um))
+    d = np.abs(depth_um - thickness_um)
+    near = d < 60.0 + max(pixel_um, 2.0)  # cracks are at most ~60 µm wide
+    if not near.any():
+        return out
+    a = np.broadcast_to(along_um, out.shape)[near]
+    f = smooth_field(key % 2**31, a, np.zeros_like(a), 2500.0, n=4)
+    half = 45.0 * np.maximum(f - 1.2, 0.0)
+    soft = max(pixel_um, 2.0)
+    out[near] = np.where(half > 0, np.clip((d[near] - half) / soft + 0.5, 0, 1), 1.0)
+    return out

@@ -4,8 +4,19 @@ Train/test splits are by brain: two brains differ in overall cortical thickness,
 density and soma size, in the relative thickness of each layer (an individual trait shared
 by all areas, plus a smaller area-specific part), in staining (white level, stain strength,
 neuropil darkness, blur, noise) and in where the area borders lie along the ribbon.
-The magnitudes follow inter-individual variability reported for cytoarchitectonic areas
-(cortical thickness ~10 %, cell density ~10-15 %, layer widths 10-20 %).
+
+Two variation models (``Brain(seed, variation=...)``):
+
+- ``"realistic"`` (default): magnitudes as reported for human cortex (sources in
+  docs/synthetic_cortex.md): overall thickness σ 0.10 plus 0.08 per area, each layer's
+  width σ 0.12 per brain plus 0.10 per area, neuron density σ 0.10 plus 0.08 per area and
+  0.08 per layer, soma size σ 0.06 plus 0.05 per layer, area extent along the ribbon
+  (lognormal σ 0.35) and border transition widths of 0.3-2 mm; cortical thickness and
+  laminar proportions follow the folding (Bok's equivolume principle), vessels, cracks,
+  uneven section thickness and staining over the section.
+- ``"classic"``: the earlier, smaller variation (thickness σ 0.09, density 0.10, layers
+  0.07), flat laminar proportions, no vessels; every pixel as before. It exists only for
+  the bundled model trained on it and goes when that bundle is retrained.
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ class Staining:
     noise: float  # pixel noise sigma (grey levels)
 
 
+VARIATIONS = ("realistic", "classic")
+
+
 @dataclass
 class Brain:
     """A synthetic individual. ``Brain(seed)``: all variation derives from the seed.
@@ -43,10 +57,12 @@ class Brain:
     Attributes are multipliers around 1 (``thickness_scale``, ``density_scale``,
     ``size_scale``), per-layer thickness factors ``layer_scale`` (individual trait),
     and ``staining``; in a virtual section the same seed also sets the folding and the
-    area borders along the ribbon.
+    area borders along the ribbon. ``variation`` selects the variation model (see the
+    module docstring): ``"realistic"`` (default) or ``"classic"``.
     """
 
     seed: int
+    variation: str = "realistic"
     thickness_scale: float = field(init=False)
     density_scale: float = field(init=False)
     size_scale: float = field(init=False)
@@ -57,11 +73,14 @@ class Brain:
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"Brain seed must be a non-negative integer, got {self.seed!r}")
         self.seed = int(self.seed)
+        if self.variation not in VARIATIONS:
+            raise ValueError(f"Brain variation must be one of {VARIATIONS}, got {self.variation!r}")
         rng = np.random.default_rng(stable_seed("brain", self.seed))
-        self.thickness_scale = float(np.exp(rng.normal(0, 0.09)))
-        self.density_scale = float(np.exp(rng.normal(0, 0.10)))
+        sd = _SD[self.variation]
+        self.thickness_scale = float(np.exp(rng.normal(0, sd["thickness"])))
+        self.density_scale = float(np.exp(rng.normal(0, sd["density"])))
         self.size_scale = float(np.exp(rng.normal(0, 0.06)))
-        self.layer_scale = {k: float(np.exp(rng.normal(0, 0.07))) for k in LAYER_NAMES}
+        self.layer_scale = {k: float(np.exp(rng.normal(0, sd["layer"]))) for k in LAYER_NAMES}
         self.staining = Staining(
             white=float(rng.uniform(205, 228)),
             glass=float(rng.uniform(232, 246)),
@@ -74,11 +93,26 @@ class Brain:
         self._layer_factors: dict[str, dict[str, float]] = {}
 
     def __repr__(self) -> str:
-        return f"Brain(seed={self.seed})"
+        if self.variation == "realistic":
+            return f"Brain(seed={self.seed})"
+        return f"Brain(seed={self.seed}, variation={self.variation!r})"
+
+    @property
+    def realistic(self) -> bool:
+        """Whether this brain uses the realistic variation model (folding, vessels...)."""
+        return self.variation == "realistic"
 
     def area_rng(self, area_id: str) -> np.random.Generator:
         """Random generator for the area-specific variation of this brain."""
         return np.random.default_rng(stable_seed("brain-area", self.seed, area_id))
+
+    def border_width_um(self, a: str, b: str) -> float:
+        """Width (µm) of the gradual transition between areas ``a`` and ``b`` in this brain:
+        the profile changes over ~0.3-2 mm of ribbon (realistic), 250 µm (classic fields)."""
+        if not self.realistic:
+            return 250.0
+        rng = np.random.default_rng(stable_seed("border", self.seed, *sorted((a, b))))
+        return float(np.clip(np.exp(rng.normal(np.log(700.0), 0.4)), 300.0, 2000.0))
 
     def thickness_um(self, area: Area | str) -> float:
         """Mean cortical thickness (µm) of an area in this brain."""
@@ -111,15 +145,54 @@ class Brain:
         from .profile_table import compile_table
 
         rng = self.area_rng(area.id)
+        sd = _SD[self.variation]
         thick = area.profile.thickness_mm * 1000 * self.thickness_scale
-        thick *= float(np.exp(rng.normal(0, 0.05)))
-        layer_f = {k: self.layer_scale[k] * float(np.exp(rng.normal(0, 0.06))) for k in LAYER_NAMES}
+        thick *= float(np.exp(rng.normal(0, sd["area_thickness"])))
+        layer_f = {
+            k: self.layer_scale[k] * float(np.exp(rng.normal(0, sd["area_layer"])))
+            for k in LAYER_NAMES
+        }
         self._layer_factors[area.id] = layer_f
+        density = self.density_scale * float(
+            np.exp(rng.normal(0, 0.05 if not self.realistic else 0.08))
+        )
+        extra = {}
+        if self.realistic:
+            # per-brain shifts of the area's profile, layer by layer (own stream: the
+            # draws above stay those of the classic model)
+            prng = np.random.default_rng(stable_seed("brain-profile", self.seed, area.id))
+            extra = {
+                "layer_density_factor": {
+                    k: float(np.exp(prng.normal(0, 0.08))) for k in LAYER_NAMES
+                },
+                "layer_size_factor": {k: float(np.exp(prng.normal(0, 0.05))) for k in LAYER_NAMES},
+                "place_all_special": True,
+            }
         table = compile_table(
             area.profile,
             layer_factor=layer_f,
-            density_factor=self.density_scale * float(np.exp(rng.normal(0, 0.05))),
+            density_factor=density,
             size_factor=self.size_scale,
             neuropil_factor=self.staining.neuropil,
+            **extra,
         )
         return table, thick
+
+
+#: inter-individual standard deviations (log scale) of each variation model
+_SD = {
+    "classic": {
+        "thickness": 0.09,
+        "density": 0.10,
+        "layer": 0.07,
+        "area_thickness": 0.05,
+        "area_layer": 0.06,
+    },
+    "realistic": {
+        "thickness": 0.10,
+        "density": 0.10,
+        "layer": 0.12,
+        "area_thickness": 0.08,
+        "area_layer": 0.10,
+    },
+}

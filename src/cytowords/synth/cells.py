@@ -21,6 +21,11 @@ NEURON, GLIA, SPECIAL = 0, 1, 2
 _WINDOWS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 38, 48, 60)
 
 
+def concat_records(cls, parts: list):
+    """Concatenate dataclasses of equal-length arrays, field by field."""
+    return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__annotations__))
+
+
 @dataclass
 class Cells:
     """Sampled cells: positions (µm), soma diameter (µm), kind, pyramidal flag, apex angle
@@ -40,9 +45,7 @@ class Cells:
         if not parts:
             e = np.zeros(0)
             return Cells(e, e, e, e.astype(np.int8), e.astype(bool), e, e, e)
-        return Cells(
-            *(np.concatenate([getattr(p, k) for p in parts]) for k in Cells.__annotations__)
-        )
+        return concat_records(Cells, parts)
 
 
 def sample_cells(
@@ -82,7 +85,9 @@ def sample_cells(
         else:
             props = geom.props(x, y, (6, 7))[0]
             rate, size, pyr_p = props[0], props[1], np.ones(n)
-            sd = 0.15 * size
+            # giant cells vary widely (Betz somata ~30-60 µm and longer): sd 25 % in
+            # realistic brains
+            sd = (0.25 if geom.realistic else 0.15) * size
         keep = u * lmax < rate
         if not keep.any():
             continue
@@ -101,6 +106,10 @@ def sample_cells(
         if need_angles and pyramidal.any():
             angle[pyramidal] = geom.up_angle(x[pyramidal], y[pyramidal])
             angle[pyramidal] += rng.normal(0, 0.2, int(pyramidal.sum()))
+        elif geom.realistic and pyramidal.any():
+            # draw the same numbers either way, so that the cells that follow (glia,
+            # special cells) are the same at every resolution and in the truth
+            rng.normal(0, 0.2, int(pyramidal.sum()))
         elong = rng.uniform(0.8, 1.2, m)
         parts.append(Cells(x, y, diam, np.full(m, kind, np.int8), pyramidal, angle, f, elong))
     return Cells.concat(parts)

@@ -12,33 +12,70 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import equivolume
 from .profile_table import depth_to_bin
+
+
+def wobble(along: np.ndarray) -> np.ndarray:
+    """Small undulation of the layer borders along the ribbon (relative depth)."""
+    return 0.012 * np.sin(along / 170.0 + 1.3) + 0.008 * np.sin(along / 57.0 + 0.4)
 
 
 class Geometry:
     """Base class. Subclasses set ``area_ids``, ``tables`` (n_areas, F, bins) and
-    ``thickness`` (n_areas,) and implement :meth:`sample`."""
+    ``thickness`` (n_areas,) and implement :meth:`sample`; with ``realistic`` set, thickness and
+    laminar proportions follow the pial curvature (:meth:`curvature`, see
+    :mod:`.equivolume`)."""
 
     area_ids: list[str]
     tables: np.ndarray
     thickness: np.ndarray
+    realistic: bool = False
 
     def sample(self, x: np.ndarray, y: np.ndarray):
         """Return ``depth_um, along_um, ia, ib, w`` for points (µm)."""
         raise NotImplementedError
 
-    def props(self, x: np.ndarray, y: np.ndarray, rows: tuple[int, ...] | None = None):
-        """Blended depth-table properties ``(len(rows), N)`` (all rows by default), along
-        (µm) and depth (µm) at points."""
+    def curvature(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
+        """Curvature (1/µm) of the pia nearest to the points (+ gyral crown, − fundus);
+        a scalar where it is the same everywhere."""
+        return np.zeros(np.shape(x))
+
+    def local(self, x: np.ndarray, y: np.ndarray):
+        """``depth_um, along_um, ia, ib, w, thickness_um, k`` at points: the local cortical
+        thickness (areas blended; on crowns thicker with Bok) and the bend ``k = κ T``."""
         depth, along, ia, ib, w = self.sample(x, y)
+        th = self.thickness[ia]
+        if np.any(w > 1e-4):
+            th = (1 - w) * th + w * self.thickness[ib]
+        if not self.realistic:
+            return depth, along, ia, ib, w, th, None
+        kappa = self.curvature(x, y)
+        th = th * equivolume.thickness_factor(kappa)
+        return depth, along, ia, ib, w, th, equivolume.bend(kappa, th)
+
+    def table_depth(self, depth: np.ndarray, along: np.ndarray, th: np.ndarray, k) -> np.ndarray:
+        """Position on the depth tables' (volume) axis of points at ``depth`` µm."""
+        rel = depth / th
+        if k is not None:
+            rel = equivolume.volume_depth(rel, k)
+        return rel + wobble(along) * (depth > 0)
+
+    def props(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        rows: tuple[int, ...] | None = None,
+        with_thickness: bool = False,
+    ):
+        """Blended depth-table properties ``(len(rows), N)`` (all rows by default), along
+        (µm) and depth (µm) at points (and the local thickness, µm, ``with_thickness``)."""
+        depth, along, ia, ib, w, th, k = self.local(x, y)
         n_rows = self.tables.shape[1]
         rows = tuple(range(n_rows)) if rows is None else rows
-        th_a = self.thickness[ia]
         blend = bool(np.any(w > 1e-4))
-        th = (1 - w) * th_a + w * self.thickness[ib] if blend else th_a
         # layer borders undulate slightly along the ribbon (no two columns identical)
-        wobble = 0.012 * np.sin(along / 170.0 + 1.3) + 0.008 * np.sin(along / 57.0 + 0.4)
-        b = depth_to_bin(depth / th + wobble * (depth > 0))
+        b = depth_to_bin(self.table_depth(depth, along, th, k))
         flat = self.tables.reshape(-1, self.tables.shape[2])
         out = np.empty((len(rows), depth.size))
         base_a = ia * n_rows
@@ -46,12 +83,13 @@ class Geometry:
         for i, r in enumerate(rows):
             va = flat[base_a + r, b]
             out[i] = (1 - w) * va + w * flat[base_b + r, b] if blend else va
+        if with_thickness:
+            return out, along, depth, th
         return out, along, depth
 
     def rel_depth(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Relative cortical depth (0 pia, 1 white-matter border) at points."""
-        depth, _, ia, ib, w = self.sample(x, y)
-        th = (1 - w) * self.thickness[ia] + w * self.thickness[ib]
+        depth, _, _, _, _, th, _ = self.local(x, y)
         return depth / th
 
     def up_angle(self, x: np.ndarray, y: np.ndarray, eps: float = 3.0) -> np.ndarray:
@@ -77,6 +115,8 @@ class PatchGeometry(Geometry):
     A second area ``neighbour`` takes over beyond ``border_um`` (along the ribbon, relative
     to the field centre, on the side away from the centre whatever its sign) over a
     transition of ``border_width_um``; the field centre always belongs to the first area.
+    With ``realistic`` the thickness and laminar proportions follow the curvature
+    (:mod:`.equivolume`).
     """
 
     def __init__(
@@ -93,7 +133,9 @@ class PatchGeometry(Geometry):
         obliquity_deg: float = 0.0,
         border_um: float | None = None,
         border_width_um: float = 250.0,
+        realistic: bool = False,
     ) -> None:
+        self.realistic = bool(realistic)
         self.tables, self.thickness, self.area_ids = tables, thickness, area_ids
         self.h, self.w = height_um, width_um
         th = np.deg2rad(angle)
@@ -103,6 +145,9 @@ class PatchGeometry(Geometry):
         self.stretch = float(np.cos(np.deg2rad(min(abs(obliquity_deg), 80.0))))
         self.border = border_um
         self.bw = border_width_um
+
+    def curvature(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float(self.kappa)  # the same everywhere in the field
 
     def sample(self, x: np.ndarray, y: np.ndarray):
         x = np.asarray(x, dtype=np.float64) - self.w / 2

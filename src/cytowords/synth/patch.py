@@ -46,8 +46,16 @@ def patch_geometry(
     tabs = [brain.table(a) for a in areas]
     tables = np.stack([t for t, _ in tabs])
     thickness = np.array([th for _, th in tabs])
+    if len(areas) > 1 and brain.realistic:
+        kw.setdefault("border_width_um", brain.border_width_um(areas[0].id, areas[1].id))
     return PatchGeometry(
-        tables, thickness, [a.id for a in areas], height_um=height_um, width_um=width_um, **kw
+        tables,
+        thickness,
+        [a.id for a in areas],
+        height_um=height_um,
+        width_um=width_um,
+        realistic=brain.realistic,
+        **kw,
     )
 
 
@@ -133,4 +141,5 @@ def render_patch(
         cell_sources=sources,
         noise_key=key % 2**62,
         artefacts=art,
+        field_key=key ^ 0xF1E1D,
     )

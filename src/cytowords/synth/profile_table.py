@@ -52,6 +52,18 @@ def layer_fractions(
     return rel / rel.sum()
 
 
+def sublayer_span(layer: str, sublayer: str) -> tuple[float, float]:
+    """Part ``(top, bottom)`` of a layer (fractions 0..1) that a sublayer name means when
+    the profile does not divide the layer: "Vb" the lower half of V, "IIIc" the lower
+    third of III, "VIa" the upper half of VI; anything else the whole layer."""
+    suffix = sublayer[len(layer) :] if sublayer.startswith(layer) else ""
+    if len(suffix) != 1 or suffix not in "abc":
+        return 0.0, 1.0
+    i = "abc".index(suffix)
+    n = max(2, i + 1)
+    return i / n, (i + 1) / n
+
+
 def compile_table(
     profile: LaminarProfile,
     *,
@@ -59,13 +71,22 @@ def compile_table(
     density_factor: float = 1.0,
     size_factor: float = 1.0,
     neuropil_factor: float = 1.0,
+    layer_density_factor: dict[str, float] | None = None,
+    layer_size_factor: dict[str, float] | None = None,
+    place_all_special: bool = False,
 ) -> np.ndarray:
     """Return an array ``(len(FIELDS), DEPTH_BINS)`` (rows as :data:`FIELDS`) for a profile.
 
     ``layer_factor`` multiplies each layer's relative thickness (then renormalised),
-    ``density_factor``/``size_factor`` scale neuron density and soma size.
+    ``density_factor``/``size_factor`` scale neuron density and soma size, the
+    ``layer_*_factor`` dicts do so per layer (I..VI). With ``place_all_special`` every
+    special cell of the profile is rendered: one whose sublayer the layer does not declare
+    (Betz cells in "Vb" of an undivided V) goes into the matching part of the layer
+    (:func:`sublayer_span`); without it such cells are left out.
     """
     rel = layer_fractions(profile, layer_factor)
+    ldf = layer_density_factor or {}
+    lsf = layer_size_factor or {}
     d = depth_axis()
     out = np.zeros((len(FIELDS), DEPTH_BINS))
     dens, size, sd, pyr, glia, npil, spec, spec_size, cols = out
@@ -74,18 +95,28 @@ def compile_table(
         lay = profile.layers[name]
         parts = lay.sublayers or (SubLayer(name, 1.0, lay.density, lay.size_mean_um),)
         t = top
+        df = density_factor * ldf.get(name, 1.0)
+        sf = size_factor * lsf.get(name, 1.0)
         for sub in parts:
             b = t + sub.fraction * r
             m = (d >= t) & (d < b)
-            dens[m] = sub.density * density_factor
-            size[m] = sub.size_mean_um * size_factor
-            sd[m] = lay.size_sd_um * size_factor * sub.size_mean_um / max(lay.size_mean_um, 1e-6)
+            dens[m] = sub.density * df
+            size[m] = sub.size_mean_um * sf
+            sd[m] = lay.size_sd_um * sf * sub.size_mean_um / max(lay.size_mean_um, 1e-6)
             pyr[m] = lay.pyramidal_fraction
             for s in lay.special:
                 if s.get("sublayer") in (None, sub.name):
-                    spec[m] += float(s["density"]) * density_factor
-                    spec_size[m] = float(s["size_um"]) * size_factor
+                    spec[m] += float(s["density"]) * df
+                    spec_size[m] = float(s["size_um"]) * sf
             t = b
+        if place_all_special:
+            declared = {sub.name for sub in parts}
+            for s in lay.special:
+                if s.get("sublayer") not in (None, *declared):
+                    lo, hi = sublayer_span(name, str(s["sublayer"]))
+                    m = (d >= top + lo * r) & (d < top + hi * r)
+                    spec[m] += float(s["density"]) * df
+                    spec_size[m] = float(s["size_um"]) * sf
         top += r
     cortex = (d >= 0) & (d < 1)
     wm = d >= 1

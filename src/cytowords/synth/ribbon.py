@@ -1,11 +1,17 @@
 """A folded cortical ribbon for whole virtual sections (gyri, sulci, territories of areas).
 
-The section outline is an ellipse-like closed curve indented by U-shaped sulci. Cortical
+The section outline is a closed curve with sulci (:mod:`.folding`: irregular clefts of
+varying depth, width, bend and branching; ``classic`` brains: an ellipse indented by
+U-shaped sulci). Cortical
 depth is the signed distance (µm) to that outline (positive inside the tissue), computed
 once per section on a coarse grid (Euclidean distance transform, lightly smoothed) and
 interpolated bilinearly at any point; the position along the ribbon is the arclength of the
 nearest outline point. Area territories are consecutive stretches of the outline, ordered
-by a walk through the atlas neighbour graph, with gradual borders.
+by a walk through the atlas neighbour graph, with gradual borders. Realistic brains also
+get the pial curvature at every point (nearest outline point, smoothed over ~0.7 mm; it
+drives Bok's equivolume variation) and a smoothly varying cutting angle: where the section
+plane meets the ribbon obliquely, depth grows more slowly across it and the ribbon looks
+wider than it is.
 """
 
 from __future__ import annotations
@@ -14,14 +20,25 @@ import threading
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt, gaussian_filter, map_coordinates, maximum_filter
+from scipy.ndimage import (
+    distance_transform_edt,
+    gaussian_filter,
+    map_coordinates,
+    maximum_filter,
+    uniform_filter,
+    zoom,
+)
 from scipy.spatial import cKDTree
 
 from ..atlas import Atlas, load_atlas
 from .brain import Brain, stable_seed
+from .folding import folded_outline, outline_curvature
 from .geometry import Geometry
+from .stain import smooth_field
 
 BORDER_WIDTH_UM = 400.0
+#: largest angle (degrees) between the section plane and the ribbon's normal
+OBLIQUE_MAX_DEG = 50.0
 
 
 def area_order(atlas: Atlas, ids: list[str]) -> list[str]:
@@ -84,34 +101,81 @@ class RibbonGeometry(Geometry):
     """Geometry of a whole virtual section (see module docstring); µm coordinates with the
     origin at the top-left corner of the section."""
 
-    def __init__(self, seed: int, size_um: tuple[float, float], include_unseen: bool = False):
+    def __init__(
+        self,
+        seed: int,
+        size_um: tuple[float, float],
+        include_unseen: bool = False,
+        variation: str = "realistic",
+    ):
         self.seed, self.size_um = int(seed), (float(size_um[0]), float(size_um[1]))
         w_um, h_um = self.size_um
         atlas = load_atlas()
+        self.brain = Brain(self.seed, variation)
+        self.realistic = self.brain.realistic
         rng = np.random.default_rng(stable_seed("ribbon", seed, round(w_um), round(h_um)))
-        poly = _outline(rng, w_um, h_um)
-        seg = np.hypot(*np.diff(np.vstack([poly, poly[:1]]), axis=0).T)
-        arclen = np.concatenate([[0.0], np.cumsum(seg)[:-1]])
-        self.perimeter_um = float(seg.sum())
-        self._poly, self._arclen = poly, arclen
+        self._poly: np.ndarray | None = None
+        if not self.realistic:
+            self._set_outline(_outline(rng, w_um, h_um))
         self.grid_um = max(30.0, max(w_um, h_um) / 3000.0)
         self.depth_grid: np.ndarray | None = None
         self.along_grid: np.ndarray | None = None
+        self.kappa_grid: np.ndarray | None = None
+        self.vessel_cache: dict = {}  # world tile -> its vessels (see section.tile_vessels)
         self._lock = threading.Lock()
         # territories
         ids = list(atlas.in_scope_ids) + (list(atlas.unseen_ids) if include_unseen else [])
         self.area_ids = area_order(atlas, ids)
-        share = rng.uniform(0.7, 1.3, len(self.area_ids))
-        bounds = np.concatenate([[0.0], np.cumsum(share)]) / share.sum() * self.perimeter_um
-        self.bounds = bounds
+        n = len(self.area_ids)
+        share = rng.uniform(0.7, 1.3, n)
+        if self.realistic:
+            # extent along the ribbon: lognormal (area volumes differ several-fold between
+            # brains; Amunts et al. 1999, Rademacher et al. 2001)
+            srng = np.random.default_rng(stable_seed("extent", seed))
+            share = np.exp(srng.normal(0.0, 0.35, n))
+        self._bound_frac = np.concatenate([[0.0], np.cumsum(share)]) / share.sum()
+        # transition width at border j (between areas j-1 and j, cyclic)
+        bw = [
+            BORDER_WIDTH_UM
+            if not self.realistic
+            else self.brain.border_width_um(self.area_ids[j - 1], self.area_ids[j % n])
+            for j in range(n + 1)
+        ]
+        self.border_widths = np.array(bw)
         self.labels = np.array([atlas.label_of(a) for a in self.area_ids], np.int32)
-        self.brain = Brain(self.seed)
         tabs = [self.brain.table(a) for a in self.area_ids]
         self.tables = np.stack([t for t, _ in tabs])
         self.thickness = np.array([th for _, th in tabs])
 
+    def _set_outline(self, poly: np.ndarray) -> None:
+        seg = np.hypot(*np.diff(np.vstack([poly, poly[:1]]), axis=0).T)
+        self._arclen = np.concatenate([[0.0], np.cumsum(seg)[:-1]])
+        self._perimeter = float(seg.sum())
+        self._poly = poly
+
+    def _outline_ready(self) -> None:
+        """The folded outline (realistic brains build it on first use, ~1-3 s)."""
+        if self._poly is None:
+            with self._lock:
+                if self._poly is None:
+                    w_um, h_um = self.size_um
+                    key = stable_seed("folding", self.seed, round(w_um), round(h_um))
+                    self._set_outline(folded_outline(np.random.default_rng(key), w_um, h_um))
+
+    @property
+    def perimeter_um(self) -> float:
+        """Length of the pial outline (µm)."""
+        self._outline_ready()
+        return self._perimeter
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Territory borders (µm along the outline), ``len(area_ids) + 1`` values."""
+        return self._bound_frac * self.perimeter_um
+
     def _build(self) -> None:
         """Distance fields on the coarse grid (lazy: the first query pays ~1-5 s)."""
+        self._outline_ready()
         with self._lock:
             if self.depth_grid is None:
                 self._build_grids()
@@ -124,7 +188,16 @@ class RibbonGeometry(Geometry):
         d_in, idx = distance_transform_edt(inside, return_indices=True)
         d_out = distance_transform_edt(~inside)
         depth = np.where(inside, d_in - 0.5, -(d_out - 0.5)) * g
-        self.depth_grid = gaussian_filter(depth, 0.7).astype(np.float32)
+        depth = gaussian_filter(depth, 0.7)
+        if self.realistic:
+            # oblique cuts: the section plane meets the ribbon at a smoothly varying angle
+            # (mostly < 20°, at most 50°), so depth grows by cos(angle) per µm across it
+            # (a smooth field: evaluated every 8th cell and interpolated)
+            yy, xx = (np.mgrid[0 : ny + 8 : 8, 0 : nx + 8 : 8] + 0.5) * g
+            f = smooth_field(stable_seed("oblique", self.seed) % 2**31, xx, yy, 12000.0, n=5)
+            f = zoom(f, 8, order=1)[:ny, :nx]
+            depth = depth * np.cos(np.deg2rad(OBLIQUE_MAX_DEG) * np.clip(np.abs(f) / 2.5, 0.0, 1.0))
+        self.depth_grid = depth.astype(np.float32)
         # along: arclength of the polyline vertex nearest to the nearest outside cell
         tree = cKDTree(poly)
         flat = (idx[0] * nx + idx[1])[inside]  # nearest outside cell of each inside cell
@@ -135,6 +208,14 @@ class RibbonGeometry(Geometry):
         # outside cells next to the tissue take a neighbour's value (bilinear interpolation)
         along = np.where(inside, along, maximum_filter(along, size=3))
         self.along_grid = along.astype(np.float32)
+        if self.realistic:
+            kap = np.zeros(inside.shape)
+            kap[inside] = outline_curvature(poly)[vert][inv.ravel()]
+            # outside cells next to the tissue take their inside neighbours' mean
+            # (bilinear interpolation at the pia); further out it does not matter
+            near = uniform_filter(inside.astype(float), 3)
+            fill = uniform_filter(kap, 3) / np.maximum(near, 1e-9)
+            self.kappa_grid = np.where(inside, kap, fill).astype(np.float32)
         del d_in, d_out, idx
 
     def _interp(self, grid: np.ndarray, x, y) -> np.ndarray:
@@ -151,7 +232,8 @@ class RibbonGeometry(Geometry):
         up = d_hi < d_lo
         other = np.where(up, (k + 1) % n, (k - 1) % n)
         dist = np.minimum(d_lo, d_hi)
-        w = 0.5 * (1 - np.tanh(dist / (BORDER_WIDTH_UM / 2)))
+        width = self.border_widths[np.where(up, k + 1, k)]
+        w = 0.5 * (1 - np.tanh(dist / (width / 2)))
         return k, other, w
 
     def sample(self, x, y):
@@ -163,12 +245,20 @@ class RibbonGeometry(Geometry):
         k, other, w = self._territory(along)
         return depth, along, k, other, w
 
+    def curvature(self, x, y) -> np.ndarray:
+        """Pial curvature (1/µm; + crown, − fundus) of the outline point nearest to points."""
+        self._build()
+        if self.kappa_grid is None:
+            return np.zeros(np.shape(x))
+        return self._interp(self.kappa_grid, x, y).astype(np.float64)
+
     def query(self, x_um, y_um) -> dict[str, np.ndarray]:
         """Geometry at points (µm): ``depth`` (relative: 0 pia, 1 white-matter border,
         negative outside the tissue), ``depth_um``, ``along_um`` (position along the pia),
         ``label`` (area label, 0 outside the cortex) and ``area_index`` (into ``area_ids``)."""
-        depth, along, k, other, w = self.sample(x_um, y_um)
-        th = (1 - w) * self.thickness[k] + w * self.thickness[other]
+        depth, along, k, other, w, th, _ = self.local(x_um, y_um)
+        if not self.realistic:
+            th = (1 - w) * self.thickness[k] + w * self.thickness[other]
         rel = depth / th
         label = np.where((rel >= 0) & (rel < 1), self.labels[k], 0).astype(np.int32)
         return {"depth": rel, "depth_um": depth, "along_um": along, "label": label, "area_index": k}
@@ -176,7 +266,7 @@ class RibbonGeometry(Geometry):
 
 @lru_cache(maxsize=4)
 def ribbon_geometry(
-    seed: int, size_um: tuple[float, float], include_unseen: bool
+    seed: int, size_um: tuple[float, float], include_unseen: bool, variation: str = "realistic"
 ) -> RibbonGeometry:
-    """Cached :class:`RibbonGeometry` (building one takes ~1 s for 80 × 60 mm)."""
-    return RibbonGeometry(seed, size_um, include_unseen)
+    """Cached :class:`RibbonGeometry` (building one takes ~1-3 s for 80 × 60 mm)."""
+    return RibbonGeometry(seed, size_um, include_unseen, variation)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
-from .brain import Brain, stable_seed
+from .brain import VARIATIONS, Brain, stable_seed
 from .patch import render_patch, resolve_area
 
 #: bumped whenever rendered patches change for the same arguments (caches key on it);
-#: 2: a neighbour's border with negative ``border_um`` no longer covers the field centre
-GENERATOR_VERSION = 2
+#: 2: a neighbour's border with negative ``border_um`` no longer covers the field centre;
+#: 3: realistic variation by default (``variation="classic"`` renders as version 2)
+GENERATOR_VERSION = 3
 
 META_KEYS = (
     "brain",
@@ -54,6 +55,7 @@ def sample_patches(
     neighbour_prob: float = 0.3,
     max_angle: float = 180.0,
     depth_range: tuple[float, float] = (0.15, 0.85),
+    variation: str = "realistic",
 ) -> tuple[np.ndarray, list[str], dict[str, list]]:
     """Render ``n_per_area`` patches per (brain, area); returns ``(patches, labels, meta)``.
 
@@ -68,6 +70,8 @@ def sample_patches(
         neighbour_prob: probability of a neighbouring area's border in the field.
         max_angle: cortex rotation drawn uniformly in ``[-max_angle, max_angle]`` degrees.
         depth_range: relative cortical depth range (0 pia, 1 white matter) of patch centres.
+        variation: the brains' variation model (:class:`Brain`): ``"realistic"`` or
+            ``"classic"``.
 
     Returns ``patches`` uint8 ``(N, size_px, size_px)``, ``labels`` (area ids or
     ``NONE_ID``) and ``meta`` (lists per key of :data:`META_KEYS`).
@@ -81,6 +85,8 @@ def sample_patches(
     lo, hi = (float(v) for v in depth_range)
     if not 0 <= lo <= hi <= 1:
         raise ValueError(f"depth_range must satisfy 0 <= low <= high <= 1, got {depth_range!r}")
+    if variation not in VARIATIONS:
+        raise ValueError(f"variation must be one of {VARIATIONS}, got {variation!r}")
     if not brain_seeds:
         raise ValueError("brain_seeds is empty: give at least one brain seed")
     atlas = load_atlas()
@@ -101,7 +107,7 @@ def sample_patches(
     meta: dict[str, list] = {k: [] for k in META_KEYS}
     brains: dict[int, Brain] = {}
     for i, (b, area, kind, allowed) in enumerate(jobs):
-        brain = brains.setdefault(b, Brain(b))
+        brain = brains.setdefault(b, Brain(b, variation))
         th = brain.thickness_um(area)
         angle = float(rng.uniform(-max_angle, max_angle))
         curv = float(np.clip(rng.normal(0, 0.25), -0.6, 0.6))

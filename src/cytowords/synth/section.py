@@ -18,9 +18,10 @@ import numpy as np
 
 from ..atlas import load_atlas
 from ..sections.section import LabelImage, Section
-from .brain import stable_seed
+from .brain import VARIATIONS, stable_seed
 from .render import CELL_MODE_MAX_UM, render_window
 from .ribbon import RibbonGeometry, ribbon_geometry
+from .vessels import Vessels, sample_vessels, vessel_rng
 
 TILE_UM = 1024.0
 MAX_COARSEST_PX = 1024
@@ -43,9 +44,13 @@ def _check(seed, size_mm, pixel_size_um, chunk_px) -> tuple[int, tuple[float, fl
 
 
 def section_geometry(
-    seed: int, *, size_mm: tuple[float, float] = (80, 60), include_unseen: bool = False
+    seed: int,
+    *,
+    size_mm: tuple[float, float] = (80, 60),
+    include_unseen: bool = False,
+    variation: str = "realistic",
 ) -> RibbonGeometry:
-    """Geometry of ``virtual_section(seed, size_mm=..., include_unseen=...)``.
+    """Geometry of ``virtual_section(seed, size_mm=..., include_unseen=..., variation=...)``.
 
     ``geometry.query(x_um, y_um)`` gives, for points in µm (origin top-left, x right, y
     down), ``depth`` (relative cortical depth: 0 pia, 1 white-matter border, < 0 outside
@@ -56,7 +61,13 @@ def section_geometry(
     pretraining.
     """
     seed, (w, h), _, _ = _check(seed, size_mm, 1.0, 16)
-    return ribbon_geometry(seed, (w * 1000.0, h * 1000.0), bool(include_unseen))
+    _check_variation(variation)
+    return ribbon_geometry(seed, (w * 1000.0, h * 1000.0), bool(include_unseen), variation)
+
+
+def _check_variation(variation) -> None:
+    if variation not in VARIATIONS:
+        raise ValueError(f"variation must be one of {VARIATIONS}, got {variation!r}")
 
 
 def _tiles(geom: RibbonGeometry, seed: int) -> Callable[[tuple], Iterator]:
@@ -73,12 +84,36 @@ def _tiles(geom: RibbonGeometry, seed: int) -> Callable[[tuple], Iterator]:
     return sources
 
 
+def tile_vessels(geom: RibbonGeometry) -> Callable[[tuple], Vessels]:
+    """``f(bbox)``: the vessels of the world tiles meeting ``bbox`` (µm), each tile sampled
+    once per geometry and kept (every chunk, level and truth query sees the same)."""
+    sources = _tiles(geom, geom.seed)
+    cache = geom.vessel_cache
+
+    def get(bbox) -> Vessels:
+        x0, y0, x1, y1 = bbox
+        parts = []
+        for ty in range(int(math.floor(y0 / TILE_UM)), int(math.floor(y1 / TILE_UM)) + 1):
+            for tx in range(int(math.floor(x0 / TILE_UM)), int(math.floor(x1 / TILE_UM)) + 1):
+                v = cache.get((tx, ty))
+                if v is None:
+                    inner = (tx * TILE_UM + 1, ty * TILE_UM + 1)
+                    inner += (inner[0] + TILE_UM - 2, inner[1] + TILE_UM - 2)
+                    v = cache[tx, ty] = Vessels.concat(
+                        [sample_vessels(geom, tb, vessel_rng(rng)) for tb, rng in sources(inner)]
+                    )
+                parts.append(v)
+        return Vessels.concat(parts)
+
+    return get
+
+
 def _offsets(chunks: tuple[tuple[int, ...], ...], block_id: tuple[int, int]) -> tuple[int, int]:
     return tuple(int(sum(c[:i])) for c, i in zip(chunks, block_id))
 
 
-def _render_block(seed, size_um, unseen, level, pixel_um, chunks, block_id=None):
-    geom = ribbon_geometry(seed, size_um, unseen)
+def _render_block(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id=None):
+    geom = ribbon_geometry(seed, size_um, unseen, variation)
     r0, c0 = _offsets(chunks, block_id)
     shape = (chunks[0][block_id[0]], chunks[1][block_id[1]])
     return render_window(
@@ -88,14 +123,15 @@ def _render_block(seed, size_um, unseen, level, pixel_um, chunks, block_id=None)
         shape=shape,
         pixel_um=pixel_um,
         cell_sources=_tiles(geom, seed),
+        vessel_sources=tile_vessels(geom),
         noise_key=stable_seed("section", seed, level) % 2**62,
         row0=r0,
         col0=c0,
     )
 
 
-def _label_block(seed, size_um, unseen, pixel_um, chunks, block_id=None):
-    geom = ribbon_geometry(seed, size_um, unseen)
+def _label_block(seed, size_um, unseen, variation, pixel_um, chunks, block_id=None):
+    geom = ribbon_geometry(seed, size_um, unseen, variation)
     r0, c0 = _offsets(chunks, block_id)
     h, w = chunks[0][block_id[0]], chunks[1][block_id[1]]
     xs = (c0 + np.arange(w) + 0.5) * pixel_um
@@ -124,6 +160,7 @@ def virtual_section(
     pixel_size_um: float = 2.0,
     chunk_px: int = 1024,
     include_unseen: bool = False,
+    variation: str = "realistic",
 ) -> Section:
     """A lazily rendered synthetic section (uint8, dark somata on a bright background).
 
@@ -133,25 +170,30 @@ def virtual_section(
         pixel_size_um: µm per pixel of level 0; level k has ``pixel_size_um * 2**k``.
         chunk_px: dask chunk edge in pixels (any chunking gives identical pixels).
         include_unseen: also place the atlas's unseen areas (open-set tests).
+        variation: the brain's variation model, ``"realistic"`` (folding with Bok's
+            equivolume variation, vessels, cracks...) or ``"classic"`` (see
+            :class:`~cytowords.synth.brain.Brain`).
 
     Nothing is rendered until pixels are computed; the geometry is built on first access.
     """
     seed, (w, h), p0, chunk = _check(seed, size_mm, pixel_size_um, chunk_px)
     size_um = (w * 1000.0, h * 1000.0)
     unseen = bool(include_unseen)
-    geom = ribbon_geometry(seed, size_um, unseen)
+    _check_variation(variation)
+    geom = ribbon_geometry(seed, size_um, unseen, variation)
     atlas = load_atlas()
     levels, label_levels, sizes = [], [], []
     for k, shape in enumerate(level_shapes(size_um, p0)):
         p = p0 * 2**k
         chunks = da.core.normalize_chunks((chunk, chunk), shape)
-        tag = f"{seed}-{w}x{h}-{p0}-{unseen}-{k}-{chunk}"
+        tag = f"{seed}-{w}x{h}-{p0}-{unseen}-{variation}-{k}-{chunk}"
         levels.append(
             da.map_blocks(
                 _render_block,
                 seed,
                 size_um,
                 unseen,
+                variation,
                 k,
                 p,
                 chunks,
@@ -167,6 +209,7 @@ def virtual_section(
                 seed,
                 size_um,
                 unseen,
+                variation,
                 p,
                 chunks,
                 chunks=chunks,
@@ -184,11 +227,13 @@ def virtual_section(
         "seed": seed,
         "size_mm": [w, h],
         "include_unseen": unseen,
+        "variation": variation,
         "atlas_version": atlas.version,
         "area_ids": list(geom.area_ids),
         "cell_mode_max_um": CELL_MODE_MAX_UM,
         "contrast_limits": [0, 255],
-        "geometry": "cytowords.synth.section_geometry(seed, size_mm=..., include_unseen=...)",
+        "geometry": "cytowords.synth.section_geometry(seed, size_mm=..., include_unseen=..., "
+        "variation=...)",
     }
     return Section(
         levels=levels,

@@ -52,6 +52,22 @@ def smooth_field(key: int, x: np.ndarray, y: np.ndarray, scale_um: float, n: int
     return out * np.sqrt(2.0 / n)
 
 
+def smooth_field_grid(
+    key: int, xs: np.ndarray, ys: np.ndarray, scale_um: float, n: int = 6
+) -> np.ndarray:
+    """:func:`smooth_field` on the grid ``ys × xs`` (1D world axes, µm) -> ``(len(ys),
+    len(xs))``, computed separably (each plane wave is cos(a x + b y + φ))."""
+    rng = np.random.default_rng(key)
+    out = np.zeros((len(ys), len(xs)))
+    for _ in range(n):
+        th = rng.uniform(0, np.pi)
+        k = 2 * np.pi / (scale_um * rng.uniform(0.6, 1.6))
+        ph = rng.uniform(0, 2 * np.pi)
+        ax, by = k * np.cos(th) * np.asarray(xs), k * np.sin(th) * np.asarray(ys) + ph
+        out += np.outer(np.cos(by), np.cos(ax)) - np.outer(np.sin(by), np.sin(ax))
+    return out * np.sqrt(2.0 / n)
+
+
 def finish(
     deficit: np.ndarray,
     neuropil: np.ndarray,

@@ -6,8 +6,11 @@ the image (a cut at an angle stretches the ribbon: apparent = true / |grad depth
 relative depth, the layer borders as rendered (this brain's layer proportions, with the
 small undulation of the borders along the ribbon), whether the area has an inner granular
 layer IV, the neuronal density and soma size per layer, and the special cells that are
-actually rendered (an atlas entry whose sublayer the profile does not have is listed under
-``special_not_rendered``). Nothing here changes how sections render.
+actually rendered (``special_not_rendered`` lists atlas entries a ``classic`` brain leaves
+out), and where the tissue is missing (vessels, cracks). Under Bok's equivolume variation
+(realistic brains) the local thickness and the layer borders follow the curvature; the
+per-area ``layer_fractions`` are the volume fractions of the flat profile. Nothing here
+changes how sections render.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import numpy as np
 from skimage.measure import points_in_poly
 
 from ..atlas import LAYER_NAMES, load_atlas
-from .geometry import Geometry
+from .artefacts import border_crack
+from .brain import stable_seed
+from .equivolume import relative_depth
+from .geometry import Geometry, wobble
 from .profile_table import depth_axis
 
 
@@ -34,12 +40,9 @@ def _geometry(section_or_geom) -> Geometry:
         int(meta["seed"]),
         size_mm=tuple(meta["size_mm"]),
         include_unseen=bool(meta.get("include_unseen")),
+        # sections written before the variation models existed are classic
+        variation=str(meta.get("variation", "classic")),
     )
-
-
-def _wobble(along: np.ndarray) -> np.ndarray:
-    # the same undulation of layer borders as Geometry.props
-    return 0.012 * np.sin(along / 170.0 + 1.3) + 0.008 * np.sin(along / 57.0 + 0.4)
 
 
 def truth_at(section_or_geom, points_um) -> dict[str, Any]:
@@ -48,15 +51,18 @@ def truth_at(section_or_geom, points_um) -> dict[str, Any]:
     Returns arrays of length N: ``area`` (id of the dominant area), ``thickness_um``,
     ``apparent_thickness_um``, ``rel_depth`` (0 pia .. 1 white matter, < 0 outside),
     ``layer_tops`` (N, 6: relative depth of the top of I..VI), ``layer_i_width_um``,
-    ``iv_present``; and ``per_area``: for each area present, ``cortex_type``,
+    ``iv_present``, ``vessel`` (in a vessel's lumen or perivascular space) and
+    ``tissue_missing`` (vessel or crack); and ``per_area``: for each area present,
+    ``cortex_type``,
     ``layer_fractions``, ``density_per_mm2`` and ``soma_um`` per layer (dicts I..VI),
     ``special`` (rendered: kind, layer, density /mm², size µm) and ``special_not_rendered``.
     """
     geom = _geometry(section_or_geom)
     pts = np.asarray(points_um, dtype=float).reshape(-1, 2)
     y, x = pts[:, 0], pts[:, 1]
-    depth, along, ia, ib, w = geom.sample(x, y)
-    th = (1 - w) * geom.thickness[ia] + w * geom.thickness[ib]
+    depth, along, ia, ib, w, th, bend = geom.local(x, y)
+    if bend is None:
+        th = (1 - w) * geom.thickness[ia] + w * geom.thickness[ib]
     k = np.where(w < 0.5, ia, ib)
     eps = 5.0
     gx = (geom.sample(x + eps, y)[0] - geom.sample(x - eps, y)[0]) / (2 * eps)
@@ -72,9 +78,11 @@ def truth_at(section_or_geom, points_um) -> dict[str, Any]:
         frac = brain.layer_fractions(area) if brain is not None else _fractions(area)
         top = np.concatenate([[0.0], np.cumsum(frac)[:-1]])
         sel = k == idx
-        tops[sel] = top[None, :] - _wobble(along[sel])[:, None] * (top[None, :] > 0)
+        vol = top[None, :] - wobble(along[sel])[:, None] * (top[None, :] > 0)
+        tops[sel] = vol if bend is None else relative_depth(vol, bend[sel][:, None])
         per_area[aid] = _area_truth(geom.tables[int(idx)], area, top, frac)
     l1 = tops[:, 1] * th
+    vessel, missing = _missing_tissue(geom, x, y, depth, th, along)
     return {
         "area": np.array([geom.area_ids[int(i)] for i in k]),
         "thickness_um": th,
@@ -83,8 +91,41 @@ def truth_at(section_or_geom, points_um) -> dict[str, Any]:
         "layer_tops": tops,
         "layer_i_width_um": l1,
         "iv_present": np.array([per_area[geom.area_ids[int(i)]]["iv_present"] for i in k]),
+        "vessel": vessel,
+        "tissue_missing": missing,
         "per_area": per_area,
     }
+
+
+def _missing_tissue(geom, x, y, depth, th, along) -> tuple[np.ndarray, np.ndarray]:
+    """Points inside vessels, and inside vessels or border cracks, as rendered."""
+    brain = getattr(geom, "brain", None)
+    none = np.zeros(len(x), bool)
+    if brain is None or not brain.realistic or not hasattr(geom, "seed"):
+        return none, none
+    from .section import TILE_UM, tile_vessels
+    from .vessels import MAX_REACH_UM, Vessels, inside_vessels
+
+    reach = int(np.ceil(MAX_REACH_UM / TILE_UM))
+    tissue = depth >= 0  # vessels only cut tissue
+    tiles = set()
+    for tx, ty in set(zip((x[tissue] // TILE_UM).astype(int), (y[tissue] // TILE_UM).astype(int))):
+        tiles.update(
+            (tx + i, ty + j) for i in range(-reach, reach + 1) for j in range(-reach, reach + 1)
+        )
+    get = tile_vessels(geom)
+    vessels = Vessels.concat(
+        [
+            get(
+                (tx * TILE_UM + 1, ty * TILE_UM + 1, (tx + 1) * TILE_UM - 1, (ty + 1) * TILE_UM - 1)
+            )
+            for tx, ty in sorted(tiles)
+        ]
+    )
+    vessel = inside_vessels(vessels, x, y) & tissue
+    key = stable_seed("section-fields", brain.seed)
+    crack = border_crack(key + 2, depth, th, along, 1.0) < 0.5
+    return vessel, vessel | crack
 
 
 def _fractions(area) -> np.ndarray:
