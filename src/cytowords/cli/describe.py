@@ -78,6 +78,8 @@ def _print_one(res) -> None:
     skipped = f"; {other} read as white matter or background and did not vote" if other else ""
     if res.n_flagged:
         skipped += f"; {res.n_flagged} unfit to read (see note) and did not vote"
+    if res.n_scale_flagged:
+        skipped += f"; {res.n_scale_flagged} read better at another pixel size and did not vote"
     print(
         f"fields:      {res.n_patches} read, {res.n_accepted} of {res.n_voting} voting accepted{skipped}"
     )

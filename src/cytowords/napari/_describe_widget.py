@@ -294,6 +294,8 @@ class DescribeWidget(QWidget):
                     self._queue.append(ev[1])
             else:
                 rr.apply_result(layer, row, ev[2])
+                if ev[2].rejection_reason:  # abstained for the image or the scale: say why
+                    show_warning(f"ROI {row + 1}: {ev[2].rejection_reason}")
 
     def _on_error(self, exc: Exception) -> None:
         self._fail_queue(f"describing failed: {exc}")
