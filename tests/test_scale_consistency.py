@@ -8,7 +8,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.atlas import load_atlas
+from cytowords.atlas import NONE_ID, load_atlas
+from cytowords.describe import DescribeParams, Describer, Roi
 from cytowords.describe.scale_check import (
     PIXEL_SIZE_HINT,
     RoiScale,
@@ -17,8 +18,9 @@ from cytowords.describe.scale_check import (
     scale_rejection,
     scale_summary,
     thickness_rejection,
+    tissue_points,
 )
-from cytowords.sections import LabelImage, Section
+from cytowords.sections import LabelImage, Section, open_section, write_section
 from cytowords.training.data import PatchConfig, jitter_factors, sample_section
 from cytowords.training.spec import LabelledSection
 from training_sections import AREAS, PX, make_section
@@ -34,7 +36,11 @@ def test_a_field_abstains_only_when_another_scale_names_another_area_more_famili
     assert inconsistent_fields(area, ood, area_at, ood_at).tolist() == [-1, -1, 1, 1, 0]
     # a margin asks for clearly more familiar
     assert inconsistent_fields(area, ood, area_at, ood_at, margin=0.5).tolist() == [
-        -1, -1, 1, 1, -1,
+        -1,
+        -1,
+        1,
+        1,
+        -1,
     ]
 
 
@@ -56,7 +62,9 @@ def test_roi_abstains_when_its_tissue_reads_clearly_better_elsewhere() -> None:
     # median open-set score 1.2 lower at x0.8: abstain, suggesting 0.8 x 40 µm
     off = _roi_scale((1.5, 0.3, 2.9), [0, -1, -1, -1])
     why = scale_rejection(off, acc, lim)
-    assert why.startswith("the tissue reads as cortex better at ≈ 32 µm/px than at the stored 40 µm/px")
+    assert why.startswith(
+        "the tissue reads as cortex better at ≈ 32 µm/px than at the stored 40 µm/px"
+    )
     assert why.endswith(PIXEL_SIZE_HINT) and "cytowords pixel-size" in why
     # most accepted fields read as another area elsewhere: abstain even with a small gain
     most = _roi_scale((0.5, 0.6, 0.3), [1, 1, 1, -1])
@@ -99,8 +107,9 @@ def _ramp_section() -> LabelledSection:
     ramp = np.broadcast_to(np.minimum(np.arange(img.shape[1]) // 2, 255), img.shape)
     ramp = ramp.astype(np.uint8)
     labels = LabelImage([da.from_array(lab, chunks=256)], [PX], load_atlas().label_names())
-    sec = Section([da.from_array(np.ascontiguousarray(ramp), chunks=256)], [PX], "ramp", {},
-                  {"areas": labels})
+    sec = Section(
+        [da.from_array(np.ascontiguousarray(ramp), chunks=256)], [PX], "ramp", {}, {"areas": labels}
+    )
     return LabelledSection(sec, "B0", "train", labels)
 
 
@@ -130,3 +139,71 @@ def test_scale_jitter_reads_fields_at_the_drawn_scales() -> None:
     np.testing.assert_allclose(s0, 1.0, atol=0.03)
     assert np.log(s1).min() > -0.25 - 0.05 and np.log(s1).max() < 0.25 + 0.05
     assert s1.min() < 0.88 and s1.max() > 1.14 and np.std(np.log(s1)) > 0.08
+
+
+@pytest.fixture(scope="module")
+def describer() -> Describer:
+    return Describer("default", device="cpu", params=DescribeParams(max_new_tokens=8))
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory) -> dict:
+    """A held-out brain's cortex (32 µm/px) written as OME-Zarr twice: with the right pixel
+    size and with one a third too large (the tissue then reads x0.75 too small); and the
+    centres (µm at the right size) of two 8 mm squares on its cortex."""
+    from cytowords.synth.section import virtual_section
+
+    img = np.asarray(virtual_section(204, size_mm=(30, 24), pixel_size_um=32.0).levels[0])
+    mem = Section([da.from_array(img)], pixel_size_um=[32.0], name="mem")
+    tmp = tmp_path_factory.mktemp("scans")
+    out: dict = {
+        k: open_section(write_section(tmp / f"x{k}.ome.zarr", img, pixel_size_um=32.0 * k))
+        for k in (1.0, 1.33)
+    }
+    out["centres"] = (tissue_points(mem, 6, seed=3) * np.asarray(mem.shape_um))[[3, 5]]
+    return out
+
+
+def test_a_scan_stored_at_a_wrong_pixel_size_abstains_with_the_scale_reason(
+    describer, scans
+) -> None:
+    from cytowords.describe.export import description_row, results_to_csv
+
+    right, wrong = scans[1.0], scans[1.33]
+    # two 8 mm squares on cortex (the same tissue in both files)
+    for c in scans["centres"]:
+
+        def roi(k: float, c: np.ndarray = c) -> Roi:
+            return Roi.rectangle(*(c - 4000) * k, *(c + 4000) * k, name="r")
+
+        ok = describer.describe_roi(right, roi(1.0))
+        describer.params = DescribeParams(max_new_tokens=8, scale=None)
+        try:
+            before = describer.describe_roi(right, roi(1.0))
+        finally:
+            describer.params = DescribeParams(max_new_tokens=8)
+        # the right pixel size: the answer the describer gave without the check
+        assert not ok.rejected and ok.area == before.area and ok.rejection_reason == ""
+        assert ok.scale is not None and ok.scale["stated_um"] == 32.0
+        bad = describer.describe_roi(wrong, roi(1.33))
+        assert bad.rejected and bad.area == NONE_ID
+        assert bad.caption == describer.bundle.rejection_caption
+        assert bad.rejection_reason.startswith("the tissue reads as cortex better at ≈ ")
+        assert "than at the stored 42.56 µm/px" in bad.rejection_reason
+        assert "cytowords pixel-size" in bad.rejection_reason
+        # the suggestion points back toward the true 32 µm/px (x0.8 of the stored size)
+        assert bad.scale["suggested_um"] == pytest.approx(42.56 * 0.8)
+        # the reason reaches the exported results (the note column / QuPath metadata)
+        assert bad.rejection_reason in description_row(bad)["note"]
+        csv = results_to_csv([roi(1.33)], [description_row(bad)])
+        assert "reads as cortex better" in csv
+        # measured statements still come with an abstained ROI
+        assert bad.measurements
+
+
+def test_the_check_reads_only_rois_that_would_be_named(describer, scans) -> None:
+    """A rejected ROI (here: background only) is not read again: no extra cost."""
+    right = scans[1.0]
+    h, w = right.shape_um
+    blank = describer.describe_roi(right, Roi.rectangle(h - 300, w - 300, h, w, name="corner"))
+    assert blank.rejected and blank.scale is None and blank.n_scale_flagged == 0
