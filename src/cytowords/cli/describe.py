@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 from . import CliError, add_lm_option, four_floats
 
@@ -49,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the check that the pixel size fits the tissue and that the model knows "
         "the tissue (a few seconds)",
+    )
+    p.add_argument(
+        "--no-scale-check",
+        action="store_true",
+        help="do not read each named region again at x0.8 and x1.25 the pixel size (by "
+        "default fields that read as another area there do not vote, and a region where "
+        "most do is not named)",
     )
     p.set_defaults(func=run)
 
@@ -136,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         feats = _read_rois(args.rois, px)
     names = [f.name for f in feats]
     describer = Describer(args.model, device=args.device)
+    if args.no_scale_check:
+        describer.params = replace(describer.params, scale=None)
     check = None
     if not args.no_pixel_size_check:
         from .pixel_size import check_scan

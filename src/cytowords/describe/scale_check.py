@@ -266,10 +266,12 @@ class ScaleLimits:
         field_margin: a field abstains when, read at one of ``factors``, it is named as
             another area *and* its open-set score is lower (more familiar) than at the
             stated size by more than this.
-        roi_margin: a ROI abstains (rejected with the scale reason) when the median
-            open-set score of its voting fields at one of ``factors`` is lower than at
-            the stated size by more than this, or when most of its accepted fields
-            abstain by the field rule.
+        max_flagged_share: a ROI abstains (rejected with the scale reason) when more
+            than this share of its accepted fields abstain by the field rule (1: never).
+        roi_margin: a ROI also abstains when the median open-set score of its voting
+            fields at one of ``factors`` is lower than at the stated size by more than
+            this. In the units of the bundle's open-set score, which differ between
+            bundles (scorers), hence off (infinite) by default.
         thickness_tolerance: a ROI abstains when the readout's estimated true cortical
             thickness (mm, at the stated size) lies outside :data:`HUMAN_THICKNESS_MM`
             widened by this factor on both sides (0: no thickness check).
@@ -277,7 +279,8 @@ class ScaleLimits:
 
     factors: tuple[float, ...] = (0.8, 1.25)
     field_margin: float = 0.0
-    roi_margin: float = 0.5
+    max_flagged_share: float = 0.5
+    roi_margin: float = math.inf
     thickness_tolerance: float = 1.25
 
 
@@ -399,11 +402,12 @@ PIXEL_SIZE_HINT = "check the pixel size (`cytowords pixel-size IMAGE`)"
 
 
 def scale_rejection(res: RoiScale, accepted: np.ndarray, limits: ScaleLimits) -> str:
-    """The rejection reason when a ROI's tissue reads clearly better at another pixel size
-    (median open-set score lower by more than ``limits.roi_margin``) or most of its
-    ``accepted`` (``(M,)`` bool) checked fields abstain by the field rule; else ``""``."""
+    """The rejection reason when more than ``limits.max_flagged_share`` of a ROI's
+    ``accepted`` (``(M,)`` bool) checked fields abstain by the field rule, or its tissue
+    reads clearly better at another pixel size (median open-set score lower by more than
+    ``limits.roi_margin``); else ``""``."""
     acc = np.asarray(accepted, dtype=bool) & res.checked
-    mostly = acc.any() and res.flagged[acc].mean() > 0.5
+    mostly = acc.any() and res.flagged[acc].mean() > limits.max_flagged_share
     if res.gain() <= limits.roi_margin and not mostly:
         return ""
     return (
