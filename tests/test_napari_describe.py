@@ -24,6 +24,9 @@ def widget(make_napari_viewer, tiny_bundle_path):
     w = DescribeWidget(viewer)
     viewer.window.add_dock_widget(w)
     w.model.set_value(str(tiny_bundle_path))
+    # the tiny bundle is untrained: whether its fields read better at another pixel size
+    # is noise, so the plumbing tests describe without the scale check
+    w.scale_check.setChecked(False)
     yield viewer, w
     w.cancel()
 
@@ -309,7 +312,7 @@ def test_language_model_row_reaches_the_jobs(widget, tmp_path) -> None:
 def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> None:
     """A result the describer abstained on (its tissue reads better at another pixel
     size) is shown as such: a notification, the reason in the panel and its feature row."""
-    from cytowords.describe import RegionDescription
+    from cytowords.describe import DescribeParams, RegionDescription
     from cytowords.napari._results_panel import _status, detail_text
 
     viewer, w = widget
@@ -355,3 +358,7 @@ def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> No
         w._on_event(("done", roi_id, plain))
     assert not notes.messages
     assert _status(layer.features.to_dict("records")[0]) == "rejected"
+    # the checkbox turns the check on and off for the describe jobs
+    assert w.request().params.scale is None
+    w.scale_check.setChecked(True)
+    assert w.request().params.scale == DescribeParams().scale and w.request().params.scale

@@ -57,7 +57,7 @@ def test_roi_abstains_when_its_tissue_reads_clearly_better_elsewhere() -> None:
     assert scale_rejection(ok, acc, lim) == ""
     assert scale_summary(ok) == (
         "1 of 4 fields read as another area, and more like known cortex, at another "
-        "pixel size: not used"
+        "pixel size, and did not vote"
     )
     # median open-set score 1.2 lower at x0.8: abstain, suggesting 0.8 x 40 µm
     off = _roi_scale((1.5, 0.3, 2.9), [0, -1, -1, -1])

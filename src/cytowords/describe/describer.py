@@ -225,6 +225,8 @@ class Describer:
                 best, mean, ood_med, roi_rej, accepted = aggregate(
                     probs, ood, rej, abstain=~votes, **agg
                 )
+        if on_progress:  # the fields are read: the readout and the caption come next
+            on_progress(total, total)
         m = None
         if p.measure:
             m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
@@ -241,8 +243,6 @@ class Describer:
             if not use.any():
                 use = accepted
             caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True), area)
-        if on_progress:
-            on_progress(total, total)
         factor = np.full(len(centers), -1) if scale is None else scale.field_factor
         patch_results = [
             PatchResult(

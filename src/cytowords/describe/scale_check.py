@@ -424,7 +424,7 @@ def scale_summary(res: RoiScale) -> str:
         return ""
     return (
         f"{n} of {int(res.checked.sum())} fields read as another area, and more like known "
-        "cortex, at another pixel size: not used"
+        "cortex, at another pixel size, and did not vote"
     )
 
 
