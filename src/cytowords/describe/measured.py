@@ -73,7 +73,7 @@ def measure_region(
 
 
 def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:
-    """ "Here the cortex is 2.6 mm thick (4p in the atlas: 3.3 mm, thick)." from the atlas's
+    """"Here the cortex is 2.6 mm thick (4p in the atlas: 3.3 mm, thick)." from the atlas's
     stored mean thickness and thickness term of ``area_id``; ``""`` when either side is
     missing (no area, not measured, no stored value)."""
     if not np.isfinite(m.thickness_mm):
