@@ -50,7 +50,7 @@ def _roi_scale(median_ood, field_factor) -> RoiScale:
 
 
 def test_roi_abstains_when_its_tissue_reads_clearly_better_elsewhere() -> None:
-    lim = ScaleLimits(roi_margin=0.5)  # the median rule on too (off by default)
+    lim = ScaleLimits(roi_margin=0.5)
     acc = np.ones(4, bool)
     # at the stated size the tissue is the most familiar: an answer
     ok = _roi_scale((0.1, 1.0, 0.6), [-1, -1, -1, 1])
@@ -70,8 +70,9 @@ def test_roi_abstains_when_its_tissue_reads_clearly_better_elsewhere() -> None:
     most = _roi_scale((0.5, 0.6, 0.3), [1, 1, 1, -1])
     assert "≈ 50 µm/px" in scale_rejection(most, acc, lim)
     assert scale_rejection(most, np.array([False, False, False, True]), lim) == ""
-    # by default only the share of abstaining fields decides (scale-free)
-    assert scale_rejection(off, acc, ScaleLimits()) == ""
+    # the default margin is 1.0; inf turns the median rule off (the share still decides)
+    assert scale_rejection(off, acc, ScaleLimits()) != ""
+    assert scale_rejection(off, acc, ScaleLimits(roi_margin=float("inf"))) == ""
     assert "≈ 50 µm/px" in scale_rejection(most, acc, ScaleLimits())
     assert scale_rejection(most, acc, ScaleLimits(max_flagged_share=0.75)) == ""
     assert off.to_dict()["suggested_um"] == 32.0 and off.to_dict()["n_flagged"] == 1
