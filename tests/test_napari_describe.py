@@ -24,6 +24,9 @@ def widget(make_napari_viewer, tiny_bundle_path):
     w = DescribeWidget(viewer)
     viewer.window.add_dock_widget(w)
     w.model.set_value(str(tiny_bundle_path))
+    # the tiny bundle is untrained: whether its fields read better at another pixel size
+    # is noise, so the plumbing tests describe without the scale check
+    w.scale_check.setChecked(False)
     yield viewer, w
     w.cancel()
 
@@ -304,3 +307,58 @@ def test_language_model_row_reaches_the_jobs(widget, tmp_path) -> None:
     m = AreaMapWidget(viewer)
     m.model.lm.value = str(tmp_path)
     assert m.request(viewer.layers[0]).lm_path == str(tmp_path)
+
+
+def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> None:
+    """A result the describer abstained on (its tissue reads better at another pixel
+    size) is shown as such: a notification, the reason in the panel and its feature row."""
+    from cytowords.describe import DescribeParams, RegionDescription
+    from cytowords.napari._results_panel import _status, detail_text
+
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    roi_id = int(layer.features["roi_id"].iloc[0])
+    w._geom[roi_id] = np.asarray(layer.data[0]).tobytes()
+    why = (
+        "the tissue reads as cortex better at ≈ 34 µm/px than at the stored 42.56 µm/px: "
+        "no area is named; check the pixel size (`cytowords pixel-size IMAGE`)"
+    )
+    res = RegionDescription(
+        area="__none__",
+        area_name="not a known area",
+        probability=0.4,
+        rejected=True,
+        ood_score=1.7,
+        caption="no known area",
+        n_patches=9,
+        rejection_reason=why,
+        note="the region is small",
+    )
+    with Notes() as notes:
+        w._on_event(("done", roi_id, res))
+    assert notes.any("ROI 1", "reads as cortex better", "pixel size"), notes.messages
+    row = layer.features.to_dict("records")[0]
+    assert row["reason"] == why and row["note"].startswith(why)
+    assert _status(row) == "abstained"
+    text = detail_text(0, row)
+    assert "no area named:" in text and text.count("reads as cortex better") == 1
+    assert "note: the region is small" in text
+    # a plain rejection (the model's verdict) is no abstention and raises no notification
+    plain = RegionDescription(
+        area="__none__",
+        area_name="not a known area",
+        probability=0.9,
+        rejected=True,
+        ood_score=3.0,
+        caption="no known area",
+        n_patches=9,
+    )
+    with Notes() as notes:
+        w._on_event(("done", roi_id, plain))
+    assert not notes.messages
+    assert _status(layer.features.to_dict("records")[0]) == "rejected"
+    # the checkbox turns the check on and off for the describe jobs
+    assert w.request().params.scale is None
+    w.scale_check.setChecked(True)
+    assert w.request().params.scale == DescribeParams().scale and w.request().params.scale

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 from . import CliError, add_lm_option, four_floats
 
@@ -59,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="skip the model-free readout (thickness, profile, layers): faster; the "
         "output says it was not measured",
     )
+    p.add_argument(
+        "--no-scale-check",
+        action="store_true",
+        help="do not read each named region again at x0.8 and x1.25 the pixel size (by "
+        "default fields that read as another area there do not vote, and a region where "
+        "most do is not named)",
+    )
     p.set_defaults(func=run)
 
 
@@ -87,6 +95,8 @@ def _print_one(res) -> None:
     skipped = f"; {other} read as white matter or background and did not vote" if other else ""
     if res.n_flagged:
         skipped += f"; {res.n_flagged} unfit to read (see note) and did not vote"
+    if res.n_scale_flagged:
+        skipped += f"; {res.n_scale_flagged} read better at another pixel size and did not vote"
     print(
         f"fields:      {res.n_patches} read, {res.n_accepted} of {res.n_voting} voting accepted{skipped}"
     )
@@ -142,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         feats = _read_rois(args.rois, px)
     names = [f.name for f in feats]
-    params = DescribeParams(measure=False) if args.no_measure else None
+    params = DescribeParams()
+    if args.no_measure:
+        params = replace(params, measure=False)
+    if args.no_scale_check:
+        params = replace(params, scale=None)
     describer = Describer(args.model, device=args.device, params=params)
     check = None
     if not args.no_pixel_size_check:

@@ -38,7 +38,15 @@ from .result import (
     top_alternatives,
 )
 from .roi import Roi, patch_grid
-from .scale_check import warn_if_coarse
+from .scale_check import (
+    DEFAULT_SCALE_LIMITS,
+    ScaleLimits,
+    reread_at_scales,
+    scale_rejection,
+    scale_summary,
+    thickness_rejection,
+    warn_if_coarse,
+)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -79,6 +87,12 @@ class DescribeParams:
         measure_cells: the readout's ``cells`` argument: False (profiles, thickness and
             layers only), ``"auto"`` (also cell statistics on scans of <= 2 µm/px, which
             take seconds more per ROI) or True.
+        scale: limits of the scale-consistency check
+            (:class:`cytowords.describe.scale_check.ScaleLimits`): a ROI that would be
+            named is read again at other pixel sizes; fields that read as another area and
+            more familiar there do not vote, and a ROI whose tissue reads clearly better at
+            another pixel size, or whose measured thickness is far outside the human
+            range, is rejected with that reason. None: no check.
     """
 
     stride_fraction: float = 0.5
@@ -94,6 +108,7 @@ class DescribeParams:
     quality: QualityThresholds | None = DEFAULT_THRESHOLDS
     measure: bool = True
     measure_cells: bool | str = False
+    scale: ScaleLimits | None = DEFAULT_SCALE_LIMITS
 
 
 def default_model_path() -> Path:
@@ -192,21 +207,35 @@ class Describer:
         summary = quality_summary(counts, len(centers))
         n_tissue = sum(r != "tissue" for r in reasons)
         why = quality_rejection(int(flagged.sum()), n_tissue, summary)
-        best, mean, ood_med, roi_rej, accepted = aggregate(
-            probs,
-            ood,
-            rej,
-            ids,
+        agg = dict(
+            area_ids=ids,
             min_accept_share=p.min_accept_share,
-            abstain=~votes,
             min_votes=min(p.min_voting_fields, len(ood)),
         )
+        best, mean, ood_med, roi_rej, accepted = aggregate(probs, ood, rej, abstain=~votes, **agg)
+        scale = None
+        if p.scale is not None and p.scale.factors and not (why or roi_rej):
+            # only an answer can be a silent wrong one: a rejected ROI is not read again
+            scale = reread_at_scales(
+                self.bundle, section, centers, votes, probs.argmax(1), ood, p.scale
+            )
+            why = scale_rejection(scale, accepted & votes, p.scale)
+            votes = votes & ~scale.flagged
+            if scale.flagged.any() and not why:
+                best, mean, ood_med, roi_rej, accepted = aggregate(
+                    probs, ood, rej, abstain=~votes, **agg
+                )
+        if on_progress:  # the fields are read: the readout and the caption come next
+            on_progress(total, total)
+        m = None
+        # measured before the caption: the thickness can stop an answer, and a
+        # readout-conditioned captioner reads the ROI's readout
+        if p.measure or (self.bundle.uses_readout and not (why or roi_rej or best is None)):
+            m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
+            if p.scale is not None and not (why or roi_rej):
+                why = thickness_rejection(m.measurements, section.pixel_size_um[0], p.scale)
         if why:
             roi_rej, best = True, None
-        m = None
-        if self.bundle.uses_readout and not (roi_rej or best is None):
-            # a readout-conditioned captioner reads the ROI's readout: measure first
-            m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
         if roi_rej or best is None:
             area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
             caption = self.bundle.rejection_caption
@@ -217,8 +246,7 @@ class Describer:
                 use = accepted
             vec = m.vector if m is not None else None
             caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True), area, vec)
-        if on_progress:
-            on_progress(total, total)
+        factor = np.full(len(centers), -1) if scale is None else scale.field_factor
         patch_results = [
             PatchResult(
                 center_um=(float(c[0]), float(c[1])),
@@ -228,8 +256,9 @@ class Describer:
                 rejected=bool(r),
                 votes=bool(v),
                 quality=qr,
+                reads_better_at=None if k < 0 else scale.factors[k],
             )
-            for c, pr, o, r, v, qr in zip(centers, probs, ood, rej, votes, reasons)
+            for c, pr, o, r, v, qr, k in zip(centers, probs, ood, rej, votes, reasons, factor)
         ]
         res = RegionDescription(
             area=area,
@@ -247,12 +276,14 @@ class Describer:
             n_flagged=int(flagged.sum()),
             flagged=counts,
             rejection_reason=why,
+            n_scale_flagged=0 if scale is None else int(scale.flagged.sum()),
+            scale=None if scale is None else scale.to_dict(),
         )
         res.add_note(summary)
+        if scale is not None and not roi_rej:
+            res.add_note(scale_summary(scale))
         res.add_note(self.size_note(roi))
-        if p.measure:
-            if m is None:
-                m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
+        if m is not None and p.measure:
             self._add_measured(res, m)
         return res
 

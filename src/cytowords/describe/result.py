@@ -21,6 +21,10 @@ class PatchResult:
     ``votes`` is False for a field that reads as no cortex at all (white matter,
     background, or cortex unlike any known area: its open-set score is at the level of
     non-cortex fields); such fields do not count toward the ROI's verdict.
+    ``quality`` is why the field's image is unfit to read (None: fit);
+    ``reads_better_at`` the factor (true / stated pixel size) at which the field reads as
+    another area and more like known cortex (it did not vote), None when it does not or
+    was not read again (:mod:`cytowords.describe.scale_check`).
     """
 
     center_um: tuple[float, float]
@@ -30,6 +34,7 @@ class PatchResult:
     rejected: bool
     votes: bool = True
     quality: str | None = None
+    reads_better_at: float | None = None
 
 
 @dataclass
@@ -54,7 +59,14 @@ class RegionDescription:
             clipped); they do not vote.
         flagged: those fields per reason (:data:`cytowords.describe.quality.REASONS` key).
         rejection_reason: why a rejected ROI was rejected when it is not the model's
-            verdict (e.g. most of its fields are out of focus); empty otherwise.
+            verdict (e.g. most of its fields are out of focus, or its tissue reads better
+            at another pixel size than the stored one); empty otherwise.
+        n_scale_flagged: fields that read as another area, and more like known cortex, at
+            another pixel size; they do not vote.
+        scale: what reading the ROI's fields at other pixel sizes showed
+            (:meth:`cytowords.describe.scale_check.RoiScale.to_dict`: median open-set
+            score per factor, the suggested pixel size); None when not read again (the
+            check is off, or the ROI was rejected before it).
         note: warnings for the user, one sentence each ("; "-joined): fields that did not
             vote for their image quality, a region smaller than one model field, a scan
             unlike the model's training sections.
@@ -83,6 +95,8 @@ class RegionDescription:
     n_flagged: int = 0
     flagged: dict[str, int] = field(default_factory=dict)
     rejection_reason: str = ""
+    n_scale_flagged: int = 0
+    scale: dict[str, Any] | None = None
     note: str = ""
     measurements: dict[str, Any] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)

@@ -7,6 +7,8 @@ features (:mod:`._roi_results`), which the results panel shows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from napari.layers import Image, Shapes
 from napari.utils.events.event import Event
@@ -61,6 +63,13 @@ class DescribeWidget(QWidget):
         self.max_patches.setValue(DescribeParams().max_patches)
         self.max_patches.setToolTip("Upper bound on patches read per ROI")
         self.auto_check = QCheckBox("describe new ROIs automatically")
+        self.scale_check = QCheckBox("check the scale (abstain when the pixel size looks wrong)")
+        self.scale_check.setChecked(True)
+        self.scale_check.setToolTip(
+            "A ROI that would be named is read again at x0.8 and x1.25 the pixel size; "
+            "fields that read as another area there do not vote, and a ROI where most do "
+            "is not named (docs/your_scans.md). Off: faster, no such guard."
+        )
         self.describe_sel_btn = QPushButton("Describe selected")
         self.describe_all_btn = QPushButton("Describe all")
         self.progress = ProgressRow()
@@ -103,6 +112,7 @@ class DescribeWidget(QWidget):
         lay.addLayout(form)
         lay.addWidget(self.autosave)
         lay.addWidget(self.auto_check)
+        lay.addWidget(self.scale_check)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.results, 1)
@@ -111,6 +121,8 @@ class DescribeWidget(QWidget):
     def request(self) -> DescribeRequest:
         """The current widget values as a :class:`DescribeRequest`."""
         params = DescribeParams(max_patches=int(self.max_patches.value()))
+        if not self.scale_check.isChecked():
+            params = replace(params, scale=None)
         return DescribeRequest(
             self.model.value(), self.model.device_value(), params, self.model.lm_value()
         )
@@ -294,6 +306,8 @@ class DescribeWidget(QWidget):
                     self._queue.append(ev[1])
             else:
                 rr.apply_result(layer, row, ev[2])
+                if ev[2].rejection_reason:  # abstained for the image or the scale: say why
+                    show_warning(f"ROI {row + 1}: {ev[2].rejection_reason}")
 
     def _on_error(self, exc: Exception) -> None:
         self._fail_queue(f"describing failed: {exc}")

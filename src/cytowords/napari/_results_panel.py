@@ -31,9 +31,17 @@ from ._roi_results import REJECTED_COLOR, label_text
 COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
 
 
+def _reason(row: dict) -> str:
+    """Why no area was named when it is not the model's verdict ("" otherwise)."""
+    why = row.get("reason")
+    return why if isinstance(why, str) else ""
+
+
 def _status(row: dict) -> str:
     if row.get("status") == "done":
-        return "rejected" if bool(row.get("rejected")) else "accepted"
+        if not bool(row.get("rejected")):
+            return "accepted"
+        return "abstained" if _reason(row) else "rejected"
     return str(row.get("status", ""))
 
 
@@ -56,8 +64,13 @@ def detail_text(row: int, r: dict) -> str:
         alt = f"<br><i>{what}: {escape(alt)}</i>"
     else:
         alt = ""
+    why = _reason(r)
     note = str(r.get("note") or "")
+    # the exported note starts with the reason; shown once, as the reason
+    note = note.removeprefix(why).removeprefix("; ") if why else note
     note = f"<br><i>note: {escape(note)}</i>" if note and note != "nan" else ""
+    if why:
+        note = f"<br><b>no area named:</b> {escape(why)}{note}"
     measured = str(r.get("measured") or "")
     measured = f"<br>measured: {escape(measured)}" if measured and measured != "nan" else ""
     return f"{head}<br>{escape(caption)}{alt}{note}{measured}{fields_text(r)}"

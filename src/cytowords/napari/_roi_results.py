@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "caption": "",
     "alternatives": "",
     "note": "",
+    "reason": "",
     "measured": "",
     "thickness_mm": math.nan,
     "layer_iv": math.nan,
@@ -183,6 +184,8 @@ def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
     """Store a description in row ``row`` and colour it."""
     values = {
         **description_row(res),
+        # why no area was named when it is not the model's verdict (image unfit, scale)
+        "reason": res.rejection_reason,
         "n_fields": int(res.n_patches),
         "n_voting": int(res.n_voting),
         "n_accepted": int(res.n_accepted),

@@ -46,7 +46,11 @@ class PatchConfig:
     cortex in the patch footprint carrying the centre's label (white matter and background are
     not counted; 0 = only the centre counts). grid_um: class grid
     cell (default patch side / 16). window_px: side of the read windows (model pixels).
-    seed: sampling seed (combined with the section name)."""
+    seed: sampling seed (combined with the section name). scale_jitter: each field is read
+    at ``pixel_size_um × s`` with ``s`` log-uniform in ``[exp(-scale_jitter),
+    exp(scale_jitter)]`` (:func:`jitter_factors`; 0.25: about ×0.78 to ×1.28), the same
+    centre, so the model sees tissue as a scan with a mis-stated pixel size shows it; 0:
+    every field at the model's pixel size."""
 
     pixel_size_um: float = 16.0
     patch_px: int = 128
@@ -57,6 +61,7 @@ class PatchConfig:
     grid_um: float | None = None
     window_px: int = 1024
     seed: int = 0
+    scale_jitter: float = 0.0
 
     @property
     def patch_um(self) -> float:
@@ -150,6 +155,13 @@ def _choose(
     return chosen
 
 
+def _rng(cfg: PatchConfig, ls: LabelledSection, stream: str = "") -> np.random.Generator:
+    """The sampling generator of one section (``stream`` names an independent one)."""
+    key = f"{cfg.seed}/{ls.name}/{ls.brain}" + (f"/{stream}" if stream else "")
+    seed = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    return np.random.default_rng(seed)
+
+
 def choose_centres(
     ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -158,11 +170,7 @@ def choose_centres(
     atlas = atlas or load_atlas()
     g = cfg.cell_um
     cls = class_grid(ls, areas, atlas, g, none_margin_um=cfg.patch_um / 2)
-    seed = int.from_bytes(
-        hashlib.blake2b(f"{cfg.seed}/{ls.name}/{ls.brain}".encode(), digest_size=8).digest(),
-        "little",
-    )
-    rng = np.random.default_rng(seed)
+    rng = _rng(cfg, ls)
     chosen = _choose(cls, len(areas), cfg, rng)
     if not chosen:
         return np.zeros(0, dtype="<U32"), np.zeros((0, 2))
@@ -173,6 +181,39 @@ def choose_centres(
     return np.array([*areas, NONE_ID])[c[:, 0]].astype(str), centres
 
 
+#: jitter factors are quantised to this many steps per unit of log scale, so the fields of
+#: one factor are read together (0.25 of jitter: 17 distinct factors)
+JITTER_STEPS = 32
+
+
+def jitter_factors(n: int, jitter: float, rng: np.random.Generator) -> np.ndarray:
+    """``(n,)`` pixel-size factors, log-uniform in ``[exp(-jitter), exp(jitter)]`` and
+    quantised to :data:`JITTER_STEPS` per unit of log scale; all 1 for ``jitter`` 0."""
+    if jitter <= 0:
+        return np.ones(n)
+    u = np.round(rng.uniform(-jitter, jitter, n) * JITTER_STEPS) / JITTER_STEPS
+    return np.exp(u)
+
+
+def read_jittered(
+    section,
+    centres_um: np.ndarray,
+    pixel_size_um: float,
+    patch_px: int,
+    factors: np.ndarray,
+    **kw,
+) -> np.ndarray:
+    """``(M, patch_px, patch_px)`` uint8 fields, field ``i`` read at ``pixel_size_um ×
+    factors[i]`` µm/px around ``centres_um[i]`` by :func:`cytowords.sections.read_fields`
+    (the fields of one factor together; ``kw`` passed on)."""
+    c, f = np.asarray(centres_um, dtype=float).reshape(-1, 2), np.asarray(factors, dtype=float)
+    out = np.empty((len(c), patch_px, patch_px), np.uint8)
+    for v in np.unique(f):
+        m = f == v
+        out[m] = read_fields(section, c[m], pixel_size_um * v, patch_px, as_uint8=True, **kw)
+    return out
+
+
 def sample_section(
     ls: LabelledSection, areas: list[str], cfg: PatchConfig, atlas: Atlas | None = None
 ) -> PatchSet:
@@ -180,14 +221,16 @@ def sample_section(
     names, centres = choose_centres(ls, areas, cfg, atlas)
     if not len(names):
         return PatchSet.concat([], cfg.read_px)
+    # a stream of its own: the centres do not depend on the jitter
+    factors = jitter_factors(len(names), cfg.scale_jitter, _rng(cfg, ls, "jitter"))
     # always in aligned tiles of window_px (a patch set's values do not depend on which
     # other patches were drawn with it)
-    patches = read_fields(
+    patches = read_jittered(
         ls.section,
         centres,
         cfg.pixel_size_um,
         cfg.read_px,
-        as_uint8=True,
+        factors,
         tile_px=cfg.window_px,
         max_window_px=0,
     )
@@ -213,8 +256,9 @@ def build_patch_set(
     """Patches of all ``sections``; loaded from ``cache`` when it was written for the same
     sections, areas and config (so a resumed run never resamples), else sampled and cached."""
     config = asdict(cfg)
-    if not cfg.context_px:  # keyed only when used, so caches of field-arch runs stay valid
-        config.pop("context_px")
+    for key in ("context_px", "scale_jitter"):  # keyed only when used: earlier caches stay valid
+        if not config[key]:
+            config.pop(key)
     key = {
         "config": config,
         "areas": list(areas),

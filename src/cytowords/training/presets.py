@@ -73,6 +73,11 @@ class Preset:
     novel_areas: int = 0
     novel_per_area: int = 2
     novel_near_areas: int = 0
+    #: scale augmentation of the training fields (read from sections and rendered): each
+    #: is read at the model's pixel size × s, s log-uniform in [exp(-j), exp(j)] (0.25:
+    #: about ×0.78 to ×1.28), as a scan with a mis-stated pixel size shows tissue;
+    #: validation fields stay at the true scale. 0: off (every preset)
+    scale_jitter: float = 0.0
     # stage b: encoder pretraining
     #: "contrastive" (see pretrain_positives) or "classification": supervised area
     #: classification (cross-entropy through a linear layer that is then discarded)

@@ -15,7 +15,7 @@ describer, :func:`pixel_size_problems` also runs the model-based pixel size chec
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +45,9 @@ def patch_configs(p: Preset) -> dict[str, PatchConfig]:
         none_share=p.none_share,
         min_purity=p.min_purity,
     )
-    return {
-        "train": cfg,
-        "val": PatchConfig(**{**cfg.__dict__, "n_per_area": p.n_per_area_val, "seed": 1}),
-    }
+    # validation fields calibrate the open-set threshold: read at the true scale
+    val = {**cfg.__dict__, "n_per_area": p.n_per_area_val, "seed": 1}
+    return {"train": replace(cfg, scale_jitter=p.scale_jitter), "val": PatchConfig(**val)}
 
 
 @dataclass

@@ -129,6 +129,22 @@ def is_novel(sections: np.ndarray) -> np.ndarray:
     return np.char.startswith(np.asarray(sections).astype(str), NOVEL_PREFIX)
 
 
+def side_by_side(fields: np.ndarray, pixel_size_um: float, cols: int = 32):
+    """The ``(M, n, n)`` uint8 fields side by side in one in-memory
+    :class:`~cytowords.sections.Section` of ``pixel_size_um`` µm/px (white between none:
+    the cells touch), and the ``(M, 2)`` ``(y, x)`` µm centres of the cells."""
+    m, n = len(fields), int(fields.shape[1])
+    rows = max(1, -(-m // cols))
+    img = np.full((rows * n, cols * n), 255, np.uint8)
+    for i, f in enumerate(fields):
+        r, q = divmod(i, cols)
+        img[r * n : (r + 1) * n, q * n : (q + 1) * n] = f
+    i = np.arange(m)
+    centres = (np.stack([i // cols, i % cols], 1) * n + n / 2.0) * float(pixel_size_um)
+    sec = Section([da.from_array(img)], pixel_size_um=[float(pixel_size_um)], name="fields")
+    return sec, centres
+
+
 def rendered_patch_set(
     brains: list[int] | tuple[int, ...],
     areas: list[str],
@@ -141,6 +157,7 @@ def rendered_patch_set(
     novel_per_area: int = 2,
     novel_near_areas: int = 0,
     seed: int = 0,
+    scale_jitter: float = 0.0,
     on_progress=None,
     cancel=None,
 ):
@@ -156,13 +173,15 @@ def rendered_patch_set(
     outlier exposure. Returns a :class:`cytowords.training.data.PatchSet` whose brains are
     ``synth-<seed>`` (as for virtual sections) and whose section names are unique per patch,
     so the spatial contrastive objective never pairs them; fictitious-area fields are named
-    with :data:`NOVEL_PREFIX` (:func:`is_novel`).
+    with :data:`NOVEL_PREFIX` (:func:`is_novel`). ``scale_jitter``: each field is rendered
+    larger and read at ``pixel_size_um × s``, ``s`` log-uniform in ``[exp(-scale_jitter),
+    exp(scale_jitter)]`` (as :attr:`cytowords.training.data.PatchConfig.scale_jitter`).
     """
     from cytowords.atlas import NONE_ID
     from cytowords.synth.novel import novel_area
     from cytowords.synth.sampling import sample_patches
 
-    from .data import PatchSet
+    from .data import PatchSet, jitter_factors, read_jittered
 
     brains = [int(b) for b in brains]
     parts = []
@@ -172,8 +191,16 @@ def rendered_patch_set(
         return range(i * per, min((i + 1) * per, total))
 
     def render(brain: int, ids: list, n: int, rng_seed: int, none: float = 0.0):
-        kw = dict(size_px=patch_px, pixel_size_um=pixel_size_um, include_nontissue=none)
-        return sample_patches([brain], ids, n, rng_seed=rng_seed, **kw)
+        if scale_jitter <= 0:
+            kw = dict(size_px=patch_px, pixel_size_um=pixel_size_um, include_nontissue=none)
+            return sample_patches([brain], ids, n, rng_seed=rng_seed, **kw)
+        # rendered large enough for the coarsest factor, then read at each field's factor
+        big = int(math.ceil(patch_px * math.exp(scale_jitter))) + 2
+        kw = dict(size_px=big, pixel_size_um=pixel_size_um, include_nontissue=none)
+        p, lab, meta = sample_patches([brain], ids, n, rng_seed=rng_seed, **kw)
+        sec, centres = side_by_side(p, pixel_size_um)
+        f = jitter_factors(len(p), scale_jitter, np.random.default_rng([rng_seed, 7]))
+        return read_jittered(sec, centres, pixel_size_um, patch_px, f), lab, meta
 
     for i, b in enumerate(brains):
         if cancel is not None and cancel():
@@ -211,9 +238,9 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
 
     if split == "train":
         brains, n, novel = p.rendered_brains, p.rendered_per_area, p.novel_areas
-        near = p.novel_near_areas
-    else:
-        brains, n, novel, near = p.val_brains, p.rendered_per_area_val, 0, 0
+        near, jitter = p.novel_near_areas, p.scale_jitter
+    else:  # validation fields calibrate the open-set threshold: at the true scale
+        brains, n, novel, near, jitter = p.val_brains, p.rendered_per_area_val, 0, 0, 0.0
     if not brains or n <= 0:
         return None
     from cytowords.synth.sampling import GENERATOR_VERSION
@@ -236,6 +263,8 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
         key["novel_near"] = near
     if novel or near:  # caches from before fictitious fields were named apart (is_novel)
         key["novel_named"] = True
+    if jitter:
+        key["scale_jitter"] = jitter
     return cached_patch_set(
         cache,
         key,
@@ -250,6 +279,7 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
             novel_per_area=p.novel_per_area,
             novel_near_areas=near,
             seed=0 if split == "train" else 1,
+            scale_jitter=jitter,
             on_progress=on_progress,
             cancel=cancel,
         ),

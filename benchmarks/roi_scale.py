@@ -1,0 +1,142 @@
+"""Drawn regions on mis-scaled sections: named, wrong among named, before and after the
+scale-consistency check of :mod:`cytowords.describe.scale_check`.
+
+Squares of ``--side-mm`` centred on one area's cortex (``roi_accuracy.sample_rois``) of
+virtual sections at 32 µm/px are described as they are and with the section's stated
+pixel size multiplied by ``--stated`` factors (1.33: stated a third too large, the tissue
+is read ×0.75 too small; 0.8: stated too small). For each it prints the ROIs named (not
+rejected) and the share wrong among them without any scale check (the fields the check
+set aside vote again) and with the describer's default check (fields that read as another
+area and more familiar at ×0.8 / ×1.25 abstain; the ROI abstains when its tissue reads
+clearly better at another pixel size or its measured thickness is far outside the human
+range), and how many ROIs abstained for the scale.
+
+``--calibrate`` runs the validation brains (100, 101; never the test brains) and prints
+the ROI-level open-set gain and measured thickness of ROIs at the right pixel size, from
+which :class:`cytowords.describe.scale_check.ScaleLimits` takes its ROI limits.
+
+    python benchmarks/roi_scale.py [--brains 203 204] [--side-mm 8] [--per-area 1] [--max-rois 20]
+    python benchmarks/roi_scale.py --calibrate
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import dask.array as da
+import numpy as np
+import torch
+from roi_accuracy import sample_rois
+
+from cytowords.atlas import NONE_ID
+from cytowords.describe import DescribeParams, Describer, Roi
+from cytowords.describe.scale_check import DEFAULT_SCALE_LIMITS, rescaled
+from cytowords.sections import Section
+from cytowords.synth import virtual_section
+
+
+def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
+    """Per ROI: truth, the verdict with ``d``'s check (``after``) and without any scale
+    check (``before``: the same describer with ``scale=None``, no readout)."""
+    rng = np.random.default_rng(a.seed)
+    checked, plain = d.params, replace(d.params, scale=None, measure=False)
+    rows = []
+    for sec in sections.values():
+        s = rescaled(sec, stated)
+        picked = sample_rois(sec, a.side_mm * 1000.0, a.per_area, 0.7, rng)
+        keep = np.sort(rng.permutation(len(picked))[: a.max_rois])
+        for roi, area in [picked[i] for i in keep]:
+            roi_s = Roi(roi.vertices * stated)
+            d.params = plain
+            before = d.describe_roi(s, roi_s).area
+            d.params = checked
+            r = d.describe_roi(s, roi_s)
+            thick = (r.measurements.get("thickness_mm") or {}).get("estimated_true")
+            med = (r.scale or {}).get("median_ood")
+            acc = [not p.rejected and (p.votes or p.reads_better_at is not None) for p in r.patches]
+            flagged = [p.reads_better_at is not None for p, a in zip(r.patches, acc) if a]
+            rows.append(
+                dict(
+                    truth=area,
+                    after=r.area,
+                    before=before,
+                    reason=r.rejection_reason,
+                    gain=med[0] - min(med[1:]) if med else np.nan,
+                    share=np.mean(flagged) if med and flagged else np.nan,
+                    thickness=np.nan if thick is None else thick,
+                )
+            )
+    return rows
+
+
+def _in_memory(sec: Section) -> Section:
+    """The section's finest level rendered once (a virtual section renders its chunks
+    again on every read), with its labels."""
+    img = da.from_array(np.asarray(sec.levels[0]), chunks=1024)
+    return Section([img], sec.pixel_size_um[:1], sec.name, dict(sec.metadata), sec.labels)
+
+
+def _named(rows: list[dict], key: str) -> tuple[float, float]:
+    named = [r for r in rows if r[key] != NONE_ID]
+    wrong = np.mean([r[key] != r["truth"] for r in named]) if named else float("nan")
+    return len(named) / max(len(rows), 1), wrong
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--brains", type=int, nargs="+", default=None)
+    ap.add_argument("--stated", type=float, nargs="+", default=[1.0, 1.33, 0.8])
+    ap.add_argument("--side-mm", type=float, default=8.0)
+    ap.add_argument("--per-area", type=int, default=1)
+    ap.add_argument("--max-rois", type=int, default=20, help="ROIs per brain (random areas)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibrate", action="store_true", help="ROI limits on validation brains")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    brains = a.brains or ([100, 101] if a.calibrate else [203, 204])
+    limits = DEFAULT_SCALE_LIMITS
+    if a.calibrate:  # collect the ROI statistics without the ROI rules deciding
+        limits = replace(limits, max_flagged_share=1.0, roi_margin=np.inf, thickness_tolerance=0.0)
+    d = Describer(a.model, device="cpu", params=DescribeParams(max_new_tokens=4, scale=limits))
+    sections = {
+        b: _in_memory(virtual_section(b, size_mm=(80, 60), pixel_size_um=32.0)) for b in brains
+    }
+    print(f"model {a.model}, brains {brains}, {a.side_mm:g} mm squares, limits {limits}\n")
+    print(
+        "| stated × true | ROIs | named, no check | wrong among named | named, checked "
+        "| wrong among named | abstained for the scale |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for k in a.stated:
+        t0 = time.perf_counter()
+        rows = describe_rows(d, sections, k, a)
+        nb, wb = _named(rows, "before")
+        na, wa = _named(rows, "after")
+        scale = np.mean(["pixel" in r["reason"] for r in rows])
+        print(
+            f"| {k:g} | {len(rows)} | {nb:.3f} | {wb:.3f} | {na:.3f} | {wa:.3f} | {scale:.3f} |"
+            f"  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+        if a.calibrate:
+            g = np.array([r["gain"] for r in rows])
+            sh = np.array([r["share"] for r in rows])
+            print(
+                "    share of accepted fields flagged, per ROI checked: "
+                + " ".join(f"{v:.2f}" for v in np.sort(sh[np.isfinite(sh)]))
+            )
+            t = np.array([r["thickness"] for r in rows])
+            for q in (50, 90, 95, 99, 100):
+                print(f"    gain p{q} {np.nanpercentile(g, q):.3f}", end="")
+            print(
+                f"\n    thickness (mm) min {np.nanmin(t):.2f} p5 {np.nanpercentile(t, 5):.2f} "
+                f"p95 {np.nanpercentile(t, 95):.2f} max {np.nanmax(t):.2f}; gains: "
+                + " ".join(f"{v:.2f}" for v in np.sort(g[np.isfinite(g)])[-8:])
+            )
+
+
+if __name__ == "__main__":
+    main()
