@@ -293,9 +293,22 @@ class Describer:
 
     def _caption(self, emb, area: str) -> str:
         if self.bundle.captioner is None:
-            return ""
+            return self._atlas_words(area) if self.taught else ""
         anchor = [area] if self.params.anchor_caption else None
         return self.bundle.caption(emb, self.params.max_new_tokens, areas=anchor)[0]
+
+    @property
+    def taught(self) -> bool:
+        """True for a model taught from the user's annotations (:mod:`cytowords.teach`)."""
+        return bool(((self.bundle.config.get("extra") or {}).get("taught") or {}).get("kind"))
+
+    def _atlas_words(self, area: str) -> str:
+        """A taught area's words: the atlas's literature description when its name is an
+        atlas area (id or alias), else nothing (the readout's statements still follow)."""
+        try:
+            return self.atlas.get(area).literature_description()
+        except KeyError:
+            return ""
 
     def _name(self, area: str) -> str:
         if area == NONE_ID:
