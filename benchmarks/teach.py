@@ -63,9 +63,10 @@ def area_outlines(section, areas: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brain", type=int, default=301)
-    ap.add_argument("--test-brains", type=int, nargs="+", default=[302, 303, 304])
+    ap.add_argument("--test-brains", type=int, nargs="*", default=[302, 303, 304])
     ap.add_argument("--areas", nargs="+", default=["hOc1", "4p", "44", "7A", "Te1.0"])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compare-profiles", action="store_true", help="also validate profiles")
     args = ap.parse_args()
     import torch
 
@@ -83,6 +84,11 @@ def main() -> None:
     t0 = time.perf_counter()
     taught = teach(sections, anns, device=args.device)
     fit_s = time.perf_counter() - t0
+    if args.compare_profiles:
+        from cytowords.teach.fit import profile_cv
+
+        acc, n = profile_cv(sections, anns, taught.names)
+        print(f"profile features (readout, whole regions): {acc:.0%} of {n} held-out regions")
     print(taught.cv.table())
     print(f"fitting: {fit_s:.1f} s on {torch.get_num_threads()} torch thread(s)")
     out = save_taught(taught, tmp / "taught")

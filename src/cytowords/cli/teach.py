@@ -1,5 +1,5 @@
 """``cytowords teach IMAGE [IMAGE ...] --rois FILE [FILE ...] --out DIR [--model BUNDLE]
-[--pixel-size-um S] [--json]``.
+[--pixel-size-um S] [--compare-profiles] [--json]``.
 
 Teach an area model from named regions (:func:`cytowords.teach.teach`): ``--rois`` gives
 one GeoJSON file per image, in the same order (QuPath annotations, named by their class,
@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument(
+        "--compare-profiles",
+        action="store_true",
+        help="also validate the readout's profile features of each region (slower)",
+    )
     p.add_argument("--json", action="store_true", help="print the validation as JSON")
     p.set_defaults(func=run)
 
@@ -72,7 +77,13 @@ def run(args: argparse.Namespace) -> int:
         sections.append(sec)
         anns += found
     try:
-        taught = teach(sections, anns, model=args.model, device=args.device)
+        taught = teach(
+            sections,
+            anns,
+            model=args.model,
+            device=args.device,
+            compare_profiles=args.compare_profiles,
+        )
     except TeachError as exc:
         raise CliError(str(exc)) from None
     except Cancelled:

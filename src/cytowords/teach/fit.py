@@ -5,7 +5,9 @@ discriminant with an "other" threshold -> a model bundle.
    of a quarter field inside each region (:func:`cytowords.describe.roi.patch_grid`), read
    by the one field reader; fields the base bundle's cortex detector reads as no cortex
    (white matter, background of a loosely drawn region) are left out.
-2. Features: the base encoder's embeddings.
+2. Features: the base encoder's embeddings. With ``compare_profiles`` the readout's
+   profile features of each whole region (:mod:`cytowords.measure`) are validated the same
+   way, at the level of regions, and reported beside the embeddings' region accuracy.
 3. Model: class means and one shared covariance, shrunk towards a scaled identity by the
    Ledoit–Wolf estimate (many dimensions, few fields); the head is the linear discriminant
    (logits ``-D²/2``) and the open-set score the ratio of the squared Mahalanobis
@@ -73,6 +75,10 @@ class CvResult:
     per_area: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     distance_cap: float = float("inf")
+    #: held-out regions named right by the majority of their fields (embeddings) and,
+    #: when measured, by the readout's profile features of the whole region
+    region_accuracy: float = float("nan")
+    profile_region_accuracy: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (rounded)."""
@@ -89,6 +95,8 @@ class CvResult:
             "correct_accepted": r(self.correct_accepted),
             "threshold": r(self.threshold),
             "distance_cap": r(self.distance_cap),
+            "region_accuracy": r(self.region_accuracy),
+            "profile_region_accuracy": r(self.profile_region_accuracy),
             "in_class_accept": IN_CLASS_ACCEPT,
             "per_area": {
                 k: {kk: (int(vv) if kk == "fields" else r(vv)) for kk, vv in v.items()}
@@ -116,6 +124,15 @@ class CvResult:
             f"  named right and accepted: {self.correct_accepted:.0%}; 'other' threshold "
             f"{self.threshold:.2f} keeps {IN_CLASS_ACCEPT:.0%} of held-out fields of taught areas"
         )
+        if math.isfinite(self.region_accuracy):
+            lines.append(
+                f"  held-out regions named right (majority of fields): {self.region_accuracy:.0%}"
+            )
+        if math.isfinite(self.profile_region_accuracy):
+            lines.append(
+                "  held-out regions named right by the readout's profile features: "
+                f"{self.profile_region_accuracy:.0%}"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -130,6 +147,7 @@ class FieldSet:
     section: np.ndarray
     centres_um: np.ndarray
     names: list[str]
+    region: np.ndarray | None = None
 
 
 @dataclass
@@ -219,8 +237,8 @@ def collect_fields(
         for a in annotations
     ]
     total, done = sum(len(g) for g in grids), 0
-    xs, ys, ss, cs = [], [], [], []
-    for a, centres in zip(annotations, grids):
+    xs, ys, ss, cs, rs = [], [], [], [], []
+    for k, (a, centres) in enumerate(zip(annotations, grids)):
         if is_cancelled(cancel):
             raise Cancelled("teach cancelled")
         patches = read_fields(sections[a.section], centres, base.pixel_size_um, base.patch_px)
@@ -232,11 +250,17 @@ def collect_fields(
         ys.append(np.full(int(keep.sum()), names.index(a.name)))
         ss.append(np.full(int(keep.sum()), a.section))
         cs.append(centres[keep])
+        rs.append(np.full(int(keep.sum()), k))
         done += len(centres)
         if on_progress:
             on_progress(done, total)
     return FieldSet(
-        np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), np.concatenate(cs), names
+        np.concatenate(xs),
+        np.concatenate(ys),
+        np.concatenate(ss),
+        np.concatenate(cs),
+        names,
+        np.concatenate(rs),
     )
 
 
@@ -332,6 +356,14 @@ def cross_validate(fs: FieldSet, shrinkage: float, features: str) -> CvResult:
             "accuracy": float(right[m].mean()),
             "accepted": float(acc[m].mean()),
         }
+    region_acc = float("nan")
+    if fs.region is not None:
+        votes = [
+            np.bincount(pred[(fs.region == k) & tested], minlength=n).argmax()
+            == fs.y[fs.region == k][0]
+            for k in np.unique(fs.region[tested])
+        ]
+        region_acc = float(np.mean(votes)) if votes else region_acc
     untested = int((~tested).sum())
     if untested:
         notes.append(f"{untested} field(s) of areas named on one section only were not tested")
@@ -346,7 +378,52 @@ def cross_validate(fs: FieldSet, shrinkage: float, features: str) -> CvResult:
         per,
         notes,
         cap,
+        region_acc,
     )
+
+
+def region_profile_features(section: Any, ann: Annotation, cancel: Any = None) -> np.ndarray | None:
+    """The readout's description of a whole region: the ten profile-shape features of its
+    mean laminar profile (:func:`cytowords.measure.borders.profile_features`) and its
+    cortical thickness (mm); None when the readout cannot measure it."""
+    from ..measure import MeasureError, measure_roi
+    from ..measure.borders import profile_features
+
+    try:
+        r = measure_roi(section, ann.roi.vertices, cells=False, cancel=cancel)
+    except MeasureError:
+        return None
+    if not r.measured:
+        return None
+    return np.r_[profile_features(r.profile_mean[None])[0], r.thickness_mm]
+
+
+def profile_cv(
+    sections: Sequence[Any], annotations: Sequence[Annotation], names: list[str], cancel: Any = None
+) -> tuple[float, int]:
+    """Leave-one-section-out accuracy of naming whole regions by their profile features
+    (nearest class mean after standardising with the training regions) and the number of
+    held-out regions it was tested on (NaN, 0 with one section or none measured)."""
+    feats, ys, ss = [], [], []
+    for a in annotations:
+        f = region_profile_features(sections[a.section], a, cancel)
+        if f is not None and np.isfinite(f).all():
+            feats.append(f)
+            ys.append(names.index(a.name))
+            ss.append(a.section)
+    if len(set(ss)) < 2:
+        return float("nan"), 0
+    F, y, sec = np.array(feats), np.array(ys), np.array(ss)
+    right = []
+    for g in np.unique(sec):
+        tr, te = sec != g, sec == g
+        mu, sd = F[tr].mean(0), F[tr].std(0) + 1e-9
+        cls = np.unique(y[tr])
+        means = np.stack([((F[tr][y[tr] == c] - mu) / sd).mean(0) for c in cls])
+        for f, t in zip((F[te] - mu) / sd, y[te]):
+            if t in cls:
+                right.append(cls[np.argmin(((means - f) ** 2).sum(1))] == t)
+    return (float(np.mean(right)) if right else float("nan")), len(right)
 
 
 def _check_fields(fs: FieldSet, n_regions: dict[str, int], patch_um: float) -> None:
@@ -368,6 +445,7 @@ def teach(
     device: str = "cpu",
     on_progress: ProgressFn | None = None,
     cancel: Any = None,
+    compare_profiles: bool = False,
 ) -> TaughtModel:
     """Teach the areas named in ``annotations`` (regions on ``sections``, by index) on top
     of the encoder of bundle ``model`` (``"default"`` or a folder).
@@ -376,7 +454,12 @@ def teach(
     object with ``is_set()`` or a callable) stops between regions with
     :class:`~cytowords.jobs.Cancelled`. Raises :class:`TeachError` (one line) for one
     named area only, an area with too few fields of cortex, a region outside its section
-    or drawn on an image of another size."""
+    or drawn on an image of another size.
+
+    ``compare_profiles``: also measure each region with the readout and report how well
+    its profile features name held-out regions (``cv.profile_region_accuracy``, beside
+    ``cv.region_accuracy`` of the embeddings). The model itself always uses embeddings:
+    area maps and descriptions classify fields, which the readout does not measure."""
     import time
 
     from ..describe.describer import resolve_model_path
@@ -391,6 +474,13 @@ def teach(
     _check_fields(fs, n_regions, base.patch_px * base.pixel_size_um)
     shrink = _shrinkage(fs.X, fs.y)
     cv = cross_validate(fs, shrink, "embedding")
+    if compare_profiles:
+        cv.profile_region_accuracy, n_prof = profile_cv(sections, annotations, names, cancel)
+        if math.isfinite(cv.profile_region_accuracy):
+            cv.notes.append(
+                f"profile features compared on {n_prof} held-out regions; the model uses "
+                "embeddings (maps classify fields, the readout measures regions)"
+            )
     if is_cancelled(cancel):
         raise Cancelled("teach cancelled")
     head, scorer = fit_discriminant(fs.X, fs.y, len(names), shrink)
