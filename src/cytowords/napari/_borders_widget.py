@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 
 from ._layer_choice import LayerChoice
 from ._layers import LayerError, section_from_layer, world_to_section
-from ._progress import ProgressRow
+from ._progress import ProgressRow, run_job
 
 #: levels of the Bonferroni-corrected T² test offered (the first is the default)
 ALPHAS = ("1e-7", "1e-4", "0.01", "0.05")
@@ -175,12 +175,7 @@ class BordersWidget(QWidget):
             float(self.alpha.currentText()),
             _ignore_errors=True,
         )
-        worker.yielded.connect(lambda ev: self._on_event(ev, image))
-        worker.errored.connect(lambda exc: show_error(f"borders failed: {exc}"))
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self.run_btn.setEnabled(False)
-        worker.start()
+        run_job(self, worker, self.run_btn, lambda ev: self._on_event(ev, image), "borders")
 
     def _on_event(self, ev: tuple, image: Image) -> None:
         if self.progress.cancel_event.is_set():
@@ -237,14 +232,6 @@ class BordersWidget(QWidget):
             **kw,
         )
         self.last_layers = [pts, seg]
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.run_btn.setEnabled(True)
-        if self.progress.cancel_event.is_set():
-            self.progress.finish("cancelled: no layer added")
-        elif self.progress.busy:
-            self.progress.finish("stopped")
 
     def cancel(self) -> None:
         self.progress.cancel()

@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 
 from ._layer_choice import LayerChoice
 from ._layers import LayerError, section_from_layer, shape_polygon_section_um
-from ._progress import ProgressRow
+from ._progress import ProgressRow, run_job
 
 #: feature columns that name a region, in order of preference
 NAME_COLUMNS = ("name", "area", "class")
@@ -176,12 +176,7 @@ class TeachWidget(QWidget):
             on_progress=self.progress.relay,
             _ignore_errors=True,
         )
-        worker.yielded.connect(self._on_event)
-        worker.errored.connect(lambda exc: show_error(f"teach failed: {exc}"))
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self.fit_btn.setEnabled(False)
-        worker.start()
+        run_job(self, worker, self.fit_btn, self._on_event, "teach")
 
     def _on_event(self, ev: tuple) -> None:
         if ev[0] == "error":
@@ -195,14 +190,6 @@ class TeachWidget(QWidget):
             f"taught {len(self.taught.names)} areas in {self.taught.seconds:.0f} s; "
             "check the cross-validation, then Save…"
         )
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.fit_btn.setEnabled(True)
-        if self.progress.cancel_event.is_set():
-            self.progress.finish("cancelled")
-        elif self.progress.busy:
-            self.progress.finish("stopped")
 
     def save(self, path: str | None = None) -> str | None:
         """Write the taught model as a bundle folder (asks where when ``path`` is None);
