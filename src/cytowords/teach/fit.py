@@ -526,6 +526,9 @@ def save_taught(taught: TaughtModel, path: str | Path) -> Path:
         thresholds={b.views: float(taught.cv.threshold)},
         cortex=b.cortex.cpu() if b.cortex is not None else None,
         extra={"taught": taught.summary()},
+        # float32: the discriminant's weights and biases (D² of the means, thousands) would
+        # lose the differences between areas in float16
+        fp16=False,
     )
 
 
