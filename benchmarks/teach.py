@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--test-brains", type=int, nargs="*", default=[302, 303, 304])
     ap.add_argument("--areas", nargs="+", default=["hOc1", "4p", "44", "7A", "Te1.0"])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--views", type=int, default=None, help="views per field (default: base's)")
     ap.add_argument("--compare-profiles", action="store_true", help="also validate profiles")
     args = ap.parse_args()
     import torch
@@ -82,7 +83,7 @@ def main() -> None:
         sections.append(sec)
         anns += a
     t0 = time.perf_counter()
-    taught = teach(sections, anns, device=args.device)
+    taught = teach(sections, anns, device=args.device, views=args.views)
     fit_s = time.perf_counter() - t0
     if args.compare_profiles:
         from cytowords.teach.fit import profile_cv

@@ -214,3 +214,9 @@ def test_cli_one_area_only_is_one_line(base, tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "only one area" in err[0]
+
+
+def test_views_the_base_has_no_threshold_for_is_one_line(base, sections):
+    with pytest.raises(TeachError, match="views=8") as info:
+        teach(sections, _two_areas(), model=base, views=8)
+    assert "\n" not in str(info.value)

@@ -1,5 +1,5 @@
 """``cytowords teach IMAGE [IMAGE ...] --rois FILE [FILE ...] --out DIR [--model BUNDLE]
-[--pixel-size-um S] [--compare-profiles] [--json]``.
+[--pixel-size-um S] [--views N] [--compare-profiles] [--json]``.
 
 Teach an area model from named regions (:func:`cytowords.teach.teach`): ``--rois`` gives
 one GeoJSON file per image, in the same order (QuPath annotations, named by their class,
@@ -40,6 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument(
+        "--views",
+        type=int,
+        default=None,
+        choices=(1, 2, 4, 8),
+        help="mirror/rotation views per field (default: the base model's; each costs one "
+        "encoder pass when teaching and mapping)",
+    )
     p.add_argument(
         "--compare-profiles",
         action="store_true",
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model,
             device=args.device,
             compare_profiles=args.compare_profiles,
+            views=args.views,
         )
     except TeachError as exc:
         raise CliError(str(exc)) from None

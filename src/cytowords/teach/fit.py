@@ -446,6 +446,7 @@ def teach(
     on_progress: ProgressFn | None = None,
     cancel: Any = None,
     compare_profiles: bool = False,
+    views: int | None = None,
 ) -> TaughtModel:
     """Teach the areas named in ``annotations`` (regions on ``sections``, by index) on top
     of the encoder of bundle ``model`` (``"default"`` or a folder).
@@ -455,6 +456,10 @@ def teach(
     :class:`~cytowords.jobs.Cancelled`. Raises :class:`TeachError` (one line) for one
     named area only, an area with too few fields of cortex, a region outside its section
     or drawn on an image of another size.
+
+    ``views``: mirror/rotation views averaged per field (1, 2, 4, 8; None: the base
+    bundle's default); the taught bundle keeps that count, each view costs one encoder
+    pass when teaching and mapping.
 
     ``compare_profiles``: also measure each region with the readout and report how well
     its profile features name held-out regions (``cv.profile_region_accuracy``, beside
@@ -469,6 +474,11 @@ def teach(
     names = _check(sections, annotations)
     base_path = resolve_model_path(model)
     base = load_bundle(base_path, device=device, captioner=False)
+    if views is not None:
+        try:
+            base.set_views(views)
+        except ValueError as exc:
+            raise TeachError(str(exc)) from None
     fs = collect_fields(base, sections, annotations, names, on_progress=on_progress, cancel=cancel)
     n_regions = {n: sum(a.name == n for a in annotations) for n in names}
     _check_fields(fs, n_regions, base.patch_px * base.pixel_size_um)
