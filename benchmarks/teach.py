@@ -86,7 +86,7 @@ def main() -> None:
     taught = teach(sections, anns, device=args.device, views=args.views)
     fit_s = time.perf_counter() - t0
     if args.compare_profiles:
-        from cytowords.teach.fit import profile_cv
+        from cytowords.teach.profiles import profile_cv
 
         acc, n = profile_cv(sections, anns, taught.names)
         print(f"profile features (readout, whole regions): {acc:.0%} of {n} held-out regions")

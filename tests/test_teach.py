@@ -220,3 +220,21 @@ def test_views_the_base_has_no_threshold_for_is_one_line(base, sections):
     with pytest.raises(TeachError, match="views=8") as info:
         teach(sections, _two_areas(), model=base, views=8)
     assert "\n" not in str(info.value)
+
+
+def test_profile_cv_names_held_out_regions(monkeypatch, sections):
+    """Region-level validation of profile features (the readout itself is covered by the
+    measure tests and benchmarks/teach.py): regions of two areas on two sections."""
+    from cytowords.teach import profiles
+
+    rng = np.random.default_rng(3)
+    centre = {NAME_A: np.zeros(11), NAME_B: np.full(11, 3.0)}
+    monkeypatch.setattr(
+        profiles,
+        "region_profile_features",
+        lambda sec, ann, cancel=None: centre[ann.name] + rng.normal(0, 0.3, 11),
+    )
+    anns = _two_areas() + _two_areas()  # two regions per area and section
+    acc, n = profiles.profile_cv(sections, anns, [NAME_A, NAME_B])
+    assert n == len(anns) and acc == 1.0
+    assert np.isnan(profiles.profile_cv(sections[:1], _two_areas(1), [NAME_A, NAME_B])[0])

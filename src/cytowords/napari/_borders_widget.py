@@ -198,6 +198,8 @@ class BordersWidget(QWidget):
 
         to_world = -world_to_section(image)
         kw = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}
+        if image.units is not None:
+            kw["units"] = tuple(str(u) for u in image.units[-2:])
         scale = np.asarray(image.scale[-2:], dtype=float)
         offset = np.asarray(image.translate[-2:], dtype=float)
 

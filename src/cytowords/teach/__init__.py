@@ -11,6 +11,7 @@ and *Area map* take it wherever a model folder is accepted.
 
 - :mod:`.annotations` — named regions per section, checked against the section.
 - :mod:`.fit` — fields, features, cross-validation, the model and its bundle.
+- :mod:`.profiles` — the readout's profile features of whole regions, validated the same way.
 """
 
 from .annotations import Annotation, TeachError, annotations_from_geojson
