@@ -60,6 +60,22 @@ class Area:
     color: str = "#808080"
 
 
+    def literature_description(self) -> str:
+        """The catalogue's literature description of the area in a few sentences: its name,
+        distinguishing features and layer notes, as collected from the cited sources
+        (``facts``); empty when the catalogue holds none."""
+        f = self.facts or {}
+        feats = [str(x) for x in (f.get("distinguishing_features") or [])[:3] if x]
+        notes = f.get("layer_notes") or {}
+        parts = [f"Area {self.id} ({self.name})."]
+        if feats:
+            parts.append("In the literature: " + "; ".join(feats) + ".")
+        layers = [f"{k}: {v}" for k, v in notes.items() if v and k in ("III", "IV", "V")]
+        if layers:
+            parts.append("Layers — " + "; ".join(layers) + ".")
+        return " ".join(parts) if (feats or layers) else ""
+
+
 class Atlas:
     """An ordered catalogue of areas with alias lookup, stable labels and colours."""
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "describe",
     "measure",
     "borders",
+    "teach",
     "map",
     "pixel_size",
     "mine",

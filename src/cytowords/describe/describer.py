@@ -331,10 +331,23 @@ class Describer:
         say so); ``readout``: the ROI's readout vector (read by readout-conditioned
         bundles only; None: not measured)."""
         if self.bundle.captioner is None:
-            return ""
+            return self._atlas_words(area) if self.taught else ""
         anchor = [area] if self.params.anchor_caption else None
         n = self.params.max_new_tokens
         return self.bundle.caption(emb, n, areas=anchor, readout=readout)[0]
+
+    @property
+    def taught(self) -> bool:
+        """True for a model taught from the user's annotations (:mod:`cytowords.teach`)."""
+        return bool(((self.bundle.config.get("extra") or {}).get("taught") or {}).get("kind"))
+
+    def _atlas_words(self, area: str) -> str:
+        """A taught area's words: the atlas's literature description when its name is an
+        atlas area (id or alias), else nothing (the readout's statements still follow)."""
+        try:
+            return self.atlas.get(area).literature_description()
+        except KeyError:
+            return ""
 
     def _name(self, area: str) -> str:
         if area == NONE_ID:

@@ -12,7 +12,11 @@
   class is the none class), or ``novelty``: the logit of a small MLP trained to tell
   fictitious-area fields from the training areas' fields (its weights are part of the
   scorer; fitted by :func:`cytowords.training.fit.fit_scorer`). Higher score = less like
-  any known area.
+  any known area. ``distance_ratio``: the squared Mahalanobis distance to the nearest
+  class mean divided by that to the second nearest (0..1; needs two classes; fields
+  further than ``distance_cap`` from every mean score above 1): free of the scale of the
+  distances, which grows on brains and scans the means were not taken from
+  (used by models taught from annotations, :mod:`cytowords.teach`).
   ``calibrate`` sets the rejection threshold from in-scope validation scores.
 
 All state lives in registered buffers/parameters, so ``state_dict()`` is plain tensors
@@ -39,6 +43,7 @@ SCORE_MODES = (
     "mahalanobis+msp_none",
     "none_odds",
     "novelty",
+    "distance_ratio",
 )
 
 
@@ -117,6 +122,10 @@ class OpenSetScorer(nn.Module):
         self.register_buffer("threshold", torch.tensor(float("inf")))
         #: ``novelty`` mode: binary MLP, fictitious-area (high) vs known-area fields
         self.novelty: CortexDetector | None = None
+        if mode == "distance_ratio":
+            #: squared distance to the nearest mean beyond which a field scores above 1
+            #: (always rejected, however the ratio falls): unlike every class
+            self.register_buffer("distance_cap", torch.tensor(float("inf")))
         if mode == "novelty":
             self.novelty = CortexDetector(CortexConfig(embed_dim))
 
@@ -164,21 +173,25 @@ class OpenSetScorer(nn.Module):
         if self.novelty is not None:  # trained beforehand (fit_scorer): its statistics only
             s = self.novelty(emb[keep])
             self.logit_stats.copy_(torch.stack([s.mean(), s.std().clamp_min(1e-6)]))
-        elif self.mode != "mahalanobis":
+        elif self.mode not in ("mahalanobis", "distance_ratio"):
             if logits is None:
                 raise ValueError(f"OpenSetScorer.fit: mode {self.mode!r} needs the head logits")
             s = self._logit_score(logits[keep].float())
             self.logit_stats.copy_(torch.stack([s.mean(), s.std().clamp_min(1e-6)]))
         return self
 
-    def _mahalanobis(self, emb: Tensor) -> Tensor:
+    def class_distances(self, emb: Tensor) -> Tensor:
+        """Squared Mahalanobis distance ``(B, n_classes)`` of each embedding to each class
+        mean (inf for classes without training embeddings)."""
         x = emb.float()
         xp = x @ self.precision
         mp = self.means @ self.precision
         d2 = (xp * x).sum(1, keepdim=True) - 2 * xp @ self.means.t() + (mp * self.means).sum(1)
         d2 = d2.clamp_min(0.0)
-        d2 = d2.masked_fill(~self.class_used[None], float("inf"))
-        return d2.min(1).values / self.means.shape[1]
+        return d2.masked_fill(~self.class_used[None], float("inf"))
+
+    def _mahalanobis(self, emb: Tensor) -> Tensor:
+        return self.class_distances(emb).min(1).values / self.means.shape[1]
 
     def _logit_score(self, logits: Tensor) -> Tensor:
         lg = logits[:, : self.means.shape[0]]
@@ -193,6 +206,11 @@ class OpenSetScorer(nn.Module):
 
     def score(self, emb: Tensor, logits: Tensor | None = None) -> Tensor:
         """Open-set score ``(B,)`` of embeddings ``(B, D)``; higher = more unfamiliar."""
+        if self.mode == "distance_ratio":
+            two = self.class_distances(emb).topk(2, dim=1, largest=False).values
+            ratio = two[:, 0] / two[:, 1].clamp_min(1e-12)
+            far = two[:, 0] > self.distance_cap
+            return torch.where(far, 1.0 + two[:, 0] / self.distance_cap, ratio)
         parts = []
         if self.mode.startswith("mahalanobis"):
             parts.append((self._mahalanobis(emb) - self.maha_stats[0]) / self.maha_stats[1])

@@ -81,3 +81,26 @@ class ProgressRow(QWidget):
     def busy(self) -> bool:
         """True while a job runs (Cancel enabled)."""
         return self.cancel_btn.isEnabled()
+
+
+def run_job(widget, worker, button, on_event, what: str) -> None:
+    """Start ``worker`` (a napari thread worker) as ``widget``'s job: its yielded events go
+    to ``on_event``, a failure becomes one notification naming ``what``, ``button`` is
+    disabled until it finishes; ``widget._worker`` holds it meanwhile and
+    ``widget.progress`` (:class:`ProgressRow`) says how it ended."""
+    from napari.utils.notifications import show_error
+
+    def finished() -> None:
+        widget._worker = None
+        button.setEnabled(True)
+        if widget.progress.cancel_event.is_set():
+            widget.progress.finish("cancelled: no layer added")
+        elif widget.progress.busy:
+            widget.progress.finish("stopped")
+
+    worker.yielded.connect(on_event)
+    worker.errored.connect(lambda exc: show_error(f"{what} failed: {exc}"))
+    worker.finished.connect(finished)
+    widget._worker = worker
+    button.setEnabled(False)
+    worker.start()

@@ -1,0 +1,98 @@
+"""Named regions to teach from: one :class:`Annotation` per region, on a given section.
+
+Names are the user's own (atlas ids such as ``hOc1`` or any text, spaces and non-ASCII
+letters included); leading/trailing blanks are dropped. QuPath annotations are named by
+their class (else by their own name); napari shapes by the ``name`` feature the widget
+reads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..describe.roi import Roi
+
+#: a region may reach this share of the section's extent beyond its edge (a loosely
+#: drawn outline) before it reads as drawn on another image
+OUTSIDE_TOLERANCE = 0.05
+
+
+class TeachError(ValueError):
+    """Input that cannot be taught from; the message is one line saying why."""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A region (µm, ``(y, x)``) named ``name`` on section number ``section`` (0-based,
+    the order the sections are given in); ``source`` names the file or layer."""
+
+    section: int
+    name: str
+    roi: Roi
+    source: str = ""
+
+
+def clean_name(name: object) -> str:
+    """The area name as the model stores it: the text with surrounding blanks removed."""
+    return str(name).strip() if name is not None else ""
+
+
+def check_inside(ann: Annotation, shape_um: tuple[float, float], image: str) -> None:
+    """:class:`TeachError` when ``ann`` lies outside the section of ``shape_um``
+    ``(height, width)`` µm, or reaches beyond it by more than :data:`OUTSIDE_TOLERANCE`
+    of its extent (drawn on an image of another size or pixel size)."""
+    y0, x0, y1, x1 = ann.roi.bounds
+    h, w = shape_um
+    where = f"{ann.source + ': ' if ann.source else ''}region {ann.name!r}"
+    if y1 <= 0 or x1 <= 0 or y0 >= h or x0 >= w:
+        raise TeachError(
+            f"{where} ({x0:.0f}, {y0:.0f})–({x1:.0f}, {y1:.0f}) µm (x, y) lies outside {image} "
+            f"({w:.0f} × {h:.0f} µm): annotations of another image?"
+        )
+    tol_y, tol_x = OUTSIDE_TOLERANCE * h, OUTSIDE_TOLERANCE * w
+    if y0 < -tol_y or x0 < -tol_x or y1 > h + tol_y or x1 > w + tol_x:
+        raise TeachError(
+            f"{where} reaches to ({x1:.0f}, {y1:.0f}) µm (x, y), beyond {image} "
+            f"({w:.0f} × {h:.0f} µm): annotated on an image of another size or pixel size?"
+        )
+
+
+def annotations_from_geojson(
+    path: str | os.PathLike, section: int, pixel_size_um: float
+) -> tuple[list[Annotation], list[str]]:
+    """Named regions of a QuPath/plugin GeoJSON file for section number ``section``
+    (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
+    records its own). Returns the annotations and notes on what was skipped (unnamed
+    regions, lines, points). :class:`TeachError` when the file has no named region."""
+    from ..describe.geojson import GeoJsonError, read_geojson_rois
+
+    try:
+        read = read_geojson_rois(path, pixel_size_um=pixel_size_um)
+    except GeoJsonError as exc:
+        raise TeachError(str(exc)) from None
+    out, notes = [], list(read.notes)
+    for f in read.rois:
+        name = clean_name(f.classification) or clean_name(
+            f.roi.name if not f.roi.name.startswith("ROI ") else ""
+        )
+        if not name:
+            notes.append(f"{path}: feature {f.index}: no class or name; skipped")
+            continue
+        out.append(Annotation(section, name, f.roi, str(path)))
+    if not out:
+        raise TeachError(f"{path}: no region with a class or a name (the area to teach)")
+    return out, notes
+
+
+def group_names(annotations: Sequence[Annotation]) -> list[str]:
+    """The distinct area names in first-seen order."""
+    return list(dict.fromkeys(a.name for a in annotations))
+
+
+def roi_from_vertices(vertices_um: np.ndarray, name: str) -> Roi:
+    """A :class:`Roi` from ``(N, 2)`` ``(y, x)`` µm vertices (napari shapes)."""
+    return Roi(np.asarray(vertices_um, dtype=float), name=name)
