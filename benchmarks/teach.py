@@ -5,7 +5,7 @@ sections of the same individual: the same seed, slides of different sizes, so th
 folding differs), the outline of the area's largest piece of cortex, written as QuPath
 GeoJSON with the area as its class and read back with
 :func:`cytowords.teach.annotations_from_geojson`. :func:`cytowords.teach.teach` fits the
-model (timed); :func:`cytowords.describe.mapping.compute_area_map` maps whole sections of
+model (timed); :func:`cytowords.mapping.compute_area_map` maps whole sections of
 ``--test-brains`` with the saved bundle. Scored per map tile whose centre lies in the
 cortex (synthetic truth): accuracy over tiles of the taught areas (named right and
 accepted) and the share of tiles of every other area called "other" (rejected).
@@ -71,7 +71,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from cytowords.describe.mapping import compute_area_map
+    from cytowords.mapping import compute_area_map
 
     tmp = Path(tempfile.mkdtemp(prefix="teach-bench-"))
     sections, anns = [], []

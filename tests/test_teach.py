@@ -11,7 +11,7 @@ import torch
 
 from cytowords.cli import main
 from cytowords.describe import DescribeParams, Describer, Roi
-from cytowords.describe.mapping import compute_area_map
+from cytowords.mapping import compute_area_map
 from cytowords.model import load_bundle
 from cytowords.sections import read_fields, write_section
 from cytowords.teach import Annotation, TeachError, annotations_from_geojson, save_taught, teach
