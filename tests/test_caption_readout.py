@@ -251,7 +251,7 @@ def test_describer_captions_from_the_rois_readout(readout_bundle, tmp_path, monk
     from cytowords.synth import virtual_section
     from test_describe_measured import ACROSS, PX, X0, Y0, H, W
 
-    sec = virtual_section(203, pixel_size_um=PX)
+    sec = virtual_section(203, pixel_size_um=PX, variation="classic")  # fixed coordinates: classic geometry
     a, b0 = int(Y0 / PX), int(X0 / PX)
     img = np.asarray(sec.levels[0][a : a + int(H / PX), b0 : b0 + int(W / PX)])
     store = open_section(

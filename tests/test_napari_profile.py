@@ -27,7 +27,7 @@ ACROSS = (4192.0, 4648.0)
 
 @pytest.fixture(scope="module")
 def window() -> np.ndarray:
-    sec = virtual_section(203, pixel_size_um=PX)
+    sec = virtual_section(203, pixel_size_um=PX, variation="classic")  # fixed coordinates: classic geometry
     a, b = int(Y0 / PX), int(X0 / PX)
     return np.asarray(sec.levels[0][a : a + int(H / PX), b : b + int(W / PX)])
 
