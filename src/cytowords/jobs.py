@@ -10,21 +10,16 @@ Nothing here imports Qt, torch or napari.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Protocol
 
 #: ``on_progress(done, total)``: ``done`` of ``total`` units of work are finished.
 Progress = Callable[[int, int], None]
 
 
-class CancelLike(Protocol):
-    """An object that says whether to stop (``threading.Event`` is one)."""
-
-    def is_set(self) -> bool: ...
-
-
-#: What a job accepts as its cancel flag.
-CancelFlag = CancelLike | Callable[[], bool] | None
+#: What a job accepts as its cancel flag: a ``threading.Event`` (or any object with
+#: ``is_set()``), a callable returning True to stop, or None.
+CancelFlag = threading.Event | Callable[[], bool] | None
 
 
 class Cancelled(RuntimeError):
@@ -38,4 +33,4 @@ def is_cancelled(cancel: CancelFlag) -> bool:
     return bool(cancel.is_set()) if hasattr(cancel, "is_set") else bool(cancel())
 
 
-__all__ = ["CancelFlag", "CancelLike", "Cancelled", "Progress", "is_cancelled"]
+__all__ = ["CancelFlag", "Cancelled", "Progress", "is_cancelled"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from cytowords.jobs import CancelLike
+from cytowords.jobs import CancelFlag
 from cytowords.model.captioner import Captioner
 from cytowords.training.fit.common import (
     ProgressFn,
@@ -34,7 +34,7 @@ def fit_captioner(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 200,
     on_progress: ProgressFn | None = None,
-    cancel: CancelLike | Callable[[], bool] | None = None,
+    cancel: CancelFlag = None,
 ) -> FitResult:
     """Train ``captioner`` in place with next-token loss.
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cytowords.jobs import CancelLike
+from cytowords.jobs import CancelFlag
 from cytowords.model.head import AreaHead, OpenSetScorer
 from cytowords.training.fit.binary_fit import fit_binary_mlp
 from cytowords.training.fit.common import (
@@ -35,7 +34,7 @@ def fit_head(
     val: tuple[Tensor, Tensor] | None = None,
     checkpoint_dir: str | Path | None = None,
     on_progress: ProgressFn | None = None,
-    cancel: CancelLike | Callable[[], bool] | None = None,
+    cancel: CancelFlag = None,
 ) -> FitResult:
     """Train ``head`` in place with cross-entropy on ``embeddings (N, D)`` and integer
     ``labels (N,)`` (index into the head's classes). The input standardisation is set

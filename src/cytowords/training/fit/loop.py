@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cytowords.jobs import CancelLike, is_cancelled
+from cytowords.jobs import CancelFlag, is_cancelled
 from cytowords.training.fit.common import (
     ProgressFn,
     cosine_lr,
@@ -52,7 +52,7 @@ def run_loop(
     checkpoint_every: int = 200,
     log_every: int = 50,
     on_progress: ProgressFn | None = None,
-    cancel: CancelLike | Callable[[], bool] | None = None,
+    cancel: CancelFlag = None,
 ) -> FitResult:
     """Run ``step_fn(step) -> loss`` for ``steps`` steps with a cosine LR schedule.
 

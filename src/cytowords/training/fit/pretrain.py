@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from cytowords.jobs import CancelLike
+from cytowords.jobs import CancelFlag
 from cytowords.model.contrastive import augment, contrastive_step
 from cytowords.training.fit.common import (
     ProgressFn,
@@ -35,7 +35,7 @@ def pretrain_encoder(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 200,
     on_progress: ProgressFn | None = None,
-    cancel: CancelLike | Callable[[], bool] | None = None,
+    cancel: CancelFlag = None,
 ) -> FitResult:
     """Train ``encoder`` in place with the spatial contrastive loss.
 
@@ -93,7 +93,7 @@ def pretrain_encoder_supervised(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 200,
     on_progress: ProgressFn | None = None,
-    cancel: CancelLike | Callable[[], bool] | None = None,
+    cancel: CancelFlag = None,
     precision: str = "fp32",
 ) -> FitResult:
     """Train ``encoder`` in place as an area classifier (cross-entropy through a linear
