@@ -204,6 +204,9 @@ class AreaMapWidget(QWidget):
         self._live_cancel = threading.Event()
         self._live_pending = False
         self.follow.toggled.connect(self._on_follow)
+        # a deleted widget stops following (the camera outlives it)
+        on_camera, events = self._on_camera, self._camera_events()
+        self.destroyed.connect(lambda *_: [ev.disconnect(on_camera) for ev in events])
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
         form.addRow("Pixel size", self.pixel_size)
@@ -371,8 +374,7 @@ class AreaMapWidget(QWidget):
     def _on_follow(self, on: bool) -> None:
         """Follow view on: map the view now and after every pan/zoom; off: stop the pending
         timer and cancel the run in flight (the live layers stay as they are)."""
-        cam = camera(self.viewer)
-        for ev in (cam.events.center, cam.events.zoom):
+        for ev in self._camera_events():
             if on:
                 ev.connect(self._on_camera)
             else:
@@ -385,6 +387,10 @@ class AreaMapWidget(QWidget):
         self._live_gen += 1  # whatever is still in flight is dropped
         self._live_cancel.set()
         self._live_note("follow view off")
+
+    def _camera_events(self) -> tuple:
+        cam = camera(self.viewer)
+        return (cam.events.center, cam.events.zoom)
 
     def _on_camera(self, event=None) -> None:
         """The view moved: cancel the run in flight and map again once the camera stops."""
