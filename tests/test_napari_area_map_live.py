@@ -15,7 +15,7 @@ from cytowords.napari._live_view import (
     live_region,
     live_stride_um,
 )
-from napari_helpers import SECTION_UM, add_section, section_array, tiny_bundle_path, wait_idle
+from napari_helpers import SECTION_UM, area_map_widget, section_array, tiny_bundle_path, wait_idle
 
 __all__ = ["tiny_bundle_path"]  # fixture re-export
 
@@ -77,17 +77,6 @@ def dense_bundle_path(tmp_path_factory, tiny_bundle_path):
     )
 
 
-def _viewer_with_widget(make_napari_viewer, model_path):
-    from cytowords.napari._area_map_widget import AreaMapWidget
-
-    viewer = make_napari_viewer()
-    image = add_section(viewer)
-    w = AreaMapWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    w.model.set_value(str(model_path))
-    return viewer, w, image
-
-
 def _look_at(viewer, w, image, centre_um, width_um) -> tuple:
     """Point the camera at ``centre_um`` (world µm) showing ``width_um`` across; the view's
     region on the section (µm)."""
@@ -120,7 +109,7 @@ def test_follow_view_maps_the_view_into_one_layer_pair_updated_in_place(
 ) -> None:
     from cytowords.mapping import AreaMap
 
-    viewer, w, image = _viewer_with_widget(make_napari_viewer, dense_bundle_path)
+    viewer, w, image = area_map_widget(make_napari_viewer, dense_bundle_path)
     # a map the user computed with the button: following never touches it
     w.region_combo.setCurrentText("whole section")
     w.run()
@@ -210,7 +199,7 @@ def test_follow_view_maps_the_view_into_one_layer_pair_updated_in_place(
 def test_follow_view_per_field_budget_and_paused_views(
     make_napari_viewer, qtbot, tiny_bundle_path
 ) -> None:
-    viewer, w, image = _viewer_with_widget(make_napari_viewer, tiny_bundle_path)
+    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle_path)
     region = _look_at(viewer, w, image, (1600.0, 2400.0), 1200.0)
     w.follow.setChecked(True)
     qtbot.waitUntil(lambda: bool(w.live_layers(image)), timeout=20000)
