@@ -140,6 +140,14 @@ def test_section_set_labels_purity_and_cache(tmp_path):
     assert ps.patches.dtype == np.uint8 and ps.patches.shape[1:] == (PATCH_PX, PATCH_PX)
     files = list(tmp_path.glob("sections_*.npz"))
     assert len(files) == 1
+    # the rendered section is cached too (the readout baseline measures on it)
+    from cytowords.training.evaluate.sectionset import section_for
+
+    assert len(list(tmp_path.glob("section_*.npz"))) == 1
+    sec = section_for(203, COARSE_UM, (20.0, 15.0), True, tmp_path)
+    np.testing.assert_array_equal(
+        np.asarray(sec.levels[0]), np.asarray(section_for(203, COARSE_UM, (20.0, 15.0)).levels[0])
+    )
     again = build_section_set([203], **kw)
     np.testing.assert_array_equal(again.patches, ps.patches)
     np.testing.assert_array_equal(again.purity, ps.purity)

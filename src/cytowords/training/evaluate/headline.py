@@ -191,7 +191,7 @@ def _readout_feats(
     feats = []
     for b in np.unique(ps.brain[idx]):
         sel = idx[ps.brain[idx] == b]
-        sec = section_for(int(b), bundle.pixel_size_um, size_mm, include_unseen)
+        sec = section_for(int(b), bundle.pixel_size_um, size_mm, include_unseen, cache)
         feats.append(
             (sel, readout_features(sec, ps.centres_um[sel], field_um, bundle.pixel_size_um))
         )
@@ -374,7 +374,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     }
     return {
         "table": table,
-        "near_miss_areas": per_near,
+        "unseen_areas": per_near,
         "protocol": protocol,
         "_set": test,
         "_res": res,
@@ -460,7 +460,7 @@ def headline_markdown(h: dict) -> str:
         "rejected @ stored threshold |",
         "|---|---|---|---|---|---|",
     ]
-    for u, r in h["near_miss_areas"].items():
+    for u, r in h["unseen_areas"].items():
         lines.append(
             f"| {u} | {'yes' if r['near_miss'] else 'no'} | {r['nearest_in_scope']} "
             f"({r['profile_distance']:.2f}) | {r['n']} | {_cell(r['auroc'])} | "

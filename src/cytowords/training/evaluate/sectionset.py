@@ -134,17 +134,17 @@ def choose_fields(
     }
 
 
-def materialise(section):
-    """The same section with every level computed into memory (a whole section at a model
-    resolution of 16-64 µm/px is a few MB), so that many fields and readouts read it
-    without rendering its chunks again; pixels are identical."""
+def materialise(section, levels: list[np.ndarray] | None = None):
+    """The same section with every level in memory (computed, or ``levels`` when given):
+    a whole section at a model resolution of 16-64 µm/px is a few MB, and many fields and
+    readouts then read it without rendering its chunks again; pixels are identical."""
     import dask.array as da
 
     from cytowords.sections import Section
 
-    levels = [da.from_array(np.asarray(lv.compute()), chunks=1024) for lv in section.levels]
+    arrays = levels if levels is not None else [np.asarray(lv.compute()) for lv in section.levels]
     return Section(
-        levels=levels,
+        levels=[da.from_array(a, chunks=1024) for a in arrays],
         pixel_size_um=list(section.pixel_size_um),
         name=section.name,
         metadata=dict(section.metadata),
@@ -152,14 +152,37 @@ def materialise(section):
     )
 
 
-def section_for(seed: int, pixel_size_um: float, size_mm=SECTION_MM, include_unseen=True):
-    """The held-out brain's virtual section at ``pixel_size_um``, materialised."""
+def section_for(
+    seed: int,
+    pixel_size_um: float,
+    size_mm=SECTION_MM,
+    include_unseen: bool = True,
+    cache_dir: str | Path | None = None,
+):
+    """The held-out brain's virtual section at ``pixel_size_um``, materialised; its levels
+    are cached as ``.npz`` in ``cache_dir`` (keyed by the generator and every argument),
+    so the readout baseline does not render a section the test set already rendered."""
     from cytowords.synth import virtual_section
 
     sec = virtual_section(
         int(seed), size_mm=size_mm, pixel_size_um=pixel_size_um, include_unseen=include_unseen
     )
-    return materialise(sec)
+    if cache_dir is None:
+        return materialise(sec)
+    key = json.dumps(
+        [generator_key(), int(seed), pixel_size_um, list(size_mm), bool(include_unseen)]
+    )
+    path = Path(cache_dir) / f"section_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return materialise(sec, [z[f"level{k}"] for k in range(len(sec.levels))])
+    mem = materialise(sec)
+    from cytowords.atomic import atomic_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, suffix=".npz") as tmp:
+        np.savez(tmp, **{f"level{k}": np.asarray(lv) for k, lv in enumerate(mem.levels)})
+    return mem
 
 
 def build_section_set(
@@ -231,7 +254,7 @@ def build_section_set(
             size_mm=size_mm,
             rng=rng,
         )
-        sec = section_for(int(b), pixel_size_um, size_mm, include_unseen=bool(uns))
+        sec = section_for(int(b), pixel_size_um, size_mm, bool(uns), cache_dir)
         patches = read_fields(sec, f["centres_um"], pixel_size_um, patch_px, as_uint8=True)
         lab = f["labels"]
         kind = np.where(lab == NONE_ID, "none", np.where(np.isin(lab, uns), "unseen", "in_scope"))
