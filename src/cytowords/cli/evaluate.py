@@ -25,9 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate a model bundle on held-out synthetic brains (paper's table, baselines)",
         description=(
-            "Render held-out test brains (never used in training), caption and classify "
-            "their patches, and report label match, masked 8-way, classification and "
-            "open-set metrics beside baselines and under robustness shifts."
+            "Headline: read fields from whole held-out sections (in-scope and unseen areas "
+            "side by side) of >= 10 test brains, caption and classify them, and report "
+            "label match, masked 8-way, classification and open-set metrics with 95 %% "
+            "bootstrap intervals over brains, beside the GLI-profile and readout-feature "
+            "baselines on the same fields (headline.md/json). Secondary view: patches "
+            "rendered one by one (synth.sample_patches), with baselines and robustness "
+            "shifts. Development test seeds 200-299 unless --published (500-599, only for "
+            "the numbers in docs/results.md)."
         ),
     )
     p.add_argument("--model", default="default", help="bundle folder or 'default'")
@@ -35,8 +40,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--brains",
         type=int,
         default=3,
-        help="number of held-out test brains (seeds 200, 201, ...; at most 800)",
+        help="sampler view: number of test brains (from the start of the seed range)",
     )
+    p.add_argument(
+        "--published",
+        action="store_true",
+        help="use the published test range (seeds 500-599) instead of the development "
+        "range (200-299); only for the numbers in docs/results.md",
+    )
+    p.add_argument(
+        "--section-brains", type=int, default=10, help="headline: held-out sections (brains)"
+    )
+    p.add_argument(
+        "--section-fields-per-area",
+        type=int,
+        default=5,
+        help="headline: fields per area and brain",
+    )
+    p.add_argument(
+        "--section-caption-patches",
+        type=int,
+        default=720,
+        metavar="N",
+        help="headline: caption a stratified subset of about N fields",
+    )
+    p.add_argument(
+        "--readout-fields-per-area",
+        type=int,
+        default=2,
+        help="headline: fields per area and brain measured for the readout baseline",
+    )
+    p.add_argument(
+        "--bootstrap", type=int, default=1000, help="headline: bootstrap resamples over brains"
+    )
+    p.add_argument("--no-headline", action="store_true", help="skip the section-read headline")
+    p.add_argument("--no-sampler", action="store_true", help="skip the sampler-based view")
     p.add_argument(
         "--patches-per-area", type=int, default=51, help="patches per area over all test brains"
     )
@@ -96,13 +134,24 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation, print the table (or JSON) and write the report folder."""
     from cytowords.cli import CliError
 
-    for name in ("brains", "patches_per_area", "robust_patches_per_area"):
+    for name in (
+        "brains",
+        "patches_per_area",
+        "robust_patches_per_area",
+        "section_brains",
+        "section_fields_per_area",
+        "readout_fields_per_area",
+        "bootstrap",
+    ):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
-    from cytowords.training.evaluate import held_out_brains
+    if args.no_headline and args.no_sampler:
+        raise CliError("--no-headline and --no-sampler together leave nothing to evaluate")
+    from cytowords.training.evaluate.testset import eval_brains
 
-    try:  # the one place that knows the test seed range
-        held_out_brains(args.brains)
+    try:  # the one place that knows the test seed ranges
+        eval_brains(args.brains, args.published)
+        eval_brains(args.section_brains, args.published)
     except ValueError as e:
         raise CliError(str(e)) from None
     if args.caption_patches is not None and args.caption_patches < 0:
@@ -120,6 +169,14 @@ def run(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         robust_per_area=args.robust_patches_per_area,
         seed=args.seed,
+        published=args.published,
+        headline=not args.no_headline,
+        sampler=not args.no_sampler,
+        section_brains=args.section_brains,
+        section_per_area=args.section_fields_per_area,
+        section_caption_patches=args.section_caption_patches,
+        readout_per_area=args.readout_fields_per_area,
+        bootstrap=args.bootstrap,
     )
     bar = None
     if not args.no_progress:
@@ -142,7 +199,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(metrics_json(m) if args.json else table(m))
+    if args.json:
+        print(metrics_json(m))
+    else:
+        if "headline" in m:
+            from cytowords.training.evaluate.headline import headline_markdown
+
+            print(headline_markdown(m["headline"]))
+        if not args.no_sampler:
+            print("Sampler view (secondary):")
+            print(table(m))
     if not args.json:
         print(f"report: {args.out}")
     return 0
