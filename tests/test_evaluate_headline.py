@@ -153,9 +153,18 @@ def test_section_set_labels_purity_and_cache(tmp_path):
     np.testing.assert_array_equal(again.purity, ps.purity)
 
 
-def test_headline_report_on_tiny_bundle(bundle, tmp_path):
+def test_headline_report_on_tiny_bundle(bundle, tmp_path, monkeypatch):
+    from cytowords.model.model_bundle import ModelBundle
     from cytowords.training.evaluate import EvalOptions, run_evaluation
 
+    captioned_rows = []
+    caption = ModelBundle.caption
+
+    def counting_caption(self, emb, *a, **kw):
+        captioned_rows.append(len(emb))
+        return caption(self, emb, *a, **kw)
+
+    monkeypatch.setattr(ModelBundle, "caption", counting_caption)
     out = tmp_path / "eval"
     opts = EvalOptions(
         model=str(bundle),
@@ -164,7 +173,7 @@ def test_headline_report_on_tiny_bundle(bundle, tmp_path):
         robustness=False,
         section_brains=2,
         section_per_area=1,
-        section_caption_patches=8,
+        headline_captions=1,
         section_train_brains=1,
         section_train_per_area=2,
         readout_per_area=1,
@@ -173,8 +182,16 @@ def test_headline_report_on_tiny_bundle(bundle, tmp_path):
     )
     m = run_evaluation(opts)
     h = json.loads((out / "headline.json").read_text())
-    assert h["protocol"]["seed_range"] == "development"
-    assert h["protocol"]["brains"] == [200, 201]
+    p = h["protocol"]
+    assert p["seed_range"] == "development"
+    assert p["brains"] == [200, 201]
+    # one caption per label value (each area on the sections and non-cortex), each field
+    # captioned once: the claims reuse the label-match captions
+    labels = m["headline"]["protocol"]["fields"]
+    n_labels = len(AREAS) + len(load_atlas().unseen_ids) + 1
+    assert p["captioned"] == sum(captioned_rows) <= n_labels < labels
+    claims = h["caption_claims"]
+    assert claims["n_captions"] == h["table"]["ours"]["_counts"]["captioned_in_scope"] > 0
     t = h["table"]
     assert set(t) >= {"ours", "ours_pure", "gli_profile", "readout_features", "chance"}
     acc = t["ours"]["classification_accuracy"]
@@ -185,3 +202,56 @@ def test_headline_report_on_tiny_bundle(bundle, tmp_path):
     assert "Near-miss rule" in md and "hIP3" in md
     assert (out / "headline_per_area.csv").stat().st_size > 0
     assert m["headline"]["protocol"]["fields"] == m["n_patches"]
+
+
+def test_caption_subset_and_centre_crop():
+    from cytowords.training.evaluate.headline import caption_subset, centre_crop
+
+    labels = np.array(["a"] * 5 + ["b"] * 3 + [NONE_ID] * 4)
+    idx = caption_subset(labels, 2, seed=3)
+    assert sorted(labels[idx].tolist()) == sorted(["a", "a", "b", "b", NONE_ID, NONE_ID])
+    np.testing.assert_array_equal(idx, caption_subset(labels, 2, seed=3))
+    assert len(caption_subset(labels, 0, seed=3)) == 0
+    x = np.arange(2 * 6 * 6).reshape(2, 6, 6)
+    np.testing.assert_array_equal(centre_crop(x, 2), x[:, 2:4, 2:4])
+
+
+def test_headline_reads_fields_with_a_dense_encoders_context(tmp_path):
+    # a dense-architecture bundle embeds the field plus its context (read_px > patch_px);
+    # the headline reads exactly that around each field centre
+    import torch
+
+    from cytowords.sections import read_fields
+    from cytowords.training.evaluate import EvalOptions
+    from cytowords.training.evaluate.headline import run_headline
+    from cytowords.training.evaluate.sectionset import section_for
+    from dense_encoder import dense_bundle
+    from map_fixtures import band_section
+
+    b = dense_bundle(make_tiny_bundle(tmp_path / "tiny"), band_section(2400.0, 2000.0))
+    assert b.read_px > b.patch_px
+    opts = EvalOptions(
+        section_brains=2,
+        section_per_area=1,
+        headline_captions=0,
+        baselines=False,
+        bootstrap=20,
+        section_size_mm=(8.0, 6.0),
+    )
+    h = run_headline(
+        b, opts, load_atlas(), None, tmp_path / "cache", lambda *a: None, lambda m: None
+    )
+    ps, res = h["_set"], h["_res"]
+    assert ps.patches.shape[1:] == (b.read_px, b.read_px)
+    assert set(ps.brain.tolist()) == {200, 201}
+    assert not res.captioned.any() and h["caption_claims"] == {}
+    one = ps.brain == 201
+    sec = section_for(201, b.pixel_size_um, (8.0, 6.0), True, tmp_path / "cache")
+    fields = read_fields(sec, ps.centres_um[one], b.pixel_size_um, b.read_px, as_uint8=True)
+    np.testing.assert_array_equal(fields, ps.patches[one])
+    _, score, _ = b.classify(b.embed(fields))
+    # the same scores up to float32 rounding of another batch composition
+    torch.testing.assert_close(
+        torch.as_tensor(res.score[one]), score.double(), rtol=1e-3, atol=1e-3
+    )
+    assert h["table"]["ours"]["_counts"]["brains"] == 2

@@ -19,6 +19,13 @@ ROWS = (
 )
 
 
+#: headline defaults: development range / --published (>= 10 brains, >= 50 fields per area)
+DEV_FIELDS_PER_AREA = 5
+PUBLISHED_FIELDS_PER_AREA = 5
+DEV_CAPTIONS = 2
+PUBLISHED_CAPTIONS = 5
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
     p = subparsers.add_parser(
@@ -40,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--brains",
         type=int,
         default=3,
-        help="sampler view: number of test brains (from the start of the seed range)",
+        help="sampler view: number of test brains, the first seeds of the range (200, 201, "
+        "...; 500, 501, ... with --published; at most 100)",
     )
     p.add_argument(
         "--published",
@@ -49,25 +57,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "range (200-299); only for the numbers in docs/results.md",
     )
     p.add_argument(
-        "--section-brains", type=int, default=10, help="headline: held-out sections (brains)"
+        "--section-brains",
+        type=int,
+        default=10,
+        help="headline: held-out sections, one per brain (default 10)",
     )
     p.add_argument(
         "--section-fields-per-area",
         type=int,
-        default=5,
-        help="headline: fields per area and brain",
+        default=None,
+        help=f"headline: fields per area and brain (default {DEV_FIELDS_PER_AREA}; "
+        f"{PUBLISHED_FIELDS_PER_AREA} with --published: >= 50 per area over 10 brains)",
     )
     p.add_argument(
-        "--section-caption-patches",
+        "--headline-captions",
         type=int,
-        default=720,
+        default=None,
         metavar="N",
-        help="headline: caption a stratified subset of about N fields",
+        help=f"headline: caption N fields per area (and N non-cortex fields), chosen at "
+        f"random with --seed, once each (default {DEV_CAPTIONS}; {PUBLISHED_CAPTIONS} with "
+        "--published; 0: no captions)",
     )
     p.add_argument(
         "--readout-fields-per-area",
         type=int,
-        default=2,
+        default=1,
         help="headline: fields per area and brain measured for the readout baseline",
     )
     p.add_argument(
@@ -76,14 +90,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-headline", action="store_true", help="skip the section-read headline")
     p.add_argument("--no-sampler", action="store_true", help="skip the sampler-based view")
     p.add_argument(
-        "--patches-per-area", type=int, default=51, help="patches per area over all test brains"
+        "--patches-per-area",
+        type=int,
+        default=51,
+        help="sampler view: patches per area over all its test brains",
     )
     p.add_argument(
         "--caption-patches",
         type=int,
         default=None,
         metavar="N",
-        help="caption a stratified subset of about N patches (default: all)",
+        help="sampler view: caption a stratified subset of about N patches (default: all)",
     )
     p.add_argument("--out", default="evaluation", help="output folder (report and cache)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -134,6 +151,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation, print the table (or JSON) and write the report folder."""
     from cytowords.cli import CliError
 
+    if args.section_fields_per_area is None:
+        args.section_fields_per_area = (
+            PUBLISHED_FIELDS_PER_AREA if args.published else DEV_FIELDS_PER_AREA
+        )
+    if args.headline_captions is None:
+        args.headline_captions = PUBLISHED_CAPTIONS if args.published else DEV_CAPTIONS
     for name in (
         "brains",
         "patches_per_area",
@@ -156,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     if args.caption_patches is not None and args.caption_patches < 0:
         raise CliError("--caption-patches must be non-negative")
+    if args.headline_captions < 0:
+        raise CliError("--headline-captions must be non-negative")
     from cytowords.training.evaluate import EvalOptions, run_evaluation
     from cytowords.training.evaluate.report import metrics_json
 
@@ -174,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         sampler=not args.no_sampler,
         section_brains=args.section_brains,
         section_per_area=args.section_fields_per_area,
-        section_caption_patches=args.section_caption_patches,
+        headline_captions=args.headline_captions,
         readout_per_area=args.readout_fields_per_area,
         bootstrap=args.bootstrap,
     )

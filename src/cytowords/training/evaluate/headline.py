@@ -207,11 +207,34 @@ def _readout_feats(
     return out
 
 
+def caption_subset(labels: np.ndarray, per_label: int, seed: int) -> np.ndarray:
+    """Indices of the fields to caption: ``per_label`` fields of every label value (area
+    id or ``__none__``) drawn at random over all brains with a fixed seed (0: none)."""
+    labels = np.asarray(labels)
+    if per_label < 1 or not len(labels):
+        return np.zeros(0, int)
+    groups = len(set(labels.tolist()))
+    return stratified_subset(labels, per_label * groups, seed)
+
+
+def centre_crop(patches: np.ndarray, px: int) -> np.ndarray:
+    """The central ``px`` × ``px`` of patches ``(N, H, W)`` (the field without the
+    encoder's context)."""
+    off = (patches.shape[1] - px) // 2
+    return patches[:, off : off + px, off : off + px]
+
+
 def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, say) -> dict:
     """The headline evaluation (see module docstring); returns the ``headline`` dict of
-    the metrics (values, intervals, counts, protocol) and the per-field results."""
+    the metrics (values, intervals, counts, protocol) and the per-field results.
+
+    Cost: every field goes through the encoder and head once (batched); only
+    ``opts.headline_captions`` fields per area are captioned, once each (freely, the
+    paper's protocol; a readout-conditioned captioner reads the field's readout simulated
+    from the truth), and the caption claims are scored on those same captions."""
     from ..presets import get_preset
-    from .baselines import gli_baseline
+    from .baselines import gli_baseline, training_captions
+    from .claims import claim_report, field_readouts
 
     t0 = time.time()
     areas = [a for a in bundle.area_ids if a != NONE_ID]
@@ -227,6 +250,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     test = build_section_set(
         brains,
         patch_px=bundle.patch_px,
+        read_px=bundle.read_px,
         pixel_size_um=bundle.pixel_size_um,
         per_area=opts.section_per_area,
         in_scope=areas,
@@ -239,16 +263,35 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     )
     t_set = time.time() - t0
     say(f"section test set: {len(test)} fields from brains {brains[0]}..{brains[-1]}")
-    cap_idx = stratified_subset(test.labels, opts.section_caption_patches, opts.seed)
+    cap_idx = caption_subset(test.labels, opts.headline_captions, opts.seed)
+    truths, vectors = field_readouts(bundle, test.labels[cap_idx], test.brain[cap_idx], opts.seed)
+    readout = None
+    if vectors is not None:  # rows for the captioned fields only; the rest stay "missing"
+        readout = np.zeros((len(test), vectors.shape[1]), np.float32)
+        readout[cap_idx] = vectors
     res, _ = run_model(
         bundle,
         test,
         cap_idx,
         batch_size=opts.batch_size,
         max_new_tokens=opts.max_new_tokens,
+        anchored=False,
+        readout=readout,
         on_progress=lambda d, t: progress("model (sections)", d, t),
     )
     add_text_scores(res, test, atlas, scorer)
+    claims: dict = {}
+    if bundle.captioner is not None and len(cap_idx):
+        keep = test.kind[cap_idx] == "in_scope"
+        sel = cap_idx[keep]
+        claims = claim_report(
+            [res.captions[i] for i in sel],
+            test.labels[sel].tolist(),
+            [t for t, k in zip(truths, keep) if k],
+            training_captions(atlas),
+            None if vectors is None else vectors[keep],
+        )
+        claims["captions"] = "free (the label-match captions), not anchored"
     t_model = time.time() - t0 - t_set
     truth = test.labels.astype(str)
     parsed = np.asarray(res.parsed or [None] * len(test), object)
@@ -280,7 +323,9 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
             on_progress=lambda d, t: progress("training sections", d, t),
         )
         progress("GLI baseline", 0, 1)
-        g = gli_baseline(train.patches, train.labels.tolist(), test.patches)
+        g = gli_baseline(
+            train.patches, train.labels.tolist(), centre_crop(test.patches, bundle.patch_px)
+        )
         methods["gli_profile"] = _fields(test, near, g.pred, g.score)
         from ..baselines.readout import ReadoutClassifier
 
@@ -357,6 +402,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
             np.mean(test.purity[test.kind != "none"] >= min_purity)
         ),
         "captioned": int(res.captioned.sum()),
+        "captions_per_area": opts.headline_captions,
         "bootstrap_resamples": n,
         "bootstrap_seed": seed,
         "interval": "95 % percentile interval, brains resampled with replacement",
@@ -374,6 +420,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     }
     return {
         "table": table,
+        "caption_claims": claims,
         "unseen_areas": per_near,
         "protocol": protocol,
         "_set": test,

@@ -21,7 +21,7 @@ from . import metrics as M
 from .baselines import gli_baseline, linear_head, oracle_captions, retrieval, training_captions
 from .scoring import add_text_scores, run_model, stratified_subset, summarise
 from .shifts import SHIFTS
-from .testset import build_patch_set, eval_seed_range, held_out_brains
+from .testset import build_patch_set, eval_brains
 
 Log = Callable[[str], None]
 Progress = Callable[[str, int, int], None]
@@ -33,14 +33,14 @@ class EvalOptions:
 
     Headline (section-read, :mod:`.headline`): ``section_brains`` test brains of the
     development range (``published``: the published range), ``section_per_area`` fields
-    per area and brain, ``section_caption_patches`` captioned (stratified), baselines
-    trained on ``section_train_per_area`` fields per area of ``section_train_brains``
-    training brains, the readout baseline on ``readout_per_area`` fields per area and
-    brain, ``bootstrap`` resamples. Sampler view (``sampler``): ``brains`` test brains
-    from the start of the same range, ``per_area`` patches per area over all of them;
-    ``caption_patches``: stratified subset to caption, None = all; ``robust_per_area``:
-    per area under each shift; ``train_per_area``: training-brain patches per area for
-    its baselines."""
+    per area and brain, ``headline_captions`` fields per area (and of non-cortex)
+    captioned, once each; baselines trained on ``section_train_per_area`` fields per area
+    of ``section_train_brains`` training brains, the readout baseline on
+    ``readout_per_area`` fields per area and brain, ``bootstrap`` resamples. Sampler view
+    (``sampler``): ``brains`` test brains from the start of the same range, ``per_area``
+    patches per area over all of them; ``caption_patches``: stratified subset to caption,
+    None = all; ``robust_per_area``: per area under each shift; ``train_per_area``:
+    training-brain patches per area for its baselines."""
 
     model: str = "default"
     out: str = "evaluation"
@@ -61,7 +61,7 @@ class EvalOptions:
     published: bool = False
     section_brains: int = 10
     section_per_area: int = 5
-    section_caption_patches: int | None = 720
+    headline_captions: int = 2
     section_train_brains: int = 4
     section_train_per_area: int = 5
     readout_per_area: int = 2
@@ -200,20 +200,16 @@ def run_evaluation(
     path = resolve_model_path(opts.model)
     bundle = load_bundle(path, device="cpu")
     atlas = load_atlas()
-    seeds = eval_seed_range(opts.published)
-    brains = held_out_brains(opts.brains, start=seeds.start)
-    if brains[-1] >= seeds.stop:
-        raise ValueError(f"--brains {opts.brains}: more than the {len(seeds)} seeds of the range")
+    brains = eval_brains(opts.brains, opts.published)
     _check_brains(brains, bundle.config)
     if opts.headline:
-        from .testset import eval_brains
-
         _check_brains(eval_brains(opts.section_brains, opts.published), bundle.config)
     out = Path(opts.out)
     cache = out / "cache"
     areas = [a for a in bundle.area_ids if a != NONE_ID]
     say(f"model {path}: {len(areas)} areas, {bundle.patch_px} px at {bundle.pixel_size_um} µm/px")
-    scorer = TextScorer(atlas) if bundle.captioner is not None else None
+    captions = opts.sampler or (opts.headline and opts.headline_captions > 0)
+    scorer = TextScorer(atlas) if bundle.captioner is not None and captions else None
     headline = None
     if opts.headline:
         from .headline import run_headline

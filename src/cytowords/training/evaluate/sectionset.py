@@ -191,6 +191,7 @@ def build_section_set(
     patch_px: int,
     pixel_size_um: float,
     per_area: int,
+    read_px: int | None = None,
     in_scope: Sequence[str] | None = None,
     unseen: Sequence[str] | None = None,
     none_share: float = 0.1,
@@ -203,8 +204,11 @@ def build_section_set(
 
     Args:
         brains: brain seeds (one section each; unseen areas on it when ``unseen``).
-        patch_px, pixel_size_um: the model's field (px) and resolution (µm/px).
+        patch_px, pixel_size_um: the model's field (px) and resolution (µm/px); the field
+            is the footprint of the label's purity.
         per_area: fields per area and brain (fewer where an area's cortex has fewer cells).
+        read_px: side (px) of what is read around each centre (default ``patch_px``; a
+            dense-encoder bundle's ``read_px``: the field plus the encoder's context).
         in_scope, unseen: area ids (default: the atlas's); ``unseen=[]`` gives sections
             without unseen areas (as the training sections).
         none_share: non-cortex fields per brain as a share of its in-scope fields.
@@ -221,6 +225,7 @@ def build_section_set(
             generator_key(),
             list(map(int, brains)),
             patch_px,
+            read_px or patch_px,
             pixel_size_um,
             per_area,
             ins,
@@ -255,7 +260,9 @@ def build_section_set(
             rng=rng,
         )
         sec = section_for(int(b), pixel_size_um, size_mm, bool(uns), cache_dir)
-        patches = read_fields(sec, f["centres_um"], pixel_size_um, patch_px, as_uint8=True)
+        patches = read_fields(
+            sec, f["centres_um"], pixel_size_um, read_px or patch_px, as_uint8=True
+        )
         lab = f["labels"]
         kind = np.where(lab == NONE_ID, "none", np.where(np.isin(lab, uns), "unseen", "in_scope"))
         part = PatchSet(
