@@ -233,7 +233,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     paper's protocol; a readout-conditioned captioner reads the field's readout simulated
     from the truth), and the caption claims are scored on those same captions."""
     from ..presets import get_preset
-    from .baselines import gli_baseline, training_captions
+    from .baselines import chance, gli_baseline, training_captions
     from .claims import claim_report, field_readouts
 
     t0 = time.time()
@@ -365,11 +365,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
         )
     k = scorer.k if scorer is not None else 7
     table["chance"] = {
-        "classification_accuracy": 1 / len(areas),
-        "label_match_accuracy": 1 / len(areas),
-        "masked_8way_accuracy": 1 / (k + 1),
-        "masked_8way_nearest_accuracy": 1 / (k + 1),
-        "open_set_auroc": 0.5,
+        **chance(len(areas), k),
         "open_set_auroc_near_miss": 0.5,
         "open_set_auroc_far": 0.5,
         "unseen_rejection_at_5pct_frr": 0.05,

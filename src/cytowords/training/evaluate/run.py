@@ -18,7 +18,14 @@ from cytowords.atlas import NONE_ID, load_atlas
 
 from ..presets import TRAIN_BRAINS, VAL_BRAINS
 from . import metrics as M
-from .baselines import gli_baseline, linear_head, oracle_captions, retrieval, training_captions
+from .baselines import (
+    chance,
+    gli_baseline,
+    linear_head,
+    oracle_captions,
+    retrieval,
+    training_captions,
+)
 from .scoring import add_text_scores, run_model, stratified_subset, summarise
 from .shifts import SHIFTS
 from .testset import build_patch_set, eval_brains
@@ -152,14 +159,7 @@ def _baselines(
     out["gli_profile"] = summary(gli_baseline(tr.patches, tr.labels.tolist(), test.patches))
     progress("baselines", 3, 3)
     k = scorer.k if scorer is not None else 7
-    out["chance"] = {
-        "classification_accuracy": 1 / len(areas),
-        "label_match_accuracy": 1 / len(areas),
-        "masked_8way_accuracy": 1 / (k + 1),
-        "masked_8way_nearest_accuracy": 1 / (k + 1),
-        "open_set_auroc": 0.5,
-        "fpr_at_95tpr": 0.95,
-    }
+    out["chance"] = {**chance(len(areas), k), "fpr_at_95tpr": 0.95}
     out["_train_patches"] = {"brains": list(opts.train_brains), "n": int(len(tr))}
     return out
 
