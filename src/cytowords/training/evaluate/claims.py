@@ -195,6 +195,22 @@ def field_readouts(
     return truths, vectors
 
 
+def caption_readouts(
+    bundle, labels: np.ndarray, brains: np.ndarray, idx: np.ndarray, seed: int = 0
+) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None]:
+    """:func:`field_readouts` of the fields ``idx`` of a set of ``len(labels)`` fields, and
+    the readout array ``(N, READOUT_DIM)`` to caption the set with
+    (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated vectors in the
+    rows ``idx``, "missing" elsewhere; None for bundles that do not read the readout."""
+    idx = np.asarray(idx, dtype=int)
+    truths, vectors = field_readouts(bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed)
+    if vectors is None:
+        return truths, None, None
+    rows = np.zeros((len(labels), vectors.shape[1]), np.float32)
+    rows[idx] = vectors
+    return truths, vectors, rows
+
+
 def claim_report(
     captions: Sequence[str],
     labels: Sequence[str],

@@ -234,7 +234,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     from the truth), and the caption claims are scored on those same captions."""
     from ..presets import get_preset
     from .baselines import chance, gli_baseline, training_captions
-    from .claims import claim_report, field_readouts
+    from .claims import caption_readouts, claim_report
 
     t0 = time.time()
     areas = [a for a in bundle.area_ids if a != NONE_ID]
@@ -264,11 +264,9 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     t_set = time.time() - t0
     say(f"section test set: {len(test)} fields from brains {brains[0]}..{brains[-1]}")
     cap_idx = caption_subset(test.labels, opts.headline_captions, opts.seed)
-    truths, vectors = field_readouts(bundle, test.labels[cap_idx], test.brain[cap_idx], opts.seed)
-    readout = None
-    if vectors is not None:  # rows for the captioned fields only; the rest stay "missing"
-        readout = np.zeros((len(test), vectors.shape[1]), np.float32)
-        readout[cap_idx] = vectors
+    truths, vectors, readout = caption_readouts(
+        bundle, test.labels, test.brain, cap_idx, opts.seed
+    )
     res, _ = run_model(
         bundle,
         test,

@@ -192,6 +192,7 @@ def run_evaluation(
     from cytowords.describe.describer import resolve_model_path
     from cytowords.model import load_bundle
 
+    from .claims import caption_readouts
     from .text_scoring import TextScorer
 
     prog = progress or (lambda stage, d, t: None)
@@ -233,12 +234,15 @@ def run_evaluation(
     )
     say(f"test set: {len(test)} patches from brains {brains}")
     cap_idx = stratified_subset(test.labels, opts.caption_patches, opts.seed)
+    # a readout-conditioned captioner reads each captioned field's simulated readout
+    readout = caption_readouts(bundle, test.labels, test.brain, cap_idx, opts.seed)[2]
     res, emb = run_model(
         bundle,
         test,
         cap_idx,
         batch_size=opts.batch_size,
         max_new_tokens=opts.max_new_tokens,
+        readout=readout,
         on_progress=lambda d, t: prog("model", d, t),
     )
     add_text_scores(res, test, atlas, scorer)
