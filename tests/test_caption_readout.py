@@ -272,3 +272,43 @@ def test_describer_captions_from_the_rois_readout(readout_bundle, tmp_path, monk
     t = res.measurements["thickness_mm"]["median"]
     assert not res.rejected and res.caption.startswith("Area 4a")
     assert f"about {t:.1f} mm" in res.caption, (t, res.caption)
+
+
+def test_evaluation_captions_read_each_fields_readout(readout_bundle, monkeypatch):
+    """run_model hands each captioned field its own readout row, to the free and the
+    anchored caption (the headline and the sampler view caption with the fields'
+    simulated readouts, :func:`caption_readouts`)."""
+    from cytowords.training.evaluate.claims import caption_readouts
+    from cytowords.training.evaluate.scoring import run_model
+    from cytowords.training.evaluate.testset import PatchSet
+
+    _, b, _ = readout_bundle
+    seen = []
+    caption = b.caption
+
+    def spy(emb, *a, readout=None, **kw):
+        seen.append(np.asarray(readout))
+        return caption(emb, *a, readout=readout, **kw)
+
+    monkeypatch.setattr(b, "caption", spy)
+    rng = np.random.default_rng(0)
+    n = 3
+    ps = PatchSet(
+        rng.integers(0, 255, (n, b.read_px, b.read_px), dtype=np.uint8),
+        np.array(["4a", "4a", "44"]),
+        np.array(["in_scope"] * n),
+        np.array([200, 201, 200]),
+        np.array(["tissue"] * n),
+    )
+    # rows from the truth of each field's brain and area, "missing" for the others
+    truths, vectors, rows = caption_readouts(b, ps.labels, ps.brain, np.array([0, 2]), seed=1)
+    assert [t.area for t in truths] == ["4a", "44"]
+    np.testing.assert_array_equal(rows[[0, 2]], vectors)
+    assert not rows[1].any() and rows[0].any()
+    res, _ = run_model(b, ps, np.array([0, 2]), max_new_tokens=20, readout=rows)
+    assert res.captioned.tolist() == [True, False, True] and res.anchored[1] == ""
+    assert len(seen) == 2  # free, then anchored: each with the captioned fields' rows
+    for r in seen:
+        np.testing.assert_array_equal(r, rows[[0, 2]])
+    res, _ = run_model(b, ps, np.array([0, 2]), max_new_tokens=20, readout=rows, anchored=False)
+    assert len(seen) == 3 and res.anchored == []

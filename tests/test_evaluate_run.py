@@ -47,6 +47,7 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
             "--caption-patches",
             "16",
             "--no-robustness",
+            "--no-headline",
             "--out",
             str(out),
             "--json",
@@ -96,9 +97,13 @@ def test_cli_json_and_report(bundle, tmp_path, capsys):
 def test_cli_table_and_bad_args(bundle, tmp_path, capsys):
     assert main(["evaluate", "--model", str(bundle), "--brains", "0"]) == 2
     assert "--brains" in capsys.readouterr().err
-    # seeds from 1000 on may be training brains: never test brains
-    assert main(["evaluate", "--model", str(bundle), "--brains", "801"]) == 2
-    assert "seeds 200..999, at most 800" in capsys.readouterr().err
+    # the development range is seeds 200-299; the published range 500-599
+    assert main(["evaluate", "--model", str(bundle), "--brains", "101"]) == 2
+    assert "seeds 200..299, 1 to 100 brains" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(bundle), "--section-brains", "0"]) == 2
+    assert "--section-brains must be at least 1" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(bundle), "--no-headline", "--no-sampler"]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
     with pytest.raises(ValueError, match="at most 800"):
         held_out_brains(801)
     assert held_out_brains(800)[-1] == 999

@@ -19,15 +19,27 @@ ROWS = (
 )
 
 
+#: headline defaults: development range / --published (>= 10 brains, >= 50 fields per area)
+DEV_FIELDS_PER_AREA = 5
+PUBLISHED_FIELDS_PER_AREA = 5
+DEV_CAPTIONS = 2
+PUBLISHED_CAPTIONS = 5
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
     p = subparsers.add_parser(
         "evaluate",
         help="evaluate a model bundle on held-out synthetic brains (paper's table, baselines)",
         description=(
-            "Render held-out test brains (never used in training), caption and classify "
-            "their patches, and report label match, masked 8-way, classification and "
-            "open-set metrics beside baselines and under robustness shifts."
+            "Headline: read fields from whole held-out sections (in-scope and unseen areas "
+            "side by side) of >= 10 test brains, caption and classify them, and report "
+            "label match, masked 8-way, classification and open-set metrics with 95 %% "
+            "bootstrap intervals over brains, beside the GLI-profile and readout-feature "
+            "baselines on the same fields (headline.md/json). Secondary view: patches "
+            "rendered one by one (synth.sample_patches), with baselines and robustness "
+            "shifts. Development test seeds 200-299 unless --published (500-599, only for "
+            "the numbers in docs/results.md)."
         ),
     )
     p.add_argument("--model", default="default", help="bundle folder or 'default'")
@@ -35,17 +47,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--brains",
         type=int,
         default=3,
-        help="number of held-out test brains (seeds 200, 201, ...; at most 800)",
+        help="sampler view: number of test brains, the first seeds of the range (200, 201, "
+        "...; 500, 501, ... with --published; at most 100)",
     )
     p.add_argument(
-        "--patches-per-area", type=int, default=51, help="patches per area over all test brains"
+        "--published",
+        action="store_true",
+        help="use the published test range (seeds 500-599) instead of the development "
+        "range (200-299); only for the numbers in docs/results.md",
+    )
+    p.add_argument(
+        "--section-brains",
+        type=int,
+        default=10,
+        help="headline: held-out sections, one per brain (default 10)",
+    )
+    p.add_argument(
+        "--section-fields-per-area",
+        type=int,
+        default=None,
+        help=f"headline: fields per area and brain (default {DEV_FIELDS_PER_AREA}; "
+        f"{PUBLISHED_FIELDS_PER_AREA} with --published: >= 50 per area over 10 brains)",
+    )
+    p.add_argument(
+        "--headline-captions",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"headline: caption N fields per area (and N non-cortex fields), chosen at "
+        f"random with --seed, once each (default {DEV_CAPTIONS}; {PUBLISHED_CAPTIONS} with "
+        "--published; 0: no captions)",
+    )
+    p.add_argument(
+        "--readout-fields-per-area",
+        type=int,
+        default=1,
+        help="headline: fields per area and brain measured for the readout baseline",
+    )
+    p.add_argument(
+        "--bootstrap", type=int, default=1000, help="headline: bootstrap resamples over brains"
+    )
+    p.add_argument("--no-headline", action="store_true", help="skip the section-read headline")
+    p.add_argument("--no-sampler", action="store_true", help="skip the sampler-based view")
+    p.add_argument(
+        "--patches-per-area",
+        type=int,
+        default=51,
+        help="sampler view: patches per area over all its test brains",
     )
     p.add_argument(
         "--caption-patches",
         type=int,
         default=None,
         metavar="N",
-        help="caption a stratified subset of about N patches (default: all)",
+        help="sampler view: caption a stratified subset of about N patches (default: all)",
     )
     p.add_argument("--out", default="evaluation", help="output folder (report and cache)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -96,17 +151,36 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation, print the table (or JSON) and write the report folder."""
     from cytowords.cli import CliError
 
-    for name in ("brains", "patches_per_area", "robust_patches_per_area"):
+    if args.section_fields_per_area is None:
+        args.section_fields_per_area = (
+            PUBLISHED_FIELDS_PER_AREA if args.published else DEV_FIELDS_PER_AREA
+        )
+    if args.headline_captions is None:
+        args.headline_captions = PUBLISHED_CAPTIONS if args.published else DEV_CAPTIONS
+    for name in (
+        "brains",
+        "patches_per_area",
+        "robust_patches_per_area",
+        "section_brains",
+        "section_fields_per_area",
+        "readout_fields_per_area",
+        "bootstrap",
+    ):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
-    from cytowords.training.evaluate import held_out_brains
+    if args.no_headline and args.no_sampler:
+        raise CliError("--no-headline and --no-sampler together leave nothing to evaluate")
+    from cytowords.training.evaluate.testset import eval_brains
 
-    try:  # the one place that knows the test seed range
-        held_out_brains(args.brains)
+    try:  # the one place that knows the test seed ranges
+        eval_brains(args.brains, args.published)
+        eval_brains(args.section_brains, args.published)
     except ValueError as e:
         raise CliError(str(e)) from None
     if args.caption_patches is not None and args.caption_patches < 0:
         raise CliError("--caption-patches must be non-negative")
+    if args.headline_captions < 0:
+        raise CliError("--headline-captions must be non-negative")
     from cytowords.training.evaluate import EvalOptions, run_evaluation
     from cytowords.training.evaluate.report import metrics_json
 
@@ -120,6 +194,14 @@ def run(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         robust_per_area=args.robust_patches_per_area,
         seed=args.seed,
+        published=args.published,
+        headline=not args.no_headline,
+        sampler=not args.no_sampler,
+        section_brains=args.section_brains,
+        section_per_area=args.section_fields_per_area,
+        headline_captions=args.headline_captions,
+        readout_per_area=args.readout_fields_per_area,
+        bootstrap=args.bootstrap,
     )
     bar = None
     if not args.no_progress:
@@ -142,7 +224,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(metrics_json(m) if args.json else table(m))
+    if args.json:
+        print(metrics_json(m))
+    else:
+        if "headline" in m:
+            from cytowords.training.evaluate.headline import headline_markdown
+
+            print(headline_markdown(m["headline"]))
+        if not args.no_sampler:
+            print("Sampler view (secondary):")
+            print(table(m))
     if not args.json:
         print(f"report: {args.out}")
     return 0

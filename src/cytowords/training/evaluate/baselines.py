@@ -99,3 +99,15 @@ def gli_baseline(
     clf = GLIClassifier("mahalanobis").fit(train_patches, list(train_lab))
     d = clf.distances(test_patches)
     return BaselinePrediction([clf.classes_[i] for i in d.argmin(1)], d.min(1))
+
+
+def chance(n_areas: int, k: int = 7) -> dict[str, float]:
+    """What guessing scores: 1 / ``n_areas`` for the area and the caption's label, 1 /
+    (``k`` + 1) for the masked (``k`` + 1)-way test, AUROC 0.5."""
+    return {
+        "classification_accuracy": 1 / n_areas,
+        "label_match_accuracy": 1 / n_areas,
+        "masked_8way_accuracy": 1 / (k + 1),
+        "masked_8way_nearest_accuracy": 1 / (k + 1),
+        "open_set_auroc": 0.5,
+    }

@@ -31,6 +31,7 @@ from itertools import combinations
 
 import numpy as np
 
+from cytowords.atlas import NONE_ID
 from cytowords.describe.measured import caption_iv_claim
 from cytowords.measure.vector import vector_values
 
@@ -181,6 +182,54 @@ def _share(flags: Sequence[bool]) -> float:
     return float(np.mean(flags)) if len(flags) else float("nan")
 
 
+def field_readouts(
+    bundle, labels: np.ndarray, brains: np.ndarray, seed: int = 0
+) -> tuple[list[FieldTruth | None], np.ndarray | None]:
+    """The generator's truth per field (``labels``: area ids or ``__none__``; ``brains``:
+    synthetic brain seeds; None for ``__none__``) and, for a bundle that reads the readout,
+    each field's readout vector simulated from that truth (None for other bundles)."""
+    truths = [
+        None if str(a) == NONE_ID else brain_truth(int(b), str(a)) for a, b in zip(labels, brains)
+    ]
+    vectors = simulated_vectors(truths, seed=seed + 29) if bundle.uses_readout else None
+    return truths, vectors
+
+
+def caption_readouts(
+    bundle, labels: np.ndarray, brains: np.ndarray, idx: np.ndarray, seed: int = 0
+) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None]:
+    """:func:`field_readouts` of the fields ``idx`` of a set of ``len(labels)`` fields, and
+    the readout array ``(N, READOUT_DIM)`` to caption the set with
+    (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated vectors in the
+    rows ``idx``, "missing" elsewhere; None for bundles that do not read the readout."""
+    idx = np.asarray(idx, dtype=int)
+    truths, vectors = field_readouts(bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed)
+    if vectors is None:
+        return truths, None, None
+    rows = np.zeros((len(labels), vectors.shape[1]), np.float32)
+    rows[idx] = vectors
+    return truths, vectors, rows
+
+
+def claim_report(
+    captions: Sequence[str],
+    labels: Sequence[str],
+    truths: Sequence[FieldTruth],
+    training: dict[str, list[str]],
+    vectors: np.ndarray | None = None,
+) -> dict:
+    """:func:`caption_scores` of captions of in-scope fields, plus what the captioner read
+    (``readout``) and up to eight example captions."""
+    known = {c for cs in training.values() for c in cs}
+    out = caption_scores(captions, [str(a) for a in labels], truths, known, vectors)
+    out["readout"] = "simulated from truth" if vectors is not None else "not read"
+    out["examples"] = [
+        {"area": str(a), "true_thickness_mm": round(t.thickness_mm, 2), "caption": c}
+        for a, t, c in list(zip(labels, truths, captions))[:: max(1, len(captions) // 8)][:8]
+    ]
+    return out
+
+
 def evaluate_claims(
     bundle,
     labels: np.ndarray,
@@ -196,25 +245,17 @@ def evaluate_claims(
     """Caption the fields (``labels``: true in-scope area ids; ``brains``: synthetic brain
     seeds; ``emb``: their embeddings) anchored on the predicted areas ``pred``, as
     ``cytowords describe`` does (a readout-conditioned bundle reads each field's simulated
-    readout), and score them (:func:`caption_scores`). Empty for bundles without a
-    captioner."""
+    readout, :func:`field_readouts`), and score them (:func:`claim_report`). Empty for
+    bundles without a captioner."""
     import torch
 
     if bundle.captioner is None or len(labels) == 0:
         return {}
-    truths = [brain_truth(int(b), str(a)) for a, b in zip(labels, brains)]
-    vectors = simulated_vectors(truths, seed=seed + 29) if bundle.uses_readout else None
+    truths, vectors = field_readouts(bundle, labels, brains, seed)
     caps: list[str] = []
     e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     for i in range(0, len(labels), batch_size):
         sl = slice(i, i + batch_size)
         r = None if vectors is None else vectors[sl]
         caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r)
-    known = {c for cs in training.values() for c in cs}
-    out = caption_scores(caps, [str(a) for a in labels], truths, known, vectors)
-    out["readout"] = "simulated from truth" if vectors is not None else "not read"
-    out["examples"] = [
-        {"area": str(a), "true_thickness_mm": round(t.thickness_mm, 2), "caption": c}
-        for a, t, c in list(zip(labels, truths, caps))[:: max(1, len(caps) // 8)][:8]
-    ]
-    return out
+    return claim_report(caps, labels, truths, training, vectors)

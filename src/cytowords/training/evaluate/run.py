@@ -18,10 +18,17 @@ from cytowords.atlas import NONE_ID, load_atlas
 
 from ..presets import TRAIN_BRAINS, VAL_BRAINS
 from . import metrics as M
-from .baselines import gli_baseline, linear_head, oracle_captions, retrieval, training_captions
+from .baselines import (
+    chance,
+    gli_baseline,
+    linear_head,
+    oracle_captions,
+    retrieval,
+    training_captions,
+)
 from .scoring import add_text_scores, run_model, stratified_subset, summarise
 from .shifts import SHIFTS
-from .testset import build_patch_set, held_out_brains
+from .testset import build_patch_set, eval_brains
 
 Log = Callable[[str], None]
 Progress = Callable[[str, int, int], None]
@@ -29,10 +36,18 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class EvalOptions:
-    """Knobs of :func:`run_evaluation` (``per_area``: in-scope and unseen patches per area
-    over all test brains; ``caption_patches``: stratified subset to caption, None = all;
-    ``robust_per_area``: per area under each shift; ``train_per_area``: training-brain
-    patches per area for the baselines)."""
+    """Knobs of :func:`run_evaluation`.
+
+    Headline (section-read, :mod:`.headline`): ``section_brains`` test brains of the
+    development range (``published``: the published range), ``section_per_area`` fields
+    per area and brain, ``headline_captions`` fields per area (and of non-cortex)
+    captioned, once each; baselines trained on ``section_train_per_area`` fields per area
+    of ``section_train_brains`` training brains, the readout baseline on
+    ``readout_per_area`` fields per area and brain, ``bootstrap`` resamples. Sampler view
+    (``sampler``): ``brains`` test brains from the start of the same range, ``per_area``
+    patches per area over all of them; ``caption_patches``: stratified subset to caption,
+    None = all; ``robust_per_area``: per area under each shift; ``train_per_area``:
+    training-brain patches per area for its baselines."""
 
     model: str = "default"
     out: str = "evaluation"
@@ -49,6 +64,17 @@ class EvalOptions:
     seed: int = 0
     batch_size: int = 64
     max_new_tokens: int = 96
+    headline: bool = True
+    published: bool = False
+    section_brains: int = 10
+    section_per_area: int = 5
+    headline_captions: int = 2
+    section_train_brains: int = 4
+    section_train_per_area: int = 5
+    readout_per_area: int = 2
+    bootstrap: int = 1000
+    section_size_mm: tuple[float, float] = (80.0, 60.0)
+    sampler: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -133,14 +159,7 @@ def _baselines(
     out["gli_profile"] = summary(gli_baseline(tr.patches, tr.labels.tolist(), test.patches))
     progress("baselines", 3, 3)
     k = scorer.k if scorer is not None else 7
-    out["chance"] = {
-        "classification_accuracy": 1 / len(areas),
-        "label_match_accuracy": 1 / len(areas),
-        "masked_8way_accuracy": 1 / (k + 1),
-        "masked_8way_nearest_accuracy": 1 / (k + 1),
-        "open_set_auroc": 0.5,
-        "fpr_at_95tpr": 0.95,
-    }
+    out["chance"] = {**chance(len(areas), k), "fpr_at_95tpr": 0.95}
     out["_train_patches"] = {"brains": list(opts.train_brains), "n": int(len(tr))}
     return out
 
@@ -173,7 +192,7 @@ def run_evaluation(
     from cytowords.describe.describer import resolve_model_path
     from cytowords.model import load_bundle
 
-    from .report import write_report
+    from .claims import caption_readouts
     from .text_scoring import TextScorer
 
     prog = progress or (lambda stage, d, t: None)
@@ -182,12 +201,25 @@ def run_evaluation(
     path = resolve_model_path(opts.model)
     bundle = load_bundle(path, device="cpu")
     atlas = load_atlas()
-    brains = held_out_brains(opts.brains)
+    brains = eval_brains(opts.brains, opts.published)
     _check_brains(brains, bundle.config)
+    if opts.headline:
+        _check_brains(eval_brains(opts.section_brains, opts.published), bundle.config)
     out = Path(opts.out)
     cache = out / "cache"
     areas = [a for a in bundle.area_ids if a != NONE_ID]
     say(f"model {path}: {len(areas)} areas, {bundle.patch_px} px at {bundle.pixel_size_um} µm/px")
+    captions = opts.sampler or (opts.headline and opts.headline_captions > 0)
+    scorer = TextScorer(atlas) if bundle.captioner is not None and captions else None
+    headline = None
+    if opts.headline:
+        from .headline import run_headline
+
+        headline = run_headline(bundle, opts, atlas, scorer, cache, prog, say)
+    if not opts.sampler:
+        if headline is None:
+            raise ValueError("nothing to evaluate: both the headline and the sampler view are off")
+        return _finish(opts, path, bundle, headline, headline["_set"], headline["_res"], {}, t0)
     test = build_patch_set(
         brains,
         patch_px=bundle.read_px,
@@ -202,15 +234,17 @@ def run_evaluation(
     )
     say(f"test set: {len(test)} patches from brains {brains}")
     cap_idx = stratified_subset(test.labels, opts.caption_patches, opts.seed)
+    # a readout-conditioned captioner reads each captioned field's simulated readout
+    readout = caption_readouts(bundle, test.labels, test.brain, cap_idx, opts.seed)[2]
     res, emb = run_model(
         bundle,
         test,
         cap_idx,
         batch_size=opts.batch_size,
         max_new_tokens=opts.max_new_tokens,
+        readout=readout,
         on_progress=lambda d, t: prog("model", d, t),
     )
-    scorer = TextScorer(atlas) if bundle.captioner is not None else None
     add_text_scores(res, test, atlas, scorer)
     metrics = summarise(res, test)
     metrics["caption_claims"] = _claims(bundle, test, emb, res, cap_idx, atlas, opts)
@@ -246,6 +280,7 @@ def run_evaluation(
         metrics["robustness"] = rob
     metrics["protocol"] = {
         "model": str(path),
+        "seed_range": "published" if opts.published else "development",
         "test_brains": brains,
         "per_area": opts.per_area,
         "patch_source": "cytowords.synth.sampling.sample_patches",
@@ -255,7 +290,31 @@ def run_evaluation(
         "views": bundle.views,
         "caption_patches": opts.caption_patches,
         "options": {k: v for k, v in asdict(opts).items() if k != "extra"},
-        "seconds": round(time.time() - t0, 1),
     }
+    return _finish(opts, path, bundle, headline, test, res, metrics, t0)
+
+
+def _finish(opts: EvalOptions, path, bundle, headline, test, res, metrics: dict, t0) -> dict:
+    """Write the report folder (headline files when there is a headline)."""
+    from cytowords.atomic import atomic_write_text
+
+    from .headline import headline_markdown
+    from .report import _csv_text, metrics_json, per_area_rows, write_report
+
+    atlas = load_atlas()
+    areas = [a for a in bundle.area_ids if a != NONE_ID]
+    out = Path(opts.out)
+    if not metrics:  # sampler view off: the section set's plain summary at the top level
+        metrics = summarise(res, test)
+        metrics["protocol"] = {"model": str(path), "options": asdict(opts)}
+    if headline is not None:
+        h = {k: v for k, v in headline.items() if not k.startswith("_")}
+        metrics["headline"] = h
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "headline.json", metrics_json(h))
+        atomic_write_text(out / "headline.md", headline_markdown(h))
+        rows = per_area_rows(headline["_set"], headline["_res"], areas)
+        atomic_write_text(out / "headline_per_area.csv", _csv_text(rows))
+    metrics["protocol"]["seconds"] = round(time.time() - t0, 1)
     write_report(out, metrics, test, res, areas, atlas)
     return metrics

@@ -60,13 +60,19 @@ def run_model(
     *,
     batch_size: int = 64,
     max_new_tokens: int = 96,
+    anchored: bool = True,
+    readout: np.ndarray | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PatchResults, np.ndarray]:
-    """Embed, classify and (for ``cap_idx``) caption every patch; returns the results and
-    the embeddings ``(N, D)``. Progress counts embedding and caption batches."""
+    """Embed and classify every patch (batched) and caption the patches ``cap_idx``: freely
+    and, with ``anchored``, once more anchored on the head's area (:attr:`PatchResults.
+    anchored`). ``readout``: readout vectors ``(N, READOUT_DIM)`` per patch for a bundle
+    that reads them (None: "not measured"). Returns the results and the embeddings
+    ``(N, D)``. Progress counts embedding and caption batches."""
     n = len(ps)
     n_cap = len(cap_idx) if bundle.captioner is not None else 0
-    total = math.ceil(n / 256) + 2 * math.ceil(n_cap / batch_size)
+    per_batch = 2 if anchored else 1
+    total = math.ceil(n / 256) + per_batch * math.ceil(n_cap / batch_size)
     done = 0
     embs = []
     for i in range(0, n, 256):
@@ -81,23 +87,26 @@ def run_model(
     pred = [bundle.area_ids[i] for i in probs.argmax(1).tolist()]
     captioned = np.zeros(n, bool)
     caps = [""] * n
-    anchored = [""] * n
+    anchored_caps = [""] * n
     if n_cap:
         for j in range(0, n_cap, batch_size):
             idx = cap_idx[j : j + batch_size]
             e = emb[torch.as_tensor(idx)]
-            for i, c in zip(idx, bundle.caption(e, max_new_tokens)):
+            r = None if readout is None else readout[idx]
+            for i, c in zip(idx, bundle.caption(e, max_new_tokens, readout=r)):
                 caps[i] = c
-            for i, c in zip(idx, bundle.caption(e, max_new_tokens, areas=[pred[i] for i in idx])):
-                anchored[i] = c
+            if anchored:
+                areas = [pred[i] for i in idx]
+                for i, c in zip(idx, bundle.caption(e, max_new_tokens, areas=areas, readout=r)):
+                    anchored_caps[i] = c
             captioned[idx] = True
-            done += 2
+            done += per_batch
             if on_progress:
                 on_progress(done, total)
     res = PatchResults(
         pred, score.numpy().astype(np.float64), rejected.numpy().astype(bool), captioned, caps
     )
-    res.anchored = anchored
+    res.anchored = anchored_caps if anchored else []
     cx = bundle.reads_as_cortex(emb, score)
     res.cortex = None if cx is None else cx.numpy().astype(bool)
     return res, emb.numpy()

