@@ -33,6 +33,19 @@ def add_section(viewer, name: str = "section"):
     return viewer.add_image(section_array(), scale=(SECTION_UM, SECTION_UM), name=name)
 
 
+def area_map_widget(make_napari_viewer, model_path) -> tuple:
+    """``(viewer, widget, image)``: a viewer with the test section and the Area map widget
+    docked, its model set to ``model_path``."""
+    from cytowords.napari._area_map_widget import AreaMapWidget
+
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    w = AreaMapWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(model_path))
+    return viewer, w, image
+
+
 def rect(y0: float, x0: float, y1: float, x1: float) -> np.ndarray:
     """Rectangle corners (data coordinates of an 8 µm/px layer)."""
     return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=float)
@@ -64,4 +77,12 @@ class Notes:
         return any(all(w.lower() in m.lower() for w in words) for m in self.messages)
 
 
-__all__ = ["PIXEL_UM", "SECTION_UM", "Notes", "add_section", "rect", "tiny_bundle_path"]
+__all__ = [
+    "PIXEL_UM",
+    "SECTION_UM",
+    "Notes",
+    "add_section",
+    "area_map_widget",
+    "rect",
+    "tiny_bundle_path",
+]

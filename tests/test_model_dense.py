@@ -173,14 +173,18 @@ def test_dense_bundle_round_trip(tmp_path):
     assert torch.equal(b.encoder.dense_embed(big), enc.dense_embed(big))
 
 
-def test_presets_default_to_the_field_encoder_and_a_dense_preset_reads_context():
-    assert all(p.encoder_arch == "field" and p.read_px == p.patch_px for p in PRESETS.values())
+def test_the_default_preset_is_dense_and_a_dense_preset_reads_context():
+    d = PRESETS["default"]
+    assert d.encoder_arch == "dense" and d.read_px == d.encoder_config().input_px > d.patch_px
+    assert d.to_dict()["encoder_arch"] == "dense"
+    field = [p for p in PRESETS.values() if p.encoder_arch == "field"]
+    assert field and all(p.read_px == p.patch_px for p in field)
     p = PRESETS["smoke"].with_(encoder_arch="dense", encoder_dilations=(1,))
     cfg = p.encoder_config()
     assert cfg.arch == "dense" and p.read_px == cfg.input_px > p.patch_px
     assert CytoEncoder(cfg).input_px == p.read_px
     # run folders keep their settings: field presets write no architecture keys
-    assert "encoder_arch" not in PRESETS["default"].to_dict()
+    assert "encoder_arch" not in PRESETS["smoke"].to_dict()
     assert type(p).from_dict(json.loads(json.dumps(p.to_dict()))) == p
     with pytest.raises(ValueError, match="preset 'smoke'.*multiple of the feature stride"):
         PRESETS["smoke"].with_(encoder_arch="dense", patch_px=30)

@@ -5,20 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cytowords.napari._area_map_widget import AreaMapWidget
 from cytowords.napari._layers import camera
-from napari_helpers import SECTION_UM, Notes, add_section, rect, tiny_bundle_path, wait_idle
+from napari_helpers import SECTION_UM, Notes, area_map_widget, rect, tiny_bundle_path, wait_idle
 
 __all__ = ["tiny_bundle_path"]  # fixture re-export
 
 
 @pytest.fixture
 def widget(make_napari_viewer, tiny_bundle_path):
-    viewer = make_napari_viewer()
-    image = add_section(viewer)
-    w = AreaMapWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    w.model.set_value(str(tiny_bundle_path))
+    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle_path)
     yield viewer, w, image
     w.cancel()
 

@@ -4,6 +4,13 @@ Widget values become an :class:`AreaMapRequest`; ``compute_area_map`` runs in a 
 worker with progress and cancel; the result is added on the main thread as a Labels layer
 (area colours and names, µm scale) plus a layer marking rejected tiles. A cancelled or
 failed run adds nothing.
+
+*Follow view* maps the current view while the user looks: after the camera stops
+(:data:`~._live_view.LIVE_DEBOUNCE_MS`) the view is mapped at the finest stride that is
+fast (:mod:`._live_view`) into one layer pair, ``<image> live map`` (+ ``rejected``),
+updated in place; a camera move cancels the run in flight and results of older runs
+(tagged with a generation number) are dropped. Maps computed with the button are never
+touched by it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,17 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..sections import Section
 from ._area_map_layers import area_map_layers
@@ -26,10 +43,18 @@ from ._layers import (
     LayerError,
     camera,
     check_grayscale,
+    pixel_size_problem,
     pixel_size_um,
     section_from_layer,
     shape_polygon_section_um,
     world_to_section,
+)
+from ._live_view import (
+    LIVE_DEBOUNCE_MS,
+    LIVE_MAX_VIEW_MM2,
+    live_region,
+    live_stride_um,
+    model_strides,
 )
 from ._model_choice import ModelChooser
 from ._pixel_size import PixelSizeRow
@@ -55,6 +80,8 @@ class AreaMapRequest:
         lm_path: the folder of the bundle's language model when it has moved ("": as
             recorded in the bundle). Maps read the vision parts only; a model the
             describe widget loaded serves both.
+        live: a *Follow view* map: the stride is the finest that is fast for the model
+            (:func:`~._live_view.live_stride_um`), ``stride_um`` is ignored.
     """
 
     model: str
@@ -63,6 +90,7 @@ class AreaMapRequest:
     stride_um: float | None = None
     views: int | None = None
     lm_path: str = ""
+    live: bool = False
 
 
 def fitting_stride(extent_um: float, stride_um: float | None, patch_um: float) -> float | None:
@@ -90,8 +118,11 @@ def area_map_events(
     )
     yield Loaded()
     y0, x0, y1, x1 = request.region_um or (0.0, 0.0, *section.shape_um)
-    patch_um = bundle.patch_px * bundle.pixel_size_um
-    stride = fitting_stride(max(y1 - y0, x1 - x0), request.stride_um, patch_um)
+    if request.live:
+        stride = live_stride_um((y0, x0, y1, x1), *model_strides(bundle))
+    else:
+        patch_um = bundle.patch_px * bundle.pixel_size_um
+        stride = fitting_stride(max(y1 - y0, x1 - x0), request.stride_um, patch_um)
     try:
         amap = compute_area_map(
             section,
@@ -160,6 +191,27 @@ class AreaMapWidget(QWidget):
         self.run_btn = QPushButton("Compute area map")
         self.run_btn.clicked.connect(self.run)
         self.progress = ProgressRow()
+        self.follow = QCheckBox("Follow view")
+        self.follow.setToolTip(
+            "Map the current view while you look: after each pan/zoom the view is mapped "
+            "again (finest fast tile size, 1 view unless chosen) into one 'live map' layer"
+        )
+        self.live_status = QLabel("")
+        self.live_status.setWordWrap(True)
+        #: largest view area (mm² of the section) mapped live
+        self.live_max_mm2 = LIVE_MAX_VIEW_MM2
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_DEBOUNCE_MS)
+        self._live_timer.timeout.connect(self.refresh_live)
+        self._live_gen = 0
+        self._live_worker = None
+        self._live_cancel = threading.Event()
+        self._live_pending = False
+        self.follow.toggled.connect(self._on_follow)
+        # a deleted widget stops following (the camera outlives it)
+        on_camera, events = self._on_camera, self._camera_events()
+        self.destroyed.connect(lambda *_: [ev.disconnect(on_camera) for ev in events])
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
         form.addRow("Pixel size", self.pixel_size)
@@ -172,6 +224,8 @@ class AreaMapWidget(QWidget):
         lay.addLayout(form)
         lay.addWidget(self.run_btn)
         lay.addWidget(self.progress)
+        lay.addWidget(self.follow)
+        lay.addWidget(self.live_status)
         lay.addStretch(1)
         self._worker = None
         self.last_layers: list = []
@@ -179,7 +233,6 @@ class AreaMapWidget(QWidget):
     def region_um(self, image: Image) -> tuple[float, float, float, float] | None:
         """The chosen region in section µm (None for the whole section)."""
         mode = self.region_combo.currentText()
-        off = world_to_section(image)
         if mode == "whole section":
             return None
         if mode == "selected ROI":
@@ -192,6 +245,11 @@ class AreaMapWidget(QWidget):
                 raise LayerError(f"ROI {sel[0] + 1} encloses no region; select a rectangle")
             lo, hi = poly.min(axis=0), poly.max(axis=0)
             return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+        return self.view_um(image)
+
+    def view_um(self, image: Image) -> tuple[float, float, float, float]:
+        """The canvas extent ``(y0, x0, y1, x1)`` in section µm of ``image``."""
+        off = world_to_section(image)
         cam = camera(self.viewer)
         size = np.asarray(getattr(self.viewer.canvas, "size", (600, 800)), dtype=float)
         centre = np.asarray(cam.center[-2:], dtype=float) + off
@@ -252,11 +310,13 @@ class AreaMapWidget(QWidget):
             self._add_layers(ev.result, image)
 
     def maps_of(self, image: Image) -> list:
-        """The area map layers (areas and rejected) computed over ``image``."""
+        """The area map layers (areas and rejected) computed over ``image`` with the button
+        (not the *Follow view* layers)."""
         return [
             ly
             for ly in self.viewer.layers
             if ly.metadata.get("cytowords_image") == image.name
+            and not ly.metadata.get("cytowords_live_map")
             and (
                 ly.metadata.get("cytowords_area_map") or ly.metadata.get("cytowords_rejection_map")
             )
@@ -295,6 +355,8 @@ class AreaMapWidget(QWidget):
     def _on_pixel_size(self, image: Image) -> None:
         """The image was re-scaled: its maps, made at the old pixel size, are hidden and
         renamed (never deleted)."""
+        if self.follow.isChecked():  # the live map follows the new scale
+            self._on_camera()
         old = [ly for ly in self.maps_of(image) if not ly.name.endswith("(old pixel size)")]
         for ly in old:
             ly.visible = False
@@ -313,3 +375,149 @@ class AreaMapWidget(QWidget):
     def busy(self) -> bool:
         """True while an area map is computed (or the image's pixel size checked)."""
         return self._worker is not None or self.pixel_size.worker is not None
+
+    # --- Follow view ---------------------------------------------------------------------
+    def _on_follow(self, on: bool) -> None:
+        """Follow view on: map the view now and after every pan/zoom; off: stop the pending
+        timer and cancel the run in flight (the live layers stay as they are)."""
+        for ev in self._camera_events():
+            if on:
+                ev.connect(self._on_camera)
+            else:
+                ev.disconnect(self._on_camera)
+        if on:
+            self._on_camera()
+            return
+        self._live_timer.stop()
+        self._live_pending = False
+        self._live_gen += 1  # whatever is still in flight is dropped
+        self._live_cancel.set()
+        self._live_note("follow view off")
+
+    def _camera_events(self) -> tuple:
+        cam = camera(self.viewer)
+        return (cam.events.center, cam.events.zoom)
+
+    def _on_camera(self, event=None) -> None:
+        """The view moved: cancel the run in flight and map again once the camera stops."""
+        self._live_gen += 1
+        self._live_cancel.set()
+        self._live_timer.start()  # restarts the debounce
+
+    def _live_note(self, text: str) -> None:
+        """Show ``text`` in the live status line (once: unchanged text is not re-set)."""
+        if self.live_status.text() != text:
+            self.live_status.setText(text)
+
+    def refresh_live(self) -> None:
+        """Map the current view into the live layers now (Follow view; the debounce timer
+        calls this). Waits for a run still in flight (cancelled) to end first."""
+        from ..model import resolve_model_path
+
+        if not self.follow.isChecked():
+            return
+        if self._live_worker is not None:
+            self._live_pending = True
+            return
+        self._live_pending = False
+        image = self.image_choice.value()
+        if image is None:
+            self._live_note("live map: no image layer: open a section first")
+            return
+        problem = pixel_size_problem(image)
+        if problem is not None:
+            self._live_note(f"live map paused: {problem}")
+            return
+        try:
+            check_grayscale(image)
+            section = section_from_layer(image)
+            resolve_model_path(self.model.value())
+        except (LayerError, FileNotFoundError, ValueError) as exc:
+            self._live_note(f"live map paused: {exc}")
+            return
+        region, why = live_region(self.view_um(image), section.shape_um, max_mm2=self.live_max_mm2)
+        if region is None:
+            self._live_note(f"live map paused: {why}")
+            return
+        choice = self.views.currentText().split()[0]
+        request = AreaMapRequest(
+            self.model.value(),
+            self.model.device_value(),
+            region,
+            views=1 if choice == "model" else int(choice),
+            lm_path=self.model.lm_value(),
+            live=True,
+        )
+        self._live_gen += 1
+        gen = self._live_gen
+        self._live_cancel = threading.Event()
+        worker = area_map_worker(request, section, self._live_cancel, _ignore_errors=True)
+        worker.yielded.connect(lambda ev: self._on_live_event(ev, image, gen))
+        worker.errored.connect(lambda exc: self._live_note(f"live map failed: {exc}"))
+        worker.finished.connect(self._on_live_finished)
+        self._live_worker = worker
+        self._live_note("live map: mapping the view…")
+        worker.start()
+
+    def _on_live_event(self, ev: JobEvent, image: Image, gen: int) -> None:
+        if gen != self._live_gen:  # the view moved (or follow went off) since: stale
+            return
+        if isinstance(ev, Failed):
+            self._live_note(f"live map: {ev.message}")
+        elif isinstance(ev, Done):
+            self._show_live(ev.result, image)
+
+    def _on_live_finished(self) -> None:
+        self._live_worker = None
+        if self._live_pending:
+            self.refresh_live()
+
+    def live_layers(self, image: Image) -> list:
+        """``[areas, rejected]`` live layers of ``image`` (empty when there are none)."""
+        found = [
+            ly
+            for ly in self.viewer.layers
+            if ly.metadata.get("cytowords_live_map")
+            and ly.metadata.get("cytowords_image") == image.name
+        ]
+        areas = [ly for ly in found if ly.metadata.get("cytowords_area_map")]
+        rejected = [ly for ly in found if ly.metadata.get("cytowords_rejection_map")]
+        return [areas[0], rejected[0]] if areas and rejected else []
+
+    def _show_live(self, amap, image: Image) -> None:
+        """Put ``amap`` into the image's live layer pair: updated in place (data, scale,
+        translate, colours, names) when it exists, else added."""
+        px, shape = pixel_size_um(image), tuple(int(v) for v in image.level_shapes[0][-2:])
+        parts = area_map_layers(amap, -world_to_section(image), f"{image.name} live map", px, shape)
+        for _, meta, _ in parts:
+            meta["metadata"].update(cytowords_image=image.name, cytowords_live_map=True)
+        layers = self.live_layers(image)
+        if layers:
+            for ly, (data, meta, _) in zip(layers, parts, strict=True):
+                ly.scale, ly.translate = meta["scale"], meta["translate"]
+                ly.data = data
+                ly.colormap, ly.features = meta["colormap"], meta["features"]
+                ly.metadata.clear()
+                ly.metadata.update(meta["metadata"])
+        else:
+            for ly in self.viewer.layers:  # half a pair left (the other deleted): replaced
+                if (
+                    ly.metadata.get("cytowords_live_map")
+                    and ly.metadata.get("cytowords_image") == image.name
+                ):
+                    self.viewer.layers.remove(ly)
+            active = self.viewer.layers.selection.active
+            for data, meta, kind in parts:
+                getattr(self.viewer, f"add_{kind}")(data, **meta)
+            if active is not None:  # following the view never steals the selection
+                self.viewer.layers.selection.active = active
+        n = int((amap.labels > 0).sum())
+        self._live_note(
+            f"live map: {n} tile(s) of {amap.pixel_size_um:.0f} µm, "
+            f"{int(amap.rejected.sum())} rejected.\n{map_summary(amap)}"
+        )
+
+    @property
+    def live_busy(self) -> bool:
+        """True while a Follow view map is computed or waiting for the camera to stop."""
+        return self._live_worker is not None or self._live_timer.isActive()

@@ -1,0 +1,100 @@
+"""Seconds per *Follow view* map (napari Area map widget) by view size.
+
+A bundle with a dense encoder of the default bundle's geometry (64 µm/px, 64-px fields,
+width 32, embed 256, one residual block; random weights: speed does not depend on
+training), 1 view, the stride the widget chooses (:func:`cytowords.napari._live_view.
+live_stride_um`), on an in-memory 40 × 40 mm section at 16 µm/px (dark textured tissue
+on bright glass), warm (one map of each view first):
+
+    python benchmarks/live_view.py [SIDE_MM ...]      # default: 5 12 20
+
+Prints per view: stride, map shape, tissue tiles, wall seconds, reading and model seconds.
+The figures behind ``LIVE_MAX_VIEW_MM2`` come from here.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import torch
+
+from cytowords.mapping import compute_area_map
+from cytowords.model import (
+    AreaHead,
+    CytoEncoder,
+    EncoderConfig,
+    HeadConfig,
+    OpenSetScorer,
+    load_bundle,
+    save_bundle,
+)
+from cytowords.napari._live_view import live_region, live_stride_um, model_strides
+from cytowords.sections import Section
+
+AREAS = ["hOc1", "hOc2", "4a", "4p", "44"]
+
+
+def dense_bundle(folder: Path) -> Path:
+    """Save a random-weight bundle with the default's dense encoder geometry."""
+    torch.manual_seed(0)
+    enc = CytoEncoder(
+        EncoderConfig(
+            pixel_size_um=64.0, patch_px=64, width=32, embed_dim=256, arch="dense", dilations=(1,)
+        )
+    ).eval()
+    n = len(AREAS) + 1
+    head = AreaHead(HeadConfig(embed_dim=256, n_classes=n, hidden=64, none_class=True)).eval()
+    scorer = OpenSetScorer(256, n, "mahalanobis")
+    with torch.no_grad():
+        emb = torch.randn(300, 256)
+        head.set_input_stats(emb)
+        lab = torch.arange(len(emb)) % n
+        scorer.fit(emb, lab, in_scope=torch.tensor([True] * len(AREAS) + [False]), logits=head(emb))
+        scorer.calibrate(scorer.score(emb, head(emb)), 0.05)
+    return save_bundle(
+        folder / "dense", encoder=enc, head=head, scorer=scorer, area_ids=AREAS, fp16=False
+    )
+
+
+def tissue_section(side_mm: float = 40.0, px_um: float = 16.0) -> Section:
+    """Glass with a band of dark texture over the middle 80 % of the rows; two levels."""
+    n = int(side_mm * 1000 / px_um)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:n, 0:n]
+    img = 120 + 40 * np.sin(xx / 5.0) * np.cos(yy / 7.0) + rng.normal(0, 20, (n, n))
+    glass = (yy < n // 10) | (yy > 9 * n // 10)
+    img[glass] = 240 + rng.normal(0, 3, int(glass.sum()))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    half = img[: n // 2 * 2, : n // 2 * 2].reshape(n // 2, 2, n // 2, 2).mean(axis=(1, 3))
+    levels = [da.from_array(img, chunks=1024), da.from_array(half.astype(np.uint8), chunks=1024)]
+    return Section(levels, [px_um, 2 * px_um], name="bench")
+
+
+def main(sides: list[float]) -> None:
+    bundle = load_bundle(dense_bundle(Path(tempfile.mkdtemp())), captioner=False)
+    section = tissue_section()
+    h, w = section.shape_um
+    for side in sides:
+        view = (h / 2 - side * 500, w / 2 - side * 500, h / 2 + side * 500, w / 2 + side * 500)
+        region, why = live_region(view, section.shape_um, max_mm2=float("inf"))
+        stride = live_stride_um(region, *model_strides(bundle))
+        run = {"region_um": region, "stride_um": stride, "views": 1}
+        compute_area_map(section, bundle, **run)  # warm: tissue mask, model
+        t = time.perf_counter()
+        amap = compute_area_map(section, bundle, **run)
+        st = amap.stats
+        print(
+            f"{side:g} × {side:g} mm view: stride {stride:g} µm, map {amap.labels.shape}, "
+            f"{int((amap.labels > 0).sum())} tissue tiles, {time.perf_counter() - t:.2f} s "
+            f"(reading {st.get('read_s', 0):.2f} s, model {st.get('compute_s', 0):.2f} s; "
+            f"{st.get('evaluation')})"
+        )
+
+
+if __name__ == "__main__":
+    main([float(v) for v in sys.argv[1:]] or [5.0, 12.0, 20.0])
