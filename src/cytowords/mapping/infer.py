@@ -1,6 +1,7 @@
-"""Running the model inside a map task: the per-process model cache (the model loads once
-per worker), precision, embeddings -> area / probability / open-set score / rejection code,
-and the per-field path's two task functions (read a block's fields, run the model on them).
+"""Running the model inside a map task: the process's model and its inference lock (the
+model loads once per worker), precision, embeddings -> area / probability / open-set score /
+rejection code, and the per-field path's two task functions (read a block's fields, run
+the model on them).
 The dense path's tasks are in :mod:`.dense`.
 
 Tasks receive the bundle *path* (:class:`ModelRef`), never weights; each process gets the
