@@ -169,6 +169,7 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
         # area maps need no language model: they load the bundle without it
         from cytowords.mapping.infer import ModelRef, get_model
 
+        clear_cache()  # (a cached bundle with its LM would serve the map as well)
         vision, _ = get_model(ModelRef(str(bundle), "cpu"))
         assert vision.captioner is None and vision.area_ids == b.area_ids
         assert load_bundle(bundle, lm_path=moved).caption(b.embed(np.zeros((1, 32, 32)))) != []
