@@ -7,7 +7,7 @@ degraded: Gaussian blur of σ 1, 1.5, 2 px (at the model's resolution), JPEG at 
 and 50 (Pillow), and tissue rendered at ×0.75 and ×1.25 the model's pixel size (a
 mis-stated scan). For each shift it prints the share of fields the model accepts and the
 share wrong among those (the area named is not the area at the field's centre), before
-and after the quality check of :mod:`cytowords.describe.quality` lets flagged fields
+and after the quality check of :mod:`cytowords.sections.quality` lets flagged fields
 abstain, and with a stricter probability on top; then with the scale-consistency check of
 :mod:`cytowords.describe.scale_check` on top of the quality check (each field read again
 at ×0.8 and ×1.25 the stated pixel size, same centre, through
@@ -16,7 +16,7 @@ more familiar there), as the describer applies it to every field of a ROI it wou
 
 ``--calibrate`` instead measures the check on the default model's *training* brains
 (clean and shifted fields; never the test brains) and prints the thresholds the rules of
-:mod:`cytowords.describe.quality` give.
+:mod:`cytowords.sections.quality` give.
 
     python benchmarks/field_quality.py [--brains 200 201 202] [--per-area 2]
     python benchmarks/field_quality.py --calibrate [--brains 0 1 2]
@@ -34,9 +34,9 @@ import torch
 
 from cytowords.atlas import load_atlas
 from cytowords.describe import Describer
-from cytowords.describe.quality import DEFAULT_THRESHOLDS, assess_fields, blockiness, focus
 from cytowords.describe.scale_check import DEFAULT_SCALE_LIMITS, inconsistent_fields
 from cytowords.sections import Section, read_fields
+from cytowords.sections.quality import DEFAULT_THRESHOLDS, assess_fields, blockiness, focus
 from cytowords.synth import sample_patches
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress
 from cytowords.training.synthetic import side_by_side

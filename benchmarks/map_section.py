@@ -184,8 +184,7 @@ def dense_bench_bundle() -> object:
     fields; speed does not depend on training)."""
     import torch
 
-    from cytowords.model import AreaHead, HeadConfig, OpenSetScorer
-    from cytowords.model.model_bundle import ModelBundle
+    from cytowords.model import AreaHead, HeadConfig, ModelBundle, OpenSetScorer
 
     torch.manual_seed(0)
     enc = _dense_encoder_class()().eval()

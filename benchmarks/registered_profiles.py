@@ -20,8 +20,7 @@ import numpy as np
 from sklearn.covariance import LedoitWolf
 
 from cytowords.atlas import load_atlas
-from cytowords.describe import resolve_model_path
-from cytowords.model import load_bundle
+from cytowords.model import load_bundle, resolve_model_path
 from cytowords.synth import Brain, render_patch
 from cytowords.training.evaluate.metrics import open_set_auroc
 

@@ -41,7 +41,7 @@ def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
     """Per ROI: truth, the verdict with ``d``'s check (``after``) and without any scale
     check (``before``: the same describer with ``scale=None``, no readout)."""
     rng = np.random.default_rng(a.seed)
-    checked, plain = d.params, replace(d.params, scale=None, measure=False)
+    plain = replace(d.params, scale=None, measure=False)
     rows = []
     for sec in sections.values():
         s = rescaled(sec, stated)
@@ -49,9 +49,7 @@ def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
         keep = np.sort(rng.permutation(len(picked))[: a.max_rois])
         for roi, area in [picked[i] for i in keep]:
             roi_s = Roi(roi.vertices * stated)
-            d.params = plain
-            before = d.describe_roi(s, roi_s).area
-            d.params = checked
+            before = d.describe_roi(s, roi_s, params=plain).area
             r = d.describe_roi(s, roi_s)
             thick = (r.measurements.get("thickness_mm") or {}).get("estimated_true")
             med = (r.scale or {}).get("median_ood")

@@ -17,8 +17,7 @@ import time
 import numpy as np
 
 from cytowords.atlas import load_atlas
-from cytowords.describe import resolve_model_path
-from cytowords.model import load_bundle
+from cytowords.model import load_bundle, resolve_model_path
 from cytowords.synth import sample_patches
 from cytowords.training.evaluate.metrics import open_set_auroc
 

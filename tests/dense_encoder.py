@@ -9,9 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cytowords.model import load_bundle
+from cytowords.model import ModelBundle, load_bundle
 from cytowords.model.encoder import CytoEncoder, EncoderConfig
-from cytowords.model.model_bundle import ModelBundle
 from cytowords.sections import Section, read_fields
 
 

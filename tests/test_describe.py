@@ -57,6 +57,17 @@ def test_describe_roi_is_well_formed(bundle_dir: Path, section: Section) -> None
         assert key in j
 
 
+def test_params_per_call_leave_the_describer_as_it_is(bundle_dir: Path, section: Section) -> None:
+    d = Describer(bundle_dir, device="cpu")
+    assert Describer(bundle_dir, device="cpu").bundle is d.bundle  # one loaded bundle
+    defaults = d.params
+    roi = Roi.rectangle(500, 500, 2500, 3500)
+    few = DescribeParams(max_patches=4, min_patches=1, measure=False, scale=None)
+    assert d.describe_roi(section, roi, params=few).n_patches <= 4
+    assert d.params is defaults and d.params == DescribeParams()
+    assert d.describe_roi(section, roi, params=DescribeParams(measure=False)).n_patches > 4
+
+
 def test_roi_outside_and_cancel(bundle_dir: Path, section: Section) -> None:
     d = Describer(bundle_dir, device="cpu", params=DescribeParams(batch_size=2))
     with pytest.raises(RoiError, match="outside the section"):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from cytowords.atomic import atomic_directory, atomic_write_text
+from cytowords.colours import color_hex
 from cytowords.describe import Roi
 from cytowords.describe.export import (
-    geojson_to_rois,
     results_to_csv,
     rois_to_geojson,
     write_geojson,
@@ -22,7 +22,6 @@ from cytowords.describe.export import (
 from cytowords.describe.geojson import (
     GeoJsonError,
     classification_of,
-    color_hex,
     parse_geojson_rois,
     read_geojson_rois,
 )
@@ -73,21 +72,21 @@ def test_geojson_is_qupath_shaped_and_round_trips(tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "rois.geojson", gj)
     back = json.loads(path.read_text())  # strict JSON: NaN must not appear
     assert back["features"][1]["properties"]["probability"] is None
-    polys, results, ps = geojson_to_rois(back)
-    assert ps == 2.0
-    for a, b in zip(polys, POLYS):
-        np.testing.assert_allclose(a, b)
-    assert results[0]["caption"] == RESULTS[0]["caption"]
-    assert results[1]["rejected"] is True
+    read = parse_geojson_rois(back)
+    assert read.pixel_size_um == 2.0
+    for f, b in zip(read.rois, POLYS):
+        np.testing.assert_allclose(f.roi.vertices, b)
+    assert read.rois[0].results["caption"] == RESULTS[0]["caption"]
+    assert read.rois[1].results["rejected"] is True
 
 
 def test_geojson_without_pixel_size_needs_one() -> None:
     gj = rois_to_geojson(POLYS, RESULTS, pixel_size_um=2.0)
     gj.pop("properties")
     with pytest.raises(ValueError, match="pixel size"):
-        geojson_to_rois(gj, source="qupath.geojson")
-    polys, _, _ = geojson_to_rois(gj, pixel_size_um=1.0)
-    np.testing.assert_allclose(polys[0], POLYS[0] / 2.0)
+        parse_geojson_rois(gj, source="qupath.geojson")
+    read = parse_geojson_rois(gj, pixel_size_um=1.0)
+    np.testing.assert_allclose(read.rois[0].roi.vertices, POLYS[0] / 2.0)
 
 
 def test_geojson_holes_parts_classes_and_ids_written_for_qupath() -> None:

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from cytowords.describe import Describer, Roi
-from cytowords.describe.quality import (
+from cytowords.describe.result import quality_rejection
+from cytowords.describe.scale_check import tissue_points
+from cytowords.sections import Section
+from cytowords.sections.quality import (
     assess_fields,
     blockiness,
     focus,
     quality_summary,
 )
-from cytowords.describe.result import quality_rejection
-from cytowords.describe.scale_check import tissue_points
-from cytowords.sections import Section
 from cytowords.synth import sample_patches
 from cytowords.synth.section import virtual_section
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress

@@ -17,9 +17,9 @@ from safetensors.torch import load_file, save_file
 
 from cytowords.cli import main
 from cytowords.describe import Roi
-from cytowords.model import load_bundle
-from cytowords.model.bundle_files import BundleError
-from cytowords.model.bundle_lm import LM_PATH_ENV, LMFolderError, check_caption_mode
+from cytowords.model import BundleError, load_bundle
+from cytowords.model.bundle.handle import clear_cache
+from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
 from cytowords.training.pipeline import train
 from cytowords.training.presets import Preset
 from cytowords.training.spec import LabelledSection
@@ -169,6 +169,7 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
         # area maps need no language model: they load the bundle without it
         from cytowords.mapping.infer import ModelRef, get_model
 
+        clear_cache()  # (a cached bundle with its LM would serve the map as well)
         vision, _ = get_model(ModelRef(str(bundle), "cpu"))
         assert vision.captioner is None and vision.area_ids == b.area_ids
         assert load_bundle(bundle, lm_path=moved).caption(b.embed(np.zeros((1, 32, 32)))) != []
@@ -177,17 +178,18 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
             assert _describe(bundle) == caption
         with pytest.MonkeyPatch.context() as mp:  # the CLI's --lm (restored afterwards)
             mp.setenv(LM_PATH_ENV, "")  # empty: not set; recorded so main's value is undone
+            clear_cache()  # a CLI run is a fresh process: nothing is loaded yet
             zarr = persisted_section(tmp_path, 2)
             argv = ["describe", str(zarr), "--roi", "2000,2000,9000,9000", "--model", str(bundle)]
             assert main([*argv, "--device", "cpu", "--json"]) == 2
             assert "point the bundle at" in capsys.readouterr().err
             assert main([*argv, "--device", "cpu", "--json", "--lm", str(moved)]) == 0
             assert json.loads(capsys.readouterr().out)["caption"] == caption
-            # the widgets' model handle takes the folder too (their "Language model" row)
-            from cytowords.napari._models import get_describer
+            # the model handle takes the folder too (the widgets' "Language model" row)
+            from cytowords.describe import Describer
 
-            d = get_describer(str(bundle), "cpu", str(moved))
-            assert d is get_describer(str(bundle), "cpu", str(moved))  # cached per LM folder
+            d = Describer(str(bundle), "cpu", lm_path=str(moved))
+            assert d.bundle is Describer(str(bundle), "cpu", lm_path=moved).bundle  # cached
             res = d.describe_roi(in_memory_section(2), Roi.rectangle(2000, 2000, 9000, 9000))
             assert res.caption == caption
         # a changed LM (same file sizes, one weight changed) is refused

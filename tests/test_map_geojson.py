@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from cytowords.describe.export import geojson_to_rois
+from cytowords.describe.geojson import parse_geojson_rois
 from cytowords.mapping import AreaMap
 from cytowords.mapping.geojson import (
     REJECTED_NO_CORTEX,
@@ -90,8 +90,10 @@ def test_area_map_to_geojson_classes_measurements_and_pixels() -> None:
 
 def test_map_geojson_reads_back_as_rois() -> None:
     gj = json.loads(json.dumps(area_map_to_geojson(_map(), image_pixel_size_um=2.0)))
-    polys, results, ps = geojson_to_rois(gj)
-    assert ps == 2.0 and len(polys) == 4
-    assert sorted(r["area"] for r in results)[:2] == ["44", "Rejected: no cortex"]
-    hoc1 = polys[[r["area"] for r in results].index("hOc1")]
+    read = parse_geojson_rois(gj)
+    polys = [f.roi.vertices for f in read.rois]
+    areas = [f.results.get("area", f.classification) for f in read.rois]
+    assert read.pixel_size_um == 2.0 and len(polys) == 4
+    assert sorted(areas)[:2] == ["44", "Rejected: no cortex"]
+    hoc1 = polys[areas.index("hOc1")]
     assert hoc1[:, 0].min() >= 100.0 and hoc1[:, 1].max() <= 200.0 + 150.0  # µm, (y, x)

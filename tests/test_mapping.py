@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from cytowords.atlas import load_atlas
-from cytowords.describe import default_model_path
 from cytowords.jobs import Cancelled
 from cytowords.mapping import AreaMap, NoTissueError, compute_area_map
 from cytowords.mapping.infer import ModelRef, autocast_dtype, get_model, infer_patches
 from cytowords.mapping.plan import make_grid
+from cytowords.model import default_model_path
 from cytowords.sections.tissue import otsu_threshold, tissue_mask
 from map_fixtures import band_section, blank_section
 from tiny_bundle import make_tiny_bundle

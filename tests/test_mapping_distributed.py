@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cytowords.mapping import compute_area_map, infer
+from cytowords.mapping import compute_area_map
+from cytowords.model.bundle import handle
 from map_fixtures import band_section
 from tiny_bundle import make_tiny_bundle
 
@@ -36,7 +37,7 @@ def test_distributed_equals_local_and_loads_once_per_worker(bundle):
             on_progress=lambda d, t: progress.append(d),
         )
         with distributed.Client(cluster) as client:
-            loads = client.run(infer.model_load_count)
+            loads = client.run(handle.load_count)
     assert np.array_equal(dist.labels, local.labels)
     np.testing.assert_allclose(dist.probability, local.probability, atol=1e-5)
     np.testing.assert_allclose(dist.ood_score, local.ood_score, rtol=1e-4, atol=1e-4)
@@ -59,13 +60,12 @@ def test_dense_distributed_equals_local(bundle):
     dense test model under the bundle's path (as a loaded dense bundle would be)."""
     from pathlib import Path
 
-    from cytowords.mapping.infer import register_model
     from dense_encoder import dense_bundle
 
     section = band_section()
     dense = dense_bundle(bundle, section)
     key = str(Path(bundle).resolve())
-    register_model(key, "cpu", dense)  # this process reads the encoder's layout from it
+    handle.register_bundle(key, "cpu", dense)  # this process reads the encoder's layout from it
     try:
         kw = {"stride_um": 64.0, "block_tiles": 12, "device": "cpu", "views": 2}
         local = compute_area_map(section, str(bundle), **kw)
@@ -74,11 +74,11 @@ def test_dense_distributed_equals_local(bundle):
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster:
             with distributed.Client(cluster) as client:
-                client.run(register_model, key, "cpu", dense)
+                client.run(handle.register_bundle, key, "cpu", dense)
                 dist = compute_area_map(section, str(bundle), scheduler=client, **kw)
-                loads = client.run(infer.model_load_count)
+                loads = client.run(handle.load_count)
     finally:
-        infer._CACHE.pop((key, "cpu"), None)
+        handle.forget_bundle(key, "cpu")
     assert dist.stats["evaluation"] == "dense" and sum(loads.values()) == 0
     assert dist.stats["blocks_computed"] == local.stats["blocks"] > 2
     assert np.array_equal(dist.labels, local.labels)

@@ -26,7 +26,7 @@ from cytowords.model import (
     load_bundle,
     save_bundle,
 )
-from cytowords.model.bundle_files import write_hashes
+from cytowords.model.bundle.files import write_hashes
 
 AREAS = ["hOc1", "4p", "44"]
 PX = 32

@@ -135,7 +135,7 @@ def test_bundle_stores_non_cortex_levels_per_view_count(tmp_path):
 
 
 def test_bundles_without_views_use_one_and_a_broken_table_is_refused(tmp_path):
-    from cytowords.model.bundle_files import write_hashes
+    from cytowords.model.bundle.files import write_hashes
 
     path = save_bundle(tmp_path / "b", fp16=False, **_parts())
     cfg = json.loads((path / "config.json").read_text())

@@ -8,6 +8,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from cytowords.napari._events import Done
 from cytowords.napari._live_view import (
     LIVE_DEBOUNCE_MS,
     LIVE_MAP_PX_DENSE,
@@ -160,7 +161,7 @@ def test_follow_view_maps_the_view_into_one_layer_pair_updated_in_place(
     on_event = w._on_live_event
 
     def spy(ev, img, gen):
-        seen.append((ev[0], gen, w._live_gen))
+        seen.append((type(ev).__name__, gen, w._live_gen))
         on_event(ev, img, gen)
 
     w._on_live_event = spy
@@ -177,7 +178,7 @@ def test_follow_view_maps_the_view_into_one_layer_pair_updated_in_place(
     _assert_covers(labels, region)
     # a result of an older generation arriving late changes nothing
     t_now, d_now = np.asarray(labels.translate).copy(), labels.data.copy()
-    on_event(("done", first), image, running_gen)
+    on_event(Done(first), image, running_gen)
     np.testing.assert_array_equal(labels.translate, t_now)
     np.testing.assert_array_equal(labels.data, d_now)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cytowords.cli import main
-from cytowords.describe import default_model_path
+from cytowords.model import default_model_path
 from cytowords.napari._demo import open_demo
 from napari_helpers import Notes, tiny_bundle_path, wait_idle
 

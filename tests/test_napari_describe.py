@@ -10,6 +10,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
 from cytowords.napari._describe_widget import DescribeWidget
+from cytowords.napari._events import Done
 from cytowords.napari._layers import camera
 from cytowords.napari._roi_results import REJECTED_LABEL
 from napari_helpers import Notes, add_section, rect, tiny_bundle_path, wait_idle
@@ -336,7 +337,7 @@ def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> No
         note="the region is small",
     )
     with Notes() as notes:
-        w._on_event(("done", roi_id, res))
+        w._on_event(Done(res, roi_id))
     assert notes.any("ROI 1", "reads as cortex better", "pixel size"), notes.messages
     row = layer.features.to_dict("records")[0]
     assert row["reason"] == why and row["note"].startswith(why)
@@ -355,7 +356,7 @@ def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> No
         n_patches=9,
     )
     with Notes() as notes:
-        w._on_event(("done", roi_id, plain))
+        w._on_event(Done(plain, roi_id))
     assert not notes.messages
     assert _status(layer.features.to_dict("records")[0]) == "rejected"
     # the checkbox turns the check on and off for the describe jobs

@@ -184,11 +184,8 @@ def test_a_scan_stored_at_a_wrong_pixel_size_abstains_with_the_scale_reason(
             return Roi.rectangle(*(c - 4000) * k, *(c + 4000) * k, name="r")
 
         ok = describer.describe_roi(right, roi(1.0))
-        describer.params = DescribeParams(max_new_tokens=8, scale=None)
-        try:
-            before = describer.describe_roi(right, roi(1.0))
-        finally:
-            describer.params = DescribeParams(max_new_tokens=8)
+        no_check = DescribeParams(max_new_tokens=8, scale=None)
+        before = describer.describe_roi(right, roi(1.0), params=no_check)
         # the right pixel size: the answer the describer gave without the check
         assert not ok.rejected and ok.area == before.area and ok.rejection_reason == ""
         assert ok.scale is not None and ok.scale["stated_um"] == 32.0

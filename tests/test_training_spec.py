@@ -293,9 +293,9 @@ def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, c
     import warnings
 
     from cytowords.describe import Describer, Roi
-    from cytowords.describe.scale_check import CoarseSectionWarning
     from cytowords.mapping.plan import plan_map
     from cytowords.sections import Section
+    from cytowords.sections.quality import CoarseSectionWarning
     from tiny_bundle import make_tiny_bundle
 
     bundle = make_tiny_bundle(tmp_path / "b")

@@ -72,7 +72,7 @@ def _use_bundle_lm(folder: str) -> None:
     import os
     from pathlib import Path
 
-    from ..model.bundle_lm import LM_PATH_ENV
+    from ..model.bundle.lm import LM_PATH_ENV
 
     if not Path(folder).is_dir():
         raise CliError(f"--lm {folder}: not a folder (the language model's folder)")

@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_pixel_size_check:
         from .pixel_size import check_scan
 
-        check = check_scan(section, args.model, args.device, describer)
+        check = check_scan(section, args.model, args.device)
     results: list = []
     for i, (feat, name) in enumerate(zip(feats, names)):
         try:

@@ -33,16 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def check_scan(section, model: str, device: str, describer=None):
+def check_scan(section, model: str, device: str):
     """The pixel size check before describing or mapping: warns on stderr when the
     section's pixel size does not fit its tissue or the model hardly recognises the tissue
     (:func:`cytowords.describe.scale_check.check_pixel_size`); the work goes on. Returns
-    the check (None without tissue: the work itself reports that)."""
-    from ..describe import Describer
+    the check (None without tissue: the work itself reports that). The model comes from
+    the process's model handle: the work that follows reuses it."""
     from ..describe.scale_check import check_pixel_size
+    from ..model import get_bundle
 
     try:
-        res = check_pixel_size(section, describer or Describer(model, device=device))
+        res = check_pixel_size(section, get_bundle(model, device, captioner=False))
     except ValueError:  # no tissue
         return None
     if res.verdict == "suspect":
@@ -57,16 +58,16 @@ def check_scan(section, model: str, device: str, describer=None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..describe import Describer
     from ..describe.scale_check import check_pixel_size
+    from ..model import get_bundle
     from ..sections import open_section
 
-    describer = Describer(args.model, device=args.device)
+    bundle = get_bundle(args.model, args.device, captioner=False)
     worst = 0
     for path in args.images:
         try:
             section = open_section(path, pixel_size_um=args.pixel_size_um)
-            res = check_pixel_size(section, describer, n_fields=args.fields)
+            res = check_pixel_size(section, bundle, n_fields=args.fields)
         except ValueError as exc:  # SectionError, NoTissueError: say so, go on
             print(f"cytowords pixel-size: error: {exc}", file=sys.stderr)
             worst = 2

@@ -162,9 +162,10 @@ def _checked_data(args: argparse.Namespace, preset):
         problems: list[str] = []
         notes: list[str] = []
         if args.check_pixel_size:
-            from ..describe import Describer
+            from ..model import get_bundle
 
-            problems, notes = pixel_size_problems(spec, Describer("default", device=args.device))
+            bundle = get_bundle("default", args.device, captioner=False)
+            problems, notes = pixel_size_problems(spec, bundle)
         try:
             checked = check_data_spec(spec, preset)
         except DataSpecError as exc:

@@ -1,6 +1,6 @@
 """Inference: ROI -> patches -> embeddings -> area + open-set rejection + caption."""
 
-from .describer import DescribeParams, Describer, default_model_path, resolve_model_path
+from .describer import DescribeParams, Describer
 from .result import PatchResult, RegionDescription
 from .roi import Roi, RoiError, patch_grid
 
@@ -11,7 +11,5 @@ __all__ = [
     "RegionDescription",
     "Roi",
     "RoiError",
-    "default_model_path",
     "patch_grid",
-    "resolve_model_path",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,15 @@ import numpy as np
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled
 from ..sections import Section, read_fields
-from .measured import Measured, atlas_comparison, caption_conflicts, measure_region
-from .quality import (
+from ..sections.quality import (
     DEFAULT_THRESHOLDS,
     QualityThresholds,
     assess_fields,
     quality_summary,
     section_tissue_threshold,
+    warn_if_coarse,
 )
+from .measured import Measured, atlas_comparison, caption_conflicts, measure_region
 from .result import (
     PatchResult,
     RegionDescription,
@@ -45,7 +45,6 @@ from .scale_check import (
     scale_rejection,
     scale_summary,
     thickness_rejection,
-    warn_if_coarse,
 )
 
 ProgressFn = Callable[[int, int], None]
@@ -71,14 +70,14 @@ class DescribeParams:
             is generated freely and may name another area than the one reported.
         ignore_noncortex: fields that read as no cortex at all (white matter or
             background of a loosely drawn ROI: open-set score at the bundle's non-cortex
-            level, :meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`) do
+            level, :meth:`cytowords.model.ModelBundle.noncortex_level`) do
             not vote on the verdict; the acceptance share is taken over the other
             fields. No effect with bundles that have no non-cortex level. (The bundle's
             cortex detector, which labels area-map tiles, names fewer drawn regions
             correctly when it decides the votes: docs/benchmarks.md.)
         min_voting_fields: a ROI with fewer voting fields (or, when it is read at fewer
             fields, fewer than all) is rejected: it holds no cortex of a known area.
-        quality: limits of the field-quality check (:mod:`cytowords.describe.quality`):
+        quality: limits of the field-quality check (:mod:`cytowords.sections.quality`):
             fields out of focus, with JPEG blocks or clipped do not vote, and a ROI where
             most tissue fields are such is rejected with that reason; None: no check.
         measure: also run the model-free readout (:func:`cytowords.measure.measure_roi`)
@@ -111,31 +110,25 @@ class DescribeParams:
     scale: ScaleLimits | None = DEFAULT_SCALE_LIMITS
 
 
-def default_model_path() -> Path:
-    """Folder of the default model bundle shipped in the package."""
-    return Path(str(resources.files("cytowords") / "models" / "default"))
-
-
 def resolve_model_path(model: str | Path) -> Path:
-    """``"default"`` or a bundle folder -> an existing folder (clear error otherwise)."""
-    path = default_model_path() if str(model) == "default" else Path(model)
-    if not path.is_dir():
-        if str(model) == "default":
-            raise FileNotFoundError(
-                f"the default model is not installed at {path}; rebuild it with "
-                "`cytowords train --preset default --out DIR` and pass --model DIR"
-            )
-        raise FileNotFoundError(f"model bundle folder {path} does not exist")
-    return path
+    """:func:`cytowords.model.resolve_model_path` (the model handle's rule), for callers
+    that import it from here (the evaluation run)."""
+    from ..model import resolve_model_path as resolve
+
+    return resolve(model)
 
 
 class Describer:
     """Describes ROIs of sections with a model bundle.
 
+    The bundle comes from the process's model handle (:func:`cytowords.model.get_bundle`):
+    describers of the same model share one loaded bundle, and a describer is cheap to make.
+    It is never changed by describing: parameters can be given per call.
+
     Args:
         model: ``"default"`` (the bundled model) or the path of a bundle folder.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        params: sampling/aggregation parameters.
+        params: the default sampling/aggregation parameters of :meth:`describe_roi`.
         lm_path: where the bundle's language model lives now, when it is not in the bundle
             and has moved (see :func:`cytowords.model.load_bundle`; its files are checked
             against the hashes recorded at training).
@@ -148,10 +141,10 @@ class Describer:
         params: DescribeParams | None = None,
         lm_path: str | Path | None = None,
     ) -> None:
-        from ..model import load_bundle
+        from ..model import get_bundle, resolve_model_path
 
         self.model_path = resolve_model_path(model)
-        self.bundle = load_bundle(self.model_path, device=device, lm_path=lm_path or None)
+        self.bundle = get_bundle(self.model_path, device, lm_path=lm_path or None)
         self.params = params or DescribeParams()
         self.atlas = load_atlas()
 
@@ -165,15 +158,17 @@ class Describer:
         section: Section,
         roi: Roi,
         *,
+        params: DescribeParams | None = None,
         on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> RegionDescription:
-        """Describe one ROI (µm, ``(y, x)``) of ``section``."""
+        """Describe one ROI (µm, ``(y, x)``) of ``section`` with ``params`` (None: the
+        describer's :attr:`params`)."""
         import torch
 
         warn_if_coarse(section, self.bundle.pixel_size_um)
 
-        p = self.params
+        p = params or self.params
         centers = patch_grid(
             roi,
             patch_um=self.patch_um,
@@ -245,7 +240,8 @@ class Describer:
             if not use.any():
                 use = accepted
             vec = m.vector if m is not None else None
-            caption = self._caption(emb[torch.from_numpy(use)].mean(dim=0, keepdim=True), area, vec)
+            mean_emb = emb[torch.from_numpy(use)].mean(dim=0, keepdim=True)
+            caption = self._caption(mean_emb, area, vec, p)
         factor = np.full(len(centers), -1) if scale is None else scale.field_factor
         patch_results = [
             PatchResult(
@@ -315,25 +311,29 @@ class Describer:
         section: Section,
         rois: Sequence[Roi],
         *,
+        params: DescribeParams | None = None,
         on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> list[RegionDescription]:
-        """Describe several ROIs; progress counts finished ROIs."""
+        """Describe several ROIs (``params`` as :meth:`describe_roi`); progress counts
+        finished ROIs."""
         out = []
         for i, roi in enumerate(rois):
-            out.append(self.describe_roi(section, roi, cancel=cancel))
+            out.append(self.describe_roi(section, roi, params=params, cancel=cancel))
             if on_progress:
                 on_progress(i + 1, len(rois))
         return out
 
-    def _caption(self, emb, area: str, readout: np.ndarray | None = None) -> str:
-        """The caption of the ROI's mean embedding (anchored on ``area`` when the params
+    def _caption(
+        self, emb, area: str, readout: np.ndarray | None, params: DescribeParams
+    ) -> str:
+        """The caption of the ROI's mean embedding (anchored on ``area`` when ``params``
         say so); ``readout``: the ROI's readout vector (read by readout-conditioned
         bundles only; None: not measured)."""
         if self.bundle.captioner is None:
             return self._atlas_words(area) if self.taught else ""
-        anchor = [area] if self.params.anchor_caption else None
-        n = self.params.max_new_tokens
+        anchor = [area] if params.anchor_caption else None
+        n = params.max_new_tokens
         return self.bundle.caption(emb, n, areas=anchor, readout=readout)[0]
 
     @property

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_text
+from ..colours import hex_to_rgb
 from .roi import Roi, ring_area
 
 #: result columns, in export order
@@ -79,11 +80,6 @@ def measured_columns(measurements: Mapping[str, Any], statements: Sequence[str])
         "thickness_mm": float(thick) if thick is not None else math.nan,
         "layer_iv": float(bool(iv)) if iv is not None else math.nan,
     }
-
-
-def _hex_to_rgb(color: str) -> list[int]:
-    c = color.lstrip("#")
-    return [int(c[i : i + 2], 16) for i in (0, 2, 4)]
 
 
 def _clean(value: Any) -> Any:
@@ -161,7 +157,7 @@ def rois_to_geojson(
         if cls_name:
             cls: dict[str, Any] = {"name": str(cls_name)}
             if cls_name in colors:
-                cls["color"] = _hex_to_rgb(colors[cls_name])
+                cls["color"] = hex_to_rgb(colors[cls_name])
             props["classification"] = cls
         props["measurements"] = {
             k: _clean(res[k]) for k in NUMERIC_FIELDS if k in res and _clean(res[k]) is not None
@@ -190,29 +186,6 @@ def rois_to_geojson(
         "properties": {"generator": "napari-cytowords", "pixel_size_um": pixel_size_um},
         "features": feats,
     }
-
-
-def geojson_to_rois(
-    obj: Any, *, pixel_size_um: float | None = None, source: str = "GeoJSON"
-) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
-    """Flat form of :func:`~cytowords.describe.geojson.parse_geojson_rois`: per ROI its
-    outer ring (µm, ``(y, x)``) and its results with ``name``, ``holes`` (µm rings) and, when
-    the file has it, ``classification``; and the pixel size used (µm). Multi-part ROIs give
-    their first part's ring (``parts`` in the results hold the others)."""
-    from .geojson import parse_geojson_rois
-
-    read = parse_geojson_rois(obj, pixel_size_um=pixel_size_um, source=source)
-    polys, results = [], []
-    for f in read.rois:
-        polys.append(f.roi.vertices)
-        res = {**f.results, "name": f.name, "holes": list(f.roi.holes)}
-        if f.roi.parts:
-            res["parts"] = list(f.roi.parts)
-        if f.classification:
-            res["classification"] = f.classification
-        res.setdefault("area", f.classification)
-        results.append(res)
-    return polys, results, read.pixel_size_um
 
 
 def write_geojson(path: str | os.PathLike, collection: Mapping[str, Any]) -> Path:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..colours import color_hex
 from .roi import Roi, RoiError
 
 #: QuPath object types that are not regions a user drew (any other type is read)
@@ -117,24 +118,6 @@ class GeoJsonRois:
     points: list[MarkFeature] = field(default_factory=list)
     paths: list[MarkFeature] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def color_hex(value: Any) -> str | None:
-    """``#rrggbb`` of a QuPath colour: a packed (signed 32-bit ARGB) int, ``[r, g, b]`` or
-    ``[r, g, b, a]``, or a ``#rrggbb`` string; None when it is none of these."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return f"#{value & 0xFFFFFF:06x}"
-    if isinstance(value, (list, tuple)) and len(value) in (3, 4):
-        if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in value):
-            r, g, b = (min(255, max(0, int(c))) for c in value[:3])
-            return f"#{r:02x}{g:02x}{b:02x}"
-    if isinstance(value, str):
-        s = value.strip().lstrip("#")
-        if len(s) == 6 and all(c in "0123456789abcdefABCDEF" for c in s):
-            return f"#{s.lower()}"
-    return None
 
 
 def classification_of(value: Any) -> tuple[str | None, str | None]:

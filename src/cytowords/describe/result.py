@@ -57,7 +57,7 @@ class RegionDescription:
         patches: per-patch detail.
         n_flagged: fields whose image is unfit to read (out of focus, JPEG blocks,
             clipped); they do not vote.
-        flagged: those fields per reason (:data:`cytowords.describe.quality.REASONS` key).
+        flagged: those fields per reason (:data:`cytowords.sections.quality.REASONS` key).
         rejection_reason: why a rejected ROI was rejected when it is not the model's
             verdict (e.g. most of its fields are out of focus, or its tissue reads better
             at another pixel size than the stored one); empty otherwise.
@@ -169,7 +169,7 @@ MAX_FLAGGED_SHARE = 0.5
 def quality_rejection(flagged: int, tissue_fields: int, summary: str) -> str:
     """The rejection reason when most of a ROI's tissue fields are unfit to read (``flagged``
     of ``tissue_fields``; ``summary`` as from
-    :func:`cytowords.describe.quality.quality_summary`), else ``""``."""
+    :func:`cytowords.sections.quality.quality_summary`), else ``""``."""
     if tissue_fields and flagged > MAX_FLAGGED_SHARE * tissue_fields:
         return f"most fields are unfit to read ({summary}): no area is named"
     return ""

@@ -23,9 +23,9 @@ the check says so instead of judging the pixel size. Figures: ``benchmarks/pixel
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,33 +46,6 @@ MIN_GAP = 0.08
 MIN_FAMILIAR = 0.15
 #: where the user learns what an unfamiliar scan means and what to do
 YOUR_SCANS_DOC = "docs/your_scans.md"
-#: a section whose finest level is coarser than this × the encoder's pixel size is read
-#: upsampled: :func:`warn_if_coarse` says so
-MAX_UPSAMPLING = 1.5
-
-
-class CoarseSectionWarning(UserWarning):
-    """The section is coarser than the model reads: its fields are upsampled."""
-
-
-def warn_if_coarse(section: Section, encoder_pixel_size_um: float) -> bool:
-    """Warn (:class:`CoarseSectionWarning`, one line) when the section's finest level is
-    coarser than :data:`MAX_UPSAMPLING` × the encoder's pixel size (µm/px). Fields are
-    always read at the encoder's pixel size, so such a section is upsampled: the cells the
-    encoder was trained to see are blurred away. Returns whether it warned."""
-    finest, enc = float(section.pixel_size_um[0]), float(encoder_pixel_size_um)
-    if finest <= MAX_UPSAMPLING * enc:
-        return False
-    warnings.warn(
-        f"section {section.name!r} is {finest:g} µm/px at its finest, {finest / enc:.2g}× "
-        f"coarser than the {enc:g} µm/px the model reads: its fields are upsampled and the "
-        "areas and descriptions may be unreliable",
-        CoarseSectionWarning,
-        stacklevel=3,
-    )
-    return True
-
-
 @dataclass(frozen=True)
 class ScaleCheck:
     """Result of :func:`check_pixel_size`.
@@ -213,7 +186,7 @@ def tissue_points(section: Section, n: int, seed: int = 0) -> np.ndarray:
 
 def check_pixel_size(
     section: Section,
-    describer,
+    model: Any,
     *,
     n_fields: int = 96,
     factors: tuple[float, ...] = FACTORS,
@@ -223,14 +196,15 @@ def check_pixel_size(
     cancel: Callable[[], bool] | None = None,
 ) -> ScaleCheck | None:
     """Read ``n_fields`` tissue fields at ``factor ×`` the stated pixel size for every
-    factor and return the acceptance per factor (:class:`ScaleCheck`). ``describer``: a
-    :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
+    factor and return the acceptance per factor (:class:`ScaleCheck`). ``model``: a loaded
+    :class:`~cytowords.model.ModelBundle` (:func:`cytowords.model.get_bundle`; the vision
+    parts suffice) or a :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
     enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
     returns None when ``cancel()`` turned true. Raises NoTissueError without tissue."""
     import torch
 
     points = tissue_points(section, n_fields, seed)
-    bundle = describer.bundle
+    bundle = getattr(model, "bundle", model)
     accepted = []
     for k, f in enumerate(factors):
         if cancel is not None and cancel():

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import find_contours, points_in_poly
 
-from ..describe.export import _hex_to_rgb
+from ..colours import hex_to_rgb
 
 REJECTED_UNKNOWN = "Rejected: not a known area"
 REJECTED_NO_CORTEX = "Rejected: no cortex"
@@ -158,7 +158,7 @@ def area_map_to_geojson(
                     "properties": {
                         "objectType": "annotation",
                         "name": f"{name} ({k})" if aid == name else f"{aid} {k}: {name}",
-                        "classification": {"name": aid, "color": _hex_to_rgb(color)},
+                        "classification": {"name": aid, "color": hex_to_rgb(color)},
                         "measurements": {
                             "area_mm2": round(n * tile * tile / 1e6, 4),
                             "tiles": n,

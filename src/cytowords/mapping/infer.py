@@ -1,12 +1,14 @@
-"""Running the model inside a map task: the per-process model cache (the model loads once
-per worker), precision, embeddings -> area / probability / open-set score / rejection code,
-and the per-field path's two task functions (read a block's fields, run the model on them).
+"""Running the model inside a map task: the process's model and its inference lock (the
+model loads once per worker), precision, embeddings -> area / probability / open-set score /
+rejection code, and the per-field path's two task functions (read a block's fields, run
+the model on them).
 The dense path's tasks are in :mod:`.dense`.
 
-Tasks receive the bundle *path* (:class:`ModelRef`), never weights; each process loads a
-bundle once per ``(path, device)`` and keeps it. Inference in a process is serialised by
-one lock per model, so that while one thread runs the model (all torch threads, or the
-GPU) other threads read and cut the next blocks' windows: reading overlaps compute.
+Tasks receive the bundle *path* (:class:`ModelRef`), never weights; each process gets the
+bundle from its own model handle (:func:`cytowords.model.get_bundle`: loaded once per
+process and device, kept). Inference in a process is serialised by one lock per model, so
+that while one thread runs the model (all torch threads, or the GPU) other threads read
+and cut the next blocks' windows: reading overlaps compute.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,16 +28,14 @@ from ..sections import read_fields
 if TYPE_CHECKING:
     from .plan import MapGrid
 
-_CACHE: dict[tuple[str, str], Any] = {}
-_INFER_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-_LOAD_LOCK = threading.Lock()
-_LOADS: list[int] = [0]
+_INFER_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
 _SYNC_SET: list[bool] = [False]
 
 
 #: codes of a tile in the rejection map: cortex of no known area; no cortex at all; a
 #: field whose image is unfit to read (out of focus, JPEG blocks, clipped:
-#: :mod:`cytowords.describe.quality`), shown as "not a known area" in the final map
+#: :mod:`cytowords.sections.quality`), shown as "not a known area" in the final map
 REJECTED_UNKNOWN = 1
 REJECTED_NO_CORTEX = 2
 REJECTED_UNFIT = 3
@@ -52,35 +53,20 @@ class ModelRef:
     views: int | None = None
 
 
-def model_load_count() -> int:
-    """Bundles loaded by this process so far (for tests: one per worker, not per tile)."""
-    return _LOADS[0]
-
-
-def register_model(path: str, device: str, bundle: Any) -> None:
-    """Put an already loaded bundle into this process's cache."""
-    with _LOAD_LOCK:
-        _CACHE[(str(path), str(device))] = bundle
-        _INFER_LOCKS.setdefault((str(path), str(device)), threading.Lock())
-
-
 def get_model(ref: ModelRef) -> tuple[Any, threading.Lock]:
-    """The bundle for ``ref`` in this process (loaded on first use) and its inference lock."""
-    key = (ref.path, ref.device)
-    with _LOAD_LOCK:
-        if key not in _CACHE:
-            import torch
+    """The bundle for ``ref`` in this process (the model handle's, loaded on first use;
+    maps need no captions: the language model is not loaded) and its inference lock."""
+    from ..model import get_bundle
 
-            from ..model import load_bundle
+    if ref.torch_threads:
+        import torch
 
-            if ref.torch_threads:
-                torch.set_num_threads(int(ref.torch_threads))
-            # maps need no captions: the language model (possibly billions of parameters)
-            # is not loaded
-            _CACHE[key] = load_bundle(ref.path, device=ref.device, captioner=False)
-            _LOADS[0] += 1
-        lock = _INFER_LOCKS.setdefault(key, threading.Lock())
-        return _CACHE[key], lock
+        if torch.get_num_threads() != int(ref.torch_threads):
+            torch.set_num_threads(int(ref.torch_threads))
+    bundle = get_bundle(ref.path, ref.device, captioner=False)
+    with _LOCKS_LOCK:
+        lock = _INFER_LOCKS.setdefault(bundle, threading.Lock())
+    return bundle, lock
 
 
 def autocast_dtype(device_type: str, precision: str) -> Any:
@@ -263,11 +249,11 @@ def unfit_fields(
     fields: np.ndarray, tissue_threshold: float | None, quality: Any
 ) -> np.ndarray | None:
     """Bool ``(K,)``: fields unfit to read (out of focus, JPEG blocks, clipped) by
-    ``quality`` (:class:`~cytowords.describe.quality.QualityThresholds`; None: no check);
+    ``quality`` (:class:`~cytowords.sections.quality.QualityThresholds`; None: no check);
     ``tissue_threshold``: the section's tissue level in [0, 1]."""
     if quality is None or not len(fields):
         return None
-    from ..describe.quality import assess_fields
+    from ..sections.quality import assess_fields
 
     return assess_fields(fields, tissue_threshold, quality).flagged
 

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from ..atlas import load_atlas
-from ..describe.describer import resolve_model_path
-from ..describe.quality import DEFAULT_THRESHOLDS, QualityThresholds
-from ..describe.scale_check import warn_if_coarse
+from ..model import resolve_model_path
+from ..model.bundle.handle import register_bundle
 from ..sections import NoTissueError, Section, TissueMask, tissue_mask
+from ..sections.quality import DEFAULT_THRESHOLDS, QualityThresholds, warn_if_coarse
 from .dense import DenseLayout, default_block_tiles, dense_layout
-from .infer import ModelRef, get_model, register_model
+from .infer import ModelRef, get_model
 
 
 def _integral(mask: np.ndarray) -> np.ndarray:
@@ -198,26 +198,20 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
     :class:`~.dense.DenseLayout`, None when it cannot run densely), ``view_table`` and
     ``fingerprint``. A loaded model is used as is in this process; a distributed run needs
     a path (workers load it; this process loads it once on the CPU to read the encoder)."""
-    bundle, path = None, None
     if hasattr(model, "bundle") and hasattr(model, "model_path"):  # a Describer
-        bundle, path = model.bundle, model.model_path
-    elif hasattr(model, "encoder") and hasattr(model, "classify"):
-        bundle, path = model, getattr(model, "path", None)
+        # its bundle is the model handle's: the tasks get the same one from the path
+        model, device = model.model_path, str(model.bundle.device)
+    if hasattr(model, "encoder") and hasattr(model, "classify"):  # a loaded ModelBundle
+        if distributed:
+            raise ValueError(
+                "a distributed area map needs the model bundle's folder (workers load it "
+                "themselves); pass the path instead of a loaded ModelBundle"
+            )
+        bundle = model
+        ref = ModelRef(f"<in-memory {id(bundle)}>", str(bundle.device))
+        register_bundle(ref.path, ref.device, bundle)
     else:
-        path = resolve_model_path(model)
-    if bundle is not None:
-        dev = str(bundle.device)
-        if path is None:
-            if distributed:
-                raise ValueError(
-                    "a distributed area map needs the model bundle's folder (workers load it "
-                    "themselves); pass the path instead of a loaded ModelBundle"
-                )
-            path = f"<in-memory {id(bundle)}>"
-        register_model(str(path), dev, bundle)
-        ref = ModelRef(str(path), dev)
-    else:
-        ref = ModelRef(str(Path(path).resolve()), str(device))
+        ref = ModelRef(str(resolve_model_path(model).resolve()), str(device))
         # fail fast here with a clear BundleError; a distributed run only reads the
         # encoder's geometry here (on the CPU: the cluster may have devices this one lacks)
         bundle, _ = get_model(ModelRef(ref.path, "cpu") if distributed else ref)
@@ -328,7 +322,7 @@ def plan_map(
     else per field; False forces per-field evaluation; True requires the dense path
     (ValueError for an encoder without it). ``block_tiles``: tiles per block side (None:
     :func:`~.dense.default_block_tiles`). ``quality``: tiles whose field is unfit to
-    read are rejected (:mod:`cytowords.describe.quality`); None: no check."""
+    read are rejected (:mod:`cytowords.sections.quality`); None: no check."""
     ref, info = resolve_map_model(model, device, distributed=distributed)
     from ..model.tta import resolve_views
 

@@ -1,26 +1,34 @@
 """Vision-language model: patch encoder, area head, open-set scorer, projector +
-language-model captioner, and the model bundle (save/load).
+language-model captioner, the model bundle (save/load) and the one model handle
+(:func:`get_bundle`: a model reference loaded once per process and device).
 
 Public API (import from here): see ``docs/model.md``.
 """
 
+from cytowords.atlas import REJECTION_CAPTION
 from cytowords.model.bundle import (
+    DEFAULT_MODEL,
     FORMAT_VERSION,
     NONE_LABEL,
-    REJECTION_CAPTION,
+    BundleError,
+    ModelBundle,
+    available_devices,
+    default_model_path,
+    get_bundle,
     load_bundle,
     resolve_device,
+    resolve_model_path,
     save_bundle,
+    to_unit_float,
 )
-from cytowords.model.bundle_files import BundleError
 from cytowords.model.captioner import Captioner
 from cytowords.model.contrastive import augment, contrastive_step, spatial_contrastive_loss
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder, PatchEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
-from cytowords.model.model_bundle import ModelBundle, to_unit_float
 from cytowords.model.projector import PrefixProjector, ProjectorConfig
 
 __all__ = [
+    "DEFAULT_MODEL",
     "FORMAT_VERSION",
     "NONE_LABEL",
     "REJECTION_CAPTION",
@@ -37,11 +45,15 @@ __all__ = [
     "PrefixProjector",
     "ProjectorConfig",
     "augment",
+    "available_devices",
     "build_decoder",
     "build_default_lm",
     "contrastive_step",
+    "default_model_path",
+    "get_bundle",
     "load_bundle",
     "resolve_device",
+    "resolve_model_path",
     "save_bundle",
     "spatial_contrastive_loss",
     "to_unit_float",

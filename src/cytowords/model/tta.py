@@ -10,7 +10,7 @@ brains (figures per bundle: docs/benchmarks.md, "Test-time views",
 
 The open-set threshold depends on the number of views (averaged embeddings are less
 noisy), so a bundle stores one calibrated threshold per view count
-(:meth:`cytowords.model.model_bundle.ModelBundle.set_views`).
+(:meth:`cytowords.model.ModelBundle.set_views`).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 
 from ..sections import Section
 from ._area_map_layers import area_map_layers
+from ._events import Done, Failed, JobEvent, Loaded
 from ._layer_choice import LayerChoice
 from ._layers import (
     LayerError,
@@ -56,7 +57,6 @@ from ._live_view import (
     model_strides,
 )
 from ._model_choice import ModelChooser
-from ._models import check_model, get_describer
 from ._pixel_size import PixelSizeRow
 from ._progress import ProgressRow
 
@@ -78,7 +78,8 @@ class AreaMapRequest:
         views: mirror/rotation views averaged per tile (None: the model's default; 1 is
             the fastest, each view costs one encoder pass).
         lm_path: the folder of the bundle's language model when it has moved ("": as
-            recorded in the bundle; the same cached model serves both widgets).
+            recorded in the bundle). Maps read the vision parts only; a model the
+            describe widget loaded serves both.
         live: a *Follow view* map: the stride is the finest that is fast for the model
             (:func:`~._live_view.live_stride_um`), ``stride_um`` is ignored.
     """
@@ -105,22 +106,27 @@ def area_map_events(
     section: Section,
     cancel: threading.Event,
     on_progress: Callable[[int, int], None] | None = None,
-) -> Iterator[tuple]:
-    """Yields ``("loaded",)`` then ``("done", AreaMap)``, ``("cancelled",)`` or ``("error", msg)``."""
+) -> Iterator[JobEvent]:
+    """Yields ``Loaded()`` then ``Done(AreaMap)`` or ``Failed(message)``; nothing more
+    when cancelled."""
     from ..jobs import Cancelled
     from ..mapping import compute_area_map
+    from ..model import get_bundle
 
-    describer = get_describer(request.model, request.device, request.lm_path)
-    yield ("loaded",)
+    bundle = get_bundle(
+        request.model, request.device, captioner=False, lm_path=request.lm_path or None
+    )
+    yield Loaded()
     y0, x0, y1, x1 = request.region_um or (0.0, 0.0, *section.shape_um)
     if request.live:
-        stride = live_stride_um((y0, x0, y1, x1), *model_strides(describer.bundle))
+        stride = live_stride_um((y0, x0, y1, x1), *model_strides(bundle))
     else:
-        stride = fitting_stride(max(y1 - y0, x1 - x0), request.stride_um, describer.patch_um)
+        patch_um = bundle.patch_px * bundle.pixel_size_um
+        stride = fitting_stride(max(y1 - y0, x1 - x0), request.stride_um, patch_um)
     try:
         amap = compute_area_map(
             section,
-            describer,
+            request.model,
             region_um=request.region_um,
             stride_um=stride,
             device=request.device,
@@ -129,12 +135,11 @@ def area_map_events(
             views=request.views,
         )
     except Cancelled:
-        yield ("cancelled",)
         return
     except ValueError as exc:  # includes NoTissueError
-        yield ("error", str(exc))
+        yield Failed(str(exc))
         return
-    yield ("done", amap)
+    yield Done(amap)
 
 
 area_map_worker = thread_worker(area_map_events)
@@ -268,6 +273,8 @@ class AreaMapWidget(QWidget):
 
     def run(self) -> None:
         """Start computing the area map (notifications on bad input)."""
+        from ..model import resolve_model_path
+
         if self._worker is not None:
             show_info("An area map is already being computed; cancel it first.")
             return
@@ -277,7 +284,7 @@ class AreaMapWidget(QWidget):
                 raise LayerError("no image layer: open a section (File > Open) first")
             check_grayscale(image)
             section = section_from_layer(image)  # LayerError when it has no pixel size
-            check_model(self.model.value())
+            resolve_model_path(self.model.value())
             request = self.request(image)
         except (LayerError, FileNotFoundError, ValueError) as exc:
             show_error(str(exc))
@@ -294,14 +301,13 @@ class AreaMapWidget(QWidget):
         self.run_btn.setEnabled(False)
         worker.start()
 
-    def _on_event(self, ev: tuple, image: Image) -> None:
-        kind = ev[0]
-        if kind == "loaded":
+    def _on_event(self, ev: JobEvent, image: Image) -> None:
+        if isinstance(ev, Loaded):
             self.progress.status.setText("mapping tiles over tissue…")
-        elif kind == "error":
-            show_error(f"area map: {ev[1]}")
-        elif kind == "done" and not self.progress.cancel_event.is_set():
-            self._add_layers(ev[1], image)
+        elif isinstance(ev, Failed):
+            show_error(f"area map: {ev.message}")
+        elif isinstance(ev, Done) and not self.progress.cancel_event.is_set():
+            self._add_layers(ev.result, image)
 
     def maps_of(self, image: Image) -> list:
         """The area map layers (areas and rejected) computed over ``image`` with the button
@@ -406,6 +412,8 @@ class AreaMapWidget(QWidget):
     def refresh_live(self) -> None:
         """Map the current view into the live layers now (Follow view; the debounce timer
         calls this). Waits for a run still in flight (cancelled) to end first."""
+        from ..model import resolve_model_path
+
         if not self.follow.isChecked():
             return
         if self._live_worker is not None:
@@ -423,7 +431,7 @@ class AreaMapWidget(QWidget):
         try:
             check_grayscale(image)
             section = section_from_layer(image)
-            check_model(self.model.value())
+            resolve_model_path(self.model.value())
         except (LayerError, FileNotFoundError, ValueError) as exc:
             self._live_note(f"live map paused: {exc}")
             return
@@ -451,13 +459,13 @@ class AreaMapWidget(QWidget):
         self._live_note("live map: mapping the view…")
         worker.start()
 
-    def _on_live_event(self, ev: tuple, image: Image, gen: int) -> None:
+    def _on_live_event(self, ev: JobEvent, image: Image, gen: int) -> None:
         if gen != self._live_gen:  # the view moved (or follow went off) since: stale
             return
-        if ev[0] == "error":
-            self._live_note(f"live map: {ev[1]}")
-        elif ev[0] == "done":
-            self._show_live(ev[1], image)
+        if isinstance(ev, Failed):
+            self._live_note(f"live map: {ev.message}")
+        elif isinstance(ev, Done):
+            self._show_live(ev.result, image)
 
     def _on_live_finished(self) -> None:
         self._live_worker = None

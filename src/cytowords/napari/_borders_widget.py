@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._events import Done, Failed, JobEvent
 from ._layer_choice import LayerChoice
 from ._layers import LayerError, section_from_layer, world_to_section
 from ._progress import ProgressRow, run_job
@@ -51,17 +52,16 @@ def path_section_um(shapes: Shapes, image: Image) -> np.ndarray:
 
 
 def borders_events(section, path_um, spacing_um, blocks, alpha):
-    """Worker body: yields ``("done", BorderResult)`` or ``("error", message)``."""
+    """Worker body: yields ``Done(BorderResult)`` or ``Failed(message)``."""
     from ..measure import MeasureError
     from ..measure.borders import find_borders
 
     try:
-        yield (
-            "done",
-            find_borders(section, path_um, spacing_um=spacing_um, block_sizes=blocks, alpha=alpha),
+        yield Done(
+            find_borders(section, path_um, spacing_um=spacing_um, block_sizes=blocks, alpha=alpha)
         )
     except MeasureError as exc:
-        yield ("error", str(exc))
+        yield Failed(str(exc))
 
 
 borders_worker = thread_worker(borders_events)
@@ -177,14 +177,14 @@ class BordersWidget(QWidget):
         )
         run_job(self, worker, self.run_btn, lambda ev: self._on_event(ev, image), "borders")
 
-    def _on_event(self, ev: tuple, image: Image) -> None:
+    def _on_event(self, ev: JobEvent, image: Image) -> None:
         if self.progress.cancel_event.is_set():
             return
-        if ev[0] == "error":
-            show_error(f"borders: {ev[1]}")
-            self.progress.finish(f"no borders: {ev[1]}")
+        if isinstance(ev, Failed):
+            show_error(f"borders: {ev.message}")
+            self.progress.finish(f"no borders: {ev.message}")
             return
-        self.result = r = ev[1]
+        self.result = r = ev.result
         self._add_layers(r, image)
         self.plot.show_result(r)
         self.progress.set_fraction(1.0)

@@ -27,6 +27,7 @@ from ..describe import DescribeParams, Roi
 from . import _roi_results as rr
 from ._autosave import AutosaveRow
 from ._describe_worker import DescribeRequest, describe_worker
+from ._events import Done, Failed, JobEvent, Loaded, Started
 from ._layer_choice import LayerChoice
 from ._layers import (
     LayerError,
@@ -38,7 +39,6 @@ from ._layers import (
     section_from_layer,
 )
 from ._model_choice import ModelChooser
-from ._models import check_model
 from ._pixel_size import PixelSizeRow
 from ._progress import ProgressRow
 from ._results_panel import ResultsPanel
@@ -209,12 +209,14 @@ class DescribeWidget(QWidget):
         self.describe_rows(None)
 
     def _checked_inputs(self):
+        from ..model import resolve_model_path
+
         image = self.image_choice.value()
         if image is None:
             raise LayerError("no image layer: open a section (File > Open) or a sample first")
         check_grayscale(image)
         pixel_size_um(image)  # LayerError saying how to set it when the image has none
-        check_model(self.model.value())
+        resolve_model_path(self.model.value())
         return image
 
     def describe_rows(self, rows: list[int] | None) -> None:
@@ -284,30 +286,29 @@ class DescribeWidget(QWidget):
             rr.set_status(layer, [r for r in rows if r is not None], "error")
         self._queue.clear()
 
-    def _on_event(self, ev: tuple) -> None:
+    def _on_event(self, ev: JobEvent) -> None:
         layer = self._layer
-        kind = ev[0]
-        if kind == "loaded" or layer is None:
+        if isinstance(ev, Loaded) or layer is None:
             return
-        row = rr.row_of(layer, ev[1])
-        if kind == "start":
-            self.progress.status.setText(f"describing ROI {ev[2] + 1} of {ev[3]}…")
+        row = rr.row_of(layer, ev.item)
+        if isinstance(ev, Started):
+            self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
             if row is not None:
                 rr.set_status(layer, [row], "describing")
         elif row is None:
             return  # deleted meanwhile: its result goes nowhere
-        elif kind == "error":
-            show_warning(f"ROI {row + 1}: {ev[2]}")
+        elif isinstance(ev, Failed):
+            show_warning(f"ROI {row + 1}: {ev.message}")
             rr.set_status(layer, [row], "error")
-        elif kind == "done":
-            if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev[1]):
+        elif isinstance(ev, Done):
+            if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev.item):
                 rr.set_status(layer, [row], "stale")  # edited while it was described
                 if self.auto_check.isChecked():
-                    self._queue.append(ev[1])
+                    self._queue.append(ev.item)
             else:
-                rr.apply_result(layer, row, ev[2])
-                if ev[2].rejection_reason:  # abstained for the image or the scale: say why
-                    show_warning(f"ROI {row + 1}: {ev[2].rejection_reason}")
+                rr.apply_result(layer, row, ev.result)
+                if ev.result.rejection_reason:  # abstained for the image or the scale: say why
+                    show_warning(f"ROI {row + 1}: {ev.result.rejection_reason}")
 
     def _on_error(self, exc: Exception) -> None:
         self._fail_queue(f"describing failed: {exc}")

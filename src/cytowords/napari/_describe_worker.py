@@ -1,8 +1,8 @@
 """The describe job run off the GUI thread: load the model (cached), describe ROIs one by one.
 
-The generator yields events the widget applies on the main thread:
-``("loaded", model_path)``, ``("start", roi_id, k, n)``, ``("done", roi_id, RegionDescription)``,
-``("error", roi_id, message)``. Patch-level progress goes through ``on_progress``.
+The generator yields events (:mod:`._events`) the widget applies on the main thread:
+``Loaded(model_path)``, ``Started(roi_id, k, n)``, ``Done(RegionDescription, roi_id)``,
+``Failed(message, roi_id)``. Patch-level progress goes through ``on_progress``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from napari.qt.threading import thread_worker
 
-from ..describe import DescribeParams, Roi, RoiError
+from ..describe import DescribeParams, Describer, Roi, RoiError
 from ..jobs import Cancelled
 from ..sections import Section
-from ._models import get_describer
+from ._events import Done, Failed, JobEvent, Loaded, Started
 
 
 @dataclass
@@ -43,29 +43,30 @@ def describe_events(
     jobs: Sequence[tuple[int, Roi]],
     cancel: threading.Event,
     on_progress: Callable[[int, int], None] | None = None,
-) -> Iterator[tuple]:
+) -> Iterator[JobEvent]:
     """Describe ``jobs`` (``(roi_id, Roi)`` in section µm); see module doc for the events."""
-    describer = get_describer(request.model, request.device, request.lm_path)
-    yield ("loaded", str(describer.model_path))
+    describer = Describer(request.model, request.device, lm_path=request.lm_path or None)
+    yield Loaded(str(describer.model_path))
     n = len(jobs)
     for k, (roi_id, roi) in enumerate(jobs):
         if cancel.is_set():
             return
-        yield ("start", roi_id, k, n)
+        yield Started(roi_id, k, n)
 
         def progress(done: int, total: int, k: int = k) -> None:
             if on_progress is not None:
                 on_progress(int(1000 * (k + done / max(1, total))), 1000 * n)
 
         try:
-            describer.params = request.params
-            res = describer.describe_roi(section, roi, on_progress=progress, cancel=cancel)
+            res = describer.describe_roi(
+                section, roi, params=request.params, on_progress=progress, cancel=cancel
+            )
         except Cancelled:
             return
         except RoiError as exc:
-            yield ("error", roi_id, str(exc))
+            yield Failed(str(exc), roi_id)
             continue
-        yield ("done", roi_id, res)
+        yield Done(res, roi_id)
 
 
 #: the same generator run in a napari thread worker

@@ -6,16 +6,29 @@ from __future__ import annotations
 from magicgui.widgets import FileEdit
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel
 
-from ._models import available_devices, default_model_message
-
 DEFAULT_MODEL = "bundled default"
 FOLDER_MODEL = "bundle folder…"
+
+
+def default_model_message() -> str | None:
+    """None if the bundled default model is installed, else a message saying what to do."""
+    from ..model import default_model_path
+
+    path = default_model_path()
+    if path.is_dir():
+        return None
+    return (
+        f"The bundled default model is not installed ({path}). Choose a bundle folder "
+        "(train one with `cytowords train --preset default --out DIR`)."
+    )
 
 
 class ModelChooser:
     """Rows "Model" (default / folder + folder picker + message) and "Device" for a form."""
 
     def __init__(self) -> None:
+        from ..model import available_devices
+
         self.combo = QComboBox()
         self.combo.addItems([DEFAULT_MODEL, FOLDER_MODEL])
         self.combo.setToolTip("The bundled default model, or the folder of a model bundle")

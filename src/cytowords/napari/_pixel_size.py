@@ -38,7 +38,6 @@ from ._layers import (
     set_pixel_size,
 )
 from ._model_choice import ModelChooser
-from ._models import get_describer
 
 _OK_STYLE = "color: palette(mid);"
 _BAD_STYLE = "color: #e04040;"
@@ -59,9 +58,10 @@ def check_is_bad(res) -> bool:
 
 def _check(model: str, device: str, section, stop: threading.Event, lm_path: str = ""):
     from ..describe.scale_check import check_pixel_size
+    from ..model import get_bundle
 
-    describer = get_describer(model, device, lm_path)
-    return check_pixel_size(section, describer, cancel=stop.is_set)
+    bundle = get_bundle(model, device, captioner=False, lm_path=lm_path or None)
+    return check_pixel_size(section, bundle, cancel=stop.is_set)
 
 
 #: a napari thread worker running :func:`cytowords.describe.scale_check.check_pixel_size`

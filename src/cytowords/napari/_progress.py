@@ -84,9 +84,9 @@ class ProgressRow(QWidget):
 
 
 def run_job(widget, worker, button, on_event, what: str) -> None:
-    """Start ``worker`` (a napari thread worker) as ``widget``'s job: its yielded events go
-    to ``on_event``, a failure becomes one notification naming ``what``, ``button`` is
-    disabled until it finishes; ``widget._worker`` holds it meanwhile and
+    """Start ``worker`` (a napari thread worker) as ``widget``'s job: its yielded events
+    (:mod:`._events`) go to ``on_event``, a failure becomes one notification naming
+    ``what``, ``button`` is disabled until it finishes; ``widget._worker`` holds it meanwhile and
     ``widget.progress`` (:class:`ProgressRow`) says how it ended."""
     from napari.utils.notifications import show_error
 

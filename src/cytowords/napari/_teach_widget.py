@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._events import Done, Failed, JobEvent
 from ._layer_choice import LayerChoice
 from ._layers import LayerError, section_from_layer, shape_polygon_section_um
 from ._progress import ProgressRow, run_job
@@ -67,7 +68,7 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
 
 
 def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
-    """Worker body: yields ``("done", TaughtModel)`` or ``("error", message)``."""
+    """Worker body: yields ``Done(TaughtModel)`` or ``Failed(message)``."""
     from ..jobs import Cancelled
     from ..teach import TeachError, teach
 
@@ -82,11 +83,11 @@ def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
                     "layer's 'name' feature)"
                 )
             anns += found
-        yield ("done", teach(sections, anns, model=model, on_progress=on_progress, cancel=cancel))
+        yield Done(teach(sections, anns, model=model, on_progress=on_progress, cancel=cancel))
     except Cancelled:
         return
     except (TeachError, LayerError, FileNotFoundError, ValueError) as exc:
-        yield ("error", str(exc))
+        yield Failed(str(exc))
 
 
 teach_worker = thread_worker(teach_events)
@@ -178,12 +179,12 @@ class TeachWidget(QWidget):
         )
         run_job(self, worker, self.fit_btn, self._on_event, "teach")
 
-    def _on_event(self, ev: tuple) -> None:
-        if ev[0] == "error":
-            show_error(f"teach: {ev[1]}")
-            self.progress.finish(f"not taught: {ev[1]}")
+    def _on_event(self, ev: JobEvent) -> None:
+        if isinstance(ev, Failed):
+            show_error(f"teach: {ev.message}")
+            self.progress.finish(f"not taught: {ev.message}")
             return
-        self.taught = ev[1]
+        self.taught = ev.result
         self.table.setPlainText(self.taught.cv.table())
         self.save_btn.setEnabled(True)
         self.progress.finish(

@@ -166,6 +166,8 @@ class TaughtModel:
     fields: dict[str, list[int]]
     shrinkage: float
     seconds: float = 0.0
+    #: mirror/rotation views averaged per field (the taught bundle keeps that count)
+    views: int = 1
 
     @property
     def pixel_size_um(self) -> float:
@@ -220,8 +222,10 @@ def collect_fields(
     *,
     on_progress: ProgressFn | None = None,
     cancel: Any = None,
+    views: int | None = None,
 ) -> FieldSet:
-    """Read and embed the fields of cortex inside every region (see the module doc)."""
+    """Read and embed the fields of cortex inside every region (see the module doc), each
+    averaged over ``views`` mirror/rotation views (None: the base bundle's default)."""
     from ..describe.roi import patch_grid
     from ..sections import read_fields
 
@@ -242,9 +246,9 @@ def collect_fields(
         if is_cancelled(cancel):
             raise Cancelled("teach cancelled")
         patches = read_fields(sections[a.section], centres, base.pixel_size_um, base.patch_px)
-        emb = base.embed(patches)
-        _, score, _ = base.classify(emb)
-        cortex = base.reads_as_cortex(emb, score)
+        emb = base.embed(patches, views=views)
+        _, score, _ = base.classify(emb, views)
+        cortex = base.reads_as_cortex(emb, score, views)
         keep = np.ones(len(centres), bool) if cortex is None else cortex.numpy().astype(bool)
         xs.append(emb.numpy()[keep].astype(np.float64))
         ys.append(np.full(int(keep.sum()), names.index(a.name)))
@@ -423,19 +427,21 @@ def teach(
     area maps and descriptions classify fields, which the readout does not measure."""
     import time
 
-    from ..describe.describer import resolve_model_path
-    from ..model import load_bundle
+    from ..model import get_bundle, resolve_model_path
+    from ..model.tta import resolve_views
 
     t0 = time.perf_counter()
     names = _check(sections, annotations)
     base_path = resolve_model_path(model)
-    base = load_bundle(base_path, device=device, captioner=False)
-    if views is not None:
-        try:
-            base.set_views(views)
-        except ValueError as exc:
-            raise TeachError(str(exc)) from None
-    fs = collect_fields(base, sections, annotations, names, on_progress=on_progress, cancel=cancel)
+    # the process's shared bundle: used with ``views`` per call, never changed
+    base = get_bundle(base_path, device, captioner=False)
+    try:
+        views = resolve_views(base.thresholds, base.views, views)
+    except ValueError as exc:
+        raise TeachError(str(exc)) from None
+    fs = collect_fields(
+        base, sections, annotations, names, on_progress=on_progress, cancel=cancel, views=views
+    )
     n_regions = {n: sum(a.name == n for a in annotations) for n in names}
     _check_fields(fs, n_regions, base.patch_px * base.pixel_size_um)
     shrink = _shrinkage(fs.X, fs.y)
@@ -469,6 +475,7 @@ def teach(
         fields,
         shrink,
         time.perf_counter() - t0,
+        views,
     )
 
 
@@ -477,12 +484,12 @@ def save_taught(taught: TaughtModel, path: str | Path) -> Path:
     detector, the taught head and scorer, the names as ``area_ids`` and how it was taught
     and validated in ``config.json`` (``extra.taught``, ``metrics.cross_validation``)."""
     from ..atlas import load_atlas
-    from ..model.bundle import save_bundle
+    from ..model import save_bundle
 
     b = taught.base
     return save_bundle(
         path,
-        encoder=b.encoder.cpu(),
+        encoder=b.encoder,  # saved from its state dict: the shared bundle stays as it is
         head=taught.head,
         scorer=taught.scorer,
         area_ids=list(taught.names),
@@ -490,9 +497,9 @@ def save_taught(taught: TaughtModel, path: str | Path) -> Path:
         rejection_caption="Not one of the taught areas.",
         atlas_version=load_atlas().version,
         metrics={"cross_validation": taught.cv.to_dict()},
-        views=b.views,
-        thresholds={b.views: float(taught.cv.threshold)},
-        cortex=b.cortex.cpu() if b.cortex is not None else None,
+        views=taught.views,
+        thresholds={taught.views: float(taught.cv.threshold)},
+        cortex=b.cortex,
         extra={"taught": taught.summary()},
         # float32: the discriminant's weights and biases (D² of the means, thousands) would
         # lose the differences between areas in float16

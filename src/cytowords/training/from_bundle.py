@@ -49,10 +49,10 @@ def train_captioner_only(
     """A complete new bundle in ``out_dir/bundle``: ``base``'s vision parts + a captioner
     trained with preset ``p`` (its LM, ``caption_mode`` and caption settings; patch size
     and resolution come from the base encoder). Returns the bundle folder."""
-    from cytowords.describe.describer import resolve_model_path
+    from cytowords.model import resolve_model_path
 
     base_dir = Path(resolve_model_path(base)).resolve()
-    b = load_bundle(base_dir, "cpu", captioner=False)
+    b = load_bundle(base_dir, "cpu", captioner=False)  # its own copy: training moves it
     cfg = b.config
     extra = dict(cfg.get("extra") or {})
     base_input = extra.get("caption_input", "embedding")

@@ -28,7 +28,7 @@ import torch
 
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.model import resolve_device, save_bundle
-from cytowords.model.bundle_lm import check_caption_mode
+from cytowords.model.bundle.lm import check_caption_mode
 from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 

@@ -8,7 +8,7 @@ settings, nothing read at model resolution) and refuses areas with fewer than
 the preset's fields per area and section if fewer) and splits with fewer than that in all. A pixel size stated
 far too small shrinks a section and its areas, so such a mistake shows here as too few
 fields (the message gives each section's size in mm to compare with the slide). With a
-describer, :func:`pixel_size_problems` also runs the model-based pixel size check
+model, :func:`pixel_size_problems` also runs the model-based pixel size check
 (:func:`cytowords.describe.scale_check.check_pixel_size`) on every section.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,17 +203,18 @@ def _where(spec: DataSpec, area: str, cfg: PatchConfig) -> str:
 
 
 def pixel_size_problems(
-    spec: DataSpec, describer, on_progress: Callable[[int, int], None] | None = None
+    spec: DataSpec, model: Any, on_progress: Callable[[int, int], None] | None = None
 ) -> tuple[list[str], list[str]]:
-    """The model-based pixel size check on every train/val section: ``(problems, notes)``
-    (a suspect pixel size is a problem; an inconclusive check a note)."""
+    """The model-based pixel size check on every train/val section with ``model`` (a loaded
+    bundle, or a describer): ``(problems, notes)`` (a suspect pixel size is a problem; an
+    inconclusive check a note)."""
     from cytowords.describe.scale_check import check_pixel_size
 
     problems, notes = [], []
     todo = [(ls, e) for ls, e in zip(spec.sections, spec.entries) if ls.split in READ_SPLITS]
     for k, (ls, entry) in enumerate(todo):
         try:
-            res = check_pixel_size(ls.section, describer)
+            res = check_pixel_size(ls.section, model)
         except ValueError as exc:  # no tissue
             problems.append(f"data spec {spec.path}: {entry}: {exc}")
             continue

@@ -71,7 +71,7 @@ def build_lm(p: Preset, captions: dict[str, list[str]], folder: Path, device: to
     """(lm, tokenizer): the compact default LM with its own tokenizer (tokenizer saved so a
     resumed run rebuilds the same vocabulary), or a local Hugging Face LM by path."""
     if p.lm_path:
-        from cytowords.model.bundle_lm import load_hf_lm
+        from cytowords.model.bundle.lm import load_hf_lm
 
         return load_hf_lm(p.lm_path, device)
     from transformers import PreTrainedTokenizerFast

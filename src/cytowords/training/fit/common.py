@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from cytowords.jobs import Progress
-from cytowords.model.bundle_files import atomic_dir
+from cytowords.model.bundle.files import atomic_dir
 
 log = logging.getLogger("cytowords.training")
 

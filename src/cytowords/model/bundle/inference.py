@@ -42,7 +42,7 @@ def caption_prompt(area: str | None) -> str | None:
 
 
 class ModelBundle:
-    """Inference object returned by :func:`cytowords.model.bundle.load_bundle`.
+    """Inference object returned by :func:`cytowords.model.load_bundle`.
 
     Attributes: ``encoder`` (protocol ``embed``), ``head``, ``scorer``, ``captioner``
     (None if the bundle has no language model), ``config`` (the config.json dict),
@@ -126,14 +126,17 @@ class ModelBundle:
             return None
         return self.cortex.probability(emb.to(self.device)).cpu()
 
-    def reads_as_cortex(self, emb: Tensor, ood_score: Tensor | None = None) -> Tensor | None:
+    def reads_as_cortex(
+        self, emb: Tensor, ood_score: Tensor | None = None, views: int | None = None
+    ) -> Tensor | None:
         """Bool ``(B,)``: the field shows cortex and votes on a drawn region. With a cortex
         detector: its probability reaches the detector's threshold; without one: the
-        open-set score ``ood_score`` stays below :meth:`noncortex_level`. None when the
-        bundle has neither (every field votes)."""
+        open-set score ``ood_score`` (of embeddings averaged over ``views``; None:
+        :attr:`views`) stays below :meth:`noncortex_level`. None when the bundle has
+        neither (every field votes)."""
         if self.cortex is not None:
             return self.cortex_probability(emb) >= self.cortex.config.threshold
-        level = self.noncortex_level()
+        level = self.noncortex_level(views)
         if level is None or ood_score is None:
             return None
         return ood_score < level

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from cytowords.model.bundle_files import BundleError, sha256_file
+from .files import BundleError, sha256_file
 
 #: environment variable that re-points a bundle's referenced LM folder (see load_lm)
 LM_PATH_ENV = "CYTOWORDS_LM_PATH"

@@ -1,4 +1,4 @@
-"""Model bundle: one folder with everything needed for inference.
+"""The bundle folder: one folder with everything needed for inference; save and load.
 
 Layout::
 
@@ -33,39 +33,22 @@ from torch import Tensor
 
 from cytowords.atlas import REJECTION_CAPTION
 from cytowords.atlas.catalogue import NONE_ID
-from cytowords.model.bundle_files import BundleError, atomic_dir, verify_hashes, write_hashes
-from cytowords.model.bundle_lm import load_lm, save_lm
 from cytowords.model.captioner import Captioner
 from cytowords.model.cortex import CortexConfig, CortexDetector
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
-from cytowords.model.model_bundle import ModelBundle, to_unit_float
 from cytowords.model.projector import PrefixProjector, ProjectorConfig
 from cytowords.model.tta import check_views
 
-__all__ = [
-    "BundleError",
-    "ModelBundle",
-    "load_bundle",
-    "resolve_device",
-    "save_bundle",
-    "to_unit_float",
-]
+from .device import resolve_device
+from .files import BundleError, atomic_dir, verify_hashes, write_hashes
+from .inference import ModelBundle
+from .lm import load_lm, save_lm
 
 FORMAT_NAME = "cytowords-bundle"
 FORMAT_VERSION = 1
 NONE_LABEL = NONE_ID  # "__none__": white matter, background, artefacts
 _TS_FILE = "encoder.torchscript.pt"
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """ "cpu", "cuda", "cuda:N" or "auto" (CUDA when available) -> ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
-    return dev
 
 
 def _prefixed(prefix: str, sd: dict[str, Tensor], fp16: bool) -> dict[str, Tensor]:
@@ -105,13 +88,13 @@ def save_bundle(
     lm_path: the local Hugging Face model folder the captioner's LM was loaded from. As
     the captioner was trained (``captioner.train_mode``): ``projector`` references the
     folder (its files' sha256 checked on load), ``lora`` saves the adapter in the bundle
-    and references the base, ``full`` embeds the trained LM (:mod:`cytowords.model.bundle_lm`).
+    and references the base, ``full`` embeds the trained LM (:mod:`cytowords.model.bundle.lm`).
     None: the LM is embedded.
     views: test-time mirror/rotation views per field the bundle uses by default
     (:mod:`cytowords.model.tta`); thresholds: the open-set threshold calibrated for each
     view count (default: the scorer's threshold, for ``views``); noncortex: per view count,
     the open-set score from which a field reads as non-cortex and does not vote on a ROI
-    (:meth:`cytowords.model.model_bundle.ModelBundle.noncortex_level`; default: none);
+    (:meth:`ModelBundle.noncortex_level`; default: none);
     cortex: the cortex detector (:mod:`cytowords.model.cortex`), which then decides which
     fields vote on a ROI instead of the non-cortex level (default: none)."""
     views = check_views(views)

@@ -1,4 +1,5 @@
-"""Is a field good enough to read? Cheap, model-free image-quality measures per field.
+"""Is a field good enough to read? Cheap, model-free image-quality measures per field, and
+the warning for a section coarser than the model reads.
 
 The model answers on any field, also on an out-of-focus or JPEG-compressed one, and there
 it is wrong far more often while being just as sure (docs/benchmarks.md, field quality).
@@ -31,11 +32,15 @@ too much; ``thresholds`` is a parameter everywhere for that reason.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+
+from .section import Section
+from .tissue import NoTissueError, tissue_mask
 
 #: why a field abstains, in the words shown to the user (``"tissue"`` is not a quality
 #: fault of the image: such fields are background and do not count as flagged)
@@ -216,12 +221,10 @@ def quality_summary(counts: dict[str, int], n_fields: int) -> str:
     return "; ".join(parts) + ": not used" if parts else ""
 
 
-def section_tissue_threshold(section) -> float | None:
+def section_tissue_threshold(section: Section) -> float | None:
     """The section's tissue threshold in [0, 1] (Otsu level of its coarsest level, as
     :func:`cytowords.sections.tissue_mask`), cached in its metadata; None
     when the section shows no tissue contrast."""
-    from ..sections import NoTissueError, tissue_mask
-
     key = "_cytowords_tissue_threshold"
     if key not in section.metadata:
         try:
@@ -229,3 +232,30 @@ def section_tissue_threshold(section) -> float | None:
         except NoTissueError:
             section.metadata[key] = None
     return section.metadata[key]
+
+
+#: a section whose finest level is coarser than this × the encoder's pixel size is read
+#: upsampled: :func:`warn_if_coarse` says so
+MAX_UPSAMPLING = 1.5
+
+
+class CoarseSectionWarning(UserWarning):
+    """The section is coarser than the model reads: its fields are upsampled."""
+
+
+def warn_if_coarse(section: Section, encoder_pixel_size_um: float) -> bool:
+    """Warn (:class:`CoarseSectionWarning`, one line) when the section's finest level is
+    coarser than :data:`MAX_UPSAMPLING` × the encoder's pixel size (µm/px). Fields are
+    always read at the encoder's pixel size, so such a section is upsampled: the cells the
+    encoder was trained to see are blurred away. Returns whether it warned."""
+    finest, enc = float(section.pixel_size_um[0]), float(encoder_pixel_size_um)
+    if finest <= MAX_UPSAMPLING * enc:
+        return False
+    warnings.warn(
+        f"section {section.name!r} is {finest:g} µm/px at its finest, {finest / enc:.2g}× "
+        f"coarser than the {enc:g} µm/px the model reads: its fields are upsampled and the "
+        "areas and descriptions may be unreliable",
+        CoarseSectionWarning,
+        stacklevel=3,
+    )
+    return True
