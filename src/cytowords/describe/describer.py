@@ -110,14 +110,6 @@ class DescribeParams:
     scale: ScaleLimits | None = DEFAULT_SCALE_LIMITS
 
 
-def resolve_model_path(model: str | Path) -> Path:
-    """:func:`cytowords.model.resolve_model_path` (the model handle's rule), for callers
-    that import it from here (the evaluation run)."""
-    from ..model import resolve_model_path as resolve
-
-    return resolve(model)
-
-
 class Describer:
     """Describes ROIs of sections with a model bundle.
 

@@ -189,8 +189,7 @@ def run_evaluation(
 ) -> dict:
     """Evaluate a bundle; writes the report into ``opts.out`` and returns the metrics dict
     (clean test set at top level; ``baselines``, ``robustness`` and ``protocol`` nested)."""
-    from cytowords.describe.describer import resolve_model_path
-    from cytowords.model import load_bundle
+    from cytowords.model import load_bundle, resolve_model_path
 
     from .claims import caption_readouts
     from .text_scoring import TextScorer
