@@ -154,8 +154,7 @@ def test_section_set_labels_purity_and_cache(tmp_path):
 
 
 def test_headline_report_on_tiny_bundle(bundle, tmp_path, monkeypatch):
-    from cytowords.model.model_bundle import ModelBundle
-
+    from cytowords.model import ModelBundle
     from cytowords.training.evaluate import EvalOptions, run_evaluation
 
     captioned_rows = []
