@@ -21,15 +21,15 @@ from tests.support.qupath_files import (
     write_v03,
     write_v05,
 )
-from tests.support.tiny_bundle import AREAS, make_tiny_bundle
+from tests.support.tiny_bundle import AREAS
 
 
 @pytest.fixture(scope="module")
-def store_and_bundle(tmp_path_factory) -> tuple[Path, Path]:
+def store_and_bundle(tmp_path_factory, tiny_bundle) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("cli")
     img = np.random.default_rng(0).integers(50, 230, size=(512, 512), dtype=np.uint8)
     store = write_section(tmp / "s.ome.zarr", img, pixel_size_um=8.0, chunk_px=256)
-    return store, make_tiny_bundle(tmp / "bundle")
+    return store, tiny_bundle
 
 
 def test_describe_json(store_and_bundle, capsys) -> None:

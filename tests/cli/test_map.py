@@ -14,14 +14,13 @@ from cytowords.cli import main
 from cytowords.mapping import PlanError, check_plan_size
 from cytowords.sections import Section, write_section
 from tests.support.map_fixtures import band_section, blank_section
-from tests.support.tiny_bundle import make_tiny_bundle
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+def files(tmp_path_factory, tiny_bundle) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("mapcli")
     return {
-        "bundle": make_tiny_bundle(d / "tiny"),
+        "bundle": tiny_bundle,
         "section": write_section(d / "sec.ome.zarr", band_section(), chunk_px=64),
         "blank": write_section(d / "blank.ome.zarr", blank_section(), chunk_px=64),
     }

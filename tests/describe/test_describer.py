@@ -16,11 +16,6 @@ from cytowords.sections import Section
 from tests.support.tiny_bundle import AREAS, PATCH_PX, PIXEL_UM, make_tiny_bundle
 
 
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
-
-
 @pytest.fixture
 def section() -> Section:
     rng = np.random.default_rng(1)
@@ -29,8 +24,8 @@ def section() -> Section:
     return Section([lv0, lv0[::2, ::2], lv0[::4, ::4]], [4.0, 8.0, 16.0], name="noise")
 
 
-def test_describe_roi_is_well_formed(bundle_dir: Path, section: Section) -> None:
-    d = Describer(bundle_dir, device="cpu")
+def test_describe_roi_is_well_formed(tiny_bundle: Path, section: Section) -> None:
+    d = Describer(tiny_bundle, device="cpu")
     assert d.patch_um == PATCH_PX * PIXEL_UM
     seen = []
     res = d.describe_roi(
@@ -57,9 +52,9 @@ def test_describe_roi_is_well_formed(bundle_dir: Path, section: Section) -> None
         assert key in j
 
 
-def test_params_per_call_leave_the_describer_as_it_is(bundle_dir: Path, section: Section) -> None:
-    d = Describer(bundle_dir, device="cpu")
-    assert Describer(bundle_dir, device="cpu").bundle is d.bundle  # one loaded bundle
+def test_params_per_call_leave_the_describer_as_it_is(tiny_bundle: Path, section: Section) -> None:
+    d = Describer(tiny_bundle, device="cpu")
+    assert Describer(tiny_bundle, device="cpu").bundle is d.bundle  # one loaded bundle
     defaults = d.params
     roi = Roi.rectangle(500, 500, 2500, 3500)
     few = DescribeParams(max_patches=4, min_patches=1, measure=False, scale=None)
@@ -68,8 +63,8 @@ def test_params_per_call_leave_the_describer_as_it_is(bundle_dir: Path, section:
     assert d.describe_roi(section, roi, params=DescribeParams(measure=False)).n_patches > 4
 
 
-def test_roi_outside_and_cancel(bundle_dir: Path, section: Section) -> None:
-    d = Describer(bundle_dir, device="cpu", params=DescribeParams(batch_size=2))
+def test_roi_outside_and_cancel(tiny_bundle: Path, section: Section) -> None:
+    d = Describer(tiny_bundle, device="cpu", params=DescribeParams(batch_size=2))
     with pytest.raises(RoiError, match="outside the section"):
         d.describe_roi(section, Roi.rectangle(1e6, 1e6, 2e6, 2e6))
     ev = threading.Event()

@@ -125,12 +125,11 @@ def test_roi_smaller_than_one_field_says_so(describer, sharp_and_blurred) -> Non
     assert "model field" not in big.note
 
 
-def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tmp_path) -> None:
+def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tiny_bundle) -> None:
     from cytowords.mapping import compute_area_map
     from tests.support.map_fixtures import band_section
-    from tests.support.tiny_bundle import make_tiny_bundle
 
-    bundle = str(make_tiny_bundle(tmp_path / "tiny"))
+    bundle = str(tiny_bundle)
     sharp = band_section()
     soft = defocus(np.asarray(sharp.levels[0].compute())[None], 2.0)[0]
     blurred = Section([da.from_array(soft, chunks=64)], [16.0], name="blurred")

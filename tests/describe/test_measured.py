@@ -21,7 +21,6 @@ from cytowords.describe.measured import Measured, caption_conflicts, caption_iv_
 from cytowords.jobs import Cancelled
 from cytowords.sections import open_section, write_section
 from cytowords.synth import virtual_section
-from tests.support.tiny_bundle import make_tiny_bundle
 
 PX = 16.0
 # an 8 × 9 mm window of brain 203 around area 4p, ribbon with pia and white matter
@@ -31,7 +30,7 @@ WHITE = (3500.0, 7750.0)  # deep white matter (window µm)
 
 
 @pytest.fixture(scope="module")
-def store_and_bundle(tmp_path_factory) -> tuple[Path, Path]:
+def store_and_bundle(tmp_path_factory, tiny_bundle) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("measured")
     # pinned to the classic generator: the sites below were found on its geometry (the
     # realistic default folds differently); move them to the realistic generator with the
@@ -40,7 +39,7 @@ def store_and_bundle(tmp_path_factory) -> tuple[Path, Path]:
     a, b = int(Y0 / PX), int(X0 / PX)
     img = np.asarray(sec.levels[0][a : a + int(H / PX), b : b + int(W / PX)])
     store = write_section(tmp / "s.ome.zarr", img, pixel_size_um=PX, chunk_px=256)
-    return Path(store), make_tiny_bundle(tmp / "bundle")
+    return Path(store), tiny_bundle
 
 
 def square(y: float, x: float, half: float) -> Roi:

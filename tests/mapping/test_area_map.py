@@ -21,18 +21,13 @@ from tests.support.tiny_bundle import make_tiny_bundle
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("map") / "tiny")
-
-
-@pytest.fixture(scope="module")
 def section():
     return band_section()
 
 
 @pytest.fixture(scope="module")
-def amap(section, bundle) -> AreaMap:
-    return compute_area_map(section, str(bundle), block_tiles=4, device="cpu")
+def amap(section, tiny_bundle) -> AreaMap:
+    return compute_area_map(section, str(tiny_bundle), block_tiles=4, device="cpu")
 
 
 def _truth_fraction(section, amap: AreaMap) -> np.ndarray:
@@ -45,7 +40,7 @@ def _truth_fraction(section, amap: AreaMap) -> np.ndarray:
     return pad.reshape(h, f, w, f).mean(axis=(1, 3))
 
 
-def test_map_shape_units_and_table(amap, section, bundle):
+def test_map_shape_units_and_table(amap, section, tiny_bundle):
     # tiny bundle: 32 px patches at 16 µm -> default stride = half a patch = 256 µm
     assert amap.pixel_size_um == 256.0 and amap.origin_um == (0.0, 0.0)
     assert amap.labels.shape == (16, 12) and amap.labels.dtype == np.int32
@@ -70,9 +65,9 @@ def test_foreground_mask_excludes_background(amap, section):
     assert 0.3 < tm.threshold < 0.9 and tm.contrast > 0.2
 
 
-def test_matches_single_patch_describer_path(amap, section, bundle):
+def test_matches_single_patch_describer_path(amap, section, tiny_bundle):
     """Tile values equal the model on the same patch read on its own (no batch effects)."""
-    model, _ = get_model(ModelRef(str(Path(bundle).resolve()), "cpu"))
+    model, _ = get_model(ModelRef(str(Path(tiny_bundle).resolve()), "cpu"))
     grid = make_grid(section, model.pixel_size_um, model.patch_px, block_tiles=4)
     r, c = np.argwhere(amap.labels > 0)[7]
     y0 = grid.origin_um[0] + r * grid.stride_um + grid.patch_offset_um
@@ -85,11 +80,11 @@ def test_matches_single_patch_describer_path(amap, section, bundle):
     assert o[0] == pytest.approx(amap.ood_score[r, c], rel=1e-4, abs=1e-4)
 
 
-def test_region_stride_and_progress(section, bundle):
+def test_region_stride_and_progress(section, tiny_bundle):
     calls = []
     m = compute_area_map(
         section,
-        str(bundle),
+        str(tiny_bundle),
         region_um=(1000, 500, 3000, 2500),
         stride_um=500,
         block_tiles=2,
@@ -101,19 +96,19 @@ def test_region_stride_and_progress(section, bundle):
     assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
 
 
-def test_batched_equals_one_by_one(amap, section, bundle):
-    m1 = compute_area_map(section, str(bundle), block_tiles=4, batch_size=1, scheduler="sync")
-    m2 = compute_area_map(section, str(bundle), block_tiles=4, scheduler="threads")
+def test_batched_equals_one_by_one(amap, section, tiny_bundle):
+    m1 = compute_area_map(section, str(tiny_bundle), block_tiles=4, batch_size=1, scheduler="sync")
+    m2 = compute_area_map(section, str(tiny_bundle), block_tiles=4, scheduler="threads")
     assert np.array_equal(m2.labels, amap.labels)
     assert np.array_equal(m1.labels, amap.labels)
     np.testing.assert_allclose(m1.probability, amap.probability, atol=1e-5)
 
 
-def test_views_per_tile(section, bundle, amap, tmp_path):
+def test_views_per_tile(section, tiny_bundle, amap, tmp_path):
     """Tiles averaged over mirror/rotation views use that count's threshold; a count the
     bundle was not calibrated for is refused before any work."""
     with pytest.raises(ValueError, match=r"views=2: .*calibrated for \[1\]"):
-        compute_area_map(section, str(bundle), block_tiles=4, views=2)
+        compute_area_map(section, str(tiny_bundle), block_tiles=4, views=2)
     two = make_tiny_bundle(tmp_path / "two", views=2, thresholds={1: 1e9, 2: -1e9})
     m2 = compute_area_map(section, str(two), block_tiles=4, device="cpu")
     m1 = compute_area_map(section, str(two), block_tiles=4, device="cpu", views=1)
@@ -152,7 +147,7 @@ def test_rejected_tiles_tell_no_cortex_from_unknown_cortex(section, tmp_path, lo
     assert names[1] == "not a known area" and names[2] == "no cortex"
 
 
-def test_cancel_stops_between_blocks(section, bundle):
+def test_cancel_stops_between_blocks(section, tiny_bundle):
     ev = threading.Event()
     seen = []
 
@@ -162,38 +157,38 @@ def test_cancel_stops_between_blocks(section, bundle):
             ev.set()
 
     with pytest.raises(Cancelled):
-        compute_area_map(section, str(bundle), block_tiles=2, on_progress=progress, cancel=ev)
+        compute_area_map(section, str(tiny_bundle), block_tiles=2, on_progress=progress, cancel=ev)
     assert 0 < seen[-1] < 79
 
 
-def test_no_tissue_and_bad_arguments(bundle, section):
+def test_no_tissue_and_bad_arguments(tiny_bundle, section):
     with pytest.raises(NoTissueError, match="no tissue"):
-        compute_area_map(blank_section(), str(bundle))
+        compute_area_map(blank_section(), str(tiny_bundle))
     with pytest.raises(NoTissueError, match="over tissue"):
-        compute_area_map(section, str(bundle), region_um=(0, 0, 600, 600))
+        compute_area_map(section, str(tiny_bundle), region_um=(0, 0, 600, 600))
     with pytest.raises(ValueError, match="region_um"):
-        compute_area_map(section, str(bundle), region_um=(500, 0, 100, 100))
+        compute_area_map(section, str(tiny_bundle), region_um=(500, 0, 100, 100))
     with pytest.raises(ValueError, match="stride_um"):
-        compute_area_map(section, str(bundle), stride_um=-3)
+        compute_area_map(section, str(tiny_bundle), stride_um=-3)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        compute_area_map(section, str(bundle) + "-missing")
+        compute_area_map(section, str(tiny_bundle) + "-missing")
 
 
-def test_loaded_bundle_and_otsu(section, bundle, amap):
-    model, _ = get_model(ModelRef(str(Path(bundle).resolve()), "cpu"))
+def test_loaded_bundle_and_otsu(section, tiny_bundle, amap):
+    model, _ = get_model(ModelRef(str(Path(tiny_bundle).resolve()), "cpu"))
     m = compute_area_map(section, model, block_tiles=4)
     assert np.array_equal(m.labels, amap.labels)
     v = np.r_[np.full(100, 0.2), np.full(300, 0.9)]
     assert 0.2 < otsu_threshold(v) <= 0.9
 
 
-def test_mixed_precision_path_on_cpu(section, bundle, amap):
+def test_mixed_precision_path_on_cpu(section, tiny_bundle, amap):
     """The CUDA autocast path's logic, exercised with bf16 autocast on CPU."""
     assert autocast_dtype("cpu", "auto") is None and autocast_dtype("cpu", "bf16") is torch.bfloat16
     assert autocast_dtype("cuda", "fp16") is torch.float16
     with pytest.raises(ValueError, match="precision"):
         autocast_dtype("cpu", "int8")
-    m = compute_area_map(section, str(bundle), block_tiles=4, precision="bf16", device="cpu")
+    m = compute_area_map(section, str(tiny_bundle), block_tiles=4, precision="bf16", device="cpu")
     computed = amap.labels > 0
     assert np.array_equal(m.labels > 0, computed)
     assert (m.labels[computed] == amap.labels[computed]).mean() >= 0.7
@@ -231,7 +226,7 @@ def test_map_accuracy_with_trained_model():
     assert acc >= ACCURACY, f"map accuracy {acc:.2f} < {ACCURACY}"
 
 
-def test_map_is_complete_while_other_threads_compute_with_dask(section, bundle, amap):
+def test_map_is_complete_while_other_threads_compute_with_dask(section, tiny_bundle, amap):
     """dask's global callbacks are swapped out during every compute, process-wide: a map
     that relied on them lost blocks whenever another thread (a describe job, a pixel size
     check) computed at the same time, and came back partly or wholly empty."""
@@ -239,5 +234,5 @@ def test_map_is_complete_while_other_threads_compute_with_dask(section, bundle, 
 
     with dask_busy_threads():
         for _ in range(3):
-            again = compute_area_map(section, bundle, device="cpu", block_tiles=2)
+            again = compute_area_map(section, tiny_bundle, device="cpu", block_tiles=2)
             np.testing.assert_array_equal(again.labels, amap.labels)

@@ -20,7 +20,6 @@ from cytowords.mapping.dense import (
 from cytowords.mapping.store import JOURNAL, partial_path
 from tests.support.dense_encoder import dense_bundle
 from tests.support.map_fixtures import band_section
-from tests.support.tiny_bundle import make_tiny_bundle
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +28,8 @@ def section():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("dense") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def bundle(tiny, section):
-    return dense_bundle(tiny, section)
+def bundle(tiny_bundle, section):
+    return dense_bundle(tiny_bundle, section)
 
 
 def _same(a, b, *, exact=False):
@@ -131,10 +125,10 @@ def test_a_map_finer_than_the_feature_stride_is_exact_on_the_lattice(section, bu
     assert (dense.labels[off] == fields.labels[off]).mean() > 0.5
 
 
-def test_encoders_without_dense_embed_map_per_field(section, tiny):
+def test_encoders_without_dense_embed_map_per_field(section, tiny_bundle):
     from cytowords.model import load_bundle
 
-    b = load_bundle(tiny, captioner=False)
+    b = load_bundle(tiny_bundle, captioner=False)
     assert dense_layout(b.encoder) is None
     with pytest.raises(ValueError, match="no dense evaluation"):
         compute_area_map(section, b, dense=True, device="cpu")

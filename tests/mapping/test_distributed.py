@@ -11,26 +11,20 @@ import pytest
 from cytowords.mapping import compute_area_map
 from cytowords.model.bundle import handle
 from tests.support.map_fixtures import band_section
-from tests.support.tiny_bundle import make_tiny_bundle
 
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("mapdist") / "tiny")
-
-
-def test_distributed_equals_local_and_loads_once_per_worker(bundle):
+def test_distributed_equals_local_and_loads_once_per_worker(tiny_bundle):
     section = band_section()
-    local = compute_area_map(section, str(bundle), block_tiles=4, device="cpu")
+    local = compute_area_map(section, str(tiny_bundle), block_tiles=4, device="cpu")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         progress = []
         dist = compute_area_map(
             section,
-            str(bundle),
+            str(tiny_bundle),
             block_tiles=4,
             device="cpu",
             scheduler=cluster.scheduler_address,
@@ -48,34 +42,33 @@ def test_distributed_equals_local_and_loads_once_per_worker(bundle):
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
 
-def test_loaded_bundle_cannot_go_distributed(bundle):
+def test_loaded_bundle_cannot_go_distributed(tiny_bundle):
     from cytowords.model import load_bundle
 
     with pytest.raises(ValueError, match="needs the model bundle's folder"):
-        compute_area_map(band_section(), load_bundle(bundle), scheduler="tcp://127.0.0.1:1")
+        compute_area_map(band_section(), load_bundle(tiny_bundle), scheduler="tcp://127.0.0.1:1")
 
 
-def test_dense_distributed_equals_local(bundle):
+def test_dense_distributed_equals_local(tiny_bundle):
     """The dense path on 2 worker processes gives the local dense map: the workers hold the
     dense test model under the bundle's path (as a loaded dense bundle would be)."""
-    from pathlib import Path
 
     from tests.support.dense_encoder import dense_bundle
 
     section = band_section()
-    dense = dense_bundle(bundle, section)
-    key = str(Path(bundle).resolve())
+    dense = dense_bundle(tiny_bundle, section)
+    key = str(Path(tiny_bundle).resolve())
     handle.register_bundle(key, "cpu", dense)  # this process reads the encoder's layout from it
     try:
         kw = {"stride_um": 64.0, "block_tiles": 12, "device": "cpu", "views": 2}
-        local = compute_area_map(section, str(bundle), **kw)
+        local = compute_area_map(section, str(tiny_bundle), **kw)
         assert local.stats["evaluation"] == "dense"
         with distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster:
             with distributed.Client(cluster) as client:
                 client.run(handle.register_bundle, key, "cpu", dense)
-                dist = compute_area_map(section, str(bundle), scheduler=client, **kw)
+                dist = compute_area_map(section, str(tiny_bundle), scheduler=client, **kw)
                 loads = client.run(handle.load_count)
     finally:
         handle.forget_bundle(key, "cpu")

@@ -15,12 +15,6 @@ from cytowords.mapping import compute_area_map, write_area_map
 from cytowords.mapping.store import JOURNAL, partial_path
 from cytowords.sections import open_section
 from tests.support.map_fixtures import band_section
-from tests.support.tiny_bundle import make_tiny_bundle
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("mapstore") / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +23,8 @@ def section():
 
 
 @pytest.fixture(scope="module")
-def reference(section, bundle):
-    return compute_area_map(section, str(bundle), block_tiles=2)
+def reference(section, tiny_bundle):
+    return compute_area_map(section, str(tiny_bundle), block_tiles=2)
 
 
 def _check_store(out: Path, amap) -> None:
@@ -62,7 +56,7 @@ def test_write_area_map_layout(tmp_path, reference, section):
     assert [p.name for p in tmp_path.iterdir()] == ["m.ome.zarr"]
 
 
-def test_interrupted_run_resumes_without_recomputing(tmp_path, section, bundle, reference):
+def test_interrupted_run_resumes_without_recomputing(tmp_path, section, tiny_bundle, reference):
     out = tmp_path / "map.ome.zarr"
     ev = threading.Event()
 
@@ -73,13 +67,18 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, section, bundle, 
 
     with pytest.raises(Cancelled):
         compute_area_map(
-            section, str(bundle), out=out, block_tiles=2, on_progress=stop_after_3_blocks, cancel=ev
+            section,
+            str(tiny_bundle),
+            out=out,
+            block_tiles=2,
+            on_progress=stop_after_3_blocks,
+            cancel=ev,
         )
     assert not out.exists(), "an unfinished map must not look complete"
     done = (partial_path(out) / JOURNAL).read_text().splitlines()
     n_blocks = reference.stats["blocks"]
     assert 3 <= len(done) < n_blocks
-    amap = compute_area_map(section, str(bundle), out=out, block_tiles=2)
+    amap = compute_area_map(section, str(tiny_bundle), out=out, block_tiles=2)
     assert amap.stats["blocks_resumed"] == len(done)
     assert amap.stats["blocks_computed"] == n_blocks - len(done)
     assert amap.stats["patches"] < reference.stats["patches"]
@@ -89,7 +88,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, section, bundle, 
     _check_store(out, amap)
 
 
-def test_partial_with_other_parameters_is_refused(tmp_path, section, bundle):
+def test_partial_with_other_parameters_is_refused(tmp_path, section, tiny_bundle):
     out = tmp_path / "map.ome.zarr"
     ev = threading.Event()
 
@@ -98,19 +97,21 @@ def test_partial_with_other_parameters_is_refused(tmp_path, section, bundle):
             ev.set()
 
     with pytest.raises(Cancelled):
-        compute_area_map(section, str(bundle), out=out, block_tiles=2, on_progress=stop, cancel=ev)
+        compute_area_map(
+            section, str(tiny_bundle), out=out, block_tiles=2, on_progress=stop, cancel=ev
+        )
     run = json.loads((partial_path(out) / "run.json").read_text())
     assert run["grid"][3] == 2
     with pytest.raises(ValueError, match="different parameters.*grid"):
-        compute_area_map(section, str(bundle), out=out, block_tiles=4)
-    amap = compute_area_map(section, str(bundle), out=out, block_tiles=4, restart=True)
+        compute_area_map(section, str(tiny_bundle), out=out, block_tiles=4)
+    amap = compute_area_map(section, str(tiny_bundle), out=out, block_tiles=4, restart=True)
     assert amap.stats["blocks_resumed"] == 0 and out.is_dir()
 
 
-def test_unwritable_output(tmp_path, section, bundle):
+def test_unwritable_output(tmp_path, section, tiny_bundle):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     with pytest.raises(ValueError, match="not a folder"):
-        compute_area_map(section, str(bundle), out=blocker / "m.ome.zarr")
+        compute_area_map(section, str(tiny_bundle), out=blocker / "m.ome.zarr")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        compute_area_map(section, str(bundle), out=tmp_path / "nope" / "m.ome.zarr")
+        compute_area_map(section, str(tiny_bundle), out=tmp_path / "nope" / "m.ome.zarr")

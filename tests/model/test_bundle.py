@@ -233,15 +233,15 @@ def test_large_lm_referenced_by_path(tmp_path):
         save_bundle(tmp_path / "c", lm_path=tmp_path / "nope", **parts)
 
 
-def test_a_reloaded_bundle_saves_the_same_tokenizer_files(tmp_path):
+def test_a_reloaded_bundle_saves_the_same_tokenizer_files(tmp_path, tiny_bundle):
     """A resumed training run saves a captioner whose tokenizer was loaded from disk; the
     loading options (local_files_only...) must not end up in the bundle."""
     import json
 
     from cytowords.model import load_bundle, save_bundle
-    from tests.support.tiny_bundle import AREAS, make_tiny_bundle
+    from tests.support.tiny_bundle import AREAS
 
-    first = make_tiny_bundle(tmp_path / "a")
+    first = tiny_bundle
     b = load_bundle(first)
     assert b.captioner.tokenizer.init_kwargs.get("local_files_only") is True
     again = save_bundle(

@@ -221,9 +221,8 @@ def _train_readout_bundle(tmp_path):
     return path, load_bundle(path, device="cpu"), emb
 
 
-def test_readout_bundle_states_the_measured_thickness(readout_bundle, tmp_path):
+def test_readout_bundle_states_the_measured_thickness(readout_bundle, tiny_bundle):
     from cytowords.model import load_bundle
-    from tests.support.tiny_bundle import make_tiny_bundle
 
     _, b, emb = readout_bundle
     assert b.caption_input == "embedding+probs+readout" and b.uses_readout
@@ -238,7 +237,7 @@ def test_readout_bundle_states_the_measured_thickness(readout_bundle, tmp_path):
     free = b.caption(emb[:1], 80, areas=["4a"])[0]
     assert "mm" not in free and "{" not in free
     # an old bundle records no readout input: it loads and captions as before
-    old = load_bundle(make_tiny_bundle(tmp_path / "old"), device="cpu")
+    old = load_bundle(tiny_bundle, device="cpu")
     assert not old.uses_readout
     e = torch.randn(1, old.embed_dim)
     assert old.caption(e, 20, readout=thin) == old.caption(e, 20)

@@ -77,7 +77,7 @@ def test_stage_files_round_trip(tmp_path) -> None:
     assert load_cortex(tmp_path / "none") is None and load_cortex(tmp_path / "missing") is None
 
 
-def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path) -> None:
+def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path, tiny_bundle) -> None:
     b = load_bundle(make_tiny_bundle(tmp_path / "with", cortex_logit=-2.0))
     cfg = json.loads((tmp_path / "with" / "config.json").read_text())
     assert CortexConfig.from_dict(cfg["cortex"]) == b.cortex.config
@@ -85,7 +85,7 @@ def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path) -> None:
     p = b.cortex_probability(e)
     torch.testing.assert_close(p, torch.full((4,), float(torch.sigmoid(torch.tensor(-2.0)))))
     assert not b.reads_as_cortex(e).any()
-    plain = load_bundle(make_tiny_bundle(tmp_path / "without"))
+    plain = load_bundle(tiny_bundle)
     assert plain.cortex is None and plain.cortex_probability(e) is None
     assert plain.reads_as_cortex(e, torch.zeros(4)) is None  # no level either: all vote
 

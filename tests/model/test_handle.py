@@ -13,11 +13,6 @@ from cytowords.model.bundle import handle
 from tests.support.tiny_bundle import make_tiny_bundle
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("handle") / "tiny")
-
-
 @pytest.fixture(autouse=True)
 def empty_cache():
     handle.clear_cache()
@@ -25,8 +20,8 @@ def empty_cache():
     handle.clear_cache()
 
 
-def test_references_resolve_or_say_why(tmp_path: Path, tiny: Path) -> None:
-    assert resolve_model_path(str(tiny)) == tiny
+def test_references_resolve_or_say_why(tmp_path: Path, tiny_bundle: Path) -> None:
+    assert resolve_model_path(str(tiny_bundle)) == tiny_bundle
     with pytest.raises(FileNotFoundError, match="no model bundle folder chosen"):
         resolve_model_path("  ")
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -36,16 +31,16 @@ def test_references_resolve_or_say_why(tmp_path: Path, tiny: Path) -> None:
         get_bundle(tmp_path / "empty", "cpu")
 
 
-def test_loaded_once_and_shared(tiny: Path) -> None:
+def test_loaded_once_and_shared(tiny_bundle: Path) -> None:
     n = handle.load_count()
-    vision = get_bundle(tiny, "cpu", captioner=False)
+    vision = get_bundle(tiny_bundle, "cpu", captioner=False)
     assert isinstance(vision, ModelBundle) and vision.captioner is None
-    assert get_bundle(str(tiny), "cpu", captioner=False) is vision  # str or Path alike
+    assert get_bundle(str(tiny_bundle), "cpu", captioner=False) is vision  # str or Path alike
     assert handle.load_count() == n + 1
-    full = get_bundle(tiny, "cpu")  # needs the language model: loaded once more
+    full = get_bundle(tiny_bundle, "cpu")  # needs the language model: loaded once more
     assert full.captioner is not None and full is not vision
-    assert get_bundle(tiny, "auto") is full  # "auto" is the CPU here
-    assert get_bundle(tiny, "cpu", captioner=False) in (vision, full)
+    assert get_bundle(tiny_bundle, "auto") is full  # "auto" is the CPU here
+    assert get_bundle(tiny_bundle, "cpu", captioner=False) in (vision, full)
     assert handle.load_count() == n + 2
 
 
@@ -73,14 +68,14 @@ def test_least_recently_used_dropped(tmp_path: Path) -> None:
     assert handle.load_count() == n + 1
 
 
-def test_threads_load_one_bundle_once(tiny: Path) -> None:
+def test_threads_load_one_bundle_once(tiny_bundle: Path) -> None:
     n = handle.load_count()
     got: list = []
     start = threading.Barrier(4)
 
     def fetch() -> None:
         start.wait()
-        got.append(get_bundle(tiny, "cpu", captioner=False))
+        got.append(get_bundle(tiny_bundle, "cpu", captioner=False))
 
     threads = [threading.Thread(target=fetch) for _ in range(4)]
     for t in threads:
@@ -91,9 +86,9 @@ def test_threads_load_one_bundle_once(tiny: Path) -> None:
     assert handle.load_count() == n + 1
 
 
-def test_registered_bundle_stands_in_until_forgotten(tiny: Path, tmp_path: Path) -> None:
+def test_registered_bundle_stands_in_until_forgotten(tiny_bundle: Path, tmp_path: Path) -> None:
     other = get_bundle(make_tiny_bundle(tmp_path / "other"), "cpu", captioner=False)
-    key = str(tiny.resolve())
+    key = str(tiny_bundle.resolve())
     handle.register_bundle(key, "cpu", other)
     try:
         assert get_bundle(key, "cpu") is other

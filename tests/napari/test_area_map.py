@@ -11,16 +11,13 @@ from tests.support.napari_helpers import (
     Notes,
     area_map_widget,
     rect,
-    tiny_bundle_path,
     wait_idle,
 )
 
-__all__ = ["tiny_bundle_path"]  # fixture re-export
-
 
 @pytest.fixture
-def widget(make_napari_viewer, tiny_bundle_path):
-    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle_path)
+def widget(make_napari_viewer, tiny_bundle):
+    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle)
     yield viewer, w, image
     w.cancel()
 
@@ -75,7 +72,7 @@ def test_area_map_of_current_view_and_cancel(widget, qtbot) -> None:
     assert "cancel" in w.progress.status.text()
 
 
-def test_area_map_errors_notify(widget, qtbot, tmp_path, tiny_bundle_path) -> None:
+def test_area_map_errors_notify(widget, qtbot, tmp_path, tiny_bundle) -> None:
     viewer, w, image = widget
     w.region_combo.setCurrentText("selected ROI")
     with Notes() as notes:
@@ -88,7 +85,7 @@ def test_area_map_errors_notify(widget, qtbot, tmp_path, tiny_bundle_path) -> No
     assert notes.any("missing", "does not exist"), notes.messages
     assert not w.busy
     # a view count the model has no calibrated threshold for: a notification, no layer
-    w.model.set_value(w_model := str(tiny_bundle_path))
+    w.model.set_value(w_model := str(tiny_bundle))
     w.views.setCurrentText("8")
     assert w.request(image).views == 8 and w.model.value() == w_model
     n_before = len(viewer.layers)

@@ -20,11 +20,8 @@ from tests.support.napari_helpers import (
     SECTION_UM,
     area_map_widget,
     section_array,
-    tiny_bundle_path,
     wait_idle,
 )
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
 
 #: the dense test encoder: 16 µm/px, feature stride 4 px
 DENSE_FEATURE_UM = 64.0
@@ -63,15 +60,15 @@ def test_live_region_clips_to_the_section_and_refuses_empty_or_large_views() -> 
 
 # --- in a viewer ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def dense_bundle_path(tmp_path_factory, tiny_bundle_path):
-    """The dense test bundle (tests/dense_encoder.py) saved as a folder, fitted on the
+def dense_bundle_path(tmp_path_factory, tiny_bundle):
+    """The dense test bundle (tests/support/dense_encoder.py) saved as a folder, fitted on the
     widget tests' section image."""
     from cytowords.model import save_bundle
     from cytowords.sections import Section
     from tests.support.dense_encoder import dense_bundle
 
     section = Section([da.from_array(section_array())], [SECTION_UM], name="fit")
-    b = dense_bundle(tiny_bundle_path, section)
+    b = dense_bundle(tiny_bundle, section)
     thresholds = {int(k): float(v) for k, v in b.config["tta"]["thresholds"].items()}
     return save_bundle(
         tmp_path_factory.mktemp("dense") / "bundle",
@@ -204,9 +201,9 @@ def test_follow_view_maps_the_view_into_one_layer_pair_updated_in_place(
 
 
 def test_follow_view_per_field_budget_and_paused_views(
-    make_napari_viewer, qtbot, tiny_bundle_path
+    make_napari_viewer, qtbot, tiny_bundle
 ) -> None:
-    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle_path)
+    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle)
     region = _look_at(viewer, w, image, (1600.0, 2400.0), 1200.0)
     w.follow.setChecked(True)
     qtbot.waitUntil(lambda: bool(w.live_layers(image)), timeout=20000)

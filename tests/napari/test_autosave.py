@@ -7,9 +7,7 @@ import os
 
 from cytowords.napari._autosave import autosave_dir, autosave_path
 from cytowords.napari._describe_widget import DescribeWidget
-from tests.support.napari_helpers import add_section, rect, tiny_bundle_path, wait_idle
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
+from tests.support.napari_helpers import add_section, rect, wait_idle
 
 
 def _widget(viewer, bundle) -> DescribeWidget:
@@ -19,11 +17,11 @@ def _widget(viewer, bundle) -> DescribeWidget:
     return w
 
 
-def test_described_rois_are_autosaved_and_restored(make_napari_viewer, tiny_bundle_path, qtbot):
+def test_described_rois_are_autosaved_and_restored(make_napari_viewer, tiny_bundle, qtbot):
     assert str(autosave_dir()) == os.environ["CYTOWORDS_AUTOSAVE_DIR"]
     viewer = make_napari_viewer()
     image = add_section(viewer)
-    w = _widget(viewer, tiny_bundle_path)
+    w = _widget(viewer, tiny_bundle)
     assert w.autosave.isHidden()  # nothing saved for this image yet
     layer = w.roi_layer()
     layer.add_rectangles(rect(10, 10, 100, 200))
@@ -44,7 +42,7 @@ def test_described_rois_are_autosaved_and_restored(make_napari_viewer, tiny_bund
     # a new session on the same image: the widget offers the ROIs back
     viewer2 = make_napari_viewer()
     add_section(viewer2)
-    w2 = _widget(viewer2, tiny_bundle_path)
+    w2 = _widget(viewer2, tiny_bundle)
     assert not w2.autosave.isHidden()
     assert w2.autosave.button.text().startswith("Restore 2 autosaved ROI(s)")
     w2.autosave.button.click()

@@ -8,14 +8,12 @@ import pytest
 from cytowords.cli import main
 from cytowords.model import default_model_path
 from cytowords.napari._demo import open_demo
-from tests.support.napari_helpers import Notes, tiny_bundle_path, wait_idle
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
+from tests.support.napari_helpers import Notes, wait_idle
 
 
-def test_demo_opens_section_truth_rois_and_widgets(make_napari_viewer, tiny_bundle_path, qtbot):
+def test_demo_opens_section_truth_rois_and_widgets(make_napari_viewer, tiny_bundle, qtbot):
     viewer = make_napari_viewer()
-    describe, area_map = open_demo(viewer, size_mm=(12.0, 9.0), model=str(tiny_bundle_path))
+    describe, area_map = open_demo(viewer, size_mm=(12.0, 9.0), model=str(tiny_bundle))
     names = [ly.name for ly in viewer.layers]
     assert names == ["synthetic section 1", "ground truth areas", "ROIs"]
     image, truth, rois = viewer.layers
@@ -45,16 +43,16 @@ def test_demo_without_default_model_says_so(make_napari_viewer):
     assert sum("default model is not installed" in m for m in notes.messages) == 2
 
 
-def test_demo_cli_screenshot(tiny_bundle_path, tmp_path, capsys):
+def test_demo_cli_screenshot(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "shot.png"
-    args = ["demo", "--size-mm", "8", "6", "--model", str(tiny_bundle_path), "--rois", "1"]
+    args = ["demo", "--size-mm", "8", "6", "--model", str(tiny_bundle), "--rois", "1"]
     assert main([*args, "--no-show", "--screenshot", str(out)]) == 0
     assert out.stat().st_size > 10_000
     assert main(["demo", "--model", str(tmp_path / "none"), "--no-show"]) == 2
     assert "no such model bundle folder" in capsys.readouterr().err
 
 
-def test_demo_process_describes_and_exits_cleanly(tiny_bundle_path, tmp_path):
+def test_demo_process_describes_and_exits_cleanly(tiny_bundle, tmp_path):
     """The main job's code path as its own process: describe, screenshot, exit 0 with no
     traceback (the demo waits for the background pixel size check too) and no deprecation
     warning raised from cytowords' own code."""
@@ -64,7 +62,7 @@ def test_demo_process_describes_and_exits_cleanly(tiny_bundle_path, tmp_path):
     import sys
 
     out = tmp_path / "shot.png"
-    args = ["demo", "--size-mm", "8", "6", "--model", str(tiny_bundle_path), "--rois", "1"]
+    args = ["demo", "--size-mm", "8", "6", "--model", str(tiny_bundle), "--rois", "1"]
     cmd = [sys.executable, "-m", "cytowords", *args, "--describe", "--no-show"]
     env = {
         **os.environ,

@@ -13,18 +13,16 @@ from cytowords.napari._describe_widget import DescribeWidget
 from cytowords.napari._events import Done
 from cytowords.napari._layers import camera
 from cytowords.napari._roi_results import REJECTED_LABEL
-from tests.support.napari_helpers import Notes, add_section, rect, tiny_bundle_path, wait_idle
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
+from tests.support.napari_helpers import Notes, add_section, rect, wait_idle
 
 
 @pytest.fixture
-def widget(make_napari_viewer, tiny_bundle_path):
+def widget(make_napari_viewer, tiny_bundle):
     viewer = make_napari_viewer()
     add_section(viewer)
     w = DescribeWidget(viewer)
     viewer.window.add_dock_widget(w)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     # the tiny bundle is untrained: whether its fields read better at another pixel size
     # is noise, so the plumbing tests describe without the scale check
     w.scale_check.setChecked(False)

@@ -32,11 +32,8 @@ from tests.support.napari_helpers import (
     Notes,
     rect,
     section_array,
-    tiny_bundle_path,
     wait_idle,
 )
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
 
 
 def test_pixel_size_from_scale_and_unit() -> None:
@@ -75,13 +72,13 @@ def test_set_pixel_size_rescales_the_layers_aligned_with_the_image() -> None:
 
 
 def test_describe_refuses_image_without_pixel_size_then_works_once_set(
-    make_napari_viewer, tiny_bundle_path, qtbot
+    make_napari_viewer, tiny_bundle, qtbot
 ) -> None:
     viewer = make_napari_viewer()
     viewer.add_image(section_array(), name="scan")  # no scale: 1 pixel
     w = DescribeWidget(viewer)
     viewer.window.add_dock_widget(w)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     row = w.pixel_size
     assert row.value() is None and row.spin.text() == "not set"
     assert "no physical pixel size" in row.status.text()
@@ -111,11 +108,11 @@ def test_describe_refuses_image_without_pixel_size_then_works_once_set(
     w.cancel()
 
 
-def test_area_map_refuses_image_without_pixel_size(make_napari_viewer, tiny_bundle_path) -> None:
+def test_area_map_refuses_image_without_pixel_size(make_napari_viewer, tiny_bundle) -> None:
     viewer = make_napari_viewer()
     viewer.add_image(section_array(), name="scan")
     w = AreaMapWidget(viewer)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     with Notes() as notes:
         w.run()
     assert w._worker is None and not w.last_layers
@@ -148,13 +145,11 @@ def test_unitless_scale_is_read_as_um_and_set_confirms_it(make_napari_viewer) ->
     assert "read as µm" not in row.status.text() and not row.set_btn.isEnabled()
 
 
-def test_check_button_reports_a_verdict_without_blocking(
-    make_napari_viewer, tiny_bundle_path, qtbot
-):
+def test_check_button_reports_a_verdict_without_blocking(make_napari_viewer, tiny_bundle, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(section_array(), scale=(SECTION_UM, SECTION_UM), units=("µm", "µm"))
     w = DescribeWidget(viewer)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     row = w.pixel_size
     row.check_btn.click()
     assert row.worker is not None and not row.check_btn.isEnabled()
@@ -166,11 +161,11 @@ def test_check_button_reports_a_verdict_without_blocking(
     assert row.check_btn.isEnabled()
 
 
-def test_first_describe_checks_the_pixel_size_once(make_napari_viewer, tiny_bundle_path, qtbot):
+def test_first_describe_checks_the_pixel_size_once(make_napari_viewer, tiny_bundle, qtbot):
     viewer = make_napari_viewer()
     image = viewer.add_image(section_array(), scale=(SECTION_UM, SECTION_UM), units=("µm", "µm"))
     w = DescribeWidget(viewer)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     w.roi_layer().add_rectangles(rect(10, 10, 100, 200))
     w.describe_all()
     assert w.pixel_size.worker is not None  # started with the first job
@@ -188,13 +183,13 @@ def test_first_describe_checks_the_pixel_size_once(make_napari_viewer, tiny_bund
 
 
 def test_automatic_check_fails_quietly_on_an_image_without_tissue(
-    make_napari_viewer, tiny_bundle_path, qtbot
+    make_napari_viewer, tiny_bundle, qtbot
 ):
     viewer = make_napari_viewer()
     flat = np.full((300, 300), 200, np.uint8)  # no dark-on-bright contrast: no tissue
     image = viewer.add_image(flat, scale=(SECTION_UM, SECTION_UM), units=("µm", "µm"))
     w = DescribeWidget(viewer)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     w.roi_layer().add_rectangles(rect(10, 10, 100, 100))
     with Notes() as notes:
         w.describe_all()

@@ -12,10 +12,8 @@ from cytowords.napari._borders_widget import BordersWidget
 from cytowords.napari._teach_widget import TeachWidget
 from cytowords.synth import virtual_section
 from cytowords.synth.truth import _geometry
-from tests.support.napari_helpers import Notes, tiny_bundle_path
+from tests.support.napari_helpers import Notes
 from tests.support.teach_sections import PIXEL_UM, band_rect, texture_section
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
 
 
 def _add_pair(viewer, seed: int, names=("área 1", "Feld β")):
@@ -33,13 +31,11 @@ def _add_pair(viewer, seed: int, names=("área 1", "Feld β")):
     return image, shapes
 
 
-def test_teach_widget_fits_shows_cv_and_saves(
-    make_napari_viewer, qtbot, tiny_bundle_path, tmp_path
-):
+def test_teach_widget_fits_shows_cv_and_saves(make_napari_viewer, qtbot, tiny_bundle, tmp_path):
     viewer = make_napari_viewer()
     w = TeachWidget(viewer)
     viewer.window.add_dock_widget(w)
-    w.model.setText(str(tiny_bundle_path))
+    w.model.setText(str(tiny_bundle))
     for seed in (1, 2):
         image, shapes = _add_pair(viewer, seed)
         w.image_choice.set_value(image)
@@ -57,10 +53,10 @@ def test_teach_widget_fits_shows_cv_and_saves(
     assert load_bundle(out).area_ids == ["área 1", "Feld β"]
 
 
-def test_teach_widget_says_why_with_one_area(make_napari_viewer, qtbot, tiny_bundle_path):
+def test_teach_widget_says_why_with_one_area(make_napari_viewer, qtbot, tiny_bundle):
     viewer = make_napari_viewer()
     w = TeachWidget(viewer)
-    w.model.setText(str(tiny_bundle_path))
+    w.model.setText(str(tiny_bundle))
     image, shapes = _add_pair(viewer, 1, names=("same", "same"))
     w.image_choice.set_value(image)
     w.shapes_choice.set_value(shapes)

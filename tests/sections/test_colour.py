@@ -14,9 +14,7 @@ import zarr
 from cytowords.napari._describe_widget import DescribeWidget
 from cytowords.napari._layers import section_from_layer
 from cytowords.sections import Section, grey_levels, open_section, read_fields
-from tests.support.napari_helpers import rect, tiny_bundle_path, wait_idle
-
-__all__ = ["tiny_bundle_path"]  # fixture re-export
+from tests.support.napari_helpers import rect, wait_idle
 
 PX = 4.0  # µm per pixel of the test images
 #: a violet stain absorbs green most (transmits red and blue): its unit OD vector (R, G, B)
@@ -143,11 +141,11 @@ def test_napari_reader_opens_rgb_tiff_as_grey(tmp_path: Path, grey: np.ndarray) 
     assert all(lev.ndim == 2 for lev in (data if isinstance(data, list) else [data]))
 
 
-def test_describe_widget_describes_an_rgb_layer(make_napari_viewer, qtbot, grey, tiny_bundle_path):
+def test_describe_widget_describes_an_rgb_layer(make_napari_viewer, qtbot, grey, tiny_bundle):
     viewer = make_napari_viewer()
     viewer.add_image(_cresyl(grey), rgb=True, scale=(8.0, 8.0), name="cresyl")
     w = DescribeWidget(viewer)
-    w.model.set_value(str(tiny_bundle_path))
+    w.model.set_value(str(tiny_bundle))
     layer = w.roi_layer()
     layer.add_rectangles(rect(150, 150, 450, 600))
     w.describe_all()

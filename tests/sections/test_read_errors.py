@@ -11,7 +11,7 @@ import tifffile
 
 from cytowords.cli import main
 from cytowords.sections import SectionError, open_section, read_fields, write_section
-from tests.support.tiny_bundle import PIXEL_UM, make_tiny_bundle
+from tests.support.tiny_bundle import PIXEL_UM
 
 
 def _image() -> np.ndarray:
@@ -59,11 +59,10 @@ def test_truncated_tiff_names_the_file(truncated_tiff: Path) -> None:
 
 
 @pytest.mark.parametrize("damaged", ["corrupt_store", "truncated_tiff"])
-def test_cli_describe_says_it_in_one_line(request, damaged: str, tmp_path: Path, capsys) -> None:
+def test_cli_describe_says_it_in_one_line(request, damaged: str, tiny_bundle: Path, capsys) -> None:
     path = request.getfixturevalue(damaged)
-    bundle = make_tiny_bundle(tmp_path / "bundle")
     capsys.readouterr()
-    args = ["describe", str(path), "--roi", "0,0,20000,30000", "--model", str(bundle)]
+    args = ["describe", str(path), "--roi", "0,0,20000,30000", "--model", str(tiny_bundle)]
     rc = main([*args, "--device", "cpu"])
     err = capsys.readouterr().err.strip()
     assert rc == 2

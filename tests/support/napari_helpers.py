@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from napari.utils.notifications import notification_manager
 
-from tests.support.tiny_bundle import PIXEL_UM, make_tiny_bundle
+from tests.support.tiny_bundle import PIXEL_UM
 
 #: section pixel size (µm/px) of the test image; the tiny model reads 16 µm/px patches
 SECTION_UM = 8.0
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle_path(tmp_path_factory):
-    """A tiny untrained bundle (plumbing only), built once per session."""
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
 
 
 def section_array(h: int = 400, w: int = 500, seed: int = 0) -> np.ndarray:
@@ -84,5 +77,4 @@ __all__ = [
     "add_section",
     "area_map_widget",
     "rect",
-    "tiny_bundle_path",
 ]

@@ -23,15 +23,9 @@ from tests.support.teach_sections import (
     qupath_geojson,
     texture_section,
 )
-from tests.support.tiny_bundle import make_tiny_bundle
 
 #: names with a space and non-ASCII letters must work like any other
 NAME_A, NAME_B = "área 1", "Feld β"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("base") / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +42,9 @@ def _two_areas(n_sections: int = 2) -> list[Annotation]:
 
 
 @pytest.fixture(scope="module")
-def taught(base, sections):
+def taught(tiny_bundle, sections):
     torch.manual_seed(0)
-    return teach(sections, _two_areas(), model=base)
+    return teach(sections, _two_areas(), model=tiny_bundle)
 
 
 def test_cross_validation_names_held_out_section(taught):
@@ -132,11 +126,11 @@ def test_describe_and_area_map_take_the_taught_bundle(taught, tmp_path):
     assert set(names.values()) == {NAME_A, NAME_B}
 
 
-def test_atlas_names_get_the_literature_description(base, sections, tmp_path):
+def test_atlas_names_get_the_literature_description(tiny_bundle, sections, tmp_path):
     anns = [
         Annotation(a.section, {NAME_A: "hOc1", NAME_B: "4p"}[a.name], a.roi) for a in _two_areas()
     ]
-    t = teach(sections, anns, model=base)
+    t = teach(sections, anns, model=tiny_bundle)
     out = save_taught(t, tmp_path / "atlas_names")
     d = Describer(out, device="cpu", params=DescribeParams(measure=False, quality=None))
     res = d.describe_roi(texture_section(9), Roi(band_rect(0), "x"))
@@ -144,8 +138,8 @@ def test_atlas_names_get_the_literature_description(base, sections, tmp_path):
     assert res.caption.startswith("Area hOc1") and "literature" in res.caption
 
 
-def test_one_section_is_validated_on_region_halves(base, sections):
-    t = teach(sections[:1], _two_areas(1), model=base)
+def test_one_section_is_validated_on_region_halves(tiny_bundle, sections):
+    t = teach(sections[:1], _two_areas(1), model=tiny_bundle)
     assert t.cv.scheme.startswith("one section") and t.cv.accuracy >= 0.9
 
 
@@ -176,13 +170,13 @@ def test_one_section_is_validated_on_region_halves(base, sections):
         ),
     ],
 )
-def test_bad_input_is_one_line(base, sections, anns, match):
+def test_bad_input_is_one_line(tiny_bundle, sections, anns, match):
     with pytest.raises(TeachError, match=match) as info:
-        teach(sections, anns, model=base)
+        teach(sections, anns, model=tiny_bundle)
     assert "\n" not in str(info.value)
 
 
-def test_geojson_classes_and_cli(base, tmp_path, capsys):
+def test_geojson_classes_and_cli(tiny_bundle, tmp_path, capsys):
     paths = []
     for s in (1, 2):
         img = tmp_path / f"s{s}.ome.zarr"
@@ -198,33 +192,42 @@ def test_geojson_classes_and_cli(base, tmp_path, capsys):
     np.testing.assert_allclose(anns[0].roi.vertices, band_rect(0))
     out = tmp_path / "model"
     argv = ["teach", *(str(p[0]) for p in paths), "--rois", *(str(p[1]) for p in paths)]
-    rc = main([*argv, "--out", str(out), "--model", str(base)])
+    rc = main([*argv, "--out", str(out), "--model", str(tiny_bundle)])
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "leave one section out" in text and NAME_A in text and "named right" in text
     assert load_bundle(out).area_ids == [NAME_A, NAME_B]
     # one --rois file too few; the existing --out is not replaced without --overwrite
-    assert main([*argv[:-1], "--out", str(tmp_path / "m2"), "--model", str(base)]) == 2
-    assert main([*argv, "--out", str(out), "--model", str(base)]) == 2
+    assert main([*argv[:-1], "--out", str(tmp_path / "m2"), "--model", str(tiny_bundle)]) == 2
+    assert main([*argv, "--out", str(out), "--model", str(tiny_bundle)]) == 2
     err = capsys.readouterr().err
     assert "one GeoJSON per image" in err and "exists" in err
 
 
-def test_cli_one_area_only_is_one_line(base, tmp_path, capsys):
+def test_cli_one_area_only_is_one_line(tiny_bundle, tmp_path, capsys):
     img = tmp_path / "s.ome.zarr"
     write_section(img, texture_section(1))
     gj = tmp_path / "s.geojson"
     gj.write_text(json.dumps(qupath_geojson([("Only one", band_rect(0))])), encoding="utf-8")
     rc = main(
-        ["teach", str(img), "--rois", str(gj), "--out", str(tmp_path / "m"), "--model", str(base)]
+        [
+            "teach",
+            str(img),
+            "--rois",
+            str(gj),
+            "--out",
+            str(tmp_path / "m"),
+            "--model",
+            str(tiny_bundle),
+        ]
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "only one area" in err[0]
 
 
-def test_views_the_base_has_no_threshold_for_is_one_line(base, sections):
+def test_views_the_base_has_no_threshold_for_is_one_line(tiny_bundle, sections):
     with pytest.raises(TeachError, match="views=8") as info:
-        teach(sections, _two_areas(), model=base, views=8)
+        teach(sections, _two_areas(), model=tiny_bundle, views=8)
     assert "\n" not in str(info.value)
 
 

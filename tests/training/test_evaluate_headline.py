@@ -216,7 +216,7 @@ def test_caption_subset_and_centre_crop():
     np.testing.assert_array_equal(centre_crop(x, 2), x[:, 2:4, 2:4])
 
 
-def test_headline_reads_fields_with_a_dense_encoders_context(tmp_path):
+def test_headline_reads_fields_with_a_dense_encoders_context(tmp_path, tiny_bundle):
     # a dense-architecture bundle embeds the field plus its context (read_px > patch_px);
     # the headline reads exactly that around each field centre
     import torch
@@ -228,7 +228,7 @@ def test_headline_reads_fields_with_a_dense_encoders_context(tmp_path):
     from tests.support.dense_encoder import dense_bundle
     from tests.support.map_fixtures import band_section
 
-    b = dense_bundle(make_tiny_bundle(tmp_path / "tiny"), band_section(2400.0, 2000.0))
+    b = dense_bundle(tiny_bundle, band_section(2400.0, 2000.0))
     assert b.read_px > b.patch_px
     opts = EvalOptions(
         section_brains=2,

@@ -215,11 +215,11 @@ def test_torchscript_encoder_skips_pretraining(tmp_path):
     assert b.embed(np.zeros((2, 32, 32), np.uint8)).shape == (2, 16)
 
 
-def test_noncortex_levels_from_validation_none_fields(tmp_path):
+def test_noncortex_levels_from_validation_none_fields(tiny_bundle):
     from cytowords.training.stage_scorer import noncortex_levels
-    from tests.support.tiny_bundle import AREAS, make_tiny_bundle
+    from tests.support.tiny_bundle import AREAS
 
-    b = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    b = load_bundle(tiny_bundle)
     n = len(AREAS)
     torch.manual_seed(1)
     views = torch.randn(2, 60, b.embed_dim)

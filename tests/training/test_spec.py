@@ -287,7 +287,7 @@ def test_bundles_and_files_are_written_with_the_umask(tmp_path, umask, file_mode
 # --- a section coarser than the encoder reads ----------------------------------------------
 
 
-def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, capsys):
+def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, capsys, tiny_bundle):
     """The tiny bundle reads 16 µm/px: a 32 µm/px section is read upsampled (warned, one
     line in the CLI); a 20 µm/px one (1.25×) is not warned about."""
     import warnings
@@ -296,9 +296,8 @@ def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, c
     from cytowords.mapping.plan import plan_map
     from cytowords.sections import Section
     from cytowords.sections.quality import CoarseSectionWarning
-    from tests.support.tiny_bundle import make_tiny_bundle
 
-    bundle = make_tiny_bundle(tmp_path / "b")
+    bundle = tiny_bundle
     img = make_section(0)[0][:100, :100]  # a small piece: 3.2 mm at 32 µm/px
     d = Describer(bundle, device="cpu")
     roi = Roi.rectangle(500, 500, 1500, 1500)
