@@ -38,8 +38,8 @@ from cytowords.describe.scale_check import DEFAULT_SCALE_LIMITS, inconsistent_fi
 from cytowords.sections import Section, read_fields
 from cytowords.sections.quality import DEFAULT_THRESHOLDS, assess_fields, blockiness, focus
 from cytowords.synth import sample_patches
+from cytowords.training.data.synthetic import side_by_side
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress
-from cytowords.training.synthetic import side_by_side
 
 SHIFTS = ("clean", "blur 1.0", "blur 1.5", "blur 2.0", "jpeg 30", "jpeg 50", "x0.75", "x1.25")
 #: where the model's field is cut from the rendered 96 px field (not a multiple of 8)

@@ -17,20 +17,20 @@ from cytowords.measure.vector import (
     vector_values,
 )
 from cytowords.model.caption_input import caption_input_dim, fill_slots
-from cytowords.training.caption_targets import (
+from cytowords.training.data.caption_targets import (
     caption_target,
     clause_contradicts,
     measured_sentences,
     split_caption,
 )
-from cytowords.training.evaluate.claims import caption_scores, claim_checks, specificity
-from cytowords.training.readout_truth import (
+from cytowords.training.data.readout_truth import (
     FieldTruth,
     ReadoutNoise,
     brain_truth,
     field_truths,
     simulated_vectors,
 )
+from cytowords.training.evaluate.claims import caption_scores, claim_checks, specificity
 
 MOTOR = (
     "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV; "
@@ -181,7 +181,7 @@ def _train_readout_bundle(tmp_path):
     from cytowords.model import build_default_lm, load_bundle, save_bundle
     from cytowords.model.captioner import Captioner
     from cytowords.model.projector import PrefixProjector, ProjectorConfig
-    from cytowords.training.caption_targets import template_texts
+    from cytowords.training.data.caption_targets import template_texts
     from cytowords.training.fit import fit_captioner
     from tiny_bundle import make_tiny_bundle
 

@@ -20,9 +20,9 @@ from cytowords.describe import Roi
 from cytowords.model import BundleError, load_bundle
 from cytowords.model.bundle.handle import clear_cache
 from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
+from cytowords.training.data.spec import LabelledSection
 from cytowords.training.pipeline import train
 from cytowords.training.presets import Preset
-from cytowords.training.spec import LabelledSection
 from tiny_lms import tiny_lm
 from training_sections import PX, in_memory_section, persisted_section
 

@@ -10,14 +10,14 @@ import torch
 
 from cytowords.model import load_bundle
 from cytowords.model.cortex import CortexConfig
-from cytowords.training.stage_cortex import (
+from cytowords.training.data.synthetic import NOVEL_PREFIX, RENDERED_PREFIX, is_novel
+from cytowords.training.stages.cortex import (
     cortex_metrics,
     cortex_targets,
     fit_cortex,
     load_cortex,
     run_cortex,
 )
-from cytowords.training.synthetic import NOVEL_PREFIX, RENDERED_PREFIX, is_novel
 from tiny_bundle import make_tiny_bundle
 
 

@@ -21,8 +21,8 @@ from cytowords.describe.scale_check import (
     tissue_points,
 )
 from cytowords.sections import LabelImage, Section, open_section, write_section
-from cytowords.training.data import PatchConfig, jitter_factors, sample_section
-from cytowords.training.spec import LabelledSection
+from cytowords.training.data.patches import PatchConfig, jitter_factors, sample_section
+from cytowords.training.data.spec import LabelledSection
 from training_sections import AREAS, PX, make_section
 
 

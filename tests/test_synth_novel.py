@@ -8,8 +8,8 @@ import pytest
 from cytowords.atlas import LAYER_NAMES, NONE_ID, load_atlas
 from cytowords.synth import sample_patches
 from cytowords.synth.novel import novel_area, profile_distance
+from cytowords.training.data.synthetic import is_novel, is_rendered, rendered_patch_set
 from cytowords.training.presets import Preset
-from cytowords.training.synthetic import is_novel, is_rendered, rendered_patch_set
 
 
 def _density_profile(profile) -> np.ndarray:

@@ -19,10 +19,10 @@ import torch
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.cli import main
 from cytowords.sections import LabelImage, write_section
-from cytowords.training.data import sample_section
+from cytowords.training.data.patches import sample_section
+from cytowords.training.data.spec import DataSpecError, read_data_spec
+from cytowords.training.data.spec_check import check_data_spec, patch_configs
 from cytowords.training.presets import PRESETS
-from cytowords.training.spec import DataSpecError, read_data_spec
-from cytowords.training.spec_check import check_data_spec, patch_configs
 from training_sections import AREAS, PX, make_section
 
 SMOKE = PRESETS["smoke"]
@@ -269,7 +269,7 @@ def _modes(root: Path) -> set[tuple[str, int]]:
 )
 def test_bundles_and_files_are_written_with_the_umask(tmp_path, umask, file_mode, dir_mode):
     from cytowords.atomic import atomic_write_text
-    from cytowords.training.data import PatchConfig, PatchSet
+    from cytowords.training.data.patches import PatchConfig, PatchSet
     from tiny_bundle import make_tiny_bundle
 
     old = os.umask(umask)

@@ -1,4 +1,4 @@
-"""Vision stages of the pipeline: spatial contrastive pretraining, embeddings, head (the scorer stage is in stage_scorer.py).
+"""Vision stages of the pipeline: spatial contrastive pretraining, embeddings, head (the scorer stage is in scorer.py).
 
 Each stage reads/writes files in its own folder of the run directory so a resumed run skips
 finished stages (the generic fit loops resume unfinished ones from their checkpoints).
@@ -6,13 +6,12 @@ finished stages (the generic fit loops resume unfinished ones from their checkpo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from scipy.spatial import cKDTree
 
 from cytowords.atlas import NONE_ID
@@ -29,23 +28,11 @@ from cytowords.training.fit import (
     pretrain_encoder_supervised,
 )
 
-from .data import PatchSet
-from .presets import Preset
+from ..data.patches import PatchSet
+from ..presets import Preset
+from ..run_folder import save_tensors, write_json
 
 SECTION_GAP_UM = 1e8  # positions of different sections are this far apart (never positives)
-
-
-def write_json(path: Path, obj: object) -> None:
-    """Write JSON atomically."""
-    from cytowords.atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(obj, indent=1))
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    tmp.replace(path)
 
 
 def contrastive_batches(

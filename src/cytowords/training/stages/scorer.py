@@ -13,8 +13,8 @@ from cytowords.model import AreaHead, OpenSetScorer
 from cytowords.model.tta import VIEW_COUNTS
 from cytowords.training.fit import fit_scorer
 
-from .presets import Preset
-from .stage_vision import save_tensors, write_json
+from ..presets import Preset
+from ..run_folder import save_tensors, write_json
 
 
 def run_scorer(

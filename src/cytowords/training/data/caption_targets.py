@@ -3,7 +3,7 @@ contradicts, plus what was measured here.
 
 A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one training field:
 
-1. clauses that the field's truth (:class:`~cytowords.training.readout_truth.FieldTruth`)
+1. clauses that the field's truth (:class:`~cytowords.training.data.readout_truth.FieldTruth`)
    or its readout vector contradict are removed (:func:`clause_contradicts`): a layer IV
    claim against the true or measured cortex type, a thin/thick cortex claim against the
    true or measured thickness, Betz or Meynert cells the area does not have. The mined

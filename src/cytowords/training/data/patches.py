@@ -1,10 +1,10 @@
 """Labelled patch datasets from labelled sections (real or synthetic, handled alike).
 
->>> from cytowords.training.data import PatchConfig, build_patch_set
+>>> from cytowords.training.data.patches import PatchConfig, build_patch_set
 >>> ps = build_patch_set(sections, areas, PatchConfig(pixel_size_um=16, patch_px=128),
 ...                      cache="run/data/train.npz")               # doctest: +SKIP
 
-For each :class:`~cytowords.training.spec.LabelledSection`: choose patch centres on a coarse
+For each :class:`~cytowords.training.data.spec.LabelledSection`: choose patch centres on a coarse
 class grid (label at the centre; optional purity of the footprint), add ``__none__`` patches
 (white matter, unlabelled tissue, background near tissue), then read the chosen patches at
 the model resolution with :func:`cytowords.sections.read_fields` in big windows (one per tile

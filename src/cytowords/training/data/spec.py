@@ -31,7 +31,7 @@ A data spec (YAML) lists the sections of a user::
 Relative paths are relative to the YAML file. Brains never appear in two splits.
 :func:`read_data_spec` refuses mistakes (unknown keys, unnamed label values, area names that
 are neither atlas ids, aliases nor declared new areas) with one line per problem naming the
-file and the entry; :mod:`cytowords.training.spec_check` adds the field counts.
+file and the entry; :mod:`cytowords.training.data.spec_check` adds the field counts.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ concatenated with the area head's class probabilities (the bundle records this i
 
 With ``caption_input="embedding+probs+readout"`` the features also hold the field's readout
 vector (:mod:`cytowords.measure.vector`), simulated from the generator's truth with the
-readout's errors (:mod:`.readout_truth`, drawn afresh each step), and the caption target
-follows the field (:mod:`.caption_targets`): the area's mined caption without the clauses
-the field contradicts, plus measured statements from the vector.
+readout's errors (:mod:`cytowords.training.data.readout_truth`, drawn afresh each step), and
+the caption target follows the field (:mod:`cytowords.training.data.caption_targets`): the
+area's mined caption without the clauses the field contradicts, plus measured statements
+from the vector.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from cytowords.training.mining import (
     write_captions,
 )
 
-from .caption_targets import caption_target, template_texts
-from .presets import Preset
-from .readout_truth import ReadoutNoise, field_truths, simulated_vector, simulated_vectors
-from .stage_vision import write_json
+from ..data.caption_targets import caption_target, template_texts
+from ..data.readout_truth import ReadoutNoise, field_truths, simulated_vector, simulated_vectors
+from ..presets import Preset
+from ..run_folder import write_json
 
 
 def mine(

@@ -1,10 +1,10 @@
 """Is a data spec fit to train on? Fields per area and split, counted as training samples them.
 
-:func:`check_data_spec` reads a spec (:func:`cytowords.training.spec.read_data_spec`: keys,
+:func:`check_data_spec` reads a spec (:func:`cytowords.training.data.spec.read_data_spec`: keys,
 names, label values), then chooses the training and validation fields exactly as the data
-stage will (:func:`cytowords.training.data.choose_centres` with the preset's patch
+stage will (:func:`cytowords.training.data.patches.choose_centres` with the preset's patch
 settings, nothing read at model resolution) and refuses areas with fewer than
-``min_fields`` training fields (default :data:`~cytowords.training.spec.MIN_FIELDS`, or
+``min_fields`` training fields (default :data:`~cytowords.training.data.spec.MIN_FIELDS`, or
 the preset's fields per area and section if fewer) and splits with fewer than that in all. A pixel size stated
 far too small shrinks a section and its areas, so such a mistake shows here as too few
 fields (the message gives each section's size in mm to compare with the slide). With a
@@ -23,9 +23,9 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
 
-from .data import PatchConfig, areas_in, choose_centres
+from ..presets import Preset
 from .grid import class_grid
-from .presets import Preset
+from .patches import PatchConfig, areas_in, choose_centres
 from .spec import MIN_FIELDS, DataSpec, DataSpecError, read_data_spec
 
 #: the splits training reads (test sections are listed but never read by ``train``)

@@ -2,7 +2,7 @@
 
 Each brain seed gives one virtual section (folded cortical ribbon, in-scope areas only, area
 label image ``labels["areas"]``) which the pipeline then handles exactly like a user's
-labelled section (``cytowords.training.data``); the sections are the generator's
+labelled section (``cytowords.training.data.patches``); the sections are the generator's
 :func:`cytowords.synth.virtual_section`, the same renderer the evaluation reads.
 """
 
@@ -42,7 +42,7 @@ NOVEL_PREFIX = RENDERED_PREFIX + "novel-"
 
 def is_rendered(sections: np.ndarray) -> np.ndarray:
     """Bool per patch: a field rendered by the generator (not read from a section), from
-    the ``sections`` column of a :class:`cytowords.training.data.PatchSet`."""
+    the ``sections`` column of a :class:`cytowords.training.data.patches.PatchSet`."""
     return np.char.startswith(np.asarray(sections).astype(str), RENDERED_PREFIX)
 
 
@@ -93,18 +93,18 @@ def rendered_patch_set(
     artefact), plus ``novel_areas`` fictitious areas (:func:`cytowords.synth.novel.novel_area`,
     spread over the brains, ``novel_per_area`` patches each) and ``novel_near_areas`` near
     misses (``novel_area(k, near=True)``, as many patches each) labelled ``__none__`` for
-    outlier exposure. Returns a :class:`cytowords.training.data.PatchSet` whose brains are
+    outlier exposure. Returns a :class:`cytowords.training.data.patches.PatchSet` whose brains are
     ``synth-<seed>`` (as for virtual sections) and whose section names are unique per patch,
     so the spatial contrastive objective never pairs them; fictitious-area fields are named
     with :data:`NOVEL_PREFIX` (:func:`is_novel`). ``scale_jitter``: each field is rendered
     larger and read at ``pixel_size_um × s``, ``s`` log-uniform in ``[exp(-scale_jitter),
-    exp(scale_jitter)]`` (as :attr:`cytowords.training.data.PatchConfig.scale_jitter`).
+    exp(scale_jitter)]`` (as :attr:`cytowords.training.data.patches.PatchConfig.scale_jitter`).
     """
     from cytowords.atlas import NONE_ID
     from cytowords.synth.novel import novel_area
     from cytowords.synth.sampling import sample_patches
 
-    from .data import PatchSet, jitter_factors, read_jittered
+    from .patches import PatchSet, jitter_factors, read_jittered
 
     brains = [int(b) for b in brains]
     parts = []
@@ -157,7 +157,7 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
     """The rendered patches of preset ``p`` for ``split`` (``train``: ``rendered_brains``
     with novel areas; ``val``: ``val_brains``, no novel areas), or None when the preset
     renders none. Cached in ``cache`` (``.npz``) under a key of every setting used."""
-    from .data import cached_patch_set
+    from .patches import cached_patch_set
 
     if split == "train":
         brains, n, novel = p.rendered_brains, p.rendered_per_area, p.novel_areas

@@ -20,7 +20,7 @@ import torch
 from cytowords.atlas import NONE_ID
 from cytowords.model import load_bundle
 
-from .pipeline import (
+from ..pipeline import (
     StageProgress,
     caption_and_save,
     embeddings,
@@ -29,9 +29,9 @@ from .pipeline import (
     progress_and_check,
     resolve_data,
 )
-from .presets import Preset
-from .run_folder import Run
-from .stage_caption import readout_settings
+from ..presets import Preset
+from ..run_folder import Run
+from .caption import readout_settings
 
 
 def train_captioner_only(

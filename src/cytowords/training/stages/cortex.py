@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 from cytowords.atlas import NONE_ID
 from cytowords.model.cortex import CortexConfig, CortexDetector
 
-from .fit.binary_fit import fit_binary_mlp
-from .stage_vision import save_tensors, write_json
-from .synthetic import is_novel
+from ..data.synthetic import is_novel
+from ..fit.binary_fit import fit_binary_mlp
+from ..run_folder import save_tensors, write_json
 
 
 def cortex_targets(labels: np.ndarray, sections: np.ndarray) -> np.ndarray:
