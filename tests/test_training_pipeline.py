@@ -150,7 +150,7 @@ def test_needs_a_validation_brain(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_preset_end_to_end(tmp_path):
-    """The synthetic smoke preset: virtual brains -> data.py -> all stages -> bundle."""
+    """The synthetic smoke preset: virtual brains -> data/patches.py -> all stages -> bundle."""
     bundle_dir = train("smoke", tmp_path / "smoke", device="cpu")
     b = load_bundle(bundle_dir)
     assert len(b.area_ids) == 8 and b.patch_px == 32
