@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _model(arg: str | None, tmp: Path) -> tuple[str, bool]:
-    from cytowords.describe import default_model_path
+    from cytowords.model import default_model_path
 
     if arg:
         return arg, False

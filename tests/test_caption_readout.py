@@ -246,7 +246,8 @@ def test_readout_bundle_states_the_measured_thickness(readout_bundle, tmp_path):
 
 def test_describer_captions_from_the_rois_readout(readout_bundle, tmp_path, monkeypatch):
     """The describer measures the ROI first and the caption states the measured thickness."""
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
+    from cytowords.regions import Roi
     from cytowords.sections import open_section, write_section
     from cytowords.synth import virtual_section
     from test_describe_measured import ACROSS, PX, X0, Y0, H, W

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cytowords.cli import main
-from cytowords.describe import Roi
+from cytowords.regions import Roi
 from cytowords.sections import write_section
 from qupath_files import closed, feature_v03, feature_v05, polygon, rect, write_v03, write_v05
 from tiny_bundle import AREAS, make_tiny_bundle

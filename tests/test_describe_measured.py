@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from cytowords.cli import main
-from cytowords.describe import DescribeParams, Describer, Roi
+from cytowords.describe import DescribeParams, Describer
 from cytowords.describe.export import description_row, results_to_csv, rois_to_geojson
-from cytowords.describe.geojson import parse_geojson_rois
-from cytowords.describe.measured import Measured, caption_conflicts, caption_iv_claim
+from cytowords.describe.measured import Measured, caption_conflicts
 from cytowords.jobs import Cancelled
+from cytowords.measure.vector import caption_iv_claim
+from cytowords.regions import Roi
+from cytowords.regions.geojson import parse_geojson_rois
 from cytowords.sections import open_section, write_section
 from cytowords.synth import virtual_section
 from tiny_bundle import make_tiny_bundle

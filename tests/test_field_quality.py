@@ -8,9 +8,9 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.describe import Describer, Roi
+from cytowords.describe import Describer
 from cytowords.describe.result import quality_rejection
-from cytowords.describe.scale_check import tissue_points
+from cytowords.regions import Roi
 from cytowords.sections import Section
 from cytowords.sections.quality import (
     assess_fields,
@@ -18,6 +18,7 @@ from cytowords.sections.quality import (
     focus,
     quality_summary,
 )
+from cytowords.sections.scale_check import tissue_points
 from cytowords.synth import sample_patches
 from cytowords.synth.section import virtual_section
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress
@@ -107,7 +108,7 @@ def test_roi_on_blurred_section_abstains_with_the_reason(describer, sharp_and_bl
     assert bad.to_dict()["n_flagged"] == bad.n_flagged
     # the reason reaches the exported results (CSV/GeoJSON for QuPath) and reads back
     from cytowords.describe.export import description_row, rois_to_geojson
-    from cytowords.describe.geojson import parse_geojson_rois
+    from cytowords.regions.geojson import parse_geojson_rois
 
     row = description_row(bad)
     assert "out of focus" in row["note"] and description_row(ok)["note"] == ok.note

@@ -252,8 +252,8 @@ def test_qupath_annotations_in_pixels_are_placed_over_the_image(widget, qtbot, t
 def test_qupath_holes_are_honoured_when_describing(widget, qtbot, tmp_path) -> None:
     """A QuPath polygon with a hole (kept in the layer's ``holes`` column): no field is read
     in the hole, so it reads fewer fields than the same outline without the hole."""
-    from cytowords.describe.roi import patch_grid
     from cytowords.napari._roi_results import ids_of, roi_jobs
+    from cytowords.regions.roi import patch_grid
     from qupath_files import feature_v05, polygon, rect, write_v05
 
     viewer, w = widget

@@ -201,8 +201,8 @@ def test_automatic_check_fails_quietly_on_an_image_without_tissue(
 
 
 def test_status_line_tells_an_unfamiliar_scan():
-    from cytowords.describe.scale_check import ScaleCheck
     from cytowords.napari._pixel_size import check_is_bad, check_text
+    from cytowords.sections.scale_check import ScaleCheck
 
     f = (0.5, 0.71, 1.0, 1.41, 2.0)
     known = ScaleCheck(32.0, f, (0.2, 0.5, 0.7, 0.6, 0.3), 96)

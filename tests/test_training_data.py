@@ -93,7 +93,7 @@ def test_qupath_rois_with_holes_and_parts(tmp_path):
     """A QuPath 0.3 list export (level-0 pixels, old property names) labels a section:
     the class is the annotation's classification, a MultiPolygon labels both pieces and no
     patch is taken from a hole."""
-    from cytowords.describe.roi import Roi
+    from cytowords.regions.roi import Roi
     from cytowords.training.data.grid import IGNORE, class_grid
     from qupath_files import closed, feature_v03, polygon, rect, write_v03
 

@@ -205,7 +205,8 @@ def test_torchscript_encoder_through_the_cli(data_dir, tmp_path, capsys, monkeyp
     """Train on the user's TorchScript net with the smoke preset (fewer steps, to keep the
     test short), --quiet: no progress bar (Hugging Face's "Writing model shards"
     included); the bundle describes a section."""
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
+    from cytowords.regions import Roi
 
     fast = SMOKE.with_(head_steps=20, caption_steps=5, tta_views=1, threads=1)
     monkeypatch.setitem(PRESETS, "smoke", fast)
@@ -292,8 +293,9 @@ def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, c
     line in the CLI); a 20 µm/px one (1.25×) is not warned about."""
     import warnings
 
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
     from cytowords.mapping.plan import plan_map
+    from cytowords.regions import Roi
     from cytowords.sections import Section
     from cytowords.sections.quality import CoarseSectionWarning
     from tiny_bundle import make_tiny_bundle

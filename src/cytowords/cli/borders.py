@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_path(path: str, pixel_size_um: float) -> np.ndarray:
-    from ..describe.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import GeoJsonError, read_geojson_rois
 
     try:
         read = read_geojson_rois(path, pixel_size_um=pixel_size_um, paths=True)

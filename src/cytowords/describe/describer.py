@@ -1,6 +1,7 @@
 """Describe regions of a section: ROI -> patches -> embeddings -> area, rejection, caption.
 
->>> from cytowords.describe import Describer, Roi
+>>> from cytowords.describe import Describer
+>>> from cytowords.regions import Roi
 >>> d = Describer("default", device="auto")            # doctest: +SKIP
 >>> d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000)).caption  # doctest: +SKIP
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled
+from ..regions.roi import Roi, patch_grid
 from ..sections import Section, read_fields
 from ..sections.quality import (
     DEFAULT_THRESHOLDS,
@@ -28,6 +30,14 @@ from ..sections.quality import (
     section_tissue_threshold,
     warn_if_coarse,
 )
+from ..sections.scale_check import (
+    DEFAULT_SCALE_LIMITS,
+    ScaleLimits,
+    reread_at_scales,
+    scale_rejection,
+    scale_summary,
+    thickness_rejection,
+)
 from .measured import Measured, atlas_comparison, caption_conflicts, measure_region
 from .result import (
     PatchResult,
@@ -36,15 +46,6 @@ from .result import (
     aggregate,
     quality_rejection,
     top_alternatives,
-)
-from .roi import Roi, patch_grid
-from .scale_check import (
-    DEFAULT_SCALE_LIMITS,
-    ScaleLimits,
-    reread_at_scales,
-    scale_rejection,
-    scale_summary,
-    thickness_rejection,
 )
 
 ProgressFn = Callable[[int, int], None]
@@ -87,7 +88,7 @@ class DescribeParams:
             layers only), ``"auto"`` (also cell statistics on scans of <= 2 µm/px, which
             take seconds more per ROI) or True.
         scale: limits of the scale-consistency check
-            (:class:`cytowords.describe.scale_check.ScaleLimits`): a ROI that would be
+            (:class:`cytowords.sections.scale_check.ScaleLimits`): a ROI that would be
             named is read again at other pixel sizes; fields that read as another area and
             more familiar there do not vote, and a ROI whose tissue reads clearly better at
             another pixel size, or whose measured thickness is far outside the human
@@ -179,10 +180,10 @@ class Describer:
             if on_progress:
                 on_progress(min(i + p.batch_size, len(patches)), total)
         emb = torch.cat(embs)
-        probs, ood, rej = (t.numpy() for t in self.bundle.classify(emb))
+        pred = self.bundle.predict(emb)
+        probs, ood, rej = pred.probs, pred.ood_score, pred.rejected
         ids = self.bundle.area_ids
-        level = self.bundle.noncortex_level() if p.ignore_noncortex else None
-        votes = np.ones(len(ood), bool) if level is None else ood < level
+        votes = pred.votes if p.ignore_noncortex else np.ones(len(ood), bool)
         reasons: list[str | None] = [None] * len(centers)
         flagged = np.zeros(len(centers), bool)
         counts: dict[str, int] = {}

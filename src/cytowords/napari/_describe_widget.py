@@ -23,7 +23,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..describe import DescribeParams, Roi
+from ..describe import DescribeParams
+from ..regions import Roi
 from . import _roi_results as rr
 from ._autosave import AutosaveRow
 from ._describe_worker import DescribeRequest, describe_worker

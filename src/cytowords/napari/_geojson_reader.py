@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..describe.export import RESULT_FIELDS
-from ..describe.geojson import notes_text, read_geojson_rois
+from ..regions.geojson import RESULT_FIELDS, notes_text, read_geojson_rois
 from ._roi_results import DEFAULTS
 from ._shapes import (
     CLASS_COLUMN,

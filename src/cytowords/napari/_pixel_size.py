@@ -57,14 +57,14 @@ def check_is_bad(res) -> bool:
 
 
 def _check(model: str, device: str, section, stop: threading.Event, lm_path: str = ""):
-    from ..describe.scale_check import check_pixel_size
     from ..model import get_bundle
+    from ..sections.scale_check import check_pixel_size
 
     bundle = get_bundle(model, device, captioner=False, lm_path=lm_path or None)
     return check_pixel_size(section, bundle, cancel=stop.is_set)
 
 
-#: a napari thread worker running :func:`cytowords.describe.scale_check.check_pixel_size`
+#: a napari thread worker running :func:`cytowords.sections.scale_check.check_pixel_size`
 scale_check_worker = thread_worker(_check)
 
 

@@ -3,7 +3,7 @@
 The layer's ``features`` table is the single source of truth: napari keeps its rows aligned
 with the shapes when shapes are added or deleted. Each shape has a stable ``roi_id`` so a
 result computed in a worker lands on the right shape even if others were deleted meanwhile.
-The GeoJSON/CSV writers read the :data:`~cytowords.describe.export.RESULT_FIELDS` columns and
+The GeoJSON/CSV writers read the :data:`~cytowords.regions.geojson.RESULT_FIELDS` columns and
 the ``cytowords_pixel_size_um`` / ``cytowords_colors`` metadata.
 """
 
@@ -17,8 +17,9 @@ import pandas as pd
 from napari.layers import Shapes
 
 from ..atlas import NONE_ID, load_atlas
-from ..describe import RegionDescription, Roi, RoiError
+from ..describe import RegionDescription
 from ..describe.export import description_row
+from ..regions import Roi, RoiError
 from ._layers import shape_holes_section_um, shape_polygon_section_um
 from ._shapes import (
     CLASS_COLUMN,

@@ -52,7 +52,7 @@ class Pair:
 def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     """:class:`~cytowords.teach.Annotation` for each named area shape of ``shapes``
     (section µm of ``image``); shapes without a name or enclosing nothing are skipped."""
-    from ..describe.roi import Roi
+    from ..regions.roi import Roi
     from ..teach.annotations import Annotation, clean_name
 
     col = next((c for c in NAME_COLUMNS if c in shapes.features.columns), None)

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..describe.export import RESULT_FIELDS, results_to_csv, rois_to_geojson, write_geojson
-from ..describe.roi import RoiError
+from ..describe.export import results_to_csv, rois_to_geojson, write_geojson
+from ..regions.geojson import RESULT_FIELDS
+from ..regions.roi import RoiError
 from ._shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,

@@ -2,7 +2,7 @@
 discriminant with an "other" threshold -> a model bundle.
 
 1. Fields: squares of the base bundle's field size (``patch_px`` px at its µm/px) on a grid
-   of a quarter field inside each region (:func:`cytowords.describe.roi.patch_grid`), read
+   of a quarter field inside each region (:func:`cytowords.regions.roi.patch_grid`), read
    by the one field reader; fields the base bundle's cortex detector reads as no cortex
    (white matter, background of a loosely drawn region) are left out.
 2. Features: the base encoder's embeddings. With ``compare_profiles`` the readout's
@@ -226,7 +226,7 @@ def collect_fields(
 ) -> FieldSet:
     """Read and embed the fields of cortex inside every region (see the module doc), each
     averaged over ``views`` mirror/rotation views (None: the base bundle's default)."""
-    from ..describe.roi import patch_grid
+    from ..regions.roi import patch_grid
     from ..sections import read_fields
 
     patch_um = base.patch_px * base.pixel_size_um
@@ -245,11 +245,10 @@ def collect_fields(
     for k, (a, centres) in enumerate(zip(annotations, grids)):
         if is_cancelled(cancel):
             raise Cancelled("teach cancelled")
-        patches = read_fields(sections[a.section], centres, base.pixel_size_um, base.patch_px)
+        patches = read_fields(sections[a.section], centres, base.pixel_size_um, base.read_px)
         emb = base.embed(patches, views=views)
-        _, score, _ = base.classify(emb, views)
-        cortex = base.reads_as_cortex(emb, score, views)
-        keep = np.ones(len(centres), bool) if cortex is None else cortex.numpy().astype(bool)
+        cortex = base.predict(emb, views).cortex
+        keep = np.ones(len(centres), bool) if cortex is None else cortex
         xs.append(emb.numpy()[keep].astype(np.float64))
         ys.append(np.full(int(keep.sum()), names.index(a.name)))
         ss.append(np.full(int(keep.sum()), a.section))

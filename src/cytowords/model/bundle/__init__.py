@@ -12,13 +12,14 @@ from .device import available_devices, resolve_device
 from .files import BundleError
 from .folder import FORMAT_VERSION, NONE_LABEL, load_bundle, save_bundle
 from .handle import DEFAULT_MODEL, default_model_path, get_bundle, resolve_model_path
-from .inference import ModelBundle, to_unit_float
+from .inference import FieldPredictions, ModelBundle, to_unit_float
 
 __all__ = [
     "DEFAULT_MODEL",
     "FORMAT_VERSION",
     "NONE_LABEL",
     "BundleError",
+    "FieldPredictions",
     "ModelBundle",
     "available_devices",
     "default_model_path",

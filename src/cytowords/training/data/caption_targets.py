@@ -22,8 +22,7 @@ import re
 
 import numpy as np
 
-from cytowords.describe.measured import caption_iv_claim
-from cytowords.measure.vector import vector_values
+from cytowords.measure.vector import caption_iv_claim, vector_values
 
 from .readout_truth import FieldTruth
 

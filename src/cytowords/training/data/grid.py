@@ -15,7 +15,7 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from cytowords.atlas import NONE_ID, Atlas
-from cytowords.describe.roi import Roi
+from cytowords.regions.roi import Roi
 from cytowords.sections import section_intensity
 
 from .spec import LabelledSection, resolve_name

@@ -46,7 +46,7 @@ import numpy as np
 import yaml
 
 from cytowords.atlas import NONE_ID, Atlas, load_atlas
-from cytowords.describe.roi import Roi
+from cytowords.regions.roi import Roi
 from cytowords.sections import LabelImage, Section, open_section
 from cytowords.sections.pyramid import extend_pyramid
 
@@ -70,7 +70,7 @@ class LabelledSection:
 
     Exactly one of ``labels`` (a :class:`LabelImage` aligned with the section, value 0 =
     no area) and ``rois`` (list of ``(region, area name)``; a region is a polygon ``(N, 2)``
-    ``(y, x)`` µm or a :class:`~cytowords.describe.roi.Roi` with holes and parts) is set.
+    ``(y, x)`` µm or a :class:`~cytowords.regions.roi.Roi` with holes and parts) is set.
     ``label_names`` maps label values to area names when the label image carries none.
     """
 
@@ -126,7 +126,7 @@ def read_rois(path: str | Path, pixel_size_um: float) -> list[tuple[Roi, str]]:
     0 unless the file records its own. The area name is the annotation's classification
     (QuPath), else the described area (the plugin's files); features without one are
     skipped, as are points and lines."""
-    from cytowords.describe.geojson import read_geojson_rois
+    from cytowords.regions.geojson import read_geojson_rois
 
     p = Path(path)
     if not p.is_file():

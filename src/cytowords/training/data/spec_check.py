@@ -9,7 +9,7 @@ the preset's fields per area and section if fewer) and splits with fewer than th
 far too small shrinks a section and its areas, so such a mistake shows here as too few
 fields (the message gives each section's size in mm to compare with the slide). With a
 model, :func:`pixel_size_problems` also runs the model-based pixel size check
-(:func:`cytowords.describe.scale_check.check_pixel_size`) on every section.
+(:func:`cytowords.sections.scale_check.check_pixel_size`) on every section.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def pixel_size_problems(
     """The model-based pixel size check on every train/val section with ``model`` (a loaded
     bundle, or a describer): ``(problems, notes)`` (a suspect pixel size is a problem; an
     inconclusive check a note)."""
-    from cytowords.describe.scale_check import check_pixel_size
+    from cytowords.sections.scale_check import check_pixel_size
 
     problems, notes = [], []
     todo = [(ls, e) for ls, e in zip(spec.sections, spec.entries) if ls.split in READ_SPLITS]

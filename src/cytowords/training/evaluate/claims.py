@@ -32,8 +32,7 @@ from itertools import combinations
 import numpy as np
 
 from cytowords.atlas import NONE_ID
-from cytowords.describe.measured import caption_iv_claim
-from cytowords.measure.vector import vector_values
+from cytowords.measure.vector import caption_iv_claim, vector_values
 
 from ..data.caption_targets import THICK_MIN_MM, THIN_MAX_MM, thickness_claim
 from ..data.readout_truth import FieldTruth, brain_truth, simulated_vectors

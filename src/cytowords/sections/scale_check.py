@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sections import NoTissueError, Section, read_fields, tissue_mask
+from . import NoTissueError, Section, read_fields, tissue_mask
 
 #: candidate ratios true / stated pixel size (a geometric grid from 1/2 to 2)
 FACTORS = tuple(round(2.0 ** (k / 4.0), 4) for k in range(-4, 5))
@@ -212,9 +212,8 @@ def check_pixel_size(
         s = rescaled(section, f)
         patches = read_fields(s, points * s.shape_um, bundle.pixel_size_um, bundle.read_px)
         with torch.inference_mode():
-            emb = bundle.embed(patches, views=views)
-            _, _, rejected = bundle.classify(emb, views=views)
-        accepted.append(float((~rejected).float().mean()))
+            rejected = bundle.predict(bundle.embed(patches, views=views), views).rejected
+        accepted.append(float((~rejected).mean()))
         if on_progress is not None:
             on_progress(k + 1, len(factors))
     return ScaleCheck(float(section.pixel_size_um[0]), tuple(factors), tuple(accepted), len(points))
@@ -359,11 +358,11 @@ def reread_at_scales(
     ood_at = np.zeros((k, len(idx)))
     for j, f in enumerate(limits.factors):
         patches = read_fields(
-            section, np.asarray(centres_um)[idx], bundle.pixel_size_um / f, bundle.patch_px
+            section, np.asarray(centres_um)[idx], bundle.pixel_size_um / f, bundle.read_px
         )
         with torch.inference_mode():
-            probs, o, _ = bundle.classify(bundle.embed(patches))
-        area_at[j], ood_at[j] = probs.argmax(1).numpy(), o.numpy()
+            pred = bundle.predict(bundle.embed(patches))
+        area_at[j], ood_at[j] = pred.area_index, pred.ood_score
     field_factor = np.full(m, -1, dtype=int)
     a0, o0 = np.asarray(area)[idx], np.asarray(ood, dtype=float)[idx]
     field_factor[idx] = inconsistent_fields(a0, o0, area_at, ood_at, limits.field_margin)

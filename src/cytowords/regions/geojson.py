@@ -13,7 +13,7 @@ QuPath's *Export objects as GeoJSON* writes, depending on version and options:
   GeometryCollection.
 
 Coordinates are ``[x, y]`` pixels of the full-resolution image. ROIs come back in µm,
-``(y, x)``, as :class:`~cytowords.describe.roi.Roi`: holes kept (no field is read in a hole,
+``(y, x)``, as :class:`~cytowords.regions.Roi`: holes kept (no field is read in a hole,
 their area does not count) and a MultiPolygon kept as **one** ROI with several parts, so an
 annotation the user drew as one object (e.g. a layer cut in two by a vessel) is described as
 one region and written back as one object. Lines are returned as paths only when asked for,
@@ -37,6 +37,24 @@ import numpy as np
 
 from ..colours import color_hex
 from .roi import Roi, RoiError
+
+#: the description properties of a feature (the plugin writes them, in this order, and
+#: reads them back)
+RESULT_FIELDS = (
+    "area",
+    "area_name",
+    "probability",
+    "rejected",
+    "ood_score",
+    "caption",
+    "alternatives",
+    "note",
+    "measured",
+    "thickness_mm",
+    "layer_iv",
+)
+#: result columns that are numbers (QuPath measurements); the others are text (metadata)
+NUMERIC_FIELDS = ("probability", "ood_score", "thickness_mm", "layer_iv")
 
 #: QuPath object types that are not regions a user drew (any other type is read)
 _SKIPPED_TYPES = {
@@ -169,8 +187,6 @@ def _measurements(value: Any) -> dict[str, float]:
 def _results(props: Mapping[str, Any]) -> dict[str, Any]:
     """Description fields of a feature: the plugin's properties, else what QuPath keeps of
     them when it exports the objects again (metadata strings, measurements)."""
-    from .export import NUMERIC_FIELDS, RESULT_FIELDS
-
     res = {k: props[k] for k in RESULT_FIELDS if k in props}
     if res:
         return res
