@@ -3,7 +3,7 @@ loaded bundle (embed, classify, caption) and the one model handle (resolve a ref
 load once per process, cache, device).
 
 Modules: :mod:`.folder` (layout, :func:`save_bundle`, :func:`load_bundle`), :mod:`.files`
-(hashes, atomic folder writes), :mod:`.lm` (the language model inside or beside a bundle),
+(file hashes and checks), :mod:`.lm` (the language model inside or beside a bundle),
 :mod:`.inference` (:class:`ModelBundle`), :mod:`.device` and :mod:`.handle`
 (:func:`get_bundle`).
 """
