@@ -12,14 +12,14 @@ field reader :func:`cytowords.sections.read_fields` (only the chunks needed are 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
-from ..jobs import Cancelled
+from ..jobs import Cancelled, Progress
 from ..regions.roi import Roi, patch_grid
 from ..sections import Section, read_fields
 from ..sections.quality import (
@@ -47,8 +47,6 @@ from .result import (
     quality_rejection,
     top_alternatives,
 )
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -152,7 +150,7 @@ class Describer:
         roi: Roi,
         *,
         params: DescribeParams | None = None,
-        on_progress: ProgressFn | None = None,
+        on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> RegionDescription:
         """Describe one ROI (µm, ``(y, x)``) of ``section`` with ``params`` (None: the
@@ -305,7 +303,7 @@ class Describer:
         rois: Sequence[Roi],
         *,
         params: DescribeParams | None = None,
-        on_progress: ProgressFn | None = None,
+        on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> list[RegionDescription]:
         """Describe several ROIs (``params`` as :meth:`describe_roi`); progress counts

@@ -28,14 +28,14 @@ discriminant with an "other" threshold -> a model bundle.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..jobs import Cancelled, is_cancelled
+from ..jobs import Cancelled, Progress, is_cancelled
 from .annotations import Annotation, TeachError, check_inside, group_names
 
 #: share of held-out fields of taught areas accepted at the "other" threshold
@@ -52,7 +52,6 @@ MAX_FIELDS_PER_REGION = 300
 #: what the taught bundle records as its kind (config ``extra.taught``)
 TAUGHT_KIND = "cytowords-taught"
 
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -220,7 +219,7 @@ def collect_fields(
     annotations: Sequence[Annotation],
     names: list[str],
     *,
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
     cancel: Any = None,
     views: int | None = None,
 ) -> FieldSet:
@@ -402,7 +401,7 @@ def teach(
     *,
     model: str | Path = "default",
     device: str = "cpu",
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
     cancel: Any = None,
     compare_profiles: bool = False,
     views: int | None = None,
