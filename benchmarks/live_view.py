@@ -2,7 +2,7 @@
 
 A bundle with a dense encoder of the default bundle's geometry (64 µm/px, 64-px fields,
 width 32, embed 256, one residual block; random weights: speed does not depend on
-training), 1 view, the stride the widget chooses (:func:`cytowords.napari._live_view.
+training), 1 view, the stride the widget chooses (:func:`cytowords.napari.area_map.live_view.
 live_stride_um`), on an in-memory 40 × 40 mm section at 16 µm/px (dark textured tissue
 on bright glass), warm (one map of each view first):
 
@@ -33,7 +33,7 @@ from cytowords.model import (
     load_bundle,
     save_bundle,
 )
-from cytowords.napari._live_view import live_region, live_stride_um, model_strides
+from cytowords.napari.area_map.live_view import live_region, live_stride_um, model_strides
 from cytowords.sections import Section
 
 AREAS = ["hOc1", "hOc2", "4a", "4p", "44"]

@@ -105,7 +105,7 @@ def test_measured_columns_survive_csv_and_geojson(described) -> None:
 
 def test_results_panel_detail_shows_statements(described) -> None:
     pytest.importorskip("qtpy")
-    from cytowords.napari._results_panel import detail_text
+    from cytowords.napari.describe.panel import detail_text
 
     row = {**description_row(described[0]), "status": "done"}
     text = detail_text(0, row)

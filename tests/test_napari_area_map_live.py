@@ -8,14 +8,14 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.napari._events import Done
-from cytowords.napari._live_view import (
+from cytowords.napari.area_map.live_view import (
     LIVE_DEBOUNCE_MS,
     LIVE_MAP_PX_DENSE,
     LIVE_MAP_PX_FIELD,
     live_region,
     live_stride_um,
 )
+from cytowords.napari.events import Done
 from napari_helpers import SECTION_UM, area_map_widget, section_array, tiny_bundle_path, wait_idle
 
 __all__ = ["tiny_bundle_path"]  # fixture re-export
@@ -81,7 +81,7 @@ def dense_bundle_path(tmp_path_factory, tiny_bundle_path):
 def _look_at(viewer, w, image, centre_um, width_um) -> tuple:
     """Point the camera at ``centre_um`` (world µm) showing ``width_um`` across; the view's
     region on the section (µm)."""
-    from cytowords.napari._layers import camera
+    from cytowords.napari.io.layers import camera
 
     cam = camera(viewer)
     cam.zoom = float(viewer.canvas.size[1]) / width_um

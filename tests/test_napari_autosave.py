@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from cytowords.napari._autosave import autosave_dir, autosave_path
-from cytowords.napari._describe_widget import DescribeWidget
+from cytowords.napari.describe.autosave import autosave_dir, autosave_path
+from cytowords.napari.describe.widget import DescribeWidget
 from napari_helpers import add_section, rect, tiny_bundle_path, wait_idle
 
 __all__ = ["tiny_bundle_path"]  # fixture re-export

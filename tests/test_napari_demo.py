@@ -7,7 +7,7 @@ import pytest
 
 from cytowords.cli import main
 from cytowords.model import default_model_path
-from cytowords.napari._demo import open_demo
+from cytowords.napari.demo import open_demo
 from napari_helpers import Notes, tiny_bundle_path, wait_idle
 
 __all__ = ["tiny_bundle_path"]  # fixture re-export

@@ -29,7 +29,7 @@ LIVE_DEBOUNCE_MS = 400
 def model_strides(bundle: Any) -> tuple[float, float | None]:
     """``(model pixel µm, dense feature stride µm or None)`` of a loaded model bundle:
     the stride is None when the encoder is evaluated per field (no dense path)."""
-    from ..mapping.dense import dense_layout
+    from ...mapping.dense import dense_layout
 
     px = float(bundle.pixel_size_um)
     layout = dense_layout(bundle.encoder)

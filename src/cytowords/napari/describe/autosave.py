@@ -26,8 +26,8 @@ from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
-from ._geojson_reader import read_geojson
-from ._writers import write_shapes_geojson
+from ..io.geojson_reader import read_geojson
+from ..io.writers import write_shapes_geojson
 
 ENV = "CYTOWORDS_AUTOSAVE_DIR"
 #: quiet time (ms) after the last change before the ROIs are written

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_text
-from ..describe.export import results_to_csv, rois_to_geojson, write_geojson
-from ..regions.geojson import RESULT_FIELDS
-from ..regions.roi import RoiError
-from ._shapes import (
+from ...atomic import atomic_write_text
+from ...describe.export import results_to_csv, rois_to_geojson, write_geojson
+from ...regions.geojson import RESULT_FIELDS
+from ...regions.roi import RoiError
+from .shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
     HOLES_COLUMN,

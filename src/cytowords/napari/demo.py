@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 
 from ..sections import Section
-from ._reader import _label_layer
-from ._shapes import polygon_um_to_data
+from .io.reader import _label_layer
+from .io.shapes import polygon_um_to_data
 
 LayerData = tuple[Any, dict[str, Any], str]
 
 
 def section_layers(section: Section) -> list[LayerData]:
     """Layer data: the section as a multiscale image (µm) and its label images (hidden)."""
-    from ._reader import contrast_limits
+    from .io.reader import contrast_limits
 
     p0 = section.pixel_size_um[0]
     limits = section.metadata.get("contrast_limits") or contrast_limits(section.levels[-1])
@@ -89,8 +89,8 @@ def open_demo(
 ) -> tuple[Any, Any]:
     """Fill ``viewer`` with the demo; returns ``(describe_widget, area_map_widget)``."""
     from ..synth import virtual_section
-    from ._area_map_widget import AreaMapWidget
-    from ._describe_widget import DescribeWidget
+    from .area_map.widget import AreaMapWidget
+    from .describe.widget import DescribeWidget
 
     section = virtual_section(seed, size_mm=size_mm, pixel_size_um=pixel_size_um)
     section.name = f"synthetic section {seed}"

@@ -23,14 +23,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..describe import DescribeParams
-from ..regions import Roi
-from . import _roi_results as rr
-from ._autosave import AutosaveRow
-from ._describe_worker import DescribeRequest, describe_worker
-from ._events import Done, Failed, JobEvent, Loaded, Started
-from ._layer_choice import LayerChoice
-from ._layers import (
+from ...describe import DescribeParams
+from ...regions import Roi
+from ..events import Done, Failed, JobEvent, Loaded, Started
+from ..io.layers import (
     LayerError,
     check_grayscale,
     layer_pixel_size_um,
@@ -39,10 +35,14 @@ from ._layers import (
     place_pixel_rois,
     section_from_layer,
 )
-from ._model_choice import ModelChooser
-from ._pixel_size import PixelSizeRow
-from ._progress import ProgressRow
-from ._results_panel import ResultsPanel
+from ..qt.layer_choice import LayerChoice
+from ..qt.model_choice import ModelChooser
+from ..qt.pixel_size import PixelSizeRow
+from ..qt.progress import ProgressRow
+from . import results as rr
+from .autosave import AutosaveRow
+from .panel import ResultsPanel
+from .worker import DescribeRequest, describe_worker
 
 
 class DescribeWidget(QWidget):
@@ -210,7 +210,7 @@ class DescribeWidget(QWidget):
         self.describe_rows(None)
 
     def _checked_inputs(self):
-        from ..model import resolve_model_path
+        from ...model import resolve_model_path
 
         image = self.image_choice.value()
         if image is None:

@@ -15,8 +15,8 @@ def make_sample_section(seed: int = 1) -> list[LayerData]:
     """Layer data: the virtual section (multiscale image, µm scale, fixed contrast limits)
     and its ground-truth area labels (multiscale Labels layer, hidden, area names as
     features)."""
-    from ..synth import virtual_section
-    from ._demo import section_layers
+    from ...synth import virtual_section
+    from ..demo import section_layers
 
     section = virtual_section(seed, size_mm=(80.0, 60.0), pixel_size_um=2.0)
     section.name = f"virtual section {seed}"

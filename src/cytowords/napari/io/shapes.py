@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..regions.roi import Roi, RoiError
+from ...regions.roi import Roi, RoiError
 
 #: shape types that enclose a region and can be described
 AREA_SHAPES = ("rectangle", "polygon", "ellipse")

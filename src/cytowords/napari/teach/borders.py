@@ -24,10 +24,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._events import Done, Failed, JobEvent
-from ._layer_choice import LayerChoice
-from ._layers import LayerError, section_from_layer, world_to_section
-from ._progress import ProgressRow, run_job
+from ..events import Done, Failed, JobEvent
+from ..io.layers import LayerError, section_from_layer, world_to_section
+from ..qt.layer_choice import LayerChoice
+from ..qt.progress import ProgressRow, run_job
 
 #: levels of the Bonferroni-corrected T² test offered (the first is the default)
 ALPHAS = ("1e-7", "1e-4", "0.01", "0.05")
@@ -53,8 +53,8 @@ def path_section_um(shapes: Shapes, image: Image) -> np.ndarray:
 
 def borders_events(section, path_um, spacing_um, blocks, alpha):
     """Worker body: yields ``Done(BorderResult)`` or ``Failed(message)``."""
-    from ..measure import MeasureError
-    from ..measure.borders import find_borders
+    from ...measure import MeasureError
+    from ...measure.borders import find_borders
 
     try:
         yield Done(
@@ -194,7 +194,7 @@ class BordersWidget(QWidget):
         )
 
     def _add_layers(self, r, image: Image) -> None:
-        from ..measure.borders import point_at
+        from ...measure.borders import point_at
 
         to_world = -world_to_section(image)
         kw = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}

@@ -25,8 +25,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._layers import camera
-from ._roi_results import REJECTED_COLOR, label_text
+from ..io.layers import camera
+from .results import REJECTED_COLOR, label_text
 
 COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from napari.qt.threading import thread_worker
 
-from ..describe import DescribeParams, Describer
-from ..jobs import Cancelled
-from ..regions import Roi, RoiError
-from ..sections import Section
-from ._events import Done, Failed, JobEvent, Loaded, Started
+from ...describe import DescribeParams, Describer
+from ...jobs import Cancelled
+from ...regions import Roi, RoiError
+from ...sections import Section
+from ..events import Done, Failed, JobEvent, Loaded, Started
 
 
 @dataclass

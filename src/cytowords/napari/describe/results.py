@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from napari.layers import Shapes
 
-from ..atlas import NONE_ID, load_atlas
-from ..describe import RegionDescription
-from ..describe.export import description_row
-from ..regions import Roi, RoiError
-from ._layers import shape_holes_section_um, shape_polygon_section_um
-from ._shapes import (
+from ...atlas import NONE_ID, load_atlas
+from ...describe import RegionDescription
+from ...describe.export import description_row
+from ...regions import Roi, RoiError
+from ..io.layers import shape_holes_section_um, shape_polygon_section_um
+from ..io.shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
     HOLES_COLUMN,

@@ -16,7 +16,7 @@ import numpy as np
 
 def _area_map(path: str, data: Any, meta: dict):
     """The :class:`AreaMap` an area-map Labels layer (``data``, ``meta``) carries."""
-    from ..mapping import AreaMap
+    from ...mapping import AreaMap
 
     md = meta.get("metadata") or {}
     if not md.get("cytowords_area_map"):
@@ -40,7 +40,7 @@ def _area_map(path: str, data: Any, meta: dict):
 
 def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
     """Write an area-map Labels layer as OME-Zarr at ``path`` (a new ``*.zarr`` folder)."""
-    from ..mapping import write_area_map
+    from ...mapping import write_area_map
 
     amap = _area_map(path, data, meta)
     # the layer's own placement: opened again (with the section where it was), it lies
@@ -54,8 +54,8 @@ def write_area_map_geojson(path: str, data: Any, meta: dict) -> list[str]:
     """Write an area-map Labels layer as QuPath GeoJSON: one annotation per connected
     piece of each area (and of rejected tiles), in the section's full-resolution pixels
     (:func:`cytowords.mapping.area_map_to_geojson`); atomic."""
-    from ..describe.export import write_geojson
-    from ..mapping import area_map_to_geojson
+    from ...describe.export import write_geojson
+    from ...mapping import area_map_to_geojson
 
     amap = _area_map(path, data, meta)
     px = (meta.get("metadata") or {}).get("section_pixel_size_um")

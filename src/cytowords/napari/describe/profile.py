@@ -20,17 +20,17 @@ from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..atlas import NONE_ID, load_atlas
-from ..measure import MeasureError, Readout, measure_roi
-from ..measure.reference import ReferenceProfile, atlas_reference, shape_range
-from ._layer_choice import LayerChoice
-from ._layers import (
+from ...atlas import NONE_ID, load_atlas
+from ...measure import MeasureError, Readout, measure_roi
+from ...measure.reference import ReferenceProfile, atlas_reference, shape_range
+from ..io.layers import (
     LayerError,
     is_area_shape,
     section_from_layer,
     shape_polygon_section_um,
     world_to_section,
 )
+from ..qt.layer_choice import LayerChoice
 
 TRAVERSES_LAYER = "profile traverses"
 PIA_LAYER = "pial surface"

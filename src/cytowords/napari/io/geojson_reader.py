@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..regions.geojson import RESULT_FIELDS, notes_text, read_geojson_rois
-from ._roi_results import DEFAULTS
-from ._shapes import (
+from ...regions.geojson import RESULT_FIELDS, notes_text, read_geojson_rois
+from ..describe.results import DEFAULTS
+from .shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
     HOLES_COLUMN,

@@ -12,7 +12,7 @@ FOLDER_MODEL = "bundle folder…"
 
 def default_model_message() -> str | None:
     """None if the bundled default model is installed, else a message saying what to do."""
-    from ..model import default_model_path
+    from ...model import default_model_path
 
     path = default_model_path()
     if path.is_dir():
@@ -27,7 +27,7 @@ class ModelChooser:
     """Rows "Model" (default / folder + folder picker + message) and "Device" for a form."""
 
     def __init__(self) -> None:
-        from ..model import available_devices
+        from ...model import available_devices
 
         self.combo = QComboBox()
         self.combo.addItems([DEFAULT_MODEL, FOLDER_MODEL])

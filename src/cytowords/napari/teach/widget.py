@@ -29,10 +29,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._events import Done, Failed, JobEvent
-from ._layer_choice import LayerChoice
-from ._layers import LayerError, section_from_layer, shape_polygon_section_um
-from ._progress import ProgressRow, run_job
+from ..events import Done, Failed, JobEvent
+from ..io.layers import LayerError, section_from_layer, shape_polygon_section_um
+from ..qt.layer_choice import LayerChoice
+from ..qt.progress import ProgressRow, run_job
 
 #: feature columns that name a region, in order of preference
 NAME_COLUMNS = ("name", "area", "class")
@@ -52,8 +52,8 @@ class Pair:
 def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     """:class:`~cytowords.teach.Annotation` for each named area shape of ``shapes``
     (section µm of ``image``); shapes without a name or enclosing nothing are skipped."""
-    from ..regions.roi import Roi
-    from ..teach.annotations import Annotation, clean_name
+    from ...regions.roi import Roi
+    from ...teach.annotations import Annotation, clean_name
 
     col = next((c for c in NAME_COLUMNS if c in shapes.features.columns), None)
     if col is None:
@@ -69,8 +69,8 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
 
 def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
     """Worker body: yields ``Done(TaughtModel)`` or ``Failed(message)``."""
-    from ..jobs import Cancelled
-    from ..teach import TeachError, teach
+    from ...jobs import Cancelled
+    from ...teach import TeachError, teach
 
     try:
         sections, anns = [], []
@@ -195,7 +195,7 @@ class TeachWidget(QWidget):
     def save(self, path: str | None = None) -> str | None:
         """Write the taught model as a bundle folder (asks where when ``path`` is None);
         returns the folder or None."""
-        from ..teach import save_taught
+        from ...teach import save_taught
 
         if self.taught is None:
             return None

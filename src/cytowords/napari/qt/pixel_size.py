@@ -28,8 +28,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._layer_choice import LayerChoice
-from ._layers import (
+from ..io.layers import (
     LayerError,
     layer_pixel_size_um,
     layer_unit,
@@ -37,7 +36,8 @@ from ._layers import (
     section_from_layer,
     set_pixel_size,
 )
-from ._model_choice import ModelChooser
+from .layer_choice import LayerChoice
+from .model_choice import ModelChooser
 
 _OK_STYLE = "color: palette(mid);"
 _BAD_STYLE = "color: #e04040;"
@@ -57,8 +57,8 @@ def check_is_bad(res) -> bool:
 
 
 def _check(model: str, device: str, section, stop: threading.Event, lm_path: str = ""):
-    from ..model import get_bundle
-    from ..sections.scale_check import check_pixel_size
+    from ...model import get_bundle
+    from ...sections.scale_check import check_pixel_size
 
     bundle = get_bundle(model, device, captioner=False, lm_path=lm_path or None)
     return check_pixel_size(section, bundle, cancel=stop.is_set)

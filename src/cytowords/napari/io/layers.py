@@ -14,8 +14,8 @@ import dask.array as da
 import numpy as np
 from napari.layers import Image, Shapes
 
-from ..sections import Section, grey_levels
-from ._shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, shape_to_polygon_um
+from ...sections import Section, grey_levels
+from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, shape_to_polygon_um
 
 ROI_LAYER_NAME = "ROIs"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

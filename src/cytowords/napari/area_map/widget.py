@@ -35,11 +35,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..sections import Section
-from ._area_map_layers import area_map_layers
-from ._events import Done, Failed, JobEvent, Loaded
-from ._layer_choice import LayerChoice
-from ._layers import (
+from ...sections import Section
+from ..events import Done, Failed, JobEvent, Loaded
+from ..io.layers import (
     LayerError,
     camera,
     check_grayscale,
@@ -49,16 +47,18 @@ from ._layers import (
     shape_polygon_section_um,
     world_to_section,
 )
-from ._live_view import (
+from ..qt.layer_choice import LayerChoice
+from ..qt.model_choice import ModelChooser
+from ..qt.pixel_size import PixelSizeRow
+from ..qt.progress import ProgressRow
+from .layers import area_map_layers
+from .live_view import (
     LIVE_DEBOUNCE_MS,
     LIVE_MAX_VIEW_MM2,
     live_region,
     live_stride_um,
     model_strides,
 )
-from ._model_choice import ModelChooser
-from ._pixel_size import PixelSizeRow
-from ._progress import ProgressRow
 
 REGIONS = ("current view", "selected ROI", "whole section")
 #: "Views per tile" choices (first word: the count, or "model" for the bundle's default)
@@ -109,9 +109,9 @@ def area_map_events(
 ) -> Iterator[JobEvent]:
     """Yields ``Loaded()`` then ``Done(AreaMap)`` or ``Failed(message)``; nothing more
     when cancelled."""
-    from ..jobs import Cancelled
-    from ..mapping import compute_area_map
-    from ..model import get_bundle
+    from ...jobs import Cancelled
+    from ...mapping import compute_area_map
+    from ...model import get_bundle
 
     bundle = get_bundle(
         request.model, request.device, captioner=False, lm_path=request.lm_path or None
@@ -273,7 +273,7 @@ class AreaMapWidget(QWidget):
 
     def run(self) -> None:
         """Start computing the area map (notifications on bad input)."""
-        from ..model import resolve_model_path
+        from ...model import resolve_model_path
 
         if self._worker is not None:
             show_info("An area map is already being computed; cancel it first.")
@@ -412,7 +412,7 @@ class AreaMapWidget(QWidget):
     def refresh_live(self) -> None:
         """Map the current view into the live layers now (Follow view; the debounce timer
         calls this). Waits for a run still in flight (cancelled) to end first."""
-        from ..model import resolve_model_path
+        from ...model import resolve_model_path
 
         if not self.follow.isChecked():
             return
