@@ -130,6 +130,10 @@ class Preset:
     # evaluation on validation brains
     eval_captions_per_area: int = 6
     threads: int = 2
+    #: processes rendering the generator's fields (one brain each at a time; the same
+    #: fields whatever the count; each process imports the package, seconds, so only
+    #: worth it for many brains)
+    render_workers: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -289,6 +293,7 @@ PRESETS: dict[str, Preset] = {
         pretrain_precision="bf16",
         pretrain_steps=45000,
         caption_steps=2000,
+        render_workers=2,
     ),
     # GPU: wider encoder, more data and steps (not run on the development machine)
     "gpu-large": Preset(

@@ -83,6 +83,7 @@ def rendered_patch_set(
     scale_jitter: float = 0.0,
     on_progress=None,
     cancel=None,
+    workers: int = 1,
 ):
     """Training patches rendered directly by the generator, one brain at a time.
 
@@ -99,21 +100,77 @@ def rendered_patch_set(
     with :data:`NOVEL_PREFIX` (:func:`is_novel`). ``scale_jitter``: each field is rendered
     larger and read at ``pixel_size_um × s``, ``s`` log-uniform in ``[exp(-scale_jitter),
     exp(scale_jitter)]`` (as :attr:`cytowords.training.data.patches.PatchConfig.scale_jitter`).
+    ``workers``: brains rendered in that many processes at once (the same patches whatever
+    the count).
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .patches import PatchSet
+
+    brains = [int(b) for b in brains]
+
+    def spread(total: int, i: int) -> range:  # brain i's share of ``total`` fictitious areas
+        per = -(-total // max(len(brains), 1)) if total else 0
+        return range(i * per, min((i + 1) * per, total))
+
+    jobs = [
+        dict(
+            brain=b,
+            areas=list(areas),
+            n_per_area=n_per_area,
+            pixel_size_um=pixel_size_um,
+            patch_px=patch_px,
+            none_share=none_share,
+            novel=[(k, False) for k in spread(novel_areas, i)]
+            + [(k, True) for k in spread(novel_near_areas, i)],
+            novel_per_area=novel_per_area,
+            seed=seed,
+            scale_jitter=scale_jitter,
+        )
+        for i, b in enumerate(brains)
+    ]
+    parts: list = [None] * len(jobs)
+    pool = None
+    if workers > 1 and len(jobs) > 1:  # spawned, not forked: the parent may hold torch threads
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
+    try:
+        pending = [pool.submit(_render_brain, **j) for j in jobs] if pool else []
+        for i, j in enumerate(jobs):
+            if cancel is not None and cancel():
+                raise Cancelled("patch rendering cancelled")
+            parts[i] = pending[i].result() if pool else _render_brain(**j)
+            if on_progress:
+                on_progress(i + 1, len(brains))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return PatchSet.concat(parts, patch_px)
+
+
+def _render_brain(
+    *,
+    brain: int,
+    areas: list[str],
+    n_per_area: int,
+    pixel_size_um: float,
+    patch_px: int,
+    none_share: float,
+    novel: list[tuple[int, bool]],
+    novel_per_area: int,
+    seed: int,
+    scale_jitter: float,
+):
+    """The rendered patches of one brain (:func:`rendered_patch_set`; ``novel``: the
+    fictitious areas ``(k, near)`` rendered on it)."""
     from cytowords.atlas import NONE_ID
     from cytowords.synth.novel import novel_area
     from cytowords.synth.sampling import sample_patches
 
     from .patches import PatchSet, jitter_factors, read_jittered
 
-    brains = [int(b) for b in brains]
-    parts = []
-
-    def spread(total: int, i: int) -> range:  # brain i's share of ``total`` fictitious areas
-        per = -(-total // max(len(brains), 1)) if total else 0
-        return range(i * per, min((i + 1) * per, total))
-
-    def render(brain: int, ids: list, n: int, rng_seed: int, none: float = 0.0):
+    def render(ids: list, n: int, rng_seed: int, none: float = 0.0):
         if scale_jitter <= 0:
             kw = dict(size_px=patch_px, pixel_size_um=pixel_size_um, include_nontissue=none)
             return sample_patches([brain], ids, n, rng_seed=rng_seed, **kw)
@@ -125,32 +182,24 @@ def rendered_patch_set(
         f = jitter_factors(len(p), scale_jitter, np.random.default_rng([rng_seed, 7]))
         return read_jittered(sec, centres, pixel_size_um, patch_px, f), lab, meta
 
-    for i, b in enumerate(brains):
-        if cancel is not None and cancel():
-            raise Cancelled("patch rendering cancelled")
-        p, lab, _ = render(b, areas, n_per_area, seed * 100_003 + b, none_share)
-        labels = list(lab)
-        novel = [novel_area(k) for k in spread(novel_areas, i)]
-        novel += [novel_area(k, near=True) for k in spread(novel_near_areas, i)]
-        n_known = len(labels)
-        if novel:
-            pn, ln, _ = render(b, novel, novel_per_area, seed * 100_003 + b + 50_000)
-            p = np.concatenate([p, pn])
-            labels += [NONE_ID] * len(ln)
-        n = len(labels)
-        names = [RENDERED_PREFIX if j < n_known else NOVEL_PREFIX for j in range(n)]
-        parts.append(
-            PatchSet(
-                p,
-                np.array(labels, dtype="<U32"),
-                np.zeros((n, 2)),
-                np.full(n, f"synth-{b}", dtype="<U32"),
-                np.array([f"{pre}{b}-{j}" for j, pre in enumerate(names)], dtype="<U32"),
-            )
-        )
-        if on_progress:
-            on_progress(i + 1, len(brains))
-    return PatchSet.concat(parts, patch_px)
+    b = brain
+    p, lab, _ = render(areas, n_per_area, seed * 100_003 + b, none_share)
+    labels = list(lab)
+    fict = [novel_area(k, near=True) if near else novel_area(k) for k, near in novel]
+    n_known = len(labels)
+    if fict:
+        pn, ln, _ = render(fict, novel_per_area, seed * 100_003 + b + 50_000)
+        p = np.concatenate([p, pn])
+        labels += [NONE_ID] * len(ln)
+    n = len(labels)
+    names = [RENDERED_PREFIX if j < n_known else NOVEL_PREFIX for j in range(n)]
+    return PatchSet(
+        p,
+        np.array(labels, dtype="<U32"),
+        np.zeros((n, 2)),
+        np.full(n, f"synth-{b}", dtype="<U32"),
+        np.array([f"{pre}{b}-{j}" for j, pre in enumerate(names)], dtype="<U32"),
+    )
 
 
 def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None, cancel=None):
@@ -205,5 +254,6 @@ def preset_rendered_set(p, split: str, areas: list[str], cache, on_progress=None
             scale_jitter=jitter,
             on_progress=on_progress,
             cancel=cancel,
+            workers=max(1, int(p.render_workers)),
         ),
     )
