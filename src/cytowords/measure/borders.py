@@ -56,7 +56,8 @@ BLOCK_SIZES = tuple(range(16, 31, 2))
 #: level of the Bonferroni-corrected T² test. The F approximation assumes independent
 #: profiles; neighbouring traverses are correlated and a real ribbon varies within an area
 #: (curvature, obliqueness), so a strict level keeps false borders rare
-#: (benchmarks/borders.py: 0.05 gave about 4 false borders per 20 mm, 1e-7 about 2)
+#: (benchmarks/borders.py on the classic synthetic sections: 0.05 gave about 4 false borders
+#: per 20 mm, 1e-7 about 2)
 ALPHA = 1e-7
 #: the tests offered for the difference of neighbouring blocks (:func:`distance_function`)
 TESTS = ("bonferroni", "permutation")
