@@ -15,6 +15,7 @@ from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -29,8 +30,10 @@ from ..io.layers import LayerError, section_from_layer, world_to_section
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
 
-#: levels of the Bonferroni-corrected T² test offered (the first is the default)
-ALPHAS = ("1e-7", "1e-4", "0.01", "0.05")
+#: test levels offered; "default" is the test's own (1e-7 Bonferroni, 0.002 permutation)
+ALPHAS = ("default", "1e-7", "1e-4", "0.01", "0.05")
+#: the tests offered (:data:`cytowords.measure.borders.TESTS`, the first is the default)
+TESTS = ("bonferroni", "permutation")
 PATH_TYPES = ("path", "line")
 #: colours cycled over the segments
 SEGMENT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -51,14 +54,25 @@ def path_section_um(shapes: Shapes, image: Image) -> np.ndarray:
     return world + world_to_section(image)
 
 
-def borders_events(section, path_um, spacing_um, blocks, alpha):
-    """Worker body: yields ``Done(BorderResult)`` or ``Failed(message)``."""
+def borders_events(
+    section, path_um, spacing_um, blocks, alpha, test="bonferroni", adjust_length=True
+):
+    """Worker body: yields ``Done(BorderResult)`` or ``Failed(message)``; ``alpha`` None is
+    the test's default level."""
     from ...measure import MeasureError
     from ...measure.borders import find_borders
 
     try:
         yield Done(
-            find_borders(section, path_um, spacing_um=spacing_um, block_sizes=blocks, alpha=alpha)
+            find_borders(
+                section,
+                path_um,
+                spacing_um=spacing_um,
+                block_sizes=blocks,
+                alpha=alpha,
+                test=test,
+                adjust_length=adjust_length,
+            )
         )
     except MeasureError as exc:
         yield Failed(str(exc))
@@ -125,7 +139,19 @@ class BordersWidget(QWidget):
             sb.setSuffix(" traverses")
         self.alpha = QComboBox()
         self.alpha.addItems(ALPHAS)
-        self.alpha.setToolTip("level of the Bonferroni-corrected Hotelling T² test")
+        self.alpha.setToolTip("level of the corrected test (default: the test's own)")
+        self.test = QComboBox()
+        self.test.addItems(TESTS)
+        self.test.setToolTip(
+            "Hotelling T² with Bonferroni correction, or the max-statistic permutation test "
+            "over the path (1000 seeded shuffles: about 10 s more per 20 mm)"
+        )
+        self.adjust_length = QCheckBox("adjust features for traverse length")
+        self.adjust_length.setChecked(True)
+        self.adjust_length.setToolTip(
+            "remove the features' linear dependence on the log traverse length (oblique or "
+            "curved ribbon); off for short paths over areas of different thickness"
+        )
         self.run_btn = QPushButton("Find borders")
         self.run_btn.clicked.connect(self.run)
         self.progress = ProgressRow()
@@ -137,7 +163,9 @@ class BordersWidget(QWidget):
         form.addRow("Spacing", self.spacing)
         form.addRow("Smallest block", self.block_min)
         form.addRow("Largest block", self.block_max)
+        form.addRow("Test", self.test)
         form.addRow("Test level α", self.alpha)
+        form.addRow("", self.adjust_length)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.run_btn)
@@ -172,7 +200,9 @@ class BordersWidget(QWidget):
             path,
             self.spacing.value(),
             blocks,
-            float(self.alpha.currentText()),
+            None if self.alpha.currentText() == "default" else float(self.alpha.currentText()),
+            self.test.currentText(),
+            self.adjust_length.isChecked(),
             _ignore_errors=True,
         )
         run_job(self, worker, self.run_btn, lambda ev: self._on_event(ev, image), "borders")
