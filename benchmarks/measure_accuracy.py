@@ -8,7 +8,7 @@ error against the apparent (as rendered) thickness (median, 90th percentile), la
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brain 224]
+        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brains 224]
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
@@ -25,13 +25,21 @@ per layer (between the true layer borders) is scored against the somata the gene
 draws in the same bands (neurons and glia, ``cells_in_window``) and against the area's
 neuronal density per layer (truth; glia not included).
 
-``--cell-windows N`` also scores soma detection at 2 µm/px in N windows of 400 µm (half
-in areas whose rendered special cells are large, at their depth; half in areas without),
-against the somata the generator draws (``cells_in_window``): large somata (>= 25 µm)
-recall and precision by soma length (a detection matches a drawn soma within 8 µm;
-precision counts a detection >= 25 µm long as right when it matches a drawn soma >= 20
-µm) and the ratio of measured length to the generator's soma diameter.
-``--cell-brain`` picks a brain with large somata (224: soma size x 1.11).
+``--cell-windows N`` also scores soma detection at 2 µm/px in up to N windows of 400 µm
+per brain of ``--cell-brains`` (a third on layer V of 4a/4p centred on a drawn Betz cell,
+a third centred on a drawn large special cell of the other areas that render them: IIIc
+magnopyramidal, Meynert, ganglion and giant pyramids; a third in areas without, at
+mid-depth of layers I..VI in turn; windows overlapping one already taken are skipped),
+against the somata the generator draws (``cells_in_window``, 20 µm from the edges):
+large somata (>= 25 µm) and giant somata (>= 40 µm) recall and precision by soma length
+(recall: a drawn soma is found when the nearest detection, within 8 µm or a quarter of
+its diameter, is large, resp. giant, and compact; precision: a large, resp. giant,
+detection is right when a drawn soma of at least 0.8 of the cut-off lies within 14 µm),
+the Betz cells of 4a/4p found as large, recall of drawn somata >= 8 µm and the share of
+detections on a drawn soma (within 4 µm or a quarter of the diameter), somata per layer
+detected / drawn (neurons and glia; layers from ``truth_at``) and the ratio of measured
+length to the generator's soma diameter. The default brain 224 (soma size x 1.11) and
+brain 226 were used to choose the detector's settings; report on other brains.
 """
 
 from __future__ import annotations

@@ -2,13 +2,18 @@
 
 Detection is classical: optical density smoothed over 1 µm minus its local background
 (smoothed over 25 µm); pixels above 3 robust noise SDs (MAD) of that difference are
-somata. Pale holes up to :data:`HOLE_UM` µm across inside a soma (the nucleus of a large
-neuron) are filled. The mask is not opened: an opening erases the smallest somata (glia,
-granule cells of 2-3 px at 2 µm/px) and the contacts it cuts are split anyway. Touching
-somata are split by a watershed on the distance transform, one marker per local maximum
-of the smoothed distance at least :data:`SPLIT_UM` µm from the next. A soma's size is the
-equivalent diameter ``2 * sqrt(area / pi)`` (µm) of its pixels above :data:`CORE_SHARE` of
-its own mean contrast (independent of blur and stain), pale holes included; somata under
+somata, with pale holes up to :data:`HOLE_UM` µm across (the nucleus of a large neuron)
+filled. The mask is not opened: an opening erases the smallest somata (glia and granule
+cells are 2-5 px across at 2 µm/px). Touching somata are split by a watershed on the
+distance transform with one marker per maximum of the distance, each maximum suppressing
+the weaker ones closer than its own distance to the background (a soma of inscribed
+radius r holds no other soma's centre within r; at least :data:`SPLIT_UM` µm): the minimum
+distance between markers follows each soma's size. That fine split would cut a large
+pyramid's corners, base and dendrite into somata of their own, so somata of a coarse split
+(smoothed distance, markers :data:`SPLIT_UM` µm apart) with an equivalent diameter of at
+least :data:`WHOLE_UM` µm that are compact are kept whole. A soma's size is the equivalent
+diameter ``2 * sqrt(area / pi)`` (µm) of its pixels above :data:`CORE_SHARE` of its own
+mean contrast (independent of blur and stain), pale holes included; somata under
 :data:`MIN_SOMA_UM` µm are dropped.
 
 A soma's length is the major axis of its moment ellipse: pyramids are measured by their
