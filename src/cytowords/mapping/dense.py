@@ -205,6 +205,9 @@ def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) 
     iy, fy = ys.index[tiles[:, 0]], torch.from_numpy(ys.frac[tiles[:, 0]])[:, None]
     ix, fx = xs.index[tiles[:, 1]], torch.from_numpy(xs.frac[tiles[:, 1]])[:, None]
     e = emb.permute(1, 2, 0)  # (ny, nx, D)
+    if not (ys.frac[tiles[:, 0]].any() or xs.frac[tiles[:, 1]].any()):
+        # every tile on a lattice position (a stride >= the feature stride): one gather
+        return e[iy, ix]
     iy1, ix1 = np.minimum(iy + 1, ys.n - 1), np.minimum(ix + 1, xs.n - 1)
     fy, fx = fy.to(e.device), fx.to(e.device)
     top = e[iy, ix] * (1 - fx) + e[iy, ix1] * fx

@@ -281,10 +281,10 @@ def _focus_terms(
 def _mirrored(a: np.ndarray, axis: int, keep: slice) -> np.ndarray:
     """The σ 3 px blur along ``axis`` of ``a`` (``2r`` px long there), mirrored at both
     ends, at the positions ``keep``; as a matrix product in float64 (scipy sums in float64
-    too) rounded to float32 like scipy's output."""
+    too) rounded to float32 like scipy's output (einsum: no BLAS threads inside a map's
+    worker threads)."""
     m = gaussian_filter1d(np.eye(2 * _R3), 3.0, axis=0, mode="reflect")[keep]  # (k, 2r)
-    x = np.ascontiguousarray(np.moveaxis(a, axis, -1), dtype=np.float64)
-    out = (x.reshape(-1, x.shape[-1]) @ m.T).reshape(*x.shape[:-1], -1)
+    out = np.einsum("...j,kj->...k", np.moveaxis(a, axis, -1).astype(np.float64), m)
     return np.moveaxis(out, -1, axis).astype(np.float32)
 
 
