@@ -121,7 +121,8 @@ def main(sides: list[float], compare: bool = False) -> None:
             same = np.array_equal(old_map.rejected, amap.rejected)
             print(
                 f"  with the per-field quality check: {old:.2f} s (×{old / secs:.1f} the "
-                f"dense check's time); same rejected tiles: {same}, unfit {old_map.stats.get('unfit')} vs {st.get('unfit')}"
+                f"dense check's time); same rejected tiles: {same}, unfit tiles "
+                f"{old_map.stats.get('unfit')} vs {st.get('unfit')}"
             )
 
 
