@@ -18,9 +18,9 @@ from typing import Any
 LIVE_MAP_PX_DENSE = 128
 LIVE_MAP_PX_FIELD = 48
 #: a view covering more of the section than this (mm²) is not mapped live: the map's
-#: cost grows with the view's area, mostly in the field-quality check, not the model
-#: (``benchmarks/live_view.py``: about 1 s for 25 mm², 6–7 s for 144 mm² on 2 heavily
-#: shared cores)
+#: cost grows with the view's area, mostly in the model (``benchmarks/live_view.py``:
+#: about 0.2–0.3 s for 25 mm², 1 s for 144 mm², 2.5 s for 400 mm² on 2 heavily shared
+#: cores)
 LIVE_MAX_VIEW_MM2 = 200.0
 #: the view is mapped this long (ms) after the camera stops moving
 LIVE_DEBOUNCE_MS = 400
