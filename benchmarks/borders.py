@@ -4,7 +4,9 @@ Paths follow the pial surface of virtual sections (the synthetic outline); the t
 are where the area under the middle of consecutive traverses changes
 (:func:`cytowords.synth.truth.truth_at`). Only true borders with a smallest block of
 traverses on both sides can be found. Reports the share of true borders found within 1 mm
-along the path, false borders per 20 mm of path and the area pairs missed.
+along the path, false borders per 20 mm of path and, per area pair (either order), how
+many of its borders were found. Sections come from the default (realistic) generator; a
+path whose band holds no pia and white matter is reported and skipped.
 
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --paths 2 --length-mm 20
 """
@@ -18,7 +20,13 @@ from collections import Counter
 import numpy as np
 
 from cytowords.measure import MeasureError
-from cytowords.measure.borders import find_borders
+from cytowords.measure.borders import (
+    MIN_SUPPORT,
+    N_PERMUTATIONS,
+    TESTS,
+    detect_borders,
+    find_borders,
+)
 from cytowords.synth import virtual_section
 from cytowords.synth.truth import _geometry, truth_at
 
@@ -29,11 +37,21 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=2, help="paths per brain")
     ap.add_argument("--length-mm", type=float, default=20.0)
     ap.add_argument("--spacing-um", type=float, default=100.0)
+    ap.add_argument("--test", choices=TESTS, default="bonferroni")
+    ap.add_argument("--alpha", type=float, default=None, help="level (default: per test)")
+    ap.add_argument("--n-permutations", type=int, default=N_PERMUTATIONS)
+    ap.add_argument(
+        "--min-support",
+        type=float,
+        nargs="+",
+        default=[MIN_SUPPORT],
+        help="shares of block sizes a border needs; each is scored on the same profiles",
+    )
+    ap.add_argument("--no-length-adjust", action="store_true")
     args = ap.parse_args()
-    found = n_true = n_false = 0
+    levels = list(args.min_support)
+    score = {v: Score() for v in levels}
     total_mm = 0.0
-    missed: Counter = Counter()
-    hit_pairs: Counter = Counter()
     t0 = time.time()
     for brain in args.brains:
         sec = virtual_section(brain)
@@ -45,7 +63,16 @@ def main() -> None:
             sel = (s >= a) & (s <= a + args.length_mm * 1000)
             path = g._poly[sel][:, ::-1]
             try:
-                r = find_borders(sec, path, spacing_um=args.spacing_um)
+                r = find_borders(
+                    sec,
+                    path,
+                    spacing_um=args.spacing_um,
+                    test=args.test,
+                    alpha=args.alpha,
+                    n_permutations=args.n_permutations,
+                    min_support=levels[0],
+                    adjust_length=not args.no_length_adjust,
+                )
             except MeasureError as exc:
                 print(f"brain {brain} path at {a / 1000:.0f} mm: {exc}")
                 continue
@@ -55,30 +82,62 @@ def main() -> None:
             bmin = min(r.block_sizes)
             ch = ch[(ch >= bmin) & (ch <= len(area) - bmin)]
             true_um = r.positions_along_um[ch]
-            got = r.border_along_um
-            for c, t in zip(ch, true_um):
-                pair = f"{area[c - 1]}/{area[c]}"
-                if len(got) and np.min(np.abs(got - t)) <= 1000:
-                    found += 1
-                    hit_pairs[pair] += 1
-                else:
-                    missed[pair] += 1
-            n_true += len(true_um)
-            false = [b for b in got if not len(true_um) or np.min(np.abs(true_um - b)) > 1000]
-            n_false += len(false)
+            pairs = ["/".join(sorted((str(area[c - 1]), str(area[c])))) for c in ch]
+            lengths = np.array([np.hypot(*np.diff(t, axis=0).T).sum() for t in r.traverses_um])
             total_mm += r.path_length_um / 1000
+            line = []
+            for v in levels:
+                got = r.border_along_um
+                if v != levels[0]:
+                    det = detect_borders(
+                        r.profiles,
+                        r.block_sizes,
+                        args.alpha,
+                        test=args.test,
+                        n_permutations=args.n_permutations,
+                        lengths_um=None if args.no_length_adjust else lengths,
+                        min_support=v,
+                    )
+                    got = r.positions_along_um[det["positions"]]
+                n_false = score[v].add(true_um, pairs, got)
+                line.append(f"support {v:g}: {len(got)} found, {n_false} false")
             print(
                 f"brain {brain} path at {a / 1000:.0f} mm: {len(r.profiles)} traverses, "
-                f"{len(true_um)} true, {len(got)} found, {len(false)} false "
-                f"({time.time() - t0:.0f} s)"
+                f"{len(true_um)} true; {'; '.join(line)} ({time.time() - t0:.0f} s)"
             )
-    print(
-        f"true borders found within 1 mm: {found}/{n_true} = {found / max(n_true, 1):.0%}; "
-        f"false borders: {n_false} over {total_mm:.0f} mm = "
-        f"{20 * n_false / max(total_mm, 1e-9):.2f} per 20 mm; {time.time() - t0:.0f} s"
-    )
-    print("missed pairs:", ", ".join(f"{p} ×{n}" for p, n in missed.most_common()) or "none")
-    print("found pairs:", ", ".join(f"{p} ×{n}" for p, n in hit_pairs.most_common()) or "none")
+    for v in levels:
+        sc = score[v]
+        print(
+            f"min support {v:g}: true borders found within 1 mm: {sc.found}/{sc.n_true} = "
+            f"{sc.found / max(sc.n_true, 1):.0%}; false borders: {sc.n_false} over "
+            f"{total_mm:.0f} mm = {20 * sc.n_false / max(total_mm, 1e-9):.2f} per 20 mm"
+        )
+        print(
+            "  per pair (found/true):",
+            ", ".join(f"{p} {sc.hit[p]}/{n}" for p, n in sorted(sc.total.items())) or "none",
+        )
+    print(f"{time.time() - t0:.0f} s")
+
+
+class Score:
+    """Counts of true borders found within 1 mm (per area pair) and of false borders."""
+
+    def __init__(self) -> None:
+        self.found = self.n_true = self.n_false = 0
+        self.hit: Counter = Counter()
+        self.total: Counter = Counter()
+
+    def add(self, true_um: np.ndarray, pairs: list[str], got: np.ndarray) -> int:
+        """Score one path's borders ``got`` (µm along it); returns its false borders."""
+        for t, pair in zip(true_um, pairs):
+            self.total[pair] += 1
+            if len(got) and np.min(np.abs(got - t)) <= 1000:
+                self.found += 1
+                self.hit[pair] += 1
+        self.n_true += len(true_um)
+        false = [b for b in got if not len(true_um) or np.min(np.abs(true_um - b)) > 1000]
+        self.n_false += len(false)
+        return len(false)
 
 
 if __name__ == "__main__":

@@ -36,17 +36,17 @@ from safetensors.torch import load_file
 
 from cytowords.atlas import load_atlas
 from cytowords.synth import Brain, sample_patches
-from cytowords.training.data import PatchSet
+from cytowords.training.data.patches import PatchSet
+from cytowords.training.data.synthetic import is_rendered
 from cytowords.training.evaluate.metrics import open_set_auroc
 from cytowords.training.presets import Preset
-from cytowords.training.stage_scorer import run_scorer
-from cytowords.training.stage_vision import (
+from cytowords.training.stages.scorer import run_scorer
+from cytowords.training.stages.vision import (
     class_index,
     embed_all,
     load_encoder,
     run_head,
 )
-from cytowords.training.synthetic import is_rendered
 
 TEST = (200, 201, 202)
 

@@ -29,12 +29,12 @@ import numpy as np
 
 from cytowords.atlas import load_atlas
 from cytowords.model import load_bundle
+from cytowords.training.data.readout_truth import brain_truth
 from cytowords.training.evaluate.baselines import training_captions
 from cytowords.training.evaluate.claims import evaluate_claims
 from cytowords.training.evaluate.testset import build_patch_set, held_out_brains
 from cytowords.training.pipeline import train
 from cytowords.training.presets import get_preset
-from cytowords.training.readout_truth import brain_truth
 
 VARIANTS = ("embedding+probs", "embedding+probs+readout")
 
@@ -106,8 +106,8 @@ def _captioner_on_cached(p, run: Path, base: str, folder: Path):
     import torch
     from safetensors.torch import load_file
 
-    from cytowords.training.data import PatchSet
-    from cytowords.training.stage_caption import caption_features, mine, run_captioner
+    from cytowords.training.data.patches import PatchSet
+    from cytowords.training.stages.caption import caption_features, mine, run_captioner
 
     b = load_bundle(base, device="cpu")
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def _captioner_on_cached(p, run: Path, base: str, folder: Path):
 def _thickest_pair(b, test, emb, pred) -> list[dict]:
     """The two fields of one area (the one with the largest spread) with the thinnest and
     thickest true cortex, and their captions."""
-    from cytowords.training.readout_truth import simulated_vectors
+    from cytowords.training.data.readout_truth import simulated_vectors
 
     th = np.array(
         [brain_truth(int(s), str(a)).thickness_mm for a, s in zip(test.labels, test.brain)]

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cytowords.describe import Describer, Roi
+from cytowords.describe import Describer
+from cytowords.regions import Roi
 from cytowords.sections import open_section, read_fields, write_section
 from cytowords.synth import virtual_section
 
@@ -65,7 +66,7 @@ def latency(d: Describer, section, roi: Roi, repeats: int) -> tuple[list[float],
 
 def split(d: Describer, section, roi: Roi) -> str:
     """Seconds spent reading patches, embedding + classifying, and captioning."""
-    from cytowords.describe.roi import patch_grid
+    from cytowords.regions.roi import patch_grid
 
     t0 = time.perf_counter()
     centers = patch_grid(

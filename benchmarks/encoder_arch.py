@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 
 from cytowords.model import AreaHead, CytoEncoder, EncoderConfig, HeadConfig
-from cytowords.training.data import PatchConfig, PatchSet, build_patch_set
+from cytowords.training.data.patches import PatchConfig, PatchSet, build_patch_set
+from cytowords.training.data.synthetic import virtual_labelled_section
 from cytowords.training.fit import fit_head, pretrain_encoder_supervised
 from cytowords.training.presets import PRESETS
-from cytowords.training.stage_vision import class_index, embed_all, label_batches
-from cytowords.training.synthetic import virtual_labelled_section
+from cytowords.training.stages.vision import class_index, embed_all, label_batches
 
 CACHE = Path("/tmp/cytowords-arch")
 

@@ -26,15 +26,15 @@ import torch
 
 from cytowords.atlas import load_atlas
 from cytowords.model import AreaHead, CytoEncoder, EncoderConfig, HeadConfig
-from cytowords.training.data import PatchConfig, build_patch_set
+from cytowords.training.data.patches import PatchConfig, build_patch_set
+from cytowords.training.data.synthetic import virtual_labelled_section
 from cytowords.training.fit import fit_head, pretrain_encoder, pretrain_encoder_supervised
-from cytowords.training.stage_vision import (
+from cytowords.training.stages.vision import (
     class_index,
     contrastive_batches,
     embed_all,
     label_batches,
 )
-from cytowords.training.synthetic import virtual_labelled_section
 
 CACHE = Path("/tmp/cytowords-recipes")
 

@@ -9,7 +9,7 @@ mis-stated scan). For each shift it prints the share of fields the model accepts
 share wrong among those (the area named is not the area at the field's centre), before
 and after the quality check of :mod:`cytowords.sections.quality` lets flagged fields
 abstain, and with a stricter probability on top; then with the scale-consistency check of
-:mod:`cytowords.describe.scale_check` on top of the quality check (each field read again
+:mod:`cytowords.sections.scale_check` on top of the quality check (each field read again
 at ×0.8 and ×1.25 the stated pixel size, same centre, through
 :func:`cytowords.sections.read_fields`: it abstains when it reads as another area and
 more familiar there), as the describer applies it to every field of a ROI it would name.
@@ -34,12 +34,12 @@ import torch
 
 from cytowords.atlas import load_atlas
 from cytowords.describe import Describer
-from cytowords.describe.scale_check import DEFAULT_SCALE_LIMITS, inconsistent_fields
 from cytowords.sections import Section, read_fields
 from cytowords.sections.quality import DEFAULT_THRESHOLDS, assess_fields, blockiness, focus
+from cytowords.sections.scale_check import DEFAULT_SCALE_LIMITS, inconsistent_fields
 from cytowords.synth import sample_patches
+from cytowords.training.data.synthetic import side_by_side
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress
-from cytowords.training.synthetic import side_by_side
 
 SHIFTS = ("clean", "blur 1.0", "blur 1.5", "blur 2.0", "jpeg 30", "jpeg 50", "x0.75", "x1.25")
 #: where the model's field is cut from the rendered 96 px field (not a multiple of 8)

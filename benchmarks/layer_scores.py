@@ -32,10 +32,10 @@ from cytowords.model.encoder import _STD_FLOOR
 from cytowords.model.head import OpenSetScorer
 from cytowords.model.tta import dihedral_views
 from cytowords.synth import sample_patches
-from cytowords.training.data import PatchSet
+from cytowords.training.data.patches import PatchSet
 from cytowords.training.evaluate.metrics import open_set_auroc
 from cytowords.training.presets import Preset
-from cytowords.training.stage_vision import class_index, load_encoder, load_head
+from cytowords.training.stages.vision import class_index, load_encoder, load_head
 
 
 def layer_features(enc, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -2,14 +2,18 @@
 
 A bundle with a dense encoder of the default bundle's geometry (64 µm/px, 64-px fields,
 width 32, embed 256, one residual block; random weights: speed does not depend on
-training), 1 view, the stride the widget chooses (:func:`cytowords.napari._live_view.
+training), 1 view, the stride the widget chooses (:func:`cytowords.napari.area_map.live_view.
 live_stride_um`), on an in-memory 40 × 40 mm section at 16 µm/px (dark textured tissue
 on bright glass), warm (one map of each view first):
 
     python benchmarks/live_view.py [SIDE_MM ...]      # default: 5 12 20
+    python benchmarks/live_view.py --compare 5 12     # also with the per-field quality check
 
 Prints per view: stride, map shape, tissue tiles, wall seconds, reading and model seconds.
-The figures behind ``LIVE_MAX_VIEW_MM2`` come from here.
+The figures behind ``LIVE_MAX_VIEW_MM2`` come from here. ``--compare`` maps each view
+also with the field-quality check run field by field (every field cut out of the block and
+:func:`~cytowords.sections.quality.assess_fields`, as the dense path did before
+:func:`~cytowords.sections.quality.assess_block`), in the same run, and prints the ratio.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import dask.array as da
 import numpy as np
 import torch
 
+import cytowords.mapping.dense as dense_path
 from cytowords.mapping import compute_area_map
 from cytowords.model import (
     AreaHead,
@@ -33,8 +38,9 @@ from cytowords.model import (
     load_bundle,
     save_bundle,
 )
-from cytowords.napari._live_view import live_region, live_stride_um, model_strides
+from cytowords.napari.area_map.live_view import live_region, live_stride_um, model_strides
 from cytowords.sections import Section
+from cytowords.sections.quality import assess_fields
 
 AREAS = ["hOc1", "hOc2", "4a", "4p", "44"]
 
@@ -75,26 +81,52 @@ def tissue_section(side_mm: float = 40.0, px_um: float = 16.0) -> Section:
     return Section(levels, [px_um, 2 * px_um], name="bench")
 
 
-def main(sides: list[float]) -> None:
+def per_field_check(image, corners, n, tissue_threshold, thresholds):
+    """The field-quality check field by field, in :func:`assess_block`'s place."""
+    fields = np.stack([image[y : y + n, x : x + n] for y, x in corners])
+    return assess_fields(fields, tissue_threshold, thresholds)
+
+
+def timed_map(section, bundle, run: dict) -> tuple[float, object]:
+    t = time.perf_counter()
+    amap = compute_area_map(section, bundle, **run)
+    return time.perf_counter() - t, amap
+
+
+def main(sides: list[float], compare: bool = False) -> None:
     bundle = load_bundle(dense_bundle(Path(tempfile.mkdtemp())), captioner=False)
     section = tissue_section()
     h, w = section.shape_um
+    dense_check = dense_path.assess_block
     for side in sides:
         view = (h / 2 - side * 500, w / 2 - side * 500, h / 2 + side * 500, w / 2 + side * 500)
         region, why = live_region(view, section.shape_um, max_mm2=float("inf"))
         stride = live_stride_um(region, *model_strides(bundle))
         run = {"region_um": region, "stride_um": stride, "views": 1}
         compute_area_map(section, bundle, **run)  # warm: tissue mask, model
-        t = time.perf_counter()
-        amap = compute_area_map(section, bundle, **run)
+        secs, amap = timed_map(section, bundle, run)
         st = amap.stats
         print(
             f"{side:g} × {side:g} mm view: stride {stride:g} µm, map {amap.labels.shape}, "
-            f"{int((amap.labels > 0).sum())} tissue tiles, {time.perf_counter() - t:.2f} s "
+            f"{int((amap.labels > 0).sum())} tissue tiles, {secs:.2f} s "
             f"(reading {st.get('read_s', 0):.2f} s, model {st.get('compute_s', 0):.2f} s; "
             f"{st.get('evaluation')})"
         )
+        if compare:
+            dense_path.assess_block = per_field_check
+            try:
+                old, old_map = timed_map(section, bundle, run)
+            finally:
+                dense_path.assess_block = dense_check
+            same = np.array_equal(old_map.rejected, amap.rejected)
+            print(
+                f"  with the per-field quality check: {old:.2f} s (×{old / secs:.1f} the "
+                f"dense check's time); same rejected tiles: {same}, unfit tiles "
+                f"{old_map.stats.get('unfit')} vs {st.get('unfit')}"
+            )
 
 
 if __name__ == "__main__":
-    main([float(v) for v in sys.argv[1:]] or [5.0, 12.0, 20.0])
+    args = sys.argv[1:]
+    cmp = "--compare" in args
+    main([float(v) for v in args if v != "--compare"] or [5.0, 12.0, 20.0], compare=cmp)

@@ -8,7 +8,7 @@ error against the apparent (as rendered) thickness (median, 90th percentile), la
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brain 224]
+        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brains 224]
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
@@ -25,13 +25,21 @@ per layer (between the true layer borders) is scored against the somata the gene
 draws in the same bands (neurons and glia, ``cells_in_window``) and against the area's
 neuronal density per layer (truth; glia not included).
 
-``--cell-windows N`` also scores soma detection at 2 µm/px in N windows of 400 µm (half
-in areas whose rendered special cells are large, at their depth; half in areas without),
-against the somata the generator draws (``cells_in_window``): large somata (>= 25 µm)
-recall and precision by soma length (a detection matches a drawn soma within 8 µm;
-precision counts a detection >= 25 µm long as right when it matches a drawn soma >= 20
-µm) and the ratio of measured length to the generator's soma diameter.
-``--cell-brain`` picks a brain with large somata (224: soma size x 1.11).
+``--cell-windows N`` also scores soma detection at 2 µm/px in up to N windows of 400 µm
+per brain of ``--cell-brains`` (a third on layer V of 4a/4p centred on a drawn Betz cell,
+a third centred on a drawn large special cell of the other areas that render them: IIIc
+magnopyramidal, Meynert, ganglion and giant pyramids; a third in areas without, at
+mid-depth of layers I..VI in turn; windows overlapping one already taken are skipped),
+against the somata the generator draws (``cells_in_window``, 20 µm from the edges):
+large somata (>= 25 µm) and giant somata (>= 40 µm) recall and precision by soma length
+(recall: a drawn soma is found when the nearest detection, within 8 µm or a quarter of
+its diameter, is large, resp. giant, and compact; precision: a large, resp. giant,
+detection is right when a drawn soma of at least 0.8 of the cut-off lies within 14 µm),
+the Betz cells of 4a/4p found as large, recall of drawn somata >= 8 µm and the share of
+detections on a drawn soma (within 4 µm or a quarter of the diameter), somata per layer
+detected / drawn (neurons and glia; layers from ``truth_at``) and the ratio of measured
+length to the generator's soma diameter. The default brain 224 (soma size x 1.11) and
+brain 226 were used to choose the detector's settings; report on other brains.
 """
 
 from __future__ import annotations
@@ -74,11 +82,18 @@ def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray
     return out
 
 
-def cell_windows(seed: int, n: int, rng) -> None:
-    """Score soma detection in ``n`` windows (see module docstring)."""
-    from scipy.spatial import cKDTree
+LAYERS = "I II III IV V VI".split()
+#: a detection is a drawn soma's when within this distance (µm), or a quarter of its diameter
+MATCH_UM = 8.0
 
-    from cytowords.measure.cells import LARGE_PYRAMID_UM, detect_somata, is_large
+
+def sample_cell_windows(seed: int, n: int, rng, side_um: float = 400.0) -> tuple[list[dict], float]:
+    """``n`` windows at 2 µm/px of brain ``seed`` and the slide's glass level: a third on
+    layer V of 4a/4p centred on a drawn Betz cell, a third centred on a drawn large special
+    cell (>= 25 µm) of the other areas that render them (IIIc magnopyramidal, Meynert,
+    ganglion and giant pyramids), a third in areas without, at mid-depth of layers I..VI in
+    turn. Each: ``img``, ``y0``, ``x0``, ``group``, ``area``, ``layer`` and the drawn somata
+    (``cells_in_window``) inside the inner square (20 µm from the edges)."""
     from cytowords.measure.ribbon import slide_reference
     from cytowords.synth.truth import cells_in_window
 
@@ -89,52 +104,135 @@ def cell_windows(seed: int, n: int, rng) -> None:
     ys, xs = np.mgrid[2000 : h - 2000 : 150.0, 2000 : w - 2000 : 150.0]
     pts = np.stack([ys.ravel(), xs.ravel()], 1)
     t = truth_at(geom, pts)
-    with_special = [a for a, v in t["per_area"].items() if v["special"]]
+    betz = [a for a, v in t["per_area"].items() if any(s["kind"] == "betz" for s in v["special"])]
+    other = [a for a, v in t["per_area"].items() if v["special"] and a not in betz]
     without = [a for a, v in t["per_area"].items() if not v["special"]]
-    tp_r = n_true = tp_p = n_det = 0
-    ratios = []
+    out = []
     for i in range(n):
-        pool = with_special if i % 2 == 0 else without
+        group = ("betz", "special", "without")[i % 3]
+        pool = {"betz": betz, "special": other, "without": without}[group]
+        if not pool:
+            continue
         area = pool[rng.integers(len(pool))]
         per = t["per_area"][area]
-        layer = per["special"][0]["layer"] if per["special"] else "V"
-        li = "I II III IV V VI".split().index(layer)
+        layer = per["special"][0]["layer"] if per["special"] else LAYERS[(i // 3) % 6]
+        li = LAYERS.index(layer)
         mid = t["layer_tops"][:, li] + 0.5 * per["layer_fractions"][layer]
         ok = np.flatnonzero((t["area"] == area) & (np.abs(t["rel_depth"] - mid) < 0.03))
         if ok.size == 0:
             continue
         y, x = pts[rng.choice(ok)]
-        y0, x0 = y - 200.0, x - 200.0
-        som = detect_somata(section.read_window(y0, x0, 400.0, 400.0, 2.0), 2.0, glass)
-        cells = cells_in_window(geom, y0 + 20, x0 + 20, 360.0, 360.0)  # away from the edges
-        tyx = np.stack([cells.y, cells.x], 1)
-        dyx = som.yx_um + [y0, x0]
-        inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + 380, x0 + 380]), axis=1)
-        dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
-        large_t = cells.diam >= LARGE_PYRAMID_UM
-        if len(dyx):
-            d, j = cKDTree(dyx).query(tyx[large_t])
-            tp_r += int(np.sum((d < 8) & is_large(dd[j], dl[j])))
-        n_true += int(large_t.sum())
-        big_d = is_large(dd, dl)
-        if big_d.any() and len(tyx):
-            d, j = cKDTree(tyx).query(dyx[big_d])
-            tp_p += int(np.sum((d < 8) & (cells.diam[j] >= 20)))
-        n_det += int(big_d.sum())
-        if len(dyx) and len(tyx):
-            d, j = cKDTree(dyx).query(tyx[cells.diam >= 8])
-            ratios.extend(dl[j[d < 4]] / cells.diam[cells.diam >= 8][d < 4])
-        print(
-            f"{seed} {area:>6} layer {layer}: drawn >= 25 µm {int(large_t.sum())}, "
-            f"detected >= 25 µm {int(big_d.sum())}"
+        if group != "without":
+            # centre on a drawn large special cell near the point (they are sparse)
+            near = cells_in_window(geom, y - 600.0, x - 600.0, 1200.0, 1200.0)
+            big = np.flatnonzero((near.kind == 2) & (near.diam >= 25.0))
+            if big.size:
+                j = big[rng.integers(big.size)]
+                y, x = float(near.y[j]), float(near.x[j])
+        if any(abs(y - w["y0"] - side_um / 2) < side_um and abs(x - w["x0"] - side_um / 2) < side_um for w in out):
+            continue  # overlaps a window already taken: its cells would count twice
+        y0, x0 = y - side_um / 2, x - side_um / 2
+        img = section.read_window(y0, x0, side_um, side_um, 2.0)
+        cells = cells_in_window(geom, y0 + 20, x0 + 20, side_um - 40, side_um - 40)
+        out.append(
+            {"img": img, "y0": y0, "x0": x0, "side": side_um, "group": group, "area": area,
+             "layer": layer, "cells": cells}
         )
-    rec = tp_r / n_true if n_true else float("nan")
-    prec = tp_p / n_det if n_det else float("nan")
-    print(
-        f"large somata (>= 25 µm): recall {rec:.2f} ({tp_r}/{n_true}), precision {prec:.2f} "
-        f"({tp_p}/{n_det}); soma length measured / drawn diameter (somata >= 8 µm): median "
-        f"{np.median(ratios):.2f}, IQR {np.percentile(ratios, 25):.2f}-{np.percentile(ratios, 75):.2f}"
-    )
+    return out, glass
+
+
+def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None) -> dict:
+    """Detections in ``windows`` against the drawn somata (see module docstring)."""
+    from scipy.spatial import cKDTree
+
+    from cytowords.measure.cells import GIANT_UM, LARGE_PYRAMID_UM, detect_somata, is_large
+
+    detect = detect or detect_somata
+    geom = section_geometry(seed)
+    c = {k: 0 for k in ("tp_r", "n_true", "tp_p", "n_det", "g_tp_r", "g_true", "g_tp_p", "g_det",
+                        "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n")}
+    per_layer = {name: [0, 0] for name in LAYERS}
+    ratios = []
+
+    def hits(a_yx, b_yx, tol):
+        """For each point of ``a``: the nearest of ``b`` and whether it is within ``tol``."""
+        if not len(a_yx) or not len(b_yx):
+            return np.zeros(len(a_yx), bool), np.zeros(len(a_yx), int)
+        d, j = cKDTree(b_yx).query(a_yx)
+        return d < tol, j
+
+    for win in windows:
+        y0, x0, side, cells = win["y0"], win["x0"], win["side"], win["cells"]
+        som = detect(win["img"], 2.0, glass)
+        dyx = som.yx_um + [y0, x0]
+        inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + side - 20, x0 + side - 20]), axis=1)
+        dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
+        tyx = np.stack([cells.y, cells.x], 1)
+        tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
+        large_d, giant_d = is_large(dd, dl), is_large(dd, dl, GIANT_UM)
+        for big_t, det_ok, tp, nt in (
+            (cells.diam >= LARGE_PYRAMID_UM, large_d, "tp_r", "n_true"),
+            (cells.diam >= GIANT_UM, giant_d, "g_tp_r", "g_true"),
+            ((cells.kind == 2) & (cells.diam >= LARGE_PYRAMID_UM) & (win["group"] == "betz"),
+             large_d, "b_tp", "b_true"),
+        ):
+            ok, j = hits(tyx[big_t], dyx, tol[big_t])
+            c[tp] += int(np.sum(ok & det_ok[j])) if len(dyx) else 0
+            c[nt] += int(big_t.sum())
+        for det_ok, least, tp, nd in ((large_d, 0.8 * LARGE_PYRAMID_UM, "tp_p", "n_det"),
+                                      (giant_d, 0.8 * GIANT_UM, "g_tp_p", "g_det")):
+            ok, j = hits(dyx[det_ok], tyx, MATCH_UM + 0.25 * LARGE_PYRAMID_UM)
+            c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
+            c[nd] += int(det_ok.sum())
+        # all somata: recall of drawn somata >= 8 µm, precision of detections, count per layer
+        mid = cells.diam >= 8
+        ok, j = hits(tyx[mid], dyx, np.maximum(4.0, 0.25 * cells.diam[mid]))
+        c["s_tp"] += int(ok.sum())
+        c["s_true"] += int(mid.sum())
+        if ok.any():
+            ratios.extend(dl[j[ok]] / cells.diam[mid][ok])
+        ok, j = hits(dyx, tyx, np.maximum(4.0, 0.25 * dd))
+        c["d_tp"] += int(ok.sum())
+        c["d_n"] += len(dyx)
+        for yx, col in ((dyx, 0), (tyx, 1)):
+            if not len(yx):
+                continue
+            tr = truth_at(geom, yx)
+            rd = tr["rel_depth"]
+            for li, name in enumerate(LAYERS):
+                top = tr["layer_tops"][:, li]
+                bottom = tr["layer_tops"][:, li + 1] if li < 5 else np.ones(len(yx))
+                per_layer[name][col] += int(np.sum((rd >= top) & (rd < bottom)))
+        print(
+            f"{seed} {win['group']:>7} {win['area']:>6} layer {win['layer']}: drawn >= 25 µm "
+            f"{int((cells.diam >= 25).sum())}, detected >= 25 µm {int(large_d.sum())}; somata "
+            f"drawn {len(tyx)}, detected {len(dyx)}"
+        )
+    c["per_layer"] = per_layer
+    c["ratios"] = ratios
+    return c
+
+
+def report_cell_windows(c: dict) -> None:
+    """Print the scores of :func:`score_cell_windows` (summed over brains)."""
+
+    def f(a, b):
+        return f"{c[a] / c[b]:.2f} ({c[a]}/{c[b]})" if c[b] else "- (0/0)"
+
+    r = np.array(c["ratios"])
+    print(f"large somata (>= 25 µm): recall {f('tp_r', 'n_true')}, precision {f('tp_p', 'n_det')}")
+    print(f"giant somata (>= 40 µm): recall {f('g_tp_r', 'g_true')}, precision {f('g_tp_p', 'g_det')}")
+    print(f"Betz cells of 4a/4p (drawn >= 25 µm) found as large: {f('b_tp', 'b_true')}")
+    print(f"somata >= 8 µm: recall {f('s_tp', 's_true')}; detections on a drawn soma {f('d_tp', 'd_n')}")
+    if len(r):
+        print(
+            f"soma length measured / drawn diameter (somata >= 8 µm): median {np.median(r):.2f}, "
+            f"IQR {np.percentile(r, 25):.2f}-{np.percentile(r, 75):.2f}"
+        )
+    print("somata per layer, detected / drawn - 1 (all drawn somata: neurons and glia):")
+    print("  " + ", ".join(
+        f"{k} {v[0] / v[1] - 1:+.0%} ({v[0]}/{v[1]})" for k, v in c["per_layer"].items() if v[1]
+    ))
 
 
 def main() -> None:
@@ -144,12 +242,24 @@ def main() -> None:
     ap.add_argument("--side-mm", type=float, default=3.0)
     ap.add_argument("--profile-um", type=float, default=16.0)
     ap.add_argument("--cells", action="store_true", help="measure somata too (slow)")
-    ap.add_argument("--cell-windows", type=int, default=0)
-    ap.add_argument("--cell-brain", type=int, default=224)
+    ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
+    ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     if args.cell_windows:
-        cell_windows(args.cell_brain, args.cell_windows, rng)
+        total: dict = {}
+        for seed in args.cell_brains:
+            windows, glass = sample_cell_windows(seed, args.cell_windows, rng)
+            c = score_cell_windows(seed, windows, glass)
+            for k, v in c.items():
+                if k == "per_layer":
+                    pl = total.setdefault(k, {n: [0, 0] for n in v})
+                    for n, (a, b) in v.items():
+                        pl[n][0] += a
+                        pl[n][1] += b
+                else:
+                    total[k] = total.get(k, 0) + v if k != "ratios" else total.get(k, []) + v
+        report_cell_windows(total)
         if not args.rois:
             return
     rel_err, iv_ok, l1_err, missed = [], [], [], 0

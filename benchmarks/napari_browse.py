@@ -29,7 +29,7 @@ def main() -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from cytowords.napari._sample import make_sample_section
+    from cytowords.napari.io.sample import make_sample_section
 
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()

@@ -94,7 +94,7 @@ def child(which: str, path: str) -> dict:
             s = open_section(path)
             return s.levels
     elif which == "cytowords-reader":
-        from cytowords.napari._reader import napari_get_reader
+        from cytowords.napari.io.reader import napari_get_reader
 
         def opener():
             return napari_get_reader(path)(path)[0][0]

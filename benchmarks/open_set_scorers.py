@@ -30,12 +30,12 @@ from cytowords.atlas import load_atlas
 from cytowords.model.head import SCORE_MODES
 from cytowords.synth import sample_patches
 from cytowords.synth.novel import novel_area
-from cytowords.training.data import PatchSet
+from cytowords.training.data.patches import PatchSet
+from cytowords.training.data.synthetic import is_novel
 from cytowords.training.evaluate.metrics import open_set_auroc
 from cytowords.training.fit.head_fit import fit_scorer
 from cytowords.training.presets import Preset
-from cytowords.training.stage_vision import class_index, embed_all, load_encoder, load_head
-from cytowords.training.synthetic import is_novel
+from cytowords.training.stages.vision import class_index, embed_all, load_encoder, load_head
 
 #: the isocortical unseen areas: each is the neighbour of in-scope areas (areas.yaml)
 NEAR_MISSES = ("hOc5", "5Ci", "hIP3", "OP3", "Fo2", "Id1", "Te1.2")

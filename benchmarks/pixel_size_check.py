@@ -1,4 +1,4 @@
-"""How well :func:`cytowords.describe.scale_check.check_pixel_size` catches a mis-stated
+"""How well :func:`cytowords.sections.scale_check.check_pixel_size` catches a mis-stated
 pixel size, on virtual sections of held-out brains.
 
 Each section (80 × 60 mm, true level-0 pixel size 16 µm, in-scope areas only) is checked
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from cytowords.describe import Describer
-from cytowords.describe.scale_check import check_pixel_size, rescaled
+from cytowords.sections.scale_check import check_pixel_size, rescaled
 from cytowords.synth.section import virtual_section
 
 RATIOS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)

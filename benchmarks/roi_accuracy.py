@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from cytowords.atlas import NONE_ID, load_atlas
-from cytowords.describe import DescribeParams, Describer, Roi
+from cytowords.describe import DescribeParams, Describer
+from cytowords.regions import Roi
 from cytowords.synth import virtual_section
 
 BINS = (0.0, 0.5, 0.7, 0.9, 1.0001)

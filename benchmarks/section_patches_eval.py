@@ -4,7 +4,7 @@
 angle, curvature, obliquity and depth). This script reads them the way the training
 pipeline and the describer do: from virtual sections of the held-out test brains that also
 contain the unseen areas (``virtual_section(include_unseen=True)``), sampled with
-``cytowords.training.data.build_patch_set`` (same purity rule as training). It prints the
+``cytowords.training.data.patches.build_patch_set`` (same purity rule as training). It prints the
 60-way accuracy of the area head, the open-set AUROC (unseen vs in-scope), and the
 rejection rates at the bundle's threshold; in-scope rejection is also split by whether the
 field shows cortex of an unseen area (these sections hold them, training sections do not).
@@ -22,9 +22,9 @@ import torch
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.describe import Describer
 from cytowords.synth import virtual_section
-from cytowords.training.data import PatchConfig, build_patch_set
+from cytowords.training.data.patches import PatchConfig, build_patch_set
+from cytowords.training.data.spec import LabelledSection
 from cytowords.training.evaluate.metrics import open_set_auroc
-from cytowords.training.spec import LabelledSection
 
 
 def main() -> None:

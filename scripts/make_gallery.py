@@ -1,8 +1,14 @@
-"""Render the PNG figures of docs/gallery.md (python scripts/make_gallery.py [OUT_DIR])."""
+"""Render the PNG figures of docs/gallery.md.
+
+python scripts/make_gallery.py [OUT_DIR] [--only NAME ...]; NAME is a figure's file stem
+(gallery_in_scope, gallery_unseen, gallery_hard_pairs, gallery_cells, virtual_section,
+gallery_realism); without --only every figure is rendered.
+"""
 
 from __future__ import annotations
 
-import sys
+import argparse
+import time
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +20,7 @@ import numpy as np  # noqa: E402
 from cytowords.atlas import load_atlas  # noqa: E402
 from cytowords.synth import Brain, render_patch, virtual_section  # noqa: E402
 
-OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[1] / "docs" / "images"
+OUT = Path(__file__).parents[1] / "docs" / "images"
 
 
 def column(area, brain, p=12.0, h_um=4200.0, w_um=600.0, seed=0):
@@ -145,24 +151,44 @@ def realism(path, seed=1):
     plt.close(fig)
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    atlas = load_atlas()
+def figures(atlas) -> dict:
+    """Figure file stem -> function rendering it to a path."""
     b = Brain(5)
-    grid(
-        atlas.in_scope_ids,
-        b,
-        OUT / "gallery_in_scope.png",
-        30,
-        "All 60 in-scope areas, brain 5 (12 µm/px, 4.2 × 0.72 mm columns, pia at the top)",
-    )
-    grid(atlas.unseen_ids, b, OUT / "gallery_unseen.png", 10, "The 10 unseen areas, brain 5")
-    hard_pairs(atlas, OUT / "gallery_hard_pairs.png")
-    cells(OUT / "gallery_cells.png")
-    section(OUT / "virtual_section.png")
-    realism(OUT / "gallery_realism.png")
-    for f in sorted(OUT.glob("gallery_*.png")) + [OUT / "virtual_section.png"]:
-        print(f, f.stat().st_size // 1024, "KiB")
+    return {
+        "gallery_in_scope": lambda p: grid(
+            atlas.in_scope_ids,
+            b,
+            p,
+            30,
+            "All 60 in-scope areas, brain 5 (12 µm/px, 4.2 × 0.6 mm columns, pia at the top)",
+        ),
+        "gallery_unseen": lambda p: grid(
+            atlas.unseen_ids, b, p, 10, "The 10 unseen areas, brain 5"
+        ),
+        "gallery_hard_pairs": lambda p: hard_pairs(atlas, p),
+        "gallery_cells": cells,
+        "virtual_section": section,
+        "gallery_realism": realism,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", nargs="?", type=Path, default=OUT, help="output folder")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="render only these figures")
+    args = parser.parse_args()
+    figs = figures(load_atlas())
+    names = args.only or list(figs)
+    unknown = [n for n in names if n not in figs]
+    if unknown:
+        parser.error(f"unknown figure(s) {', '.join(unknown)}; expected some of {', '.join(figs)}")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = args.out_dir / f"{name}.png"
+        t0 = time.perf_counter()
+        figs[name](path)
+        dt = time.perf_counter() - t0
+        print(f"{path}: {path.stat().st_size // 1024} KiB in {dt:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

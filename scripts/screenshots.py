@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _model(arg: str | None, tmp: Path) -> tuple[str, bool]:
-    from cytowords.describe import default_model_path
+    from cytowords.model import default_model_path
 
     if arg:
         return arg, False
@@ -42,7 +42,7 @@ def _wait(widget, app) -> None:
 
 
 def _zoom_to(viewer, lo, hi, margin: float = 0.35) -> None:
-    from cytowords.napari._layers import camera
+    from cytowords.napari.io.layers import camera
 
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     pad = (hi - lo) * margin
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from cytowords.napari._demo import open_demo
+    from cytowords.napari.demo import open_demo
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

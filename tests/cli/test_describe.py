@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cytowords.cli import main
-from cytowords.describe import Roi
+from cytowords.regions import Roi
 from cytowords.sections import write_section
 from tests.support.qupath_files import (
     closed,

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from cytowords.describe import DescribeParams, Describer, Roi, RoiError
+from cytowords.describe import DescribeParams, Describer
 from cytowords.jobs import Cancelled
+from cytowords.regions import Roi, RoiError
 from cytowords.sections import Section
 from tests.support.tiny_bundle import AREAS, PATCH_PX, PIXEL_UM, make_tiny_bundle
 

@@ -13,13 +13,13 @@ import pytest
 
 from cytowords.atomic import atomic_directory, atomic_write_text
 from cytowords.colours import color_hex
-from cytowords.describe import Roi
 from cytowords.describe.export import (
     results_to_csv,
     rois_to_geojson,
     write_geojson,
 )
-from cytowords.describe.geojson import (
+from cytowords.regions import Roi
+from cytowords.regions.geojson import (
     GeoJsonError,
     classification_of,
     parse_geojson_rois,

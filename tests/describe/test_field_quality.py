@@ -8,16 +8,19 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.describe import Describer, Roi
+from cytowords.describe import Describer
 from cytowords.describe.result import quality_rejection
-from cytowords.describe.scale_check import tissue_points
+from cytowords.regions import Roi
 from cytowords.sections import Section
 from cytowords.sections.quality import (
+    assess_block,
     assess_fields,
     blockiness,
     focus,
     quality_summary,
+    section_tissue_threshold,
 )
+from cytowords.sections.scale_check import tissue_points
 from cytowords.synth import sample_patches
 from cytowords.synth.section import virtual_section
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress
@@ -107,7 +110,7 @@ def test_roi_on_blurred_section_abstains_with_the_reason(describer, sharp_and_bl
     assert bad.to_dict()["n_flagged"] == bad.n_flagged
     # the reason reaches the exported results (CSV/GeoJSON for QuPath) and reads back
     from cytowords.describe.export import description_row, rois_to_geojson
-    from cytowords.describe.geojson import parse_geojson_rois
+    from cytowords.regions.geojson import parse_geojson_rois
 
     row = description_row(bad)
     assert "out of focus" in row["note"] and description_row(ok)["note"] == ok.note
@@ -138,3 +141,47 @@ def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tiny_bundle) -> None:
     tiles = bad.labels > 0
     assert ok.stats["unfit"] == 0
     assert bad.stats["unfit"] > 0.8 * tiles.sum() and bad.rejected[tiles].mean() > 0.8
+
+
+@pytest.fixture(scope="module")
+def degraded_block(sharp_and_blurred) -> tuple[np.ndarray, float | None]:
+    """The held-out brain's section at the model's 64 µm/px (2 × 2 means), 208 × 256 px of
+    its lower half as one block in [0, 1]: the left third blurred by σ 1.5 px, the top of the middle
+    third stored as JPEG (quality 40), the bottom of the right third over-contrasted (its
+    darker half clipped at 0), the rest clean; and the section's tissue threshold."""
+    sharp = sharp_and_blurred[0]
+    img = np.asarray(sharp.levels[0].compute(), dtype=np.float64)
+    u8 = np.rint(img[320:736, 128:640].reshape(208, 2, 256, 2).mean(axis=(1, 3))).astype(np.uint8)
+    h, w = u8.shape
+    out = u8.copy()
+    out[:, : w // 3] = defocus(u8[None], 1.5)[0][:, : w // 3]
+    out[: h // 2, w // 3 : 2 * w // 3] = jpeg_compress(u8[None], 40)[0][: h // 2, w // 3 : 2 * w // 3]
+    crushed = np.clip(u8.astype(np.float64) * 3.0 - 450, 0, 255).astype(np.uint8)
+    out[h // 2 :, 2 * w // 3 :] = crushed[h // 2 :, 2 * w // 3 :]
+    return out.astype(np.float32) / 255.0, section_tissue_threshold(sharp)
+
+
+@pytest.mark.parametrize("n,step", [(80, 4), (30, 3), (20, 5)])
+def test_dense_block_check_gives_the_per_field_verdicts(degraded_block, n, step) -> None:
+    """assess_block (the whole block at once, as a dense map checks its tiles) measures and
+    judges every field as assess_fields does on the cut-out field: fields straddling the
+    seams of blurred, JPEG'd, clipped and clean tissue, at corners off the 8-px JPEG grid;
+    80 px is the default dense window, 30 px splits into the smallest pieces, 20 px is
+    judged field by field."""
+    img, thr = degraded_block
+    ys, xs = np.mgrid[1 : img.shape[0] - n + 1 : step, 2 : img.shape[1] - n + 1 : step]
+    corners = np.stack([ys.ravel(), xs.ravel()], 1)
+    ref = assess_fields(np.stack([img[y : y + n, x : x + n] for y, x in corners]), thr)
+    got = assess_block(img, corners, n, thr)
+    assert got.reasons == ref.reasons
+    for k in ("focus", "blockiness", "clipped", "tissue"):
+        np.testing.assert_allclose(getattr(got, k), getattr(ref, k), rtol=2e-5, atol=1e-9)
+    if n == 80:  # the block exercises every rule
+        assert set(ref.counts()) == {"focus", "compression", "clipped", "tissue"}
+        assert ref.usable.sum() > 50
+
+
+def test_dense_block_check_rejects_fields_outside_the_block(degraded_block) -> None:
+    img, thr = degraded_block
+    with pytest.raises(ValueError, match="reach outside"):
+        assess_block(img, np.array([[0, img.shape[1] - 79]]), 80, thr)

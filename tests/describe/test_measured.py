@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from cytowords.cli import main
-from cytowords.describe import DescribeParams, Describer, Roi
+from cytowords.describe import DescribeParams, Describer
 from cytowords.describe.export import description_row, results_to_csv, rois_to_geojson
-from cytowords.describe.geojson import parse_geojson_rois
-from cytowords.describe.measured import Measured, caption_conflicts, caption_iv_claim
+from cytowords.describe.measured import Measured, caption_conflicts
 from cytowords.jobs import Cancelled
+from cytowords.measure.vector import caption_iv_claim
+from cytowords.regions import Roi
+from cytowords.regions.geojson import parse_geojson_rois
 from cytowords.sections import open_section, write_section
 from cytowords.synth import virtual_section
 
@@ -102,7 +104,7 @@ def test_measured_columns_survive_csv_and_geojson(described) -> None:
 
 def test_results_panel_detail_shows_statements(described) -> None:
     pytest.importorskip("qtpy")
-    from cytowords.napari._results_panel import detail_text
+    from cytowords.napari.describe.panel import detail_text
 
     row = {**description_row(described[0]), "status": "done"}
     text = detail_text(0, row)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cytowords.describe.result import accepted_share, aggregate, top_alternatives
-from cytowords.describe.roi import Roi, RoiError, patch_grid
+from cytowords.regions.roi import Roi, RoiError, patch_grid
 
 
 def test_rectangle_area_bounds_and_containment() -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cytowords.describe import Describer
-from cytowords.describe.scale_check import FACTORS, ScaleCheck, check_pixel_size, rescaled
 from cytowords.sections import Section
+from cytowords.sections.scale_check import FACTORS, ScaleCheck, check_pixel_size, rescaled
 from cytowords.synth.section import virtual_section
 
 TRUE_UM = 32.0

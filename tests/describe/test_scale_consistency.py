@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from cytowords.atlas import NONE_ID, load_atlas
-from cytowords.describe import DescribeParams, Describer, Roi
-from cytowords.describe.scale_check import (
+from cytowords.describe import DescribeParams, Describer
+from cytowords.regions import Roi
+from cytowords.sections import LabelImage, Section, open_section, write_section
+from cytowords.sections.scale_check import (
     PIXEL_SIZE_HINT,
     RoiScale,
     ScaleLimits,
@@ -20,9 +22,8 @@ from cytowords.describe.scale_check import (
     thickness_rejection,
     tissue_points,
 )
-from cytowords.sections import LabelImage, Section, open_section, write_section
-from cytowords.training.data import PatchConfig, jitter_factors, sample_section
-from cytowords.training.spec import LabelledSection
+from cytowords.training.data.patches import PatchConfig, jitter_factors, sample_section
+from cytowords.training.data.spec import LabelledSection
 from tests.support.training_sections import AREAS, PX, make_section
 
 

@@ -65,6 +65,27 @@ def test_foreground_mask_excludes_background(amap, section):
     assert 0.3 < tm.threshold < 0.9 and tm.contrast > 0.2
 
 
+def test_tissue_mask_kept_per_section_and_region_fractions_exact(section):
+    """The mask is computed once per section and again when its pixel size changes; a grid
+    over part of the section gives its tiles the same tissue fractions as the grid over
+    the whole section (it sums only its part of the mask)."""
+    from dataclasses import replace
+
+    from cytowords.sections import Section
+
+    tm = tissue_mask(section)
+    assert tissue_mask(section) is tm and not tm.mask.flags.writeable
+    coarser = Section(section.levels, [2 * p for p in section.pixel_size_um], name="coarser")
+    tm2 = tissue_mask(coarser)
+    assert tm2 is not tm and tm2.pixel_size_um == 2 * tm.pixel_size_um
+    whole = make_grid(section, 16.0, 8, stride_um=48.0)
+    y, x = whole.origin_um
+    part = replace(whole, origin_um=(y + 25 * 48.0, x + 7 * 48.0), shape=(6, 4))
+    frac = whole.tissue_fraction(tm)
+    assert 0 < frac[25:31, 7:11].mean() < 1  # the part straddles tissue and glass
+    np.testing.assert_array_equal(part.tissue_fraction(tm), frac[25:31, 7:11])
+
+
 def test_matches_single_patch_describer_path(amap, section, tiny_bundle):
     """Tile values equal the model on the same patch read on its own (no batch effects)."""
     model, _ = get_model(ModelRef(str(Path(tiny_bundle).resolve()), "cpu"))

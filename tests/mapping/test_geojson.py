@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from cytowords.describe.geojson import parse_geojson_rois
 from cytowords.mapping import AreaMap
 from cytowords.mapping.geojson import (
     REJECTED_NO_CORTEX,
@@ -16,6 +15,7 @@ from cytowords.mapping.geojson import (
     area_map_to_geojson,
     mask_polygons,
 )
+from cytowords.regions.geojson import parse_geojson_rois
 
 TABLE = {1: ("hOc1", "primary visual cortex", "#ff0000"), 2: ("44", "Broca, opercular", "#00ff00")}
 

@@ -15,6 +15,7 @@ from cytowords.measure.borders import (
     detect_borders,
     distance_function,
     find_borders,
+    length_adjusted,
     profile_features,
 )
 from cytowords.sections import open_section, write_section
@@ -59,6 +60,63 @@ def test_no_change_gives_no_border():
         assert len(detect_borders(_profiles(centres, rng))["positions"]) == 0
 
 
+def test_vectorised_distance_matches_the_direct_formula():
+    rng = np.random.default_rng(7)
+    f = rng.normal(size=(40, 10)) + np.linspace(0, 1, 40)[:, None]
+    d2, _ = distance_function(f, 12)
+    z = (f - f.mean(0)) / f.std(0)
+    a, b = z[8:20], z[20:32]
+    pooled = (np.cov(a, rowvar=False) + np.cov(b, rowvar=False)) / 2
+    pooled += np.eye(10) * 1e-6 * np.trace(pooled) / 10
+    diff = a.mean(0) - b.mean(0)
+    assert d2[20] == pytest.approx(float(diff @ np.linalg.solve(pooled, diff)), rel=1e-9)
+
+
+def _change_sequence(seed: int, change: int | None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shift = 0.0 if change is None else 0.15
+    centres = np.where(np.arange(80) < (change or 80), 0.45, 0.45 + shift)
+    return _profiles(centres + rng.normal(0, 0.02, 80), rng)
+
+
+def test_permutation_test_finds_a_known_change():
+    det = detect_borders(
+        _change_sequence(3, 37), (12, 16), 0.01, test="permutation", n_permutations=200
+    )
+    assert len(det["positions"]) == 1 and abs(int(det["positions"][0]) - 37) <= 1
+    # no shuffle of the profile order comes near the change's D²: the smallest p-value
+    assert np.nanmin(det["pvalue"]) == pytest.approx(1 / 201)
+
+
+def test_permutation_test_without_change_and_deterministic():
+    profiles = _change_sequence(11, None)
+    det = detect_borders(profiles, (12, 16), 0.01, test="permutation", n_permutations=200)
+    assert len(det["positions"]) == 0
+    # the max-statistic test: under no change about the level's share of shuffles beat it
+    assert np.nanmin(det["pvalue"]) > 0.01
+    feats = profile_features(profiles)
+    d_a, p_a = distance_function(feats, 12, "permutation", 200, seed=5)
+    d_b, p_b = distance_function(feats, 12, "permutation", 200, seed=5)
+    _, p_c = distance_function(feats, 12, "permutation", 200, seed=6)
+    assert np.array_equal(p_a, p_b, equal_nan=True) and np.array_equal(d_a, d_b, equal_nan=True)
+    assert not np.array_equal(p_a, p_c, equal_nan=True)
+    with pytest.raises(ValueError, match="smallest p-value"):
+        detect_borders(profiles, (12,), 1e-7, test="permutation", n_permutations=200)
+    with pytest.raises(ValueError, match="test 'chi'"):
+        distance_function(feats, 12, "chi")
+
+
+def test_length_adjustment_removes_a_trend_with_traverse_length():
+    rng = np.random.default_rng(2)
+    lengths = np.linspace(2000.0, 5000.0, 60)
+    f = np.stack([np.log(lengths) + rng.normal(0, 0.1, 60), rng.normal(size=60)], 1) + [3.0, 0]
+    adj = length_adjusted(f, lengths)
+    assert abs(np.corrcoef(adj[:, 0], np.log(lengths))[0, 1]) < 1e-6
+    assert adj.mean(0) == pytest.approx(f.mean(0))
+    # a feature unrelated to the length keeps its values up to its small chance slope
+    assert np.abs(adj[:, 1] - f[:, 1]).max() < 0.5
+
+
 # a 40 × 30 mm section of brain 205: areas about 2 mm long along the pia
 SEED, SIZE = 205, (40, 30)
 PX = 16.0
@@ -87,9 +145,17 @@ def crop(tmp_path_factory):
 
 
 def test_path_across_known_area_borders(crop):
-    # areas here are about 2 mm long: blocks of 8-20 traverses (0.8-2 mm), the usual level
+    # areas here are about 2 mm long: blocks of 8-20 traverses (0.8-2 mm), the usual level,
+    # and no length adjustment: over a path of four short areas that differ in thickness the
+    # regression on traverse length takes the areas' thickness for obliqueness
     blocks = tuple(range(8, 21, 2))
-    r = find_borders(open_section(crop["file"]), crop["path"], block_sizes=blocks, alpha=0.05)
+    r = find_borders(
+        open_section(crop["file"]),
+        crop["path"],
+        block_sizes=blocks,
+        alpha=0.05,
+        adjust_length=False,
+    )
     assert len(r.traverses_um) >= 50
     mids = np.array([t[len(t) // 2] for t in r.traverses_um]) + crop["origin"]
     area = truth_at(crop["section"], mids)["area"]
@@ -148,3 +214,8 @@ def test_bad_paths(crop, capsys):
     rc = main(["borders", str(crop["file"]), "--path-um", "1000,1000;1000,1500"])
     assert rc == 2
     assert "at least" in capsys.readouterr().err
+    with pytest.raises(MeasureError, match="smallest p-value of 1000"):
+        find_borders(sec, crop["path"], test="permutation", alpha=1e-7)
+    argv = ["borders", str(crop["file"]), "--path-um", "1000,1000;1000,9000"]
+    assert main([*argv, "--test", "permutation", "--alpha", "1e-5"]) == 2
+    assert "smallest p-value" in capsys.readouterr().err

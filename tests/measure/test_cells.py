@@ -99,3 +99,33 @@ def test_large_threshold_follows_the_regions_own_soma_sizes():
     assert np.array_equal(small_scale, big_scale) and small_scale.tolist() == [False, True, True]
     # too few somata for a scale of their own: the literature's 25 µm
     assert large_threshold_um(lengths[:5]) == LARGE_PYRAMID_UM
+
+
+@pytest.mark.parametrize("diam, apart", [(14.0, 11.0), (10.0, 8.0)])
+def test_touching_somata_are_split(diam, apart):
+    # two round somata (pyramidal-cell size; granule-cell size, 5 px at 2 µm/px) whose
+    # centres are closer than their diameter: one dark blob with a shallow waist
+    yx = np.array([[150.0, 150.0 - apart / 2], [150.0, 150.0 + apart / 2]])
+    som = detect_somata(drawn(np.array([diam, diam]), yx, shape=(150, 150)), 2.0, GLASS)
+    assert len(som.diam_um) == 2
+    d, j = cKDTree(yx).query(som.yx_um)
+    assert np.all(d < 4) and sorted(j.tolist()) == [0, 1]
+
+
+def test_lone_betz_size_soma_is_one_giant():
+    from cytowords.measure.cells import GIANT_UM, is_large
+
+    # a 50 µm pyramid (pale nucleus, dark nucleolus, apical dendrite) among small somata
+    rng = np.random.default_rng(2)
+    small = np.stack([rng.uniform(20, 580, 80), rng.uniform(20, 580, 80)], 1)
+    big = np.array([[300.0, 300.0]])
+    small = small[np.linalg.norm(small - big, axis=1) > 70]
+    yx = np.vstack([small, big])
+    diams = np.concatenate([rng.uniform(8, 12, len(small)), [50.0]])
+    som = detect_somata(drawn(diams, yx, shape=(300, 300), pyramidal=True), 2.0, GLASS)
+    # one soma within its own radius: not split by its pale nucleus, corners or base (its
+    # apical dendrite, further up, may leave small pieces: see docs/measure.md)
+    near = np.linalg.norm(som.yx_um - big, axis=1) < 25
+    assert near.sum() == 1
+    assert som.length_um[near][0] >= GIANT_UM
+    assert is_large(som.diam_um[near], som.length_um[near], GIANT_UM).all()

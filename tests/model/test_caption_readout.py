@@ -17,20 +17,20 @@ from cytowords.measure.vector import (
     vector_values,
 )
 from cytowords.model.caption_input import caption_input_dim, fill_slots
-from cytowords.training.caption_targets import (
+from cytowords.training.data.caption_targets import (
     caption_target,
     clause_contradicts,
     measured_sentences,
     split_caption,
 )
-from cytowords.training.evaluate.claims import caption_scores, claim_checks, specificity
-from cytowords.training.readout_truth import (
+from cytowords.training.data.readout_truth import (
     FieldTruth,
     ReadoutNoise,
     brain_truth,
     field_truths,
     simulated_vectors,
 )
+from cytowords.training.evaluate.claims import caption_scores, claim_checks, specificity
 
 MOTOR = (
     "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV; "
@@ -181,7 +181,7 @@ def _train_readout_bundle(tmp_path):
     from cytowords.model import build_default_lm, load_bundle, save_bundle
     from cytowords.model.captioner import Captioner
     from cytowords.model.projector import PrefixProjector, ProjectorConfig
-    from cytowords.training.caption_targets import template_texts
+    from cytowords.training.data.caption_targets import template_texts
     from cytowords.training.fit import fit_captioner
     from tests.support.tiny_bundle import make_tiny_bundle
 
@@ -245,7 +245,8 @@ def test_readout_bundle_states_the_measured_thickness(readout_bundle, tiny_bundl
 
 def test_describer_captions_from_the_rois_readout(readout_bundle, tmp_path, monkeypatch):
     """The describer measures the ROI first and the caption states the measured thickness."""
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
+    from cytowords.regions import Roi
     from cytowords.sections import open_section, write_section
     from cytowords.synth import virtual_section
     from tests.describe.test_measured import ACROSS, PX, X0, Y0, H, W

@@ -10,14 +10,14 @@ import torch
 
 from cytowords.model import load_bundle
 from cytowords.model.cortex import CortexConfig
-from cytowords.training.stage_cortex import (
+from cytowords.training.data.synthetic import NOVEL_PREFIX, RENDERED_PREFIX, is_novel
+from cytowords.training.stages.cortex import (
     cortex_metrics,
     cortex_targets,
     fit_cortex,
     load_cortex,
     run_cortex,
 )
-from cytowords.training.synthetic import NOVEL_PREFIX, RENDERED_PREFIX, is_novel
 from tests.support.tiny_bundle import make_tiny_bundle
 
 
@@ -84,10 +84,20 @@ def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path, tiny_bun
     e = torch.randn(4, b.embed_dim)
     p = b.cortex_probability(e)
     torch.testing.assert_close(p, torch.full((4,), float(torch.sigmoid(torch.tensor(-2.0)))))
-    assert not b.reads_as_cortex(e).any()
+    pred = b.predict(e)
+    assert pred.cortex is not None and not pred.cortex.any()
+    # the detector labels cortex; the votes on a drawn region follow the non-cortex level
+    level = b.noncortex_level()
+    want_votes = np.ones(4, bool) if level is None else pred.ood_score < level
+    assert np.array_equal(pred.votes, want_votes)
     plain = load_bundle(tiny_bundle)
     assert plain.cortex is None and plain.cortex_probability(e) is None
-    assert plain.reads_as_cortex(e, torch.zeros(4)) is None  # no level either: all vote
+    assert plain.noncortex_level() is None  # no level either: cortex unknown, all vote
+    assert plain.predict(e).cortex is None and plain.predict(e).votes.all()
+    # a level and no detector: the level decides both the votes and what reads as cortex
+    lvl = load_bundle(make_tiny_bundle(tmp_path / "level", noncortex={1: 0.0}))
+    pl = lvl.predict(e, views=1)
+    assert np.array_equal(pl.votes, pl.ood_score < 0.0) and np.array_equal(pl.cortex, pl.votes)
 
 
 def test_cortex_threshold_must_be_a_probability() -> None:

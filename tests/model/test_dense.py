@@ -13,9 +13,9 @@ import torch
 
 from cytowords.model import CytoEncoder, EncoderConfig, load_bundle, save_bundle
 from cytowords.model.tta import dense_embed_views, embed_views
-from cytowords.training.data import PatchConfig, sample_section
+from cytowords.training.data.patches import PatchConfig, sample_section
+from cytowords.training.data.spec import labelled_section
 from cytowords.training.presets import PRESETS
-from cytowords.training.spec import labelled_section
 from tests.model.test_bundle import _parts
 from tests.support.training_sections import AREAS, PX, persisted_section
 

@@ -142,7 +142,7 @@ def test_run_scorer_calibrates_only_on_the_masked_validation_patches(tmp_path):
     easier rendered fields (here: the validation points near their class means) do not
     pull it down."""
     from cytowords.training.presets import Preset
-    from cytowords.training.stage_scorer import run_scorer
+    from cytowords.training.stages.scorer import run_scorer
 
     x, y, _ = _clusters(100, 0)
     head = AreaHead(HeadConfig(embed_dim=D, n_classes=C + 1, none_class=True))

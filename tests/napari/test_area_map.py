@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cytowords.napari._layers import camera
-from tests.support.napari_helpers import (
-    SECTION_UM,
-    Notes,
-    area_map_widget,
-    rect,
-    wait_idle,
-)
+from cytowords.napari.io.layers import camera
+from tests.support.napari_helpers import SECTION_UM, Notes, area_map_widget, rect, wait_idle
 
 
 @pytest.fixture
@@ -125,7 +119,7 @@ def _whole_section_map(w, qtbot):
 
 
 def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
-    from cytowords.napari._map_writer import write_area_map_zarr
+    from cytowords.napari.area_map.writer import write_area_map_zarr
     from cytowords.sections import open_section
 
     viewer, w, image = widget
@@ -155,7 +149,7 @@ def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer,
     """Rejected tiles: 1 (light grey, not a known area) and 2 (dark grey, no cortex); the
     layer's hover names both, and the writer's metadata keeps the no-cortex flags."""
     from cytowords.mapping import AreaMap
-    from cytowords.napari._area_map_layers import (
+    from cytowords.napari.area_map.layers import (
         NO_CORTEX_TILE_COLOR,
         REJECTED_TILE_COLOR,
         area_map_layers,
@@ -188,7 +182,7 @@ def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer,
     # saved from the layer, the OME-Zarr keeps both codes
     import zarr
 
-    from cytowords.napari._map_writer import write_area_map_zarr
+    from cytowords.napari.area_map.writer import write_area_map_zarr
 
     data, meta, _ = layers[0].as_layer_data_tuple()
     out = write_area_map_zarr(str(tmp_path / "m.ome.zarr"), data, meta)[0]

@@ -8,20 +8,15 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.napari._events import Done
-from cytowords.napari._live_view import (
+from cytowords.napari.area_map.live_view import (
     LIVE_DEBOUNCE_MS,
     LIVE_MAP_PX_DENSE,
     LIVE_MAP_PX_FIELD,
     live_region,
     live_stride_um,
 )
-from tests.support.napari_helpers import (
-    SECTION_UM,
-    area_map_widget,
-    section_array,
-    wait_idle,
-)
+from cytowords.napari.events import Done
+from tests.support.napari_helpers import SECTION_UM, area_map_widget, section_array, wait_idle
 
 #: the dense test encoder: 16 µm/px, feature stride 4 px
 DENSE_FEATURE_UM = 64.0
@@ -84,7 +79,7 @@ def dense_bundle_path(tmp_path_factory, tiny_bundle):
 def _look_at(viewer, w, image, centre_um, width_um) -> tuple:
     """Point the camera at ``centre_um`` (world µm) showing ``width_um`` across; the view's
     region on the section (µm)."""
-    from cytowords.napari._layers import camera
+    from cytowords.napari.io.layers import camera
 
     cam = camera(viewer)
     cam.zoom = float(viewer.canvas.size[1]) / width_um

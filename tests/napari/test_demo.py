@@ -7,7 +7,7 @@ import pytest
 
 from cytowords.cli import main
 from cytowords.model import default_model_path
-from cytowords.napari._demo import open_demo
+from cytowords.napari.demo import open_demo
 from tests.support.napari_helpers import Notes, wait_idle
 
 

@@ -9,10 +9,10 @@ import pytest
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
-from cytowords.napari._describe_widget import DescribeWidget
-from cytowords.napari._events import Done
-from cytowords.napari._layers import camera
-from cytowords.napari._roi_results import REJECTED_LABEL
+from cytowords.napari.describe.results import REJECTED_LABEL
+from cytowords.napari.describe.widget import DescribeWidget
+from cytowords.napari.events import Done
+from cytowords.napari.io.layers import camera
 from tests.support.napari_helpers import Notes, add_section, rect, wait_idle
 
 
@@ -222,7 +222,7 @@ def test_broken_bundle_notifies_and_keeps_rois(widget, qtbot, tmp_path) -> None:
 def test_qupath_annotations_in_pixels_are_placed_over_the_image(widget, qtbot, tmp_path) -> None:
     import json
 
-    from cytowords.napari._layers import shape_polygon_section_um
+    from cytowords.napari.io.layers import shape_polygon_section_um
 
     viewer, w = widget
     image = w.image_choice.value()
@@ -250,8 +250,8 @@ def test_qupath_annotations_in_pixels_are_placed_over_the_image(widget, qtbot, t
 def test_qupath_holes_are_honoured_when_describing(widget, qtbot, tmp_path) -> None:
     """A QuPath polygon with a hole (kept in the layer's ``holes`` column): no field is read
     in the hole, so it reads fewer fields than the same outline without the hole."""
-    from cytowords.describe.roi import patch_grid
-    from cytowords.napari._roi_results import ids_of, roi_jobs
+    from cytowords.napari.describe.results import ids_of, roi_jobs
+    from cytowords.regions.roi import patch_grid
     from tests.support.qupath_files import feature_v05, polygon, rect, write_v05
 
     viewer, w = widget
@@ -286,7 +286,7 @@ def test_qupath_holes_are_honoured_when_describing(widget, qtbot, tmp_path) -> N
 def test_results_detail_shows_the_note() -> None:
     """Why a region was rejected or what to watch for (field quality, a region smaller
     than one model field, an unfamiliar scan) is shown with its result."""
-    from cytowords.napari._results_panel import detail_text
+    from cytowords.napari.describe.panel import detail_text
 
     row = {"status": "done", "rejected": True, "caption": "", "alternatives": "4a 3%"}
     note = "7 of 9 fields out of focus: not used"
@@ -297,7 +297,7 @@ def test_results_detail_shows_the_note() -> None:
 def test_language_model_row_reaches_the_jobs(widget, tmp_path) -> None:
     """The model chooser's "Language model" folder (a bundle whose LM has moved) goes with
     every job: describe, area map and the pixel size check use the same cached model."""
-    from cytowords.napari._area_map_widget import AreaMapWidget
+    from cytowords.napari.area_map.widget import AreaMapWidget
 
     viewer, w = widget
     assert w.request().lm_path == ""  # as recorded in the bundle
@@ -312,7 +312,7 @@ def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> No
     """A result the describer abstained on (its tissue reads better at another pixel
     size) is shown as such: a notification, the reason in the panel and its feature row."""
     from cytowords.describe import DescribeParams, RegionDescription
-    from cytowords.napari._results_panel import _status, detail_text
+    from cytowords.napari.describe.panel import _status, detail_text
 
     viewer, w = widget
     layer = w.roi_layer()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cytowords.napari._shapes import holes_um
+from cytowords.napari.io.shapes import holes_um
 
 FEATURES = {
     "area": ["hOc1", "__none__", "44"],

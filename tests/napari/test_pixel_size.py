@@ -16,16 +16,16 @@ import tifffile
 from napari.components import ViewerModel
 from napari.layers import Image
 
-from cytowords.napari._area_map_widget import AreaMapWidget
-from cytowords.napari._describe_widget import DescribeWidget
-from cytowords.napari._layers import (
+from cytowords.napari.area_map.widget import AreaMapWidget
+from cytowords.napari.describe.widget import DescribeWidget
+from cytowords.napari.io.layers import (
     LayerError,
     layer_pixel_size_um,
     pixel_size_problem,
     pixel_size_um,
     set_pixel_size,
 )
-from cytowords.napari._reader import read_section_layers
+from cytowords.napari.io.reader import read_section_layers
 from cytowords.sections import PixelSizeMissingError, open_section
 from tests.support.napari_helpers import (
     SECTION_UM,
@@ -203,8 +203,8 @@ def test_automatic_check_fails_quietly_on_an_image_without_tissue(
 
 
 def test_status_line_tells_an_unfamiliar_scan():
-    from cytowords.describe.scale_check import ScaleCheck
-    from cytowords.napari._pixel_size import check_is_bad, check_text
+    from cytowords.napari.qt.pixel_size import check_is_bad, check_text
+    from cytowords.sections.scale_check import ScaleCheck
 
     f = (0.5, 0.71, 1.0, 1.41, 2.0)
     known = ScaleCheck(32.0, f, (0.2, 0.5, 0.7, 0.6, 0.3), 96)

@@ -8,7 +8,7 @@ import pytest
 
 from cytowords.atlas import NONE_ID
 from cytowords.measure.reference import atlas_reference, shape_normalised
-from cytowords.napari._profile_widget import (
+from cytowords.napari.describe.profile import (
     PIA_LAYER,
     TRAVERSES_LAYER,
     WHITE_LAYER,

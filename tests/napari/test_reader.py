@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.napari._reader import napari_get_reader
+from cytowords.napari.io.reader import napari_get_reader
 from cytowords.sections import LabelImage, write_section
 
 

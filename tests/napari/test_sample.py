@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cytowords.napari._sample import make_sample_section
+from cytowords.napari.io.sample import make_sample_section
 
 
 def test_sample_layer_data():

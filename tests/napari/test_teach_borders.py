@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cytowords.model import load_bundle
-from cytowords.napari._borders_widget import BordersWidget
-from cytowords.napari._teach_widget import TeachWidget
+from cytowords.napari.teach.borders import BordersWidget
+from cytowords.napari.teach.widget import TeachWidget
 from cytowords.synth import virtual_section
 from cytowords.synth.truth import _geometry
 from tests.support.napari_helpers import Notes

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from cytowords.cli import open_image
-from cytowords.napari._reader import read_section_layers
+from cytowords.napari.io.reader import read_section_layers
 from cytowords.sections import calibration_warning, open_section, write_section
 from tests.support.napari_helpers import Notes
 

@@ -11,8 +11,8 @@ import pytest
 import tifffile
 import zarr
 
-from cytowords.napari._describe_widget import DescribeWidget
-from cytowords.napari._layers import section_from_layer
+from cytowords.napari.describe.widget import DescribeWidget
+from cytowords.napari.io.layers import section_from_layer
 from cytowords.sections import Section, grey_levels, open_section, read_fields
 from tests.support.napari_helpers import rect, wait_idle
 
@@ -128,7 +128,7 @@ def test_napari_rgb_layer_is_accepted(make_napari_viewer, grey: np.ndarray) -> N
 
 
 def test_napari_reader_opens_rgb_tiff_as_grey(tmp_path: Path, grey: np.ndarray) -> None:
-    from cytowords.napari._reader import read_section_layers
+    from cytowords.napari.io.reader import read_section_layers
 
     path = tmp_path / "cresyl.tif"
     tifffile.imwrite(

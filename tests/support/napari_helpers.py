@@ -29,7 +29,7 @@ def add_section(viewer, name: str = "section"):
 def area_map_widget(make_napari_viewer, model_path) -> tuple:
     """``(viewer, widget, image)``: a viewer with the test section and the Area map widget
     docked, its model set to ``model_path``."""
-    from cytowords.napari._area_map_widget import AreaMapWidget
+    from cytowords.napari.area_map.widget import AreaMapWidget
 
     viewer = make_napari_viewer()
     image = add_section(viewer)

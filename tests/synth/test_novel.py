@@ -8,8 +8,8 @@ import pytest
 from cytowords.atlas import LAYER_NAMES, NONE_ID, load_atlas
 from cytowords.synth import sample_patches
 from cytowords.synth.novel import novel_area, profile_distance
+from cytowords.training.data.synthetic import is_novel, is_rendered, rendered_patch_set
 from cytowords.training.presets import Preset
-from cytowords.training.synthetic import is_novel, is_rendered, rendered_patch_set
 
 
 def _density_profile(profile) -> np.ndarray:
@@ -63,10 +63,7 @@ def test_novel_area_parents_only_from_the_given_pool():
 
 
 def test_rendered_patch_set_counts_brains_and_novel_none():
-    ps = rendered_patch_set(
-        [3, 4],
-        ["4a", "hOc1"],
-        3,
+    kw = dict(
         pixel_size_um=64.0,
         patch_px=32,
         none_share=0.5,
@@ -74,6 +71,11 @@ def test_rendered_patch_set_counts_brains_and_novel_none():
         novel_per_area=2,
         novel_near_areas=2,
     )
+    ps = rendered_patch_set([3, 4], ["4a", "hOc1"], 3, **kw)
+    # brains rendered in two processes give the same fields, in the same order
+    again = rendered_patch_set([3, 4], ["4a", "hOc1"], 3, workers=2, **kw)
+    for name in ("patches", "labels", "brains", "sections"):
+        assert np.array_equal(getattr(again, name), getattr(ps, name)), name
     # per brain: 2 areas x 3 + 3 none fields; novel areas 0, 1 on brain 3 and 2 on brain 4,
     # near misses 0 on brain 3 and 1 on brain 4
     assert len(ps) == 2 * (6 + 3) + 3 * 2 + 2 * 2

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from cytowords.cli import main
-from cytowords.describe import DescribeParams, Describer, Roi
+from cytowords.describe import DescribeParams, Describer
 from cytowords.mapping import compute_area_map
 from cytowords.model import load_bundle
+from cytowords.regions import Roi
 from cytowords.sections import read_fields, write_section
 from cytowords.teach import Annotation, TeachError, annotations_from_geojson, save_taught, teach
 from cytowords.teach.fit import FieldSet, _shrinkage, cross_validate, fit_discriminant

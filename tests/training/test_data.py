@@ -10,8 +10,8 @@ import pytest
 
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.sections import open_section
-from cytowords.training.data import PatchConfig, areas_in, build_patch_set, sample_section
-from cytowords.training.spec import check_brain_splits, labelled_section, load_data_spec
+from cytowords.training.data.patches import PatchConfig, areas_in, build_patch_set, sample_section
+from cytowords.training.data.spec import check_brain_splits, labelled_section, load_data_spec
 from tests.support.training_sections import AREAS, PX, SHAPE, make_section, persisted_section
 
 CFG = PatchConfig(pixel_size_um=PX, patch_px=32, n_per_area=8, none_share=0.3, min_purity=0.9)
@@ -93,8 +93,8 @@ def test_qupath_rois_with_holes_and_parts(tmp_path):
     """A QuPath 0.3 list export (level-0 pixels, old property names) labels a section:
     the class is the annotation's classification, a MultiPolygon labels both pieces and no
     patch is taken from a hole."""
-    from cytowords.describe.roi import Roi
-    from cytowords.training.grid import IGNORE, class_grid
+    from cytowords.regions.roi import Roi
+    from cytowords.training.data.grid import IGNORE, class_grid
     from tests.support.qupath_files import closed, feature_v03, polygon, rect, write_v03
 
     img, _ = make_section(1)
@@ -160,7 +160,7 @@ def test_patch_cache_is_reused_without_reading(tmp_path):
 
 
 def test_purity_counts_cortex_only_when_asked():
-    from cytowords.training.grid import IGNORE, purity
+    from cytowords.training.data.grid import IGNORE, purity
 
     g = np.full((8, 8), 2, np.int32)  # 2 = __none__ (white matter) with 2 areas
     g[:3] = 0  # a thin band of area 0 across the top

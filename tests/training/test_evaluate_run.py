@@ -111,6 +111,36 @@ def test_cli_table_and_bad_args(bundle, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_defaults_are_the_python_api_defaults(tmp_path, monkeypatch):
+    """`cytowords evaluate` without options runs exactly EvalOptions' defaults, so the
+    documented numbers reproduce from either entry point (the readout baseline's fields
+    per area were 1 in the CLI and 2 in the API before they shared one default)."""
+    import cytowords.training.evaluate as ev
+
+    seen = []
+    monkeypatch.setattr(ev, "run_evaluation", lambda opts, *a: seen.append(opts) or {})
+    out = str(tmp_path / "eval")
+    assert main(["evaluate", "--model", "m", "--out", out, "--json", "--no-progress"]) == 0
+    assert seen == [ev.EvalOptions(model="m", out=out)]
+    # the published headline (docs/results.md: 700 readout fields = 70 areas x 10 brains)
+    assert seen[0].readout_per_area == 1
+    seen.clear()
+    main(
+        [
+            "evaluate",
+            "--model",
+            "m",
+            "--out",
+            out,
+            "--json",
+            "--no-progress",
+            "--readout-fields-per-area",
+            "3",
+        ]
+    )
+    assert seen[0].readout_per_area == 3
+
+
 def test_patch_set_is_held_out_cached_and_shifted(tmp_path):
     brains = held_out_brains(3)
     assert brains == [200, 201, 202]

@@ -16,13 +16,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cytowords.cli import main
-from cytowords.describe import Roi
 from cytowords.model import BundleError, load_bundle
 from cytowords.model.bundle.handle import clear_cache
 from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
+from cytowords.regions import Roi
+from cytowords.training.data.spec import LabelledSection
 from cytowords.training.pipeline import train
 from cytowords.training.presets import Preset
-from cytowords.training.spec import LabelledSection
 from tests.support.tiny_lms import tiny_lm
 from tests.support.training_sections import PX, in_memory_section, persisted_section
 
@@ -115,7 +115,8 @@ def _couple(tmp: Path, base: Path, lm: Path, mode: str) -> Path:
 
 
 def _describe(bundle: Path, **kw) -> str:
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
+    from cytowords.regions import Roi
 
     d = Describer(bundle, device="cpu")
     res = d.describe_roi(in_memory_section(2), Roi.rectangle(2000, 2000, 9000, 9000))

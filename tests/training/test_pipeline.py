@@ -11,10 +11,10 @@ import torch
 
 from cytowords.jobs import Cancelled
 from cytowords.model import load_bundle
+from cytowords.training.data.spec import LabelledSection
 from cytowords.training.mining import REJECTION_CAPTION, parse_area
 from cytowords.training.pipeline import train
 from cytowords.training.presets import PRESETS, Preset
-from cytowords.training.spec import LabelledSection
 from tests.support.training_sections import AREAS, in_memory_section
 
 TINY = Preset(
@@ -150,7 +150,7 @@ def test_needs_a_validation_brain(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_preset_end_to_end(tmp_path):
-    """The synthetic smoke preset: virtual brains -> data.py -> all stages -> bundle."""
+    """The synthetic smoke preset: virtual brains -> data/patches.py -> all stages -> bundle."""
     bundle_dir = train("smoke", tmp_path / "smoke", device="cpu")
     b = load_bundle(bundle_dir)
     assert len(b.area_ids) == 8 and b.patch_px == 32
@@ -169,14 +169,14 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert all(levels[k] >= cfg["tta"]["thresholds"][k] for k in levels)
     assert b.noncortex_level() == levels["2"]
     # fields rendered by the generator joined the sections: areas, none fields, novel areas
-    from cytowords.training.data import PatchSet
+    from cytowords.training.data.patches import PatchSet
 
     rendered, _ = PatchSet.load(tmp_path / "smoke" / "data" / "train_rendered.npz")
     assert len(rendered) == 2 * 8 * 2 + round(0.12 * 16) * 2 + 8 * 2
     assert (rendered.labels == "__none__").sum() >= 8 * 2
     # the cortex detector: fitted on area and fictitious-area fields (cortex) against the
     # other none fields, kept in the bundle, its validation rates in the metrics
-    from cytowords.training.synthetic import is_novel
+    from cytowords.training.data.synthetic import is_novel
 
     assert is_novel(rendered.sections).sum() == 8 * 2
     info = json.loads((tmp_path / "smoke" / "cortex" / "cortex.json").read_text())
@@ -216,7 +216,7 @@ def test_torchscript_encoder_skips_pretraining(tmp_path):
 
 
 def test_noncortex_levels_from_validation_none_fields(tiny_bundle):
-    from cytowords.training.stage_scorer import noncortex_levels
+    from cytowords.training.stages.scorer import noncortex_levels
     from tests.support.tiny_bundle import AREAS
 
     b = load_bundle(tiny_bundle)

@@ -19,10 +19,10 @@ import torch
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.cli import main
 from cytowords.sections import LabelImage, write_section
-from cytowords.training.data import sample_section
+from cytowords.training.data.patches import sample_section
+from cytowords.training.data.spec import DataSpecError, read_data_spec
+from cytowords.training.data.spec_check import check_data_spec, patch_configs
 from cytowords.training.presets import PRESETS
-from cytowords.training.spec import DataSpecError, read_data_spec
-from cytowords.training.spec_check import check_data_spec, patch_configs
 from tests.support.training_sections import AREAS, PX, make_section
 
 SMOKE = PRESETS["smoke"]
@@ -205,7 +205,8 @@ def test_torchscript_encoder_through_the_cli(data_dir, tmp_path, capsys, monkeyp
     """Train on the user's TorchScript net with the smoke preset (fewer steps, to keep the
     test short), --quiet: no progress bar (Hugging Face's "Writing model shards"
     included); the bundle describes a section."""
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
+    from cytowords.regions import Roi
 
     fast = SMOKE.with_(head_steps=20, caption_steps=5, tta_views=1, threads=1)
     monkeypatch.setitem(PRESETS, "smoke", fast)
@@ -269,7 +270,7 @@ def _modes(root: Path) -> set[tuple[str, int]]:
 )
 def test_bundles_and_files_are_written_with_the_umask(tmp_path, umask, file_mode, dir_mode):
     from cytowords.atomic import atomic_write_text
-    from cytowords.training.data import PatchConfig, PatchSet
+    from cytowords.training.data.patches import PatchConfig, PatchSet
     from tests.support.tiny_bundle import make_tiny_bundle
 
     old = os.umask(umask)
@@ -292,8 +293,9 @@ def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, c
     line in the CLI); a 20 µm/px one (1.25×) is not warned about."""
     import warnings
 
-    from cytowords.describe import Describer, Roi
+    from cytowords.describe import Describer
     from cytowords.mapping.plan import plan_map
+    from cytowords.regions import Roi
     from cytowords.sections import Section
     from cytowords.sections.quality import CoarseSectionWarning
 

@@ -1,5 +1,6 @@
 """``cytowords borders IMAGE --path FILE.geojson | --path-um "y,x;y,x;..." [--spacing-um S]
-[--json] [--out borders.geojson]``.
+[--test bonferroni|permutation] [--alpha A] [--n-permutations N] [--min-support S] [--json]
+[--out borders.geojson]``.
 
 Observer-independent borders (:func:`cytowords.measure.borders.find_borders`) along a path
 drawn on the cortex: ``--path`` reads the first LineString of a GeoJSON file (QuPath line
@@ -46,6 +47,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--path-um", type=_path_um, help='"y,x;y,x;..." in µm')
     p.add_argument("--spacing-um", type=float, default=100.0, help="traverse spacing (µm)")
     p.add_argument(
+        "--test",
+        choices=("bonferroni", "permutation"),
+        default="bonferroni",
+        help="Hotelling T² with Bonferroni correction (default) or the max-statistic "
+        "permutation test over the path",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=None, help="test level (default 1e-7; permutation 0.002)"
+    )
+    p.add_argument(
+        "--n-permutations", type=int, default=1000, help="shuffles for --test permutation"
+    )
+    p.add_argument(
+        "--min-support",
+        type=float,
+        default=0.5,
+        help="share of the block sizes that must find a border (0.75: fewer false borders, "
+        "fewer found)",
+    )
+    p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
     )
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -54,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_path(path: str, pixel_size_um: float) -> np.ndarray:
-    from ..describe.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import GeoJsonError, read_geojson_rois
 
     try:
         read = read_geojson_rois(path, pixel_size_um=pixel_size_um, paths=True)
@@ -127,11 +148,23 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: expected a .geojson file name")
     if args.spacing_um <= 0:
         raise CliError(f"--spacing-um {args.spacing_um:g}: must be positive")
+    if args.n_permutations < 1:
+        raise CliError(f"--n-permutations {args.n_permutations}: must be at least 1")
+    if not 0 < args.min_support <= 1:
+        raise CliError(f"--min-support {args.min_support:g}: must lie in (0, 1]")
     section = open_image(args.image, args.pixel_size_um)
     px = float(section.pixel_size_um[0])
     path = _read_path(args.path, px) if args.path else args.path_um
     try:
-        r = find_borders(section, path, spacing_um=args.spacing_um)
+        r = find_borders(
+            section,
+            path,
+            spacing_um=args.spacing_um,
+            test=args.test,
+            alpha=args.alpha,
+            n_permutations=args.n_permutations,
+            min_support=args.min_support,
+        )
     except MeasureError as exc:
         raise CliError(f"{args.image}: {exc}") from None
     if args.out:

@@ -44,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--size-mm {args.size_mm}: expected two positive sizes in mm")
     if str(args.model) != "default" and not Path(args.model).is_dir():
         raise CliError(f"--model {args.model}: no such model bundle folder")
-    from ..napari._demo import run_demo
+    from ..napari.demo import run_demo
 
     return run_demo(args)

@@ -1,7 +1,7 @@
 """``cytowords describe IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS.geojson [--out FILE]``.
 
 One rectangle, or every region of a GeoJSON file (annotations exported from QuPath in any
-form it writes, see :mod:`cytowords.describe.geojson`: coordinates in the image's
+form it writes, see :mod:`cytowords.regions.geojson`: coordinates in the image's
 full-resolution pixels; holes honoured, a MultiPolygon described as one region; points and
 lines skipped with a note), described in words; ``--out`` writes the ROIs with their
 descriptions as QuPath GeoJSON (names, the user's classes and object ids kept) or CSV
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _read_rois(path: str, pixel_size_um: float) -> list:
     """The ROI features (µm, holes and parts kept, names and classes) of a GeoJSON file;
     a note on stderr for each feature skipped (points, lines, detections, bad polygons)."""
-    from ..describe.geojson import GeoJsonError, notes_text, read_geojson_rois
+    from ..regions.geojson import GeoJsonError, notes_text, read_geojson_rois
 
     try:
         # our own files record their pixel size; QuPath's count the image's pixels
@@ -137,9 +137,10 @@ def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..describe import DescribeParams, Describer, Roi, RoiError
+    from ..describe import DescribeParams, Describer
     from ..describe.export import alternatives_text
-    from ..describe.geojson import RoiFeature
+    from ..regions import Roi, RoiError
+    from ..regions.geojson import RoiFeature
     from . import open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".csv")):

@@ -81,8 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--readout-fields-per-area",
         type=int,
-        default=1,
-        help="headline: fields per area and brain measured for the readout baseline",
+        default=None,
+        help="headline: fields per area and brain measured for the readout baseline "
+        "(default: EvalOptions.readout_per_area, 1, what docs/results.md was measured with)",
     )
     p.add_argument(
         "--bootstrap", type=int, default=1000, help="headline: bootstrap resamples over brains"
@@ -157,6 +158,13 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.headline_captions is None:
         args.headline_captions = PUBLISHED_CAPTIONS if args.published else DEV_CAPTIONS
+    if args.readout_fields_per_area is None:
+        # one default for the CLI and the Python API: the dataclass field's, read here
+        # rather than in register() because importing the evaluation package loads torch
+        # (seconds), and every sub-command's parser is built for `cytowords --help`
+        from cytowords.training.evaluate import EvalOptions
+
+        args.readout_fields_per_area = EvalOptions.readout_per_area
     for name in (
         "brains",
         "patches_per_area",

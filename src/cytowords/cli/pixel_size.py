@@ -2,7 +2,7 @@
 
 A quality check to run over a lab's scans before mapping them: reads tissue fields of each
 section at ½× to 2× its stated pixel size with the model
-(:func:`cytowords.describe.scale_check.check_pixel_size`) and prints the verdict. Exit
+(:func:`cytowords.sections.scale_check.check_pixel_size`) and prints the verdict. Exit
 status 0 when every section is consistent or inconclusive (an inconclusive one whose
 tissue the model hardly recognises also gets the familiarity verdict: the scan looks
 unlike the model's training sections), 1 when one looks wrong, 2 on
@@ -36,11 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def check_scan(section, model: str, device: str):
     """The pixel size check before describing or mapping: warns on stderr when the
     section's pixel size does not fit its tissue or the model hardly recognises the tissue
-    (:func:`cytowords.describe.scale_check.check_pixel_size`); the work goes on. Returns
+    (:func:`cytowords.sections.scale_check.check_pixel_size`); the work goes on. Returns
     the check (None without tissue: the work itself reports that). The model comes from
     the process's model handle: the work that follows reuses it."""
-    from ..describe.scale_check import check_pixel_size
     from ..model import get_bundle
+    from ..sections.scale_check import check_pixel_size
 
     try:
         res = check_pixel_size(section, get_bundle(model, device, captioner=False))
@@ -58,9 +58,9 @@ def check_scan(section, model: str, device: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..describe.scale_check import check_pixel_size
     from ..model import get_bundle
     from ..sections import open_section
+    from ..sections.scale_check import check_pixel_size
 
     bundle = get_bundle(args.model, args.device, captioner=False)
     worst = 0

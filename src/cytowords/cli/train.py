@@ -150,8 +150,8 @@ def _with_encoder(args: argparse.Namespace, preset):
 def _checked_data(args: argparse.Namespace, preset):
     """The data spec, checked (every problem printed, then CliError), with its notes and
     the fields per area and split printed; None without --data."""
-    from ..training.spec import DataSpecError, read_data_spec
-    from ..training.spec_check import check_data_spec, pixel_size_problems
+    from ..training.data.spec import DataSpecError, read_data_spec
+    from ..training.data.spec_check import check_data_spec, pixel_size_problems
 
     if args.data is None:
         if args.check_pixel_size:

@@ -2,14 +2,5 @@
 
 from .describer import DescribeParams, Describer
 from .result import PatchResult, RegionDescription
-from .roi import Roi, RoiError, patch_grid
 
-__all__ = [
-    "DescribeParams",
-    "Describer",
-    "PatchResult",
-    "RegionDescription",
-    "Roi",
-    "RoiError",
-    "patch_grid",
-]
+__all__ = ["DescribeParams", "Describer", "PatchResult", "RegionDescription"]

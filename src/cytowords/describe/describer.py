@@ -1,6 +1,7 @@
 """Describe regions of a section: ROI -> patches -> embeddings -> area, rejection, caption.
 
->>> from cytowords.describe import Describer, Roi
+>>> from cytowords.describe import Describer
+>>> from cytowords.regions import Roi
 >>> d = Describer("default", device="auto")            # doctest: +SKIP
 >>> d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000)).caption  # doctest: +SKIP
 
@@ -11,14 +12,15 @@ field reader :func:`cytowords.sections.read_fields` (only the chunks needed are 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
-from ..jobs import Cancelled
+from ..jobs import Cancelled, Progress
+from ..regions.roi import Roi, patch_grid
 from ..sections import Section, read_fields
 from ..sections.quality import (
     DEFAULT_THRESHOLDS,
@@ -27,6 +29,14 @@ from ..sections.quality import (
     quality_summary,
     section_tissue_threshold,
     warn_if_coarse,
+)
+from ..sections.scale_check import (
+    DEFAULT_SCALE_LIMITS,
+    ScaleLimits,
+    reread_at_scales,
+    scale_rejection,
+    scale_summary,
+    thickness_rejection,
 )
 from .measured import Measured, atlas_comparison, caption_conflicts, measure_region
 from .result import (
@@ -37,17 +47,6 @@ from .result import (
     quality_rejection,
     top_alternatives,
 )
-from .roi import Roi, patch_grid
-from .scale_check import (
-    DEFAULT_SCALE_LIMITS,
-    ScaleLimits,
-    reread_at_scales,
-    scale_rejection,
-    scale_summary,
-    thickness_rejection,
-)
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -87,7 +86,7 @@ class DescribeParams:
             layers only), ``"auto"`` (also cell statistics on scans of <= 2 µm/px, which
             take seconds more per ROI) or True.
         scale: limits of the scale-consistency check
-            (:class:`cytowords.describe.scale_check.ScaleLimits`): a ROI that would be
+            (:class:`cytowords.sections.scale_check.ScaleLimits`): a ROI that would be
             named is read again at other pixel sizes; fields that read as another area and
             more familiar there do not vote, and a ROI whose tissue reads clearly better at
             another pixel size, or whose measured thickness is far outside the human
@@ -151,7 +150,7 @@ class Describer:
         roi: Roi,
         *,
         params: DescribeParams | None = None,
-        on_progress: ProgressFn | None = None,
+        on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> RegionDescription:
         """Describe one ROI (µm, ``(y, x)``) of ``section`` with ``params`` (None: the
@@ -179,10 +178,10 @@ class Describer:
             if on_progress:
                 on_progress(min(i + p.batch_size, len(patches)), total)
         emb = torch.cat(embs)
-        probs, ood, rej = (t.numpy() for t in self.bundle.classify(emb))
+        pred = self.bundle.predict(emb)
+        probs, ood, rej = pred.probs, pred.ood_score, pred.rejected
         ids = self.bundle.area_ids
-        level = self.bundle.noncortex_level() if p.ignore_noncortex else None
-        votes = np.ones(len(ood), bool) if level is None else ood < level
+        votes = pred.votes if p.ignore_noncortex else np.ones(len(ood), bool)
         reasons: list[str | None] = [None] * len(centers)
         flagged = np.zeros(len(centers), bool)
         counts: dict[str, int] = {}
@@ -304,7 +303,7 @@ class Describer:
         rois: Sequence[Roi],
         *,
         params: DescribeParams | None = None,
-        on_progress: ProgressFn | None = None,
+        on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> list[RegionDescription]:
         """Describe several ROIs (``params`` as :meth:`describe_roi`); progress counts

@@ -1,6 +1,6 @@
 """Export described ROIs: GeoJSON that QuPath reads, and CSV.
 
-ROIs are polygons in µm, ``(y, x)`` order (arrays, or :class:`~cytowords.describe.roi.Roi`
+ROIs are polygons in µm, ``(y, x)`` order (arrays, or :class:`~cytowords.regions.roi.Roi`
 with holes and parts). QuPath 0.4+ expects coordinates in pixels of the full resolution
 image, ``[x, y]`` order, closed rings (holes as further rings of a Polygon, several pieces as
 a MultiPolygon), a UUID ``id``, ``objectType: "annotation"``, a ``name`` and a
@@ -26,24 +26,8 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..colours import hex_to_rgb
-from .roi import Roi, ring_area
-
-#: result columns, in export order
-RESULT_FIELDS = (
-    "area",
-    "area_name",
-    "probability",
-    "rejected",
-    "ood_score",
-    "caption",
-    "alternatives",
-    "note",
-    "measured",
-    "thickness_mm",
-    "layer_iv",
-)
-#: result columns that are numbers (QuPath measurements); the others are text (metadata)
-NUMERIC_FIELDS = ("probability", "ood_score", "thickness_mm", "layer_iv")
+from ..regions.geojson import NUMERIC_FIELDS, RESULT_FIELDS
+from ..regions.roi import Roi, ring_area
 
 
 def alternatives_text(top_k: Sequence[tuple[str, float]], area: str) -> str:

@@ -9,31 +9,12 @@ caption's layer-IV claim that the readout contradicts (the caption is kept and m
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..measure.vector import missing_vector, readout_vector
-
-#: readout cortex types with an inner granular layer IV (dysgranular is neither claim)
-_IV_PRESENT = ("koniocortex", "granular")
-#: caption phrases that claim no inner granular layer
-_CLAIM_ABSENT = re.compile(
-    r"\bagranular\b|\bno (?:distinct |visible |clear )?(?:inner )?granular layer"
-    r"|\bno (?:distinct |visible |clear )?layer iv\b|\blacks? (?:an? )?(?:inner granular )?layer iv\b"
-    r"|\blayer iv (?:is )?(?:absent|missing)",
-    re.IGNORECASE,
-)
-#: caption phrases that claim an inner granular layer
-_CLAIM_PRESENT = re.compile(
-    r"\bkoniocortex\b|(?<![a-z])granular (?:isocortex|cortex)\b"
-    r"|\b(?:broad|dense|prominent|distinct|wide|well[- ]developed|conspicuous) "
-    r"(?:inner granular )?(?:layer iv|granular layer)\b"
-    r"|\blayer iv (?:is )?(?:broad|dense|prominent|distinct|wide|present|well[- ]developed)",
-    re.IGNORECASE,
-)
+from ..measure.vector import IV_PRESENT, caption_iv_claim, missing_vector, readout_vector
 
 
 @dataclass
@@ -95,24 +76,13 @@ def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:
     return f"Here the cortex is {m.thickness_mm:.1f} mm thick ({area.id} in the atlas: {ref})."
 
 
-def caption_iv_claim(caption: str) -> bool | None:
-    """The caption's claim about an inner granular layer IV: True (present), False
-    (absent) or None (no claim, or both)."""
-    absent = bool(_CLAIM_ABSENT.search(caption or ""))
-    text = _CLAIM_ABSENT.sub(" ", caption or "")  # "agranular cortex" is no "granular cortex"
-    present = bool(_CLAIM_PRESENT.search(text)) and "dysgranular" not in text.lower()
-    if absent == present:
-        return None
-    return present
-
-
 def caption_conflicts(caption: str, m: Measured) -> list[str]:
     """Sentences marking what the caption claims against the readout (layer IV), one per
     contradiction; empty when they agree or either says nothing."""
     claim = caption_iv_claim(caption)
     if claim is None or m.cortex_type is None or m.cortex_type == "dysgranular":
         return []
-    measured = m.cortex_type in _IV_PRESENT
+    measured = m.cortex_type in IV_PRESENT
     if claim == measured:
         return []
     if measured:

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..model.tta import dense_embed_views
 from ..sections import section_intensity
+from ..sections.quality import assess_block
 from .infer import (
     BlockResult,
     ModelRef,
@@ -44,7 +45,6 @@ from .infer import (
     concat_scores,
     get_model,
     score_embeddings,
-    unfit_fields,
     use_sync_reads,
 )
 
@@ -184,20 +184,17 @@ def read_dense_block(
     return DenseInput(tuple(index), np.argwhere(tissue), image, ys, xs, time.perf_counter() - t0)
 
 
-def nearest_fields(layout: DenseLayout, block: DenseInput) -> tuple[np.ndarray, np.ndarray]:
-    """The field windows ``(M, window_px, window_px)`` at the lattice positions nearest the
-    block's tissue tiles (each position once) and, per tile, the index of its field. On
-    the lattice (a stride that is a multiple of the feature stride) these are exactly the
-    tiles' own fields; a finer map checks each field once, not once per tile."""
+def nearest_corners(layout: DenseLayout, block: DenseInput) -> tuple[np.ndarray, np.ndarray]:
+    """The top-left corners ``(M, 2)`` (px in the block's image) of the field windows
+    (``window_px`` square) at the lattice positions nearest the block's tissue tiles (each
+    position once) and, per tile, the index of its field. On the lattice (a stride that is
+    a multiple of the feature stride) these are exactly the tiles' own fields; a finer map
+    checks each field once, not once per tile."""
     t = block.tiles
     ky = block.ys.index[t[:, 0]] + (block.ys.frac[t[:, 0]] >= 0.5)
     kx = block.xs.index[t[:, 1]] + (block.xs.frac[t[:, 1]] >= 0.5)
     pos, which = np.unique(np.stack([ky, kx], 1), axis=0, return_inverse=True)
-    n, s, o = layout.window_px, layout.stride_px, layout.offset_px
-    out = np.empty((len(pos), n, n), dtype=np.float32)
-    for m, (a, b) in enumerate(pos):
-        out[m] = block.image[o + a * s : o + a * s + n, o + b * s : o + b * s + n]
-    return out, which.ravel()
+    return layout.offset_px + pos * layout.stride_px, which.ravel()
 
 
 def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) -> Any:
@@ -208,6 +205,9 @@ def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) 
     iy, fy = ys.index[tiles[:, 0]], torch.from_numpy(ys.frac[tiles[:, 0]])[:, None]
     ix, fx = xs.index[tiles[:, 1]], torch.from_numpy(xs.frac[tiles[:, 1]])[:, None]
     e = emb.permute(1, 2, 0)  # (ny, nx, D)
+    if not (ys.frac[tiles[:, 0]].any() or xs.frac[tiles[:, 1]].any()):
+        # every tile on a lattice position (a stride >= the feature stride): one gather
+        return e[iy, ix]
     iy1, ix1 = np.minimum(iy + 1, ys.n - 1), np.minimum(ix + 1, xs.n - 1)
     fy, fx = fy.to(e.device), fx.to(e.device)
     top = e[iy, ix] * (1 - fx) + e[iy, ix1] * fx
@@ -226,8 +226,10 @@ def infer_dense_block(
 ) -> BlockResult:
     """Run the encoder densely over a block's window (this process's cached model), sample
     the tissue tiles' embeddings, score them with the head and open-set scorer. Fields
-    unfit to read (:func:`~.infer.unfit_fields`) are checked at the lattice positions
-    nearest the tiles (:func:`nearest_fields`). ``batch_size`` is unused (one window)."""
+    unfit to read are checked at the lattice positions nearest the tiles
+    (:func:`nearest_corners`), over the block's window at once
+    (:func:`~cytowords.sections.quality.assess_block`: the verdicts of
+    :func:`~.infer.unfit_fields` on the cut-out fields). ``batch_size`` is unused (one window)."""
     import torch
 
     t0 = time.perf_counter()
@@ -250,6 +252,7 @@ def infer_dense_block(
     compute_s = time.perf_counter() - t0
     unfit = None
     if quality is not None and len(block.tiles):
-        fields, which = nearest_fields(layout, block)
-        unfit = unfit_fields(fields, tissue_threshold, quality)[which]
+        corners, which = nearest_corners(layout, block)
+        q = assess_block(block.image, corners, layout.window_px, tissue_threshold, quality)
+        unfit = q.flagged[which]
     return block_result(grid, block.index, block.tiles, scores, unfit, block.read_s, compute_s)

@@ -174,7 +174,7 @@ def infer_patches(
     """``(area index, probability, ood score, rejected)`` arrays for ``(K, n, n)`` patches;
     rejected is a uint8 code: 0 accepted, :data:`REJECTED_UNKNOWN` for cortex of no known
     area, :data:`REJECTED_NO_CORTEX` for a rejected field that reads as no cortex at all
-    (white matter, background: :meth:`ModelBundle.reads_as_cortex`).
+    (white matter, background: :attr:`FieldPredictions.cortex`).
 
     Batches of ``batch_size`` go to the device (pinned, non-blocking on CUDA) and through
     the encoder under ``torch.autocast`` when a reduced precision is selected; the head
@@ -200,17 +200,14 @@ def score_embeddings(bundle: Any, emb: Any, views: int | None) -> tuple:
     """``(area index, probability, ood score, rejection code)`` arrays of embeddings
     ``(B, D)`` (the head and open-set scorer run in float32; codes as
     :func:`infer_patches`)."""
-    emb = emb.float()
-    probs, score, rejected = bundle.classify(emb, views)
-    code = rejected.numpy().astype(np.uint8)
-    cortex = bundle.reads_as_cortex(emb, score)
-    if cortex is not None:
-        code[rejected.numpy() & ~cortex.numpy()] = REJECTED_NO_CORTEX
-    p, a = probs.max(dim=1)
+    pred = bundle.predict(emb, views)
+    code = pred.rejected.astype(np.uint8)
+    if pred.cortex is not None:
+        code[pred.rejected & ~pred.cortex] = REJECTED_NO_CORTEX
     return (
-        a.numpy().astype(np.int16),
-        p.numpy().astype(np.float32),
-        score.numpy().astype(np.float32),
+        pred.area_index.astype(np.int16),
+        pred.probability.astype(np.float32),
+        pred.ood_score,
         code,
     )
 

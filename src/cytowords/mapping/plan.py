@@ -98,7 +98,6 @@ class MapGrid:
 
     def tissue_fraction(self, tm: TissueMask) -> np.ndarray:
         """``(rows, cols)`` share of each tile's area covered by tissue (coarse-pixel exact)."""
-        ii = _integral(tm.mask.astype(np.float64))
         mh, mw = tm.mask.shape
 
         def edges(o: float, n: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +108,11 @@ class MapGrid:
 
         ya, yb = edges(self.origin_um[0], self.shape[0], mh)
         xa, xb = edges(self.origin_um[1], self.shape[1], mw)
+        # the summed-area table of the grid's part of the mask only (a live map's view is
+        # a small part of the section); counts are whole numbers, so exact either way
+        y0, x0 = int(ya.min()), int(xa.min())
+        ii = _integral(tm.mask[y0 : int(yb.max()), x0 : int(xb.max())].astype(np.float64))
+        ya, yb, xa, xb = ya - y0, yb - y0, xa - x0, xb - x0
         tot = ii[yb][:, xb] - ii[ya][:, xb] - ii[yb][:, xa] + ii[ya][:, xa]
         area = np.outer(yb - ya, xb - xa).astype(np.float64)
         return np.where(area > 0, tot / np.maximum(area, 1), 0.0)

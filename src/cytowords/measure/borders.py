@@ -13,13 +13,16 @@ features of the profiles before and after differ most:
    potential to the white matter (:func:`.ribbon.streamlines`); the profile is sampled at
    ``n_depth`` relative depths (:func:`.ribbon.profiles_along`);
 3. features (:func:`profile_features`): mean, centre of gravity, SD, skewness and kurtosis
-   of the profile and of the absolute value of its first derivative;
+   of the profile and of the absolute value of its first derivative; by default adjusted
+   for the traverse length (:func:`length_adjusted`: an oblique or curved ribbon changes the
+   profiles within an area);
 4. for each block size ``b`` and position ``i`` (between profile ``i - 1`` and ``i``),
    the Mahalanobis distance D² between the ``b`` profiles before and the ``b`` after
-   (pooled covariance) and Hotelling's T² test (F approximation, Bonferroni-corrected over
-   the positions of that block size);
+   (pooled covariance) and a test corrected over the positions of that block size:
+   Hotelling's T² (F approximation, Bonferroni) or a max-statistic permutation test
+   (:func:`distance_function`);
 5. a border is a significant local maximum of D² found, within ±:data:`CONSISTENT_POSITIONS`
-   positions, for at least half of the block sizes.
+   positions, for at least the share :data:`MIN_SUPPORT` of the block sizes.
 
 Only relative features are used: stain intensity, contrast and the glass level do not enter.
 """
@@ -53,8 +56,20 @@ BLOCK_SIZES = tuple(range(16, 31, 2))
 #: level of the Bonferroni-corrected T² test. The F approximation assumes independent
 #: profiles; neighbouring traverses are correlated and a real ribbon varies within an area
 #: (curvature, obliqueness), so a strict level keeps false borders rare
-#: (benchmarks/borders.py: 0.05 gave about 4 false borders per 20 mm, 1e-7 about 2)
+#: (benchmarks/borders.py on the classic synthetic sections: 0.05 gave about 4 false borders
+#: per 20 mm, 1e-7 about 2)
 ALPHA = 1e-7
+#: the tests offered for the difference of neighbouring blocks (:func:`distance_function`)
+TESTS = ("bonferroni", "permutation")
+#: shuffles of the profile order for the permutation test, and their seed
+N_PERMUTATIONS = 1000
+PERMUTATION_SEED = 0
+#: level of the permutation test (benchmarks/borders.py on the development brains: 0.01 gave
+#: about 3 false borders per 20 mm; the shuffles, like the F approximation, take neighbouring
+#: traverses as independent)
+PERMUTATION_ALPHA = 0.002
+#: a border must be found by at least this share of the block sizes
+MIN_SUPPORT = 0.5
 FEATURE_NAMES = (
     "mean",
     "centre_of_gravity",
@@ -102,12 +117,65 @@ def profile_features(profiles: np.ndarray) -> np.ndarray:
     return np.array([_moments(p, x) + _moments(d, x) for p, d in zip(profiles, deriv)])
 
 
-def distance_function(features: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+def _standardised(features: np.ndarray) -> np.ndarray:
+    """Features on a common scale (z over the path) so that covariances are well conditioned."""
+    f = np.asarray(features, dtype=np.float64)
+    scale = f.std(0)
+    scale[scale <= 0] = 1.0
+    return (f - f.mean(0)) / scale
+
+
+def _block_d2(f: np.ndarray, block: int) -> np.ndarray:
+    """Mahalanobis D² between the ``block`` rows before and after each position of one or
+    more sequences ``f`` ``(..., n, p)``: returns ``(..., n - 2 * block + 1)`` for positions
+    ``block .. n - block`` (window sums from cumulative sums, one batched solve)."""
+    p = f.shape[-1]
+    lead = f.shape[:-2]
+    zero = np.zeros(lead + (1, p))
+    c1 = np.concatenate([zero, np.cumsum(f, axis=-2)], axis=-2)
+    outer = f[..., :, None] * f[..., None, :]
+    c2 = np.concatenate([zero[..., None] * np.zeros(p), np.cumsum(outer, axis=-3)], axis=-3)
+    n = f.shape[-2]
+    i = np.arange(block, n - block + 1)
+    s_a, s_b = c1[..., i, :] - c1[..., i - block, :], c1[..., i + block, :] - c1[..., i, :]
+    q_a, q_b = (
+        c2[..., i, :, :] - c2[..., i - block, :, :],
+        c2[..., i + block, :, :] - c2[..., i, :, :],
+    )
+    m_a, m_b = s_a / block, s_b / block
+    # pooled within-block covariance (each block's sample covariance, averaged)
+    cov_a = (q_a - block * m_a[..., :, None] * m_a[..., None, :]) / (block - 1)
+    cov_b = (q_b - block * m_b[..., :, None] * m_b[..., None, :]) / (block - 1)
+    pooled = (cov_a + cov_b) / 2
+    tr = np.trace(pooled, axis1=-2, axis2=-1) / p
+    pooled = pooled + np.eye(p) * (1e-6 * np.maximum(tr, 1e-12))[..., None, None]
+    diff = m_a - m_b
+    return np.einsum("...j,...j->...", diff, np.linalg.solve(pooled, diff[..., None])[..., 0])
+
+
+def distance_function(
+    features: np.ndarray,
+    block: int,
+    test: str = "bonferroni",
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = PERMUTATION_SEED,
+) -> tuple[np.ndarray, np.ndarray]:
     """Mahalanobis D² between the ``block`` feature vectors before and after each position
-    and the Bonferroni-corrected p-value of Hotelling's T² (F approximation).
+    and the p-value of the difference, corrected for the number of positions tested:
+
+    * ``test="bonferroni"``: Hotelling's T² with its F approximation, times the number of
+      positions;
+    * ``test="permutation"``: the max-statistic permutation test: the profile order along
+      the path is shuffled ``n_permutations`` times (seeded by ``seed``) and the p-value of
+      a position is the share of shuffles whose largest D² over all positions reaches its
+      D² (``(1 + count) / (1 + n_permutations)``). It controls the family-wise error over
+      the path without a distributional assumption, but like the F approximation it takes
+      the profiles as exchangeable under no border.
 
     Position ``i`` lies between rows ``i - 1`` and ``i``; both arrays have ``len(features)
     + 1`` entries, NaN where a full block does not fit on either side."""
+    if test not in TESTS:
+        raise ValueError(f"test {test!r}: expected one of {', '.join(TESTS)}")
     f = np.asarray(features, dtype=np.float64)
     n, p = f.shape
     d2 = np.full(n + 1, np.nan)
@@ -115,21 +183,25 @@ def distance_function(features: np.ndarray, block: int) -> tuple[np.ndarray, np.
     df2 = 2 * block - p - 1
     if df2 < 1 or n < 2 * block:
         return d2, pv
-    # features on a common scale so that the covariance is well conditioned
-    scale = f.std(0)
-    scale[scale <= 0] = 1.0
-    f = (f - f.mean(0)) / scale
-    positions = range(block, n - block + 1)
-    for i in positions:
-        a, b = f[i - block : i], f[i : i + block]
-        diff = a.mean(0) - b.mean(0)
-        pooled = (np.cov(a, rowvar=False) + np.cov(b, rowvar=False)) / 2
-        pooled += np.eye(p) * 1e-6 * max(float(np.trace(pooled)) / p, 1e-12)
-        d2[i] = float(diff @ np.linalg.solve(pooled, diff))
-        t2 = block / 2.0 * d2[i]
-        fstat = df2 / ((2 * block - 2) * p) * t2
-        pv[i] = float(stats.f.sf(fstat, p, df2))
-    pv = np.minimum(pv * len(positions), 1.0)
+    f = _standardised(f)
+    positions = np.arange(block, n - block + 1)
+    d2[positions] = _block_d2(f, block)
+    if test == "bonferroni":
+        fstat = df2 / ((2 * block - 2) * p) * (block / 2.0 * d2[positions])
+        pv[positions] = np.minimum(stats.f.sf(fstat, p, df2) * len(positions), 1.0)
+        return d2, pv
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations {n_permutations}: must be at least 1")
+    rng = np.random.default_rng(seed)
+    order = np.argsort(rng.random((n_permutations, n)), axis=1)
+    null_max = np.empty(n_permutations)
+    # chunks keep the cumulative outer products (chunk, n, p, p) to a few MB
+    chunk = max(1, 4_000_000 // (n * p * p))
+    for c in range(0, n_permutations, chunk):
+        null_max[c : c + chunk] = _block_d2(f[order[c : c + chunk]], block).max(-1)
+    null_max.sort()
+    reached = n_permutations - np.searchsorted(null_max, d2[positions], side="left")
+    pv[positions] = (1.0 + reached) / (1.0 + n_permutations)
     return d2, pv
 
 
@@ -142,11 +214,14 @@ def _significant_maxima(d2: np.ndarray, pv: np.ndarray, half: int, alpha: float)
 
 
 def consistent_borders(
-    maxima: Sequence[np.ndarray], d2: np.ndarray, tolerance: int = CONSISTENT_POSITIONS
+    maxima: Sequence[np.ndarray],
+    d2: np.ndarray,
+    tolerance: int = CONSISTENT_POSITIONS,
+    min_support: float = MIN_SUPPORT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Border positions from significant maxima per block size: a candidate (any maximum)
-    supported, within ±``tolerance`` positions, by at least half of the block sizes that
-    could be tested; candidates closer than ``2 * tolerance + 1`` keep the best supported
+    supported, within ±``tolerance`` positions, by at least the share ``min_support`` of the
+    block sizes that could be tested; candidates closer than ``2 * tolerance + 1`` keep the best supported
     (then the largest mean D²). Returns the positions and their support (share of block
     sizes)."""
     tested = [i for i in range(len(maxima)) if np.isfinite(d2[i]).any()]
@@ -161,7 +236,7 @@ def consistent_borders(
     order = np.lexsort((-np.array(strength), -np.array(support))) if len(cand) else []
     keep: list[int] = []
     for j in order:
-        if support[j] < 0.5:
+        if support[j] < min_support - 1e-9:
             continue
         if all(abs(cand[j] - cand[k]) > 2 * tolerance for k in keep):
             keep.append(int(j))
@@ -169,26 +244,68 @@ def consistent_borders(
     return cand[keep].astype(int), np.array([support[j] for j in keep])
 
 
+def length_adjusted(features: np.ndarray, lengths_um: np.ndarray) -> np.ndarray:
+    """``features`` ``(n, k)`` less their linear dependence on the log traverse length
+    (``lengths_um``, ``(n,)``) over the path; the path mean is kept. An oblique cut or a
+    curved ribbon lengthens the traverse and stretches or blurs the laminae within an area;
+    this removes the part of that change which is linear in log length."""
+    f = np.asarray(features, dtype=np.float64)
+    x = np.log(np.clip(np.asarray(lengths_um, dtype=np.float64), 1e-6, None))
+    if len(x) != len(f):
+        raise ValueError(f"{len(x)} traverse lengths for {len(f)} profiles")
+    if len(x) < 3 or x.std() <= 0:
+        return f.copy()
+    x = (x - x.mean()) / x.std()
+    slope = (x @ (f - f.mean(0))) / (x @ x)
+    return f - x[:, None] * slope[None, :]
+
+
 def detect_borders(
     profiles: np.ndarray,
     block_sizes: Sequence[int] = BLOCK_SIZES,
-    alpha: float = ALPHA,
+    alpha: float | None = None,
+    *,
+    test: str = "bonferroni",
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = PERMUTATION_SEED,
+    lengths_um: np.ndarray | None = None,
+    min_support: float = MIN_SUPPORT,
 ) -> dict[str, Any]:
     """Borders in a sequence of profiles ``(n, depth)`` (ordered along the cortex).
 
-    Returns ``positions`` (indices ``i``: between profile ``i - 1`` and ``i``), ``support``
-    (share of block sizes), ``distance`` and ``pvalue`` (``(len(block_sizes), n + 1)``, NaN
-    where not tested) and ``features`` ``(n, 10)``."""
+    ``lengths_um``: the traverse lengths (µm); when given, the features are first adjusted
+    for them (:func:`length_adjusted`). ``min_support``: the share of block sizes that must
+    find a border.
+    ``test``/``n_permutations``/``seed``: see :func:`distance_function`; ``alpha``: the
+    level of the corrected test (default :data:`ALPHA` for ``"bonferroni"``,
+    :data:`PERMUTATION_ALPHA` for ``"permutation"``, which cannot reach below
+    ``1 / (1 + n_permutations)``). Returns ``positions`` (indices ``i``: between profile
+    ``i - 1`` and ``i``), ``support`` (share of block sizes), ``distance`` and ``pvalue``
+    (``(len(block_sizes), n + 1)``, NaN where not tested) and ``features`` ``(n, 10)``."""
+    alpha = default_alpha(test) if alpha is None else float(alpha)
+    if test == "permutation" and alpha * (1 + n_permutations) <= 1:
+        raise ValueError(
+            f"level {alpha:g} is below the smallest p-value of {n_permutations} permutations "
+            f"({1 / (1 + n_permutations):.2g}): raise n_permutations or the level"
+        )
     feats = profile_features(profiles)
+    tested = feats if lengths_um is None else length_adjusted(feats, lengths_um)
     n = len(feats)
     d2 = np.full((len(block_sizes), n + 1), np.nan)
     pv = np.full_like(d2, np.nan)
     maxima = []
     for k, b in enumerate(block_sizes):
-        d2[k], pv[k] = distance_function(feats, int(b))
+        d2[k], pv[k] = distance_function(tested, int(b), test, n_permutations, seed)
         maxima.append(_significant_maxima(d2[k], pv[k], max(CONSISTENT_POSITIONS, b // 2), alpha))
-    pos, sup = consistent_borders(maxima, d2)
+    pos, sup = consistent_borders(maxima, d2, min_support=min_support)
     return {"positions": pos, "support": sup, "distance": d2, "pvalue": pv, "features": feats}
+
+
+def default_alpha(test: str) -> float:
+    """The default level of ``test`` (:data:`ALPHA` or :data:`PERMUTATION_ALPHA`)."""
+    if test not in TESTS:
+        raise ValueError(f"test {test!r}: expected one of {', '.join(TESTS)}")
+    return ALPHA if test == "bonferroni" else PERMUTATION_ALPHA
 
 
 @dataclass
@@ -270,14 +387,23 @@ def find_borders(
     spacing_um: float = 100.0,
     block_sizes: Sequence[int] = BLOCK_SIZES,
     n_depth: int = N_DEPTH,
-    alpha: float = ALPHA,
+    alpha: float | None = None,
     profile_um: float | None = None,
+    test: str = "bonferroni",
+    n_permutations: int = N_PERMUTATIONS,
+    min_support: float = MIN_SUPPORT,
+    adjust_length: bool = True,
 ) -> BorderResult:
     """Observer-independent borders along ``path_um`` (``(N, 2)`` (y, x) µm polyline drawn
     on the pial surface or along the ribbon) of a :class:`cytowords.sections.Section`.
 
     Traverses every ``spacing_um`` µm; ``block_sizes``: numbers of profiles compared on
-    each side; ``alpha``: the Bonferroni-corrected level of the Hotelling T² test;
+    each side; ``test``: ``"bonferroni"`` (Hotelling's T², F approximation) or
+    ``"permutation"`` (max-statistic test over ``n_permutations`` seeded shuffles, see
+    :func:`distance_function`); ``alpha``: its corrected level (default per test:
+    :func:`default_alpha`); ``min_support``: the share of block sizes that must find a
+    border; ``adjust_length``: adjust the features for the traverse length
+    (:func:`length_adjusted`);
     ``profile_um``: the profile resolution (default: 20 µm/px or the nearest pyramid level
     within 25 %, coarser for very long paths). Raises :class:`MeasureError` for a path that
     is not a finite polyline, one shorter than two of the smallest blocks, or one off the
@@ -287,6 +413,16 @@ def find_borders(
         raise MeasureError("the path must be at least two finite (y, x) points in µm")
     if spacing_um <= 0 or not block_sizes:
         raise MeasureError("the spacing must be positive and at least one block size given")
+    if test not in TESTS:
+        raise MeasureError(f"test {test!r}: expected one of {', '.join(TESTS)}")
+    level = default_alpha(test) if alpha is None else float(alpha)
+    if not 0 < level < 1:
+        raise MeasureError(f"the test level {level:g} must lie between 0 and 1")
+    if test == "permutation" and level * (1 + n_permutations) <= 1:
+        raise MeasureError(
+            f"level {level:g} is below the smallest p-value of {n_permutations} permutations "
+            f"({1 / (1 + n_permutations):.2g}): raise the number of permutations or the level"
+        )
     s = _arclength(path)
     length = float(s[-1])
     bmin = int(min(block_sizes))
@@ -341,7 +477,16 @@ def find_borders(
         )
     st_keep = np.array([i for i, _ in keep])
     trs, _, profiles = profiles_along(rib, [t for _, t in keep], n_depth)
-    det = detect_borders(profiles, block_sizes, alpha)
+    lengths = np.array([float(np.hypot(*np.diff(t.points, axis=0).T).sum()) * p for t in trs])
+    det = detect_borders(
+        profiles,
+        block_sizes,
+        level,
+        test=test,
+        n_permutations=n_permutations,
+        lengths_um=lengths if adjust_length else None,
+        min_support=min_support,
+    )
     a_keep = along[st_keep]
     mid = np.concatenate([[a_keep[0]], (a_keep[:-1] + a_keep[1:]) / 2, [a_keep[-1]]])
     b_along = mid[det["positions"]]
@@ -382,9 +527,11 @@ __all__ = [
     "FEATURE_NAMES",
     "BorderResult",
     "consistent_borders",
+    "default_alpha",
     "detect_borders",
     "distance_function",
     "find_borders",
+    "length_adjusted",
     "point_at",
     "profile_features",
 ]

@@ -2,10 +2,19 @@
 
 Detection is classical: optical density smoothed over 1 µm minus its local background
 (smoothed over 25 µm); pixels above 3 robust noise SDs (MAD) of that difference are
-somata; touching somata are split by a watershed on the distance transform (markers at
-least 3 µm apart). A soma's size is the equivalent diameter ``2 * sqrt(area / pi)`` (µm)
-of its pixels above :data:`CORE_SHARE` of its own mean contrast (independent of blur and
-stain).
+somata, with pale holes up to :data:`HOLE_UM` µm across (the nucleus of a large neuron)
+filled. The mask is not opened: an opening erases the smallest somata (glia and granule
+cells are 2-5 px across at 2 µm/px). Touching somata are split by a watershed on the
+distance transform with one marker per maximum of the distance, each maximum suppressing
+the weaker ones closer than its own distance to the background (a soma of inscribed
+radius r holds no other soma's centre within r; at least :data:`SPLIT_UM` µm): the minimum
+distance between markers follows each soma's size. That fine split would cut a large
+pyramid's corners, base and dendrite into somata of their own, so somata of a coarse split
+(smoothed distance, markers :data:`SPLIT_UM` µm apart) with an equivalent diameter of at
+least :data:`WHOLE_UM` µm that are compact are kept whole. A soma's size is the equivalent
+diameter ``2 * sqrt(area / pi)`` (µm) of its pixels above :data:`CORE_SHARE` of its own
+mean contrast (independent of blur and stain), pale holes included; somata under
+:data:`MIN_SOMA_UM` µm are dropped.
 
 A soma's length is the major axis of its moment ellipse: pyramids are measured by their
 length in the literature ("Betz cells up to 60-100 µm long"), and a triangular soma's
@@ -33,7 +42,16 @@ LARGE_PYRAMID_UM = 25.0
 GIANT_UM = 40.0
 BAND_UM = 100.0
 WINDOW_UM = 600.0
-MIN_SOMA_UM = 4.0
+#: the least equivalent diameter (µm) of a soma (glia ~5 µm; below it: noise)
+MIN_SOMA_UM = 3.0
+#: pale holes in a soma's mask up to this diameter (µm) are filled (the nucleus of a
+#: large pyramid is ~1/3 of its length)
+HOLE_UM = 20.0
+#: the least distance (µm) between two watershed markers
+SPLIT_UM = 3.0
+#: somata of the coarse split at least this equivalent diameter (µm) and compact are not
+#: split further (large pyramids ~25 µm long have an equivalent diameter of ~20 µm)
+WHOLE_UM = 15.0
 CORE_SHARE = 0.6
 COMPACT = 0.7
 #: large pyramids are at least this many times the median soma length of their region
@@ -60,29 +78,77 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     fine = ndi.gaussian_filter(od, max(0.5, 1.0 / pixel_um))
     diff = fine - ndi.gaussian_filter(od, 25.0 / pixel_um)
     mad = float(np.median(np.abs(diff - np.median(diff)))) * 1.4826
-    fg = diff > 3 * max(mad, 1e-6)
-    fg = ndi.binary_opening(fg)
-    dist = ndi.distance_transform_edt(fg)
+    fg = _fill_small_holes(diff > 3 * max(mad, 1e-6), HOLE_UM, pixel_um)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
         return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
-    md = max(1, int(round(3.0 / pixel_um)))
-    peaks = peak_local_max(ndi.gaussian_filter(dist, 1.0), min_distance=md, labels=lab0)
+    dist = ndi.distance_transform_edt(fg) * pixel_um
+    # fine split: every maximum of the distance transform, each suppressing the weaker ones
+    # closer than its own inscribed radius (a soma holds no other soma's centre)
+    lab = watershed(-dist, _size_markers(dist, lab0, pixel_um), mask=fg)
+    # coarse split (smoothed distance): its large compact somata are kept whole, so that the
+    # corners, base and dendrite of a large pyramid do not become somata of their own
+    smooth = ndi.gaussian_filter(dist, 1.0)
+    md = max(1, int(round(SPLIT_UM / pixel_um)))
+    peaks = peak_local_max(smooth, min_distance=md, labels=lab0)
     markers = np.zeros(fg.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    lab = watershed(-dist, markers, mask=fg)
+    coarse = watershed(-smooth, markers, mask=fg)
+    c_diam, c_len, _, _ = _sizes(diff, coarse, pixel_um)
+    whole = np.concatenate([[False], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
+    if whole[coarse].any():
+        lab = np.where(whole[coarse], coarse + lab.max(), lab)
+        lab = np.unique(lab, return_inverse=True)[1].reshape(lab.shape)
+    diam, length, com, idx = _sizes(diff, lab, pixel_um)
+    keep = diam >= MIN_SOMA_UM
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+
+
+def _size_markers(dist_um: np.ndarray, lab0: np.ndarray, pixel_um: float) -> np.ndarray:
+    """Watershed markers: local maxima of the distance transform (µm), strongest first,
+    each removing the weaker maxima within max(:data:`SPLIT_UM`, its own distance)."""
+    peaks = peak_local_max(dist_um, min_distance=1, labels=lab0, exclude_border=False)
+    height = dist_um[tuple(peaks.T)]
+    order = np.argsort(-height, kind="stable")
+    peaks, height = peaks[order], height[order]
+    tree = cKDTree(peaks)
+    alive = np.ones(len(peaks), bool)
+    for i in range(len(peaks)):
+        if alive[i]:
+            near = np.asarray(tree.query_ball_point(peaks[i], max(SPLIT_UM, height[i]) / pixel_um))
+            alive[near[near > i]] = False
+    markers = np.zeros(dist_um.shape, np.int32)
+    kept = peaks[alive]
+    markers[tuple(kept.T)] = np.arange(1, len(kept) + 1)
+    return markers
+
+
+def _sizes(diff: np.ndarray, lab: np.ndarray, pixel_um: float):
+    """Per label: equivalent diameter and length (µm) of its core, centre of mass (px),
+    label ids."""
     idx = np.arange(1, lab.max() + 1)
     # size above a share of each soma's own mean contrast (blur and stain strength cancel;
     # the mean, not the peak, so that a dark nucleolus does not shrink the soma)
     level = np.concatenate([[0.0], np.asarray(ndi.mean(diff, lab, idx))])
     core = (diff >= CORE_SHARE * level[lab]) & (lab > 0)
+    # a pale nucleus inside the core is part of the soma
+    core = ndi.binary_fill_holes(core) & (lab > 0)
     npx = np.asarray(ndi.sum(core, lab, idx))
-    area = npx * pixel_um**2
-    com = np.asarray(ndi.center_of_mass(fg, lab, idx)).reshape(-1, 2)
-    diam = 2 * np.sqrt(area / np.pi)
+    diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
     length = np.maximum(_major_axis(core, lab, idx, npx) * pixel_um, diam)
-    keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+    com = np.asarray(ndi.center_of_mass(lab > 0, lab, idx)).reshape(-1, 2)
+    return diam, length, com, idx
+
+
+def _fill_small_holes(mask: np.ndarray, diam_um: float, pixel_um: float) -> np.ndarray:
+    """``mask`` with its holes of up to the area of a ``diam_um`` µm disc filled."""
+    holes, n = ndi.label(ndi.binary_fill_holes(mask) & ~mask)
+    if n == 0:
+        return mask
+    size = np.bincount(holes.ravel()) * pixel_um**2
+    small = size <= np.pi * (diam_um / 2) ** 2
+    small[0] = False
+    return mask | small[holes]
 
 
 def large_threshold_um(lengths_um: np.ndarray) -> float:

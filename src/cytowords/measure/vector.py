@@ -24,6 +24,7 @@ Nothing here needs torch: the vector is numpy ``float32``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -122,3 +123,33 @@ def vector_values(v: np.ndarray) -> dict[str, Any]:
         "iv_rel_width": float(a[_INDEX["iv_rel_width"]]),
         "oblique": bool(a[_INDEX["oblique"]] >= 0.5),
     }
+
+
+#: readout cortex types with an inner granular layer IV (dysgranular is neither claim)
+IV_PRESENT = ("koniocortex", "granular")
+#: caption phrases that claim no inner granular layer
+_CLAIM_ABSENT = re.compile(
+    r"\bagranular\b|\bno (?:distinct |visible |clear )?(?:inner )?granular layer"
+    r"|\bno (?:distinct |visible |clear )?layer iv\b|\blacks? (?:an? )?(?:inner granular )?layer iv\b"
+    r"|\blayer iv (?:is )?(?:absent|missing)",
+    re.IGNORECASE,
+)
+#: caption phrases that claim an inner granular layer
+_CLAIM_PRESENT = re.compile(
+    r"\bkoniocortex\b|(?<![a-z])granular (?:isocortex|cortex)\b"
+    r"|\b(?:broad|dense|prominent|distinct|wide|well[- ]developed|conspicuous) "
+    r"(?:inner granular )?(?:layer iv|granular layer)\b"
+    r"|\blayer iv (?:is )?(?:broad|dense|prominent|distinct|wide|present|well[- ]developed)",
+    re.IGNORECASE,
+)
+
+
+def caption_iv_claim(caption: str) -> bool | None:
+    """The caption's claim about an inner granular layer IV: True (present), False
+    (absent) or None (no claim, or both)."""
+    absent = bool(_CLAIM_ABSENT.search(caption or ""))
+    text = _CLAIM_ABSENT.sub(" ", caption or "")  # "agranular cortex" is no "granular cortex"
+    present = bool(_CLAIM_PRESENT.search(text)) and "dysgranular" not in text.lower()
+    if absent == present:
+        return None
+    return present

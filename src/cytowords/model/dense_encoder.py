@@ -49,6 +49,14 @@ def box_mean(x: Tensor, radius: int) -> Tensor:
     return F.avg_pool2d(rows, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
 
 
+def box_pool(x: Tensor, k: int, stride: int = 1) -> Tensor:
+    """Mean of ``x`` ``(N, C, H, W)`` over every ``k × k`` window at ``stride`` (no
+    padding): ``F.avg_pool2d(x, k, stride)``, computed as a mean over rows, then over
+    columns (2k instead of k² operations per output)."""
+    rows = F.avg_pool2d(x, (k, 1), stride=(stride, 1))
+    return F.avg_pool2d(rows, (1, k), stride=(1, stride))
+
+
 def reach_px(pixel_size_um: float, dilations: tuple[int, ...], lcn_um: float) -> int:
     """How far (px) the dense network's receptive field reaches beyond a feature cell's
     4-px block: the contrast window's radius, 3 px for the two stride-2 4×4 convolutions
@@ -159,11 +167,11 @@ class DenseNet(nn.Module):
         x = x[..., : self.input_px + s * (nh - 1), : self.input_px + s * (nw - 1)].float()
         a, p = ctx // s, n // s
         f = self.features(x)[..., a : a + nh + p - 1, a : a + nw + p - 1]
-        m1 = F.avg_pool2d(f, p, stride=1)
-        rms = (F.avg_pool2d(f * f, p, stride=1) + _RMS_EPS).sqrt()
+        m1 = box_pool(f, p)
+        rms = (box_pool(f * f, p) + _RMS_EPS).sqrt()
         core = x[..., ctx : ctx + n + s * (nh - 1), ctx : ctx + n + s * (nw - 1)]
-        xm = F.avg_pool2d(core, n, stride=s)
-        xs = (F.avg_pool2d(core * core, n, stride=s) - xm * xm).clamp_min(0.0).sqrt()
+        xm = box_pool(core, n, s)
+        xs = (box_pool(core * core, n, s) - xm * xm).clamp_min(0.0).sqrt()
         pooled = torch.cat([m1, rms, (xm - 0.5) * 4.0, xs * 10.0], dim=1)
         return self.proj(pooled)
 

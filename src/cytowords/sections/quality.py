@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
 from .section import Section
 from .tissue import NoTissueError, tissue_mask
@@ -193,12 +193,18 @@ def assess_fields(
     fault found of focus, compression, clipping is its reason.
     """
     x = _as_fields(patches)
-    t = thresholds
     tis = tissue_pixels(x, tissue_threshold)
     share = tis.mean(axis=(1, 2)) if len(x) else np.zeros(0)
-    f, b, c = focus(x, tis), blockiness(x), clipped(x, tis)
+    return _verdicts(focus(x, tis), blockiness(x), clipped(x, tis), share, thresholds)
+
+
+def _verdicts(
+    f: np.ndarray, b: np.ndarray, c: np.ndarray, share: np.ndarray, t: QualityThresholds
+) -> FieldQuality:
+    """The rule: too little tissue is background; otherwise the first fault found of
+    compression, focus, clipping is the field's reason (NaN measures are not faults)."""
     reasons: list[str | None] = []
-    for i in range(len(x)):
+    for i in range(len(share)):
         if share[i] < t.min_tissue:
             reasons.append("tissue")
         elif b[i] > t.max_blockiness:  # NaN (too small to judge) is not flagged
@@ -210,6 +216,197 @@ def assess_fields(
         else:
             reasons.append(None)
     return FieldQuality(f, b, c, share, reasons)
+
+
+# --- the same measures computed densely over a block ------------------------------------
+#: fields per chunk of the dense blockiness (bounds its ``(chunk, field_px)`` temporaries)
+_DENSE_CHUNK = 8192
+
+
+def _integral(values: np.ndarray) -> np.ndarray:
+    """``(H + 1, W + 1)`` summed-area table (int64 for bool/int input, else float64)."""
+    dt = np.int64 if values.dtype.kind in "bui" else np.float64
+    ii = np.zeros((values.shape[0] + 1, values.shape[1] + 1), dtype=dt)
+    np.cumsum(np.cumsum(values, axis=0, dtype=dt), axis=1, out=ii[1:, 1:])
+    return ii
+
+
+def _box(ii: np.ndarray, y0: np.ndarray, x0: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Sums over the ``h × w`` boxes with top-left corners ``(y0, x0)`` from a
+    summed-area table."""
+    return ii[y0 + h, x0 + w] - ii[y0, x0 + w] - ii[y0 + h, x0] + ii[y0, x0]
+
+
+def _dense_grid_score(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, n: int) -> np.ndarray:
+    """``(M,)`` :func:`_grid_score` along the columns (axis 2) of the ``n`` px fields at
+    ``(y0, x0)``: a field's mean step at a column boundary is a column sum over the field's
+    rows, the same for every field of those rows (one cumulative sum over the block), and
+    its ratio to the two neighbouring boundaries' is then the same for every field that
+    holds all three; only the median over the field's boundaries is taken per field."""
+    steps = np.abs(np.diff(image, axis=1))  # (H, W - 1)
+    cum = np.zeros((steps.shape[0] + 1, steps.shape[1]), dtype=np.float64)
+    np.cumsum(steps, axis=0, dtype=np.float64, out=cum[1:])
+    rows, which = np.unique(y0, return_inverse=True)
+    s = (cum[rows + n] - cum[rows]) / n  # (R, W - 1) mean step per boundary, per row band
+    ratio = s[:, 1:-1] / np.maximum(0.5 * (s[:, :-2] + s[:, 2:]), 1e-12)  # boundary j + 1
+    k = np.arange(n - 3)  # a field's boundaries 1 .. n - 3 are ratio columns x0 .. x0 + n - 4
+    phase = (k + 1) % 8
+    out = np.empty(len(y0), dtype=np.float64)
+    for a in range(0, len(y0), _DENSE_CHUNK):
+        r = ratio[which.ravel()[a : a + _DENSE_CHUNK, None], x0[a : a + _DENSE_CHUNK, None] + k]
+        out[a : a + len(r)] = np.stack(
+            [np.median(r[:, phase == p], axis=1) for p in range(8)], axis=1
+        ).max(1)
+    return out
+
+
+#: reach (px) of the σ 3 px Gaussian of :func:`focus` (scipy: ``int(4 σ + 0.5)``) and the
+#: margin (px) of the focus support inside a field
+_R3, _EDGE = 12, 3
+
+
+def _g3(a: np.ndarray, axis: int) -> np.ndarray:
+    return gaussian_filter1d(a, 3.0, axis=axis, mode="reflect")
+
+
+def _focus_terms(
+    g3: np.ndarray, g3_tissue: np.ndarray, g1: np.ndarray, hi2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel, as :func:`focus`: in the support (bool), its high- and mid-band energy."""
+    w = g3_tissue > 0.98
+    mid = g1 - g3
+    return w, np.where(w, hi2, 0), np.where(w, mid * mid, 0)
+
+
+def _mirrored(a: np.ndarray, axis: int, keep: slice) -> np.ndarray:
+    """The σ 3 px blur along ``axis`` of ``a`` (``2r`` px long there), mirrored at both
+    ends, at the positions ``keep``; as a matrix product in float64 (scipy sums in float64
+    too) rounded to float32 like scipy's output (einsum: no BLAS threads inside a map's
+    worker threads)."""
+    m = gaussian_filter1d(np.eye(2 * _R3), 3.0, axis=0, mode="reflect")[keep]  # (k, 2r)
+    out = np.einsum("...j,kj->...k", np.moveaxis(a, axis, -1).astype(np.float64), m)
+    return np.moveaxis(out, -1, axis).astype(np.float32)
+
+
+def _dense_focus(
+    img: np.ndarray, tis: np.ndarray, y0: np.ndarray, x0: np.ndarray, n: int
+) -> np.ndarray:
+    """``(M,)`` :func:`focus` of the ``n`` px fields at ``(y0, x0)`` of the block ``img``.
+
+    :func:`focus` filters each field on its own, mirrored at its edges (scipy's
+    ``reflect``). Its support starts 3 px in, beyond the σ 0.7 px blur's reach, so that
+    blur is the block's. The σ 3 px blurs (of the image and of the tissue mask) reach
+    12 px, so a field's support splits in nine: the interior (12 px in) sees the block's
+    blur; the top and bottom strips depend on the field's first row only (the column pass
+    mirrored at the field's top or bottom, then the block's row pass), the left and right
+    strips on its first column only (the block's column pass, the row pass mirrored), and
+    the four 9 × 9 px corners on both (computed for every first row and first column
+    present, then picked). Each piece is filtered as :func:`focus` filters it (same passes
+    in the same order, float64 sums, float32 values), so every pixel's energies equal the
+    per-field ones; the strips are summed with cumulative sums, the interior with a
+    summed-area table."""
+    r, b = _R3, _EDGE
+    tis_f = tis.astype(np.float32)
+    g1 = gaussian_filter(img, 0.7, mode="reflect")  # the block's = the field's on the support
+    hi2 = (img - g1) ** 2
+    v_img, v_tis = _g3(img, 0), _g3(tis_f, 0)  # the column pass away from a field's top/bottom
+    out = np.zeros((3, len(y0)), dtype=np.float64)  # support pixels, high, mid energy
+    terms = _focus_terms(_g3(v_img, 1), _g3(v_tis, 1), g1, hi2)  # interior: the block's blur
+    for q, t in enumerate(terms):
+        out[q] += _box(_integral(t), y0 + r, x0 + r, n - 2 * r, n - 2 * r)
+    tops, t_of = np.unique(y0, return_inverse=True)
+    lefts, l_of = np.unique(x0, return_inverse=True)
+    t_of, l_of = t_of.ravel(), l_of.ravel()
+    j = np.arange(2 * r)
+    # (offset of the 2r px beside the edge, the kept 9 px in them, offset of those 9 px)
+    edges = ((0, slice(b, r), b), (n - 2 * r, slice(r, 2 * r - b), n - r))
+    # top and bottom strips: column pass mirrored at the field's edge, the block's row pass
+    strips = []
+    for start, keep, off in edges:
+        k = tops[:, None] + start + j  # (T, 2r) block rows
+        vi, vt = _mirrored(img[k], 1, keep), _mirrored(tis_f[k], 1, keep)  # (T, 9, W)
+        strips.append((vi, vt, off))
+        rk = tops[:, None] + off + np.arange(r - b)
+        for q, t in enumerate(_focus_terms(_g3(vi, 2), _g3(vt, 2), g1[rk], hi2[rk])):
+            c = np.zeros((len(tops), t.shape[2] + 1), dtype=np.float64)
+            np.cumsum(t.sum(axis=1, dtype=np.float64), axis=1, out=c[:, 1:])
+            out[q] += c[t_of, x0 + n - r] - c[t_of, x0 + r]
+    # left and right strips: the block's column pass, row pass mirrored at the field's edge
+    for start, keep, off in edges:
+        k = lefts[:, None] + start + j  # (L, 2r) block columns
+        ck = lefts[:, None] + off + np.arange(r - b)
+        gi, gt = _mirrored(v_img[:, k], 2, keep), _mirrored(v_tis[:, k], 2, keep)  # (H, L, 9)
+        for q, t in enumerate(_focus_terms(gi, gt, g1[:, ck], hi2[:, ck])):
+            c = np.zeros((t.shape[0] + 1, len(lefts)), dtype=np.float64)
+            np.cumsum(t.sum(axis=2, dtype=np.float64), axis=0, out=c[1:])
+            out[q] += c[y0 + n - r, l_of] - c[y0 + r, l_of]
+    # corners: a strip's mirrored column pass, then the row pass mirrored, for every
+    # (first row, first column) pair present: (T, 9, L, 9)
+    for vi, vt, row_off in strips:
+        rk = (tops[:, None] + row_off + np.arange(r - b))[:, :, None, None]
+        for start, keep, off in edges:
+            k = lefts[:, None] + start + j  # (L, 2r)
+            gi, gt = _mirrored(vi[:, :, k], 3, keep), _mirrored(vt[:, :, k], 3, keep)
+            ck = (lefts[:, None] + off + np.arange(r - b))[None, None]
+            for q, t in enumerate(_focus_terms(gi, gt, g1[rk, ck], hi2[rk, ck])):
+                out[q] += t.sum(axis=(1, 3), dtype=np.float64)[t_of, l_of]
+    f = np.full(len(y0), np.nan, dtype=np.float64)
+    ok = out[0] >= _MIN_FOCUS_SUPPORT * n * n
+    f[ok] = np.sqrt(out[1, ok] / np.maximum(out[2, ok], 1e-12))
+    return f
+
+
+def assess_block(
+    image: np.ndarray,
+    corners_px: np.ndarray,
+    field_px: int,
+    tissue_threshold: float | None = None,
+    thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+) -> FieldQuality:
+    """:func:`assess_fields` of the fields ``image[y:y + n, x:x + n]`` (``n = field_px``)
+    for each corner ``(y, x)`` of ``corners_px`` ``(M, 2)`` (px), computed over the block
+    ``image`` ``(H, W)`` in [0, 1] once instead of field by field: the same rule and
+    thresholds, the measures from per-pixel maps of the block summed over each field's
+    box (summed-area tables).
+
+    Every measure equals the per-field one up to float rounding of the sums (float64
+    here, float32 there); the per-pixel values are the same: see :func:`_dense_focus` for
+    the fields' mirrored edges. ``python benchmarks/dense_quality.py`` compares the two.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    pos = np.asarray(corners_px, dtype=np.int64).reshape(-1, 2)
+    n = int(field_px)
+    if img.ndim != 2:
+        raise ValueError(f"expected an (H, W) block image, got shape {img.shape}")
+    if len(pos) and (
+        pos.min() < 0 or pos[:, 0].max() + n > img.shape[0] or pos[:, 1].max() + n > img.shape[1]
+    ):
+        raise ValueError(
+            f"fields of {n} px at corners {pos.min(0).tolist()}..{pos.max(0).tolist()} px "
+            f"reach outside the {img.shape} px block"
+        )
+    empty = np.zeros(0)
+    if not len(pos):
+        return FieldQuality(empty, empty, empty, empty, [])
+    y0, x0 = pos[:, 0], pos[:, 1]
+    area = float(n * n)
+    tis = np.ones(img.shape, dtype=bool) if tissue_threshold is None else img < float(tissue_threshold)
+    n_tis = _box(_integral(tis), y0, x0, n, n)
+    share = n_tis / area
+    at_end = (img <= 0.5 / 255) | (img >= 1 - 0.5 / 255)
+    clip = _box(_integral(at_end & tis), y0, x0, n, n) / np.maximum(n_tis, 1)
+    if n < _MIN_GRID_PX:
+        block = np.full(len(pos), np.nan)
+    else:
+        cols = _dense_grid_score(img, y0, x0, n)
+        rows = _dense_grid_score(img.T, x0, y0, n)
+        block = np.sqrt(cols * rows)
+    if n >= 2 * _R3:
+        f = _dense_focus(img, tis, y0, x0, n)
+    else:  # too small to split into the pieces of _dense_focus: field by field
+        cut = np.stack([img[y : y + n, x : x + n] for y, x in pos])
+        f = focus(cut, np.stack([tis[y : y + n, x : x + n] for y, x in pos]))
+    return _verdicts(f, block, clip, share, thresholds)
 
 
 def quality_summary(counts: dict[str, int], n_fields: int) -> str:

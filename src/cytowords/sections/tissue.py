@@ -10,6 +10,7 @@ tissue.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import dask.array as da
@@ -22,6 +23,9 @@ from .section import Section
 MIN_CONTRAST = 0.05
 #: the foreground mask is computed at most at this many px per side
 MASK_MAX_PX = 2048
+#: per live Section (by id; dropped when it is collected): its last tissue mask and what
+#: it was computed from (kept off the object: it would travel with it to dask workers)
+_CACHE: dict[int, tuple[tuple, TissueMask]] = {}
 
 
 class NoTissueError(ValueError):
@@ -58,9 +62,16 @@ class TissueMask:
 def tissue_mask(section: Section) -> TissueMask:
     """Foreground (tissue) mask from the coarsest level (see module docstring).
 
-    Raises :class:`NoTissueError` when the image has no dark-on-bright contrast.
+    Raises :class:`NoTissueError` when the image has no dark-on-bright contrast. The mask
+    is kept for the section object (read-only) for as long as its coarsest level, pixel
+    size and intensity range stay the same: a live map asks for it at every view.
     """
     lev, ps = section.levels[-1], section.pixel_size_um[-1]
+    inten = section_intensity(section)
+    key = (id(lev), getattr(lev, "name", None), tuple(lev.shape), float(ps), inten)
+    cached = _CACHE.get(id(section))
+    if cached is not None and cached[0] == key:
+        return cached[1]
     f = max(1, math.ceil(max(lev.shape) / MASK_MAX_PX))
     if f > 1:
         h, w = (lev.shape[0] // f) * f, (lev.shape[1] // f) * f
@@ -68,7 +79,7 @@ def tissue_mask(section: Section) -> TissueMask:
         lev = lev[:h, :w].rechunk((cs, cs)).astype(np.float32)
         lev = da.coarsen(np.mean, lev, {0: f, 1: f}, trim_excess=True)
         ps = ps * f
-    img = section_intensity(section).to_unit(lev.compute())
+    img = inten.to_unit(lev.compute())
     t = otsu_threshold(img)
     dark, bright = img[img < t], img[img >= t]
     contrast = float(bright.mean() - dark.mean()) if dark.size and bright.size else 0.0
@@ -78,4 +89,10 @@ def tissue_mask(section: Section) -> TissueMask:
             f"dark-on-bright contrast: {contrast:.3f} < {MIN_CONTRAST}); expected a "
             "cell-body-stained section with dark tissue on bright glass"
         )
-    return TissueMask(img < t, float(ps), t, contrast)
+    mask = img < t
+    mask.setflags(write=False)  # shared by every caller through the cache
+    tm = TissueMask(mask, float(ps), t, contrast)
+    if id(section) not in _CACHE:
+        weakref.finalize(section, _CACHE.pop, id(section), None)
+    _CACHE[id(section)] = (key, tm)
+    return tm

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..describe.roi import Roi
+from ..regions.roi import Roi
 
 #: a region may reach this share of the section's extent beyond its edge (a loosely
 #: drawn outline) before it reads as drawn on another image
@@ -68,7 +68,7 @@ def annotations_from_geojson(
     (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
     records its own). Returns the annotations and notes on what was skipped (unnamed
     regions, lines, points). :class:`TeachError` when the file has no named region."""
-    from ..describe.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import GeoJsonError, read_geojson_rois
 
     try:
         read = read_geojson_rois(path, pixel_size_um=pixel_size_um)

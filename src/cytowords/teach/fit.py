@@ -2,7 +2,7 @@
 discriminant with an "other" threshold -> a model bundle.
 
 1. Fields: squares of the base bundle's field size (``patch_px`` px at its µm/px) on a grid
-   of a quarter field inside each region (:func:`cytowords.describe.roi.patch_grid`), read
+   of a quarter field inside each region (:func:`cytowords.regions.roi.patch_grid`), read
    by the one field reader; fields the base bundle's cortex detector reads as no cortex
    (white matter, background of a loosely drawn region) are left out.
 2. Features: the base encoder's embeddings. With ``compare_profiles`` the readout's
@@ -28,14 +28,14 @@ discriminant with an "other" threshold -> a model bundle.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..jobs import Cancelled, is_cancelled
+from ..jobs import Cancelled, Progress, is_cancelled
 from .annotations import Annotation, TeachError, check_inside, group_names
 
 #: share of held-out fields of taught areas accepted at the "other" threshold
@@ -52,7 +52,6 @@ MAX_FIELDS_PER_REGION = 300
 #: what the taught bundle records as its kind (config ``extra.taught``)
 TAUGHT_KIND = "cytowords-taught"
 
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -220,13 +219,13 @@ def collect_fields(
     annotations: Sequence[Annotation],
     names: list[str],
     *,
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
     cancel: Any = None,
     views: int | None = None,
 ) -> FieldSet:
     """Read and embed the fields of cortex inside every region (see the module doc), each
     averaged over ``views`` mirror/rotation views (None: the base bundle's default)."""
-    from ..describe.roi import patch_grid
+    from ..regions.roi import patch_grid
     from ..sections import read_fields
 
     patch_um = base.patch_px * base.pixel_size_um
@@ -245,11 +244,10 @@ def collect_fields(
     for k, (a, centres) in enumerate(zip(annotations, grids)):
         if is_cancelled(cancel):
             raise Cancelled("teach cancelled")
-        patches = read_fields(sections[a.section], centres, base.pixel_size_um, base.patch_px)
+        patches = read_fields(sections[a.section], centres, base.pixel_size_um, base.read_px)
         emb = base.embed(patches, views=views)
-        _, score, _ = base.classify(emb, views)
-        cortex = base.reads_as_cortex(emb, score, views)
-        keep = np.ones(len(centres), bool) if cortex is None else cortex.numpy().astype(bool)
+        cortex = base.predict(emb, views).cortex
+        keep = np.ones(len(centres), bool) if cortex is None else cortex
         xs.append(emb.numpy()[keep].astype(np.float64))
         ys.append(np.full(int(keep.sum()), names.index(a.name)))
         ss.append(np.full(int(keep.sum()), a.section))
@@ -403,7 +401,7 @@ def teach(
     *,
     model: str | Path = "default",
     device: str = "cpu",
-    on_progress: ProgressFn | None = None,
+    on_progress: Progress | None = None,
     cancel: Any = None,
     compare_profiles: bool = False,
     views: int | None = None,

@@ -33,27 +33,27 @@ from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 
 from ..jobs import Cancelled, is_cancelled
-from .data import PatchSet, areas_in, build_patch_set
+from .data.patches import PatchSet, areas_in, build_patch_set
+from .data.spec import LabelledSection, check_brain_splits
+from .data.spec_check import CheckedSpec, check_data_spec, patch_configs
 from .presets import Preset, get_preset
-from .run_folder import STAGES, Run, cached_tensors
-from .spec import LabelledSection, check_brain_splits
-from .spec_check import CheckedSpec, check_data_spec, patch_configs
-from .stage_caption import (
+from .run_folder import STAGES, Run, cached_tensors, write_json
+from .stages.caption import (
     caption_features,
     caption_metrics,
     mine,
     readout_settings,
     run_captioner,
 )
-from .stage_cortex import cortex_metrics, load_cortex, run_cortex
-from .stage_scorer import (
+from .stages.cortex import cortex_metrics, load_cortex, run_cortex
+from .stages.scorer import (
     load_scorer,
     load_thresholds,
     noncortex_levels,
     run_scorer,
     vision_metrics,
 )
-from .stage_vision import (
+from .stages.vision import (
     class_index,
     embed_all,
     embed_views_all,
@@ -61,14 +61,13 @@ from .stage_vision import (
     load_head,
     run_head,
     run_pretrain,
-    write_json,
 )
 
 StageProgress = Callable[[str, int, int], None]
 
 
 def _synthetic_sections(p: Preset) -> list[LabelledSection]:
-    from .synthetic import virtual_labelled_section
+    from .data.synthetic import virtual_labelled_section
 
     out = []
     for split, seeds in (("train", p.train_brains), ("val", p.val_brains)):
@@ -126,9 +125,9 @@ def train(
             checked against the language model before any training starts.
         out_dir: run folder (checkpoints, logs, caches, the bundle).
         data: None for the preset's synthetic brains; a data spec YAML path (checked
-            first: :func:`~cytowords.training.spec_check.check_data_spec` raises
-            :class:`~cytowords.training.spec.DataSpecError` listing every mistake), a
-            :class:`~cytowords.training.spec_check.CheckedSpec` or a list of
+            first: :func:`~cytowords.training.data.spec_check.check_data_spec` raises
+            :class:`~cytowords.training.data.spec.DataSpecError` listing every mistake), a
+            :class:`~cytowords.training.data.spec_check.CheckedSpec` or a list of
             :class:`LabelledSection` for your own labelled sections.
         docs: folder of documents to mine captions from (None: builtin corpus, split train).
         resume: continue a run in ``out_dir`` (False: start over).
@@ -137,7 +136,7 @@ def train(
         device: ``cpu``, ``cuda`` or ``auto``.
         base_bundle: with ``only="captioner"``: a bundle whose encoder, head, scorer,
             views, thresholds, non-cortex levels and cortex detector are kept as they are;
-            only the captioner is trained (:mod:`cytowords.training.from_bundle`).
+            only the captioner is trained (:mod:`cytowords.training.stages.from_bundle`).
         only: ``"captioner"`` (needs ``base_bundle``) or None (every stage).
     """
     p = get_preset(preset)
@@ -152,7 +151,7 @@ def train(
     if dev.type == "cpu":
         torch.set_num_threads(max(1, p.threads))
     if base_bundle is not None:
-        from .from_bundle import train_captioner_only
+        from .stages.from_bundle import train_captioner_only
 
         return train_captioner_only(
             p,
@@ -206,10 +205,10 @@ def train(
         t0 = time.perf_counter()
         calibrate = None
         if p.calibrate_on_sections:
-            from .synthetic import is_rendered
+            from .data.synthetic import is_rendered
 
             calibrate = torch.from_numpy(~is_rendered(sets["val"].sections))
-        from .synthetic import is_novel
+        from .data.synthetic import is_novel
 
         novel = torch.from_numpy(is_novel(sets["train"].sections))
         run_scorer(p, head, len(areas), emb, labels, out / "scorer", calibrate, val_views, novel)
@@ -294,7 +293,7 @@ def patch_sets(
             cancel=lambda: is_cancelled(cancel),
         )
         if synthetic:  # synthetic brains: add fields rendered by the generator
-            from .synthetic import preset_rendered_set
+            from .data.synthetic import preset_rendered_set
 
             extra = preset_rendered_set(
                 p,

@@ -130,6 +130,10 @@ class Preset:
     # evaluation on validation brains
     eval_captions_per_area: int = 6
     threads: int = 2
+    #: processes rendering the generator's fields (one brain each at a time; the same
+    #: fields whatever the count; each process imports the package, seconds, so only
+    #: worth it for many brains)
+    render_workers: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -264,17 +268,17 @@ PRESETS: dict[str, Preset] = {
         train_brains=tuple(range(24)),
         n_per_area=48,
         # fields from 398 individuals: every seed below the test brains except the
-        # validation brains 100 and 101, and 1000-1199 (v12; twice v11's 198 individuals:
-        # test classification 0.934 against 0.926, validation 0.944 against 0.943)
+        # validation brains 100 and 101, and 1000-1199 (twice 198 individuals raised test
+        # classification from 0.926 to 0.934 and validation from 0.943 to 0.944)
         rendered_brains=tuple(range(100)) + tuple(range(102, 200)) + tuple(range(1000, 1200)),
         rendered_per_area=10,
         rendered_per_area_val=10,
-        # as many fictitious areas per individual as v11 (9600 on 198 brains)
+        # about 48 fictitious areas per individual, the share chosen on 198 brains (9600)
         novel_areas=19200,
         novel_per_area=2,
         # chosen on validation proxies (fictitious areas on the validation brains):
-        # benchmarks/open_set_scorers.py (v11; near-miss proxy AUROC 0.93 vs 0.87 for
-        # energy, the choice of v6-v10)
+        # benchmarks/open_set_scorers.py (near-miss proxy AUROC 0.93 vs 0.87 for
+        # `energy`, the next best score)
         scorer_mode="none_odds",
         # on the validation brains, section patches score as less familiar than rendered
         # fields (4.7 % vs 1.3 % rejected at a joint 3 % threshold)
@@ -283,12 +287,13 @@ PRESETS: dict[str, Preset] = {
         # (benchmarks/tta_views.py: more accurate and better open-set scores than 1 view)
         tta_views=8,
         pretrain_objective="classification",
-        # bfloat16 autocast (1.4x the steps/s of float32 on this CPU); 45 000 steps
-        # (v10): training loss 0.98 against 1.02 after 30 000 (v9), validation
-        # classification 0.943 against 0.933
+        # bfloat16 autocast (1.4x the steps/s of float32 on this CPU); 45 000 steps:
+        # training loss 0.98 against 1.02 after 30 000, validation classification 0.943
+        # against 0.933
         pretrain_precision="bf16",
         pretrain_steps=45000,
         caption_steps=2000,
+        render_workers=2,
     ),
     # GPU: wider encoder, more data and steps (not run on the development machine)
     "gpu-large": Preset(

@@ -1,5 +1,5 @@
 """The run folder of :func:`cytowords.training.pipeline.train`: which stages are done
-(``run.json``) and cached tensors."""
+(``run.json``), cached tensors, and the atomic JSON and tensor writes every stage uses."""
 
 from __future__ import annotations
 
@@ -9,11 +9,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from .presets import Preset
-from .stage_vision import save_tensors, write_json
 
 STAGES = ("data", "encoder", "head", "scorer", "cortex", "captioner", "bundle")
+
+
+def write_json(path: Path, obj: object) -> None:
+    """Write JSON atomically."""
+    from cytowords.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1))
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write ``tensors`` to ``path`` (safetensors) atomically, via a ``.tmp`` sibling."""
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    tmp.replace(path)
 
 
 class Run:

@@ -1,14 +1,10 @@
-"""File-level helpers of the model bundle: hashing, verification, atomic folder writes."""
+"""File-level helpers of the model bundle: hashing and verification of its files."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-from cytowords.atomic import atomic_directory
 
 HASHES_FILE = "hashes.json"
 
@@ -69,13 +65,3 @@ def verify_hashes(root: Path) -> None:
             f"model bundle {root}: files not listed in {HASHES_FILE}: {', '.join(extra[:5])}; "
             "a bundle may only contain the files it was written with"
         )
-
-
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target`` (parents created); on success it
-    replaces ``target`` with the umask's permissions (:func:`cytowords.atomic.atomic_directory`)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(target, overwrite=True) as tmp:
-        yield tmp

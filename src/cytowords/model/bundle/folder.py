@@ -33,6 +33,7 @@ from torch import Tensor
 
 from cytowords.atlas import REJECTION_CAPTION
 from cytowords.atlas.catalogue import NONE_ID
+from cytowords.atomic import atomic_directory
 from cytowords.model.captioner import Captioner
 from cytowords.model.cortex import CortexConfig, CortexDetector
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
@@ -41,7 +42,7 @@ from cytowords.model.projector import PrefixProjector, ProjectorConfig
 from cytowords.model.tta import check_views
 
 from .device import resolve_device
-from .files import BundleError, atomic_dir, verify_hashes, write_hashes
+from .files import BundleError, verify_hashes, write_hashes
 from .inference import ModelBundle
 from .lm import load_lm, save_lm
 
@@ -152,7 +153,8 @@ def save_bundle(
         tensors |= _prefixed("projector", captioner.projector.state_dict(), fp16)
     if cortex is not None:
         tensors |= _prefixed("cortex", cortex.state_dict(), False)
-    with atomic_dir(Path(path)) as tmp:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(Path(path), overwrite=True) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         save_file(tensors, str(tmp / "weights.safetensors"), metadata={"format": FORMAT_NAME})
         if isinstance(encoder, ExternalEncoder):

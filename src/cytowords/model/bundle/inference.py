@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,40 @@ def caption_prompt(area: str | None) -> str | None:
     if not area or area == NONE_ID:
         return None
     return f"Area {area}"
+
+
+@dataclass(frozen=True)
+class FieldPredictions:
+    """What the model says of each field (:meth:`ModelBundle.predict`), numpy arrays of
+    length B.
+
+    probs ``(B, n_areas)``: a distribution over the known areas; ood_score: the open-set
+    score (higher: less like known cortex); rejected: not a known area (score above the
+    threshold calibrated for the views used, or the none class most probable); votes: the
+    field may vote on a drawn region (its score stays below the bundle's non-cortex level:
+    white matter, background and artefacts abstain; all True for bundles without a level);
+    cortex: the field shows cortex of any area, known or not (the cortex detector, else the
+    non-cortex level; None when the bundle has neither), which tells a rejected field's
+    "not a known area" from "no cortex" in maps."""
+
+    probs: np.ndarray
+    ood_score: np.ndarray
+    rejected: np.ndarray
+    votes: np.ndarray
+    cortex: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.ood_score)
+
+    @property
+    def area_index(self) -> np.ndarray:
+        """Index of the most probable known area per field."""
+        return self.probs.argmax(axis=1)
+
+    @property
+    def probability(self) -> np.ndarray:
+        """Probability of the most probable known area per field."""
+        return self.probs.max(axis=1)
 
 
 class ModelBundle:
@@ -126,21 +161,6 @@ class ModelBundle:
             return None
         return self.cortex.probability(emb.to(self.device)).cpu()
 
-    def reads_as_cortex(
-        self, emb: Tensor, ood_score: Tensor | None = None, views: int | None = None
-    ) -> Tensor | None:
-        """Bool ``(B,)``: the field shows cortex and votes on a drawn region. With a cortex
-        detector: its probability reaches the detector's threshold; without one: the
-        open-set score ``ood_score`` (of embeddings averaged over ``views``; None:
-        :attr:`views`) stays below :meth:`noncortex_level`. None when the bundle has
-        neither (every field votes)."""
-        if self.cortex is not None:
-            return self.cortex_probability(emb) >= self.cortex.config.threshold
-        level = self.noncortex_level(views)
-        if level is None or ood_score is None:
-            return None
-        return ood_score < level
-
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.config.get("metrics", {}))
@@ -189,6 +209,28 @@ class ModelBundle:
         if self.none_class:
             rejected = rejected | (p_all.argmax(1) == n)
         return probs.cpu(), score.cpu(), rejected.cpu()
+
+    @torch.inference_mode()
+    def predict(self, emb: Tensor, views: int | None = None) -> FieldPredictions:
+        """Everything the model says of fields with embeddings ``emb`` ``(B, D)`` (averaged
+        over ``views``; None: :attr:`views`): :class:`FieldPredictions`. The one place
+        where areas, rejection, voting and cortex are decided from embeddings: ROI
+        descriptions, maps, the pixel-size check, teaching and evaluation all read it."""
+        emb = emb.float()
+        probs, score, rejected = self.classify(emb, views)
+        level = self.noncortex_level(views)
+        votes = np.ones(len(score), bool) if level is None else (score < level).numpy()
+        if self.cortex is not None:
+            cortex = (self.cortex_probability(emb) >= self.cortex.config.threshold).numpy()
+        else:
+            cortex = None if level is None else votes.copy()
+        return FieldPredictions(
+            probs=probs.numpy().astype(np.float32),
+            ood_score=score.numpy().astype(np.float32),
+            rejected=rejected.numpy().astype(bool),
+            votes=votes,
+            cortex=cortex,
+        )
 
     @property
     def caption_input(self) -> str:

@@ -1,7 +1,7 @@
 """Do the captions say something about *this* tissue, and is it true?
 
 Four numbers on captioned in-scope test fields, against the generator's truth for each
-field's brain and area (:func:`cytowords.training.readout_truth.brain_truth`):
+field's brain and area (:func:`cytowords.training.data.readout_truth.brain_truth`):
 
 - **claim accuracy**: share of the numeric and categorical statements in the captions that
   agree with the truth (:func:`claim_checks`): a cortical thickness in mm (within
@@ -18,7 +18,7 @@ field's brain and area (:func:`cytowords.training.readout_truth.brain_truth`):
 
 A readout-conditioned bundle reads each field's readout vector as the readout would measure
 the field's region: simulated from the truth with the readout's errors
-(:func:`~cytowords.training.readout_truth.simulated_vectors`; a 2 mm test field alone holds
+(:func:`~cytowords.training.data.readout_truth.simulated_vectors`; a 2 mm test field alone holds
 no pia-to-white-matter traverse to measure). ``claim_accuracy_vs_readout`` scores the same
 claims against the values the captioner was given.
 """
@@ -32,11 +32,10 @@ from itertools import combinations
 import numpy as np
 
 from cytowords.atlas import NONE_ID
-from cytowords.describe.measured import caption_iv_claim
-from cytowords.measure.vector import vector_values
+from cytowords.measure.vector import caption_iv_claim, vector_values
 
-from ..caption_targets import THICK_MIN_MM, THIN_MAX_MM, thickness_claim
-from ..readout_truth import FieldTruth, brain_truth, simulated_vectors
+from ..data.caption_targets import THICK_MIN_MM, THIN_MAX_MM, thickness_claim
+from ..data.readout_truth import FieldTruth, brain_truth, simulated_vectors
 
 THICKNESS_TOL = 0.15
 LAYER_I_TOL_UM = 60.0

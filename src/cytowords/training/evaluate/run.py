@@ -71,7 +71,7 @@ class EvalOptions:
     headline_captions: int = 2
     section_train_brains: int = 4
     section_train_per_area: int = 5
-    readout_per_area: int = 2
+    readout_per_area: int = 1
     bootstrap: int = 1000
     section_size_mm: tuple[float, float] = (80.0, 60.0)
     sampler: bool = True

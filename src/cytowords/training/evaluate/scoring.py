@@ -36,7 +36,7 @@ class PatchResults:
     nway_anchored: np.ndarray | None = None
     nway_nearest_anchored: np.ndarray | None = None
     #: bool per patch: reads as cortex of any area (votes on a drawn region,
-    #: :meth:`ModelBundle.reads_as_cortex`); None for bundles that cannot tell
+    #: :attr:`FieldPredictions.cortex`); None for bundles that cannot tell
     cortex: np.ndarray | None = None
 
 
@@ -83,8 +83,8 @@ def run_model(
     import torch
 
     emb = torch.cat(embs) if embs else torch.zeros((0, bundle.embed_dim))
-    probs, score, rejected = bundle.classify(emb)
-    pred = [bundle.area_ids[i] for i in probs.argmax(1).tolist()]
+    fp = bundle.predict(emb)
+    pred = [bundle.area_ids[i] for i in fp.area_index.tolist()]
     captioned = np.zeros(n, bool)
     caps = [""] * n
     anchored_caps = [""] * n
@@ -103,12 +103,9 @@ def run_model(
             done += per_batch
             if on_progress:
                 on_progress(done, total)
-    res = PatchResults(
-        pred, score.numpy().astype(np.float64), rejected.numpy().astype(bool), captioned, caps
-    )
+    res = PatchResults(pred, fp.ood_score.astype(np.float64), fp.rejected, captioned, caps)
     res.anchored = anchored_caps if anchored else []
-    cx = bundle.reads_as_cortex(emb, score)
-    res.cortex = None if cx is None else cx.numpy().astype(bool)
+    res.cortex = fp.cortex
     return res, emb.numpy()
 
 

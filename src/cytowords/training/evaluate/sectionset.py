@@ -11,7 +11,7 @@ describer's field reader (``cytowords.sections.read_fields``) at the model's res
 
 Label = the true area at the field centre; ``purity`` = the share of the cortex in the
 field's footprint that belongs to that area (the training pipeline's rule,
-:func:`cytowords.training.grid.purity`; unseen cortex counts as another area).
+:func:`cytowords.training.data.grid.purity`; unseen cortex counts as another area).
 
 A set is cached as ``.npz`` (no pickles, atomic write) keyed by the generator (a hash of
 the source of ``cytowords.synth`` and ``cytowords.atlas``, plus
@@ -30,7 +30,7 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
 
-from ..grid import purity as footprint_purity
+from ..data.grid import purity as footprint_purity
 from .testset import PatchSet, _load_npz, _save_npz
 
 #: default section size (width, height) in mm: that of the training sections and the sample

@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from cytowords.atomic import atomic_directory
 from cytowords.jobs import Progress
-from cytowords.model.bundle.files import atomic_dir
 
 log = logging.getLogger("cytowords.training")
 
@@ -73,7 +73,8 @@ def save_checkpoint(
                     opt_meta[f"{idx}.{k}"] = v
         opt_meta["__param_groups__"] = sd["param_groups"]
     target = Path(out_dir) / CKPT_NAME
-    with atomic_dir(target) as tmp:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(target, overwrite=True) as tmp:
         save_file(all_t, str(tmp / "tensors.safetensors"))
         payload = {"state": state, "optimizer": opt_meta}
         (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")

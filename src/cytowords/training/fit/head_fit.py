@@ -110,7 +110,7 @@ def fit_scorer(
     the in-scope validation embeddings ``val_in_scope (M, D)`` are rejected.
 
     novel: bool ``(N,)``, the training fields of fictitious areas
-    (:func:`cytowords.training.synthetic.is_novel`); mode ``novelty`` trains its MLP on
+    (:func:`cytowords.training.data.synthetic.is_novel`); mode ``novelty`` trains its MLP on
     them against the in-scope fields and needs them."""
     n_cls = head.config.n_classes
     head.eval()

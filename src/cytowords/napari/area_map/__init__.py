@@ -1,0 +1,1 @@
+"""The Area map dock: map the section or follow the view, the map layers, the map writers."""

@@ -1,0 +1,216 @@
+"""Results panel: a table of the ROIs of a Shapes layer with their descriptions.
+
+Selecting a row selects the ROI in the layer and centres the view on it; captions can be
+copied to the clipboard (button or right-click menu).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..io.layers import camera
+from .results import REJECTED_COLOR, label_text
+
+COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
+
+
+def _reason(row: dict) -> str:
+    """Why no area was named when it is not the model's verdict ("" otherwise)."""
+    why = row.get("reason")
+    return why if isinstance(why, str) else ""
+
+
+def _status(row: dict) -> str:
+    if row.get("status") == "done":
+        if not bool(row.get("rejected")):
+            return "accepted"
+        return "abstained" if _reason(row) else "rejected"
+    return str(row.get("status", ""))
+
+
+def detail_text(row: int, r: dict) -> str:
+    """Rich text describing ROI ``row``: area, name, probability, rejection, caption and
+    what the readout measured."""
+    head = f"<b>ROI {row + 1}</b>"
+    if r.get("status") != "done":
+        return f"{head}: {escape(_status(r) or 'not described yet')}"
+    if bool(r.get("rejected")):
+        head += f" — <span style='color:{REJECTED_COLOR}'>✕ not a known area</span>"
+    else:
+        p = r.get("probability")
+        pct = f", {100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
+        head += f" — <b>{escape(str(r.get('area')))}</b> ({escape(str(r.get('area_name')))}{pct})"
+    caption = str(r.get("caption") or "") or "(the model gave no caption)"
+    alt = str(r.get("alternatives") or "")
+    if alt and alt != "nan":
+        what = "nearest known areas" if bool(r.get("rejected")) else "next most probable"
+        alt = f"<br><i>{what}: {escape(alt)}</i>"
+    else:
+        alt = ""
+    why = _reason(r)
+    note = str(r.get("note") or "")
+    # the exported note starts with the reason; shown once, as the reason
+    note = note.removeprefix(why).removeprefix("; ") if why else note
+    note = f"<br><i>note: {escape(note)}</i>" if note and note != "nan" else ""
+    if why:
+        note = f"<br><b>no area named:</b> {escape(why)}{note}"
+    measured = str(r.get("measured") or "")
+    measured = f"<br>measured: {escape(measured)}" if measured and measured != "nan" else ""
+    return f"{head}<br>{escape(caption)}{alt}{note}{measured}{fields_text(r)}"
+
+
+def fields_text(r: dict) -> str:
+    """How many of the ROI's model fields decided it (empty for results read from files)."""
+    n, votes, acc = (int(r.get(k) or 0) for k in ("n_fields", "n_voting", "n_accepted"))
+    if n <= 0:
+        return ""
+    other = n - votes
+    skipped = f" ({other} read as white matter or background)" if other else ""
+    return f"<br><i>fields: {n} read, {votes} voted{skipped}, {acc} accepted</i>"
+
+
+class ResultsPanel(QWidget):
+    """Table of ROIs (one row per shape, in layer order) bound to a viewer."""
+
+    def __init__(self, viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.layer = None
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setVisible(False)
+        head = self.table.horizontalHeader()
+        for c in range(len(COLUMNS) - 1):
+            head.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        head.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.detail = QLabel("Select a ROI to read its description.")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.detail.setMinimumHeight(60)
+        self.detail.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.copy_btn = QPushButton("Copy caption")
+        self.copy_btn.setToolTip("Copy the selected ROI's caption to the clipboard")
+        self.copy_btn.clicked.connect(self.copy_caption)
+        self.copy_all_btn = QPushButton("Copy all")
+        self.copy_all_btn.setToolTip("Copy all results as tab-separated text")
+        self.copy_all_btn.clicked.connect(self.copy_all)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.copy_btn)
+        buttons.addWidget(self.copy_all_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.table, 2)
+        lay.addWidget(self.detail, 1)
+        lay.addLayout(buttons)
+        self._syncing = False
+
+    def set_layer(self, layer) -> None:
+        """Show the ROIs of ``layer`` (a Shapes layer or None)."""
+        self.layer = layer
+        self.refresh()
+
+    def rows(self) -> list[dict]:
+        """The feature rows shown (one per shape)."""
+        if self.layer is None or "roi_id" not in self.layer.features.columns:
+            return []
+        return self.layer.features.to_dict("records")
+
+    def refresh(self) -> None:
+        """Rebuild the table from the layer's features."""
+        rows = self.rows()
+        self._syncing = True
+        try:
+            self.table.setRowCount(len(rows))
+            for i, r in enumerate(rows):
+                p = r.get("probability")
+                prob = f"{100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
+                area = label_text(r).split(" ")[0] if r.get("status") == "done" else ""
+                if r.get("status") == "done" and bool(r.get("rejected")):
+                    area = "✕ none"
+                caption = str(r.get("caption") or "")
+                if not caption and r.get("status") == "done":
+                    caption = "(the model gave no caption)"
+                values = (f"{i + 1}", area, prob, _status(r), caption)
+                for c, v in enumerate(values):
+                    item = QTableWidgetItem(v)
+                    if c == len(COLUMNS) - 1:
+                        item.setToolTip(v)
+                    if c == 1 and r.get("text_color"):
+                        item.setForeground(QColor(str(r["text_color"])))
+                    self.table.setItem(i, c, item)
+            self.table.resizeRowsToContents()
+        finally:
+            self._syncing = False
+
+    def selected_row(self) -> int | None:
+        """Index of the selected table row (= shape index), or None."""
+        sel = self.table.selectionModel().selectedRows()
+        return sel[0].row() if sel else None
+
+    def select_row(self, row: int) -> None:
+        """Select table row ``row`` (and its ROI, centred)."""
+        self.table.selectRow(row)
+
+    def _on_row_selected(self) -> None:
+        if self._syncing or self.layer is None:
+            return
+        row = self.selected_row()
+        if row is None or row >= len(self.layer.data):
+            return
+        self.layer.selected_data = {row}
+        self.detail.setText(detail_text(row, self.rows()[row]))
+        verts = np.asarray(self.layer.data[row], dtype=float)[:, -2:]
+        world = verts * np.asarray(self.layer.scale[-2:]) + np.asarray(self.layer.translate[-2:])
+        lo, hi = world.min(axis=0), world.max(axis=0)
+        camera(self.viewer).center = tuple((lo + hi) / 2.0)
+
+    def caption_of(self, row: int) -> str:
+        """Caption text of shape ``row``."""
+        rows = self.rows()
+        return str(rows[row].get("caption") or "") if 0 <= row < len(rows) else ""
+
+    def copy_caption(self) -> str:
+        """Copy the selected ROI's caption to the clipboard; returns the text."""
+        row = self.selected_row()
+        text = self.caption_of(row) if row is not None else ""
+        QApplication.clipboard().setText(text)
+        return text
+
+    def copy_all(self) -> str:
+        """Copy every row (ROI, area, probability, status, caption) tab-separated."""
+        lines = ["\t".join(COLUMNS)]
+        for i in range(self.table.rowCount()):
+            lines.append("\t".join(self.table.item(i, c).text() for c in range(len(COLUMNS))))
+        text = "\n".join(lines)
+        QApplication.clipboard().setText(text)
+        return text
+
+    def _context_menu(self, pos) -> None:
+        menu = QMenu(self)
+        menu.addAction("Copy caption", self.copy_caption)
+        menu.addAction("Copy all results", self.copy_all)
+        menu.exec_(self.table.viewport().mapToGlobal(pos))

@@ -1,0 +1,344 @@
+"""The "Describe regions" dock widget: ROIs of a Shapes layer -> area, rejection, caption.
+
+Widget values become a :class:`DescribeRequest`; the work runs in a napari thread worker
+(:mod:`._describe_worker`) and each result is applied on the main thread to the ROI layer's
+features (:mod:`._roi_results`), which the results panel shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from napari.layers import Image, Shapes
+from napari.utils.events.event import Event
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...describe import DescribeParams
+from ...regions import Roi
+from ..events import Done, Failed, JobEvent, Loaded, Started
+from ..io.layers import (
+    LayerError,
+    check_grayscale,
+    layer_pixel_size_um,
+    new_roi_layer,
+    pixel_size_um,
+    place_pixel_rois,
+    section_from_layer,
+)
+from ..qt.layer_choice import LayerChoice
+from ..qt.model_choice import ModelChooser
+from ..qt.pixel_size import PixelSizeRow
+from ..qt.progress import ProgressRow
+from . import results as rr
+from .autosave import AutosaveRow
+from .panel import ResultsPanel
+from .worker import DescribeRequest, describe_worker
+
+
+class DescribeWidget(QWidget):
+    """Dock widget describing the ROIs drawn on a Shapes layer over a section image."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.image_choice = LayerChoice(napari_viewer, Image)
+        self.roi_choice = LayerChoice(napari_viewer, Shapes)
+        self.new_roi_btn = QPushButton("New")
+        self.new_roi_btn.setToolTip("Add an empty ROI layer aligned with the image (µm)")
+        self.new_roi_btn.clicked.connect(self.create_roi_layer)
+        self.model = ModelChooser()
+        self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice, self.model)
+        self.pixel_size.changed.connect(self._on_pixel_size)
+        self.max_patches = QSpinBox()
+        self.max_patches.setRange(1, 4096)
+        self.max_patches.setValue(DescribeParams().max_patches)
+        self.max_patches.setToolTip("Upper bound on patches read per ROI")
+        self.auto_check = QCheckBox("describe new ROIs automatically")
+        self.scale_check = QCheckBox("check the scale (abstain when the pixel size looks wrong)")
+        self.scale_check.setChecked(True)
+        self.scale_check.setToolTip(
+            "A ROI that would be named is read again at x0.8 and x1.25 the pixel size; "
+            "fields that read as another area there do not vote, and a ROI where most do "
+            "is not named (docs/your_scans.md). Off: faster, no such guard."
+        )
+        self.describe_sel_btn = QPushButton("Describe selected")
+        self.describe_all_btn = QPushButton("Describe all")
+        self.progress = ProgressRow()
+        self.results = ResultsPanel(napari_viewer)
+        self.autosave = AutosaveRow(napari_viewer)
+        self.autosave.restored.connect(self.roi_choice.set_value)
+        self._build_layout()
+        self.setMinimumWidth(360)
+        self.describe_sel_btn.clicked.connect(self.describe_selected)
+        self.describe_all_btn.clicked.connect(self.describe_all)
+        self.roi_choice.combo.currentIndexChanged.connect(self._bind_roi_layer)
+        self._layer: Shapes | None = None
+        self._queue: list[int] = []
+        self._geom: dict[int, bytes] = {}
+        self._worker = None
+        self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
+        self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
+        self._ensure_roi_layer()
+        self._bind_roi_layer()
+
+    def _ensure_roi_layer(self, *_) -> None:
+        """Create the "ROIs" layer once an image is there and no Shapes layer exists."""
+        if self.roi_choice.value() is None and self.image_choice.value() is not None:
+            self.create_roi_layer()
+
+    def _build_layout(self) -> None:
+        form = QFormLayout()
+        form.addRow("Image", self.image_choice.combo)
+        form.addRow("Pixel size", self.pixel_size)
+        roi_row = QHBoxLayout()
+        roi_row.addWidget(self.roi_choice.combo, 1)
+        roi_row.addWidget(self.new_roi_btn)
+        form.addRow("ROI layer", roi_row)
+        self.model.add_rows(form)
+        form.addRow("Max patches", self.max_patches)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.describe_sel_btn)
+        buttons.addWidget(self.describe_all_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.autosave)
+        lay.addWidget(self.auto_check)
+        lay.addWidget(self.scale_check)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.results, 1)
+
+    # -- widget values ---------------------------------------------------------------
+    def request(self) -> DescribeRequest:
+        """The current widget values as a :class:`DescribeRequest`."""
+        params = DescribeParams(max_patches=int(self.max_patches.value()))
+        if not self.scale_check.isChecked():
+            params = replace(params, scale=None)
+        return DescribeRequest(
+            self.model.value(), self.model.device_value(), params, self.model.lm_value()
+        )
+
+    # -- layers ----------------------------------------------------------------------
+    def create_roi_layer(self) -> Shapes:
+        """Add an empty "ROIs" layer aligned with the chosen image and select it here."""
+        image = self.image_choice.value()
+        layer = new_roi_layer(self.viewer, image)
+        self.roi_choice.set_value(layer)
+        self._bind_roi_layer()
+        return layer
+
+    def roi_layer(self) -> Shapes | None:
+        """The bound ROI layer (prepared with result columns)."""
+        return self._layer
+
+    def _bind_roi_layer(self, *_) -> None:
+        layer = self.roi_choice.value()
+        if layer is self._layer:
+            return
+        if self._layer is not None:
+            self._layer.events.data.disconnect(self._on_data)
+            self._layer.events.features.disconnect(self.results.refresh)
+        self._layer = layer
+        self._queue.clear()
+        if layer is not None:
+            image = self.image_choice.value()
+            ps = layer_pixel_size_um(image) if isinstance(image, Image) else None
+            if isinstance(image, Image) and place_pixel_rois(layer, image):
+                show_info(f"ROIs of {layer.name!r} are in image pixels: placed over {image.name!r}")
+            rr.prepare_layer(layer, ps)
+            layer.events.data.connect(self._on_data)
+            layer.events.features.connect(self.results.refresh)
+        self.results.set_layer(layer)
+        self._bind_autosave()
+
+    def _bind_autosave(self, *_) -> None:
+        self.autosave.bind(self.image_choice.value(), self._layer)
+
+    def _on_data(self, event: Event) -> None:
+        layer = self._layer
+        action = str(getattr(event, "action", ""))
+        if layer is None:
+            return
+        if action.endswith("added"):
+            new = rr.assign_ids(layer)
+            self.results.refresh()
+            if new and self.auto_check.isChecked():
+                self.describe_rows(new)
+        elif action.endswith("changed"):
+            rows = [i for i in getattr(event, "data_indices", ()) if 0 <= i < len(layer.data)]
+            rows = [i for i in rows if self._moved(i)]
+            was = [i for i in rows if layer.features["status"].iloc[i] != "new"]
+            rr.set_status(layer, was, "stale")
+            if rows and self.auto_check.isChecked():
+                self.describe_rows(rows)
+        elif action.endswith("removed"):
+            self.results.refresh()
+
+    def _on_pixel_size(self, _image: Image) -> None:
+        """The image was re-scaled: descriptions made at the old pixel size are stale."""
+        layer = self._layer
+        if layer is not None and len(layer.data):
+            done = [i for i, s in enumerate(layer.features["status"]) if s == "done"]
+            rr.set_status(layer, done, "stale")
+            if done and self.auto_check.isChecked():
+                self.describe_rows(done)
+
+    def _moved(self, row: int) -> bool:
+        roi_id = int(self._layer.features["roi_id"].iloc[row])
+        old = self._geom.get(roi_id)
+        return old is None or np.asarray(self._layer.data[row]).tobytes() != old
+
+    # -- describing ------------------------------------------------------------------
+    def describe_selected(self) -> None:
+        """Describe the ROIs selected in the ROI layer (all if none is selected)."""
+        layer = self._layer
+        sel = sorted(layer.selected_data) if layer is not None else []
+        self.describe_rows(sel or None)
+
+    def describe_all(self) -> None:
+        """Describe every ROI of the ROI layer."""
+        self.describe_rows(None)
+
+    def _checked_inputs(self):
+        from ...model import resolve_model_path
+
+        image = self.image_choice.value()
+        if image is None:
+            raise LayerError("no image layer: open a section (File > Open) or a sample first")
+        check_grayscale(image)
+        pixel_size_um(image)  # LayerError saying how to set it when the image has none
+        resolve_model_path(self.model.value())
+        return image
+
+    def describe_rows(self, rows: list[int] | None) -> None:
+        """Queue shapes ``rows`` (None: all) of the ROI layer for description."""
+        layer = self._layer
+        if layer is None:
+            show_error("No ROI layer: open an image, or click 'New' next to 'ROI layer'.")
+            return
+        rows = list(range(len(layer.data))) if rows is None else rows
+        if not rows:
+            show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
+            return
+        try:
+            self._checked_inputs()
+        except (LayerError, FileNotFoundError) as exc:
+            show_error(str(exc))
+            return
+        ids = rr.ids_of(layer, rows)
+        queued = [i for i in ids if i not in self._queue]
+        self._queue.extend(queued)
+        rr.set_status(layer, [rr.row_of(layer, i) for i in queued], "queued")
+        if self._worker is None:
+            self._start_worker()
+
+    def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
+        jobs, geoms, errors = rr.roi_jobs(self._layer, ids, image)
+        self._geom.update(geoms)
+        for msg in errors.values():
+            show_warning(msg)
+        rr.set_status(self._layer, list(errors), "error")
+        return jobs
+
+    def _start_worker(self) -> None:
+        image = self.image_choice.value()
+        try:
+            image = self._checked_inputs()
+            section = section_from_layer(image)
+        except (LayerError, FileNotFoundError, ValueError) as exc:
+            self._fail_queue(str(exc))
+            return
+        ids, self._queue = list(self._queue), []
+        jobs = self._jobs(image, ids)
+        if not jobs:
+            return
+        self.pixel_size.auto_check()
+        cancel = self.progress.start(f"loading model, {len(jobs)} ROI(s) to describe…")
+        worker = describe_worker(
+            self.request(),
+            section,
+            jobs,
+            cancel,
+            on_progress=self.progress.relay,
+            _ignore_errors=True,  # errors become notifications (_on_error), not re-raised
+        )
+        worker.yielded.connect(self._on_event)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._cancel = cancel
+        worker.start()
+
+    def _fail_queue(self, message: str) -> None:
+        layer = self._layer
+        show_error(message)
+        if layer is not None:
+            rows = [rr.row_of(layer, i) for i in self._queue]
+            rr.set_status(layer, [r for r in rows if r is not None], "error")
+        self._queue.clear()
+
+    def _on_event(self, ev: JobEvent) -> None:
+        layer = self._layer
+        if isinstance(ev, Loaded) or layer is None:
+            return
+        row = rr.row_of(layer, ev.item)
+        if isinstance(ev, Started):
+            self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
+            if row is not None:
+                rr.set_status(layer, [row], "describing")
+        elif row is None:
+            return  # deleted meanwhile: its result goes nowhere
+        elif isinstance(ev, Failed):
+            show_warning(f"ROI {row + 1}: {ev.message}")
+            rr.set_status(layer, [row], "error")
+        elif isinstance(ev, Done):
+            if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev.item):
+                rr.set_status(layer, [row], "stale")  # edited while it was described
+                if self.auto_check.isChecked():
+                    self._queue.append(ev.item)
+            else:
+                rr.apply_result(layer, row, ev.result)
+                if ev.result.rejection_reason:  # abstained for the image or the scale: say why
+                    show_warning(f"ROI {row + 1}: {ev.result.rejection_reason}")
+
+    def _on_error(self, exc: Exception) -> None:
+        self._fail_queue(f"describing failed: {exc}")
+        layer = self._layer
+        if layer is not None:
+            busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
+            rr.set_status(layer, np.flatnonzero(busy).tolist(), "error")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        cancelled = self.progress.cancel_event.is_set()
+        layer = self._layer
+        if layer is not None:
+            busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
+            left = np.flatnonzero(busy).tolist()
+            if cancelled and left:
+                rr.set_status(layer, left, "stale")
+        self.progress.set_fraction(1.0 if not cancelled else self.progress.bar.value() / 1000)
+        self.progress.finish("cancelled" if cancelled else "done")
+        if self._queue and not cancelled:
+            self._start_worker()
+        elif cancelled:
+            self._queue.clear()
+
+    def cancel(self) -> None:
+        """Cancel the running describe job (ROIs not yet described are marked stale)."""
+        self.progress.cancel()
+
+    @property
+    def busy(self) -> bool:
+        """True while a describe job runs (or the image's pixel size is checked)."""
+        return self._worker is not None or self.pixel_size.worker is not None

@@ -1,0 +1,234 @@
+"""Bridges between napari layers and the core: image layer -> Section, ROI layer set-up.
+
+World coordinates of our layers are micrometres: the reader gives images a scale in µm, and
+the ROI Shapes layers we create copy the image's scale and translate. Section coordinates
+are µm from the image's top-left pixel corner, so ``section = world - translate + p0 / 2``
+(napari draws pixel ``j`` centred on ``j * scale + translate``).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import dask.array as da
+import numpy as np
+from napari.layers import Image, Shapes
+
+from ...sections import Section, grey_levels
+from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, shape_to_polygon_um
+
+ROI_LAYER_NAME = "ROIs"
+_SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class LayerError(ValueError):
+    """A layer that cannot be used (message says what to do instead)."""
+
+
+def _levels(layer: Image) -> list:
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        return list(data)
+    return [data]
+
+
+def check_grayscale(layer: Image) -> None:
+    """Raise :class:`LayerError` unless ``layer`` is a 2D single-channel or RGB(A) image
+    (RGB bright-field scans are read as grey through optical density)."""
+    if not isinstance(layer, Image):
+        raise LayerError(f"layer {layer.name!r} is not an image layer; choose a section image")
+    if layer.ndim != 2:
+        raise LayerError(
+            f"image {layer.name!r} has {layer.ndim} dimensions; cytowords needs a 2D "
+            "grayscale section (y, x) — open a single plane/channel"
+        )
+
+
+def layer_unit(layer) -> str:
+    """The layer's x unit as pint spells it (``pixel`` when none was given)."""
+    units = getattr(layer, "units", None)
+    return "pixel" if units is None else str(units[-1])
+
+
+def layer_pixel_size_um(layer: Image) -> float | None:
+    """µm per pixel of the layer's finest level, from its x scale and unit.
+
+    None when the layer carries no physical pixel size: napari's default scale of 1 in
+    ``pixel`` units (e.g. a TIFF opened without resolution tags), or a unit that is not a
+    length. A scale other than 1 without a unit is read as µm (as readers that set no unit
+    mean it); a length unit is converted (0.02 mm -> 20 µm)."""
+    scale = float(layer.scale[-1])
+    if layer_unit(layer) == "pixel":
+        return None if scale == 1.0 else scale
+    try:
+        return float((scale * layer.units[-1]).to("micrometer").magnitude)
+    except Exception:  # pint's DimensionalityError: not a length
+        return None
+
+
+def pixel_size_problem(layer: Image) -> str | None:
+    """Why cytowords cannot use the layer's y/x scale as µm per pixel (None when it can)."""
+    ps, unit = layer_pixel_size_um(layer), layer_unit(layer)
+    if ps is None or not np.isfinite(ps) or ps <= 0:
+        return (
+            f"image {layer.name!r} has no physical pixel size (scale "
+            f"{float(layer.scale[-1]):g} {unit}): enter the scan's µm per pixel under "
+            "'Pixel size' and press Set"
+        )
+    if unit not in ("pixel", "micrometer"):
+        return (
+            f"image {layer.name!r} is scaled in {unit} ({ps:g} µm per pixel); "
+            "cytowords works in µm: press Set under 'Pixel size' to re-scale it to µm"
+        )
+    sy, sx = (float(v) for v in layer.scale[-2:])
+    if abs(sy / sx - 1.0) > 0.02:
+        return (
+            f"image {layer.name!r} has anisotropic pixels ({sy:g} × {sx:g}); cytowords needs "
+            "square pixels: resample the scan, or press Set under 'Pixel size' if the scale "
+            "is wrong"
+        )
+    return None
+
+
+def pixel_size_um(layer: Image) -> float:
+    """µm per pixel of the finest level; :class:`LayerError` saying what to do when the
+    layer has no usable physical pixel size (:func:`pixel_size_problem`)."""
+    problem = pixel_size_problem(layer)
+    if problem is not None:
+        raise LayerError(problem)
+    return float(layer_pixel_size_um(layer))
+
+
+def set_pixel_size(viewer, image: Image, um: float) -> list:
+    """Give ``image`` a pixel size of ``um`` µm (scale in µm) and re-scale the layers that
+    share its origin and unit by the same factor, so that ROIs and label images drawn over
+    it stay on the same pixels (other images only when they have its size: an overlay of
+    the same scan). Returns the layers changed (the image first)."""
+    if not (isinstance(um, (int, float)) and np.isfinite(um) and um > 0):
+        raise LayerError(f"pixel size {um!r}: expected a positive number of µm per pixel")
+    old_scale = np.asarray(image.scale[-2:], dtype=float)
+    old_translate = np.asarray(image.translate[-2:], dtype=float)
+    unit = layer_unit(image)
+    factor = um / old_scale
+    shape = tuple(image.level_shapes[0][-2:])
+    changed = (
+        [image]
+        + [
+            ly
+            for ly in viewer.layers
+            if ly is not image
+            and ly.ndim >= 2
+            and layer_unit(ly) == unit
+            and np.allclose(np.asarray(ly.translate[-2:], dtype=float), old_translate)
+            # another image follows only if it is the same scan (an overlay of equal size)
+            and (not isinstance(ly, Image) or tuple(ly.level_shapes[0][-2:]) == shape)
+        ]
+    )
+    for ly in changed:
+        scale = np.asarray(ly.scale, dtype=float)
+        translate = np.asarray(ly.translate, dtype=float)
+        scale[-2:] = scale[-2:] * factor
+        translate[-2:] = translate[-2:] * factor
+        ly.units = (*(str(u) for u in ly.units[:-2]), "µm", "µm")
+        ly.scale = tuple(scale)
+        ly.translate = tuple(translate)
+    viewer.reset_view()
+    return changed
+
+
+def section_from_layer(layer: Image) -> Section:
+    """A lazy :class:`Section` over the image layer's levels (nothing is computed)."""
+    check_grayscale(layer)
+    levels = []
+    sizes = []
+    p0 = pixel_size_um(layer)
+    xi = -2 if layer.rgb else -1  # RGB data is (y, x, c)
+    w0 = _levels(layer)[0].shape[xi]
+    for lev in _levels(layer):
+        chunks = (1024, 1024, -1) if layer.rgb else 1024
+        arr = lev if isinstance(lev, da.Array) else da.from_array(lev, chunks=chunks)
+        levels.append(arr)
+        sizes.append(p0 * w0 / max(1, lev.shape[xi]))
+    key = (id(layer.data), tuple(sizes))
+    cached = _SECTIONS.get(layer)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    metadata = {}
+    if layer.rgb:  # the same grey as open_section gives an RGB file
+        levels, model = grey_levels(levels)
+        metadata["colour"] = model.describe()
+    section = Section(levels, pixel_size_um=sizes, name=layer.name, metadata=metadata)
+    # cached per layer: the background estimate etc. live in section.metadata
+    _SECTIONS[layer] = (key, section)
+    return section
+
+
+def world_to_section(layer: Image) -> np.ndarray:
+    """Offset ``(dy, dx)`` µm to add to world coordinates to get section µm."""
+    return -np.asarray(layer.translate, dtype=float)[-2:] + pixel_size_um(layer) / 2.0
+
+
+def shape_polygon_section_um(shapes: Shapes, index: int, image: Image) -> np.ndarray | None:
+    """Polygon ``(N, 2)`` ``(y, x)`` µm in section coordinates of shape ``index``."""
+    poly = shape_to_polygon_um(
+        shapes.data[index], shapes.shape_type[index], shapes.scale, shapes.translate
+    )
+    if poly is None:
+        return None
+    return poly + world_to_section(image)
+
+
+def shape_holes_section_um(shapes: Shapes, index: int, image: Image) -> list[np.ndarray]:
+    """Holes ``(K, 2)`` ``(y, x)`` µm in section coordinates of shape ``index`` (its
+    ``holes`` feature column; none when the layer has no such column)."""
+    if HOLES_COLUMN not in shapes.features.columns or index >= len(shapes.features):
+        return []
+    text = shapes.features[HOLES_COLUMN].iloc[index]
+    return [h + world_to_section(image) for h in holes_um(text, shapes.scale, shapes.translate)]
+
+
+def is_area_shape(shapes: Shapes, index: int) -> bool:
+    """True for rectangles, polygons and ellipses (lines and paths enclose nothing)."""
+    return shapes.shape_type[index] in AREA_SHAPES
+
+
+def new_roi_layer(viewer, image: Image | None, name: str = ROI_LAYER_NAME) -> Shapes:
+    """Add an empty ROI Shapes layer aligned with ``image`` (same µm scale and translate)."""
+    kwargs = {}
+    if image is not None:
+        kwargs = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}
+        if image.units is not None:
+            kwargs["units"] = tuple(str(u) for u in image.units[-2:])
+    # edges about 1/400 of the image width thick (data units), so visible when zoomed out
+    edge = max(2.0, _levels(image)[0].shape[1] / 400.0) if image is not None else 2.0
+    layer = viewer.add_shapes(
+        name=name,
+        ndim=2,
+        face_color="transparent",
+        edge_color="#ffd700",
+        edge_width=edge,
+        **kwargs,
+    )
+    layer.current_edge_width = edge
+    return layer
+
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def place_pixel_rois(rois: Shapes, image: Image) -> bool:
+    """Put ROIs read in the image's pixel coordinates (QuPath GeoJSON, metadata
+    ``cytowords_in_image_pixels``) over ``image``: the image's scale, translate and units.
+    Returns True when the layer was placed (once; later calls change nothing)."""
+    md = rois.metadata
+    if not md.get("cytowords_in_image_pixels"):
+        return False
+    rois.units = tuple(str(u) for u in image.units[-2:])
+    rois.scale = tuple(image.scale[-2:])
+    rois.translate = tuple(image.translate[-2:])
+    md["cytowords_in_image_pixels"] = False
+    md["cytowords_pixel_size_um"] = layer_pixel_size_um(image)
+    return True

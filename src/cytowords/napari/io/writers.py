@@ -1,0 +1,104 @@
+"""npe2 writers: described ROIs to QuPath GeoJSON and CSV (atomic writes).
+
+Names, QuPath classes and colours, object ids and holes come from the layer's feature columns
+(:mod:`._shapes`), so a layer read from QuPath's GeoJSON is written back as QuPath knows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...atomic import atomic_write_text
+from ...describe.export import results_to_csv, rois_to_geojson, write_geojson
+from ...regions.geojson import RESULT_FIELDS
+from ...regions.roi import RoiError
+from .shapes import (
+    CLASS_COLUMN,
+    COLOR_COLUMN,
+    HOLES_COLUMN,
+    ID_COLUMN,
+    NAME_COLUMN,
+    holes_um,
+    layer_polygons_um,
+    shape_roi,
+)
+
+
+def _text(feats: Any, column: str, i: int) -> str | None:
+    """A text feature of row ``i`` (None when the column is absent, empty or not text)."""
+    if feats is None or column not in feats.columns or i >= len(feats):
+        return None
+    v = feats[column].iloc[i]
+    return v if isinstance(v, str) and v else None
+
+
+def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dict]]:
+    """Per area shape: its region (µm; a :class:`Roi` when it has holes), its result fields
+    and its annotation ``{name, classification, color, id}`` from the feature columns."""
+    types = meta.get("shape_type") or ["polygon"] * len(data)
+    scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
+    polys = layer_polygons_um(data, types, scale, translate)
+    feats = meta.get("features")
+    rois, rows, notes = [], [], []
+    for i, poly in enumerate(polys):
+        if poly is None:
+            continue
+        row = {}
+        if feats is not None and len(feats) > i:
+            for k in RESULT_FIELDS:
+                if k in feats.columns:
+                    v = feats[k].iloc[i]
+                    row[k] = v.item() if isinstance(v, np.generic) else v
+        note = {
+            "name": _text(feats, NAME_COLUMN, i),
+            "classification": _text(feats, CLASS_COLUMN, i),
+            "color": _text(feats, COLOR_COLUMN, i),
+            "id": _text(feats, ID_COLUMN, i),
+        }
+        holes = holes_um(_text(feats, HOLES_COLUMN, i), scale, translate)
+        try:
+            region = shape_roi(poly, holes, note["name"] or "") if holes else poly
+        except RoiError:
+            region = poly  # a degenerate outline is written as drawn
+        rois.append(region)
+        rows.append(row)
+        notes.append(note)
+    return rois, rows, notes
+
+
+def _pixel_size(meta: dict) -> float:
+    md = meta.get("metadata") or {}
+    ps = md.get("cytowords_pixel_size_um")
+    if ps:
+        return float(ps)
+    return 1.0  # µm coordinates written as-is: 1 "pixel" = 1 µm
+
+
+def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
+    """Write a Shapes layer with its description features as QuPath GeoJSON."""
+    rois, rows, notes = _rois_and_results(data, meta)
+    md = meta.get("metadata") or {}
+    colors = dict(md.get("cytowords_colors") or {})
+    for n in notes:
+        if n["classification"] and n["color"]:
+            colors.setdefault(n["classification"], n["color"])
+    gj = rois_to_geojson(
+        rois,
+        rows,
+        pixel_size_um=_pixel_size(meta),
+        colors=colors,
+        names=[n["name"] or "" for n in notes],
+        classes=[n["classification"] for n in notes],
+        ids=[n["id"] for n in notes],
+    )
+    return [str(write_geojson(path, gj))]
+
+
+def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
+    """Write a Shapes layer's ROIs and their description features as CSV."""
+    rois, rows, notes = _rois_and_results(data, meta)
+    names = [n["name"] or "" for n in notes]
+    classes = [n["classification"] for n in notes]
+    return [str(atomic_write_text(path, results_to_csv(rois, rows, names=names, classes=classes)))]

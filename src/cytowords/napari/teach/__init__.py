@@ -1,0 +1,1 @@
+"""The Teach and Borders docks: area models from annotations, borders along a drawn path."""

@@ -1,0 +1,273 @@
+"""The "Borders" dock widget: a path drawn along the cortex -> observer-independent borders
+(:func:`cytowords.measure.borders.find_borders`, in a worker thread) -> a Points layer of
+the borders, a Shapes layer of the segments between them (named ``segment k`` in the
+``name`` feature, to rename as areas: the Teach widget reads that column) and the distance
+function plotted against position along the path.
+
+The path is the selected (else the first) path or line shape of the chosen Shapes layer,
+drawn on the pial surface or along the middle of the ribbon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Shapes
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..events import Done, Failed, JobEvent
+from ..io.layers import LayerError, section_from_layer, world_to_section
+from ..qt.layer_choice import LayerChoice
+from ..qt.progress import ProgressRow, run_job
+
+#: test levels offered; "default" is the test's own (1e-7 Bonferroni, 0.002 permutation)
+ALPHAS = ("default", "1e-7", "1e-4", "0.01", "0.05")
+#: the tests offered (:data:`cytowords.measure.borders.TESTS`, the first is the default)
+TESTS = ("bonferroni", "permutation")
+PATH_TYPES = ("path", "line")
+#: colours cycled over the segments
+SEGMENT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def path_section_um(shapes: Shapes, image: Image) -> np.ndarray:
+    """The selected (else first) path/line shape of ``shapes`` as ``(N, 2)`` section µm;
+    :class:`LayerError` when the layer has none."""
+    idx = [i for i, t in enumerate(shapes.shape_type) if t in PATH_TYPES]
+    if not idx:
+        raise LayerError(
+            f"layer {shapes.name!r} has no path: draw one along the pial surface "
+            "(Shapes layer, 'add path' tool)"
+        )
+    chosen = [i for i in sorted(shapes.selected_data) if i in idx]
+    v = np.asarray(shapes.data[(chosen or idx)[0]], dtype=float)[:, -2:]
+    world = v * np.asarray(shapes.scale)[-2:] + np.asarray(shapes.translate)[-2:]
+    return world + world_to_section(image)
+
+
+def borders_events(
+    section, path_um, spacing_um, blocks, alpha, test="bonferroni", adjust_length=True
+):
+    """Worker body: yields ``Done(BorderResult)`` or ``Failed(message)``; ``alpha`` None is
+    the test's default level."""
+    from ...measure import MeasureError
+    from ...measure.borders import find_borders
+
+    try:
+        yield Done(
+            find_borders(
+                section,
+                path_um,
+                spacing_um=spacing_um,
+                block_sizes=blocks,
+                alpha=alpha,
+                test=test,
+                adjust_length=adjust_length,
+            )
+        )
+    except MeasureError as exc:
+        yield Failed(str(exc))
+
+
+borders_worker = thread_worker(borders_events)
+
+
+class DistancePlot(QWidget):
+    """Mean Mahalanobis D² over block sizes against position along the path (mm), the
+    borders as vertical lines (matplotlib's Qt canvas)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(4, 2.2), layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(160)
+        self.ax = self.figure.add_subplot(111)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.canvas)
+        self.x = np.zeros(0)
+        self.y = np.zeros(0)
+
+    def show_result(self, r) -> None:
+        """Plot ``r`` (:class:`~cytowords.measure.borders.BorderResult`)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns at the ends
+            self.y = np.nanmean(r.distance, axis=0)
+        self.x = r.positions_along_um / 1000.0
+        ax = self.ax
+        ax.clear()
+        ax.plot(self.x, self.y, color="#1f77b4", lw=1.2)
+        for b in r.border_along_um:
+            ax.axvline(b / 1000.0, color="#d62728", lw=1, ls="--")
+        ax.set_xlabel("position along the path (mm)")
+        ax.set_ylabel("Mahalanobis D²")
+        ax.set_title(f"{len(r.border_along_um)} border(s)", fontsize=9)
+        self.canvas.draw_idle()
+
+
+class BordersWidget(QWidget):
+    """Dock widget finding area borders along a drawn path."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.image_choice = LayerChoice(napari_viewer, Image)
+        self.path_choice = LayerChoice(napari_viewer, Shapes)
+        self.spacing = QDoubleSpinBox()
+        self.spacing.setRange(10.0, 2000.0)
+        self.spacing.setValue(100.0)
+        self.spacing.setSuffix(" µm")
+        self.spacing.setToolTip("distance between neighbouring traverses along the path")
+        self.block_min, self.block_max = QSpinBox(), QSpinBox()
+        for sb, v in ((self.block_min, 16), (self.block_max, 30)):
+            sb.setRange(4, 200)
+            sb.setValue(v)
+            sb.setSuffix(" traverses")
+        self.alpha = QComboBox()
+        self.alpha.addItems(ALPHAS)
+        self.alpha.setToolTip("level of the corrected test (default: the test's own)")
+        self.test = QComboBox()
+        self.test.addItems(TESTS)
+        self.test.setToolTip(
+            "Hotelling T² with Bonferroni correction, or the max-statistic permutation test "
+            "over the path (1000 seeded shuffles: about 10 s more per 20 mm)"
+        )
+        self.adjust_length = QCheckBox("adjust features for traverse length")
+        self.adjust_length.setChecked(True)
+        self.adjust_length.setToolTip(
+            "remove the features' linear dependence on the log traverse length (oblique or "
+            "curved ribbon); off for short paths over areas of different thickness"
+        )
+        self.run_btn = QPushButton("Find borders")
+        self.run_btn.clicked.connect(self.run)
+        self.progress = ProgressRow()
+        self.progress.cancel_btn.setToolTip("the result of a cancelled run is not shown")
+        self.plot = DistancePlot()
+        form = QFormLayout()
+        form.addRow("Image", self.image_choice.combo)
+        form.addRow("Path layer", self.path_choice.combo)
+        form.addRow("Spacing", self.spacing)
+        form.addRow("Smallest block", self.block_min)
+        form.addRow("Largest block", self.block_max)
+        form.addRow("Test", self.test)
+        form.addRow("Test level α", self.alpha)
+        form.addRow("", self.adjust_length)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.run_btn)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.plot, 1)
+        self._worker = None
+        self.result = None
+        self.last_layers: list = []
+
+    def run(self) -> None:
+        """Start border detection on the chosen path (notifications on bad input)."""
+        if self._worker is not None:
+            show_info("borders are already being computed; cancel first")
+            return
+        image, shapes = self.image_choice.value(), self.path_choice.value()
+        try:
+            if image is None or shapes is None:
+                raise LayerError(
+                    "choose an image and a Shapes layer with a path drawn on the cortex"
+                )
+            section = section_from_layer(image)
+            path = path_section_um(shapes, image)
+        except LayerError as exc:
+            show_error(str(exc))
+            return
+        lo, hi = sorted((self.block_min.value(), self.block_max.value()))
+        blocks = tuple(range(lo, hi + 1, 2)) or (lo,)
+        self.progress.start("reading the ribbon and tracing traverses…")
+        self.progress.set_fraction(0.05)
+        worker = borders_worker(
+            section,
+            path,
+            self.spacing.value(),
+            blocks,
+            None if self.alpha.currentText() == "default" else float(self.alpha.currentText()),
+            self.test.currentText(),
+            self.adjust_length.isChecked(),
+            _ignore_errors=True,
+        )
+        run_job(self, worker, self.run_btn, lambda ev: self._on_event(ev, image), "borders")
+
+    def _on_event(self, ev: JobEvent, image: Image) -> None:
+        if self.progress.cancel_event.is_set():
+            return
+        if isinstance(ev, Failed):
+            show_error(f"borders: {ev.message}")
+            self.progress.finish(f"no borders: {ev.message}")
+            return
+        self.result = r = ev.result
+        self._add_layers(r, image)
+        self.plot.show_result(r)
+        self.progress.set_fraction(1.0)
+        self.progress.finish(
+            f"{len(r.border_along_um)} border(s) along {r.path_length_um / 1000:.1f} mm "
+            f"({len(r.traverses_um)} traverses)"
+        )
+
+    def _add_layers(self, r, image: Image) -> None:
+        from ...measure.borders import point_at
+
+        to_world = -world_to_section(image)
+        kw = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}
+        if image.units is not None:
+            kw["units"] = tuple(str(u) for u in image.units[-2:])
+        scale = np.asarray(image.scale[-2:], dtype=float)
+        offset = np.asarray(image.translate[-2:], dtype=float)
+
+        def data(pts_um):  # section µm -> layer data coordinates
+            return ((np.asarray(pts_um) + to_world) - offset) / scale
+
+        pts = self.viewer.add_points(
+            data(r.border_um) if len(r.border_um) else np.zeros((0, 2)),
+            name=f"{image.name} borders",
+            size=max(8.0, 300.0 / float(scale[0])),
+            face_color="#d62728",
+            features={
+                "along_mm": np.round(r.border_along_um / 1000.0, 2),
+                "support": np.round(r.border_support, 2),
+            },
+            **kw,
+        )
+        segs = []
+        for a, b in r.segments_along_um:
+            along = np.linspace(a, b, max(2, int((b - a) / r.spacing_um) + 1))
+            segs.append(data(point_at(r.path_um, along)))
+        names = [f"segment {k}" for k in range(1, len(segs) + 1)]
+        seg = self.viewer.add_shapes(
+            segs,
+            shape_type="path",
+            name=f"{image.name} segments",
+            edge_width=max(2.0, 100.0 / float(scale[0])),
+            edge_color="segment",
+            edge_color_cycle=SEGMENT_COLOURS,
+            features={"name": names, "segment": np.arange(1, len(segs) + 1)},
+            text={"string": "{name}", "color": "white", "size": 10},
+            **kw,
+        )
+        self.last_layers = [pts, seg]
+
+    def cancel(self) -> None:
+        self.progress.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None

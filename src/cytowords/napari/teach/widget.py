@@ -1,0 +1,219 @@
+"""The "Teach areas" dock widget: named regions on one or more sections -> a taught area
+model (cross-validated in a worker thread) -> saved as a model bundle.
+
+Regions are the area shapes (rectangles, polygons, ellipses) of a Shapes layer, named by
+its ``name`` feature (the column the Describe widget and the GeoJSON reader use; ``area``
+or ``class`` also work); unnamed shapes are skipped. *Add section* puts the chosen image
+and its regions on the list; *Fit* teaches from every listed pair (or the chosen pair when
+the list is empty), shows the cross-validation table, and *Save…* writes the bundle that
+Describe and Area map then take as their model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from napari.layers import Image, Shapes
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtGui import QFont
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..events import Done, Failed, JobEvent
+from ..io.layers import LayerError, section_from_layer, shape_polygon_section_um
+from ..qt.layer_choice import LayerChoice
+from ..qt.progress import ProgressRow, run_job
+
+#: feature columns that name a region, in order of preference
+NAME_COLUMNS = ("name", "area", "class")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An image layer and the Shapes layer of regions named on it."""
+
+    image: Image
+    shapes: Shapes
+
+    def label(self) -> str:
+        return f"{self.image.name} — {self.shapes.name}"
+
+
+def named_regions(shapes: Shapes, image: Image, section: int) -> list:
+    """:class:`~cytowords.teach.Annotation` for each named area shape of ``shapes``
+    (section µm of ``image``); shapes without a name or enclosing nothing are skipped."""
+    from ...regions.roi import Roi
+    from ...teach.annotations import Annotation, clean_name
+
+    col = next((c for c in NAME_COLUMNS if c in shapes.features.columns), None)
+    if col is None:
+        return []
+    out = []
+    for i in range(len(shapes.data)):
+        name = clean_name(shapes.features[col].iloc[i]) if i < len(shapes.features) else ""
+        poly = shape_polygon_section_um(shapes, i, image)
+        if name and name.lower() != "nan" and poly is not None:
+            out.append(Annotation(section, name, Roi(poly, name), shapes.name))
+    return out
+
+
+def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
+    """Worker body: yields ``Done(TaughtModel)`` or ``Failed(message)``."""
+    from ...jobs import Cancelled
+    from ...teach import TeachError, teach
+
+    try:
+        sections, anns = [], []
+        for k, p in enumerate(pairs):
+            sections.append(section_from_layer(p.image))
+            found = named_regions(p.shapes, p.image, k)
+            if not found:
+                raise TeachError(
+                    f"layer {p.shapes.name!r}: no named region (give shapes a name in the "
+                    "layer's 'name' feature)"
+                )
+            anns += found
+        yield Done(teach(sections, anns, model=model, on_progress=on_progress, cancel=cancel))
+    except Cancelled:
+        return
+    except (TeachError, LayerError, FileNotFoundError, ValueError) as exc:
+        yield Failed(str(exc))
+
+
+teach_worker = thread_worker(teach_events)
+
+
+class TeachWidget(QWidget):
+    """Dock widget teaching areas from named regions."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.image_choice = LayerChoice(napari_viewer, Image)
+        self.shapes_choice = LayerChoice(napari_viewer, Shapes)
+        self.model = QLineEdit("default")
+        self.model.setToolTip("Model bundle whose encoder embeds the fields ('default': bundled)")
+        self.pairs_list = QListWidget()
+        self.pairs: list[Pair] = []
+        add_btn = QPushButton("Add section")
+        add_btn.clicked.connect(self.add_pair)
+        clear_btn = QPushButton("Clear list")
+        clear_btn.clicked.connect(self.clear_pairs)
+        self.fit_btn = QPushButton("Fit")
+        self.fit_btn.clicked.connect(self.fit)
+        self.save_btn = QPushButton("Save…")
+        self.save_btn.setEnabled(False)
+        self.save_btn.clicked.connect(lambda: self.save())
+        self.table = QPlainTextEdit()
+        self.table.setReadOnly(True)
+        self.table.setFont(QFont("monospace"))
+        self.table.setPlaceholderText("cross-validation appears here after Fit")
+        self.progress = ProgressRow()
+        form = QFormLayout()
+        form.addRow("Image", self.image_choice.combo)
+        form.addRow("Named regions", self.shapes_choice.combo)
+        form.addRow("Base model", self.model)
+        row = QHBoxLayout()
+        row.addWidget(add_btn)
+        row.addWidget(clear_btn)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.fit_btn)
+        buttons.addWidget(self.save_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(row)
+        lay.addWidget(self.pairs_list)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.table, 1)
+        self._worker = None
+        self.taught = None
+
+    def current_pair(self) -> Pair | None:
+        image, shapes = self.image_choice.value(), self.shapes_choice.value()
+        return Pair(image, shapes) if image is not None and shapes is not None else None
+
+    def add_pair(self) -> None:
+        """Put the chosen image and regions layer on the list of sections to teach from."""
+        p = self.current_pair()
+        if p is None:
+            show_error("choose an image and a Shapes layer of named regions first")
+            return
+        if p in self.pairs:
+            return
+        self.pairs.append(p)
+        self.pairs_list.addItem(p.label())
+
+    def clear_pairs(self) -> None:
+        self.pairs.clear()
+        self.pairs_list.clear()
+
+    def fit(self) -> None:
+        """Teach from the listed sections (or the chosen pair) in a worker thread."""
+        if self._worker is not None:
+            show_info("already fitting; cancel it first")
+            return
+        pairs = list(self.pairs) or ([self.current_pair()] if self.current_pair() else [])
+        if not pairs:
+            show_error("choose an image and a Shapes layer of named regions first")
+            return
+        cancel = self.progress.start("reading and embedding fields…")
+        self.taught = None
+        self.save_btn.setEnabled(False)
+        worker = teach_worker(
+            pairs,
+            self.model.text().strip() or "default",
+            cancel,
+            on_progress=self.progress.relay,
+            _ignore_errors=True,
+        )
+        run_job(self, worker, self.fit_btn, self._on_event, "teach")
+
+    def _on_event(self, ev: JobEvent) -> None:
+        if isinstance(ev, Failed):
+            show_error(f"teach: {ev.message}")
+            self.progress.finish(f"not taught: {ev.message}")
+            return
+        self.taught = ev.result
+        self.table.setPlainText(self.taught.cv.table())
+        self.save_btn.setEnabled(True)
+        self.progress.finish(
+            f"taught {len(self.taught.names)} areas in {self.taught.seconds:.0f} s; "
+            "check the cross-validation, then Save…"
+        )
+
+    def save(self, path: str | None = None) -> str | None:
+        """Write the taught model as a bundle folder (asks where when ``path`` is None);
+        returns the folder or None."""
+        from ...teach import save_taught
+
+        if self.taught is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save taught model as folder")
+            if not path:
+                return None
+        try:
+            save_taught(self.taught, path)
+        except (OSError, ValueError) as exc:
+            show_error(f"could not save {path}: {exc}")
+            return None
+        show_info(f"saved {path}: choose it as the model in Describe or Area map")
+        return str(path)
+
+    def cancel(self) -> None:
+        self.progress.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None

@@ -1,0 +1,424 @@
+"""Is a section's stated pixel size plausible? A check by reading tissue at several scales.
+
+Everything the model says depends on the physical scale: it reads fields of a fixed size
+in µm, and laminar thickness is one of the features that tell areas apart. A scan whose
+pixel size is mis-stated (a file written after down-sampling, a wrong objective in the
+metadata) is misread on most fields (docs/results.md, robustness: ×1.5 costs a third of
+the accuracy). This check samples fields on the tissue, reads them as if the pixel size
+were ``factor ×`` the stated one for factors from 0.5 to 2, and counts how many read as a
+known area (accepted by the open-set scorer). Cortex reads as a known area most often
+near its true scale, so a stated size far from that peak is flagged, with the size at the
+peak as a suggestion. The peak is broad (about ×0.8 to ×1.25), so errors under about ×1.4
+are not detected; on sections with little known cortex the check says it is
+inconclusive.
+
+The same reading answers a second question: does the model know this tissue at all? The
+share of tissue fields recognised at the stated size is the section's *familiarity*;
+when even at the best scale fewer than :data:`MIN_FAMILIAR` of them read as a known area,
+the scan is unlike the sections the model was trained on (another stain, species,
+resolution, or simply real tissue for the bundled model trained on synthetic cortex), and
+the check says so instead of judging the pixel size. Figures: ``benchmarks/pixel_size_check.py``, docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import NoTissueError, Section, read_fields, tissue_mask
+
+#: candidate ratios true / stated pixel size (a geometric grid from 1/2 to 2)
+FACTORS = tuple(round(2.0 ** (k / 4.0), 4) for k in range(-4, 5))
+#: flagged when the stated size's acceptance is below this share of the best one ...
+MAX_RATIO = 0.7
+#: ... and at least this many fields (share of all sampled) lower
+MIN_GAP = 0.08
+#: below this best acceptance the scan is unfamiliar and the pixel size check inconclusive.
+#: At their best scale held-out synthetic sections (80 × 60 mm, 96 fields, white matter
+#: included) read 23 % (brain 203), 33 % (206) and 96 % (204) of tissue fields as a known
+#: area, a real BigBrain section 10 %: 15 % lies between (96 fields give about ±4 %), so a
+#: scan the model does not know is no longer called "consistent" while every synthetic one
+#: is still judged
+MIN_FAMILIAR = 0.15
+#: where the user learns what an unfamiliar scan means and what to do
+YOUR_SCANS_DOC = "docs/your_scans.md"
+@dataclass(frozen=True)
+class ScaleCheck:
+    """Result of :func:`check_pixel_size`.
+
+    Attributes:
+        stated_um: the section's stated µm per pixel of level 0.
+        factors: candidate ratios (true / stated pixel size) that were tried.
+        accepted: share of the sampled tissue fields read as a known area at each factor.
+        n_fields: tissue fields sampled.
+    """
+
+    stated_um: float
+    factors: tuple[float, ...]
+    accepted: tuple[float, ...]
+    n_fields: int
+
+    def at(self, factor: float) -> float:
+        """Acceptance at the factor of :attr:`factors` nearest to ``factor``."""
+        i = int(np.argmin([abs(math.log(f / factor)) for f in self.factors]))
+        return self.accepted[i]
+
+    @property
+    def best_factor(self) -> float:
+        """Geometric centre of the plateau (acceptance within 90 % of the best) around the
+        best factor; ties go to the factor nearest 1."""
+        a = np.asarray(self.accepted)
+        logs = np.log(np.asarray(self.factors))
+        best = int(np.lexsort((np.abs(logs), -a))[0])
+        lo = hi = best
+        while lo > 0 and a[lo - 1] >= 0.9 * a[best]:
+            lo -= 1
+        while hi < len(a) - 1 and a[hi + 1] >= 0.9 * a[best]:
+            hi += 1
+        return float(np.exp(logs[lo : hi + 1].mean()))
+
+    @property
+    def verdict(self) -> str:
+        """``"consistent"``, ``"suspect"`` (the stated size reads far worse than another) or
+        ``"inconclusive"`` (too few fields read as a known area at any scale)."""
+        best, here = max(self.accepted), self.at(1.0)
+        if best < MIN_FAMILIAR:
+            return "inconclusive"
+        if here < MAX_RATIO * best and best - here >= MIN_GAP:
+            return "suspect"
+        return "consistent"
+
+    @property
+    def familiarity(self) -> float:
+        """Share of the sampled tissue fields read as a known area at the stated size."""
+        return self.at(1.0)
+
+    @property
+    def familiar(self) -> bool:
+        """False when hardly any tissue field reads as a known area at any scale (best
+        acceptance below :data:`MIN_FAMILIAR`): the model does not know this tissue."""
+        return max(self.accepted) >= MIN_FAMILIAR
+
+    @property
+    def familiarity_message(self) -> str:
+        """One sentence when the scan is unfamiliar to the model, else ``""``."""
+        if self.familiar:
+            return ""
+        return unfamiliar_message(self.familiarity)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the fields, the verdict, the suggestion, familiarity and messages."""
+        return {
+            "verdict": self.verdict,
+            "familiarity": round(self.familiarity, 4),
+            "familiar": self.familiar,
+            "familiarity_message": self.familiarity_message,
+            "stated_um": self.stated_um,
+            "suggested_um": round(self.suggested_um, 4),
+            "factors": list(self.factors),
+            "accepted": [round(a, 4) for a in self.accepted],
+            "n_fields": self.n_fields,
+            "message": self.message,
+        }
+
+    @property
+    def suggested_um(self) -> float:
+        """The pixel size at the acceptance peak (µm per pixel of level 0)."""
+        return self.stated_um * self.best_factor
+
+    @property
+    def message(self) -> str:
+        """One sentence for the user: the verdict with the figures behind it."""
+        n, here = self.n_fields, self.at(1.0)
+        lo, hi = self.stated_um * min(self.factors), self.stated_um * max(self.factors)
+        if self.verdict == "inconclusive":
+            return (
+                f"pixel size check inconclusive: at most {max(self.accepted):.0%} of {n} "
+                f"tissue fields read as a known area at any pixel size from {lo:.3g} to "
+                f"{hi:.3g} µm, so the pixel size cannot be judged"
+            )
+        if self.verdict == "suspect":
+            return (
+                f"the pixel size of {self.stated_um:.4g} µm looks wrong: {here:.0%} of {n} "
+                f"tissue fields read as a known area at it, {max(self.accepted):.0%} at about "
+                f"{self.suggested_um:.3g} µm per pixel; check the scan's pixel size (a wrong "
+                "one misreads most fields)"
+            )
+        return (
+            f"the pixel size of {self.stated_um:.4g} µm is consistent with the tissue: "
+            f"{here:.0%} of {n} tissue fields read as a known area at it (best "
+            f"{max(self.accepted):.0%}, pixel sizes from {lo:.3g} to {hi:.3g} µm tried)"
+        )
+
+
+def unfamiliar_message(share: float) -> str:
+    """The familiarity verdict for a scan where only ``share`` (0-1) of the tissue fields
+    read as a known area."""
+    return (
+        "this scan looks unlike the sections the model was trained on: only "
+        f"{share:.0%} of tissue fields read as a known area; see {YOUR_SCANS_DOC}: train "
+        "on your own sections or plug in a real encoder"
+    )
+
+
+def rescaled(section: Section, factor: float) -> Section:
+    """The same pixels with every level's pixel size multiplied by ``factor`` (lazy)."""
+    return Section(
+        section.levels, pixel_size_um=[s * factor for s in section.pixel_size_um], name=section.name
+    )
+
+
+def tissue_points(section: Section, n: int, seed: int = 0) -> np.ndarray:
+    """``(n', 2)`` random points on tissue as fractions of the section's height and width
+    (n' = n, or fewer on a small mask); NoTissueError without tissue."""
+    tm = tissue_mask(section)
+    ys, xs = np.nonzero(tm.mask)
+    if not len(ys):
+        raise NoTissueError(f"section {section.name!r}: no tissue pixels to check the scale on")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(ys), size=min(n, len(ys)), replace=False)
+    return (np.stack([ys[pick], xs[pick]], 1) + 0.5) / np.asarray(tm.mask.shape, dtype=float)
+
+
+def check_pixel_size(
+    section: Section,
+    model: Any,
+    *,
+    n_fields: int = 96,
+    factors: tuple[float, ...] = FACTORS,
+    views: int = 1,
+    seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ScaleCheck | None:
+    """Read ``n_fields`` tissue fields at ``factor ×`` the stated pixel size for every
+    factor and return the acceptance per factor (:class:`ScaleCheck`). ``model``: a loaded
+    :class:`~cytowords.model.ModelBundle` (:func:`cytowords.model.get_bundle`; the vision
+    parts suffice) or a :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
+    enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
+    returns None when ``cancel()`` turned true. Raises NoTissueError without tissue."""
+    import torch
+
+    points = tissue_points(section, n_fields, seed)
+    bundle = getattr(model, "bundle", model)
+    accepted = []
+    for k, f in enumerate(factors):
+        if cancel is not None and cancel():
+            return None
+        s = rescaled(section, f)
+        patches = read_fields(s, points * s.shape_um, bundle.pixel_size_um, bundle.read_px)
+        with torch.inference_mode():
+            rejected = bundle.predict(bundle.embed(patches, views=views), views).rejected
+        accepted.append(float((~rejected).mean()))
+        if on_progress is not None:
+            on_progress(k + 1, len(factors))
+    return ScaleCheck(float(section.pixel_size_um[0]), tuple(factors), tuple(accepted), len(points))
+
+
+# --- per ROI: does the tissue read better at another pixel size? -------------------------
+
+#: the human cortex is this thick (mm), from the thinnest (calcarine) to the thickest
+#: (precentral) areas
+HUMAN_THICKNESS_MM = (1.0, 4.5)
+#: a thickness from fewer pia-to-white-matter traverses is too uncertain to judge the scale
+MIN_THICKNESS_TRAVERSES = 10
+
+
+@dataclass(frozen=True)
+class ScaleLimits:
+    """How a described ROI checks that its tissue fits the stated pixel size.
+
+    Attributes:
+        factors: ratios (true / stated pixel size) at which the ROI's voting fields are
+            read again (same centres); () turns the field and ROI checks off.
+        field_margin: a field abstains when, read at one of ``factors``, it is named as
+            another area *and* its open-set score is lower (more familiar) than at the
+            stated size by more than this.
+        max_flagged_share: a ROI abstains (rejected with the scale reason) when more
+            than this share of its accepted fields abstain by the field rule (1: never).
+        roi_margin: a ROI also abstains when the median open-set score of its voting
+            fields at one of ``factors`` is lower than at the stated size by more than
+            this. In the units of the bundle's open-set score (the default bundle's: log
+            odds of "no known area"), set for the default bundle on validation brains 100
+            and 101 (``benchmarks/roi_scale.py --calibrate``): 8 mm squares at the right
+            pixel size gain at most 0.49, at a pixel size stored ×1.33 too large 1.26 in
+            the median. Other bundles' scorers have other units: set it for them (inf: off).
+        thickness_tolerance: a ROI abstains when the readout's estimated true cortical
+            thickness (mm, at the stated size) lies outside :data:`HUMAN_THICKNESS_MM`
+            widened by this factor on both sides (0: no thickness check).
+    """
+
+    factors: tuple[float, ...] = (0.8, 1.25)
+    field_margin: float = 0.0
+    max_flagged_share: float = 0.5
+    roi_margin: float = 1.0
+    thickness_tolerance: float = 1.25
+
+
+DEFAULT_SCALE_LIMITS = ScaleLimits()
+
+
+def inconsistent_fields(
+    area: np.ndarray,
+    ood: np.ndarray,
+    area_at: np.ndarray,
+    ood_at: np.ndarray,
+    margin: float = DEFAULT_SCALE_LIMITS.field_margin,
+) -> np.ndarray:
+    """``(M,)`` index into the factors at which each field reads as another area and more
+    familiar, the most familiar such factor; -1 where none does.
+
+    ``area``/``ood``: ``(M,)`` predicted area index and open-set score at the stated size;
+    ``area_at``/``ood_at``: ``(K, M)`` the same at each of ``K`` other factors."""
+    area_at, ood_at = np.atleast_2d(area_at), np.atleast_2d(ood_at)
+    better = (area_at != np.asarray(area)[None]) & (ood_at < np.asarray(ood)[None] - margin)
+    score = np.where(better, ood_at, np.inf)
+    return np.where(better.any(axis=0), np.argmin(score, axis=0), -1)
+
+
+@dataclass
+class RoiScale:
+    """What re-reading a ROI's fields at other pixel sizes showed.
+
+    Attributes:
+        stated_um: the section's stated µm per pixel (level 0).
+        factors: the factors (true / stated pixel size) read besides 1.
+        median_ood: median open-set score of the checked fields at the stated size, then
+            at each factor.
+        field_factor: ``(M,)`` per field of the ROI the index of the factor at which it
+            reads as another area and more familiar, -1 where none does or it was not
+            checked.
+        checked: ``(M,)`` the fields that were read again (the voting ones).
+    """
+
+    stated_um: float
+    factors: tuple[float, ...]
+    median_ood: tuple[float, ...]
+    field_factor: np.ndarray
+    checked: np.ndarray
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """``(M,)`` bool: fields that abstain (another area, more familiar elsewhere)."""
+        return self.field_factor >= 0
+
+    def best(self) -> int:
+        """Index into :attr:`factors` where the checked fields are most familiar (lowest
+        median open-set score)."""
+        return int(np.argmin(self.median_ood[1:]))
+
+    def gain(self) -> float:
+        """How much lower the median open-set score is at the best other factor than at
+        the stated size (positive: the tissue is more familiar there)."""
+        return float(self.median_ood[0] - self.median_ood[1 + self.best()])
+
+    def suggested_um(self) -> float:
+        """The pixel size (µm, level 0) at which the ROI reads best among those tried:
+        the factor most of the abstaining fields point to, else the best median."""
+        k = self.field_factor[self.field_factor >= 0]
+        f = self.factors[int(np.bincount(k).argmax())] if len(k) else self.factors[self.best()]
+        return self.stated_um * f
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (no per-field arrays)."""
+        return {
+            "stated_um": self.stated_um,
+            "factors": [1.0, *self.factors],
+            "median_ood": [round(float(v), 4) for v in self.median_ood],
+            "n_checked": int(self.checked.sum()),
+            "n_flagged": int(self.flagged.sum()),
+            "suggested_um": round(self.suggested_um(), 4),
+        }
+
+
+def reread_at_scales(
+    bundle,
+    section: Section,
+    centres_um: np.ndarray,
+    checked: np.ndarray,
+    area: np.ndarray,
+    ood: np.ndarray,
+    limits: ScaleLimits = DEFAULT_SCALE_LIMITS,
+) -> RoiScale:
+    """Read the ``checked`` fields of a ROI (``(M, 2)`` µm centres, ``(M,)`` bool) again at
+    each of ``limits.factors`` × the stated pixel size (the same tissue: a field of the
+    model's size in true µm is ``1 / factor`` as many stated µm), classify them with
+    ``bundle`` and compare with the stated size's ``area`` indices and open-set scores
+    ``ood`` (``(M,)``)."""
+    import torch
+
+    checked = np.asarray(checked, dtype=bool)
+    idx = np.flatnonzero(checked)
+    m, k = len(checked), len(limits.factors)
+    area_at = np.zeros((k, len(idx)), dtype=int)
+    ood_at = np.zeros((k, len(idx)))
+    for j, f in enumerate(limits.factors):
+        patches = read_fields(
+            section, np.asarray(centres_um)[idx], bundle.pixel_size_um / f, bundle.read_px
+        )
+        with torch.inference_mode():
+            pred = bundle.predict(bundle.embed(patches))
+        area_at[j], ood_at[j] = pred.area_index, pred.ood_score
+    field_factor = np.full(m, -1, dtype=int)
+    a0, o0 = np.asarray(area)[idx], np.asarray(ood, dtype=float)[idx]
+    field_factor[idx] = inconsistent_fields(a0, o0, area_at, ood_at, limits.field_margin)
+    med = (float(np.median(o0)), *(float(np.median(v)) for v in ood_at))
+    return RoiScale(
+        float(section.pixel_size_um[0]), tuple(limits.factors), med, field_factor, checked
+    )
+
+
+#: what the user can run to find the right pixel size
+PIXEL_SIZE_HINT = "check the pixel size (`cytowords pixel-size IMAGE`)"
+
+
+def scale_rejection(res: RoiScale, accepted: np.ndarray, limits: ScaleLimits) -> str:
+    """The rejection reason when more than ``limits.max_flagged_share`` of a ROI's
+    ``accepted`` (``(M,)`` bool) checked fields abstain by the field rule, or its tissue
+    reads clearly better at another pixel size (median open-set score lower by more than
+    ``limits.roi_margin``); else ``""``."""
+    acc = np.asarray(accepted, dtype=bool) & res.checked
+    mostly = acc.any() and res.flagged[acc].mean() > limits.max_flagged_share
+    if res.gain() <= limits.roi_margin and not mostly:
+        return ""
+    return (
+        f"the tissue reads as cortex better at ≈ {res.suggested_um():.3g} µm/px than at the "
+        f"stored {res.stated_um:.4g} µm/px: no area is named; {PIXEL_SIZE_HINT}"
+    )
+
+
+def scale_summary(res: RoiScale) -> str:
+    """One sentence for the fields that abstained because they read as another area, and
+    more familiar, at another pixel size; empty when none did."""
+    n = int(res.flagged.sum())
+    if not n:
+        return ""
+    return (
+        f"{n} of {int(res.checked.sum())} fields read as another area, and more like known "
+        "cortex, at another pixel size, and did not vote"
+    )
+
+
+def thickness_rejection(
+    measurements: dict, stated_um: float, limits: ScaleLimits = DEFAULT_SCALE_LIMITS
+) -> str:
+    """The rejection reason when the readout's estimated true cortical thickness
+    (``measurements`` as on a :class:`~cytowords.describe.RegionDescription`) is far
+    outside the human range at the stated pixel size; ``""`` otherwise or when it was not
+    measured."""
+    tol = float(limits.thickness_tolerance)
+    est = (measurements.get("thickness_mm") or {}).get("estimated_true")
+    few = int(measurements.get("n_traverses") or 0) < MIN_THICKNESS_TRAVERSES
+    if not tol or est is None or not np.isfinite(est) or few:
+        return ""
+    lo, hi = HUMAN_THICKNESS_MM
+    if lo / tol <= est <= hi * tol:
+        return ""
+    return (
+        f"the cortex measures {est:.1f} mm thick at the stored {stated_um:.4g} µm/px, far "
+        f"outside the human range ({lo:g}–{hi:g} mm): no area is named; {PIXEL_SIZE_HINT}"
+    )

@@ -1,0 +1,164 @@
+"""Caption targets that follow the tissue: the area's mined caption, minus what this field
+contradicts, plus what was measured here.
+
+A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one training field:
+
+1. clauses that the field's truth (:class:`~cytowords.training.data.readout_truth.FieldTruth`)
+   or its readout vector contradict are removed (:func:`clause_contradicts`): a layer IV
+   claim against the true or measured cortex type, a thin/thick cortex claim against the
+   true or measured thickness, Betz or Meynert cells the area does not have. The mined
+   literature text is otherwise kept verbatim: nothing is invented;
+2. measured statements from the readout vector (:func:`measured_sentences`, a few short
+   paraphrases each) come right after ``"Area <id> (<name>)."`` and before the kept clauses
+   (so a caption cut at the token limit loses literature, not measurements); numbers are
+   written as slots (``{thickness}``, ``{layer_i}``,
+   :data:`cytowords.model.caption_input.SLOTS`) that the bundle fills with the measured
+   value after generation. With nothing measured the mined layout stays as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from cytowords.measure.vector import caption_iv_claim, vector_values
+
+from .readout_truth import FieldTruth
+
+#: a "thin" cortex claim is contradicted from this thickness (mm) on, a "thick" one below
+#: ``THICK_MIN_MM``: the atlas's stored thickness terms (thin areas reach 2.3 mm, thick
+#: ones start at 2.9 mm; "medium" lies between)
+THIN_MAX_MM = 2.9
+THICK_MIN_MM = 2.3
+_CORTEX_THICKNESS = re.compile(
+    r"^(thin|thick)\b|\b(thin|thick)\b(?=(?:[\s,]+[\w-]+){0,2}?\s+(?:iso|konio)?cortex\b)"
+    r"|\bcortex is (?:\w+ )?(thin|thick)\b",
+    re.IGNORECASE,
+)
+#: special cells named in captions -> generator kinds that make the claim true
+_SPECIAL = {
+    re.compile(r"\bbetz\b", re.I): ("betz",),
+    re.compile(r"\bmeynert\b", re.I): ("meynert",),
+}
+_NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
+
+_THICKNESS = (
+    "Cortex about {thickness} mm thick here.",
+    "Here the cortex is about {thickness} mm thick.",
+    "Measured thickness about {thickness} mm.",
+)
+_OBLIQUE = ("Cut obliquely: the thickness is apparent.", "The cut looks oblique.")
+_LAYER_I = ("Layer I about {layer_i} mm.", "Layer I is about {layer_i} mm wide.")
+_IV = {
+    "koniocortex": ("Broad, dense layer IV (koniocortex-like).", "A broad, dense layer IV."),
+    "granular": ("A distinct layer IV.", "Distinct layer IV band."),
+    "dysgranular": ("At most a faint layer IV band.", "Only a faint layer IV band."),
+    "agranular": ("No layer IV band (agranular-like).", "No layer IV band shows (agranular-like)."),
+}
+
+
+def template_texts() -> list[str]:
+    """Every measured-statement template (for the tokenizer's training texts)."""
+    out = [*_THICKNESS, *_OBLIQUE, *_LAYER_I]
+    for v in _IV.values():
+        out.extend(v)
+    return out
+
+
+def split_caption(caption: str) -> tuple[str, list[str]]:
+    """``("Area X (name)", [clauses])`` of a mined caption (no ``:``: the whole caption is
+    the head and there are no clauses)."""
+    text = caption.strip()
+    if ":" not in text:
+        return text.rstrip("."), []
+    head, body = text.split(":", 1)
+    clauses = [c.strip().rstrip(".") for c in body.split(";")]
+    return head.strip(), [c for c in clauses if c]
+
+
+def thickness_claim(clause: str) -> str | None:
+    """``"thin"``, ``"thick"`` or None: what ``clause`` says about the cortex's thickness."""
+    m = _CORTEX_THICKNESS.search(clause)
+    if not m:
+        return None
+    return next(g for g in m.groups() if g).lower()
+
+
+def clause_contradicts(
+    clause: str,
+    truth: FieldTruth | None,
+    measured: dict | None = None,
+) -> bool:
+    """True when ``clause`` claims what the field's truth or its readout values
+    (:func:`cytowords.measure.vector.vector_values`) contradict."""
+    iv = caption_iv_claim(clause)
+    tclaim = thickness_claim(clause)
+    types, thick = [], []
+    if truth is not None:
+        types.append(truth.cortex_type)
+        thick.append(truth.thickness_mm)
+    if measured and measured.get("measured"):
+        if measured.get("cortex_type") is not None:
+            types.append(measured["cortex_type"])
+        thick.append(float(measured["thickness_mm"]))
+    for t in types:
+        if iv is True and t == "agranular":
+            return True
+        if iv is False and t in ("koniocortex", "granular"):
+            return True
+    for mm in thick:
+        if tclaim == "thin" and mm >= THIN_MAX_MM:
+            return True
+        if tclaim == "thick" and mm < THICK_MIN_MM:
+            return True
+    if truth is not None:
+        for pat, kinds in _SPECIAL.items():
+            m = pat.search(clause)
+            if m and not _NEGATED.search(clause[: m.start()]):
+                if not any(k in truth.special for k in kinds):
+                    return True
+    return False
+
+
+def measured_sentences(vector: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """Measured statements of a readout vector with slots for the numbers (one paraphrase
+    each, drawn with ``rng``); empty for the missing vector."""
+    v = vector_values(vector)
+    if not v["measured"]:
+        return []
+
+    def pick(options: tuple[str, ...]) -> str:
+        return options[int(rng.integers(len(options)))]
+
+    out = [pick(_THICKNESS)]
+    if v["oblique"]:
+        out.append(pick(_OBLIQUE))
+    if v["layer_i_mm"] is not None:
+        out.append(pick(_LAYER_I))
+    if v["cortex_type"] is not None:
+        out.append(pick(_IV[v["cortex_type"]]))
+    return out
+
+
+def caption_target(
+    caption: str,
+    truth: FieldTruth | None,
+    vector: np.ndarray,
+    rng: np.random.Generator,
+) -> str:
+    """The training caption of one field: ``"Area <id> (<name>)."``, the measured
+    statements of ``vector``, then the clauses of ``caption`` its truth or readout does not
+    contradict (with nothing measured: ``caption`` without those clauses)."""
+    head, clauses = split_caption(caption)
+    if not clauses:  # the rejection caption and fallbacks stay as they are
+        return caption.strip()
+    values = vector_values(vector)
+    kept = [c for c in clauses if not clause_contradicts(c, truth, values)]
+    said = measured_sentences(vector, rng)
+    if not said:  # nothing measured: the mined layout, verbatim when nothing contradicts
+        return f"{head}: {'; '.join(kept)}." if kept else f"{head}."
+    literature = "; ".join(kept)
+    if literature:
+        said.append(literature[0].upper() + literature[1:] + ".")
+    return " ".join([f"{head}.", *said])

@@ -1,0 +1,103 @@
+"""Cortex stage of the pipeline: the cortex detector (:mod:`cytowords.model.cortex`) on
+frozen training embeddings, and its rates on the validation brains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from cytowords.atlas import NONE_ID
+from cytowords.model.cortex import CortexConfig, CortexDetector
+
+from ..data.synthetic import is_novel
+from ..fit.binary_fit import fit_binary_mlp
+from ..run_folder import save_tensors, write_json
+
+
+def cortex_targets(labels: np.ndarray, sections: np.ndarray) -> np.ndarray:
+    """Bool per patch: the field shows cortex, i.e. it is labelled with an area or it is a
+    fictitious area rendered for outlier exposure (:func:`is_novel`); the other
+    ``__none__`` fields are white matter, background or artefacts."""
+    return (np.asarray(labels).astype(str) != NONE_ID) | is_novel(sections)
+
+
+def fit_cortex(
+    emb: torch.Tensor,
+    cortex: np.ndarray | torch.Tensor,
+    *,
+    hidden: int = 256,
+    steps: int | None = None,
+    seed: int = 0,
+) -> CortexDetector:
+    """Fit a :class:`CortexDetector` on embeddings ``(N, D)`` and bool targets ``(N,)``
+    (:func:`cytowords.training.fit.binary_fit.fit_binary_mlp`, classes weighted equally).
+    ValueError when a class is missing."""
+    if len(np.asarray(cortex)) != len(emb):
+        raise ValueError(f"fit_cortex: {len(emb)} embeddings but {len(np.asarray(cortex))} targets")
+    return fit_binary_mlp(
+        emb,
+        cortex,
+        hidden=hidden,
+        steps=steps,
+        seed=seed,
+        what="cortex fields and non-cortex fields (white matter, background)",
+    )
+
+
+def run_cortex(
+    emb_train: torch.Tensor,
+    labels: np.ndarray,
+    sections: np.ndarray,
+    folder: Path,
+) -> CortexDetector | None:
+    """Stage: fit the detector on the training embeddings and save it in ``folder``
+    (``cortex.safetensors``, ``cortex.json``); None (and ``cortex.json`` saying why) when
+    the training patches lack non-cortex or cortex fields."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = cortex_targets(labels, sections)
+    try:
+        det = fit_cortex(emb_train, target)
+    except ValueError as exc:
+        write_json(folder / "cortex.json", {"enabled": False, "reason": str(exc)})
+        return None
+    save_tensors(folder / "cortex.safetensors", det.state_dict())
+    write_json(
+        folder / "cortex.json",
+        {
+            "enabled": True,
+            "config": det.config.to_dict(),
+            "n_cortex": int(target.sum()),
+            "n_novel": int(is_novel(sections).sum()),
+            "n_noncortex": int((~target).sum()),
+        },
+    )
+    return det
+
+
+def load_cortex(folder: Path) -> CortexDetector | None:
+    """The detector saved by :func:`run_cortex`, or None (none was trained)."""
+    import json
+
+    f = folder / "cortex.json"
+    info = json.loads(f.read_text()) if f.is_file() else {}
+    if not info.get("enabled"):
+        return None
+    det = CortexDetector(CortexConfig.from_dict(info["config"]))
+    det.load_state_dict(load_file(str(folder / "cortex.safetensors")))
+    return det.eval()
+
+
+@torch.no_grad()
+def cortex_metrics(det: CortexDetector, emb: torch.Tensor, labels: np.ndarray) -> dict[str, float]:
+    """On validation embeddings: share of area fields read as cortex and of ``__none__``
+    fields (white matter, background, artefacts) read as no cortex."""
+    lab = np.asarray(labels).astype(str)
+    cx = det.is_cortex(emb).numpy()
+    area, none = lab != NONE_ID, lab == NONE_ID
+    return {
+        "val_cortex_recall": float(cx[area].mean()) if area.any() else float("nan"),
+        "val_noncortex_detected": float((~cx[none]).mean()) if none.any() else float("nan"),
+    }
