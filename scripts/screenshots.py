@@ -2,7 +2,7 @@
 
 Writes ``docs/images/demo.png`` (demo with described ROIs), ``docs/images/results_panel.png``
 and ``docs/images/area_map.png``. Without the bundled default model (and no --model), a tiny
-untrained bundle from ``tests/tiny_bundle.py`` is used: the pictures then show the workflow,
+untrained bundle from ``tests/support/tiny_bundle.py`` is used: the pictures then show the workflow,
 not meaningful predictions.
 """
 
@@ -26,8 +26,8 @@ def _model(arg: str | None, tmp: Path) -> tuple[str, bool]:
         return arg, False
     if default_model_path().is_dir():
         return "default", False
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_bundle import make_tiny_bundle
+    sys.path.insert(0, str(ROOT))
+    from tests.support.tiny_bundle import make_tiny_bundle
 
     return str(make_tiny_bundle(tmp / "tiny-untrained-bundle")), True
 

@@ -1,0 +1,1 @@
+"""Test suite; subfolders mirror src/cytowords."""

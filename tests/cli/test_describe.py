@@ -1,0 +1,232 @@
+"""``cytowords describe`` on a real OME-Zarr store with a tiny real model bundle."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cytowords.cli import main
+from cytowords.regions import Roi
+from cytowords.sections import write_section
+from tests.support.qupath_files import (
+    closed,
+    feature_v03,
+    feature_v05,
+    polygon,
+    rect,
+    write_v03,
+    write_v05,
+)
+from tests.support.tiny_bundle import AREAS
+
+
+@pytest.fixture(scope="module")
+def store_and_bundle(tmp_path_factory, tiny_bundle) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("cli")
+    img = np.random.default_rng(0).integers(50, 230, size=(512, 512), dtype=np.uint8)
+    store = write_section(tmp / "s.ome.zarr", img, pixel_size_um=8.0, chunk_px=256)
+    return store, tiny_bundle
+
+
+def test_describe_json(store_and_bundle, capsys) -> None:
+    store, bundle = store_and_bundle
+    rc = main(
+        [
+            "describe",
+            str(store),
+            "--roi",
+            "100,100,3000,3000",
+            "--model",
+            str(bundle),
+            "--device",
+            "cpu",
+            "--json",
+            "--no-scale-check",  # the tiny bundle is untrained: every field votes
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scale"] is None and out["n_scale_flagged"] == 0
+    for key in (
+        "area",
+        "area_name",
+        "probability",
+        "rejected",
+        "ood_score",
+        "caption",
+        "n_patches",
+    ):
+        assert key in out
+    assert out["n_patches"] >= 4
+    assert out["n_voting"] == out["n_patches"] and 0 <= out["n_accepted"] <= out["n_voting"]
+    assert out["rejected"] or out["area"] in AREAS
+
+
+def test_describe_text_and_errors(store_and_bundle, capsys, tmp_path: Path) -> None:
+    store, bundle = store_and_bundle
+    # the tiny bundle is untrained: its scale check would set fields aside at random
+    args = ["describe", str(store), "--roi", "0,0,2000,2000", "--model", str(bundle)]
+    assert main([*args, "--no-scale-check"]) == 0
+    out = capsys.readouterr().out
+    assert "area:" in out and "read better at another pixel size" not in out
+    # the tiny bundle has no non-cortex level: every field votes
+    assert re.search(r"fields:\s+(\d+) read, \d+ of \1 voting accepted\n", out), out
+    assert (
+        main(["describe", str(store), "--roi", "9e6,9e6,9.1e6,9.1e6", "--model", str(bundle)]) == 2
+    )
+    assert "outside the section" in capsys.readouterr().err
+    assert (
+        main(
+            ["describe", str(tmp_path / "missing.zarr"), "--roi", "0,0,1,1", "--model", str(bundle)]
+        )
+        == 2
+    )
+    assert "missing.zarr" in capsys.readouterr().err
+    assert (
+        main(["describe", str(store), "--roi", "0,0,1,1", "--model", str(tmp_path / "nobundle")])
+        == 2
+    )
+    assert "nobundle" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["describe", str(store), "--roi", "1,2,3"])
+
+
+def test_describe_no_measure_skips_the_readout_and_says_so(store_and_bundle, capsys) -> None:
+    store, bundle = store_and_bundle
+    args = ["describe", str(store), "--roi", "100,100,3000,3000", "--model", str(bundle)]
+    assert main([*args, "--device", "cpu", "--json", "--no-measure"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["measurements"] == {"not_measured": ["the readout was skipped (--no-measure)"]}
+    assert out["statements"] == ["Not measured: the readout was skipped (--no-measure)."]
+    assert main([*args, "--device", "cpu", "--no-measure"]) == 0
+    assert "Not measured: the readout was skipped (--no-measure)." in capsys.readouterr().out
+    # without the option the readout runs (this noise image has no pia: it says why)
+    assert main([*args, "--device", "cpu", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)["measurements"]
+    assert "profile_pixel_size_um" in measured or measured["not_measured"]
+    assert "--no-measure" not in json.dumps(measured)
+
+
+def _qupath_file(path: Path) -> Path:
+    """Annotations as QuPath exports them: polygons in image pixels, no pixel size."""
+
+    def feat(name, ring):
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
+            "properties": {"objectType": "annotation", "name": name},
+        }
+
+    feats = [
+        feat("box", [[10, 10], [200, 10], [200, 150], [10, 150]]),
+        feat("triangle", [[300, 300], [480, 320], [350, 480]]),
+        feat("far away", [[9000, 9000], [9100, 9000], [9100, 9100]]),
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]}},
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return path
+
+
+def test_describe_qupath_rois_to_geojson_and_csv(store_and_bundle, capsys, tmp_path) -> None:
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    out = tmp_path / "described.geojson"
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--out", str(out), "--no-scale-check"]) == 0  # untrained bundle
+    cap = capsys.readouterr()
+    assert "far away: not described" in cap.err and "outside the section" in cap.err
+    assert f"{rois}: feature 4: 1 point(s), not a region; skipped" in cap.err
+    lines = [ln for ln in cap.out.splitlines() if ln.startswith(("box:", "triangle:"))]
+    assert len(lines) == 2 and all("(also: " in ln for ln in lines)
+    gj = json.loads(out.read_text())
+    assert gj["properties"]["pixel_size_um"] == 8.0
+    assert [f["properties"]["name"] for f in gj["features"]] == ["box", "triangle", "far away"]
+    # the same polygons come back, in the image's pixels; the far ROI without a result
+    ring = gj["features"][0]["geometry"]["coordinates"][0]
+    assert ring[:4] == [[10.0, 10.0], [200.0, 10.0], [200.0, 150.0], [10.0, 150.0]]
+    described = [f["properties"] for f in gj["features"][:2]]
+    assert all(p["area"] in AREAS or p["rejected"] for p in described)
+    assert all(p["caption"] and "alternatives" in p for p in described)
+    assert "area" not in gj["features"][2]["properties"]
+    # CSV and JSON
+    csv_out = tmp_path / "described.csv"
+    assert main([*args, "--out", str(csv_out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data) == 3 and data[2] is None and data[0]["area"]
+    rows = csv_out.read_text().splitlines()
+    assert rows[0].startswith("roi,") and "alternatives" in rows[0] and len(rows) == 4
+    # bad inputs: one clear line each
+    (tmp_path / "bad.geojson").write_text("{not json")
+    assert main(["describe", str(store), "--rois", str(tmp_path / "bad.geojson")]) == 2
+    assert "bad.geojson: not JSON" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "x.txt")]) == 2
+    assert "expected a .geojson or .csv" in capsys.readouterr().err
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_describe_qupath_exports_keeps_names_classes_and_holes(
+    store_and_bundle, capsys, tmp_path
+) -> None:
+    """QuPath 0.3's list export (old names, packed colours) and 0.5's FeatureCollection:
+    every annotation is described, no field is read in a hole, and the output keeps names,
+    classes, ids, holes and parts for QuPath."""
+    store, bundle = store_and_bundle
+    donut = polygon(rect(10, 10, 500, 500), rect(150, 150, 350, 350))
+    pieces = {
+        "type": "MultiPolygon",
+        "coordinates": [[closed(rect(10, 10, 200, 100))], [closed(rect(300, 400, 500, 500))]],
+    }
+    v03 = write_v03(
+        tmp_path / "v03.geojson",
+        [
+            feature_v03(donut, "L3", (200, 0, 0)),
+            feature_v03(pieces, "WM", (0, 0, 200)),
+            feature_v03({"type": "Point", "coordinates": [40, 40]}, "cell"),
+        ],
+    )
+    v05 = write_v05(
+        tmp_path / "v05.geojson",
+        [feature_v05(donut, name="around the vessel", cls="L3", rgb=(200, 0, 0))],
+    )
+    args = ["describe", str(store), "--model", str(bundle), "--device", "cpu"]
+    out = tmp_path / "described.geojson"
+    assert main([*args, "--rois", str(v03), "--out", str(out), "--json", "--patches"]) == 0
+    cap = capsys.readouterr()
+    assert (
+        cap.err.splitlines()[0] == f"{v03}: feature 3 ('cell'): 1 point(s), not a region; skipped"
+    )
+    described = json.loads(cap.out)
+    assert len(described) == 2 and all(d is not None for d in described)
+    hole = Roi(np.array(rect(150, 150, 350, 350), float)[:, ::-1] * 8.0)
+    centres = np.array([p["center_um"] for p in described[0]["patches"]])
+    assert len(centres) and not hole.contains(centres).any(), "no field in the hole"
+    gj = json.loads(out.read_text())
+    f0, f1 = gj["features"]
+    assert [f["properties"]["name"] for f in gj["features"]] == ["ROI 1", "ROI 2"]
+    assert f0["properties"]["classification"] == {"name": "L3", "color": [200, 0, 0]}
+    assert f1["properties"]["classification"] == {"name": "WM", "color": [0, 0, 200]}
+    assert f0["properties"]["area"] == described[0]["area"]
+    assert f0["geometry"]["coordinates"][1][:4] == [
+        [150.0, 150.0],
+        [350.0, 150.0],
+        [350.0, 350.0],
+        [150.0, 350.0],
+    ]
+    assert f1["geometry"]["type"] == "MultiPolygon"
+    # QuPath 0.5 FeatureCollection: the name and the object's UUID survive
+    assert main([*args, "--rois", str(v05), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("around the vessel: ")
+    (f,) = json.loads(out.read_text())["features"]
+    src = json.loads(v05.read_text())["features"][0]
+    assert f["id"] == src["id"] and f["properties"]["name"] == "around the vessel"
+    assert f["properties"]["classification"]["name"] == "L3"
+    # garbage: one line naming the file
+    for text, why in (("[]", "no features"), ('{"a": 1}', "not GeoJSON"), ("\x00", "not JSON")):
+        (tmp_path / "bad.geojson").write_text(text)
+        assert main([*args, "--rois", str(tmp_path / "bad.geojson")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "bad.geojson: " in err and why in err, err

@@ -1,0 +1,214 @@
+"""Scale consistency: a ROI whose tissue reads better at another pixel size, or whose
+measured cortex is far thicker or thinner than human cortex, abstains with that reason;
+the training field reader's scale jitter reads fields at the scales it promises."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from cytowords.atlas import NONE_ID, load_atlas
+from cytowords.describe import DescribeParams, Describer
+from cytowords.regions import Roi
+from cytowords.sections import LabelImage, Section, open_section, write_section
+from cytowords.sections.scale_check import (
+    PIXEL_SIZE_HINT,
+    RoiScale,
+    ScaleLimits,
+    inconsistent_fields,
+    scale_rejection,
+    scale_summary,
+    thickness_rejection,
+    tissue_points,
+)
+from cytowords.training.data.patches import PatchConfig, jitter_factors, sample_section
+from cytowords.training.data.spec import LabelledSection
+from tests.support.training_sections import AREAS, PX, make_section
+
+
+def test_a_field_abstains_only_when_another_scale_names_another_area_more_familiarly() -> None:
+    area = np.array([3, 3, 3, 3, 3])
+    ood = np.array([1.0, 1.0, 1.0, 1.0, -0.5])
+    # factors 0.8 and 1.25: (same area, lower) (other, higher) (other, lower at 1.25 only)
+    # (other at both, lower at both: the most familiar wins) (other, lower, margin 0)
+    area_at = np.array([[3, 5, 3, 7, 4], [3, 5, 6, 8, 4]])
+    ood_at = np.array([[0.0, 2.0, 1.5, 0.2, -0.6], [0.5, 1.2, 0.4, -0.3, -0.4]])
+    assert inconsistent_fields(area, ood, area_at, ood_at).tolist() == [-1, -1, 1, 1, 0]
+    # a margin asks for clearly more familiar
+    assert inconsistent_fields(area, ood, area_at, ood_at, margin=0.5).tolist() == [
+        -1,
+        -1,
+        1,
+        1,
+        -1,
+    ]
+
+
+def _roi_scale(median_ood, field_factor) -> RoiScale:
+    ff = np.asarray(field_factor)
+    return RoiScale(40.0, (0.8, 1.25), tuple(median_ood), ff, np.ones(len(ff), bool))
+
+
+def test_roi_abstains_when_its_tissue_reads_clearly_better_elsewhere() -> None:
+    lim = ScaleLimits(roi_margin=0.5)
+    acc = np.ones(4, bool)
+    # at the stated size the tissue is the most familiar: an answer
+    ok = _roi_scale((0.1, 1.0, 0.6), [-1, -1, -1, 1])
+    assert scale_rejection(ok, acc, lim) == ""
+    assert scale_summary(ok) == (
+        "1 of 4 fields read as another area, and more like known cortex, at another "
+        "pixel size, and did not vote"
+    )
+    # median open-set score 1.2 lower at x0.8: abstain, suggesting 0.8 x 40 µm
+    off = _roi_scale((1.5, 0.3, 2.9), [0, -1, -1, -1])
+    why = scale_rejection(off, acc, lim)
+    assert why.startswith(
+        "the tissue reads as cortex better at ≈ 32 µm/px than at the stored 40 µm/px"
+    )
+    assert why.endswith(PIXEL_SIZE_HINT) and "cytowords pixel-size" in why
+    # most accepted fields read as another area elsewhere: abstain even with a small gain
+    most = _roi_scale((0.5, 0.6, 0.3), [1, 1, 1, -1])
+    assert "≈ 50 µm/px" in scale_rejection(most, acc, lim)
+    assert scale_rejection(most, np.array([False, False, False, True]), lim) == ""
+    # the default margin is 1.0; inf turns the median rule off (the share still decides)
+    assert scale_rejection(off, acc, ScaleLimits()) != ""
+    assert scale_rejection(off, acc, ScaleLimits(roi_margin=float("inf"))) == ""
+    assert "≈ 50 µm/px" in scale_rejection(most, acc, ScaleLimits())
+    assert scale_rejection(most, acc, ScaleLimits(max_flagged_share=0.75)) == ""
+    assert off.to_dict()["suggested_um"] == 32.0 and off.to_dict()["n_flagged"] == 1
+
+
+def test_thickness_far_outside_the_human_range_abstains() -> None:
+    def m(mm, n=30):
+        return {"n_traverses": n, "thickness_mm": {"median": mm, "estimated_true": mm}}
+
+    for mm in (1.0, 2.5, 4.5, 5.5, 0.85):  # human, or too close to it to be sure
+        assert thickness_rejection(m(mm), 20.0) == ""
+    why = thickness_rejection(m(7.5), 20.0)
+    assert why.startswith("the cortex measures 7.5 mm thick at the stored 20 µm/px, far outside")
+    assert "(1–4.5 mm)" in why and why.endswith(PIXEL_SIZE_HINT)
+    assert "0.6 mm" in thickness_rejection(m(0.6), 20.0)
+    assert thickness_rejection(m(7.5, n=4), 20.0) == ""  # too few traverses to judge
+    assert thickness_rejection({"not_measured": ["no pia"]}, 20.0) == ""
+    assert thickness_rejection(m(7.5), 20.0, ScaleLimits(thickness_tolerance=0.0)) == ""
+
+
+def test_jitter_factors_are_log_uniform_in_range() -> None:
+    rng = np.random.default_rng(0)
+    assert (jitter_factors(50, 0.0, rng) == 1.0).all()
+    f = jitter_factors(4000, 0.25, rng)
+    logs = np.log(f)
+    assert logs.min() >= -0.25 - 1e-9 and logs.max() <= 0.25 + 1e-9
+    assert f.min() < 0.8 and f.max() > 1.25  # both ends reached
+    # log-uniform: as many below 1 as above, a quarter in each quarter of the log range
+    q = np.histogram(logs, bins=4, range=(-0.25, 0.25))[0] / len(f)
+    assert np.allclose(q, 0.25, atol=0.04), q
+
+
+def _ramp_section() -> LabelledSection:
+    """The hand-made labelled section with its image replaced by a left-to-right ramp of
+    one grey level per 2 px (flat beyond 510 px): a field's slope per pixel tells the pixel size it was read at."""
+    img, lab = make_section(0)
+    ramp = np.broadcast_to(np.minimum(np.arange(img.shape[1]) // 2, 255), img.shape)
+    ramp = ramp.astype(np.uint8)
+    labels = LabelImage([da.from_array(lab, chunks=256)], [PX], load_atlas().label_names())
+    sec = Section(
+        [da.from_array(np.ascontiguousarray(ramp), chunks=256)], [PX], "ramp", {}, {"areas": labels}
+    )
+    return LabelledSection(sec, "B0", "train", labels)
+
+
+def _read_scale(patches: np.ndarray) -> np.ndarray:
+    """Per field, the pixel-size factor it was read at: its mean grey slope per column over
+    the ramp's 0.5 grey levels per section pixel."""
+    x = patches.astype(float).mean(axis=1)  # (M, n) column means
+    cols = np.arange(x.shape[1])
+    slope = np.polyfit(cols, x.T, 1)[0]
+    return slope / 0.5
+
+
+def test_scale_jitter_reads_fields_at_the_drawn_scales() -> None:
+    ls = _ramp_section()
+    base = PatchConfig(pixel_size_um=PX, patch_px=32, n_per_area=40, none_share=0.0)
+    plain = sample_section(ls, AREAS, base)
+    jit = sample_section(ls, AREAS, PatchConfig(**{**base.__dict__, "scale_jitter": 0.25}))
+    # the same fields (labels, centres), only read at other scales
+    np.testing.assert_array_equal(plain.labels, jit.labels)
+    np.testing.assert_array_equal(plain.positions_um, jit.positions_um)
+    # away from the ramp's flat end and the section's edges
+    x = plain.positions_um[:, 1] / PX
+    inside = (x > 40) & (x < 470) & (plain.positions_um[:, 0] / PX > 40)
+    inside &= plain.positions_um[:, 0] / PX < 430
+    assert inside.sum() > 40
+    s0, s1 = _read_scale(plain.patches[inside]), _read_scale(jit.patches[inside])
+    np.testing.assert_allclose(s0, 1.0, atol=0.03)
+    assert np.log(s1).min() > -0.25 - 0.05 and np.log(s1).max() < 0.25 + 0.05
+    assert s1.min() < 0.88 and s1.max() > 1.14 and np.std(np.log(s1)) > 0.08
+
+
+@pytest.fixture(scope="module")
+def describer() -> Describer:
+    return Describer("default", device="cpu", params=DescribeParams(max_new_tokens=8))
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory) -> dict:
+    """A held-out brain's cortex (32 µm/px) written as OME-Zarr twice: with the right pixel
+    size and with one a third too large (the tissue then reads x0.75 too small); and the
+    centres (µm at the right size) of two 8 mm squares on its cortex."""
+    from cytowords.synth.section import virtual_section
+
+    # the bundled model was trained on the classic generator (the switch goes with its retrain)
+    sec = virtual_section(204, size_mm=(30, 24), pixel_size_um=32.0, variation="classic")
+    img = np.asarray(sec.levels[0])
+    mem = Section([da.from_array(img)], pixel_size_um=[32.0], name="mem")
+    tmp = tmp_path_factory.mktemp("scans")
+    out: dict = {
+        k: open_section(write_section(tmp / f"x{k}.ome.zarr", img, pixel_size_um=32.0 * k))
+        for k in (1.0, 1.33)
+    }
+    out["centres"] = (tissue_points(mem, 6, seed=3) * np.asarray(mem.shape_um))[[3, 5]]
+    return out
+
+
+def test_a_scan_stored_at_a_wrong_pixel_size_abstains_with_the_scale_reason(
+    describer, scans
+) -> None:
+    from cytowords.describe.export import description_row, results_to_csv
+
+    right, wrong = scans[1.0], scans[1.33]
+    # two 8 mm squares on cortex (the same tissue in both files)
+    for c in scans["centres"]:
+
+        def roi(k: float, c: np.ndarray = c) -> Roi:
+            return Roi.rectangle(*(c - 4000) * k, *(c + 4000) * k, name="r")
+
+        ok = describer.describe_roi(right, roi(1.0))
+        no_check = DescribeParams(max_new_tokens=8, scale=None)
+        before = describer.describe_roi(right, roi(1.0), params=no_check)
+        # the right pixel size: the answer the describer gave without the check
+        assert not ok.rejected and ok.area == before.area and ok.rejection_reason == ""
+        assert ok.scale is not None and ok.scale["stated_um"] == 32.0
+        bad = describer.describe_roi(wrong, roi(1.33))
+        assert bad.rejected and bad.area == NONE_ID
+        assert bad.caption == describer.bundle.rejection_caption
+        assert bad.rejection_reason.startswith("the tissue reads as cortex better at ≈ ")
+        assert "than at the stored 42.56 µm/px" in bad.rejection_reason
+        assert "cytowords pixel-size" in bad.rejection_reason
+        # the suggestion points back toward the true 32 µm/px (x0.8 of the stored size)
+        assert bad.scale["suggested_um"] == pytest.approx(42.56 * 0.8)
+        # the reason reaches the exported results (the note column / QuPath metadata)
+        assert bad.rejection_reason in description_row(bad)["note"]
+        csv = results_to_csv([roi(1.33)], [description_row(bad)])
+        assert "reads as cortex better" in csv
+        # measured statements still come with an abstained ROI
+        assert bad.measurements
+
+
+def test_the_check_reads_only_rois_that_would_be_named(describer, scans) -> None:
+    """A rejected ROI (here: background only) is not read again: no extra cost."""
+    right = scans[1.0]
+    h, w = right.shape_um
+    blank = describer.describe_roi(right, Roi.rectangle(h - 300, w - 300, h, w, name="corner"))
+    assert blank.rejected and blank.scale is None and blank.n_scale_flagged == 0

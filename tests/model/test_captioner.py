@@ -1,0 +1,176 @@
+"""Language-model coupling with tiny GPT-2 / Llama models built from config."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from cytowords.model import Captioner, PrefixProjector, ProjectorConfig, build_default_lm
+from cytowords.model.default_lm import train_tokenizer
+from cytowords.training.fit import fit_captioner
+from tests.support.tiny_lms import tiny_lm
+
+CAPTIONS = [
+    "Area hOc1 shows a pale band in layer IVb and a dense granular layer IV.",
+    "Area 4p is agranular with giant Betz cells in layer V.",
+    "Area 44 has large pyramidal cells in deep layer III and a thin layer IV.",
+    "This region does not match any known cortical area.",
+]
+CORPUS = (
+    CAPTIONS * 5
+    + [
+        "granular cortex with a broad layer II and columns",
+        "dysgranular transition with an inconspicuous layer IV",
+        "thick cortex, sharp white matter border, large cells",
+    ]
+    * 5
+)
+EMB_DIM = 16
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(CORPUS, vocab_size=320, min_frequency=1)
+
+
+def _captioner(kind: str, tok) -> Captioner:
+    lm = tiny_lm(kind, tok)
+    proj = PrefixProjector(ProjectorConfig(EMB_DIM, lm.get_input_embeddings().embedding_dim, k=4))
+    proj.match_lm(lm)
+    return Captioner(lm, tok, proj)
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(len(CAPTIONS), EMB_DIM, generator=g), list(CAPTIONS)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_coupling_trains_and_generates(kind, tokenizer):
+    torch.set_num_threads(1)
+    cap = _captioner(kind, tokenizer)
+    emb, caps = _data()
+    loss0 = cap.loss(emb, caps).detach()
+    assert torch.isfinite(loss0)
+    res = fit_captioner(
+        cap, lambda step: (emb, caps), steps=60, mode="projector+lm", lr=5e-3, warmup=5
+    )
+    assert res.losses[-1] < 0.5 * float(loss0)
+    out = cap.generate(emb, max_new_tokens=40)
+    assert isinstance(out, list) and len(out) == len(caps) and all(isinstance(s, str) for s in out)
+    # the embedding alone decides the caption: most are reproduced verbatim
+    assert sum(o == c for o, c in zip(out, caps)) >= 3
+    assert cap.generate(emb[:0]) == []
+    # anchored generation: each caption starts with its prompt, rows without one are free
+    prompts = ["Area 44", None, "Area 4p", "Area hOc1"]
+    anchored = cap.generate(emb, max_new_tokens=40, prompts=prompts)
+    for p, a, free in zip(prompts, anchored, out):
+        assert a.startswith(p) if p else a == free
+    with pytest.raises(ValueError, match="2 prompts"):
+        cap.generate(emb, prompts=["Area 44", None])
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_prefix_only_training_freezes_lm(kind, tokenizer):
+    cap = _captioner(kind, tokenizer)
+    before = {k: v.clone() for k, v in cap.lm.state_dict().items()}
+    proj_before = [p.detach().clone() for p in cap.projector.parameters()]
+    emb, caps = _data()
+    res = fit_captioner(cap, lambda step: (emb, caps), steps=15, mode="projector", lr=3e-3)
+    assert res.losses[-1] < res.losses[0]
+    after = cap.lm.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert any(not torch.equal(a, b) for a, b in zip(proj_before, cap.projector.parameters()))
+
+
+def test_loss_masks_prefix_and_padding(tokenizer):
+    cap = _captioner("llama", tokenizer)
+    emb, caps = _data()
+    # a batch with padding gives the same per-caption loss as each caption alone
+    cap.eval()
+    with torch.no_grad():
+        single = cap.loss(emb[1:2], caps[1:2])
+        n1 = len(tokenizer(caps[1], add_special_tokens=False)["input_ids"]) + 1
+        n0 = len(tokenizer(caps[3], add_special_tokens=False)["input_ids"]) + 1
+        pair = cap.loss(emb[[1, 3]], [caps[1], caps[3]])
+        other = cap.loss(emb[3:4], caps[3:4])
+    assert torch.allclose(pair, (single * n1 + other * n0) / (n1 + n0), atol=1e-4)
+    with pytest.raises(ValueError, match="2 embeddings but 1 captions"):
+        cap.loss(emb[:2], caps[:1])
+
+
+def test_projector_dimension_mismatch(tokenizer):
+    lm = tiny_lm("gpt2", tokenizer)
+    with pytest.raises(ValueError, match="lm_dim 64"):
+        Captioner(lm, tokenizer, PrefixProjector(ProjectorConfig(EMB_DIM, 64)))
+
+
+def test_default_lm_is_compact_and_couples():
+    model, tok = build_default_lm(CORPUS, vocab_size=400, n_layer=2, n_embd=64, n_head=4)
+    assert tok.bos_token == "<s>" and tok.eos_token == "</s>" and tok.pad_token == "<pad>"
+    assert (
+        tok.decode(tok("Betz cells", add_special_tokens=False)["input_ids"]).strip() == "Betz cells"
+    )
+    n = sum(p.numel() for p in model.parameters())
+    assert n < 500_000
+    proj = PrefixProjector(ProjectorConfig(EMB_DIM, 64))
+    proj.match_lm(model)
+    cap = Captioner(model, tok, proj)
+    emb, caps = _data()
+    assert torch.isfinite(cap.loss(emb, caps))
+    # the documented default size: ~2-5 M parameters with a 3k vocabulary
+    big, _ = build_default_lm(CORPUS * 3, vocab_size=3000)
+    assert 2e6 < sum(p.numel() for p in big.parameters()) < 5e6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("peft") is not None, reason="peft installed")
+def test_lora_without_peft_says_what_to_install(tokenizer):
+    cap = _captioner("gpt2", tokenizer)
+    with pytest.raises(ImportError, match="peft"):
+        cap.set_train_mode("lora")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="optional peft missing")
+def test_lora_trains_adapters_only(tokenizer):
+    cap = _captioner("llama", tokenizer)
+    emb, caps = _data()
+    res = fit_captioner(cap, lambda step: (emb, caps), steps=10, mode="lora", lr=3e-3)
+    assert res.losses[-1] < res.losses[0]
+
+
+def test_fit_captioner_resumes_exactly(tmp_path, tokenizer):
+    emb, caps = _data()
+
+    def batches(step):
+        i = step % len(caps)
+        return emb[[i, (i + 1) % len(caps)]], [caps[i], caps[(i + 1) % len(caps)]]
+
+    stop = {"flag": False}
+
+    def progress(done, total):
+        stop["flag"] = done >= 3
+
+    cap = _captioner("llama", tokenizer)
+    cap.lm.config.dropout = 0.0
+    r1 = fit_captioner(
+        cap,
+        batches,
+        steps=6,
+        lr=3e-3,
+        checkpoint_dir=tmp_path,
+        on_progress=progress,
+        cancel=lambda: stop["flag"],
+    )
+    assert r1.cancelled and len(r1.losses) == 3
+    stop["flag"] = False
+    torch.manual_seed(99)
+    resumed = _captioner("llama", tokenizer)  # same init seed inside; weights from checkpoint
+    with torch.no_grad():
+        for p in resumed.parameters():
+            p.add_(0.01)  # make sure the checkpoint, not the init, restores the weights
+    r2 = fit_captioner(resumed, batches, steps=6, lr=3e-3, checkpoint_dir=tmp_path)
+    full = fit_captioner(_captioner("llama", tokenizer), batches, steps=6, lr=3e-3)
+    assert r2.losses[:3] == r1.losses and len(r2.losses) == 6
+    assert torch.allclose(torch.tensor(r2.losses), torch.tensor(full.losses), atol=1e-4)

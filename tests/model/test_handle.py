@@ -1,0 +1,99 @@
+"""The one model handle: a model reference resolved, loaded once per process and device,
+cached (least recently used dropped, rewritten bundles reloaded), safe from threads."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from cytowords.model import ModelBundle, get_bundle, resolve_model_path
+from cytowords.model.bundle import handle
+from tests.support.tiny_bundle import make_tiny_bundle
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    handle.clear_cache()
+    yield
+    handle.clear_cache()
+
+
+def test_references_resolve_or_say_why(tmp_path: Path, tiny_bundle: Path) -> None:
+    assert resolve_model_path(str(tiny_bundle)) == tiny_bundle
+    with pytest.raises(FileNotFoundError, match="no model bundle folder chosen"):
+        resolve_model_path("  ")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model_path(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"empty is not a model bundle \(no config.json\)"):
+        get_bundle(tmp_path / "empty", "cpu")
+
+
+def test_loaded_once_and_shared(tiny_bundle: Path) -> None:
+    n = handle.load_count()
+    vision = get_bundle(tiny_bundle, "cpu", captioner=False)
+    assert isinstance(vision, ModelBundle) and vision.captioner is None
+    assert get_bundle(str(tiny_bundle), "cpu", captioner=False) is vision  # str or Path alike
+    assert handle.load_count() == n + 1
+    full = get_bundle(tiny_bundle, "cpu")  # needs the language model: loaded once more
+    assert full.captioner is not None and full is not vision
+    assert get_bundle(tiny_bundle, "auto") is full  # "auto" is the CPU here
+    assert get_bundle(tiny_bundle, "cpu", captioner=False) in (vision, full)
+    assert handle.load_count() == n + 2
+
+
+def test_rewritten_bundle_is_loaded_anew(tmp_path: Path) -> None:
+    path = make_tiny_bundle(tmp_path / "b", reject_share=0.03)
+    first = get_bundle(path, "cpu", captioner=False)
+    make_tiny_bundle(path, reject_share=0.5)  # atomically replaced: other files
+    second = get_bundle(path, "cpu", captioner=False)
+    assert second is not first
+    assert get_bundle(path, "cpu", captioner=False) is second
+    assert first not in handle._CACHE.values()  # the stale one is dropped
+
+
+def test_least_recently_used_dropped(tmp_path: Path) -> None:
+    paths = [make_tiny_bundle(tmp_path / f"b{i}") for i in range(handle.CACHE_SIZE + 1)]
+    first = get_bundle(paths[0], "cpu", captioner=False)
+    for p in paths[1:-1]:
+        get_bundle(p, "cpu", captioner=False)
+    assert get_bundle(paths[0], "cpu", captioner=False) is first  # used again: kept
+    get_bundle(paths[-1], "cpu", captioner=False)  # one too many: paths[1] goes
+    assert len(handle._CACHE) == handle.CACHE_SIZE
+    assert get_bundle(paths[0], "cpu", captioner=False) is first
+    n = handle.load_count()
+    get_bundle(paths[1], "cpu", captioner=False)
+    assert handle.load_count() == n + 1
+
+
+def test_threads_load_one_bundle_once(tiny_bundle: Path) -> None:
+    n = handle.load_count()
+    got: list = []
+    start = threading.Barrier(4)
+
+    def fetch() -> None:
+        start.wait()
+        got.append(get_bundle(tiny_bundle, "cpu", captioner=False))
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and all(b is got[0] for b in got)
+    assert handle.load_count() == n + 1
+
+
+def test_registered_bundle_stands_in_until_forgotten(tiny_bundle: Path, tmp_path: Path) -> None:
+    other = get_bundle(make_tiny_bundle(tmp_path / "other"), "cpu", captioner=False)
+    key = str(tiny_bundle.resolve())
+    handle.register_bundle(key, "cpu", other)
+    try:
+        assert get_bundle(key, "cpu") is other
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            get_bundle("<in-memory 1>", "cpu")  # a name nobody registered
+    finally:
+        handle.forget_bundle(key, "cpu")
+    assert get_bundle(key, "cpu", captioner=False) is not other

@@ -1,0 +1,239 @@
+"""The "Area map" widget in a real viewer with a real (tiny) model bundle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytowords.napari.io.layers import camera
+from tests.support.napari_helpers import SECTION_UM, Notes, area_map_widget, rect, wait_idle
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tiny_bundle):
+    viewer, w, image = area_map_widget(make_napari_viewer, tiny_bundle)
+    yield viewer, w, image
+    w.cancel()
+
+
+def test_area_map_of_a_roi_adds_named_labels(widget, qtbot) -> None:
+    viewer, w, image = widget
+    rois = viewer.add_shapes([rect(50, 50, 250, 350)], scale=image.scale, name="ROIs")
+    rois.selected_data = {0}
+    w.roi_choice.set_value(rois)
+    w.region_combo.setCurrentText("selected ROI")
+    n_before = len(viewer.layers)
+    w.run()
+    wait_idle(qtbot, w)
+    assert len(viewer.layers) == n_before + 2
+    labels, rejected = w.last_layers
+    assert labels.name == "section area map" and rejected.name == "section area map rejected"
+    s = labels.scale[-1]
+    assert s == pytest.approx(256.0)  # default stride: half of the 512 µm patch
+    # the map lies over the ROI (world µm), top-left tile centred half a tile in
+    y0 = 50 * SECTION_UM - SECTION_UM / 2
+    assert labels.translate[-2] == pytest.approx(y0 + s / 2, abs=s)
+    h, w_ = labels.data.shape
+    assert h * s == pytest.approx(200 * SECTION_UM, abs=s) and w_ > h
+    present = {int(v) for v in np.unique(labels.data)} - {0}
+    assert present, "some tiles over tissue are mapped"
+    # hovering: the status bar reads features by label value
+    feats = labels.features.set_index("index")
+    for v in present:
+        assert feats.loc[v, "area"] in ("hOc1", "hOc2", "4a", "4p", "44")
+        assert feats.loc[v, "area_name"]
+        rgba = labels.colormap.map(np.array([v]))[0]
+        assert rgba[3] == 1.0
+    v = next(iter(present))
+    centre = labels.data_to_world(np.argwhere(labels.data == v)[0].astype(float))
+    status = labels.get_status(centre, world=True)["coordinates"]
+    assert feats.loc[v, "area_name"] in status, status
+    assert rejected.data.shape == labels.data.shape and rejected.data.max() <= 1
+
+
+def test_area_map_of_current_view_and_cancel(widget, qtbot) -> None:
+    viewer, w, image = widget
+    camera(viewer).center = (1600.0, 2400.0)
+    camera(viewer).zoom = 1.0
+    w.region_combo.setCurrentText("current view")
+    y0, x0, y1, x1 = w.region_um(image)
+    assert (y0 + y1) / 2 == pytest.approx(1600 + 4.0) and (x0 + x1) / 2 == pytest.approx(2404)
+    n_before = len(viewer.layers)
+    w.run()
+    w.cancel()
+    wait_idle(qtbot, w)
+    assert len(viewer.layers) == n_before, "a cancelled map adds no layer"
+    assert "cancel" in w.progress.status.text()
+
+
+def test_area_map_errors_notify(widget, qtbot, tmp_path, tiny_bundle) -> None:
+    viewer, w, image = widget
+    w.region_combo.setCurrentText("selected ROI")
+    with Notes() as notes:
+        w.run()
+    assert notes.any("no ROI selected"), notes.messages
+    w.region_combo.setCurrentText("whole section")
+    w.model.set_value(str(tmp_path / "missing"))
+    with Notes() as notes:
+        w.run()
+    assert notes.any("missing", "does not exist"), notes.messages
+    assert not w.busy
+    # a view count the model has no calibrated threshold for: a notification, no layer
+    w.model.set_value(w_model := str(tiny_bundle))
+    w.views.setCurrentText("8")
+    assert w.request(image).views == 8 and w.model.value() == w_model
+    n_before = len(viewer.layers)
+    with Notes() as notes:
+        w.run()
+        wait_idle(qtbot, w)
+    assert notes.any("views=8", "calibrated for [1]"), notes.messages
+    assert len(viewer.layers) == n_before and w.run_btn.isEnabled()
+    w.views.setCurrentText("model default")
+    assert w.request(image).views is None
+
+
+def test_area_map_broken_bundle_notifies(widget, qtbot, tmp_path) -> None:
+    import shutil
+
+    viewer, w, image = widget
+    broken = tmp_path / "broken"
+    shutil.copytree(w.model.value(), broken)
+    (broken / "weights.safetensors").write_bytes(b"garbage")
+    w.model.set_value(str(broken))
+    w.region_combo.setCurrentText("whole section")
+    n_before = len(viewer.layers)
+    with Notes() as notes:
+        w.run()
+        wait_idle(qtbot, w)
+    assert notes.any("area map failed", "broken"), notes.messages
+    assert len(viewer.layers) == n_before
+    assert w.run_btn.isEnabled()
+
+
+def _whole_section_map(w, qtbot):
+    """Compute the whole section's map in the widget; its area Labels layer."""
+    w.region_combo.setCurrentText("whole section")
+    w.run()
+    wait_idle(qtbot, w)
+    return w.last_layers[0]
+
+
+def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
+    from cytowords.napari.area_map.writer import write_area_map_zarr
+    from cytowords.sections import open_section
+
+    viewer, w, image = widget
+    labels = _whole_section_map(w, qtbot)
+    out = tmp_path / "map.ome.zarr"
+    data, meta, _ = labels.as_layer_data_tuple()
+    assert write_area_map_zarr(str(out), data, meta) == [str(out)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.ome.zarr"], "atomic"
+    back = open_section(out)
+    areas = back.labels["areas"]
+    np.testing.assert_array_equal(np.asarray(areas.levels[0]), labels.data)
+    for v in {int(x) for x in np.unique(labels.data)} - {0}:
+        assert areas.names[v] == labels.features.set_index("index").loc[v, "area"]
+    rej = np.asarray(back.labels["rejected"].levels[0]).astype(bool)
+    np.testing.assert_array_equal(rej, w.last_layers[1].data.astype(bool))
+    with pytest.raises(ValueError, match="not an area map"):
+        write_area_map_zarr(str(tmp_path / "x.zarr"), image.data, {"name": "section"})
+    # opened again through the plugin, the map lies where it was computed
+    reopened = viewer.open(str(out), plugin="napari-cytowords")
+    areas_layer = next(ly for ly in reopened if ly.name.endswith("areas"))
+    np.testing.assert_allclose(areas_layer.scale, labels.scale)
+    np.testing.assert_allclose(areas_layer.translate, labels.translate, atol=1e-6)
+    assert np.abs(np.asarray(labels.translate)).max() > 0  # a real offset was checked
+
+
+def test_rejection_layer_tells_no_cortex_from_unknown_cortex(make_napari_viewer, tmp_path) -> None:
+    """Rejected tiles: 1 (light grey, not a known area) and 2 (dark grey, no cortex); the
+    layer's hover names both, and the writer's metadata keeps the no-cortex flags."""
+    from cytowords.mapping import AreaMap
+    from cytowords.napari.area_map.layers import (
+        NO_CORTEX_TILE_COLOR,
+        REJECTED_TILE_COLOR,
+        area_map_layers,
+    )
+
+    labels = np.array([[0, 5, 5], [5, 7, 7]], np.int32)
+    rejected = np.array([[False, True, False], [True, False, True]])
+    no_cortex = np.array([[False, True, False], [False, False, True]])
+    amap = AreaMap(
+        labels=labels,
+        probability=np.full(labels.shape, 0.5, np.float32),
+        ood_score=np.zeros(labels.shape, np.float32),
+        rejected=rejected,
+        pixel_size_um=256.0,
+        origin_um=(0.0, 0.0),
+        area_table={5: ("4a", "Area 4a", "#aa0000"), 7: ("44", "Area 44", "#00aa00")},
+        no_cortex=no_cortex,
+    )
+    np.testing.assert_array_equal(amap.rejection_codes(), [[0, 2, 0], [1, 0, 2]])
+    viewer = make_napari_viewer()
+    layers = [viewer.add_labels(d, **m) for d, m, _ in area_map_layers(amap, np.zeros(2))]
+    rej = layers[1]
+    np.testing.assert_array_equal(rej.data, amap.rejection_codes())
+    names = rej.features.set_index("index")["area_name"]
+    assert names[1] == "rejected: not a known area" and names[2] == "rejected: no cortex"
+    light, dark = (rej.colormap.map(np.array([v]))[0] for v in (1, 2))
+    assert light[0] == pytest.approx(int(REJECTED_TILE_COLOR[1:3], 16) / 255, abs=0.01)
+    assert dark[0] == pytest.approx(int(NO_CORTEX_TILE_COLOR[1:3], 16) / 255, abs=0.01)
+    np.testing.assert_array_equal(layers[0].metadata["no_cortex"], no_cortex)
+    # saved from the layer, the OME-Zarr keeps both codes
+    import zarr
+
+    from cytowords.napari.area_map.writer import write_area_map_zarr
+
+    data, meta, _ = layers[0].as_layer_data_tuple()
+    out = write_area_map_zarr(str(tmp_path / "m.ome.zarr"), data, meta)[0]
+    got = zarr.open_group(out, mode="r")["labels/rejected/0"][...]
+    np.testing.assert_array_equal(got, amap.rejection_codes())
+
+
+def test_area_map_layer_to_qupath_geojson(widget, qtbot, tmp_path) -> None:
+    import json
+
+    from napari.plugins.io import save_layers
+
+    viewer, w, image = widget
+    labels = _whole_section_map(w, qtbot)
+    out = tmp_path / "areas.geojson"
+    assert save_layers(str(out), [labels], plugin="napari-cytowords") == [str(out)]
+    gj = json.loads(out.read_text())
+    accepted = (labels.data > 0) & ~labels.metadata["rejected"]
+    tiles = sum(
+        f["properties"]["measurements"]["tiles"]
+        for f in gj["features"]
+        if not f["properties"]["classification"]["name"].startswith("Rejected")
+    )
+    assert tiles == int(accepted.sum()) > 0
+    assert gj["properties"]["pixel_size_um"] == SECTION_UM
+    # every outline lies on the section image (full-resolution pixels)
+    h, w_px = image.data.shape
+    for f in gj["features"]:
+        xy = np.asarray(f["geometry"]["coordinates"][0])
+        assert xy[:, 0].min() >= -1 and xy[:, 0].max() <= w_px + 1
+        assert xy[:, 1].min() >= -1 and xy[:, 1].max() <= h + 1
+
+
+def test_maps_made_at_an_old_pixel_size_are_hidden_not_deleted(widget, qtbot) -> None:
+    viewer, w, image = widget
+    labels = _whole_section_map(w, qtbot)
+    n_layers = len(viewer.layers)
+    w.pixel_size.spin.setValue(2 * SECTION_UM)
+    w.pixel_size.set_btn.click()
+    assert len(viewer.layers) == n_layers  # nothing deleted
+    assert labels.name.endswith("(old pixel size)") and not labels.visible
+    assert not w.last_layers[1].visible
+    assert tuple(image.scale) == (2 * SECTION_UM, 2 * SECTION_UM)
+
+
+def test_a_second_map_keeps_the_first_hidden_and_summarises(widget, qtbot) -> None:
+    viewer, w, image = widget
+    first = [_whole_section_map(w, qtbot), w.last_layers[1]]
+    second = [_whole_section_map(w, qtbot), w.last_layers[1]]
+    assert all(ly in viewer.layers for ly in first + second)  # nothing deleted
+    assert not any(ly.visible for ly in first) and all(ly.visible for ly in second)
+    assert second[0].name != first[0].name and w.maps_of(image) == first + second
+    text = w.progress.status.text()
+    assert "1 earlier map(s) hidden" in text and "largest: " in text and "mm² accepted" in text

@@ -1,0 +1,89 @@
+"""ROI autosave: described ROIs survive closing napari and come back with their results."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from cytowords.napari.describe.autosave import autosave_dir, autosave_path
+from cytowords.napari.describe.widget import DescribeWidget
+from tests.support.napari_helpers import add_section, rect, wait_idle
+
+
+def _widget(viewer, bundle) -> DescribeWidget:
+    w = DescribeWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(bundle))
+    return w
+
+
+def test_described_rois_are_autosaved_and_restored(make_napari_viewer, tiny_bundle, qtbot):
+    assert str(autosave_dir()) == os.environ["CYTOWORDS_AUTOSAVE_DIR"]
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    w = _widget(viewer, tiny_bundle)
+    assert w.autosave.isHidden()  # nothing saved for this image yet
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    layer.add_polygons([rect(150, 150, 300, 400)])
+    w.describe_all()
+    wait_idle(qtbot, w)
+    path = autosave_path(image)
+    areas = list(layer.features["area"])
+    assert all(areas)  # both described
+
+    def saved_areas() -> list[str]:
+        if not path.is_file():
+            return []
+        return [f["properties"].get("area") for f in json.loads(path.read_text())["features"]]
+
+    # written a moment after the last change (each result is a change), with the results
+    qtbot.waitUntil(lambda: saved_areas() == areas, timeout=10000)
+    saved = json.loads(path.read_text())
+    assert len(saved["features"]) == 2 and all(
+        "caption" in f["properties"] for f in saved["features"]
+    )
+    w.cancel()
+    viewer.close()
+
+    # a new session on the same image: the widget offers the ROIs back
+    viewer2 = make_napari_viewer()
+    add_section(viewer2)
+    w2 = _widget(viewer2, tiny_bundle)
+    assert not w2.autosave.isHidden()
+    assert w2.autosave.button.text().startswith("Restore 2 autosaved ROI(s)")
+    w2.autosave.button.click()
+    restored = w2.roi_layer()
+    assert restored.name == "ROIs (restored)" and len(restored.data) == 2
+    assert list(restored.features["area"]) == areas
+    assert list(restored.features["status"]) == ["done", "done"]
+    assert w2.results.table.rowCount() == 2 and w2.autosave.isHidden()
+    w2.cancel()
+
+
+def test_new_rois_instead_of_restoring_keep_the_old_file(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    path = autosave_path(image)
+    path.parent.mkdir(parents=True)
+    old = {
+        "type": "FeatureCollection",
+        "properties": {"pixel_size_um": 8.0},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "ROI 1", "area": "hOc1"},
+                "geometry": {"type": "Polygon", "coordinates": [[[1, 1], [9, 1], [9, 9], [1, 1]]]},
+            }
+        ],
+    }
+    path.write_text(json.dumps(old))
+    w = DescribeWidget(viewer)
+    assert not w.autosave.isHidden()
+    w.roi_layer().add_rectangles(rect(10, 10, 50, 50))  # drawn instead of restoring
+    w.autosave.save_now()
+    kept = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert len(kept) == 1 and kept[0].startswith(path.stem + "-")
+    assert json.loads((path.parent / kept[0]).read_text()) == old
+    assert len(json.loads(path.read_text())["features"]) == 1
+    assert w.autosave.isHidden()

@@ -1,0 +1,150 @@
+"""Export described ROIs through the plugin's writers and read them back, in a real viewer."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cytowords.napari.io.shapes import holes_um
+
+FEATURES = {
+    "area": ["hOc1", "__none__", "44"],
+    "area_name": ["primary visual cortex", "not a known area", "Broca's area 44"],
+    "probability": [0.91, 0.0, 0.77],
+    "rejected": [False, True, False],
+    "ood_score": [1.2, 55.0, 3.4],
+    "caption": ["Area hOc1: koniocortex.", "No known cortical area.", "Area 44: dysgranular."],
+}
+
+
+@pytest.fixture
+def roi_layer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    rect = np.array([[100.0, 100.0], [100.0, 500.0], [300.0, 500.0], [300.0, 100.0]])
+    tri = np.array([[1000.0, 1000.0], [1000.0, 1600.0], [1400.0, 1300.0]])
+    ell = np.array([[2000.0, 2000.0], [2000.0, 2400.0], [2200.0, 2400.0], [2200.0, 2000.0]])
+    layer = viewer.add_shapes(
+        [rect, tri, ell],
+        shape_type=["rectangle", "polygon", "ellipse"],
+        features=FEATURES,
+        name="ROIs",
+        metadata={"cytowords_pixel_size_um": 2.0},
+    )
+    return viewer, layer
+
+
+def test_geojson_round_trip_through_plugin(roi_layer, tmp_path: Path) -> None:
+    viewer, layer = roi_layer
+    out = tmp_path / "rois.geojson"
+    written = layer.save(str(out), plugin="napari-cytowords")
+    assert written == [str(out)]
+    gj = json.loads(out.read_text())
+    assert len(gj["features"]) == 3
+    assert gj["features"][0]["properties"]["classification"]["name"] == "hOc1"
+    # the rectangle in pixels of a 2 µm/px image, [x, y] order, closed
+    assert gj["features"][0]["geometry"]["coordinates"][0][0] == [50.0, 50.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["rois.geojson"], "no temp files left"
+
+    layers = viewer.open(str(out), plugin="napari-cytowords")
+    back = layers[0]
+    assert back._type_string == "shapes"
+    assert len(back.data) == 3
+    np.testing.assert_allclose(back.data[0], layer.data[0])
+    np.testing.assert_allclose(back.data[1], layer.data[1])
+    assert list(back.features["area"]) == FEATURES["area"]
+    assert list(back.features["caption"]) == FEATURES["caption"]
+    assert list(back.features["rejected"]) == FEATURES["rejected"]
+
+
+def test_csv_export(roi_layer, tmp_path: Path) -> None:
+    _, layer = roi_layer
+    out = tmp_path / "rois.csv"
+    layer.save(str(out), plugin="napari-cytowords")
+    rows = list(csv.DictReader(out.open()))
+    assert [r["area"] for r in rows] == FEATURES["area"]
+    assert float(rows[0]["area_um2"]) == pytest.approx(200 * 400)
+    assert rows[2]["caption"] == "Area 44: dysgranular."
+
+
+def test_qupath_export_round_trip_keeps_names_classes_and_holes(
+    make_napari_viewer, tmp_path: Path
+) -> None:
+    """QuPath 0.3 list export -> napari -> plugin GeoJSON -> napari: names, classes, colours
+    and holes survive; a MultiPolygon becomes one shape per piece; a point is skipped with a
+    notification."""
+    from tests.support.napari_helpers import Notes
+    from tests.support.qupath_files import (
+        closed,
+        feature_v03,
+        feature_v05,
+        polygon,
+        rect,
+        write_v03,
+    )
+
+    donut = polygon(rect(0, 0, 400, 200), rect(100, 50, 300, 150))
+    pieces = {
+        "type": "MultiPolygon",
+        "coordinates": [[closed(rect(1000, 0, 1100, 100))], [closed(rect(1200, 0, 1300, 100))]],
+    }
+    named = feature_v05(polygon(rect(500, 500, 600, 600)), name="my roi", cls="L2", rgb=(0, 255, 0))
+    src = write_v03(
+        tmp_path / "qupath.geojson",
+        [
+            feature_v03(donut, "L1", (255, 0, 0)),
+            feature_v03(pieces, "WM", (0, 0, 255)),
+            feature_v03({"type": "MultiPoint", "coordinates": [[5, 5], [6, 6]]}, "cells"),
+            named,
+        ],
+    )
+    viewer = make_napari_viewer()
+    with Notes() as notes:
+        (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    assert any(
+        "feature 3 ('cells'): 2 point(s), not a region; skipped" in m for m in notes.messages
+    )
+    assert len(layer.data) == 4 and layer.metadata["cytowords_in_image_pixels"]
+    assert list(layer.features["name"]) == ["ROI 1", "ROI 2 [1]", "ROI 2 [2]", "my roi"]
+    assert list(layer.features["classification"]) == ["L1", "WM", "WM", "L2"]
+    assert list(layer.features["color"]) == ["#ff0000", "#0000ff", "#0000ff", "#00ff00"]
+    assert list(layer.features["object_id"]) == ["", "", "", named["id"]]
+    holes = json.loads(layer.features["holes"][0])
+    assert holes == [[[50.0, 100.0], [50.0, 300.0], [150.0, 300.0], [150.0, 100.0]]]  # (y, x) px
+    assert list(layer.features["holes"][1:]) == ["", "", ""]
+
+    # written back for QuPath (image pixels of 2 µm once placed over a 2 µm/px image)
+    layer.scale = (2.0, 2.0)
+    layer.metadata["cytowords_pixel_size_um"] = 2.0
+    out = tmp_path / "back.geojson"
+    assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
+    feats = json.loads(out.read_text())["features"]
+    assert [f["properties"]["name"] for f in feats] == ["ROI 1", "ROI 2 [1]", "ROI 2 [2]", "my roi"]
+    assert feats[0]["properties"]["classification"] == {"name": "L1", "color": [255, 0, 0]}
+    assert feats[3]["properties"]["classification"] == {"name": "L2", "color": [0, 255, 0]}
+    assert feats[3]["id"] == named["id"], "QuPath's object id is kept"
+    ring, hole = feats[0]["geometry"]["coordinates"]
+    assert hole == closed(rect(100, 50, 300, 150)) and ring == closed(rect(0, 0, 400, 200))
+    # ... and read again by the plugin: the same names, classes and holes
+    (again,) = viewer.open(str(out), plugin="napari-cytowords")
+    for col in ("name", "classification", "color"):
+        assert list(again.features[col]) == list(layer.features[col]), col
+    # holes: the same in world µm (the plugin's file is read in µm, QuPath's in pixels)
+    (h_again,) = holes_um(again.features["holes"][0], again.scale, again.translate)
+    (h_first,) = holes_um(layer.features["holes"][0], layer.scale, layer.translate)
+    np.testing.assert_allclose(h_again, h_first)
+    assert h_first.max(axis=0).tolist() == [300.0, 600.0]
+    np.testing.assert_allclose(
+        np.asarray(again.data[0]) * again.scale, np.asarray(layer.data[0]) * 2
+    )
+    # a shape moved away from its holes: saved (and described) without them
+    data = [np.asarray(d) for d in layer.data]
+    data[0] = data[0] + 5000.0
+    layer.data = data
+    layer.shape_type = ["polygon"] * 4
+    assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
+    moved = json.loads(out.read_text())["features"][0]
+    assert len(moved["geometry"]["coordinates"]) == 1 and moved["properties"]["name"] == "ROI 1"

@@ -1,0 +1,130 @@
+"""The Teach and Borders dock widgets in a real viewer: named shapes on two small sections
+-> a taught bundle; a path along the pia of a synthetic section -> borders, segments and
+the distance plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytowords.model import load_bundle
+from cytowords.napari.teach.borders import BordersWidget
+from cytowords.napari.teach.widget import TeachWidget
+from cytowords.synth import virtual_section
+from cytowords.synth.truth import _geometry
+from tests.support.napari_helpers import Notes
+from tests.support.teach_sections import PIXEL_UM, band_rect, texture_section
+
+
+def _add_pair(viewer, seed: int, names=("área 1", "Feld β")):
+    img = np.asarray(texture_section(seed).levels[0])
+    image = viewer.add_image(img, scale=(PIXEL_UM, PIXEL_UM), name=f"section {seed}")
+    # shapes in the image's world: section µm minus half a pixel (pixel centres at 0)
+    polys = [band_rect(k) / PIXEL_UM - 0.5 for k in (0, 1, 2)]
+    shapes = viewer.add_shapes(
+        polys,
+        shape_type="polygon",
+        scale=(PIXEL_UM, PIXEL_UM),
+        name=f"regions {seed}",
+        features={"name": [names[0], names[1], ""]},  # the third band stays unnamed
+    )
+    return image, shapes
+
+
+def test_teach_widget_fits_shows_cv_and_saves(make_napari_viewer, qtbot, tiny_bundle, tmp_path):
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.setText(str(tiny_bundle))
+    for seed in (1, 2):
+        image, shapes = _add_pair(viewer, seed)
+        w.image_choice.set_value(image)
+        w.shapes_choice.set_value(shapes)
+        w.add_pair()
+    assert w.pairs_list.count() == 2
+    w.fit()
+    assert w.busy
+    qtbot.waitUntil(lambda: not w.busy, timeout=180000)
+    assert w.taught is not None, w.progress.status.text()
+    text = w.table.toPlainText()
+    assert "leave one section out" in text and "área 1" in text and "Feld β" in text
+    assert w.save_btn.isEnabled()
+    out = w.save(str(tmp_path / "taught"))
+    assert load_bundle(out).area_ids == ["área 1", "Feld β"]
+
+
+def test_teach_widget_says_why_with_one_area(make_napari_viewer, qtbot, tiny_bundle):
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    w.model.setText(str(tiny_bundle))
+    image, shapes = _add_pair(viewer, 1, names=("same", "same"))
+    w.image_choice.set_value(image)
+    w.shapes_choice.set_value(shapes)
+    with Notes() as notes:
+        w.fit()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert w.taught is None and not w.save_btn.isEnabled()
+    assert notes.any("only one area", "same")
+
+
+PX = 16.0
+
+
+@pytest.fixture(scope="module")
+def pia_crop():
+    """A crop (16 µm/px) of a synthetic section around a pial path crossing areas."""
+    sec = virtual_section(205, size_mm=(40, 30))
+    g = _geometry(sec)
+    g._build()
+    s = g._arclen
+    path = g._poly[(s > 800) & (s < 8600)][:, ::-1]  # (x, y) -> (y, x) µm
+    y0, x0 = np.maximum(np.floor((path.min(0) - 5000) / PX) * PX, 0.0)
+    y1, x1 = np.minimum(np.ceil((path.max(0) + 5000) / PX) * PX, sec.shape_um)
+    img = np.clip(sec.read_window(y0, x0, y1 - y0, x1 - x0, PX), 0, 255).astype(np.uint8)
+    return img, path - [y0, x0]
+
+
+def test_borders_widget_adds_points_segments_and_plot(make_napari_viewer, qtbot, pia_crop):
+    img, path_um = pia_crop
+    viewer = make_napari_viewer()
+    image = viewer.add_image(img, scale=(PX, PX), name="crop")
+    paths = viewer.add_shapes([path_um / PX - 0.5], shape_type="path", scale=(PX, PX), name="pia")
+    w = BordersWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.image_choice.set_value(image)
+    w.path_choice.set_value(paths)
+    w.block_min.setValue(8)
+    w.block_max.setValue(20)
+    w.alpha.setCurrentText("0.05")
+    w.run()
+    qtbot.waitUntil(lambda: not w.busy, timeout=240000)
+    r = w.result
+    assert r is not None, w.progress.status.text()
+    assert len(r.traverses_um) >= 50 and len(r.border_along_um) >= 1
+    pts, segs = w.last_layers
+    assert len(pts.data) == len(r.border_along_um)
+    # borders lie on the drawn path (world µm = data × 16)
+    world = pts.data * PX + PX / 2
+    d = np.min(np.hypot(*(world[:, None, :] - path_um[None]).transpose(2, 0, 1)), axis=1)
+    assert d.max() < 2 * PX + 60
+    assert len(segs.data) == len(r.border_along_um) + 1
+    assert list(segs.features["name"]) == [f"segment {k}" for k in range(1, len(segs.data) + 1)]
+    segs.features.loc[0, "name"] = "hOc1"  # segments can be named
+    assert segs.features["name"][0] == "hOc1"
+    assert len(w.plot.x) == len(w.plot.y) > 0 and np.isfinite(w.plot.y).any()
+    assert w.plot.ax.get_xlabel().startswith("position along the path")
+
+
+def test_borders_widget_short_path_is_one_message(make_napari_viewer, qtbot, pia_crop):
+    img, path_um = pia_crop
+    viewer = make_napari_viewer()
+    image = viewer.add_image(img, scale=(PX, PX), name="crop")
+    paths = viewer.add_shapes([path_um[:3] / PX], shape_type="path", scale=(PX, PX))
+    w = BordersWidget(viewer)
+    w.image_choice.set_value(image)
+    w.path_choice.set_value(paths)
+    n = len(viewer.layers)
+    with Notes() as notes:
+        w.run()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert notes.any("mm long") and len(viewer.layers) == n and w.result is None

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (section images, QuPath files, tiny models)."""

@@ -1,0 +1,250 @@
+"""Teaching areas from named regions: cross-validation, the "other" threshold, the bundle,
+its use by Describe and Area map, the CLI and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cytowords.cli import main
+from cytowords.describe import DescribeParams, Describer
+from cytowords.mapping import compute_area_map
+from cytowords.model import load_bundle
+from cytowords.regions import Roi
+from cytowords.sections import read_fields, write_section
+from cytowords.teach import Annotation, TeachError, annotations_from_geojson, save_taught, teach
+from cytowords.teach.fit import FieldSet, _shrinkage, cross_validate, fit_discriminant
+from tests.support.teach_sections import (
+    BAND_PX,
+    PIXEL_UM,
+    band_rect,
+    qupath_geojson,
+    texture_section,
+)
+
+#: names with a space and non-ASCII letters must work like any other
+NAME_A, NAME_B = "área 1", "Feld β"
+
+
+@pytest.fixture(scope="module")
+def sections():
+    return [texture_section(1, "s1"), texture_section(2, "s2")]
+
+
+def _two_areas(n_sections: int = 2) -> list[Annotation]:
+    return [
+        Annotation(s, name, Roi(band_rect(k), name))
+        for s in range(n_sections)
+        for k, name in ((0, NAME_A), (1, NAME_B))
+    ]
+
+
+@pytest.fixture(scope="module")
+def taught(tiny_bundle, sections):
+    torch.manual_seed(0)
+    return teach(sections, _two_areas(), model=tiny_bundle)
+
+
+def test_cross_validation_names_held_out_section(taught):
+    cv = taught.cv
+    assert cv.scheme == "leave one section out" and cv.folds == 2
+    assert set(cv.per_area) == {NAME_A, NAME_B}
+    assert cv.accuracy >= 0.95
+    # the threshold keeps about 95 % of held-out fields of taught areas
+    assert 0.85 <= cv.accepted <= 1.0
+    assert NAME_A in cv.table() and "named right" in cv.table()
+    assert all(n > 0 for v in taught.fields.values() for n in v)
+
+
+def test_bundle_records_how_it_was_taught_and_names_new_fields(taught, tmp_path):
+    out = save_taught(taught, tmp_path / "taught")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert cfg["area_ids"] == [NAME_A, NAME_B]
+    assert cfg["extra"]["taught"]["features"] == "embedding"
+    assert cfg["extra"]["taught"]["pixel_size_um"] == 16.0
+    assert cfg["metrics"]["cross_validation"]["accuracy"] >= 0.95
+    assert cfg["threshold"] == pytest.approx(taught.cv.threshold)
+    b = load_bundle(out)
+    new = texture_section(7)
+    grid = np.array([[y, x] for y in range(300, 1000, 150) for x in range(100, 2880, 80)])
+    band = (grid[:, 1] // (BAND_PX * PIXEL_UM)).astype(int)
+    probs, _, rej = b.classify(b.embed(read_fields(new, grid, b.pixel_size_um, b.patch_px)))
+    pred = probs.argmax(1).numpy()
+    inner = np.abs(grid[:, 1] / (BAND_PX * PIXEL_UM) - band - 0.5) < 0.25  # away from band edges
+    for k in (0, 1):
+        m = inner & (band == k)
+        assert ((pred[m] == k) & ~rej.numpy()[m]).mean() >= 0.8
+
+
+def test_other_threshold_rejects_untaught_between_and_beyond():
+    """Three sections of two taught clusters with a section shift; untaught fields between
+    the taught means, or far from both, are "other"; the shift of a new brain (all
+    distances larger) does not turn the taught ones into "other"."""
+    rng = np.random.default_rng(0)
+    d = 32
+    mu = {0: np.zeros(d), 1: np.r_[12.0, np.zeros(d - 1)]}
+    X, y, s = [], [], []
+    for sec in range(3):
+        shift = rng.normal(0, 0.5, d)
+        for c, m in mu.items():
+            X.append(m + shift + rng.normal(0, 1, (60, d)))
+            y += [c] * 60
+            s += [sec] * 60
+    fs = FieldSet(
+        np.concatenate(X), np.array(y), np.array(s), rng.normal(0, 1, (360, 2)), ["a", "b"]
+    )
+    shrink = _shrinkage(fs.X, fs.y)
+    cv = cross_validate(fs, shrink, "embedding")
+    assert cv.accuracy > 0.95 and 0.9 <= cv.accepted <= 0.99
+    head, scorer = fit_discriminant(fs.X, fs.y, 2, shrink)
+    scorer.threshold.fill_(cv.threshold)
+    scorer.distance_cap.fill_(cv.distance_cap)
+
+    def rejected(pts):
+        return (scorer.score(torch.from_numpy(pts).float()) > scorer.threshold).numpy()
+
+    brain = rng.normal(0, 1.0, d)  # a new brain: every field shifted, a little wider
+    taught = mu[1] + brain * 0.3 + rng.normal(0, 1.1, (200, d))
+    between = (mu[0] + mu[1]) / 2 + rng.normal(0, 1, (200, d))
+    beyond = mu[1] + np.r_[0.0, 25.0, np.zeros(d - 2)] + rng.normal(0, 1, (200, d))
+    assert rejected(taught).mean() < 0.2
+    assert rejected(between).mean() > 0.8
+    assert rejected(beyond).mean() > 0.8
+
+
+def test_describe_and_area_map_take_the_taught_bundle(taught, tmp_path):
+    out = save_taught(taught, tmp_path / "taught")
+    new = texture_section(8)
+    d = Describer(out, device="cpu", params=DescribeParams(measure=False, quality=None))
+    res = d.describe_roi(new, Roi(band_rect(1), "x"))
+    assert res.area == NAME_B and not res.rejected
+    assert res.caption == ""  # not an atlas name: the readout only
+    amap = compute_area_map(new, str(out), device="cpu", scheduler="sync")
+    names = {lab: aid for lab, (aid, _, _) in amap.area_table.items()}
+    assert set(names.values()) == {NAME_A, NAME_B}
+
+
+def test_atlas_names_get_the_literature_description(tiny_bundle, sections, tmp_path):
+    anns = [
+        Annotation(a.section, {NAME_A: "hOc1", NAME_B: "4p"}[a.name], a.roi) for a in _two_areas()
+    ]
+    t = teach(sections, anns, model=tiny_bundle)
+    out = save_taught(t, tmp_path / "atlas_names")
+    d = Describer(out, device="cpu", params=DescribeParams(measure=False, quality=None))
+    res = d.describe_roi(texture_section(9), Roi(band_rect(0), "x"))
+    assert res.area == "hOc1"
+    assert res.caption.startswith("Area hOc1") and "literature" in res.caption
+
+
+def test_one_section_is_validated_on_region_halves(tiny_bundle, sections):
+    t = teach(sections[:1], _two_areas(1), model=tiny_bundle)
+    assert t.cv.scheme.startswith("one section") and t.cv.accuracy >= 0.9
+
+
+@pytest.mark.parametrize(
+    "anns, match",
+    [
+        ([Annotation(0, "only", Roi(band_rect(0), "only"))], "only one area"),
+        (
+            [
+                Annotation(0, "A", Roi(band_rect(0), "A")),
+                Annotation(0, "tiny", Roi.rectangle(600, 1300, 640, 1340, "tiny")),
+            ],
+            "'tiny' has 1 field",
+        ),
+        (
+            [
+                Annotation(0, "A", Roi(band_rect(0), "A")),
+                Annotation(0, "far", Roi.rectangle(9e4, 9e4, 9.1e4, 9.1e4, "far")),
+            ],
+            "lies outside",
+        ),
+        (
+            [
+                Annotation(0, "A", Roi(band_rect(0), "A")),
+                Annotation(0, "big", Roi(band_rect(1) * 2.0, "big")),
+            ],
+            "another size",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(tiny_bundle, sections, anns, match):
+    with pytest.raises(TeachError, match=match) as info:
+        teach(sections, anns, model=tiny_bundle)
+    assert "\n" not in str(info.value)
+
+
+def test_geojson_classes_and_cli(tiny_bundle, tmp_path, capsys):
+    paths = []
+    for s in (1, 2):
+        img = tmp_path / f"s{s}.ome.zarr"
+        write_section(img, texture_section(s))
+        gj = tmp_path / f"s{s}.geojson"
+        gj.write_text(
+            json.dumps(qupath_geojson([(NAME_A, band_rect(0)), (NAME_B, band_rect(1))])),
+            encoding="utf-8",
+        )
+        paths.append((img, gj))
+    anns, notes = annotations_from_geojson(paths[0][1], 0, PIXEL_UM)
+    assert [a.name for a in anns] == [NAME_A, NAME_B] and not notes
+    np.testing.assert_allclose(anns[0].roi.vertices, band_rect(0))
+    out = tmp_path / "model"
+    argv = ["teach", *(str(p[0]) for p in paths), "--rois", *(str(p[1]) for p in paths)]
+    rc = main([*argv, "--out", str(out), "--model", str(tiny_bundle)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "leave one section out" in text and NAME_A in text and "named right" in text
+    assert load_bundle(out).area_ids == [NAME_A, NAME_B]
+    # one --rois file too few; the existing --out is not replaced without --overwrite
+    assert main([*argv[:-1], "--out", str(tmp_path / "m2"), "--model", str(tiny_bundle)]) == 2
+    assert main([*argv, "--out", str(out), "--model", str(tiny_bundle)]) == 2
+    err = capsys.readouterr().err
+    assert "one GeoJSON per image" in err and "exists" in err
+
+
+def test_cli_one_area_only_is_one_line(tiny_bundle, tmp_path, capsys):
+    img = tmp_path / "s.ome.zarr"
+    write_section(img, texture_section(1))
+    gj = tmp_path / "s.geojson"
+    gj.write_text(json.dumps(qupath_geojson([("Only one", band_rect(0))])), encoding="utf-8")
+    rc = main(
+        [
+            "teach",
+            str(img),
+            "--rois",
+            str(gj),
+            "--out",
+            str(tmp_path / "m"),
+            "--model",
+            str(tiny_bundle),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "only one area" in err[0]
+
+
+def test_views_the_base_has_no_threshold_for_is_one_line(tiny_bundle, sections):
+    with pytest.raises(TeachError, match="views=8") as info:
+        teach(sections, _two_areas(), model=tiny_bundle, views=8)
+    assert "\n" not in str(info.value)
+
+
+def test_profile_cv_names_held_out_regions(monkeypatch, sections):
+    """Region-level validation of profile features (the readout itself is covered by the
+    measure tests and benchmarks/teach.py): regions of two areas on two sections."""
+    from cytowords.teach import profiles
+
+    rng = np.random.default_rng(3)
+    centre = {NAME_A: np.zeros(11), NAME_B: np.full(11, 3.0)}
+    monkeypatch.setattr(
+        profiles,
+        "region_profile_features",
+        lambda sec, ann, cancel=None: centre[ann.name] + rng.normal(0, 0.3, 11),
+    )
+    anns = _two_areas() + _two_areas()  # two regions per area and section
+    acc, n = profiles.profile_cv(sections, anns, [NAME_A, NAME_B])
+    assert n == len(anns) and acc == 1.0
+    assert np.isnan(profiles.profile_cv(sections[:1], _two_areas(1), [NAME_A, NAME_B])[0])
