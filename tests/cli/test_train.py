@@ -15,6 +15,15 @@ def test_train_help_lists_presets(capsys):
         assert word in out
 
 
+def test_cli_offers_every_preset():
+    """The CLI's written-out preset names (kept so that `--help` does not import torch)
+    are the presets the pipeline knows, in the same order."""
+    from cytowords.cli.train import PRESET_NAMES
+    from cytowords.training.presets import PRESETS
+
+    assert PRESET_NAMES == tuple(PRESETS)
+
+
 def test_llm_preset_needs_a_model_folder(tmp_path, capsys):
     assert main(["train", "--preset", "llm", "--out", str(tmp_path / "r")]) == 2
     assert "--preset llm needs --lm PATH" in capsys.readouterr().err

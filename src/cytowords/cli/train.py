@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 from . import CliError
 
-PRESET_NAMES = ("smoke", "default", "gpu-large", "llm", "llm-cpu")
+#: the names of :data:`cytowords.training.presets.PRESETS`, written out so that building
+#: the parser does not import torch (a test checks that the two agree)
+PRESET_NAMES = ("smoke", "default", "gpu-large", "llm", "llm-cpu", "dense-cpu")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
