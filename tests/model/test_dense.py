@@ -174,7 +174,11 @@ def test_dense_bundle_round_trip(tmp_path):
 
 
 def test_presets_default_to_the_field_encoder_and_a_dense_preset_reads_context():
-    assert all(p.encoder_arch == "field" and p.read_px == p.patch_px for p in PRESETS.values())
+    fields = [p for name, p in PRESETS.items() if name != "dense-cpu"]
+    assert all(p.encoder_arch == "field" and p.read_px == p.patch_px for p in fields)
+    dense = PRESETS["dense-cpu"]
+    assert dense.encoder_arch == "dense" and dense.read_px == dense.encoder_config().input_px
+    assert dense.read_px > dense.patch_px and dense.pretrain_precision == "fp32"
     p = PRESETS["smoke"].with_(encoder_arch="dense", encoder_dilations=(1,))
     cfg = p.encoder_config()
     assert cfg.arch == "dense" and p.read_px == cfg.input_px > p.patch_px
