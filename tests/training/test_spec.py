@@ -307,7 +307,7 @@ def test_describe_and_map_warn_on_a_section_coarser_than_the_encoder(tmp_path, c
         sec = Section([da.from_array(img, chunks=256)], [px], f"s{px:g}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            d.describe_roi(sec, roi)
+            d.describe_rois(sec, [roi, roi])  # checked once per job, not once per ROI
             plan_map(sec, str(bundle), device="cpu")
         coarse = [w for w in caught if issubclass(w.category, CoarseSectionWarning)]
         assert len(coarse) == (2 if warned else 0)

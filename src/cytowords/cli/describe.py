@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_scale_check:
         params = replace(params, scale=None)
     describer = Describer(args.model, device=args.device, params=params)
+    describer.check_section(section)
     check = None
     if not args.no_pixel_size_check:
         from .pixel_size import check_scan

@@ -154,10 +154,9 @@ class Describer:
         cancel: threading.Event | None = None,
     ) -> RegionDescription:
         """Describe one ROI (µm, ``(y, x)``) of ``section`` with ``params`` (None: the
-        describer's :attr:`params`)."""
+        describer's :attr:`params`). What holds for the whole section is checked by the
+        caller, once per job (:meth:`check_section`)."""
         import torch
-
-        warn_if_coarse(section, self.bundle.pixel_size_um)
 
         p = params or self.params
         centers = patch_grid(
@@ -297,6 +296,12 @@ class Describer:
             f"({field_mm:.2g} mm): the area is read from the surrounding tissue"
         )
 
+    def check_section(self, section: Section) -> bool:
+        """Check once per job what holds for every ROI of ``section``: warn
+        (:class:`~cytowords.sections.quality.CoarseSectionWarning`) when its finest level
+        is much coarser than the model's pixel size. Returns whether it warned."""
+        return warn_if_coarse(section, self.bundle.pixel_size_um)
+
     def describe_rois(
         self,
         section: Section,
@@ -308,6 +313,7 @@ class Describer:
     ) -> list[RegionDescription]:
         """Describe several ROIs (``params`` as :meth:`describe_roi`); progress counts
         finished ROIs."""
+        self.check_section(section)
         out = []
         for i, roi in enumerate(rois):
             out.append(self.describe_roi(section, roi, params=params, cancel=cancel))

@@ -25,13 +25,12 @@ from qtpy.QtWidgets import (
 
 from ...describe import DescribeParams
 from ...regions import Roi
+from ...sections import Section
 from ..events import Done, Failed, JobEvent, Loaded, Started
 from ..io.layers import (
     LayerError,
-    check_grayscale,
     layer_pixel_size_um,
     new_roi_layer,
-    pixel_size_um,
     place_pixel_rois,
     section_from_layer,
 )
@@ -209,16 +208,18 @@ class DescribeWidget(QWidget):
         """Describe every ROI of the ROI layer."""
         self.describe_rows(None)
 
-    def _checked_inputs(self):
+    def _checked_inputs(self) -> tuple[Image, Section]:
+        """The chosen image and its section, checked once per job: an image layer with a
+        pixel size (:class:`LayerError` saying how to set one) and a model that exists
+        (FileNotFoundError)."""
         from ...model import resolve_model_path
 
         image = self.image_choice.value()
         if image is None:
             raise LayerError("no image layer: open a section (File > Open) or a sample first")
-        check_grayscale(image)
-        pixel_size_um(image)  # LayerError saying how to set it when the image has none
+        section = section_from_layer(image)  # grey 2D image with a pixel size, or LayerError
         resolve_model_path(self.model.value())
-        return image
+        return image, section
 
     def describe_rows(self, rows: list[int] | None) -> None:
         """Queue shapes ``rows`` (None: all) of the ROI layer for description."""
@@ -229,11 +230,6 @@ class DescribeWidget(QWidget):
         rows = list(range(len(layer.data))) if rows is None else rows
         if not rows:
             show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
-            return
-        try:
-            self._checked_inputs()
-        except (LayerError, FileNotFoundError) as exc:
-            show_error(str(exc))
             return
         ids = rr.ids_of(layer, rows)
         queued = [i for i in ids if i not in self._queue]
@@ -251,10 +247,8 @@ class DescribeWidget(QWidget):
         return jobs
 
     def _start_worker(self) -> None:
-        image = self.image_choice.value()
         try:
-            image = self._checked_inputs()
-            section = section_from_layer(image)
+            image, section = self._checked_inputs()
         except (LayerError, FileNotFoundError, ValueError) as exc:
             self._fail_queue(str(exc))
             return

@@ -48,6 +48,7 @@ def describe_events(
     """Describe ``jobs`` (``(roi_id, Roi)`` in section µm); see module doc for the events."""
     describer = Describer(request.model, request.device, lm_path=request.lm_path or None)
     yield Loaded(str(describer.model_path))
+    describer.check_section(section)
     n = len(jobs)
     for k, (roi_id, roi) in enumerate(jobs):
         if cancel.is_set():
