@@ -94,10 +94,26 @@ def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path, tiny_bun
     assert plain.cortex is None and plain.cortex_probability(e) is None
     assert plain.noncortex_level() is None  # no level either: cortex unknown, all vote
     assert plain.predict(e).cortex is None and plain.predict(e).votes.all()
-    # a level and no detector: the level decides both the votes and what reads as cortex
-    lvl = load_bundle(make_tiny_bundle(tmp_path / "level", noncortex={1: 0.0}))
+    # a level above the threshold and no detector: the level decides the votes and what
+    # reads as cortex
+    scores = load_bundle(make_tiny_bundle(tmp_path / "probe")).predict(e, views=1).ood_score
+    level = float(np.median(scores))
+    lvl = load_bundle(make_tiny_bundle(tmp_path / "level", noncortex={1: level}))
+    assert level > lvl.threshold_for(1)
     pl = lvl.predict(e, views=1)
-    assert np.array_equal(pl.votes, pl.ood_score < 0.0) and np.array_equal(pl.cortex, pl.votes)
+    assert np.array_equal(pl.votes, pl.ood_score < level) and 0 < pl.votes.sum() < 4
+    assert np.array_equal(pl.cortex, pl.votes)
+    # a level that leaves no band above the threshold: the detector decides the votes
+    flat = load_bundle(
+        make_tiny_bundle(tmp_path / "flat", cortex_logit=-2.0, noncortex={1: -1e9})
+    )
+    assert flat.noncortex_level(1) <= flat.threshold_for(1)
+    pf = flat.predict(e, views=1)
+    assert np.array_equal(pf.votes, pf.cortex) and not pf.votes.any()
+    low = load_bundle(make_tiny_bundle(tmp_path / "low", noncortex={1: -1e9})).predict(e, views=1)
+    assert low.votes.all() and not low.cortex.any()  # no band, no detector: all vote
+    hot = load_bundle(make_tiny_bundle(tmp_path / "hot", cortex_logit=3.0, noncortex={1: -1e9}))
+    assert hot.predict(e, views=1).votes.all()
 
 
 def test_cortex_threshold_must_be_a_probability() -> None:

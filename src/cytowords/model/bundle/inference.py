@@ -51,7 +51,8 @@ class FieldPredictions:
     score (higher: less like known cortex); rejected: not a known area (score above the
     threshold calibrated for the views used, or the none class most probable); votes: the
     field may vote on a drawn region (its score stays below the bundle's non-cortex level:
-    white matter, background and artefacts abstain; all True for bundles without a level);
+    white matter, background and artefacts abstain; where the level sits at the rejection
+    threshold the cortex detector decides; all True for bundles without a level);
     cortex: the field shows cortex of any area, known or not (the cortex detector, else the
     non-cortex level; None when the bundle has neither), which tells a rejected field's
     "not a known area" from "no cortex" in maps."""
@@ -219,11 +220,21 @@ class ModelBundle:
         emb = emb.float()
         probs, score, rejected = self.classify(emb, views)
         level = self.noncortex_level(views)
-        votes = np.ones(len(score), bool) if level is None else (score < level).numpy()
+        # a level at the threshold leaves no band between "unknown cortex" and "no cortex":
+        # it would let only accepted fields vote, so a region of unknown cortex with a few
+        # accepted fields would be named; the cortex detector decides the votes instead
+        has_band = level is not None and level > self.threshold_for(views)
+        cortex = None
         if self.cortex is not None:
             cortex = (self.cortex_probability(emb) >= self.cortex.config.threshold).numpy()
+        if has_band:
+            votes = (score < level).numpy()
+        elif level is not None and cortex is not None:
+            votes = cortex.copy()
         else:
-            cortex = None if level is None else votes.copy()
+            votes = np.ones(len(score), bool)
+        if cortex is None and level is not None:
+            cortex = (score < level).numpy()
         return FieldPredictions(
             probs=probs.numpy().astype(np.float32),
             ood_score=score.numpy().astype(np.float32),
