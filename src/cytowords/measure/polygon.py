@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.draw import polygon2mask
 
+from ..regions.roi import ring_area
 from .errors import MeasureError
 
 
@@ -18,15 +19,9 @@ def as_vertices(vertices_um) -> np.ndarray:
         raise MeasureError(f"ROI vertices must be an (N, 2) array of (y, x) µm, got {v.shape}")
     if len(v) < 3 or not np.all(np.isfinite(v)):
         raise MeasureError("ROI is empty: a polygon needs at least 3 finite vertices")
-    if polygon_area_um2(v) <= 0:
+    if ring_area(v) <= 0:
         raise MeasureError("ROI is empty: the polygon has no area (all vertices on a line)")
     return v
-
-
-def polygon_area_um2(v: np.ndarray) -> float:
-    """Area (µm²) of a simple polygon (shoelace formula)."""
-    y, x = v[:, 0], v[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
 def polygon_mask(

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from ..jobs import Cancelled, is_cancelled
+from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, CellStats, cells_along
 from .errors import MeasureError
 from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv
-from .polygon import as_vertices, polygon_area_um2, polygon_mask
+from .polygon import as_vertices, polygon_mask
 from .ribbon import (
     CURVED_RATIO,
     profiles_along,
@@ -334,7 +335,7 @@ def measure_roi(
     ref = slide_reference(section.levels)
     rib = segment(img, p, ref, outside)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
-    out = Readout(area_mm2=polygon_area_um2(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
+    out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
     if roi.sum() < 4:
         reasons.append("the ROI is too small for the profile resolution")
         return out

@@ -231,12 +231,19 @@ class DescribeWidget(QWidget):
         if not rows:
             show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
             return
+        inputs = None
+        if self._worker is None:  # else they are checked when the running job's queue drains
+            try:
+                inputs = self._checked_inputs()
+            except (LayerError, FileNotFoundError, ValueError) as exc:
+                show_error(str(exc))  # nothing is queued: the ROIs keep their status
+                return
         ids = rr.ids_of(layer, rows)
         queued = [i for i in ids if i not in self._queue]
         self._queue.extend(queued)
         rr.set_status(layer, [rr.row_of(layer, i) for i in queued], "queued")
         if self._worker is None:
-            self._start_worker()
+            self._start_worker(inputs)
 
     def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
         jobs, geoms, errors = rr.roi_jobs(self._layer, ids, image)
@@ -246,9 +253,11 @@ class DescribeWidget(QWidget):
         rr.set_status(self._layer, list(errors), "error")
         return jobs
 
-    def _start_worker(self) -> None:
+    def _start_worker(self, inputs: tuple[Image, Section] | None = None) -> None:
+        """Describe the queued ROIs in a thread worker; ``inputs``: the image and section
+        already checked for this job (None: check them now)."""
         try:
-            image, section = self._checked_inputs()
+            image, section = inputs or self._checked_inputs()
         except (LayerError, FileNotFoundError, ValueError) as exc:
             self._fail_queue(str(exc))
             return
