@@ -17,9 +17,9 @@ the share of time reading vs computing; and the projected time for one BigBrain 
 
 ``--dense``: per-field vs dense evaluation in one run, same grid, same views, same encoder
 (``DenseBenchEncoder``: fully convolutional, the default's size: 64 µm/px, 64 px
-patch with 8 px context, width 32, embed 256, feature stride 4 px; random weights), on a
-region of the section: seconds each, the ratio, tile agreement, and the dense map at the
-model's own pixel vs the requested stride.
+patch with 8 px context, width 32, embed 256, feature stride 4 px; random weights; or a
+trained bundle with ``--model``), on a region of the section: seconds each, the ratio,
+tile agreement, and the dense map at the model's own pixel vs the requested stride.
 """
 
 from __future__ import annotations
@@ -243,7 +243,12 @@ def dense_vs_fields(sec: Path, a: argparse.Namespace) -> None:
     from cytowords.mapping import compute_area_map
     from cytowords.sections import open_section
 
-    bundle = dense_bench_bundle()
+    if a.model:
+        from cytowords.model import get_bundle
+
+        bundle = get_bundle(a.model, device=a.device)
+    else:
+        bundle = dense_bench_bundle()
     section = open_section(sec)
     h, w = section.shape_um
     rh, rw = a.region_mm[0] * 1000, a.region_mm[1] * 1000
@@ -298,6 +303,10 @@ def main() -> None:
     ap.add_argument("--dense", action="store_true", help="only: dense vs per field, one run")
     ap.add_argument("--region-mm", type=float, nargs=2, default=[8.0, 6.0], help="--dense region")
     ap.add_argument("--views", type=int, default=8, help="--dense: test-time views")
+    ap.add_argument(
+        "--model", default=None, help="--dense: a trained bundle (default, or a folder) instead"
+        " of the random-weight bench encoder"
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--bundle", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()

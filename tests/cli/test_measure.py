@@ -17,9 +17,8 @@ Y, X, HALF, PX = 31232.0, 73984.0, 3000.0, 16.0
 
 @pytest.fixture(scope="module")
 def crop(tmp_path_factory):
-    # pinned to the classic generator: the sites below were found on its geometry (the
-    # realistic default folds differently); move them to the realistic generator with the
-    # retrain, then the switch goes
+    # the classic generator: the sites below were found on its geometry (the realistic
+    # default folds differently)
     img = virtual_section(203, pixel_size_um=2.0, variation="classic").read_window(
         Y - HALF, X - HALF, 2 * HALF, 2 * HALF, PX
     )

@@ -34,9 +34,8 @@ WHITE = (3500.0, 7750.0)  # deep white matter (window µm)
 @pytest.fixture(scope="module")
 def store_and_bundle(tmp_path_factory, tiny_bundle) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("measured")
-    # pinned to the classic generator: the sites below were found on its geometry (the
-    # realistic default folds differently); move them to the realistic generator with the
-    # retrain, then the switch goes
+    # the classic generator: the sites below were found on its geometry (the realistic
+    # default folds differently)
     sec = virtual_section(203, pixel_size_um=PX, variation="classic")
     a, b = int(Y0 / PX), int(X0 / PX)
     img = np.asarray(sec.levels[0][a : a + int(H / PX), b : b + int(W / PX)])

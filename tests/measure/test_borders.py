@@ -125,9 +125,8 @@ PX = 16.0
 @pytest.fixture(scope="module")
 def crop(tmp_path_factory):
     """The pia of hOc1..hOc4d as a path (µm in the crop) and an OME-Zarr crop around it."""
-    # pinned to the classic generator: the sites below were found on its geometry (the
-    # realistic default folds differently); move them to the realistic generator with the
-    # retrain, then the switch goes
+    # the classic generator: the sites below were found on its geometry (the realistic
+    # default folds differently)
     sec = virtual_section(SEED, size_mm=SIZE, variation="classic")
     g = _geometry(sec)
     g._build()

@@ -8,9 +8,9 @@ import pytest
 from cytowords.measure import MeasureError, analyse_profile, measure_roi
 from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
 
-# pinned to the classic generator: the sites below were found on its geometry (the
-# realistic default folds differently); move them to the realistic generator with the
-# retrain, then the switch goes
+# the classic generator: the sites below were found on its geometry (the realistic
+
+# default folds differently)
 SEED, PIN = 203, "classic"
 # 3 mm squares across the ribbon (pia and white matter in view) on brain 203
 SITES = {"4p": (40192.0, 11648.0), "hOc1": (31232.0, 73984.0)}

@@ -71,6 +71,13 @@ def test_stage_files_round_trip(tmp_path) -> None:
     assert info["enabled"] and info["n_cortex"] == 200 and info["n_noncortex"] == 100
     again = load_cortex(tmp_path / "cortex")
     torch.testing.assert_close(again.probability(x), det.probability(x))
+    # structureless tissue fields join the non-cortex side
+    struct = torch.randn(40, x.shape[1]) + 6.0
+    run_cortex(x, labels, sections, tmp_path / "oe", structureless=struct)
+    info = json.loads((tmp_path / "oe" / "cortex.json").read_text())
+    assert info["n_noncortex"] == 140 and info["n_structureless"] == 40
+    m = cortex_metrics(load_cortex(tmp_path / "oe"), x, labels, structureless=struct)
+    assert m["val_structureless_detected"] > 0.9
     # only white matter and background: no detector, and the stage says why
     assert run_cortex(x, np.full(len(y), "__none__"), sections, tmp_path / "none") is None
     assert "needs both" in json.loads((tmp_path / "none" / "cortex.json").read_text())["reason"]
@@ -86,6 +93,7 @@ def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path, tiny_bun
     torch.testing.assert_close(p, torch.full((4,), float(torch.sigmoid(torch.tensor(-2.0)))))
     pred = b.predict(e)
     assert pred.cortex is not None and not pred.cortex.any()
+    assert pred.rejected.all()  # no cortex: not a known area, whatever the head says
     # the detector labels cortex; the votes on a drawn region follow the non-cortex level
     level = b.noncortex_level()
     want_votes = np.ones(4, bool) if level is None else pred.ood_score < level
@@ -113,7 +121,11 @@ def test_bundle_keeps_the_detector_and_falls_back_without_one(tmp_path, tiny_bun
     low = load_bundle(make_tiny_bundle(tmp_path / "low", noncortex={1: -1e9})).predict(e, views=1)
     assert low.votes.all() and not low.cortex.any()  # no band, no detector: all vote
     hot = load_bundle(make_tiny_bundle(tmp_path / "hot", cortex_logit=3.0, noncortex={1: -1e9}))
-    assert hot.predict(e, views=1).votes.all()
+    ph = hot.predict(e, views=1)
+    assert ph.votes.all()
+    # a detector that sees cortex leaves rejection to the head and the scorer
+    _, _, head_rejected = hot.classify(e, views=1)
+    assert np.array_equal(ph.rejected, head_rejected.numpy())
 
 
 def test_cortex_threshold_must_be_a_probability() -> None:

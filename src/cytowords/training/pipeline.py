@@ -45,7 +45,14 @@ from .stages.caption import (
     readout_settings,
     run_captioner,
 )
-from .stages.cortex import cortex_metrics, load_cortex, run_cortex
+from .stages.cortex import (
+    N_STRUCTURELESS,
+    N_STRUCTURELESS_VAL,
+    cortex_metrics,
+    load_cortex,
+    run_cortex,
+    structureless_embeddings,
+)
 from .stages.scorer import (
     load_scorer,
     load_thresholds,
@@ -225,15 +232,21 @@ def train(
     )
     if val_views is not None:  # metrics on what the bundle computes: the averaged views
         emb = {**emb, "val": val_views.mean(0)}
+    size_px = int(sets["train"].patches.shape[-1])
     if not run.done("cortex"):
         t0 = time.perf_counter()
-        run_cortex(emb["train"], sets["train"].labels, sets["train"].sections, out / "cortex")
+        struct = structureless_embeddings(enc, size_px, p.pixel_size_um, N_STRUCTURELESS, seed=0)
+        tr = sets["train"]
+        run_cortex(emb["train"], tr.labels, tr.sections, out / "cortex", struct)
         run.finish("cortex", time.perf_counter() - t0)
     cortex = load_cortex(out / "cortex")
     check()
     metrics: dict[str, Any] = vision_metrics(head, scorer, emb["val"], labels["val"], len(areas))
     if cortex is not None:
-        metrics.update(cortex_metrics(cortex, emb["val"], sets["val"].labels))
+        struct_val = structureless_embeddings(
+            enc, size_px, p.pixel_size_um, N_STRUCTURELESS_VAL, seed=1
+        )
+        metrics.update(cortex_metrics(cortex, emb["val"], sets["val"].labels, struct_val))
     metrics["threshold"] = float(scorer.threshold)
     parts = {
         "encoder": enc,

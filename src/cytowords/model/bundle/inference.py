@@ -49,10 +49,11 @@ class FieldPredictions:
 
     probs ``(B, n_areas)``: a distribution over the known areas; ood_score: the open-set
     score (higher: less like known cortex); rejected: not a known area (score above the
-    threshold calibrated for the views used, or the none class most probable); votes: the
-    field may vote on a drawn region (its score stays below the bundle's non-cortex level:
-    white matter, background and artefacts abstain; where the level sits at the rejection
-    threshold the cortex detector decides; all True for bundles without a level);
+    threshold calibrated for the views used, the none class most probable, or the cortex
+    detector sees no cortex); votes: the field may vote on a drawn region (its score stays
+    below the bundle's non-cortex level: white matter, background and artefacts abstain;
+    where the level sits at the rejection threshold the cortex detector decides; all True
+    when neither a level with a band nor a detector is there);
     cortex: the field shows cortex of any area, known or not (the cortex detector, else the
     non-cortex level; None when the bundle has neither), which tells a rejected field's
     "not a known area" from "no cortex" in maps."""
@@ -227,6 +228,7 @@ class ModelBundle:
         cortex = None
         if self.cortex is not None:
             cortex = (self.cortex_probability(emb) >= self.cortex.config.threshold).numpy()
+            rejected = rejected | torch.from_numpy(~cortex)  # no cortex: no known area
         if has_band:
             votes = (score < level).numpy()
         elif level is not None and cortex is not None:

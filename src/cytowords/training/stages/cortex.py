@@ -47,17 +47,40 @@ def fit_cortex(
     )
 
 
+#: fields of structureless tissue (:mod:`cytowords.synth.structureless`) added to the
+#: non-cortex side of the detector's training set, and held out to measure it
+N_STRUCTURELESS, N_STRUCTURELESS_VAL = 4000, 500
+
+
+def structureless_embeddings(
+    encoder, size_px: int, pixel_um: float, n: int, seed: int
+) -> torch.Tensor:
+    """Embeddings ``(n, D)`` of ``n`` fields of tissue without lamination, ``size_px``
+    square at ``pixel_um`` µm per pixel, from ``encoder`` (one view)."""
+    from cytowords.synth.structureless import structureless_fields
+
+    from .vision import embed_all
+
+    return embed_all(encoder, structureless_fields(n, size_px, pixel_um, seed))
+
+
 def run_cortex(
     emb_train: torch.Tensor,
     labels: np.ndarray,
     sections: np.ndarray,
     folder: Path,
+    structureless: torch.Tensor | None = None,
 ) -> CortexDetector | None:
-    """Stage: fit the detector on the training embeddings and save it in ``folder``
+    """Stage: fit the detector on the training embeddings, plus the embeddings of
+    ``structureless`` tissue fields as non-cortex, and save it in ``folder``
     (``cortex.safetensors``, ``cortex.json``); None (and ``cortex.json`` saying why) when
     the training patches lack non-cortex or cortex fields."""
     folder.mkdir(parents=True, exist_ok=True)
     target = cortex_targets(labels, sections)
+    n_struct = 0 if structureless is None else len(structureless)
+    if n_struct:
+        emb_train = torch.cat([emb_train.float(), structureless.float()])
+        target = np.concatenate([target, np.zeros(n_struct, bool)])
     try:
         det = fit_cortex(emb_train, target)
     except ValueError as exc:
@@ -72,6 +95,7 @@ def run_cortex(
             "n_cortex": int(target.sum()),
             "n_novel": int(is_novel(sections).sum()),
             "n_noncortex": int((~target).sum()),
+            "n_structureless": n_struct,
         },
     )
     return det
@@ -91,13 +115,22 @@ def load_cortex(folder: Path) -> CortexDetector | None:
 
 
 @torch.no_grad()
-def cortex_metrics(det: CortexDetector, emb: torch.Tensor, labels: np.ndarray) -> dict[str, float]:
+def cortex_metrics(
+    det: CortexDetector,
+    emb: torch.Tensor,
+    labels: np.ndarray,
+    structureless: torch.Tensor | None = None,
+) -> dict[str, float]:
     """On validation embeddings: share of area fields read as cortex and of ``__none__``
-    fields (white matter, background, artefacts) read as no cortex."""
+    fields (white matter, background, artefacts) read as no cortex; with held-out
+    ``structureless`` tissue embeddings, the share of those read as no cortex."""
     lab = np.asarray(labels).astype(str)
     cx = det.is_cortex(emb).numpy()
     area, none = lab != NONE_ID, lab == NONE_ID
-    return {
+    out = {
         "val_cortex_recall": float(cx[area].mean()) if area.any() else float("nan"),
         "val_noncortex_detected": float((~cx[none]).mean()) if none.any() else float("nan"),
     }
+    if structureless is not None and len(structureless):
+        out["val_structureless_detected"] = float((~det.is_cortex(structureless).numpy()).mean())
+    return out
