@@ -76,7 +76,7 @@ def split(d: Describer, section, roi: Roi) -> str:
         section_shape_um=section.shape_um,
         max_patches=d.params.max_patches,
     )
-    patches = read_fields(section, centers, d.bundle.pixel_size_um, d.bundle.patch_px)
+    patches = read_fields(section, centers, d.bundle.pixel_size_um, d.bundle.read_px)
     t1 = time.perf_counter()
     emb = d.bundle.embed(patches)
     probs, _, _ = d.bundle.classify(emb)
@@ -119,7 +119,7 @@ def main() -> None:
             )
 
     rng = np.random.default_rng(0)
-    patches = rng.integers(0, 256, size=(256, n, n), dtype=np.uint8)
+    patches = rng.integers(0, 256, size=(256, d.bundle.read_px, d.bundle.read_px), dtype=np.uint8)
     d.bundle.embed(patches[:8])
     t0 = time.perf_counter()
     d.bundle.embed(patches, batch_size=64, views=1)

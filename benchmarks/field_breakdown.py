@@ -41,7 +41,7 @@ def main() -> None:
     torch.set_num_threads(2)
     bundle = Describer(args.model, device="cpu").bundle
     areas = [a for a in load_atlas().in_scope_ids if a in bundle.area_ids]
-    kw = dict(size_px=bundle.patch_px, pixel_size_um=bundle.pixel_size_um)
+    kw = dict(size_px=bundle.read_px, pixel_size_um=bundle.pixel_size_um)
     p, lab, meta = sample_patches(
         args.brains, areas, args.per_area, rng_seed=7, neighbour_prob=0.0, **kw
     )

@@ -85,10 +85,10 @@ def read_scales(bundle, section: Section, centres: np.ndarray, factors) -> list:
     fields read at that factor (same centres)."""
     out = []
     for f in factors:
-        x = read_fields(section, centres, bundle.pixel_size_um / f, bundle.patch_px)
+        x = read_fields(section, centres, bundle.pixel_size_um / f, bundle.read_px)
         with torch.inference_mode():
-            probs, ood, rej = bundle.classify(bundle.embed(x))
-        out.append((x, probs.numpy(), ood.numpy(), rej.numpy()))
+            fp = bundle.predict(bundle.embed(x))
+        out.append((x, fp.probs, fp.ood_score, fp.rejected))
     return out
 
 
@@ -126,7 +126,7 @@ def main() -> None:
         brains,
         areas,
         a.per_area,
-        bundle.patch_px,
+        bundle.read_px,
         bundle.pixel_size_um,
         rng_seed=5 if a.calibrate else 9,
     )

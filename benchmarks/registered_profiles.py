@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     a = ap.parse_args()
     b = load_bundle(resolve_model_path(a.model))
-    um, px = b.pixel_size_um, b.patch_px
+    um, px = b.pixel_size_um, b.read_px
     unseen = list(load_atlas().unseen_ids)
     xtr, ytr, ttr = fields(range(16), b.area_ids, 4, 0, um, px)
     xin, yin, tin = fields(range(200, 203), b.area_ids, 6, 1, um, px)

@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--per-area", type=int, default=10, help="in-scope fields per area+brain")
     a = ap.parse_args()
     b = load_bundle(resolve_model_path(a.model))
-    kw = dict(size_px=b.patch_px, pixel_size_um=b.pixel_size_um)
+    kw = dict(size_px=b.read_px, pixel_size_um=b.pixel_size_um)
     x_in, y_in, _ = sample_patches(a.brains, b.area_ids, a.per_area, rng_seed=3, **kw)
     unseen = load_atlas().unseen_ids
     x_un, _, _ = sample_patches(a.brains, unseen, 2 * a.per_area, rng_seed=4, **kw)
