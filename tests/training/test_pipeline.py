@@ -181,6 +181,10 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert is_novel(rendered.sections).sum() == 8 * 2
     info = json.loads((tmp_path / "smoke" / "cortex" / "cortex.json").read_text())
     assert info["enabled"] and info["n_novel"] == 8 * 2
+    # structureless tissue joined the non-cortex side, never more than the other fields
+    n_other = info["n_noncortex"] - info["n_structureless"]
+    assert info["n_structureless"] == min(4000, n_other) > 0
+    assert 0.0 <= m["val_structureless_detected"] <= 1.0
     assert b.cortex is not None and cfg["cortex"]["embed_dim"] == b.embed_dim
     assert 0.0 <= m["val_cortex_recall"] <= 1.0 and 0.0 <= m["val_noncortex_detected"] <= 1.0
     assert (tmp_path / "smoke" / "data" / "val_rendered.npz").is_file()

@@ -49,6 +49,7 @@ from .stages.cortex import (
     N_STRUCTURELESS,
     N_STRUCTURELESS_VAL,
     cortex_metrics,
+    cortex_targets,
     load_cortex,
     run_cortex,
     structureless_embeddings,
@@ -235,8 +236,10 @@ def train(
     size_px = int(sets["train"].patches.shape[-1])
     if not run.done("cortex"):
         t0 = time.perf_counter()
-        struct = structureless_embeddings(enc, size_px, p.pixel_size_um, N_STRUCTURELESS, seed=0)
         tr = sets["train"]
+        # at most as many as the other non-cortex fields: white matter keeps its weight
+        n = min(N_STRUCTURELESS, int((~cortex_targets(tr.labels, tr.sections)).sum()))
+        struct = structureless_embeddings(enc, size_px, p.pixel_size_um, n, seed=0)
         run_cortex(emb["train"], tr.labels, tr.sections, out / "cortex", struct)
         run.finish("cortex", time.perf_counter() - t0)
     cortex = load_cortex(out / "cortex")

@@ -48,7 +48,8 @@ def fit_cortex(
 
 
 #: fields of structureless tissue (:mod:`cytowords.synth.structureless`) added to the
-#: non-cortex side of the detector's training set, and held out to measure it
+#: non-cortex side of the detector's training set (at most as many as its other non-cortex
+#: fields), and held out to measure it
 N_STRUCTURELESS, N_STRUCTURELESS_VAL = 4000, 500
 
 
