@@ -46,12 +46,11 @@ from .stages.caption import (
     run_captioner,
 )
 from .stages.cortex import (
-    N_STRUCTURELESS,
     N_STRUCTURELESS_VAL,
     cortex_metrics,
-    cortex_targets,
     load_cortex,
     run_cortex,
+    structureless_count,
     structureless_embeddings,
 )
 from .stages.scorer import (
@@ -237,8 +236,7 @@ def train(
     if not run.done("cortex"):
         t0 = time.perf_counter()
         tr = sets["train"]
-        # at most as many as the other non-cortex fields: white matter keeps its weight
-        n = min(N_STRUCTURELESS, int((~cortex_targets(tr.labels, tr.sections)).sum()))
+        n = structureless_count(tr.labels, tr.sections)
         struct = structureless_embeddings(enc, size_px, p.pixel_size_um, n, seed=0)
         run_cortex(emb["train"], tr.labels, tr.sections, out / "cortex", struct)
         run.finish("cortex", time.perf_counter() - t0)

@@ -48,9 +48,16 @@ def fit_cortex(
 
 
 #: fields of structureless tissue (:mod:`cytowords.synth.structureless`) added to the
-#: non-cortex side of the detector's training set (at most as many as its other non-cortex
-#: fields), and held out to measure it
+#: non-cortex side of the detector's training set (:func:`structureless_count`), and held
+#: out to measure it
 N_STRUCTURELESS, N_STRUCTURELESS_VAL = 4000, 500
+
+
+def structureless_count(labels: np.ndarray, sections: np.ndarray) -> int:
+    """How many structureless fields join the detector's training set:
+    :data:`N_STRUCTURELESS`, at most as many as the other non-cortex training fields (so
+    that white matter and background keep their weight on a small data spec)."""
+    return min(N_STRUCTURELESS, int((~cortex_targets(labels, sections)).sum()))
 
 
 def structureless_embeddings(
