@@ -218,10 +218,10 @@ def test_mixed_precision_path_on_cpu(section, tiny_bundle, amap):
 
 #: trained default model vs ground truth on a full-size held-out section of the realistic
 #: generator, on tiles of labelled cortex that the map names and does not reject (tiles
-#: straddling area borders are mixed, so this is below the field-level accuracy). Measured
-#: with the default bundle (benchmarks/map_accuracy.py): accuracy 0.403 (brain 203) and
-#: 0.474 (204), rejecting 4.1 % and 2.6 % of the cortex tiles (the per-field v12 bundle
-#: before it: 0.544 and 0.568 while rejecting 70 % and 55 %); chance with 60 areas: 0.017.
+#: straddling area borders are mixed, so this is below the field-level accuracy). The bars
+#: come from the validation brains (benchmarks/map_accuracy.py --brains 100 101: accuracy
+#: 0.554 and 0.486, 5.4 % and 3.8 % of the cortex tiles rejected): about 60 % of the lower
+#: accuracy, about 4× the higher rejection. Chance with 60 areas: 0.017.
 ACCURACY = 0.3
 MAX_REJECTED = 0.2
 
