@@ -30,9 +30,10 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--brains", type=int, nargs="+", default=[203, 204, 205])
     ap.add_argument("--fields", type=int, default=96)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    d = Describer(a.model, device="cpu")
+    d = Describer(a.model, device=a.device)
     rows: dict[float, list] = {r: [] for r in RATIOS}
     for b in a.brains:
         sec = virtual_section(b, size_mm=(80, 60), pixel_size_um=16.0)

@@ -155,9 +155,10 @@ def main() -> None:
     ap.add_argument("--per-area", type=int, default=2, help="ROIs per area, side and brain")
     ap.add_argument("--purity", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    d = Describer(a.model, device="cpu", params=DescribeParams(max_new_tokens=4))
+    d = Describer(a.model, device=a.device, params=DescribeParams(max_new_tokens=4))
     print(
         f"model {a.model}: non-cortex level {d.bundle.noncortex_level()}, "
         f"threshold {d.bundle.threshold:.3f} ({d.bundle.views} views)"
