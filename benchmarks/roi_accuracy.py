@@ -23,6 +23,7 @@ their accuracy (bins and expected calibration error).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -146,6 +147,18 @@ def report(rows: list[tuple], title: str) -> None:
     print(f"  expected calibration error {ece:.3f}")
 
 
+def report_rows(path: str) -> None:
+    """The report of every (shape, side) in a ``--rows`` file (runs split by brain or side
+    and appended to one file)."""
+    groups: dict[tuple, list] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            groups.setdefault((d["shape"], d["side_mm"]), []).append(tuple(d["row"]))
+    for (shape, side), rows in sorted(groups.items()):
+        report(rows, f"{shape} ROIs of {side:g} mm")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default")
@@ -156,7 +169,11 @@ def main() -> None:
     ap.add_argument("--purity", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--rows", default=None, help="also append each ROI's row to this JSON-lines file")
+    ap.add_argument("--report", default=None, help="only print the report of a --rows file")
     a = ap.parse_args()
+    if a.report:
+        return report_rows(a.report)
     torch.set_num_threads(2)
     d = Describer(a.model, device=a.device, params=DescribeParams(max_new_tokens=4))
     print(
@@ -173,6 +190,11 @@ def main() -> None:
             rows = describe_all(d, sections, shape, side, a)
             dt = time.perf_counter() - t0
             report(rows, f"{shape} ROIs of {side:g} mm, brains {a.brains} ({dt:.0f} s)")
+            if a.rows:
+                with open(a.rows, "a", encoding="utf-8") as f:
+                    for r in rows:
+                        row = [r[0], bool(r[1]), r[2], bool(r[3]), float(r[4]), r[5], bool(r[6])]
+                        f.write(json.dumps({"shape": shape, "side_mm": side, "row": row}) + "\n")
 
 
 if __name__ == "__main__":
