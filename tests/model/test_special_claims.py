@@ -72,6 +72,10 @@ def test_unsupported_clauses_leave_the_caption_and_the_rest_reads_well():
     assert without_unsupported_special(cap) == (
         "Area 4p (x). Cortex about 3.1 mm thick here. Agranular. Layer I about 0.20 mm."
     )
+    # a free caption that names the cells in its first sentence keeps the area it names
+    assert without_unsupported_special("Area 4p with giant Betz cells. Agranular.") == (
+        "Area 4p. Agranular."
+    )
     # a negated claim is no claim: kept
     neg = "Area 44 (x): granular; no Betz or Meynert cells."
     assert without_unsupported_special(neg) == neg

@@ -38,6 +38,8 @@ SLOTS = {"{thickness}": ("thickness_mm", "{:.1f}"), "{layer_i}": ("layer_i_mm", 
 _SENTENCE = re.compile(r"(?<=[.;])\s+")
 #: sentences, ``;`` clauses and the ``"Area X (name):"`` head of a caption
 _PART = re.compile(r"(?<=[.;:])\s+")
+#: the area a caption names: ``"Area X"`` or ``"Area X (name)"`` at its start
+_HEAD = re.compile(r"^Area \S+?(?: \([^)]*\))?(?=[\s.,;:]|$)")
 
 
 def check_caption_input(spec: str) -> str:
@@ -133,12 +135,14 @@ def fill_all(texts: Sequence[str], readout: np.ndarray | Tensor | None) -> list[
 
 def without_clauses(text: str, drop: Callable[[str], bool]) -> str:
     """``text`` without the sentences and ``;`` clauses for which ``drop`` is True (the
-    ``"Area X (name):"`` head is a part of its own); the punctuation is mended: a part
-    before a dropped sentence end ends with ``.``, a part after one starts upper-case."""
+    ``"Area X (name):"`` head is a part of its own, and a dropped first part keeps the
+    area it names: ``"Area X (name)."``); the punctuation is mended: a part before a
+    dropped sentence end ends with ``.``, a part after one starts upper-case."""
     parts = [p for p in _PART.split((text or "").strip()) if p]
     if not any(drop(p) for p in parts):
         return text
-    keep: list[str] = []
+    head = _HEAD.match(parts[0]) if drop(parts[0]) else None
+    keep: list[str] = [head.group(0) + "."] if head else []
     dropped = False  # the part before this one was dropped
     for i, part in enumerate(parts):
         if drop(part):
