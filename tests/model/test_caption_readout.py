@@ -125,7 +125,9 @@ def test_caption_target_drops_what_the_field_contradicts_and_adds_measurements()
     assert re.search(r"No layer IV band", out)
     # nothing measured: the mined caption as it is, but for the Betz clause (no cell
     # statistics support it: tests/model/test_special_claims.py)
-    no_cells = "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV."
+    no_cells = (
+        "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV."
+    )
     assert caption_target(MOTOR, thick_motor, missing_vector(), rng) == no_cells
     # a field without Betz cells loses the Betz clause even where cells were measured
     no_betz = FieldTruth("4p", 3.4, 300.0, "agranular", 0.0, ())
