@@ -230,3 +230,25 @@ def test_describe_qupath_exports_keeps_names_classes_and_holes(
         assert main([*args, "--rois", str(tmp_path / "bad.geojson")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "bad.geojson: " in err and why in err, err
+
+
+def test_describe_cells_option_reaches_the_readout(store_and_bundle, capsys, monkeypatch) -> None:
+    """``--cells`` sets the readout's cell statistics (default: none), which alone let a
+    caption state Betz or Meynert cells (tests/model/test_special_claims.py)."""
+    import cytowords.describe.describer as describer
+
+    seen = []
+    measure = describer.measure_region
+
+    def spy(section, vertices, *, cells=False, cancel=None):
+        seen.append(cells)
+        return measure(section, vertices, cells=cells, cancel=cancel)
+
+    monkeypatch.setattr(describer, "measure_region", spy)
+    store, bundle = store_and_bundle
+    args = ["describe", str(store), "--roi", "100,100,3000,3000", "--model", str(bundle)]
+    for opt, want in (([], False), (["--cells", "auto"], "auto"), (["--cells", "yes"], True)):
+        assert main([*args, "--device", "cpu", "--json", *opt]) == 0
+        capsys.readouterr()
+        assert seen[-1] == want
+    assert len(seen) == 3

@@ -116,17 +116,22 @@ def test_caption_target_drops_what_the_field_contradicts_and_adds_measurements()
     thick_motor = FieldTruth("4p", 3.4, 300.0, "agranular", 0.0, ("betz",))
     rng = np.random.default_rng(0)
     agr = make_vector(3.3, layer_i_um=280.0, cortex_type="agranular")
-    out = caption_target(MOTOR, thick_motor, agr, rng)
+    # (cells measured to support the Betz clause: tests/model/test_special_claims.py)
+    out = caption_target(MOTOR, thick_motor, agr, rng, special=("betz",))
     # measured statements first, then the mined clauses word for word (nothing contradicted)
     head, body = MOTOR.split(": ", 1)
     assert out.startswith(head + ". ") and out.endswith(body[0].upper() + body[1:])
     assert out.index("{thickness}") < out.index("{layer_i}") < out.index("Agranular and")
     assert re.search(r"No layer IV band", out)
-    # nothing measured: the mined caption as it is
-    assert caption_target(MOTOR, thick_motor, missing_vector(), rng) == MOTOR
-    # a field without Betz cells loses the Betz clause, keeps the rest
+    # nothing measured: the mined caption as it is, but for the Betz clause (no cell
+    # statistics support it: tests/model/test_special_claims.py)
+    no_cells = (
+        "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV."
+    )
+    assert caption_target(MOTOR, thick_motor, missing_vector(), rng) == no_cells
+    # a field without Betz cells loses the Betz clause even where cells were measured
     no_betz = FieldTruth("4p", 3.4, 300.0, "agranular", 0.0, ())
-    out = caption_target(MOTOR, no_betz, missing_vector(), rng)
+    out = caption_target(MOTOR, no_betz, missing_vector(), rng, special=("betz",))
     assert (
         out
         == "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV."

@@ -16,6 +16,7 @@ import sys
 from dataclasses import replace
 
 from . import CliError, add_lm_option, four_floats
+from .measure import CELLS
 
 #: why a ROI has no readout when ``--no-measure`` is given
 NOT_MEASURED = "the readout was skipped (--no-measure)"
@@ -59,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the model-free readout (thickness, profile, layers): faster; the "
         "output says it was not measured",
+    )
+    p.add_argument(
+        "--cells",
+        choices=tuple(CELLS),
+        default="no",
+        help="cell statistics in the readout: auto (when the scan has <= 2 µm/px), yes or no "
+        "(default; seconds more per ROI). Only with them may a caption state Betz or "
+        "Meynert cells (where giant deep pyramids were found)",
     )
     p.add_argument(
         "--no-scale-check",
@@ -153,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         feats = _read_rois(args.rois, px)
     names = [f.name for f in feats]
-    params = DescribeParams()
+    params = DescribeParams(measure_cells=CELLS[args.cells])
     if args.no_measure:
         params = replace(params, measure=False)
     if args.no_scale_check:

@@ -15,6 +15,8 @@ import sys
 from . import CliError, four_floats
 
 _roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
+#: ``--cells`` choice -> the readout's ``cells`` argument (:func:`cytowords.measure.measure_roi`)
+CELLS = {"auto": "auto", "yes": True, "no": False}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--cells",
-        choices=("auto", "yes", "no"),
+        choices=tuple(CELLS),
         default="auto",
         help="cell statistics: auto (when the scan has <= 2 µm/px), yes or no",
     )
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         # the readout follows a region's outline: holes and further parts are not measured
         feats = _read_rois(args.rois, float(section.pixel_size_um[0]))
         polys, names = [f.roi.vertices for f in feats], [f.name for f in feats]
-    cells = {"auto": "auto", "yes": True, "no": False}[args.cells]
+    cells = CELLS[args.cells]
     out = []
     for name, poly in zip(names, polys):
         try:

@@ -229,9 +229,8 @@ class Describer:
             use = accepted & (probs.argmax(axis=1) == best)
             if not use.any():
                 use = accepted
-            vec = m.vector if m is not None else None
             mean_emb = emb[torch.from_numpy(use)].mean(dim=0, keepdim=True)
-            caption = self._caption(mean_emb, area, vec, p)
+            caption = self._caption(mean_emb, area, m, p)
         factor = np.full(len(centers), -1) if scale is None else scale.field_factor
         patch_results = [
             PatchResult(
@@ -321,17 +320,18 @@ class Describer:
                 on_progress(i + 1, len(rois))
         return out
 
-    def _caption(
-        self, emb, area: str, readout: np.ndarray | None, params: DescribeParams
-    ) -> str:
+    def _caption(self, emb, area: str, m: Measured | None, params: DescribeParams) -> str:
         """The caption of the ROI's mean embedding (anchored on ``area`` when ``params``
-        say so); ``readout``: the ROI's readout vector (read by readout-conditioned
-        bundles only; None: not measured)."""
+        say so); ``m``: the ROI's readout (None: not measured): its vector is read by
+        readout-conditioned bundles, and special cells are stated only where its cell
+        statistics support them (:meth:`cytowords.measure.Readout.special_support`)."""
         if self.bundle.captioner is None:
             return self._atlas_words(area) if self.taught else ""
         anchor = [area] if params.anchor_caption else None
         n = params.max_new_tokens
-        return self.bundle.caption(emb, n, areas=anchor, readout=readout)[0]
+        vec = m.vector if m is not None else None
+        special = m.special if m is not None else None
+        return self.bundle.caption(emb, n, areas=anchor, readout=vec, special=special)[0]
 
     @property
     def taught(self) -> bool:

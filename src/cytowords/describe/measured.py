@@ -26,7 +26,9 @@ class Measured:
     ``statements``: its sentences; ``thickness_mm`` (NaN when not measured) and
     ``cortex_type`` (``None`` when not measured) feed the comparisons; ``vector``: the
     readout vector a readout-conditioned captioner reads
-    (:func:`cytowords.measure.vector.readout_vector`; all 0, "missing", when not measured).
+    (:func:`cytowords.measure.vector.readout_vector`; all 0, "missing", when not measured);
+    ``special``: the special-cell kinds a caption may state about the ROI
+    (:meth:`cytowords.measure.Readout.special_support`; empty without cell statistics).
     """
 
     measurements: dict[str, Any] = field(default_factory=dict)
@@ -34,6 +36,7 @@ class Measured:
     thickness_mm: float = float("nan")
     cortex_type: str | None = None
     vector: np.ndarray = field(default_factory=missing_vector)
+    special: frozenset[str] = frozenset()
 
 
 def measure_region(
@@ -55,7 +58,7 @@ def measure_region(
     d.pop("statements", None)
     thick = float(r.thickness_mm) if r.measured else float("nan")
     ctype = r.layers.cortex_type if r.layers is not None else None
-    return Measured(d, r.statements(), thick, ctype, readout_vector(r))
+    return Measured(d, r.statements(), thick, ctype, readout_vector(r), r.special_support())
 
 
 def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:

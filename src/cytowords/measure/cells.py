@@ -40,6 +40,9 @@ from skimage.segmentation import watershed
 CELL_MAX_PX_UM = 2.0
 LARGE_PYRAMID_UM = 25.0
 GIANT_UM = 40.0
+#: relative depth (0 pia .. 1 white matter) from which a large pyramid counts as one of the
+#: deep layers (V-VI) rather than of lower layer III
+DEEP_DEPTH = 0.5
 BAND_UM = 100.0
 WINDOW_UM = 600.0
 #: the least equivalent diameter (µm) of a soma (glia ~5 µm; below it: noise)
@@ -215,6 +218,13 @@ class CellStats:
         """The least length (µm) called giant (Betz/Meynert class): the large threshold
         scaled as :data:`GIANT_UM` is to :data:`LARGE_PYRAMID_UM`."""
         return self.large_min_um * GIANT_UM / LARGE_PYRAMID_UM
+
+    @property
+    def n_giant_deep(self) -> int:
+        """Giant pyramids (at least :attr:`giant_min_um` long) of the deep layers (relative
+        depth >= :data:`DEEP_DEPTH`): the Betz/Meynert class where it lives."""
+        deep = self.large_depth >= DEEP_DEPTH
+        return int(np.sum(deep & (self.large_diam_um >= self.giant_min_um)))
 
     def density_between(self, top: float, bottom: float) -> float:
         """Somata per mm² between two relative depths (0 pia .. 1 white matter); NaN when

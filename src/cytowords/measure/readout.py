@@ -24,7 +24,7 @@ import numpy as np
 
 from ..jobs import Cancelled, is_cancelled
 from ..regions.roi import ring_area
-from .cells import CELL_MAX_PX_UM, CellStats, cells_along
+from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
 from .errors import MeasureError
 from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv
 from .polygon import as_vertices, polygon_mask
@@ -35,6 +35,7 @@ from .ribbon import (
     slide_reference,
     trace_traverses,
 )
+from .vector import SPECIAL_CELLS
 
 N_DEPTH = 100
 MAX_WINDOW_PX = 4_000_000
@@ -105,6 +106,17 @@ class Readout:
         """The grey/white-matter border as a polyline ``(K, 2)`` ``(y, x)`` µm through the
         traverses' deep ends (ordered along the border); empty when nothing was measured."""
         return along_surface(np.array([t[-1] for t in self.traverses_um]).reshape(-1, 2))
+
+    def special_support(self) -> frozenset[str]:
+        """The special-cell kinds (:data:`~cytowords.measure.vector.SPECIAL_CELLS`) a
+        caption may state about this region: all of them (Betz cells of layer V, Meynert
+        cells at the V/VI border: the readout cannot tell the two apart, the area names
+        them) when the cell statistics found at least one giant pyramid in the deep layers
+        (:attr:`~cytowords.measure.cells.CellStats.n_giant_deep`), else none (no cell
+        statistics: pixels coarser than 2 µm or cells not asked for)."""
+        if self.cells is None or self.cells.n_giant_deep < 1:
+            return frozenset()
+        return frozenset(SPECIAL_CELLS)
 
     @property
     def measured(self) -> bool:
@@ -201,7 +213,7 @@ class Readout:
             med = float(np.median(c.diam_um))
             out.append(f"Somata measure about {med:.0f} µm across (median of {len(c.diam_um)}).")
             if len(c.large_diam_um):
-                deep = c.large_depth >= 0.5
+                deep = c.large_depth >= DEEP_DEPTH
                 where = "in layer V" if deep.mean() >= 0.5 else "in lower layer III"
                 out.append(
                     f"Large pyramidal cells (≥ {c.large_min_um:.0f} µm) {where}: about "

@@ -25,6 +25,7 @@ Nothing here needs torch: the vector is numpy ``float32``.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -153,3 +154,32 @@ def caption_iv_claim(caption: str) -> bool | None:
     if absent == present:
         return None
     return present
+
+
+#: special cells a caption may name -> the pattern that names them (the kinds are the
+#: atlas's and the generator's ``special`` kinds)
+SPECIAL_CELLS: dict[str, re.Pattern] = {
+    "betz": re.compile(r"\bbetz\b", re.I),
+    "meynert": re.compile(r"\bmeynert\b", re.I),
+}
+_NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
+
+
+def caption_special_claims(text: str) -> tuple[str, ...]:
+    """The special-cell kinds (:data:`SPECIAL_CELLS`) ``text`` states as present: named and
+    not negated before the name ("no Betz cells" claims none)."""
+    out = []
+    for kind, pat in SPECIAL_CELLS.items():
+        m = pat.search(text or "")
+        if m and not _NEGATED.search(text[: m.start()]):
+            out.append(kind)
+    return tuple(out)
+
+
+def special_unsupported(text: str, supported: Collection[str] = ()) -> bool:
+    """True when ``text`` states special cells (:func:`caption_special_claims`) of a kind
+    that ``supported`` lacks: the kinds the region's measurement supports
+    (:meth:`cytowords.measure.Readout.special_support`; empty when no cells were
+    measured). Such a clause is not shown, nor trained on, as a statement about the
+    region: at the model's pixel size nothing in the pixels can back a cell claim."""
+    return any(k not in supported for k in caption_special_claims(text))

@@ -9,6 +9,11 @@ Captioner input (``caption_input``, recorded in a bundle's ``config.extra``):
   (:mod:`cytowords.measure.vector`, :data:`~cytowords.measure.vector.READOUT_DIM` entries;
   the "missing" vector of zeros where no cortex was measured).
 
+Special cells: a generated caption states Betz or Meynert cells about the region only where
+the region's measurement supports them (:func:`without_unsupported_special`, the same rule
+as the training targets': :func:`cytowords.measure.vector.special_unsupported`); the
+bundle applies it to every caption it returns.
+
 Slots: a readout-conditioned captioner writes measured numbers as the slots of
 :data:`SLOTS` (``{thickness}``, ``{layer_i}``) and :func:`fill_slots` writes the value from
 the same readout vector the caption was conditioned on, so a number in a caption is the
@@ -19,18 +24,22 @@ measured number, never one the language model made up. A sentence whose slot has
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from cytowords.measure.vector import READOUT_DIM, vector_values
+from cytowords.measure.vector import READOUT_DIM, special_unsupported, vector_values
 
 CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
 #: slot -> (readout value, format)
 SLOTS = {"{thickness}": ("thickness_mm", "{:.1f}"), "{layer_i}": ("layer_i_mm", "{:.2f}")}
 _SENTENCE = re.compile(r"(?<=[.;])\s+")
+#: sentences, ``;`` clauses and the ``"Area X (name):"`` head of a caption
+_PART = re.compile(r"(?<=[.;:])\s+")
+#: the area a caption names: ``"Area X"`` or ``"Area X (name)"`` at its start
+_HEAD = re.compile(r"^Area \S+?(?: \([^)]*\))?(?=[\s.,;:]|$)")
 
 
 def check_caption_input(spec: str) -> str:
@@ -122,3 +131,50 @@ def fill_all(texts: Sequence[str], readout: np.ndarray | Tensor | None) -> list[
     if r.ndim == 1:
         r = np.broadcast_to(r, (len(texts), READOUT_DIM))
     return [fill_slots(t, v) for t, v in zip(texts, r)]
+
+
+def without_clauses(text: str, drop: Callable[[str], bool]) -> str:
+    """``text`` without the sentences and ``;`` clauses for which ``drop`` is True (the
+    ``"Area X (name):"`` head is a part of its own, and a dropped first part keeps the
+    area it names: ``"Area X (name)."``); the punctuation is mended: a part before a
+    dropped sentence end ends with ``.``, a part after one starts upper-case."""
+    parts = [p for p in _PART.split((text or "").strip()) if p]
+    if not any(drop(p) for p in parts):
+        return text
+    head = _HEAD.match(parts[0]) if drop(parts[0]) else None
+    keep: list[str] = [head.group(0) + "."] if head else []
+    dropped = False  # the part before this one was dropped
+    for i, part in enumerate(parts):
+        if drop(part):
+            if keep and keep[-1][-1] in ";:" and (part.endswith(".") or i == len(parts) - 1):
+                keep[-1] = keep[-1][:-1] + "."  # the kept part now ends the sentence
+            dropped = True
+            continue
+        if dropped and (not keep or keep[-1].endswith(".")) and part[:1].islower():
+            part = part[0].upper() + part[1:]
+        keep.append(part)
+        dropped = False
+    return " ".join(keep)
+
+
+def without_unsupported_special(text: str, supported: Collection[str] = ()) -> str:
+    """``text`` without its clauses that state special cells (Betz, Meynert) of a kind the
+    region's measurement does not support (``supported``: the kinds
+    :meth:`cytowords.measure.Readout.special_support` gives; empty when no cells were
+    measured, as at the model's pixel size)."""
+    return without_clauses(text, lambda part: special_unsupported(part, supported))
+
+
+def special_rows(
+    special: Collection[str] | Sequence[Collection[str] | None] | None, n: int
+) -> list[Collection[str]]:
+    """Supported special-cell kinds per row: None gives none for every row; one collection
+    of kind names (strings) is repeated; otherwise one entry per row (None: none)."""
+    if special is None:
+        return [()] * n
+    rows = list(special)
+    if all(isinstance(k, str) for k in rows):
+        return [tuple(rows)] * n
+    if len(rows) != n:
+        raise ValueError(f"special: {len(rows)} rows for {n} captions")
+    return [() if r is None else r for r in rows]

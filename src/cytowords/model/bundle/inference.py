@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,14 @@ import torch
 from torch import Tensor
 
 from cytowords.atlas import NONE_ID
-from cytowords.model.caption_input import caption_inputs, fill_all, readout_tensor, uses_readout
+from cytowords.model.caption_input import (
+    caption_inputs,
+    fill_all,
+    readout_tensor,
+    special_rows,
+    uses_readout,
+    without_unsupported_special,
+)
 from cytowords.model.tta import (
     check_views,
     embed_views,
@@ -263,8 +270,9 @@ class ModelBundle:
         max_new_tokens: int = 96,
         areas: Sequence[str | None] | None = None,
         readout: np.ndarray | Tensor | None = None,
+        special: Collection[str] | Sequence[Collection[str] | None] | None = None,
     ) -> list[str]:
-        """Greedy captions (one per embedding row).
+        """Greedy captions (one per embedding row), as the user is shown them.
 
         areas: optional area id per row; the caption is then anchored on it: it starts
         with ``"Area <id>"`` (as every training caption does) and the language model
@@ -273,7 +281,13 @@ class ModelBundle:
         readout: readout vectors ``(B, READOUT_DIM)`` (or one for every row) of the
         regions, for a bundle that :attr:`uses_readout` (None: "not measured"); the
         caption's measured numbers are written from it (:func:`fill_slots`). Ignored by
-        other bundles."""
+        other bundles.
+        special: the special-cell kinds the region's measurement supports
+        (:meth:`cytowords.measure.Readout.special_support`), one collection for every row
+        or one per row; None: none. A caption's clauses that state Betz or Meynert cells
+        not supported are left out (:func:`~cytowords.model.caption_input.without_unsupported_special`):
+        every bundle writes the literature of the area it names, true of this tissue only
+        where cells were measured."""
         if self.captioner is None:
             raise ValueError("this model bundle has no language model; it cannot caption")
         feats = self.caption_features(emb, readout)
@@ -281,9 +295,10 @@ class ModelBundle:
         if areas is not None:
             prompts = [caption_prompt(a) for a in areas]
         texts = self.captioner.generate(feats, max_new_tokens=max_new_tokens, prompts=prompts)
-        if not self.uses_readout:
-            return texts
-        return fill_all(texts, readout_tensor(readout, len(texts)))
+        if self.uses_readout:
+            texts = fill_all(texts, readout_tensor(readout, len(texts)))
+        rows = special_rows(special, len(texts))
+        return [without_unsupported_special(t, k) for t, k in zip(texts, rows)]
 
     @torch.inference_mode()
     def caption_features(self, emb: Tensor, readout: np.ndarray | Tensor | None = None) -> Tensor:

@@ -6,8 +6,11 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
 1. clauses that the field's truth (:class:`~cytowords.training.data.readout_truth.FieldTruth`)
    or its readout vector contradict are removed (:func:`clause_contradicts`): a layer IV
    claim against the true or measured cortex type, a thin/thick cortex claim against the
-   true or measured thickness, Betz or Meynert cells the area does not have. The mined
-   literature text is otherwise kept verbatim: nothing is invented;
+   true or measured thickness, Betz or Meynert cells the area does not have; so are Betz
+   or Meynert cells the field's measurement does not support (no cell statistics at the
+   model's pixel size: :func:`cytowords.measure.vector.special_unsupported`, the rule the
+   bundle applies to the captions it shows). The mined literature text is otherwise kept
+   verbatim: nothing is invented;
 2. measured statements from the readout vector (:func:`measured_sentences`, a few short
    paraphrases each) come right after ``"Area <id> (<name>)."`` and before the kept clauses
    (so a caption cut at the token limit loses literature, not measurements); numbers are
@@ -19,10 +22,16 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import numpy as np
 
-from cytowords.measure.vector import caption_iv_claim, vector_values
+from cytowords.measure.vector import (
+    caption_iv_claim,
+    caption_special_claims,
+    special_unsupported,
+    vector_values,
+)
 
 from .readout_truth import FieldTruth
 
@@ -36,12 +45,6 @@ _CORTEX_THICKNESS = re.compile(
     r"|\bcortex is (?:\w+ )?(thin|thick)\b",
     re.IGNORECASE,
 )
-#: special cells named in captions -> generator kinds that make the claim true
-_SPECIAL = {
-    re.compile(r"\bbetz\b", re.I): ("betz",),
-    re.compile(r"\bmeynert\b", re.I): ("meynert",),
-}
-_NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
 
 _THICKNESS = (
     "Cortex about {thickness} mm thick here.",
@@ -113,11 +116,8 @@ def clause_contradicts(
         if tclaim == "thick" and mm < THICK_MIN_MM:
             return True
     if truth is not None:
-        for pat, kinds in _SPECIAL.items():
-            m = pat.search(clause)
-            if m and not _NEGATED.search(clause[: m.start()]):
-                if not any(k in truth.special for k in kinds):
-                    return True
+        if any(k not in truth.special for k in caption_special_claims(clause)):
+            return True
     return False
 
 
@@ -146,15 +146,24 @@ def caption_target(
     truth: FieldTruth | None,
     vector: np.ndarray,
     rng: np.random.Generator,
+    special: Collection[str] = (),
 ) -> str:
     """The training caption of one field: ``"Area <id> (<name>)."``, the measured
     statements of ``vector``, then the clauses of ``caption`` its truth or readout does not
-    contradict (with nothing measured: ``caption`` without those clauses)."""
+    contradict and whose special cells the field's measurement supports (``special``:
+    :meth:`cytowords.measure.Readout.special_support`; training fields have no cell
+    statistics, so none: the rule the bundle applies to what it shows,
+    :func:`cytowords.measure.vector.special_unsupported`) (with nothing measured:
+    ``caption`` without those clauses)."""
     head, clauses = split_caption(caption)
     if not clauses:  # the rejection caption and fallbacks stay as they are
         return caption.strip()
     values = vector_values(vector)
-    kept = [c for c in clauses if not clause_contradicts(c, truth, values)]
+    kept = [
+        c
+        for c in clauses
+        if not clause_contradicts(c, truth, values) and not special_unsupported(c, special)
+    ]
     said = measured_sentences(vector, rng)
     if not said:  # nothing measured: the mined layout, verbatim when nothing contradicts
         return f"{head}: {'; '.join(kept)}." if kept else f"{head}."

@@ -9,7 +9,9 @@ field's brain and area (:func:`cytowords.training.data.readout_truth.brain_truth
   :data:`LAYER_I_TOL_UM` µm or 30 %), a layer IV present/absent claim (judged on granular,
   koniocortical and agranular truth; dysgranular truth is ambiguous and not judged), a thin
   or thick cortex (thin is wrong from 2.9 mm, thick below 2.3 mm), Betz or Meynert cells
-  (wrong where the area has none);
+  (wrong where the area has none; the bundle shows them only where cell statistics support
+  them, :meth:`cytowords.measure.Readout.special_support`, and test fields at the model's
+  pixel size have none, so the captions scored, as shown to the user, state none);
 - **verbatim share**: share of captions that are a mined training caption word for word;
 - **distinct captions per area**: mean over areas of the number of different captions;
 - **specificity**: over pairs of same-area fields whose true thicknesses differ by at least
@@ -32,7 +34,7 @@ from itertools import combinations
 import numpy as np
 
 from cytowords.atlas import NONE_ID
-from cytowords.measure.vector import caption_iv_claim, vector_values
+from cytowords.measure.vector import caption_iv_claim, caption_special_claims, vector_values
 
 from ..data.caption_targets import THICK_MIN_MM, THIN_MAX_MM, thickness_claim
 from ..data.readout_truth import FieldTruth, brain_truth, simulated_vectors
@@ -44,8 +46,6 @@ _SENTENCES = re.compile(r"(?<=[.;:])\s+")
 _MM = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
 _THICKNESS_WORDS = re.compile(r"\bthick(?:ness)?\b|\bpia to white matter\b", re.I)
 _LAYER_I = re.compile(r"\blayer I\b", re.I)
-_SPECIAL = {"betz": re.compile(r"\bbetz\b", re.I), "meynert": re.compile(r"\bmeynert\b", re.I)}
-_NEGATED = re.compile(r"\b(?:no|without|lacks?|absent)\b", re.I)
 
 
 def caption_parts(caption: str) -> list[str]:
@@ -87,10 +87,7 @@ def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
             out.append(("layer_iv", iv == truth["iv_present"]))
         special = truth.get("special")
         if special is not None:
-            for kind, pat in _SPECIAL.items():
-                hit = pat.search(part)
-                if hit and not _NEGATED.search(part[: hit.start()]):
-                    out.append(("special", kind in special))
+            out.extend(("special", kind in special) for kind in caption_special_claims(part))
     return out
 
 
