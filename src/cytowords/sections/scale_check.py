@@ -6,7 +6,10 @@ pixel size is mis-stated (a file written after down-sampling, a wrong objective 
 metadata) is misread on most fields (docs/results.md, robustness: ×1.5 costs a third of
 the accuracy). This check samples fields on the tissue, reads them as if the pixel size
 were ``factor ×`` the stated one for factors from 0.5 to 2, and counts how many read as a
-known area (accepted by the open-set scorer). Cortex reads as a known area most often
+known area (accepted by the open-set scorer). A model with a dense evaluation reads them
+as dense area maps of a few scattered tissue windows
+(:func:`cytowords.mapping.compute_area_map`), other models (TorchScript encoders) as
+single fields. Cortex reads as a known area most often
 near its true scale, so a stated size far from that peak is flagged, with the size at the
 peak as a suggestion. The peak is broad (about ×0.8 to ×1.25), so errors under about ×1.4
 are not detected; on sections with little known cortex the check says it is
