@@ -397,7 +397,6 @@ def plan_map(
         "views": views,
         "quality": None if quality is None else asdict(quality),
         "evaluation": "per field" if layout is None else asdict(layout),
-        "blocks_at_um": None if blocks_at_um is None else np.asarray(blocks_at_um).tolist(),
         **info["fingerprint"],
     }
     return MapPlan(
