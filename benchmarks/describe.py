@@ -6,13 +6,16 @@ rendered on every read), the ROI's ground-truth areas and the verdict, the split
 reading / model / caption, batched encoder throughput vs one patch at a time (ratio, one
 view), fields/s with the model's test-time views, and peak memory.
 
-    python benchmarks/describe.py [--model default] [--threads 2] [--repeats 5]
+    python benchmarks/describe.py [--model default] [--threads 2] [--repeats 5] [--roi-mm 4 10]
+
+``--roi-mm``: ROI sides (mm) to time, each the square with the most labelled cortex.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import resource
 import statistics
 import tempfile
@@ -31,17 +34,18 @@ from cytowords.synth import virtual_section
 ROI_UM = 4000.0
 
 
-def cortex_roi(section) -> Roi:
-    """The 4 × 4 mm window with the most labelled cortex (from the coarsest label level)."""
+def cortex_roi(section, side_um: float = ROI_UM) -> Roi:
+    """The ``side_um`` square window with the most labelled cortex (from the coarsest
+    label level)."""
     lab = section.labels["areas"]
     k = len(lab.levels) - 1
     px = lab.pixel_size_um[k]
     cortex = (np.asarray(lab.levels[k].compute()) > 0).astype(float)
-    w = max(1, int(ROI_UM / px))
+    w = max(1, int(side_um / px))
     c = np.pad(cortex.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     sums = c[w:, w:] - c[:-w, w:] - c[w:, :-w] + c[:-w, :-w]
     i, j = np.unravel_index(np.argmax(sums), sums.shape)
-    return Roi.rectangle(i * px, j * px, i * px + ROI_UM, j * px + ROI_UM)
+    return Roi.rectangle(i * px, j * px, i * px + side_um, j * px + side_um)
 
 
 def truth(section, roi: Roi) -> str:
@@ -92,6 +96,7 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--roi-mm", type=float, nargs="+", default=[4.0])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -99,8 +104,9 @@ def main() -> None:
     ps, n = d.bundle.pixel_size_um, d.bundle.patch_px
     print(f"model: {d.model_path} ({n} px patches at {ps} µm/px = {n * ps:.0f} µm)")
     virtual = virtual_section(3, size_mm=(24, 18), pixel_size_um=4.0)
-    roi = cortex_roi(virtual)
-    print(f"ROI ground truth: {truth(virtual, roi)}")
+    rois = {side: cortex_roi(virtual, side * 1000.0) for side in args.roi_mm}
+    for side, roi in rois.items():
+        print(f"{side:g} mm ROI ground truth: {truth(virtual, roi)}")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         store = write_section(Path(tmp) / "s.ome.zarr", virtual, chunk_px=512)
@@ -108,11 +114,12 @@ def main() -> None:
         # latency with the caption always generated (a rejected ROI skips it)
         always = copy.copy(d)
         always.params = replace(d.params, min_accept_share=0.0)
-        for label, section in (("OME-Zarr on disk", open_section(store)), ("virtual", virtual)):
+        sections = (("OME-Zarr on disk", open_section(store)), ("virtual", virtual))
+        for (label, section), (side, roi) in itertools.product(sections, rois.items()):
             times, _ = latency(always, section, roi, args.repeats)
             res = d.describe_roi(section, roi)
             print(
-                f"{label}: 4x4 mm ROI, {res.n_patches} patches, warm latency median "
+                f"{label}: {side:g}x{side:g} mm ROI, {res.n_patches} patches, warm latency median "
                 f"{statistics.median(times):.3f} s (min {min(times):.3f} s; goal < 0.5 s), "
                 f"captioned; verdict {res.area} {res.probability:.0%}"
                 f"{' rejected' if res.rejected else ''}; {split(d, section, roi)}"

@@ -1,12 +1,12 @@
 """Seconds per *Follow view* map (napari Area map widget) by view size.
 
-A bundle with a dense encoder of the default bundle's geometry (64 µm/px, 64-px fields,
-width 32, embed 256, one residual block; random weights: speed does not depend on
-training), 1 view, the stride the widget chooses (:func:`cytowords.napari.area_map.live_view.
-live_stride_um`), on an in-memory 40 × 40 mm section at 16 µm/px (dark textured tissue
-on bright glass), warm (one map of each view first):
+The bundled default model (``--model default``; without it a random-weight bundle of an
+older dense geometry: 64 µm/px, 64-px fields, 8 px of context), 1 view, the stride the
+widget chooses (:func:`cytowords.napari.area_map.live_view.live_stride_um`), on an
+in-memory 40 × 40 mm section at 16 µm/px (dark textured tissue on bright glass), warm
+(one map of each view first), the median of ``--repeats`` maps:
 
-    python benchmarks/live_view.py [SIDE_MM ...]      # default: 5 12 20
+    python benchmarks/live_view.py --model default [SIDE_MM ...]   # default: 5 12 20
     python benchmarks/live_view.py --compare 5 12     # also with the per-field quality check
 
 Prints per view: stride, map shape, tissue tiles, wall seconds, reading and model seconds.
@@ -18,7 +18,6 @@ also with the field-quality check run field by field (every field cut out of the
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -93,8 +92,16 @@ def timed_map(section, bundle, run: dict) -> tuple[float, object]:
     return time.perf_counter() - t, amap
 
 
-def main(sides: list[float], compare: bool = False) -> None:
-    bundle = load_bundle(dense_bundle(Path(tempfile.mkdtemp())), captioner=False)
+def main(
+    sides: list[float], compare: bool = False, model: str | None = None, repeats: int = 1
+) -> None:
+    torch.set_num_threads(2)
+    if model:
+        from cytowords.model import get_bundle
+
+        bundle = get_bundle(model, "cpu", captioner=False)
+    else:
+        bundle = load_bundle(dense_bundle(Path(tempfile.mkdtemp())), captioner=False)
     section = tissue_section()
     h, w = section.shape_um
     dense_check = dense_path.assess_block
@@ -104,11 +111,13 @@ def main(sides: list[float], compare: bool = False) -> None:
         stride = live_stride_um(region, *model_strides(bundle))
         run = {"region_um": region, "stride_um": stride, "views": 1}
         compute_area_map(section, bundle, **run)  # warm: tissue mask, model
-        secs, amap = timed_map(section, bundle, run)
+        timed = [timed_map(section, bundle, run) for _ in range(max(1, repeats))]
+        secs, amap = sorted(timed, key=lambda t: t[0])[len(timed) // 2]
         st = amap.stats
         print(
             f"{side:g} × {side:g} mm view: stride {stride:g} µm, map {amap.labels.shape}, "
             f"{int((amap.labels > 0).sum())} tissue tiles, {secs:.2f} s "
+            f"(all: {', '.join(f'{t:.2f}' for t, _ in timed)}) "
             f"(reading {st.get('read_s', 0):.2f} s, model {st.get('compute_s', 0):.2f} s; "
             f"{st.get('evaluation')})"
         )
@@ -127,6 +136,12 @@ def main(sides: list[float], compare: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    cmp = "--compare" in args
-    main([float(v) for v in args if v != "--compare"] or [5.0, 12.0, 20.0], compare=cmp)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sides", nargs="*", type=float, default=[5.0, 12.0, 20.0])
+    ap.add_argument("--compare", action="store_true")
+    ap.add_argument("--model", default=None, help="a bundle ('default': the bundled model)")
+    ap.add_argument("--repeats", type=int, default=1)
+    a = ap.parse_args()
+    main(a.sides, compare=a.compare, model=a.model, repeats=a.repeats)

@@ -2,7 +2,9 @@
 
 A section whose file states half its true pixel size (tissue read 2× too small) must be
 flagged with a suggestion near the truth; the true pixel size must pass; a section with
-no known cortex must not be flagged but called inconclusive.
+no known cortex must not be flagged but called inconclusive. The bundled model checks
+densely (maps of scattered windows); per field (the path of encoders without a dense
+evaluation) it must give the same verdicts.
 """
 
 from __future__ import annotations
@@ -28,23 +30,53 @@ def describer() -> Describer:
 
 @pytest.fixture(scope="module")
 def section() -> Section:
-    return virtual_section(204, size_mm=(80, 60), pixel_size_um=TRUE_UM)
+    """Brain 204's virtual section, rendered once into memory (the checks read it at 9
+    scales, the CLI tests write it)."""
+    lazy = virtual_section(204, size_mm=(80, 60), pixel_size_um=TRUE_UM)
+    levels = [da.from_array(np.asarray(lev.compute()), chunks=1024) for lev in lazy.levels]
+    return Section(levels, pixel_size_um=list(lazy.pixel_size_um), name=lazy.name)
 
 
 def test_half_the_true_pixel_size_is_flagged_and_the_truth_suggested(describer, section):
-    res = check_pixel_size(rescaled(section, 0.5), describer, n_fields=64)
-    assert res.verdict == "suspect", res.accepted
+    wrong = rescaled(section, 0.5)
+    res = check_pixel_size(wrong, describer)
+    assert res.evaluation == "dense" and res.verdict == "suspect", res.accepted
     assert res.stated_um == pytest.approx(TRUE_UM / 2)
     assert TRUE_UM / 1.3 < res.suggested_um < TRUE_UM * 1.3
     assert "looks wrong" in res.message and f"{res.suggested_um:.3g}" in res.message
+    per_field = check_pixel_size(wrong, describer, n_fields=64, dense=False)
+    assert per_field.evaluation == "per field" and per_field.verdict == "suspect"
+    assert TRUE_UM / 1.3 < per_field.suggested_um < TRUE_UM * 1.3
 
 
 def test_true_pixel_size_is_consistent(describer, section):
-    res = check_pixel_size(section, describer, n_fields=64)
-    assert res.verdict == "consistent", res.accepted
+    res = check_pixel_size(section, describer)
+    assert res.evaluation == "dense" and res.verdict == "consistent", res.accepted
     assert res.at(1.0) >= 0.7 * max(res.accepted)
-    assert res.n_fields == 64 and len(res.accepted) == len(FACTORS)
+    # the fields are the tissue tiles of 16 windows of 8 × 8 tiles
+    assert 64 < res.n_fields <= 16 * 64 and len(res.accepted) == len(FACTORS)
     assert res.familiar and res.familiarity == res.at(1.0) and res.familiarity_message == ""
+    per_field = check_pixel_size(section, describer, n_fields=64, dense=False)
+    assert per_field.verdict == "consistent" and per_field.n_fields == 64
+    assert per_field.familiar
+    # both read most of this brain's tissue as known cortex near its true scale
+    assert abs(per_field.familiarity - res.familiarity) < 0.15
+
+
+def test_encoders_without_a_dense_path_are_checked_per_field(tiny_bundle):
+    from cytowords.model import load_bundle
+    from tests.support.dense_encoder import dense_bundle
+    from tests.support.map_fixtures import band_section
+
+    sec = band_section(2400.0, 2000.0)
+    field = load_bundle(tiny_bundle, captioner=False)  # the per-field architecture
+    res = check_pixel_size(sec, field, n_fields=12, factors=(0.8, 1.0, 1.25))
+    assert res.evaluation == "per field" and res.n_fields == 12
+    with pytest.raises(ValueError, match="no dense evaluation"):
+        check_pixel_size(sec, field, dense=True)
+    res = check_pixel_size(sec, dense_bundle(tiny_bundle, sec), factors=(0.8, 1.0, 1.25))
+    assert res.evaluation == "dense" and res.n_fields > 12 and len(res.accepted) == 3
+    assert res.to_dict()["evaluation"] == "dense"
 
 
 def test_no_known_cortex_is_inconclusive_and_cancel_returns_none(describer):

@@ -134,3 +134,23 @@ def test_encoders_without_dense_embed_map_per_field(section, tiny_bundle):
         compute_area_map(section, b, dense=True, device="cpu")
     amap = compute_area_map(section, b, stride_um=256.0, device="cpu")
     assert amap.stats["evaluation"] == "per field"
+
+
+def test_blocks_at_points_map_only_those_blocks(section, bundle):
+    """``blocks_at_um`` (the pixel size check's windows) maps the blocks holding the points,
+    exactly as the whole map does there, and nothing else."""
+    kw = {"stride_um": 64.0, "views": 1, "device": "cpu", "block_tiles": 4, "quality": None}
+    whole = compute_area_map(section, bundle, **kw)
+    h, w = section.shape_um
+    pts = np.array([[h / 2, w / 4], [h / 2, 3 * w / 4], [h / 2 + 1.0, w / 4 + 1.0]])
+    part = compute_area_map(section, bundle, blocks_at_um=pts, **kw)
+    g = part.pixel_size_um * 4  # block side (µm)
+    keep = np.zeros(whole.labels.shape, bool)
+    for y, x in pts:  # the map's origin is the section's corner
+        i, j = int(y // g) * 4, int(x // g) * 4
+        keep[i : i + 4, j : j + 4] = True
+    assert part.stats["blocks"] == 2 and part.stats["tiles"] == int((keep & (whole.labels > 0)).sum())
+    assert np.array_equal(part.labels > 0, keep & (whole.labels > 0))
+    assert np.array_equal(part.labels[keep], whole.labels[keep])
+    with pytest.raises(ValueError, match="out=None"):
+        compute_area_map(section, bundle, blocks_at_um=pts, out="x.ome.zarr", **kw)

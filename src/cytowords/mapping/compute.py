@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..sections import Section
+from ..sections.quality import DEFAULT_THRESHOLDS, QualityThresholds
 from .infer import REJECTED_NO_CORTEX, REJECTED_UNFIT, BlockResult
 from .plan import MapPlan, plan_map
 from .run import execute, is_distributed
@@ -122,6 +123,8 @@ def compute_area_map(
     dense: bool | None = None,
     overwrite: bool = False,
     restart: bool = False,
+    quality: QualityThresholds | None = DEFAULT_THRESHOLDS,
+    blocks_at_um: Any = None,
 ) -> AreaMap:
     """Map the areas of ``section`` tile by tile, over tissue only.
 
@@ -154,12 +157,19 @@ def compute_area_map(
             field; False: per field; True: dense or ValueError.
         overwrite: with ``out``, replace an existing store.
         restart: with ``out``, discard an unfinished map of other parameters.
+        quality: field-quality limits: tiles whose field is out of focus, blocky or
+            clipped are rejected (:mod:`cytowords.sections.quality`); None: no check.
+        blocks_at_um: ``(N, 2)`` points ``(y, x)`` µm: map only the blocks holding one of
+            them (a sample of the section: the pixel size check's windows); the other
+            tiles stay 0 (not computed). In memory only (``out=None``).
 
     Raises NoTissueError (a ValueError) when no tile is over tissue; ValueError for a bad
     region/stride/scheduler; FileExistsError when ``out`` exists (without ``overwrite``);
     Cancelled when cancelled.
     """
     target = None
+    if out is not None and blocks_at_um is not None:
+        raise ValueError("blocks_at_um maps a sample of the section in memory; expected out=None")
     if out is not None:
         target = Path(os.fspath(out)).expanduser()
         check_target(target, overwrite)
@@ -174,6 +184,8 @@ def compute_area_map(
         distributed=is_distributed(scheduler, workers),
         views=views,
         dense=dense,
+        quality=quality,
+        blocks_at_um=blocks_at_um,
     )
     run = {
         "batch_size": batch_size,

@@ -304,6 +304,18 @@ def _area_table(area_ids: list[str]) -> tuple[np.ndarray, dict[int, tuple[str, s
     return np.asarray(lut, dtype=np.int32), table
 
 
+def _blocks_holding(grid: MapGrid, points_um: Any) -> np.ndarray:
+    """``(rows, cols)`` bool tile mask of the blocks holding one of ``points_um``
+    (``(N, 2)`` µm ``(y, x)``; points outside the grid hold none)."""
+    pts = np.asarray(points_um, dtype=float).reshape(-1, 2)
+    tile = np.floor((pts - np.asarray(grid.origin_um)) / grid.stride_um).astype(np.int64)
+    inside = np.all((tile >= 0) & (tile < np.asarray(grid.shape)), axis=1)
+    keep = np.zeros(grid.shape, dtype=bool)
+    for bi, bj in {tuple(t) for t in (tile[inside] // grid.block_tiles).tolist()}:
+        keep[grid.block_slices(bi, bj)] = True
+    return keep
+
+
 def plan_map(
     section: Section,
     model: Any,
@@ -318,6 +330,7 @@ def plan_map(
     views: int | None = None,
     quality: QualityThresholds | None = DEFAULT_THRESHOLDS,
     dense: bool | None = None,
+    blocks_at_um: Any = None,
 ) -> MapPlan:
     """Resolve the model, the evaluation path, the tile grid, the tissue tiles and the
     blocks to run.
@@ -326,7 +339,9 @@ def plan_map(
     else per field; False forces per-field evaluation; True requires the dense path
     (ValueError for an encoder without it). ``block_tiles``: tiles per block side (None:
     :func:`~.dense.default_block_tiles`). ``quality``: tiles whose field is unfit to
-    read are rejected (:mod:`cytowords.sections.quality`); None: no check."""
+    read are rejected (:mod:`cytowords.sections.quality`); None: no check.
+    ``blocks_at_um``: ``(N, 2)`` points ``(y, x)`` µm; only the blocks holding one of them
+    are run, and only their tiles count as tissue (a sample of the section)."""
     ref, info = resolve_map_model(model, device, distributed=distributed)
     from ..model.tta import resolve_views
 
@@ -362,6 +377,8 @@ def plan_map(
             f"section {section.name!r}: no tile of {grid.stride_um:g} µm in the mapped region "
             f"is over tissue (>= {MIN_TISSUE:.0%} dark); expected tissue in the region"
         )
+    if blocks_at_um is not None:
+        tissue = tissue & _blocks_holding(grid, blocks_at_um)
     nby, nbx = grid.block_shape
     blocks = [
         (bi, bj)

@@ -6,7 +6,10 @@ pixel size is mis-stated (a file written after down-sampling, a wrong objective 
 metadata) is misread on most fields (docs/results.md, robustness: ×1.5 costs a third of
 the accuracy). This check samples fields on the tissue, reads them as if the pixel size
 were ``factor ×`` the stated one for factors from 0.5 to 2, and counts how many read as a
-known area (accepted by the open-set scorer). Cortex reads as a known area most often
+known area (accepted by the open-set scorer). A model with a dense evaluation reads them
+as dense area maps of a few scattered tissue windows
+(:func:`cytowords.mapping.compute_area_map`), other models (TorchScript encoders) as
+single fields. Cortex reads as a known area most often
 near its true scale, so a stated size far from that peak is flagged, with the size at the
 peak as a suggestion. The peak is broad (about ×0.8 to ×1.25), so errors under about ×1.4
 are not detected; on sections with little known cortex the check says it is
@@ -23,6 +26,7 @@ the check says so instead of judging the pixel size. Figures: ``benchmarks/pixel
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +50,17 @@ MIN_GAP = 0.08
 MIN_FAMILIAR = 0.15
 #: where the user learns what an unfamiliar scan means and what to do
 YOUR_SCANS_DOC = "docs/your_scans.md"
+#: the dense check reads this many scattered tissue windows per factor ...
+DENSE_WINDOWS = 16
+#: ... each this many tiles a side at the encoder's feature stride (the default model:
+#: 8 × 256 µm = 2 mm of field centres, one 132 px read with the fields' context, against
+#: 104 px for one field read alone). 16 such windows cost the default model as much CPU
+#: as 96 single fields (``benchmarks/pixel_size_check.py --compare``, docs/benchmarks.md):
+#: its dense output projects every 256 µm position, so a scattered sample is not cheaper
+#: dense; 32 windows cost twice as much
+DENSE_WINDOW_TILES = 8
+
+
 @dataclass(frozen=True)
 class ScaleCheck:
     """Result of :func:`check_pixel_size`.
@@ -54,13 +69,16 @@ class ScaleCheck:
         stated_um: the section's stated µm per pixel of level 0.
         factors: candidate ratios (true / stated pixel size) that were tried.
         accepted: share of the sampled tissue fields read as a known area at each factor.
-        n_fields: tissue fields sampled.
+        n_fields: tissue fields sampled (at the stated size).
+        evaluation: ``"dense"`` (the fields are the tiles of dense maps of scattered
+            tissue windows) or ``"per field"`` (fields centred on random tissue pixels).
     """
 
     stated_um: float
     factors: tuple[float, ...]
     accepted: tuple[float, ...]
     n_fields: int
+    evaluation: str = "per field"
 
     def at(self, factor: float) -> float:
         """Acceptance at the factor of :attr:`factors` nearest to ``factor``."""
@@ -122,6 +140,7 @@ class ScaleCheck:
             "factors": list(self.factors),
             "accepted": [round(a, 4) for a in self.accepted],
             "n_fields": self.n_fields,
+            "evaluation": self.evaluation,
             "message": self.message,
         }
 
@@ -194,29 +213,111 @@ def check_pixel_size(
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    dense: bool | None = None,
+    n_windows: int = DENSE_WINDOWS,
 ) -> ScaleCheck | None:
-    """Read ``n_fields`` tissue fields at ``factor ×`` the stated pixel size for every
-    factor and return the acceptance per factor (:class:`ScaleCheck`). ``model``: a loaded
-    :class:`~cytowords.model.ModelBundle` (:func:`cytowords.model.get_bundle`; the vision
-    parts suffice) or a :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
+    """Read the tissue at ``factor ×`` the stated pixel size for every factor and return
+    the share of tissue fields read as a known area per factor (:class:`ScaleCheck`).
+
+    Two ways to read, chosen by the model (``dense``: None chooses; True requires the
+    dense path, ValueError without it; False reads per field):
+
+    - dense (an encoder with a dense evaluation, :func:`cytowords.mapping.dense.dense_layout`):
+      area maps (:func:`cytowords.mapping.compute_area_map`, no field-quality check) of
+      ``n_windows`` scattered tissue windows of :data:`DENSE_WINDOW_TILES` ² tiles at the
+      encoder's feature stride, one map per factor; the fields are the windows' tissue
+      tiles;
+    - per field (encoders without one, e.g. TorchScript): ``n_fields`` fields centred on
+      random tissue pixels, the same pixels at every factor.
+
+    ``model``: a loaded :class:`~cytowords.model.ModelBundle`
+    (:func:`cytowords.model.get_bundle`; the vision parts suffice) or a
+    :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
     enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
     returns None when ``cancel()`` turned true. Raises NoTissueError without tissue."""
-    import torch
+    from ..mapping.dense import dense_layout
 
-    points = tissue_points(section, n_fields, seed)
     bundle = getattr(model, "bundle", model)
-    accepted = []
+    layout = dense_layout(bundle.encoder)
+    if dense and layout is None:
+        raise ValueError(
+            "the model's encoder has no dense evaluation (dense_embed); check the pixel "
+            "size per field (dense=False or leave dense unset)"
+        )
+    use_dense = layout is not None and dense is not False
+    n_points = n_windows if use_dense else n_fields
+    points = tissue_points(section, n_points, seed)
+    accepted, counts = [], []
     for k, f in enumerate(factors):
         if cancel is not None and cancel():
             return None
         s = rescaled(section, f)
-        patches = read_fields(s, points * s.shape_um, bundle.pixel_size_um, bundle.read_px)
-        with torch.inference_mode():
-            rejected = bundle.predict(bundle.embed(patches, views=views), views).rejected
-        accepted.append(float((~rejected).mean()))
+        if use_dense:
+            stride_um = layout.stride_px * float(bundle.pixel_size_um)
+            got = _dense_acceptance(s, bundle, points * s.shape_um, stride_um, views, cancel)
+            if got is None:
+                return None
+            share, n = got
+        else:
+            share, n = _field_acceptance(s, bundle, points * s.shape_um, views), len(points)
+        accepted.append(share)
+        counts.append(n)
         if on_progress is not None:
             on_progress(k + 1, len(factors))
-    return ScaleCheck(float(section.pixel_size_um[0]), tuple(factors), tuple(accepted), len(points))
+    return ScaleCheck(
+        float(section.pixel_size_um[0]),
+        tuple(factors),
+        tuple(accepted),
+        counts[int(np.argmin([abs(math.log(f)) for f in factors]))],
+        "dense" if use_dense else "per field",
+    )
+
+
+def _field_acceptance(section: Section, bundle: Any, centres_um: np.ndarray, views: int) -> float:
+    """Share of the fields centred on ``centres_um`` (``(N, 2)`` µm) read as a known area."""
+    import torch
+
+    patches = read_fields(section, centres_um, bundle.pixel_size_um, bundle.read_px)
+    with torch.inference_mode():
+        rejected = bundle.predict(bundle.embed(patches, views=views), views).rejected
+    return float((~rejected).mean())
+
+
+def _dense_acceptance(
+    section: Section,
+    bundle: Any,
+    centres_um: np.ndarray,
+    stride_um: float,
+    views: int,
+    cancel: Callable[[], bool] | None,
+) -> tuple[float, int] | None:
+    """``(share read as a known area, number)`` of the tissue tiles of the dense map's
+    blocks (:data:`DENSE_WINDOW_TILES` tiles of ``stride_um`` µm a side) holding the points
+    ``centres_um`` (``(N, 2)`` µm); ``(0.0, 0)`` when none is over tissue; None when
+    cancelled."""
+    from ..jobs import Cancelled
+    from ..mapping import compute_area_map
+    from .quality import CoarseSectionWarning
+
+    try:
+        with warnings.catch_warnings():  # the stated size is warned about, not the tried ones
+            warnings.simplefilter("ignore", CoarseSectionWarning)
+            amap = compute_area_map(
+                section,
+                bundle,
+                stride_um=stride_um,
+                block_tiles=DENSE_WINDOW_TILES,
+                views=views,
+                dense=True,
+                quality=None,
+                blocks_at_um=centres_um,
+                cancel=cancel,
+            )
+    except Cancelled:
+        return None
+    tissue = amap.labels > 0
+    n = int(tissue.sum())
+    return (float((tissue & ~amap.rejected).sum() / n) if n else 0.0), n
 
 
 # --- per ROI: does the tissue read better at another pixel size? -------------------------
