@@ -20,7 +20,7 @@ import torch
 
 from cytowords.describe import Describer
 from cytowords.sections.scale_check import check_pixel_size, rescaled
-from cytowords.synth.section import virtual_section
+from cytowords.synth.section import clear_render_cache, virtual_section
 
 RATIOS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 
@@ -37,6 +37,7 @@ def main() -> None:
     for b in a.brains:
         sec = virtual_section(b, size_mm=(80, 60), pixel_size_um=16.0)
         for r in RATIOS:
+            clear_render_cache()  # each check renders what it reads
             t = time.perf_counter()
             res = check_pixel_size(rescaled(sec, r), d, n_fields=a.fields)
             dt = time.perf_counter() - t
