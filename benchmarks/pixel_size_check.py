@@ -30,7 +30,7 @@ import torch
 from cytowords.describe import Describer
 from cytowords.sections import open_section, write_section
 from cytowords.sections.scale_check import check_pixel_size, rescaled
-from cytowords.synth.section import virtual_section
+from cytowords.synth.section import clear_render_cache, virtual_section
 
 RATIOS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 
@@ -69,6 +69,7 @@ def main() -> None:
         sec = section(b, a.store)
         timed(sec, d, a.fields, None)  # warm: model, tissue mask
         for r in RATIOS:
+            clear_render_cache()  # each check renders what it reads (without --store)
             for mode in modes:
                 res, dt, cpu = timed(rescaled(sec, r), d, a.fields, mode)
                 off = res.suggested_um / 16.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import dask.array as da
@@ -114,15 +115,19 @@ def test_default_model_caption_names_the_reported_area() -> None:
         Roi.rectangle(ys[i] * px - 1500, xs[i] * px - 1500, ys[i] * px + 1500, xs[i] * px + 1500)
         for i in pick
     ]
-    d = Describer("default", device="cpu")
+    # the captions are the point: no scale check (re-reads every field at two more pixel
+    # sizes; tests/describe/test_scale_consistency.py) and no readout of rejected ROIs
+    # (the readout-conditioned captioner still reads it for the accepted ones)
+    params = DescribeParams(scale=None, measure=False)
+    d = Describer("default", device="cpu", params=params)
     accepted = 0
     for res in d.describe_rois(sec, rois):
         if not res.rejected:
             accepted += 1
             assert parse_area(res.caption, atlas) == res.area, res.caption
     assert accepted >= 3
-    free = Describer("default", device="cpu", params=DescribeParams(anchor_caption=False))
-    assert isinstance(free.describe_roi(sec, rois[0]).caption, str)
+    free = replace(params, anchor_caption=False, max_new_tokens=8)
+    assert isinstance(d.describe_roi(sec, rois[0], params=free).caption, str)
 
 
 @pytest.mark.slow

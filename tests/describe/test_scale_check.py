@@ -37,6 +37,15 @@ def section() -> Section:
     return Section(levels, pixel_size_um=list(lazy.pixel_size_um), name=lazy.name)
 
 
+@pytest.fixture(scope="module")
+def stored(section, tmp_path_factory) -> str:
+    """The section written once as OME-Zarr (read-only for the tests)."""
+    from cytowords.sections import write_section
+
+    folder = tmp_path_factory.mktemp("b204")
+    return str(write_section(folder / "b204.ome.zarr", section, chunk_px=512))
+
+
 def test_half_the_true_pixel_size_is_flagged_and_the_truth_suggested(describer, section):
     wrong = rescaled(section, 0.5)
     res = check_pixel_size(wrong, describer)
@@ -119,12 +128,10 @@ def test_verdict_rules_on_hand_made_acceptances():
     assert plateau.best_factor == pytest.approx(np.sqrt(1.41 * 2.0))
 
 
-def test_cli_map_warns_when_the_pixel_size_does_not_fit(section, tmp_path, capsys):
+def test_cli_map_warns_when_the_pixel_size_does_not_fit(stored, tmp_path, capsys):
     from cytowords.cli import main
-    from cytowords.sections import write_section
 
-    path = write_section(tmp_path / "b204.ome.zarr", section, chunk_px=512)
-    args = ["map", str(path), "--views", "1", "--stride-um", "4096", "--no-progress"]
+    args = ["map", stored, "--views", "1", "--stride-um", "4096", "--no-progress"]
     wrong = [*args, "--pixel-size-um", str(TRUE_UM / 2), "--device", "cpu"]
     assert main([*wrong, "--out", str(tmp_path / "wrong.ome.zarr")]) == 0
     err = capsys.readouterr().err
@@ -134,11 +141,10 @@ def test_cli_map_warns_when_the_pixel_size_does_not_fit(section, tmp_path, capsy
     assert "looks wrong" not in capsys.readouterr().err
 
 
-def test_cli_pixel_size_exit_codes(section, tmp_path, capsys):
+def test_cli_pixel_size_exit_codes(stored, tmp_path, capsys):
     from cytowords.cli import main
-    from cytowords.sections import write_section
 
-    path = str(write_section(tmp_path / "b204.ome.zarr", section, chunk_px=512))
+    path = stored
     assert main(["pixel-size", path, "--fields", "48", "--device", "cpu"]) == 0
     assert f"{path}: consistent: the pixel size of 32 µm" in capsys.readouterr().out
     wrong = ["pixel-size", path, "--pixel-size-um", "16", "--fields", "48", "--json"]

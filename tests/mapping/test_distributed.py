@@ -15,12 +15,22 @@ from tests.support.map_fixtures import band_section
 distributed = pytest.importorskip("distributed")
 
 
-def test_distributed_equals_local_and_loads_once_per_worker(tiny_bundle):
-    section = band_section()
-    local = compute_area_map(section, str(tiny_bundle), block_tiles=4, device="cpu")
+@pytest.fixture(scope="module")
+def cluster():
+    """One 2-worker LocalCluster of processes for the module (starting one costs more than
+    the maps); each test counts the bundle loads its own map caused."""
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    ) as c:
+        yield c
+
+
+def test_distributed_equals_local_and_loads_once_per_worker(tiny_bundle, cluster):
+    section = band_section()
+    local = compute_area_map(section, str(tiny_bundle), block_tiles=4, device="cpu")
+    with distributed.Client(cluster) as client:
+        client.run(handle.clear_cache)  # no worker holds the bundle yet
+        before = client.run(handle.load_count)
         progress = []
         dist = compute_area_map(
             section,
@@ -30,8 +40,8 @@ def test_distributed_equals_local_and_loads_once_per_worker(tiny_bundle):
             scheduler=cluster.scheduler_address,
             on_progress=lambda d, t: progress.append(d),
         )
-        with distributed.Client(cluster) as client:
-            loads = client.run(handle.load_count)
+        after = client.run(handle.load_count)
+    loads = {w: after[w] - before[w] for w in after}
     assert np.array_equal(dist.labels, local.labels)
     np.testing.assert_allclose(dist.probability, local.probability, atol=1e-5)
     np.testing.assert_allclose(dist.ood_score, local.ood_score, rtol=1e-4, atol=1e-4)
@@ -49,7 +59,7 @@ def test_loaded_bundle_cannot_go_distributed(tiny_bundle):
         compute_area_map(band_section(), load_bundle(tiny_bundle), scheduler="tcp://127.0.0.1:1")
 
 
-def test_dense_distributed_equals_local(tiny_bundle):
+def test_dense_distributed_equals_local(tiny_bundle, cluster):
     """The dense path on 2 worker processes gives the local dense map: the workers hold the
     dense test model under the bundle's path (as a loaded dense bundle would be)."""
 
@@ -63,15 +73,17 @@ def test_dense_distributed_equals_local(tiny_bundle):
         kw = {"stride_um": 64.0, "block_tiles": 12, "device": "cpu", "views": 2}
         local = compute_area_map(section, str(tiny_bundle), **kw)
         assert local.stats["evaluation"] == "dense"
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster:
-            with distributed.Client(cluster) as client:
-                client.run(handle.register_bundle, key, "cpu", dense)
+        with distributed.Client(cluster) as client:
+            client.run(handle.register_bundle, key, "cpu", dense)
+            try:
+                before = client.run(handle.load_count)
                 dist = compute_area_map(section, str(tiny_bundle), scheduler=client, **kw)
-                loads = client.run(handle.load_count)
+                after = client.run(handle.load_count)
+            finally:
+                client.run(handle.forget_bundle, key, "cpu")
     finally:
         handle.forget_bundle(key, "cpu")
+    loads = {w: after[w] - before[w] for w in after}
     assert dist.stats["evaluation"] == "dense" and sum(loads.values()) == 0
     assert dist.stats["blocks_computed"] == local.stats["blocks"] > 2
     assert np.array_equal(dist.labels, local.labels)

@@ -107,3 +107,33 @@ def test_fine_level_chunking_invariance():
     b = virtual_section(5, chunk_px=333, **kw).levels[0][300:700, 0:500].compute()
     np.testing.assert_array_equal(a, b)
     assert a.min() < 100 < a.max()  # drawn somata and bright background/neuropil
+
+
+def test_rendered_chunks_are_kept_and_handed_out_as_copies(monkeypatch):
+    """A chunk read again is not rendered again (dask forgets it after each compute); the
+    reader gets its own copy; the cache keeps at most RENDER_CACHE_BYTES."""
+    import cytowords.synth.section as vs
+
+    rendered = []
+    render = vs._render_chunk
+    monkeypatch.setattr(vs, "_render_chunk", lambda *a: rendered.append(a[-1]) or render(*a))
+    vs.clear_render_cache()
+    sec = virtual_section(7, chunk_px=128, size_mm=(2, 1), pixel_size_um=8.0)
+    first = sec.levels[0][:100, :200].compute()
+    assert sorted(rendered) == [(0, 0), (0, 1)]
+    first[:] = 0  # the reader's copy: the cache is untouched
+    again = sec.levels[0][:100, :200].compute()
+    assert len(rendered) == 2 and again.max() > 0
+    vs.clear_render_cache()
+    np.testing.assert_array_equal(sec.levels[0][:100, :200].compute(), again)
+    assert len(rendered) == 4
+    # over the byte bound, the least recently used chunks are dropped
+    monkeypatch.setattr(vs, "RENDER_CACHE_BYTES", 128 * 128)
+    vs.clear_render_cache()
+    sec.levels[0][:100, :].compute(scheduler="sync")
+    assert (
+        len(rendered) == 6
+        and len(vs._RENDERED) == 1
+        and sum(a.nbytes for a in vs._RENDERED.values()) <= 128 * 128
+    )
+    vs.clear_render_cache()

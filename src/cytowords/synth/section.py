@@ -6,11 +6,17 @@ chunk is a pure function of (seed, level, global pixel window): cells come from 
 world tiles seeded by (seed, tile index), noise is a hash of global pixel indices and the
 blur uses a halo, so any window is identical whatever the chunking. The ground-truth area
 labels (``section.labels["areas"]``) come from the same geometry at every level.
+
+Rendered chunks are kept per process (:data:`RENDER_CACHE_BYTES`, least recently used
+dropped first): dask forgets them after each compute, and a ROI's fields, their re-reads at
+other pixel sizes, its readout and browsing back over the same tissue read the same chunks.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import dask.array as da
@@ -25,6 +31,12 @@ from .vessels import Vessels, sample_vessels, vessel_rng
 
 TILE_UM = 1024.0
 MAX_COARSEST_PX = 1024
+#: rendered chunks kept per process, in bytes (a 1024² chunk is 1 MiB)
+RENDER_CACHE_BYTES = 256 * 2**20
+
+# key: _render_block's arguments; values are never handed out (callers get copies)
+_RENDERED: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_RENDERED_LOCK = threading.Lock()
 
 
 def _check(seed, size_mm, pixel_size_um, chunk_px) -> tuple[int, tuple[float, float], float, int]:
@@ -112,7 +124,30 @@ def _offsets(chunks: tuple[tuple[int, ...], ...], block_id: tuple[int, int]) -> 
     return tuple(int(sum(c[:i])) for c, i in zip(chunks, block_id))
 
 
+def clear_render_cache() -> None:
+    """Forget every rendered chunk of this process (benchmarks that time rendering)."""
+    with _RENDERED_LOCK:
+        _RENDERED.clear()
+
+
 def _render_block(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id=None):
+    key = (seed, size_um, unseen, variation, level, pixel_um, chunks, tuple(block_id))
+    with _RENDERED_LOCK:
+        hit = _RENDERED.get(key)
+        if hit is not None:
+            _RENDERED.move_to_end(key)
+            return hit.copy()
+    out = _render_chunk(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id)
+    with _RENDERED_LOCK:
+        if key not in _RENDERED and out.nbytes <= RENDER_CACHE_BYTES:
+            _RENDERED[key] = out.copy()
+            total = sum(a.nbytes for a in _RENDERED.values())
+            while total > RENDER_CACHE_BYTES:
+                total -= _RENDERED.popitem(last=False)[1].nbytes
+    return out
+
+
+def _render_chunk(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id):
     geom = ribbon_geometry(seed, size_um, unseen, variation)
     r0, c0 = _offsets(chunks, block_id)
     shape = (chunks[0][block_id[0]], chunks[1][block_id[1]])
