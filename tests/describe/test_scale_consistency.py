@@ -22,7 +22,12 @@ from cytowords.sections.scale_check import (
     thickness_rejection,
     tissue_points,
 )
-from cytowords.training.data.patches import PatchConfig, jitter_factors, sample_section
+from cytowords.training.data.patches import (
+    JITTER_STEPS,
+    PatchConfig,
+    jitter_factors,
+    sample_section,
+)
 from cytowords.training.data.spec import LabelledSection
 from tests.support.training_sections import AREAS, PX, make_section
 
@@ -103,9 +108,16 @@ def test_jitter_factors_are_log_uniform_in_range() -> None:
     logs = np.log(f)
     assert logs.min() >= -0.25 - 1e-9 and logs.max() <= 0.25 + 1e-9
     assert f.min() < 0.8 and f.max() > 1.25  # both ends reached
-    # log-uniform: as many below 1 as above, a quarter in each quarter of the log range
-    q = np.histogram(logs, bins=4, range=(-0.25, 0.25))[0] / len(f)
-    assert np.allclose(q, 0.25, atol=0.04), q
+    # log-uniform on the grid of JITTER_STEPS per unit of log scale: every inner step as
+    # likely as any other, the two end steps half as likely (rounding), nothing between
+    steps = logs * JITTER_STEPS
+    k = np.round(steps).astype(int)
+    assert np.allclose(steps, k, atol=1e-6)
+    end = int(round(0.25 * JITTER_STEPS))
+    share = np.bincount(k + end, minlength=2 * end + 1) / len(f)
+    expected = np.full(2 * end + 1, 1.0 / (2 * end))
+    expected[[0, -1]] /= 2
+    assert np.allclose(share, expected, atol=0.015), share
 
 
 def _ramp_section() -> LabelledSection:
