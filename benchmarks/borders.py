@@ -48,6 +48,7 @@ def main() -> None:
         help="shares of block sizes a border needs; each is scored on the same profiles",
     )
     ap.add_argument("--no-length-adjust", action="store_true")
+    ap.add_argument("--no-equivolume", action="store_true", help="equidistant depths")
     args = ap.parse_args()
     levels = list(args.min_support)
     score = {v: Score() for v in levels}
@@ -72,6 +73,7 @@ def main() -> None:
                     n_permutations=args.n_permutations,
                     min_support=levels[0],
                     adjust_length=not args.no_length_adjust,
+                    equivolume=not args.no_equivolume,
                 )
             except MeasureError as exc:
                 print(f"brain {brain} path at {a / 1000:.0f} mm: {exc}")

@@ -218,3 +218,59 @@ def test_bad_paths(crop, capsys):
     argv = ["borders", str(crop["file"]), "--path-um", "1000,1000;1000,9000"]
     assert main([*argv, "--test", "permutation", "--alpha", "1e-5"]) == 2
     assert "smallest p-value" in capsys.readouterr().err
+
+
+# a hand-made gyrus (tests/support/gyrus.py): straight banks and a semicircular crown,
+# laminae on the volume fraction of each column (Bok), one area or two
+
+
+@pytest.fixture(scope="module")
+def gyrus():
+    from tests.support.gyrus import gyrus_section
+
+    return {"one": gyrus_section(), "two": gyrus_section(change_y=9000.0)}
+
+
+def test_bend_of_one_area_gives_no_border(gyrus):
+    from tests.support.gyrus import crown_along, gyrus_path
+
+    r = find_borders(gyrus["one"], gyrus_path())
+    assert len(r.profiles) >= 0.95 * len(r.station_along_um) >= 280
+    assert len(r.border_along_um) == 0
+    # sampled at equidistant depths, the crown's profiles differ from the banks': its ends
+    # (where the curvature jumps) read as borders
+    flat = find_borders(gyrus["one"], gyrus_path(), equivolume=False)
+    ends = np.array(crown_along())
+    assert len(flat.border_along_um) >= 1
+    assert all(np.min(np.abs(ends - b)) <= 500 for b in flat.border_along_um)
+
+
+def test_one_area_change_on_a_curved_ribbon_is_found_within_1_mm(gyrus):
+    from tests.support.gyrus import YS, crown_along, gyrus_path
+
+    r = find_borders(gyrus["two"], gyrus_path())
+    true = crown_along()[1] + 9000.0 - YS
+    assert len(r.border_along_um) == 1
+    assert abs(r.border_along_um[0] - true) <= 1000
+
+
+@pytest.mark.parametrize("offset", [1000.0, 2500.0])
+def test_path_inside_the_grey_or_white_matter_finds_the_pia(gyrus, offset):
+    # 1 mm beneath the pia (mid-ribbon) and 0.5 mm inside the white matter
+    from tests.support.gyrus import PX, R, gyrus_path, radius_of
+
+    r = find_borders(gyrus["one"], gyrus_path(offset))
+    assert len(r.traverses_um) >= 0.95 * len(np.arange(50, r.path_length_um, 100))
+    starts = np.array([t[0] for t in r.traverses_um])
+    assert np.abs(radius_of(starts) - R).max() <= 3 * PX
+    # each traverse passes its station: the path crosses the ribbon nowhere else
+    assert len(r.border_along_um) == 0
+
+
+def test_path_deep_in_the_white_matter_says_why(gyrus):
+    from tests.support.gyrus import MARGIN, XC, YS, H
+
+    # along the spine: 2 mm from the grey matter, beyond the search range of 1.5 mm
+    spine = [[YS, XC], [H - MARGIN, XC]]
+    with pytest.raises(MeasureError, match=r"0 stations lie in the grey matter or within 1.5 mm"):
+        find_borders(gyrus["one"], spine)

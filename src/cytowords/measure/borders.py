@@ -8,10 +8,14 @@ features of the profiles before and after differ most:
 
 1. the band around the path is read once at a profile resolution and segmented
    (:func:`.ribbon.segment`: tissue, white matter, pia, Laplace depth);
-2. at each station (every ``spacing_um`` along the path) the traverse starts at the pial
-   pixel nearest to the station (within :data:`MAX_PIA_DISTANCE_UM`) and follows the depth
-   potential to the white matter (:func:`.ribbon.streamlines`); the profile is sampled at
-   ``n_depth`` relative depths (:func:`.ribbon.profiles_along`);
+2. at each station (every ``spacing_um`` along the path) the traverse is the streamline of
+   the depth potential through the station: from a station in the grey matter it is
+   followed up to the pia, a station in the glass or the white matter first moves to the
+   nearest grey matter (within :data:`MAX_PIA_DISTANCE_UM`); from that pial point it is
+   followed to the white matter (:func:`.ribbon.pia_through`, :func:`.ribbon.streamlines`);
+   the profile is sampled at ``n_depth`` equivolumetric depths (:func:`.ribbon.profiles_along`:
+   where the cortex bends, layers keep their share of the column's volume, not of its
+   depth; Bok's principle, Waehnert et al. 2014);
 3. features (:func:`profile_features`): mean, centre of gravity, SD, skewness and kurtosis
    of the profile and of the absolute value of its first derivative; by default adjusted
    for the traverse length (:func:`length_adjusted`: an oblique or curved ribbon changes the
@@ -37,13 +41,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 from scipy import stats
-from scipy.spatial import cKDTree
 
 from .errors import MeasureError
 from .readout import N_DEPTH
-from .ribbon import profiles_along, segment, slide_reference, streamlines
+from .ribbon import pia_through, profiles_along, segment, slide_reference, streamlines
 
-#: a station's traverse starts at the pia at most this far from the path (µm)
+#: a station in the glass or the white matter is at most this far from the grey matter (µm)
 MAX_PIA_DISTANCE_UM = 1500.0
 #: the band read around the path (µm each side): room for the whole ribbon and some white matter
 BAND_UM = 4500.0
@@ -393,6 +396,7 @@ def find_borders(
     n_permutations: int = N_PERMUTATIONS,
     min_support: float = MIN_SUPPORT,
     adjust_length: bool = True,
+    equivolume: bool = True,
 ) -> BorderResult:
     """Observer-independent borders along ``path_um`` (``(N, 2)`` (y, x) µm polyline drawn
     on the pial surface or along the ribbon) of a :class:`cytowords.sections.Section`.
@@ -403,7 +407,8 @@ def find_borders(
     :func:`distance_function`); ``alpha``: its corrected level (default per test:
     :func:`default_alpha`); ``min_support``: the share of block sizes that must find a
     border; ``adjust_length``: adjust the features for the traverse length
-    (:func:`length_adjusted`);
+    (:func:`length_adjusted`); ``equivolume``: sample the profiles at equivolumetric
+    depths (:func:`.ribbon.column_bend`; else at equidistant relative depths);
     ``profile_um``: the profile resolution (default: 20 µm/px or the nearest pyramid level
     within 25 %, coarser for very long paths). Raises :class:`MeasureError` for a path that
     is not a finite polyline, one shorter than two of the smallest blocks, or one off the
@@ -461,22 +466,28 @@ def find_borders(
     outside |= ~band
     img = np.where(outside, 0, img)
     rib = segment(img, p, slide_reference(section.levels), outside)
-    pia = np.argwhere(rib.pia)
-    if len(pia) == 0 or not rib.wm.any():
-        raise MeasureError("the path is off the cortex: no pia and white matter near it")
+    if not rib.pia.any() or not rib.wm.any():
+        missing = " and ".join(
+            name for name, m in (("no pia", rib.pia), ("no white matter", rib.wm)) if not m.any()
+        )
+        raise MeasureError(
+            f"the path is off the cortex: {missing} within {BAND_UM / 1000:g} mm of it"
+        )
     st_px = (stations - [y0, x0]) / p - 0.5
-    dist, idx = cKDTree(pia).query(st_px)
-    close = dist * p <= MAX_PIA_DISTANCE_UM
-    trs_all = streamlines(rib, pia[idx[close]])
+    seeds = pia_through(rib, st_px, MAX_PIA_DISTANCE_UM / p)
+    close = np.isfinite(seeds[:, 0])
+    trs_all = streamlines(rib, seeds[close])
     ok_idx = np.flatnonzero(close)
     keep = [(i, t) for i, t in zip(ok_idx, trs_all) if t is not None]
     if len(keep) < max(2 * bmin, MIN_STATION_SHARE * len(stations)):
         raise MeasureError(
             f"the path is off the cortex: only {len(keep)} of {len(stations)} traverses reach "
-            "from the pia to the white matter (draw it on the pial surface or along the ribbon)"
+            f"from the pia to the white matter ({int(close.sum())} stations lie in the grey "
+            f"matter or within {MAX_PIA_DISTANCE_UM / 1000:g} mm of it; draw the path on the "
+            "pial surface, along the ribbon or along the white-matter border)"
         )
     st_keep = np.array([i for i, _ in keep])
-    trs, _, profiles = profiles_along(rib, [t for _, t in keep], n_depth)
+    trs, _, profiles = profiles_along(rib, [t for _, t in keep], n_depth, equivolume)
     lengths = np.array([float(np.hypot(*np.diff(t.points, axis=0).T).sum()) * p for t in trs])
     det = detect_borders(
         profiles,

@@ -11,13 +11,16 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   tissue OD (Otsu split of the coarsest level); pale holes smaller than
   :data:`HOLE_UM` (vessels, tears) are filled.
 - **White matter** is the pale class of an Otsu split of the cell-density map (OD smoothed
-  over :data:`DENSITY_SIGMA_UM`) within the tissue, kept only as large components at least
-  :data:`LAYER_I_MAX_UM` away from the glass (the pale layer I is not white matter) whose
-  inscribed radius is at least :data:`WM_MIN_RADIUS_UM`, and only when the two classes
-  differ clearly (:data:`MIN_WM_CONTRAST`).
+  over :data:`DENSITY_SIGMA_UM`) within the tissue, grown from cores: pale parts farther
+  than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
+  inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
+  :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
+  tear); only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
 - **Depth.** Laplace's equation is solved on the grey matter with the potential 0 at the
   pia (next to the glass) and 1 at the white matter; traverses are its streamlines, traced
-  from evenly spread pial points to the white matter (as in observer-independent mapping).
+  from evenly spread pial points to the white matter (as in observer-independent mapping),
+  or through given points (:func:`pia_through`). Profiles are sampled at equidistant or
+  equivolumetric depths (:func:`column_bend`).
 """
 
 from __future__ import annotations
@@ -195,19 +198,29 @@ def _white_matter(
     # a smooth border: no spikes or pits of single pale or dense patches
     pale = ndi.gaussian_filter(pale.astype(np.float32), WM_SMOOTH_UM / pixel_um) > 0.5
     pale = ndi.binary_fill_holes(pale) & tissue
-    lab, n = ndi.label(pale)
+    # white matter lies under the cortex, beyond the reach of layer I: its cores are the
+    # parts of pale components farther than LAYER_I_MAX_UM from the glass with an inscribed
+    # radius of WM_MIN_RADIUS_UM (layer I, however wide, has none); white matter is the pale
+    # tissue within LAYER_I_MAX_UM of a core, so that white matter reaching the glass at a
+    # cut edge or a tear is kept but a pale band along the pia joined to it is not
+    core = pale & far
+    lab, n = ndi.label(core)
     if n == 0:
         return np.zeros(tissue.shape, bool), wm_level, grey_level
-    dist = ndi.distance_transform_edt(pale) * pixel_um
+    dist = ndi.distance_transform_edt(core) * pixel_um
     radius = ndi.maximum(dist, lab, index=np.arange(1, n + 1))
-    near_glass = ndi.maximum(~far, lab, index=np.arange(1, n + 1)) if glass.any() else None
     keep = np.zeros(n + 1, bool)
     keep[1:] = np.asarray(radius) >= WM_MIN_RADIUS_UM
-    if near_glass is not None:
-        # white matter lies under the cortex; a pale band touching the glass is layer I
-        frac = ndi.mean(~far, lab, index=np.arange(1, n + 1))
-        keep[1:] &= np.asarray(frac) < 0.2
-    return keep[lab], wm_level, grey_level
+    cores = keep[lab]
+    if not cores.any():
+        return cores, wm_level, grey_level
+    near_core = ndi.distance_transform_edt(~cores) * pixel_um <= LAYER_I_MAX_UM
+    wm = pale & near_core
+    lab, n = ndi.label(wm)
+    hit = np.zeros(n + 1, bool)
+    hit[np.unique(lab[cores])] = True
+    hit[0] = False
+    return hit[lab], wm_level, grey_level
 
 
 def _laplace(grey: np.ndarray, glass: np.ndarray, wm: np.ndarray) -> np.ndarray:
@@ -309,8 +322,7 @@ def streamlines(ribbon: Ribbon, seeds: np.ndarray) -> list[Traverse | None]:
     pot = ribbon.potential
     if not np.isfinite(pot).any() or len(seeds) == 0:
         return [None] * len(seeds)
-    full = np.where(ribbon.grey, pot, np.where(ribbon.wm, 1.0, 0.0)).astype(np.float64)
-    gy, gx = np.gradient(ndi.gaussian_filter(full, 1.0))
+    gy, gx = _depth_gradient(ribbon)
     h, w = pot.shape
     step = 1.0
     max_steps = int(4 * (h + w) / step)
@@ -354,23 +366,127 @@ def streamlines(ribbon: Ribbon, seeds: np.ndarray) -> list[Traverse | None]:
     return out
 
 
+def _depth_gradient(ribbon: Ribbon) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient ``(d/dy, d/dx)`` of the depth potential (0 at the glass and elsewhere, 1 in
+    the white matter) smoothed over 1 pixel: the direction of the traverses."""
+    pot = ribbon.potential
+    full = np.where(ribbon.grey, pot, np.where(ribbon.wm, 1.0, 0.0)).astype(np.float64)
+    gy, gx = np.gradient(ndi.gaussian_filter(full, 1.0))
+    return gy, gx
+
+
+def pia_through(ribbon: Ribbon, points: np.ndarray, max_px: float) -> np.ndarray:
+    """The pial end ``(k, 2)`` (y, x) px of the traverse through each of ``points``
+    (``(k, 2)`` (y, x) px): a point in the grey matter follows the depth potential up to
+    the pia; a point elsewhere (glass, white matter) first moves to the nearest
+    grey-matter pixel, if one lies within ``max_px``. NaN rows where no pia is reached (no
+    grey matter within reach, or the way up stalls or ends at no pia)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    out = np.full(pts.shape, np.nan)
+    grey = ribbon.grey & np.isfinite(ribbon.potential)
+    if len(pts) == 0 or not grey.any() or not ribbon.pia.any():
+        return out
+    h, w = grey.shape
+    dist, (ny, nx) = ndi.distance_transform_edt(~grey, return_indices=True)
+    iy = np.clip(np.round(pts[:, 0]).astype(int), 0, h - 1)
+    ix = np.clip(np.round(pts[:, 1]).astype(int), 0, w - 1)
+    inside = (pts[:, 0] > -0.5) & (pts[:, 0] < h - 0.5) & (pts[:, 1] > -0.5) & (pts[:, 1] < w - 0.5)
+    reach = inside & (dist[iy, ix] <= max_px)
+    pos = np.where(grey[iy, ix][:, None], pts, np.stack([ny[iy, ix], nx[iy, ix]], 1))
+    gy, gx = _depth_gradient(ribbon)
+    # within a pixel of the pia (a diagonal step may pass the 4-connected pial pixels)
+    pia_near = ndi.binary_dilation(ribbon.pia, structure=np.ones((3, 3), bool)) & grey
+    active = reach.copy()
+    last = np.round(pos).astype(int)
+    for _ in range(int(2 * (h + w))):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        cy, cx = np.clip(last[idx, 0], 0, h - 1), np.clip(last[idx, 1], 0, w - 1)
+        at_pia = pia_near[cy, cx]
+        out[idx[at_pia]] = last[idx[at_pia]]
+        active[idx[at_pia]] = False
+        idx = idx[~at_pia]
+        if idx.size == 0:
+            break
+        v = _grad_at(gy, gx, pos[idx])
+        v = _grad_at(gy, gx, pos[idx] - 0.5 * v)
+        stuck = ~np.any(v != 0, axis=1)
+        new = pos[idx] - v
+        ry, rx = np.round(new[:, 0]).astype(int), np.round(new[:, 1]).astype(int)
+        ok = ~stuck & (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
+        ok[ok] &= grey[ry[ok], rx[ok]]
+        # leaving the grey matter other than at the pia (a stall, the window's edge)
+        active[idx[~ok]] = False
+        pos[idx[ok]] = new[ok]
+        last[idx[ok]] = np.stack([ry[ok], rx[ok]], 1)
+    return out
+
+
 def profiles_along(
-    ribbon: Ribbon, traverses: list[Traverse], n: int = 100
+    ribbon: Ribbon, traverses: list[Traverse], n: int = 100, equivolume: bool = False
 ) -> tuple[list[Traverse], np.ndarray, np.ndarray]:
     """Refine each traverse's deep end (:func:`refine_white_end` on the OD smoothed over
     20 µm) and sample the OD (smoothed over 8 µm) at ``n`` relative depths along it.
-    Returns the refined traverses, the grey/white transition widths (µm, NaN where not
-    clear) and the profiles ``(len(traverses), n)``."""
+    ``equivolume``: the traverses are neighbours in order along the cortex and the depths
+    are equivolumetric (:func:`column_bend`, :func:`equivolume_depth`) instead of
+    equidistant. Returns the refined traverses, the grey/white transition widths (µm, NaN
+    where not clear) and the profiles ``(len(traverses), n)``."""
     p = ribbon.pixel_um
     dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
     refined = [refine_white_end(dens_img, t, p) for t in traverses]
     trs = [t for t, _ in refined]
     widths = np.array([w for _, w in refined])
     prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
+    bends = column_bend(trs) if equivolume else np.zeros(len(trs))
     profiles = (
-        np.stack([sample_along(prof_img, t, n) for t in trs]) if trs else np.zeros((0, n))
+        np.stack([sample_along(prof_img, t, n, k) for t, k in zip(trs, bends)])
+        if trs
+        else np.zeros((0, n))
     )
     return trs, widths, profiles
+
+
+#: the column-width ratio (white-matter side / pial side) is taken within these limits;
+#: beyond them the neighbouring traverses cross or start at one point (a column cannot close)
+BEND_RANGE = (-2.0, 0.9)
+#: column widths are measured between the traverses this many places before and after
+BEND_NEIGHBOURS = 2
+
+
+def column_bend(traverses: list[Traverse], h: int = BEND_NEIGHBOURS) -> np.ndarray:
+    """The bend ``k = 1 - w_white / w_pia`` of each traverse's column, for traverses in
+    order along the cortex: ``w_pia`` and ``w_white`` are the distances between the starts
+    (pia) and between the ends (white matter) of the traverses ``h`` places before and after
+    (fewer at the ends of the sequence); then the median over 2 ``h`` + 1 neighbours.
+    ``k > 0`` on a crown (the column narrows with depth), ``< 0`` in a fundus; clipped to
+    :data:`BEND_RANGE`; 0 where there is no neighbour."""
+    m = len(traverses)
+    k = np.zeros(m)
+    if m < 2:
+        return k
+    start = np.array([t.points[0] for t in traverses])
+    end = np.array([t.points[-1] for t in traverses])
+    i = np.arange(m)
+    lo, hi = np.clip(i - h, 0, m - 1), np.clip(i + h, 0, m - 1)
+    w_pia = np.hypot(*(start[hi] - start[lo]).T)
+    w_white = np.hypot(*(end[hi] - end[lo]).T)
+    ok = w_pia > 0
+    k[ok] = 1.0 - w_white[ok] / w_pia[ok]
+    k = np.clip(k, *BEND_RANGE)
+    return ndi.median_filter(k, size=2 * h + 1, mode="nearest")
+
+
+def equivolume_depth(alpha: np.ndarray, k: float) -> np.ndarray:
+    """Relative depth (0 pia .. 1 white matter) above which the share ``alpha`` of a
+    column's volume lies, for a column whose width falls linearly with depth from 1 at the
+    pia to ``1 - k`` at the white matter (Bok's equivolume principle in the closed form of
+    Waehnert et al. 2014: layers keep their volume fraction where the cortex bends)."""
+    a = np.asarray(alpha, dtype=np.float64)
+    if abs(k) < 1e-6:
+        return a
+    disc = np.maximum(1.0 - 2.0 * k * a * (1.0 - 0.5 * k), 0.0)
+    return (1.0 - np.sqrt(disc)) / k
 
 
 def _grad_at(gy: np.ndarray, gx: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -394,12 +510,13 @@ def _spread(points: np.ndarray, k: int) -> np.ndarray:
     return points[np.sort(chosen)]
 
 
-def sample_along(image: np.ndarray, tr: Traverse, n: int = 100) -> np.ndarray:
-    """``image`` sampled at ``n`` equally spaced relative depths along a traverse (bin
-    centres, pia to white matter; bilinear)."""
+def sample_along(image: np.ndarray, tr: Traverse, n: int = 100, bend: float = 0.0) -> np.ndarray:
+    """``image`` sampled at ``n`` relative depths along a traverse (bin centres, pia to
+    white matter; bilinear): equally spaced, or for a column of bend ``bend`` (see
+    :func:`column_bend`) at equal shares of its volume (:func:`equivolume_depth`)."""
     p = tr.points
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
-    t = (np.arange(n) + 0.5) / n * s[-1]
+    t = equivolume_depth((np.arange(n) + 0.5) / n, bend) * s[-1]
     ys, xs = np.interp(t, s, p[:, 0]), np.interp(t, s, p[:, 1])
     return ndi.map_coordinates(image, np.stack([ys, xs]), order=1, mode="nearest")
 
