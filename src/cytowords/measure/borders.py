@@ -209,10 +209,16 @@ def distance_function(
 
 
 def _significant_maxima(d2: np.ndarray, pv: np.ndarray, half: int, alpha: float) -> np.ndarray:
-    """Positions where ``d2`` is the largest within ±``half`` and ``pv`` < ``alpha``."""
+    """Positions where ``d2`` is the largest within ±``half`` and ``pv`` < ``alpha``, other
+    than the first and last tested positions: a largest D² there still rises towards the
+    untested end (the change lies within a block of the path's end, where it cannot be
+    located)."""
     filled = np.where(np.isfinite(d2), d2, -np.inf)
     peak = ndi.maximum_filter1d(filled, 2 * half + 1, mode="constant", cval=-np.inf)
     ok = np.isfinite(d2) & (filled >= peak) & (np.nan_to_num(pv, nan=1.0) < alpha)
+    tested = np.flatnonzero(np.isfinite(d2))
+    if tested.size:
+        ok[[tested[0], tested[-1]]] = False
     return np.flatnonzero(ok)
 
 
