@@ -1,9 +1,9 @@
 """Observer-independent border detection along a path on the cortex (Schleicher et al. 1999).
 
-:func:`find_borders` takes a path drawn along the cortex (on the pial surface or along the
-middle of the ribbon), places traverses at a regular spacing along it, reads one
-grey-level-index profile per traverse (optical density at relative depths, pia 0 .. white
-matter 1), describes each profile by ten shape features and looks for positions where the
+:func:`find_borders` takes a path drawn along the cortex (on the pial surface, along the
+middle of the ribbon or along the white-matter border), places traverses at a regular spacing along it, reads one
+grey-level-index profile per traverse (optical density at equivolumetric relative depths,
+pia 0 .. white matter 1), describes each profile by ten shape features and looks for positions where the
 features of the profiles before and after differ most:
 
 1. the band around the path is read once at a profile resolution and segmented
@@ -25,8 +25,8 @@ features of the profiles before and after differ most:
    (pooled covariance) and a test corrected over the positions of that block size:
    Hotelling's T² (F approximation, Bonferroni) or a max-statistic permutation test
    (:func:`distance_function`);
-5. a border is a significant local maximum of D² found, within ±:data:`CONSISTENT_POSITIONS`
-   positions, for at least the share :data:`MIN_SUPPORT` of the block sizes.
+5. a border is a significant local maximum of D² (not at the first or last tested position)
+   found, within ±:data:`CONSISTENT_POSITIONS` positions, for at least the share :data:`MIN_SUPPORT` of the block sizes.
 
 Only relative features are used: stain intensity, contrast and the glass level do not enter.
 """
@@ -405,7 +405,7 @@ def find_borders(
     equivolume: bool = True,
 ) -> BorderResult:
     """Observer-independent borders along ``path_um`` (``(N, 2)`` (y, x) µm polyline drawn
-    on the pial surface or along the ribbon) of a :class:`cytowords.sections.Section`.
+    on the pial surface, along the ribbon or along the white-matter border) of a :class:`cytowords.sections.Section`.
 
     Traverses every ``spacing_um`` µm; ``block_sizes``: numbers of profiles compared on
     each side; ``test``: ``"bonferroni"`` (Hotelling's T², F approximation) or

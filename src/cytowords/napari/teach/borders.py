@@ -5,7 +5,7 @@ the borders, a Shapes layer of the segments between them (named ``segment k`` in
 function plotted against position along the path.
 
 The path is the selected (else the first) path or line shape of the chosen Shapes layer,
-drawn on the pial surface or along the middle of the ribbon.
+drawn on the pial surface, along the middle of the ribbon or along the white-matter border.
 """
 
 from __future__ import annotations
