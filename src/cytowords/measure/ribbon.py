@@ -15,7 +15,7 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
-  tear); only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
+  tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
 - **Depth.** Laplace's equation is solved on the grey matter with the potential 0 at the
   pia (next to the glass) and 1 at the white matter; traverses are its streamlines, traced
   from evenly spread pial points to the white matter (as in observer-independent mapping),
@@ -219,6 +219,11 @@ def _white_matter(
     lab, n = ndi.label(wm)
     hit = np.zeros(n + 1, bool)
     hit[np.unique(lab[cores])] = True
+    # and most of it lies beyond layer I's reach: a pale patch of deep cortex next to a
+    # fundus has a core but lies mostly within LAYER_I_MAX_UM of the glass
+    if n:
+        beyond = ndi.mean(far, lab, index=np.arange(1, n + 1))
+        hit[1:] &= np.asarray(beyond) > 0.5
     hit[0] = False
     return hit[lab], wm_level, grey_level
 
