@@ -17,11 +17,17 @@ Two variation models (``Brain(seed, variation=...)``):
 - ``"classic"``: the earlier, smaller variation (thickness σ 0.09, density 0.10, layers
   0.07), flat laminar proportions, no vessels; every pixel as before. It exists only for
   the bundled model trained on it and goes when that bundle is retrained.
+
+Ablation: ``Brain(seed, realism_off={"vessels", ...})`` switches single components of the
+realistic model off (:data:`REALISM_COMPONENTS`); each then behaves as in the classic
+model and everything else stays as it was (the same random draws). Empty (the default):
+the full realistic model, every pixel as without the knob.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +55,50 @@ class Staining:
 
 VARIATIONS = ("realistic", "classic")
 
+#: components of the realistic variation model that ``realism_off`` can switch off; each
+#: falls back to the classic model's behaviour
+REALISM_COMPONENTS: dict[str, str] = {
+    "folding": "irregular folding (off: an ellipse indented by U-shaped sulci)",
+    "oblique": "oblique cuts: the section plane meets the ribbon at up to 50°",
+    "bok": "Bok's equivolume variation: thickness and layer proportions follow the folding",
+    "borders": "gradual area borders 0.3-2 mm wide (off: 400 µm in sections, 250 µm in patches)",
+    "extent": "area extent along the ribbon lognormal σ 0.35 (off: uniform 0.7-1.3)",
+    "individual": "inter-individual magnitudes of thickness, layer widths and density "
+    "(off: the classic σ)",
+    "profile_shifts": "per-brain shifts of each area's profile, layer by layer "
+    "(density σ 0.08, soma size σ 0.05)",
+    "vessels": "vessels: pale holes and streaks with a perivascular space",
+    "cracks": "cell-free cracks along the grey/white-matter border",
+    "stain": "uneven section thickness and low-frequency stain variation over a section",
+    "cell_shape": "giant-cell size sd 25 % (off: 15 %; only where cells are drawn, <= 20 µm/px)",
+}
+
+
+def realism_off_set(
+    realism_off: Iterable[str] | str | None, variation: str = "realistic"
+) -> frozenset[str]:
+    """``realism_off`` (an iterable of :data:`REALISM_COMPONENTS` names, or None) as a
+    frozenset; ValueError for an unknown name or a non-empty set with ``"classic"``."""
+    if realism_off is None:
+        return frozenset()
+    if isinstance(realism_off, str):
+        realism_off = (realism_off,)
+    try:
+        off = frozenset(str(c) for c in realism_off)
+    except TypeError:
+        raise ValueError(
+            f"realism_off must be a set of component names, got {realism_off!r}"
+        ) from None
+    unknown = sorted(off - set(REALISM_COMPONENTS))
+    if unknown:
+        raise ValueError(
+            f"realism_off: unknown component(s) {unknown}; expected some of "
+            f"{sorted(REALISM_COMPONENTS)}"
+        )
+    if off and variation != "realistic":
+        raise ValueError(f"realism_off only applies to variation='realistic', not {variation!r}")
+    return off
+
 
 @dataclass
 class Brain:
@@ -58,11 +108,13 @@ class Brain:
     ``size_scale``), per-layer thickness factors ``layer_scale`` (individual trait),
     and ``staining``; in a virtual section the same seed also sets the folding and the
     area borders along the ribbon. ``variation`` selects the variation model (see the
-    module docstring): ``"realistic"`` (default) or ``"classic"``.
+    module docstring): ``"realistic"`` (default) or ``"classic"``; ``realism_off`` names
+    components of the realistic model to switch off (:data:`REALISM_COMPONENTS`).
     """
 
     seed: int
     variation: str = "realistic"
+    realism_off: frozenset[str] = frozenset()
     thickness_scale: float = field(init=False)
     density_scale: float = field(init=False)
     size_scale: float = field(init=False)
@@ -75,8 +127,9 @@ class Brain:
         self.seed = int(self.seed)
         if self.variation not in VARIATIONS:
             raise ValueError(f"Brain variation must be one of {VARIATIONS}, got {self.variation!r}")
+        self.realism_off = realism_off_set(self.realism_off, self.variation)
         rng = np.random.default_rng(stable_seed("brain", self.seed))
-        sd = _SD[self.variation]
+        sd = self._sd()
         self.thickness_scale = float(np.exp(rng.normal(0, sd["thickness"])))
         self.density_scale = float(np.exp(rng.normal(0, sd["density"])))
         self.size_scale = float(np.exp(rng.normal(0, 0.06)))
@@ -94,6 +147,8 @@ class Brain:
 
     def __repr__(self) -> str:
         if self.variation == "realistic":
+            if self.realism_off:
+                return f"Brain(seed={self.seed}, realism_off={set(sorted(self.realism_off))!r})"
             return f"Brain(seed={self.seed})"
         return f"Brain(seed={self.seed}, variation={self.variation!r})"
 
@@ -102,6 +157,22 @@ class Brain:
         """Whether this brain uses the realistic variation model (folding, vessels...)."""
         return self.variation == "realistic"
 
+    @property
+    def realism(self) -> frozenset[str]:
+        """The realistic components this brain uses (empty for ``"classic"``)."""
+        if not self.realistic:
+            return frozenset()
+        return frozenset(REALISM_COMPONENTS) - self.realism_off
+
+    def uses(self, component: str) -> bool:
+        """Whether the realistic ``component`` (:data:`REALISM_COMPONENTS`) is on."""
+        if component not in REALISM_COMPONENTS:
+            raise ValueError(f"unknown realism component {component!r}")
+        return component in self.realism
+
+    def _sd(self) -> dict[str, float]:
+        return _SD["realistic" if self.uses("individual") else "classic"]
+
     def area_rng(self, area_id: str) -> np.random.Generator:
         """Random generator for the area-specific variation of this brain."""
         return np.random.default_rng(stable_seed("brain-area", self.seed, area_id))
@@ -109,7 +180,7 @@ class Brain:
     def border_width_um(self, a: str, b: str) -> float:
         """Width (µm) of the gradual transition between areas ``a`` and ``b`` in this brain:
         the profile changes over ~0.3-2 mm of ribbon (realistic), 250 µm (classic fields)."""
-        if not self.realistic:
+        if not self.uses("borders"):
             return 250.0
         rng = np.random.default_rng(stable_seed("border", self.seed, *sorted((a, b))))
         return float(np.clip(np.exp(rng.normal(np.log(700.0), 0.4)), 300.0, 2000.0))
@@ -145,7 +216,7 @@ class Brain:
         from .profile_table import compile_table
 
         rng = self.area_rng(area.id)
-        sd = _SD[self.variation]
+        sd = self._sd()
         thick = area.profile.thickness_mm * 1000 * self.thickness_scale
         thick *= float(np.exp(rng.normal(0, sd["area_thickness"])))
         layer_f = {
@@ -154,19 +225,20 @@ class Brain:
         }
         self._layer_factors[area.id] = layer_f
         density = self.density_scale * float(
-            np.exp(rng.normal(0, 0.05 if not self.realistic else 0.08))
+            np.exp(rng.normal(0, 0.08 if self.uses("individual") else 0.05))
         )
-        extra = {}
+        extra: dict = {}
         if self.realistic:
+            extra["place_all_special"] = True
+        if self.uses("profile_shifts"):
             # per-brain shifts of the area's profile, layer by layer (own stream: the
             # draws above stay those of the classic model)
             prng = np.random.default_rng(stable_seed("brain-profile", self.seed, area.id))
-            extra = {
-                "layer_density_factor": {
-                    k: float(np.exp(prng.normal(0, 0.08))) for k in LAYER_NAMES
-                },
-                "layer_size_factor": {k: float(np.exp(prng.normal(0, 0.05))) for k in LAYER_NAMES},
-                "place_all_special": True,
+            extra["layer_density_factor"] = {
+                k: float(np.exp(prng.normal(0, 0.08))) for k in LAYER_NAMES
+            }
+            extra["layer_size_factor"] = {
+                k: float(np.exp(prng.normal(0, 0.05))) for k in LAYER_NAMES
             }
         table = compile_table(
             area.profile,

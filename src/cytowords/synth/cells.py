@@ -87,7 +87,7 @@ def sample_cells(
             rate, size, pyr_p = props[0], props[1], np.ones(n)
             # giant cells vary widely (Betz somata ~30-60 µm and longer): sd 25 % in
             # realistic brains
-            sd = (0.25 if geom.realistic else 0.15) * size
+            sd = (0.25 if "cell_shape" in geom.realism else 0.15) * size
         keep = u * lmax < rate
         if not keep.any():
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import equivolume
+from .brain import REALISM_COMPONENTS
 from .profile_table import depth_to_bin
 
 
@@ -23,7 +24,8 @@ def wobble(along: np.ndarray) -> np.ndarray:
 
 class Geometry:
     """Base class. Subclasses set ``area_ids``, ``tables`` (n_areas, F, bins) and
-    ``thickness`` (n_areas,) and implement :meth:`sample`; with ``realistic`` set, thickness and
+    ``thickness`` (n_areas,) and implement :meth:`sample`; ``realism`` is the set of
+    realistic components in use (``Brain.realism``): with ``"bok"`` in it, thickness and
     laminar proportions follow the pial curvature (:meth:`curvature`, see
     :mod:`.equivolume`)."""
 
@@ -31,6 +33,7 @@ class Geometry:
     tables: np.ndarray
     thickness: np.ndarray
     realistic: bool = False
+    realism: frozenset[str] = frozenset()
 
     def sample(self, x: np.ndarray, y: np.ndarray):
         """Return ``depth_um, along_um, ia, ib, w`` for points (µm)."""
@@ -48,7 +51,7 @@ class Geometry:
         th = self.thickness[ia]
         if np.any(w > 1e-4):
             th = (1 - w) * th + w * self.thickness[ib]
-        if not self.realistic:
+        if "bok" not in self.realism:
             return depth, along, ia, ib, w, th, None
         kappa = self.curvature(x, y)
         th = th * equivolume.thickness_factor(kappa)
@@ -116,7 +119,8 @@ class PatchGeometry(Geometry):
     to the field centre, on the side away from the centre whatever its sign) over a
     transition of ``border_width_um``; the field centre always belongs to the first area.
     With ``realistic`` the thickness and laminar proportions follow the curvature
-    (:mod:`.equivolume`).
+    (:mod:`.equivolume`); ``realism`` (default: every component when ``realistic``) names
+    the realistic components in use (``Brain.realism``).
     """
 
     def __init__(
@@ -134,8 +138,12 @@ class PatchGeometry(Geometry):
         border_um: float | None = None,
         border_width_um: float = 250.0,
         realistic: bool = False,
+        realism: frozenset[str] | None = None,
     ) -> None:
         self.realistic = bool(realistic)
+        if realism is None:
+            realism = frozenset(REALISM_COMPONENTS) if self.realistic else frozenset()
+        self.realism = frozenset(realism)
         self.tables, self.thickness, self.area_ids = tables, thickness, area_ids
         self.h, self.w = height_um, width_um
         th = np.deg2rad(angle)

@@ -46,7 +46,7 @@ def patch_geometry(
     tabs = [brain.table(a) for a in areas]
     tables = np.stack([t for t, _ in tabs])
     thickness = np.array([th for _, th in tabs])
-    if len(areas) > 1 and brain.realistic:
+    if len(areas) > 1 and brain.uses("borders"):
         kw.setdefault("border_width_um", brain.border_width_um(areas[0].id, areas[1].id))
     return PatchGeometry(
         tables,
@@ -55,6 +55,7 @@ def patch_geometry(
         height_um=height_um,
         width_um=width_um,
         realistic=brain.realistic,
+        realism=brain.realism,
         **kw,
     )
 

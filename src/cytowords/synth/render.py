@@ -46,7 +46,8 @@ def render_window(
     sampled per tile so that any window gives the same cells whatever the chunking.
     ``row0``/``col0`` are the global pixel indices of pixel (0, 0) (noise hash).
     Realistic brains also get vessels, cracks at the white-matter border, uneven section
-    thickness and low-frequency stain variation; ``field_key`` seeds those smooth fields
+    thickness and low-frequency stain variation (each unless in ``brain.realism_off``);
+    ``field_key`` seeds those smooth fields
     (default: the brain's, the same at every pyramid level of a section);
     ``vessel_sources(bbox)`` gives the vessels starting in ``bbox`` (default: sampled from
     ``cell_sources``' tiles).
@@ -69,12 +70,14 @@ def render_window(
     stain_var = smooth_field(stable_seed("stain", brain.seed) % 2**31, gx, gy, 3000.0, n=4)
     neuropil = props[0 if cell_mode else 5] * (1 + 0.12 * stain_var)
     absorb_scale = None
-    if brain.realistic:
-        key = stable_seed("section-fields", brain.seed) if field_key is None else field_key
+    key = stable_seed("section-fields", brain.seed) if field_key is None else field_key
+    if brain.uses("stain"):
         absorb_scale = section_variation(key, xs, ys)
         neuropil = neuropil * absorb_scale
+    if brain.uses("cracks"):
         th = np.broadcast_to(th, depth.size).reshape(h, w)
         tissue = tissue * border_crack(key + 2, depth, th, along.reshape(h, w), pixel_um)
+    if brain.uses("vessels"):
         reach = MAX_REACH_UM
         big = (ox - reach, oy - reach, ox + w * pixel_um + reach, oy + h * pixel_um + reach)
         if vessel_sources is None:

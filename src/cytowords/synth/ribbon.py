@@ -107,15 +107,17 @@ class RibbonGeometry(Geometry):
         size_um: tuple[float, float],
         include_unseen: bool = False,
         variation: str = "realistic",
+        realism_off: frozenset[str] = frozenset(),
     ):
         self.seed, self.size_um = int(seed), (float(size_um[0]), float(size_um[1]))
         w_um, h_um = self.size_um
         atlas = load_atlas()
-        self.brain = Brain(self.seed, variation)
+        self.brain = Brain(self.seed, variation, realism_off)
         self.realistic = self.brain.realistic
+        self.realism = self.brain.realism
         rng = np.random.default_rng(stable_seed("ribbon", seed, round(w_um), round(h_um)))
         self._poly: np.ndarray | None = None
-        if not self.realistic:
+        if not self.brain.uses("folding"):
             self._set_outline(_outline(rng, w_um, h_um))
         self.grid_um = max(30.0, max(w_um, h_um) / 3000.0)
         self.depth_grid: np.ndarray | None = None
@@ -128,7 +130,7 @@ class RibbonGeometry(Geometry):
         self.area_ids = area_order(atlas, ids)
         n = len(self.area_ids)
         share = rng.uniform(0.7, 1.3, n)
-        if self.realistic:
+        if self.brain.uses("extent"):
             # extent along the ribbon: lognormal (area volumes differ several-fold between
             # brains; Amunts et al. 1999, Rademacher et al. 2001)
             srng = np.random.default_rng(stable_seed("extent", seed))
@@ -137,7 +139,7 @@ class RibbonGeometry(Geometry):
         # transition width at border j (between areas j-1 and j, cyclic)
         bw = [
             BORDER_WIDTH_UM
-            if not self.realistic
+            if not self.brain.uses("borders")
             else self.brain.border_width_um(self.area_ids[j - 1], self.area_ids[j % n])
             for j in range(n + 1)
         ]
@@ -154,7 +156,7 @@ class RibbonGeometry(Geometry):
         self._poly = poly
 
     def _outline_ready(self) -> None:
-        """The folded outline (realistic brains build it on first use, ~1-3 s)."""
+        """The folded outline (realistic folding builds it on first use, ~1-3 s)."""
         if self._poly is None:
             with self._lock:
                 if self._poly is None:
@@ -189,7 +191,7 @@ class RibbonGeometry(Geometry):
         d_out = distance_transform_edt(~inside)
         depth = np.where(inside, d_in - 0.5, -(d_out - 0.5)) * g
         depth = gaussian_filter(depth, 0.7)
-        if self.realistic:
+        if self.brain.uses("oblique"):
             # oblique cuts: the section plane meets the ribbon at a smoothly varying angle
             # (mostly < 20°, at most 50°), so depth grows by cos(angle) per µm across it
             # (a smooth field: evaluated every 8th cell and interpolated)
@@ -208,7 +210,7 @@ class RibbonGeometry(Geometry):
         # outside cells next to the tissue take a neighbour's value (bilinear interpolation)
         along = np.where(inside, along, maximum_filter(along, size=3))
         self.along_grid = along.astype(np.float32)
-        if self.realistic:
+        if self.brain.uses("bok"):
             kap = np.zeros(inside.shape)
             kap[inside] = outline_curvature(poly)[vert][inv.ravel()]
             # outside cells next to the tissue take their inside neighbours' mean
@@ -266,7 +268,11 @@ class RibbonGeometry(Geometry):
 
 @lru_cache(maxsize=4)
 def ribbon_geometry(
-    seed: int, size_um: tuple[float, float], include_unseen: bool, variation: str = "realistic"
+    seed: int,
+    size_um: tuple[float, float],
+    include_unseen: bool,
+    variation: str = "realistic",
+    realism_off: frozenset[str] = frozenset(),
 ) -> RibbonGeometry:
     """Cached :class:`RibbonGeometry` (building one takes ~1-3 s for 80 × 60 mm)."""
-    return RibbonGeometry(seed, size_um, include_unseen, variation)
+    return RibbonGeometry(seed, size_um, include_unseen, variation, realism_off)

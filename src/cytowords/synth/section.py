@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import dask.array as da
 import numpy as np
 
 from ..atlas import load_atlas
 from ..sections.section import LabelImage, Section
-from .brain import VARIATIONS, stable_seed
+from .brain import VARIATIONS, realism_off_set, stable_seed
 from .render import CELL_MODE_MAX_UM, render_window
 from .ribbon import RibbonGeometry, ribbon_geometry
 from .vessels import Vessels, sample_vessels, vessel_rng
@@ -61,8 +61,10 @@ def section_geometry(
     size_mm: tuple[float, float] = (80, 60),
     include_unseen: bool = False,
     variation: str = "realistic",
+    realism_off: Iterable[str] | None = None,
 ) -> RibbonGeometry:
-    """Geometry of ``virtual_section(seed, size_mm=..., include_unseen=..., variation=...)``.
+    """Geometry of ``virtual_section(seed, size_mm=..., include_unseen=..., variation=...,
+    realism_off=...)``.
 
     ``geometry.query(x_um, y_um)`` gives, for points in µm (origin top-left, x right, y
     down), ``depth`` (relative cortical depth: 0 pia, 1 white-matter border, < 0 outside
@@ -73,13 +75,14 @@ def section_geometry(
     pretraining.
     """
     seed, (w, h), _, _ = _check(seed, size_mm, 1.0, 16)
-    _check_variation(variation)
-    return ribbon_geometry(seed, (w * 1000.0, h * 1000.0), bool(include_unseen), variation)
+    off = _check_variation(variation, realism_off)
+    return ribbon_geometry(seed, (w * 1000.0, h * 1000.0), bool(include_unseen), variation, off)
 
 
-def _check_variation(variation) -> None:
+def _check_variation(variation, realism_off) -> frozenset[str]:
     if variation not in VARIATIONS:
         raise ValueError(f"variation must be one of {VARIATIONS}, got {variation!r}")
+    return realism_off_set(realism_off, variation)
 
 
 def _tiles(geom: RibbonGeometry, seed: int) -> Callable[[tuple], Iterator]:
@@ -130,14 +133,14 @@ def clear_render_cache() -> None:
         _RENDERED.clear()
 
 
-def _render_block(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id=None):
-    key = (seed, size_um, unseen, variation, level, pixel_um, chunks, tuple(block_id))
+def _render_block(seed, size_um, unseen, variation, off, level, pixel_um, chunks, block_id=None):
+    key = (seed, size_um, unseen, variation, off, level, pixel_um, chunks, tuple(block_id))
     with _RENDERED_LOCK:
         hit = _RENDERED.get(key)
         if hit is not None:
             _RENDERED.move_to_end(key)
             return hit.copy()
-    out = _render_chunk(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id)
+    out = _render_chunk(seed, size_um, unseen, variation, off, level, pixel_um, chunks, block_id)
     with _RENDERED_LOCK:
         if key not in _RENDERED and out.nbytes <= RENDER_CACHE_BYTES:
             _RENDERED[key] = out.copy()
@@ -147,8 +150,8 @@ def _render_block(seed, size_um, unseen, variation, level, pixel_um, chunks, blo
     return out
 
 
-def _render_chunk(seed, size_um, unseen, variation, level, pixel_um, chunks, block_id):
-    geom = ribbon_geometry(seed, size_um, unseen, variation)
+def _render_chunk(seed, size_um, unseen, variation, off, level, pixel_um, chunks, block_id):
+    geom = ribbon_geometry(seed, size_um, unseen, variation, off)
     r0, c0 = _offsets(chunks, block_id)
     shape = (chunks[0][block_id[0]], chunks[1][block_id[1]])
     return render_window(
@@ -165,8 +168,8 @@ def _render_chunk(seed, size_um, unseen, variation, level, pixel_um, chunks, blo
     )
 
 
-def _label_block(seed, size_um, unseen, variation, pixel_um, chunks, block_id=None):
-    geom = ribbon_geometry(seed, size_um, unseen, variation)
+def _label_block(seed, size_um, unseen, variation, off, pixel_um, chunks, block_id=None):
+    geom = ribbon_geometry(seed, size_um, unseen, variation, off)
     r0, c0 = _offsets(chunks, block_id)
     h, w = chunks[0][block_id[0]], chunks[1][block_id[1]]
     xs = (c0 + np.arange(w) + 0.5) * pixel_um
@@ -196,6 +199,7 @@ def virtual_section(
     chunk_px: int = 1024,
     include_unseen: bool = False,
     variation: str = "realistic",
+    realism_off: Iterable[str] | None = None,
 ) -> Section:
     """A lazily rendered synthetic section (uint8, dark somata on a bright background).
 
@@ -208,20 +212,24 @@ def virtual_section(
         variation: the brain's variation model, ``"realistic"`` (folding with Bok's
             equivolume variation, vessels, cracks...) or ``"classic"`` (see
             :class:`~cytowords.synth.brain.Brain`).
+        realism_off: components of the realistic model to switch off, one or several of
+            ``synth.brain.REALISM_COMPONENTS`` (ablation; default: none).
 
     Nothing is rendered until pixels are computed; the geometry is built on first access.
     """
     seed, (w, h), p0, chunk = _check(seed, size_mm, pixel_size_um, chunk_px)
     size_um = (w * 1000.0, h * 1000.0)
     unseen = bool(include_unseen)
-    _check_variation(variation)
-    geom = ribbon_geometry(seed, size_um, unseen, variation)
+    off = _check_variation(variation, realism_off)
+    geom = ribbon_geometry(seed, size_um, unseen, variation, off)
     atlas = load_atlas()
     levels, label_levels, sizes = [], [], []
     for k, shape in enumerate(level_shapes(size_um, p0)):
         p = p0 * 2**k
         chunks = da.core.normalize_chunks((chunk, chunk), shape)
         tag = f"{seed}-{w}x{h}-{p0}-{unseen}-{variation}-{k}-{chunk}"
+        if off:
+            tag += "-off-" + "-".join(sorted(off))
         levels.append(
             da.map_blocks(
                 _render_block,
@@ -229,6 +237,7 @@ def virtual_section(
                 size_um,
                 unseen,
                 variation,
+                off,
                 k,
                 p,
                 chunks,
@@ -245,6 +254,7 @@ def virtual_section(
                 size_um,
                 unseen,
                 variation,
+                off,
                 p,
                 chunks,
                 chunks=chunks,
@@ -263,6 +273,7 @@ def virtual_section(
         "size_mm": [w, h],
         "include_unseen": unseen,
         "variation": variation,
+        **({"realism_off": sorted(off)} if off else {}),
         "atlas_version": atlas.version,
         "area_ids": list(geom.area_ids),
         "cell_mode_max_um": CELL_MODE_MAX_UM,

@@ -42,6 +42,7 @@ def _geometry(section_or_geom) -> Geometry:
         include_unseen=bool(meta.get("include_unseen")),
         # sections written before the variation models existed are classic
         variation=str(meta.get("variation", "classic")),
+        realism_off=frozenset(meta.get("realism_off", ())),
     )
 
 
@@ -103,28 +104,39 @@ def _missing_tissue(geom, x, y, depth, th, along) -> tuple[np.ndarray, np.ndarra
     none = np.zeros(len(x), bool)
     if brain is None or not brain.realistic or not hasattr(geom, "seed"):
         return none, none
-    from .section import TILE_UM, tile_vessels
-    from .vessels import MAX_REACH_UM, Vessels, inside_vessels
+    vessel = none
+    if brain.uses("vessels"):
+        from .section import TILE_UM, tile_vessels
+        from .vessels import MAX_REACH_UM, Vessels, inside_vessels
 
-    reach = int(np.ceil(MAX_REACH_UM / TILE_UM))
-    tissue = depth >= 0  # vessels only cut tissue
-    tiles = set()
-    for tx, ty in set(zip((x[tissue] // TILE_UM).astype(int), (y[tissue] // TILE_UM).astype(int))):
-        tiles.update(
-            (tx + i, ty + j) for i in range(-reach, reach + 1) for j in range(-reach, reach + 1)
-        )
-    get = tile_vessels(geom)
-    vessels = Vessels.concat(
-        [
-            get(
-                (tx * TILE_UM + 1, ty * TILE_UM + 1, (tx + 1) * TILE_UM - 1, (ty + 1) * TILE_UM - 1)
+        reach = int(np.ceil(MAX_REACH_UM / TILE_UM))
+        tissue = depth >= 0  # vessels only cut tissue
+        tiles = set()
+        for tx, ty in set(
+            zip((x[tissue] // TILE_UM).astype(int), (y[tissue] // TILE_UM).astype(int))
+        ):
+            tiles.update(
+                (tx + i, ty + j) for i in range(-reach, reach + 1) for j in range(-reach, reach + 1)
             )
-            for tx, ty in sorted(tiles)
-        ]
-    )
-    vessel = inside_vessels(vessels, x, y) & tissue
-    key = stable_seed("section-fields", brain.seed)
-    crack = border_crack(key + 2, depth, th, along, 1.0) < 0.5
+        get = tile_vessels(geom)
+        vessels = Vessels.concat(
+            [
+                get(
+                    (
+                        tx * TILE_UM + 1,
+                        ty * TILE_UM + 1,
+                        (tx + 1) * TILE_UM - 1,
+                        (ty + 1) * TILE_UM - 1,
+                    )
+                )
+                for tx, ty in sorted(tiles)
+            ]
+        )
+        vessel = inside_vessels(vessels, x, y) & tissue
+    crack = none
+    if brain.uses("cracks"):
+        key = stable_seed("section-fields", brain.seed)
+        crack = border_crack(key + 2, depth, th, along, 1.0) < 0.5
     return vessel, vessel | crack
 
 

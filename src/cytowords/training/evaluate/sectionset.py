@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import import_module
 from pathlib import Path
 
@@ -158,20 +158,29 @@ def section_for(
     size_mm=SECTION_MM,
     include_unseen: bool = True,
     cache_dir: str | Path | None = None,
+    variation: str = "realistic",
+    realism_off: Iterable[str] = (),
 ):
     """The held-out brain's virtual section at ``pixel_size_um``, materialised; its levels
     are cached as ``.npz`` in ``cache_dir`` (keyed by the generator and every argument),
-    so the readout baseline does not render a section the test set already rendered."""
+    so the readout baseline does not render a section the test set already rendered.
+    ``variation`` and ``realism_off`` as in ``virtual_section`` (ablations)."""
     from cytowords.synth import virtual_section
 
     sec = virtual_section(
-        int(seed), size_mm=size_mm, pixel_size_um=pixel_size_um, include_unseen=include_unseen
+        int(seed),
+        size_mm=size_mm,
+        pixel_size_um=pixel_size_um,
+        include_unseen=include_unseen,
+        variation=variation,
+        realism_off=realism_off,
     )
     if cache_dir is None:
         return materialise(sec)
-    key = json.dumps(
-        [generator_key(), int(seed), pixel_size_um, list(size_mm), bool(include_unseen)]
-    )
+    parts = [generator_key(), int(seed), pixel_size_um, list(size_mm), bool(include_unseen)]
+    if variation != "realistic" or realism_off:
+        parts.append([variation, sorted(realism_off)])
+    key = json.dumps(parts)
     path = Path(cache_dir) / f"section_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
@@ -199,6 +208,8 @@ def build_section_set(
     rng_seed: int = 0,
     cache_dir: str | Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    variation: str = "realistic",
+    realism_off: Iterable[str] = (),
 ) -> PatchSet:
     """Render (or load from ``cache_dir``) the section-read test set.
 
@@ -214,6 +225,8 @@ def build_section_set(
         none_share: non-cortex fields per brain as a share of its in-scope fields.
         size_mm: section (width, height) in mm.
         rng_seed: choice of the field centres.
+        variation, realism_off: the generator's variation model and the realistic
+            components switched off (``virtual_section``; ablations of the test set).
     """
     if per_area < 1:
         raise ValueError(f"fields per area must be at least 1, got {per_area}")
@@ -233,7 +246,8 @@ def build_section_set(
             none_share,
             list(size_mm),
             rng_seed,
-        ],
+        ]
+        + ([[variation, sorted(realism_off)]] if variation != "realistic" or realism_off else []),
         sort_keys=True,
     )
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -247,7 +261,13 @@ def build_section_set(
     n_none = int(round(none_share * per_area * len(ins)))
     parts: list[PatchSet] = []
     for n, b in enumerate(brains):
-        geom = section_geometry(int(b), size_mm=size_mm, include_unseen=bool(uns))
+        geom = section_geometry(
+            int(b),
+            size_mm=size_mm,
+            include_unseen=bool(uns),
+            variation=variation,
+            realism_off=realism_off,
+        )
         rng = np.random.default_rng([int(rng_seed), int(b)])
         f = choose_fields(
             geom,
@@ -259,7 +279,9 @@ def build_section_set(
             size_mm=size_mm,
             rng=rng,
         )
-        sec = section_for(int(b), pixel_size_um, size_mm, bool(uns), cache_dir)
+        sec = section_for(
+            int(b), pixel_size_um, size_mm, bool(uns), cache_dir, variation, realism_off
+        )
         patches = read_fields(
             sec, f["centres_um"], pixel_size_um, read_px or patch_px, as_uint8=True
         )
