@@ -44,6 +44,7 @@ from cytowords.training.evaluate.nearmiss import near_misses
 from cytowords.training.evaluate.scoring import run_model
 from cytowords.training.evaluate.sectionset import build_section_set
 from cytowords.training.evaluate.testset import DEV_TEST_SEEDS
+from cytowords.training.presets import get_preset
 
 #: the headline statistics reported per condition (keys of headline.KEYS)
 REPORT = (
@@ -91,7 +92,7 @@ def _score(cond: str, bundle, args, atlas, near: set[str], out: Path) -> dict[st
     )
     t1 = time.time()
     res, _ = run_model(bundle, test, np.zeros(0, int), anchored=False)
-    d = _fields(test, near, res.pred, res.score, rejected=res.rejected)
+    d = _fields(test, near, res.pred, res.score, rejected=res.rejected, purity=test.purity)
     print(
         f"  {cond}: {len(test)} fields, sections {t1 - t0:.0f} s, model {time.time() - t1:.0f} s",
         flush=True,
@@ -147,7 +148,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="default")
     ap.add_argument("--brains", type=int, nargs="+", default=list(DEV_TEST_SEEDS[:5]))
-    ap.add_argument("--per-area", type=int, default=2, help="fields per area and brain")
+    ap.add_argument(
+        "--per-area",
+        type=int,
+        default=2,
+        help="fields per area and brain (2: 10 per area over 5 brains, ~25 min for 12 conditions)",
+    )
     ap.add_argument(
         "--conditions", nargs="+", default=["full", *DEFAULT_OFF, "classic"], metavar="COND"
     )
@@ -185,37 +191,54 @@ def main() -> None:
     cols = [idx.index(k) for k, _ in REPORT]
     full = fields["full"]
     c0 = full["kind"]
+    min_purity = get_preset((bundle.config.get("extra") or {}).get("preset", "default")).min_purity
     print(
         f"\nfields per condition (full): {(c0 == 'in_scope').sum()} in-scope, "
         f"{(c0 == 'unseen').sum()} unseen, {(c0 == 'none').sum()} non-cortex; "
-        f"95 % CI: {args.bootstrap} bootstrap resamples over {len(args.brains)} brains\n"
+        f"95 % CI: {args.bootstrap} bootstrap resamples over {len(args.brains)} brains; "
+        f"'pure': fields whose footprint's cortex is >= {min_purity:g} the centre's area\n"
     )
     head = " | ".join(f"{lab} | Δ {lab}" for _, lab in REPORT)
-    print(f"| condition | {head} |")
-    print("|---" * (1 + 2 * len(REPORT)) + "|")
+    print(f"| condition | {head} | classif. pure | Δ classif. pure | pure share |")
+    print("|---" * (4 + 2 * len(REPORT)) + "|")
+    j_cls = idx.index("classification_accuracy")
     for c in conds:
-        v, lo, hi = _ci(fields[c], args.bootstrap)
+        d = fields[c]
+        v, lo, hi = _ci(d, args.bootstrap)
+        pure = ~(d["purity"] < min_purity)  # non-cortex (nan) stays, as in the headline
+        pf = {k: x[pure] for k, x in d.items()}
+        pv, plo, phi = _ci(pf, args.bootstrap)
         if c == "full":
-            dv = dlo = dhi = np.full(len(KEYS), np.nan)
+            dv = dlo = dhi = pdv = pdlo = pdhi = np.full(len(KEYS), np.nan)
+            full_pure = pf
         else:
-            dv, dlo, dhi = _diff_ci(fields[c], full, args.bootstrap)
+            dv, dlo, dhi = _diff_ci(d, full, args.bootstrap)
+            pdv, pdlo, pdhi = _diff_ci(pf, full_pure, args.bootstrap)
         cells = []
         for j in cols:
             cells += [_fmt(v[j], lo[j], hi[j]), _fmt(dv[j], dlo[j], dhi[j], signed=True)]
+        j = j_cls
+        cells += [_fmt(pv[j], plo[j], phi[j]), _fmt(pdv[j], pdlo[j], pdhi[j], signed=True)]
+        cells.append(f"{np.mean(d['purity'][d['kind'] != 'none'] >= min_purity):.2f}")
         name = {"full": "full realism", "classic": "classic generator"}.get(c, f"no {c}")
         print(f"| {name} | " + " | ".join(cells) + " |")
     acc = {c: _per_area(fields[c]) for c in conds}
     worst = sorted(acc["full"], key=lambda a: acc["full"][a][0])[:10]
     offs = [c for c in conds if c != "full"]
-    print("\n| area (10 lowest, full realism) | accuracy (n) | removal that helps most | gain |")
-    print("|---|---|---|---|")
+    print(
+        "\n| area (10 lowest, full realism) | accuracy (fields) | removal that helps most "
+        "(ties: all) | accuracy then | classic generator |"
+    )
+    print("|---|---|---|---|---|")
     for a in worst:
         base, n = acc["full"][a]
-        gains = {c: acc[c][a][0] - base for c in offs if a in acc[c]}
-        best = max(gains, key=lambda c: gains[c]) if gains else None
-        label = "–" if best is None else ("classic generator" if best == "classic" else best)
-        gain = "–" if best is None else f"{gains[best]:+.2f}"
-        print(f"| {a} | {base:.2f} ({n}) | {label} | {gain} |")
+        gains = {c: acc[c][a][0] - base for c in offs if c != "classic" and a in acc[c]}
+        top = max(gains.values(), default=0.0)
+        best = [c for c, g in gains.items() if g == top] if top > 0 else []
+        label = " / ".join(best) if best else "none"
+        then = f"{base + top:.2f}" if best else "–"
+        cl = f"{acc['classic'][a][0]:.2f}" if "classic" in acc and a in acc["classic"] else "–"
+        print(f"| {a} | {base:.2f} ({n}) | {label} | {then} | {cl} |")
     print(f"\ntotal {time.time() - t0:.0f} s", flush=True)
 
 
