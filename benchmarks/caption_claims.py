@@ -157,7 +157,7 @@ def _thickest_pair(b, test, emb, pred) -> list[dict]:
         return []
     rows = list(pick)
     truths = [brain_truth(int(test.brain[i]), str(test.labels[i])) for i in rows]
-    vec = simulated_vectors(truths, seed=5) if b.uses_readout else None
+    vec = simulated_vectors(truths, seed=5)  # as the user's ROI is measured
     caps = b.caption(emb[rows], 96, areas=[pred[i] for i in rows], readout=vec)
     return [
         {"area": str(test.labels[i]), "true_thickness_mm": round(float(th[i]), 2), "caption": c}

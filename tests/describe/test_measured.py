@@ -16,7 +16,6 @@ import pytest
 from cytowords.cli import main
 from cytowords.describe import DescribeParams, Describer
 from cytowords.describe.export import description_row, results_to_csv, rois_to_geojson
-from cytowords.describe.measured import Measured, caption_conflicts
 from cytowords.jobs import Cancelled
 from cytowords.measure.vector import caption_iv_claim
 from cytowords.regions import Roi
@@ -127,7 +126,7 @@ def test_measure_off_skips_the_readout(store_and_bundle) -> None:
     store, bundle = store_and_bundle
     d = Describer(bundle, device="cpu", params=DescribeParams(measure=False))
     res = d.describe_roi(open_section(store), square(*ACROSS, 1500.0))
-    assert res.measurements == {} and res.statements == [] and res.n_contradictions == 0
+    assert res.measurements == {} and res.statements == []
     assert description_row(res)["measured"] == ""
 
 
@@ -143,16 +142,6 @@ def test_measure_off_skips_the_readout(store_and_bundle) -> None:
 )
 def test_caption_layer_iv_claim(caption: str, claim: bool | None) -> None:
     assert caption_iv_claim(caption) is claim
-
-
-def test_caption_contradicting_the_readout_is_marked() -> None:
-    granular = Measured({}, [], 2.5, "granular")
-    agranular = Measured({}, [], 2.5, "agranular")
-    marks = caption_conflicts("Agranular cortex, no layer IV.", granular)
-    assert marks == ["The profile shows a layer IV band, although the caption says there is none."]
-    assert caption_conflicts("Koniocortex.", agranular)[0].startswith("The profile shows no layer IV band")
-    assert caption_conflicts("Agranular cortex.", agranular) == []
-    assert caption_conflicts("Agranular cortex.", Measured()) == []  # not measured: no claim
 
 
 def test_cancel_during_the_readout_cancels_the_description(store_and_bundle) -> None:

@@ -144,8 +144,11 @@ def test_caption_target_drops_what_the_field_contradicts_and_adds_measurements()
         == "Area hOc1 (primary visual cortex): a very thick layer IV that splits into three tiers."
     )
     # the readout's word counts too: a measured agranular profile drops a layer IV claim
-    assert clause_contradicts("a very dense layer IV", None, vector_values(agr))
-    assert not clause_contradicts("a very dense layer IV", None, None)
+    # (the rule of the shown captions: tests/model/test_contradicted_claims.py)
+    assert not clause_contradicts("a very dense layer IV", konio)
+    assert clause_contradicts("a very dense layer IV", no_betz)  # agranular truth
+    out = caption_target("Area X (x): a very dense layer IV; agranular.", None, agr, rng)
+    assert "dense layer IV" not in out and out.endswith("Agranular.")
     # the rejection caption (no clauses) is kept as it is
     assert caption_target("Not a known area.", None, missing_vector(), rng) == "Not a known area."
     assert measured_sentences(missing_vector(), rng) == []

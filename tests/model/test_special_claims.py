@@ -15,7 +15,7 @@ from cytowords.measure.vector import (
     missing_vector,
     special_unsupported,
 )
-from cytowords.model.caption_input import without_unsupported_special
+from cytowords.model.caption_input import without_unsupported
 from cytowords.training.data.caption_targets import caption_target
 from cytowords.training.data.readout_truth import FieldTruth
 
@@ -58,27 +58,27 @@ def test_which_cells_a_text_claims():
 
 
 def test_unsupported_clauses_leave_the_caption_and_the_rest_reads_well():
-    assert without_unsupported_special(MOTOR) == MOTOR_NO_BETZ
-    assert without_unsupported_special(MOTOR, BOTH) == MOTOR
+    assert without_unsupported(MOTOR) == MOTOR_NO_BETZ
+    assert without_unsupported(MOTOR, None, BOTH) == MOTOR
     # the only clause: the head ends the caption
     assert (
-        without_unsupported_special("Area 4p (x): giant Betz cells in layer V.") == "Area 4p (x)."
+        without_unsupported("Area 4p (x): giant Betz cells in layer V.") == "Area 4p (x)."
     )
     # a readout caption: the next clause starts a sentence, the last kept one ends it
     cap = (
         "Area 4p (x). Cortex about 3.1 mm thick here. Giant Betz cells in layer V; agranular; "
         "Meynert cells. Layer I about 0.20 mm."
     )
-    assert without_unsupported_special(cap) == (
+    assert without_unsupported(cap) == (
         "Area 4p (x). Cortex about 3.1 mm thick here. Agranular. Layer I about 0.20 mm."
     )
     # a free caption that names the cells in its first sentence keeps the area it names
-    assert without_unsupported_special("Area 4p with giant Betz cells. Agranular.") == (
+    assert without_unsupported("Area 4p with giant Betz cells. Agranular.") == (
         "Area 4p. Agranular."
     )
     # a negated claim is no claim: kept
     neg = "Area 44 (x): granular; no Betz or Meynert cells."
-    assert without_unsupported_special(neg) == neg
+    assert without_unsupported(neg) == neg
 
 
 def test_readout_supports_special_cells_only_with_deep_giants():
@@ -158,7 +158,12 @@ def test_evaluation_scores_the_caption_the_user_sees(betz_bundle):
     clause the language model wrote for a field of 4a (which has Betz cells) and one of 44
     (which has none) is not shown, so it is neither right nor wrong."""
     from cytowords.training.data.readout_truth import brain_truth
-    from cytowords.training.evaluate.claims import claim_checks, evaluate_claims, truth_claims
+    from cytowords.training.evaluate.claims import (
+        claim_checks,
+        evaluate_claims,
+        field_readouts,
+        truth_claims,
+    )
 
     labels = np.array(["4a", "44"])
     # the raw text would be judged: right for 4a, wrong for 44
@@ -168,4 +173,9 @@ def test_evaluation_scores_the_caption_the_user_sees(betz_bundle):
     rep = evaluate_claims(betz_bundle, labels, np.array([200, 200]), e, ["4p", "4p"], {})
     assert rep["n_captions"] == 2
     assert "special" not in rep["claim_accuracy_by_kind"]
-    assert all(x["caption"] == MOTOR_NO_BETZ for x in rep["examples"])
+    # shown as the user sees it: also without what the field's readout contradicts
+    # (tests/model/test_contradicted_claims.py)
+    _, vectors = field_readouts(betz_bundle, labels, np.array([200, 200]))
+    shown = [without_unsupported(MOTOR_NO_BETZ, v) for v in vectors]
+    assert [x["caption"] for x in rep["examples"]] == shown
+    assert not any("Betz" in c for c in shown)

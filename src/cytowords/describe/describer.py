@@ -38,7 +38,7 @@ from ..sections.scale_check import (
     scale_summary,
     thickness_rejection,
 )
-from .measured import Measured, atlas_comparison, caption_conflicts, measure_region
+from .measured import Measured, atlas_comparison, measure_region
 from .result import (
     PatchResult,
     RegionDescription,
@@ -273,13 +273,11 @@ class Describer:
         return res
 
     def _add_measured(self, res: RegionDescription, m: Measured) -> None:
-        """Put the readout ``m`` of the ROI's outer ring on ``res``: measurements, statements,
-        the atlas comparison for its area and the caption claims the readout contradicts."""
-        conflicts = caption_conflicts(res.caption, m)
+        """Put the readout ``m`` of the ROI's outer ring on ``res``: measurements, statements
+        and the atlas comparison for its area."""
         compare = "" if res.rejected else atlas_comparison(m, res.area, self.atlas)
         res.measurements = m.measurements
-        res.statements = [*m.statements, *([compare] if compare else []), *conflicts]
-        res.n_contradictions = len(conflicts)
+        res.statements = [*m.statements, *([compare] if compare else [])]
 
     def size_note(self, roi: Roi) -> str:
         """A sentence when ``roi`` is smaller than one model field (its area is then read
@@ -323,8 +321,10 @@ class Describer:
     def _caption(self, emb, area: str, m: Measured | None, params: DescribeParams) -> str:
         """The caption of the ROI's mean embedding (anchored on ``area`` when ``params``
         say so); ``m``: the ROI's readout (None: not measured): its vector is read by
-        readout-conditioned bundles, and special cells are stated only where its cell
-        statistics support them (:meth:`cytowords.measure.Readout.special_support`)."""
+        readout-conditioned bundles, and the bundle leaves out of every caption what the
+        readout contradicts and special cells its cell statistics do not support
+        (:func:`cytowords.model.caption_input.without_unsupported`). A taught model shows
+        the atlas's text about the area, labelled "In the literature:", unchanged."""
         if self.bundle.captioner is None:
             return self._atlas_words(area) if self.taught else ""
         anchor = [area] if params.anchor_caption else None

@@ -3,8 +3,8 @@
 :func:`measure_region` runs :func:`cytowords.measure.measure_roi` on a ROI's outer ring and
 never fails the description: a region that cannot be measured (outside the section, empty)
 gets its reason as ``not_measured``. :func:`atlas_comparison` sets the measured thickness
-beside the atlas's stored value for the predicted area; :func:`caption_conflicts` finds a
-caption's layer-IV claim that the readout contradicts (the caption is kept and marked).
+beside the atlas's stored value for the predicted area. What the readout contradicts never
+reaches the caption (:func:`cytowords.model.caption_input.without_unsupported`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..measure.vector import IV_PRESENT, caption_iv_claim, missing_vector, readout_vector
+from ..measure.vector import missing_vector, readout_vector
 
 
 @dataclass
@@ -77,17 +77,3 @@ def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:
     term = area.facts.get("thickness") if isinstance(area.facts, dict) else None
     ref = f"{stored:.1f} mm" + (f", {term}" if isinstance(term, str) and term else "")
     return f"Here the cortex is {m.thickness_mm:.1f} mm thick ({area.id} in the atlas: {ref})."
-
-
-def caption_conflicts(caption: str, m: Measured) -> list[str]:
-    """Sentences marking what the caption claims against the readout (layer IV), one per
-    contradiction; empty when they agree or either says nothing."""
-    claim = caption_iv_claim(caption)
-    if claim is None or m.cortex_type is None or m.cortex_type == "dysgranular":
-        return []
-    measured = m.cortex_type in IV_PRESENT
-    if claim == measured:
-        return []
-    if measured:
-        return ["The profile shows a layer IV band, although the caption says there is none."]
-    return ["The profile shows no layer IV band, although the caption names one."]

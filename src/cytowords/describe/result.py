@@ -74,10 +74,7 @@ class RegionDescription:
             (:meth:`cytowords.measure.Readout.to_dict` without the traverse coordinates;
             ``{"not_measured": [reason]}`` when it could not measure; empty when not run).
         statements: the readout's sentences, then the measured thickness beside the atlas's
-            for the predicted area, then a mark for each caption claim the readout
-            contradicts.
-        n_contradictions: caption claims (layer IV) that the readout contradicts; the
-            caption is kept as the model wrote it.
+            for the predicted area.
     """
 
     area: str
@@ -100,7 +97,6 @@ class RegionDescription:
     note: str = ""
     measurements: dict[str, Any] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
-    n_contradictions: int = 0
 
     def add_note(self, text: str) -> None:
         """Append one warning sentence to :attr:`note` (no-op for an empty one or a

@@ -183,3 +183,65 @@ def special_unsupported(text: str, supported: Collection[str] = ()) -> bool:
     measured). Such a clause is not shown, nor trained on, as a statement about the
     region: at the model's pixel size nothing in the pixels can back a cell claim."""
     return any(k not in supported for k in caption_special_claims(text))
+
+
+#: a "thin" cortex claim is contradicted from this thickness (mm) on, a "thick" one below
+#: ``THICK_MIN_MM``: the atlas's stored thickness terms (thin areas reach 2.3 mm, thick
+#: ones start at 2.9 mm; "medium" lies between)
+THIN_MAX_MM = 2.9
+THICK_MIN_MM = 2.3
+_CORTEX_THICKNESS = re.compile(
+    r"^(thin|thick)\b|\b(thin|thick)\b(?=(?:[\s,]+[\w-]+){0,2}?\s+(?:iso|konio)?cortex\b)"
+    r"|\bcortex is (?:\w+ )?(thin|thick)\b",
+    re.IGNORECASE,
+)
+
+
+def thickness_claim(text: str) -> str | None:
+    """``"thin"``, ``"thick"`` or None: what ``text`` says about the cortex's thickness."""
+    m = _CORTEX_THICKNESS.search(text or "")
+    if not m:
+        return None
+    return next(g for g in m.groups() if g).lower()
+
+
+def claim_contradicted(text: str, cortex_type: str | None, thickness_mm: float | None) -> bool:
+    """True when ``text`` claims what a region of ``cortex_type`` (one of
+    :data:`CORTEX_TYPES`; None: unknown) and ``thickness_mm`` (mm; None: unknown)
+    contradicts: a layer IV band (:func:`caption_iv_claim`) in agranular cortex, none in
+    koniocortex or granular cortex (dysgranular contradicts neither), "thin" cortex
+    (:func:`thickness_claim`) from :data:`THIN_MAX_MM` on, "thick" below
+    :data:`THICK_MIN_MM`."""
+    iv = caption_iv_claim(text)
+    if iv is True and cortex_type == "agranular":
+        return True
+    if iv is False and cortex_type in IV_PRESENT:
+        return True
+    term = thickness_claim(text) if thickness_mm is not None else None
+    if term == "thin" and thickness_mm >= THIN_MAX_MM:
+        return True
+    return term == "thick" and thickness_mm < THICK_MIN_MM
+
+
+def readout_contradicts(text: str, vector: np.ndarray | None) -> bool:
+    """True when ``text`` claims what the region's readout vector contradicts
+    (:func:`claim_contradicted` on its measured cortex type and thickness); never for None
+    or the missing vector (nothing measured)."""
+    if vector is None:
+        return False
+    v = vector_values(vector)
+    if not v["measured"]:
+        return False
+    return claim_contradicted(text, v["cortex_type"], v["thickness_mm"])
+
+
+def claim_unsupported(
+    text: str, vector: np.ndarray | None = None, supported: Collection[str] = ()
+) -> bool:
+    """The rule for every caption shown about a region and every training target: True
+    when ``text`` states what the region's readout ``vector`` contradicts
+    (:func:`readout_contradicts`; None: nothing measured) or special cells its measurement
+    does not support (:func:`special_unsupported`; ``supported``: the kinds
+    :meth:`cytowords.measure.Readout.special_support` gives). Such a clause is neither shown
+    nor trained on."""
+    return special_unsupported(text, supported) or readout_contradicts(text, vector)

@@ -9,10 +9,11 @@ Captioner input (``caption_input``, recorded in a bundle's ``config.extra``):
   (:mod:`cytowords.measure.vector`, :data:`~cytowords.measure.vector.READOUT_DIM` entries;
   the "missing" vector of zeros where no cortex was measured).
 
-Special cells: a generated caption states Betz or Meynert cells about the region only where
-the region's measurement supports them (:func:`without_unsupported_special`, the same rule
-as the training targets': :func:`cytowords.measure.vector.special_unsupported`); the
-bundle applies it to every caption it returns.
+What a shown caption may claim: nothing the region's readout contradicts (a layer IV band,
+thin or thick cortex against the measured cortex type and thickness) and Betz or Meynert
+cells only where the region's measurement supports them (:func:`without_unsupported`, the
+same rule as the training targets': :func:`cytowords.measure.vector.claim_unsupported`);
+the bundle applies it to every caption it returns, whatever its captioner reads.
 
 Slots: a readout-conditioned captioner writes measured numbers as the slots of
 :data:`SLOTS` (``{thickness}``, ``{layer_i}``) and :func:`fill_slots` writes the value from
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cytowords.measure.vector import READOUT_DIM, special_unsupported, vector_values
+from cytowords.measure.vector import READOUT_DIM, claim_unsupported, vector_values
 
 CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
 #: slot -> (readout value, format)
@@ -157,12 +158,16 @@ def without_clauses(text: str, drop: Callable[[str], bool]) -> str:
     return " ".join(keep)
 
 
-def without_unsupported_special(text: str, supported: Collection[str] = ()) -> str:
-    """``text`` without its clauses that state special cells (Betz, Meynert) of a kind the
-    region's measurement does not support (``supported``: the kinds
-    :meth:`cytowords.measure.Readout.special_support` gives; empty when no cells were
-    measured, as at the model's pixel size)."""
-    return without_clauses(text, lambda part: special_unsupported(part, supported))
+def without_unsupported(
+    text: str, readout: np.ndarray | None = None, supported: Collection[str] = ()
+) -> str:
+    """``text`` without its sentences and clauses that state what the region's readout
+    vector contradicts (``readout``; None or the missing vector: nothing measured, nothing
+    contradicted) or special cells (Betz, Meynert) of a kind the region's measurement does
+    not support (``supported``: the kinds :meth:`cytowords.measure.Readout.special_support`
+    gives; empty when no cells were measured, as at the model's pixel size):
+    :func:`cytowords.measure.vector.claim_unsupported`."""
+    return without_clauses(text, lambda part: claim_unsupported(part, readout, supported))
 
 
 def special_rows(

@@ -17,7 +17,7 @@ from cytowords.model.caption_input import (
     readout_tensor,
     special_rows,
     uses_readout,
-    without_unsupported_special,
+    without_unsupported,
 )
 from cytowords.model.tta import (
     check_views,
@@ -279,15 +279,17 @@ class ModelBundle:
         describes that area from the embedding. ``None`` entries (and no ``areas``)
         generate freely; the caption then names whatever area the model chooses.
         readout: readout vectors ``(B, READOUT_DIM)`` (or one for every row) of the
-        regions, for a bundle that :attr:`uses_readout` (None: "not measured"); the
-        caption's measured numbers are written from it (:func:`fill_slots`). Ignored by
-        other bundles.
+        regions (None: "not measured"). A bundle that :attr:`uses_readout` reads it, and
+        the caption's measured numbers are written from it (:func:`fill_slots`); for
+        every bundle, a caption's sentences and clauses that the row's readout
+        contradicts (layer IV, thin/thick cortex) are left out.
         special: the special-cell kinds the region's measurement supports
         (:meth:`cytowords.measure.Readout.special_support`), one collection for every row
         or one per row; None: none. A caption's clauses that state Betz or Meynert cells
-        not supported are left out (:func:`~cytowords.model.caption_input.without_unsupported_special`):
-        every bundle writes the literature of the area it names, true of this tissue only
-        where cells were measured."""
+        not supported are left out. Both by one rule,
+        :func:`~cytowords.model.caption_input.without_unsupported`: every bundle writes
+        the literature of the area it names, true of this tissue only where the
+        measurement agrees."""
         if self.captioner is None:
             raise ValueError("this model bundle has no language model; it cannot caption")
         feats = self.caption_features(emb, readout)
@@ -295,10 +297,12 @@ class ModelBundle:
         if areas is not None:
             prompts = [caption_prompt(a) for a in areas]
         texts = self.captioner.generate(feats, max_new_tokens=max_new_tokens, prompts=prompts)
+        vectors = readout_tensor(readout, len(texts))
         if self.uses_readout:
-            texts = fill_all(texts, readout_tensor(readout, len(texts)))
+            texts = fill_all(texts, vectors)
         rows = special_rows(special, len(texts))
-        return [without_unsupported_special(t, k) for t, k in zip(texts, rows)]
+        vecs = vectors.cpu().numpy()
+        return [without_unsupported(t, v, k) for t, v, k in zip(texts, vecs, rows)]
 
     @torch.inference_mode()
     def caption_features(self, emb: Tensor, readout: np.ndarray | Tensor | None = None) -> Tensor:

@@ -4,12 +4,13 @@ contradicts, plus what was measured here.
 A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one training field:
 
 1. clauses that the field's truth (:class:`~cytowords.training.data.readout_truth.FieldTruth`)
-   or its readout vector contradict are removed (:func:`clause_contradicts`): a layer IV
-   claim against the true or measured cortex type, a thin/thick cortex claim against the
-   true or measured thickness, Betz or Meynert cells the area does not have; so are Betz
-   or Meynert cells the field's measurement does not support (no cell statistics at the
-   model's pixel size: :func:`cytowords.measure.vector.special_unsupported`, the rule the
-   bundle applies to the captions it shows). The mined literature text is otherwise kept
+   contradicts are removed (:func:`clause_contradicts`): a layer IV claim against the true
+   cortex type, a thin/thick cortex claim against the true thickness, Betz or Meynert
+   cells the area does not have; so are the clauses the bundle leaves out of the captions
+   it shows (:func:`cytowords.measure.vector.claim_unsupported`, one rule): what the
+   field's readout vector contradicts (the same comparison on the measured cortex type
+   and thickness) and Betz or Meynert cells its measurement does not support (no cell
+   statistics at the model's pixel size). The mined literature text is otherwise kept
    verbatim: nothing is invented;
 2. measured statements from the readout vector (:func:`measured_sentences`, a few short
    paraphrases each) come right after ``"Area <id> (<name>)."`` and before the kept clauses
@@ -21,30 +22,18 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 
 import numpy as np
 
 from cytowords.measure.vector import (
-    caption_iv_claim,
     caption_special_claims,
-    special_unsupported,
+    claim_contradicted,
+    claim_unsupported,
     vector_values,
 )
 
 from .readout_truth import FieldTruth
-
-#: a "thin" cortex claim is contradicted from this thickness (mm) on, a "thick" one below
-#: ``THICK_MIN_MM``: the atlas's stored thickness terms (thin areas reach 2.3 mm, thick
-#: ones start at 2.9 mm; "medium" lies between)
-THIN_MAX_MM = 2.9
-THICK_MIN_MM = 2.3
-_CORTEX_THICKNESS = re.compile(
-    r"^(thin|thick)\b|\b(thin|thick)\b(?=(?:[\s,]+[\w-]+){0,2}?\s+(?:iso|konio)?cortex\b)"
-    r"|\bcortex is (?:\w+ )?(thin|thick)\b",
-    re.IGNORECASE,
-)
 
 _THICKNESS = (
     "Cortex about {thickness} mm thick here.",
@@ -80,45 +69,16 @@ def split_caption(caption: str) -> tuple[str, list[str]]:
     return head.strip(), [c for c in clauses if c]
 
 
-def thickness_claim(clause: str) -> str | None:
-    """``"thin"``, ``"thick"`` or None: what ``clause`` says about the cortex's thickness."""
-    m = _CORTEX_THICKNESS.search(clause)
-    if not m:
-        return None
-    return next(g for g in m.groups() if g).lower()
-
-
-def clause_contradicts(
-    clause: str,
-    truth: FieldTruth | None,
-    measured: dict | None = None,
-) -> bool:
-    """True when ``clause`` claims what the field's truth or its readout values
-    (:func:`cytowords.measure.vector.vector_values`) contradict."""
-    iv = caption_iv_claim(clause)
-    tclaim = thickness_claim(clause)
-    types, thick = [], []
-    if truth is not None:
-        types.append(truth.cortex_type)
-        thick.append(truth.thickness_mm)
-    if measured and measured.get("measured"):
-        if measured.get("cortex_type") is not None:
-            types.append(measured["cortex_type"])
-        thick.append(float(measured["thickness_mm"]))
-    for t in types:
-        if iv is True and t == "agranular":
-            return True
-        if iv is False and t in ("koniocortex", "granular"):
-            return True
-    for mm in thick:
-        if tclaim == "thin" and mm >= THIN_MAX_MM:
-            return True
-        if tclaim == "thick" and mm < THICK_MIN_MM:
-            return True
-    if truth is not None:
-        if any(k not in truth.special for k in caption_special_claims(clause)):
-            return True
-    return False
+def clause_contradicts(clause: str, truth: FieldTruth | None) -> bool:
+    """True when ``clause`` claims what the field's true cortex type or thickness
+    contradicts (:func:`cytowords.measure.vector.claim_contradicted`, the rule the bundle
+    applies to a shown caption against the measured values) or special cells the area
+    does not have."""
+    if truth is None:
+        return False
+    if claim_contradicted(clause, truth.cortex_type, truth.thickness_mm):
+        return True
+    return any(k not in truth.special for k in caption_special_claims(clause))
 
 
 def measured_sentences(vector: np.ndarray, rng: np.random.Generator) -> list[str]:
@@ -152,17 +112,16 @@ def caption_target(
     statements of ``vector``, then the clauses of ``caption`` its truth or readout does not
     contradict and whose special cells the field's measurement supports (``special``:
     :meth:`cytowords.measure.Readout.special_support`; training fields have no cell
-    statistics, so none: the rule the bundle applies to what it shows,
-    :func:`cytowords.measure.vector.special_unsupported`) (with nothing measured:
+    statistics, so none): the rule the bundle applies to what it shows,
+    :func:`cytowords.measure.vector.claim_unsupported` (with nothing measured:
     ``caption`` without those clauses)."""
     head, clauses = split_caption(caption)
     if not clauses:  # the rejection caption and fallbacks stay as they are
         return caption.strip()
-    values = vector_values(vector)
     kept = [
         c
         for c in clauses
-        if not clause_contradicts(c, truth, values) and not special_unsupported(c, special)
+        if not clause_contradicts(c, truth) and not claim_unsupported(c, vector, special)
     ]
     said = measured_sentences(vector, rng)
     if not said:  # nothing measured: the mined layout, verbatim when nothing contradicts

@@ -18,11 +18,14 @@ field's brain and area (:func:`cytowords.training.data.readout_truth.brain_truth
   20 %, the share whose captions' thickness statements order them as the truth does (a
   pair where either caption states no thickness counts as not ordered).
 
-A readout-conditioned bundle reads each field's readout vector as the readout would measure
-the field's region: simulated from the truth with the readout's errors
-(:func:`~cytowords.training.data.readout_truth.simulated_vectors`; a 2 mm test field alone holds
-no pia-to-white-matter traverse to measure). ``claim_accuracy_vs_readout`` scores the same
-claims against the values the captioner was given.
+Each field gets the readout vector the readout would measure in the field's region, as
+``cytowords describe`` measures the user's ROI: simulated from the truth with the readout's
+errors (:func:`~cytowords.training.data.readout_truth.simulated_vectors`; a 2 mm test
+field alone holds no pia-to-white-matter traverse to measure). A readout-conditioned
+bundle reads it, and every bundle leaves out of the caption what it contradicts
+(:func:`cytowords.model.caption_input.without_unsupported`), so the captions scored are
+those the user is shown. ``claim_accuracy_vs_readout`` scores the same claims against the
+values of that vector.
 """
 
 from __future__ import annotations
@@ -34,9 +37,15 @@ from itertools import combinations
 import numpy as np
 
 from cytowords.atlas import NONE_ID
-from cytowords.measure.vector import caption_iv_claim, caption_special_claims, vector_values
+from cytowords.measure.vector import (
+    THICK_MIN_MM,
+    THIN_MAX_MM,
+    caption_iv_claim,
+    caption_special_claims,
+    thickness_claim,
+    vector_values,
+)
 
-from ..data.caption_targets import THICK_MIN_MM, THIN_MAX_MM, thickness_claim
 from ..data.readout_truth import FieldTruth, brain_truth, simulated_vectors
 
 THICKNESS_TOL = 0.15
@@ -182,12 +191,13 @@ def field_readouts(
     bundle, labels: np.ndarray, brains: np.ndarray, seed: int = 0
 ) -> tuple[list[FieldTruth | None], np.ndarray | None]:
     """The generator's truth per field (``labels``: area ids or ``__none__``; ``brains``:
-    synthetic brain seeds; None for ``__none__``) and, for a bundle that reads the readout,
-    each field's readout vector simulated from that truth (None for other bundles)."""
+    synthetic brain seeds; None for ``__none__``) and, for a bundle with a captioner, each
+    field's readout vector simulated from that truth, as the user's ROI would be measured
+    (None for a bundle without one)."""
     truths = [
         None if str(a) == NONE_ID else brain_truth(int(b), str(a)) for a, b in zip(labels, brains)
     ]
-    vectors = simulated_vectors(truths, seed=seed + 29) if bundle.uses_readout else None
+    vectors = simulated_vectors(truths, seed=seed + 29) if bundle.captioner is not None else None
     return truths, vectors
 
 
@@ -197,7 +207,7 @@ def caption_readouts(
     """:func:`field_readouts` of the fields ``idx`` of a set of ``len(labels)`` fields, and
     the readout array ``(N, READOUT_DIM)`` to caption the set with
     (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated vectors in the
-    rows ``idx``, "missing" elsewhere; None for bundles that do not read the readout."""
+    rows ``idx``, "missing" elsewhere; None for bundles without a captioner."""
     idx = np.asarray(idx, dtype=int)
     truths, vectors = field_readouts(bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed)
     if vectors is None:
@@ -218,7 +228,7 @@ def claim_report(
     (``readout``) and up to eight example captions."""
     known = {c for cs in training.values() for c in cs}
     out = caption_scores(captions, [str(a) for a in labels], truths, known, vectors)
-    out["readout"] = "simulated from truth" if vectors is not None else "not read"
+    out["readout"] = "simulated from truth" if vectors is not None else "none"
     out["examples"] = [
         {"area": str(a), "true_thickness_mm": round(t.thickness_mm, 2), "caption": c}
         for a, t, c in list(zip(labels, truths, captions))[:: max(1, len(captions) // 8)][:8]
@@ -240,9 +250,10 @@ def evaluate_claims(
 ) -> dict:
     """Caption the fields (``labels``: true in-scope area ids; ``brains``: synthetic brain
     seeds; ``emb``: their embeddings) anchored on the predicted areas ``pred``, as
-    ``cytowords describe`` does (a readout-conditioned bundle reads each field's simulated
-    readout, :func:`field_readouts`), and score them (:func:`claim_report`). Empty for
-    bundles without a captioner."""
+    ``cytowords describe`` does (with each field's simulated readout,
+    :func:`field_readouts`: read by a readout-conditioned bundle, and what it contradicts
+    left out by every bundle), and score them (:func:`claim_report`). Empty for bundles
+    without a captioner."""
     import torch
 
     if bundle.captioner is None or len(labels) == 0:

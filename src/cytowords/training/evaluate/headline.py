@@ -230,8 +230,9 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
 
     Cost: every field goes through the encoder and head once (batched); only
     ``opts.headline_captions`` fields per area are captioned, once each (freely, the
-    paper's protocol; a readout-conditioned captioner reads the field's readout simulated
-    from the truth), and the caption claims are scored on those same captions."""
+    paper's protocol; with the field's readout simulated from the truth: read by a
+    readout-conditioned captioner, and what it contradicts left out of every caption, as
+    shown to the user), and the caption claims are scored on those same captions."""
     from ..presets import get_preset
     from .baselines import chance, gli_baseline, training_captions
     from .claims import caption_readouts, claim_report

@@ -233,7 +233,8 @@ def run_evaluation(
     )
     say(f"test set: {len(test)} patches from brains {brains}")
     cap_idx = stratified_subset(test.labels, opts.caption_patches, opts.seed)
-    # a readout-conditioned captioner reads each captioned field's simulated readout
+    # each captioned field's simulated readout: read by a readout-conditioned captioner,
+    # and what it contradicts left out of every shown caption
     readout = caption_readouts(bundle, test.labels, test.brain, cap_idx, opts.seed)[2]
     res, emb = run_model(
         bundle,

@@ -66,8 +66,8 @@ def run_model(
 ) -> tuple[PatchResults, np.ndarray]:
     """Embed and classify every patch (batched) and caption the patches ``cap_idx``: freely
     and, with ``anchored``, once more anchored on the head's area (:attr:`PatchResults.
-    anchored`). ``readout``: readout vectors ``(N, READOUT_DIM)`` per patch for a bundle
-    that reads them (None: "not measured"). Returns the results and the embeddings
+    anchored`). ``readout``: readout vectors ``(N, READOUT_DIM)`` per patch (None: "not
+    measured"; :meth:`~cytowords.model.ModelBundle.caption`). Returns the results and the embeddings
     ``(N, D)``. Progress counts embedding and caption batches."""
     n = len(ps)
     n_cap = len(cap_idx) if bundle.captioner is not None else 0

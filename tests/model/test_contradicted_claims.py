@@ -1,0 +1,161 @@
+"""A shown caption states nothing the region's readout contradicts: one rule
+(:func:`cytowords.measure.vector.claim_unsupported`) for what the bundle shows, the training
+targets and the evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cytowords.measure.vector import (
+    IV_PRESENT,
+    THICK_MIN_MM,
+    THIN_MAX_MM,
+    claim_contradicted,
+    make_vector,
+    missing_vector,
+    readout_contradicts,
+    vector_values,
+)
+from cytowords.model.caption_input import without_unsupported
+from cytowords.training.data.caption_targets import caption_target, split_caption
+
+GRANULAR_44 = "Area 44 (Broca's region): granular cortex with a distinct layer IV; thin cortex."
+AGRANULAR_4P = "Area 4p (motor): agranular; thick cortex with large pyramids in layer V."
+
+
+def test_the_claims_a_measurement_contradicts():
+    assert claim_contradicted("agranular cortex", "granular", None)
+    assert claim_contradicted("a distinct layer IV", "agranular", None)
+    assert not claim_contradicted("a distinct layer IV", "koniocortex", None)
+    # dysgranular contradicts neither claim, an unknown type nothing
+    assert not claim_contradicted("agranular", "dysgranular", None)
+    assert not claim_contradicted("agranular", None, 2.5)
+    # thin / thick against the atlas's thickness terms
+    assert claim_contradicted("thin cortex", None, THIN_MAX_MM)
+    assert not claim_contradicted("thin cortex", None, THIN_MAX_MM - 0.01)
+    assert claim_contradicted("thick cortex", None, THICK_MIN_MM - 0.01)
+    assert not claim_contradicted("thick cortex", None, THICK_MIN_MM)
+    # the readout vector: its measured values; nothing measured contradicts nothing
+    assert readout_contradicts("thin cortex", make_vector(3.2))
+    assert not readout_contradicts("thin cortex", missing_vector())
+    assert not readout_contradicts("thin cortex", None)
+
+
+def test_contradicted_clauses_leave_the_caption():
+    granular = make_vector(2.4, cortex_type="granular")
+    assert without_unsupported(AGRANULAR_4P, granular) == (
+        "Area 4p (motor): thick cortex with large pyramids in layer V."
+    )
+    # agreeing readout: kept word for word
+    assert without_unsupported(AGRANULAR_4P, make_vector(3.4, cortex_type="agranular")) == (
+        AGRANULAR_4P
+    )
+    # a measured 3.2 mm cortex is not thin
+    assert without_unsupported(GRANULAR_44, make_vector(3.2, cortex_type="granular")) == (
+        "Area 44 (Broca's region): granular cortex with a distinct layer IV."
+    )
+    # a measured agranular 2.0 mm profile: the layer IV claim goes, "thin" stays
+    assert without_unsupported(GRANULAR_44, make_vector(2.0, cortex_type="agranular")) == (
+        "Area 44 (Broca's region): thin cortex."
+    )
+    # a readout caption: measured sentences stay, the contradicted literature goes
+    cap = "Area 44 (x). Cortex about 3.2 mm thick here. A distinct layer IV. Thin cortex; dense V."
+    assert without_unsupported(cap, make_vector(3.2, cortex_type="granular")) == (
+        "Area 44 (x). Cortex about 3.2 mm thick here. A distinct layer IV. Dense V."
+    )
+
+
+def test_without_a_readout_nothing_is_contradicted():
+    for vec in (None, missing_vector()):
+        assert without_unsupported(GRANULAR_44, vec) == GRANULAR_44
+        assert without_unsupported(AGRANULAR_4P, vec) == AGRANULAR_4P
+
+
+@pytest.fixture()
+def fixed_bundle(tiny_bundle, monkeypatch):
+    """The tiny bundle (its captioner reads the embedding only) whose language model writes
+    the caption of the ``text`` attribute whatever it reads."""
+    from cytowords.model import load_bundle
+
+    b = load_bundle(tiny_bundle, device="cpu")
+    assert not b.uses_readout
+    b.text = GRANULAR_44
+
+    def generate(feats, max_new_tokens=96, prompts=None):
+        return [b.text] * len(feats)
+
+    monkeypatch.setattr(b.captioner, "generate", generate)
+    return b
+
+
+def test_every_bundle_shows_only_what_the_readout_allows(fixed_bundle):
+    e = torch.randn(3, fixed_bundle.embed_dim)
+    rows = np.stack(
+        [
+            make_vector(3.2, cortex_type="granular"),  # not thin
+            make_vector(2.0, cortex_type="agranular"),  # no layer IV
+            missing_vector(),  # not measured
+        ]
+    )
+    assert fixed_bundle.caption(e, 20, readout=rows) == [
+        "Area 44 (Broca's region): granular cortex with a distinct layer IV.",
+        "Area 44 (Broca's region): thin cortex.",
+        GRANULAR_44,
+    ]
+    assert fixed_bundle.caption(e, 20) == [GRANULAR_44] * 3  # no readout: nothing dropped
+    # one vector for every row
+    one = fixed_bundle.caption(e[:2], 20, readout=make_vector(2.0, cortex_type="granular"))
+    assert one == [GRANULAR_44] * 2
+
+
+def test_training_targets_and_shown_captions_keep_the_same_clauses(fixed_bundle):
+    """Same mined caption, same readout: the clauses a training target keeps are the ones
+    the bundle shows (truth None: only the measurement decides)."""
+    rng = np.random.default_rng(0)
+    captions = [
+        GRANULAR_44,
+        AGRANULAR_4P,
+        "Area hOc1 (V1): thin koniocortex; no layer IV; Meynert cells in V; dense layer II.",
+    ]
+    vectors = [
+        make_vector(t, cortex_type=c)
+        for t in (2.0, 2.6, 3.2)
+        for c in ("koniocortex", "granular", "dysgranular", "agranular", None)
+    ] + [missing_vector()]
+    e = torch.randn(1, fixed_bundle.embed_dim)
+    n_dropped = 0
+    for cap in captions:
+        _, clauses = split_caption(cap)
+        fixed_bundle.text = cap
+        for v in vectors:
+            target = caption_target(cap, None, v, rng).lower()
+            shown = fixed_bundle.caption(e, 20, readout=v)[0].lower()
+            kept_target = [c for c in clauses if c.lower() in target]
+            kept_shown = [c for c in clauses if c.lower() in shown]
+            assert kept_target == kept_shown, (cap, vector_values(v))
+            n_dropped += len(clauses) - len(kept_shown)
+    assert n_dropped > 0  # the comparison saw dropped clauses, not only kept ones
+
+
+def test_evaluation_scores_the_caption_shown_with_the_fields_readout(fixed_bundle):
+    """`cytowords evaluate` gives every bundle each field's simulated readout, as the
+    describer gives it the ROI's measured one: the claims scored are the shown ones."""
+    from cytowords.training.evaluate.claims import evaluate_claims, field_readouts
+
+    fixed_bundle.text = "Area 4p (motor): agranular; large pyramids in layer V."
+    labels = np.array(["hOc1", "44", "4p", "hOc2"] * 3)
+    brains = np.repeat([200, 201, 202], 4)
+    _, vectors = field_readouts(fixed_bundle, labels, brains)
+    assert vectors is not None and vectors.shape[0] == len(labels)
+    e = torch.randn(len(labels), fixed_bundle.embed_dim)
+    rep = evaluate_claims(fixed_bundle, labels, brains, e, list(labels), {})
+    assert rep["readout"] == "simulated from truth"
+    caps = [x["caption"] for x in rep["examples"]]
+    step = max(1, len(labels) // 8)
+    for cap, v in zip(caps, vectors[::step]):
+        contradicted = vector_values(v)["cortex_type"] in IV_PRESENT
+        assert ("agranular" in cap) is not contradicted, (cap, vector_values(v))
+    # both cases were seen: the claim kept for some fields and left out for others
+    assert 0 < sum("agranular" in c for c in caps) < len(caps)
