@@ -4,7 +4,10 @@ On virtual sections of held-out brains, squares of ``--side-mm`` are centred on 
 mid-depth of the cortex of random areas, kept when the truth shows pia and white matter
 inside and one area covers most of the cortex (``truth_in_roi``). Each is measured at
 ``--profile-um`` µm/px without cells. Prints per ROI and overall: thickness relative
-error against the apparent (as rendered) thickness (median, 90th percentile), layer IV
+error against the apparent thickness (the ribbon's width in the section plane, traced
+across the ribbon by ``truth_in_roi``; median, 90th percentile), the estimated true
+thickness against the thickness perpendicular to the surface, the oblique flag against the
+truth's stretch (apparent / true >= 1.1), layer IV
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
@@ -83,6 +86,9 @@ def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray
 
 
 LAYERS = "I II III IV V VI".split()
+#: a ROI counts as obliquely cut when its apparent width exceeds the true thickness by this
+#: factor (a cut 25° off the normal)
+OBLIQUE_STRETCH = 1.1
 #: a detection is a drawn soma's when within this distance (µm), or a quarter of its diameter
 MATCH_UM = 8.0
 
@@ -263,6 +269,8 @@ def main() -> None:
         if not args.rois:
             return
     rel_err, iv_ok, l1_err, missed = [], [], [], 0
+    true_err: list[float] = []
+    flags: dict[tuple[bool, bool], int] = {}
     confusion: dict[tuple[str, str], int] = {}
     dens_err: dict[str, list[tuple[float, float]]] = {}
     border_err: dict[str, list[float]] = {}
@@ -279,6 +287,12 @@ def main() -> None:
             true = tr["apparent_thickness_um"] / 1000
             e = (r.thickness_mm - true) / true
             rel_err.append(abs(e))
+            # the estimated true thickness against the thickness perpendicular to the
+            # surface; the oblique flag against the truth's stretch (apparent / true)
+            perp = tr["thickness_um"] / 1000
+            true_err.append(abs(r.true_thickness_mm - perp) / perp)
+            stretched = true / perp >= OBLIQUE_STRETCH
+            flags[(bool(stretched), bool(r.oblique))] = flags.get((bool(stretched), bool(r.oblique)), 0) + 1
             iv_ok.append(r.layers.iv_present == tr["iv_present"])
             key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type)
             confusion[key] = confusion.get(key, 0) + 1
@@ -292,7 +306,8 @@ def main() -> None:
             l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
             print(
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
-                f"({e:+.0%}), n={r.n_traverses}; IV {r.layers.iv_present} vs "
+                f"({e:+.0%}), n={r.n_traverses}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
+                f"{' (oblique)' if r.oblique else ''}; IV {r.layers.iv_present} vs "
                 f"{tr['iv_present']} ({r.layers.cortex_type}, prominence "
                 f"{r.layers.iv_prominence:.2f}, {r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
                 f"{tr['layer_i_width_um']:.0f} µm"
@@ -303,6 +318,16 @@ def main() -> None:
         print(
             f"thickness relative error: median {np.median(rel_err):.1%}, "
             f"90th percentile {np.percentile(rel_err, 90):.1%}"
+        )
+        print(
+            f"estimated true thickness vs thickness perpendicular to the surface: median "
+            f"{np.median(true_err):.1%}, 90th percentile {np.percentile(true_err, 90):.1%}"
+        )
+        print(
+            f"oblique flag (truth: apparent / true >= {OBLIQUE_STRETCH}): flagged "
+            f"{flags.get((True, True), 0)}/{flags.get((True, True), 0) + flags.get((True, False), 0)} "
+            f"stretched, {flags.get((False, True), 0)}/"
+            f"{flags.get((False, True), 0) + flags.get((False, False), 0)} not stretched"
         )
         print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f} ({int(np.sum(iv_ok))}/{n})")
         print_confusion(confusion)

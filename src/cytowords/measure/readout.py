@@ -40,6 +40,10 @@ from .vector import SPECIAL_CELLS
 N_DEPTH = 100
 MAX_WINDOW_PX = 4_000_000
 MIN_TRAVERSES = 10
+#: traverses shorter than this (µm) are no cortical column: human cortex is 1.5-4.5 mm
+#: thick (thinner only where pia and white matter touch at a cut edge or a tear); set
+#: from the literature range (docs/measure.md), not fitted to test brains
+MIN_TRAVERSE_UM = 1000.0
 #: thickness spread (SD / median) beyond which pia and white matter are not parallel
 NONPARALLEL_CV = 0.2
 #: grey/white transitions narrower than this (µm) are called sharp
@@ -372,6 +376,16 @@ def measure_roi(
     if not trs:
         return out
     trs, widths, profiles = profiles_along(rib, trs, N_DEPTH)
+    full = np.array([t.length_um >= MIN_TRAVERSE_UM for t in trs], bool)
+    if not full.all():
+        trs = [t for t, ok in zip(trs, full) if ok]
+        widths, profiles = widths[full], profiles[full]
+        if not trs:
+            reasons.append(
+                f"no traverse longer than {MIN_TRAVERSE_UM / 1000:g} mm: pia and white matter "
+                "touch (a cut edge or a tear), not a cortical column"
+            )
+            return out
     progress(3)
     lengths = np.array([t.length_um for t in trs]) / 1000.0
     ratio = np.array([t.length_um / max(t.chord_um, 1e-9) for t in trs])

@@ -533,7 +533,9 @@ def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[
 
     The white-matter mask is a coarse threshold; along the traverse, extended straight
     into the white matter, the border is where ``image`` (a density map) falls half-way
-    from the deep cortex (60-85 % of the depth) to the white matter beyond the mask.
+    from the deep cortex (60-85 % of the depth) to the white matter beyond the mask and
+    stays below that level (median over 2 :data:`WM_MIN_RADIUS_UM` further on), so that a
+    pale vessel hole or streak in the deep layers is not taken for the border.
     """
     p = tr.points
     seg = np.hypot(*np.diff(p, axis=0).T)
@@ -562,9 +564,14 @@ def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[
     if hi - lo <= 0.1 * hi:
         return tr, float("nan")
     start = int(np.searchsorted(t, 0.7 * length))
+    # the white matter stays pale; a vessel hole or a pale streak in the deep cortex is
+    # pale only briefly: a crossing counts where the values stay below the level, in the
+    # median, over the next 2 WM_MIN_RADIUS_UM (the smallest white-matter core's width)
+    run = max(1, int(round(2 * WM_MIN_RADIUS_UM / pixel_um / 0.5)))
+    ahead = ndi.median_filter(vals, size=run, origin=-(run // 2), mode="nearest")
 
     def crossing(level: float) -> float:
-        below = np.flatnonzero(vals[start:] < level)
+        below = np.flatnonzero((vals[start:] < level) & (ahead[start:] < level))
         return float(t[start + below[0]]) if below.size else float("nan")
 
     mid = crossing((hi + lo) / 2)

@@ -1,0 +1,93 @@
+"""Cortical thickness of the readout on hand-made ribbons (independent of cytowords.synth):
+a flat cortex of known thickness, cut square or obliquely, with and without pale vessel
+holes in its deep layers."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from cytowords.measure import measure_roi
+from cytowords.sections import Section
+
+PX = 10.0  # µm/px of the slide
+H = W = 6000.0  # µm
+PIA_Y = 1000.0  # the pia is the line y = PIA_Y; glass above, cortex and white matter below
+T = 2500.0  # true thickness, µm
+
+
+def ribbon_section(
+    wm_y=lambda x: PIA_Y + T + 0 * x, holes: list[tuple[float, float, float]] = (), seed: int = 0
+) -> Section:
+    """A slide at :data:`PX` µm/px: glass above ``PIA_Y``, cortex down to the white-matter
+    border ``wm_y(x)`` (µm), white matter below, glass around the block; the laminar profile (pale layer I, a dense
+    band at mid-depth, a gradual grey/white transition over ~200 µm) is set on the relative
+    depth, so an oblique cut stretches every layer alike. ``holes``: pale vessel holes
+    ``(y, x, radius)`` µm (lumen: no stain)."""
+    yy, xx = (np.mgrid[0 : int(H / PX), 0 : int(W / PX)] + 0.5) * PX
+    bottom = wm_y(xx)
+    rel = (yy - PIA_Y) / (bottom - PIA_Y)
+    layer_i = 0.35 / (1 + np.exp(-(rel - 0.08) / 0.02))
+    cortex = 0.35 + layer_i + 0.3 * np.exp(-(((rel - 0.5) / 0.08) ** 2))
+    to_wm = 1 / (1 + np.exp(-(yy - bottom) / 50.0))  # transition ~200 µm (10-90 %)
+    od = (1 - to_wm) * cortex + to_wm * 0.25
+    # glass above the pia and around the tissue block (a slide shows glass)
+    glass = (yy < PIA_Y) | (yy > H - 600.0) | (np.abs(xx - W / 2) > W / 2 - 700.0)
+    for y, x, r in holes:
+        glass |= np.hypot(yy - y, xx - x) < r
+    rng = np.random.default_rng(seed)
+    od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
+    img = np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
+    return Section([da.from_array(img, chunks=1024)], [PX], name="ribbon")
+
+
+ROI = np.array([[600.0, 1500.0], [600.0, 4500.0], [4400.0, 4500.0], [4400.0, 1500.0]])
+
+
+def test_square_cut_ribbon_reads_its_thickness():
+    r = measure_roi(ribbon_section(), ROI, cells=False, profile_um=16.0)
+    assert r.n_traverses >= 10
+    assert r.thickness_mm * 1000 == pytest.approx(T, rel=0.03)
+    assert not r.oblique and r.true_thickness_mm == pytest.approx(r.thickness_mm)
+
+
+def test_vessel_holes_in_the_deep_layers_do_not_shorten_the_cortex():
+    # a row of pale holes (lumen 70-120 µm across) in layer VI, 150-250 µm above the
+    # grey/white border: the border is where the tissue stays pale, not the first hole
+    xs = np.arange(1600.0, 4500.0, 180.0)
+    rng = np.random.default_rng(1)
+    holes = [(PIA_Y + T - rng.uniform(150, 250), x, rng.uniform(35, 60)) for x in xs]
+    clean = measure_roi(ribbon_section(), ROI, cells=False, profile_um=16.0)
+    holed = measure_roi(ribbon_section(holes=holes), ROI, cells=False, profile_um=16.0)
+    assert holed.n_traverses >= 10
+    assert holed.thickness_mm * 1000 == pytest.approx(T, rel=0.03)
+    assert abs(holed.thickness_mm - clean.thickness_mm) * 1000 < 50.0
+
+
+@pytest.mark.parametrize("angle", [30.0, 45.0])
+def test_oblique_cut_reads_the_apparent_width(angle):
+    # cut at a constant angle the ribbon is stretched in the section by 1 / cos(angle):
+    # the readout measures that apparent width (one section cannot show a constant angle)
+    stretch = 1 / np.cos(np.deg2rad(angle))
+    roi = ROI.copy()
+    roi[2:, 0] = PIA_Y + T * stretch + 600.0
+    r = measure_roi(
+        ribbon_section(wm_y=lambda x: PIA_Y + T * stretch + 0 * x), roi, cells=False, profile_um=16.0
+    )
+    assert r.thickness_mm * 1000 == pytest.approx(T * stretch, rel=0.03)
+
+
+def test_cut_angle_changing_across_the_roi_narrowest_traverses_give_the_true_thickness():
+    # the angle grows from 0° to 55° across the ROI: the white-matter border leaves the
+    # pia and the traverses differ in length (T .. T / cos 55°); the median is the
+    # apparent width, the narrowest traverses (10th percentile) the true thickness
+    ang = lambda x: np.deg2rad(55.0) * np.clip((x - 1500.0) / 3000.0, 0, 1)  # noqa: E731
+    sec = ribbon_section(wm_y=lambda x: PIA_Y + T / np.cos(ang(x)))
+    roi = ROI.copy()
+    roi[2:, 0] = PIA_Y + T / np.cos(np.deg2rad(55.0)) + 600.0
+    r = measure_roi(sec, roi, cells=False, profile_um=16.0)
+    assert r.n_traverses >= 10
+    assert r.thickness_mm * 1000 > 1.05 * T  # apparent: the median traverse
+    assert r.thickness_p10_mm * 1000 == pytest.approx(T, rel=0.03)
+    assert r.thickness_p90_mm * 1000 > 1.25 * T
