@@ -74,10 +74,11 @@ def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray
         v = np.array(
             [[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]]
         )
-        tr = truth_in_roi(geom, v, step_um=100.0)
+        tr = truth_in_roi(geom, v, step_um=100.0, trace=False)
         corners = truth_at(geom, np.vstack([v, pts[j : j + 1]]))["rel_depth"]
         if tr is None or tr["area_share"] < 0.8 or corners.min() >= 0 or corners.max() <= 1:
             continue
+        tr = truth_in_roi(geom, v, step_um=100.0)  # with the apparent width traced
         used.add(area)
         out.append((v, tr))
         if len(out) == n:

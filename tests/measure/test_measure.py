@@ -7,6 +7,7 @@ import pytest
 
 from cytowords.measure import MeasureError, analyse_profile, measure_roi
 from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
+from cytowords.synth.truth import apparent_width_um
 
 # the classic generator: the sites below were found on its geometry (the realistic
 
@@ -132,3 +133,18 @@ def test_truth_at_layers_and_special_cells():
     assert p4["special"] == [] and p4["special_not_rendered"][0]["kind"] == "betz"
     # in a virtual section depth is a distance to the pia: apparent == true thickness
     np.testing.assert_allclose(t["apparent_thickness_um"], t["thickness_um"], rtol=0.05)
+
+
+def test_apparent_width_is_traced_across_the_ribbon():
+    # realistic generator (oblique cuts): an oblique cut only widens the ribbon; the width
+    # is NaN outside the cortex
+    real = section_geometry(205)
+    ys, xs = np.mgrid[20000:40000:2500.0, 20000:60000:2500.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    t = truth_at(real, pts)
+    mid = np.flatnonzero((t["rel_depth"] > 0.3) & (t["rel_depth"] < 0.7))[:6]
+    w = apparent_width_um(real, pts[mid])
+    ok = np.isfinite(w)
+    assert ok.sum() >= 0.75 * len(mid)
+    assert np.all(w[ok] >= 0.97 * t["thickness_um"][mid][ok])
+    assert np.isnan(apparent_width_um(real, np.array([[0.0, 0.0]])))[0]

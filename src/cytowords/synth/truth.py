@@ -236,10 +236,14 @@ def _area_truth(table: np.ndarray, area, top: np.ndarray, frac: np.ndarray) -> d
     }
 
 
-def truth_in_roi(section_or_geom, vertices_um, step_um: float = 50.0) -> dict[str, Any] | None:
+def truth_in_roi(
+    section_or_geom, vertices_um, step_um: float = 50.0, trace: bool = True
+) -> dict[str, Any] | None:
     """Truth summarised over the cortex inside a polygon (``(N, 2)`` ``(y, x)`` µm): the
     dominant area, median thickness (true, and apparent: the ribbon's width in the section
-    plane, :func:`apparent_width_um`, µm), layer I width (µm), layer IV
+    plane, :func:`apparent_width_um`, through about 100 points of the area's cortex; where
+    no width can be traced (no white matter beyond, or ``trace=False`` for a quick
+    screen) the local estimate of :func:`truth_at`), layer I width (µm), layer IV
     present, that area's per-area truth and the cortex fraction of the region; ``None``
     when the region holds no cortex."""
     geom = _geometry(section_or_geom)
@@ -257,15 +261,17 @@ def truth_in_roi(section_or_geom, vertices_um, step_um: float = 50.0) -> dict[st
     areas, counts = np.unique(t["area"][cortex], return_counts=True)
     aid = str(areas[np.argmax(counts)])
     sel = cortex & (t["area"] == aid)
-    # the apparent width is traced (see apparent_width_um) through at most 400 of them
-    pick = np.flatnonzero(sel)[:: max(1, int(sel.sum()) // 400)]
-    width = apparent_width_um(geom, pts[pick])
+    # the apparent width is traced (see apparent_width_um) through about 100 of them
+    pick = np.flatnonzero(sel)[:: max(1, int(sel.sum()) // 100)]
+    width = apparent_width_um(geom, pts[pick]) if trace else np.full(len(pick), np.nan)
     return {
         "area": aid,
         "area_share": float(counts.max() / cortex.sum()),
         "cortex_fraction": float(cortex.mean()),
         "thickness_um": float(np.median(t["thickness_um"][sel])),
-        "apparent_thickness_um": float(np.nanmedian(width)) if np.isfinite(width).any() else float(np.median(t["apparent_thickness_um"][sel])),
+        "apparent_thickness_um": float(np.nanmedian(width))
+        if np.isfinite(width).any()
+        else float(np.median(t["apparent_thickness_um"][sel])),
         "layer_i_width_um": float(np.median(t["layer_i_width_um"][sel])),
         "iv_present": bool(t["per_area"][aid]["iv_present"]),
         "truth": t["per_area"][aid],
