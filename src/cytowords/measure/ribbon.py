@@ -11,7 +11,9 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   tissue OD (Otsu split of the coarsest level); pale holes smaller than
   :data:`HOLE_UM` (vessels, tears) are filled.
 - **White matter** is the pale class of an Otsu split of the cell-density map (OD smoothed
-  over :data:`DENSITY_SIGMA_UM`) within the tissue, grown from cores: pale parts farther
+  over :data:`DENSITY_SIGMA_UM`) within the tissue (split once more when its paler part
+  differs from the rest by :data:`MIN_WM_CONTRAST` of the grey level: where little white
+  matter is in view a pale cortical band joins the pale class), grown from cores: pale parts farther
   than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
@@ -194,6 +196,17 @@ def _white_matter(
     wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
     if (grey_level - wm_level) < MIN_WM_CONTRAST * grey_level:
         return np.zeros(tissue.shape, bool), wm_level, grey_level
+    # where little white matter is in view, the palest class can hold a pale band of the
+    # cortex (a pale layer III or V) as well: split it again and keep its paler part when
+    # the two parts differ as clearly as white and grey matter must (MIN_WM_CONTRAST of
+    # the grey level)
+    if np.ptp(lo) > 0:
+        t2 = float(threshold_otsu(lo))
+        lo2, mid2 = lo[lo <= t2], lo[lo > t2]
+        if lo2.size and mid2.size and (
+            float(np.median(mid2)) - float(np.median(lo2)) >= MIN_WM_CONTRAST * grey_level
+        ):
+            t, wm_level = t2, float(np.median(lo2))
     pale = tissue & (density <= t)
     # a smooth border: no spikes or pits of single pale or dense patches
     pale = ndi.gaussian_filter(pale.astype(np.float32), WM_SMOOTH_UM / pixel_um) > 0.5
