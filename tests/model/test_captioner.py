@@ -174,3 +174,61 @@ def test_fit_captioner_resumes_exactly(tmp_path, tokenizer):
     full = fit_captioner(_captioner("llama", tokenizer), batches, steps=6, lr=3e-3)
     assert r2.losses[:3] == r1.losses and len(r2.losses) == 6
     assert torch.allclose(torch.tensor(r2.losses), torch.tensor(full.losses), atol=1e-4)
+
+
+def _hf_greedy(cap: Captioner, emb: torch.Tensor, prompt: list[int], n: int) -> list[list[int]]:
+    """Reference: Hugging Face ``generate`` (greedy) on the captioner's prefix + prompt."""
+    eos = cap.tokenizer.eos_token_id
+    with torch.inference_mode():
+        inputs = cap._prefix(emb)
+        if prompt:
+            ids = torch.tensor(prompt)[None].expand(len(emb), -1)
+            inputs = torch.cat([inputs, cap.lm.get_input_embeddings()(ids)], dim=1)
+        out = cap.lm.generate(
+            inputs_embeds=inputs,
+            attention_mask=torch.ones(inputs.shape[:2], dtype=torch.long),
+            max_new_tokens=n,
+            do_sample=False,
+            eos_token_id=eos,
+            pad_token_id=eos,
+        )
+    rows = [r.tolist() for r in out]
+    return [r[: r.index(eos)] if eos in r else r for r in rows]
+
+
+def _default_captioner() -> tuple[Captioner, torch.Tensor, list[int]]:
+    """The bundled model's captioner, inputs of two distinct fields and an area prompt."""
+    from cytowords.model import get_bundle, resolve_model_path
+    from cytowords.model.bundle.inference import caption_prompt
+
+    b = get_bundle(resolve_model_path("default"), "cpu")
+    g = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(2, b.embed_dim, generator=g), dim=1)
+    feats = b.caption_features(emb, None)
+    prompt = b.captioner.tokenizer(caption_prompt(b.area_ids[0]), add_special_tokens=False)
+    return b.captioner, feats, prompt["input_ids"]
+
+
+@pytest.mark.parametrize("which", ["default", "llama"])
+def test_single_thread_decoding_equals_reference_greedy(which, tokenizer):
+    """The captions decoded on one thread (the default for small LMs) equal, token for
+    token, the same loop on torch's two threads and Hugging Face's greedy ``generate``."""
+    if which == "default":
+        cap, emb, prompt = _default_captioner()
+    else:
+        cap, emb, prompt = _captioner("llama", tokenizer), torch.randn(2, EMB_DIM), [5, 9]
+    assert cap.decode_threads == 1
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            fast = cap._greedy(emb, prompt, 32)
+            assert torch.get_num_threads() == 2  # restored
+            cap.decode_threads = None
+            ambient = cap._greedy(emb, prompt, 32)
+    finally:
+        cap.decode_threads = 1
+        torch.set_num_threads(old)
+    assert fast == ambient
+    assert fast == _hf_greedy(cap, emb, prompt, 32)
+    assert any(len(r) > 5 for r in fast)

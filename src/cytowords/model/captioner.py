@@ -14,7 +14,10 @@ manual KV-cached loop, which works for GPT-2, Llama and any model that accepts
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -25,6 +28,32 @@ from cytowords.model.projector import PrefixProjector
 TRAIN_MODES = ("projector", "lora", "full")
 #: older name of "full"
 _ALIASES = {"projector+lm": "full"}
+
+
+#: LMs of at most this many parameters decode on one CPU thread by default: a decoding
+#: step of a small LM is a chain of tiny matrix products (the bundled 3.6 M-parameter
+#: decoder: 1 × 256 by 256 × 682), where a second intra-op thread costs more in
+#: synchronisation than it saves (``benchmarks/describe.py``, docs/benchmarks.md). Larger
+#: LMs keep torch's thread setting (not measured)
+SMALL_LM_PARAMS = 10_000_000
+#: one decoding loop at a time changes torch's (process-wide) thread count
+_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore the
+    previous count; one such block at a time in the process."""
+    if n is None:
+        yield
+        return
+    with _THREADS_LOCK:
+        old = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
 
 
 def _cache_name(lm: Any) -> str:
@@ -49,6 +78,10 @@ class Captioner(nn.Module):
         self.tokenizer = tokenizer
         self.projector = projector
         self.max_caption_tokens = int(max_caption_tokens)
+        #: torch intra-op threads while decoding on the CPU (None: torch's setting): 1 for
+        #: LMs of at most :data:`SMALL_LM_PARAMS` parameters; captions do not depend on it
+        small = sum(prm.numel() for prm in lm.parameters()) <= SMALL_LM_PARAMS
+        self.decode_threads: int | None = 1 if small else None
         #: what :meth:`set_train_mode` made trainable; decides how a bundle stores the LM
         self.train_mode = "projector"
         h = lm.get_input_embeddings().embedding_dim
@@ -178,7 +211,16 @@ class Captioner(nn.Module):
     def _greedy(
         self, embeddings: Tensor, prompt: list[int], max_new_tokens: int
     ) -> list[list[int]]:
-        """Token ids generated greedily after the prefix (+ the ``prompt`` token ids)."""
+        """Token ids generated greedily after the prefix (+ the ``prompt`` token ids), on
+        :attr:`decode_threads` threads when on the CPU."""
+        threads = self.decode_threads if self.device.type == "cpu" else None
+        with _torch_threads(threads):
+            return self._greedy_loop(embeddings, prompt, max_new_tokens)
+
+    def _greedy_loop(
+        self, embeddings: Tensor, prompt: list[int], max_new_tokens: int
+    ) -> list[list[int]]:
+        """The KV-cached greedy loop of :meth:`_greedy`."""
         b = embeddings.shape[0]
         eos = self.tokenizer.eos_token_id
         inputs = self._prefix(embeddings)
