@@ -17,6 +17,7 @@ which :class:`cytowords.sections.scale_check.ScaleLimits` takes its ROI limits.
 
     python benchmarks/roi_scale.py [--brains 203 204] [--side-mm 8] [--per-area 1] [--max-rois 20]
     python benchmarks/roi_scale.py --calibrate
+    python benchmarks/roi_scale.py --brains 100 101 --scale-views 1   # re-reads with 1 view
 """
 
 from __future__ import annotations
@@ -93,10 +94,13 @@ def main() -> None:
     ap.add_argument("--max-rois", type=int, default=20, help="ROIs per brain (random areas)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate", action="store_true", help="ROI limits on validation brains")
+    ap.add_argument(
+        "--scale-views", type=int, default=None, help="views of the re-reads (ScaleLimits.views)"
+    )
     a = ap.parse_args()
     torch.set_num_threads(1)
     brains = a.brains or ([100, 101] if a.calibrate else [203, 204])
-    limits = DEFAULT_SCALE_LIMITS
+    limits = replace(DEFAULT_SCALE_LIMITS, views=a.scale_views)
     if a.calibrate:  # collect the ROI statistics without the ROI rules deciding
         limits = replace(limits, max_flagged_share=1.0, roi_margin=np.inf, thickness_tolerance=0.0)
     d = Describer(a.model, device="cpu", params=DescribeParams(max_new_tokens=4, scale=limits))

@@ -209,15 +209,16 @@ def _default_captioner() -> tuple[Captioner, torch.Tensor, list[int]]:
     return b.captioner, feats, prompt["input_ids"]
 
 
-@pytest.mark.parametrize("which", ["default", "llama"])
+@pytest.mark.parametrize("which", ["default", "llama", "gpt2"])
 def test_single_thread_decoding_equals_reference_greedy(which, tokenizer):
     """The captions decoded on one thread (the default for small LMs) equal, token for
     token, the same loop on torch's two threads and Hugging Face's greedy ``generate``."""
     if which == "default":
         cap, emb, prompt = _default_captioner()
     else:
-        cap, emb, prompt = _captioner("llama", tokenizer), torch.randn(2, EMB_DIM), [5, 9]
+        cap, emb, prompt = _captioner(which, tokenizer), torch.randn(2, EMB_DIM), [5, 9]
     assert cap.decode_threads == 1
+    cap.eval()  # as generate() does: no dropout
     old = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -202,7 +202,7 @@ class Describer:
         if p.scale is not None and p.scale.factors and not (why or roi_rej):
             # only an answer can be a silent wrong one: a rejected ROI is not read again
             scale = reread_at_scales(
-                self.bundle, section, centers, votes, probs.argmax(1), ood, p.scale
+                self.bundle, section, centers, votes, probs.argmax(1), ood, p.scale, patches
             )
             why = scale_rejection(scale, accepted & votes, p.scale)
             votes = votes & ~scale.flagged

@@ -56,12 +56,16 @@ def _torch_threads(n: int | None) -> Iterator[None]:
             torch.set_num_threads(old)
 
 
+def _accepts(lm: Any, name: str) -> bool:
+    """True when ``lm.forward`` (of the base model under a PEFT wrapper) takes ``name``."""
+    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+    return name in inspect.signature(base.forward).parameters
+
+
 def _cache_name(lm: Any) -> str:
     """Keyword of the KV cache in ``lm.forward``: ``cache`` (transformers >= 5.x) or
     ``past_key_values`` (older releases and most custom models)."""
-    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-    params = inspect.signature(base.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
+    return "cache" if _accepts(lm, "cache") else "past_key_values"
 
 
 class Captioner(nn.Module):
@@ -227,9 +231,11 @@ class Captioner(nn.Module):
         if prompt:
             ids = torch.tensor(prompt, dtype=torch.long, device=self.device)[None].expand(b, -1)
             inputs = torch.cat([inputs, self.lm.get_input_embeddings()(ids)], dim=1)
-        mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=self.device)
+        # no attention mask: every row has the same length (no padding), which is what a
+        # causal LM assumes without one, and building it each step costs time
         kw = _cache_name(self.lm)
-        out = self.lm(inputs_embeds=inputs, attention_mask=mask, use_cache=True)
+        last = {"logits_to_keep": 1} if _accepts(self.lm, "logits_to_keep") else {}
+        out = self.lm(inputs_embeds=inputs, use_cache=True, **last)
         past = getattr(out, kw)
         done = torch.zeros(b, dtype=torch.bool, device=self.device)
         result = torch.full((b, max_new_tokens), eos, dtype=torch.long, device=self.device)
@@ -240,8 +246,7 @@ class Captioner(nn.Module):
             done |= nxt == eos
             if bool(done.all()) or step == max_new_tokens - 1:
                 break
-            mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], 1)
-            out = self.lm(input_ids=nxt[:, None], attention_mask=mask, use_cache=True, **{kw: past})
+            out = self.lm(input_ids=nxt[:, None], use_cache=True, **{kw: past})
             past = getattr(out, kw)
             logits = out.logits[:, -1]
         rows = []

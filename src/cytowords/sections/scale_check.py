@@ -348,6 +348,10 @@ class ScaleLimits:
         thickness_tolerance: a ROI abstains when the readout's estimated true cortical
             thickness (mm, at the stated size) lies outside :data:`HUMAN_THICKNESS_MM`
             widened by this factor on both sides (0: no thickness check).
+        views: test-time views per field of the re-reads (None: the bundle's default,
+            the views the ROI's fields were read with). With another count the fields
+            are also embedded again at the stated size with it, so that open-set scores
+            and areas are compared at one view count.
 
     The defaults are set for the default bundle on validation brains 100 and 101
     (``benchmarks/roi_scale.py --calibrate``, 31 squares of 8 mm): at the right pixel size
@@ -363,6 +367,7 @@ class ScaleLimits:
     max_flagged_share: float = 1.0
     roi_margin: float = 1.8
     thickness_tolerance: float = 1.25
+    views: int | None = None
 
 
 DEFAULT_SCALE_LIMITS = ScaleLimits()
@@ -449,28 +454,40 @@ def reread_at_scales(
     area: np.ndarray,
     ood: np.ndarray,
     limits: ScaleLimits = DEFAULT_SCALE_LIMITS,
+    patches: np.ndarray | None = None,
 ) -> RoiScale:
     """Read the ``checked`` fields of a ROI (``(M, 2)`` µm centres, ``(M,)`` bool) again at
     each of ``limits.factors`` × the stated pixel size (the same tissue: a field of the
     model's size in true µm is ``1 / factor`` as many stated µm), classify them with
     ``bundle`` and compare with the stated size's ``area`` indices and open-set scores
-    ``ood`` (``(M,)``)."""
+    ``ood`` (``(M,)``, read with the bundle's default views). ``patches``: the ROI's
+    fields as read at the stated size (``(M, ...)``), used when ``limits.views`` differs
+    from those views (None: read again)."""
     import torch
 
     checked = np.asarray(checked, dtype=bool)
     idx = np.flatnonzero(checked)
     m, k = len(checked), len(limits.factors)
+    centres = np.asarray(centres_um)[idx]
+    views = limits.views
+    a0, o0 = np.asarray(area)[idx], np.asarray(ood, dtype=float)[idx]
+    if views is not None and views != bundle.views and len(idx):
+        here = (
+            read_fields(section, centres, bundle.pixel_size_um, bundle.read_px)
+            if patches is None
+            else np.asarray(patches)[idx]
+        )
+        with torch.inference_mode():
+            pred = bundle.predict(bundle.embed(here, views=views), views)
+        a0, o0 = pred.area_index, np.asarray(pred.ood_score, dtype=float)
     area_at = np.zeros((k, len(idx)), dtype=int)
     ood_at = np.zeros((k, len(idx)))
     for j, f in enumerate(limits.factors):
-        patches = read_fields(
-            section, np.asarray(centres_um)[idx], bundle.pixel_size_um / f, bundle.read_px
-        )
+        fields = read_fields(section, centres, bundle.pixel_size_um / f, bundle.read_px)
         with torch.inference_mode():
-            pred = bundle.predict(bundle.embed(patches))
+            pred = bundle.predict(bundle.embed(fields, views=views), views)
         area_at[j], ood_at[j] = pred.area_index, pred.ood_score
     field_factor = np.full(m, -1, dtype=int)
-    a0, o0 = np.asarray(area)[idx], np.asarray(ood, dtype=float)[idx]
     field_factor[idx] = inconsistent_fields(a0, o0, area_at, ood_at, limits.field_margin)
     med = (float(np.median(o0)), *(float(np.median(v)) for v in ood_at))
     return RoiScale(
