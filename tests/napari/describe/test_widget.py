@@ -361,3 +361,18 @@ def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> No
     assert w.request().params.scale is None
     w.scale_check.setChecked(True)
     assert w.request().params.scale == DescribeParams().scale and w.request().params.scale
+
+
+def test_cell_statistics_checkbox_reaches_the_jobs(widget) -> None:
+    from cytowords.describe import DescribeParams
+
+    _, w = widget
+    # off by default, as in the core: cells cost seconds per ROI
+    assert not w.cells_check.isChecked()
+    assert w.request().params.measure_cells is False
+    assert DescribeParams().measure_cells is False
+    # on: the readout measures cells where the scan is fine enough ("auto")
+    w.cells_check.setChecked(True)
+    assert w.request().params.measure_cells == "auto"
+    w.cells_check.setChecked(False)
+    assert w.request().params.measure_cells is False

@@ -70,6 +70,12 @@ class DescribeWidget(QWidget):
             "fields that read as another area there do not vote, and a ROI where most do "
             "is not named (docs/your_scans.md). Off: faster, no such guard."
         )
+        self.cells_check = QCheckBox("cell statistics where the scan has <= 2 µm/px")
+        self.cells_check.setToolTip(
+            "Detect somata in the readout (density per layer, large pyramids): seconds more "
+            "per ROI. Only with them may a caption state Betz or Meynert cells, where giant "
+            "pyramids were found deep in the ribbon (docs/captions.md)."
+        )
         self.describe_sel_btn = QPushButton("Describe selected")
         self.describe_all_btn = QPushButton("Describe all")
         self.progress = ProgressRow()
@@ -113,6 +119,7 @@ class DescribeWidget(QWidget):
         lay.addWidget(self.autosave)
         lay.addWidget(self.auto_check)
         lay.addWidget(self.scale_check)
+        lay.addWidget(self.cells_check)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.results, 1)
@@ -120,7 +127,10 @@ class DescribeWidget(QWidget):
     # -- widget values ---------------------------------------------------------------
     def request(self) -> DescribeRequest:
         """The current widget values as a :class:`DescribeRequest`."""
-        params = DescribeParams(max_patches=int(self.max_patches.value()))
+        params = DescribeParams(
+            max_patches=int(self.max_patches.value()),
+            measure_cells="auto" if self.cells_check.isChecked() else False,
+        )
         if not self.scale_check.isChecked():
             params = replace(params, scale=None)
         return DescribeRequest(
