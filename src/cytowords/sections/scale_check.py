@@ -11,8 +11,8 @@ as dense area maps of a few scattered tissue windows
 (:func:`cytowords.mapping.compute_area_map`), other models (TorchScript encoders) as
 single fields. Cortex reads as a known area most often
 near its true scale, so a stated size far from that peak is flagged, with the size at the
-peak as a suggestion. The peak is broad (about ×0.8 to ×1.25), so errors under about ×1.4
-are not detected; on sections with little known cortex the check says it is
+peak as a suggestion. The peak is broad (for the bundled model about ×0.67 to ×1.5), so
+smaller errors are not detected; on sections with little known cortex the check says it is
 inconclusive.
 
 The same reading answers a second question: does the model know this tissue at all? The

@@ -27,9 +27,9 @@ from collections.abc import Collection
 import numpy as np
 
 from cytowords.measure.vector import (
-    caption_special_claims,
     claim_contradicted,
     claim_unsupported,
+    special_unsupported,
     vector_values,
 )
 
@@ -78,7 +78,7 @@ def clause_contradicts(clause: str, truth: FieldTruth | None) -> bool:
         return False
     if claim_contradicted(clause, truth.cortex_type, truth.thickness_mm):
         return True
-    return any(k not in truth.special for k in caption_special_claims(clause))
+    return special_unsupported(clause, truth.special)
 
 
 def measured_sentences(vector: np.ndarray, rng: np.random.Generator) -> list[str]:

@@ -38,10 +38,9 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID
 from cytowords.measure.vector import (
-    THICK_MIN_MM,
-    THIN_MAX_MM,
     caption_iv_claim,
     caption_special_claims,
+    claim_contradicted,
     thickness_claim,
     vector_values,
 )
@@ -89,8 +88,7 @@ def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
             out.append(("thickness", abs(float(m.group(1)) - th) <= THICKNESS_TOL * th))
         term = thickness_claim(part)
         if term is not None and th is not None:
-            ok = th < THIN_MAX_MM if term == "thin" else th >= THICK_MIN_MM
-            out.append(("thickness_term", ok))
+            out.append(("thickness_term", not claim_contradicted(part, None, th)))
         iv = caption_iv_claim(part)
         if iv is not None and truth.get("iv_present") is not None:
             out.append(("layer_iv", iv == truth["iv_present"]))
