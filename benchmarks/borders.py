@@ -1,8 +1,10 @@
 """Observer-independent borders on synthetic sections (:mod:`cytowords.measure.borders`).
 
-Paths follow the pial surface of virtual sections (the synthetic outline); the true borders
-are where the area under the middle of consecutive traverses changes
-(:func:`cytowords.synth.truth.truth_at`). Only true borders with a smallest block of
+Paths follow the pial surface of virtual sections (the synthetic outline). Two truths are
+scored (:func:`cytowords.synth.truth.truth_at`): ``station``, where the area of the column at
+consecutive stations on the path changes (independent of the method's traverses), and
+``traverse``, where the area under the middle of consecutive traverses changes (the figure
+before session 19; it moves with the traverses). Only true borders with a smallest block of
 traverses on both sides can be found. Reports the share of true borders found within 1 mm
 along the path, false borders per 20 mm of path and, per area pair (either order), how
 many of its borders were found. Sections come from the default (realistic) generator; a
@@ -28,7 +30,11 @@ from cytowords.measure.borders import (
     find_borders,
 )
 from cytowords.synth import virtual_section
+from cytowords.synth.brain import REALISM_COMPONENTS
 from cytowords.synth.truth import _geometry, truth_at
+
+#: the truths scored: the area at each station on the path, and under each traverse's middle
+TRUTHS = ("station", "traverse")
 
 
 def main() -> None:
@@ -49,13 +55,20 @@ def main() -> None:
     )
     ap.add_argument("--no-length-adjust", action="store_true")
     ap.add_argument("--no-equivolume", action="store_true", help="equidistant depths")
+    ap.add_argument(
+        "--realism-off",
+        nargs="*",
+        default=[],
+        choices=sorted(REALISM_COMPONENTS),
+        help="ablation: components of the realistic generator to switch off",
+    )
     args = ap.parse_args()
     levels = list(args.min_support)
-    score = {v: Score() for v in levels}
+    score = {(t, v): Score() for t in TRUTHS for v in levels}
     total_mm = 0.0
     t0 = time.time()
     for brain in args.brains:
-        sec = virtual_section(brain)
+        sec = virtual_section(brain, realism_off=args.realism_off or None)
         g = _geometry(sec)
         g._build()
         s = g._arclen
@@ -78,41 +91,53 @@ def main() -> None:
             except MeasureError as exc:
                 print(f"brain {brain} path at {a / 1000:.0f} mm: {exc}")
                 continue
+            # the truth: the area of the column at each station on the path (method-independent)
+            # and, as before, the area under the middle of each traverse (moves with them)
             mids = np.array([t[len(t) // 2] for t in r.traverses_um])
-            area = truth_at(sec, mids)["area"]
-            ch = np.flatnonzero(area[1:] != area[:-1]) + 1
+            truths = {"station": r.station_um, "traverse": mids}
             bmin = min(r.block_sizes)
-            ch = ch[(ch >= bmin) & (ch <= len(area) - bmin)]
-            true_um = r.positions_along_um[ch]
-            pairs = ["/".join(sorted((str(area[c - 1]), str(area[c])))) for c in ch]
             lengths = np.array([np.hypot(*np.diff(t, axis=0).T).sum() for t in r.traverses_um])
             total_mm += r.path_length_um / 1000
+            found = {levels[0]: r.border_along_um}
+            for v in levels[1:]:
+                det = detect_borders(
+                    r.profiles,
+                    r.block_sizes,
+                    args.alpha,
+                    test=args.test,
+                    n_permutations=args.n_permutations,
+                    lengths_um=None if args.no_length_adjust else lengths,
+                    min_support=v,
+                )
+                found[v] = r.positions_along_um[det["positions"]]
             line = []
-            for v in levels:
-                got = r.border_along_um
-                if v != levels[0]:
-                    det = detect_borders(
-                        r.profiles,
-                        r.block_sizes,
-                        args.alpha,
-                        test=args.test,
-                        n_permutations=args.n_permutations,
-                        lengths_um=None if args.no_length_adjust else lengths,
-                        min_support=v,
-                    )
-                    got = r.positions_along_um[det["positions"]]
-                n_false = score[v].add(true_um, pairs, got)
-                line.append(f"support {v:g}: {len(got)} found, {n_false} false")
+            for name, pts in truths.items():
+                area = truth_at(sec, pts)["area"]
+                ch = np.flatnonzero(area[1:] != area[:-1]) + 1
+                ch = ch[(ch >= bmin) & (ch <= len(area) - bmin)]
+                true_um = r.positions_along_um[ch]
+                pairs = ["/".join(sorted((str(area[c - 1]), str(area[c])))) for c in ch]
+                part = []
+                for v in levels:
+                    n_false = score[name, v].add(true_um, pairs, found[v])
+                    part.append(f"support {v:g}: {len(found[v])} found, {n_false} false")
+                line.append(
+                    f"{name} truth {len(true_um)} true at "
+                    f"{np.round(true_um / 1000, 1).tolist()} mm: {'; '.join(part)}"
+                )
             print(
-                f"brain {brain} path at {a / 1000:.0f} mm: {len(r.profiles)} traverses, "
-                f"{len(true_um)} true; {'; '.join(line)} ({time.time() - t0:.0f} s)"
+                f"brain {brain} path at {a / 1000:.0f} mm: {len(r.profiles)} traverses, borders at "
+                f"{np.round(r.border_along_um / 1000, 1).tolist()} mm ({time.time() - t0:.0f} s)"
             )
-    for v in levels:
-        sc = score[v]
+            for ln in line:
+                print("  " + ln)
+    for name, v in score:
+        sc = score[name, v]
         print(
-            f"min support {v:g}: true borders found within 1 mm: {sc.found}/{sc.n_true} = "
-            f"{sc.found / max(sc.n_true, 1):.0%}; false borders: {sc.n_false} over "
-            f"{total_mm:.0f} mm = {20 * sc.n_false / max(total_mm, 1e-9):.2f} per 20 mm"
+            f"{name} truth, min support {v:g}: true borders found within 1 mm: "
+            f"{sc.found}/{sc.n_true} = {sc.found / max(sc.n_true, 1):.0%}; false borders: "
+            f"{sc.n_false} over {total_mm:.0f} mm = "
+            f"{20 * sc.n_false / max(total_mm, 1e-9):.2f} per 20 mm"
         )
         print(
             "  per pair (found/true):",

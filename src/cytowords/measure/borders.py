@@ -49,7 +49,7 @@ from .ribbon import pia_through, profiles_along, segment, slide_reference, strea
 #: a station in the glass or the white matter is at most this far from the grey matter (µm)
 MAX_PIA_DISTANCE_UM = 1500.0
 #: the band read around the path (µm each side): room for the whole ribbon and some white matter
-BAND_UM = 4500.0
+BAND_UM = 7500.0
 #: block-size maxima this close (positions) count as the same border
 CONSISTENT_POSITIONS = 2
 #: at least this share of the stations must have a traverse, else the path is off the cortex

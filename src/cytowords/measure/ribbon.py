@@ -143,6 +143,13 @@ def segment(
         reasons.append("not cortex: no tissue in the ROI")
     else:
         wm, wm_level, grey_level = _white_matter(density, tissue, glass_mask, pixel_um)
+    if wm.any() and glass_mask.any():
+        # a crack or tear along the white matter: glass within LAYER_I_MAX_UM of white
+        # matter is no pial surface (the pia lies a cortical thickness from the white
+        # matter); the grey matter along it meets the white matter there
+        crack = glass_mask & (ndi.distance_transform_edt(~wm) * pixel_um <= LAYER_I_MAX_UM)
+        wm = wm | crack
+        glass_mask = glass_mask & ~crack
     grey = tissue & ~wm
     pia = grey & ndi.binary_dilation(glass_mask, structure=ndi.generate_binary_structure(2, 1))
     potential = np.full(img.shape, np.nan, np.float32)
