@@ -17,6 +17,7 @@ from cytowords.measure.borders import (
     find_borders,
     length_adjusted,
     profile_features,
+    serial_correlation,
 )
 from cytowords.sections import open_section, write_section
 from cytowords.synth import virtual_section
@@ -63,13 +64,20 @@ def test_no_change_gives_no_border():
 def test_vectorised_distance_matches_the_direct_formula():
     rng = np.random.default_rng(7)
     f = rng.normal(size=(40, 10)) + np.linspace(0, 1, 40)[:, None]
-    d2, _ = distance_function(f, 12)
+    f[:, 0] = np.cumsum(rng.normal(size=40))  # one serially correlated feature
+    d2, _ = distance_function(f, 12, serial=False)
     z = (f - f.mean(0)) / f.std(0)
     a, b = z[8:20], z[20:32]
     pooled = (np.cov(a, rowvar=False) + np.cov(b, rowvar=False)) / 2
     pooled += np.eye(10) * 1e-6 * np.trace(pooled) / 10
     diff = a.mean(0) - b.mean(0)
     assert d2[20] == pytest.approx(float(diff @ np.linalg.solve(pooled, diff)), rel=1e-9)
+    # corrected: each mean difference over the square root of its AR(1) variance inflation
+    rho = serial_correlation(z, 12)
+    assert rho[0] > 0.3
+    diff = diff / np.sqrt((1 + rho) / (1 - rho))
+    d2s, _ = distance_function(f, 12)
+    assert d2s[20] == pytest.approx(float(diff @ np.linalg.solve(pooled, diff)), rel=1e-9)
 
 
 def _change_sequence(seed: int, change: int | None) -> np.ndarray:
@@ -115,6 +123,48 @@ def test_length_adjustment_removes_a_trend_with_traverse_length():
     assert adj.mean(0) == pytest.approx(f.mean(0))
     # a feature unrelated to the length keeps its values up to its small chance slope
     assert np.abs(adj[:, 1] - f[:, 1]).max() < 0.5
+
+
+def _ar1(rng: np.random.Generator, rho: float, n: int, sd: float, p: int = 1) -> np.ndarray:
+    """An AR(1) sequence ``(n, p)`` with lag-1 correlation ``rho`` and innovations ``sd``."""
+    e = rng.normal(0, sd, (n, p))
+    x = np.zeros((n, p))
+    for t in range(1, n):
+        x[t] = rho * x[t - 1] + e[t]
+    return x
+
+
+def test_serial_correlation_of_ar1_features():
+    rng = np.random.default_rng(4)
+    iid = serial_correlation(rng.normal(size=(4000, 3)), 20)
+    assert np.all(iid < 0.05)
+    # around a running mean over 20 values the estimate is low (0.6 -> about 0.48), never high
+    est = serial_correlation(_ar1(rng, 0.6, 4000, 1.0, 3), 20)
+    assert np.all((est > 0.4) & (est < 0.6))
+    assert np.all(serial_correlation(_ar1(rng, 0.95, 4000, 1.0, 3), 10) <= 0.9)
+
+
+def test_serial_correction_keeps_correlated_profiles_from_reading_as_borders():
+    # the band's depth wanders slowly (AR(1), rho 0.9) and never steps: at a lax level the
+    # uncorrected test, which takes neighbouring profiles as independent, finds "borders"
+    def wandering(seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return _profiles(0.5 + _ar1(rng, 0.9, 120, 0.01)[:, 0], rng)
+
+    def n_found(serial: bool) -> int:
+        return sum(
+            len(detect_borders(wandering(s), (12, 16, 20), 0.01, serial=serial)["positions"])
+            for s in range(20)
+        )
+
+    without, with_ = n_found(False), n_found(True)
+    assert without >= 10
+    assert with_ <= without // 2
+    # a real step is still found with the correction (and the same D² without it)
+    rng = np.random.default_rng(9)
+    centres = np.where(np.arange(80) < 40, 0.45, 0.6) + rng.normal(0, 0.02, 80)
+    det = detect_borders(_profiles(centres, rng))
+    assert len(det["positions"]) == 1 and abs(int(det["positions"][0]) - 40) <= 1
 
 
 # a 40 × 30 mm section of brain 205: areas about 2 mm long along the pia

@@ -13,6 +13,7 @@ from cytowords.measure.ribbon import (
     pia_through,
     segment,
     slide_reference,
+    streamlines,
 )
 from tests.support.gyrus import PX, XC, YS, R, T, gyrus_image, radius_of
 
@@ -32,8 +33,27 @@ def test_white_matter_cut_and_torn_is_kept_and_layer_i_is_not():
     tissue = img < 200
     assert rib.wm[true_wm & tissue].mean() > 0.9
     # no white matter in the cortex (beyond the blur of the density map at its border)
-    assert not rib.wm[rad > R - 2500.0 + 200].any()
+    assert not rib.wm[(rad > R - 2500.0 + 200) & rib.tissue].any()
     assert rib.pia.sum() > 0 and np.isfinite(rib.potential).any()
+
+
+def test_crack_along_the_white_matter_is_no_pia():
+    # a 60 µm gap between the grey and the white matter of the right bank: the grey matter
+    # along it is not a second pia, and the traverses of the bank run across the cortex to it
+    img = gyrus_image(crack=True)
+    rib = segment(img.astype(np.float64), PX, slide_reference([img]))
+    rad = _grid_radius(img.shape)
+    assert rib.pia.any() and not rib.pia[rad < R - T / 2].any()
+    ys = np.arange(YS + 2000, YS + 7000, 500.0)
+    pts_um = np.stack([ys, np.full(len(ys), XC + R - T / 2)], 1)
+    seeds = pia_through(rib, pts_um / PX - 0.5, 1500 / PX)
+    assert np.isfinite(seeds).all()
+    assert np.abs(radius_of((seeds + 0.5) * PX) - R).max() <= 2 * PX
+    trs = streamlines(rib, seeds)
+    assert all(t is not None for t in trs)
+    ends = radius_of(np.array([(t.points[-1] + 0.5) * PX for t in trs]))
+    assert np.abs(ends - (R - T)).max() <= 3 * PX
+    assert all(abs(t.length_um - T) <= 3 * PX for t in trs)
 
 
 def test_pia_through_a_point_follows_the_depth_up():

@@ -29,10 +29,16 @@ def _od(alpha: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 
 def gyrus_image(
-    change_y: float | None = None, seed: int = 0, thickness: float = T, tear: bool = False
+    change_y: float | None = None,
+    seed: int = 0,
+    thickness: float = T,
+    tear: bool = False,
+    crack: bool = False,
 ) -> np.ndarray:
     """The slide as uint8 (bright glass); ``tear``: the white matter is torn along the
-    spine and the finger cut off by glass 1 mm above the bottom edge."""
+    spine and the finger cut off by glass 1 mm above the bottom edge; ``crack``: a 60 µm
+    cell-free gap along the grey/white border of the right bank, from 1 mm below the crown
+    down to the bottom edge."""
     yy, xx = (np.mgrid[0 : int(H / PX), 0 : int(W / PX)] + 0.5) * PX
     ds = np.where(yy < YS, np.hypot(yy - YS, xx - XC), np.abs(xx - XC))
     x = (R - ds) / thickness  # relative depth: 0 pia, 1 white matter
@@ -45,6 +51,8 @@ def gyrus_image(
     glass = x < 0
     if tear:
         glass |= (yy > H - 1000) | ((np.abs(xx - XC) < 60) & (yy > YS - 500))
+    if crack:
+        glass |= (xx > XC) & (yy > YS + 1000) & (x > 1) & (x < 1 + 60.0 / thickness)
     od = np.where(x > 1, 0.25, _od(alpha, centre))
     rng = np.random.default_rng(seed)
     od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))

@@ -71,6 +71,8 @@ PERMUTATION_SEED = 0
 #: about 3 false borders per 20 mm; the shuffles, like the F approximation, take neighbouring
 #: traverses as independent)
 PERMUTATION_ALPHA = 0.002
+#: serial correlations are clipped here (a variance inflation of at most 19)
+MAX_SERIAL_CORRELATION = 0.9
 #: a border must be found by at least this share of the block sizes
 MIN_SUPPORT = 0.5
 FEATURE_NAMES = (
@@ -128,10 +130,30 @@ def _standardised(features: np.ndarray) -> np.ndarray:
     return (f - f.mean(0)) / scale
 
 
-def _block_d2(f: np.ndarray, block: int) -> np.ndarray:
+def serial_correlation(features: np.ndarray, block: int) -> np.ndarray:
+    """Lag-1 autocorrelation ``(p,)`` of each feature of ``features`` ``(n, p)`` (ordered along
+    the path) around its running mean over ``block`` profiles, clipped to
+    ``[0,`` :data:`MAX_SERIAL_CORRELATION` ``]``: neighbouring traverses 100 µm apart see
+    overlapping tissue and the same slow changes (stain, obliqueness, curvature), so their
+    features are not independent. The running mean takes out changes slower than a block
+    (and steps at borders); 0 for a sequence shorter than three profiles."""
+    f = np.asarray(features, dtype=np.float64)
+    if len(f) < 3:
+        return np.zeros(f.shape[1])
+    r = f - ndi.uniform_filter1d(f, size=int(block), axis=0, mode="nearest")
+    den = (r**2).sum(0)
+    rho = np.where(den > 0, (r[1:] * r[:-1]).sum(0) / np.where(den > 0, den, 1.0), 0.0)
+    return np.clip(rho, 0.0, MAX_SERIAL_CORRELATION)
+
+
+def _block_d2(f: np.ndarray, block: int, inflation: np.ndarray | None = None) -> np.ndarray:
     """Mahalanobis D² between the ``block`` rows before and after each position of one or
     more sequences ``f`` ``(..., n, p)``: returns ``(..., n - 2 * block + 1)`` for positions
-    ``block .. n - block`` (window sums from cumulative sums, one batched solve)."""
+    ``block .. n - block`` (window sums from cumulative sums, one batched solve).
+    ``inflation`` ``(p,)``: the variance of each feature's block mean relative to that of
+    independent rows (:func:`serial_correlation`); the difference of the means is divided by
+    its square root (the covariance of the difference of two block means is
+    ``2 / block * V^½ S V^½`` for a lag-1 autocorrelated sequence, ``V`` its diagonal)."""
     p = f.shape[-1]
     lead = f.shape[:-2]
     zero = np.zeros(lead + (1, p))
@@ -153,6 +175,8 @@ def _block_d2(f: np.ndarray, block: int) -> np.ndarray:
     tr = np.trace(pooled, axis1=-2, axis2=-1) / p
     pooled = pooled + np.eye(p) * (1e-6 * np.maximum(tr, 1e-12))[..., None, None]
     diff = m_a - m_b
+    if inflation is not None:
+        diff = diff / np.sqrt(inflation)
     return np.einsum("...j,...j->...", diff, np.linalg.solve(pooled, diff[..., None])[..., 0])
 
 
@@ -162,6 +186,7 @@ def distance_function(
     test: str = "bonferroni",
     n_permutations: int = N_PERMUTATIONS,
     seed: int = PERMUTATION_SEED,
+    serial: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mahalanobis D² between the ``block`` feature vectors before and after each position
     and the p-value of the difference, corrected for the number of positions tested:
@@ -174,6 +199,13 @@ def distance_function(
       D² (``(1 + count) / (1 + n_permutations)``). It controls the family-wise error over
       the path without a distributional assumption, but like the F approximation it takes
       the profiles as exchangeable under no border.
+
+    ``serial`` (default): D² is corrected for the serial correlation of neighbouring
+    profiles (:func:`serial_correlation`): each feature's mean difference is divided by the
+    square root of its AR(1) variance inflation ``(1 + ρ) / (1 - ρ)`` (Bartlett 1935; the
+    effective number of profiles in a block is ``block (1 - ρ) / (1 + ρ)``), so that D² and
+    its test refer to independent profiles, as Hotelling's T² and the shuffles (which
+    destroy the order, and with it the correlation) assume. ``serial=False``: D² as before.
 
     Position ``i`` lies between rows ``i - 1`` and ``i``; both arrays have ``len(features)
     + 1`` entries, NaN where a full block does not fit on either side."""
@@ -188,7 +220,11 @@ def distance_function(
         return d2, pv
     f = _standardised(f)
     positions = np.arange(block, n - block + 1)
-    d2[positions] = _block_d2(f, block)
+    inflation = None
+    if serial:
+        rho = serial_correlation(f, block)
+        inflation = (1 + rho) / (1 - rho)
+    d2[positions] = _block_d2(f, block, inflation)
     if test == "bonferroni":
         fstat = df2 / ((2 * block - 2) * p) * (block / 2.0 * d2[positions])
         pv[positions] = np.minimum(stats.f.sf(fstat, p, df2) * len(positions), 1.0)
@@ -279,13 +315,14 @@ def detect_borders(
     seed: int = PERMUTATION_SEED,
     lengths_um: np.ndarray | None = None,
     min_support: float = MIN_SUPPORT,
+    serial: bool = True,
 ) -> dict[str, Any]:
     """Borders in a sequence of profiles ``(n, depth)`` (ordered along the cortex).
 
     ``lengths_um``: the traverse lengths (µm); when given, the features are first adjusted
     for them (:func:`length_adjusted`). ``min_support``: the share of block sizes that must
     find a border.
-    ``test``/``n_permutations``/``seed``: see :func:`distance_function`; ``alpha``: the
+    ``test``/``n_permutations``/``seed``/``serial``: see :func:`distance_function`; ``alpha``: the
     level of the corrected test (default :data:`ALPHA` for ``"bonferroni"``,
     :data:`PERMUTATION_ALPHA` for ``"permutation"``, which cannot reach below
     ``1 / (1 + n_permutations)``). Returns ``positions`` (indices ``i``: between profile
@@ -304,7 +341,7 @@ def detect_borders(
     pv = np.full_like(d2, np.nan)
     maxima = []
     for k, b in enumerate(block_sizes):
-        d2[k], pv[k] = distance_function(tested, int(b), test, n_permutations, seed)
+        d2[k], pv[k] = distance_function(tested, int(b), test, n_permutations, seed, serial)
         maxima.append(_significant_maxima(d2[k], pv[k], max(CONSISTENT_POSITIONS, b // 2), alpha))
     pos, sup = consistent_borders(maxima, d2, min_support=min_support)
     return {"positions": pos, "support": sup, "distance": d2, "pvalue": pv, "features": feats}
@@ -403,6 +440,7 @@ def find_borders(
     min_support: float = MIN_SUPPORT,
     adjust_length: bool = True,
     equivolume: bool = True,
+    serial: bool = True,
 ) -> BorderResult:
     """Observer-independent borders along ``path_um`` (``(N, 2)`` (y, x) µm polyline drawn
     on the pial surface, along the ribbon or along the white-matter border) of a :class:`cytowords.sections.Section`.
@@ -414,7 +452,8 @@ def find_borders(
     :func:`default_alpha`); ``min_support``: the share of block sizes that must find a
     border; ``adjust_length``: adjust the features for the traverse length
     (:func:`length_adjusted`); ``equivolume``: sample the profiles at equivolumetric
-    depths (:func:`.ribbon.column_bend`; else at equidistant relative depths);
+    depths (:func:`.ribbon.column_bend`; else at equidistant relative depths); ``serial``:
+    correct D² for the serial correlation of neighbouring profiles (:func:`distance_function`);
     ``profile_um``: the profile resolution (default: 20 µm/px or the nearest pyramid level
     within 25 %, coarser for very long paths). Raises :class:`MeasureError` for a path that
     is not a finite polyline, one shorter than two of the smallest blocks, or one off the
@@ -503,6 +542,7 @@ def find_borders(
         n_permutations=n_permutations,
         lengths_um=lengths if adjust_length else None,
         min_support=min_support,
+        serial=serial,
     )
     a_keep = along[st_keep]
     mid = np.concatenate([[a_keep[0]], (a_keep[:-1] + a_keep[1:]) / 2, [a_keep[-1]]])
@@ -551,4 +591,5 @@ __all__ = [
     "length_adjusted",
     "point_at",
     "profile_features",
+    "serial_correlation",
 ]

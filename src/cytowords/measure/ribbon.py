@@ -144,10 +144,7 @@ def segment(
     else:
         wm, wm_level, grey_level = _white_matter(density, tissue, glass_mask, pixel_um)
     if wm.any() and glass_mask.any():
-        # a crack or tear along the white matter: glass within LAYER_I_MAX_UM of white
-        # matter is no pial surface (the pia lies a cortical thickness from the white
-        # matter); the grey matter along it meets the white matter there
-        crack = glass_mask & (ndi.distance_transform_edt(~wm) * pixel_um <= LAYER_I_MAX_UM)
+        crack = _cracks(tissue, glass_mask, wm, pixel_um)
         wm = wm | crack
         glass_mask = glass_mask & ~crack
     grey = tissue & ~wm
@@ -158,6 +155,22 @@ def segment(
     return Ribbon(
         od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons
     )
+
+
+def _cracks(
+    tissue: np.ndarray, glass: np.ndarray, wm: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """Glass in cracks and tears along or in the white matter: gaps in the tissue narrower
+    than 2 :data:`WM_MIN_RADIUS_UM` (closed by a disc of that radius) within
+    :data:`LAYER_I_MAX_UM` of the white matter. No pial surface lies there (the pia is a
+    cortical thickness from the white matter, the glass of a sulcus is no nearer); taken
+    as glass, the grey matter along a crack at the grey/white border would be a second pia
+    and the depth potential would turn its traverses aside to distant white matter."""
+    r = WM_MIN_RADIUS_UM / pixel_um
+    dilated = ndi.distance_transform_edt(~tissue) <= r
+    closed = ndi.distance_transform_edt(dilated) > r
+    near_wm = ndi.distance_transform_edt(~wm) * pixel_um <= LAYER_I_MAX_UM
+    return glass & closed & near_wm
 
 
 def _fill_small_holes(mask: np.ndarray, max_px: float) -> np.ndarray:
