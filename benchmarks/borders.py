@@ -44,7 +44,13 @@ def main() -> None:
     ap.add_argument("--length-mm", type=float, default=20.0)
     ap.add_argument("--spacing-um", type=float, default=100.0)
     ap.add_argument("--test", choices=TESTS, default="bonferroni")
-    ap.add_argument("--alpha", type=float, default=None, help="level (default: per test)")
+    ap.add_argument(
+        "--alpha",
+        type=float,
+        nargs="+",
+        default=[None],
+        help="levels (default: per test); each is scored on the same profiles",
+    )
     ap.add_argument("--n-permutations", type=int, default=N_PERMUTATIONS)
     ap.add_argument(
         "--min-support",
@@ -54,6 +60,9 @@ def main() -> None:
         help="shares of block sizes a border needs; each is scored on the same profiles",
     )
     ap.add_argument("--no-length-adjust", action="store_true")
+    ap.add_argument(
+        "--no-serial", action="store_true", help="D² without the serial-correlation correction"
+    )
     ap.add_argument("--no-equivolume", action="store_true", help="equidistant depths")
     ap.add_argument(
         "--realism-off",
@@ -63,7 +72,7 @@ def main() -> None:
         help="ablation: components of the realistic generator to switch off",
     )
     args = ap.parse_args()
-    levels = list(args.min_support)
+    levels = [(a, v) for a in args.alpha for v in args.min_support]
     score = {(t, v): Score() for t in TRUTHS for v in levels}
     total_mm = 0.0
     t0 = time.time()
@@ -82,11 +91,12 @@ def main() -> None:
                     path,
                     spacing_um=args.spacing_um,
                     test=args.test,
-                    alpha=args.alpha,
+                    alpha=levels[0][0],
                     n_permutations=args.n_permutations,
-                    min_support=levels[0],
+                    min_support=levels[0][1],
                     adjust_length=not args.no_length_adjust,
                     equivolume=not args.no_equivolume,
+                    serial=not args.no_serial,
                 )
             except MeasureError as exc:
                 print(f"brain {brain} path at {a / 1000:.0f} mm: {exc}")
@@ -99,17 +109,18 @@ def main() -> None:
             lengths = np.array([np.hypot(*np.diff(t, axis=0).T).sum() for t in r.traverses_um])
             total_mm += r.path_length_um / 1000
             found = {levels[0]: r.border_along_um}
-            for v in levels[1:]:
+            for al, v in levels[1:]:
                 det = detect_borders(
                     r.profiles,
                     r.block_sizes,
-                    args.alpha,
+                    al,
                     test=args.test,
                     n_permutations=args.n_permutations,
                     lengths_um=None if args.no_length_adjust else lengths,
                     min_support=v,
+                    serial=not args.no_serial,
                 )
-                found[v] = r.positions_along_um[det["positions"]]
+                found[al, v] = r.positions_along_um[det["positions"]]
             line = []
             for name, pts in truths.items():
                 area = truth_at(sec, pts)["area"]
@@ -120,7 +131,7 @@ def main() -> None:
                 part = []
                 for v in levels:
                     n_false = score[name, v].add(true_um, pairs, found[v])
-                    part.append(f"support {v:g}: {len(found[v])} found, {n_false} false")
+                    part.append(f"{_level(v)}: {len(found[v])} found, {n_false} false")
                 line.append(
                     f"{name} truth {len(true_um)} true at "
                     f"{np.round(true_um / 1000, 1).tolist()} mm: {'; '.join(part)}"
@@ -134,7 +145,7 @@ def main() -> None:
     for name, v in score:
         sc = score[name, v]
         print(
-            f"{name} truth, min support {v:g}: true borders found within 1 mm: "
+            f"{name} truth, {_level(v)}: true borders found within 1 mm: "
             f"{sc.found}/{sc.n_true} = {sc.found / max(sc.n_true, 1):.0%}; false borders: "
             f"{sc.n_false} over {total_mm:.0f} mm = "
             f"{20 * sc.n_false / max(total_mm, 1e-9):.2f} per 20 mm"
@@ -144,6 +155,11 @@ def main() -> None:
             ", ".join(f"{p} {sc.hit[p]}/{n}" for p, n in sorted(sc.total.items())) or "none",
         )
     print(f"{time.time() - t0:.0f} s")
+
+
+def _level(level: tuple[float | None, float]) -> str:
+    alpha, support = level
+    return f"alpha {'default' if alpha is None else f'{alpha:g}'}, min support {support:g}"
 
 
 class Score:

@@ -472,7 +472,7 @@ def profiles_along(
     where not clear) and the profiles ``(len(traverses), n)``."""
     p = ribbon.pixel_um
     dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
-    refined = [refine_white_end(dens_img, t, p) for t in traverses]
+    refined = [refine_white_end(dens_img, t, p, ribbon.wm) for t in traverses]
     trs = [t for t, _ in refined]
     widths = np.array([w for _, w in refined])
     prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
@@ -559,7 +559,9 @@ def sample_along(image: np.ndarray, tr: Traverse, n: int = 100, bend: float = 0.
     return ndi.map_coordinates(image, np.stack([ys, xs]), order=1, mode="nearest")
 
 
-def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[Traverse, float]:
+def refine_white_end(
+    image: np.ndarray, tr: Traverse, pixel_um: float, wm: np.ndarray | None = None
+) -> tuple[Traverse, float]:
     """Move a traverse's deep end to the middle of the grey/white transition and measure
     the transition's width (µm, 25-75 % of the way from the deep cortex level to the
     white-matter level; NaN when the profile shows no clear drop).
@@ -568,7 +570,11 @@ def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[
     into the white matter, the border is where ``image`` (a density map) falls half-way
     from the deep cortex (60-85 % of the depth) to the white matter beyond the mask and
     stays below that level (median over 2 :data:`WM_MIN_RADIUS_UM` further on), so that a
-    pale vessel hole or streak in the deep layers is not taken for the border.
+    pale vessel hole or streak in the deep layers is not taken for the border. ``wm``: the
+    white-matter mask (window pixels); the white-matter level is then read only until the
+    extended line leaves it (beyond a thin white matter lies the cortex of the opposite
+    bank, whose level would put the border in the deep layers), the first half of that
+    stretch skipped when it is shorter than 300 µm.
     """
     p = tr.points
     seg = np.hypot(*np.diff(p, axis=0).T)
@@ -590,7 +596,15 @@ def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[
     valid = (pts[:, 0] >= 0) & (pts[:, 0] <= h - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= w - 1)
     vals = ndi.map_coordinates(image, pts.T, order=1, mode="nearest")
     deep = vals[(t >= 0.6 * length) & (t <= 0.85 * length)]
-    white = vals[(t >= length + 150.0 / pixel_um) & valid]
+    wm_end = np.inf
+    if wm is not None:
+        iy = np.clip(np.round(pts[:, 0]).astype(int), 0, h - 1)
+        ix = np.clip(np.round(pts[:, 1]).astype(int), 0, w - 1)
+        left = np.flatnonzero(~inside & ~wm[iy, ix])
+        if left.size:
+            wm_end = float(t[left[0]])
+    skip = min(150.0 / pixel_um, 0.5 * (wm_end - length))
+    white = vals[(t >= length + skip) & (t < wm_end) & valid]
     if deep.size == 0 or white.size < 5:
         return tr, float("nan")
     hi, lo = float(np.median(deep)), float(np.median(white))
@@ -604,7 +618,9 @@ def refine_white_end(image: np.ndarray, tr: Traverse, pixel_um: float) -> tuple[
     ahead = ndi.median_filter(vals, size=run, origin=-(run // 2), mode="nearest")
 
     def crossing(level: float) -> float:
-        below = np.flatnonzero((vals[start:] < level) & (ahead[start:] < level))
+        below = np.flatnonzero(
+            (vals[start:] < level) & (ahead[start:] < level) & (t[start:] < wm_end)
+        )
         return float(t[start + below[0]]) if below.size else float("nan")
 
     mid = crossing((hi + lo) / 2)
