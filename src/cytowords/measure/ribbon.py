@@ -18,6 +18,9 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
   tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
+  Glass in narrow gaps within :data:`LAYER_I_MAX_UM` of the white matter (cracks and
+  tears along the grey/white border) is taken as white matter, not as glass: the grey
+  matter along such a crack is no pia.
 - **Depth.** Laplace's equation is solved on the grey matter with the potential 0 at the
   pia (next to the glass) and 1 at the white matter; traverses are its streamlines, traced
   from evenly spread pial points to the white matter (as in observer-independent mapping),
