@@ -62,11 +62,12 @@ BLOCK_SIZES = tuple(range(16, 31, 2))
 #: level of the Bonferroni-corrected T² test (on D² corrected for the serial correlation of
 #: neighbouring profiles, :func:`serial_correlation`). Chosen on the development brains
 #: 205, 206, 209-212 (benchmarks/borders.py, 12 paths of 20 mm, levels 1e-7, 1e-5, 1e-3,
-#: 0.05): 1e-3 finds more true borders and fewer false ones than the uncorrected test at
-#: its former level 1e-7; 0.05 adds false borders (2.5 per 20 mm) for few more found. The
-#: ribbon still varies within an area beyond a lag-1 correlation, so the level stays
-#: below the conventional 0.05
-ALPHA = 1e-3
+#: 0.05) and the hand-made gyrus of the tests: 1e-3 found most (69 % within 1 mm, 1.8
+#: false borders per 20 mm) but read the end of the gyrus's crown as a border (p 2e-4) on a
+#: path drawn in the white matter; 1e-5 (50 %, 1.3 per 20 mm) keeps one area free of
+#: borders there; 1e-7 found 31 %. The ribbon still varies within an area beyond a lag-1
+#: correlation, so the level stays far below the conventional 0.05
+ALPHA = 1e-5
 #: the tests offered for the difference of neighbouring blocks (:func:`distance_function`)
 TESTS = ("bonferroni", "permutation")
 #: shuffles of the profile order for the permutation test, and their seed
