@@ -237,7 +237,11 @@ def test_cli_borders_writes_geojson(crop, tmp_path, capsys):
         )
     )
     out = tmp_path / "borders.geojson"
-    rc = main(["borders", str(crop["file"]), "--path", str(line), "--json", "--out", str(out)])
+    # the default blocks (16-30) on a 7.8 mm path: a lax level gives the file a border to hold
+    rc = main(
+        ["borders", str(crop["file"]), "--path", str(line), "--json", "--out", str(out)]
+        + ["--alpha", "0.01"]
+    )
     assert rc == 0
     d = json.loads(capsys.readouterr().out)
     saved = json.loads(out.read_text())
