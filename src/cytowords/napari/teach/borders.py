@@ -30,7 +30,7 @@ from ..io.layers import LayerError, section_from_layer, world_to_section
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
 
-#: test levels offered; "default" is the test's own (1e-7 Bonferroni, 0.002 permutation)
+#: test levels offered; "default" is the test's own (1e-5 Bonferroni, 0.002 permutation)
 ALPHAS = ("default", "1e-7", "1e-4", "0.01", "0.05")
 #: the tests offered (:data:`cytowords.measure.borders.TESTS`, the first is the default)
 TESTS = ("bonferroni", "permutation")
