@@ -22,7 +22,9 @@ features of the profiles before and after differ most:
    profiles within an area);
 4. for each block size ``b`` and position ``i`` (between profile ``i - 1`` and ``i``),
    the Mahalanobis distance D² between the ``b`` profiles before and the ``b`` after
-   (pooled covariance) and a test corrected over the positions of that block size:
+   (pooled covariance; each mean difference scaled down for the serial correlation of
+   neighbouring profiles, :func:`serial_correlation`) and a test corrected over the
+   positions of that block size:
    Hotelling's T² (F approximation, Bonferroni) or a max-statistic permutation test
    (:func:`distance_function`);
 5. a border is a significant local maximum of D² (not at the first or last tested position)
