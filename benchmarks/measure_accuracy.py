@@ -251,6 +251,10 @@ def main() -> None:
     ap.add_argument("--cells", action="store_true", help="measure somata too (slow)")
     ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
     ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
+    ap.add_argument(
+        "--held-out", type=int, nargs="*", default=[],
+        help="brains of --brains whose layer IV scores are also printed apart from the others",
+    )
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     if args.cell_windows:
@@ -273,6 +277,8 @@ def main() -> None:
     true_err: list[float] = []
     flags: dict[tuple[bool, bool], int] = {}
     confusion: dict[tuple[str, str], int] = {}
+    #: per ROI: brain, truth class, truth presence, decided type, evidence, profile's type
+    iv_rows: list[tuple[int, str, bool, str, str, str]] = []
     dens_err: dict[str, list[tuple[float, float]]] = {}
     border_err: dict[str, list[float]] = {}
     border_n: dict[str, int] = {}
@@ -297,6 +303,10 @@ def main() -> None:
             iv_ok.append(r.layers.iv_present == tr["iv_present"])
             key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type)
             confusion[key] = confusion.get(key, 0) + 1
+            iv_rows.append(
+                (seed, key[0], bool(tr["iv_present"]), r.layers.cortex_type,
+                 r.layers.iv_evidence, r.layers.profile_cortex_type)
+            )
             if r.cells is not None:
                 for name, (meas, drawn, neurons) in layer_densities(section, r, tr).items():
                     dens_err.setdefault(name, []).append((meas / drawn - 1, meas / neurons - 1))
@@ -332,6 +342,13 @@ def main() -> None:
         )
         print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f} ({int(np.sum(iv_ok))}/{n})")
         print_confusion(confusion)
+        if args.cells:
+            held = set(args.held_out)
+            groups = [("all brains", set(args.brains))]
+            if held:
+                groups += [("development", set(args.brains) - held), ("held out", held)]
+            for name, brains in groups:
+                print_iv_comparison(name, [row for row in iv_rows if row[0] in brains])
         print(
             f"layer I width error: median {np.median(l1_err):.0f} µm, 90th pct {np.percentile(l1_err, 90):.0f} µm"
         )
@@ -386,6 +403,24 @@ def print_confusion(confusion: dict[tuple[str, str], int]) -> None:
     for t in ("granular", "dysgranular", "agranular"):
         row = [confusion.get((t, c), 0) for c in READ_CLASSES]
         print(f"{t:>18} " + " ".join(f"{v:>12}" for v in row))
+
+
+def print_iv_comparison(name: str, rows: list[tuple]) -> None:
+    """Layer IV from the profile against the readout's call (somata where they decide):
+    presence accuracy and the truth class x cortex type tables, for ``rows`` of
+    (brain, truth class, truth presence, decided type, evidence, profile's type)."""
+    if not rows:
+        return
+    present = ("granular", "koniocortex")
+    by_cells = sum(row[4] == "cells" for row in rows)
+    print(f"layer IV, {name} ({len(rows)} ROIs, decided by the somata in {by_cells}):")
+    for label, col in (("profile", 5), ("readout (somata where measured)", 3)):
+        ok = [(row[col] in present) == row[2] for row in rows]
+        print(f"  {label}: presence accuracy {np.mean(ok):.2f} ({int(np.sum(ok))}/{len(ok)})")
+        conf: dict[tuple[str, str], int] = {}
+        for row in rows:
+            conf[(row[1], row[col])] = conf.get((row[1], row[col]), 0) + 1
+        print_confusion(conf)
 
 
 def layer_densities(section, r, tr) -> dict[str, tuple[float, float, float]]:
