@@ -255,6 +255,10 @@ def main() -> None:
         "--held-out", type=int, nargs="*", default=[],
         help="brains of --brains whose layer IV scores are also printed apart from the others",
     )
+    ap.add_argument(
+        "--save-cells", default=None,
+        help="folder: each ROI's somata (relative depth, size, length) and truth as .npz",
+    )
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     if args.cell_windows:
@@ -307,6 +311,8 @@ def main() -> None:
                 (seed, key[0], bool(tr["iv_present"]), r.layers.cortex_type,
                  r.layers.iv_evidence, r.layers.profile_cortex_type)
             )
+            if r.cells is not None and args.save_cells:
+                save_cells(args.save_cells, seed, r, tr)
             if r.cells is not None:
                 for name, (meas, drawn, neurons) in layer_densities(section, r, tr).items():
                     dens_err.setdefault(name, []).append((meas / drawn - 1, meas / neurons - 1))
@@ -403,6 +409,29 @@ def print_confusion(confusion: dict[tuple[str, str], int]) -> None:
     for t in ("granular", "dysgranular", "agranular"):
         row = [confusion.get((t, c), 0) for c in READ_CLASSES]
         print(f"{t:>18} " + " ".join(f"{v:>12}" for v in row))
+
+
+def save_cells(folder: str, seed: int, r, tr) -> None:
+    """Write one ROI's somata and truth to ``folder/SEED_AREA.npz`` (to study the layer IV
+    criteria without detecting again)."""
+    import json
+    from pathlib import Path
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    c = r.cells
+    truth = {
+        "area": tr["area"],
+        "class": truth_class(tr["truth"]["cortex_type"]),
+        "iv_present": bool(tr["iv_present"]),
+        "layer_fractions": {k: float(v) for k, v in tr["truth"]["layer_fractions"].items()},
+        "profile_cortex_type": r.layers.profile_cortex_type,
+    }
+    np.savez(
+        Path(folder) / f"{seed}_{tr['area']}.npz",
+        depth=c.depth_of_cell,
+        diam=c.diam_um,
+        truth=json.dumps(truth),
+    )
 
 
 def print_iv_comparison(name: str, rows: list[tuple]) -> None:

@@ -53,6 +53,29 @@ def test_layer_iv_present_in_hoc1_absent_in_4p(section):
     assert not got["4p"].iv_present and got["4p"].cortex_type in ("agranular", "dysgranular")
 
 
+@pytest.mark.parametrize(
+    "area, want",
+    [
+        ("hOc1", ("granular", "koniocortex")),
+        pytest.param(
+            "4p",
+            ("agranular", "dysgranular"),
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the somata criterion reads most agranular areas as granular at "
+                "2 µm/px, 4p here too (docs/measure.md, Layer IV from detected somata)",
+            ),
+        ),
+    ],
+)
+def test_layer_iv_from_detected_somata(section, area, want):
+    # at 2 µm/px the somata decide layer IV, and the readout says so
+    r = measure_roi(section, square(*SITES[area]), cells=True, profile_um=16.0)
+    assert r.cells is not None and r.layers.iv_evidence == "cells"
+    assert r.layers.iv_cells.verdict is not None and r.layers.iv_cells.n_somata > 500
+    assert r.layers.cortex_type in want
+
+
 def _profile(iv: bool) -> np.ndarray:
     d = (np.arange(100) + 0.5) / 100
     p = 0.1 + 0.3 * (d > 0.1) + 0.05 * np.exp(-(((d - 0.8) / 0.08) ** 2))
