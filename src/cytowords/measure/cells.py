@@ -196,17 +196,33 @@ def label_peaks(
 def _sizes(diff: np.ndarray, lab: np.ndarray, pixel_um: float):
     """Per label: equivalent diameter and length (µm) of its core, centre of mass (px),
     label ids."""
-    idx = np.arange(1, lab.max() + 1)
+    n = int(lab.max())
+    idx = np.arange(1, n + 1)
+    flat = lab.ravel()
+    on = np.flatnonzero(flat)
+    lab_on = flat[on]
+    count = np.bincount(lab_on, minlength=n + 1)
     # size above a share of each soma's own mean contrast (blur and stain strength cancel;
     # the mean, not the peak, so that a dark nucleolus does not shrink the soma)
-    level = np.concatenate([[0.0], np.asarray(ndi.mean(diff, lab, idx))])
+    level = np.bincount(lab_on, weights=diff.ravel()[on], minlength=n + 1) / np.maximum(count, 1)
+    level[0] = 0.0
     core = (diff >= CORE_SHARE * level[lab]) & (lab > 0)
     # a pale nucleus inside the core is part of the soma
     core = ndi.binary_fill_holes(core) & (lab > 0)
-    npx = np.asarray(ndi.sum(core, lab, idx))
+    npx = np.bincount(lab[core], minlength=n + 1)[1:].astype(np.float64)
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
-    length = np.maximum(_major_axis(core, lab, idx, npx) * pixel_um, diam)
-    com = np.asarray(ndi.center_of_mass(lab > 0, lab, idx)).reshape(-1, 2)
+    length = np.maximum(_major_axis(core, lab, n, npx) * pixel_um, diam)
+    w = lab.shape[1]
+    com = (
+        np.stack(
+            [
+                np.bincount(lab_on, weights=on // w, minlength=n + 1)[1:],
+                np.bincount(lab_on, weights=on % w, minlength=n + 1)[1:],
+            ],
+            1,
+        )
+        / np.maximum(count[1:], 1)[:, None]
+    )
     return diam, length, com, idx
 
 
@@ -242,15 +258,16 @@ def is_large(
     return (s_length >= threshold_um) & (s_diam >= COMPACT * s_length)
 
 
-def _major_axis(core: np.ndarray, lab: np.ndarray, idx: np.ndarray, npx: np.ndarray) -> np.ndarray:
-    """Major axis (px) of each label's core pixels: 4 sqrt(largest second moment) (+1 px
-    for the pixel extent)."""
-    yy, xx = np.indices(core.shape, dtype=np.float64)
-    lab_c = np.where(core, lab, 0)
-    n = np.maximum(npx, 1)
+def _major_axis(core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray) -> np.ndarray:
+    """Major axis (px) of the core pixels of labels 1..``n``: 4 sqrt(largest second
+    moment) (+1 px for the pixel extent)."""
+    yy, xx = np.nonzero(core)
+    lc = lab[yy, xx]
+    yy, xx = yy.astype(np.float64), xx.astype(np.float64)
+    cnt = np.maximum(npx, 1)
 
     def m(a):
-        return np.asarray(ndi.sum(a, lab_c, idx)) / n
+        return np.bincount(lc, weights=a, minlength=n + 1)[1:] / cnt
 
     my, mx = m(yy), m(xx)
     cyy = m(yy * yy) - my**2
