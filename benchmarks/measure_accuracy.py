@@ -11,7 +11,8 @@ truth's stretch (apparent / true >= 1.1), layer IV
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brains 224]
+        [--profile-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
+        [--cell-windows 0] [--cell-brains 224]
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
@@ -22,8 +23,11 @@ areas count as having one).
 Layer borders (I/II ... V/VI) are scored against the brain's true layer proportions: the
 share of ROIs in which the readout shows a border and its error in relative depth.
 
-``--cells`` measures somata along three traverses at 2 µm/px as well (about a minute per
-ROI): layer IV is then decided by the somata (``iv_evidence``), and the density of somata
+``--cells`` measures somata along three traverses at 2 µm/px as well (about 20 s per ROI
+here, most of it rendering the synthetic section): layer IV is then decided by the somata
+(``iv_evidence``), the profile's and the readout's layer IV are printed side by side (for
+the brains of ``--held-out`` also apart from the others), ``--save-cells`` keeps each
+ROI's somata and truth as .npz, and the density of somata
 per layer (between the true layer borders) is scored against the somata the generator
 draws in the same bands (neurons and glia, ``cells_in_window``) and against the area's
 neuronal density per layer (truth; glia not included).
