@@ -42,6 +42,9 @@ def test_thickness_matches_generator_truth(section, area):
     assert r.profile_mean.shape == (100,) and np.all(r.profile_sd >= 0)
     d = r.to_dict()
     assert d["thickness_mm"]["median"] == pytest.approx(r.thickness_mm, abs=1e-3)
+    assert len(d["traverses_um"]) == r.n_traverses
+    # without the traverses' coordinates: all the rest, the same
+    assert r.to_dict(traverses=False) == {k: v for k, v in d.items() if k != "traverses_um"}
     assert d["statements"][0].startswith("The cortex is about")
 
 
