@@ -43,7 +43,8 @@ def window_sum(x: Tensor, k: int, dim: int) -> Tensor:
     length there becomes ``n - k + 1``): sums over 2, 4, 8... positions by doubling, and
     the powers of two that make up ``k`` added, i.e. about ``2 log2 k`` additions per output
     instead of ``k``. Every output adds its values in the same order wherever it lies, so a
-    window's sum does not depend on what surrounds it (dense maps equal per-field ones)."""
+    window's sum does not depend on what surrounds it (dense maps equal per-field ones).
+    Always a new tensor (callers may scale it in place)."""
     k = int(k)
     out_len = x.shape[dim] - k + 1
     if k < 1 or out_len < 1:
@@ -61,7 +62,7 @@ def window_sum(x: Tensor, k: int, dim: int) -> Tensor:
         part = part.narrow(dim, 0, n) + part.narrow(dim, step, n)
         step *= 2
     assert res is not None
-    return res
+    return res.clone() if k == 1 else res
 
 
 def box_mean(x: Tensor, radius: int) -> Tensor:
@@ -77,7 +78,7 @@ def box_mean(x: Tensor, radius: int) -> Tensor:
         idx = torch.arange(n, device=x.device)
         count = (idx.clamp_max(n - 1 - radius) + radius + 1) - (idx - radius).clamp_min(0)
         shape = (n, 1) if dim == -2 else (n,)
-        out = window_sum(F.pad(out, pad), k, dim) / count.reshape(shape).to(x.dtype)
+        out = window_sum(F.pad(out, pad), k, dim).div_(count.reshape(shape).to(x.dtype))
     return out
 
 
@@ -97,7 +98,7 @@ def box_pool(x: Tensor, k: int, stride: int = 1) -> Tensor:
             out = window_sum(out, k, dim)
             if stride > 1:
                 out = out[..., ::stride, :] if dim == -2 else out[..., ::stride]
-    return out / (k * k)
+    return out.div_(k * k)
 
 
 def reach_px(pixel_size_um: float, dilations: tuple[int, ...], lcn_um: float) -> int:
@@ -133,8 +134,9 @@ class _Block(nn.Module):
         self.c2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.c1(torch.relu(self.n1(x)))
-        return x + self.c2(torch.relu(self.n2(out)))
+        # in-place ReLUs and residual sum: no backward pass needs the values they replace
+        out = self.c1(torch.relu_(self.n1(x)))
+        return self.c2(torch.relu_(self.n2(out))).add_(x)
 
 
 class DenseNet(nn.Module):
@@ -166,20 +168,20 @@ class DenseNet(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(2, w // 2, 4, 2, 1, bias=False),
             nn.BatchNorm2d(w // 2),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(w // 2, w, 4, 2, 1, bias=False),
         )
         self.blocks = nn.Sequential(*[_Block(w, int(d)) for d in dilations])
         self.expand = nn.Sequential(
             nn.BatchNorm2d(w),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(w, 4 * w, 1, bias=False),
             nn.BatchNorm2d(4 * w),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         c = 4 * w
         self.proj = nn.Sequential(
-            nn.Conv2d(2 * c + 2, 2 * c, 1), nn.ReLU(), nn.Conv2d(2 * c, embed_dim, 1)
+            nn.Conv2d(2 * c + 2, 2 * c, 1), nn.ReLU(inplace=True), nn.Conv2d(2 * c, embed_dim, 1)
         )
 
     def features(self, x: Tensor) -> Tensor:
@@ -222,7 +224,7 @@ class DenseNet(nn.Module):
         """The projection's hidden layer ``(..., 2 * 4 width)`` of features ``(...,
         2 * 4 width + 2)`` (one position per row, :meth:`dense_features`)."""
         c = self.proj[0]
-        return torch.relu(F.linear(f, c.weight.flatten(1), c.bias))
+        return torch.relu_(F.linear(f, c.weight.flatten(1), c.bias))
 
     def project_out(self, h: Tensor) -> Tensor:
         """Embeddings ``(..., D)`` from hidden layers ``(..., 2 * 4 width)``: an affine
