@@ -1,7 +1,8 @@
 """Dense evaluation: the encoder's trunk runs once over each block's window, not once per field.
 
-An encoder that can run densely has ``dense_features(x (N, 1, H, W)) -> (N, F, H', W')``
-(valid positions only) and a pointwise projection in two parts, ``project_hidden`` (``(...,
+An encoder that can run densely has ``dense_inputs(x (N, 1, H, W)) -> z`` (what its trunk
+reads, equivariant under mirrors and rotations), ``dense_features(x, z) -> (N, F, H',
+W')`` (valid positions only) and a pointwise projection in two parts, ``project_hidden`` (``(...,
 F) -> (..., H)``, per test-time view) and ``project_out`` (``(..., H) -> (..., D)``, affine,
 once on the views' average), a feature stride ``feature_stride_px`` (s) and a context
 ``context_px`` (c) on each side of its ``patch_px`` (P) patch: output ``(i, j)`` is the

@@ -36,6 +36,8 @@ STRIDE_PX = 4
 #: (dense arch) counts as flat, so background stays flat instead of amplified noise
 STD_FLOOR = 0.05
 _RMS_EPS = 1e-6
+#: feature-map values (floats) pooled at a time by :meth:`DenseNet.dense_features` (1 MiB)
+_POOL_CHUNK = 1 << 18
 
 
 def window_sum(x: Tensor, k: int, dim: int) -> Tensor:
@@ -184,22 +186,29 @@ class DenseNet(nn.Module):
             nn.Conv2d(2 * c + 2, 2 * c, 1), nn.ReLU(inplace=True), nn.Conv2d(2 * c, embed_dim, 1)
         )
 
-    def features(self, x: Tensor) -> Tensor:
-        """Feature map ``(N, 4 width, ⌊H/4⌋, ⌊W/4⌋)`` of ``x`` ``(N, 1, H, W)`` in [0, 1]
-        (H, W even); cell ``(k, l)`` describes the input block at ``(4k, 4l)``."""
+    def dense_inputs(self, x: Tensor) -> Tensor:
+        """The trunk's input ``(N, 2, H, W)`` from ``x`` ``(N, 1, H, W)`` in [0, 1]: local
+        contrast and stain level (step 1 of the module doc). The box is symmetric, so a
+        mirror or rotation of ``x`` gives the same mirror or rotation of these: test-time
+        views compute them once per window."""
         x = x.float()
         mean = box_mean(x, self.lcn_px)
         var = (box_mean(x * x, self.lcn_px) - mean * mean).clamp_min(0.0)
-        z = torch.cat([(x - mean) / (var.sqrt() + STD_FLOOR), (x - 0.5) * 4.0], dim=1)
+        return torch.cat([(x - mean) / (var.sqrt() + STD_FLOOR), (x - 0.5) * 4.0], dim=1)
+
+    def features(self, z: Tensor) -> Tensor:
+        """Feature map ``(N, 4 width, ⌊H/4⌋, ⌊W/4⌋)`` of the trunk's input ``z`` ``(N, 2, H,
+        W)`` (:meth:`dense_inputs`; H, W even); cell ``(k, l)`` describes the input block at
+        ``(4k, 4l)``."""
         return self.expand(self.blocks(self.stem(z)))
 
-    def dense_features(self, x: Tensor) -> Tensor:
+    def dense_features(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """What the projection reads at every field inside ``x`` ``(N, 1, H, W)``: ``(N,
         2 * 4 width + 2, H', W')`` (the pooled statistics of step 3 in the module doc);
         position ``(i, j)`` is the field of ``x[..., 4i : 4i + input_px, 4j : 4j +
         input_px]`` (its central window starts at ``context_px + 4i``), with ``H' = (H -
         input_px) // 4 + 1`` (trailing rows/columns that hold no whole field are not
-        used)."""
+        used). ``z``: :meth:`dense_inputs` of ``x`` when already computed (same H, W)."""
         h, w = x.shape[-2:]
         if x.ndim != 4 or x.shape[1] != 1 or min(h, w) < self.input_px:
             raise ValueError(
@@ -207,18 +216,31 @@ class DenseNet(nn.Module):
                 f"H, W >= {self.input_px} px (a field of {self.patch_px} px and its context "
                 f"of {self.context_px} px each side)"
             )
+        if z is not None and z.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"dense inputs of shape {tuple(z.shape)} for an image {tuple(x.shape)}")
         s, ctx, n = STRIDE_PX, self.context_px, self.patch_px
         nh, nw = (h - self.input_px) // s + 1, (w - self.input_px) // s + 1
         # rows/cols beyond the last whole field are dropped (even size for the stem)
-        x = x[..., : self.input_px + s * (nh - 1), : self.input_px + s * (nw - 1)].float()
+        cut = (..., slice(0, self.input_px + s * (nh - 1)), slice(0, self.input_px + s * (nw - 1)))
+        x = x[cut].float()
+        z = self.dense_inputs(x) if z is None else z[cut]
         a, p = ctx // s, n // s
-        f = self.features(x)[..., a : a + nh + p - 1, a : a + nw + p - 1]
-        m1 = box_pool(f, p)
-        rms = (box_pool(f * f, p) + _RMS_EPS).sqrt()
+        f = self.features(z)[..., a : a + nh + p - 1, a : a + nw + p - 1]
+        c = f.shape[1]
+        out = f.new_empty((f.shape[0], 2 * c + 2, nh, nw))
+        # a few channels at a time, so that the box filters' passes stay in the CPU's cache
+        step = max(1, _POOL_CHUNK // (f.shape[-2] * f.shape[-1]))
+        for i in range(0, c, step):
+            j = min(c, i + step)
+            fc = f[:, i:j]
+            out[:, i:j] = box_pool(fc, p)
+            out[:, c + i : c + j] = box_pool(fc * fc, p).add_(_RMS_EPS).sqrt_()
         core = x[..., ctx : ctx + n + s * (nh - 1), ctx : ctx + n + s * (nw - 1)]
         xm = box_pool(core, n, s)
         xs = (box_pool(core * core, n, s) - xm * xm).clamp_min(0.0).sqrt()
-        return torch.cat([m1, rms, (xm - 0.5) * 4.0, xs * 10.0], dim=1)
+        out[:, 2 * c] = (xm[:, 0] - 0.5) * 4.0
+        out[:, 2 * c + 1] = xs[:, 0] * 10.0
+        return out
 
     def project_hidden(self, f: Tensor) -> Tensor:
         """The projection's hidden layer ``(..., 2 * 4 width)`` of features ``(...,

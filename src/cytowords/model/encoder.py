@@ -256,11 +256,18 @@ class CytoEncoder(nn.Module):
         (embed fields one by one there)."""
         return self._dense().dense_embed(x)
 
-    def dense_features(self, x: Tensor) -> Tensor:
+    def dense_inputs(self, x: Tensor) -> Tensor:
+        """What the trunk reads from an image ``x`` ``(N, 1, H, W)``: ``(N, 2, H, W)`` (local
+        contrast and stain level); a mirror or rotation of ``x`` gives the same mirror or
+        rotation of them (:meth:`DenseNet.dense_inputs`)."""
+        return self._dense().dense_inputs(x)
+
+    def dense_features(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """The per-position features ``(N, F, H', W')`` that the projection reads, for every
-        field inside ``x`` (positions as :meth:`dense_embed`; :meth:`DenseNet.dense_features`).
-        :meth:`dense_embed` is ``project_out(project_hidden(.))`` of them, position by position."""
-        return self._dense().dense_features(x)
+        field inside ``x`` (positions as :meth:`dense_embed`; ``z``: :meth:`dense_inputs` of
+        ``x`` when already computed; :meth:`DenseNet.dense_features`). :meth:`dense_embed`
+        is ``project_out(project_hidden(.))`` of them, position by position."""
+        return self._dense().dense_features(x, z)
 
     def project_hidden(self, f: Tensor) -> Tensor:
         """The projection's hidden layer ``(..., H)`` of features ``(..., F)`` (one position

@@ -106,7 +106,8 @@ def dense_embed_views(encoder: Any, x: Tensor, views: int = 1, at: Tensor | None
     Each view (same order as :func:`dihedral_views`; any H, W, all 8 views) transforms the
     whole image, which is first cut to the fields it holds whole (``input_px + s (H' - 1)``
     rows from the top, likewise columns; ``s = encoder.feature_stride_px``), and runs the
-    encoder's ``dense_features`` on it; the features of each wanted position are read back
+    encoder's ``dense_features`` on it (with the same view of the encoder's
+    ``dense_inputs``, computed once); the features of each wanted position are read back
     in the original orientation and go through ``project_hidden`` (per view); the hidden
     layers averaged over the views go through ``project_out`` (affine) once. Output ``(i,
     j)`` is therefore the ``views``-view embedding of the field centred at input pixel
@@ -117,10 +118,11 @@ def dense_embed_views(encoder: Any, x: Tensor, views: int = 1, at: Tensor | None
     h, w = x.shape[-2:]
     if s > 0 and min(h, w) >= size:
         x = x[..., : size + s * ((h - size) // s), : size + s * ((w - size) // s)]
+    z = encoder.dense_inputs(x)  # once: a view of x gives that view of z
     hidden = None
     shape = None
     for op, inverse in zip(_SQUARE_OPS[:n], _SQUARE_INVERSES[:n], strict=True):
-        f = encoder.dense_features(op(x))  # (N, F, H'', W'') in the view's orientation
+        f = encoder.dense_features(op(x), op(z))  # (N, F, H'', W'') in the view's orientation
         # where each position of the original orientation lies in the view's output
         src = inverse(torch.arange(f.shape[-2] * f.shape[-1], device=f.device).reshape(f.shape[-2:]))
         shape = src.shape
