@@ -229,10 +229,9 @@ def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) 
         # every tile on a lattice position (a stride >= the feature stride): one gather
         return e[iy, ix]
     iy1, ix1 = np.minimum(iy + 1, ys.n - 1), np.minimum(ix + 1, xs.n - 1)
-    fy, fx = fy.to(e.device), fx.to(e.device)
-    top = e[iy, ix] * (1 - fx) + e[iy, ix1] * fx
-    bottom = e[iy1, ix] * (1 - fx) + e[iy1, ix1] * fx
-    return top * (1 - fy) + bottom * fy
+    fy, fx = fy.to(e.device, e.dtype), fx.to(e.device, e.dtype)
+    top = torch.lerp(e[iy, ix], e[iy, ix1], fx)
+    return torch.lerp(top, torch.lerp(e[iy1, ix], e[iy1, ix1], fx), fy)
 
 
 def infer_dense_block(
@@ -265,8 +264,10 @@ def infer_dense_block(
             at = torch.from_numpy(sampled_positions(block.ys, block.xs, block.tiles)).to(dev)
             with autocast(dev, autocast_dtype(dev.type, ref.precision)):
                 emb_at = dense_embed_views(bundle.encoder, x, views, at=at)[0].float()
-            emb = torch.zeros((emb_at.shape[1], block.ys.n, block.xs.n), device=dev)
-            emb[:, at[:, 0], at[:, 1]] = emb_at.T
+            # (ny, nx, D) in memory: each tile's embedding is one contiguous row
+            emb = torch.zeros((block.ys.n, block.xs.n, emb_at.shape[1]), device=dev)
+            emb[at[:, 0], at[:, 1]] = emb_at
+            emb = emb.permute(2, 0, 1)
             parts = [
                 score_embeddings(bundle, sample_tiles(emb, block.ys, block.xs, t), views)
                 for t in np.array_split(block.tiles, -(-len(block.tiles) // HEAD_BATCH))
