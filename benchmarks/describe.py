@@ -3,7 +3,8 @@
 Prints: warm latency of describing one 4 × 4 mm cortex ROI (goal: under 0.5 s) on an
 OME-Zarr store on disk (what users have) and on a virtual synthetic section (pixels
 rendered on every read), the ROI's ground-truth areas and the verdict, the split into
-reading / model / caption, batched encoder throughput vs one patch at a time (ratio, one
+each step (field reading, model, quality check, scale check, readout and its parts,
+caption: wall and CPU time from profiles of the real calls), batched encoder throughput vs one patch at a time (ratio, one
 view), fields/s with the model's test-time views, and peak memory.
 
     python benchmarks/describe.py [--model default] [--threads 2] [--repeats 5] [--roi-mm 4 10]
@@ -14,7 +15,9 @@ view), fields/s with the model's test-time views, and peak memory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import functools
 import itertools
 import resource
 import statistics
@@ -28,7 +31,7 @@ import torch
 
 from cytowords.describe import Describer
 from cytowords.regions import Roi
-from cytowords.sections import open_section, read_fields, write_section
+from cytowords.sections import open_section, write_section
 from cytowords.synth import virtual_section
 from cytowords.synth.section import clear_render_cache
 
@@ -61,44 +64,121 @@ def truth(section, roi: Roi) -> str:
 
 def latency(
     d: Describer, section, roi: Roi, repeats: int, render: bool = False
-) -> tuple[list[float], object]:
-    """Warm latencies (s) of ``repeats`` descriptions; ``render``: the virtual section's
-    rendered chunks are forgotten before each, so every read renders them."""
+) -> tuple[list[float], list[float], object]:
+    """Warm latencies of ``repeats`` descriptions: wall seconds, CPU seconds (the process,
+    all threads) and the last description; ``render``: the virtual section's rendered
+    chunks are forgotten before each, so every read renders them."""
     d.describe_roi(section, roi)  # warm: model loaded, caches filled
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
         if render:
             clear_render_cache()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = d.describe_roi(section, roi)
         times.append(time.perf_counter() - t0)
-    return times, res
+        cpu.append(time.process_time() - c0)
+    return times, cpu, res
 
 
-def split(d: Describer, section, roi: Roi, render: bool = False) -> str:
-    """Seconds spent reading patches, embedding + classifying, and captioning; ``render``:
-    the virtual section's rendered chunks are forgotten first."""
-    from cytowords.regions.roi import patch_grid
+class StepTimer:
+    """Wall and CPU seconds (the process, all threads) of named calls, by call path: a
+    timed call made inside another is counted as its part, so a function called from two
+    steps (the field reader) is reported under each."""
 
-    if render:
-        clear_render_cache()
-    t0 = time.perf_counter()
-    centers = patch_grid(
-        roi,
-        patch_um=d.patch_um,
-        stride_um=d.patch_um * d.params.stride_fraction,
-        section_shape_um=section.shape_um,
-        max_patches=d.params.max_patches,
-    )
-    patches = read_fields(section, centers, d.bundle.pixel_size_um, d.bundle.read_px)
-    t1 = time.perf_counter()
-    emb = d.bundle.embed(patches)
-    probs, _, _ = d.bundle.classify(emb)
-    t2 = time.perf_counter()
-    best = d.bundle.area_ids[int(probs.mean(0).argmax())]
-    d.bundle.caption(emb.mean(0, keepdim=True), d.params.max_new_tokens, areas=[best])
-    t3 = time.perf_counter()
-    return f"read {t1 - t0:.3f} s, model {t2 - t1:.3f} s, caption {t3 - t2:.3f} s"
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.seconds: dict[tuple[str, ...], list[float]] = {}
+
+    def wrap(self, label: str, fn):
+        """``fn`` timed as ``label`` under the timed calls running now."""
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            path = (*self.stack, label)
+            self.stack.append(label)
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.stack.pop()
+                acc = self.seconds.setdefault(path, [0.0, 0.0])
+                acc[0] += time.perf_counter() - t0
+                acc[1] += time.process_time() - c0
+
+        return timed
+
+    @contextlib.contextmanager
+    def patched(self, targets):
+        """Time ``(object, attribute, label)`` targets (module functions, or methods of one
+        object) while inside; restored after."""
+        saved = [(obj, attr, vars(obj).get(attr)) for obj, attr, _ in targets]
+        for obj, attr, label in targets:
+            setattr(obj, attr, self.wrap(label, getattr(obj, attr)))
+        try:
+            yield self
+        finally:
+            for obj, attr, old in reversed(saved):
+                if old is None:
+                    delattr(obj, attr)
+                else:
+                    setattr(obj, attr, old)
+
+
+def split(d: Describer, section, roi: Roi, repeats: int = 3) -> str:
+    """The warm description split into its steps: wall and CPU seconds per description
+    (mean of ``repeats``), timed around the real calls of ``describe_roi`` (the field
+    reader, the model, the quality and scale checks, the readout and its parts, the
+    caption); ``rest`` is the time of a step not in its timed parts."""
+    from cytowords.describe import describer as describer_mod
+    from cytowords.measure import readout as readout_mod
+    from cytowords.measure import ribbon as ribbon_mod
+    from cytowords.sections import scale_check as scale_mod
+
+    targets = [
+        (d, "describe_roi", "whole description"),
+        (describer_mod, "read_fields", "read fields"),
+        (scale_mod, "read_fields", "read fields"),
+        (d.bundle, "embed", "embed"),
+        (d.bundle, "predict", "classify"),
+        (describer_mod, "section_tissue_threshold", "tissue threshold"),
+        (describer_mod, "assess_fields", "quality check"),
+        (describer_mod, "reread_at_scales", "scale check"),
+        (describer_mod, "measure_region", "readout"),
+        (section, "read_window", "read window"),
+        (readout_mod, "slide_reference", "slide reference"),
+        (readout_mod, "segment", "segment"),
+        (ribbon_mod, "_white_matter", "white matter"),
+        (ribbon_mod, "_laplace", "depth potential"),
+        (readout_mod, "polygon_mask", "ROI mask"),
+        (readout_mod, "trace_traverses", "traverses"),
+        (readout_mod, "profiles_along", "profiles"),
+        (readout_mod, "analyse_profile", "layers"),
+        (d, "_caption", "caption"),
+    ]
+    d.describe_roi(section, roi)  # warm
+    with StepTimer().patched(targets) as timer:
+        for _ in range(repeats):
+            d.describe_roi(section, roi)
+    seconds = timer.seconds
+    width = max(2 * len(p) + 2 for p in seconds) + max(len(p[-1]) for p in seconds)
+    lines = [f"  {'step':<{width}}  wall s   CPU s"]
+
+    def add(path: tuple[str, ...], wall: float, cpu: float) -> None:
+        label = "  " * (len(path) - 1) + path[-1]
+        lines.append(f"  {label:<{width}}  {wall / repeats:6.3f}  {cpu / repeats:6.3f}")
+
+    def walk(path: tuple[str, ...]) -> None:
+        wall, cpu = seconds[path]
+        add(path, wall, cpu)
+        kids = [p for p in seconds if len(p) == len(path) + 1 and p[:-1] == path]
+        for kid in kids:
+            walk(kid)
+        if kids:
+            rest = [seconds[path][i] - sum(seconds[k][i] for k in kids) for i in (0, 1)]
+            add((*path, "rest"), *rest)
+
+    walk(("whole description",))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -126,15 +206,17 @@ def main() -> None:
         always.params = replace(d.params, min_accept_share=0.0)
         sections = (("OME-Zarr on disk", open_section(store)), ("virtual", virtual))
         for (label, section), (side, roi) in itertools.product(sections, rois.items()):
-            times, _ = latency(always, section, roi, args.repeats, section is virtual)
+            times, cpu, _ = latency(always, section, roi, args.repeats, section is virtual)
             clear_render_cache()
             res = d.describe_roi(section, roi)
             print(
                 f"{label}: {side:g}x{side:g} mm ROI, {res.n_patches} patches, warm latency median "
                 f"{statistics.median(times):.3f} s (min {min(times):.3f} s; goal < 0.5 s), "
-                f"captioned; verdict {res.area} {res.probability:.0%}"
-                f"{' rejected' if res.rejected else ''}; {split(d, section, roi)}"
+                f"CPU median {statistics.median(cpu):.3f} s, captioned; verdict {res.area} "
+                f"{res.probability:.0%}{' rejected' if res.rejected else ''}"
             )
+            if section is not virtual:  # the virtual section renders: its split is reading
+                print(split(always, section, roi))
 
     rng = np.random.default_rng(0)
     patches = rng.integers(0, 256, size=(256, d.bundle.read_px, d.bundle.read_px), dtype=np.uint8)

@@ -19,7 +19,8 @@ the share of time reading vs computing; and the projected time for one BigBrain 
 (``DenseBenchEncoder``: fully convolutional, the default's size: 64 µm/px, 64 px
 patch with 8 px context, width 32, embed 256, feature stride 4 px; random weights; or a
 trained bundle with ``--model``), on a region of the section: seconds each, the ratio,
-tile agreement, and the dense map at the model's own pixel vs the requested stride.
+tile agreement, and the dense map at the model's own pixel vs the requested stride;
+``--whole`` also maps the whole section densely at both strides (wall and CPU seconds).
 """
 
 from __future__ import annotations
@@ -211,26 +212,39 @@ def _dense_encoder_class():
     from torch import nn
 
     class DenseBenchEncoder(nn.Module):
-        """Fully convolutional encoder of the default's size with the dense contract: a
-        4 × 4 stride-4 stem, four valid 3 × 3 convolutions (32-64-128-128-256 channels),
-        a box filter over one field window's positions."""
+        """Fully convolutional encoder of the default's size with the dense contract
+        (``cytowords.mapping.dense``): a 4 × 4 stride-4 stem, four valid 3 × 3 convolutions
+        (32-64-128-128-256 channels), a box filter over one field window's positions; no
+        projection (``project_hidden`` and ``project_out`` are the identity)."""
 
         def __init__(self, patch_px: int = 64, context_px: int = 8, width: int = 32) -> None:
             super().__init__()
             self.patch_px, self.context_px, self.feature_stride_px = patch_px, context_px, 4
             self.pixel_size_um, self.embed_dim = 64.0, 256
-            self.window_px = patch_px + 2 * context_px
+            self.window_px = self.input_px = patch_px + 2 * context_px
             w = width
             self.stem = nn.Conv2d(1, w, 4, 4)
             chans = [w, 2 * w, 4 * w, 4 * w, 8 * w]
             self.convs = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b in zip(chans, chans[1:]))
             self.pool = self.window_px // 4 - 2 * len(self.convs)
 
-        def dense_embed(self, x):
-            f = F.relu(self.stem(x - 0.5))
+        def dense_inputs(self, x):
+            return x - 0.5
+
+        def dense_features(self, x, z=None):
+            f = F.relu(self.stem(self.dense_inputs(x) if z is None else z))
             for c in self.convs:
                 f = F.relu(c(f))
             return F.avg_pool2d(f, self.pool, stride=1)
+
+        def project_hidden(self, f):
+            return f
+
+        def project_out(self, h):
+            return h
+
+        def dense_embed(self, x):
+            return self.dense_features(x)
 
         def embed(self, x):
             return self.dense_embed(x).mean((-2, -1))
@@ -288,6 +302,27 @@ def dense_vs_fields(sec: Path, a: argparse.Namespace) -> None:
         f"  dense at the model's own pixel ({own:g} µm, {fine.stats['tiles']} tiles): "
         f"{t_fine:.1f} s = ×{t_fine / d.stats['wall_s']:.2f} the {a.stride_um:g} µm map"
     )
+    if a.whole:
+        kw.pop("region_um")
+        print(f"\nwhole section {h / 1000:g} × {w / 1000:g} mm, dense, {a.views} view(s):")
+        for stride in (a.stride_um, own):
+            t0, c0 = time.perf_counter(), _cpu_s()
+            m = compute_area_map(section, bundle, stride_um=stride, **kw)
+            wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+            st = m.stats
+            print(
+                f"  {stride:g} µm: {st['tiles']:,} tiles, {st['blocks']} blocks; "
+                f"{wall:.2f} s with planning, map {st['seconds']:.2f} s "
+                f"({st['tiles'] / st['seconds']:,.0f} tiles/s); CPU {cpu:.2f} s "
+                f"(all threads); in tasks: reading {st['read_s']:.2f} s, model and quality "
+                f"check {st['compute_s']:.2f} s"
+            )
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, all threads (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -303,6 +338,12 @@ def main() -> None:
     ap.add_argument("--dense", action="store_true", help="only: dense vs per field, one run")
     ap.add_argument("--region-mm", type=float, nargs=2, default=[8.0, 6.0], help="--dense region")
     ap.add_argument("--views", type=int, default=8, help="--dense: test-time views")
+    ap.add_argument(
+        "--whole",
+        action="store_true",
+        help="--dense: also map the whole section densely at --stride-um and at the model's "
+        "pixel (wall and CPU seconds)",
+    )
     ap.add_argument(
         "--model", default=None, help="--dense: a trained bundle (default, or a folder) instead"
         " of the random-weight bench encoder"

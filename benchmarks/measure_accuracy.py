@@ -11,7 +11,8 @@ truth's stretch (apparent / true >= 1.1), layer IV
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16] [--cells] [--cell-windows 0] [--cell-brains 224]
+        [--profile-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
+        [--cell-windows 0] [--cell-brains 224]
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
@@ -22,8 +23,11 @@ areas count as having one).
 Layer borders (I/II ... V/VI) are scored against the brain's true layer proportions: the
 share of ROIs in which the readout shows a border and its error in relative depth.
 
-``--cells`` measures somata along three traverses at 2 µm/px as well (about a minute per
-ROI): layer IV is then decided by the somata (``iv_evidence``), and the density of somata
+``--cells`` measures somata along three traverses at 2 µm/px as well (about 20 s per ROI
+here, most of it rendering the synthetic section): layer IV is then decided by the somata
+(``iv_evidence``), the profile's and the readout's layer IV are printed side by side (for
+the brains of ``--held-out`` also apart from the others), ``--save-cells`` keeps each
+ROI's somata and truth as .npz, and the density of somata
 per layer (between the true layer borders) is scored against the somata the generator
 draws in the same bands (neurons and glia, ``cells_in_window``) and against the area's
 neuronal density per layer (truth; glia not included).
@@ -251,6 +255,14 @@ def main() -> None:
     ap.add_argument("--cells", action="store_true", help="measure somata too (slow)")
     ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
     ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
+    ap.add_argument(
+        "--held-out", type=int, nargs="*", default=[],
+        help="brains of --brains whose layer IV scores are also printed apart from the others",
+    )
+    ap.add_argument(
+        "--save-cells", default=None,
+        help="folder: each ROI's somata (relative depth, size, length) and truth as .npz",
+    )
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     if args.cell_windows:
@@ -273,6 +285,8 @@ def main() -> None:
     true_err: list[float] = []
     flags: dict[tuple[bool, bool], int] = {}
     confusion: dict[tuple[str, str], int] = {}
+    #: per ROI: brain, truth class, truth presence, decided type, evidence, profile's type
+    iv_rows: list[tuple[int, str, bool, str, str, str]] = []
     dens_err: dict[str, list[tuple[float, float]]] = {}
     border_err: dict[str, list[float]] = {}
     border_n: dict[str, int] = {}
@@ -297,6 +311,12 @@ def main() -> None:
             iv_ok.append(r.layers.iv_present == tr["iv_present"])
             key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type)
             confusion[key] = confusion.get(key, 0) + 1
+            iv_rows.append(
+                (seed, key[0], bool(tr["iv_present"]), r.layers.cortex_type,
+                 r.layers.iv_evidence, r.layers.profile_cortex_type)
+            )
+            if r.cells is not None and args.save_cells:
+                save_cells(args.save_cells, seed, r, tr)
             if r.cells is not None:
                 for name, (meas, drawn, neurons) in layer_densities(section, r, tr).items():
                     dens_err.setdefault(name, []).append((meas / drawn - 1, meas / neurons - 1))
@@ -332,6 +352,13 @@ def main() -> None:
         )
         print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f} ({int(np.sum(iv_ok))}/{n})")
         print_confusion(confusion)
+        if args.cells:
+            held = set(args.held_out)
+            groups = [("all brains", set(args.brains))]
+            if held:
+                groups += [("development", set(args.brains) - held), ("held out", held)]
+            for name, brains in groups:
+                print_iv_comparison(name, [row for row in iv_rows if row[0] in brains])
         print(
             f"layer I width error: median {np.median(l1_err):.0f} µm, 90th pct {np.percentile(l1_err, 90):.0f} µm"
         )
@@ -386,6 +413,47 @@ def print_confusion(confusion: dict[tuple[str, str], int]) -> None:
     for t in ("granular", "dysgranular", "agranular"):
         row = [confusion.get((t, c), 0) for c in READ_CLASSES]
         print(f"{t:>18} " + " ".join(f"{v:>12}" for v in row))
+
+
+def save_cells(folder: str, seed: int, r, tr) -> None:
+    """Write one ROI's somata and truth to ``folder/SEED_AREA.npz`` (to study the layer IV
+    criteria without detecting again)."""
+    import json
+    from pathlib import Path
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    c = r.cells
+    truth = {
+        "area": tr["area"],
+        "class": truth_class(tr["truth"]["cortex_type"]),
+        "iv_present": bool(tr["iv_present"]),
+        "layer_fractions": {k: float(v) for k, v in tr["truth"]["layer_fractions"].items()},
+        "profile_cortex_type": r.layers.profile_cortex_type,
+    }
+    np.savez(
+        Path(folder) / f"{seed}_{tr['area']}.npz",
+        depth=c.depth_of_cell,
+        diam=c.diam_um,
+        truth=json.dumps(truth),
+    )
+
+
+def print_iv_comparison(name: str, rows: list[tuple]) -> None:
+    """Layer IV from the profile against the readout's call (somata where they decide):
+    presence accuracy and the truth class x cortex type tables, for ``rows`` of
+    (brain, truth class, truth presence, decided type, evidence, profile's type)."""
+    if not rows:
+        return
+    present = ("granular", "koniocortex")
+    by_cells = sum(row[4] == "cells" for row in rows)
+    print(f"layer IV, {name} ({len(rows)} ROIs, decided by the somata in {by_cells}):")
+    for label, col in (("profile", 5), ("readout (somata where measured)", 3)):
+        ok = [(row[col] in present) == row[2] for row in rows]
+        print(f"  {label}: presence accuracy {np.mean(ok):.2f} ({int(np.sum(ok))}/{len(ok)})")
+        conf: dict[tuple[str, str], int] = {}
+        for row in rows:
+            conf[(row[1], row[col])] = conf.get((row[1], row[col]), 0) + 1
+        print_confusion(conf)
 
 
 def layer_densities(section, r, tr) -> dict[str, tuple[float, float, float]]:

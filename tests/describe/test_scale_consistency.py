@@ -231,3 +231,36 @@ def test_the_check_reads_only_rois_that_would_be_named(describer, scans) -> None
     h, w = right.shape_um
     blank = describer.describe_roi(right, Roi.rectangle(h - 300, w - 300, h, w, name="corner"))
     assert blank.rejected and blank.scale is None and blank.n_scale_flagged == 0
+
+
+def test_the_check_rereads_the_fields_from_the_pixels_read_for_them(
+    describer, scans, monkeypatch
+) -> None:
+    """One description reads each pyramid level it needs once: the scale check's re-reads
+    at 0.8 and 1.25 × the model's pixel size are cut from the blocks read for the fields
+    (the readout reads its own window), and the description is the one made with a read
+    per pixel size."""
+    import contextlib
+
+    from cytowords.describe import describer as describer_mod
+    from cytowords.sections import window
+
+    right, c = scans[1.0], scans["centres"][0]
+    roi = Roi.rectangle(*(c - 4000), *(c + 4000), name="r")
+    reads: list = []
+    real = window._read_region
+
+    def counted(level, y, x, fill):
+        reads.append((id(level), fill == fill))  # the readout reads with NaN fill
+        return real(level, y, x, fill)
+
+    monkeypatch.setattr(window, "_read_region", counted)
+    shared = describer.describe_roi(right, roi)
+    assert shared.scale is not None and shared.scale["n_checked"] > 0
+    fields = [r for r in reads if r[1]]
+    assert len(fields) == len(set(fields)) < 3 and len(reads) == len(fields) + 1
+    reads.clear()
+    monkeypatch.setattr(describer_mod, "keep_regions", lambda grow: contextlib.nullcontext())
+    separate = describer.describe_roi(right, roi)
+    assert len([r for r in reads if r[1]]) == 3  # without: a read at each pixel size
+    assert separate.to_dict() == shared.to_dict()

@@ -129,3 +129,26 @@ def test_lone_betz_size_soma_is_one_giant():
     assert near.sum() == 1
     assert som.length_um[near][0] >= GIANT_UM
     assert is_large(som.diam_um[near], som.length_um[near], GIANT_UM).all()
+
+
+@pytest.mark.parametrize("min_distance, exclude_border", [(1, False), (2, True), (3, False)])
+def test_label_peaks_are_skimages_peaks(min_distance, exclude_border):
+    # the detector's vectorised peak finder gives skimage's peaks, in skimage's order, on
+    # blobs of every shape (plateaus, single pixels, touching the border)
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+
+    from cytowords.measure.cells import label_peaks
+
+    rng = np.random.default_rng(min_distance)
+    for _ in range(10):
+        field = ndi.gaussian_filter(rng.normal(size=(90, 70)), rng.uniform(0.5, 3))
+        fg = field > rng.uniform(-0.2, 0.4)
+        lab, _n = ndi.label(fg)
+        dist = ndi.distance_transform_edt(fg)
+        for img in (dist, np.round(dist), ndi.gaussian_filter(dist, 1.0)):
+            want = peak_local_max(
+                img, min_distance=min_distance, labels=lab, exclude_border=exclude_border
+            )
+            got = label_peaks(img, lab, min_distance, exclude_border)
+            assert np.array_equal(got, want)

@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from cytowords.measure.ribbon import (
+    Ribbon,
     Traverse,
+    _laplace_grid,
     column_bend,
     equivolume_depth,
     pia_through,
+    profiles_along,
     segment,
     slide_reference,
     streamlines,
@@ -102,3 +105,40 @@ def test_column_bend_and_equivolume_depths():
     x = equivolume_depth(np.array([0.5]), 0.5)[0]
     assert x - 0.5 * x * x / 2 == pytest.approx(0.5 * (1 - 0.5 / 2))
     assert x < 0.5
+
+
+def test_depth_potential_of_a_flat_ribbon_rises_evenly_from_pia_to_white_matter():
+    # rows 1..n grey between glass (row 0) and white matter (row n + 1), no flux at the
+    # sides: the discrete Laplace solution is (row) / (n + 1), up to the weak pull to 0.5
+    # (1e-6 per pixel: it moves the potential by less than 1e-6 (n + 1)² / 8)
+    n, w = 38, 25
+    grey = np.zeros((n + 2, w), bool)
+    grey[1:-1] = True
+    glass, wm = np.zeros_like(grey), np.zeros_like(grey)
+    glass[0], wm[-1] = True, True
+    pot = _laplace_grid(grey, glass, wm)
+    want = np.arange(1, n + 1)[:, None] / (n + 1) * np.ones((1, w))
+    assert pot.dtype == np.float32 and np.isnan(pot[[0, -1]]).all()
+    np.testing.assert_allclose(pot[1:-1], want, atol=1e-6 * (n + 1) ** 2 / 8)
+
+
+def test_profiles_sample_each_traverse_at_its_own_depths():
+    # OD rising linearly with the row (bilinear sampling and smoothing keep it exact
+    # away from the window's edge): each traverse's profile is the row at its depths
+    h, w = 120, 80
+    od = np.repeat(np.arange(h, dtype=np.float32)[:, None] * 0.01, w, axis=1)
+    nan = np.full((h, w), np.nan, np.float32)
+    none = np.zeros((h, w), bool)
+    rib = Ribbon(od, od, 10.0, ~none, none, ~none, none, nan)
+    trs = []
+    for top, bottom, x in ((20.0, 60.0, 20.0), (30.0, 90.0, 50.0), (25.0, 45.0, 65.0)):
+        pts = np.stack(
+            [np.arange(top, bottom + 0.25, 0.5), np.full(int(2 * (bottom - top)) + 1, x)], 1
+        )
+        trs.append(Traverse(pts, (bottom - top) * 10.0, (bottom - top) * 10.0))
+    got_trs, widths, prof = profiles_along(rib, trs, n=10)
+    assert prof.shape == (3, 10) and np.isnan(widths).all()
+    for t, row in zip(trs, prof):
+        top, bottom = t.points[0, 0], t.points[-1, 0]
+        depths = top + (np.arange(10) + 0.5) / 10 * (bottom - top)
+        np.testing.assert_allclose(row, depths * 0.01, atol=1e-5)

@@ -76,3 +76,47 @@ def test_label_window_nearest():
     assert w.dtype == np.uint16 and w.shape == (20, 10)
     assert (w[:, :5] == 0).all() and (w[:, 5:] == 9).all()
     assert (li.read_window(-100, -100, 10, 10, 4.0) == 0).all()
+
+
+def _counting_reads(monkeypatch) -> list:
+    """Record ``(level, rows, cols, fill)`` of every read of level pixels."""
+    from cytowords.sections import window
+
+    calls: list = []
+    real = window._read_region
+
+    def counted(level, y, x, fill):
+        calls.append((level, y, x, fill))
+        return real(level, y, x, fill)
+
+    monkeypatch.setattr(window, "_read_region", counted)
+    return calls
+
+
+def test_kept_regions_give_the_same_pixels_from_one_read(noise, monkeypatch):
+    """Windows at several pixel sizes around one place (the fields of a ROI and their
+    re-reads at other scales) read their level once and get exactly the pixels of
+    separate reads; another fill, or a window outside the kept block, is read again."""
+    from cytowords.sections.window import keep_regions
+
+    s = _pyramid(noise)
+    windows = [  # (y0, x0, h, w, µm/px): exact level pixels, area weights, partly outside
+        (1000, 1200, 1600, 1600, 8.0),
+        (900, 1100, 1800, 1800, 10.0),
+        (1100, 1300, 1400, 1400, 6.4),
+        (-200, 1500, 1600, 1600, 10.0),
+    ]
+    separate = [s.read_window(*w[:4], w[4], fill=7.0) for w in windows]
+    calls = _counting_reads(monkeypatch)
+    with keep_regions(grow=0.25):
+        kept = [s.read_window(*w[:4], w[4], fill=7.0) for w in windows]
+        # the 8 µm level once for 8 and 10 µm/px, the 4 µm level for 6.4, then the overhang
+        assert len(calls) == 3
+        kept[0][:] = -1  # a window is the caller's own copy
+        assert np.array_equal(s.read_window(*windows[0][:4], 8.0, fill=7.0), separate[0])
+        s.read_window(*windows[1][:4], 10.0, fill=np.nan)  # another fill: read again
+        assert len(calls) == 4
+    for a, b in zip(kept[1:], separate[1:]):
+        assert np.array_equal(a, b)
+    s.read_window(*windows[1][:4], 10.0, fill=7.0)  # outside the context nothing is kept
+    assert len(calls) == 5

@@ -38,6 +38,7 @@ from ..sections.scale_check import (
     scale_summary,
     thickness_rejection,
 )
+from ..sections.window import keep_regions
 from .measured import Measured, atlas_comparison, measure_region
 from .result import (
     PatchResult,
@@ -109,6 +110,15 @@ class DescribeParams:
     scale: ScaleLimits | None = DEFAULT_SCALE_LIMITS
 
 
+def _scale_reach(limits: ScaleLimits | None) -> float:
+    """How far (fraction of the extent, each side) the pixels read for a ROI's fields must
+    reach so that the scale check's re-reads (fields ``1 / factor`` as large) fall inside
+    them: the largest re-read's extra size, 0 without a check."""
+    if limits is None or not limits.factors:
+        return 0.0
+    return max(0.0, 1.0 / min(limits.factors) - 1.0)
+
+
 class Describer:
     """Describes ROIs of sections with a model bundle.
 
@@ -167,49 +177,56 @@ class Describer:
             max_patches=p.max_patches,
             min_patches=p.min_patches,
         )
-        total = len(centers) + 1
-        patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.read_px)
-        embs = []
-        for i in range(0, len(patches), p.batch_size):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("describe cancelled")
-            embs.append(self.bundle.embed(patches[i : i + p.batch_size], batch_size=p.batch_size))
-            if on_progress:
-                on_progress(min(i + p.batch_size, len(patches)), total)
-        emb = torch.cat(embs)
-        pred = self.bundle.predict(emb)
-        probs, ood, rej = pred.probs, pred.ood_score, pred.rejected
-        ids = self.bundle.area_ids
-        votes = pred.votes if p.ignore_noncortex else np.ones(len(ood), bool)
-        reasons: list[str | None] = [None] * len(centers)
-        flagged = np.zeros(len(centers), bool)
-        counts: dict[str, int] = {}
-        if p.quality is not None:
-            q = assess_fields(patches, section_tissue_threshold(section), p.quality)
-            reasons, flagged, counts = q.reasons, q.flagged, q.counts()
-            counts.pop("tissue", None)
-            votes = votes & ~flagged
-        summary = quality_summary(counts, len(centers))
-        n_tissue = sum(r != "tissue" for r in reasons)
-        why = quality_rejection(int(flagged.sum()), n_tissue, summary)
-        agg = dict(
-            area_ids=ids,
-            min_accept_share=p.min_accept_share,
-            min_votes=min(p.min_voting_fields, len(ood)),
-        )
-        best, mean, ood_med, roi_rej, accepted = aggregate(probs, ood, rej, abstain=~votes, **agg)
-        scale = None
-        if p.scale is not None and p.scale.factors and not (why or roi_rej):
-            # only an answer can be a silent wrong one: a rejected ROI is not read again
-            scale = reread_at_scales(
-                self.bundle, section, centers, votes, probs.argmax(1), ood, p.scale, patches
-            )
-            why = scale_rejection(scale, accepted & votes, p.scale)
-            votes = votes & ~scale.flagged
-            if scale.flagged.any() and not why:
-                best, mean, ood_med, roi_rej, accepted = aggregate(
-                    probs, ood, rej, abstain=~votes, **agg
+        # the fields are read at the stated pixel size, then (scale check) at the
+        # others, mostly from the same pyramid level: that level's pixels are read once
+        with keep_regions(grow=_scale_reach(p.scale)):
+            total = len(centers) + 1
+            patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.read_px)
+            embs = []
+            for i in range(0, len(patches), p.batch_size):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("describe cancelled")
+                embs.append(
+                    self.bundle.embed(patches[i : i + p.batch_size], batch_size=p.batch_size)
                 )
+                if on_progress:
+                    on_progress(min(i + p.batch_size, len(patches)), total)
+            emb = torch.cat(embs)
+            pred = self.bundle.predict(emb)
+            probs, ood, rej = pred.probs, pred.ood_score, pred.rejected
+            ids = self.bundle.area_ids
+            votes = pred.votes if p.ignore_noncortex else np.ones(len(ood), bool)
+            reasons: list[str | None] = [None] * len(centers)
+            flagged = np.zeros(len(centers), bool)
+            counts: dict[str, int] = {}
+            if p.quality is not None:
+                q = assess_fields(patches, section_tissue_threshold(section), p.quality)
+                reasons, flagged, counts = q.reasons, q.flagged, q.counts()
+                counts.pop("tissue", None)
+                votes = votes & ~flagged
+            summary = quality_summary(counts, len(centers))
+            n_tissue = sum(r != "tissue" for r in reasons)
+            why = quality_rejection(int(flagged.sum()), n_tissue, summary)
+            agg = dict(
+                area_ids=ids,
+                min_accept_share=p.min_accept_share,
+                min_votes=min(p.min_voting_fields, len(ood)),
+            )
+            best, mean, ood_med, roi_rej, accepted = aggregate(
+                probs, ood, rej, abstain=~votes, **agg
+            )
+            scale = None
+            if p.scale is not None and p.scale.factors and not (why or roi_rej):
+                # only an answer can be a silent wrong one: a rejected ROI is not read again
+                scale = reread_at_scales(
+                    self.bundle, section, centers, votes, probs.argmax(1), ood, p.scale, patches
+                )
+                why = scale_rejection(scale, accepted & votes, p.scale)
+                votes = votes & ~scale.flagged
+                if scale.flagged.any() and not why:
+                    best, mean, ood_med, roi_rej, accepted = aggregate(
+                        probs, ood, rej, abstain=~votes, **agg
+                    )
         if on_progress:  # the fields are read: the readout and the caption come next
             on_progress(total, total)
         m = None

@@ -53,12 +53,12 @@ def measure_region(
     except MeasureError as err:
         why = str(err)
         return Measured({"not_measured": [why]}, [f"Not measured: {why}."])
-    d = r.to_dict()
-    d.pop("traverses_um", None)  # long coordinate lists: the Profile view reads them itself
-    d.pop("statements", None)
+    # without the traverses' long coordinate lists: the Profile view reads them itself
+    d = r.to_dict(traverses=False)
+    statements = d.pop("statements")
     thick = float(r.thickness_mm) if r.measured else float("nan")
     ctype = r.layers.cortex_type if r.layers is not None else None
-    return Measured(d, r.statements(), thick, ctype, readout_vector(r), r.special_support())
+    return Measured(d, statements, thick, ctype, readout_vector(r), r.special_support())
 
 
 def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,10 +80,12 @@ def assemble(plan: MapPlan, arrays: dict[str, np.ndarray], stats: dict[str, Any]
     labels[ok] = plan.lut[area[ok]]
     rejected = arrays["rejected"].astype(bool) & ok
     no_cortex = (arrays["rejected"] == REJECTED_NO_CORTEX) & ok
-    hist = Counter(plan.area_ids[i] for i in area[ok].ravel().tolist())
+    # tiles per area, most frequent first (ties: the first met in row order)
+    idx, first, counts = np.unique(area[ok], return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
     stats = {
         **stats,
-        "histogram": dict(hist.most_common()),
+        "histogram": {plan.area_ids[int(idx[i])]: int(counts[i]) for i in order},
         "rejected": int(rejected.sum()),
         "no_cortex": int(no_cortex.sum()),
         "unfit": int(((arrays["rejected"] == REJECTED_UNFIT) & ok).sum()),

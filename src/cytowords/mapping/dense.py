@@ -1,12 +1,16 @@
 """Dense evaluation: the encoder's trunk runs once over each block's window, not once per field.
 
-An encoder that can run densely has ``dense_embed(x (N, 1, H, W)) -> (N, D, H', W')``
-(valid positions only), a feature stride ``feature_stride_px`` (s) and a context
+An encoder that can run densely has ``dense_inputs(x (N, 1, H, W)) -> z`` (what its trunk
+reads, equivariant under mirrors and rotations), ``dense_features(x, z) -> (N, F, H',
+W')`` (valid positions only) and a pointwise projection in two parts, ``project_hidden`` (``(...,
+F) -> (..., H)``, per test-time view) and ``project_out`` (``(..., H) -> (..., D)``, affine,
+once on the views' average), a feature stride ``feature_stride_px`` (s) and a context
 ``context_px`` (c) on each side of its ``patch_px`` (P) patch: output ``(i, j)`` is the
-embedding of the field whose whole input window (``P + 2c`` px square) starts at input
-pixel ``(offset + i*s, offset + j*s)``. :func:`dense_layout` is the one place that reads
-this contract from an encoder; an encoder without ``dense_embed`` (older bundles,
-TorchScript externals) is mapped per field (:mod:`.infer`).
+field whose whole input window (``P + 2c`` px square) starts at input pixel ``(offset +
+i*s, offset + j*s)``; ``dense_embed`` is the three at every position. :func:`dense_layout`
+is the one place that reads this contract from an encoder; an encoder without
+``dense_features`` (older bundles, TorchScript externals) is mapped per field
+(:mod:`.infer`).
 
 Geometry. The output positions of a map form one lattice over the section: step s model
 pixels, origin at the field window of tile (0, 0). A block reads the window covering the
@@ -18,8 +22,10 @@ stride is at least s (exact when the stride is a multiple of s); a map finer tha
 interpolates the embeddings bilinearly between the four surrounding positions before the
 head.
 
-Test-time views apply to the whole window: mirror/rotate it, ``dense_embed``, map the
-output back, average the embeddings (:func:`cytowords.model.tta.dense_embed_views`).
+Test-time views apply to the whole window: mirror/rotate it, ``dense_features``, read
+each tile's positions back in the original orientation; the projection runs only at the
+positions the tiles read, its hidden layer averaged over the views
+(:func:`cytowords.model.tta.dense_embed_views`).
 Window sides are ``P + 2c + (n - 1) s`` px, so the dihedral symmetries map the lattice onto itself and each view's
 output at a position is the embedding of that view of the field, as per field.
 """
@@ -79,8 +85,9 @@ class DenseLayout:
 
 def dense_layout(encoder: Any) -> DenseLayout | None:
     """The encoder's :class:`DenseLayout`, or None when it cannot run densely (no
-    ``dense_embed``, or ``supports_dense`` false). The one place that interprets the dense contract (module doc)."""
-    if not getattr(encoder, "supports_dense", callable(getattr(encoder, "dense_embed", None))):
+    ``dense_features``, or ``supports_dense`` false). The one place that interprets the
+    dense contract (module doc)."""
+    if not getattr(encoder, "supports_dense", callable(getattr(encoder, "dense_features", None))):
         return None
     s = int(encoder.feature_stride_px)
     c = int(getattr(encoder, "context_px", 0))
@@ -197,6 +204,19 @@ def nearest_corners(layout: DenseLayout, block: DenseInput) -> tuple[np.ndarray,
     return layout.offset_px + pos * layout.stride_px, which.ravel()
 
 
+def sampled_positions(ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) -> np.ndarray:
+    """The lattice positions ``(K, 2)`` (row, column in the block's ``(ny, nx)`` map, each
+    once) that :func:`sample_tiles` reads for the tiles ``tiles``: each tile's position,
+    and the next row/column where it interpolates."""
+    need = np.zeros((ys.n, xs.n), dtype=bool)
+    iy, ix = ys.index[tiles[:, 0]], xs.index[tiles[:, 1]]
+    iy1 = np.where(ys.frac[tiles[:, 0]] > 0, np.minimum(iy + 1, ys.n - 1), iy)
+    ix1 = np.where(xs.frac[tiles[:, 1]] > 0, np.minimum(ix + 1, xs.n - 1), ix)
+    for r, c in ((iy, ix), (iy, ix1), (iy1, ix), (iy1, ix1)):
+        need[r, c] = True
+    return np.argwhere(need)
+
+
 def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) -> Any:
     """Embeddings ``(K, D)`` of the tiles ``tiles`` (``(K, 2)`` row/col in the block) from a
     block's embedding map ``(D, ny, nx)``: nearest or bilinear, as :func:`axis_samples`."""
@@ -209,10 +229,9 @@ def sample_tiles(emb: Any, ys: AxisSamples, xs: AxisSamples, tiles: np.ndarray) 
         # every tile on a lattice position (a stride >= the feature stride): one gather
         return e[iy, ix]
     iy1, ix1 = np.minimum(iy + 1, ys.n - 1), np.minimum(ix + 1, xs.n - 1)
-    fy, fx = fy.to(e.device), fx.to(e.device)
-    top = e[iy, ix] * (1 - fx) + e[iy, ix1] * fx
-    bottom = e[iy1, ix] * (1 - fx) + e[iy1, ix1] * fx
-    return top * (1 - fy) + bottom * fy
+    fy, fx = fy.to(e.device, e.dtype), fx.to(e.device, e.dtype)
+    top = torch.lerp(e[iy, ix], e[iy, ix1], fx)
+    return torch.lerp(top, torch.lerp(e[iy1, ix], e[iy1, ix1], fx), fy)
 
 
 def infer_dense_block(
@@ -241,9 +260,14 @@ def infer_dense_block(
         with lock, torch.inference_mode():
             t0 = time.perf_counter()
             x = torch.from_numpy(np.ascontiguousarray(block.image))[None, None].to(dev)
+            # the trunk runs over the whole window; the projection only where tiles read
+            at = torch.from_numpy(sampled_positions(block.ys, block.xs, block.tiles)).to(dev)
             with autocast(dev, autocast_dtype(dev.type, ref.precision)):
-                emb = dense_embed_views(bundle.encoder, x, views)[0, :, : block.ys.n, : block.xs.n]
-            emb = emb.float()
+                emb_at = dense_embed_views(bundle.encoder, x, views, at=at)[0].float()
+            # (ny, nx, D) in memory: each tile's embedding is one contiguous row
+            emb = torch.zeros((block.ys.n, block.xs.n, emb_at.shape[1]), device=dev)
+            emb[at[:, 0], at[:, 1]] = emb_at
+            emb = emb.permute(2, 0, 1)
             parts = [
                 score_embeddings(bundle, sample_tiles(emb, block.ys, block.xs, t), views)
                 for t in np.array_split(block.tiles, -(-len(block.tiles) // HEAD_BATCH))

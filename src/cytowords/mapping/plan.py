@@ -335,7 +335,7 @@ def plan_map(
     """Resolve the model, the evaluation path, the tile grid, the tissue tiles and the
     blocks to run.
 
-    ``dense``: None chooses the dense path when the encoder has one (``dense_embed``),
+    ``dense``: None chooses the dense path when the encoder has one (``dense_features``),
     else per field; False forces per-field evaluation; True requires the dense path
     (ValueError for an encoder without it). ``block_tiles``: tiles per block side (None:
     :func:`~.dense.default_block_tiles`). ``quality``: tiles whose field is unfit to
@@ -351,7 +351,7 @@ def plan_map(
     layout = info["layout"]
     if dense and layout is None:
         raise ValueError(
-            f"model {ref.path}: its encoder has no dense evaluation (dense_embed); "
+            f"model {ref.path}: its encoder has no dense evaluation (dense_features); "
             "map it per field (dense=False or leave dense unset)"
         )
     if dense is False:

@@ -127,8 +127,9 @@ class Readout:
         """True when at least one traverse crossed the cortex (thickness and profile)."""
         return self.n_traverses > 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary (NaN -> None, arrays -> rounded lists)."""
+    def to_dict(self, *, traverses: bool = True) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN -> None, arrays -> rounded lists); ``traverses``:
+        include the traverses' coordinates (``traverses_um``, long lists of µm points)."""
 
         def num(v, nd=4):
             return None if v is None or not np.isfinite(v) else round(float(v), nd)
@@ -161,7 +162,11 @@ class Readout:
             "columnar_organisation": None,
             "cells": self.cells.to_dict() if self.cells else None,
             "layer_density_per_mm2": self.layer_densities(),
-            "traverses_um": [np.round(t, 1).tolist() for t in self.traverses_um],
+            **(
+                {"traverses_um": [np.round(t, 1).tolist() for t in self.traverses_um]}
+                if traverses
+                else {}
+            ),
             "not_measured": list(self.reasons),
             "statements": self.statements(),
         }

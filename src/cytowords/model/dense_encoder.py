@@ -36,6 +36,35 @@ STRIDE_PX = 4
 #: (dense arch) counts as flat, so background stays flat instead of amplified noise
 STD_FLOOR = 0.05
 _RMS_EPS = 1e-6
+#: feature-map values (floats) pooled at a time by :meth:`DenseNet.dense_features` (1 MiB)
+_POOL_CHUNK = 1 << 18
+
+
+def window_sum(x: Tensor, k: int, dim: int) -> Tensor:
+    """Sums of ``x`` over every ``k`` consecutive positions along ``dim`` (no padding; the
+    length there becomes ``n - k + 1``): sums over 2, 4, 8... positions by doubling, and
+    the powers of two that make up ``k`` added, i.e. about ``2 log2 k`` additions per output
+    instead of ``k``. Every output adds its values in the same order wherever it lies, so a
+    window's sum does not depend on what surrounds it (dense maps equal per-field ones).
+    Always a new tensor (callers may scale it in place)."""
+    k = int(k)
+    out_len = x.shape[dim] - k + 1
+    if k < 1 or out_len < 1:
+        raise ValueError(f"window of {k} positions along dim {dim} of a tensor {tuple(x.shape)}")
+    res: Tensor | None = None
+    part, step, offset = x, 1, 0  # part[i] = sum of x[i : i + step]
+    while True:
+        if k & step:
+            seg = part.narrow(dim, offset, out_len)
+            res = seg if res is None else res + seg
+            offset += step
+        if 2 * step > k:
+            break
+        n = part.shape[dim] - step
+        part = part.narrow(dim, 0, n) + part.narrow(dim, step, n)
+        step *= 2
+    assert res is not None
+    return res.clone() if k == 1 else res
 
 
 def box_mean(x: Tensor, radius: int) -> Tensor:
@@ -43,18 +72,35 @@ def box_mean(x: Tensor, radius: int) -> Tensor:
     outside ``x`` are left out of the mean), same shape."""
     k = 2 * radius + 1
     # separable: a mean over rows, then over columns (the count of a clipped box is the
-    # product of its row and column counts, so this is the 2-D mean at 2k instead of k²
-    # operations per pixel)
-    rows = F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
-    return F.avg_pool2d(rows, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    # product of its row and column counts)
+    out = x
+    for dim in (-2, -1):
+        n = x.shape[dim]
+        pad = [0, 0, radius, radius] if dim == -2 else [radius, radius]
+        idx = torch.arange(n, device=x.device)
+        count = (idx.clamp_max(n - 1 - radius) + radius + 1) - (idx - radius).clamp_min(0)
+        shape = (n, 1) if dim == -2 else (n,)
+        out = window_sum(F.pad(out, pad), k, dim).div_(count.reshape(shape).to(x.dtype))
+    return out
 
 
 def box_pool(x: Tensor, k: int, stride: int = 1) -> Tensor:
     """Mean of ``x`` ``(N, C, H, W)`` over every ``k × k`` window at ``stride`` (no
-    padding): ``F.avg_pool2d(x, k, stride)``, computed as a mean over rows, then over
-    columns (2k instead of k² operations per output)."""
-    rows = F.avg_pool2d(x, (k, 1), stride=(stride, 1))
-    return F.avg_pool2d(rows, (1, k), stride=(1, stride))
+    padding), as ``F.avg_pool2d(x, k, stride)``: sums over rows, then over columns
+    (:func:`window_sum`). With a stride that divides ``k``, sums of ``stride`` positions
+    at a time first (a stride-4 pool of 64 px adds 16 block sums)."""
+    out = x
+    for dim in (-2, -1):
+        n = out.shape[dim]
+        if stride > 1 and k % stride == 0:
+            m = (n - k) // stride * stride + k  # the positions that whole windows cover
+            blocks = out.narrow(dim, 0, m).unflatten(dim, (m // stride, stride)).sum(dim)
+            out = window_sum(blocks, k // stride, dim)
+        else:
+            out = window_sum(out, k, dim)
+            if stride > 1:
+                out = out[..., ::stride, :] if dim == -2 else out[..., ::stride]
+    return out.div_(k * k)
 
 
 def reach_px(pixel_size_um: float, dilations: tuple[int, ...], lcn_um: float) -> int:
@@ -90,8 +136,9 @@ class _Block(nn.Module):
         self.c2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.c1(torch.relu(self.n1(x)))
-        return x + self.c2(torch.relu(self.n2(out)))
+        # in-place ReLUs and residual sum: no backward pass needs the values they replace
+        out = self.c1(torch.relu_(self.n1(x)))
+        return self.c2(torch.relu_(self.n2(out))).add_(x)
 
 
 class DenseNet(nn.Module):
@@ -123,37 +170,45 @@ class DenseNet(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(2, w // 2, 4, 2, 1, bias=False),
             nn.BatchNorm2d(w // 2),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(w // 2, w, 4, 2, 1, bias=False),
         )
         self.blocks = nn.Sequential(*[_Block(w, int(d)) for d in dilations])
         self.expand = nn.Sequential(
             nn.BatchNorm2d(w),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(w, 4 * w, 1, bias=False),
             nn.BatchNorm2d(4 * w),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         c = 4 * w
         self.proj = nn.Sequential(
-            nn.Conv2d(2 * c + 2, 2 * c, 1), nn.ReLU(), nn.Conv2d(2 * c, embed_dim, 1)
+            nn.Conv2d(2 * c + 2, 2 * c, 1), nn.ReLU(inplace=True), nn.Conv2d(2 * c, embed_dim, 1)
         )
 
-    def features(self, x: Tensor) -> Tensor:
-        """Feature map ``(N, 4 width, ⌊H/4⌋, ⌊W/4⌋)`` of ``x`` ``(N, 1, H, W)`` in [0, 1]
-        (H, W even); cell ``(k, l)`` describes the input block at ``(4k, 4l)``."""
+    def dense_inputs(self, x: Tensor) -> Tensor:
+        """The trunk's input ``(N, 2, H, W)`` from ``x`` ``(N, 1, H, W)`` in [0, 1]: local
+        contrast and stain level (step 1 of the module doc). The box is symmetric, so a
+        mirror or rotation of ``x`` gives the same mirror or rotation of these: test-time
+        views compute them once per window."""
         x = x.float()
         mean = box_mean(x, self.lcn_px)
         var = (box_mean(x * x, self.lcn_px) - mean * mean).clamp_min(0.0)
-        z = torch.cat([(x - mean) / (var.sqrt() + STD_FLOOR), (x - 0.5) * 4.0], dim=1)
+        return torch.cat([(x - mean) / (var.sqrt() + STD_FLOOR), (x - 0.5) * 4.0], dim=1)
+
+    def features(self, z: Tensor) -> Tensor:
+        """Feature map ``(N, 4 width, ⌊H/4⌋, ⌊W/4⌋)`` of the trunk's input ``z`` ``(N, 2, H,
+        W)`` (:meth:`dense_inputs`; H, W even); cell ``(k, l)`` describes the input block at
+        ``(4k, 4l)``."""
         return self.expand(self.blocks(self.stem(z)))
 
-    def dense_embed(self, x: Tensor) -> Tensor:
-        """Embeddings ``(N, D, H', W')`` of every field inside ``x`` ``(N, 1, H, W)``;
-        output ``(i, j)`` is the embedding of ``x[..., 4i : 4i + input_px, 4j : 4j +
-        input_px]`` (the field's central window starts at ``context_px + 4i``), with
-        ``H' = (H - input_px) // 4 + 1`` (trailing rows/columns that hold no whole field
-        are not used)."""
+    def dense_features(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """What the projection reads at every field inside ``x`` ``(N, 1, H, W)``: ``(N,
+        2 * 4 width + 2, H', W')`` (the pooled statistics of step 3 in the module doc);
+        position ``(i, j)`` is the field of ``x[..., 4i : 4i + input_px, 4j : 4j +
+        input_px]`` (its central window starts at ``context_px + 4i``), with ``H' = (H -
+        input_px) // 4 + 1`` (trailing rows/columns that hold no whole field are not
+        used). ``z``: :meth:`dense_inputs` of ``x`` when already computed (same H, W)."""
         h, w = x.shape[-2:]
         if x.ndim != 4 or x.shape[1] != 1 or min(h, w) < self.input_px:
             raise ValueError(
@@ -161,19 +216,49 @@ class DenseNet(nn.Module):
                 f"H, W >= {self.input_px} px (a field of {self.patch_px} px and its context "
                 f"of {self.context_px} px each side)"
             )
+        if z is not None and z.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"dense inputs of shape {tuple(z.shape)} for an image {tuple(x.shape)}")
         s, ctx, n = STRIDE_PX, self.context_px, self.patch_px
         nh, nw = (h - self.input_px) // s + 1, (w - self.input_px) // s + 1
         # rows/cols beyond the last whole field are dropped (even size for the stem)
-        x = x[..., : self.input_px + s * (nh - 1), : self.input_px + s * (nw - 1)].float()
+        cut = (..., slice(0, self.input_px + s * (nh - 1)), slice(0, self.input_px + s * (nw - 1)))
+        x = x[cut].float()
+        z = self.dense_inputs(x) if z is None else z[cut]
         a, p = ctx // s, n // s
-        f = self.features(x)[..., a : a + nh + p - 1, a : a + nw + p - 1]
-        m1 = box_pool(f, p)
-        rms = (box_pool(f * f, p) + _RMS_EPS).sqrt()
+        f = self.features(z)[..., a : a + nh + p - 1, a : a + nw + p - 1]
+        c = f.shape[1]
+        out = f.new_empty((f.shape[0], 2 * c + 2, nh, nw))
+        # a few channels at a time, so that the box filters' passes stay in the CPU's cache
+        step = max(1, _POOL_CHUNK // (f.shape[-2] * f.shape[-1]))
+        for i in range(0, c, step):
+            j = min(c, i + step)
+            fc = f[:, i:j]
+            out[:, i:j] = box_pool(fc, p)
+            out[:, c + i : c + j] = box_pool(fc * fc, p).add_(_RMS_EPS).sqrt_()
         core = x[..., ctx : ctx + n + s * (nh - 1), ctx : ctx + n + s * (nw - 1)]
         xm = box_pool(core, n, s)
         xs = (box_pool(core * core, n, s) - xm * xm).clamp_min(0.0).sqrt()
-        pooled = torch.cat([m1, rms, (xm - 0.5) * 4.0, xs * 10.0], dim=1)
-        return self.proj(pooled)
+        out[:, 2 * c] = (xm[:, 0] - 0.5) * 4.0
+        out[:, 2 * c + 1] = xs[:, 0] * 10.0
+        return out
+
+    def project_hidden(self, f: Tensor) -> Tensor:
+        """The projection's hidden layer ``(..., 2 * 4 width)`` of features ``(...,
+        2 * 4 width + 2)`` (one position per row, :meth:`dense_features`)."""
+        c = self.proj[0]
+        return torch.relu_(F.linear(f, c.weight.flatten(1), c.bias))
+
+    def project_out(self, h: Tensor) -> Tensor:
+        """Embeddings ``(..., D)`` from hidden layers ``(..., 2 * 4 width)``: an affine
+        map, so the embedding averaged over views is this of the averaged hidden layers."""
+        c = self.proj[2]
+        return F.linear(h, c.weight.flatten(1), c.bias)
+
+    def dense_embed(self, x: Tensor) -> Tensor:
+        """Embeddings ``(N, D, H', W')`` of every field inside ``x`` ``(N, 1, H, W)``
+        (positions as :meth:`dense_features`)."""
+        f = self.dense_features(x).permute(0, 2, 3, 1)
+        return self.project_out(self.project_hidden(f)).permute(0, 3, 1, 2)
 
     def embed(self, x: Tensor) -> Tensor:
         """Embeddings ``(B, D)`` of fields read with their context, ``(B, 1, input_px,

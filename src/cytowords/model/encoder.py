@@ -254,11 +254,37 @@ class CytoEncoder(nn.Module):
         whose context lies wholly inside ``x`` are returned; rows and columns after the
         last whole field are ignored. ``NotImplementedError`` for the field architecture
         (embed fields one by one there)."""
+        return self._dense().dense_embed(x)
+
+    def dense_inputs(self, x: Tensor) -> Tensor:
+        """What the trunk reads from an image ``x`` ``(N, 1, H, W)``: ``(N, 2, H, W)`` (local
+        contrast and stain level); a mirror or rotation of ``x`` gives the same mirror or
+        rotation of them (:meth:`DenseNet.dense_inputs`)."""
+        return self._dense().dense_inputs(x)
+
+    def dense_features(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """The per-position features ``(N, F, H', W')`` that the projection reads, for every
+        field inside ``x`` (positions as :meth:`dense_embed`; ``z``: :meth:`dense_inputs` of
+        ``x`` when already computed; :meth:`DenseNet.dense_features`). :meth:`dense_embed`
+        is ``project_out(project_hidden(.))`` of them, position by position."""
+        return self._dense().dense_features(x, z)
+
+    def project_hidden(self, f: Tensor) -> Tensor:
+        """The projection's hidden layer ``(..., H)`` of features ``(..., F)`` (one position
+        per row; nonlinear: applied per test-time view)."""
+        return self._dense().project_hidden(f)
+
+    def project_out(self, h: Tensor) -> Tensor:
+        """Embeddings ``(..., embed_dim)`` from hidden layers ``(..., H)``: affine, so it is
+        applied once to the hidden layers averaged over test-time views."""
+        return self._dense().project_out(h)
+
+    def _dense(self) -> DenseNet:
         if self.dense is None:
             raise NotImplementedError(
                 "this encoder (field architecture) has no dense evaluation; embed fields one by one"
             )
-        return self.dense.dense_embed(x)
+        return self.dense
 
 
 class ExternalEncoder(nn.Module):

@@ -98,27 +98,42 @@ def dihedral_views(x: Tensor, views: int) -> list[Tensor]:
     return [op(x) for op in ops[:n]]
 
 
-def dense_embed_views(encoder: Any, x: Tensor, views: int = 1) -> Tensor:
-    """Dense embeddings ``(N, D, H', W')`` of an image ``x`` ``(N, 1, H, W)`` averaged over
-    ``views`` dihedral views, equal to :func:`embed_views` of each field.
+def dense_embed_views(encoder: Any, x: Tensor, views: int = 1, at: Tensor | None = None) -> Tensor:
+    """Dense embeddings of an image ``x`` ``(N, 1, H, W)`` averaged over ``views`` dihedral
+    views, equal to :func:`embed_views` of each field: ``(N, D, H', W')`` for every
+    position, or ``(N, K, D)`` for the positions ``at`` ``(K, 2)`` (row, column) only.
 
     Each view (same order as :func:`dihedral_views`; any H, W, all 8 views) transforms the
     whole image, which is first cut to the fields it holds whole (``input_px + s (H' - 1)``
-    rows from the top, likewise columns; ``s = encoder.feature_stride_px``), runs
-    ``encoder.dense_embed`` on it and maps the output back to the original orientation.
-    Output ``(i, j)`` is therefore the ``views``-view embedding of the field centred at
-    input pixel ``(c0 + i s, c0 + j s)``, ``c0 = encoder.input_px / 2``, as for
-    ``dense_embed`` itself. The encoder must support dense evaluation
-    (``NotImplementedError`` from ``dense_embed`` otherwise)."""
+    rows from the top, likewise columns; ``s = encoder.feature_stride_px``), and runs the
+    encoder's ``dense_features`` on it (with the same view of the encoder's
+    ``dense_inputs``, computed once); the features of each wanted position are read back
+    in the original orientation and go through ``project_hidden`` (per view); the hidden
+    layers averaged over the views go through ``project_out`` (affine) once. Output ``(i,
+    j)`` is therefore the ``views``-view embedding of the field centred at input pixel
+    ``(c0 + i s, c0 + j s)``, ``c0 = encoder.input_px / 2``, as for ``dense_embed``. The
+    encoder must support dense evaluation (``NotImplementedError`` otherwise)."""
     n = check_views(views)
     s, size = int(encoder.feature_stride_px), int(encoder.input_px)
     h, w = x.shape[-2:]
     if s > 0 and min(h, w) >= size:
         x = x[..., : size + s * ((h - size) // s), : size + s * ((w - size) // s)]
-    out = encoder.dense_embed(x)
-    for op, inverse in zip(_SQUARE_OPS[1:n], _SQUARE_INVERSES[1:n], strict=True):
-        out = out + inverse(encoder.dense_embed(op(x)))
-    return out / n
+    z = encoder.dense_inputs(x)  # once: a view of x gives that view of z
+    hidden = None
+    shape = None
+    for op, inverse in zip(_SQUARE_OPS[:n], _SQUARE_INVERSES[:n], strict=True):
+        f = encoder.dense_features(op(x), op(z))  # (N, F, H'', W'') in the view's orientation
+        # where each position of the original orientation lies in the view's output
+        src = inverse(torch.arange(f.shape[-2] * f.shape[-1], device=f.device).reshape(f.shape[-2:]))
+        shape = src.shape
+        src = src.flatten() if at is None else src[at[:, 0], at[:, 1]]
+        hid = encoder.project_hidden(f.flatten(2)[:, :, src].transpose(1, 2))  # (N, K, H)
+        hidden = hid if hidden is None else hidden + hid
+    assert hidden is not None and shape is not None
+    out = encoder.project_out(hidden / n)  # (N, K, D)
+    if at is not None:
+        return out
+    return out.transpose(1, 2).unflatten(2, tuple(shape))
 
 
 def embed_views(encoder: Any, x: Tensor, views: int = 1) -> Tensor:

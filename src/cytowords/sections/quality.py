@@ -281,10 +281,10 @@ def _focus_terms(
 def _mirrored(a: np.ndarray, axis: int, keep: slice) -> np.ndarray:
     """The σ 3 px blur along ``axis`` of ``a`` (``2r`` px long there), mirrored at both
     ends, at the positions ``keep``; as a matrix product in float64 (scipy sums in float64
-    too) rounded to float32 like scipy's output (einsum: no BLAS threads inside a map's
-    worker threads)."""
+    too; ``a`` gathered from a float64 copy spares converting the gathered pieces) rounded
+    to float32 like scipy's output (einsum: no BLAS threads inside a map's worker threads)."""
     m = gaussian_filter1d(np.eye(2 * _R3), 3.0, axis=0, mode="reflect")[keep]  # (k, 2r)
-    out = np.einsum("...j,kj->...k", np.moveaxis(a, axis, -1).astype(np.float64), m)
+    out = np.einsum("...j,kj->...k", np.moveaxis(a, axis, -1).astype(np.float64, copy=False), m)
     return np.moveaxis(out, -1, axis).astype(np.float32)
 
 
@@ -310,6 +310,8 @@ def _dense_focus(
     g1 = gaussian_filter(img, 0.7, mode="reflect")  # the block's = the field's on the support
     hi2 = (img - g1) ** 2
     v_img, v_tis = _g3(img, 0), _g3(tis_f, 0)  # the column pass away from a field's top/bottom
+    img64, tis64 = img.astype(np.float64), tis_f.astype(np.float64)  # what _mirrored reads
+    v_img64, v_tis64 = v_img.astype(np.float64), v_tis.astype(np.float64)
     out = np.zeros((3, len(y0)), dtype=np.float64)  # support pixels, high, mid energy
     terms = _focus_terms(_g3(v_img, 1), _g3(v_tis, 1), g1, hi2)  # interior: the block's blur
     for q, t in enumerate(terms):
@@ -324,7 +326,7 @@ def _dense_focus(
     strips = []
     for start, keep, off in edges:
         k = tops[:, None] + start + j  # (T, 2r) block rows
-        vi, vt = _mirrored(img[k], 1, keep), _mirrored(tis_f[k], 1, keep)  # (T, 9, W)
+        vi, vt = _mirrored(img64[k], 1, keep), _mirrored(tis64[k], 1, keep)  # (T, 9, W)
         strips.append((vi, vt, off))
         rk = tops[:, None] + off + np.arange(r - b)
         for q, t in enumerate(_focus_terms(_g3(vi, 2), _g3(vt, 2), g1[rk], hi2[rk])):
@@ -335,7 +337,7 @@ def _dense_focus(
     for start, keep, off in edges:
         k = lefts[:, None] + start + j  # (L, 2r) block columns
         ck = lefts[:, None] + off + np.arange(r - b)
-        gi, gt = _mirrored(v_img[:, k], 2, keep), _mirrored(v_tis[:, k], 2, keep)  # (H, L, 9)
+        gi, gt = _mirrored(v_img64[:, k], 2, keep), _mirrored(v_tis64[:, k], 2, keep)  # (H, L, 9)
         for q, t in enumerate(_focus_terms(gi, gt, g1[:, ck], hi2[:, ck])):
             c = np.zeros((t.shape[0] + 1, len(lefts)), dtype=np.float64)
             np.cumsum(t.sum(axis=2, dtype=np.float64), axis=0, out=c[1:])
@@ -343,10 +345,11 @@ def _dense_focus(
     # corners: a strip's mirrored column pass, then the row pass mirrored, for every
     # (first row, first column) pair present: (T, 9, L, 9)
     for vi, vt, row_off in strips:
+        vi64, vt64 = vi.astype(np.float64), vt.astype(np.float64)
         rk = (tops[:, None] + row_off + np.arange(r - b))[:, :, None, None]
         for start, keep, off in edges:
             k = lefts[:, None] + start + j  # (L, 2r)
-            gi, gt = _mirrored(vi[:, :, k], 3, keep), _mirrored(vt[:, :, k], 3, keep)
+            gi, gt = _mirrored(vi64[:, :, k], 3, keep), _mirrored(vt64[:, :, k], 3, keep)
             ck = (lefts[:, None] + off + np.arange(r - b))[None, None]
             for q, t in enumerate(_focus_terms(gi, gt, g1[rk, ck], hi2[rk, ck])):
                 out[q] += t.sum(axis=(1, 3), dtype=np.float64)[t_of, l_of]

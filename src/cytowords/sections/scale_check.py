@@ -241,7 +241,7 @@ def check_pixel_size(
     layout = dense_layout(bundle.encoder)
     if dense and layout is None:
         raise ValueError(
-            "the model's encoder has no dense evaluation (dense_embed); check the pixel "
+            "the model's encoder has no dense evaluation (dense_features); check the pixel "
             "size per field (dense=False or leave dense unset)"
         )
     use_dense = layout is not None and dense is not False

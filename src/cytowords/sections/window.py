@@ -7,7 +7,10 @@ Coordinate convention (used throughout cytowords): ``(y, x)`` in µm from the to
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 
 import dask.array as da
 import numpy as np
@@ -35,8 +38,52 @@ def _check(y0: float, x0: float, h: float, w: float, ps: float) -> tuple[int, in
     return max(1, round(h / ps)), max(1, round(w / ps))
 
 
+#: the level blocks kept by :func:`keep_regions` (None: outside it, nothing is kept)
+_KEPT: contextvars.ContextVar[list | None] = contextvars.ContextVar("kept_regions", default=None)
+#: ... and how far each block reaches beyond its first read (fraction of its extent)
+_GROW: contextvars.ContextVar[float] = contextvars.ContextVar("kept_regions_grow", default=0.0)
+
+
+@contextlib.contextmanager
+def keep_regions(grow: float = 0.0) -> Iterator[None]:
+    """Within: the level pixels read by :func:`read_window` are kept, and a later read
+    that lies inside a kept block of the same level (and fill) is cut from it instead of
+    read again, so fields read at several pixel sizes from one level cost one read. The
+    values are the same as without (a read is a slice of the level; the resampling of each
+    read is unchanged). ``grow``: each block is read larger by this fraction of its extent
+    on every side (beyond the level's edge it holds the fill), so that the larger windows
+    of later reads (fields at a coarser pixel size) fall inside it. The blocks are dropped
+    on leaving; one thread's blocks are not seen by another."""
+    kept, grow_token = _KEPT.set([]), _GROW.set(max(0.0, float(grow)))
+    try:
+        yield
+    finally:
+        _GROW.reset(grow_token)
+        _KEPT.reset(kept)
+
+
 def _region(level: da.Array, y: tuple[int, int], x: tuple[int, int], fill: float) -> np.ndarray:
-    """Level pixels ``[y0, y1) × [x0, x1)`` (may extend outside; outside = ``fill``), float32."""
+    """Level pixels ``[y0, y1) × [x0, x1)`` (may extend outside; outside = ``fill``), float32;
+    cut from a block kept by :func:`keep_regions` when one holds it."""
+    kept = _KEPT.get()
+    if kept is None:
+        return _read_region(level, y, x, fill)
+    same_fill = (lambda f: f == fill) if fill == fill else (lambda f: f != f)  # NaN fill
+    for lev, (by, bx), f, block in kept:
+        if lev is level and same_fill(f) and by <= y[0] and y[1] <= by + block.shape[0]:
+            if bx <= x[0] and x[1] <= bx + block.shape[1]:
+                return block[y[0] - by : y[1] - by, x[0] - bx : x[1] - bx].copy()
+    gy, gx = (math.ceil(_GROW.get() * (b - a)) for a, b in (y, x))
+    ya, yb, xa, xb = y[0] - gy, y[1] + gy, x[0] - gx, x[1] + gx
+    block = _read_region(level, (ya, yb), (xa, xb), fill)
+    kept.append((level, (ya, xa), fill, block))
+    return block[y[0] - ya : y[1] - ya, x[0] - xa : x[1] - xa].copy()
+
+
+def _read_region(
+    level: da.Array, y: tuple[int, int], x: tuple[int, int], fill: float
+) -> np.ndarray:
+    """Level pixels ``[y0, y1) × [x0, x1)`` read from ``level`` (outside = ``fill``)."""
     h, w = level.shape
     out = np.full((y[1] - y[0], x[1] - x[0]), fill, dtype=np.float32)
     ya, yb, xa, xb = max(0, y[0]), min(h, y[1]), max(0, x[0]), min(w, x[1])

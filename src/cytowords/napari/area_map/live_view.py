@@ -18,11 +18,11 @@ from typing import Any
 LIVE_MAP_PX_DENSE = 128
 LIVE_MAP_PX_FIELD = 48
 #: a view covering more of the section than this (mm²) is not mapped live: the map's
-#: cost grows with the view's area. The largest view the bundled dense model maps within
-#: about 2 s at the finest stride (256 µm, its feature stride), 1 view, on 2 CPU cores
-#: shared with other jobs (load 9–10): 25 × 25 mm, 1.8–2.0 s (``python
-#: benchmarks/live_view.py --model default --repeats 3 5 10 14 17 20 25 30``: 0.15 s for
-#: 25 mm², 0.41 s for 100, 0.75 s for 196, 1.54 s for 400, 1.89 s for 625, 2.48 s for 900)
+#: cost grows with the view's area. Set when the bundled dense model mapped a 25 × 25 mm
+#: view in about 2 s at the finest stride (256 µm, its feature stride), 1 view, on 2 CPU
+#: cores shared with other jobs; it now takes about 1 s (``python benchmarks/live_view.py
+#: --model default --repeats 3 5 10 14 17 20 25 30``, load 3–4: 0.05 s for 25 mm², 0.15 s
+#: for 100, 0.28 s for 196, 0.60 s for 400, 1.07 s for 625, 1.42 s for 900)
 LIVE_MAX_VIEW_MM2 = 625.0
 #: the view is mapped this long (ms) after the camera stops moving
 LIVE_DEBOUNCE_MS = 400
