@@ -22,6 +22,7 @@ import itertools
 import resource
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -83,11 +84,21 @@ def latency(
 class StepTimer:
     """Wall and CPU seconds (the process, all threads) of named calls, by call path: a
     timed call made inside another is counted as its part, so a function called from two
-    steps (the field reader) is reported under each."""
+    steps (the field reader) is reported under each. A call on another thread (the
+    readout, which runs beside the model) is counted under the outermost step; the CPU
+    seconds of steps that overlap include each other's."""
 
     def __init__(self) -> None:
-        self.stack: list[str] = []
+        self.local = threading.local()
+        self.outer: list[str] = []
         self.seconds: dict[tuple[str, ...], list[float]] = {}
+
+    @property
+    def stack(self) -> list[str]:
+        """This thread's open steps (another thread's start under the outermost step)."""
+        if not hasattr(self.local, "stack"):
+            self.local.stack = self.outer[:1] if self.outer else self.outer
+        return self.local.stack
 
     def wrap(self, label: str, fn):
         """``fn`` timed as ``label`` under the timed calls running now."""

@@ -157,3 +157,35 @@ def test_cancel_during_the_readout_cancels_the_description(store_and_bundle) -> 
         d.describe_roi(
             open_section(store), square(*ACROSS, 1500.0), on_progress=progress, cancel=ev
         )
+
+
+def test_the_readout_runs_beside_the_model_and_ends_with_the_description(
+    store_and_bundle, monkeypatch
+) -> None:
+    """The readout needs no model: it runs on a thread of its own while the fields are
+    read and embedded, and no such thread outlives the description."""
+    from cytowords.describe import describer as describer_mod
+
+    store, bundle = store_and_bundle
+    seen: dict[str, object] = {}
+    real_measure = describer_mod.measure_region
+
+    def measure(*args, **kwargs):
+        seen["readout"] = threading.current_thread()
+        return real_measure(*args, **kwargs)
+
+    d = Describer(bundle, device="cpu")
+    real_embed = d.bundle.embed
+
+    def embed(*args, **kwargs):
+        seen.setdefault("model", threading.current_thread())
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(describer_mod, "measure_region", measure)
+    monkeypatch.setattr(d.bundle, "embed", embed)
+    res = d.describe_roi(open_section(store), square(*ACROSS, 1500.0))
+    assert res.measurements["thickness_mm"]["median"] > 0
+    assert seen["model"] is threading.current_thread()
+    assert seen["readout"] is not threading.current_thread()
+    assert not seen["readout"].is_alive()
+    assert not any(t.name.startswith("cytowords-readout") for t in threading.enumerate())

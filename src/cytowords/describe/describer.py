@@ -11,8 +11,10 @@ field reader :func:`cytowords.sections.read_fields` (only the chunks needed are 
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,9 +179,16 @@ class Describer:
             max_patches=p.max_patches,
             min_patches=p.min_patches,
         )
+        # the readout needs no model: when it is asked for, it runs beside the model's
+        # part (the numpy/scipy solve and the encoder's torch threads overlap)
+        readout = (
+            (lambda: measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel))
+            if p.measure
+            else None
+        )
         # the fields are read at the stated pixel size, then (scale check) at the
         # others, mostly from the same pyramid level: that level's pixels are read once
-        with keep_regions(grow=_scale_reach(p.scale)):
+        with _in_background(readout) as early, keep_regions(grow=_scale_reach(p.scale)):
             total = len(centers) + 1
             patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.read_px)
             embs = []
@@ -229,11 +238,14 @@ class Describer:
                     )
         if on_progress:  # the fields are read: the readout and the caption come next
             on_progress(total, total)
-        m = None
+        m = None if early is None else early.result()
+        if cancel is not None and cancel.is_set():  # the readout may have ended first
+            raise Cancelled("describe cancelled")
         # measured before the caption: the thickness can stop an answer, and a
         # readout-conditioned captioner reads the ROI's readout
-        if p.measure or (self.bundle.uses_readout and not (why or roi_rej or best is None)):
+        if m is None and self.bundle.uses_readout and not (why or roi_rej or best is None):
             m = measure_region(section, roi.vertices, cells=p.measure_cells, cancel=cancel)
+        if m is not None:
             if p.scale is not None and not (why or roi_rej):
                 why = thickness_rejection(m.measurements, section.pixel_size_um[0], p.scale)
         if why:
@@ -370,3 +382,15 @@ class Describer:
             return self.atlas.get(area).name
         except KeyError:
             return area
+
+
+@contextlib.contextmanager
+def _in_background(work: Callable[[], Measured] | None) -> Iterator[Future[Measured] | None]:
+    """Within: ``work`` runs on a thread of its own (None: nothing runs); its future is
+    yielded. Leaving waits for it, so no readout outlives the description that asked for
+    it (a cancelled description cancels it through the same event)."""
+    if work is None:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cytowords-readout") as pool:
+        yield pool.submit(work)
