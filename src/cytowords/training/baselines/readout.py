@@ -82,7 +82,9 @@ class ReadoutClassifier:
         mean = np.where(ok, f, 0.0).sum(0) / np.maximum(ok.sum(0), 1)
         self.fill_ = np.where(ok.any(0), mean, 0.0)
         x = self._prep(f)
-        self.keep_ = x.std(0) > 0  # constant features carry nothing (and are singular)
+        # constant features carry nothing (and are singular); max - min is exact, where a
+        # constant column's std can come out 1e-16 or 0 with the array's memory layout
+        self.keep_ = np.ptp(x, axis=0) > 0
         x = x[:, self.keep_]
         self.mu_, self.sd_ = x.mean(0), x.std(0)
         z = (x - self.mu_) / self.sd_
