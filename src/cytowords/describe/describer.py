@@ -23,8 +23,8 @@ import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled, Progress
-from ..regions.roi import Roi, patch_grid
 from ..mapping.dense import read_region_fields
+from ..regions.roi import Roi, patch_grid
 from ..sections import Section
 from ..sections.quality import (
     DEFAULT_THRESHOLDS,
