@@ -284,9 +284,10 @@ def infer_dense_block(
 
 # --- fields of a region (describe) ------------------------------------------------------
 #: fewest fields for which a region's fields are embedded densely. Measured on the bundled
-#: model (CPU time, 8 views, half-overlapping fields 32 px apart, best of 3, 2026-12-04):
-#: a 2 × 2 grid costs 0.037 s dense vs 0.053 s per field (×1.4), 3 × 3 ×4.6, 5 × 5 ×8; a
-#: single field is no cheaper densely (same pixels, one call per view instead of one batch).
+#: model (CPU time, 1 thread, 8 views, fields 32 px apart as the describer's grid, best of 5,
+#: 2026-12-04): one field costs 0.022 s dense vs 0.014 s per field (dense slower: one
+#: call per view instead of one batch), a 2 × 2 grid 0.029 vs 0.050 s (×1.7), 3 × 3 ×4.8,
+#: 5 × 5 ×10: dense is cheaper from 4 fields on.
 DENSE_MIN_FIELDS = 4
 
 
