@@ -5,8 +5,9 @@
 >>> d = Describer("default", device="auto")            # doctest: +SKIP
 >>> d.describe_roi(section, Roi.rectangle(0, 0, 4000, 4000)).caption  # doctest: +SKIP
 
-Patches are squares of ``patch_px`` pixels at the model's pixel size (µm/px), read by the one
-field reader :func:`cytowords.sections.read_fields` (only the chunks needed are touched).
+Patches are squares of ``patch_px`` pixels at the model's pixel size (µm/px), read by
+:func:`cytowords.mapping.dense.read_region_fields`: one dense window for a large ROI and an
+encoder that can run densely, else field by field (:func:`cytowords.sections.read_fields`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import numpy as np
 
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled, Progress
+from ..mapping.dense import read_region_fields
 from ..regions.roi import Roi, patch_grid
-from ..sections import Section, read_fields
+from ..sections import Section
 from ..sections.quality import (
     DEFAULT_THRESHOLDS,
     QualityThresholds,
@@ -190,9 +192,12 @@ class Describer:
         # others, mostly from the same pyramid level: that level's pixels are read once
         with _in_background(readout) as early, keep_regions(grow=_scale_reach(p.scale)):
             total = len(centers) + 1
-            patches = read_fields(section, centers, self.bundle.pixel_size_um, self.bundle.read_px)
-            embs = []
-            for i in range(0, len(patches), p.batch_size):
+            # one dense window when the encoder can run densely and the ROI is large
+            # (centres then snap to the feature lattice); else field by field
+            fields = read_region_fields(section, self.bundle, centers)
+            centers, patches = fields.centres_um, fields.patches
+            embs = [] if fields.emb is None else [fields.emb]
+            for i in range(0, len(patches) if fields.emb is None else 0, p.batch_size):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("describe cancelled")
                 embs.append(
