@@ -147,7 +147,7 @@ def split(d: Describer, section, roi: Roi, repeats: int = 3) -> str:
 
     targets = [
         (d, "describe_roi", "whole description"),
-        (describer_mod, "read_fields", "read fields"),
+        (describer_mod, "read_region_fields", "read fields"),
         (scale_mod, "read_fields", "read fields"),
         (d.bundle, "embed", "embed"),
         (d.bundle, "predict", "classify"),
