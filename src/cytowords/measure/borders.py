@@ -213,7 +213,8 @@ def distance_function(
     square root of its AR(1) variance inflation ``(1 + ρ) / (1 - ρ)`` (Bartlett 1935; the
     effective number of profiles in a block is ``block (1 - ρ) / (1 + ρ)``), so that D² and
     its test refer to independent profiles, as Hotelling's T² and the shuffles (which
-    destroy the order, and with it the correlation) assume. ``serial=False``: D² as before.
+    destroy the order, and with it the correlation) assume. ``serial=False``: D² of the
+    profiles taken as independent.
 
     Position ``i`` lies between rows ``i - 1`` and ``i``; both arrays have ``len(features)
     + 1`` entries, NaN where a full block does not fit on either side."""
