@@ -10,10 +10,14 @@ do not matter, only the shape:
 - **Inner granular layer IV** is a local maximum between relative depths
   :data:`IV_RANGE` (between the pyramidal layers III and V) whose topographic prominence
   (height above the higher of the two minima around it) is at least
-  :data:`IV_GRANULAR` of the range; :data:`IV_DYSGRANULAR` to :data:`IV_GRANULAR` is a
-  weak, dysgranular IV; a prominent (>= :data:`IV_KONIO`) and wide
+  :data:`IV_GRANULAR` of the range; a prominent (>= :data:`IV_KONIO`) and wide
   (>= :data:`IV_KONIO_WIDTH`) IV is koniocortex. Its top and bottom are the peak's
-  half-prominence crossings. A band wider than :data:`IV_MAX_WIDTH` is not IV: in an
+  half-prominence crossings. A weaker band (:data:`IV_DYSGRANULAR` to
+  :data:`IV_GRANULAR`: dysgranular-like) or none (agranular-like) leaves layer IV
+  **undecided** (``cortex_type`` None, ``iv_undecided`` says why): an optical-density
+  profile follows the share of the section covered by cell bodies, and a layer of small
+  granule cells covers no more of it than the pyramids of layer III in many granular
+  areas, so a missing band does not show a missing layer IV (docs/measure.md). A band wider than :data:`IV_MAX_WIDTH` is not IV: in an
   optical-density profile the large pyramids of lower III and V make such a broad dark band;
   one narrower than :data:`IV_MIN_WIDTH` is a single dense row or noise.
 - **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
@@ -33,6 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
+
+from .vector import IV_PRESENT
 
 IV_RANGE = (0.3, 0.72)
 #: a layer border needs a feature of at least this share of the profile's range
@@ -59,24 +65,32 @@ CONTRAST_BANDS = (0.08, 0.15)
 class LayerEstimate:
     """Layers read from a mean profile (relative depths; widths in µm when a thickness is
     given). ``iv_prominence`` is relative to the profile range; ``cortex_type`` is
-    ``koniocortex``, ``granular``, ``dysgranular`` or ``agranular``."""
+    ``koniocortex`` or ``granular`` when a layer IV is shown, None when layer IV is
+    undecided (``iv_undecided`` says why): the readout never calls a region agranular or
+    dysgranular, since neither a missing band nor missing small somata showed a missing
+    layer IV reliably (docs/measure.md)."""
 
     layer_i_bottom: float
     layer_i_width_um: float
-    iv_present: bool
+    #: True: an inner granular layer IV is shown; None: undecided (see ``iv_undecided``)
+    iv_present: bool | None
     iv_prominence: float
     iv_top: float
     iv_bottom: float
     iv_width_um: float
-    cortex_type: str
+    #: ``koniocortex`` or ``granular``; None while layer IV is undecided
+    cortex_type: str | None
     laminar_contrast: float
     laminar_contrast_term: str
-    #: what decided layer IV: ``profile`` (the mean profile) or ``cells`` (somata, when
-    #: measured: :func:`iv_from_cells`); the profile's own verdict stays in
-    #: ``profile_cortex_type``
+    #: what layer IV was read from: ``profile`` (the mean profile) or ``profile and
+    #: cells`` (somata too, when measured: :func:`iv_from_cells`, :func:`with_cell_iv`)
     iv_evidence: str = "profile"
+    #: the band the profile shows: ``koniocortex``, ``granular``, ``dysgranular`` (a faint
+    #: band) or ``agranular`` (none), whatever was decided
     profile_cortex_type: str | None = None
     iv_cells: CellLayerIV | None = None
+    #: why layer IV is undecided (one line); None when decided
+    iv_undecided: str | None = None
     #: the thickness (µm) the widths were computed with
     thickness_um: float = float("nan")
     #: layer borders the profile shows: name ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
@@ -153,26 +167,28 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
     iv = _layer_iv(ps, depth, rng)
     prom, top, bottom = iv
     if prom >= IV_KONIO and (bottom - top) >= IV_KONIO_WIDTH:
-        ctype = "koniocortex"
+        band = "koniocortex"
     elif prom >= IV_GRANULAR:
-        ctype = "granular"
+        band = "granular"
     elif prom >= IV_DYSGRANULAR:
-        ctype = "dysgranular"
+        band = "dysgranular"
     else:
-        ctype = "agranular"
+        band = "agranular"
     present = prom >= IV_GRANULAR
+    nan = float("nan")
     return LayerEstimate(
         layer_i_bottom=l1,
         layer_i_width_um=l1 * thickness_um,
-        iv_present=present,
+        iv_present=True if present else None,
         iv_prominence=prom,
-        iv_top=top if prom >= IV_DYSGRANULAR else float("nan"),
-        iv_bottom=bottom if prom >= IV_DYSGRANULAR else float("nan"),
-        iv_width_um=(bottom - top) * thickness_um if prom >= IV_DYSGRANULAR else float("nan"),
-        cortex_type=ctype,
+        iv_top=top if present else nan,
+        iv_bottom=bottom if present else nan,
+        iv_width_um=(bottom - top) * thickness_um if present else nan,
+        cortex_type=band if present else None,
         laminar_contrast=contrast,
         laminar_contrast_term=term,
-        profile_cortex_type=ctype,
+        profile_cortex_type=band,
+        iv_undecided=None if present else _weak_band(prom),
         thickness_um=float(thickness_um),
         borders=layer_borders(
             ps,
@@ -183,6 +199,16 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
             bottom if prom >= IV_GRANULAR else None,
             prom,
         ),
+    )
+
+
+def _weak_band(prominence: float) -> str:
+    """Why a profile without a clear layer IV band leaves layer IV undecided."""
+    what = "only a faint" if prominence >= IV_DYSGRANULAR else "no"
+    return (
+        f"the profile shows {what} dense band between layers III and V (prominence "
+        f"{prominence:.2f} of its range, {IV_GRANULAR:g} needed), and small granule cells "
+        "need not make a darker band than the pyramids of layer III"
     )
 
 
@@ -405,22 +431,26 @@ def iv_from_cells(depth: np.ndarray, size_um: np.ndarray) -> CellLayerIV:
 
 
 def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
-    """``est`` with layer IV decided by the somata when they say something (``civ.verdict``
-    not None): counts and sizes of cells are direct evidence, the mean optical density
-    only indirect (a band of small cells can be paler than layer III's pyramids). A
-    profile's koniocortex stays koniocortex when the somata show a granular band."""
+    """``est`` with the somata's verdict ``civ`` joined to the profile's (``civ.verdict``
+    None: the profile's call stands). Layer IV is shown only when both show it: a dense
+    band in the profile (granular or koniocortex) and a band of small, densely packed
+    somata (``granular``); its borders are then the somata's (direct evidence: the mean
+    optical density only follows how much of the section the cell bodies cover). When the
+    two disagree, or neither shows a band, layer IV is undecided (``iv_undecided`` says
+    why): on the development brains neither the somata's granule band alone nor a missing
+    band in both was a reliable call (docs/measure.md)."""
     est.iv_cells = civ
     if civ.verdict is None:
         return est
-    konio = est.profile_cortex_type == "koniocortex" and civ.verdict == "granular"
-    est.cortex_type = "koniocortex" if konio else civ.verdict
-    est.iv_present = civ.verdict == "granular"
-    est.iv_evidence = "cells"
+    est.iv_evidence = "profile and cells"
+    band = est.profile_cortex_type in IV_PRESENT
+    cells = civ.verdict == "granular"
     est.borders.pop("III/IV", None)
     est.borders.pop("IV/V", None)
-    if civ.verdict == "agranular":
-        est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
-    elif np.isfinite(civ.top):
+    if band and cells and np.isfinite(civ.top):
+        est.cortex_type = est.profile_cortex_type
+        est.iv_present = True
+        est.iv_undecided = None
         est.iv_top, est.iv_bottom = civ.top, civ.bottom
         est.iv_width_um = (civ.bottom - civ.top) * est.thickness_um
         # confidence from how much smaller or denser the band's somata are
@@ -428,4 +458,30 @@ def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
         est.borders["III/IV"] = (civ.top, c)
         est.borders["IV/V"] = (civ.bottom, c)
         est.borders = dict(sorted(est.borders.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
+        return est
+    somata = (
+        f"size ratio {civ.size_ratio:.2f}, count ratio {civ.density_ratio:.2f} to the "
+        "pyramids around"
+    )
+    if band:
+        why = (
+            "the profile shows a dense band between layers III and V, but the somata show "
+            f"no band of small, densely packed cells there ({somata})"
+        )
+    elif cells:
+        why = (
+            "the somata show a band of small, densely packed cells between layers III and V "
+            f"({somata}), but the profile shows no clear dense band there (prominence "
+            f"{est.iv_prominence:.2f} of its range)"
+        )
+    else:
+        why = (
+            f"neither the profile (prominence {est.iv_prominence:.2f} of its range) nor the "
+            "somata show a layer IV band, and that did not show a missing layer IV "
+            "reliably on the development brains"
+        )
+    est.cortex_type = None
+    est.iv_present = None
+    est.iv_undecided = why
+    est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
     return est
