@@ -320,25 +320,29 @@ def _layer_iv(p: np.ndarray, depth: np.ndarray, rng: float) -> tuple[float, floa
 #: depth window (relative) over which the soma size and count profiles are taken, and its step
 CELL_WINDOW = 0.05
 CELL_STEP = 0.01
-#: fewest somata in a depth window for its median size to count
+#: fewest somata in a depth window for its median size to count (and three times as many
+#: above and below it for the reference)
 CELL_MIN_PER_WINDOW = 12
-#: a granule band's median soma size is at most this share of the pyramids' above and below
+#: the somata above and below a candidate window are taken from these depths on / to
+CELL_REFERENCE = (0.2, 0.9)
+#: a granule band's median soma size is at most this share of the somata's above and below
 IV_SMALL_SHARE = 0.85
-#: ... and, to be granular (not dysgranular), its count at least this share of theirs
-IV_DENSE_SHARE = 1.0
-#: a band no larger than the pyramids but this much more densely packed is granular too
-#: (koniocortex: small cells throughout II-IV, IV the densest)
-IV_PACKED_SHARE = 1.25
+#: a band of somata no smaller than those around it is granular only with a real count
+#: excess: this many standard deviations (Poisson) above the count expected from the
+#: somata above and below (koniocortex: small cells throughout II-IV, IV the densest)
+IV_COUNT_Z = 3.0
 
 
 @dataclass
 class CellLayerIV:
     """Layer IV read from somata (relative depths). ``verdict``: ``granular`` (a band of
-    small somata, at least as densely packed as the pyramids around it), ``dysgranular``
-    (small somata, but sparser), ``agranular`` (no band of smaller somata between the
-    pyramid bands of III and V) or ``None`` (too few somata to say). ``size_ratio``: the
-    band's median soma size over the smaller of the two pyramid bands' (< 1: smaller);
-    ``density_ratio``: its soma count over theirs (mean of the two)."""
+    small somata at least as numerous as expected, or of somata no larger with a real count
+    excess), ``dysgranular`` (small somata, but sparser), ``agranular`` (no such band
+    between layers III and V) or ``None`` (too few somata to say). ``size_ratio``: the
+    band's median soma size over the smaller of the median sizes above and below it (< 1:
+    smaller); ``density_ratio``: its soma count over the count expected at the mean
+    density (somata per unit depth) above and below it; ``count_z``: that excess in
+    standard deviations."""
 
     verdict: str | None
     top: float = float("nan")
@@ -346,6 +350,7 @@ class CellLayerIV:
     size_ratio: float = float("nan")
     density_ratio: float = float("nan")
     n_somata: int = 0
+    count_z: float = float("nan")
 
     def to_dict(self) -> dict:
         return {k: _json(v) for k, v in self.__dict__.items()}
@@ -354,79 +359,76 @@ class CellLayerIV:
 def iv_from_cells(depth: np.ndarray, size_um: np.ndarray) -> CellLayerIV:
     """Layer IV from detected somata: their relative depths (0 pia .. 1 white matter) and
     sizes (µm). Only shape counts (sizes relative to the ROI's own somata, counts relative
-    to neighbouring depths), so stain, section thickness and shrinkage cancel:
+    to other depths), so stain, section thickness and shrinkage cancel:
 
-    the median soma size and the soma count are taken in windows of :data:`CELL_WINDOW`
-    depth; the pyramid bands are the largest-soma windows above (depth 0.2-0.55) and
-    below (0.45-0.9) the candidate; the candidate is the smallest-soma window between
-    them inside :data:`IV_RANGE`. Granule cells are small and densely packed: a band of
-    smaller somata (<= :data:`IV_SMALL_SHARE`) at least :data:`IV_DENSE_SHARE` as numerous,
-    or one no larger and :data:`IV_PACKED_SHARE` times as numerous, is granular; smaller
-    but sparser somata are dysgranular; neither is agranular."""
+    each window of :data:`CELL_WINDOW` depth centred in :data:`IV_RANGE` (steps of
+    :data:`CELL_STEP`) is compared with *all* somata above it (from
+    :data:`CELL_REFERENCE` [0]) and all below it (to :data:`CELL_REFERENCE` [1]), one
+    window away: its median soma size against the smaller of theirs, its soma count against
+    the count their mean density (somata per unit depth) predicts. Granule cells are small
+    and densely packed: smaller somata (<= :data:`IV_SMALL_SHARE`) at least as numerous as
+    predicted, or somata no larger with a count :data:`IV_COUNT_Z` standard deviations
+    (Poisson) above the prediction, are granular (the band: the window with the largest
+    count ratio over size ratio, and the neighbouring windows that qualify too); smaller
+    but sparser somata are dysgranular; neither is agranular. Comparing with all somata
+    above and below, not with the largest-soma windows, keeps sampling noise from passing
+    as a granule band."""
     depth = np.asarray(depth, dtype=np.float64)
     size = np.asarray(size_um, dtype=np.float64)
     ok = np.isfinite(depth) & np.isfinite(size) & (depth >= 0) & (depth <= 1)
     depth, size = depth[ok], size[ok]
-    centres = np.arange(CELL_WINDOW / 2, 1 - CELL_WINDOW / 2 + 1e-9, CELL_STEP)
-    med = np.full(len(centres), np.nan)
-    count = np.zeros(len(centres))
-    for i, c in enumerate(centres):
-        sel = np.abs(depth - c) <= CELL_WINDOW / 2
-        count[i] = sel.sum()
-        if count[i] >= CELL_MIN_PER_WINDOW:
-            med[i] = np.median(size[sel])
     n = int(len(depth))
-    cand = (centres >= IV_RANGE[0]) & (centres <= IV_RANGE[1]) & np.isfinite(med)
-    if cand.sum() < 3:
-        return CellLayerIV(None, n_somata=n)
+    w = CELL_WINDOW
+    top_ref, bottom_ref = CELL_REFERENCE
+    centres = np.arange(IV_RANGE[0], IV_RANGE[1] + 1e-9, CELL_STEP)
     rs = np.full(len(centres), np.nan)
     rd = np.full(len(centres), np.nan)
-    bands = {}
-    for j in np.flatnonzero(cand):
-        up = (centres >= 0.2) & (centres <= min(0.55, centres[j] - CELL_WINDOW)) & np.isfinite(med)
-        lo = (centres >= max(0.45, centres[j] + CELL_WINDOW)) & (centres <= 0.9) & np.isfinite(med)
-        if not up.any() or not lo.any():
+    z = np.full(len(centres), np.nan)
+    for i, c in enumerate(centres):
+        sel = np.abs(depth - c) <= w / 2
+        up = (depth >= top_ref) & (depth < c - w)
+        lo = (depth > c + w) & (depth <= bottom_ref)
+        least = 3 * CELL_MIN_PER_WINDOW
+        if sel.sum() < CELL_MIN_PER_WINDOW or up.sum() < least or lo.sum() < least:
             continue
-        iu = int(np.flatnonzero(up)[np.argmax(med[up])])
-        il = int(np.flatnonzero(lo)[np.argmax(med[lo])])
-        rs[j] = med[j] / min(med[iu], med[il])
-        rd[j] = count[j] / max(0.5 * (count[iu] + count[il]), 1e-9)
-        bands[int(j)] = (iu, il)
-    if not bands:
+        rs[i] = np.median(size[sel]) / min(np.median(size[up]), np.median(size[lo]))
+        expected = 0.5 * (up.sum() / (c - w - top_ref) + lo.sum() / (bottom_ref - c - w)) * w
+        rd[i] = sel.sum() / expected
+        z[i] = (sel.sum() - expected) / np.sqrt(expected)
+    if np.isfinite(rs).sum() < 3:
         return CellLayerIV(None, n_somata=n)
-    small = rs <= IV_SMALL_SHARE
-    granular = (small & (rd >= IV_DENSE_SHARE)) | ((rs <= 1.0) & (rd >= IV_PACKED_SHARE))
+    with np.errstate(invalid="ignore"):
+        small = rs <= IV_SMALL_SHARE
+        granular = (small & (z >= 0)) | ((rs <= 1.0) & (z >= IV_COUNT_Z))
     if granular.any():
         j = int(np.nanargmax(np.where(granular, rd / rs, np.nan)))
-        verdict = "granular"
+        verdict, band = "granular", granular
     elif small.any():
         j = int(np.nanargmin(np.where(small, rs, np.nan)))
-        verdict = "dysgranular"
+        verdict, band = "dysgranular", small
     else:
         j = int(np.nanargmin(rs))
         return CellLayerIV(
-            "agranular", size_ratio=float(rs[j]), density_ratio=float(rd[j]), n_somata=n
+            "agranular",
+            size_ratio=float(rs[j]),
+            density_ratio=float(rd[j]),
+            n_somata=n,
+            count_z=float(z[j]),
         )
-    iu, il = bands[j]
-    ratio, dens = float(rs[j]), float(rd[j])
-    # the band: contiguous windows around the candidate whose size stays in the dip (a
-    # band of densely packed cells no smaller than the pyramids: whose count stays high)
-    if ratio <= IV_SMALL_SHARE:
-        score, limit = -med, -(med[j] + 0.5 * (min(med[iu], med[il]) - med[j]))
-    else:
-        score, limit = count, 0.5 * (count[j] + 0.5 * (count[iu] + count[il]))
+    # the band: the contiguous windows around the best one that qualify too
     a = b = j
-    while a - 1 > iu and np.isfinite(med[a - 1]) and score[a - 1] >= limit:
+    while a - 1 >= 0 and band[a - 1]:
         a -= 1
-    while b + 1 < il and np.isfinite(med[b + 1]) and score[b + 1] >= limit:
+    while b + 1 < len(centres) and band[b + 1]:
         b += 1
     return CellLayerIV(
         verdict,
-        float(centres[a] - CELL_WINDOW / 2),
-        float(centres[b] + CELL_WINDOW / 2),
-        ratio,
-        float(dens),
+        float(centres[a] - w / 2),
+        float(centres[b] + w / 2),
+        float(rs[j]),
+        float(rd[j]),
         n,
+        float(z[j]),
     )
 
 
