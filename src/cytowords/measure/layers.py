@@ -463,7 +463,7 @@ def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
         return est
     somata = (
         f"size ratio {civ.size_ratio:.2f}, count ratio {civ.density_ratio:.2f} to the "
-        "pyramids around"
+        "somata above and below"
     )
     if band:
         why = (
