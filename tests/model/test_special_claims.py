@@ -148,7 +148,11 @@ def test_describer_passes_the_rois_cell_support(betz_bundle, monkeypatch):
     d.bundle = betz_bundle
     e = torch.randn(1, betz_bundle.embed_dim)
     p = DescribeParams()
-    assert d._caption(e, "4p", m, p) == MOTOR
+    # this readout measured the cortex but no layers, so layer IV is undecided and no
+    # clause about it is shown (both of MOTOR's claim none: tests/measure/test_layers.py)
+    assert d._caption(e, "4p", m, p) == "Area 4p (primary motor cortex, posterior part)."
+    # the cell support alone (no readout vector): the Betz clause is shown, else not
+    assert d._caption(e, "4p", Measured(special=m.special), p) == MOTOR
     assert d._caption(e, "4p", Measured(), p) == MOTOR_NO_BETZ
     assert d._caption(e, "4p", None, p) == MOTOR_NO_BETZ
 
