@@ -17,9 +17,11 @@ do not matter, only the shape:
   **undecided** (``cortex_type`` None, ``iv_undecided`` says why): an optical-density
   profile follows the share of the section covered by cell bodies, and a layer of small
   granule cells covers no more of it than the pyramids of layer III in many granular
-  areas, so a missing band does not show a missing layer IV (docs/measure.md). A band wider than :data:`IV_MAX_WIDTH` is not IV: in an
-  optical-density profile the large pyramids of lower III and V make such a broad dark band;
-  one narrower than :data:`IV_MIN_WIDTH` is a single dense row or noise.
+  areas, so a missing band does not show a missing layer IV (docs/measure.md). A band
+  wider than :data:`IV_MAX_WIDTH` is not IV: in an optical-density profile the large
+  pyramids of lower III and V make such a broad dark band; one narrower than
+  :data:`IV_MIN_WIDTH` is a single dense row or noise. With somata measured, layer IV is
+  shown only where they show a granule band too (:func:`with_cell_iv`).
 - **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
 - **Borders of II-VI** where the profile shows them (:func:`layer_borders`), each with a
   confidence (the size of the feature it rests on, relative to the range), abstaining
