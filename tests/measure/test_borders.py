@@ -134,6 +134,10 @@ def test_length_covariate_explains_a_step_in_traverse_length():
         det = detect_borders(profiles, lengths_um=lengths)
         assert len(det["positions"]) == 0
         assert np.nanmin(det["pvalue"]) > 1e4 * np.nanmin(plain["pvalue"])
+    # the permutation test shuffles profiles and lengths together and agrees
+    perm = detect_borders(profiles, (12, 16), 0.01, test="permutation", lengths_um=lengths)
+    assert len(perm["positions"]) == 0
+    assert len(detect_borders(profiles, (12, 16), 0.01, test="permutation")["positions"]) == 1
     # a change the length does not explain is still found at the step
     profiles, lengths = _length_step(7, -0.15)
     det = detect_borders(profiles, lengths_um=lengths)
