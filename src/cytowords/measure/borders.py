@@ -203,7 +203,8 @@ def _adjusted_d2(
     is that of the features' mean difference less the part predicted by the covariate's
     mean difference through the pooled within-block regression (analysis of covariance:
     D² of features and covariate together less D² of the covariate alone), and T² is
-    ``b/2 · D² / (1 + b/2 · D²_x / ν)`` (Rao 1973, §8c; ``ν = 2b - 2 - q``)."""
+    ``b/2 · D² / (1 + b/2 · D²_x / ν)`` (the T² of Rao's test of additional information;
+    ``ν = 2b - 2 - q``)."""
     d2 = _block_d2(f, block, inflation)
     if not q:
         return d2, block / 2.0 * d2
@@ -230,8 +231,8 @@ def distance_function(
       positions;
     * ``test="permutation"``: the max-statistic permutation test: the profile order along
       the path is shuffled ``n_permutations`` times (seeded by ``seed``) and the p-value of
-      a position is the share of shuffles whose largest D² over all positions reaches its
-      D² (``(1 + count) / (1 + n_permutations)``). It controls the family-wise error over
+      a position is the share of shuffles whose largest T² over all positions reaches its
+      T² (``(1 + count) / (1 + n_permutations)``; T² is ``b/2 · D²`` without a covariate). It controls the family-wise error over
       the path without a distributional assumption, but like the F approximation it takes
       the profiles as exchangeable under no border.
 
