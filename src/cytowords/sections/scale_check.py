@@ -159,10 +159,12 @@ class ScaleCheck:
 
     @property
     def familiarity_message(self) -> str:
-        """One sentence when the scan is unfamiliar to the model, else ``""``."""
+        """One sentence when the scan is unfamiliar to the model, else ``""``: the share
+        read as a known area when that is too low, else the share that looks like the
+        training tissue."""
         if self.familiar:
             return ""
-        if not self.domain_familiar:
+        if max(self.accepted) >= MIN_FAMILIAR:
             return unfamiliar_message(float(self.domain_familiarity), LOOK_TRAINED)
         return unfamiliar_message(self.familiarity)
 
@@ -198,7 +200,7 @@ class ScaleCheck:
         lo, hi = self.stated_um * min(self.factors), self.stated_um * max(self.factors)
         if self.verdict == "inconclusive":
             best, what = max(self.accepted), READ_AS_KNOWN
-            if not self.domain_familiar:
+            if best >= MIN_FAMILIAR:  # unfamiliar by the domain model alone
                 best, what = max(self.domain), LOOK_TRAINED
             return (
                 f"pixel size check inconclusive: at most {best:.0%} of {n} tissue fields "
@@ -335,12 +337,12 @@ def _field_acceptance(
 
 
 def _within_share(bundle: Any, distance: np.ndarray | None) -> float:
-    """Share of the fields whose domain ``distance`` is within the bundle's cutoff (NaN
-    without a domain model or fields)."""
+    """Share of the fields whose domain ``distance`` is within the bundle's cutoff (0
+    without fields, NaN without a domain model)."""
     domain = getattr(bundle, "domain", None)
-    if domain is None or distance is None or not len(distance):
+    if domain is None or distance is None:
         return float("nan")
-    return float((np.asarray(distance) <= domain.cutoff).mean())
+    return float((np.asarray(distance) <= domain.cutoff).mean()) if len(distance) else 0.0
 
 
 def _dense_acceptance(
@@ -352,17 +354,16 @@ def _dense_acceptance(
     cancel: Callable[[], bool] | None,
 ) -> tuple[float, int, float] | None:
     """``(share read as a known area, number, share within the domain cutoff)`` of the
-    tissue tiles of the check's windows (:func:`check_windows_map`); ``(0.0, 0, nan)``
-    when none is over tissue; None when cancelled."""
+    tissue tiles of the check's windows (:func:`check_windows_map`); shares 0 when none
+    is over tissue; None when cancelled."""
     amap = check_windows_map(section, bundle, centres_um, stride_um, views, cancel)
     if amap is None:
         return None
     tissue = amap.labels > 0
     n = int(tissue.sum())
-    if not n:
-        return 0.0, 0, float("nan")
-    dist = None if amap.domain is None else amap.domain[tissue]
-    return float((tissue & ~amap.rejected).sum() / n), n, _within_share(bundle, dist)
+    dist = np.zeros(0) if amap.domain is None else amap.domain[tissue]
+    accepted = float((tissue & ~amap.rejected).sum() / n) if n else 0.0
+    return accepted, n, _within_share(bundle, dist)
 
 
 def check_windows_map(
