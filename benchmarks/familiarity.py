@@ -124,6 +124,7 @@ def main() -> None:
                 continue
             cpu = time.process_time() - c
             dom = res.domain or (float("nan"),)
+            here = float("nan") if res.domain is None else res.domain_familiarity
             row = {
                 "name": name,
                 "kind": kind,
@@ -139,7 +140,7 @@ def main() -> None:
             print(
                 f"{name:26s} {kind:8s} familiar={str(res.familiar):5s} {res.verdict:12s} "
                 f"accepted best {max(res.accepted):4.0%}  domain stated "
-                f"{(res.domain_familiarity or float('nan')):4.0%} best {max(dom):4.0%}  "
+                f"{here:4.0%} best {max(dom):4.0%}  "
                 f"{res.n_fields} fields  {cpu:.0f} s CPU",
                 flush=True,
             )
