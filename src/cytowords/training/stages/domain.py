@@ -6,7 +6,7 @@ areas only, the model's pixel size), embedded with one view as the pixel-size ch
 them; grouped by the area head's most probable output (the none class included).
 Calibrate: the tissue tiles of the pixel-size check's windows
 (:func:`cytowords.sections.scale_check.check_windows_map`, stated size, several window
-draws) on virtual sections of the validation brains; the cutoff is the ``quantile`` of
+draws; per-field encoders: its 96 fields) on virtual sections of the validation brains; the cutoff is the ``quantile`` of
 their domain distances. Test brains (seeds 200 and up) are refused.
 
     python -m cytowords.training.stages.domain BUNDLE [--train 0 1 ...] [--val 100 101]
@@ -47,6 +47,8 @@ QUANTILE = 0.99
 VAL_DRAWS = 4
 #: level-0 pixel size (µm) of the validation sections, as the pixel-size benchmark reads
 VAL_PIXEL_UM = 16.0
+#: fields the per-field check reads (its default ``n_fields``)
+PER_FIELD_FIELDS = 96
 SECTION_MM = (80, 60)
 
 
@@ -57,14 +59,17 @@ def _check_brains(brains: Sequence[int], what: str) -> None:
 
 
 def training_embeddings(
-    bundle, brains: Sequence[int], n_fields: int = FIELDS_PER_BRAIN
+    bundle,
+    brains: Sequence[int],
+    n_fields: int = FIELDS_PER_BRAIN,
+    size_mm: tuple[float, float] = SECTION_MM,
 ) -> tuple[torch.Tensor, np.ndarray]:
     """``(embeddings (N, D), head group (N,))`` of ``n_fields`` random tissue fields of
-    each training brain's virtual section (one view)."""
+    each training brain's virtual section (``size_mm`` width × height, one view)."""
     _check_brains(brains, "training")
     embs, groups = [], []
     for b in brains:
-        sec = virtual_section(b, size_mm=SECTION_MM, pixel_size_um=bundle.pixel_size_um)
+        sec = virtual_section(b, size_mm=size_mm, pixel_size_um=bundle.pixel_size_um)
         centres = tissue_points(sec, n_fields, seed=b) * sec.shape_um
         patches = read_fields(sec, centres, bundle.pixel_size_um, bundle.read_px)
         with torch.inference_mode():
@@ -75,23 +80,35 @@ def training_embeddings(
 
 
 def validation_distances(
-    bundle, domain: DomainModel, brains: Sequence[int] = VAL_BRAINS, draws: int = VAL_DRAWS
+    bundle,
+    domain: DomainModel,
+    brains: Sequence[int] = VAL_BRAINS,
+    draws: int = VAL_DRAWS,
+    size_mm: tuple[float, float] = SECTION_MM,
 ) -> np.ndarray:
-    """Domain distances of the tissue tiles of the pixel-size check's windows (stated size,
-    ``draws`` window draws) on each validation brain's virtual section; ``bundle`` (a
-    loaded bundle not shared with others) reads them with ``domain`` meanwhile."""
+    """Domain distances of the fields the pixel-size check reads at the stated size, for
+    ``draws`` draws of its random tissue points, on each validation brain's virtual section
+    (``size_mm``): the tissue tiles of its windows (dense encoders), else its per-field
+    sample of :data:`PER_FIELD_FIELDS` fields. ``bundle`` (a loaded bundle not shared with
+    others) reads them with ``domain`` meanwhile."""
     from cytowords.mapping.dense import dense_layout
 
     _check_brains(brains, "validation")
+    layout = dense_layout(bundle.encoder)
     saved = bundle.domain
     bundle.domain = domain
     try:
-        stride_um = dense_layout(bundle.encoder).stride_px * float(bundle.pixel_size_um)
         out = []
         for b in brains:
-            sec = virtual_section(b, size_mm=SECTION_MM, pixel_size_um=VAL_PIXEL_UM)
+            sec = virtual_section(b, size_mm=size_mm, pixel_size_um=VAL_PIXEL_UM)
             for seed in range(draws):
+                if layout is None:
+                    pts = tissue_points(sec, PER_FIELD_FIELDS, seed) * sec.shape_um
+                    fields = read_fields(sec, pts, bundle.pixel_size_um, bundle.read_px)
+                    out.append(domain.distance(bundle.embed(fields, views=1)))
+                    continue
                 pts = tissue_points(sec, DENSE_WINDOWS, seed) * sec.shape_um
+                stride_um = layout.stride_px * float(bundle.pixel_size_um)
                 amap = check_windows_map(sec, bundle, pts, stride_um)
                 out.append(amap.domain[amap.labels > 0])
     finally:
@@ -108,16 +125,18 @@ def fit_bundle_domain(
     quantile: float = QUANTILE,
     draws: int = VAL_DRAWS,
     out: str | Path | None = None,
+    size_mm: tuple[float, float] = SECTION_MM,
 ) -> DomainModel:
     """Fit the domain model of the bundle in ``bundle_dir``, calibrate its cutoff, write
     it as :data:`DOMAIN_FILE` into the bundle and rewrite ``hashes.json`` (``out``: write
     the file there instead and leave the bundle as it is). Also writes the validation
-    distances beside it (``domain_validation.npy`` in ``out``'s folder, only with ``out``)."""
+    distances beside it (``domain_validation.npy`` in ``out``'s folder, only with ``out``).
+    ``size_mm``: width × height of the virtual sections."""
     t0 = time.process_time()
     bundle = load_bundle(bundle_dir, "cpu", captioner=False)  # its own copy: changed below
-    emb, groups = training_embeddings(bundle, train_brains, n_fields)
+    emb, groups = training_embeddings(bundle, train_brains, n_fields, size_mm)
     model = fit_domain(emb, groups, train_brains=list(train_brains), views=1)
-    dist = validation_distances(bundle, model, val_brains, draws)
+    dist = validation_distances(bundle, model, val_brains, draws, size_mm)
     cutoff = float(np.quantile(dist, quantile))
     model = model.with_cutoff(
         cutoff,
@@ -148,9 +167,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quantile", type=float, default=QUANTILE)
     ap.add_argument("--draws", type=int, default=VAL_DRAWS)
     ap.add_argument("--out", default=None, help="write the file here, not into the bundle")
+    ap.add_argument(
+        "--size-mm", type=float, nargs=2, default=list(SECTION_MM), help="section width height"
+    )
     a = ap.parse_args(argv)
     m = fit_bundle_domain(
-        a.bundle, a.train, a.val, n_fields=a.fields, quantile=a.quantile, draws=a.draws, out=a.out
+        a.bundle,
+        a.train,
+        a.val,
+        n_fields=a.fields,
+        quantile=a.quantile,
+        draws=a.draws,
+        out=a.out,
+        size_mm=tuple(a.size_mm),
     )
     print(json.dumps({"cutoff": m.cutoff, **m.info}))
     return 0
