@@ -24,7 +24,8 @@ A soma's length is the greatest extent of that region: the larger of its Feret d
 (over :data:`N_DIRECTIONS` directions) and the major axis of its moment ellipse (a
 triangle's moment axis is ~6 % short of its height, a small blurred disc's Feret diameter
 a pixel short). Pyramids are measured by their length in the literature ("Betz cells up to
-60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it. Large pyramids are compact somata at least
+60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it. Large
+pyramids are compact somata at least
 :data:`LARGE_FACTOR` times as long as the region's median soma (:func:`large_threshold_um`:
 about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large pyramids
 (25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
