@@ -159,12 +159,20 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
     """Detections in ``windows`` against the drawn somata (see module docstring)."""
     from scipy.spatial import cKDTree
 
-    from cytowords.measure.cells import GIANT_UM, LARGE_PYRAMID_UM, detect_somata, is_large
+    from cytowords.measure.cells import (
+        GIANT_UM,
+        LARGE_PYRAMID_UM,
+        detect_somata,
+        is_large,
+        large_threshold_um,
+    )
 
     detect = detect or detect_somata
     geom = section_geometry(seed)
     c = {k: 0 for k in ("tp_r", "n_true", "tp_p", "n_det", "g_tp_r", "g_true", "g_tp_p", "g_det",
-                        "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n")}
+                        "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n", "rl_tp_r", "rl_true",
+                        "rl_tp_p", "rl_det", "rg_tp_r", "rg_true", "rg_tp_p", "rg_det", "rb_tp",
+                        "rb_true")}
     per_layer = {name: [0, 0] for name in LAYERS}
     ratios = []
 
@@ -184,17 +192,26 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         large_d, giant_d = is_large(dd, dl), is_large(dd, dl, GIANT_UM)
+        # the readout's own rule: large relative to the window's somata (large_threshold_um)
+        t_own = large_threshold_um(som.length_um)
+        large_o = is_large(dd, dl, t_own)
+        giant_o = is_large(dd, dl, t_own * GIANT_UM / LARGE_PYRAMID_UM)
+        betz_t = (cells.kind == 2) & (cells.diam >= LARGE_PYRAMID_UM) & (win["group"] == "betz")
         for big_t, det_ok, tp, nt in (
             (cells.diam >= LARGE_PYRAMID_UM, large_d, "tp_r", "n_true"),
             (cells.diam >= GIANT_UM, giant_d, "g_tp_r", "g_true"),
-            ((cells.kind == 2) & (cells.diam >= LARGE_PYRAMID_UM) & (win["group"] == "betz"),
-             large_d, "b_tp", "b_true"),
+            (betz_t, large_d, "b_tp", "b_true"),
+            (cells.diam >= LARGE_PYRAMID_UM, large_o, "rl_tp_r", "rl_true"),
+            (cells.diam >= GIANT_UM, giant_o, "rg_tp_r", "rg_true"),
+            (betz_t, large_o, "rb_tp", "rb_true"),
         ):
             ok, j = hits(tyx[big_t], dyx, tol[big_t])
             c[tp] += int(np.sum(ok & det_ok[j])) if len(dyx) else 0
             c[nt] += int(big_t.sum())
         for det_ok, least, tp, nd in ((large_d, 0.8 * LARGE_PYRAMID_UM, "tp_p", "n_det"),
-                                      (giant_d, 0.8 * GIANT_UM, "g_tp_p", "g_det")):
+                                      (giant_d, 0.8 * GIANT_UM, "g_tp_p", "g_det"),
+                                      (large_o, 0.8 * LARGE_PYRAMID_UM, "rl_tp_p", "rl_det"),
+                                      (giant_o, 0.8 * GIANT_UM, "rg_tp_p", "rg_det")):
             ok, j = hits(dyx[det_ok], tyx, MATCH_UM + 0.25 * LARGE_PYRAMID_UM)
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
@@ -237,6 +254,12 @@ def report_cell_windows(c: dict) -> None:
     print(f"large somata (>= 25 µm): recall {f('tp_r', 'n_true')}, precision {f('tp_p', 'n_det')}")
     print(f"giant somata (>= 40 µm): recall {f('g_tp_r', 'g_true')}, precision {f('g_tp_p', 'g_det')}")
     print(f"Betz cells of 4a/4p (drawn >= 25 µm) found as large: {f('b_tp', 'b_true')}")
+    print(
+        "by the window's own scale (large_threshold_um, as the readout): large recall "
+        f"{f('rl_tp_r', 'rl_true')}, precision {f('rl_tp_p', 'rl_det')}; giant recall "
+        f"{f('rg_tp_r', 'rg_true')}, precision {f('rg_tp_p', 'rg_det')}; Betz cells found as "
+        f"large {f('rb_tp', 'rb_true')}"
+    )
     print(f"somata >= 8 µm: recall {f('s_tp', 's_true')}; detections on a drawn soma {f('d_tp', 'd_n')}")
     if len(r):
         print(

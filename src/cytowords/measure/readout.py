@@ -225,7 +225,11 @@ class Readout:
                     f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm long."
                 )
                 if c.large_diam_um.max() >= c.giant_min_um:
-                    out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), Betz- or Meynert-like.")
+                    # the Betz/Meynert name follows the one rule of special_support
+                    kind = (
+                        "Betz- or Meynert-like" if self.special_support() else "in lower layer III"
+                    )
+                    out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), {kind}.")
             else:
                 out.append(f"No large pyramidal cells (≥ {c.large_min_um:.0f} µm) were found.")
         for r in self.reasons:
