@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
-from cytowords.measure.vector import CORTEX_TYPES, READOUT_DIM, make_vector, missing_vector
+from cytowords.measure.vector import READOUT_DIM, make_vector, missing_vector
 
 
 @dataclass(frozen=True)
