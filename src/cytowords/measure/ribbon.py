@@ -485,7 +485,7 @@ def profiles_along(
     where not clear) and the profiles ``(len(traverses), n)``."""
     p = ribbon.pixel_um
     dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
-    refined = [refine_white_end(dens_img, t, p, ribbon.wm) for t in traverses]
+    refined = [refine_white_end(dens_img, t, p, ribbon.wm, ribbon.tissue) for t in traverses]
     trs = [t for t, _ in refined]
     widths = np.array([w for _, w in refined])
     prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
@@ -572,7 +572,11 @@ def depth_points(tr: Traverse, n: int = 100, bend: float = 0.0) -> np.ndarray:
 
 
 def refine_white_end(
-    image: np.ndarray, tr: Traverse, pixel_um: float, wm: np.ndarray | None = None
+    image: np.ndarray,
+    tr: Traverse,
+    pixel_um: float,
+    wm: np.ndarray | None = None,
+    tissue: np.ndarray | None = None,
 ) -> tuple[Traverse, float]:
     """Move a traverse's deep end to the middle of the grey/white transition and measure
     the transition's width (µm, 25-75 % of the way from the deep cortex level to the
@@ -597,8 +601,11 @@ def refine_white_end(
     if length <= 0 or nt <= 0:
         return tr, float("nan")
     ext = max(0.4 * length, 600.0 / pixel_um)
+    # the line is read on, within the white-matter mask, for a further cortical
+    # thickness: a pale deep layer taken for white matter has the white matter beyond it
+    far_ext = max(ext, length)
     direction = tail / nt
-    t = np.arange(0, length + ext, 0.5)
+    t = np.arange(0, length + far_ext, 0.5)
     inside = t <= length
     pts = np.empty((len(t), 2))
     pts[inside, 0] = np.interp(t[inside], s, p[:, 0])
@@ -616,7 +623,7 @@ def refine_white_end(
         if left.size:
             wm_end = float(t[left[0]])
     skip = min(150.0 / pixel_um, 0.5 * (wm_end - length))
-    white = vals[(t >= length + skip) & (t < wm_end) & valid]
+    white = vals[(t >= length + skip) & (t < min(wm_end, length + ext)) & valid]
     if deep.size == 0 or white.size < 5:
         return tr, float("nan")
     hi, lo = float(np.median(deep)), float(np.median(white))
@@ -629,15 +636,36 @@ def refine_white_end(
     run = max(1, int(round(2 * WM_MIN_RADIUS_UM / pixel_um / 0.5)))
     ahead = ndi.median_filter(vals, size=run, origin=-(run // 2), mode="nearest")
 
+    reach = min(wm_end, length + ext)
+
     def crossing(level: float) -> float:
         below = np.flatnonzero(
-            (vals[start:] < level) & (ahead[start:] < level) & (t[start:] < wm_end)
+            (vals[start:] < level) & (ahead[start:] < level) & (t[start:] < reach)
         )
         return float(t[start + below[0]]) if below.size else float("nan")
 
     mid = crossing((hi + lo) / 2)
     if not np.isfinite(mid):
         return tr, float("nan")
+    # a pale deep layer (V, VI) read as white matter: further on, within the mask, the
+    # line falls again, to a level paler than the first by as much as white matter must
+    # be paler than grey (MIN_WM_CONTRAST, see _white_matter), and stays there (median
+    # over 2 WM_MIN_RADIUS_UM). The border is then the second fall's middle, from the
+    # pale layer's level to that paler one.
+    if wm is not None:
+        in_wm = wm[iy, ix] & valid
+        # read on until the line leaves the tissue (glass beyond a cut edge is no level)
+        gone = np.flatnonzero((t > mid) & ~(tissue[iy, ix] if tissue is not None else in_wm))
+        span = (t >= mid) & (t < (t[gone[0]] if gone.size else np.inf)) & in_wm
+        span[: len(span) - run + 1] &= span[run - 1 :]  # the whole median window in the mask
+        span[len(span) - run + 1 :] = False
+        if span.any() and float(ahead[span].min()) <= (1.0 - MIN_WM_CONTRAST) * lo:
+            j = int(np.flatnonzero(span)[np.argmin(ahead[span])])
+            hi, lo = lo, float(ahead[j])
+            start, reach = int(np.searchsorted(t, mid)), float(t[min(j + run, len(t) - 1)])
+            second = crossing((hi + lo) / 2)
+            if np.isfinite(second):
+                mid = second
     width = (crossing(lo + 0.25 * (hi - lo)) - crossing(lo + 0.75 * (hi - lo))) * pixel_um
     keep = t <= mid
     new = pts[keep]
