@@ -485,7 +485,10 @@ def profiles_along(
     where not clear) and the profiles ``(len(traverses), n)``."""
     p = ribbon.pixel_um
     dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
-    refined = [refine_white_end(dens_img, t, p, ribbon.wm, ribbon.tissue) for t in traverses]
+    wide = core_median(dens_img, p) if traverses else None
+    refined = [
+        refine_white_end(dens_img, t, p, ribbon.wm, ribbon.tissue, wide) for t in traverses
+    ]
     trs = [t for t, _ in refined]
     widths = np.array([w for _, w in refined])
     prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
@@ -496,6 +499,26 @@ def profiles_along(
     pts = np.concatenate([depth_points(t, n, k) for t, k in zip(trs, bends)], axis=1)
     profiles = ndi.map_coordinates(prof_img, pts, order=1, mode="nearest").reshape(len(trs), n)
     return trs, widths, profiles
+
+
+def core_median(image: np.ndarray, pixel_um: float) -> np.ndarray:
+    """``image`` (``pixel_um`` µm/px) as its median over squares as wide as the smallest
+    white-matter core (2 :data:`WM_MIN_RADIUS_UM`): pale structures less than half as
+    wide (a scratch, a vessel, a crack) vanish, a white-matter core keeps its level.
+    Computed on a grid of about :data:`WM_MIN_RADIUS_UM` / 4 (block means) and
+    interpolated back, so its cost does not grow with the resolution."""
+    f = max(1, int(round(WM_MIN_RADIUS_UM / 4.0 / pixel_um)))
+    h, w = image.shape
+    ph, pw = -h % f, -w % f
+    m = np.pad(image.astype(np.float32), ((0, ph), (0, pw)), mode="edge")
+    coarse = m.reshape(m.shape[0] // f, f, m.shape[1] // f, f).mean(axis=(1, 3))
+    side = 2 * int(round(WM_MIN_RADIUS_UM / (pixel_um * f))) + 1
+    med = ndi.median_filter(coarse, size=(side, side), mode="nearest")
+    if f == 1:
+        return med
+    yy, xx = np.mgrid[0:h, 0:w]
+    coords = np.stack([(yy + 0.5) / f - 0.5, (xx + 0.5) / f - 0.5])
+    return ndi.map_coordinates(med, coords, order=1, mode="nearest")
 
 
 #: the column-width ratio (white-matter side / pial side) is taken within these limits;
@@ -577,6 +600,7 @@ def refine_white_end(
     pixel_um: float,
     wm: np.ndarray | None = None,
     tissue: np.ndarray | None = None,
+    wide: np.ndarray | None = None,
 ) -> tuple[Traverse, float]:
     """Move a traverse's deep end to the middle of the grey/white transition and measure
     the transition's width (µm, 25-75 % of the way from the deep cortex level to the
@@ -659,9 +683,16 @@ def refine_white_end(
         span = (t >= mid) & (t < (t[gone[0]] if gone.size else np.inf)) & in_wm
         span[: len(span) - run + 1] &= span[run - 1 :]  # the whole median window in the mask
         span[len(span) - run + 1 :] = False
-        if span.any() and float(ahead[span].min()) <= (1.0 - MIN_WM_CONTRAST) * lo:
-            j = int(np.flatnonzero(span)[np.argmin(ahead[span])])
-            hi, lo = lo, float(ahead[j])
+        if wide is not None:
+            # pale structures narrower than a white-matter core (a scratch the line runs
+            # along, a vessel, a crack) are no level of the tissue
+            far_vals = ndi.map_coordinates(wide, pts.T, order=1, mode="nearest")
+            far_ahead = ndi.median_filter(far_vals, size=run, origin=-(run // 2), mode="nearest")
+        else:
+            far_ahead = ahead
+        if span.any() and float(far_ahead[span].min()) <= (1.0 - MIN_WM_CONTRAST) * lo:
+            j = int(np.flatnonzero(span)[np.argmin(far_ahead[span])])
+            hi, lo = lo, float(far_ahead[j])
             start, reach = int(np.searchsorted(t, mid)), float(t[min(j + run, len(t) - 1)])
             second = crossing((hi + lo) / 2)
             if np.isfinite(second):
