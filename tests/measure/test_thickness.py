@@ -112,3 +112,4 @@ def test_pale_deep_layers_with_little_white_matter_in_view_are_cortex(pale_deep)
     assert r.thickness_mm * 1000 == pytest.approx(T, rel=0.05)
     ends = np.array([t[-1, 0] for t in r.traverses_um])
     assert np.median(np.abs(ends - (PIA_Y + T))) < 150.0
+

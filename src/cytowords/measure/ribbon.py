@@ -477,8 +477,8 @@ def profiles_along(
     ribbon: Ribbon, traverses: list[Traverse], n: int = 100, equivolume: bool = False
 ) -> tuple[list[Traverse], np.ndarray, np.ndarray]:
     """Refine each traverse's deep end (:func:`refine_white_end` on the OD smoothed over
-    20 µm) and sample the OD (smoothed over 8 µm, bilinear) at ``n`` relative depths along
-    it (:func:`depth_points`).
+    20 µm and its :func:`core_median`) and sample the OD (smoothed over 8 µm, bilinear)
+    at ``n`` relative depths along it (:func:`depth_points`).
     ``equivolume``: the traverses are neighbours in order along the cortex and the depths
     are equivolumetric (:func:`column_bend`, :func:`equivolume_depth`) instead of
     equidistant. Returns the refined traverses, the grey/white transition widths (µm, NaN
@@ -615,6 +615,18 @@ def refine_white_end(
     extended line leaves it (beyond a thin white matter lies the cortex of the opposite
     bank, whose level would put the border in the deep layers), the first half of that
     stretch skipped when it is shorter than 300 µm.
+
+    A pale deep layer (V, VI) can fall into the white-matter mask where little white
+    matter is in view; the line then reads that layer's level as the white matter's.
+    So the line is read on, for one more traverse length, while it stays in the tissue:
+    where it falls again, within the mask, to a level paler than the first by
+    :data:`MIN_WM_CONTRAST` of it (white against grey matter, see the module docstring)
+    and stays there (median over 2 :data:`WM_MIN_RADIUS_UM` along the line, on
+    ``wide``), the border is the middle of that second fall (from the first level to the
+    paler one). ``tissue``: the tissue mask (the reading stops where the line leaves it;
+    without it, where it leaves ``wm``). ``wide``: ``image`` as :func:`core_median`
+    (pale scratches, vessels or cracks narrower than a white-matter core are no paler
+    level); without it, ``image`` itself.
     """
     p = tr.points
     seg = np.hypot(*np.diff(p, axis=0).T)
