@@ -693,8 +693,10 @@ def refine_white_end(
         # read on until the line leaves the tissue (glass beyond a cut edge is no level)
         gone = np.flatnonzero((t > mid) & ~(tissue[iy, ix] if tissue is not None else in_wm))
         span = (t >= mid) & (t < (t[gone[0]] if gone.size else np.inf)) & in_wm
-        span[: len(span) - run + 1] &= span[run - 1 :]  # the whole median window in the mask
-        span[len(span) - run + 1 :] = False
+        # the whole median window (from each point on) in the mask and the tissue
+        span = ndi.minimum_filter1d(
+            span.astype(np.uint8), run, origin=-(run // 2), mode="constant", cval=0
+        ).astype(bool)
         if wide is not None:
             # pale structures narrower than a white-matter core (a scratch the line runs
             # along, a vessel, a crack) are no level of the tissue
