@@ -16,9 +16,12 @@ presence accuracy (truth: the area's profile has a layer IV), layer I width erro
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
-against the readout's (koniocortex, granular, dysgranular, agranular), as a confusion table.
+against the readout's (koniocortex, granular, or undecided), as a confusion table.
 Presence truth is the generator's (the area's profile has a layer IV, so dysgranular
-areas count as having one).
+areas count as having one). The readout leaves layer IV undecided where the evidence is
+weak or the profile and the somata disagree: presence is scored on the decided ROIs
+(accuracy, the share decided, and the balanced accuracy: the mean of the right share
+among decided ROIs with and without a layer IV, '-' for a class with none decided).
 
 Layer borders (I/II ... V/VI) are scored against the brain's true layer proportions: the
 share of ROIs in which the readout shows a border and its error in relative depth.
@@ -156,12 +159,20 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
     """Detections in ``windows`` against the drawn somata (see module docstring)."""
     from scipy.spatial import cKDTree
 
-    from cytowords.measure.cells import GIANT_UM, LARGE_PYRAMID_UM, detect_somata, is_large
+    from cytowords.measure.cells import (
+        GIANT_UM,
+        LARGE_PYRAMID_UM,
+        detect_somata,
+        is_large,
+        large_threshold_um,
+    )
 
     detect = detect or detect_somata
     geom = section_geometry(seed)
     c = {k: 0 for k in ("tp_r", "n_true", "tp_p", "n_det", "g_tp_r", "g_true", "g_tp_p", "g_det",
-                        "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n")}
+                        "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n", "rl_tp_r", "rl_true",
+                        "rl_tp_p", "rl_det", "rg_tp_r", "rg_true", "rg_tp_p", "rg_det", "rb_tp",
+                        "rb_true")}
     per_layer = {name: [0, 0] for name in LAYERS}
     ratios = []
 
@@ -181,17 +192,26 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         large_d, giant_d = is_large(dd, dl), is_large(dd, dl, GIANT_UM)
+        # the readout's own rule: large relative to the window's somata (large_threshold_um)
+        t_own = large_threshold_um(som.length_um)
+        large_o = is_large(dd, dl, t_own)
+        giant_o = is_large(dd, dl, t_own * GIANT_UM / LARGE_PYRAMID_UM)
+        betz_t = (cells.kind == 2) & (cells.diam >= LARGE_PYRAMID_UM) & (win["group"] == "betz")
         for big_t, det_ok, tp, nt in (
             (cells.diam >= LARGE_PYRAMID_UM, large_d, "tp_r", "n_true"),
             (cells.diam >= GIANT_UM, giant_d, "g_tp_r", "g_true"),
-            ((cells.kind == 2) & (cells.diam >= LARGE_PYRAMID_UM) & (win["group"] == "betz"),
-             large_d, "b_tp", "b_true"),
+            (betz_t, large_d, "b_tp", "b_true"),
+            (cells.diam >= LARGE_PYRAMID_UM, large_o, "rl_tp_r", "rl_true"),
+            (cells.diam >= GIANT_UM, giant_o, "rg_tp_r", "rg_true"),
+            (betz_t, large_o, "rb_tp", "rb_true"),
         ):
             ok, j = hits(tyx[big_t], dyx, tol[big_t])
             c[tp] += int(np.sum(ok & det_ok[j])) if len(dyx) else 0
             c[nt] += int(big_t.sum())
         for det_ok, least, tp, nd in ((large_d, 0.8 * LARGE_PYRAMID_UM, "tp_p", "n_det"),
-                                      (giant_d, 0.8 * GIANT_UM, "g_tp_p", "g_det")):
+                                      (giant_d, 0.8 * GIANT_UM, "g_tp_p", "g_det"),
+                                      (large_o, 0.8 * LARGE_PYRAMID_UM, "rl_tp_p", "rl_det"),
+                                      (giant_o, 0.8 * GIANT_UM, "rg_tp_p", "rg_det")):
             ok, j = hits(dyx[det_ok], tyx, MATCH_UM + 0.25 * LARGE_PYRAMID_UM)
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
@@ -234,6 +254,12 @@ def report_cell_windows(c: dict) -> None:
     print(f"large somata (>= 25 µm): recall {f('tp_r', 'n_true')}, precision {f('tp_p', 'n_det')}")
     print(f"giant somata (>= 40 µm): recall {f('g_tp_r', 'g_true')}, precision {f('g_tp_p', 'g_det')}")
     print(f"Betz cells of 4a/4p (drawn >= 25 µm) found as large: {f('b_tp', 'b_true')}")
+    print(
+        "by the window's own scale (large_threshold_um, as the readout): large recall "
+        f"{f('rl_tp_r', 'rl_true')}, precision {f('rl_tp_p', 'rl_det')}; giant recall "
+        f"{f('rg_tp_r', 'rg_true')}, precision {f('rg_tp_p', 'rg_det')}; Betz cells found as "
+        f"large {f('rb_tp', 'rb_true')}"
+    )
     print(f"somata >= 8 µm: recall {f('s_tp', 's_true')}; detections on a drawn soma {f('d_tp', 'd_n')}")
     if len(r):
         print(
@@ -308,11 +334,11 @@ def main() -> None:
             true_err.append(abs(r.true_thickness_mm - perp) / perp)
             stretched = true / perp >= OBLIQUE_STRETCH
             flags[(bool(stretched), bool(r.oblique))] = flags.get((bool(stretched), bool(r.oblique)), 0) + 1
-            iv_ok.append(r.layers.iv_present == tr["iv_present"])
-            key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type)
+            iv_ok.append((bool(tr["iv_present"]), r.layers.iv_present))
+            key = (truth_class(tr["truth"]["cortex_type"]), r.layers.cortex_type or "undecided")
             confusion[key] = confusion.get(key, 0) + 1
             iv_rows.append(
-                (seed, key[0], bool(tr["iv_present"]), r.layers.cortex_type,
+                (seed, key[0], bool(tr["iv_present"]), key[1],
                  r.layers.iv_evidence, r.layers.profile_cortex_type)
             )
             if r.cells is not None and args.save_cells:
@@ -329,7 +355,7 @@ def main() -> None:
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
                 f"({e:+.0%}), n={r.n_traverses}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
                 f"{' (oblique)' if r.oblique else ''}; IV {r.layers.iv_present} vs "
-                f"{tr['iv_present']} ({r.layers.cortex_type}, prominence "
+                f"{tr['iv_present']} ({key[1]}, profile {r.layers.profile_cortex_type}, prominence "
                 f"{r.layers.iv_prominence:.2f}, {r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
                 f"{tr['layer_i_width_um']:.0f} µm"
             )
@@ -350,8 +376,13 @@ def main() -> None:
             f"stretched, {flags.get((False, True), 0)}/"
             f"{flags.get((False, True), 0) + flags.get((False, False), 0)} not stretched"
         )
-        print(f"layer IV presence accuracy: {np.mean(iv_ok):.2f} ({int(np.sum(iv_ok))}/{n})")
+        print(f"layer IV presence: {presence_scores(iv_ok)}")
         print_confusion(confusion)
+        band: dict[tuple[str, str], int] = {}
+        for row in iv_rows:
+            band[(row[1], row[5])] = band.get((row[1], row[5]), 0) + 1
+        print("the profile's band (profile_cortex_type):")
+        print_confusion(band, BAND_CLASSES)
         if args.cells:
             held = set(args.held_out)
             groups = [("all brains", set(args.brains))]
@@ -399,7 +430,29 @@ TRUTH_CLASS = {
     "granular": "granular",
     "dysgranular": "dysgranular",
 }
-READ_CLASSES = ("koniocortex", "granular", "dysgranular", "agranular")
+READ_CLASSES = ("koniocortex", "granular", "undecided")
+#: the profile's band classes (LayerEstimate.profile_cortex_type)
+BAND_CLASSES = ("koniocortex", "granular", "dysgranular", "agranular")
+
+
+def presence_scores(pairs: list[tuple[bool, bool | None]]) -> str:
+    """Layer IV presence scored on ``(truth, readout)`` pairs (readout None: undecided):
+    accuracy on the decided ones, the share decided and the balanced accuracy (mean of the
+    right share among decided ROIs with and without a layer IV)."""
+    dec = [(t, g) for t, g in pairs if g is not None]
+    right = sum(t == g for t, g in dec)
+    per = []
+    for want in (True, False):
+        sel = [t == g for t, g in dec if t is want]
+        per.append(f"{np.mean(sel):.2f} ({sum(sel)}/{len(sel)})" if sel else "- (0/0)")
+    recalls = [np.mean([t == g for t, g in dec if t is w]) for w in (True, False)
+               if any(t is w for t, _ in dec)]
+    acc = f"{right / len(dec):.2f} ({right}/{len(dec)})" if dec else "- (0/0)"
+    bal = f"{np.mean(recalls):.2f}" if len(recalls) == 2 else "-"
+    return (
+        f"accuracy on decided {acc}, decided {len(dec) / max(len(pairs), 1):.2f} "
+        f"({len(dec)}/{len(pairs)}); balanced {bal} (with IV {per[0]}, without {per[1]})"
+    )
 
 
 def truth_class(cortex_type: str) -> str:
@@ -407,11 +460,11 @@ def truth_class(cortex_type: str) -> str:
     return TRUTH_CLASS.get(cortex_type.split()[0], "agranular")
 
 
-def print_confusion(confusion: dict[tuple[str, str], int]) -> None:
-    """The truth class x readout cortex type table."""
-    print(f"{'truth / readout':>18} " + " ".join(f"{c:>12}" for c in READ_CLASSES))
+def print_confusion(confusion: dict[tuple[str, str], int], classes=READ_CLASSES) -> None:
+    """The truth class x readout cortex type table (``classes``: its columns)."""
+    print(f"{'truth / readout':>18} " + " ".join(f"{c:>12}" for c in classes))
     for t in ("granular", "dysgranular", "agranular"):
-        row = [confusion.get((t, c), 0) for c in READ_CLASSES]
+        row = [confusion.get((t, c), 0) for c in classes]
         print(f"{t:>18} " + " ".join(f"{v:>12}" for v in row))
 
 
@@ -445,15 +498,21 @@ def print_iv_comparison(name: str, rows: list[tuple]) -> None:
     if not rows:
         return
     present = ("granular", "koniocortex")
-    by_cells = sum(row[4] == "cells" for row in rows)
-    print(f"layer IV, {name} ({len(rows)} ROIs, decided by the somata in {by_cells}):")
-    for label, col in (("profile", 5), ("readout (somata where measured)", 3)):
-        ok = [(row[col] in present) == row[2] for row in rows]
-        print(f"  {label}: presence accuracy {np.mean(ok):.2f} ({int(np.sum(ok))}/{len(ok)})")
+    by_cells = sum(row[4] == "profile and cells" for row in rows)
+    print(f"layer IV, {name} ({len(rows)} ROIs, somata consulted in {by_cells}):")
+    for label, col, classes in (("profile's band (any class)", 5, BAND_CLASSES),
+                                ("readout (profile and somata)", 3, READ_CLASSES)):
+        if col == 5:
+            ok = [(row[col] in present) == row[2] for row in rows]
+            print(f"  {label}: presence accuracy {np.mean(ok):.2f} ({int(np.sum(ok))}/{len(ok)})")
+        else:
+            pairs = [(row[2], None if row[col] == "undecided" else row[col] in present)
+                     for row in rows]
+            print(f"  {label}: {presence_scores(pairs)}")
         conf: dict[tuple[str, str], int] = {}
         for row in rows:
             conf[(row[1], row[col])] = conf.get((row[1], row[col]), 0) + 1
-        print_confusion(conf)
+        print_confusion(conf, classes)
 
 
 def layer_densities(section, r, tr) -> dict[str, tuple[float, float, float]]:

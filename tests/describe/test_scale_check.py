@@ -4,7 +4,10 @@ A section whose file states half its true pixel size (tissue read 2× too small)
 flagged with a suggestion near the truth; the true pixel size must pass; a section with
 no known cortex must not be flagged but called inconclusive. The bundled model checks
 densely (maps of scattered windows); per field (the path of encoders without a dense
-evaluation) it must give the same verdicts.
+evaluation) it must give the same verdicts. Familiarity: the held-out section looks like
+the training tissue (the bundle's domain model), a real human IHC image (scikit-image)
+does not, whatever the open-set head says; a bundle without the domain file judges by
+the open-set head alone, as before.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ import pytest
 
 from cytowords.describe import Describer
 from cytowords.sections import Section
-from cytowords.sections.scale_check import FACTORS, ScaleCheck, check_pixel_size, rescaled
+from cytowords.sections.scale_check import (
+    FACTORS,
+    LOOK_TRAINED,
+    MIN_DOMAIN,
+    ScaleCheck,
+    check_pixel_size,
+    rescaled,
+)
 from cytowords.synth.section import virtual_section
 
 TRUE_UM = 32.0
@@ -65,6 +75,11 @@ def test_true_pixel_size_is_consistent(describer, section):
     # the fields are the tissue tiles of 16 windows of 8 × 8 tiles
     assert 64 < res.n_fields <= 16 * 64 and len(res.accepted) == len(FACTORS)
     assert res.familiar and res.familiarity == res.at(1.0) and res.familiarity_message == ""
+    # the bundle's domain model: most of this held-out brain's tissue looks like training
+    # tissue (its unseen areas are not placed here: see the IHC test for the other side)
+    assert res.domain is not None and len(res.domain) == len(FACTORS)
+    assert res.domain_familiar and res.domain_familiarity >= MIN_DOMAIN, res.domain
+    assert res.to_dict()["domain_familiarity"] == round(res.domain_familiarity, 4)
     per_field = check_pixel_size(section, describer, n_fields=64, dense=False)
     assert per_field.verdict == "consistent" and per_field.n_fields == 64
     assert per_field.familiar
@@ -115,6 +130,50 @@ def test_no_known_cortex_is_inconclusive_and_cancel_returns_none(describer):
     assert steps == [1, 2]
 
 
+def test_real_human_ihc_tissue_is_unfamiliar_with_the_message(describer):
+    """A real bright-field human tissue image (IHC, RGB) is not cortex the model was
+    trained on: the check must say so and judge no pixel size. The bundled open-set head
+    rejects it too; the domain model alone must also find it unlike the training tissue
+    at every scale (the hand-made cases below check the verdict when only it does)."""
+    from skimage import data
+
+    from tests.support.slides import PX_UM, on_glass, pyramid
+
+    sec = pyramid(on_glass(data.immunohistochemistry()), PX_UM, name="ihc")
+    res = check_pixel_size(sec, describer)
+    assert res.domain is not None and max(res.domain) < MIN_DOMAIN, res.domain
+    assert not res.domain_familiar and not res.familiar and res.verdict == "inconclusive"
+    msg = res.familiarity_message
+    assert msg.startswith("this scan looks unlike the sections the model was trained on: only ")
+    assert msg.endswith(
+        "see docs/your_scans.md: train on your own sections or plug in a real encoder"
+    )
+    assert msg.count(". ") == 0 and "inconclusive" in res.message
+
+
+def test_a_bundle_without_the_domain_file_judges_as_before(describer, section, tmp_path):
+    """Without domain.safetensors a bundle loads, the check reads the same acceptances
+    and judges familiarity by the open-set head alone."""
+    import shutil
+
+    from cytowords.model import default_model_path, load_bundle
+    from cytowords.model.bundle.files import write_hashes
+    from cytowords.model.domain import DOMAIN_FILE
+
+    folder = tmp_path / "plain"
+    shutil.copytree(default_model_path(), folder)
+    assert (folder / DOMAIN_FILE).is_file()  # the bundled model has one
+    (folder / DOMAIN_FILE).unlink()
+    write_hashes(folder)
+    plain = load_bundle(folder, captioner=False)
+    assert plain.domain is None
+    wrong = rescaled(section, 0.5)
+    old, new = check_pixel_size(wrong, plain), check_pixel_size(wrong, describer)
+    assert old.domain is None and new.domain is not None
+    assert old.accepted == new.accepted and old.verdict == new.verdict == "suspect"
+    assert old.familiar and old.to_dict()["domain_familiarity"] is None
+
+
 def test_verdict_rules_on_hand_made_acceptances():
     f = (0.5, 0.71, 1.0, 1.41, 2.0)
     assert ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50).verdict == "suspect"
@@ -124,6 +183,18 @@ def test_verdict_rules_on_hand_made_acceptances():
     bigbrain = ScaleCheck(10.0, f, (0.02, 0.06, 0.10, 0.08, 0.03), 96)
     assert bigbrain.verdict == "inconclusive" and not bigbrain.familiar
     assert "only 10% of tissue fields" in bigbrain.familiarity_message
+    # most fields accepted by the open-set head, but unlike the training tissue at every
+    # scale: unfamiliar, inconclusive, and the message names the domain share
+    foreign = ScaleCheck(10.0, f, (0.6, 0.8, 0.9, 0.8, 0.6), 96, domain=(0.1, 0.2, 0.3, 0.2, 0.1))
+    assert not foreign.familiar and foreign.verdict == "inconclusive"
+    assert f"only 30% of tissue fields {LOOK_TRAINED}" in foreign.familiarity_message
+    assert f"at most 30% of 96 tissue fields {LOOK_TRAINED}" in foreign.message
+    # unfamiliar by both: the open-set share is named, as without a domain model
+    both = ScaleCheck(10.0, f, (0.0, 0.05, 0.1, 0.05, 0.0), 96, domain=(0.2,) * 5)
+    assert "only 10% of tissue fields read as a known area" in both.familiarity_message
+    # familiar by the domain at one scale: the pixel size is judged as before
+    known = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50, domain=(0.2, 0.3, 0.4, 0.9, 0.9))
+    assert known.familiar and known.verdict == "suspect"
     plateau = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
     assert plateau.best_factor == pytest.approx(np.sqrt(1.41 * 2.0))
 

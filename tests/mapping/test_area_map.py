@@ -95,7 +95,7 @@ def test_matches_single_patch_describer_path(amap, section, tiny_bundle):
     x0 = grid.origin_um[1] + c * grid.stride_um + grid.patch_offset_um
     side = grid.patch_px * grid.model_px_um
     patch = section.read_window(y0, x0, side, side, grid.model_px_um) / 255.0
-    a, p, o, rej = infer_patches(model, patch[None].astype(np.float32), 1, "fp32")
+    a, p, o, rej, dom = infer_patches(model, patch[None].astype(np.float32), 1, "fp32")
     assert load_atlas().label_of(model.area_ids[a[0]]) == amap.labels[r, c]
     assert p[0] == pytest.approx(amap.probability[r, c], abs=1e-5)
     assert o[0] == pytest.approx(amap.ood_score[r, c], rel=1e-4, abs=1e-4)

@@ -152,3 +152,49 @@ def test_label_peaks_are_skimages_peaks(min_distance, exclude_border):
             )
             got = label_peaks(img, lab, min_distance, exclude_border)
             assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("stain", [0.8, 0.4])
+def test_large_pyramid_among_neighbours_measured_to_its_length(stain):
+    # a 50 µm pyramid whose base touches 15 µm pyramids, drawn dark or pale (the stain
+    # fraction f of every soma): its length is measured within 15 % of the drawn size
+    # whatever the stain, and its neighbours stay of their own size
+    big = np.array([[300.0, 300.0]])
+    ring = np.array(
+        [[300 + 34 * np.sin(a), 300 + 34 * np.cos(a)] for a in np.linspace(0.6, 2.5, 4)]
+    )
+    yx = np.vstack([big, ring])
+    diams = np.array([50.0, 15.0, 15.0, 15.0, 15.0])
+    image = drawn(diams, yx, shape=(300, 300), pyramidal=True)
+    if stain != 0.8:  # the same cells, paler: a weaker stain scales the light deficit
+        image = (200.0 - (200.0 - image) * stain / 0.8).astype(np.float32)
+    som = detect_somata(image, 2.0, GLASS)
+    d, j = cKDTree(som.yx_um).query(yx)
+    assert np.all(d < 0.25 * diams + 4)
+    assert abs(som.length_um[j[0]] / 50.0 - 1) < 0.15
+    assert np.all(np.abs(som.length_um[j[1:]] / 15.0 - 1) < 0.3)
+
+
+@pytest.mark.parametrize("big_um", [30.0, 50.0])
+def test_large_pyramid_in_dense_layer_not_read_short(big_um):
+    # a large pyramid in a dense field of 10-14 µm pyramids (~40 % cover): the neighbours
+    # raise the smoothed background, and a soma measured against it (or at a share of its
+    # mean contrast) reads 4-6 % short; measured at half-way between the neuropil around it
+    # and its own body level, its length is within 4 % of the drawn size
+    rng = np.random.default_rng(1)
+    big = np.array([[300.0, 300.0]])
+    pts = rng.uniform(20, 580, (900, 2))
+    pts = pts[np.linalg.norm(pts - big, axis=1) > big_um / 2 + 8]
+    keep = [pts[0]]
+    for p in pts[1:]:
+        if np.min(np.linalg.norm(np.array(keep) - p, axis=1)) > 16:
+            keep.append(p)
+    yx = np.vstack([big, keep])
+    diams = np.concatenate([[big_um], rng.uniform(10, 14, len(keep))])
+    som = detect_somata(drawn(diams, yx, shape=(300, 300), pyramidal=True, seed=1), 2.0, GLASS)
+    d, j = cKDTree(som.yx_um).query(yx)
+    assert d[0] < 4
+    assert abs(som.length_um[j[0]] / big_um - 1) < 0.04
+    found = d[1:] < 4
+    assert found.mean() > 0.9
+    assert abs(np.median(som.length_um[j[1:]][found] / diams[1:][found]) - 1) < 0.1

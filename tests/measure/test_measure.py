@@ -48,34 +48,31 @@ def test_thickness_matches_generator_truth(section, area):
     assert d["statements"][0].startswith("The cortex is about")
 
 
-def test_layer_iv_present_in_hoc1_absent_in_4p(section):
+def test_layer_iv_shown_in_hoc1_undecided_in_4p(section):
+    # the profile alone: a dense band in hOc1; none in 4p, which does not show that 4p
+    # lacks a layer IV (small granule cells need not make a darker band): undecided
     got = {}
     for area, site in SITES.items():
         got[area] = measure_roi(section, square(*site), cells=False, profile_um=16.0).layers
-    assert got["hOc1"].iv_present and got["hOc1"].cortex_type in ("granular", "koniocortex")
-    assert not got["4p"].iv_present and got["4p"].cortex_type in ("agranular", "dysgranular")
+    assert got["hOc1"].iv_present is True
+    assert got["hOc1"].cortex_type in ("granular", "koniocortex")
+    assert got["4p"].iv_present is None and got["4p"].cortex_type is None
+    assert got["4p"].profile_cortex_type in ("agranular", "dysgranular")
+    assert "band between layers III and V" in got["4p"].iv_undecided
 
 
 @pytest.mark.parametrize(
-    "area, want",
+    "area, want, cells_say",
     [
-        ("hOc1", ("granular", "koniocortex")),
-        pytest.param(
-            "4p",
-            ("agranular", "dysgranular"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the somata criterion reads most agranular areas as granular at "
-                "2 µm/px, 4p here too (docs/measure.md, Layer IV from detected somata)",
-            ),
-        ),
+        ("hOc1", ("granular", "koniocortex"), ("granular",)),
+        ("4p", (None,), ("agranular", "dysgranular")),
     ],
 )
-def test_layer_iv_from_detected_somata(section, area, want):
-    # at 2 µm/px the somata decide layer IV, and the readout says so
+def test_layer_iv_from_detected_somata(section, area, want, cells_say):
+    # at 2 µm/px the somata are measured too; layer IV is shown where both show it
     r = measure_roi(section, square(*SITES[area]), cells=True, profile_um=16.0)
-    assert r.cells is not None and r.layers.iv_evidence == "cells"
-    assert r.layers.iv_cells.verdict is not None and r.layers.iv_cells.n_somata > 500
+    assert r.cells is not None and r.layers.iv_evidence == "profile and cells"
+    assert r.layers.iv_cells.verdict in cells_say and r.layers.iv_cells.n_somata > 500
     assert r.layers.cortex_type in want
 
 
@@ -91,13 +88,15 @@ def test_hand_made_profiles_with_and_without_layer_iv():
     with_iv = analyse_profile(_profile(True), 2500.0)
     without = analyse_profile(_profile(False), 2500.0)
     assert with_iv.iv_present and 0.4 < with_iv.iv_top < 0.5 < with_iv.iv_bottom < 0.6
-    assert not without.iv_present and without.cortex_type == "agranular"
+    assert without.iv_present is None and without.cortex_type is None
+    assert without.profile_cortex_type == "agranular"
     # layer I: the profile rises at 10 % depth, i.e. 250 µm of 2.5 mm
     assert without.layer_i_width_um == pytest.approx(250.0, abs=30.0)
     # a broad dark band (large pyramids of III-V) is not layer IV
     d = (np.arange(100) + 0.5) / 100
     broad = _profile(False) + 0.15 * np.exp(-(((d - 0.5) / 0.15) ** 2))
     assert not analyse_profile(broad).iv_present
+    assert analyse_profile(broad).iv_undecided is not None
     # contrast and stain scale do not matter
     assert analyse_profile(3.0 * _profile(True) + 1.0).iv_present
 

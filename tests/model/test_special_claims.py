@@ -88,6 +88,9 @@ def test_readout_supports_special_cells_only_with_deep_giants():
     assert r.special_support() == frozenset()
     r.cells = _cells([30.0, 55.0], [0.7, 0.3])  # the giant is in lower layer III
     assert r.special_support() == frozenset()
+    # the readout's own statement names no Betz/Meynert cells either (one rule)
+    assert not any("Betz- or Meynert-like" in s for s in r.statements())
+    assert any("Some are giant" in s and "lower layer III" in s for s in r.statements())
     r.cells = _cells([30.0, 55.0], [0.3, 0.72])  # a giant of layer V
     assert r.cells.n_giant_deep == 1
     assert r.special_support() == frozenset(BOTH)
@@ -148,7 +151,11 @@ def test_describer_passes_the_rois_cell_support(betz_bundle, monkeypatch):
     d.bundle = betz_bundle
     e = torch.randn(1, betz_bundle.embed_dim)
     p = DescribeParams()
-    assert d._caption(e, "4p", m, p) == MOTOR
+    # this readout measured the cortex but no layers, so layer IV is undecided and no
+    # clause about it is shown (both of MOTOR's claim none: tests/measure/test_layers.py)
+    assert d._caption(e, "4p", m, p) == "Area 4p (primary motor cortex, posterior part)."
+    # the cell support alone (no readout vector): the Betz clause is shown, else not
+    assert d._caption(e, "4p", Measured(special=m.special), p) == MOTOR
     assert d._caption(e, "4p", Measured(), p) == MOTOR_NO_BETZ
     assert d._caption(e, "4p", None, p) == MOTOR_NO_BETZ
 

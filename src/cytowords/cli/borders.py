@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "permutation test over the path",
     )
     p.add_argument(
-        "--alpha", type=float, default=None, help="test level (default 1e-5; permutation 0.002)"
+        "--alpha", type=float, default=None, help="test level (default 1e-4; permutation 0.002)"
     )
     p.add_argument(
         "--n-permutations", type=int, default=1000, help="shuffles for --test permutation"

@@ -196,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
     if check is not None:
         amap.stats["familiarity"] = round(check.familiarity, 4)
         amap.stats["familiar"] = check.familiar
+        if check.domain is not None:
+            amap.stats["domain_familiarity"] = round(float(check.domain_familiarity), 4)
     print(_summary(amap, args.out, check))
     if args.geojson:
         from ..describe.export import write_geojson

@@ -55,7 +55,7 @@ def description_row(res: Any) -> dict[str, Any]:
 def measured_columns(measurements: Mapping[str, Any], statements: Sequence[str]) -> dict[str, Any]:
     """The readout's export columns: ``measured`` (its statements, space-joined),
     ``thickness_mm`` (median cortical thickness, mm) and ``layer_iv`` (1 an inner granular
-    layer IV is visible, 0 none, NaN not measured)."""
+    layer IV is shown, NaN undecided or not measured; older readouts: 0 none)."""
     thick = (measurements.get("thickness_mm") or {}).get("median")
     layers = measurements.get("layers") or {}
     iv = layers.get("iv_present")

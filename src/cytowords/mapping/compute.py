@@ -48,6 +48,9 @@ class AreaMap:
         no_cortex: ``(H, W)`` bool, True where a rejected tile reads as no cortex at all
             (white matter, background, artefacts) rather than cortex of no known area;
             None for maps made without a cortex detector or non-cortex level.
+        domain: ``(H, W)`` float32 domain distance of each tile's field
+            (:mod:`cytowords.model.domain`), NaN where not computed; None for maps written
+            to disk (``out``) or made with a bundle without a domain model.
         pixel_size_um: map pixel (tile) size in µm.
         origin_um: ``(y, x)`` µm of the map's top-left corner in the section.
         area_table: label -> ``(area id, area name, "#rrggbb")`` for every model area.
@@ -63,6 +66,7 @@ class AreaMap:
     area_table: dict[int, tuple[str, str, str]]
     stats: dict[str, Any] = field(default_factory=dict)
     no_cortex: np.ndarray | None = None
+    domain: np.ndarray | None = None
 
     def rejection_codes(self) -> np.ndarray:
         """``(H, W)`` uint8: 0 accepted or no tile, 1 not a known area, 2 no cortex."""
@@ -102,7 +106,15 @@ def assemble(plan: MapPlan, arrays: dict[str, np.ndarray], stats: dict[str, Any]
         area_table=dict(plan.area_table),
         stats=stats,
         no_cortex=no_cortex,
+        domain=_domain(arrays.get("domain"), ok),
     )
+
+
+def _domain(dist: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
+    """The domain distances where computed (NaN elsewhere); None when there are none."""
+    if dist is None or not np.isfinite(dist[ok]).any():
+        return None
+    return np.where(ok, dist, np.nan).astype(np.float32)
 
 
 def compute_area_map(
@@ -196,7 +208,8 @@ def compute_area_map(
         "cancel": cancel,
     }
     if target is None:
-        arrays = {k: np.full(plan.grid.shape, fv, dtype=dt) for k, (dt, fv) in ARRAYS.items()}
+        kinds = {**ARRAYS, "domain": (np.float32, np.nan)}  # in memory only
+        arrays = {k: np.full(plan.grid.shape, fv, dtype=dt) for k, (dt, fv) in kinds.items()}
 
         def on_block(res: BlockResult) -> None:
             rows, cols = plan.grid.block_slices(*res.index)

@@ -122,6 +122,9 @@ class BlockResult:
     n_patches: int
     read_s: float
     compute_s: float
+    #: (h, w) float32 domain distance (:mod:`cytowords.model.domain`); NaN where not
+    #: computed or the bundle has no domain model
+    domain: np.ndarray | None = None
 
 
 def use_sync_reads(client_pid: int) -> None:
@@ -171,7 +174,8 @@ def read_block(
 def infer_patches(
     bundle: Any, patches: np.ndarray, batch_size: int, precision: str, views: int | None = None
 ) -> tuple:
-    """``(area index, probability, ood score, rejected)`` arrays for ``(K, n, n)`` patches;
+    """``(area index, probability, ood score, rejected, domain distance)`` arrays for
+    ``(K, n, n)`` patches (domain distance NaN without a domain model);
     rejected is a uint8 code: 0 accepted, :data:`REJECTED_UNKNOWN` for cortex of no known
     area, :data:`REJECTED_NO_CORTEX` for a rejected field that reads as no cortex at all
     (white matter, background: :attr:`FieldPredictions.cortex`).
@@ -197,9 +201,9 @@ def infer_patches(
 
 
 def score_embeddings(bundle: Any, emb: Any, views: int | None) -> tuple:
-    """``(area index, probability, ood score, rejection code)`` arrays of embeddings
-    ``(B, D)`` (the head and open-set scorer run in float32; codes as
-    :func:`infer_patches`)."""
+    """``(area index, probability, ood score, rejection code, domain distance)`` arrays of
+    embeddings ``(B, D)`` (the head and open-set scorer run in float32; codes as
+    :func:`infer_patches`; domain distance NaN when the bundle has no domain model)."""
     pred = bundle.predict(emb, views)
     code = pred.rejected.astype(np.uint8)
     if pred.cortex is not None:
@@ -209,14 +213,20 @@ def score_embeddings(bundle: Any, emb: Any, views: int | None) -> tuple:
         pred.probability.astype(np.float32),
         pred.ood_score,
         code,
+        (
+            np.full(len(code), np.nan, np.float32)
+            if pred.domain is None
+            else pred.domain.astype(np.float32)
+        ),
     )
 
 
 def concat_scores(parts: list[tuple]) -> tuple:
-    """The four arrays of :func:`score_embeddings` over several batches (empty: length 0)."""
+    """The five arrays of :func:`score_embeddings` over several batches (empty: length 0)."""
     if not parts:
         z = np.zeros(0)
-        return z.astype(np.int16), z.astype(np.float32), z.astype(np.float32), z.astype(np.uint8)
+        f = z.astype(np.float32)
+        return z.astype(np.int16), f, f.copy(), z.astype(np.uint8), f.copy()
     return tuple(np.concatenate(k) for k in zip(*parts))
 
 
@@ -273,10 +283,11 @@ def block_result(
     prob = np.zeros(shape, dtype=np.float32)
     ood = np.zeros(shape, dtype=np.float32)
     rej = np.zeros(shape, dtype=np.uint8)
+    dom = np.full(shape, np.nan, dtype=np.float32)
     if len(tiles):
-        a, p, o, r = scores
+        a, p, o, r, d = scores
         if unfit is not None:
             r[unfit & (r != REJECTED_NO_CORTEX)] = REJECTED_UNFIT  # no cortex says more
         rr, cc = tiles[:, 0], tiles[:, 1]
-        area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc] = a, p, o, r
-    return BlockResult(tuple(index), area, prob, ood, rej, len(tiles), read_s, compute_s)
+        area[rr, cc], prob[rr, cc], ood[rr, cc], rej[rr, cc], dom[rr, cc] = a, p, o, r, d
+    return BlockResult(tuple(index), area, prob, ood, rej, len(tiles), read_s, compute_s, dom)

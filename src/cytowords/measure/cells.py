@@ -11,14 +11,21 @@ radius r holds no other soma's centre within r; at least :data:`SPLIT_UM` µm): 
 distance between markers follows each soma's size. That fine split would cut a large
 pyramid's corners, base and dendrite into somata of their own, so somata of a coarse split
 (smoothed distance, markers :data:`SPLIT_UM` µm apart) with an equivalent diameter of at
-least :data:`WHOLE_UM` µm that are compact are kept whole. A soma's size is the equivalent
-diameter ``2 * sqrt(area / pi)`` (µm) of its pixels above :data:`CORE_SHARE` of its own
-mean contrast (independent of blur and stain), pale holes included; somata under
-:data:`MIN_SOMA_UM` µm are dropped.
+least :data:`WHOLE_UM` µm that are compact are kept whole. A soma is measured on its
+half-maximum region: the pixels at least halfway from the local neuropil (the optical
+density around it, somata left out) to its own body level (:data:`PEAK_QUANTILE` of its
+optical density), grown from its label by a watershed on the optical density, pale holes
+(the nucleus) included; a blurred edge crosses half the contrast at the edge itself, so
+blur, stain strength and the detection mask do not set the size. Its size is the
+equivalent diameter ``2 * sqrt(area / pi)`` (µm) of that region; somata whose own label
+holds less than :data:`MIN_SOMA_UM` µm of it are dropped.
 
-A soma's length is the major axis of its moment ellipse: pyramids are measured by their
-length in the literature ("Betz cells up to 60-100 µm long"), and a triangular soma's
-equivalent diameter is only ~0.8 of it. Large pyramids are compact somata at least
+A soma's length is the greatest extent of that region: the larger of its Feret diameter
+(over :data:`N_DIRECTIONS` directions) and the major axis of its moment ellipse (a
+triangle's moment axis is ~6 % short of its height, a small blurred disc's Feret diameter
+a pixel short). Pyramids are measured by their length in the literature ("Betz cells up to
+60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it. Large
+pyramids are compact somata at least
 :data:`LARGE_FACTOR` times as long as the region's median soma (:func:`large_threshold_um`:
 about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large pyramids
 (25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
@@ -54,7 +61,13 @@ SPLIT_UM = 3.0
 #: somata of the coarse split at least this equivalent diameter (µm) and compact are not
 #: split further (large pyramids ~25 µm long have an equivalent diameter of ~20 µm)
 WHOLE_UM = 15.0
-CORE_SHARE = 0.6
+#: the local neuropil level is averaged over this SD (µm), somata left out
+BACKGROUND_UM = 25.0
+#: a soma's body level: this quantile of its optical density (a dark nucleolus, a few
+#: pixels, above it; a pale nucleus and the blurred rim below)
+PEAK_QUANTILE = 0.8
+#: directions over which a soma's greatest extent (its length) is sought
+N_DIRECTIONS = 16
 COMPACT = 0.7
 #: large pyramids are at least this many times the median soma length of their region
 #: (granule and small pyramidal cells and glia: median ~10 µm -> ~25 µm, the lower bound of
@@ -66,8 +79,8 @@ LARGE_MIN_SOMATA = 30
 
 @dataclass
 class Somata:
-    """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (major
-    axis of the moment ellipse; a disc's length is its diameter) in µm."""
+    """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (greatest
+    extent of the half-maximum region; a disc's length is its diameter) in µm."""
 
     yx_um: np.ndarray
     diam_um: np.ndarray
@@ -81,6 +94,8 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     diff = fine - ndi.gaussian_filter(od, 25.0 / pixel_um)
     mad = float(np.median(np.abs(diff - np.median(diff)))) * 1.4826
     fg = _fill_small_holes(diff > 3 * max(mad, 1e-6), HOLE_UM, pixel_um)
+    # where a soma's region may grow beyond the mask: half the detection contrast
+    near = diff > 1.5 * max(mad, 1e-6)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
         return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
@@ -96,12 +111,13 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     markers = np.zeros(fg.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     coarse = watershed(-smooth, markers, mask=fg)
-    c_diam, c_len, _, _ = _sizes(diff, coarse, pixel_um)
+    bg = _neuropil(fine, fg, pixel_um)
+    c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um)
     whole = np.concatenate([[False], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
     if whole[coarse].any():
         lab = np.where(whole[coarse], coarse + lab.max(), lab)
         lab = np.unique(lab, return_inverse=True)[1].reshape(lab.shape)
-    diam, length, com, idx = _sizes(diff, lab, pixel_um)
+    diam, length, com, idx = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
     return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
 
@@ -193,25 +209,35 @@ def label_peaks(
     return coords
 
 
-def _sizes(diff: np.ndarray, lab: np.ndarray, pixel_um: float):
-    """Per label: equivalent diameter and length (µm) of its core, centre of mass (px),
-    label ids."""
+def _neuropil(fine: np.ndarray, fg: np.ndarray, pixel_um: float) -> np.ndarray:
+    """The local neuropil level of the optical density: ``fine`` averaged over the pixels
+    outside the somata mask ``fg`` within :data:`BACKGROUND_UM` µm (Gaussian SD), so that
+    dense somata do not raise it."""
+    s = BACKGROUND_UM / pixel_um
+    out = (~fg).astype(np.float64)
+    num = ndi.gaussian_filter(np.where(fg, 0.0, fine), s)
+    den = ndi.gaussian_filter(out, s)
+    glob = float(np.median(fine[~fg])) if (~fg).any() else float(np.median(fine))
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), glob)
+
+
+def _sizes(fine: np.ndarray, bg: np.ndarray, near: np.ndarray, lab: np.ndarray, pixel_um: float):
+    """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
+    mass (px), label ids.
+
+    A soma's level is its :data:`PEAK_QUANTILE` quantile of the optical density ``fine``
+    (the stained body; a dark nucleolus is a few pixels) above the local neuropil ``bg`` at
+    its centre; its region is the pixels at least halfway between the two, grown from the
+    label by a watershed on the optical density (so a soma the detection mask cut short is
+    measured to its own half-maximum, and touching somata part at the saddle between
+    them), with pale holes (the nucleus) filled. A blurred edge of a uniform body crosses
+    half its contrast at the edge itself, whatever the blur and stain strength."""
     n = int(lab.max())
     idx = np.arange(1, n + 1)
     flat = lab.ravel()
     on = np.flatnonzero(flat)
     lab_on = flat[on]
     count = np.bincount(lab_on, minlength=n + 1)
-    # size above a share of each soma's own mean contrast (blur and stain strength cancel;
-    # the mean, not the peak, so that a dark nucleolus does not shrink the soma)
-    level = np.bincount(lab_on, weights=diff.ravel()[on], minlength=n + 1) / np.maximum(count, 1)
-    level[0] = 0.0
-    core = (diff >= CORE_SHARE * level[lab]) & (lab > 0)
-    # a pale nucleus inside the core is part of the soma
-    core = ndi.binary_fill_holes(core) & (lab > 0)
-    npx = np.bincount(lab[core], minlength=n + 1)[1:].astype(np.float64)
-    diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
-    length = np.maximum(_major_axis(core, lab, n, npx) * pixel_um, diam)
     w = lab.shape[1]
     com = (
         np.stack(
@@ -223,6 +249,30 @@ def _sizes(diff: np.ndarray, lab: np.ndarray, pixel_um: float):
         )
         / np.maximum(count[1:], 1)[:, None]
     )
+    # each label's body level: a high quantile of its optical density
+    vals = fine.ravel()[on]
+    order = np.lexsort((vals, lab_on))
+    start = np.concatenate([[0], np.cumsum(count[1:])])
+    k = start[:-1] + np.floor(PEAK_QUANTILE * np.maximum(count[1:] - 1, 0)).astype(np.int64)
+    peak = np.zeros(n + 1)
+    peak[1:] = vals[order][np.minimum(k, len(vals) - 1)] if len(vals) else 0.0
+    cy = np.clip(np.round(com[:, 0]).astype(np.int64), 0, lab.shape[0] - 1)
+    cx = np.clip(np.round(com[:, 1]).astype(np.int64), 0, lab.shape[1] - 1)
+    base = np.zeros(n + 1)
+    base[1:] = bg[cy, cx]
+    half = base + 0.5 * np.maximum(peak - base, 0.0)
+    half[0] = np.inf
+    # grow each label over the pixels above the neuropil, parting at intensity saddles
+    grow = watershed(-fine, lab, mask=(near & (fine > bg)) | (lab > 0))
+    core = (fine >= half[grow]) & (grow > 0)
+    core = ndi.binary_fill_holes(core) & (grow > 0)
+    npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
+    diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
+    length_px = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx))
+    length = np.maximum(length_px * pixel_um, diam)
+    # what the label itself holds of its region (noise specks grow into the neuropil)
+    own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
+    diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
     return diam, length, com, idx
 
 
@@ -256,6 +306,24 @@ def is_large(
     :data:`COMPACT` of the length: two touching small somata are long but thin; a
     pyramid's triangle is ~0.8)."""
     return (s_length >= threshold_um) & (s_diam >= COMPACT * s_length)
+
+
+def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
+    """Length (px) of the core pixels of labels 1..``n``: their greatest extent (Feret
+    diameter, pixel centres + 1 px) over :data:`N_DIRECTIONS` directions, as a pyramid's
+    length is measured from its base to its apex (the moment ellipse's axis reads a
+    triangle ~6 % short)."""
+    yy, xx = np.nonzero(core)
+    lc = lab[yy, xx]
+    idx = np.arange(1, n + 1)
+    best = np.zeros(n)
+    if not len(yy):
+        return best
+    for t in np.linspace(0, np.pi, N_DIRECTIONS, endpoint=False):
+        proj = yy * np.cos(t) + xx * np.sin(t)
+        span = ndi.maximum(proj, lc, idx) - ndi.minimum(proj, lc, idx)
+        best = np.maximum(best, np.nan_to_num(np.asarray(span, float), nan=-1.0))
+    return np.where(np.isin(idx, lc), best + 1, 0.0)
 
 
 def _major_axis(core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray) -> np.ndarray:

@@ -10,12 +10,18 @@ do not matter, only the shape:
 - **Inner granular layer IV** is a local maximum between relative depths
   :data:`IV_RANGE` (between the pyramidal layers III and V) whose topographic prominence
   (height above the higher of the two minima around it) is at least
-  :data:`IV_GRANULAR` of the range; :data:`IV_DYSGRANULAR` to :data:`IV_GRANULAR` is a
-  weak, dysgranular IV; a prominent (>= :data:`IV_KONIO`) and wide
+  :data:`IV_GRANULAR` of the range; a prominent (>= :data:`IV_KONIO`) and wide
   (>= :data:`IV_KONIO_WIDTH`) IV is koniocortex. Its top and bottom are the peak's
-  half-prominence crossings. A band wider than :data:`IV_MAX_WIDTH` is not IV: in an
-  optical-density profile the large pyramids of lower III and V make such a broad dark band;
-  one narrower than :data:`IV_MIN_WIDTH` is a single dense row or noise.
+  half-prominence crossings. A weaker band (:data:`IV_DYSGRANULAR` to
+  :data:`IV_GRANULAR`: dysgranular-like) or none (agranular-like) leaves layer IV
+  **undecided** (``cortex_type`` None, ``iv_undecided`` says why): an optical-density
+  profile follows the share of the section covered by cell bodies, and a layer of small
+  granule cells covers no more of it than the pyramids of layer III in many granular
+  areas, so a missing band does not show a missing layer IV (docs/measure.md). A band
+  wider than :data:`IV_MAX_WIDTH` is not IV: in an optical-density profile the large
+  pyramids of lower III and V make such a broad dark band; one narrower than
+  :data:`IV_MIN_WIDTH` is a single dense row or noise. With somata measured, layer IV is
+  shown only where they show a granule band too (:func:`with_cell_iv`).
 - **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
 - **Borders of II-VI** where the profile shows them (:func:`layer_borders`), each with a
   confidence (the size of the feature it rests on, relative to the range), abstaining
@@ -33,6 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
+
+from .vector import IV_PRESENT
 
 IV_RANGE = (0.3, 0.72)
 #: a layer border needs a feature of at least this share of the profile's range
@@ -59,24 +67,32 @@ CONTRAST_BANDS = (0.08, 0.15)
 class LayerEstimate:
     """Layers read from a mean profile (relative depths; widths in µm when a thickness is
     given). ``iv_prominence`` is relative to the profile range; ``cortex_type`` is
-    ``koniocortex``, ``granular``, ``dysgranular`` or ``agranular``."""
+    ``koniocortex`` or ``granular`` when a layer IV is shown, None when layer IV is
+    undecided (``iv_undecided`` says why): the readout never calls a region agranular or
+    dysgranular, since neither a missing band nor missing small somata showed a missing
+    layer IV reliably (docs/measure.md)."""
 
     layer_i_bottom: float
     layer_i_width_um: float
-    iv_present: bool
+    #: True: an inner granular layer IV is shown; None: undecided (see ``iv_undecided``)
+    iv_present: bool | None
     iv_prominence: float
     iv_top: float
     iv_bottom: float
     iv_width_um: float
-    cortex_type: str
+    #: ``koniocortex`` or ``granular``; None while layer IV is undecided
+    cortex_type: str | None
     laminar_contrast: float
     laminar_contrast_term: str
-    #: what decided layer IV: ``profile`` (the mean profile) or ``cells`` (somata, when
-    #: measured: :func:`iv_from_cells`); the profile's own verdict stays in
-    #: ``profile_cortex_type``
+    #: what layer IV was read from: ``profile`` (the mean profile) or ``profile and
+    #: cells`` (somata too, when measured: :func:`iv_from_cells`, :func:`with_cell_iv`)
     iv_evidence: str = "profile"
+    #: the band the profile shows: ``koniocortex``, ``granular``, ``dysgranular`` (a faint
+    #: band) or ``agranular`` (none), whatever was decided
     profile_cortex_type: str | None = None
     iv_cells: CellLayerIV | None = None
+    #: why layer IV is undecided (one line); None when decided
+    iv_undecided: str | None = None
     #: the thickness (µm) the widths were computed with
     thickness_um: float = float("nan")
     #: layer borders the profile shows: name ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
@@ -153,26 +169,28 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
     iv = _layer_iv(ps, depth, rng)
     prom, top, bottom = iv
     if prom >= IV_KONIO and (bottom - top) >= IV_KONIO_WIDTH:
-        ctype = "koniocortex"
+        band = "koniocortex"
     elif prom >= IV_GRANULAR:
-        ctype = "granular"
+        band = "granular"
     elif prom >= IV_DYSGRANULAR:
-        ctype = "dysgranular"
+        band = "dysgranular"
     else:
-        ctype = "agranular"
+        band = "agranular"
     present = prom >= IV_GRANULAR
+    nan = float("nan")
     return LayerEstimate(
         layer_i_bottom=l1,
         layer_i_width_um=l1 * thickness_um,
-        iv_present=present,
+        iv_present=True if present else None,
         iv_prominence=prom,
-        iv_top=top if prom >= IV_DYSGRANULAR else float("nan"),
-        iv_bottom=bottom if prom >= IV_DYSGRANULAR else float("nan"),
-        iv_width_um=(bottom - top) * thickness_um if prom >= IV_DYSGRANULAR else float("nan"),
-        cortex_type=ctype,
+        iv_top=top if present else nan,
+        iv_bottom=bottom if present else nan,
+        iv_width_um=(bottom - top) * thickness_um if present else nan,
+        cortex_type=band if present else None,
         laminar_contrast=contrast,
         laminar_contrast_term=term,
-        profile_cortex_type=ctype,
+        profile_cortex_type=band,
+        iv_undecided=None if present else _weak_band(prom),
         thickness_um=float(thickness_um),
         borders=layer_borders(
             ps,
@@ -183,6 +201,16 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
             bottom if prom >= IV_GRANULAR else None,
             prom,
         ),
+    )
+
+
+def _weak_band(prominence: float) -> str:
+    """Why a profile without a clear layer IV band leaves layer IV undecided."""
+    what = "only a faint" if prominence >= IV_DYSGRANULAR else "no"
+    return (
+        f"the profile shows {what} dense band between layers III and V (prominence "
+        f"{prominence:.2f} of its range, {IV_GRANULAR:g} needed), and small granule cells "
+        "need not make a darker band than the pyramids of layer III"
     )
 
 
@@ -294,25 +322,29 @@ def _layer_iv(p: np.ndarray, depth: np.ndarray, rng: float) -> tuple[float, floa
 #: depth window (relative) over which the soma size and count profiles are taken, and its step
 CELL_WINDOW = 0.05
 CELL_STEP = 0.01
-#: fewest somata in a depth window for its median size to count
+#: fewest somata in a depth window for its median size to count (and three times as many
+#: above and below it for the reference)
 CELL_MIN_PER_WINDOW = 12
-#: a granule band's median soma size is at most this share of the pyramids' above and below
+#: the somata above and below a candidate window are taken from these depths on / to
+CELL_REFERENCE = (0.2, 0.9)
+#: a granule band's median soma size is at most this share of the somata's above and below
 IV_SMALL_SHARE = 0.85
-#: ... and, to be granular (not dysgranular), its count at least this share of theirs
-IV_DENSE_SHARE = 1.0
-#: a band no larger than the pyramids but this much more densely packed is granular too
-#: (koniocortex: small cells throughout II-IV, IV the densest)
-IV_PACKED_SHARE = 1.25
+#: a band of somata no smaller than those around it is granular only with a real count
+#: excess: this many standard deviations (Poisson) above the count expected from the
+#: somata above and below (koniocortex: small cells throughout II-IV, IV the densest)
+IV_COUNT_Z = 3.0
 
 
 @dataclass
 class CellLayerIV:
     """Layer IV read from somata (relative depths). ``verdict``: ``granular`` (a band of
-    small somata, at least as densely packed as the pyramids around it), ``dysgranular``
-    (small somata, but sparser), ``agranular`` (no band of smaller somata between the
-    pyramid bands of III and V) or ``None`` (too few somata to say). ``size_ratio``: the
-    band's median soma size over the smaller of the two pyramid bands' (< 1: smaller);
-    ``density_ratio``: its soma count over theirs (mean of the two)."""
+    small somata at least as numerous as expected, or of somata no larger with a real count
+    excess), ``dysgranular`` (small somata, but sparser), ``agranular`` (no such band
+    between layers III and V) or ``None`` (too few somata to say). ``size_ratio``: the
+    band's median soma size over the smaller of the median sizes above and below it (< 1:
+    smaller); ``density_ratio``: its soma count over the count expected at the mean
+    density (somata per unit depth) above and below it; ``count_z``: that excess in
+    standard deviations."""
 
     verdict: str | None
     top: float = float("nan")
@@ -320,6 +352,7 @@ class CellLayerIV:
     size_ratio: float = float("nan")
     density_ratio: float = float("nan")
     n_somata: int = 0
+    count_z: float = float("nan")
 
     def to_dict(self) -> dict:
         return {k: _json(v) for k, v in self.__dict__.items()}
@@ -328,99 +361,100 @@ class CellLayerIV:
 def iv_from_cells(depth: np.ndarray, size_um: np.ndarray) -> CellLayerIV:
     """Layer IV from detected somata: their relative depths (0 pia .. 1 white matter) and
     sizes (µm). Only shape counts (sizes relative to the ROI's own somata, counts relative
-    to neighbouring depths), so stain, section thickness and shrinkage cancel:
+    to other depths), so stain, section thickness and shrinkage cancel:
 
-    the median soma size and the soma count are taken in windows of :data:`CELL_WINDOW`
-    depth; the pyramid bands are the largest-soma windows above (depth 0.2-0.55) and
-    below (0.45-0.9) the candidate; the candidate is the smallest-soma window between
-    them inside :data:`IV_RANGE`. Granule cells are small and densely packed: a band of
-    smaller somata (<= :data:`IV_SMALL_SHARE`) at least :data:`IV_DENSE_SHARE` as numerous,
-    or one no larger and :data:`IV_PACKED_SHARE` times as numerous, is granular; smaller
-    but sparser somata are dysgranular; neither is agranular."""
+    each window of :data:`CELL_WINDOW` depth centred in :data:`IV_RANGE` (steps of
+    :data:`CELL_STEP`) is compared with *all* somata above it (from
+    :data:`CELL_REFERENCE` [0]) and all below it (to :data:`CELL_REFERENCE` [1]), one
+    window away: its median soma size against the smaller of theirs, its soma count against
+    the count their mean density (somata per unit depth) predicts. Granule cells are small
+    and densely packed: smaller somata (<= :data:`IV_SMALL_SHARE`) at least as numerous as
+    predicted, or somata no larger with a count :data:`IV_COUNT_Z` standard deviations
+    (Poisson) above the prediction, are granular (the band: the window with the largest
+    count ratio over size ratio, and the neighbouring windows that qualify too); smaller
+    but sparser somata are dysgranular; neither is agranular. Comparing with all somata
+    above and below, not with the largest-soma windows, keeps sampling noise from passing
+    as a granule band."""
     depth = np.asarray(depth, dtype=np.float64)
     size = np.asarray(size_um, dtype=np.float64)
     ok = np.isfinite(depth) & np.isfinite(size) & (depth >= 0) & (depth <= 1)
     depth, size = depth[ok], size[ok]
-    centres = np.arange(CELL_WINDOW / 2, 1 - CELL_WINDOW / 2 + 1e-9, CELL_STEP)
-    med = np.full(len(centres), np.nan)
-    count = np.zeros(len(centres))
-    for i, c in enumerate(centres):
-        sel = np.abs(depth - c) <= CELL_WINDOW / 2
-        count[i] = sel.sum()
-        if count[i] >= CELL_MIN_PER_WINDOW:
-            med[i] = np.median(size[sel])
     n = int(len(depth))
-    cand = (centres >= IV_RANGE[0]) & (centres <= IV_RANGE[1]) & np.isfinite(med)
-    if cand.sum() < 3:
-        return CellLayerIV(None, n_somata=n)
+    w = CELL_WINDOW
+    top_ref, bottom_ref = CELL_REFERENCE
+    centres = np.arange(IV_RANGE[0], IV_RANGE[1] + 1e-9, CELL_STEP)
     rs = np.full(len(centres), np.nan)
     rd = np.full(len(centres), np.nan)
-    bands = {}
-    for j in np.flatnonzero(cand):
-        up = (centres >= 0.2) & (centres <= min(0.55, centres[j] - CELL_WINDOW)) & np.isfinite(med)
-        lo = (centres >= max(0.45, centres[j] + CELL_WINDOW)) & (centres <= 0.9) & np.isfinite(med)
-        if not up.any() or not lo.any():
+    z = np.full(len(centres), np.nan)
+    for i, c in enumerate(centres):
+        sel = np.abs(depth - c) <= w / 2
+        up = (depth >= top_ref) & (depth < c - w)
+        lo = (depth > c + w) & (depth <= bottom_ref)
+        least = 3 * CELL_MIN_PER_WINDOW
+        if sel.sum() < CELL_MIN_PER_WINDOW or up.sum() < least or lo.sum() < least:
             continue
-        iu = int(np.flatnonzero(up)[np.argmax(med[up])])
-        il = int(np.flatnonzero(lo)[np.argmax(med[lo])])
-        rs[j] = med[j] / min(med[iu], med[il])
-        rd[j] = count[j] / max(0.5 * (count[iu] + count[il]), 1e-9)
-        bands[int(j)] = (iu, il)
-    if not bands:
+        rs[i] = np.median(size[sel]) / min(np.median(size[up]), np.median(size[lo]))
+        expected = 0.5 * (up.sum() / (c - w - top_ref) + lo.sum() / (bottom_ref - c - w)) * w
+        rd[i] = sel.sum() / expected
+        z[i] = (sel.sum() - expected) / np.sqrt(expected)
+    if np.isfinite(rs).sum() < 3:
         return CellLayerIV(None, n_somata=n)
-    small = rs <= IV_SMALL_SHARE
-    granular = (small & (rd >= IV_DENSE_SHARE)) | ((rs <= 1.0) & (rd >= IV_PACKED_SHARE))
+    with np.errstate(invalid="ignore"):
+        small = rs <= IV_SMALL_SHARE
+        granular = (small & (z >= 0)) | ((rs <= 1.0) & (z >= IV_COUNT_Z))
     if granular.any():
         j = int(np.nanargmax(np.where(granular, rd / rs, np.nan)))
-        verdict = "granular"
+        verdict, band = "granular", granular
     elif small.any():
         j = int(np.nanargmin(np.where(small, rs, np.nan)))
-        verdict = "dysgranular"
+        verdict, band = "dysgranular", small
     else:
         j = int(np.nanargmin(rs))
         return CellLayerIV(
-            "agranular", size_ratio=float(rs[j]), density_ratio=float(rd[j]), n_somata=n
+            "agranular",
+            size_ratio=float(rs[j]),
+            density_ratio=float(rd[j]),
+            n_somata=n,
+            count_z=float(z[j]),
         )
-    iu, il = bands[j]
-    ratio, dens = float(rs[j]), float(rd[j])
-    # the band: contiguous windows around the candidate whose size stays in the dip (a
-    # band of densely packed cells no smaller than the pyramids: whose count stays high)
-    if ratio <= IV_SMALL_SHARE:
-        score, limit = -med, -(med[j] + 0.5 * (min(med[iu], med[il]) - med[j]))
-    else:
-        score, limit = count, 0.5 * (count[j] + 0.5 * (count[iu] + count[il]))
+    # the band: the contiguous windows around the best one that qualify too
     a = b = j
-    while a - 1 > iu and np.isfinite(med[a - 1]) and score[a - 1] >= limit:
+    while a - 1 >= 0 and band[a - 1]:
         a -= 1
-    while b + 1 < il and np.isfinite(med[b + 1]) and score[b + 1] >= limit:
+    while b + 1 < len(centres) and band[b + 1]:
         b += 1
     return CellLayerIV(
         verdict,
-        float(centres[a] - CELL_WINDOW / 2),
-        float(centres[b] + CELL_WINDOW / 2),
-        ratio,
-        float(dens),
+        float(centres[a] - w / 2),
+        float(centres[b] + w / 2),
+        float(rs[j]),
+        float(rd[j]),
         n,
+        float(z[j]),
     )
 
 
 def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
-    """``est`` with layer IV decided by the somata when they say something (``civ.verdict``
-    not None): counts and sizes of cells are direct evidence, the mean optical density
-    only indirect (a band of small cells can be paler than layer III's pyramids). A
-    profile's koniocortex stays koniocortex when the somata show a granular band."""
+    """``est`` with the somata's verdict ``civ`` joined to the profile's (``civ.verdict``
+    None: the profile's call stands). Layer IV is shown only when both show it: a dense
+    band in the profile (granular or koniocortex) and a band of small, densely packed
+    somata (``granular``); its borders are then the somata's (direct evidence: the mean
+    optical density only follows how much of the section the cell bodies cover). When the
+    two disagree, or neither shows a band, layer IV is undecided (``iv_undecided`` says
+    why): on the development brains neither the somata's granule band alone nor a missing
+    band in both was a reliable call (docs/measure.md)."""
     est.iv_cells = civ
     if civ.verdict is None:
         return est
-    konio = est.profile_cortex_type == "koniocortex" and civ.verdict == "granular"
-    est.cortex_type = "koniocortex" if konio else civ.verdict
-    est.iv_present = civ.verdict == "granular"
-    est.iv_evidence = "cells"
+    est.iv_evidence = "profile and cells"
+    band = est.profile_cortex_type in IV_PRESENT
+    cells = civ.verdict == "granular"
     est.borders.pop("III/IV", None)
     est.borders.pop("IV/V", None)
-    if civ.verdict == "agranular":
-        est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
-    elif np.isfinite(civ.top):
+    if band and cells and np.isfinite(civ.top):
+        est.cortex_type = est.profile_cortex_type
+        est.iv_present = True
+        est.iv_undecided = None
         est.iv_top, est.iv_bottom = civ.top, civ.bottom
         est.iv_width_um = (civ.bottom - civ.top) * est.thickness_um
         # confidence from how much smaller or denser the band's somata are
@@ -428,4 +462,30 @@ def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
         est.borders["III/IV"] = (civ.top, c)
         est.borders["IV/V"] = (civ.bottom, c)
         est.borders = dict(sorted(est.borders.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
+        return est
+    somata = (
+        f"size ratio {civ.size_ratio:.2f}, count ratio {civ.density_ratio:.2f} to the "
+        "somata above and below"
+    )
+    if band:
+        why = (
+            "the profile shows a dense band between layers III and V, but the somata show "
+            f"no band of small, densely packed cells there ({somata})"
+        )
+    elif cells:
+        why = (
+            "the somata show a band of small, densely packed cells between layers III and V "
+            f"({somata}), but the profile shows no clear dense band there (prominence "
+            f"{est.iv_prominence:.2f} of its range)"
+        )
+    else:
+        why = (
+            f"neither the profile (prominence {est.iv_prominence:.2f} of its range) nor the "
+            "somata show a layer IV band, and that did not show a missing layer IV "
+            "reliably on the development brains"
+        )
+    est.cortex_type = None
+    est.iv_present = None
+    est.iv_undecided = why
+    est.iv_top = est.iv_bottom = est.iv_width_um = float("nan")
     return est

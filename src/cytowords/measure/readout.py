@@ -10,7 +10,9 @@ Steps (each at the resolution it needs, reading only the region's window):
 3. profiles: optical density along each traverse at :data:`N_DEPTH` relative depths;
 4. thickness from the traverse lengths; oblique or tangential cuts flagged;
 5. layers and vocabulary from the mean profile (:mod:`.layers`);
-6. cells (:mod:`.cells`) along a few traverses when the scan has <= 2 µm/px.
+6. cells (:mod:`.cells`) along a few traverses when the scan has <= 2 µm/px; layer IV is
+   shown only when the profile and the somata both show it, else undecided
+   (:func:`~.layers.with_cell_iv`).
 """
 
 from __future__ import annotations
@@ -192,23 +194,17 @@ class Readout:
                 out.append(
                     f"Layer I, the cell-sparse band under the pia, is about {lay.layer_i_width_um / 1000:.2f} mm wide."
                 )
-            if lay.iv_evidence == "cells":
+            if lay.cortex_type is None:
+                out.append(f"Layer IV is undecided: {lay.iv_undecided}.")
+            elif lay.iv_evidence == "profile and cells":
                 out.append(_cell_iv_sentence(lay.cortex_type))
             elif lay.cortex_type == "koniocortex":
                 out.append(
                     "The profile shows a broad, dense band where layer IV lies (koniocortex-like)."
                 )
-            elif lay.cortex_type == "granular":
-                out.append(
-                    "The profile shows a dense band between layers III and V, as an inner granular layer IV does."
-                )
-            elif lay.cortex_type == "dysgranular":
-                out.append(
-                    "The profile shows at most a faint band where layer IV would lie (dysgranular-like)."
-                )
             else:
                 out.append(
-                    "The profile shows no dense band between layers III and V (agranular-like)."
+                    "The profile shows a dense band between layers III and V, as an inner granular layer IV does."
                 )
             out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
             out.append(_borders_sentence(lay))
@@ -229,7 +225,11 @@ class Readout:
                     f"{c.large_per_mm:.0f} per mm of ribbon, up to {c.large_diam_um.max():.0f} µm long."
                 )
                 if c.large_diam_um.max() >= c.giant_min_um:
-                    out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), Betz- or Meynert-like.")
+                    # the Betz/Meynert name follows the one rule of special_support
+                    kind = (
+                        "Betz- or Meynert-like" if self.special_support() else "in lower layer III"
+                    )
+                    out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), {kind}.")
             else:
                 out.append(f"No large pyramidal cells (≥ {c.large_min_um:.0f} µm) were found.")
         for r in self.reasons:
@@ -265,8 +265,6 @@ def _borders_sentence(lay: LayerEstimate) -> str:
 
     shown = [f"{k} at {d:.2f} ({confidence_term(c)})" for k, (d, c) in lay.borders.items()]
     missing = [k for k in LAYER_ORDER if k not in lay.borders]
-    if lay.cortex_type == "agranular":
-        missing = [k for k in missing if k not in ("III/IV", "IV/V")]
     text = "Layer borders shown (relative depth from the pia): " + (
         "; ".join(shown) if shown else "none"
     )
@@ -276,23 +274,18 @@ def _borders_sentence(lay: LayerEstimate) -> str:
 
 
 def _cell_iv_sentence(cortex_type: str) -> str:
-    """What the somata between layers III and V show (layer IV from cells)."""
+    """What the somata and the profile between layers III and V show when both show a
+    layer IV (``koniocortex`` or ``granular``)."""
     if cortex_type == "koniocortex":
         return (
             "The somata show a broad band of small, densely packed cells between layers III "
             "and V, and the profile a broad dense band there (koniocortex-like)."
         )
-    if cortex_type == "granular":
-        return (
-            "The somata show a band of small, densely packed cells between the pyramids of "
-            "layers III and V, as an inner granular layer IV does."
-        )
-    if cortex_type == "dysgranular":
-        return (
-            "The somata show a band of smaller but not denser cells between layers III and "
-            "V: at most a thin layer IV (dysgranular-like)."
-        )
-    return "The somata show no band of small cells between layers III and V (agranular-like)."
+    return (
+        "The somata show a band of small, densely packed cells between the pyramids of "
+        "layers III and V, and the profile a dense band there, as an inner granular layer "
+        "IV does."
+    )
 
 
 def _cancel_check(cancel) -> Callable[[], None]:

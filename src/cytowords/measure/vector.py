@@ -12,7 +12,9 @@ reads the other. Entries (:data:`READOUT_FIELDS`, units in the names):
 ``layer_i_mm``            layer I width (mm); 0 with ``layer_i_known`` = 0
 ``layer_i_known``         1 when layer I was estimated
 ``konio`` .. ``agranular``  one-hot cortex type from the layer IV band (koniocortex,
-                          granular, dysgranular, agranular); all 0 when unknown
+                          granular, dysgranular, agranular); all 0 when unknown (a
+                          measured region's layer IV undecided: its IV claims are
+                          unsupported, :func:`claim_unsupported`)
 ``iv_rel_width``          relative width of the layer IV band (0..1 of the thickness), 0
                           when there is none
 ``layer_i_rel``           relative width of layer I (0..1 of the thickness)
@@ -235,13 +237,29 @@ def readout_contradicts(text: str, vector: np.ndarray | None) -> bool:
     return claim_contradicted(text, v["cortex_type"], v["thickness_mm"])
 
 
+def iv_undecided(text: str, vector: np.ndarray | None) -> bool:
+    """True when ``text`` claims a layer IV or none (:func:`caption_iv_claim`) about a
+    region whose cortex was measured but whose layer IV the readout left undecided (no
+    cortex type in ``vector``: :attr:`cytowords.measure.layers.LayerEstimate.iv_undecided`);
+    never for None or the missing vector (nothing measured)."""
+    if vector is None:
+        return False
+    v = vector_values(vector)
+    return v["measured"] and v["cortex_type"] is None and caption_iv_claim(text) is not None
+
+
 def claim_unsupported(
     text: str, vector: np.ndarray | None = None, supported: Collection[str] = ()
 ) -> bool:
     """The rule for every caption shown about a region and every training target: True
     when ``text`` states what the region's readout ``vector`` contradicts
-    (:func:`readout_contradicts`; None: nothing measured) or special cells its measurement
-    does not support (:func:`special_unsupported`; ``supported``: the kinds
+    (:func:`readout_contradicts`; None: nothing measured), a layer IV claim where the
+    readout left layer IV undecided (:func:`iv_undecided`) or special cells its
+    measurement does not support (:func:`special_unsupported`; ``supported``: the kinds
     :meth:`cytowords.measure.Readout.special_support` gives). Such a clause is neither shown
     nor trained on."""
-    return special_unsupported(text, supported) or readout_contradicts(text, vector)
+    return (
+        special_unsupported(text, supported)
+        or readout_contradicts(text, vector)
+        or iv_undecided(text, vector)
+    )

@@ -20,7 +20,14 @@ share of tissue fields recognised at the stated size is the section's *familiari
 when even at the best scale fewer than :data:`MIN_FAMILIAR` of them read as a known area,
 the scan is unlike the sections the model was trained on (another stain, species,
 resolution, or simply real tissue for the bundled model trained on synthetic cortex), and
-the check says so instead of judging the pixel size. Figures: ``benchmarks/pixel_size_check.py``, docs/benchmarks.md.
+the check says so instead of judging the pixel size. That share depends on the open-set
+head rejecting foreign tissue, which a model trained on synthetic cortex need not do; a
+bundle with a domain model (:mod:`cytowords.model.domain`: the distance of each field's
+embedding to the training fields') also measures the share of tissue fields that look
+like its training tissue (within the domain cutoff), and the scan is unfamiliar when at
+the best scale fewer than :data:`MIN_DOMAIN` of them do. Figures:
+``benchmarks/pixel_size_check.py``, ``benchmarks/familiarity.py``, docs/benchmarks.md,
+docs/your_scans.md.
 """
 
 from __future__ import annotations
@@ -48,6 +55,15 @@ MIN_GAP = 0.08
 #: scan the model does not know is no longer called "consistent" while every synthetic one
 #: is still judged
 MIN_FAMILIAR = 0.15
+#: below this best share of tissue fields within the bundle's domain cutoff the scan is
+#: unfamiliar too. The cutoff holds 99 % of validation fields (brains 100, 101), so a
+#: section like the training ones has nearly all its fields within it; fewer than half
+#: means that most of the tissue is unlike anything the model was trained on (set from
+#: that meaning, not from the scores of unfamiliar images: benchmarks/familiarity.py)
+MIN_DOMAIN = 0.5
+#: what the two familiarity measures count, as the messages say it
+READ_AS_KNOWN = "read as a known area"
+LOOK_TRAINED = "look like the tissue it was trained on"
 #: where the user learns what an unfamiliar scan means and what to do
 YOUR_SCANS_DOC = "docs/your_scans.md"
 #: the dense check reads this many scattered tissue windows per factor ...
@@ -72,6 +88,9 @@ class ScaleCheck:
         n_fields: tissue fields sampled (at the stated size).
         evaluation: ``"dense"`` (the fields are the tiles of dense maps of scattered
             tissue windows) or ``"per field"`` (fields centred on random tissue pixels).
+        domain: share of the sampled tissue fields within the bundle's domain cutoff at
+            each factor (:mod:`cytowords.model.domain`); None for bundles without a domain
+            model.
     """
 
     stated_um: float
@@ -79,6 +98,7 @@ class ScaleCheck:
     accepted: tuple[float, ...]
     n_fields: int
     evaluation: str = "per field"
+    domain: tuple[float, ...] | None = None
 
     def at(self, factor: float) -> float:
         """Acceptance at the factor of :attr:`factors` nearest to ``factor``."""
@@ -102,9 +122,9 @@ class ScaleCheck:
     @property
     def verdict(self) -> str:
         """``"consistent"``, ``"suspect"`` (the stated size reads far worse than another) or
-        ``"inconclusive"`` (too few fields read as a known area at any scale)."""
+        ``"inconclusive"`` (the scan is unfamiliar: :attr:`familiar`)."""
         best, here = max(self.accepted), self.at(1.0)
-        if best < MIN_FAMILIAR:
+        if not self.familiar:
             return "inconclusive"
         if here < MAX_RATIO * best and best - here >= MIN_GAP:
             return "suspect"
@@ -116,16 +136,36 @@ class ScaleCheck:
         return self.at(1.0)
 
     @property
+    def domain_familiarity(self) -> float | None:
+        """Share of the sampled tissue fields within the domain cutoff at the stated size
+        (None without a domain model)."""
+        if self.domain is None:
+            return None
+        i = int(np.argmin([abs(math.log(f)) for f in self.factors]))
+        return self.domain[i]
+
+    @property
+    def domain_familiar(self) -> bool:
+        """False when at every scale fewer than :data:`MIN_DOMAIN` of the tissue fields
+        are within the domain cutoff (True without a domain model)."""
+        return self.domain is None or max(self.domain) >= MIN_DOMAIN
+
+    @property
     def familiar(self) -> bool:
         """False when hardly any tissue field reads as a known area at any scale (best
-        acceptance below :data:`MIN_FAMILIAR`): the model does not know this tissue."""
-        return max(self.accepted) >= MIN_FAMILIAR
+        acceptance below :data:`MIN_FAMILIAR`), or most look unlike the training tissue at
+        every scale (:attr:`domain_familiar`): the model does not know this tissue."""
+        return max(self.accepted) >= MIN_FAMILIAR and self.domain_familiar
 
     @property
     def familiarity_message(self) -> str:
-        """One sentence when the scan is unfamiliar to the model, else ``""``."""
+        """One sentence when the scan is unfamiliar to the model, else ``""``: the share
+        read as a known area when that is too low, else the share that looks like the
+        training tissue."""
         if self.familiar:
             return ""
+        if max(self.accepted) >= MIN_FAMILIAR:
+            return unfamiliar_message(float(self.domain_familiarity), LOOK_TRAINED)
         return unfamiliar_message(self.familiarity)
 
     def to_dict(self) -> dict:
@@ -134,6 +174,10 @@ class ScaleCheck:
             "verdict": self.verdict,
             "familiarity": round(self.familiarity, 4),
             "familiar": self.familiar,
+            "domain_familiarity": (
+                None if self.domain is None else round(float(self.domain_familiarity), 4)
+            ),
+            "domain": None if self.domain is None else [round(d, 4) for d in self.domain],
             "familiarity_message": self.familiarity_message,
             "stated_um": self.stated_um,
             "suggested_um": round(self.suggested_um, 4),
@@ -155,10 +199,13 @@ class ScaleCheck:
         n, here = self.n_fields, self.at(1.0)
         lo, hi = self.stated_um * min(self.factors), self.stated_um * max(self.factors)
         if self.verdict == "inconclusive":
+            best, what = max(self.accepted), READ_AS_KNOWN
+            if best >= MIN_FAMILIAR:  # unfamiliar by the domain model alone
+                best, what = max(self.domain), LOOK_TRAINED
             return (
-                f"pixel size check inconclusive: at most {max(self.accepted):.0%} of {n} "
-                f"tissue fields read as a known area at any pixel size from {lo:.3g} to "
-                f"{hi:.3g} µm, so the pixel size cannot be judged"
+                f"pixel size check inconclusive: at most {best:.0%} of {n} tissue fields "
+                f"{what} at any pixel size from {lo:.3g} to {hi:.3g} µm, so the pixel size "
+                "cannot be judged"
             )
         if self.verdict == "suspect":
             return (
@@ -174,12 +221,12 @@ class ScaleCheck:
         )
 
 
-def unfamiliar_message(share: float) -> str:
+def unfamiliar_message(share: float, what: str = READ_AS_KNOWN) -> str:
     """The familiarity verdict for a scan where only ``share`` (0-1) of the tissue fields
-    read as a known area."""
+    ``what`` (:data:`READ_AS_KNOWN` or :data:`LOOK_TRAINED`)."""
     return (
         "this scan looks unlike the sections the model was trained on: only "
-        f"{share:.0%} of tissue fields read as a known area; see {YOUR_SCANS_DOC}: train "
+        f"{share:.0%} of tissue fields {what}; see {YOUR_SCANS_DOC}: train "
         "on your own sections or plug in a real encoder"
     )
 
@@ -247,7 +294,7 @@ def check_pixel_size(
     use_dense = layout is not None and dense is not False
     n_points = n_windows if use_dense else n_fields
     points = tissue_points(section, n_points, seed)
-    accepted, counts = [], []
+    accepted, counts, domain = [], [], []
     for k, f in enumerate(factors):
         if cancel is not None and cancel():
             return None
@@ -257,11 +304,13 @@ def check_pixel_size(
             got = _dense_acceptance(s, bundle, points * s.shape_um, stride_um, views, cancel)
             if got is None:
                 return None
-            share, n = got
+            share, n, within = got
         else:
-            share, n = _field_acceptance(s, bundle, points * s.shape_um, views), len(points)
+            share, within = _field_acceptance(s, bundle, points * s.shape_um, views)
+            n = len(points)
         accepted.append(share)
         counts.append(n)
+        domain.append(within)
         if on_progress is not None:
             on_progress(k + 1, len(factors))
     return ScaleCheck(
@@ -270,17 +319,30 @@ def check_pixel_size(
         tuple(accepted),
         counts[int(np.argmin([abs(math.log(f)) for f in factors]))],
         "dense" if use_dense else "per field",
+        None if getattr(bundle, "domain", None) is None else tuple(domain),
     )
 
 
-def _field_acceptance(section: Section, bundle: Any, centres_um: np.ndarray, views: int) -> float:
-    """Share of the fields centred on ``centres_um`` (``(N, 2)`` µm) read as a known area."""
+def _field_acceptance(
+    section: Section, bundle: Any, centres_um: np.ndarray, views: int
+) -> tuple[float, float]:
+    """Shares of the fields centred on ``centres_um`` (``(N, 2)`` µm) read as a known
+    area and within the bundle's domain cutoff (NaN without a domain model)."""
     import torch
 
     patches = read_fields(section, centres_um, bundle.pixel_size_um, bundle.read_px)
     with torch.inference_mode():
-        rejected = bundle.predict(bundle.embed(patches, views=views), views).rejected
-    return float((~rejected).mean())
+        pred = bundle.predict(bundle.embed(patches, views=views), views)
+    return float((~pred.rejected).mean()), _within_share(bundle, pred.domain)
+
+
+def _within_share(bundle: Any, distance: np.ndarray | None) -> float:
+    """Share of the fields whose domain ``distance`` is within the bundle's cutoff (0
+    without fields, NaN without a domain model)."""
+    domain = getattr(bundle, "domain", None)
+    if domain is None or distance is None:
+        return float("nan")
+    return float((np.asarray(distance) <= domain.cutoff).mean()) if len(distance) else 0.0
 
 
 def _dense_acceptance(
@@ -290,10 +352,31 @@ def _dense_acceptance(
     stride_um: float,
     views: int,
     cancel: Callable[[], bool] | None,
-) -> tuple[float, int] | None:
-    """``(share read as a known area, number)`` of the tissue tiles of the dense map's
-    blocks (:data:`DENSE_WINDOW_TILES` tiles of ``stride_um`` µm a side) holding the points
-    ``centres_um`` (``(N, 2)`` µm); ``(0.0, 0)`` when none is over tissue; None when
+) -> tuple[float, int, float] | None:
+    """``(share read as a known area, number, share within the domain cutoff)`` of the
+    tissue tiles of the check's windows (:func:`check_windows_map`); shares 0 when none
+    is over tissue; None when cancelled."""
+    amap = check_windows_map(section, bundle, centres_um, stride_um, views, cancel)
+    if amap is None:
+        return None
+    tissue = amap.labels > 0
+    n = int(tissue.sum())
+    dist = np.zeros(0) if amap.domain is None else amap.domain[tissue]
+    accepted = float((tissue & ~amap.rejected).sum() / n) if n else 0.0
+    return accepted, n, _within_share(bundle, dist)
+
+
+def check_windows_map(
+    section: Section,
+    bundle: Any,
+    centres_um: np.ndarray,
+    stride_um: float,
+    views: int = 1,
+    cancel: Callable[[], bool] | None = None,
+) -> Any:
+    """The dense area map (:class:`~cytowords.mapping.AreaMap`, no field-quality check)
+    of the blocks (:data:`DENSE_WINDOW_TILES` tiles of ``stride_um`` µm a side) holding the
+    points ``centres_um`` (``(N, 2)`` µm): what the check reads at one factor; None when
     cancelled."""
     from ..jobs import Cancelled
     from ..mapping import compute_area_map
@@ -315,9 +398,7 @@ def _dense_acceptance(
             )
     except Cancelled:
         return None
-    tissue = amap.labels > 0
-    n = int(tissue.sum())
-    return (float((tissue & ~amap.rejected).sum() / n) if n else 0.0), n
+    return amap
 
 
 # --- per ROI: does the tissue read better at another pixel size? -------------------------

@@ -13,6 +13,8 @@ Layout::
     lm/                  Hugging Face save_pretrained of the language model + tokenizer
                          (absent when the bundle references a frozen LM by path)
     lm_adapter/          LoRA adapter (peft, safetensors) on a referenced base LM
+    domain.safetensors   optional: the domain model (class means and whitening of
+                         training embeddings, cutoff; :mod:`cytowords.model.domain`)
     hashes.json          sha256 of every other file
 
 Loading checks the format and version, every hash, and refuses unlisted files; nothing
@@ -36,6 +38,7 @@ from cytowords.atlas.catalogue import NONE_ID
 from cytowords.atomic import atomic_directory
 from cytowords.model.captioner import Captioner
 from cytowords.model.cortex import CortexConfig, CortexDetector
+from cytowords.model.domain import DOMAIN_FILE, DomainModel
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
 from cytowords.model.projector import PrefixProjector, ProjectorConfig
@@ -235,6 +238,9 @@ def load_bundle(
         if cfg.get("cortex"):
             cortex = CortexDetector(CortexConfig.from_dict(cfg["cortex"]))
             cortex.load_state_dict(_section(weights, "cortex"))
+        domain = None
+        if (root / DOMAIN_FILE).is_file():
+            domain = DomainModel.load(root / DOMAIN_FILE)
         cap = None
         if captioner and cfg.get("projector"):
             projector = PrefixProjector(ProjectorConfig.from_dict(cfg["projector"]))
@@ -248,8 +254,13 @@ def load_bundle(
         raise  # already names the bundle and the problem
     except (KeyError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise BundleError(f"model bundle {root}: could not load weights ({exc})") from None
+    if domain is not None and domain.embed_dim != encoder.embed_dim:
+        raise BundleError(
+            f"model bundle {root}: {DOMAIN_FILE} was fitted on {domain.embed_dim}-d "
+            f"embeddings, the encoder gives {encoder.embed_dim}"
+        )
     try:
-        return ModelBundle(encoder, head, scorer, cap, cfg, dev, cortex=cortex)
+        return ModelBundle(encoder, head, scorer, cap, cfg, dev, cortex=cortex, domain=domain)
     except (ValueError, TypeError, AttributeError) as exc:
         raise BundleError(
             f"model bundle {root}: config.json 'tta' is invalid ({exc}); expected "

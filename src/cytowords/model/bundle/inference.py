@@ -63,13 +63,16 @@ class FieldPredictions:
     when neither a level with a band nor a detector is there);
     cortex: the field shows cortex of any area, known or not (the cortex detector, else the
     non-cortex level; None when the bundle has neither), which tells a rejected field's
-    "not a known area" from "no cortex" in maps."""
+    "not a known area" from "no cortex" in maps; domain: each field's domain distance
+    (:mod:`cytowords.model.domain`: how far its embedding lies from the training fields'),
+    None when the bundle has no domain model."""
 
     probs: np.ndarray
     ood_score: np.ndarray
     rejected: np.ndarray
     votes: np.ndarray
     cortex: np.ndarray | None
+    domain: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ood_score)
@@ -108,8 +111,12 @@ class ModelBundle:
         config: dict[str, Any],
         device: torch.device,
         cortex: Any = None,
+        domain: Any = None,
     ) -> None:
         self.config = config
+        #: the domain model (:class:`cytowords.model.domain.DomainModel`), None for bundles
+        #: without one
+        self.domain = domain
         self.device = device
         self.encoder = encoder.to(device).eval()
         self.head = head.to(device).eval()
@@ -250,6 +257,7 @@ class ModelBundle:
             rejected=rejected.numpy().astype(bool),
             votes=votes,
             cortex=cortex,
+            domain=None if self.domain is None else self.domain.distance(emb),
         )
 
     @property

@@ -68,7 +68,7 @@ def layer_borders(readout: Readout) -> list[tuple[str, float]]:
 def _short(sentence: str) -> bool:
     """Sentences shown in the status line (thickness, layer IV, borders)."""
     return sentence.startswith(
-        ("The cortex is", "The profile shows", "The somata show", "Layer borders")
+        ("The cortex is", "The profile shows", "The somata show", "Layer IV is", "Layer borders")
     )
 
 
@@ -208,7 +208,8 @@ class ProfileWidget(QWidget):
         self.references = [r for r in (atlas_reference(a) for a in areas) if r is not None]
         if readout.measured:
             th = f"{readout.thickness_mm:.2f} mm thick"
-            ctype = readout.layers.cortex_type if readout.layers is not None else "?"
+            lay = readout.layers
+            ctype = "?" if lay is None else lay.cortex_type or "layer IV undecided"
             title = f"ROI {row + 1}: {th}, {ctype}"
             said = readout.statements()
             # the thickness, layer IV and layer borders here; every sentence in the tooltip

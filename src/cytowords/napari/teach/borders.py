@@ -30,8 +30,8 @@ from ..io.layers import LayerError, section_from_layer, world_to_section
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
 
-#: test levels offered; "default" is the test's own (1e-5 Bonferroni, 0.002 permutation)
-ALPHAS = ("default", "1e-7", "1e-4", "0.01", "0.05")
+#: test levels offered; "default" is the test's own (1e-4 Bonferroni, 0.002 permutation)
+ALPHAS = ("default", "1e-7", "1e-5", "0.01", "0.05")
 #: the tests offered (:data:`cytowords.measure.borders.TESTS`, the first is the default)
 TESTS = ("bonferroni", "permutation")
 PATH_TYPES = ("path", "line")
@@ -149,8 +149,9 @@ class BordersWidget(QWidget):
         self.adjust_length = QCheckBox("adjust features for traverse length")
         self.adjust_length.setChecked(True)
         self.adjust_length.setToolTip(
-            "remove the features' linear dependence on the log traverse length (oblique or "
-            "curved ribbon); off for short paths over areas of different thickness"
+            "compare the blocks with the log traverse length as covariate: a change the "
+            "length explains within the blocks (oblique or curved ribbon) is no border; off "
+            "for short paths over areas of different thickness"
         )
         self.run_btn = QPushButton("Find borders")
         self.run_btn.clicked.connect(self.run)

@@ -1,0 +1,41 @@
+"""Images on a virtual slide for the familiarity checks: a small image mirrored to fill a
+section on glass, and any image as a section with its pyramid (tests and
+``benchmarks/familiarity.py``)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+
+from cytowords.sections import Section, grey_levels
+from cytowords.sections.pyramid import extend_pyramid
+
+#: µm per pixel of the slides' level 0
+PX_UM = 32.0
+#: slide shape (px): 60 × 80 mm at 32 µm
+SHAPE = (1875, 2500)
+#: grey level of the empty glass
+GLASS = 235
+
+
+def pyramid(img: np.ndarray, px: float = PX_UM, name: str = "") -> Section:
+    """A section of ``img`` (``(H, W)`` grey or ``(H, W, 3)`` RGB, read through the
+    optical-density conversion of RGB scans) at ``px`` µm, with its lazy pyramid."""
+    level = da.from_array(img, chunks=(1024, 1024) + img.shape[2:])
+    levels = grey_levels([level])[0] if img.ndim == 3 else [level]
+    levels, sizes = extend_pyramid(levels, [px], n_levels=3)
+    return Section(levels, pixel_size_um=sizes, name=name)
+
+
+def on_glass(img: np.ndarray) -> np.ndarray:
+    """``img`` mirrored to fill the central 80 % of a slide of :data:`SHAPE`, glass
+    around (RGB stays RGB)."""
+    h, w = int(SHAPE[0] * 0.8), int(SHAPE[1] * 0.8)
+    reps = (-(-h // img.shape[0]) + 1, -(-w // img.shape[1]) + 1)
+    tile = np.concatenate([img, img[::-1]], 0)
+    tile = np.concatenate([tile, tile[:, ::-1]], 1)
+    big = np.tile(tile, (reps[0], reps[1]) + (1,) * (img.ndim - 2))[:h, :w]
+    out = np.full(SHAPE + img.shape[2:], GLASS, img.dtype)
+    y0, x0 = (SHAPE[0] - h) // 2, (SHAPE[1] - w) // 2
+    out[y0 : y0 + h, x0 : x0 + w] = big
+    return out
