@@ -474,21 +474,30 @@ def pia_through(ribbon: Ribbon, points: np.ndarray, max_px: float) -> np.ndarray
 
 
 def profiles_along(
-    ribbon: Ribbon, traverses: list[Traverse], n: int = 100, equivolume: bool = False
+    ribbon: Ribbon,
+    traverses: list[Traverse],
+    n: int = 100,
+    equivolume: bool = False,
+    second_fall: bool = True,
 ) -> tuple[list[Traverse], np.ndarray, np.ndarray]:
     """Refine each traverse's deep end (:func:`refine_white_end` on the OD smoothed over
     20 µm and its :func:`core_median`) and sample the OD (smoothed over 8 µm, bilinear)
     at ``n`` relative depths along it (:func:`depth_points`).
     ``equivolume``: the traverses are neighbours in order along the cortex and the depths
     are equivolumetric (:func:`column_bend`, :func:`equivolume_depth`) instead of
-    equidistant. Returns the refined traverses, the grey/white transition widths (µm, NaN
+    equidistant. ``second_fall``: look for the white matter beyond a pale deep layer
+    (:func:`refine_white_end` given the tissue); the area-border finder keeps the first
+    fall (not yet validated there). Returns the refined traverses, the grey/white transition widths (µm, NaN
     where not clear) and the profiles ``(len(traverses), n)``."""
     p = ribbon.pixel_um
     dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
-    wide = core_median(dens_img, p) if traverses else None
-    refined = [
-        refine_white_end(dens_img, t, p, ribbon.wm, ribbon.tissue, wide) for t in traverses
-    ]
+    if second_fall:
+        wide = core_median(dens_img, p) if traverses else None
+        refined = [
+            refine_white_end(dens_img, t, p, ribbon.wm, ribbon.tissue, wide) for t in traverses
+        ]
+    else:
+        refined = [refine_white_end(dens_img, t, p, ribbon.wm, first_only=True) for t in traverses]
     trs = [t for t, _ in refined]
     widths = np.array([w for _, w in refined])
     prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
@@ -601,6 +610,7 @@ def refine_white_end(
     wm: np.ndarray | None = None,
     tissue: np.ndarray | None = None,
     wide: np.ndarray | None = None,
+    first_only: bool = False,
 ) -> tuple[Traverse, float]:
     """Move a traverse's deep end to the middle of the grey/white transition and measure
     the transition's width (µm, 25-75 % of the way from the deep cortex level to the
@@ -626,7 +636,8 @@ def refine_white_end(
     paler one). ``tissue``: the tissue mask (the reading stops where the line leaves it;
     without it, where it leaves ``wm``). ``wide``: ``image`` as :func:`core_median`
     (pale scratches, vessels or cracks narrower than a white-matter core are no paler
-    level); without it, ``image`` itself.
+    level); without it, ``image`` itself. ``first_only``: no second fall (the first
+    fall's border, as the area-border finder uses it).
     """
     p = tr.points
     seg = np.hypot(*np.diff(p, axis=0).T)
@@ -688,7 +699,7 @@ def refine_white_end(
     # be paler than grey (MIN_WM_CONTRAST, see _white_matter), and stays there (median
     # over 2 WM_MIN_RADIUS_UM). The border is then the second fall's middle, from the
     # pale layer's level to that paler one.
-    if wm is not None:
+    if wm is not None and not first_only:
         in_wm = wm[iy, ix] & valid
         # read on until the line leaves the tissue (glass beyond a cut edge is no level)
         gone = np.flatnonzero((t > mid) & ~(tissue[iy, ix] if tissue is not None else in_wm))
