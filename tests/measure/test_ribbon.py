@@ -11,9 +11,11 @@ from cytowords.measure.ribbon import (
     Traverse,
     _laplace_grid,
     column_bend,
+    core_median,
     equivolume_depth,
     pia_through,
     profiles_along,
+    refine_white_end,
     segment,
     slide_reference,
     streamlines,
@@ -142,3 +144,47 @@ def test_profiles_sample_each_traverse_at_its_own_depths():
         top, bottom = t.points[0, 0], t.points[-1, 0]
         depths = top + (np.arange(10) + 0.5) / 10 * (bottom - top)
         np.testing.assert_allclose(row, depths * 0.01, atol=1e-5)
+
+
+def _column(px: float, scratch: bool = False, pale_deep: bool = False):
+    """A density image (``px`` µm/px) of a flat cortex 2500 µm thick under glass, white
+    matter from y = 3000 µm down, and a traverse straight down the middle to the mask's
+    border; ``pale_deep``: the mask (and the traverse) ends 900 µm too high, at the top
+    of a pale deep layer; ``scratch``: an unstained scratch 30 µm wide runs down the
+    white matter along the traverse's line from 1.1 mm under the border."""
+    h, w = int(5000 / px), int(2000 / px)
+    yy, xx = (np.mgrid[0:h, 0:w] + 0.5) * px
+    img = np.where(yy < 500, 0.0, np.where(yy < 3000, 0.7, 0.25))
+    if pale_deep:
+        img = np.where((yy >= 2100) & (yy < 3000), 0.42, img)
+    if scratch:
+        img = np.where((np.abs(xx - 1000) < 15) & (yy > 4100), 0.02, img)
+    border = 2100 if pale_deep else 3000
+    wm = yy >= border
+    tissue = yy >= 500
+    n = int((border - 500) / px)
+    pts = np.stack([np.linspace(500 / px, border / px, n) - 0.5, np.full(n, 1000 / px - 0.5)], 1)
+    tr = Traverse(pts, border - 500.0, border - 500.0)
+    return img.astype(np.float32), tr, wm, tissue
+
+
+@pytest.mark.parametrize("px", [8.0, 16.0])
+def test_white_end_found_beyond_a_pale_deep_layer(px):
+    # the mask ends at the top of the pale deep layer: along the line the stain falls a
+    # second time, to the white matter, at the true border (y = 3000 µm)
+    img, tr, wm, tissue = _column(px, pale_deep=True)
+    got, _ = refine_white_end(img, tr, px, wm, tissue, core_median(img, px))
+    assert abs((got.points[-1, 0] + 0.5) * px - 3000.0) <= 2 * px
+    assert got.length_um == pytest.approx(2500.0, abs=2 * px)
+
+
+@pytest.mark.parametrize("px", [8.0, 16.0])
+def test_scratch_along_the_white_matter_is_no_second_fall(px):
+    # a scratch paler than the white matter runs along the traverse's line: read on the
+    # median over a white-matter core's width it is no paler level, and the border stays
+    img, tr, wm, tissue = _column(px, scratch=True)
+    got, _ = refine_white_end(img, tr, px, wm, tissue, core_median(img, px))
+    assert abs((got.points[-1, 0] + 0.5) * px - 3000.0) <= 2 * px
+    # read on the 20 µm density alone the scratch would pass for the white matter
+    bad, _ = refine_white_end(img, tr, px, wm, tissue)
+    assert (bad.points[-1, 0] + 0.5) * px > 3000.0 + 100.0

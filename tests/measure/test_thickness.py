@@ -18,18 +18,24 @@ T = 2500.0  # true thickness, µm
 
 
 def ribbon_section(
-    wm_y=lambda x: PIA_Y + T + 0 * x, holes: list[tuple[float, float, float]] = (), seed: int = 0
+    wm_y=lambda x: PIA_Y + T + 0 * x,
+    holes: list[tuple[float, float, float]] = (),
+    seed: int = 0,
+    pale_deep: float = 0.0,
 ) -> Section:
     """A slide at :data:`PX` µm/px: glass above ``PIA_Y``, cortex down to the white-matter
     border ``wm_y(x)`` (µm), white matter below, glass around the block; the laminar profile (pale layer I, a dense
     band at mid-depth, a gradual grey/white transition over ~200 µm) is set on the relative
     depth, so an oblique cut stretches every layer alike. ``holes``: pale vessel holes
-    ``(y, x, radius)`` µm (lumen: no stain)."""
+    ``(y, x, radius)`` µm (lumen: no stain). ``pale_deep``: the deep layers (V, VI: the
+    lowest 35 % of the depth) lose this share of their stain (0.4: a pale deep cortex
+    only 1.7 × the white matter's density)."""
     yy, xx = (np.mgrid[0 : int(H / PX), 0 : int(W / PX)] + 0.5) * PX
     bottom = wm_y(xx)
     rel = (yy - PIA_Y) / (bottom - PIA_Y)
     layer_i = 0.35 / (1 + np.exp(-(rel - 0.08) / 0.02))
     cortex = 0.35 + layer_i + 0.3 * np.exp(-(((rel - 0.5) / 0.08) ** 2))
+    cortex = cortex * (1 - pale_deep / (1 + np.exp(-(rel - 0.65) / 0.02)))
     to_wm = 1 / (1 + np.exp(-(yy - bottom) / 50.0))  # transition ~200 µm (10-90 %)
     od = (1 - to_wm) * cortex + to_wm * 0.25
     # glass above the pia and around the tissue block (a slide shows glass)
@@ -91,3 +97,19 @@ def test_cut_angle_changing_across_the_roi_narrowest_traverses_give_the_true_thi
     assert r.thickness_mm * 1000 > 1.05 * T  # apparent: the median traverse
     assert r.thickness_p10_mm * 1000 == pytest.approx(T, rel=0.03)
     assert r.thickness_p90_mm * 1000 > 1.25 * T
+
+
+@pytest.mark.parametrize("pale_deep", [0.0, 0.4])
+def test_pale_deep_layers_with_little_white_matter_in_view_are_cortex(pale_deep):
+    # the ROI shows only 200 µm of white matter under the ribbon, and the deep layers
+    # (the lowest 35 % of the depth) are pale: a pale deep cortex and the white matter
+    # fall into one pale class of the density, and the white-matter mask reaches up to
+    # layer V; along the traverses the stain falls a second time, at the true border
+    roi = ROI.copy()
+    roi[2:, 0] = PIA_Y + T + 200.0
+    r = measure_roi(ribbon_section(pale_deep=pale_deep), roi, cells=False, profile_um=16.0)
+    assert r.n_traverses >= 10
+    assert r.thickness_mm * 1000 == pytest.approx(T, rel=0.05)
+    ends = np.array([t[-1, 0] for t in r.traverses_um])
+    assert np.median(np.abs(ends - (PIA_Y + T))) < 150.0
+

@@ -575,7 +575,9 @@ def find_borders(
             "pial surface, along the ribbon or along the white-matter border)"
         )
     st_keep = np.array([i for i, _ in keep])
-    trs, _, profiles = profiles_along(rib, [t for _, t in keep], n_depth, equivolume)
+    trs, _, profiles = profiles_along(
+        rib, [t for _, t in keep], n_depth, equivolume, second_fall=False
+    )
     lengths = np.array([float(np.hypot(*np.diff(t.points, axis=0).T).sum()) * p for t in trs])
     det = detect_borders(
         profiles,

@@ -474,18 +474,30 @@ def pia_through(ribbon: Ribbon, points: np.ndarray, max_px: float) -> np.ndarray
 
 
 def profiles_along(
-    ribbon: Ribbon, traverses: list[Traverse], n: int = 100, equivolume: bool = False
+    ribbon: Ribbon,
+    traverses: list[Traverse],
+    n: int = 100,
+    equivolume: bool = False,
+    second_fall: bool = True,
 ) -> tuple[list[Traverse], np.ndarray, np.ndarray]:
     """Refine each traverse's deep end (:func:`refine_white_end` on the OD smoothed over
-    20 µm) and sample the OD (smoothed over 8 µm, bilinear) at ``n`` relative depths along
-    it (:func:`depth_points`).
+    20 µm and its :func:`core_median`) and sample the OD (smoothed over 8 µm, bilinear)
+    at ``n`` relative depths along it (:func:`depth_points`).
     ``equivolume``: the traverses are neighbours in order along the cortex and the depths
     are equivolumetric (:func:`column_bend`, :func:`equivolume_depth`) instead of
-    equidistant. Returns the refined traverses, the grey/white transition widths (µm, NaN
+    equidistant. ``second_fall``: look for the white matter beyond a pale deep layer
+    (:func:`refine_white_end` given the tissue); the area-border finder keeps the first
+    fall (not yet validated there). Returns the refined traverses, the grey/white transition widths (µm, NaN
     where not clear) and the profiles ``(len(traverses), n)``."""
     p = ribbon.pixel_um
     dens_img = ndi.gaussian_filter(ribbon.od, max(0.7, 20.0 / p))
-    refined = [refine_white_end(dens_img, t, p, ribbon.wm) for t in traverses]
+    if second_fall:
+        wide = core_median(dens_img, p) if traverses else None
+        refined = [
+            refine_white_end(dens_img, t, p, ribbon.wm, ribbon.tissue, wide) for t in traverses
+        ]
+    else:
+        refined = [refine_white_end(dens_img, t, p, ribbon.wm, first_only=True) for t in traverses]
     trs = [t for t, _ in refined]
     widths = np.array([w for _, w in refined])
     prof_img = ndi.gaussian_filter(ribbon.od, max(0.5, 8.0 / p))
@@ -496,6 +508,26 @@ def profiles_along(
     pts = np.concatenate([depth_points(t, n, k) for t, k in zip(trs, bends)], axis=1)
     profiles = ndi.map_coordinates(prof_img, pts, order=1, mode="nearest").reshape(len(trs), n)
     return trs, widths, profiles
+
+
+def core_median(image: np.ndarray, pixel_um: float) -> np.ndarray:
+    """``image`` (``pixel_um`` µm/px) as its median over squares as wide as the smallest
+    white-matter core (2 :data:`WM_MIN_RADIUS_UM`): pale structures less than half as
+    wide (a scratch, a vessel, a crack) vanish, a white-matter core keeps its level.
+    Computed on a grid of about :data:`WM_MIN_RADIUS_UM` / 4 (block means) and
+    interpolated back, so its cost does not grow with the resolution."""
+    f = max(1, int(round(WM_MIN_RADIUS_UM / 4.0 / pixel_um)))
+    h, w = image.shape
+    ph, pw = -h % f, -w % f
+    m = np.pad(image.astype(np.float32), ((0, ph), (0, pw)), mode="edge")
+    coarse = m.reshape(m.shape[0] // f, f, m.shape[1] // f, f).mean(axis=(1, 3))
+    side = 2 * int(round(WM_MIN_RADIUS_UM / (pixel_um * f))) + 1
+    med = ndi.median_filter(coarse, size=(side, side), mode="nearest")
+    if f == 1:
+        return med
+    yy, xx = np.mgrid[0:h, 0:w]
+    coords = np.stack([(yy + 0.5) / f - 0.5, (xx + 0.5) / f - 0.5])
+    return ndi.map_coordinates(med, coords, order=1, mode="nearest")
 
 
 #: the column-width ratio (white-matter side / pial side) is taken within these limits;
@@ -572,7 +604,13 @@ def depth_points(tr: Traverse, n: int = 100, bend: float = 0.0) -> np.ndarray:
 
 
 def refine_white_end(
-    image: np.ndarray, tr: Traverse, pixel_um: float, wm: np.ndarray | None = None
+    image: np.ndarray,
+    tr: Traverse,
+    pixel_um: float,
+    wm: np.ndarray | None = None,
+    tissue: np.ndarray | None = None,
+    wide: np.ndarray | None = None,
+    first_only: bool = False,
 ) -> tuple[Traverse, float]:
     """Move a traverse's deep end to the middle of the grey/white transition and measure
     the transition's width (µm, 25-75 % of the way from the deep cortex level to the
@@ -587,6 +625,19 @@ def refine_white_end(
     extended line leaves it (beyond a thin white matter lies the cortex of the opposite
     bank, whose level would put the border in the deep layers), the first half of that
     stretch skipped when it is shorter than 300 µm.
+
+    A pale deep layer (V, VI) can fall into the white-matter mask where little white
+    matter is in view; the line then reads that layer's level as the white matter's.
+    So the line is read on, for one more traverse length, while it stays in the tissue:
+    where it falls again, within the mask, to a level paler than the first by
+    :data:`MIN_WM_CONTRAST` of it (white against grey matter, see the module docstring)
+    and stays there (median over 2 :data:`WM_MIN_RADIUS_UM` along the line, on
+    ``wide``), the border is the middle of that second fall (from the first level to the
+    paler one). ``tissue``: the tissue mask (the reading stops where the line leaves it;
+    without it, where it leaves ``wm``). ``wide``: ``image`` as :func:`core_median`
+    (pale scratches, vessels or cracks narrower than a white-matter core are no paler
+    level); without it, ``image`` itself. ``first_only``: no second fall (the first
+    fall's border, as the area-border finder uses it).
     """
     p = tr.points
     seg = np.hypot(*np.diff(p, axis=0).T)
@@ -597,8 +648,11 @@ def refine_white_end(
     if length <= 0 or nt <= 0:
         return tr, float("nan")
     ext = max(0.4 * length, 600.0 / pixel_um)
+    # the line is read on, within the white-matter mask, for a further cortical
+    # thickness: a pale deep layer taken for white matter has the white matter beyond it
+    far_ext = max(ext, length)
     direction = tail / nt
-    t = np.arange(0, length + ext, 0.5)
+    t = np.arange(0, length + far_ext, 0.5)
     inside = t <= length
     pts = np.empty((len(t), 2))
     pts[inside, 0] = np.interp(t[inside], s, p[:, 0])
@@ -616,7 +670,7 @@ def refine_white_end(
         if left.size:
             wm_end = float(t[left[0]])
     skip = min(150.0 / pixel_um, 0.5 * (wm_end - length))
-    white = vals[(t >= length + skip) & (t < wm_end) & valid]
+    white = vals[(t >= length + skip) & (t < min(wm_end, length + ext)) & valid]
     if deep.size == 0 or white.size < 5:
         return tr, float("nan")
     hi, lo = float(np.median(deep)), float(np.median(white))
@@ -629,15 +683,45 @@ def refine_white_end(
     run = max(1, int(round(2 * WM_MIN_RADIUS_UM / pixel_um / 0.5)))
     ahead = ndi.median_filter(vals, size=run, origin=-(run // 2), mode="nearest")
 
+    reach = min(wm_end, length + ext)
+
     def crossing(level: float) -> float:
         below = np.flatnonzero(
-            (vals[start:] < level) & (ahead[start:] < level) & (t[start:] < wm_end)
+            (vals[start:] < level) & (ahead[start:] < level) & (t[start:] < reach)
         )
         return float(t[start + below[0]]) if below.size else float("nan")
 
     mid = crossing((hi + lo) / 2)
     if not np.isfinite(mid):
         return tr, float("nan")
+    # a pale deep layer (V, VI) read as white matter: further on, within the mask, the
+    # line falls again, to a level paler than the first by as much as white matter must
+    # be paler than grey (MIN_WM_CONTRAST, see _white_matter), and stays there (median
+    # over 2 WM_MIN_RADIUS_UM). The border is then the second fall's middle, from the
+    # pale layer's level to that paler one.
+    if wm is not None and not first_only:
+        in_wm = wm[iy, ix] & valid
+        # read on until the line leaves the tissue (glass beyond a cut edge is no level)
+        gone = np.flatnonzero((t > mid) & ~(tissue[iy, ix] if tissue is not None else in_wm))
+        span = (t >= mid) & (t < (t[gone[0]] if gone.size else np.inf)) & in_wm
+        # the whole median window (from each point on) in the mask and the tissue
+        span = ndi.minimum_filter1d(
+            span.astype(np.uint8), run, origin=-(run // 2), mode="constant", cval=0
+        ).astype(bool)
+        if wide is not None:
+            # pale structures narrower than a white-matter core (a scratch the line runs
+            # along, a vessel, a crack) are no level of the tissue
+            far_vals = ndi.map_coordinates(wide, pts.T, order=1, mode="nearest")
+            far_ahead = ndi.median_filter(far_vals, size=run, origin=-(run // 2), mode="nearest")
+        else:
+            far_ahead = ahead
+        if span.any() and float(far_ahead[span].min()) <= (1.0 - MIN_WM_CONTRAST) * lo:
+            j = int(np.flatnonzero(span)[np.argmin(far_ahead[span])])
+            hi, lo = lo, float(far_ahead[j])
+            start, reach = int(np.searchsorted(t, mid)), float(t[min(j + run, len(t) - 1)])
+            second = crossing((hi + lo) / 2)
+            if np.isfinite(second):
+                mid = second
     width = (crossing(lo + 0.25 * (hi - lo)) - crossing(lo + 0.75 * (hi - lo))) * pixel_um
     keep = t <= mid
     new = pts[keep]
