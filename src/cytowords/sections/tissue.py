@@ -1,10 +1,24 @@
 """The tissue (foreground) mask of a section, from its coarsest level.
 
 The coarsest pyramid level (coarsened further to <= :data:`MASK_MAX_PX` px per side) is
-scaled to [0, 1] by the section's intensity range (:mod:`.intensity`); Otsu's threshold
-splits it into a dark class (tissue of a cell-body stain) and a bright class (glass). If
-the class means differ by less than :data:`MIN_CONTRAST` the section is said to have no
-tissue.
+scaled to [0, 1] by the section's intensity range (:mod:`.intensity`). Glass is the
+*brightest* mode of its histogram (:func:`glass_threshold`): in a bright-field scan the
+empty slide is the brightest thing, and pale white matter, though close to it, is still
+darker. Tissue is every pixel darker than the threshold: the deepest point of the
+(smoothed) histogram between the glass mode and the next darker mode (where a pixel is
+least likely), but at least :data:`MIN_OD_MARGIN` in optical density darker than the
+glass mode. Gently uneven glass (vignetting, haze) only widens the glass mode; glass
+uneven by about the gap between it and white matter merges with it and is not handled
+(that would need a flat-field correction).
+
+So the split does not depend on how much grey or white matter the section holds (Otsu's
+two-class split of grey matter vs white matter + glass left white matter out). When the
+histogram has a single mode, the image is one class: if Otsu's two halves of it differ by
+less than :data:`MIN_CONTRAST` it is smooth glass, else it is tissue filling the view (a
+crop without glass; the mask is every pixel below 1). If the mean of the pixels above the
+threshold exceeds the mean of those below by less than :data:`MIN_CONTRAST`, the section
+is said to have no tissue. Limitation: in a crop without glass that holds both grey and
+white matter, white matter is the brightest mode and is taken for glass.
 """
 
 from __future__ import annotations
@@ -19,8 +33,18 @@ import numpy as np
 from .intensity import section_intensity
 from .section import Section
 
-#: smallest difference of Otsu class means (intensity in [0, 1]) accepted as tissue vs glass
+#: smallest difference of the class means (glass minus tissue, intensity in [0, 1])
+#: accepted as tissue on glass
 MIN_CONTRAST = 0.05
+#: histogram of the unit intensity: bins over [0, 1] (8-bit resolution) and the sigma of
+#: the Gaussian that smooths it (bins), so that noise makes no modes
+HIST_BINS = 256
+HIST_SMOOTH_BINS = 2.0
+#: a mode counts when its prominence is at least this share of the tallest mode's height
+MIN_MODE_PROMINENCE = 0.05
+#: tissue is at least this optical density darker than the glass mode (10^-0.02: 4.5 %
+#: darker), so glass noise beside a valley close to the glass mode stays glass
+MIN_OD_MARGIN = 0.02
 #: the foreground mask is computed at most at this many px per side
 MASK_MAX_PX = 2048
 #: per live Section (by id; dropped when it is collected): its last tissue mask and what
@@ -49,9 +73,33 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between[:-1])) + 1])
 
 
+def glass_threshold(img: np.ndarray) -> float | None:
+    """Tissue/glass threshold of a unit-intensity image (values in [0, 1]; tissue is
+    darker than it), by the glass-mode rule of the module docstring; None when the
+    histogram has fewer than two modes (no glass mode to tell from tissue)."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import find_peaks
+
+    v = np.asarray(img, dtype=np.float64).ravel()
+    hist, edges = np.histogram(v, bins=HIST_BINS, range=(0.0, 1.0))
+    h = gaussian_filter1d(hist.astype(np.float64), HIST_SMOOTH_BINS, mode="constant")
+    # pad so that a mode in the first or last bin is found too
+    peaks, _ = find_peaks(np.r_[0.0, h, 0.0], prominence=MIN_MODE_PROMINENCE * h.max())
+    peaks = peaks - 1
+    if len(peaks) < 2:
+        return None
+    centres = (edges[:-1] + edges[1:]) / 2
+    g_bin, d_bin = int(peaks[-1]), int(peaks[-2])
+    glass = float(centres[g_bin])
+    valley = float(edges[d_bin + int(np.argmin(h[d_bin : g_bin + 1]))])
+    return min(valley, glass * 10.0**-MIN_OD_MARGIN)
+
+
 @dataclass
 class TissueMask:
-    """Boolean tissue mask at a coarse pixel size (µm per mask pixel)."""
+    """Boolean tissue mask at a coarse pixel size (µm per mask pixel): ``mask`` is
+    ``image < threshold`` (unit intensity); ``contrast`` is the mean of the pixels at or
+    above the split minus the mean of those below (Otsu's split when there is one mode)."""
 
     mask: np.ndarray
     pixel_size_um: float
@@ -80,9 +128,13 @@ def tissue_mask(section: Section) -> TissueMask:
         lev = da.coarsen(np.mean, lev, {0: f, 1: f}, trim_excess=True)
         ps = ps * f
     img = inten.to_unit(lev.compute())
-    t = otsu_threshold(img)
-    dark, bright = img[img < t], img[img >= t]
+    t = glass_threshold(img)
+    # one mode: Otsu's halves tell smooth glass (no contrast) from textured tissue
+    split = otsu_threshold(img) if t is None else t
+    dark, bright = img[img < split], img[img >= split]
     contrast = float(bright.mean() - dark.mean()) if dark.size and bright.size else 0.0
+    if t is None:
+        t = 1.0  # no glass in view: all tissue but saturated pixels
     if contrast < MIN_CONTRAST:
         raise NoTissueError(
             f"section {section.name!r}: no tissue found (the coarsest level has no "
