@@ -146,12 +146,13 @@ def test_map_rejects_tiles_of_a_blurred_section_as_unfit(tiny_bundle) -> None:
 @pytest.fixture(scope="module")
 def degraded_block(sharp_and_blurred) -> tuple[np.ndarray, float | None]:
     """The held-out brain's section at the model's 64 µm/px (2 × 2 means), 208 × 256 px of
-    its lower half as one block in [0, 1]: the left third blurred by σ 1.5 px, the top of the middle
+    its lower half at its left edge (so that some fields lie over glass) as one block in
+    [0, 1]: the left third blurred by σ 1.5 px, the top of the middle
     third stored as JPEG (quality 40), the bottom of the right third over-contrasted (its
     darker half clipped at 0), the rest clean; and the section's tissue threshold."""
     sharp = sharp_and_blurred[0]
     img = np.asarray(sharp.levels[0].compute(), dtype=np.float64)
-    u8 = np.rint(img[320:736, 128:640].reshape(208, 2, 256, 2).mean(axis=(1, 3))).astype(np.uint8)
+    u8 = np.rint(img[320:736, 0:512].reshape(208, 2, 256, 2).mean(axis=(1, 3))).astype(np.uint8)
     h, w = u8.shape
     out = u8.copy()
     out[:, : w // 3] = defocus(u8[None], 1.5)[0][:, : w // 3]

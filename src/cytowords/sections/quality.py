@@ -18,7 +18,7 @@ on the stain's intensity or contrast (each is a ratio of two quantities that sca
   one.
 - **clipped**: share of the tissue pixels at either end of the range (0 or 1): intensity
   information lost to over-exposure or a crushed dark end.
-- **tissue**: share of pixels darker than the section's tissue threshold (the Otsu level
+- **tissue**: share of pixels darker than the section's tissue threshold (the threshold
   of :func:`cytowords.sections.tissue_mask`).
 
 Thresholds (:data:`DEFAULT_THRESHOLDS`) were set on fields of the default model's
@@ -188,7 +188,7 @@ def assess_fields(
     """Measure ``(M, n, n)`` fields in [0, 1] and decide which abstain.
 
     ``tissue_threshold``: intensity in [0, 1] below which a pixel is tissue (the section's
-    Otsu level); None: every pixel counts as tissue. A field with too little tissue is
+    tissue-mask threshold); None: every pixel counts as tissue. A field with too little tissue is
     background (reason ``"tissue"``) and its image is not judged; otherwise the first
     fault found of focus, compression, clipping is its reason.
     """
@@ -422,7 +422,7 @@ def quality_summary(counts: dict[str, int], n_fields: int) -> str:
 
 
 def section_tissue_threshold(section: Section) -> float | None:
-    """The section's tissue threshold in [0, 1] (Otsu level of its coarsest level, as
+    """The section's tissue threshold in [0, 1] (of its coarsest level, as
     :func:`cytowords.sections.tissue_mask`), cached in its metadata; None
     when the section shows no tissue contrast."""
     key = "_cytowords_tissue_threshold"
