@@ -20,7 +20,6 @@ from cytowords.sections.scale_check import (
     scale_rejection,
     scale_summary,
     thickness_rejection,
-    tissue_points,
 )
 from cytowords.training.data.patches import (
     JITTER_STEPS,
@@ -171,17 +170,22 @@ def scans(tmp_path_factory) -> dict:
     """A held-out brain's cortex (32 µm/px) written as OME-Zarr twice: with the right pixel
     size and with one a third too large (the tissue then reads x0.75 too small); and the
     centres (µm at the right size) of two 8 mm squares on its cortex."""
-    from cytowords.synth.section import virtual_section
+    from cytowords.synth.section import section_geometry, virtual_section
 
     sec = virtual_section(204, size_mm=(30, 24), pixel_size_um=32.0, variation="classic")
     img = np.asarray(sec.levels[0])
-    mem = Section([da.from_array(img)], pixel_size_um=[32.0], name="mem")
     tmp = tmp_path_factory.mktemp("scans")
     out: dict = {
         k: open_section(write_section(tmp / f"x{k}.ome.zarr", img, pixel_size_um=32.0 * k))
         for k in (1.0, 1.33)
     }
-    out["centres"] = (tissue_points(mem, 6, seed=3) * np.asarray(mem.shape_um))[[3, 5]]
+    # two points in the cortex (y, x µm; drawn from the tissue mask when it held only grey
+    # matter): the generator's geometry puts them at cortical depth 0.2
+    out["centres"] = np.array([[18000.0, 9520.0], [17872.0, 9232.0]])
+    depth = section_geometry(204, size_mm=(30, 24), variation="classic").query(
+        out["centres"][:, 1], out["centres"][:, 0]
+    )["depth"]
+    assert np.all((np.asarray(depth) > 0) & (np.asarray(depth) < 1)), depth
     return out
 
 
