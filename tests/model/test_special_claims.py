@@ -90,7 +90,7 @@ def test_readout_supports_special_cells_only_with_deep_giants():
     assert r.special_support() == frozenset()
     # the readout's own statement names no Betz/Meynert cells either (one rule)
     assert not any("Betz- or Meynert-like" in s for s in r.statements())
-    assert any("Some are giant" in s and "lower layer III" in s for s in r.statements())
+    assert any("Some are giant" in s and "upper half of the cortex" in s for s in r.statements())
     r.cells = _cells([30.0, 55.0], [0.3, 0.72])  # a giant of layer V
     assert r.cells.n_giant_deep == 1
     assert r.special_support() == frozenset(BOTH)

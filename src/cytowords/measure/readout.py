@@ -227,7 +227,9 @@ class Readout:
                 if c.large_diam_um.max() >= c.giant_min_um:
                     # the Betz/Meynert name follows the one rule of special_support
                     kind = (
-                        "Betz- or Meynert-like" if self.special_support() else "in lower layer III"
+                        "Betz- or Meynert-like"
+                        if self.special_support()
+                        else "in the upper half of the cortex"
                     )
                     out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), {kind}.")
             else:
