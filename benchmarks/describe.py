@@ -143,7 +143,7 @@ def split(d: Describer, section, roi: Roi, repeats: int = 3) -> str:
     from cytowords.describe import describer as describer_mod
     from cytowords.measure import readout as readout_mod
     from cytowords.measure import ribbon as ribbon_mod
-    from cytowords.sections import scale_check as scale_mod
+    from cytowords.sections import roi_scale as scale_mod
 
     targets = [
         (d, "describe_roi", "whole description"),

@@ -9,7 +9,7 @@ mis-stated scan). For each shift it prints the share of fields the model accepts
 share wrong among those (the area named is not the area at the field's centre), before
 and after the quality check of :mod:`cytowords.sections.quality` lets flagged fields
 abstain, and with a stricter probability on top; then with the scale-consistency check of
-:mod:`cytowords.sections.scale_check` on top of the quality check (each field read again
+:mod:`cytowords.sections.roi_scale` on top of the quality check (each field read again
 at ×0.8 and ×1.25 the stated pixel size, same centre, through
 :func:`cytowords.sections.read_fields`: it abstains when it reads as another area and
 more familiar there), as the describer applies it to every field of a ROI it would name.
@@ -36,7 +36,7 @@ from cytowords.atlas import load_atlas
 from cytowords.describe import Describer
 from cytowords.sections import Section, read_fields
 from cytowords.sections.quality import DEFAULT_THRESHOLDS, assess_fields, blockiness, focus
-from cytowords.sections.scale_check import DEFAULT_SCALE_LIMITS, inconsistent_fields
+from cytowords.sections.roi_scale import DEFAULT_SCALE_LIMITS, inconsistent_fields
 from cytowords.synth import sample_patches
 from cytowords.training.data.synthetic import side_by_side
 from cytowords.training.evaluate.shifts import defocus, jpeg_compress

@@ -1,5 +1,5 @@
 """Drawn regions on mis-scaled sections: named, wrong among named, before and after the
-scale-consistency check of :mod:`cytowords.sections.scale_check`.
+scale-consistency check of :mod:`cytowords.sections.roi_scale`.
 
 Squares of ``--side-mm`` centred on one area's cortex (``roi_accuracy.sample_rois``) of
 virtual sections at 32 µm/px are described as they are and with the section's stated
@@ -13,7 +13,7 @@ range), and how many ROIs abstained for the scale.
 
 ``--calibrate`` runs the validation brains (100, 101; never the test brains) and prints
 the ROI-level open-set gain and measured thickness of ROIs at the right pixel size, from
-which :class:`cytowords.sections.scale_check.ScaleLimits` takes its ROI limits.
+which :class:`cytowords.sections.roi_scale.ScaleLimits` takes its ROI limits.
 
     python benchmarks/roi_scale.py [--brains 203 204] [--side-mm 8] [--per-area 1] [--max-rois 20]
     python benchmarks/roi_scale.py --calibrate
@@ -35,7 +35,8 @@ from cytowords.atlas import NONE_ID
 from cytowords.describe import DescribeParams, Describer
 from cytowords.regions import Roi
 from cytowords.sections import Section
-from cytowords.sections.scale_check import DEFAULT_SCALE_LIMITS, rescaled
+from cytowords.sections.roi_scale import DEFAULT_SCALE_LIMITS
+from cytowords.sections.scale_check import rescaled
 from cytowords.synth import virtual_section
 
 

@@ -12,7 +12,7 @@ from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.describe import DescribeParams, Describer
 from cytowords.regions import Roi
 from cytowords.sections import LabelImage, Section, open_section, write_section
-from cytowords.sections.scale_check import (
+from cytowords.sections.roi_scale import (
     PIXEL_SIZE_HINT,
     RoiScale,
     ScaleLimits,

@@ -34,7 +34,7 @@ from ..sections.quality import (
     section_tissue_threshold,
     warn_if_coarse,
 )
-from ..sections.scale_check import (
+from ..sections.roi_scale import (
     DEFAULT_SCALE_LIMITS,
     ScaleLimits,
     reread_at_scales,
@@ -91,7 +91,7 @@ class DescribeParams:
             layers only), ``"auto"`` (also cell statistics on scans of <= 2 µm/px, which
             take seconds more per ROI) or True.
         scale: limits of the scale-consistency check
-            (:class:`cytowords.sections.scale_check.ScaleLimits`): a ROI that would be
+            (:class:`cytowords.sections.roi_scale.ScaleLimits`): a ROI that would be
             named is read again at other pixel sizes; fields that read as another area and
             more familiar there do not vote, and a ROI whose tissue reads clearly better at
             another pixel size, or whose measured thickness is far outside the human

@@ -24,7 +24,7 @@ class PatchResult:
     ``quality`` is why the field's image is unfit to read (None: fit);
     ``reads_better_at`` the factor (true / stated pixel size) at which the field reads as
     another area and more like known cortex (it did not vote), None when it does not or
-    was not read again (:mod:`cytowords.sections.scale_check`).
+    was not read again (:mod:`cytowords.sections.roi_scale`).
     """
 
     center_um: tuple[float, float]
@@ -64,7 +64,7 @@ class RegionDescription:
         n_scale_flagged: fields that read as another area, and more like known cortex, at
             another pixel size; they do not vote.
         scale: what reading the ROI's fields at other pixel sizes showed
-            (:meth:`cytowords.sections.scale_check.RoiScale.to_dict`: median open-set
+            (:meth:`cytowords.sections.roi_scale.RoiScale.to_dict`: median open-set
             score per factor, the suggested pixel size); None when not read again (the
             check is off, or the ROI was rejected before it).
         note: warnings for the user, one sentence each ("; "-joined): fields that did not
