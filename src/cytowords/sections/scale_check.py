@@ -66,6 +66,8 @@ READ_AS_KNOWN = "read as a known area"
 LOOK_TRAINED = "look like the tissue it was trained on"
 #: where the user learns what an unfamiliar scan means and what to do
 YOUR_SCANS_DOC = "docs/your_scans.md"
+#: a check read per field (encoders without a dense evaluation) samples this many fields
+FIELDS = 96
 #: the dense check reads this many scattered tissue windows per factor ...
 DENSE_WINDOWS = 16
 #: ... each this many tiles a side at the encoder's feature stride (the default model:
@@ -254,7 +256,7 @@ def check_pixel_size(
     section: Section,
     model: Any,
     *,
-    n_fields: int = 96,
+    n_fields: int = FIELDS,
     factors: tuple[float, ...] = FACTORS,
     views: int = 1,
     seed: int = 0,

@@ -29,6 +29,7 @@ from cytowords.model.domain import DOMAIN_FILE, DomainModel, fit_domain
 from cytowords.sections import read_fields
 from cytowords.sections.scale_check import (
     DENSE_WINDOWS,
+    FIELDS,
     check_windows_map,
     tissue_points,
 )
@@ -47,8 +48,6 @@ QUANTILE = 0.99
 VAL_DRAWS = 4
 #: level-0 pixel size (µm) of the validation sections, as the pixel-size benchmark reads
 VAL_PIXEL_UM = 16.0
-#: fields the per-field check reads (its default ``n_fields``)
-PER_FIELD_FIELDS = 96
 SECTION_MM = (80, 60)
 
 
@@ -89,7 +88,7 @@ def validation_distances(
     """Domain distances of the fields the pixel-size check reads at the stated size, for
     ``draws`` draws of its random tissue points, on each validation brain's virtual section
     (``size_mm``): the tissue tiles of its windows (dense encoders), else its per-field
-    sample of :data:`PER_FIELD_FIELDS` fields. ``bundle`` (a loaded bundle not shared with
+    sample of :data:`~cytowords.sections.scale_check.FIELDS` fields. ``bundle`` (a loaded bundle not shared with
     others) reads them with ``domain`` meanwhile."""
     from cytowords.mapping.dense import dense_layout
 
@@ -103,7 +102,7 @@ def validation_distances(
             sec = virtual_section(b, size_mm=size_mm, pixel_size_um=VAL_PIXEL_UM)
             for seed in range(draws):
                 if layout is None:
-                    pts = tissue_points(sec, PER_FIELD_FIELDS, seed) * sec.shape_um
+                    pts = tissue_points(sec, FIELDS, seed) * sec.shape_um
                     fields = read_fields(sec, pts, bundle.pixel_size_um, bundle.read_px)
                     out.append(domain.distance(bundle.embed(fields, views=1)))
                     continue
