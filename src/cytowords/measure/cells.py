@@ -11,7 +11,10 @@ radius r holds no other soma's centre within r; at least :data:`SPLIT_UM` µm): 
 distance between markers follows each soma's size. That fine split would cut a large
 pyramid's corners, base and dendrite into somata of their own, so somata of a coarse split
 (smoothed distance, markers :data:`SPLIT_UM` µm apart) with an equivalent diameter of at
-least :data:`WHOLE_UM` µm that are compact are kept whole. A soma is measured on its
+least :data:`WHOLE_UM` µm that are compact are kept whole. Where dark somata crowd, they
+raise that threshold and a pale pyramid among them falls below it: a second pass
+(:func:`_pale_somata`) takes the contrast against the neuropil itself and keeps the large
+compact segments the first mask mostly missed, whole. A soma is measured on its
 half-maximum region: the pixels at least halfway from the local neuropil (the optical
 density around it, somata left out) to its own body level (:data:`PEAK_QUANTILE` of its
 optical density), grown from its label by a watershed on the optical density, pale holes
