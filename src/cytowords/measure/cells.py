@@ -123,8 +123,8 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     # threshold (raised there by the dark somata around them), kept whole as well
     pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
-        lab = _keep_whole(lab, pale_lab, fine, bg, near | (pale_lab > 0), pixel_um, whole=True)
-    diam, length, com, idx = _sizes(fine, bg, near | (lab > 0), lab, pixel_um)
+        lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
+    diam, length, com, idx = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
     return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
 
@@ -195,8 +195,8 @@ def _pale_somata(
     n = int(seg.max())
     area = np.bincount(seg.ravel(), minlength=n + 1)
     seen = np.bincount(seg[fg].ravel(), minlength=n + 1)
-    # only segments mostly new and, by their own area, possibly WHOLE_UM across (their
-    # half-maximum region is about their mask: the threshold is far below half the contrast)
+    # only segments mostly new and, by their own area, at least half WHOLE_UM across (a
+    # loose bound, to skip the measurement where nothing can pass it)
     cand = (seen < PALE_NEW * area) & (area * pixel_um**2 >= np.pi * (WHOLE_UM / 4) ** 2)
     cand[0] = False
     if not cand.any():
