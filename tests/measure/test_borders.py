@@ -306,6 +306,7 @@ def test_cli_borders_writes_geojson(crop, tmp_path, capsys):
     m = json.loads(capsys.readouterr().out)
     pv = np.array([[np.nan if v is None else v for v in m["pvalue"][k]] for k in m["pvalue"]])
     along = np.array(m["positions_along_um"], dtype=float)
+    assert len(m["borders"]) >= 1
     for border in m["borders"]:
         i = int(np.argmin(np.abs(along - border["along_um"])))
         assert np.nanmin(pv[:, i]) * len(pv) < 0.01
