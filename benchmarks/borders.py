@@ -14,6 +14,7 @@ found at any true border is not false. Sections come from the default (realistic
 generator; a path whose band holds no pia and white matter is reported and skipped.
 
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --paths 2 --length-mm 20
+    PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --combine min_p --alpha 1e-5
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from cytowords.measure import MeasureError
 from cytowords.measure.borders import (
+    COMBINES,
     MIN_SUPPORT,
     N_PERMUTATIONS,
     TESTS,
@@ -91,6 +93,12 @@ def main() -> None:
         default=[MIN_SUPPORT],
         help="shares of block sizes a border needs; each is scored on the same profiles",
     )
+    ap.add_argument(
+        "--combine",
+        choices=COMBINES,
+        default="support",
+        help="how the block sizes make a border (min_p: --min-support is not used)",
+    )
     ap.add_argument("--no-length-adjust", action="store_true")
     ap.add_argument(
         "--no-serial", action="store_true", help="D² without the serial-correlation correction"
@@ -129,6 +137,7 @@ def main() -> None:
                     adjust_length=not args.no_length_adjust,
                     equivolume=not args.no_equivolume,
                     serial=not args.no_serial,
+                    combine=args.combine,
                 )
             except MeasureError as exc:
                 print(f"brain {brain} path at {a / 1000:.0f} mm: {exc}")
@@ -151,6 +160,7 @@ def main() -> None:
                     lengths_um=None if args.no_length_adjust else lengths,
                     min_support=v,
                     serial=not args.no_serial,
+                    combine=args.combine,
                 )
                 found[al, v] = r.positions_along_um[det["positions"]]
             line = []

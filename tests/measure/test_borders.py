@@ -60,6 +60,26 @@ def test_no_change_gives_no_border():
         assert len(detect_borders(_profiles(centres, rng))["positions"]) == 0
 
 
+def test_min_p_finds_a_change_that_only_the_small_blocks_reach():
+    # 80 profiles, the change 18 before the end: only blocks of 16 and 18 (2 of the 8
+    # sizes 16-30) test it, too few for the support rule; their smallest p finds it
+    rng = np.random.default_rng(3)
+    centres = np.where(np.arange(80) < 62, 0.45, 0.6) + rng.normal(0, 0.02, 80)
+    profiles = _profiles(centres, rng)
+    assert len(detect_borders(profiles)["positions"]) == 0
+    det = detect_borders(profiles, combine="min_p")
+    assert len(det["positions"]) == 1 and abs(int(det["positions"][0]) - 62) <= 1
+    # support: the share of block sizes significant near it (the two that reach it)
+    assert 0 < det["support"][0] <= 2 / 8
+    # no change, no border
+    for seed in range(3):
+        rng = np.random.default_rng(100 + seed)
+        flat = _profiles(0.5 + rng.normal(0, 0.02, 80), rng)
+        assert len(detect_borders(flat, combine="min_p")["positions"]) == 0
+    with pytest.raises(ValueError, match="combine 'median'"):
+        detect_borders(profiles, combine="median")
+
+
 def test_vectorised_distance_matches_the_direct_formula():
     rng = np.random.default_rng(7)
     f = rng.normal(size=(40, 10)) + np.linspace(0, 1, 40)[:, None]
@@ -277,6 +297,19 @@ def test_cli_borders_writes_geojson(crop, tmp_path, capsys):
     assert first["geometry"]["coordinates"] == pytest.approx(
         [b["x_um"] / PX, b["y_um"] / PX], abs=0.1
     )
+    # the smallest p over the block sizes: same profiles, its borders are significant there
+    rc = main(
+        ["borders", str(crop["file"]), "--path", str(line), "--json", "--alpha", "0.01"]
+        + ["--combine", "min_p"]
+    )
+    assert rc == 0
+    m = json.loads(capsys.readouterr().out)
+    pv = np.array([[np.nan if v is None else v for v in m["pvalue"][k]] for k in m["pvalue"]])
+    along = np.array(m["positions_along_um"], dtype=float)
+    assert len(m["borders"]) >= 1
+    for border in m["borders"]:
+        i = int(np.argmin(np.abs(along - border["along_um"])))
+        assert np.nanmin(pv[:, i]) * len(pv) < 0.01
 
 
 def test_bad_paths(crop, capsys):
@@ -293,6 +326,8 @@ def test_bad_paths(crop, capsys):
     assert "at least" in capsys.readouterr().err
     with pytest.raises(MeasureError, match="smallest p-value of 1000"):
         find_borders(sec, crop["path"], test="permutation", alpha=1e-7)
+    with pytest.raises(MeasureError, match="combine 'median'"):
+        find_borders(sec, crop["path"], combine="median")
     argv = ["borders", str(crop["file"]), "--path-um", "1000,1000;1000,9000"]
     assert main([*argv, "--test", "permutation", "--alpha", "1e-5"]) == 2
     assert "smallest p-value" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """``cytowords borders IMAGE --path FILE.geojson | --path-um "y,x;y,x;..." [--spacing-um S]
-[--test bonferroni|permutation] [--alpha A] [--n-permutations N] [--min-support S] [--json]
+[--test bonferroni|permutation] [--alpha A] [--n-permutations N] [--min-support S]
+[--combine support|min_p] [--json]
 [--out borders.geojson]``.
 
 Observer-independent borders (:func:`cytowords.measure.borders.find_borders`) along a path
@@ -54,7 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "permutation test over the path",
     )
     p.add_argument(
-        "--alpha", type=float, default=None, help="test level (default 1e-4; permutation 0.002)"
+        "--alpha",
+        type=float,
+        default=None,
+        help="test level (default 1e-4; min_p 1e-5; permutation 0.002)",
     )
     p.add_argument(
         "--n-permutations", type=int, default=1000, help="shuffles for --test permutation"
@@ -65,6 +69,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="share of the block sizes that must find a border (0.75: fewer false borders, "
         "fewer found)",
+    )
+    p.add_argument(
+        "--combine",
+        choices=("support", "min_p"),
+        default="support",
+        help="a border is found by the share --min-support of the block sizes (default) or "
+        "by the smallest p over the block sizes (min_p: default level 1e-5, more borders "
+        "found, more false ones)",
     )
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
@@ -164,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             n_permutations=args.n_permutations,
             min_support=args.min_support,
+            combine=args.combine,
         )
     except MeasureError as exc:
         raise CliError(f"{args.image}: {exc}") from None

@@ -29,7 +29,9 @@ features of the profiles before and after differ most:
    Hotelling's T² (F approximation, Bonferroni) or a max-statistic permutation test
    (:func:`distance_function`);
 5. a border is a significant local maximum of D² (not at the first or last tested position)
-   found, within ±:data:`CONSISTENT_POSITIONS` positions, for at least the share :data:`MIN_SUPPORT` of the block sizes.
+   found, within ±:data:`CONSISTENT_POSITIONS` positions, for at least the share :data:`MIN_SUPPORT` of the block sizes
+   (or, with ``combine="min_p"``, where the smallest p over the block sizes, corrected for
+   their number, is significant and smallest nearby: :func:`min_p_borders`).
 
 The profile's mean optical density, which follows the stain and the section thickness, is
 not compared; the derivative's mean (the laminar contrast in OD per relative depth) is.
@@ -80,6 +82,16 @@ PERMUTATION_SEED = 0
 #: about 3 false borders per 20 mm; the shuffles, like the F approximation, take neighbouring
 #: traverses as independent)
 PERMUTATION_ALPHA = 0.002
+#: how the block sizes are combined into borders (:func:`detect_borders`): ``"support"``,
+#: significant maxima found by a share of the block sizes (:func:`consistent_borders`), or
+#: ``"min_p"``, the smallest p-value over the block sizes, Bonferroni-corrected for their
+#: number (:func:`min_p_borders`)
+COMBINES = ("support", "min_p")
+#: level of the Bonferroni test with ``combine="min_p"`` (over positions and block sizes).
+#: Chosen on the development brains 205, 206, 209-212 (benchmarks/borders.py, 12 paths of
+#: 20 mm, station truth; session 21): 1e-4 found 75 % within 1 mm with 1.84 false borders
+#: per 20 mm, 1e-5 62 % with 1.00, 1e-6 53 % with 0.67 (support at 1e-4: 56 % with 0.75)
+MIN_P_ALPHA = 1e-5
 #: serial correlations are clipped here (a variance inflation of at most 19)
 MAX_SERIAL_CORRELATION = 0.9
 #: a border must be found by at least this share of the block sizes
@@ -341,6 +353,37 @@ def consistent_borders(
     return cand[keep].astype(int), np.array([support[j] for j in keep])
 
 
+def min_p_borders(
+    d2: np.ndarray, pv: np.ndarray, block_sizes: Sequence[int], alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Borders from the smallest p-value over the block sizes (a multi-scale test): at each
+    position the smallest p of ``pv`` ``(len(block_sizes), n + 1)`` (each already corrected
+    over its positions) times the number of block sizes (Bonferroni), other than at the
+    first and last tested positions of each size (as in :func:`_significant_maxima`); a
+    border is a position where it is below ``alpha`` and smallest (ties: the larger mean D²
+    of ``d2``) within ± half the smallest block. Unlike :func:`consistent_borders` a border
+    need not be a local maximum at many block sizes: one size that locates it suffices.
+    Returns the positions and their support (the share of block sizes with p below
+    ``alpha`` within ±:data:`CONSISTENT_POSITIONS`)."""
+    p = np.where(np.isfinite(pv), pv, 1.0)
+    for k in range(len(p)):
+        tested = np.flatnonzero(np.isfinite(d2[k]))
+        if tested.size:
+            p[k, [tested[0], tested[-1]]] = 1.0
+    p_min = np.minimum(p.min(0) * len(block_sizes), 1.0)
+    fin = np.isfinite(d2)
+    mean_d2 = np.where(fin, d2, 0.0).sum(0) / np.maximum(fin.sum(0), 1)
+    # rank by the smallest p, then by the mean D² (p-values tie at their floor)
+    order = np.lexsort((mean_d2, -p_min))
+    rank = np.empty(len(order))
+    rank[order] = np.arange(len(order))
+    half = max(CONSISTENT_POSITIONS, int(min(block_sizes)) // 2)
+    peak = ndi.maximum_filter1d(rank, 2 * half + 1, mode="constant", cval=-np.inf)
+    pos = np.flatnonzero((rank >= peak) & (p_min < alpha))
+    near = ndi.maximum_filter1d(p < alpha, 2 * CONSISTENT_POSITIONS + 1, axis=1, mode="constant")
+    return pos.astype(int), near[:, pos].mean(0) if len(pos) else np.zeros(0)
+
+
 def detect_borders(
     profiles: np.ndarray,
     block_sizes: Sequence[int] = BLOCK_SIZES,
@@ -352,19 +395,25 @@ def detect_borders(
     lengths_um: np.ndarray | None = None,
     min_support: float = MIN_SUPPORT,
     serial: bool = True,
+    combine: str = "support",
 ) -> dict[str, Any]:
     """Borders in a sequence of profiles ``(n, depth)`` (ordered along the cortex).
 
     ``lengths_um``: the traverse lengths (µm); when given, their log is the covariate of
-    each block comparison (:func:`distance_function`). ``min_support``: the share of block
-    sizes that must find a border.
+    each block comparison (:func:`distance_function`). ``combine``: ``"support"`` (a border
+    is a significant maximum at the share ``min_support`` of the block sizes,
+    :func:`consistent_borders`) or ``"min_p"`` (the smallest p over the block sizes,
+    Bonferroni-corrected for their number, :func:`min_p_borders`; ``min_support`` unused).
     ``test``/``n_permutations``/``seed``/``serial``: see :func:`distance_function`; ``alpha``: the
-    level of the corrected test (default :data:`ALPHA` for ``"bonferroni"``,
+    level of the corrected test (default :func:`default_alpha`: :data:`ALPHA` for
+    ``"bonferroni"``, :data:`MIN_P_ALPHA` with ``combine="min_p"``,
     :data:`PERMUTATION_ALPHA` for ``"permutation"``, which cannot reach below
     ``1 / (1 + n_permutations)``). Returns ``positions`` (indices ``i``: between profile
     ``i - 1`` and ``i``), ``support`` (share of block sizes), ``distance`` and ``pvalue``
     (``(len(block_sizes), n + 1)``, NaN where not tested) and ``features`` ``(n, 10)``."""
-    alpha = default_alpha(test) if alpha is None else float(alpha)
+    if combine not in COMBINES:
+        raise ValueError(f"combine {combine!r}: expected one of {', '.join(COMBINES)}")
+    alpha = default_alpha(test, combine) if alpha is None else float(alpha)
     if test == "permutation" and alpha * (1 + n_permutations) <= 1:
         raise ValueError(
             f"level {alpha:g} is below the smallest p-value of {n_permutations} permutations "
@@ -386,15 +435,23 @@ def detect_borders(
             tested, int(b), test, n_permutations, seed, serial, covariate=cov
         )
         maxima.append(_significant_maxima(d2[k], pv[k], max(CONSISTENT_POSITIONS, b // 2), alpha))
-    pos, sup = consistent_borders(maxima, d2, min_support=min_support)
+    if combine == "min_p":
+        pos, sup = min_p_borders(d2, pv, block_sizes, alpha)
+    else:
+        pos, sup = consistent_borders(maxima, d2, min_support=min_support)
     return {"positions": pos, "support": sup, "distance": d2, "pvalue": pv, "features": feats}
 
 
-def default_alpha(test: str) -> float:
-    """The default level of ``test`` (:data:`ALPHA` or :data:`PERMUTATION_ALPHA`)."""
+def default_alpha(test: str, combine: str = "support") -> float:
+    """The default level of ``test`` (:data:`ALPHA`, :data:`MIN_P_ALPHA` for the Bonferroni
+    test with ``combine="min_p"``, or :data:`PERMUTATION_ALPHA`)."""
     if test not in TESTS:
         raise ValueError(f"test {test!r}: expected one of {', '.join(TESTS)}")
-    return ALPHA if test == "bonferroni" else PERMUTATION_ALPHA
+    if combine not in COMBINES:
+        raise ValueError(f"combine {combine!r}: expected one of {', '.join(COMBINES)}")
+    if test == "permutation":
+        return PERMUTATION_ALPHA
+    return MIN_P_ALPHA if combine == "min_p" else ALPHA
 
 
 @dataclass
@@ -484,6 +541,7 @@ def find_borders(
     adjust_length: bool = True,
     equivolume: bool = True,
     serial: bool = True,
+    combine: str = "support",
 ) -> BorderResult:
     """Observer-independent borders along ``path_um`` (``(N, 2)`` (y, x) µm polyline drawn
     on the pial surface, along the ribbon or along the white-matter border) of a :class:`cytowords.sections.Section`.
@@ -497,6 +555,8 @@ def find_borders(
     covariate (:func:`distance_function`); ``equivolume``: sample the profiles at equivolumetric
     depths (:func:`.ribbon.column_bend`; else at equidistant relative depths); ``serial``:
     correct D² for the serial correlation of neighbouring profiles (:func:`distance_function`);
+    ``combine``: how the block sizes make a border (``"support"`` or ``"min_p"``,
+    :func:`detect_borders`);
     ``profile_um``: the profile resolution (default: 20 µm/px or the nearest pyramid level
     within 25 %, coarser for very long paths). Raises :class:`MeasureError` for a path that
     is not a finite polyline, one shorter than two of the smallest blocks, or one off the
@@ -508,7 +568,9 @@ def find_borders(
         raise MeasureError("the spacing must be positive and at least one block size given")
     if test not in TESTS:
         raise MeasureError(f"test {test!r}: expected one of {', '.join(TESTS)}")
-    level = default_alpha(test) if alpha is None else float(alpha)
+    if combine not in COMBINES:
+        raise MeasureError(f"combine {combine!r}: expected one of {', '.join(COMBINES)}")
+    level = default_alpha(test, combine) if alpha is None else float(alpha)
     if not 0 < level < 1:
         raise MeasureError(f"the test level {level:g} must lie between 0 and 1")
     if test == "permutation" and level * (1 + n_permutations) <= 1:
@@ -588,6 +650,7 @@ def find_borders(
         lengths_um=lengths if adjust_length else None,
         min_support=min_support,
         serial=serial,
+        combine=combine,
     )
     a_keep = along[st_keep]
     mid = np.concatenate([[a_keep[0]], (a_keep[:-1] + a_keep[1:]) / 2, [a_keep[-1]]])
@@ -627,12 +690,14 @@ def find_borders(
 
 __all__ = [
     "FEATURE_NAMES",
+    "COMBINES",
     "BorderResult",
     "consistent_borders",
     "default_alpha",
     "detect_borders",
     "distance_function",
     "find_borders",
+    "min_p_borders",
     "point_at",
     "profile_features",
     "serial_correlation",
