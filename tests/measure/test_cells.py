@@ -14,8 +14,11 @@ from cytowords.synth.truth import cells_in_window
 GLASS = 240.0
 
 
-def drawn(diams: np.ndarray, yx: np.ndarray, shape=(300, 300), px=2.0, pyramidal=False, seed=0):
-    """A bright image (glass 240, neuropil 200) with somata of the given diameters (µm)."""
+def drawn(
+    diams: np.ndarray, yx: np.ndarray, shape=(300, 300), px=2.0, pyramidal=False, seed=0, f=None
+):
+    """A bright image (glass 240, neuropil 200) with somata of the given diameters (µm);
+    ``f``: each soma's stain fraction (default 0.8; pale somata lower)."""
     rng = np.random.default_rng(seed)
     n = len(diams)
     cells = Cells(
@@ -25,7 +28,7 @@ def drawn(diams: np.ndarray, yx: np.ndarray, shape=(300, 300), px=2.0, pyramidal
         kind=np.zeros(n, np.int8),
         pyramidal=np.full(n, pyramidal),
         angle=np.full(n, -np.pi / 2),
-        f=np.full(n, 0.8),
+        f=np.full(n, 0.8) if f is None else np.asarray(f, float),
         elong=np.ones(n),
     )
     deficit = np.zeros(shape)
@@ -198,3 +201,66 @@ def test_large_pyramid_in_dense_layer_not_read_short(big_um):
     found = d[1:] < 4
     assert found.mean() > 0.9
     assert abs(np.median(som.length_um[j[1:]][found] / diams[1:][found]) - 1) < 0.1
+
+
+def _crowded_layer(big_yx, big_diam, big_f, seed=0):
+    """Large pyramids in a crowded layer (IIIc): dark 14-20 µm pyramids about 22 µm apart
+    around them, closer to the large ones than their own radius plus 6 µm only where a
+    large one is not."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(10, 590, (3000, 2))
+    far = np.all(
+        np.linalg.norm(pts[:, None] - big_yx[None], axis=2) > np.asarray(big_diam) / 2 + 6, axis=1
+    )
+    keep: list[np.ndarray] = []
+    for p in pts[far]:
+        if not keep or np.min(np.linalg.norm(np.array(keep) - p, axis=1)) > 22:
+            keep.append(p)
+    yx = np.vstack([big_yx, keep])
+    diams = np.concatenate([big_diam, rng.uniform(14, 20, len(keep))])
+    f = np.concatenate([big_f, rng.uniform(0.85, 0.95, len(keep))])
+    image = drawn(diams, yx, shape=(300, 300), pyramidal=True, seed=seed, f=f)
+    return image, yx, diams
+
+
+def test_pale_large_pyramids_among_dark_ones_are_found_whole():
+    # pale 30-40 µm pyramids (stain fraction 0.3-0.4: cut off-centre or out of focus) in a
+    # crowded field of dark pyramids: the first threshold (3 robust SDs of the optical
+    # density minus its 25 µm mean) is raised by the dark somata and the pale ones fall
+    # below it; the second pass against the neuropil finds each whole, at its length
+    from cytowords.measure.cells import is_large
+
+    big = np.array([[150.0, 150.0], [150.0, 400.0], [420.0, 280.0]])
+    big_diam = np.array([30.0, 36.0, 40.0])
+    image, yx, diams = _crowded_layer(big, big_diam, [0.35, 0.3, 0.4])
+    som = detect_somata(image, 2.0, GLASS)
+    d, j = cKDTree(som.yx_um).query(big)
+    assert np.all(d < 0.25 * big_diam)
+    assert np.all(np.abs(som.length_um[j] / big_diam - 1) < 0.15)
+    assert is_large(som.diam_um[j], som.length_um[j]).all()
+    # each one soma: no other detection's centre within its radius
+    for k, p in enumerate(big):
+        assert np.sum(np.linalg.norm(som.yx_um - p, axis=1) < big_diam[k] / 2) == 1
+    # the dark neighbours are not merged into large somata: every large detection is a
+    # drawn large pyramid
+    large = is_large(som.diam_um, som.length_um)
+    assert large.sum() == 3
+
+
+def test_tissue_edge_and_vessel_are_not_large_somata():
+    # neuropil with small somata, glass over a third of the window and a 30 µm vessel (a
+    # pale hole): the neuropil next to them is not taken for large somata (the second
+    # pass leaves glass and holes out of its neuropil level)
+    rng = np.random.default_rng(3)
+    yx = rng.uniform(10, 590, (150, 2))
+    yx = yx[(yx[:, 1] < 380) & (np.linalg.norm(yx - [300.0, 200.0], axis=1) > 25)]
+    image = drawn(rng.uniform(6, 12, len(yx)), yx, shape=(300, 300), seed=3)
+    xx = np.arange(300) * 2.0 + 1
+    yy = xx[:, None]
+    image[:, xx > 400] = GLASS + rng.normal(0, 3, (300, int(np.sum(xx > 400))))
+    vessel = np.hypot(yy - 300.0, xx[None] - 200.0) < 15
+    image[vessel] = GLASS - 5
+    som = detect_somata(image, 2.0, GLASS)
+    from cytowords.measure.cells import is_large
+
+    assert not is_large(som.diam_um, som.length_um).any()

@@ -11,7 +11,10 @@ radius r holds no other soma's centre within r; at least :data:`SPLIT_UM` µm): 
 distance between markers follows each soma's size. That fine split would cut a large
 pyramid's corners, base and dendrite into somata of their own, so somata of a coarse split
 (smoothed distance, markers :data:`SPLIT_UM` µm apart) with an equivalent diameter of at
-least :data:`WHOLE_UM` µm that are compact are kept whole. A soma is measured on its
+least :data:`WHOLE_UM` µm that are compact are kept whole. Where dark somata crowd, they
+raise that threshold and a pale pyramid among them falls below it: a second pass
+(:func:`_pale_somata`) takes the contrast against the neuropil itself and keeps the large
+compact segments the first mask mostly missed, whole. A soma is measured on its
 half-maximum region: the pixels at least halfway from the local neuropil (the optical
 density around it, somata left out) to its own body level (:data:`PEAK_QUANTILE` of its
 optical density), grown from its label by a watershed on the optical density, pale holes
@@ -69,6 +72,9 @@ PEAK_QUANTILE = 0.8
 #: directions over which a soma's greatest extent (its length) is sought
 N_DIRECTIONS = 16
 COMPACT = 0.7
+#: a segment of the second pass (against the neuropil) is a pale soma of its own when less
+#: than this share of it lies in the first mask (the dark somata are the first pass's)
+PALE_NEW = 0.5
 #: large pyramids are at least this many times the median soma length of their region
 #: (granule and small pyramidal cells and glia: median ~10 µm -> ~25 µm, the lower bound of
 #: "large pyramids (25-50 µm)")
@@ -112,14 +118,94 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     coarse = watershed(-smooth, markers, mask=fg)
     bg = _neuropil(fine, fg, pixel_um)
-    c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um)
-    whole = np.concatenate([[False], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
-    if whole[coarse].any():
-        lab = np.where(whole[coarse], coarse + lab.max(), lab)
-        lab = np.unique(lab, return_inverse=True)[1].reshape(lab.shape)
+    lab = _keep_whole(lab, coarse, fine, bg, near, pixel_um)
+    # second pass against the neuropil: pale somata in crowded layers, below the first
+    # threshold (raised there by the dark somata around them), kept whole as well
+    pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
+    if pale_lab.any():
+        lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
     diam, length, com, idx = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
     return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+
+
+def _keep_whole(
+    lab: np.ndarray,
+    coarse: np.ndarray,
+    fine: np.ndarray,
+    bg: np.ndarray,
+    near: np.ndarray,
+    pixel_um: float,
+    whole: bool = False,
+) -> np.ndarray:
+    """``lab`` with the segments of ``coarse`` that are large and compact (equivalent
+    diameter of their half-maximum region >= :data:`WHOLE_UM` µm and >= :data:`COMPACT` of
+    its length) put in place of the labels they cover, renumbered 1..n; with ``whole``
+    every segment of ``coarse`` (already chosen) is put in place."""
+    if whole:
+        keep = np.ones(int(coarse.max()) + 1, bool)
+    else:
+        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um)
+        keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
+    keep[0] = False
+    if not keep[coarse].any():
+        return lab
+    lab = np.where(keep[coarse], coarse + lab.max(), lab)
+    return np.unique(lab, return_inverse=True)[1].reshape(lab.shape)
+
+
+def _pale_somata(
+    fine: np.ndarray, fg: np.ndarray, near: np.ndarray, bg: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """Large compact somata that the first mask ``fg`` mostly missed, as labels (0 none).
+
+    The first threshold is 3 robust SDs of the optical density minus its 25 µm mean, and
+    both rise where dark somata crowd (layer IIIc, V): a pale pyramid among them falls
+    below it. Here the contrast is taken against the neuropil itself (``fine`` averaged
+    over the pixels that are neither soma nor pale: glass, vessels and tears, paler than
+    half the neuropil's median, would lower it at the tissue's edges), and the threshold is
+    3 robust SDs of the neuropil (from its lower half: undetected pale somata only add to
+    its upper tail), pale holes up to :data:`HOLE_UM` µm filled. The mask is split as the
+    coarse split of :func:`detect_somata` (smoothed distance, markers :data:`SPLIT_UM` µm
+    apart); a segment is kept when less than :data:`PALE_NEW` of it lies in ``fg`` (dark
+    somata are the first pass's) and its half-maximum region (measured against ``bg``, as
+    every soma) is at least :data:`WHOLE_UM` µm across and compact."""
+    out = np.zeros(fg.shape, np.int32)
+    if fg.all():
+        return out
+    level = float(np.median(fine[~fg]))
+    for _ in range(2):
+        pale = fine < 0.5 * level
+        if not (~fg & ~pale).any():
+            return out
+        level = float(np.median(fine[~fg & ~pale]))
+    contrast = fine - _neuropil(fine, fg | pale, pixel_um)
+    v = contrast[~fg & ~pale]
+    mid = float(np.median(v))
+    sd = (mid - float(np.percentile(v, 25))) / 0.6745
+    fg2 = _fill_small_holes(contrast - mid > 3 * max(sd, 1e-6), HOLE_UM, pixel_um)
+    lab2, n2 = ndi.label(fg2)
+    if n2 == 0:
+        return out
+    smooth = ndi.gaussian_filter(ndi.distance_transform_edt(fg2) * pixel_um, 1.0)
+    peaks = label_peaks(smooth, lab2, max(1, int(round(SPLIT_UM / pixel_um))), exclude_border=True)
+    markers = np.zeros(fg.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    seg = watershed(-smooth, markers, mask=fg2)
+    n = int(seg.max())
+    area = np.bincount(seg.ravel(), minlength=n + 1)
+    seen = np.bincount(seg[fg].ravel(), minlength=n + 1)
+    # only segments mostly new and, by their own area, at least half WHOLE_UM across (a
+    # loose bound, to skip the measurement where nothing can pass it)
+    cand = (seen < PALE_NEW * area) & (area * pixel_um**2 >= np.pi * (WHOLE_UM / 4) ** 2)
+    cand[0] = False
+    if not cand.any():
+        return out
+    # all segments compete for the pixels their regions grow into
+    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um)
+    ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & (d >= COMPACT * length)])
+    out = np.where(ok[seg], seg, 0)
+    return np.unique(out, return_inverse=True)[1].reshape(out.shape).astype(np.int32)
 
 
 def _size_markers(dist_um: np.ndarray, lab0: np.ndarray, pixel_um: float) -> np.ndarray:
