@@ -98,7 +98,9 @@ def test_cancel_leaves_no_bundle_and_resume_skips_finished_stages(tmp_path):
     assert enc_log.stat().st_mtime_ns == mtime  # the finished stages were not re-run
     assert domain_file.stat().st_mtime_ns == domain_mtime
     state = json.loads((out / "run.json").read_text())
-    assert all(state["done"][s] for s in ("data", "encoder", "head", "scorer", "domain", "captioner"))
+    assert all(
+        state["done"][s] for s in ("data", "encoder", "head", "scorer", "domain", "captioner")
+    )
     # the domain model went into the bundle: fitted on the train sections, its cutoff the
     # 99th percentile of the validation section's distances
     dom = load_bundle(bundle_dir, captioner=False).domain
