@@ -279,3 +279,15 @@ def test_noncortex_levels_from_validation_none_fields(tiny_bundle):
     few[4:30] = 0
     assert noncortex_levels(b.head, b.scorer, views, few, n, {1: 0.0}) == {}
     assert set(noncortex_levels(b.head, b.scorer, views, labels, n, {1: 0.0})) == {1}
+
+
+def test_presets_at_the_domain_defaults_write_run_json_as_before():
+    """Run folders started before the domain stage resume (their run.json has no domain
+    keys): the keys are written only when a preset changes them."""
+    d = PRESETS["default"].to_dict()
+    assert "domain_fields" not in d and "domain_draws" not in d
+    assert Preset.from_dict(json.loads(json.dumps(d))) == PRESETS["default"]
+    smoke = PRESETS["smoke"].to_dict()
+    assert (smoke["domain_fields"], smoke["domain_draws"]) == (60, 1)
+    with pytest.raises(ValueError, match="domain_draws 0 must be at least 1"):
+        PRESETS["smoke"].with_(domain_draws=0)
