@@ -9,7 +9,11 @@ rejected) and the share wrong among them without any scale check (the fields the
 set aside vote again) and with the describer's default check (fields that read as another
 area and more familiar at ×0.8 / ×1.25 abstain; the ROI abstains when its tissue reads
 clearly better at another pixel size or its measured thickness is far outside the human
-range), and how many ROIs abstained for the scale.
+range), and how many ROIs abstained for the scale. The section's pixel size check
+(:func:`cytowords.sections.scale_check.check_pixel_size`, dense, 1 view, as ``describe``
+runs it first) gives each brain and stated factor a verdict; the last columns count the
+ROIs of sections it calls suspect as abstaining (``ScaleCheck.abstain_reason``, what
+``cytowords describe`` does).
 
 ``--calibrate`` runs the validation brains (100, 101; never the test brains) and prints
 the ROI-level open-set gain and measured thickness of ROIs at the right pixel size, from
@@ -36,7 +40,7 @@ from cytowords.describe import DescribeParams, Describer
 from cytowords.regions import Roi
 from cytowords.sections import Section
 from cytowords.sections.roi_scale import DEFAULT_SCALE_LIMITS
-from cytowords.sections.scale_check import rescaled
+from cytowords.sections.scale_check import check_pixel_size, rescaled
 from cytowords.synth import virtual_section
 
 
@@ -48,6 +52,8 @@ def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
     rows = []
     for sec in sections.values():
         s = rescaled(sec, stated)
+        check = check_pixel_size(s, d)
+        print(f"    {sec.name} ×{stated:g}: {check.verdict} ({check.message})", flush=True)
         picked = sample_rois(sec, a.side_mm * 1000.0, a.per_area, 0.7, rng)
         keep = np.sort(rng.permutation(len(picked))[: a.max_rois])
         for roi, area in [picked[i] for i in keep]:
@@ -62,6 +68,7 @@ def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
                 dict(
                     truth=area,
                     after=r.area,
+                    section=NONE_ID if check.abstain_reason else r.area,
                     before=before,
                     reason=r.rejection_reason,
                     gain=med[0] - min(med[1:]) if med else np.nan,
@@ -111,18 +118,22 @@ def main() -> None:
     print(f"model {a.model}, brains {brains}, {a.side_mm:g} mm squares, limits {limits}\n")
     print(
         "| stated × true | ROIs | named, no check | wrong among named | named, checked "
-        "| wrong among named | abstained for the scale |"
+        "| wrong among named | abstained for the scale | named, + section check "
+        "| wrong among named |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k in a.stated:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rows = describe_rows(d, sections, k, a)
         nb, wb = _named(rows, "before")
         na, wa = _named(rows, "after")
+        ns, ws = _named(rows, "section")
         scale = np.mean(["pixel" in r["reason"] for r in rows])
+        n_wrong = sum(r["section"] not in (NONE_ID, r["truth"]) for r in rows)
         print(
-            f"| {k:g} | {len(rows)} | {nb:.3f} | {wb:.3f} | {na:.3f} | {wa:.3f} | {scale:.3f} |"
-            f"  ({time.perf_counter() - t0:.0f} s)",
+            f"| {k:g} | {len(rows)} | {nb:.3f} | {wb:.3f} | {na:.3f} | {wa:.3f} | {scale:.3f} "
+            f"| {ns:.3f} | {ws:.3f} ({n_wrong} of {round(ns * len(rows))}) |"
+            f"  ({time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU)",
             flush=True,
         )
         if a.calibrate:

@@ -13,6 +13,7 @@ the open-set head alone, as before.
 from __future__ import annotations
 
 import json
+import re
 
 import dask.array as da
 import numpy as np
@@ -197,19 +198,41 @@ def test_verdict_rules_on_hand_made_acceptances():
     assert known.familiar and known.verdict == "suspect"
     plateau = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
     assert plateau.best_factor == pytest.approx(np.sqrt(1.41 * 2.0))
+    # a suspect pixel size: every field abstains, with how far off and which way
+    assert plateau.abstain_reason == (
+        "pixel size looks off by about 40% (stated 10 µm, too small: the tissue reads best "
+        "at about 16.8 µm per pixel): fields abstain; set the pixel size"
+    )
+    assert plateau.to_dict()["abstain_reason"] == plateau.abstain_reason
+    too_large = ScaleCheck(10.0, f, (0.5, 0.5, 0.1, 0.1, 0.0), 50)
+    assert "about 68% (stated 10 µm, too large" in too_large.abstain_reason
+    assert ScaleCheck(10.0, f, (0.0, 0.1, 0.4, 0.5, 0.1), 50).abstain_reason == ""
+    assert bigbrain.abstain_reason == ""  # inconclusive: nothing to abstain for
 
 
-def test_cli_map_warns_when_the_pixel_size_does_not_fit(stored, tmp_path, capsys):
+def test_cli_map_and_describe_abstain_when_the_pixel_size_does_not_fit(stored, tmp_path, capsys):
     from cytowords.cli import main
 
     args = ["map", stored, "--views", "1", "--stride-um", "4096", "--no-progress"]
     wrong = [*args, "--pixel-size-um", str(TRUE_UM / 2), "--device", "cpu"]
-    assert main([*wrong, "--out", str(tmp_path / "wrong.ome.zarr")]) == 0
+    assert main([*wrong, "--out", str(tmp_path / "wrong.ome.zarr")]) == 2
     err = capsys.readouterr().err
     assert "warning: the pixel size of 16 µm looks wrong" in err and "--pixel-size-um" in err
+    # no map: every tile would abstain, and the one-line error says why and what to do
+    assert re.search(r"pixel size looks off by about (4\d|5\d)% \(stated 16 µm, too small", err)
+    assert "fields abstain; set the pixel size" in err
+    assert not (tmp_path / "wrong.ome.zarr").exists()
     skip = [*wrong, "--no-pixel-size-check", "--out", str(tmp_path / "skip.ome.zarr")]
     assert main(skip) == 0
     assert "looks wrong" not in capsys.readouterr().err
+    # describe: every field of the ROI abstains, the ROI is rejected with the reason
+    roi = ["describe", stored, "--roi", "20000,20000,28000,28000", "--device", "cpu"]
+    assert main([*roi, "--pixel-size-um", str(TRUE_UM / 2), "--json", "--no-measure"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["rejected"] and res["area"] == "__none__" and res["n_voting"] == 0
+    assert re.match(
+        r"pixel size looks off by about (4\d|5\d)% \(stated 16 µm", res["rejection_reason"]
+    )
 
 
 def test_cli_pixel_size_exit_codes(stored, tmp_path, capsys):

@@ -11,6 +11,7 @@ import torch
 
 from cytowords.jobs import Cancelled
 from cytowords.model import load_bundle
+from cytowords.model.domain import DOMAIN_FILE, DomainModel
 from cytowords.training.data.spec import LabelledSection
 from cytowords.training.mining import REJECTION_CAPTION, parse_area
 from cytowords.training.pipeline import train
@@ -72,12 +73,44 @@ def test_cancel_leaves_no_bundle_and_resume_skips_finished_stages(tmp_path):
     enc_log = out / "encoder" / "losses.json"
     mtime = enc_log.stat().st_mtime_ns
 
+    # cancelled again once the captioner starts: the domain stage is done and kept
+    cancel.clear()
     seen.clear()
-    bundle_dir = train(TINY, out, data=_sections(), on_progress=progress_no_cancel(seen))
-    assert "encoder" not in seen and "head" in seen and "captioner" in seen
+
+    def at_captioner(stage: str, done: int, total: int) -> None:
+        seen.append(stage)
+        if stage == "captioner":
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        train(TINY, out, data=_sections(), on_progress=at_captioner, cancel=cancel)
+    assert "encoder" not in seen and "head" in seen  # the cancelled stage ran again
     assert enc_log.stat().st_mtime_ns == mtime  # the finished stage was not re-run
     state = json.loads((out / "run.json").read_text())
-    assert all(state["done"][s] for s in ("data", "encoder", "head", "scorer", "captioner"))
+    assert state["done"].get("domain") and not state["done"].get("captioner")
+    domain_file = out / "domain" / DOMAIN_FILE
+    domain_mtime = domain_file.stat().st_mtime_ns
+    assert not (out / "domain" / "vision").exists()  # the stage's vision bundle is gone
+
+    seen.clear()
+    bundle_dir = train(TINY, out, data=_sections(), on_progress=progress_no_cancel(seen))
+    assert "head" not in seen and "captioner" in seen
+    assert enc_log.stat().st_mtime_ns == mtime  # the finished stages were not re-run
+    assert domain_file.stat().st_mtime_ns == domain_mtime
+    state = json.loads((out / "run.json").read_text())
+    assert all(
+        state["done"][s] for s in ("data", "encoder", "head", "scorer", "domain", "captioner")
+    )
+    # the domain model went into the bundle: fitted on the train sections, its cutoff the
+    # 99th percentile of the validation section's distances
+    dom = load_bundle(bundle_dir, captioner=False).domain
+    fitted = DomainModel.load(domain_file)
+    assert torch.equal(dom.means, fitted.means) and dom.info == fitted.info
+    dist = np.load(out / "domain" / "validation_distances.npy")
+    assert dom is not None and dom.info["train_brains"] == ["B0", "B1"]
+    assert dom.info["val_brains"] == ["B2"] and dom.info["val_fields"] == len(dist) == 4 * 96
+    assert dom.cutoff == pytest.approx(float(np.quantile(dist, 0.99)))
+    assert 0.9 * 2 * TINY.domain_fields <= dom.info["fields"] <= 2 * TINY.domain_fields
 
     # a loadable bundle with the expected areas and metrics
     b = load_bundle(bundle_dir)
@@ -158,6 +191,9 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert set(m["splits"]["train"]) == {"synth-0", "synth-1"}
     assert m["splits"]["val"] == ["synth-100"]
     assert m["seconds"]["total"] < 300
+    # the domain stage: fitted on the training brains, calibrated on the validation brain
+    assert b.domain is not None and b.domain.cutoff == m["domain_cutoff"]
+    assert b.domain.info["train_brains"] == [0, 1] and b.domain.info["val_brains"] == [100]
     # test-time views: a threshold calibrated for 1 and for 2 views, 2 used by default
     cfg = json.loads((bundle_dir / "config.json").read_text())
     assert cfg["tta"]["views"] == 2 and set(cfg["tta"]["thresholds"]) == {"1", "2"}
@@ -243,3 +279,16 @@ def test_noncortex_levels_from_validation_none_fields(tiny_bundle):
     few[4:30] = 0
     assert noncortex_levels(b.head, b.scorer, views, few, n, {1: 0.0}) == {}
     assert set(noncortex_levels(b.head, b.scorer, views, labels, n, {1: 0.0})) == {1}
+
+
+def test_presets_at_the_domain_defaults_write_run_json_as_before():
+    """Run folders started before the domain stage resume (their run.json has no domain
+    keys): the keys are written only when a preset changes them."""
+    d = PRESETS["default"].to_dict()
+    assert "domain_fields" not in d and "domain_draws" not in d
+    back = Preset.from_dict(json.loads(json.dumps(d)))
+    assert back == PRESETS["default"].with_(render_workers=1)  # (not in run.json)
+    smoke = PRESETS["smoke"].to_dict()
+    assert (smoke["domain_fields"], smoke["domain_draws"]) == (60, 1)
+    with pytest.raises(ValueError, match="domain_draws 0 must be at least 1"):
+        PRESETS["smoke"].with_(domain_draws=0)

@@ -177,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     results: list = []
     for i, (feat, name) in enumerate(zip(feats, names)):
         try:
-            results.append(describer.describe_roi(section, feat.roi))
+            abstain = "" if check is None else check.abstain_reason
+            results.append(describer.describe_roi(section, feat.roi, abstain=abstain))
             if check is not None:
                 results[-1].add_note(check.familiarity_message)
         except RoiError as exc:

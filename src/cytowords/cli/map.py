@@ -66,8 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="map even an implausible plan (more than 2 million tiles, a pixel size of "
-        ">= 100 µm)",
+        help="map even an implausible plan (more than 2 million tiles, a pixel size of >= 100 µm)",
     )
     p.add_argument(
         "--no-pixel-size-check",
@@ -149,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
     check = None
     if not args.no_pixel_size_check:
         check = check_scan(section, args.model, args.device)
+    if check is not None and check.abstain_reason:  # every tile would abstain: no map
+        raise CliError(
+            f"{args.image}: {check.abstain_reason} (--pixel-size-um UM), or map at the stated "
+            "one with --no-pixel-size-check"
+        )
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def check_scan(section, model: str, device: str):
     """The pixel size check before describing or mapping: warns on stderr when the
     section's pixel size does not fit its tissue or the model hardly recognises the tissue
-    (:func:`cytowords.sections.scale_check.check_pixel_size`); the work goes on. Returns
+    (:func:`cytowords.sections.scale_check.check_pixel_size`); the caller lets every field
+    abstain on a suspect pixel size (:attr:`ScaleCheck.abstain_reason`). Returns
     the check (None without tissue: the work itself reports that). The model comes from
     the process's model handle: the work that follows reuses it."""
     from ..model import get_bundle
@@ -54,8 +55,8 @@ def check_scan(section, model: str, device: str):
         return None
     if res.verdict == "suspect":
         print(
-            f"warning: {res.message}. --pixel-size-um overrides the file's pixel size; "
-            "--no-pixel-size-check skips this check.",
+            f"warning: {res.message}. Every field abstains: --pixel-size-um overrides the "
+            "file's pixel size; --no-pixel-size-check skips this check.",
             file=sys.stderr,
         )
     if not res.familiar:

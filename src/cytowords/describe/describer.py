@@ -166,10 +166,15 @@ class Describer:
         params: DescribeParams | None = None,
         on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        abstain: str = "",
     ) -> RegionDescription:
         """Describe one ROI (µm, ``(y, x)``) of ``section`` with ``params`` (None: the
         describer's :attr:`params`). What holds for the whole section is checked by the
-        caller, once per job (:meth:`check_section`)."""
+        caller, once per job (:meth:`check_section`; the pixel size check,
+        :func:`cytowords.sections.scale_check.check_pixel_size`). ``abstain``: a reason that
+        holds for the whole section (e.g. :attr:`ScaleCheck.abstain_reason
+        <cytowords.sections.scale_check.ScaleCheck.abstain_reason>`): every field abstains
+        and the ROI is rejected with it; the model-free readout is still measured."""
         import torch
 
         p = params or self.params
@@ -221,6 +226,8 @@ class Describer:
             summary = quality_summary(counts, len(centers))
             n_tissue = sum(r != "tissue" for r in reasons)
             why = quality_rejection(int(flagged.sum()), n_tissue, summary)
+            if abstain:  # the whole section: no field votes
+                why, votes = abstain, np.zeros_like(votes)
             agg = dict(
                 area_ids=ids,
                 min_accept_share=p.min_accept_share,
@@ -341,13 +348,16 @@ class Describer:
         params: DescribeParams | None = None,
         on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        abstain: str = "",
     ) -> list[RegionDescription]:
-        """Describe several ROIs (``params`` as :meth:`describe_roi`); progress counts
-        finished ROIs."""
+        """Describe several ROIs (``params`` and ``abstain`` as :meth:`describe_roi`);
+        progress counts finished ROIs."""
         self.check_section(section)
         out = []
         for i, roi in enumerate(rois):
-            out.append(self.describe_roi(section, roi, params=params, cancel=cancel))
+            out.append(
+                self.describe_roi(section, roi, params=params, cancel=cancel, abstain=abstain)
+            )
             if on_progress:
                 on_progress(i + 1, len(rois))
         return out

@@ -188,7 +188,21 @@ class ScaleCheck:
             "n_fields": self.n_fields,
             "evaluation": self.evaluation,
             "message": self.message,
+            "abstain_reason": self.abstain_reason,
         }
+
+    @property
+    def abstain_reason(self) -> str:
+        """When the pixel size looks wrong (verdict ``"suspect"``), the one-line reason for
+        which every field of the section abstains in ``describe`` and ``map``; else ``""``."""
+        if self.verdict != "suspect":
+            return ""
+        off = self.stated_um / self.suggested_um - 1.0
+        return (
+            f"pixel size looks off by about {abs(off):.0%} (stated {self.stated_um:.4g} µm, "
+            f"too {'large' if off > 0 else 'small'}: the tissue reads best at about "
+            f"{self.suggested_um:.3g} µm per pixel): fields abstain; set the pixel size"
+        )
 
     @property
     def suggested_um(self) -> float:

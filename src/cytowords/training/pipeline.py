@@ -8,6 +8,8 @@ b. ``encoder``   self-supervised spatial contrastive pretraining, then frozen
 c. ``head``      area head (+ ``__none__`` class) on frozen embeddings
 d. ``scorer``    open-set scorer; threshold calibrated on the validation brains
    ``cortex``    cortex detector (cortex of any area vs white matter, background)
+   ``domain``    domain model (familiarity): class means of training-field embeddings,
+                 cutoff calibrated on the validation sections
 e. ``captioner`` captions mined from documents, LM + tokenizer, captioner training
 f. ``bundle``    metrics on the validation brains and the model bundle (fp16) in
                  ``out_dir/bundle`` (written atomically: a cancelled run leaves none)
@@ -53,6 +55,7 @@ from .stages.cortex import (
     structureless_count,
     structureless_embeddings,
 )
+from .stages.domain import STAGE_DIR, VISION_DIR, run_domain, vision_bundle
 from .stages.scorer import (
     load_scorer,
     load_thresholds,
@@ -265,6 +268,18 @@ def train(
             **readout_settings(p),
         },
     }
+    seen = {"rejection_caption": REJECTION_CAPTION, "atlas_version": load_atlas().version}
+    vision = {**parts, **seen, "fp16": True}  # as the bundle stage writes them
+    parts["domain"] = run_domain(
+        p,
+        run,
+        out,
+        lambda: vision_bundle(out / STAGE_DIR / VISION_DIR, vision),
+        None if data is None else sections,
+        check,
+    )
+    metrics["domain_cutoff"] = parts["domain"].cutoff
+    check()
     return caption_and_save(p, run, out, docs, sets, emb, metrics, parts, dev, prog, check, cancel)
 
 

@@ -110,6 +110,11 @@ class Preset:
     #: test-time mirror/rotation views averaged per field by the bundle (1, 2, 4, 8;
     #: :mod:`cytowords.model.tta`); thresholds are calibrated for every count up to it
     tta_views: int = 1
+    # stage: domain model (:mod:`cytowords.training.stages.domain`)
+    #: tissue fields per training section (brain) the domain model is fitted on
+    domain_fields: int = 500
+    #: draws of the pixel-size check's windows per validation section for its cutoff
+    domain_draws: int = 4
     # stage e: language model + captioner
     lm_path: str | None = None
     lm_vocab: int = 2000
@@ -179,6 +184,11 @@ class Preset:
                 f"preset {self.name!r}: pretrain_precision 'bf16' is implemented for the "
                 "classification objective only"
             )
+        if self.domain_fields < 1 or self.domain_draws < 1:
+            raise ValueError(
+                f"preset {self.name!r}: domain_fields {self.domain_fields} and domain_draws "
+                f"{self.domain_draws} must be at least 1"
+            )
         if self.tta_views not in (1, 2, 4, 8):
             raise ValueError(
                 f"preset {self.name!r}: tta_views {self.tta_views!r}; expected 1, 2, 4 or 8"
@@ -213,6 +223,11 @@ class Preset:
         d = asdict(self)
         # how many processes render changes no field: a run may resume with another count
         d.pop("render_workers")
+        # the domain stage's keys only when changed, so run folders started before the
+        # stage existed still resume (they then run it)
+        for k in ("domain_fields", "domain_draws"):
+            if d[k] == getattr(Preset, k):
+                d.pop(k)
         if self.encoder_arch == "field":
             d.pop("encoder_arch")
             d.pop("encoder_dilations")
@@ -261,6 +276,8 @@ PRESETS: dict[str, Preset] = {
         caption_batch=16,
         eval_captions_per_area=1,
         tta_views=2,
+        domain_fields=60,
+        domain_draws=1,
         extra={"areas": ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]},
     ),
     # the bundled model: about 90 min on 2 CPU cores including data generation

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from .presets import Preset
 
-STAGES = ("data", "encoder", "head", "scorer", "cortex", "captioner", "bundle")
+STAGES = ("data", "encoder", "head", "scorer", "cortex", "domain", "captioner", "bundle")
 
 
 def write_json(path: Path, obj: object) -> None:

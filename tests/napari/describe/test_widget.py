@@ -361,6 +361,45 @@ def test_roi_abstained_for_the_scale_notifies_and_shows_the_reason(widget) -> No
     assert w.request().params.scale is None
     w.scale_check.setChecked(True)
     assert w.request().params.scale == DescribeParams().scale and w.request().params.scale
+    # the image's pixel size check found its pixel size wrong: every field of the jobs
+    # abstains with its reason (not with the scale check off)
+    from cytowords.sections.scale_check import ScaleCheck
+
+    assert w.request().abstain == ""  # not checked yet
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    suspect = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
+    w.pixel_size._checked[w.image_choice.value()] = suspect
+    assert (
+        w.request().abstain == suspect.abstain_reason and "fields abstain" in suspect.abstain_reason
+    )
+    w.pixel_size._checked[w.image_choice.value()] = ScaleCheck(
+        10.0, f, (0.1, 0.4, 0.5, 0.4, 0.1), 50
+    )
+    assert w.request().abstain == ""  # consistent
+    w.pixel_size._checked[w.image_choice.value()] = suspect
+    w.scale_check.setChecked(False)
+    assert w.request().abstain == ""
+
+
+def test_describe_jobs_abstain_for_the_section(tiny_bundle) -> None:
+    """A job's ``abstain`` reason rejects every ROI with it; no field votes."""
+    import threading
+
+    from cytowords.napari.describe.worker import DescribeRequest, describe_events
+    from cytowords.regions import Roi
+    from tests.support.training_sections import in_memory_section
+
+    section = in_memory_section(0)
+    roi = Roi.rectangle(2000, 2000, 9000, 9000)
+    why = "pixel size looks off by about 40%: fields abstain; set the pixel size"
+    done = {}
+    for reason in ("", why):
+        request = DescribeRequest(str(tiny_bundle), "cpu", abstain=reason)
+        events = describe_events(request, section, [(1, roi)], threading.Event())
+        done[reason] = [e for e in events if isinstance(e, Done)][0].result
+    assert done[why].rejected and done[why].rejection_reason == why
+    assert done[why].n_voting == 0 and done[why].area == "__none__"
+    assert done[""].rejection_reason != why and done[""].n_voting > 0
 
 
 def test_cell_statistics_checkbox_reaches_the_jobs(widget) -> None:

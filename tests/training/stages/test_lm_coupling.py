@@ -17,8 +17,10 @@ from safetensors.torch import load_file, save_file
 
 from cytowords.cli import main
 from cytowords.model import BundleError, load_bundle
+from cytowords.model.bundle.files import write_hashes
 from cytowords.model.bundle.handle import clear_cache
 from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
+from cytowords.model.domain import DOMAIN_FILE, DomainModel, fit_domain
 from cytowords.regions import Roi
 from cytowords.training.data.spec import LabelledSection
 from cytowords.training.pipeline import train
@@ -153,6 +155,10 @@ def test_gpt2_frozen_bundle_references_the_folder_and_keeps_the_base(tmp_path, b
     assert vision and [k for k in vision if not torch.equal(new[k], old[k])] == []
     b = load_bundle(bundle)
     assert b.views == 2 and b.thresholds == {1: 0.25, 2: 0.5}
+    # the base has no domain model: the domain stage fitted one on its vision parts
+    assert json.loads((run / "run.json").read_text())["done"]["domain"]
+    assert b.domain is not None and np.isfinite(b.domain.cutoff)
+    _same_domain(bundle / DOMAIN_FILE, run / "domain" / DOMAIN_FILE)
     assert b.noncortex_levels == {1: 3.0, 2: 3.5} and b.cortex is not None
     w = b.captioner.lm.state_dict()["transformer.h.0.attn.c_attn.weight"]
     assert torch.equal(w, _folder_tensors(lms["gpt2"])["transformer.h.0.attn.c_attn.weight"])
@@ -285,3 +291,26 @@ def test_cli_checks_the_lm_and_the_caption_mode_before_training(tmp_path, lms, c
     assert "--preset llm-cpu needs --lm PATH" in capsys.readouterr().err
     assert main([*argv, "--lm", str(lms["gpt2"]), "--from", "default"]) == 2
     assert "--from BUNDLE and --only captioner go together" in capsys.readouterr().err
+
+
+def _same_domain(a: Path, b: Path) -> None:
+    """The two domain model files hold the same means, whitening, cutoff and info."""
+    x, y = DomainModel.load(a), DomainModel.load(b)
+    assert torch.equal(x.means, y.means) and torch.equal(x.whiten, y.whiten)
+    assert x.cutoff == y.cutoff and x.info == y.info
+
+
+def test_a_base_bundles_domain_model_is_kept(tmp_path, base, lms):
+    """``--from BUNDLE --only captioner`` keeps the base bundle's domain model as it is."""
+    with_domain = tmp_path / "base"
+    shutil.copytree(base, with_domain)
+    dim = load_bundle(base, captioner=False).embed_dim
+    rng = np.random.default_rng(0)
+    emb, groups = rng.normal(size=(40, dim)), np.repeat([0, 1], 20)
+    fit_domain(emb, groups).with_cutoff(3.5).save(with_domain / DOMAIN_FILE)
+    write_hashes(with_domain)
+    run = _couple(tmp_path, with_domain, lms["gpt2"], "projector")
+    _same_domain(run / "bundle" / DOMAIN_FILE, with_domain / DOMAIN_FILE)
+    assert not (run / "domain").exists()  # nothing fitted
+    assert json.loads((run / "run.json").read_text())["done"]["domain"]
+    assert load_bundle(run / "bundle", captioner=False).domain.cutoff == 3.5

@@ -83,6 +83,7 @@ def save_bundle(
     thresholds: dict[int, float] | None = None,
     noncortex: dict[int, float] | None = None,
     cortex: CortexDetector | None = None,
+    domain: DomainModel | None = None,
 ) -> Path:
     """Write a bundle folder atomically (temp folder beside ``path``, then rename).
 
@@ -100,8 +101,15 @@ def save_bundle(
     the open-set score from which a field reads as non-cortex and does not vote on a ROI
     (:meth:`ModelBundle.noncortex_level`; default: none);
     cortex: the cortex detector (:mod:`cytowords.model.cortex`), which then decides which
-    fields vote on a ROI instead of the non-cortex level (default: none)."""
+    fields vote on a ROI instead of the non-cortex level (default: none);
+    domain: the domain model (:mod:`cytowords.model.domain`), written as
+    :data:`~cytowords.model.domain.DOMAIN_FILE` (default: none)."""
     views = check_views(views)
+    if domain is not None and domain.embed_dim != encoder.embed_dim:
+        raise ValueError(
+            f"save_bundle: the domain model was fitted on {domain.embed_dim}-d embeddings; "
+            f"the encoder gives {encoder.embed_dim}-d"
+        )
     table = {int(k): float(v) for k, v in (thresholds or {views: scorer.threshold}).items()}
     if views not in table:
         raise ValueError(f"save_bundle: no threshold for the default {views} views in {table}")
@@ -167,6 +175,8 @@ def save_bundle(
                 captioner, tmp, fp16=fp16, lm_path=str(lm_path) if lm_path else None
             )
             (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+        if domain is not None:
+            domain.save(tmp / DOMAIN_FILE)
         write_hashes(tmp)
     return Path(path)
 

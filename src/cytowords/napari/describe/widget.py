@@ -68,7 +68,9 @@ class DescribeWidget(QWidget):
         self.scale_check.setToolTip(
             "A ROI that would be named is read again at x0.8 and x1.25 the pixel size; "
             "fields that read as another area there do not vote, and a ROI where most do "
-            "is not named (docs/your_scans.md). Off: faster, no such guard."
+            "is not named; when the image's pixel size check (Pixel size row) finds the "
+            "pixel size wrong, every field abstains (docs/your_scans.md). Off: faster, no "
+            "such guard."
         )
         self.cells_check = QCheckBox("cell statistics where the scan has <= 2 µm/px")
         self.cells_check.setToolTip(
@@ -131,10 +133,13 @@ class DescribeWidget(QWidget):
             max_patches=int(self.max_patches.value()),
             measure_cells="auto" if self.cells_check.isChecked() else False,
         )
+        abstain = ""
         if not self.scale_check.isChecked():
             params = replace(params, scale=None)
+        else:  # the image's pixel size check found its pixel size wrong: every field abstains
+            abstain = self.pixel_size.abstain_reason(self.image_choice.value())
         return DescribeRequest(
-            self.model.value(), self.model.device_value(), params, self.model.lm_value()
+            self.model.value(), self.model.device_value(), params, self.model.lm_value(), abstain
         )
 
     # -- layers ----------------------------------------------------------------------

@@ -30,12 +30,16 @@ class DescribeRequest:
         params: sampling/aggregation parameters for the core :class:`Describer`.
         lm_path: the folder of the bundle's language model when it has moved ("": as
             recorded in the bundle).
+        abstain: the reason every field abstains for, when the image's pixel size check
+            found its pixel size wrong (:attr:`ScaleCheck.abstain_reason
+            <cytowords.sections.scale_check.ScaleCheck.abstain_reason>`; "": none).
     """
 
     model: str
     device: str = "auto"
     params: DescribeParams = field(default_factory=DescribeParams)
     lm_path: str = ""
+    abstain: str = ""
 
 
 def describe_events(
@@ -61,7 +65,12 @@ def describe_events(
 
         try:
             res = describer.describe_roi(
-                section, roi, params=request.params, on_progress=progress, cancel=cancel
+                section,
+                roi,
+                params=request.params,
+                on_progress=progress,
+                cancel=cancel,
+                abstain=request.abstain,
             )
         except Cancelled:
             return

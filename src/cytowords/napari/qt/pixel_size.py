@@ -171,6 +171,13 @@ class PixelSizeRow(QWidget):
         else:
             self.set_btn.setEnabled(abs(value - layer_pixel_size_um(image)) > 1e-9)
 
+    def abstain_reason(self, image: Image | None) -> str:
+        """Why every field of ``image`` abstains: its last pixel size check found the pixel
+        size wrong (:attr:`ScaleCheck.abstain_reason`); "" when it did not or it has not
+        been checked (yet) at its current pixel size."""
+        res = self._checked.get(image) if image is not None else None
+        return "" if res is None else res.abstain_reason
+
     def value(self) -> float | None:
         """The chosen image's usable µm per pixel, or None (see :attr:`status`)."""
         image = self._image

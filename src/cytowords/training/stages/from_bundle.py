@@ -2,8 +2,9 @@
 --only captioner``), e.g. to couple a large language model to the bundled model.
 
 The base bundle's encoder, area head, open-set scorer, test-time views and their
-thresholds, non-cortex levels, cortex detector, area list, caption input and atlas
-version are copied unchanged; patches are cut at the base encoder's resolution from the
+thresholds, non-cortex levels, cortex detector, domain model, area list, caption input
+and atlas version are copied unchanged (a base bundle without a domain model gets one:
+the ``domain`` stage fits it on the base bundle's vision parts); patches are cut at the base encoder's resolution from the
 preset's data (or ``--data``), embedded with the base encoder, and only the captioner
 (projector + the LM as ``caption_mode`` says) trains on them. The new bundle's metrics
 are the base bundle's vision metrics plus the new caption metrics.
@@ -32,6 +33,7 @@ from ..pipeline import (
 from ..presets import Preset
 from ..run_folder import Run
 from .caption import readout_settings
+from .domain import run_domain
 
 
 def train_captioner_only(
@@ -113,6 +115,21 @@ def train_captioner_only(
         if cfg.get(key):
             parts[key] = cfg[key]
     parts["fp16"] = cfg.get("weights_dtype") != "float32"
+    if b.domain is not None:
+        parts["domain"] = b.domain
+        if not run.done("domain"):
+            run.finish("domain", 0.0)  # kept as the base bundle has it
+    else:
+        parts["domain"] = run_domain(
+            p,
+            run,
+            out,
+            lambda: load_bundle(base_dir, "cpu", captioner=False),
+            None if data is None else sections,
+            check,
+        )
+    metrics["domain_cutoff"] = parts["domain"].cutoff
+    check()
     return caption_and_save(
         p, run, out, docs, sets, emb, metrics, parts, device, prog, check, cancel
     )
