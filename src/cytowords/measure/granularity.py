@@ -14,9 +14,9 @@ averaged over :data:`ENERGY_SIGMA_UM`. It is a ratio of the tissue's own detail 
 scales, so the stain strength and the scanner's contrast cancel. Sampled along the
 readout's traverses at the same relative depths as the profile, it gives a grain profile
 per traverse. A band of large pyramids (lower layer III) reads as a dip of the share;
-where a layer of small granule cells (IV) lies beneath them the share rises again, and
-in agranular cortex, where the pyramids of III pass into those of V, the dip is shallow
-(:func:`~.layers.grain_band`, docs/measure.md).
+where a layer of small granule cells (IV) lies beneath them the share rises again
+(:func:`~.layers.grain_band`). Agranular cortex with large pyramids in III (premotor,
+motor) dips as deeply in about half of the regions (docs/measure.md).
 """
 
 from __future__ import annotations
