@@ -163,6 +163,7 @@ def split(d: Describer, section, roi: Roi, repeats: int = 3) -> str:
         (readout_mod, "polygon_mask", "ROI mask"),
         (readout_mod, "trace_traverses", "traverses"),
         (readout_mod, "profiles_along", "profiles"),
+        (readout_mod, "grain_profiles", "grain"),
         (readout_mod, "analyse_profile", "layers"),
         (d, "_caption", "caption"),
     ]

@@ -325,8 +325,8 @@ def main() -> None:
     true_err: list[float] = []
     flags: dict[tuple[bool, bool], int] = {}
     confusion: dict[tuple[str, str], int] = {}
-    #: per ROI: brain, truth class, truth presence, decided type, evidence, profile's type
-    iv_rows: list[tuple[int, str, bool, str, str, str]] = []
+    #: per ROI: brain, truth class, truth presence, decided type, evidence, profile's type, area
+    iv_rows: list[tuple[int, str, bool, str, str, str, str]] = []
     dens_err: dict[str, list[tuple[float, float]]] = {}
     border_err: dict[str, list[float]] = {}
     border_n: dict[str, int] = {}
@@ -353,7 +353,7 @@ def main() -> None:
             confusion[key] = confusion.get(key, 0) + 1
             iv_rows.append(
                 (seed, key[0], bool(tr["iv_present"]), key[1],
-                 r.layers.iv_evidence, r.layers.profile_cortex_type)
+                 r.layers.iv_evidence, r.layers.profile_cortex_type, tr["area"])
             )
             if r.cells is not None and args.save_cells:
                 save_cells(args.save_cells, seed, r, tr)
@@ -370,7 +370,8 @@ def main() -> None:
                 f"({e:+.0%}), n={r.n_traverses}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
                 f"{' (oblique)' if r.oblique else ''}; IV {r.layers.iv_present} vs "
                 f"{tr['iv_present']} ({key[1]}, profile {r.layers.profile_cortex_type}, prominence "
-                f"{r.layers.iv_prominence:.2f}, {r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
+                f"{r.layers.iv_prominence:.2f}, grain dip {r.layers.grain_prominence:.2f}, "
+                f"{r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
                 f"{tr['layer_i_width_um']:.0f} µm"
             )
     n = len(rel_err)
@@ -391,6 +392,17 @@ def main() -> None:
             f"{flags.get((False, True), 0) + flags.get((False, False), 0)} not stretched"
         )
         print(f"layer IV presence: {presence_scores(iv_ok)}")
+        alone = [(row[2], True if row[5] in ("granular", "koniocortex") else None) for row in iv_rows]
+        print(f"layer IV presence, the profile's band alone (>= IV_GRANULAR): {presence_scores(alone)}")
+        rates = {c: [row[3] for row in iv_rows if row[1] == c] for c in ("granular", "agranular")}
+        print(
+            "readout noise rates: granular class left undecided "
+            f"{sum(t == 'undecided' for t in rates['granular'])}/{len(rates['granular'])}, "
+            "agranular class read with a layer IV "
+            f"{sum(t != 'undecided' for t in rates['agranular'])}/{len(rates['agranular'])}"
+        )
+        wrong = [f"{row[0]} {row[6]}" for row in iv_rows if row[3] != "undecided" and not row[2]]
+        print(f"layer IV shown without one in the truth: {', '.join(wrong) or 'none'}")
         print_confusion(confusion)
         band: dict[tuple[str, str], int] = {}
         for row in iv_rows:

@@ -8,6 +8,8 @@ measures along them. Everything is in physical units (µm, mm, cells/mm²).
 
 - :func:`measure_roi` -> :class:`Readout` (``to_dict()``, ``statements()``).
 - :func:`analyse_profile` — layer I, layer IV and the vocabulary from one mean profile.
+- :mod:`.granularity` — the grain of the stain along the traverses (fine-grain share per
+  depth at 4 µm/px), which decides layer IV where the scan has that resolution.
 - :mod:`.borders` — observer-independent area borders along a path on the cortex
   (``find_borders``).
 """

@@ -9,7 +9,9 @@ Steps (each at the resolution it needs, reading only the region's window):
    each traverse's deep end is refined to the middle of the grey/white transition;
 3. profiles: optical density along each traverse at :data:`N_DEPTH` relative depths;
 4. thickness from the traverse lengths; oblique or tangential cuts flagged;
-5. layers and vocabulary from the mean profile (:mod:`.layers`);
+5. layers and vocabulary from the mean profile (:mod:`.layers`); on scans with a level at
+   :data:`~.granularity.GRAIN_UM` µm/px or finer, the grain of the stain along the
+   traverses as well (:mod:`.granularity`, :func:`~.layers.with_grain_iv`);
 6. cells (:mod:`.cells`) along a few traverses when the scan has <= 2 µm/px; layer IV is
    shown only when the profile and the somata both show it, else undecided
    (:func:`~.layers.with_cell_iv`).
@@ -28,7 +30,8 @@ from ..jobs import Cancelled, is_cancelled
 from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
 from .errors import MeasureError
-from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv
+from .granularity import GRAIN_UM, grain_profiles
+from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv, with_grain_iv
 from .polygon import as_vertices, polygon_mask
 from .ribbon import (
     CURVED_RATIO,
@@ -86,6 +89,9 @@ class Readout:
     profile_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     profile_p10: np.ndarray = field(default_factory=lambda: np.zeros(0))
     profile_p90: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: mean fine-grain share at ``depth`` (:mod:`.granularity`); empty when the scan has
+    #: no level at :data:`~.granularity.GRAIN_UM` µm/px or finer
+    grain_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     layers: LayerEstimate | None = None
     wm_border_width_um: float = float("nan")
     wm_border: str | None = None
@@ -158,6 +164,7 @@ class Readout:
                 "sd": arr(self.profile_sd),
                 "p10": arr(self.profile_p10),
                 "p90": arr(self.profile_p90),
+                "grain": arr(self.grain_mean),
             },
             "layers": self.layers.to_dict() if self.layers else None,
             "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
@@ -198,6 +205,8 @@ class Readout:
                 out.append(f"Layer IV is undecided: {lay.iv_undecided}.")
             elif lay.iv_evidence == "profile and cells":
                 out.append(_cell_iv_sentence(lay.cortex_type))
+            elif lay.iv_evidence.startswith("profile and grain"):
+                out.append(_grain_iv_sentence(lay))
             elif lay.cortex_type == "koniocortex":
                 out.append(
                     "The profile shows a broad, dense band where layer IV lies (koniocortex-like)."
@@ -288,6 +297,22 @@ def _cell_iv_sentence(cortex_type: str) -> str:
         "layers III and V, and the profile a dense band there, as an inner granular layer "
         "IV does."
     )
+
+
+def _grain_iv_sentence(lay: LayerEstimate) -> str:
+    """What the grain of the stain (and the profile) show when layer IV is shown from the
+    grain (:func:`~.layers.with_grain_iv`)."""
+    text = (
+        "The grain of the stain shows a band of large somata with finer, smaller ones "
+        "below it between layers III and V, as above an inner granular layer IV"
+    )
+    if lay.cortex_type == "koniocortex":
+        text += ", and the profile a broad dense band there (koniocortex-like)"
+    elif lay.profile_cortex_type in ("granular", "koniocortex"):
+        text += ", and the profile a dense band there"
+    if lay.iv_evidence.endswith("cells"):
+        text += "; the somata show a band of small, densely packed cells there too"
+    return text + "."
 
 
 def _cancel_check(cancel) -> Callable[[], None]:
@@ -423,6 +448,13 @@ def measure_roi(
     reasons.append("columnar organisation (no measure of it yet)")
     origin = np.array([y0, x0])
     out.traverses_um = [(t.points + 0.5) * p + origin for t in trs]
+    glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
+    if sizes[0] <= GRAIN_UM * 1.0001:
+        grain = grain_profiles(
+            lambda *a: section.read_window(*a, fill=np.nan), out.traverses_um, glass, N_DEPTH
+        )
+        out.grain_mean = grain.mean(0)
+        out.layers = with_grain_iv(out.layers, out.grain_mean)
     progress(4)
     want = cells is True or (cells == "auto" and sizes[0] <= CELL_MAX_PX_UM)
     if cells is True and sizes[0] > CELL_MAX_PX_UM:
@@ -435,7 +467,6 @@ def measure_roi(
     if want:
         pick = np.unique(np.linspace(0, len(trs) - 1, min(CELL_TRAVERSES, len(trs))).round())
         paths = [out.traverses_um[int(i)] for i in pick]
-        glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
         cell_px = sizes[section.level_for(CELL_MAX_PX_UM)]
         out.cells = cells_along(section.read_window, paths, glass, cell_px, cancel=check)
         civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)

@@ -1,0 +1,127 @@
+"""The grain of the stain (cytowords.measure.granularity) and layer IV from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytowords.measure import analyse_profile
+from cytowords.measure.granularity import GRAIN_UM, fine_grain_share, grain_profiles
+from cytowords.measure.layers import (
+    IV_GRAIN,
+    grain_band,
+    iv_from_cells,
+    with_cell_iv,
+    with_grain_iv,
+)
+from cytowords.measure.ribbon import optical_density
+
+from .test_layers import GRANULAR, somata
+
+DEPTH = (np.arange(100) + 0.5) / 100
+
+
+def blobs(diam_um: float, per_mm2: float, side_um: float = 800.0, seed: int = 0) -> np.ndarray:
+    """An optical-density image at GRAIN_UM µm/px: round somata of ``diam_um`` (±15 %) at
+    ``per_mm2``, each of optical density 0.5 (summed where they overlap)."""
+    rng = np.random.default_rng(seed)
+    n_px = int(side_um / GRAIN_UM)
+    n = rng.poisson(per_mm2 * (side_um / 1000) ** 2)
+    yx = rng.uniform(0, side_um, (n, 2))
+    r = rng.normal(diam_um, 0.15 * diam_um, n).clip(3) / 2
+    yy, xx = (np.mgrid[0:n_px, 0:n_px] + 0.5) * GRAIN_UM
+    od = np.zeros((n_px, n_px))
+    for (y, x), rr in zip(yx, r):
+        k = int(np.ceil(rr / GRAIN_UM)) + 2
+        iy, ix = int(y / GRAIN_UM), int(x / GRAIN_UM)
+        sl = (slice(max(iy - k, 0), iy + k + 1), slice(max(ix - k, 0), ix + k + 1))
+        d = np.hypot(yy[sl] - y, xx[sl] - x)
+        od[sl] += 0.5 * np.clip(rr - d + 0.5 * GRAIN_UM, 0, GRAIN_UM) / GRAIN_UM
+    return od
+
+
+def test_small_somata_make_a_finer_grain_than_large_ones_whatever_the_stain():
+    centre = (slice(20, -20), slice(20, -20))
+    small = np.median(fine_grain_share(blobs(7.0, 2500), GRAIN_UM)[centre])
+    large = np.median(fine_grain_share(blobs(16.0, 1200), GRAIN_UM)[centre])
+    assert small > large + 0.1, (small, large)
+    # a stronger stain or scanner contrast scales the optical density: the share is a ratio
+    od = blobs(7.0, 2500)
+    assert np.allclose(fine_grain_share(3.0 * od, GRAIN_UM), fine_grain_share(od, GRAIN_UM), atol=1e-4)
+
+
+def _grain(dip: float, at: float = 0.5) -> np.ndarray:
+    """A hand-made grain profile: fine under the pia and in VI, a dip of ``dip`` at ``at``."""
+    return 0.6 - 0.1 * DEPTH - dip * np.exp(-(((DEPTH - at) / 0.06) ** 2))
+
+
+def test_grain_band_finds_the_dip_between_layers_iii_and_v():
+    prom, at = grain_band(_grain(0.2))
+    assert prom > 0.7 and at == pytest.approx(0.5, abs=0.02)
+    # no dip, or one outside 30-72 % depth: no band
+    assert grain_band(_grain(0.0))[0] == 0.0
+    assert grain_band(_grain(0.2, at=0.85))[0] < 0.2
+    # scale and offset of the share do not matter
+    assert grain_band(2.0 * _grain(0.2) + 1.0)[0] == pytest.approx(prom)
+    with pytest.raises(ValueError):
+        grain_band(np.full(10, 0.5))
+
+
+def _od(band: bool) -> np.ndarray:
+    p = 0.1 + 0.3 * (DEPTH > 0.1)
+    return p + (0.15 * np.exp(-(((DEPTH - 0.5) / 0.04) ** 2)) if band else 0.0)
+
+
+def test_layer_iv_from_the_grain_decides_over_the_profile_band():
+    # a dense band with no grain dip (the pyramids of lower III and V): undecided
+    est = with_grain_iv(analyse_profile(_od(True), 2500.0), _grain(0.0))
+    assert est.profile_cortex_type == "granular" and est.iv_present is None
+    assert est.cortex_type is None and "III/IV" not in est.borders
+    assert "agranular cortex too" in est.iv_undecided
+    # a grain dip and no band (granule cells no darker than the pyramids): granular,
+    # without borders; with the band too: the profile's borders
+    est = with_grain_iv(analyse_profile(_od(False), 2500.0), _grain(0.2))
+    assert est.iv_present is True and est.cortex_type == "granular"
+    assert est.iv_evidence == "profile and grain" and not np.isfinite(est.iv_top)
+    assert est.grain_prominence >= IV_GRAIN
+    both = with_grain_iv(analyse_profile(_od(True), 2500.0), _grain(0.2))
+    assert both.iv_present is True and 0.4 < both.iv_top < 0.5 < both.iv_bottom < 0.6
+    assert "III/IV" in both.borders
+    # neither: undecided, never agranular
+    none = with_grain_iv(analyse_profile(_od(False), 2500.0), _grain(0.0))
+    assert none.iv_present is None and none.cortex_type is None
+
+
+def test_somata_give_the_borders_but_do_not_overrule_the_grain():
+    est = with_grain_iv(analyse_profile(_od(False), 2500.0), _grain(0.2))
+    est = with_cell_iv(est, iv_from_cells(*somata(GRANULAR)))
+    assert est.iv_present is True and est.iv_evidence == "profile and grain and cells"
+    assert 0.40 <= est.iv_top <= 0.47 and 0.53 <= est.iv_bottom <= 0.60
+    assert set(est.borders) >= {"III/IV", "IV/V"}
+
+
+def test_grain_profiles_along_a_traverse_follow_the_layers():
+    # a column of small somata (0-400 µm and 560-800 µm) over large ones (400-560 µm)
+    small = blobs(7.0, 2500, side_um=800.0, seed=1)
+    large = blobs(18.0, 1000, side_um=800.0, seed=2)
+    rows = (np.arange(small.shape[0]) + 0.5) * GRAIN_UM
+    od = np.where(((rows >= 400) & (rows < 560))[:, None], large, small)
+    glass = 200.0
+    img = glass * np.exp(-od)
+
+    def read(y0, x0, h, w, p):
+        assert p == GRAIN_UM
+        out = np.full((int(round(h / p)), int(round(w / p))), np.nan)
+        iy, ix = int(round(y0 / p)), int(round(x0 / p))
+        ys, xs = slice(max(iy, 0), iy + out.shape[0]), slice(max(ix, 0), ix + out.shape[1])
+        part = img[ys, xs]
+        out[max(-iy, 0) : max(-iy, 0) + part.shape[0], max(-ix, 0) : max(-ix, 0) + part.shape[1]] = part
+        return out
+
+    path = np.stack([np.linspace(80, 720, 50), np.full(50, 400.0)], 1)
+    g = grain_profiles(read, [path, path + [0, 60]], glass)
+    assert g.shape == (2, 100) and np.all(np.isfinite(g))
+    prom, at = grain_band(g.mean(0))
+    # the large somata lie at (400-80)/640 .. (560-80)/640 = 0.5-0.75 relative depth
+    assert prom >= IV_GRAIN and 0.5 <= at <= 0.72
+    assert np.allclose(optical_density(img, glass), od, atol=1e-6)
