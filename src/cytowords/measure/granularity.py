@@ -67,8 +67,10 @@ def _share_blocks(od: np.ndarray, pixel_um: float) -> tuple[np.ndarray, int]:
     k = max(1, int(ENERGY_SIGMA_UM / pixel_um / 2))
     # the blocks' own width adds k²/12 px² of variance to the blur
     s = np.sqrt(max((ENERGY_SIGMA_UM / pixel_um) ** 2 - k * k / 12.0, 0.25)) / k
-    fine = ndi.gaussian_filter(_block_mean((od - g1) ** 2, k), s)
-    coarse = ndi.gaussian_filter(_block_mean((g1 - g2) ** 2, k), s)
+    g2 -= g1  # in place: the coarse band, then the fine one
+    g1 -= od
+    fine = ndi.gaussian_filter(_block_mean(np.square(g1, out=g1), k), s)
+    coarse = ndi.gaussian_filter(_block_mean(np.square(g2, out=g2), k), s)
     total = fine + coarse
     share = np.where(total > 0, fine / np.maximum(total, 1e-12), np.nan)
     return share.astype(np.float32), k
@@ -78,11 +80,12 @@ def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
     """Means over ``k`` × ``k`` blocks (the last partial blocks over what they hold)."""
     h, w = a.shape
     hp, wp = -(-h // k) * k, -(-w // k) * k
-    pad = np.pad(a, ((0, hp - h), (0, wp - w)))
-    ones = np.pad(np.ones_like(a), ((0, hp - h), (0, wp - w)))
+    pad = np.zeros((hp, wp), dtype=a.dtype)
+    pad[:h, :w] = a
     num = pad.reshape(hp // k, k, wp // k, k).sum((1, 3))
-    den = ones.reshape(hp // k, k, wp // k, k).sum((1, 3))
-    return num / den
+    rows = np.minimum(k, h - np.arange(0, hp, k))
+    cols = np.minimum(k, w - np.arange(0, wp, k))
+    return num / np.outer(rows, cols)
 
 
 def grain_profiles(
