@@ -33,6 +33,7 @@ docs/your_scans.md.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,6 +236,34 @@ class ScaleCheck:
             f"{here:.0%} of {n} tissue fields read as a known area at it (best "
             f"{max(self.accepted):.0%}, pixel sizes from {lo:.3g} to {hi:.3g} µm tried)"
         )
+
+
+class PendingCheck:
+    """A pixel size check running in another thread: :meth:`finish` is called there with
+    its result (None: stopped or failed), and a job that needs the verdict waits for it in
+    its own thread (:meth:`wait`), never on the GUI thread."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.result: ScaleCheck | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the check ended (with a result or not)."""
+        return self._done.is_set()
+
+    def finish(self, result: ScaleCheck | None) -> None:
+        """Record the check's result (None: stopped or failed) and wake the waiters."""
+        self.result = result
+        self._done.set()
+
+    def wait(self, cancel: threading.Event | None = None, poll_s: float = 0.1) -> ScaleCheck | None:
+        """Block until the check ended and return its result; None at once when ``cancel``
+        is set meanwhile (looked at every ``poll_s`` seconds)."""
+        while not self._done.wait(poll_s):
+            if cancel is not None and cancel.is_set():
+                return None
+        return self.result
 
 
 def unfamiliar_message(share: float, what: str = READ_AS_KNOWN) -> str:

@@ -11,7 +11,7 @@ from qtpy.QtWidgets import QApplication
 
 from cytowords.napari.describe.results import REJECTED_LABEL
 from cytowords.napari.describe.widget import DescribeWidget
-from cytowords.napari.events import Done
+from cytowords.napari.events import Done, Loaded
 from cytowords.napari.io.layers import camera
 from tests.support.napari_helpers import Notes, add_section, rect, wait_idle
 
@@ -415,3 +415,103 @@ def test_cell_statistics_checkbox_reaches_the_jobs(widget) -> None:
     assert w.request().params.measure_cells == "auto"
     w.cells_check.setChecked(False)
     assert w.request().params.measure_cells is False
+
+
+@pytest.fixture(scope="module")
+def half_scale_pixels() -> np.ndarray:
+    """Brain 204's virtual section rendered at 32 µm/px (as in tests/describe/
+    test_scale_check.py), to be added with a stated pixel size of 16 µm: half the truth,
+    which the pixel size check calls suspect."""
+    from cytowords.synth.section import virtual_section
+
+    lazy = virtual_section(204, size_mm=(80, 60), pixel_size_um=32.0)
+    return np.asarray(lazy.levels[0].compute())
+
+
+def test_describe_right_after_the_image_is_added_waits_for_its_pixel_size_check(
+    make_napari_viewer, qtbot, half_scale_pixels
+) -> None:
+    """Issue #22: the first describe job of an image whose pixel size is wrong starts
+    while the image's check runs; it waits for the check in its worker and abstains with
+    the check's reason. With the scale checkbox off a job does not wait nor abstain."""
+    from cytowords.napari.describe.panel import _status
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(half_scale_pixels, scale=(16.0, 16.0), name="b204 at 16 µm")
+    w = DescribeWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value("default")
+    assert w.scale_check.isChecked()
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(1250, 1250, 1750, 1750))  # 8 mm square on tissue
+    assert w.pixel_size.pending(image) is None and w.pixel_size.abstain_reason(image) == ""
+    with Notes() as notes:
+        w.describe_all()
+        # the check was started by the job, and runs: the job waits for it in its thread
+        assert w.pixel_size.pending(image) is not None and w._worker is not None
+        assert "checking the pixel size" in w.progress.status.text()
+        wait_idle(qtbot, w, timeout=180000)
+    why = w.pixel_size.abstain_reason(image)
+    assert why.startswith("pixel size looks off by about") and "stated 16 µm, too small" in why
+    row = layer.features.to_dict("records")[0]
+    assert _status(row) == "abstained" and row["reason"] == why
+    assert int(row["n_voting"]) == 0 and row["area"] == "__none__"
+    assert notes.any("ROI 1", "fields abstain"), notes.messages
+    assert w.pixel_size.pending(image) is None  # finished: later jobs use the cached result
+    assert w.request().abstain == why and w.request().pending_check is None
+
+    # scale checkbox off, on a second image whose check has not run: the job starts the
+    # check but neither waits for it nor abstains
+    other = viewer.add_image(half_scale_pixels, scale=(16.0, 16.0), name="again")
+    w.image_choice.set_value(other)
+    w.scale_check.setChecked(False)
+    w.describe_all()
+    assert w.pixel_size.pending(other) is not None  # running, not waited for
+    assert "checking the pixel size" not in w.progress.status.text()
+    wait_idle(qtbot, w, timeout=180000)
+    row = layer.features.to_dict("records")[0]
+    assert "fields abstain" not in str(row["reason"])
+    assert w.request().abstain == "" and w.request().pending_check is None
+    w.scale_check.setChecked(True)  # its check had finished meanwhile: suspect too
+    assert w.request().abstain == w.pixel_size.abstain_reason(other) != ""
+
+
+def test_describe_jobs_wait_for_a_running_pixel_size_check(tiny_bundle) -> None:
+    """A job given the image's running check waits for it in its own thread: it abstains
+    with the reason of a suspect verdict, describes as usual when the check ended without
+    one (failed or stopped), and stops at once when cancelled while it waits."""
+    import threading
+
+    from cytowords.napari.describe.worker import DescribeRequest, describe_events
+    from cytowords.regions import Roi
+    from cytowords.sections.scale_check import PendingCheck, ScaleCheck
+    from tests.support.training_sections import in_memory_section
+
+    section = in_memory_section(0)
+    roi = Roi.rectangle(2000, 2000, 9000, 9000)
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    suspect = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
+
+    def run(result, cancel_after: float | None = None) -> list:
+        pending, cancel = PendingCheck(), threading.Event()
+        later = (
+            threading.Timer(0.3, pending.finish, (result,))
+            if cancel_after is None
+            else threading.Timer(cancel_after, cancel.set)
+        )
+        later.start()
+        request = DescribeRequest(str(tiny_bundle), "cpu", pending_check=pending)
+        events = list(describe_events(request, section, [(1, roi)], cancel))
+        later.join()
+        assert pending.done == (cancel_after is None)
+        return events
+
+    res = [e for e in run(suspect) if isinstance(e, Done)][0].result
+    assert res.rejected and res.rejection_reason == suspect.abstain_reason
+    assert res.n_voting == 0
+    res = [e for e in run(None) if isinstance(e, Done)][0].result
+    assert res.rejection_reason != suspect.abstain_reason and res.n_voting > 0
+    t = time.monotonic()
+    events = run(suspect, cancel_after=0.3)
+    assert time.monotonic() - t < 10.0
+    assert not [e for e in events if not isinstance(e, Loaded)]  # no ROI started

@@ -133,13 +133,20 @@ class DescribeWidget(QWidget):
             max_patches=int(self.max_patches.value()),
             measure_cells="auto" if self.cells_check.isChecked() else False,
         )
-        abstain = ""
+        abstain, pending = "", None
         if not self.scale_check.isChecked():
             params = replace(params, scale=None)
         else:  # the image's pixel size check found its pixel size wrong: every field abstains
-            abstain = self.pixel_size.abstain_reason(self.image_choice.value())
+            image = self.image_choice.value()
+            abstain = self.pixel_size.abstain_reason(image)
+            pending = self.pixel_size.pending(image)  # still running: the job waits for it
         return DescribeRequest(
-            self.model.value(), self.model.device_value(), params, self.model.lm_value(), abstain
+            self.model.value(),
+            self.model.device_value(),
+            params,
+            self.model.lm_value(),
+            abstain,
+            pending,
         )
 
     # -- layers ----------------------------------------------------------------------
@@ -281,9 +288,11 @@ class DescribeWidget(QWidget):
         if not jobs:
             return
         self.pixel_size.auto_check()
-        cancel = self.progress.start(f"loading model, {len(jobs)} ROI(s) to describe…")
+        request = self.request()
+        what = ", checking the pixel size" if request.pending_check is not None else ""
+        cancel = self.progress.start(f"loading model{what}, {len(jobs)} ROI(s) to describe…")
         worker = describe_worker(
-            self.request(),
+            request,
             section,
             jobs,
             cancel,

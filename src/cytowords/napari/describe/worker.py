@@ -17,6 +17,7 @@ from ...describe import DescribeParams, Describer
 from ...jobs import Cancelled
 from ...regions import Roi, RoiError
 from ...sections import Section
+from ...sections.scale_check import PendingCheck
 from ..events import Done, Failed, JobEvent, Loaded, Started
 
 
@@ -33,6 +34,10 @@ class DescribeRequest:
         abstain: the reason every field abstains for, when the image's pixel size check
             found its pixel size wrong (:attr:`ScaleCheck.abstain_reason
             <cytowords.sections.scale_check.ScaleCheck.abstain_reason>`; "": none).
+        pending_check: the image's pixel size check, still running when the job was
+            requested (None: none runs). The job waits for it in its own thread, after
+            loading the model and before the first ROI, and abstains with its reason when
+            it finds the pixel size wrong.
     """
 
     model: str
@@ -40,6 +45,7 @@ class DescribeRequest:
     params: DescribeParams = field(default_factory=DescribeParams)
     lm_path: str = ""
     abstain: str = ""
+    pending_check: PendingCheck | None = None
 
 
 def describe_events(
@@ -53,6 +59,12 @@ def describe_events(
     describer = Describer(request.model, request.device, lm_path=request.lm_path or None)
     yield Loaded(str(describer.model_path))
     describer.check_section(section)
+    abstain = request.abstain
+    if not abstain and request.pending_check is not None:
+        checked = request.pending_check.wait(cancel)
+        if cancel.is_set():
+            return
+        abstain = "" if checked is None else checked.abstain_reason
     n = len(jobs)
     for k, (roi_id, roi) in enumerate(jobs):
         if cancel.is_set():
@@ -70,7 +82,7 @@ def describe_events(
                 params=request.params,
                 on_progress=progress,
                 cancel=cancel,
-                abstain=request.abstain,
+                abstain=abstain,
             )
         except Cancelled:
             return

@@ -11,6 +11,7 @@ the user set it: the image and the layers aligned with it are re-scaled to µm
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 
@@ -28,6 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...sections.scale_check import PendingCheck, check_pixel_size
 from ..io.layers import (
     LayerError,
     layer_pixel_size_um,
@@ -56,12 +58,24 @@ def check_is_bad(res) -> bool:
     return res is not None and (res.verdict == "suspect" or not res.familiar)
 
 
-def _check(model: str, device: str, section, stop: threading.Event, lm_path: str = ""):
+def _check(
+    model: str,
+    device: str,
+    section,
+    stop: threading.Event,
+    lm_path: str = "",
+    pending: PendingCheck | None = None,
+):
     from ...model import get_bundle
-    from ...sections.scale_check import check_pixel_size
 
-    bundle = get_bundle(model, device, captioner=False, lm_path=lm_path or None)
-    return check_pixel_size(section, bundle, cancel=stop.is_set)
+    res = None
+    try:
+        bundle = get_bundle(model, device, captioner=False, lm_path=lm_path or None)
+        res = check_pixel_size(section, bundle, cancel=stop.is_set)
+        return res
+    finally:  # jobs waiting for this check go on (without a verdict when it failed)
+        if pending is not None:
+            pending.finish(res)
 
 
 #: a napari thread worker running :func:`cytowords.sections.scale_check.check_pixel_size`
@@ -84,6 +98,7 @@ class PixelSizeRow(QWidget):
         self.worker = None
         self.last_check = None
         self._checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._pending: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._stop = threading.Event()  # set when the application quits
         app = QApplication.instance()
         if app is not None:
@@ -178,6 +193,11 @@ class PixelSizeRow(QWidget):
         res = self._checked.get(image) if image is not None else None
         return "" if res is None else res.abstain_reason
 
+    def pending(self, image: Image | None) -> PendingCheck | None:
+        """The check of ``image`` still running (*Check* or :meth:`auto_check`), for a job
+        to wait for in its own thread (:meth:`PendingCheck.wait`); None when none runs."""
+        return self._pending.get(image) if image is not None else None
+
     def value(self) -> float | None:
         """The chosen image's usable µm per pixel, or None (see :attr:`status`)."""
         image = self._image
@@ -196,6 +216,7 @@ class PixelSizeRow(QWidget):
             show_error(str(exc))
             return
         self._checked.pop(image, None)  # checked at the old size: check again
+        self._pending.pop(image, None)
         self.refresh()
         self.changed.emit(image)
 
@@ -216,10 +237,13 @@ class PixelSizeRow(QWidget):
         self.status.setStyleSheet(_OK_STYLE)
         self.check_btn.setEnabled(False)
         lm = self.model.lm_value()
-        worker = scale_check_worker(model, device, section, self._stop, lm, _ignore_errors=True)
-        worker.returned.connect(self._on_checked)
-        worker.errored.connect(lambda exc: self._on_check_error(exc, quiet))
-        worker.finished.connect(self._on_check_finished)
+        pending = self._pending[image] = PendingCheck()
+        worker = scale_check_worker(
+            model, device, section, self._stop, lm, pending, _ignore_errors=True
+        )
+        worker.returned.connect(lambda res: self._on_checked(res, image))
+        worker.errored.connect(lambda exc: self._on_check_error(exc, quiet, image))
+        worker.finished.connect(lambda: self._on_check_finished(image, pending))
         self.worker = worker
         worker.start()
 
@@ -230,9 +254,8 @@ class PixelSizeRow(QWidget):
         if image is not None and image not in self._checked and self.value() is not None:
             self.check(quiet=True)
 
-    def _on_check_error(self, exc: Exception, quiet: bool) -> None:
-        if self._image is not None:
-            self._checked[self._image] = None  # not retried by every job
+    def _on_check_error(self, exc: Exception, quiet: bool, image: Image) -> None:
+        self._checked[image] = None  # not retried by every job
         self.status.setText(f"pixel size check failed: {exc}")
         if not quiet:
             show_error(f"pixel size check failed: {exc}")
@@ -243,19 +266,23 @@ class PixelSizeRow(QWidget):
         if self.worker is not None:
             QThreadPool.globalInstance().waitForDone(5000)
 
-    def _on_checked(self, res) -> None:
+    def _on_checked(self, res, image: Image) -> None:
         if res is None:  # stopped
             return
         self.last_check = res
-        if self._image is not None:
-            self._checked[self._image] = res
+        if not math.isclose(res.stated_um, layer_pixel_size_um(image) or 0.0, rel_tol=1e-6):
+            return  # re-scaled while it was checked: the verdict is for the old size
+        self._checked[image] = res
         if res.verdict == "suspect":
             show_warning(res.message)
         if not res.familiar:
             show_warning(res.familiarity_message)
-        self.status.setText(check_text(res))
-        self.status.setStyleSheet(_BAD_STYLE if check_is_bad(res) else _OK_STYLE)
+        if image is self._image:  # else another image is shown now: its row stays
+            self.status.setText(check_text(res))
+            self.status.setStyleSheet(_BAD_STYLE if check_is_bad(res) else _OK_STYLE)
 
-    def _on_check_finished(self) -> None:
+    def _on_check_finished(self, image: Image, pending: PendingCheck) -> None:
+        if self._pending.get(image) is pending:
+            del self._pending[image]
         self.worker = None
         self.check_btn.setEnabled(self._image is not None)
