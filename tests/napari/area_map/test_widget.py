@@ -237,3 +237,82 @@ def test_a_second_map_keeps_the_first_hidden_and_summarises(widget, qtbot) -> No
     assert second[0].name != first[0].name and w.maps_of(image) == first + second
     text = w.progress.status.text()
     assert "1 earlier map(s) hidden" in text and "largest: " in text and "mm² accepted" in text
+
+
+@pytest.fixture(scope="module")
+def half_scale_pixels() -> np.ndarray:
+    """Brain 204's virtual section rendered at 32 µm/px (as in tests/napari/describe/
+    test_widget.py), to be added with a stated pixel size of 16 µm: half the truth, which
+    the pixel size check calls suspect."""
+    from cytowords.synth.section import virtual_section
+
+    lazy = virtual_section(204, size_mm=(80, 60), pixel_size_um=32.0)
+    return np.asarray(lazy.levels[0].compute())
+
+
+def test_map_of_an_image_whose_pixel_size_is_wrong_is_not_made(
+    make_napari_viewer, qtbot, half_scale_pixels
+) -> None:
+    """Issue #22: a map requested while the image's check runs waits for it in its worker
+    and, the check finding the pixel size wrong, adds nothing: one notification naming the
+    image and the check's reason, the widget ready again. Once the verdict is known a map
+    is refused the same way at once."""
+    from cytowords.napari.area_map.widget import AreaMapWidget
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(half_scale_pixels, scale=(16.0, 16.0), name="b204 at 16 µm")
+    w = AreaMapWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value("default")
+    w.region_combo.setCurrentText("whole section")
+    n_before = len(viewer.layers)
+    for first in (True, False):
+        with Notes() as notes:
+            w.run()
+            if first:  # the job started the check and waits for it in its thread
+                assert w.pixel_size.pending(image) is not None and w._worker is not None
+                assert "checking the pixel size" in w.progress.status.text()
+            wait_idle(qtbot, w, timeout=180000)
+        why = w.pixel_size.abstain_reason(image)
+        assert why.startswith("pixel size looks off by about") and "stated 16 µm" in why
+        refusals = [m for m in notes.messages if "not mapped" in m]
+        assert refusals == [f"'b204 at 16 µm' not mapped: {why}"], notes.messages
+        assert len(viewer.layers) == n_before and w.last_layers == []
+        assert w.run_btn.isEnabled() and w.progress.status.text() == f"not mapped: {why}"
+        assert w.pixel_size.pending(image) is None
+
+
+def test_a_check_asked_for_while_another_runs_is_queued_and_waited_for(
+    make_napari_viewer, qtbot, half_scale_pixels
+) -> None:
+    """Issue #22: one check runs at a time; a map of image B requested while image A's
+    check runs gets B's check queued behind A's, waits for it and is refused with its
+    reason (before, no check started for B and B was mapped at its wrong pixel size)."""
+    from cytowords.napari.area_map.widget import AreaMapWidget
+
+    viewer = make_napari_viewer()
+    a = viewer.add_image(half_scale_pixels, scale=(16.0, 16.0), name="A")
+    b = viewer.add_image(half_scale_pixels, scale=(16.0, 16.0), name="B")
+    w = AreaMapWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value("default")
+    w.region_combo.setCurrentText("whole section")
+    w.image_choice.set_value(a)
+    w.pixel_size.check()
+    running = w.pixel_size.worker
+    assert running is not None and w.pixel_size.pending(a) is not None
+    w.image_choice.set_value(b)
+    n_before = len(viewer.layers)
+    with Notes() as notes:
+        w.run()
+        pending_b = w.pixel_size.pending(b)
+        assert pending_b is not None and not pending_b.done  # queued behind A's
+        assert w.pixel_size.worker is running  # still A's: one check at a time
+        assert "queued" in w.pixel_size.status.text()
+        wait_idle(qtbot, w, timeout=240000)
+    assert pending_b.done and pending_b.result is not None
+    why_a, why_b = w.pixel_size.abstain_reason(a), w.pixel_size.abstain_reason(b)
+    assert why_a and why_b == pending_b.result.abstain_reason != ""
+    assert [m for m in notes.messages if "not mapped" in m] == [f"'B' not mapped: {why_b}"]
+    assert len(viewer.layers) == n_before and w.run_btn.isEnabled()
+    assert w.pixel_size.pending(a) is None and w.pixel_size.pending(b) is None

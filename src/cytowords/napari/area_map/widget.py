@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...sections import Section
+from ...sections.scale_check import PendingCheck
 from ..events import Done, Failed, JobEvent, Loaded
 from ..io.layers import (
     LayerError,
@@ -65,6 +66,9 @@ REGIONS = ("current view", "selected ROI", "whole section")
 VIEW_CHOICES = ("model default", "1 (fastest)", "2", "4", "8")
 #: largest map side (tiles); the stride grows so that the Labels layer stays this small
 MAX_MAP_PX = 2048
+#: the ``item`` of the :class:`~..events.Failed` event of a map not made because the
+#: image's pixel size check found its pixel size wrong
+ABSTAINED = -1
 
 
 @dataclass
@@ -82,6 +86,12 @@ class AreaMapRequest:
             describe widget loaded serves both.
         live: a *Follow view* map: the stride is the finest that is fast for the model
             (:func:`~._live_view.live_stride_um`), ``stride_um`` is ignored.
+        abstain: why the image is not mapped: its pixel size check found its pixel size
+            wrong (:attr:`ScaleCheck.abstain_reason
+            <cytowords.sections.scale_check.ScaleCheck.abstain_reason>`; "": none).
+        pending_check: the image's pixel size check, still running when the map was
+            requested (None: none runs). The job waits for it in its own thread, after
+            loading the model, and does not map when it finds the pixel size wrong.
     """
 
     model: str
@@ -91,6 +101,8 @@ class AreaMapRequest:
     views: int | None = None
     lm_path: str = ""
     live: bool = False
+    abstain: str = ""
+    pending_check: PendingCheck | None = None
 
 
 def fitting_stride(extent_um: float, stride_um: float | None, patch_um: float) -> float | None:
@@ -108,15 +120,27 @@ def area_map_events(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[JobEvent]:
     """Yields ``Loaded()`` then ``Done(AreaMap)`` or ``Failed(message)``; nothing more
-    when cancelled."""
+    when cancelled. When the image's pixel size check finds its pixel size wrong
+    (``request.abstain``, or ``request.pending_check`` once it ends) nothing is mapped:
+    ``Failed(reason, item=ABSTAINED)``."""
     from ...jobs import Cancelled
     from ...mapping import compute_area_map
     from ...model import get_bundle
 
+    if request.abstain:
+        yield Failed(request.abstain, ABSTAINED)
+        return
     bundle = get_bundle(
         request.model, request.device, captioner=False, lm_path=request.lm_path or None
     )
     yield Loaded()
+    if request.pending_check is not None:
+        checked = request.pending_check.wait(cancel)
+        if cancel.is_set():
+            return
+        if checked is not None and checked.abstain_reason:
+            yield Failed(checked.abstain_reason, ABSTAINED)
+            return
     y0, x0, y1, x1 = request.region_um or (0.0, 0.0, *section.shape_um)
     if request.live:
         stride = live_stride_um((y0, x0, y1, x1), *model_strides(bundle))
@@ -290,7 +314,11 @@ class AreaMapWidget(QWidget):
             show_error(str(exc))
             return
         self.pixel_size.auto_check()
-        cancel = self.progress.start("loading model…")
+        # the image's pixel size check found (or, still running, may find) it wrong: no map
+        request.abstain = self.pixel_size.abstain_reason(image)
+        request.pending_check = self.pixel_size.pending(image)
+        what = ", checking the pixel size" if request.pending_check is not None else ""
+        cancel = self.progress.start(f"loading model{what}…")
         worker = area_map_worker(
             request, section, cancel, on_progress=self.progress.relay, _ignore_errors=True
         )
@@ -304,6 +332,9 @@ class AreaMapWidget(QWidget):
     def _on_event(self, ev: JobEvent, image: Image) -> None:
         if isinstance(ev, Loaded):
             self.progress.status.setText("mapping tiles over tissue…")
+        elif isinstance(ev, Failed) and ev.item == ABSTAINED:
+            show_error(f"{image.name!r} not mapped: {ev.message}")
+            self.progress.finish(f"not mapped: {ev.message}")
         elif isinstance(ev, Failed):
             show_error(f"area map: {ev.message}")
         elif isinstance(ev, Done) and not self.progress.cancel_event.is_set():

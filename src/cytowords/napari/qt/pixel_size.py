@@ -99,6 +99,7 @@ class PixelSizeRow(QWidget):
         self.last_check = None
         self._checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._pending: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._queue: list[tuple] = []  # checks asked for while another ran (see check)
         self._stop = threading.Event()  # set when the application quits
         app = QApplication.instance()
         if app is not None:
@@ -223,9 +224,11 @@ class PixelSizeRow(QWidget):
     def check(self, quiet: bool = False) -> None:
         """Check the chosen image's pixel size against the tissue, in a background thread;
         the verdict replaces the status line (red when the size looks wrong). ``quiet``:
-        a failure (e.g. no tissue) only goes to the status line, no notification."""
+        a failure (e.g. no tissue) only goes to the status line, no notification. One check
+        runs at a time: while another image's check runs this one is queued behind it
+        (already :meth:`pending`, so that a job can wait for it)."""
         image = self._image
-        if image is None or self.worker is not None:
+        if image is None or image in self._pending:
             return
         try:
             section = section_from_layer(image)
@@ -233,11 +236,24 @@ class PixelSizeRow(QWidget):
         except LayerError as exc:
             show_error(str(exc))
             return
-        self.status.setText("checking the pixel size against the tissue…")
-        self.status.setStyleSheet(_OK_STYLE)
-        self.check_btn.setEnabled(False)
-        lm = self.model.lm_value()
         pending = self._pending[image] = PendingCheck()
+        job = (weakref.ref(image), section, model, device, self.model.lm_value(), quiet, pending)
+        self.check_btn.setEnabled(False)
+        if self.worker is not None:
+            self._queue.append(job)
+            self.status.setText("pixel size check queued behind another image's check…")
+            self.status.setStyleSheet(_OK_STYLE)
+            return
+        self._start(*job)
+
+    def _start(self, image_ref, section, model, device, lm, quiet, pending) -> None:
+        image = image_ref()
+        if image is None or self._pending.get(image) is not pending or self._stop.is_set():
+            pending.finish(None)  # removed, re-scaled or quitting: waiters go on
+            return
+        if image is self._image:
+            self.status.setText("checking the pixel size against the tissue…")
+            self.status.setStyleSheet(_OK_STYLE)
         worker = scale_check_worker(
             model, device, section, self._stop, lm, pending, _ignore_errors=True
         )
@@ -256,13 +272,17 @@ class PixelSizeRow(QWidget):
 
     def _on_check_error(self, exc: Exception, quiet: bool, image: Image) -> None:
         self._checked[image] = None  # not retried by every job
-        self.status.setText(f"pixel size check failed: {exc}")
+        if image is self._image:
+            self.status.setText(f"pixel size check failed: {exc}")
         if not quiet:
             show_error(f"pixel size check failed: {exc}")
 
     def _shutdown(self) -> None:
         """Stop a running check (between scales) and let it end before Python does."""
         self._stop.set()
+        for job in self._queue:
+            job[-1].finish(None)  # never started: waiters go on
+        self._queue.clear()
         if self.worker is not None:
             QThreadPool.globalInstance().waitForDone(5000)
 
@@ -285,4 +305,6 @@ class PixelSizeRow(QWidget):
         if self._pending.get(image) is pending:
             del self._pending[image]
         self.worker = None
-        self.check_btn.setEnabled(self._image is not None)
+        while self._queue and self.worker is None:  # the next queued image's check
+            self._start(*self._queue.pop(0))
+        self.check_btn.setEnabled(self._image is not None and self.worker is None)
