@@ -26,14 +26,14 @@ from collections import Counter
 import numpy as np
 
 from cytowords.measure import MeasureError
-from cytowords.measure.borders import (
+from cytowords.measure.border_stats import (
     COMBINES,
     MIN_SUPPORT,
     N_PERMUTATIONS,
     TESTS,
     detect_borders,
-    find_borders,
 )
+from cytowords.measure.borders import find_borders
 from cytowords.measure.reference import shape_normalised
 from cytowords.synth import virtual_section
 from cytowords.synth.brain import REALISM_COMPONENTS, Brain

@@ -11,13 +11,13 @@ import pytest
 
 from cytowords.cli import main
 from cytowords.measure import MeasureError
-from cytowords.measure.borders import (
+from cytowords.measure.border_stats import (
     detect_borders,
     distance_function,
-    find_borders,
     profile_features,
     serial_correlation,
 )
+from cytowords.measure.borders import find_borders
 from cytowords.sections import open_section, write_section
 from cytowords.synth import virtual_section
 from cytowords.synth.truth import _geometry, truth_at

@@ -11,7 +11,8 @@ measures along them. Everything is in physical units (µm, mm, cells/mm²).
 - :mod:`.granularity` — the grain of the stain along the traverses (fine-grain share per
   depth at 4 µm/px), which decides layer IV where the scan has that resolution.
 - :mod:`.borders` — observer-independent area borders along a path on the cortex
-  (``find_borders``).
+  (``find_borders``); :mod:`.border_stats` — their statistics on any sequence of
+  profiles (features, block distances, tests).
 """
 
 from .errors import MeasureError

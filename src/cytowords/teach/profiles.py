@@ -14,10 +14,10 @@ from .annotations import Annotation
 
 def region_profile_features(section: Any, ann: Annotation, cancel: Any = None) -> np.ndarray | None:
     """The readout's description of a whole region: the ten profile-shape features of its
-    mean laminar profile (:func:`cytowords.measure.borders.profile_features`) and its
+    mean laminar profile (:func:`cytowords.measure.border_stats.profile_features`) and its
     cortical thickness (mm); None when the readout cannot measure it."""
     from ..measure import MeasureError, measure_roi
-    from ..measure.borders import profile_features
+    from ..measure.border_stats import profile_features
 
     try:
         r = measure_roi(section, ann.roi.vertices, cells=False, cancel=cancel)

@@ -32,7 +32,7 @@ from ..qt.progress import ProgressRow, run_job
 
 #: test levels offered; "default" is the test's own (1e-4 Bonferroni, 0.002 permutation)
 ALPHAS = ("default", "1e-7", "1e-5", "0.01", "0.05")
-#: the tests offered (:data:`cytowords.measure.borders.TESTS`, the first is the default)
+#: the tests offered (:data:`cytowords.measure.border_stats.TESTS`, the first is the default)
 TESTS = ("bonferroni", "permutation")
 PATH_TYPES = ("path", "line")
 #: colours cycled over the segments
