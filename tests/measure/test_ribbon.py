@@ -1,4 +1,4 @@
-"""The cortical ribbon (:mod:`cytowords.measure.ribbon`): white matter, the pia through a
+"""The cortical ribbon (:mod:`cytowords.measure.ribbon`, :mod:`cytowords.measure.traverses`): white matter, the pia through a
 point, equivolumetric depths, on a hand-made gyrus (tests/support/gyrus.py)."""
 
 from __future__ import annotations
@@ -6,18 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cytowords.measure.ribbon import (
-    Ribbon,
+from cytowords.measure.ribbon import Ribbon, _laplace_grid, segment, slide_reference
+from cytowords.measure.traverses import (
     Traverse,
-    _laplace_grid,
     column_bend,
     core_median,
     equivolume_depth,
     pia_through,
     profiles_along,
     refine_white_end,
-    segment,
-    slide_reference,
     streamlines,
 )
 from tests.support.gyrus import PX, XC, YS, R, T, gyrus_image, radius_of

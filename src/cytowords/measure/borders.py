@@ -12,8 +12,8 @@ features of the profiles before and after differ most:
    the depth potential through the station: from a station in the grey matter it is
    followed up to the pia, a station in the glass or the white matter first moves to the
    nearest grey matter (within :data:`MAX_PIA_DISTANCE_UM`); from that pial point it is
-   followed to the white matter (:func:`.ribbon.pia_through`, :func:`.ribbon.streamlines`);
-   the profile is sampled at ``n_depth`` equivolumetric depths (:func:`.ribbon.profiles_along`:
+   followed to the white matter (:func:`.traverses.pia_through`, :func:`.traverses.streamlines`);
+   the profile is sampled at ``n_depth`` equivolumetric depths (:func:`.traverses.profiles_along`:
    where the cortex bends, layers keep their share of the column's volume, not of its
    depth; Bok's principle, Waehnert et al. 2014);
 3. features (:func:`.border_stats.profile_features`): mean, centre of gravity, SD, skewness and kurtosis
@@ -58,7 +58,8 @@ from .border_stats import (
 )
 from .errors import MeasureError
 from .readout import N_DEPTH
-from .ribbon import pia_through, profiles_along, segment, slide_reference, streamlines
+from .ribbon import segment, slide_reference
+from .traverses import pia_through, profiles_along, streamlines
 
 #: a station in the glass or the white matter is at most this far from the grey matter (µm)
 MAX_PIA_DISTANCE_UM = 1500.0
@@ -170,7 +171,7 @@ def find_borders(
     :func:`default_alpha`); ``min_support``: the share of block sizes that must find a
     border; ``adjust_length``: compare the blocks with the log traverse length as a
     covariate (:func:`.border_stats.distance_function`); ``equivolume``: sample the profiles at equivolumetric
-    depths (:func:`.ribbon.column_bend`; else at equidistant relative depths); ``serial``:
+    depths (:func:`.traverses.column_bend`; else at equidistant relative depths); ``serial``:
     correct D² for the serial correlation of neighbouring profiles (:func:`.border_stats.distance_function`);
     ``combine``: how the block sizes make a border (``"support"`` or ``"min_p"``,
     :func:`detect_borders`);

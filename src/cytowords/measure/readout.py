@@ -33,13 +33,8 @@ from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
 from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv, with_grain_iv
 from .polygon import as_vertices, polygon_mask
-from .ribbon import (
-    CURVED_RATIO,
-    profiles_along,
-    segment,
-    slide_reference,
-    trace_traverses,
-)
+from .ribbon import segment, slide_reference
+from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 from .vector import SPECIAL_CELLS
 
 N_DEPTH = 100
