@@ -265,6 +265,13 @@ class PendingCheck:
                 return None
         return self.result
 
+    def abstain_reason(self, cancel: threading.Event | None = None) -> str:
+        """Once the check ended (:meth:`wait`), the reason every field abstains for
+        (:attr:`ScaleCheck.abstain_reason`); "" when the pixel size fits, when the check
+        ended without a result, or when ``cancel`` was set meanwhile."""
+        checked = self.wait(cancel)
+        return "" if checked is None else checked.abstain_reason
+
 
 def unfamiliar_message(share: float, what: str = READ_AS_KNOWN) -> str:
     """The familiarity verdict for a scan where only ``share`` (0-1) of the tissue fields

@@ -135,11 +135,11 @@ def area_map_events(
     )
     yield Loaded()
     if request.pending_check is not None:
-        checked = request.pending_check.wait(cancel)
+        reason = request.pending_check.abstain_reason(cancel)
         if cancel.is_set():
             return
-        if checked is not None and checked.abstain_reason:
-            yield Failed(checked.abstain_reason, ABSTAINED)
+        if reason:
+            yield Failed(reason, ABSTAINED)
             return
     y0, x0, y1, x1 = request.region_um or (0.0, 0.0, *section.shape_um)
     if request.live:

@@ -61,10 +61,9 @@ def describe_events(
     describer.check_section(section)
     abstain = request.abstain
     if not abstain and request.pending_check is not None:
-        checked = request.pending_check.wait(cancel)
+        abstain = request.pending_check.abstain_reason(cancel)
         if cancel.is_set():
             return
-        abstain = "" if checked is None else checked.abstain_reason
     n = len(jobs)
     for k, (roi_id, roi) in enumerate(jobs):
         if cancel.is_set():
