@@ -81,10 +81,13 @@ class DomainModel:
         return DomainModel(self.means, self.whiten, cutoff, {**self.info, **info})
 
     def save(self, path: str | Path) -> Path:
-        """Write it as safetensors to ``path`` (a bundle's :data:`DOMAIN_FILE`)."""
+        """Write it as safetensors to ``path`` (a bundle's :data:`DOMAIN_FILE`), atomically."""
+        from ..atomic import atomic_file
+
         meta = {"cutoff": repr(self.cutoff), "info": json.dumps(self.info, sort_keys=True)}
         tensors = {"means": self.means.contiguous(), "whiten": self.whiten.contiguous()}
-        save_file(tensors, str(path), metadata=meta)
+        with atomic_file(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
         return Path(path)
 
     @classmethod

@@ -180,13 +180,6 @@ def fit_calibrated(
     return model, dist
 
 
-def _save_domain(model: DomainModel, path: Path) -> None:
-    """Write ``model`` to ``path`` atomically (via a ``.tmp`` sibling)."""
-    tmp = path.with_name(path.name + ".tmp")
-    model.save(tmp)
-    tmp.replace(path)
-
-
 def fit_bundle_domain(
     bundle_dir: str | Path,
     train_brains: Sequence[int] = FIT_BRAINS,
@@ -222,7 +215,7 @@ def fit_bundle_domain(
         np.save(Path(out).with_name("domain_validation.npy"), dist)
     else:
         root = Path(bundle_dir)
-        _save_domain(model, root / DOMAIN_FILE)
+        model.save(root / DOMAIN_FILE)
         write_hashes(root)
     return model
 
@@ -275,7 +268,7 @@ def run_domain(
     shutil.rmtree(folder / VISION_DIR, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "validation_distances.npy", dist)
-    _save_domain(model, path)
+    model.save(path)
     run.finish("domain", time.perf_counter() - t0)
     return model
 
