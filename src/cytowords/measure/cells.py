@@ -111,12 +111,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     lab = watershed(-dist, _size_markers(dist, lab0, pixel_um), mask=fg)
     # coarse split (smoothed distance): its large compact somata are kept whole, so that the
     # corners, base and dendrite of a large pyramid do not become somata of their own
-    smooth = ndi.gaussian_filter(dist, 1.0)
-    md = max(1, int(round(SPLIT_UM / pixel_um)))
-    peaks = label_peaks(smooth, lab0, md, exclude_border=True)
-    markers = np.zeros(fg.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    coarse = watershed(-smooth, markers, mask=fg)
+    coarse = _coarse_split(dist, lab0, fg, pixel_um)
     bg = _neuropil(fine, fg, pixel_um)
     lab = _keep_whole(lab, coarse, fine, bg, near, pixel_um)
     # second pass against the neuropil: pale somata in crowded layers, below the first
@@ -127,6 +122,19 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     diam, length, com, idx = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
     return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+
+
+def _coarse_split(
+    dist_um: np.ndarray, lab: np.ndarray, mask: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """The coarse split of a soma ``mask`` (connected components ``lab``, distance to its
+    edge ``dist_um`` in µm): a watershed of the distance smoothed over one pixel, from its
+    maxima at least :data:`SPLIT_UM` µm apart, so that a large pyramid stays one segment."""
+    smooth = ndi.gaussian_filter(dist_um, 1.0)
+    peaks = label_peaks(smooth, lab, max(1, int(round(SPLIT_UM / pixel_um))), exclude_border=True)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return watershed(-smooth, markers, mask=mask)
 
 
 def _keep_whole(
@@ -187,11 +195,7 @@ def _pale_somata(
     lab2, n2 = ndi.label(fg2)
     if n2 == 0:
         return out
-    smooth = ndi.gaussian_filter(ndi.distance_transform_edt(fg2) * pixel_um, 1.0)
-    peaks = label_peaks(smooth, lab2, max(1, int(round(SPLIT_UM / pixel_um))), exclude_border=True)
-    markers = np.zeros(fg.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    seg = watershed(-smooth, markers, mask=fg2)
+    seg = _coarse_split(ndi.distance_transform_edt(fg2) * pixel_um, lab2, fg2, pixel_um)
     n = int(seg.max())
     area = np.bincount(seg.ravel(), minlength=n + 1)
     seen = np.bincount(seg[fg].ravel(), minlength=n + 1)
