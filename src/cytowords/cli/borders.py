@@ -87,11 +87,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_path(path: str, pixel_size_um: float) -> np.ndarray:
-    from ..regions.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import RegionFileError, read_region_file
 
     try:
-        read = read_geojson_rois(path, pixel_size_um=pixel_size_um, paths=True)
-    except GeoJsonError as exc:
+        read = read_region_file(path, pixel_size_um=pixel_size_um, paths=True)
+    except RegionFileError as exc:
         raise CliError(str(exc)) from None
     if not read.paths:
         raise CliError(f"{path}: no LineString (path) in the file")

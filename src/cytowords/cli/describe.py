@@ -82,12 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _read_rois(path: str, pixel_size_um: float) -> list:
     """The ROI features (µm, holes and parts kept, names and classes) of a GeoJSON file;
     a note on stderr for each feature skipped (points, lines, detections, bad polygons)."""
-    from ..regions.geojson import GeoJsonError, notes_text, read_geojson_rois
+    from ..regions.geojson import RegionFileError, notes_text, read_region_file
 
     try:
         # our own files record their pixel size; QuPath's count the image's pixels
-        read = read_geojson_rois(path, pixel_size_um=pixel_size_um)
-    except GeoJsonError as exc:
+        read = read_region_file(path, pixel_size_um=pixel_size_um)
+    except RegionFileError as exc:
         raise CliError(str(exc)) from None
     for note in notes_text(read.notes):
         print(note, file=sys.stderr)

@@ -68,11 +68,11 @@ def annotations_from_geojson(
     (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
     records its own). Returns the annotations and notes on what was skipped (unnamed
     regions, lines, points). :class:`TeachError` when the file has no named region."""
-    from ..regions.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import RegionFileError, read_region_file
 
     try:
-        read = read_geojson_rois(path, pixel_size_um=pixel_size_um)
-    except GeoJsonError as exc:
+        read = read_region_file(path, pixel_size_um=pixel_size_um)
+    except RegionFileError as exc:
         raise TeachError(str(exc)) from None
     out, notes = [], list(read.notes)
     for f in read.rois:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...regions.geojson import RESULT_FIELDS, notes_text, read_geojson_rois
+from ...regions.geojson import RESULT_FIELDS, notes_text, read_region_file
 from ..describe.results import DEFAULTS
 from .shapes import (
     CLASS_COLUMN,
@@ -43,7 +43,7 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
         path = path[0]
     # ours record their pixel size (shapes in µm); QuPath's count the image's pixels: the
     # layer keeps pixel coordinates and is placed over the image by the Describe widget
-    read = read_geojson_rois(path, pixel_size_um=1.0)
+    read = read_region_file(path, pixel_size_um=1.0)
     if read.notes:
         from napari.utils.notifications import show_warning
 
