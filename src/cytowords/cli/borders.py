@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from . import CliError
+from . import IMAGE_HELP, CliError
 
 
 def _path_um(text: str) -> np.ndarray:
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "profiles of neighbouring blocks (Mahalanobis distance, Hotelling T²) and report "
         "where the cytoarchitecture changes.",
     )
-    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    p.add_argument("image", help=IMAGE_HELP)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--path", help="GeoJSON with a LineString (full-resolution pixels)")
     which.add_argument("--path-um", type=_path_um, help='"y,x;y,x;..." in µm')

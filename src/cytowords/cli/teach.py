@@ -25,13 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sections, report how well it names held-out sections, and save it as a model "
         "bundle for describe and map.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections: OME-Zarr, zarr or TIFF")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)")
     p.add_argument(
         "--rois",
         nargs="+",
         required=True,
         metavar="FILE",
-        help="one GeoJSON of named regions per image, in the same order",
+        help="one region file of named regions per image, in the same order (QuPath GeoJSON, "
+        "or Fiji/ImageJ .roi / RoiSet.zip named in the ROI Manager)",
     )
     p.add_argument("--out", required=True, help="folder to write the taught model bundle to")
     p.add_argument("--model", default="default", help="bundle whose encoder embeds the fields")

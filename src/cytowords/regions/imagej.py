@@ -34,7 +34,7 @@ from .roi import _in_ring, ring_area
 #: vertices of the polygon an oval ROI becomes (area within 0.2 % of the ellipse's)
 OVAL_VERTICES = 72
 #: vertices per curved segment of a composite ROI's path
-CURVE_VERTICES = 8
+CURVE_VERTICES = 16
 #: largest ROI entry read from a RoiSet.zip (bytes); larger entries are not ImageJ ROIs
 MAX_ROI_BYTES = 64 << 20
 
