@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from roifile import ROI_TYPE, ImagejRoi
+from roifile import ROI_OPTIONS, ROI_TYPE, ImagejRoi
 
 from cytowords.regions import RegionFileError, read_region_file
 from cytowords.regions.imagej import CURVE_VERTICES, OVAL_VERTICES, is_roiset
@@ -126,6 +126,18 @@ def _area(ring: np.ndarray) -> float:
     return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
 
 
+def test_subpixel_rectangle_and_oval(tmp_path: Path) -> None:
+    """ImageJ 1.52+ keeps float bounds of a rectangle/oval drawn at sub-pixel resolution."""
+    opts = ROI_OPTIONS.SUB_PIXEL_RESOLUTION
+    common = {"options": opts, "version": 228, "left": 10, "top": 20, "right": 31, "bottom": 41}
+    box = ImagejRoi(roitype=ROI_TYPE.RECT, xd=10.25, yd=20.5, widthd=20.5, heightd=20.0, **common)
+    ell = ImagejRoi(roitype=ROI_TYPE.OVAL, xd=10.25, yd=20.5, widthd=20.5, heightd=20.0, **common)
+    path = write_roiset(tmp_path / "sub.zip", [box, ell], names=["box", "ell"])
+    rect, oval = (f.roi for f in read_region_file(path, pixel_size_um=1.0).rois)
+    assert rect.bounds == pytest.approx((20.5, 10.25, 40.5, 30.75))
+    assert oval.area_um2 == pytest.approx(np.pi * 10.25 * 10.0)
+
+
 def test_names_as_imagej_shows_them(tmp_path: Path) -> None:
     """No stored name: the ROI Manager's entry name (a zip) or the file name (a .roi)."""
     zpath = write_roiset(tmp_path / "set.zip", [rect_roi(1, 2, 30, 40)], names=["0002-0001"])
@@ -137,8 +149,9 @@ def test_names_as_imagej_shows_them(tmp_path: Path) -> None:
 
 def test_unreadable_rois_are_notes_or_one_line_errors(tmp_path: Path) -> None:
     zpath = tmp_path / "RoiSet.zip"
+    good = rect_roi(0, 0, 10, 10, name="good").tobytes()
     with zipfile.ZipFile(zpath, "w") as zf:
-        zf.writestr("good.roi", rect_roi(0, 0, 10, 10, name="good").tobytes())
+        zf.writestr("good.roi", good)
         zf.writestr("broken.roi", b"not a roi at all")
         zf.writestr("angle.roi", ImagejRoi(roitype=ROI_TYPE.ANGLE, name="angle").tobytes())
     read = read_region_file(zpath, pixel_size_um=1.0)

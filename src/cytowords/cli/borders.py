@@ -44,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("image", help=IMAGE_HELP)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--path", help="GeoJSON with a LineString (full-resolution pixels)")
+    which.add_argument(
+        "--path",
+        help="a line in full-resolution pixels: GeoJSON with a LineString, or a Fiji/ImageJ "
+        "line ROI (.roi)",
+    )
     which.add_argument("--path-um", type=_path_um, help='"y,x;y,x;..." in µm')
     p.add_argument("--spacing-um", type=float, default=100.0, help="traverse spacing (µm)")
     p.add_argument(

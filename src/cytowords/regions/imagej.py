@@ -22,6 +22,7 @@ the region's colour. Stack positions are ignored (sections are 2D).
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ def imagej_features(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     for k, (label, data) in enumerate(entries, start=1):
         try:
             feat = roi_feature(_decode(data), label)
-        except (ValueError, RuntimeError, NotImplementedError, IndexError) as exc:
+        except Exception as exc:  # noqa: BLE001  (corrupt bytes: roifile and numpy raise many types)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             if len(entries) == 1:
                 raise RegionFileError(f"{p}: not an ImageJ ROI ({first})") from None
@@ -108,11 +109,19 @@ def _entries(p: Path) -> list[tuple[str, bytes]]:
 
 
 def _decode(data: bytes) -> Any:
+    """An ``ImagejRoi`` of the bytes; roifile's log warnings on damaged ROIs are not printed
+    (a damaged ROI either decodes or becomes a note)."""
     from roifile import ImagejRoi
 
     if data[:4] != b"Iout":
         raise ValueError("no 'Iout' header")
-    return ImagejRoi.frombytes(data)
+    log = logging.getLogger("roifile")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return ImagejRoi.frombytes(data)
+    finally:
+        log.setLevel(level)
 
 
 def roi_feature(roi: Any, default_name: str) -> dict[str, Any]:
@@ -132,8 +141,11 @@ def roi_feature(roi: Any, default_name: str) -> dict[str, Any]:
     elif roi.composite:
         geom = _composite(roi.multi_coordinates)
     elif kind == ROI_TYPE.OVAL:
-        geom = _polygon_geometry([[_oval(roi.left, roi.top, roi.right, roi.bottom)]])
-    elif kind in (ROI_TYPE.RECT, ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED):
+        geom = _polygon_geometry([[_oval(*_bounds(roi))]])
+    elif kind == ROI_TYPE.RECT:
+        x0, y0, x1, y1 = _bounds(roi)
+        geom = _polygon_geometry([[_closed(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))]])
+    elif kind in (ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED):
         geom = _polygon_geometry([[_closed(np.asarray(roi.coordinates(), float))]])
     elif kind in (ROI_TYPE.LINE, ROI_TYPE.FREELINE, ROI_TYPE.POLYLINE):
         geom = {"type": "LineString", "coordinates": np.asarray(roi.coordinates()).tolist()}
@@ -144,6 +156,14 @@ def roi_feature(roi: Any, default_name: str) -> dict[str, Any]:
     else:
         geom, props["skip"] = None, f"an ImageJ ROI of type {int(kind)} ({kind.name}), no region"
     return {"type": "Feature", "geometry": geom, "properties": props}
+
+
+def _bounds(roi: Any) -> tuple[float, float, float, float]:
+    """``(left, top, right, bottom)`` pixels of a rectangle or oval: the sub-pixel bounds
+    ImageJ stores when the ROI was drawn with sub-pixel resolution, else the integer ones."""
+    if roi.subpixelrect and roi.widthd > 0 and roi.heightd > 0:
+        return (roi.xd, roi.yd, roi.xd + roi.widthd, roi.yd + roi.heightd)
+    return (float(roi.left), float(roi.top), float(roi.right), float(roi.bottom))
 
 
 def _closed(ring: np.ndarray) -> list[list[float]]:
