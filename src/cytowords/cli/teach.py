@@ -2,7 +2,7 @@
 [--pixel-size-um S] [--views N] [--compare-profiles] [--json]``.
 
 Teach an area model from named regions (:func:`cytowords.teach.teach`): ``--rois`` gives
-one GeoJSON file per image, in the same order (QuPath annotations, named by their class,
+one region file per image, in the same order (QuPath annotations, named by their class,
 else by their own name; full-resolution pixel coordinates). Prints the cross-validated
 result before writing the bundle; ``--out`` is then a model folder that ``describe`` and
 ``map`` take as ``--model``.
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.rois) != len(args.images):
         raise CliError(
             f"{len(args.images)} image(s) but {len(args.rois)} --rois file(s): give one "
-            "GeoJSON per image, in the same order"
+            "region file per image, in the same order"
         )
     out = Path(args.out)
     if out.exists() and not args.overwrite:

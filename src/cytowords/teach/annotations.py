@@ -64,7 +64,8 @@ def check_inside(ann: Annotation, shape_um: tuple[float, float], image: str) -> 
 def annotations_from_geojson(
     path: str | os.PathLike, section: int, pixel_size_um: float
 ) -> tuple[list[Annotation], list[str]]:
-    """Named regions of a QuPath/plugin GeoJSON file for section number ``section``
+    """Named regions of a region file (QuPath/plugin GeoJSON, Fiji/ImageJ ``.roi`` or
+    ``RoiSet.zip``: :func:`cytowords.regions.read_region_file`) for section number ``section``
     (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
     records its own). Returns the annotations and notes on what was skipped (unnamed
     regions, lines, points). :class:`TeachError` when the file has no named region."""
