@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=16, help="thickness squares per section")
     ap.add_argument("--side-mm", type=float, default=8.0)
     ap.add_argument("--no-curve", action="store_true", help="skip the fine acceptance curve")
+    ap.add_argument("--pixel-um", type=float, default=32.0, help="true µm/px of the sections")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     from roi_scale import _in_memory  # imports this module: not at the top
@@ -143,7 +144,7 @@ def main() -> None:
     bundle = get_bundle("default", "cpu", captioner=False)
     for b in a.brains:
         t0, c0 = time.perf_counter(), time.process_time()
-        sec = _in_memory(virtual_section(b, size_mm=(80, 60), pixel_size_um=32.0))
+        sec = _in_memory(virtual_section(b, size_mm=(80, 60), pixel_size_um=a.pixel_um))
         t_render = time.process_time() - c0
         curve = None if a.no_curve else check_pixel_size(sec, bundle, factors=FINE)
         points = tissue_points(sec, a.points, seed=0)
