@@ -19,6 +19,7 @@ from cytowords.model.caption_input import (
     uses_readout,
     without_unsupported,
 )
+from cytowords.model.encoder import CytoEncoder
 from cytowords.model.tta import (
     check_views,
     embed_views,
@@ -119,6 +120,10 @@ class ModelBundle:
         self.domain = domain
         self.device = device
         self.encoder = encoder.to(device).eval()
+        if device.type == "cpu" and isinstance(self.encoder, CytoEncoder):
+            # oneDNN's convolutions are faster on channels-last tensors (the describe
+            # benchmark's fields: 10-16 % less CPU); embeddings change by ~1e-6
+            self.encoder.to(memory_format=torch.channels_last)
         self.head = head.to(device).eval()
         self.scorer = scorer.to(device).eval()
         self.captioner = captioner.eval() if captioner is not None else None
