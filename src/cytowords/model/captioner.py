@@ -41,7 +41,7 @@ _THREADS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore the
     previous count; one such block at a time in the process."""
     if n is None:
@@ -218,7 +218,7 @@ class Captioner(nn.Module):
         """Token ids generated greedily after the prefix (+ the ``prompt`` token ids), on
         :attr:`decode_threads` threads when on the CPU."""
         threads = self.decode_threads if self.device.type == "cpu" else None
-        with _torch_threads(threads):
+        with torch_threads(threads):
             return self._greedy_loop(embeddings, prompt, max_new_tokens)
 
     def _greedy_loop(
