@@ -265,9 +265,9 @@ def _llama_decoder(lm: Any, cache: Any, length: int) -> Callable[[Tensor], Tenso
     prefill of ``length`` positions whose KV ``cache`` it takes over: ``step(ids)`` feeds
     the ``(B,)`` token ids and returns the next logits ``(B, vocab)``. It runs the LM's own
     modules in the order of its ``forward`` (the same operations on the same shapes, so
-    the same logits) without the per-call wrappers, masks and output objects, which take
-    most of a small LM's step on the CPU (docs/model.md). None for any other LM or cache:
-    the caller then steps through ``lm`` itself."""
+    the same logits) without the per-call wrappers, masks and output objects (the bundled
+    LM's captions: about 15 % less CPU, docs/model.md). None for any other LM, cache or
+    device than the CPU (not measured there): the caller then steps through ``lm``."""
     from transformers import LlamaForCausalLM
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
@@ -276,6 +276,7 @@ def _llama_decoder(lm: Any, cache: Any, length: int) -> Callable[[Tensor], Tenso
     rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_type", "default")
     if (
         type(lm) is not LlamaForCausalLM
+        or lm.device.type != "cpu"
         or getattr(cfg, "_attn_implementation", None) != "sdpa"
         or cfg.num_key_value_heads != cfg.num_attention_heads
         or rope != "default"
