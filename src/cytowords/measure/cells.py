@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
+from scipy.special import ndtri
 from skimage.segmentation import watershed
 
 CELL_MAX_PX_UM = 2.0
@@ -69,6 +70,11 @@ BACKGROUND_UM = 25.0
 #: a soma's body level: this quantile of its optical density (a dark nucleolus, a few
 #: pixels, above it; a pale nucleus and the blurred rim below)
 PEAK_QUANTILE = 0.8
+#: a soma's edge (half the light contrast) is sought at most this far (µm) outside its
+#: half-optical-density region: a blurred edge (SD up to ~3 µm, optics plus the 1 µm
+#: smoothing) crosses half the light within 2 µm of half the optical density; beyond lie
+#: touching neighbours and neuropil
+EDGE_UM = 2.0
 #: directions over which a soma's greatest extent (its length) is sought
 N_DIRECTIONS = 16
 COMPACT = 0.7
@@ -153,7 +159,7 @@ def _keep_whole(
     if whole:
         keep = np.ones(int(coarse.max()) + 1, bool)
     else:
-        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um)
+        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
         keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
     keep[0] = False
     if not keep[coarse].any():
@@ -206,7 +212,7 @@ def _pale_somata(
     if not cand.any():
         return out
     # all segments compete for the pixels their regions grow into
-    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um)
+    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
     ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & (d >= COMPACT * length)])
     out = np.where(ok[seg], seg, 0)
     return np.unique(out, return_inverse=True)[1].reshape(out.shape).astype(np.int32)
@@ -311,7 +317,14 @@ def _neuropil(fine: np.ndarray, fg: np.ndarray, pixel_um: float) -> np.ndarray:
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), glob)
 
 
-def _sizes(fine: np.ndarray, bg: np.ndarray, near: np.ndarray, lab: np.ndarray, pixel_um: float):
+def _sizes(
+    fine: np.ndarray,
+    bg: np.ndarray,
+    near: np.ndarray,
+    lab: np.ndarray,
+    pixel_um: float,
+    edge: bool = True,
+):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
     mass (px), label ids.
 
@@ -358,12 +371,70 @@ def _sizes(fine: np.ndarray, bg: np.ndarray, near: np.ndarray, lab: np.ndarray, 
     core = ndi.binary_fill_holes(core) & (grow > 0)
     npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
-    length_px = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx))
-    length = np.maximum(length_px * pixel_um, diam)
+    length = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx)) * pixel_um
+    if edge:
+        shift = _edge_shift(fine, base, peak, half, core, grow, diam, pixel_um)
+        diam = diam + shift
+        length = length + shift
+    length = np.maximum(length, diam)
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
     return diam, length, com, idx
+
+
+def _edge_shift(
+    fine: np.ndarray,
+    base: np.ndarray,
+    peak: np.ndarray,
+    half: np.ndarray,
+    core: np.ndarray,
+    grow: np.ndarray,
+    diam_um: np.ndarray,
+    pixel_um: float,
+) -> np.ndarray:
+    """Per label 1..n: how much (µm) its half-maximum region's diameter and length fall
+    short of its edge, where half the light contrast to the neuropil is crossed.
+
+    ``half`` is each label's half optical density between the neuropil ``base`` and its
+    body ``peak``; ``core`` the regions (labels ``grow``), ``diam_um`` their equivalent
+    diameters. A Gaussian-blurred edge of SD s crosses that level z * s inside the edge, z
+    the normal quantile of the light fraction there (:func:`half_contrast_od`): the
+    diameter and length are 2 * z * s short. s is the window's (one optics): the median
+    over its somata of at least :data:`WHOLE_UM` / 2 µm of their half-light region's
+    radius gain over z, that region sought within :data:`EDGE_UM` µm of the core (a
+    neighbour touching a soma moves its own estimate, not the shift)."""
+    n = len(diam_um)
+    light = half_contrast_od(base, np.maximum(peak, base))
+    light[0] = np.inf
+    ring = ndi.binary_dilation(core, _disc(max(1.0, EDGE_UM / pixel_um)))
+    out = ndi.binary_fill_holes((fine >= light[grow]) & ring & (grow > 0)) & (grow > 0)
+    npx = np.bincount(grow[out], minlength=n + 1)[1:].astype(np.float64)
+    gain = (2 * np.sqrt(npx * pixel_um**2 / np.pi) - diam_um) / 2
+    t_bg, t_body = np.exp(-base[1:]), np.exp(-np.maximum(peak[1:], base[1:]))
+    frac = (t_bg - np.exp(-half[1:])) / np.maximum(t_bg - t_body, 1e-12)
+    z = ndtri(np.clip(frac, 0.5, 1 - 1e-9))
+    ok = (z > 0.05) & (diam_um >= WHOLE_UM / 2) & (gain > 0)
+    s_um = float(np.median(gain[ok] / z[ok])) if ok.any() else 0.0
+    return 2 * s_um * z
+
+
+def half_contrast_od(background_od: np.ndarray, body_od: np.ndarray) -> np.ndarray:
+    """The optical density of the half-contrast edge between a body of optical density
+    ``body_od`` and its background ``background_od``: where the transmitted light is
+    halfway between the two. Optics blur light, not optical density (and a pixel on the
+    edge averages the light of what it covers), so a blurred or partly covered edge
+    crosses half the light contrast at the edge itself; half the optical-density contrast
+    lies inside it, the further the darker the body (a body of optical density 2 on a
+    neuropil of 0.3: about 0.6 blur SDs inside)."""
+    return -np.log(0.5 * (np.exp(-background_od) + np.exp(-body_od)))
+
+
+def _disc(radius_px: float) -> np.ndarray:
+    """A disc structuring element of ``radius_px`` pixels."""
+    r = int(np.floor(radius_px))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return yy**2 + xx**2 <= radius_px**2
 
 
 def _fill_small_holes(mask: np.ndarray, diam_um: float, pixel_um: float) -> np.ndarray:
