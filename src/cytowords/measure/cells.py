@@ -18,10 +18,15 @@ compact segments the first mask mostly missed, whole. A soma is measured on its
 half-maximum region: the pixels at least halfway from the local neuropil (the optical
 density around it, somata left out) to its own body level (:data:`PEAK_QUANTILE` of its
 optical density), grown from its label by a watershed on the optical density, pale holes
-(the nucleus) included; a blurred edge crosses half the contrast at the edge itself, so
-blur, stain strength and the detection mask do not set the size. Its size is the
-equivalent diameter ``2 * sqrt(area / pi)`` (µm) of that region; somata whose own label
-holds less than :data:`MIN_SOMA_UM` µm of it are dropped.
+(the nucleus) included, so stain strength and the detection mask do not set the size.
+Optics blur light, not optical density: a blurred edge crosses half the *light* contrast
+at the edge itself and half the optical-density contrast inside it, the further the
+darker the soma and the wider the blur. The region's diameter and length are therefore
+lengthened by that shortfall (:func:`_edge_shift`: 2 z s, z from the soma's own contrast,
+s the window's edge blur, estimated from its somata). Its size is the equivalent diameter
+``2 * sqrt(area / pi)`` (µm) of that region so corrected; somata whose own label holds
+less than :data:`MIN_SOMA_UM` µm of it are dropped. Which somata are kept whole, and the
+second pass, decide on the uncorrected region.
 
 A soma's length is the greatest extent of that region: the larger of its Feret diameter
 (over :data:`N_DIRECTIONS` directions) and the major axis of its moment ellipse (a
@@ -70,10 +75,10 @@ BACKGROUND_UM = 25.0
 #: a soma's body level: this quantile of its optical density (a dark nucleolus, a few
 #: pixels, above it; a pale nucleus and the blurred rim below)
 PEAK_QUANTILE = 0.8
-#: a soma's edge (half the light contrast) is sought at most this far (µm) outside its
-#: half-optical-density region: a blurred edge (SD up to ~3 µm, optics plus the 1 µm
-#: smoothing) crosses half the light within 2 µm of half the optical density; beyond lie
-#: touching neighbours and neuropil
+#: to estimate a window's edge blur (:func:`_edge_shift`), a soma's half-light region is
+#: sought at most this far (µm) outside its half-optical-density region: a blurred edge of
+#: SD s crosses the two z s apart (z <= 0.7 for most somata: s up to ~3 µm, optics plus
+#: the 1 µm smoothing); further out lie touching neighbours and neuropil
 EDGE_UM = 2.0
 #: directions over which a soma's greatest extent (its length) is sought
 N_DIRECTIONS = 16
@@ -333,8 +338,9 @@ def _sizes(
     its centre; its region is the pixels at least halfway between the two, grown from the
     label by a watershed on the optical density (so a soma the detection mask cut short is
     measured to its own half-maximum, and touching somata part at the saddle between
-    them), with pale holes (the nucleus) filled. A blurred edge of a uniform body crosses
-    half its contrast at the edge itself, whatever the blur and stain strength."""
+    them), with pale holes (the nucleus) filled. With ``edge`` the diameter and length are
+    lengthened to the half-light edge (:func:`_edge_shift`); without, they are the
+    region's own (the split decisions use these)."""
     n = int(lab.max())
     idx = np.arange(1, n + 1)
     flat = lab.ravel()
@@ -400,10 +406,10 @@ def _edge_shift(
     body ``peak``; ``core`` the regions (labels ``grow``), ``diam_um`` their equivalent
     diameters. A Gaussian-blurred edge of SD s crosses that level z * s inside the edge, z
     the normal quantile of the light fraction there (:func:`half_contrast_od`): the
-    diameter and length are 2 * z * s short. s is the window's (one optics): the median
-    over its somata of at least :data:`WHOLE_UM` / 2 µm of their half-light region's
-    radius gain over z, that region sought within :data:`EDGE_UM` µm of the core (a
-    neighbour touching a soma moves its own estimate, not the shift)."""
+    diameter and length are 2 * z * s short. s is the window's (one optics): over its
+    somata at least :data:`WHOLE_UM` / 2 µm across, the median of the radius their
+    half-light region adds, over z, that region sought within :data:`EDGE_UM` µm of the
+    core (a neighbour touching a soma moves one estimate of s, not that soma's size)."""
     n = len(diam_um)
     light = half_contrast_od(base, np.maximum(peak, base))
     light[0] = np.inf
