@@ -432,7 +432,7 @@ def half_contrast_od(background_od: np.ndarray, body_od: np.ndarray) -> np.ndarr
     edge averages the light of what it covers), so a blurred or partly covered edge
     crosses half the light contrast at the edge itself; half the optical-density contrast
     lies inside it, the further the darker the body (a body of optical density 2 on a
-    neuropil of 0.3: about 0.6 blur SDs inside)."""
+    neuropil of 0.3: half the optical density lies 0.5 blur SDs inside the edge)."""
     return -np.log(0.5 * (np.exp(-background_od) + np.exp(-body_od)))
 
 
