@@ -92,17 +92,20 @@ def test_large_threshold_follows_the_regions_own_soma_sizes():
     from cytowords.measure.cells import LARGE_FACTOR, is_large, large_threshold_um
 
     rng = np.random.default_rng(0)
-    lengths = rng.uniform(8, 12, 400)
-    t = large_threshold_um(lengths)
-    assert t == pytest.approx(LARGE_FACTOR * np.median(lengths))
+    # half-maximum lengths 8-12 µm, each lengthened by 1.5-2.5 µm to its half-light edge
+    edge = rng.uniform(1.5, 2.5, 400)
+    lengths = rng.uniform(8, 12, 400) + edge
+    t = large_threshold_um(lengths, edge)
+    assert t == pytest.approx(LARGE_FACTOR * np.median(lengths - edge) + np.median(edge))
     # a scan whose somata all look 1.5 times larger (calibration, shrinkage): same cells large
     cand_len = np.array([20.0, 30.0, 40.0])
     cand_diam = 0.8 * cand_len
     small_scale = is_large(cand_diam, cand_len, t)
-    big_scale = is_large(1.5 * cand_diam, 1.5 * cand_len, large_threshold_um(1.5 * lengths))
+    t_big = large_threshold_um(1.5 * lengths, 1.5 * edge)
+    big_scale = is_large(1.5 * cand_diam, 1.5 * cand_len, t_big)
     assert np.array_equal(small_scale, big_scale) and small_scale.tolist() == [False, True, True]
     # too few somata for a scale of their own: the literature's 25 µm
-    assert large_threshold_um(lengths[:5]) == LARGE_PYRAMID_UM
+    assert large_threshold_um(lengths[:5], edge[:5]) == LARGE_PYRAMID_UM
 
 
 @pytest.mark.parametrize("diam, apart", [(14.0, 11.0), (10.0, 8.0)])
@@ -329,3 +332,31 @@ def test_tissue_edge_and_vessel_are_not_large_somata():
     from cytowords.measure.cells import is_large
 
     assert not is_large(som.diam_um, som.length_um).any()
+
+
+def test_own_scale_decides_on_the_sizes_its_factor_was_set_for():
+    # many 10 µm somata and one 30 µm pyramid, blurred by 1.5 µm: measured to the half-light
+    # edge, the small somata gain relatively more than the pyramid (2 z s is additive), so
+    # 2.5 times their median corrected length would rise above the pyramid (32.4 µm against
+    # its 31.8 µm). The own-scale rule takes the factor on the half-maximum sizes (the
+    # pyramid 2.66 times the median there) and adds back the edge correction
+    from cytowords.measure.cells import LARGE_FACTOR, is_large, large_threshold_um
+
+    g = np.arange(40.0, 580.0, 40.0)
+    yx = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    big = np.array([300.0, 300.0])
+    yx = np.vstack([big, yx[np.linalg.norm(yx - big, axis=1) > 45]])
+    diams = np.r_[30.0, np.full(len(yx) - 1, 10.0)]
+    pyramidal = np.r_[True, np.zeros(len(yx) - 1, bool)]
+    som = detect_somata(_blurred(diams, yx, pyramidal, 1.5, 0.85, shape=(300, 300)), 2.0, GLASS)
+    d, j = cKDTree(som.yx_um).query(big)
+    assert d < 4 and len(som.diam_um) >= 150
+    L, D, e = som.length_um, som.diam_um, som.edge_um
+    assert np.all(e > 0)
+    # the factor on the half-maximum sizes calls the pyramid, and only it, large
+    t_half = LARGE_FACTOR * np.median(L - e)
+    assert np.flatnonzero(is_large(D - e, L - e, t_half)).tolist() == [j]
+    # and so does the own scale on the sizes to the half-light edge, as reported
+    t = large_threshold_um(L, e)
+    assert np.flatnonzero(is_large(D, L, t)).tolist() == [j]
+    assert t_half < t < LARGE_FACTOR * np.median(L)

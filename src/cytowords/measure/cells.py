@@ -97,11 +97,14 @@ LARGE_MIN_SOMATA = 30
 @dataclass
 class Somata:
     """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (greatest
-    extent of the half-maximum region; a disc's length is its diameter) in µm."""
+    extent of the half-maximum region, lengthened to the half-light edge; a disc's length
+    is its diameter) in µm, and ``edge_um``: by how much (µm) each one's diameter and
+    length were lengthened (:func:`_edge_shift`, 2 z s)."""
 
     yx_um: np.ndarray
     diam_um: np.ndarray
     length_um: np.ndarray
+    edge_um: np.ndarray
 
 
 def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
@@ -115,7 +118,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     near = diff > 1.5 * max(mad, 1e-6)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
-        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     dist = ndi.distance_transform_edt(fg) * pixel_um
     # fine split: every maximum of the distance transform, each suppressing the weaker ones
     # closer than its own inscribed radius (a soma holds no other soma's centre)
@@ -130,9 +133,9 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
-    diam, length, com, idx = _sizes(fine, bg, near, lab, pixel_um)
+    diam, length, com, shift = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep])
 
 
 def _coarse_split(
@@ -331,7 +334,8 @@ def _sizes(
     edge: bool = True,
 ):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
-    mass (px), label ids.
+    mass (px), and by how much (µm) the diameter and length were lengthened to the
+    half-light edge (0 without ``edge``).
 
     A soma's level is its :data:`PEAK_QUANTILE` quantile of the optical density ``fine``
     (the stained body; a dark nucleolus is a few pixels) above the local neuropil ``bg`` at
@@ -342,7 +346,6 @@ def _sizes(
     lengthened to the half-light edge (:func:`_edge_shift`); without, they are the
     region's own (the split decisions use these)."""
     n = int(lab.max())
-    idx = np.arange(1, n + 1)
     flat = lab.ravel()
     on = np.flatnonzero(flat)
     lab_on = flat[on]
@@ -378,6 +381,7 @@ def _sizes(
     npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
     length = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx)) * pixel_um
+    shift = np.zeros(n)
     if edge:
         shift = _edge_shift(fine, base, peak, half, core, grow, diam, pixel_um)
         diam = diam + shift
@@ -386,7 +390,7 @@ def _sizes(
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
-    return diam, length, com, idx
+    return diam, length, com, shift
 
 
 def _edge_shift(
@@ -454,16 +458,24 @@ def _fill_small_holes(mask: np.ndarray, diam_um: float, pixel_um: float) -> np.n
     return mask | small[holes]
 
 
-def large_threshold_um(lengths_um: np.ndarray) -> float:
-    """The least length (µm) of a large pyramid in a region: :data:`LARGE_FACTOR` times the
-    median length of its somata (all depths), so that shrinkage, section thickness or a
-    wrong calibration, which scale every soma alike, do not change what is large;
-    :data:`LARGE_PYRAMID_UM` when fewer than :data:`LARGE_MIN_SOMATA` somata were found."""
+def large_threshold_um(lengths_um: np.ndarray, edge_um: np.ndarray) -> float:
+    """The least length (µm, to the half-light edge) of a large pyramid in a region.
+
+    ``lengths_um`` are its somata's lengths (all depths), ``edge_um`` by how much each was
+    lengthened to its half-light edge (:attr:`Somata.edge_um`). The threshold is
+    :data:`LARGE_FACTOR` times the median length of the half-maximum regions (the lengths
+    less their edge correction, the sizes the factor was set for), so that shrinkage,
+    section thickness or a wrong calibration, which scale every soma alike, do not change
+    what is large; plus the median edge correction, the additive 2 z s each soma's length
+    gained (scaling the corrected lengths instead would raise the cut-off by 2.5 times the
+    correction of small somata, relatively the largest). :data:`LARGE_PYRAMID_UM` when
+    fewer than :data:`LARGE_MIN_SOMATA` somata were found."""
     v = np.asarray(lengths_um, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) < LARGE_MIN_SOMATA:
+    e = np.asarray(edge_um, dtype=np.float64)
+    ok = np.isfinite(v) & np.isfinite(e)
+    if ok.sum() < LARGE_MIN_SOMATA:
         return LARGE_PYRAMID_UM
-    return float(LARGE_FACTOR * np.median(v))
+    return float(LARGE_FACTOR * np.median(v[ok] - e[ok]) + np.median(e[ok]))
 
 
 def is_large(
@@ -586,7 +598,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d, found_len = [], [], []
+    found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
     for path in paths_um:
         seg = np.hypot(*np.diff(path, axis=0).T)
@@ -615,16 +627,18 @@ def cells_along(
             found_depth.append(j[ok] * 2.0 / max(length, 1e-9))
             found_d.append(som.diam_um[ok])
             found_len.append(som.length_um[ok])
+            found_shift.append(som.edge_um[ok])
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
     length = np.concatenate(found_len) if found_len else np.zeros(0)
+    shift = np.concatenate(found_shift) if found_shift else np.zeros(0)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
     # each bin of a traverse covers length/n_bins µm of depth times the band width
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
-    threshold = large_threshold_um(length)
+    threshold = large_threshold_um(length, shift)
     large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(
