@@ -33,8 +33,9 @@ A soma's length is the greatest extent of that region: the larger of its Feret d
 triangle's moment axis is ~6 % short of its height, a small blurred disc's Feret diameter
 a pixel short). Pyramids are measured by their length in the literature ("Betz cells up to
 60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it. Large
-pyramids are compact somata at least
-:data:`LARGE_FACTOR` times as long as the region's median soma (:func:`large_threshold_um`:
+pyramids are compact somata at least as long as :data:`LARGE_FACTOR` times the region's
+median soma length on the half-maximum regions plus the median edge correction
+(:func:`large_threshold_um`:
 about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large pyramids
 (25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
 60-100 µm long), so the cut-off follows the scan's own size scale; giant ones (Betz/Meynert
@@ -86,9 +87,9 @@ COMPACT = 0.7
 #: a segment of the second pass (against the neuropil) is a pale soma of its own when less
 #: than this share of it lies in the first mask (the dark somata are the first pass's)
 PALE_NEW = 0.5
-#: large pyramids are at least this many times the median soma length of their region
-#: (granule and small pyramidal cells and glia: median ~10 µm -> ~25 µm, the lower bound of
-#: "large pyramids (25-50 µm)")
+#: large pyramids are at least this many times the median soma length of their region, on
+#: the half-maximum regions (granule and small pyramidal cells and glia: median ~10 µm ->
+#: ~25 µm, the lower bound of "large pyramids (25-50 µm)"; see :func:`large_threshold_um`)
 LARGE_FACTOR = 2.5
 #: fewest somata for a region's own size scale (else :data:`LARGE_PYRAMID_UM`)
 LARGE_MIN_SOMATA = 30
@@ -541,7 +542,8 @@ class CellStats:
     pixel_um: float
     #: summed length (mm) of the traverses the band follows
     traverse_mm: float = float("nan")
-    #: the least length (µm) counted as a large pyramid here (:func:`large_threshold_um`)
+    #: the least length (µm, to the half-light edge) counted as a large pyramid here
+    #: (:func:`large_threshold_um`)
     large_min_um: float = LARGE_PYRAMID_UM
 
     @property
