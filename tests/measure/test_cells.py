@@ -339,7 +339,7 @@ def test_own_scale_decides_on_the_sizes_its_factor_was_set_for():
     # edge, the small somata gain relatively more than the pyramid (2 z s is additive), so
     # 2.5 times their median corrected length would rise above the pyramid (32.4 µm against
     # its 31.8 µm). The own-scale rule takes the factor on the half-maximum sizes (the
-    # pyramid 2.66 times the median there) and adds back the edge correction
+    # pyramid 2.65 times the median there) and adds back the edge correction
     from cytowords.measure.cells import LARGE_FACTOR, is_large, large_threshold_um
 
     g = np.arange(40.0, 580.0, 40.0)
