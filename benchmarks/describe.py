@@ -4,8 +4,10 @@ Prints: warm latency of describing one 4 × 4 mm cortex ROI (goal: under 0.5 s) 
 OME-Zarr store on disk (what users have) and on a virtual synthetic section (pixels
 rendered on every read), the ROI's ground-truth areas and the verdict, the split into
 each step (field reading, model, quality check, scale check, readout and its parts,
-caption: wall and CPU time from profiles of the real calls), batched encoder throughput vs one patch at a time (ratio, one
-view), fields/s with the model's test-time views, and peak memory.
+caption: wall and CPU time from profiles of the real calls), the latency with the model
+yielding a core to the readout and without (``DescribeParams.yield_core``, alternating),
+batched encoder throughput vs one patch at a time (ratio, one view), fields/s with the
+model's test-time views, and peak memory.
 
     python benchmarks/describe.py [--model default] [--threads 2] [--repeats 5] [--roi-mm 4 10]
 
@@ -79,6 +81,27 @@ def latency(
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return times, cpu, res
+
+
+def yield_ab(d: Describer, section, roi: Roi, repeats: int) -> str:
+    """The warm latency with ``DescribeParams.yield_core`` on and off, alternating in one
+    process (a fair comparison when the machine's load changes): medians of wall and CPU
+    seconds."""
+    params = {on: replace(d.params, yield_core=on) for on in (True, False)}
+    got: dict[bool, tuple[list[float], list[float]]] = {True: ([], []), False: ([], [])}
+    for on in (True, False):
+        d.describe_roi(section, roi, params=params[on])  # warm
+    for i in range(repeats):
+        for on in (True, False) if i % 2 == 0 else (False, True):
+            t0, c0 = time.perf_counter(), time.process_time()
+            d.describe_roi(section, roi, params=params[on])
+            got[on][0].append(time.perf_counter() - t0)
+            got[on][1].append(time.process_time() - c0)
+    med = statistics.median
+    return "; ".join(
+        f"yield_core {'on' if on else 'off'}: median {med(w):.3f} s wall, {med(c):.3f} s CPU"
+        for on, (w, c) in got.items()
+    )
 
 
 class StepTimer:
@@ -229,6 +252,10 @@ def main() -> None:
             )
             if section is not virtual:  # the virtual section renders: its split is reading
                 print(split(always, section, roi))
+                print(
+                    f"  alternating, {args.repeats} each: "
+                    + yield_ab(always, section, roi, args.repeats)
+                )
 
     rng = np.random.default_rng(0)
     patches = rng.integers(0, 256, size=(256, d.bundle.read_px, d.bundle.read_px), dtype=np.uint8)

@@ -196,7 +196,7 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         large_d, giant_d = is_large(dd, dl), is_large(dd, dl, GIANT_UM)
         # the readout's own rule: large relative to the window's somata (large_threshold_um)
-        t_own = large_threshold_um(som.length_um)
+        t_own = large_threshold_um(som.length_um, som.edge_um)
         large_o = is_large(dd, dl, t_own)
         giant_o = is_large(dd, dl, t_own * GIANT_UM / LARGE_PYRAMID_UM)
         # the generator's special cells (Betz, IIIc magnopyramidal and giant pyramids,

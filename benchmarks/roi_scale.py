@@ -13,7 +13,9 @@ range), and how many ROIs abstained for the scale. The section's pixel size chec
 (:func:`cytowords.sections.scale_check.check_pixel_size`, dense, 1 view, as ``describe``
 runs it first) gives each brain and stated factor a verdict; the last columns count the
 ROIs of sections it calls suspect as abstaining (``ScaleCheck.abstain_reason``, what
-``cytowords describe`` does).
+``cytowords describe`` does); the columns after them add the research cue of the
+section's measured cortical thickness (``section_scale_cues.section_thickness``, not part of
+the check): a section whose median lies outside the development brains' range abstains too.
 
 ``--calibrate`` runs the validation brains (100, 101; never the test brains) and prints
 the ROI-level open-set gain and measured thickness of ROIs at the right pixel size, from
@@ -34,6 +36,7 @@ import dask.array as da
 import numpy as np
 import torch
 from roi_accuracy import sample_rois
+from section_scale_cues import section_thickness
 
 from cytowords.atlas import NONE_ID
 from cytowords.describe import DescribeParams, Describer
@@ -44,16 +47,32 @@ from cytowords.sections.scale_check import check_pixel_size, rescaled
 from cytowords.synth import virtual_section
 
 
-def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
+def describe_rows(
+    d: Describer, sections: dict, stated: float, a, verdicts: list | None = None
+) -> list[dict]:
     """Per ROI: truth, the verdict with ``d``'s check (``after``) and without any scale
-    check (``before``: the same describer with ``scale=None``, no readout)."""
+    check (``before``: the same describer with ``scale=None``, no readout), with the
+    section check (``section``) and with it or the section's measured thickness
+    (``thick``, :func:`section_thickness`). ``verdicts`` collects per section ``(suspect
+    by the check, suspect by the thickness)``."""
     rng = np.random.default_rng(a.seed)
     plain = replace(d.params, scale=None, measure=False)
     rows = []
     for sec in sections.values():
         s = rescaled(sec, stated)
         check = check_pixel_size(s, d)
+        th = section_thickness(s)
+        why = check.abstain_reason or th.abstain_reason
         print(f"    {sec.name} ×{stated:g}: {check.verdict} ({check.message})", flush=True)
+        print(
+            f"    {sec.name} ×{stated:g}: thickness median {th.median_mm:.3f} mm of "
+            f"{len(th.squares_mm)}/{th.n_points} squares "
+            f"({' '.join(f'{v:.2f}' for v in sorted(th.squares_mm))}) "
+            f"{'SUSPECT' if th.abstain_reason else 'ok'}",
+            flush=True,
+        )
+        if verdicts is not None:
+            verdicts.append((bool(check.abstain_reason), bool(th.abstain_reason)))
         picked = sample_rois(sec, a.side_mm * 1000.0, a.per_area, 0.7, rng)
         keep = np.sort(rng.permutation(len(picked))[: a.max_rois])
         for roi, area in [picked[i] for i in keep]:
@@ -69,6 +88,7 @@ def describe_rows(d: Describer, sections: dict, stated: float, a) -> list[dict]:
                     truth=area,
                     after=r.area,
                     section=NONE_ID if check.abstain_reason else r.area,
+                    thick=NONE_ID if why else r.area,
                     before=before,
                     reason=r.rejection_reason,
                     gain=med[0] - min(med[1:]) if med else np.nan,
@@ -119,20 +139,28 @@ def main() -> None:
     print(
         "| stated × true | ROIs | named, no check | wrong among named | named, checked "
         "| wrong among named | abstained for the scale | named, + section check "
-        "| wrong among named |"
+        "| wrong among named | suspect sections: check, + thickness "
+        "| named, + section check + thickness | wrong among named |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in a.stated:
         t0, c0 = time.perf_counter(), time.process_time()
-        rows = describe_rows(d, sections, k, a)
+        verdicts: list = []
+        rows = describe_rows(d, sections, k, a, verdicts)
         nb, wb = _named(rows, "before")
         na, wa = _named(rows, "after")
         ns, ws = _named(rows, "section")
         scale = np.mean(["pixel" in r["reason"] for r in rows])
         n_wrong = sum(r["section"] not in (NONE_ID, r["truth"]) for r in rows)
+        nt, wt = _named(rows, "thick")
+        t_wrong = sum(r["thick"] not in (NONE_ID, r["truth"]) for r in rows)
+        n_check = sum(c for c, _ in verdicts)
+        n_either = sum(c or t for c, t in verdicts)
         print(
             f"| {k:g} | {len(rows)} | {nb:.3f} | {wb:.3f} | {na:.3f} | {wa:.3f} | {scale:.3f} "
-            f"| {ns:.3f} | {ws:.3f} ({n_wrong} of {round(ns * len(rows))}) |"
+            f"| {ns:.3f} | {ws:.3f} ({n_wrong} of {round(ns * len(rows))}) "
+            f"| {n_check}, {n_either} of {len(verdicts)} "
+            f"| {nt:.3f} | {wt:.3f} ({t_wrong} of {round(nt * len(rows))}) |"
             f"  ({time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU)",
             flush=True,
         )

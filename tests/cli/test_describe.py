@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,59 @@ def test_describe_cells_option_reaches_the_readout(store_and_bundle, capsys, mon
         capsys.readouterr()
         assert seen[-1] == want
     assert len(seen) == 3
+
+
+def test_describe_scanner_files_and_imagej_rois(store_and_bundle, capsys, tmp_path) -> None:
+    """An Aperio .svs (MPP in its description) with the ROIs of Fiji's ROI Manager
+    (RoiSet.zip, image pixels), and a PNG export that needs --pixel-size-um: described, the
+    ImageJ names in the output like QuPath's; bad files one line each."""
+    from PIL import Image
+
+    from cytowords.sections import open_section
+    from tests.support.imagej_files import oval_roi, points_roi, polygon_roi, write_roiset
+    from tests.support.scanner_files import write_svs
+
+    store, bundle = store_and_bundle
+    grey = np.asarray(open_section(store).levels[0].compute())  # 512 x 512, 8 µm/px
+    svs = write_svs(tmp_path / "slide.svs", np.repeat(grey[..., None], 3, axis=2), mpp="8.0")
+    roiset = write_roiset(
+        tmp_path / "RoiSet.zip",
+        [
+            polygon_roi([[10, 10], [200, 10], [200, 150], [10, 150]], name="V1 (Fiji)"),
+            oval_roi(250, 250, 480, 460, name="round one"),
+            points_roi([[5, 5]], name="a cell"),
+        ],
+    )
+    out = tmp_path / "described.geojson"
+    args = ["describe", str(svs), "--rois", str(roiset), "--model", str(bundle)]
+    assert main([*args, "--out", str(out), "--no-scale-check"]) == 0
+    cap = capsys.readouterr()
+    assert f"{roiset}: feature 3 ('a cell'): 1 point(s), not a region; skipped" in cap.err
+    lines = [ln for ln in cap.out.splitlines() if ln.startswith(("V1 (Fiji): ", "round one: "))]
+    assert len(lines) == 2, cap.out
+    gj = json.loads(out.read_text())
+    assert gj["properties"]["pixel_size_um"] == 8.0  # the SVS's MPP
+    assert [f["properties"]["name"] for f in gj["features"]] == ["V1 (Fiji)", "round one"]
+    ring = gj["features"][0]["geometry"]["coordinates"][0]
+    assert ring[:4] == [[10.0, 10.0], [200.0, 10.0], [200.0, 150.0], [10.0, 150.0]]
+    assert all(f["properties"]["caption"] for f in gj["features"])
+
+    png = tmp_path / "export.png"
+    Image.fromarray(grey).save(png)
+    png_args = ["describe", str(png), "--rois", str(roiset), "--model", str(bundle)]
+    assert main(png_args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{png}: a PNG image stores no pixel size" in err
+    assert "--pixel-size-um" in err
+    assert main([*png_args, "--pixel-size-um", "8", "--json", "--no-scale-check"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert len(described) == 2 and all(d is not None for d in described)
+
+    other = tmp_path / "photos.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("a.jpg", b"x")
+    (tmp_path / "junk.roi").write_bytes(b"junk")
+    for bad, why in ((other, "not an ImageJ ROI set"), (tmp_path / "junk.roi", "not an ImageJ")):
+        assert main(["describe", str(svs), "--rois", str(bad), "--model", str(bundle)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"{bad}: " in err and why in err, err

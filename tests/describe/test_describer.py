@@ -164,3 +164,38 @@ def test_default_model_names_a_loose_box_whose_fields_fall_on_white_matter() -> 
     empty = d.describe_roi(sec, Roi.rectangle(0.0, 0.0, 4000.0, 4000.0))
     assert empty.rejected and not any(p.votes for p in empty.patches)
     assert empty.probability == 1.0
+
+
+def test_model_yields_a_core_to_the_readout(tiny_bundle: Path, section: Section) -> None:
+    """With the readout beside it, the model's part runs on one torch thread fewer (at
+    least one) and torch's setting is restored after; without the readout, or with
+    ``yield_core`` off, it keeps torch's setting. The description is the same."""
+    d = Describer(tiny_bundle, device="cpu", params=DescribeParams(min_accept_share=0.0))
+    roi = Roi.rectangle(500, 500, 2500, 3500)
+    seen: list[int] = []
+    embed = d.bundle.embed
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return embed(*args, **kwargs)
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    d.bundle.embed = spy
+    try:
+        runs = {}
+        for name, params in (
+            ("yield", d.params),
+            ("torch", replace(d.params, yield_core=False)),
+            ("no readout", replace(d.params, measure=False)),
+        ):
+            seen.clear()
+            runs[name] = (d.describe_roi(section, roi, params=params), list(seen))
+            assert torch.get_num_threads() == 2
+    finally:
+        del d.bundle.embed
+        torch.set_num_threads(old)
+    assert runs["yield"][1] and set(runs["yield"][1]) == {1}
+    assert set(runs["torch"][1]) == set(runs["no readout"][1]) == {2}
+    a, b = runs["yield"][0], runs["torch"][0]
+    assert (a.area, a.rejected, a.caption, a.n_voting) == (b.area, b.rejected, b.caption, b.n_voting)

@@ -20,10 +20,10 @@ from cytowords.describe.export import (
 )
 from cytowords.regions import Roi
 from cytowords.regions.geojson import (
-    GeoJsonError,
+    RegionFileError,
     classification_of,
     parse_geojson_rois,
-    read_geojson_rois,
+    read_region_file,
 )
 from tests.support.qupath_files import (
     closed,
@@ -165,7 +165,7 @@ def _qupath_export(tmp_path: Path) -> Path:
 def test_qupath_03_list_export(tmp_path: Path) -> None:
     path = _qupath_export(tmp_path)
     assert json.loads(path.read_text())[0]["properties"]["classification"]["colorRGB"] < 0
-    read = read_geojson_rois(path, pixel_size_um=2.0)
+    read = read_region_file(path, pixel_size_um=2.0)
     assert read.pixel_size_um == 2.0 and not read.recorded
     donut, wm = read.rois
     assert (donut.classification, donut.color) == ("L1", "#ff0000")
@@ -193,7 +193,7 @@ def test_qupath_03_list_export(tmp_path: Path) -> None:
     assert read.notes[2] == f"{path}: feature 4: a line, not a region; skipped"
     assert read.notes[3].startswith(f"{path}: feature 5 ('L2'): a polygon needs at least 3")
     # points and lines on request
-    both = read_geojson_rois(path, pixel_size_um=2.0, points=True, paths=True)
+    both = read_region_file(path, pixel_size_um=2.0, points=True, paths=True)
     assert len(both.notes) == 2 and both.points[0].classification == "cells"
     np.testing.assert_allclose(both.points[0].vertices, [[10, 10], [12, 12]])
     np.testing.assert_allclose(both.paths[0].vertices, [[0, 0], [100, 100]])
@@ -211,7 +211,7 @@ def test_qupath_05_collection_and_other_forms(tmp_path: Path) -> None:
         "color": [9, 8, 7, 128],
     }
     path = write_v05(tmp_path / "v05.geojson", feats)
-    read = read_geojson_rois(path, pixel_size_um=0.5)
+    read = read_region_file(path, pixel_size_um=0.5)
     a, b = read.rois
     assert (a.name, a.classification, a.color, a.id) == ("my roi", "L1", "#ff0000", feats[0]["id"])
     assert (b.classification, b.color) == ("Tumor: Positive", "#090807")
@@ -251,14 +251,14 @@ def test_qupath_05_collection_and_other_forms(tmp_path: Path) -> None:
 def test_bad_files_give_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.geojson"
     path.write_text(text)
-    with pytest.raises(GeoJsonError) as err:
-        read_geojson_rois(path, pixel_size_um=1.0)
+    with pytest.raises(RegionFileError) as err:
+        read_region_file(path, pixel_size_um=1.0)
     msg = str(err.value)
     assert msg.startswith(f"{path}: ") and message in msg and "\n" not in msg
     (tmp_path / "bin.geojson").write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(GeoJsonError, match="bin.geojson: not a text file"):
-        read_geojson_rois(tmp_path / "bin.geojson")
-    with pytest.raises(GeoJsonError, match="no pixel size in the file"):
+    with pytest.raises(RegionFileError, match="bin.geojson: not a text file"):
+        read_region_file(tmp_path / "bin.geojson")
+    with pytest.raises(RegionFileError, match="no pixel size in the file"):
         parse_geojson_rois(json.loads(_FEATURE_TEXT), source="q.geojson")
 
 

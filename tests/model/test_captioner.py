@@ -233,3 +233,54 @@ def test_single_thread_decoding_equals_reference_greedy(which, tokenizer):
     assert fast == ambient
     assert fast == _hf_greedy(cap, emb, prompt, 32)
     assert any(len(r) > 5 for r in fast)
+
+
+@pytest.mark.parametrize("which", ["default", "llama-mha", "llama", "gpt2"])
+def test_llama_step_gives_the_lm_logits(which, tokenizer):
+    """The captioner's own decoding step of a Llama LM with one key/value head per query
+    head (``_llama_decoder``, which the greedy loop uses: the bundled LM, a tiny one) gives
+    exactly the logits of the LM's own forward step, step after step; other LMs (grouped
+    key/value heads, GPT-2) get none (the loop steps through the LM)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cytowords.model.captioner import _cache_name, _llama_decoder
+
+    if which == "default":
+        cap, emb, prompt = _default_captioner()
+    elif which == "llama-mha":
+        torch.manual_seed(0)
+        lm = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=48,
+                intermediate_size=96,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=4,
+                max_position_embeddings=128,
+            )
+        )
+        proj = PrefixProjector(ProjectorConfig(EMB_DIM, 48, k=4))
+        cap, emb, prompt = Captioner(lm, tokenizer, proj), torch.randn(2, EMB_DIM), [5, 9]
+    else:
+        cap, emb, prompt = _captioner(which, tokenizer), torch.randn(2, EMB_DIM), [5, 9]
+    cap.eval()
+    kw = _cache_name(cap.lm)
+    with torch.inference_mode():
+        inputs = cap._prefix(emb)
+        ids = torch.tensor(prompt)[None].expand(len(emb), -1)
+        inputs = torch.cat([inputs, cap.lm.get_input_embeddings()(ids)], dim=1)
+        out = cap.lm(inputs_embeds=inputs, use_cache=True)
+        past = getattr(out, kw)
+        step = _llama_decoder(cap.lm, past, inputs.shape[1])
+        if which in ("llama", "gpt2"):
+            assert step is None
+            return
+        assert step is not None
+        logits = out.logits[:, -1]
+        for _ in range(6):
+            nxt = logits.argmax(-1)
+            mine = step(nxt)
+            out = cap.lm(input_ids=nxt[:, None], use_cache=True, **{kw: past})
+            past, logits = getattr(out, kw), out.logits[:, -1]
+            assert torch.equal(mine, logits)

@@ -97,3 +97,28 @@ def test_registered_bundle_stands_in_until_forgotten(tiny_bundle: Path, tmp_path
     finally:
         handle.forget_bundle(key, "cpu")
     assert get_bundle(key, "cpu", captioner=False) is not other
+
+
+def test_shared_bundle_runs_channels_last_with_the_same_embeddings(tiny_bundle: Path) -> None:
+    """The shared bundle's encoder runs channels-last on the CPU (the faster layout); its
+    embeddings equal a private copy's (contiguous, as saved) to float precision."""
+    import numpy as np
+    import torch
+
+    from cytowords.model import load_bundle
+
+    shared, private = get_bundle(tiny_bundle, "cpu"), load_bundle(tiny_bundle, "cpu")
+
+    def layouts(b) -> list[bool]:  # channels-last per convolution wider than 1 × 1
+        return [
+            m.weight.is_contiguous(memory_format=torch.channels_last)
+            for m in b.encoder.modules()
+            if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1
+        ]
+
+    assert layouts(shared) and all(layouts(shared))
+    assert not any(layouts(private))
+    n = shared.read_px
+    patches = np.random.default_rng(0).integers(0, 256, size=(6, n, n), dtype=np.uint8)
+    a, b = shared.embed(patches, views=2), private.embed(patches, views=2)
+    assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)

@@ -51,9 +51,9 @@ def test_non_zarr_directory(tmp_path):
 
 
 def test_unsupported_file(tmp_path):
-    f = tmp_path / "image.png"
-    f.write_bytes(b"\x89PNG")
-    with pytest.raises(SectionError, match="image.png: unsupported file type"):
+    f = tmp_path / "image.bmp"
+    f.write_bytes(b"BM")
+    with pytest.raises(SectionError, match="image.bmp: unsupported file type"):
         open_section(f)
 
 

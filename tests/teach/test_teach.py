@@ -202,7 +202,20 @@ def test_geojson_classes_and_cli(tiny_bundle, tmp_path, capsys):
     assert main([*argv[:-1], "--out", str(tmp_path / "m2"), "--model", str(tiny_bundle)]) == 2
     assert main([*argv, "--out", str(out), "--model", str(tiny_bundle)]) == 2
     err = capsys.readouterr().err
-    assert "one GeoJSON per image" in err and "exists" in err
+    assert "one region file per image" in err and "exists" in err
+
+
+def test_fiji_roiset_names_the_areas(tmp_path):
+    """Fiji's ROI Manager names (no classes in ImageJ) are the areas to teach."""
+    from tests.support.imagej_files import polygon_roi, write_roiset
+
+    rois = [
+        polygon_roi(band_rect(k)[:, ::-1] / PIXEL_UM, name=n) for k, n in ((0, NAME_A), (1, NAME_B))
+    ]
+    path = write_roiset(tmp_path / "RoiSet.zip", rois)
+    anns, notes = annotations_from_geojson(path, 0, PIXEL_UM)
+    assert [a.name for a in anns] == [NAME_A, NAME_B] and not notes
+    np.testing.assert_allclose(anns[1].roi.vertices, band_rect(1))
 
 
 def test_cli_one_area_only_is_one_line(tiny_bundle, tmp_path, capsys):

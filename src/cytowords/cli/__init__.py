@@ -33,6 +33,19 @@ COMMAND_MODULES = (
 )
 
 
+#: help of the IMAGE argument of the commands that open a section
+IMAGE_HELP = (
+    "section: OME-Zarr, zarr, TIFF/OME-TIFF, Aperio .svs, Hamamatsu .ndpi, Leica .scn, or "
+    ".png/.jpg (these need --pixel-size-um)"
+)
+#: help of ``--rois``: the region files :func:`cytowords.regions.read_region_file` reads
+ROIS_HELP = (
+    "regions in the image's full-resolution pixels: QuPath GeoJSON ('Export objects as "
+    "GeoJSON', any version or form), a file saved by the plugin, or Fiji/ImageJ ROIs "
+    "(a .roi file or the ROI Manager's RoiSet.zip)"
+)
+
+
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2, no traceback."""
 

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from . import CliError
+from . import IMAGE_HELP, CliError
 
 
 def _path_um(text: str) -> np.ndarray:
@@ -42,9 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "profiles of neighbouring blocks (Mahalanobis distance, Hotelling T²) and report "
         "where the cytoarchitecture changes.",
     )
-    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    p.add_argument("image", help=IMAGE_HELP)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--path", help="GeoJSON with a LineString (full-resolution pixels)")
+    which.add_argument(
+        "--path",
+        help="a line in full-resolution pixels: GeoJSON with a LineString, or a Fiji/ImageJ "
+        "line ROI (.roi)",
+    )
     which.add_argument("--path-um", type=_path_um, help='"y,x;y,x;..." in µm')
     p.add_argument("--spacing-um", type=float, default=100.0, help="traverse spacing (µm)")
     p.add_argument(
@@ -87,11 +91,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_path(path: str, pixel_size_um: float) -> np.ndarray:
-    from ..regions.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import RegionFileError, read_region_file
 
     try:
-        read = read_geojson_rois(path, pixel_size_um=pixel_size_um, paths=True)
-    except GeoJsonError as exc:
+        read = read_region_file(path, pixel_size_um=pixel_size_um, paths=True)
+    except RegionFileError as exc:
         raise CliError(str(exc)) from None
     if not read.paths:
         raise CliError(f"{path}: no LineString (path) in the file")

@@ -1,9 +1,10 @@
-"""``cytowords describe IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS.geojson [--out FILE]``.
+"""``cytowords describe IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS [--out FILE]``.
 
-One rectangle, or every region of a GeoJSON file (annotations exported from QuPath in any
-form it writes, see :mod:`cytowords.regions.geojson`: coordinates in the image's
-full-resolution pixels; holes honoured, a MultiPolygon described as one region; points and
-lines skipped with a note), described in words; ``--out`` writes the ROIs with their
+One rectangle, or every region of a region file (annotations exported from QuPath as GeoJSON
+in any form it writes, see :mod:`cytowords.regions.geojson`, or Fiji/ImageJ ROIs, a ``.roi``
+or a ROI Manager ``RoiSet.zip``: coordinates in the image's full-resolution pixels; holes
+honoured, a multi-part region described as one; points and lines skipped with a note),
+described in words; ``--out`` writes the ROIs with their
 descriptions as QuPath GeoJSON (names, the user's classes and object ids kept) or CSV
 (atomically, at the end).
 """
@@ -15,7 +16,7 @@ import json
 import sys
 from dataclasses import replace
 
-from . import CliError, add_lm_option, four_floats
+from . import IMAGE_HELP, ROIS_HELP, CliError, add_lm_option, four_floats
 from .measure import CELLS
 
 #: why a ROI has no readout when ``--no-measure`` is given
@@ -28,15 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "describe",
         help="describe regions of a section (area, confidence, rejection, caption)",
-        description="Describe a rectangle, or the polygons of a GeoJSON file, in words.",
+        description="Describe a rectangle, or the regions of a region file, in words.",
     )
-    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    p.add_argument("image", help=IMAGE_HELP)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--roi", type=_roi, help="X0,Y0,X1,Y1 in µm from the top-left corner")
     which.add_argument(
         "--rois",
-        help="GeoJSON of regions in the image's full-resolution pixels (QuPath's 'Export "
-        "objects as GeoJSON' in any version or form, or a file saved by the plugin)",
+        help=ROIS_HELP,
     )
     p.add_argument(
         "--model", default="default", help="model bundle folder (default: the bundled model)"
@@ -80,14 +80,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_rois(path: str, pixel_size_um: float) -> list:
-    """The ROI features (µm, holes and parts kept, names and classes) of a GeoJSON file;
+    """The ROI features (µm, holes and parts kept, names and classes) of a region file;
     a note on stderr for each feature skipped (points, lines, detections, bad polygons)."""
-    from ..regions.geojson import GeoJsonError, notes_text, read_geojson_rois
+    from ..regions.geojson import RegionFileError, notes_text, read_region_file
 
     try:
         # our own files record their pixel size; QuPath's count the image's pixels
-        read = read_geojson_rois(path, pixel_size_um=pixel_size_um)
-    except GeoJsonError as exc:
+        read = read_region_file(path, pixel_size_um=pixel_size_um)
+    except RegionFileError as exc:
         raise CliError(str(exc)) from None
     for note in notes_text(read.notes):
         print(note, file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import CliError, add_lm_option, four_floats
+from . import IMAGE_HELP, CliError, add_lm_option, four_floats
 from .pixel_size import check_scan
 
 _region = four_floats("--region", "Y0,X0,Y1,X1", "0,0,20000,30000")
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(--workers) or on a dask.distributed cluster (--scheduler)."
         ),
     )
-    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    p.add_argument("image", help=IMAGE_HELP)
     p.add_argument("--out", required=True, help="output OME-Zarr folder (e.g. map.ome.zarr)")
     p.add_argument("--model", default="default", help="model bundle folder (default: bundled)")
     add_lm_option(p)

@@ -1,4 +1,4 @@
-"""``cytowords measure IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS.geojson [--json] [--out FILE]``.
+"""``cytowords measure IMAGE --roi X0,Y0,X1,Y1 | --rois ROIS [--json] [--out FILE]``.
 
 The model-free readout (:func:`cytowords.measure.measure_roi`) of one rectangle or of every
 polygon of a GeoJSON file: cortical thickness, laminar profile, layer I and IV, the
@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from . import CliError, four_floats
+from . import IMAGE_HELP, ROIS_HELP, CliError, four_floats
 
 _roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
 #: ``--cells`` choice -> the readout's ``cells`` argument (:func:`cytowords.measure.measure_roi`)
@@ -26,15 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Measure cortical thickness, the laminar profile, layers and cells of a "
         "rectangle or of the polygons of a GeoJSON file, from the pixels only.",
     )
-    p.add_argument("image", help="section: OME-Zarr, zarr or TIFF")
+    p.add_argument("image", help=IMAGE_HELP)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--roi", type=_roi, help="X0,Y0,X1,Y1 in µm from the top-left corner (as describe)"
     )
     which.add_argument(
         "--rois",
-        help="GeoJSON of polygons in the image's full-resolution pixels (QuPath annotations, "
-        "or a file saved by the plugin)",
+        help=ROIS_HELP,
     )
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check that sections' stated pixel sizes fit their tissue (exit 1 if not)",
         description="Check each section's stated pixel size against its tissue, with the model.",
     )
-    p.add_argument("images", nargs="+", help="sections: OME-Zarr, zarr or TIFF")
+    p.add_argument("images", nargs="+", help="sections (each as IMAGE of describe)")
     p.add_argument("--model", default="default", help="model bundle folder (default: bundled)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument(

@@ -2,7 +2,7 @@
 [--pixel-size-um S] [--views N] [--compare-profiles] [--json]``.
 
 Teach an area model from named regions (:func:`cytowords.teach.teach`): ``--rois`` gives
-one GeoJSON file per image, in the same order (QuPath annotations, named by their class,
+one region file per image, in the same order (QuPath annotations, named by their class,
 else by their own name; full-resolution pixel coordinates). Prints the cross-validated
 result before writing the bundle; ``--out`` is then a model folder that ``describe`` and
 ``map`` take as ``--model``.
@@ -25,13 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sections, report how well it names held-out sections, and save it as a model "
         "bundle for describe and map.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections: OME-Zarr, zarr or TIFF")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)")
     p.add_argument(
         "--rois",
         nargs="+",
         required=True,
         metavar="FILE",
-        help="one GeoJSON of named regions per image, in the same order",
+        help="one region file of named regions per image, in the same order (QuPath GeoJSON, "
+        "or Fiji/ImageJ .roi / RoiSet.zip named in the ROI Manager)",
     )
     p.add_argument("--out", required=True, help="folder to write the taught model bundle to")
     p.add_argument("--model", default="default", help="bundle whose encoder embeds the fields")
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.rois) != len(args.images):
         raise CliError(
             f"{len(args.images)} image(s) but {len(args.rois)} --rois file(s): give one "
-            "GeoJSON per image, in the same order"
+            "region file per image, in the same order"
         )
     out = Path(args.out)
     if out.exists() and not args.overwrite:

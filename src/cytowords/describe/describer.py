@@ -24,6 +24,7 @@ import numpy as np
 from ..atlas import NONE_ID, load_atlas
 from ..jobs import Cancelled, Progress
 from ..mapping.dense import read_region_fields
+from ..model.captioner import torch_threads
 from ..regions.roi import Roi, patch_grid
 from ..sections import Section
 from ..sections.quality import (
@@ -96,6 +97,11 @@ class DescribeParams:
             more familiar there do not vote, and a ROI whose tissue reads clearly better at
             another pixel size, or whose measured thickness is far outside the human
             range, is rejected with that reason. None: no check.
+        yield_core: with the readout beside the model (``measure``), the model's part of
+            the description (reading and embedding the fields, the scale check) runs on
+            one torch thread fewer than torch's setting (at least one), so that the two ask
+            for no more cores than torch was given: two torch threads and the readout on
+            2 busy cores wait for each other (docs/benchmarks.md). False: torch's setting.
     """
 
     stride_fraction: float = 0.5
@@ -112,6 +118,7 @@ class DescribeParams:
     measure: bool = True
     measure_cells: bool | str = False
     scale: ScaleLimits | None = DEFAULT_SCALE_LIMITS
+    yield_core: bool = True
 
 
 def _scale_reach(limits: ScaleLimits | None) -> float:
@@ -195,7 +202,14 @@ class Describer:
         )
         # the fields are read at the stated pixel size, then (scale check) at the
         # others, mostly from the same pyramid level: that level's pixels are read once
-        with _in_background(readout) as early, keep_regions(grow=_scale_reach(p.scale)):
+        threads = (
+            max(1, torch.get_num_threads() - 1) if readout is not None and p.yield_core else None
+        )
+        with (
+            _in_background(readout) as early,
+            keep_regions(grow=_scale_reach(p.scale)),
+            torch_threads(threads),
+        ):
             total = len(centers) + 1
             # one dense window when the encoder can run densely and the ROI is large
             # (centres then snap to the feature lattice); else field by field

@@ -18,18 +18,24 @@ compact segments the first mask mostly missed, whole. A soma is measured on its
 half-maximum region: the pixels at least halfway from the local neuropil (the optical
 density around it, somata left out) to its own body level (:data:`PEAK_QUANTILE` of its
 optical density), grown from its label by a watershed on the optical density, pale holes
-(the nucleus) included; a blurred edge crosses half the contrast at the edge itself, so
-blur, stain strength and the detection mask do not set the size. Its size is the
-equivalent diameter ``2 * sqrt(area / pi)`` (µm) of that region; somata whose own label
-holds less than :data:`MIN_SOMA_UM` µm of it are dropped.
+(the nucleus) included, so stain strength and the detection mask do not set the size.
+Optics blur light, not optical density: a blurred edge crosses half the *light* contrast
+at the edge itself and half the optical-density contrast inside it, the further the
+darker the soma and the wider the blur. The region's diameter and length are therefore
+lengthened by that shortfall (:func:`_edge_shift`: 2 z s, z from the soma's own contrast,
+s the window's edge blur, estimated from its somata). Its size is the equivalent diameter
+``2 * sqrt(area / pi)`` (µm) of that region so corrected; somata whose own label holds
+less than :data:`MIN_SOMA_UM` µm of it are dropped. Which somata are kept whole, and the
+second pass, decide on the uncorrected region.
 
 A soma's length is the greatest extent of that region: the larger of its Feret diameter
 (over :data:`N_DIRECTIONS` directions) and the major axis of its moment ellipse (a
 triangle's moment axis is ~6 % short of its height, a small blurred disc's Feret diameter
 a pixel short). Pyramids are measured by their length in the literature ("Betz cells up to
 60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it. Large
-pyramids are compact somata at least
-:data:`LARGE_FACTOR` times as long as the region's median soma (:func:`large_threshold_um`:
+pyramids are compact somata at least as long as :data:`LARGE_FACTOR` times the region's
+median soma length on the half-maximum regions plus the median edge correction
+(:func:`large_threshold_um`:
 about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large pyramids
 (25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
 60-100 µm long), so the cut-off follows the scan's own size scale; giant ones (Betz/Meynert
@@ -44,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
+from scipy.special import ndtri
 from skimage.segmentation import watershed
 
 CELL_MAX_PX_UM = 2.0
@@ -69,15 +76,20 @@ BACKGROUND_UM = 25.0
 #: a soma's body level: this quantile of its optical density (a dark nucleolus, a few
 #: pixels, above it; a pale nucleus and the blurred rim below)
 PEAK_QUANTILE = 0.8
+#: to estimate a window's edge blur (:func:`_edge_shift`), a soma's half-light region is
+#: sought at most this far (µm) outside its half-optical-density region: a blurred edge of
+#: SD s crosses the two z s apart (z <= 0.7 for most somata: s up to ~3 µm, optics plus
+#: the 1 µm smoothing); further out lie touching neighbours and neuropil
+EDGE_UM = 2.0
 #: directions over which a soma's greatest extent (its length) is sought
 N_DIRECTIONS = 16
 COMPACT = 0.7
 #: a segment of the second pass (against the neuropil) is a pale soma of its own when less
 #: than this share of it lies in the first mask (the dark somata are the first pass's)
 PALE_NEW = 0.5
-#: large pyramids are at least this many times the median soma length of their region
-#: (granule and small pyramidal cells and glia: median ~10 µm -> ~25 µm, the lower bound of
-#: "large pyramids (25-50 µm)")
+#: large pyramids are at least this many times the median soma length of their region, on
+#: the half-maximum regions (granule and small pyramidal cells and glia: median ~10 µm ->
+#: ~25 µm, the lower bound of "large pyramids (25-50 µm)"; see :func:`large_threshold_um`)
 LARGE_FACTOR = 2.5
 #: fewest somata for a region's own size scale (else :data:`LARGE_PYRAMID_UM`)
 LARGE_MIN_SOMATA = 30
@@ -86,11 +98,14 @@ LARGE_MIN_SOMATA = 30
 @dataclass
 class Somata:
     """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (greatest
-    extent of the half-maximum region; a disc's length is its diameter) in µm."""
+    extent of the half-maximum region, lengthened to the half-light edge; a disc's length
+    is its diameter) in µm, and ``edge_um``: by how much (µm) each one's diameter and
+    length were lengthened (:func:`_edge_shift`, 2 z s)."""
 
     yx_um: np.ndarray
     diam_um: np.ndarray
     length_um: np.ndarray
+    edge_um: np.ndarray
 
 
 def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
@@ -104,7 +119,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     near = diff > 1.5 * max(mad, 1e-6)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
-        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     dist = ndi.distance_transform_edt(fg) * pixel_um
     # fine split: every maximum of the distance transform, each suppressing the weaker ones
     # closer than its own inscribed radius (a soma holds no other soma's centre)
@@ -119,9 +134,9 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
-    diam, length, com, idx = _sizes(fine, bg, near, lab, pixel_um)
+    diam, length, com, shift = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep])
 
 
 def _coarse_split(
@@ -153,7 +168,7 @@ def _keep_whole(
     if whole:
         keep = np.ones(int(coarse.max()) + 1, bool)
     else:
-        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um)
+        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
         keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
     keep[0] = False
     if not keep[coarse].any():
@@ -206,7 +221,7 @@ def _pale_somata(
     if not cand.any():
         return out
     # all segments compete for the pixels their regions grow into
-    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um)
+    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
     ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & (d >= COMPACT * length)])
     out = np.where(ok[seg], seg, 0)
     return np.unique(out, return_inverse=True)[1].reshape(out.shape).astype(np.int32)
@@ -311,19 +326,27 @@ def _neuropil(fine: np.ndarray, fg: np.ndarray, pixel_um: float) -> np.ndarray:
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), glob)
 
 
-def _sizes(fine: np.ndarray, bg: np.ndarray, near: np.ndarray, lab: np.ndarray, pixel_um: float):
+def _sizes(
+    fine: np.ndarray,
+    bg: np.ndarray,
+    near: np.ndarray,
+    lab: np.ndarray,
+    pixel_um: float,
+    edge: bool = True,
+):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
-    mass (px), label ids.
+    mass (px), and by how much (µm) the diameter and length were lengthened to the
+    half-light edge (0 without ``edge``).
 
     A soma's level is its :data:`PEAK_QUANTILE` quantile of the optical density ``fine``
     (the stained body; a dark nucleolus is a few pixels) above the local neuropil ``bg`` at
     its centre; its region is the pixels at least halfway between the two, grown from the
     label by a watershed on the optical density (so a soma the detection mask cut short is
     measured to its own half-maximum, and touching somata part at the saddle between
-    them), with pale holes (the nucleus) filled. A blurred edge of a uniform body crosses
-    half its contrast at the edge itself, whatever the blur and stain strength."""
+    them), with pale holes (the nucleus) filled. With ``edge`` the diameter and length are
+    lengthened to the half-light edge (:func:`_edge_shift`); without, they are the
+    region's own (the split decisions use these)."""
     n = int(lab.max())
-    idx = np.arange(1, n + 1)
     flat = lab.ravel()
     on = np.flatnonzero(flat)
     lab_on = flat[on]
@@ -358,12 +381,71 @@ def _sizes(fine: np.ndarray, bg: np.ndarray, near: np.ndarray, lab: np.ndarray, 
     core = ndi.binary_fill_holes(core) & (grow > 0)
     npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
-    length_px = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx))
-    length = np.maximum(length_px * pixel_um, diam)
+    length = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx)) * pixel_um
+    shift = np.zeros(n)
+    if edge:
+        shift = _edge_shift(fine, base, peak, half, core, grow, diam, pixel_um)
+        diam = diam + shift
+        length = length + shift
+    length = np.maximum(length, diam)
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
-    return diam, length, com, idx
+    return diam, length, com, shift
+
+
+def _edge_shift(
+    fine: np.ndarray,
+    base: np.ndarray,
+    peak: np.ndarray,
+    half: np.ndarray,
+    core: np.ndarray,
+    grow: np.ndarray,
+    diam_um: np.ndarray,
+    pixel_um: float,
+) -> np.ndarray:
+    """Per label 1..n: how much (µm) its half-maximum region's diameter and length fall
+    short of its edge, where half the light contrast to the neuropil is crossed.
+
+    ``half`` is each label's half optical density between the neuropil ``base`` and its
+    body ``peak``; ``core`` the regions (labels ``grow``), ``diam_um`` their equivalent
+    diameters. A Gaussian-blurred edge of SD s crosses that level z * s inside the edge, z
+    the normal quantile of the light fraction there (:func:`half_contrast_od`): the
+    diameter and length are 2 * z * s short. s is the window's (one optics): over its
+    somata at least :data:`WHOLE_UM` / 2 µm across, the median of the radius their
+    half-light region adds, over z, that region sought within :data:`EDGE_UM` µm of the
+    core (a neighbour touching a soma moves one estimate of s, not that soma's size)."""
+    n = len(diam_um)
+    light = half_contrast_od(base, np.maximum(peak, base))
+    light[0] = np.inf
+    ring = ndi.binary_dilation(core, _disc(max(1.0, EDGE_UM / pixel_um)))
+    out = ndi.binary_fill_holes((fine >= light[grow]) & ring & (grow > 0)) & (grow > 0)
+    npx = np.bincount(grow[out], minlength=n + 1)[1:].astype(np.float64)
+    gain = (2 * np.sqrt(npx * pixel_um**2 / np.pi) - diam_um) / 2
+    t_bg, t_body = np.exp(-base[1:]), np.exp(-np.maximum(peak[1:], base[1:]))
+    frac = (t_bg - np.exp(-half[1:])) / np.maximum(t_bg - t_body, 1e-12)
+    z = ndtri(np.clip(frac, 0.5, 1 - 1e-9))
+    ok = (z > 0.05) & (diam_um >= WHOLE_UM / 2) & (gain > 0)
+    s_um = float(np.median(gain[ok] / z[ok])) if ok.any() else 0.0
+    return 2 * s_um * z
+
+
+def half_contrast_od(background_od: np.ndarray, body_od: np.ndarray) -> np.ndarray:
+    """The optical density of the half-contrast edge between a body of optical density
+    ``body_od`` and its background ``background_od``: where the transmitted light is
+    halfway between the two. Optics blur light, not optical density (and a pixel on the
+    edge averages the light of what it covers), so a blurred or partly covered edge
+    crosses half the light contrast at the edge itself; half the optical-density contrast
+    lies inside it, the further the darker the body (a body of optical density 2 on a
+    neuropil of 0.3: half the optical density lies 0.5 blur SDs inside the edge)."""
+    return -np.log(0.5 * (np.exp(-background_od) + np.exp(-body_od)))
+
+
+def _disc(radius_px: float) -> np.ndarray:
+    """A disc structuring element of ``radius_px`` pixels."""
+    r = int(np.floor(radius_px))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return yy**2 + xx**2 <= radius_px**2
 
 
 def _fill_small_holes(mask: np.ndarray, diam_um: float, pixel_um: float) -> np.ndarray:
@@ -377,16 +459,24 @@ def _fill_small_holes(mask: np.ndarray, diam_um: float, pixel_um: float) -> np.n
     return mask | small[holes]
 
 
-def large_threshold_um(lengths_um: np.ndarray) -> float:
-    """The least length (µm) of a large pyramid in a region: :data:`LARGE_FACTOR` times the
-    median length of its somata (all depths), so that shrinkage, section thickness or a
-    wrong calibration, which scale every soma alike, do not change what is large;
-    :data:`LARGE_PYRAMID_UM` when fewer than :data:`LARGE_MIN_SOMATA` somata were found."""
+def large_threshold_um(lengths_um: np.ndarray, edge_um: np.ndarray) -> float:
+    """The least length (µm, to the half-light edge) of a large pyramid in a region.
+
+    ``lengths_um`` are its somata's lengths (all depths), ``edge_um`` by how much each was
+    lengthened to its half-light edge (:attr:`Somata.edge_um`). The threshold is
+    :data:`LARGE_FACTOR` times the median length of the half-maximum regions (the lengths
+    less their edge correction, the sizes the factor was set for), so that shrinkage,
+    section thickness or a wrong calibration, which scale every soma alike, do not change
+    what is large; plus the median edge correction, the additive 2 z s each soma's length
+    gained (scaling the corrected lengths instead would raise the cut-off by 2.5 times the
+    correction of small somata, relatively the largest). :data:`LARGE_PYRAMID_UM` when
+    fewer than :data:`LARGE_MIN_SOMATA` somata were found."""
     v = np.asarray(lengths_um, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) < LARGE_MIN_SOMATA:
+    e = np.asarray(edge_um, dtype=np.float64)
+    ok = np.isfinite(v) & np.isfinite(e)
+    if ok.sum() < LARGE_MIN_SOMATA:
         return LARGE_PYRAMID_UM
-    return float(LARGE_FACTOR * np.median(v))
+    return float(LARGE_FACTOR * np.median(v[ok] - e[ok]) + np.median(e[ok]))
 
 
 def is_large(
@@ -452,7 +542,8 @@ class CellStats:
     pixel_um: float
     #: summed length (mm) of the traverses the band follows
     traverse_mm: float = float("nan")
-    #: the least length (µm) counted as a large pyramid here (:func:`large_threshold_um`)
+    #: the least length (µm, to the half-light edge) counted as a large pyramid here
+    #: (:func:`large_threshold_um`)
     large_min_um: float = LARGE_PYRAMID_UM
 
     @property
@@ -509,7 +600,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d, found_len = [], [], []
+    found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
     for path in paths_um:
         seg = np.hypot(*np.diff(path, axis=0).T)
@@ -538,16 +629,18 @@ def cells_along(
             found_depth.append(j[ok] * 2.0 / max(length, 1e-9))
             found_d.append(som.diam_um[ok])
             found_len.append(som.length_um[ok])
+            found_shift.append(som.edge_um[ok])
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
     length = np.concatenate(found_len) if found_len else np.zeros(0)
+    shift = np.concatenate(found_shift) if found_shift else np.zeros(0)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
     # each bin of a traverse covers length/n_bins µm of depth times the band width
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
-    threshold = large_threshold_um(length)
+    threshold = large_threshold_um(length, shift)
     large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(

@@ -196,11 +196,14 @@ class DenseNet(nn.Module):
         var = (box_mean(x * x, self.lcn_px) - mean * mean).clamp_min(0.0)
         return torch.cat([(x - mean) / (var.sqrt() + STD_FLOOR), (x - 0.5) * 4.0], dim=1)
 
-    def features(self, z: Tensor) -> Tensor:
+    def features(self, z: Tensor, cells: tuple[slice, slice] | None = None) -> Tensor:
         """Feature map ``(N, 4 width, ⌊H/4⌋, ⌊W/4⌋)`` of the trunk's input ``z`` ``(N, 2, H,
         W)`` (:meth:`dense_inputs`; H, W even); cell ``(k, l)`` describes the input block at
-        ``(4k, 4l)``."""
-        return self.expand(self.blocks(self.stem(z)))
+        ``(4k, 4l)``. ``cells``: only these rows and columns of the map: the expansion is
+        pointwise (1×1 convolution, BatchNorm, ReLU), so it runs on them alone (a field's
+        pooled window is 16 of its 26 × 26 cells)."""
+        t = self.blocks(self.stem(z))
+        return self.expand(t if cells is None else t[..., cells[0], cells[1]])
 
     def dense_features(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """What the projection reads at every field inside ``x`` ``(N, 1, H, W)``: ``(N,
@@ -225,7 +228,7 @@ class DenseNet(nn.Module):
         x = x[cut].float()
         z = self.dense_inputs(x) if z is None else z[cut]
         a, p = ctx // s, n // s
-        f = self.features(z)[..., a : a + nh + p - 1, a : a + nw + p - 1]
+        f = self.features(z, (slice(a, a + nh + p - 1), slice(a, a + nw + p - 1)))
         c = f.shape[1]
         out = f.new_empty((f.shape[0], 2 * c + 2, nh, nw))
         # a few channels at a time, so that the box filters' passes stay in the CPU's cache

@@ -1,4 +1,6 @@
-"""Read ROIs from GeoJSON in every form QuPath writes (and the plugin's own files).
+"""Read ROIs from GeoJSON in every form QuPath writes (and the plugin's own files); the one
+loader of region files, :func:`read_region_file`, also reads Fiji/ImageJ ROIs (``.roi``,
+``RoiSet.zip``) through the same conversion (:mod:`.imagej`).
 
 QuPath's *Export objects as GeoJSON* writes, depending on version and options:
 
@@ -20,7 +22,7 @@ one region and written back as one object. Lines are returned as paths only when
 points only when asked for; otherwise each is skipped with a note. QuPath detections, cells
 and tiles are skipped with a note (thousands of tiny objects, each far smaller than a field).
 Every skipped feature gets one note naming the file and the feature; input that holds no
-readable ROI raises :class:`GeoJsonError` with one line saying why.
+readable ROI raises :class:`RegionFileError` with one line saying why.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..colours import color_hex
+from ..formats import IMAGEJ_ROI_SUFFIXES
 from .roi import Roi, RoiError
 
 #: the description properties of a feature (the plugin writes them, in this order, and
@@ -87,8 +90,9 @@ _GEOMETRIES = {
 }
 
 
-class GeoJsonError(ValueError):
-    """A GeoJSON file without readable ROIs; the message is one line naming the file."""
+class RegionFileError(ValueError):
+    """A region file (GeoJSON, ImageJ ``.roi`` / ``RoiSet.zip``) without readable ROIs; the
+    message is one line naming the file."""
 
 
 @dataclass(frozen=True)
@@ -234,17 +238,17 @@ def _features(obj: Any, source: str) -> list[Any]:
     if isinstance(obj, list):
         return obj
     if not isinstance(obj, Mapping):
-        raise GeoJsonError(f"{source}: not GeoJSON (a JSON {type(obj).__name__}, not features)")
+        raise RegionFileError(f"{source}: not GeoJSON (a JSON {type(obj).__name__}, not features)")
     kind = obj.get("type")
     if kind == "FeatureCollection":
         if not isinstance(obj.get("features"), list):
-            raise GeoJsonError(f"{source}: a FeatureCollection without a 'features' list")
+            raise RegionFileError(f"{source}: a FeatureCollection without a 'features' list")
         return obj["features"]
     if kind == "Feature":
         return [obj]
     if kind in _GEOMETRIES:
         return [{"type": "Feature", "geometry": obj, "properties": {}}]
-    raise GeoJsonError(
+    raise RegionFileError(
         f"{source}: not GeoJSON (expected a list of features, a FeatureCollection, a Feature "
         f"or a geometry; found type {kind!r})"
     )
@@ -269,17 +273,17 @@ def parse_geojson_rois(
         paths: return line annotations in ``paths`` instead of skipping them with a note.
 
     Raises:
-        GeoJsonError: not GeoJSON, no features, no pixel size, or no readable ROI (one line
+        RegionFileError: not GeoJSON, no features, no pixel size, or no readable ROI (one line
             naming ``source``; with ``points``/``paths``, points or paths alone suffice).
     """
     feats = _features(obj, source)
     if not feats:
-        raise GeoJsonError(f"{source}: no features (an empty export?)")
+        raise RegionFileError(f"{source}: no features (an empty export?)")
     meta = obj.get("properties") if isinstance(obj, Mapping) else None
     stored = meta.get("pixel_size_um") if isinstance(meta, Mapping) else None
     ps = stored or pixel_size_um
     if not ps or not isinstance(ps, (int, float)) or ps <= 0:
-        raise GeoJsonError(
+        raise RegionFileError(
             f"{source}: no pixel size in the file; pass the image's pixel size (µm per pixel)"
         )
     ps = float(ps)
@@ -333,7 +337,7 @@ def parse_geojson_rois(
         why = ""
         if out.notes:
             why = "; e.g. " + out.notes[0].removeprefix(f"{source}: ").removesuffix("; skipped")
-        raise GeoJsonError(f"{source}: no polygon annotation among {len(feats)} feature(s){why}")
+        raise RegionFileError(f"{source}: no polygon annotation among {len(feats)} feature(s){why}")
     return out
 
 
@@ -386,29 +390,49 @@ def _geometry(
     raise ValueError(f"no geometry (type {kind!r})" if kind else "no geometry")
 
 
-def read_geojson_rois(
+def read_region_file(
     path: str | os.PathLike,
     *,
     pixel_size_um: float | None = None,
     points: bool = False,
     paths: bool = False,
 ) -> GeoJsonRois:
-    """Read a GeoJSON file (see :func:`parse_geojson_rois`); every failure to read it is a
-    :class:`GeoJsonError` with one line naming the file."""
+    """Read a region file: Fiji/ImageJ ``.roi`` or ROI Manager ``RoiSet.zip`` (see
+    :mod:`.imagej`), otherwise GeoJSON (QuPath's or the plugin's). Both count the image's
+    level-0 pixels; they are converted to µm here, by :func:`parse_geojson_rois`, with
+    ``pixel_size_um`` (unless a plugin GeoJSON records its own). Every failure to read the
+    file is a :class:`RegionFileError` with one line naming the file."""
     p = Path(path)
+    if p.suffix.lower() in IMAGEJ_ROI_SUFFIXES:
+        return _read_imagej(p, pixel_size_um, points, paths)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise GeoJsonError(f"{p}: cannot read it ({exc.strerror or exc})") from None
+        raise RegionFileError(f"{p}: cannot read it ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
-        raise GeoJsonError(f"{p}: not a text file (GeoJSON is UTF-8 JSON)") from None
+        raise RegionFileError(f"{p}: not a text file (GeoJSON is UTF-8 JSON)") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise GeoJsonError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        raise RegionFileError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
     return parse_geojson_rois(
         obj, pixel_size_um=pixel_size_um, source=str(p), points=points, paths=paths
     )
+
+
+def _read_imagej(p: Path, pixel_size_um: float | None, points: bool, paths: bool) -> GeoJsonRois:
+    """ImageJ ROIs as pixel-coordinate GeoJSON features, read like QuPath's."""
+    from .imagej import imagej_features
+
+    feats, notes = imagej_features(p)
+    if not feats:
+        why = "; e.g. " + notes[0].removeprefix(f"{p}: ").removesuffix("; skipped") if notes else ""
+        raise RegionFileError(f"{p}: no region among {len(notes)} ImageJ ROI(s){why}")
+    read = parse_geojson_rois(
+        feats, pixel_size_um=pixel_size_um, source=str(p), points=points, paths=paths
+    )
+    read.notes[:0] = notes
+    return read
 
 
 def notes_text(notes: Sequence[str], limit: int = 10) -> list[str]:

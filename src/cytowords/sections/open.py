@@ -1,4 +1,5 @@
-"""``open_section``: one entry point for OME-Zarr, plain zarr and (OME-)TIFF sections."""
+"""``open_section``: one entry point for OME-Zarr, plain zarr, (OME-)TIFF, whole-slide
+scanner TIFFs (Aperio SVS, Hamamatsu NDPI, Leica SCN) and plain PNG/JPEG sections."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import dask.array as da
 import zarr
 
+from ..formats import PLAIN_IMAGE_SUFFIXES, SECTION_FILE_SUFFIXES, TIFF_SUFFIXES
 from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import grey_levels
@@ -24,12 +26,12 @@ from .ome_zarr import (
     store_mtime,
     zarr_format_of,
 )
+from .plain import open_plain_levels
 from .pyramid import extend_pyramid
 from .section import LabelImage, Section
 from .tiff import open_tiff_levels
 
-_TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
-_STRIP_SUFFIXES = (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif")
+_STRIP_SUFFIXES = (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", *SECTION_FILE_SUFFIXES)
 
 
 def section_name(path: Path) -> str:
@@ -58,7 +60,9 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
 
     Args:
         path: an OME-Zarr directory (NGFF 0.4 / zarr v2 or 0.5 / zarr v3), a plain zarr array
-            or group, or a (pyramidal OME-) TIFF file.
+            or group, a (pyramidal OME-) TIFF file, a whole-slide scan (Aperio ``.svs``,
+            Hamamatsu ``.ndpi``, Leica ``.scn``) or a plain ``.png``/``.jpg`` image (which
+            stores no calibration: ``pixel_size_um`` is required).
         pixel_size_um: µm per pixel of level 0. Required when the file carries no physical
             pixel size; when given it overrides the stored one (coarser levels keep their
             stored scale ratios).
@@ -82,15 +86,27 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
     try:
         if p.is_dir():
             return _open_zarr(p, px)
-        if p.suffix.lower() in _TIFF_SUFFIXES:
+        suffix = p.suffix.lower()
+        if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
             levels = _as_grey(levels, meta)
             sizes = _resolve_sizes(p, px, stored, rel)
             return _finish(p, levels, sizes, meta, {}, stored_size=px is None)
+        if suffix in PLAIN_IMAGE_SUFFIXES:
+            if px is None:  # before decoding: a PNG/JPEG never holds the scan's pixel size
+                kind = "PNG" if suffix == ".png" else "JPEG"
+                raise PixelSizeMissingError(
+                    f"{p}: a {kind} image stores no pixel size; give the scan's µm per pixel "
+                    "(CLI: --pixel-size-um; Python: pixel_size_um=)"
+                )
+            levels, meta = open_plain_levels(p)
+            return _finish(p, _as_grey(levels, meta), [px], meta, {}, stored_size=False)
     except Exception as e:
         raise ensure_section_error(e, p) from None
     raise fail(
-        p, f"unsupported file type {p.suffix!r}", "an OME-Zarr/zarr directory or a .tif/.tiff file"
+        p,
+        f"unsupported file type {p.suffix!r}",
+        "an OME-Zarr/zarr directory or a " + "/".join(SECTION_FILE_SUFFIXES) + " file",
     )
 
 

@@ -1,4 +1,17 @@
-"""Open TIFF and pyramidal OME-TIFF through tifffile's zarr store (tiles read on demand)."""
+"""Open TIFF, pyramidal OME-TIFF and whole-slide scanner TIFFs through tifffile's zarr store
+(tiles read on demand).
+
+Whole-slide formats (tifffile names their images "series", each with its pyramid levels):
+
+- Aperio SVS: the ``Baseline`` series and its levels; the thumbnail, label and macro images
+  are other series and are skipped. Pixel size: ``MPP = <µm per pixel>`` in the
+  ImageDescription.
+- Hamamatsu NDPI: the pyramidal ``Baseline`` series (the macro and map images are skipped);
+  pixel size from the X/YResolution tags (pixels per cm).
+- Leica SCN: the image with the finest pixels (the slide overview, "macro", is coarser).
+  Pixel size: the image's ``view`` size (nm) over its full-resolution pixel count, from the
+  SCN XML in the ImageDescription.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +21,7 @@ from typing import Any
 import dask.array as da
 import tifffile
 import zarr
+from tifffile.tifffile import svs_description_metadata
 
 from ._arrays import lazy_yx
 from .errors import fail
@@ -39,6 +53,64 @@ def _ome_pixel_size(tf: tifffile.TiffFile) -> float | None:
     return iso(*sizes) if min(sizes) > 0 else None
 
 
+def _svs_pixel_size(tf: tifffile.TiffFile) -> float | None:
+    """Aperio's ``MPP`` (µm per pixel of the baseline image), if present and positive."""
+    if not tf.is_svs:
+        return None
+    try:
+        mpp = float(svs_description_metadata(tf.pages.first.description).get("MPP", 0))
+    except (ValueError, TypeError):
+        return None
+    return mpp if mpp > 0 else None
+
+
+def _scn_images(tf: tifffile.TiffFile) -> list[float | None]:
+    """µm per pixel of each image of a Leica SCN file that has pixels (tifffile makes one
+    series of each, in this order): ``view`` size (nm) / level-0 pixels, None if unknown."""
+    from xml.etree import ElementTree
+
+    out: list[float | None] = []
+    try:
+        root = ElementTree.fromstring(tf.scn_metadata or "")
+    except ElementTree.ParseError:
+        return out
+
+    def local(el: ElementTree.Element) -> str:
+        return el.tag.rsplit("}", 1)[-1]
+
+    for coll in (c for c in root if local(c) == "collection"):
+        for image in (i for i in coll if local(i) == "image"):
+            view = next((v for v in image if local(v) == "view"), None)
+            for pixels in (p for p in image if local(p) == "pixels"):
+                dims = [d for d in pixels if local(d) == "dimension"]
+                if not dims:
+                    continue
+                full = [d for d in dims if int(d.attrib.get("r", 0)) == 0] or dims
+                try:
+                    nm = float(view.attrib["sizeX"]) if view is not None else 0.0
+                    px = float(full[0].attrib["sizeX"])
+                    out.append(nm / 1000.0 / px if nm > 0 and px > 0 else None)
+                except (KeyError, ValueError):
+                    out.append(None)
+    return out
+
+
+def _main_series(tf: tifffile.TiffFile) -> tuple[int, float | None]:
+    """Index of the series that holds the scan, and its pixel size (µm) when the format
+    stores one outside the TIFF tags (SCN). SVS and NDPI: the first series (the baseline
+    pyramid); SCN: the image with the finest pixels; other TIFFs: the first series."""
+    if not tf.is_scn:
+        return 0, None
+    sizes = _scn_images(tf)
+    if len(sizes) != len(tf.series) or not sizes:
+        return 0, None
+    known = [i for i, s in enumerate(sizes) if s is not None]
+    if not known:
+        return 0, None
+    best = min(known, key=lambda i: (sizes[i], -tf.series[i].size))
+    return best, sizes[best]
+
+
 def _tag_pixel_size(tf: tifffile.TiffFile) -> tuple[float | None, str]:
     """Pixel size (µm) from the X/YResolution tags (pixels per unit) and the unit: ImageJ's
     ``unit=`` (µm, ``\\u00B5m``, micron, um, mm, nm, cm, inch...) or ``ResolutionUnit``;
@@ -65,24 +137,41 @@ def _tag_pixel_size(tf: tifffile.TiffFile) -> tuple[float | None, str]:
     return iso(unit_um / fy, unit_um / fx), "inch" if unit_um == 25400.0 else str(unit)
 
 
+def _kind(tf: tifffile.TiffFile) -> str:
+    """``"ome-tiff"``, ``"svs"``, ``"ndpi"``, ``"scn"`` or ``"tiff"``."""
+    for kind in ("ome", "svs", "ndpi", "scn"):
+        if getattr(tf, f"is_{kind}", False):
+            return "ome-tiff" if kind == "ome" else kind
+    return "tiff"
+
+
 def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[float], dict]:
     """Levels of a (pyramidal) TIFF: ``(levels, pixel_size_um or None, relative scales, meta)``.
 
+    The scan's series (see the module doc for SVS, NDPI and SCN files); pixel size from the
+    SCN XML, the OME metadata, Aperio's MPP or the resolution tags, in that order.
     Uses ``tifffile.imread(path, aszarr=True)``: data is read tile by tile (or strip by strip)
     only when a dask chunk is computed, never as a whole plane.
     """
     try:
         with tifffile.TiffFile(path) as tf:
-            series = tf.series[0]
+            index, p_um = _main_series(tf)
+            series = tf.series[index]
             axes, shape = series.axes, tuple(series.shape)
-            p_um, unit = _ome_pixel_size(tf), "OME PhysicalSize"
+            kind = _kind(tf)
+            unit = {"scn": "Leica SCN view size"}.get(kind, "")
+            if p_um is None:
+                p_um, unit = _ome_pixel_size(tf), "OME PhysicalSize"
+            if p_um is None:
+                p_um, unit = _svs_pixel_size(tf), "Aperio MPP"
             if p_um is None:
                 p_um, unit = _tag_pixel_size(tf)
-            is_ome = tf.is_ome
-        store = tifffile.imread(path, aszarr=True)
+            skipped = [s.name or f"image {i}" for i, s in enumerate(tf.series) if i != index]
+        store = tifffile.imread(path, aszarr=True, series=index)
         node = zarr.open(store=store, mode="r")
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as e:
-        raise fail(path, f"cannot read TIFF ({e})", "a TIFF or OME-TIFF file") from None
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise fail(path, f"cannot read TIFF ({first})", "a TIFF or OME-TIFF file") from None
     colour = axes.index("S") if "S" in axes and shape[axes.index("S")] > 1 else None
     if colour is not None and shape[colour] not in (3, 4):
         raise fail(
@@ -105,7 +194,9 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
     ]
     h0, w0 = levels[0].shape[:2]
     rel = [iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
-    meta = {"format": "ome-tiff" if is_ome else "tiff", "axes": axes}
+    meta: dict[str, Any] = {"format": kind, "axes": axes}
+    if skipped and kind in ("svs", "ndpi", "scn"):
+        meta["skipped_images"] = skipped  # thumbnail, label, macro...
     if p_um is not None:
         meta["pixel_size_unit"] = unit
     return levels, p_um, rel, meta

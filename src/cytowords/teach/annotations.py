@@ -64,15 +64,16 @@ def check_inside(ann: Annotation, shape_um: tuple[float, float], image: str) -> 
 def annotations_from_geojson(
     path: str | os.PathLike, section: int, pixel_size_um: float
 ) -> tuple[list[Annotation], list[str]]:
-    """Named regions of a QuPath/plugin GeoJSON file for section number ``section``
+    """Named regions of a region file (QuPath/plugin GeoJSON, Fiji/ImageJ ``.roi`` or
+    ``RoiSet.zip``: :func:`cytowords.regions.read_region_file`) for section number ``section``
     (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
     records its own). Returns the annotations and notes on what was skipped (unnamed
     regions, lines, points). :class:`TeachError` when the file has no named region."""
-    from ..regions.geojson import GeoJsonError, read_geojson_rois
+    from ..regions.geojson import RegionFileError, read_region_file
 
     try:
-        read = read_geojson_rois(path, pixel_size_um=pixel_size_um)
-    except GeoJsonError as exc:
+        read = read_region_file(path, pixel_size_um=pixel_size_um)
+    except RegionFileError as exc:
         raise TeachError(str(exc)) from None
     out, notes = [], list(read.notes)
     for f in read.rois:

@@ -316,3 +316,106 @@ def test_a_check_asked_for_while_another_runs_is_queued_and_waited_for(
     assert [m for m in notes.messages if "not mapped" in m] == [f"'B' not mapped: {why_b}"]
     assert len(viewer.layers) == n_before and w.run_btn.isEnabled()
     assert w.pixel_size.pending(a) is None and w.pixel_size.pending(b) is None
+
+
+def test_follow_view_of_an_image_whose_pixel_size_is_wrong_maps_nothing(
+    make_napari_viewer, qtbot, half_scale_pixels
+) -> None:
+    """Issue #22: *Follow view* starts the image's pixel size check, waits for it in its
+    worker (the GUI thread goes on), and, the check finding the pixel size wrong, maps
+    nothing: one notification naming the image and the reason, not one per camera move,
+    and no worker started for the later views. Before, the view was mapped at the wrong
+    pixel size."""
+    from cytowords.napari.area_map.widget import AreaMapWidget
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(half_scale_pixels, scale=(16.0, 16.0), name="b204 at 16 µm")
+    w = AreaMapWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value("default")
+    cam = camera(viewer)
+    cam.zoom, cam.center = float(viewer.canvas.size[1]) / 12000.0, (20000.0, 15000.0)
+    n_before = len(viewer.layers)
+    with Notes() as notes:
+        w.follow.setChecked(True)
+        w._live_timer.stop()
+        w.refresh_live()  # what the debounce timer does: returns at once, the check runs
+        pending = w.pixel_size.pending(image)
+        assert pending is not None and not pending.done and w._live_worker is not None
+        assert "after the pixel size check" in w.live_status.text()
+        qtbot.waitUntil(lambda: not (w.busy or w.live_busy), timeout=180000)
+        why = w.pixel_size.abstain_reason(image)
+        assert why.startswith("pixel size looks off by about") and "stated 16 µm" in why
+        # later views: refused at once (no worker), not notified again
+        for centre in ((18000.0, 14000.0), (22000.0, 16000.0)):
+            cam.center = centre
+            qtbot.waitUntil(lambda: not w.live_busy, timeout=20000)
+            assert w._live_worker is None
+    refusals = [m for m in notes.messages if "not mapped" in m]
+    assert refusals == [f"'b204 at 16 µm' not mapped: {why}"], notes.messages
+    assert len(viewer.layers) == n_before and not w.live_layers(image)
+    assert w.live_status.text() == f"live map: 'b204 at 16 µm' not mapped: {why}"
+    w.follow.setChecked(False)
+
+
+def test_follow_view_waits_for_the_check_in_its_worker_and_a_move_cancels_the_wait(
+    widget, qtbot
+) -> None:
+    """Issue #22: while the image's check runs, a *Follow view* run waits for it in its
+    worker; a camera move cancels the waiting run (the check still running); a check that
+    ends suspect is refused with its reason, hiding the image's live layers, and a check
+    that ends consistent maps the view again, showing them."""
+    from cytowords.sections.scale_check import PendingCheck, ScaleCheck
+
+    viewer, w, image = widget
+    cam = camera(viewer)
+    cam.zoom, cam.center = float(viewer.canvas.size[1]) / 1600.0, (1600.0, 2000.0)
+    w.follow.setChecked(True)  # checked by its first run (the test image: not suspect)
+    qtbot.waitUntil(lambda: bool(w.live_layers(image)), timeout=60000)
+    qtbot.waitUntil(lambda: not (w.busy or w.live_busy), timeout=60000)
+    labels, rejected = w.live_layers(image)
+    assert labels.visible and w.pixel_size.abstain_reason(image) == ""
+
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    suspect = ScaleCheck(8.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
+    consistent = ScaleCheck(8.0, f, (0.1, 0.3, 0.5, 0.4, 0.1), 50)
+    loaded: list = []  # Loaded events of the live runs: a run loaded its model and waits
+    on_event = w._on_live_event
+
+    def spy(ev, img, gen) -> None:
+        loaded.extend([ev] if type(ev).__name__ == "Loaded" else [])
+        on_event(ev, img, gen)
+
+    w._on_live_event = spy
+    for result, refused in ((suspect, True), (consistent, False)):
+        pending = PendingCheck()
+        w.pixel_size._pending[image] = pending  # a check of the image runs (by hand here)
+        w.pixel_size._checked.pop(image, None)
+        loaded.clear()
+        cam.center = (1500.0, 2100.0)
+        qtbot.waitUntil(lambda: len(loaded) == 1, timeout=20000)  # loaded, now waiting
+        first = w._live_worker
+        assert first is not None and "after the pixel size check" in w.live_status.text()
+        qtbot.wait(300)
+        assert w._live_worker is first and not pending.done  # still waiting
+        cam.center = (1600.0, 2000.0)  # a move cancels the run waiting for the check ...
+        qtbot.waitUntil(lambda: len(loaded) == 2, timeout=20000)  # ... the next one waits
+        assert w._live_worker is not None and w._live_worker is not first
+        assert not pending.done
+        with Notes() as notes:
+            w.pixel_size._checked[image] = result  # what the check records on the GUI thread
+            del w.pixel_size._pending[image]
+            pending.finish(result)
+            qtbot.waitUntil(lambda: not w.live_busy, timeout=20000)
+            qtbot.wait(100)
+        if refused:
+            assert notes.messages == [f"'section' not mapped: {suspect.abstain_reason}"]
+            assert not labels.visible and not rejected.visible
+            assert suspect.abstain_reason in w.live_status.text()
+        else:
+            assert not [m for m in notes.messages if "not mapped" in m], notes.messages
+            assert labels.visible and rejected.visible
+            assert (
+                w.live_status.text().startswith("live map: ") and "tile(s)" in w.live_status.text()
+            )
+    w.follow.setChecked(False)

@@ -68,3 +68,25 @@ def test_reader_never_reads_level0(store: Path) -> None:
     assert kind == "image" and meta["contrast_limits"][1] > meta["contrast_limits"][0]
     with pytest.raises(Exception):  # noqa: B017  (the codec's own error type)
         data[0][600:700, 600:700].compute()
+
+
+def test_scanner_and_plain_images_open_through_plugin(make_napari_viewer, tmp_path: Path) -> None:
+    """An Aperio .svs opens in µm from its MPP; a PNG (no calibration) opens in pixels with
+    a warning that says where to set its pixel size."""
+    from PIL import Image
+
+    from tests.support.napari_helpers import Notes
+    from tests.support.scanner_files import nissl_rgb, write_svs
+
+    svs = write_svs(tmp_path / "scan.svs", nissl_rgb(1024, 768))
+    png = tmp_path / "figure.png"
+    Image.fromarray(nissl_rgb(300, 400)).save(png)
+    assert napari_get_reader(str(svs)) is not None and napari_get_reader(str(png)) is not None
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(svs), plugin="napari-cytowords")
+    assert image.multiscale and tuple(image.scale) == pytest.approx((0.252, 0.252))
+    assert image.data[0].shape == (1024, 768) and image.metadata["format"] == "svs"
+    with Notes() as notes:
+        (flat,) = viewer.open(str(png), plugin="napari-cytowords")
+    assert str(flat.units[0]) == "pixel" and flat.data.shape == (300, 400)
+    assert notes.any("figure.png", "stores no pixel size", "Pixel size")

@@ -109,6 +109,7 @@ def get_bundle(
             if hit is not None:
                 return hit
         bundle = load_bundle(folder, dev, lm_path=lm_path or None, captioner=captioner)
+        bundle.channels_last()  # inference only: the faster layout on the CPU
         with _LOCK:
             for k in [k for k in _CACHE if k[:2] == key[:2] and k[3] != key[3]]:
                 del _CACHE[k]  # the folder was rewritten: the old bundle is stale

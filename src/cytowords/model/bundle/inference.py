@@ -19,6 +19,7 @@ from cytowords.model.caption_input import (
     uses_readout,
     without_unsupported,
 )
+from cytowords.model.encoder import CytoEncoder
 from cytowords.model.tta import (
     check_views,
     embed_views,
@@ -176,6 +177,15 @@ class ModelBundle:
         if self.cortex is None:
             return None
         return self.cortex.probability(emb.to(self.device)).cpu()
+
+    def channels_last(self) -> None:
+        """On the CPU, store the built-in encoder's weights channels-last, so that its
+        convolutions run in oneDNN's faster layout (the describe benchmark's fields: 10-16 %
+        less CPU; whole-section maps alike; embeddings change by about 1e-6). The
+        process's shared bundles (:func:`~cytowords.model.get_bundle`) do; a private copy
+        (:func:`~cytowords.model.load_bundle`, which training changes) keeps its layout."""
+        if self.device.type == "cpu" and isinstance(self.encoder, CytoEncoder):
+            self.encoder.to(memory_format=torch.channels_last)
 
     @property
     def metrics(self) -> dict[str, Any]:

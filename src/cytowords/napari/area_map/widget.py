@@ -10,12 +10,15 @@ failed run adds nothing.
 fast (:mod:`._live_view`) into one layer pair, ``<image> live map`` (+ ``rejected``),
 updated in place; a camera move cancels the run in flight and results of older runs
 (tagged with a generation number) are dropped. Maps computed with the button are never
-touched by it.
+touched by it. Like the button's map it waits (in its worker) for the image's running
+pixel size check and maps nothing when the check finds the pixel size wrong: one
+notification per image and reason, the live layers hidden.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -232,6 +235,8 @@ class AreaMapWidget(QWidget):
         self._live_worker = None
         self._live_cancel = threading.Event()
         self._live_pending = False
+        #: image -> the abstain reason last notified for it (notified once, not per view)
+        self._live_refused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.follow.toggled.connect(self._on_follow)
         # a deleted widget stops following (the camera outlives it)
         on_camera, events = self._on_camera, self._camera_events()
@@ -386,6 +391,7 @@ class AreaMapWidget(QWidget):
     def _on_pixel_size(self, image: Image) -> None:
         """The image was re-scaled: its maps, made at the old pixel size, are hidden and
         renamed (never deleted)."""
+        self._live_refused.pop(image, None)  # a new scale: a new verdict, said again
         if self.follow.isChecked():  # the live map follows the new scale
             self._on_camera()
         old = [ly for ly in self.maps_of(image) if not ly.name.endswith("(old pixel size)")]
@@ -470,6 +476,13 @@ class AreaMapWidget(QWidget):
         if region is None:
             self._live_note(f"live map paused: {why}")
             return
+        self.pixel_size.auto_check()
+        # like the button's map: no map when the image's pixel size check found (or, still
+        # running, finds) its pixel size wrong; the worker waits for a running check
+        abstain = self.pixel_size.abstain_reason(image)
+        if abstain:
+            self._live_refuse(image, abstain)
+            return
         choice = self.views.currentText().split()[0]
         request = AreaMapRequest(
             self.model.value(),
@@ -478,6 +491,7 @@ class AreaMapWidget(QWidget):
             views=1 if choice == "model" else int(choice),
             lm_path=self.model.lm_value(),
             live=True,
+            pending_check=self.pixel_size.pending(image),
         )
         self._live_gen += 1
         gen = self._live_gen
@@ -487,16 +501,32 @@ class AreaMapWidget(QWidget):
         worker.errored.connect(lambda exc: self._live_note(f"live map failed: {exc}"))
         worker.finished.connect(self._on_live_finished)
         self._live_worker = worker
-        self._live_note("live map: mapping the view…")
+        what = " (after the pixel size check)" if request.pending_check is not None else ""
+        self._live_note(f"live map: mapping the view{what}…")
         worker.start()
 
     def _on_live_event(self, ev: JobEvent, image: Image, gen: int) -> None:
         if gen != self._live_gen:  # the view moved (or follow went off) since: stale
             return
-        if isinstance(ev, Failed):
+        if isinstance(ev, Failed) and ev.item == ABSTAINED:
+            self._live_refuse(image, ev.message)
+        elif isinstance(ev, Failed):
             self._live_note(f"live map: {ev.message}")
         elif isinstance(ev, Done):
             self._show_live(ev.result, image)
+
+    def _live_refuse(self, image: Image, reason: str) -> None:
+        """Map nothing of ``image``, whose pixel size check found its pixel size wrong
+        (``reason``): its live layers are hidden, the status line says why, and one
+        notification names the image and the reason (not again for the same reason)."""
+        for ly in self.live_layers(image):
+            if ly.visible:
+                ly.visible = False
+                ly.metadata["cytowords_live_hidden"] = True  # shown again by the next map
+        self._live_note(f"live map: {image.name!r} not mapped: {reason}")
+        if self._live_refused.get(image) != reason:
+            self._live_refused[image] = reason
+            show_error(f"{image.name!r} not mapped: {reason}")
 
     def _on_live_finished(self) -> None:
         self._live_worker = None
@@ -525,6 +555,8 @@ class AreaMapWidget(QWidget):
         layers = self.live_layers(image)
         if layers:
             for ly, (data, meta, _) in zip(layers, parts, strict=True):
+                if ly.metadata.get("cytowords_live_hidden"):  # hidden by a refusal
+                    ly.visible = True
                 ly.scale, ly.translate = meta["scale"], meta["translate"]
                 ly.data = data
                 ly.colormap, ly.features = meta["colormap"], meta["features"]

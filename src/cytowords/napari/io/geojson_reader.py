@@ -1,4 +1,6 @@
-"""npe2 reader for GeoJSON ROIs (ours, or QuPath's in any form it writes) as a Shapes layer.
+"""npe2 reader for region files as a Shapes layer: GeoJSON ROIs (ours, or QuPath's in any
+form it writes) and Fiji/ImageJ ROIs (a ``.roi`` file, or a ROI Manager ``RoiSet.zip``; any
+other zip is left to other readers).
 
 Each region becomes a polygon shape whose features carry its results (the plugin's files),
 its name, QuPath class and colour, QuPath object id, and its holes (napari cannot draw holes:
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...regions.geojson import RESULT_FIELDS, notes_text, read_geojson_rois
+from ...regions.geojson import RESULT_FIELDS, notes_text, read_region_file
+from ...regions.imagej import is_roiset
 from ..describe.results import DEFAULTS
 from .shapes import (
     CLASS_COLUMN,
@@ -27,23 +30,30 @@ from .shapes import (
 
 
 def napari_get_geojson_reader(path: str | list[str]):
-    """Return a reader for a ``.geojson`` file, or None for anything else."""
+    """Return a reader for a ``.geojson``, ImageJ ``.roi`` or ROI Manager ``.zip`` file (one
+    whose entries are all ``.roi`` files), or None for anything else."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
-    if not str(path).lower().endswith(".geojson") or not Path(path).is_file():
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".geojson", ".roi", ".zip") or not p.is_file():
+        return None
+    if suffix == ".zip" and not is_roiset(p):
         return None
     return read_geojson
 
 
 def read_geojson(path: str | list[str]) -> list[tuple]:
-    """Read polygons (µm) and description results into a Shapes layer data tuple."""
+    """Read the regions of a GeoJSON or ImageJ ROI file, with any description results, into
+    a Shapes layer data tuple."""
     if isinstance(path, list):
         path = path[0]
-    # ours record their pixel size (shapes in µm); QuPath's count the image's pixels: the
-    # layer keeps pixel coordinates and is placed over the image by the Describe widget
-    read = read_geojson_rois(path, pixel_size_um=1.0)
+    # ours record their pixel size (shapes in µm); QuPath's and ImageJ's count the image's
+    # pixels: the layer keeps pixel coordinates and is placed over the image by the Describe
+    # widget
+    read = read_region_file(path, pixel_size_um=1.0)
     if read.notes:
         from napari.utils.notifications import show_warning
 

@@ -1,4 +1,5 @@
-"""npe2 reader: open a section (OME-Zarr, zarr, TIFF) as a multiscale image + label layers.
+"""npe2 reader: open a section (OME-Zarr, zarr, TIFF, SVS/NDPI/SCN whole-slide scans, PNG/JPEG)
+as a multiscale image + label layers.
 
 ``napari_get_reader`` only looks at the path (suffix / zarr metadata file names), so napari
 can ask it about every file cheaply; opening happens in the returned reader function. Layer
@@ -14,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ...formats import SECTION_FILE_SUFFIXES
+
 _ZARR_META = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
-_TIFF_SUFFIXES = (".tif", ".tiff")
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -24,7 +26,7 @@ def _handles(path: Any) -> bool:
     if not isinstance(path, (str, os.PathLike)):
         return False
     p = Path(os.fspath(path))
-    if p.suffix.lower() in _TIFF_SUFFIXES:
+    if p.suffix.lower() in SECTION_FILE_SUFFIXES:
         return p.is_file()
     if p.is_dir():
         return any((p / f).is_file() for f in _ZARR_META)

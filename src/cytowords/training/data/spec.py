@@ -126,12 +126,12 @@ def read_rois(path: str | Path, pixel_size_um: float) -> list[tuple[Roi, str]]:
     0 unless the file records its own. The area name is the annotation's classification
     (QuPath), else the described area (the plugin's files); features without one are
     skipped, as are points and lines."""
-    from cytowords.regions.geojson import read_geojson_rois
+    from cytowords.regions.geojson import read_region_file
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"ROI file {p} does not exist")
-    read = read_geojson_rois(p, pixel_size_um=pixel_size_um)
+    read = read_region_file(p, pixel_size_um=pixel_size_um)
     out = []
     for f in read.rois:
         area = f.classification or f.results.get("area")
