@@ -370,7 +370,8 @@ def main() -> None:
                 f"({e:+.0%}), n={r.n_traverses}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
                 f"{' (oblique)' if r.oblique else ''}; IV {r.layers.iv_present} vs "
                 f"{tr['iv_present']} ({key[1]}, profile {r.layers.profile_cortex_type}, prominence "
-                f"{r.layers.iv_prominence:.2f}, grain dip {r.layers.grain_prominence:.2f}, "
+                f"{r.layers.iv_prominence:.2f}, grain dip {r.layers.grain_prominence:.2f} "
+                f"back {r.layers.grain_recovery:.2f}, "
                 f"{r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
                 f"{tr['layer_i_width_um']:.0f} µm"
             )

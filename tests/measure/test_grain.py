@@ -9,6 +9,7 @@ from cytowords.measure import analyse_profile
 from cytowords.measure.granularity import GRAIN_UM, fine_grain_share, grain_profiles
 from cytowords.measure.layers import (
     IV_GRAIN,
+    IV_GRAIN_RECOVERY,
     grain_band,
     iv_from_cells,
     with_cell_iv,
@@ -50,19 +51,25 @@ def test_small_somata_make_a_finer_grain_than_large_ones_whatever_the_stain():
     assert np.allclose(fine_grain_share(3.0 * od, GRAIN_UM), fine_grain_share(od, GRAIN_UM), atol=1e-4)
 
 
-def _grain(dip: float, at: float = 0.5) -> np.ndarray:
-    """A hand-made grain profile: fine under the pia and in VI, a dip of ``dip`` at ``at``."""
-    return 0.6 - 0.1 * DEPTH - dip * np.exp(-(((DEPTH - at) / 0.06) ** 2))
+def _grain(dip: float, at: float = 0.5, coarse_below: float = 0.0) -> np.ndarray:
+    """A hand-made grain profile: fine under the pia and in VI, a dip of ``dip`` at ``at``
+    (the large pyramids of lower III); ``coarse_below``: the share kept that much lower
+    from the dip down to 0.78 depth (agranular: the large pyramids of V follow at once)."""
+    g = 0.6 - 0.1 * DEPTH - dip * np.exp(-(((DEPTH - at) / 0.06) ** 2))
+    v = 1 / (1 + np.exp(-(DEPTH - at) / 0.01)) / (1 + np.exp((DEPTH - 0.78) / 0.02))
+    return g - coarse_below * v
 
 
 def test_grain_band_finds_the_dip_between_layers_iii_and_v():
-    prom, at = grain_band(_grain(0.2))
+    prom, at, rec = grain_band(_grain(0.2))
     assert prom > 0.7 and at == pytest.approx(0.5, abs=0.02)
+    # finer grain right beneath the dip (layer IV): the share comes back most of the way
+    assert rec > 0.7
     # no dip, or one outside 30-72 % depth: no band
     assert grain_band(_grain(0.0))[0] == 0.0
     assert grain_band(_grain(0.2, at=0.85))[0] < 0.2
     # scale and offset of the share do not matter
-    assert grain_band(2.0 * _grain(0.2) + 1.0)[0] == pytest.approx(prom)
+    assert grain_band(2.0 * _grain(0.2) + 1.0)[:3] == pytest.approx((prom, at, rec))
     with pytest.raises(ValueError):
         grain_band(np.full(10, 0.5))
 
@@ -90,6 +97,23 @@ def test_layer_iv_from_the_grain_decides_over_the_profile_band():
     # neither: undecided, never agranular
     none = with_grain_iv(analyse_profile(_od(False), 2500.0), _grain(0.0))
     assert none.iv_present is None and none.cortex_type is None
+
+
+def test_a_dip_without_finer_grain_beneath_it_leaves_layer_iv_undecided():
+    # agranular cortex: the large pyramids of lower III and V lie close together, the
+    # grain dips as deeply but stays coarse below the dip (no band of small cells)
+    g = _grain(0.2, coarse_below=0.15)
+    prom, at, rec = grain_band(g)
+    assert prom >= IV_GRAIN and rec < IV_GRAIN_RECOVERY
+    for band in (True, False):
+        est = with_grain_iv(analyse_profile(_od(band), 2500.0), g)
+        assert est.iv_present is None and est.cortex_type is None
+        assert est.grain_recovery == pytest.approx(rec)
+        assert "no band of finer ones beneath it" in est.iv_undecided
+        assert "III/IV" not in est.borders
+    # the same dip with the grain finer again right beneath it: layer IV shown
+    est = with_grain_iv(analyse_profile(_od(False), 2500.0), _grain(0.2, coarse_below=0.0))
+    assert est.iv_present is True and est.grain_recovery >= IV_GRAIN_RECOVERY
 
 
 def test_somata_give_the_borders_but_do_not_overrule_the_grain():
@@ -121,7 +145,8 @@ def test_grain_profiles_along_a_traverse_follow_the_layers():
     path = np.stack([np.linspace(80, 720, 50), np.full(50, 400.0)], 1)
     g = grain_profiles(read, [path, path + [0, 60]], glass)
     assert g.shape == (2, 100) and np.all(np.isfinite(g))
-    prom, at = grain_band(g.mean(0))
-    # the large somata lie at (400-80)/640 .. (560-80)/640 = 0.5-0.75 relative depth
-    assert prom >= IV_GRAIN and 0.5 <= at <= 0.72
+    prom, at, rec = grain_band(g.mean(0))
+    # the large somata lie at (400-80)/640 .. (560-80)/640 = 0.5-0.75 relative depth,
+    # small ones beneath them
+    assert prom >= IV_GRAIN and 0.5 <= at <= 0.72 and rec >= IV_GRAIN_RECOVERY
     assert np.allclose(optical_density(img, glass), od, atol=1e-6)

@@ -16,7 +16,9 @@ readout's traverses at the same relative depths as the profile, it gives a grain
 per traverse. A band of large pyramids (lower layer III) reads as a dip of the share;
 where a layer of small granule cells (IV) lies beneath them the share rises again
 (:func:`~.layers.grain_band`). Agranular cortex with large pyramids in III (premotor,
-motor) dips as deeply in about half of the regions (docs/measure.md).
+motor) dips as deeply in about half of the regions, but the large pyramids of V follow
+and the share stays low beneath the dip: :func:`~.layers.with_grain_iv` shows a layer IV
+only where it rises again within about a layer IV's depth (docs/measure.md).
 """
 
 from __future__ import annotations

@@ -100,6 +100,9 @@ class LayerEstimate:
     #: the grain was not read (scans coarser than :data:`~.granularity.GRAIN_UM` µm/px)
     grain_prominence: float = float("nan")
     grain_depth: float = float("nan")
+    #: how far the grain comes back below that dip (:func:`grain_band`: 1 as fine as
+    #: above it, 0 no finer); NaN when not read or without a dip
+    grain_recovery: float = float("nan")
     #: the thickness (µm) the widths were computed with
     thickness_um: float = float("nan")
     #: layer borders the profile shows: name ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
@@ -333,13 +336,24 @@ IV_GRAIN = 0.5
 #: the grain profile's range is taken over these relative depths (layer I's sparse glia
 #: and the white matter's would set it otherwise)
 GRAIN_RANGE = (0.1, 0.95)
+#: a layer IV is a band of finer grain directly beneath the coarse band of lower III: within
+#: this relative depth below the dip (about a layer IV with its borders) the share must
+#: come back ...
+IV_GRAIN_BELOW = 0.15
+#: ... at least this part of the way from the dip to the finest grain above it (half-way,
+#: as layer I's border); in agranular cortex the large pyramids of V follow those of III
+#: and the grain stays coarse (see :func:`with_grain_iv`)
+IV_GRAIN_RECOVERY = 0.5
 
 
-def grain_band(grain: np.ndarray) -> tuple[float, float]:
-    """``(prominence, depth)`` of the deepest dip of a mean fine-grain share profile
-    (:func:`~.granularity.grain_profiles`, equally spaced relative depths, pia first, any
-    length >= 20) centred at relative depths :data:`IV_RANGE`: its topographic prominence
-    over the profile's range at :data:`GRAIN_RANGE` depths (0 and NaN without a dip)."""
+def grain_band(grain: np.ndarray) -> tuple[float, float, float]:
+    """``(prominence, depth, recovery)`` of the deepest dip of a mean fine-grain share
+    profile (:func:`~.granularity.grain_profiles`, equally spaced relative depths, pia
+    first, any length >= 20) centred at relative depths :data:`IV_RANGE`: its topographic
+    prominence over the profile's range at :data:`GRAIN_RANGE` depths, its relative depth,
+    and how far the share comes back within :data:`IV_GRAIN_BELOW` below it, as a part of
+    the way from the dip to the highest share between :data:`GRAIN_RANGE` [0] and the dip
+    (1: as fine as above, 0: no finer; NaN without a dip; prominence 0 without one)."""
     g = np.asarray(grain, dtype=np.float64)
     n = len(g)
     if n < 20 or not np.all(np.isfinite(g)):
@@ -348,45 +362,63 @@ def grain_band(grain: np.ndarray) -> tuple[float, float]:
     gs = gaussian_filter1d(g, max(0.5, 1.5 * n / 100.0), mode="nearest")
     inner = (depth >= GRAIN_RANGE[0]) & (depth <= GRAIN_RANGE[1])
     rng = float(gs[inner].max() - gs[inner].min())
+    nan = float("nan")
     if rng <= 0:
-        return 0.0, float("nan")
+        return 0.0, nan, nan
     dips, props = find_peaks(-gs, prominence=0)
     ok = (depth[dips] >= IV_RANGE[0]) & (depth[dips] <= IV_RANGE[1])
     if not ok.any():
-        return 0.0, float("nan")
+        return 0.0, nan, nan
     j = int(np.argmax(props["prominences"][ok]))
-    return float(props["prominences"][ok][j] / rng), float(depth[dips[ok][j]])
+    i = int(dips[ok][j])
+    above = gs[(depth >= GRAIN_RANGE[0]) & (depth < depth[i])].max() - gs[i]
+    below = (depth > depth[i]) & (depth <= depth[i] + IV_GRAIN_BELOW)
+    rec = (gs[below].max() - gs[i]) / above if above > 0 and below.any() else nan
+    return float(props["prominences"][ok][j] / rng), float(depth[i]), float(rec)
 
 
 def with_grain_iv(est: LayerEstimate, grain: np.ndarray) -> LayerEstimate:
     """``est`` with layer IV decided from the mean fine-grain share profile ``grain``
     (:mod:`.granularity`) instead of the optical-density band: shown (``iv_evidence``
-    ``profile and grain``) when the grain dips between layers III and V by at least
-    :data:`IV_GRAIN` of its range (:func:`grain_band`: a band of coarse grain, the large
-    pyramids of lower III, with finer grain below it), else undecided, whatever the
-    optical-density band shows. The band's class (koniocortex or granular) and the III/IV
-    and IV/V borders stay the profile's when it shows a band; without one (the granule
-    cells of IV cover no more of the section than the pyramids of III) layer IV is shown
-    as granular without borders. On the development brains the optical-density band alone
-    missed about 40 % of the areas with a layer IV, the grain about 10 %; both show a
-    layer IV in about half of the agranular areas (docs/measure.md)."""
-    prom, at = grain_band(grain)
+    ``profile and grain``) when the grain shows a band of finer grain between coarser
+    layers III and V (:func:`grain_band`): a dip of at least :data:`IV_GRAIN` of its range
+    (the large pyramids of lower III) from which the share comes back at least
+    :data:`IV_GRAIN_RECOVERY` of the way within :data:`IV_GRAIN_BELOW` relative depth (the
+    small granule cells of IV directly beneath); else undecided, whatever the
+    optical-density band shows. In agranular cortex the large pyramids of V follow those
+    of lower III with no band of small cells between them, and the grain stays coarse
+    below the dip. The band's class (koniocortex or granular) and the III/IV and IV/V
+    borders stay the profile's when it shows a band; without one (the granule cells of IV
+    cover no more of the section than the pyramids of III) layer IV is shown as granular
+    without borders. Figures per class in docs/measure.md (*Layer IV: shown, or
+    undecided*)."""
+    prom, at, rec = grain_band(grain)
     est.grain_prominence = prom
     est.grain_depth = at
+    est.grain_recovery = rec
     est.iv_evidence = "profile and grain"
     band = est.profile_cortex_type in IV_PRESENT
     nan = float("nan")
-    if prom >= IV_GRAIN:
+    if prom >= IV_GRAIN and rec >= IV_GRAIN_RECOVERY:
         est.iv_present = True
         est.cortex_type = est.profile_cortex_type if band else "granular"
         est.iv_undecided = None
         if not band:
             est.iv_top = est.iv_bottom = est.iv_width_um = nan
         return est
-    grain_says = (
-        f"the grain of the stain shows no clear band of large somata above finer ones "
-        f"between layers III and V (dip {prom:.2f} of its range, {IV_GRAIN:g} needed)"
-    )
+    if prom >= IV_GRAIN:
+        grain_says = (
+            f"the grain of the stain shows a band of large somata between layers III and V "
+            f"(dip {prom:.2f} of its range) and no band of finer ones beneath it (within "
+            f"{IV_GRAIN_BELOW:g} of the depth it comes back {rec:.2f} of the way, "
+            f"{IV_GRAIN_RECOVERY:g} needed): in agranular cortex the large pyramids of V "
+            "follow those of lower III"
+        )
+    else:
+        grain_says = (
+            f"the grain of the stain shows no clear band of large somata above finer ones "
+            f"between layers III and V (dip {prom:.2f} of its range, {IV_GRAIN:g} needed)"
+        )
     if band:
         why = (
             f"the profile shows a dense band between layers III and V (prominence "
