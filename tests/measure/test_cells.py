@@ -15,23 +15,29 @@ from cytowords.synth.truth import cells_in_window
 GLASS = 240.0
 
 
-def drawn(
-    diams: np.ndarray, yx: np.ndarray, shape=(300, 300), px=2.0, pyramidal=False, seed=0, f=None
-):
-    """A bright image (glass 240, neuropil 200) with somata of the given diameters (µm);
-    ``f``: each soma's stain fraction (default 0.8; pale somata lower)."""
-    rng = np.random.default_rng(seed)
+def _cells(diams, yx: np.ndarray, pyramidal: bool, f) -> Cells:
+    """Somata of the given diameters (µm) at ``yx`` (µm), apex up, stain fraction ``f``
+    (one value or one per soma)."""
     n = len(diams)
-    cells = Cells(
+    return Cells(
         x=yx[:, 1],
         y=yx[:, 0],
         diam=np.asarray(diams, float),
         kind=np.zeros(n, np.int8),
         pyramidal=np.full(n, pyramidal),
         angle=np.full(n, -np.pi / 2),
-        f=np.full(n, 0.8) if f is None else np.asarray(f, float),
+        f=np.broadcast_to(np.asarray(f, float), (n,)).copy(),
         elong=np.ones(n),
     )
+
+
+def drawn(
+    diams: np.ndarray, yx: np.ndarray, shape=(300, 300), px=2.0, pyramidal=False, seed=0, f=None
+):
+    """A bright image (glass 240, neuropil 200) with somata of the given diameters (µm);
+    ``f``: each soma's stain fraction (default 0.8; pale somata lower)."""
+    rng = np.random.default_rng(seed)
+    cells = _cells(diams, yx, pyramidal, 0.8 if f is None else f)
     deficit = np.zeros(shape)
     draw_cells(deficit, cells, (0.0, 0.0), px)
     img = 200.0 * (1 - np.clip(deficit, 0, 0.95)) + rng.normal(0, 3, shape)
@@ -229,17 +235,7 @@ def _drawn_pyramid(r_px: float = 200.0) -> tuple[float, float]:
 def _blurred(diams, yx, pyramidal, blur_um, f, shape=(120, 120), px=2.0, seed=0):
     """Somata drawn as the generator draws them (stain fraction ``f``) on a neuropil of
     optical density 0.35, the light blurred by ``blur_um`` (Gaussian SD), noise SD 2."""
-    n = len(diams)
-    cells = Cells(
-        x=yx[:, 1],
-        y=yx[:, 0],
-        diam=np.asarray(diams, float),
-        kind=np.zeros(n, np.int8),
-        pyramidal=np.full(n, pyramidal),
-        angle=np.full(n, -np.pi / 2),
-        f=np.full(n, f),
-        elong=np.ones(n),
-    )
+    cells = _cells(diams, yx, pyramidal, f)
     deficit = np.zeros(shape)
     draw_cells(deficit, cells, (0.0, 0.0), px)
     light = 235.0 * np.exp(-0.35) * np.clip(1 - deficit, 0.03, 1)
