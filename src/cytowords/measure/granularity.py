@@ -64,8 +64,8 @@ def _share_blocks(od: np.ndarray, pixel_um: float) -> tuple[np.ndarray, int]:
     energies are smooth, so they are averaged over blocks of about half of
     :data:`ENERGY_SIGMA_UM` and the small image blurred (a fraction of the cost)."""
     od = np.asarray(od, dtype=np.float32)
-    g1 = ndi.gaussian_filter(od, FINE_SIGMA_UM / pixel_um)
-    g2 = ndi.gaussian_filter(g1, np.sqrt(COARSE_SIGMA_UM**2 - FINE_SIGMA_UM**2) / pixel_um)
+    g1 = _gaussian(od, FINE_SIGMA_UM / pixel_um)
+    g2 = _gaussian(g1, np.sqrt(COARSE_SIGMA_UM**2 - FINE_SIGMA_UM**2) / pixel_um)
     k = max(1, int(ENERGY_SIGMA_UM / pixel_um / 2))
     # the blocks' own width adds k²/12 px² of variance to the blur
     s = np.sqrt(max((ENERGY_SIGMA_UM / pixel_um) ** 2 - k * k / 12.0, 0.25)) / k
@@ -76,6 +76,18 @@ def _share_blocks(od: np.ndarray, pixel_um: float) -> tuple[np.ndarray, int]:
     total = fine + coarse
     share = np.where(total > 0, fine / np.maximum(total, 1e-12), np.nan)
     return share.astype(np.float32), k
+
+
+def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(a, sigma)`` of a 2-D array, the same values: the
+    pass along the columns runs along the rows of a transposed copy (each line is filtered
+    alone, so the order of the memory does not change a value), which is faster on images
+    larger than the CPU's cache (the grain window: about 1.5 times)."""
+    t = np.ascontiguousarray(np.asarray(a).T)
+    ndi.gaussian_filter1d(t, sigma, axis=1, output=t)
+    out = np.ascontiguousarray(t.T)
+    ndi.gaussian_filter1d(out, sigma, axis=1, output=out)
+    return out
 
 
 def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
