@@ -128,8 +128,8 @@ def grain_profiles(
     allp = np.concatenate(paths_um)
     lo = np.floor((allp.min(0) - MARGIN_UM) / p) * p
     hi = allp.max(0) + MARGIN_UM
-    img = np.asarray(read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], p), np.float64)
-    img = np.where(np.isfinite(img), img, glass)  # outside the scan: glass
+    img = np.array(read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], p), np.float64)
+    img[~np.isfinite(img)] = glass  # outside the scan: glass
     share, k = _share_blocks(optical_density(img, glass), p)
     share = np.where(np.isfinite(share), share, np.nanmedian(share))
     t = (np.arange(n) + 0.5) / n
