@@ -82,7 +82,7 @@ def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
     """``scipy.ndimage.gaussian_filter(a, sigma)`` of a 2-D array, the same values: the
     pass along the columns runs along the rows of a transposed copy (each line is filtered
     alone, so the order of the memory does not change a value), which is faster on images
-    larger than the CPU's cache (the grain window: about 1.5 times)."""
+    larger than the CPU's cache (the grain window: about 1.4 times)."""
     t = np.ascontiguousarray(np.asarray(a).T)
     ndi.gaussian_filter1d(t, sigma, axis=1, output=t)
     out = np.ascontiguousarray(t.T)
