@@ -150,3 +150,35 @@ def test_grain_profiles_along_a_traverse_follow_the_layers():
     # small ones beneath them
     assert prom >= IV_GRAIN and 0.5 <= at <= 0.72 and rec >= IV_GRAIN_RECOVERY
     assert np.allclose(optical_density(img, glass), od, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(966, 1024), (301, 250), (40, 41)])
+def test_grain_blur_and_block_means_give_the_reference_values(shape):
+    """The faster blur and block means (:func:`_gaussian`, :func:`_block_mean`) give bit for
+    bit what ``gaussian_filter`` and the reshaped block sums give."""
+    from scipy import ndimage as ndi
+
+    from cytowords.measure.granularity import _block_mean, _gaussian
+
+    rng = np.random.default_rng(0)
+    od = (rng.random(shape) ** 4 * 10.0 ** rng.integers(-2, 2, shape)).astype(np.float32)
+    for sigma in (1.0, np.sqrt(48.0) / 4.0, 2.5):
+        assert np.array_equal(_gaussian(od, sigma), ndi.gaussian_filter(od, sigma))
+    for k in (1, 2, 3, 6):
+        h, w = shape
+        hp, wp = -(-h // k) * k, -(-w // k) * k
+        pad = np.zeros((hp, wp), np.float32)
+        pad[:h, :w] = od
+        rows = np.minimum(k, h - np.arange(0, hp, k))
+        count = np.outer(rows, np.minimum(k, w - np.arange(0, wp, k)))
+        ref = pad.reshape(hp // k, k, wp // k, k).sum((1, 3)) / count
+        assert np.array_equal(_block_mean(od, k), ref)
+    # a block mean is a mean: a constant image stays that constant
+    assert np.allclose(_block_mean(np.full(shape, 0.5, np.float32), 3), 0.5)
+
+
+def test_optical_density_is_log_glass_over_intensity_clipped_at_zero():
+    img = np.array([[250.0, 25.0], [0.0, 300.0]])
+    od = optical_density(img, 250.0)
+    assert od.dtype == np.float32
+    np.testing.assert_allclose(od, [[0.0, np.log(10.0)], [np.log(1e3), 0.0]], rtol=1e-6)

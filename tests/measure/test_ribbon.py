@@ -185,3 +185,22 @@ def test_scratch_along_the_white_matter_is_no_second_fall(px):
     # read on the 20 µm density alone the scratch would pass for the white matter
     bad, _ = refine_white_end(img, tr, px, wm, tissue)
     assert (bad.points[-1, 0] + 0.5) * px > 3000.0 + 100.0
+
+
+@pytest.mark.parametrize("shape,side", [((150, 150), 11), ((37, 5), 9), ((1, 1), 3), ((20, 30), 1)])
+def test_square_median_is_scipys_median_filter(shape, side, monkeypatch):
+    """:func:`square_median` (used by :func:`core_median`) gives scipy's values, also when
+    it gathers the squares in several bands of rows."""
+    from scipy import ndimage as ndi
+
+    from cytowords.measure import traverses
+
+    rng = np.random.default_rng(1)
+    a = rng.random(shape).astype(np.float32)
+    a[::3] = 0.5  # ties
+    ref = ndi.median_filter(a, size=side, mode="nearest")
+    assert np.array_equal(traverses.square_median(a, side), ref)
+    monkeypatch.setattr(traverses, "MEDIAN_CHUNK_VALUES", 10)
+    assert np.array_equal(traverses.square_median(a, side), ref)
+    with pytest.raises(ValueError, match="odd side"):
+        traverses.square_median(a, 2)

@@ -64,8 +64,8 @@ def _share_blocks(od: np.ndarray, pixel_um: float) -> tuple[np.ndarray, int]:
     energies are smooth, so they are averaged over blocks of about half of
     :data:`ENERGY_SIGMA_UM` and the small image blurred (a fraction of the cost)."""
     od = np.asarray(od, dtype=np.float32)
-    g1 = ndi.gaussian_filter(od, FINE_SIGMA_UM / pixel_um)
-    g2 = ndi.gaussian_filter(g1, np.sqrt(COARSE_SIGMA_UM**2 - FINE_SIGMA_UM**2) / pixel_um)
+    g1 = _gaussian(od, FINE_SIGMA_UM / pixel_um)
+    g2 = _gaussian(g1, np.sqrt(COARSE_SIGMA_UM**2 - FINE_SIGMA_UM**2) / pixel_um)
     k = max(1, int(ENERGY_SIGMA_UM / pixel_um / 2))
     # the blocks' own width adds k²/12 px² of variance to the blur
     s = np.sqrt(max((ENERGY_SIGMA_UM / pixel_um) ** 2 - k * k / 12.0, 0.25)) / k
@@ -78,13 +78,34 @@ def _share_blocks(od: np.ndarray, pixel_um: float) -> tuple[np.ndarray, int]:
     return share.astype(np.float32), k
 
 
+def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(a, sigma)`` of a 2-D array, the same values: the
+    pass along the columns runs along the rows of a transposed copy (each line is filtered
+    alone, so the order of the memory does not change a value), which is faster on images
+    larger than the CPU's cache (the grain window: about 1.4 times)."""
+    t = np.ascontiguousarray(np.asarray(a).T)
+    ndi.gaussian_filter1d(t, sigma, axis=1, output=t)
+    out = np.ascontiguousarray(t.T)
+    ndi.gaussian_filter1d(out, sigma, axis=1, output=out)
+    return out
+
+
 def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
     """Means over ``k`` × ``k`` blocks (the last partial blocks over what they hold)."""
     h, w = a.shape
     hp, wp = -(-h // k) * k, -(-w // k) * k
     pad = np.zeros((hp, wp), dtype=a.dtype)
     pad[:h, :w] = a
-    num = pad.reshape(hp // k, k, wp // k, k).sum((1, 3))
+    # each block row's k pixels summed, then the block's k row sums: the order of
+    # ``pad.reshape(hp // k, k, wp // k, k).sum((1, 3))`` (the same sums), without numpy's
+    # slow strided reduction
+    strips = [pad[:, j::k] for j in range(k)]
+    row_sums = strips[0].copy()
+    for c in strips[1:]:
+        row_sums += c
+    num = row_sums[0::k].copy()
+    for i in range(1, k):
+        num += row_sums[i::k]
     rows = np.minimum(k, h - np.arange(0, hp, k))
     cols = np.minimum(k, w - np.arange(0, wp, k))
     return num / np.outer(rows, cols)
@@ -107,8 +128,8 @@ def grain_profiles(
     allp = np.concatenate(paths_um)
     lo = np.floor((allp.min(0) - MARGIN_UM) / p) * p
     hi = allp.max(0) + MARGIN_UM
-    img = np.asarray(read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], p), np.float64)
-    img = np.where(np.isfinite(img), img, glass)  # outside the scan: glass
+    img = np.array(read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], p), np.float64)
+    img[~np.isfinite(img)] = glass  # outside the scan: glass
     share, k = _share_blocks(optical_density(img, glass), p)
     share = np.where(np.isfinite(share), share, np.nanmedian(share))
     t = (np.arange(n) + 0.5) / n

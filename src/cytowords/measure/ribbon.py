@@ -82,8 +82,13 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
 
 
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
-    """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain)."""
-    return np.clip(np.log(glass / np.maximum(img, glass * 1e-3)), 0, None).astype(np.float32)
+    """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain), float32 (computed
+    in ``img``'s precision, in one buffer)."""
+    od = np.maximum(img, glass * 1e-3)
+    np.divide(glass, od, out=od)
+    np.log(od, out=od)
+    np.clip(od, 0, None, out=od)
+    return od.astype(np.float32, copy=False)
 
 
 @dataclass
