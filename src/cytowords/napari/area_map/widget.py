@@ -555,7 +555,7 @@ class AreaMapWidget(QWidget):
         layers = self.live_layers(image)
         if layers:
             for ly, (data, meta, _) in zip(layers, parts, strict=True):
-                if ly.metadata.get("cytowords_live_hidden"):  # hidden by a refusal
+                if ly.metadata.pop("cytowords_live_hidden", False):  # hidden by a refusal
                     ly.visible = True
                 ly.scale, ly.translate = meta["scale"], meta["translate"]
                 ly.data = data
