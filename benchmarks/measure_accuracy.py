@@ -12,7 +12,7 @@ presence accuracy (truth: the area's profile has a layer IV), layer I width erro
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
-        [--cell-windows 0] [--cell-brains 224]
+        [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv]
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
@@ -41,17 +41,20 @@ a third centred on a drawn large special cell of the other areas that render the
 magnopyramidal, Meynert, ganglion and giant pyramids; a third in areas without, at
 mid-depth of layers I..VI in turn; windows overlapping one already taken are skipped),
 against the somata the generator draws (``cells_in_window``, 20 µm from the edges):
-large somata (>= 25 µm) and giant somata (>= 40 µm) recall and precision by soma length
+large somata (drawn >= 25 µm) and giant somata (drawn >= 40 µm) recall and precision
 (recall: a drawn soma is found when the nearest detection, within 8 µm or a quarter of
-its diameter, is large, resp. giant, and compact; precision: a large, resp. giant,
-detection is right when a drawn soma of at least 0.8 of the cut-off lies within 14 µm),
+its diameter, is large, resp. giant, as the readout calls them: ``cells.is_large``, the
+area of a pyramid at least 25 µm long and compact; giant: large and >= 40 µm long;
+precision: a large, resp. giant, detection is right when a drawn soma of at least 0.8 of
+the cut-off lies within 14 µm),
 the Betz cells of 4a/4p found as large, the special large pyramids found as large (the
 generator's special cells, ``kind`` 2: Betz, IIIc magnopyramidal and giant pyramids,
 Meynert and ganglion cells, drawn >= 25 µm, in any window; issue #21's goal is recall >=
 0.9 at a large precision >= 0.9), recall of drawn somata >= 8 µm and the share of
 detections on a drawn soma (within 4 µm or a quarter of the diameter), somata per layer
 detected / drawn (neurons and glia; layers from ``truth_at``) and the ratio of measured
-length to the generator's soma diameter. The default brain 224 (soma size x 1.11) and
+length to the generator's soma diameter. ``--save-large FILE.csv`` writes each detection
+at least 15 µm long with its nearest drawn soma (``large_records``). The default brain 224 (soma size x 1.11) and
 brain 226 were used to choose the detector's settings; report on other brains.
 """
 
@@ -158,8 +161,19 @@ def sample_cell_windows(seed: int, n: int, rng, side_um: float = 400.0) -> tuple
     return out, glass
 
 
-def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None) -> dict:
-    """Detections in ``windows`` against the drawn somata (see module docstring)."""
+#: the generator's pyramid at half its coverage is this many times its drawn size long
+#: (rounded base to the apical dendrite's base; ``synth.cells._shape_coverage``)
+PYRAMID_DRAWN_LENGTH = 1.16
+#: detections at least this long (µm) are written by ``--save-large``
+RECORD_MIN_UM = 15.0
+
+
+def score_cell_windows(
+    seed: int, windows: list[dict], glass: float, detect=None, records: list | None = None
+) -> dict:
+    """Detections in ``windows`` against the drawn somata (see module docstring); with
+    ``records``, one dict per detection at least :data:`RECORD_MIN_UM` long is appended
+    (:func:`large_records`)."""
     from scipy.spatial import cKDTree
 
     from cytowords.measure.cells import (
@@ -194,11 +208,13 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
         dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
-        large_d, giant_d = is_large(dd, dl), is_large(dd, dl, GIANT_UM)
+        # giant as the readout calls it (CellStats.giant_min_um): large and that long
+        large_d = is_large(dd, dl)
+        giant_d = large_d & (dl >= GIANT_UM)
         # the readout's own rule: large relative to the window's somata (large_threshold_um)
         t_own = large_threshold_um(som.length_um, som.edge_um)
         large_o = is_large(dd, dl, t_own)
-        giant_o = is_large(dd, dl, t_own * GIANT_UM / LARGE_PYRAMID_UM)
+        giant_o = large_o & (dl >= t_own * GIANT_UM / LARGE_PYRAMID_UM)
         # the generator's special cells (Betz, IIIc magnopyramidal and giant pyramids,
         # Meynert, ganglion cells) drawn large: the issue's "large pyramids"
         special_t = (cells.kind == 2) & (cells.diam >= LARGE_PYRAMID_UM)
@@ -223,6 +239,8 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
             ok, j = hits(dyx[det_ok], tyx, MATCH_UM + 0.25 * LARGE_PYRAMID_UM)
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
+        if records is not None:
+            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own))
         # all somata: recall of drawn somata >= 8 µm, precision of detections, count per layer
         mid = cells.diam >= 8
         ok, j = hits(tyx[mid], dyx, np.maximum(4.0, 0.25 * cells.diam[mid]))
@@ -250,6 +268,45 @@ def score_cell_windows(seed: int, windows: list[dict], glass: float, detect=None
     c["per_layer"] = per_layer
     c["ratios"] = ratios
     return c
+
+
+def large_records(seed, win, dyx, dd, dl, edge, t_own) -> list[dict]:
+    """Per detection at least :data:`RECORD_MIN_UM` long (µm: ``dyx`` position, ``dd``
+    equivalent diameter, ``dl`` length, ``edge`` correction to the half-light edge): the
+    large calls (fixed 25 µm and the window's own cut-off ``t_own``), the nearest drawn
+    soma (size, kind, pyramidal, distance, its length at half coverage: a pyramid 1.16 x
+    its size, an oval its size over its elongation) and how many drawn somata >= 8 µm lie
+    within half the detection's length (> 1: overlapping somata read as one)."""
+    from scipy.spatial import cKDTree
+
+    from cytowords.measure.cells import is_large
+
+    cells = win["cells"]
+    sel = np.flatnonzero(dl >= RECORD_MIN_UM)
+    if not len(sel) or not len(cells.diam):
+        return []
+    tree = cKDTree(np.stack([cells.y, cells.x], 1))
+    dist, j = tree.query(dyx[sel])
+    drawn_len = np.where(
+        cells.pyramidal, PYRAMID_DRAWN_LENGTH, np.maximum(cells.elong, 1 / cells.elong)
+    ) * cells.diam
+    large_fixed, large_own = is_large(dd, dl), is_large(dd, dl, t_own)
+    out = []
+    for k, i in enumerate(sel):
+        near = tree.query_ball_point(dyx[i], dl[i] / 2)
+        out.append({
+            "brain": seed, "group": win["group"], "area": win["area"],
+            "y_um": round(float(dyx[i, 0]), 1), "x_um": round(float(dyx[i, 1]), 1),
+            "length_um": round(float(dl[i]), 2), "eq_diam_um": round(float(dd[i]), 2),
+            "edge_um": round(float(edge[i]), 2), "own_cutoff_um": round(float(t_own), 2),
+            "large": bool(large_fixed[i]), "large_own": bool(large_own[i]),
+            "drawn_um": round(float(cells.diam[j[k]]), 2),
+            "drawn_length_um": round(float(drawn_len[j[k]]), 2),
+            "drawn_kind": int(cells.kind[j[k]]), "drawn_pyramidal": bool(cells.pyramidal[j[k]]),
+            "drawn_dist_um": round(float(dist[k]), 2),
+            "drawn_within": int(np.sum(cells.diam[near] >= 8)),
+        })
+    return out
 
 
 def report_cell_windows(c: dict) -> None:
@@ -296,6 +353,10 @@ def main() -> None:
     ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
     ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
     ap.add_argument(
+        "--save-large", default=None,
+        help="CSV file: each cell-window detection >= 15 µm long with its nearest drawn soma",
+    )
+    ap.add_argument(
         "--held-out", type=int, nargs="*", default=[],
         help="brains of --brains whose layer IV scores are also printed apart from the others",
     )
@@ -307,9 +368,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     if args.cell_windows:
         total: dict = {}
+        records: list[dict] | None = [] if args.save_large else None
         for seed in args.cell_brains:
             windows, glass = sample_cell_windows(seed, args.cell_windows, rng)
-            c = score_cell_windows(seed, windows, glass)
+            c = score_cell_windows(seed, windows, glass, records=records)
             for k, v in c.items():
                 if k == "per_layer":
                     pl = total.setdefault(k, {n: [0, 0] for n in v})
@@ -319,6 +381,8 @@ def main() -> None:
                 else:
                     total[k] = total.get(k, 0) + v if k != "ratios" else total.get(k, []) + v
         report_cell_windows(total)
+        if records is not None:
+            write_records(args.save_large, records)
         if not args.rois:
             return
     rel_err, iv_ok, l1_err, missed = [], [], [], 0
@@ -435,6 +499,21 @@ def main() -> None:
                 f"  {name:>3}: {np.median(np.abs(e[:, 0])):.0%} (bias {np.median(e[:, 0]):+.0%}); "
                 f"{np.median(np.abs(e[:, 1])):.0%} (bias {np.median(e[:, 1]):+.0%}), n={len(e)}"
             )
+
+
+def write_records(path: str, records: list[dict]) -> None:
+    """Write ``records`` (dicts with the same keys) as CSV, atomically."""
+    import csv
+    import os
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["brain"])
+        w.writeheader()
+        w.writerows(records)
+    os.replace(tmp, path)
 
 
 def border_errors(r, tr) -> dict[str, float]:

@@ -356,3 +356,33 @@ def test_own_scale_decides_on_the_sizes_its_factor_was_set_for():
     t = large_threshold_um(L, e)
     assert np.flatnonzero(is_large(D, L, t)).tolist() == [j]
     assert t_half < t < LARGE_FACTOR * np.median(L)
+
+
+@pytest.mark.parametrize("blur_um", [1.0, 1.5])
+@pytest.mark.parametrize("f", [0.5, 0.85])
+def test_large_by_the_area_of_a_pyramid_that_long(blur_um, f):
+    # an oval soma of 19 µm (drawn 24.4 x 14.8 µm) reads as long as a large pyramid and
+    # compact, but has the area of a 19 µm soma; a pyramid drawn 25 µm has the area of
+    # one 25 µm long (equivalent diameter ~0.8 of its length). Only the pyramid is large
+    from cytowords.measure.cells import COMPACT, PYRAMID_EQ, is_large
+
+    yx = np.array([[120.0, 120.0]])
+    oval = _cells([19.0], yx, False, f)
+    oval.elong[:] = 0.78
+    deficit = np.zeros((120, 120))
+    draw_cells(deficit, oval, (0.0, 0.0), 2.0)
+    light = 235.0 * np.exp(-0.35) * np.clip(1 - deficit, 0.03, 1)
+    light = ndi.gaussian_filter(light, blur_um / 2.0, mode="nearest")
+    light += np.random.default_rng(0).normal(0, 2, light.shape)
+    som = detect_somata(light.astype(np.float32), 2.0, GLASS)
+    i = np.argmax(som.diam_um)
+    assert np.linalg.norm(som.yx_um[i] - yx[0]) < 3
+    # as long as a large pyramid and compact: the length alone would call it large
+    assert som.length_um[i] >= LARGE_PYRAMID_UM
+    assert som.diam_um[i] >= COMPACT * som.length_um[i]
+    assert som.diam_um[i] < PYRAMID_EQ * LARGE_PYRAMID_UM
+    assert not is_large(som.diam_um, som.length_um).any()
+    pyr = detect_somata(_blurred([25.0], yx, True, blur_um, f), 2.0, GLASS)
+    k = np.argmax(pyr.diam_um)
+    assert np.linalg.norm(pyr.yx_um[k] - yx[0]) < 3
+    assert np.flatnonzero(is_large(pyr.diam_um, pyr.length_um)).tolist() == [k]

@@ -32,14 +32,17 @@ A soma's length is the greatest extent of that region: the larger of its Feret d
 (over :data:`N_DIRECTIONS` directions) and the major axis of its moment ellipse (a
 triangle's moment axis is ~6 % short of its height, a small blurred disc's Feret diameter
 a pixel short). Pyramids are measured by their length in the literature ("Betz cells up to
-60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it. Large
-pyramids are compact somata at least as long as :data:`LARGE_FACTOR` times the region's
+60-100 µm long"), and a triangular soma's equivalent diameter is only ~0.8 of it
+(:data:`PYRAMID_EQ`). Large pyramids are compact somata with at least the area of a
+pyramid as long as :data:`LARGE_FACTOR` times the region's
 median soma length on the half-maximum regions plus the median edge correction
 (:func:`large_threshold_um`:
 about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large pyramids
 (25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
-60-100 µm long), so the cut-off follows the scan's own size scale; giant ones (Betz/Meynert
-class, :data:`GIANT_UM` on that scale) are reported as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
+60-100 µm long), so the cut-off follows the scan's own size scale (:func:`is_large`: the
+area decides, as two overlapping small somata read as long as a large pyramid long before
+they have its area); giant ones (large and :data:`GIANT_UM` long on that scale, the
+Betz/Meynert class) are reported as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
 most :data:`WINDOW_UM` µm, never the whole region.
 """
 
@@ -83,7 +86,12 @@ PEAK_QUANTILE = 0.8
 EDGE_UM = 2.0
 #: directions over which a soma's greatest extent (its length) is sought
 N_DIRECTIONS = 16
+#: a compact soma's equivalent diameter is at least this share of its length
 COMPACT = 0.7
+#: a pyramidal soma's equivalent diameter per its length (a triangle with a rounded base:
+#: a large pyramid 25 µm long has an equivalent diameter of ~20 µm; lone pyramids measured
+#: here: median 0.80, IQR 0.77-0.82, on the development brains' drawn pyramids >= 20 µm)
+PYRAMID_EQ = 0.8
 #: a segment of the second pass (against the neuropil) is a pale soma of its own when less
 #: than this share of it lies in the first mask (the dark somata are the first pass's)
 PALE_NEW = 0.5
@@ -482,10 +490,15 @@ def large_threshold_um(lengths_um: np.ndarray, edge_um: np.ndarray) -> float:
 def is_large(
     s_diam: np.ndarray, s_length: np.ndarray, threshold_um: float = LARGE_PYRAMID_UM
 ) -> np.ndarray:
-    """Large pyramids: at least ``threshold_um`` long and compact (equivalent diameter >=
-    :data:`COMPACT` of the length: two touching small somata are long but thin; a
-    pyramid's triangle is ~0.8)."""
-    return (s_length >= threshold_um) & (s_diam >= COMPACT * s_length)
+    """Large pyramids: somata (equivalent diameters ``s_diam``, lengths ``s_length``, µm)
+    with at least the area of a pyramid ``threshold_um`` long (equivalent diameter >=
+    :data:`PYRAMID_EQ` of it) and compact (equivalent diameter >= :data:`COMPACT` of their
+    own length: two touching small somata are long but thin).
+
+    The area, not the length, decides: two overlapping somata, or a soma and a glial cell
+    on it, add their lengths but only part of their widths, so a pair of small somata reads
+    as long as a large pyramid well before it has its area."""
+    return (s_diam >= PYRAMID_EQ * threshold_um) & (s_diam >= COMPACT * s_length)
 
 
 def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
