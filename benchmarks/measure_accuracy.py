@@ -262,7 +262,7 @@ def score_cell_windows(
                 per_layer[name][col] += int(np.sum((rd >= top) & (rd < bottom)))
         print(
             f"{seed} {win['group']:>7} {win['area']:>6} layer {win['layer']}: drawn >= 25 µm "
-            f"{int((cells.diam >= 25).sum())}, detected >= 25 µm {int(large_d.sum())}; somata "
+            f"{int((cells.diam >= 25).sum())}, detected large {int(large_d.sum())}; somata "
             f"drawn {len(tyx)}, detected {len(dyx)}"
         )
     c["per_layer"] = per_layer
