@@ -198,7 +198,7 @@ def test_fields_read_from_a_finer_scan_agree_in_scale_with_a_direct_rendering() 
     r0, q0 = (rows - n) // 2, (cols - n) // 2
     c = (np.array([[r0, q0]]) + n / 2.0) * ps
     ref = np.asarray(direct.levels[0][r0 : r0 + n, q0 : q0 + n], dtype=np.float64)
-    assert (ref < 200).mean() > 0.3  # mostly tissue, not the empty slide
+    assert (ref < 200).mean() > 0.5  # mostly tissue (0.74 here), not the empty slide
 
     def corr(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
