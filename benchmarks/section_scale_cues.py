@@ -15,6 +15,17 @@ set on development brains 200-212 and, on fresh brains 290-293, flagged a correc
 section (docs/benchmarks.md, "Pixel size check").
 
     python benchmarks/section_scale_cues.py --brains 205 206 207 208 --out runs.jsonl
+
+The bundle's scale head (:mod:`cytowords.model.scale_head`), when it has one, is part of the
+check: each row carries its estimate (``scale``: stated / true factor, interval, band,
+suspect) and whether the acceptance rule alone flagged it (``acceptance_suspect``).
+``--no-thickness`` skips the readout; ``--head-only`` runs only the scale head's estimate
+(:func:`estimate_scale`, no acceptance curve); ``--summary FILE`` prints the per-factor
+table of a ``--out`` file (share flagged, by which rule, the estimate's error):
+
+    python benchmarks/section_scale_cues.py --brains 200 ... 212 --stated 1 0.8 1.25 1.33 \
+        --no-curve --no-thickness --out dev.jsonl
+    python benchmarks/section_scale_cues.py --summary dev.jsonl
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from cytowords.sections.scale_check import (
     DENSE_WINDOWS,
     FACTORS,
     check_pixel_size,
+    estimate_scale,
     rescaled,
     tissue_points,
 )
@@ -128,9 +140,38 @@ def section_thickness(
     return SectionThickness(float(section.pixel_size_um[0]), tuple(good), n_points)
 
 
+def summary(path: str) -> None:
+    """Print the per-stated-factor table of a ``--out`` file: share flagged (either rule,
+    scale head, acceptance), and the scale head's estimate against the truth."""
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    print(
+        "| stated / true | sections | flagged | by scale head | by acceptance | estimate "
+        "(median) | median abs error of log estimate | estimate within interval |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for k in sorted({r["stated"] for r in rows}):
+        rs = [r for r in rows if r["stated"] == k]
+        est = [r["scale"] for r in rs if r.get("scale")]
+        fac = np.array([e["factor"] for e in est])
+        err = np.abs(np.log(fac) - math.log(k)) if len(fac) else np.array([np.nan])
+        cover = np.mean([e["interval"][0] <= k <= e["interval"][1] for e in est]) if est else 0
+        head = np.mean([bool(e["suspect"]) for e in est]) if est else float("nan")
+        acc = [r["acceptance_suspect"] for r in rs if r.get("acceptance_suspect") is not None]
+        flag = [r["verdict"] == "suspect" for r in rs if r.get("verdict") is not None]
+        print(
+            f"| {k:g} | {len(rs)} | {np.mean(flag) if flag else float('nan'):.2f} | "
+            f"{head:.2f} | {np.mean(acc) if acc else float('nan'):.2f} | "
+            f"{np.median(fac) if len(fac) else float('nan'):.3f} | {np.median(err):.3f} | "
+            f"{cover:.2f} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--brains", type=int, nargs="+", required=True)
+    ap.add_argument("--summary", default=None, help="print the table of a --out file")
+    ap.add_argument("--no-thickness", action="store_true", help="skip the readout")
+    ap.add_argument("--head-only", action="store_true", help="only the scale head's estimate")
+    ap.add_argument("--brains", type=int, nargs="+", default=[])
     ap.add_argument("--stated", type=float, nargs="+", default=[1.0, 1.33, 0.8])
     ap.add_argument("--points", type=int, default=16, help="thickness squares per section")
     ap.add_argument("--side-mm", type=float, default=8.0)
@@ -138,6 +179,9 @@ def main() -> None:
     ap.add_argument("--pixel-um", type=float, default=32.0, help="true µm/px of the sections")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.summary:
+        summary(a.summary)
+        return
     from roi_scale import _in_memory  # imports this module: not at the top
 
     torch.set_num_threads(1)
@@ -150,8 +194,12 @@ def main() -> None:
         points = tissue_points(sec, a.points, seed=0)
         for k in a.stated:
             s = rescaled(sec, k)
-            check = check_pixel_size(s, bundle)
-            th = thickness_at_points(s, points, a.side_mm * 1000.0 * k)
+            if a.head_only:
+                est, check = estimate_scale(s, bundle), None
+            else:
+                check = check_pixel_size(s, bundle)
+                est = check.scale
+            th = [] if a.no_thickness else thickness_at_points(s, points, a.side_mm * 1000.0 * k)
             good = [
                 t["true"]
                 for t in th
@@ -160,10 +208,14 @@ def main() -> None:
             row = dict(
                 brain=b,
                 stated=k,
-                verdict=check.verdict,
-                accepted=[round(x, 4) for x in check.accepted],
+                verdict=None if check is None else check.verdict,
+                acceptance_suspect=None if check is None else check.acceptance_suspect,
+                scale=None if est is None else est.to_dict(),
+                accepted=None if check is None else [round(x, 4) for x in check.accepted],
                 factors=list(FACTORS),
-                domain=None if check.domain is None else [round(x, 4) for x in check.domain],
+                domain=None
+                if check is None or check.domain is None
+                else [round(x, 4) for x in check.domain],
                 curve=None if curve is None or k != 1.0 else [round(x, 4) for x in curve.accepted],
                 fine=list(FINE) if curve is not None and k == 1.0 else None,
                 thickness=th,

@@ -7,7 +7,9 @@ densely (maps of scattered windows); per field (the path of encoders without a d
 evaluation) it must give the same verdicts. Familiarity: the held-out section looks like
 the training tissue (the bundle's domain model), a real human IHC image (scikit-image)
 does not, whatever the open-set head says; a bundle without the domain file judges by
-the open-set head alone, as before.
+the open-set head alone, as before. Scale head: the bundled one reads a section stated at
+×1.3 its true pixel size as larger than one stated at ×0.8, and a bundle without it checks
+as before.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from cytowords.sections.scale_check import (
     FACTORS,
     LOOK_TRAINED,
     MIN_DOMAIN,
+    MIN_SCALE_FIELDS,
     ScaleCheck,
+    ScaleEstimate,
     check_pixel_size,
+    estimate_scale,
     rescaled,
 )
 from cytowords.synth.section import virtual_section
@@ -267,3 +272,68 @@ def test_cli_pixel_size_and_describe_tell_an_unfamiliar_scan(describer, tmp_path
     cap = capsys.readouterr()
     assert "warning: this scan looks unlike" in cap.err
     assert "looks unlike the sections the model" in json.loads(cap.out)["note"]
+
+
+def test_the_scale_head_reads_x1_3_larger_than_x0_8(describer, section):
+    """The bundled scale head on brain 204 (a held-out brain) stated at ×1.3 and ×0.8 its
+    true pixel size: the first estimate is larger than the second, each on the right
+    side of 1."""
+    bundle = describer.bundle
+    assert bundle.scale_head is not None  # the bundled model has one
+    big = estimate_scale(rescaled(section, 1.3), bundle)
+    small = estimate_scale(rescaled(section, 0.8), bundle)
+    assert big.enough and small.enough
+    assert big.factor > small.factor, (big.to_dict(), small.to_dict())
+    assert big.factor > 1.0 > small.factor, (big.to_dict(), small.to_dict())
+
+
+def test_a_bundle_without_the_scale_head_checks_as_before(describer, section, tmp_path):
+    """Without scale_head.safetensors a bundle loads, the check reads the same
+    acceptances, has no estimate and judges by the acceptance rule alone."""
+    import shutil
+
+    from cytowords.model import default_model_path, load_bundle
+    from cytowords.model.bundle.files import write_hashes
+    from cytowords.model.scale_head import SCALE_HEAD_FILE
+
+    folder = tmp_path / "plain"
+    shutil.copytree(default_model_path(), folder)
+    (folder / SCALE_HEAD_FILE).unlink()
+    write_hashes(folder)
+    plain = load_bundle(folder, captioner=False)
+    assert plain.scale_head is None and estimate_scale(section, plain) is None
+    wrong = rescaled(section, 0.8)
+    old, new = check_pixel_size(wrong, plain), check_pixel_size(wrong, describer)
+    assert old.scale is None and new.scale is not None
+    assert old.accepted == new.accepted
+    assert old.verdict == ("suspect" if old.acceptance_suspect else "consistent")
+    assert "scale head" not in old.message and old.to_dict()["scale"] is None
+    assert new.to_dict()["scale"]["n_used"] == len(new.scale.log_s)
+
+
+def test_verdict_with_a_scale_estimate_on_hand_made_figures():
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    acc = (0.0, 0.1, 0.4, 0.5, 0.1)  # consistent by the acceptance rule
+    band = (-0.1, 0.1)
+    smaller = ScaleEstimate((float(np.log(0.8)),) * 20, band, 96)
+    res = ScaleCheck(10.0, f, acc, 50, scale=smaller)
+    assert not res.acceptance_suspect and res.scale_suspect and res.verdict == "suspect"
+    assert res.suggested_um == pytest.approx(12.5)
+    assert "the tissue looks about 20% smaller than the stated pixel size says" in res.message
+    assert res.abstain_reason == (
+        "pixel size looks off by about 20% (stated 10 µm, too small: the tissue looks right "
+        "at about 12.5 µm per pixel): fields abstain; set the pixel size"
+    )
+    # within the band: consistent, the estimate still said
+    near = ScaleEstimate((0.05,) * 20, band, 96)
+    ok = ScaleCheck(10.0, f, acc, 50, scale=near)
+    assert ok.verdict == "consistent" and "about 5% larger" in ok.message
+    # too few fields: no estimate, the acceptance rule alone
+    few = ScaleEstimate((float(np.log(0.8)),) * (MIN_SCALE_FIELDS - 1), band, 96)
+    assert ScaleCheck(10.0, f, acc, 50, scale=few).verdict == "consistent"
+    # unfamiliar stays inconclusive whatever the estimate
+    assert ScaleCheck(10.0, f, (0.0, 0.01, 0.0, 0.04, 0.0), 50, scale=smaller).verdict == (
+        "inconclusive"
+    )
+    lo, hi = smaller.interval
+    assert lo == pytest.approx(0.8) and hi == pytest.approx(0.8)

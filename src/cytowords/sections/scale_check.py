@@ -12,8 +12,16 @@ as dense area maps of a few scattered tissue windows
 single fields. Cortex reads as a known area most often
 near its true scale, so a stated size far from that peak is flagged, with the size at the
 peak as a suggestion. The peak is broad (for the bundled model about ×0.67 to ×1.5), so
-smaller errors are not detected; on sections with little known cortex the check says it is
-inconclusive.
+smaller errors are not detected by it; on sections with little known cortex the check says
+it is inconclusive.
+
+A bundle with a scale head (:mod:`cytowords.model.scale_head`) also estimates the scale
+directly: the median of the head's ``log s`` (s: stated / true pixel size) over
+:data:`FIELDS` tissue fields read as a known area at the stated size
+(:func:`estimate_scale`), with a bootstrap interval; outside the head's band (the range
+validation sections at their true size gave) the stated size is suspect too, and the
+message says how much larger or smaller the tissue looks. Bundles without one judge by the
+acceptance alone.
 
 The same reading answers a second question: does the model know this tissue at all? The
 share of tissue fields recognised at the stated size is the section's *familiarity*;
@@ -78,6 +86,106 @@ DENSE_WINDOWS = 16
 #: its dense output projects every 256 µm position, so a scattered sample is not cheaper
 #: dense; 32 windows cost twice as much
 DENSE_WINDOW_TILES = 8
+#: the scale head's estimate (:func:`estimate_scale`) needs at least this many fields read
+#: as a known area at the stated size; with fewer it says nothing
+MIN_SCALE_FIELDS = 10
+#: bootstrap resamples of the fields behind the estimate's 95 % interval
+BOOTSTRAP = 200
+
+
+@dataclass(frozen=True)
+class ScaleEstimate:
+    """The bundle's scale head (:mod:`cytowords.model.scale_head`) on a section's fields.
+
+    Attributes:
+        log_s: predicted ``log s`` (s: stated / true pixel size) of each tissue field read
+            as a known area at the stated size.
+        band: ``(lo, hi)`` range of the median ``log s`` that validation sections read at
+            their true size gave; outside it the stated size is suspect.
+        n_fields: tissue fields read (accepted or not).
+    """
+
+    log_s: tuple[float, ...]
+    band: tuple[float, float]
+    n_fields: int
+
+    @property
+    def enough(self) -> bool:
+        """At least :data:`MIN_SCALE_FIELDS` fields behind the estimate."""
+        return len(self.log_s) >= MIN_SCALE_FIELDS
+
+    @property
+    def factor(self) -> float:
+        """Estimated stated / true pixel size: ``exp`` of the median ``log s`` (NaN
+        without fields)."""
+        return float(np.exp(np.median(self.log_s))) if self.log_s else float("nan")
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % bootstrap interval of :attr:`factor` (resampling the fields, fixed seed)."""
+        if not self.log_s:
+            return (float("nan"), float("nan"))
+        x = np.asarray(self.log_s)
+        rng = np.random.default_rng(0)
+        med = np.median(x[rng.integers(0, len(x), (BOOTSTRAP, len(x)))], axis=1)
+        lo, hi = np.quantile(med, [0.025, 0.975])
+        return float(np.exp(lo)), float(np.exp(hi))
+
+    @property
+    def suspect(self) -> bool:
+        """Enough fields and the median ``log s`` outside :attr:`band`."""
+        if not self.enough:
+            return False
+        m = float(np.median(self.log_s))
+        return not (self.band[0] <= m <= self.band[1])
+
+    @property
+    def sentence(self) -> str:
+        """What the estimate says, one clause ("" without enough fields)."""
+        if not self.enough:
+            return ""
+        f = self.factor
+        lo, hi = self.interval
+        how = "larger" if f > 1 else "smaller"
+        return (
+            f"the tissue looks about {abs(f - 1):.0%} {how} than the stated pixel size says "
+            f"(scale head: stated / true {f:.2f}, 95 % interval {lo:.2f}-{hi:.2f}, "
+            f"{len(self.log_s)} fields)"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary."""
+        lo, hi = self.interval
+        return {
+            "factor": round(self.factor, 4),
+            "interval": [round(lo, 4), round(hi, 4)],
+            "band": [round(float(np.exp(b)), 4) for b in self.band],
+            "n_used": len(self.log_s),
+            "n_fields": self.n_fields,
+            "suspect": self.suspect,
+        }
+
+
+def estimate_scale(
+    section: Section, bundle: Any, n_fields: int = FIELDS, seed: int = 0
+) -> ScaleEstimate | None:
+    """The bundle's scale head on ``n_fields`` fields centred on random tissue pixels
+    (:func:`tissue_points`), read at the stated size with one view: the predicted ``log s``
+    of those read as a known area; None for bundles without a scale head. Raises
+    NoTissueError without tissue."""
+    import torch
+
+    head = getattr(bundle, "scale_head", None)
+    if head is None:
+        return None
+    pts = tissue_points(section, n_fields, seed) * section.shape_um
+    patches = read_fields(section, pts, bundle.pixel_size_um, bundle.read_px)
+    with torch.inference_mode():
+        emb = bundle.embed(patches, views=1)
+        pred = bundle.predict(emb, 1)
+    keep = ~np.asarray(pred.rejected)
+    logs = head.predict(emb[torch.from_numpy(keep)]) if keep.any() else np.zeros(0)
+    return ScaleEstimate(tuple(float(v) for v in logs), head.band, len(pts))
 
 
 @dataclass(frozen=True)
@@ -94,6 +202,8 @@ class ScaleCheck:
         domain: share of the sampled tissue fields within the bundle's domain cutoff at
             each factor (:mod:`cytowords.model.domain`); None for bundles without a domain
             model.
+        scale: the scale head's estimate at the stated size (:func:`estimate_scale`); None
+            for bundles without a scale head.
     """
 
     stated_um: float
@@ -102,6 +212,7 @@ class ScaleCheck:
     n_fields: int
     evaluation: str = "per field"
     domain: tuple[float, ...] | None = None
+    scale: ScaleEstimate | None = None
 
     def at(self, factor: float) -> float:
         """Acceptance at the factor of :attr:`factors` nearest to ``factor``."""
@@ -123,13 +234,24 @@ class ScaleCheck:
         return float(np.exp(logs[lo : hi + 1].mean()))
 
     @property
-    def verdict(self) -> str:
-        """``"consistent"``, ``"suspect"`` (the stated size reads far worse than another) or
-        ``"inconclusive"`` (the scan is unfamiliar: :attr:`familiar`)."""
+    def acceptance_suspect(self) -> bool:
+        """The stated size reads as a known area far less often than another one."""
         best, here = max(self.accepted), self.at(1.0)
+        return here < MAX_RATIO * best and best - here >= MIN_GAP
+
+    @property
+    def scale_suspect(self) -> bool:
+        """The scale head's estimate lies outside its band (False without a scale head)."""
+        return self.scale is not None and self.scale.suspect
+
+    @property
+    def verdict(self) -> str:
+        """``"consistent"``, ``"suspect"`` (the stated size reads far worse than another,
+        or the scale head's estimate lies outside its band) or ``"inconclusive"`` (the
+        scan is unfamiliar: :attr:`familiar`)."""
         if not self.familiar:
             return "inconclusive"
-        if here < MAX_RATIO * best and best - here >= MIN_GAP:
+        if self.acceptance_suspect or self.scale_suspect:
             return "suspect"
         return "consistent"
 
@@ -190,6 +312,7 @@ class ScaleCheck:
             "evaluation": self.evaluation,
             "message": self.message,
             "abstain_reason": self.abstain_reason,
+            "scale": None if self.scale is None else self.scale.to_dict(),
         }
 
     @property
@@ -199,20 +322,33 @@ class ScaleCheck:
         if self.verdict != "suspect":
             return ""
         off = self.stated_um / self.suggested_um - 1.0
+        why = "reads best" if self.acceptance_suspect else "looks right"
         return (
             f"pixel size looks off by about {abs(off):.0%} (stated {self.stated_um:.4g} µm, "
-            f"too {'large' if off > 0 else 'small'}: the tissue reads best at about "
+            f"too {'large' if off > 0 else 'small'}: the tissue {why} at about "
             f"{self.suggested_um:.3g} µm per pixel): fields abstain; set the pixel size"
         )
 
     @property
     def suggested_um(self) -> float:
-        """The pixel size at the acceptance peak (µm per pixel of level 0)."""
+        """The pixel size at the acceptance peak (µm per pixel of level 0); when only the
+        scale head finds the stated size suspect, the stated size divided by its estimate."""
+        if self.scale_suspect and not self.acceptance_suspect:
+            return self.stated_um / self.scale.factor
         return self.stated_um * self.best_factor
 
     @property
     def message(self) -> str:
-        """One sentence for the user: the verdict with the figures behind it."""
+        """One sentence for the user: the verdict with the figures behind it (and, with a
+        scale head, what its estimate says)."""
+        text = self._acceptance_message
+        if self.verdict != "inconclusive" and self.scale is not None and self.scale.sentence:
+            text += "; " + self.scale.sentence
+        return text
+
+    @property
+    def _acceptance_message(self) -> str:
+        """The verdict with the acceptance figures behind it."""
         n, here = self.n_fields, self.at(1.0)
         lo, hi = self.stated_um * min(self.factors), self.stated_um * max(self.factors)
         if self.verdict == "inconclusive":
@@ -223,6 +359,12 @@ class ScaleCheck:
                 f"pixel size check inconclusive: at most {best:.0%} of {n} tissue fields "
                 f"{what} at any pixel size from {lo:.3g} to {hi:.3g} µm, so the pixel size "
                 "cannot be judged"
+            )
+        if self.verdict == "suspect" and not self.acceptance_suspect:
+            return (
+                f"the pixel size of {self.stated_um:.4g} µm looks wrong: the scale head "
+                f"puts it at about {self.suggested_um:.3g} µm per pixel ({here:.0%} of {n} "
+                "tissue fields read as a known area at it); check the scan's pixel size"
             )
         if self.verdict == "suspect":
             return (
@@ -333,7 +475,9 @@ def check_pixel_size(
     (:func:`cytowords.model.get_bundle`; the vision parts suffice) or a
     :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
     enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
-    returns None when ``cancel()`` turned true. Raises NoTissueError without tissue."""
+    returns None when ``cancel()`` turned true. Raises NoTissueError without tissue.
+    With a scale head in the bundle the result also holds its estimate
+    (:func:`estimate_scale` with ``n_fields`` and ``seed``; per field, one view)."""
     from ..mapping.dense import dense_layout
 
     bundle = getattr(model, "bundle", model)
@@ -365,6 +509,7 @@ def check_pixel_size(
         domain.append(within)
         if on_progress is not None:
             on_progress(k + 1, len(factors))
+    scale = estimate_scale(section, bundle, n_fields, seed)
     return ScaleCheck(
         float(section.pixel_size_um[0]),
         tuple(factors),
@@ -372,6 +517,7 @@ def check_pixel_size(
         counts[int(np.argmin([abs(math.log(f)) for f in factors]))],
         "dense" if use_dense else "per field",
         None if getattr(bundle, "domain", None) is None else tuple(domain),
+        scale,
     )
 
 

@@ -15,6 +15,8 @@ Layout::
     lm_adapter/          LoRA adapter (peft, safetensors) on a referenced base LM
     domain.safetensors   optional: the domain model (class means and whitening of
                          training embeddings, cutoff; :mod:`cytowords.model.domain`)
+    scale_head.safetensors   optional: the scale head (embedding -> log of stated / true
+                         pixel size, its band; :mod:`cytowords.model.scale_head`)
     hashes.json          sha256 of every other file
 
 Loading checks the format and version, every hash, and refuses unlisted files; nothing
@@ -42,6 +44,7 @@ from cytowords.model.domain import DOMAIN_FILE, DomainModel
 from cytowords.model.encoder import CytoEncoder, EncoderConfig, ExternalEncoder
 from cytowords.model.head import AreaHead, HeadConfig, OpenSetScorer
 from cytowords.model.projector import PrefixProjector, ProjectorConfig
+from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
 from cytowords.model.tta import check_views
 
 from .device import resolve_device
@@ -251,6 +254,9 @@ def load_bundle(
         domain = None
         if (root / DOMAIN_FILE).is_file():
             domain = DomainModel.load(root / DOMAIN_FILE)
+        scale_head = None
+        if (root / SCALE_HEAD_FILE).is_file():
+            scale_head = ScaleHead.load(root / SCALE_HEAD_FILE)
         cap = None
         if captioner and cfg.get("projector"):
             projector = PrefixProjector(ProjectorConfig.from_dict(cfg["projector"]))
@@ -269,8 +275,23 @@ def load_bundle(
             f"model bundle {root}: {DOMAIN_FILE} was fitted on {domain.embed_dim}-d "
             f"embeddings, the encoder gives {encoder.embed_dim}"
         )
+    if scale_head is not None and scale_head.embed_dim != encoder.embed_dim:
+        raise BundleError(
+            f"model bundle {root}: {SCALE_HEAD_FILE} was fitted on {scale_head.embed_dim}-d "
+            f"embeddings, the encoder gives {encoder.embed_dim}"
+        )
     try:
-        return ModelBundle(encoder, head, scorer, cap, cfg, dev, cortex=cortex, domain=domain)
+        return ModelBundle(
+            encoder,
+            head,
+            scorer,
+            cap,
+            cfg,
+            dev,
+            cortex=cortex,
+            domain=domain,
+            scale_head=scale_head,
+        )
     except (ValueError, TypeError, AttributeError) as exc:
         raise BundleError(
             f"model bundle {root}: config.json 'tta' is invalid ({exc}); expected "

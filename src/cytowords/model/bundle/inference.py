@@ -113,8 +113,12 @@ class ModelBundle:
         device: torch.device,
         cortex: Any = None,
         domain: Any = None,
+        scale_head: Any = None,
     ) -> None:
         self.config = config
+        #: the scale head (:class:`cytowords.model.scale_head.ScaleHead`), None for bundles
+        #: without one
+        self.scale_head = scale_head
         #: the domain model (:class:`cytowords.model.domain.DomainModel`), None for bundles
         #: without one
         self.domain = domain

@@ -1,0 +1,114 @@
+"""Scale head: how large the tissue in a field looks, read from the frozen embedding.
+
+A ridge regression (closed form) from a field's embedding to ``log s``, where the field was
+read from a section whose stated pixel size is ``s ×`` its true one (``s > 1``: the stated
+size is too large, the tissue reads larger than it is, the cortex thicker). Fitted on
+cortex fields of training brains read at ``s`` log-uniform in [0.6, 1.6], its ridge
+strength chosen on validation brains; the *band* is the range of the section-level median
+of ``log s`` that validation sections read at their true size (``s = 1``) gave, so a
+section whose median lies outside it is read at a suspect pixel size
+(:func:`cytowords.sections.scale_check.estimate_scale`).
+
+Stored in a bundle as :data:`SCALE_HEAD_FILE` (safetensors, covered by ``hashes.json``);
+bundles without it have no scale head (``ModelBundle.scale_head`` is None). Fitted by
+:mod:`cytowords.training.stages.scale_head`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+#: the bundle file holding the scale head
+SCALE_HEAD_FILE = "scale_head.safetensors"
+
+
+class ScaleHead:
+    """A linear map from embeddings to ``log s`` (s: stated / true pixel size).
+
+    Attributes:
+        weight: ``(D,)`` float64 coefficients on the raw embedding.
+        bias: intercept (log s).
+        band: ``(lo, hi)`` section-level median ``log s`` range of validation sections at
+            their true size; outside it the stated pixel size is suspect.
+        info: how it was fitted (brains, fields, ridge strength, validation error).
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor | np.ndarray,
+        bias: float,
+        band: tuple[float, float] = (-np.inf, np.inf),
+        info: dict | None = None,
+    ) -> None:
+        w = weight.detach().cpu().numpy() if torch.is_tensor(weight) else np.asarray(weight)
+        self.weight = w.astype(np.float64).reshape(-1)
+        self.bias = float(bias)
+        self.band = (float(band[0]), float(band[1]))
+        self.info = dict(info or {})
+
+    @property
+    def embed_dim(self) -> int:
+        """Embedding size D it was fitted on."""
+        return int(self.weight.shape[0])
+
+    def predict(self, emb: torch.Tensor | np.ndarray) -> np.ndarray:
+        """``(B,)`` float64 predicted ``log s`` of embeddings ``(B, D)``."""
+        e = emb.detach().float().cpu().numpy() if torch.is_tensor(emb) else np.asarray(emb)
+        if e.ndim != 2 or e.shape[1] != self.embed_dim:
+            raise ValueError(
+                f"scale head: embeddings of shape {tuple(e.shape)}; expected (B, {self.embed_dim})"
+            )
+        return e.astype(np.float64) @ self.weight + self.bias
+
+    def with_band(self, lo: float, hi: float, **info: object) -> ScaleHead:
+        """A copy with another band (log s) and ``info`` entries added."""
+        return ScaleHead(self.weight, self.bias, (lo, hi), {**self.info, **info})
+
+    def save(self, path: str | Path) -> Path:
+        """Write it as safetensors to ``path`` (a bundle's :data:`SCALE_HEAD_FILE`), atomically."""
+        from ..atomic import atomic_file
+
+        meta = {
+            "bias": repr(self.bias),
+            "band": json.dumps(list(self.band)),
+            "info": json.dumps(self.info, sort_keys=True),
+        }
+        with atomic_file(path) as tmp:
+            save_file({"weight": torch.from_numpy(self.weight.copy())}, str(tmp), metadata=meta)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScaleHead:
+        """Read a file written by :meth:`save` (ValueError, one line, when malformed)."""
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            t = load_file(str(path))
+            band = json.loads(meta["band"])
+            return cls(
+                t["weight"], float(meta["bias"]), (band[0], band[1]), json.loads(meta["info"])
+            )
+        except (KeyError, ValueError, OSError, RuntimeError, IndexError) as exc:
+            raise ValueError(f"scale head {path}: cannot read it ({exc})") from None
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, float]:
+    """``(weight (D,), bias)`` of the ridge regression of ``y`` ``(N,)`` on ``x`` ``(N, D)``
+    (closed form on standardised columns; ``ridge``: the penalty on the standardised
+    weights, in units of fields), mapped back to raw columns."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    mu, sd = x.mean(0), x.std(0) + 1e-8
+    z = (x - mu) / sd
+    ym = y.mean()
+    d = z.shape[1]
+    w = np.linalg.solve(z.T @ z + ridge * np.eye(d), z.T @ (y - ym))
+    w_raw = w / sd
+    return w_raw, float(ym - mu @ w_raw)
