@@ -283,10 +283,11 @@ def diagnose_miss(
     """Why the true border at position ``c`` (between profiles ``c - 1`` and ``c``) of
     ``r`` was not found. ``kind``: ``near end`` (closer to an end of the path than the
     largest block: only the smaller blocks reach it), ``weak`` (no block size has a p below
-    ``alpha`` within half the smallest block), ``unsupported`` (some have, but their
-    significant maxima within ± :data:`CONSISTENT_POSITIONS` of any one position come from
-    fewer than ``min_support`` of the block sizes: the maxima wander with the block size or
-    only some sizes reach the level). Also: the smallest p near it, the block sizes with a
+    ``alpha`` within half the smallest block), ``displaced`` (some have, but none has a
+    significant maximum there: D² is significant on the flank of a maximum farther away),
+    ``unsupported`` (significant maxima near it, but within ± :data:`CONSISTENT_POSITIONS`
+    of any one position they come from fewer than ``min_support`` of the block sizes: they
+    wander with the block size or only some sizes reach the level). Also: the smallest p near it, the block sizes with a
     significant maximum near it (offset in positions), the best support, the distance to
     the nearest border found (mm) and to the path's end (positions), the share of off
     traverses within one smallest block (:func:`off_traverses`) and the largest turn of
@@ -313,6 +314,8 @@ def diagnose_miss(
         kind = "near end"
     elif p_min >= alpha:
         kind = "weak"
+    elif not any(near.values()):
+        kind = "displaced"
     else:
         kind = "unsupported"
     t = r.positions_along_um[c]
