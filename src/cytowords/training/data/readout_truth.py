@@ -63,8 +63,9 @@ class ScanErrors:
 #: and koniocortex squares undecided 19 of 79; flagged oblique 2 of 96. Agranular squares
 #: shown with a layer IV: 2 of 11 there and 3 of 19 in 5 mm squares
 #: (``benchmarks/layer_iv_survey.py --brains 205 ... 212 --agranular-only``; the 3 mm
-#: squares miss most thick motor and premotor cortex), pooled: 5 of 30. Obliquely cut squares the readout does not flag (24 of the 25
-#: stretched >= 1.1 x) are not modelled: their apparent thickness is read as measured.
+#: squares miss most thick motor and premotor cortex), pooled: 5 of 30. Obliquely cut
+#: squares the readout does not flag (24 of the 25 stretched >= 1.1 x) are not modelled:
+#: their apparent thickness is read as measured.
 FINE_SCAN = ScanErrors(
     thickness_rel_sd=0.030,
     layer_i_sd_um=52.0,
