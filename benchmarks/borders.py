@@ -15,6 +15,11 @@ generator; a path whose band holds no pia and white matter is reported and skipp
 
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --paths 2 --length-mm 20
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --combine min_p --alpha 1e-5
+    PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --diagnose
+
+``--diagnose`` prints, for each station-truth border between differing profiles that was
+missed (at the first level), why (:func:`diagnose_miss`), and for every border found the
+share of off traverses around it; a summary closes the run.
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ import numpy as np
 from cytowords.measure import MeasureError
 from cytowords.measure.border_stats import (
     COMBINES,
+    CONSISTENT_POSITIONS,
     MIN_SUPPORT,
     N_PERMUTATIONS,
     TESTS,
+    _significant_maxima,
+    default_alpha,
     detect_borders,
 )
-from cytowords.measure.borders import find_borders
+from cytowords.measure.borders import BorderResult, find_borders
 from cytowords.measure.reference import shape_normalised
 from cytowords.synth import virtual_section
 from cytowords.synth.brain import REALISM_COMPONENTS, Brain
@@ -50,6 +58,12 @@ SUBSETS = ("all", "differing")
 #: p24ab, s24, 25, 45, Ig1: median 0.10, 95th percentile 0.19; session 20). Set from the
 #: generator's truth alone, before and independent of the detector
 PROFILE_DIFFERENCE = 0.19
+#: diagnostics only (``--diagnose``): a traverse is *off* when its deep end lies more than
+#: this share of the cortex's thickness above or below the true white matter, or when its
+#: length is outside ``1 / OFF_LENGTH .. OFF_LENGTH`` times the true apparent thickness at
+#: its station (illustrative bounds for a report, used by no decision)
+OFF_END_DEPTH = 0.15
+OFF_LENGTH = 1.5
 
 
 def coverage_profile(brain: Brain, area: str, n: int = 100) -> np.ndarray:
@@ -105,6 +119,11 @@ def main() -> None:
     )
     ap.add_argument("--no-equivolume", action="store_true", help="equidistant depths")
     ap.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="why each missed border between differing profiles was missed (station truth)",
+    )
+    ap.add_argument(
         "--realism-off",
         nargs="*",
         default=[],
@@ -115,6 +134,8 @@ def main() -> None:
     levels = [(a, v) for a in args.alpha for v in args.min_support]
     score = {(t, v, u): Score() for t in TRUTHS for v in levels for u in SUBSETS}
     total_mm = 0.0
+    misses: list[dict] = []
+    off_near: dict[str, list[float]] = {"found true": [], "false": []}
     t0 = time.time()
     for brain in args.brains:
         sec = virtual_section(brain, realism_off=args.realism_off or None)
@@ -190,6 +211,32 @@ def main() -> None:
             )
             for ln in line:
                 print("  " + ln)
+            if args.diagnose:
+                off = off_traverses(sec, r)
+                area = truth_at(sec, r.station_um)["area"]
+                ch = np.flatnonzero(area[1:] != area[:-1]) + 1
+                ch = ch[(ch >= bmin) & (ch <= len(area) - bmin)]
+                true_um = r.positions_along_um[ch]
+                alpha = (
+                    default_alpha(args.test, args.combine) if levels[0][0] is None else levels[0][0]
+                )
+                for c in ch:
+                    a0, a1 = str(area[c - 1]), str(area[c])
+                    pd = profile_difference(g.brain, a0, a1)
+                    if pd < PROFILE_DIFFERENCE:
+                        continue
+                    t = r.positions_along_um[c]
+                    if len(r.border_along_um) and np.min(np.abs(r.border_along_um - t)) <= 1000:
+                        continue
+                    m = diagnose_miss(r, int(c), alpha, levels[0][1], off)
+                    m.update(brain=brain, pair=f"{a0}/{a1}", profile_difference=pd)
+                    misses.append(m)
+                    print("  missed: " + _miss_line(m))
+                for b in r.border_along_um:
+                    i = int(np.argmin(np.abs(r.positions_along_um - b)))
+                    near = off[max(0, i - bmin) : i + bmin].mean()
+                    hit = len(true_um) and np.min(np.abs(true_um - b)) <= 1000
+                    off_near["found true" if hit else "false"].append(float(near))
     for name, v, subset in score:
         sc = score[name, v, subset]
         print(
@@ -202,7 +249,107 @@ def main() -> None:
             "  per pair (found/true):",
             ", ".join(f"{p} {sc.hit[p]}/{n}" for p, n in sorted(sc.total.items())) or "none",
         )
+    if args.diagnose:
+        kinds = Counter(m["kind"] for m in misses)
+        print(
+            f"missed borders between differing profiles (station truth): {len(misses)}: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        )
+        shares = {"missed": [m["off_share"] for m in misses], **off_near}
+        print(
+            "share of off traverses within one smallest block, median (number): "
+            + ", ".join(
+                f"{k} {np.median(v) if v else float('nan'):.2f} ({len(v)})"
+                for k, v in shares.items()
+            )
+        )
     print(f"{time.time() - t0:.0f} s")
+
+
+def off_traverses(sec, r: BorderResult) -> np.ndarray:
+    """Whether each traverse of ``r`` is off (:data:`OFF_END_DEPTH`, :data:`OFF_LENGTH`):
+    its deep end away from the true white matter, or its length far from the true
+    apparent thickness at its station."""
+    ends = truth_at(sec, np.array([t[-1] for t in r.traverses_um]))["rel_depth"]
+    width = truth_at(sec, r.station_um)["apparent_thickness_um"]
+    lengths = np.array([np.hypot(*np.diff(t, axis=0).T).sum() for t in r.traverses_um])
+    ratio = lengths / np.maximum(width, 1e-6)
+    return (np.abs(ends - 1) > OFF_END_DEPTH) | (ratio > OFF_LENGTH) | (ratio < 1 / OFF_LENGTH)
+
+
+def diagnose_miss(
+    r: BorderResult, c: int, alpha: float, min_support: float, off: np.ndarray
+) -> dict:
+    """Why the true border at position ``c`` (between profiles ``c - 1`` and ``c``) of
+    ``r`` was not found. ``kind``: ``near end`` (closer to an end of the path than the
+    largest block: only the smaller blocks reach it), ``weak`` (no block size has a p below
+    ``alpha`` within half the smallest block), ``displaced`` (some have, but none has a
+    significant maximum there: D² is significant on the flank of a maximum farther away),
+    ``unsupported`` (significant maxima near it, but within ± :data:`CONSISTENT_POSITIONS`
+    of any one position they come from fewer than ``min_support`` of the block sizes: they
+    wander with the block size or only some sizes reach the level). Also: the smallest p near it, the block sizes with a
+    significant maximum near it (offset in positions), the best support, the distance to
+    the nearest border found (mm) and to the path's end (positions), the share of off
+    traverses within one smallest block (:func:`off_traverses`) and the largest turn of
+    the path over ± 0.8 mm (degrees: a fold)."""
+    sizes = r.block_sizes
+    half = max(CONSISTENT_POSITIONS, min(sizes) // 2)
+    lo, hi = max(0, c - half), c + half + 1
+    p_near = [np.nanmin(np.append(r.pvalue[k, lo:hi], np.nan)) for k in range(len(sizes))]
+    p_min = float(np.nanmin(p_near)) if np.isfinite(p_near).any() else 1.0
+    maxima = [
+        _significant_maxima(r.distance[k], r.pvalue[k], max(CONSISTENT_POSITIONS, b // 2), alpha)
+        for k, b in enumerate(sizes)
+    ]
+    near = {b: [int(x - c) for x in m if abs(x - c) <= half] for b, m in zip(sizes, maxima)}
+    support = max(
+        (
+            sum(bool(np.any(np.abs(m - x) <= CONSISTENT_POSITIONS)) for m in maxima) / len(sizes)
+            for x in range(lo, hi)
+        ),
+        default=0.0,
+    )
+    to_end = int(min(c, len(r.profiles) - c))
+    if to_end < max(sizes):
+        kind = "near end"
+    elif p_min >= alpha:
+        kind = "weak"
+    elif not any(near.values()):
+        kind = "displaced"
+    else:
+        kind = "unsupported"
+    t = r.positions_along_um[c]
+    found = r.border_along_um
+    st = r.station_um
+    i0, i1 = max(0, c - 8), min(len(st) - 1, c + 8)
+    turn = 0.0
+    for j in range(i0 + 1, i1):
+        v1, v2 = st[j] - st[i0], st[i1] - st[j]
+        cos = float(v1 @ v2 / max(np.linalg.norm(v1) * np.linalg.norm(v2), 1e-9))
+        turn = max(turn, float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    bmin = min(sizes)
+    return {
+        "kind": kind,
+        "along_mm": t / 1000,
+        "p_min": p_min,
+        "significant_maxima": {b: v for b, v in near.items() if v},
+        "support": support,
+        "nearest_found_mm": float(np.min(np.abs(found - t)) / 1000) if len(found) else np.inf,
+        "to_end": to_end,
+        "off_share": float(off[max(0, c - bmin) : c + bmin].mean()),
+        "turn_deg": turn,
+    }
+
+
+def _miss_line(m: dict) -> str:
+    return (
+        f"{m['pair']} (profile difference {m['profile_difference']:.2f}) at "
+        f"{m['along_mm']:.1f} mm: {m['kind']}; smallest p {m['p_min']:.1e}, significant "
+        f"maxima (size: offset) {m['significant_maxima'] or 'none'}, best support "
+        f"{m['support']:.2f}; nearest border found {m['nearest_found_mm']:.1f} mm, "
+        f"{m['to_end']} positions from an end, off traverses {m['off_share']:.0%}, "
+        f"turn {m['turn_deg']:.0f}°"
+    )
 
 
 def _level(level: tuple[float | None, float]) -> str:

@@ -4,7 +4,8 @@ The benchmark's 3 mm squares (``measure_accuracy.py``) hold few agranular areas:
 motor and premotor cortex often leaves no white matter in them. This survey takes one
 square of ``--side-mm`` per area (``measure_accuracy.sample_rois``: pia and white matter
 inside, the area covering >= 80 % of the cortex), measures it at 16 µm/px with the grain
-read at 4 µm/px (no cells) and prints per ROI the grain's dip and how far it comes back
+read at 4 µm/px (no cells; with ``--finest-um 16`` the section is read as a 16 µm/px scan,
+so the profile alone decides) and prints per ROI the grain's dip and how far it comes back
 below it (``layers.grain_band``), then per truth class (granular, dysgranular,
 agranular) how many ROIs the readout shows with a layer IV, beside the dip alone (the
 rule before the recovery was required).
@@ -19,7 +20,7 @@ import argparse
 import time
 
 import numpy as np
-from measure_accuracy import sample_rois, truth_class
+from measure_accuracy import sample_rois, scan_from, truth_class
 
 from cytowords.measure import measure_roi
 from cytowords.measure.layers import IV_GRAIN
@@ -30,6 +31,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brains", type=int, nargs="+", default=[205])
     ap.add_argument("--side-mm", type=float, default=5.0)
+    ap.add_argument(
+        "--finest-um", type=float, default=None,
+        help="read each section as a coarse scan starting at its first level of at least this "
+        "µm/px (measure_accuracy.scan_from; e.g. 16: no grain)",
+    )
     ap.add_argument("--agranular-only", action="store_true", help="measure agranular areas only")
     args = ap.parse_args()
     rng = np.random.default_rng(1)
@@ -37,7 +43,7 @@ def main() -> None:
     counts: dict[str, list[int]] = {}
     c0, t0 = time.process_time(), time.time()
     for seed in args.brains:
-        section = virtual_section(seed, pixel_size_um=2.0)
+        section = scan_from(virtual_section(seed, pixel_size_um=2.0), args.finest_um)
         for v, tr in sample_rois(seed, 80, args.side_mm * 1000.0, rng):
             cls = truth_class(tr["truth"]["cortex_type"])
             if args.agranular_only and cls != "agranular":

@@ -9,9 +9,14 @@ across the ribbon by ``truth_in_roi``; median, 90th percentile), the estimated t
 thickness against the thickness perpendicular to the surface, the oblique flag against the
 truth's stretch (apparent / true >= 1.1), layer IV
 presence accuracy (truth: the area's profile has a layer IV), layer I width error (µm).
+``--finest-um 16`` reads each section as a scan whose finest level is 16 µm/px
+(``scan_from``: the same pixels, so layer IV comes from the profile alone, as on
+BigBrain's 20 µm/px); by default the scan has 2 µm/px and layer IV is read from the grain
+at 4 µm/px. The last lines print the readout's error rates as ``ReadoutNoise`` uses them
+(``training/data/readout_truth.py``), with their counts.
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
-        [--profile-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
+        [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
         [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv]
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
@@ -69,6 +74,22 @@ from cytowords.measure import measure_roi
 from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
 
 
+def scan_from(section, finest_um: float | None):
+    """``section`` as a scan whose finest level is its first level of at least
+    ``finest_um`` µm/px (None: ``section`` itself): the same pixels, so the readout reads
+    it as a coarse scan (no grain above ``granularity.GRAIN_UM``, no cells above 2 µm/px;
+    the glass reference, from the coarsest level, unchanged)."""
+    from dataclasses import replace
+
+    if finest_um is None:
+        return section
+    sizes = [float(p) for p in section.pixel_size_um]
+    k = next((i for i, p in enumerate(sizes) if p >= finest_um * 0.9999), None)
+    if k is None:
+        raise SystemExit(f"--finest-um {finest_um:g}: the section's coarsest level is {sizes[-1]:g} µm/px")
+    return replace(section, levels=section.levels[k:], pixel_size_um=sizes[k:], labels={})
+
+
 def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
     """``(vertices, truth)`` of squares across the ribbon (pia and white matter in view)."""
     geom = section_geometry(seed)
@@ -103,6 +124,10 @@ LAYERS = "I II III IV V VI".split()
 #: a ROI counts as obliquely cut when its apparent width exceeds the true thickness by this
 #: factor (a cut 25° off the normal)
 OBLIQUE_STRETCH = 1.1
+#: the median of |x| for a normal x of SD 1: ``ReadoutNoise``'s SDs are the median absolute
+#: error / Z50 (the SD of the errors' bulk, robust to the few failed traces; their tail, the
+#: 90th percentile, is printed beside it)
+Z50 = 0.6745
 #: a detection is a drawn soma's when within this distance (µm), or a quarter of its diameter
 MATCH_UM = 8.0
 
@@ -350,6 +375,11 @@ def main() -> None:
     ap.add_argument("--side-mm", type=float, default=3.0)
     ap.add_argument("--profile-um", type=float, default=16.0)
     ap.add_argument("--cells", action="store_true", help="measure somata too (slow)")
+    ap.add_argument(
+        "--finest-um", type=float, default=None,
+        help="read each section as a coarse scan starting at its first level of at least this "
+        "µm/px (e.g. 16: no grain, as BigBrain's 20 µm/px); default: the 2 µm/px scan",
+    )
     ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
     ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
     ap.add_argument(
@@ -386,6 +416,7 @@ def main() -> None:
         if not args.rois:
             return
     rel_err, iv_ok, l1_err, missed = [], [], [], 0
+    signed_err: list[float] = []
     true_err: list[float] = []
     flags: dict[tuple[bool, bool], int] = {}
     confusion: dict[tuple[str, str], int] = {}
@@ -396,7 +427,7 @@ def main() -> None:
     border_n: dict[str, int] = {}
     t0 = time.time()
     for seed in args.brains:
-        section = virtual_section(seed, pixel_size_um=2.0)
+        section = scan_from(virtual_section(seed, pixel_size_um=2.0), args.finest_um)
         for v, tr in sample_rois(seed, args.rois, args.side_mm * 1000, rng):
             r = measure_roi(section, v, cells=args.cells, profile_um=args.profile_um)
             if not r.measured:
@@ -406,6 +437,7 @@ def main() -> None:
             true = tr["apparent_thickness_um"] / 1000
             e = (r.thickness_mm - true) / true
             rel_err.append(abs(e))
+            signed_err.append(e)
             # the estimated true thickness against the thickness perpendicular to the
             # surface; the oblique flag against the truth's stretch (apparent / true)
             perp = tr["thickness_um"] / 1000
@@ -465,6 +497,18 @@ def main() -> None:
             f"{sum(t == 'undecided' for t in rates['granular'])}/{len(rates['granular'])}, "
             "agranular class read with a layer IV "
             f"{sum(t != 'undecided' for t in rates['agranular'])}/{len(rates['agranular'])}"
+        )
+        signed = np.array(signed_err)
+        obl = sum(v for (_, flagged), v in flags.items() if flagged)
+        print(
+            f"ReadoutNoise ({'scan from ' + format(args.finest_um, 'g') if args.finest_um else '2'}"
+            f" µm/px): thickness_rel_sd {np.median(rel_err) / Z50:.3f} (median |error| / {Z50}; "
+            f"90th pct {np.percentile(rel_err, 90):.3f}, bias {np.median(signed):+.3f}, n={n}), "
+            f"layer_i_sd_um {np.median(l1_err) / Z50:.0f} (90th pct {np.percentile(l1_err, 90):.0f}),"
+            f" iv_undecided {sum(t == 'undecided' for t in rates['granular'])}/"
+            f"{len(rates['granular'])}, iv_false_band "
+            f"{sum(t != 'undecided' for t in rates['agranular'])}/{len(rates['agranular'])}, "
+            f"oblique {obl}/{n}, missing {missed}/{n + missed}"
         )
         wrong = [f"{row[0]} {row[6]}" for row in iv_rows if row[3] != "undecided" and not row[2]]
         print(f"layer IV shown without one in the truth: {', '.join(wrong) or 'none'}")

@@ -12,6 +12,7 @@ import pytest
 from cytowords.cli import main
 from cytowords.measure import MeasureError
 from cytowords.measure.border_stats import (
+    consistent_borders,
     detect_borders,
     distance_function,
     profile_features,
@@ -51,6 +52,27 @@ def test_known_change_point_is_found_within_one_position(change):
     d2, pv = distance_function(det["features"], 10)
     assert np.nanargmax(d2) in range(change - 2, change + 3)
     assert pv[change] < 0.05 and np.isnan(d2[:10]).all()
+
+
+def test_border_between_maxima_that_wander_with_the_block_size():
+    # four block sizes, their maxima two positions apart on either side of 50: no maximum
+    # has three of the four within ±2 (48 and 52 lie 4 apart), but position 50 has all four
+    x = np.arange(101)
+
+    def bumps(at):  # each size's D² peaks at its maximum
+        return np.stack([np.exp(-(((x - m) / 3.0) ** 2)) for m in at])
+
+    maxima = [np.array([m]) for m in (48, 48, 52, 52)]
+    pos, sup = consistent_borders(maxima, bumps([48, 48, 52, 52]), min_support=0.75)
+    assert pos.tolist() == [50] and sup.tolist() == [1.0]
+    # maxima 10 positions apart: no position lies within ±2 of both pairs
+    apart = [np.array([m]) for m in (40, 40, 50, 50)]
+    d2 = bumps([40, 40, 50, 50])
+    assert consistent_borders(apart, d2, min_support=0.75)[0].size == 0
+    # each pair alone is half the sizes: two borders at the default share, each where its
+    # sizes' D² is largest (of the positions equally supported, the largest mean D²)
+    pos, sup = consistent_borders(apart, d2)
+    assert pos.tolist() == [40, 50] and sup.tolist() == [0.5, 0.5]
 
 
 def test_no_change_gives_no_border():

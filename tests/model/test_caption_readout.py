@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,9 +25,13 @@ from cytowords.training.data.caption_targets import (
     split_caption,
 )
 from cytowords.training.data.readout_truth import (
+    COARSE_SCAN,
+    FINE_SCAN,
+    SCANS,
     FieldTruth,
     ReadoutNoise,
     brain_truth,
+    draw_scans,
     field_truths,
     simulated_vectors,
 )
@@ -99,22 +104,50 @@ def test_truth_of_a_synthetic_brain_and_its_noisy_readout():
     )
     assert truths[0] == t and truths[1] is None and truths[2] is None
     noise = ReadoutNoise()
-    vecs = simulated_vectors([t] * 400, seed=1, noise=noise)
-    vals = [vector_values(v) for v in vecs]
-    measured = [v for v in vals if v["measured"]]
-    assert abs(len(measured) / 400 - (1 - noise.missing)) < 0.05
-    rel = np.array([v["thickness_mm"] / t.thickness_mm - 1 for v in measured if not v["oblique"]])
-    assert abs(np.median(rel)) < 0.02 and 0.02 < rel.std() < 0.07
-    # the readout never calls a cortex agranular: 4a reads granular (a false band) or
-    # undecided, at the measured rate
-    types = [v["cortex_type"] for v in measured]
-    assert set(types) <= {"granular", None}
-    assert abs(types.count("granular") / len(types) - noise.iv_false_band) < 0.08
     g = brain_truth(3, "hOc1")
-    gvals = [vector_values(v) for v in simulated_vectors([g] * 400, seed=2, noise=noise)]
-    gtypes = [v["cortex_type"] for v in gvals if v["measured"]]
-    assert set(gtypes) <= {"koniocortex", None}
-    assert abs(gtypes.count(None) / len(gtypes) - noise.iv_undecided) < 0.08
+    n = 600
+    for scan in SCANS:
+        err = noise.errors(scan)
+        on = np.full(n, scan, dtype=object)
+        vals = [vector_values(v) for v in simulated_vectors([t] * n, seed=1, noise=noise, scans=on)]
+        measured = [v for v in vals if v["measured"]]
+        assert abs(len(measured) / n - (1 - err.missing)) < 0.04
+        assert abs(np.mean([v["oblique"] for v in measured]) - err.oblique) < 0.05
+        rel = np.array(
+            [v["thickness_mm"] / t.thickness_mm - 1 for v in measured if not v["oblique"]]
+        )
+        assert abs(np.median(rel)) < 0.02
+        assert abs(rel.std() / err.thickness_rel_sd - 1) < 0.15
+        # the readout never calls a cortex agranular: 4a reads granular (a false band) or
+        # undecided, at the rate measured on this kind of scan
+        types = [v["cortex_type"] for v in measured]
+        assert set(types) <= {"granular", None}
+        assert abs(types.count("granular") / len(types) - err.iv_false_band) < 0.06
+        gvals = [
+            vector_values(v) for v in simulated_vectors([g] * n, seed=2, noise=noise, scans=on)
+        ]
+        gtypes = [v["cortex_type"] for v in gvals if v["measured"]]
+        assert set(gtypes) <= {"koniocortex", None}
+        assert abs(gtypes.count(None) / len(gtypes) - err.iv_undecided) < 0.06
+    # the two kinds of scan differ where the grain decides: a fine scan leaves fewer
+    # granular regions undecided and shows fewer false bands
+    assert noise.fine.iv_undecided < noise.coarse.iv_undecided
+    assert noise.fine.iv_false_band < noise.coarse.iv_false_band
+    # drawn per field: the share of fine scans is fine_share, and the mixed simulation's
+    # undecided share lies between the two kinds' (their weighted mean)
+    scans = draw_scans(2000, seed=4, noise=noise)
+    assert set(scans) == set(SCANS)
+    assert abs(np.mean(scans == "fine") - noise.fine_share) < 0.03
+    np.testing.assert_array_equal(scans, draw_scans(2000, seed=4, noise=noise))
+    mixed = [vector_values(v) for v in simulated_vectors([g] * 2000, seed=5, noise=noise)]
+    mtypes = [v["cortex_type"] for v in mixed if v["measured"]]
+    want = (
+        noise.fine_share * noise.fine.iv_undecided
+        + (1 - noise.fine_share) * noise.coarse.iv_undecided
+    )
+    assert abs(mtypes.count(None) / len(mtypes) - want) < 0.04
+    with pytest.raises(ValueError, match="kind of scan"):
+        noise.errors("medium")
     assert simulated_vectors([None], seed=0).sum() == 0
 
 
@@ -216,9 +249,13 @@ def _train_readout_bundle(tmp_path):
     base.config["extra"] = {"caption_input": spec}  # features as the new bundle builds them
     truth = FieldTruth("4a", 3.0, 300.0, "agranular", 0.0, ("betz",))
 
+    no_false_band = ReadoutNoise(
+        fine=replace(FINE_SCAN, iv_false_band=0.0), coarse=replace(COARSE_SCAN, iv_false_band=0.0)
+    )
+
     def batches(step):
         rng = np.random.default_rng(step)
-        vecs = simulated_vectors([truth] * 8, seed=step, noise=ReadoutNoise(iv_false_band=0.0))
+        vecs = simulated_vectors([truth] * 8, seed=step, noise=no_false_band)
         texts = [caption_target(area_text, truth, v, rng) for v in vecs]
         return base.caption_features(emb, vecs).clone(), texts  # a normal tensor for autograd
 
@@ -267,7 +304,9 @@ def test_describer_captions_from_the_rois_readout(readout_bundle, tmp_path, monk
     from cytowords.synth import virtual_section
     from tests.describe.test_measured import ACROSS, PX, X0, Y0, H, W
 
-    sec = virtual_section(203, pixel_size_um=PX, variation="classic")  # fixed coordinates: classic geometry
+    sec = virtual_section(
+        203, pixel_size_um=PX, variation="classic"
+    )  # fixed coordinates: classic geometry
     a, b0 = int(Y0 / PX), int(X0 / PX)
     img = np.asarray(sec.levels[0][a : a + int(H / PX), b0 : b0 + int(W / PX)])
     store = open_section(
@@ -317,7 +356,10 @@ def test_evaluation_captions_read_each_fields_readout(readout_bundle, monkeypatc
         np.array(["tissue"] * n),
     )
     # rows from the truth of each field's brain and area, "missing" for the others
-    truths, vectors, rows = caption_readouts(b, ps.labels, ps.brain, np.array([0, 2]), seed=1)
+    truths, vectors, rows, scans = caption_readouts(
+        b, ps.labels, ps.brain, np.array([0, 2]), seed=1
+    )
+    assert len(scans) == 2 and set(scans) <= set(SCANS)
     assert [t.area for t in truths] == ["4a", "44"]
     np.testing.assert_array_equal(rows[[0, 2]], vectors)
     assert not rows[1].any() and rows[0].any()

@@ -148,11 +148,17 @@ def test_evaluation_scores_the_caption_shown_with_the_fields_readout(fixed_bundl
     fixed_bundle.text = "Area 4p (motor): a thin cortex; large pyramids in layer V."
     labels = np.array(["hOc1", "44", "4p", "hOc2"] * 3)
     brains = np.repeat([200, 201, 202], 4)
-    _, vectors = field_readouts(fixed_bundle, labels, brains)
-    assert vectors is not None and vectors.shape[0] == len(labels)
+    _, vectors, scans = field_readouts(fixed_bundle, labels, brains)
+    assert vectors is not None and vectors.shape[0] == len(labels) == len(scans)
     e = torch.randn(len(labels), fixed_bundle.embed_dim)
     rep = evaluate_claims(fixed_bundle, labels, brains, e, list(labels), {})
     assert rep["readout"] == "simulated from truth"
+    # the same scores per kind of scan each field's readout was simulated for
+    assert set(rep["by_scan"]) == set(scans)
+    for kind, sub in rep["by_scan"].items():
+        assert sub["n_captions"] == int(np.sum(scans == kind))
+        assert rep["scan_share"][kind] == sub["n_captions"] / len(labels)
+    assert sum(sub["n_claims"] for sub in rep["by_scan"].values()) == rep["n_claims"]
     caps = [x["caption"] for x in rep["examples"]]
     step = max(1, len(labels) // 8)
     for cap, v in zip(caps, vectors[::step]):

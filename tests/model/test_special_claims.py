@@ -61,9 +61,7 @@ def test_unsupported_clauses_leave_the_caption_and_the_rest_reads_well():
     assert without_unsupported(MOTOR) == MOTOR_NO_BETZ
     assert without_unsupported(MOTOR, None, BOTH) == MOTOR
     # the only clause: the head ends the caption
-    assert (
-        without_unsupported("Area 4p (x): giant Betz cells in layer V.") == "Area 4p (x)."
-    )
+    assert without_unsupported("Area 4p (x): giant Betz cells in layer V.") == "Area 4p (x)."
     # a readout caption: the next clause starts a sentence, the last kept one ends it
     cap = (
         "Area 4p (x). Cortex about 3.1 mm thick here. Giant Betz cells in layer V; agranular; "
@@ -182,7 +180,7 @@ def test_evaluation_scores_the_caption_the_user_sees(betz_bundle):
     assert "special" not in rep["claim_accuracy_by_kind"]
     # shown as the user sees it: also without what the field's readout contradicts
     # (tests/model/test_contradicted_claims.py)
-    _, vectors = field_readouts(betz_bundle, labels, np.array([200, 200]))
+    _, vectors, _ = field_readouts(betz_bundle, labels, np.array([200, 200]))
     shown = [without_unsupported(MOTOR_NO_BETZ, v) for v in vectors]
     assert [x["caption"] for x in rep["examples"]] == shown
     assert not any("Betz" in c for c in shown)

@@ -283,15 +283,22 @@ def consistent_borders(
     tolerance: int = CONSISTENT_POSITIONS,
     min_support: float = MIN_SUPPORT,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Border positions from significant maxima per block size: a candidate (any maximum)
-    supported, within ±``tolerance`` positions, by at least the share ``min_support`` of the
-    block sizes that could be tested; candidates closer than ``2 * tolerance + 1`` keep the best supported
-    (then the largest mean D²). Returns the positions and their support (share of block
-    sizes)."""
+    """Border positions from significant maxima per block size: a candidate (any position
+    within ±``tolerance`` of a maximum) supported, within ±``tolerance`` positions, by at
+    least the share ``min_support`` of the block sizes that could be tested; candidates
+    closer than ``2 * tolerance + 1`` keep the best supported (then the largest mean D²).
+    A candidate need not be one of the maxima itself: where the sizes' maxima spread over
+    up to ``2 * tolerance`` positions (the larger blocks' maximum a few positions beside
+    the smaller ones'), the position between them that they all lie within ``tolerance``
+    of is supported by all of them, while each maximum alone is not. Returns the positions
+    and their support (share of block sizes)."""
     tested = [i for i in range(len(maxima)) if np.isfinite(d2[i]).any()]
     if not tested:
         return np.zeros(0, int), np.zeros(0)
-    cand = np.unique(np.concatenate([maxima[i] for i in tested] + [np.zeros(0, int)]))
+    peaks = np.unique(np.concatenate([maxima[i] for i in tested] + [np.zeros(0, int)]))
+    near = np.arange(-tolerance, tolerance + 1)
+    cand = np.unique((peaks[:, None] + near[None, :]).ravel())
+    cand = cand[(cand >= 0) & (cand < d2.shape[1])]
     support, strength = [], []
     for c in cand:
         hits = sum(bool(np.any(np.abs(maxima[i] - c) <= tolerance)) for i in tested)

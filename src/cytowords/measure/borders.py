@@ -28,8 +28,10 @@ features of the profiles before and after differ most:
    over the positions of that block size:
    Hotelling's T² (F approximation, Bonferroni) or a max-statistic permutation test
    (:func:`.border_stats.distance_function`);
-5. a border is a significant local maximum of D² (not at the first or last tested position)
-   found, within ±:data:`.border_stats.CONSISTENT_POSITIONS` positions, for at least the share :data:`.border_stats.MIN_SUPPORT` of the block sizes
+5. a border is a position within ±:data:`.border_stats.CONSISTENT_POSITIONS` positions of a
+   significant local maximum of D² (not at the first or last tested position) for at
+   least the share :data:`.border_stats.MIN_SUPPORT` of the block sizes (it may lie between
+   their maxima: :func:`.border_stats.consistent_borders`)
    (or, with ``combine="min_p"``, where the smallest p over the block sizes, corrected for
    their number, is significant and smallest nearby: :func:`.border_stats.min_p_borders`).
 

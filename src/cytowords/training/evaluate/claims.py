@@ -21,7 +21,10 @@ field's brain and area (:func:`cytowords.training.data.readout_truth.brain_truth
 Each field gets the readout vector the readout would measure in the field's region, as
 ``cytowords describe`` measures the user's ROI: simulated from the truth with the readout's
 errors (:func:`~cytowords.training.data.readout_truth.simulated_vectors`; a 2 mm test
-field alone holds no pia-to-white-matter traverse to measure). A readout-conditioned
+field alone holds no pia-to-white-matter traverse to measure), each field read from a fine
+scan (layer IV also from the grain) or a coarse one (the profile alone) as
+:class:`~cytowords.training.data.readout_truth.ReadoutNoise` draws them; the four numbers
+are also reported per kind of scan (``by_scan``). A readout-conditioned
 bundle reads it, and every bundle leaves out of the caption what it contradicts
 (:func:`cytowords.model.caption_input.without_unsupported`), so the captions scored are
 those the user is shown. ``claim_accuracy_vs_readout`` scores the same claims against the
@@ -45,7 +48,7 @@ from cytowords.measure.vector import (
     vector_values,
 )
 
-from ..data.readout_truth import FieldTruth, brain_truth, simulated_vectors
+from ..data.readout_truth import SCANS, FieldTruth, brain_truth, draw_scans, simulated_vectors
 
 THICKNESS_TOL = 0.15
 LAYER_I_TOL_UM = 60.0
@@ -187,32 +190,38 @@ def _share(flags: Sequence[bool]) -> float:
 
 def field_readouts(
     bundle, labels: np.ndarray, brains: np.ndarray, seed: int = 0
-) -> tuple[list[FieldTruth | None], np.ndarray | None]:
+) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None]:
     """The generator's truth per field (``labels``: area ids or ``__none__``; ``brains``:
     synthetic brain seeds; None for ``__none__``) and, for a bundle with a captioner, each
-    field's readout vector simulated from that truth, as the user's ROI would be measured
-    (None for a bundle without one)."""
+    field's readout vector simulated from that truth, as the user's ROI would be measured,
+    and the kind of scan (:data:`~cytowords.training.data.readout_truth.SCANS`) it was
+    simulated for (both None for a bundle without one)."""
     truths = [
         None if str(a) == NONE_ID else brain_truth(int(b), str(a)) for a, b in zip(labels, brains)
     ]
-    vectors = simulated_vectors(truths, seed=seed + 29) if bundle.captioner is not None else None
-    return truths, vectors
+    if bundle.captioner is None:
+        return truths, None, None
+    scans = draw_scans(len(truths), seed + 29)
+    return truths, simulated_vectors(truths, seed + 29, scans=scans), scans
 
 
 def caption_readouts(
     bundle, labels: np.ndarray, brains: np.ndarray, idx: np.ndarray, seed: int = 0
-) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None]:
-    """:func:`field_readouts` of the fields ``idx`` of a set of ``len(labels)`` fields, and
-    the readout array ``(N, READOUT_DIM)`` to caption the set with
-    (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated vectors in the
-    rows ``idx``, "missing" elsewhere; None for bundles without a captioner."""
+) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """:func:`field_readouts` of the fields ``idx`` of a set of ``len(labels)`` fields
+    (truths, vectors, kinds of scan), and the readout array ``(N, READOUT_DIM)`` to caption
+    the set with (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated
+    vectors in the rows ``idx``, "missing" elsewhere; returned as ``(truths, vectors, rows,
+    scans)``, the last three None for bundles without a captioner."""
     idx = np.asarray(idx, dtype=int)
-    truths, vectors = field_readouts(bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed)
+    truths, vectors, scans = field_readouts(
+        bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed
+    )
     if vectors is None:
-        return truths, None, None
+        return truths, None, None, None
     rows = np.zeros((len(labels), vectors.shape[1]), np.float32)
     rows[idx] = vectors
-    return truths, vectors, rows
+    return truths, vectors, rows, scans
 
 
 def claim_report(
@@ -221,12 +230,30 @@ def claim_report(
     truths: Sequence[FieldTruth],
     training: dict[str, list[str]],
     vectors: np.ndarray | None = None,
+    scans: np.ndarray | None = None,
 ) -> dict:
     """:func:`caption_scores` of captions of in-scope fields, plus what the captioner read
-    (``readout``) and up to eight example captions."""
+    (``readout``), the scores per kind of scan each field's readout was simulated for
+    (``by_scan``: ``fine``, ``coarse``; with ``scans``; specificity over pairs within one
+    kind) and up to eight example captions."""
     known = {c for cs in training.values() for c in cs}
-    out = caption_scores(captions, [str(a) for a in labels], truths, known, vectors)
+    areas = [str(a) for a in labels]
+    out = caption_scores(captions, areas, truths, known, vectors)
     out["readout"] = "simulated from truth" if vectors is not None else "none"
+    if scans is not None:
+        scans = np.asarray(scans).astype(str)
+        out["scan_share"] = {k: float(np.mean(scans == k)) if len(scans) else 0.0 for k in SCANS}
+        out["by_scan"] = {}
+        for kind in SCANS:
+            i = np.flatnonzero(scans == kind)
+            if len(i):
+                out["by_scan"][kind] = caption_scores(
+                    [captions[j] for j in i],
+                    [areas[j] for j in i],
+                    [truths[j] for j in i],
+                    known,
+                    None if vectors is None else np.asarray(vectors)[i],
+                )
     out["examples"] = [
         {"area": str(a), "true_thickness_mm": round(t.thickness_mm, 2), "caption": c}
         for a, t, c in list(zip(labels, truths, captions))[:: max(1, len(captions) // 8)][:8]
@@ -256,11 +283,11 @@ def evaluate_claims(
 
     if bundle.captioner is None or len(labels) == 0:
         return {}
-    truths, vectors = field_readouts(bundle, labels, brains, seed)
+    truths, vectors, scans = field_readouts(bundle, labels, brains, seed)
     caps: list[str] = []
     e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     for i in range(0, len(labels), batch_size):
         sl = slice(i, i + batch_size)
         r = None if vectors is None else vectors[sl]
         caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r)
-    return claim_report(caps, labels, truths, training, vectors)
+    return claim_report(caps, labels, truths, training, vectors, scans)

@@ -265,7 +265,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     t_set = time.time() - t0
     say(f"section test set: {len(test)} fields from brains {brains[0]}..{brains[-1]}")
     cap_idx = caption_subset(test.labels, opts.headline_captions, opts.seed)
-    truths, vectors, readout = caption_readouts(
+    truths, vectors, readout, scans = caption_readouts(
         bundle, test.labels, test.brain, cap_idx, opts.seed
     )
     res, _ = run_model(
@@ -289,6 +289,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
             [t for t, k in zip(truths, keep) if k],
             training_captions(atlas),
             None if vectors is None else vectors[keep],
+            None if scans is None else scans[keep],
         )
         claims["captions"] = "free (the label-match captions), not anchored"
     t_model = time.time() - t0 - t_set
