@@ -21,6 +21,7 @@ from cytowords.model.bundle.files import write_hashes
 from cytowords.model.bundle.handle import clear_cache
 from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
 from cytowords.model.domain import DOMAIN_FILE, DomainModel, fit_domain
+from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
 from cytowords.regions import Roi
 from cytowords.training.data.spec import LabelledSection
 from cytowords.training.pipeline import train
@@ -300,16 +301,24 @@ def _same_domain(a: Path, b: Path) -> None:
     assert x.cutoff == y.cutoff and x.info == y.info
 
 
-def test_a_base_bundles_domain_model_is_kept(tmp_path, base, lms):
-    """``--from BUNDLE --only captioner`` keeps the base bundle's domain model as it is."""
+def test_a_base_bundles_domain_model_and_scale_head_are_kept(tmp_path, base, lms):
+    """``--from BUNDLE --only captioner`` keeps the base bundle's domain model and scale
+    head as they are."""
     with_domain = tmp_path / "base"
     shutil.copytree(base, with_domain)
     dim = load_bundle(base, captioner=False).embed_dim
     rng = np.random.default_rng(0)
     emb, groups = rng.normal(size=(40, dim)), np.repeat([0, 1], 20)
     fit_domain(emb, groups).with_cutoff(3.5).save(with_domain / DOMAIN_FILE)
+    head = ScaleHead(torch.linspace(-1, 1, dim), 0.1, (-0.05, 0.07), {"ridge": 1.0})
+    head.save(with_domain / SCALE_HEAD_FILE)
     write_hashes(with_domain)
     run = _couple(tmp_path, with_domain, lms["gpt2"], "projector")
+    kept = load_bundle(run / "bundle", captioner=False).scale_head
+    assert kept is not None and kept.band == head.band and kept.info == head.info
+    np.testing.assert_array_equal(kept.weight, head.weight)
+    cfg = json.loads((run / "bundle" / "config.json").read_text())
+    assert cfg["scale_head"] == {"ridge": 1.0}
     _same_domain(run / "bundle" / DOMAIN_FILE, with_domain / DOMAIN_FILE)
     assert not (run / "domain").exists()  # nothing fitted
     assert json.loads((run / "run.json").read_text())["done"]["domain"]

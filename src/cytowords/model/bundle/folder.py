@@ -87,6 +87,7 @@ def save_bundle(
     noncortex: dict[int, float] | None = None,
     cortex: CortexDetector | None = None,
     domain: DomainModel | None = None,
+    scale_head: ScaleHead | None = None,
 ) -> Path:
     """Write a bundle folder atomically (temp folder beside ``path``, then rename).
 
@@ -106,13 +107,17 @@ def save_bundle(
     cortex: the cortex detector (:mod:`cytowords.model.cortex`), which then decides which
     fields vote on a ROI instead of the non-cortex level (default: none);
     domain: the domain model (:mod:`cytowords.model.domain`), written as
-    :data:`~cytowords.model.domain.DOMAIN_FILE` (default: none)."""
+    :data:`~cytowords.model.domain.DOMAIN_FILE` (default: none);
+    scale_head: the scale head (:mod:`cytowords.model.scale_head`), written as
+    :data:`~cytowords.model.scale_head.SCALE_HEAD_FILE` with its fit figures under
+    ``"scale_head"`` in ``config.json`` (default: none)."""
     views = check_views(views)
-    if domain is not None and domain.embed_dim != encoder.embed_dim:
-        raise ValueError(
-            f"save_bundle: the domain model was fitted on {domain.embed_dim}-d embeddings; "
-            f"the encoder gives {encoder.embed_dim}-d"
-        )
+    for name, part in (("domain model", domain), ("scale head", scale_head)):
+        if part is not None and part.embed_dim != encoder.embed_dim:
+            raise ValueError(
+                f"save_bundle: the {name} was fitted on {part.embed_dim}-d embeddings; "
+                f"the encoder gives {encoder.embed_dim}-d"
+            )
     table = {int(k): float(v) for k, v in (thresholds or {views: scorer.threshold}).items()}
     if views not in table:
         raise ValueError(f"save_bundle: no threshold for the default {views} views in {table}")
@@ -155,6 +160,8 @@ def save_bundle(
         "cortex": cortex.config.to_dict() if cortex is not None else None,
         "extra": extra or {},
     }
+    if scale_head is not None:
+        config["scale_head"] = dict(scale_head.info)
     if noncortex:
         config["tta"]["noncortex"] = {
             str(int(k)): float(v) for k, v in sorted(noncortex.items()) if int(k) in table
@@ -180,6 +187,8 @@ def save_bundle(
             (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         if domain is not None:
             domain.save(tmp / DOMAIN_FILE)
+        if scale_head is not None:
+            scale_head.save(tmp / SCALE_HEAD_FILE)
         write_hashes(tmp)
     return Path(path)
 

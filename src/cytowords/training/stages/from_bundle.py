@@ -2,7 +2,7 @@
 --only captioner``), e.g. to couple a large language model to the bundled model.
 
 The base bundle's encoder, area head, open-set scorer, test-time views and their
-thresholds, non-cortex levels, cortex detector, domain model, area list, caption input
+thresholds, non-cortex levels, cortex detector, domain model, scale head, area list, caption input
 and atlas version are copied unchanged (a base bundle without a domain model gets one:
 the ``domain`` stage fits it on the base bundle's vision parts); patches are cut at the base encoder's resolution from the
 preset's data (or ``--data``), embedded with the base encoder, and only the captioner
@@ -129,6 +129,8 @@ def train_captioner_only(
             check,
         )
     metrics["domain_cutoff"] = parts["domain"].cutoff
+    if b.scale_head is not None:
+        parts["scale_head"] = b.scale_head  # fitted on the same frozen encoder: kept
     check()
     return caption_and_save(
         p, run, out, docs, sets, emb, metrics, parts, device, prog, check, cancel
