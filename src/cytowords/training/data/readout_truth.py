@@ -64,7 +64,8 @@ class ScanErrors:
 #: a scan of 2 µm/px, layer IV from the profile and the grain at 4 µm/px
 #: (``benchmarks/measure_accuracy.py --brains 205 206 207 208 209 210 211 212 --rois 14``):
 #: 96 of 112 squares measured; against the truth the claims are scored with, the log of
-#: measured / true thickness has median +0.035 and robust SD 0.100 (16 of 96 off by more
+#: measured / true thickness has median +0.035 (+0.036 from the unrounded widths the
+#: benchmark now prints) and robust SD 0.100 (16 of 96 off by more
 #: than 15 %; against the apparent thickness in the section plane the median |error| is
 #: only 2.0 %: the rest is the cut's obliquity and the folds), layer I's error robust SD
 #: 55 µm (median -2 µm; a heavier tail than the normal's); granular
