@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+
+from .tensor_file import load_tensor_file, save_tensor_file
 
 #: the bundle file holding the domain model
 DOMAIN_FILE = "domain.safetensors"
@@ -82,25 +83,16 @@ class DomainModel:
 
     def save(self, path: str | Path) -> Path:
         """Write it as safetensors to ``path`` (a bundle's :data:`DOMAIN_FILE`), atomically."""
-        from ..atomic import atomic_file
-
         meta = {"cutoff": repr(self.cutoff), "info": json.dumps(self.info, sort_keys=True)}
-        tensors = {"means": self.means.contiguous(), "whiten": self.whiten.contiguous()}
-        with atomic_file(path) as tmp:
-            save_file(tensors, str(tmp), metadata=meta)
-        return Path(path)
+        return save_tensor_file(path, {"means": self.means, "whiten": self.whiten}, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> DomainModel:
         """Read a file written by :meth:`save` (ValueError, one line, when malformed)."""
-        from safetensors import safe_open
-
+        t, meta = load_tensor_file(path, "domain model")
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            t = load_file(str(path))
             return cls(t["means"], t["whiten"], float(meta["cutoff"]), json.loads(meta["info"]))
-        except (KeyError, ValueError, OSError, RuntimeError) as exc:
+        except (KeyError, ValueError, RuntimeError) as exc:
             raise ValueError(f"domain model {path}: cannot read it ({exc})") from None
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+
+from .tensor_file import load_tensor_file, save_tensor_file
 
 #: the bundle file holding the scale head
 SCALE_HEAD_FILE = "scale_head.safetensors"
@@ -71,31 +72,23 @@ class ScaleHead:
 
     def save(self, path: str | Path) -> Path:
         """Write it as safetensors to ``path`` (a bundle's :data:`SCALE_HEAD_FILE`), atomically."""
-        from ..atomic import atomic_file
-
         meta = {
             "bias": repr(self.bias),
             "band": json.dumps(list(self.band)),
             "info": json.dumps(self.info, sort_keys=True),
         }
-        with atomic_file(path) as tmp:
-            save_file({"weight": torch.from_numpy(self.weight.copy())}, str(tmp), metadata=meta)
-        return Path(path)
+        return save_tensor_file(path, {"weight": torch.from_numpy(self.weight.copy())}, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> ScaleHead:
         """Read a file written by :meth:`save` (ValueError, one line, when malformed)."""
-        from safetensors import safe_open
-
+        t, meta = load_tensor_file(path, "scale head")
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            t = load_file(str(path))
             band = json.loads(meta["band"])
             return cls(
                 t["weight"], float(meta["bias"]), (band[0], band[1]), json.loads(meta["info"])
             )
-        except (KeyError, ValueError, OSError, RuntimeError, IndexError) as exc:
+        except (KeyError, ValueError, RuntimeError, IndexError) as exc:
             raise ValueError(f"scale head {path}: cannot read it ({exc})") from None
 
 

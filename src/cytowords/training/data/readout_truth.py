@@ -15,7 +15,7 @@ vector.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -88,15 +88,7 @@ FINE_SCAN = ScanErrors(
 #: squares (the profile's call: ``--finest-um 16`` reads it as printed by the fine
 #: survey), pooled 13 of 30; the profile, and so every other figure, is the same as on the
 #: fine scan
-COARSE_SCAN = ScanErrors(
-    thickness_rel_sd=0.100,
-    thickness_bias=0.035,
-    layer_i_sd_um=55.0,
-    iv_undecided=31 / 79,
-    iv_false_band=13 / 30,
-    oblique=2 / 96,
-    missing=16 / 112,
-)
+COARSE_SCAN = replace(FINE_SCAN, iv_undecided=31 / 79, iv_false_band=13 / 30)
 #: the share of fields simulated as read from a fine scan. Not fitted to any score: a
 #: statement about the scans users bring, which we have no usage data on. The plugin
 #: takes both whole-slide scans of histological sections (<= 1 µm/px, fine) and volumes
