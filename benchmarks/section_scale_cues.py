@@ -142,13 +142,20 @@ def section_thickness(
 
 def summary(path: str) -> None:
     """Print the per-stated-factor table of a ``--out`` file: share flagged (either rule,
-    scale head, acceptance), and the scale head's estimate against the truth."""
+    scale head, acceptance), and the scale head's estimate against the truth; "without
+    calibration" maps the estimates back through the default bundle's head calibration
+    (its regression's own output)."""
+    from cytowords.model import resolve_model_path
+    from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
+
+    ca, cb = ScaleHead.load(resolve_model_path("default") / SCALE_HEAD_FILE).calibration
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     print(
         "| stated / true | sections | flagged | by scale head | by acceptance | estimate "
-        "(median) | median abs error of log estimate | estimate within interval |"
+        "(median) | median abs error of log estimate | estimate within interval "
+        "| estimate without calibration (median) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k in sorted({r["stated"] for r in rows}):
         rs = [r for r in rows if r["stated"] == k]
         est = [r["scale"] for r in rs if r.get("scale")]
@@ -162,7 +169,7 @@ def summary(path: str) -> None:
             f"| {k:g} | {len(rs)} | {np.mean(flag) if flag else float('nan'):.2f} | "
             f"{head:.2f} | {np.mean(acc) if acc else float('nan'):.2f} | "
             f"{np.median(fac) if len(fac) else float('nan'):.3f} | {np.median(err):.3f} | "
-            f"{cover:.2f} |"
+            f"{cover:.2f} | {np.exp((np.median(np.log(fac)) - ca) / cb) if len(fac) else np.nan:.3f} |"
         )
 
 

@@ -16,6 +16,8 @@ from cytowords.sections.roi_scale import (
     PIXEL_SIZE_HINT,
     RoiScale,
     ScaleLimits,
+    head_estimate,
+    head_rejection,
     inconsistent_fields,
     scale_rejection,
     scale_summary,
@@ -83,6 +85,26 @@ def test_roi_abstains_when_its_tissue_reads_clearly_better_elsewhere() -> None:
     assert scale_rejection(most, acc, ScaleLimits()) == ""
     assert scale_rejection(most, acc, ScaleLimits(roi_margin=0.5, max_flagged_share=0.75)) == ""
     assert off.to_dict()["suggested_um"] == 32.0 and off.to_dict()["n_flagged"] == 1
+
+
+def test_a_roi_whose_scale_head_median_leaves_the_band_abstains() -> None:
+    from cytowords.model.scale_head import ScaleHead
+
+    # a head that reads the first embedding coordinate as log s
+    head = ScaleHead(np.array([1.0, 0.0]), 0.0)
+    emb = np.array([[0.3, 5.0], [0.25, 1.0], [0.35, 0.0], [-2.0, 0.0]])
+    log_s, n = head_estimate(head, emb, np.array([True, True, True, False]))
+    assert n == 3 and log_s == pytest.approx(0.3)
+    assert head_estimate(head, emb, np.zeros(4, bool))[1] == 0
+    lim = ScaleLimits(head_band=(-0.15, 0.15), head_min_fields=3)
+    why = head_rejection(log_s, n, 40.0, lim)
+    assert why.startswith("the tissue looks about 35% larger than the stored 40 µm/px says")
+    assert "true size ≈ 29.6 µm/px" in why and why.endswith(PIXEL_SIZE_HINT)
+    assert "smaller" in head_rejection(np.log(0.8), n, 40.0, lim)
+    # within the band, too few fields, no band: no verdict from the head
+    assert head_rejection(0.1, n, 40.0, lim) == ""
+    assert head_rejection(log_s, 2, 40.0, lim) == ""
+    assert head_rejection(log_s, n, 40.0, ScaleLimits(head_band=None)) == ""
 
 
 def test_thickness_far_outside_the_human_range_abstains() -> None:
@@ -197,9 +219,11 @@ def test_a_scan_stored_at_a_wrong_pixel_size_abstains_with_the_scale_reason(
     right, wrong = scans[1.0], scans[1.33]
     # the default bundle's limits let a x1.33 error through on these squares (its open-set
     # score hardly changes with the scale; docs/your_scans.md): the stricter limits that
-    # trade answers for safety catch it
+    # trade answers for safety catch it (the scale head's rule, which decides first and
+    # catches these squares too, is off here: test_a_roi_the_scale_head_reads_...)
     strict = DescribeParams(
-        max_new_tokens=8, scale=ScaleLimits(roi_margin=0.5, max_flagged_share=0.5)
+        max_new_tokens=8,
+        scale=ScaleLimits(roi_margin=0.5, max_flagged_share=0.5, head_band=None),
     )
     # two 8 mm squares on cortex (the same tissue in both files)
     for c in scans["centres"]:
@@ -227,6 +251,45 @@ def test_a_scan_stored_at_a_wrong_pixel_size_abstains_with_the_scale_reason(
         assert "reads as cortex better" in csv
         # measured statements still come with an abstained ROI
         assert bad.measurements
+
+
+def test_a_roi_the_scale_head_reads_mis_scaled_abstains_with_that_reason(
+    describer, scans, monkeypatch
+) -> None:
+    """The bundle's scale head decides first: a head that reads every field as stated ×1.5
+    the true size rejects a ROI the other rules name, with its reason and estimate; a head
+    that reads ×1 leaves the answer as it was. The bundled head (calibrated) reads the
+    scan stored ×1.33 too large as larger than one stored at its right size."""
+    from cytowords.model.scale_head import ScaleHead
+
+    right, c = scans[1.0], scans["centres"][0]
+    roi = Roi.rectangle(*(c - 4000), *(c + 4000), name="r")
+    real = describer.bundle.scale_head
+    d = describer.bundle.embed_dim
+    no_head = DescribeParams(max_new_tokens=8, scale=ScaleLimits(head_band=None))
+    base = describer.describe_roi(right, roi, params=no_head)
+    assert not base.rejected
+    monkeypatch.setattr(describer.bundle, "scale_head", ScaleHead(np.zeros(d), np.log(1.5)))
+    off = describer.describe_roi(right, roi)
+    assert off.rejected and off.area == NONE_ID
+    assert off.rejection_reason.startswith(
+        "the tissue looks about 50% larger than the stored 32 µm/px says (scale head: "
+        "stated / true 1.50"
+    )
+    assert off.scale["head_factor"] == pytest.approx(1.5) and off.scale["head_fields"] >= 3
+    assert "n_checked" not in off.scale  # decided before the re-reads: not read again
+    monkeypatch.setattr(describer.bundle, "scale_head", ScaleHead(np.zeros(d), 0.0))
+    same = describer.describe_roi(right, roi)
+    assert same.area == base.area and not same.rejected and same.scale["head_factor"] == 1.0
+    monkeypatch.setattr(describer.bundle, "scale_head", real)
+    at_right = describer.describe_roi(right, roi, params=no_head).scale["head_factor"]
+    big = Roi.rectangle(*(c - 4000) * 1.33, *(c + 4000) * 1.33, name="r")
+    too_large = describer.describe_roi(scans[1.33], big, params=no_head).scale["head_factor"]
+    assert too_large > at_right * 1.1, (too_large, at_right)
+    # with the default limits the bundled head names the error (the other rules let it by)
+    caught = describer.describe_roi(scans[1.33], big)
+    assert caught.rejected and caught.rejection_reason.startswith("the tissue looks about")
+    assert "larger than the stored 42.56 µm/px" in caught.rejection_reason
 
 
 def test_the_check_reads_only_rois_that_would_be_named(describer, scans) -> None:

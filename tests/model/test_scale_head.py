@@ -55,3 +55,64 @@ def test_file_round_trip_and_a_bundle_loads_it_checked(tiny_bundle, tmp_path):
     with pytest.raises(BundleError, match="fitted on 3-d"):
         load_bundle(folder, captioner=False)
     assert json.loads((folder / "hashes.json").read_text())["files"][SCALE_HEAD_FILE]
+
+
+def test_calibration_recovers_a_known_slope_and_undoes_the_shrinkage():
+    from cytowords.model.scale_head import fit_calibration
+
+    rng = np.random.default_rng(1)
+    log_s = np.log(np.repeat([0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4], 6))
+    # a head shrunk to 0.6 of the truth with an offset of +0.03, section medians noisy
+    raw = 0.03 + 0.6 * log_s + rng.normal(scale=0.005, size=len(log_s))
+    a, b = fit_calibration(raw, log_s)
+    assert b == pytest.approx(1 / 0.6, rel=0.05) and a == pytest.approx(-0.03 / 0.6, abs=0.01)
+    # a head whose raw output is exactly that line: calibrated, it says the truth
+    d = 4
+    x = np.zeros((len(log_s), d))
+    x[:, 0] = raw
+    head = ScaleHead(np.array([1.0, 0.0, 0.0, 0.0]), 0.0).with_calibration(a, b)
+    np.testing.assert_allclose(head.predict(x), log_s, atol=0.03)
+    np.testing.assert_allclose(head.predict_raw(x), raw)
+    with pytest.raises(ValueError, match="two or more"):
+        fit_calibration(raw[:3], np.zeros(3))
+    with pytest.raises(ValueError, match="do not rise"):
+        fit_calibration(-raw, log_s)
+    with pytest.raises(ValueError, match="calibration"):
+        ScaleHead(np.ones(2), 0.0, calibration=(0.0, -1.0))
+
+
+def test_a_calibrated_head_round_trips_and_an_old_file_without_one_loads_as_identity(tmp_path):
+    from cytowords.model.tensor_file import save_tensor_file
+
+    w = np.linspace(-1, 1, 8)
+    head = ScaleHead(w, 0.1, (-0.2, 0.3), {"ridge": 1.0}, calibration=(0.02, 1.5))
+    got = ScaleHead.load(head.save(tmp_path / "new.safetensors"))
+    assert got.calibration == (0.02, 1.5) and got.band == (-0.2, 0.3)
+    e = np.random.default_rng(0).normal(size=(3, 8))
+    np.testing.assert_allclose(got.predict(e), 0.02 + 1.5 * (e @ w + 0.1))
+    # the metadata an earlier version wrote: no calibration entry
+    old_meta = {"bias": repr(0.1), "band": json.dumps([-0.1, 0.1]), "info": json.dumps({})}
+    save_tensor_file(tmp_path / "old.safetensors", {"weight": torch.from_numpy(w)}, old_meta)
+    old = ScaleHead.load(tmp_path / "old.safetensors")
+    assert old.calibration == (0.0, 1.0) and old.band == (-0.1, 0.1)
+    np.testing.assert_allclose(old.predict(e), e @ w + 0.1)
+    bad = {**old_meta, "calibration": "[1.0]"}
+    save_tensor_file(tmp_path / "bad.safetensors", {"weight": torch.from_numpy(w)}, bad)
+    with pytest.raises(ValueError, match="bad.safetensors: cannot read it"):
+        ScaleHead.load(tmp_path / "bad.safetensors")
+
+
+def test_the_bundled_head_is_calibrated_on_validation_brains():
+    from cytowords.model import resolve_model_path
+
+    head = ScaleHead.load(resolve_model_path("default") / SCALE_HEAD_FILE)
+    a, slope = head.calibration
+    assert slope > 1.0  # the ridge shrinks: the calibration stretches
+    info = head.info
+    assert info["val_brains"] == [100, 101] and info["calibration"] == [
+        pytest.approx(a, abs=1e-4),
+        pytest.approx(slope, abs=1e-4),
+    ]
+    # the band is the calibrated validation medians' range at the true size
+    assert head.band[0] < 0 < head.band[1]
+    assert info["band_log"] == [pytest.approx(v, abs=1e-4) for v in head.band]

@@ -37,7 +37,10 @@ from ..sections.quality import (
 )
 from ..sections.roi_scale import (
     DEFAULT_SCALE_LIMITS,
+    RoiScale,
     ScaleLimits,
+    head_estimate,
+    head_rejection,
     reread_at_scales,
     scale_rejection,
     scale_summary,
@@ -128,6 +131,20 @@ def _scale_reach(limits: ScaleLimits | None) -> float:
     if limits is None or not limits.factors:
         return 0.0
     return max(0.0, 1.0 / min(limits.factors) - 1.0)
+
+
+def _scale_dict(scale: RoiScale | None, head: tuple[float, int] | None) -> dict | None:
+    """The description's ``scale`` entry: the re-reads' summary and the scale head's ROI
+    estimate (``head_factor``: stated / true pixel size, ``head_fields``), None without
+    either."""
+    if scale is None and head is None:
+        return None
+    out = {} if scale is None else scale.to_dict()
+    if head is not None:
+        log_s, n = head
+        out["head_factor"] = round(float(np.exp(log_s)), 4) if n else None
+        out["head_fields"] = n
+    return out
 
 
 class Describer:
@@ -250,7 +267,12 @@ class Describer:
             best, mean, ood_med, roi_rej, accepted = aggregate(
                 probs, ood, rej, abstain=~votes, **agg
             )
-            scale = None
+            scale, head = None, None
+            scale_head = getattr(self.bundle, "scale_head", None)
+            if p.scale is not None and scale_head is not None and not (why or roi_rej):
+                # the tissue's apparent scale, from the fields that would vote
+                head = head_estimate(scale_head, emb, accepted & votes)
+                why = head_rejection(*head, float(section.pixel_size_um[0]), p.scale)
             if p.scale is not None and p.scale.factors and not (why or roi_rej):
                 # only an answer can be a silent wrong one: a rejected ROI is not read again
                 scale = reread_at_scales(
@@ -317,7 +339,7 @@ class Describer:
             flagged=counts,
             rejection_reason=why,
             n_scale_flagged=0 if scale is None else int(scale.flagged.sum()),
-            scale=None if scale is None else scale.to_dict(),
+            scale=_scale_dict(scale, head),
         )
         res.add_note(summary)
         if scale is not None and not roi_rej:

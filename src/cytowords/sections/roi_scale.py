@@ -5,7 +5,10 @@ centres); a field that another factor names as another area with a clearly lower
 score abstains (:func:`inconsistent_fields`), and a region whose fields as a whole read
 better at another scale, or whose measured cortical thickness is impossible for human
 cortex at the stated size, abstains with the reason (:func:`scale_rejection`,
-:func:`thickness_rejection`). The section-level check of the stated pixel size and of the
+:func:`thickness_rejection`). With a bundle's scale head (:mod:`cytowords.model.scale_head`)
+a region also abstains when its tissue looks mis-scaled: the median of the head's ``log s``
+over its accepted voting fields lies outside :attr:`ScaleLimits.head_band`
+(:func:`head_estimate`, :func:`head_rejection`). The section-level check of the stated pixel size and of the
 scan's familiarity is :mod:`.scale_check`.
 """
 
@@ -47,14 +50,25 @@ class ScaleLimits:
             the views the ROI's fields were read with). With another count the fields
             are also embedded again at the stated size with it, so that open-set scores
             and areas are compared at one view count.
+        head_band: ``(lo, hi)`` range of the ROI-level median ``log s`` (s: stated / true
+            pixel size) of a bundle's scale head; a ROI whose median over its accepted
+            voting fields lies outside it abstains (None, or a bundle without a scale
+            head: no head rule).
+        head_min_fields: the head rule judges ROIs with at least this many accepted
+            voting fields.
 
     The defaults are set for the default bundle on validation brains 100 and 101
     (``benchmarks/roi_scale.py --calibrate``, 31 squares of 8 mm): at the right pixel size
     the median gain reaches 1.79 and up to all of a square's accepted fields are flagged,
     so the two ROI rules sit just beyond what correctly scaled squares show; its open-set
     score barely tells a ×1.33 mis-scale (median gain 0.56) from the right size (0.11),
-    and the measured thickness does most of the ROI's work. Other bundles' scorers have
-    other units: set the limits for them.
+    and the measured thickness does most of the ROI's work. ``head_band`` is the 2.5–97.5 %
+    range of the default bundle's calibrated scale head medians of such squares at the
+    right pixel size (``--calibrate --stated 1 --per-area 3 --max-rois 60``: 89 of 93
+    squares with at least ``head_min_fields`` accepted voting fields, ×0.68–×1.35; a ROI's
+    few fields, about 4 in an 8 mm square, and one area's own look make its estimate far
+    noisier than a section's). Other bundles' scorers and heads differ: set the limits for
+    them.
     """
 
     factors: tuple[float, ...] = (0.8, 1.25)
@@ -63,6 +77,8 @@ class ScaleLimits:
     roi_margin: float = 1.8
     thickness_tolerance: float = 1.25
     views: int | None = None
+    head_band: tuple[float, float] | None = (-0.386, 0.300)
+    head_min_fields: int = 3
 
 
 DEFAULT_SCALE_LIMITS = ScaleLimits()
@@ -192,6 +208,37 @@ def reread_at_scales(
 
 #: what the user can run to find the right pixel size
 PIXEL_SIZE_HINT = "check the pixel size (`cytowords pixel-size IMAGE`)"
+
+
+def head_estimate(head, emb, use: np.ndarray) -> tuple[float, int]:
+    """``(median log s, fields)`` of a scale head (:class:`~cytowords.model.scale_head.ScaleHead`)
+    over the embeddings ``emb`` ``(M, D)`` of a ROI's fields selected by ``use`` (``(M,)``
+    bool): s is the stated / true pixel size; NaN without fields."""
+    import torch
+
+    use = np.asarray(use, dtype=bool)
+    if not use.any():
+        return float("nan"), 0
+    sel = emb[torch.from_numpy(use)] if torch.is_tensor(emb) else np.asarray(emb)[use]
+    return float(np.median(head.predict(sel))), int(use.sum())
+
+
+def head_rejection(log_s: float, n_fields: int, stated_um: float, limits: ScaleLimits) -> str:
+    """The rejection reason when a ROI's scale head median ``log s`` (over ``n_fields``
+    fields, at least ``limits.head_min_fields``) lies outside ``limits.head_band``; else
+    ``""``."""
+    band = limits.head_band
+    if band is None or n_fields < limits.head_min_fields or not np.isfinite(log_s):
+        return ""
+    if band[0] <= log_s <= band[1]:
+        return ""
+    f = float(np.exp(log_s))
+    how = "larger" if f > 1 else "smaller"
+    return (
+        f"the tissue looks about {abs(f - 1):.0%} {how} than the stored {stated_um:.4g} µm/px "
+        f"says (scale head: stated / true {f:.2f}, {n_fields} fields; true size ≈ "
+        f"{stated_um / f:.3g} µm/px): no area is named; {PIXEL_SIZE_HINT}"
+    )
 
 
 def scale_rejection(res: RoiScale, accepted: np.ndarray, limits: ScaleLimits) -> str:
