@@ -116,3 +116,34 @@ def test_the_bundled_head_is_calibrated_on_validation_brains():
     # the band is the calibrated validation medians' range at the true size
     assert head.band[0] < 0 < head.band[1]
     assert info["band_log"] == [pytest.approx(v, abs=1e-4) for v in head.band]
+
+
+def test_the_stage_calibrates_on_section_medians_and_sets_the_band_on_the_calibrated_scale(
+    monkeypatch,
+):
+    """``calibrate`` with the sections' medians given (a head that says 0.6 of the log
+    factor, +0.02): the calibration undoes the shrinkage, the band is the calibrated ×1
+    medians' range; medians that do not rise leave the head uncalibrated, saying why."""
+    import math
+
+    from cytowords.training.stages import scale_head as stage
+
+    rng = np.random.default_rng(0)
+
+    def medians(bundle, sections, factor, draws):
+        return list(0.02 + 0.6 * math.log(factor) + rng.normal(scale=0.01, size=draws))
+
+    monkeypatch.setattr(stage, "section_medians", medians)
+
+    class Bundle:
+        scale_head = None
+
+    head, fig = stage.calibrate(Bundle(), ScaleHead(np.ones(3), 0.0), [], draws=10)
+    a, b = head.calibration
+    assert b == pytest.approx(1 / 0.6, rel=0.05) and a == pytest.approx(-0.02 / 0.6, abs=0.01)
+    assert head.band[0] < 0 < head.band[1] and head.band[1] - head.band[0] < 0.15
+    assert fig["val_estimate_by_factor"]["1.25"]["calibrated"] == pytest.approx(1.25, rel=0.03)
+    assert fig["val_estimate_by_factor"]["1.25"]["raw"] < 1.2 and "calibration_failed" not in fig
+    monkeypatch.setattr(stage, "section_medians", lambda *a: [0.01, -0.01, 0.0])
+    flat, fig = stage.calibrate(Bundle(), ScaleHead(np.ones(3), 0.0), [], draws=3)
+    assert flat.calibration == (0.0, 1.0) and "do not rise" in fig["calibration_failed"]

@@ -30,6 +30,8 @@ from .tensor_file import load_tensor_file, save_tensor_file
 
 #: the bundle file holding the scale head
 SCALE_HEAD_FILE = "scale_head.safetensors"
+#: a head whose section medians rise by less than this per unit of log s is not calibrated
+MIN_CALIBRATION_SLOPE = 0.05
 
 
 class ScaleHead:
@@ -126,13 +128,14 @@ def fit_calibration(raw: np.ndarray, log_s: np.ndarray) -> tuple[float, float]:
     distinct): the least-squares line ``raw = c + d · log s`` inverted (``a = -c / d``,
     ``b = 1 / d``), so that a section read at a known factor is estimated without the
     shrinkage (the medians' noise does not flatten the map, as regressing ``log s`` on
-    ``raw`` would). ValueError when ``raw`` does not rise with ``log s``."""
+    ``raw`` would). ValueError when ``raw`` does not rise with ``log s`` (slope at most
+    :data:`MIN_CALIBRATION_SLOPE`: the head does not see the scale)."""
     x = np.asarray(log_s, np.float64).reshape(-1)
     y = np.asarray(raw, np.float64).reshape(-1)
     if len(x) != len(y) or len(np.unique(x)) < 2:
         raise ValueError("scale head calibration: needs medians at two or more known factors")
     d, c = np.polyfit(x, y, 1)
-    if not d > 0:
+    if not d > MIN_CALIBRATION_SLOPE:
         raise ValueError(
             f"scale head calibration: the medians do not rise with log s (slope {d:.3g})"
         )

@@ -16,7 +16,7 @@ Layout::
     domain.safetensors   optional: the domain model (class means and whitening of
                          training embeddings, cutoff; :mod:`cytowords.model.domain`)
     scale_head.safetensors   optional: the scale head (embedding -> log of stated / true
-                         pixel size, its band; :mod:`cytowords.model.scale_head`)
+                         pixel size, its calibration and band; :mod:`cytowords.model.scale_head`)
     hashes.json          sha256 of every other file
 
 Loading checks the format and version, every hash, and refuses unlisted files; nothing

@@ -138,18 +138,27 @@ def calibrate(
 ) -> tuple[ScaleHead, dict]:
     """``head`` with its calibration and band fitted on the validation ``sections`` (module
     docstring) and the figures: the calibration, the band, and per factor the median of
-    the section-level estimates before and after calibration (as a factor)."""
+    the section-level estimates before and after calibration (as a factor). When no
+    calibration can be fitted (the medians do not rise with the factor, or too few
+    sections had enough fields) the head stays uncalibrated and ``calibration_failed``
+    says why."""
     bundle.scale_head = head
     raw: dict[float, list[float]] = {}
     for f in CAL_FACTORS:
         raw[f] = section_medians(bundle, sections, f, draws if f == 1.0 else CAL_DRAWS)
     xs = np.concatenate([np.full(len(v), math.log(f)) for f, v in raw.items()])
     ys = np.concatenate([np.asarray(v) for v in raw.values()])
-    a, b = fit_calibration(ys, xs)
+    note = ""
+    try:
+        a, b = fit_calibration(ys, xs)
+    except ValueError as exc:  # e.g. an untrained encoder: left uncalibrated, said why
+        a, b, note = 0.0, 1.0, str(exc)
+        print(json.dumps({"scale_head_calibration": "identity", "why": note}), flush=True)
     medians = [a + b * v for v in raw[1.0]]
     lo, hi = (float(q) for q in np.quantile(medians, BAND_QUANTILES))
     figures = {
         "calibration": [round(a, 5), round(b, 5)],
+        **({"calibration_failed": note} if note else {}),
         "calibration_factors": list(CAL_FACTORS),
         "calibration_draws": CAL_DRAWS,
         "val_estimate_by_factor": {
