@@ -65,8 +65,10 @@ class RegionDescription:
             another pixel size; they do not vote.
         scale: what reading the ROI's fields at other pixel sizes showed
             (:meth:`cytowords.sections.roi_scale.RoiScale.to_dict`: median open-set
-            score per factor, the suggested pixel size); None when not read again (the
-            check is off, or the ROI was rejected before it).
+            score per factor, the suggested pixel size) and, with a bundle's scale head,
+            its estimate over the ROI's accepted voting fields (``head_factor``: stated /
+            true pixel size, None without fields; ``head_fields``); None when neither was
+            made (the check is off, or the ROI was rejected before it).
         note: warnings for the user, one sentence each ("; "-joined): fields that did not
             vote for their image quality, a region smaller than one model field, a scan
             unlike the model's training sections.
