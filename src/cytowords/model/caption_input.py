@@ -186,7 +186,7 @@ _LENGTH = re.compile(
     r"(?:more than|less than|over|under|above|below|beyond)\s+"
     r"|\b(?:at least|at most|up to)\s+"
     r"|\b(?:nearly|almost|roughly|around|approximately|about|some|ca\.|c\.)\s+|~\s*)?"
-    r"(?P<n>\d+(?:\.\d+)?)(?P<range>\s*(?:-|–|to)\s*\d+(?:\.\d+)?)?\s*(?P<u>mm|µm|um)\b",
+    r"(?P<n>\d+(?:\.\d+)?)(?P<range>\s*(?:-|–|to)\s*\d+(?:\.\d+)?)?\s*(?P<u>mm|µm|μm|um)\b",
     re.IGNORECASE,
 )
 _CLAUSE_SEP = re.compile(r"(?<=[.;:])(\s+)")
