@@ -125,8 +125,8 @@ def test_the_evaluation_scores_the_shown_text(fixed_bundle):
     )
 
     fixed_bundle.text = "Area 4p (motor): cortex 3.4 mm thick; layer I is 0.30 mm wide."
-    labels = np.array(["hOc1", "44", "4p", "hOc2"] * 3)
-    brains = np.repeat([200, 201, 202], 4)
+    labels = np.array(["hOc1", "44", "4p", "hOc2"] * 10)
+    brains = np.repeat(np.arange(200, 210), 4)
     truths, vectors, scans = field_readouts(fixed_bundle, labels, brains)
     e = torch.randn(len(labels), fixed_bundle.embed_dim)
     rep = evaluate_claims(fixed_bundle, labels, brains, e, list(labels), {})

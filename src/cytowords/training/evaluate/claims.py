@@ -46,6 +46,7 @@ from cytowords.atlas import NONE_ID
 from cytowords.measure.vector import (
     LAYER_I_WORDS,
     MM_NUMBER,
+    READOUT_DIM,
     THICKNESS_WORDS,
     caption_iv_claim,
     caption_special_claims,
@@ -209,8 +210,25 @@ def field_readouts(
     ]
     if bundle.captioner is None:
         return truths, None, None
-    scans = draw_scans(len(truths), seed + 29)
-    return truths, simulated_vectors(truths, seed + 29, scans=scans), scans
+    # each brain its own draw: two ranges that caption the same areas in the same order
+    # must not share their readout errors field for field
+    scans = np.empty(len(truths), dtype=object)
+    vectors = np.zeros((len(truths), READOUT_DIM), np.float32)
+    keys = np.array([_brain_key(b) for b in brains], dtype=np.int64)
+    for key in np.unique(keys):
+        rows = np.flatnonzero(keys == key)
+        brain_seed = int(np.random.SeedSequence([seed + 29, int(key)]).generate_state(1)[0])
+        scans[rows] = draw_scans(len(rows), brain_seed)
+        vectors[rows] = simulated_vectors([truths[i] for i in rows], brain_seed, scans=scans[rows])
+    return truths, vectors, scans
+
+
+def _brain_key(brain: object) -> int:
+    """A field's brain seed + 1 for seeding; 0 for a field without one (None, negative)."""
+    try:
+        return max(int(brain), -1) + 1  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
 
 
 def caption_readouts(
