@@ -46,3 +46,36 @@ def test_missing_data_spec_is_a_clear_error(tmp_path, capsys):
     )
     assert rc == 2
     assert "data spec" in capsys.readouterr().err
+
+
+def test_a_tiny_run_fits_the_scale_head_into_the_bundle(tmp_path, capsys, monkeypatch):
+    """``cytowords train`` on three hand-made sections (the smoke preset cut down): the
+    ``scale_head`` stage runs (its progress bar), and the bundle carries a scale head that
+    loads, fitted on the train sections' cortex fields with the preset's sizes."""
+    from cytowords.model import load_bundle
+    from cytowords.sections import write_section
+    from cytowords.training.presets import PRESETS
+    from tests.support.training_sections import PX, make_section
+
+    fast = PRESETS["smoke"].with_(
+        pretrain_steps=10, head_steps=20, caption_steps=5, tta_views=1, threads=1
+    )
+    monkeypatch.setitem(PRESETS, "smoke", fast)
+    lines = ["areas: [hOc1, 4a, 44]", "label_names: atlas", "sections:"]
+    for brain, split in ((0, "train"), (1, "train"), (2, "val")):
+        img, lab = make_section(brain)
+        name = f"b{brain}.ome.zarr"
+        write_section(tmp_path / name, img, pixel_size_um=PX, labels={"areas": lab}, chunk_px=1024)
+        lines.append(f"  - {{path: {name}, brain: B{brain}, split: {split}}}")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "smoke", "--data", str(spec), "--out", str(out)]
+    assert main([*argv, "--device", "cpu"]) == 0
+    assert "scale_head" in capsys.readouterr().err  # its progress bar
+    head = load_bundle(out / "bundle", captioner=False).scale_head
+    assert head is not None and head.embed_dim == fast.embed_dim
+    assert head.info["train_brains"] == ["B0", "B1"] and head.info["val_brains"] == ["B2"]
+    assert head.info["train_fields"] == 2 * fast.scale_head_fields
+    assert head.band[0] <= head.band[1]
+    assert 1 <= head.info["band_sections"] <= fast.scale_head_draws  # one val section

@@ -170,6 +170,26 @@ def test_evaluation_scores_the_caption_shown_with_the_fields_readout(fixed_bundl
     assert 0 < sum("thin" in c for c in caps) < len(caps)
 
 
+def test_two_ranges_of_brains_do_not_share_their_simulated_readout_errors(fixed_bundle):
+    """Each brain gets its own draw: a development and a published range that caption the
+    same areas in the same order get independent readout errors, and one brain's draw does
+    not depend on the other brains in the set."""
+    from cytowords.training.evaluate.claims import field_readouts
+
+    labels = np.array(["hOc1", "44", "4p", "hOc2"] * 3)
+    dev = np.repeat([200, 201, 202], 4)
+    _, v_dev, s_dev = field_readouts(fixed_bundle, labels, dev)
+    _, v_pub, s_pub = field_readouts(fixed_bundle, labels, dev + 300)
+    measured = [i for i in range(len(labels)) if vector_values(v_dev[i])["measured"]]
+    thick_dev = [vector_values(v_dev[i])["thickness_mm"] for i in measured]
+    thick_pub = [vector_values(v_pub[i])["thickness_mm"] for i in measured]
+    assert thick_dev != thick_pub
+    # brain 201's fields read the same alone as within the set
+    _, v_alone, s_alone = field_readouts(fixed_bundle, labels[4:8], dev[4:8])
+    np.testing.assert_array_equal(v_alone, v_dev[4:8])
+    assert list(s_alone) == list(s_dev[4:8])
+
+
 def test_layer_iv_claims_are_left_out_where_the_readout_left_layer_iv_undecided():
     from cytowords.measure.vector import claim_unsupported, iv_undecided
 

@@ -12,6 +12,7 @@ import torch
 from cytowords.jobs import Cancelled
 from cytowords.model import load_bundle
 from cytowords.model.domain import DOMAIN_FILE, DomainModel
+from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
 from cytowords.training.data.spec import LabelledSection
 from cytowords.training.mining import REJECTION_CAPTION, parse_area
 from cytowords.training.pipeline import train
@@ -44,6 +45,8 @@ TINY = Preset(
     caption_lr=5e-3,
     eval_captions_per_area=2,
     threads=1,
+    scale_head_fields=40,
+    scale_head_draws=2,
 )
 
 
@@ -88,19 +91,38 @@ def test_cancel_leaves_no_bundle_and_resume_skips_finished_stages(tmp_path):
     assert enc_log.stat().st_mtime_ns == mtime  # the finished stage was not re-run
     state = json.loads((out / "run.json").read_text())
     assert state["done"].get("domain") and not state["done"].get("captioner")
+    assert state["done"].get("scale_head")
     domain_file = out / "domain" / DOMAIN_FILE
     domain_mtime = domain_file.stat().st_mtime_ns
     assert not (out / "domain" / "vision").exists()  # the stage's vision bundle is gone
+    scale_file = out / "scale_head" / SCALE_HEAD_FILE
+    scale_mtime = scale_file.stat().st_mtime_ns
+    assert not (out / "scale_head" / "vision").exists()
 
     seen.clear()
     bundle_dir = train(TINY, out, data=_sections(), on_progress=progress_no_cancel(seen))
-    assert "head" not in seen and "captioner" in seen
+    assert "head" not in seen and "captioner" in seen and "scale_head" not in seen
     assert enc_log.stat().st_mtime_ns == mtime  # the finished stages were not re-run
     assert domain_file.stat().st_mtime_ns == domain_mtime
+    assert scale_file.stat().st_mtime_ns == scale_mtime
     state = json.loads((out / "run.json").read_text())
     assert all(
-        state["done"][s] for s in ("data", "encoder", "head", "scorer", "domain", "captioner")
+        state["done"][s]
+        for s in ("data", "encoder", "head", "scorer", "domain", "scale_head", "captioner")
     )
+    # the scale head went into the bundle (hash-checked): fitted on the train sections'
+    # cortex fields, its band from the validation section
+    from cytowords.model.bundle.files import verify_hashes
+
+    verify_hashes(bundle_dir)
+    sh = load_bundle(bundle_dir, captioner=False).scale_head
+    fitted = ScaleHead.load(scale_file)
+    assert sh is not None and np.array_equal(sh.weight, fitted.weight) and sh.band == fitted.band
+    assert sh.embed_dim == TINY.embed_dim and sh.band[0] <= sh.band[1]
+    assert sh.info["train_brains"] == ["B0", "B1"] and sh.info["val_brains"] == ["B2"]
+    assert sh.info["train_fields"] == 2 * 40 and sh.info["val_fields"] == 40
+    cfg = json.loads((bundle_dir / "config.json").read_text())
+    assert cfg["scale_head"]["band_log"] == [round(v, 4) for v in sh.band]
     # the domain model went into the bundle: fitted on the train sections, its cutoff the
     # 99th percentile of the validation section's distances
     dom = load_bundle(bundle_dir, captioner=False).domain
@@ -194,6 +216,13 @@ def test_smoke_preset_end_to_end(tmp_path):
     # the domain stage: fitted on the training brains, calibrated on the validation brain
     assert b.domain is not None and b.domain.cutoff == m["domain_cutoff"]
     assert b.domain.info["train_brains"] == [0, 1] and b.domain.info["val_brains"] == [100]
+    # the scale head: 60 cortex fields of each training brain's virtual section (at 32
+    # µm/px), its band from 4 draws on the validation brain
+    sh = b.scale_head
+    assert sh is not None and sh.info["train_brains"] == [0, 1] and sh.info["val_brains"] == [100]
+    assert sh.info["train_fields"] == 2 * 60 and sh.info["band_sections"] <= 4
+    assert sh.info["section_pixel_um"] == 32.0 and sh.band[0] <= sh.band[1]
+    assert "scale_head" in m["seconds"]
     # test-time views: a threshold calibrated for 1 and for 2 views, 2 used by default
     cfg = json.loads((bundle_dir / "config.json").read_text())
     assert cfg["tta"]["views"] == 2 and set(cfg["tta"]["thresholds"]) == {"1", "2"}
@@ -282,13 +311,21 @@ def test_noncortex_levels_from_validation_none_fields(tiny_bundle):
 
 
 def test_presets_at_the_domain_defaults_write_run_json_as_before():
-    """Run folders started before the domain stage resume (their run.json has no domain
-    keys): the keys are written only when a preset changes them."""
+    """Run folders started before the domain and scale-head stages resume (their run.json
+    has no keys of them): the keys are written only when a preset changes them."""
+    scale_keys = ("scale_head_brains", "scale_head_fields", "scale_head_draws")
+    for name in ("default", "dense-cpu", "gpu-large", "llm"):
+        d = PRESETS[name].to_dict()
+        assert "domain_fields" not in d and "domain_draws" not in d
+        assert not set(scale_keys) & set(d), name
     d = PRESETS["default"].to_dict()
-    assert "domain_fields" not in d and "domain_draws" not in d
     back = Preset.from_dict(json.loads(json.dumps(d)))
     assert back == PRESETS["default"].with_(render_workers=1)  # (not in run.json)
     smoke = PRESETS["smoke"].to_dict()
     assert (smoke["domain_fields"], smoke["domain_draws"]) == (60, 1)
+    assert (smoke["scale_head_fields"], smoke["scale_head_draws"]) == (60, 4)
+    assert "scale_head_brains" not in smoke  # all (both) of its training brains
     with pytest.raises(ValueError, match="domain_draws 0 must be at least 1"):
         PRESETS["smoke"].with_(domain_draws=0)
+    with pytest.raises(ValueError, match="scale_head_draws 0 must be at least 1"):
+        PRESETS["smoke"].with_(scale_head_draws=0)

@@ -401,9 +401,10 @@ class Describer:
     def _caption(self, emb, area: str, m: Measured | None, params: DescribeParams) -> str:
         """The caption of the ROI's mean embedding (anchored on ``area`` when ``params``
         say so); ``m``: the ROI's readout (None: not measured): its vector is read by
-        readout-conditioned bundles, and the bundle leaves out of every caption what the
+        readout-conditioned bundles, and the bundle writes every thickness and layer I
+        number the caption states as the readout's measured value and leaves out what the
         readout contradicts and special cells its cell statistics do not support
-        (:func:`cytowords.model.caption_input.without_unsupported`). A taught model shows
+        (:func:`cytowords.model.caption_input.shown_caption`). A taught model shows
         the atlas's text about the area, labelled "In the literature:", unchanged."""
         if self.bundle.captioner is None:
             return self._atlas_words(area) if self.taught else ""

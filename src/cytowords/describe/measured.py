@@ -4,7 +4,8 @@
 never fails the description: a region that cannot be measured (outside the section, empty)
 gets its reason as ``not_measured``. :func:`atlas_comparison` sets the measured thickness
 beside the atlas's stored value for the predicted area. What the readout contradicts never
-reaches the caption (:func:`cytowords.model.caption_input.without_unsupported`).
+reaches the caption, and the caption's thickness and layer I numbers are the measured ones
+(:func:`cytowords.model.caption_input.shown_caption`).
 """
 
 from __future__ import annotations

@@ -187,6 +187,30 @@ def special_unsupported(text: str, supported: Collection[str] = ()) -> bool:
     return any(k not in supported for k in caption_special_claims(text))
 
 
+#: a number in mm (the cortical thickness and layer I widths captions state)
+MM_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
+#: words that make a part's mm number a cortical thickness
+THICKNESS_WORDS = re.compile(r"\bthick(?:ness)?\b|\bpia to white matter\b", re.I)
+#: a part that names layer I (its mm number is layer I's width)
+LAYER_I_WORDS = re.compile(r"\blayer I\b", re.I)
+
+
+def stated_quantity(part: str) -> str | None:
+    """Which measured quantity one sentence or ``;`` clause of a caption states as a
+    number in mm: ``"layer_i_mm"`` (it names layer I), ``"thickness_mm"`` (it speaks of
+    thickness or of pia to white matter) or None (no mm number, or neither). The rule by
+    which a shown caption's numbers are written from the readout
+    (:func:`cytowords.model.caption_input.with_measured_numbers`) and the evaluation
+    scores them (:func:`cytowords.training.evaluate.claims.claim_checks`)."""
+    if not MM_NUMBER.search(part or ""):
+        return None
+    if LAYER_I_WORDS.search(part):
+        return "layer_i_mm"
+    if THICKNESS_WORDS.search(part):
+        return "thickness_mm"
+    return None
+
+
 #: a "thin" cortex claim is contradicted from this thickness (mm) on, a "thick" one below
 #: ``THICK_MIN_MM``: the atlas's stored thickness terms (thin areas reach 2.3 mm, thick
 #: ones start at 2.9 mm; "medium" lies between)

@@ -19,7 +19,10 @@ Slots: a readout-conditioned captioner writes measured numbers as the slots of
 :data:`SLOTS` (``{thickness}``, ``{layer_i}``) and :func:`fill_slots` writes the value from
 the same readout vector the caption was conditioned on, so a number in a caption is the
 measured number, never one the language model made up. A sentence whose slot has no value
-(not measured) is left out.
+(not measured) is left out. A number written out in the generated text (a bundle without
+the readout input, a literature clause: "often well over 3 mm") about what the readout
+measured is written as the measured value as well (:func:`with_measured_numbers`); what
+cannot be so written falls under the rule above. :func:`shown_caption` does both.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cytowords.measure.vector import READOUT_DIM, claim_unsupported, vector_values
+from cytowords.measure.vector import (
+    LAYER_I_WORDS,
+    READOUT_DIM,
+    claim_unsupported,
+    stated_quantity,
+    vector_values,
+)
 
 CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
 #: slot -> (readout value, format)
@@ -168,6 +177,75 @@ def without_unsupported(
     gives; empty when no cells were measured, as at the model's pixel size):
     :func:`cytowords.measure.vector.claim_unsupported`."""
     return without_clauses(text, lambda part: claim_unsupported(part, readout, supported))
+
+
+#: a length a caption states, with what qualifies it: a comparison or an approximation
+#: ("well over", "little more than", "about") and a range ("2.5-3 mm", "2 to 3 mm")
+_LENGTH = re.compile(
+    r"(?P<q>\b(?:(?:a )?(?:little|well|much|slightly|just|far) )?"
+    r"(?:more than|less than|over|under|above|below|beyond)\s+"
+    r"|\b(?:at least|at most|up to)\s+"
+    r"|\b(?:nearly|almost|roughly|around|approximately|about|some|ca\.|c\.)\s+|~\s*)?"
+    r"(?P<n>\d+(?:\.\d+)?)(?P<range>\s*(?:-|–|to)\s*\d+(?:\.\d+)?)?\s*(?P<u>mm|µm|μm|um)\b",
+    re.IGNORECASE,
+)
+_CLAUSE_SEP = re.compile(r"(?<=[.;:])(\s+)")
+
+
+def measured_number(part: str, key: str, value_mm: float) -> str:
+    """``part`` with its first length stated in mm (layer I: in mm or µm) written as the
+    measured ``value_mm`` of ``key`` (``"thickness_mm"`` or ``"layer_i_mm"``), rounded as
+    captions write it (:data:`SLOTS`: 0.1 mm, layer I 0.01 mm; 10 µm in µm). A
+    comparison, approximation or range around the stated number ("often well over 3 mm",
+    "2.5-3 mm") becomes ``"about"`` the value: the measured value is not a bound."""
+    for m in _LENGTH.finditer(part):
+        unit = m.group("u").lower()
+        if unit != "mm" and key != "layer_i_mm":
+            continue
+        if unit == "mm":
+            fmt = next(f for k, f in SLOTS.values() if k == key)
+            number = fmt.format(value_mm) + " mm"
+        else:
+            number = f"{round(value_mm * 1000.0, -1):.0f} µm"
+        q = m.group("q")
+        if q or m.group("range"):
+            number = ("About " if (q or "a")[0].isupper() else "about ") + number
+        return part[: m.start()] + number + part[m.end() :]
+    return part
+
+
+def with_measured_numbers(text: str, readout: np.ndarray | None) -> str:
+    """``text`` with every number it states about the region that the readout
+    ``readout`` measured written as the measured value: per sentence or ``;`` clause,
+    a cortical thickness (mm) or a layer I width (mm or µm) as
+    :func:`cytowords.measure.vector.stated_quantity` (and the evaluation) reads it
+    (:func:`measured_number`). Numbers the readout did not measure (None, the missing
+    vector, layer I not estimated) are left as they are."""
+    if readout is None or not text:
+        return text
+    vals = vector_values(readout)
+    if not vals["measured"]:
+        return text
+    pieces = _CLAUSE_SEP.split(text)
+    for i in range(0, len(pieces), 2):
+        part = pieces[i]
+        key = stated_quantity(part)
+        if key is None and LAYER_I_WORDS.search(part) and _LENGTH.search(part):
+            key = "layer_i_mm"  # layer I in µm
+        if key is not None and vals.get(key) is not None:
+            pieces[i] = measured_number(part, key, float(vals[key]))
+    return "".join(pieces)
+
+
+def shown_caption(
+    text: str, readout: np.ndarray | None = None, supported: Collection[str] = ()
+) -> str:
+    """The caption shown for a generated one: its numbers about the region that the
+    readout measured written as the measured values (:func:`with_measured_numbers`), then
+    without what the readout contradicts and special cells the measurement does not
+    support (:func:`without_unsupported`). The one function by which the bundle, and so
+    the describer and the evaluation, turn a generated caption into the shown one."""
+    return without_unsupported(with_measured_numbers(text, readout), readout, supported)
 
 
 def special_rows(

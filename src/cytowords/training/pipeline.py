@@ -10,6 +10,9 @@ d. ``scorer``    open-set scorer; threshold calibrated on the validation brains
    ``cortex``    cortex detector (cortex of any area vs white matter, background)
    ``domain``    domain model (familiarity): class means of training-field embeddings,
                  cutoff calibrated on the validation sections
+   ``scale_head`` scale head (how large the tissue looks): ridge regression of log
+                 (stated / true pixel size) on cortex fields of training sections read at
+                 wrong scales, band set on the validation sections
 e. ``captioner`` captions mined from documents, LM + tokenizer, captioner training
 f. ``bundle``    metrics on the validation brains and the model bundle (fp16) in
                  ``out_dir/bundle`` (written atomically: a cancelled run leaves none)
@@ -56,6 +59,7 @@ from .stages.cortex import (
     structureless_embeddings,
 )
 from .stages.domain import STAGE_DIR, VISION_DIR, run_domain, vision_bundle
+from .stages.scale_head import run_scale_head
 from .stages.scorer import (
     load_scorer,
     load_thresholds,
@@ -279,6 +283,18 @@ def train(
         check,
     )
     metrics["domain_cutoff"] = parts["domain"].cutoff
+    check()
+    scale = run_scale_head(
+        p,
+        run,
+        out,
+        lambda folder: save_bundle(folder, captioner=None, **vision),
+        None if data is None else sections,
+        check,
+        prog("scale_head"),
+    )
+    if scale is not None:
+        parts["scale_head"] = scale
     check()
     return caption_and_save(p, run, out, docs, sets, emb, metrics, parts, dev, prog, check, cancel)
 

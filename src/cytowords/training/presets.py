@@ -115,6 +115,13 @@ class Preset:
     domain_fields: int = 500
     #: draws of the pixel-size check's windows per validation section for its cutoff
     domain_draws: int = 4
+    # stage: scale head (:mod:`cytowords.training.stages.scale_head`)
+    #: training brains (sections) the scale head is fitted on: the first ones
+    scale_head_brains: int = 24
+    #: cortex fields per training and validation section, each read at its own wrong scale
+    scale_head_fields: int = 800
+    #: draws of the pixel-size check's fields per validation section for the head's band
+    scale_head_draws: int = 10
     # stage e: language model + captioner
     lm_path: str | None = None
     lm_vocab: int = 2000
@@ -189,6 +196,12 @@ class Preset:
                 f"preset {self.name!r}: domain_fields {self.domain_fields} and domain_draws "
                 f"{self.domain_draws} must be at least 1"
             )
+        if min(self.scale_head_brains, self.scale_head_fields, self.scale_head_draws) < 1:
+            raise ValueError(
+                f"preset {self.name!r}: scale_head_brains {self.scale_head_brains}, "
+                f"scale_head_fields {self.scale_head_fields} and scale_head_draws "
+                f"{self.scale_head_draws} must be at least 1"
+            )
         if self.tta_views not in (1, 2, 4, 8):
             raise ValueError(
                 f"preset {self.name!r}: tta_views {self.tta_views!r}; expected 1, 2, 4 or 8"
@@ -223,9 +236,15 @@ class Preset:
         d = asdict(self)
         # how many processes render changes no field: a run may resume with another count
         d.pop("render_workers")
-        # the domain stage's keys only when changed, so run folders started before the
-        # stage existed still resume (they then run it)
-        for k in ("domain_fields", "domain_draws"):
+        # the domain and scale-head stages' keys only when changed, so run folders started
+        # before the stages existed still resume (they then run them)
+        for k in (
+            "domain_fields",
+            "domain_draws",
+            "scale_head_brains",
+            "scale_head_fields",
+            "scale_head_draws",
+        ):
             if d[k] == getattr(Preset, k):
                 d.pop(k)
         if self.encoder_arch == "field":
@@ -278,6 +297,9 @@ PRESETS: dict[str, Preset] = {
         tta_views=2,
         domain_fields=60,
         domain_draws=1,
+        scale_head_fields=60,
+        # one validation brain: 4 draws, so that the band is not a single value
+        scale_head_draws=4,
         extra={"areas": ["hOc1", "hOc2", "4a", "4p", "44", "45", "FG1", "3b"]},
     ),
     # the bundled model: about 90 min on 2 CPU cores including data generation

@@ -13,7 +13,17 @@ from safetensors.torch import save_file
 
 from .presets import Preset
 
-STAGES = ("data", "encoder", "head", "scorer", "cortex", "domain", "captioner", "bundle")
+STAGES = (
+    "data",
+    "encoder",
+    "head",
+    "scorer",
+    "cortex",
+    "domain",
+    "scale_head",
+    "captioner",
+    "bundle",
+)
 
 
 def write_json(path: Path, obj: object) -> None:

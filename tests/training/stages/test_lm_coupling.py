@@ -320,6 +320,7 @@ def test_a_base_bundles_domain_model_and_scale_head_are_kept(tmp_path, base, lms
     cfg = json.loads((run / "bundle" / "config.json").read_text())
     assert cfg["scale_head"] == {"ridge": 1.0}
     _same_domain(run / "bundle" / DOMAIN_FILE, with_domain / DOMAIN_FILE)
-    assert not (run / "domain").exists()  # nothing fitted
-    assert json.loads((run / "run.json").read_text())["done"]["domain"]
+    assert not (run / "domain").exists() and not (run / "scale_head").exists()  # no fit
+    done = json.loads((run / "run.json").read_text())["done"]
+    assert done["domain"] and done["scale_head"]
     assert load_bundle(run / "bundle", captioner=False).domain.cutoff == 3.5

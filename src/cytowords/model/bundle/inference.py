@@ -15,9 +15,9 @@ from cytowords.model.caption_input import (
     caption_inputs,
     fill_all,
     readout_tensor,
+    shown_caption,
     special_rows,
     uses_readout,
-    without_unsupported,
 )
 from cytowords.model.encoder import CytoEncoder
 from cytowords.model.tta import (
@@ -303,13 +303,15 @@ class ModelBundle:
         readout: readout vectors ``(B, READOUT_DIM)`` (or one for every row) of the
         regions (None: "not measured"). A bundle that :attr:`uses_readout` reads it, and
         the caption's measured numbers are written from it (:func:`fill_slots`); for
-        every bundle, a caption's sentences and clauses that the row's readout
-        contradicts (layer IV, thin/thick cortex) are left out.
+        every bundle, a thickness or layer I number the caption states is written as the
+        row's measured value where the readout measured it, and the caption's sentences
+        and clauses that the row's readout contradicts (layer IV, thin/thick cortex) are
+        left out.
         special: the special-cell kinds the region's measurement supports
         (:meth:`cytowords.measure.Readout.special_support`), one collection for every row
         or one per row; None: none. A caption's clauses that state Betz or Meynert cells
-        not supported are left out. Both by one rule,
-        :func:`~cytowords.model.caption_input.without_unsupported`: every bundle writes
+        not supported are left out. All by one function,
+        :func:`~cytowords.model.caption_input.shown_caption`: every bundle writes
         the literature of the area it names, true of this tissue only where the
         measurement agrees."""
         if self.captioner is None:
@@ -324,7 +326,7 @@ class ModelBundle:
             texts = fill_all(texts, vectors)
         rows = special_rows(special, len(texts))
         vecs = vectors.cpu().numpy()
-        return [without_unsupported(t, v, k) for t, v, k in zip(texts, vecs, rows)]
+        return [shown_caption(t, v, k) for t, v, k in zip(texts, vecs, rows)]
 
     @torch.inference_mode()
     def caption_features(self, emb: Tensor, readout: np.ndarray | Tensor | None = None) -> Tensor:

@@ -27,7 +27,10 @@ scan (layer IV also from the grain) or a coarse one (the profile alone) as
 are also reported per kind of scan (``by_scan``). A readout-conditioned
 bundle reads it, and every bundle leaves out of the caption what it contradicts
 (:func:`cytowords.model.caption_input.without_unsupported`), so the captions scored are
-those the user is shown. ``claim_accuracy_vs_readout`` scores the same claims against the
+those the user is shown: with every thickness and layer I number the readout measured
+written as its measured value (:func:`cytowords.model.caption_input.shown_caption`, the
+one function the bundle turns a generated caption into the shown one with).
+``claim_accuracy_vs_readout`` scores the same claims against the
 values of that vector.
 """
 
@@ -41,6 +44,10 @@ import numpy as np
 
 from cytowords.atlas import NONE_ID
 from cytowords.measure.vector import (
+    LAYER_I_WORDS,
+    MM_NUMBER,
+    READOUT_DIM,
+    THICKNESS_WORDS,
     caption_iv_claim,
     caption_special_claims,
     claim_contradicted,
@@ -54,9 +61,11 @@ THICKNESS_TOL = 0.15
 LAYER_I_TOL_UM = 60.0
 SPECIFICITY_RATIO = 1.2
 _SENTENCES = re.compile(r"(?<=[.;:])\s+")
-_MM = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
-_THICKNESS_WORDS = re.compile(r"\bthick(?:ness)?\b|\bpia to white matter\b", re.I)
-_LAYER_I = re.compile(r"\blayer I\b", re.I)
+# the numbers a caption states and what they are about: the rule by which the shown
+# caption's numbers are written from the readout (cytowords.measure.vector.stated_quantity)
+_MM = MM_NUMBER
+_THICKNESS_WORDS = THICKNESS_WORDS
+_LAYER_I = LAYER_I_WORDS
 
 
 def caption_parts(caption: str) -> list[str]:
@@ -201,8 +210,25 @@ def field_readouts(
     ]
     if bundle.captioner is None:
         return truths, None, None
-    scans = draw_scans(len(truths), seed + 29)
-    return truths, simulated_vectors(truths, seed + 29, scans=scans), scans
+    # each brain its own draw: two ranges that caption the same areas in the same order
+    # must not share their readout errors field for field
+    scans = np.empty(len(truths), dtype=object)
+    vectors = np.zeros((len(truths), READOUT_DIM), np.float32)
+    keys = np.array([_brain_key(b) for b in brains], dtype=np.int64)
+    for key in np.unique(keys):
+        rows = np.flatnonzero(keys == key)
+        brain_seed = int(np.random.SeedSequence([seed + 29, int(key)]).generate_state(1)[0])
+        scans[rows] = draw_scans(len(rows), brain_seed)
+        vectors[rows] = simulated_vectors([truths[i] for i in rows], brain_seed, scans=scans[rows])
+    return truths, vectors, scans
+
+
+def _brain_key(brain: object) -> int:
+    """A field's brain seed + 1 for seeding; 0 for a field without one (None, negative)."""
+    try:
+        return max(int(brain), -1) + 1  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
 
 
 def caption_readouts(

@@ -131,6 +131,8 @@ def train_captioner_only(
     metrics["domain_cutoff"] = parts["domain"].cutoff
     if b.scale_head is not None:
         parts["scale_head"] = b.scale_head  # fitted on the same frozen encoder: kept
+        if not run.done("scale_head"):
+            run.finish("scale_head", 0.0)
     check()
     return caption_and_save(
         p, run, out, docs, sets, emb, metrics, parts, device, prog, check, cancel

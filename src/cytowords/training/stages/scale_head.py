@@ -1,8 +1,11 @@
 """Scale-head stage: fit a bundle's scale head (:mod:`cytowords.model.scale_head`) on cortex
 fields of training brains read at wrong pixel sizes, and set its band on validation brains.
 
-A command that adds it to an existing bundle trained on the synthetic brains (as the domain
-stage's command adds the domain model; not yet a stage of a training run):
+A stage of :func:`cytowords.training.pipeline.train` (``scale_head``, after ``domain``;
+:func:`run_scale_head`, its file ``OUT/scale_head/scale_head.safetensors`` goes into the
+bundle; the preset's ``scale_head_brains``, ``scale_head_fields`` and ``scale_head_draws``
+size it, and with your data it reads your labelled train and val sections), and a command
+that adds it to an existing bundle trained on the synthetic brains:
 
     python -m cytowords.training.stages.scale_head BUNDLE [--train 0 1 ...] [--val 100 101]
 
@@ -32,8 +35,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +53,9 @@ from cytowords.sections.scale_check import estimate_scale, rescaled
 from cytowords.synth.section import virtual_section
 
 from ..evaluate.sectionset import materialise
-from ..presets import VAL_BRAINS
-from .domain import _check_brains
+from ..presets import VAL_BRAINS, Preset
+from ..run_folder import write_json
+from .domain import VISION_DIR, _check_brains
 
 #: training brains (the dense-cpu preset's first 24 of the default bundle's 80)
 FIT_BRAINS = tuple(range(24))
@@ -75,6 +81,8 @@ SECTION_MM = (80.0, 60.0)
 SECTION_PIXEL_UM = 32.0
 #: cortex cells are picked on a grid of this spacing (µm)
 CELL_UM = 256.0
+#: the stage's name and its outputs' folder in a training run
+STAGE_DIR = "scale_head"
 
 
 def brain_section(seed: int) -> Section:
@@ -186,21 +194,24 @@ def fit_bundle_scale_head(
     n_fields: int = FIELDS_PER_BRAIN,
     draws: int = BAND_DRAWS,
     out: str | Path | None = None,
+    section_of: Callable[[int], Section] = brain_section,
     refit: bool = True,
 ) -> ScaleHead:
     """Fit and calibrate the scale head of the bundle in ``bundle_dir`` (module docstring),
     write it into the bundle with its figures in ``config.json`` and rewrite
     ``hashes.json`` (``out``: write the file there instead and leave the bundle as it is;
-    the validation figures go to ``scale_head_validation.json`` beside it). ``refit``
-    False: keep the bundle's regression (it must have a scale head) and fit only its
-    calibration and band."""
+    the validation figures go to ``scale_head_validation.json`` beside it).
+    ``section_of(brain)``: the brain's section (the training run's stage passes its own).
+    ``refit`` False: keep the bundle's regression (it must have a scale head) and fit only
+    its calibration and band."""
     _check_brains(val_brains, "validation")
     t0 = time.process_time()
     bundle = load_bundle(bundle_dir, "cpu", captioner=False)  # its own copy: changed below
-    val_secs = {int(b): brain_section(int(b)) for b in val_brains}
     if refit:
         _check_brains(train_brains, "training")
-        head, figures = _fit_regression(bundle, train_brains, val_secs, n_fields)
+    val_secs = {int(b): section_of(int(b)) for b in val_brains}
+    if refit:
+        head, figures = _fit_regression(bundle, train_brains, section_of, val_secs, n_fields)
     else:
         if bundle.scale_head is None:
             raise ValueError(f"bundle {bundle_dir}: no {SCALE_HEAD_FILE} to recalibrate")
@@ -238,13 +249,18 @@ def fit_bundle_scale_head(
 
 
 def _fit_regression(
-    bundle: Any, train_brains: Sequence[int], val_secs: dict[int, Section], n_fields: int
+    bundle: Any,
+    train_brains: Sequence[int],
+    section_of: Callable[[int], Section],
+    val_secs: dict[int, Section],
+    n_fields: int,
 ) -> tuple[ScaleHead, dict]:
-    """The ridge regression (uncalibrated, no band) on the training brains' fields, its
-    strength chosen on the validation sections' fields, and its figures."""
+    """The ridge regression (uncalibrated, no band) on the training brains' fields (their
+    sections from ``section_of``, one at a time), its strength chosen on the validation
+    sections' fields (by brain), and its figures."""
     xs, ys = [], []
     for b in train_brains:
-        e, y = cortex_fields(bundle, brain_section(int(b)), n_fields, int(b))
+        e, y = cortex_fields(bundle, section_of(int(b)), n_fields, int(b))
         xs.append(e.numpy())
         ys.append(y)
         print(json.dumps({"train_brain": int(b), "fields": len(y)}), flush=True)
@@ -274,6 +290,139 @@ def _fit_regression(
         "val_errors_by_ridge": {str(k): round(v, 4) for k, v in errors.items()},
     }
     return ScaleHead(w, c), figures
+
+
+def stage_sections(
+    p: Preset, data: Sequence[Any] | None
+) -> tuple[dict[int, Callable[[], Section]], list[int], list[int], dict[str, Any]]:
+    """``(section factory by seed, training seeds, validation seeds, info)`` of the
+    ``scale_head`` stage; ``info``: the brain names and section pixel size for the head's
+    figures. Synthetic brains (``data`` None): the first ``scale_head_brains`` training
+    brains and the validation brains of the preset as virtual sections of its size at
+    :data:`SECTION_PIXEL_UM` (or the model's pixel size where that is finer); your data:
+    the first ``scale_head_brains`` train and the first 100 val
+    :class:`~cytowords.training.data.spec.LabelledSection` with a label image (label > 0
+    is cortex unless named white matter, background or ``__none__``; ROI-only sections
+    are left out), as seeds 0, 1, ... and 100, 101, ..."""
+    if data is None:
+        h_um, w_um = p.section_size_um
+        size_mm = (float(w_um) / 1000.0, float(h_um) / 1000.0)
+        px = min(SECTION_PIXEL_UM, float(p.pixel_size_um))
+
+        def render(seed: int) -> Callable[[], Section]:
+            return lambda: materialise(virtual_section(seed, size_mm=size_mm, pixel_size_um=px))
+
+        train = [int(b) for b in p.train_brains[: p.scale_head_brains]]
+        val = [int(b) for b in p.val_brains]
+        return {b: render(b) for b in train + val}, train, val, {"section_pixel_um": px}
+
+    def labelled(s: Any) -> Callable[[], Section]:
+        return lambda: replace(s.section, labels={**s.section.labels, "areas": _cortex(s)})
+
+    tr = [s for s in data if s.split == "train" and s.labels is not None]
+    tr = tr[: p.scale_head_brains]
+    va = [s for s in data if s.split == "val" and s.labels is not None][:100]
+    sections = {i: labelled(s) for i, s in enumerate(tr)}
+    sections.update({100 + i: labelled(s) for i, s in enumerate(va)})
+    info = {
+        "train_brains": [s.brain for s in tr],
+        "val_brains": [s.brain for s in va],
+        "section_pixel_um": sorted({float(s.section.pixel_size_um[0]) for s in tr + va}),
+    }
+    return sections, list(range(len(tr))), [100 + i for i in range(len(va))], info
+
+
+def _cortex(ls: Any) -> Any:
+    """The label image of a :class:`~cytowords.training.data.spec.LabelledSection` with
+    the values named as no area (white matter, background, ``__none__``) set to 0."""
+    import dask.array as da
+
+    from ..data.spec import NONE_NAMES
+
+    names = {**ls.labels.names, **ls.label_names}
+    none = [v for v, n in names.items() if str(n).strip().casefold() in NONE_NAMES]
+    if not none:
+        return ls.labels
+    return replace(ls.labels, levels=[da.where(da.isin(v, none), 0, v) for v in ls.labels.levels])
+
+
+def run_scale_head(
+    p: Preset,
+    run: Any,
+    out: Path,
+    save_vision: Callable[[Path], Any],
+    data: Sequence[Any] | None,
+    check: Callable[[], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScaleHead | None:
+    """The ``scale_head`` stage of a training run in ``out`` (``run``: its
+    :class:`~cytowords.training.run_folder.Run`): the head saved by a finished stage, or
+    :func:`fit_bundle_scale_head` now on :func:`stage_sections` with the preset's
+    ``scale_head_fields`` and ``scale_head_draws``, saved to
+    ``out/scale_head/scale_head.safetensors`` (figures and validation medians in
+    ``scale_head_validation.json`` beside it). None, recorded in ``scale_head.json``, when
+    your data has no train or no val section with a label image, or when no validation
+    section gives enough fields for the band. ``save_vision(folder)`` saves the vision
+    parts as a bundle there (``out/scale_head/vision``, removed afterwards);
+    ``progress(done, total)`` counts training sections."""
+    folder = out / STAGE_DIR
+    path, note = folder / SCALE_HEAD_FILE, folder / "scale_head.json"
+    if run.done(STAGE_DIR):
+        if path.is_file():
+            return ScaleHead.load(path)
+        if note.is_file() and not json.loads(note.read_text(encoding="utf-8"))["fitted"]:
+            return None
+    t0 = time.perf_counter()
+    sections, train, val, info = stage_sections(p, data)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+
+    def finish(reason: str | None) -> None:
+        write_json(note, {"fitted": reason is None, **({"reason": reason} if reason else {})})
+        run.finish(STAGE_DIR, time.perf_counter() - t0)
+
+    if not train or not val:
+        finish("no train or no val section with a label image (ROIs only)")
+        return None
+    done = 0
+
+    def section_of(seed: int) -> Section:
+        nonlocal done
+        if check is not None:
+            check()
+        if progress is not None and seed in train:
+            progress(done, len(train))
+            done += 1
+        return sections[seed]()
+
+    vision = folder / VISION_DIR
+    shutil.rmtree(vision, ignore_errors=True)
+    save_vision(vision)
+    tmp = folder / (SCALE_HEAD_FILE + ".fit")
+    try:
+        head = fit_bundle_scale_head(
+            vision,
+            train,
+            val,
+            n_fields=p.scale_head_fields,
+            draws=p.scale_head_draws,
+            out=tmp,
+            section_of=section_of,
+        )
+    except IndexError:  # np.quantile of no section-level median
+        shutil.rmtree(vision, ignore_errors=True)
+        finish("no validation section gave enough fields read as a known area for the band")
+        return None
+    shutil.rmtree(vision, ignore_errors=True)
+    if progress is not None:
+        progress(len(train), len(train))
+    head = head.with_band(*head.band, **info)  # brain names (your data), section pixel size
+    figures = folder / "scale_head_validation.json"
+    write_json(figures, {**json.loads(figures.read_text(encoding="utf-8")), **info})
+    head.save(path)
+    tmp.unlink(missing_ok=True)
+    finish(None)
+    return head
 
 
 def main(argv: Sequence[str] | None = None) -> int:
