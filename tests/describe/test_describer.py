@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cytowords.describe import DescribeParams, Describer
+from cytowords.describe.result import ABSTAINED_CAPTION
 from cytowords.jobs import Cancelled
 from cytowords.regions import Roi, RoiError
 from cytowords.sections import Section
@@ -39,7 +40,9 @@ def test_describe_roi_is_well_formed(tiny_bundle: Path, section: Section) -> Non
     assert 0.0 <= res.probability <= 1.0
     assert isinstance(res.caption, str)  # untrained LM: content is not meaningful here
     if res.rejected:
-        assert res.caption == d.bundle.rejection_caption
+        assert res.caption == (
+            ABSTAINED_CAPTION if res.rejection_reason else d.bundle.rejection_caption
+        )
     assert len(res.top_k) == 3 and res.top_k[0][1] >= res.top_k[1][1]
     j = res.to_dict()
     for key in (

@@ -10,6 +10,7 @@ import pytest
 
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.describe import DescribeParams, Describer
+from cytowords.describe.result import ABSTAINED_CAPTION
 from cytowords.regions import Roi
 from cytowords.sections import LabelImage, Section, open_section, write_section
 from cytowords.sections.roi_scale import (
@@ -239,7 +240,8 @@ def test_a_scan_stored_at_a_wrong_pixel_size_abstains_with_the_scale_reason(
         assert ok.scale is not None and ok.scale["stated_um"] == 32.0
         bad = describer.describe_roi(wrong, roi(1.33), params=strict)
         assert bad.rejected and bad.area == NONE_ID
-        assert bad.caption == describer.bundle.rejection_caption
+        # set aside before the model's verdict: not "matches no known area"
+        assert bad.caption == ABSTAINED_CAPTION
         assert bad.rejection_reason.startswith("the tissue reads as cortex better at ≈ ")
         assert "than at the stored 42.56 µm/px" in bad.rejection_reason
         assert "cytowords pixel-size" in bad.rejection_reason
@@ -290,6 +292,38 @@ def test_a_roi_the_scale_head_reads_mis_scaled_abstains_with_that_reason(
     caught = describer.describe_roi(scans[1.33], big)
     assert caught.rejected and caught.rejection_reason.startswith("the tissue looks about")
     assert "larger than the stored 42.56 µm/px" in caught.rejection_reason
+
+
+def test_a_roi_the_field_rule_leaves_too_few_votes_says_so(describer, scans, monkeypatch) -> None:
+    """When the fields that read better at another pixel size leave too few voting fields,
+    the ROI is not named and says why (not "white matter or background"), without telling
+    the user that the pixel size is wrong."""
+    import cytowords.describe.describer as mod
+    from cytowords.sections.roi_scale import RoiScale
+
+    right, c = scans[1.0], scans["centres"][0]
+    roi = Roi.rectangle(*(c - 4000), *(c + 4000), name="r")
+    params = DescribeParams(max_new_tokens=8, scale=ScaleLimits(head_band=None, roi_margin=9.0))
+    real = mod.reread_at_scales
+
+    def all_but_one(bundle, section, centers, votes, *args, **kwargs) -> RoiScale:
+        res = real(bundle, section, centers, votes, *args, **kwargs)
+        field = np.full(len(centers), -1)
+        field[np.flatnonzero(votes)[1:]] = 0  # every voting field but the first abstains
+        return RoiScale(res.stated_um, res.factors, res.median_ood, field, res.checked)
+
+    monkeypatch.setattr(mod, "reread_at_scales", all_but_one)
+    res = describer.describe_roi(right, roi, params=params)
+    assert res.rejected and res.area == NONE_ID and res.n_voting == 1
+    n = res.n_scale_flagged
+    assert n >= 2
+    assert res.rejection_reason == (
+        f"{n} of {n + 1} fields read as another area, and more like known cortex, at another "
+        "pixel size, and did not vote; 1 voting field left, fewer than the 2 needed to name "
+        "an area"
+    )
+    assert "pixel-size" not in res.rejection_reason
+    assert res.caption == ABSTAINED_CAPTION
 
 
 def test_the_check_reads_only_rois_that_would_be_named(describer, scans) -> None:

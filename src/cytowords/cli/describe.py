@@ -100,7 +100,7 @@ def _print_one(res) -> None:
     print(f"open-set:    score {res.ood_score:.2f} (threshold {res.threshold:.2f})")
     alts = ", ".join(f"{a} {p:.0%}" for a, p in res.top_k)
     print(f"top areas:   {alts}")
-    other = res.n_patches - res.n_voting - res.n_flagged
+    other = res.n_patches - res.n_voting - res.n_flagged - res.n_scale_flagged
     skipped = f"; {other} read as white matter or background and did not vote" if other else ""
     if res.n_flagged:
         skipped += f"; {res.n_flagged} unfit to read (see note) and did not vote"

@@ -45,10 +45,12 @@ from ..sections.roi_scale import (
     scale_rejection,
     scale_summary,
     thickness_rejection,
+    too_few_left_rejection,
 )
 from ..sections.window import keep_regions
 from .measured import Measured, atlas_comparison, measure_region
 from .result import (
+    ABSTAINED_CAPTION,
     PatchResult,
     RegionDescription,
     accepted_share,
@@ -284,6 +286,7 @@ class Describer:
                     best, mean, ood_med, roi_rej, accepted = aggregate(
                         probs, ood, rej, abstain=~votes, **agg
                     )
+                    why = too_few_left_rejection(scale, int(votes.sum()), agg["min_votes"])
         if on_progress:  # the fields are read: the readout and the caption come next
             on_progress(total, total)
         m = None if early is None else early.result()
@@ -300,7 +303,7 @@ class Describer:
             roi_rej, best = True, None
         if roi_rej or best is None:
             area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
-            caption = self.bundle.rejection_caption
+            caption = ABSTAINED_CAPTION if why else self.bundle.rejection_caption
         else:
             area, prob = ids[best], float(mean[best])
             use = accepted & (probs.argmax(axis=1) == best)

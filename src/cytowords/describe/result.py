@@ -159,6 +159,13 @@ def aggregate(
     return best, mean, float(np.median(ood)), bool(roi_rejected), accepted
 
 
+#: the description of a ROI set aside with a reason (image, scale, too few fields) before
+#: the model's verdict: the model's rejection caption would say the region matches no
+#: known area, which was not established
+ABSTAINED_CAPTION = (
+    "No area named: this region was not read reliably enough to name one (see the reason)."
+)
+
 #: a ROI is rejected for its image when more than this share of its tissue fields is
 #: unfit to read: the few left are no sound basis for a verdict
 MAX_FLAGGED_SHARE = 0.5

@@ -268,6 +268,19 @@ def scale_summary(res: RoiScale) -> str:
     )
 
 
+def too_few_left_rejection(res: RoiScale, votes_left: int, min_votes: int) -> str:
+    """The rejection reason when the fields that abstained by the field rule (see
+    :func:`scale_summary`) leave fewer than ``min_votes`` voting fields (``votes_left``);
+    else ``""``. It states what was read, not that the pixel size is wrong: a correctly
+    scaled region loses fields this way too (docs/your_scans.md)."""
+    if votes_left >= min_votes or not res.flagged.any():
+        return ""
+    return (
+        f"{scale_summary(res)}; {votes_left} voting field{'s' if votes_left != 1 else ''} "
+        f"left, fewer than the {min_votes} needed to name an area"
+    )
+
+
 def thickness_rejection(
     measurements: dict, stated_um: float, limits: ScaleLimits = DEFAULT_SCALE_LIMITS
 ) -> str:
