@@ -95,7 +95,9 @@ def _read_rois(path: str, pixel_size_um: float) -> list:
 
 
 def _print_one(res) -> None:
-    flag = "REJECTED — not a known area" if res.rejected else f"{res.probability:.0%}"
+    flag = f"{res.probability:.0%}"
+    if res.rejected:
+        flag = "NOT NAMED — see the reason" if res.rejection_reason else "REJECTED — not a known area"
     print(f"area:        {res.area} ({res.area_name})  [{flag}]")
     print(f"open-set:    score {res.ood_score:.2f} (threshold {res.threshold:.2f})")
     alts = ", ".join(f"{a} {p:.0%}" for a, p in res.top_k)

@@ -9,7 +9,7 @@ import pytest
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
-from cytowords.napari.describe.results import REJECTED_LABEL
+from cytowords.napari.describe.results import ABSTAINED_LABEL, REJECTED_LABEL
 from cytowords.napari.describe.widget import DescribeWidget
 from cytowords.napari.events import Done, Loaded
 from cytowords.napari.io.layers import camera
@@ -54,7 +54,7 @@ def test_describe_sets_features_text_colour_and_panel(widget, qtbot) -> None:
     text = list(layer.text.values)
     for i, row in f.iterrows():
         if row["rejected"]:
-            assert text[i] == REJECTED_LABEL
+            assert text[i] == (ABSTAINED_LABEL if row["reason"] else REJECTED_LABEL)
         else:
             assert text[i].startswith(row["area"]) and text[i].endswith("%")
             want = layer.metadata["cytowords_colors"][row["area"]]
@@ -400,6 +400,14 @@ def test_describe_jobs_abstain_for_the_section(tiny_bundle) -> None:
     assert done[why].rejected and done[why].rejection_reason == why
     assert done[why].n_voting == 0 and done[why].area == "__none__"
     assert done[""].rejection_reason != why and done[""].n_voting > 0
+    # set aside, not judged: its own caption and canvas text, not "not a known area"
+    from cytowords.describe.result import ABSTAINED_CAPTION
+    from cytowords.napari.describe.results import label_text
+
+    assert done[why].caption == ABSTAINED_CAPTION
+    row = {"status": "done", "rejected": True}
+    assert label_text({**row, "reason": why}) == ABSTAINED_LABEL
+    assert label_text({**row, "reason": ""}) == REJECTED_LABEL
 
 
 def test_cell_statistics_checkbox_reaches_the_jobs(widget) -> None:

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..io.layers import camera
-from .results import REJECTED_COLOR, label_text
+from .results import ABSTAINED_LABEL, REJECTED_COLOR, REJECTED_LABEL, label_text
 
 COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
 
@@ -52,7 +52,8 @@ def detail_text(row: int, r: dict) -> str:
     if r.get("status") != "done":
         return f"{head}: {escape(_status(r) or 'not described yet')}"
     if bool(r.get("rejected")):
-        head += f" — <span style='color:{REJECTED_COLOR}'>✕ not a known area</span>"
+        label = ABSTAINED_LABEL if r.get("reason") else REJECTED_LABEL
+        head += f" — <span style='color:{REJECTED_COLOR}'>{label}</span>"
     else:
         p = r.get("probability")
         pct = f", {100 * p:.0f}%" if p is not None and np.isfinite(p) else ""

@@ -36,6 +36,8 @@ PENDING_COLOR = "#ffd700"
 STALE_COLOR = "#9e9e9e"
 ERROR_COLOR = "#ff00ff"
 REJECTED_LABEL = "✕ not a known area"
+#: a ROI set aside with a reason before the model's verdict (image, scale, too few fields)
+ABSTAINED_LABEL = "✕ no area named"
 
 DEFAULTS: dict[str, Any] = {
     "roi_id": -1,
@@ -76,11 +78,12 @@ def area_color(area: str) -> str:
 
 
 def label_text(row: dict[str, Any]) -> str:
-    """Canvas text of one ROI: ``"hOc1 93%"``, ``"✕ not a known area"`` or its state."""
+    """Canvas text of one ROI: ``"hOc1 93%"``, ``"✕ not a known area"`` (``"✕ no area
+    named"`` when it was set aside with a reason) or its state."""
     status = row.get("status", "new")
     if status == "done":
         if bool(row.get("rejected")):
-            return REJECTED_LABEL
+            return ABSTAINED_LABEL if row.get("reason") else REJECTED_LABEL
         p = row.get("probability")
         pct = "" if p is None or not np.isfinite(p) else f" {100 * float(p):.0f}%"
         return f"{row.get('area', '')}{pct}"
