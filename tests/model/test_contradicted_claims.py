@@ -73,20 +73,11 @@ def test_without_a_readout_nothing_is_contradicted():
 
 
 @pytest.fixture()
-def fixed_bundle(tiny_bundle, monkeypatch):
-    """The tiny bundle (its captioner reads the embedding only) whose language model writes
-    the caption of the ``text`` attribute whatever it reads."""
-    from cytowords.model import load_bundle
-
-    b = load_bundle(tiny_bundle, device="cpu")
-    assert not b.uses_readout
-    b.text = GRANULAR_44
-
-    def generate(feats, max_new_tokens=96, prompts=None):
-        return [b.text] * len(feats)
-
-    monkeypatch.setattr(b.captioner, "generate", generate)
-    return b
+def fixed_bundle(text_bundle):
+    """The shared text bundle writing GRANULAR_44."""
+    assert not text_bundle.uses_readout
+    text_bundle.text = GRANULAR_44
+    return text_bundle
 
 
 def test_every_bundle_shows_only_what_the_readout_allows(fixed_bundle):

@@ -89,18 +89,10 @@ def test_what_the_numbers_are_about():
 
 
 @pytest.fixture()
-def fixed_bundle(tiny_bundle, monkeypatch):
-    """The tiny bundle whose language model writes the ``text`` attribute whatever it reads."""
-    from cytowords.model import load_bundle
-
-    b = load_bundle(tiny_bundle, device="cpu")
-    b.text = THICK_4P
-
-    def generate(feats, max_new_tokens=96, prompts=None):
-        return [b.text] * len(feats)
-
-    monkeypatch.setattr(b.captioner, "generate", generate)
-    return b
+def fixed_bundle(text_bundle):
+    """The shared text bundle writing THICK_4P."""
+    text_bundle.text = THICK_4P
+    return text_bundle
 
 
 def test_the_bundle_shows_the_measured_numbers(fixed_bundle):
