@@ -10,8 +10,8 @@ do not matter, only the shape:
   minimum in the upper 20 % of the depth, read beyond the pia's edge (:data:`PIA_EDGE_UM`:
   there the profile still mixes in the glass or the meninges above it); the dense band is
   the first local maximum below it with a prominence of at least :data:`L1_BAND_MIN` of
-  the range (where there is none, the highest point in the upper 45 % of the depth). With the
-  traverses' own profiles given, the border is read on each and their median taken
+  the range (where there is none, the highest point in the upper 45 % of the depth). With
+  the traverses' own profiles given, the border is read on each and their median taken
   (:func:`layer_i_bottom`): the border's depth varies along the ribbon, and the mean
   profile blurs it.
 - **Inner granular layer IV** is a local maximum between relative depths
@@ -347,7 +347,7 @@ def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
     """Relative depth of the layer I / II border on one smoothed profile ``p``: half-way up
     from the pale band (the minimum at relative depths ``edge`` to 0.2) to the first local
     maximum below it with a prominence of at least :data:`L1_BAND_MIN` of the range (where
-    there is none, the highest point above 0.45 relative depth); NaN when not found."""
+    there is none, the highest point at relative depths below 0.45); NaN when not found."""
     rng = float(p.max() - p.min())
     top = (depth < 0.2) & (depth >= edge)
     if not top.any():
