@@ -118,6 +118,10 @@ def test_truth_of_a_synthetic_brain_and_its_noisy_readout():
         )
         assert abs(np.median(rel) - err.thickness_bias) < 0.015
         assert abs(rel.std() / err.thickness_rel_sd - 1) < 0.15
+        # layer I's width: the measured median error and robust SD
+        l1 = np.array([v["layer_i_mm"] * 1000.0 for v in measured]) - t.layer_i_um
+        assert abs(np.median(l1) - err.layer_i_bias_um) < 6.0
+        assert abs(l1.std() / err.layer_i_sd_um - 1) < 0.15
         # the readout never calls a cortex agranular: 4a reads granular (a false band) or
         # undecided, at the rate measured on this kind of scan
         types = [v["cortex_type"] for v in measured]

@@ -5,8 +5,15 @@ The profile is a grey-level-index / optical-density profile resampled to relativ
 (``range = max - min`` over the cortex), so the stain strength and the scanner's contrast
 do not matter, only the shape:
 
-- **Layer I** ends where the profile first rises half-way from its minimum under the pia
-  to the first maximum below it (the cell-dense layer II/III).
+- **Layer I** ends where the profile first rises half-way from the pale band under the
+  pia to the first dense band below it (layer II): the pale band's level is the profile's
+  minimum in the upper 20 % of the depth, read beyond the pia's edge (:data:`PIA_EDGE_UM`:
+  there the profile still mixes in the glass or the meninges above it); the dense band is
+  the first local maximum below it with a prominence of at least :data:`L1_BAND_MIN` of
+  the range (where there is none, the highest point in the upper 45 % of the depth). With
+  the traverses' own profiles given, the border is read on each and their median taken
+  (:func:`layer_i_bottom`): the border's depth varies along the ribbon, and the mean
+  profile blurs it.
 - **Inner granular layer IV** is a local maximum between relative depths
   :data:`IV_RANGE` (between the pyramidal layers III and V) whose topographic prominence
   (height above the higher of the two minima around it) is at least
@@ -45,6 +52,16 @@ from scipy.signal import find_peaks, peak_widths
 from .vector import IV_PRESENT
 
 IV_RANGE = (0.3, 0.72)
+#: the profile within this distance (µm) under the pia is not read for layer I's pale
+#: band: the pia's edge, blurred by the profile's smoothing and pixels, mixes in the glass
+#: or meninges above it (about two 16 µm profile pixels)
+PIA_EDGE_UM = 30.0
+#: layer I's dense band beneath (layer II) is the first local maximum with at least this
+#: prominence (share of the profile's range): the profile's noise and a single dense row
+#: make smaller ones
+L1_BAND_MIN = 0.10
+#: layer I is read per traverse when at least this many traverse profiles are given
+L1_MIN_TRAVERSES = 3
 #: a layer border needs a feature of at least this share of the profile's range
 BORDER_MIN = 0.06
 #: confidence 1 for a feature of this share of the range (linear below)
@@ -155,9 +172,19 @@ def _json(v):
     return v
 
 
-def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> LayerEstimate:
+def analyse_profile(
+    profile: np.ndarray,
+    thickness_um: float = float("nan"),
+    traverse_profiles: np.ndarray | None = None,
+    pia_edge_um: float = PIA_EDGE_UM,
+) -> LayerEstimate:
     """Layer I, layer IV, cortex type and laminar contrast of a profile sampled at equally
-    spaced relative depths (bin centres, pia first; any length >= 20)."""
+    spaced relative depths (bin centres, pia first; any length >= 20). ``thickness_um``:
+    the thickness the profile spans (µm; widths are NaN without it). ``traverse_profiles``
+    ``(k, n)``: the profiles of the traverses ``profile`` is the mean of; with at least
+    :data:`L1_MIN_TRAVERSES`, layer I's border is the median of theirs
+    (:func:`layer_i_bottom`). ``pia_edge_um``: the depth under the pia (µm) not read for
+    layer I's pale band (:data:`PIA_EDGE_UM`)."""
     p = np.asarray(profile, dtype=np.float64)
     n = len(p)
     if n < 20 or not np.all(np.isfinite(p)):
@@ -175,7 +202,7 @@ def analyse_profile(profile: np.ndarray, thickness_um: float = float("nan")) -> 
         if contrast < CONTRAST_BANDS[1]
         else "sharp"
     )
-    l1 = _layer_i(ps, depth)
+    l1 = layer_i_bottom(p, thickness_um, traverse_profiles, pia_edge_um)
     iv = _layer_iv(ps, depth, rng)
     prom, top, bottom = iv
     if prom >= IV_KONIO and (bottom - top) >= IV_KONIO_WIDTH:
@@ -289,14 +316,49 @@ def layer_borders(
     return dict(sorted(out.items(), key=lambda kv: LAYER_ORDER.index(kv[0])))
 
 
-def _layer_i(p: np.ndarray, depth: np.ndarray) -> float:
-    """Relative depth of the layer I / II border (see module docstring)."""
-    top = depth < 0.2
+def layer_i_bottom(
+    profile: np.ndarray,
+    thickness_um: float = float("nan"),
+    traverse_profiles: np.ndarray | None = None,
+    pia_edge_um: float = PIA_EDGE_UM,
+) -> float:
+    """Relative depth of the layer I / II border (see module docstring): the median of the
+    borders read on each of ``traverse_profiles`` (``(k, n)``, at least
+    :data:`L1_MIN_TRAVERSES` rows; those where none is found left out), else read on the
+    mean ``profile``; NaN when none is found. ``thickness_um`` (µm) converts
+    ``pia_edge_um`` to relative depth (without it the pale band is read from the pia)."""
+    p = np.asarray(profile, dtype=np.float64)
+    n = len(p)
+    depth = (np.arange(n) + 0.5) / n
+    edge = pia_edge_um / thickness_um if np.isfinite(thickness_um) and thickness_um > 0 else 0.0
+    sigma = max(0.5, n / 100.0)
+    if traverse_profiles is not None and len(traverse_profiles) >= L1_MIN_TRAVERSES:
+        tp = np.asarray(traverse_profiles, dtype=np.float64)
+        if tp.ndim == 2 and tp.shape[1] == n and np.all(np.isfinite(tp)):
+            each = [
+                _layer_i(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge) for q in tp
+            ]
+            if np.isfinite(each).any():
+                return float(np.nanmedian(each))
+    return _layer_i(gaussian_filter1d(p, sigma, mode="nearest"), depth, edge)
+
+
+def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
+    """Relative depth of the layer I / II border on one smoothed profile ``p``: half-way up
+    from the pale band (the minimum at relative depths ``edge`` to 0.2) to the first local
+    maximum below it with a prominence of at least :data:`L1_BAND_MIN` of the range (where
+    there is none, the highest point at relative depths below 0.45); NaN when not found."""
+    rng = float(p.max() - p.min())
+    top = (depth < 0.2) & (depth >= edge)
+    if not top.any():
+        top = depth < 0.2
     i_min = int(np.argmin(np.where(top, p, np.inf)))
     below = (depth > depth[i_min]) & (depth < 0.45)
-    if not below.any():
+    if not below.any() or rng <= 0:
         return float("nan")
-    i_max = int(np.argmax(np.where(below, p, -np.inf)))
+    peaks, _ = find_peaks(p, prominence=L1_BAND_MIN * rng)
+    peaks = peaks[below[peaks]]
+    i_max = int(peaks[0]) if len(peaks) else int(np.argmax(np.where(below, p, -np.inf)))
     half = (p[i_min] + p[i_max]) / 2
     for i in range(i_min, i_max + 1):
         if p[i] >= half:

@@ -31,7 +31,14 @@ from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
 from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
-from .layers import LayerEstimate, analyse_profile, iv_from_cells, with_cell_iv, with_grain_iv
+from .layers import (
+    PIA_EDGE_UM,
+    LayerEstimate,
+    analyse_profile,
+    iv_from_cells,
+    with_cell_iv,
+    with_grain_iv,
+)
 from .polygon import as_vertices, polygon_mask
 from .ribbon import segment, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
@@ -435,7 +442,9 @@ def measure_roi(
     out.profile_sd = profiles.std(0)
     out.profile_p10 = np.percentile(profiles, 10, axis=0)
     out.profile_p90 = np.percentile(profiles, 90, axis=0)
-    out.layers = analyse_profile(out.profile_mean, med * 1000.0)
+    out.layers = analyse_profile(
+        out.profile_mean, med * 1000.0, profiles, pia_edge_um=max(PIA_EDGE_UM, 2 * p)
+    )
     ok_w = widths[np.isfinite(widths)]
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
