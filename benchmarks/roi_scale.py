@@ -36,6 +36,11 @@ limits (``head_band``: the 2.5–97.5 % range of the head medians of ROIs with a
     python benchmarks/roi_scale.py [--brains 203 204] [--side-mm 8] [--per-area 1] [--max-rois 20]
     python benchmarks/roi_scale.py --calibrate --stated 1 --per-area 3 --max-rois 60
     python benchmarks/roi_scale.py --brains 100 101 --scale-views 1   # re-reads with 1 view
+    python benchmarks/roi_scale.py --brains 100 101 --factors   # no re-reads: no field rule
+
+``--factors`` sets the re-reads' factors (``ScaleLimits.factors``; none: no field rule and
+no ROI gain rule, the head and thickness rules stay). Per stated factor it also prints the
+median wall and CPU time of the checked description per ROI.
 """
 
 from __future__ import annotations
@@ -60,13 +65,20 @@ from cytowords.synth import virtual_section
 
 
 def describe_rows(
-    d: Describer, sections: dict, stated: float, a, verdicts: list | None = None
+    d: Describer,
+    sections: dict,
+    stated: float,
+    a,
+    verdicts: list | None = None,
+    times: list | None = None,
 ) -> list[dict]:
     """Per ROI: truth, the verdict with ``d``'s check (``after``) and without any scale
     check (``before``: the same describer with ``scale=None``, no readout), with the
     section check (``section``) and with it or the section's measured thickness
     (``thick``, :func:`section_thickness`). ``verdicts`` collects per section ``(suspect
-    by the check, suspect by the thickness)``."""
+    by the check, suspect by the thickness)``; ``times`` per ROI ``(wall s, CPU s)`` of
+    the checked description (the head rule applied afterwards: its re-reads run even where
+    the head would have ended the check)."""
     rng = np.random.default_rng(a.seed)
     plain = replace(d.params, scale=None, measure=False)
     head_limits = replace(DEFAULT_SCALE_LIMITS, head_band=a.head_band)
@@ -94,7 +106,10 @@ def describe_rows(
         keep = np.sort(rng.permutation(len(picked))[: a.max_rois])
         for roi, area in [picked[i] for i in keep]:
             roi_s = Roi(roi.vertices * stated)
+            t0, c0 = time.perf_counter(), time.process_time()
             r = d.describe_roi(s, roi_s)
+            if times is not None:
+                times.append((time.perf_counter() - t0, time.process_time() - c0))
             # --calibrate needs the checked descriptions only
             before = r.area if a.calibrate else d.describe_roi(s, roi_s, params=plain).area
             thick = (r.measurements.get("thickness_mm") or {}).get("estimated_true")
@@ -169,6 +184,14 @@ def main() -> None:
         "--scale-views", type=int, default=None, help="views of the re-reads (ScaleLimits.views)"
     )
     ap.add_argument(
+        "--factors",
+        type=float,
+        nargs="*",
+        default=DEFAULT_SCALE_LIMITS.factors,
+        help="the field rule's re-read factors (ScaleLimits.factors; none: no re-reads, "
+        "no field rule and no ROI gain rule)",
+    )
+    ap.add_argument(
         "--no-thickness",
         action="store_true",
         help="skip the section's measured thickness (its columns then equal the check's)",
@@ -184,7 +207,9 @@ def main() -> None:
     torch.set_num_threads(1)
     brains = a.brains or ([100, 101] if a.calibrate else [203, 204])
     # the head rule is applied to the descriptions afterwards (describe_rows)
-    limits = replace(DEFAULT_SCALE_LIMITS, views=a.scale_views, head_band=None)
+    limits = replace(
+        DEFAULT_SCALE_LIMITS, views=a.scale_views, head_band=None, factors=tuple(a.factors)
+    )
     if a.calibrate:  # collect the ROI statistics without the ROI rules deciding
         limits = replace(limits, max_flagged_share=1.0, roi_margin=np.inf, thickness_tolerance=0.0)
     d = Describer(a.model, device="cpu", params=DescribeParams(max_new_tokens=4, scale=limits))
@@ -204,7 +229,8 @@ def main() -> None:
     for k in a.stated:
         t0, c0 = time.perf_counter(), time.process_time()
         verdicts: list = []
-        rows = describe_rows(d, sections, k, a, verdicts)
+        times: list = []
+        rows = describe_rows(d, sections, k, a, verdicts, times)
         nb, wb = _named(rows, "before")
         na, wa = _named(rows, "after")
         nh, wh = _named(rows, "head")
@@ -222,6 +248,12 @@ def main() -> None:
             f"| {n_check}, {n_either} of {len(verdicts)} "
             f"| {nt:.3f} | {wt:.3f} ({t_wrong} of {round(nt * len(rows))}) |"
             f"  ({time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU)",
+            flush=True,
+        )
+        tw, tc = np.array(times).T
+        print(
+            f"    ×{k:g}: checked describe per ROI median {np.median(tw):.3f} s wall, "
+            f"{np.median(tc):.3f} s CPU (mean {tc.mean():.3f} s CPU, {len(tc)} ROIs)",
             flush=True,
         )
         npl, wpl = _named(rows, "plugin")
