@@ -51,8 +51,12 @@ PALE_EDGE = dict(edge=0.0, levels=(0.55, 1.0, 0.8, 0.9))
 #: not that band, is the dense band layer I rises to (else the border falls in layer III)
 FAINT_II = dict(levels=(0.35, 0.7, 0.45, 1.5))
 
+#: a pial edge denser than layer II (pia-arachnoid and marginal glia stained in a Nissl
+#: section): a thin dense line at the surface is not layer II
+DENSE_PIA = dict(edge=1.3)
 
-@pytest.mark.parametrize("case", [{}, PALE_EDGE, FAINT_II])
+
+@pytest.mark.parametrize("case", [{}, PALE_EDGE, FAINT_II, DENSE_PIA])
 @pytest.mark.parametrize("l1_um", [150.0, 200.0, 300.0])
 def test_layer_i_width_on_hand_made_profiles(case, l1_um):
     # within 35 µm: the profile's smoothing (one sample, 25 µm here) carries a glass-pale
