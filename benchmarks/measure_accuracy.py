@@ -15,7 +15,12 @@ within 60 µm or 30 % as caption claims are scored).
 (``scan_from``: the same pixels, so layer IV comes from the profile alone, as on
 BigBrain's 20 µm/px); by default the scan has 2 µm/px and layer IV is read from the grain
 at 4 µm/px. The last lines print the readout's error rates as ``ReadoutNoise`` uses them
-(``training/data/readout_truth.py``), with their counts.
+(``training/data/readout_truth.py``), with their counts: against the area's truth in that
+brain (``brain_truth``: ``FINE_SCAN``, ``COARSE_SCAN``, the training noise) and against
+the region's own truth (the thickness perpendicular to the surface and layer I's width,
+medians over the ROI's cortex of the area: ``FINE_SCAN_REGION``, ``COARSE_SCAN_REGION``,
+the evaluation's), and how often the region's truth, read without error, is within a
+claim's tolerance of the area's.
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
@@ -428,6 +433,13 @@ def main() -> None:
     claim_th: list[float] = []
     claim_l1: list[float] = []
     claim_l1_truth: list[float] = []
+    #: against the region's own truth (median over the ROI's cortex of the area)
+    region_th: list[float] = []
+    region_l1: list[float] = []
+    region_l1_truth: list[float] = []
+    #: the region's truth read without error, against the area's truth in that brain
+    ceiling_th: list[bool] = []
+    ceiling_l1: list[bool] = []
     true_err: list[float] = []
     flags: dict[tuple[bool, bool], int] = {}
     confusion: dict[tuple[str, str], int] = {}
@@ -476,6 +488,13 @@ def main() -> None:
             claim_th.append(np.log(r.thickness_mm / claim_truth.thickness_mm))
             claim_l1.append(r.layers.layer_i_width_um - claim_truth.layer_i_um)
             claim_l1_truth.append(claim_truth.layer_i_um)
+            region_th.append(np.log(r.thickness_mm / perp))
+            region_l1.append(r.layers.layer_i_width_um - tr["layer_i_width_um"])
+            region_l1_truth.append(tr["layer_i_width_um"])
+            ceiling_th.append(abs(perp - claim_truth.thickness_mm) <= 0.15 * claim_truth.thickness_mm)
+            ceiling_l1.append(
+                within_layer_i(tr["layer_i_width_um"] - claim_truth.layer_i_um, claim_truth.layer_i_um)
+            )
             print(
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
                 f"({e:+.0%}), n={r.n_traverses}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
@@ -526,6 +545,20 @@ def main() -> None:
             f"{sum(t != 'undecided' for t in rates['agranular'])}/{len(rates['agranular'])}, "
             f"oblique {obl}/{n}, missing {missed}/{n + missed}"
         )
+        rth, rl1 = np.array(region_th), np.array(region_l1)
+        print(
+            "ReadoutNoise against the region's truth (the thickness perpendicular to the surface "
+            "and layer I's width, medians over the ROI's cortex of the area; median and MAD / "
+            f"{Z50}): thickness_bias {np.median(rth):+.3f}, thickness_rel_sd {_mad(rth):.3f} "
+            f"(log; off by > 15 %: {int(np.sum(np.abs(np.exp(rth) - 1) > 0.15))}/{n}), "
+            f"layer_i_sd_um {_mad(rl1):.0f} (median {np.median(rl1):+.0f}; within 60 µm or 30 %: "
+            f"{int(np.sum(within_layer_i(rl1, np.array(region_l1_truth))))}/{n})"
+        )
+        print(
+            "the region's truth read without error against the area's truth in that brain: "
+            f"thickness within 15 % {int(np.sum(ceiling_th))}/{n}, layer I within 60 µm or 30 % "
+            f"{int(np.sum(ceiling_l1))}/{n}"
+        )
         wrong = [f"{row[0]} {row[6]}" for row in iv_rows if row[3] != "undecided" and not row[2]]
         print(f"layer IV shown without one in the truth: {', '.join(wrong) or 'none'}")
         print_confusion(confusion)
@@ -567,6 +600,12 @@ def main() -> None:
                 f"  {name:>3}: {np.median(np.abs(e[:, 0])):.0%} (bias {np.median(e[:, 0]):+.0%}); "
                 f"{np.median(np.abs(e[:, 1])):.0%} (bias {np.median(e[:, 1]):+.0%}), n={len(e)}"
             )
+
+
+def within_layer_i(err_um, truth_um):
+    """Whether a layer I width off by ``err_um`` (µm) from ``truth_um`` (µm) is within a
+    caption claim's tolerance (60 µm or 30 %, as claims are scored)."""
+    return (np.abs(err_um) <= 60.0) | (np.abs(err_um) <= 0.3 * np.asarray(truth_um))
 
 
 def write_records(path: str, records: list[dict]) -> None:

@@ -165,6 +165,17 @@ def test_headline_report_on_tiny_bundle(bundle, tmp_path, monkeypatch):
         return caption(self, emb, *a, **kw)
 
     monkeypatch.setattr(ModelBundle, "caption", counting_caption)
+    from cytowords.training.data import readout_truth
+
+    regions = []
+    region_truths = readout_truth.region_truths
+
+    def kept_region_truths(brains, labels, *a, **kw):
+        got = region_truths(brains, labels, *a, **kw)
+        regions.append((list(brains), list(labels), got))
+        return got
+
+    monkeypatch.setattr(readout_truth, "region_truths", kept_region_truths)
     out = tmp_path / "eval"
     opts = EvalOptions(
         model=str(bundle),
@@ -192,6 +203,23 @@ def test_headline_report_on_tiny_bundle(bundle, tmp_path, monkeypatch):
     assert p["captioned"] == sum(captioned_rows) <= n_labels < labels
     claims = h["caption_claims"]
     assert claims["n_captions"] == h["table"]["ours"]["_counts"]["captioned_in_scope"] > 0
+    # both referents: the region's own truth (the headline figure) and the area's in that
+    # brain, for the same captions read with the same simulated readouts
+    area_claims = h["caption_claims_area"]
+    assert claims["referent"] == "region" and area_claims["referent"] == "area"
+    for key in ("n_captions", "verbatim_training_share", "claim_accuracy_vs_readout"):
+        assert area_claims[key] == claims[key]
+    assert p["caption_readout_noise"]["fine"]["thickness_rel_sd"] == pytest.approx(0.071)
+    # the claims are scored against the truth of each captioned field's region
+    ((brains, labels, got),) = regions
+    inside = [(b, a, t) for b, a, t in zip(brains, labels, got) if a in AREAS]
+    assert len(inside) == claims["n_captions"]
+    step = max(1, len(inside) // 8)
+    for ex, (_, a, t) in zip(claims["examples"], inside[::step]):
+        assert ex["area"] == a and ex["true_thickness_mm"] == round(t.thickness_mm, 2)
+    for ex, (b, a, _) in zip(area_claims["examples"], inside[::step]):
+        area_mm = readout_truth.brain_truth(int(b), a).thickness_mm
+        assert ex["true_thickness_mm"] == round(area_mm, 2)
     t = h["table"]
     assert set(t) >= {"ours", "ours_pure", "gli_profile", "readout_features", "chance"}
     acc = t["ours"]["classification_accuracy"]

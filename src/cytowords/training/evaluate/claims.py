@@ -1,7 +1,13 @@
 """Do the captions say something about *this* tissue, and is it true?
 
-Four numbers on captioned in-scope test fields, against the generator's truth for each
-field's brain and area (:func:`cytowords.training.data.readout_truth.brain_truth`):
+Four numbers on captioned in-scope test fields, against the generator's truth. A shown
+statement ("the cortex here is about 2.7 mm thick") is about the region the user drew, so
+for fields of a section (the headline) its referent is the truth of the field's own region
+(:func:`cytowords.training.data.readout_truth.region_truths`: the local thickness and
+layer I width over the field's cortex; ``referent`` ``region``); the same captions are
+also scored against the truth of the field's area in that brain
+(:func:`cytowords.training.data.readout_truth.brain_truth`; ``referent`` ``area``, the
+only one for sampler fields, which have no section around them):
 
 - **claim accuracy**: share of the numeric and categorical statements in the captions that
   agree with the truth (:func:`claim_checks`): a cortical thickness in mm (within
@@ -20,8 +26,10 @@ field's brain and area (:func:`cytowords.training.data.readout_truth.brain_truth
 
 Each field gets the readout vector the readout would measure in the field's region, as
 ``cytowords describe`` measures the user's ROI: simulated from the truth with the readout's
-errors (:func:`~cytowords.training.data.readout_truth.simulated_vectors`; a 2 mm test
-field alone holds no pia-to-white-matter traverse to measure), each field read from a fine
+errors measured against that truth (:func:`~cytowords.training.data.readout_truth.simulated_vectors`;
+the region's truth with :data:`~cytowords.training.data.readout_truth.REGION_NOISE` for
+fields of a section, the area's with the training noise otherwise; a test field alone
+holds no pia-to-white-matter traverse to measure), each field read from a fine
 scan (layer IV also from the grain) or a coarse one (the profile alone) as
 :class:`~cytowords.training.data.readout_truth.ReadoutNoise` draws them; the four numbers
 are also reported per kind of scan (``by_scan``). A readout-conditioned
@@ -55,8 +63,20 @@ from cytowords.measure.vector import (
     vector_values,
 )
 
-from ..data.readout_truth import SCANS, FieldTruth, brain_truth, draw_scans, simulated_vectors
+from ..data.readout_truth import (
+    SCANS,
+    FieldTruth,
+    ReadoutNoise,
+    brain_truth,
+    draw_scans,
+    simulated_vectors,
+)
 
+#: what a caption's statements are scored against: ``region``, the truth of the field's
+#: own region (:func:`~cytowords.training.data.readout_truth.region_truths`: the cortex
+#: here), or ``area``, the truth of its area in that brain
+#: (:func:`~cytowords.training.data.readout_truth.brain_truth`)
+REFERENTS = ("region", "area")
 THICKNESS_TOL = 0.15
 LAYER_I_TOL_UM = 60.0
 SPECIFICITY_RATIO = 1.2
@@ -198,16 +218,31 @@ def _share(flags: Sequence[bool]) -> float:
 
 
 def field_readouts(
-    bundle, labels: np.ndarray, brains: np.ndarray, seed: int = 0
+    bundle,
+    labels: np.ndarray,
+    brains: np.ndarray,
+    seed: int = 0,
+    truths: Sequence[FieldTruth | None] | None = None,
+    noise: ReadoutNoise = ReadoutNoise(),
 ) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None]:
     """The generator's truth per field (``labels``: area ids or ``__none__``; ``brains``:
     synthetic brain seeds; None for ``__none__``) and, for a bundle with a captioner, each
-    field's readout vector simulated from that truth, as the user's ROI would be measured,
-    and the kind of scan (:data:`~cytowords.training.data.readout_truth.SCANS`) it was
-    simulated for (both None for a bundle without one)."""
-    truths = [
-        None if str(a) == NONE_ID else brain_truth(int(b), str(a)) for a, b in zip(labels, brains)
-    ]
+    field's readout vector simulated from that truth with the errors ``noise``, as the
+    user's ROI would be measured, and the kind of scan
+    (:data:`~cytowords.training.data.readout_truth.SCANS`) it was simulated for (both None
+    for a bundle without one). ``truths``: each field's truth (default: the area's in that
+    brain, :func:`~cytowords.training.data.readout_truth.brain_truth`, read with the errors
+    measured against it; for fields of a section, the region's own truth,
+    :func:`~cytowords.training.data.readout_truth.region_truths`, read with
+    :data:`~cytowords.training.data.readout_truth.REGION_NOISE`)."""
+    if truths is None:
+        truths = [
+            None if str(a) == NONE_ID else brain_truth(int(b), str(a))
+            for a, b in zip(labels, brains)
+        ]
+    truths = list(truths)
+    if len(truths) != len(labels):
+        raise ValueError(f"{len(truths)} truths for {len(labels)} fields")
     if bundle.captioner is None:
         return truths, None, None
     # each brain its own draw: two ranges that caption the same areas in the same order
@@ -219,7 +254,9 @@ def field_readouts(
         rows = np.flatnonzero(keys == key)
         brain_seed = int(np.random.SeedSequence([seed + 29, int(key)]).generate_state(1)[0])
         scans[rows] = draw_scans(len(rows), brain_seed)
-        vectors[rows] = simulated_vectors([truths[i] for i in rows], brain_seed, scans=scans[rows])
+        vectors[rows] = simulated_vectors(
+            [truths[i] for i in rows], brain_seed, noise, scans=scans[rows]
+        )
     return truths, vectors, scans
 
 
@@ -232,16 +269,23 @@ def _brain_key(brain: object) -> int:
 
 
 def caption_readouts(
-    bundle, labels: np.ndarray, brains: np.ndarray, idx: np.ndarray, seed: int = 0
+    bundle,
+    labels: np.ndarray,
+    brains: np.ndarray,
+    idx: np.ndarray,
+    seed: int = 0,
+    truths: Sequence[FieldTruth | None] | None = None,
+    noise: ReadoutNoise = ReadoutNoise(),
 ) -> tuple[list[FieldTruth | None], np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """:func:`field_readouts` of the fields ``idx`` of a set of ``len(labels)`` fields
-    (truths, vectors, kinds of scan), and the readout array ``(N, READOUT_DIM)`` to caption
-    the set with (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated
-    vectors in the rows ``idx``, "missing" elsewhere; returned as ``(truths, vectors, rows,
-    scans)``, the last three None for bundles without a captioner."""
+    (truths, vectors, kinds of scan; ``truths``, ``noise``: of the fields ``idx``, as
+    there), and the readout array ``(N, READOUT_DIM)`` to caption the set with
+    (:func:`~cytowords.training.evaluate.scoring.run_model`): the simulated vectors in the
+    rows ``idx``, "missing" elsewhere; returned as ``(truths, vectors, rows, scans)``, the
+    last three None for bundles without a captioner."""
     idx = np.asarray(idx, dtype=int)
     truths, vectors, scans = field_readouts(
-        bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed
+        bundle, np.asarray(labels)[idx], np.asarray(brains)[idx], seed, truths, noise
     )
     if vectors is None:
         return truths, None, None, None
@@ -257,14 +301,18 @@ def claim_report(
     training: dict[str, list[str]],
     vectors: np.ndarray | None = None,
     scans: np.ndarray | None = None,
+    referent: str = "area",
 ) -> dict:
-    """:func:`caption_scores` of captions of in-scope fields, plus what the captioner read
-    (``readout``), the scores per kind of scan each field's readout was simulated for
+    """:func:`caption_scores` of captions of in-scope fields against ``truths``, plus what
+    they are scored against (``referent``, one of :data:`REFERENTS`), what the captioner
+    read (``readout``), the scores per kind of scan each field's readout was simulated for
     (``by_scan``: ``fine``, ``coarse``; with ``scans``; specificity over pairs within one
     kind) and up to eight example captions."""
+    if referent not in REFERENTS:
+        raise ValueError(f"unknown referent {referent!r}; expected one of {REFERENTS}")
     known = {c for cs in training.values() for c in cs}
     areas = [str(a) for a in labels]
-    out = caption_scores(captions, areas, truths, known, vectors)
+    out = {"referent": referent, **caption_scores(captions, areas, truths, known, vectors)}
     out["readout"] = "simulated from truth" if vectors is not None else "none"
     if scans is not None:
         scans = np.asarray(scans).astype(str)

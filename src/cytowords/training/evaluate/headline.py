@@ -232,7 +232,12 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     ``opts.headline_captions`` fields per area are captioned, once each (freely, the
     paper's protocol; with the field's readout simulated from the truth: read by a
     readout-conditioned captioner, and what it contradicts left out of every caption, as
-    shown to the user), and the caption claims are scored on those same captions."""
+    shown to the user), and the caption claims are scored on those same captions: against
+    the truth of each field's own region (``caption_claims``; the readout simulated from
+    that truth with the errors measured against it,
+    :data:`~cytowords.training.data.readout_truth.REGION_NOISE`) and, beside it, against
+    the truth of its area in that brain (``caption_claims_area``)."""
+    from ..data.readout_truth import REGION_NOISE, brain_truth, region_truths
     from ..presets import get_preset
     from .baselines import chance, gli_baseline, training_captions
     from .claims import caption_readouts, claim_report
@@ -265,8 +270,23 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     t_set = time.time() - t0
     say(f"section test set: {len(test)} fields from brains {brains[0]}..{brains[-1]}")
     cap_idx = caption_subset(test.labels, opts.headline_captions, opts.seed)
+    # each captioned field's readout simulated from its own region's truth with the errors
+    # measured against that truth; the claims are scored against the region's truth, and
+    # beside it against the area's truth in that brain
+    region = (
+        region_truths(
+            test.brain[cap_idx],
+            test.labels[cap_idx],
+            test.centres_um[cap_idx],
+            bundle.patch_px * bundle.pixel_size_um,
+            size_mm=tuple(opts.section_size_mm),
+            include_unseen=True,
+        )
+        if bundle.captioner is not None and len(cap_idx)
+        else None
+    )
     truths, vectors, readout, scans = caption_readouts(
-        bundle, test.labels, test.brain, cap_idx, opts.seed
+        bundle, test.labels, test.brain, cap_idx, opts.seed, region, REGION_NOISE
     )
     res, _ = run_model(
         bundle,
@@ -280,18 +300,29 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     )
     add_text_scores(res, test, atlas, scorer)
     claims: dict = {}
+    claims_area: dict = {}
     if bundle.captioner is not None and len(cap_idx):
         keep = test.kind[cap_idx] == "in_scope"
         sel = cap_idx[keep]
-        claims = claim_report(
-            [res.captions[i] for i in sel],
-            test.labels[sel].tolist(),
-            [t for t, k in zip(truths, keep) if k],
-            training_captions(atlas),
-            None if vectors is None else vectors[keep],
-            None if scans is None else scans[keep],
+        shown = [res.captions[i] for i in sel]
+        by_referent = {
+            "region": [t for t, k in zip(truths, keep) if k],
+            "area": [brain_truth(int(test.brain[i]), str(test.labels[i])) for i in sel],
+        }
+        claims, claims_area = (
+            claim_report(
+                shown,
+                test.labels[sel].tolist(),
+                by_referent[ref],
+                training_captions(atlas),
+                None if vectors is None else vectors[keep],
+                None if scans is None else scans[keep],
+                referent=ref,
+            )
+            for ref in ("region", "area")
         )
-        claims["captions"] = "free (the label-match captions), not anchored"
+        for c in (claims, claims_area):
+            c["captions"] = "free (the label-match captions), not anchored"
     t_model = time.time() - t0 - t_set
     truth = test.labels.astype(str)
     parsed = np.asarray(res.parsed or [None] * len(test), object)
@@ -404,6 +435,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
         "interval": "95 % percentile interval, brains resampled with replacement",
         "near_miss": nm.to_dict(),
         "generator": generator_key(),
+        "caption_readout_noise": REGION_NOISE.to_dict(),
         "readout_fields": int(len(methods.get("_readout_idx", []))),
         "readout_training_fields": int(methods.get("_readout_train_n", 0)),
         "baseline_training": methods.get("_baseline_train"),
@@ -417,6 +449,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     return {
         "table": table,
         "caption_claims": claims,
+        "caption_claims_area": claims_area,
         "unseen_areas": per_near,
         "protocol": protocol,
         "_set": test,
