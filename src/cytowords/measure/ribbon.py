@@ -71,14 +71,20 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
         return None
     glass = float(np.percentile(v, 99.0))
     od = np.log(glass / np.maximum(v, 1e-6))
-    t = float(threshold_otsu(od))
-    dark, bright = od[od > t], od[od <= t]
-    # glass present: a bright class near zero OD and a tissue class clearly darker
-    if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
-        return None
-    if np.median(bright) > 0.3 * np.median(dark) or np.median(dark) < 0.05:
-        return None
-    return glass, float(np.median(dark))
+    # glass present: a bright class near zero OD and a tissue class clearly darker; where
+    # white matter covers much of the slide the two-class split can fall between white and
+    # grey matter, so a three-class split (glass, white, grey) is tried as well
+    splits = [float(threshold_otsu(od))]
+    if np.ptp(od) > 0:
+        splits.append(float(threshold_multiotsu(od, classes=3)[0]))
+    for t in splits:
+        dark, bright = od[od > t], od[od <= t]
+        if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
+            continue
+        if np.median(bright) > 0.3 * np.median(dark) or np.median(dark) < 0.05:
+            continue
+        return glass, float(np.median(dark))
+    return None
 
 
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
@@ -234,7 +240,7 @@ def _white_matter(
     pale = tissue & (density <= t)
     # a smooth border: no spikes or pits of single pale or dense patches
     pale = ndi.gaussian_filter(pale.astype(np.float32), WM_SMOOTH_UM / pixel_um) > 0.5
-    pale = ndi.binary_fill_holes(pale) & tissue
+    pale = _fill_pits(pale, glass, pixel_um) & tissue
     # white matter lies under the cortex, beyond the reach of layer I: its cores are the
     # parts of pale components farther than LAYER_I_MAX_UM from the glass with an inscribed
     # radius of WM_MIN_RADIUS_UM (layer I, however wide, has none); white matter is the pale
@@ -263,6 +269,25 @@ def _white_matter(
         hit[1:] &= np.asarray(beyond) > 0.5
     hit[0] = False
     return hit[lab], wm_level, grey_level
+
+
+def _fill_pits(pale: np.ndarray, glass: np.ndarray, pixel_um: float) -> np.ndarray:
+    """``pale`` with its holes filled (dense specks and pits inside the white matter),
+    except a sulcus closed in the section: tissue at least 2 :data:`WM_MIN_RADIUS_UM` thick
+    ringed by white matter and itself ringing glass is the cortex of a sulcus whose banks
+    meet below and above the cut, not a pit."""
+    holes = ndi.binary_fill_holes(pale) & ~pale
+    lab, n = ndi.label(holes)
+    if n == 0:
+        return pale
+    thick = ndi.distance_transform_edt(holes) * pixel_um >= WM_MIN_RADIUS_UM
+    keep = np.zeros(n + 1, bool)
+    boxes = ndi.find_objects(lab)
+    for i in np.unique(lab[thick]):
+        box = boxes[i - 1]
+        inside = ndi.binary_fill_holes(lab[box] == i)
+        keep[i] = bool((inside & glass[box]).any())
+    return pale | (holes & ~keep[lab])
 
 
 def _laplace(grey: np.ndarray, glass: np.ndarray, wm: np.ndarray) -> np.ndarray:
