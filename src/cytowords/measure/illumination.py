@@ -5,8 +5,8 @@ flat-field corrected, a tilted lamp or vignetting leaves it brighter on one side
 density against one glass level then rises where the light is dimmer, and where the glass
 is dimmed by as much as the tissue darkens the light (a pale section), glass reads as
 tissue and no pia is found. The readout therefore takes the glass's level where it is
-seen and spreads it smoothly under the tissue, on the slide's coarsest level (once per
-slide, :func:`slide_field`):
+seen and spreads it smoothly under the tissue, on the slide's coarsest level (averaged to
+pixels of at least :data:`FIELD_PX_UM`; once per slide, :func:`slide_field`):
 
 1. *Glass seen*: light changes slowly across a slide while the tissue's edge is a step of
    about the tissue's OD, so the glass is the *flat* pixels (the log intensity changes by
@@ -52,6 +52,9 @@ FIELD_SIGMA_UM = 2000.0
 MIN_VARIATION = 0.03
 #: times the glass darker than the field is dropped and the field fitted again
 REFITS = 3
+#: the field is found on pixels of at least this size (µm): the coarsest level, averaged in
+#: blocks when it is finer
+FIELD_PX_UM = 100.0
 #: at most this many px per side of the coarsest level are used (as ``slide_reference``)
 MAX_PX = 4096
 
@@ -223,8 +226,16 @@ def slide_field(levels: list, pixel_size_um: list[float]) -> tuple[np.ndarray, f
     if key is not None and key in _CACHE:
         return _CACHE[key]
     img = np.asarray(lev[:MAX_PX, :MAX_PX], dtype=np.float64)
-    found = field_from(img, float(pixel_size_um[-1]))
-    out = None if found is None else (found[0], float(pixel_size_um[-1]), found[1])
+    px = float(pixel_size_um[-1])
+    # flatness is judged per pixel: at about FIELD_PX_UM the tissue's edge is a step of a
+    # pixel or two (a finer coarsest level is averaged in blocks first)
+    k = max(1, int(np.ceil(FIELD_PX_UM / px - 1e-9)))
+    if k > 1:
+        ph, pw = -img.shape[0] % k, -img.shape[1] % k
+        img = np.pad(img, ((0, ph), (0, pw)), mode="edge")
+        img = img.reshape(img.shape[0] // k, k, img.shape[1] // k, k).mean(axis=(1, 3))
+    found = field_from(img, px * k)
+    out = None if found is None else (found[0], px * k, found[1])
     if key is not None:
         _CACHE[key] = out
     return out
