@@ -205,10 +205,7 @@ def field_from(
     top = float(np.percentile(logi[glass], 99.0))
     field = np.clip(field, top - MAX_DIM, top)
     lf = np.exp(field)
-    inside = valid
-    if not inside.any():
-        return None
-    lo, hi = np.percentile(lf[inside], [1, 99])
+    lo, hi = np.percentile(lf[valid], [1, 99])
     if hi - lo <= MIN_VARIATION * hi:
         return None
     corrected = np.where(valid, img / lf * np.exp(top), 0.0)
@@ -218,7 +215,9 @@ def field_from(
     return lf, (float(np.exp(top)), ref2[1])
 
 
-def slide_field(levels: list, pixel_size_um: list[float]) -> tuple[np.ndarray, float, tuple[float, float]] | None:
+def slide_field(
+    levels: list, pixel_size_um: list[float]
+) -> tuple[np.ndarray, float, tuple[float, float]] | None:
     """``(field, coarse µm/px, (glass, tissue_od))`` of a slide from its coarsest level
     (:func:`field_from`), or None when the light is even. Cached per dask array name."""
     lev = levels[-1]
@@ -250,6 +249,7 @@ def flatten_window(
     h, w = img.shape
     ys = (y0_um + (np.arange(h) + 0.5) * pixel_um) / coarse_um - 0.5
     xs = (x0_um + (np.arange(w) + 0.5) * pixel_um) / coarse_um - 0.5
-    # the field is smooth: bilinear on a sparse grid of the window, then per pixel
-    fy = ndi.map_coordinates(lf, np.stack(np.meshgrid(ys, xs, indexing="ij")), order=1, mode="nearest")
+    # the field is smooth: bilinear between the coarse pixels
+    grid = np.stack(np.meshgrid(ys, xs, indexing="ij"))
+    fy = ndi.map_coordinates(lf, grid, order=1, mode="nearest")
     return (img * (glass / fy)).astype(img.dtype, copy=False)
