@@ -120,6 +120,8 @@ def open_image(path: str, pixel_size_um: float | None) -> Any:
     warning = calibration_warning(section)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    if section.metadata.get("background"):
+        print(f"note: {path}: {section.metadata['background']}", file=sys.stderr)
     return section
 
 

@@ -15,6 +15,15 @@ One :class:`Intensity` per section, estimated once from a coarse level (at most
 
 Results are clipped to [0, 1]. The *background* (the empty slide's raw value, 99.5th
 percentile of the coarse level) is what fields read outside the section.
+
+A **black background** (volumes and exports that mask everything outside the tissue to
+0, e.g. slices of a reconstructed brain such as BigBrain, or scans padded with black) is
+read as the empty slide it stands for (:func:`fill_black_background`): pixels at most
+:data:`BLACK_SHARE` of the bright level, at least :data:`BLACK_MIN_AREA` of the coarse
+level, connected to its border, and far darker than the darkest tissue (whose 0.5th
+percentile is at least :data:`BLACK_GAP` of the bright level, its median below 0.9 of
+it), take the data's white
+level, so the pia lies next to them and fields read them as glass.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import dask.array as da
 import numpy as np
+from scipy import ndimage as ndi
 
 from .section import Section
 
@@ -30,6 +41,13 @@ from .section import Section
 COARSE_MAX_PX = 2048
 #: standard bit depths of scanners, tried in order for integer data
 BIT_DEPTHS = (8, 10, 12, 14, 16)
+#: a black background: raw values at most this share of the bright level (99.5th percentile)
+BLACK_SHARE = 0.02
+#: ... covering at least this share of the coarse level, connected to its border ...
+BLACK_MIN_AREA = 0.05
+#: ... and the darkest tissue (0.5th percentile of the rest) at least this share of the
+#: bright level (a stained cortex transmits far more than nothing)
+BLACK_GAP = 0.10
 
 
 @dataclass(frozen=True)
@@ -108,3 +126,43 @@ def section_intensity(section: Section) -> Intensity:
 def section_background(section: Section) -> float:
     """Raw value of the empty slide (bright background of a cell-body stain)."""
     return section_intensity(section).background
+
+
+def fill_black_background(levels: list[da.Array]) -> tuple[list[da.Array], str | None]:
+    """Levels (finest first, grey) with a masked black background read as the empty slide
+    (module docstring), and a sentence saying so; the levels unchanged and ``None`` where
+    the coarsest level shows none. Lazy: each level is mapped chunk by chunk."""
+    lev = levels[-1]
+    img = np.asarray(lev[:COARSE_MAX_PX, :COARSE_MAX_PX], dtype=np.float64)
+    finite = np.isfinite(img)
+    v = img[finite]
+    if v.size < 100:
+        return levels, None
+    hi = float(np.percentile(v, 99.5))
+    if hi <= 0:
+        return levels, None
+    cut = BLACK_SHARE * hi
+    dark = finite & (img <= cut)
+    if dark.mean() < BLACK_MIN_AREA:
+        return levels, None
+    lab, _ = ndi.label(dark)
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    edge = edge[edge > 0]
+    black = np.isin(lab, edge)
+    rest = img[finite & ~dark]
+    if black.mean() < BLACK_MIN_AREA or rest.size < 100:
+        return levels, None
+    # the rest is stained tissue: far brighter than the background at its darkest, and
+    # not all at the bright level (a black image with a white mark is no section)
+    if float(np.percentile(rest, 0.5)) < BLACK_GAP * hi or float(np.median(rest)) > 0.9 * hi:
+        return levels, None
+    dtype = np.dtype(lev.dtype)
+    white = intensity_of(rest, dtype).white
+    white = white if dtype.kind == "f" else float(min(white, np.iinfo(dtype).max))
+    fill = np.asarray(white, dtype=dtype)
+    out = [da.where(d <= cut, fill, d).astype(dtype) for d in levels]
+    share = black.mean()
+    return out, (
+        f"black background ({share:.0%} of the slide at or below {cut:g}) read as the empty "
+        f"slide (value {white:g})"
+    )

@@ -16,6 +16,7 @@ from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import grey_levels
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
+from .intensity import fill_black_background
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -189,6 +190,9 @@ def _finish(
     stored_size: bool,
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
+    levels, black = fill_black_background(levels)
+    if black:
+        meta["background"] = black
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
         if why:

@@ -114,6 +114,7 @@ _READER_KEYS = {
     "calibration_warning",
     "pixel_size_unit",
     "colour",
+    "background",
 }
 
 

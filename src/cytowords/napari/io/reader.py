@@ -105,6 +105,10 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
         from napari.utils.notifications import show_warning
 
         show_warning(f"{calibration_warning(section)}; set it under 'Pixel size' in the widgets")
+    if section.metadata.get("background"):
+        from napari.utils.notifications import show_info
+
+        show_info(f"{section.name}: {section.metadata['background']}")
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
     origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))

@@ -1,0 +1,75 @@
+"""A black background (everything outside the tissue masked to 0, as slices of a
+reconstructed brain volume or padded exports have it) is read as the empty slide: the
+readout finds the pia next to it and measures the cortex as on the bright-field slide.
+Hand-made gyrus (tests/support/gyrus.py), written as Fiji writes a TIFF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from cytowords.measure import measure_roi
+from cytowords.sections import open_section
+from cytowords.sections.intensity import section_background
+from tests.support.gyrus import PX, XC, YS, R, T, gyrus_image
+
+#: a 3 mm region across the right bank: white matter, cortex, glass
+ROI = np.array(
+    [
+        [YS + 1000, XC + R - T - 700],
+        [YS + 1000, XC + R + 500],
+        [YS + 4000, XC + R + 500],
+        [YS + 4000, XC + R - T - 700],
+    ]
+)
+
+
+def _write(path: Path, img: np.ndarray) -> Path:
+    per_um = 1.0 / PX
+    tifffile.imwrite(path, img, imagej=True, resolution=(per_um, per_um), metadata={"unit": "um"})
+    return path
+
+
+def _black(img: np.ndarray) -> np.ndarray:
+    glass = img >= 225  # the gyrus's glass is 240 ± 2
+    return np.where(glass, 0, img).astype(np.uint8)
+
+
+def test_black_background_reads_as_the_empty_slide(tmp_path: Path) -> None:
+    img = gyrus_image()
+    bright = open_section(_write(tmp_path / "bright.tif", img))
+    black = open_section(_write(tmp_path / "black.tif", _black(img)))
+    assert "background" not in bright.metadata
+    assert "black background" in black.metadata["background"]
+    assert section_background(black) == pytest.approx(255.0)
+    a = measure_roi(bright, ROI, cells=False, profile_um=PX)
+    b = measure_roi(black, ROI, cells=False, profile_um=PX)
+    assert a.measured and b.measured, (a.reasons, b.reasons)
+    assert b.thickness_mm == pytest.approx(T / 1000, rel=0.05)
+    assert b.thickness_mm == pytest.approx(a.thickness_mm, rel=0.03)
+    assert abs(b.layers.layer_i_width_um - a.layers.layer_i_width_um) <= 2 * PX
+
+
+def test_dark_marks_inside_the_tissue_are_no_background(tmp_path: Path) -> None:
+    # black ink in the white matter, not touching the border, and a slide whose darkest
+    # tissue is near black (no gap to the background): both read as they are
+    img = gyrus_image()
+    ink = img.copy()
+    ink[300:340, 230:270] = 0
+    s = open_section(_write(tmp_path / "ink.tif", ink))
+    assert "background" not in s.metadata
+    dark = np.where(img < 225, np.clip(img.astype(float) - 75, 1, 255), 0).astype(np.uint8)
+    s = open_section(_write(tmp_path / "dark.tif", dark))
+    assert "background" not in s.metadata
+
+
+def test_cli_says_the_black_background_is_read_as_glass(tmp_path: Path, capsys) -> None:
+    from cytowords.cli import open_image
+
+    path = _write(tmp_path / "black.tif", _black(gyrus_image()))
+    open_image(str(path), None)
+    err = capsys.readouterr().err
+    assert "black background" in err and "black.tif" in err
