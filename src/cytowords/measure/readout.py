@@ -4,7 +4,8 @@ Steps (each at the resolution it needs, reading only the region's window):
 
 1. the region's bounding window plus a margin, at a profile resolution from the region's
    size (:func:`profile_pixel_um`: 5-20 µm/px, snapped to a pyramid level when one is
-   close, at most :data:`MAX_WINDOW_PX` px);
+   close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
+   divided by the glass's own level across the slide (:mod:`.illumination`);
 2. the ribbon (:mod:`.ribbon`): tissue, white matter, pia, Laplace depth, traverses;
    each traverse's deep end is refined to the middle of the grey/white transition;
 3. profiles: optical density along each traverse at :data:`N_DEPTH` relative depths;
@@ -31,6 +32,7 @@ from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
 from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
+from .illumination import flatten_window, slide_field
 from .layers import (
     PIA_EDGE_UM,
     LayerEstimate,
@@ -375,7 +377,18 @@ def measure_roi(
     outside = ~np.isfinite(img)
     img = np.where(outside, 0, img)
     progress(1)
-    ref = slide_reference(section.levels)
+    # uneven light: the window divided by the glass's own level across the slide
+    light = slide_field(section.levels, sizes)
+    if light is not None:
+        img = flatten_window(img, y0, x0, p, light)
+        ref = light[2]
+        dim = float(np.percentile(light[0], 1)) / light[2][0]
+        reasons.append(
+            f"uneven light: the glass reads down to {dim:.0%} of its brightest across the "
+            "slide; divided out, but pia and white matter are less certain here"
+        )
+    else:
+        ref = slide_reference(section.levels)
     rib = segment(img, p, ref, outside)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
     out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)

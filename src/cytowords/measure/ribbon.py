@@ -50,6 +50,8 @@ LAYER_I_MAX_UM = 350.0
 WM_MIN_RADIUS_UM = 150.0
 MIN_WM_CONTRAST = 0.25
 WM_SMOOTH_UM = 80.0
+#: tissue: smoothed OD above this share of the slide's typical tissue OD
+TISSUE_SHARE = 0.25
 #: glass boundaries are pia where the tissue along them (its mean within about
 #: :data:`LAYER_I_PROBE_UM`) is paler than this share of the grey matter's typical density:
 #: the cell-sparse layer I lines the pia, while the edges of a tear cut across the layers
@@ -159,7 +161,7 @@ def segment(
     smooth = ndi.gaussian_filter(od, max(0.7, 15.0 / pixel_um))
     hole_px = (HOLE_UM / pixel_um) ** 2
     if np.isfinite(tissue_od):
-        tissue = (smooth > 0.25 * tissue_od) & ~outside
+        tissue = (smooth > TISSUE_SHARE * tissue_od) & ~outside
         tissue = _fill_small_holes(tissue, hole_px)
         tissue = _remove_small(tissue, hole_px)
     else:
