@@ -21,9 +21,16 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   Glass in narrow gaps within :data:`LAYER_I_MAX_UM` of the white matter (cracks and
   tears along the grey/white border) is taken as white matter, not as glass: the grey
   matter along such a crack is no pia.
+- **Narrow sulci.** In the grey matter farther than :data:`PRESSED_MIN_UM` from the
+  white matter, a line of light narrower than :data:`CLEFT_MAX_UM`, lined by a pale layer
+  I, is glass (:func:`_clefts`: a sulcus whose pial surfaces almost touch); where no pia
+  is in view, a pale band of two layer I's back to back far from glass and white matter
+  is split at its midline (:func:`_pressed_banks`: banks pressed together).
 - **Depth.** Laplace's equation is solved on the grey matter with the potential 0 at the
-  pia (next to the glass) and 1 at the white matter; the traverses are its streamlines
-  (:mod:`.traverses`).
+  pia and 1 at the white matter; the traverses are its streamlines (:mod:`.traverses`).
+  The pia is the grey matter next to the glass where a pale layer I lines it
+  (:func:`_layer_i_lined`); glass edges without one (a tear into the cortex, a large hole:
+  they cut across the layers) are no pia and no boundary of the potential (no flux).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse.linalg import splu
 from skimage.filters import threshold_multiotsu, threshold_otsu
+from skimage.morphology import skeletonize
 
 HOLE_UM = 300.0
 DENSITY_SIGMA_UM = 60.0
@@ -44,6 +52,18 @@ MIN_WM_CONTRAST = 0.25
 WM_SMOOTH_UM = 80.0
 #: tissue: smoothed OD above this share of the slide's typical tissue OD
 TISSUE_SHARE = 0.25
+#: glass boundaries are pia where the tissue along them (its mean within about
+#: :data:`LAYER_I_PROBE_UM`) is paler than this share of the grey matter's typical density:
+#: the cell-sparse layer I lines the pia, while the edges of a tear cut across the layers
+LAYER_I_RATIO = 0.8
+LAYER_I_PROBE_UM = 40.0
+#: pale lines narrower than this (µm) within the tissue are looked at as narrow clefts
+CLEFT_MAX_UM = 100.0
+#: ... and lined by tissue paler than the tissue this far (µm) from the glass around it
+CLEFT_SIDE_UM = (250.0, 500.0)
+#: two banks pressed together: a pale band at least this far (µm) from the white matter
+#: and this long (its midline) is looked at as two layer I's back to back
+PRESSED_MIN_UM = 1000.0
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 
@@ -159,11 +179,40 @@ def segment(
         crack = _cracks(tissue, glass_mask, wm, pixel_um)
         wm = wm | crack
         glass_mask = glass_mask & ~crack
+    if wm.any():
+        # narrow sulci lie a cortical thickness from the white matter (pale streaks in and
+        # near it are vessels and cracks)
+        far_wm = ndi.distance_transform_edt(~wm) * pixel_um > PRESSED_MIN_UM
+        cleft = _clefts(od, tissue, glass_mask, tissue & ~wm & far_wm, grey_level, pixel_um)
+        cleft = _widened(cleft, tissue & ~wm) & far_wm
+        # two banks pressed together are looked for only where no pia is in view (a pale
+        # deep layer of thick cortex or a vessel looks alike)
+        pressed = np.zeros(img.shape, bool)
+        if not (tissue & ~wm & ndi.binary_dilation(glass_mask | cleft)).any():
+            pressed = _pressed_banks(
+                density, tissue & ~wm & ~cleft, glass_mask | cleft, far_wm, wm_level,
+                grey_level, pixel_um,
+            )
+            pressed = _widened(pressed, tissue & ~wm) & far_wm
+        tissue &= ~(cleft | pressed)
+        glass_mask |= cleft | pressed
     grey = tissue & ~wm
-    pia = grey & ndi.binary_dilation(glass_mask, structure=ndi.generate_binary_structure(2, 1))
+    cross = ndi.generate_binary_structure(2, 1)
+    pia = grey & ndi.binary_dilation(glass_mask, structure=cross)
+    # the edges of a tear cut across the layers (no pale layer I along them): no pia, and
+    # no flux across them (the glass beside them is no boundary of the depth potential)
+    torn = pia & ~_layer_i_lined(od, tissue, glass_mask, grey_level, pixel_um)
+    if (pia & ~torn).any() and torn.any():
+        pia &= ~torn
+        near = max(3, int(np.ceil(2 * np.sqrt(grey.sum() / LAPLACE_MAX_UNKNOWNS))) + 1)
+        d_torn = ndi.distance_transform_edt(~torn)
+        d_pia = ndi.distance_transform_edt(~pia)
+        glass_bc = glass_mask & ~((d_torn <= near) & (d_torn < d_pia))
+    else:
+        glass_bc = glass_mask
     potential = np.full(img.shape, np.nan, np.float32)
     if pia.any() and wm.any():
-        potential = _laplace(grey, glass_mask, wm)
+        potential = _laplace(grey, glass_bc, wm)
     return Ribbon(
         od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons
     )
@@ -183,6 +232,140 @@ def _cracks(
     closed = ndi.distance_transform_edt(dilated) > r
     near_wm = ndi.distance_transform_edt(~wm) * pixel_um <= LAYER_I_MAX_UM
     return glass & closed & near_wm
+
+
+def _tissue_mean(od: np.ndarray, tissue: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``od`` averaged over the tissue only (Gaussian weights of ``sigma_px``): the glass
+    beside a pixel does not lower its level."""
+    w = ndi.gaussian_filter(tissue.astype(np.float32), sigma_px)
+    m = ndi.gaussian_filter(np.where(tissue, od, 0).astype(np.float32), sigma_px)
+    return m / np.maximum(w, 1e-6)
+
+
+def _layer_i_lined(
+    od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, grey_level: float, pixel_um: float
+) -> np.ndarray:
+    """Where the tissue is paler than :data:`LAYER_I_RATIO` of ``grey_level`` (the grey
+    matter's typical density in the window), averaged over :data:`LAYER_I_PROBE_UM` of the
+    tissue more than two pixels from the glass: a pale layer I, as lines the pia (on both
+    banks of a narrow cleft). The tissue along a tear's edges, which cut across the
+    layers, is as dense as the layers it cuts."""
+    if not glass.any() or not np.isfinite(grey_level):
+        return np.ones(tissue.shape, bool)
+    dg = ndi.distance_transform_edt(~glass)
+    # the pixels on the glass hold some glass: the level beside the glass is read from the
+    # tissue two pixels and more in from it
+    near = _tissue_mean(od, tissue & (dg > 2.5), max(0.7, LAYER_I_PROBE_UM / pixel_um))
+    return near < LAYER_I_RATIO * grey_level
+
+
+def _paler_than_around(
+    od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """Where the tissue beside the glass (as in :func:`_layer_i_lined`) is paler than
+    :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` from the glass around it
+    (averaged over the tissue only): a band along the glass, as layer I along a cleft;
+    the tissue beside a vessel or a tear running across the layers is as dense as the
+    tissue beyond it at the same depth."""
+    dg = ndi.distance_transform_edt(~glass)
+    near = _tissue_mean(od, tissue & (dg > 2.5), max(0.7, LAYER_I_PROBE_UM / pixel_um))
+    lo, hi = CLEFT_SIDE_UM
+    band = tissue & (dg * pixel_um >= lo) & (dg * pixel_um <= hi)
+    sb = lo / pixel_um
+    w = ndi.gaussian_filter(band.astype(np.float32), sb)
+    deep = ndi.gaussian_filter(np.where(band, near, 0).astype(np.float32), sb)
+    return (w > 1e-3) & (near * np.maximum(w, 1e-6) < LAYER_I_RATIO * deep)
+
+
+def _clefts(
+    od: np.ndarray,
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    where: np.ndarray,
+    grey_level: float,
+    pixel_um: float,
+) -> np.ndarray:
+    """Narrow clefts of glass within ``where`` (of ``tissue``, beside ``glass``; a sulcus
+    whose pial surfaces almost touch): lines of light narrower than :data:`CLEFT_MAX_UM` (pixels less than half as dense as the
+    tissue's closing over that width, farther than a pixel from the glass), at least
+    :data:`HOLE_UM` long, and lined by a pale layer I on their sides
+    (:func:`_layer_i_lined` and :func:`_paler_than_around` on most of the tissue along
+    them, the line taken as glass): a vessel or a tear is not."""
+    r = max(1, int(round(CLEFT_MAX_UM / 2 / pixel_um)))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    closed = ndi.grey_closing(od, footprint=(yy**2 + xx**2) <= r * r)
+    away = ndi.distance_transform_edt(~glass) > 1.5 if glass.any() else tissue
+    cand = where & away & (od < 0.5 * closed)
+    lab, n = ndi.label(cand, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return cand
+    keep = np.zeros(n + 1, bool)
+    for i, box in enumerate(ndi.find_objects(lab), start=1):
+        ext = np.hypot(box[0].stop - box[0].start, box[1].stop - box[1].start) * pixel_um
+        keep[i] = ext >= HOLE_UM
+    if not keep.any():
+        return np.zeros(tissue.shape, bool)
+    lines = keep[lab]
+    lined = _layer_i_lined(od, tissue & ~lines, glass | lines, grey_level, pixel_um)
+    lined &= _paler_than_around(od, tissue & ~lines, glass | lines, pixel_um)
+    side = ndi.binary_dilation(lines, structure=np.ones((3, 3), bool)) & tissue & ~lines
+    lab2 = np.where(side, ndi.label(ndi.binary_dilation(lines, np.ones((3, 3), bool)))[0], 0)
+    m = int(lab2.max())
+    if m == 0:
+        return np.zeros(tissue.shape, bool)
+    share = np.asarray(ndi.mean(lined, lab2, index=np.arange(1, m + 1)))
+    good = np.zeros(m + 1, bool)
+    good[1:] = share > 0.5
+    grown = ndi.label(ndi.binary_dilation(lines, np.ones((3, 3), bool)))[0]
+    return lines & good[grown]
+
+
+def _widened(lines: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """Thin glass ``lines`` widened to ``2 f - 1`` px, ``f`` the factor by which
+    :func:`_laplace` will coarsen a window of about ``grey``'s grey matter, so that the
+    coarse grid keeps them as glass (a block wholly inside them)."""
+    f = int(np.ceil(np.sqrt(grey.sum() / LAPLACE_MAX_UNKNOWNS)))
+    if f <= 1 or not lines.any():
+        return lines
+    return ndi.binary_dilation(lines, structure=np.ones((3, 3), bool), iterations=f - 1)
+
+
+def _pressed_banks(
+    density: np.ndarray,
+    grey: np.ndarray,
+    glass: np.ndarray,
+    far_wm: np.ndarray,
+    wm_level: float,
+    grey_level: float,
+    pixel_um: float,
+) -> np.ndarray:
+    """The midline of two sulcal banks pressed together with no glass between them: a
+    pale band in the grey matter (``density`` below :data:`LAYER_I_RATIO` of its closing
+    over 2 :data:`LAYER_I_MAX_UM`, so no wider than that and denser cortex on both sides,
+    and paler than half-way from the grey to the white-matter level, as the cell-sparse
+    layer I is), farther than :data:`LAYER_I_MAX_UM` from the glass and within ``far_wm``
+    (farther than :data:`PRESSED_MIN_UM` from the white matter: no pale deep layer), whose
+    midline is at least :data:`PRESSED_MIN_UM` long. The midline (3 px wide) is where the two pial
+    surfaces meet."""
+    if not (np.isfinite(wm_level) and np.isfinite(grey_level)):
+        return np.zeros(grey.shape, bool)
+    far = far_wm.copy()
+    if glass.any():
+        far &= ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
+    cand = grey & far & (density < 0.5 * (wm_level + grey_level))
+    if cand.sum() * pixel_um < PRESSED_MIN_UM:
+        return np.zeros(grey.shape, bool)
+    side = 2 * int(round(LAYER_I_MAX_UM / pixel_um)) + 1
+    closed = ndi.grey_closing(density, size=(side, side))
+    band = cand & (density < LAYER_I_RATIO * closed)
+    mid = skeletonize(band)
+    lab, n = ndi.label(mid, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return mid
+    length = np.bincount(lab.ravel())[1:] * pixel_um
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = length >= PRESSED_MIN_UM
+    return ndi.binary_dilation(keep[lab]) & grey
 
 
 def _fill_small_holes(mask: np.ndarray, max_px: float) -> np.ndarray:
