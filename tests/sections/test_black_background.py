@@ -73,3 +73,18 @@ def test_cli_says_the_black_background_is_read_as_glass(tmp_path: Path, capsys) 
     open_image(str(path), None)
     err = capsys.readouterr().err
     assert "black background" in err and "black.tif" in err
+
+
+def test_napari_reader_shows_the_slide_and_says_so(tmp_path: Path) -> None:
+    from cytowords.napari.io.reader import read_section_layers
+    from tests.support.napari_helpers import Notes
+
+    img = gyrus_image()
+    path = _write(tmp_path / "volume_slice.tif", _black(img))
+    with Notes() as notes:
+        layers = read_section_layers(str(path))
+    data, meta, kind = layers[0]
+    assert kind == "image"
+    shown = np.asarray(data[0] if isinstance(data, list) else data)
+    assert (shown[img >= 225] == 255).all()
+    assert notes.any("volume_slice", "black background")
