@@ -242,33 +242,37 @@ def _tissue_mean(od: np.ndarray, tissue: np.ndarray, sigma_px: float) -> np.ndar
     return m / np.maximum(w, 1e-6)
 
 
+def _beside_glass(
+    od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, pixel_um: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(distance to the glass in px, the tissue's level beside the glass)``: ``od``
+    averaged over :data:`LAYER_I_PROBE_UM` of the tissue more than two pixels from the glass
+    (the pixels on the glass hold some glass)."""
+    dg = ndi.distance_transform_edt(~glass)
+    near = _tissue_mean(od, tissue & (dg > 2.5), max(0.7, LAYER_I_PROBE_UM / pixel_um))
+    return dg, near
+
+
 def _layer_i_lined(
     od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, grey_level: float, pixel_um: float
 ) -> np.ndarray:
-    """Where the tissue is paler than :data:`LAYER_I_RATIO` of ``grey_level`` (the grey
-    matter's typical density in the window), averaged over :data:`LAYER_I_PROBE_UM` of the
-    tissue more than two pixels from the glass: a pale layer I, as lines the pia (on both
-    banks of a narrow cleft). The tissue along a tear's edges, which cut across the
-    layers, is as dense as the layers it cuts."""
+    """Where the tissue beside the glass (:func:`_beside_glass`) is paler than
+    :data:`LAYER_I_RATIO` of ``grey_level`` (the grey matter's typical density in the
+    window): a pale layer I, as lines the pia (on both banks of a narrow cleft). The tissue
+    along a tear's edges, which cut across the layers, is as dense as the layers it cuts."""
     if not glass.any() or not np.isfinite(grey_level):
         return np.ones(tissue.shape, bool)
-    dg = ndi.distance_transform_edt(~glass)
-    # the pixels on the glass hold some glass: the level beside the glass is read from the
-    # tissue two pixels and more in from it
-    near = _tissue_mean(od, tissue & (dg > 2.5), max(0.7, LAYER_I_PROBE_UM / pixel_um))
-    return near < LAYER_I_RATIO * grey_level
+    return _beside_glass(od, tissue, glass, pixel_um)[1] < LAYER_I_RATIO * grey_level
 
 
 def _paler_than_around(
-    od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, pixel_um: float
+    near: np.ndarray, dg: np.ndarray, tissue: np.ndarray, pixel_um: float
 ) -> np.ndarray:
-    """Where the tissue beside the glass (as in :func:`_layer_i_lined`) is paler than
-    :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` from the glass around it
+    """Where the tissue beside the glass (``near``, ``dg``: :func:`_beside_glass`) is paler
+    than :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` from the glass around it
     (averaged over the tissue only): a band along the glass, as layer I along a cleft;
     the tissue beside a vessel or a tear running across the layers is as dense as the
     tissue beyond it at the same depth."""
-    dg = ndi.distance_transform_edt(~glass)
-    near = _tissue_mean(od, tissue & (dg > 2.5), max(0.7, LAYER_I_PROBE_UM / pixel_um))
     lo, hi = CLEFT_SIDE_UM
     band = tissue & (dg * pixel_um >= lo) & (dg * pixel_um <= hi)
     sb = lo / pixel_um
@@ -306,8 +310,10 @@ def _clefts(
     if not keep.any():
         return np.zeros(tissue.shape, bool)
     lines = keep[lab]
-    lined = _layer_i_lined(od, tissue & ~lines, glass | lines, grey_level, pixel_um)
-    lined &= _paler_than_around(od, tissue & ~lines, glass | lines, pixel_um)
+    dg, near = _beside_glass(od, tissue & ~lines, glass | lines, pixel_um)
+    lined = _paler_than_around(near, dg, tissue & ~lines, pixel_um)
+    if np.isfinite(grey_level):
+        lined &= near < LAYER_I_RATIO * grey_level
     side = ndi.binary_dilation(lines, structure=np.ones((3, 3), bool)) & tissue & ~lines
     lab2 = np.where(side, ndi.label(ndi.binary_dilation(lines, np.ones((3, 3), bool)))[0], 0)
     m = int(lab2.max())
