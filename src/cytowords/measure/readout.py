@@ -414,13 +414,14 @@ def measure_roi(
     if has_pia and has_wm and not trs:
         why = "no traverse runs from the pia to the white matter inside the ROI"
         if trace_traverses(rib, roi, end_anywhere=True):
-            # pia and white matter only at opposite corners (a ribbon about as thick as
-            # the region is wide, crossing it aslant): read on such columns, the
-            # thickness depends on the white matter beyond the region
+            # pia and white matter only at the region's corners or edges (a ribbon about
+            # as thick as the region is wide, crossing it aslant): read on such columns,
+            # the thickness depends on the white matter beyond the region
             why += (
                 ": the columns from its pia reach the white matter only beyond its edge "
-                "(pia and white matter in opposite corners; draw the region across the "
-                "ribbon, from the pia to the white matter)"
+                "(the ribbon crosses it aslant, pia and white matter only at its corners "
+                "or edges; draw the region across the ribbon, from the pia to the white "
+                "matter)"
             )
         reasons.append(why)
     if not trs:
