@@ -412,7 +412,18 @@ def measure_roi(
     progress(2)
     trs = trace_traverses(rib, roi) if has_pia and has_wm else []
     if has_pia and has_wm and not trs:
-        reasons.append("no traverse runs from the pia to the white matter inside the ROI")
+        why = "no traverse runs from the pia to the white matter inside the ROI"
+        if trace_traverses(rib, roi, end_anywhere=True):
+            # pia and white matter only at the region's corners or edges (a ribbon about
+            # as thick as the region is wide, crossing it aslant): read on such columns,
+            # the thickness depends on the white matter beyond the region
+            why += (
+                ": the columns from its pia reach the white matter only beyond its edge "
+                "(the ribbon crosses it aslant, pia and white matter only at its corners "
+                "or edges; draw the region across the ribbon, from the pia to the white "
+                "matter)"
+            )
+        reasons.append(why)
     if not trs:
         return out
     trs, widths, profiles = profiles_along(rib, trs, N_DEPTH)
@@ -422,8 +433,10 @@ def measure_roi(
         widths, profiles = widths[full], profiles[full]
         if not trs:
             reasons.append(
-                f"no traverse longer than {MIN_TRAVERSE_UM / 1000:g} mm: pia and white matter "
-                "touch (a cut edge or a tear), not a cortical column"
+                f"no traverse longer than {MIN_TRAVERSE_UM / 1000:g} mm: what was taken for "
+                f"white matter lies less than {MIN_TRAVERSE_UM / 1000:g} mm under the pia (a "
+                "pale band of the cortex read as white matter, or pia and white matter "
+                "touching at a cut edge or a tear), not a cortical column"
             )
             return out
     progress(3)

@@ -33,11 +33,13 @@ class Traverse:
 
 
 def trace_traverses(
-    ribbon: Ribbon, roi: np.ndarray, n: int = 20, max_n: int = 40
+    ribbon: Ribbon, roi: np.ndarray, n: int = 20, max_n: int = 40, end_anywhere: bool = False
 ) -> list[Traverse]:
     """Streamlines of the depth potential from pial points inside ``roi`` to the white
     matter, ending inside ``roi`` (pixels, see :class:`Traverse`); seeds are spread evenly
-    along the pia (farthest-point sampling), ``n`` to ``max_n`` of them."""
+    along the pia (farthest-point sampling), ``n`` to ``max_n`` of them.
+    ``end_anywhere``: also those that reach the white matter outside ``roi`` (anywhere in
+    the window)."""
     if not np.isfinite(ribbon.potential).any():
         return []
     seeds = np.argwhere(ribbon.pia & roi)
@@ -50,7 +52,7 @@ def trace_traverses(
         if t is None:
             continue
         end = t.points[-1]
-        if roi_near[int(round(end[0])), int(round(end[1]))]:
+        if end_anywhere or roi_near[int(round(end[0])), int(round(end[1]))]:
             out.append(t)
     return out
 
