@@ -32,14 +32,19 @@ import numpy as np
 
 from cytowords.measure import MeasureError
 from cytowords.measure.border_stats import (
+    BLOCK_SIZES,
     COMBINES,
     CONSISTENT_POSITIONS,
+    FEATURE_NAMES,
     MIN_SUPPORT,
     N_PERMUTATIONS,
+    TESTED_FEATURES,
     TESTS,
     _significant_maxima,
+    _standardised,
     default_alpha,
     detect_borders,
+    within_segment_autocorrelation,
 )
 from cytowords.measure.borders import BorderResult, find_borders
 from cytowords.measure.reference import shape_normalised
@@ -64,6 +69,14 @@ PROFILE_DIFFERENCE = 0.19
 #: its station (illustrative bounds for a report, used by no decision)
 OFF_END_DEPTH = 0.15
 OFF_LENGTH = 1.5
+#: true borders closer than this many positions to an end of the path are not scored (the
+#: default smallest block, whatever ``--block-sizes`` are tested: every run is scored on the
+#: same borders)
+SCORED_MARGIN = min(BLOCK_SIZES)
+#: diagnostics only (``--diagnose``): lags (positions) of the within-area autocorrelation,
+#: and the block size of the per-feature step between neighbouring blocks
+DIAGNOSE_LAGS = (1, 2, 4, 8, 12, 16, 24)
+DIAGNOSE_BLOCK = 20
 
 
 def coverage_profile(brain: Brain, area: str, n: int = 100) -> np.ndarray:
@@ -91,6 +104,14 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=2, help="paths per brain")
     ap.add_argument("--length-mm", type=float, default=20.0)
     ap.add_argument("--spacing-um", type=float, default=100.0)
+    ap.add_argument(
+        "--block-sizes",
+        type=int,
+        nargs="+",
+        default=list(BLOCK_SIZES),
+        help="profiles compared on each side (true borders are scored from the default "
+        "smallest block on, whatever is tested here)",
+    )
     ap.add_argument("--test", choices=TESTS, default="bonferroni")
     ap.add_argument(
         "--alpha",
@@ -135,6 +156,7 @@ def main() -> None:
     score = {(t, v, u): Score() for t in TRUTHS for v in levels for u in SUBSETS}
     total_mm = 0.0
     misses: list[dict] = []
+    variation: list[dict] = []
     off_near: dict[str, list[float]] = {"found true": [], "false": []}
     t0 = time.time()
     for brain in args.brains:
@@ -151,6 +173,7 @@ def main() -> None:
                     sec,
                     path,
                     spacing_um=args.spacing_um,
+                    block_sizes=args.block_sizes,
                     test=args.test,
                     alpha=levels[0][0],
                     n_permutations=args.n_permutations,
@@ -167,7 +190,7 @@ def main() -> None:
             # and, as before, the area under the middle of each traverse (moves with them)
             mids = np.array([t[len(t) // 2] for t in r.traverses_um])
             truths = {"station": r.station_um, "traverse": mids}
-            bmin = min(r.block_sizes)
+            bmin = SCORED_MARGIN
             lengths = np.array([np.hypot(*np.diff(t, axis=0).T).sum() for t in r.traverses_um])
             total_mm += r.path_length_um / 1000
             found = {levels[0]: r.border_along_um}
@@ -237,6 +260,13 @@ def main() -> None:
                     near = off[max(0, i - bmin) : i + bmin].mean()
                     hit = len(true_um) and np.min(np.abs(true_um - b)) <= 1000
                     off_near["found true" if hit else "false"].append(float(near))
+                diff_at = [
+                    int(c)
+                    for c in ch
+                    if profile_difference(g.brain, str(area[c - 1]), str(area[c]))
+                    >= PROFILE_DIFFERENCE
+                ]
+                variation.append(within_area_variation(r, area, diff_at))
     for name, v, subset in score:
         sc = score[name, v, subset]
         print(
@@ -263,6 +293,7 @@ def main() -> None:
                 for k, v in shares.items()
             )
         )
+        _print_variation(variation)
     print(f"{time.time() - t0:.0f} s")
 
 
@@ -339,6 +370,66 @@ def diagnose_miss(
         "off_share": float(off[max(0, c - bmin) : c + bmin].mean()),
         "turn_deg": turn,
     }
+
+
+def within_area_variation(r: BorderResult, area: np.ndarray, differing: list[int]) -> dict:
+    """How the tested features of ``r`` vary within the true areas ``area`` (one label per
+    profile) against their steps at the true borders ``differing`` (positions): the
+    within-area autocorrelation by lag (:data:`DIAGNOSE_LAGS`, around each true area's mean
+    and, as a method could read it, around each segment between the borders found), each
+    feature's share of its variance along the path that lies within the areas, and the
+    standardised difference of block means (|mean difference| / pooled within-block SD,
+    blocks of :data:`DIAGNOSE_BLOCK`) at the differing borders and at positions whose two
+    blocks lie in one area."""
+    feats = r.features[:, [FEATURE_NAMES.index(n) for n in TESTED_FEATURES]]
+    f = _standardised(feats)
+    found_seg = np.searchsorted(np.asarray(r.border_along_um), r.station_along_um, side="right")
+    seg = np.concatenate([[0], np.cumsum(area[1:] != area[:-1])])
+    res = f.copy()
+    for k in np.unique(seg):
+        res[seg == k] -= f[seg == k].mean(0)
+    b = DIAGNOSE_BLOCK
+    step_true, step_within = [], []
+    for i in range(b, len(f) - b + 1):
+        a_, b_ = f[i - b : i], f[i : i + b]
+        sd = np.sqrt((a_.var(0, ddof=1) + b_.var(0, ddof=1)) / 2)
+        z = np.abs(a_.mean(0) - b_.mean(0)) / np.maximum(sd, 1e-9)
+        if i in differing:
+            step_true.append(z)
+        elif seg[i - b] == seg[i + b - 1]:
+            step_within.append(z)
+    return {
+        "acf_true": within_segment_autocorrelation(f, area, DIAGNOSE_LAGS),
+        "acf_found": within_segment_autocorrelation(f, found_seg, DIAGNOSE_LAGS),
+        "within_share": (res**2).sum(0) / np.maximum((f**2).sum(0), 1e-12),
+        "step_true": np.array(step_true).reshape(-1, f.shape[1]),
+        "step_within": np.array(step_within).reshape(-1, f.shape[1]),
+    }
+
+
+def _print_variation(variation: list[dict]) -> None:
+    if not variation:
+        return
+    for key, what in (("acf_true", "true areas"), ("acf_found", "segments between borders found")):
+        acf = np.nanmean(np.stack([v[key] for v in variation]), axis=0)
+        print(
+            f"within-area autocorrelation around {what} (mean over paths and features), "
+            "by lag in positions: "
+            + ", ".join(f"{lag} {np.nanmean(a):.2f}" for lag, a in zip(DIAGNOSE_LAGS, acf))
+        )
+    share = np.median(np.stack([v["within_share"] for v in variation]), axis=0)
+    st = np.concatenate([v["step_true"] for v in variation])
+    sw = np.concatenate([v["step_within"] for v in variation])
+    print(
+        f"per feature: share of variance within the true areas (median over paths); "
+        f"difference of block means of {DIAGNOSE_BLOCK} in within-block SD at the "
+        f"{len(st)} differing borders (median) and within one area ({len(sw)} positions: "
+        "median / 95th percentile)"
+    )
+    for j, name in enumerate(TESTED_FEATURES):
+        t = np.median(st[:, j]) if len(st) else float("nan")
+        w50, w95 = np.percentile(sw[:, j], [50, 95]) if len(sw) else (np.nan, np.nan)
+        print(f"  {name}: {share[j]:.2f}; {t:.2f} against {w50:.2f} / {w95:.2f}")
 
 
 def _miss_line(m: dict) -> str:

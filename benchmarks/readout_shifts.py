@@ -29,7 +29,10 @@ wrapped in memory (the same pyramid ``open_section`` derives):
 - ``RGB cresyl JPEG 75``: the same as an RGB JPEG of quality 75 (a lab's export);
 - ``Merker-like``: ``a`` raised to 1.8 relative to the tissue's median OD (Otsu split of
   ``a``): the typical tissue as dark, the denser parts darker, the paler neuropil, layer I
-  and white matter paler (white/grey OD ratio r becomes r^1.8).
+  and white matter paler (white/grey OD ratio r becomes r^1.8);
+- ``soft contrast``: ``a`` raised to 0.6 relative to the tissue's median OD: the opposite
+  regime, as on real sections, where white matter is closer to the grey matter than on
+  ours (white/grey OD ratio r becomes r^0.6; layer I and pale glass noise darker too).
 
 Per shift: ROIs measured (and why not), the thickness's relative change against the clean
 reading (median, 90th percentile over the ROIs measured in both) and its relative error
@@ -67,11 +70,13 @@ SLIDE_TINT = np.array([0.97, 0.95, 0.98])
 NOISE_SD = 0.02
 #: Merker-like contrast exponent on the optical density
 MERKER_POWER = 1.8
+#: soft-contrast exponent on the optical density (white matter closer to the grey matter)
+SOFT_POWER = 0.6
 
 SHIFTS = (
     "clean", "gamma 0.6", "gamma 1.6", "stain x0.5", "stain x1.6", "gradient", "glass 0.8",
     "stray light", "blur 1 px", "blur 2 px", "JPEG 50", "noise", "12-bit", "RGB cresyl",
-    "RGB cresyl JPEG 75", "Merker-like",
+    "RGB cresyl JPEG 75", "Merker-like", "soft contrast",
 )
 
 
@@ -124,12 +129,12 @@ def shifted(name: str, base: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
         for c in range(3):
             rgb[..., c] = _u8(SLIDE_TINT[c] * 10.0 ** (-a * CRESYL[c]))
         return ("jpeg75" if "JPEG" in name else "tiff"), rgb
-    if name == "Merker-like":
+    if name in ("Merker-like", "soft contrast"):
         a = _od(t, g)
         from skimage.filters import threshold_otsu
 
         ref = float(np.median(a[a > threshold_otsu(a[::4, ::4])]))  # the tissue's median OD
-        a2 = ref * (a / ref) ** MERKER_POWER
+        a2 = ref * (a / ref) ** (MERKER_POWER if name == "Merker-like" else SOFT_POWER)
         return "zarr", _u8(g * 10.0 ** (-a2))
     raise SystemExit(f"unknown shift {name!r}; expected one of {', '.join(SHIFTS)}")
 

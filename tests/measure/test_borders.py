@@ -17,6 +17,7 @@ from cytowords.measure.border_stats import (
     distance_function,
     profile_features,
     serial_correlation,
+    within_segment_autocorrelation,
 )
 from cytowords.measure.borders import find_borders
 from cytowords.sections import open_section, write_section
@@ -205,6 +206,34 @@ def test_serial_correlation_of_ar1_features():
     est = serial_correlation(_ar1(rng, 0.6, 4000, 1.0, 3), 20)
     assert np.all((est > 0.4) & (est < 0.6))
     assert np.all(serial_correlation(_ar1(rng, 0.95, 4000, 1.0, 3), 10) <= 0.9)
+
+
+def test_within_segment_autocorrelation_of_ar1_segments():
+    # three segments of AR(1) variation (rho 0.6) around levels 5 apart: within the segments
+    # the lag-k correlation is about 0.6 ** k; the steps between them do not count
+    rng = np.random.default_rng(11)
+    level = np.repeat([0.0, 5.0, -5.0], 1500)
+    f = _ar1(rng, 0.6, len(level), 1.0, 2) + level[:, None]
+    seg = np.repeat(["a", "b", "c"], 1500)
+    acf = within_segment_autocorrelation(f, seg, [1, 2, 4, 16])
+    assert acf.shape == (4, 2)
+    assert np.all(np.abs(acf[0] - 0.6) < 0.06) and np.all(np.abs(acf[1] - 0.36) < 0.07)
+    assert np.all(np.abs(acf[2] - 0.13) < 0.07) and np.all(np.abs(acf[3]) < 0.07)
+    # without the segments the steps read as correlation that persists over any lag
+    whole = within_segment_autocorrelation(f, np.zeros(len(f)), [16])
+    assert np.all(whole > 0.8)
+
+
+def test_within_segment_autocorrelation_edge_cases():
+    rng = np.random.default_rng(12)
+    f = rng.normal(size=(40, 3))
+    f[:, 2] = 1.0  # no variance
+    acf = within_segment_autocorrelation(f, np.arange(40) // 20, [1, 19, 20, 0])
+    assert np.isfinite(acf[0, :2]).all() and np.isnan(acf[0, 2])
+    # lag 19 leaves one pair per segment, lag 20 none within a segment, lag 0 is no lag
+    assert np.isnan(acf[1:]).all()
+    with pytest.raises(ValueError, match="segment labels"):
+        within_segment_autocorrelation(f, np.zeros(39), [1])
 
 
 def test_serial_correction_keeps_correlated_profiles_from_reading_as_borders():

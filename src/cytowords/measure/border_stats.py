@@ -128,6 +128,41 @@ def serial_correlation(features: np.ndarray, block: int) -> np.ndarray:
     return np.clip(rho, 0.0, MAX_SERIAL_CORRELATION)
 
 
+def within_segment_autocorrelation(
+    features: np.ndarray, segments: np.ndarray, lags: Sequence[int]
+) -> np.ndarray:
+    """How far along the path the profiles' variation within one segment (an area between
+    borders) persists: the autocorrelation ``(len(lags), p)`` of each feature of
+    ``features`` ``(n, p)`` (ordered along the path) around the mean of its segment, at each
+    lag in ``lags`` (positions), over the pairs of profiles that lie in the same segment.
+    ``segments`` ``(n,)``: any label per profile; a new segment starts wherever the label
+    changes. Correlation that persists over many positions is within-area variation that a
+    block of that many profiles does not average out (an AR(1) sequence with lag-1
+    correlation ρ gives about ``ρ ** lag``; the mean taken out of each finite segment biases
+    long lags low). NaN for a lag with fewer than three pairs or a feature without variance."""
+    f = np.asarray(features, dtype=np.float64)
+    lab = np.asarray(segments)
+    if f.ndim != 2 or len(lab) != len(f):
+        raise ValueError(f"{len(lab)} segment labels for features of shape {f.shape}")
+    seg = np.concatenate([[0], np.cumsum(lab[1:] != lab[:-1])]) if len(lab) else lab
+    res = f.copy()
+    for k in np.unique(seg):
+        m = seg == k
+        res[m] -= res[m].mean(0)
+    out = np.full((len(lags), f.shape[1]), np.nan)
+    for j, lag in enumerate(lags):
+        lag = int(lag)
+        if lag < 1 or lag >= len(f):
+            continue
+        same = seg[lag:] == seg[:-lag]
+        if same.sum() < 3:
+            continue
+        a, b = res[lag:][same], res[:-lag][same]
+        den = np.sqrt((a**2).sum(0) * (b**2).sum(0))
+        out[j] = np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), np.nan)
+    return out
+
+
 def _block_d2(f: np.ndarray, block: int, inflation: np.ndarray | None = None) -> np.ndarray:
     """Mahalanobis D² between the ``block`` rows before and after each position of one or
     more sequences ``f`` ``(..., n, p)``: returns ``(..., n - 2 * block + 1)`` for positions

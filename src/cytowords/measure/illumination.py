@@ -13,7 +13,9 @@ pixels of at least :data:`FIELD_PX_UM`; once per slide, :func:`slide_field`):
    less than :data:`FLAT_STEP` of the typical tissue OD per pixel, after smoothing over a
    pixel; at most :data:`MAX_DIM` darker than the brightest glass) connected to a seed, a
    flat pixel whose OD against the brightest glass is below the readout's tissue threshold
-   (:data:`.ribbon.TISSUE_SHARE` of the typical tissue OD). The typical tissue OD here is
+   (:data:`.ribbon.TISSUE_SHARE` of the typical tissue OD); where such flat parts reach the
+   scan's edge, only those (a pale white-matter core can be as flat and as light as dim
+   glass, but it is ringed by cortex). The typical tissue OD here is
    :func:`typical_tissue_od` (a dense minority such as a fold or a silver stain's dark
    layers does not set it, so the flat test stays strict).
 2. *Field*: a plane fitted to the glass's log intensity around each pixel, weighted by a
@@ -181,6 +183,13 @@ def field_from(
     hit = np.zeros(n + 1, bool)
     hit[np.unique(lab[seeds])] = True
     hit[0] = False
+    # the empty slide reaches the scan's edge, while a pale white-matter core as flat and
+    # as light as dim glass is ringed by cortex: where seeded flat parts reach the edge,
+    # only those are glass
+    edge = np.zeros(n + 1, bool)
+    edge[np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))] = True
+    if (hit & edge).any():
+        hit &= edge
     glass = hit[lab]
     # the glass seen is evenly lit: no field (and no fit)
     lo, hi = np.percentile(logi[glass], [1, 99])

@@ -9,7 +9,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   section) or, when the slide shows no glass, of the window itself.
 - **Tissue** is where the lightly smoothed OD exceeds a quarter of the slide's typical
   tissue OD (Otsu split of the coarsest level); pale holes smaller than
-  :data:`HOLE_UM` (vessels, tears) are filled.
+  :data:`HOLE_UM` (vessels, tears) are filled. White matter that the stain leaves nearly
+  uncoloured (Merker's) can fall under that level; the rest of the window joins the
+  tissue where it is clearly above the glass (its noise level, :func:`_pale_tissue`) in
+  bulky parts that touch no clear glass, so the pia stays where the quarter puts it.
 - **White matter** is the pale class of an Otsu split of the cell-density map (OD smoothed
   over :data:`DENSITY_SIGMA_UM`) within the tissue (split once more when its paler part
   differs from the rest by :data:`MIN_WM_CONTRAST` of the grey level: where little white
@@ -52,6 +55,11 @@ MIN_WM_CONTRAST = 0.25
 WM_SMOOTH_UM = 80.0
 #: tissue: smoothed OD above this share of the slide's typical tissue OD
 TISSUE_SHARE = 0.25
+#: pale tissue (:func:`_pale_tissue`): smoothed OD above this (the glass reads within about
+#: 3 % of its level across a slide once uneven light is divided out) ...
+GLASS_OD_SPREAD = 0.03
+#: ... plus this many times the pixel noise of the OD in the rest of the window
+PALE_NOISE = 4.0
 #: glass boundaries are pia where the tissue along them (its mean within about
 #: :data:`LAYER_I_PROBE_UM`) is paler than this share of the grey matter's typical density:
 #: the cell-sparse layer I lines the pia, while the edges of a tear cut across the layers
@@ -204,6 +212,9 @@ def segment(
         tissue = (smooth > TISSUE_SHARE * tissue_od) & ~outside
         tissue = _fill_small_holes(tissue, hole_px)
         tissue = _remove_small(tissue, hole_px)
+        pale = _pale_tissue(img, glass, smooth, tissue, outside, pixel_um)
+        if pale.any():
+            tissue = _fill_small_holes(tissue | pale, hole_px)
     else:
         tissue = ~outside
     density = ndi.gaussian_filter(od, DENSITY_SIGMA_UM / pixel_um)
@@ -258,6 +269,47 @@ def segment(
     return Ribbon(
         od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons
     )
+
+
+def _pale_tissue(
+    img: np.ndarray,
+    glass: float,
+    smooth: np.ndarray,
+    tissue: np.ndarray,
+    outside: np.ndarray,
+    pixel_um: float,
+) -> np.ndarray:
+    """Pale tissue under the tissue threshold: white matter that the stain leaves nearly
+    uncoloured (Merker's stain). It is the part of the rest of the window (``~tissue``,
+    not ``outside``) whose smoothed OD ``smooth`` is clearly above the glass (more than
+    :data:`GLASS_OD_SPREAD` plus :data:`PALE_NOISE` times the pixel noise of the OD, a
+    robust SD of its fine detail there), in components that are bulky (an inscribed
+    radius of at least :data:`WM_MIN_RADIUS_UM`, as a white-matter core) and touch no
+    clear glass (pieces of at least :data:`HOLE_UM` below that level). The band at the
+    pial edge (the glass's blur and a pale layer I beside it) is thin and touches the
+    glass, so the pia stays where the tissue threshold puts it."""
+    none = np.zeros(tissue.shape, bool)
+    cand = ~tissue & ~outside
+    if cand.sum() < 50:
+        return none
+    logi = np.log(np.maximum(img, glass * 1e-3).astype(np.float32))
+    fine = logi - ndi.gaussian_filter(logi, max(0.7, 15.0 / pixel_um))
+    dev = fine[cand]
+    noise = 1.4826 * float(np.median(np.abs(dev - np.median(dev))))
+    level = GLASS_OD_SPREAD + PALE_NOISE * noise
+    low = cand & (smooth > level)
+    if not low.any():
+        return none
+    hole_px = (HOLE_UM / pixel_um) ** 2
+    clear = _remove_small(cand & ~low, hole_px)
+    lab, n = ndi.label(low)
+    keep = np.zeros(n + 1, bool)
+    radius = ndi.maximum(ndi.distance_transform_edt(low), lab, index=np.arange(1, n + 1))
+    keep[1:] = np.asarray(radius) * pixel_um >= WM_MIN_RADIUS_UM
+    if clear.any():
+        keep[np.unique(lab[ndi.binary_dilation(clear, structure=np.ones((3, 3), bool))])] = False
+    keep[0] = False
+    return keep[lab]
 
 
 def _cracks(
