@@ -195,8 +195,8 @@ def segment(
     """Segment a window (raw intensities, bright background) into glass, grey and white
     matter, and solve the depth potential on the grey matter. ``outside`` marks pixels
     beyond the section (not glass, not tissue: no pia there); ``matter`` is the slide's
-    typical white and grey matter OD (:func:`slide_matter`), which the window's white
-    matter must match (see :func:`_white_matter`)."""
+    typical white and grey matter OD (:func:`slide_matter`): a window all as pale as the
+    slide's white matter is white matter (see :func:`_white_matter`)."""
     outside = np.zeros(img.shape, bool) if outside is None else outside
     inside_px = img[~outside]
     if reference is not None:
@@ -499,10 +499,9 @@ def _white_matter(
 ) -> tuple[np.ndarray, float, float]:
     """White-matter mask and the white/grey density levels (see module docstring).
 
-    With the slide's typical white and grey matter OD (``matter``), the window's pale class
-    is white matter only when it lies nearer the slide's white matter than its grey matter
-    (a pale band of a thick cortex, with no white matter in view, is grey matter by the
-    slide's standard), and a window whose tissue is all that pale is all white matter."""
+    With the slide's typical white and grey matter OD (``matter``), a window whose tissue
+    is all nearer the slide's white than its grey matter (its denser class below their
+    mid-point) is white matter throughout: a region drawn inside the white matter."""
     if glass.any():
         far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
     else:
@@ -566,10 +565,6 @@ def _white_matter(
     if n:
         beyond = ndi.mean(far, lab, index=np.arange(1, n + 1))
         hit[1:] &= np.asarray(beyond) > 0.5
-    # and it is nearer the slide's white than its grey matter: a pale band of a thick
-    # cortex with no white matter in view is grey matter by the slide's standard
-    if n and np.isfinite(mid):
-        hit[1:] &= np.asarray(ndi.median(density, lab, index=np.arange(1, n + 1))) <= mid
     hit[0] = False
     return hit[lab], wm_level, grey_level
 
