@@ -262,6 +262,7 @@ def main() -> None:
         for name in shifts:
             c1 = cpu_s()
             _ribbon._REF_CACHE.clear()
+            _ribbon._MATTER_CACHE.clear()
             section = None
             if name != "gradient":
                 kind, data = shifted(name, base, seed)

@@ -60,7 +60,7 @@ from .border_stats import (
 )
 from .errors import MeasureError
 from .readout import N_DEPTH
-from .ribbon import segment, slide_reference
+from .ribbon import segment, slide_matter, slide_reference
 from .traverses import pia_through, profiles_along, streamlines
 
 #: a station in the glass or the white matter is at most this far from the grey matter (µm)
@@ -235,7 +235,9 @@ def find_borders(
     band = ndi.distance_transform_edt(~near_path) * p <= BAND_UM
     outside |= ~band
     img = np.where(outside, 0, img)
-    rib = segment(img, p, slide_reference(section.levels), outside)
+    ref = slide_reference(section.levels)
+    matter = slide_matter(section.levels, ref[0]) if ref is not None else None
+    rib = segment(img, p, ref, outside, matter)
     if not rib.pia.any() or not rib.wm.any():
         missing = " and ".join(
             name for name, m in (("no pia", rib.pia), ("no white matter", rib.wm)) if not m.any()

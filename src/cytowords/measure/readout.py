@@ -42,7 +42,7 @@ from .layers import (
     with_grain_iv,
 )
 from .polygon import as_vertices, polygon_mask
-from .ribbon import segment, slide_reference
+from .ribbon import segment, slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 from .vector import SPECIAL_CELLS
 
@@ -387,9 +387,11 @@ def measure_roi(
             f"uneven light: the glass reads down to {dim:.0%} of its brightest across the "
             "slide; divided out, but pia and white matter are less certain here"
         )
+        matter = None
     else:
         ref = slide_reference(section.levels)
-    rib = segment(img, p, ref, outside)
+        matter = slide_matter(section.levels, ref[0]) if ref is not None else None
+    rib = segment(img, p, ref, outside, matter)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
     out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
     if roi.sum() < 4:

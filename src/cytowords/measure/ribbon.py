@@ -76,6 +76,7 @@ PRESSED_MIN_UM = 1000.0
 LAPLACE_MAX_UNKNOWNS = 20000
 
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
+_MATTER_CACHE: dict[tuple[str, float], tuple[float, float] | None] = {}
 
 
 def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float, float] | None:
@@ -117,6 +118,42 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
     return None
 
 
+def slide_matter(levels: list, glass: float) -> tuple[float, float] | None:
+    """``(white matter, grey matter)`` typical optical densities of a whole slide, from its
+    coarsest level: the medians of the two classes of an Otsu split of the tissue's OD
+    (``glass`` the slide's bright level). ``None`` when the slide shows no two clearly
+    different kinds of tissue (:data:`MIN_WM_CONTRAST`). Cached per dask array name and
+    glass level."""
+    lev = levels[-1]
+    key = getattr(lev, "name", None)
+    if key is not None and (key, glass) in _MATTER_CACHE:
+        return _MATTER_CACHE[(key, glass)]
+    img = np.asarray(lev[:4096, :4096], dtype=np.float64)
+    out = _matter_from(img, glass)
+    if key is not None:
+        _MATTER_CACHE[(key, glass)] = out
+    return out
+
+
+def _matter_from(img: np.ndarray, glass: float) -> tuple[float, float] | None:
+    ref = _reference_from(img)
+    if ref is None:
+        return None
+    v = img[np.isfinite(img) & (img > 0)]
+    od = np.log(glass / np.maximum(v, 1e-6))
+    od = od[od > TISSUE_SHARE * ref[1]]
+    if od.size < 100 or np.ptp(od) <= 0:
+        return None
+    t = float(threshold_otsu(od))
+    lo, hi = od[od <= t], od[od > t]
+    if lo.size < 0.05 * od.size or hi.size < 0.05 * od.size:
+        return None
+    w, g = float(np.median(lo)), float(np.median(hi))
+    if g - w < MIN_WM_CONTRAST * g:
+        return None
+    return w, g
+
+
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
     """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain), float32 (computed
     in ``img``'s precision, in one buffer)."""
@@ -153,10 +190,13 @@ def segment(
     pixel_um: float,
     reference: tuple[float, float] | None,
     outside: np.ndarray | None = None,
+    matter: tuple[float, float] | None = None,
 ) -> Ribbon:
     """Segment a window (raw intensities, bright background) into glass, grey and white
     matter, and solve the depth potential on the grey matter. ``outside`` marks pixels
-    beyond the section (not glass, not tissue: no pia there)."""
+    beyond the section (not glass, not tissue: no pia there); ``matter`` is the slide's
+    typical white and grey matter OD (:func:`slide_matter`): a window all as pale as the
+    slide's white matter is white matter (see :func:`_white_matter`)."""
     outside = np.zeros(img.shape, bool) if outside is None else outside
     inside_px = img[~outside]
     if reference is not None:
@@ -185,7 +225,9 @@ def segment(
     if tissue.sum() < 50:
         reasons.append("not cortex: no tissue in the ROI")
     else:
-        wm, wm_level, grey_level = _white_matter(density, tissue, glass_mask, pixel_um)
+        wm, wm_level, grey_level = _white_matter(
+            density, tissue, glass_mask, pixel_um, matter
+        )
     if wm.any() and glass_mask.any():
         crack = _cracks(tissue, glass_mask, wm, pixel_um)
         wm = wm | crack
@@ -449,9 +491,17 @@ def _remove_small(mask: np.ndarray, min_px: float) -> np.ndarray:
 
 
 def _white_matter(
-    density: np.ndarray, tissue: np.ndarray, glass: np.ndarray, pixel_um: float
+    density: np.ndarray,
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    pixel_um: float,
+    matter: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, float, float]:
-    """White-matter mask and the white/grey density levels (see module docstring)."""
+    """White-matter mask and the white/grey density levels (see module docstring).
+
+    With the slide's typical white and grey matter OD (``matter``), a window whose tissue
+    is all nearer the slide's white than its grey matter (its denser class below their
+    mid-point) is white matter throughout: a region drawn inside the white matter."""
     if glass.any():
         far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
     else:
@@ -467,13 +517,18 @@ def _white_matter(
     if lo.size == 0 or hi.size == 0:
         return np.zeros(tissue.shape, bool), float("nan"), float("nan")
     wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
-    if (grey_level - wm_level) < MIN_WM_CONTRAST * grey_level:
+    mid = 0.5 * (matter[0] + matter[1]) if matter is not None else float("nan")
+    all_pale = grey_level <= mid
+    if all_pale:
+        # the window's tissue is all pale by the slide's standard: white matter only
+        t, wm_level = float(vals.max()), float(np.median(vals))
+    elif (grey_level - wm_level) < MIN_WM_CONTRAST * grey_level:
         return np.zeros(tissue.shape, bool), wm_level, grey_level
     # where little white matter is in view, the palest class can hold a pale band of the
     # cortex (a pale layer III or V) as well: split it again and keep its paler part when
     # the two parts differ as clearly as white and grey matter must (MIN_WM_CONTRAST of
     # the grey level)
-    if np.ptp(lo) > 0:
+    if not all_pale and np.ptp(lo) > 0:
         t2 = float(threshold_otsu(lo))
         lo2, mid2 = lo[lo <= t2], lo[lo > t2]
         if lo2.size and mid2.size and (

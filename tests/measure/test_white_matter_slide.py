@@ -1,0 +1,65 @@
+"""A region inside the white matter is said to be white matter (judged by the slide's
+typical white and grey matter), and full ribbons are measured as before. Hand-made slide
+(no generator): glass above, a 3 mm cortex with a pale layer I, white matter below; the
+left half an ordinary cortex, the right half a cortex with a pale outer band over a dense
+deep part (paler than the slide's typical cortex, far darker than its white matter)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+
+from cytowords.measure import measure_roi
+from cytowords.measure.ribbon import slide_matter, slide_reference
+from cytowords.sections import Section
+
+PX = 20.0
+W, H = 30000.0, 14000.0
+PIA, T, WM_END = 2000.0, 3000.0, 12000.0
+#: optical densities: layer I, the ordinary cortex, the pale band and the dense deep part
+#: of the right half, white matter
+OD_I, OD_CORTEX, OD_PALE, OD_DENSE, OD_WM = 0.15, 0.45, 0.36, 0.60, 0.20
+
+
+def _slide(seed: int = 0) -> np.ndarray:
+    yy, xx = (np.mgrid[0 : int(H / PX), 0 : int(W / PX)] + 0.5) * PX
+    depth = yy - PIA
+    right = xx >= W / 2
+    od = np.where(right, np.where(depth < 1200, OD_PALE, OD_DENSE), OD_CORTEX)
+    od = np.where(depth < 200, OD_I, od)
+    od = np.where(depth >= T, OD_WM, od)
+    glass = (depth < 0) | (yy >= WM_END)
+    rng = np.random.default_rng(seed)
+    od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
+    return np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
+
+
+def _square(y0: float, x0: float, side: float) -> np.ndarray:
+    return np.array([[y0, x0], [y0, x0 + side], [y0 + side, x0 + side], [y0 + side, x0]])
+
+
+def _section() -> Section:
+    return Section([da.from_array(_slide(), chunks=512)], [PX], name="pale-band")
+
+
+def test_slide_matter_reads_white_and_grey_matter():
+    img = _slide()
+    ref = slide_reference([img])
+    assert ref is not None
+    w, g = slide_matter([img], ref[0])
+    assert abs(w - OD_WM) < 0.05
+    assert OD_PALE - 0.05 < g < OD_DENSE
+
+
+def test_region_inside_the_white_matter_is_said_to_be_white_matter():
+    r = measure_roi(_section(), _square(6500, 12000, 3000), cells=False, profile_um=20.0)
+    assert not r.measured
+    assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
+    assert not any(s.startswith("no white matter") for s in r.reasons), r.reasons
+
+
+def test_full_ribbon_is_still_measured_on_both_halves():
+    for x0 in (5000, 20000):
+        r = measure_roi(_section(), _square(PIA - 500, x0, 4000), cells=False, profile_um=20.0)
+        assert r.measured, r.reasons
+        assert abs(r.thickness_mm - T / 1000) <= 0.2
