@@ -47,7 +47,14 @@ def test_empty_knob_keeps_patches_and_tables():
     assert _sha(p) == "88f2c00a50aecba5"
     q, _, _ = sample_patches([5], ["4p", "44"], 2, size_px=64)
     assert _sha(q) == "f52eb5507f821370"
-    assert _sha(Brain(4, realism_off=frozenset()).table("44")[0]) == "5b0eb248b774923e"
+    # the empty knob is the default brain; the table (float64) is pinned at float32: its
+    # last bits differ between machines (the hash of the float64 table pinned on
+    # 2026-12-04 no longer reproduces on the machine of 2026-12-05, for the same commit)
+    table, thick = Brain(4, realism_off=frozenset()).table("44")
+    default, default_thick = Brain(4).table("44")
+    np.testing.assert_array_equal(table, default)
+    assert thick == default_thick
+    assert _sha(table.astype(np.float32)) == "c878535e4d92e92c"
 
 
 def test_unknown_component_and_classic_are_clear_errors():
