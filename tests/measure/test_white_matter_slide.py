@@ -46,7 +46,7 @@ def test_slide_matter_reads_white_and_grey_matter():
     img = _slide()
     ref = slide_reference([img])
     assert ref is not None
-    w, g = slide_matter([img], ref[0])
+    w, g = slide_matter([img], ref)
     assert abs(w - OD_WM) < 0.05
     assert OD_PALE - 0.05 < g < OD_DENSE
 

@@ -76,7 +76,7 @@ PRESSED_MIN_UM = 1000.0
 LAPLACE_MAX_UNKNOWNS = 20000
 
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
-_MATTER_CACHE: dict[tuple[str, float], tuple[float, float] | None] = {}
+_MATTER_CACHE: dict[tuple[str, tuple[float, float]], tuple[float, float] | None] = {}
 
 
 def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float, float] | None:
@@ -118,30 +118,28 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
     return None
 
 
-def slide_matter(levels: list, glass: float) -> tuple[float, float] | None:
+def slide_matter(levels: list, reference: tuple[float, float]) -> tuple[float, float] | None:
     """``(white matter, grey matter)`` typical optical densities of a whole slide, from its
     coarsest level: the medians of the two classes of an Otsu split of the tissue's OD
-    (``glass`` the slide's bright level). ``None`` when the slide shows no two clearly
-    different kinds of tissue (:data:`MIN_WM_CONTRAST`). Cached per dask array name and
-    glass level."""
+    (``reference`` the slide's glass level and typical tissue OD, :func:`slide_reference`).
+    ``None`` when the slide shows no two clearly different kinds of tissue
+    (:data:`MIN_WM_CONTRAST`). Cached per dask array name and reference."""
     lev = levels[-1]
     key = getattr(lev, "name", None)
-    if key is not None and (key, glass) in _MATTER_CACHE:
-        return _MATTER_CACHE[(key, glass)]
+    if key is not None and (key, reference) in _MATTER_CACHE:
+        return _MATTER_CACHE[(key, reference)]
     img = np.asarray(lev[:4096, :4096], dtype=np.float64)
-    out = _matter_from(img, glass)
+    out = _matter_from(img, reference)
     if key is not None:
-        _MATTER_CACHE[(key, glass)] = out
+        _MATTER_CACHE[(key, reference)] = out
     return out
 
 
-def _matter_from(img: np.ndarray, glass: float) -> tuple[float, float] | None:
-    ref = _reference_from(img)
-    if ref is None:
-        return None
+def _matter_from(img: np.ndarray, reference: tuple[float, float]) -> tuple[float, float] | None:
+    glass, tissue_od = reference
     v = img[np.isfinite(img) & (img > 0)]
     od = np.log(glass / np.maximum(v, 1e-6))
-    od = od[od > TISSUE_SHARE * ref[1]]
+    od = od[od > TISSUE_SHARE * tissue_od]
     if od.size < 100 or np.ptp(od) <= 0:
         return None
     t = float(threshold_otsu(od))
