@@ -72,6 +72,8 @@ CLEFT_SIDE_UM = (250.0, 500.0)
 #: two banks pressed together: a pale band at least this far (µm) from the white matter
 #: and this long (its midline) is looked at as two layer I's back to back
 PRESSED_MIN_UM = 1000.0
+#: glass narrower than this (µm) is a crack or a vessel's track, not the glass beside a pia
+CRACK_MAX_UM = 100.0
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 
@@ -497,9 +499,10 @@ def _white_matter(
 ) -> tuple[np.ndarray, float, float]:
     """White-matter mask and the white/grey density levels (see module docstring).
 
-    With the slide's typical white and grey matter OD (``matter``), a window whose tissue
-    is all nearer the slide's white than its grey matter (its denser class below their
-    mid-point) is white matter throughout: a region drawn inside the white matter."""
+    With the slide's typical white and grey matter OD (``matter``), a window without glass
+    whose tissue is all nearer the slide's white than its grey matter (its denser class
+    below their mid-point) is white matter throughout: a region drawn inside the white
+    matter."""
     if glass.any():
         far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
     else:
@@ -516,7 +519,12 @@ def _white_matter(
         return np.zeros(tissue.shape, bool), float("nan"), float("nan")
     wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
     mid = 0.5 * (matter[0] + matter[1]) if matter is not None else float("nan")
-    all_pale = grey_level <= mid
+    # and no glass in view wider than a crack (:data:`CRACK_MAX_UM`): a region of cortex,
+    # however pale, shows its pia (on a scan of Merker-like contrast a pale cortex can fall
+    # below the slide's mid-point)
+    all_pale = grey_level <= mid and not (
+        ndi.distance_transform_edt(glass) * pixel_um > CRACK_MAX_UM / 2
+    ).any()
     if all_pale:
         # the window's tissue is all pale by the slide's standard: white matter only
         t, wm_level = float(vals.max()), float(np.median(vals))
