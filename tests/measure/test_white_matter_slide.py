@@ -46,7 +46,7 @@ def test_slide_matter_reads_white_and_grey_matter():
     img = _slide()
     ref = slide_reference([img])
     assert ref is not None
-    w, g = slide_matter([img], ref)
+    w, g = slide_matter([img], [PX], ref)
     assert abs(w - OD_WM) < 0.05
     assert OD_PALE - 0.05 < g < OD_DENSE
 
@@ -63,3 +63,31 @@ def test_full_ribbon_is_still_measured_on_both_halves():
         r = measure_roi(_section(), _square(PIA - 500, x0, 4000), cells=False, profile_um=20.0)
         assert r.measured, r.reasons
         assert abs(r.thickness_mm - T / 1000) <= 0.2
+
+
+def _cortex_crop(seed: int = 0) -> np.ndarray:
+    """A crop of cortex alone, cut above its white matter: glass above, layer I, dense
+    II–IV, a pale layer V 1.2 mm wide, dense VI down to the image's lower edge."""
+    h = 5400.0
+    yy, _ = (np.mgrid[0 : int(h / PX), 0 : int(20000.0 / PX)] + 0.5) * PX
+    depth = yy - PIA
+    od = np.select([depth < 200, depth < 1400, depth < 2600], [0.15, 0.55, 0.30], 0.45)
+    rng = np.random.default_rng(seed)
+    od = np.where(depth < 0, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
+    return np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
+
+
+def test_a_crop_of_cortex_has_no_slide_white_matter():
+    img = _cortex_crop()
+    ref = slide_reference([img])
+    assert ref is not None
+    # its two kinds of tissue differ as white and grey matter would, but the pale kind is a
+    # band with deeper layers under it that reach no glass
+    assert slide_matter([img], [PX], ref) is None
+
+
+def test_pale_layer_of_a_cortex_crop_is_not_called_white_matter():
+    sec = Section([da.from_array(_cortex_crop(), chunks=512)], [PX], name="cortex-crop")
+    r = measure_roi(sec, _square(PIA + 1700, 8000, 600), cells=False, profile_um=20.0)
+    assert not r.measured
+    assert not any("white matter" in s and "ROI is" in s for s in r.reasons), r.reasons

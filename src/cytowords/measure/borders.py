@@ -236,7 +236,7 @@ def find_borders(
     outside |= ~band
     img = np.where(outside, 0, img)
     ref = slide_reference(section.levels)
-    matter = slide_matter(section.levels, ref) if ref is not None else None
+    matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
     rib = segment(img, p, ref, outside, matter)
     if not rib.pia.any() or not rib.wm.any():
         missing = " and ".join(

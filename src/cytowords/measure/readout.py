@@ -390,7 +390,7 @@ def measure_roi(
         matter = None
     else:
         ref = slide_reference(section.levels)
-        matter = slide_matter(section.levels, ref) if ref is not None else None
+        matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
     rib = segment(img, p, ref, outside, matter)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
     out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)

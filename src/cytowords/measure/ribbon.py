@@ -76,6 +76,13 @@ PRESSED_MIN_UM = 1000.0
 CRACK_MAX_UM = 100.0
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
+#: the slide's layout (:func:`_lies_as_white_matter`) is judged on a level at most this
+#: fine (µm per pixel) and this large (pixels per side)
+LAYOUT_MAX_UM = 64.0
+LAYOUT_MAX_PX = 4096
+#: share of a white-matter part's edge with the denser tissue that is the cortical ribbon
+#: (denser tissue that reaches the glass: :func:`_lies_as_white_matter`)
+WM_RIBBON_SHARE = 2 / 3
 
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
 _MATTER_CACHE: dict[tuple[str, tuple[float, float]], tuple[float, float] | None] = {}
@@ -120,18 +127,29 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
     return None
 
 
-def slide_matter(levels: list, reference: tuple[float, float]) -> tuple[float, float] | None:
+def slide_matter(
+    levels: list, pixel_size_um: list[float], reference: tuple[float, float]
+) -> tuple[float, float] | None:
     """``(white matter, grey matter)`` typical optical densities of a whole slide, from its
     coarsest level: the medians of the two classes of an Otsu split of the tissue's OD
-    (``reference`` the slide's glass level and typical tissue OD, :func:`slide_reference`).
+    (``reference`` the slide's glass level and typical tissue OD, :func:`slide_reference`;
+    ``pixel_size_um`` µm per pixel of each level).
+
     ``None`` when the slide shows no two clearly different kinds of tissue
-    (:data:`MIN_WM_CONTRAST`). Cached per dask array name and reference."""
+    (:data:`MIN_WM_CONTRAST`), or when its paler kind does not lie beside the cortical
+    ribbon as white matter does (:func:`_lies_as_white_matter`: on a crop of cortex alone the two
+    kinds are pale and dense layers). Cached per dask array name and reference."""
     lev = levels[-1]
     key = getattr(lev, "name", None)
     if key is not None and (key, reference) in _MATTER_CACHE:
         return _MATTER_CACHE[(key, reference)]
     img = np.asarray(lev[:4096, :4096], dtype=np.float64)
     out = _matter_from(img, reference)
+    if out is not None:
+        i = _layout_level(levels, pixel_size_um)
+        lay = img if i == len(levels) - 1 else np.asarray(levels[i], dtype=np.float64)
+        if not _lies_as_white_matter(lay, float(pixel_size_um[i]), reference, out):
+            out = None
     if key is not None:
         _MATTER_CACHE[(key, reference)] = out
     return out
@@ -152,6 +170,62 @@ def _matter_from(img: np.ndarray, reference: tuple[float, float]) -> tuple[float
     if g - w < MIN_WM_CONTRAST * g:
         return None
     return w, g
+
+
+def _layout_level(levels: list, pixel_size_um: list[float]) -> int:
+    """The level on which the slide's layout is judged: the coarsest one at most
+    :data:`LAYOUT_MAX_UM` per pixel and :data:`LAYOUT_MAX_PX` pixels wide and high (the
+    coarsest level when none is)."""
+    for i in range(len(levels) - 1, -1, -1):
+        if pixel_size_um[i] <= LAYOUT_MAX_UM:
+            if max(levels[i].shape[-2:]) <= LAYOUT_MAX_PX:
+                return i
+            return min(i + 1, len(levels) - 1)
+    return len(levels) - 1
+
+
+def _lies_as_white_matter(
+    img: np.ndarray,
+    pixel_um: float,
+    reference: tuple[float, float],
+    matter: tuple[float, float],
+) -> bool:
+    """Whether the slide's paler kind of tissue lies as white matter does: beside the
+    cortical ribbon. True when a part of it at least :data:`WM_MIN_RADIUS_UM` thick is
+    lined along most (:data:`WM_RIBBON_SHARE`) of its edge by denser tissue that reaches
+    the glass, or by the glass itself (a cut edge or a tear; the tissue within
+    :data:`LAYER_I_MAX_UM` of the glass, as pale as layer I is, counts as glass). The edge
+    along the image's border is not counted. A
+    pale band of a cortex cut out without its white matter is lined by the ribbon on its
+    outer side only: on its inner side lie deeper layers that reach no glass. ``img`` raw
+    intensities at ``pixel_um`` µm/px; ``matter`` the slide's (white, grey) OD
+    (:func:`_matter_from`)."""
+    glass_level, tissue_od = reference
+    od = np.log(glass_level / np.maximum(img, 1e-6))
+    od[~np.isfinite(img) | (img <= 0)] = 0
+    smooth = ndi.gaussian_filter(od, max(0.7, DENSITY_SIGMA_UM / pixel_um))
+    tissue = smooth > TISSUE_SHARE * tissue_od
+    depth = ndi.distance_transform_edt(tissue)
+    outer = depth * pixel_um <= LAYER_I_MAX_UM
+    pale = tissue & ~outer & (smooth <= 0.5 * (matter[0] + matter[1]))
+    dense = tissue & ~outer & ~pale
+    lab_d, n_d = ndi.label(dense)
+    reaches = np.zeros(n_d + 1, bool)
+    reaches[np.unique(lab_d[ndi.binary_dilation(outer) & dense])] = True
+    reaches[0] = False
+    ribbon = reaches[lab_d]
+    lab, n = ndi.label(pale)
+    if n == 0:
+        return False
+    radius = ndi.maximum(ndi.distance_transform_edt(pale), lab, index=np.arange(1, n + 1))
+    # beside each pixel of the pale parts' edges: the label of the pale part
+    ring_lab = ndi.grey_dilation(lab, size=(3, 3)) * (dense | outer)
+    for k in np.flatnonzero(np.asarray(radius) * pixel_um >= WM_MIN_RADIUS_UM) + 1:
+        ring = ring_lab == k
+        good, bad = (ring & (ribbon | outer)).sum(), (ring & dense & ~ribbon).sum()
+        if good + bad and good >= WM_RIBBON_SHARE * (good + bad):
+            return True
+    return False
 
 
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
