@@ -91,3 +91,17 @@ def test_pale_layer_of_a_cortex_crop_is_not_called_white_matter():
     r = measure_roi(sec, _square(PIA + 1700, 8000, 600), cells=False, profile_um=20.0)
     assert not r.measured
     assert not any("white matter" in s and "ROI is" in s for s in r.reasons), r.reasons
+
+
+def test_white_matter_is_said_under_uneven_light():
+    # light falling to 0.6 of full across the slide: the readout divides it out, and the
+    # slide's white and grey matter are read from the divided levels too
+    img = _slide().astype(np.float64) * np.linspace(0.6, 1.0, int(W / PX))[None, :]
+    sec = Section([da.from_array(np.clip(img, 1, 255).astype(np.uint8), chunks=512)], [PX],
+                  name="pale-band-uneven")
+    r = measure_roi(sec, _square(6500, 3000, 3000), cells=False, profile_um=20.0)
+    assert not r.measured
+    assert any(s.startswith("uneven light") for s in r.reasons), r.reasons
+    assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
+    r = measure_roi(sec, _square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
+    assert r.measured and abs(r.thickness_mm - T / 1000) <= 0.2, r.reasons

@@ -387,7 +387,7 @@ def measure_roi(
             f"uneven light: the glass reads down to {dim:.0%} of its brightest across the "
             "slide; divided out, but pia and white matter are less certain here"
         )
-        matter = None
+        matter = slide_matter(section.levels, sizes, ref, light)
     else:
         ref = slide_reference(section.levels)
         matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None

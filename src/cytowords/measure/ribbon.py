@@ -85,7 +85,7 @@ LAYOUT_MAX_PX = 4096
 WM_RIBBON_SHARE = 2 / 3
 
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
-_MATTER_CACHE: dict[tuple[str, tuple[float, float]], tuple[float, float] | None] = {}
+_MATTER_CACHE: dict[tuple[str, tuple[float, float], bool], tuple[float, float] | None] = {}
 
 
 def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float, float] | None:
@@ -128,30 +128,46 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
 
 
 def slide_matter(
-    levels: list, pixel_size_um: list[float], reference: tuple[float, float]
+    levels: list,
+    pixel_size_um: list[float],
+    reference: tuple[float, float],
+    light: tuple | None = None,
 ) -> tuple[float, float] | None:
     """``(white matter, grey matter)`` typical optical densities of a whole slide, from its
     coarsest level: the medians of the two classes of an Otsu split of the tissue's OD
     (``reference`` the slide's glass level and typical tissue OD, :func:`slide_reference`;
-    ``pixel_size_um`` µm per pixel of each level).
+    ``pixel_size_um`` µm per pixel of each level; ``light`` the slide's uneven light,
+    :func:`.illumination.slide_field`, divided out of the levels first, its reference then
+    being ``light[2]``).
 
     ``None`` when the slide shows no two clearly different kinds of tissue
     (:data:`MIN_WM_CONTRAST`), or when its paler kind does not lie beside the cortical
-    ribbon as white matter does (:func:`_lies_as_white_matter`: on a crop of cortex alone the two
-    kinds are pale and dense layers). Cached per dask array name and reference."""
+    ribbon as white matter does (:func:`_lies_as_white_matter`: on a crop of cortex alone
+    the two kinds are pale and dense layers). Cached per dask array name and reference."""
+    from .illumination import flatten_window
+
     lev = levels[-1]
     key = getattr(lev, "name", None)
-    if key is not None and (key, reference) in _MATTER_CACHE:
-        return _MATTER_CACHE[(key, reference)]
-    img = np.asarray(lev[:4096, :4096], dtype=np.float64)
+    ckey = (key, reference, light is not None)
+    if key is not None and ckey in _MATTER_CACHE:
+        return _MATTER_CACHE[ckey]
+
+    def read(i: int, cap: int | None = None) -> np.ndarray:
+        a = levels[i] if cap is None else levels[i][:cap, :cap]
+        img = np.asarray(a, dtype=np.float64)
+        if light is not None:
+            img = flatten_window(img, 0.0, 0.0, float(pixel_size_um[i]), light)
+        return img
+
+    img = read(len(levels) - 1, 4096)
     out = _matter_from(img, reference)
     if out is not None:
         i = _layout_level(levels, pixel_size_um)
-        lay = img if i == len(levels) - 1 else np.asarray(levels[i], dtype=np.float64)
+        lay = img if i == len(levels) - 1 else read(i)
         if not _lies_as_white_matter(lay, float(pixel_size_um[i]), reference, out):
             out = None
     if key is not None:
-        _MATTER_CACHE[(key, reference)] = out
+        _MATTER_CACHE[ckey] = out
     return out
 
 
