@@ -24,7 +24,11 @@ claim's tolerance of the area's.
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
-        [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv]
+        [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv] [--save FILE.jsonl]
+
+``--save FILE.jsonl`` writes each ROI's readout (``Readout.to_dict()`` with the traverses,
+and a SHA-1 of its raw profile, grain and traverse arrays), one JSON line per ROI: two
+versions of the readout give equal lines when they measure the same to the last bit.
 
 Layer IV is also scored per class: the truth's cortex type (granular: granular and
 koniocortex; dysgranular; agranular: agranular, proisocortex, periallocortex, allocortex)
@@ -73,6 +77,7 @@ brain 226 were used to choose the detector's settings; report on other brains.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -80,6 +85,20 @@ import numpy as np
 from cytowords.measure import measure_roi
 from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
 from cytowords.training.data.readout_truth import brain_truth
+
+
+def readout_row(r, **keys) -> dict:
+    """One ROI's readout as a JSON-safe row for ``--save``: ``keys``, the readout's
+    dictionary (with the traverses) and SHA-1 digests of its raw arrays (the profiles,
+    the grain, the traverses' points: equal digests, equal values to the last bit)."""
+    import hashlib
+
+    raw = [r.profile_mean, r.profile_sd, r.profile_p10, r.profile_p90, r.grain_mean]
+    raw += list(r.traverses_um)
+    digest = hashlib.sha1()
+    for a in raw:
+        digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return {**keys, "readout": r.to_dict(), "sha1": digest.hexdigest()}
 
 
 def scan_from(section, finest_um: float | None):
@@ -408,7 +427,13 @@ def main() -> None:
         "--save-cells", default=None,
         help="folder: each ROI's somata (relative depth, size, length) and truth as .npz",
     )
+    ap.add_argument(
+        "--save", default=None,
+        help="JSON-lines file: each ROI's readout (Readout.to_dict with the traverses, and "
+        "digests of its raw arrays), to compare two versions of the readout",
+    )
     args = ap.parse_args()
+    save = open(args.save, "w") if args.save else None
     rng = np.random.default_rng(0)
     if args.cell_windows:
         total: dict = {}
@@ -453,6 +478,9 @@ def main() -> None:
         section = scan_from(virtual_section(seed, pixel_size_um=2.0), args.finest_um)
         for v, tr in sample_rois(seed, args.rois, args.side_mm * 1000, rng):
             r = measure_roi(section, v, cells=args.cells, profile_um=args.profile_um)
+            if save is not None:
+                row = readout_row(r, seed=seed, area=str(tr["area"]), vertices=v.tolist())
+                save.write(json.dumps(row) + "\n")
             if not r.measured:
                 missed += 1
                 print(f"{seed} {tr['area']:>6}: not measured: {'; '.join(r.reasons)}")

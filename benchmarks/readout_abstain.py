@@ -18,11 +18,15 @@ square ("no pia" where the truth has pia inside, "no white matter" where it has 
 matter, "the ROI is white matter" where it holds cortex).
 
     PYTHONPATH=src python benchmarks/readout_abstain.py --brains 205 206 207 208 --per-kind 6
+
+``--save FILE.jsonl``: each square's readout as one JSON line (as ``measure_accuracy.py
+--save``), to compare two versions of the readout.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 
@@ -35,6 +39,20 @@ KINDS = ("no white matter", "no pia", "cortex only", "white matter only")
 #: a square of a kind must show at least this share of its kind's parts (glass, cortex,
 #: white matter) on the truth's 100 µm grid, so that the kind is plain
 MIN_SHARE = 0.05
+
+
+def readout_row(r, **keys) -> dict:
+    """One ROI's readout as a JSON-safe row for ``--save``: ``keys``, the readout's
+    dictionary (with the traverses) and SHA-1 digests of its raw arrays (the profiles,
+    the grain, the traverses' points: equal digests, equal values to the last bit)."""
+    import hashlib
+
+    raw = [r.profile_mean, r.profile_sd, r.profile_p10, r.profile_p90, r.grain_mean]
+    raw += list(r.traverses_um)
+    digest = hashlib.sha1()
+    for a in raw:
+        digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return {**keys, "readout": r.to_dict(), "sha1": digest.hexdigest()}
 
 
 def kind_of(rel: np.ndarray) -> str | None:
@@ -103,7 +121,13 @@ def main() -> None:
     ap.add_argument("--side-mm", type=float, default=3.0)
     ap.add_argument("--profile-um", type=float, default=16.0)
     ap.add_argument("--per-roi", action="store_true", help="print every square")
+    ap.add_argument(
+        "--save", default=None,
+        help="JSON-lines file: each ROI's readout (Readout.to_dict with the traverses, and "
+        "digests of its raw arrays), to compare two versions of the readout",
+    )
     args = ap.parse_args()
+    save = open(args.save, "w") if args.save else None
     rng = np.random.default_rng(0)
     t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
     tally = {k: [0, 0, 0] for k in KINDS}  # squares, measured anyway, a false reason
@@ -111,6 +135,8 @@ def main() -> None:
         section = virtual_section(seed, pixel_size_um=2.0)
         for kind, v in sample(seed, args.per_kind, args.side_mm * 1000, rng):
             r = measure_roi(section, v, cells=False, profile_um=args.profile_um)
+            if save is not None:
+                save.write(json.dumps(readout_row(r, seed=seed, kind=kind, vertices=v.tolist())) + "\n")
             bad = false_reasons(kind, r.reasons)
             t = tally[kind]
             t[0] += 1

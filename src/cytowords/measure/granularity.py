@@ -131,7 +131,9 @@ def grain_profiles(
     img = np.array(read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], p), np.float64)
     img[~np.isfinite(img)] = glass  # outside the scan: glass
     share, k = _share_blocks(optical_density(img, glass), p)
-    share = np.where(np.isfinite(share), share, np.nanmedian(share))
+    blank = ~np.isfinite(share)
+    if blank.any():  # blocks with no detail at all (blank glass): the typical share
+        share = np.where(blank, np.nanmedian(share), share)
     t = (np.arange(n) + 0.5) / n
     out = np.empty((len(paths_um), n))
     for i, path in enumerate(paths_um):

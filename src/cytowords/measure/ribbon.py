@@ -38,6 +38,7 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -390,16 +391,25 @@ def _pale_tissue(
     low = cand & (smooth > level)
     if not low.any():
         return none
-    hole_px = (HOLE_UM / pixel_um) ** 2
-    clear = _remove_small(cand & ~low, hole_px)
     lab, n = ndi.label(low)
-    keep = np.zeros(n + 1, bool)
-    radius = ndi.maximum(ndi.distance_transform_edt(low), lab, index=np.arange(1, n + 1))
-    keep[1:] = np.asarray(radius) * pixel_um >= WM_MIN_RADIUS_UM
+    keep = _reaching(ndi.distance_transform_edt(low) * pixel_um, lab, n, WM_MIN_RADIUS_UM)
+    if not keep.any():  # no bulky part: the glass beside it need not be looked at
+        return none
+    clear = _remove_small(cand & ~low, (HOLE_UM / pixel_um) ** 2)
     if clear.any():
         keep[np.unique(lab[ndi.binary_dilation(clear, structure=np.ones((3, 3), bool))])] = False
     keep[0] = False
     return keep[lab]
+
+
+def _reaching(dist: np.ndarray, lab: np.ndarray, n: int, min_dist: float) -> np.ndarray:
+    """``keep`` (``n + 1`` booleans, ``keep[0]`` False): the labels 1..``n`` of ``lab``
+    whose largest ``dist`` (an inscribed radius) is at least ``min_dist``: what
+    ``ndi.maximum(dist, lab, index=1..n) >= min_dist`` gives, without sorting the pixels."""
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(lab[dist >= min_dist])] = True
+    keep[0] = False
+    return keep
 
 
 def _cracks(
@@ -411,11 +421,30 @@ def _cracks(
     cortical thickness from the white matter, the glass of a sulcus is no nearer); taken
     as glass, the grey matter along a crack at the grey/white border would be a second pia
     and the depth potential would turn its traverses aside to distant white matter."""
+    near_wm = ndi.distance_transform_edt(~wm) * pixel_um <= LAYER_I_MAX_UM
+    if not (glass & near_wm).any():  # no glass near the white matter: no crack
+        return np.zeros(glass.shape, bool)
     r = WM_MIN_RADIUS_UM / pixel_um
     dilated = ndi.distance_transform_edt(~tissue) <= r
     closed = ndi.distance_transform_edt(dilated) > r
-    near_wm = ndi.distance_transform_edt(~wm) * pixel_um <= LAYER_I_MAX_UM
     return glass & closed & near_wm
+
+
+_LAST_GLASS = threading.local()
+
+
+def _glass_distance(glass: np.ndarray) -> np.ndarray:
+    """``ndi.distance_transform_edt(~glass)`` (px, read-only), remembered for the last two
+    ``glass`` masks of this thread: :func:`_clefts` and :func:`_layer_i_lined` measure
+    the distance to the same glass when no cleft was found."""
+    memo = getattr(_LAST_GLASS, "pairs", [])
+    for mask, dist in memo:
+        if mask.shape == glass.shape and np.array_equal(mask, glass):
+            return dist
+    dist = ndi.distance_transform_edt(~glass)
+    dist.flags.writeable = False
+    _LAST_GLASS.pairs = [(glass.copy(), dist), *memo[:1]]
+    return dist
 
 
 def _tissue_mean(od: np.ndarray, tissue: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -432,7 +461,7 @@ def _beside_glass(
     """``(distance to the glass in px, the tissue's level beside the glass)``: ``od``
     averaged over :data:`LAYER_I_PROBE_UM` of the tissue more than two pixels from the glass
     (the pixels on the glass hold some glass)."""
-    dg = ndi.distance_transform_edt(~glass)
+    dg = _glass_distance(glass)
     near = _tissue_mean(od, tissue & (dg > 2.5), max(0.7, LAYER_I_PROBE_UM / pixel_um))
     return dg, near
 
@@ -465,6 +494,24 @@ def _paler_than_around(
     return (w > 1e-3) & (near * np.maximum(w, 1e-6) < LAYER_I_RATIO * deep)
 
 
+def _paler_than_around_at(
+    near: np.ndarray, dg: np.ndarray, tissue: np.ndarray, pixel_um: float, at: np.ndarray
+) -> np.ndarray:
+    """:func:`_paler_than_around` where ``at`` is set (the same values there; False
+    elsewhere), computed on the bounding box of ``at`` widened by its Gaussian's reach
+    (each value depends only on the pixels within that reach)."""
+    out = np.zeros(at.shape, bool)
+    if not at.any():
+        return out
+    (ys, xs), = ndi.find_objects(at.astype(np.uint8))
+    reach = int(4.0 * CLEFT_SIDE_UM[0] / pixel_um + 0.5) + 1  # gaussian_filter's radius
+    y0, y1 = max(0, ys.start - reach), min(at.shape[0], ys.stop + reach)
+    x0, x1 = max(0, xs.start - reach), min(at.shape[1], xs.stop + reach)
+    box = np.s_[y0:y1, x0:x1]
+    out[box] = _paler_than_around(near[box], dg[box], tissue[box], pixel_um) & at[box]
+    return out
+
+
 def _clefts(
     od: np.ndarray,
     tissue: np.ndarray,
@@ -482,7 +529,7 @@ def _clefts(
     r = max(1, int(round(CLEFT_MAX_UM / 2 / pixel_um)))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     closed = ndi.grey_closing(od, footprint=(yy**2 + xx**2) <= r * r)
-    away = ndi.distance_transform_edt(~glass) > 1.5 if glass.any() else tissue
+    away = _glass_distance(glass) > 1.5 if glass.any() else tissue
     cand = where & away & (od < 0.5 * closed)
     lab, n = ndi.label(cand, structure=np.ones((3, 3), bool))
     if n == 0:
@@ -494,19 +541,28 @@ def _clefts(
     if not keep.any():
         return np.zeros(tissue.shape, bool)
     lines = keep[lab]
-    dg, near = _beside_glass(od, tissue & ~lines, glass | lines, pixel_um)
-    lined = _paler_than_around(near, dg, tissue & ~lines, pixel_um)
-    if np.isfinite(grey_level):
-        lined &= near < LAYER_I_RATIO * grey_level
-    side = ndi.binary_dilation(lines, structure=np.ones((3, 3), bool)) & tissue & ~lines
-    lab2 = np.where(side, ndi.label(ndi.binary_dilation(lines, np.ones((3, 3), bool)))[0], 0)
+    grown_mask = ndi.binary_dilation(lines, structure=np.ones((3, 3), bool))
+    grown = ndi.label(grown_mask)[0]
+    side = grown_mask & tissue & ~lines
+    lab2 = np.where(side, grown, 0)
     m = int(lab2.max())
     if m == 0:
         return np.zeros(tissue.shape, bool)
-    share = np.asarray(ndi.mean(lined, lab2, index=np.arange(1, m + 1)))
+    dg, near = _beside_glass(od, tissue & ~lines, glass | lines, pixel_um)
     good = np.zeros(m + 1, bool)
-    good[1:] = share > 0.5
-    grown = ndi.label(ndi.binary_dilation(lines, np.ones((3, 3), bool)))[0]
+    good[1:] = True
+    if np.isfinite(grey_level):
+        paler = near < LAYER_I_RATIO * grey_level
+        # the layer-I test below holds only where this one does: a line whose sides are
+        # not mostly this pale is no cleft, and only the sides of the others are tested
+        good[1:] = np.asarray(ndi.mean(paler, lab2, index=np.arange(1, m + 1))) > 0.5
+        if not good.any():
+            return np.zeros(tissue.shape, bool)
+    lined = _paler_than_around_at(near, dg, tissue & ~lines, pixel_um, side & good[lab2])
+    if np.isfinite(grey_level):
+        lined &= paler
+    share = np.asarray(ndi.mean(lined, lab2, index=np.arange(1, m + 1)))
+    good[1:] &= share > 0.5
     return lines & good[grown]
 
 
@@ -645,10 +701,7 @@ def _white_matter(
     if n == 0:
         return np.zeros(tissue.shape, bool), wm_level, grey_level
     dist = ndi.distance_transform_edt(core) * pixel_um
-    radius = ndi.maximum(dist, lab, index=np.arange(1, n + 1))
-    keep = np.zeros(n + 1, bool)
-    keep[1:] = np.asarray(radius) >= WM_MIN_RADIUS_UM
-    cores = keep[lab]
+    cores = _reaching(dist, lab, n, WM_MIN_RADIUS_UM)[lab]
     if not cores.any():
         return cores, wm_level, grey_level
     near_core = ndi.distance_transform_edt(~cores) * pixel_um <= LAYER_I_MAX_UM

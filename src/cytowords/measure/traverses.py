@@ -78,17 +78,19 @@ def streamlines(ribbon: Ribbon, seeds: np.ndarray) -> list[Traverse | None]:
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        v = _grad_at(gy, gx, pos[idx])
-        v = _grad_at(gy, gx, pos[idx] + 0.5 * step * v)
-        stuck = ~np.any(v != 0, axis=1)
-        new = pos[idx] + step * v
+        here = pos[idx]
+        v = _grad_at(gy, gx, here)
+        v = _grad_at(gy, gx, here + 0.5 * step * v)
+        stuck = (v[:, 0] == 0) & (v[:, 1] == 0)
+        new = here + step * v
         iy, ix = np.round(new[:, 0]).astype(int), np.round(new[:, 1]).astype(int)
         inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w) & ~stuck
-        iy, ix = np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)
+        iy, ix = np.minimum(np.maximum(iy, 0), h - 1), np.minimum(np.maximum(ix, 0), w - 1)
         moved = idx[inside]
         pos[moved] = new[inside]
-        hit = inside & ribbon.wm[iy, ix]
-        lost = inside & ~ribbon.wm[iy, ix] & ~ribbon.tissue[iy, ix]
+        in_wm = ribbon.wm[iy, ix]
+        hit = inside & in_wm
+        lost = inside & ~in_wm & ~ribbon.tissue[iy, ix]
         reached[idx[hit]] = True
         active[idx[~inside | hit | lost]] = False
         step_pos = np.full((k, 2), np.nan)
@@ -294,7 +296,10 @@ def equivolume_depth(alpha: np.ndarray, k: float) -> np.ndarray:
 
 def _grad_at(gy: np.ndarray, gx: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Unit gradient (bilinear) at points ``(n, 2)`` (y, x) px; zero where it vanishes."""
-    v = np.stack([ndi.map_coordinates(g, pts.T, order=1, mode="nearest") for g in (gy, gx)], 1)
+    c = pts.T
+    v = np.empty((len(pts), 2))
+    ndi.map_coordinates(gy, c, output=v[:, 0], order=1, mode="nearest")
+    ndi.map_coordinates(gx, c, output=v[:, 1], order=1, mode="nearest")
     norm = np.hypot(v[:, 0], v[:, 1])[:, None]
     return np.where(norm > 1e-9, v / np.maximum(norm, 1e-9), 0.0)
 
