@@ -74,6 +74,12 @@ CLEFT_SIDE_UM = (250.0, 500.0)
 PRESSED_MIN_UM = 1000.0
 #: glass narrower than this (µm) is a crack or a vessel's track, not the glass beside a pia
 CRACK_MAX_UM = 100.0
+#: white-matter cores lie under at least this much grey matter (µm, on the straight path to
+#: the nearest glass wider than a crack): pale tissue with less between it and the pia is a
+#: pale band of the cortex (:func:`_pia_side`)
+BAND_GREY_UM = 1000.0
+#: ... sampled at this many points at most
+BAND_STEPS = 64
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 
@@ -551,6 +557,7 @@ def _white_matter(
     # tissue within LAYER_I_MAX_UM of a core, so that white matter reaching the glass at a
     # cut edge or a tear is kept but a pale band along the pia joined to it is not
     core = pale & far
+    core &= ~_pia_side(tissue & ~pale, glass, core, pixel_um)
     lab, n = ndi.label(core)
     if n == 0:
         return np.zeros(tissue.shape, bool), wm_level, grey_level
@@ -573,6 +580,41 @@ def _white_matter(
         hit[1:] &= np.asarray(beyond) > 0.5
     hit[0] = False
     return hit[lab], wm_level, grey_level
+
+
+def _pia_side(
+    dense: np.ndarray, glass: np.ndarray, where: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """The pixels of ``where`` (pale tissue) with less than :data:`BAND_GREY_UM` of ``dense``
+    tissue (the grey matter) on the straight path to their nearest glass wider than a crack
+    (:data:`CRACK_MAX_UM`) and larger than a hole (:data:`HOLE_UM` square: a vessel or a
+    hole cut by the window's edge is no pia): they lie on the pia's side of the grey matter, as a pale band of
+    the cortex does (its upper layers, or a pale layer between the pia and a dense deep
+    layer); white matter lies under the grey matter, a cortical thickness from the pia.
+    No pixel where the window shows no such glass."""
+    out = np.zeros(where.shape, bool)
+    if not glass.any() or not where.any():
+        return out
+    wide = ndi.distance_transform_edt(glass) * pixel_um > CRACK_MAX_UM / 2
+    if not wide.any():
+        return out
+    wide = _remove_small(ndi.binary_propagation(wide, mask=glass), (HOLE_UM / pixel_um) ** 2)
+    if not wide.any():
+        return out
+    dg, (iy, ix) = ndi.distance_transform_edt(~wide, return_indices=True)
+    yy, xx = np.nonzero(where)
+    gy, gx = iy[yy, xx], ix[yy, xx]
+    d = dg[yy, xx]
+    n = np.clip(np.ceil(d), 1, BAND_STEPS).astype(np.int64)
+    grey = np.zeros(yy.size)
+    for k in range(BAND_STEPS):
+        t = np.minimum((k + 0.5) / n, 1.0)
+        py = np.rint(yy + t * (gy - yy)).astype(np.int64)
+        px = np.rint(xx + t * (gx - xx)).astype(np.int64)
+        grey += np.where(k < n, dense[py, px], False)
+    grey *= d / n * pixel_um
+    out[yy, xx] = grey < BAND_GREY_UM
+    return out
 
 
 def _fill_pits(pale: np.ndarray, glass: np.ndarray, pixel_um: float) -> np.ndarray:
