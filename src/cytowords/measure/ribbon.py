@@ -587,18 +587,22 @@ def _pia_side(
 ) -> np.ndarray:
     """The pixels of ``where`` (pale tissue) with less than :data:`BAND_GREY_UM` of ``dense``
     tissue (the grey matter) on the straight path to their nearest glass wider than a crack
-    (:data:`CRACK_MAX_UM`) and larger than a hole (:data:`HOLE_UM` square: a vessel or a
-    hole cut by the window's edge is no pia): they lie on the pia's side of the grey matter, as a pale band of
-    the cortex does (its upper layers, or a pale layer between the pia and a dense deep
-    layer); white matter lies under the grey matter, a cortical thickness from the pia.
-    No pixel where the window shows no such glass."""
+    (the opening of ``glass`` by a disc of diameter :data:`CRACK_MAX_UM`, in pieces larger
+    than a hole, :data:`HOLE_UM` square: a crack along the grey/white border, a vessel or a
+    hole cut by the window's edge is no pia). They lie on the pia's side of the grey
+    matter, as a pale band of the cortex does (its upper layers, or a pale layer between
+    the pia and a dense deep layer); white matter lies under the grey matter, a cortical
+    thickness from the pia. No pixel where the window shows no such glass."""
     out = np.zeros(where.shape, bool)
     if not glass.any() or not where.any():
         return out
-    wide = ndi.distance_transform_edt(glass) * pixel_um > CRACK_MAX_UM / 2
-    if not wide.any():
+    # the glass wider than a crack: its opening by a disc of that diameter (a long crack
+    # along the grey/white border keeps at most small pieces where it gapes)
+    r = CRACK_MAX_UM / 2 / pixel_um
+    core = ndi.distance_transform_edt(glass) > r
+    if not core.any():
         return out
-    wide = _remove_small(ndi.binary_propagation(wide, mask=glass), (HOLE_UM / pixel_um) ** 2)
+    wide = _remove_small(ndi.distance_transform_edt(~core) <= r, (HOLE_UM / pixel_um) ** 2)
     if not wide.any():
         return out
     dg, (iy, ix) = ndi.distance_transform_edt(~wide, return_indices=True)
