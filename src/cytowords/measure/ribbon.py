@@ -592,7 +592,10 @@ def _pia_side(
     hole cut by the window's edge is no pia). They lie on the pia's side of the grey
     matter, as a pale band of the cortex does (its upper layers, or a pale layer between
     the pia and a dense deep layer); white matter lies under the grey matter, a cortical
-    thickness from the pia. No pixel where the window shows no such glass."""
+    thickness from the pia. Not where, beyond the pixel on the line from that glass, at
+    least :data:`BAND_GREY_UM` of grey matter ends at such glass in the window (white
+    matter at a cut edge or a ventricle, its cortex and pia beyond). No pixel where the
+    window shows no such glass."""
     out = np.zeros(where.shape, bool)
     if not glass.any() or not where.any():
         return out
@@ -617,7 +620,29 @@ def _pia_side(
         px = np.rint(xx + t * (gx - xx)).astype(np.int64)
         grey += np.where(k < n, dense[py, px], False)
     grey *= d / n * pixel_um
-    out[yy, xx] = grey < BAND_GREY_UM
+    band = grey < BAND_GREY_UM
+    # white matter at a cut edge (or a ventricle) lies next to the glass too, but beyond it,
+    # away from that glass, a cortex (at least BAND_GREY_UM of grey matter) ends at glass
+    # (its pia) in view; beyond a pale band lies the deeper cortex and the white matter
+    yy, xx, gy, gx, d = yy[band], xx[band], gy[band], gx[band], d[band]
+    h, w = dense.shape
+    step = max(1.0, float(np.hypot(h, w)) / BAND_STEPS)
+    uy, ux = (yy - gy) / np.maximum(d, 1e-6), (xx - gx) / np.maximum(d, 1e-6)
+    beyond = np.zeros(yy.size)
+    open_ = np.ones(yy.size, bool)
+    pia = np.zeros(yy.size, bool)
+    for k in range(1, BAND_STEPS + 1):
+        py = np.rint(yy + k * step * uy).astype(np.int64)
+        px = np.rint(xx + k * step * ux).astype(np.int64)
+        open_ &= (py >= 0) & (py < h) & (px >= 0) & (px < w)
+        if not open_.any():
+            break
+        py, px = np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)
+        hit = open_ & wide[py, px]
+        pia |= hit & (beyond >= BAND_GREY_UM)
+        open_ &= ~hit
+        beyond += np.where(open_ & dense[py, px], step * pixel_um, 0.0)
+    out[yy[~pia], xx[~pia]] = True
     return out
 
 
