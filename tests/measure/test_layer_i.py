@@ -66,6 +66,25 @@ def test_layer_i_width_on_hand_made_profiles(case, l1_um):
     assert est.borders["I/II"][0] == pytest.approx(l1_um / T, abs=0.014)
 
 
+#: a faint layer II (under twice layer I's level) over a denser band of large pyramids in
+#: lower III, layer IV denser still
+FAINT_II_DEEP = dict(levels=(0.35, 0.6, 0.5, 0.8))
+
+
+@pytest.mark.parametrize("power", [1.0, 1.8])
+@pytest.mark.parametrize("l1_um", [150.0, 200.0, 300.0])
+def test_layer_i_width_under_merker_like_contrast(power, l1_um):
+    # a Merker-like contrast raises the OD to a power about the tissue's median (1.8:
+    # dense parts darker, layer I paler; benchmarks/readout_shifts.py): layer II's band
+    # keeps its share of the upper cortex's range, not of the whole profile's, which the
+    # darkened deep layers stretch (read against the whole range, the border fell in
+    # lower III, 450-600 µm too deep)
+    p = column(l1_um, **FAINT_II_DEEP)
+    ref = float(np.median(p))
+    est = analyse_profile(ref * (p / ref) ** power, T)
+    assert est.layer_i_width_um == pytest.approx(l1_um, abs=35.0)
+
+
 def test_layer_i_per_traverse_median_ignores_a_few_failed_traverses():
     # 20 traverses, the border wobbling 170-230 µm, noisy; three cross a vessel in layer
     # II (pale there): the median of the traverses' borders stays near the true one

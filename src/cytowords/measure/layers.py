@@ -10,7 +10,9 @@ do not matter, only the shape:
   minimum in the upper 20 % of the depth, read beyond the pia's edge (:data:`PIA_EDGE_UM`:
   there the profile still mixes in the glass or the meninges above it); the dense band is
   the first local maximum below it with a prominence of at least :data:`L1_BAND_MIN` of
-  the range (where there is none, the highest point in the upper 45 % of the depth). With
+  the upper cortex's range (from the pale band to the highest point in the upper
+  :data:`L1_BAND_DEPTH` of the depth: the deep layers, darkened more than the pale ones by
+  a Merker-like contrast, do not count; where there is none, that highest point). With
   the traverses' own profiles given, the border is read on each and their median taken
   (:func:`layer_i_bottom`): the border's depth varies along the ribbon, and the mean
   profile blurs it.
@@ -57,9 +59,11 @@ IV_RANGE = (0.3, 0.72)
 #: or meninges above it (about two 16 µm profile pixels)
 PIA_EDGE_UM = 30.0
 #: layer I's dense band beneath (layer II) is the first local maximum with at least this
-#: prominence (share of the profile's range): the profile's noise and a single dense row
-#: make smaller ones
+#: prominence (share of the upper cortex's range, see :func:`_layer_i`): the profile's
+#: noise and a single dense row make smaller ones
 L1_BAND_MIN = 0.10
+#: ... at relative depths above this (layer II lies in the upper part of the cortex)
+L1_BAND_DEPTH = 0.45
 #: layer I is read per traverse when at least this many traverse profiles are given
 L1_MIN_TRAVERSES = 3
 #: a layer border needs a feature of at least this share of the profile's range
@@ -346,15 +350,21 @@ def layer_i_bottom(
 def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
     """Relative depth of the layer I / II border on one smoothed profile ``p``: half-way up
     from the pale band (the minimum at relative depths ``edge`` to 0.2) to the first local
-    maximum below it with a prominence of at least :data:`L1_BAND_MIN` of the range (where
-    there is none, the highest point at relative depths below 0.45); NaN when not found."""
-    rng = float(p.max() - p.min())
+    maximum below it with a prominence of at least :data:`L1_BAND_MIN` of the rise from
+    the pale band to the highest point at relative depths below :data:`L1_BAND_DEPTH`
+    (where there is none, that highest point); NaN when not found."""
     top = (depth < 0.2) & (depth >= edge)
     if not top.any():
         top = depth < 0.2
     i_min = int(np.argmin(np.where(top, p, np.inf)))
-    below = (depth > depth[i_min]) & (depth < 0.45)
-    if not below.any() or rng <= 0:
+    below = (depth > depth[i_min]) & (depth < L1_BAND_DEPTH)
+    if not below.any():
+        return float("nan")
+    # the range of the upper cortex only (from the pale band up): the deep dense layers
+    # and a contrast that darkens dense parts more than pale ones (Merker's) must not
+    # raise the bar for layer II's band
+    rng = float(p[depth < L1_BAND_DEPTH].max() - p[i_min])
+    if rng <= 0:
         return float("nan")
     peaks, _ = find_peaks(p, prominence=L1_BAND_MIN * rng)
     peaks = peaks[below[peaks]]
