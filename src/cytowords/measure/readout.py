@@ -403,7 +403,17 @@ def measure_roi(
         reasons.append("not cortex: no tissue in the ROI")
         return out
     if grey_in < 0.05 and (rib.wm & roi).any():
-        reasons.append("not cortex: the ROI is white matter (no pia, no grey matter)")
+        # white matter by the slide's standard only when it is as pale as the slide's
+        # white matter; else (no slide white matter to compare, a crop of cortex) it may be
+        # a pale layer of the cortex
+        pale = matter is not None and float(np.median(rib.density[rib.wm & roi])) <= 0.5 * (
+            matter[0] + matter[1]
+        )
+        reasons.append(
+            "not cortex: the ROI is white matter (no pia, no grey matter)" if pale else
+            "no pia and no grey/white border in the ROI: its tissue is evenly pale (white "
+            "matter, or a pale layer of the cortex)"
+        )
         return out
     has_pia, has_wm = bool((rib.pia & roi).any()), bool((rib.wm & roi).any())
     if not has_pia:

@@ -357,6 +357,7 @@ def segment(
     potential = np.full(img.shape, np.nan, np.float32)
     if pia.any() and wm.any():
         potential = _laplace(grey, glass_bc, wm)
+    _LAST_GLASS.pairs = []  # a pooled worker thread keeps no window's masks
     return Ribbon(
         od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons
     )
@@ -435,8 +436,9 @@ _LAST_GLASS = threading.local()
 
 def _glass_distance(glass: np.ndarray) -> np.ndarray:
     """``ndi.distance_transform_edt(~glass)`` (px, read-only), remembered for the last two
-    ``glass`` masks of this thread: :func:`_clefts` and :func:`_layer_i_lined` measure
-    the distance to the same glass when no cleft was found."""
+    ``glass`` masks of this thread within one :func:`segment` (which forgets them when it
+    returns): :func:`_clefts` and :func:`_layer_i_lined` measure the distance to the same
+    glass when no cleft was found."""
     memo = getattr(_LAST_GLASS, "pairs", [])
     for mask, dist in memo:
         if mask.shape == glass.shape and np.array_equal(mask, glass):
