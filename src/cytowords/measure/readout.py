@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..jobs import Cancelled, is_cancelled
 from ..regions.roi import ring_area
@@ -43,7 +42,7 @@ from .layers import (
     with_grain_iv,
 )
 from .polygon import as_vertices, polygon_mask
-from .ribbon import Ribbon, segment, slide_matter, slide_reference
+from .ribbon import segment, slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 from .vector import SPECIAL_CELLS
 
@@ -54,13 +53,6 @@ MIN_TRAVERSES = 10
 #: thick (thinner only where pia and white matter touch at a cut edge or a tear); set
 #: from the literature range (docs/measure.md), not fitted to test brains
 MIN_TRAVERSE_UM = 1000.0
-#: grey matter farther than this (µm) from the white matter is not its border zone (a
-#: pixel or two of a smoothed border, a curved grey/white border)
-DEEP_GREY_AWAY_UM = 300.0
-#: a ROI whose grey matter lies, for more than this share, deeper under its pia than the
-#: traverses' median length (and away from the white matter) is not measured: the white
-#: matter found is a pale band inside a thicker cortex (:func:`deeper_grey_share`)
-DEEP_GREY_SHARE = 0.1
 #: thickness spread (SD / median) beyond which pia and white matter are not parallel
 NONPARALLEL_CV = 0.2
 #: grey/white transitions narrower than this (µm) are called sharp
@@ -335,27 +327,6 @@ def _cancel_check(cancel) -> Callable[[], None]:
     return check
 
 
-def deeper_grey_share(rib: Ribbon, roi: np.ndarray, length_um: float) -> float:
-    """The share (0..1) of the grey matter in ``roi`` (a mask on ``rib``'s grid) farther
-    than ``length_um`` (µm, the traverses' median length) in a straight line from the pia
-    in or at the ROI and farther than :data:`DEEP_GREY_AWAY_UM` from the white matter. A
-    cortex lies between its pia and its white matter: its grey matter is at most a
-    traverse's length from the pia, except on the far side of the white matter (another
-    bank, whose own pia is near) or near the white matter. Much grey matter deeper than
-    that means the white matter found lies inside the cortex (a pale band), not under it."""
-    grey = rib.grey & roi
-    n = int(grey.sum())
-    if n == 0:
-        return 0.0
-    pia = rib.pia & ndi.binary_dilation(roi, iterations=2)
-    if not pia.any() or not rib.wm.any():
-        return 0.0
-    px = rib.pixel_um
-    far = ndi.distance_transform_edt(~pia) * px > length_um
-    away = ndi.distance_transform_edt(~rib.wm) * px > DEEP_GREY_AWAY_UM
-    return float((grey & far & away).sum()) / n
-
-
 def measure_roi(
     section,
     vertices_um,
@@ -470,16 +441,6 @@ def measure_roi(
                 "touching at a cut edge or a tear), not a cortical column"
             )
             return out
-    deep = deeper_grey_share(rib, roi, float(np.median([t.length_um for t in trs])))
-    if deep > DEEP_GREY_SHARE:
-        reasons.append(
-            f"{deep:.0%} of the ROI's grey matter lies deeper under its pia than the white "
-            "matter found (farther from the pia than the traverses are long, away from that "
-            "white matter): what was taken for white matter is likely a pale band inside a "
-            "thicker cortex, whose white matter lies beyond (draw the region from the pia to "
-            "the white matter)"
-        )
-        return out
     progress(3)
     lengths = np.array([t.length_um for t in trs]) / 1000.0
     ratio = np.array([t.length_um / max(t.chord_um, 1e-9) for t in trs])

@@ -75,12 +75,6 @@ CLEFT_SIDE_UM = (250.0, 500.0)
 PRESSED_MIN_UM = 1000.0
 #: glass narrower than this (µm) is a crack or a vessel's track, not the glass beside a pia
 CRACK_MAX_UM = 100.0
-#: white-matter cores lie under at least this much grey matter (µm, on the straight path to
-#: the nearest glass wider than a crack): pale tissue with less between it and the pia is a
-#: pale band of the cortex (:func:`_pia_side`)
-BAND_GREY_UM = 1000.0
-#: ... sampled at this many points at most
-BAND_STEPS = 64
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 #: the slide's layout (:func:`_lies_as_white_matter`) is judged on a level at most this
@@ -703,7 +697,6 @@ def _white_matter(
     # tissue within LAYER_I_MAX_UM of a core, so that white matter reaching the glass at a
     # cut edge or a tear is kept but a pale band along the pia joined to it is not
     core = pale & far
-    core &= ~_pia_side(tissue & ~pale, glass, core, pixel_um)
     lab, n = ndi.label(core)
     if n == 0:
         return np.zeros(tissue.shape, bool), wm_level, grey_level
@@ -723,70 +716,6 @@ def _white_matter(
         hit[1:] &= np.asarray(beyond) > 0.5
     hit[0] = False
     return hit[lab], wm_level, grey_level
-
-
-def _pia_side(
-    dense: np.ndarray, glass: np.ndarray, where: np.ndarray, pixel_um: float
-) -> np.ndarray:
-    """The pixels of ``where`` (pale tissue) with less than :data:`BAND_GREY_UM` of ``dense``
-    tissue (the grey matter) on the straight path to their nearest glass wider than a crack
-    (the opening of ``glass`` by a disc of diameter :data:`CRACK_MAX_UM`, in pieces larger
-    than a hole, :data:`HOLE_UM` square: a crack along the grey/white border, a vessel or a
-    hole cut by the window's edge is no pia). They lie on the pia's side of the grey
-    matter, as a pale band of the cortex does (its upper layers, or a pale layer between
-    the pia and a dense deep layer); white matter lies under the grey matter, a cortical
-    thickness from the pia. Not where, beyond the pixel on the line from that glass, at
-    least :data:`BAND_GREY_UM` of grey matter ends at such glass in the window (white
-    matter at a cut edge or a ventricle, its cortex and pia beyond). No pixel where the
-    window shows no such glass."""
-    out = np.zeros(where.shape, bool)
-    if not glass.any() or not where.any():
-        return out
-    # the glass wider than a crack: its opening by a disc of that diameter (a long crack
-    # along the grey/white border keeps at most small pieces where it gapes)
-    r = CRACK_MAX_UM / 2 / pixel_um
-    core = ndi.distance_transform_edt(glass) > r
-    if not core.any():
-        return out
-    wide = _remove_small(ndi.distance_transform_edt(~core) <= r, (HOLE_UM / pixel_um) ** 2)
-    if not wide.any():
-        return out
-    dg, (iy, ix) = ndi.distance_transform_edt(~wide, return_indices=True)
-    yy, xx = np.nonzero(where)
-    gy, gx = iy[yy, xx], ix[yy, xx]
-    d = dg[yy, xx]
-    n = np.clip(np.ceil(d), 1, BAND_STEPS).astype(np.int64)
-    grey = np.zeros(yy.size)
-    for k in range(BAND_STEPS):
-        t = np.minimum((k + 0.5) / n, 1.0)
-        py = np.rint(yy + t * (gy - yy)).astype(np.int64)
-        px = np.rint(xx + t * (gx - xx)).astype(np.int64)
-        grey += np.where(k < n, dense[py, px], False)
-    grey *= d / n * pixel_um
-    band = grey < BAND_GREY_UM
-    # white matter at a cut edge (or a ventricle) lies next to the glass too, but beyond it,
-    # away from that glass, a cortex (at least BAND_GREY_UM of grey matter) ends at glass
-    # (its pia) in view; beyond a pale band lies the deeper cortex and the white matter
-    yy, xx, gy, gx, d = yy[band], xx[band], gy[band], gx[band], d[band]
-    h, w = dense.shape
-    step = max(1.0, float(np.hypot(h, w)) / BAND_STEPS)
-    uy, ux = (yy - gy) / np.maximum(d, 1e-6), (xx - gx) / np.maximum(d, 1e-6)
-    beyond = np.zeros(yy.size)
-    open_ = np.ones(yy.size, bool)
-    pia = np.zeros(yy.size, bool)
-    for k in range(1, BAND_STEPS + 1):
-        py = np.rint(yy + k * step * uy).astype(np.int64)
-        px = np.rint(xx + k * step * ux).astype(np.int64)
-        open_ &= (py >= 0) & (py < h) & (px >= 0) & (px < w)
-        if not open_.any():
-            break
-        py, px = np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)
-        hit = open_ & wide[py, px]
-        pia |= hit & (beyond >= BAND_GREY_UM)
-        open_ &= ~hit
-        beyond += np.where(open_ & dense[py, px], step * pixel_um, 0.0)
-    out[yy[~pia], xx[~pia]] = True
-    return out
 
 
 def _fill_pits(pale: np.ndarray, glass: np.ndarray, pixel_um: float) -> np.ndarray:
