@@ -41,20 +41,6 @@ KINDS = ("no white matter", "no pia", "cortex only", "white matter only")
 MIN_SHARE = 0.05
 
 
-def readout_row(r, **keys) -> dict:
-    """One ROI's readout as a JSON-safe row for ``--save``: ``keys``, the readout's
-    dictionary (with the traverses) and SHA-1 digests of its raw arrays (the profiles,
-    the grain, the traverses' points: equal digests, equal values to the last bit)."""
-    import hashlib
-
-    raw = [r.profile_mean, r.profile_sd, r.profile_p10, r.profile_p90, r.grain_mean]
-    raw += list(r.traverses_um)
-    digest = hashlib.sha1()
-    for a in raw:
-        digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return {**keys, "readout": r.to_dict(), "sha1": digest.hexdigest()}
-
-
 def kind_of(rel: np.ndarray) -> str | None:
     """The square's kind from the truth's relative depths on its grid (None: a full ribbon
     or unclear)."""
@@ -127,6 +113,7 @@ def main() -> None:
         "digests of its raw arrays), to compare two versions of the readout",
     )
     args = ap.parse_args()
+    from measure_accuracy import readout_row  # the same rows as measure_accuracy --save
     save = open(args.save, "w") if args.save else None
     rng = np.random.default_rng(0)
     t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
