@@ -172,7 +172,7 @@ def sample_cell_windows(seed: int, n: int, rng, side_um: float = 400.0) -> tuple
     ganglion and giant pyramids), a third in areas without, at mid-depth of layers I..VI in
     turn. Each: ``img``, ``y0``, ``x0``, ``group``, ``area``, ``layer`` and the drawn somata
     (``cells_in_window``) inside the inner square (20 µm from the edges)."""
-    from cytowords.measure.ribbon import slide_reference
+    from cytowords.measure.slide import slide_reference
     from cytowords.synth.truth import cells_in_window
 
     geom = section_geometry(seed)

@@ -25,7 +25,8 @@ from scipy.stats import spearmanr
 
 from cytowords.measure.polygon import as_vertices, polygon_mask
 from cytowords.measure.readout import MIN_TRAVERSE_UM
-from cytowords.measure.ribbon import segment, slide_reference
+from cytowords.measure.ribbon import segment
+from cytowords.measure.slide import slide_reference
 from cytowords.measure.traverses import trace_traverses
 from cytowords.synth import virtual_section
 

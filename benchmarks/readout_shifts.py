@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from cytowords.measure import measure_roi
-from cytowords.measure import ribbon as _ribbon
+from cytowords.measure import slide as _slide
 from cytowords.sections import open_section
 from cytowords.synth import virtual_section
 
@@ -261,8 +261,8 @@ def main() -> None:
         print(f"brain {seed}: {len(rois)} ROIs, finest level {px:g} µm/px, {cpu_s() - c0:.0f} s CPU", flush=True)
         for name in shifts:
             c1 = cpu_s()
-            _ribbon._REF_CACHE.clear()
-            _ribbon._MATTER_CACHE.clear()
+            _slide._REF_CACHE.clear()
+            _slide._MATTER_CACHE.clear()
             section = None
             if name != "gradient":
                 kind, data = shifted(name, base, seed)
@@ -270,7 +270,7 @@ def main() -> None:
                 del data
             for i, (v, tr) in enumerate(rois):
                 if name == "gradient":
-                    _ribbon._REF_CACHE.clear()
+                    _slide._REF_CACHE.clear()
                     section = gradient_section(base, px, float(v[:, 1].min()), float(v[:, 1].max()))
                 r = measure_roi(section, v, cells=False, profile_um=args.profile_um)
                 row = reading(r, tr)

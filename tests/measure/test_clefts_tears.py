@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cytowords.measure import measure_roi
-from cytowords.measure.ribbon import segment, slide_reference
+from cytowords.measure.ribbon import segment
+from cytowords.measure.slide import slide_reference
 from tests.support.clefts import (
     COARSE,
     PIA_Y,

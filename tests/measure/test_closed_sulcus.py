@@ -9,7 +9,8 @@ import dask.array as da
 import numpy as np
 
 from cytowords.measure import measure_roi
-from cytowords.measure.ribbon import _reference_from, segment, slide_reference
+from cytowords.measure.ribbon import segment
+from cytowords.measure.slide import _reference_from, slide_reference
 from cytowords.sections import Section
 
 PX = 20.0

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from cytowords.measure import measure_roi
-from cytowords.measure.ribbon import segment, slide_reference
+from cytowords.measure.ribbon import segment
+from cytowords.measure.slide import slide_reference
 from cytowords.sections import Section
 
 PX = 16.0

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cytowords.measure.ribbon import Ribbon, _laplace_grid, segment, slide_reference
+from cytowords.measure.ribbon import Ribbon, _laplace_grid, segment
+from cytowords.measure.slide import slide_reference
 from cytowords.measure.traverses import (
     Traverse,
     column_bend,

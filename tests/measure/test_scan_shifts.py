@@ -13,7 +13,7 @@ import tifffile
 
 from cytowords.measure import illumination, measure_roi
 from cytowords.measure import readout as readout_mod
-from cytowords.measure import ribbon as ribbon_mod
+from cytowords.measure import slide as slide_mod
 from cytowords.sections import open_section
 from cytowords.sections.write import write_section
 
@@ -113,7 +113,7 @@ def test_uneven_light_is_divided_out(tmp_path, clean, monkeypatch):
     assert r.thickness_sd_mm < 0.1  # pia and white matter parallel: traverses alike
     # without the field the dimmed glass is taken for tissue
     monkeypatch.setattr(readout_mod, "slide_field", lambda *a: None)
-    ribbon_mod._REF_CACHE.clear()
+    slide_mod._REF_CACHE.clear()
     illumination._CACHE.clear()
     bad = measure_roi(section, ROI, cells=False, profile_um=16.0)
     c = clean[0.3]

@@ -10,7 +10,7 @@ import dask.array as da
 import numpy as np
 
 from cytowords.measure import measure_roi
-from cytowords.measure.ribbon import slide_matter, slide_reference
+from cytowords.measure.slide import slide_matter, slide_reference
 from cytowords.sections import Section
 
 PX = 20.0

@@ -60,7 +60,8 @@ from .border_stats import (
 )
 from .errors import MeasureError
 from .readout import N_DEPTH
-from .ribbon import segment, slide_matter, slide_reference
+from .ribbon import segment
+from .slide import slide_matter, slide_reference
 from .traverses import pia_through, profiles_along, streamlines
 
 #: a station in the glass or the white matter is at most this far from the grey matter (µm)

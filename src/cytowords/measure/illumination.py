@@ -30,7 +30,7 @@ pixels of at least :data:`FIELD_PX_UM`; once per slide, :func:`slide_field`):
 The field is used only when it varies by more than :data:`MIN_VARIATION` of the glass
 over the slide (an evenly lit slide is read exactly as before); the readout then divides
 each window by it (times the brightest glass level) and takes the slide's glass and
-tissue levels (:func:`.ribbon.slide_reference`'s rule) from the corrected coarse level.
+tissue levels (:func:`.slide.slide_reference`'s rule) from the corrected coarse level.
 Only the profile window is corrected: the grain (4 µm/px) and the somata (2 µm/px) are
 read against the brightest glass.
 """
@@ -40,7 +40,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .ribbon import TISSUE_SHARE, _reference_from
+from .ribbon import TISSUE_SHARE
+from .slide import _reference_from
 
 #: flat: the log intensity changes by less than this share of the typical tissue OD per
 #: coarse pixel (the tissue's edge is a step of about the whole tissue OD)

@@ -42,7 +42,8 @@ from .layers import (
     with_grain_iv,
 )
 from .polygon import as_vertices, polygon_mask
-from .ribbon import segment, slide_matter, slide_reference
+from .ribbon import segment
+from .slide import slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 from .vector import SPECIAL_CELLS
 

@@ -6,7 +6,7 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
 
 - **Optical density.** ``OD = log(glass / I)``, where ``glass`` is the bright level of the
   whole slide (a high percentile of the coarsest pyramid level, computed once per
-  section) or, when the slide shows no glass, of the window itself.
+  section: :func:`.slide.slide_reference`) or, when the slide shows no glass, of the window itself.
 - **Tissue** is where the lightly smoothed OD exceeds a quarter of the slide's typical
   tissue OD (Otsu split of the coarsest level); pale holes smaller than
   :data:`HOLE_UM` (vessels, tears) are filled. White matter that the stain leaves nearly
@@ -77,174 +77,6 @@ PRESSED_MIN_UM = 1000.0
 CRACK_MAX_UM = 100.0
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
-#: the slide's layout (:func:`_lies_as_white_matter`) is judged on a level at most this
-#: fine (µm per pixel) and this large (pixels per side)
-LAYOUT_MAX_UM = 64.0
-LAYOUT_MAX_PX = 4096
-#: share of a white-matter part's edge with the denser tissue that is the cortical ribbon
-#: (denser tissue that reaches the glass: :func:`_lies_as_white_matter`)
-WM_RIBBON_SHARE = 2 / 3
-
-_REF_CACHE: dict[str, tuple[float, float] | None] = {}
-_MATTER_CACHE: dict[tuple[str, tuple[float, float], bool], tuple[float, float] | None] = {}
-
-
-def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float, float] | None:
-    """``(glass level, typical tissue OD)`` of a whole slide from its coarsest level.
-
-    ``None`` when the coarsest level shows no clear bright background (a crop entirely
-    inside the tissue). Cached per dask array name, so one slide pays it once.
-    """
-    lev = levels[-1]
-    key = getattr(lev, "name", None)
-    if key is not None and key in _REF_CACHE:
-        return _REF_CACHE[key]
-    img = np.asarray(lev[:4096, :4096], dtype=np.float64)
-    out = _reference_from(img)
-    if key is not None:
-        _REF_CACHE[key] = out
-    return out
-
-
-def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
-    v = img[np.isfinite(img) & (img > 0)]
-    if v.size < 100:
-        return None
-    glass = float(np.percentile(v, 99.0))
-    od = np.log(glass / np.maximum(v, 1e-6))
-    # glass present: a bright class near zero OD and a tissue class clearly darker; where
-    # white matter covers much of the slide the two-class split can fall between white and
-    # grey matter, so a three-class split (glass, white, grey) is tried as well
-    splits = [float(threshold_otsu(od))]
-    if np.ptp(od) > 0:
-        splits.append(float(threshold_multiotsu(od, classes=3)[0]))
-    for t in splits:
-        dark, bright = od[od > t], od[od <= t]
-        if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
-            continue
-        if np.median(bright) > 0.3 * np.median(dark) or np.median(dark) < 0.05:
-            continue
-        return glass, float(np.median(dark))
-    return None
-
-
-def slide_matter(
-    levels: list,
-    pixel_size_um: list[float],
-    reference: tuple[float, float],
-    light: tuple | None = None,
-) -> tuple[float, float] | None:
-    """``(white matter, grey matter)`` typical optical densities of a whole slide, from its
-    coarsest level: the medians of the two classes of an Otsu split of the tissue's OD
-    (``reference`` the slide's glass level and typical tissue OD, :func:`slide_reference`;
-    ``pixel_size_um`` µm per pixel of each level; ``light`` the slide's uneven light,
-    :func:`.illumination.slide_field`, divided out of the levels first, its reference then
-    being ``light[2]``).
-
-    ``None`` when the slide shows no two clearly different kinds of tissue
-    (:data:`MIN_WM_CONTRAST`), or when its paler kind does not lie beside the cortical
-    ribbon as white matter does (:func:`_lies_as_white_matter`: on a crop of cortex alone
-    the two kinds are pale and dense layers). Cached per dask array name and reference."""
-    from .illumination import flatten_window
-
-    lev = levels[-1]
-    key = getattr(lev, "name", None)
-    ckey = (key, reference, light is not None)
-    if key is not None and ckey in _MATTER_CACHE:
-        return _MATTER_CACHE[ckey]
-
-    def read(i: int, cap: int | None = None) -> np.ndarray:
-        a = levels[i] if cap is None else levels[i][:cap, :cap]
-        img = np.asarray(a, dtype=np.float64)
-        if light is not None:
-            img = flatten_window(img, 0.0, 0.0, float(pixel_size_um[i]), light)
-        return img
-
-    img = read(len(levels) - 1, 4096)
-    out = _matter_from(img, reference)
-    if out is not None:
-        i = _layout_level(levels, pixel_size_um)
-        lay = img if i == len(levels) - 1 else read(i)
-        if not _lies_as_white_matter(lay, float(pixel_size_um[i]), reference, out):
-            out = None
-    if key is not None:
-        _MATTER_CACHE[ckey] = out
-    return out
-
-
-def _matter_from(img: np.ndarray, reference: tuple[float, float]) -> tuple[float, float] | None:
-    glass, tissue_od = reference
-    v = img[np.isfinite(img) & (img > 0)]
-    od = np.log(glass / np.maximum(v, 1e-6))
-    od = od[od > TISSUE_SHARE * tissue_od]
-    if od.size < 100 or np.ptp(od) <= 0:
-        return None
-    t = float(threshold_otsu(od))
-    lo, hi = od[od <= t], od[od > t]
-    if lo.size < 0.05 * od.size or hi.size < 0.05 * od.size:
-        return None
-    w, g = float(np.median(lo)), float(np.median(hi))
-    if g - w < MIN_WM_CONTRAST * g:
-        return None
-    return w, g
-
-
-def _layout_level(levels: list, pixel_size_um: list[float]) -> int:
-    """The level on which the slide's layout is judged: the coarsest one at most
-    :data:`LAYOUT_MAX_UM` per pixel and :data:`LAYOUT_MAX_PX` pixels wide and high (the
-    coarsest level when none is)."""
-    for i in range(len(levels) - 1, -1, -1):
-        if pixel_size_um[i] <= LAYOUT_MAX_UM:
-            if max(levels[i].shape[-2:]) <= LAYOUT_MAX_PX:
-                return i
-            return min(i + 1, len(levels) - 1)
-    return len(levels) - 1
-
-
-def _lies_as_white_matter(
-    img: np.ndarray,
-    pixel_um: float,
-    reference: tuple[float, float],
-    matter: tuple[float, float],
-) -> bool:
-    """Whether the slide's paler kind of tissue lies as white matter does: beside the
-    cortical ribbon. True when a part of it at least :data:`WM_MIN_RADIUS_UM` thick is
-    lined along most (:data:`WM_RIBBON_SHARE`) of its edge by denser tissue that reaches
-    the glass, or by the glass itself (a cut edge or a tear; the tissue within
-    :data:`LAYER_I_MAX_UM` of the glass, as pale as layer I is, counts as glass). The edge
-    along the image's border is not counted. A
-    pale band of a cortex cut out without its white matter is lined by the ribbon on its
-    outer side only: on its inner side lie deeper layers that reach no glass. ``img`` raw
-    intensities at ``pixel_um`` µm/px; ``matter`` the slide's (white, grey) OD
-    (:func:`_matter_from`)."""
-    glass_level, tissue_od = reference
-    od = np.log(glass_level / np.maximum(img, 1e-6))
-    od[~np.isfinite(img) | (img <= 0)] = 0
-    smooth = ndi.gaussian_filter(od, max(0.7, DENSITY_SIGMA_UM / pixel_um))
-    tissue = smooth > TISSUE_SHARE * tissue_od
-    depth = ndi.distance_transform_edt(tissue)
-    outer = depth * pixel_um <= LAYER_I_MAX_UM
-    pale = tissue & ~outer & (smooth <= 0.5 * (matter[0] + matter[1]))
-    dense = tissue & ~outer & ~pale
-    lab_d, n_d = ndi.label(dense)
-    reaches = np.zeros(n_d + 1, bool)
-    reaches[np.unique(lab_d[ndi.binary_dilation(outer) & dense])] = True
-    reaches[0] = False
-    ribbon = reaches[lab_d]
-    lab, n = ndi.label(pale)
-    if n == 0:
-        return False
-    radius = ndi.maximum(ndi.distance_transform_edt(pale), lab, index=np.arange(1, n + 1))
-    # beside each pixel of the pale parts' edges: the label of the pale part
-    ring_lab = ndi.grey_dilation(lab, size=(3, 3)) * (dense | outer)
-    for k in np.flatnonzero(np.asarray(radius) * pixel_um >= WM_MIN_RADIUS_UM) + 1:
-        ring = ring_lab == k
-        good, bad = (ring & (ribbon | outer)).sum(), (ring & dense & ~ribbon).sum()
-        if good + bad and good >= WM_RIBBON_SHARE * (good + bad):
-            return True
-    return False
-
-
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
     """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain), float32 (computed
     in ``img``'s precision, in one buffer)."""
@@ -286,7 +118,7 @@ def segment(
     """Segment a window (raw intensities, bright background) into glass, grey and white
     matter, and solve the depth potential on the grey matter. ``outside`` marks pixels
     beyond the section (not glass, not tissue: no pia there); ``matter`` is the slide's
-    typical white and grey matter OD (:func:`slide_matter`): a window all as pale as the
+    typical white and grey matter OD (:func:`.slide.slide_matter`): a window all as pale as the
     slide's white matter is white matter (see :func:`_white_matter`)."""
     outside = np.zeros(img.shape, bool) if outside is None else outside
     inside_px = img[~outside]
