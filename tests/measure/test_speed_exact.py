@@ -1,6 +1,5 @@
 """The readout's faster steps give the values of the steps they replace, to the last bit:
-the ROI mask (:func:`cytowords.measure.polygon.fill_polygon` against
-``skimage.draw.polygon2mask``), the bulky components (:func:`~cytowords.measure.ribbon._reaching`
+the bulky components (:func:`~cytowords.measure.ribbon._reaching`
 against ``ndi.maximum``), the cleft's layer-I test on a bounding box
 (:func:`~cytowords.measure.ribbon._paler_than_around_at`), the remembered distance to the
 glass, and the streamlines' gradient reads."""
@@ -10,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
-from skimage.draw import polygon2mask
 
-from cytowords.measure.polygon import fill_polygon, polygon_mask
+from cytowords.measure.polygon import polygon_mask
 from cytowords.measure.ribbon import (
     _glass_distance,
     _paler_than_around,
@@ -20,35 +18,6 @@ from cytowords.measure.ribbon import (
     _reaching,
 )
 from cytowords.measure.traverses import _grad_at
-
-
-def _polygons(rng, n: int):
-    """Random polygons (px): free, on whole and half pixels (ties on the pixel centres),
-    rectangles, and shapes partly outside the grid."""
-    for trial in range(n):
-        k = int(rng.integers(3, 25))
-        pts = rng.uniform(-15, 75, (k, 2))
-        kind = trial % 4
-        if kind == 1:
-            pts = np.round(pts)
-        elif kind == 2:
-            pts = np.round(pts * 2) / 2
-        elif kind == 3:
-            y0, x0 = rng.uniform(-10, 50, 2)
-            y1, x1 = y0 + rng.uniform(1, 50), x0 + rng.uniform(1, 50)
-            pts = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]])
-            if trial % 8 == 3:
-                pts = np.round(pts) - 0.5
-        yield tuple(int(s) for s in rng.integers(1, 70, 2)), pts
-
-
-def test_fill_polygon_is_skimages_polygon2mask():
-    rng = np.random.default_rng(3)
-    for shape, pts in _polygons(rng, 1500):
-        want = polygon2mask(shape, pts)
-        got = fill_polygon(shape, pts[:, 0], pts[:, 1])
-        assert got.dtype == bool and got.shape == want.shape
-        assert np.array_equal(got, want), (shape, pts.tolist())
 
 
 def test_polygon_mask_of_a_square_roi():
