@@ -46,8 +46,9 @@ from scipy import ndimage as ndi
 
 #: the coarsest pixels (µm) at which somata are resolved for the columns
 COLUMN_MAX_PX_UM = 2.0
-#: side (µm) of a square window in the traverse's frame (tangential x radial)
+#: width (µm, tangential) and depth (µm, radial) of a window in the traverse's frame
 WINDOW_UM = 480.0
+WINDOW_DEPTH_UM = 640.0
 #: windows per region (at most; one per traverse picked)
 N_WINDOWS = 3
 #: the window's centre: this relative depth along the traverse (mid-depth: layers III-V)
@@ -57,14 +58,11 @@ STRIP_UM = 40.0
 #: least distance (µm) between the centres of two strips compared (a gap of at least one
 #: strip: two soma diameters of a large pyramid, more than a small pyramid and its dendrite)
 MIN_SEP_UM = 80.0
-#: greatest distance (µm) between the strips compared (columns bend with the ribbon; over
-#: this depth a traverse's chord follows them within a few degrees)
-MAX_SEP_UM = 240.0
 #: the columns may lean in the traverse's frame (a traverse's chord, a frame error of a
 #: few degrees) by up to this shear (tangential µm per radial µm: +-10°), sought in steps
 #: of SHEAR_STEP
 MAX_SHEAR = 0.18
-SHEAR_STEP = 0.02
+SHEAR_STEP = 0.01
 #: tangential bin (µm)
 BIN_UM = 4.0
 #: band of column periods (µm): human minicolumns are about 20-60 µm apart, cell columns up
@@ -195,29 +193,33 @@ def _band(x: np.ndarray, w: np.ndarray, bin_um: float) -> np.ndarray:
 
 
 def window_covariance(
-    points_uv: np.ndarray, valid_uv: np.ndarray, valid_w: np.ndarray, side_um: float
+    points_uv: np.ndarray,
+    valid_uv: np.ndarray,
+    valid_w: np.ndarray,
+    width_um: float = WINDOW_UM,
+    depth_um: float = WINDOW_DEPTH_UM,
 ) -> tuple[float, float, float, float, int, int]:
     """Cross products of the band-passed relative tangential density profiles between
-    strips at least :data:`MIN_SEP_UM` (at most :data:`MAX_SEP_UM`) µm apart in one
-    window.
+    radial strips at least :data:`MIN_SEP_UM` µm apart in one window (``width_um``
+    tangential x ``depth_um`` radial, centred on the origin).
 
     ``points_uv``: somata ``(K, 2)`` ``(u tangential, v radial)`` µm from the window's
     centre; ``valid_uv`` the centres (µm, same frame) of the pixels kept (not pale) and
-    ``valid_w`` their areas (µm²). The columns' lean (shear up to :data:`MAX_SHEAR`) is
-    chosen on the pairs of the window's upper half and the cross products read on its
-    lower half, and the other way round: under independence (no columns) the choice
-    biases nothing. Returns (summed cross products, their summed weights,
-    the variance of the summed cross products were the strips independent (no columns),
-    the strips' summed own variance, the number of strips summed, somata counted).
-    Poisson noise and clusters do not line up between strips: their cross products
-    average to zero."""
-    n_bins = int(round(side_um / BIN_UM))
-    n_strips = int(round(side_um / STRIP_UM))
-    half = side_um / 2
+    ``valid_w`` their areas (µm²). The columns may lean in the window's frame (shear up to
+    :data:`MAX_SHEAR`): the lean is chosen on the window's left half (u < 0; every pair
+    of strips, band-passed on that half alone) and the cross products read on its right
+    half, and the other way round: the halves hold different somata, so without columns
+    the choice biases nothing. Returns (summed cross products, their summed weights, the
+    variance of the summed cross products were the strips independent (no columns), the
+    strips' summed own variance, the number of strips summed, somata counted). Poisson
+    noise and clusters do not line up between strips: their cross products average to
+    zero."""
+    n_bins = int(round(width_um / BIN_UM))
+    n_strips = int(round(depth_um / STRIP_UM))
 
-    def bins(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        bu = np.floor((uv[:, 0] + half) / BIN_UM).astype(np.int64)
-        bv = np.floor((uv[:, 1] + half) / STRIP_UM).astype(np.int64)
+    def bins(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bu = np.floor((uv[:, 0] + width_um / 2) / BIN_UM).astype(np.int64)
+        bv = np.floor((uv[:, 1] + depth_um / 2) / STRIP_UM).astype(np.int64)
         ok = (bu >= 0) & (bu < n_bins) & (bv >= 0) & (bv < n_strips)
         return bu[ok], bv[ok], ok
 
@@ -233,41 +235,43 @@ def window_covariance(
     good = (tot_c >= 5) & (w.sum(1) >= 0.5 * n_bins)
     w[~good] = 0.0
     rel = np.where(w > 0, count / np.maximum(area, 1e-9) / np.maximum(rate, 1e-12)[:, None] - 1, 0)
-    y = _band(rel, w, BIN_UM) * w
-    power = np.abs(np.fft.rfft(y, axis=1)) ** 2
-    # rfft holds the positive frequencies once: count the others twice
-    mult = np.full(power.shape[1], 2.0)
-    mult[0] = 1.0
-    if n_bins % 2 == 0:
-        mult[-1] = 1.0
-    # linear (zero-padded) cross-correlations between strips, at every tangential lag
-    n2 = 2 * n_bins
-    fy, fw = np.fft.rfft(y, n2, axis=1), np.fft.rfft(w, n2, axis=1)
-    own = float(sum((y[i] ** 2).sum() / max(w[i].sum(), 1e-9) for i in np.flatnonzero(good)))
-    n_own = int(good.sum())
-    # the strips of the upper and of the lower half: the tilt of the columns in the
-    # traverse's frame is chosen on one half and the shared density read on the other
-    halves = (np.arange(n_strips) < n_strips // 2, np.arange(n_strips) >= n_strips // 2)
     shears = np.arange(-MAX_SHEAR, MAX_SHEAR + 1e-9, SHEAR_STEP)
+    pairs = [
+        (i, j)
+        for i in np.flatnonzero(good)
+        for j in np.flatnonzero(good)
+        if (j - i) * STRIP_UM >= MIN_SEP_UM - 1e-9
+    ]
+    own = 0.0
     per_half = []
-    for h in halves:
+    left = np.arange(n_bins) < n_bins // 2
+    for side in (left, ~left):
+        wh = w * side[None, :]
+        y = _band(rel, wh, BIN_UM) * wh
+        own += float(sum((y[i] ** 2).sum() for i in np.flatnonzero(good)))
+        # linear (zero-padded) cross-correlations between strips, at every tangential lag
+        n2 = 2 * n_bins
+        fy, fw = np.fft.rfft(y, n2, axis=1), np.fft.rfft(wh, n2, axis=1)
+        power = np.abs(fy) ** 2
         nums, dens = np.zeros(len(shears)), np.zeros(len(shears))
         var = 0.0
-        for i in np.flatnonzero(good & h):
-            for j in np.flatnonzero(good & h):
-                sep = (j - i) * STRIP_UM
-                if sep < MIN_SEP_UM - 1e-9 or sep > MAX_SEP_UM + 1e-9:
-                    continue
-                # xc[L] = sum_u y_i(u) y_j(u + L): strip j (deeper) shifted by L bins
-                xc = np.fft.irfft(np.conj(fy[i]) * fy[j], n2)
-                wc = np.fft.irfft(np.conj(fw[i]) * fw[j], n2)
-                lag = np.round(shears * sep / BIN_UM).astype(np.int64) % n2
-                nums += xc[lag]
-                dens += wc[lag]
-                # the variance of that sum were the strips independent: the sum over lags
-                # of the product of their autocorrelations (Bartlett), by Parseval
-                var += float((mult * power[i] * power[j]).sum()) / n_bins**2
+        for i, j in pairs:
+            sep = (j - i) * STRIP_UM
+            # xc[L] = sum_u y_i(u) y_j(u + L): strip j (deeper) shifted by L bins
+            xc = np.fft.irfft(np.conj(fy[i]) * fy[j], n2)
+            wc = np.fft.irfft(np.conj(fw[i]) * fw[j], n2)
+            lag = np.round(shears * sep / BIN_UM).astype(np.int64) % n2
+            nums += xc[lag]
+            dens += wc[lag]
+            # the variance of that sum were the strips independent: the sum over lags of
+            # the product of their autocorrelations (Bartlett: sum_k a_i(k) a_j(k) / N,
+            # N the half's bins), by Parseval on the padded transform (both halves of
+            # its spectrum)
+            pp = power[i] * power[j]
+            var += float(2 * pp.sum() - pp[0] - pp[-1]) / (n2 * int(side.sum()))
         per_half.append((nums, dens, var))
+    n_own = int(good.sum())
+    own /= max(float(w.sum()) / max(n_own, 1), 1e-9)
     num = den = var = 0.0
     for k in (0, 1):
         pick_n, pick_d, _ = per_half[k]
@@ -310,20 +314,20 @@ def columns_along(
     :data:`N_WINDOWS`). ``read(y0, x0, h, w, px)`` reads a window (µm, raw intensities;
     NaN outside the section), ``glass`` the slide's glass intensity; ``cancel()`` is
     checked between windows. See the module docstring."""
-    side = WINDOW_UM
+    width, depth = WINDOW_UM, WINDOW_DEPTH_UM
     num = den = var = own = 0.0
     n_own = 0
     per: list[float] = []
     n_som = 0
     pale_px = all_px = 0
     for path in paths_um[:N_WINDOWS]:
-        fr = _frame(np.asarray(path, dtype=np.float64), side)
+        fr = _frame(np.asarray(path, dtype=np.float64), depth)
         if fr is None:
             continue
         centre, radial = fr
         tang = np.array([-radial[1], radial[0]])
         # the axis-aligned box around the rotated square, plus the 25 µm background's reach
-        ext = side / 2 * (abs(radial) + abs(tang)) + 30.0
+        ext = depth / 2 * abs(radial) + width / 2 * abs(tang) + 30.0
         lo = centre - ext
         if cancel is not None:
             cancel()
@@ -338,7 +342,7 @@ def columns_along(
         rel_x = (xx + 0.5) * pixel_um + lo[1] - centre[1]
         u = rel_y * tang[0] + rel_x * tang[1]
         v = rel_y * radial[0] + rel_x * radial[1]
-        inside = (np.abs(u) < side / 2) & (np.abs(v) < side / 2)
+        inside = (np.abs(u) < width / 2) & (np.abs(v) < depth / 2)
         keep = inside & ~pale
         pale_px += int((inside & pale).sum())
         all_px += int(inside.sum())
@@ -347,7 +351,7 @@ def columns_along(
         px = (pts[:, 1] + 0.5) * pixel_um + lo[1] - centre[1]
         uv_pts = np.stack([py * tang[0] + px * tang[1], py * radial[0] + px * radial[1]], 1)
         a, b, vv, o, no, k = window_covariance(
-            uv_pts, uv_valid, np.full(len(uv_valid), pixel_um**2), side
+            uv_pts, uv_valid, np.full(len(uv_valid), pixel_um**2), width, depth
         )
         if b <= 0:
             continue
@@ -375,7 +379,7 @@ def columns_along(
     )
 
 
-def columnar_share(correlation: float, depth_um: float = WINDOW_UM) -> float:
+def columnar_share(correlation: float, depth_um: float = WINDOW_DEPTH_UM) -> float:
     """The share (0..1) of the tangential density variation at column periods, seen over
     ``depth_um`` µm of depth, that is shared between depths: the strips' correlation
     ``correlation`` (one strip of :data:`STRIP_UM` µm against another) raised to a depth
