@@ -189,7 +189,7 @@ def run_column_patches(brains: list[int], n: int, vessel_check: bool, rng) -> No
     """Score the columnar organisation on patches of the generator (``render_patch``: a
     straight ribbon whose position along it is exact, so its columns are radial rows):
     per brain every area with strong columns and ``n`` with none and ``n`` with weak ones,
-    one patch of 0.6 × 1.8 mm at mid-depth at 2 µm/px each, read by ``columns_along`` on
+    one patch of 0.8 × 1.8 mm at mid-depth at 2 µm/px each, read by ``columns_along`` on
     three straight traverses leaning up to ±4° (a traverse's error)."""
     import time as _t
 
@@ -203,7 +203,7 @@ def run_column_patches(brains: list[int], n: int, vessel_check: bool, rng) -> No
     by_term: dict[str, list[str]] = {"strong": [], "weak": [], "none": []}
     for aid in atlas.areas:
         by_term[columnar_term(atlas.get(aid))].append(aid)
-    h, w, px = 600.0, 1800.0, 2.0
+    h, w, px = 800.0, 1800.0, 2.0
     rows = []
     for seed in brains:
         areas = list(by_term["strong"])
@@ -646,7 +646,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--column-patches", type=int, default=0,
-        help="score the columnar organisation on generator patches (0.6 x 1.8 mm at "
+        help="score the columnar organisation on generator patches (0.8 x 1.8 mm at "
         "mid-depth, 2 µm/px): per brain of --brains every strong area and N none, N weak",
     )
     args = ap.parse_args()

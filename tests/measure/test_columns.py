@@ -107,17 +107,18 @@ def test_vessel_streaks_are_no_columns(seed, monkeypatch):
     assert rnd.pale_share > 0.1
     assert rnd.term == "none" and rnd.index < 0.35 and rnd.z < 3
     # the streaks are a real confounder: counted as tissue without somata they read as
-    # strong columns
+    # columns
     monkeypatch.setattr(columns_mod, "pale_mask", lambda od, px: np.zeros(od.shape, bool))
     unmasked = _measure("random", seed, streaks=24)
-    assert unmasked.term == "strong" and unmasked.z > 5
+    assert unmasked.term in ("weak", "strong") and unmasked.z > 5
 
 
 def test_columns_share_and_term_rules():
     assert columnar_share(0.0) == 0.0 and columnar_share(-0.2) == 0.0
     assert columnar_share(1.0) == pytest.approx(1.0)
-    # 12 strips of 40 µm correlated 1/13 pairwise: half the window's variation is columnar
-    assert columnar_share(1 / 13) == pytest.approx(0.5)
+    # 16 strips of 40 µm (0.64 mm) correlated 1/17 pairwise: half the window's variation
+    # is columnar
+    assert columnar_share(1 / 17) == pytest.approx(0.5)
     assert column_term(2.0, 0.9) == "none"
     assert column_term(4.0, 0.3) == "weak" and column_term(4.0, 0.6) == "strong"
 
