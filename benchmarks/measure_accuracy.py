@@ -25,6 +25,15 @@ claim's tolerance of the area's.
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
         [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv] [--save FILE.jsonl]
+        [--columns 8 | --column-patches 3] [--vessel-check]
+
+``--columns N`` scores only the columnar organisation (``Readout.columns``) in up to N 3 mm
+ROIs per brain (every area with strong columns first, then none and weak in turn), and
+``--column-patches N`` on the generator's patches (``render_patch``, 0.8 × 1.8 mm at
+mid-depth: a straight ribbon whose columns are radial rows; every strong area and N none,
+N weak per brain): Spearman of the index against the truth's ``columnar_strength``, the
+3-way confusion, the precision of strong; ``--vessel-check`` measures each place again on
+the brain without vessels (``realism_off={"vessels"}``).
 
 ``--save FILE.jsonl`` writes each ROI's readout (``Readout.to_dict()`` with the traverses,
 and a SHA-1 of its raw profile, grain and traverse arrays), one JSON line per ROI: two
@@ -341,9 +350,22 @@ def report_columns(rows: list[dict], vessel_check: bool) -> None:
         pairs = {(r["seed"], r["area"]): {} for r in rows}
         for r in rows:
             pairs[(r["seed"], r["area"])][r["kind"]] = r
-        d = [p["real"]["index"] - p["novessels"]["index"] for p in pairs.values() if len(p) == 2]
+        both = [
+            p for p in pairs.values()
+            if len(p) == 2 and np.isfinite(p["real"]["index"]) and np.isfinite(p["novessels"]["index"])
+        ]
+        d = [p["real"]["index"] - p["novessels"]["index"] for p in both]
+        dz = [p["real"]["z"] - p["novessels"]["z"] for p in both]
         if d:
-            print(f"\nindex with vessels - without: median {np.median(d):+.3f}, max {max(d):+.3f}")
+            print(
+                f"\nindex with vessels - without ({len(d)} places): median {np.median(d):+.3f}, "
+                f"max {max(d):+.3f}; z: median {np.median(dz):+.2f}, max {max(dz):+.2f}"
+            )
+            decided_v = sum(
+                p["real"]["term"] in ("weak", "strong") and p["novessels"]["term"] == "none"
+                for p in both
+            )
+            print(f"places with columns (weak or strong) only with vessels: {decided_v}")
             strong_v = sum(
                 p["real"]["term"] == "strong" and p["novessels"]["term"] != "strong" for p in pairs.values() if len(p) == 2
             )

@@ -3,38 +3,47 @@
 What columns are: in a cell-body stain, radial (pia -> white matter) cell columns show as
 somata lined up in vertical rows, so the density of somata varies *across* the ribbon
 (tangentially) with a period of a few tens of µm (human minicolumns are about 20-60 µm
-apart; here a band of :data:`PERIOD_MIN_UM`-:data:`PERIOD_MAX_UM` µm) and that variation
-stays in register *along* the depth axis. A random arrangement varies tangentially too
-(Poisson noise, clusters), but independently at different depths.
+apart; here :data:`PERIOD_MIN_UM`-:data:`PERIOD_MAX_UM` µm) and that variation stays in
+register *along* the depth axis. A random arrangement varies tangentially too (Poisson
+noise, clusters), but independently at different depths.
 
-The measure (:func:`columns_along`): a few windows of :data:`WINDOW_UM` µm by
-:data:`WINDOW_UM` µm at mid-depth of the ribbon, each in the local frame of a traverse
-(its chord over the window: radial; perpendicular: tangential). In each window somata
-are found as dark blobs (optical density smoothed over 1 µm minus its 25 µm mean, above
-3 robust SDs, as the first step of :func:`~.cells.detect_somata`; one point per blob, so a
-pyramid and its apical dendrite count once). The window is cut into radial strips of
-:data:`STRIP_UM` µm, each into tangential bins of :data:`BIN_UM` µm; each bin's density of
-somata is taken relative to its strip's mean and band-passed to periods of
-:data:`PERIOD_MIN_UM`-:data:`PERIOD_MAX_UM` µm (a difference of Gaussians, normalised over
-the valid bins). The **index** is the square root of the mean covariance of these relative
-profiles between strips at least :data:`MIN_SEP_UM` µm apart (a gap of at least two soma
-diameters, so no soma or its dendrite lies in both): the coefficient of variation of the
-soma density across the ribbon that is shared along the depth axis. Poisson noise and
-clusters are independent between strips and average out of the covariance; stain
-strength and cell density scale out of the ratio (Merker or Nissl, dense or sparse
-cortex read alike). The correlation (covariance over the strips' own variance) is
-reported as well.
+The measure (:func:`columns_along`): windows of :data:`WINDOW_UM` µm (tangential) by
+:data:`WINDOW_DEPTH_UM` µm (radial) at mid-depth of the ribbon, one per traverse (at most
+:data:`N_WINDOWS`), each in the traverse's frame (its chord over the window: radial). In
+each window somata are found as dark blobs (optical density smoothed over 1 µm minus its
+25 µm mean, above 3 robust SDs, as the first step of :func:`~.cells.detect_somata`; one
+point per blob, so a pyramid and its apical dendrite count once). The window is cut into
+radial strips of :data:`STRIP_UM` µm and tangential bins of :data:`BIN_UM` µm; each bin's
+density of somata, relative to its strip's mean, is band-passed to the column periods (a
+difference of Gaussians normalised over the valid bins). What strips at least
+:data:`MIN_SEP_UM` µm apart share (a strip between them: no soma or dendrite in both) is
+their cross product, summed per narrow frequency band (:data:`BAND_BINS` bins: columns
+repeat at a period that varies little within a window, the noise spreads over all
+periods) and for a lean of the columns in the traverse's frame (shear up to
+:data:`MAX_SHEAR`: a traverse's chord is off by a few degrees). The band and the lean are
+chosen on one tangential half of the window and the cross products read on the other half
+(and the other way round): the halves hold different somata, so without columns the
+choice biases nothing. Poisson noise and clusters do not line up between strips: their
+cross products average to zero; ``z`` is the pooled cross product over its standard
+deviation were the strips independent (Bartlett's formula from their own spectra).
+
+Reported (:class:`ColumnStats`): ``cv``, the square root of the shared covariance (the
+rows' density contrast, independent of the number of somata); ``correlation``, that
+covariance over the strips' own variance; ``index``, the columnar share
+(:func:`columnar_share`, 0..1): the correlation raised to the window's depth of strips by
+the Spearman-Brown formula, the share of the tangential variation seen over the window's
+depth that is columnar, Poisson noise included (how clearly the rows show); ``z``; and
+the term (:func:`column_term`): ``none`` below :data:`MIN_Z`, else ``strong`` from a share
+of :data:`STRONG_SHARE`, else ``weak``; undecided (None) with fewer than
+:data:`MIN_SOMATA` somata. Only ratios of the tissue's own counts: stain strength and cell
+density scale out. The cut-offs were set from what they mean (chance at 3 SDs; the rows
+dominating), not fitted to the generator.
 
 Vessels: perforating vessels cut along their length are pale radial streaks (glass in the
 lumen and perivascular space), the same tangential position at every depth: counted as
 tissue without somata they would read as columns. Pixels paler than half the window's
 neuropil level (dilated by :data:`VESSEL_PAD_UM` µm) are left out, and so is each bin with
 less than half its area left: a streak is a gap in the profile, not a dip.
-
-The term: ``strong`` from :data:`STRONG_INDEX`, ``weak`` from :data:`WEAK_INDEX`, else
-``none``; undecided (None) with fewer than :data:`MIN_SOMATA` somata. The cut-offs were
-set on the development brains (docs/measure.md); they are ratios of the tissue's own
-statistics, not fitted to a stain.
 """
 
 from __future__ import annotations
@@ -90,11 +99,13 @@ _SD_PER_PERIOD = float(np.sqrt(np.log(2) / 2) / np.pi)
 @dataclass
 class ColumnStats:
     """Columnar organisation of a region (see the module docstring): ``index`` (the
-    coefficient of variation of the soma density across the ribbon shared between depths
-    >= :data:`MIN_SEP_UM` µm apart, 0 for none), ``correlation`` (the same covariance over
-    the strips' own variance, 0..1), ``term`` (none / weak / strong, or None: undecided),
-    the pixel size (µm) and what was read."""
+    columnar share, 0..1, :func:`columnar_share`), ``cv``, ``correlation``, ``z``,
+    ``term`` (none / weak / strong, or None: undecided), the pixel size (µm) and what was
+    read: windows, somata, the share of their area left out as pale, each window's
+    ``cv``."""
 
+    #: the columnar share (0..1): how much of the tangential variation of the soma density
+    #: over a window's depth is shared between depths
     index: float
     #: the coefficient of variation of the soma density across the ribbon (at column
     #: periods) shared between depths: the rows' density contrast, independent of how
