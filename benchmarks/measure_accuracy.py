@@ -25,6 +25,15 @@ claim's tolerance of the area's.
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
         [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv] [--save FILE.jsonl]
+        [--columns 8 | --column-patches 3] [--vessel-check]
+
+``--columns N`` scores only the columnar organisation (``Readout.columns``) in up to N 3 mm
+ROIs per brain (every area with strong columns first, then none and weak in turn), and
+``--column-patches N`` on the generator's patches (``render_patch``, 0.8 × 1.8 mm at
+mid-depth: a straight ribbon whose columns are radial rows; every strong area and N none,
+N weak per brain): Spearman of the index against the truth's ``columnar_strength``, the
+3-way confusion, the precision of strong; ``--vessel-check`` measures each place again on
+the brain without vessels (``realism_off={"vessels"}``).
 
 ``--save FILE.jsonl`` writes each ROI's readout (``Readout.to_dict()`` with the traverses,
 and a SHA-1 of its raw profile, grain and traverse arrays), one JSON line per ROI: two
@@ -145,6 +154,222 @@ def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray
         if len(out) == n:
             break
     return out
+
+
+def sample_column_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
+    """Up to ``n`` squares across the ribbon (as :func:`sample_rois`), one per area: every
+    area with strong columns (``truth["columnar_organisation"]``) the brain shows first,
+    then areas with none and weak columns in turn."""
+    geom = section_geometry(seed)
+    w, h = geom.size_um
+    ys, xs = np.mgrid[2000 : h - 2000 : 200.0, 2000 : w - 2000 : 200.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    t = truth_at(geom, pts)
+    mid = np.flatnonzero(np.abs(t["rel_depth"] - 0.5) < 0.05)
+    by_term: dict[str, list[str]] = {"strong": [], "none": [], "weak": []}
+    for aid in rng.permutation(sorted(set(t["area"][mid]))):
+        by_term[t["per_area"][str(aid)]["columnar_organisation"]].append(str(aid))
+    order = list(by_term["strong"])
+    rest = [by_term["none"], by_term["weak"]]
+    while any(rest):
+        for r in rest:
+            if r:
+                order.append(r.pop(0))
+    half = side_um / 2
+    out = []
+    for area in order:
+        if len(out) == n:
+            break
+        for j in rng.permutation(mid[t["area"][mid] == area])[:40]:
+            y, x = pts[j]
+            v = np.array(
+                [[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]]
+            )
+            tr = truth_in_roi(geom, v, step_um=100.0, trace=False)
+            corners = truth_at(geom, np.vstack([v, pts[j : j + 1]]))["rel_depth"]
+            if tr is None or tr["area_share"] < 0.8 or corners.min() >= 0 or corners.max() <= 1:
+                continue
+            out.append((v, tr))
+            break
+    return out
+
+
+def run_column_patches(brains: list[int], n: int, vessel_check: bool, rng) -> None:
+    """Score the columnar organisation on patches of the generator (``render_patch``: a
+    straight ribbon whose position along it is exact, so its columns are radial rows):
+    per brain every area with strong columns and ``n`` with none and ``n`` with weak ones,
+    one patch of 0.8 × 1.8 mm at mid-depth at 2 µm/px each, read by ``columns_along`` on
+    three straight traverses leaning up to ±4° (a traverse's error)."""
+    import time as _t
+
+    from cytowords.atlas import load_atlas
+    from cytowords.measure.columns import columns_along
+    from cytowords.synth import render_patch
+    from cytowords.synth.brain import Brain
+    from cytowords.synth.truth import columnar_term
+
+    atlas = load_atlas()
+    by_term: dict[str, list[str]] = {"strong": [], "weak": [], "none": []}
+    for aid in atlas.areas:
+        by_term[columnar_term(atlas.get(aid))].append(aid)
+    h, w, px = 800.0, 1800.0, 2.0
+    rows = []
+    for seed in brains:
+        areas = list(by_term["strong"])
+        for t in ("none", "weak"):
+            areas += [str(a) for a in rng.choice(by_term[t], n, replace=False)]
+        for i, aid in enumerate(areas):
+            area = atlas.get(aid)
+            lean = np.deg2rad(rng.uniform(-4, 4, 3))
+            kinds = [("real", Brain(seed))]
+            if vessel_check:
+                kinds.append(("novessels", Brain(seed, realism_off={"vessels"})))
+            for kind, brain in kinds:
+                th = brain.thickness_um(area)
+                img = render_patch(
+                    area, brain, size_um=(h, w), pixel_size_um=px,
+                    depth_offset=th / 2 - h / 2, seed=1000 * seed + i,
+                ).astype(np.float64)
+
+                def read(y0, x0, hh, ww, p, img=img):
+                    out = np.full((int(round(hh / p)), int(round(ww / p))), np.nan)
+                    a, b = int(round(y0 / p)), int(round(x0 / p))
+                    ys = slice(max(a, 0), min(a + out.shape[0], img.shape[0]))
+                    xs = slice(max(b, 0), min(b + out.shape[1], img.shape[1]))
+                    if ys.stop > ys.start and xs.stop > xs.start:
+                        out[ys.start - a : ys.stop - a, xs.start - b : xs.stop - b] = img[ys, xs]
+                    return out
+
+                paths = []
+                for x, t in zip((w / 6, w / 2, 5 * w / 6), lean):
+                    s_ = np.linspace(-h, h, 30)
+                    paths.append(np.stack([h / 2 + s_ * np.cos(t), x + s_ * np.sin(t)], 1))
+                c0 = _t.process_time()
+                col = columns_along(read, paths, brain.staining.glass, px)
+                cpu = _t.process_time() - c0
+                row = {
+                    "seed": seed, "area": aid, "kind": kind,
+                    "strength": float(area.profile.columnar_strength),
+                    "truth": columnar_term(area), "index": col.index, "cv": col.cv,
+                    "corr": col.correlation, "z": col.z, "term": col.term,
+                    "n_somata": col.n_somata, "pale": col.pale_share,
+                    "per_window": col.per_window, "cpu_s": cpu,
+                }
+                rows.append(row)
+                print(
+                    f"{seed} {aid:>6} {kind:>9}: truth {row['truth']:>6} "
+                    f"({row['strength']:.2f}) -> {str(row['term']):>6} index {col.index:.3f} "
+                    f"cv {col.cv:.3f} corr {col.correlation:.3f} z {col.z:.1f} somata "
+                    f"{col.n_somata} pale {col.pale_share:.3f} analysis cpu {cpu:.2f} s",
+                    flush=True,
+                )
+    report_columns(rows, vessel_check)
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic) if len(a) > 2 else float("nan")
+
+
+def run_columns(brains: list[int], n: int, side_mm: float, vessel_check: bool, rng) -> None:
+    """Score the columnar organisation (``Readout.columns``) against the generator's truth
+    (the ROI's dominant area's ``columnar_strength`` / term); with ``vessel_check`` each ROI
+    is measured on the same brain without vessels (``realism_off={"vessels"}``) too."""
+    import time as _t
+
+    rows = []
+    for seed in brains:
+        kinds = [("real", virtual_section(seed, pixel_size_um=2.0))]
+        if vessel_check:
+            kinds.append(("novessels", virtual_section(seed, pixel_size_um=2.0, realism_off={"vessels"})))
+        for v, tr in sample_column_rois(seed, n, side_mm * 1000, rng):
+            for kind, section in kinds:
+                t0, c0 = _t.time(), _t.process_time()
+                r = measure_roi(section, v, cells=False, columns=True, profile_um=16.0)
+                wall, cpu = _t.time() - t0, _t.process_time() - c0
+                col = r.columns
+                row = {
+                    "seed": seed, "area": tr["area"], "kind": kind,
+                    "strength": tr["truth"]["columnar_strength"],
+                    "truth": tr["truth"]["columnar_organisation"],
+                    "index": col.index if col else float("nan"),
+                    "corr": col.correlation if col else float("nan"),
+                    "cv": col.cv if col else float("nan"),
+                    "z": col.z if col else float("nan"),
+                    "term": col.term if col else None,
+                    "n_somata": col.n_somata if col else 0,
+                    "pale": col.pale_share if col else float("nan"),
+                    "per_window": col.per_window if col else [],
+                    "cpu_s": cpu, "wall_s": wall,
+                }
+                rows.append(row)
+                print(
+                    f"{seed} {tr['area']:>6} {kind:>9}: truth {row['truth']:>6} "
+                    f"({row['strength']:.2f}) -> {str(row['term']):>6} index {row['index']:.3f} "
+                    f"cv {row['cv']:.3f} corr {row['corr']:.3f} z {row['z']:.1f} somata "
+                    f"{row['n_somata']} pale {row['pale']:.3f} windows "
+                    f"{[round(x, 3) for x in row['per_window']]} cpu {cpu:.1f} s"
+                    + ("" if col and col.n_windows else f" ({'; '.join(r.reasons)})"),
+                    flush=True,
+                )
+    report_columns(rows, vessel_check)
+
+
+def report_columns(rows: list[dict], vessel_check: bool) -> None:
+    """Spearman (index, cv, z vs the truth's strength), the 3-way confusion, the precision
+    of strong, index per truth term and CPU, for realistic rows and those without vessels;
+    with ``vessel_check`` the index with vessels less without, per place."""
+    for kind in ("real", "novessels"):
+        rs = [r for r in rows if r["kind"] == kind and np.isfinite(r["index"])]
+        if not rs:
+            continue
+        print(f"\n== {kind}: {len(rs)} ROIs ==")
+        print(f"Spearman index vs truth strength: {spearman([r['strength'] for r in rs], [r['index'] for r in rs]):.3f}")
+        terms = ("none", "weak", "strong")
+        print("truth \\ said  " + " ".join(f"{t:>6}" for t in (*terms, "undec.")))
+        for t in terms:
+            said = [r["term"] for r in rs if r["truth"] == t]
+            print(f"{t:>12}  " + " ".join(f"{said.count(s):>6}" for s in (*terms, None)))
+        dec = [r for r in rs if r["term"] is not None]
+        ok = sum(r["term"] == r["truth"] for r in dec)
+        print(f"term accuracy (decided): {ok}/{len(dec)} = {ok / max(len(dec), 1):.2f}")
+        strong = [r for r in dec if r["term"] == "strong"]
+        good = sum(r["truth"] == "strong" for r in strong)
+        print(f"strong said of none/weak: {len(strong) - good}; precision of strong {good}/{len(strong)}")
+        for t in terms:
+            ix = [r["index"] for r in rs if r["truth"] == t]
+            if ix:
+                print(f"index {t}: median {np.median(ix):.3f} range {min(ix):.3f}-{max(ix):.3f} (n={len(ix)})")
+        for key in ("cv", "z"):
+            print(f"Spearman {key} vs truth strength: {spearman([r['strength'] for r in rs], [r[key] for r in rs]):.3f}")
+        cpu = [r["cpu_s"] for r in rs]
+        print(f"CPU per ROI or patch (see its lines for what it includes): median {np.median(cpu):.2f} s")
+    if vessel_check:
+        pairs = {(r["seed"], r["area"]): {} for r in rows}
+        for r in rows:
+            pairs[(r["seed"], r["area"])][r["kind"]] = r
+        both = [
+            p for p in pairs.values()
+            if len(p) == 2 and np.isfinite(p["real"]["index"]) and np.isfinite(p["novessels"]["index"])
+        ]
+        d = [p["real"]["index"] - p["novessels"]["index"] for p in both]
+        dz = [p["real"]["z"] - p["novessels"]["z"] for p in both]
+        if d:
+            print(
+                f"\nindex with vessels - without ({len(d)} places): median {np.median(d):+.3f}, "
+                f"max {max(d):+.3f}; z: median {np.median(dz):+.2f}, max {max(dz):+.2f}"
+            )
+            decided_v = sum(
+                p["real"]["term"] in ("weak", "strong") and p["novessels"]["term"] == "none"
+                for p in both
+            )
+            print(f"places with columns (weak or strong) only with vessels: {decided_v}")
+            strong_v = sum(
+                p["real"]["term"] == "strong" and p["novessels"]["term"] != "strong" for p in pairs.values() if len(p) == 2
+            )
+            print(f"ROIs called strong only with vessels: {strong_v}")
 
 
 LAYERS = "I II III IV V VI".split()
@@ -432,9 +657,29 @@ def main() -> None:
         help="JSON-lines file: each ROI's readout (Readout.to_dict with the traverses, and "
         "digests of its raw arrays), to compare two versions of the readout",
     )
+    ap.add_argument(
+        "--columns", type=int, default=0,
+        help="score the columnar organisation in up to N ROIs per brain of --brains "
+        "(strong areas first; 2 µm/px windows at mid-depth) and nothing else",
+    )
+    ap.add_argument(
+        "--vessel-check", action="store_true",
+        help="with --columns: each ROI also on the same brain without vessels",
+    )
+    ap.add_argument(
+        "--column-patches", type=int, default=0,
+        help="score the columnar organisation on generator patches (0.8 x 1.8 mm at "
+        "mid-depth, 2 µm/px): per brain of --brains every strong area and N none, N weak",
+    )
     args = ap.parse_args()
     save = open(args.save, "w") if args.save else None
     rng = np.random.default_rng(0)
+    if args.column_patches:
+        run_column_patches(args.brains, args.column_patches, args.vessel_check, rng)
+        return
+    if args.columns:
+        run_columns(args.brains, args.columns, args.side_mm, args.vessel_check, rng)
+        return
     if args.cell_windows:
         total: dict = {}
         records: list[dict] | None = [] if args.save_large else None

@@ -15,7 +15,10 @@ Steps (each at the resolution it needs, reading only the region's window):
    traverses as well (:mod:`.granularity`, :func:`~.layers.with_grain_iv`);
 6. cells (:mod:`.cells`) along a few traverses when the scan has <= 2 µm/px; layer IV is
    shown only when the profile and the somata both show it, else undecided
-   (:func:`~.layers.with_cell_iv`).
+   (:func:`~.layers.with_cell_iv`);
+7. columnar organisation (:mod:`.columns`) in three windows at mid-depth of the ribbon,
+   when the scan has <= :data:`~.columns.COLUMN_MAX_PX_UM` µm/px (with the cells, unless
+   ``columns`` says otherwise).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from ..jobs import Cancelled, is_cancelled
 from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
+from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
 from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
 from .illumination import flatten_window, slide_field
@@ -101,6 +105,9 @@ class Readout:
     wm_border_width_um: float = float("nan")
     wm_border: str | None = None
     cells: CellStats | None = None
+    #: columnar organisation (:mod:`.columns`); None when the scan is coarser than
+    #: :data:`~.columns.COLUMN_MAX_PX_UM` µm/px or columns were not asked for
+    columns: ColumnStats | None = None
     traverses_um: list[np.ndarray] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
@@ -173,7 +180,7 @@ class Readout:
             },
             "layers": self.layers.to_dict() if self.layers else None,
             "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
-            "columnar_organisation": None,
+            "columnar_organisation": self.columns.to_dict() if self.columns else None,
             "cells": self.cells.to_dict() if self.cells else None,
             "layer_density_per_mm2": self.layer_densities(),
             **(
@@ -248,6 +255,9 @@ class Readout:
                     out.append(f"Some are giant (≥ {c.giant_min_um:.0f} µm), {kind}.")
             else:
                 out.append(f"No large pyramidal cells (≥ {c.large_min_um:.0f} µm) were found.")
+        col = self.columns
+        if col is not None and col.term is not None:
+            out.append(_columns_sentence(col))
         for r in self.reasons:
             out.append(f"Not measured: {r}.")
         return out
@@ -320,6 +330,20 @@ def _grain_iv_sentence(lay: LayerEstimate) -> str:
     return text + "."
 
 
+def _columns_sentence(col: ColumnStats) -> str:
+    """What the somata show of radial cell columns (a decided term only)."""
+    what = {
+        "strong": "lie clearly in radial columns",
+        "weak": "lie weakly in radial columns",
+        "none": "show no clear radial columns",
+    }[col.term or "none"]
+    return (
+        f"At mid-depth the somata {what} (columnar share {col.index:.2f}: density "
+        f"across the ribbon varying in step at different depths by about {col.cv:.0%}; "
+        f"{col.n_windows} window{'s' if col.n_windows != 1 else ''} at {col.pixel_um:g} µm/px)."
+    )
+
+
 def _cancel_check(cancel) -> Callable[[], None]:
     def check() -> None:
         if is_cancelled(cancel):
@@ -336,6 +360,7 @@ def measure_roi(
     cancel=None,
     on_progress: Callable[[int, int], None] | None = None,
     profile_um: float | None = None,
+    columns: bool | str | None = None,
 ) -> Readout:
     """Measure the cytoarchitecture inside a polygon (``(N, 2)`` ``(y, x)`` µm vertices) of
     a :class:`cytowords.sections.Section`.
@@ -343,7 +368,10 @@ def measure_roi(
     ``cells``: ``"auto"`` (cell statistics when the scan has <= 2 µm/px), ``True`` (say
     why when it cannot) or ``False``. ``cancel``: an object with ``is_set()`` or a callable
     returning True to stop (raises :class:`~cytowords.jobs.Cancelled`); ``on_progress(done, total)``
-    after each step. ``profile_um`` overrides the profile resolution (µm/px).
+    after each step. ``profile_um`` overrides the profile resolution (µm/px). ``columns``:
+    the columnar organisation (:mod:`.columns`), as ``cells`` (the default None: what
+    ``cells`` says): ``"auto"`` (when the scan has <= :data:`~.columns.COLUMN_MAX_PX_UM`
+    µm/px), ``True`` (say why when it cannot) or ``False``.
     Raises :class:`MeasureError` for an empty region or one outside the section; all other
     problems are listed in ``Readout.reasons``.
     """
@@ -488,7 +516,6 @@ def measure_roi(
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
         out.wm_border = "sharp" if out.wm_border_width_um <= SHARP_BORDER_UM else "gradual"
-    reasons.append("columnar organisation (no measure of it yet)")
     origin = np.array([y0, x0])
     out.traverses_um = [(t.points + 0.5) * p + origin for t in trs]
     glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
@@ -514,5 +541,23 @@ def measure_roi(
         out.cells = cells_along(section.read_window, paths, glass, cell_px, cancel=check)
         civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)
         out.layers = with_cell_iv(out.layers, civ)
+    columns = cells if columns is None else columns
+    if columns and sizes[0] <= COLUMN_MAX_PX_UM * 1.0001:
+        pick = np.unique(np.linspace(0, len(trs) - 1, min(3, len(trs))).round())
+        col_px = sizes[section.level_for(COLUMN_MAX_PX_UM)]
+        out.columns = columns_along(
+            lambda *a: section.read_window(*a, fill=np.nan),
+            [out.traverses_um[int(i)] for i in pick], glass, col_px, cancel=check,
+        )
+        if out.columns.term is None:
+            reasons.append(
+                f"columnar organisation: too few somata ({out.columns.n_somata}) in "
+                f"{out.columns.n_windows} window(s) at mid-depth"
+            )
+    elif columns is True or columns == "auto":
+        reasons.append(
+            f"columnar organisation: the scan's finest resolution ({sizes[0]:g} µm/px) is "
+            f"too coarse (<= {COLUMN_MAX_PX_UM:g} µm/px needed)"
+        )
     progress(total)
     return out

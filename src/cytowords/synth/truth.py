@@ -228,12 +228,29 @@ def _area_truth(table: np.ndarray, area, top: np.ndarray, frac: np.ndarray) -> d
     return {
         "cortex_type": area.cortex_type,
         "iv_present": bool(area.profile.layers["IV"].rel_thickness > 0),
+        "columnar_strength": float(area.profile.columnar_strength),
+        "columnar_organisation": columnar_term(area),
         "layer_fractions": dict(zip(LAYER_NAMES, (float(f) for f in frac))),
         "density_per_mm2": density,
         "soma_um": soma,
         "special": rendered,
         "special_not_rendered": missing,
     }
+
+
+def columnar_term(area) -> str:
+    """The columnar organisation (``none`` / ``weak`` / ``strong``) the generator renders
+    for an atlas area: the term whose strength in the atlas vocabulary (``columnar``:
+    none 0.05, weak 0.3, strong 0.8) is nearest the area's ``columnar_strength`` (the
+    area's own fact when it names one)."""
+    fact = (area.facts or {}).get("columnar_organisation")
+    if fact in ("none", "weak", "strong"):
+        return str(fact)
+    vocab = (load_atlas().meta or {}).get("term_scales", {}).get("columnar") or {
+        "none": 0.05, "weak": 0.3, "strong": 0.8
+    }
+    s = float(area.profile.columnar_strength)
+    return min(vocab, key=lambda k: abs(float(vocab[k]) - s))
 
 
 def truth_in_roi(
