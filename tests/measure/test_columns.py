@@ -141,7 +141,7 @@ def test_generator_area_without_columns_reads_none():
     d = r.to_dict(traverses=False)["columnar_organisation"]
     assert d is not None and d["pixel_size_um"] == 2.0 and d["n_windows"] == 3
     assert d["term"] == "none" and d["n_somata"] >= 300
-    assert any("no clear radial columns" in s for s in r.statements())
+    assert any("No radial cell columns were detected" in s for s in r.statements())
     assert not any("columnar organisation" in x for x in r.reasons)
 
 

@@ -331,16 +331,19 @@ def _grain_iv_sentence(lay: LayerEstimate) -> str:
 
 
 def _columns_sentence(col: ColumnStats) -> str:
-    """What the somata show of radial cell columns (a decided term only)."""
-    what = {
-        "strong": "lie clearly in radial columns",
-        "weak": "lie weakly in radial columns",
-        "none": "show no clear radial columns",
-    }[col.term or "none"]
+    """What the somata show of radial cell columns (a decided term only). "none" says
+    what the measure can say: no columns were detected (weak ones often are not)."""
+    where = f"{col.n_windows} window{'s' if col.n_windows != 1 else ''} at {col.pixel_um:g} µm/px"
+    if col.term == "none":
+        return (
+            f"No radial cell columns were detected at mid-depth ({where}; weak columns "
+            "often go undetected)."
+        )
+    what = "lie clearly in" if col.term == "strong" else "lie in weak"
     return (
-        f"At mid-depth the somata {what} (columnar share {col.index:.2f}: density "
-        f"across the ribbon varying in step at different depths by about {col.cv:.0%}; "
-        f"{col.n_windows} window{'s' if col.n_windows != 1 else ''} at {col.pixel_um:g} µm/px)."
+        f"At mid-depth the somata {what} radial columns (columnar share {col.index:.2f}: "
+        f"density across the ribbon varying in step at different depths by about "
+        f"{col.cv:.0%}; {where})."
     )
 
 
