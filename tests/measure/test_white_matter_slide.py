@@ -109,3 +109,43 @@ def test_white_matter_is_said_under_uneven_light():
     assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
     r = measure_roi(sec, _square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
     assert r.measured and abs(r.thickness_mm - T / 1000) <= 0.2, r.reasons
+
+
+def _slide_with_hole(seed: int = 0) -> np.ndarray:
+    """The slide above with a hole in its white matter: a large vessel or tear, 0.3 mm wide
+    and 2 mm long, glass inside, white matter all round."""
+    img = _slide(seed)
+    yy, xx = (np.mgrid[0 : img.shape[0], 0 : img.shape[1]] + 0.5) * PX
+    hole = (np.abs(yy - 8000.0) < 150.0) & (np.abs(xx - 13500.0) < 1000.0)
+    rng = np.random.default_rng(seed + 1)
+    img[hole] = np.clip(240.0 + rng.normal(0, 2, int(hole.sum())), 1, 255).astype(np.uint8)
+    return img
+
+
+def test_a_hole_in_the_white_matter_is_no_pia():
+    # a region inside the white matter with a hole (wider than a crack) in view is still
+    # white matter: the hole is lined all round by white matter, not by a cortex
+    sec = Section([da.from_array(_slide_with_hole(), chunks=512)], [PX], name="hole")
+    r = measure_roi(sec, _square(6500, 12000, 3000), cells=False, profile_um=20.0)
+    assert not r.measured
+    assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
+    assert not any(s.startswith("no white matter") for s in r.reasons), r.reasons
+    # full ribbons beside it are measured as before
+    r = measure_roi(sec, _square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
+    assert r.measured and abs(r.thickness_mm - T / 1000) <= 0.2, r.reasons
+
+
+def test_a_pale_cortex_beside_the_pia_is_not_white_matter():
+    # a cortex paler than the slide's mid-point of white and grey matter (as a pale
+    # cortex can be under a silver stain's contrast), under a glass band: its pia is glass a
+    # pia lines (denser tissue beneath its layer I), so it is never called white matter
+    img = _slide()
+    yy, xx = (np.mgrid[0 : img.shape[0], 0 : img.shape[1]] + 0.5) * PX
+    depth = yy - PIA
+    part = (xx >= 22000) & (depth >= 200) & (depth < T)
+    rng = np.random.default_rng(3)
+    od = 0.29 * np.exp(rng.normal(0, 0.15, int(part.sum())))
+    img[part] = np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
+    sec = Section([da.from_array(img, chunks=512)], [PX], name="pale-cortex")
+    r = measure_roi(sec, _square(PIA - 300, 24000, 1200), cells=False, profile_um=20.0)
+    assert not any("the ROI is white matter" in s for s in r.reasons), r.reasons

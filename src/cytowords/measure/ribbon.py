@@ -75,6 +75,10 @@ CLEFT_SIDE_UM = (250.0, 500.0)
 PRESSED_MIN_UM = 1000.0
 #: glass narrower than this (µm) is a crack or a vessel's track, not the glass beside a pia
 CRACK_MAX_UM = 100.0
+#: glass wider than a crack is a hole in the white matter (a large vessel, a tear), not
+#: the glass beside a pia, where the tissue lining it is this close to the slide's white
+#: matter (share of the way from its white to its grey matter, 90th percentile)
+HOLE_LINING_SHARE = 0.25
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
@@ -470,6 +474,32 @@ def _remove_small(mask: np.ndarray, min_px: float) -> np.ndarray:
     return keep[lab]
 
 
+def _pial_glass(
+    glass: np.ndarray,
+    density: np.ndarray,
+    tissue: np.ndarray,
+    matter: tuple[float, float],
+    pixel_um: float,
+) -> bool:
+    """Whether the window shows glass a pia could line: glass wider than a crack
+    (:data:`CRACK_MAX_UM`) that is not a hole in the white matter. A hole in the white
+    matter (a large vessel with its perivascular space, a tear) is lined all round, within
+    :data:`LAYER_I_MAX_UM` of it, by tissue as pale as white matter: its 90th percentile
+    of density at most :data:`HOLE_LINING_SHARE` of the way from the slide's white to its
+    grey matter (``matter``, OD). Beneath a pia, even a pale cortex's, lie the denser
+    layers II-III within that reach."""
+    wide = ndi.distance_transform_edt(glass) * pixel_um > CRACK_MAX_UM / 2
+    if not wide.any():
+        return False
+    pale_max = matter[0] + HOLE_LINING_SHARE * (matter[1] - matter[0])
+    lab, _ = ndi.label(glass)
+    for k in np.unique(lab[wide]):
+        ring = tissue & (ndi.distance_transform_edt(lab != k) * pixel_um <= LAYER_I_MAX_UM)
+        if not ring.any() or float(np.percentile(density[ring], 90)) > pale_max:
+            return True
+    return False
+
+
 def _white_matter(
     density: np.ndarray,
     tissue: np.ndarray,
@@ -499,12 +529,14 @@ def _white_matter(
         return np.zeros(tissue.shape, bool), float("nan"), float("nan")
     wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
     mid = 0.5 * (matter[0] + matter[1]) if matter is not None else float("nan")
-    # and no glass in view wider than a crack (:data:`CRACK_MAX_UM`): a region of cortex,
-    # however pale, shows its pia (on a scan of Merker-like contrast a pale cortex can fall
-    # below the slide's mid-point)
-    all_pale = grey_level <= mid and not (
-        ndi.distance_transform_edt(glass) * pixel_um > CRACK_MAX_UM / 2
-    ).any()
+    # and no glass in view that a pia could line (wider than a crack, not a hole in the
+    # white matter: :func:`_pial_glass`): a region of cortex, however pale, shows its pia
+    # (on a scan of Merker-like contrast a pale cortex can fall below the slide's mid-point)
+    all_pale = (
+        matter is not None
+        and grey_level <= mid
+        and not _pial_glass(glass, density, tissue, matter, pixel_um)
+    )
     if all_pale:
         # the window's tissue is all pale by the slide's standard: white matter only
         t, wm_level = float(vals.max()), float(np.median(vals))
