@@ -95,3 +95,19 @@ def test_faint_smudge_on_the_glass_is_no_tissue():
     smear = ((d < -100) & (yy > 400) & (np.abs(xx - SIDE / 2) < 1400))[WIN]
     assert rib.tissue[smear].mean() < 0.02
     assert rib.wm[d[WIN] > T + 300].mean() > 0.95
+
+
+@pytest.mark.parametrize("wm_share", [0.12, 0.2])
+def test_slide_white_matter_nearly_uncoloured(wm_share):
+    # white matter under a quarter of the slide's typical tissue OD (as Merker's stain
+    # leaves it) is still the slide's white matter: its class lies near the white matter's
+    # own OD, not at the cortex's paler layers
+    from cytowords.measure.slide import slide_matter
+
+    img, _ = _slide(wm_share)
+    ref = slide_reference([img])
+    assert ref is not None and wm_share * GREY < 0.25 * ref[1]
+    m = slide_matter([img], [PX], ref)
+    assert m is not None
+    assert m[0] < 1.5 * wm_share * GREY + 0.03
+    assert m[1] > 0.5 * GREY

@@ -451,7 +451,13 @@ def measure_roi(
     if not has_pia:
         reasons.append("no pia in the ROI (the pial surface must be inside the region)")
     if not has_wm:
-        reasons.append("no white matter in the ROI (the grey/white border must be inside it)")
+        why = "no white matter in the ROI (the grey/white border must be inside it)"
+        if rib.pale_band is not None and (rib.pale_band & roi).any():
+            why += (
+                ": its pale tissue is darker than the slide's white matter (nearer the "
+                "slide's grey matter), a pale layer of the cortex"
+            )
+        reasons.append(why)
     reasons.extend(rib.reasons)
     progress(2)
     trs = trace_traverses(rib, roi) if has_pia and has_wm else []

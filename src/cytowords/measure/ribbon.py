@@ -21,6 +21,13 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
   tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
+  With the slide's typical white and grey matter (:func:`.slide.slide_matter`), a part
+  whose median density lies nearer the slide's grey than its white matter is no white
+  matter but a pale layer of a thick cortex (paler than the dense layers beside it in the
+  window, far darker than the white matter elsewhere on the slide): set aside
+  (``Ribbon.pale_band``), except its pieces as pale as the slide's white matter (below the
+  mid-point, their median below the quarter point; white matter joined to a pale deep
+  layer).
   Glass in narrow gaps within :data:`LAYER_I_MAX_UM` of the white matter (cracks and
   tears along the grey/white border) is taken as white matter, not as glass: the grey
   matter along such a crack is no pia.
@@ -110,6 +117,9 @@ class Ribbon:
     wm_level: float = float("nan")
     grey_level: float = float("nan")
     reasons: list[str] = field(default_factory=list)
+    #: pale tissue shaped as white matter but darker than the slide's white matter (a pale
+    #: layer of the cortex, see :func:`_white_matter`); None when none was set aside
+    pale_band: np.ndarray | None = None
 
 
 def segment(
@@ -149,10 +159,11 @@ def segment(
     reasons: list[str] = []
     wm = np.zeros(img.shape, bool)
     wm_level = grey_level = float("nan")
+    pale_band = None
     if tissue.sum() < 50:
         reasons.append("not cortex: no tissue in the ROI")
     else:
-        wm, wm_level, grey_level = _white_matter(
+        wm, wm_level, grey_level, pale_band = _white_matter(
             density, tissue, glass_mask, pixel_um, matter
         )
     if wm.any() and glass_mask.any():
@@ -195,7 +206,8 @@ def segment(
         potential = _laplace(grey, glass_bc, wm)
     _LAST_GLASS.pairs = []  # a pooled worker thread keeps no window's masks
     return Ribbon(
-        od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons
+        od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons,
+        pale_band,
     )
 
 
@@ -506,27 +518,35 @@ def _white_matter(
     glass: np.ndarray,
     pixel_um: float,
     matter: tuple[float, float] | None = None,
-) -> tuple[np.ndarray, float, float]:
-    """White-matter mask and the white/grey density levels (see module docstring).
+) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+    """White-matter mask, the white/grey density levels (see module docstring) and the
+    pale parts set aside as a pale band of the cortex (None when none).
 
     With the slide's typical white and grey matter OD (``matter``), a window without glass
     whose tissue is all nearer the slide's white than its grey matter (its denser class
     below their mid-point) is white matter throughout: a region drawn inside the white
-    matter."""
+    matter. Otherwise a pale part (shaped as white matter: core, beyond layer I's reach)
+    whose median density lies above that mid-point, nearer the slide's grey than its white
+    matter, is no white matter: a pale layer of a thick cortex (its deep or middle layers
+    paler than the dense layers beside it in the window), returned as the last item; of
+    it, only the pieces at most as dense as that mid-point that have a core, lie mostly
+    beyond layer I's reach and whose median lies below the quarter point (half-way from
+    the slide's white matter to the mid-point) stay white matter (white matter joined to a
+    pale deep layer)."""
     if glass.any():
         far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
     else:
         far = np.ones(tissue.shape, bool)
     cand_px = tissue & far
     if cand_px.sum() < 50:
-        return np.zeros(tissue.shape, bool), float("nan"), float("nan")
+        return np.zeros(tissue.shape, bool), float("nan"), float("nan"), None
     vals = density[cand_px]
     # three classes (white matter, pale and dense grey matter): pale deep layers (V, VI
     # of agranular cortex) must not join the white matter
     t = float(threshold_multiotsu(vals, classes=3)[0]) if np.ptp(vals) > 0 else float(vals[0])
     lo, hi = vals[vals <= t], vals[vals > t]
     if lo.size == 0 or hi.size == 0:
-        return np.zeros(tissue.shape, bool), float("nan"), float("nan")
+        return np.zeros(tissue.shape, bool), float("nan"), float("nan"), None
     wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
     mid = 0.5 * (matter[0] + matter[1]) if matter is not None else float("nan")
     # and no glass in view that a pia could line (wider than a crack, not a hole in the
@@ -541,7 +561,7 @@ def _white_matter(
         # the window's tissue is all pale by the slide's standard: white matter only
         t, wm_level = float(vals.max()), float(np.median(vals))
     elif (grey_level - wm_level) < MIN_WM_CONTRAST * grey_level:
-        return np.zeros(tissue.shape, bool), wm_level, grey_level
+        return np.zeros(tissue.shape, bool), wm_level, grey_level, None
     # where little white matter is in view, the palest class can hold a pale band of the
     # cortex (a pale layer III or V) as well: split it again and keep its paler part when
     # the two parts differ as clearly as white and grey matter must (MIN_WM_CONTRAST of
@@ -565,11 +585,11 @@ def _white_matter(
     core = pale & far
     lab, n = ndi.label(core)
     if n == 0:
-        return np.zeros(tissue.shape, bool), wm_level, grey_level
+        return np.zeros(tissue.shape, bool), wm_level, grey_level, None
     dist = ndi.distance_transform_edt(core) * pixel_um
     cores = _reaching(dist, lab, n, WM_MIN_RADIUS_UM)[lab]
     if not cores.any():
-        return cores, wm_level, grey_level
+        return cores, wm_level, grey_level, None
     near_core = ndi.distance_transform_edt(~cores) * pixel_um <= LAYER_I_MAX_UM
     wm = pale & near_core
     lab, n = ndi.label(wm)
@@ -581,7 +601,38 @@ def _white_matter(
         beyond = ndi.mean(far, lab, index=np.arange(1, n + 1))
         hit[1:] &= np.asarray(beyond) > 0.5
     hit[0] = False
-    return hit[lab], wm_level, grey_level
+    # and it is as pale as the slide's white matter: a part whose median density lies
+    # nearer the slide's grey matter than its white matter is a pale band of the cortex
+    # (a pale deep or middle layer of a thick cortex, paler than the dense layers beside it
+    # in the window but far darker than the white matter elsewhere on the slide)
+    wm = hit[lab]
+    band = None
+    if matter is not None and not all_pale and hit.any():
+        idx = np.flatnonzero(hit)
+        med = np.asarray(ndi.median(density, lab, index=idx))
+        if (med > mid).any():
+            drop = np.zeros(n + 1, bool)
+            drop[idx[med > mid]] = True
+            band = drop[lab]
+            wm &= ~band
+            # white matter joined to such a band (a pale deep layer next to it) is kept:
+            # the band's parts below the mid-point with a core, mostly beyond layer I's
+            # reach, and as pale as the slide's white matter (their median nearer its white
+            # matter than the mid-point: the band's own palest patch lies near that point)
+            own = _fill_small_holes(band & (density <= mid), (HOLE_UM / pixel_um) ** 2) & band
+            lab2, n2 = ndi.label(own)
+            if n2:
+                ok = _reaching(ndi.distance_transform_edt(own) * pixel_um, lab2, n2, WM_MIN_RADIUS_UM)
+                index = np.arange(1, n2 + 1)
+                ok[1:] &= np.asarray(ndi.mean(far, lab2, index=index)) > 0.5
+                quarter = 0.5 * (matter[0] + mid)
+                ok[1:] &= np.asarray(ndi.median(density, lab2, index=index)) <= quarter
+                own = ok[lab2]
+                wm |= own
+                band &= ~own
+            if not band.any():
+                band = None
+    return wm, wm_level, grey_level, band
 
 
 def _fill_pits(pale: np.ndarray, glass: np.ndarray, pixel_um: float) -> np.ndarray:
