@@ -13,6 +13,7 @@ import numpy as np
 from cytowords.measure import measure_roi
 from cytowords.measure.slide import slide_matter, slide_reference
 from cytowords.sections import Section
+from tests.support.slides import bright_field, square
 
 PX = 20.0
 W, H = 30000.0, 14000.0
@@ -31,13 +32,7 @@ def _slide(seed: int = 0) -> np.ndarray:
         OD_I,
     )
     glass = (depth < 0) | (yy >= END)
-    rng = np.random.default_rng(seed)
-    od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
-    return np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
-
-
-def _square(y0: float, x0: float, side: float) -> np.ndarray:
-    return np.array([[y0, x0], [y0, x0 + side], [y0 + side, x0 + side], [y0 + side, x0]])
+    return bright_field(od, glass, seed)
 
 
 def _section() -> Section:
@@ -54,7 +49,7 @@ def test_the_band_lies_between_the_slides_white_and_grey_matter():
 def test_a_square_over_the_pia_and_the_pale_band_is_not_measured():
     # pia, layer I, the dense outer layers, the band and 0.4 mm of the deep layers: no
     # white matter in the square nor in its window (the white matter lies 1.4 mm below)
-    r = measure_roi(_section(), _square(PIA - 300, 10000, 3000), cells=False, profile_um=20.0)
+    r = measure_roi(_section(), square(PIA - 300, 10000, 3000), cells=False, profile_um=20.0)
     assert not r.measured, (r.thickness_mm, r.reasons)
     assert any(
         s.startswith("no white matter in the ROI") and "pale layer of the cortex" in s
@@ -63,6 +58,6 @@ def test_a_square_over_the_pia_and_the_pale_band_is_not_measured():
 
 
 def test_a_square_over_the_whole_ribbon_ends_at_the_white_matter():
-    r = measure_roi(_section(), _square(PIA - 300, 10000, 5500), cells=False, profile_um=20.0)
+    r = measure_roi(_section(), square(PIA - 300, 10000, 5500), cells=False, profile_um=20.0)
     assert r.measured, r.reasons
     assert abs(r.thickness_mm - T / 1000) <= 0.3, r.thickness_mm

@@ -12,6 +12,7 @@ import numpy as np
 from cytowords.measure import measure_roi
 from cytowords.measure.slide import slide_matter, slide_reference
 from cytowords.sections import Section
+from tests.support.slides import bright_field, square
 
 PX = 20.0
 W, H = 30000.0, 14000.0
@@ -29,13 +30,7 @@ def _slide(seed: int = 0) -> np.ndarray:
     od = np.where(depth < 200, OD_I, od)
     od = np.where(depth >= T, OD_WM, od)
     glass = (depth < 0) | (yy >= WM_END)
-    rng = np.random.default_rng(seed)
-    od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
-    return np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
-
-
-def _square(y0: float, x0: float, side: float) -> np.ndarray:
-    return np.array([[y0, x0], [y0, x0 + side], [y0 + side, x0 + side], [y0 + side, x0]])
+    return bright_field(od, glass, seed)
 
 
 def _section() -> Section:
@@ -52,7 +47,7 @@ def test_slide_matter_reads_white_and_grey_matter():
 
 
 def test_region_inside_the_white_matter_is_said_to_be_white_matter():
-    r = measure_roi(_section(), _square(6500, 12000, 3000), cells=False, profile_um=20.0)
+    r = measure_roi(_section(), square(6500, 12000, 3000), cells=False, profile_um=20.0)
     assert not r.measured
     assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
     assert not any(s.startswith("no white matter") for s in r.reasons), r.reasons
@@ -60,7 +55,7 @@ def test_region_inside_the_white_matter_is_said_to_be_white_matter():
 
 def test_full_ribbon_is_still_measured_on_both_halves():
     for x0 in (5000, 20000):
-        r = measure_roi(_section(), _square(PIA - 500, x0, 4000), cells=False, profile_um=20.0)
+        r = measure_roi(_section(), square(PIA - 500, x0, 4000), cells=False, profile_um=20.0)
         assert r.measured, r.reasons
         assert abs(r.thickness_mm - T / 1000) <= 0.2
 
@@ -72,9 +67,7 @@ def _cortex_crop(seed: int = 0) -> np.ndarray:
     yy, _ = (np.mgrid[0 : int(h / PX), 0 : int(20000.0 / PX)] + 0.5) * PX
     depth = yy - PIA
     od = np.select([depth < 200, depth < 1400, depth < 2600], [0.15, 0.55, 0.30], 0.45)
-    rng = np.random.default_rng(seed)
-    od = np.where(depth < 0, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
-    return np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
+    return bright_field(od, depth < 0, seed)
 
 
 def test_a_crop_of_cortex_has_no_slide_white_matter():
@@ -91,7 +84,7 @@ def test_pale_layer_of_a_cortex_crop_is_not_called_white_matter():
     # 0.6 mm: the window is all pale; 1 mm: the window shows the dense layers around the
     # pale one, which the window's own classes take for grey matter around white matter
     for side in (600, 1000):
-        r = measure_roi(sec, _square(PIA + 2000 - side / 2, 8000, side), cells=False,
+        r = measure_roi(sec, square(PIA + 2000 - side / 2, 8000, side), cells=False,
                         profile_um=20.0)
         assert not r.measured
         assert not any("the ROI is white matter" in s for s in r.reasons), (side, r.reasons)
@@ -103,11 +96,11 @@ def test_white_matter_is_said_under_uneven_light():
     img = _slide().astype(np.float64) * np.linspace(0.6, 1.0, int(W / PX))[None, :]
     sec = Section([da.from_array(np.clip(img, 1, 255).astype(np.uint8), chunks=512)], [PX],
                   name="pale-band-uneven")
-    r = measure_roi(sec, _square(6500, 3000, 3000), cells=False, profile_um=20.0)
+    r = measure_roi(sec, square(6500, 3000, 3000), cells=False, profile_um=20.0)
     assert not r.measured
     assert any(s.startswith("uneven light") for s in r.reasons), r.reasons
     assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
-    r = measure_roi(sec, _square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
+    r = measure_roi(sec, square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
     assert r.measured and abs(r.thickness_mm - T / 1000) <= 0.2, r.reasons
 
 
@@ -126,12 +119,12 @@ def test_a_hole_in_the_white_matter_is_no_pia():
     # a region inside the white matter with a hole (wider than a crack) in view is still
     # white matter: the hole is lined all round by white matter, not by a cortex
     sec = Section([da.from_array(_slide_with_hole(), chunks=512)], [PX], name="hole")
-    r = measure_roi(sec, _square(6500, 12000, 3000), cells=False, profile_um=20.0)
+    r = measure_roi(sec, square(6500, 12000, 3000), cells=False, profile_um=20.0)
     assert not r.measured
     assert any("the ROI is white matter" in s for s in r.reasons), r.reasons
     assert not any(s.startswith("no white matter") for s in r.reasons), r.reasons
     # full ribbons beside it are measured as before
-    r = measure_roi(sec, _square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
+    r = measure_roi(sec, square(PIA - 500, 5000, 4000), cells=False, profile_um=20.0)
     assert r.measured and abs(r.thickness_mm - T / 1000) <= 0.2, r.reasons
 
 
@@ -147,5 +140,5 @@ def test_a_pale_cortex_beside_the_pia_is_not_white_matter():
     od = 0.29 * np.exp(rng.normal(0, 0.15, int(part.sum())))
     img[part] = np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
     sec = Section([da.from_array(img, chunks=512)], [PX], name="pale-cortex")
-    r = measure_roi(sec, _square(PIA - 300, 24000, 1200), cells=False, profile_um=20.0)
+    r = measure_roi(sec, square(PIA - 300, 24000, 1200), cells=False, profile_um=20.0)
     assert not any("the ROI is white matter" in s for s in r.reasons), r.reasons
