@@ -26,7 +26,7 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   matter but a pale layer of a thick cortex (paler than the dense layers beside it in the
   window, far darker than the white matter elsewhere on the slide): set aside
   (``Ribbon.pale_band``), except its pieces as pale as the slide's white matter (below the
-  mid-point, their median below the quarter point; white matter joined to a pale deep
+  mid-point, their median within :data:`WM_LIKE_SHARE` of the way; white matter joined to a pale deep
   layer).
   Glass in narrow gaps within :data:`LAYER_I_MAX_UM` of the white matter (cracks and
   tears along the grey/white border) is taken as white matter, not as glass: the grey
@@ -82,10 +82,10 @@ CLEFT_SIDE_UM = (250.0, 500.0)
 PRESSED_MIN_UM = 1000.0
 #: glass narrower than this (µm) is a crack or a vessel's track, not the glass beside a pia
 CRACK_MAX_UM = 100.0
-#: glass wider than a crack is a hole in the white matter (a large vessel, a tear), not
-#: the glass beside a pia, where the tissue lining it is this close to the slide's white
-#: matter (share of the way from its white to its grey matter, 90th percentile)
-HOLE_LINING_SHARE = 0.25
+#: tissue as pale as the slide's white matter lies at most this share of the way from the
+#: slide's white to its grey matter: the lining of a hole in the white matter (a large
+#: vessel, a tear; 90th percentile), white matter joined to a pale band (median)
+WM_LIKE_SHARE = 0.25
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
@@ -497,13 +497,13 @@ def _pial_glass(
     (:data:`CRACK_MAX_UM`) that is not a hole in the white matter. A hole in the white
     matter (a large vessel with its perivascular space, a tear) is lined all round, within
     :data:`LAYER_I_MAX_UM` of it, by tissue as pale as white matter: its 90th percentile
-    of density at most :data:`HOLE_LINING_SHARE` of the way from the slide's white to its
+    of density at most :data:`WM_LIKE_SHARE` of the way from the slide's white to its
     grey matter (``matter``, OD). Beneath a pia, even a pale cortex's, lie the denser
     layers II-III within that reach."""
     wide = ndi.distance_transform_edt(glass) * pixel_um > CRACK_MAX_UM / 2
     if not wide.any():
         return False
-    pale_max = matter[0] + HOLE_LINING_SHARE * (matter[1] - matter[0])
+    pale_max = matter[0] + WM_LIKE_SHARE * (matter[1] - matter[0])
     lab, _ = ndi.label(glass)
     for k in np.unique(lab[wide]):
         ring = tissue & (ndi.distance_transform_edt(lab != k) * pixel_um <= LAYER_I_MAX_UM)
@@ -530,8 +530,8 @@ def _white_matter(
     matter, is no white matter: a pale layer of a thick cortex (its deep or middle layers
     paler than the dense layers beside it in the window), returned as the last item; of
     it, only the pieces at most as dense as that mid-point that have a core, lie mostly
-    beyond layer I's reach and whose median lies below the quarter point (half-way from
-    the slide's white matter to the mid-point) stay white matter (white matter joined to a
+    beyond layer I's reach and whose median lies within :data:`WM_LIKE_SHARE` of the way
+    from the slide's white to its grey matter stay white matter (white matter joined to a
     pale deep layer)."""
     if glass.any():
         far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
@@ -625,8 +625,8 @@ def _white_matter(
                 ok = _reaching(ndi.distance_transform_edt(own) * pixel_um, lab2, n2, WM_MIN_RADIUS_UM)
                 index = np.arange(1, n2 + 1)
                 ok[1:] &= np.asarray(ndi.mean(far, lab2, index=index)) > 0.5
-                quarter = 0.5 * (matter[0] + mid)
-                ok[1:] &= np.asarray(ndi.median(density, lab2, index=index)) <= quarter
+                wm_like = matter[0] + WM_LIKE_SHARE * (matter[1] - matter[0])
+                ok[1:] &= np.asarray(ndi.median(density, lab2, index=index)) <= wm_like
                 own = ok[lab2]
                 wm |= own
                 band &= ~own
