@@ -231,22 +231,57 @@ def thickness_claim(text: str) -> str | None:
     return next(g for g in m.groups() if g).lower()
 
 
+#: the width (mm) of the atlas's "medium" band, from :data:`THICK_MIN_MM` to
+#: :data:`THIN_MAX_MM`: a thickness term is contradicted by a thickness at least this far
+#: outside the term's own band (thin, below :data:`THICK_MIN_MM`: from
+#: :data:`THIN_MAX_MM` on; thick, from :data:`THIN_MAX_MM`: below :data:`THICK_MIN_MM`;
+#: medium: below ``THICK_MIN_MM - MEDIUM_BAND_MM`` (1.7 mm) or from ``THIN_MAX_MM +
+#: MEDIUM_BAND_MM`` (3.5 mm) on)
+MEDIUM_BAND_MM = THIN_MAX_MM - THICK_MIN_MM
+_MEDIUM_THICKNESS = re.compile(
+    r"\bmedium(?:[- ]thick\b|\s+(?:cortical\s+)?thickness\b)", re.IGNORECASE
+)
+
+
+def medium_thickness_claim(text: str) -> bool:
+    """True when ``text`` calls the cortex of medium thickness ("of medium thickness",
+    "medium cortical thickness", "medium-thick"): the atlas's term between thin and thick."""
+    return bool(_MEDIUM_THICKNESS.search(text or ""))
+
+
+def term_contradicted(term: str | None, thickness_mm: float | None) -> bool:
+    """True when the thickness term ``term`` (``"thin"``, ``"thick"``, ``"medium"``; None:
+    no term) is contradicted by a cortex ``thickness_mm`` mm thick (None: unknown): at
+    least :data:`MEDIUM_BAND_MM` outside the term's band (see there)."""
+    if term is None or thickness_mm is None:
+        return False
+    if term == "thin":
+        return thickness_mm >= THIN_MAX_MM
+    if term == "thick":
+        return thickness_mm < THICK_MIN_MM
+    if term == "medium":
+        return not THICK_MIN_MM - MEDIUM_BAND_MM <= thickness_mm < THIN_MAX_MM + MEDIUM_BAND_MM
+    raise ValueError(f"thickness term {term!r}; expected thin, thick or medium")
+
+
 def claim_contradicted(text: str, cortex_type: str | None, thickness_mm: float | None) -> bool:
     """True when ``text`` claims what a region of ``cortex_type`` (one of
     :data:`CORTEX_TYPES`; None: unknown) and ``thickness_mm`` (mm; None: unknown)
     contradicts: a layer IV band (:func:`caption_iv_claim`) in agranular cortex, none in
     koniocortex or granular cortex (dysgranular contradicts neither), "thin" cortex
     (:func:`thickness_claim`) from :data:`THIN_MAX_MM` on, "thick" below
-    :data:`THICK_MIN_MM`."""
+    :data:`THICK_MIN_MM`, "medium" thickness (:func:`medium_thickness_claim`) below 1.7 mm
+    or from 3.5 mm on (:func:`term_contradicted`)."""
     iv = caption_iv_claim(text)
     if iv is True and cortex_type == "agranular":
         return True
     if iv is False and cortex_type in IV_PRESENT:
         return True
-    term = thickness_claim(text) if thickness_mm is not None else None
-    if term == "thin" and thickness_mm >= THIN_MAX_MM:
+    if thickness_mm is None:
+        return False
+    if term_contradicted(thickness_claim(text), thickness_mm):
         return True
-    return term == "thick" and thickness_mm < THICK_MIN_MM
+    return medium_thickness_claim(text) and term_contradicted("medium", thickness_mm)
 
 
 def readout_contradicts(text: str, vector: np.ndarray | None) -> bool:

@@ -10,9 +10,9 @@ Captioner input (``caption_input``, recorded in a bundle's ``config.extra``):
   the "missing" vector of zeros where no cortex was measured).
 
 What a shown caption may claim: nothing the region's readout contradicts (a layer IV band,
-thin or thick cortex against the measured cortex type and thickness) and Betz or Meynert
-cells only where the region's measurement supports them (:func:`without_unsupported`, the
-same rule as the training targets': :func:`cytowords.measure.vector.claim_unsupported`);
+thin, medium or thick cortex against the measured cortex type and thickness) and Betz or
+Meynert cells only where the region's measurement supports them
+(:func:`without_unsupported`, the same rule as the training targets': :func:`cytowords.measure.vector.claim_unsupported`);
 the bundle applies it to every caption it returns, whatever its captioner reads.
 
 Slots: a readout-conditioned captioner writes measured numbers as the slots of

@@ -22,7 +22,10 @@ only one for sampler fields, which have no section around them):
 - **distinct captions per area**: mean over areas of the number of different captions;
 - **specificity**: over pairs of same-area fields whose true thicknesses differ by at least
   20 %, the share whose captions' thickness statements order them as the truth does (a
-  pair where either caption states no thickness counts as not ordered).
+  pair where either caption states no thickness counts as not ordered); the pairs not
+  ordered are reported by why (``specificity_misses``, :func:`specificity_misses`: no
+  thickness because the readout measured none, no thickness although it did, a tie at
+  0.1 mm, the wrong order).
 
 Each field gets the readout vector the readout would measure in the field's region, as
 ``cytowords describe`` measures the user's ROI: simulated from the truth with the readout's
@@ -58,7 +61,7 @@ from cytowords.measure.vector import (
     THICKNESS_WORDS,
     caption_iv_claim,
     caption_special_claims,
-    claim_contradicted,
+    term_contradicted,
     thickness_claim,
     vector_values,
 )
@@ -120,7 +123,7 @@ def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
             out.append(("thickness", abs(float(m.group(1)) - th) <= THICKNESS_TOL * th))
         term = thickness_claim(part)
         if term is not None and th is not None:
-            out.append(("thickness_term", not claim_contradicted(part, None, th)))
+            out.append(("thickness_term", not term_contradicted(term, th)))
         iv = caption_iv_claim(part)
         if iv is not None and truth.get("iv_present") is not None:
             out.append(("layer_iv", iv == truth["iv_present"]))
@@ -155,25 +158,72 @@ def readout_claims(vector: np.ndarray) -> dict:
     }
 
 
+def _specificity_pairs(
+    areas: Sequence[str], thickness_mm: Sequence[float]
+) -> list[tuple[int, int]]:
+    """Same-area pairs ``(i, j)`` whose true thicknesses differ by at least
+    :data:`SPECIFICITY_RATIO`."""
+    by_area: dict[str, list[int]] = {}
+    for i, a in enumerate(areas):
+        by_area.setdefault(a, []).append(i)
+    out = []
+    for idx in by_area.values():
+        for i, j in combinations(idx, 2):
+            ti, tj = thickness_mm[i], thickness_mm[j]
+            if max(ti, tj) >= SPECIFICITY_RATIO * min(ti, tj):
+                out.append((i, j))
+    return out
+
+
 def specificity(
     captions: Sequence[str], areas: Sequence[str], thickness_mm: Sequence[float]
 ) -> tuple[float, int]:
     """``(share, pairs)``: same-area pairs whose true thicknesses differ by at least
     :data:`SPECIFICITY_RATIO` and whose captions order them as the truth does."""
-    by_area: dict[str, list[int]] = {}
-    for i, a in enumerate(areas):
-        by_area.setdefault(a, []).append(i)
     stated = [thickness_mm_stated(c) for c in captions]
-    hits = pairs = 0
-    for idx in by_area.values():
-        for i, j in combinations(idx, 2):
-            ti, tj = thickness_mm[i], thickness_mm[j]
-            if max(ti, tj) < SPECIFICITY_RATIO * min(ti, tj):
-                continue
-            pairs += 1
-            si, sj = stated[i], stated[j]
-            hits += si is not None and sj is not None and (si - sj) * (ti - tj) > 0
-    return (hits / pairs if pairs else float("nan")), pairs
+    pairs = _specificity_pairs(areas, thickness_mm)
+    hits = 0
+    for i, j in pairs:
+        si, sj = stated[i], stated[j]
+        hits += (
+            si is not None
+            and sj is not None
+            and (si - sj) * (thickness_mm[i] - thickness_mm[j]) > 0
+        )
+    return (hits / len(pairs) if pairs else float("nan")), len(pairs)
+
+
+#: why a pair :func:`specificity` counts is not ordered (:func:`specificity_misses`)
+SPECIFICITY_MISSES = ("not_measured", "no_thickness", "tie", "wrong_order")
+
+
+def specificity_misses(
+    captions: Sequence[str],
+    areas: Sequence[str],
+    thickness_mm: Sequence[float],
+    vectors: np.ndarray | None = None,
+) -> dict[str, int]:
+    """The pairs :func:`specificity` counts as not ordered, by why
+    (:data:`SPECIFICITY_MISSES`): ``not_measured``, a caption states no thickness and
+    the readout its field was captioned with (``vectors``) measured none; ``no_thickness``,
+    a caption states none although its readout measured one (or no ``vectors``); ``tie``,
+    both state the same number (0.1 mm); ``wrong_order``, they state the opposite order."""
+    stated = [thickness_mm_stated(c) for c in captions]
+    measured = [
+        vectors is None or bool(vector_values(v)["measured"])
+        for v in (vectors if vectors is not None else [None] * len(captions))
+    ]
+    out = dict.fromkeys(SPECIFICITY_MISSES, 0)
+    for i, j in _specificity_pairs(areas, thickness_mm):
+        si, sj = stated[i], stated[j]
+        unstated = [k for k, s in ((i, si), (j, sj)) if s is None]
+        if unstated:
+            out["no_thickness" if any(measured[k] for k in unstated) else "not_measured"] += 1
+        elif si == sj:
+            out["tie"] += 1
+        elif (si - sj) * (thickness_mm[i] - thickness_mm[j]) < 0:
+            out["wrong_order"] += 1
+    return out
 
 
 def caption_scores(
@@ -206,6 +256,9 @@ def caption_scores(
         ),
         "specificity": spec,
         "specificity_pairs": pairs,
+        "specificity_misses": specificity_misses(
+            captions, areas, [t.thickness_mm for t in truths], vectors
+        ),
     }
     if vectors is not None:
         rc = [c for cap, v in zip(captions, vectors) for c in claim_checks(cap, readout_claims(v))]
