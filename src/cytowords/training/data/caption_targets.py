@@ -5,7 +5,8 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
 
 1. clauses that the field's truth (:class:`~cytowords.training.data.readout_truth.FieldTruth`)
    contradicts are removed (:func:`clause_contradicts`): a layer IV claim against the true
-   cortex type, a thin/thick cortex claim against the true thickness, Betz or Meynert
+   cortex type, a thin, medium or thick cortex claim against the true thickness
+   (:func:`cytowords.measure.vector.term_contradicted`), Betz or Meynert
    cells the area does not have; so are the clauses the bundle leaves out of the captions
    it shows (:func:`cytowords.measure.vector.claim_unsupported`, one rule): what the
    field's readout vector contradicts (the same comparison on the measured cortex type
