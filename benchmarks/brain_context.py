@@ -99,7 +99,7 @@ def main() -> None:
     n = len(areas)
     sets = {
         s: PatchSet.concat(
-            [PatchSet.load(f)[0] for f in sorted((run / "data").glob(f"{s}*.npz"))], p.patch_px
+            [PatchSet.load(f)[0] for f in sorted((run / "data").glob(f"{s}*.npz"))], p.read_px
         )
         for s in ("train", "val")
     }
@@ -110,7 +110,7 @@ def main() -> None:
         "val": load_file(str(run / "head" / "val_views8.safetensors"))["views"].mean(0),
     }
     enc = load_encoder(p, run / "encoder")
-    kw = dict(size_px=p.patch_px, pixel_size_um=p.pixel_size_um)
+    kw = dict(size_px=p.read_px, pixel_size_um=p.pixel_size_um)
     xi, yi, mi = sample_patches(TEST, areas, 10, rng_seed=3, **kw)
     atlas = load_atlas()
     xu, yu, mu = sample_patches(TEST, atlas.unseen_ids, 20, rng_seed=4, **kw)

@@ -65,7 +65,7 @@ def main() -> None:
             b = load_bundle(bdir, device="cpu")
         test = build_patch_set(
             held_out_brains(args.brains),
-            patch_px=b.patch_px,
+            patch_px=b.read_px,  # the field with the encoder's context, as `cytowords evaluate`
             pixel_size_um=b.pixel_size_um,
             per_area=args.per_area,
             in_scope=list(b.area_ids),
@@ -116,7 +116,7 @@ def _captioner_on_cached(p, run: Path, base: str, folder: Path):
     names = ["train.npz"] + (
         ["train_rendered.npz"] if (run / "data" / "train_rendered.npz").is_file() else []
     )
-    tr = PatchSet.concat([PatchSet.load(run / "data" / n)[0] for n in names], b.patch_px)
+    tr = PatchSet.concat([PatchSet.load(run / "data" / n)[0] for n in names], b.read_px)
     cached = next(
         f for f in (run / "embed", run / "head") if (f / "embeddings.safetensors").is_file()
     )

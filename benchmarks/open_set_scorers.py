@@ -51,7 +51,7 @@ def fictitious_fields(p: Preset, near: bool, per_brain: int) -> np.ndarray:
             [b],
             ids,
             2,
-            size_px=p.patch_px,
+            size_px=p.read_px,
             pixel_size_um=p.pixel_size_um,
             rng_seed=31 + b + int(near),
         )
@@ -102,7 +102,7 @@ def main() -> None:
     tr = labels["train"] >= 0
     val_in = emb["val"][(labels["val"] >= 0) & (labels["val"] < n)].float()
     atlas = load_atlas()
-    kw = dict(size_px=p.patch_px, pixel_size_um=p.pixel_size_um)
+    kw = dict(size_px=p.read_px, pixel_size_um=p.pixel_size_um)
     x_in, _, _ = sample_patches(a.test_brains, areas, a.test_per_area, rng_seed=3, **kw)
     x_un, lab_un, _ = sample_patches(a.test_brains, atlas.unseen_ids, 20, rng_seed=4, **kw)
     sets = {

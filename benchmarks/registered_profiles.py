@@ -27,8 +27,9 @@ from cytowords.training.evaluate.metrics import open_set_auroc
 FIELD_UM = 4096.0
 
 
-def fields(brains, ids, per: int, seed: int, um: float, px: int):
-    """Ideal fields: uint8 ``(N, px, px)``, area ids and true thickness (µm)."""
+def fields(brains, ids, per: int, seed: int, um: float, px: int, size_um: float = FIELD_UM):
+    """Ideal fields of ``size_um`` µm centred at mid-depth: uint8 ``(N, px, px)``, area ids
+    and true thickness (µm)."""
     xs, ys, ths = [], [], []
     rng = np.random.default_rng(seed)
     for b in brains:
@@ -37,10 +38,10 @@ def fields(brains, ids, per: int, seed: int, um: float, px: int):
             th = brain.thickness_um(a)
             for _ in range(per):
                 s = int(rng.integers(1_000_000_000))
-                off = 0.5 * th - FIELD_UM / 2
+                off = 0.5 * th - size_um / 2
                 xs.append(
                     render_patch(
-                        a, brain, size_um=FIELD_UM, pixel_size_um=um, depth_offset=off, seed=s
+                        a, brain, size_um=size_um, pixel_size_um=um, depth_offset=off, seed=s
                     )
                 )
                 ys.append(a)
@@ -72,13 +73,18 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     a = ap.parse_args()
     b = load_bundle(resolve_model_path(a.model))
-    um, px = b.pixel_size_um, b.read_px
+    um, px = b.pixel_size_um, b.patch_px
     unseen = list(load_atlas().unseen_ids)
     xtr, ytr, ttr = fields(range(16), b.area_ids, 4, 0, um, px)
     xin, yin, tin = fields(range(200, 203), b.area_ids, 6, 1, um, px)
     xun, yun, tun = fields(range(200, 203), unseen, 6, 2, um, px)
     print(f"ideal fields: {len(xtr)} training, {len(xin)} in-scope and {len(xun)} unseen test")
-    e_in, e_un = b.embed(xin), b.embed(xun)
+    win, wun = xin, xun  # what the bundle reads: each field with its encoder's context
+    if b.read_px != px:  # the same fields (seeds, centres), rendered read_px wide
+        wide = b.read_px * um
+        win = fields(range(200, 203), b.area_ids, 6, 1, um, b.read_px, wide)[0]
+        wun = fields(range(200, 203), unseen, 6, 2, um, b.read_px, wide)[0]
+    e_in, e_un = b.embed(win), b.embed(wun)
     p_in, s_in, _ = b.classify(e_in)
     _, s_un, _ = b.classify(e_un)
     acc = float((np.asarray(b.area_ids)[p_in.argmax(1).numpy()] == yin).mean())
