@@ -14,6 +14,7 @@ from cytowords.measure import measure_roi
 from cytowords.measure.ribbon import segment
 from cytowords.measure.slide import slide_reference
 from cytowords.sections import Section
+from tests.support.slides import cortex_block
 
 PX = 16.0
 #: slide side, glass margin around the block, cortical thickness (µm)
@@ -29,12 +30,7 @@ def _slide(wm_share: float, seed: int = 0, smudge: bool = False) -> tuple[np.nda
     about 250 µm to a white matter of ``wm_share`` of the grey matter's OD; glass with
     pixel noise. ``smudge``: a faint bulky stain on the glass above the block (OD 0.08, a
     mountant smear), touching the pia."""
-    yy, xx = (np.mgrid[0 : int(SIDE / PX), 0 : int(SIDE / PX)] + 0.5) * PX
-    d = np.minimum.reduce([yy - MARGIN, SIDE - MARGIN - yy, xx - MARGIN, SIDE - MARGIN - xx])
-    rel = d / T
-    lam = 0.4 + 0.6 / (1 + np.exp(-(rel - 0.08) / 0.02))
-    cortex = GREY * lam * (1 + 0.3 * np.exp(-(((rel - 0.5) / 0.1) ** 2)))
-    to_wm = 1 / (1 + np.exp(-(d - T) / 60.0))
+    yy, xx, d, cortex, to_wm = cortex_block(SIDE, MARGIN, T, GREY, PX)
     od = (1 - to_wm) * cortex + to_wm * wm_share * GREY
     glass = d < 0
     rng = np.random.default_rng(seed)

@@ -22,6 +22,7 @@ from cytowords.measure import measure_roi
 from cytowords.measure.ribbon import segment
 from cytowords.measure.slide import slide_reference
 from cytowords.sections import Section
+from tests.support.slides import cortex_block
 
 PX = 16.0
 #: slide side, glass margin around the block, cortical thickness (µm)
@@ -38,12 +39,7 @@ def _slide(texture: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     mid-depth, a grey/white transition of about 250 µm to a white matter of
     :data:`WM_SHARE` of the grey matter's OD whose pixels vary by ``texture`` (relative
     SD, per pixel: glial cells); the glass with a pixel noise of 1 grey level."""
-    yy, xx = (np.mgrid[0 : int(SIDE / PX), 0 : int(SIDE / PX)] + 0.5) * PX
-    d = np.minimum.reduce([yy - MARGIN, SIDE - MARGIN - yy, xx - MARGIN, SIDE - MARGIN - xx])
-    rel = d / T
-    lam = 0.4 + 0.6 / (1 + np.exp(-(rel - 0.08) / 0.02))
-    cortex = GREY * lam * (1 + 0.3 * np.exp(-(((rel - 0.5) / 0.1) ** 2)))
-    to_wm = 1 / (1 + np.exp(-(d - T) / 60.0))
+    yy, xx, d, cortex, to_wm = cortex_block(SIDE, MARGIN, T, GREY, PX)
     rng = np.random.default_rng(seed)
     wm = WM_SHARE * GREY * np.maximum(1 + texture * rng.normal(0, 1, d.shape), 0.0)
     od = (1 - to_wm) * cortex * np.exp(rng.normal(0, 0.15, d.shape)) + to_wm * wm

@@ -53,3 +53,24 @@ def bright_field(od: np.ndarray, glass: np.ndarray, seed: int = 0, light: float 
     rng = np.random.default_rng(seed)
     od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
     return np.clip(light * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255).astype(np.uint8)
+
+
+def cortex_block(
+    side_um: float, margin_um: float, thickness_um: float, grey_od: float, px_um: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A square block of tissue ``side_um - 2 margin_um`` µm wide on glass, cortex
+    ``thickness_um`` µm thick on all four sides around a white-matter core, on a grid of
+    ``px_um`` µm: ``(yy, xx, d, cortex, to_wm)``: the pixels' centres (µm), the depth from the
+    nearest pia (µm; negative on the glass), the cortex's optical density (a pale layer I,
+    0.4 of ``grey_od`` over its first 8 % of depth, a denser band at mid-depth) and the
+    weight of the white matter (a grey/white transition of about 250 µm)."""
+    n = int(side_um / px_um)
+    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) * px_um
+    d = np.minimum.reduce(
+        [yy - margin_um, side_um - margin_um - yy, xx - margin_um, side_um - margin_um - xx]
+    )
+    rel = d / thickness_um
+    lam = 0.4 + 0.6 / (1 + np.exp(-(rel - 0.08) / 0.02))
+    cortex = grey_od * lam * (1 + 0.3 * np.exp(-(((rel - 0.5) / 0.1) ** 2)))
+    to_wm = 1 / (1 + np.exp(-(d - thickness_um) / 60.0))
+    return yy, xx, d, cortex, to_wm
