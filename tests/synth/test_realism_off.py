@@ -23,19 +23,21 @@ def _sha(a: np.ndarray) -> str:
 
 
 def test_empty_knob_keeps_every_section_pixel():
-    """Hashes computed on main before the knob existed (2026-12-04, commit 5aee979):
-    sections in cell mode (2 and 8 µm/px, vessels and cracks included), at the model's
-    64 µm/px with the unseen areas, and their labels."""
+    """Hashes computed on main before the knob existed (2026-12-04, commit 5aee979),
+    re-pinned when the position along the ribbon became continuous (2026-12-05, session 29:
+    every section pixel and label moved, the knob's behaviour did not): sections in cell
+    mode (2 and 8 µm/px, vessels and cracks included), at the model's 64 µm/px with the
+    unseen areas, and their labels."""
     s = virtual_section(7, size_mm=SIZE, pixel_size_um=2.0, chunk_px=256)
-    assert _sha(s.levels[0][1500:1756, 900:1156].compute()) == "612203e5416e2a80"
+    assert _sha(s.levels[0][1500:1756, 900:1156].compute()) == "6771f98c0e6f665d"
 
 
 def test_empty_knob_keeps_coarse_pixels_and_labels():
     s = virtual_section(7, size_mm=SIZE, pixel_size_um=2.0, chunk_px=256, realism_off=None)
-    assert _sha(s.levels[2][200:456, 300:556].compute()) == "f218984ec7428ade"
-    assert _sha(s.labels["areas"].levels[2][0:1125, 0:1500].compute()) == "c68a4e12c549610e"
+    assert _sha(s.levels[2][200:456, 300:556].compute()) == "366511724b552bde"
+    assert _sha(s.labels["areas"].levels[2][0:1125, 0:1500].compute()) == "2d5b77126c6c796c"
     u = virtual_section(7, size_mm=SIZE, pixel_size_um=64.0, include_unseen=True, realism_off=())
-    assert _sha(u.levels[0].compute()) == "eb87c1b38fb1adf9"
+    assert _sha(u.levels[0].compute()) == "c6b3a0e046490193"
     assert "realism_off" not in u.metadata
 
 

@@ -18,8 +18,10 @@ from .patch import render_patch, resolve_area
 
 #: bumped whenever rendered patches change for the same arguments (caches key on it);
 #: 2: a neighbour's border with negative ``border_um`` no longer covers the field centre;
-#: 3: realistic variation by default (``variation="classic"`` renders as version 2)
-GENERATOR_VERSION = 3
+#: 3: realistic variation by default (``variation="classic"`` renders as version 2);
+#: 4: realistic sections' position along the ribbon is continuous (their columns are radial
+#: rows; patches and ``classic`` render as before)
+GENERATOR_VERSION = 4
 
 META_KEYS = (
     "brain",

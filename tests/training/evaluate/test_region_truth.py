@@ -57,9 +57,15 @@ def test_region_truth_of_a_crown_and_a_fundus_of_one_area_differ_as_drawn():
     c, f = got
     # the crown's cortex is thicker than the fundus's, as the generator draws them (Bok)
     assert c.thickness_mm > 1.15 * f.thickness_mm
+    # and its layer I narrower (Bok: the upper layers are stretched thin over a crown)
+    assert c.layer_i_um < 0.85 * f.layer_i_um
     for r, th, l1 in zip(got, drawn["thickness_um"], drawn["layer_i_width_um"]):
         assert abs(r.thickness_mm * 1000.0 - th) <= 0.08 * th
-        assert abs(r.layer_i_um - l1) <= 0.15 * l1
+        # layer borders undulate along the ribbon by up to ±0.02 of the thickness
+        # (synth.geometry.wobble), continuously now that the position along the ribbon is
+        # continuous (it was in ~45 µm plateaus): the chosen extreme point's layer I may
+        # differ from its footprint's median by that much
+        assert abs(r.layer_i_um - l1) <= 0.15 * l1 + 0.02 * th
     # the area's truth in that brain cannot tell them apart; the rest is the area's
     a = brain_truth(SEED, area)
     assert c.area == f.area == a.area
