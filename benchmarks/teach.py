@@ -11,6 +11,15 @@ cortex (synthetic truth): accuracy over tiles of the taught areas (named right a
 accepted) and the share of tiles of every other area called "other" (rejected).
 
     OMP_NUM_THREADS=2 nice -n 10 python benchmarks/teach.py --brain 301 --test-brains 302 303 304
+
+``--diagnose`` also compares "other" rules on the same tiles (each calibrated on the
+held-out sections to keep :data:`~cytowords.teach.fit.IN_CLASS_ACCEPT` of held-out taught
+fields; the naming is the taught model's; tiles the map rejects for no cortex stay
+rejected): the cosine and the Euclidean distance to the nearest taught field, the
+Mahalanobis distance ratio with its cap (2 x the held-out distance) and the Mahalanobis
+distance to the nearest mean; and prints the quantiles of those distances for held-out
+taught fields, tiles of taught areas and tiles of other areas (the fields are read a
+second time: slower).
 """
 
 from __future__ import annotations
@@ -60,6 +69,105 @@ def area_outlines(section, areas: list[str]) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
+class _Diagnosis:
+    """``--diagnose``: the "other" rules compared on the map tiles (see the module doc)."""
+
+    RULES = (
+        "cosine to nearest field",
+        "euclidean to nearest field",
+        "distance ratio + cap",
+        "mahalanobis to nearest mean",
+    )
+
+    def __init__(self, taught, sections, anns) -> None:
+        from cytowords.teach.fit import IN_CLASS_ACCEPT, _folds, collect_fields, fit_discriminant
+
+        self.taught, self.q = taught, IN_CLASS_ACCEPT
+        fs = collect_fields(taught.base, sections, anns, taught.names, views=taught.views)
+        self.X, self.y = fs.X, fs.y
+        groups, _ = _folds(fs)
+        ho = {k: [] for k in ("cos", "euc", "ratio", "d2")}
+        for g in np.unique(groups):
+            tr = groups != g
+            _, sc = fit_discriminant(fs.X[tr], fs.y[tr], len(fs.names), taught.shrinkage)
+            for k, v in self._scores(fs.X[~tr], fs.X[tr], sc).items():
+                ho[k].append(v)
+        self.ho = {k: np.concatenate(v) for k, v in ho.items()}
+        _, self.sc = fit_discriminant(fs.X, fs.y, len(fs.names), taught.shrinkage)
+        q = self.q
+        self.thr = {k: float(np.quantile(v, q)) for k, v in self.ho.items()}
+        self.cap = 2.0 * self.thr["d2"]
+        self.counts = {r: [0, 0, 0, 0] for r in self.RULES}
+        self.tiles = {"taught": {k: [] for k in ho}, "other": {k: [] for k in ho}}
+
+    @staticmethod
+    def _scores(E, Xtr, sc) -> dict:
+        import torch
+
+        with torch.no_grad():
+            d2 = sc.class_distances(torch.from_numpy(E).float()).numpy()
+        two = np.sort(d2, 1)[:, :2]
+        u = E / np.linalg.norm(E, axis=1, keepdims=True)
+        v = Xtr / np.linalg.norm(Xtr, axis=1, keepdims=True)
+        euc = np.sqrt(np.maximum(((E[:, None] - Xtr[None]) ** 2).sum(-1), 0)).min(1)
+        return {
+            "cos": 1 - (u @ v.T).max(1),
+            "euc": euc,
+            "ratio": two[:, 0] / two[:, 1],
+            "d2": two[:, 0],
+        }
+
+    def add(self, sec, centres, area, inside, outside, pred, rej) -> None:
+        from cytowords.mapping.dense import read_region_fields
+
+        b = self.taught.base
+        rf = read_region_fields(sec, b, centres)
+        emb = rf.emb if rf.emb is not None else b.embed(rf.patches, views=self.taught.views)
+        E = np.asarray(emb, dtype=np.float64)
+        s = self._scores(E, self.X, self.sc)
+        t = self.thr
+        # tiles the map rejects whatever the open-set rule (no cortex, unfit) stay rejected
+        import torch
+
+        with torch.no_grad():
+            sc = self.taught.scorer
+            own = (sc.score(torch.from_numpy(E).float()) > sc.threshold).numpy()
+        base_rej = rej & ~own
+        rules = {
+            self.RULES[0]: s["cos"] > t["cos"],
+            self.RULES[1]: s["euc"] > t["euc"],
+            self.RULES[2]: (s["ratio"] > t["ratio"]) | (s["d2"] > self.cap),
+            self.RULES[3]: s["d2"] > t["d2"],
+        }
+        right = pred == area
+        for name, r in rules.items():
+            r = r | base_rej
+            c = self.counts[name]
+            c[0] += int((inside & ~r & right).sum())
+            c[1] += int(inside.sum())
+            c[2] += int((outside & r).sum())
+            c[3] += int(outside.sum())
+        for k, v in s.items():
+            self.tiles["taught"][k].append(v[inside])
+            self.tiles["other"][k].append(v[outside])
+
+    def report(self) -> None:
+        print(f"'other' rules, each keeping {self.q:.0%} of held-out taught fields:")
+        for name, (a, n, o, m) in self.counts.items():
+            print(
+                f"  {name:<28} taught areas {a / max(n, 1):.3f} ({a}/{n}); "
+                f"other cortex called other {o / max(m, 1):.3f} ({o}/{m})"
+            )
+        print("  distances (q05 / q50 / q95): held-out taught fields | taught tiles | other tiles")
+        for k in ("cos", "euc", "ratio", "d2"):
+            qs = [np.quantile(self.ho[k], [0.05, 0.5, 0.95])] + [
+                np.quantile(np.concatenate(self.tiles[w][k]), [0.05, 0.5, 0.95])
+                for w in ("taught", "other")
+            ]
+            print(f"  {k:<5} " + " | ".join(" / ".join(f"{x:.3g}" for x in q) for q in qs))
+        print("  (d2: held-out fields against the fold models, tiles against the final model)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brain", type=int, default=301)
@@ -68,6 +176,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--views", type=int, default=None, help="views per field (default: base's)")
     ap.add_argument("--compare-profiles", action="store_true", help="also validate profiles")
+    ap.add_argument("--diagnose", action="store_true", help="also compare 'other' rules")
     args = ap.parse_args()
     import torch
 
@@ -93,6 +202,7 @@ def main() -> None:
     print(taught.cv.table())
     print(f"fitting: {fit_s:.1f} s on {torch.get_num_threads()} torch thread(s)")
     out = save_taught(taught, tmp / "taught")
+    diag = _Diagnosis(taught, sections, anns) if args.diagnose else None
     right = n_in = other = n_out = 0
     for brain in args.test_brains:
         sec = virtual_section(brain)
@@ -119,11 +229,15 @@ def main() -> None:
             f"brain {brain}: taught areas {r_b}/{int(inside.sum())} tiles named right; "
             f"other cortex {o_b}/{int(outside.sum())} called other ({time.perf_counter() - t1:.0f} s)"
         )
+        if diag is not None:
+            diag.add(sec, centres, truth["area"], inside, outside, pred, rej)
     print(
         f"accuracy over the taught areas: {right / max(n_in, 1):.3f} ({right}/{n_in}); "
         f"other cortex called other: {other / max(n_out, 1):.3f} ({other}/{n_out}); "
         f"fitting {fit_s:.0f} s"
     )
+    if diag is not None:
+        diag.report()
 
 
 if __name__ == "__main__":
