@@ -18,6 +18,9 @@ optical densities (natural log, the readout's unit):
 - under the tissue threshold (``ribbon._pale_tissue``): the level pale tissue must exceed
   and the noise it is read from, the true white matter's share above the threshold and in
   the final tissue, its smoothed OD, the true glass's;
+- the readout's glass inside the true white matter (deeper than 100 µm under the border):
+  its parts (up to six), each with its size (px), inscribed radius (µm), median smoothed
+  OD, share of true white matter and whether it reaches the window's edge;
 - where the pia was placed: the true depth (µm) of the readout's pia pixels (median; > 0:
   inside the true cortex), and the OD of the true layer I's outer 50 µm against the tissue
   threshold (``TISSUE_SHARE`` of the slide's typical tissue OD).

@@ -92,9 +92,9 @@ def test_region_over_gapped_white_matter_is_measured():
 def test_tear_in_white_matter_stays_glass():
     """A gap with glass at its middle (a tear) is no pale tissue: it holds a core at the
     glass's level."""
-    img, d, gap = _slide(tear=True)
+    img, _, gap = _slide(tear=True)
     rib = segment(img[WIN].astype(np.float64), PX, slide_reference([img]))
-    d, gap = d[WIN], gap[WIN]
+    gap = gap[WIN]
     cols = (np.arange(img.shape[1]) + 0.5) * PX
     rows = (np.arange(img.shape[0]) + 0.5) * PX
     inner = ((rows[WIN[0]] > GAP_Y[0] + 100) & (rows[WIN[0]] < GAP_Y[1] - 100))[:, None]
