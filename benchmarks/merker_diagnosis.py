@@ -18,6 +18,9 @@ optical densities (natural log, the readout's unit):
 - under the tissue threshold (``ribbon._pale_tissue``): the level pale tissue must exceed
   and the noise it is read from, the true white matter's share above the threshold and in
   the final tissue, its smoothed OD, the true glass's;
+- the readout's glass inside the true white matter (deeper than 100 µm under the border):
+  its parts (up to six), each with its size (px), inscribed radius (µm), median smoothed
+  OD, share of true white matter and whether it reaches the window's edge;
 - where the pia was placed: the true depth (µm) of the readout's pia pixels (median; > 0:
   inside the true cortex), and the OD of the true layer I's outer 50 µm against the tissue
   threshold (``TISSUE_SHARE`` of the slide's typical tissue OD).
@@ -69,9 +72,9 @@ def main() -> None:
     pale_args: list = []
     orig_pale = _ribbon._pale_tissue
 
-    def spy_pale(img, glass, smooth, tissue, outside, pixel_um):
-        pale_args[:] = [(img, glass, smooth, tissue, outside, pixel_um)]
-        return orig_pale(img, glass, smooth, tissue, outside, pixel_um)
+    def spy_pale(img, glass, smooth, tissue, outside, pixel_um, *a):
+        pale_args[:] = [(img, glass, smooth, tissue, outside, pixel_um, *a)]
+        return orig_pale(img, glass, smooth, tissue, outside, pixel_um, *a)
 
     _ribbon._pale_tissue = spy_pale
     for seed in args.brains:
@@ -130,7 +133,7 @@ def main() -> None:
                   f"deep {med(tcx & (rel > 0.8))} cortex {med(tcx)}; true wm px {int(twm.sum())}")
             wm = rib.wm
             if pale_args:
-                img_, glass_, smooth_, tis_, out_, pum = pale_args[0]
+                img_, glass_, smooth_, tis_, out_, pum = pale_args[0][:6]
                 cand = ~tis_ & ~out_
                 logi = np.log(np.maximum(img_, glass_ * 1e-3).astype(np.float32))
                 fine = logi - ndi.gaussian_filter(logi, max(0.7, 15.0 / pum))
@@ -147,6 +150,23 @@ def main() -> None:
                      f"median {med(rib.pale_band)} deep-wm-share "
                      f"{(twm & (d_border > 300))[rib.pale_band].mean():.2f}"
                      if rib.pale_band is not None else "none"))
+            if pale_args:
+                # what is glass inside the true white matter: components of the readout's
+                # glass (not tissue) that overlap the true white matter deeper than 100 µm
+                smooth_ = pale_args[0][2]
+                gl = ~rib.tissue & ~pale_args[0][4]
+                lab, n = ndi.label(gl)
+                ids = np.unique(lab[twm & (d_border > 100)])
+                ids = ids[ids > 0]
+                edge = np.zeros(n + 1, bool)
+                edge[np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))] = True
+                dist = ndi.distance_transform_edt(gl) * p
+                parts = []
+                for k in ids[:6]:
+                    m = lab == k
+                    parts.append(f"{int(m.sum())}px r{dist[m].max():.0f} od{np.median(smooth_[m]):.3f}"
+                                 f" wm{twm[m].mean():.2f}{' edge' if edge[k] else ''}")
+                print(f"   glass in true wm: {len(ids)} parts " + "; ".join(parts))
             if rib.pia.any():
                 pd = (rel * th)[rib.pia]
                 ok = np.isfinite(pd)

@@ -6,10 +6,10 @@ the glass" is judged against the glass's own noise, not against the white matter
 texture: else the texture raises the level, the white matter falls apart under it and is
 read as glass (the pia placed at the grey/white border).
 
-Known limitation (session 29, not kept): on the current readout the level is read on all
-the window's pixels under the tissue threshold, white matter included, and these tests
-fail (``xfail``, strict: they pass when the glass's own noise sets the level; see
-CHANGELOG, session 29, "Merker-like: the glass's noise").
+The glass's level is read on the glass (its noise where the smoothed OD is at most half
+the tissue threshold), and a part under the threshold with no core at that level is no
+glass (``ribbon._glassless_gaps``; session 30). Strict ``xfail`` in session 29 (they
+failed on the readout then: its level was read on the white matter's texture too).
 """
 
 from __future__ import annotations
@@ -48,13 +48,6 @@ def _slide(texture: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return img, d
 
 
-LIMITATION = pytest.mark.xfail(
-    strict=True,
-    reason="the pale-tissue level is read on the white matter's texture too (not kept, session 29)",
-)
-
-
-@LIMITATION
 @pytest.mark.parametrize("texture", [0.8, 1.2])
 def test_textured_pale_white_matter_is_tissue_and_white_matter(texture):
     img, d = _slide(texture)
@@ -76,7 +69,6 @@ def test_textured_pale_white_matter_is_tissue_and_white_matter(texture):
     assert r.thickness_mm * 1000 == pytest.approx(T, rel=0.05)
 
 
-@LIMITATION
 def test_glass_stays_glass_beside_textured_white_matter():
     """The glass above the block stays glass (its noise sets the level, it is not above
     it): the pia where the tissue threshold puts it."""

@@ -12,7 +12,9 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   :data:`HOLE_UM` (vessels, tears) are filled. White matter that the stain leaves nearly
   uncoloured (Merker's) can fall under that level; the rest of the window joins the
   tissue where it is clearly above the glass (its noise level, :func:`_pale_tissue`) in
-  bulky parts that touch no clear glass, so the pia stays where the quarter puts it.
+  bulky parts that touch no clear glass, so the pia stays where the quarter puts it; and
+  so do the parts under that level with no core at the glass's level (no glass: gaps of a
+  white matter whose pale texture dips under the threshold).
 - **White matter** is the pale class of an Otsu split of the cell-density map (OD smoothed
   over :data:`DENSITY_SIGMA_UM`) within the tissue (split once more when its paler part
   differs from the rest by :data:`MIN_WM_CONTRAST` of the grey level: where little white
@@ -68,6 +70,12 @@ TISSUE_SHARE = 0.25
 GLASS_OD_SPREAD = 0.03
 #: ... plus this many times the pixel noise of the OD in the rest of the window
 PALE_NOISE = 4.0
+#: clear glass (:func:`_glassless_gaps`): a core of pixels at the glass's level (smoothed
+#: OD at most the pale-tissue level) at least this far (µm; at least 1.5 px) from any pixel
+#: above it, so glass at least 100 µm across; a part of the window under the tissue
+#: threshold without such a core is no glass (narrower lines of glass in the tissue are
+#: looked for as clefts, :data:`CLEFT_MAX_UM`)
+CLEAR_CORE_UM = 50.0
 #: glass boundaries are pia where the tissue along them (its mean within about
 #: :data:`LAYER_I_PROBE_UM`) is paler than this share of the grey matter's typical density:
 #: the cell-sparse layer I lines the pia, while the edges of a tear cut across the layers
@@ -149,7 +157,9 @@ def segment(
         tissue = (smooth > TISSUE_SHARE * tissue_od) & ~outside
         tissue = _fill_small_holes(tissue, hole_px)
         tissue = _remove_small(tissue, hole_px)
-        pale = _pale_tissue(img, glass, smooth, tissue, outside, pixel_um)
+        pale = _pale_tissue(
+            img, glass, smooth, tissue, outside, pixel_um, TISSUE_SHARE * tissue_od
+        )
         if pale.any():
             tissue = _fill_small_holes(tissue | pale, hole_px)
     else:
@@ -218,6 +228,7 @@ def _pale_tissue(
     tissue: np.ndarray,
     outside: np.ndarray,
     pixel_um: float,
+    tissue_level: float,
 ) -> np.ndarray:
     """Pale tissue under the tissue threshold: white matter that the stain leaves nearly
     uncoloured (Merker's stain). It is the part of the rest of the window (``~tissue``,
@@ -227,7 +238,18 @@ def _pale_tissue(
     radius of at least :data:`WM_MIN_RADIUS_UM`, as a white-matter core) and touch no
     clear glass (pieces of at least :data:`HOLE_UM` below that level). The band at the
     pial edge (the glass's blur and a pale layer I beside it) is thin and touches the
-    glass, so the pia stays where the tissue threshold puts it."""
+    glass, so the pia stays where the tissue threshold puts it.
+
+    Also pale tissue: the parts of the rest of the window (connected components of
+    ``~tissue & ~outside``) that hold no clear glass, no core of pixels at or under that
+    level :data:`CLEAR_CORE_UM` from anything paler than the glass, and touch nothing
+    ``outside``: the gaps of a white matter whose texture (its pale ground between the
+    rows of glial cells) dips under the tissue threshold. Glass (the slide around the
+    section, a sulcus, a tear or a vessel's lumen) shows the glass's level at its middle;
+    such a gap, of any size or shape, is above it throughout. A part that reaches the
+    window's edge (its middle may lie beyond) is taken only when its median smoothed OD
+    is nearer the tissue threshold ``tissue_level`` than the glass level or it is bulky
+    (an inscribed radius of at least :data:`WM_MIN_RADIUS_UM`)."""
     none = np.zeros(tissue.shape, bool)
     cand = ~tissue & ~outside
     if cand.sum() < 50:
@@ -237,18 +259,72 @@ def _pale_tissue(
     dev = fine[cand]
     noise = 1.4826 * float(np.median(np.abs(dev - np.median(dev))))
     level = GLASS_OD_SPREAD + PALE_NOISE * noise
-    low = cand & (smooth > level)
+    # the glass's own level (its noise read where the smoothed OD is at most half the
+    # tissue threshold, as for the slide): a pale white matter's texture is no glass noise
+    on_glass = cand & (smooth <= 0.5 * tissue_level)
+    if on_glass.sum() >= 50:
+        g = fine[on_glass]
+        glass_level = GLASS_OD_SPREAD + PALE_NOISE * 1.4826 * float(
+            np.median(np.abs(g - np.median(g)))
+        )
+    else:
+        glass_level = level
+    gaps = _glassless_gaps(
+        cand, smooth, outside, min(level, glass_level), tissue_level, pixel_um
+    )
+    low = cand & (smooth > level) & ~gaps
     if not low.any():
-        return none
+        return gaps
     lab, n = ndi.label(low)
     keep = _reaching(ndi.distance_transform_edt(low) * pixel_um, lab, n, WM_MIN_RADIUS_UM)
     if not keep.any():  # no bulky part: the glass beside it need not be looked at
-        return none
-    clear = _remove_small(cand & ~low, (HOLE_UM / pixel_um) ** 2)
+        return gaps
+    clear = _remove_small(cand & ~low & ~gaps, (HOLE_UM / pixel_um) ** 2)
     if clear.any():
         keep[np.unique(lab[ndi.binary_dilation(clear, structure=np.ones((3, 3), bool))])] = False
     keep[0] = False
-    return keep[lab]
+    return keep[lab] | gaps
+
+
+def _glassless_gaps(
+    cand: np.ndarray,
+    smooth: np.ndarray,
+    outside: np.ndarray,
+    level: float,
+    tissue_level: float,
+    pixel_um: float,
+) -> np.ndarray:
+    """The connected components of ``cand`` (the window under the tissue threshold, not
+    ``outside``) with no clear-glass core (pixels with ``smooth`` at most ``level``, the
+    OD the glass stays under, farther than :data:`CLEAR_CORE_UM` µm, and at least 1.5 px,
+    from any pixel above it) that touch nothing ``outside``; of those reaching the
+    window's edge, only the ones whose median ``smooth`` is above the mid-point of
+    ``level`` and ``tissue_level`` (the tissue threshold) or that are bulky (an inscribed
+    radius of at least :data:`WM_MIN_RADIUS_UM`: a glass's sliver at the edge is neither)."""
+    none = np.zeros(cand.shape, bool)
+    lab, n = ndi.label(cand)
+    if n == 0:
+        return none
+    core = ndi.distance_transform_edt(cand & (smooth <= level)) >= max(
+        1.5, CLEAR_CORE_UM / pixel_um
+    )
+    take = np.ones(n + 1, bool)
+    take[0] = False
+    take[np.unique(lab[core])] = False
+    if outside.any():
+        take[np.unique(lab[ndi.binary_dilation(outside)])] = False
+    take[0] = False
+    if not take.any():
+        return none
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    edge = edge[take[edge]]
+    if edge.size:
+        med = np.asarray(ndi.median(smooth, lab, index=edge))
+        bulky = _reaching(
+            ndi.distance_transform_edt(np.isin(lab, edge)) * pixel_um, lab, n, WM_MIN_RADIUS_UM
+        )[edge]
+        take[edge[(med <= 0.5 * (level + tissue_level)) & ~bulky]] = False
+    return take[lab]
 
 
 def _reaching(dist: np.ndarray, lab: np.ndarray, n: int, min_dist: float) -> np.ndarray:
