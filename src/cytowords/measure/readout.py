@@ -263,6 +263,45 @@ class Readout:
         return out
 
 
+def thickness_disagreement(lengths_mm: np.ndarray, curvature_ratio: float) -> str | None:
+    """Why no thickness is shown from traverses of these lengths (mm) and this median
+    length / chord ratio, or None when one is.
+
+    The traverses disagree when their lengths spread by more than
+    :data:`NONPARALLEL_CV` (SD / median), or when they are curved (ratio above
+    :data:`CURVED_RATIO`) and fewer than :data:`MIN_TRAVERSES`. From one section the
+    readout cannot tell why: a cut oblique to the surface, a fold, or a pale band inside
+    the cortex (a pale layer, a scratch, the pale stripes between cell columns) taken for
+    the white matter, where some traverses stop and others run on to the real border.
+    Either way no median of the lengths is the region's thickness, and their 10th
+    percentile (the true thickness of an oblique cut) is then the most wrongly short of
+    them; so nothing is shown."""
+    lengths_mm = np.asarray(lengths_mm, dtype=np.float64)
+    if lengths_mm.size == 0:
+        return None
+    med = float(np.median(lengths_mm))
+    spread = float(np.std(lengths_mm)) / med if med > 0 else 0.0
+    lo, hi = np.percentile(lengths_mm, [10, 90])
+    if spread > NONPARALLEL_CV:
+        what = (
+            f"the traverses disagree: their lengths run from {lo:.1f} to {hi:.1f} mm (SD "
+            f"{spread:.0%} of the median; pia and white matter not parallel)"
+        )
+    elif curvature_ratio > CURVED_RATIO and lengths_mm.size < MIN_TRAVERSES:
+        what = (
+            f"only {lengths_mm.size} traverse{'s' if lengths_mm.size != 1 else ''} "
+            f"(>= {MIN_TRAVERSES} wanted), and curved (length / chord "
+            f"{curvature_ratio:.2f})"
+        )
+    else:
+        return None
+    return (
+        f"no thickness: {what}: an oblique cut, a fold, or a pale band of the cortex "
+        "taken for white matter; one section cannot tell them apart (draw the region "
+        "where pia and white matter run parallel)"
+    )
+
+
 def along_surface(points: np.ndarray) -> np.ndarray:
     """``points`` (``(K, 2)``, spread along a curve) reordered into a polyline: from the
     point farthest from their centroid, always on to the nearest point not yet taken."""
@@ -493,21 +532,26 @@ def measure_roi(
     lengths = np.array([t.length_um for t in trs]) / 1000.0
     ratio = np.array([t.length_um / max(t.chord_um, 1e-9) for t in trs])
     med = float(np.median(lengths))
+    curvature = float(np.median(ratio))
+    curved = curvature > CURVED_RATIO
+    why_not = thickness_disagreement(lengths, curvature)
+    if why_not is not None:
+        reasons.append(why_not)
+        return out
     out.n_traverses = len(trs)
     out.thickness_mm = med
     out.thickness_sd_mm = float(np.std(lengths))
     out.thickness_p10_mm = float(np.percentile(lengths, 10))
     out.thickness_p90_mm = float(np.percentile(lengths, 90))
-    out.curvature_ratio = float(np.median(ratio))
-    curved = out.curvature_ratio > CURVED_RATIO
-    nonparallel = out.thickness_sd_mm / med > NONPARALLEL_CV if med > 0 else False
-    if curved or nonparallel:
+    out.curvature_ratio = curvature
+    if curved:
+        # (traverses that disagree in length showed no thickness: thickness_disagreement)
         out.oblique = True
         out.true_thickness_mm = out.thickness_p10_mm
-        why = "traverses curved" if curved else "pia and white matter not parallel"
         reasons.append(
-            f"oblique or tangential cut or a fold ({why}): the thickness is apparent; the "
-            "estimated true thickness is the 10th percentile of the traverse lengths"
+            "oblique or tangential cut or a fold (traverses curved): the thickness is "
+            "apparent; the estimated true thickness is the 10th percentile of the traverse "
+            "lengths"
         )
     else:
         out.true_thickness_mm = med
