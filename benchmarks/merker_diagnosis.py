@@ -31,7 +31,6 @@ optical densities (natural log, the readout's unit):
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -99,10 +98,7 @@ def main() -> None:
             if row["measured"] and not args.all:
                 continue
             p = args.profile_um
-            (ya, xa), (yb, xb) = v.min(0), v.max(0)
-            margin = max(300.0, 0.1 * max(yb - ya, xb - xa))
-            y0 = math.floor((ya - margin) / p) * p
-            x0 = math.floor((xa - margin) / p) * p
+            y0, x0, _, _ = _readout.window_um(v, p)
             h, w = rib.od.shape
             yy, xx = np.mgrid[0:h, 0:w]
             pts = np.stack([(yy.ravel() + 0.5) * p + y0, (xx.ravel() + 0.5) * p + x0], 1)

@@ -25,7 +25,6 @@ white-matter lines (yellow contours of the relative depth 0 and 1), the traverse
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
@@ -33,7 +32,7 @@ from measure_accuracy import sample_rois
 
 from cytowords.measure import measure_roi
 from cytowords.measure.polygon import polygon_mask
-from cytowords.measure.readout import MIN_TRAVERSE_UM, N_DEPTH
+from cytowords.measure.readout import MIN_TRAVERSE_UM, N_DEPTH, window_um
 from cytowords.measure.ribbon import segment
 from cytowords.measure.slide import slide_matter, slide_reference
 from cytowords.measure.traverses import profiles_along, trace_traverses
@@ -44,12 +43,7 @@ from cytowords.synth.truth import apparent_width_um
 def window(section, v: np.ndarray, p: float = 16.0):
     """The readout's window of ROI ``v`` (as :func:`measure_roi`: margin, grid) and its
     ribbon (no illumination flattening: the virtual sections are evenly lit)."""
-    (ya, xa), (yb, xb) = v.min(0), v.max(0)
-    margin = max(300.0, 0.1 * max(yb - ya, xb - xa))
-    y0 = math.floor((ya - margin) / p) * p
-    x0 = math.floor((xa - margin) / p) * p
-    hh = math.ceil((yb + margin - y0) / p) * p
-    ww = math.ceil((xb + margin - x0) / p) * p
+    y0, x0, hh, ww = window_um(v, p)
     img = section.read_window(y0, x0, hh, ww, p, fill=np.nan)
     outside = ~np.isfinite(img)
     img = np.where(outside, 0, img)

@@ -263,6 +263,18 @@ class Readout:
         return out
 
 
+def window_um(v: np.ndarray, p: float) -> tuple[float, float, float, float]:
+    """The window :func:`measure_roi` reads around ROI ``v`` (``(K, 2)`` µm, ``(y, x)``) at
+    ``p`` µm/px: ``(y0, x0, height, width)`` in µm, on the ``p`` grid, with a margin of
+    300 µm or a tenth of the ROI's larger side, whichever is more."""
+    v = np.asarray(v, dtype=np.float64)
+    (ya, xa), (yb, xb) = v.min(0), v.max(0)
+    margin = max(300.0, 0.1 * max(yb - ya, xb - xa))
+    y0 = math.floor((ya - margin) / p) * p
+    x0 = math.floor((xa - margin) / p) * p
+    return y0, x0, math.ceil((yb + margin - y0) / p) * p, math.ceil((xb + margin - x0) / p) * p
+
+
 def thickness_disagreement(lengths_mm: np.ndarray, curvature_ratio: float) -> str | None:
     """Why no thickness is shown from traverses of these lengths (mm) and this median
     length / chord ratio, or None when one is.
@@ -438,11 +450,7 @@ def measure_roi(
         reasons.append("the ROI crosses the section edge; the part outside is not measured")
     sizes = [float(s) for s in section.pixel_size_um]
     p = float(profile_um) if profile_um else profile_pixel_um(yb - ya, xb - xa, sizes)
-    margin = max(300.0, 0.1 * max(yb - ya, xb - xa))
-    y0 = math.floor((ya - margin) / p) * p
-    x0 = math.floor((xa - margin) / p) * p
-    hh = math.ceil((yb + margin - y0) / p) * p
-    ww = math.ceil((xb + margin - x0) / p) * p
+    y0, x0, hh, ww = window_um(v, p)
     progress(0)
     img = section.read_window(y0, x0, hh, ww, p, fill=np.nan)
     outside = ~np.isfinite(img)

@@ -309,7 +309,6 @@ def _glassless_gaps(
         1.5, CLEAR_CORE_UM / pixel_um
     )
     take = np.ones(n + 1, bool)
-    take[0] = False
     take[np.unique(lab[core])] = False
     if outside.any():
         take[np.unique(lab[ndi.binary_dilation(outside)])] = False
