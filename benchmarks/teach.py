@@ -20,6 +20,18 @@ Mahalanobis distance ratio with its cap (2 x the held-out distance) and the Maha
 distance to the nearest mean; and prints the quantiles of those distances for held-out
 taught fields, tiles of taught areas and tiles of other areas (the fields are read a
 second time: slower).
+
+``--diagnose-norm`` tests per-section normalisation of the embeddings (a domain-adaptation
+step like per-slide stain normalisation): each section's embeddings (the taught fields of a
+teaching section, the map tiles of a test section) are centred — and scaled or whitened —
+by statistics of all tiles of that section that the cortex detector reads as cortex
+(every area, not only the named ones; the teaching sections are mapped for that), then the
+discriminant, its held-out calibration and the rules above (distance ratio + cap, cosine to
+the nearest field, Mahalanobis to the nearest mean) are refitted on the normalised features.
+Prints taught accuracy / other for each normalisation and rule, the ROC AUC of taught vs
+other tiles per test brain, and how far section means and area means move between sections
+and brains (squared Mahalanobis distance under the final model's metric) with the share of
+the tiles' variance between sections and between areas.
 """
 
 from __future__ import annotations
@@ -117,13 +129,7 @@ class _Diagnosis:
             "d2": two[:, 0],
         }
 
-    def add(self, sec, centres, area, inside, outside, pred, rej) -> None:
-        from cytowords.mapping.dense import read_region_fields
-
-        b = self.taught.base
-        rf = read_region_fields(sec, b, centres)
-        emb = rf.emb if rf.emb is not None else b.embed(rf.patches, views=self.taught.views)
-        E = np.asarray(emb, dtype=np.float64)
+    def add(self, E, area, inside, outside, pred, rej) -> None:
         s = self._scores(E, self.X, self.sc)
         t = self.thr
         # tiles the map rejects whatever the open-set rule (no cortex, unfit) stay rejected
@@ -168,6 +174,205 @@ class _Diagnosis:
         print("  (d2: held-out fields against the fold models, tiles against the final model)")
 
 
+def tile_embeddings(sec, taught, centres) -> np.ndarray:
+    """Embeddings ``(N, D)`` float64 of the map tiles centred on ``centres`` (µm)."""
+    from cytowords.mapping.dense import read_region_fields
+
+    b = taught.base
+    rf = read_region_fields(sec, b, centres)
+    emb = rf.emb if rf.emb is not None else b.embed(rf.patches, views=taught.views)
+    return np.asarray(emb, dtype=np.float64)
+
+
+def map_tiles(sec, bundle: str, device: str):
+    """Map ``sec`` with ``bundle``: the map, its tiles' centres (µm) and rejection codes."""
+    from cytowords.mapping import compute_area_map
+
+    amap = compute_area_map(sec, bundle, device=device, scheduler="sync")
+    rows, cols = np.nonzero(amap.labels > 0)
+    centres = np.array(amap.origin_um) + (np.stack([rows, cols], 1) + 0.5) * amap.pixel_size_um
+    return amap, rows, cols, centres, amap.rejection_codes()[rows, cols]
+
+
+def section_norm(E: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(centre (D,), transform)`` of one section's cortex tiles ``E`` ``(N, D)``: kind
+    ``none``, ``mean``, ``median`` (centre only; transform ones), ``mean+scale`` (divide by
+    the per-dimension SD) or ``whiten`` (a ``(D, D)`` matrix: the inverse square root of
+    the Ledoit–Wolf covariance of the section's tiles)."""
+    d = E.shape[1]
+    if kind == "none":
+        return np.zeros(d), np.ones(d)
+    if kind == "median":
+        return np.median(E, 0), np.ones(d)
+    mu = E.mean(0)
+    if kind == "mean":
+        return mu, np.ones(d)
+    if kind == "mean+scale":
+        sd = E.std(0)
+        return mu, 1.0 / np.maximum(sd, 1e-6 * sd.max())
+    from sklearn.covariance import ledoit_wolf
+
+    w, u = np.linalg.eigh(ledoit_wolf(E - mu)[0])
+    return mu, (u * np.maximum(w, 1e-12) ** -0.5) @ u.T
+
+
+def apply_norm(E: np.ndarray, norm: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    mu, t = norm
+    return (E - mu) @ t if t.ndim == 2 else (E - mu) * t
+
+
+class _NormDiagnosis:
+    """``--diagnose-norm``: per-section normalisation (see the module doc)."""
+
+    KINDS = ("none", "mean", "median", "mean+scale", "whiten")
+    RULES = ("distance ratio + cap", "cosine to nearest field", "mahalanobis to nearest mean")
+
+    def __init__(self, taught, sections, anns, bundle: str, device: str) -> None:
+        from cytowords.synth.truth import truth_at
+        from cytowords.teach.fit import collect_fields
+
+        self.taught = taught
+        self.fs = collect_fields(taught.base, sections, anns, taught.names, views=taught.views)
+        # every cortex tile of each teaching section: its statistics, and its areas
+        self.sections = []
+        for sec in sections:
+            _, _, _, centres, code = map_tiles(sec, bundle, device)
+            keep = code != 2  # the cortex detector's cortex
+            E = tile_embeddings(sec, taught, centres[keep])
+            self.sections.append((E, truth_at(sec, centres[keep])["area"]))
+        self.tests = []
+
+    def add(self, brain, E, code, area, inside, outside) -> None:
+        self.tests.append((brain, E, code != 2, area, inside, outside))
+
+    def _fit(self, kind):
+        from cytowords.teach.fit import IN_CLASS_ACCEPT, _folds, fit_discriminant
+
+        fs, t = self.fs, self.taught
+        norms = [section_norm(E, kind) for E, _ in self.sections]
+        X = np.empty_like(fs.X)
+        for k, nm in enumerate(norms):
+            X[fs.section == k] = apply_norm(fs.X[fs.section == k], nm)
+        groups, _ = _folds(fs)
+        ho = {k: [] for k in ("cos", "ratio", "d2")}
+        for g in np.unique(groups):
+            tr = groups != g
+            _, sc = fit_discriminant(X[tr], fs.y[tr], len(fs.names), t.shrinkage)
+            for k, v in _Diagnosis._scores(X[~tr], X[tr], sc).items():
+                if k in ho:
+                    ho[k].append(v)
+        thr = {k: float(np.quantile(np.concatenate(v), IN_CLASS_ACCEPT)) for k, v in ho.items()}
+        _, sc = fit_discriminant(X, fs.y, len(fs.names), t.shrinkage)
+        return X, sc, thr
+
+    def report(self) -> None:
+        import torch
+        from sklearn.metrics import roc_auc_score
+
+        names = np.array(self.taught.names)
+        print(
+            "per-section normalisation (statistics of each section's cortex tiles); "
+            "taught areas / other cortex called other; AUC taught vs other per test brain:"
+        )
+        for kind in self.KINDS:
+            X, sc, thr = self._fit(kind)
+            counts = {r: [0, 0, 0, 0] for r in self.RULES}
+            aucs = []
+            for _, E, cortex, area, inside, outside in self.tests:
+                En = apply_norm(E, section_norm(E[cortex], kind))
+                s = _Diagnosis._scores(En, X, sc)
+                with torch.no_grad():
+                    d2 = sc.class_distances(torch.from_numpy(En).float()).numpy()
+                pred = names[d2.argmin(1)]
+                rules = (
+                    (s["ratio"] > thr["ratio"]) | (s["d2"] > 2.0 * thr["d2"]),
+                    s["cos"] > thr["cos"],
+                    s["d2"] > thr["d2"],
+                )
+                for r, rej in zip(self.RULES, rules):
+                    rej = rej | ~cortex  # no cortex stays rejected
+                    c = counts[r]
+                    c[0] += int((inside & ~rej & (pred == area)).sum())
+                    c[1] += int(inside.sum())
+                    c[2] += int((outside & rej).sum())
+                    c[3] += int(outside.sum())
+                ok = inside | outside
+                aucs.append([roc_auc_score(outside[ok], s[k][ok]) for k in ("ratio", "d2", "cos")])
+            line = "; ".join(
+                f"{r.split()[0]} {a / max(n, 1):.3f}/{o / max(m, 1):.3f}"
+                for r, (a, n, o, m) in counts.items()
+            )
+            auc = " ".join("/".join(f"{x:.2f}" for x in a) for a in aucs)
+            print(f"  {kind:<11} {line}; AUC ratio/d2/cos {auc}")
+        self._shifts()
+
+    def _shifts(self) -> None:
+        """How far section means and area means move (final raw model's metric)."""
+        X, sc, _ = self._fit("none")
+        P = sc.precision.numpy().astype(np.float64)
+        fs = self.fs
+
+        def m2(a, b):
+            v = a - b
+            return float(v @ P @ v)
+
+        secs = [("teach0", *self.sections[0]), ("teach1", *self.sections[1])] + [
+            (str(b), E[c], area[c]) for b, E, c, area, _, _ in self.tests
+        ]
+        mu = {k: E.mean(0) for k, E, _ in secs}
+        between_sec = m2(mu["teach0"], mu["teach1"])
+        to_test = [m2((mu["teach0"] + mu["teach1"]) / 2, mu[k]) for k, _, _ in secs[2:]]
+        cls = sc.means.numpy().astype(np.float64)
+        between_area = [m2(cls[i], cls[j]) for i in range(len(cls)) for j in range(i)]
+        within = [
+            m2(
+                X[(fs.y == c) & (fs.section == 0)].mean(0),
+                X[(fs.y == c) & (fs.section == 1)].mean(0),
+            )
+            for c in range(len(fs.names))
+            if ((fs.y == c) & (fs.section == 0)).any() and ((fs.y == c) & (fs.section == 1)).any()
+        ]
+        across = []
+        for _, E, _c, area, inside, _ in self.tests:
+            for k, n in enumerate(fs.names):
+                m = inside & (area == n)
+                if m.sum() >= 3:
+                    across.append(m2(E[m].mean(0), X[fs.y == k].mean(0)))
+        print("  shifts (squared Mahalanobis, final model's metric; medians [min-max]):")
+        print(
+            f"    section means: teaching sections {between_sec:.0f}; teaching brain to test "
+            f"brains {' '.join(f'{v:.0f}' for v in to_test)}"
+        )
+        print(
+            f"    class means of different areas {np.median(between_area):.0f} "
+            f"[{min(between_area):.0f}-{max(between_area):.0f}]; one area between the "
+            f"teaching sections {np.median(within):.0f} [{min(within):.0f}-{max(within):.0f}]; "
+            f"an area's tiles (>= 3) on a test brain to its fields {np.median(across):.0f} "
+            f"[{min(across):.0f}-{max(across):.0f}]"
+        )
+        # variance of all cortex tiles of known area: between sections, between areas
+        E = np.concatenate([e for _, e, _ in secs])
+        sid = np.concatenate([np.full(len(e), i) for i, (_, e, _) in enumerate(secs)])
+        area = np.concatenate([a for _, _, a in secs]).astype(str)
+        known = area != ""
+        E, sid, area = E[known], sid[known], area[known]
+        tot = ((E - E.mean(0)) ** 2).sum()
+
+        def share(g):
+            return (
+                sum(
+                    (g == v).sum() * ((E[g == v].mean(0) - E.mean(0)) ** 2).sum()
+                    for v in np.unique(g)
+                )
+                / tot
+            )
+
+        print(
+            f"    variance of cortex tiles (Euclidean): between sections {share(sid):.0%}, "
+            f"between areas {share(area):.0%}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brain", type=int, default=301)
@@ -177,10 +382,11 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=None, help="views per field (default: base's)")
     ap.add_argument("--compare-profiles", action="store_true", help="also validate profiles")
     ap.add_argument("--diagnose", action="store_true", help="also compare 'other' rules")
+    ap.add_argument(
+        "--diagnose-norm", action="store_true", help="also test per-section normalisation"
+    )
     args = ap.parse_args()
     import torch
-
-    from cytowords.mapping import compute_area_map
 
     tmp = Path(tempfile.mkdtemp(prefix="teach-bench-"))
     sections, anns = [], []
@@ -203,13 +409,16 @@ def main() -> None:
     print(f"fitting: {fit_s:.1f} s on {torch.get_num_threads()} torch thread(s)")
     out = save_taught(taught, tmp / "taught")
     diag = _Diagnosis(taught, sections, anns) if args.diagnose else None
+    ndiag = (
+        _NormDiagnosis(taught, sections, anns, str(out), args.device)
+        if args.diagnose_norm
+        else None
+    )
     right = n_in = other = n_out = 0
     for brain in args.test_brains:
         sec = virtual_section(brain)
         t1 = time.perf_counter()
-        amap = compute_area_map(sec, str(out), device=args.device, scheduler="sync")
-        rows, cols = np.nonzero(amap.labels > 0)
-        centres = np.array(amap.origin_um) + (np.stack([rows, cols], 1) + 0.5) * amap.pixel_size_um
+        amap, rows, cols, centres, code = map_tiles(sec, str(out), args.device)
         truth = truth_at(sec, centres)
         cortex = (truth["rel_depth"] >= 0) & (truth["rel_depth"] < 1)
         table = {lab: aid for lab, (aid, _, _) in amap.area_table.items()}
@@ -229,8 +438,11 @@ def main() -> None:
             f"brain {brain}: taught areas {r_b}/{int(inside.sum())} tiles named right; "
             f"other cortex {o_b}/{int(outside.sum())} called other ({time.perf_counter() - t1:.0f} s)"
         )
+        E = tile_embeddings(sec, taught, centres) if diag or ndiag else None
         if diag is not None:
-            diag.add(sec, centres, truth["area"], inside, outside, pred, rej)
+            diag.add(E, truth["area"], inside, outside, pred, rej)
+        if ndiag is not None:
+            ndiag.add(brain, E, code, truth["area"], inside, outside)
     print(
         f"accuracy over the taught areas: {right / max(n_in, 1):.3f} ({right}/{n_in}); "
         f"other cortex called other: {other / max(n_out, 1):.3f} ({other}/{n_out}); "
@@ -238,6 +450,8 @@ def main() -> None:
     )
     if diag is not None:
         diag.report()
+    if ndiag is not None:
+        ndiag.report()
 
 
 if __name__ == "__main__":
