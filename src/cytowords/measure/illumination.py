@@ -15,7 +15,14 @@ pixels of at least :data:`FIELD_PX_UM`; once per slide, :func:`slide_field`):
    flat pixel whose OD against the brightest glass is below the readout's tissue threshold
    (:data:`.ribbon.TISSUE_SHARE` of the typical tissue OD); where such flat parts reach the
    scan's edge, only those (a pale white-matter core can be as flat and as light as dim
-   glass, but it is ringed by cortex). The typical tissue OD here is
+   glass, but it is ringed by cortex). Of those, the pixels enclosed by tissue are not
+   glass (:func:`_enclosed`; tissue against the brightest level within
+   :data:`FIELD_SIGMA_UM`, so that dimmed glass is not tissue): a silver (Merker) stain
+   leaves the white matter nearly as light as the glass and flat, and where a weakly
+   stained stretch of the section rises from the glass over several pixels (pale layer I,
+   pale cortex) the flat pixels lead from the glass into it; the cortex still rings it.
+   The empty slide around the section is not enclosed; where every flat part is, they are
+   kept (a crop of tissue with glass only in its holes). The typical tissue OD here is
    :func:`typical_tissue_od` (a dense minority such as a fold or a silver stain's dark
    layers does not set it, so the flat test stays strict).
 2. *Field*: a plane fitted to the glass's log intensity around each pixel, weighted by a
@@ -134,6 +141,20 @@ def _fit_weighted(v: np.ndarray, m: np.ndarray, sigma_px: float) -> np.ndarray:
     return out
 
 
+def _enclosed(smooth: np.ndarray, valid: np.ndarray, od_min: float, reach_px: float) -> np.ndarray:
+    """The pixels enclosed by tissue (bool, the shape of ``smooth``): not tissue, and cut
+    off from the scan's edge by it. Tissue is what lies more than ``od_min`` (natural-log
+    OD) under the brightest level within ``reach_px`` px (``smooth``: smoothed log
+    intensity; ``valid``: the pixels read): against the light around it, not one level for
+    the slide, so glass dimmed slowly is not tissue (glass dimmed faster counts as tissue,
+    but it reaches the scan's edge and encloses no more than the section does). Glass in a
+    sulcus whose mouth the coarse level blurs shut is enclosed too."""
+    r = max(1, int(round(reach_px)))
+    local = ndi.maximum_filter(np.where(valid, smooth, -np.inf), size=2 * r + 1, mode="nearest")
+    tissue = valid & (local - smooth > od_min)
+    return ndi.binary_fill_holes(tissue) & ~tissue
+
+
 def typical_tissue_od(od: np.ndarray) -> float:
     """The median OD of what a quarter of it calls tissue (``od``: natural-log OD of a
     slide's pixels against its glass): from Otsu's dark class, refined until it holds.
@@ -192,6 +213,12 @@ def field_from(
     if (hit & edge).any():
         hit &= edge
     glass = hit[lab]
+    # a flat, pale white-matter core can join the glass through a pale stretch of the
+    # tissue's edge (a silver stain's pale layer I: a step spread over pixels); it is
+    # enclosed by tissue, the empty slide is not
+    inside = _enclosed(smooth, valid, TISSUE_SHARE * tissue_od, FIELD_SIGMA_UM / pixel_um)
+    if (glass & ~inside).any():
+        glass &= ~inside
     # the glass seen is evenly lit: no field (and no fit)
     lo, hi = np.percentile(logi[glass], [1, 99])
     if hi - lo <= -np.log(1 - MIN_VARIATION):
