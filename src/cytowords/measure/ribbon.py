@@ -18,7 +18,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
 - **White matter** is the pale class of an Otsu split of the cell-density map (OD smoothed
   over :data:`DENSITY_SIGMA_UM`) within the tissue (split once more when its paler part
   differs from the rest by :data:`MIN_WM_CONTRAST` of the grey level: where little white
-  matter is in view a pale cortical band joins the pale class), grown from cores: pale parts farther
+  matter is in view a pale cortical band joins the pale class; where the pale class as a
+  whole is too near the grey level, its paler part stands for it when that part is
+  :data:`MIN_WM_CONTRAST` below the grey level and nearer the slide's white than its grey
+  matter: a corner of white matter beside a wide pale cortex), grown from cores: pale parts farther
   than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
@@ -632,16 +635,32 @@ def _white_matter(
         and grey_level <= mid
         and not _pial_glass(glass, density, tissue, matter, pixel_um)
     )
+    corner = False
     if all_pale:
         # the window's tissue is all pale by the slide's standard: white matter only
         t, wm_level = float(vals.max()), float(np.median(vals))
     elif (grey_level - wm_level) < MIN_WM_CONTRAST * grey_level:
-        return np.zeros(tissue.shape, bool), wm_level, grey_level, None
+        # a corner of white matter beside a wide pale cortex is a small part of the palest
+        # class, whose median then lies in the pale cortex: its paler Otsu part stands for
+        # it when that part differs from the grey level as white matter must
+        # (MIN_WM_CONTRAST) and is as pale as the slide's white matter (its median nearer
+        # the slide's white than its grey matter: the palest patch of a pale cortex is not)
+        t2 = float(threshold_otsu(lo)) if np.ptp(lo) > 0 else float(lo[0])
+        lo2 = lo[lo <= t2]
+        wm2 = float(np.median(lo2)) if lo2.size else float("nan")
+        if not (
+            matter is not None
+            and lo2.size < lo.size
+            and grey_level - wm2 >= MIN_WM_CONTRAST * grey_level
+            and wm2 <= mid
+        ):
+            return np.zeros(tissue.shape, bool), wm_level, grey_level, None
+        t, wm_level, corner = t2, wm2, True
     # where little white matter is in view, the palest class can hold a pale band of the
     # cortex (a pale layer III or V) as well: split it again and keep its paler part when
     # the two parts differ as clearly as white and grey matter must (MIN_WM_CONTRAST of
     # the grey level)
-    if not all_pale and np.ptp(lo) > 0:
+    if not all_pale and not corner and np.ptp(lo) > 0:
         t2 = float(threshold_otsu(lo))
         lo2, mid2 = lo[lo <= t2], lo[lo > t2]
         if lo2.size and mid2.size and (
