@@ -126,13 +126,9 @@ FINE_SCAN_REGION = replace(
 #: profile, and so the thickness, layer I, the oblique flag and the unmeasured share, are
 #: those of the fine scan; layer IV as in :data:`COARSE_SCAN`
 COARSE_SCAN_REGION = replace(
-    COARSE_SCAN,
-    thickness_rel_sd=FINE_SCAN_REGION.thickness_rel_sd,
-    thickness_bias=FINE_SCAN_REGION.thickness_bias,
-    layer_i_sd_um=FINE_SCAN_REGION.layer_i_sd_um,
-    layer_i_bias_um=FINE_SCAN_REGION.layer_i_bias_um,
-    oblique=FINE_SCAN_REGION.oblique,
-    missing=FINE_SCAN_REGION.missing,
+    FINE_SCAN_REGION,
+    iv_undecided=COARSE_SCAN.iv_undecided,
+    iv_false_band=COARSE_SCAN.iv_false_band,
 )
 #: the share of fields simulated as read from a fine scan. Not fitted to any score: a
 #: statement about the scans users bring, which we have no usage data on. The plugin
