@@ -56,6 +56,11 @@ def main() -> None:
     ap.add_argument("--shift", default="Merker-like")
     ap.add_argument("--profile-um", type=float, default=16.0)
     ap.add_argument("--all", action="store_true", help="print measured ROIs too")
+    ap.add_argument("--pick", nargs="*", default=[], help="SEED:AREA (only these ROIs, printed "
+                    "measured or not)")
+    ap.add_argument("--png", default=None, help="folder for a picture per printed ROI")
+    ap.add_argument("--dump", default=None, help="folder for the window's segment() input "
+                    "and truth per printed ROI (.npz)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     work = Path(tempfile.mkdtemp(prefix="merker_diag_"))
@@ -64,7 +69,7 @@ def main() -> None:
 
     def spy(img, p, ref, outside, matter):
         rib = orig(img, p, ref, outside, matter)
-        kept.append((rib, ref, matter))
+        kept.append((rib, ref, matter, img, outside))
         return rib
 
     _readout.segment = spy
@@ -76,9 +81,12 @@ def main() -> None:
         return orig_pale(img, glass, smooth, tissue, outside, pixel_um, *a)
 
     _ribbon._pale_tissue = spy_pale
+    picks = {(int(k.split(":")[0]), k.split(":")[1]) for k in args.pick}
     for seed in args.brains:
+        rois = sample_rois(seed, args.rois, 3000.0, rng)  # every brain: the same stream
+        if picks and not any(s == seed for s, _ in picks):
+            continue
         base, px = finest_level(seed, 16.0)
-        rois = sample_rois(seed, args.rois, 3000.0, rng)
         geom = section_geometry(seed)
         secs = {}
         for name in ("clean", args.shift):
@@ -87,6 +95,8 @@ def main() -> None:
             kind, data = shifted(name, base, seed)
             secs[name] = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}")
         for i, (v, tr) in enumerate(rois):
+            if picks and (seed, tr["area"]) not in picks:
+                continue
             rows = {}
             for name, sec in secs.items():
                 _slide._REF_CACHE.clear()
@@ -94,8 +104,8 @@ def main() -> None:
                 kept.clear()
                 r = measure_roi(sec, v, cells=False, profile_um=args.profile_um)
                 rows[name] = (r, reading(r, tr), kept[-1])
-            r, row, (rib, ref, matter) = rows[args.shift]
-            if row["measured"] and not args.all:
+            r, row, (rib, ref, matter, img_in, out_in) = rows[args.shift]
+            if row["measured"] and not (args.all or picks):
                 continue
             p = args.profile_um
             y0, x0, _, _ = _readout.window_um(v, p)
@@ -171,10 +181,66 @@ def main() -> None:
                       f"/{np.percentile(pd[ok], 90):.0f}); true L1 outer 50 µm od median "
                       f"{np.median(rib.od[outer]) if outer.any() else float('nan'):.3f} vs threshold "
                       f"{_ribbon.TISSUE_SHARE * ref[1]:.3f}")
+            if args.dump:
+                Path(args.dump).mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(
+                    Path(args.dump) / f"{seed}_{tr['area']}_{args.shift.replace(' ', '_')}.npz",
+                    img=img_in, outside=out_in, pixel_um=p, ref=np.asarray(ref),
+                    matter=np.asarray(matter if matter is not None else (np.nan, np.nan)),
+                    rel=rel, th=th, clean_img=rows["clean"][2][3], clean_ref=np.asarray(rows["clean"][2][1]),
+                    clean_matter=np.asarray(rows["clean"][2][2]), roi=v, y0x0=np.asarray([y0, x0]),
+                    true_th=row["true_th"])
+            if args.png:
+                picture(Path(args.png) / f"{seed}_{tr['area']}_{args.shift.replace(' ', '_')}.png",
+                        rib, rows["clean"][2][0], rel, th, p, ref, f"{seed} {tr['area']}")
         for pth in work.glob(f"{seed}-*"):
             import shutil
 
             shutil.rmtree(pth) if pth.is_dir() else pth.unlink()
+
+
+def picture(path, rib, clean, rel, th, p, ref, title) -> None:
+    """The shifted and clean window's OD with the readout's masks, the truth's pia and
+    white-matter border, and the OD across the true depth (µm from the true pia)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(1, 4, figsize=(22, 5.5))
+    for a, r, name in ((ax[0], rib, "shifted"), (ax[1], clean, "clean")):
+        a.imshow(r.od, cmap="gray_r", vmin=0, vmax=np.percentile(r.od, 99))
+        a.contour(rel, [0, 1], colors=["lime", "cyan"], linewidths=0.8)
+        a.contour(r.tissue, [0.5], colors="orange", linewidths=0.6)
+        ys, xs = np.nonzero(r.pia)
+        a.plot(xs, ys, ",", color="red")
+        a.set_title(f"{title} {name} OD; truth pia lime, wm cyan; tissue orange, pia red")
+    over = np.zeros(rib.od.shape + (3,))
+    over[..., 0] = rib.tissue * 0.5
+    over[..., 2] = rib.wm
+    over[..., 1] = rib.pale_band if rib.pale_band is not None else 0
+    over[rib.pia] = (1, 0, 0)
+    ax[2].imshow(over)
+    ax[2].contour(rel, [0, 1], colors=["lime", "cyan"], linewidths=0.8)
+    ax[2].set_title("tissue (dark red), wm (blue), pale band (green), pia (red)")
+    d = rel * th
+    ok = np.isfinite(d)
+    bins = np.arange(-400, 3600, 32.0)
+    k = np.digitize(d[ok], bins)
+    for r, name in ((rib, "shifted"), (clean, "clean")):
+        sm = ndi.gaussian_filter(r.od, max(0.7, 15.0 / p))[ok]
+        med = [np.median(sm[k == j]) if (k == j).sum() > 20 else np.nan for j in range(1, len(bins))]
+        ax[3].plot(bins[:-1] + 16, med, label=f"{name} smoothed OD")
+    ax[3].axhline(_ribbon.TISSUE_SHARE * ref[1], color="k", ls=":", label="tissue threshold")
+    pd = d[rib.pia & ok]
+    if pd.size:
+        ax[3].axvline(np.median(pd), color="r", label="readout pia (median true depth)")
+    ax[3].legend(fontsize=7)
+    ax[3].set_xlabel("true depth from the true pia (µm; <0 glass)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
