@@ -21,7 +21,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   matter is in view a pale cortical band joins the pale class; where the pale class as a
   whole is too near the grey level, its paler part stands for it when that part is
   :data:`MIN_WM_CONTRAST` below the grey level and nearer the slide's white than its grey
-  matter: a corner of white matter beside a wide pale cortex), grown from cores: pale parts farther
+  matter: a corner of white matter beside a wide pale cortex, cut at most at the slide's
+  white/grey mid-point and kept only where it lies at
+  the window's edge, :data:`CORNER_OPEN_SHARE`; a pale band inside a thick cortex, grey
+  matter on both sides, is no corner), grown from cores: pale parts farther
   than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
@@ -97,6 +100,12 @@ CRACK_MAX_UM = 100.0
 #: slide's white to its grey matter: the lining of a hole in the white matter (a large
 #: vessel, a tear; 90th percentile), white matter joined to a pale band (median)
 WM_LIKE_SHARE = 0.25
+#: a corner of white matter (the small palest part that the corner rule of
+#: :func:`_white_matter` takes) lies at the window's edge, beyond the cortex: the window's
+#: edge makes at least this share of its outline (edge and grey-matter border; a quarter
+#: disc in a window's corner 0.56, a half disc on its edge 0.39); a pale band inside the
+#: cortex has grey matter on both sides, enclosed but for a tip at the edge
+CORNER_OPEN_SHARE = 0.25
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
@@ -610,7 +619,13 @@ def _white_matter(
     it, only the pieces at most as dense as that mid-point that have a core, lie mostly
     beyond layer I's reach and whose median lies within :data:`WM_LIKE_SHARE` of the way
     from the slide's white to its grey matter stay white matter (white matter joined to a
-    pale deep layer)."""
+    pale deep layer).
+
+    White matter found by the corner rule (the palest class too near the grey level, its
+    paler Otsu part taken, cut at most at the slide's white/grey mid-point) must be a corner: a part whose outline lies less than
+    :data:`CORNER_OPEN_SHARE` on the window's edge (:func:`_open_share`: enclosed by grey
+    matter, a pale band inside a thick cortex with only its tip at the edge) is dropped
+    (not returned as a pale band: it is as pale as the slide's white matter)."""
     if glass.any():
         far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
     else:
@@ -655,7 +670,10 @@ def _white_matter(
             and wm2 <= mid
         ):
             return np.zeros(tissue.shape, bool), wm_level, grey_level, None
-        t, wm_level, corner = t2, wm2, True
+        # its pixels are those at most as dense as the slide's white/grey mid-point: the
+        # class is mostly pale cortex, and its split can lie in that cortex's lower tail
+        # (a pale deep layer next to the white matter would join it)
+        t, wm_level, corner = min(t2, mid), wm2, True
     # where little white matter is in view, the palest class can hold a pale band of the
     # cortex (a pale layer III or V) as well: split it again and keep its paler part when
     # the two parts differ as clearly as white and grey matter must (MIN_WM_CONTRAST of
@@ -699,6 +717,10 @@ def _white_matter(
     # nearer the slide's grey matter than its white matter is a pale band of the cortex
     # (a pale deep or middle layer of a thick cortex, paler than the dense layers beside it
     # in the window but far darker than the white matter elsewhere on the slide)
+    if corner and hit.any():
+        # the corner rule's white matter must be a corner: a pale band inside a thick
+        # cortex (grey matter on both sides) is no corner of white matter
+        hit &= _open_share(lab, n, tissue) >= CORNER_OPEN_SHARE
     wm = hit[lab]
     band = None
     if matter is not None and not all_pale and hit.any():
@@ -727,6 +749,30 @@ def _white_matter(
             if not band.any():
                 band = None
     return wm, wm_level, grey_level, band
+
+
+def _open_share(lab: np.ndarray, n: int, tissue: np.ndarray) -> np.ndarray:
+    """Per labelled part ``1..n`` of ``lab`` (index 0 unused, 0.0), the share of its outline
+    on the window's edge: its pixels on the window's border rows and columns over those
+    plus the other ``tissue`` pixels beside it (4-neighbours; glass beside it counts as
+    neither: a cut edge or a tear)."""
+    share = np.zeros(n + 1)
+    if n == 0:
+        return share
+    border = np.zeros(lab.shape, bool)
+    border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
+    on_edge = np.bincount(lab[border & (lab > 0)], minlength=n + 1)[: n + 1]
+    cross = ndi.generate_binary_structure(2, 1)
+    grey_beside = np.zeros(n + 1)
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        sl = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in sl)
+        part = lab[sl] == i
+        grey_beside[i] = (ndi.binary_dilation(part, cross) & ~part & tissue[sl]).sum()
+    total = on_edge + grey_beside
+    share[1:] = np.where(total[1:] > 0, on_edge[1:] / np.maximum(total[1:], 1), 0.0)
+    return share
 
 
 def _fill_pits(pale: np.ndarray, glass: np.ndarray, pixel_um: float) -> np.ndarray:
