@@ -25,7 +25,9 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   white/grey mid-point and kept only where it lies at
   the window's edge, :data:`CORNER_OPEN_SHARE`; a pale band inside a thick cortex, grey
   matter on both sides, is no corner), grown from cores: pale parts farther
-  than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
+  than :data:`LAYER_I_MAX_UM` from the glass a pia could line (the pale layer I is not
+  white matter; narrow glass lined by tissue as pale as the slide's white matter is a crack
+  inside the white matter, :func:`_wm_cracks`, and does not count) with an
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
   tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
