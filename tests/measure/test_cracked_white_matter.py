@@ -5,10 +5,11 @@ cracks of glass (80 µm wide, 500 µm apart), so that no white matter lies farth
 and layer I's reach is measured from the glass around the block only: the white matter is
 found and the region measured.
 
-On main (session 32) every crack counted as glass a pia could line: no pale tissue lay
-beyond layer I's reach, the window had "no white matter" and the region was not measured.
-A narrow glass lined by cortex (a pale layer I, then the dense layers II-III) stays glass
-a pia could line.
+On main (session 32) every crack counts as glass a pia could line: no pale tissue lies
+beyond layer I's reach, the window has "no white matter" and the region is not measured.
+A known issue (#21): the rule tried in session 32 (palewm: narrow glass lined 150-300 µm
+away by tissue as pale as the slide's white matter is a crack, commit dd2171f) passed
+these tests but was not kept (fresh brains 441-448), so they are ``xfail(strict=True)``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def test_no_white_matter_beyond_layer_i_reach_of_the_cracks():
     assert dist[d > T + 100].max() < 350
 
 
+KNOWN = pytest.mark.xfail(
+    strict=True, reason="issue #21: cracks in pale white matter count as glass a pia lines"
+)
+
+
+@KNOWN
 def test_cracked_white_matter_is_found():
     img, d, crack = _slide()
     ref = slide_reference([img])
@@ -76,6 +83,7 @@ def test_cracked_white_matter_is_found():
     assert np.abs(d[rib.pia]).max() <= 3 * PX
 
 
+@KNOWN
 def test_region_over_cracked_white_matter_is_measured():
     img, _, _ = _slide()
     r = measure_roi(
@@ -84,22 +92,3 @@ def test_region_over_cracked_white_matter_is_measured():
     )
     assert r.measured, r.reasons
     assert r.thickness_mm * 1000 == pytest.approx(T, rel=0.05)
-
-
-def test_narrow_glass_lined_by_cortex_is_no_crack():
-    """A narrow line of glass between two banks of cortex (pale layer I 150 µm deep on
-    each side, then dense layers) is glass a pia could line, not a crack; the same line
-    in white matter as pale as the slide's is a crack."""
-    from cytowords.measure.ribbon import _wm_cracks
-
-    n = 200
-    x = (np.arange(n) - n / 2 + 0.5) * PX
-    glass = np.zeros((n, n), bool)
-    glass[:, np.abs(x) < 40] = True
-    depth = np.abs(x)[None, :].repeat(n, 0) - 40
-    matter = (0.2, 0.6)
-    cortex = np.where(depth < 150, 0.25, 0.65)
-    tissue = ~glass
-    assert not _wm_cracks(glass, np.where(glass, 0.0, cortex), tissue, matter, PX).any()
-    wm = np.full((n, n), 0.21)
-    assert _wm_cracks(glass, np.where(glass, 0.0, wm), tissue, matter, PX)[glass].all()

@@ -25,9 +25,7 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   white/grey mid-point and kept only where it lies at
   the window's edge, :data:`CORNER_OPEN_SHARE`; a pale band inside a thick cortex, grey
   matter on both sides, is no corner), grown from cores: pale parts farther
-  than :data:`LAYER_I_MAX_UM` from the glass a pia could line (the pale layer I is not
-  white matter; narrow glass lined by tissue as pale as the slide's white matter is a crack
-  inside the white matter, :func:`_wm_cracks`, and does not count) with an
+  than :data:`LAYER_I_MAX_UM` from the glass (the pale layer I is not white matter) with an
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
   tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
@@ -102,9 +100,6 @@ CRACK_MAX_UM = 100.0
 #: slide's white to its grey matter: the lining of a hole in the white matter (a large
 #: vessel, a tear; 90th percentile), white matter joined to a pale band (median)
 WM_LIKE_SHARE = 0.25
-#: the lining of a crack in the white matter (:func:`_wm_cracks`): the tissue between these
-#: distances (µm) from narrow glass, beyond a pale layer I beside a pia (there layers II-III)
-CRACK_LINING_UM = (150.0, 300.0)
 #: a corner of white matter (the small palest part that the corner rule of
 #: :func:`_white_matter` takes) lies at the window's edge, beyond the cortex: the window's
 #: edge makes at least this share of its outline (edge and grey-matter border; a quarter
@@ -604,46 +599,6 @@ def _pial_glass(
     return False
 
 
-def _wm_cracks(
-    glass: np.ndarray,
-    density: np.ndarray,
-    tissue: np.ndarray,
-    matter: tuple[float, float],
-    pixel_um: float,
-) -> np.ndarray:
-    """The glass of cracks and tears inside the white matter (boolean mask, a subset of
-    ``glass``): parts of the glass at most 2 :data:`WM_MIN_RADIUS_UM` wide (twice their
-    inscribed radius) whose lining :data:`CRACK_LINING_UM` away (µm from the part) is as
-    pale as the slide's white matter: its median density at most :data:`WM_LIKE_SHARE` of
-    the way from the slide's white to its grey matter (``matter``, OD). Beneath a pia, even
-    at a narrow sulcus whose banks almost touch, the denser layers II-III lie that far from
-    the glass (on both banks); a crack in pale white matter is lined by white matter. A
-    crack along the grey/white border (grey matter on one side) is not one of these."""
-    out = np.zeros(glass.shape, bool)
-    lab, n = ndi.label(glass)
-    if n == 0:
-        return out
-    inner = ndi.distance_transform_edt(glass) * pixel_um
-    narrow = np.ones(n + 1, bool)
-    narrow[np.unique(lab[inner > WM_MIN_RADIUS_UM])] = False
-    narrow[0] = False
-    pale_max = matter[0] + WM_LIKE_SHARE * (matter[1] - matter[0])
-    lo, hi = CRACK_LINING_UM
-    reach = int(np.ceil(hi / pixel_um)) + 1
-    for k, box in enumerate(ndi.find_objects(lab), start=1):
-        if box is None or not narrow[k]:
-            continue
-        sl = tuple(
-            slice(max(0, s.start - reach), min(size, s.stop + reach))
-            for s, size in zip(box, glass.shape)
-        )
-        d = ndi.distance_transform_edt(lab[sl] != k) * pixel_um
-        ring = tissue[sl] & (d > lo) & (d <= hi)
-        if ring.any() and float(np.median(density[sl][ring])) <= pale_max:
-            out[sl] |= lab[sl] == k
-    return out
-
-
 def _white_matter(
     density: np.ndarray,
     tissue: np.ndarray,
@@ -671,13 +626,8 @@ def _white_matter(
     :data:`CORNER_OPEN_SHARE` on the window's edge (:func:`_open_share`: enclosed by grey
     matter, a pale band inside a thick cortex with only its tip at the edge) is dropped
     (not returned as a pale band: it is as pale as the slide's white matter)."""
-    # layer I's reach is measured from glass a pia could line: a crack inside the white
-    # matter (:func:`_wm_cracks`) has none
-    pial = glass
-    if glass.any() and matter is not None:
-        pial = glass & ~_wm_cracks(glass, density, tissue, matter, pixel_um)
-    if pial.any():
-        far = ndi.distance_transform_edt(~pial) * pixel_um > LAYER_I_MAX_UM
+    if glass.any():
+        far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
     else:
         far = np.ones(tissue.shape, bool)
     cand_px = tissue & far
