@@ -49,11 +49,6 @@ def _section(img: np.ndarray) -> Section:
 WIN = np.s_[int(1000 / PX) : int(5500 / PX), int(3000 / PX) : int(6600 / PX)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (session 32, merkerpia): the neuropil between the somata is taken for a "
-    "narrow cleft with a pia along it; the fix tried (a cleft holds glass) was not kept",
-)
 @pytest.mark.parametrize("neuropil", [0.45, 0.55])
 def test_sparse_dark_somata_on_a_pale_neuropil_are_no_cleft(neuropil):
     img, d = _slide(neuropil)

@@ -91,6 +91,11 @@ LAYER_I_PROBE_UM = 40.0
 CLEFT_MAX_UM = 100.0
 #: ... and lined by tissue paler than the tissue this far (µm) from the glass around it
 CLEFT_SIDE_UM = (250.0, 500.0)
+#: ... and holding glass: the line's median OD at most this share of the slide's typical
+#: tissue OD (a cleft 20 µm wide read at 16 µm/px, each pixel on it partly glass, reads
+#: about a quarter of it; on a silver stain's contrast the pale neuropil between dark
+#: somata in a pale layer reads about half of it and is no glass)
+CLEFT_GLASS_SHARE = 0.4
 #: two banks pressed together: a pale band at least this far (µm) from the white matter
 #: and this long (its midline) is looked at as two layer I's back to back
 PRESSED_MIN_UM = 1000.0
@@ -196,7 +201,9 @@ def segment(
         # narrow sulci lie a cortical thickness from the white matter (pale streaks in and
         # near it are vessels and cracks)
         far_wm = ndi.distance_transform_edt(~wm) * pixel_um > PRESSED_MIN_UM
-        cleft = _clefts(od, tissue, glass_mask, tissue & ~wm & far_wm, grey_level, pixel_um)
+        cleft = _clefts(
+            od, tissue, glass_mask, tissue & ~wm & far_wm, grey_level, pixel_um, tissue_od
+        )
         cleft = _widened(cleft, tissue & ~wm) & far_wm
         # two banks pressed together are looked for only where no pia is in view (a pale
         # deep layer of thick cortex or a vessel looks alike)
@@ -456,11 +463,15 @@ def _clefts(
     where: np.ndarray,
     grey_level: float,
     pixel_um: float,
+    tissue_od: float = float("nan"),
 ) -> np.ndarray:
     """Narrow clefts of glass within ``where`` (of ``tissue``, beside ``glass``; a sulcus
     whose pial surfaces almost touch): lines of light narrower than :data:`CLEFT_MAX_UM` (pixels less than half as dense as the
     tissue's closing over that width, farther than a pixel from the glass), at least
-    :data:`HOLE_UM` long, and lined by a pale layer I on their sides
+    :data:`HOLE_UM` long, holding glass (their median OD at most :data:`CLEFT_GLASS_SHARE`
+    of ``tissue_od``, the slide's typical tissue OD; not tested when it is NaN: a line
+    of a pale layer's neuropil between dark somata is less than half as dense as its
+    closing on a silver stain's contrast, yet no glass), and lined by a pale layer I on their sides
     (:func:`_layer_i_lined` and :func:`_paler_than_around` on most of the tissue along
     them, the line taken as glass): a vessel or a tear is not."""
     r = max(1, int(round(CLEFT_MAX_UM / 2 / pixel_um)))
@@ -500,7 +511,14 @@ def _clefts(
         lined &= paler
     share = np.asarray(ndi.mean(lined, lab2, index=np.arange(1, m + 1)))
     good[1:] &= share > 0.5
-    return lines & good[grown]
+    found = lines & good[grown]
+    if np.isfinite(tissue_od) and found.any():
+        lab3, n3 = ndi.label(found, structure=np.ones((3, 3), bool))
+        med = np.asarray(ndi.median(od, lab3, index=np.arange(1, n3 + 1)))
+        ok = np.zeros(n3 + 1, bool)
+        ok[1:] = med <= CLEFT_GLASS_SHARE * tissue_od
+        found = ok[lab3]
+    return found
 
 
 def _widened(lines: np.ndarray, grey: np.ndarray) -> np.ndarray:
