@@ -23,10 +23,9 @@ BLOCK_SIZES = tuple(range(16, 31, 2))
 #: level of the Bonferroni-corrected T² test (on D² of :data:`TESTED_FEATURES`, corrected for
 #: the serial correlation of neighbouring profiles, :func:`serial_correlation`, and for the
 #: traverse length within the blocks). Chosen on the development brains 205, 206, 209-212
-#: (benchmarks/borders.py, 12 paths of 20 mm, station truth, support 0.5): 1e-3
-#: found 59 % within 1 mm with 1.42 false borders per 20 mm, 1e-4 56 % with 0.75, 1e-5
-#: 47 % with 0.50, 1e-6 31 % with 0.50. The ribbon still varies within an area beyond a
-#: lag-1 correlation, so the level stays far below the conventional 0.05
+#: (benchmarks/borders.py; the figures at each level are in docs/measure.md). The ribbon
+#: still varies within an area beyond a lag-1 correlation, so the level stays far below
+#: the conventional 0.05
 ALPHA = 1e-4
 #: the tests offered for the difference of neighbouring blocks (:func:`distance_function`)
 TESTS = ("bonferroni", "permutation")
@@ -43,9 +42,8 @@ PERMUTATION_ALPHA = 0.002
 #: number (:func:`min_p_borders`)
 COMBINES = ("support", "min_p")
 #: level of the Bonferroni test with ``combine="min_p"`` (over positions and block sizes).
-#: Chosen on the development brains 205, 206, 209-212 (benchmarks/borders.py, 12 paths of
-#: 20 mm, station truth): 1e-4 found 75 % within 1 mm with 1.84 false borders
-#: per 20 mm, 1e-5 62 % with 1.00, 1e-6 53 % with 0.67 (support at 1e-4: 56 % with 0.75)
+#: Chosen on the development brains 205, 206, 209-212 (benchmarks/borders.py; figures in
+#: docs/measure.md)
 MIN_P_ALPHA = 1e-5
 #: serial correlations are clipped here (a variance inflation of at most 19)
 MAX_SERIAL_CORRELATION = 0.9
