@@ -1,7 +1,9 @@
 """No thickness where the traverses disagree (issue #21, the tail on generator version 4):
 a pale band inside the cortex taken for white matter stops some traverses half-way while
 others run on to the real border; the readout showed the short ones' median (and their
-10th percentile as the "true" thickness), less than half the cortex. Hand-made ribbons of
+10th percentile as the "true" thickness), less than half the cortex. Since session 32 the
+straight traverses that reach deepest give the thickness when they form a group that
+agrees (``deepest_straight_group``); with no such group nothing is shown. Hand-made ribbons of
 ``test_thickness`` (independent of cytowords.synth)."""
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ import numpy as np
 import pytest
 
 from cytowords.measure import measure_roi
-from cytowords.measure.readout import MIN_TRAVERSES, thickness_disagreement
+from cytowords.measure.readout import (
+    MIN_DEEP_GROUP,
+    MIN_TRAVERSES,
+    deepest_straight_group,
+    thickness_disagreement,
+)
 from cytowords.sections import Section
 
 from .test_thickness import PIA_Y, PX, ROI, T, ribbon_section
@@ -35,18 +42,72 @@ def pale_island_section(y0: float, y1: float, x0: float, x1: float) -> Section:
 @pytest.mark.parametrize(
     "band", [(PIA_Y + 1100, PIA_Y + 1700, 1000, 3300), (PIA_Y + 1000, PIA_Y + 1600, 1000, 3000)]
 )
-def test_pale_band_read_as_white_matter_shows_no_thickness(band):
+def test_pale_band_read_as_white_matter_sets_the_short_traverses_aside(band):
     # the band lies 1.0-1.1 mm under the pia over the ROI's left half (the cortex is
     # 2.5 mm thick): traverses from the pia above it stop there, the others reach the
-    # white matter; the old readout said "about 1.1 mm", oblique, "probably nearer 1.1"
+    # white matter. An older readout said "about 1.1 mm", oblique, "probably nearer 1.1";
+    # session 31's said "no thickness: the traverses disagree"; now the straight
+    # traverses that reach deepest give the thickness and the sentence says how many of
+    # all were used and why the others were set aside (issue #21)
     r = measure_roi(pale_island_section(*band), ROI, cells=False, profile_um=16.0)
+    assert r.measured, r.reasons
+    assert r.thickness_mm * 1000 == pytest.approx(T, rel=0.05)
+    assert r.true_thickness_mm * 1000 == pytest.approx(T, rel=0.05) and not r.oblique
+    assert r.n_set_aside >= 3 and r.n_traverses >= MIN_DEEP_GROUP
+    assert not any(s.startswith("no thickness") for s in r.reasons)
+    said = [s for s in r.statements() if s.startswith("The cortex is about")]
+    assert len(said) == 1
+    total = r.n_traverses + r.n_set_aside
+    assert f"over {r.n_traverses} of {total} traverses" in said[0]
+    assert f"the other {r.n_set_aside} set aside" in said[0] and "pale band" in said[0]
+    d = r.to_dict(traverses=False)["thickness_mm"]
+    assert d["n_set_aside"] == r.n_set_aside and "set aside" in d["set_aside"]
+    # every kept traverse reaches the real white matter (none stops at the band)
+    assert min(np.hypot(*np.diff(t, axis=0).T).sum() for t in r.traverses_um) > 0.85 * T
+
+
+def test_white_matter_not_parallel_to_the_pia_still_shows_no_thickness():
+    # the white matter slants away from the pia (the cortex 1.5 mm thick on the left of
+    # the ROI, 3.8 mm on its right): the lengths spread evenly, no group of them agrees,
+    # so no thickness is shown (as before)
+    def wm_y(x):
+        return PIA_Y + 1500.0 + 2300.0 * np.clip((x - 1500.0) / 3000.0, 0, 1)
+
+    roi = ROI.copy()
+    roi[2:, 0] = 5300.0
+    r = measure_roi(ribbon_section(wm_y=wm_y), roi, cells=False, profile_um=16.0)
     assert not r.measured
-    assert not np.isfinite(r.thickness_mm) and not np.isfinite(r.true_thickness_mm)
-    why = [s for s in r.reasons if s.startswith("no thickness: the traverses disagree")]
-    assert len(why) == 1, r.reasons
-    assert "pale band" in why[0]
+    assert not np.isfinite(r.thickness_mm)
+    assert any(s.startswith("no thickness: the traverses disagree") for s in r.reasons), r.reasons
     assert not any(s.startswith("The cortex is about") for s in r.statements())
-    assert any(s.startswith("Not measured: no thickness") for s in r.statements())
+
+
+def test_deepest_straight_group_rule():
+    # 36 traverses stop at a pale band 1.1-1.5 mm deep, 4 straight ones reach 2.5 mm
+    short = np.linspace(1.1, 1.5, 36)
+    lengths = np.r_[short, [2.45, 2.5, 2.52, 2.56]]
+    keep, why = deepest_straight_group(lengths, np.full(40, 1.01))
+    assert keep.sum() == 4 and keep[-4:].all()
+    assert why.startswith("the other 36 set aside: 36 stop 1.1–1.5 mm under the pia")
+    # three deep ones are too few
+    assert deepest_straight_group(np.r_[short, [2.45, 2.5, 2.52]], np.full(39, 1.01)) is None
+    # long curved traverses (around a fundus) are set aside, the straight ones agree
+    lengths = np.r_[np.linspace(1.8, 2.3, 20), np.linspace(3.0, 5.4, 15)]
+    ratios = np.r_[np.full(20, 1.02), np.linspace(1.2, 1.7, 15)]
+    keep, why = deepest_straight_group(lengths, ratios)
+    assert keep.sum() == 20 and keep[:20].all()
+    assert why == "the other 15 set aside: 15 curved, along a bank or around a fold"
+    # ... unless a curved one ends deeper (farther from the pia) than the straight group:
+    # then the straight ones may be those stopped on a pale band (end depths in mm)
+    lengths = np.r_[short, [2.9] * 6]
+    ratios = np.r_[np.full(36, 1.01), np.full(6, 1.3)]
+    assert deepest_straight_group(lengths, ratios, np.r_[short, [2.3] * 6]) is None
+    keep, _ = deepest_straight_group(lengths, ratios, np.r_[short, [1.4] * 6])
+    assert keep.sum() == 36
+    # an even spread (pia and white matter not parallel): no gap, no agreeing group
+    assert deepest_straight_group(np.linspace(1.5, 3.8, 30), np.full(30, 1.02)) is None
+    # a group past a gap that itself spreads too much is no thickness either
+    assert deepest_straight_group(np.r_[np.full(10, 1.0), [2.0, 2.2, 2.45, 2.7, 3.0, 3.3, 3.6, 3.95]], np.full(18, 1.0)) is None
 
 
 def test_parallel_ribbon_still_shows_its_thickness():

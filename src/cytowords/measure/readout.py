@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..jobs import Cancelled, is_cancelled
 from ..regions.roi import ring_area
@@ -60,6 +61,12 @@ MIN_TRAVERSES = 10
 MIN_TRAVERSE_UM = 1000.0
 #: thickness spread (SD / median) beyond which pia and white matter are not parallel
 NONPARALLEL_CV = 0.2
+#: where the traverses disagree, the deepest group of straight traverses is kept when its
+#: lengths are separated from the next shorter straight traverse by more than this
+#: (relative; the same 15 % as :data:`~.traverses.CURVED_RATIO`) ...
+DEEP_GROUP_GAP = 0.15
+#: ... and it holds at least this many traverses (as few straight ones are shown anyway)
+MIN_DEEP_GROUP = 4
 #: grey/white transitions narrower than this (µm) are called sharp
 SHARP_BORDER_UM = 250.0
 CELL_TRAVERSES = 3
@@ -109,6 +116,10 @@ class Readout:
     #: :data:`~.columns.COLUMN_MAX_PX_UM` µm/px or columns were not asked for
     columns: ColumnStats | None = None
     traverses_um: list[np.ndarray] = field(default_factory=list)
+    #: traverses set aside where all of them disagreed (:func:`deepest_straight_group`):
+    #: how many, and why, in words; 0 and "" when every traverse was used
+    n_set_aside: int = 0
+    set_aside_why: str = ""
     reasons: list[str] = field(default_factory=list)
 
     def layer_densities(self) -> dict[str, float] | None:
@@ -169,6 +180,8 @@ class Readout:
                 "oblique": self.oblique,
                 "estimated_true": num(self.true_thickness_mm, 3),
                 "curvature_ratio": num(self.curvature_ratio, 3),
+                "n_set_aside": self.n_set_aside,
+                "set_aside": self.set_aside_why or None,
             },
             "profile": {
                 "depth": arr(self.depth, 3),
@@ -198,10 +211,14 @@ class Readout:
         if self.measured:
             t = f"{self.thickness_mm:.1f} mm"
             spread = f"{self.thickness_p10_mm:.1f}–{self.thickness_p90_mm:.1f} mm"
-            out.append(
-                f"The cortex is about {t} thick here ({spread} over {self.n_traverses} "
-                f"traverse{'s' if self.n_traverses != 1 else ''})."
-            )
+            if self.n_set_aside:
+                used = (
+                    f"over {self.n_traverses} of {self.n_traverses + self.n_set_aside} "
+                    f"traverses; {self.set_aside_why}"
+                )
+            else:
+                used = f"over {self.n_traverses} traverse{'s' if self.n_traverses != 1 else ''}"
+            out.append(f"The cortex is about {t} thick here ({spread} {used}).")
             if self.oblique and np.isfinite(self.true_thickness_mm):
                 out.append(
                     "The cut looks oblique here, so the ribbon looks wider than it is; "
@@ -312,6 +329,61 @@ def thickness_disagreement(lengths_mm: np.ndarray, curvature_ratio: float) -> st
         "taken for white matter; one section cannot tell them apart (draw the region "
         "where pia and white matter run parallel)"
     )
+
+
+def deepest_straight_group(
+    lengths_mm: np.ndarray, ratios: np.ndarray, end_depth_mm: np.ndarray | None = None
+) -> tuple[np.ndarray, str] | None:
+    """Where the traverses disagree (:func:`thickness_disagreement`), the ones that still
+    give a thickness: a boolean mask over the traverses and, in words, why the others were
+    set aside; None when there is no such group (nothing is shown then).
+
+    ``lengths_mm``: each traverse's length (mm); ``ratios``: its length / chord. A pale
+    band inside the cortex taken for white matter stops the traverses above it part-way
+    down, while the others run on to the real border: a traverse cannot run past real
+    white matter (it ends at the first it meets), so the straight traverses that reach
+    deepest show the border. Kept: the straight traverses (length / chord at most
+    :data:`~.traverses.CURVED_RATIO`; curved ones run along a bank or around a fundus)
+    from the longest down to the first gap of more than :data:`DEEP_GROUP_GAP` between
+    consecutive lengths, when they are at least :data:`MIN_DEEP_GROUP` and agree among
+    themselves (:func:`thickness_disagreement` finds nothing). A spread without such a
+    gap (an oblique cut, pia and white matter not parallel) keeps refusing.
+    ``end_depth_mm``: each traverse's deep end's straight distance to the nearest pia
+    (mm); when given, no traverse set aside may end more than :data:`DEEP_GROUP_GAP`
+    deeper than the kept ones' median (a curved traverse that reaches a deeper border
+    than the kept group: then the group may be the one stopped on a pale band)."""
+    lengths_mm = np.asarray(lengths_mm, dtype=np.float64)
+    ratios = np.asarray(ratios, dtype=np.float64)
+    straight = ratios <= CURVED_RATIO
+    if straight.sum() < MIN_DEEP_GROUP:
+        return None
+    ls = np.sort(lengths_mm[straight])
+    gaps = np.nonzero(ls[1:] > ls[:-1] * (1.0 + DEEP_GROUP_GAP))[0]
+    floor = ls[gaps[-1] + 1] if gaps.size else ls[0]
+    keep = straight & (lengths_mm >= floor)
+    n = int(keep.sum())
+    if n < MIN_DEEP_GROUP:
+        return None
+    group = lengths_mm[keep]
+    if thickness_disagreement(group, float(np.median(ratios[keep]))) is not None:
+        return None
+    if end_depth_mm is not None:
+        end_depth_mm = np.asarray(end_depth_mm, dtype=np.float64)
+        deep = float(np.median(end_depth_mm[keep]))
+        if (end_depth_mm[~keep] > deep * (1.0 + DEEP_GROUP_GAP)).any():
+            return None
+    short = straight & ~keep
+    parts = []
+    if short.any():
+        lo, hi = lengths_mm[short].min(), lengths_mm[short].max()
+        span = f"{lo:.1f} mm" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}–{hi:.1f} mm"
+        parts.append(
+            f"{int(short.sum())} stop {span} under the pia, short of the others' white "
+            "matter, as on a pale band of the cortex taken for white matter"
+        )
+    if (~straight).any():
+        parts.append(f"{int((~straight).sum())} curved, along a bank or around a fold")
+    return keep, f"the other {int((~keep).sum())} set aside: " + "; ".join(parts)
 
 
 def along_surface(points: np.ndarray) -> np.ndarray:
@@ -544,8 +616,22 @@ def measure_roi(
     curved = curvature > CURVED_RATIO
     why_not = thickness_disagreement(lengths, curvature)
     if why_not is not None:
-        reasons.append(why_not)
-        return out
+        # each deep end's straight distance to the nearest pia (mm)
+        pia_mm = ndi.distance_transform_edt(~rib.pia) * (p / 1000.0)
+        ends = np.array([t.points[-1] for t in trs]).round().astype(int)
+        ends = np.clip(ends, 0, np.array(pia_mm.shape) - 1)
+        group = deepest_straight_group(lengths, ratio, pia_mm[ends[:, 0], ends[:, 1]])
+        if group is None:
+            reasons.append(why_not)
+            return out
+        keep, out.set_aside_why = group
+        out.n_set_aside = int((~keep).sum())
+        trs = [t for t, k in zip(trs, keep) if k]
+        widths, profiles = widths[keep], profiles[keep]
+        lengths, ratio = lengths[keep], ratio[keep]
+        med = float(np.median(lengths))
+        curvature = float(np.median(ratio))
+        curved = curvature > CURVED_RATIO
     out.n_traverses = len(trs)
     out.thickness_mm = med
     out.thickness_sd_mm = float(np.std(lengths))
