@@ -96,12 +96,6 @@ CLEFT_SIDE_UM = (250.0, 500.0)
 #: about a quarter of it; on a silver stain's contrast the pale neuropil between dark
 #: somata in a pale layer reads about half of it and is no glass)
 CLEFT_GLASS_SHARE = 0.4
-#: a cleft under blur: a scan not perfectly sharp mixes a narrow cleft with the tissue
-#: beside it (a 20 µm cleft under a Gaussian of SD 1 px at 16 µm/px reads about 0.63 of
-#: its closing, no longer half of it); a pixel less dense than this share of its closing
-#: that holds glass itself (its OD at most :data:`CLEFT_GLASS_SHARE` of the slide's typical
-#: tissue OD) is on a line of light too
-CLEFT_BLUR_SHARE = 0.75
 #: two banks pressed together: a pale band at least this far (µm) from the white matter
 #: and this long (its midline) is looked at as two layer I's back to back
 PRESSED_MIN_UM = 1000.0
@@ -484,10 +478,7 @@ def _clefts(
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     closed = ndi.grey_closing(od, footprint=(yy**2 + xx**2) <= r * r)
     away = _glass_distance(glass) > 1.5 if glass.any() else tissue
-    light = od < 0.5 * closed
-    if np.isfinite(tissue_od):
-        light |= (od < CLEFT_BLUR_SHARE * closed) & (od <= CLEFT_GLASS_SHARE * tissue_od)
-    cand = where & away & light
+    cand = where & away & (od < 0.5 * closed)
     lab, n = ndi.label(cand, structure=np.ones((3, 3), bool))
     if n == 0:
         return cand
