@@ -30,6 +30,9 @@ wrapped in memory (the same pyramid ``open_section`` derives):
 - ``Merker-like``: ``a`` raised to 1.8 relative to the tissue's median OD (Otsu split of
   ``a``): the typical tissue as dark, the denser parts darker, the paler neuropil, layer I
   and white matter paler (white/grey OD ratio r becomes r^1.8);
+- ``Merker-like + blur 1 px``: the Merker-like contrast, then a Gaussian of SD 1 px at the
+  finest level (real Merker scans are 20 µm/px and not perfectly sharp: a narrow cleft
+  mixes with the tissue beside it);
 - ``soft contrast``: ``a`` raised to 0.6 relative to the tissue's median OD: the opposite
   regime, as on real sections, where white matter is closer to the grey matter than on
   ours (white/grey OD ratio r becomes r^0.6; layer I and pale glass noise darker too).
@@ -76,7 +79,7 @@ SOFT_POWER = 0.6
 SHIFTS = (
     "clean", "gamma 0.6", "gamma 1.6", "stain x0.5", "stain x1.6", "gradient", "glass 0.8",
     "stray light", "blur 1 px", "blur 2 px", "JPEG 50", "noise", "12-bit", "RGB cresyl",
-    "RGB cresyl JPEG 75", "Merker-like", "soft contrast",
+    "RGB cresyl JPEG 75", "Merker-like", "Merker-like + blur 1 px", "soft contrast",
 )
 
 
@@ -129,6 +132,10 @@ def shifted(name: str, base: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
         for c in range(3):
             rgb[..., c] = _u8(SLIDE_TINT[c] * 10.0 ** (-a * CRESYL[c]))
         return ("jpeg75" if "JPEG" in name else "tiff"), rgb
+    if name.startswith("Merker-like + blur"):
+        _, merker = shifted("Merker-like", base, seed)
+        sd = float(name.split()[-2])
+        return "zarr", _u8(ndi.gaussian_filter(merker.astype(np.float32) / 255.0, sd))
     if name in ("Merker-like", "soft contrast"):
         a = _od(t, g)
         from skimage.filters import threshold_otsu

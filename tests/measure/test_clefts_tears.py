@@ -68,6 +68,28 @@ def test_both_banks_of_a_closed_cleft_have_their_pia(gap):
         assert 0.35 <= row[at] <= 0.65
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known issue: a narrow cleft under blur is no line of light (its centre reads "
+    "about 0.63 of its closing, not under half), so its pia is lost where another pia is in "
+    "view; a fix tried in session 33 (cleftblur) cost a clean square and was not kept",
+)
+def test_blurred_narrow_cleft_keeps_its_pia():
+    # a 20 µm cleft under a Gaussian of SD 16 µm (1 px at the 16 µm/px profile level: a
+    # scan not perfectly sharp) in a window that also holds the open sulcus above it (a pia
+    # in view: no pressed-banks fallback): the cleft should still be found, each bank
+    # keeping its pia along it; main finds no line of light there (the narrow-cleft glass
+    # test is not what loses it: no candidate line reaches it)
+    y0, x0 = TOP - 400, XC - 3000
+    rib, yy, xx = _window(cleft_section(20.0, blur_um=16.0), y0, x0, 3000, 6000)
+    below = yy > TOP + 300
+    near = np.abs(xx - XC) <= 3 * COARSE
+    left = rib.pia[below][:, near & (xx < XC)].any(1)
+    right = rib.pia[below][:, near & (xx > XC)].any(1)
+    assert left.mean() > 0.9 and right.mean() > 0.9
+    assert not rib.pia[below][:, (np.abs(xx - XC) > 5 * COARSE) & (np.abs(xx - XC) < T)].any()
+
+
 @pytest.mark.parametrize("width", [20.0, 80.0, 150.0])
 def test_tear_into_the_cortex_is_no_pia(width):
     # a radial tear 1 mm deep from the pia: its edges are no pia, and the depth potential

@@ -44,10 +44,17 @@ def _od(x: np.ndarray) -> np.ndarray:
     return np.where(x > 1, 0.25, od)
 
 
-def _render(od: np.ndarray, glass: np.ndarray, seed: int, name: str) -> Section:
+def _render(
+    od: np.ndarray, glass: np.ndarray, seed: int, name: str, blur_um: float = 0.0
+) -> Section:
     rng = np.random.default_rng(seed)
     od = np.where(glass, 0.0, od * np.exp(rng.normal(0, 0.15, od.shape)))
-    img = np.clip(240.0 * np.exp(-od) + rng.normal(0, 2, od.shape), 1, 255)
+    light = 240.0 * np.exp(-od)
+    if blur_um > 0:  # the optics' blur of the transmitted light, before the sensor's noise
+        from scipy import ndimage as ndi
+
+        light = ndi.gaussian_filter(light, blur_um / FINE)
+    img = np.clip(light + rng.normal(0, 2, od.shape), 1, 255)
     f = int(COARSE / FINE)
     h, w = img.shape
     coarse = img.reshape(h // f, f, w // f, f).mean(axis=(1, 3))
@@ -70,10 +77,12 @@ def cleft_depth(gap_um: float) -> tuple[np.ndarray, np.ndarray]:
     return x, glass
 
 
-def cleft_section(gap_um: float, seed: int = 0) -> Section:
-    """Two banks across a cleft of ``gap_um`` µm of glass (see the module docstring)."""
+def cleft_section(gap_um: float, seed: int = 0, blur_um: float = 0.0) -> Section:
+    """Two banks across a cleft of ``gap_um`` µm of glass (see the module docstring);
+    ``blur_um`` > 0: the transmitted light blurred by a Gaussian of that SD (µm) before
+    the noise (a scan not perfectly sharp: the cleft mixes with the tissue beside it)."""
     x, glass = cleft_depth(gap_um)
-    return _render(_od(x), glass, seed, f"cleft-{gap_um:g}")
+    return _render(_od(x), glass, seed, f"cleft-{gap_um:g}" + (f"-blur{blur_um:g}" if blur_um else ""), blur_um)
 
 
 def tear_depth(
