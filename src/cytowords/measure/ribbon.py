@@ -82,6 +82,10 @@ PALE_NOISE = 4.0
 #: threshold without such a core is no glass (narrower lines of glass in the tissue are
 #: looked for as clefts, :data:`CLEFT_MAX_UM`)
 CLEAR_CORE_UM = 50.0
+#: ... or a midline (at least :data:`HOLE_UM` long) of which at least this share of the
+#: pixels, unsmoothed, lie at half the glass's level or under it (a cleft 2-3 px wide holds
+#: glass along its middle; a pale white matter's texture dips there in scattered pixels)
+LINE_GLASS_SHARE = 0.8
 #: glass boundaries are pia where the tissue along them (its mean within about
 #: :data:`LAYER_I_PROBE_UM`) is paler than this share of the grey matter's typical density:
 #: the cell-sparse layer I lines the pia, while the edges of a tear cut across the layers
@@ -289,7 +293,8 @@ def _pale_tissue(
     else:
         glass_level = level
     gaps = _glassless_gaps(
-        cand, smooth, outside, min(level, glass_level), tissue_level, pixel_um
+        cand, smooth, outside, min(level, glass_level), tissue_level, pixel_um,
+        optical_density(img, glass),
     )
     low = cand & (smooth > level) & ~gaps
     if not low.any():
@@ -312,11 +317,16 @@ def _glassless_gaps(
     level: float,
     tissue_level: float,
     pixel_um: float,
+    od: np.ndarray | None = None,
 ) -> np.ndarray:
     """The connected components of ``cand`` (the window under the tissue threshold, not
     ``outside``) with no clear-glass core (pixels with ``smooth`` at most ``level``, the
     OD the glass stays under, farther than :data:`CLEAR_CORE_UM` µm, and at least 1.5 px,
-    from any pixel above it) that touch nothing ``outside``; of those reaching the
+    from any pixel above it) and no line of glass (a midline at least :data:`HOLE_UM` long
+    whose pixels of the unsmoothed ``od`` are at most half of ``level``, nearly all of them,
+    :data:`LINE_GLASS_SHARE`: a cleft 2-3 px wide, whose middle the smoothing lifts above
+    ``level``; a pale tissue's texture reaches that depth in scattered pixels) that touch
+    nothing ``outside``; of those reaching the
     window's edge, only the ones whose median ``smooth`` is above the mid-point of
     ``level`` and ``tissue_level`` (the tissue threshold) or that are bulky (an inscribed
     radius of at least :data:`WM_MIN_RADIUS_UM`: a glass's sliver at the edge is neither)."""
@@ -329,6 +339,14 @@ def _glassless_gaps(
     )
     take = np.ones(n + 1, bool)
     take[np.unique(lab[core])] = False
+    if od is not None:
+        # a line of glass: the component's midline at the glass's level nearly throughout
+        mid = skeletonize(cand & take[lab])
+        idx = np.arange(1, n + 1)
+        n_mid = np.asarray(ndi.sum(mid, lab, index=idx))
+        n_glass = np.asarray(ndi.sum(mid & (od <= 0.5 * level), lab, index=idx))
+        line = (n_glass * pixel_um >= HOLE_UM) & (n_glass >= LINE_GLASS_SHARE * n_mid)
+        take[1:] &= ~line
     if outside.any():
         take[np.unique(lab[ndi.binary_dilation(outside)])] = False
     take[0] = False
