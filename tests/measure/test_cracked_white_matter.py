@@ -12,7 +12,10 @@ layer I's reach, the window had "no white matter" and the region was not measure
 (``ribbon._wm_cracks``) and does not count for layer I's reach. The guards: a narrow
 sulcus closed in the section (glass lined by layer I, then the dense layers II-III) in a
 window without white matter is no crack, and neither is a pale-lined inlet of glass that
-opens onto the glass around the section.
+opens onto the glass around the section, and a pale-lined closed inlet in a window where
+the white matter is found without looking for cracks is left as glass. Not guarded: in a
+window with no white matter in view, a closed narrow sulcus whose layer I is so wide that
+its lining 150-300 µm away is as pale as white matter would be taken for a crack.
 """
 
 from __future__ import annotations
@@ -158,6 +161,30 @@ def test_pale_lined_inlet_opening_onto_the_glass_is_no_crack():
     rib = segment(win, PX, ref, matter=matter)
     assert not rib.wm.any()
     assert rib.pia.sum() > 300
+
+
+def test_pale_lined_closed_inlet_beside_white_matter_found_is_no_crack():
+    """Session 32's 444 FG3: a 200 µm inlet of glass 150 µm under the pia (closed in the
+    section, narrow, its lining 150-300 µm away as pale as white matter: layer I 400 µm
+    wide) in a window that also shows the white matter: the white matter is found without
+    looking for cracks, so the inlet stays glass and its banks keep their pia. (Passes on
+    main; fails when cracks are dropped whatever main finds: 7720 px of white matter within
+    0.5 mm of the inlet, no pia along it.)"""
+    from scipy import ndimage as ndi
+
+    img, glass = _sulcus_slide(200.0, 250.0, layer_i=0.16)
+    ref_img = _slide()[0]
+    ref = slide_reference([ref_img])
+    matter = slide_matter([ref_img], [PX], ref)
+    assert ref is not None and matter is not None
+    win = np.s_[int(MARGIN / PX) - 20 : int((MARGIN + T + 800) / PX), int(3000 / PX) : int(8000 / PX)]
+    rib = segment(img[win].astype(np.float64), PX, ref, matter=matter)
+    inlet = glass[win].copy()
+    inlet[:40] = False  # the glass above the block
+    near = ndi.distance_transform_edt(~inlet) * PX
+    assert rib.wm.sum() > 5000
+    assert not (rib.wm & (near < 500)).any()
+    assert (rib.pia & (near < 40)).sum() > 100
 
 
 def test_wm_cracks_takes_closed_narrow_pale_lined_glass_only():
