@@ -29,6 +29,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
   tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
+  Where none is found so, a very pale white matter may be cracked all through: narrow
+  glass closed in the tissue and lined :data:`CRACK_LINING_UM` away by tissue as pale as
+  the slide's white matter (:func:`_wm_cracks`) does not count for layer I's reach when
+  the white matter then found lines it.
   With the slide's typical white and grey matter (:func:`.slide.slide_matter`), a part
   whose median density lies nearer the slide's grey than its white matter is no white
   matter but a pale layer of a thick cortex (paler than the dense layers beside it in the
