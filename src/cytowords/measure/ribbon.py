@@ -29,6 +29,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   inscribed radius of at least :data:`WM_MIN_RADIUS_UM`, to the pale tissue within
   :data:`LAYER_I_MAX_UM` of them (white matter reaching the glass at a cut edge or a
   tear), kept where most of it lies beyond :data:`LAYER_I_MAX_UM` from the glass; only when the two classes differ clearly (:data:`MIN_WM_CONTRAST`).
+  Where none is found so, a very pale white matter may be cracked all through: narrow
+  glass closed in the tissue and lined :data:`CRACK_LINING_UM` away by tissue as pale as
+  the slide's white matter (:func:`_wm_cracks`) does not count for layer I's reach when
+  the white matter then found lines it.
   With the slide's typical white and grey matter (:func:`.slide.slide_matter`), a part
   whose median density lies nearer the slide's grey than its white matter is no white
   matter but a pale layer of a thick cortex (paler than the dense layers beside it in the
@@ -109,6 +113,10 @@ CRACK_MAX_UM = 100.0
 #: slide's white to its grey matter: the lining of a hole in the white matter (a large
 #: vessel, a tear; 90th percentile), white matter joined to a pale band (median)
 WM_LIKE_SHARE = 0.25
+#: a crack in pale white matter (:func:`_wm_cracks`): its lining this far (µm) from it is as
+#: pale as white matter; beneath a pia, even at a narrow sulcus whose banks almost touch,
+#: the denser layers II-III lie there (beyond a pale layer I)
+CRACK_LINING_UM = (150.0, 300.0)
 #: a corner of white matter (the small palest part that the corner rule of
 #: :func:`_white_matter` takes) lies at the window's edge, beyond the cortex: the window's
 #: edge makes at least this share of its outline (edge and grey-matter border; a quarter
@@ -642,6 +650,106 @@ def _white_matter(
     pixel_um: float,
     matter: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+    """White matter (:func:`_white_matter_from`), and where none is found, white matter
+    cracked all through: glass that is a crack in it (:func:`_wm_cracks`, a closed
+    narrow glass inside the tissue) does not count for layer I's reach when the white
+    matter found without it lines most of it (:func:`_lined_by`); otherwise none."""
+    found = _white_matter_from(density, tissue, glass, glass, pixel_um, matter)
+    if found[0].any() or matter is None or not glass.any():
+        return found
+    cracks = _wm_cracks(tissue, glass, density, matter, pixel_um)
+    if not cracks.any():
+        return found
+    # a crack lies inside the white matter: the white matter found without it lines it
+    # (a closed sulcus or a hole in a pale cortex is lined by its layer I, which the share
+    # of the slide's white matter and the cores' own test set aside)
+    for _ in range(2):
+        got = _white_matter_from(density, tissue, glass, glass & ~cracks, pixel_um, matter)
+        if not got[0].any():
+            return found
+        lined = _lined_by(cracks, got[0], tissue, pixel_um)
+        if np.array_equal(lined, cracks):
+            return got
+        cracks = lined
+        if not cracks.any():
+            return found
+    return found
+
+
+def _wm_cracks(
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    density: np.ndarray,
+    matter: tuple[float, float],
+    pixel_um: float,
+) -> np.ndarray:
+    """Glass that may be a crack in the white matter (a subset of ``glass``): its parts
+    (8-connected) that are
+
+    - narrow: at most 2 :data:`WM_MIN_RADIUS_UM` wide (twice their inscribed radius);
+    - closed in the tissue: touching no pixel beyond the section (neither tissue nor
+      glass); the glass beside a pia, a sulcus's included, opens onto the glass around the
+      section, wider than a crack (a part reaching the window's edge may still be a crack);
+    - lined by tissue nearer the slide's white than its grey matter (``matter``, OD): the
+      median density :data:`CRACK_LINING_UM` from the part at most their mid-point. Beneath
+      a pia, even at a narrow sulcus, the dense layers II-III lie there; a crack inside the
+      white matter, or along its border with the cortex (white matter on one side), is
+      lined by white matter."""
+    out = np.zeros(glass.shape, bool)
+    lab, n = ndi.label(glass, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return out
+    ok = np.ones(n + 1, bool)
+    ok[np.unique(lab[ndi.distance_transform_edt(glass) * pixel_um > WM_MIN_RADIUS_UM])] = False
+    beyond = ~tissue & ~glass
+    if beyond.any():
+        ok[np.unique(lab[ndi.binary_dilation(beyond, structure=np.ones((3, 3), bool))])] = False
+    ok[0] = False
+    mid = 0.5 * (matter[0] + matter[1])
+    lo, hi = CRACK_LINING_UM
+    reach = int(np.ceil(hi / pixel_um)) + 1
+    for k, box in enumerate(ndi.find_objects(lab), start=1):
+        if box is None or not ok[k]:
+            continue
+        sl = tuple(
+            slice(max(0, s.start - reach), min(size, s.stop + reach))
+            for s, size in zip(box, glass.shape)
+        )
+        d = ndi.distance_transform_edt(lab[sl] != k) * pixel_um
+        ring = tissue[sl] & (d > lo) & (d <= hi)
+        if ring.any() and float(np.median(density[sl][ring])) <= mid:
+            out[sl] |= lab[sl] == k
+    return out
+
+
+def _lined_by(
+    cracks: np.ndarray, wm: np.ndarray, tissue: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """The parts of ``cracks`` (8-connected) whose lining, the tissue within
+    :data:`LAYER_I_PROBE_UM` of them, is at least half ``wm``."""
+    lab, n = ndi.label(cracks, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return cracks
+    d = ndi.distance_transform_edt(~cracks) * pixel_um
+    ring = tissue & (d <= max(LAYER_I_PROBE_UM, 1.5 * pixel_um))
+    # each ring pixel belongs to its nearest crack
+    _, (iy, ix) = ndi.distance_transform_edt(~cracks, return_indices=True)
+    owner = np.where(ring, lab[iy, ix], 0)
+    share = np.zeros(n + 1)
+    share[1:] = np.asarray(ndi.mean(wm, owner, index=np.arange(1, n + 1)))
+    ok = share >= 0.5
+    ok[0] = False
+    return ok[lab]
+
+
+def _white_matter_from(
+    density: np.ndarray,
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    reach_glass: np.ndarray,
+    pixel_um: float,
+    matter: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, float, float, np.ndarray | None]:
     """White-matter mask, the white/grey density levels (see module docstring) and the
     pale parts set aside as a pale band of the cortex (None when none).
 
@@ -662,8 +770,8 @@ def _white_matter(
     :data:`CORNER_OPEN_SHARE` on the window's edge (:func:`_open_share`: enclosed by grey
     matter, a pale band inside a thick cortex with only its tip at the edge) is dropped
     (not returned as a pale band: it is as pale as the slide's white matter)."""
-    if glass.any():
-        far = ndi.distance_transform_edt(~glass) * pixel_um > LAYER_I_MAX_UM
+    if reach_glass.any():
+        far = ndi.distance_transform_edt(~reach_glass) * pixel_um > LAYER_I_MAX_UM
     else:
         far = np.ones(tissue.shape, bool)
     cand_px = tissue & far
