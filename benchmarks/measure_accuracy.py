@@ -24,7 +24,8 @@ claim's tolerance of the area's.
 
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
-        [--cell-windows 0] [--cell-brains 224] [--save-large FILE.csv] [--save FILE.jsonl]
+        [--cell-windows 0] [--cell-brains 224] [--cell-cache DIR] [--save-large FILE.csv]
+        [--save FILE.jsonl]
         [--columns 8 | --column-patches 3] [--vessel-check]
 
 ``--columns N`` scores only the columnar organisation (``Readout.columns``) in up to N 3 mm
@@ -79,7 +80,8 @@ Meynert and ganglion cells, drawn >= 25 µm, in any window; issue #21's goal is 
 detections on a drawn soma (within 4 µm or a quarter of the diameter), somata per layer
 detected / drawn (neurons and glia; layers from ``truth_at``) and the ratio of measured
 length to the generator's soma diameter. ``--save-large FILE.csv`` writes each detection
-at least 15 µm long with its nearest drawn soma (``large_records``). The default brain 224 (soma size x 1.11) and
+at least 15 µm long with its nearest drawn soma (``large_records``); ``--cell-cache DIR``
+keeps the rendered windows (nearly all of the time) for the next run. The default brain 224 (soma size x 1.11) and
 brain 226 were used to choose the detector's settings; report on other brains.
 """
 
@@ -446,6 +448,35 @@ def sample_cell_windows(seed: int, n: int, rng, side_um: float = 400.0) -> tuple
     return out, glass
 
 
+def cached_cell_windows(seed: int, n: int, rng, folder: str | None) -> tuple[list[dict], float]:
+    """:func:`sample_cell_windows`, kept in ``folder`` (when given) as a pickle named by
+    ``seed``, ``n`` and a digest of ``rng``'s state before sampling; a kept file is read
+    instead of rendering and ``rng`` is set to the state it had after sampling, so a run
+    with the cache draws and scores exactly what a run without it does."""
+    import hashlib
+    import json
+    import pickle
+    from pathlib import Path
+
+    if folder is None:
+        return sample_cell_windows(seed, n, rng)
+    state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str)
+    key = hashlib.sha1(state.encode()).hexdigest()[:12]
+    path = Path(folder) / f"cellwin_{seed}_{n}_{key}.pkl"
+    if path.exists():
+        with open(path, "rb") as fh:
+            windows, glass, after = pickle.load(fh)  # noqa: S301 (our own cache)
+        rng.bit_generator.state = after
+        return windows, glass
+    windows, glass = sample_cell_windows(seed, n, rng)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump((windows, glass, rng.bit_generator.state), fh)
+    tmp.replace(path)
+    return windows, glass
+
+
 #: the generator's pyramid at half its coverage is this many times its drawn size long
 #: (rounded base to the apical dendrite's base; ``synth.cells._shape_coverage``)
 PYRAMID_DRAWN_LENGTH = 1.16
@@ -643,6 +674,11 @@ def main() -> None:
     ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
     ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
     ap.add_argument(
+        "--cell-cache", default=None,
+        help="folder: keep each brain's rendered cell windows there (pickled, keyed by the "
+        "brain, the window count and the random state) and reuse them on the next run",
+    )
+    ap.add_argument(
         "--save-large", default=None,
         help="CSV file: each cell-window detection >= 15 µm long with its nearest drawn soma",
     )
@@ -686,7 +722,7 @@ def main() -> None:
         total: dict = {}
         records: list[dict] | None = [] if args.save_large else None
         for seed in args.cell_brains:
-            windows, glass = sample_cell_windows(seed, args.cell_windows, rng)
+            windows, glass = cached_cell_windows(seed, args.cell_windows, rng, args.cell_cache)
             c = score_cell_windows(seed, windows, glass, records=records)
             for k, v in c.items():
                 if k == "per_layer":
