@@ -23,8 +23,13 @@ def _image(diams, yx, angle, elong, shape, seed=0):
     ``angle``), stain fraction 0.8, on a neuropil of 200, noise SD 3, 2 µm/px."""
     n = len(diams)
     cells = Cells(
-        x=yx[:, 1], y=yx[:, 0], diam=np.asarray(diams, float), kind=np.zeros(n, np.int8),
-        pyramidal=np.zeros(n, bool), angle=np.asarray(angle, float), f=np.full(n, 0.8),
+        x=yx[:, 1],
+        y=yx[:, 0],
+        diam=np.asarray(diams, float),
+        kind=np.zeros(n, np.int8),
+        pyramidal=np.zeros(n, bool),
+        angle=np.asarray(angle, float),
+        f=np.full(n, 0.8),
         elong=np.asarray(elong, float),
     )
     deficit = np.zeros(shape)
@@ -34,8 +39,11 @@ def _image(diams, yx, angle, elong, shape, seed=0):
 
 
 def test_off_radial_is_the_angle_between_undirected_axes():
-    np.testing.assert_allclose(off_radial(np.array([0.0, np.pi / 2, 3.0]), np.pi / 2),
-                               [np.pi / 2, 0.0, 3.0 - np.pi / 2], atol=1e-12)
+    np.testing.assert_allclose(
+        off_radial(np.array([0.0, np.pi / 2, 3.0]), np.pi / 2),
+        [np.pi / 2, 0.0, 3.0 - np.pi / 2],
+        atol=1e-12,
+    )
     np.testing.assert_allclose(off_radial(0.1, np.pi - 0.1), 0.2, atol=1e-12)
 
 
@@ -61,7 +69,10 @@ def test_radially_elongated_large_soma_is_large_a_tangential_one_or_pair_not():
     def read(y0, x0, h, w, px):
         out = np.full((int(round(h / px)), int(round(w / px))), 200.0, np.float32)
         ys, xs = int(round(y0 / px)), int(round(x0 / px))
-        sy, sx = slice(max(ys, 0), min(ys + out.shape[0], 500)), slice(max(xs, 0), min(xs + out.shape[1], 200))
+        sy, sx = (
+            slice(max(ys, 0), min(ys + out.shape[0], 500)),
+            slice(max(xs, 0), min(xs + out.shape[1], 200)),
+        )
         out[sy.start - ys : sy.stop - ys, sx.start - xs : sx.stop - xs] = img[sy, sx]
         return out
 

@@ -154,9 +154,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
     diam, length, com, shift, axis = _sizes(fine, bg, near, lab, pixel_um, with_axis=True)
     keep = diam >= MIN_SOMA_UM
-    return Somata(
-        (com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], axis[keep]
-    )
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], axis[keep])
 
 
 def _coarse_split(
