@@ -70,9 +70,7 @@ against the somata the generator draws (``cells_in_window``, 20 µm from the edg
 large somata (drawn >= 25 µm) and giant somata (drawn >= 40 µm) recall and precision
 (recall: a drawn soma is found when the nearest detection, within 8 µm or a quarter of
 its diameter, is large, resp. giant, as the readout calls them: ``cells.is_large``, the
-area of a pyramid at least 25 µm long and compact, less compact when elongated along the
-radial direction, here the generator's at the detection, as the readout takes it from its
-traverse; giant: large and >= 40 µm long;
+area of a pyramid at least 25 µm long and compact; giant: large and >= 40 µm long;
 precision: a large, resp. giant, detection is right when a drawn soma of at least 0.8 of
 the cut-off lies within 14 µm),
 the Betz cells of 4a/4p found as large, the special large pyramids found as large (the
@@ -500,7 +498,6 @@ def score_cell_windows(
         detect_somata,
         is_large,
         large_threshold_um,
-        off_radial,
     )
 
     detect = detect or detect_somata
@@ -525,16 +522,14 @@ def score_cell_windows(
         dyx = som.yx_um + [y0, x0]
         inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + side - 20, x0 + side - 20]), axis=1)
         dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
-        # the radial direction at each detection (the readout: its traverse's direction)
-        off = off_radial(som.axis_rad[inner], geom.up_angle(dyx[:, 1], dyx[:, 0]))
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         # giant as the readout calls it (CellStats.giant_min_um): large and that long
-        large_d = is_large(dd, dl, off_radial=off)
+        large_d = is_large(dd, dl)
         giant_d = large_d & (dl >= GIANT_UM)
         # the readout's own rule: large relative to the window's somata (large_threshold_um)
         t_own = large_threshold_um(som.length_um, som.edge_um)
-        large_o = is_large(dd, dl, t_own, off)
+        large_o = is_large(dd, dl, t_own)
         giant_o = large_o & (dl >= t_own * GIANT_UM / LARGE_PYRAMID_UM)
         # the generator's special cells (Betz, IIIc magnopyramidal and giant pyramids,
         # Meynert, ganglion cells) drawn large: the issue's "large pyramids"
@@ -561,7 +556,7 @@ def score_cell_windows(
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
         if records is not None:
-            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own, off))
+            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own))
         # all somata: recall of drawn somata >= 8 µm, precision of detections, count per layer
         mid = cells.diam >= 8
         ok, j = hits(tyx[mid], dyx, np.maximum(4.0, 0.25 * cells.diam[mid]))
@@ -591,10 +586,9 @@ def score_cell_windows(
     return c
 
 
-def large_records(seed, win, dyx, dd, dl, edge, t_own, off=None) -> list[dict]:
+def large_records(seed, win, dyx, dd, dl, edge, t_own) -> list[dict]:
     """Per detection at least :data:`RECORD_MIN_UM` long (µm: ``dyx`` position, ``dd``
-    equivalent diameter, ``dl`` length, ``edge`` correction to the half-light edge, ``off``
-    angle of its major axis off the radial direction, radians): the
+    equivalent diameter, ``dl`` length, ``edge`` correction to the half-light edge): the
     large calls (fixed 25 µm and the window's own cut-off ``t_own``), the nearest drawn
     soma (size, kind, pyramidal, distance, its length at half coverage: a pyramid 1.16 x
     its size, an oval its size over its elongation) and how many drawn somata >= 8 µm lie
@@ -612,7 +606,7 @@ def large_records(seed, win, dyx, dd, dl, edge, t_own, off=None) -> list[dict]:
     drawn_len = np.where(
         cells.pyramidal, PYRAMID_DRAWN_LENGTH, np.maximum(cells.elong, 1 / cells.elong)
     ) * cells.diam
-    large_fixed, large_own = is_large(dd, dl, off_radial=off), is_large(dd, dl, t_own, off)
+    large_fixed, large_own = is_large(dd, dl), is_large(dd, dl, t_own)
     out = []
     for k, i in enumerate(sel):
         near = tree.query_ball_point(dyx[i], dl[i] / 2)

@@ -88,13 +88,6 @@ EDGE_UM = 2.0
 N_DIRECTIONS = 16
 #: a compact soma's equivalent diameter is at least this share of its length
 COMPACT = 0.7
-#: a soma whose major axis lies within this angle (degrees) of the radial direction (the
-#: cortical column, the direction of the traverse) may be less compact: a pyramid with the
-#: base of its apical dendrite, or a large pyramid with a neighbour on its column, reads
-#: long along the column (see :func:`is_large`)
-RADIAL_DEG = 30.0
-#: the least equivalent diameter per length of a large soma elongated radially
-RADIAL_COMPACT = 0.5
 #: a pyramidal soma's equivalent diameter per its length (a triangle with a rounded base:
 #: a large pyramid 25 µm long has an equivalent diameter of ~20 µm; lone pyramids measured
 #: here: median 0.80, IQR 0.77-0.82, on the development brains' drawn pyramids >= 20 µm)
@@ -115,15 +108,12 @@ class Somata:
     """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (greatest
     extent of the half-maximum region, lengthened to the half-light edge; a disc's length
     is its diameter) in µm, and ``edge_um``: by how much (µm) each one's diameter and
-    length were lengthened (:func:`_edge_shift`, 2 z s); ``axis_rad``: the direction of
-    each one's major axis (moment ellipse of the half-maximum region; radians in image
-    coordinates, ``atan2(dy, dx)``, in [0, pi))."""
+    length were lengthened (:func:`_edge_shift`, 2 z s)."""
 
     yx_um: np.ndarray
     diam_um: np.ndarray
     length_um: np.ndarray
     edge_um: np.ndarray
-    axis_rad: np.ndarray | None = None
 
 
 def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
@@ -137,7 +127,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     near = diff > 1.5 * max(mad, 1e-6)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
-        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     dist = ndi.distance_transform_edt(fg) * pixel_um
     # fine split: every maximum of the distance transform, each suppressing the weaker ones
     # closer than its own inscribed radius (a soma holds no other soma's centre)
@@ -152,9 +142,9 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
-    diam, length, com, shift, axis = _sizes(fine, bg, near, lab, pixel_um, with_axis=True)
+    diam, length, com, shift = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], axis[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep])
 
 
 def _coarse_split(
@@ -351,7 +341,6 @@ def _sizes(
     lab: np.ndarray,
     pixel_um: float,
     edge: bool = True,
-    with_axis: bool = False,
 ):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
     mass (px), and by how much (µm) the diameter and length were lengthened to the
@@ -364,8 +353,7 @@ def _sizes(
     measured to its own half-maximum, and touching somata part at the saddle between
     them), with pale holes (the nucleus) filled. With ``edge`` the diameter and length are
     lengthened to the half-light edge (:func:`_edge_shift`); without, they are the
-    region's own (the split decisions use these). With ``with_axis`` the direction of each
-    region's major axis (radians, :attr:`Somata.axis_rad`) is returned fifth."""
+    region's own (the split decisions use these)."""
     n = int(lab.max())
     flat = lab.ravel()
     on = np.flatnonzero(flat)
@@ -401,8 +389,7 @@ def _sizes(
     core = ndi.binary_fill_holes(core) & (grow > 0)
     npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
-    major, axis = _major_axis(core, grow, n, npx, with_angle=True)
-    length = np.maximum(_length_px(core, grow, n), major) * pixel_um
+    length = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx)) * pixel_um
     shift = np.zeros(n)
     if edge:
         shift = _edge_shift(fine, base, peak, half, core, grow, diam, pixel_um)
@@ -412,8 +399,6 @@ def _sizes(
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
-    if with_axis:
-        return diam, length, com, shift, axis
     return diam, length, com, shift
 
 
@@ -503,37 +488,17 @@ def large_threshold_um(lengths_um: np.ndarray, edge_um: np.ndarray) -> float:
 
 
 def is_large(
-    s_diam: np.ndarray,
-    s_length: np.ndarray,
-    threshold_um: float = LARGE_PYRAMID_UM,
-    off_radial: np.ndarray | None = None,
+    s_diam: np.ndarray, s_length: np.ndarray, threshold_um: float = LARGE_PYRAMID_UM
 ) -> np.ndarray:
     """Large pyramids: somata (equivalent diameters ``s_diam``, lengths ``s_length``, µm)
     with at least the area of a pyramid ``threshold_um`` long (equivalent diameter >=
     :data:`PYRAMID_EQ` of it) and compact (equivalent diameter >= :data:`COMPACT` of their
-    own length: two touching small somata are long but thin). With ``off_radial`` (per
-    soma, the angle in radians between its major axis and the local radial direction, see
-    :func:`off_radial`), a soma whose axis lies within :data:`RADIAL_DEG` of the radial
-    needs only :data:`RADIAL_COMPACT`: a pyramid reads long along its column (its apical
-    dendrite's base, a neighbour above or below it), a pair of small somata side by side
-    lies across it.
+    own length: two touching small somata are long but thin).
 
     The area, not the length, decides: two overlapping somata, or a soma and a glial cell
     on it, add their lengths but only part of their widths, so a pair of small somata reads
     as long as a large pyramid well before it has its area."""
-    compact = np.full(np.shape(s_diam), COMPACT)
-    if off_radial is not None:
-        radial = np.asarray(off_radial) <= np.radians(RADIAL_DEG)
-        compact = np.where(radial, RADIAL_COMPACT, compact)
-    return (s_diam >= PYRAMID_EQ * threshold_um) & (s_diam >= compact * s_length)
-
-
-def off_radial(axis_rad: np.ndarray, radial_rad: np.ndarray) -> np.ndarray:
-    """The angle (radians, 0..pi/2) between undirected axes ``axis_rad`` (a soma's major
-    axis, :attr:`Somata.axis_rad`) and ``radial_rad`` (the radial direction there, towards
-    the pia or the white matter alike), both ``atan2(dy, dx)`` in image coordinates."""
-    d = np.mod(np.asarray(axis_rad) - np.asarray(radial_rad), np.pi)
-    return np.minimum(d, np.pi - d)
+    return (s_diam >= PYRAMID_EQ * threshold_um) & (s_diam >= COMPACT * s_length)
 
 
 def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
@@ -554,10 +519,9 @@ def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
     return np.where(np.isin(idx, lc), best + 1, 0.0)
 
 
-def _major_axis(core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray, with_angle=False):
+def _major_axis(core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray) -> np.ndarray:
     """Major axis (px) of the core pixels of labels 1..``n``: 4 sqrt(largest second
-    moment) (+1 px for the pixel extent); with ``with_angle`` also its direction (radians,
-    ``atan2(dy, dx)`` in [0, pi))."""
+    moment) (+1 px for the pixel extent)."""
     yy, xx = np.nonzero(core)
     lc = lab[yy, xx]
     yy, xx = yy.astype(np.float64), xx.astype(np.float64)
@@ -571,11 +535,7 @@ def _major_axis(core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray, with
     cxx = m(xx * xx) - mx**2
     cxy = m(yy * xx) - my * mx
     lam = (cyy + cxx) / 2 + np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
-    major = 4 * np.sqrt(np.maximum(lam, 0)) + 1
-    if not with_angle:
-        return major
-    # the major axis of the covariance [[cxx, cxy], [cxy, cyy]] in (x, y)
-    return major, np.mod(0.5 * np.arctan2(2 * cxy, cxx - cyy), np.pi)
+    return 4 * np.sqrt(np.maximum(lam, 0)) + 1
 
 
 @dataclass
@@ -653,7 +613,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d, found_len, found_shift, found_off = [], [], [], [], []
+    found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
     for path in paths_um:
         seg = np.hypot(*np.diff(path, axis=0).T)
@@ -662,9 +622,6 @@ def cells_along(
         s = np.concatenate([[0.0], np.cumsum(seg)])
         dense = np.stack([np.interp(np.arange(0, length, 2.0), s, path[:, k]) for k in (0, 1)], 1)
         tree = cKDTree(dense)
-        # the radial direction along the traverse (its local direction, pia first)
-        step = np.gradient(dense, axis=0) if len(dense) > 1 else np.array([[1.0, 0.0]])
-        radial = np.arctan2(step[:, 0], step[:, 1])
         pieces = max(1, int(np.ceil(length / WINDOW_UM)))
         for i in range(pieces):
             a = i * len(dense) // pieces
@@ -686,12 +643,10 @@ def cells_along(
             found_d.append(som.diam_um[ok])
             found_len.append(som.length_um[ok])
             found_shift.append(som.edge_um[ok])
-            found_off.append(off_radial(som.axis_rad[ok], radial[j[ok]]))
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
     length = np.concatenate(found_len) if found_len else np.zeros(0)
     shift = np.concatenate(found_shift) if found_shift else np.zeros(0)
-    off = np.concatenate(found_off) if found_off else np.zeros(0)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
@@ -699,7 +654,7 @@ def cells_along(
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
     threshold = large_threshold_um(length, shift)
-    large = is_large(diam, length, threshold, off) & (depth >= 0) & (depth <= 1)
+    large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(
         edges,
