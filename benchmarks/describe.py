@@ -6,6 +6,7 @@ rendered on every read), the ROI's ground-truth areas and the verdict, the split
 each step (field reading, model, quality check, scale check, readout and its parts,
 caption: wall and CPU time from profiles of the real calls), the latency with the model
 yielding a core to the readout and without (``DescribeParams.yield_core``, alternating),
+with the captioner's drafted decoding and without (``Captioner.draft_texts``, alternating),
 batched encoder throughput vs one patch at a time (ratio, one view), fields/s with the
 model's test-time views, and peak memory.
 
@@ -101,6 +102,38 @@ def yield_ab(d: Describer, section, roi: Roi, repeats: int) -> str:
     return "; ".join(
         f"yield_core {'on' if on else 'off'}: median {med(w):.3f} s wall, {med(c):.3f} s CPU"
         for on, (w, c) in got.items()
+    )
+
+
+def drafts_ab(d: Describer, section, roi: Roi, repeats: int) -> str:
+    """The warm latency with the captioner's drafted decoding (its draft texts, the
+    default) and without (no draft texts: one LM call per token), alternating in one
+    process: medians of wall and CPU seconds; whether the captions were the same."""
+    cap = d.bundle.captioner
+    texts = cap.draft_texts
+    got: dict[bool, tuple[list[float], list[float], set[str]]] = {
+        on: ([], [], set()) for on in (True, False)
+    }
+    try:
+        for i in range(repeats):
+            for on in (True, False) if i % 2 == 0 else (False, True):
+                cap.draft_texts = texts if on else []
+                cap._draft_table()  # built once per switch, outside the timing
+                t0, c0 = time.perf_counter(), time.process_time()
+                res = d.describe_roi(section, roi)
+                got[on][0].append(time.perf_counter() - t0)
+                got[on][1].append(time.process_time() - c0)
+                got[on][2].add(res.caption)
+    finally:
+        cap.draft_texts = texts
+    med = statistics.median
+    same = "same" if got[True][2] == got[False][2] else "DIFFERENT"
+    return (
+        "; ".join(
+            f"drafts {'on' if on else 'off'}: median {med(w):.3f} s wall, {med(c):.3f} s CPU"
+            for on, (w, c, _) in got.items()
+        )
+        + f"; {same} captions"
     )
 
 
@@ -256,6 +289,11 @@ def main() -> None:
                     f"  alternating, {args.repeats} each: "
                     + yield_ab(always, section, roi, args.repeats)
                 )
+                if always.bundle.captioner is not None:
+                    print(
+                        f"  alternating, {args.repeats} each: "
+                        + drafts_ab(always, section, roi, args.repeats)
+                    )
 
     rng = np.random.default_rng(0)
     patches = rng.integers(0, 256, size=(256, d.bundle.read_px, d.bundle.read_px), dtype=np.uint8)

@@ -84,7 +84,11 @@ def _outputs(b):
 @pytest.mark.parametrize("fp16", [False, True])
 def test_round_trip_identical_outputs(tmp_path, fp16):
     parts = _parts()
+    drafts = ["area hOc1 pale band;", "area 4p Betz cells.", "area 44 large pyramids"]
+    parts["captioner"].draft_texts = drafts
     path = save_bundle(tmp_path / "bundle", fp16=fp16, **parts)
+    assert load_bundle(path).captioner.draft_texts == drafts  # drafts.txt, hashed
+    assert "drafts.txt" in json.loads((path / "hashes.json").read_text())["files"]
     files = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
     assert {
         "config.json",

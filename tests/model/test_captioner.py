@@ -280,7 +280,80 @@ def test_llama_step_gives_the_lm_logits(which, tokenizer):
         logits = out.logits[:, -1]
         for _ in range(6):
             nxt = logits.argmax(-1)
-            mine = step(nxt)
+            mine = step(nxt[:, None])[:, -1]
             out = cap.lm(input_ids=nxt[:, None], use_cache=True, **{kw: past})
             past, logits = getattr(out, kw), out.logits[:, -1]
             assert torch.equal(mine, logits)
+
+
+def test_llama_steps_feed_several_tokens_and_drop_them(tokenizer):
+    """Several tokens fed in one call of the Llama steps give the logits of feeding them
+    one at a time (each attends causally), and dropped positions are forgotten: feeding
+    other tokens after a drop gives what feeding them there in the first place gives."""
+    from cytowords.model.captioner import _cache_name, _llama_decoder
+
+    cap, emb, prompt = _default_captioner()
+    emb = emb[:1]
+    kw = _cache_name(cap.lm)
+
+    def steps():
+        inputs = cap._prefix(emb)
+        ids = torch.tensor(prompt)[None]
+        inputs = torch.cat([inputs, cap.lm.get_input_embeddings()(ids)], dim=1)
+        out = cap.lm(inputs_embeds=inputs, use_cache=True)
+        return _llama_decoder(cap.lm, getattr(out, kw), inputs.shape[1])
+
+    toks = torch.tensor([[17, 42, 5, 99, 3]])
+    with torch.inference_mode():
+        one = steps()
+        each = torch.cat([one(toks[:, i : i + 1]) for i in range(toks.shape[1])], dim=1)
+        many = steps()
+        together = many(toks)
+        assert together.shape == each.shape == (1, 5, len(cap.tokenizer))
+        assert torch.allclose(together, each, atol=1e-5, rtol=1e-5)
+        assert (together.argmax(-1) == each.argmax(-1)).all()
+        many.drop(3)  # keep 17, 42; feed 7 instead of 5
+        after = many(torch.tensor([[7]]))
+        fresh = steps()
+        fresh(toks[:, :2])
+        assert torch.allclose(after, fresh(torch.tensor([[7]])), atol=1e-5, rtol=1e-5)
+        assert many.pos == fresh.pos
+
+
+def test_drafted_decoding_gives_the_greedy_captions_in_fewer_calls(monkeypatch):
+    """One caption at a time (as ``describe`` makes them), the bundled captioner checks
+    drafts from its training texts (the bundle's drafts.txt): its captions are, token for
+    token, the greedy ones (the loop without drafts, and Hugging Face's ``generate``), in
+    far fewer calls of the LM than tokens."""
+    from cytowords.model import get_bundle, resolve_model_path
+    from cytowords.model.bundle.inference import caption_prompt
+    from cytowords.model.captioner import _LlamaSteps
+
+    b = get_bundle(resolve_model_path("default"), "cpu")
+    cap = b.captioner
+    assert len(cap.draft_texts) > 500  # the default bundle's drafts.txt
+    calls = []
+    real = _LlamaSteps.__call__
+    monkeypatch.setattr(_LlamaSteps, "__call__", lambda s, ids: calls.append(1) or real(s, ids))
+    g = torch.Generator().manual_seed(1)
+    emb = torch.nn.functional.normalize(torch.randn(6, b.embed_dim, generator=g), dim=1)
+    feats = b.caption_features(emb, None)
+    texts = cap.draft_texts
+    tokens = drafted_calls = 0
+    try:
+        for i, area in enumerate(["hOc1", "4p", "44", "FG2", "Te1.0", None]):
+            text = caption_prompt(area) if area else ""
+            prompt = cap.tokenizer(text, add_special_tokens=False)["input_ids"] if area else []
+            with torch.inference_mode():
+                calls.clear()
+                drafted = cap._greedy(feats[i : i + 1], prompt, 96)
+                drafted_calls += len(calls)
+                cap.draft_texts = []
+                plain = cap._greedy(feats[i : i + 1], prompt, 96)
+                cap.draft_texts = texts
+            assert drafted == plain == _hf_greedy(cap, feats[i : i + 1], prompt, 96)
+            tokens += len(plain[0])
+    finally:
+        cap.draft_texts = texts
+    assert tokens > 100
+    assert drafted_calls < 0.6 * tokens

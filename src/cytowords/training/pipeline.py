@@ -34,10 +34,12 @@ import torch
 from cytowords.atlas import NONE_ID, load_atlas
 from cytowords.model import resolve_device, save_bundle
 from cytowords.model.bundle.lm import check_caption_mode
+from cytowords.model.captioner import draft_texts
 from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
 
 from ..jobs import Cancelled, is_cancelled
+from .data.caption_targets import template_texts
 from .data.patches import PatchSet, areas_in, build_patch_set
 from .data.spec import LabelledSection, check_brain_splits
 from .data.spec_check import CheckedSpec, check_data_spec, patch_configs
@@ -440,6 +442,7 @@ def caption_and_save(
     metrics["seconds"]["total"] = round(sum(run.state["seconds"].values()), 1)
     write_json(out / "metrics.json", metrics)
     cap.to("cpu")
+    cap.draft_texts = draft_texts([*(c for cs in captions.values() for c in cs), *template_texts()])
     kw = {"rejection_caption": REJECTION_CAPTION, "atlas_version": atlas.version, "fp16": True}
     return save_bundle(
         out / "bundle",

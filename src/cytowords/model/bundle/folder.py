@@ -17,6 +17,10 @@ Layout::
                          training embeddings, cutoff; :mod:`cytowords.model.domain`)
     scale_head.safetensors   optional: the scale head (embedding -> log of stated / true
                          pixel size, its calibration and band; :mod:`cytowords.model.scale_head`)
+    drafts.txt           optional: the captioner's draft texts, one per line (UTF-8; the
+                         sentences and clauses of its training captions,
+                         :attr:`cytowords.model.Captioner.draft_texts`): they only
+                         speed up decoding
     hashes.json          sha256 of every other file
 
 Loading checks the format and version, every hash, and refuses unlisted files; nothing
@@ -56,6 +60,7 @@ FORMAT_NAME = "cytowords-bundle"
 FORMAT_VERSION = 1
 NONE_LABEL = NONE_ID  # "__none__": white matter, background, artefacts
 _TS_FILE = "encoder.torchscript.pt"
+DRAFTS_FILE = "drafts.txt"
 
 
 def _prefixed(prefix: str, sd: dict[str, Tensor], fp16: bool) -> dict[str, Tensor]:
@@ -189,8 +194,21 @@ def save_bundle(
             domain.save(tmp / DOMAIN_FILE)
         if scale_head is not None:
             scale_head.save(tmp / SCALE_HEAD_FILE)
+        if captioner is not None and captioner.draft_texts:
+            write_drafts(tmp / DRAFTS_FILE, captioner.draft_texts)
         write_hashes(tmp)
     return Path(path)
+
+
+def write_drafts(path: Path, texts: list[str]) -> None:
+    """Write draft texts one per line (a text's own line breaks become spaces)."""
+    lines = (" ".join(str(t).split()) for t in texts)
+    path.write_text("\n".join(t for t in lines if t) + "\n", encoding="utf-8")
+
+
+def read_drafts(path: Path) -> list[str]:
+    """The draft texts of :func:`write_drafts`."""
+    return [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
 
 
 def _read_config(root: Path) -> dict[str, Any]:
@@ -275,6 +293,8 @@ def load_bundle(
             cap = Captioner(
                 lm, tok, projector, max_caption_tokens=cfg.get("max_caption_tokens") or 96
             )
+            if (root / DRAFTS_FILE).is_file():
+                cap.draft_texts = read_drafts(root / DRAFTS_FILE)
     except BundleError:
         raise  # already names the bundle and the problem
     except (KeyError, RuntimeError, OSError, ValueError, TypeError) as exc:
