@@ -138,6 +138,10 @@ def test_cancel_leaves_no_bundle_and_resume_skips_finished_stages(tmp_path):
     b = load_bundle(bundle_dir)
     assert b.area_ids == AREAS and b.none_class
     assert b.rejection_caption == REJECTION_CAPTION
+    # the captioner's draft texts: the clauses of its training captions and the templates
+    drafts = b.captioner.draft_texts
+    assert REJECTION_CAPTION in drafts and "A distinct layer IV." in drafts
+    assert any(t.startswith("Area hOc1") for t in drafts)
     m = b.metrics
     for k in ("val_accuracy", "val_label_match", "val_false_rejection", "seconds"):
         assert k in m
