@@ -666,10 +666,7 @@ def _white_matter(
     matter found without it lines most of it (:func:`_lined_by`); otherwise none."""
     found = _white_matter_from(density, tissue, glass, glass, pixel_um, matter)
     if found[0].any():
-        # the slide's white and grey matter, or the window's own levels where the slide
-        # shows none
-        levels = matter if matter is not None else (found[1], found[2])
-        return (_pale_upper_cortex(found[0], density, glass, pixel_um, levels),) + found[1:]
+        return (_pale_upper_cortex(found[0], density, glass, pixel_um, matter),) + found[1:]
     if matter is None or not glass.any():
         return found
     cracks = _wm_cracks(tissue, glass, density, matter, pixel_um)
@@ -702,13 +699,13 @@ def _pale_upper_cortex(
     outline within :data:`LAYER_I_PROBE_UM` of the glass along at least
     :data:`PIA_LINING_UM`) when a piece lying deeper (its outline's share within
     :data:`LAYER_I_MAX_UM` of the glass at most :data:`PIA_SIDE_RATIO` of the first's) is
-    paler than it by :data:`UPPER_PALER_SHARE` of the white/grey contrast (``matter``:
-    the slide's white and grey matter ODs, or the window's). Pale layers II-III under a pale layer I are then read from just under the
+    paler than it by :data:`UPPER_PALER_SHARE` of the slide's white/grey contrast
+    (``matter``). Pale layers II-III under a pale layer I are then read from just under the
     pia down to the dense deep band; the white matter lies beyond that band, a separate
     piece. That piece may hold the pale deepest cortex too (its median then as dense as
     the upper one's): its paler Otsu part stands for it when that part is paler so, and
     the rest of it is grey matter. Otherwise ``wm`` as it is."""
-    if matter is None or not glass.any() or not matter[1] - matter[0] > 0:
+    if matter is None or not glass.any():
         return wm
     lab, n = ndi.label(wm)
     if n < 2:
