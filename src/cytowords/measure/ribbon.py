@@ -123,16 +123,6 @@ CRACK_LINING_UM = (150.0, 300.0)
 #: disc in a window's corner 0.56, a half disc on its edge 0.39); a pale band inside the
 #: cortex has grey matter on both sides, enclosed but for a tip at the edge
 CORNER_OPEN_SHARE = 0.25
-#: a white-matter piece whose outline lies within LAYER_I_PROBE_UM of the glass along at
-#: least this length lines the pia (a pale upper cortex, :func:`_pale_upper_cortex`, when a
-#: piece lying deeper is paler); the same as a traverse's shortest length
-PIA_LINING_UM = 1000.0
-#: the deeper piece: its outline's share within LAYER_I_MAX_UM of the glass at most this
-#: share of the lining piece's
-PIA_SIDE_RATIO = 0.5
-#: and it (or its paler Otsu part) is paler than the lining piece by at least this share of
-#: the slide's white/grey contrast (median densities)
-UPPER_PALER_SHARE = 0.2
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
@@ -665,9 +655,7 @@ def _white_matter(
     narrow glass inside the tissue) does not count for layer I's reach when the white
     matter found without it lines most of it (:func:`_lined_by`); otherwise none."""
     found = _white_matter_from(density, tissue, glass, glass, pixel_um, matter)
-    if found[0].any():
-        return (_pale_upper_cortex(found[0], density, glass, pixel_um, matter),) + found[1:]
-    if matter is None or not glass.any():
+    if found[0].any() or matter is None or not glass.any():
         return found
     cracks = _wm_cracks(tissue, glass, density, matter, pixel_um)
     if not cracks.any():
@@ -686,59 +674,6 @@ def _white_matter(
         if not cracks.any():
             return found
     return found
-
-
-def _pale_upper_cortex(
-    wm: np.ndarray,
-    density: np.ndarray,
-    glass: np.ndarray,
-    pixel_um: float,
-    matter: tuple[float, float] | None,
-) -> np.ndarray:
-    """``wm`` less a pale upper cortex read as white matter: a piece lining the pia (its
-    outline within :data:`LAYER_I_PROBE_UM` of the glass along at least
-    :data:`PIA_LINING_UM`) when a piece lying deeper (its outline's share within
-    :data:`LAYER_I_MAX_UM` of the glass at most :data:`PIA_SIDE_RATIO` of the first's) is
-    paler than it by :data:`UPPER_PALER_SHARE` of the slide's white/grey contrast
-    (``matter``). Pale layers II-III under a pale layer I are then read from just under the
-    pia down to the dense deep band; the white matter lies beyond that band, a separate
-    piece. That piece may hold the pale deepest cortex too (its median then as dense as
-    the upper one's): its paler Otsu part stands for it when that part is paler so, and
-    the rest of it is grey matter. Otherwise ``wm`` as it is."""
-    if matter is None or not glass.any():
-        return wm
-    lab, n = ndi.label(wm)
-    if n < 2:
-        return wm
-    dg = ndi.distance_transform_edt(~glass) * pixel_um
-    outline = np.where(wm & ~ndi.binary_erosion(wm), lab, 0)
-    index = np.arange(1, n + 1)
-    probe = max(LAYER_I_PROBE_UM, 1.5 * pixel_um)
-    lining = np.bincount(outline[dg <= probe], minlength=n + 1)[1:] * pixel_um
-    share = np.asarray(ndi.mean(dg <= LAYER_I_MAX_UM, outline, index=index))
-    med = np.asarray(ndi.median(density, lab, index=index))
-    margin = UPPER_PALER_SHARE * (matter[1] - matter[0])
-    out = wm.copy()
-    dropped = False
-    for k in np.flatnonzero(lining >= PIA_LINING_UM):
-        for j in np.flatnonzero(share <= PIA_SIDE_RATIO * share[k]):
-            if j == k:
-                continue
-            piece = lab == j + 1
-            if med[j] <= med[k] - margin:
-                dropped = True
-                continue
-            vals = density[piece]
-            if np.ptp(vals) <= 0:
-                continue
-            paler = (piece & (density <= float(threshold_otsu(vals)))).astype(np.float32)
-            paler = (ndi.gaussian_filter(paler, WM_SMOOTH_UM / pixel_um) > 0.5) & piece
-            if paler.any() and float(np.median(density[paler])) <= med[k] - margin:
-                out &= ~piece | paler
-                dropped = True
-        if dropped:
-            out &= lab != k + 1
-    return out
 
 
 def _wm_cracks(
