@@ -6,6 +6,7 @@ one above the other or side by side stay small (hand-made windows,
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cytowords.measure.cells import cells_along, detect_somata, is_large
 from tests.support.tall_pyramids import GLASS, RADIAL, draw_window
@@ -84,3 +85,34 @@ def test_cells_along_calls_the_tall_pyramid_large_not_pairs_of_small_somata():
     assert len(st.large_depth) == 1
     assert abs(st.large_depth[0] - (120 + 55 / 6) / 600) < 0.04
     assert st.large_diam_um[0] >= 0.8 * 55
+
+
+# a slender pyramid (base 0.6 of its height) kept whole reads 0.83-0.88 of its height long
+# (its thin apex falls below half its contrast); split, its largest piece reads ~0.7
+WHOLE_SHARE = 0.8
+
+
+@pytest.mark.parametrize(("height", "stain"), [(40.0, 0.55), (50.0, 0.55), (50.0, 0.8)])
+def test_slender_pyramid_whole_on_a_radial_traverse_pairs_not_large(height, stain):
+    # a vertical traverse (pia at the top) at 2 µm/px: a pyramid of base/height 0.6, apex
+    # towards the pia, at 25 % depth; two touching 14 µm somata one above the other at 55 %,
+    # two side by side at 80 %: the pyramid is the one large soma, about its height long;
+    # the pairs are not large
+    y = 150.0
+    objs = [dict(kind="pyramid", y=y, x=80, height=height, ratio=0.6, f=stain)]
+    objs += [dict(kind="disc", y=yy, x=80, diam=14, f=0.8) for yy in (323.0, 337.0)]
+    objs += [dict(kind="disc", y=480, x=xx, diam=14, f=0.8) for xx in (73.0, 87.0)]
+    img = draw_window(objs, shape_um=(600.0, 160.0), n_small=80, seed=7)
+    st = cells_along(_read(img, 2.0), [np.array([[0.0, 80.0], [600.0, 80.0]])], GLASS, 2.0)
+    assert len(st.large_depth) == 1
+    assert abs(st.large_depth[0] * 600 - (y + height / 6)) < height / 2
+    assert WHOLE_SHARE * height <= st.large_diam_um[0] <= 1.1 * height
+    # one soma: no other piece of 8 µm or more centred inside its outline (the neuropil's
+    # somata, 10 µm clear of it, may lie within half its height of its centre)
+    som = detect_somata(img, 2.0, GLASS, RADIAL)
+    top = y - height / 2
+    half = 0.3 * np.clip(som.yx_um[:, 0] - top, 0, height) + 2.0
+    inside = (np.abs(som.yx_um[:, 1] - 80) <= half) & (np.abs(som.yx_um[:, 0] - y) <= height / 2)
+    parts = np.flatnonzero(inside & (som.diam_um >= 8))
+    assert len(parts) == 1
+    assert WHOLE_SHARE * height <= som.length_um[parts[0]] <= 1.1 * height
