@@ -484,66 +484,6 @@ PYRAMID_DRAWN_LENGTH = 1.16
 RECORD_MIN_UM = 15.0
 
 
-#: side (µm) of the square region around a cell window in which :func:`readout_radials`
-#: traces the readout's traverse (a region from the pia to the white matter of thick cortex)
-RADIAL_REGION_UM = 6000.0
-
-
-def readout_radials(seed: int, windows: list[dict]) -> list[float | None]:
-    """Per cell window of brain ``seed``: the radial direction the readout would give the
-    somata there (``cells_along``: the chord of its traverse's piece), not the generator's:
-    a :data:`RADIAL_REGION_UM` square around the window's centre read at the readout's
-    profile resolution for such a region, segmented as ``measure_roi`` does, the traverse
-    through the centre (``pia_through`` up to the pia, ``streamlines`` down to the white
-    matter), cut into pieces as ``cells_along`` cuts it; the chord (``atan2(dy, dx)``) of
-    the piece that holds the point nearest the centre. None where no traverse passes (the
-    readout measures no cells there)."""
-    from cytowords.measure.cells import WINDOW_UM
-    from cytowords.measure.illumination import flatten_window, slide_field
-    from cytowords.measure.readout import profile_pixel_um
-    from cytowords.measure.ribbon import segment
-    from cytowords.measure.slide import slide_matter, slide_reference
-    from cytowords.measure.traverses import pia_through, streamlines
-
-    section = virtual_section(seed, pixel_size_um=2.0)
-    sizes = [float(s) for s in section.pixel_size_um]
-    light = slide_field(section.levels, sizes)
-    if light is not None:
-        ref = light[2]
-        matter = slide_matter(section.levels, sizes, ref, light)
-    else:
-        ref = slide_reference(section.levels)
-        matter = slide_matter(section.levels, sizes, ref) if ref is not None else None
-    side = RADIAL_REGION_UM
-    p = profile_pixel_um(side, side, sizes)
-    out: list[float | None] = []
-    for win in windows:
-        yc, xc = win["y0"] + win["side"] / 2, win["x0"] + win["side"] / 2
-        y0, x0 = yc - side / 2, xc - side / 2
-        img = section.read_window(y0, x0, side, side, p, fill=np.nan)
-        outside = ~np.isfinite(img)
-        img = np.where(outside, 0, img)
-        if light is not None:
-            img = flatten_window(img, y0, x0, p, light)
-        rib = segment(img, p, ref, outside, matter)
-        pia = pia_through(rib, np.array([[(yc - y0) / p - 0.5, (xc - x0) / p - 0.5]]), 100.0 / p)
-        t = streamlines(rib, pia)[0] if np.isfinite(pia).all() else None
-        if t is None:
-            out.append(None)
-            continue
-        path = (t.points + 0.5) * p + [y0, x0]
-        seg = np.hypot(*np.diff(path, axis=0).T)
-        s = np.concatenate([[0.0], np.cumsum(seg)])
-        dense = np.stack([np.interp(np.arange(0, s[-1], 2.0), s, path[:, k]) for k in (0, 1)], 1)
-        j = int(np.argmin(np.hypot(*(dense - [yc, xc]).T)))
-        pieces, n = max(1, int(np.ceil(s[-1] / WINDOW_UM))), len(dense)
-        i = next(i for i in range(pieces) if j < (i + 1) * n // pieces)
-        part = dense[i * n // pieces : (i + 1) * n // pieces + 1]
-        step = part[-1] - part[0] if len(part) > 1 else np.array([1.0, 0.0])
-        out.append(float(np.arctan2(step[0], step[1])))
-    return out
-
-
 def score_cell_windows(
     seed: int, windows: list[dict], glass: float, detect=None, records: list | None = None
 ) -> dict:
@@ -576,23 +516,20 @@ def score_cell_windows(
         d, j = cKDTree(b_yx).query(a_yx)
         return d < tol, j
 
-    radials = readout_radials(seed, windows)
-    for win, radial in zip(windows, radials):
+    for win in windows:
         y0, x0, side, cells = win["y0"], win["x0"], win["side"], win["cells"]
-        # the radial direction the readout would give here (its traverse's piece), or None
-        som = detect(win["img"], 2.0, glass, radial)
+        som = detect(win["img"], 2.0, glass)
         dyx = som.yx_um + [y0, x0]
         inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + side - 20, x0 + side - 20]), axis=1)
         dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
-        up = som.upright[inner]
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         # giant as the readout calls it (CellStats.giant_min_um): large and that long
-        large_d = is_large(dd, dl, upright=up)
+        large_d = is_large(dd, dl)
         giant_d = large_d & (dl >= GIANT_UM)
         # the readout's own rule: large relative to the window's somata (large_threshold_um)
         t_own = large_threshold_um(som.length_um, som.edge_um)
-        large_o = is_large(dd, dl, t_own, up)
+        large_o = is_large(dd, dl, t_own)
         giant_o = large_o & (dl >= t_own * GIANT_UM / LARGE_PYRAMID_UM)
         # the generator's special cells (Betz, IIIc magnopyramidal and giant pyramids,
         # Meynert, ganglion cells) drawn large: the issue's "large pyramids"
@@ -619,7 +556,7 @@ def score_cell_windows(
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
         if records is not None:
-            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own, up))
+            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own))
         # all somata: recall of drawn somata >= 8 µm, precision of detections, count per layer
         mid = cells.diam >= 8
         ok, j = hits(tyx[mid], dyx, np.maximum(4.0, 0.25 * cells.diam[mid]))
@@ -649,7 +586,7 @@ def score_cell_windows(
     return c
 
 
-def large_records(seed, win, dyx, dd, dl, edge, t_own, up=None) -> list[dict]:
+def large_records(seed, win, dyx, dd, dl, edge, t_own) -> list[dict]:
     """Per detection at least :data:`RECORD_MIN_UM` long (µm: ``dyx`` position, ``dd``
     equivalent diameter, ``dl`` length, ``edge`` correction to the half-light edge): the
     large calls (fixed 25 µm and the window's own cut-off ``t_own``), the nearest drawn
@@ -669,7 +606,7 @@ def large_records(seed, win, dyx, dd, dl, edge, t_own, up=None) -> list[dict]:
     drawn_len = np.where(
         cells.pyramidal, PYRAMID_DRAWN_LENGTH, np.maximum(cells.elong, 1 / cells.elong)
     ) * cells.diam
-    large_fixed, large_own = is_large(dd, dl, upright=up), is_large(dd, dl, t_own, up)
+    large_fixed, large_own = is_large(dd, dl), is_large(dd, dl, t_own)
     out = []
     for k, i in enumerate(sel):
         near = tree.query_ball_point(dyx[i], dl[i] / 2)

@@ -11,9 +11,7 @@ radius r holds no other soma's centre within r; at least :data:`SPLIT_UM` µm): 
 distance between markers follows each soma's size. That fine split would cut a large
 pyramid's corners, base and dendrite into somata of their own, so somata of a coarse split
 (smoothed distance, markers :data:`SPLIT_UM` µm apart) with an equivalent diameter of at
-least :data:`WHOLE_UM` µm that are compact are kept whole (with the traverse's radial
-direction, an upright segment, a tall pyramid along its column, at a lower share:
-:data:`RADIAL_COMPACT`). Where dark somata crowd, they
+least :data:`WHOLE_UM` µm that are compact are kept whole. Where dark somata crowd, they
 raise that threshold and a pale pyramid among them falls below it: a second pass
 (:func:`_pale_somata`) takes the contrast against the neuropil itself and keeps the large
 compact segments the first mask mostly missed, whole. A soma is measured on its
@@ -43,7 +41,7 @@ about :data:`LARGE_PYRAMID_UM` µm on typical cortex, the lower bound of "large 
 (25-50 µm)" in the reference notes on real sections, granule cells 8-20 µm, Betz cells
 60-100 µm long), so the cut-off follows the scan's own size scale (:func:`is_large`: the
 area decides, as two overlapping small somata read as long as a large pyramid long before
-they have its area; an upright soma is compact at :data:`RADIAL_COMPACT` of its length); giant ones (large and :data:`GIANT_UM` long on that scale, the
+they have its area); giant ones (large and :data:`GIANT_UM` long on that scale, the
 Betz/Meynert class) are reported as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
 most :data:`WINDOW_UM` µm, never the whole region.
 """
@@ -90,22 +88,6 @@ EDGE_UM = 2.0
 N_DIRECTIONS = 16
 #: a compact soma's equivalent diameter is at least this share of its length
 COMPACT = 0.7
-#: a soma whose long axis lies within this angle (degrees) of the radial direction (the
-#: traverse's: the cortical column, apex and apical dendrite towards the pia) is upright
-RADIAL_DEG = 20.0
-#: an upright soma wide across the column (:data:`UPRIGHT_WIDTH`) is compact at this share
-#: of its length: real large pyramids and Betz cells are taller than wide (a triangle of
-#: base/height b/h has an equivalent diameter of sqrt(2 b / (pi h)) of its height: 0.56 at
-#: b/h 0.5, 0.71 at 0.8); hand-made tall pyramids 40-60 µm tall (b/h 0.5-0.7, dendrite
-#: stub, pale nucleus; tests/support/tall_pyramids.py) read 0.64-0.77 whole. Chosen on them
-#: and the development windows (0.5 or 0.6 there added mostly merged neighbours)
-RADIAL_COMPACT = 0.65
-#: an upright soma counts as a tall pyramid only when its width across the radial
-#: direction is at least this share of its equivalent diameter: a triangle is widest at its
-#: base (sqrt(pi b / (2 h)): 0.89 at b/h 0.5, 1.12 at 0.8; the hand-made ones read
-#: 0.83-0.98), two touching round somata one above the other are one soma wide (0.71 of
-#: the pair's equivalent diameter)
-UPRIGHT_WIDTH = 0.85
 #: a pyramidal soma's equivalent diameter per its length (a triangle with a rounded base:
 #: a large pyramid 25 µm long has an equivalent diameter of ~20 µm; lone pyramids measured
 #: here: median 0.80, IQR 0.77-0.82, on the development brains' drawn pyramids >= 20 µm)
@@ -126,26 +108,16 @@ class Somata:
     """Detected somata: positions ``(y, x)`` µm, equivalent diameters and lengths (greatest
     extent of the half-maximum region, lengthened to the half-light edge; a disc's length
     is its diameter) in µm, and ``edge_um``: by how much (µm) each one's diameter and
-    length were lengthened (:func:`_edge_shift`, 2 z s); ``upright``: whether each one is
-    shaped as a tall pyramid along the radial direction given to :func:`detect_somata` (long
-    axis within :data:`RADIAL_DEG` of it, width across it at least :data:`UPRIGHT_WIDTH` of
-    the equivalent diameter; all False without a radial direction), for :func:`is_large`."""
+    length were lengthened (:func:`_edge_shift`, 2 z s)."""
 
     yx_um: np.ndarray
     diam_um: np.ndarray
     length_um: np.ndarray
     edge_um: np.ndarray
-    upright: np.ndarray | None = None
 
 
-def detect_somata(
-    img: np.ndarray, pixel_um: float, glass: float, radial_rad: float | None = None
-) -> Somata:
-    """Somata in a window (raw intensities, top-left at (0, 0) µm; see module docstring).
-    ``radial_rad``: the radial direction in the window (``atan2(dy, dx)`` in image
-    coordinates, towards the pia or the white matter alike), the traverse's; with it an
-    upright soma (:attr:`Somata.upright`) is compact at :data:`RADIAL_COMPACT` of its
-    length, both when it is kept whole and in :func:`is_large`."""
+def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
+    """Somata in a window (raw intensities, top-left at (0, 0) µm; see module docstring)."""
     od = np.clip(np.log(glass / np.maximum(img, glass * 1e-3)), 0, None)
     fine = ndi.gaussian_filter(od, max(0.5, 1.0 / pixel_um))
     diff = fine - ndi.gaussian_filter(od, 25.0 / pixel_um)
@@ -155,8 +127,7 @@ def detect_somata(
     near = diff > 1.5 * max(mad, 1e-6)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
-        z = np.zeros(0)
-        return Somata(np.zeros((0, 2)), z, z, z, np.zeros(0, bool))
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     dist = ndi.distance_transform_edt(fg) * pixel_um
     # fine split: every maximum of the distance transform, each suppressing the weaker ones
     # closer than its own inscribed radius (a soma holds no other soma's centre)
@@ -165,15 +136,15 @@ def detect_somata(
     # corners, base and dendrite of a large pyramid do not become somata of their own
     coarse = _coarse_split(dist, lab0, fg, pixel_um)
     bg = _neuropil(fine, fg, pixel_um)
-    lab = _keep_whole(lab, coarse, fine, bg, near, pixel_um, radial_rad=radial_rad)
+    lab = _keep_whole(lab, coarse, fine, bg, near, pixel_um)
     # second pass against the neuropil: pale somata in crowded layers, below the first
     # threshold (raised there by the dark somata around them), kept whole as well
-    pale_lab = _pale_somata(fine, fg, near, bg, pixel_um, radial_rad)
+    pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
-    diam, length, com, shift, up = _sizes(fine, bg, near, lab, pixel_um, radial_rad=radial_rad)
+    diam, length, com, shift = _sizes(fine, bg, near, lab, pixel_um)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], up[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep])
 
 
 def _coarse_split(
@@ -197,7 +168,6 @@ def _keep_whole(
     near: np.ndarray,
     pixel_um: float,
     whole: bool = False,
-    radial_rad: float | None = None,
 ) -> np.ndarray:
     """``lab`` with the segments of ``coarse`` that are large and compact (equivalent
     diameter of their half-maximum region >= :data:`WHOLE_UM` µm and >= :data:`COMPACT` of
@@ -206,10 +176,8 @@ def _keep_whole(
     if whole:
         keep = np.ones(int(coarse.max()) + 1, bool)
     else:
-        c_diam, c_len, _, _, up = _sizes(
-            fine, bg, near, coarse, pixel_um, edge=False, radial_rad=radial_rad
-        )
-        keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & compact(c_diam, c_len, up)])
+        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
+        keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
     keep[0] = False
     if not keep[coarse].any():
         return lab
@@ -218,12 +186,7 @@ def _keep_whole(
 
 
 def _pale_somata(
-    fine: np.ndarray,
-    fg: np.ndarray,
-    near: np.ndarray,
-    bg: np.ndarray,
-    pixel_um: float,
-    radial_rad: float | None = None,
+    fine: np.ndarray, fg: np.ndarray, near: np.ndarray, bg: np.ndarray, pixel_um: float
 ) -> np.ndarray:
     """Large compact somata that the first mask ``fg`` mostly missed, as labels (0 none).
 
@@ -266,10 +229,8 @@ def _pale_somata(
     if not cand.any():
         return out
     # all segments compete for the pixels their regions grow into
-    d, length, _, _, up = _sizes(
-        fine, bg, near | fg2, seg, pixel_um, edge=False, radial_rad=radial_rad
-    )
-    ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & compact(d, length, up)])
+    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
+    ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & (d >= COMPACT * length)])
     out = np.where(ok[seg], seg, 0)
     return np.unique(out, return_inverse=True)[1].reshape(out.shape).astype(np.int32)
 
@@ -380,7 +341,6 @@ def _sizes(
     lab: np.ndarray,
     pixel_um: float,
     edge: bool = True,
-    radial_rad: float | None = None,
 ):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
     mass (px), and by how much (µm) the diameter and length were lengthened to the
@@ -393,8 +353,7 @@ def _sizes(
     measured to its own half-maximum, and touching somata part at the saddle between
     them), with pale holes (the nucleus) filled. With ``edge`` the diameter and length are
     lengthened to the half-light edge (:func:`_edge_shift`); without, they are the
-    region's own (the split decisions use these). Fifth: whether each region is upright
-    along ``radial_rad`` (:attr:`Somata.upright`; all False when it is None)."""
+    region's own (the split decisions use these)."""
     n = int(lab.max())
     flat = lab.ravel()
     on = np.flatnonzero(flat)
@@ -440,14 +399,7 @@ def _sizes(
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
-    up = np.zeros(n, bool)
-    if radial_rad is not None and n:
-        axis = _major_axis(core, grow, n, npx, angle=True)
-        off = np.mod(axis - radial_rad, np.pi)
-        off = np.minimum(off, np.pi - off)
-        width = _span_px(core, grow, n, radial_rad + np.pi / 2) * pixel_um + shift
-        up = (off <= np.radians(RADIAL_DEG)) & (width >= UPRIGHT_WIDTH * diam)
-    return diam, length, com, shift, up
+    return diam, length, com, shift
 
 
 def _edge_shift(
@@ -535,34 +487,18 @@ def large_threshold_um(lengths_um: np.ndarray, edge_um: np.ndarray) -> float:
     return float(LARGE_FACTOR * np.median(v[ok] - e[ok]) + np.median(e[ok]))
 
 
-def compact(
-    s_diam: np.ndarray, s_length: np.ndarray, upright: np.ndarray | None = None
-) -> np.ndarray:
-    """Whether somata are compact: equivalent diameter at least :data:`COMPACT` of their
-    length, or :data:`RADIAL_COMPACT` where ``upright`` (:attr:`Somata.upright`: a tall
-    pyramid along its column, long axis radial and wide across it)."""
-    share = np.full(np.shape(s_diam), COMPACT)
-    if upright is not None:
-        share = np.where(np.asarray(upright, bool), RADIAL_COMPACT, share)
-    return np.asarray(s_diam) >= share * np.asarray(s_length)
-
-
 def is_large(
-    s_diam: np.ndarray,
-    s_length: np.ndarray,
-    threshold_um: float = LARGE_PYRAMID_UM,
-    upright: np.ndarray | None = None,
+    s_diam: np.ndarray, s_length: np.ndarray, threshold_um: float = LARGE_PYRAMID_UM
 ) -> np.ndarray:
     """Large pyramids: somata (equivalent diameters ``s_diam``, lengths ``s_length``, µm)
     with at least the area of a pyramid ``threshold_um`` long (equivalent diameter >=
     :data:`PYRAMID_EQ` of it) and compact (equivalent diameter >= :data:`COMPACT` of their
-    own length: two touching small somata are long but thin; :func:`compact`, with
-    ``upright`` a tall pyramid along its column at a lower share).
+    own length: two touching small somata are long but thin).
 
     The area, not the length, decides: two overlapping somata, or a soma and a glial cell
     on it, add their lengths but only part of their widths, so a pair of small somata reads
     as long as a large pyramid well before it has its area."""
-    return (s_diam >= PYRAMID_EQ * threshold_um) & compact(s_diam, s_length, upright)
+    return (s_diam >= PYRAMID_EQ * threshold_um) & (s_diam >= COMPACT * s_length)
 
 
 def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
@@ -583,25 +519,9 @@ def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
     return np.where(np.isin(idx, lc), best + 1, 0.0)
 
 
-def _span_px(core: np.ndarray, lab: np.ndarray, n: int, theta: float) -> np.ndarray:
-    """Extent (px, pixel centres + 1 px) of the core pixels of labels 1..``n`` along the
-    direction ``theta`` (``atan2(dy, dx)``); 0 for labels without core pixels."""
-    yy, xx = np.nonzero(core)
-    lc = lab[yy, xx]
-    idx = np.arange(1, n + 1)
-    if not len(yy):
-        return np.zeros(n)
-    proj = xx * np.cos(theta) + yy * np.sin(theta)
-    span = np.asarray(ndi.maximum(proj, lc, idx) - ndi.minimum(proj, lc, idx), float)
-    return np.where(np.isin(idx, lc), np.nan_to_num(span, nan=-1.0) + 1, 0.0)
-
-
-def _major_axis(
-    core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray, angle: bool = False
-) -> np.ndarray:
+def _major_axis(core: np.ndarray, lab: np.ndarray, n: int, npx: np.ndarray) -> np.ndarray:
     """Major axis (px) of the core pixels of labels 1..``n``: 4 sqrt(largest second
-    moment) (+1 px for the pixel extent); with ``angle`` its direction instead (radians,
-    ``atan2(dy, dx)``, in [0, pi))."""
+    moment) (+1 px for the pixel extent)."""
     yy, xx = np.nonzero(core)
     lc = lab[yy, xx]
     yy, xx = yy.astype(np.float64), xx.astype(np.float64)
@@ -614,8 +534,6 @@ def _major_axis(
     cyy = m(yy * yy) - my**2
     cxx = m(xx * xx) - mx**2
     cxy = m(yy * xx) - my * mx
-    if angle:
-        return np.mod(0.5 * np.arctan2(2 * cxy, cxx - cyy), np.pi)
     lam = (cyy + cxx) / 2 + np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
     return 4 * np.sqrt(np.maximum(lam, 0)) + 1
 
@@ -695,7 +613,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d, found_len, found_shift, found_up = [], [], [], [], []
+    found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
     for path in paths_um:
         seg = np.hypot(*np.diff(path, axis=0).T)
@@ -714,9 +632,7 @@ def cells_along(
             if cancel is not None:
                 cancel()
             img = read(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], pixel_um)
-            # the radial direction here: the traverse piece's (pia first)
-            step = part[-1] - part[0] if len(part) > 1 else np.array([1.0, 0.0])
-            som = detect_somata(img, pixel_um, glass, float(np.arctan2(step[0], step[1])))
+            som = detect_somata(img, pixel_um, glass)
             if len(som.diam_um) == 0:
                 continue
             yx = som.yx_um + lo
@@ -727,12 +643,10 @@ def cells_along(
             found_d.append(som.diam_um[ok])
             found_len.append(som.length_um[ok])
             found_shift.append(som.edge_um[ok])
-            found_up.append(som.upright[ok])
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
     length = np.concatenate(found_len) if found_len else np.zeros(0)
     shift = np.concatenate(found_shift) if found_shift else np.zeros(0)
-    up = np.concatenate(found_up) if found_up else np.zeros(0, bool)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
@@ -740,7 +654,7 @@ def cells_along(
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
     threshold = large_threshold_um(length, shift)
-    large = is_large(diam, length, threshold, up) & (depth >= 0) & (depth <= 1)
+    large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(
         edges,
