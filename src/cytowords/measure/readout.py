@@ -7,7 +7,9 @@ Steps (each at the resolution it needs, reading only the region's window):
    close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
    divided by the glass's own level across the slide (:mod:`.illumination`);
 2. the ribbon (:mod:`.ribbon`): tissue, white matter, pia, Laplace depth, traverses;
-   each traverse's deep end is refined to the middle of the grey/white transition;
+   each traverse's deep end is refined to the middle of the grey/white transition; where
+   none ends inside the region (a ribbon crossing it aslant), those from its pia that
+   leave it only near their deep end (:func:`aslant_traverses`);
 3. profiles: optical density along each traverse at :data:`N_DEPTH` relative depths;
 4. thickness from the traverse lengths; oblique or tangential cuts flagged;
 5. layers and vocabulary from the mean profile (:mod:`.layers`); on scans with a level at
