@@ -79,6 +79,11 @@ CELL_TRAVERSES = 3
 #: connected piece with the white matter inside it) and are at least
 #: :data:`MIN_DEEP_GROUP`; else the region is not measured
 ASLANT_OUT_SHARE = 0.15
+#: of those, only the straight columns (length / chord at most this) are used, and at
+#: least :data:`MIN_DEEP_GROUP` of them are needed: with pia and white matter only at the
+#: region's corners the window's edges bend the depth field, and bent columns run longer
+#: than the cortex is thick
+ASLANT_STRAIGHT = 1.05
 
 
 def profile_pixel_um(h_um: float, w_um: float, level_sizes: list[float]) -> float:
@@ -411,9 +416,11 @@ def aslant_traverses(rib, roi: np.ndarray, near: list) -> tuple | None:
     after :func:`~.traverses.profiles_along`, those at least :data:`MIN_TRAVERSE_UM` long
     with at most :data:`ASLANT_OUT_SHARE` of their length outside the ROI, whose white
     matter (where the streamline met it) is one connected piece with white matter inside
-    the ROI (not a pale patch beyond it), when they are at least :data:`MIN_DEEP_GROUP`.
-    Returns ``(traverses, widths, profiles, beyond_mm)`` (``beyond_mm``: the farthest
-    refined deep end's distance beyond the ROI's edge) or None."""
+    the ROI (not a pale patch beyond it), and straight (length / chord at most
+    :data:`ASLANT_STRAIGHT`: not bent by the window's edges), when they are at least
+    :data:`MIN_DEEP_GROUP`. Returns ``(traverses, widths, profiles, beyond_mm)``
+    (``beyond_mm``: the farthest refined deep end's distance beyond the ROI's edge) or
+    None."""
     p = rib.pixel_um
     lab, _ = ndi.label(rib.wm, structure=np.ones((3, 3), bool))
     own = np.unique(lab[rib.wm & roi])
@@ -434,7 +441,11 @@ def aslant_traverses(rib, roi: np.ndarray, near: list) -> tuple | None:
         seg = np.hypot(*np.diff(t.points, axis=0).T) * p
         out_um = float(seg[~inside[1:]].sum())
         far[i] = beyond[ij[-1, 0], ij[-1, 1]]
-        keep[i] = t.length_um >= MIN_TRAVERSE_UM and out_um <= ASLANT_OUT_SHARE * t.length_um
+        keep[i] = (
+            t.length_um >= MIN_TRAVERSE_UM
+            and out_um <= ASLANT_OUT_SHARE * t.length_um
+            and t.length_um <= ASLANT_STRAIGHT * t.chord_um
+        )
     if keep.sum() < MIN_DEEP_GROUP:
         return None
     trs = [t for t, k in zip(trs, keep) if k]
