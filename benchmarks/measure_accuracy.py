@@ -809,7 +809,8 @@ def main() -> None:
             print(
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
                 f"({e:+.0%}), n={r.n_traverses}"
-                f"{f' ({r.n_set_aside} set aside)' if r.n_set_aside else ''}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
+                f"{f' ({r.n_set_aside} set aside)' if r.n_set_aside else ''}"
+                f"{f' (aslant: up to {r.beyond_edge_mm:.2f} mm beyond the edge)' if np.isfinite(r.beyond_edge_mm) else ''}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
                 f"{' (oblique)' if r.oblique else ''}; IV {r.layers.iv_present} vs "
                 f"{tr['iv_present']} ({key[1]}, profile {r.layers.profile_cortex_type}, prominence "
                 f"{r.layers.iv_prominence:.2f}, grain dip {r.layers.grain_prominence:.2f} "

@@ -7,7 +7,9 @@ Steps (each at the resolution it needs, reading only the region's window):
    close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
    divided by the glass's own level across the slide (:mod:`.illumination`);
 2. the ribbon (:mod:`.ribbon`): tissue, white matter, pia, Laplace depth, traverses;
-   each traverse's deep end is refined to the middle of the grey/white transition;
+   each traverse's deep end is refined to the middle of the grey/white transition; where
+   none ends inside the region (a ribbon crossing it aslant), those from its pia that
+   leave it only near their deep end (:func:`aslant_traverses`);
 3. profiles: optical density along each traverse at :data:`N_DEPTH` relative depths;
 4. thickness from the traverse lengths; oblique or tangential cuts flagged;
 5. layers and vocabulary from the mean profile (:mod:`.layers`); on scans with a level at
@@ -70,6 +72,18 @@ MIN_DEEP_GROUP = 4
 #: grey/white transitions narrower than this (µm) are called sharp
 SHARP_BORDER_UM = 250.0
 CELL_TRAVERSES = 3
+#: where no traverse from the ROI's pia ends inside it (a ribbon crossing it aslant), the
+#: traverses that reach the white matter just beyond its edge give the thickness when at
+#: most this share of each one's length lies outside the ROI (the same 15 % as
+#: :data:`~.traverses.CURVED_RATIO`), they reach the white matter the ROI shows (one
+#: connected piece with the white matter inside it) and are at least
+#: :data:`MIN_DEEP_GROUP`; else the region is not measured
+ASLANT_OUT_SHARE = 0.15
+#: of those, only the straight columns (length / chord at most this) are used, and at
+#: least :data:`MIN_DEEP_GROUP` of them are needed: with pia and white matter only at the
+#: region's corners the window's edges bend the depth field, and bent columns run longer
+#: than the cortex is thick
+ASLANT_STRAIGHT = 1.05
 
 
 def profile_pixel_um(h_um: float, w_um: float, level_sizes: list[float]) -> float:
@@ -120,6 +134,9 @@ class Readout:
     #: how many, and why, in words; 0 and "" when every traverse was used
     n_set_aside: int = 0
     set_aside_why: str = ""
+    #: where the traverses end just beyond the ROI's edge (:func:`aslant_traverses`): how
+    #: far beyond it the farthest deep end lies (mm); NaN when they all end inside it
+    beyond_edge_mm: float = float("nan")
     reasons: list[str] = field(default_factory=list)
 
     def layer_densities(self) -> dict[str, float] | None:
@@ -182,6 +199,7 @@ class Readout:
                 "curvature_ratio": num(self.curvature_ratio, 3),
                 "n_set_aside": self.n_set_aside,
                 "set_aside": self.set_aside_why or None,
+                "beyond_edge_mm": num(self.beyond_edge_mm, 3),
             },
             "profile": {
                 "depth": arr(self.depth, 3),
@@ -218,6 +236,12 @@ class Readout:
                 )
             else:
                 used = f"over {self.n_traverses} traverse{'s' if self.n_traverses != 1 else ''}"
+            if np.isfinite(self.beyond_edge_mm):
+                used += (
+                    ", which run from the pia in the region to the white matter up to "
+                    f"{self.beyond_edge_mm:.1f} mm beyond its edge: the ribbon crosses the "
+                    "region aslant"
+                )
             out.append(f"The cortex is about {t} thick here ({spread} {used}).")
             if self.oblique and np.isfinite(self.true_thickness_mm):
                 out.append(
@@ -384,6 +408,48 @@ def deepest_straight_group(
     if (~straight).any():
         parts.append(f"{int((~straight).sum())} curved, along a bank or around a fold")
     return keep, f"the other {int((~keep).sum())} set aside: " + "; ".join(parts)
+
+
+def aslant_traverses(rib, roi: np.ndarray, near: list) -> tuple | None:
+    """Where no traverse from the ROI's pia ends inside it, the traverses ``near`` (traced
+    from its pia to the white matter anywhere in the window) that give its thickness:
+    after :func:`~.traverses.profiles_along`, those at least :data:`MIN_TRAVERSE_UM` long
+    with at most :data:`ASLANT_OUT_SHARE` of their length outside the ROI, whose white
+    matter (where the streamline met it) is one connected piece with white matter inside
+    the ROI (not a pale patch beyond it), and straight (length / chord at most
+    :data:`ASLANT_STRAIGHT`: not bent by the window's edges), when they are at least
+    :data:`MIN_DEEP_GROUP`. Returns ``(traverses, widths, profiles, beyond_mm)``
+    (``beyond_mm``: the farthest refined deep end's distance beyond the ROI's edge) or
+    None."""
+    p = rib.pixel_um
+    lab, _ = ndi.label(rib.wm, structure=np.ones((3, 3), bool))
+    own = np.unique(lab[rib.wm & roi])
+    shape = np.array(roi.shape) - 1
+    hit = [
+        int(lab[tuple(np.clip(np.round(t.points[-1]).astype(int), 0, shape))]) for t in near
+    ]
+    near = [t for t, k in zip(near, hit) if k > 0 and k in own]
+    if len(near) < MIN_DEEP_GROUP:
+        return None
+    trs, widths, profiles = profiles_along(rib, near, N_DEPTH)
+    beyond = ndi.distance_transform_edt(~roi) * p
+    keep = np.zeros(len(trs), bool)
+    far = np.zeros(len(trs))
+    for i, t in enumerate(trs):
+        ij = np.clip(np.round(t.points).astype(int), 0, shape)
+        inside = roi[ij[:, 0], ij[:, 1]]
+        seg = np.hypot(*np.diff(t.points, axis=0).T) * p
+        out_um = float(seg[~inside[1:]].sum())
+        far[i] = beyond[ij[-1, 0], ij[-1, 1]]
+        keep[i] = (
+            t.length_um >= MIN_TRAVERSE_UM
+            and out_um <= ASLANT_OUT_SHARE * t.length_um
+            and t.length_um <= ASLANT_STRAIGHT * t.chord_um
+        )
+    if keep.sum() < MIN_DEEP_GROUP:
+        return None
+    trs = [t for t, k in zip(trs, keep) if k]
+    return trs, widths[keep], profiles[keep], float(far[keep].max()) / 1000.0
 
 
 def along_surface(points: np.ndarray) -> np.ndarray:
@@ -580,22 +646,31 @@ def measure_roi(
     reasons.extend(rib.reasons)
     progress(2)
     trs = trace_traverses(rib, roi) if has_pia and has_wm else []
+    aslant = None
     if has_pia and has_wm and not trs:
         why = "no traverse runs from the pia to the white matter inside the ROI"
-        if trace_traverses(rib, roi, end_anywhere=True):
+        near = trace_traverses(rib, roi, end_anywhere=True)
+        if near:
             # pia and white matter only at the region's corners or edges (a ribbon about
-            # as thick as the region is wide, crossing it aslant): read on such columns,
-            # the thickness depends on the white matter beyond the region
-            why += (
-                ": the columns from its pia reach the white matter only beyond its edge "
-                "(the ribbon crosses it aslant, pia and white matter only at its corners "
-                "or edges; draw the region across the ribbon, from the pia to the white "
-                "matter)"
-            )
-        reasons.append(why)
-    if not trs:
+            # as thick as the region is wide, crossing it aslant): the columns from its
+            # pia that leave it only near their deep end, on the white matter it shows,
+            # are the cortex here; others depend on the white matter beyond the region
+            aslant = aslant_traverses(rib, roi, near)
+            if aslant is None:
+                why += (
+                    ": the columns from its pia reach the white matter only beyond its edge "
+                    "(the ribbon crosses it aslant, pia and white matter only at its corners "
+                    "or edges; draw the region across the ribbon, from the pia to the white "
+                    "matter)"
+                )
+        if aslant is None:
+            reasons.append(why)
+    if aslant is not None:
+        trs, widths, profiles, out.beyond_edge_mm = aslant
+    elif not trs:
         return out
-    trs, widths, profiles = profiles_along(rib, trs, N_DEPTH)
+    else:
+        trs, widths, profiles = profiles_along(rib, trs, N_DEPTH)
     full = np.array([t.length_um >= MIN_TRAVERSE_UM for t in trs], bool)
     if not full.all():
         trs = [t for t, ok in zip(trs, full) if ok]
