@@ -266,6 +266,65 @@ def caption_scores(
     return out
 
 
+def claim_intervals(
+    captions: Sequence[str],
+    areas: Sequence[str],
+    truths: Sequence[FieldTruth],
+    brains: Sequence[object],
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """Bootstrap intervals over brains (:func:`.bootstrap.bootstrap_ci`: whole brains
+    resampled, the statistic recomputed on their pooled fields) of the claim accuracy and
+    the specificity of :func:`caption_scores` (the same point values): fields of one brain
+    share its individuality and its simulated readout errors, so they are not independent.
+    Returns ``claim_accuracy_ci`` and ``specificity_ci``, each ``[lo, hi]`` (nan where no
+    resample has a claim, resp. a pair)."""
+    from .bootstrap import bootstrap_ci
+
+    brains = np.asarray([_brain_key(b) for b in brains])
+    if len(brains) != len(captions) or len(truths) != len(captions):
+        raise ValueError(f"{len(captions)} captions, {len(truths)} truths, {len(brains)} brains")
+    if not len(captions):
+        nan = [float("nan")] * 2
+        return {"claim_accuracy_ci": nan, "specificity_ci": list(nan)}
+    ok = [
+        np.array([f for _, f in claim_checks(c, truth_claims(t))], bool)
+        for c, t in zip(captions, truths)
+    ]
+    stated = np.array(
+        [np.nan if (s := thickness_mm_stated(c)) is None else s for c in captions], np.float64
+    )
+    thick = np.array([t.thickness_mm for t in truths], np.float64)
+    codes = np.unique(np.asarray(areas, dtype=str), return_inverse=True)[1]
+    per_brain = [np.flatnonzero(brains == b) for b in np.unique(brains)]
+
+    def stat(parts: list[np.ndarray]) -> np.ndarray:
+        idx = np.concatenate(parts)
+        flags = np.concatenate([ok[i] for i in idx])
+        t, s, a = thick[idx], stated[idx], codes[idx]
+        upper = np.triu(np.ones((len(idx), len(idx)), bool), 1)
+        pairs = upper & (a[:, None] == a[None, :])
+        pairs &= np.maximum(t[:, None], t[None, :]) >= SPECIFICITY_RATIO * np.minimum(
+            t[:, None], t[None, :]
+        )
+        with np.errstate(invalid="ignore"):
+            hit = pairs & ((s[:, None] - s[None, :]) * (t[:, None] - t[None, :]) > 0)
+        return np.array(
+            [
+                flags.mean() if flags.size else np.nan,
+                hit.sum() / pairs.sum() if pairs.any() else np.nan,
+            ]
+        )
+
+    _, lo, hi = bootstrap_ci(per_brain, stat, n=n, seed=seed, level=level)
+    return {
+        "claim_accuracy_ci": [float(lo[0]), float(hi[0])],
+        "specificity_ci": [float(lo[1]), float(hi[1])],
+    }
+
+
 def _share(flags: Sequence[bool]) -> float:
     return float(np.mean(flags)) if len(flags) else float("nan")
 
@@ -355,17 +414,22 @@ def claim_report(
     vectors: np.ndarray | None = None,
     scans: np.ndarray | None = None,
     referent: str = "area",
+    brains: Sequence[object] | None = None,
 ) -> dict:
     """:func:`caption_scores` of captions of in-scope fields against ``truths``, plus what
     they are scored against (``referent``, one of :data:`REFERENTS`), what the captioner
     read (``readout``), the scores per kind of scan each field's readout was simulated for
     (``by_scan``: ``fine``, ``coarse``; with ``scans``; specificity over pairs within one
-    kind) and up to eight example captions."""
+    kind), with ``brains`` (each field's brain) the 95 % intervals over brains of the claim
+    accuracy and the specificity (:func:`claim_intervals`), and up to eight example
+    captions."""
     if referent not in REFERENTS:
         raise ValueError(f"unknown referent {referent!r}; expected one of {REFERENTS}")
     known = {c for cs in training.values() for c in cs}
     areas = [str(a) for a in labels]
     out = {"referent": referent, **caption_scores(captions, areas, truths, known, vectors)}
+    if brains is not None:
+        out.update(claim_intervals(captions, areas, truths, brains))
     out["readout"] = "simulated from truth" if vectors is not None else "none"
     if scans is not None:
         scans = np.asarray(scans).astype(str)
@@ -417,4 +481,4 @@ def evaluate_claims(
         sl = slice(i, i + batch_size)
         r = None if vectors is None else vectors[sl]
         caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r)
-    return claim_report(caps, labels, truths, training, vectors, scans)
+    return claim_report(caps, labels, truths, training, vectors, scans, brains=brains)

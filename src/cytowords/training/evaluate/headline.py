@@ -318,6 +318,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
                 None if vectors is None else vectors[keep],
                 None if scans is None else scans[keep],
                 referent=ref,
+                brains=test.brain[sel],
             )
             for ref in ("region", "area")
         )
