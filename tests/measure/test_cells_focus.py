@@ -98,3 +98,35 @@ def test_partly_blurred_region_counts_only_the_windows_in_focus():
     # the deep half, read in focus both times: the same density
     assert abs(st.density_between(0.6, 1.0) / ref.density_between(0.6, 1.0) - 1) < 0.05
     assert "those windows left out" in _focus_reason(st)
+
+
+class _OutOfFocus:
+    """A virtual section whose reads at cell resolution (<= 2 µm/px) are out of focus: the
+    light blurred by ``blur_um`` (Gaussian SD) on top of the scanner's own optics."""
+
+    def __init__(self, section, blur_um: float):
+        self._s, self._blur = section, blur_um
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+    def read_window(self, y0, x0, h, w, px, **kw):
+        img = self._s.read_window(y0, x0, h, w, px, **kw)
+        if px > 2.0:
+            return img
+        return ndi.gaussian_filter(np.asarray(img, np.float64), self._blur / px, mode="nearest")
+
+
+def test_readout_of_a_region_out_of_focus_shows_no_cell_statistics():
+    from cytowords.measure import measure_roi
+    from cytowords.synth import virtual_section
+
+    y, x, half = 40192.0, 11648.0, 1500.0  # 4p of brain 203 (classic), as test_measure's
+    roi = np.array([[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]])
+    section = _OutOfFocus(virtual_section(203, pixel_size_um=2.0, variation="classic"), 4.0)
+    r = measure_roi(section, roi, cells=True, profile_um=16.0)
+    assert r.measured and r.cells is None
+    why = [s for s in r.reasons if s.startswith("cell statistics: out of focus")]
+    assert len(why) == 1 and "not shown" in why[0]
+    assert r.special_support() == frozenset()
+    assert r.to_dict()["cells"] is None
