@@ -44,6 +44,12 @@ area decides, as two overlapping small somata read as long as a large pyramid lo
 they have its area); giant ones (large and :data:`GIANT_UM` long on that scale, the
 Betz/Meynert class) are reported as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
 most :data:`WINDOW_UM` µm, never the whole region.
+
+A window out of focus (a missed focus point, a fold) loses and merges somata and grows
+them past what the edge correction absorbs: its edge blur (:func:`_edge_blur`, the
+Gaussian SD whose step has its somata's steepest light gradients for their contrast) above
+:data:`FOCUS_MAX_UM` µm leaves it out (:attr:`CellStats.blurred`; the readout says so and
+shows no cell statistics when most windows are out of focus).
 """
 
 from __future__ import annotations
