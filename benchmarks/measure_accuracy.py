@@ -484,12 +484,40 @@ PYRAMID_DRAWN_LENGTH = 1.16
 RECORD_MIN_UM = 15.0
 
 
+def blur_light(img: np.ndarray, glass: float, sd_um: float = 0.0, disc_um: float = 0.0,
+               pixel_um: float = 2.0) -> np.ndarray:
+    """``img`` out of focus: its transmitted light (optics blur light, not optical density)
+    blurred with a Gaussian of SD ``sd_um`` or a defocus disc of radius ``disc_um`` (µm;
+    a uniform disc of radius R has an SD of R / 2 along each axis), glass outside."""
+    from scipy import ndimage as ndi
+
+    out = np.asarray(img, dtype=np.float64)
+    if sd_um > 0:
+        out = ndi.gaussian_filter(out, sd_um / pixel_um, mode="constant", cval=glass)
+    if disc_um > 0:
+        r = disc_um / pixel_um
+        k = int(np.ceil(r))
+        yy, xx = np.mgrid[-k : k + 1, -k : k + 1]
+        # the disc's pixel coverage, supersampled 8 x 8
+        sub = (np.arange(8) + 0.5) / 8 - 0.5
+        cov = np.zeros(yy.shape)
+        for dy in sub:
+            for dx in sub:
+                cov += (yy + dy) ** 2 + (xx + dx) ** 2 <= r * r
+        cov /= cov.sum()
+        out = ndi.convolve(out, cov, mode="constant", cval=glass)
+    return out
+
+
 def score_cell_windows(
-    seed: int, windows: list[dict], glass: float, detect=None, records: list | None = None
+    seed: int, windows: list[dict], glass: float, detect=None, records: list | None = None,
+    blur_sd_um: float = 0.0, disc_um: float = 0.0, focus_check: bool = True,
 ) -> dict:
     """Detections in ``windows`` against the drawn somata (see module docstring); with
     ``records``, one dict per detection at least :data:`RECORD_MIN_UM` long is appended
-    (:func:`large_records`)."""
+    (:func:`large_records`). ``blur_sd_um`` / ``disc_um``: each window out of focus first
+    (:func:`blur_light`); with ``focus_check`` a window the readout finds out of focus
+    (``Somata.in_focus``) is left out as the readout leaves it (counted in ``rejected``)."""
     from scipy.spatial import cKDTree
 
     from cytowords.measure.cells import (
@@ -505,7 +533,9 @@ def score_cell_windows(
     c = {k: 0 for k in ("tp_r", "n_true", "tp_p", "n_det", "g_tp_r", "g_true", "g_tp_p", "g_det",
                         "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n", "rl_tp_r", "rl_true",
                         "rl_tp_p", "rl_det", "rg_tp_r", "rg_true", "rg_tp_p", "rg_det", "rb_tp",
-                        "rb_true", "sp_tp", "sp_true", "rsp_tp", "rsp_true")}
+                        "rb_true", "sp_tp", "sp_true", "rsp_tp", "rsp_true", "windows",
+                        "rejected")}
+    blurs = []
     per_layer = {name: [0, 0] for name in LAYERS}
     ratios = []
 
@@ -518,7 +548,18 @@ def score_cell_windows(
 
     for win in windows:
         y0, x0, side, cells = win["y0"], win["x0"], win["side"], win["cells"]
-        som = detect(win["img"], 2.0, glass)
+        img = win["img"]
+        if blur_sd_um > 0 or disc_um > 0:
+            img = blur_light(img, glass, blur_sd_um, disc_um)
+        som = detect(img, 2.0, glass)
+        blur = float(getattr(som, "blur_um", float("nan")))
+        blurs.append(blur)
+        c["windows"] += 1
+        if focus_check and not getattr(som, "in_focus", True):
+            c["rejected"] += 1
+            print(f"{seed} {win['group']:>7} {win['area']:>6} layer {win['layer']}: out of "
+                  f"focus (edge blur {blur:.2f} µm), left out")
+            continue
         dyx = som.yx_um + [y0, x0]
         inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + side - 20, x0 + side - 20]), axis=1)
         dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
@@ -579,9 +620,10 @@ def score_cell_windows(
         print(
             f"{seed} {win['group']:>7} {win['area']:>6} layer {win['layer']}: drawn >= 25 µm "
             f"{int((cells.diam >= 25).sum())}, detected large {int(large_d.sum())}; somata "
-            f"drawn {len(tyx)}, detected {len(dyx)}"
+            f"drawn {len(tyx)}, detected {len(dyx)}; edge blur {blur:.2f} µm"
         )
     c["per_layer"] = per_layer
+    c["blurs"] = blurs
     c["ratios"] = ratios
     return c
 
@@ -627,11 +669,20 @@ def large_records(seed, win, dyx, dd, dl, edge, t_own) -> list[dict]:
 
 def report_cell_windows(c: dict) -> None:
     """Print the scores of :func:`score_cell_windows` (summed over brains)."""
+    from cytowords.measure.cells import FOCUS_MAX_UM
 
     def f(a, b):
         return f"{c[a] / c[b]:.2f} ({c[a]}/{c[b]})" if c[b] else "- (0/0)"
 
     r = np.array(c["ratios"])
+    b = np.array(c.get("blurs", []), dtype=float)
+    if c.get("windows"):
+        print(
+            f"windows out of focus (edge blur > {FOCUS_MAX_UM:g} µm), left out: {c['rejected']} of "
+            f"{c['windows']}; edge blur median {np.nanmedian(b):.2f} µm, range "
+            f"{np.nanmin(b):.2f}-{np.nanmax(b):.2f} ({int(np.isnan(b).sum())} not judged)"
+            if np.isfinite(b).any() else f"windows left out: {c['rejected']} of {c['windows']}"
+        )
     print(f"large somata (>= 25 µm): recall {f('tp_r', 'n_true')}, precision {f('tp_p', 'n_det')}")
     print(f"giant somata (>= 40 µm): recall {f('g_tp_r', 'g_true')}, precision {f('g_tp_p', 'g_det')}")
     print(f"Betz cells of 4a/4p (drawn >= 25 µm) found as large: {f('b_tp', 'b_true')}")
@@ -673,6 +724,18 @@ def main() -> None:
     )
     ap.add_argument("--cell-windows", type=int, default=0, help="windows per brain")
     ap.add_argument("--cell-brains", type=int, nargs="+", default=[224])
+    ap.add_argument(
+        "--cell-blur", type=float, default=0.0,
+        help="µm: blur each cell window's transmitted light (Gaussian SD) before detection",
+    )
+    ap.add_argument(
+        "--cell-defocus", type=float, default=0.0,
+        help="µm: blur each cell window's transmitted light with a defocus disc of this radius",
+    )
+    ap.add_argument(
+        "--ignore-focus", action="store_true",
+        help="score out-of-focus cell windows too (the readout leaves them out)",
+    )
     ap.add_argument(
         "--cell-cache", default=None,
         help="folder: keep each brain's rendered cell windows there (pickled, keyed by the "
@@ -723,7 +786,9 @@ def main() -> None:
         records: list[dict] | None = [] if args.save_large else None
         for seed in args.cell_brains:
             windows, glass = cached_cell_windows(seed, args.cell_windows, rng, args.cell_cache)
-            c = score_cell_windows(seed, windows, glass, records=records)
+            c = score_cell_windows(seed, windows, glass, records=records,
+                                   blur_sd_um=args.cell_blur, disc_um=args.cell_defocus,
+                                   focus_check=not args.ignore_focus)
             for k, v in c.items():
                 if k == "per_layer":
                     pl = total.setdefault(k, {n: [0, 0] for n in v})
@@ -731,7 +796,7 @@ def main() -> None:
                         pl[n][0] += a
                         pl[n][1] += b
                 else:
-                    total[k] = total.get(k, 0) + v if k != "ratios" else total.get(k, []) + v
+                    total[k] = total.get(k, 0) + v if k not in ("ratios", "blurs") else total.get(k, []) + v
         report_cell_windows(total)
         if records is not None:
             write_records(args.save_large, records)

@@ -44,11 +44,17 @@ area decides, as two overlapping small somata read as long as a large pyramid lo
 they have its area); giant ones (large and :data:`GIANT_UM` long on that scale, the
 Betz/Meynert class) are reported as well. Only a band of :data:`BAND_UM` µm around each traverse is read, in windows of at
 most :data:`WINDOW_UM` µm, never the whole region.
+
+A window out of focus (a missed focus point, a fold) loses and merges somata and grows
+them past what the edge correction absorbs: its edge blur (:func:`_edge_blur`, the
+Gaussian SD whose step has its somata's steepest light gradients for their contrast) above
+:data:`FOCUS_MAX_UM` µm leaves it out (:attr:`CellStats.blurred`; the readout says so and
+shows no cell statistics when most windows are out of focus).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -84,6 +90,21 @@ PEAK_QUANTILE = 0.8
 #: SD s crosses the two z s apart (z <= 0.7 for most somata: s up to ~3 µm, optics plus
 #: the 1 µm smoothing); further out lie touching neighbours and neuropil
 EDGE_UM = 2.0
+#: a window whose edge blur (:func:`_edge_blur`, µm: the Gaussian SD of the light at its
+#: somata's edges, optics and the detection's 1 µm smoothing together) exceeds this is out
+#: of focus: its somata merge and vanish and its sizes outgrow the edge correction. On the
+#: development windows (224/226, 227-230; scanner blur 0.8-1.5 µm) sharp windows read
+#: 0.33-1.42, defocused by a Gaussian of SD 1 µm up to 1.51, SD 2 µm 0.78-1.90 (densities
+#: 19-36 % low), SD 3 µm 1.55-2.24 (densities 35-48 % low, large precision 0.66-0.71): the
+#: estimate reads about the blur up to ~1.5 µm and less than it beyond (a finite soma's
+#: gradient falls faster than a step's), so it is a lower bound there
+FOCUS_MAX_UM = 1.5
+#: somata at least this equivalent diameter (µm) ...
+FOCUS_SOMA_UM = 8.0
+#: ... and this light contrast to the neuropil (share of the glass) judge the edge blur
+FOCUS_CONTRAST = 0.1
+#: fewest such somata to judge a window's focus
+FOCUS_MIN_SOMATA = 5
 #: directions over which a soma's greatest extent (its length) is sought
 N_DIRECTIONS = 16
 #: a compact soma's equivalent diameter is at least this share of its length
@@ -114,6 +135,15 @@ class Somata:
     diam_um: np.ndarray
     length_um: np.ndarray
     edge_um: np.ndarray
+    #: the window's edge blur (µm, Gaussian SD of the light at the somata's edges, optics
+    #: and the 1 µm smoothing together; :func:`_edge_blur`); NaN when too few somata
+    blur_um: float = float("nan")
+
+    @property
+    def in_focus(self) -> bool:
+        """False when the window's edge blur exceeds :data:`FOCUS_MAX_UM` (its sizes and
+        counts are then wrong; NaN, too few somata to judge, counts as in focus)."""
+        return not (self.blur_um > FOCUS_MAX_UM)
 
 
 def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
@@ -142,9 +172,9 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
-    diam, length, com, shift = _sizes(fine, bg, near, lab, pixel_um)
+    diam, length, com, shift, blur = _sizes(fine, bg, near, lab, pixel_um, light=img / glass)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], blur)
 
 
 def _coarse_split(
@@ -176,7 +206,7 @@ def _keep_whole(
     if whole:
         keep = np.ones(int(coarse.max()) + 1, bool)
     else:
-        c_diam, c_len, _, _ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
+        c_diam, c_len, _, _, _ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
         keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
     keep[0] = False
     if not keep[coarse].any():
@@ -229,7 +259,7 @@ def _pale_somata(
     if not cand.any():
         return out
     # all segments compete for the pixels their regions grow into
-    d, length, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
+    d, length, _, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
     ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & (d >= COMPACT * length)])
     out = np.where(ok[seg], seg, 0)
     return np.unique(out, return_inverse=True)[1].reshape(out.shape).astype(np.int32)
@@ -341,6 +371,7 @@ def _sizes(
     lab: np.ndarray,
     pixel_um: float,
     edge: bool = True,
+    light: np.ndarray | None = None,
 ):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
     mass (px), and by how much (µm) the diameter and length were lengthened to the
@@ -399,7 +430,10 @@ def _sizes(
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
-    return diam, length, com, shift
+    blur = float("nan")
+    if light is not None:
+        blur = _edge_blur(light, base, peak, grow, diam, pixel_um)
+    return diam, length, com, shift, blur
 
 
 def _edge_shift(
@@ -436,6 +470,44 @@ def _edge_shift(
     ok = (z > 0.05) & (diam_um >= WHOLE_UM / 2) & (gain > 0)
     s_um = float(np.median(gain[ok] / z[ok])) if ok.any() else 0.0
     return 2 * s_um * z
+
+
+def _edge_blur(
+    light: np.ndarray,
+    base: np.ndarray,
+    peak: np.ndarray,
+    grow: np.ndarray,
+    diam_um: np.ndarray,
+    pixel_um: float,
+) -> float:
+    """The window's edge blur (µm): the Gaussian SD of a blurred step that has its somata's
+    steepest light gradients, the median over its somata at least :data:`FOCUS_SOMA_UM` µm
+    across with a light contrast of at least :data:`FOCUS_CONTRAST`; NaN with fewer than
+    :data:`FOCUS_MIN_SOMATA` of them.
+
+    ``light`` is the transmitted light (over the glass), smoothed here over the 1 µm of the
+    detection; ``base`` and ``peak`` each label's neuropil and body optical density, so its
+    light contrast is C = exp(-base) - exp(-peak); ``grow`` the labels' grown regions. A
+    step of contrast C blurred with SD s has its steepest gradient C / (sqrt(2 pi) s) at the
+    edge; a central difference over one pixel h on each side reads (2 Phi(h / s) - 1) C /
+    (2 h) there, inverted here. The steepest gradient is sought on each region and one
+    pixel around it (the edge lies at the half-light level, at or just outside the region).
+    Optics blur light, so the estimate is taken on the light, not the optical density."""
+    n = len(diam_um)
+    sm = max(0.5, 1.0 / pixel_um)
+    lf = ndi.gaussian_filter(np.asarray(light, dtype=np.float64), sm)
+    gy, gx = np.gradient(lf, pixel_um)
+    grad = np.hypot(gy, gx)
+    ext = np.where(grow > 0, grow, ndi.grey_dilation(grow, size=3))
+    g = np.asarray(ndi.maximum(grad, ext, np.arange(1, n + 1)), dtype=np.float64)
+    c = np.exp(-base[1:]) - np.exp(-np.maximum(peak[1:], base[1:]))
+    ok = (diam_um >= FOCUS_SOMA_UM) & (c >= FOCUS_CONTRAST) & (g > 0)
+    if ok.sum() < FOCUS_MIN_SOMATA:
+        return float("nan")
+    h = pixel_um
+    r = np.clip(2 * h * g[ok] / c[ok], 1e-6, 1 - 1e-9)
+    s = h / ndtri((1 + r) / 2)
+    return float(np.median(s))
 
 
 def half_contrast_od(background_od: np.ndarray, body_od: np.ndarray) -> np.ndarray:
@@ -558,6 +630,14 @@ class CellStats:
     #: the least length (µm, to the half-light edge) counted as a large pyramid here
     #: (:func:`large_threshold_um`)
     large_min_um: float = LARGE_PYRAMID_UM
+    #: windows read along the traverses
+    n_windows: int = 0
+    #: windows left out as out of focus (:attr:`Somata.in_focus`): ``(edge blur µm, y µm,
+    #: x µm)`` of each (its centre); their somata are not counted anywhere
+    blurred: list = field(default_factory=list)
+    #: with windows left out: the depth spans the counted windows cover, ``(traverse length
+    #: mm, top, bottom)`` in relative depth, so densities divide by the area read
+    covered: list = field(default_factory=list)
 
     @property
     def giant_min_um(self) -> float:
@@ -578,6 +658,13 @@ class CellStats:
         if not (bottom > top) or not np.isfinite(self.traverse_mm) or self.traverse_mm <= 0:
             return float("nan")
         n = int(np.sum((self.depth_of_cell >= top) & (self.depth_of_cell < bottom)))
+        if self.blurred:
+            span = sum(
+                ln * max(0.0, min(bottom, b) - max(top, a)) for ln, a, b in self.covered
+            )
+            if span <= 0:
+                return float("nan")
+            return n / (span * BAND_UM / 1000.0)
         area_mm2 = self.traverse_mm * (bottom - top) * BAND_UM / 1000.0
         return n / area_mm2
 
@@ -599,6 +686,10 @@ class CellStats:
             "large_pyramid_lengths_um": [_r(v) for v in self.large_diam_um],
             "large_pyramid_depths": [round(float(v), 3) for v in self.large_depth],
             "band_mm": round(self.band_mm, 3),
+            "windows": int(self.n_windows),
+            "windows_out_of_focus": [
+                {"edge_blur_um": _r(b), "y_um": _r(y), "x_um": _r(x)} for b, y, x in self.blurred
+            ],
         }
 
 
@@ -615,6 +706,7 @@ def cells_along(
     windows."""
     found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
+    n_windows, blurred, covered = 0, [], []
     for path in paths_um:
         seg = np.hypot(*np.diff(path, axis=0).T)
         length = float(seg.sum())
@@ -633,6 +725,14 @@ def cells_along(
                 cancel()
             img = read(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], pixel_um)
             som = detect_somata(img, pixel_um, glass)
+            n_windows += 1
+            if not som.in_focus:
+                # blurred beyond the edge correction: somata merge and vanish, sizes grow
+                mid = (lo + hi) / 2
+                blurred.append((som.blur_um, float(mid[0]), float(mid[1])))
+                continue
+            covered.append((length / 1000.0, a * 2.0 / max(length, 1e-9),
+                            min(1.0, b * 2.0 / max(length, 1e-9))))
             if len(som.diam_um) == 0:
                 continue
             yx = som.yx_um + lo
@@ -653,6 +753,14 @@ def cells_along(
     # each bin of a traverse covers length/n_bins µm of depth times the band width
     bin_area_mm2 = sum(lengths) / n_bins * BAND_UM * 1e-6
     dens = counts / max(bin_area_mm2, 1e-12)
+    if blurred:
+        # only the windows in focus were read: each bin over the band area they cover
+        read_mm = np.array([
+            sum(ln * max(0.0, min(hi_, b) - max(lo_, a)) for ln, a, b in covered)
+            for lo_, hi_ in zip(edges[:-1], edges[1:])
+        ])
+        dens = np.where(read_mm > 0, counts / np.maximum(read_mm * BAND_UM / 1000.0, 1e-12), np.nan)
+        band_mm *= sum(ln * (b - a) for ln, a, b in covered) / max(sum(lengths) / 1000.0, 1e-12)
     threshold = large_threshold_um(length, shift)
     large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
@@ -668,4 +776,7 @@ def cells_along(
         pixel_um,
         sum(lengths) / 1000.0,
         threshold,
+        n_windows,
+        blurred,
+        covered if blurred else [],
     )
