@@ -130,3 +130,6 @@ def test_readout_of_a_region_out_of_focus_shows_no_cell_statistics():
     assert len(why) == 1 and "not shown" in why[0]
     assert r.special_support() == frozenset()
     assert r.to_dict()["cells"] is None
+    # the columns' somata are as blurred: no columnar organisation is read either
+    assert r.columns is None
+    assert any(s.startswith("columnar organisation: not read") for s in r.reasons)

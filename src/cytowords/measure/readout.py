@@ -775,6 +775,7 @@ def measure_roi(
         )
     elif cells == "auto" and not want:
         reasons.append(f"cells: not measured at {sizes[0]:g} µm/px (<= {CELL_MAX_PX_UM:g} needed)")
+    blurred = False  # most cell windows out of focus: the columns' somata would be too
     if want:
         pick = np.unique(np.linspace(0, len(trs) - 1, min(CELL_TRAVERSES, len(trs))).round())
         paths = [out.traverses_um[int(i)] for i in pick]
@@ -785,11 +786,16 @@ def measure_roi(
             reasons.append(why)
         if out.cells.blurred and 2 * len(out.cells.blurred) > out.cells.n_windows:
             out.cells = None  # most of the region out of focus: no density, no large pyramids
+            blurred = True
         else:
             civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)
             out.layers = with_cell_iv(out.layers, civ)
     columns = cells if columns is None else columns
-    if columns and sizes[0] <= COLUMN_MAX_PX_UM * 1.0001:
+    if columns and blurred:
+        reasons.append(
+            "columnar organisation: not read, the region's cell windows are out of focus"
+        )
+    elif columns and sizes[0] <= COLUMN_MAX_PX_UM * 1.0001:
         pick = np.unique(np.linspace(0, len(trs) - 1, min(3, len(trs))).round())
         col_px = sizes[section.level_for(COLUMN_MAX_PX_UM)]
         out.columns = columns_along(
