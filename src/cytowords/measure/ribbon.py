@@ -32,7 +32,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   Where none is found so, a very pale white matter may be cracked all through: narrow
   glass closed in the tissue and lined :data:`CRACK_LINING_UM` away by tissue as pale as
   the slide's white matter (:func:`_wm_cracks`) does not count for layer I's reach when
-  the white matter then found lines it.
+  the white matter then found lines it; nor, where that finds none either, does a crack
+  along the grey/white border (:func:`_border_cracks`: one bank as pale as white matter
+  :data:`CRACK_LINING_UM` and :data:`CRACK_DEEP_UM` away, the other cortex) when the white
+  matter then found lines its white bank.
   With the slide's typical white and grey matter (:func:`.slide.slide_matter`), a part
   whose median density lies nearer the slide's grey than its white matter is no white
   matter but a pale layer of a thick cortex (paler than the dense layers beside it in the
@@ -657,7 +660,8 @@ def _white_matter(
     """White matter (:func:`_white_matter_from`), and where none is found, white matter
     cracked all through: glass that is a crack in it (:func:`_wm_cracks`, a closed
     narrow glass inside the tissue) does not count for layer I's reach when the white
-    matter found without it lines most of it (:func:`_lined_by`); otherwise none."""
+    matter found without it lines most of it (:func:`_lined_by`); where that finds none,
+    a crack along the grey/white border (:func:`_white_matter_border`); otherwise none."""
     found = _white_matter_from(density, tissue, glass, glass, pixel_um, matter)
     if found[0].any() or matter is None or not glass.any():
         return found
