@@ -32,7 +32,10 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   Where none is found so, a very pale white matter may be cracked all through: narrow
   glass closed in the tissue and lined :data:`CRACK_LINING_UM` away by tissue as pale as
   the slide's white matter (:func:`_wm_cracks`) does not count for layer I's reach when
-  the white matter then found lines it.
+  the white matter then found lines it; nor, where that finds none either, does a crack
+  along the grey/white border (:func:`_border_cracks`: one bank as pale as white matter
+  :data:`CRACK_LINING_UM` and :data:`CRACK_DEEP_UM` away, the other cortex) when the white
+  matter then found lines its white bank.
   With the slide's typical white and grey matter (:func:`.slide.slide_matter`), a part
   whose median density lies nearer the slide's grey than its white matter is no white
   matter but a pale layer of a thick cortex (paler than the dense layers beside it in the
@@ -117,6 +120,10 @@ WM_LIKE_SHARE = 0.25
 #: pale as white matter; beneath a pia, even at a narrow sulcus whose banks almost touch,
 #: the denser layers II-III lie there (beyond a pale layer I)
 CRACK_LINING_UM = (150.0, 300.0)
+#: a crack along the grey/white border (:func:`_border_cracks`): its white-matter bank is still
+#: as pale as white matter this far (µm) from it, beyond layer I's reach
+#: (:data:`LAYER_I_MAX_UM`); a bank of pale layer I has the dense cortex under it there
+CRACK_DEEP_UM = (400.0, 600.0)
 #: a corner of white matter (the small palest part that the corner rule of
 #: :func:`_white_matter` takes) lies at the window's edge, beyond the cortex: the window's
 #: edge makes at least this share of its outline (edge and grey-matter border; a quarter
@@ -653,27 +660,58 @@ def _white_matter(
     """White matter (:func:`_white_matter_from`), and where none is found, white matter
     cracked all through: glass that is a crack in it (:func:`_wm_cracks`, a closed
     narrow glass inside the tissue) does not count for layer I's reach when the white
-    matter found without it lines most of it (:func:`_lined_by`); otherwise none."""
+    matter found without it lines most of it (:func:`_lined_by`); where that finds none,
+    a crack along the grey/white border (:func:`_white_matter_border`); otherwise none."""
     found = _white_matter_from(density, tissue, glass, glass, pixel_um, matter)
     if found[0].any() or matter is None or not glass.any():
         return found
     cracks = _wm_cracks(tissue, glass, density, matter, pixel_um)
     if not cracks.any():
-        return found
+        return _white_matter_border(density, tissue, glass, pixel_um, matter, found)
     # a crack lies inside the white matter: the white matter found without it lines it
     # (a closed sulcus or a hole in a pale cortex is lined by its layer I, which the share
     # of the slide's white matter and the cores' own test set aside)
     for _ in range(2):
         got = _white_matter_from(density, tissue, glass, glass & ~cracks, pixel_um, matter)
         if not got[0].any():
-            return found
+            break
         lined = _lined_by(cracks, got[0], tissue, pixel_um)
         if np.array_equal(lined, cracks):
             return got
         cracks = lined
         if not cracks.any():
+            break
+    return _white_matter_border(density, tissue, glass, pixel_um, matter, found)
+
+
+def _white_matter_border(
+    density: np.ndarray,
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    pixel_um: float,
+    matter: tuple[float, float],
+    found: tuple[np.ndarray, float, float, np.ndarray | None],
+) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+    """Where neither main's rule nor the crack rule finds white matter: a crack along the
+    grey/white border (:func:`_border_cracks`, white matter on one bank, cortex on the
+    other) does not count for layer I's reach when the white matter then found lines at
+    least half of its white bank within :data:`LAYER_I_PROBE_UM`; otherwise ``found``."""
+    cracks, white_bank = _border_cracks(tissue, glass, density, matter, pixel_um)
+    if not cracks.any():
+        return found
+    got = _white_matter_from(density, tissue, glass, glass & ~cracks, pixel_um, matter)
+    if not got[0].any():
+        return found
+    lined = _lined_by(cracks, got[0], tissue & white_bank, pixel_um)
+    if not np.array_equal(lined, cracks):
+        if not lined.any():
             return found
-    return found
+        got = _white_matter_from(density, tissue, glass, glass & ~lined, pixel_um, matter)
+        if not got[0].any() or not np.array_equal(
+            _lined_by(lined, got[0], tissue & white_bank, pixel_um), lined
+        ):
+            return found
+    return got
 
 
 def _wm_cracks(
@@ -696,15 +734,9 @@ def _wm_cracks(
       white matter, or along its border with the cortex (white matter on one side), is
       lined by white matter."""
     out = np.zeros(glass.shape, bool)
-    lab, n = ndi.label(glass, structure=np.ones((3, 3), bool))
-    if n == 0:
+    lab, ok = _narrow_closed(tissue, glass, pixel_um)
+    if not ok.any():
         return out
-    ok = np.ones(n + 1, bool)
-    ok[np.unique(lab[ndi.distance_transform_edt(glass) * pixel_um > WM_MIN_RADIUS_UM])] = False
-    beyond = ~tissue & ~glass
-    if beyond.any():
-        ok[np.unique(lab[ndi.binary_dilation(beyond, structure=np.ones((3, 3), bool))])] = False
-    ok[0] = False
     mid = 0.5 * (matter[0] + matter[1])
     lo, hi = CRACK_LINING_UM
     reach = int(np.ceil(hi / pixel_um)) + 1
@@ -720,6 +752,89 @@ def _wm_cracks(
         if ring.any() and float(np.median(density[sl][ring])) <= mid:
             out[sl] |= lab[sl] == k
     return out
+
+
+def _narrow_closed(
+    tissue: np.ndarray, glass: np.ndarray, pixel_um: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``glass`` (8-connected labels) and, per label (index 0 False), whether
+    it is narrow (at most 2 :data:`WM_MIN_RADIUS_UM` wide) and closed in the tissue
+    (touching no pixel beyond the section)."""
+    lab, n = ndi.label(glass, structure=np.ones((3, 3), bool))
+    ok = np.ones(n + 1, bool)
+    if n:
+        ok[np.unique(lab[ndi.distance_transform_edt(glass) * pixel_um > WM_MIN_RADIUS_UM])] = False
+        beyond = ~tissue & ~glass
+        if beyond.any():
+            ok[np.unique(lab[ndi.binary_dilation(beyond, structure=np.ones((3, 3), bool))])] = False
+    ok[0] = False
+    return lab, ok
+
+
+def _border_cracks(
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    density: np.ndarray,
+    matter: tuple[float, float],
+    pixel_um: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Glass that may be a crack along the grey/white border (a subset of ``glass``) and
+    the side of its white-matter bank (tissue within :data:`CRACK_DEEP_UM`'s far end on
+    that side): the parts that are narrow and closed as in :func:`_wm_cracks`, whose two
+    banks (the sides of the part's long axis) differ:
+
+    - one as pale as white matter: its median density both :data:`CRACK_LINING_UM` and
+      :data:`CRACK_DEEP_UM` from the part at most the slide's white/grey mid-point (white
+      matter is thick; a pale layer I, at most :data:`LAYER_I_MAX_UM`, has the dense
+      cortex under it);
+    - the other nearer the slide's grey matter :data:`CRACK_LINING_UM` from it (the
+      cortex)."""
+    out = np.zeros(glass.shape, bool)
+    bank = np.zeros(glass.shape, bool)
+    lab, ok = _narrow_closed(tissue, glass, pixel_um)
+    if not ok.any():
+        return out, bank
+    mid = 0.5 * (matter[0] + matter[1])
+    lo, hi = CRACK_LINING_UM
+    deep_lo, deep_hi = CRACK_DEEP_UM
+    reach = int(np.ceil(deep_hi / pixel_um)) + 1
+    for k, box in enumerate(ndi.find_objects(lab), start=1):
+        if box is None or not ok[k]:
+            continue
+        sl = tuple(
+            slice(max(0, s.start - reach), min(size, s.stop + reach))
+            for s, size in zip(box, glass.shape)
+        )
+        part = lab[sl] == k
+        ys, xs = np.nonzero(part)
+        if ys.size < 3:
+            continue
+        # the part's long axis; each pixel's side: that of its offset from the part's
+        # nearest pixel
+        _, vec = np.linalg.eigh(np.cov(np.stack([ys, xs]).astype(float)))
+        ax = vec[:, -1]
+        d, (iy, ix) = ndi.distance_transform_edt(~part, return_indices=True)
+        d = d * pixel_um
+        yy, xx = np.indices(part.shape)
+        side = np.sign((yy - iy) * ax[1] - (xx - ix) * ax[0])
+        t = tissue[sl]
+        dens = density[sl]
+        near = t & (d > lo) & (d <= hi)
+        deep = t & (d > deep_lo) & (d <= deep_hi)
+        for s in (-1.0, 1.0):
+            a, b = near & (side == s), deep & (side == s)
+            other = near & (side == -s)
+            if not (a.any() and b.any() and other.any()):
+                continue
+            if (
+                float(np.median(dens[a])) <= mid
+                and float(np.median(dens[b])) <= mid
+                and float(np.median(dens[other])) > mid
+            ):
+                out[sl] |= part
+                bank[sl] |= (side == s) & (d <= deep_hi)
+                break
+    return out, bank
 
 
 def _lined_by(
