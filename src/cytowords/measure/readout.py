@@ -39,7 +39,7 @@ from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
 from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
-from .illumination import flatten_window, slide_field
+from .illumination import flatten_window, slide_field, tile_corrected
 from .layers import (
     PIA_EDGE_UM,
     LayerEstimate,
@@ -584,6 +584,14 @@ def measure_roi(
             f"({sw:.0f} × {sh:.0f} µm)"
         )
     reasons: list[str] = []
+    # a stitched mosaic's tile shading: divided out of every level before anything is read
+    section, tiles = tile_corrected(section)
+    if tiles is not None:
+        reasons.append(
+            f"tile shading: the light repeats every {tiles[1]:.0f} × {tiles[0]:.0f} µm "
+            f"(camera tiles stitched without flat-field correction), down to "
+            f"{float(tiles[2].min()):.0%} of a tile's centre; divided out"
+        )
     if ya < 0 or xa < 0 or yb > sh or xb > sw:
         reasons.append("the ROI crosses the section edge; the part outside is not measured")
     sizes = [float(s) for s in section.pixel_size_um]
