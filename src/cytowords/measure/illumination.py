@@ -40,6 +40,10 @@ each window by it (times the brightest glass level) and takes the slide's glass 
 tissue levels (:func:`.slide.slide_reference`'s rule) from the corrected coarse level.
 Only the profile window is corrected: the grain (4 µm/px) and the somata (2 µm/px) are
 read against the brightest glass.
+
+A stitched mosaic's *tile shading* (each camera tile vignetted, repeating on the tiles'
+pitch) is too fine for that field; it is found from its repeat and divided out of every
+level first (:func:`tile_corrected`, steps in the comment above it).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Steps (each at the resolution it needs, reading only the region's window):
 
+0. a stitched mosaic's tile shading (vignetted camera tiles repeating across the slide),
+   where the slide shows one, divided out of every level (:func:`.illumination.tile_corrected`);
 1. the region's bounding window plus a margin, at a profile resolution from the region's
    size (:func:`profile_pixel_um`: 5-20 µm/px, snapped to a pyramid level when one is
    close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
