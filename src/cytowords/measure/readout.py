@@ -35,7 +35,7 @@ from scipy import ndimage as ndi
 
 from ..jobs import Cancelled, is_cancelled
 from ..regions.roi import ring_area
-from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, FOCUS_MAX_UM, CellStats, cells_along
+from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, CellStats, cells_along
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
 from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
@@ -488,25 +488,6 @@ def _borders_sentence(lay: LayerEstimate) -> str:
     return text + "."
 
 
-def _focus_reason(c: CellStats) -> str:
-    """The line for ``not_measured`` about cell windows out of focus (their edge blur
-    above :data:`~.cells.FOCUS_MAX_UM` µm), "" when none: most of them out of focus, the
-    region's cell statistics are not shown; else those windows were left out."""
-    if not c.blurred:
-        return ""
-    blur = min(b for b, _, _ in c.blurred)
-    at = "; ".join(f"{y / 1000:.2f}, {x / 1000:.2f}" for _, y, x in c.blurred[:3])
-    more = f" and {len(c.blurred) - 3} more" if len(c.blurred) > 3 else ""
-    head = (
-        f"cell statistics: out of focus (edge blur about {blur:.1f} µm or more; soma counts "
-        f"and sizes hold to {FOCUS_MAX_UM:g} µm) in {len(c.blurred)} of {c.n_windows} "
-        f"windows (centres y, x mm: {at}{more})"
-    )
-    if 2 * len(c.blurred) > c.n_windows:
-        return head + "; not shown (no density, sizes or large pyramids)"
-    return head + "; those windows left out"
-
-
 def _cell_iv_sentence(cortex_type: str) -> str:
     """What the somata and the profile between layers III and V show when both show a
     layer IV (``koniocortex`` or ``granular``)."""
@@ -775,27 +756,15 @@ def measure_roi(
         )
     elif cells == "auto" and not want:
         reasons.append(f"cells: not measured at {sizes[0]:g} µm/px (<= {CELL_MAX_PX_UM:g} needed)")
-    blurred = False  # most cell windows out of focus: the columns' somata would be too
     if want:
         pick = np.unique(np.linspace(0, len(trs) - 1, min(CELL_TRAVERSES, len(trs))).round())
         paths = [out.traverses_um[int(i)] for i in pick]
         cell_px = sizes[section.level_for(CELL_MAX_PX_UM)]
         out.cells = cells_along(section.read_window, paths, glass, cell_px, cancel=check)
-        why = _focus_reason(out.cells)
-        if why:
-            reasons.append(why)
-        if out.cells.blurred and 2 * len(out.cells.blurred) > out.cells.n_windows:
-            out.cells = None  # most of the region out of focus: no density, no large pyramids
-            blurred = True
-        else:
-            civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)
-            out.layers = with_cell_iv(out.layers, civ)
+        civ = iv_from_cells(out.cells.depth_of_cell, out.cells.diam_um)
+        out.layers = with_cell_iv(out.layers, civ)
     columns = cells if columns is None else columns
-    if columns and blurred:
-        reasons.append(
-            "columnar organisation: not read, the region's cell windows are out of focus"
-        )
-    elif columns and sizes[0] <= COLUMN_MAX_PX_UM * 1.0001:
+    if columns and sizes[0] <= COLUMN_MAX_PX_UM * 1.0001:
         pick = np.unique(np.linspace(0, len(trs) - 1, min(3, len(trs))).round())
         col_px = sizes[section.level_for(COLUMN_MAX_PX_UM)]
         out.columns = columns_along(
