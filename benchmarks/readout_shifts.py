@@ -35,7 +35,19 @@ wrapped in memory (the same pyramid ``open_section`` derives):
   mixes with the tissue beside it);
 - ``soft contrast``: ``a`` raised to 0.6 relative to the tissue's median OD: the opposite
   regime, as on real sections, where white matter is closer to the grey matter than on
-  ours (white/grey OD ratio r becomes r^0.6; layer I and pale glass noise darker too).
+  ours (white/grey OD ratio r becomes r^0.6; layer I and pale glass noise darker too);
+- ``tiles W mm, D %`` (and ``..., blended``): a widefield mosaic stitched without
+  flat-field correction. Square camera tiles ``W`` mm wide overlap their neighbours by
+  :data:`TILE_OVERLAP` of ``W`` (pitch ``P = W (1 - overlap)``, the grid's origin at the
+  scan's top-left corner); each tile's light is vignetted radially as cos^4:
+  ``v(r) = (1 + (r / f)^2)^-2`` about the tile's centre, ``f`` set so that the tile's
+  corners get ``1 - D/100`` of its centre's light. Naive stitching (each tile written over
+  the one before, Fiji's *overwrite*): a pixel takes the last tile covering it, the first
+  ``P`` of that tile along x and y, so the light drops to the tile's corner level at each
+  seam (a step each ``P``); ``blended``: across each overlap the two tiles' light mixes
+  linearly (Fiji's *linear blending*), no step. The light multiplies the transmitted light
+  (glass and tissue alike) on the finest level, before the pyramid (the pattern is in µm,
+  the same whatever level is read).
 
 Per shift: ROIs measured (and why not), the thickness's relative change against the clean
 reading (median, 90th percentile over the ROIs measured in both) and its relative error
@@ -76,11 +88,50 @@ MERKER_POWER = 1.8
 #: soft-contrast exponent on the optical density (white matter closer to the grey matter)
 SOFT_POWER = 0.6
 
+#: the camera tiles' overlap, a share of the tile's width (the ``tiles`` shifts)
+TILE_OVERLAP = 0.1
+
 SHIFTS = (
     "clean", "gamma 0.6", "gamma 1.6", "stain x0.5", "stain x1.6", "gradient", "glass 0.8",
     "stray light", "blur 1 px", "blur 2 px", "JPEG 50", "noise", "12-bit", "RGB cresyl",
     "RGB cresyl JPEG 75", "Merker-like", "Merker-like + blur 1 px", "soft contrast",
+    "tiles 1 mm, 15 %", "tiles 0.5 mm, 10 %", "tiles 1 mm, 15 %, blended",
 )
+
+
+def _tile_axis(n: int, px: float, width_um: float, blended: bool):
+    """Along one axis of ``n`` pixels (``px`` µm/px): per pixel, the position (µm from the
+    tile's centre) in the last tile covering it and in the one before, and the weight of
+    the last (1 when naive, rising linearly across the overlap when ``blended``)."""
+    pitch = width_um * (1 - TILE_OVERLAP)
+    x = (np.arange(n) + 0.5) * px
+    k = np.floor(x / pitch)
+    u1 = x - k * pitch  # in [0, pitch): the last tile's first part
+    u0 = u1 + pitch  # the tile before, where it still covers (u0 < width)
+    w1 = np.ones(n)
+    if blended:
+        over = (u1 < width_um - pitch) & (k > 0)
+        w1[over] = u1[over] / (width_um - pitch)
+    return u1 - width_um / 2, u0 - width_um / 2, w1
+
+
+def tile_light(shape: tuple[int, int], px: float, width_um: float, corner: float,
+               blended: bool) -> np.ndarray:
+    """The light (share of a tile centre's) of a mosaic of vignetted tiles (see the
+    ``tiles`` shifts): ``corner`` the share at a tile's corner."""
+    half_diag2 = 2 * (width_um / 2) ** 2
+    f2 = half_diag2 / (corner ** -0.5 - 1)
+    ay1, ay0, wy = _tile_axis(shape[0], px, width_um, blended)
+    ax1, ax0, wx = _tile_axis(shape[1], px, width_um, blended)
+    out = np.zeros(shape, np.float32)
+    for ay, wya in ((ay1, wy), (ay0, 1 - wy)):
+        for ax, wxb in ((ax1, wx), (ax0, 1 - wx)):
+            w = np.outer(wya, wxb)
+            if not w.any():
+                continue
+            r2 = ay[:, None] ** 2 + ax[None, :] ** 2
+            out += (w / (1 + r2 / f2) ** 2).astype(np.float32)
+    return out
 
 
 def finest_level(seed: int, finest_um: float) -> np.ndarray:
@@ -99,8 +150,8 @@ def _od(t: np.ndarray, g: float) -> np.ndarray:
     return np.maximum(-np.log10(np.maximum(t, 1e-4) / g), 0.0)
 
 
-def shifted(name: str, base: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
-    """``(kind, data)`` of shift ``name`` applied to ``base`` (uint8): ``kind`` is
+def shifted(name: str, base: np.ndarray, seed: int, px: float = 16.0) -> tuple[str, np.ndarray]:
+    """``(kind, data)`` of shift ``name`` applied to ``base`` (uint8, ``px`` µm/px): ``kind`` is
     ``zarr`` (grey, any dtype), ``tiff`` (RGB), ``jpeg`` (grey or RGB)."""
     from scipy import ndimage as ndi
 
@@ -136,6 +187,11 @@ def shifted(name: str, base: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
         _, merker = shifted("Merker-like", base, seed)
         sd = float(name.split()[-2])
         return "zarr", _u8(ndi.gaussian_filter(merker.astype(np.float32) / 255.0, sd))
+    if name.startswith("tiles"):
+        parts = [p.strip() for p in name[len("tiles"):].split(",")]
+        width_um = float(parts[0].split()[0]) * 1000.0
+        corner = 1 - float(parts[1].split()[0]) / 100.0
+        return "zarr", _u8(t * tile_light(t.shape, px, width_um, corner, "blended" in parts))
     if name in ("Merker-like", "soft contrast"):
         a = _od(t, g)
         from skimage.filters import threshold_otsu
@@ -272,7 +328,7 @@ def main() -> None:
             _slide._MATTER_CACHE.clear()
             section = None
             if name != "gradient":
-                kind, data = shifted(name, base, seed)
+                kind, data = shifted(name, base, seed, px)
                 section = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}")
                 del data
             for i, (v, tr) in enumerate(rois):
