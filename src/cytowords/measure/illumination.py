@@ -40,6 +40,10 @@ each window by it (times the brightest glass level) and takes the slide's glass 
 tissue levels (:func:`.slide.slide_reference`'s rule) from the corrected coarse level.
 Only the profile window is corrected: the grain (4 µm/px) and the somata (2 µm/px) are
 read against the brightest glass.
+
+A stitched mosaic's *tile shading* (each camera tile vignetted, repeating on the tiles'
+pitch) is too fine for that field; it is found from its repeat and divided out of every
+level first (:func:`tile_corrected`, steps in the comment above it).
 """
 
 from __future__ import annotations
@@ -290,3 +294,210 @@ def flatten_window(
     grid = np.stack(np.meshgrid(ys, xs, indexing="ij"))
     fy = ndi.map_coordinates(lf, grid, order=1, mode="nearest")
     return (img * (glass / fy)).astype(img.dtype, copy=False)
+
+
+# --- tile shading: a stitched mosaic of vignetted camera tiles -------------------------
+#
+# A widefield scan stitched from camera tiles without flat-field correction repeats each
+# tile's vignetting (dimmer towards its corners) on a grid of the tiles' pitch, with a
+# seam where one tile meets the next. The smooth field above does not follow it (2 mm
+# Gaussian on 100 µm pixels); the pattern is found and divided out before anything else
+# is read (:func:`tile_corrected`):
+#
+# 1. *Period*: on a level of about :data:`TILE_LEVEL_UM` µm/px, each column's (row's)
+#    :data:`TILE_PROFILE_PCT` th percentile of the log intensity (the brightest glass along
+#    it, or the palest tissue where it holds none), less its trend over
+#    :data:`TILE_TREND_UM`, folded at each candidate period (:data:`TILE_MIN_UM` to
+#    :data:`TILE_MAX_UM`, at least :data:`TILE_MIN_REPEATS` repeats seen): the share of
+#    the profile's variance its fold explains; the period that explains most (the
+#    shortest within 10 % of it, not a multiple), refined. Kept on each axis only when
+#    the fold explains at least :data:`TILE_MIN_R2` of the variance and its range exceeds
+#    :data:`MIN_VARIATION` (an evenly lit slide, whose glass is flat, gives neither; the
+#    cortex's own repeats, columns or folds, are not in the glass's brightest pixels).
+# 2. *Flat field* (BaSiC-like): every pixel's position within its tile (its phase at both
+#    periods) in bins of about a pixel; per bin, the :data:`TILE_FLAT_PCT` th percentile
+#    of the log intensity over the slide. The tissue is not periodic at the tiles' pitch,
+#    so every bin sees the same mix of glass and tissue and its percentile differs from
+#    another's by the light alone. Relative to the brightest bins (their 95th percentile),
+#    at most 1.
+# 3. Every level is divided by that light (averaged over each pixel's footprint) lazily;
+#    the readout's notes say so.
+
+#: the tile pattern is found on the coarsest level at most this fine (µm/px) ...
+TILE_LEVEL_UM = 16.0
+#: ... or, where the finest level is coarser, on it when it is at most this coarse
+TILE_LEVEL_MAX_UM = 40.0
+#: tiles' pitch sought (µm)
+TILE_MIN_UM, TILE_MAX_UM = 200.0, 3000.0
+#: at least this many repeats of the pitch along the axis
+TILE_MIN_REPEATS = 4
+#: each column's / row's percentile of the log intensity that profiles the light
+TILE_PROFILE_PCT = 99.0
+#: the profile's trend: a Gaussian of this SD (µm), subtracted
+TILE_TREND_UM = 5000.0
+#: the fold at the pitch explains at least this share of the profile's variance
+TILE_MIN_R2 = 0.5
+#: per within-tile position, this percentile of the log intensity over the slide
+TILE_FLAT_PCT = 90.0
+#: at most this many px per side of the level are read
+TILE_MAX_PX = 8192
+
+_TILE_CACHE: dict[str, tuple | None] = {}
+
+
+def _fold(r: np.ndarray, phase: np.ndarray, nb: int) -> np.ndarray:
+    """Per pixel of ``r``, the mean of ``r`` over the pixels of its phase bin (``phase`` in
+    [0, 1), ``nb`` bins)."""
+    b = np.minimum((phase * nb).astype(np.int64), nb - 1)
+    s = np.bincount(b, r, nb)
+    n = np.bincount(b, None, nb)
+    m = np.where(n > 0, s / np.maximum(n, 1), 0.0)
+    return m[b]
+
+
+def _explained(r: np.ndarray, period_px: float) -> float:
+    nb = int(max(4, min(64, round(period_px))))
+    x = np.arange(r.size) + 0.5
+    f = _fold(r, (x / period_px) % 1.0, nb)
+    return 1.0 - float(np.mean((r - f) ** 2)) / max(float(np.mean(r**2)), 1e-12)
+
+
+def tile_period(profile: np.ndarray, pixel_um: float) -> float | None:
+    """The tiles' pitch (µm) in a light profile (log intensity along one axis,
+    ``pixel_um`` µm/px; NaN where nothing was read), or None when it shows none
+    (step 1 of the tile shading)."""
+    p = np.asarray(profile, dtype=np.float64)
+    ok = np.isfinite(p)
+    if ok.sum() < 32:
+        return None
+    fill = np.where(ok, p, np.interp(np.arange(p.size), np.flatnonzero(ok), p[ok]))
+    trend = ndi.gaussian_filter1d(fill, TILE_TREND_UM / pixel_um, mode="reflect")
+    r = fill - trend
+    r = r - np.median(r)
+    lo = max(TILE_MIN_UM / pixel_um, 4.0)
+    hi = min(TILE_MAX_UM / pixel_um, r.size / TILE_MIN_REPEATS)
+    if hi <= lo:
+        return None
+    # candidates a tenth of a repeat over the profile apart (the phase must hold over it)
+    cycles = np.arange(r.size / hi, r.size / lo, 0.1)
+    r2 = np.array([_explained(r, r.size / c) for c in cycles])
+    best = float(r2.max())
+    if best < TILE_MIN_R2:
+        return None
+    # the shortest period explaining nearly as much (a multiple of the pitch explains as
+    # much as the pitch): the most cycles
+    i = int(np.flatnonzero(r2 >= 0.9 * best)[-1])
+    j = max(0, i - 2) + int(np.argmax(r2[max(0, i - 2) : i + 3]))
+    fine = cycles[j] + np.arange(-0.1, 0.1001, 0.01)
+    rf = np.array([_explained(r, r.size / c) for c in fine])
+    period = float(r.size / fine[int(np.argmax(rf))])
+    nb = int(max(4, min(64, round(period))))
+    fold = _fold(r, ((np.arange(r.size) + 0.5) / period) % 1.0, nb)
+    if float(rf.max()) < TILE_MIN_R2 or np.ptp(fold) <= -np.log(1 - MIN_VARIATION):
+        return None
+    return period * pixel_um
+
+
+def tile_field_from(img: np.ndarray, pixel_um: float) -> tuple | None:
+    """``(period_y_um, period_x_um, light)`` of a slide level ``img`` (raw intensities,
+    ``pixel_um`` µm/px): ``light`` ``(nb_y, nb_x)`` the share of the tile centre's light
+    at each within-tile position (bins of the phase at each period), or None when the
+    level shows no tile pattern."""
+    img = np.asarray(img, dtype=np.float64)
+    valid = np.isfinite(img) & (img > 0)
+    if valid.sum() < 1000:
+        return None
+    top = float(np.percentile(img[valid], 99.0))
+    logi = np.where(valid, np.log(np.maximum(img, top * 1e-3)), np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            px_prof = np.nanpercentile(logi, TILE_PROFILE_PCT, axis=0)
+            py_prof = np.nanpercentile(logi, TILE_PROFILE_PCT, axis=1)
+    period_x = tile_period(px_prof, pixel_um)
+    if period_x is None:
+        return None
+    period_y = tile_period(py_prof, pixel_um)
+    if period_y is None:
+        return None
+    nby = int(max(4, min(64, round(period_y / pixel_um))))
+    nbx = int(max(4, min(64, round(period_x / pixel_um))))
+    h, w = img.shape
+    by = np.minimum(((((np.arange(h) + 0.5) * pixel_um) / period_y % 1.0) * nby).astype(np.int64), nby - 1)
+    bx = np.minimum(((((np.arange(w) + 0.5) * pixel_um) / period_x % 1.0) * nbx).astype(np.int64), nbx - 1)
+    b = (by[:, None] * nbx + bx[None, :])[valid]
+    v = logi[valid]
+    order = np.argsort(b, kind="stable")
+    b, v = b[order], v[order]
+    edges = np.searchsorted(b, np.arange(nby * nbx + 1))
+    flat = np.full(nby * nbx, np.nan)
+    for k in range(nby * nbx):
+        seg = v[edges[k] : edges[k + 1]]
+        if seg.size >= 50:
+            flat[k] = np.percentile(seg, TILE_FLAT_PCT)
+    if not np.isfinite(flat).any():
+        return None
+    flat = np.where(np.isfinite(flat), flat, np.nanmedian(flat))
+    ref = float(np.percentile(flat, 95.0))
+    light = np.minimum(np.exp(flat - ref), 1.0).reshape(nby, nbx)
+    if 1.0 - float(light.min()) <= MIN_VARIATION:
+        return None
+    return period_y, period_x, light
+
+
+def tile_field(levels: list, pixel_size_um: list[float]) -> tuple | None:
+    """The slide's tile shading (:func:`tile_field_from` on its level of about
+    :data:`TILE_LEVEL_UM` µm/px), or None. Cached per dask array name."""
+    key = getattr(levels[-1], "name", None)
+    if key is not None and key in _TILE_CACHE:
+        return _TILE_CACHE[key]
+    sizes = [float(s) for s in pixel_size_um]
+    fine = [i for i, s in enumerate(sizes) if s <= TILE_LEVEL_UM * 1.0001]
+    i = fine[-1] if fine else (0 if sizes[0] <= TILE_LEVEL_MAX_UM else None)
+    out = None
+    if i is not None:
+        img = np.asarray(levels[i][:TILE_MAX_PX, :TILE_MAX_PX], dtype=np.float64)
+        out = tile_field_from(img, sizes[i])
+    if key is not None:
+        _TILE_CACHE[key] = out
+    return out
+
+
+def tile_light(y0_px: int, x0_px: int, shape: tuple[int, int], pixel_um: float, tiles: tuple) -> np.ndarray:
+    """The tile shading's light (float32, ``shape``) over the pixels from ``(y0_px,
+    x0_px)`` of a level of ``pixel_um`` µm/px: each pixel's mean over its footprint."""
+    period_y, period_x, light = tiles
+    nby, nbx = light.shape
+    out = np.zeros(shape, np.float64)
+    ky = int(np.clip(np.ceil(pixel_um / (period_y / nby)), 1, 4))
+    kx = int(np.clip(np.ceil(pixel_um / (period_x / nbx)), 1, 4))
+    for a in range(ky):
+        y = (y0_px + np.arange(shape[0]) + (a + 0.5) / ky) * pixel_um
+        iy = np.minimum(((y / period_y % 1.0) * nby).astype(np.int64), nby - 1)
+        for c in range(kx):
+            x = (x0_px + np.arange(shape[1]) + (c + 0.5) / kx) * pixel_um
+            ix = np.minimum(((x / period_x % 1.0) * nbx).astype(np.int64), nbx - 1)
+            out += light[iy[:, None], ix[None, :]]
+    return (out / (ky * kx)).astype(np.float32)
+
+
+def _divide_block(block: np.ndarray, pixel_um: float, tiles: tuple, block_info=None) -> np.ndarray:
+    (y0, _), (x0, _) = block_info[0]["array-location"]
+    return block.astype(np.float32) / tile_light(y0, x0, block.shape, pixel_um, tiles)
+
+
+def tile_corrected(section):
+    """``section`` with its tile shading (:func:`tile_field`) divided out of every level
+    (lazily; float32), and the shading; ``(section, None)`` as it is when it shows none."""
+    import dataclasses
+
+    tiles = tile_field(section.levels, section.pixel_size_um)
+    if tiles is None:
+        return section, None
+    levels = [
+        lev.map_blocks(_divide_block, float(p), tiles, dtype=np.float32)
+        for lev, p in zip(section.levels, section.pixel_size_um)
+    ]
+    return dataclasses.replace(section, levels=levels), tiles

@@ -2,6 +2,8 @@
 
 Steps (each at the resolution it needs, reading only the region's window):
 
+0. a stitched mosaic's tile shading (vignetted camera tiles repeating across the slide),
+   where the slide shows one, divided out of every level (:func:`.illumination.tile_corrected`);
 1. the region's bounding window plus a margin, at a profile resolution from the region's
    size (:func:`profile_pixel_um`: 5-20 µm/px, snapped to a pyramid level when one is
    close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
@@ -39,7 +41,7 @@ from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, FOCUS_MAX_UM, CellStats, cells_al
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
 from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
-from .illumination import flatten_window, slide_field
+from .illumination import flatten_window, slide_field, tile_corrected
 from .layers import (
     PIA_EDGE_UM,
     LayerEstimate,
@@ -603,6 +605,14 @@ def measure_roi(
             f"({sw:.0f} × {sh:.0f} µm)"
         )
     reasons: list[str] = []
+    # a stitched mosaic's tile shading: divided out of every level before anything is read
+    section, tiles = tile_corrected(section)
+    if tiles is not None:
+        reasons.append(
+            f"tile shading: the light repeats every {tiles[1]:.0f} × {tiles[0]:.0f} µm "
+            f"(camera tiles stitched without flat-field correction), down to "
+            f"{float(tiles[2].min()):.0%} of a tile's centre; divided out"
+        )
     if ya < 0 or xa < 0 or yb > sh or xb > sw:
         reasons.append("the ROI crosses the section edge; the part outside is not measured")
     sizes = [float(s) for s in section.pixel_size_um]
