@@ -323,9 +323,9 @@ def flatten_window(
 # 3. Every level is divided by that light (averaged over each pixel's footprint) lazily;
 #    the readout's notes say so.
 
-#: the tile pattern is found on the coarsest level at most this fine (µm/px) ...
+#: the tile pattern is found on the finest level at least this coarse (µm/px) ...
 TILE_LEVEL_UM = 16.0
-#: ... or, where the finest level is coarser, on it when it is at most this coarse
+#: ... and at most this coarse (else on the coarsest finer level)
 TILE_LEVEL_MAX_UM = 40.0
 #: tiles' pitch sought (µm)
 TILE_MIN_UM, TILE_MAX_UM = 200.0, 3000.0
@@ -454,8 +454,11 @@ def tile_field(levels: list, pixel_size_um: list[float]) -> tuple | None:
     if key is not None and key in _TILE_CACHE:
         return _TILE_CACHE[key]
     sizes = [float(s) for s in pixel_size_um]
-    fine = [i for i, s in enumerate(sizes) if s <= TILE_LEVEL_UM * 1.0001]
-    i = fine[-1] if fine else (0 if sizes[0] <= TILE_LEVEL_MAX_UM else None)
+    # the finest level at least TILE_LEVEL_UM µm/px (at most TILE_LEVEL_MAX_UM), else the
+    # coarsest finer one: a few thousand px a side, never a whole-slide level
+    usable = [i for i, s in enumerate(sizes) if s <= TILE_LEVEL_MAX_UM * 1.0001]
+    coarse = [i for i in usable if sizes[i] >= TILE_LEVEL_UM * 0.9999]
+    i = coarse[0] if coarse else (usable[-1] if usable else None)
     out = None
     if i is not None:
         img = np.asarray(levels[i][:TILE_MAX_PX, :TILE_MAX_PX], dtype=np.float64)
