@@ -17,6 +17,7 @@ import pytest
 from cytowords.measure import ribbon as rb
 from cytowords.measure.ribbon import segment
 from cytowords.measure.slide import slide_matter, slide_reference
+from tests.measure.test_cracked_white_matter import _sulcus_slide
 from tests.support.slides import cortex_block
 
 PX = 16.0
@@ -83,24 +84,7 @@ def _one_sided_sulcus(width_um: float = 200.0, seed: int = 0):
     """``(image uint8, glass mask)``: a sulcus ``width_um`` wide closed in the top cortex
     (from 400 to 1900 µm under the pia), its left bank with a pale layer I 400 µm wide (as
     pale as white matter 150-300 µm from the glass), its right bank with one of 200 µm."""
-    n = int(SIDE / PX)
-    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) * PX
-    edge = np.minimum.reduce(
-        [yy - MARGIN, SIDE - MARGIN - yy, xx - MARGIN, SIDE - MARGIN - xx]
-    )
-    y0, y1 = MARGIN + 400.0, MARGIN + 1900.0
-    d = np.minimum(edge, np.hypot(xx - SIDE / 2, np.clip(yy, y0, y1) - yy) - width_um / 2)
-    rel = d / T
-    layer_i = np.where(xx < SIDE / 2, 0.16, 0.08)
-    lam = 0.4 + 0.6 / (1 + np.exp(-(rel - layer_i) / 0.02))
-    cortex = GREY * lam * (1 + 0.3 * np.exp(-(((rel - 0.5) / 0.1) ** 2)))
-    to_wm = 1 / (1 + np.exp(-(edge - T) / 60.0))
-    rng = np.random.default_rng(seed)
-    wm = WM_SHARE * GREY * np.exp(rng.normal(0, 0.1, d.shape))
-    od = (1 - to_wm) * cortex * np.exp(rng.normal(0, 0.15, d.shape)) + to_wm * wm
-    od = np.where(d < 0, 0.0, od)
-    img = np.clip(230.0 * np.exp(-od) + rng.normal(0, 1, od.shape), 1, 255).astype(np.uint8)
-    return img, d < 0
+    return _sulcus_slide(width_um, 400.0, (0.16, 0.08), seed)
 
 
 def test_sulcus_with_one_wide_pale_layer_i_is_no_border_crack():

@@ -95,12 +95,16 @@ def test_region_over_cracked_white_matter_is_measured():
 
 
 def _sulcus_slide(
-    width_um: float, top_um: float, layer_i: float = 0.08, seed: int = 0
+    width_um: float,
+    top_um: float,
+    layer_i: float | tuple[float, float] = 0.08,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(image uint8, glass mask)``: the block of :func:`cortex_block`'s shading (no cracks)
     with a narrow sulcus of ``width_um`` µm, running down from ``top_um`` µm under the top
     pia to 1900 µm (its own layers around it, a pale layer I of ``layer_i`` of the cortical
-    thickness on each bank); ``top_um`` < 0 opens it onto the glass around the block."""
+    thickness on each bank, or ``(left, right)`` per bank); ``top_um`` < 0 opens it onto the
+    glass around the block."""
     n = int(SIDE / PX)
     yy, xx = (np.mgrid[0:n, 0:n] + 0.5) * PX
     edge = np.minimum.reduce(
@@ -109,6 +113,8 @@ def _sulcus_slide(
     y0, y1 = MARGIN + top_um, MARGIN + 1900.0
     d = np.minimum(edge, np.hypot(xx - SIDE / 2, np.clip(yy, y0, y1) - yy) - width_um / 2)
     rel = d / T
+    if not np.isscalar(layer_i):
+        layer_i = np.where(xx < SIDE / 2, layer_i[0], layer_i[1])
     lam = 0.4 + 0.6 / (1 + np.exp(-(rel - layer_i) / 0.02))
     cortex = GREY * lam * (1 + 0.3 * np.exp(-(((rel - 0.5) / 0.1) ** 2)))
     to_wm = 1 / (1 + np.exp(-(edge - T) / 60.0))

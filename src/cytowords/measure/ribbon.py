@@ -739,14 +739,7 @@ def _wm_cracks(
         return out
     mid = 0.5 * (matter[0] + matter[1])
     lo, hi = CRACK_LINING_UM
-    reach = int(np.ceil(hi / pixel_um)) + 1
-    for k, box in enumerate(ndi.find_objects(lab), start=1):
-        if box is None or not ok[k]:
-            continue
-        sl = tuple(
-            slice(max(0, s.start - reach), min(size, s.stop + reach))
-            for s, size in zip(box, glass.shape)
-        )
+    for k, sl in _part_boxes(lab, ok, int(np.ceil(hi / pixel_um)) + 1):
         d = ndi.distance_transform_edt(lab[sl] != k) * pixel_um
         ring = tissue[sl] & (d > lo) & (d <= hi)
         if ring.any() and float(np.median(density[sl][ring])) <= mid:
@@ -769,6 +762,18 @@ def _narrow_closed(
             ok[np.unique(lab[ndi.binary_dilation(beyond, structure=np.ones((3, 3), bool))])] = False
     ok[0] = False
     return lab, ok
+
+
+def _part_boxes(lab: np.ndarray, ok: np.ndarray, reach_px: int):
+    """``(label, slices)`` of each part of ``lab`` that ``ok`` marks (per label), its
+    bounding box grown by ``reach_px`` pixels (clipped to the image)."""
+    for k, box in enumerate(ndi.find_objects(lab), start=1):
+        if box is None or not ok[k]:
+            continue
+        yield k, tuple(
+            slice(max(0, s.start - reach_px), min(size, s.stop + reach_px))
+            for s, size in zip(box, lab.shape)
+        )
 
 
 def _border_cracks(
@@ -797,14 +802,7 @@ def _border_cracks(
     mid = 0.5 * (matter[0] + matter[1])
     lo, hi = CRACK_LINING_UM
     deep_lo, deep_hi = CRACK_DEEP_UM
-    reach = int(np.ceil(deep_hi / pixel_um)) + 1
-    for k, box in enumerate(ndi.find_objects(lab), start=1):
-        if box is None or not ok[k]:
-            continue
-        sl = tuple(
-            slice(max(0, s.start - reach), min(size, s.stop + reach))
-            for s, size in zip(box, glass.shape)
-        )
+    for k, sl in _part_boxes(lab, ok, int(np.ceil(deep_hi / pixel_um)) + 1):
         part = lab[sl] == k
         ys, xs = np.nonzero(part)
         if ys.size < 3:
