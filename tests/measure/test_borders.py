@@ -438,30 +438,3 @@ def test_path_deep_in_the_white_matter_says_why(gyrus):
     spine = [[YS, XC], [H - MARGIN, XC]]
     with pytest.raises(MeasureError, match=r"0 stations lie in the grey matter or within 1.5 mm"):
         find_borders(gyrus["one"], spine)
-
-
-def test_tile_shading_is_divided_out_before_the_profiles_are_read():
-    # a mosaic of vignetted camera tiles (1.2 mm, 10 % overlap, corners at 0.8 of the
-    # centre) stitched naively over the one-area gyrus: the seams dim the profiles every
-    # 1.08 mm along the ribbon; divided out, they read as on the evenly lit scan (without
-    # the correction they differ by 0.057 OD on average, corrected by 0.004)
-    import dask.array as da
-
-    from cytowords.sections import Section
-    from tests.support.gyrus import PX as GPX
-    from tests.support.gyrus import gyrus_image, gyrus_path
-
-    tile, pitch, corner = 1200.0, 1080.0, 0.8
-    img = gyrus_image()
-    f2 = 2 * (tile / 2) ** 2 / (corner**-0.5 - 1)
-    uy = ((np.arange(img.shape[0]) + 0.5) * GPX + 130.0) % pitch - tile / 2
-    ux = ((np.arange(img.shape[1]) + 0.5) * GPX + 370.0) % pitch - tile / 2
-    shade = 1.0 / (1 + (uy[:, None] ** 2 + ux[None, :] ** 2) / f2) ** 2
-    tiled = np.clip(np.rint(img * shade), 1, 255).astype(np.uint8)
-    clean = find_borders(Section([da.from_array(img)], [GPX], name="clean"), gyrus_path())
-    r = find_borders(Section([da.from_array(tiled)], [GPX], name="tiles"), gyrus_path())
-    assert not any(n.startswith("tile shading") for n in clean.notes)
-    assert any(n.startswith("tile shading") for n in r.notes)
-    assert r.profiles.shape == clean.profiles.shape
-    assert np.abs(r.profiles - clean.profiles).mean() < 0.015
-    assert len(r.border_along_um) == len(clean.border_along_um) == 0

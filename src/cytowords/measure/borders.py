@@ -59,7 +59,6 @@ from .border_stats import (
     detect_borders,
 )
 from .errors import MeasureError
-from .illumination import tile_corrected
 from .readout import N_DEPTH
 from .ribbon import segment
 from .slide import slide_matter, slide_reference
@@ -200,9 +199,6 @@ def find_borders(
             f"level {level:g} is below the smallest p-value of {n_permutations} permutations "
             f"({1 / (1 + n_permutations):.2g}): raise the number of permutations or the level"
         )
-    # a stitched mosaic's tile shading: divided out of every level before anything is read
-    # (its seams repeat along the ribbon like a change of the profiles)
-    section, tiles = tile_corrected(section)
     s = _arclength(path)
     length = float(s[-1])
     bmin = int(min(block_sizes))
@@ -286,12 +282,6 @@ def find_borders(
     seg_profiles = np.stack([profiles[a:b].mean(0) for a, b in zip(cuts[:-1], cuts[1:])])
     seg_ends = np.concatenate([[0.0], b_along, [length]])
     notes = []
-    if tiles is not None:
-        notes.append(
-            f"tile shading: the light repeats every {tiles[1]:.0f} × {tiles[0]:.0f} µm "
-            f"(camera tiles stitched without flat-field correction), down to "
-            f"{float(tiles[2].min()):.0%} of a tile's centre; divided out"
-        )
     if len(keep) < len(stations):
         notes.append(
             f"{len(stations) - len(keep)} of {len(stations)} stations had no traverse "
