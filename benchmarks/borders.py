@@ -16,10 +16,18 @@ generator; a path whose band holds no pia and white matter is reported and skipp
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --paths 2 --length-mm 20
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --combine min_p --alpha 1e-5
     PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --diagnose
+    PYTHONPATH=src python benchmarks/borders.py --brains 205 206 --shift "tiles 1 mm, 15 %"
 
 ``--diagnose`` prints, for each station-truth border between differing profiles that was
 missed (at the first level), why (:func:`diagnose_miss`), and for every border found the
 share of off traverses around it; a summary closes the run.
+
+``--shift NAME`` reads each brain's section as a scan under an acquisition shift of
+``benchmarks/readout_shifts.py`` (one held in memory as 8-bit grey: not the file formats):
+the shift is applied to the section's first level of at least 16 µm/px (the level the
+paths are read on), the coarser levels derived as ``open_section`` derives them; the truth
+is the unshifted section's. ``--shift clean`` is that wrapping without a shift (the
+reference of a shifted run); without ``--shift`` the section is read as generated.
 """
 
 from __future__ import annotations
@@ -151,6 +159,12 @@ def main() -> None:
         choices=sorted(REALISM_COMPONENTS),
         help="ablation: components of the realistic generator to switch off",
     )
+    ap.add_argument(
+        "--shift",
+        default=None,
+        help="read each section under this acquisition shift of benchmarks/readout_shifts.py "
+        "(in memory, 8-bit grey: e.g. 'tiles 1 mm, 15 %%'; 'clean' the same wrapping unshifted)",
+    )
     args = ap.parse_args()
     levels = [(a, v) for a in args.alpha for v in args.min_support]
     score = {(t, v, u): Score() for t in TRUTHS for v in levels for u in SUBSETS}
@@ -161,6 +175,7 @@ def main() -> None:
     t0 = time.time()
     for brain in args.brains:
         sec = virtual_section(brain, realism_off=args.realism_off or None)
+        read = sec if args.shift is None else shifted_section(sec, args.shift, brain)
         g = _geometry(sec)
         g._build()
         s = g._arclen
@@ -170,7 +185,7 @@ def main() -> None:
             path = g._poly[sel][:, ::-1]
             try:
                 r = find_borders(
-                    sec,
+                    read,
                     path,
                     spacing_um=args.spacing_um,
                     block_sizes=args.block_sizes,
@@ -295,6 +310,30 @@ def main() -> None:
         )
         _print_variation(variation)
     print(f"{time.time() - t0:.0f} s")
+
+
+def shifted_section(sec, name: str, seed: int, finest_um: float = 16.0):
+    """``sec`` as a scan under the acquisition shift ``name`` of
+    ``benchmarks/readout_shifts.py`` (:func:`readout_shifts.shifted`), held in memory: the
+    shift applied to its first level of at least ``finest_um`` µm/px, the coarser levels
+    derived (:func:`cytowords.sections.pyramid.extend_pyramid`, as ``open_section``)."""
+    import dask.array as da
+    from readout_shifts import SHIFTS, shifted
+
+    from cytowords.sections import Section
+    from cytowords.sections.pyramid import extend_pyramid
+
+    if name not in SHIFTS:
+        raise SystemExit(f"--shift: unknown shift {name!r}; expected one of {', '.join(SHIFTS)}")
+    k = next(i for i, p in enumerate(sec.pixel_size_um) if p >= finest_um * 0.9999)
+    px = float(sec.pixel_size_um[k])
+    base = np.asarray(sec.levels[k].compute())
+    kind, data = shifted(name, base, seed, px)
+    if kind != "zarr" or data.ndim != 2 or data.dtype != np.uint8:
+        raise SystemExit(f"--shift {name!r}: only 8-bit grey shifts are held in memory")
+    levels, sizes = extend_pyramid([da.from_array(data, chunks=1024)], [px])
+    return Section(levels=levels, pixel_size_um=sizes, name=f"{sec.name} ({name})",
+                   metadata=dict(sec.metadata))
 
 
 def off_traverses(sec, r: BorderResult) -> np.ndarray:
