@@ -48,6 +48,9 @@ level first (:func:`tile_corrected`, steps in the comment above it).
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -409,13 +412,10 @@ def tile_field_from(img: np.ndarray, pixel_um: float) -> tuple | None:
         return None
     top = float(np.percentile(img[valid], 99.0))
     logi = np.where(valid, np.log(np.maximum(img, top * 1e-3)), np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            px_prof = np.nanpercentile(logi, TILE_PROFILE_PCT, axis=0)
-            py_prof = np.nanpercentile(logi, TILE_PROFILE_PCT, axis=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns beyond the section
+        px_prof = np.nanpercentile(logi, TILE_PROFILE_PCT, axis=0)
+        py_prof = np.nanpercentile(logi, TILE_PROFILE_PCT, axis=1)
     period_x = tile_period(px_prof, pixel_um)
     if period_x is None:
         return None
@@ -494,8 +494,6 @@ def _divide_block(block: np.ndarray, pixel_um: float, tiles: tuple, block_info=N
 def tile_corrected(section):
     """``section`` with its tile shading (:func:`tile_field`) divided out of every level
     (lazily; float32), and the shading; ``(section, None)`` as it is when it shows none."""
-    import dataclasses
-
     tiles = tile_field(section.levels, section.pixel_size_um)
     if tiles is None:
         return section, None
