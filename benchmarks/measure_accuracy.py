@@ -509,15 +509,71 @@ def blur_light(img: np.ndarray, glass: float, sd_um: float = 0.0, disc_um: float
     return out
 
 
+#: the SDs (µm) a thick section's out-of-plane somata are blurred with, drawn per soma in
+#: steps of :data:`THICK_STEP_UM` (the soma's own distance from the focal plane)
+THICK_SD_UM = (2.0, 5.0)
+THICK_STEP_UM = 0.5
+
+
+def thick_section(img: np.ndarray, glass: float, win: dict, share: float, seed: int,
+                  sd_um: tuple[float, float] = THICK_SD_UM, pixel_um: float = 2.0) -> np.ndarray:
+    """``img`` as a thick section scanned in focus: a ``share`` of the somata drawn in the
+    window (all of them, its 20 µm margin and those straddling its edges included; drawn at
+    random per window) lie away from the focal plane, each
+    blurred with its own Gaussian SD (µm, uniform in ``sd_um``, in steps of
+    :data:`THICK_STEP_UM`) applied to the transmitted light around that soma only (a disc
+    of half its drawn length plus 2 SD, fading out over one SD more); the other somata and
+    the neuropil between them stay sharp."""
+    from scipy import ndimage as ndi
+
+    from cytowords.synth.truth import cells_in_window
+
+    side = win["side"]
+    cells = cells_in_window(section_geometry(seed), win["y0"] - 40, win["x0"] - 40,
+                            side + 80, side + 80)
+    out = np.asarray(img, dtype=np.float64).copy()
+    if share <= 0 or not len(cells.diam):
+        return out
+    # drawn per window (its place) and share: the same somata whatever else is scored
+    rng = np.random.default_rng([seed, abs(int(win["y0"])), abs(int(win["x0"])),
+                                 int(round(share * 1000))])
+    soft = np.flatnonzero(rng.random(len(cells.diam)) < share)
+    steps = np.arange(sd_um[0], sd_um[1] + 1e-9, THICK_STEP_UM)
+    sd = steps[rng.integers(len(steps), size=len(soft))]
+    blurred = {s: ndi.gaussian_filter(out, s / pixel_um, mode="constant", cval=glass)
+               for s in np.unique(sd)}
+    length = np.where(cells.pyramidal, PYRAMID_DRAWN_LENGTH,
+                      np.maximum(cells.elong, 1 / cells.elong)) * cells.diam
+    h, w = out.shape
+    for k, s in zip(soft, sd):
+        cy = (cells.y[k] - win["y0"]) / pixel_um - 0.5
+        cx = (cells.x[k] - win["x0"]) / pixel_um - 0.5
+        r_in = (0.5 * length[k] + 2 * s) / pixel_um
+        r_out = r_in + s / pixel_um
+        y_lo, y_hi = max(0, int(cy - r_out) - 1), min(h, int(cy + r_out) + 2)
+        x_lo, x_hi = max(0, int(cx - r_out) - 1), min(w, int(cx + r_out) + 2)
+        if y_lo >= y_hi or x_lo >= x_hi:
+            continue
+        yy, xx = np.mgrid[y_lo:y_hi, x_lo:x_hi]
+        r = np.hypot(yy - cy, xx - cx)
+        wt = np.clip((r_out - r) / max(r_out - r_in, 1e-9), 0.0, 1.0)
+        sl = (slice(y_lo, y_hi), slice(x_lo, x_hi))
+        out[sl] = out[sl] * (1 - wt) + blurred[s][sl] * wt
+    return out
+
+
 def score_cell_windows(
     seed: int, windows: list[dict], glass: float, detect=None, records: list | None = None,
     blur_sd_um: float = 0.0, disc_um: float = 0.0, focus_check: bool = True,
+    thick_share: float = 0.0,
 ) -> dict:
     """Detections in ``windows`` against the drawn somata (see module docstring); with
     ``records``, one dict per detection at least :data:`RECORD_MIN_UM` long is appended
     (:func:`large_records`). ``blur_sd_um`` / ``disc_um``: each window out of focus first
     (:func:`blur_light`); with ``focus_check`` a window the readout finds out of focus
-    (``Somata.in_focus``) is left out as the readout leaves it (counted in ``rejected``)."""
+    (``Somata.in_focus``) is left out as the readout leaves it (counted in ``rejected``).
+    ``thick_share``: that share of each window's somata out of the focal plane
+    (:func:`thick_section`), the rest sharp."""
     from scipy.spatial import cKDTree
 
     from cytowords.measure.cells import (
@@ -549,6 +605,8 @@ def score_cell_windows(
     for win in windows:
         y0, x0, side, cells = win["y0"], win["x0"], win["side"], win["cells"]
         img = win["img"]
+        if thick_share > 0:
+            img = thick_section(img, glass, win, thick_share, seed)
         if blur_sd_um > 0 or disc_um > 0:
             img = blur_light(img, glass, blur_sd_um, disc_um)
         som = detect(img, 2.0, glass)
@@ -733,6 +791,11 @@ def main() -> None:
         help="µm: blur each cell window's transmitted light with a defocus disc of this radius",
     )
     ap.add_argument(
+        "--cell-thick", type=float, default=0.0,
+        help="share (0-1) of each cell window's somata out of the focal plane of a thick "
+        "section: each blurred around itself with a Gaussian of SD 2-5 µm, the rest sharp",
+    )
+    ap.add_argument(
         "--ignore-focus", action="store_true",
         help="score out-of-focus cell windows too (the readout leaves them out)",
     )
@@ -788,7 +851,8 @@ def main() -> None:
             windows, glass = cached_cell_windows(seed, args.cell_windows, rng, args.cell_cache)
             c = score_cell_windows(seed, windows, glass, records=records,
                                    blur_sd_um=args.cell_blur, disc_um=args.cell_defocus,
-                                   focus_check=not args.ignore_focus)
+                                   focus_check=not args.ignore_focus,
+                                   thick_share=args.cell_thick)
             for k, v in c.items():
                 if k == "per_layer":
                     pl = total.setdefault(k, {n: [0, 0] for n in v})

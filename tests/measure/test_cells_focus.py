@@ -64,6 +64,43 @@ def test_blurred_window_is_out_of_focus():
     assert not som.in_focus
 
 
+def _thick_window(soft_share: float, seed: int = 1) -> np.ndarray:
+    """A 400 x 400 µm window at 2 µm/px of a section thicker than the depth of field,
+    scanned in focus: small pyramids (8-14 µm, at least 16 µm apart), a ``soft_share`` of
+    them away from the focal plane (their shadow blurred by SD 4 µm), the rest in it; the
+    layers' transmissions multiply, then the scanner's own optics (0.8 µm), noise SD 2."""
+    rng = np.random.default_rng(seed)
+    yx = []
+    for p in rng.uniform(10, 390, (1400, 2)):
+        if all(np.hypot(*(p - q)) > 16 for q in yx):
+            yx.append(p)
+    yx = np.array(yx)
+    diams = rng.uniform(8, 14, len(yx))
+    soft = rng.random(len(yx)) < soft_share
+    sharp_def, soft_def = np.zeros((200, 200)), np.zeros((200, 200))
+    draw_cells(sharp_def, _cells(diams[~soft], yx[~soft], True, 0.8), (0.0, 0.0), 2.0)
+    draw_cells(soft_def, _cells(diams[soft], yx[soft], True, 0.8), (0.0, 0.0), 2.0)
+    t_soft = ndi.gaussian_filter(np.clip(1 - soft_def, 0.03, 1), 4.0 / 2.0, mode="nearest")
+    light = 235.0 * np.exp(-0.35) * np.clip(1 - sharp_def, 0.03, 1) * t_soft
+    light = ndi.gaussian_filter(light, 0.8 / 2.0, mode="nearest")
+    return (light + rng.normal(0, 2, light.shape)).astype(np.float32)
+
+
+def test_thick_section_with_half_its_somata_soft_is_in_focus():
+    # the focal plane is in the window: the sharp half says so (a window median would
+    # read the soft half's blur and call a scan in focus out of focus)
+    som = detect_somata(_thick_window(0.5), 2.0, GLASS)
+    assert np.isfinite(som.blur_um) and som.blur_um < 1.0
+    assert som.in_focus
+
+
+def test_thick_section_with_every_soma_soft_is_out_of_focus():
+    # no soma in the focal plane: a missed focus point
+    som = detect_somata(_thick_window(1.0), 2.0, GLASS)
+    assert som.blur_um > FOCUS_MAX_UM
+    assert not som.in_focus
+
+
 def test_blurred_region_gives_no_large_pyramids_and_says_why():
     from cytowords.measure.readout import _focus_reason
 

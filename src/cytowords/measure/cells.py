@@ -46,10 +46,15 @@ Betz/Meynert class) are reported as well. Only a band of :data:`BAND_UM` µm aro
 most :data:`WINDOW_UM` µm, never the whole region.
 
 A window out of focus (a missed focus point, a fold) loses and merges somata and grows
-them past what the edge correction absorbs: its edge blur (:func:`_edge_blur`, the
-Gaussian SD whose step has its somata's steepest light gradients for their contrast) above
-:data:`FOCUS_MAX_UM` µm leaves it out (:attr:`CellStats.blurred`; the readout says so and
-shows no cell statistics when most windows are out of focus).
+them past what the edge correction absorbs. Per soma, the edge blur is the Gaussian SD
+whose step has the soma's steepest light gradient for its contrast (:func:`_edge_blur`). A
+section is thicker (~20 µm) than a 20x objective's depth of field (~1-3 µm): in a scan in
+focus the somata cut by the focal plane are sharp and those above or below it soft, so the
+question is whether the focal plane is in the window at all, not whether its median soma
+is sharp. The window's edge blur is therefore that of its sharpest somata (the
+:data:`FOCUS_QUANTILE` quantile); above :data:`FOCUS_MAX_UM` µm, fewer than that share of
+its somata are in the focal plane and it is left out (:attr:`CellStats.blurred`; the
+readout says so and shows no cell statistics when most windows are out of focus).
 """
 
 from __future__ import annotations
@@ -90,15 +95,27 @@ PEAK_QUANTILE = 0.8
 #: SD s crosses the two z s apart (z <= 0.7 for most somata: s up to ~3 µm, optics plus
 #: the 1 µm smoothing); further out lie touching neighbours and neuropil
 EDGE_UM = 2.0
-#: a window whose edge blur (:func:`_edge_blur`, µm: the Gaussian SD of the light at its
-#: somata's edges, optics and the detection's 1 µm smoothing together) exceeds this is out
-#: of focus: its somata merge and vanish and its sizes outgrow the edge correction. On the
-#: development windows (224/226, 227-230; scanner blur 0.8-1.5 µm) sharp windows read
-#: 0.33-1.42, defocused by a Gaussian of SD 1 µm up to 1.51, SD 2 µm 0.78-1.90 (densities
-#: 19-36 % low), SD 3 µm 1.55-2.24 (densities 35-48 % low, large precision 0.66-0.71): the
-#: estimate reads about the blur up to ~1.5 µm and less than it beyond (a finite soma's
-#: gradient falls faster than a step's), so it is a lower bound there
+#: a soma whose edge blur (:func:`_edge_blur`, µm: the Gaussian SD of the light at its
+#: edge, optics and the detection's 1 µm smoothing together) exceeds this lies outside the
+#: focal plane. From optics, not from the generator: at 1-2 µm/px a soma in the plane reads
+#: the detection's smoothing (SD 1 µm), the pixel's footprint (a box of 1-2 µm: SD
+#: 0.3-0.6 µm) and a 20x objective's PSF (NA 0.5-0.75: SD ~0.2 µm), ~1.1-1.2 µm together;
+#: one up to ~2 µm from the plane (the depth of field) adds a defocus disc of radius
+#: dz tan(asin NA) ~1.2-2.3 µm (SD 0.6-1.1 µm), ~1.3-1.6 µm in all. The estimate saturates
+#: at h / 6.1 (0.33 µm at 2 µm/px: a gradient as steep as a step's) and reads less than
+#: the blur beyond ~1.5 µm (a finite soma's gradient falls faster than a step's), so a
+#: soma read above it is blurred at least that much
 FOCUS_MAX_UM = 1.5
+#: a window is in focus when at least this share of its judged somata read within
+#: :data:`FOCUS_MAX_UM` (their edge blur's quantile, :attr:`Somata.blur_um`): the focal
+#: plane is in the window. In a 20 µm section a soma 8-15 µm across is cut by a plane
+#: 1-3 µm deep about half the time or more (its diameter plus the depth of field over
+#: the section's thickness: 0.45-0.9), more in a thinner one; a missed focus point blurs them all. On
+#: the development windows (224/226 x30, 227-230 x18; 109 windows, scanner blur 0.8-1.5
+#: µm) the quantile reads 0.33-1.31 sharp; with 30 / 50 / 70 % of the somata out of the
+#: plane (each blurred by SD 2-5 µm) up to 1.29 / 1.40 / 1.64 (0 / 0 / 4 windows over);
+#: a whole window blurred by SD 2 µm 0.33-1.74 (26 over), SD 3 µm 1.45-2.10 (106 over)
+FOCUS_QUANTILE = 0.3
 #: somata at least this equivalent diameter (µm) ...
 FOCUS_SOMA_UM = 8.0
 #: ... and this light contrast to the neuropil (share of the glass) judge the edge blur
@@ -135,14 +152,18 @@ class Somata:
     diam_um: np.ndarray
     length_um: np.ndarray
     edge_um: np.ndarray
-    #: the window's edge blur (µm, Gaussian SD of the light at the somata's edges, optics
-    #: and the 1 µm smoothing together; :func:`_edge_blur`); NaN when too few somata
+    #: the window's edge blur (µm, Gaussian SD of the light at its sharpest somata's edges,
+    #: optics and the 1 µm smoothing together: the :data:`FOCUS_QUANTILE` quantile over its
+    #: somata; :func:`_edge_blur`); NaN when too few somata
     blur_um: float = float("nan")
 
     @property
     def in_focus(self) -> bool:
-        """False when the window's edge blur exceeds :data:`FOCUS_MAX_UM` (its sizes and
-        counts are then wrong; NaN, too few somata to judge, counts as in focus)."""
+        """False when the window's edge blur exceeds :data:`FOCUS_MAX_UM`: fewer than
+        :data:`FOCUS_QUANTILE` of its somata are in the focal plane, a missed focus point
+        (its sizes and counts are then wrong; NaN, too few somata to judge, counts as in
+        focus). Somata soft because they lie above or below the plane of a thick section
+        do not make a window out of focus while enough others are sharp."""
         return not (self.blur_um > FOCUS_MAX_UM)
 
 
@@ -480,9 +501,10 @@ def _edge_blur(
     diam_um: np.ndarray,
     pixel_um: float,
 ) -> float:
-    """The window's edge blur (µm): the Gaussian SD of a blurred step that has its somata's
-    steepest light gradients, the median over its somata at least :data:`FOCUS_SOMA_UM` µm
-    across with a light contrast of at least :data:`FOCUS_CONTRAST`; NaN with fewer than
+    """The window's edge blur (µm): per soma at least :data:`FOCUS_SOMA_UM` µm across with a
+    light contrast of at least :data:`FOCUS_CONTRAST`, the Gaussian SD of a blurred step
+    that has its steepest light gradient; the :data:`FOCUS_QUANTILE` quantile over them
+    (its sharpest somata: those in the focal plane); NaN with fewer than
     :data:`FOCUS_MIN_SOMATA` of them.
 
     ``light`` is the transmitted light (over the glass), smoothed here over the 1 µm of the
@@ -507,7 +529,7 @@ def _edge_blur(
     h = pixel_um
     r = np.clip(2 * h * g[ok] / c[ok], 1e-6, 1 - 1e-9)
     s = h / ndtri((1 + r) / 2)
-    return float(np.median(s))
+    return float(np.quantile(s, FOCUS_QUANTILE))
 
 
 def half_contrast_od(background_od: np.ndarray, body_od: np.ndarray) -> np.ndarray:
