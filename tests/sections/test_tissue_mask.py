@@ -94,3 +94,20 @@ def test_synthetic_brain_204_white_matter_is_tissue():
     truth = (np.asarray(q["depth"]) >= 0).reshape(h, w)
     assert tm.mask[truth].mean() > 0.97 and tm.mask[~truth].mean() < 0.01
     assert abs(tm.mask.mean() - truth.mean()) < 0.03
+
+
+def test_small_tissue_on_a_large_constant_fill():
+    """A whole-slide store written lazily (or a scan's unscanned area): 96 % of the slide is
+    one constant value, the tissue and its own noisy glass a small box. The fill's spike
+    must not hide the tissue's mode (it did: one mode, so the whole slide was tissue)."""
+    fill = 241 / 255
+    img = np.full((H, W), fill)
+    box = np.zeros((H, W), bool)
+    box[100:160, 150:230] = True
+    cortex = np.zeros((H, W), bool)
+    cortex[110:160, 150:230] = True  # glass along the box's top, as at the pia
+    img[box] = (GLASS + 0.015 + _noise(0.01, 10))[box]
+    img[cortex] = (GREY + _noise(0.05, 11))[cortex]
+    tm = tissue_mask(_slide(img, "filled"))
+    assert tm.mask[~box].mean() == 0.0
+    assert (tm.mask == cortex)[box].mean() > 0.97

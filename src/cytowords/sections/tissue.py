@@ -9,7 +9,10 @@ darker. Tissue is every pixel darker than the threshold: the deepest point of th
 least likely), but at least :data:`MIN_OD_MARGIN` in optical density darker than the
 glass mode. Gently uneven glass (vignetting, haze) only widens the glass mode; glass
 uneven by about the gap between it and white matter merges with it and is not handled
-(that would need a flat-field correction).
+(that would need a flat-field correction). A constant fill (one exact value over at least
+:data:`FILL_MIN_SHARE` of the image: the unscanned or never-written part of a whole-slide
+store, padding) counts in the histogram as no taller than its tallest other bin, so a small
+piece of tissue on a large filled slide still makes a mode of its own.
 
 So the split does not depend on how much grey or white matter the section holds (Otsu's
 two-class split of grey matter vs white matter + glass left white matter out). When the
@@ -45,6 +48,10 @@ MIN_MODE_PROMINENCE = 0.05
 #: tissue is at least this optical density darker than the glass mode (10^-0.02: 4.5 %
 #: darker), so glass noise beside a valley close to the glass mode stays glass
 MIN_OD_MARGIN = 0.02
+#: one exact value over at least this share of the image is a constant fill (an unscanned
+#: or never-written area of the slide, padding), not glass noise: its histogram spike is
+#: clipped so that it cannot hide the tissue's modes
+FILL_MIN_SHARE = 0.2
 #: the foreground mask is computed at most at this many px per side
 MASK_MAX_PX = 2048
 #: per live Section (by id; dropped when it is collected): its last tissue mask and what
@@ -82,10 +89,26 @@ def glass_threshold(img: np.ndarray) -> float | None:
 
     v = np.asarray(img, dtype=np.float64).ravel()
     hist, edges = np.histogram(v, bins=HIST_BINS, range=(0.0, 1.0))
-    h = gaussian_filter1d(hist.astype(np.float64), HIST_SMOOTH_BINS, mode="constant")
-    # pad so that a mode in the first or last bin is found too
-    peaks, _ = find_peaks(np.r_[0.0, h, 0.0], prominence=MIN_MODE_PROMINENCE * h.max())
-    peaks = peaks - 1
+
+    def modes(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = gaussian_filter1d(hist.astype(np.float64), HIST_SMOOTH_BINS, mode="constant")
+        # pad so that a mode in the first or last bin is found too
+        peaks, _ = find_peaks(np.r_[0.0, h, 0.0], prominence=MIN_MODE_PROMINENCE * h.max())
+        return h, peaks - 1
+
+    h, peaks = modes(hist)
+    if len(peaks) < 2 and v.size:
+        # a constant fill (a slide's unscanned or never-written area, padding) is one exact
+        # value over much of the image: its spike dwarfs the tissue's modes. It counts as
+        # no taller than the rest of the histogram's tallest bin
+        vals, counts = np.unique(v, return_counts=True)
+        k = int(np.argmax(counts))
+        if counts[k] >= FILL_MIN_SHARE * v.size and counts[k] < v.size:
+            b = min(int(np.searchsorted(edges, vals[k], side="right")) - 1, HIST_BINS - 1)
+            clipped = hist.copy()
+            clipped[b] -= counts[k]
+            clipped[b] += min(int(counts[k]), int(clipped.max()))
+            h, peaks = modes(clipped)
     if len(peaks) < 2:
         return None
     centres = (edges[:-1] + edges[1:]) / 2

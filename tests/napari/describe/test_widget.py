@@ -523,3 +523,26 @@ def test_describe_jobs_wait_for_a_running_pixel_size_check(tiny_bundle) -> None:
     events = run(suspect, cancel_after=0.3)
     assert time.monotonic() - t < 10.0
     assert not [e for e in events if not isinstance(e, Loaded)]  # no ROI started
+
+
+def test_results_panel_shows_the_qupath_names(widget, tmp_path) -> None:
+    """Regions read from QuPath (or Fiji) keep their names in the results panel: the table
+    and the detail say "donut", not only "ROI 1"; unnamed shapes stay "ROI n"."""
+    from cytowords.napari.describe.panel import detail_text
+    from tests.support.qupath_files import feature_v05, polygon, rect, write_v05
+
+    viewer, w = widget
+    path = write_v05(
+        tmp_path / "named.geojson",
+        [feature_v05(polygon(rect(110, 10, 490, 390)), name="donut", cls="L3")],
+        collection=True,
+    )
+    (layer,) = viewer.open(str(path), plugin="napari-cytowords")
+    w.roi_choice.set_value(layer)
+    w.results.refresh()
+    assert w.results.table.item(0, 0).text() == "1 donut"
+    w.results.select_row(0)
+    assert w.results.detail.text().startswith("<b>donut</b>")
+    row = {"status": "done", "rejected": False, "area": "4a", "area_name": "a", "caption": "c"}
+    assert detail_text(1, row).startswith("<b>ROI 2</b>")
+    assert detail_text(1, {**row, "name": "M1 <hand>"}).startswith("<b>M1 &lt;hand&gt;</b>")

@@ -45,10 +45,16 @@ def _status(row: dict) -> str:
     return str(row.get("status", ""))
 
 
+def roi_label(row: int, r: dict) -> str:
+    """The ROI's own name (a QuPath annotation's or an ImageJ ROI's), else ``ROI n``."""
+    name = r.get("name")
+    return name.strip() if isinstance(name, str) and name.strip() else f"ROI {row + 1}"
+
+
 def detail_text(row: int, r: dict) -> str:
-    """Rich text describing ROI ``row``: area, name, probability, rejection, caption and
-    what the readout measured."""
-    head = f"<b>ROI {row + 1}</b>"
+    """Rich text describing ROI ``row`` (headed by its name): area, name, probability,
+    rejection, caption and what the readout measured."""
+    head = f"<b>{escape(roi_label(row, r))}</b>"
     if r.get("status") != "done":
         return f"{head}: {escape(_status(r) or 'not described yet')}"
     if bool(r.get("rejected")):
@@ -155,7 +161,9 @@ class ResultsPanel(QWidget):
                 caption = str(r.get("caption") or "")
                 if not caption and r.get("status") == "done":
                     caption = "(the model gave no caption)"
-                values = (f"{i + 1}", area, prob, _status(r), caption)
+                label = roi_label(i, r)
+                roi = f"{i + 1}" if label == f"ROI {i + 1}" else f"{i + 1} {label}"
+                values = (roi, area, prob, _status(r), caption)
                 for c, v in enumerate(values):
                     item = QTableWidgetItem(v)
                     if c == len(COLUMNS) - 1:
