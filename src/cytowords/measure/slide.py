@@ -27,6 +27,9 @@ LAYOUT_MAX_PX = 4096
 #: share of a white-matter part's edge with the denser tissue that is the cortical ribbon
 #: (denser tissue that reaches the glass: :func:`_lies_as_white_matter`)
 WM_RIBBON_SHARE = 2 / 3
+#: a four-class split's palest class is the glass only when 90 % of it lies under this
+#: share of the split (a narrow mode near the glass level, not a cut through pale tissue)
+GLASS_MODE_SHARE = 0.5
 
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
 _MATTER_CACHE: dict[tuple[str, tuple[float, float], bool], tuple[float, float] | None] = {}
@@ -62,13 +65,28 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
     if np.ptp(od) > 0:
         splits.append(float(threshold_multiotsu(od, classes=3)[0]))
     for t in splits:
-        dark, bright = od[od > t], od[od <= t]
-        if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
-            continue
-        if np.median(bright) > 0.3 * np.median(dark) or np.median(dark) < 0.05:
-            continue
-        return glass, float(np.median(dark))
+        if _glass_split(od, t):
+            return glass, float(np.median(od[od > t]))
+    # a crop with little glass beside much pale white matter and a banded cortex: the
+    # three-class split puts the white matter with the glass. Four classes can split the
+    # glass off; taken only when that class is a mode of its own (most of it well under
+    # the split), not the pale tail of white matter in a crop without glass
+    if np.ptp(od) > 0 and np.unique(od).size >= 4:
+        t = float(threshold_multiotsu(od, classes=4)[0])
+        bright = od[od <= t]
+        if _glass_split(od, t) and np.percentile(bright, 90) <= GLASS_MODE_SHARE * t:
+            return glass, float(np.median(od[od > t]))
     return None
+
+
+def _glass_split(od: np.ndarray, t: float) -> bool:
+    """Whether the split ``t`` of optical densities ``od`` has glass on its bright side:
+    both sides at least 5 % of the pixels, the bright side's median at most 0.3 of the
+    dark side's, and the dark side clearly stained (median OD >= 0.05)."""
+    dark, bright = od[od > t], od[od <= t]
+    if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
+        return False
+    return bool(np.median(bright) <= 0.3 * np.median(dark) and np.median(dark) >= 0.05)
 
 
 def slide_matter(
