@@ -16,6 +16,7 @@ from cytowords.measure import measure_roi
 from cytowords.measure.readout import (
     MIN_DEEP_GROUP,
     MIN_TRAVERSES,
+    Readout,
     deepest_straight_group,
     thickness_disagreement,
 )
@@ -136,3 +137,21 @@ def test_thickness_disagreement_rule():
     # few straight traverses are shown ("ROI too small" is said apart)
     assert thickness_disagreement(np.array([3.2, 3.3, 3.25, 3.3]), 1.01) is None
     assert thickness_disagreement(np.zeros(0), 1.0) is None
+
+
+def test_a_measured_regions_caveats_are_notes_not_refusals():
+    """A region measured with caveats (few traverses, cells too coarse) states them as
+    notes; only an unmeasured region says "Not measured"."""
+    r = Readout(
+        area_mm2=9.0, profile_pixel_um=16.0, n_traverses=4, thickness_mm=2.8,
+        thickness_p10_mm=2.7, thickness_p90_mm=2.9,
+        reasons=["ROI too small: only 4 traverses (>= 10 wanted)",
+                 "cells: not measured at 16 µm/px (<= 2 needed)"],
+    )
+    said = r.statements()
+    assert said[0].startswith("The cortex is about 2.8 mm thick")
+    assert "ROI too small: only 4 traverses (>= 10 wanted)." in said
+    assert "Cells: not measured at 16 µm/px (<= 2 needed)." in said
+    assert not any(s.startswith("Not measured") for s in said)
+    refused = Readout(area_mm2=9.0, profile_pixel_um=16.0, reasons=["no pia in the ROI"])
+    assert refused.statements() == ["Not measured: no pia in the ROI."]

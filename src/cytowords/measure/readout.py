@@ -302,7 +302,9 @@ class Readout:
         if col is not None and col.term is not None:
             out.append(_columns_sentence(col))
         for r in self.reasons:
-            out.append(f"Not measured: {r}.")
+            # a measured region's reasons are what it could not measure or how sure it is
+            # (cells, uneven light, few traverses): each stands as a note of its own
+            out.append(f"{r[:1].upper()}{r[1:]}." if self.measured else f"Not measured: {r}.")
         return out
 
 
