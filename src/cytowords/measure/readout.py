@@ -502,9 +502,9 @@ def _focus_reason(c: CellStats) -> str:
     at = "; ".join(f"{y / 1000:.2f}, {x / 1000:.2f}" for _, y, x in c.blurred[:3])
     more = f" and {len(c.blurred) - 3} more" if len(c.blurred) > 3 else ""
     head = (
-        f"cell statistics: out of focus (edge blur about {blur:.1f} µm or more; soma counts "
-        f"and sizes hold to {FOCUS_MAX_UM:g} µm) in {len(c.blurred)} of {c.n_windows} "
-        f"windows (centres y, x mm: {at}{more})"
+        f"cell statistics: out of focus (edge blur about {blur:.1f} µm or more at the "
+        f"sharpest somata, over the {FOCUS_MAX_UM:g} µm of a focal plane) in "
+        f"{len(c.blurred)} of {c.n_windows} windows (centres y, x mm: {at}{more})"
     )
     if 2 * len(c.blurred) > c.n_windows:
         return head + "; not shown (no density, sizes or large pyramids)"
