@@ -590,9 +590,9 @@ def score_cell_windows(
                         "b_tp", "b_true", "s_tp", "s_true", "d_tp", "d_n", "rl_tp_r", "rl_true",
                         "rl_tp_p", "rl_det", "rg_tp_r", "rg_true", "rg_tp_p", "rg_det", "rb_tp",
                         "rb_true", "sp_tp", "sp_true", "rsp_tp", "rsp_true", "windows",
-                        "rejected", "oop")}
+                        "rejected")}
     blurs = []
-    per_layer = {name: [0, 0, 0] for name in LAYERS}
+    per_layer = {name: [0, 0] for name in LAYERS}
     ratios = []
 
     def hits(a_yx, b_yx, tol):
@@ -621,18 +621,14 @@ def score_cell_windows(
         dyx = som.yx_um + [y0, x0]
         inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + side - 20, x0 + side - 20]), axis=1)
         dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
-        # somata read out of the focal plane (their own edge blur): no size, no large call
-        plane_all = np.asarray(getattr(som, "in_plane", np.ones(len(som.diam_um), bool)))
-        plane = plane_all[inner]
-        c["oop"] += int((~plane).sum())
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         # giant as the readout calls it (CellStats.giant_min_um): large and that long
-        large_d = is_large(dd, dl) & plane
+        large_d = is_large(dd, dl)
         giant_d = large_d & (dl >= GIANT_UM)
         # the readout's own rule: large relative to the window's somata (large_threshold_um)
-        t_own = large_threshold_um(som.length_um[plane_all], som.edge_um[plane_all])
-        large_o = is_large(dd, dl, t_own) & plane
+        t_own = large_threshold_um(som.length_um, som.edge_um)
+        large_o = is_large(dd, dl, t_own)
         giant_o = large_o & (dl >= t_own * GIANT_UM / LARGE_PYRAMID_UM)
         # the generator's special cells (Betz, IIIc magnopyramidal and giant pyramids,
         # Meynert, ganglion cells) drawn large: the issue's "large pyramids"
@@ -659,21 +655,18 @@ def score_cell_windows(
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
         if records is not None:
-            sb = getattr(som, "soma_blur_um", None)
-            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own, plane,
-                                         None if sb is None else sb[inner]))
+            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own))
         # all somata: recall of drawn somata >= 8 µm, precision of detections, count per layer
         mid = cells.diam >= 8
         ok, j = hits(tyx[mid], dyx, np.maximum(4.0, 0.25 * cells.diam[mid]))
         c["s_tp"] += int(ok.sum())
         c["s_true"] += int(mid.sum())
-        ok = ok & plane[j] if len(dyx) else ok
         if ok.any():
             ratios.extend(dl[j[ok]] / cells.diam[mid][ok])
         ok, j = hits(dyx, tyx, np.maximum(4.0, 0.25 * dd))
         c["d_tp"] += int(ok.sum())
         c["d_n"] += len(dyx)
-        for yx, col in ((dyx, 0), (tyx, 1), (dyx[plane], 2)):
+        for yx, col in ((dyx, 0), (tyx, 1)):
             if not len(yx):
                 continue
             tr = truth_at(geom, yx)
@@ -693,7 +686,7 @@ def score_cell_windows(
     return c
 
 
-def large_records(seed, win, dyx, dd, dl, edge, t_own, plane=None, soma_blur=None) -> list[dict]:
+def large_records(seed, win, dyx, dd, dl, edge, t_own) -> list[dict]:
     """Per detection at least :data:`RECORD_MIN_UM` long (µm: ``dyx`` position, ``dd``
     equivalent diameter, ``dl`` length, ``edge`` correction to the half-light edge): the
     large calls (fixed 25 µm and the window's own cut-off ``t_own``), the nearest drawn
@@ -713,9 +706,7 @@ def large_records(seed, win, dyx, dd, dl, edge, t_own, plane=None, soma_blur=Non
     drawn_len = np.where(
         cells.pyramidal, PYRAMID_DRAWN_LENGTH, np.maximum(cells.elong, 1 / cells.elong)
     ) * cells.diam
-    plane = np.ones(len(dd), bool) if plane is None else plane
-    large_any = is_large(dd, dl)
-    large_fixed, large_own = large_any & plane, is_large(dd, dl, t_own) & plane
+    large_fixed, large_own = is_large(dd, dl), is_large(dd, dl, t_own)
     out = []
     for k, i in enumerate(sel):
         near = tree.query_ball_point(dyx[i], dl[i] / 2)
@@ -725,15 +716,11 @@ def large_records(seed, win, dyx, dd, dl, edge, t_own, plane=None, soma_blur=Non
             "length_um": round(float(dl[i]), 2), "eq_diam_um": round(float(dd[i]), 2),
             "edge_um": round(float(edge[i]), 2), "own_cutoff_um": round(float(t_own), 2),
             "large": bool(large_fixed[i]), "large_own": bool(large_own[i]),
-            "large_any_plane": bool(large_any[i]),
             "drawn_um": round(float(cells.diam[j[k]]), 2),
             "drawn_length_um": round(float(drawn_len[j[k]]), 2),
             "drawn_kind": int(cells.kind[j[k]]), "drawn_pyramidal": bool(cells.pyramidal[j[k]]),
             "drawn_dist_um": round(float(dist[k]), 2),
             "drawn_within": int(np.sum(cells.diam[near] >= 8)),
-            "soma_blur_um": None if soma_blur is None or not np.isfinite(soma_blur[i])
-            else round(float(soma_blur[i]), 2),
-            "in_plane": bool(plane[i]),
         })
     return out
 
@@ -778,11 +765,6 @@ def report_cell_windows(c: dict) -> None:
     print("somata per layer, detected / drawn - 1 (all drawn somata: neurons and glia):")
     print("  " + ", ".join(
         f"{k} {v[0] / v[1] - 1:+.0%} ({v[0]}/{v[1]})" for k, v in c["per_layer"].items() if v[1]
-    ))
-    print(f"somata read out of the focal plane (own edge blur > SOMA_MAX_UM; no size, no large "
-          f"call): {c.get('oop', 0)}; per layer without them:")
-    print("  " + ", ".join(
-        f"{k} {v[2] / v[1] - 1:+.0%} ({v[2]}/{v[1]})" for k, v in c["per_layer"].items() if v[1]
     ))
 
 
@@ -873,10 +855,10 @@ def main() -> None:
                                    thick_share=args.cell_thick)
             for k, v in c.items():
                 if k == "per_layer":
-                    pl = total.setdefault(k, {n: [0, 0, 0] for n in v})
-                    for n, counts in v.items():
-                        for i, a in enumerate(counts):
-                            pl[n][i] += a
+                    pl = total.setdefault(k, {n: [0, 0] for n in v})
+                    for n, (a, b) in v.items():
+                        pl[n][0] += a
+                        pl[n][1] += b
                 else:
                     total[k] = total.get(k, 0) + v if k not in ("ratios", "blurs") else total.get(k, []) + v
         report_cell_windows(total)

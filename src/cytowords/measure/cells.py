@@ -116,9 +116,6 @@ FOCUS_MAX_UM = 1.5
 #: plane (each blurred by SD 2-5 µm) up to 1.29 / 1.40 / 1.64 (0 / 0 / 4 windows over);
 #: a whole window blurred by SD 2 µm 0.33-1.74 (26 over), SD 3 µm 1.45-2.10 (106 over)
 FOCUS_QUANTILE = 0.3
-#: a soma whose own edge blur exceeds this (µm) lies out of the focal plane: the same optics
-#: as :data:`FOCUS_MAX_UM` (a soma within the depth of field reads <= ~1.6 µm)
-SOMA_MAX_UM = FOCUS_MAX_UM
 #: somata at least this equivalent diameter (µm) ...
 FOCUS_SOMA_UM = 8.0
 #: ... and this light contrast to the neuropil (share of the glass) judge the edge blur
@@ -159,18 +156,6 @@ class Somata:
     #: optics and the 1 µm smoothing together: the :data:`FOCUS_QUANTILE` quantile over its
     #: somata; :func:`_edge_blur`); NaN when too few somata
     blur_um: float = float("nan")
-    #: each soma's own edge blur (µm, :func:`_edge_blur`); NaN where not judged (smaller
-    #: than :data:`FOCUS_SOMA_UM` or paler than :data:`FOCUS_CONTRAST`)
-    soma_blur_um: np.ndarray | None = None
-
-    @property
-    def in_plane(self) -> np.ndarray:
-        """Per soma: False when its own edge blur exceeds :data:`SOMA_MAX_UM` (it lies
-        above or below the focal plane of a thick section: its size is not read and it is
-        never called large); somata not judged count as in the plane."""
-        if self.soma_blur_um is None:
-            return np.ones(len(self.diam_um), bool)
-        return ~(np.asarray(self.soma_blur_um, dtype=np.float64) > SOMA_MAX_UM)
 
     @property
     def in_focus(self) -> bool:
@@ -210,8 +195,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
     diam, length, com, shift, blur = _sizes(fine, bg, near, lab, pixel_um, light=img / glass)
     keep = diam >= MIN_SOMA_UM
-    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep],
-                  _window_blur(blur), blur[keep])
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], blur)
 
 
 def _coarse_split(
@@ -467,7 +451,7 @@ def _sizes(
     # what the label itself holds of its region (noise specks grow into the neuropil)
     own = np.bincount(lab[core & (lab == grow)], minlength=n + 1)[1:]
     diam[2 * np.sqrt(own * pixel_um**2 / np.pi) < MIN_SOMA_UM] = 0.0
-    blur = np.full(n, np.nan)
+    blur = float("nan")
     if light is not None:
         blur = _edge_blur(light, base, peak, grow, diam, pixel_um)
     return diam, length, com, shift, blur
@@ -532,7 +516,6 @@ def _edge_blur(
     pixel around it (the edge lies at the half-light level, at or just outside the region).
     Optics blur light, so the estimate is taken on the light, not the optical density."""
     n = len(diam_um)
-    out = np.full(n, np.nan)
     sm = max(0.5, 1.0 / pixel_um)
     lf = ndi.gaussian_filter(np.asarray(light, dtype=np.float64), sm)
     gy, gx = np.gradient(lf, pixel_um)
@@ -541,20 +524,11 @@ def _edge_blur(
     g = np.asarray(ndi.maximum(grad, ext, np.arange(1, n + 1)), dtype=np.float64)
     c = np.exp(-base[1:]) - np.exp(-np.maximum(peak[1:], base[1:]))
     ok = (diam_um >= FOCUS_SOMA_UM) & (c >= FOCUS_CONTRAST) & (g > 0)
+    if ok.sum() < FOCUS_MIN_SOMATA:
+        return float("nan")
     h = pixel_um
     r = np.clip(2 * h * g[ok] / c[ok], 1e-6, 1 - 1e-9)
-    out[ok] = h / ndtri((1 + r) / 2)
-    return out
-
-
-def _window_blur(soma_blur_um: np.ndarray) -> float:
-    """The window's edge blur (µm): the :data:`FOCUS_QUANTILE` quantile of its judged
-    somata's (:func:`_edge_blur`: its sharpest, those in the focal plane); NaN with fewer
-    than :data:`FOCUS_MIN_SOMATA` of them."""
-    s = np.asarray(soma_blur_um, dtype=np.float64)
-    s = s[np.isfinite(s)]
-    if len(s) < FOCUS_MIN_SOMATA:
-        return float("nan")
+    s = h / ndtri((1 + r) / 2)
     return float(np.quantile(s, FOCUS_QUANTILE))
 
 
@@ -686,18 +660,6 @@ class CellStats:
     #: with windows left out: the depth spans the counted windows cover, ``(traverse length
     #: mm, top, bottom)`` in relative depth, so densities divide by the area read
     covered: list = field(default_factory=list)
-    #: per soma of :attr:`diam_um`: False when it was read out of the focal plane
-    #: (:attr:`Somata.in_plane`): it counts for density but has no size and no large call;
-    #: None: all in the plane
-    in_plane: np.ndarray | None = None
-
-    @property
-    def sized_diam_um(self) -> np.ndarray:
-        """The equivalent diameters (µm) of the somata read in the focal plane (the size
-        statistics; somata out of the plane count only for density)."""
-        if self.in_plane is None:
-            return self.diam_um
-        return self.diam_um[self.in_plane]
 
     @property
     def giant_min_um(self) -> float:
@@ -729,11 +691,10 @@ class CellStats:
         return n / area_mm2
 
     def to_dict(self) -> dict:
-        d = self.sized_diam_um
+        d = self.diam_um
         return {
             "pixel_size_um": self.pixel_um,
-            "n_somata": int(len(self.diam_um)),
-            "n_somata_out_of_plane": int(len(self.diam_um) - len(d)),
+            "n_somata": int(len(d)),
             "depth_edges": [round(float(v), 3) for v in self.depth_edges],
             "density_per_mm2": [round(float(v), 1) for v in self.density_per_mm2],
             "soma_diameter_um": {
@@ -765,7 +726,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d, found_len, found_shift, found_plane = [], [], [], [], []
+    found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
     n_windows, blurred, covered = 0, [], []
     for path in paths_um:
@@ -804,12 +765,10 @@ def cells_along(
             found_d.append(som.diam_um[ok])
             found_len.append(som.length_um[ok])
             found_shift.append(som.edge_um[ok])
-            found_plane.append(som.in_plane[ok])
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
     length = np.concatenate(found_len) if found_len else np.zeros(0)
     shift = np.concatenate(found_shift) if found_shift else np.zeros(0)
-    plane = np.concatenate(found_plane) if found_plane else np.zeros(0, bool)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
@@ -824,9 +783,8 @@ def cells_along(
         ])
         dens = np.where(read_mm > 0, counts / np.maximum(read_mm * BAND_UM / 1000.0, 1e-12), np.nan)
         band_mm *= sum(ln * (b - a) for ln, a, b in covered) / max(sum(lengths) / 1000.0, 1e-12)
-    # somata out of the focal plane: soft, their rims read as large; no size, no large call
-    threshold = large_threshold_um(length[plane], shift[plane])
-    large = is_large(diam, length, threshold) & plane & (depth >= 0) & (depth <= 1)
+    threshold = large_threshold_um(length, shift)
+    large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(
         edges,
@@ -843,5 +801,4 @@ def cells_along(
         n_windows,
         blurred,
         covered if blurred else [],
-        plane,
     )
