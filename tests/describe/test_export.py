@@ -229,6 +229,27 @@ def test_qupath_05_collection_and_other_forms(tmp_path: Path) -> None:
     assert color_hex("#AbCdEf") == "#abcdef" and color_hex(-16777216) == "#000000"
 
 
+def test_qupath_export_of_all_objects_skips_detections_in_one_line(tmp_path: Path) -> None:
+    """QuPath's "Export objects as GeoJSON" with all objects: annotations among thousands of
+    cells / detections (0.5: objectType, nucleusGeometry, measurements). Only the annotations
+    are read; the others are counted in one note per object type, not one note each."""
+    ring = rect(10, 20, 110, 220)
+    feats = [feature_v05(polygon(ring), cls="L1"), feature_v05(polygon(ring), name="WM")]
+    for k in range(300):
+        cell = feature_v05(polygon(rect(k, 0, k + 8, 8)), cls="Positive", object_type="cell")
+        cell["nucleusGeometry"] = polygon(rect(k + 2, 2, k + 6, 6))
+        cell["properties"]["measurements"] = {"Nucleus: Area": 12.5, "Cell: Area": 60.0}
+        feats.append(cell)
+    feats += [feature_v05(polygon(rect(k, 0, k + 8, 8)), object_type="detection") for k in range(4)]
+    path = write_v05(tmp_path / "all_objects.geojson", feats)
+    read = read_region_file(path, pixel_size_um=0.5)
+    assert [(f.name, f.classification) for f in read.rois] == [("ROI 1", "L1"), ("WM", None)]
+    assert read.notes == [
+        f"{path}: 300 QuPath cell objects (features 3–302), not annotations; skipped",
+        f"{path}: 4 QuPath detection objects (features 303–306), not annotations; skipped",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -20,8 +20,9 @@ their area does not count) and a MultiPolygon kept as **one** ROI with several p
 annotation the user drew as one object (e.g. a layer cut in two by a vessel) is described as
 one region and written back as one object. Lines are returned as paths only when asked for,
 points only when asked for; otherwise each is skipped with a note. QuPath detections, cells
-and tiles are skipped with a note (thousands of tiny objects, each far smaller than a field).
-Every skipped feature gets one note naming the file and the feature; input that holds no
+and tiles are skipped (thousands of tiny objects, each far smaller than a field) with one note
+per object type counting them. Every other skipped feature gets one note naming the file and
+the feature; input that holds no
 readable ROI raises :class:`RegionFileError` with one line saying why.
 """
 
@@ -288,6 +289,7 @@ def parse_geojson_rois(
         )
     ps = float(ps)
     out = GeoJsonRois([], ps, recorded=bool(stored))
+    skipped: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for i, f in enumerate(feats, start=1):
         if isinstance(f, Mapping) and f.get("type") in _GEOMETRIES:
             f = {"type": "Feature", "geometry": f}
@@ -295,18 +297,17 @@ def parse_geojson_rois(
             out.notes.append(f"{source}: feature {i}: not a GeoJSON Feature; skipped")
             continue
         props = f.get("properties") if isinstance(f.get("properties"), Mapping) else {}
+        otype = _object_type(f, props)
+        if otype is not None and otype.lower() in _SKIPPED_TYPES:
+            # checked first: an export of all objects holds tens of thousands of these
+            skipped.setdefault(otype, []).append((i, props))
+            continue
         cls, color = classification_of(props.get("classification"))
         color = color or color_hex(props.get("color"))
         results = _results(props)
         if cls is not None and cls == results.get("area"):
             cls = color = None  # the plugin's own result, not a class the user gave
         label = _note_label(i, props, cls)
-        otype = _object_type(f, props)
-        if otype is not None and otype.lower() in _SKIPPED_TYPES:
-            out.notes.append(
-                f"{source}: {label}: a QuPath {otype} object, not an annotation; skipped"
-            )
-            continue
         name = props.get("name") if isinstance(props.get("name"), str) else ""
         geom = f.get("geometry") if isinstance(f.get("geometry"), Mapping) else {}
         problems: list[str] = []
@@ -333,12 +334,34 @@ def parse_geojson_rois(
             fid = f.get("id") if isinstance(f.get("id"), str) else None
             fid = None if fid in _LEGACY_IDS else fid
             out.rois.append(RoiFeature(roi, cls, color, results, fid, i))
+    out.notes += _skipped_notes(skipped, source)
     if not out.rois and not (out.points or out.paths):
         why = ""
         if out.notes:
             why = "; e.g. " + out.notes[0].removeprefix(f"{source}: ").removesuffix("; skipped")
         raise RegionFileError(f"{source}: no polygon annotation among {len(feats)} feature(s){why}")
     return out
+
+
+def _skipped_notes(
+    skipped: Mapping[str, list[tuple[int, Mapping[str, Any]]]], source: str
+) -> list[str]:
+    """One note per QuPath object type that is not an annotation (detections, cells, tiles):
+    a single object is named, several are counted in one line (an export of all objects holds
+    tens of thousands)."""
+    notes = []
+    for otype, found in skipped.items():
+        if len(found) == 1:
+            i, props = found[0]
+            label = _note_label(i, props, classification_of(props.get("classification"))[0])
+            notes.append(f"{source}: {label}: a QuPath {otype} object, not an annotation; skipped")
+        else:
+            first, last = found[0][0], found[-1][0]
+            notes.append(
+                f"{source}: {len(found):,} QuPath {otype} objects (features {first}–{last}), "
+                "not annotations; skipped"
+            )
+    return notes
 
 
 def _reason(exc: Exception) -> str:
