@@ -218,6 +218,27 @@ def test_fiji_roiset_names_the_areas(tmp_path):
     np.testing.assert_allclose(anns[1].roi.vertices, band_rect(1))
 
 
+def test_fiji_particles_with_default_labels_are_not_areas(tmp_path):
+    """Analyze Particles fills the ROI Manager with unnamed outlines that ImageJ labels by
+    position (``SSSS-YYYY-XXXX``, the zip entry names): they are no areas to teach; skipped
+    in one note, the two named regions are taught."""
+    from tests.support.imagej_files import polygon_roi, write_roiset
+
+    rois = [
+        polygon_roi(band_rect(k)[:, ::-1] / PIXEL_UM, name=n) for k, n in ((0, NAME_A), (1, NAME_B))
+    ]
+    names = [NAME_A, NAME_B]
+    for k in range(30):
+        x, y = 20 + 3 * k, 40 + k
+        rois.append(polygon_roi(np.array([[x, y], [x + 2, y], [x + 1, y + 2]], float)))
+        names.append(f"0001-{y:04d}-{x:04d}")
+    path = write_roiset(tmp_path / "RoiSet.zip", rois, names)
+    anns, notes = annotations_from_geojson(path, 0, PIXEL_UM)
+    assert [a.name for a in anns] == [NAME_A, NAME_B]
+    assert len(notes) == 1 and "30 ROI(s) named only by ImageJ's position label" in notes[0]
+    assert "'0001-0040-0020'" in notes[0]
+
+
 def test_cli_one_area_only_is_one_line(tiny_bundle, tmp_path, capsys):
     img = tmp_path / "s.ome.zarr"
     write_section(img, texture_section(1))

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..jobs import Cancelled
+    from ..regions.geojson import notes_text
     from ..teach import TeachError, annotations_from_geojson, save_taught, teach
     from . import open_image
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             found, notes = annotations_from_geojson(rois, i, float(sec.pixel_size_um[0]))
         except TeachError as exc:
             raise CliError(str(exc)) from None
-        for n in notes[:5]:
+        for n in notes_text(notes, 5):
             print(f"note: {n}", file=sys.stderr)
         sections.append(sec)
         anns += found

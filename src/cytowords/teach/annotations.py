@@ -9,6 +9,7 @@ reads.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ class Annotation:
     name: str
     roi: Roi
     source: str = ""
+
+
+#: the name ImageJ's ROI Manager gives a ROI it was not told the name of (``Roi.getLabel``):
+#: ``YYYY-XXXX`` (centre y, x in pixels), ``SSSS-YYYY-XXXX`` with a slice, each at least 4 digits
+IMAGEJ_LABEL = re.compile(r"\d{4,}-\d{4,}(-\d{4,})?")
 
 
 def clean_name(name: object) -> str:
@@ -68,22 +74,32 @@ def annotations_from_geojson(
     ``RoiSet.zip``: :func:`cytowords.regions.read_region_file`) for section number ``section``
     (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
     records its own). Returns the annotations and notes on what was skipped (unnamed
-    regions, lines, points). :class:`TeachError` when the file has no named region."""
+    regions, lines, points; ImageJ ROIs named only by their default position label, counted
+    in one note). :class:`TeachError` when the file has no named region."""
     from ..regions.geojson import RegionFileError, read_region_file
 
     try:
         read = read_region_file(path, pixel_size_um=pixel_size_um)
     except RegionFileError as exc:
         raise TeachError(str(exc)) from None
-    out, notes = [], list(read.notes)
+    out, notes, labels = [], list(read.notes), []
     for f in read.rois:
         name = clean_name(f.classification) or clean_name(
             f.roi.name if not f.roi.name.startswith("ROI ") else ""
         )
+        if not f.classification and IMAGEJ_LABEL.fullmatch(name):
+            labels.append(name)  # ImageJ's position label (Analyze Particles), not an area
+            continue
         if not name:
             notes.append(f"{path}: feature {f.index}: no class or name; skipped")
             continue
         out.append(Annotation(section, name, f.roi, str(path)))
+    if labels:
+        notes.append(
+            f"{path}: {len(labels)} ROI(s) named only by ImageJ's position label (e.g. "
+            f"{labels[0]!r}: ROI Manager's default, Analyze Particles' outlines); skipped: "
+            "rename the regions to teach after their area"
+        )
     if not out:
         raise TeachError(f"{path}: no region with a class or a name (the area to teach)")
     return out, notes
