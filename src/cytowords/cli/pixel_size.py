@@ -49,6 +49,12 @@ def check_scan(section, model: str, device: str):
     from ..model import get_bundle
     from ..sections.scale_check import check_pixel_size
 
+    # said first: on a large scan without a pyramid it reads the whole image (minutes)
+    print(
+        "checking that the pixel size fits the tissue (--no-pixel-size-check skips it) ...",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         res = check_pixel_size(section, get_bundle(model, device, captioner=False))
     except ValueError:  # no tissue
