@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import tifffile
 import zarr
 from tifffile.tifffile import svs_description_metadata
@@ -145,13 +146,59 @@ def _kind(tf: tifffile.TiffFile) -> str:
     return "tiff"
 
 
+#: dask reads of an uncompressed single-level TIFF stored in one piece (:func:`_contiguous`)
+#: are this many pixels per side
+CONTIGUOUS_CHUNK_PX = 1024
+
+
+class _Contiguous:
+    """An uncompressed, contiguous single-level TIFF image read through a memory map, with
+    chunks of :data:`CONTIGUOUS_CHUNK_PX` along its last two axes (the image axes of a plain
+    grey image; colour samples stay whole)."""
+
+    def __init__(self, mm: np.ndarray, yx: tuple[int, int]) -> None:
+        self.mm = mm
+        self.shape, self.dtype, self.ndim = tuple(mm.shape), mm.dtype, mm.ndim
+        self.chunks = tuple(
+            min(n, CONTIGUOUS_CHUNK_PX) if i in yx else n for i, n in enumerate(self.shape)
+        )
+
+    def __getitem__(self, index):
+        return np.array(self.mm[index])
+
+
+def _stored_flat(series: Any, kind: str) -> bool:
+    """Whether a series is one level of uncompressed pixels stored in one piece (ImageJ's and
+    Fiji's own TIFFs: one strip per image), so that a memory map reads any window of it."""
+    return (
+        kind in ("tiff", "ome")
+        and len(series.levels) == 1
+        and series.dataoffset is not None
+        and "Y" in series.axes
+        and "X" in series.axes
+    )
+
+
+def _contiguous(path: Path, index: int, axes: str) -> _Contiguous | None:
+    """The image of series ``index`` (see :func:`_stored_flat`) through a memory map, as
+    :class:`_Contiguous`; ``None`` when it cannot be mapped (then tifffile's zarr store reads
+    it, whose one strip is read whole for every window)."""
+    try:
+        mm = tifffile.memmap(path, series=index, mode="r")
+    except (ValueError, OSError, tifffile.TiffFileError):
+        return None
+    return _Contiguous(mm, (axes.index("Y"), axes.index("X")))
+
+
 def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[float], dict]:
     """Levels of a (pyramidal) TIFF: ``(levels, pixel_size_um or None, relative scales, meta)``.
 
     The scan's series (see the module doc for SVS, NDPI and SCN files); pixel size from the
     SCN XML, the OME metadata, Aperio's MPP or the resolution tags, in that order.
     Uses ``tifffile.imread(path, aszarr=True)``: data is read tile by tile (or strip by strip)
-    only when a dask chunk is computed, never as a whole plane.
+    only when a dask chunk is computed, never as a whole plane; an uncompressed single-level
+    image stored in one piece (ImageJ's one strip) is memory-mapped and read in windows of
+    :data:`CONTIGUOUS_CHUNK_PX` (:func:`_contiguous`).
     """
     try:
         with tifffile.TiffFile(path) as tf:
@@ -167,8 +214,11 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
             if p_um is None:
                 p_um, unit = _tag_pixel_size(tf)
             skipped = [s.name or f"image {i}" for i, s in enumerate(tf.series) if i != index]
-        store = tifffile.imread(path, aszarr=True, series=index)
-        node = zarr.open(store=store, mode="r")
+            flat = _stored_flat(series, kind)
+        node = _contiguous(path, index, series.axes) if flat else None
+        if node is None:
+            store = tifffile.imread(path, aszarr=True, series=index)
+            node = zarr.open(store=store, mode="r")
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as e:
         first = (str(e).strip().splitlines() or [""])[0][:200]
         raise fail(path, f"cannot read TIFF ({first})", "a TIFF or OME-TIFF file") from None
@@ -182,7 +232,7 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
     if "Y" not in axes or "X" not in axes:
         raise fail(path, f"TIFF axes {axes!r} have no Y and X")
     yx = (axes.index("Y"), axes.index("X"))
-    if isinstance(node, zarr.Array):
+    if isinstance(node, (zarr.Array, _Contiguous)):
         arrays = [("0", node)]
     else:
         ms = node.attrs.get("multiscales", [{}])[0]
