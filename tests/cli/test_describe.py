@@ -96,11 +96,19 @@ def test_describe_text_and_errors(store_and_bundle, capsys, tmp_path: Path) -> N
         main(["describe", str(store), "--roi", "1,2,3"])
 
 
-def test_describe_says_it_checks_the_pixel_size_before_doing_so(store_and_bundle, capsys) -> None:
+def test_describe_says_it_checks_the_pixel_size_before_doing_so(
+    store_and_bundle, capsys, monkeypatch
+) -> None:
     """The pixel size check reads the whole section (minutes on a large scan without a
-    pyramid): a line says so before it starts, and how to skip it; none when skipped."""
+    pyramid): on a large scan a line says so before it starts, and how to skip it; none when
+    skipped, none on a small scan."""
+    from cytowords.cli import pixel_size
+
     store, bundle = store_and_bundle
     args = ["describe", str(store), "--roi", "0,0,2000,2000", "--model", str(bundle)]
+    assert main([*args, "--no-scale-check", "--no-measure"]) == 0
+    assert "checking that the pixel size" not in capsys.readouterr().err
+    monkeypatch.setattr(pixel_size, "SAY_CHECK_PX", 1)  # this store counts as a large scan
     assert main([*args, "--no-scale-check", "--no-measure"]) == 0
     err = capsys.readouterr().err
     assert "checking that the pixel size fits the tissue (--no-pixel-size-check skips it)" in err

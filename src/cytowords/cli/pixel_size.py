@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: scans with at least this many pixels at full resolution are told that the check runs
+#: before it starts (smaller ones take seconds, and their errors stay one line)
+SAY_CHECK_PX = 10**8
+
+
 def check_scan(section, model: str, device: str):
     """The pixel size check before describing or mapping: warns on stderr when the
     section's pixel size does not fit its tissue or the model hardly recognises the tissue
@@ -49,12 +54,13 @@ def check_scan(section, model: str, device: str):
     from ..model import get_bundle
     from ..sections.scale_check import check_pixel_size
 
-    # said first: on a large scan without a pyramid it reads the whole image (minutes)
-    print(
-        "checking that the pixel size fits the tissue (--no-pixel-size-check skips it) ...",
-        file=sys.stderr,
-        flush=True,
-    )
+    if section.levels[0].shape[0] * section.levels[0].shape[1] >= SAY_CHECK_PX:
+        # said first on a large scan: without a pyramid it reads the whole image (minutes)
+        print(
+            "checking that the pixel size fits the tissue (--no-pixel-size-check skips it) ...",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         res = check_pixel_size(section, get_bundle(model, device, captioner=False))
     except ValueError:  # no tissue
