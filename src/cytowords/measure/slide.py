@@ -65,28 +65,33 @@ def _reference_from(img: np.ndarray) -> tuple[float, float] | None:
     if np.ptp(od) > 0:
         splits.append(float(threshold_multiotsu(od, classes=3)[0]))
     for t in splits:
-        if _glass_split(od, t):
-            return glass, float(np.median(od[od > t]))
+        tissue_od = _glass_split(od, t)
+        if tissue_od is not None:
+            return glass, tissue_od
     # a crop with little glass beside much pale white matter and a banded cortex: the
     # three-class split puts the white matter with the glass. Four classes can split the
     # glass off; taken only when that class is a mode of its own (most of it well under
     # the split), not the pale tail of white matter in a crop without glass
     if np.ptp(od) > 0 and np.unique(od).size >= 4:
         t = float(threshold_multiotsu(od, classes=4)[0])
-        bright = od[od <= t]
-        if _glass_split(od, t) and np.percentile(bright, 90) <= GLASS_MODE_SHARE * t:
-            return glass, float(np.median(od[od > t]))
+        tissue_od = _glass_split(od, t)
+        if tissue_od is not None and np.percentile(od[od <= t], 90) <= GLASS_MODE_SHARE * t:
+            return glass, tissue_od
     return None
 
 
-def _glass_split(od: np.ndarray, t: float) -> bool:
-    """Whether the split ``t`` of optical densities ``od`` has glass on its bright side:
-    both sides at least 5 % of the pixels, the bright side's median at most 0.3 of the
-    dark side's, and the dark side clearly stained (median OD >= 0.05)."""
+def _glass_split(od: np.ndarray, t: float) -> float | None:
+    """The tissue's typical optical density (the dark side's median) when the split ``t`` of
+    optical densities ``od`` has glass on its bright side: both sides at least 5 % of the
+    pixels, the bright side's median at most 0.3 of the dark side's, and the dark side
+    clearly stained (median OD >= 0.05); else None."""
     dark, bright = od[od > t], od[od <= t]
     if dark.size < 0.05 * od.size or bright.size < 0.05 * od.size:
-        return False
-    return bool(np.median(bright) <= 0.3 * np.median(dark) and np.median(dark) >= 0.05)
+        return None
+    tissue_od = float(np.median(dark))
+    if np.median(bright) > 0.3 * tissue_od or tissue_od < 0.05:
+        return None
+    return tissue_od
 
 
 def slide_matter(
