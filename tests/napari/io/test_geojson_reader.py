@@ -59,6 +59,16 @@ def test_viewer_opens_a_roiset(make_napari_viewer, tmp_path: Path) -> None:
     assert holes == [[[50.0, 100.0], [50.0, 300.0], [150.0, 300.0], [150.0, 100.0]]]
 
 
+def _open_from_the_gui(viewer, qtbot, path: Path) -> list:
+    """``viewer.open`` as *File > Open* or a drop calls it: from Qt's running event loop."""
+    from qtpy.QtCore import QTimer
+
+    out: list = []
+    QTimer.singleShot(0, lambda: out.append(viewer.open(str(path), plugin="napari-cytowords")))
+    qtbot.waitUntil(lambda: bool(out), timeout=60000)
+    return out[0]
+
+
 def _wait_for_layer(viewer, qtbot, n: int = 1):
     qtbot.waitUntil(lambda: len(viewer.layers) >= n, timeout=60000)
     return viewer.layers[n - 1]
@@ -88,13 +98,16 @@ def test_a_big_qupath_export_is_read_off_the_gui_thread(make_napari_viewer, qtbo
     assert path.stat().st_size >= BACKGROUND_BYTES
     viewer = make_napari_viewer()
     with Notes() as notes:
-        assert viewer.open(str(path), plugin="napari-cytowords") == []
+        assert _open_from_the_gui(viewer, qtbot, path) == []
         assert notes.any("all_objects.geojson", "reading", "MB")
         layer = _wait_for_layer(viewer, qtbot)
         qtbot.waitUntil(lambda: notes.any("2,500 QuPath cell objects"), timeout=10000)
     assert list(layer.features["classification"]) == ["L1"] and len(layer.data) == 1
     assert layer.metadata["cytowords_in_image_pixels"]
     assert notes.any("1", "TMA core", "not an annotation")
+    # a script's viewer.open (no event loop running) still gets its layer back
+    (again,) = viewer.open(str(path), plugin="napari-cytowords")
+    assert list(again.features["classification"]) == ["L1"]
 
 
 def test_a_big_file_that_fails_says_so_in_one_line(make_napari_viewer, qtbot, tmp_path):
@@ -104,7 +117,7 @@ def test_a_big_file_that_fails_says_so_in_one_line(make_napari_viewer, qtbot, tm
     path.write_text('{"type": "FeatureCollection", "features": [' + "1, " * BACKGROUND_BYTES)
     viewer = make_napari_viewer()
     with Notes() as notes:
-        assert viewer.open(str(path), plugin="napari-cytowords") == []
+        assert _open_from_the_gui(viewer, qtbot, path) == []
         qtbot.waitUntil(lambda: notes.any("not JSON"), timeout=60000)
     (msg,) = [m for m in notes.messages if "not JSON" in m]
     assert "\n" not in msg and str(path) in msg and not len(viewer.layers)
@@ -124,7 +137,7 @@ def test_a_roiset_of_many_particles_is_made_off_the_gui_thread(make_napari_viewe
     path = write_roiset(tmp_path / "RoiSet.zip", rois, names)
     viewer = make_napari_viewer()
     with Notes() as notes:
-        assert viewer.open(str(path), plugin="napari-cytowords") == []
+        assert _open_from_the_gui(viewer, qtbot, path) == []
         layer = _wait_for_layer(viewer, qtbot)
     assert notes.any("RoiSet.zip", f"reading {BACKGROUND_SHAPES + 6} ROIs")
     assert len(layer.data) == BACKGROUND_SHAPES + 6 and layer.features["name"][1] == names[1]

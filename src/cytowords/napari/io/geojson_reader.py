@@ -10,8 +10,9 @@ Shapes layer holds one polygon per shape; the pieces are described one by one he
 and lines are skipped, with one notification listing what was skipped.
 
 napari calls readers on its GUI thread. A file of at least :data:`BACKGROUND_BYTES` (a
-QuPath export of all objects: tens of MB, seconds to decode) is read in a worker thread
-when a viewer is open: the reader returns at once (napari's "nothing to add" answer), says
+QuPath export of all objects: tens of MB, seconds to decode), or of more than
+:data:`BACKGROUND_SHAPES` shapes, opened from the viewer (its event loop running), is read
+and made into its layer in a worker thread: the reader returns at once (napari's "nothing to add" answer), says
 so in a notification, shows a busy bar in napari's activity panel, and adds the layer when
 the file is read (an error is one notification line). The decoding hands the GUI thread
 its turn between features (:func:`cytowords.regions.geojson.loads_by_feature`).
@@ -104,10 +105,16 @@ def _shown(read: GeoJsonRois, path: str) -> tuple:
 
 
 def _gui_viewer():
-    """The current napari viewer when called on the GUI thread with one open, else None."""
+    """The current napari viewer when called from Qt's running event loop (a menu, a drop,
+    napari's console) on the GUI thread, else None: a script's ``viewer.open`` (before
+    ``napari.run()``, or from an IPython prompt) gets its layer back as from any reader."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
+        return None
+    from qtpy.QtCore import QThread
+
+    if QThread.currentThread().loopLevel() < 1:
         return None
     from napari import current_viewer
 
