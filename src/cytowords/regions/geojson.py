@@ -375,8 +375,8 @@ def _count_skipped(
 
 
 def _skipped_notes(skipped: Mapping[str, list[Any]], source: str) -> list[str]:
-    """One note per QuPath object type that is not an annotation (detections, cells, tiles):
-    a single object is named, several are counted in one line (an export of all objects holds
+    """One note per QuPath object type that is not an annotation (detections, cells, tiles,
+    TMA cores): a single object is named, several are counted in one line (an export of all objects holds
     tens of thousands)."""
     notes = []
     for otype, (count, first, last, label) in skipped.items():
@@ -486,8 +486,8 @@ def _read_text(p: Path) -> str:
 
 
 def _slim(feature: Any) -> Any:
-    """A QuPath detection, cell or tile feature cut to ``(SKIPPED, type, name, class)`` (what
-    its note needs); any other value as it is. An export of all objects holds tens of
+    """A QuPath object that is no region (detection, cell, tile, TMA core: ``_SKIPPED_TYPES``)
+    cut to ``(SKIPPED, type, name, class)`` (what its note needs); any other value as it is. An export of all objects holds tens of
     thousands, each with its geometry and measurements: dropped as soon as each is decoded.
     A tuple of strings is no work for Python's garbage collector (JSON never gives tuples)."""
     if not isinstance(feature, Mapping):

@@ -12,10 +12,11 @@ and lines are skipped, with one notification listing what was skipped.
 napari calls readers on its GUI thread. A file of at least :data:`BACKGROUND_BYTES` (a
 QuPath export of all objects: tens of MB, seconds to decode), or of more than
 :data:`BACKGROUND_SHAPES` shapes, opened from the viewer (its event loop running), is read
-and made into its layer in a worker thread: the reader returns at once (napari's "nothing to add" answer), says
-so in a notification, shows a busy bar in napari's activity panel, and adds the layer when
-the file is read (an error is one notification line). The decoding hands the GUI thread
-its turn between features (:func:`cytowords.regions.geojson.loads_by_feature`).
+and made into its layer in a worker thread: the reader returns at once (napari's "nothing
+to add" answer), says so in a notification, shows a busy bar in napari's activity panel,
+and adds the layer when it is made (an error is one notification line). The decoding
+hands the GUI thread its turn between features
+(:func:`cytowords.regions.geojson.loads_by_feature`).
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ def napari_get_geojson_reader(path: str | list[str]):
     return read_geojson
 
 
-#: region files of at least this many bytes are read in a worker thread when a viewer is
-#: open (json decodes ~20 MB/s on one core: 2 MB is ~0.1 s of a frozen GUI)
+#: region files of at least this many bytes opened from the viewer are read in a worker
+#: thread (json decodes ~20 MB/s on one busy core: 2 MB is ~0.1 s of a frozen GUI)
 BACKGROUND_BYTES = 2_000_000
-#: layers of more shapes than this are built in a worker thread when a viewer is open
+#: layers of more shapes than this opened from the viewer are made in a worker thread
 #: (napari triangulates each polygon when the layer is made: ~5-15 ms for a particle's
 #: outline, 3 s for a Fiji RoiSet of 350)
 BACKGROUND_SHAPES = 10
@@ -72,9 +73,9 @@ BACKGROUND_SHAPES = 10
 
 def read_geojson(path: str | list[str]) -> list[tuple]:
     """Read the regions of a GeoJSON or ImageJ ROI file, with any description results, into
-    a Shapes layer data tuple. With a viewer open, a large file or many shapes are read and
-    made into the layer in a worker thread: napari's null layer ``[(None,)]`` is returned
-    and the layer is added to the viewer when it is ready."""
+    a Shapes layer data tuple. Opened from the viewer (:func:`_gui_viewer`), a large file or
+    many shapes are read and made into the layer in a worker thread: napari's null layer
+    ``[(None,)]`` is returned and the layer is added to the viewer when it is ready."""
     if isinstance(path, list):
         path = path[0]
     path = str(path)
