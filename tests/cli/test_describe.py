@@ -329,3 +329,50 @@ def test_describe_scanner_files_and_imagej_rois(store_and_bundle, capsys, tmp_pa
         assert main(["describe", str(svs), "--rois", str(bad), "--model", str(bundle)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and f"{bad}: " in err and why in err, err
+
+
+def test_describe_refuses_particles_too_small_for_a_traverse(
+    store_and_bundle, capsys, tmp_path, monkeypatch
+) -> None:
+    """Fiji's Analyze Particles outlines (tens of µm) among two regions: the particles are
+    refused in one counted line before anything is read (the readout needs a traverse of at
+    least MIN_TRAVERSE_UM); only the two regions are described and written."""
+    from cytowords.describe import Describer
+    from cytowords.measure.readout import MIN_TRAVERSE_UM
+    from tests.support.imagej_files import polygon_roi, write_roiset
+
+    store, bundle = store_and_bundle  # 512 x 512 px at 8 µm/px
+    rois = [
+        polygon_roi([[10, 10], [200, 10], [200, 150], [10, 150]], name="V1 (Fiji)"),
+        polygon_roi([[250, 250], [480, 320], [350, 480]], name="triangle"),
+    ]
+    names = ["V1 (Fiji)", "triangle"]
+    for k in range(40):
+        x, y = 20 + 11 * k, 300 + 4 * (k % 9)
+        rois.append(polygon_roi([[x, y], [x + 5, y + 1], [x + 3, y + 6], [x - 1, y + 4]]))
+        names.append(f"0001-{y:04d}-{x:04d}")
+    roiset = write_roiset(tmp_path / "RoiSet.zip", rois, names)
+    read = []
+    real = Describer.describe_roi
+
+    def counting(self, section, roi, **kw):
+        read.append(roi.name)
+        return real(self, section, roi, **kw)
+
+    monkeypatch.setattr(Describer, "describe_roi", counting)
+    out = tmp_path / "described.csv"
+    args = ["describe", str(store), "--rois", str(roiset), "--model", str(bundle)]
+    assert main([*args, "--out", str(out), "--no-scale-check", "--no-measure"]) == 0
+    cap = capsys.readouterr()
+    assert read == ["V1 (Fiji)", "triangle"]
+    (line,) = [ln for ln in cap.err.splitlines() if "too small" in ln]
+    assert line == (
+        f"{roiset}: 40 ROI(s) too small to hold a traverse of cortex (less than "
+        f"{MIN_TRAVERSE_UM / 1000:g} mm across; e.g. '0001-0300-0020', 0.068 mm): not described"
+    )
+    assert "[2/2] triangle" in cap.err and "[3/" not in cap.err
+
+    only = write_roiset(tmp_path / "particles.zip", rois[2:], names[2:])
+    assert main(["describe", str(store), "--rois", str(only), "--model", str(bundle)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "40 ROI(s), all of them, too small" in err

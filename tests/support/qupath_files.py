@@ -15,6 +15,7 @@ closed rings.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,43 @@ def write_v05(path: Path, features: list[dict[str, Any]], *, collection: bool = 
     obj: Any = {"type": "FeatureCollection", "features": features} if collection else features
     path.write_text(json.dumps(obj, indent=2), encoding="utf-8")
     return path
+
+
+def tma_core_v05(name: str, cx: float, cy: float, r: float = 300.0) -> dict[str, Any]:
+    """A TMA core as QuPath 0.5 exports it after *TMA > TMA dearrayer*: ``objectType``
+    ``tma_core``, named by its grid position (``A-1``), ``isMissing``, an ellipse's polygon."""
+    t = [2 * math.pi * k / 24 for k in range(24)]
+    ring = [[cx + r * math.cos(a), cy + r * math.sin(a)] for a in t]
+    feat = feature_v05(polygon(ring), name=name, object_type="tma_core")
+    feat["properties"]["isMissing"] = False
+    return feat
+
+
+def tma_core_v03(name: str, cx: float, cy: float, r: float = 300.0) -> dict[str, Any]:
+    """A TMA core as QuPath 0.3 exports it (``"id": "TMACoreObject"``, ``object_type``)."""
+    feat = tma_core_v05(name, cx, cy, r)
+    return {
+        "type": "Feature",
+        "id": "TMACoreObject",
+        "geometry": feat["geometry"],
+        "properties": {"object_type": "tma_core", "name": name, "isMissing": False},
+    }
+
+
+def cell_v05(k: int) -> dict[str, Any]:
+    """A cell of QuPath 0.5's cell detection (``objectType`` ``cell``, its nucleus's
+    geometry, measurements), ~1 kB of JSON like audit2's real-size export."""
+    x, y = 100 + 13 * (k % 500), 5000 + 13 * (k // 500)
+    cell = feature_v05(polygon(rect(x, y, x + 12, y + 12)), cls="Positive", object_type="cell")
+    cell["nucleusGeometry"] = polygon(rect(x + 3, y + 3, x + 9, y + 9))
+    cell["properties"]["measurements"] = {
+        "Nucleus: Area µm^2": 12.5 + k % 7,
+        "Nucleus: Perimeter µm": 13.1,
+        "Nucleus: Circularity": 0.91,
+        "Nucleus: Hematoxylin OD mean": 0.42,
+        "Cell: Area µm^2": 60.0,
+        "Cell: Perimeter µm": 30.2,
+        "Cytoplasm: Hematoxylin OD mean": 0.12,
+        "Nucleus/Cell area ratio": 0.21,
+    }
+    return cell

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 
@@ -94,6 +95,35 @@ def _read_rois(path: str, pixel_size_um: float) -> list:
     return read.rois
 
 
+def _too_small(feats: list) -> list[int]:
+    """Indices of the ROIs too small to hold a traverse of cortex: no straight line in one
+    reaches the readout's shortest column (:data:`~cytowords.measure.readout.MIN_TRAVERSE_UM`,
+    1 mm; its bounding box's diagonal is shorter). A Fiji set of Analyze Particles'
+    outlines holds hundreds of such (20-60 µm), each taking seconds to minutes to read."""
+    from ..measure.readout import MIN_TRAVERSE_UM
+
+    small = []
+    for i, f in enumerate(feats):
+        y0, x0, y1, x1 = f.roi.bounds
+        if math.hypot(y1 - y0, x1 - x0) < MIN_TRAVERSE_UM:
+            small.append(i)
+    return small
+
+
+def _too_small_line(feats: list, small: list[int]) -> str:
+    """The one line counting the ROIs :func:`_too_small` refused."""
+    from ..measure.readout import MIN_TRAVERSE_UM
+
+    f = feats[small[0]]
+    y0, x0, y1, x1 = f.roi.bounds
+    across = math.hypot(y1 - y0, x1 - x0)
+    return (
+        f"{len(small)} ROI(s) too small to hold a traverse of cortex (less than "
+        f"{MIN_TRAVERSE_UM / 1000:g} mm across; e.g. {f.name!r}, {across / 1000:.2g} mm): "
+        "not described"
+    )
+
+
 def _print_one(res) -> None:
     flag = f"{res.probability:.0%}"
     if res.rejected:
@@ -163,6 +193,12 @@ def run(args: argparse.Namespace) -> int:
         feats = [RoiFeature(Roi.rectangle(y0, x0, y1, x1, name="ROI 1"))]
     else:
         feats = _read_rois(args.rois, px)
+    small = set(_too_small(feats)) if args.roi is None else set()
+    if small:
+        line = _too_small_line(feats, sorted(small))
+        if len(small) == len(feats):
+            raise CliError(f"{args.rois}: {line.replace('ROI(s)', 'ROI(s), all of them,', 1)}")
+        print(f"{args.rois}: {line}", file=sys.stderr)
     names = [f.name for f in feats]
     params = DescribeParams(measure_cells=CELLS[args.cells])
     if args.no_measure:
@@ -177,7 +213,11 @@ def run(args: argparse.Namespace) -> int:
 
         check = check_scan(section, args.model, args.device)
     results: list = []
+    todo = len(feats) - len(small)
     for i, (feat, name) in enumerate(zip(feats, names)):
+        if i in small:  # refused above, no pixel read
+            results.append(None)
+            continue
         try:
             abstain = "" if check is None else check.abstain_reason
             results.append(describer.describe_roi(section, feat.roi, abstain=abstain))
@@ -188,8 +228,9 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(str(exc)) from None
             print(f"{name}: not described: {exc}", file=sys.stderr)
             results.append(None)
-        if len(feats) > 1 and not args.json:
-            print(f"[{i + 1}/{len(feats)}] {name}", file=sys.stderr)
+        if todo > 1 and not args.json:
+            done = i + 1 - sum(1 for k in small if k < i)
+            print(f"[{done}/{todo}] {name}", file=sys.stderr)
     if args.no_measure:
         for r in results:
             if r is not None:

@@ -20,18 +20,20 @@ their area does not count) and a MultiPolygon kept as **one** ROI with several p
 annotation the user drew as one object (e.g. a layer cut in two by a vessel) is described as
 one region and written back as one object. Lines are returned as paths only when asked for,
 points only when asked for; otherwise each is skipped with a note. QuPath detections, cells
-and tiles are skipped (thousands of tiny objects, each far smaller than a field) with one note
-per object type counting them. Every other skipped feature gets one note naming the file and
+and tiles (thousands of tiny objects, each far smaller than a field) and TMA cores (tissue
+spots, not drawn regions) are skipped with one note per object type counting them. Every other skipped feature gets one note naming the file and
 the feature; input that holds no
 readable ROI raises :class:`RegionFileError` with one line saying why.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,18 +61,29 @@ RESULT_FIELDS = (
 )
 #: result columns that are numbers (QuPath measurements); the others are text (metadata)
 NUMERIC_FIELDS = ("probability", "ood_score", "thickness_mm", "layer_iv")
+#: the value of a result field a file does not give (not described yet)
+RESULT_DEFAULTS: dict[str, Any] = {
+    k: math.nan if k in NUMERIC_FIELDS else False if k == "rejected" else "" for k in RESULT_FIELDS
+}
 
-#: QuPath object types that are not regions a user drew (any other type is read)
+#: QuPath object types that are not regions a user drew (any other type is read): detections,
+#: cells and tiles (thousands of objects far smaller than a field), the root, and TMA cores
+#: (the tissue spots of a microarray, found by QuPath's dearrayer: a spot is a piece of
+#: tissue, not an area or layer someone outlined; to describe one, draw an annotation in it)
 _SKIPPED_TYPES = {
     "detection",
     "cell",
     "tile",
     "root",
+    "tma_core",
     "pathdetectionobject",
     "pathcellobject",
     "pathtileobject",
     "pathrootobject",
+    "tmacoreobject",
 }
+#: how a note names the object types that are not plain words
+_TYPE_WORDS = {"tma_core": "TMA core", "tmacoreobject": "TMA core"}
 #: QuPath 0.2 stored the object type in the feature's ``id``
 _LEGACY_IDS = {
     "PathAnnotationObject",
@@ -289,8 +302,11 @@ def parse_geojson_rois(
         )
     ps = float(ps)
     out = GeoJsonRois([], ps, recorded=bool(stored))
-    skipped: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
+    skipped: dict[str, list[Any]] = {}  # type: [count, first index, last index, first label]
     for i, f in enumerate(feats, start=1):
+        if isinstance(f, tuple) and f[:1] == (_SKIPPED,):  # cut by _slim
+            _count_skipped(skipped, f[1], i, f[2], f[3])
+            continue
         if isinstance(f, Mapping) and f.get("type") in _GEOMETRIES:
             f = {"type": "Feature", "geometry": f}
         if not isinstance(f, Mapping) or f.get("type") != "Feature":
@@ -300,7 +316,9 @@ def parse_geojson_rois(
         otype = _object_type(f, props)
         if otype is not None and otype.lower() in _SKIPPED_TYPES:
             # checked first: an export of all objects holds tens of thousands of these
-            skipped.setdefault(otype, []).append((i, props))
+            name = props.get("name")
+            cls = classification_of(props.get("classification"))[0]
+            _count_skipped(skipped, otype, i, name if isinstance(name, str) else None, cls)
             continue
         cls, color = classification_of(props.get("classification"))
         color = color or color_hex(props.get("color"))
@@ -343,23 +361,35 @@ def parse_geojson_rois(
     return out
 
 
-def _skipped_notes(
-    skipped: Mapping[str, list[tuple[int, Mapping[str, Any]]]], source: str
-) -> list[str]:
-    """One note per QuPath object type that is not an annotation (detections, cells, tiles):
-    a single object is named, several are counted in one line (an export of all objects holds
+def _count_skipped(
+    skipped: dict[str, list[Any]], otype: str, i: int, name: str | None, cls: str | None
+) -> None:
+    """Count feature ``i``, a QuPath object of type ``otype`` that is not a region."""
+    if otype in skipped:
+        seen = skipped[otype]
+        seen[0] += 1
+        seen[2] = i
+    else:
+        props = {"name": name} if name else {}
+        skipped[otype] = [1, i, i, _note_label(i, props, cls)]
+
+
+def _skipped_notes(skipped: Mapping[str, list[Any]], source: str) -> list[str]:
+    """One note per QuPath object type that is not an annotation (detections, cells, tiles,
+    TMA cores): a single object is named, several are counted in one line (an export of all objects holds
     tens of thousands)."""
     notes = []
-    for otype, found in skipped.items():
-        if len(found) == 1:
-            i, props = found[0]
-            label = _note_label(i, props, classification_of(props.get("classification"))[0])
-            notes.append(f"{source}: {label}: a QuPath {otype} object, not an annotation; skipped")
-        else:
-            first, last = found[0][0], found[-1][0]
+    for otype, (count, first, last, label) in skipped.items():
+        what = _TYPE_WORDS.get(otype.lower(), otype)
+        hint = " (draw an annotation in a core to describe it)" if what == "TMA core" else ""
+        if count == 1:
             notes.append(
-                f"{source}: {len(found):,} QuPath {otype} objects (features {first}–{last}), "
-                "not annotations; skipped"
+                f"{source}: {label}: a QuPath {what} object, not an annotation{hint}; skipped"
+            )
+        else:
+            notes.append(
+                f"{source}: {count:,} QuPath {what} objects (features {first}–{last}), "
+                f"not annotations{hint}; skipped"
             )
     return notes
 
@@ -429,18 +459,124 @@ def read_region_file(
     if p.suffix.lower() in IMAGEJ_ROI_SUFFIXES:
         return _read_imagej(p, pixel_size_um, points, paths)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = _read_text(p)
     except OSError as exc:
         raise RegionFileError(f"{p}: cannot read it ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise RegionFileError(f"{p}: not a text file (GeoJSON is UTF-8 JSON)") from None
     try:
-        obj = json.loads(text)
+        obj = loads_by_feature(text, _slim)
     except json.JSONDecodeError as exc:
         raise RegionFileError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
     return parse_geojson_rois(
         obj, pixel_size_um=pixel_size_um, source=str(p), points=points, paths=paths
     )
+
+
+def _read_text(p: Path) -> str:
+    """The file as UTF-8 text (BOM or not), decoded in 4 MB pieces: one decode of a 100 MB
+    export holds Python's GIL ~0.1 s (a GUI thread waits that long), a piece ~4 ms."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    parts = []
+    with open(p, "rb") as fh:
+        while chunk := fh.read(4 << 20):
+            parts.append(decoder.decode(chunk))
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
+
+
+def _slim(feature: Any) -> Any:
+    """A QuPath object that is no region (detection, cell, tile, TMA core: ``_SKIPPED_TYPES``)
+    cut to ``(SKIPPED, type, name, class)`` (what its note needs); any other value as it is. An export of all objects holds tens of
+    thousands, each with its geometry and measurements: dropped as soon as each is decoded.
+    A tuple of strings is no work for Python's garbage collector (JSON never gives tuples)."""
+    if not isinstance(feature, Mapping):
+        return feature
+    props = feature.get("properties")
+    props = props if isinstance(props, Mapping) else {}
+    otype = _object_type(feature, props)
+    if otype is None or otype.lower() not in _SKIPPED_TYPES:
+        return feature
+    name = props.get("name")
+    return (
+        _SKIPPED,
+        otype,
+        name if isinstance(name, str) else None,
+        classification_of(props.get("classification"))[0],
+    )
+
+
+#: first item of a feature that :func:`_slim` cut
+_SKIPPED = "skipped QuPath object"
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def loads_by_feature(text: str, each: Callable[[Any], Any] | None = None) -> Any:
+    """``json.loads(text)``, decoding a top-level list, and the ``features`` list of a
+    top-level object, one element at a time; ``each`` (if given) replaces every element.
+
+    The errors are json's. The point is the time each call into json's C code holds Python's
+    GIL: one ``json.loads`` of a 54 MB export of all objects holds it for seconds, and so
+    does freeing what it built (a napari reader run in a worker thread would still freeze
+    the GUI that long); one feature takes well under a millisecond, the interpreter hands
+    the GIL to the GUI thread between features, and ``each`` can drop what is not needed
+    feature by feature (:func:`_slim`).
+    """
+
+    def skip(i: int) -> int:
+        return _SPACE.match(text, i).end()  # type: ignore[union-attr]
+
+    def expect(i: int, char: str, what: str) -> int:
+        if not text.startswith(char, i):
+            raise json.JSONDecodeError(f"Expecting {what}", text, i)
+        return skip(i + 1)
+
+    def array(i: int) -> tuple[list[Any], int]:
+        out: list[Any] = []
+        i = skip(i + 1)
+        if text.startswith("]", i):
+            return out, i + 1
+        while True:
+            value, i = _DECODER.raw_decode(text, i)
+            out.append(each(value) if each is not None else value)
+            i = skip(i)
+            if text.startswith("]", i):
+                return out, i + 1
+            i = expect(i, ",", "',' delimiter")
+
+    def value(i: int, key: Any = "features") -> tuple[Any, int]:
+        if text.startswith("[", i) and key == "features":
+            return array(i)
+        return _DECODER.raw_decode(text, i)
+
+    i = skip(0)
+    if text.startswith("{", i):  # a FeatureCollection (or a Feature): its keys one by one
+        obj: Any = {}
+        i = skip(i + 1)
+        if text.startswith("}", i):
+            i += 1
+        else:
+            while True:
+                if not text.startswith('"', i):
+                    raise json.JSONDecodeError(
+                        "Expecting property name enclosed in double quotes", text, i
+                    )
+                key, i = _DECODER.raw_decode(text, i)
+                i = expect(skip(i), ":", "':' delimiter")
+                obj[key], i = value(i, key)
+                i = skip(i)
+                if text.startswith("}", i):
+                    i += 1
+                    break
+                i = expect(i, ",", "',' delimiter")
+    else:
+        obj, i = value(i)
+    if skip(i) != len(text):
+        raise json.JSONDecodeError("Extra data", text, skip(i))
+    return obj
 
 
 def _read_imagej(p: Path, pixel_size_um: float | None, points: bool, paths: bool) -> GeoJsonRois:

@@ -42,9 +42,44 @@ class Annotation:
 IMAGEJ_LABEL = re.compile(r"\d{4,}-\d{4,}(-\d{4,})?")
 
 
+#: the name the region readers give a region that has none (``ROI k``): no area
+_PLACEHOLDER = re.compile(r"ROI \d+")
+
+
 def clean_name(name: object) -> str:
-    """The area name as the model stores it: the text with surrounding blanks removed."""
-    return str(name).strip() if name is not None else ""
+    """The area name as the model stores it: the text with surrounding blanks removed
+    ("" for None and for pandas' missing value)."""
+    if name is None or (isinstance(name, float) and name != name):
+        return ""
+    return str(name).strip()
+
+
+def area_name(classification: object, name: object) -> str:
+    """The area a region teaches, the one rule of the CLI and the napari widget: its class
+    (QuPath), else its own name; "" when it has neither, when its name is only the readers'
+    placeholder ``ROI k``, or ImageJ's position label (:func:`is_position_label`)."""
+    cls = clean_name(classification)
+    if cls:
+        return cls
+    own = clean_name(name)
+    if _PLACEHOLDER.fullmatch(own) or IMAGEJ_LABEL.fullmatch(own):
+        return ""
+    return own
+
+
+def is_position_label(classification: object, name: object) -> bool:
+    """Whether a region without a class is named only by ImageJ's position label (the ROI
+    Manager's default: Analyze Particles' outlines), so no area to teach."""
+    return not clean_name(classification) and bool(IMAGEJ_LABEL.fullmatch(clean_name(name)))
+
+
+def position_label_note(source: str, labels: Sequence[str]) -> str:
+    """The one note counting the regions :func:`is_position_label` skipped."""
+    return (
+        f"{source}: {len(labels)} ROI(s) named only by ImageJ's position label (e.g. "
+        f"{labels[0]!r}: ROI Manager's default, Analyze Particles' outlines); skipped: "
+        "rename the regions to teach after their area"
+    )
 
 
 def check_inside(ann: Annotation, shape_um: tuple[float, float], image: str) -> None:
@@ -84,22 +119,16 @@ def annotations_from_geojson(
         raise TeachError(str(exc)) from None
     out, notes, labels = [], list(read.notes), []
     for f in read.rois:
-        name = clean_name(f.classification) or clean_name(
-            f.roi.name if not f.roi.name.startswith("ROI ") else ""
-        )
-        if not f.classification and IMAGEJ_LABEL.fullmatch(name):
-            labels.append(name)  # ImageJ's position label (Analyze Particles), not an area
+        if is_position_label(f.classification, f.roi.name):
+            labels.append(clean_name(f.roi.name))
             continue
+        name = area_name(f.classification, f.roi.name)
         if not name:
             notes.append(f"{path}: feature {f.index}: no class or name; skipped")
             continue
         out.append(Annotation(section, name, f.roi, str(path)))
     if labels:
-        notes.append(
-            f"{path}: {len(labels)} ROI(s) named only by ImageJ's position label (e.g. "
-            f"{labels[0]!r}: ROI Manager's default, Analyze Particles' outlines); skipped: "
-            "rename the regions to teach after their area"
-        )
+        notes.append(position_label_note(str(path), labels))
     if not out:
         raise TeachError(f"{path}: no region with a class or a name (the area to teach)")
     return out, notes

@@ -57,3 +57,87 @@ def test_viewer_opens_a_roiset(make_napari_viewer, tmp_path: Path) -> None:
     np.testing.assert_allclose(layer.data[0], [[500, 500], [500, 600], [600, 600]])  # (y, x) px
     holes = json.loads(layer.features["holes"][1])
     assert holes == [[[50.0, 100.0], [50.0, 300.0], [150.0, 300.0], [150.0, 100.0]]]
+
+
+def _open_from_the_gui(viewer, qtbot, path: Path) -> list:
+    """``viewer.open`` as *File > Open* or a drop calls it: from Qt's running event loop."""
+    from qtpy.QtCore import QTimer
+
+    out: list = []
+    QTimer.singleShot(0, lambda: out.append(viewer.open(str(path), plugin="napari-cytowords")))
+    qtbot.waitUntil(lambda: bool(out), timeout=60000)
+    return out[0]
+
+
+def _wait_for_layer(viewer, qtbot, n: int = 1):
+    qtbot.waitUntil(lambda: len(viewer.layers) >= n, timeout=60000)
+    return viewer.layers[n - 1]
+
+
+def test_a_big_qupath_export_is_read_off_the_gui_thread(make_napari_viewer, qtbot, tmp_path):
+    """QuPath's "Export objects as GeoJSON" of all objects (annotations, TMA cores, thousands
+    of cells; > BACKGROUND_BYTES): napari's open returns at once with no layer (nothing is
+    decoded on the GUI thread), says so, and the annotations' layer arrives when read;
+    cells and cores are counted in the notes."""
+    from cytowords.napari.io.geojson_reader import BACKGROUND_BYTES
+    from tests.support.qupath_files import (
+        cell_v05,
+        feature_v05,
+        polygon,
+        rect,
+        tma_core_v05,
+        write_v05,
+    )
+
+    feats = [
+        feature_v05(polygon(rect(100, 100, 900, 900)), cls="L1"),
+        tma_core_v05("A-1", 3000, 3000),
+    ]
+    feats += [cell_v05(k) for k in range(2500)]
+    path = write_v05(tmp_path / "all_objects.geojson", feats)
+    assert path.stat().st_size >= BACKGROUND_BYTES
+    viewer = make_napari_viewer()
+    with Notes() as notes:
+        assert _open_from_the_gui(viewer, qtbot, path) == []
+        assert notes.any("all_objects.geojson", "reading", "MB")
+        layer = _wait_for_layer(viewer, qtbot)
+        qtbot.waitUntil(lambda: notes.any("2,500 QuPath cell objects"), timeout=10000)
+    assert list(layer.features["classification"]) == ["L1"] and len(layer.data) == 1
+    assert layer.metadata["cytowords_in_image_pixels"]
+    assert notes.any("1", "TMA core", "not an annotation")
+    # a script's viewer.open (no event loop running) still gets its layer back
+    (again,) = viewer.open(str(path), plugin="napari-cytowords")
+    assert list(again.features["classification"]) == ["L1"]
+
+
+def test_a_big_file_that_fails_says_so_in_one_line(make_napari_viewer, qtbot, tmp_path):
+    from cytowords.napari.io.geojson_reader import BACKGROUND_BYTES
+
+    path = tmp_path / "cut.geojson"  # an export cut short (disk full, copy stopped)
+    path.write_text('{"type": "FeatureCollection", "features": [' + "1, " * BACKGROUND_BYTES)
+    viewer = make_napari_viewer()
+    with Notes() as notes:
+        assert _open_from_the_gui(viewer, qtbot, path) == []
+        qtbot.waitUntil(lambda: notes.any("not JSON"), timeout=60000)
+    (msg,) = [m for m in notes.messages if "not JSON" in m]
+    assert "\n" not in msg and str(path) in msg and not len(viewer.layers)
+
+
+def test_a_roiset_of_many_particles_is_made_off_the_gui_thread(make_napari_viewer, qtbot, tmp_path):
+    """napari triangulates every polygon when it makes a Shapes layer (seconds for Fiji's
+    hundreds of particle outlines): a RoiSet of more than BACKGROUND_SHAPES is read and made
+    into its layer in a worker thread."""
+    from cytowords.napari.io.geojson_reader import BACKGROUND_SHAPES
+
+    rois, names = [rect_roi(0, 0, 400, 300, name="V1")], ["V1"]
+    for k in range(BACKGROUND_SHAPES + 5):
+        x, y = 500 + 9 * k, 600 + 3 * k
+        rois.append(polygon_roi([[x, y], [x + 6, y + 1], [x + 3, y + 7], [x - 1, y + 4]]))
+        names.append(f"0001-{y:04d}-{x:04d}")
+    path = write_roiset(tmp_path / "RoiSet.zip", rois, names)
+    viewer = make_napari_viewer()
+    with Notes() as notes:
+        assert _open_from_the_gui(viewer, qtbot, path) == []
+        layer = _wait_for_layer(viewer, qtbot)
+    assert notes.any("RoiSet.zip", f"reading {BACKGROUND_SHAPES + 6} ROIs")
+    assert len(layer.data) == BACKGROUND_SHAPES + 6 and layer.features["name"][1] == names[1]

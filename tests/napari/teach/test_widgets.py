@@ -131,3 +131,36 @@ def test_borders_widget_short_path_is_one_message(make_napari_viewer, qtbot, pia
         w.run()
         qtbot.waitUntil(lambda: not w.busy, timeout=60000)
     assert notes.any("mm long") and len(viewer.layers) == n and w.result is None
+
+
+def test_teach_widget_names_regions_as_the_cli_does(make_napari_viewer, qtbot, tmp_path):
+    """Opened region files name areas in the widget as in ``cytowords teach``: Fiji's
+    particle outlines (named only by ImageJ's position label) are no areas, counted in one
+    note; a QuPath annotation is named by its class, not by the reader's ``ROI k``."""
+    from cytowords.napari.teach.widget import named_regions, position_label_notes
+    from tests.support.imagej_files import polygon_roi, write_roiset
+    from tests.support.qupath_files import feature_v05, polygon, write_v05
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((160, 360), np.uint8), scale=(PIXEL_UM, PIXEL_UM))
+    rois = [polygon_roi(band_rect(k)[:, ::-1] / PIXEL_UM, name=n) for k, n in ((0, "A"), (1, "B"))]
+    names = ["A", "B"]
+    for k in range(12):
+        x, y = 20 + 3 * k, 40 + k
+        rois.append(polygon_roi(np.array([[x, y], [x + 2, y], [x + 1, y + 2]], float)))
+        names.append(f"0001-{y:04d}-{x:04d}")
+    viewer.open(str(write_roiset(tmp_path / "RoiSet.zip", rois, names)), plugin="napari-cytowords")
+    qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=60000)
+    fiji = viewer.layers[-1]
+    assert [a.name for a in named_regions(fiji, image, 0)] == ["A", "B"]
+    (note,) = position_label_notes(fiji)
+    assert "12 ROI(s) named only by ImageJ's position label" in note and "'0001-0040-0020'" in note
+
+    ring = (band_rect(2)[:, ::-1] / PIXEL_UM).tolist()
+    path = write_v05(
+        tmp_path / "q.geojson", [feature_v05(polygon(ring), cls="L1"), feature_v05(polygon(ring))]
+    )
+    (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
+    assert list(qupath.features["name"]) == ["ROI 1", "ROI 2"]
+    assert [a.name for a in named_regions(qupath, image, 0)] == ["L1"]
+    assert not position_label_notes(qupath)

@@ -26,7 +26,7 @@ from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
-from ..io.geojson_reader import read_geojson
+from ..io.geojson_reader import read_region_layer
 from ..io.writers import write_shapes_geojson
 
 ENV = "CYTOWORDS_AUTOSAVE_DIR"
@@ -148,7 +148,7 @@ class AutosaveRow(QWidget):
             return None
         path = autosave_path(self.image)
         try:
-            ((data, meta, _),) = read_geojson(str(path))
+            data, meta, _ = read_region_layer(str(path))
         except (ValueError, OSError) as exc:
             show_warning(f"cannot restore the autosaved ROIs: {exc}")
             return None

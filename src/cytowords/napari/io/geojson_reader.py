@@ -8,17 +8,34 @@ they live in the ``holes`` column, see :mod:`._shapes`, and describing or saving
 honours them). A MultiPolygon annotation becomes one shape per piece, named ``name [k]`` (a
 Shapes layer holds one polygon per shape; the pieces are described one by one here). Points
 and lines are skipped, with one notification listing what was skipped.
+
+napari calls readers on its GUI thread. A file of at least :data:`BACKGROUND_BYTES` (a
+QuPath export of all objects: tens of MB, seconds to decode), or of more than
+:data:`BACKGROUND_SHAPES` shapes, opened from the viewer (its event loop running), is read
+and made into its layer in a worker thread: the reader returns at once (napari's "nothing
+to add" answer), says so in a notification, shows a busy bar in napari's activity panel,
+and adds the layer when it is made (an error is one notification line). The decoding
+hands the GUI thread its turn between features
+(:func:`cytowords.regions.geojson.loads_by_feature`).
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ...regions.geojson import RESULT_FIELDS, notes_text, read_region_file
+from ...regions.geojson import (
+    RESULT_DEFAULTS,
+    RESULT_FIELDS,
+    GeoJsonRois,
+    RegionFileError,
+    notes_text,
+    read_region_file,
+)
 from ...regions.imagej import is_roiset
-from ..describe.results import DEFAULTS
 from .shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
@@ -45,26 +62,138 @@ def napari_get_geojson_reader(path: str | list[str]):
     return read_geojson
 
 
+#: region files of at least this many bytes opened from the viewer are read in a worker
+#: thread (json decodes ~20 MB/s on one busy core: 2 MB is ~0.1 s of a frozen GUI)
+BACKGROUND_BYTES = 2_000_000
+#: layers of more shapes than this opened from the viewer are made in a worker thread
+#: (napari triangulates each polygon when the layer is made: ~5-15 ms for a particle's
+#: outline, 3 s for a Fiji RoiSet of 350)
+BACKGROUND_SHAPES = 10
+
+
 def read_geojson(path: str | list[str]) -> list[tuple]:
     """Read the regions of a GeoJSON or ImageJ ROI file, with any description results, into
-    a Shapes layer data tuple."""
+    a Shapes layer data tuple. Opened from the viewer (:func:`_gui_viewer`), a large file or
+    many shapes are read and made into the layer in a worker thread: napari's null layer
+    ``[(None,)]`` is returned and the layer is added to the viewer when it is ready."""
     if isinstance(path, list):
         path = path[0]
-    # ours record their pixel size (shapes in µm); QuPath's and ImageJ's count the image's
-    # pixels: the layer keeps pixel coordinates and is placed over the image by the Describe
-    # widget
+    path = str(path)
+    viewer = _gui_viewer()
+    large = _large_file(path) if viewer is not None else ""
+    if large:
+        _in_background(viewer, path, None, f"reading {large}")
+        return [(None,)]
     read = read_region_file(path, pixel_size_um=1.0)
+    if viewer is not None and sum(len(f.roi.polygons) for f in read.rois) > BACKGROUND_SHAPES:
+        _in_background(viewer, path, read, f"drawing {len(read.rois)} regions")
+        return [(None,)]
+    return [_shown(read, path)]
+
+
+def read_region_layer(path: str) -> tuple:
+    """The Shapes layer data tuple of a region file, read here and now (what the widgets use
+    to restore their own files); notes are shown as one warning."""
+    return _shown(read_region_file(path, pixel_size_um=1.0), str(path))
+
+
+def _shown(read: GeoJsonRois, path: str) -> tuple:
     if read.notes:
         from napari.utils.notifications import show_warning
 
         show_warning("\n".join(notes_text(read.notes)))
+    return _layer_tuple(read, path)
+
+
+def _gui_viewer():
+    """The current napari viewer when called from Qt's running event loop (a menu, a drop,
+    napari's console) on the GUI thread, else None: a script's ``viewer.open`` (before
+    ``napari.run()``, or from an IPython prompt) gets its layer back as from any reader."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    from qtpy.QtCore import QThread
+
+    if QThread.currentThread().loopLevel() < 1:
+        return None
+    from napari import current_viewer
+
+    return current_viewer()
+
+
+def _large_file(path: str) -> str:
+    """What makes ``path`` large ("55.8 MB of regions", "352 ROIs"), or "": at least
+    :data:`BACKGROUND_BYTES`, or a RoiSet of more than :data:`BACKGROUND_SHAPES` ROIs
+    (ImageJ's ROIs are small: 350 particles are 160 kB); both cheap to tell."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size >= BACKGROUND_BYTES:
+            return f"{size / 1e6:.1f} MB of regions"
+        if p.suffix.lower() == ".zip":
+            with zipfile.ZipFile(p) as zf:
+                n = len(zf.namelist())
+            return f"{n} ROIs" if n > BACKGROUND_SHAPES else ""
+    except (OSError, zipfile.BadZipFile):
+        pass  # the reader says why, in one line
+    return ""
+
+
+def _in_background(viewer, path: str, read: GeoJsonRois | None, what: str) -> None:
+    """Read ``path`` (unless ``read``) and make its Shapes layer in a worker thread, with a
+    notification and a busy bar; add the layer to ``viewer`` when it is made."""
+    from napari.qt.threading import create_worker
+    from napari.utils.notifications import show_error, show_info, show_warning
+
+    name = Path(path).name
+
+    def done(result: tuple[Any, list[str]]) -> None:
+        layer, notes = result
+        if notes:
+            show_warning("\n".join(notes_text(notes)))
+        try:
+            viewer.add_layer(layer)
+        except RuntimeError:  # the viewer was closed meanwhile
+            return
+
+    def failed(exc: Exception) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        show_error(first if isinstance(exc, RegionFileError) else f"{path}: not read ({first})")
+
+    show_info(f"{name}: {what}; the layer appears when it is ready")
+    create_worker(
+        _make_layer,
+        path,
+        read,
+        _progress={"desc": f"Reading {name}"},
+        _connect={"returned": done, "errored": failed},
+        _start_thread=True,
+    )
+
+
+def _make_layer(path: str, read: GeoJsonRois | None) -> tuple[Any, list[str]]:
+    """``(Shapes layer, notes)`` of a region file (runs in a worker thread: napari's Layer
+    is no Qt object; its vispy visual is made when the viewer adds it)."""
+    from napari.layers import Layer
+
+    if read is None:
+        read = read_region_file(path, pixel_size_um=1.0)
+    return Layer.create(*_layer_tuple(read, path)), read.notes
+
+
+def _layer_tuple(read: GeoJsonRois, path: str) -> tuple:
+    """The ``(shapes, meta, "shapes")`` layer data of what a region file holds."""
+    # ours record their pixel size (shapes in µm); QuPath's and ImageJ's count the image's
+    # pixels: the layer keeps pixel coordinates and is placed over the image by the Describe
+    # widget
     stored = read.recorded
     shapes: list[np.ndarray] = []
     rows: list[dict] = []
     for f in read.rois:
         parts = f.roi.polygons
         for k, (ring, holes) in enumerate(parts):
-            row = {c: f.results.get(c, DEFAULTS[c]) for c in RESULT_FIELDS}
+            row = {c: f.results.get(c, RESULT_DEFAULTS[c]) for c in RESULT_FIELDS}
             row[NAME_COLUMN] = f.name if len(parts) == 1 else f"{f.name} [{k + 1}]"
             row[CLASS_COLUMN] = f.classification or ""
             row[COLOR_COLUMN] = f.color or ""
@@ -86,4 +215,4 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
             "cytowords_in_image_pixels": not stored,
         },
     }
-    return [(shapes, meta, "shapes")]
+    return (shapes, meta, "shapes")

@@ -1,12 +1,15 @@
 """The "Teach areas" dock widget: named regions on one or more sections -> a taught area
 model (cross-validated in a worker thread) -> saved as a model bundle.
 
-Regions are the area shapes (rectangles, polygons, ellipses) of a Shapes layer, named by
-its ``name`` feature (the column the Describe widget and the GeoJSON reader use; ``area``
-or ``class`` also work); unnamed shapes are skipped. *Add section* puts the chosen image
-and its regions on the list; *Fit* teaches from every listed pair (or the chosen pair when
-the list is empty), shows the cross-validation table, and *Save…* writes the bundle that
-Describe and Area map then take as their model.
+Regions are the area shapes (rectangles, polygons, ellipses) of a Shapes layer, named as
+``cytowords teach`` names them (:func:`cytowords.teach.annotations.area_name`): by their
+QuPath class (the reader's ``classification`` feature), else their ``name`` feature (the
+column the Describe widget and the region reader use; ``area`` or ``class`` also work);
+unnamed shapes, shapes named only ``ROI k`` and Fiji ROIs named only by ImageJ's position
+label (Analyze Particles' outlines) are skipped, the last counted in one notification.
+*Add section* puts the chosen image and its regions on the list; *Fit* teaches from every
+listed pair (or the chosen pair when the list is empty), shows the cross-validation table,
+and *Save…* writes the bundle that Describe and Area map then take as their model.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from qtpy.QtWidgets import (
 
 from ..events import Done, Failed, JobEvent
 from ..io.layers import LayerError, section_from_layer, shape_polygon_section_um
+from ..io.shapes import CLASS_COLUMN
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
 
@@ -49,22 +53,44 @@ class Pair:
         return f"{self.image.name} — {self.shapes.name}"
 
 
+def _names(shapes: Shapes) -> list[tuple[object, object]]:
+    """``(class, name)`` of each shape (None where the layer has no such column)."""
+    import pandas as pd
+
+    feats = shapes.features
+    col = next((c for c in NAME_COLUMNS if c in feats.columns), None)
+
+    def value(column: str | None, i: int) -> object:
+        if column is None or column not in feats.columns or i >= len(feats):
+            return None
+        v = feats[column].iloc[i]
+        return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+
+    return [(value(CLASS_COLUMN, i), value(col, i)) for i in range(len(shapes.data))]
+
+
 def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     """:class:`~cytowords.teach.Annotation` for each named area shape of ``shapes``
-    (section µm of ``image``); shapes without a name or enclosing nothing are skipped."""
+    (section µm of ``image``), named by :func:`~cytowords.teach.annotations.area_name`;
+    shapes without an area name or enclosing nothing are skipped."""
     from ...regions.roi import Roi
-    from ...teach.annotations import Annotation, clean_name
+    from ...teach.annotations import Annotation, area_name
 
-    col = next((c for c in NAME_COLUMNS if c in shapes.features.columns), None)
-    if col is None:
-        return []
     out = []
-    for i in range(len(shapes.data)):
-        name = clean_name(shapes.features[col].iloc[i]) if i < len(shapes.features) else ""
-        poly = shape_polygon_section_um(shapes, i, image)
-        if name and name.lower() != "nan" and poly is not None:
+    for i, (cls, own) in enumerate(_names(shapes)):
+        name = area_name(cls, own)
+        poly = shape_polygon_section_um(shapes, i, image) if name else None
+        if poly is not None:
             out.append(Annotation(section, name, Roi(poly, name), shapes.name))
     return out
+
+
+def position_label_notes(shapes: Shapes) -> list[str]:
+    """The one note (if any) counting the shapes named only by ImageJ's position label."""
+    from ...teach.annotations import clean_name, is_position_label, position_label_note
+
+    labels = [clean_name(n) for c, n in _names(shapes) if is_position_label(c, n)]
+    return [position_label_note(f"layer {shapes.name!r}", labels)] if labels else []
 
 
 def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
@@ -167,6 +193,9 @@ class TeachWidget(QWidget):
         if not pairs:
             show_error("choose an image and a Shapes layer of named regions first")
             return
+        for p in pairs:
+            for note in position_label_notes(p.shapes):
+                show_info(note)
         cancel = self.progress.start("reading and embedding fields…")
         self.taught = None
         self.save_btn.setEnabled(False)
