@@ -88,3 +88,35 @@ def test_rois_from_geojson(crop, tmp_path, capsys):
     d = json.loads(cap.out)
     assert d[0]["name"] == "V1" and d[0]["n_traverses"] >= 10
     assert "feature 2: 1 point(s), not a region; skipped" in cap.err
+
+
+def test_rois_too_small_for_a_traverse_are_counted_not_measured(crop, tmp_path, capsys):
+    """Cell outlines of a few px beside a region: one counted line, only the region is
+    measured; a file of cell outlines only stops in one line."""
+
+    def square(y, x, side, name):
+        ring = [[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]
+        return {
+            "type": "Feature",
+            "properties": {"name": name},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+
+    ring = [[1500 / PX, 2000 / PX], [5000 / PX, 2000 / PX], [5000 / PX, 5500 / PX],
+            [1500 / PX, 5500 / PX], [1500 / PX, 2000 / PX]]
+    region = {"type": "Feature", "properties": {"name": "V1"},
+              "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    cells = [square(20 + 5 * k, 30, 3, f"cell {k}") for k in range(6)]
+    f = tmp_path / "rois.geojson"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": [region, *cells]}))
+    assert main(["measure", str(crop), "--rois", str(f), "--json"]) == 0
+    cap = capsys.readouterr()
+    assert [d["name"] for d in json.loads(cap.out)] == ["V1"]
+    (line,) = [ln for ln in cap.err.splitlines() if "too small" in ln]
+    assert "6 ROI(s) too small to hold a traverse of cortex" in line and "not measured" in line
+
+    only = tmp_path / "cells.geojson"
+    only.write_text(json.dumps({"type": "FeatureCollection", "features": cells}))
+    assert main(["measure", str(crop), "--rois", str(only)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "6 ROI(s) too small" in err, err

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import replace
 
@@ -95,35 +94,6 @@ def _read_rois(path: str, pixel_size_um: float) -> list:
     return read.rois
 
 
-def _too_small(feats: list) -> list[int]:
-    """Indices of the ROIs too small to hold a traverse of cortex: no straight line in one
-    reaches the readout's shortest column (:data:`~cytowords.measure.readout.MIN_TRAVERSE_UM`,
-    1 mm; its bounding box's diagonal is shorter). A Fiji set of Analyze Particles'
-    outlines holds hundreds of such (20-60 µm), each taking seconds to minutes to read."""
-    from ..measure.readout import MIN_TRAVERSE_UM
-
-    small = []
-    for i, f in enumerate(feats):
-        y0, x0, y1, x1 = f.roi.bounds
-        if math.hypot(y1 - y0, x1 - x0) < MIN_TRAVERSE_UM:
-            small.append(i)
-    return small
-
-
-def _too_small_line(feats: list, small: list[int]) -> str:
-    """The one line counting the ROIs :func:`_too_small` refused."""
-    from ..measure.readout import MIN_TRAVERSE_UM
-
-    f = feats[small[0]]
-    y0, x0, y1, x1 = f.roi.bounds
-    across = math.hypot(y1 - y0, x1 - x0)
-    return (
-        f"{len(small)} ROI(s) too small to hold a traverse of cortex (less than "
-        f"{MIN_TRAVERSE_UM / 1000:g} mm across; e.g. {f.name!r}, {across / 1000:.2g} mm): "
-        "not described"
-    )
-
-
 def _print_one(res) -> None:
     flag = f"{res.probability:.0%}"
     if res.rejected:
@@ -180,6 +150,7 @@ def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..describe import DescribeParams, Describer
     from ..describe.export import alternatives_text
+    from ..measure.readout import too_small, too_small_line
     from ..regions import Roi, RoiError
     from ..regions.geojson import RoiFeature
     from . import open_image
@@ -193,9 +164,9 @@ def run(args: argparse.Namespace) -> int:
         feats = [RoiFeature(Roi.rectangle(y0, x0, y1, x1, name="ROI 1"))]
     else:
         feats = _read_rois(args.rois, px)
-    small = set(_too_small(feats)) if args.roi is None else set()
+    small = set(too_small([f.roi for f in feats])) if args.roi is None else set()
     if small:
-        line = _too_small_line(feats, sorted(small))
+        line = too_small_line([f.roi for f in feats], sorted(small))
         if len(small) == len(feats):
             raise CliError(f"{args.rois}: {line.replace('ROI(s)', 'ROI(s), all of them,', 1)}")
         print(f"{args.rois}: {line}", file=sys.stderr)

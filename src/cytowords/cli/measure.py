@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError, measure_roi
+    from ..measure.readout import too_small, too_small_line
     from . import open_image
     from .describe import _read_rois
 
@@ -67,6 +68,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         # the readout follows a region's outline: holes and further parts are not measured
         feats = _read_rois(args.rois, float(section.pixel_size_um[0]))
+        small = set(too_small([f.roi for f in feats]))
+        if small:
+            line = too_small_line([f.roi for f in feats], sorted(small))
+            line = line.replace("not described", "not measured")
+            if len(small) == len(feats):
+                raise CliError(f"{args.rois}: {line}")
+            print(f"{args.rois}: {line}", file=sys.stderr)
+            feats = [f for k, f in enumerate(feats) if k not in small]
         polys, names = [f.roi.vertices for f in feats], [f.name for f in feats]
     cells = CELLS[args.cells]
     out = []

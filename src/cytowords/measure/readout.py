@@ -28,7 +28,7 @@ Steps (each at the resolution it needs, reading only the region's window):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -826,3 +826,31 @@ def measure_roi(
         )
     progress(total)
     return out
+
+
+def too_small(rois: Sequence) -> list[int]:
+    """Indices of the ROIs (:class:`~cytowords.regions.Roi`, µm) too small to hold a traverse
+    of cortex: their bounding box's diagonal is shorter than the readout's shortest column
+    (:data:`MIN_TRAVERSE_UM`, 1 mm), so no straight line in one reaches it. A Fiji set of Analyze Particles' outlines holds hundreds of such (cells of
+    20-60 µm), each read for nothing. The CLI and napari leave them out before reading any
+    pixel, with :func:`too_small_line`."""
+    small = []
+    for i, roi in enumerate(rois):
+        y0, x0, y1, x1 = roi.bounds
+        if float(np.hypot(y1 - y0, x1 - x0)) < MIN_TRAVERSE_UM:
+            small.append(i)
+    return small
+
+
+def too_small_line(rois: Sequence, small: Sequence[int]) -> str:
+    """One line counting the ROIs :func:`too_small` found (indices ``small``, not empty),
+    naming the first and its size (``describe`` and napari's Describe say "not described",
+    ``measure`` "not measured")."""
+    roi = rois[small[0]]
+    y0, x0, y1, x1 = roi.bounds
+    across = float(np.hypot(y1 - y0, x1 - x0))
+    return (
+        f"{len(small)} ROI(s) too small to hold a traverse of cortex (less than "
+        f"{MIN_TRAVERSE_UM / 1000:g} mm across; e.g. {roi.name!r}, {across / 1000:.2g} mm): "
+        "not described"
+    )

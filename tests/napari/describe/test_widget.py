@@ -546,3 +546,31 @@ def test_results_panel_shows_the_qupath_names(widget, tmp_path) -> None:
     row = {"status": "done", "rejected": False, "area": "4a", "area_name": "a", "caption": "c"}
     assert detail_text(1, row).startswith("<b>ROI 2</b>")
     assert detail_text(1, {**row, "name": "M1 <hand>"}).startswith("<b>M1 &lt;hand&gt;</b>")
+
+
+def test_rois_too_small_for_a_traverse_are_left_out_in_one_note(widget, qtbot) -> None:
+    """Particle outlines (a few px) among two regions: one notification counts them, they
+    are marked as errors without being read, the two regions are described (as the CLI)."""
+    from cytowords.describe import Describer
+
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    for k in range(5):
+        layer.add_rectangles(rect(300 + 6 * k, 300, 304 + 6 * k, 304))  # 32 µm squares
+    layer.add_polygons([np.array([[150, 150], [300, 150], [250, 400]])])
+    read = []
+    real = Describer.describe_roi
+
+    def counting(self, section, roi, **kw):
+        read.append(roi.name)
+        return real(self, section, roi, **kw)
+
+    with pytest.MonkeyPatch.context() as mp, Notes() as notes:
+        mp.setattr(Describer, "describe_roi", counting)
+        w.describe_all()
+        wait_idle(qtbot, w)
+    small = [m for m in notes.messages if "too small to hold a traverse" in m]
+    assert len(small) == 1 and "5 ROI(s)" in small[0], notes.messages
+    assert read == ["ROI 1", "ROI 7"], read
+    assert list(layer.features["status"]) == ["done"] + ["error"] * 5 + ["done"]

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...describe import DescribeParams
+from ...measure.readout import too_small, too_small_line
 from ...regions import Roi
 from ...sections import Section
 from ..events import Done, Failed, JobEvent, Loaded, Started
@@ -273,6 +274,13 @@ class DescribeWidget(QWidget):
         for msg in errors.values():
             show_warning(msg)
         rr.set_status(self._layer, list(errors), "error")
+        small = too_small([roi for _, roi in jobs])
+        if small:  # e.g. Fiji's particle outlines: one line for all, no pixel read
+            show_warning(f"{self._layer.name}: {too_small_line([r for _, r in jobs], small)}")
+            rows = [rr.row_of(self._layer, jobs[k][0]) for k in small]
+            rr.set_status(self._layer, [r for r in rows if r is not None], "error")
+            skip = set(small)
+            jobs = [j for k, j in enumerate(jobs) if k not in skip]
         return jobs
 
     def _start_worker(self, inputs: tuple[Image, Section] | None = None) -> None:
