@@ -163,17 +163,19 @@ class _KeptLevel:
 
 
 def coarse_levels(
-    base: da.Array, n: int, *, chunk_px: int = 1024, cache_bytes: int = COARSE_CACHE_BYTES
+    base: da.Array, n: int, *, chunk_px: int = 1024, cache_bytes: int | None = None
 ) -> list[da.Array]:
     """Levels 1..``n`` above the image ``base`` (each halving it once more): the coarsest of
-    them that together take at most ``cache_bytes`` are kept once read (:class:`_CoarseLevels`,
-    ``chunk_px`` chunks), the others are read through :func:`halved`."""
-    f_shape = [(base.shape[0] >> k, base.shape[1] >> k) for k in range(n + 1)]
+    them that together take at most ``cache_bytes`` (default :data:`COARSE_CACHE_BYTES`) are
+    kept once read (:class:`_CoarseLevels`, ``chunk_px`` chunks), the others are read through
+    :func:`halved`."""
+    cache_bytes = COARSE_CACHE_BYTES if cache_bytes is None else cache_bytes
+    shapes = [(base.shape[0] >> k, base.shape[1] >> k) for k in range(n + 1)]
     size = np.dtype(base.dtype).itemsize
     kept: list[int] = []
     total = 0
     for k in range(n, 0, -1):
-        total += f_shape[k][0] * f_shape[k][1] * size
+        total += shapes[k][0] * shapes[k][1] * size
         if total > cache_bytes:
             break
         kept.insert(0, k)
@@ -181,7 +183,7 @@ def coarse_levels(
     if kept:
         group = _CoarseLevels(base, kept)
         for k in kept:
-            shape = f_shape[k]
+            shape = shapes[k]
             out.append(
                 da.from_array(
                     _KeptLevel(group, k, shape, base.dtype),
