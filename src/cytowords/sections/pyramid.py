@@ -142,7 +142,7 @@ class _CoarseLevels:
             return self._levels[k]
 
     def _compute(self) -> dict[int, np.ndarray]:
-        first = halved(self.base, self.ks[0], min_chunk=1)  # base chunks as they are stored
+        first = halved(self.base, self.ks[0], min_chunk=64)  # >= 1 base chunk per task
         out = np.empty(first.shape, dtype=first.dtype)
         da.store(first, out, lock=False)
         levels = {self.ks[0]: out}
