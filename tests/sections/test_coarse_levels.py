@@ -150,3 +150,24 @@ def test_a_huge_scan_keeps_only_its_small_levels():
     # a level not kept reads level 0 once per chunk, in windows of at most 4096 px
     lev4 = levels[4]
     assert max(lev4.chunks[0]) * 16 <= 4096
+
+
+def test_a_small_window_of_a_kept_level_before_the_pass_reads_only_its_window(
+    tmp_path, count_reads
+):
+    """A napari view of a kept level before anything read the coarsest level: its window of
+    level 0, not all of it; once the levels are computed, nothing more."""
+    img = np.random.default_rng(5).integers(0, 255, (4100, 4300), dtype=np.uint8)
+    sec = open_section(_imagej_tiff(tmp_path / "fiji.tif", img))
+    assert len(sec.levels) == 4
+    count_reads.update(px=0, n=0)
+    win = np.asarray(sec.levels[2][30:130, 50:150])  # in one 1024-px chunk of level 0
+    np.testing.assert_array_equal(win, _reference(img, 2)[30:130, 50:150])
+    assert count_reads["px"] <= 1024 * 1024
+    np.testing.assert_array_equal(np.asarray(sec.levels[-1]), _reference(img, 3))
+    count_reads.update(px=0, n=0)
+    for k in (3, 2):
+        np.testing.assert_array_equal(np.asarray(sec.levels[k]), _reference(img, k))
+        win = np.asarray(sec.levels[k][30:90, 50:110])
+        np.testing.assert_array_equal(win, _reference(img, k)[30:90, 50:110])
+    assert count_reads["px"] == 0

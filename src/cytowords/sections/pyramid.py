@@ -119,15 +119,22 @@ def halved(base: da.Array, k: int, *, min_chunk: int = MIN_LEVEL_CHUNK_PX) -> da
     return src.map_blocks(halve_n, k, chunks=chunks, dtype=base.dtype, name=name)
 
 
+#: Before the kept levels are computed, a window of one of them of at most this share of its
+#: pixels is read from the base directly (a napari view before anything read the coarsest)
+WINDOW_SHARE = 1 / 16
+
+
 class _CoarseLevels:
     """The coarsest generated levels ``ks`` (ascending) above ``base``, computed together the
-    first time one is read (one pass over the base) and kept; safe to read from several
-    threads (napari's). Reads return copies (the kept arrays never change)."""
+    first time one is read whole or in a large part (one pass over the base) and kept; safe to
+    read from several threads (napari's). Reads return copies (the kept arrays never change).
+    """
 
     def __init__(self, base: da.Array, ks: list[int]) -> None:
         self.base, self.ks = base, list(ks)
         self._lock = threading.Lock()
         self._levels: dict[int, np.ndarray] | None = None
+        self._direct: dict[int, da.Array] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # a copy (another process) computes its own
         return {"base": self.base, "ks": self.ks}
@@ -141,6 +148,17 @@ class _CoarseLevels:
                 self._levels = self._compute()
             return self._levels[k]
 
+    def window(self, k: int, index: tuple[slice, slice]) -> np.ndarray:
+        """``index`` of level ``k``: from the kept level once computed, else from the base
+        directly (:func:`halved`; nothing kept)."""
+        with self._lock:
+            if self._levels is not None:
+                return np.array(self._levels[k][index])
+            if k not in self._direct:
+                self._direct[k] = halved(self.base, k)
+            lev = self._direct[k]
+        return np.asarray(lev[index].compute())
+
     def _compute(self) -> dict[int, np.ndarray]:
         first = halved(self.base, self.ks[0], min_chunk=64)  # >= 1 base chunk per task
         out = np.empty(first.shape, dtype=first.dtype)
@@ -148,26 +166,39 @@ class _CoarseLevels:
         levels = {self.ks[0]: out}
         for prev, k in zip(self.ks, self.ks[1:]):
             levels[k] = halve_n(levels[prev], k - prev)
+        self._direct.clear()
         return levels
 
 
+def _small_window(index: Any, shape: tuple[int, int]) -> bool:
+    """Whether ``index`` is a 2D window (unit-step slices) of at most :data:`WINDOW_SHARE`
+    of an array of ``shape``."""
+    if not (isinstance(index, tuple) and len(index) == 2):
+        return False
+    if not all(isinstance(s, slice) and s.step in (None, 1) for s in index):
+        return False
+    n = [len(range(*s.indices(m))) for s, m in zip(index, shape)]
+    return n[0] * n[1] <= WINDOW_SHARE * shape[0] * shape[1]
+
+
 class _KeptLevel:
-    """One level of :class:`_CoarseLevels` as an array for ``dask.array.from_array``."""
+    """One level of :class:`_CoarseLevels` as an array for ``dask.array.from_array`` (one
+    chunk: dask passes the window read, which tells a view from a whole-level read)."""
 
     def __init__(self, group: _CoarseLevels, k: int, shape: tuple[int, int], dtype: Any) -> None:
         self.group, self.k = group, k
         self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), 2
 
     def __getitem__(self, index: Any) -> np.ndarray:
+        if _small_window(index, self.shape):
+            return self.group.window(self.k, index)
         return np.array(self.group.level(self.k)[index])
 
 
-def coarse_levels(
-    base: da.Array, n: int, *, chunk_px: int = 1024, cache_bytes: int | None = None
-) -> list[da.Array]:
+def coarse_levels(base: da.Array, n: int, *, cache_bytes: int | None = None) -> list[da.Array]:
     """Levels 1..``n`` above the image ``base`` (each halving it once more): the coarsest of
     them that together take at most ``cache_bytes`` (default :data:`COARSE_CACHE_BYTES`) are
-    kept once read (:class:`_CoarseLevels`, ``chunk_px`` chunks), the others are read through
+    kept once read (:class:`_CoarseLevels`, one chunk each), the others are read through
     :func:`halved`."""
     cache_bytes = COARSE_CACHE_BYTES if cache_bytes is None else cache_bytes
     shapes = [(base.shape[0] >> k, base.shape[1] >> k) for k in range(n + 1)]
@@ -187,7 +218,7 @@ def coarse_levels(
             out.append(
                 da.from_array(
                     _KeptLevel(group, k, shape, base.dtype),
-                    chunks=tuple(min(chunk_px, s) for s in shape),
+                    chunks=shape,
                     name=f"cytowords-kept{k}-" + tokenize(base.name, k),
                     inline_array=True,
                     asarray=False,
@@ -211,7 +242,7 @@ def extend_pyramid(
     Existing levels are kept untouched; with ``n_levels`` the pyramid is extended or truncated
     to exactly that many levels (never below 1). Returns new lists ``(levels, pixel_size_um)``.
     Image levels are read from the coarsest existing level directly, the smallest ones kept
-    once read (module docstring); label levels are strided views.
+    once read (module docstring); label levels are strided views with ``chunk_px`` chunks.
     """
     levels, sizes = list(levels), list(pixel_size_um)
     if n_levels is not None:
@@ -236,7 +267,7 @@ def extend_pyramid(
         for _ in range(n):
             levels.append(downsample2(levels[-1], labels=True, chunk_px=chunk_px))
     else:
-        levels.extend(coarse_levels(levels[-1], n, chunk_px=chunk_px))
+        levels.extend(coarse_levels(levels[-1], n))
     top = sizes[-1]
     sizes.extend(top * 2.0**k for k in range(1, n + 1))
     return levels, sizes
