@@ -30,9 +30,10 @@ COARSEST_MAX_PX = 1024
 #: The coarsest generated image levels are kept in memory once read when together they take
 #: at most this many bytes (a 10^10 px uint16 scan: its levels of <= 3125 px per side).
 COARSE_CACHE_BYTES = 64 * 2**20
-#: Chunks of a generated level that is not kept are at least this many px per side (fewer
-#: tasks), and at most their base chunk's size / 2**k (a window reads little of the base).
-MIN_LEVEL_CHUNK_PX = 256
+#: A chunk of a generated level that is not kept reads one chunk of the base (its side / 2**k
+#: px: a window reads little of the base, a whole level needs no rechunk), but is at least
+#: this many px per side (fewer tasks; it then reads 2**k times as many px of the base).
+MIN_LEVEL_CHUNK_PX = 128
 
 
 def _even_chunks(arr: da.Array, target: int) -> da.Array:
