@@ -12,7 +12,8 @@ level, the *base*, without a nested graph: each chunk of level ``k`` reads its
 (:func:`halve_n`, the same values as halving level by level). The coarsest levels that
 together fit in :data:`COARSE_CACHE_BYTES` (the ones napari, the tissue mask, the intensity
 range and the slide reference read whole) are computed together in one pass over the base
-the first time any of them is read, and kept in memory for as long as the section (levels
+the first time one of them is read whole or in a large part (a small window before that
+reads its own blocks of the base), and kept in memory for as long as the section (levels
 finer than that are never held whole).
 """
 
@@ -34,6 +35,9 @@ COARSE_CACHE_BYTES = 64 * 2**20
 #: px: a window reads little of the base, a whole level needs no rechunk), but is at least
 #: this many px per side (fewer tasks; it then reads 2**k times as many px of the base).
 MIN_LEVEL_CHUNK_PX = 128
+#: Before the kept levels are computed, a window of one of them of at most this share of its
+#: pixels is read from the base directly (a napari view before anything read the coarsest)
+WINDOW_SHARE = 1 / 16
 
 
 def _even_chunks(arr: da.Array, target: int) -> da.Array:
@@ -118,11 +122,6 @@ def halved(base: da.Array, k: int, *, min_chunk: int = MIN_LEVEL_CHUNK_PX) -> da
     chunks = tuple(tuple(c // f for c in cs) for cs in src.chunks)
     name = f"cytowords-halved{k}-" + tokenize(src.name, k)
     return src.map_blocks(halve_n, k, chunks=chunks, dtype=base.dtype, name=name)
-
-
-#: Before the kept levels are computed, a window of one of them of at most this share of its
-#: pixels is read from the base directly (a napari view before anything read the coarsest)
-WINDOW_SHARE = 1 / 16
 
 
 class _CoarseLevels:
