@@ -88,3 +88,20 @@ def test_napari_reader_shows_the_slide_and_says_so(tmp_path: Path) -> None:
     shown = np.asarray(data[0] if isinstance(data, list) else data)
     assert (shown[img >= 225] == 255).all()
     assert notes.any("volume_slice", "black background")
+
+
+def test_a_single_level_file_is_judged_on_the_whole_slide(tmp_path: Path) -> None:
+    """A one-level TIFF (as Fiji writes it) larger than the 2048 px the judgement reads,
+    whose black background lies beyond its first 2048 × 2048 px: found (main judged that
+    corner alone, all tissue, and left the black as it was)."""
+    y, x = np.mgrid[:2600, :4200]
+    # stained tissue: bands of 60-220 (layers, white matter), a few hundred µm wide
+    img = (140 + 80 * np.sin(x / 90.0) * np.cos(y / 160.0)).astype(np.uint8)
+    img[:, 3000:] = 0  # masked to black right of the tissue (29 % of the slide)
+    img[2300:, :] = 0
+    sec = open_section(_write(tmp_path / "one_level.tif", img))
+    assert "black background" in sec.metadata.get("background", ""), sec.metadata
+    coarse = np.asarray(sec.levels[-1])
+    assert coarse[-1, -1] == 255 and coarse[0, 0] < 230
+    full = np.asarray(sec.levels[0][2200:2400, 2900:3100])
+    assert (full == 0).sum() == 0 and (full == 255).sum() > 0

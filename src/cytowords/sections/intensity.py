@@ -128,11 +128,15 @@ def section_background(section: Section) -> float:
     return section_intensity(section).background
 
 
-def fill_black_background(levels: list[da.Array]) -> tuple[list[da.Array], str | None]:
+def fill_black_background(
+    levels: list[da.Array], judge: da.Array | None = None
+) -> tuple[list[da.Array], str | None]:
     """Levels (finest first, grey) with a masked black background read as the empty slide
     (module docstring), and a sentence saying so; the levels unchanged and ``None`` where
-    the coarsest level shows none. Lazy: each level is mapped chunk by chunk."""
-    lev = levels[-1]
+    the coarse image ``judge`` (default: the coarsest of ``levels``; at most
+    ``COARSE_MAX_PX`` px per side of it is read) shows none. Lazy: each level is mapped
+    chunk by chunk."""
+    lev = levels[-1] if judge is None else judge
     img = np.asarray(lev[:COARSE_MAX_PX, :COARSE_MAX_PX], dtype=np.float64)
     finite = np.isfinite(img)
     v = img[finite]

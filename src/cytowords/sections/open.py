@@ -190,14 +190,21 @@ def _finish(
     stored_size: bool,
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
-    levels, black = fill_black_background(levels)
+    # the background is judged on the whole slide at its coarsest (a file of one level,
+    # as Fiji writes it, has its coarse levels only once they are added; its first 2048 px
+    # are a corner), and where there is one the levels are extended again from the filled
+    # ones (the coarse levels then average the slide's white, not its black, at the edge)
+    full, full_sizes = extend_pyramid(levels, sizes)
+    filled, black = fill_black_background(levels, judge=full[-1])
     if black:
         meta["background"] = black
+        levels, sizes = extend_pyramid(filled, sizes)
+    else:
+        levels, sizes = full, full_sizes
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
         if why:
             meta["calibration_warning"] = calibration_message(p, sizes[0], why)
-    levels, sizes = extend_pyramid(levels, sizes)
     for name, lab in labels.items():
         lv, ls = extend_pyramid(lab.levels, lab.pixel_size_um, labels=True)
         labels[name] = LabelImage(lv, ls, lab.names, lab.colors)
