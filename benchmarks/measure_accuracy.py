@@ -26,7 +26,18 @@ claim's tolerance of the area's.
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
         [--cell-windows 0] [--cell-brains 224] [--cell-cache DIR] [--save-large FILE.csv]
         [--save FILE.jsonl]
-        [--columns 8 | --column-patches 3] [--vessel-check]
+        [--columns 8 | --column-patches 3] [--vessel-check] [--artefacts fold|bubble|tear|all]
+
+``--artefacts KIND`` paints preparation artefacts into every ROI's pixels as the readout
+reads them (``ArtefactSection``; one of KIND per ROI, ``all``: one fold, one bubble and one
+tear; placed by a generator of their own, so two readouts see the same ones and the ROIs
+are the clean run's): a fold is a strip 0.1-1 mm wide in any direction, straight or gently
+curved, where the tissue's optical density is doubled (the section lying doubled: the
+transmitted light squared); a bubble a pale disc (OD x 0.25) of radius 0.15-0.6 mm with a
+dark rim; a tear a wavy gap of glass 20-200 µm wide. The slide's glass and white matter
+(read from its coarsest level) are the clean slide's. The run then prints the false
+sentences: thickness off by > 15 % of the apparent thickness, layer IV presence decided
+wrong, layer I beyond 60 µm or 30 % of the region's truth, and the ROIs not measured.
 
 ``--columns N`` scores only the columnar organisation (``Readout.columns``) in up to N 3 mm
 ROIs per brain (every area with strong columns first, then none and weak in turn), and
