@@ -63,20 +63,6 @@ MIN_TRAVERSES = 10
 #: thick (thinner only where pia and white matter touch at a cut edge or a tear); set
 #: from the literature range (docs/measure.md), not fitted to test brains
 MIN_TRAVERSE_UM = 1000.0
-#: a fold (the section lying doubled: its optical density about twice the tissue's beside
-#: it): a traverse whose OD (smoothed over :data:`ARTEFACT_SMOOTH` depths) stays at least
-#: this many times the traverses' median at the same relative depth over
-#: :data:`ARTEFACT_RUN` consecutive depths below :data:`ARTEFACT_TOP`
-FOLD_RATIO = 1.6
-#: a tear (glass inside the ribbon): a traverse whose OD stays at most this share of the
-#: traverses' median at the same relative depth over :data:`ARTEFACT_RUN` consecutive depths
-PALE_RATIO = 0.15
-#: consecutive relative depths (of :data:`N_DEPTH`) an artefact must span on a traverse
-ARTEFACT_RUN = 5
-#: the Gaussian SD (in relative depths of :data:`N_DEPTH`) a traverse's OD is smoothed with
-#: before it is compared, and the relative depth above which it is not (layer I: its pale
-#: band's border varies from traverse to traverse, a ratio there says nothing)
-ARTEFACT_SMOOTH, ARTEFACT_TOP = 1.0, 0.1
 #: thickness spread (SD / median) beyond which pia and white matter are not parallel
 NONPARALLEL_CV = 0.2
 #: where the traverses disagree, the deepest group of straight traverses is kept when its
@@ -153,10 +139,6 @@ class Readout:
     #: where the traverses end just beyond the ROI's edge (:func:`aslant_traverses`): how
     #: far beyond it the farthest deep end lies (mm); NaN when they all end inside it
     beyond_edge_mm: float = float("nan")
-    #: traverses left out because a preparation artefact corrupts them
-    #: (:func:`artefact_traverses`: a fold, a tear): how many, and what
-    n_artefact: int = 0
-    artefact_why: str = ""
     reasons: list[str] = field(default_factory=list)
 
     def layer_densities(self) -> dict[str, float] | None:
@@ -220,8 +202,6 @@ class Readout:
                 "n_set_aside": self.n_set_aside,
                 "set_aside": self.set_aside_why or None,
                 "beyond_edge_mm": num(self.beyond_edge_mm, 3),
-                "n_left_out_artefact": self.n_artefact,
-                "left_out_artefact": self.artefact_why or None,
             },
             "profile": {
                 "depth": arr(self.depth, 3),
@@ -326,46 +306,6 @@ class Readout:
             # (cells, uneven light, few traverses): each stands as a note of its own
             out.append(f"{r[:1].upper()}{r[1:]}." if self.measured else f"Not measured: {r}.")
         return out
-
-
-def _longest_run(flags: np.ndarray) -> np.ndarray:
-    """Per row of a boolean ``(k, n)`` array, its longest run of True."""
-    out = np.zeros(len(flags), int)
-    for i, row in enumerate(flags):
-        cur = 0
-        for f in row:
-            cur = cur + 1 if f else 0
-            out[i] = max(out[i], cur)
-    return out
-
-
-def artefact_traverses(profiles: np.ndarray) -> tuple[np.ndarray, str]:
-    """Traverses a preparation artefact corrupts, from their OD profiles ``(k, n)`` alone
-    (relative measures: each against the traverses' median at the same relative depth,
-    below layer I): a fold, the section lying doubled (OD >= :data:`FOLD_RATIO` × the
-    median over :data:`ARTEFACT_RUN` consecutive depths), and a tear, glass inside the
-    ribbon (<= :data:`PALE_RATIO` × the median over as many). Returns the mask of the
-    corrupted traverses and what corrupts them in words ("" when none is). None is found
-    among fewer than :data:`MIN_TRAVERSES` traverses."""
-    k = len(profiles)
-    bad = np.zeros(k, bool)
-    if k < MIN_TRAVERSES:
-        return bad, ""
-    smooth = ndi.gaussian_filter1d(
-        np.asarray(profiles, np.float64), ARTEFACT_SMOOTH, axis=1, mode="nearest"
-    )
-    med = np.median(smooth, axis=0)
-    depth = (np.arange(profiles.shape[1]) + 0.5) / profiles.shape[1]
-    ok = (med > 0) & (depth >= ARTEFACT_TOP)
-    ratio = np.where(ok, smooth / np.where(med > 0, med, 1.0), 1.0)
-    fold = _longest_run(ratio >= FOLD_RATIO) >= ARTEFACT_RUN
-    pale = _longest_run(ratio <= PALE_RATIO) >= ARTEFACT_RUN
-    what = []
-    if fold.any():
-        what.append("a fold (tissue doubled, twice as dark as the traverses beside it)")
-    if (pale & ~fold).any():
-        what.append("a tear (glass inside the ribbon)")
-    return fold | pale, " and ".join(what)
 
 
 def window_um(v: np.ndarray, p: float) -> tuple[float, float, float, float]:
@@ -774,20 +714,6 @@ def measure_roi(
                 "touching at a cut edge or a tear), not a cortical column"
             )
             return out
-    corrupt, why_out = artefact_traverses(profiles)
-    if corrupt.any() and 2 * int(corrupt.sum()) <= len(trs):
-        n_all, bare = len(trs), ~corrupt
-        trs = [t for t, ok in zip(trs, bare) if ok]
-        widths, profiles = widths[bare], profiles[bare]
-        out.n_artefact = n_all - len(trs)
-        out.artefact_why = why_out
-        reasons.append(f"{out.n_artefact} of {n_all} traverses left out: {why_out}")
-    elif corrupt.any():
-        # an artefact over most of the region is the median itself: said, not left out
-        reasons.append(
-            f"{int(corrupt.sum())} of {len(trs)} traverses cross {why_out}: too many to "
-            "leave out, the profile and the layers include it (draw the region beside it)"
-        )
     progress(3)
     lengths = np.array([t.length_um for t in trs]) / 1000.0
     ratio = np.array([t.length_um / max(t.chord_um, 1e-9) for t in trs])
