@@ -26,7 +26,18 @@ claim's tolerance of the area's.
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
         [--cell-windows 0] [--cell-brains 224] [--cell-cache DIR] [--save-large FILE.csv]
         [--save FILE.jsonl]
-        [--columns 8 | --column-patches 3] [--vessel-check]
+        [--columns 8 | --column-patches 3] [--vessel-check] [--artefacts fold|bubble|tear|all]
+
+``--artefacts KIND`` paints preparation artefacts into every ROI's pixels as the readout
+reads them (``ArtefactSection``; one of KIND per ROI, ``all``: one fold, one bubble and one
+tear; placed by a generator of their own, so two readouts see the same ones and the ROIs
+are the clean run's): a fold is a strip 0.1-1 mm wide in any direction, straight or gently
+curved, where the tissue's optical density is doubled (the section lying doubled: the
+transmitted light squared); a bubble a pale disc (OD x 0.25) of radius 0.15-0.6 mm with a
+dark rim; a tear a wavy gap of glass 20-200 µm wide. The slide's glass and white matter
+(read from its coarsest level) are the clean slide's. The run then prints the false
+sentences: thickness off by > 15 % of the apparent thickness, layer IV presence decided
+wrong, layer I beyond 60 µm or 30 % of the region's truth, and the ROIs not measured.
 
 ``--columns N`` scores only the columnar organisation (``Readout.columns``) in up to N 3 mm
 ROIs per brain (every area with strong columns first, then none and weak in turn), and
@@ -126,6 +137,96 @@ def scan_from(section, finest_um: float | None):
     if k is None:
         raise SystemExit(f"--finest-um {finest_um:g}: the section's coarsest level is {sizes[-1]:g} µm/px")
     return replace(section, levels=section.levels[k:], pixel_size_um=sizes[k:], labels={})
+
+
+#: artefacts ``--artefacts`` paints into each ROI's pixels (``ArtefactSection``)
+ARTEFACT_KINDS = ("fold", "bubble", "tear")
+
+
+def artefact_specs(kinds: tuple[str, ...], seed: int, roi_index: int, v: np.ndarray) -> list[dict]:
+    """One artefact of each of ``kinds`` placed at random in the square ``v`` (µm), drawn
+    from a generator of its own (brain, ROI): the same artefacts whatever the readout,
+    and the ROI sampling untouched. A fold: a strip 0.1-1 mm wide in any direction,
+    straight or gently curved (up to 0.3 mm off a straight line over 3 mm), through the
+    middle 60 % of the square; a bubble: a disc of radius 0.15-0.6 mm with a thin dark rim;
+    a tear: a wavy gap 20-200 µm wide (as ``synth.artefacts``' tears)."""
+    rng = np.random.default_rng([seed, roi_index, 7331])
+    lo, hi = v.min(0), v.max(0)
+    out = []
+    for kind in kinds:
+        c = lo + (hi - lo) * rng.uniform(0.2, 0.8, 2)
+        th = rng.uniform(0, np.pi)
+        spec = {"kind": kind, "c": c, "dir": np.array([np.cos(th), np.sin(th)])}
+        if kind == "fold":
+            spec["half"] = rng.uniform(50.0, 500.0)
+            spec["bend"] = rng.uniform(-1, 1) * 300.0 / 1500.0**2
+        elif kind == "bubble":
+            spec["r"] = rng.uniform(150.0, 600.0)
+        elif kind == "tear":
+            spec["half"] = rng.uniform(10.0, 100.0)
+            spec["wave"] = (rng.uniform(5, 40), rng.uniform(80, 400), rng.uniform(0, 6.3))
+        out.append(spec)
+    return out
+
+
+def paint_artefacts(img: np.ndarray, y0: float, x0: float, p: float, glass: float,
+                    specs: list[dict]) -> np.ndarray:
+    """``img`` (transmitted light, a window at ``(y0, x0)`` µm, ``p`` µm/px, ``glass``: the
+    slide's glass level) with ``specs`` painted in physically, on the transmission
+    T = img / glass (0-1): a fold doubles the tissue's optical density (T -> T², the section
+    lying doubled), a bubble makes the tissue pale (T -> T^0.25, the air's refraction) inside a
+    dark rim (OD + 0.5 over ~15 µm), a tear is glass (T -> 1). Edges over one pixel."""
+    yy = y0 + (np.arange(img.shape[0]) + 0.5)[:, None] * p
+    xx = x0 + (np.arange(img.shape[1]) + 0.5)[None, :] * p
+    t = np.clip(img / glass, 1e-4, 1.0)
+    od = -np.log(t)
+    soft = max(p, 2.0)
+    for s in specs:
+        dy, dx = yy - s["c"][0], xx - s["c"][1]
+        along = dy * s["dir"][0] + dx * s["dir"][1]
+        across = -dy * s["dir"][1] + dx * s["dir"][0]
+        if s["kind"] == "fold":
+            d = np.abs(across - s["bend"] * along**2)
+            inside = np.clip((s["half"] - d) / soft + 0.5, 0, 1)
+            od = od * (1 + inside)
+        elif s["kind"] == "bubble":
+            d = np.hypot(dy, dx) - s["r"]
+            inside = np.clip(0.5 - d / soft, 0, 1)
+            rim = np.exp(-((d / max(15.0, soft)) ** 2))
+            od = od * (1 - 0.75 * inside) + 0.5 * rim
+        elif s["kind"] == "tear":
+            a, lam, ph = s["wave"]
+            d = np.abs(across + a * np.sin(along / lam + ph))
+            od = od * np.clip((d - s["half"]) / soft + 0.5, 0, 1)
+    out = glass * np.exp(-od)
+    return np.where(np.isfinite(img), out, img).astype(np.float32)
+
+
+def _spec_words(s: dict) -> str:
+    """An artefact spec in a few words (for the per-ROI line)."""
+    if s["kind"] == "fold":
+        return f"fold {2 * s['half']:.0f} µm wide"
+    if s["kind"] == "bubble":
+        return f"bubble r {s['r']:.0f} µm"
+    return f"tear {2 * s['half']:.0f} µm wide"
+
+
+class ArtefactSection:
+    """``section`` whose windows show the artefacts ``specs`` (:func:`paint_artefacts`)
+    painted over the pixels it reads; everything else (levels, the slide's glass and white
+    matter from the coarsest level) is ``section``'s own: a preparation artefact in one
+    region does not change the slide."""
+
+    def __init__(self, section, specs: list[dict], glass: float):
+        self._section, self._specs, self._glass = section, specs, glass
+
+    def __getattr__(self, name):
+        return getattr(self._section, name)
+
+    def read_window(self, y0_um, x0_um, h_um, w_um, pixel_size_um, *, fill=0.0):
+        img = self._section.read_window(y0_um, x0_um, h_um, w_um, pixel_size_um, fill=np.nan)
+        img = paint_artefacts(img, y0_um, x0_um, pixel_size_um, self._glass, self._specs)
+        return np.where(np.isfinite(img), img, fill).astype(np.float32)
 
 
 def _mid_depth_points(geom) -> tuple[np.ndarray, dict, np.ndarray]:
@@ -835,6 +936,11 @@ def main() -> None:
         help="score the columnar organisation on generator patches (0.8 x 1.8 mm at "
         "mid-depth, 2 µm/px): per brain of --brains every strong area and N none, N weak",
     )
+    ap.add_argument(
+        "--artefacts", default=None, choices=(*ARTEFACT_KINDS, "all"),
+        help="paint one artefact of this kind (all: one of each) into each ROI's pixels "
+        "(artefact_specs, paint_artefacts): a fold (the tissue doubled), a bubble, a tear",
+    )
     args = ap.parse_args()
     save = open(args.save, "w") if args.save else None
     rng = np.random.default_rng(0)
@@ -886,10 +992,24 @@ def main() -> None:
     border_err: dict[str, list[float]] = {}
     border_n: dict[str, int] = {}
     t0 = time.time()
+    kinds = None if args.artefacts is None else (
+        ARTEFACT_KINDS if args.artefacts == "all" else (args.artefacts,)
+    )
+    #: per measured ROI: thickness off by > 15 % (apparent), a wrong layer IV call, layer I
+    #: beyond 60 µm or 30 % (the region's truth)
+    false_th, false_iv, false_l1 = [], [], []
     for seed in args.brains:
         section = scan_from(virtual_section(seed, pixel_size_um=2.0), args.finest_um)
-        for v, tr in sample_rois(seed, args.rois, args.side_mm * 1000, rng):
-            r = measure_roi(section, v, cells=args.cells, profile_um=args.profile_um)
+        glass = None
+        if kinds is not None:
+            from cytowords.measure.slide import slide_reference
+
+            glass = slide_reference(section.levels)[0]
+        for roi_i, (v, tr) in enumerate(sample_rois(seed, args.rois, args.side_mm * 1000, rng)):
+            shown = section
+            if kinds is not None:
+                shown = ArtefactSection(section, artefact_specs(kinds, seed, roi_i, v), glass)
+            r = measure_roi(shown, v, cells=args.cells, profile_um=args.profile_um)
             if save is not None:
                 row = readout_row(r, seed=seed, area=str(tr["area"]), vertices=v.tolist())
                 save.write(json.dumps(row) + "\n")
@@ -900,6 +1020,11 @@ def main() -> None:
             true = tr["apparent_thickness_um"] / 1000
             e = (r.thickness_mm - true) / true
             rel_err.append(abs(e))
+            false_th.append(abs(e) > 0.15)
+            false_iv.append(r.layers.iv_present is not None and r.layers.iv_present != bool(tr["iv_present"]))
+            false_l1.append(
+                not bool(within_layer_i(r.layers.layer_i_width_um - tr["layer_i_width_um"], tr["layer_i_width_um"]))
+            )
             # the estimated true thickness against the thickness perpendicular to the
             # surface; the oblique flag against the truth's stretch (apparent / true)
             perp = tr["thickness_um"] / 1000
@@ -939,6 +1064,7 @@ def main() -> None:
                 f"{seed} {tr['area']:>6}: thickness {r.thickness_mm:.2f} mm vs {true:.2f} "
                 f"({e:+.0%}), n={r.n_traverses}"
                 f"{f' ({r.n_set_aside} set aside)' if r.n_set_aside else ''}"
+                f"{f' ({r.n_artefact} left out: artefact)' if getattr(r, 'n_artefact', 0) else ''}"
                 f"{f' (aslant: up to {r.beyond_edge_mm:.2f} mm beyond the edge)' if np.isfinite(r.beyond_edge_mm) else ''}; est. true {r.true_thickness_mm:.2f} vs {perp:.2f}"
                 f"{' (oblique)' if r.oblique else ''}; IV {r.layers.iv_present} vs "
                 f"{tr['iv_present']} ({key[1]}, profile {r.layers.profile_cortex_type}, prominence "
@@ -946,9 +1072,17 @@ def main() -> None:
                 f"back {r.layers.grain_recovery:.2f}, "
                 f"{r.layers.iv_evidence}); layer I {r.layers.layer_i_width_um:.0f} vs "
                 f"{tr['layer_i_width_um']:.0f} µm"
+                f"{' [' + ', '.join(_spec_words(sp) for sp in shown._specs) + ']' if kinds else ''}"
             )
     n = len(rel_err)
     print(f"\nROIs measured: {n}, not measured: {missed}, {time.time() - t0:.0f} s")
+    if n:
+        print(
+            f"false sentences ({'artefacts: ' + args.artefacts if args.artefacts else 'clean'}): "
+            f"thickness off by > 15 % {sum(false_th)}/{n}, layer IV wrong {sum(false_iv)}/{n}, "
+            f"layer I beyond 60 µm or 30 % {sum(false_l1)}/{n}; total "
+            f"{sum(false_th) + sum(false_iv) + sum(false_l1)}; not measured {missed}/{n + missed}"
+        )
     if n:
         print(
             f"thickness relative error: median {np.median(rel_err):.1%}, "
