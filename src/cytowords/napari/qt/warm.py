@@ -39,3 +39,10 @@ def warm_imports(*modules: str) -> threading.Thread | None:
     thread = threading.Thread(target=run, name="cytowords-warm-imports")
     thread.start()
     return thread
+
+
+def imported(name: str) -> bool:
+    """True when module ``name`` is fully imported (not still being imported by a thread)."""
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
