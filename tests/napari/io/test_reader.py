@@ -10,6 +10,7 @@ import pytest
 
 from cytowords.napari.io.reader import napari_get_reader
 from cytowords.sections import LabelImage, write_section
+from tests.support.napari_helpers import Notes
 
 
 @pytest.fixture
@@ -90,3 +91,48 @@ def test_scanner_and_plain_images_open_through_plugin(make_napari_viewer, tmp_pa
         (flat,) = viewer.open(str(png), plugin="napari-cytowords")
     assert str(flat.units[0]) == "pixel" and flat.data.shape == (300, 400)
     assert notes.any("figure.png", "stores no pixel size", "Pixel size")
+
+
+def test_opened_from_the_gui_the_section_is_read_off_the_gui_thread(
+    make_napari_viewer, qtbot, store: Path, monkeypatch
+) -> None:
+    """*File › Open* (Qt's event loop running): nothing of the store is opened or read on
+    the GUI thread (on a 10^10 px store that held the GUI 1.8-8 s); ``open`` returns at
+    once, one note says so, and the same layers arrive as from a script's ``open``."""
+    import threading
+
+    from qtpy.QtCore import QTimer
+
+    import cytowords.sections as sections
+    from cytowords.napari.io import reader
+
+    threads: list[bool] = []
+    real_open, real_limits = sections.open_section, reader.contrast_limits
+
+    def open_section(*a, **k):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_open(*a, **k)
+
+    def contrast_limits(level):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_limits(level)
+
+    monkeypatch.setattr(sections, "open_section", open_section)
+    monkeypatch.setattr(reader, "contrast_limits", contrast_limits)
+    viewer = make_napari_viewer()
+    with Notes() as notes:
+        out: list = []
+        QTimer.singleShot(0, lambda: out.append(viewer.open(str(store), plugin="napari-cytowords")))
+        qtbot.waitUntil(lambda: bool(out), timeout=60000)
+        qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=60000)
+    assert threads and not any(threads)  # opened and read in a worker thread only
+    assert [ly.name for ly in viewer.layers] == ["brain", "brain areas"]
+    assert any("brain.ome.zarr: opening the section" in m for m in notes.messages)
+    image = viewer.layers["brain"]
+    assert image.multiscale and len(image.data) == 3
+    assert tuple(image.scale) == pytest.approx((1.5, 1.5))
+    assert str(image.units[0]) == "micrometer"
+    coarsest = np.asarray(image.data[-1])
+    assert image.contrast_limits == pytest.approx([coarsest.min(), coarsest.max()])
+    assert image.source.path == str(store)
+    assert viewer.layers["brain areas"].data[0].shape == (2300, 2100)

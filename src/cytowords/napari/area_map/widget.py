@@ -55,6 +55,7 @@ from ..qt.layer_choice import LayerChoice
 from ..qt.model_choice import ModelChooser
 from ..qt.pixel_size import PixelSizeRow
 from ..qt.progress import ProgressRow
+from ..qt.warm import MODEL_MODULES, warm_imports
 from .layers import area_map_layers
 from .live_view import (
     LIVE_DEBOUNCE_MS,
@@ -195,6 +196,7 @@ class AreaMapWidget(QWidget):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
+        warm_imports(*MODEL_MODULES)  # for the first job, off the GUI thread
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.region_combo = QComboBox()

@@ -12,17 +12,14 @@ the pial surface and the grey/white-matter border are drawn over the image as Sh
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...atlas import NONE_ID, load_atlas
-from ...measure import MeasureError, Readout, measure_roi
-from ...measure.reference import ReferenceProfile, atlas_reference, shape_range
 from ..io.layers import (
     LayerError,
     is_area_shape,
@@ -31,6 +28,17 @@ from ..io.layers import (
     world_to_section,
 )
 from ..qt.layer_choice import LayerChoice
+from ..qt.warm import PLOT_MODULES, warm_imports
+
+if TYPE_CHECKING:  # imported where used: scipy.signal and matplotlib take ~1-2 s on the GUI
+    # thread when napari makes the widget; a background thread imports them meanwhile
+    from matplotlib.figure import Figure
+
+    from ...measure import Readout
+    from ...measure.reference import ReferenceProfile
+
+#: what the readout and the plot import (in a background thread when the widget is made)
+PROFILE_MODULES = ("cytowords.measure", "cytowords.measure.reference", *PLOT_MODULES)
 
 TRAVERSES_LAYER = "profile traverses"
 PIA_LAYER = "pial surface"
@@ -42,6 +50,8 @@ WHITE_COLOR = "#ff9800"
 
 
 def _measure(section, polygon_um: np.ndarray) -> Readout:
+    from ...measure import measure_roi
+
     return measure_roi(section, polygon_um, cells=False)
 
 
@@ -75,6 +85,8 @@ def _short(sentence: str) -> bool:
 def draw_profile(fig: Figure, readout: Readout, refs: list[ReferenceProfile], title: str) -> None:
     """Plot the ROI's profile (shape-scaled mean ± SD), its layer borders and the reference
     profiles on ``fig`` (cleared first). Depth runs left (pia) to right (white matter)."""
+    from ...measure.reference import shape_range
+
     fig.clear()
     ax = fig.add_subplot(111)
     atlas = load_atlas()
@@ -126,6 +138,7 @@ class ProfileWidget(QWidget):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
+        warm_imports(*PROFILE_MODULES)
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
@@ -137,9 +150,12 @@ class ProfileWidget(QWidget):
         self.show_btn.clicked.connect(self.show_selected)
         self.status = QLabel("Select a ROI (describe it first for the reference profiles).")
         self.status.setWordWrap(True)
-        self.figure = Figure(figsize=(4.2, 3.0), dpi=80)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(260)
+        # the matplotlib canvas is made with the first plot (see :attr:`figure`)
+        self._figure = self._canvas = None
+        self._plot_area = QWidget()
+        self._plot_area.setMinimumHeight(260)
+        self._plot_lay = QVBoxLayout(self._plot_area)
+        self._plot_lay.setContentsMargins(0, 0, 0, 0)
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
         form.addRow("ROI layer", self.roi_choice.combo)
@@ -147,11 +163,30 @@ class ProfileWidget(QWidget):
         lay.addLayout(form)
         lay.addWidget(self.show_btn)
         lay.addWidget(self.status)
-        lay.addWidget(self.canvas, 1)
+        lay.addWidget(self._plot_area, 1)
         self.setMinimumWidth(360)
         self.readout: Readout | None = None
         self.references: list[ReferenceProfile] = []
         self._worker = None
+
+    @property
+    def figure(self) -> Figure:
+        """The plot's matplotlib figure (made, with its Qt canvas, when first asked for)."""
+        if self._figure is None:
+            from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+            from matplotlib.figure import Figure
+
+            self._figure = Figure(figsize=(4.2, 3.0), dpi=80)
+            self._canvas = FigureCanvasQTAgg(self._figure)
+            self._canvas.setMinimumHeight(260)
+            self._plot_lay.addWidget(self._canvas)
+        return self._figure
+
+    @property
+    def canvas(self):
+        """The plot's Qt canvas (``FigureCanvasQTAgg``)."""
+        _ = self.figure
+        return self._canvas
 
     @property
     def busy(self) -> bool:
@@ -200,10 +235,14 @@ class ProfileWidget(QWidget):
         self.show_btn.setEnabled(True)
 
     def _failed(self, exc: Exception) -> None:
+        from ...measure import MeasureError
+
         msg = str(exc) if isinstance(exc, MeasureError) else f"{type(exc).__name__}: {exc}"
         self.status.setText(f"Not measured: {msg}")
 
     def _show(self, readout: Readout, image: Image, row: int, areas: list[str]) -> None:
+        from ...measure.reference import atlas_reference
+
         self.readout = readout
         self.references = [r for r in (atlas_reference(a) for a in areas) if r is not None]
         if readout.measured:

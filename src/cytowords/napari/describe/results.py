@@ -10,15 +10,13 @@ the ``cytowords_pixel_size_um`` / ``cytowords_colors`` metadata.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from napari.layers import Shapes
 
 from ...atlas import NONE_ID, load_atlas
-from ...describe import RegionDescription
-from ...describe.export import description_row
 from ...regions import Roi, RoiError
 from ..io.layers import shape_holes_section_um, shape_polygon_section_um
 from ..io.shapes import (
@@ -29,6 +27,9 @@ from ..io.shapes import (
     NAME_COLUMN,
     shape_roi,
 )
+
+if TYPE_CHECKING:  # cytowords.describe imports torch: not when napari makes the widget
+    from ...describe import RegionDescription
 
 #: edge / text colours for states that are not an area
 REJECTED_COLOR = "#ff3b30"
@@ -186,6 +187,8 @@ def set_status(layer: Shapes, rows, status: str) -> None:
 
 def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
     """Store a description in row ``row`` and colour it."""
+    from ...describe.export import description_row
+
     values = {
         **description_row(res),
         # why no area was named when it is not the model's verdict (image unfit, scale)

@@ -23,8 +23,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...describe import DescribeParams
-from ...measure.readout import too_small, too_small_line
 from ...regions import Roi
 from ...sections import Section
 from ..events import Done, Failed, JobEvent, Loaded, Started
@@ -39,10 +37,16 @@ from ..qt.layer_choice import LayerChoice
 from ..qt.model_choice import ModelChooser
 from ..qt.pixel_size import PixelSizeRow
 from ..qt.progress import ProgressRow
+from ..qt.warm import MODEL_MODULES, warm_imports
 from . import results as rr
 from .autosave import AutosaveRow
 from .panel import ResultsPanel
 from .worker import DescribeRequest, describe_worker
+
+#: the "Max patches" default: :attr:`cytowords.describe.DescribeParams.max_patches` (not
+#: imported here: the describer imports torch, seconds on the GUI thread when napari makes
+#: the widget; a test checks they agree)
+DEFAULT_MAX_PATCHES = 256
 
 
 class DescribeWidget(QWidget):
@@ -50,6 +54,7 @@ class DescribeWidget(QWidget):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
+        warm_imports(*MODEL_MODULES)  # the model code, for the first job
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
@@ -61,7 +66,7 @@ class DescribeWidget(QWidget):
         self.pixel_size.changed.connect(self._on_pixel_size)
         self.max_patches = QSpinBox()
         self.max_patches.setRange(1, 4096)
-        self.max_patches.setValue(DescribeParams().max_patches)
+        self.max_patches.setValue(DEFAULT_MAX_PATCHES)
         self.max_patches.setToolTip("Upper bound on patches read per ROI")
         self.auto_check = QCheckBox("describe new ROIs automatically")
         self.scale_check = QCheckBox("check the scale (abstain when the pixel size looks wrong)")
@@ -130,6 +135,8 @@ class DescribeWidget(QWidget):
     # -- widget values ---------------------------------------------------------------
     def request(self) -> DescribeRequest:
         """The current widget values as a :class:`DescribeRequest`."""
+        from ...describe import DescribeParams
+
         params = DescribeParams(
             max_patches=int(self.max_patches.value()),
             measure_cells="auto" if self.cells_check.isChecked() else False,
@@ -269,6 +276,8 @@ class DescribeWidget(QWidget):
             self._start_worker(inputs)
 
     def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
+        from ...measure.readout import too_small, too_small_line
+
         jobs, geoms, errors = rr.roi_jobs(self._layer, ids, image)
         self._geom.update(geoms)
         for msg in errors.values():

@@ -10,15 +10,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from napari.qt.threading import thread_worker
 
-from ...describe import DescribeParams, Describer
 from ...jobs import Cancelled
 from ...regions import Roi, RoiError
 from ...sections import Section
 from ...sections.scale_check import PendingCheck
 from ..events import Done, Failed, JobEvent, Loaded, Started
+
+if TYPE_CHECKING:  # the describer imports torch: in the worker thread, not on the GUI thread
+    from ...describe import DescribeParams
+
+
+def _default_params() -> DescribeParams:
+    from ...describe import DescribeParams
+
+    return DescribeParams()
 
 
 @dataclass
@@ -42,7 +51,7 @@ class DescribeRequest:
 
     model: str
     device: str = "auto"
-    params: DescribeParams = field(default_factory=DescribeParams)
+    params: DescribeParams = field(default_factory=_default_params)
     lm_path: str = ""
     abstain: str = ""
     pending_check: PendingCheck | None = None
@@ -56,6 +65,8 @@ def describe_events(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[JobEvent]:
     """Describe ``jobs`` (``(roi_id, Roi)`` in section µm); see module doc for the events."""
+    from ...describe import Describer
+
     describer = Describer(request.model, request.device, lm_path=request.lm_path or None)
     yield Loaded(str(describer.model_path))
     describer.check_section(section)

@@ -86,29 +86,103 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
     """Layer data tuples: the section as a multiscale image (µm scale), its label images.
 
     A file that stores no pixel size (e.g. a TIFF without resolution tags) still opens, in
-    ``pixel`` units with a warning; the dock widgets then ask for its µm per pixel."""
-    from cytowords.sections import PixelSizeMissingError, calibration_warning, open_section
+    ``pixel`` units with a warning; the dock widgets then ask for its µm per pixel.
+
+    Opened from the viewer (*File › Open*, a drop, napari's console: Qt's event loop is
+    running), the section is opened in a worker thread: reading its metadata, the first
+    imports of the readers and the coarsest level for the contrast limits take seconds on a
+    big store. The reader then returns napari's null layer ``[(None,)]`` at once, says so in
+    a notification with a busy bar, and adds the layers when they are made. A script's
+    ``viewer.open`` gets its layers back as from any reader."""
+    from .geojson_reader import _gui_viewer
 
     if isinstance(path, list):
         path = path[0]
+    path = str(path)
+    viewer = _gui_viewer()
+    if viewer is not None:
+        _in_background(viewer, path)
+        return [(None,)]
+    layers, notes = section_layer_data(path)
+    _show_notes(notes)
+    return layers
+
+
+def _show_notes(notes: list[tuple[str, str]]) -> None:
+    from napari.utils.notifications import show_info, show_warning
+
+    for kind, text in notes:
+        (show_warning if kind == "warning" else show_info)(text)
+
+
+def _in_background(viewer, path: str) -> None:
+    """Open ``path`` and make its layers in a worker thread; add them to ``viewer`` (on the
+    GUI thread) when they are made; an error is one notification line."""
+    from napari.qt.threading import create_worker
+    from napari.utils.notifications import show_error, show_info
+
+    name = Path(path).name
+
+    def done(result: tuple[list, list[tuple[str, str]]]) -> None:
+        layers, notes = result
+        _show_notes(notes)
+        try:
+            for layer in layers:
+                viewer.add_layer(layer)
+        except RuntimeError:  # the viewer was closed meanwhile
+            return
+
+    def failed(exc: Exception) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        show_error(f"{name}: not opened ({first})")
+
+    show_info(f"{name}: opening the section; its layers appear when they are ready")
+    create_worker(
+        _make_layers,
+        path,
+        _progress={"desc": f"Opening {name}"},
+        _connect={"returned": done, "errored": failed},
+        _start_thread=True,
+    )
+
+
+def _make_layers(path: str) -> tuple[list, list[tuple[str, str]]]:
+    """``(layers, notes)`` of a section (runs in a worker thread: napari's Layer is no Qt
+    object; its vispy visual is made when the viewer adds it)."""
+    from napari.layers import Layer
+    from napari.layers._source import layer_source
+
+    data, notes = section_layer_data(path)
+    with layer_source(path=path, reader_plugin="napari-cytowords"):
+        return [Layer.create(*t) for t in data], notes
+
+
+def section_layer_data(path: str) -> tuple[list[LayerData], list[tuple[str, str]]]:
+    """``(layer data tuples, notes)`` of the section at ``path``, read here and now; notes
+    are ``("warning" | "info", text)`` for the caller to show."""
+    from cytowords.sections import PixelSizeMissingError, calibration_warning, open_section
+
+    notes: list[tuple[str, str]] = []
     try:
         section, unit = open_section(path), "µm"
     except PixelSizeMissingError as exc:
-        from napari.utils.notifications import show_warning
-
         section, unit = open_section(path, pixel_size_um=1.0), "pixel"
-        show_warning(
-            f"{exc}. Opened in pixels: set its µm per pixel under 'Pixel size' in the "
-            "cytowords widgets before describing or mapping."
+        notes.append(
+            (
+                "warning",
+                f"{exc}. Opened in pixels: set its µm per pixel under 'Pixel size' in the "
+                "cytowords widgets before describing or mapping.",
+            )
         )
     if calibration_warning(section):
-        from napari.utils.notifications import show_warning
-
-        show_warning(f"{calibration_warning(section)}; set it under 'Pixel size' in the widgets")
+        notes.append(
+            (
+                "warning",
+                f"{calibration_warning(section)}; set it under 'Pixel size' in the widgets",
+            )
+        )
     if section.metadata.get("background"):
-        from napari.utils.notifications import show_info
-
-        show_info(f"{section.name}: {section.metadata['background']}")
+        notes.append(("info", f"{section.name}: {section.metadata['background']}"))
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
     origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))
@@ -129,4 +203,4 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
     layers: list[LayerData] = [(data, image_meta, "image")]
     for name, lab in section.labels.items():
         layers.append(_label_layer(f"{section.name} {name}", lab, unit, origin))
-    return layers
+    return layers, notes

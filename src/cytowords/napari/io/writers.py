@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from ...atomic import atomic_write_text
-from ...describe.export import results_to_csv, rois_to_geojson, write_geojson
 from ...regions.geojson import RESULT_FIELDS
 from ...regions.roi import RoiError
 from .shapes import (
@@ -78,6 +77,9 @@ def _pixel_size(meta: dict) -> float:
 
 def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
     """Write a Shapes layer with its description features as QuPath GeoJSON."""
+    # cytowords.describe imports the model code (torch): not when a widget is made
+    from ...describe.export import rois_to_geojson, write_geojson
+
     rois, rows, notes = _rois_and_results(data, meta)
     md = meta.get("metadata") or {}
     colors = dict(md.get("cytowords_colors") or {})
@@ -98,6 +100,8 @@ def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
 
 def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
     """Write a Shapes layer's ROIs and their description features as CSV."""
+    from ...describe.export import results_to_csv
+
     rois, rows, notes = _rois_and_results(data, meta)
     names = [n["name"] or "" for n in notes]
     classes = [n["classification"] for n in notes]

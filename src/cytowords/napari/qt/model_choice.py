@@ -3,8 +3,14 @@ where the bundle's language model lives when it has moved)."""
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
+
 from magicgui.widgets import FileEdit
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel
+
+from .warm import imported, warm_imports
 
 DEFAULT_MODEL = "bundled default"
 FOLDER_MODEL = "bundle folder…"
@@ -12,8 +18,6 @@ FOLDER_MODEL = "bundle folder…"
 
 def default_model_message() -> str | None:
     """None if the bundled default model is installed, else a message saying what to do."""
-    from ...model import default_model_path
-
     path = default_model_path()
     if path.is_dir():
         return None
@@ -23,12 +27,16 @@ def default_model_message() -> str | None:
     )
 
 
+def default_model_path() -> Path:
+    """:func:`cytowords.model.default_model_path` without importing the model code (torch:
+    seconds on the GUI thread when a widget is made; a test checks they agree)."""
+    return Path(str(resources.files("cytowords") / "models" / "default"))
+
+
 class ModelChooser:
     """Rows "Model" (default / folder + folder picker + message) and "Device" for a form."""
 
     def __init__(self) -> None:
-        from ...model import available_devices
-
         self.combo = QComboBox()
         self.combo.addItems([DEFAULT_MODEL, FOLDER_MODEL])
         self.combo.setToolTip("The bundled default model, or the folder of a model bundle")
@@ -41,11 +49,29 @@ class ModelChooser:
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.device = QComboBox()
-        self.device.addItems(available_devices())
+        # "cuda" is added when the model code (torch) is imported, in a background thread
+        self.device.addItems(["auto", "cpu"])
         self.device.setToolTip("auto: CUDA when available, else CPU")
+        self._devices_timer = QTimer(self.device)
+        self._devices_timer.setInterval(250)
+        self._devices_timer.timeout.connect(self._add_devices)
+        if not self._add_devices():
+            warm_imports("cytowords.model")
+            self._devices_timer.start()
         self.combo.currentTextChanged.connect(self.update_message)
         self.path.changed.connect(self.update_message)
         self.update_message()
+
+    def _add_devices(self) -> bool:
+        """Offer the devices torch finds, once the model code is imported (True then)."""
+        if not imported("cytowords.model"):
+            return False
+        from ...model import available_devices
+
+        self._devices_timer.stop()
+        have = [self.device.itemText(i) for i in range(self.device.count())]
+        self.device.addItems([d for d in available_devices() if d not in have])
+        return True
 
     def add_rows(self, form: QFormLayout) -> None:
         """Add the model and device rows to ``form``."""

@@ -29,6 +29,7 @@ from ..events import Done, Failed, JobEvent
 from ..io.layers import LayerError, section_from_layer, world_to_section
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
+from ..qt.warm import PLOT_MODULES, warm_imports
 
 #: test levels offered; "default" is the test's own (1e-4 Bonferroni, 0.002 permutation)
 ALPHAS = ("default", "1e-7", "1e-5", "0.01", "0.05")
@@ -87,18 +88,28 @@ class DistancePlot(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(4, 2.2), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(160)
-        self.ax = self.figure.add_subplot(111)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.canvas)
+        # matplotlib (~1-4 s to import on a busy core) is imported in a background thread
+        # when the widget is made; the canvas is made with the first plot (:attr:`ax`)
+        self.setMinimumHeight(160)
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(0, 0, 0, 0)
+        self.figure = self.canvas = self._ax = None
         self.x = np.zeros(0)
         self.y = np.zeros(0)
+
+    @property
+    def ax(self):
+        """The plot's axes (made, with the figure and its Qt canvas, when first asked for)."""
+        if self._ax is None:
+            from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+            from matplotlib.figure import Figure
+
+            self.figure = Figure(figsize=(4, 2.2), layout="constrained")
+            self.canvas = FigureCanvasQTAgg(self.figure)
+            self.canvas.setMinimumHeight(160)
+            self._ax = self.figure.add_subplot(111)
+            self._lay.addWidget(self.canvas)
+        return self._ax
 
     def show_result(self, r) -> None:
         """Plot ``r`` (:class:`~cytowords.measure.borders.BorderResult`)."""
@@ -124,6 +135,9 @@ class BordersWidget(QWidget):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
+        warm_imports(
+            *PLOT_MODULES, "cytowords.measure.borders"
+        )  # for the first job, off the GUI thread
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.path_choice = LayerChoice(napari_viewer, Shapes)
