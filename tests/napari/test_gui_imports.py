@@ -95,9 +95,3 @@ print(json.dumps([any(main), len(main) > 0, items == available_devices()]))
     assert imported and not on_main  # imported, in the background thread only
     assert devices
 
-
-def test_default_model_path_is_the_models() -> None:
-    from cytowords.model import default_model_path
-    from cytowords.napari.qt.model_choice import default_model_path as light
-
-    assert light() == default_model_path()

@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from importlib import resources
 from pathlib import Path
 
+from ... import default_model_path
 from .device import resolve_device
 from .folder import load_bundle
 from .inference import ModelBundle
@@ -37,11 +37,6 @@ _REGISTERED: dict[tuple[str, str], ModelBundle] = {}
 _LOCK = threading.Lock()  # guards the dicts above and _KEY_LOCKS
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _LOADS = [0]
-
-
-def default_model_path() -> Path:
-    """Folder of the default model bundle shipped in the package."""
-    return Path(str(resources.files("cytowords") / "models" / DEFAULT_MODEL))
 
 
 def resolve_model_path(model: str | Path) -> Path:

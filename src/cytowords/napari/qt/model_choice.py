@@ -3,13 +3,11 @@ where the bundle's language model lives when it has moved)."""
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
-
 from magicgui.widgets import FileEdit
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel
 
+from ... import default_model_path
 from .warm import imported, warm_imports
 
 DEFAULT_MODEL = "bundled default"
@@ -25,12 +23,6 @@ def default_model_message() -> str | None:
         f"The bundled default model is not installed ({path}). Choose a bundle folder "
         "(train one with `cytowords train --preset default --out DIR`)."
     )
-
-
-def default_model_path() -> Path:
-    """:func:`cytowords.model.default_model_path` without importing the model code (torch:
-    seconds on the GUI thread when a widget is made; a test checks they agree)."""
-    return Path(str(resources.files("cytowords") / "models" / "default"))
 
 
 class ModelChooser:
