@@ -10,7 +10,13 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("torch", "scipy.signal", "matplotlib.figure", "cytowords.model", "cytowords.describe")
+HEAVY = (
+    "torch",
+    "scipy.signal",
+    "matplotlib.figure",
+    "cytowords.model",
+    "cytowords.describe.describer",
+)
 WIDGETS = (
     "cytowords.napari.describe.widget",
     "cytowords.napari.describe.profile",
@@ -35,13 +41,6 @@ def test_widget_modules_import_no_heavy_module() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
-
-
-def test_describe_widget_default_max_patches_is_the_describers() -> None:
-    from cytowords.describe import DescribeParams
-    from cytowords.napari.describe.widget import DEFAULT_MAX_PATCHES
-
-    assert DEFAULT_MAX_PATCHES == DescribeParams().max_patches
 
 
 def test_warm_imports_imports_in_a_thread_once() -> None:

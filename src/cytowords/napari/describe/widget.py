@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...describe.params import DescribeParams
 from ...regions import Roi
 from ...sections import Section
 from ..events import Done, Failed, JobEvent, Loaded, Started
@@ -43,11 +44,6 @@ from .autosave import AutosaveRow
 from .panel import ResultsPanel
 from .worker import DescribeRequest, describe_worker
 
-#: the "Max patches" default: :attr:`cytowords.describe.DescribeParams.max_patches` (not
-#: imported here: the describer imports torch, seconds on the GUI thread when napari makes
-#: the widget; a test checks they agree)
-DEFAULT_MAX_PATCHES = 256
-
 
 class DescribeWidget(QWidget):
     """Dock widget describing the ROIs drawn on a Shapes layer over a section image."""
@@ -66,7 +62,7 @@ class DescribeWidget(QWidget):
         self.pixel_size.changed.connect(self._on_pixel_size)
         self.max_patches = QSpinBox()
         self.max_patches.setRange(1, 4096)
-        self.max_patches.setValue(DEFAULT_MAX_PATCHES)
+        self.max_patches.setValue(DescribeParams().max_patches)
         self.max_patches.setToolTip("Upper bound on patches read per ROI")
         self.auto_check = QCheckBox("describe new ROIs automatically")
         self.scale_check = QCheckBox("check the scale (abstain when the pixel size looks wrong)")
@@ -135,8 +131,6 @@ class DescribeWidget(QWidget):
     # -- widget values ---------------------------------------------------------------
     def request(self) -> DescribeRequest:
         """The current widget values as a :class:`DescribeRequest`."""
-        from ...describe import DescribeParams
-
         params = DescribeParams(
             max_patches=int(self.max_patches.value()),
             measure_cells="auto" if self.cells_check.isChecked() else False,

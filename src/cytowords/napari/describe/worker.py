@@ -10,24 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from napari.qt.threading import thread_worker
 
+from ...describe.params import DescribeParams
 from ...jobs import Cancelled
 from ...regions import Roi, RoiError
 from ...sections import Section
 from ...sections.scale_check import PendingCheck
 from ..events import Done, Failed, JobEvent, Loaded, Started
-
-if TYPE_CHECKING:  # the describer imports torch: in the worker thread, not on the GUI thread
-    from ...describe import DescribeParams
-
-
-def _default_params() -> DescribeParams:
-    from ...describe import DescribeParams
-
-    return DescribeParams()
 
 
 @dataclass
@@ -51,7 +42,7 @@ class DescribeRequest:
 
     model: str
     device: str = "auto"
-    params: DescribeParams = field(default_factory=_default_params)
+    params: DescribeParams = field(default_factory=DescribeParams)
     lm_path: str = ""
     abstain: str = ""
     pending_check: PendingCheck | None = None

@@ -14,7 +14,7 @@ _lock = threading.Lock()
 _asked: set[str] = set()
 
 #: what the Describe / Area map / pixel size check jobs import first (model and torch)
-MODEL_MODULES = ("cytowords.model", "cytowords.describe", "cytowords.measure.readout")
+MODEL_MODULES = ("cytowords.model", "cytowords.describe.describer", "cytowords.measure.readout")
 #: what the Profile and Borders plots import first
 PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_qtagg")
 
