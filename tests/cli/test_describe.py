@@ -376,3 +376,71 @@ def test_describe_refuses_particles_too_small_for_a_traverse(
     assert main(["describe", str(store), "--rois", str(only), "--model", str(bundle)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "40 ROI(s), all of them, too small" in err
+
+
+def test_out_that_cannot_be_written_fails_before_any_work(
+    store_and_bundle, capsys, tmp_path, monkeypatch
+) -> None:
+    """``--out`` in a folder that does not exist, or naming a folder, is one line before the
+    section is opened (not after minutes of describing, with the results lost)."""
+    import cytowords.cli as cli
+
+    store, bundle = store_and_bundle
+
+    def no_open(*a, **k):
+        raise AssertionError("the section was opened before --out was checked")
+
+    monkeypatch.setattr(cli, "open_image", no_open)
+    (tmp_path / "folder.geojson").mkdir()
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    cases = [
+        (["describe", "--roi", "0,0,2000,2000", "--model", str(bundle)], "x.geojson"),
+        (["describe", "--rois", str(rois), "--model", str(bundle)], "x.csv"),
+        (["measure", "--roi", "0,0,2000,2000"], "x.json"),
+        (["borders", "--path-um", "100,100;100,2000"], "x.geojson"),
+    ]
+    for (cmd, *opts), name in cases:
+        out = tmp_path / "no such folder" / name
+        assert main([cmd, str(store), *opts, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "does not exist" in err[0] and "no such folder" in err[0]
+    folder = tmp_path / "folder.geojson"
+    assert main(["describe", str(store), "--roi", "0,0,1,1", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "it is a folder" in err[0]
+    out = tmp_path / "no such folder" / "model"
+    assert main(["teach", str(store), "--rois", str(rois), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0]
+
+
+def test_every_class_written_for_qupath_has_a_colour(store_and_bundle, capsys, tmp_path) -> None:
+    """QuPath's GeoJSON import refuses the whole file when one classification has a name
+    but no colour (``PathClassTypeAdapter``: "Unable to parse PathClass from ..."): a class
+    given as a plain string, an area not in the atlas (a taught model's) or a region that
+    matches no known area (``__none__``) gets one; a file's own colours are kept."""
+    store, bundle = store_and_bundle
+    ring = [[10, 10], [200, 10], [200, 150], [10, 150], [10, 10]]
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"objectType": "annotation", "name": n, "classification": c},
+        }
+        for n, c in (
+            ("plain", "String class"),
+            ("qupath", {"name": "Área 4", "color": [1, 2, 3]}),
+            ("none", None),
+        )
+    ]
+    rois = tmp_path / "a.geojson"
+    rois.write_text(json.dumps(feats), encoding="utf-8")
+    out = tmp_path / "described.geojson"
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--out", str(out), "--no-scale-check", "--no-measure"]) == 0
+    capsys.readouterr()
+    classes = [f["properties"]["classification"] for f in json.loads(out.read_text())["features"]]
+    assert [c["name"] for c in classes[:2]] == ["String class", "Área 4"]
+    assert classes[1]["color"] == [1, 2, 3]
+    for c in classes:
+        assert len(c["color"]) == 3 and all(0 <= v <= 255 for v in c["color"]), c

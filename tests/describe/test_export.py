@@ -324,3 +324,23 @@ def test_atomic_directory_cleans_up_on_failure(tmp_path: Path) -> None:
         (tmp / "new").write_text("v2")
     assert sorted(p.name for p in target.iterdir()) == ["new"]
     assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def test_class_colors_give_every_class_a_colour_for_qupath() -> None:
+    """QuPath refuses a GeoJSON file with a classification of a name and no colour: every
+    class the writers name gets one (the same for the same name), a given one is kept."""
+    import re
+
+    from cytowords.describe.export import NONE_COLOR, class_colors
+
+    got = class_colors(
+        ["hOc1", "Área 4 (motor)", "__none__", None, "", "Área 4 (motor)"], {"hOc1": "#ff8000"}
+    )
+    assert got["hOc1"] == "#ff8000" and got["__none__"] == NONE_COLOR
+    assert set(got) == {"hOc1", "Área 4 (motor)", "__none__"}
+    assert got["Área 4 (motor)"] == class_colors(["Área 4 (motor)"])["Área 4 (motor)"]
+    assert re.fullmatch(r"#[0-9a-f]{6}", got["Área 4 (motor)"])
+    gj = rois_to_geojson(
+        POLYS, RESULTS, pixel_size_um=2.0, colors=class_colors(["hOc1", "__none__"])
+    )
+    assert all(len(f["properties"]["classification"]["color"]) == 3 for f in gj["features"])

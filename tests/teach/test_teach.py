@@ -282,3 +282,29 @@ def test_profile_cv_names_held_out_regions(monkeypatch, sections):
     acc, n = profiles.profile_cv(sections, anns, [NAME_A, NAME_B])
     assert n == len(anns) and acc == 1.0
     assert np.isnan(profiles.profile_cv(sections[:1], _two_areas(1), [NAME_A, NAME_B])[0])
+
+
+def test_qupath_special_classes_are_not_areas(tmp_path):
+    """QuPath's ``Ignore*`` (regions to leave out) and ``Region*`` (regions to analyse, e.g.
+    tissue detection's) are no areas to teach: skipped, one note per class; the napari
+    widget's rule (``area_name``) skips them too."""
+    from cytowords.teach.annotations import area_name
+
+    gj = qupath_geojson(
+        [
+            (NAME_A, band_rect(0)),
+            ("Region*", band_rect(0)),
+            ("Ignore*", band_rect(1)),
+            ("Ignore*", band_rect(0)),
+            (NAME_B, band_rect(1)),
+        ]
+    )
+    path = tmp_path / "special.geojson"
+    path.write_text(json.dumps(gj), encoding="utf-8")
+    anns, notes = annotations_from_geojson(path, 0, PIXEL_UM)
+    assert [a.name for a in anns] == [NAME_A, NAME_B]
+    assert len(notes) == 2
+    assert "2 region(s) of QuPath's special class 'Ignore*' (no area); skipped" in notes[1]
+    assert "1 region(s) of QuPath's special class 'Region*'" in notes[0]
+    assert area_name("Ignore*", "bubble") == "" and area_name("Region*", None) == ""
+    assert area_name("Ignore me", None) == "Ignore me"

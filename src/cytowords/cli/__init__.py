@@ -111,6 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_out(flag: str, path: str, *, folder: bool = False) -> None:
+    """Fail before any long work, in one line, when ``path`` (the value of ``flag``) cannot
+    be written at the end: its folder is missing or read-only, it is a read-only file, or
+    (``folder`` False) an existing folder; else the whole run would be lost at its end."""
+    from pathlib import Path
+
+    from ..atomic import check_writable
+
+    p = Path(path).expanduser()
+    if not folder and p.is_dir():
+        raise CliError(f"{flag} {path}: cannot write it, it is a folder")
+    try:
+        check_writable(p)
+    except OSError as exc:
+        raise CliError(f"{flag} {path}: {exc}") from None
+
+
 def open_image(path: str, pixel_size_um: float | None) -> Any:
     """:func:`~cytowords.sections.open_section`, saying on stderr (one line) when the file's
     stored pixel size is implausible for a histology scan, before any long work."""

@@ -158,10 +158,12 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError
     from ..measure.borders import find_borders
-    from . import open_image
+    from . import check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".json")):
         raise CliError(f"--out {args.out}: expected a .geojson file name")
+    if args.out:
+        check_out("--out", args.out)
     if args.spacing_um <= 0:
         raise CliError(f"--spacing-um {args.spacing_um:g}: must be positive")
     if args.n_permutations < 1:

@@ -97,7 +97,9 @@ def _read_rois(path: str, pixel_size_um: float) -> list:
 def _print_one(res) -> None:
     flag = f"{res.probability:.0%}"
     if res.rejected:
-        flag = "NOT NAMED — see the reason" if res.rejection_reason else "REJECTED — not a known area"
+        flag = (
+            "NOT NAMED — see the reason" if res.rejection_reason else "REJECTED — not a known area"
+        )
     print(f"area:        {res.area} ({res.area_name})  [{flag}]")
     print(f"open-set:    score {res.ood_score:.2f} (threshold {res.threshold:.2f})")
     alts = ", ".join(f"{a} {p:.0%}" for a, p in res.top_k)
@@ -125,7 +127,13 @@ def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
     their descriptions as GeoJSON or CSV."""
     from ..atlas import load_atlas
     from ..atomic import atomic_write_text
-    from ..describe.export import description_row, results_to_csv, rois_to_geojson, write_geojson
+    from ..describe.export import (
+        class_colors,
+        description_row,
+        results_to_csv,
+        rois_to_geojson,
+        write_geojson,
+    )
 
     rows = [description_row(r) if r is not None else {} for r in results]
     rois = [f.roi for f in feats]
@@ -140,6 +148,8 @@ def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
             colors.setdefault(r["area"], atlas.color(r["area"]))
         except (KeyError, ValueError):
             pass
+    # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
+    colors = class_colors((c or r.get("area") for c, r in zip(classes, rows)), colors)
     ids = [f.id for f in feats]
     gj = rois_to_geojson(
         rois, rows, pixel_size_um=pixel_size_um, colors=colors, classes=classes, ids=ids
@@ -153,10 +163,12 @@ def run(args: argparse.Namespace) -> int:
     from ..measure.readout import too_small, too_small_line
     from ..regions import Roi, RoiError
     from ..regions.geojson import RoiFeature
-    from . import open_image
+    from . import check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".csv")):
         raise CliError(f"--out {args.out}: expected a .geojson or .csv file name")
+    if args.out:
+        check_out("--out", args.out)
     section = open_image(args.image, args.pixel_size_um)
     px = float(section.pixel_size_um[0])
     if args.roi is not None:

@@ -53,11 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError, measure_roi
     from ..measure.readout import too_small, too_small_line
-    from . import open_image
+    from . import check_out, open_image
     from .describe import _read_rois
 
     if args.out and not args.out.lower().endswith(".json"):
         raise CliError(f"--out {args.out}: expected a .json file name")
+    if args.out:
+        check_out("--out", args.out)
     section = open_image(args.image, args.pixel_size_um)
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs import Cancelled
     from ..regions.geojson import notes_text
     from ..teach import TeachError, annotations_from_geojson, save_taught, teach
-    from . import open_image
+    from . import check_out, open_image
 
     if len(args.rois) != len(args.images):
         raise CliError(
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise CliError(f"--out {out}: exists (pass --overwrite to replace it)")
+    check_out("--out", str(out), folder=True)
     sections, anns = [], []
     for i, (image, rois) in enumerate(zip(args.images, args.rois)):
         sec = open_image(image, args.pixel_size_um)

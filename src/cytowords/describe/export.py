@@ -12,13 +12,15 @@ the µm size in the collection's properties so the file reads back exactly. Read
 
 from __future__ import annotations
 
+import colorsys
 import csv
 import io
 import json
 import math
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,32 @@ def measured_columns(measurements: Mapping[str, Any], statements: Sequence[str])
         "thickness_mm": float(thick) if thick is not None else math.nan,
         "layer_iv": float(bool(iv)) if iv is not None else math.nan,
     }
+
+
+#: the colour of the class of a region that matches no known area (``__none__``)
+NONE_COLOR = "#808080"
+
+
+def class_colors(
+    names: Iterable[str | None], colors: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``colors`` (class name -> ``#rrggbb``) completed with a colour for every class in
+    ``names`` that has none: QuPath's GeoJSON import refuses the whole file when one
+    classification has a name but no colour (``PathClassTypeAdapter``: "Unable to parse
+    PathClass"), as for a class a Fiji file or napari gave without a colour, an area of a
+    taught model (not in the atlas) or a region that matches no known area (grey). A
+    derived colour depends on the name only."""
+    out = dict(colors or {})
+    for name in names:
+        if not name or name in out:
+            continue
+        if name == "__none__":
+            out[name] = NONE_COLOR
+            continue
+        hue = (zlib.crc32(str(name).encode("utf-8")) % 360) / 360.0
+        r, g, b = (round(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.65, 0.85))
+        out[name] = f"#{r:02x}{g:02x}{b:02x}"
+    return out
 
 
 def _clean(value: Any) -> Any:

@@ -45,6 +45,10 @@ IMAGEJ_LABEL = re.compile(r"\d{4,}-\d{4,}(-\d{4,})?")
 #: the name the region readers give a region that has none (``ROI k``): no area
 _PLACEHOLDER = re.compile(r"ROI \d+")
 
+#: QuPath's special classes, no areas: ``Ignore*`` (regions to leave out, e.g. of a
+#: classifier's training) and ``Region*`` (regions to analyse, e.g. tissue detection's)
+QUPATH_SPECIAL_CLASSES = ("Ignore*", "Region*")
+
 
 def clean_name(name: object) -> str:
     """The area name as the model stores it: the text with surrounding blanks removed
@@ -56,9 +60,12 @@ def clean_name(name: object) -> str:
 
 def area_name(classification: object, name: object) -> str:
     """The area a region teaches, the one rule of the CLI and the napari widget: its class
-    (QuPath), else its own name; "" when it has neither, when its name is only the readers'
+    (QuPath), else its own name; "" when it has neither, when its class is one of QuPath's
+    special classes (:data:`QUPATH_SPECIAL_CLASSES`), when its name is only the readers'
     placeholder ``ROI k``, or ImageJ's position label (:func:`is_position_label`)."""
     cls = clean_name(classification)
+    if cls in QUPATH_SPECIAL_CLASSES:
+        return ""
     if cls:
         return cls
     own = clean_name(name)
@@ -110,7 +117,7 @@ def annotations_from_geojson(
     (coordinates in full-resolution pixels of ``pixel_size_um`` µm, unless the file
     records its own). Returns the annotations and notes on what was skipped (unnamed
     regions, lines, points; ImageJ ROIs named only by their default position label, counted
-    in one note). :class:`TeachError` when the file has no named region."""
+    in one note; regions of QuPath's ``Ignore*`` and ``Region*`` classes, one note each). :class:`TeachError` when the file has no named region."""
     from ..regions.geojson import RegionFileError, read_region_file
 
     try:
@@ -118,9 +125,14 @@ def annotations_from_geojson(
     except RegionFileError as exc:
         raise TeachError(str(exc)) from None
     out, notes, labels = [], list(read.notes), []
+    special: dict[str, int] = {}
     for f in read.rois:
         if is_position_label(f.classification, f.roi.name):
             labels.append(clean_name(f.roi.name))
+            continue
+        cls = clean_name(f.classification)
+        if cls in QUPATH_SPECIAL_CLASSES:
+            special[cls] = special.get(cls, 0) + 1
             continue
         name = area_name(f.classification, f.roi.name)
         if not name:
@@ -129,6 +141,8 @@ def annotations_from_geojson(
         out.append(Annotation(section, name, f.roi, str(path)))
     if labels:
         notes.append(position_label_note(str(path), labels))
+    for cls, n in special.items():
+        notes.append(f"{path}: {n} region(s) of QuPath's special class {cls!r} (no area); skipped")
     if not out:
         raise TeachError(f"{path}: no region with a class or a name (the area to teach)")
     return out, notes

@@ -148,3 +148,26 @@ def test_qupath_export_round_trip_keeps_names_classes_and_holes(
     assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
     moved = json.loads(out.read_text())["features"][0]
     assert len(moved["geometry"]["coordinates"]) == 1 and moved["properties"]["name"] == "ROI 1"
+
+
+def test_geojson_writer_gives_every_class_a_colour(tmp_path: Path) -> None:
+    """QuPath refuses the whole file when one classification has no colour: a region that
+    matches no known area (``__none__``), a class without a colour and a taught area (not
+    in the atlas) get one (the writer called as npe2 calls it, no viewer needed)."""
+    import pandas as pd
+
+    from cytowords.napari.io.writers import write_shapes_geojson
+
+    rect = np.array([[100.0, 100.0], [100.0, 500.0], [300.0, 500.0], [300.0, 100.0]])
+    feats = pd.DataFrame({**FEATURES, "area": ["hOc1", "__none__", "Área 4 (taught)"]})
+    feats["classification"] = ["", "my class", ""]
+    meta = {
+        "shape_type": ["polygon"] * 3,
+        "features": feats,
+        "metadata": {"cytowords_pixel_size_um": 2.0},
+    }
+    out = tmp_path / "rois.geojson"
+    write_shapes_geojson(str(out), [rect, rect + 1000, rect + 2000], meta)
+    classes = [f["properties"]["classification"] for f in json.loads(out.read_text())["features"]]
+    assert [c["name"] for c in classes] == ["hOc1", "my class", "Área 4 (taught)"]
+    assert all(len(c["color"]) == 3 for c in classes), classes

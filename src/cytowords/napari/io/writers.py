@@ -78,7 +78,7 @@ def _pixel_size(meta: dict) -> float:
 def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
     """Write a Shapes layer with its description features as QuPath GeoJSON."""
     # cytowords.describe imports the model code (torch): not when a widget is made
-    from ...describe.export import rois_to_geojson, write_geojson
+    from ...describe.export import class_colors, rois_to_geojson, write_geojson
 
     rois, rows, notes = _rois_and_results(data, meta)
     md = meta.get("metadata") or {}
@@ -86,6 +86,10 @@ def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
     for n in notes:
         if n["classification"] and n["color"]:
             colors.setdefault(n["classification"], n["color"])
+    # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
+    colors = class_colors(
+        (n["classification"] or r.get("area") for n, r in zip(notes, rows)), colors
+    )
     gj = rois_to_geojson(
         rois,
         rows,
