@@ -131,6 +131,19 @@ def iso(sy: float, sx: float) -> float:
     return math.sqrt(abs(sy * sx))
 
 
+def level_factor(h0: int, w0: int, h: int, w: int) -> float:
+    """Downsample factor of a stored level of ``h × w`` px under a level 0 of ``h0 × w0``:
+    the whole number ``F`` when each side is level 0's divided by ``F`` and rounded either
+    way (pyramids of odd sizes, as QuPath, Bio-Formats, scanners and :func:`extend_pyramid`
+    make them: 3750 px → 937 at ×4 is 16 µm/px under 4 µm/px, not 16.004), else the ratio
+    of the sizes (geometric mean of y and x)."""
+    f = iso(h0 / h, w0 / w)
+    k = round(f)
+    if k >= 1 and abs(h - h0 / k) < 1 and abs(w - w0 / k) < 1:
+        return float(k)
+    return f
+
+
 def multiscale_metadata(pixel_size_um: list[float], name: str, version: str) -> dict[str, Any]:
     """The ``multiscales[0]`` entry we write: y/x axes in micrometres, scale + translation.
 

@@ -13,7 +13,7 @@ import zarr
 
 from ._arrays import lazy_yx
 from .errors import SectionError, fail
-from .ngff import iso, parse_multiscale, rgba_to_hex
+from .ngff import iso, level_factor, parse_multiscale, rgba_to_hex
 from .section import LabelImage
 
 _META_FILES = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
@@ -124,7 +124,7 @@ def read_plain_group(group: zarr.Group, where: Path) -> tuple[list[da.Array], li
     ]
     w0 = levels[0].shape[1]
     h0 = levels[0].shape[0]
-    rel = [iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
+    rel = [level_factor(h0, w0, *lev.shape[:2]) for lev in levels]
     return levels, rel
 
 

@@ -26,7 +26,7 @@ from tifffile.tifffile import svs_description_metadata
 
 from ._arrays import lazy_yx
 from .errors import fail
-from .ngff import iso, unit_factor
+from .ngff import iso, level_factor, unit_factor
 
 # TIFF ResolutionUnit: 2 = inch, 3 = centimeter
 _RES_UNIT_UM = {2: 25400.0, 3: 10000.0}
@@ -243,7 +243,7 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         for k, a in arrays
     ]
     h0, w0 = levels[0].shape[:2]
-    rel = [iso(h0 / lev.shape[0], w0 / lev.shape[1]) for lev in levels]
+    rel = [level_factor(h0, w0, *lev.shape[:2]) for lev in levels]
     meta: dict[str, Any] = {"format": kind, "axes": axes}
     if skipped and kind in ("svs", "ndpi", "scn"):
         meta["skipped_images"] = skipped  # thumbnail, label, macro...
