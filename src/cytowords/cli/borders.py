@@ -154,6 +154,27 @@ def borders_geojson(result, pixel_size_um: float) -> dict:
     }
 
 
+#: a path may reach this share of the section's extent beyond its edge (a loosely drawn
+#: line; the rule of ``cytowords teach`` for regions) before it reads as drawn on another image
+OUTSIDE_TOLERANCE = 0.05
+
+
+def _check_inside(path_um: np.ndarray, shape_um: tuple[float, float], image: str, src: str) -> None:
+    """One line when the path leaves the section by more than :data:`OUTSIDE_TOLERANCE` of
+    its extent (drawn on another image, or on one of another pixel size), instead of the
+    finder's "off the cortex"."""
+    p = np.asarray(path_um, dtype=float)
+    h, w = shape_um
+    ty, tx = OUTSIDE_TOLERANCE * h, OUTSIDE_TOLERANCE * w
+    out = (p[:, 0] < -ty) | (p[:, 0] > h + ty) | (p[:, 1] < -tx) | (p[:, 1] > w + tx)
+    if out.any():
+        y, x = p[int(np.argmax(out))]
+        raise CliError(
+            f"{src}: the path reaches (x {x:.0f}, y {y:.0f}) µm, beyond {image} "
+            f"({w:.0f} × {h:.0f} µm): drawn on an image of another size or pixel size?"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError
@@ -173,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     section = open_image(args.image, args.pixel_size_um)
     px = float(section.pixel_size_um[0])
     path = _read_path(args.path, px) if args.path else args.path_um
+    _check_inside(path, section.shape_um, args.image, args.path or "--path-um")
     try:
         r = find_borders(
             section,
