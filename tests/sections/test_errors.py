@@ -124,3 +124,22 @@ def test_write_errors(tmp_path):
     with pytest.raises(SectionError, match="parent directory does not exist"):
         write_section(tmp_path / "x" / "a.zarr", np.ones((8, 8)), pixel_size_um=1)
     assert not (tmp_path / "a.zarr").exists()
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "words"),
+    [((3, 64, 48), "ZYX", "3 z-slices"), ((2, 64, 48), "CYX", "2 channels"),
+     ((2, 3, 64, 48), "ZCYX", "2 z-slices × 3 channels")],
+)  # fmt: skip
+def test_fiji_stack_is_one_line_naming_its_planes(tmp_path, shape, axes, words):
+    """A TIFF stack as Fiji saves it (z-slices, channels, or both) is no section: one line
+    that says what the stack holds and how to save the plane to read."""
+    path = tmp_path / "stack.tif"
+    md = {"unit": "micron", "axes": axes}
+    tifffile.imwrite(path, np.zeros(shape, np.uint8), imagej=True, resolution=(0.5, 0.5),
+                     metadata=md)  # fmt: skip
+    with pytest.raises(SectionError) as err:
+        open_section(path)
+    msg = str(err.value)
+    assert f"stack.tif: a stack of {words} (axes {axes}" in msg and "\n" not in msg
+    assert "Image › Duplicate" in msg

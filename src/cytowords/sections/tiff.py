@@ -28,6 +28,10 @@ from ._arrays import lazy_yx
 from .errors import fail
 from .ngff import iso, level_factor, unit_factor
 
+#: tifffile's axis letters of a stack's planes, in words (ImageJ hyperstacks: Z, C, T)
+_PLANE_WORDS = {"Z": "z-slices", "C": "channels", "T": "time points", "I": "images",
+                "Q": "planes"}  # fmt: skip
+
 # TIFF ResolutionUnit: 2 = inch, 3 = centimeter
 _RES_UNIT_UM = {2: 25400.0, 3: 10000.0}
 _RES_UNIT_NAME = {2: "inch", 3: "cm"}
@@ -231,6 +235,15 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         )
     if "Y" not in axes or "X" not in axes:
         raise fail(path, f"TIFF axes {axes!r} have no Y and X")
+    planes = [(a, n) for a, n in zip(axes, shape) if a not in "YXS" and n > 1]
+    if planes:
+        what = " × ".join(f"{n} {_PLANE_WORDS.get(a, f'{a} planes')}" for a, n in planes)
+        raise fail(
+            path,
+            f"a stack of {what} (axes {axes}, shape {shape}), not one image",
+            "one 2D grayscale or RGB image: save the plane to read as its own TIFF (Fiji: "
+            "Image › Duplicate… one slice or channel, or Image › Stacks › Z Project…)",
+        )
     yx = (axes.index("Y"), axes.index("X"))
     if isinstance(node, (zarr.Array, _Contiguous)):
         arrays = [("0", node)]
