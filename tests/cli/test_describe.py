@@ -444,3 +444,18 @@ def test_every_class_written_for_qupath_has_a_colour(store_and_bundle, capsys, t
     assert classes[1]["color"] == [1, 2, 3]
     for c in classes:
         assert len(c["color"]) == 3 and all(0 <= v <= 255 for v in c["color"]), c
+
+
+def test_out_over_the_rois_file_is_refused(store_and_bundle, capsys, tmp_path) -> None:
+    """``--out`` naming the ``--rois`` file would replace a QuPath export of all objects by
+    the described regions alone (detections, points, lines and QuPath's measurements lost):
+    one line, the file untouched, before any work."""
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    before = rois.read_bytes()
+    same = tmp_path / "." / "annotations.geojson"
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--out", str(same), "--no-scale-check", "--no-measure"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is the --rois file" in err[0] and "another file name" in err[0]
+    assert rois.read_bytes() == before

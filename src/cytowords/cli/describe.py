@@ -94,6 +94,16 @@ def _read_rois(path: str, pixel_size_um: float) -> list:
     return read.rois
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name the same (existing) file."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _print_one(res) -> None:
     flag = f"{res.probability:.0%}"
     if res.rejected:
@@ -169,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: expected a .geojson or .csv file name")
     if args.out:
         check_out("--out", args.out)
+        if args.rois and _same_file(args.out, args.rois):
+            raise CliError(
+                f"--out {args.out} is the --rois file: writing the described regions over it "
+                "would lose what it holds besides them (QuPath's detections, points, lines, "
+                "measurements); give another file name"
+            )
     section = open_image(args.image, args.pixel_size_um)
     px = float(section.pixel_size_um[0])
     if args.roi is not None:
