@@ -459,3 +459,26 @@ def test_out_over_the_rois_file_is_refused(store_and_bundle, capsys, tmp_path) -
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is the --rois file" in err[0] and "another file name" in err[0]
     assert rois.read_bytes() == before
+
+
+def test_regions_of_another_image_are_said_in_x_y(store_and_bundle, capsys, tmp_path) -> None:
+    """Regions drawn on an image of another size: one wholly outside is one line in (x, y)
+    µm, as QuPath and the other commands give positions (it was (y, x), unlabelled); one
+    reaching far beyond the section is described, and one line says it reaches beyond."""
+    store, bundle = store_and_bundle  # 512 × 512 px at 8 µm: 4096 × 4096 µm
+    ring = [[100, 300], [900, 300], [900, 400], [100, 400], [100, 300]]  # x 100–900 px
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[x + dx, y] for x, y in ring]]},
+            "properties": {"objectType": "annotation", "name": n},
+        }
+        for n, dx in (("far", 1000), ("across", 0))
+    ]
+    rois = tmp_path / "other.geojson"
+    rois.write_text(json.dumps(feats), encoding="utf-8")
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--no-scale-check", "--no-measure"]) == 0
+    err = capsys.readouterr().err
+    assert "far: not described: ROI 'far' (8800, 2400)–(15200, 3200) µm (x, y) lies outside" in err
+    assert "1 region(s) reach beyond" in err and "e.g. 'across'" in err

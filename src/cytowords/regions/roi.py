@@ -157,8 +157,8 @@ def patch_grid(
         h, w = section_shape_um
         if y1 <= 0 or x1 <= 0 or y0 >= h or x0 >= w:
             raise RoiError(
-                f"ROI {roi.name!r} ({y0:.0f}, {x0:.0f})–({y1:.0f}, {x1:.0f}) µm lies outside "
-                f"the section (0, 0)–({h:.0f}, {w:.0f}) µm"
+                f"ROI {roi.name!r} ({x0:.0f}, {y0:.0f})–({x1:.0f}, {y1:.0f}) µm (x, y) lies "
+                f"outside the section ({w:.0f} × {h:.0f} µm): drawn on another image?"
             )
     while True:
         ys = _axis(y0, y1, stride)
