@@ -186,3 +186,34 @@ def test_dense_block_check_rejects_fields_outside_the_block(degraded_block) -> N
     img, thr = degraded_block
     with pytest.raises(ValueError, match="reach outside"):
         assess_block(img, np.array([[0, img.shape[1] - 79]]), 80, thr)
+
+
+def test_a_roi_set_aside_before_the_verdict_has_no_probability(
+    describer, sharp_and_blurred
+) -> None:
+    """A region whose fields are unfit to read was not judged by the model: it carries no
+    probability (not the 100 % "share of rejected fields" of a region unlike every known
+    area), its JSON has ``null`` there (JSON has no NaN), and the CLI's verdict line says
+    "no area named", not "not a known area"."""
+    import csv
+    import io
+    import json
+
+    from cytowords.cli.describe import verdict
+    from cytowords.describe.export import description_row, results_to_csv
+
+    sharp, blurred = sharp_and_blurred
+    c = tissue_points(sharp, 1, seed=3)[0] * np.asarray(sharp.shape_um)
+    roi = Roi.rectangle(c[0] - 4000, c[1] - 4000, c[0] + 4000, c[1] + 4000, name="r")
+    bad = describer.describe_roi(blurred, roi)
+    assert bad.rejected and bad.rejection_reason
+    assert np.isnan(bad.probability)
+    d = json.loads(json.dumps(bad.to_dict(), allow_nan=False))
+    assert d["probability"] is None
+    assert verdict(bad) == "no area named"
+    # the CSV leaves the cell empty instead of writing 100 %
+    (row,) = csv.DictReader(io.StringIO(results_to_csv([roi], [description_row(bad)])))
+    assert row["probability"] == "" and row["area"] == "__none__"
+    ok = describer.describe_roi(sharp, roi)
+    assert 0.0 <= ok.probability <= 1.0
+    assert verdict(ok) == f"{ok.area} {ok.probability:.0%}"

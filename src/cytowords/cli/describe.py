@@ -129,6 +129,15 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+def verdict(res) -> str:
+    """The one-line verdict on a described region: its area and probability, "not a
+    known area" (the model judged it unlike every known area) or "no area named" (set
+    aside before the model's verdict, for the reason in its note)."""
+    if res.rejected:
+        return "no area named" if res.rejection_reason else "not a known area"
+    return f"{res.area} {res.probability:.0%}"
+
+
 def _print_one(res) -> None:
     flag = f"{res.probability:.0%}"
     if res.rejected:
@@ -273,8 +282,7 @@ def run(args: argparse.Namespace) -> int:
         for name, r in zip(names, results):
             if r is None:
                 continue
-            verdict = "not a known area" if r.rejected else f"{r.area} {r.probability:.0%}"
-            print(f"{name}: {verdict}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}")
+            print(f"{name}: {verdict(r)}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}")
             if r.rejection_reason or r.note:
                 print(f"  note: {'; '.join(t for t in (r.rejection_reason, r.note) if t)}")
             if r.statements:

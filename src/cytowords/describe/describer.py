@@ -13,6 +13,7 @@ encoder that can run densely, else field by field (:func:`cytowords.sections.rea
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -233,7 +234,8 @@ class Describer:
         if why:
             roi_rej, best = True, None
         if roi_rej or best is None:
-            area, prob = NONE_ID, 1.0 - accepted_share(accepted, votes)
+            # set aside before the model's verdict: no share of rejected fields to give
+            area, prob = NONE_ID, math.nan if why else 1.0 - accepted_share(accepted, votes)
             caption = ABSTAINED_CAPTION if why else self.bundle.rejection_caption
         else:
             area, prob = ids[best], float(mean[best])

@@ -8,6 +8,7 @@ calibrated threshold or when it is classified as "no known area".
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -107,8 +108,13 @@ class RegionDescription:
             self.note = f"{self.note}; {text}" if self.note else text
 
     def to_dict(self, *, with_patches: bool = False) -> dict[str, Any]:
-        """JSON-ready dict (``patches`` only when asked: it can be long)."""
+        """JSON-ready dict (``patches`` only when asked: it can be long); a number that is
+        not finite (the probability of a region set aside before the model's verdict) is
+        ``None``, as JSON has no NaN."""
         d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None
         d["top_k"] = [{"area": a, "probability": p} for a, p in self.top_k]
         if not with_patches:
             d.pop("patches")
