@@ -482,3 +482,65 @@ def test_regions_of_another_image_are_said_in_x_y(store_and_bundle, capsys, tmp_
     err = capsys.readouterr().err
     assert "far: not described: ROI 'far' (8800, 2400)–(15200, 3200) µm (x, y) lies outside" in err
     assert "1 region(s) reach beyond" in err and "e.g. 'across'" in err
+
+
+def test_interrupted_describe_keeps_the_regions_described(
+    store_and_bundle, capsys, tmp_path, monkeypatch
+) -> None:
+    """Ctrl-C (or a scheduler's SIGTERM turned into one) during a long run over many
+    regions: the regions described so far are written to --out, the rest are in it with
+    the note that says why they have no result, and the exit code is 130."""
+    from cytowords.cli.describe import INTERRUPTED
+    from cytowords.describe import Describer
+
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    real, calls = Describer.describe_roi, []
+
+    def describe_then_interrupt(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Describer, "describe_roi", describe_then_interrupt)
+    out = tmp_path / "described.geojson"
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--out", str(out), "--no-scale-check"]) == 130
+    err = capsys.readouterr().err
+    assert f"wrote the 1 region(s) described so far to {out}" in err
+    props = [f["properties"] for f in json.loads(out.read_text())["features"]]
+    assert [p["name"] for p in props] == ["box", "triangle", "far away"]
+    assert props[0]["caption"] and "area" in props[0]
+    assert props[1]["note"] == INTERRUPTED and "area" not in props[1]
+    assert props[2]["note"] == INTERRUPTED
+
+
+def test_sigterm_stops_a_describe_like_ctrl_c(
+    store_and_bundle, capsys, tmp_path, monkeypatch
+) -> None:
+    """A scheduler's SIGTERM during the run: the regions described so far are written, as
+    on Ctrl-C, and the handler before the command is back afterwards."""
+    import os
+    import signal
+
+    from cytowords.describe import Describer
+
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    real, calls = Describer.describe_roi, []
+
+    def describe_then_term(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Describer, "describe_roi", describe_then_term)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "described.csv"
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    assert main([*args, "--out", str(out), "--no-scale-check"]) == 130
+    assert "wrote the 1 region(s) described so far" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 4
+    assert signal.getsignal(signal.SIGTERM) is before

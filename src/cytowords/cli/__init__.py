@@ -9,10 +9,13 @@ inside ``func`` so that ``cytowords --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import __version__
@@ -154,6 +157,25 @@ def _one_line_warnings(command: str, show):
     return showwarning
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler ending a job, ``kill``) handled as Ctrl-C while the command
+    runs, so that it stops the same way: a resumable map says how to resume, a describe
+    writes the regions done so far. Only in the main thread (signals need it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cytowords`` command; returns the process exit code."""
     parser = build_parser()
@@ -164,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "bundle_lm", None):
             _use_bundle_lm(args.bundle_lm)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_interrupt():
             warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
             return int(args.func(args) or 0)
     except CliError as exc:

@@ -166,9 +166,16 @@ def _print_one(res) -> None:
         print(f"{'measured:' if i == 0 else '':<12} {s}")
 
 
-def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
+#: the note of the regions an interrupted run did not describe, in the file it writes
+INTERRUPTED = "not described: the run was interrupted before this region"
+
+
+def _write(
+    out: str, feats: list, results: list, pixel_size_um: float, *, notes: dict | None = None
+) -> None:
     """Write the ROIs (holes, parts, names, the user's classes and QuPath ids kept) with
-    their descriptions as GeoJSON or CSV."""
+    their descriptions as GeoJSON or CSV; ``notes``: region index -> the note of a region
+    without a result (why it has none)."""
     from ..atlas import load_atlas
     from ..atomic import atomic_write_text
     from ..describe.export import (
@@ -179,7 +186,11 @@ def _write(out: str, feats: list, results: list, pixel_size_um: float) -> None:
         write_geojson,
     )
 
-    rows = [description_row(r) if r is not None else {} for r in results]
+    notes = notes or {}
+    rows = [
+        description_row(r) if r is not None else ({"note": notes[i]} if i in notes else {})
+        for i, r in enumerate(results)
+    ]
     rois = [f.roi for f in feats]
     classes = [f.classification for f in feats]
     if out.lower().endswith(".csv"):
@@ -249,23 +260,36 @@ def run(args: argparse.Namespace) -> int:
         check = check_scan(section, args.model, args.device)
     results: list = []
     todo = len(feats) - len(small)
-    for i, (feat, name) in enumerate(zip(feats, names)):
-        if i in small:  # refused above, no pixel read
-            results.append(None)
-            continue
-        try:
-            abstain = "" if check is None else check.abstain_reason
-            results.append(describer.describe_roi(section, feat.roi, abstain=abstain))
-            if check is not None:
-                results[-1].add_note(check.familiarity_message)
-        except RoiError as exc:
-            if args.roi is not None:
-                raise CliError(str(exc)) from None
-            print(f"{name}: not described: {exc}", file=sys.stderr)
-            results.append(None)
-        if todo > 1 and not args.json:
-            done = i + 1 - sum(1 for k in small if k < i)
-            print(f"[{done}/{todo}] {name}", file=sys.stderr)
+    try:
+        for i, (feat, name) in enumerate(zip(feats, names)):
+            if i in small:  # refused above, no pixel read
+                results.append(None)
+                continue
+            try:
+                abstain = "" if check is None else check.abstain_reason
+                results.append(describer.describe_roi(section, feat.roi, abstain=abstain))
+                if check is not None:
+                    results[-1].add_note(check.familiarity_message)
+            except RoiError as exc:
+                if args.roi is not None:
+                    raise CliError(str(exc)) from None
+                print(f"{name}: not described: {exc}", file=sys.stderr)
+                results.append(None)
+            if todo > 1 and not args.json:
+                done = i + 1 - sum(1 for k in small if k < i)
+                print(f"[{done}/{todo}] {name}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # Ctrl-C (or a scheduler's SIGTERM) after hours of work: keep what was described
+        done = sum(r is not None for r in results)
+        if args.out and done:
+            left = {i: INTERRUPTED for i in range(len(results), len(feats)) if i not in small}
+            _write(args.out, feats, results + [None] * len(left), px, notes=left)
+            print(
+                f"\ninterrupted: wrote the {done} region(s) described so far to {args.out}; "
+                f"the other {len(feats) - done} are in it without results",
+                file=sys.stderr,
+            )
+        raise
     if args.no_measure:
         for r in results:
             if r is not None:
@@ -282,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
         for name, r in zip(names, results):
             if r is None:
                 continue
-            print(f"{name}: {verdict(r)}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}")
+            print(
+                f"{name}: {verdict(r)}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}"
+            )
             if r.rejection_reason or r.note:
                 print(f"  note: {'; '.join(t for t in (r.rejection_reason, r.note) if t)}")
             if r.statements:
