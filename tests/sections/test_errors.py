@@ -143,3 +143,15 @@ def test_fiji_stack_is_one_line_naming_its_planes(tmp_path, shape, axes, words):
     msg = str(err.value)
     assert f"stack.tif: a stack of {words} (axes {axes}" in msg and "\n" not in msg
     assert "Image › Duplicate" in msg
+
+
+def test_fiji_composite_of_three_channels_is_told_how_to_make_it_rgb(tmp_path):
+    """A colour scan that Fiji holds as a 3-channel composite: the line also says how to
+    turn it into the one RGB image the reader takes; a 2-channel stack gets no such hint."""
+    for n, hint in ((3, True), (2, False)):
+        path = tmp_path / f"composite{n}.tif"
+        tifffile.imwrite(path, np.zeros((n, 64, 48), np.uint8), imagej=True,
+                         resolution=(0.5, 0.5), metadata={"unit": "micron", "axes": "CYX"})  # fmt: skip
+        with pytest.raises(SectionError) as err:
+            open_section(path)
+        assert ("Image › Type › RGB Color" in str(err.value)) is hint

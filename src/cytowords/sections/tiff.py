@@ -238,11 +238,15 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
     planes = [(a, n) for a, n in zip(axes, shape) if a not in "YXS" and n > 1]
     if planes:
         what = " × ".join(f"{n} {_PLANE_WORDS.get(a, f'{a} planes')}" for a, n in planes)
+        # a colour scan split into red, green and blue channels (a Fiji composite)
+        rgb = dict(planes).get("C") == 3 and len(planes) == 1
         raise fail(
             path,
             f"a stack of {what} (axes {axes}, shape {shape}), not one image",
             "one 2D grayscale or RGB image: save the plane to read as its own TIFF (Fiji: "
-            "Image › Duplicate… one slice or channel, or Image › Stacks › Z Project…)",
+            "Image › Duplicate… one slice or channel, or Image › Stacks › Z Project…)"
+            + ("; if the 3 channels are a colour scan's red, green and blue: Image › Type › "
+               "RGB Color, then save" if rgb else ""),
         )
     yx = (axes.index("Y"), axes.index("X"))
     if isinstance(node, (zarr.Array, _Contiguous)):
