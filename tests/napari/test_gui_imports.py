@@ -94,3 +94,41 @@ print(json.dumps([any(main), len(main) > 0, items == available_devices()]))
     assert imported and not on_main  # imported, in the background thread only
     assert devices
 
+
+
+def test_describe_leaves_out_small_rois_without_importing_the_readout() -> None:
+    """The Describe widget leaves ROIs too small to hold a traverse out of a job on the GUI
+    thread (before the job starts): that check must not import the readout (scipy.signal,
+    seconds on a busy core), whose rule it applies (:mod:`cytowords.min_traverse`)."""
+    code = """
+import json, sys
+from types import SimpleNamespace
+import numpy as np
+from napari.layers import Image, Shapes
+from cytowords.napari.describe import results as rr
+from cytowords.napari.describe.widget import DescribeWidget
+image = Image(np.zeros((400, 400), np.uint8), scale=(8.0, 8.0), name="section")
+layer = Shapes(scale=(8.0, 8.0), name="ROIs")
+rr.prepare_layer(layer, 8.0)
+for y0, x0, y1, x1 in ((10, 10, 100, 200), (300, 300, 304, 304)):  # 1.6 mm and 45 µm across
+    layer.add_rectangles(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float))
+rr.assign_ids(layer)
+fake = SimpleNamespace(_layer=layer, _geom={})
+jobs = DescribeWidget._jobs(fake, image, rr.ids_of(layer, [0, 1]))
+heavy = [m for m in ("cytowords.measure.readout", "scipy.signal") if m in sys.modules]
+print(json.dumps([[j[0] for j in jobs], list(layer.features["status"]), heavy]))
+"""
+    env = {**os.environ, "QT_API": os.environ.get("QT_API", "pyqt6")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    kept, status, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert kept == [0] and status[1] == "error"  # the 45 µm square is left out
+    assert heavy == []
+    # one rule: the readout's names are the light module's
+    from cytowords import min_traverse
+    from cytowords.measure import readout
+
+    assert readout.too_small is min_traverse.too_small
+    assert readout.MIN_TRAVERSE_UM is min_traverse.MIN_TRAVERSE_UM

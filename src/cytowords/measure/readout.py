@@ -28,7 +28,7 @@ Steps (each at the resolution it needs, reading only the region's window):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..jobs import Cancelled, is_cancelled
+from ..min_traverse import MIN_TRAVERSE_UM, too_small, too_small_line  # noqa: F401
 from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, FOCUS_MAX_UM, CellStats, cells_along
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
@@ -59,10 +60,8 @@ from .vector import SPECIAL_CELLS
 N_DEPTH = 100
 MAX_WINDOW_PX = 4_000_000
 MIN_TRAVERSES = 10
-#: traverses shorter than this (µm) are no cortical column: human cortex is 1.5-4.5 mm
-#: thick (thinner only where pia and white matter touch at a cut edge or a tear); set
-#: from the literature range (docs/measure.md), not fitted to test brains
-MIN_TRAVERSE_UM = 1000.0
+# MIN_TRAVERSE_UM (the shortest column) and too_small/too_small_line (ROIs too small to hold
+# one) live in the light cytowords.min_traverse, for napari's GUI thread; imported above
 #: thickness spread (SD / median) beyond which pia and white matter are not parallel
 NONPARALLEL_CV = 0.2
 #: where the traverses disagree, the deepest group of straight traverses is kept when its
@@ -826,31 +825,3 @@ def measure_roi(
         )
     progress(total)
     return out
-
-
-def too_small(rois: Sequence) -> list[int]:
-    """Indices of the ROIs (:class:`~cytowords.regions.Roi`, µm) too small to hold a traverse
-    of cortex: their bounding box's diagonal is shorter than the readout's shortest column
-    (:data:`MIN_TRAVERSE_UM`, 1 mm), so no straight line in one reaches it. A Fiji set of Analyze Particles' outlines holds hundreds of such (cells of
-    20-60 µm), each read for nothing. The CLI and napari leave them out before reading any
-    pixel, with :func:`too_small_line`."""
-    small = []
-    for i, roi in enumerate(rois):
-        y0, x0, y1, x1 = roi.bounds
-        if float(np.hypot(y1 - y0, x1 - x0)) < MIN_TRAVERSE_UM:
-            small.append(i)
-    return small
-
-
-def too_small_line(rois: Sequence, small: Sequence[int]) -> str:
-    """One line counting the ROIs :func:`too_small` found (indices ``small``, not empty),
-    naming the first and its size (``describe`` and napari's Describe say "not described",
-    ``measure`` "not measured")."""
-    roi = rois[small[0]]
-    y0, x0, y1, x1 = roi.bounds
-    across = float(np.hypot(y1 - y0, x1 - x0))
-    return (
-        f"{len(small)} ROI(s) too small to hold a traverse of cortex (less than "
-        f"{MIN_TRAVERSE_UM / 1000:g} mm across; e.g. {roi.name!r}, {across / 1000:.2g} mm): "
-        "not described"
-    )

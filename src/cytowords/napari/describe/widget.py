@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...describe.params import DescribeParams
+from ...min_traverse import too_small, too_small_line
 from ...regions import Roi
 from ...sections import Section
 from ..events import Done, Failed, JobEvent, Loaded, Started
@@ -270,8 +271,6 @@ class DescribeWidget(QWidget):
             self._start_worker(inputs)
 
     def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
-        from ...measure.readout import too_small, too_small_line
-
         jobs, geoms, errors = rr.roi_jobs(self._layer, ids, image)
         self._geom.update(geoms)
         for msg in errors.values():
