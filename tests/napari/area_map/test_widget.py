@@ -419,3 +419,103 @@ def test_follow_view_waits_for_the_check_in_its_worker_and_a_move_cancels_the_wa
                 w.live_status.text().startswith("live map: ") and "tile(s)" in w.live_status.text()
             )
     w.follow.setChecked(False)
+
+
+def _small_area_map_layers(viewer):
+    from cytowords.mapping import AreaMap
+    from cytowords.napari.area_map.layers import area_map_layers
+
+    rng = np.random.default_rng(751)
+    labels = rng.choice(np.array([0, 5, 7], np.int32), size=(40, 60))
+    amap = AreaMap(
+        labels=labels,
+        probability=rng.random(labels.shape).astype(np.float32),
+        ood_score=np.zeros(labels.shape, np.float32),
+        rejected=labels == 0,
+        pixel_size_um=256.0,
+        origin_um=(0.0, 0.0),
+        area_table={5: ("4a", "Area 4a", "#aa0000"), 7: ("44", "Area 44", "#00aa00")},
+    )
+    layers = [viewer.add_labels(d, **m) for d, m, _ in area_map_layers(amap, np.zeros(2))]
+    return amap, layers
+
+
+@pytest.mark.parametrize("close", ["layer", "viewer"])
+def test_saved_from_the_viewer_the_store_is_written_off_the_gui_thread(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch, close
+) -> None:
+    """*File › Save* of an area map (from the running event loop) writes the OME-Zarr in a
+    background thread (the GUI thread only checks the path and copies the arrays); closing
+    the layer or the viewer while it writes leaves the store complete; a notification
+    says when it is written."""
+    import threading
+    import time
+
+    import zarr
+    from qtpy.QtCore import QTimer
+
+    import cytowords.mapping.write as mw
+    from cytowords.napari.area_map.writer import wait_for_writes
+
+    viewer = make_napari_viewer()
+    amap, layers = _small_area_map_layers(viewer)
+    want = np.array(layers[0].data)
+    on_main, started = [], threading.Event()
+    real = mw.write_final
+
+    def slow(*a, **k):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        started.set()
+        time.sleep(0.5)  # a big map takes seconds: the user goes on meanwhile
+        return real(*a, **k)
+
+    monkeypatch.setattr(mw, "write_final", slow)
+    out = tmp_path / "map.zarr"
+    saved = []
+    with Notes() as notes:
+        QTimer.singleShot(
+            0, lambda: saved.append(layers[0].save(str(out), plugin="napari-cytowords"))
+        )
+        qtbot.waitUntil(lambda: bool(saved), timeout=10000)
+        assert saved[0] == [str(out)]
+        assert started.wait(30)
+        assert not out.exists()  # still being written: the GUI thread went on
+        if close == "layer":
+            viewer.layers.remove(layers[0])
+            layers[0].data = np.zeros_like(want)  # nor does a change reach the file
+        else:
+            viewer.close()
+        assert wait_for_writes(60)
+        qtbot.wait(100)
+    assert on_main == [False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.zarr"], "atomic"
+    g = zarr.open_group(str(out), mode="r")
+    np.testing.assert_array_equal(g["labels/areas/0"][...], want)
+    np.testing.assert_array_equal(g["labels/rejected/0"][...], amap.rejection_codes())
+    if close == "layer":
+        assert any(m == f"area map saved: {out}" for m in notes.messages), notes.messages
+
+
+def test_a_background_save_that_fails_says_so_in_one_line(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+) -> None:
+    from qtpy.QtCore import QTimer
+
+    import cytowords.mapping.write as mw
+    from cytowords.napari.area_map.writer import wait_for_writes
+
+    viewer = make_napari_viewer()
+    _, layers = _small_area_map_layers(viewer)
+
+    def full(*a, **k):
+        raise OSError("No space left on device\nmore detail")
+
+    monkeypatch.setattr(mw, "write_final", full)
+    out = tmp_path / "map.zarr"
+    with Notes() as notes:
+        QTimer.singleShot(0, lambda: layers[0].save(str(out), plugin="napari-cytowords"))
+        qtbot.wait(200)
+        assert wait_for_writes(60)
+        qtbot.wait(100)
+    assert f"area map not saved to {out}: No space left on device" in notes.messages
+    assert list(tmp_path.iterdir()) == []  # no half store, no temporary folder left
