@@ -95,7 +95,6 @@ print(json.dumps([any(main), len(main) > 0, items == available_devices()]))
     assert devices
 
 
-
 def test_describe_leaves_out_small_rois_without_importing_the_readout() -> None:
     """The Describe widget leaves ROIs too small to hold a traverse out of a job on the GUI
     thread (before the job starts): that check must not import the readout (scipy.signal,
@@ -132,3 +131,59 @@ print(json.dumps([[j[0] for j in jobs], list(layer.features["status"]), heavy]))
 
     assert readout.too_small is min_traverse.too_small
     assert readout.MIN_TRAVERSE_UM is min_traverse.MIN_TRAVERSE_UM
+
+
+def test_saving_an_area_map_from_the_viewer_imports_no_mapping_code_on_the_gui_thread() -> None:
+    """*File › Save* of an area map (a map opened from a file: torch not imported yet) checks
+    the layer and copies its arrays on the GUI thread; the mapping code (which imports
+    torch, seconds) is imported by the writing thread."""
+    code = """
+import json, sys, threading, time
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
+import napari
+from cytowords.napari.area_map.writer import wait_for_writes
+main = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch" or name.startswith("cytowords.mapping"):
+            main.append(threading.current_thread() is threading.main_thread())
+        return None
+viewer = napari.Viewer(show=False)
+labels = np.zeros((20, 30), np.int32); labels[5:15, 5:25] = 5
+md = {"cytowords_area_map": True, "pixel_size_um": 256.0, "origin_um": [0.0, 0.0],
+      "probability": np.full(labels.shape, 0.5, np.float32), "rejected": labels == 0,
+      "area_table": {5: ["4a", "Area 4a", "#aa0000"]}}
+layer = viewer.add_labels(labels, name="m area map", metadata=md)
+out = sys.argv[1]
+sys.meta_path.insert(0, Spy())
+app = QApplication.instance()
+QTimer.singleShot(0, lambda: layer.save(out, plugin="napari-cytowords"))  # as File > Save
+QTimer.singleShot(1000, app.quit)
+app.exec()  # the running event loop, as in the viewer
+assert wait_for_writes(240)
+import zarr
+ok = bool((zarr.open_group(out, mode="r")["labels/areas/0"][...] == labels).all())
+print(json.dumps([any(main), len(main) > 0, "cytowords.mapping" in sys.modules, ok]))
+viewer.close()
+"""
+    import tempfile
+
+    env = {
+        **os.environ,
+        "QT_API": os.environ.get("QT_API", "pyqt6"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, "-c", code, os.path.join(tmp, "m.zarr")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+    assert out.returncode == 0, out.stderr[-2000:]
+    on_main, imported, loaded, complete = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported and loaded and complete
+    assert not on_main  # the mapping code (torch) was imported by the writing thread only
