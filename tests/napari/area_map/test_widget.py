@@ -519,3 +519,49 @@ def test_a_background_save_that_fails_says_so_in_one_line(
         qtbot.wait(100)
     assert f"area map not saved to {out}: No space left on device" in notes.messages
     assert list(tmp_path.iterdir()) == []  # no half store, no temporary folder left
+
+
+@pytest.mark.parametrize("how", ["app.quit", "event loop ends"])
+def test_quitting_while_an_area_map_is_written_in_the_background_keeps_it(tmp_path, how) -> None:
+    """Python shuts its thread pools (zarr's) down before it joins the threads at exit: the
+    background write must be waited for before, or the store would be lost."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, time
+import numpy as np
+from qtpy.QtCore import QEventLoop, QTimer
+from qtpy.QtWidgets import QApplication
+import napari
+import cytowords.mapping.write as mw
+real = mw.write_final
+def slow(*a, **k):
+    time.sleep(1.5)  # still writing when the application quits
+    return real(*a, **k)
+mw.write_final = slow
+viewer = napari.Viewer(show=False)
+labels = np.zeros((20, 30), np.int32); labels[5:15, 5:25] = 5
+md = {{"cytowords_area_map": True, "pixel_size_um": 256.0, "origin_um": [0.0, 0.0],
+      "area_table": {{5: ["4a", "Area 4a", "#aa0000"]}}}}
+layer = viewer.add_labels(labels, name="m area map", metadata=md)
+app = QApplication.instance()
+loop = app if {how!r} == "app.quit" else QEventLoop()
+QTimer.singleShot(0, lambda: layer.save(sys.argv[1], plugin="napari-cytowords"))
+QTimer.singleShot(50, lambda: (viewer.close(), loop.quit()))
+loop.exec()
+"""
+    out = tmp_path / "m.zarr"
+    env = {
+        **os.environ,
+        "QT_API": os.environ.get("QT_API", "pyqt6"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    import zarr
+
+    assert int((zarr.open_group(str(out), mode="r")["labels/areas/0"][...] == 5).sum()) == 200

@@ -11,8 +11,8 @@ thread) a map is written in a background thread, so the viewer stays fluid: on t
 thread the layer is checked and its arrays copied (no import of the mapping code, which
 imports torch), the writer returns, and a notification says when the file is complete
 (or, in one line, why it was not written). Files are written under a temporary name and
-renamed into place, and the thread is no daemon: closing the layer or the viewer meanwhile
-neither cuts the file short nor loses it (Python waits for the thread before it exits).
+renamed into place, and quitting the application or Python waits for the writes: closing
+the layer or the viewer meanwhile neither cuts the file short nor loses it.
 A script's ``layer.save`` (no running event loop) writes before it returns.
 """
 
@@ -108,6 +108,7 @@ def _written(path: str, write: Callable[[], str]) -> list[str]:
         return [write()]
     out = Path(path).expanduser()
     key = str(out.absolute())
+    _wait_before_exit()
     with _LOCK:
         if key in _WRITING:
             raise FileExistsError(f"{out}: is being written; choose another path")
@@ -144,6 +145,29 @@ def _notify(show: Callable[[str], Any], text: str) -> None:
         show(text)
     except Exception:  # noqa: BLE001
         pass
+
+
+_HOOKED: list[bool] = []
+
+
+def _wait_before_exit() -> None:
+    """Make the application's quit and Python's exit wait for the files being written
+    (once). Waiting for the thread alone is not enough: at exit Python shuts the thread
+    pools down (zarr's among them) before it joins the threads, and the write would fail."""
+    if _HOOKED:
+        return
+    _HOOKED.append(True)
+    import concurrent.futures.thread  # noqa: F401 - its exit hook registered before ours
+
+    try:  # threading's exit hooks run last registered first: ours before the pools stop
+        threading._register_atexit(wait_for_writes)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        pass
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(lambda: wait_for_writes())
 
 
 def wait_for_writes(timeout: float | None = None) -> bool:
