@@ -2,7 +2,7 @@
 check every front end makes before reading a pixel (one rule, no scipy or torch).
 
 The readout (:mod:`cytowords.measure.readout`) drops traverses shorter than
-:data:`MIN_TRAVERSE_UM` and imports these names from here; the CLI (``describe``,
+:data:`MIN_TRAVERSE_UM` (imported from here); the CLI (``describe``,
 ``measure --rois``) and napari's *Describe* widget leave such ROIs out with
 :func:`too_small` / :func:`too_small_line`. Kept apart so that the widget's check, run on
 the GUI thread, does not import the readout (scipy.signal).

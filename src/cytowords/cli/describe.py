@@ -215,7 +215,7 @@ def _write(
 def run(args: argparse.Namespace) -> int:
     from ..describe import DescribeParams, Describer
     from ..describe.export import alternatives_text
-    from ..measure.readout import too_small, too_small_line
+    from ..min_traverse import too_small, too_small_line
     from ..regions import Roi, RoiError
     from ..regions.geojson import RoiFeature
     from . import check_out, open_image

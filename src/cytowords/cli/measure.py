@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError, measure_roi
-    from ..measure.readout import too_small, too_small_line
+    from ..min_traverse import too_small, too_small_line
     from . import check_out, open_image
     from .describe import _read_rois
 

@@ -36,7 +36,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..jobs import Cancelled, is_cancelled
-from ..min_traverse import MIN_TRAVERSE_UM, too_small, too_small_line  # noqa: F401
+from ..min_traverse import MIN_TRAVERSE_UM
 from ..regions.roi import ring_area
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, FOCUS_MAX_UM, CellStats, cells_along
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
@@ -60,8 +60,8 @@ from .vector import SPECIAL_CELLS
 N_DEPTH = 100
 MAX_WINDOW_PX = 4_000_000
 MIN_TRAVERSES = 10
-# MIN_TRAVERSE_UM (the shortest column) and too_small/too_small_line (ROIs too small to hold
-# one) live in the light cytowords.min_traverse, for napari's GUI thread; imported above
+# MIN_TRAVERSE_UM (the shortest column) lives in the light cytowords.min_traverse with the
+# rule for ROIs too small to hold one (too_small), which napari checks on its GUI thread
 #: thickness spread (SD / median) beyond which pia and white matter are not parallel
 NONPARALLEL_CV = 0.2
 #: where the traverses disagree, the deepest group of straight traverses is kept when its
