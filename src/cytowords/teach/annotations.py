@@ -74,6 +74,12 @@ def area_name(classification: object, name: object) -> str:
     return own
 
 
+def special_class_note(where: str, cls: str, n: int) -> str:
+    """The one note on the ``n`` regions of ``where`` (a file, a layer) whose class is QuPath's
+    special class ``cls`` (:data:`QUPATH_SPECIAL_CLASSES`), which teach nothing."""
+    return f"{where}: {n} region(s) of QuPath's special class {cls!r} (no area); skipped"
+
+
 def is_position_label(classification: object, name: object) -> bool:
     """Whether a region without a class is named only by ImageJ's position label (the ROI
     Manager's default: Analyze Particles' outlines), so no area to teach."""
@@ -142,7 +148,7 @@ def annotations_from_geojson(
     if labels:
         notes.append(position_label_note(str(path), labels))
     for cls, n in special.items():
-        notes.append(f"{path}: {n} region(s) of QuPath's special class {cls!r} (no area); skipped")
+        notes.append(special_class_note(str(path), cls, n))
     if not out:
         raise TeachError(f"{path}: no region with a class or a name (the area to teach)")
     return out, notes

@@ -137,7 +137,7 @@ def test_teach_widget_names_regions_as_the_cli_does(make_napari_viewer, qtbot, t
     """Opened region files name areas in the widget as in ``cytowords teach``: Fiji's
     particle outlines (named only by ImageJ's position label) are no areas, counted in one
     note; a QuPath annotation is named by its class, not by the reader's ``ROI k``."""
-    from cytowords.napari.teach.widget import named_regions, position_label_notes
+    from cytowords.napari.teach.widget import named_regions, skipped_notes
     from tests.support.imagej_files import polygon_roi, write_roiset
     from tests.support.qupath_files import feature_v05, polygon, write_v05
 
@@ -153,14 +153,23 @@ def test_teach_widget_names_regions_as_the_cli_does(make_napari_viewer, qtbot, t
     qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=60000)
     fiji = viewer.layers[-1]
     assert [a.name for a in named_regions(fiji, image, 0)] == ["A", "B"]
-    (note,) = position_label_notes(fiji)
+    (note,) = skipped_notes(fiji)
     assert "12 ROI(s) named only by ImageJ's position label" in note and "'0001-0040-0020'" in note
 
     ring = (band_rect(2)[:, ::-1] / PIXEL_UM).tolist()
     path = write_v05(
-        tmp_path / "q.geojson", [feature_v05(polygon(ring), cls="L1"), feature_v05(polygon(ring))]
+        tmp_path / "q.geojson",
+        [
+            feature_v05(polygon(ring), cls="L1"),
+            feature_v05(polygon(ring)),
+            feature_v05(polygon(ring), cls="Ignore*"),
+            feature_v05(polygon(ring), cls="Ignore*"),
+        ],
     )
     (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
-    assert list(qupath.features["name"]) == ["ROI 1", "ROI 2"]
+    assert list(qupath.features["name"]) == ["ROI 1", "ROI 2", "ROI 3", "ROI 4"]
     assert [a.name for a in named_regions(qupath, image, 0)] == ["L1"]
-    assert not position_label_notes(qupath)
+    # QuPath's special classes teach nothing, said as the CLI says it
+    assert skipped_notes(qupath) == [
+        f"layer {qupath.name!r}: 2 region(s) of QuPath's special class 'Ignore*' (no area); skipped"
+    ]

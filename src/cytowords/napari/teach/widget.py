@@ -85,12 +85,26 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     return out
 
 
-def position_label_notes(shapes: Shapes) -> list[str]:
-    """The one note (if any) counting the shapes named only by ImageJ's position label."""
-    from ...teach.annotations import clean_name, is_position_label, position_label_note
+def skipped_notes(shapes: Shapes) -> list[str]:
+    """The notes, as ``cytowords teach`` gives them, on the shapes that teach no area: one
+    counting those named only by ImageJ's position label, one per QuPath special class."""
+    from ...teach.annotations import (
+        QUPATH_SPECIAL_CLASSES,
+        clean_name,
+        is_position_label,
+        position_label_note,
+        special_class_note,
+    )
 
-    labels = [clean_name(n) for c, n in _names(shapes) if is_position_label(c, n)]
-    return [position_label_note(f"layer {shapes.name!r}", labels)] if labels else []
+    where = f"layer {shapes.name!r}"
+    names = _names(shapes)
+    labels = [clean_name(n) for c, n in names if is_position_label(c, n)]
+    notes = [position_label_note(where, labels)] if labels else []
+    classes = [clean_name(c) for c, _ in names]
+    for cls in QUPATH_SPECIAL_CLASSES:
+        if classes.count(cls):
+            notes.append(special_class_note(where, cls, classes.count(cls)))
+    return notes
 
 
 def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
@@ -194,7 +208,7 @@ class TeachWidget(QWidget):
             show_error("choose an image and a Shapes layer of named regions first")
             return
         for p in pairs:
-            for note in position_label_notes(p.shapes):
+            for note in skipped_notes(p.shapes):
                 show_info(note)
         cancel = self.progress.start("reading and embedding fields…")
         self.taught = None
