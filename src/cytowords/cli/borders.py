@@ -154,19 +154,15 @@ def borders_geojson(result, pixel_size_um: float) -> dict:
     }
 
 
-#: a path may reach this share of the section's extent beyond its edge (a loosely drawn
-#: line; the rule of ``cytowords teach`` for regions) before it reads as drawn on another image
-OUTSIDE_TOLERANCE = 0.05
-
-
 def _check_inside(path_um: np.ndarray, shape_um: tuple[float, float], image: str, src: str) -> None:
-    """One line when the path leaves the section by more than :data:`OUTSIDE_TOLERANCE` of
-    its extent (drawn on another image, or on one of another pixel size), instead of the
-    finder's "off the cortex"."""
+    """One line when the path leaves the section by more than
+    :data:`~cytowords.regions.roi.OUTSIDE_TOLERANCE` of its extent (drawn on another image,
+    or on one of another pixel size), instead of the finder's "off the cortex"."""
+    from ..regions.roi import beyond_section
+
     p = np.asarray(path_um, dtype=float)
     h, w = shape_um
-    ty, tx = OUTSIDE_TOLERANCE * h, OUTSIDE_TOLERANCE * w
-    out = (p[:, 0] < -ty) | (p[:, 0] > h + ty) | (p[:, 1] < -tx) | (p[:, 1] > w + tx)
+    out = beyond_section(p, shape_um)
     if out.any():
         y, x = p[int(np.argmax(out))]
         raise CliError(

@@ -94,31 +94,6 @@ def _read_rois(path: str, pixel_size_um: float) -> list:
     return read.rois
 
 
-#: a region may reach this share of the section's extent beyond its edge (a loosely drawn
-#: outline; the rule of ``cytowords teach``) before it reads as drawn on another image
-OUTSIDE_TOLERANCE = 0.05
-
-
-def _say_beyond(feats: list, shape_um: tuple[float, float], rois: str, image: str) -> None:
-    """One line on stderr when regions reach beyond the section by more than
-    :data:`OUTSIDE_TOLERANCE` of its extent but are not wholly outside it (those are not
-    described, each in its own line): they are described, likely on the wrong tissue."""
-    h, w = shape_um
-    ty, tx = OUTSIDE_TOLERANCE * h, OUTSIDE_TOLERANCE * w
-    names = []
-    for f in feats:
-        y0, x0, y1, x1 = f.roi.bounds
-        inside = y1 > 0 and x1 > 0 and y0 < h and x0 < w
-        if inside and (y0 < -ty or x0 < -tx or y1 > h + ty or x1 > w + tx):
-            names.append(f.name)
-    if names:
-        print(
-            f"{rois}: {len(names)} region(s) reach beyond {image} ({w:.0f} × {h:.0f} µm), e.g. "
-            f"{names[0]!r}: drawn on an image of another size or pixel size?",
-            file=sys.stderr,
-        )
-
-
 def _same_file(a: str, b: str) -> bool:
     """Whether two paths name the same (existing) file."""
     import os
@@ -218,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     from ..min_traverse import too_small, too_small_line
     from ..regions import Roi, RoiError
     from ..regions.geojson import RoiFeature
+    from ..regions.roi import reaching_beyond, reaching_beyond_line
     from . import check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".csv")):
@@ -238,7 +214,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         feats = _read_rois(args.rois, px)
     if args.roi is None:
-        _say_beyond(feats, section.shape_um, args.rois, args.image)
+        beyond = reaching_beyond([f.roi for f in feats], section.shape_um)
+        if beyond:
+            rois = [f.roi for f in feats]
+            line = reaching_beyond_line(rois, beyond, section.shape_um, args.image)
+            print(f"{args.rois}: {line}", file=sys.stderr)
     small = set(too_small([f.roi for f in feats])) if args.roi is None else set()
     if small:
         line = too_small_line([f.roi for f in feats], sorted(small))

@@ -7,6 +7,7 @@ A ROI is a rectangle or a polygon in section coordinates, **micrometres**, ``(y,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,6 +125,49 @@ class Roi:
                 inside &= ~_in_ring(h, pts)
             out |= inside
         return out
+
+
+#: a region or path may reach this share of the section's extent beyond its edge (a loosely
+#: drawn outline) before it reads as drawn on another image (of another size or pixel size)
+OUTSIDE_TOLERANCE = 0.05
+
+
+def beyond_section(points_um: np.ndarray | list, shape_um: tuple[float, float]) -> np.ndarray:
+    """For each ``(y, x)`` µm point (``(N, 2)``; a region's bounding-box corners, a path's
+    vertices): whether it lies beyond the section of ``shape_um`` (height, width) µm by more
+    than :data:`OUTSIDE_TOLERANCE` of the section's extent: the one rule of ``describe``,
+    ``borders``, ``teach`` and napari's *Describe* for regions drawn on another image."""
+    p = np.asarray(points_um, dtype=float).reshape(-1, 2)
+    h, w = shape_um
+    ty, tx = OUTSIDE_TOLERANCE * h, OUTSIDE_TOLERANCE * w
+    return (p[:, 0] < -ty) | (p[:, 0] > h + ty) | (p[:, 1] < -tx) | (p[:, 1] > w + tx)
+
+
+def reaching_beyond(rois: Sequence[Roi], shape_um: tuple[float, float]) -> list[int]:
+    """Indices of the ``rois`` that overlap the section of ``shape_um`` (height, width) µm
+    but reach beyond it by more than :data:`OUTSIDE_TOLERANCE` of its extent
+    (:func:`beyond_section`): described, but likely drawn on an image of another size or
+    pixel size (those wholly outside are refused each on its own)."""
+    h, w = shape_um
+    out = []
+    for i, roi in enumerate(rois):
+        y0, x0, y1, x1 = roi.bounds
+        inside = y1 > 0 and x1 > 0 and y0 < h and x0 < w
+        if inside and beyond_section([[y0, x0], [y1, x1]], shape_um).any():
+            out.append(i)
+    return out
+
+
+def reaching_beyond_line(
+    rois: Sequence[Roi], beyond: Sequence[int], shape_um: tuple[float, float], image: str
+) -> str:
+    """One line on the regions :func:`reaching_beyond` found (indices ``beyond``, not
+    empty), naming the first, for the CLI's stderr and napari's notification."""
+    h, w = shape_um
+    return (
+        f"{len(beyond)} region(s) reach beyond {image} ({w:.0f} × {h:.0f} µm), e.g. "
+        f"{rois[beyond[0]].name!r}: drawn on an image of another size or pixel size?"
+    )
 
 
 def patch_grid(

@@ -15,11 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..regions.roi import Roi
-
-#: a region may reach this share of the section's extent beyond its edge (a loosely
-#: drawn outline) before it reads as drawn on another image
-OUTSIDE_TOLERANCE = 0.05
+from ..regions.roi import Roi, beyond_section
 
 
 class TeachError(ValueError):
@@ -97,8 +93,10 @@ def position_label_note(source: str, labels: Sequence[str]) -> str:
 
 def check_inside(ann: Annotation, shape_um: tuple[float, float], image: str) -> None:
     """:class:`TeachError` when ``ann`` lies outside the section of ``shape_um``
-    ``(height, width)`` µm, or reaches beyond it by more than :data:`OUTSIDE_TOLERANCE`
-    of its extent (drawn on an image of another size or pixel size)."""
+    ``(height, width)`` µm, or reaches beyond it by more than
+    :data:`~cytowords.regions.roi.OUTSIDE_TOLERANCE` of its extent
+    (:func:`~cytowords.regions.roi.beyond_section`: drawn on an image of another size or
+    pixel size)."""
     y0, x0, y1, x1 = ann.roi.bounds
     h, w = shape_um
     where = f"{ann.source + ': ' if ann.source else ''}region {ann.name!r}"
@@ -107,8 +105,7 @@ def check_inside(ann: Annotation, shape_um: tuple[float, float], image: str) -> 
             f"{where} ({x0:.0f}, {y0:.0f})–({x1:.0f}, {y1:.0f}) µm (x, y) lies outside {image} "
             f"({w:.0f} × {h:.0f} µm): annotations of another image?"
         )
-    tol_y, tol_x = OUTSIDE_TOLERANCE * h, OUTSIDE_TOLERANCE * w
-    if y0 < -tol_y or x0 < -tol_x or y1 > h + tol_y or x1 > w + tol_x:
+    if beyond_section([[y0, x0], [y1, x1]], shape_um).any():
         raise TeachError(
             f"{where} reaches to ({x1:.0f}, {y1:.0f}) µm (x, y), beyond {image} "
             f"({w:.0f} × {h:.0f} µm): annotated on an image of another size or pixel size?"

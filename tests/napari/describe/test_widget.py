@@ -574,3 +574,23 @@ def test_rois_too_small_for_a_traverse_are_left_out_in_one_note(widget, qtbot) -
     assert len(small) == 1 and "5 ROI(s)" in small[0], notes.messages
     assert read == ["ROI 1", "ROI 7"], read
     assert list(layer.features["status"]) == ["done"] + ["error"] * 5 + ["done"]
+
+
+def test_a_region_reaching_far_beyond_the_image_is_said(widget, qtbot) -> None:
+    """A region that reaches far beyond the image (drawn on another image, or one of
+    another pixel size) is described, and one notification says so, as the CLI does; a
+    region inside the image gets no such note."""
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    assert not [m for m in notes.messages if "reach beyond" in m], notes.messages
+    layer.add_rectangles(rect(300, 300, 600, 560))  # 400 x 500 px image: far below it
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    beyond = [m for m in notes.messages if "reach beyond" in m]
+    assert len(beyond) == 1 and "1 region(s)" in beyond[0] and "'ROI 2'" in beyond[0], beyond
+    assert list(layer.features["status"]) == ["done", "done"]

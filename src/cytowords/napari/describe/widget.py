@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
 from ...describe.params import DescribeParams
 from ...min_traverse import too_small, too_small_line
 from ...regions import Roi
+from ...regions.roi import reaching_beyond, reaching_beyond_line
 from ...sections import Section
 from ..events import Done, Failed, JobEvent, Loaded, Started
 from ..io.layers import (
@@ -270,7 +271,7 @@ class DescribeWidget(QWidget):
         if self._worker is None:
             self._start_worker(inputs)
 
-    def _jobs(self, image: Image, ids: list[int]) -> list[tuple[int, Roi]]:
+    def _jobs(self, image: Image, section: Section, ids: list[int]) -> list[tuple[int, Roi]]:
         jobs, geoms, errors = rr.roi_jobs(self._layer, ids, image)
         self._geom.update(geoms)
         for msg in errors.values():
@@ -283,6 +284,11 @@ class DescribeWidget(QWidget):
             rr.set_status(self._layer, [r for r in rows if r is not None], "error")
             skip = set(small)
             jobs = [j for k, j in enumerate(jobs) if k not in skip]
+        rois = [roi for _, roi in jobs]
+        beyond = reaching_beyond(rois, section.shape_um)
+        if beyond:  # described, but likely drawn on another image: said, as the CLI says it
+            line = reaching_beyond_line(rois, beyond, section.shape_um, image.name)
+            show_warning(f"{self._layer.name}: {line}")
         return jobs
 
     def _start_worker(self, inputs: tuple[Image, Section] | None = None) -> None:
@@ -294,7 +300,7 @@ class DescribeWidget(QWidget):
             self._fail_queue(str(exc))
             return
         ids, self._queue = list(self._queue), []
-        jobs = self._jobs(image, ids)
+        jobs = self._jobs(image, section, ids)
         if not jobs:
             return
         self.pixel_size.auto_check()
