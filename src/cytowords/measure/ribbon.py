@@ -56,6 +56,14 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   The pia is the grey matter next to the glass where a pale layer I lines it
   (:func:`_layer_i_lined`); glass edges without one (a tear into the cortex, a large hole:
   they cut across the layers) are no pia and no boundary of the potential (no flux).
+- **Tears and bubbles.** Glass at most :data:`TEAR_MAX_UM` wide lined on both sides by
+  tissue that is no pale layer I (:func:`_tears`: a tear cutting across the layers), and
+  parts of the window enclosed by tissue and far paler than it (:func:`_pale_holes`: an
+  air bubble, a large hole; before the white matter is looked for, which they would
+  otherwise become) are neither pia nor white matter: they join the grey matter, the
+  traverses cross them, and their pixels (with a rim of about 30 µm) are filled from the
+  tissue around them (:func:`_filled`) so that the profiles do not read their glass
+  (``Ribbon.gaps``).
 """
 
 from __future__ import annotations
