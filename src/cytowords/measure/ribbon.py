@@ -225,7 +225,7 @@ def segment(
         tissue = ~outside
     gaps: dict[str, np.ndarray] = {}
     if matter is not None and np.isfinite(tissue_od):
-        holes = _pale_holes(smooth, tissue, outside, matter, pixel_um)
+        holes = _pale_holes(smooth, tissue, outside, pixel_um)
         if holes.any():
             gaps["bubble"] = holes
             tissue = tissue | holes
@@ -315,20 +315,17 @@ def _filled(od: np.ndarray, gap: np.ndarray, valid: np.ndarray, pixel_um: float)
 
 
 def _pale_holes(
-    smooth: np.ndarray,
-    tissue: np.ndarray,
-    outside: np.ndarray,
-    matter: tuple[float, float],
-    pixel_um: float,
+    smooth: np.ndarray, tissue: np.ndarray, outside: np.ndarray, pixel_um: float
 ) -> np.ndarray:
     """Pale holes in the tissue (an air bubble, a hole larger than :data:`HOLE_UM`): parts
     of the window enclosed by tissue (touching neither the window's edge nor the section's)
     at most :data:`PALE_HOLE_SHARE` as dense (``smooth``) as the tissue around them (its
     mean over :data:`PALE_HOLE_AROUND_UM`) and, in the median, as the tissue lining them
-    (:data:`PALE_HOLE_RING_UM` away); not lined by a pale layer I (a lining paler than
-    :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` away yet darker than the
-    slide's white matter (``matter``), as a sulcus enclosed in the window would be): no
-    glass a pia lines, no white matter."""
+    (:data:`PALE_HOLE_RING_UM` away). Where its core is glass (smoothed OD at most
+    :data:`GLASS_OD_SPREAD`), not lined by a pale layer I (a lining paler than
+    :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` away, as a sulcus closed in
+    the window is); a bubble's inside is the tissue seen through air, paler but above the
+    glass. No glass a pia lines, no white matter."""
     s = PALE_HOLE_AROUND_UM / pixel_um
     t = tissue.astype(np.float64)
     around = ndi.gaussian_filter(np.where(tissue, smooth, 0), s) / np.maximum(
@@ -344,7 +341,6 @@ def _pale_holes(
     sizes = np.bincount(lab.ravel())
     min_px = (HOLE_UM / pixel_um) ** 2
     lo, hi = PALE_HOLE_RING_UM
-    pale_max = matter[0] + WM_LIKE_SHARE * (matter[1] - matter[0])
     reach = int(CLEFT_SIDE_UM[1] / pixel_um) + 2
     for k, box in enumerate(ndi.find_objects(lab), start=1):
         if k in edge or k in near_out or sizes[k] < min_px:
@@ -362,8 +358,10 @@ def _pale_holes(
         beyond = smooth[bb][far & tb]
         if inside > PALE_HOLE_SHARE * lining:
             continue
-        if beyond.size and pale_max < lining < LAYER_I_RATIO * float(np.median(beyond)):
-            continue  # lined by a paler band, not white matter: a layer I
+        core = ndi.distance_transform_edt(comp) > 1.5
+        glassy = float(np.median(smooth[bb][core if core.any() else comp])) <= GLASS_OD_SPREAD
+        if glassy and beyond.size and lining < LAYER_I_RATIO * float(np.median(beyond)):
+            continue  # glass lined by a paler band: a sulcus closed in the window, layer I
         out[bb] |= comp
     return out
 
