@@ -566,6 +566,35 @@ def _cancel_check(cancel) -> Callable[[], None]:
     return check
 
 
+#: what :func:`gap_notes` says of each kind of gap the ribbon took into the cortex
+GAP_WORDS = {
+    "tear": "a tear (a gap of glass whose edges cut across the layers: no pia, no white "
+    "matter)",
+    "bubble": "a bubble or hole (far paler than the tissue enclosing it: no white matter)",
+}
+
+
+def gap_notes(rib, trs) -> list[str]:
+    """One note per kind of gap (``rib.gaps``: tears, bubbles taken into the grey matter,
+    :func:`.ribbon.segment`) that some of the traverses ``trs`` cross: how many, and that
+    its pixels were filled from the tissue around it in their profiles."""
+    out = []
+    for kind, mask in getattr(rib, "gaps", {}).items():
+        big = ndi.binary_dilation(mask, iterations=1)
+        n = 0
+        for t in trs:
+            iy, ix = np.round(t.points).astype(int).T
+            iy = np.clip(iy, 0, mask.shape[0] - 1)
+            ix = np.clip(ix, 0, mask.shape[1] - 1)
+            n += bool(big[iy, ix].any())
+        if n:
+            out.append(
+                f"{n} of {len(trs)} traverses cross {GAP_WORDS[kind]}; read across it, its "
+                "pixels filled from the tissue around it in their profiles"
+            )
+    return out
+
+
 def measure_roi(
     section,
     vertices_um,
@@ -738,6 +767,7 @@ def measure_roi(
         curvature = float(np.median(ratio))
         curved = curvature > CURVED_RATIO
     out.n_traverses = len(trs)
+    reasons.extend(gap_notes(rib, trs))
     out.thickness_mm = med
     out.thickness_sd_mm = float(np.std(lengths))
     out.thickness_p10_mm = float(np.percentile(lengths, 10))

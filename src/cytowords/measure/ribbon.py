@@ -56,6 +56,14 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   The pia is the grey matter next to the glass where a pale layer I lines it
   (:func:`_layer_i_lined`); glass edges without one (a tear into the cortex, a large hole:
   they cut across the layers) are no pia and no boundary of the potential (no flux).
+- **Tears and bubbles.** Glass at most :data:`TEAR_MAX_UM` wide lined on both sides by
+  tissue that is no pale layer I (:func:`_tears`: a tear cutting across the layers), and
+  parts of the window enclosed by tissue and far paler than it (:func:`_pale_holes`: an
+  air bubble, a large hole; before the white matter is looked for, which they would
+  otherwise become) are neither pia nor white matter: they join the grey matter, the
+  traverses cross them, and their pixels (with a rim of about 30 µm) are filled from the
+  tissue around them (:func:`_filled`) so that the profiles do not read their glass
+  (``Ribbon.gaps``).
 """
 
 from __future__ import annotations
@@ -132,6 +140,17 @@ CRACK_DEEP_UM = (400.0, 600.0)
 CORNER_OPEN_SHARE = 0.25
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
+#: a pale hole (:func:`_pale_holes`: an air bubble under the coverslip, a large hole): a part
+#: of the window enclosed by tissue, larger than :data:`HOLE_UM` across, whose smoothed OD
+#: is at most this share of the tissue's mean around it (over :data:`PALE_HOLE_AROUND_UM`)
+#: and of the tissue lining it (:data:`PALE_HOLE_RING_UM` away): far paler than the tissue
+#: it lies in
+PALE_HOLE_SHARE = 0.5
+PALE_HOLE_RING_UM = (30.0, 80.0)
+PALE_HOLE_AROUND_UM = 600.0
+#: a tear (:func:`_tears`): glass at most this wide (µm) running through the tissue, its
+#: edges not lined by a pale layer I (they cut across the layers)
+TEAR_MAX_UM = 250.0
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
     """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain), float32 (computed
     in ``img``'s precision, in one buffer)."""
@@ -164,6 +183,10 @@ class Ribbon:
     #: pale tissue shaped as white matter but darker than the slide's white matter (a pale
     #: layer of the cortex, see :func:`_white_matter`); None when none was set aside
     pale_band: np.ndarray | None = None
+    #: tears and pale holes (:func:`_tears`, :func:`_pale_holes`) taken into the grey
+    #: matter: the traverses cross them and ``od`` there is filled from the tissue around
+    #: (:func:`_filled`); ``{"tear": mask, "bubble": mask}``, only those found
+    gaps: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def segment(
@@ -200,6 +223,13 @@ def segment(
             tissue = _fill_small_holes(tissue | pale, hole_px)
     else:
         tissue = ~outside
+    gaps: dict[str, np.ndarray] = {}
+    if matter is not None and np.isfinite(tissue_od):
+        holes = _pale_holes(smooth, tissue, outside, pixel_um)
+        if holes.any():
+            gaps["bubble"] = holes
+            tissue = tissue | holes
+            od = _filled(od, holes, tissue & ~holes, pixel_um)
     density = ndi.gaussian_filter(od, DENSITY_SIGMA_UM / pixel_um)
     glass_mask = ~tissue & ~outside
     reasons: list[str] = []
@@ -236,6 +266,14 @@ def segment(
         tissue &= ~(cleft | pressed)
         glass_mask |= cleft | pressed
     grey = tissue & ~wm
+    if wm.any() and glass_mask.any() and np.isfinite(grey_level):
+        tear = _tears(od, tissue, glass_mask, grey_level, pixel_um)
+        if tear.any():
+            gaps["tear"] = tear
+            od = _filled(od, tear, tissue, pixel_um)
+            tissue = tissue | tear
+            glass_mask = glass_mask & ~tear
+            grey = tissue & ~wm
     cross = ndi.generate_binary_structure(2, 1)
     pia = grey & ndi.binary_dilation(glass_mask, structure=cross)
     # the edges of a tear cut across the layers (no pale layer I along them): no pia, and
@@ -255,8 +293,114 @@ def segment(
     _LAST_GLASS.pairs = []  # a pooled worker thread keeps no window's masks
     return Ribbon(
         od, density, pixel_um, tissue, wm, grey, pia, potential, wm_level, grey_level, reasons,
-        pale_band,
+        pale_band, gaps,
     )
+
+
+def _filled(od: np.ndarray, gap: np.ndarray, valid: np.ndarray, pixel_um: float) -> np.ndarray:
+    """``od`` with the pixels of ``gap`` (and a rim of about 30 µm round it: the partial
+    pixels, a bubble's dark rim) filled from the ``valid`` tissue around them: a mean
+    weighted by a Gaussian as wide as the gap's half-width (its inscribed radius), so that
+    profiles crossing the gap read the tissue beside it, not glass."""
+    rim = max(1, int(round(30.0 / pixel_um)))
+    wide = ndi.binary_dilation(gap, iterations=rim)
+    ok = valid & ~wide
+    sigma = max(1.0, float(ndi.distance_transform_edt(wide).max()))
+    num = ndi.gaussian_filter(np.where(ok, od, 0).astype(np.float64), sigma)
+    den = ndi.gaussian_filter(ok.astype(np.float64), sigma)
+    out = od.copy()
+    fill = wide & (den > 1e-6)
+    out[fill] = (num[fill] / den[fill]).astype(out.dtype)
+    return out
+
+
+def _pale_holes(
+    smooth: np.ndarray, tissue: np.ndarray, outside: np.ndarray, pixel_um: float
+) -> np.ndarray:
+    """Pale holes in the tissue (an air bubble, a hole larger than :data:`HOLE_UM`): parts
+    of the window enclosed by tissue (touching neither the window's edge nor the section's)
+    at most :data:`PALE_HOLE_SHARE` as dense (``smooth``) as the tissue around them (its
+    mean over :data:`PALE_HOLE_AROUND_UM`) and, in the median, as the tissue lining them
+    (:data:`PALE_HOLE_RING_UM` away). Where its core is glass (smoothed OD at most
+    :data:`GLASS_OD_SPREAD`), not lined by a pale layer I (a lining paler than
+    :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` away, as a sulcus closed in
+    the window is); a bubble's inside is the tissue seen through air, paler but above the
+    glass. No glass a pia lines, no white matter."""
+    s = PALE_HOLE_AROUND_UM / pixel_um
+    t = tissue.astype(np.float64)
+    around = ndi.gaussian_filter(np.where(tissue, smooth, 0), s) / np.maximum(
+        ndi.gaussian_filter(t, s), 1e-6
+    )
+    cand = (smooth <= PALE_HOLE_SHARE * around) & ~outside
+    lab, n = ndi.label(cand)
+    out = np.zeros(cand.shape, bool)
+    if n == 0:
+        return out
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    near_out = np.unique(lab[ndi.binary_dilation(outside)]) if outside.any() else []
+    sizes = np.bincount(lab.ravel())
+    min_px = (HOLE_UM / pixel_um) ** 2
+    lo, hi = PALE_HOLE_RING_UM
+    reach = int(CLEFT_SIDE_UM[1] / pixel_um) + 2
+    for k, box in enumerate(ndi.find_objects(lab), start=1):
+        if k in edge or k in near_out or sizes[k] < min_px:
+            continue
+        bb = tuple(slice(max(0, b.start - reach), b.stop + reach) for b in box)
+        comp = lab[bb] == k
+        d = ndi.distance_transform_edt(~comp) * pixel_um
+        ring = (d > lo) & (d <= hi)
+        far = (d >= CLEFT_SIDE_UM[0]) & (d <= CLEFT_SIDE_UM[1])
+        tb = tissue[bb]
+        if not (ring.any() and tb[ring].all()):
+            continue  # not enclosed by tissue
+        inside = float(np.median(smooth[bb][comp]))
+        lining = float(np.median(smooth[bb][ring]))
+        beyond = smooth[bb][far & tb]
+        if inside > PALE_HOLE_SHARE * lining:
+            continue
+        core = ndi.distance_transform_edt(comp) > 1.5
+        glassy = float(np.median(smooth[bb][core if core.any() else comp])) <= GLASS_OD_SPREAD
+        if glassy and beyond.size and lining < LAYER_I_RATIO * float(np.median(beyond)):
+            continue  # glass lined by a paler band: a sulcus closed in the window, layer I
+        out[bb] |= comp
+    return out
+
+
+def _tears(
+    od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, grey_level: float, pixel_um: float
+) -> np.ndarray:
+    """Tears: glass at most :data:`TEAR_MAX_UM` wide (what an opening by a disc that wide
+    leaves of the glass), at least :data:`HOLE_UM` long, lined on both sides by tissue not
+    paler than a layer I (:func:`_layer_i_lined` on at most half of its lining): a gap
+    cutting across the layers, no pia and no white matter (a narrow sulcus is lined by
+    layer I on both banks)."""
+    r = max(1, int(np.ceil(TEAR_MAX_UM / 2 / pixel_um)))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disc = (yy**2 + xx**2) <= r * r
+    pad = np.pad(glass, r + 1, mode="edge")
+    wide = ndi.binary_opening(pad, structure=disc)[r + 1 : -r - 1, r + 1 : -r - 1]
+    narrow = glass & ~wide
+    lab, n = ndi.label(narrow, structure=np.ones((3, 3), bool))
+    out = np.zeros(glass.shape, bool)
+    if n == 0:
+        return out
+    lined = _layer_i_lined(od, tissue, glass, grey_level, pixel_um)
+    cross = ndi.generate_binary_structure(2, 1)
+    for k, box in enumerate(ndi.find_objects(lab), start=1):
+        ext = np.hypot(box[0].stop - box[0].start, box[1].stop - box[1].start) * pixel_um
+        if ext < HOLE_UM:
+            continue
+        bb = tuple(slice(max(0, b.start - 2), b.stop + 2) for b in box)
+        comp = lab[bb] == k
+        side = ndi.binary_dilation(comp, structure=cross) & ~comp
+        t_side = side & tissue[bb]
+        # lined by tissue along most of it (not a sliver of the glass beside a pia)
+        if t_side.sum() < 0.5 * side.sum() or t_side.sum() < 4:
+            continue
+        if float(lined[bb][t_side].mean()) > 0.5:
+            continue
+        out[bb] |= comp
+    return out
 
 
 def _pale_tissue(
