@@ -113,7 +113,8 @@ for y0, x0, y1, x1 in ((10, 10, 100, 200), (300, 300, 304, 304)):  # 1.6 mm and 
     layer.add_rectangles(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float))
 rr.assign_ids(layer)
 fake = SimpleNamespace(_layer=layer, _geom={})
-jobs = DescribeWidget._jobs(fake, image, rr.ids_of(layer, [0, 1]))
+section = SimpleNamespace(shape_um=(3200.0, 3200.0))  # the image's extent
+jobs = DescribeWidget._jobs(fake, image, section, rr.ids_of(layer, [0, 1]))
 heavy = [m for m in ("cytowords.measure.readout", "scipy.signal") if m in sys.modules]
 print(json.dumps([[j[0] for j in jobs], list(layer.features["status"]), heavy]))
 """
