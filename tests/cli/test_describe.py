@@ -484,6 +484,26 @@ def test_regions_of_another_image_are_said_in_x_y(store_and_bundle, capsys, tmp_
     assert "1 region(s) reach beyond" in err and "e.g. 'across'" in err
 
 
+def _describe_stopped_at_the_second(store_and_bundle, tmp_path, monkeypatch, stop, out) -> bool:
+    """Run ``describe --rois`` (box, triangle, far away) to ``out``, calling ``stop()`` when
+    the second region is about to be described; True when the run exited with code 130."""
+    from cytowords.describe import Describer
+
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    real, calls = Describer.describe_roi, []
+
+    def describe_then_stop(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            stop()
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Describer, "describe_roi", describe_then_stop)
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
+    return main([*args, "--out", str(out), "--no-scale-check"]) == 130
+
+
 def test_interrupted_describe_keeps_the_regions_described(
     store_and_bundle, capsys, tmp_path, monkeypatch
 ) -> None:
@@ -491,22 +511,12 @@ def test_interrupted_describe_keeps_the_regions_described(
     regions: the regions described so far are written to --out, the rest are in it with
     the note that says why they have no result, and the exit code is 130."""
     from cytowords.cli.describe import INTERRUPTED
-    from cytowords.describe import Describer
 
-    store, bundle = store_and_bundle
-    rois = _qupath_file(tmp_path / "annotations.geojson")
-    real, calls = Describer.describe_roi, []
+    def interrupt() -> None:
+        raise KeyboardInterrupt
 
-    def describe_then_interrupt(self, *a, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(Describer, "describe_roi", describe_then_interrupt)
     out = tmp_path / "described.geojson"
-    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
-    assert main([*args, "--out", str(out), "--no-scale-check"]) == 130
+    assert _describe_stopped_at_the_second(store_and_bundle, tmp_path, monkeypatch, interrupt, out)
     err = capsys.readouterr().err
     assert f"wrote the 1 region(s) described so far to {out}" in err
     props = [f["properties"] for f in json.loads(out.read_text())["features"]]
@@ -524,23 +534,10 @@ def test_sigterm_stops_a_describe_like_ctrl_c(
     import os
     import signal
 
-    from cytowords.describe import Describer
-
-    store, bundle = store_and_bundle
-    rois = _qupath_file(tmp_path / "annotations.geojson")
-    real, calls = Describer.describe_roi, []
-
-    def describe_then_term(self, *a, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(Describer, "describe_roi", describe_then_term)
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "described.csv"
-    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle)]
-    assert main([*args, "--out", str(out), "--no-scale-check"]) == 130
+    term = lambda: os.kill(os.getpid(), signal.SIGTERM)  # noqa: E731
+    assert _describe_stopped_at_the_second(store_and_bundle, tmp_path, monkeypatch, term, out)
     assert "wrote the 1 region(s) described so far" in capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 4
     assert signal.getsignal(signal.SIGTERM) is before
