@@ -14,6 +14,7 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -189,10 +190,16 @@ class BordersWidget(QWidget):
         self._worker = None
         self.result = None
         self.last_layers: list = []
+        # a result is shown in steps, one per turn of the event loop (:meth:`_show`)
+        self._steps: list = []
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._next_step)
 
     def run(self) -> None:
         """Start border detection on the chosen path (notifications on bad input)."""
-        if self._worker is not None:
+        if self.busy:
             show_info("borders are already being computed; cancel first")
             return
         image, shapes = self.image_choice.value(), self.path_choice.value()
@@ -230,13 +237,27 @@ class BordersWidget(QWidget):
             self.progress.finish(f"no borders: {ev.message}")
             return
         self.result = r = ev.result
-        self._add_layers(r, image)
-        self.plot.show_result(r)
+        self._show(r, image)
+
+    def _show(self, r, image: Image) -> None:
+        """Show result ``r``: the progress row first (``QProgressBar.setValue`` repaints at
+        once: before the new layers exist, it draws only the bar), then the layers, then
+        the plot, each in its own turn of the event loop, so that napari draws the new
+        layers and matplotlib the plot (``draw_idle``) between them, not in one long
+        stall."""
         self.progress.set_fraction(1.0)
         self.progress.finish(
             f"{len(r.border_along_um)} border(s) along {r.path_length_um / 1000:.1f} mm "
             f"({len(r.traverses_um)} traverses)"
         )
+        self._steps = [lambda: self._add_layers(r, image), lambda: self.plot.show_result(r)]
+        self._step_timer.start()
+
+    def _next_step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._step_timer.start()
 
     def _add_layers(self, r, image: Image) -> None:
         from ...measure.borders import point_at
@@ -285,4 +306,5 @@ class BordersWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None
+        """True while borders are computed or their result is being shown."""
+        return self._worker is not None or bool(self._steps)
