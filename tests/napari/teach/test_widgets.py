@@ -178,8 +178,8 @@ def test_teach_widget_names_regions_as_the_cli_does(make_napari_viewer, qtbot, t
 def test_borders_result_is_shown_in_steps_bar_first(make_napari_viewer, qtbot) -> None:
     """A result holds the GUI thread in short steps, not one long stall: the progress bar
     is set before the new layers exist (``QProgressBar.setValue`` repaints at once, which
-    would draw new layers too), the layers and the plot each come in a later turn of the
-    event loop."""
+    would draw new layers too), the two layers and the plot each come in a later turn of
+    the event loop."""
     from types import SimpleNamespace
 
     from qtpy.QtCore import QTimer
@@ -209,7 +209,7 @@ def test_borders_result_is_shown_in_steps_bar_first(make_napari_viewer, qtbot) -
     ticker.timeout.connect(lambda: turn.__setitem__(0, turn[0] + 1))
     ticker.start(0)
     seen: dict[str, tuple[int, int]] = {}
-    set_value, add_layers, show_result = w.progress.bar.setValue, w._add_layers, w.plot.show_result
+    set_value, show_result = w.progress.bar.setValue, w.plot.show_result
 
     def record(what, real):
         def wrapped(*a):
@@ -219,15 +219,17 @@ def test_borders_result_is_shown_in_steps_bar_first(make_napari_viewer, qtbot) -
         return wrapped
 
     w.progress.bar.setValue = lambda v: (record("bar", set_value) if v == 1000 else set_value)(v)
-    w._add_layers = record("layers", add_layers)
+    w._add_borders = record("points", w._add_borders)
+    w._add_segments = record("segments", w._add_segments)
     w.plot.show_result = record("plot", show_result)
     n = len(viewer.layers)
     w._on_event(Done(r), image)
     assert seen["bar"] == (turn[0], n), "the bar is set in the handler, before any layer"
-    assert "layers" not in seen and "plot" not in seen and w.busy
+    assert seen.keys() == {"bar"} and w.busy
     qtbot.waitUntil(lambda: not w.busy, timeout=10000)
     ticker.stop()
-    assert seen["layers"][0] > seen["bar"][0], "the layers come in a later turn"
-    assert seen["plot"][0] > seen["layers"][0], "the plot comes after napari's turn"
+    turns = [seen[k][0] for k in ("bar", "points", "segments", "plot")]
+    assert turns == sorted(set(turns)), f"one step per turn of the event loop: {seen}"
+    assert seen["segments"][1] == n + 1  # the borders layer is there, the segments not yet
     assert len(viewer.layers) == n + 2 and len(w.last_layers[1].data) == 2
     assert w.progress.status.text().startswith("1 border(s) along 4.0 mm")

@@ -241,16 +241,21 @@ class BordersWidget(QWidget):
 
     def _show(self, r, image: Image) -> None:
         """Show result ``r``: the progress row first (``QProgressBar.setValue`` repaints at
-        once: before the new layers exist, it draws only the bar), then the layers, then
-        the plot, each in its own turn of the event loop, so that napari draws the new
-        layers and matplotlib the plot (``draw_idle``) between them, not in one long
-        stall."""
+        once: before the new layers exist, it draws only the bar), then the borders layer,
+        the segments layer and the plot, each in its own turn of the event loop, so that
+        napari draws each new layer and matplotlib the plot (``draw_idle``) on their own,
+        not in one long stall."""
         self.progress.set_fraction(1.0)
         self.progress.finish(
             f"{len(r.border_along_um)} border(s) along {r.path_length_um / 1000:.1f} mm "
             f"({len(r.traverses_um)} traverses)"
         )
-        self._steps = [lambda: self._add_layers(r, image), lambda: self.plot.show_result(r)]
+        self.last_layers = []
+        self._steps = [
+            lambda: self._add_borders(r, image),
+            lambda: self._add_segments(r, image),
+            lambda: self.plot.show_result(r),
+        ]
         self._step_timer.start()
 
     def _next_step(self) -> None:
@@ -259,9 +264,10 @@ class BordersWidget(QWidget):
         if self._steps:
             self._step_timer.start()
 
-    def _add_layers(self, r, image: Image) -> None:
-        from ...measure.borders import point_at
-
+    @staticmethod
+    def _placement(image: Image) -> tuple[dict, object]:
+        """``(layer keywords, section µm -> layer data function)`` placing a new layer over
+        ``image`` (its scale, translation and units)."""
         to_world = -world_to_section(image)
         kw = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}
         if image.units is not None:
@@ -272,10 +278,15 @@ class BordersWidget(QWidget):
         def data(pts_um):  # section µm -> layer data coordinates
             return ((np.asarray(pts_um) + to_world) - offset) / scale
 
+        return kw, data
+
+    def _add_borders(self, r, image: Image) -> None:
+        """The Points layer ``<image> borders`` (features ``along_mm``, ``support``)."""
+        kw, data = self._placement(image)
         pts = self.viewer.add_points(
             data(r.border_um) if len(r.border_um) else np.zeros((0, 2)),
             name=f"{image.name} borders",
-            size=max(8.0, 300.0 / float(scale[0])),
+            size=max(8.0, 300.0 / float(image.scale[-2])),
             face_color="#d62728",
             features={
                 "along_mm": np.round(r.border_along_um / 1000.0, 2),
@@ -283,6 +294,13 @@ class BordersWidget(QWidget):
             },
             **kw,
         )
+        self.last_layers.append(pts)
+
+    def _add_segments(self, r, image: Image) -> None:
+        """The Shapes layer ``<image> segments``: one path per segment, named ``segment k``."""
+        from ...measure.borders import point_at
+
+        kw, data = self._placement(image)
         segs = []
         for a, b in r.segments_along_um:
             along = np.linspace(a, b, max(2, int((b - a) / r.spacing_um) + 1))
@@ -292,14 +310,14 @@ class BordersWidget(QWidget):
             segs,
             shape_type="path",
             name=f"{image.name} segments",
-            edge_width=max(2.0, 100.0 / float(scale[0])),
+            edge_width=max(2.0, 100.0 / float(image.scale[-2])),
             edge_color="segment",
             edge_color_cycle=SEGMENT_COLOURS,
             features={"name": names, "segment": np.arange(1, len(segs) + 1)},
             text={"string": "{name}", "color": "white", "size": 10},
             **kw,
         )
-        self.last_layers = [pts, seg]
+        self.last_layers.append(seg)
 
     def cancel(self) -> None:
         self.progress.cancel()
