@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from cytowords.napari.describe.autosave import autosave_dir, autosave_path
+from cytowords.napari.describe.autosave import DELAY_MS, autosave_dir, autosave_path
 from cytowords.napari.describe.widget import DescribeWidget
 from tests.support.napari_helpers import add_section, rect, wait_idle
 
@@ -58,6 +58,8 @@ def test_described_rois_are_autosaved_and_restored(make_napari_viewer, tiny_bund
     assert list(restored.features["area"]) == areas
     assert list(restored.features["status"]) == ["done", "done"]
     assert w2.results.table.rowCount() == 2 and w2.autosave.isHidden()
+    qtbot.wait(2 * DELAY_MS)  # the empty layer it replaced is not saved over the file
+    assert [f["properties"].get("area") for f in json.loads(path.read_text())["features"]] == areas
     w2.cancel()
 
 
@@ -87,3 +89,23 @@ def test_new_rois_instead_of_restoring_keep_the_old_file(make_napari_viewer, qtb
     assert json.loads((path.parent / kept[0]).read_text()) == old
     assert len(json.loads(path.read_text())["features"]) == 1
     assert w.autosave.isHidden()
+
+
+def test_rois_drawn_after_the_image_was_closed_keep_the_unrestored_file(make_napari_viewer):
+    """ROIs autosaved earlier are offered, the image is closed and ROIs are drawn with no
+    image open: they are saved to that image's file and the earlier ROIs are kept beside."""
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    path = autosave_path(image)
+    path.parent.mkdir(parents=True)
+    old = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}
+    path.write_text(json.dumps(old))
+    w = DescribeWidget(viewer)
+    assert not w.autosave.isHidden()
+    viewer.layers.remove(image)
+    assert w.autosave.isHidden()  # nothing to restore into with no image
+    w.roi_layer().add_rectangles(rect(10, 10, 50, 50))
+    assert w.autosave.save_now() == path
+    kept = [p for p in path.parent.iterdir() if p != path]
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == old
+    assert len(json.loads(path.read_text())["features"]) == 1

@@ -173,3 +173,63 @@ def test_teach_widget_names_regions_as_the_cli_does(make_napari_viewer, qtbot, t
     assert skipped_notes(qupath) == [
         f"layer {qupath.name!r}: 2 region(s) of QuPath's special class 'Ignore*' (no area); skipped"
     ]
+
+
+def test_borders_result_is_shown_in_steps_bar_first(make_napari_viewer, qtbot) -> None:
+    """A result holds the GUI thread in short steps, not one long stall: the progress bar
+    is set before the new layers exist (``QProgressBar.setValue`` repaints at once, which
+    would draw new layers too), the two layers and the plot each come in a later turn of
+    the event loop."""
+    from types import SimpleNamespace
+
+    from qtpy.QtCore import QTimer
+
+    from cytowords.napari.events import Done
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((200, 300), np.uint8), scale=(PX, PX), name="crop")
+    w = BordersWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    path = np.array([[800.0, 400.0], [800.0, 4400.0]])  # section µm, 4 mm
+    along = np.arange(0.0, 4001.0, 100.0)
+    r = SimpleNamespace(
+        path_um=path,
+        spacing_um=100.0,
+        path_length_um=4000.0,
+        traverses_um=[np.zeros((2, 2))] * 41,
+        positions_along_um=along[1:-1],
+        distance=np.ones((3, 39)),
+        border_along_um=np.array([2000.0]),
+        border_um=np.array([[800.0, 2400.0]]),
+        border_support=np.array([1.0]),
+        segments_along_um=np.array([[0.0, 2000.0], [2000.0, 4000.0]]),
+    )
+    turn = [0]
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: turn.__setitem__(0, turn[0] + 1))
+    ticker.start(0)
+    seen: dict[str, tuple[int, int]] = {}
+    set_value, show_result = w.progress.bar.setValue, w.plot.show_result
+
+    def record(what, real):
+        def wrapped(*a):
+            seen.setdefault(what, (turn[0], len(viewer.layers)))
+            return real(*a)
+
+        return wrapped
+
+    w.progress.bar.setValue = lambda v: (record("bar", set_value) if v == 1000 else set_value)(v)
+    w._add_borders = record("points", w._add_borders)
+    w._add_segments = record("segments", w._add_segments)
+    w.plot.show_result = record("plot", show_result)
+    n = len(viewer.layers)
+    w._on_event(Done(r), image)
+    assert seen["bar"] == (turn[0], n), "the bar is set in the handler, before any layer"
+    assert seen.keys() == {"bar"} and w.busy
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    ticker.stop()
+    turns = [seen[k][0] for k in ("bar", "points", "segments", "plot")]
+    assert turns == sorted(set(turns)), f"one step per turn of the event loop: {seen}"
+    assert seen["segments"][1] == n + 1  # the borders layer is there, the segments not yet
+    assert len(viewer.layers) == n + 2 and len(w.last_layers[1].data) == 2
+    assert w.progress.status.text().startswith("1 border(s) along 4.0 mm")

@@ -84,40 +84,53 @@ class AutosaveRow(QWidget):
         self._timer.timeout.connect(self.save_now)
         self.image: Image | None = None
         self.layer: Shapes | None = None
+        #: where the bound layer is saved: its image's autosave file, kept when the image
+        #: is closed (the ROIs and results that come later still belong to it)
+        self.path: Path | None = None
+        self._unrestored = False  # the file at self.path holds ROIs not restored here
         self._warned = False
         self.setVisible(False)
 
     def bind(self, image: Image | None, layer: Shapes | None) -> None:
-        """Save ``layer`` (the ROI layer over ``image``) from now on; offer a restore."""
+        """Save ``layer`` (the ROI layer over ``image``) from now on; offer a restore.
+
+        With no image (it was closed), the same layer goes on being saved to the file of
+        the image it was bound to before."""
+        image = image if isinstance(image, Image) else None
+        if self._timer.isActive() or (self.layer is not None and self.layer is not layer):
+            self.save_now()  # changes not written yet go to the file they belong to
         if self.layer is not None and self.layer is not layer:
-            self.save_now()
             self.layer.events.data.disconnect(self.schedule)
             self.layer.events.features.disconnect(self.schedule)
         if layer is not None and layer is not self.layer:
             layer.events.data.connect(self.schedule)
             layer.events.features.connect(self.schedule)
-        self.image = image if isinstance(image, Image) else None
+        if image is not None:
+            self.path = autosave_path(image)
+        elif layer is not self.layer:
+            self.path = None
+        self.image = image
         self.layer = layer
         self.refresh()
 
     def schedule(self, *_) -> None:
         """Save a moment after the last change (restarts the timer)."""
-        if self.image is not None and self.layer is not None:
+        if self.path is not None and self.layer is not None:
             self._timer.start()
 
     def save_now(self) -> Path | None:
-        """Write the ROI layer to the image's autosave file now (atomic); its path."""
+        """Write the ROI layer to its autosave file now (atomic); its path."""
         self._timer.stop()
-        image, layer = self.image, self.layer
-        if image is None or layer is None or (not len(layer.data) and self.offered()):
+        path, layer = self.path, self.layer
+        if path is None or layer is None or (not len(layer.data) and self._unrestored):
             return None  # an empty new layer must not overwrite ROIs not yet restored
-        path = autosave_path(image)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if self.offered() and path.exists():
+            if self._unrestored and path.exists():
                 # new ROIs drawn instead of restoring: keep the earlier ones beside
                 stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
                 path.replace(path.with_name(f"{path.stem}-{stamp}.geojson"))
+                self._unrestored = False
                 self.setVisible(False)
             data, meta, _ = layer.as_layer_data_tuple()
             write_shapes_geojson(str(path), data, meta)
@@ -133,10 +146,15 @@ class AutosaveRow(QWidget):
         return not self.isHidden()
 
     def refresh(self) -> None:
-        """Show the button when the image has autosaved ROIs and the ROI layer is empty."""
-        saved = saved_rois(autosave_path(self.image)) if self.image is not None else None
+        """Show the button when the image has autosaved ROIs and the ROI layer is empty
+        (hidden while no image is chosen)."""
+        if self.image is None:
+            self.setVisible(False)
+            return
+        saved = saved_rois(autosave_path(self.image))
         empty = self.layer is None or not len(self.layer.data)
         show = bool(saved and saved[0] > 0 and empty)
+        self._unrestored = show
         if show:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved[1]))
             self.button.setText(f"Restore {saved[0]} autosaved ROI(s) of {when}")
@@ -155,5 +173,6 @@ class AutosaveRow(QWidget):
         meta["name"] = "ROIs (restored)"
         layer = self.viewer.add_shapes(data, **meta)
         self.setVisible(False)
-        self.restored.emit(layer)
+        self.restored.emit(layer)  # the empty layer it replaces is not saved over the file
+        self._unrestored = False
         return layer

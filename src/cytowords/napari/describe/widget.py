@@ -7,6 +7,7 @@ features (:mod:`._roi_results`), which the results panel shows.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -95,8 +96,12 @@ class DescribeWidget(QWidget):
         self.roi_choice.combo.currentIndexChanged.connect(self._bind_roi_layer)
         self._layer: Shapes | None = None
         self._queue: list[int] = []
+        self._before: dict[int, str] = {}  # status of a queued ROI before it was queued
         self._geom: dict[int, bytes] = {}
         self._worker = None
+        self._job_image: Image | None = None
+        self._stop: threading.Event | None = None
+        napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
         self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
         self._ensure_roi_layer()
@@ -175,6 +180,7 @@ class DescribeWidget(QWidget):
             self._layer.events.features.disconnect(self.results.refresh)
         self._layer = layer
         self._queue.clear()
+        self._before.clear()
         if layer is not None:
             image = self.image_choice.value()
             ps = layer_pixel_size_um(image) if isinstance(image, Image) else None
@@ -258,7 +264,8 @@ class DescribeWidget(QWidget):
             show_info("The ROI layer has no shapes: draw a rectangle or polygon first.")
             return
         inputs = None
-        if self._worker is None:  # else they are checked when the running job's queue drains
+        if self._worker is None or self._stopping():
+            # else they are checked when the running job's queue drains
             try:
                 inputs = self._checked_inputs()
             except (LayerError, FileNotFoundError, ValueError) as exc:
@@ -266,6 +273,11 @@ class DescribeWidget(QWidget):
                 return
         ids = rr.ids_of(layer, rows)
         queued = [i for i in ids if i not in self._queue]
+        status = layer.features["status"]
+        for i in queued:
+            was = status.iloc[rr.row_of(layer, i)]
+            if was not in ("queued", "describing"):
+                self._before.setdefault(i, was)
         self._queue.extend(queued)
         rr.set_status(layer, [rr.row_of(layer, i) for i in queued], "queued")
         if self._worker is None:
@@ -307,12 +319,14 @@ class DescribeWidget(QWidget):
         request = self.request()
         what = ", checking the pixel size" if request.pending_check is not None else ""
         cancel = self.progress.start(f"loading model{what}, {len(jobs)} ROI(s) to describe…")
+        self._job_image, self._stop = image, threading.Event()
         worker = describe_worker(
             request,
             section,
             jobs,
             cancel,
             on_progress=self.progress.relay,
+            stop=self._stop,
             _ignore_errors=True,  # errors become notifications (_on_error), not re-raised
         )
         worker.yielded.connect(self._on_event)
@@ -336,7 +350,9 @@ class DescribeWidget(QWidget):
             return
         row = rr.row_of(layer, ev.item)
         if isinstance(ev, Started):
-            self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
+            self._before.pop(ev.item, None)
+            if not self._stopping():
+                self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
             if row is not None:
                 rr.set_status(layer, [row], "describing")
         elif row is None:
@@ -347,7 +363,7 @@ class DescribeWidget(QWidget):
         elif isinstance(ev, Done):
             if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev.item):
                 rr.set_status(layer, [row], "stale")  # edited while it was described
-                if self.auto_check.isChecked():
+                if self.auto_check.isChecked() and not self._stopping():
                     self._queue.append(ev.item)
             else:
                 rr.apply_result(layer, row, ev.result)
@@ -361,21 +377,64 @@ class DescribeWidget(QWidget):
             busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
             rr.set_status(layer, np.flatnonzero(busy).tolist(), "error")
 
+    def _stopping(self) -> bool:
+        """True once the running job's image was closed (its last ROI is finishing)."""
+        return self._stop is not None and self._stop.is_set()
+
+    def _on_layer_removed(self, event: Event) -> None:
+        """The running job's image was closed: the ROI being described is finished (its
+        pixels are read already), the ROIs not yet started go back to the status they had
+        before they were queued, and one notification says so."""
+        image = self._job_image
+        if self._worker is None or event.value is not image or self._stopping():
+            return
+        self._stop.set()
+        layer = self._layer
+        n = self._release_queued()
+        text = f"image {image.name!r} was closed"
+        self.progress.status.setText(f"{text}: finishing the ROI being described…")
+        if n and layer is not None:
+            show_warning(
+                f"{n} queued ROI(s) of {layer.name!r} not described: {text}; "
+                "open it again and describe them"
+            )
+
+    def _release_queued(self) -> int:
+        """Give every queued ROI (not started) back its status from before it was queued;
+        empties the queue. Returns how many there were."""
+        layer = self._layer
+        self._queue.clear()
+        if layer is None:
+            return 0
+        status = layer.features["status"].to_numpy()
+        ids = layer.features["roi_id"].to_numpy()
+        rows = np.flatnonzero(status == "queued").tolist()
+        rr.set_rows(layer, {r: {"status": self._before.pop(int(ids[r]), "new")} for r in rows})
+        return len(rows)
+
     def _on_finished(self) -> None:
         self._worker = None
         cancelled = self.progress.cancel_event.is_set()
+        stopped = self._stopping() and not cancelled
+        closed = self._job_image.name if stopped and self._job_image is not None else ""
+        self._job_image = self._stop = None
         layer = self._layer
         if layer is not None:
             busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
             left = np.flatnonzero(busy).tolist()
             if cancelled and left:
                 rr.set_status(layer, left, "stale")
-        self.progress.set_fraction(1.0 if not cancelled else self.progress.bar.value() / 1000)
-        self.progress.finish("cancelled" if cancelled else "done")
+        if cancelled or stopped:
+            self.progress.finish("cancelled" if cancelled else f"stopped: image {closed!r} closed")
+        else:
+            self.progress.set_fraction(1.0)
+            self.progress.finish("done")
         if self._queue and not cancelled:
             self._start_worker()
         elif cancelled:
             self._queue.clear()
+        if not self._queue and self._worker is None:
+            self._before.clear()
 
     def cancel(self) -> None:
         """Cancel the running describe job (ROIs not yet described are marked stale)."""

@@ -54,8 +54,12 @@ def describe_events(
     jobs: Sequence[tuple[int, Roi]],
     cancel: threading.Event,
     on_progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[JobEvent]:
-    """Describe ``jobs`` (``(roi_id, Roi)`` in section µm); see module doc for the events."""
+    """Describe ``jobs`` (``(roi_id, Roi)`` in section µm); see module doc for the events.
+
+    ``cancel`` stops at once (the ROI being described is dropped); ``stop`` lets the ROI
+    being described finish and starts no further one."""
     from ...describe import Describer
 
     describer = Describer(request.model, request.device, lm_path=request.lm_path or None)
@@ -68,7 +72,7 @@ def describe_events(
             return
     n = len(jobs)
     for k, (roi_id, roi) in enumerate(jobs):
-        if cancel.is_set():
+        if cancel.is_set() or (stop is not None and stop.is_set()):
             return
         yield Started(roi_id, k, n)
 

@@ -14,6 +14,7 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -189,10 +190,16 @@ class BordersWidget(QWidget):
         self._worker = None
         self.result = None
         self.last_layers: list = []
+        # a result is shown in steps, one per turn of the event loop (:meth:`_show`)
+        self._steps: list = []
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._next_step)
 
     def run(self) -> None:
         """Start border detection on the chosen path (notifications on bad input)."""
-        if self._worker is not None:
+        if self.busy:
             show_info("borders are already being computed; cancel first")
             return
         image, shapes = self.image_choice.value(), self.path_choice.value()
@@ -230,17 +237,37 @@ class BordersWidget(QWidget):
             self.progress.finish(f"no borders: {ev.message}")
             return
         self.result = r = ev.result
-        self._add_layers(r, image)
-        self.plot.show_result(r)
+        self._show(r, image)
+
+    def _show(self, r, image: Image) -> None:
+        """Show result ``r``: the progress row first (``QProgressBar.setValue`` repaints at
+        once: before the new layers exist, it draws only the bar), then the borders layer,
+        the segments layer and the plot, each in its own turn of the event loop, so that
+        napari draws each new layer and matplotlib the plot (``draw_idle``) on their own,
+        not in one long stall."""
         self.progress.set_fraction(1.0)
         self.progress.finish(
             f"{len(r.border_along_um)} border(s) along {r.path_length_um / 1000:.1f} mm "
             f"({len(r.traverses_um)} traverses)"
         )
+        self.last_layers = []
+        self._steps = [
+            lambda: self._add_borders(r, image),
+            lambda: self._add_segments(r, image),
+            lambda: self.plot.show_result(r),
+        ]
+        self._step_timer.start()
 
-    def _add_layers(self, r, image: Image) -> None:
-        from ...measure.borders import point_at
+    def _next_step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._step_timer.start()
 
+    @staticmethod
+    def _placement(image: Image) -> tuple[dict, object]:
+        """``(layer keywords, section µm -> layer data function)`` placing a new layer over
+        ``image`` (its scale, translation and units)."""
         to_world = -world_to_section(image)
         kw = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}
         if image.units is not None:
@@ -251,10 +278,15 @@ class BordersWidget(QWidget):
         def data(pts_um):  # section µm -> layer data coordinates
             return ((np.asarray(pts_um) + to_world) - offset) / scale
 
+        return kw, data
+
+    def _add_borders(self, r, image: Image) -> None:
+        """The Points layer ``<image> borders`` (features ``along_mm``, ``support``)."""
+        kw, data = self._placement(image)
         pts = self.viewer.add_points(
             data(r.border_um) if len(r.border_um) else np.zeros((0, 2)),
             name=f"{image.name} borders",
-            size=max(8.0, 300.0 / float(scale[0])),
+            size=max(8.0, 300.0 / float(image.scale[-2])),
             face_color="#d62728",
             features={
                 "along_mm": np.round(r.border_along_um / 1000.0, 2),
@@ -262,6 +294,13 @@ class BordersWidget(QWidget):
             },
             **kw,
         )
+        self.last_layers.append(pts)
+
+    def _add_segments(self, r, image: Image) -> None:
+        """The Shapes layer ``<image> segments``: one path per segment, named ``segment k``."""
+        from ...measure.borders import point_at
+
+        kw, data = self._placement(image)
         segs = []
         for a, b in r.segments_along_um:
             along = np.linspace(a, b, max(2, int((b - a) / r.spacing_um) + 1))
@@ -271,18 +310,19 @@ class BordersWidget(QWidget):
             segs,
             shape_type="path",
             name=f"{image.name} segments",
-            edge_width=max(2.0, 100.0 / float(scale[0])),
+            edge_width=max(2.0, 100.0 / float(image.scale[-2])),
             edge_color="segment",
             edge_color_cycle=SEGMENT_COLOURS,
             features={"name": names, "segment": np.arange(1, len(segs) + 1)},
             text={"string": "{name}", "color": "white", "size": 10},
             **kw,
         )
-        self.last_layers = [pts, seg]
+        self.last_layers.append(seg)
 
     def cancel(self) -> None:
         self.progress.cancel()
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None
+        """True while borders are computed or their result is being shown."""
+        return self._worker is not None or bool(self._steps)

@@ -1,0 +1,120 @@
+"""The image is closed while the "Describe regions" widget describes its ROIs: nothing the
+user drew or computed is lost, and nothing is marked as an error."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from cytowords.napari.describe.autosave import autosave_path
+from cytowords.napari.describe.widget import DescribeWidget
+from tests.support.napari_helpers import Notes, add_section, rect, wait_idle
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tiny_bundle):
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    w = DescribeWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(tiny_bundle))
+    w.scale_check.setChecked(False)  # the tiny bundle is untrained (see test_widget.py)
+    yield viewer, w, image
+    w.cancel()
+
+
+@contextmanager
+def held_describe() -> Iterator[tuple[threading.Event, threading.Event, list[str]]]:
+    """``(entered, release, read)``: each ROI's description sets ``entered`` on starting, then
+    waits for ``release`` before it is computed; ``read`` lists the ROIs read, by name."""
+    from cytowords.describe import Describer
+
+    entered, release, read = threading.Event(), threading.Event(), []
+    real = Describer.describe_roi
+
+    def held(self, section, roi, **kw):
+        read.append(roi.name)
+        entered.set()
+        assert release.wait(60), "the test never released the description"
+        return real(self, section, roi, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Describer, "describe_roi", held)
+        try:
+            yield entered, release, read
+        finally:
+            release.set()
+
+
+def _saved(path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [f["properties"] for f in json.loads(path.read_text())["features"]]
+
+
+def test_closing_the_image_keeps_queued_rois_pending_and_finishes_the_running_one(
+    widget, qtbot
+) -> None:
+    """Closing the image mid-job: the ROI being described is finished and kept; the ROIs
+    not yet started go back to what they showed before (no error), one notification says
+    how many were not described and why; with the image open again they are described."""
+    viewer, w, image = widget
+    layer = w.roi_layer()
+    for k in range(3):
+        layer.add_rectangles(rect(10 + 120 * k, 150, 100 + 120 * k, 450))
+    w.describe_rows([2])
+    wait_idle(qtbot, w)
+    earlier = layer.features.iloc[2].copy()
+    assert earlier["status"] == "done"
+    with held_describe() as (entered, release, read), Notes() as notes:
+        w.describe_all()
+        qtbot.waitUntil(entered.is_set, timeout=60000)
+        layer.add_rectangles(rect(20, 300, 60, 480))  # queued behind the running job
+        w.describe_rows([3])
+        qtbot.waitUntil(lambda: layer.features["status"].iloc[0] == "describing", timeout=10000)
+        assert list(layer.features["status"])[1:] == ["queued"] * 3
+        viewer.layers.remove(image)
+        release.set()
+        wait_idle(qtbot, w)
+    assert read == ["ROI 1"], read
+    status = list(layer.features["status"])
+    assert status == ["done", "new", "done", "new"], status
+    assert layer.features["area"].iloc[0] != ""
+    assert layer.features["area"].iloc[2] == earlier["area"]  # its earlier result is kept
+    assert layer.features["caption"].iloc[2] == earlier["caption"]
+    said = [m for m in notes.messages if "not described" in m]
+    assert len(said) == 1, notes.messages
+    assert "3 queued ROI(s)" in said[0] and "'section'" in said[0] and "closed" in said[0]
+    assert not [m for m in notes.messages if "no image layer" in m], notes.messages
+    assert "closed" in w.progress.status.text()
+
+    add_section(viewer)  # opened again: the user describes them
+    w.describe_all()
+    wait_idle(qtbot, w)
+    assert list(layer.features["status"]) == ["done"] * 4
+
+
+def test_results_and_shapes_reach_the_autosave_while_no_image_is_open(widget, qtbot) -> None:
+    """The image is closed while a ROI is described: its result, and a shape drawn with no
+    image open, are written to the image's autosave file."""
+    viewer, w, image = widget
+    path = autosave_path(image)
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 150, 100, 450))
+    with held_describe() as (entered, release, _):
+        w.describe_all()
+        qtbot.waitUntil(entered.is_set, timeout=60000)
+        viewer.layers.remove(image)
+        assert w.image_choice.value() is None
+        release.set()
+        wait_idle(qtbot, w)
+    area = layer.features["area"].iloc[0]
+    assert layer.features["status"].iloc[0] == "done" and area
+    qtbot.waitUntil(lambda: [p.get("area") for p in _saved(path)] == [area], timeout=10000)
+    layer.add_rectangles(rect(200, 150, 300, 450))  # drawn while no image is open
+    qtbot.waitUntil(lambda: len(_saved(path)) == 2, timeout=10000)
+    assert [p.get("area") for p in _saved(path)][0] == area
