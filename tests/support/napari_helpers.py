@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
+import pytest
 from napari.utils.notifications import notification_manager
 
 from tests.support.tiny_bundle import PIXEL_UM
@@ -76,5 +81,29 @@ __all__ = [
     "Notes",
     "add_section",
     "area_map_widget",
+    "held_describe",
     "rect",
 ]
+
+
+@contextmanager
+def held_describe() -> Iterator[tuple[threading.Event, threading.Event, list[str]]]:
+    """``(entered, release, read)``: each ROI's description sets ``entered`` on starting, then
+    waits for ``release`` before it is computed; ``read`` lists the ROIs read, by name."""
+    from cytowords.describe import Describer
+
+    entered, release, read = threading.Event(), threading.Event(), []
+    real = Describer.describe_roi
+
+    def held(self, section, roi, **kw):
+        read.append(roi.name)
+        entered.set()
+        assert release.wait(60), "the test never released the description"
+        return real(self, section, roi, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Describer, "describe_roi", held)
+        try:
+            yield entered, release, read
+        finally:
+            release.set()

@@ -4,15 +4,12 @@ user drew or computed is lost, and nothing is marked as an error."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from cytowords.napari.describe.autosave import autosave_path
 from cytowords.napari.describe.widget import DescribeWidget
-from tests.support.napari_helpers import Notes, add_section, rect, wait_idle
+from tests.support.napari_helpers import Notes, add_section, held_describe, rect, wait_idle
 
 
 @pytest.fixture
@@ -25,29 +22,6 @@ def widget(make_napari_viewer, tiny_bundle):
     w.scale_check.setChecked(False)  # the tiny bundle is untrained (see test_widget.py)
     yield viewer, w, image
     w.cancel()
-
-
-@contextmanager
-def held_describe() -> Iterator[tuple[threading.Event, threading.Event, list[str]]]:
-    """``(entered, release, read)``: each ROI's description sets ``entered`` on starting, then
-    waits for ``release`` before it is computed; ``read`` lists the ROIs read, by name."""
-    from cytowords.describe import Describer
-
-    entered, release, read = threading.Event(), threading.Event(), []
-    real = Describer.describe_roi
-
-    def held(self, section, roi, **kw):
-        read.append(roi.name)
-        entered.set()
-        assert release.wait(60), "the test never released the description"
-        return real(self, section, roi, **kw)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Describer, "describe_roi", held)
-        try:
-            yield entered, release, read
-        finally:
-            release.set()
 
 
 def _saved(path) -> list[dict]:

@@ -13,7 +13,7 @@ from cytowords.napari.describe.results import ABSTAINED_LABEL, REJECTED_LABEL
 from cytowords.napari.describe.widget import DescribeWidget
 from cytowords.napari.events import Done, Loaded
 from cytowords.napari.io.layers import camera
-from tests.support.napari_helpers import Notes, add_section, rect, wait_idle
+from tests.support.napari_helpers import Notes, add_section, held_describe, rect, wait_idle
 
 
 @pytest.fixture
@@ -105,6 +105,32 @@ def test_edit_marks_stale_and_delete_removes(widget, qtbot) -> None:
     layer.remove_selected()
     assert len(layer.features) == 1
     assert w.results.table.rowCount() == 1
+
+
+def test_cancel_gives_the_rois_not_described_their_earlier_status(widget, qtbot) -> None:
+    """Cancelled mid-job: the ROI being described and those queued behind it were not
+    changed, so they show what they showed before (an earlier result, or nothing), not
+    "changed — describe again"."""
+    viewer, w = widget
+    layer = w.roi_layer()
+    for k in range(3):
+        layer.add_rectangles(rect(10 + 120 * k, 150, 100 + 120 * k, 450))
+    w.describe_rows([1])
+    wait_idle(qtbot, w)
+    earlier = layer.features.iloc[1].copy()
+    with held_describe() as (entered, _release, _read):
+        w.describe_all()
+        qtbot.waitUntil(entered.is_set, timeout=60000)
+        qtbot.waitUntil(lambda: layer.features["status"].iloc[0] == "describing", timeout=10000)
+        assert list(layer.features["status"])[1:] == ["queued", "queued"]
+        w.cancel()
+    wait_idle(qtbot, w)
+    assert list(layer.features["status"]) == ["new", "done", "new"]
+    assert layer.features["area"].iloc[1] == earlier["area"]  # its earlier result stands
+    assert not any("describe again" in t for t in layer.text.values)
+    w.describe_rows([0])  # and they can be described again
+    wait_idle(qtbot, w)
+    assert layer.features["status"].iloc[0] == "done"
 
 
 def test_new_rois_described_automatically(widget, qtbot) -> None:

@@ -350,17 +350,19 @@ class DescribeWidget(QWidget):
             return
         row = rr.row_of(layer, ev.item)
         if isinstance(ev, Started):
-            self._before.pop(ev.item, None)
             if not self._stopping():
                 self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
             if row is not None:
                 rr.set_status(layer, [row], "describing")
         elif row is None:
+            self._before.pop(ev.item, None)
             return  # deleted meanwhile: its result goes nowhere
         elif isinstance(ev, Failed):
+            self._before.pop(ev.item, None)
             show_warning(f"ROI {row + 1}: {ev.message}")
             rr.set_status(layer, [row], "error")
         elif isinstance(ev, Done):
+            self._before.pop(ev.item, None)
             if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev.item):
                 rr.set_status(layer, [row], "stale")  # edited while it was described
                 if self.auto_check.isChecked() and not self._stopping():
@@ -390,7 +392,7 @@ class DescribeWidget(QWidget):
             return
         self._stop.set()
         layer = self._layer
-        n = self._release_queued()
+        n = self._give_back(("queued",))
         text = f"image {image.name!r} was closed"
         self.progress.status.setText(f"{text}: finishing the ROI being described…")
         if n and layer is not None:
@@ -399,16 +401,17 @@ class DescribeWidget(QWidget):
                 "open it again and describe them"
             )
 
-    def _release_queued(self) -> int:
-        """Give every queued ROI (not started) back its status from before it was queued;
-        empties the queue. Returns how many there were."""
+    def _give_back(self, which: tuple[str, ...]) -> int:
+        """Give every ROI whose status is in ``which`` (queued, or being described) back
+        its status from before it was queued ("new" when it had none: its earlier result,
+        if any, is still shown); empties the queue. Returns how many there were."""
         layer = self._layer
         self._queue.clear()
         if layer is None:
             return 0
         status = layer.features["status"].to_numpy()
         ids = layer.features["roi_id"].to_numpy()
-        rows = np.flatnonzero(status == "queued").tolist()
+        rows = np.flatnonzero(np.isin(status, which)).tolist()
         rr.set_rows(layer, {r: {"status": self._before.pop(int(ids[r]), "new")} for r in rows})
         return len(rows)
 
@@ -418,12 +421,8 @@ class DescribeWidget(QWidget):
         stopped = self._stopping() and not cancelled
         closed = self._job_image.name if stopped and self._job_image is not None else ""
         self._job_image = self._stop = None
-        layer = self._layer
-        if layer is not None:
-            busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
-            left = np.flatnonzero(busy).tolist()
-            if cancelled and left:
-                rr.set_status(layer, left, "stale")
+        if cancelled:
+            self._give_back(("queued", "describing"))
         if cancelled or stopped:
             self.progress.finish("cancelled" if cancelled else f"stopped: image {closed!r} closed")
         else:
@@ -437,7 +436,8 @@ class DescribeWidget(QWidget):
             self._before.clear()
 
     def cancel(self) -> None:
-        """Cancel the running describe job (ROIs not yet described are marked stale)."""
+        """Cancel the running describe job: ROIs not yet described get back the status
+        they had before they were queued."""
         self.progress.cancel()
 
     @property
