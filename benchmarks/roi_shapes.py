@@ -25,13 +25,13 @@ region is measured at ``--profile-um`` µm/px without cells and scored as
 median and 90th percentile, and the false sentences: thickness off by > 15 %, layer IV
 presence decided wrong, layer I beyond 60 µm or 30 % of the region's truth; and the
 regions not measured (with the reasons, per kind and overall). The regions depend only on
-the brain and ``--per-kind`` (a generator seeded by the brain), so two versions of the
-readout see the same regions.
+the brain, ``--per-kind`` and ``--kinds`` (a generator seeded by the brain), so two
+versions of the readout see the same regions.
 
     python benchmarks/roi_shapes.py [--brains 205 206] [--per-kind 3] [--profile-um 16]
         [--kinds edge polygon strip crown fundus]
 
-Development brains: 200-212 and 700-751.
+Development brains: 200-212 and 700-751; 756-759 were first used (fresh) on 2026-12-07.
 """
 
 from __future__ import annotations
