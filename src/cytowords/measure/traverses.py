@@ -21,6 +21,15 @@ from .ribbon import MIN_WM_CONTRAST, WM_MIN_RADIUS_UM, Ribbon
 
 #: streamlines curved beyond this (length / chord) are reported as curved
 CURVED_RATIO = 1.15
+#: a traverse whose chord turns more than this (degrees) from the way it leaves the pia is
+#: no column of the cortex (:func:`turn_deg`) ...
+MAX_TURN_DEG = 30.0
+#: the share of a traverse's length over which the way it leaves the pia is read
+TURN_START_SHARE = 0.15
+#: ... when the streamlines converge on its end: its end lies, in the median, less than
+#: this share as far from the others' ends as its start from their starts
+#: (:func:`convergence`)
+MAX_TURN_CONVERGENCE = 0.5
 
 
 @dataclass
@@ -39,7 +48,18 @@ def trace_traverses(
     matter, ending inside ``roi`` (pixels, see :class:`Traverse`); seeds are spread evenly
     along the pia (farthest-point sampling), ``n`` to ``max_n`` of them.
     ``end_anywhere``: also those that reach the white matter outside ``roi`` (anywhere in
-    the window)."""
+    the window).
+
+    A streamline that turns by more than :data:`MAX_TURN_DEG` after leaving the pia
+    (:func:`turn_deg`) while the streamlines converge on its end (:func:`convergence`
+    below :data:`MAX_TURN_CONVERGENCE`) is left out: it is led sideways to white matter
+    that is not under its pia. This happens where the white matter of its column lies
+    beyond the window and the window's edge (where the potential has no flux) turns the
+    streamlines towards the white matter that shows, often one small piece of it at the
+    region's edge: they converge on it, longer the farther they start. A column runs
+    straight across the ribbon on a crown (converging) and in a fundus; around the tip of
+    a sulcus the streamlines turn but spread (diverge) towards the white matter: both
+    kept."""
     if not np.isfinite(ribbon.potential).any():
         return []
     seeds = np.argwhere(ribbon.pia & roi)
@@ -54,7 +74,50 @@ def trace_traverses(
         end = t.points[-1]
         if end_anywhere or roi_near[int(round(end[0])), int(round(end[1]))]:
             out.append(t)
+    turned = np.array([turn_deg(t) > MAX_TURN_DEG for t in out], bool)
+    if turned.any():
+        aside = turned & (convergence(out) < MAX_TURN_CONVERGENCE)
+        out = [t for t, a in zip(out, aside) if not a]
     return out
+
+
+def convergence(traverses: list[Traverse], min_px: float = 3.0) -> np.ndarray:
+    """For each traverse, the median over the others whose start lies at least ``min_px``
+    pixels from its own of (distance between the ends) / (distance between the starts):
+    about 1 where the traverses run parallel, below 1 where they converge with depth
+    (a crown: the column's width ratio), near 0 where they meet at one point; 1 where no
+    other traverse starts that far."""
+    m = len(traverses)
+    out = np.ones(m)
+    if m < 2:
+        return out
+    s = np.array([t.points[0] for t in traverses])
+    e = np.array([t.points[-1] for t in traverses])
+    ds = np.hypot(*(s[:, None] - s[None]).transpose(2, 0, 1))
+    de = np.hypot(*(e[:, None] - e[None]).transpose(2, 0, 1))
+    for i in range(m):
+        ok = ds[i] >= min_px
+        if ok.any():
+            out[i] = float(np.median(de[i, ok] / ds[i, ok]))
+    return out
+
+
+def turn_deg(tr: Traverse, share: float = TURN_START_SHARE) -> float:
+    """The angle (degrees) between the way a traverse leaves the pia (its first ``share``
+    of its length, the normal to the pia: the depth potential's gradient) and its chord
+    (pia to white matter): about 0 for a column across a ribbon, straight or bent (a
+    crown, a fundus); large where the streamline turns aside."""
+    p = tr.points
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    if len(p) < 2 or s[-1] <= 0:
+        return 0.0
+    at = share * s[-1]
+    first = np.array([np.interp(at, s, p[:, 0]), np.interp(at, s, p[:, 1])]) - p[0]
+    chord = p[-1] - p[0]
+    norm = float(np.hypot(*first) * np.hypot(*chord))
+    if norm <= 0:
+        return 0.0
+    return float(np.degrees(np.arccos(np.clip(np.dot(first, chord) / norm, -1.0, 1.0))))
 
 
 def streamlines(ribbon: Ribbon, seeds: np.ndarray) -> list[Traverse | None]:
