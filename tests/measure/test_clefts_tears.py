@@ -18,6 +18,9 @@ from tests.support.clefts import (
     XC,
     H,
     T,
+    _grid,
+    _od,
+    _render,
     cleft_section,
     square,
     tear_section,
@@ -122,6 +125,29 @@ def test_region_over_a_tear_measures_the_cortex(width):
     assert abs(r.thickness_mm - T / 1000) <= 0.05
     assert r.thickness_p10_mm >= T / 1000 - 0.1
     assert 100 <= r.layers.layer_i_width_um <= 320
+
+
+def cut_edge_section(w0: float = 200.0, slant_deg: float = 5.0):
+    """The flat cortex of :func:`tear_section` (no tear) cut off on the left by a straight
+    edge across the layers, slanting so that a window whose left edge is at ``XC - 1800``
+    and top at ``PIA_Y - 800`` shows glass only in a thin wedge along its left edge:
+    ``w0`` µm wide at the window's top, narrowing downwards by ``slant_deg``."""
+    yy, xx = _grid()
+    x = (yy - PIA_Y) / T
+    cut = xx < XC - 1800 + w0 - (yy - PIA_Y + 800) * np.tan(np.deg2rad(slant_deg))
+    return _render(_od(x), (x < 0) | cut, 0, f"cut-edge-{w0:g}-{slant_deg:g}")
+
+
+@pytest.mark.parametrize("w0,slant", [(150.0, 3.0), (200.0, 5.0), (300.0, 8.0)])
+def test_glass_on_the_window_edge_beside_a_cut_is_no_tear(w0, slant):
+    # the glass beyond the cut edge is a narrow wedge along the window's edge, lined by
+    # tissue (cut across the layers, no pale layer I) on one side only: no tear (main took
+    # it for one and filled it from the tissue around)
+    rib, yy, xx = _window(cut_edge_section(w0, slant), PIA_Y - 800, XC - 1800, 3600, 3600)
+    assert "tear" not in rib.gaps
+    assert not rib.tissue[:, 0][yy[:] > PIA_Y + 100].all()  # the wedge's glass stays glass
+    # the flat pia stays pia
+    assert rib.pia[np.abs(yy - PIA_Y) <= 2 * COARSE][:, xx > XC - 1000].any(0).mean() > 0.95
 
 
 def test_hole_in_the_cortex_is_no_pia():

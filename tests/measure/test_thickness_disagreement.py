@@ -40,14 +40,6 @@ def pale_island_section(y0: float, y1: float, x0: float, x1: float) -> Section:
     return Section([da.from_array(out, chunks=1024)], [PX], name="pale island")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression of session 40's pale holes (ribbon._pale_holes): this band "
-    "enters the window at its edge, but its inner part is taken for an enclosed pale hole "
-    "and crossed while the traverses near the edge still stop at the band (1.3 mm), so "
-    "none is set aside and the range shown runs from 1.5 mm; the thickness (2.5 mm) stays "
-    "right. A hole must not be part of a pale region reaching the window's edge.",
-)
 @pytest.mark.parametrize(
     "band", [(PIA_Y + 1100, PIA_Y + 1700, 1000, 3300), (PIA_Y + 1000, PIA_Y + 1600, 1000, 3000)]
 )

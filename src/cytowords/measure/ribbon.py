@@ -146,11 +146,19 @@ LAPLACE_MAX_UNKNOWNS = 20000
 #: and of the tissue lining it (:data:`PALE_HOLE_RING_UM` away): far paler than the tissue
 #: it lies in
 PALE_HOLE_SHARE = 0.5
+#: ... and is no hole when the pale region it lies in (smoothed OD at most this share of the
+#: tissue's mean around) reaches the window's edge or the section's: a pale band of the
+#: tissue entering the window
+PALE_HOLE_LOOSE = 0.8
 PALE_HOLE_RING_UM = (30.0, 80.0)
 PALE_HOLE_AROUND_UM = 600.0
 #: a tear (:func:`_tears`): glass at most this wide (µm) running through the tissue, its
 #: edges not lined by a pale layer I (they cut across the layers)
 TEAR_MAX_UM = 250.0
+#: ... lined by tissue on both sides: its pixels on the window's edge (or beside the
+#: section's outside) at most this share of its tissue lining (the pial glass in a corner of
+#: the window is lined by tissue on one side only)
+TEAR_EDGE_SHARE = 0.25
 def optical_density(img: np.ndarray, glass: float) -> np.ndarray:
     """``log(glass / I)`` clipped at 0 (0 = glass, larger = more stain), float32 (computed
     in ``img``'s precision, in one buffer)."""
@@ -267,7 +275,7 @@ def segment(
         glass_mask |= cleft | pressed
     grey = tissue & ~wm
     if wm.any() and glass_mask.any() and np.isfinite(grey_level):
-        tear = _tears(od, tissue, glass_mask, grey_level, pixel_um)
+        tear = _tears(od, tissue, glass_mask, grey_level, pixel_um, outside)
         if tear.any():
             gaps["tear"] = tear
             od = _filled(od, tear, tissue, pixel_um)
@@ -321,7 +329,8 @@ def _pale_holes(
     of the window enclosed by tissue (touching neither the window's edge nor the section's)
     at most :data:`PALE_HOLE_SHARE` as dense (``smooth``) as the tissue around them (its
     mean over :data:`PALE_HOLE_AROUND_UM`) and, in the median, as the tissue lining them
-    (:data:`PALE_HOLE_RING_UM` away). Where its core is glass (smoothed OD at most
+    (:data:`PALE_HOLE_RING_UM` away), within a pale region (at most :data:`PALE_HOLE_LOOSE`
+    as dense as the tissue around) that is enclosed as well. Where its core is glass (smoothed OD at most
     :data:`GLASS_OD_SPREAD`), not lined by a pale layer I (a lining paler than
     :data:`LAYER_I_RATIO` of the tissue :data:`CLEFT_SIDE_UM` away, as a sulcus closed in
     the window is); a bubble's inside is the tissue seen through air, paler but above the
@@ -336,14 +345,15 @@ def _pale_holes(
     out = np.zeros(cand.shape, bool)
     if n == 0:
         return out
-    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-    near_out = np.unique(lab[ndi.binary_dilation(outside)]) if outside.any() else []
+    loose, _ = ndi.label((smooth <= PALE_HOLE_LOOSE * around) & ~outside)
+    open_loose = _on_edge(loose, outside)
+    edge = np.unique(np.concatenate([_on_edge(lab, outside), lab[np.isin(loose, open_loose)]]))
     sizes = np.bincount(lab.ravel())
     min_px = (HOLE_UM / pixel_um) ** 2
     lo, hi = PALE_HOLE_RING_UM
     reach = int(CLEFT_SIDE_UM[1] / pixel_um) + 2
     for k, box in enumerate(ndi.find_objects(lab), start=1):
-        if k in edge or k in near_out or sizes[k] < min_px:
+        if k in edge or sizes[k] < min_px:
             continue
         bb = tuple(slice(max(0, b.start - reach), b.stop + reach) for b in box)
         comp = lab[bb] == k
@@ -366,14 +376,28 @@ def _pale_holes(
     return out
 
 
+def _on_edge(lab: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """The labels of ``lab`` (0 included) on the window's edge or beside ``outside``."""
+    on = [lab[0], lab[-1], lab[:, 0], lab[:, -1]]
+    if outside.any():
+        on.append(lab[ndi.binary_dilation(outside)])
+    return np.unique(np.concatenate(on))
+
+
 def _tears(
-    od: np.ndarray, tissue: np.ndarray, glass: np.ndarray, grey_level: float, pixel_um: float
+    od: np.ndarray,
+    tissue: np.ndarray,
+    glass: np.ndarray,
+    grey_level: float,
+    pixel_um: float,
+    outside: np.ndarray | None = None,
 ) -> np.ndarray:
     """Tears: glass at most :data:`TEAR_MAX_UM` wide (what an opening by a disc that wide
     leaves of the glass), at least :data:`HOLE_UM` long, lined on both sides by tissue not
-    paler than a layer I (:func:`_layer_i_lined` on at most half of its lining): a gap
-    cutting across the layers, no pia and no white matter (a narrow sulcus is lined by
-    layer I on both banks)."""
+    paler than a layer I (:func:`_layer_i_lined` on at most half of its lining; on the
+    window's edge or beside ``outside``, the pixels beyond the section, at most
+    :data:`TEAR_EDGE_SHARE` of its tissue lining): a gap cutting across the layers, no pia
+    and no white matter (a narrow sulcus is lined by layer I on both banks)."""
     r = max(1, int(np.ceil(TEAR_MAX_UM / 2 / pixel_um)))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     disc = (yy**2 + xx**2) <= r * r
@@ -386,6 +410,10 @@ def _tears(
         return out
     lined = _layer_i_lined(od, tissue, glass, grey_level, pixel_um)
     cross = ndi.generate_binary_structure(2, 1)
+    rim = np.zeros(glass.shape, bool)
+    rim[[0, -1], :] = rim[:, [0, -1]] = True
+    if outside is not None and outside.any():
+        rim |= ndi.binary_dilation(outside, structure=cross)
     for k, box in enumerate(ndi.find_objects(lab), start=1):
         ext = np.hypot(box[0].stop - box[0].start, box[1].stop - box[1].start) * pixel_um
         if ext < HOLE_UM:
@@ -397,6 +425,8 @@ def _tears(
         # lined by tissue along most of it (not a sliver of the glass beside a pia)
         if t_side.sum() < 0.5 * side.sum() or t_side.sum() < 4:
             continue
+        if (comp & rim[bb]).sum() > TEAR_EDGE_SHARE * t_side.sum():
+            continue  # open onto the window's edge: lined by tissue on one side only
         if float(lined[bb][t_side].mean()) > 0.5:
             continue
         out[bb] |= comp
