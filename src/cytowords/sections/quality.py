@@ -412,13 +412,27 @@ def assess_block(
     return _verdicts(f, block, clip, share, thresholds)
 
 
+#: what the user can do about a fault, added to :func:`quality_summary`'s sentence
+ADVICE = {
+    "compression": (
+        "the image read at the model's pixel size shows JPEG blocks (quality 80 or lower; "
+        "whole-slide scanners store their reduced levels so, Aperio at 70): export the "
+        "section downsampled from the scan's full-resolution level without JPEG (TIFF "
+        "with LZW or zip) and read that"
+    ),
+}
+
+
 def quality_summary(counts: dict[str, int], n_fields: int) -> str:
     """One sentence for the fields that abstained for a fault of the image, e.g.
-    ``"3 of 12 fields out of focus: not used"``; empty when none did."""
-    parts = [
-        f"{counts[k]} of {n_fields} fields {REASONS[k]}" for k in IMAGE_FAULTS if counts.get(k)
-    ]
-    return "; ".join(parts) + ": not used" if parts else ""
+    ``"3 of 12 fields out of focus: not used"``, followed by what to do where
+    :data:`ADVICE` knows; empty when none did."""
+    faults = [k for k in IMAGE_FAULTS if counts.get(k)]
+    if not faults:
+        return ""
+    parts = [f"{counts[k]} of {n_fields} fields {REASONS[k]}" for k in faults]
+    advice = [ADVICE[k] for k in faults if k in ADVICE]
+    return "; ".join([*parts[:-1], parts[-1] + ": not used", *advice])
 
 
 def section_tissue_threshold(section: Section) -> float | None:
