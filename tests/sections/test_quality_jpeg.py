@@ -2,7 +2,7 @@
 model's 64 µm/px, made by area mean from a finer one and written in JPEG tiles of 256 px
 (tifffile, as the scanner's library does), read through open_section and read_fields.
 Quality 70 (Aperio's default) shows its 8 × 8 blocks on such smooth tissue and is flagged;
-the same pixels stored lossless (LZW) and at quality 90 are not; the user is told what
+the same pixels stored lossless (LZW) are not, at quality 90 few are; the user is told what
 to do."""
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ half the 1st percentile of clean fields, the blockiness limit twice the 99th per
 excess over 1. They flag no clean field of those brains and almost every field blurred by
 σ ≥ 1.5 px or stored as JPEG at quality ≤ 50. They are calibrated on the synthetic
 generator: on real scans whose fields are smoother at the model's resolution they may flag
-too much; ``thresholds`` is a parameter everywhere for that reason.
+too much; ``thresholds`` is a parameter everywhere for that reason. A whole-slide scan's
+JPEG level stored at the model's pixel size (smooth, averaged from a finer level) is
+flagged from quality 80 down (Aperio's 70 on every field; ``benchmarks/jpeg_levels.py``).
 """
 
 from __future__ import annotations
