@@ -27,7 +27,9 @@ half the 1st percentile of clean fields, the blockiness limit twice the 99th per
 excess over 1. They flag no clean field of those brains and almost every field blurred by
 σ ≥ 1.5 px or stored as JPEG at quality ≤ 50. They are calibrated on the synthetic
 generator: on real scans whose fields are smoother at the model's resolution they may flag
-too much; ``thresholds`` is a parameter everywhere for that reason.
+too much; ``thresholds`` is a parameter everywhere for that reason. A whole-slide scan's
+JPEG level stored at the model's pixel size (smooth, averaged from a finer level) is
+flagged from quality 80 down (Aperio's 70 on every field; ``benchmarks/jpeg_levels.py``).
 """
 
 from __future__ import annotations
@@ -412,13 +414,27 @@ def assess_block(
     return _verdicts(f, block, clip, share, thresholds)
 
 
+#: what the user can do about a fault, added to :func:`quality_summary`'s sentence
+ADVICE = {
+    "compression": (
+        "the image read at the model's pixel size shows JPEG blocks (quality 80 or lower; "
+        "whole-slide scanners store their reduced levels so, Aperio at 70): export the "
+        "section downsampled from the scan's full-resolution level without JPEG (TIFF "
+        "with LZW or zip) and read that"
+    ),
+}
+
+
 def quality_summary(counts: dict[str, int], n_fields: int) -> str:
     """One sentence for the fields that abstained for a fault of the image, e.g.
-    ``"3 of 12 fields out of focus: not used"``; empty when none did."""
-    parts = [
-        f"{counts[k]} of {n_fields} fields {REASONS[k]}" for k in IMAGE_FAULTS if counts.get(k)
-    ]
-    return "; ".join(parts) + ": not used" if parts else ""
+    ``"3 of 12 fields out of focus: not used"``, followed by what to do where
+    :data:`ADVICE` knows; empty when none did."""
+    faults = [k for k in IMAGE_FAULTS if counts.get(k)]
+    if not faults:
+        return ""
+    parts = [f"{counts[k]} of {n_fields} fields {REASONS[k]}" for k in faults]
+    advice = [ADVICE[k] for k in faults if k in ADVICE]
+    return "; ".join([*parts[:-1], parts[-1] + ": not used", *advice])
 
 
 def section_tissue_threshold(section: Section) -> float | None:
