@@ -4,7 +4,10 @@ Per brain a virtual section (80 × 60 mm, rendered at 16 µm/px, coloured cresyl
 glass) is written as an Aperio-like SVS the way the scanner's library lays it out
 (tifffile): baseline 16 µm/px, thumbnail, levels ×4 and ×16 made by area mean, tiles of
 256 px, once lossless (LZW) and once JPEG at each quality. The ×4 level is exactly the
-model's 64 µm/px, so its 8 × 8 JPEG blocks are what the model reads. Fields on a 52 px grid
+model's 64 µm/px; the field reader reads a JPEG level only downsampled ×4 or more
+(``sections.window.LOSSY_MIN_FACTOR``), so the 64 µm/px fields come from the 16 µm/px
+level. ``--direct`` reads the stored level as it is (its 8 × 8 JPEG blocks are then what
+the model reads, as on a scan with no level 4× finer). Fields on a 52 px grid
 are read through ``open_section`` -> ``read_fields``, judged by
 :func:`cytowords.sections.quality.assess_fields` with the section's tissue threshold and
 answered by the model. Prints per quality the blockiness (fields holding glass = *edge*, the
@@ -12,10 +15,8 @@ rest *inside*), the share flagged as compressed, and the issue-#22 criterion: th
 wrong answers (argmax area is not the true area at the field's centre; only centres in one
 of the model's areas) among the fields the model does not reject, for all such fields and
 for those the check flags, against the LZW file's accepted fields (95 % Wilson interval).
-``--from-finer`` leaves the ×4 level out (the 64 µm/px fields are then read from the
-16 µm/px JPEG level, downsampled).
 
-    python benchmarks/jpeg_levels.py [--brains 200 201] [--from-finer]
+    python benchmarks/jpeg_levels.py [--brains 200 201] [--direct]
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (c - h) / d, (c + h) / d
 
 
-def measure(bundle, brain: int, tmp: Path, from_finer: bool) -> dict[str, dict[str, np.ndarray]]:
+def measure(bundle, brain: int, tmp: Path, direct: bool) -> dict[str, dict[str, np.ndarray]]:
     """Per quality: per-field blockiness, reason, edge, in-scope, wrong, rejected."""
     ids = np.asarray(bundle.area_ids)
     um, n = bundle.pixel_size_um, bundle.read_px
@@ -104,8 +105,10 @@ def measure(bundle, brain: int, tmp: Path, from_finer: bool) -> dict[str, dict[s
     out, edge = {}, None
     for q in QUALITIES:
         path = tmp / f"b{brain}_{q}.svs"
-        write_svs(path, rgb, um / 4, q, (16,) if from_finer else (4, 16))
+        write_svs(path, rgb, um / 4, q, (4, 16))
         section = open_section(path)
+        if direct:
+            section.metadata.pop("lossy_levels", None)
         x = read_fields(section, (px + 0.5) * um, um, n)
         fq = assess_fields(x, section_tissue_threshold(section), DEFAULT_THRESHOLDS)
         if edge is None:  # from the lossless file: the field holds >= 2 % glass
@@ -127,7 +130,7 @@ def measure(bundle, brain: int, tmp: Path, from_finer: bool) -> dict[str, dict[s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brains", type=int, nargs="+", default=[200, 201])
-    ap.add_argument("--from-finer", action="store_true", help="no level at the model's size")
+    ap.add_argument("--direct", action="store_true", help="read the JPEG level at 64 µm/px")
     a = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -135,12 +138,12 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for b in a.brains:
-            runs.append(measure(bundle, b, Path(tmp), a.from_finer))
+            runs.append(measure(bundle, b, Path(tmp), a.direct))
             print(f"brain {b}: {time.perf_counter() - t0:.0f} s", flush=True)
     d = {q: {k: np.concatenate([r[q][k] for r in runs]) for k in runs[0][q]} for q in runs[0]}
     lim = DEFAULT_THRESHOLDS.max_blockiness
     print(
-        f"\nbrains {a.brains}; limit {lim}; {'64 µm/px read from the 16 µm/px level' if a.from_finer else 'level at 64 µm/px'}"
+        f"\nbrains {a.brains}; limit {lim}; {'the level at 64 µm/px read directly' if a.direct else 'read as the field reader does'}"
     )
     print(
         "| stored | median blockiness, edge / inside | flagged compressed, edge / inside "

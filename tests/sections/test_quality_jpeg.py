@@ -1,9 +1,10 @@
 """JPEG levels of a whole-slide scan as Aperio stores them: a reduced level at exactly the
 model's 64 µm/px, made by area mean from a finer one and written in JPEG tiles of 256 px
 (tifffile, as the scanner's library does), read through open_section and read_fields.
-Quality 70 (Aperio's default) shows its 8 × 8 blocks on such smooth tissue and is flagged;
-the same pixels stored lossless (LZW) are not, at quality 90 few are; the user is told what
-to do."""
+Read directly, quality 70 (Aperio's default) shows its 8 × 8 blocks on such smooth tissue
+and nearly every field is flagged; the model's fields are therefore read from the level 4×
+finer, where the blocks average out, as the same pixels stored lossless (LZW) are. A JPEG
+image with no finer level is still flagged, and the user is told what to do."""
 
 from __future__ import annotations
 
@@ -70,10 +71,26 @@ def _write_svs(path: Path, rgb: np.ndarray, quality: int | None) -> Path:
     return path
 
 
-def _flagged_share(path: Path) -> float:
+def _write_single(path: Path, rgb: np.ndarray, quality: int) -> Path:
+    """One JPEG image at the model's 64 µm/px (tiles of 256 px), no finer level."""
+    h, w = rgb.shape[:2]
+    tifffile.imwrite(
+        path,
+        rgb,
+        photometric="rgb",
+        tile=(256, 256),
+        compression="jpeg",
+        compressionargs={"level": quality},
+        metadata=None,
+        description=f"Aperio Image Library v12.0.15 \r\n{w}x{h} (256x256) JPEG/RGB|MPP = 64",
+    )
+    return path
+
+
+def _flagged_share(path: Path, sizes: list[float]) -> float:
     """Share of the tissue fields (a 26 px grid at 64 µm/px) flagged as compressed."""
     section = open_section(path)
-    assert section.pixel_size_um[:2] == [16.0, 64.0]  # the ×4 level is read, not resampled
+    assert section.pixel_size_um[: len(sizes)] == sizes
     h, w = (int(s // MODEL_UM) for s in section.shape_um)
     ys, xs = np.mgrid[
         FIELD_PX // 2 : h - FIELD_PX // 2 : 26, FIELD_PX // 2 : w - FIELD_PX // 2 : 26
@@ -87,10 +104,32 @@ def _flagged_share(path: Path) -> float:
     return float(np.mean([r == "compression" for r, t in zip(q.reasons, tissue) if t]))
 
 
-def test_aperio_quality_70_level_at_the_model_pixel_size_is_flagged(level_rgb, tmp_path) -> None:
-    assert _flagged_share(_write_svs(tmp_path / "lzw.svs", level_rgb, None)) == 0.0
-    assert _flagged_share(_write_svs(tmp_path / "q90.svs", level_rgb, 90)) < 0.2
-    assert _flagged_share(_write_svs(tmp_path / "q70.svs", level_rgb, 70)) > 0.9
+def test_jpeg_levels_are_read_for_the_model_from_a_finer_level(level_rgb, tmp_path) -> None:
+    pyramid = [16.0, 64.0, 256.0]  # the ×4 level at the model's pixel size is stored
+    lzw = _write_svs(tmp_path / "lzw.svs", level_rgb, None)
+    assert "lossy_levels" not in open_section(lzw).metadata
+    assert _flagged_share(lzw, pyramid) == 0.0
+    q70 = _write_svs(tmp_path / "q70.svs", level_rgb, 70)
+    assert open_section(q70).metadata["lossy_levels"] == [0, 1, 2]
+    assert _flagged_share(q70, pyramid) < 0.1  # read at 64 µm/px directly: over 0.9
+    assert _flagged_share(_write_svs(tmp_path / "q90.svs", level_rgb, 90), pyramid) < 0.1
+
+
+def test_a_jpeg_image_without_a_finer_level_is_still_flagged(level_rgb, tmp_path) -> None:
+    path = _write_single(tmp_path / "q70-64um.svs", _mean_down(level_rgb, 4), 70)
+    assert _flagged_share(path, [64.0]) > 0.9
+
+
+def test_the_level_read_for_a_jpeg_pyramid() -> None:
+    from cytowords.sections.window import _level_for
+
+    sizes = [16.0, 64.0, 256.0]
+    assert _level_for(sizes, 64.0) == 1  # lossless: the level at the request
+    assert _level_for(sizes, 64.0, lossy={0, 1, 2}) == 0  # 4x finer
+    assert _level_for(sizes, 128.0, lossy={1}) == 0  # 64 is only 2x finer: read 16
+    assert _level_for(sizes, 256.0, lossy={2}) == 1  # 64 is 4x finer
+    assert _level_for([32.0, 64.0], 64.0, lossy={1}) == 1  # no level 4x finer: as stored
+    assert _level_for(sizes, 300.0, lossy={0, 1, 2}) == 1
 
 
 def test_compressed_fields_tell_the_user_what_to_do() -> None:

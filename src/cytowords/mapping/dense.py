@@ -186,7 +186,9 @@ def read_dense_block(
     ly = grid.origin_um[0] + grid.patch_offset_um - grid.context_px * p  # lattice origin
     lx = grid.origin_um[1] + grid.patch_offset_um - grid.context_px * p
     inten = section_intensity(section)
-    raw = section.read_window(ly + py * p, lx + px * p, h * p, w * p, p, fill=inten.background)
+    raw = section.read_window(
+        ly + py * p, lx + px * p, h * p, w * p, p, fill=inten.background, model_view=True
+    )
     image = inten.to_unit(np.asarray(raw, dtype=np.float32))
     return DenseInput(tuple(index), np.argwhere(tissue), image, ys, xs, time.perf_counter() - t0)
 
@@ -361,7 +363,9 @@ def read_region_fields(
         if dense or (len(c) >= min_dense_fields and distinct and h * w <= len(c) * n * n):
             sec = getattr(section, "section", section)
             inten = section_intensity(sec)
-            raw = sec.read_window(lo[0], lo[1], h * ps, w * ps, ps, fill=inten.background)
+            raw = sec.read_window(
+                lo[0], lo[1], h * ps, w * ps, ps, fill=inten.background, model_view=True
+            )
             image = inten.to_unit(np.asarray(raw, dtype=np.float32))
             corners = k * layout.stride_px  # position (0, 0)'s field starts at pixel 0
             patches = np.stack([image[y : y + n, x : x + n] for y, x in corners])

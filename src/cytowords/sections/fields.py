@@ -11,6 +11,8 @@ fields here, so they all see the same pixels:
   over a larger extent are cut from square tiles aligned to the section's corner, each tile
   read once;
 - parts outside the section read as the section's background (the empty slide);
+- a pyramid level stored JPEG-compressed is read only well downsampled, from a finer level
+  where one is stored (``Section.read_window(model_view=True)``);
 - intensities are scaled by the section's intensity range (:mod:`.intensity`).
 """
 
@@ -72,7 +74,9 @@ def _cut_from_window(
     half = n * ps / 2.0
     lo = np.floor((c.min(axis=0) - half) / ps) * ps
     hi = lo + np.ceil((c.max(axis=0) + half - lo) / ps) * ps
-    win = section.read_window(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], ps, fill=fill)
+    win = section.read_window(
+        lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], ps, fill=fill, model_view=True
+    )
     for i, ci in enumerate(c):
         r, q = np.round((ci - half - lo) / ps).astype(int)
         out[i] = win[r : r + n, q : q + n]
@@ -90,7 +94,7 @@ def _cut_from_tiles(
     def tile(ti: int, tj: int) -> np.ndarray:
         if (ti, tj) not in tiles:
             tiles[ti, tj] = section.read_window(
-                ti * tile_um, tj * tile_um, tile_um, tile_um, ps, fill=fill
+                ti * tile_um, tj * tile_um, tile_um, tile_um, ps, fill=fill, model_view=True
             )
         return tiles[ti, tj]
 

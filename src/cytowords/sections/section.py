@@ -92,11 +92,9 @@ class Section:
         Reading from that level and resampling down to the requested resolution never
         loses detail; if even level 0 is coarser, level 0 is returned.
         """
-        best = 0
-        for i, p in enumerate(self.pixel_size_um):
-            if p <= pixel_size_um * 1.0001:
-                best = i
-        return best
+        from .window import _level_for
+
+        return _level_for(self.pixel_size_um, pixel_size_um)
 
     def read_window(
         self,
@@ -107,6 +105,7 @@ class Section:
         pixel_size_um: float,
         *,
         fill: float = 0.0,
+        model_view: bool = False,
     ) -> np.ndarray:
         """Read the window ``[y0, y0+h) × [x0, x0+w)`` (µm) resampled to ``pixel_size_um``.
 
@@ -117,9 +116,23 @@ class Section:
         exact area averaging (no aliasing). Parts outside the section read as ``fill``.
         When the request equals a level's pixel size and the origin lies on its pixel grid,
         the values are that level's pixels exactly.
+
+        ``model_view``: read as the model's fields are (:mod:`.fields`, dense maps): a level
+        stored JPEG-compressed (``metadata["lossy_levels"]``) is read only when the window
+        is at least :data:`~.window.LOSSY_MIN_FACTOR` times coarser, from a finer level
+        where one is stored, so that its 8 × 8 px blocks average out.
         """
         from .window import read_window
 
+        lossy = self.metadata.get("lossy_levels", ()) if model_view else ()
         return read_window(
-            self.levels, self.pixel_size_um, y0_um, x0_um, h_um, w_um, pixel_size_um, fill=fill
+            self.levels,
+            self.pixel_size_um,
+            y0_um,
+            x0_um,
+            h_um,
+            w_um,
+            pixel_size_um,
+            fill=fill,
+            lossy=lossy,
         )

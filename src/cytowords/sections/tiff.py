@@ -32,6 +32,19 @@ from .ngff import iso, level_factor, unit_factor
 _PLANE_WORDS = {"Z": "z-slices", "C": "channels", "T": "time points", "I": "images",
                 "Q": "planes"}  # fmt: skip
 
+#: lossy codecs that work in blocks (JPEG's 8 × 8 px; JPEG XR's and WebP's 4 × 4 / 16 × 16)
+_BLOCK_CODECS = {
+    tifffile.COMPRESSION.OJPEG,
+    tifffile.COMPRESSION.JPEG,
+    tifffile.COMPRESSION.JPEG_99,
+    tifffile.COMPRESSION.JPEG_LOSSY,
+    tifffile.COMPRESSION.ALT_JPEG,
+    tifffile.COMPRESSION.JPEGXR,
+    tifffile.COMPRESSION.JPEGXR_NDPI,
+    tifffile.COMPRESSION.WEBP,
+    tifffile.COMPRESSION.WEBP_DEPRECATED,
+}
+
 # TIFF ResolutionUnit: 2 = inch, 3 = centimeter
 _RES_UNIT_UM = {2: 25400.0, 3: 10000.0}
 _RES_UNIT_NAME = {2: "inch", 3: "cm"}
@@ -219,6 +232,7 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
                 p_um, unit = _tag_pixel_size(tf)
             skipped = [s.name or f"image {i}" for i, s in enumerate(tf.series) if i != index]
             flat = _stored_flat(series, kind)
+            lossy = [i for i, lev in enumerate(series.levels) if _block_coded(lev)]
         node = _contiguous(path, index, series.axes) if flat else None
         if node is None:
             store = tifffile.imread(path, aszarr=True, series=index)
@@ -245,8 +259,12 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
             f"a stack of {what} (axes {axes}, shape {shape}), not one image",
             "one 2D grayscale or RGB image: save the plane to read as its own TIFF (Fiji: "
             "Image › Duplicate… one slice or channel, or Image › Stacks › Z Project…)"
-            + ("; if the 3 channels are a colour scan's red, green and blue: Image › Type › "
-               "RGB Color, then save" if rgb else ""),
+            + (
+                "; if the 3 channels are a colour scan's red, green and blue: Image › Type › "
+                "RGB Color, then save"
+                if rgb
+                else ""
+            ),
         )
     yx = (axes.index("Y"), axes.index("X"))
     if isinstance(node, (zarr.Array, _Contiguous)):
@@ -266,4 +284,15 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         meta["skipped_images"] = skipped  # thumbnail, label, macro...
     if p_um is not None:
         meta["pixel_size_unit"] = unit
+    if lossy:
+        meta["lossy_levels"] = lossy  # read for the model only well downsampled
     return levels, p_um, rel, meta
+
+
+def _block_coded(level: Any) -> bool:
+    """Whether a pyramid level (a tifffile series level) is stored with a lossy block
+    codec (:data:`_BLOCK_CODECS`)."""
+    try:
+        return level.keyframe.compression in _BLOCK_CODECS
+    except (AttributeError, IndexError, ValueError):
+        return False

@@ -10,19 +10,31 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 
 import dask.array as da
 import numpy as np
 from scipy import sparse
 
+#: a level stored with lossy (JPEG) compression is read for the model only when the window
+#: is at least this many times coarser than it, where a finer level allows: JPEG's 8 × 8 px
+#: blocks then repeat every 2 px or less and average out (docs/your_scans.md)
+LOSSY_MIN_FACTOR = 4.0
 
-def _level_for(sizes: list[float], pixel_size_um: float) -> int:
-    """Coarsest level whose pixels are not coarser than the request (level 0 if none)."""
+
+def _level_for(sizes: Sequence[float], pixel_size_um: float, lossy: Collection[int] = ()) -> int:
+    """Coarsest level whose pixels are not coarser than the request (level 0 if none);
+    when that level is one of ``lossy`` (indices of levels stored JPEG-compressed) and the
+    request is less than :data:`LOSSY_MIN_FACTOR` times coarser, the coarsest level at
+    least that much finer, if there is one."""
     best = 0
     for i, p in enumerate(sizes):
         if p <= pixel_size_um * 1.0001:
             best = i
+    if best in lossy and pixel_size_um < LOSSY_MIN_FACTOR * sizes[best] * 0.9999:
+        finer = [i for i, p in enumerate(sizes) if p * LOSSY_MIN_FACTOR <= pixel_size_um * 1.0001]
+        if finer:
+            best = max(finer)
     return best
 
 
@@ -131,6 +143,7 @@ def read_window(
     pixel_size_um: float,
     *,
     fill: float = 0.0,
+    lossy: Collection[int] = (),
 ) -> np.ndarray:
     """Window ``[y0, y0+h) × [x0, x0+w)`` µm resampled to ``pixel_size_um`` (float32).
 
@@ -139,9 +152,10 @@ def read_window(
     resampled by exact area averaging: each output pixel is the mean of the level pixels it
     overlaps, weighted by overlap area (no aliasing when downsampling; piecewise constant
     when the request is finer than level 0). Parts outside the section read as ``fill``.
+    ``lossy``: levels stored JPEG-compressed, read only well downsampled (:func:`_level_for`).
     """
     ny, nx = _check(y0_um, x0_um, h_um, w_um, pixel_size_um)
-    lvl = _level_for(sizes, pixel_size_um)
+    lvl = _level_for(sizes, pixel_size_um, lossy)
     p = sizes[lvl]
     k, oy, ox = pixel_size_um / p, y0_um / p, x0_um / p
     if all(abs(v - round(v)) < 1e-6 for v in (k, oy, ox)):
