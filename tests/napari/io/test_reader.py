@@ -76,6 +76,7 @@ def test_scanner_and_plain_images_open_through_plugin(make_napari_viewer, tmp_pa
     a warning that says where to set its pixel size."""
     from PIL import Image
 
+    from cytowords.napari.io.layers import section_from_layer
     from tests.support.napari_helpers import Notes
     from tests.support.scanner_files import nissl_rgb, write_svs
 
@@ -87,6 +88,9 @@ def test_scanner_and_plain_images_open_through_plugin(make_napari_viewer, tmp_pa
     (image,) = viewer.open(str(svs), plugin="napari-cytowords")
     assert image.multiscale and tuple(image.scale) == pytest.approx((0.252, 0.252))
     assert image.data[0].shape == (1024, 768) and image.metadata["format"] == "svs"
+    # its JPEG levels are read for the model as open_section's are (only well downsampled)
+    assert image.metadata["lossy_levels"] == [0, 1, 2]
+    assert section_from_layer(image).metadata["lossy_levels"] == [0, 1, 2]
     with Notes() as notes:
         (flat,) = viewer.open(str(png), plugin="napari-cytowords")
     assert str(flat.units[0]) == "pixel" and flat.data.shape == (300, 400)

@@ -154,6 +154,9 @@ def section_from_layer(layer: Image) -> Section:
     if cached is not None and cached[0] == key:
         return cached[1]
     metadata = {}
+    lossy = layer.metadata.get("lossy_levels") or ()  # set by our reader: the same levels
+    if lossy:
+        metadata["lossy_levels"] = [int(i) for i in lossy if 0 <= int(i) < len(levels)]
     if layer.rgb:  # the same grey as open_section gives an RGB file
         levels, model = grey_levels(levels)
         metadata["colour"] = model.describe()
