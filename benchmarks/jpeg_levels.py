@@ -15,8 +15,11 @@ rest *inside*), the share flagged as compressed, and the issue-#22 criterion: th
 wrong answers (argmax area is not the true area at the field's centre; only centres in one
 of the model's areas) among the fields the model does not reject, for all such fields and
 for those the check flags, against the LZW file's accepted fields (95 % Wilson interval).
+``--reduced 2 8`` stores the reduced levels ×2 and ×8 instead (32 and 128 µm/px, as a
+scan at 0.5 µm/px with ×4 levels has 8 and 32): with ``--direct`` the 64 µm/px fields are
+then read from the 32 µm/px JPEG level downsampled ×2, else from the 16 µm/px one.
 
-    python benchmarks/jpeg_levels.py [--brains 200 201] [--direct]
+    python benchmarks/jpeg_levels.py [--brains 200 201] [--direct] [--reduced 4 16]
 """
 
 from __future__ import annotations
@@ -84,7 +87,9 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (c - h) / d, (c + h) / d
 
 
-def measure(bundle, brain: int, tmp: Path, direct: bool) -> dict[str, dict[str, np.ndarray]]:
+def measure(
+    bundle, brain: int, tmp: Path, direct: bool, reduced: tuple[int, ...] = (4, 16)
+) -> dict[str, dict[str, np.ndarray]]:
     """Per quality: per-field blockiness, reason, edge, in-scope, wrong, rejected."""
     ids = np.asarray(bundle.area_ids)
     um, n = bundle.pixel_size_um, bundle.read_px
@@ -105,7 +110,7 @@ def measure(bundle, brain: int, tmp: Path, direct: bool) -> dict[str, dict[str, 
     out, edge = {}, None
     for q in QUALITIES:
         path = tmp / f"b{brain}_{q}.svs"
-        write_svs(path, rgb, um / 4, q, (4, 16))
+        write_svs(path, rgb, um / 4, q, reduced)
         section = open_section(path)
         if direct:
             section.metadata.pop("lossy_levels", None)
@@ -131,6 +136,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brains", type=int, nargs="+", default=[200, 201])
     ap.add_argument("--direct", action="store_true", help="read the JPEG level at 64 µm/px")
+    ap.add_argument("--reduced", type=int, nargs="+", default=[4, 16], help="reduced levels")
     a = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -138,12 +144,12 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for b in a.brains:
-            runs.append(measure(bundle, b, Path(tmp), a.direct))
+            runs.append(measure(bundle, b, Path(tmp), a.direct, tuple(a.reduced)))
             print(f"brain {b}: {time.perf_counter() - t0:.0f} s", flush=True)
     d = {q: {k: np.concatenate([r[q][k] for r in runs]) for k in runs[0][q]} for q in runs[0]}
     lim = DEFAULT_THRESHOLDS.max_blockiness
     print(
-        f"\nbrains {a.brains}; limit {lim}; {'the level at 64 µm/px read directly' if a.direct else 'read as the field reader does'}"
+        f"\nbrains {a.brains}; limit {lim}; {'levels read as stored (--direct)' if a.direct else 'read as the field reader does'}; reduced levels {a.reduced}"
     )
     print(
         "| stored | median blockiness, edge / inside | flagged compressed, edge / inside "
