@@ -28,8 +28,10 @@ excess over 1. They flag no clean field of those brains and almost every field b
 σ ≥ 1.5 px or stored as JPEG at quality ≤ 50. They are calibrated on the synthetic
 generator: on real scans whose fields are smoother at the model's resolution they may flag
 too much; ``thresholds`` is a parameter everywhere for that reason. A whole-slide scan's
-JPEG level stored at the model's pixel size (smooth, averaged from a finer level) is
-flagged from quality 80 down (Aperio's 70 on every field; ``benchmarks/jpeg_levels.py``).
+JPEG level stored at the model's pixel size (smooth, averaged from a finer level) would be
+flagged from quality 80 down; the field reader therefore reads such levels only
+downsampled 4 × or more, where a finer level is stored (``Section.read_window``'s
+``model_view``; ``benchmarks/jpeg_levels.py``).
 """
 
 from __future__ import annotations
@@ -417,10 +419,9 @@ def assess_block(
 #: what the user can do about a fault, added to :func:`quality_summary`'s sentence
 ADVICE = {
     "compression": (
-        "the image read at the model's pixel size shows JPEG blocks (quality 80 or lower; "
-        "whole-slide scanners store their reduced levels so, Aperio at 70): export the "
-        "section downsampled from the scan's full-resolution level without JPEG (TIFF "
-        "with LZW or zip) and read that"
+        "the image read at the model's pixel size shows JPEG blocks (a JPEG saved at that "
+        "pixel size, or strong compression): export the section downsampled from the "
+        "scan's full-resolution level without JPEG (TIFF with LZW or zip) and read that"
     ),
 }
 
