@@ -57,7 +57,10 @@ def test_ndpi_levels_and_resolution_tags(tmp_path: Path) -> None:
     path = write_ndpi(tmp_path / "slide.ndpi", IMG, um_per_px=0.4545)
     with tifffile.TiffFile(path) as tf:
         assert tf.is_ndpi and [s.name for s in tf.series] == ["Baseline", "Macro"]
+        page = tf.pages[0]
+        assert page.photometric == tifffile.PHOTOMETRIC.YCBCR and page.subsampling == (2, 2)
     s = open_section(path)
+    assert s.metadata["lossy_levels"] == [0, 1, 2]
     assert s.name == "slide" and s.metadata["format"] == "ndpi"
     assert s.pixel_size_um[:3] == pytest.approx([0.4545, 1.818, 7.272], rel=1e-6)
     assert [lv.shape for lv in s.levels[:3]] == [(1024, 768), (256, 192), (64, 48)]

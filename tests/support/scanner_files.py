@@ -3,7 +3,8 @@
 - Aperio SVS: tiled JPEG RGB baseline with Aperio's ImageDescription (``MPP = ...``), a
   stripped thumbnail, tiled reduced levels, an LZW label (subfile type 1) and a JPEG macro
   (subfile type 9), every page described "Aperio Image Library ...";
-- Hamamatsu NDPI: JPEG RGB pyramid pages with the NDPI tags (65420 format flag, 65421
+- Hamamatsu NDPI: JPEG pyramid pages in YCbCr with 2 × 2 chroma subsampling (JFIF's
+  default, as Hamamatsu's JPEGs are), with the NDPI tags (65420 format flag, 65421
   magnification; -1 for the macro) and X/YResolution in pixels per cm. Written as BigTIFF:
   real NDPI files are classic TIFFs with 64-bit offsets, a layout only tifffile's reader
   knows (tifffile's job, not ours); the tags and series are as in a real file;
@@ -82,10 +83,22 @@ def write_svs(path: Path, img: np.ndarray, mpp: str | None = "0.2520") -> Path:
     return path
 
 
+def _ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` (uint8) in JFIF's YCbCr: tifffile's JPEG writer takes a YCbCr page's samples
+    as they are, so that a reader decodes the original RGB."""
+    x = rgb.astype(np.float32)
+    y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    cb = 128 - 0.168736 * x[..., 0] - 0.331264 * x[..., 1] + 0.5 * x[..., 2]
+    cr = 128 + 0.5 * x[..., 0] - 0.418688 * x[..., 1] - 0.081312 * x[..., 2]
+    return np.clip(np.round(np.stack([y, cb, cr], axis=-1)), 0, 255).astype(np.uint8)
+
+
 def write_ndpi(path: Path, img: np.ndarray, um_per_px: float = 0.4545) -> Path:
-    """A Hamamatsu NDPI-like file of ``img`` (RGB) with levels /4 and /16 and a macro."""
+    """A Hamamatsu NDPI-like file of ``img`` (RGB) with levels /4 and /16 and a macro, JPEG
+    in YCbCr 4:2:0."""
     kw = {
-        "photometric": "rgb",
+        "photometric": "ycbcr",
+        "subsampling": (2, 2),
         "metadata": None,
         "compression": "jpeg",
         "resolutionunit": "CENTIMETER",
@@ -95,8 +108,9 @@ def write_ndpi(path: Path, img: np.ndarray, um_per_px: float = 0.4545) -> Path:
         for f in (1, 4, 16):
             per_cm = 1e4 / (um_per_px * f)
             tags = [make, (65420, 4, 1, 1, True), (65421, 11, 1, 20.0, True)]
-            tw.write(img[::f, ::f].copy(), resolution=(per_cm, per_cm), extratags=tags, **kw)
-        macro = np.full((300, 900, 3), 200, np.uint8)
+            lev = _ycbcr(img[::f, ::f])
+            tw.write(lev, resolution=(per_cm, per_cm), extratags=tags, **kw)
+        macro = _ycbcr(np.full((300, 900, 3), 200, np.uint8))
         tags = [make, (65420, 4, 1, 1, True), (65421, 11, 1, -1.0, True)]
         tw.write(macro, resolution=(1e4 / 40.0, 1e4 / 40.0), extratags=tags, **kw)
     return path
