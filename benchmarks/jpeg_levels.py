@@ -19,7 +19,14 @@ for those the check flags, against the LZW file's accepted fields (95 % Wilson i
 scan at 0.5 µm/px with ×4 levels has 8 and 32): with ``--direct`` the 64 µm/px fields are
 then read from the 32 µm/px JPEG level downsampled ×2, else from the 16 µm/px one.
 
+``--map-cost``: instead, the cost of that rule on a whole-section area map
+(``compute_area_map``, the bundled model, CPU, default stride): per brain the LZW file and
+the JPEG q70 file read as the map reads them (64 µm/px from the 16 µm/px level) and read
+as stored (``--direct``'s way), each mapped once after a warm-up map of the LZW file;
+prints wall and CPU seconds, and the map's own split into reading and computing.
+
     python benchmarks/jpeg_levels.py [--brains 200 201] [--direct] [--reduced 4 16]
+    python benchmarks/jpeg_levels.py --map-cost [--brains 200]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import tifffile
 import torch
 
 from cytowords.describe import Describer
+from cytowords.mapping.compute import compute_area_map
 from cytowords.sections import open_section, read_fields
 from cytowords.sections.quality import DEFAULT_THRESHOLDS, assess_fields, section_tissue_threshold
 from cytowords.synth.section import clear_render_cache, virtual_section
@@ -132,13 +140,65 @@ def measure(
     return out
 
 
+def map_cost(brain: int, tmp: Path) -> list[dict]:
+    """Whole-section map of one brain's SVS, stored LZW and JPEG q70, read three ways."""
+    sec = virtual_section(brain, size_mm=(80, 60), pixel_size_um=16.0)
+    rgb = violet(np.asarray(sec.levels[0].compute()))
+    clear_render_cache()
+    files = {}
+    for q in ("lzw", 70):
+        files[q] = tmp / f"b{brain}_{q}.svs"
+        write_svs(files[q], rgb, 16.0, q)
+    rows = []
+    for i, (name, q, direct) in enumerate(
+        [
+            ("warm-up (LZW)", "lzw", False),
+            ("LZW, level 64 µm/px", "lzw", False),
+            ("JPEG q70, read from the 16 µm/px level (the rule)", 70, False),
+            ("JPEG q70, level 64 µm/px as stored", 70, True),
+        ]
+    ):
+        section = open_section(files[q])
+        if direct:
+            section.metadata.pop("lossy_levels", None)
+        t0, c0 = time.perf_counter(), time.process_time()
+        amap = compute_area_map(section, "default", device="cpu")
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if i:
+            st = amap.stats
+            rows.append(
+                dict(
+                    brain=brain,
+                    read=name,
+                    wall_s=wall,
+                    cpu_s=cpu,
+                    read_s=st["read_s"],
+                    compute_s=st["compute_s"],
+                    tiles=st.get("tiles"),
+                )
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brains", type=int, nargs="+", default=[200, 201])
     ap.add_argument("--direct", action="store_true", help="read the JPEG level at 64 µm/px")
     ap.add_argument("--reduced", type=int, nargs="+", default=[4, 16], help="reduced levels")
+    ap.add_argument("--map-cost", action="store_true", help="time whole-section maps instead")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    if a.map_cost:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [r for b in a.brains for r in map_cost(b, Path(tmp))]
+        print("| brain | read | wall s | CPU s | map's read s | map's compute s | tiles |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['brain']} | {r['read']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} "
+                f"| {r['read_s']:.1f} | {r['compute_s']:.1f} | {r['tiles']} |"
+            )
+        return
     t0 = time.perf_counter()
     bundle = Describer("default", device="cpu").bundle
     runs = []
