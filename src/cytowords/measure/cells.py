@@ -19,10 +19,6 @@ half-maximum region: the pixels at least halfway from the local neuropil (the op
 density around it, somata left out) to its own body level (:data:`PEAK_QUANTILE` of its
 optical density), grown from its label by a watershed on the optical density, pale holes
 (the nucleus) included, so stain strength and the detection mask do not set the size.
-A pale large soma under a darker small one (a satellite overlapping it in the section's
-depth) takes the satellite's body level and falls below half of it; a soma whose
-half-maximum region is less than :data:`SATELLITE_SHARE` of its region at its median
-level (:data:`BODY_QUANTILE`) is measured at that level instead.
 Optics blur light, not optical density: a blurred edge crosses half the *light* contrast
 at the edge itself and half the optical-density contrast inside it, the further the
 darker the soma and the wider the blur. The region's diameter and length are therefore
@@ -94,14 +90,6 @@ BACKGROUND_UM = 25.0
 #: a soma's body level: this quantile of its optical density (a dark nucleolus, a few
 #: pixels, above it; a pale nucleus and the blurred rim below)
 PEAK_QUANTILE = 0.8
-#: a soma whose half-maximum region is less than this share of the region it has at its
-#: :data:`BODY_QUANTILE` level is a pale body under a darker satellite (a small soma or
-#: glial cell on a large neuron, overlapping in the section's depth): its body level is the
-#: satellite's and the body itself falls below half of it, so it is measured at that level
-SATELLITE_SHARE = 0.5
-#: the body level of a pale body under a darker satellite: this quantile of its optical
-#: density (the satellite covers less than half of it)
-BODY_QUANTILE = 0.5
 #: to estimate a window's edge blur (:func:`_edge_shift`), a soma's half-light region is
 #: sought at most this far (µm) outside its half-optical-density region: a blurred edge of
 #: SD s crosses the two z s apart (z <= 0.7 for most somata: s up to ~3 µm, optics plus
@@ -415,10 +403,9 @@ def _sizes(
     its centre; its region is the pixels at least halfway between the two, grown from the
     label by a watershed on the optical density (so a soma the detection mask cut short is
     measured to its own half-maximum, and touching somata part at the saddle between
-    them), with pale holes (the nucleus) filled; a pale body under a darker satellite at
-    its :data:`BODY_QUANTILE` level instead (:data:`SATELLITE_SHARE`). With ``edge`` the
-    diameter and length are lengthened to the half-light edge (:func:`_edge_shift`);
-    without, they are the region's own (the split decisions use these)."""
+    them), with pale holes (the nucleus) filled. With ``edge`` the diameter and length are
+    lengthened to the half-light edge (:func:`_edge_shift`); without, they are the
+    region's own (the split decisions use these)."""
     n = int(lab.max())
     flat = lab.ravel()
     on = np.flatnonzero(flat)
@@ -453,20 +440,6 @@ def _sizes(
     core = (fine >= half[grow]) & (grow > 0)
     core = ndi.binary_fill_holes(core) & (grow > 0)
     npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
-    # a pale body under a darker satellite: the body level is the satellite's, and the
-    # body falls below half of it; such a soma is measured at its median level
-    k2 = start[:-1] + np.floor(BODY_QUANTILE * np.maximum(count[1:] - 1, 0)).astype(np.int64)
-    peak2 = np.zeros(n + 1)
-    peak2[1:] = vals[order][np.minimum(k2, len(vals) - 1)] if len(vals) else 0.0
-    half2 = base + 0.5 * np.maximum(peak2 - base, 0.0)
-    half2[0] = np.inf
-    core2 = ndi.binary_fill_holes((fine >= half2[grow]) & (grow > 0)) & (grow > 0)
-    npx2 = np.bincount(grow[core2], minlength=n + 1)[1:].astype(np.float64)
-    sat = np.concatenate([[False], npx < SATELLITE_SHARE * npx2])
-    if sat.any():
-        core = np.where(sat[grow], core2, core)
-        peak, half = np.where(sat, peak2, peak), np.where(sat, half2, half)
-        npx = np.bincount(grow[core], minlength=n + 1)[1:].astype(np.float64)
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
     length = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx)) * pixel_um
     shift = np.zeros(n)
