@@ -4,6 +4,7 @@ user drew or computed is lost, and nothing is marked as an error."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -92,3 +93,44 @@ def test_results_and_shapes_reach_the_autosave_while_no_image_is_open(widget, qt
     layer.add_rectangles(rect(200, 150, 300, 450))  # drawn while no image is open
     qtbot.waitUntil(lambda: len(_saved(path)) == 2, timeout=10000)
     assert [p.get("area") for p in _saved(path)][0] == area
+
+
+def test_a_roi_started_as_the_image_closes_is_described_and_not_counted(
+    widget, qtbot, monkeypatch
+) -> None:
+    """The worker has started the next ROI when the image is closed, before the viewer has
+    heard of it (its row still shows "queued"): that ROI is described, and the notification
+    counts only the ROIs left undescribed."""
+    from cytowords.describe import Describer
+
+    viewer, w, image = widget
+    layer = w.roi_layer()
+    for k in range(3):
+        layer.add_rectangles(rect(10 + 120 * k, 150, 100 + 120 * k, 450))
+    gates = {f"ROI {k}": threading.Event() for k in (1, 2)}
+    entered = {name: threading.Event() for name in gates}
+    real = Describer.describe_roi
+
+    def held(self, section, roi, **kw):
+        if roi.name in gates:
+            entered[roi.name].set()
+            assert gates[roi.name].wait(60), "the test never released the description"
+        return real(self, section, roi, **kw)
+
+    monkeypatch.setattr(Describer, "describe_roi", held)
+    with Notes() as notes:
+        try:
+            w.describe_all()
+            qtbot.waitUntil(entered["ROI 1"].is_set, timeout=60000)
+            gates["ROI 1"].set()
+            # the GUI thread is held here: the worker's "ROI 2 started" waits in the queue
+            assert entered["ROI 2"].wait(60)
+            assert list(layer.features["status"])[1:] == ["queued", "queued"]
+            viewer.layers.remove(image)
+        finally:
+            gates["ROI 2"].set()
+        wait_idle(qtbot, w)
+    status = list(layer.features["status"])
+    assert status == ["done", "done", "new"], status
+    said = [m for m in notes.messages if "not described" in m]
+    assert len(said) == 1 and "1 queued ROI(s)" in said[0], notes.messages

@@ -101,6 +101,8 @@ class DescribeWidget(QWidget):
         self._worker = None
         self._job_image: Image | None = None
         self._stop: threading.Event | None = None
+        self._not_started: set[int] = set()  # given back when the job's image was closed
+        self._closed_note = ""
         napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
         self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
@@ -349,6 +351,7 @@ class DescribeWidget(QWidget):
         if isinstance(ev, Loaded) or layer is None:
             return
         row = rr.row_of(layer, ev.item)
+        self._not_started.discard(ev.item)  # started before the worker saw the image closed
         if isinstance(ev, Started):
             if not self._stopping():
                 self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
@@ -386,34 +389,32 @@ class DescribeWidget(QWidget):
     def _on_layer_removed(self, event: Event) -> None:
         """The running job's image was closed: the ROI being described is finished (its
         pixels are read already), the ROIs not yet started go back to the status they had
-        before they were queued, and one notification says so."""
+        before they were queued, and when the job ends one notification says how many were
+        not described (a ROI the worker had started before it saw the image closed is
+        described and not counted)."""
         image = self._job_image
         if self._worker is None or event.value is not image or self._stopping():
             return
         self._stop.set()
         layer = self._layer
-        n = self._give_back(("queued",))
+        self._not_started = set(self._give_back(("queued",)))
         text = f"image {image.name!r} was closed"
         self.progress.status.setText(f"{text}: finishing the ROI being described…")
-        if n and layer is not None:
-            show_warning(
-                f"{n} queued ROI(s) of {layer.name!r} not described: {text}; "
-                "open it again and describe them"
-            )
+        self._closed_note = f"of {layer.name!r} not described: {text}" if layer else ""
 
-    def _give_back(self, which: tuple[str, ...]) -> int:
+    def _give_back(self, which: tuple[str, ...]) -> list[int]:
         """Give every ROI whose status is in ``which`` (queued, or being described) back
         its status from before it was queued ("new" when it had none: its earlier result,
-        if any, is still shown); empties the queue. Returns how many there were."""
+        if any, is still shown); empties the queue. Returns their ROI ids."""
         layer = self._layer
         self._queue.clear()
         if layer is None:
-            return 0
+            return []
         status = layer.features["status"].to_numpy()
         ids = layer.features["roi_id"].to_numpy()
         rows = np.flatnonzero(np.isin(status, which)).tolist()
         rr.set_rows(layer, {r: {"status": self._before.pop(int(ids[r]), "new")} for r in rows})
-        return len(rows)
+        return [int(ids[r]) for r in rows]
 
     def _on_finished(self) -> None:
         self._worker = None
@@ -421,6 +422,11 @@ class DescribeWidget(QWidget):
         stopped = self._stopping() and not cancelled
         closed = self._job_image.name if stopped and self._job_image is not None else ""
         self._job_image = self._stop = None
+        not_started, self._not_started = len(self._not_started), set()
+        if stopped and not_started and self._closed_note:
+            show_warning(
+                f"{not_started} queued ROI(s) {self._closed_note}; open it again and describe them"
+            )
         if cancelled:
             self._give_back(("queued", "describing"))
         if cancelled or stopped:
