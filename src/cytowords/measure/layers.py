@@ -15,7 +15,8 @@ do not matter, only the shape:
   a Merker-like contrast, do not count; where there is none, that highest point). With
   the traverses' own profiles given, the border is read on each and their median taken
   (:func:`layer_i_bottom`): the border's depth varies along the ribbon, and the mean
-  profile blurs it.
+  profile blurs it; a traverse's border far deeper than the others' (:data:`L1_DEEPER`)
+  is left out, a deeper dense band taken for a layer II too faint on that traverse.
 - **Inner granular layer IV** is a local maximum between relative depths
   :data:`IV_RANGE` (between the pyramidal layers III and V) whose topographic prominence
   (height above the higher of the two minima around it) is at least
@@ -66,6 +67,10 @@ L1_BAND_MIN = 0.10
 L1_BAND_DEPTH = 0.45
 #: layer I is read per traverse when at least this many traverse profiles are given
 L1_MIN_TRAVERSES = 3
+#: a traverse whose border lies deeper than this many times the traverses' median is left
+#: out (the median taken again over the others): where layer II's band is too faint to
+#: count on that traverse, a dense band deeper in layer III is taken for it
+L1_DEEPER = 1.8
 #: a layer border needs a feature of at least this share of the profile's range
 BORDER_MIN = 0.06
 #: confidence 1 for a feature of this share of the range (linear below)
@@ -328,8 +333,9 @@ def layer_i_bottom(
 ) -> float:
     """Relative depth of the layer I / II border (see module docstring): the median of the
     borders read on each of ``traverse_profiles`` (``(k, n)``, at least
-    :data:`L1_MIN_TRAVERSES` rows; those where none is found left out), else read on the
-    mean ``profile``; NaN when none is found. ``thickness_um`` (µm) converts
+    :data:`L1_MIN_TRAVERSES` rows; those where none is found left out, and those deeper
+    than :data:`L1_DEEPER` times the median of all), else read on the mean ``profile``;
+    NaN when none is found. ``thickness_um`` (µm) converts
     ``pia_edge_um`` to relative depth (without it the pale band is read from the pia)."""
     p = np.asarray(profile, dtype=np.float64)
     n = len(p)
@@ -339,11 +345,12 @@ def layer_i_bottom(
     if traverse_profiles is not None and len(traverse_profiles) >= L1_MIN_TRAVERSES:
         tp = np.asarray(traverse_profiles, dtype=np.float64)
         if tp.ndim == 2 and tp.shape[1] == n and np.all(np.isfinite(tp)):
-            each = [
-                _layer_i(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge) for q in tp
-            ]
-            if np.isfinite(each).any():
-                return float(np.nanmedian(each))
+            each = np.array(
+                [_layer_i(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge) for q in tp]
+            )
+            each = each[np.isfinite(each)]
+            if each.size:
+                return float(np.median(each[each <= L1_DEEPER * np.median(each)]))
     return _layer_i(gaussian_filter1d(p, sigma, mode="nearest"), depth, edge)
 
 
