@@ -144,3 +144,26 @@ def test_layer_i_per_traverse_leaves_out_a_deeper_band_taken_for_layer_ii():
     assert layer_i_bottom(tp[5], T) * T > 600.0
     got = layer_i_bottom(tp.mean(0), T, tp) * T
     assert got == pytest.approx(200.0, abs=20.0)
+
+
+def test_layer_i_not_read_on_one_or_two_traverses():
+    # one or two traverses do not show the region's layer I (its width varies along the
+    # ribbon): no width, no I/II border; three are enough
+    tp = np.array([column(w) for w in (180.0, 200.0, 220.0)])
+    for k in (1, 2):
+        est = analyse_profile(tp[:k].mean(0), T, tp[:k])
+        assert np.isnan(est.layer_i_width_um)
+        assert "I/II" not in est.borders
+    assert analyse_profile(tp.mean(0), T, tp).layer_i_width_um == pytest.approx(200.0, abs=20.0)
+
+
+def test_readout_of_a_strip_with_two_traverses_says_layer_i_is_not_read():
+    # a strip 24 µm wide across the ribbon gives two traverses: no layer I sentence, a
+    # note saying why
+    strip = np.array([[600.0, 3000.0], [600.0, 3024.0], [4400.0, 3024.0], [4400.0, 3000.0]])
+    r = measure_roi(layered_section(), strip, cells=False, profile_um=16.0)
+    assert r.measured and r.n_traverses == 2
+    assert np.isnan(r.layers.layer_i_width_um)
+    text = " ".join(r.statements())
+    assert "Layer I, the cell-sparse band" not in text
+    assert "Layer I: not read on 2 traverses (>= 3 wanted" in text
