@@ -998,6 +998,8 @@ def main() -> None:
     #: per measured ROI: thickness off by > 15 % (apparent), a wrong layer IV call, layer I
     #: beyond 60 µm or 30 % (the region's truth)
     false_th, false_iv, false_l1 = [], [], []
+    #: per measured ROI: layer I not read (no sentence: neither right nor false)
+    l1_unread: list[bool] = []
     for seed in args.brains:
         section = scan_from(virtual_section(seed, pixel_size_um=2.0), args.finest_um)
         glass = None
@@ -1022,8 +1024,11 @@ def main() -> None:
             rel_err.append(abs(e))
             false_th.append(abs(e) > 0.15)
             false_iv.append(r.layers.iv_present is not None and r.layers.iv_present != bool(tr["iv_present"]))
+            l1_read = bool(np.isfinite(r.layers.layer_i_width_um))
+            l1_unread.append(not l1_read)
             false_l1.append(
-                not bool(within_layer_i(r.layers.layer_i_width_um - tr["layer_i_width_um"], tr["layer_i_width_um"]))
+                l1_read
+                and not bool(within_layer_i(r.layers.layer_i_width_um - tr["layer_i_width_um"], tr["layer_i_width_um"]))
             )
             # the estimated true thickness against the thickness perpendicular to the
             # surface; the oblique flag against the truth's stretch (apparent / true)
@@ -1047,15 +1052,16 @@ def main() -> None:
                 border_n[name] = border_n.get(name, 0) + 1
                 if np.isfinite(err):
                     border_err.setdefault(name, []).append(err)
-            l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
             # against the truth the caption claims are scored with (the area in that brain)
             claim_truth = brain_truth(seed, tr["area"])
             claim_th.append(np.log(r.thickness_mm / claim_truth.thickness_mm))
-            claim_l1.append(r.layers.layer_i_width_um - claim_truth.layer_i_um)
-            claim_l1_truth.append(claim_truth.layer_i_um)
             region_th.append(np.log(r.thickness_mm / perp))
-            region_l1.append(r.layers.layer_i_width_um - tr["layer_i_width_um"])
-            region_l1_truth.append(tr["layer_i_width_um"])
+            if l1_read:
+                l1_err.append(abs(r.layers.layer_i_width_um - tr["layer_i_width_um"]))
+                claim_l1.append(r.layers.layer_i_width_um - claim_truth.layer_i_um)
+                claim_l1_truth.append(claim_truth.layer_i_um)
+                region_l1.append(r.layers.layer_i_width_um - tr["layer_i_width_um"])
+                region_l1_truth.append(tr["layer_i_width_um"])
             ceiling_th.append(abs(perp - claim_truth.thickness_mm) <= 0.15 * claim_truth.thickness_mm)
             ceiling_l1.append(
                 within_layer_i(tr["layer_i_width_um"] - claim_truth.layer_i_um, claim_truth.layer_i_um)
@@ -1080,7 +1086,7 @@ def main() -> None:
         print(
             f"false sentences ({'artefacts: ' + args.artefacts if args.artefacts else 'clean'}): "
             f"thickness off by > 15 % {sum(false_th)}/{n}, layer IV wrong {sum(false_iv)}/{n}, "
-            f"layer I beyond 60 µm or 30 % {sum(false_l1)}/{n}; total "
+            f"layer I beyond 60 µm or 30 % {sum(false_l1)}/{n} (not read {sum(l1_unread)}); total "
             f"{sum(false_th) + sum(false_iv) + sum(false_l1)}; not measured {missed}/{n + missed}"
         )
     if n:
@@ -1128,7 +1134,7 @@ def main() -> None:
             f"{Z50}): thickness_bias {np.median(rth):+.3f}, thickness_rel_sd {_mad(rth):.3f} "
             f"(log; off by > 15 %: {int(np.sum(np.abs(np.exp(rth) - 1) > 0.15))}/{n}), "
             f"layer_i_sd_um {_mad(rl1):.0f} (median {np.median(rl1):+.0f}; within 60 µm or 30 %: "
-            f"{int(np.sum(within_layer_i(rl1, np.array(region_l1_truth))))}/{n})"
+            f"{int(np.sum(within_layer_i(rl1, np.array(region_l1_truth))))}/{len(rl1)})"
         )
         print(
             "the region's truth read without error against the area's truth in that brain: "
@@ -1159,7 +1165,7 @@ def main() -> None:
         print(
             f"layer I against the claims' truth: median |error| {np.median(np.abs(cl1)):.0f} µm, "
             f"90th pct {np.percentile(np.abs(cl1), 90):.0f} µm, within 60 µm or 30 % "
-            f"{int(near.sum())}/{n} ({near.mean():.3f})"
+            f"{int(near.sum())}/{len(cl1)} ({near.mean():.3f})"
         )
 
     if border_n:

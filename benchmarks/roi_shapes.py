@@ -191,7 +191,9 @@ def main() -> None:
             row["false_iv"] = r.layers.iv_present is not None and r.layers.iv_present != bool(
                 tr["iv_present"]
             )
-            row["false_l1"] = not bool(
+            # layer I not read (no sentence) is neither right nor false
+            row["unread_l1"] = not np.isfinite(r.layers.layer_i_width_um)
+            row["false_l1"] = not row["unread_l1"] and not bool(
                 within_layer_i(
                     r.layers.layer_i_width_um - tr["layer_i_width_um"], tr["layer_i_width_um"]
                 )
@@ -215,11 +217,13 @@ def main() -> None:
         fth = sum(x["false_th"] for x in done)
         fiv = sum(x["false_iv"] for x in done)
         fl1 = sum(x["false_l1"] for x in done)
+        ul1 = sum(x["unread_l1"] for x in done)
         err = np.abs([x["err"] for x in done])
         stats = f"median {np.median(err):.1%}, 90th pct {np.percentile(err, 90):.1%}" if n else "-"
         print(
             f"{name:>7}: measured {n}, not measured {miss}/{len(sel)}; false sentences: "
-            f"thickness > 15 % {fth}, layer IV {fiv}, layer I {fl1}, total {fth + fiv + fl1}; "
+            f"thickness > 15 % {fth}, layer IV {fiv}, layer I {fl1} (not read {ul1}), "
+            f"total {fth + fiv + fl1}; "
             f"thickness |error| {stats}"
         )
 

@@ -130,3 +130,40 @@ def test_section_layer_i_width_under_the_pia(meninges_um):
     r = measure_roi(layered_section(meninges_um), ROI, cells=False, profile_um=16.0)
     assert r.measured and r.n_traverses >= 10
     assert r.layers.layer_i_width_um == pytest.approx(L1, abs=40.0)
+
+
+def test_layer_i_per_traverse_leaves_out_a_deeper_band_taken_for_layer_ii():
+    # 9 traverses, the border 160-240 µm; on 4 of them layer II's band is too faint to
+    # count (under a tenth of the upper cortex's range, the dense band of large pyramids
+    # at 30-45 % depth much denser), so their border is read half-way up to that band,
+    # about 700 µm deep: those are left out, and the median stays on the other five (with
+    # them it is the deepest of the five, 240 µm)
+    widths = np.array([160.0, 180.0, 200.0, 220.0, 240.0])
+    faint = dict(levels=(0.35, 0.42, 0.38, 1.5))
+    tp = np.array([column(w) for w in widths] + [column(200.0, **faint)] * 4)
+    assert layer_i_bottom(tp[5], T) * T > 600.0
+    got = layer_i_bottom(tp.mean(0), T, tp) * T
+    assert got == pytest.approx(200.0, abs=20.0)
+
+
+def test_layer_i_not_read_on_one_or_two_traverses():
+    # one or two traverses do not show the region's layer I (its width varies along the
+    # ribbon): no width, no I/II border; three are enough
+    tp = np.array([column(w) for w in (180.0, 200.0, 220.0)])
+    for k in (1, 2):
+        est = analyse_profile(tp[:k].mean(0), T, tp[:k])
+        assert np.isnan(est.layer_i_width_um)
+        assert "I/II" not in est.borders
+    assert analyse_profile(tp.mean(0), T, tp).layer_i_width_um == pytest.approx(200.0, abs=20.0)
+
+
+def test_readout_of_a_strip_with_two_traverses_says_layer_i_is_not_read():
+    # a strip 24 µm wide across the ribbon gives two traverses: no layer I sentence, a
+    # note saying why
+    strip = np.array([[600.0, 3000.0], [600.0, 3024.0], [4400.0, 3024.0], [4400.0, 3000.0]])
+    r = measure_roi(layered_section(), strip, cells=False, profile_um=16.0)
+    assert r.measured and r.n_traverses == 2
+    assert np.isnan(r.layers.layer_i_width_um)
+    text = " ".join(r.statements())
+    assert "Layer I, the cell-sparse band" not in text
+    assert "Layer I: not read on 2 traverses (>= 3 wanted" in text

@@ -15,7 +15,8 @@ do not matter, only the shape:
   a Merker-like contrast, do not count; where there is none, that highest point). With
   the traverses' own profiles given, the border is read on each and their median taken
   (:func:`layer_i_bottom`): the border's depth varies along the ribbon, and the mean
-  profile blurs it.
+  profile blurs it; a traverse's border far deeper than the others' (:data:`L1_DEEPER`)
+  is left out, a deeper dense band taken for a layer II too faint on that traverse.
 - **Inner granular layer IV** is a local maximum between relative depths
   :data:`IV_RANGE` (between the pyramidal layers III and V) whose topographic prominence
   (height above the higher of the two minima around it) is at least
@@ -64,8 +65,13 @@ PIA_EDGE_UM = 30.0
 L1_BAND_MIN = 0.10
 #: ... at relative depths above this (layer II lies in the upper part of the cortex)
 L1_BAND_DEPTH = 0.45
-#: layer I is read per traverse when at least this many traverse profiles are given
+#: layer I is read on the traverses' profiles (each, the median taken) when at least this
+#: many are given; with fewer, not at all
 L1_MIN_TRAVERSES = 3
+#: a traverse whose border lies deeper than this many times the traverses' median is left
+#: out (the median taken again over the others): where layer II's band is too faint to
+#: count on that traverse, a dense band deeper in layer III is taken for it
+L1_DEEPER = 1.8
 #: a layer border needs a feature of at least this share of the profile's range
 BORDER_MIN = 0.06
 #: confidence 1 for a feature of this share of the range (linear below)
@@ -185,8 +191,8 @@ def analyse_profile(
     """Layer I, layer IV, cortex type and laminar contrast of a profile sampled at equally
     spaced relative depths (bin centres, pia first; any length >= 20). ``thickness_um``:
     the thickness the profile spans (µm; widths are NaN without it). ``traverse_profiles``
-    ``(k, n)``: the profiles of the traverses ``profile`` is the mean of; with at least
-    :data:`L1_MIN_TRAVERSES`, layer I's border is the median of theirs
+    ``(k, n)``: the profiles of the traverses ``profile`` is the mean of: layer I's
+    border is the median of theirs, none with fewer than :data:`L1_MIN_TRAVERSES`
     (:func:`layer_i_bottom`). ``pia_edge_um``: the depth under the pia (µm) not read for
     layer I's pale band (:data:`PIA_EDGE_UM`)."""
     p = np.asarray(profile, dtype=np.float64)
@@ -328,22 +334,28 @@ def layer_i_bottom(
 ) -> float:
     """Relative depth of the layer I / II border (see module docstring): the median of the
     borders read on each of ``traverse_profiles`` (``(k, n)``, at least
-    :data:`L1_MIN_TRAVERSES` rows; those where none is found left out), else read on the
-    mean ``profile``; NaN when none is found. ``thickness_um`` (µm) converts
-    ``pia_edge_um`` to relative depth (without it the pale band is read from the pia)."""
+    :data:`L1_MIN_TRAVERSES` rows; those where none is found left out, and those deeper
+    than :data:`L1_DEEPER` times the median of all); NaN with fewer rows (one or two
+    traverses do not show the region's layer I: its width varies along the ribbon).
+    Without ``traverse_profiles``, read on the mean ``profile``; NaN when none is found.
+    ``thickness_um`` (µm) converts ``pia_edge_um`` to relative depth (without it the pale
+    band is read from the pia)."""
     p = np.asarray(profile, dtype=np.float64)
     n = len(p)
     depth = (np.arange(n) + 0.5) / n
     edge = pia_edge_um / thickness_um if np.isfinite(thickness_um) and thickness_um > 0 else 0.0
     sigma = max(0.5, n / 100.0)
-    if traverse_profiles is not None and len(traverse_profiles) >= L1_MIN_TRAVERSES:
+    if traverse_profiles is not None and len(traverse_profiles) < L1_MIN_TRAVERSES:
+        return float("nan")
+    if traverse_profiles is not None:
         tp = np.asarray(traverse_profiles, dtype=np.float64)
         if tp.ndim == 2 and tp.shape[1] == n and np.all(np.isfinite(tp)):
-            each = [
-                _layer_i(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge) for q in tp
-            ]
-            if np.isfinite(each).any():
-                return float(np.nanmedian(each))
+            each = np.array(
+                [_layer_i(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge) for q in tp]
+            )
+            each = each[np.isfinite(each)]
+            if each.size:
+                return float(np.median(each[each <= L1_DEEPER * np.median(each)]))
     return _layer_i(gaussian_filter1d(p, sigma, mode="nearest"), depth, edge)
 
 

@@ -44,6 +44,7 @@ from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
 from .illumination import flatten_window, slide_field, tile_corrected
 from .layers import (
+    L1_MIN_TRAVERSES,
     PIA_EDGE_UM,
     LayerEstimate,
     analyse_profile,
@@ -794,6 +795,11 @@ def measure_roi(
     out.layers = analyse_profile(
         out.profile_mean, med * 1000.0, profiles, pia_edge_um=max(PIA_EDGE_UM, 2 * p)
     )
+    if len(trs) < L1_MIN_TRAVERSES:
+        reasons.append(
+            f"layer I: not read on {len(trs)} traverse{'s' if len(trs) != 1 else ''} "
+            f"(>= {L1_MIN_TRAVERSES} wanted: its width varies along the ribbon)"
+        )
     ok_w = widths[np.isfinite(widths)]
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
