@@ -155,6 +155,30 @@ def test_truth_of_a_synthetic_brain_and_its_noisy_readout():
     assert simulated_vectors([None], seed=0).sum() == 0
 
 
+def test_simulated_readout_leaves_layer_i_unread_at_the_measured_share():
+    """``layer_i_missing``: that share of the measured regions has no layer I (the rest as
+    before); with the share 0 the draws are those of a noise model without it."""
+    t = brain_truth(3, "hOc1")
+    base = ReadoutNoise(fine=FINE_SCAN, coarse=COARSE_SCAN)
+    some = ReadoutNoise(
+        fine=replace(FINE_SCAN, layer_i_missing=0.25),
+        coarse=replace(COARSE_SCAN, layer_i_missing=0.25),
+    )
+    vals = [vector_values(v) for v in simulated_vectors([t] * 2000, seed=3, noise=some)]
+    measured = [v for v in vals if v["measured"]]
+    unread = np.mean([v["layer_i_mm"] is None for v in measured])
+    assert abs(unread - 0.25) < 0.03
+    assert all(v["thickness_mm"] is not None for v in measured)
+    zero = ReadoutNoise(
+        fine=replace(FINE_SCAN, layer_i_missing=0.0),
+        coarse=replace(COARSE_SCAN, layer_i_missing=0.0),
+    )
+    np.testing.assert_array_equal(
+        simulated_vectors([t] * 50, seed=3, noise=zero),
+        simulated_vectors([t] * 50, seed=3, noise=base),
+    )
+
+
 def test_caption_target_drops_what_the_field_contradicts_and_adds_measurements():
     head, clauses = split_caption(MOTOR)
     assert head == "Area 4p (primary motor cortex, posterior part)" and len(clauses) == 2

@@ -194,3 +194,21 @@ def test_layer_iv_claims_are_left_out_where_the_readout_left_layer_iv_undecided(
     assert not claim_unsupported("a distinct inner granular layer IV", shown)
     # a statement that is not about layer IV stays under an undecided readout
     assert not claim_unsupported("large pyramids in layer V", undecided)
+
+
+def test_layer_i_widths_are_left_out_where_the_readout_did_not_read_layer_i():
+    """A region measured but whose layer I was not read (too few traverses): a layer I
+    width in the caption (mm or µm) is the text's, not the region's, and is not shown; the
+    other statements stay, and with layer I read the width is written as measured."""
+    from cytowords.measure.vector import claim_unsupported, layer_i_unread
+    from cytowords.model.caption_input import shown_caption
+
+    unread = make_vector(3.1, cortex_type="granular")
+    read = make_vector(3.1, layer_i_um=200.0, cortex_type="granular")
+    text = "Layer I is about 0.25 mm wide. The cortex here is about 3.0 mm thick."
+    for claim in ("Layer I is about 0.25 mm wide.", "a layer I of 250 µm"):
+        assert layer_i_unread(claim, unread) and claim_unsupported(claim, unread)
+        assert not layer_i_unread(claim, read) and not layer_i_unread(claim, missing_vector())
+    assert not layer_i_unread("a cell-sparse layer I", unread)  # no width stated
+    assert shown_caption(text, unread) == "The cortex here is about 3.1 mm thick."
+    assert shown_caption(text, read).startswith("Layer I is about 0.20 mm wide.")

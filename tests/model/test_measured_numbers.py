@@ -59,12 +59,13 @@ def test_a_number_the_readout_did_not_measure_is_left_to_the_contradiction_rule(
     # nothing measured: the text as generated, as before
     for vec in (None, missing_vector()):
         assert shown_caption(THICK_4P, vec) == THICK_4P
-    # thickness measured, layer I not estimated: the layer I number stays as generated
+    # thickness measured, layer I not read: the layer I number is not the region's and
+    # goes (vector.layer_i_unread), the thickness is written as measured
     no_layer_i = make_vector(2.6, cortex_type="agranular")
     assert vector_values(no_layer_i)["layer_i_mm"] is None
     assert shown_caption(THICK_4P, no_layer_i) == (
         "Area 4p (motor): thick agranular cortex, 2.6 mm from pia to white matter; "
-        "layer I is 0.30 mm wide; large pyramids in layer V."
+        "large pyramids in layer V."
     )
     # what the readout contradicts still goes: a granular 2.0 mm readout drops the
     # agranular, thick clause whose number it would have written

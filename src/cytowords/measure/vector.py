@@ -307,13 +307,29 @@ def iv_undecided(text: str, vector: np.ndarray | None) -> bool:
     return v["measured"] and v["cortex_type"] is None and caption_iv_claim(text) is not None
 
 
+#: a length in mm or µm (a layer I width may be stated in either)
+LENGTH_NUMBER = re.compile(r"\d+(?:\.\d+)?\s*(?:mm|µm|μm|um)\b")
+
+
+def layer_i_unread(text: str, vector: np.ndarray | None) -> bool:
+    """True when ``text`` states layer I's width (it names layer I and gives a length in
+    mm or µm) about a region whose cortex was measured but whose layer I the readout did
+    not read (:func:`cytowords.measure.layers.layer_i_bottom` gave none): such a
+    number would be the text's, not the region's. Never for None or the missing vector."""
+    if vector is None or not LAYER_I_WORDS.search(text) or not LENGTH_NUMBER.search(text):
+        return False
+    v = vector_values(vector)
+    return v["measured"] and v["layer_i_mm"] is None
+
+
 def claim_unsupported(
     text: str, vector: np.ndarray | None = None, supported: Collection[str] = ()
 ) -> bool:
     """The rule for every caption shown about a region and every training target: True
     when ``text`` states what the region's readout ``vector`` contradicts
     (:func:`readout_contradicts`; None: nothing measured), a layer IV claim where the
-    readout left layer IV undecided (:func:`iv_undecided`) or special cells its
+    readout left layer IV undecided (:func:`iv_undecided`), a layer I width where it did
+    not read layer I (:func:`layer_i_unread`) or special cells its
     measurement does not support (:func:`special_unsupported`; ``supported``: the kinds
     :meth:`cytowords.measure.Readout.special_support` gives). Such a clause is neither shown
     nor trained on."""
@@ -321,4 +337,5 @@ def claim_unsupported(
         special_unsupported(text, supported)
         or readout_contradicts(text, vector)
         or iv_undecided(text, vector)
+        or layer_i_unread(text, vector)
     )

@@ -50,7 +50,8 @@ class ScanErrors:
     error of layer I's width (µm, measured - true, the same rule); ``oblique``:
     the share of regions flagged oblique (their apparent thickness is up to 15 % larger);
     ``missing``: the share of regions (pia and white matter inside) the readout cannot
-    measure.
+    measure; ``layer_i_missing``: the share of the measured regions whose layer I it does
+    not read (fewer than 3 traverses), so that their captions state no layer I width.
 
     Layer IV: the readout shows a layer IV (koniocortex or granular) or leaves it
     undecided, never "agranular" (docs/measure.md). ``iv_undecided``: the share of regions
@@ -66,6 +67,7 @@ class ScanErrors:
     oblique: float
     missing: float
     layer_i_bias_um: float = 0.0
+    layer_i_missing: float = 0.0
 
 
 #: a scan of 2 µm/px, layer IV from the profile and the grain at 4 µm/px
@@ -331,6 +333,8 @@ def simulated_vector(
     iv = truth.iv_rel_width if ctype is not None else 0.0
     if ctype is not None and iv <= 0:
         iv = float(rng.uniform(0.05, 0.12))
+    if err.layer_i_missing > 0 and rng.random() < err.layer_i_missing:
+        l1 = float("nan")
     return make_vector(th, layer_i_um=l1, cortex_type=ctype, iv_rel_width=iv, oblique=oblique)
 
 
