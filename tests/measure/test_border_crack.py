@@ -2,9 +2,9 @@
 block (no generator) whose white matter is cracked just where it meets the cortex, 150-280
 µm of glass closed in the tissue, in a window that shows 600 µm of white matter under it:
 no white matter lies farther than layer I's reach (350 µm) from glass with room for a core,
-so main's rule finds none, and the crack rule of session 33 (``ribbon._wm_cracks``: the
+so main's rule finds none, and the crack rule of session 33 (``gaps._wm_cracks``: the
 lining 150-300 µm away nearer the slide's white than its grey matter) does not take it,
-since one bank is cortex. ``ribbon._border_cracks`` judges each bank on its own: one as pale
+since one bank is cortex. ``gaps._border_cracks`` judges each bank on its own: one as pale
 as white matter 150-300 and 400-600 µm away (white matter is thick; a pale layer I has the
 dense cortex under it), the other cortex; the white matter found without the crack lines
 its white bank, the crack is the grey/white border and the pia stays at the block's edge."""
@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cytowords.measure import gaps
 from cytowords.measure import ribbon as rb
 from cytowords.measure.ribbon import segment
 from cytowords.measure.slide import slide_matter, slide_reference
@@ -61,7 +62,7 @@ def test_no_white_matter_without_the_border_crack_rule(width, centre):
     density, tissue = rib.density, rib.tissue
     glass = ~tissue
     assert not rb._white_matter_from(density, tissue, glass, glass, PX, matter)[0].any()
-    assert not rb._wm_cracks(tissue, glass, density, matter, PX).any()
+    assert not gaps._wm_cracks(tissue, glass, density, matter, PX).any()
 
 
 @pytest.mark.parametrize("width, centre", CASES)
@@ -103,4 +104,4 @@ def test_sulcus_with_one_wide_pale_layer_i_is_no_border_crack():
     rib = segment(img[win].astype(np.float64), PX, ref, matter=matter)
     tissue = rib.tissue
     assert not rb._white_matter_from(rib.density, tissue, ~tissue, ~tissue, PX, matter)[0].any()
-    assert not rb._border_cracks(tissue, ~tissue, rib.density, matter, PX)[0].any()
+    assert not gaps._border_cracks(tissue, ~tissue, rib.density, matter, PX)[0].any()

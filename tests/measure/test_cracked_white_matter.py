@@ -9,7 +9,7 @@ Before session 34 every crack counted as glass a pia could line: no pale tissue 
 layer I's reach, the window had "no white matter" and the region was not measured (issue
 #21). Now, where no white matter is found, narrow glass closed in the tissue and lined
 150-300 µm away by tissue nearer the slide's white than its grey matter is a crack
-(``ribbon._wm_cracks``) and does not count for layer I's reach. The guards: a narrow
+(``gaps._wm_cracks``) and does not count for layer I's reach. The guards: a narrow
 sulcus closed in the section (glass lined by layer I, then the dense layers II-III) in a
 window without white matter is no crack, and neither is a pale-lined inlet of glass that
 opens onto the glass around the section, and a pale-lined closed inlet in a window where
@@ -24,8 +24,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from cytowords.measure import measure_roi
-from cytowords.measure import ribbon as rb
+from cytowords.measure import gaps, measure_roi
 from cytowords.measure.ribbon import segment
 from cytowords.measure.slide import slide_matter, slide_reference
 from cytowords.sections import Section
@@ -194,7 +193,7 @@ def test_pale_lined_closed_inlet_beside_white_matter_found_is_no_crack():
 
 
 def test_wm_cracks_takes_closed_narrow_pale_lined_glass_only():
-    """:func:`ribbon._wm_cracks` on the cracked block's window: every crack (each reaches
+    """:func:`gaps._wm_cracks` on the cracked block's window: every crack (each reaches
     the window's edge, as the readout's windows cut them) is taken; the glass around the
     block (wide) is not."""
     img, d, crack = _slide()
@@ -205,7 +204,7 @@ def test_wm_cracks_takes_closed_narrow_pale_lined_glass_only():
     tissue = rib.tissue | rib.wm  # the cracks were turned into white matter after
     glass = ~tissue | crack[WIN]
     tissue &= ~crack[WIN]
-    got = rb._wm_cracks(tissue, glass, rib.density, matter, PX)
+    got = gaps._wm_cracks(tissue, glass, rib.density, matter, PX)
     assert got[crack[WIN]].mean() > 0.95
     assert not got[d[WIN] < 0].any()
 

@@ -8,7 +8,7 @@ read as glass (the pia placed at the grey/white border).
 
 The glass's level is read on the glass (its noise where the smoothed OD is at most half
 the tissue threshold), and a part under the threshold with no core at that level is no
-glass (``ribbon._glassless_gaps``; session 30). Strict ``xfail`` in session 29 (they
+glass (``gaps._glassless_gaps``; session 30). Strict ``xfail`` in session 29 (they
 failed on the readout then: its level was read on the white matter's texture too).
 """
 

@@ -1,7 +1,7 @@
 """The readout's faster steps give the values of the steps they replace, to the last bit:
-the bulky components (:func:`~cytowords.measure.ribbon._reaching`
+the bulky components (:func:`~cytowords.measure.gaps._reaching`
 against ``ndi.maximum``), the cleft's layer-I test on a bounding box
-(:func:`~cytowords.measure.ribbon._paler_than_around_at`), the remembered distance to the
+(:func:`~cytowords.measure.gaps._paler_than_around_at`), the remembered distance to the
 glass, and the streamlines' gradient reads."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from cytowords.measure.polygon import polygon_mask
-from cytowords.measure.ribbon import (
+from cytowords.measure.gaps import (
     _glass_distance,
     _paler_than_around,
     _paler_than_around_at,
     _reaching,
 )
+from cytowords.measure.polygon import polygon_mask
 from cytowords.measure.traverses import _grad_at
 
 

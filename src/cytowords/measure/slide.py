@@ -10,14 +10,12 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
+from .gaps import GLASS_OD_SPREAD, LAYER_I_MAX_UM, WM_MIN_RADIUS_UM
 from .ribbon import (
     DENSITY_SIGMA_UM,
-    GLASS_OD_SPREAD,
-    LAYER_I_MAX_UM,
     MIN_WM_CONTRAST,
     PALE_NOISE,
     TISSUE_SHARE,
-    WM_MIN_RADIUS_UM,
 )
 
 #: the slide's layout (:func:`_lies_as_white_matter`) is judged on a level at most this

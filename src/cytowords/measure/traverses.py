@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .ribbon import MIN_WM_CONTRAST, WM_MIN_RADIUS_UM, Ribbon
+from .gaps import WM_MIN_RADIUS_UM
+from .ribbon import MIN_WM_CONTRAST, Ribbon
 
 #: streamlines curved beyond this (length / chord) are reported as curved
 CURVED_RATIO = 1.15
