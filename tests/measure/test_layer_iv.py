@@ -1,5 +1,5 @@
-"""Layer IV from a mean profile: why a weak band leaves it undecided (docs/measure.md,
-"Layer IV: why the profile fails")."""
+"""Layer IV from a mean profile: why a weak band leaves it undecided (docs/measure_accuracy.md,
+"Layer IV: shown, or undecided")."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ BLOCK_SIZES = tuple(range(16, 31, 2))
 #: level of the Bonferroni-corrected T² test (on D² of :data:`TESTED_FEATURES`, corrected for
 #: the serial correlation of neighbouring profiles, :func:`serial_correlation`, and for the
 #: traverse length within the blocks). Chosen on the development brains 205, 206, 209-212
-#: (benchmarks/borders.py; the figures at each level are in docs/measure.md). The ribbon
+#: (benchmarks/borders.py; the figures at each level are in docs/borders.md). The ribbon
 #: still varies within an area beyond a lag-1 correlation, so the level stays far below
 #: the conventional 0.05
 ALPHA = 1e-4
@@ -43,7 +43,7 @@ PERMUTATION_ALPHA = 0.002
 COMBINES = ("support", "min_p")
 #: level of the Bonferroni test with ``combine="min_p"`` (over positions and block sizes).
 #: Chosen on the development brains 205, 206, 209-212 (benchmarks/borders.py; figures in
-#: docs/measure.md)
+#: docs/borders.md)
 MIN_P_ALPHA = 1e-5
 #: serial correlations are clipped here (a variance inflation of at most 19)
 MAX_SERIAL_CORRELATION = 0.9

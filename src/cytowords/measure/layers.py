@@ -27,7 +27,7 @@ do not matter, only the shape:
   **undecided** (``cortex_type`` None, ``iv_undecided`` says why): an optical-density
   profile follows the share of the section covered by cell bodies, and a layer of small
   granule cells covers no more of it than the pyramids of layer III in many granular
-  areas, so a missing band does not show a missing layer IV (docs/measure.md). A band
+  areas, so a missing band does not show a missing layer IV (docs/measure_accuracy.md). A band
   wider than :data:`IV_MAX_WIDTH` is not IV: in an optical-density profile the large
   pyramids of lower III and V make such a broad dark band; one narrower than
   :data:`IV_MIN_WIDTH` is a single dense row or noise. Where the grain of the stain was
@@ -99,7 +99,7 @@ class LayerEstimate:
     ``koniocortex`` or ``granular`` when a layer IV is shown, None when layer IV is
     undecided (``iv_undecided`` says why): the readout never calls a region agranular or
     dysgranular, since neither a missing band nor missing small somata showed a missing
-    layer IV reliably (docs/measure.md)."""
+    layer IV reliably (docs/measure_accuracy.md)."""
 
     layer_i_bottom: float
     layer_i_width_um: float
@@ -474,7 +474,7 @@ def with_grain_iv(est: LayerEstimate, grain: np.ndarray) -> LayerEstimate:
     below the dip. The band's class (koniocortex or granular) and the III/IV and IV/V
     borders stay the profile's when it shows a band; without one (the granule cells of IV
     cover no more of the section than the pyramids of III) layer IV is shown as granular
-    without borders. Figures per class in docs/measure.md (*Layer IV: shown, or
+    without borders. Figures per class in docs/measure_accuracy.md (*Layer IV: shown, or
     undecided*)."""
     prom, at, rec = grain_band(grain)
     est.grain_prominence = prom
@@ -647,7 +647,7 @@ def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
     optical density only follows how much of the section the cell bodies cover). When the
     two disagree, or neither shows a band, layer IV is undecided (``iv_undecided`` says
     why): on the development brains neither the somata's granule band alone nor a missing
-    band in both was a reliable call (docs/measure.md). When the grain decided layer IV
+    band in both was a reliable call (docs/measure_accuracy.md). When the grain decided layer IV
     (:func:`with_grain_iv`), the somata do not: where layer IV is shown and they show a
     granule band, its borders are theirs (``iv_evidence`` ``profile and grain and
     cells``)."""
@@ -657,7 +657,7 @@ def with_cell_iv(est: LayerEstimate, civ: CellLayerIV) -> LayerEstimate:
     if est.iv_evidence == "profile and grain":
         # the grain decided (with_grain_iv); the somata's granule band, where they show
         # one with it, gives the borders (on held-out brains their verdict alone was at
-        # chance: docs/measure.md)
+        # chance: docs/measure_accuracy.md)
         if est.iv_present and civ.verdict == "granular" and np.isfinite(civ.top):
             est.iv_evidence = "profile and grain and cells"
             _cell_borders(est, civ)
