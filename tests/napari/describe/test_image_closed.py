@@ -134,3 +134,24 @@ def test_a_roi_started_as_the_image_closes_is_described_and_not_counted(
     assert status == ["done", "done", "new"], status
     said = [m for m in notes.messages if "not described" in m]
     assert len(said) == 1 and "1 queued ROI(s)" in said[0], notes.messages
+
+
+def test_cancelled_after_the_image_closed_still_says_what_was_not_described(widget, qtbot) -> None:
+    """The image is closed mid-job, then the job is cancelled before its running ROI is
+    done: every ROI gets its earlier status back and the one notification still says how
+    many queued ROIs were not described and why."""
+    viewer, w, image = widget
+    layer = w.roi_layer()
+    for k in range(3):
+        layer.add_rectangles(rect(10 + 120 * k, 150, 100 + 120 * k, 450))
+    with held_describe() as (entered, release, _), Notes() as notes:
+        w.describe_all()
+        qtbot.waitUntil(entered.is_set, timeout=60000)
+        qtbot.waitUntil(lambda: layer.features["status"].iloc[0] == "describing", timeout=10000)
+        viewer.layers.remove(image)
+        w.cancel()
+        release.set()
+        wait_idle(qtbot, w)
+    assert list(layer.features["status"]) == ["new"] * 3
+    said = [m for m in notes.messages if "not described" in m]
+    assert len(said) == 1 and "2 queued ROI(s)" in said[0], notes.messages

@@ -423,10 +423,9 @@ class DescribeWidget(QWidget):
         closed = self._job_image.name if stopped and self._job_image is not None else ""
         self._job_image = self._stop = None
         not_started, self._not_started = len(self._not_started), set()
-        if stopped and not_started and self._closed_note:
-            show_warning(
-                f"{not_started} queued ROI(s) {self._closed_note}; open it again and describe them"
-            )
+        note, self._closed_note = self._closed_note, ""
+        if not_started and note:  # the image was closed (then perhaps cancelled too)
+            show_warning(f"{not_started} queued ROI(s) {note}; open it again and describe them")
         if cancelled:
             self._give_back(("queued", "describing"))
         if cancelled or stopped:
