@@ -722,16 +722,14 @@ def score_cell_windows(
         dyx = som.yx_um + [y0, x0]
         inner = np.all((dyx >= [y0 + 20, x0 + 20]) & (dyx < [y0 + side - 20, x0 + side - 20]), axis=1)
         dyx, dd, dl = dyx[inner], som.diam_um[inner], som.length_um[inner]
-        centres = getattr(som, "centres", None)
-        dc = centres[inner] if centres is not None else None
         tyx = np.stack([cells.y, cells.x], 1)
         tol = np.maximum(MATCH_UM, 0.25 * cells.diam)
         # giant as the readout calls it (CellStats.giant_min_um): large and that long
-        large_d = is_large(dd, dl, centres=dc)
+        large_d = is_large(dd, dl)
         giant_d = large_d & (dl >= GIANT_UM)
         # the readout's own rule: large relative to the window's somata (large_threshold_um)
         t_own = large_threshold_um(som.length_um, som.edge_um)
-        large_o = is_large(dd, dl, t_own, dc)
+        large_o = is_large(dd, dl, t_own)
         giant_o = large_o & (dl >= t_own * GIANT_UM / LARGE_PYRAMID_UM)
         # the generator's special cells (Betz, IIIc magnopyramidal and giant pyramids,
         # Meynert, ganglion cells) drawn large: the issue's "large pyramids"
@@ -758,7 +756,7 @@ def score_cell_windows(
             c[tp] += int(np.sum(ok & (cells.diam[j] >= least))) if len(tyx) else 0
             c[nd] += int(det_ok.sum())
         if records is not None:
-            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own, dc))
+            records.extend(large_records(seed, win, dyx, dd, dl, som.edge_um[inner], t_own))
         # all somata: recall of drawn somata >= 8 µm, precision of detections, count per layer
         mid = cells.diam >= 8
         ok, j = hits(tyx[mid], dyx, np.maximum(4.0, 0.25 * cells.diam[mid]))
@@ -789,7 +787,7 @@ def score_cell_windows(
     return c
 
 
-def large_records(seed, win, dyx, dd, dl, edge, t_own, centres=None) -> list[dict]:
+def large_records(seed, win, dyx, dd, dl, edge, t_own) -> list[dict]:
     """Per detection at least :data:`RECORD_MIN_UM` long (µm: ``dyx`` position, ``dd``
     equivalent diameter, ``dl`` length, ``edge`` correction to the half-light edge): the
     large calls (fixed 25 µm and the window's own cut-off ``t_own``), the nearest drawn
@@ -809,8 +807,7 @@ def large_records(seed, win, dyx, dd, dl, edge, t_own, centres=None) -> list[dic
     drawn_len = np.where(
         cells.pyramidal, PYRAMID_DRAWN_LENGTH, np.maximum(cells.elong, 1 / cells.elong)
     ) * cells.diam
-    large_fixed = is_large(dd, dl, centres=centres)
-    large_own = is_large(dd, dl, t_own, centres)
+    large_fixed, large_own = is_large(dd, dl), is_large(dd, dl, t_own)
     out = []
     for k, i in enumerate(sel):
         near = tree.query_ball_point(dyx[i], dl[i] / 2)

@@ -139,19 +139,6 @@ PALE_NEW = 0.5
 LARGE_FACTOR = 2.5
 #: fewest somata for a region's own size scale (else :data:`LARGE_PYRAMID_UM`)
 LARGE_MIN_SOMATA = 30
-#: a dark centre of a soma's region is a regional maximum of its optical density at least
-#: this share of the soma's contrast (body level over the neuropil) above the saddles
-#: around it: each soma has one dark body, somata crowded into one dark blob have several
-CENTRE_H = 0.2
-#: a region with at least this many dark centres is a blob of overlapping somata unless it
-#: is large beyond doubt ...
-BLOB_CENTRES = 3
-#: ... an equivalent diameter of at least this share of the large pyramid's length (rather
-#: than :data:`PYRAMID_EQ`)
-BLOB_EQ = 0.9
-#: dark centres are counted on regions at least this equivalent diameter (µm; below it no
-#: threshold makes a soma large)
-CENTRE_MIN_UM = 12.0
 
 
 @dataclass
@@ -169,9 +156,6 @@ class Somata:
     #: optics and the 1 µm smoothing together: the :data:`FOCUS_QUANTILE` quantile over its
     #: somata; :func:`_edge_blur`); NaN when too few somata
     blur_um: float = float("nan")
-    #: number of dark centres of each soma's half-maximum region (:data:`CENTRE_H`; somata
-    #: with an equivalent diameter below :data:`CENTRE_MIN_UM` read 1); None: not counted
-    centres: np.ndarray | None = None
 
     @property
     def in_focus(self) -> bool:
@@ -194,9 +178,7 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     near = diff > 1.5 * max(mad, 1e-6)
     lab0, n0 = ndi.label(fg)
     if n0 == 0:
-        return Somata(
-            np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0), centres=np.zeros(0, int)
-        )
+        return Somata(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     dist = ndi.distance_transform_edt(fg) * pixel_um
     # fine split: every maximum of the distance transform, each suppressing the weaker ones
     # closer than its own inscribed radius (a soma holds no other soma's centre)
@@ -211,13 +193,9 @@ def detect_somata(img: np.ndarray, pixel_um: float, glass: float) -> Somata:
     pale_lab = _pale_somata(fine, fg, near, bg, pixel_um)
     if pale_lab.any():
         lab = _keep_whole(lab, pale_lab, fine, bg, near, pixel_um, whole=True)
-    diam, length, com, shift, blur, centres = _sizes(
-        fine, bg, near, lab, pixel_um, light=img / glass
-    )
+    diam, length, com, shift, blur = _sizes(fine, bg, near, lab, pixel_um, light=img / glass)
     keep = diam >= MIN_SOMA_UM
-    return Somata(
-        (com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], blur, centres[keep]
-    )
+    return Somata((com[keep] + 0.5) * pixel_um, diam[keep], length[keep], shift[keep], blur)
 
 
 def _coarse_split(
@@ -249,7 +227,7 @@ def _keep_whole(
     if whole:
         keep = np.ones(int(coarse.max()) + 1, bool)
     else:
-        c_diam, c_len, *_ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
+        c_diam, c_len, _, _, _ = _sizes(fine, bg, near, coarse, pixel_um, edge=False)
         keep = np.concatenate([[True], (c_diam >= WHOLE_UM) & (c_diam >= COMPACT * c_len)])
     keep[0] = False
     if not keep[coarse].any():
@@ -302,7 +280,7 @@ def _pale_somata(
     if not cand.any():
         return out
     # all segments compete for the pixels their regions grow into
-    d, length, *_ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
+    d, length, _, _, _ = _sizes(fine, bg, near | fg2, seg, pixel_um, edge=False)
     ok = cand & np.concatenate([[False], (d >= WHOLE_UM) & (d >= COMPACT * length)])
     out = np.where(ok[seg], seg, 0)
     return np.unique(out, return_inverse=True)[1].reshape(out.shape).astype(np.int32)
@@ -417,9 +395,8 @@ def _sizes(
     light: np.ndarray | None = None,
 ):
     """Per label: equivalent diameter and length (µm) of its half-maximum region, centre of
-    mass (px), by how much (µm) the diameter and length were lengthened to the
-    half-light edge (0 without ``edge``), the window's edge blur (µm, with ``light``) and
-    the number of dark centres of the region (:func:`_dark_centres`, with ``edge``; else 1).
+    mass (px), and by how much (µm) the diameter and length were lengthened to the
+    half-light edge (0 without ``edge``).
 
     A soma's level is its :data:`PEAK_QUANTILE` quantile of the optical density ``fine``
     (the stained body; a dark nucleolus is a few pixels) above the local neuropil ``bg`` at
@@ -466,9 +443,7 @@ def _sizes(
     diam = 2 * np.sqrt(npx * pixel_um**2 / np.pi)
     length = np.maximum(_length_px(core, grow, n), _major_axis(core, grow, n, npx)) * pixel_um
     shift = np.zeros(n)
-    centres = np.ones(n, dtype=np.int64)
     if edge:
-        centres = _dark_centres(fine, base, peak, core, grow, diam, pixel_um)
         shift = _edge_shift(fine, base, peak, half, core, grow, diam, pixel_um)
         diam = diam + shift
         length = length + shift
@@ -479,46 +454,7 @@ def _sizes(
     blur = float("nan")
     if light is not None:
         blur = _edge_blur(light, base, peak, grow, diam, pixel_um)
-    return diam, length, com, shift, blur, centres
-
-
-def _dark_centres(
-    fine: np.ndarray,
-    base: np.ndarray,
-    peak: np.ndarray,
-    core: np.ndarray,
-    grow: np.ndarray,
-    diam_um: np.ndarray,
-    pixel_um: float,
-) -> np.ndarray:
-    """Per label 1..n: how many dark centres its half-maximum region (``core`` pixels of
-    ``grow``) holds: regional maxima of the optical density ``fine`` that rise at least
-    :data:`CENTRE_H` of the soma's contrast (``peak`` over ``base``, per label, index 0
-    unused) above every path to a darker one. A soma has one dark body (its nucleolus and
-    Nissl substance within it; the pale nucleus is no maximum); two to seven overlapping
-    somata, whose overlap the stain saturates into one compact blob without a paler seam,
-    keep each its own darker body. Regions with an equivalent diameter ``diam_um`` below
-    :data:`CENTRE_MIN_UM` read 1."""
-    from skimage.morphology import h_maxima
-
-    n = len(diam_um)
-    out = np.ones(n, dtype=np.int64)
-    big = np.flatnonzero(diam_um >= CENTRE_MIN_UM)
-    if not len(big):
-        return out
-    boxes = ndi.find_objects(np.where(core, grow, 0), max_label=n)
-    for i in big:
-        box = boxes[i]
-        if box is None:
-            continue
-        region = core[box] & (grow[box] == i + 1)
-        lo = float(base[i + 1])
-        h = CENTRE_H * max(float(peak[i + 1]) - lo, 0.0)
-        if h <= 0:
-            continue
-        img = np.where(region, fine[box], lo)
-        out[i] = max(1, int(ndi.label(h_maxima(img, h) & region)[1]))
-    return out
+    return diam, length, com, shift, blur
 
 
 def _edge_shift(
@@ -646,29 +582,17 @@ def large_threshold_um(lengths_um: np.ndarray, edge_um: np.ndarray) -> float:
 
 
 def is_large(
-    s_diam: np.ndarray,
-    s_length: np.ndarray,
-    threshold_um: float = LARGE_PYRAMID_UM,
-    centres: np.ndarray | None = None,
+    s_diam: np.ndarray, s_length: np.ndarray, threshold_um: float = LARGE_PYRAMID_UM
 ) -> np.ndarray:
     """Large pyramids: somata (equivalent diameters ``s_diam``, lengths ``s_length``, µm)
     with at least the area of a pyramid ``threshold_um`` long (equivalent diameter >=
     :data:`PYRAMID_EQ` of it) and compact (equivalent diameter >= :data:`COMPACT` of their
-    own length: two touching small somata are long but thin). With ``centres``
-    (:attr:`Somata.centres`), a soma of at least :data:`BLOB_CENTRES` dark centres needs an
-    equivalent diameter of :data:`BLOB_EQ` of ``threshold_um``.
+    own length: two touching small somata are long but thin).
 
     The area, not the length, decides: two overlapping somata, or a soma and a glial cell
     on it, add their lengths but only part of their widths, so a pair of small somata reads
-    as long as a large pyramid well before it has its area. Where somata crowd, several
-    overlap into one dark compact blob with no paler seam between them; its dark centres
-    (one per soma) tell it from one large soma, unless it is larger than such a blob
-    mostly is."""
-    s_diam = np.asarray(s_diam, dtype=np.float64)
-    need = np.full(s_diam.shape, PYRAMID_EQ * threshold_um)
-    if centres is not None:
-        need = np.where(np.asarray(centres) >= BLOB_CENTRES, BLOB_EQ * threshold_um, need)
-    return (s_diam >= need) & (s_diam >= COMPACT * np.asarray(s_length))
+    as long as a large pyramid well before it has its area."""
+    return (s_diam >= PYRAMID_EQ * threshold_um) & (s_diam >= COMPACT * s_length)
 
 
 def _length_px(core: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
@@ -802,7 +726,7 @@ def cells_along(
     first). ``read(y0, x0, h, w, px)`` reads a window (µm). A soma's relative depth is the
     position along its traverse of the nearest path point. ``cancel()`` is checked between
     windows."""
-    found_depth, found_d, found_len, found_shift, found_c = [], [], [], [], []
+    found_depth, found_d, found_len, found_shift = [], [], [], []
     band_mm = 0.0
     n_windows, blurred, covered = 0, [], []
     for path in paths_um:
@@ -841,12 +765,10 @@ def cells_along(
             found_d.append(som.diam_um[ok])
             found_len.append(som.length_um[ok])
             found_shift.append(som.edge_um[ok])
-            found_c.append(som.centres[ok])
     depth = np.concatenate(found_depth) if found_depth else np.zeros(0)
     diam = np.concatenate(found_d) if found_d else np.zeros(0)
     length = np.concatenate(found_len) if found_len else np.zeros(0)
     shift = np.concatenate(found_shift) if found_shift else np.zeros(0)
-    centres = np.concatenate(found_c) if found_c else np.zeros(0, int)
     edges = np.linspace(0, 1, n_bins + 1)
     counts = np.histogram(depth, edges)[0]
     lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in paths_um]
@@ -862,7 +784,7 @@ def cells_along(
         dens = np.where(read_mm > 0, counts / np.maximum(read_mm * BAND_UM / 1000.0, 1e-12), np.nan)
         band_mm *= sum(ln * (b - a) for ln, a, b in covered) / max(sum(lengths) / 1000.0, 1e-12)
     threshold = large_threshold_um(length, shift)
-    large = is_large(diam, length, threshold, centres) & (depth >= 0) & (depth <= 1)
+    large = is_large(diam, length, threshold) & (depth >= 0) & (depth <= 1)
     order = np.argsort(length[large])[::-1]
     return CellStats(
         edges,
