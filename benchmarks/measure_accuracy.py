@@ -105,7 +105,14 @@ import time
 import numpy as np
 
 from cytowords.measure import measure_roi
-from cytowords.synth import section_geometry, truth_at, truth_in_roi, virtual_section
+from cytowords.synth import (
+    mid_depth_points,
+    section_geometry,
+    square_across,
+    squares_across_ribbon,
+    truth_at,
+    virtual_section,
+)
 from cytowords.training.data.readout_truth import brain_truth
 
 
@@ -229,47 +236,10 @@ class ArtefactSection:
         return np.where(np.isfinite(img), img, fill).astype(np.float32)
 
 
-def _mid_depth_points(geom) -> tuple[np.ndarray, dict, np.ndarray]:
-    """A 200 µm grid over the section, its truth, and the indices of its points at
-    mid-depth of the cortex (relative depth 0.45-0.55)."""
-    w, h = geom.size_um
-    ys, xs = np.mgrid[2000 : h - 2000 : 200.0, 2000 : w - 2000 : 200.0]
-    pts = np.stack([ys.ravel(), xs.ravel()], 1)
-    t = truth_at(geom, pts)
-    return pts, t, np.flatnonzero(np.abs(t["rel_depth"] - 0.5) < 0.05)
-
-
-def _square_across(geom, centre: np.ndarray, half: float) -> tuple[np.ndarray, dict] | None:
-    """A square of side ``2 half`` µm centred at ``centre`` with its truth, when one area
-    covers >= 80 % of its cortex and pia and white matter are in view (else None)."""
-    y, x = centre
-    v = np.array([[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]])
-    tr = truth_in_roi(geom, v, step_um=100.0, trace=False)
-    corners = truth_at(geom, np.vstack([v, centre[None]]))["rel_depth"]
-    if tr is None or tr["area_share"] < 0.8 or corners.min() >= 0 or corners.max() <= 1:
-        return None
-    return v, tr
-
-
 def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
-    """``(vertices, truth)`` of squares across the ribbon (pia and white matter in view)."""
-    geom = section_geometry(seed)
-    pts, t, mid = _mid_depth_points(geom)
-    out, used = [], set()
-    for j in rng.permutation(mid):
-        area = t["area"][j]
-        if area in used:
-            continue
-        got = _square_across(geom, pts[j], side_um / 2)
-        if got is None:
-            continue
-        v = got[0]
-        tr = truth_in_roi(geom, v, step_um=100.0)  # with the apparent width traced
-        used.add(area)
-        out.append((v, tr))
-        if len(out) == n:
-            break
-    return out
+    """``(vertices, truth)`` of squares across the ribbon (pia and white matter in view):
+    :func:`cytowords.synth.squares_across_ribbon` on brain ``seed``'s section."""
+    return squares_across_ribbon(section_geometry(seed), n, side_um, rng)
 
 
 def sample_column_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
@@ -277,7 +247,7 @@ def sample_column_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.
     area with strong columns (``truth["columnar_organisation"]``) the brain shows first,
     then areas with none and weak columns in turn."""
     geom = section_geometry(seed)
-    pts, t, mid = _mid_depth_points(geom)
+    pts, t, mid = mid_depth_points(geom)
     by_term: dict[str, list[str]] = {"strong": [], "none": [], "weak": []}
     for aid in rng.permutation(sorted(set(t["area"][mid]))):
         by_term[t["per_area"][str(aid)]["columnar_organisation"]].append(str(aid))
@@ -292,7 +262,7 @@ def sample_column_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.
         if len(out) == n:
             break
         for j in rng.permutation(mid[t["area"][mid] == area])[:40]:
-            got = _square_across(geom, pts[j], side_um / 2)
+            got = square_across(geom, pts[j], side_um)
             if got is not None:
                 out.append(got)
                 break

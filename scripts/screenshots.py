@@ -82,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         describe.parentWidget().raise_()
         _wait(describe, app)
         viewer.screenshot(str(args.out / "demo.png"), canvas_only=False)
-        describe.results.select_row(0)
+        # the panel shows the first region whose thickness was measured (the demo's
+        # squares run across the ribbon; a region may still be left unmeasured)
+        th = np.asarray(rois.features["thickness_mm"], dtype=float)
+        describe.results.select_row(
+            int(np.flatnonzero(np.isfinite(th))[0]) if np.isfinite(th).any() else 0
+        )
         _wait(describe, app)
         describe.grab().save(str(args.out / "results_panel.png"))
         # area map of the view around the first ROI

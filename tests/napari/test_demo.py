@@ -7,7 +7,7 @@ import pytest
 
 from cytowords.cli import main
 from cytowords.model import default_model_path
-from cytowords.napari.demo import open_demo
+from cytowords.napari.demo import example_rois_um, open_demo
 from tests.support.napari_helpers import Notes, wait_idle
 
 
@@ -111,3 +111,23 @@ def test_demo_with_bundled_model_describes_the_example_rois(make_napari_viewer, 
     text = list(rois.text.values)
     for t, (_, row) in zip(text, feats.iterrows()):
         assert t.startswith("✕") if row["rejected"] else t.startswith(row["area"]), t
+
+
+def test_demo_rois_run_across_the_ribbon_as_a_region_should_be_drawn():
+    """The example ROIs hold the pia and the white matter (the readout measures a thickness
+    only between them); one area covers most of their cortex, a different one per ROI."""
+    from cytowords.synth import truth_at, truth_in_roi, virtual_section
+
+    section = virtual_section(1, size_mm=(80.0, 60.0), pixel_size_um=2.0)
+    rois = example_rois_um(section, n=3)
+    assert len(rois) == 3
+    areas = set()
+    for v in rois:
+        assert np.allclose(v.max(axis=0) - v.min(axis=0), 4200.0)
+        yy, xx = np.meshgrid(np.linspace(v[0, 0], v[2, 0], 31), np.linspace(v[0, 1], v[2, 1], 31))
+        depth = truth_at(section, np.stack([yy.ravel(), xx.ravel()], 1))["rel_depth"]
+        assert depth.min() < 0 and depth.max() > 1, "pia and white matter in the ROI"
+        truth = truth_in_roi(section, v, step_um=100.0, trace=False)
+        assert truth["area_share"] >= 0.8
+        areas.add(truth["area"])
+    assert len(areas) == 3

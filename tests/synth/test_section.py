@@ -137,3 +137,22 @@ def test_rendered_chunks_are_kept_and_handed_out_as_copies(monkeypatch):
         and sum(a.nbytes for a in vs._RENDERED.values()) <= 128 * 128
     )
     vs.clear_render_cache()
+
+
+def test_squares_across_ribbon_hold_pia_and_white_matter_of_one_area():
+    from cytowords.synth import section_geometry, squares_across_ribbon, truth_at
+
+    geom = section_geometry(205)
+    got = squares_across_ribbon(geom, 4, 3000.0, np.random.default_rng(0), trace=False)
+    assert len(got) == 4
+    assert len({t["area"] for _, t in got}) == 4, "one square per area"
+    for v, t in got:
+        side = v.max(axis=0) - v.min(axis=0)
+        assert np.allclose(side, 3000.0)
+        assert t["area_share"] >= 0.8
+        # a grid over the square (edges included) reaches beyond the pia and beyond the white-matter border
+        yy, xx = np.meshgrid(np.linspace(v[0, 0], v[2, 0], 31), np.linspace(v[0, 1], v[2, 1], 31))
+        depth = truth_at(geom, np.stack([yy.ravel(), xx.ravel()], 1))["rel_depth"]
+        assert depth.min() < 0 and depth.max() > 1
+    again = squares_across_ribbon(geom, 4, 3000.0, np.random.default_rng(0), trace=False)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(got, again))

@@ -41,15 +41,40 @@ def section_layers(section: Section) -> list[LayerData]:
     return layers
 
 
-def example_rois_um(section: Section, n: int = 2, side_um: float | None = None) -> list[np.ndarray]:
-    """Up to ``n`` squares (µm, ``(y, x)`` corners) lying inside cortex of distinct areas.
+#: sides (µm) of the demo's squares across the ribbon, tried in turn: one model field
+#: (about 4.1 mm) and the 3 mm of the readout's benchmark (docs/measure_accuracy.md)
+ACROSS_SIDES_UM = (4200.0, 3000.0)
 
-    Uses a coarse ground-truth label level: a square is kept where (nearly) all its pixels
-    carry one area label. ``side_um`` defaults to 1.5 mm (less on small sections).
-    """
+
+def example_rois_um(section: Section, n: int = 2, side_um: float | None = None) -> list[np.ndarray]:
+    """Up to ``n`` squares (µm, ``(y, x)`` corners) of distinct areas, drawn as a user
+    should draw a region: across the ribbon from the pia to the white matter, one area
+    covering >= 80 % of its cortex (:func:`cytowords.synth.squares_across_ribbon`; 4.2 mm
+    squares, else 3 mm). Where a small section has too few of them, squares inside the
+    cortex of one area complete the set (``side_um``, default 1.5 mm or less; they hold
+    neither pia nor white matter, so the readout measures no thickness in them)."""
+    from ..synth import squares_across_ribbon
+
+    out: list[np.ndarray] = []
+    seen: set[str] = set()
+    if section.metadata.get("generator") == "cytowords.synth.virtual_section":
+        for side in ACROSS_SIDES_UM:
+            rng = np.random.default_rng(int(section.metadata.get("seed", 0)))
+            for v, truth in squares_across_ribbon(section, n, side, rng, trace=False):
+                if truth["area"] not in seen and len(out) < n:
+                    seen.add(truth["area"])
+                    out.append(v)
+    if len(out) < n:
+        out += _squares_inside_cortex(section, n - len(out), side_um)
+    return out
+
+
+def _squares_inside_cortex(section: Section, n: int, side_um: float | None) -> list[np.ndarray]:
+    """Up to ``n`` squares where (nearly) all pixels of a coarse ground-truth label level
+    carry one area label."""
     from scipy.ndimage import uniform_filter
 
-    if not section.labels:
+    if not section.labels or n <= 0:
         return []
     if side_um is None:
         side_um = min(1500.0, min(section.shape_um) / 12.0)

@@ -124,7 +124,9 @@ def apparent_width_um(section_or_geom, points_um, step_um: float = 10.0) -> np.n
         gx = (geom.sample(x + eps, y)[0] - geom.sample(x - eps, y)[0]) / (2 * eps)
         gy = (geom.sample(x, y + eps)[0] - geom.sample(x, y - eps)[0]) / (2 * eps)
         n = np.hypot(gy, gx)
-        return np.where(n[:, None] > 1e-9, np.stack([gy, gx], 1) / np.maximum(n, 1e-9)[:, None], 0.0)
+        return np.where(
+            n[:, None] > 1e-9, np.stack([gy, gx], 1) / np.maximum(n, 1e-9)[:, None], 0.0
+        )
 
     d0, th0 = depth_and_target(pts)
     out = np.where((d0 >= 0) & (d0 < th0), 0.0, np.nan)
@@ -247,7 +249,9 @@ def columnar_term(area) -> str:
     if fact in ("none", "weak", "strong"):
         return str(fact)
     vocab = (load_atlas().meta or {}).get("term_scales", {}).get("columnar") or {
-        "none": 0.05, "weak": 0.3, "strong": 0.8
+        "none": 0.05,
+        "weak": 0.3,
+        "strong": 0.8,
     }
     s = float(area.profile.columnar_strength)
     return min(vocab, key=lambda k: abs(float(vocab[k]) - s))
@@ -293,6 +297,72 @@ def truth_in_roi(
         "iv_present": bool(t["per_area"][aid]["iv_present"]),
         "truth": t["per_area"][aid],
     }
+
+
+def mid_depth_points(section_or_geom) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """A 200 µm grid over the section (2 mm from its edge): points ``(N, 2)`` ``(y, x)``
+    µm, their :func:`truth_at`, and the indices of the points at mid-depth of the cortex
+    (relative depth 0.45-0.55)."""
+    geom = _geometry(section_or_geom)
+    w, h = geom.size_um
+    ys, xs = np.mgrid[2000 : h - 2000 : 200.0, 2000 : w - 2000 : 200.0]
+    pts = np.stack([ys.ravel(), xs.ravel()], 1)
+    if len(pts) == 0:  # a section narrower than 4 mm
+        return pts, {"area": np.array([], dtype=str), "rel_depth": np.zeros(0)}, np.zeros(0, int)
+    t = truth_at(geom, pts)
+    return pts, t, np.flatnonzero(np.abs(t["rel_depth"] - 0.5) < 0.05)
+
+
+def square_across(
+    section_or_geom, centre_um: np.ndarray, side_um: float
+) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The square of side ``side_um`` µm centred at ``centre_um`` ``(y, x)`` and its quick
+    :func:`truth_in_roi` (``trace=False``), when one area covers >= 80 % of its cortex and
+    the pia and the white matter are in view (a corner or the centre beyond each), else
+    ``None``."""
+    geom = _geometry(section_or_geom)
+    y, x = centre_um
+    half = side_um / 2.0
+    v = np.array(
+        [[y - half, x - half], [y - half, x + half], [y + half, x + half], [y + half, x - half]]
+    )
+    tr = truth_in_roi(geom, v, step_um=100.0, trace=False)
+    corners = truth_at(geom, np.vstack([v, np.asarray(centre_um, dtype=float)[None]]))
+    depth = corners["rel_depth"]
+    if tr is None or tr["area_share"] < 0.8 or depth.min() >= 0 or depth.max() <= 1:
+        return None
+    return v, tr
+
+
+def squares_across_ribbon(
+    section_or_geom,
+    n: int,
+    side_um: float,
+    rng: np.random.Generator,
+    *,
+    trace: bool = True,
+) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    """Up to ``n`` squares of side ``side_um`` µm drawn as the readout asks for a region:
+    across the ribbon (:func:`square_across`), one per area, their centres at mid-depth
+    (:func:`mid_depth_points`) visited in ``rng``'s order. Returns ``(vertices, truth)``:
+    corners ``(4, 2)`` ``(y, x)`` µm and :func:`truth_in_roi` (``trace`` as there)."""
+    geom = _geometry(section_or_geom)
+    pts, t, mid = mid_depth_points(geom)
+    out: list[tuple[np.ndarray, dict[str, Any]]] = []
+    used: set[str] = set()
+    for j in rng.permutation(mid):
+        area = t["area"][j]
+        if area in used:
+            continue
+        got = square_across(geom, pts[j], side_um)
+        if got is None:
+            continue
+        used.add(area)
+        v = got[0]
+        out.append((v, truth_in_roi(geom, v, step_um=100.0) if trace else got[1]))
+        if len(out) == n:
+            break
+    return out
 
 
 def cells_in_window(section_or_geom, y0_um: float, x0_um: float, h_um: float, w_um: float):
