@@ -108,8 +108,10 @@ def verdict(res) -> str:
     """The one-line verdict on a described region: its area and probability, "not a
     known area" (the model judged it unlike every known area) or "no area named" (set
     aside before the model's verdict, for the reason in its note)."""
+    from ..describe.result import ABSTAINED_NAME
+
     if res.rejected:
-        return "no area named" if res.rejection_reason else "not a known area"
+        return ABSTAINED_NAME if res.rejection_reason else "not a known area"
     return f"{res.area} {res.probability:.0%}"
 
 
