@@ -52,9 +52,7 @@ def test_blurred_and_jpeg_fields_flagged_clean_ones_not_at_any_brightness(
     blurred = assess_fields(look(_cut(defocus(fields_u8, 1.5))))
     assert blurred.flagged.all() and set(blurred.reasons) == {"focus"}
     jpeg = assess_fields(look(_cut(jpeg_compress(fields_u8, 40))))
-    assert jpeg.flagged.mean() > 0.9 and jpeg.counts().get("compression", 0) > 0.9 * len(
-        jpeg.reasons
-    )
+    assert jpeg.flagged.mean() > 0.9 and jpeg.counts().get("compression", 0) > 0.9 * len(jpeg.reasons)
 
 
 def test_measures_ignore_gain_and_offset(fields_u8) -> None:
@@ -116,9 +114,7 @@ def test_roi_on_blurred_section_abstains_with_the_reason(describer, sharp_and_bl
 
     row = description_row(bad)
     assert "out of focus" in row["note"] and description_row(ok)["note"] == ok.note
-    back = parse_geojson_rois(
-        rois_to_geojson([roi], [row], pixel_size_um=1.0), pixel_size_um=1.0
-    ).rois
+    back = parse_geojson_rois(rois_to_geojson([roi], [row], pixel_size_um=1.0), pixel_size_um=1.0).rois
     assert back[0].results["note"] == row["note"]
 
 
@@ -160,9 +156,7 @@ def degraded_block(sharp_and_blurred) -> tuple[np.ndarray, float | None]:
     h, w = u8.shape
     out = u8.copy()
     out[:, : w // 3] = defocus(u8[None], 1.5)[0][:, : w // 3]
-    out[: h // 2, w // 3 : 2 * w // 3] = jpeg_compress(u8[None], 40)[0][
-        : h // 2, w // 3 : 2 * w // 3
-    ]
+    out[: h // 2, w // 3 : 2 * w // 3] = jpeg_compress(u8[None], 40)[0][: h // 2, w // 3 : 2 * w // 3]
     crushed = np.clip(u8.astype(np.float64) * 3.0 - 450, 0, 255).astype(np.uint8)
     out[h // 2 :, 2 * w // 3 :] = crushed[h // 2 :, 2 * w // 3 :]
     return out.astype(np.float32) / 255.0, section_tissue_threshold(sharp)
