@@ -135,7 +135,7 @@ def check_out(flag: str, path: str, *, folder: bool = False) -> None:
         raise CliError(f"{flag} {path}: {exc}") from None
     # the permission bits can say yes where writing fails (root, a read-only or network
     # mount, ACLs): write a probe file where the output's temporary file will be written
-    where = p if folder and p.is_dir() else p.parent
+    where = p.parent
     try:
         with tempfile.NamedTemporaryFile(dir=where, prefix=".cytowords-probe-"):
             pass
