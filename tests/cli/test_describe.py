@@ -544,6 +544,17 @@ def test_sigterm_stops_a_describe_like_ctrl_c(
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_describe_rois_json_names_each_region(store_and_bundle, capsys, tmp_path) -> None:
+    """``--rois ... --json``: a list in the file's order, each described region with its
+    name (as the text output names it), null for one not described."""
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle), "--json"]
+    assert main([*args, "--no-scale-check", "--no-measure"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d and d["name"] for d in data] == ["box", "triangle", None]
+
+
 def test_out_in_a_folder_that_refuses_files_fails_before_any_work(
     store_and_bundle, capsys, monkeypatch
 ) -> None:
