@@ -541,3 +541,71 @@ def test_sigterm_stops_a_describe_like_ctrl_c(
     assert "wrote the 1 region(s) described so far" in capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 4
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_describe_rois_json_names_each_region(store_and_bundle, capsys, tmp_path) -> None:
+    """``--rois ... --json``: a list in the file's order, each described region with its
+    name (as the text output names it), null for one not described."""
+    store, bundle = store_and_bundle
+    rois = _qupath_file(tmp_path / "annotations.geojson")
+    args = ["describe", str(store), "--rois", str(rois), "--model", str(bundle), "--json"]
+    assert main([*args, "--no-scale-check", "--no-measure"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d and d["name"] for d in data] == ["box", "triangle", None]
+
+
+def test_out_in_a_folder_that_refuses_files_fails_before_any_work(
+    store_and_bundle, capsys, monkeypatch
+) -> None:
+    """A folder whose permission bits say it can be written but which refuses new files
+    (root on a read-only or network mount; /proc here) is one line naming --out before the
+    section is opened, not an error on a temporary file's name after the run."""
+    import cytowords.cli as cli
+
+    store, bundle = store_and_bundle
+
+    def no_open(*a, **k):
+        raise AssertionError("the section was opened before --out was checked")
+
+    monkeypatch.setattr(cli, "open_image", no_open)
+    monkeypatch.setattr("os.access", lambda *a, **k: True)
+    args = ["describe", str(store), "--roi", "0,0,2000,2000", "--model", str(bundle)]
+    assert main([*args, "--out", "/proc/described.csv"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out /proc/described.csv" in err[0] and "/proc" in err[0]
+
+
+def test_a_truncated_tiff_is_one_line(store_and_bundle, tmp_path) -> None:
+    """A truncated ImageJ TIFF (a copy cut short) is one error line naming the file, not
+    tifffile's log line repeated for every page it reads before it."""
+    import logging
+    import subprocess
+    import sys
+
+    import tifffile
+
+    _, bundle = store_and_bundle
+    whole = tmp_path / "whole.tif"
+    img = np.random.default_rng(0).integers(0, 255, (300, 400), dtype=np.uint8)
+    tifffile.imwrite(whole, img, imagej=True, resolution=(0.1, 0.1), metadata={"unit": "\\u00B5m"})
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    # a process of its own: under pytest the log records go to pytest's handler
+    args = ["describe", str(cut), "--roi", "0,0,2000,2000", "--model", str(bundle)]
+    run = subprocess.run(
+        [sys.executable, "-m", "cytowords", *args], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 2
+    err = run.stderr.strip().splitlines()
+    assert len(err) == 1, err
+    assert "cut.tif" in err[0] and "truncated" in err[0]
+    # a run that ends well says each of tifffile's distinct warnings once, naming the file
+    from cytowords.cli import _LogLines
+
+    with _LogLines("tifffile") as notes:
+        for _ in range(3):
+            logging.getLogger("tifffile").warning(
+                "<tifffile.TiffFile 'a.tif'> ImageJ series metadata invalid"
+            )
+    assert notes.lines == ["a.tif: ImageJ series metadata invalid"]

@@ -109,6 +109,22 @@ def test_cli_refuses_absurd_plans_and_unwritable_outputs_before_work(
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_cli_out_in_a_folder_that_refuses_files_fails_before_work(files, capsys, monkeypatch):
+    """--out where the permission bits say yes but no file can be made (root on a
+    read-only or network mount; /proc here): one line naming --out before the map starts."""
+    import cytowords.mapping as mapping
+
+    def never(*_a, **_k):
+        raise AssertionError("the map must not start")
+
+    monkeypatch.setattr(mapping, "compute_area_map", never)
+    monkeypatch.setattr("os.access", lambda *a, **k: True)
+    assert _map(files, "/proc/m.ome.zarr") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out /proc/m.ome.zarr" in err[0], err
+
+
 def test_summary_lists_the_areas_of_accepted_tiles_only():
     from cytowords.cli.map import _summary
     from cytowords.mapping import AreaMap

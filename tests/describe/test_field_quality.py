@@ -217,3 +217,18 @@ def test_a_roi_set_aside_before_the_verdict_has_no_probability(
     ok = describer.describe_roi(sharp, roi)
     assert 0.0 <= ok.probability <= 1.0
     assert verdict(ok) == f"{ok.area} {ok.probability:.0%}"
+
+
+def test_a_roi_set_aside_is_not_named_unlike_every_known_area(describer, sharp_and_blurred) -> None:
+    """Its area name (the GeoJSON's and CSV's ``area_name``, the CLI's and napari's
+    "__none__ (…)") says no area was named, not "not a known area", which the model did
+    not judge."""
+    from cytowords.describe.export import description_row
+
+    sharp, blurred = sharp_and_blurred
+    c = tissue_points(sharp, 1, seed=3)[0] * np.asarray(sharp.shape_um)
+    roi = Roi.rectangle(c[0] - 4000, c[1] - 4000, c[0] + 4000, c[1] + 4000, name="r")
+    bad = describer.describe_roi(blurred, roi)
+    assert bad.rejection_reason
+    assert bad.area_name == "no area named"
+    assert description_row(bad)["area_name"] == "no area named"

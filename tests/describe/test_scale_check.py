@@ -350,3 +350,15 @@ def test_verdict_with_a_scale_estimate_on_hand_made_figures():
     )
     lo, hi = smaller.interval
     assert lo == pytest.approx(0.8) and hi == pytest.approx(0.8)
+
+
+def test_json_suggests_a_pixel_size_only_when_the_stated_one_looks_wrong() -> None:
+    """``cytowords pixel-size --json``: a consistent pixel size comes with no other one to
+    set (the acceptance peak of a consistent scan can lie 30 % away from it), a suspect one
+    with the pixel size the tissue reads best at."""
+    f = (0.5, 0.71, 1.0, 1.41, 2.0)
+    ok = ScaleCheck(10.0, f, (0.0, 0.5, 0.4, 0.1, 0.0), 50)
+    assert ok.verdict == "consistent" and ok.to_dict()["suggested_um"] is None
+    off = ScaleCheck(10.0, f, (0.0, 0.1, 0.1, 0.5, 0.5), 50)
+    assert off.verdict == "suspect"
+    assert off.to_dict()["suggested_um"] == pytest.approx(10.0 * np.sqrt(1.41 * 2.0), abs=1e-3)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
+import re
 import signal
 import sys
 import threading
@@ -116,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_out(flag: str, path: str, *, folder: bool = False) -> None:
     """Fail before any long work, in one line, when ``path`` (the value of ``flag``) cannot
-    be written at the end: its folder is missing or read-only, it is a read-only file, or
-    (``folder`` False) an existing folder; else the whole run would be lost at its end."""
+    be written at the end: its folder is missing, read-only or refuses a new file, it is a
+    read-only file, or (``folder`` False) an existing folder; else the whole run would be
+    lost at its end."""
+    import tempfile
     from pathlib import Path
 
     from ..atomic import check_writable
@@ -129,6 +133,15 @@ def check_out(flag: str, path: str, *, folder: bool = False) -> None:
         check_writable(p)
     except OSError as exc:
         raise CliError(f"{flag} {path}: {exc}") from None
+    # the permission bits can say yes where writing fails (root, a read-only or network
+    # mount, ACLs): write a probe file where the output's temporary file will be written
+    where = p.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".cytowords-probe-"):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise CliError(f"{flag} {path}: cannot write in folder {where} ({why})") from None
 
 
 def open_image(path: str, pixel_size_um: float | None) -> Any:
@@ -143,6 +156,33 @@ def open_image(path: str, pixel_size_um: float | None) -> Any:
     if section.metadata.get("background"):
         print(f"note: {path}: {section.metadata['background']}", file=sys.stderr)
     return section
+
+
+class _LogLines(logging.Handler):
+    """While entered, the records of the logger ``name`` (tifffile logs each problem of a
+    file once per page read, the same line many times) are kept here, each distinct one
+    once, as ``"FILE: message"`` lines, instead of printed; the command prints them when it
+    ends without an error (an error's own line says what went wrong)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.WARNING)
+        self.logger = logging.getLogger(name)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = re.sub(r"<tifffile\.\w+ '([^']*)'>\s*", r"\1: ", record.getMessage().strip())
+        if line not in self.lines:
+            self.lines.append(line)
+
+    def __enter__(self) -> _LogLines:
+        self._propagate = self.logger.propagate
+        self.logger.addHandler(self)
+        self.logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.propagate = self._propagate
 
 
 def _one_line_warnings(command: str, show):
@@ -183,12 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    tiff_notes = _LogLines("tifffile")
     try:
         if getattr(args, "bundle_lm", None):
             _use_bundle_lm(args.bundle_lm)
-        with warnings.catch_warnings(), _sigterm_as_interrupt():
+        with warnings.catch_warnings(), _sigterm_as_interrupt(), tiff_notes:
             warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+        for line in tiff_notes.lines:
+            print(f"cytowords {args.command}: warning: {line}", file=sys.stderr)
+        return code
     except CliError as exc:
         print(f"cytowords {args.command}: error: {exc}", file=sys.stderr)
         return 2

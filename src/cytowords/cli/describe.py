@@ -108,8 +108,10 @@ def verdict(res) -> str:
     """The one-line verdict on a described region: its area and probability, "not a
     known area" (the model judged it unlike every known area) or "no area named" (set
     aside before the model's verdict, for the reason in its note)."""
+    from ..describe.result import ABSTAINED_NAME
+
     if res.rejected:
-        return "no area named" if res.rejection_reason else "not a known area"
+        return ABSTAINED_NAME if res.rejection_reason else "not a known area"
     return f"{res.area} {res.probability:.0%}"
 
 
@@ -278,8 +280,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         _write(args.out, feats, results, px)
     if args.json:
-        dicts = [r.to_dict(with_patches=args.patches) if r else None for r in results]
-        print(json.dumps(dicts[0] if args.roi is not None else dicts, indent=1))
+        if args.roi is not None:
+            print(json.dumps(results[0].to_dict(with_patches=args.patches), indent=1))
+        else:  # in the file's order, each named as in the text output (null: not described)
+            dicts = [
+                {"name": n, **r.to_dict(with_patches=args.patches)} if r else None
+                for n, r in zip(names, results)
+            ]
+            print(json.dumps(dicts, indent=1))
     elif args.roi is not None:
         _print_one(results[0])
     else:

@@ -79,15 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check_before_work(section, args: argparse.Namespace) -> None:
     """Refuse, in one line and before any pixel is read, an absurd plan (unless --force)
     and outputs that cannot be written."""
-    from ..atomic import check_writable
     from ..mapping import PlanError, check_plan_size
+    from . import check_out
 
-    for flag, path in (("--out", args.out), ("--geojson", args.geojson)):
+    for flag, path, folder in (("--out", args.out, True), ("--geojson", args.geojson, False)):
         if path:
-            try:
-                check_writable(path)
-            except OSError as exc:
-                raise CliError(f"{flag}: {exc}") from None
+            check_out(flag, path, folder=folder)
     if args.force:
         return
     try:

@@ -49,6 +49,7 @@ from .measured import Measured, atlas_comparison, measure_region
 from .params import DescribeParams
 from .result import (
     ABSTAINED_CAPTION,
+    ABSTAINED_NAME,
     PatchResult,
     RegionDescription,
     accepted_share,
@@ -260,7 +261,7 @@ class Describer:
         ]
         res = RegionDescription(
             area=area,
-            area_name=self._name(area),
+            area_name=ABSTAINED_NAME if why else self._name(area),
             probability=prob,
             rejected=bool(roi_rej),
             ood_score=ood_med,

@@ -44,7 +44,8 @@ class RegionDescription:
 
     Attributes:
         area: predicted area id (e.g. ``"hOc1"``), or ``"__none__"`` when rejected.
-        area_name: the area's full name (or "not a known area").
+        area_name: the area's full name ("not a known area" when the model rejected it,
+            :data:`ABSTAINED_NAME` when it was set aside with a ``rejection_reason``).
         probability: mean probability of ``area`` over the accepted patches (0–1).
         rejected: True when the region matches no known area.
         ood_score: median open-set score of the patches (higher = less known).
@@ -171,6 +172,10 @@ def aggregate(
 ABSTAINED_CAPTION = (
     "No area named: this region was not read reliably enough to name one (see the reason)."
 )
+
+#: the area name of a ROI set aside with a reason before the model's verdict (not "not a
+#: known area", which the model did not judge)
+ABSTAINED_NAME = "no area named"
 
 #: a ROI is rejected for its image when more than this share of its tissue fields is
 #: unfit to read: the few left are no sound basis for a verdict

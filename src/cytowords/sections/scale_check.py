@@ -294,7 +294,9 @@ class ScaleCheck:
         return unfamiliar_message(self.familiarity)
 
     def to_dict(self) -> dict:
-        """JSON-ready: the fields, the verdict, the suggestion, familiarity and messages."""
+        """JSON-ready: the fields, the verdict, the suggestion (``suggested_um``: only for a
+        suspect pixel size, else None: a consistent one needs no other), familiarity and
+        messages."""
         return {
             "verdict": self.verdict,
             "familiarity": round(self.familiarity, 4),
@@ -305,7 +307,7 @@ class ScaleCheck:
             "domain": None if self.domain is None else [round(d, 4) for d in self.domain],
             "familiarity_message": self.familiarity_message,
             "stated_um": self.stated_um,
-            "suggested_um": round(self.suggested_um, 4),
+            "suggested_um": round(self.suggested_um, 4) if self.verdict == "suspect" else None,
             "factors": list(self.factors),
             "accepted": [round(a, 4) for a in self.accepted],
             "n_fields": self.n_fields,

@@ -170,6 +170,26 @@ def test_error_notifications(widget, qtbot, tmp_path) -> None:
     assert notes.any("photo", "pixel size") and not notes.any("RGB"), notes.messages
 
 
+def test_a_failed_roi_is_named_once_in_its_notification(widget, qtbot) -> None:
+    """A ROI outside the image: its notification names it as the table does, once
+    ("ROI 'big1' ... lies outside", not "ROI 1: ROI 'big1' ..."); an unnamed one is
+    "ROI 1"."""
+    viewer, w = widget
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10000, 10000, 10100, 10200))  # far outside the image
+    layer.add_rectangles(rect(20000, 10000, 20100, 10200))
+    if "name" not in layer.features:
+        layer.features["name"] = ""
+    layer.features.loc[0, "name"] = "big1"
+    with Notes() as notes:
+        w.describe_all()
+        wait_idle(qtbot, w)
+    outside = [m for m in notes.messages if "outside the section" in m]
+    assert len(outside) == 2, notes.messages
+    assert outside[0].startswith("ROI 'big1' ") and "ROI 1" not in outside[0], outside
+    assert outside[1].startswith("ROI 'ROI 2' "), outside
+
+
 def test_degenerate_polygon_notifies(widget, qtbot) -> None:
     viewer, w = widget
     layer = w.roi_layer()

@@ -123,6 +123,25 @@ def test_a_big_file_that_fails_says_so_in_one_line(make_napari_viewer, qtbot, tm
     assert "\n" not in msg and str(path) in msg and not len(viewer.layers)
 
 
+def test_a_small_file_without_regions_says_so_in_one_line(make_napari_viewer, qtbot, tmp_path):
+    """An empty QuPath export opened from the viewer: one notification naming the file and
+    the reason, not napari's "Tried to read ... but it gave an error" dialog; a script's
+    ``viewer.open`` gets the error."""
+    import pytest
+
+    from cytowords.regions.geojson import RegionFileError
+
+    path = tmp_path / "empty.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    viewer = make_napari_viewer()
+    with Notes() as notes:
+        assert _open_from_the_gui(viewer, qtbot, path) == []
+    (msg,) = [m for m in notes.messages if "no features" in m]
+    assert "\n" not in msg and str(path) in msg and not len(viewer.layers)
+    with pytest.raises(RegionFileError, match="no features"):
+        viewer.open(str(path), plugin="napari-cytowords")
+
+
 def test_a_roiset_of_many_particles_is_made_off_the_gui_thread(make_napari_viewer, qtbot, tmp_path):
     """napari triangulates every polygon when it makes a Shapes layer (seconds for Fiji's
     hundreds of particle outlines): a RoiSet of more than BACKGROUND_SHAPES is read and made

@@ -44,7 +44,7 @@ from ..qt.progress import ProgressRow
 from ..qt.warm import MODEL_MODULES, warm_imports
 from . import results as rr
 from .autosave import AutosaveRow
-from .panel import ResultsPanel
+from .panel import ResultsPanel, roi_label
 from .worker import DescribeRequest, describe_worker
 
 
@@ -362,7 +362,7 @@ class DescribeWidget(QWidget):
             return  # deleted meanwhile: its result goes nowhere
         elif isinstance(ev, Failed):
             self._before.pop(ev.item, None)
-            show_warning(f"ROI {row + 1}: {ev.message}")
+            show_warning(self._about(layer, row, ev.message))
             rr.set_status(layer, [row], "error")
         elif isinstance(ev, Done):
             self._before.pop(ev.item, None)
@@ -373,7 +373,14 @@ class DescribeWidget(QWidget):
             else:
                 rr.apply_result(layer, row, ev.result)
                 if ev.result.rejection_reason:  # abstained for the image or the scale: say why
-                    show_warning(f"ROI {row + 1}: {ev.result.rejection_reason}")
+                    show_warning(self._about(layer, row, ev.result.rejection_reason))
+
+    @staticmethod
+    def _about(layer: Shapes, row: int, message: str) -> str:
+        """``message`` about ROI ``row`` headed by the ROI's name as the table shows it
+        (``ROI n`` without one), unless it names the ROI already."""
+        label = roi_label(row, layer.features.iloc[row].to_dict())
+        return message if f"'{label}'" in message else f"{label}: {message}"
 
     def _on_error(self, exc: Exception) -> None:
         self._fail_queue(f"describing failed: {exc}")

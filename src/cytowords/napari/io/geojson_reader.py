@@ -75,7 +75,9 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
     """Read the regions of a GeoJSON or ImageJ ROI file, with any description results, into
     a Shapes layer data tuple. Opened from the viewer (:func:`_gui_viewer`), a large file or
     many shapes are read and made into the layer in a worker thread: napari's null layer
-    ``[(None,)]`` is returned and the layer is added to the viewer when it is ready."""
+    ``[(None,)]`` is returned and the layer is added to the viewer when it is ready. A file
+    that holds no readable region is one error notification there (a script gets the
+    :class:`~cytowords.regions.geojson.RegionFileError`)."""
     if isinstance(path, list):
         path = path[0]
     path = str(path)
@@ -84,7 +86,16 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
     if large:
         _in_background(viewer, path, None, f"reading {large}")
         return [(None,)]
-    read = read_region_file(path, pixel_size_um=1.0)
+    try:
+        read = read_region_file(path, pixel_size_um=1.0)
+    except RegionFileError as exc:
+        if viewer is None:
+            raise
+        # napari would show its own "Tried to read ... but it gave an error" instead
+        from napari.utils.notifications import show_error
+
+        show_error((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        return [(None,)]
     if viewer is not None and sum(len(f.roi.polygons) for f in read.rois) > BACKGROUND_SHAPES:
         _in_background(viewer, path, read, f"drawing {len(read.rois)} regions")
         return [(None,)]
