@@ -22,6 +22,7 @@ def ribbon_section(
     holes: list[tuple[float, float, float]] = (),
     seed: int = 0,
     pale_deep: float = 0.0,
+    h_um: float = H,
 ) -> Section:
     """A slide at :data:`PX` µm/px: glass above ``PIA_Y``, cortex down to the white-matter
     border ``wm_y(x)`` (µm), white matter below, glass around the block; the laminar profile (pale layer I, a dense
@@ -29,8 +30,8 @@ def ribbon_section(
     depth, so an oblique cut stretches every layer alike. ``holes``: pale vessel holes
     ``(y, x, radius)`` µm (lumen: no stain). ``pale_deep``: the deep layers (V, VI: the
     lowest 35 % of the depth) lose this share of their stain (0.4: a pale deep cortex
-    only 1.7 × the white matter's density)."""
-    yy, xx = (np.mgrid[0 : int(H / PX), 0 : int(W / PX)] + 0.5) * PX
+    only 1.7 × the white matter's density). ``h_um``: the slide's height."""
+    yy, xx = (np.mgrid[0 : int(h_um / PX), 0 : int(W / PX)] + 0.5) * PX
     bottom = wm_y(xx)
     rel = (yy - PIA_Y) / (bottom - PIA_Y)
     layer_i = 0.35 / (1 + np.exp(-(rel - 0.08) / 0.02))
@@ -39,7 +40,7 @@ def ribbon_section(
     to_wm = 1 / (1 + np.exp(-(yy - bottom) / 50.0))  # transition ~200 µm (10-90 %)
     od = (1 - to_wm) * cortex + to_wm * 0.25
     # glass above the pia and around the tissue block (a slide shows glass)
-    glass = (yy < PIA_Y) | (yy > H - 600.0) | (np.abs(xx - W / 2) > W / 2 - 700.0)
+    glass = (yy < PIA_Y) | (yy > h_um - 600.0) | (np.abs(xx - W / 2) > W / 2 - 700.0)
     for y, x, r in holes:
         glass |= np.hypot(yy - y, xx - x) < r
     rng = np.random.default_rng(seed)
@@ -113,3 +114,34 @@ def test_pale_deep_layers_with_little_white_matter_in_view_are_cortex(pale_deep)
     ends = np.array([t[-1, 0] for t in r.traverses_um])
     assert np.median(np.abs(ends - (PIA_Y + T))) < 150.0
 
+
+
+def test_a_ribbon_wider_than_any_cortex_is_an_oblique_cut():
+    # cut at 60° the 2.5 mm cortex is 5 mm wide in the section, evenly (no traverse is
+    # curved): wider than human cortex is thick anywhere (4.5 mm), so the cut is oblique
+    # and no sentence says the cortex is 5 mm thick
+    stretch = 1 / np.cos(np.deg2rad(60.0))
+    roi = ROI.copy()
+    roi[2:, 0] = PIA_Y + T * stretch + 600.0
+    wm_y = lambda x: PIA_Y + T * stretch + 0 * x  # noqa: E731
+    r = measure_roi(ribbon_section(wm_y=wm_y, h_um=9000.0), roi, cells=False, profile_um=16.0)
+    assert r.thickness_mm * 1000 == pytest.approx(T * stretch, rel=0.03)
+    assert r.oblique and not np.isfinite(r.true_thickness_mm)
+    said = " ".join(r.statements())
+    assert "The cortex is about" not in said
+    assert "the ribbon is about 5.0 mm wide" in said and "true thickness cannot be read" in said
+    assert r.to_dict()["thickness_mm"]["oblique"] is True
+
+
+def test_a_ribbon_too_wide_is_estimated_from_its_narrowest_traverses():
+    # the cut's angle grows from 54° to 64° across the ROI: the traverses agree (4.3-5.7 mm,
+    # not curved) but most are wider than 4.5 mm: an oblique cut, whose narrowest traverses
+    # (10th percentile) are the estimate of the true thickness
+    ang = lambda x: np.deg2rad(54.0 + 10.0 * np.clip((x - 1500.0) / 3000.0, 0, 1))  # noqa: E731
+    sec = ribbon_section(wm_y=lambda x: PIA_Y + T / np.cos(ang(x)), h_um=9000.0)
+    roi = ROI.copy()
+    roi[2:, 0] = PIA_Y + T / np.cos(np.deg2rad(64.0)) + 600.0
+    r = measure_roi(sec, roi, cells=False, profile_um=16.0)
+    assert r.thickness_mm > 4.5 and r.thickness_p10_mm < 4.5
+    assert r.oblique and r.true_thickness_mm == pytest.approx(r.thickness_p10_mm)
+    assert any("probably nearer" in s for s in r.statements())

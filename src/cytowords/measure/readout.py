@@ -71,6 +71,10 @@ NONPARALLEL_CV = 0.2
 DEEP_GROUP_GAP = 0.15
 #: ... and it holds at least this many traverses (as few straight ones are shown anyway)
 MIN_DEEP_GROUP = 4
+#: human cortex is 1.5-4.5 mm thick (docs/measure.md; thinner in other species): a ribbon
+#: wider than this (mm) in the section plane is cut oblique to its surface, whatever the
+#: traverses' shape
+MAX_CORTEX_MM = 4.5
 #: grey/white transitions narrower than this (µm) are called sharp
 SHARP_BORDER_UM = 250.0
 CELL_TRAVERSES = 3
@@ -244,11 +248,20 @@ class Readout:
                     f"{self.beyond_edge_mm:.1f} mm beyond its edge: the ribbon crosses the "
                     "region aslant"
                 )
-            out.append(f"The cortex is about {t} thick here ({spread} {used}).")
+            if self.oblique:  # the width in the section plane, not the cortex's thickness
+                out.append(f"In the section the ribbon is about {t} wide here ({spread} {used}).")
+            else:
+                out.append(f"The cortex is about {t} thick here ({spread} {used}).")
             if self.oblique and np.isfinite(self.true_thickness_mm):
                 out.append(
                     "The cut looks oblique here, so the ribbon looks wider than it is; "
                     f"perpendicular to the surface it is probably nearer {self.true_thickness_mm:.1f} mm."
+                )
+            elif self.oblique:
+                out.append(
+                    "The cut looks oblique here: the ribbon is wider than cortex is thick "
+                    f"anywhere (at most about {MAX_CORTEX_MM:g} mm), and its true thickness "
+                    "cannot be read from this section."
                 )
         lay = self.layers
         if lay is not None:
@@ -782,6 +795,20 @@ def measure_roi(
             "oblique or tangential cut or a fold (traverses curved): the thickness is "
             "apparent; the estimated true thickness is the 10th percentile of the traverse "
             "lengths"
+        )
+    elif med > MAX_CORTEX_MM:
+        out.oblique = True
+        p10 = out.thickness_p10_mm
+        out.true_thickness_mm = p10 if p10 <= MAX_CORTEX_MM else float("nan")
+        reasons.append(
+            f"oblique cut: the ribbon is {med:.1f} mm wide in the section, wider than "
+            f"cortex is thick anywhere (at most about {MAX_CORTEX_MM:g} mm): the thickness "
+            "is apparent; "
+            + (
+                "the estimated true thickness is the 10th percentile of the traverse lengths"
+                if p10 <= MAX_CORTEX_MM
+                else "even its narrowest traverses are too wide to estimate the true thickness"
+            )
         )
     else:
         out.true_thickness_mm = med
