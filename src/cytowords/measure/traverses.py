@@ -63,11 +63,12 @@ def trace_traverses(
     a sulcus the streamlines turn but spread (diverge) towards the white matter: both
     kept.
 
-    The pia along a pale upper cortex (``ribbon.pale_upper``: pale tissue by the glass
-    that the white matter's paleness alone set apart from it) is read only where it shows
-    a region: the streamlines from it are kept when at least :data:`.layers.L1_MIN_TRAVERSES`
-    of them are (one or two columns, at a corner of the region, do not show whether that
-    tissue is cortex; layer I is not read on fewer either)."""
+    A pale upper cortex (``ribbon.pale_upper``: pale tissue near the glass that only the
+    white matter's greater paleness deeper down set apart from it) is read as cortex only
+    where it shows a region: the streamlines through it are kept when at least
+    :data:`.layers.L1_MIN_TRAVERSES` of them are (one or two columns, at a corner of the
+    region, do not show whether that tissue is cortex; layer I is not read on fewer
+    either)."""
     if not np.isfinite(ribbon.potential).any():
         return []
     seeds = np.argwhere(ribbon.pia & roi)
@@ -75,28 +76,28 @@ def trace_traverses(
         return []
     k = min(len(seeds), max(n, min(max_n, len(seeds) // 4)))
     roi_near = ndi.binary_dilation(roi, iterations=2)
-    seeds = _spread(seeds, k)
-    upper = (
-        ndi.binary_dilation(ribbon.pale_upper)[seeds[:, 0], seeds[:, 1]]
-        if ribbon.pale_upper is not None
-        else np.zeros(len(seeds), bool)
-    )
-    out, from_upper = [], []
-    for t, up in zip(streamlines(ribbon, seeds), upper):
+    out = []
+    for t in streamlines(ribbon, _spread(seeds, k)):
         if t is None:
             continue
         end = t.points[-1]
         if end_anywhere or roi_near[int(round(end[0])), int(round(end[1]))]:
             out.append(t)
-            from_upper.append(up)
     turned = np.array([turn_deg(t) > MAX_TURN_DEG for t in out], bool)
     if turned.any():
         aside = turned & (convergence(out) < MAX_TURN_CONVERGENCE)
         out = [t for t, a in zip(out, aside) if not a]
-        from_upper = [u for u, a in zip(from_upper, aside) if not a]
-    if 0 < sum(from_upper) < L1_MIN_TRAVERSES:
-        out = [t for t, u in zip(out, from_upper) if not u]
+    if ribbon.pale_upper is not None:
+        across = [_crosses(t, ribbon.pale_upper) for t in out]
+        if 0 < sum(across) < L1_MIN_TRAVERSES:
+            out = [t for t, a in zip(out, across) if not a]
     return out
+
+
+def _crosses(tr: Traverse, mask: np.ndarray) -> bool:
+    """Whether the traverse ``tr`` passes through a pixel of ``mask``."""
+    pts = np.clip(np.round(tr.points).astype(int), 0, np.array(mask.shape) - 1)
+    return bool(mask[pts[:, 0], pts[:, 1]].any())
 
 
 def convergence(traverses: list[Traverse], min_px: float = 3.0) -> np.ndarray:
