@@ -9,13 +9,17 @@ split (``ribbon.MIN_WM_CONTRAST``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dask.array as da
 import numpy as np
 import pytest
 
 from cytowords.measure import measure_roi
 from cytowords.measure import ribbon as rb
+from cytowords.measure.layers import L1_MIN_TRAVERSES
 from cytowords.measure.slide import slide_matter, slide_reference
+from cytowords.measure.traverses import trace_traverses
 from cytowords.sections import Section
 from tests.support.slides import bright_field, square
 
@@ -120,3 +124,52 @@ def test_a_part_a_cortex_away_from_the_glass_is_kept():
     wm = wm & ~upper | (np.roll(upper, 60, axis=0) & ~glass)
     density = np.where(np.roll(upper, 60, axis=0), 0.33, density)
     assert not rb._pale_upper_cortex(density, wm, glass, far, PX, (0.25, 0.6)).any()
+
+
+def _diamond(top: float, x: float = 21000.0, h: float = 2000.0) -> np.ndarray:
+    """A square ROI standing on its corner: top vertex at ``(top, x)`` µm, diagonal 2 h."""
+    return np.array([[top, x], [top + h, x + h], [top + 2 * h, x], [top + h, x - h]])
+
+
+@pytest.mark.parametrize("above_um", [0.0, 10.0])
+def test_a_region_showing_the_pale_upper_cortex_only_at_its_corner_is_not_read(above_um):
+    # the region's top corner just touches the pia above the pale upper cortex: one or two
+    # columns through that cortex do not show that it is cortex (too few to show a region)
+    r = measure_roi(_section(), _diamond(PIA - above_um), cells=False, profile_um=20.0)
+    assert not r.measured
+    assert r.n_traverses == 0
+    assert any("no traverse runs from the pia" in why for why in r.reasons), r.reasons
+
+
+def test_a_region_showing_more_of_the_pale_upper_cortex_is_read():
+    r = measure_roi(_section(), _diamond(PIA - 30.0), cells=False, profile_um=20.0)
+    assert r.measured, r.reasons
+    assert r.n_traverses >= L1_MIN_TRAVERSES
+    assert abs(r.thickness_mm - T / 1000) <= 0.3, r.thickness_mm
+
+
+def _window_ribbon():
+    """The ribbon of a 6 x 6 mm window over the pale upper cortex, its top 1 mm glass."""
+    img = _slide()
+    ref = slide_reference([img])
+    matter = slide_matter([img], [PX], ref)
+    y0, x0 = int((PIA - 1000) / PX), int((21000 - 3000) / PX)
+    n = int(6000 / PX)
+    rib = rb.segment(img[y0 : y0 + n, x0 : x0 + n], PX, ref, None, matter)
+    return rib, (y0 * PX, x0 * PX), n
+
+
+def test_two_traverses_through_the_pale_upper_cortex_are_left_out_three_kept():
+    rib, origin, n = _window_ribbon()
+    assert rib.pale_upper is not None and rib.pale_upper.any()
+    assert (rib.pale_band & rib.pale_upper).sum() == rib.pale_upper.sum()
+    pia_rows = np.flatnonzero(rib.pia.any(1))
+    for n_pia, kept in ((1, 0), (2, 0), (3, 3), (5, 5)):
+        # a column 20 µm (1 px) wide per pial pixel, from the glass to the white matter
+        roi = np.zeros(rib.pia.shape, bool)
+        roi[:, n // 2 : n // 2 + n_pia] = True
+        assert (rib.pia & roi).sum() == n_pia, pia_rows[:3]
+        got = trace_traverses(rib, roi)
+        assert len(got) == kept, (n_pia, len(got))
+        # the same ribbon without the pale upper cortex marked: every column is traced
+        assert len(trace_traverses(replace(rib, pale_upper=None), roi)) == n_pia
