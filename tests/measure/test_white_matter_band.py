@@ -47,7 +47,7 @@ def _band() -> np.ndarray:
 def test_pale_band_inside_cortex_is_no_white_matter() -> None:
     pale = _band()
     dens, tissue, glass = _window(pale)
-    wm, _, _, _ = _white_matter(dens, tissue, glass, PX, MATTER)
+    wm, *_ = _white_matter(dens, tissue, glass, PX, MATTER)
     assert (wm & pale).sum() < 0.1 * pale.sum(), "the band inside the cortex is taken for white matter"
     assert not wm.any()
 
@@ -58,7 +58,7 @@ def test_same_patch_at_the_corner_is_white_matter() -> None:
     yy, xx = np.mgrid[0:300, 0:300]
     pale = (yy >= 300 - 62) & (xx < 63)
     dens, tissue, glass = _window(pale)
-    wm, _, _, _ = _white_matter(dens, tissue, glass, PX, MATTER)
+    wm, *_ = _white_matter(dens, tissue, glass, PX, MATTER)
     assert (wm & pale).sum() >= 0.85 * pale.sum()
     assert (wm & ~pale).sum() <= 0.05 * pale.sum()
 
@@ -93,7 +93,7 @@ def test_corner_does_not_take_the_pale_deep_layer_beside_it() -> None:
     dens = np.where(rim, 0.34 + 0.02 * tex, dens + 0.05 * tex)
     dens = ndi.gaussian_filter(np.where(corner, 0.24, dens), 4.0).astype(np.float32)
     dens[glass] = 0.0
-    wm, _, _, _ = _white_matter(dens, ~glass, glass, PX, (0.18, 0.42))
+    wm, *_ = _white_matter(dens, ~glass, glass, PX, (0.18, 0.42))
     assert (wm & corner).sum() >= 0.95 * corner.sum()
     assert (wm & rim).sum() <= 0.05 * rim.sum(), "the pale deep layer joins the white matter"
     assert not (wm & ~corner & ~rim).any()

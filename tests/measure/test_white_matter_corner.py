@@ -43,7 +43,7 @@ def _window(corner_px: int = 50, corner_od: float | None = 0.24):
 
 def test_corner_of_white_matter_beside_pale_cortex_is_found() -> None:
     dens, tissue, glass, truth = _window()
-    wm, wm_level, grey_level, _ = _white_matter(dens, tissue, glass, PX, MATTER)
+    wm, wm_level, grey_level, *_ = _white_matter(dens, tissue, glass, PX, MATTER)
     assert wm.any(), "the corner of white matter is not found"
     # it is the corner: most of it found, nothing of the cortex taken
     assert (wm & truth).sum() >= 0.85 * truth.sum()
@@ -53,7 +53,7 @@ def test_corner_of_white_matter_beside_pale_cortex_is_found() -> None:
 
 def test_pale_cortex_without_white_matter_has_none() -> None:
     dens, tissue, glass, _ = _window(corner_od=None)
-    wm, _, _, _ = _white_matter(dens, tissue, glass, PX, MATTER)
+    wm, *_ = _white_matter(dens, tissue, glass, PX, MATTER)
     assert not wm.any()
 
 
@@ -61,7 +61,7 @@ def test_corner_too_close_to_grey_is_no_white_matter() -> None:
     # a paler patch of the cortex (OD 0.36 beside a grey level near 0.47: less than
     # MIN_WM_CONTRAST of it apart) is no white matter
     dens, tissue, glass, _ = _window(corner_od=0.36)
-    wm, _, _, _ = _white_matter(dens, tissue, glass, PX, MATTER)
+    wm, *_ = _white_matter(dens, tissue, glass, PX, MATTER)
     assert not wm.any()
 
 
@@ -69,7 +69,7 @@ def test_corner_darker_than_slide_white_matter_is_no_white_matter() -> None:
     # the same corner of OD 0.30 is white matter on a slide whose white/grey mid-point is
     # 0.34, not on one whose mid-point is 0.26 (nearer that slide's grey than its white)
     dens, tissue, glass, truth = _window(corner_od=0.30)
-    wm, _, _, _ = _white_matter(dens, tissue, glass, PX, MATTER)
+    wm, *_ = _white_matter(dens, tissue, glass, PX, MATTER)
     assert (wm & truth).sum() >= 0.85 * truth.sum()
-    wm, _, _, _ = _white_matter(dens, tissue, glass, PX, (0.12, 0.40))
+    wm, *_ = _white_matter(dens, tissue, glass, PX, (0.12, 0.40))
     assert not wm.any()

@@ -47,7 +47,9 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   window, far darker than the white matter elsewhere on the slide): set aside
   (``Ribbon.pale_band``), except its pieces as pale as the slide's white matter (below the
   mid-point, their median within :data:`WM_LIKE_SHARE` of the way; white matter joined to a pale deep
-  layer).
+  layer). So is a part that comes nearer the glass than any cortex is thick while a
+  deeper part is clearly paler (:func:`_pale_upper_cortex`: a pale upper cortex above a
+  dense band, with the white matter beyond it).
   Glass in narrow gaps within :data:`.gaps.LAYER_I_MAX_UM` of the white matter (cracks and
   tears along the grey/white border) is taken as white matter, not as glass: the grey
   matter along such a crack is no pia.
@@ -81,6 +83,7 @@ from scipy import sparse
 from scipy.sparse.linalg import splu
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
+from ..min_traverse import MIN_TRAVERSE_UM
 from .gaps import (
     _LAST_GLASS,
     GLASS_OD_SPREAD,
@@ -92,6 +95,7 @@ from .gaps import (
     _clefts,
     _cracks,
     _filled,
+    _glass_distance,
     _glassless_gaps,
     _layer_i_lined,
     _lined_by,
@@ -121,6 +125,12 @@ WM_LIKE_SHARE = 0.25
 #: disc in a window's corner 0.56, a half disc on its edge 0.39); a pale band inside the
 #: cortex has grey matter on both sides, enclosed but for a tip at the edge
 CORNER_OPEN_SHARE = 0.25
+#: a pale upper cortex (:func:`_pale_upper_cortex`): a part of the white matter found that
+#: comes nearer the glass than the shortest cortical column (:data:`MIN_TRAVERSE_UM`) is a
+#: pale layer of the cortex when another part, lying deeper, is paler than it by at least
+#: this share (in median density and in their palest tenth beyond layer I's reach) and as
+#: pale as the slide's white matter (:data:`WM_LIKE_SHARE`)
+PALER_DEEPER_SHARE = 0.1
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 
@@ -161,6 +171,10 @@ class Ribbon:
     #: matter: the traverses cross them and ``od`` there is filled from the tissue around
     #: (:func:`.gaps._filled`); ``{"tear": mask, "bubble": mask}``, only those found
     gaps: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the part of ``pale_band`` set aside as a pale upper cortex (:func:`_pale_upper_cortex`):
+    #: the pia along it is read only where it shows a region
+    #: (:func:`.traverses.trace_traverses`); None when none was set aside
+    pale_upper: np.ndarray | None = None
 
 
 def segment(
@@ -207,11 +221,11 @@ def segment(
     reasons: list[str] = []
     wm = np.zeros(img.shape, bool)
     wm_level = grey_level = float("nan")
-    pale_band = None
+    pale_band = pale_upper = None
     if tissue.sum() < 50:
         reasons.append("not cortex: no tissue in the ROI")
     else:
-        wm, wm_level, grey_level, pale_band = _white_matter(
+        wm, wm_level, grey_level, pale_band, pale_upper = _white_matter(
             density, tissue, glass_mask, pixel_um, matter
         )
     if wm.any() and glass_mask.any():
@@ -282,6 +296,7 @@ def segment(
         reasons,
         pale_band,
         gaps,
+        pale_upper,
     )
 
 
@@ -420,7 +435,7 @@ def _white_matter(
     glass: np.ndarray,
     pixel_um: float,
     matter: tuple[float, float] | None = None,
-) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+) -> tuple[np.ndarray, float, float, np.ndarray | None, np.ndarray | None]:
     """White matter (:func:`_white_matter_from`), and where none is found, white matter
     cracked all through: glass that is a crack in it (:func:`.gaps._wm_cracks`, a closed
     narrow glass inside the tissue) does not count for layer I's reach when the white
@@ -454,8 +469,8 @@ def _white_matter_border(
     glass: np.ndarray,
     pixel_um: float,
     matter: tuple[float, float],
-    found: tuple[np.ndarray, float, float, np.ndarray | None],
-) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+    found: tuple[np.ndarray, float, float, np.ndarray | None, np.ndarray | None],
+) -> tuple[np.ndarray, float, float, np.ndarray | None, np.ndarray | None]:
     """Where neither main's rule nor the crack rule finds white matter: a crack along the
     grey/white border (:func:`.gaps._border_cracks`, white matter on one bank, cortex on the
     other) does not count for layer I's reach when the white matter then found lines at
@@ -485,9 +500,10 @@ def _white_matter_from(
     reach_glass: np.ndarray,
     pixel_um: float,
     matter: tuple[float, float] | None = None,
-) -> tuple[np.ndarray, float, float, np.ndarray | None]:
-    """White-matter mask, the white/grey density levels (see module docstring) and the
-    pale parts set aside as a pale band of the cortex (None when none).
+) -> tuple[np.ndarray, float, float, np.ndarray | None, np.ndarray | None]:
+    """White-matter mask, the white/grey density levels (see module docstring), the
+    pale parts set aside as a pale band of the cortex and, of them, those set aside as a
+    pale upper cortex (:func:`_pale_upper_cortex`; each None when none).
 
     With the slide's typical white and grey matter OD (``matter``), a window without glass
     whose tissue is all nearer the slide's white than its grey matter (its denser class
@@ -495,7 +511,7 @@ def _white_matter_from(
     matter. Otherwise a pale part (shaped as white matter: core, beyond layer I's reach)
     whose median density lies above that mid-point, nearer the slide's grey than its white
     matter, is no white matter: a pale layer of a thick cortex (its deep or middle layers
-    paler than the dense layers beside it in the window), returned as the last item; of
+    paler than the dense layers beside it in the window), returned as the band; of
     it, only the pieces at most as dense as that mid-point that have a core, lie mostly
     beyond layer I's reach and whose median lies within :data:`WM_LIKE_SHARE` of the way
     from the slide's white to its grey matter stay white matter (white matter joined to a
@@ -512,14 +528,14 @@ def _white_matter_from(
         far = np.ones(tissue.shape, bool)
     cand_px = tissue & far
     if cand_px.sum() < 50:
-        return np.zeros(tissue.shape, bool), float("nan"), float("nan"), None
+        return np.zeros(tissue.shape, bool), float("nan"), float("nan"), None, None
     vals = density[cand_px]
     # three classes (white matter, pale and dense grey matter): pale deep layers (V, VI
     # of agranular cortex) must not join the white matter
     t = float(threshold_multiotsu(vals, classes=3)[0]) if np.ptp(vals) > 0 else float(vals[0])
     lo, hi = vals[vals <= t], vals[vals > t]
     if lo.size == 0 or hi.size == 0:
-        return np.zeros(tissue.shape, bool), float("nan"), float("nan"), None
+        return np.zeros(tissue.shape, bool), float("nan"), float("nan"), None, None
     wm_level, grey_level = float(np.median(lo)), float(np.median(hi))
     mid = 0.5 * (matter[0] + matter[1]) if matter is not None else float("nan")
     # and no glass in view that a pia could line (wider than a crack, not a hole in the
@@ -549,7 +565,7 @@ def _white_matter_from(
             and grey_level - wm2 >= MIN_WM_CONTRAST * grey_level
             and wm2 <= mid
         ):
-            return np.zeros(tissue.shape, bool), wm_level, grey_level, None
+            return np.zeros(tissue.shape, bool), wm_level, grey_level, None, None
         # its pixels are those at most as dense as the slide's white/grey mid-point: the
         # class is mostly pale cortex, and its split can lie in that cortex's lower tail
         # (a pale deep layer next to the white matter would join it)
@@ -579,11 +595,11 @@ def _white_matter_from(
     core = pale & far
     lab, n = ndi.label(core)
     if n == 0:
-        return np.zeros(tissue.shape, bool), wm_level, grey_level, None
+        return np.zeros(tissue.shape, bool), wm_level, grey_level, None, None
     dist = ndi.distance_transform_edt(core) * pixel_um
     cores = _reaching(dist, lab, n, WM_MIN_RADIUS_UM)[lab]
     if not cores.any():
-        return cores, wm_level, grey_level, None
+        return cores, wm_level, grey_level, None, None
     near_core = ndi.distance_transform_edt(~cores) * pixel_um <= LAYER_I_MAX_UM
     wm = pale & near_core
     lab, n = ndi.label(wm)
@@ -632,7 +648,62 @@ def _white_matter_from(
                 band &= ~own
             if not band.any():
                 band = None
-    return wm, wm_level, grey_level, band
+    upper = None
+    if matter is not None and not all_pale and glass.any():
+        upper = _pale_upper_cortex(density, wm, glass, far, pixel_um, matter)
+        if upper.any():
+            wm &= ~upper
+            band = upper if band is None else band | upper
+        else:
+            upper = None
+    return wm, wm_level, grey_level, band, upper
+
+
+def _pale_upper_cortex(
+    density: np.ndarray,
+    wm: np.ndarray,
+    glass: np.ndarray,
+    far: np.ndarray,
+    pixel_um: float,
+    matter: tuple[float, float],
+) -> np.ndarray:
+    """The parts of the white matter ``wm`` that are a pale upper cortex: a part that comes
+    nearer the ``glass`` than :data:`MIN_TRAVERSE_UM` (µm; no cortex is that thin) while
+    another part lies deeper (its median distance from the glass larger), is paler by at
+    least :data:`PALER_DEEPER_SHARE` both in its median density and in its palest tenth
+    (10th percentile beyond layer I's reach, ``far``; the whole part where none of it is),
+    and is as pale as the slide's white matter there (within :data:`WM_LIKE_SHARE` of the
+    way from the slide's white to its grey matter, ``matter`` the slide's typical white
+    and grey matter OD). White matter lies a cortex's thickness (1.5-4.5 mm) under the pia;
+    a pale upper cortex (layers II-III about the slide's white/grey mid-point) above a
+    dense band of deep layers joins the pale class with the white matter beyond that band.
+    A deeper part whose median is as dense as the upper part is mostly a pale deep layer
+    (VI) as pale as the upper cortex, with little white matter: neither is set aside (the
+    grey/white border is not known there)."""
+    lab, n = ndi.label(wm)
+    if n < 2:
+        return np.zeros(wm.shape, bool)
+    index = np.arange(1, n + 1)
+    dist = _glass_distance(glass) * pixel_um
+    depth = np.asarray(ndi.median(dist, lab, index))
+    near = np.asarray(ndi.minimum(dist, lab, index)) < MIN_TRAVERSE_UM
+    palest = np.array([np.percentile(density[_far_or_all(lab == i, far)], 10) for i in index])
+    median = np.asarray(ndi.median(density, lab, index))
+    wm_like = matter[0] + WM_LIKE_SHARE * (matter[1] - matter[0])
+    drop = np.zeros(n + 1, bool)
+    for a in range(n):
+        if near[a]:
+            paler = (palest <= (1 - PALER_DEEPER_SHARE) * palest[a]) & (
+                median <= (1 - PALER_DEEPER_SHARE) * median[a]
+            )
+            deeper = (depth > depth[a]) & paler
+            drop[a + 1] = bool((deeper & (palest <= wm_like)).any())
+    return drop[lab]
+
+
+def _far_or_all(part: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """``part``'s pixels in ``far``, or all of ``part`` where none is."""
+    return part & far if (part & far).any() else part
 
 
 def _open_share(lab: np.ndarray, n: int, tissue: np.ndarray) -> np.ndarray:

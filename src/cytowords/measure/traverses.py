@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .gaps import WM_MIN_RADIUS_UM
+from .layers import L1_MIN_TRAVERSES
 from .ribbon import MIN_WM_CONTRAST, Ribbon
 
 #: streamlines curved beyond this (length / chord) are reported as curved
@@ -60,7 +61,14 @@ def trace_traverses(
     region's edge: they converge on it, longer the farther they start. A column runs
     straight across the ribbon on a crown (converging) and in a fundus; around the tip of
     a sulcus the streamlines turn but spread (diverge) towards the white matter: both
-    kept."""
+    kept.
+
+    A pale upper cortex (``ribbon.pale_upper``: pale tissue near the glass that only the
+    white matter's greater paleness deeper down set apart from it) is read as cortex only
+    where it shows a region: the streamlines through it are kept when at least
+    :data:`.layers.L1_MIN_TRAVERSES` of them are (one or two columns, at a corner of the
+    region, do not show whether that tissue is cortex; layer I is not read on fewer
+    either)."""
     if not np.isfinite(ribbon.potential).any():
         return []
     seeds = np.argwhere(ribbon.pia & roi)
@@ -79,7 +87,17 @@ def trace_traverses(
     if turned.any():
         aside = turned & (convergence(out) < MAX_TURN_CONVERGENCE)
         out = [t for t, a in zip(out, aside) if not a]
+    if ribbon.pale_upper is not None:
+        across = [_crosses(t, ribbon.pale_upper) for t in out]
+        if 0 < sum(across) < L1_MIN_TRAVERSES:
+            out = [t for t, a in zip(out, across) if not a]
     return out
+
+
+def _crosses(tr: Traverse, mask: np.ndarray) -> bool:
+    """Whether the traverse ``tr`` passes through a pixel of ``mask``."""
+    pts = np.clip(np.round(tr.points).astype(int), 0, np.array(mask.shape) - 1)
+    return bool(mask[pts[:, 0], pts[:, 1]].any())
 
 
 def convergence(traverses: list[Traverse], min_px: float = 3.0) -> np.ndarray:
