@@ -23,6 +23,7 @@ def ribbon_section(
     seed: int = 0,
     pale_deep: float = 0.0,
     h_um: float = H,
+    wm_scale=lambda x: 50.0 + 0 * x,
 ) -> Section:
     """A slide at :data:`PX` µm/px: glass above ``PIA_Y``, cortex down to the white-matter
     border ``wm_y(x)`` (µm), white matter below, glass around the block; the laminar profile (pale layer I, a dense
@@ -30,14 +31,15 @@ def ribbon_section(
     depth, so an oblique cut stretches every layer alike. ``holes``: pale vessel holes
     ``(y, x, radius)`` µm (lumen: no stain). ``pale_deep``: the deep layers (V, VI: the
     lowest 35 % of the depth) lose this share of their stain (0.4: a pale deep cortex
-    only 1.7 × the white matter's density). ``h_um``: the slide's height."""
+    only 1.7 × the white matter's density). ``h_um``: the slide's height. ``wm_scale(x)``:
+    the grey/white transition's logistic scale (µm; its 25-75 % width is 2.2 times it)."""
     yy, xx = (np.mgrid[0 : int(h_um / PX), 0 : int(W / PX)] + 0.5) * PX
     bottom = wm_y(xx)
     rel = (yy - PIA_Y) / (bottom - PIA_Y)
     layer_i = 0.35 / (1 + np.exp(-(rel - 0.08) / 0.02))
     cortex = 0.35 + layer_i + 0.3 * np.exp(-(((rel - 0.5) / 0.08) ** 2))
     cortex = cortex * (1 - pale_deep / (1 + np.exp(-(rel - 0.65) / 0.02)))
-    to_wm = 1 / (1 + np.exp(-(yy - bottom) / 50.0))  # transition ~200 µm (10-90 %)
+    to_wm = 1 / (1 + np.exp(-(yy - bottom) / wm_scale(xx)))  # 50: ~200 µm (10-90 %)
     od = (1 - to_wm) * cortex + to_wm * 0.25
     # glass above the pia and around the tissue block (a slide shows glass)
     glass = (yy < PIA_Y) | (yy > h_um - 600.0) | (np.abs(xx - W / 2) > W / 2 - 700.0)
@@ -145,3 +147,26 @@ def test_a_ribbon_too_wide_is_estimated_from_its_narrowest_traverses():
     assert r.thickness_mm > 4.5 and r.thickness_p10_mm < 4.5
     assert r.oblique and r.true_thickness_mm == pytest.approx(r.thickness_p10_mm)
     assert any("probably nearer" in s for s in r.statements())
+
+
+@pytest.mark.parametrize(
+    ("scale", "term"),
+    [
+        (lambda x: 30.0 + 0 * x, "sharp"),
+        (lambda x: 250.0 + 0 * x, "gradual"),
+        # sharp on the left half of the ROI, gradual on the right: no one term is true
+        (lambda x: np.where(x < 3000.0, 30.0, 250.0), "varies"),
+    ],
+)
+def test_the_white_matter_border_is_named_only_where_most_traverses_agree(scale, term):
+    r = measure_roi(ribbon_section(wm_scale=scale), ROI, cells=False, profile_um=16.0)
+    assert r.n_traverses >= 10
+    assert r.wm_border == term
+    said = [s for s in r.statements() if s.startswith("The border to the white matter")]
+    assert len(said) == 1
+    if term == "varies":
+        n, k = r.wm_border_n, r.wm_border_n_sharp
+        assert n >= 10 and n / 3 < k < 2 * n / 3
+        assert f"sharp (transition ≤ 250 µm) on {k} and gradual on {n - k} of {n}" in said[0]
+    else:
+        assert said[0].startswith(f"The border to the white matter is {term}")

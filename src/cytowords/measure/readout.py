@@ -77,6 +77,9 @@ MIN_DEEP_GROUP = 4
 MAX_CORTEX_MM = 4.5
 #: grey/white transitions narrower than this (µm) are called sharp
 SHARP_BORDER_UM = 250.0
+#: the border is called sharp (gradual) when at least this share of the traverses' widths
+#: is sharp (gradual); between, it varies along the region and is said to
+WM_TERM_SHARE = 2.0 / 3.0
 CELL_TRAVERSES = 3
 #: where no traverse from the ROI's pia ends inside it (a ribbon crossing it aslant), the
 #: traverses that reach the white matter just beyond its edge give the thickness when at
@@ -130,7 +133,12 @@ class Readout:
     grain_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     layers: LayerEstimate | None = None
     wm_border_width_um: float = float("nan")
+    #: "sharp", "gradual", "varies" (neither on :data:`WM_TERM_SHARE` of the traverses) or
+    #: None (no transition read)
     wm_border: str | None = None
+    #: traverses whose transition was read, and of them the sharp ones
+    wm_border_n: int = 0
+    wm_border_n_sharp: int = 0
     cells: CellStats | None = None
     #: columnar organisation (:mod:`.columns`); None when the scan is coarser than
     #: :data:`~.columns.COLUMN_MAX_PX_UM` µm/px or columns were not asked for
@@ -216,7 +224,12 @@ class Readout:
                 "grain": arr(self.grain_mean),
             },
             "layers": self.layers.to_dict() if self.layers else None,
-            "wm_border": {"width_um": num(self.wm_border_width_um, 1), "term": self.wm_border},
+            "wm_border": {
+                "width_um": num(self.wm_border_width_um, 1),
+                "term": self.wm_border,
+                "n_traverses": self.wm_border_n,
+                "n_sharp": self.wm_border_n_sharp,
+            },
             "columnar_organisation": self.columns.to_dict() if self.columns else None,
             "cells": self.cells.to_dict() if self.cells else None,
             "layer_density_per_mm2": self.layer_densities(),
@@ -285,7 +298,13 @@ class Readout:
                 )
             out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
             out.append(_borders_sentence(lay))
-        if self.wm_border is not None:
+        if self.wm_border == "varies":
+            n, k = self.wm_border_n, self.wm_border_n_sharp
+            out.append(
+                "The border to the white matter varies along the region: sharp (transition "
+                f"≤ {SHARP_BORDER_UM:.0f} µm) on {k} and gradual on {n - k} of {n} traverses."
+            )
+        elif self.wm_border is not None:
             out.append(
                 f"The border to the white matter is {self.wm_border} "
                 f"(transition about {self.wm_border_width_um:.0f} µm)."
@@ -830,7 +849,15 @@ def measure_roi(
     ok_w = widths[np.isfinite(widths)]
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
-        out.wm_border = "sharp" if out.wm_border_width_um <= SHARP_BORDER_UM else "gradual"
+        out.wm_border_n = int(ok_w.size)
+        out.wm_border_n_sharp = int((ok_w <= SHARP_BORDER_UM).sum())
+        share = out.wm_border_n_sharp / out.wm_border_n
+        if share >= WM_TERM_SHARE:
+            out.wm_border = "sharp"
+        elif 1.0 - share >= WM_TERM_SHARE:
+            out.wm_border = "gradual"
+        else:
+            out.wm_border = "varies"
     origin = np.array([y0, x0])
     out.traverses_um = [(t.points + 0.5) * p + origin for t in trs]
     glass = ref[0] if ref is not None else float(np.percentile(img[~outside], 99.5))
