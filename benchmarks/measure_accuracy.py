@@ -1173,6 +1173,8 @@ def vocabulary_row(r, tr) -> dict:
         "wm_n": int(r.wm_border_n),
         "wm_n_sharp": int(r.wm_border_n_sharp),
         "wm_true_width": float(tr["wm_border_width_um"]),
+        "wm_true_rel": float(t["wm_border_width_rel"]),
+        "thickness_um": float(r.thickness_mm * 1000.0),
         "wm_atlas": t["wm_border_term"],
         "lam_said": r.layers.laminar_contrast_term,
         "lam": float(r.layers.laminar_contrast),
