@@ -105,7 +105,7 @@ import time
 import numpy as np
 
 from cytowords.measure import measure_roi
-from cytowords.measure.readout import SHARP_BORDER_UM
+from cytowords.measure.readout import SHARP_BORDER_REL
 from cytowords.synth import (
     mid_depth_points,
     section_geometry,
@@ -1176,7 +1176,8 @@ def vocabulary_row(r, tr) -> dict:
         "wm_true_rel": float(t["wm_border_width_rel"]),
         "thickness_um": float(r.thickness_mm * 1000.0),
         "wm_atlas": t["wm_border_term"],
-        "lam_said": r.layers.laminar_contrast_term,
+        # the readout names no laminar contrast term (docs/measure.md)
+        "lam_said": None,
         "lam": float(r.layers.laminar_contrast),
         "lam_true": float(t["laminar_contrast"]),
         "lam_atlas": t["laminar_contrast_term"],
@@ -1184,16 +1185,16 @@ def vocabulary_row(r, tr) -> dict:
     }
 
 
-def width_term(width_um: float) -> str:
-    """The readout's white-matter term for a transition width (µm)."""
-    return "sharp" if width_um <= SHARP_BORDER_UM else "gradual"
+def width_term(width_rel: float) -> str:
+    """The readout's white-matter term for a transition width (relative to the thickness)."""
+    return "sharp" if width_rel <= SHARP_BORDER_REL else "gradual"
 
 
 def vocabulary_words(v: dict) -> str:
     """One ROI's white-matter border and laminar contrast, readout vs truth, in words."""
     return (
         f"WM border {v['wm_said']} ({v['wm_n_sharp']}/{v['wm_n']} sharp, median "
-        f"{v['wm_width']:.0f} µm) vs {width_term(v['wm_true_width'])} "
+        f"{v['wm_width']:.0f} µm) vs {width_term(v['wm_true_rel'])} "
         f"({v['wm_true_width']:.0f} µm, atlas {v['wm_atlas']}); laminar contrast "
         f"{v['lam_said']} ({v['lam']:.3f}) vs {v['lam_atlas']} ({v['lam_true']:.2f}, "
         f"density CV {v['lam_cv']:.3f})"
@@ -1213,12 +1214,12 @@ def report_vocabulary(rows: list[dict]) -> None:
             print(f"{t:>18} " + " ".join(f"{sel.count(c):>8}" for c in said))
 
     table("white-matter border, against the rendered width's term "
-          f"(sharp <= {SHARP_BORDER_UM:.0f} µm):", lambda v: width_term(v["wm_true_width"]),
+          f"(sharp <= {SHARP_BORDER_REL:.0%} of the thickness):", lambda v: width_term(v["wm_true_rel"]),
           ("sharp", "gradual"), "wm_said", said_classes)
     table("white-matter border, against the atlas term:", lambda v: v["wm_atlas"],
           ("sharp", "gradual"), "wm_said", said_classes)
     dec = [v for v in rows if v["wm_said"] in ("sharp", "gradual")]
-    wrong = sum(v["wm_said"] != width_term(v["wm_true_width"]) for v in dec)
+    wrong = sum(v["wm_said"] != width_term(v["wm_true_rel"]) for v in dec)
     wrong_atlas = sum(v["wm_said"] != v["wm_atlas"] for v in dec)
     w = np.array([(v["wm_width"], v["wm_true_width"]) for v in rows if np.isfinite(v["wm_width"])])
     err = w[:, 0] - w[:, 1] if len(w) else np.zeros(0)
@@ -1234,7 +1235,7 @@ def report_vocabulary(rows: list[dict]) -> None:
         )
     lam_classes = ("sharp", "moderate", "blurred")
     table("laminar contrast, against the atlas term:", lambda v: v["lam_atlas"], lam_classes,
-          "lam_said", lam_classes)
+          "lam_said", (*lam_classes, None))
     ok = [v for v in rows if np.isfinite(v["lam"])]
     print(
         f"laminar contrast: term right {sum(v['lam_said'] == v['lam_atlas'] for v in ok)}/{len(ok)}; "
