@@ -105,6 +105,7 @@ import time
 import numpy as np
 
 from cytowords.measure import measure_roi
+from cytowords.measure.readout import SHARP_BORDER_REL
 from cytowords.synth import (
     mid_depth_points,
     section_geometry,
@@ -961,6 +962,8 @@ def main() -> None:
     dens_err: dict[str, list[tuple[float, float]]] = {}
     border_err: dict[str, list[float]] = {}
     border_n: dict[str, int] = {}
+    #: per measured ROI: the white-matter border and laminar contrast terms and their truth
+    vocab_rows: list[dict] = []
     t0 = time.time()
     kinds = None if args.artefacts is None else (
         ARTEFACT_KINDS if args.artefacts == "all" else (args.artefacts,)
@@ -1022,6 +1025,8 @@ def main() -> None:
                 border_n[name] = border_n.get(name, 0) + 1
                 if np.isfinite(err):
                     border_err.setdefault(name, []).append(err)
+            vocab_rows.append(vocabulary_row(r, tr))
+            print(f"{seed} {tr['area']:>6}: {vocabulary_words(vocab_rows[-1])}")
             # against the truth the caption claims are scored with (the area in that brain)
             claim_truth = brain_truth(seed, tr["area"])
             claim_th.append(np.log(r.thickness_mm / claim_truth.thickness_mm))
@@ -1138,6 +1143,8 @@ def main() -> None:
             f"{int(near.sum())}/{len(cl1)} ({near.mean():.3f})"
         )
 
+    if vocab_rows:
+        report_vocabulary(vocab_rows)
     if border_n:
         print("layer borders (relative depth): shown / true, median and 90th pct |error|")
         for name in ("I/II", "II/III", "III/IV", "IV/V", "V/VI"):
@@ -1152,6 +1159,90 @@ def main() -> None:
                 f"  {name:>3}: {np.median(np.abs(e[:, 0])):.0%} (bias {np.median(e[:, 0]):+.0%}); "
                 f"{np.median(np.abs(e[:, 1])):.0%} (bias {np.median(e[:, 1]):+.0%}), n={len(e)}"
             )
+
+
+def vocabulary_row(r, tr) -> dict:
+    """The readout's white-matter border and laminar contrast (width µm, term; contrast,
+    term) beside their truth (:func:`cytowords.synth.truth_in_roi`: the rendered
+    transition's width in the section plane, the atlas terms, the profile's contrast and
+    the density table's CV)."""
+    t = tr["truth"]
+    return {
+        "wm_said": r.wm_border,
+        "wm_width": float(r.wm_border_width_um),
+        "wm_n": int(r.wm_border_n),
+        "wm_n_sharp": int(r.wm_border_n_sharp),
+        "wm_true_width": float(tr["wm_border_width_um"]),
+        "wm_true_rel": float(t["wm_border_width_rel"]),
+        "thickness_um": float(r.thickness_mm * 1000.0),
+        "wm_atlas": t["wm_border_term"],
+        # the readout names no laminar contrast term (docs/measure.md)
+        "lam_said": None,
+        "lam": float(r.layers.laminar_contrast),
+        "lam_true": float(t["laminar_contrast"]),
+        "lam_atlas": t["laminar_contrast_term"],
+        "lam_cv": float(t["density_cv"]),
+    }
+
+
+def width_term(width_rel: float) -> str:
+    """The readout's white-matter term for a transition width (relative to the thickness)."""
+    return "sharp" if width_rel <= SHARP_BORDER_REL else "gradual"
+
+
+def vocabulary_words(v: dict) -> str:
+    """One ROI's white-matter border and laminar contrast, readout vs truth, in words."""
+    return (
+        f"WM border {v['wm_said']} ({v['wm_n_sharp']}/{v['wm_n']} sharp, median "
+        f"{v['wm_width']:.0f} µm) vs {width_term(v['wm_true_rel'])} "
+        f"({v['wm_true_width']:.0f} µm, atlas {v['wm_atlas']}); laminar contrast "
+        f"{v['lam_said']} ({v['lam']:.3f}) vs {v['lam_atlas']} ({v['lam_true']:.2f}, "
+        f"density CV {v['lam_cv']:.3f})"
+    )
+
+
+def report_vocabulary(rows: list[dict]) -> None:
+    """Confusion of the white-matter border terms (against the rendered width's term and
+    the atlas term), the width's error, and the laminar contrast terms against the atlas."""
+    said_classes = ("sharp", "gradual", "varies", None)
+
+    def table(title: str, key: str, truth_classes: tuple[str, ...], said_key: str, said) -> None:
+        print(title)
+        print(f"{'truth / readout':>18} " + " ".join(f"{str(c):>8}" for c in said))
+        for t in truth_classes:
+            sel = [v[said_key] for v in rows if key(v) == t]
+            print(f"{t:>18} " + " ".join(f"{sel.count(c):>8}" for c in said))
+
+    table("white-matter border, against the rendered width's term "
+          f"(sharp <= {SHARP_BORDER_REL:.0%} of the thickness):", lambda v: width_term(v["wm_true_rel"]),
+          ("sharp", "gradual"), "wm_said", said_classes)
+    table("white-matter border, against the atlas term:", lambda v: v["wm_atlas"],
+          ("sharp", "gradual"), "wm_said", said_classes)
+    dec = [v for v in rows if v["wm_said"] in ("sharp", "gradual")]
+    wrong = sum(v["wm_said"] != width_term(v["wm_true_rel"]) for v in dec)
+    wrong_atlas = sum(v["wm_said"] != v["wm_atlas"] for v in dec)
+    w = np.array([(v["wm_width"], v["wm_true_width"]) for v in rows if np.isfinite(v["wm_width"])])
+    err = w[:, 0] - w[:, 1] if len(w) else np.zeros(0)
+    print(
+        f"white-matter border term wrong: {wrong}/{len(dec)} decided against the width, "
+        f"{wrong_atlas}/{len(dec)} against the atlas; varies {sum(v['wm_said'] == 'varies' for v in rows)}, "
+        f"none {sum(v['wm_said'] is None for v in rows)} of {len(rows)}"
+    )
+    if len(err):
+        print(
+            f"white-matter transition width, readout - truth (µm): median {np.median(err):+.0f}, "
+            f"robust SD {_mad(err):.0f}; ratio median {np.median(w[:, 0] / w[:, 1]):.2f} (n={len(err)})"
+        )
+    lam_classes = ("sharp", "moderate", "blurred")
+    table("laminar contrast, against the atlas term:", lambda v: v["lam_atlas"], lam_classes,
+          "lam_said", (*lam_classes, None))
+    ok = [v for v in rows if np.isfinite(v["lam"])]
+    print(
+        f"laminar contrast: term right {sum(v['lam_said'] == v['lam_atlas'] for v in ok)}/{len(ok)}; "
+        f"Spearman readout vs atlas contrast "
+        f"{spearman([v['lam_true'] for v in ok], [v['lam'] for v in ok]):.3f}, "
+        f"vs the density table's CV {spearman([v['lam_cv'] for v in ok], [v['lam'] for v in ok]):.3f}"
+    )
 
 
 def within_layer_i(err_um, truth_um):

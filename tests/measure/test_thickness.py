@@ -167,6 +167,25 @@ def test_the_white_matter_border_is_named_only_where_most_traverses_agree(scale,
     if term == "varies":
         n, k = r.wm_border_n, r.wm_border_n_sharp
         assert n >= 10 and n / 3 < k < 2 * n / 3
-        assert f"sharp (transition ≤ 250 µm) on {k} and gradual on {n - k} of {n}" in said[0]
+        assert f"sharp (transition ≤ 4% of the cortex's width) on {k} and gradual on {n - k} of {n}" in said[0]
     else:
         assert said[0].startswith(f"The border to the white matter is {term}")
+
+
+def test_a_transition_of_a_fifth_of_a_millimetre_is_gradual_on_a_cortex_of_two_and_a_half():
+    # a 25-75 % width of about 180 µm (7 % of the 2.5 mm cortex), as the atlas's gradual
+    # borders and the narrowest real gradual transitions (0.2-0.5 mm) are: not sharp
+    sec = ribbon_section(wm_scale=lambda x: 80.0 + 0 * x)
+    r = measure_roi(sec, ROI, cells=False, profile_um=16.0)
+    assert r.n_traverses >= 10
+    assert 120.0 < r.wm_border_width_um < 260.0
+    assert r.wm_border == "gradual"
+
+
+def test_laminar_contrast_is_given_as_a_number_without_an_atlas_term():
+    r = measure_roi(ribbon_section(), ROI, cells=False, profile_um=16.0)
+    said = [s for s in r.statements() if s.startswith("Laminar contrast")]
+    assert len(said) == 1
+    assert f"is {r.layers.laminar_contrast:.2f}" in said[0]
+    assert not any(f"Laminar contrast is {t}" in said[0] for t in ("sharp", "moderate", "blurred"))
+    assert "laminar_contrast_term" not in r.layers.to_dict()

@@ -34,7 +34,9 @@ do not matter, only the shape:
   read (:mod:`.granularity`), it decides instead (:func:`with_grain_iv`); without it, with
   somata measured, layer IV is shown only where they show a granule band too
   (:func:`with_cell_iv`).
-- **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth.
+- **Laminar contrast** is the coefficient of variation of the profile over 5-95 % depth,
+  given as a number only: it follows how much the layers differ in density, not how
+  blurred their borders are, which the atlas's terms (sharp, moderate, blurred) describe.
 - **Borders of II-VI** where the profile shows them (:func:`layer_borders`), each with a
   confidence (the size of the feature it rests on, relative to the range), abstaining
   (no border) when the feature is weaker than :data:`BORDER_MIN`: II/III where the dense
@@ -88,8 +90,6 @@ IV_KONIO_WIDTH = 0.10
 IV_MAX_WIDTH = 0.22
 #: a peak narrower than this is a single dense row or noise, not a layer
 IV_MIN_WIDTH = 0.035
-#: laminar contrast (profile SD / mean) bands: blurred < 0.08 <= moderate < 0.15 <= sharp
-CONTRAST_BANDS = (0.08, 0.15)
 
 
 @dataclass
@@ -111,8 +111,8 @@ class LayerEstimate:
     iv_width_um: float
     #: ``koniocortex`` or ``granular``; None while layer IV is undecided
     cortex_type: str | None
+    #: the profile's SD / mean over 5-95 % depth (no atlas term: see docs/measure.md)
     laminar_contrast: float
-    laminar_contrast_term: str
     #: what layer IV was read from: ``profile`` (the mean profile) or ``profile and
     #: cells`` (somata too, when measured: :func:`iv_from_cells`, :func:`with_cell_iv`)
     iv_evidence: str = "profile"
@@ -205,13 +205,6 @@ def analyse_profile(
     inner = (depth >= 0.05) & (depth <= 0.95)
     mean = float(np.mean(p[inner]))
     contrast = float(np.std(p[inner]) / mean) if mean > 0 else float("nan")
-    term = (
-        "blurred"
-        if contrast < CONTRAST_BANDS[0]
-        else "moderate"
-        if contrast < CONTRAST_BANDS[1]
-        else "sharp"
-    )
     l1 = layer_i_bottom(p, thickness_um, traverse_profiles, pia_edge_um)
     iv = _layer_iv(ps, depth, rng)
     prom, top, bottom = iv
@@ -235,7 +228,6 @@ def analyse_profile(
         iv_width_um=(bottom - top) * thickness_um if present else nan,
         cortex_type=band if present else None,
         laminar_contrast=contrast,
-        laminar_contrast_term=term,
         profile_cortex_type=band,
         iv_undecided=None if present else _weak_band(prom),
         thickness_um=float(thickness_um),

@@ -75,8 +75,11 @@ MIN_DEEP_GROUP = 4
 #: wider than this (mm) in the section plane is cut oblique to its surface, whatever the
 #: traverses' shape
 MAX_CORTEX_MM = 4.5
-#: grey/white transitions narrower than this (µm) are called sharp
-SHARP_BORDER_UM = 250.0
+#: a grey/white transition narrower than this share of its traverse's length (the ribbon's
+#: width there) is called sharp: 0.1 mm on a 2.5 mm cortex, half the narrowest transition
+#: real sections call gradual (0.2-0.5 mm). Relative, so that an oblique cut, which
+#: stretches the transition and the ribbon alike, leaves the term as it is
+SHARP_BORDER_REL = 0.04
 #: the border is called sharp (gradual) when at least this share of the traverses' widths
 #: is sharp (gradual); between, it varies along the region and is said to
 WM_TERM_SHARE = 2.0 / 3.0
@@ -296,13 +299,18 @@ class Readout:
                 out.append(
                     "The profile shows a dense band between layers III and V, as an inner granular layer IV does."
                 )
-            out.append(f"Laminar contrast is {lay.laminar_contrast_term}.")
+            out.append(
+                f"Laminar contrast (the profile's SD/mean) is {lay.laminar_contrast:.2f}: how "
+                "much the layers differ in density, not how sharp their borders are, so no "
+                "atlas term (sharp, moderate, blurred) is given."
+            )
             out.append(_borders_sentence(lay))
         if self.wm_border == "varies":
             n, k = self.wm_border_n, self.wm_border_n_sharp
             out.append(
                 "The border to the white matter varies along the region: sharp (transition "
-                f"≤ {SHARP_BORDER_UM:.0f} µm) on {k} and gradual on {n - k} of {n} traverses."
+                f"≤ {SHARP_BORDER_REL:.0%} of the cortex's width) on {k} and gradual on "
+                f"{n - k} of {n} traverses."
             )
         elif self.wm_border is not None:
             out.append(
@@ -850,7 +858,8 @@ def measure_roi(
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
         out.wm_border_n = int(ok_w.size)
-        out.wm_border_n_sharp = int((ok_w <= SHARP_BORDER_UM).sum())
+        rel = widths / np.array([t.length_um for t in trs])
+        out.wm_border_n_sharp = int((rel[np.isfinite(rel)] <= SHARP_BORDER_REL).sum())
         share = out.wm_border_n_sharp / out.wm_border_n
         if share >= WM_TERM_SHARE:
             out.wm_border = "sharp"

@@ -232,6 +232,12 @@ def _area_truth(table: np.ndarray, area, top: np.ndarray, frac: np.ndarray) -> d
         "iv_present": bool(area.profile.layers["IV"].rel_thickness > 0),
         "columnar_strength": float(area.profile.columnar_strength),
         "columnar_organisation": columnar_term(area),
+        "wm_border_sharpness": float(area.profile.wm_border_sharpness),
+        "wm_border_term": vocabulary_term(area, "wm_border", "cortex_white_matter_border"),
+        "wm_border_width_rel": wm_transition_width_rel(table, *_deepest_part(area, top, frac)),
+        "laminar_contrast": float(area.profile.laminar_contrast),
+        "laminar_contrast_term": vocabulary_term(area, "laminar_contrast", "laminar_contrast"),
+        "density_cv": density_cv(table),
         "layer_fractions": dict(zip(LAYER_NAMES, (float(f) for f in frac))),
         "density_per_mm2": density,
         "soma_um": soma,
@@ -240,21 +246,89 @@ def _area_truth(table: np.ndarray, area, top: np.ndarray, frac: np.ndarray) -> d
     }
 
 
+#: the atlas vocabulary's strengths where the atlas file names none
+_TERM_SCALES = {
+    "columnar": {"none": 0.05, "weak": 0.3, "strong": 0.8},
+    "wm_border": {"sharp": 1.0, "gradual": 0.4},
+    "laminar_contrast": {"sharp": 1.0, "moderate": 0.7, "blurred": 0.45},
+}
+#: the profile's field each vocabulary scale sets
+_TERM_FIELD = {
+    "columnar": "columnar_strength",
+    "wm_border": "wm_border_sharpness",
+    "laminar_contrast": "laminar_contrast",
+}
+
+
+def vocabulary_term(area, scale: str, fact: str) -> str:
+    """The atlas term (vocabulary ``scale`` of the atlas's ``term_scales``: ``columnar``,
+    ``wm_border`` or ``laminar_contrast``) the generator renders for an area: the area's
+    own fact ``fact`` when it names one of the scale's terms, else the term whose strength
+    is nearest the profile's value (``columnar_strength``, ``wm_border_sharpness``,
+    ``laminar_contrast``, 0..1)."""
+    vocab = (load_atlas().meta or {}).get("term_scales", {}).get(scale) or _TERM_SCALES[scale]
+    named = (area.facts or {}).get(fact)
+    if named in vocab:
+        return str(named)
+    s = float(getattr(area.profile, _TERM_FIELD[scale]))
+    return min(vocab, key=lambda k: abs(float(vocab[k]) - s))
+
+
+def _deepest_part(area, top: np.ndarray, frac: np.ndarray) -> tuple[float, float]:
+    """Top and span (relative depth) of the deepest part of layer VI: its last sublayer
+    where the profile divides it (VIb), else the whole layer."""
+    subs = area.profile.layers["VI"].sublayers
+    last = float(subs[-1].fraction) if subs else 1.0
+    return float(top[-1] + frac[-1] * (1.0 - last)), float(frac[-1] * last)
+
+
+def wm_transition_width_rel(table: np.ndarray, top_deep: float, span_deep: float) -> float:
+    """The grey/white transition's width as rendered, in relative depth (multiply by the
+    thickness for µm): on the depth table's neuron density (``table[0]``, see
+    :func:`~cytowords.synth.profile_table.compile_table`), the distance between the depths
+    where the density, going down from the deepest part of layer VI (``top_deep``,
+    ``span_deep``: its top and span in relative depth, :func:`_deepest_part`), has fallen
+    75 % and 25 % of the way from that part's level (median over its second quarter) to
+    the white matter's (median over relative depth 1.2-1.4). NaN without a fall."""
+    d = depth_axis()
+    dens = table[0]
+    a, b = top_deep + 0.25 * span_deep, top_deep + 0.5 * span_deep
+    part = (d >= a) & (d <= b)
+    hi = float(np.median(dens[part])) if part.any() else float(np.interp(a, d, dens))
+    lo = float(np.median(dens[(d >= 1.2) & (d <= 1.4)]))
+    if hi - lo <= 0.1 * hi:
+        return float("nan")
+    start = int(np.searchsorted(d, a))
+
+    def crossing(level: float) -> float:
+        below = np.flatnonzero(dens[start:] < level)
+        if not below.size:
+            return float("nan")
+        j = start + int(below[0])
+        if j == 0:
+            return float(d[0])
+        # linear between the bins on either side of the crossing
+        u, v = dens[j - 1], dens[j]
+        return float(d[j - 1] + (d[j] - d[j - 1]) * (u - level) / (u - v))
+
+    return crossing(lo + 0.25 * (hi - lo)) - crossing(lo + 0.75 * (hi - lo))
+
+
+def density_cv(table: np.ndarray) -> float:
+    """The laminar contrast the generator draws: the coefficient of variation (SD / mean)
+    of the depth table's neuron density over relative depth 0.05-0.95, as the readout
+    measures its profile's (:mod:`cytowords.measure.layers`)."""
+    d = depth_axis()
+    p = table[0][(d >= 0.05) & (d <= 0.95)]
+    m = float(p.mean())
+    return float(p.std() / m) if m > 0 else float("nan")
+
+
 def columnar_term(area) -> str:
     """The columnar organisation (``none`` / ``weak`` / ``strong``) the generator renders
-    for an atlas area: the term whose strength in the atlas vocabulary (``columnar``:
-    none 0.05, weak 0.3, strong 0.8) is nearest the area's ``columnar_strength`` (the
-    area's own fact when it names one)."""
-    fact = (area.facts or {}).get("columnar_organisation")
-    if fact in ("none", "weak", "strong"):
-        return str(fact)
-    vocab = (load_atlas().meta or {}).get("term_scales", {}).get("columnar") or {
-        "none": 0.05,
-        "weak": 0.3,
-        "strong": 0.8,
-    }
-    s = float(area.profile.columnar_strength)
-    return min(vocab, key=lambda k: abs(float(vocab[k]) - s))
+    for an atlas area (:func:`vocabulary_term` of the ``columnar`` scale: none 0.05, weak
+    0.3, strong 0.8; the area's own ``columnar_organisation`` fact when it names one)."""
+    return vocabulary_term(area, "columnar", "columnar_organisation")
 
 
 def truth_in_roi(
@@ -265,7 +339,10 @@ def truth_in_roi(
     plane, :func:`apparent_width_um`, through about 100 points of the area's cortex; where
     no width can be traced (no white matter beyond, or ``trace=False`` for a quick
     screen) the local estimate of :func:`truth_at`), layer I width (µm), layer IV
-    present, that area's per-area truth and the cortex fraction of the region; ``None``
+    present, the grey/white transition's width (µm, :func:`wm_transition_width_rel` times
+    the thickness: ``wm_border_width_um`` in the section plane as a traverse crosses it,
+    with the apparent thickness, ``wm_border_width_true_um`` perpendicular to the
+    surface), that area's per-area truth and the cortex fraction of the region; ``None``
     when the region holds no cortex."""
     geom = _geometry(section_or_geom)
     v = np.asarray(vertices_um, dtype=float)
@@ -285,14 +362,21 @@ def truth_in_roi(
     # the apparent width is traced (see apparent_width_um) through about 100 of them
     pick = np.flatnonzero(sel)[:: max(1, int(sel.sum()) // 100)]
     width = apparent_width_um(geom, pts[pick]) if trace else np.full(len(pick), np.nan)
+    thickness = float(np.median(t["thickness_um"][sel]))
+    apparent = (
+        float(np.nanmedian(width))
+        if np.isfinite(width).any()
+        else float(np.median(t["apparent_thickness_um"][sel]))
+    )
+    wm_rel = t["per_area"][aid]["wm_border_width_rel"]
     return {
         "area": aid,
         "area_share": float(counts.max() / cortex.sum()),
         "cortex_fraction": float(cortex.mean()),
-        "thickness_um": float(np.median(t["thickness_um"][sel])),
-        "apparent_thickness_um": float(np.nanmedian(width))
-        if np.isfinite(width).any()
-        else float(np.median(t["apparent_thickness_um"][sel])),
+        "thickness_um": thickness,
+        "apparent_thickness_um": apparent,
+        "wm_border_width_um": wm_rel * apparent,
+        "wm_border_width_true_um": wm_rel * thickness,
         "layer_i_width_um": float(np.median(t["layer_i_width_um"][sel])),
         "iv_present": bool(t["per_area"][aid]["iv_present"]),
         "truth": t["per_area"][aid],
