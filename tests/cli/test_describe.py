@@ -162,8 +162,13 @@ def test_describe_qupath_rois_to_geojson_and_csv(store_and_bundle, capsys, tmp_p
     assert "far away: not described" in cap.err and "outside the section" in cap.err
     assert f"{rois}: feature 4: 1 point(s), not a region; skipped" in cap.err
     lines = [ln for ln in cap.out.splitlines() if ln.startswith(("box:", "triangle:"))]
-    assert len(lines) == 2 and all("(also: " in ln for ln in lines)
     gj = json.loads(out.read_text())
+    # the alternatives are labelled as napari's panel labels them: the nearest known areas
+    # of a rejected region, else the next most probable ("also")
+    rejected = [f["properties"]["rejected"] for f in gj["features"][:2]]
+    assert len(lines) == 2
+    for ln, rej in zip(lines, rejected):
+        assert ("(nearest known areas: " if rej else "(also: ") in ln
     assert gj["properties"]["pixel_size_um"] == 8.0
     assert [f["properties"]["name"] for f in gj["features"]] == ["box", "triangle", "far away"]
     # the same polygons come back, in the image's pixels; the far ROI without a result
@@ -609,3 +614,19 @@ def test_a_truncated_tiff_is_one_line(store_and_bundle, tmp_path) -> None:
                 "<tifffile.TiffFile 'a.tif'> ImageJ series metadata invalid"
             )
     assert notes.lines == ["a.tif: ImageJ series metadata invalid"]
+
+
+def test_a_rejected_region_lists_its_nearest_known_areas_not_alternatives():
+    from cytowords.cli.describe import list_line
+    from cytowords.describe import RegionDescription
+
+    common = dict(ood_score=2.0, caption="cap", n_patches=5, top_k=[("5L", 1.0), ("4a", 0.0)])
+    rejected = RegionDescription(
+        area="__none__", area_name="not a known area", probability=0.0, rejected=True, **common
+    )
+    line = list_line("r1", rejected)
+    assert line.startswith("r1: not a known area  (nearest known areas: 5L 100%, 4a 0%)")
+    accepted = RegionDescription(
+        area="5L", area_name="5L", probability=1.0, rejected=False, **common
+    )
+    assert "(also: 4a 0%)" in list_line("r2", accepted)

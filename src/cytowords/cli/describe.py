@@ -104,6 +104,18 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+def list_line(name: str, res) -> str:
+    """One region's line in ``describe --rois``' text output: its name, :func:`verdict`, the
+    alternatives (as napari's panel labels them: the nearest known areas of a rejected
+    region, else the next most probable) and the caption."""
+    from ..describe.export import alternatives_text
+
+    what = "nearest known areas" if res.rejected else "also"
+    return (
+        f"{name}: {verdict(res)}  ({what}: {alternatives_text(res.top_k, res.area)})  {res.caption}"
+    )
+
+
 def verdict(res) -> str:
     """The one-line verdict on a described region: its area and probability, "not a
     known area" (the model judged it unlike every known area) or "no area named" (set
@@ -191,7 +203,6 @@ def _write(
 
 def run(args: argparse.Namespace) -> int:
     from ..describe import DescribeParams, Describer
-    from ..describe.export import alternatives_text
     from ..min_traverse import too_small, too_small_line
     from ..regions import Roi, RoiError
     from ..regions.geojson import RoiFeature
@@ -294,9 +305,7 @@ def run(args: argparse.Namespace) -> int:
         for name, r in zip(names, results):
             if r is None:
                 continue
-            print(
-                f"{name}: {verdict(r)}  (also: {alternatives_text(r.top_k, r.area)})  {r.caption}"
-            )
+            print(list_line(name, r))
             if r.rejection_reason or r.note:
                 print(f"  note: {'; '.join(t for t in (r.rejection_reason, r.note) if t)}")
             if r.statements:
