@@ -858,7 +858,7 @@ def measure_roi(
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
         out.wm_border_n = int(ok_w.size)
-        rel = widths / np.array([t.length_um for t in trs])
+        rel = widths / (lengths * 1000.0)  # the traverses' lengths, µm
         out.wm_border_n_sharp = int((rel[np.isfinite(rel)] <= SHARP_BORDER_REL).sum())
         share = out.wm_border_n_sharp / out.wm_border_n
         if share >= WM_TERM_SHARE:
