@@ -128,7 +128,7 @@ def test_results_survive_qupath_reexport() -> None:
         p = f["properties"]
         f["properties"] = {
             "objectType": "annotation",
-            "name": p["name"],
+            **({"name": p["name"]} if "name" in p else {}),  # QuPath: only a set name
             "classification": {"name": p["classification"]["name"], "color": [1, 2, 3]},
             "measurements": {k: ("NaN" if v is None else v) for k, v in p["measurements"].items()},
             "metadata": p["metadata"],

@@ -195,8 +195,16 @@ def _write(
     # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
     colors = class_colors((c or r.get("area") for c, r in zip(classes, rows)), colors)
     ids = [f.id for f in feats]
+    # a region the file left unnamed stays unnamed ("ROI k" is only the label shown here)
+    names = [f.name if f.named else "" for f in feats]
     gj = rois_to_geojson(
-        rois, rows, pixel_size_um=pixel_size_um, colors=colors, classes=classes, ids=ids
+        rois,
+        rows,
+        pixel_size_um=pixel_size_um,
+        colors=colors,
+        names=names,
+        classes=classes,
+        ids=ids,
     )
     write_geojson(out, gj)
 
@@ -223,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     px = float(section.pixel_size_um[0])
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi
-        feats = [RoiFeature(Roi.rectangle(y0, x0, y1, x1, name="ROI 1"))]
+        feats = [RoiFeature(Roi.rectangle(y0, x0, y1, x1, name="ROI 1"), named=False)]
     else:
         feats = _read_rois(args.rois, px)
     if args.roi is None:

@@ -148,7 +148,8 @@ def rois_to_geojson(
         results: per ROI a mapping with (some of) :data:`RESULT_FIELDS`.
         pixel_size_um: µm per pixel of the full-resolution image (QuPath's coordinates).
         colors: class name (area id or the user's class) -> ``#rrggbb`` colour.
-        names: per ROI its annotation name (default: the Roi's name, else ``ROI 1``...).
+        names: per ROI its annotation name, "" for an unnamed one (default: the Roi's
+            name); an unnamed ROI is written without ``name``, as QuPath writes it.
         classes: per ROI the user's classification (e.g. QuPath's ``L1``), kept as the
             annotation's class; ROIs without one are classified by their described area.
         ids: per ROI the QuPath object UUID read from the input (kept), else a new UUID.
@@ -160,10 +161,13 @@ def rois_to_geojson(
     colors = colors or {}
     feats = []
     for i, (poly, res) in enumerate(zip(polygons_um, results)):
-        name = names[i] if names is not None and i < len(names) else None
-        if not name:
-            name = poly.name if isinstance(poly, Roi) and poly.name else f"ROI {i + 1}"
-        props: dict[str, Any] = {"objectType": "annotation", "name": name}
+        if names is not None:
+            name = names[i] if i < len(names) else ""
+        else:
+            name = poly.name if isinstance(poly, Roi) else ""
+        props: dict[str, Any] = {"objectType": "annotation"}
+        if name:
+            props["name"] = name
         user_cls = classes[i] if classes is not None and i < len(classes) else None
         cls_name = user_cls or res.get("area")
         if cls_name:

@@ -14,8 +14,9 @@ QuPath's *Export objects as GeoJSON* writes, depending on version and options:
   pieces), LineString (line annotations), Point/MultiPoint (points objects), and rarely a
   GeometryCollection.
 
-Coordinates are ``[x, y]`` pixels of the full-resolution image. ROIs come back in µm,
-``(y, x)``, as :class:`~cytowords.regions.Roi`: holes kept (no field is read in a hole,
+Coordinates are ``[x, y]`` pixels of the full-resolution image counted from its top-left
+pixel corner, as QuPath and ImageJ count them (pixel ``(0, 0)`` spans ``[0, 1]`` in x and
+y): section µm are these pixels times the pixel size. ROIs come back in µm, ``(y, x)``, as :class:`~cytowords.regions.Roi`: holes kept (no field is read in a hole,
 their area does not count) and a MultiPolygon kept as **one** ROI with several parts, so an
 annotation the user drew as one object (e.g. a layer cut in two by a vessel) is described as
 one region and written back as one object. Lines are returned as paths only when asked for,
@@ -114,6 +115,8 @@ class RoiFeature:
     """One region read from GeoJSON.
 
     ``roi`` (µm, named by the feature's name, else ``ROI k``) keeps holes and parts;
+    ``named`` is False when the file gave the region no name (QuPath leaves ``name`` out of
+    an unnamed annotation): ``ROI k`` is then only a label to show, never written back;
     ``classification`` is the QuPath class name (derived classes joined by ``": "``) and
     ``color`` its ``#rrggbb`` colour (else the object's own colour); ``results`` the
     description fields found in the file (the plugin's output, or QuPath's re-export of it);
@@ -126,6 +129,7 @@ class RoiFeature:
     results: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
     index: int = 0
+    named: bool = True
 
     @property
     def name(self) -> str:
@@ -351,7 +355,7 @@ def parse_geojson_rois(
             )
             fid = f.get("id") if isinstance(f.get("id"), str) else None
             fid = None if fid in _LEGACY_IDS else fid
-            out.rois.append(RoiFeature(roi, cls, color, results, fid, i))
+            out.rois.append(RoiFeature(roi, cls, color, results, fid, i, named=bool(name)))
     out.notes += _skipped_notes(skipped, source)
     if not out.rois and not (out.points or out.paths):
         why = ""

@@ -109,3 +109,45 @@ def test_rois_drawn_after_the_image_was_closed_keep_the_unrestored_file(make_nap
     kept = [p for p in path.parent.iterdir() if p != path]
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == old
     assert len(json.loads(path.read_text())["features"]) == 1
+
+
+def test_autosaved_rois_come_back_on_the_same_pixels(make_napari_viewer):
+    """ROIs drawn over an image with a translate (an OME-Zarr's translation): the autosave
+    file holds QuPath's pixel coordinates (from the top-left pixel corner) and the restored
+    layer describes the same section polygons."""
+    import numpy as np
+
+    from cytowords.napari.io.layers import shape_polygon_section_um
+    from tests.support.napari_helpers import SECTION_UM, section_array
+
+    def section_image(viewer):
+        return viewer.add_image(
+            section_array(), scale=(SECTION_UM, SECTION_UM), translate=(40.0, -24.0), name="t"
+        )
+
+    viewer = make_napari_viewer()
+    image = section_image(viewer)
+    w = DescribeWidget(viewer)
+    layer = w.roi_layer()
+    # from the top-left corner of pixel (10, 20) to the bottom-right one of pixel (29, 59)
+    layer.add_rectangles(rect(9.5, 19.5, 29.5, 59.5))
+    path = w.autosave.save_now()
+    ring = json.loads(path.read_text())["features"][0]["geometry"]["coordinates"][0]
+    np.testing.assert_allclose(
+        sorted(map(tuple, ring[:4])), [(20, 10), (20, 30), (60, 10), (60, 30)]
+    )
+    before = shape_polygon_section_um(layer, 0, image)
+    viewer.close()
+
+    viewer2 = make_napari_viewer()
+    image2 = section_image(viewer2)
+    w2 = DescribeWidget(viewer2)
+    restored = w2.autosave.restore()
+    np.testing.assert_allclose(shape_polygon_section_um(restored, 0, image2), before, atol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(restored.data[0]) * restored.scale + restored.translate,
+        np.asarray(layer.data[0]) * layer.scale + layer.translate,
+        atol=1e-9,
+    )
+    w.cancel()
+    w2.cancel()

@@ -280,14 +280,16 @@ def test_qupath_annotations_in_pixels_are_placed_over_the_image(widget, qtbot, t
     }
     path = tmp_path / "qupath.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}))
+    # the viewer's only image: placed over it as it opens (scale, translate, units)
     (layer,) = viewer.open(str(path), plugin="napari-cytowords")
-    assert tuple(layer.scale) == (1.0, 1.0) and layer.metadata["cytowords_in_image_pixels"]
+    assert tuple(layer.scale) == tuple(image.scale)
+    assert not layer.metadata["cytowords_in_image_pixels"]
     w.roi_choice.set_value(layer)
     assert w.roi_layer() is layer and tuple(layer.scale) == tuple(image.scale)
     poly = shape_polygon_section_um(layer, 0, image)
-    # section µm = pixel corner coordinates x 8 µm (within half a pixel)
-    np.testing.assert_allclose(poly.min(axis=0), [10 * 8.0, 20 * 8.0], atol=4.0)
-    np.testing.assert_allclose(poly.max(axis=0), [120 * 8.0, 220 * 8.0], atol=4.0)
+    # section µm = QuPath's pixel (corner) coordinates x 8 µm, exactly
+    np.testing.assert_allclose(poly.min(axis=0), [10 * 8.0, 20 * 8.0], atol=1e-9)
+    np.testing.assert_allclose(poly.max(axis=0), [120 * 8.0, 220 * 8.0], atol=1e-9)
     w.describe_all()
     wait_idle(qtbot, w)
     assert list(layer.features["status"]) == ["done"]
@@ -317,7 +319,7 @@ def test_qupath_holes_are_honoured_when_describing(widget, qtbot, tmp_path) -> N
     assert (donut.name, full.name) == ("donut", "full") and len(donut.holes) == 1
     hole_roi = type(donut)(donut.holes[0])
     np.testing.assert_allclose(
-        hole_roi.bounds, (100 * 8.0, 200 * 8.0, 300 * 8.0, 400 * 8.0), atol=4.0
+        hole_roi.bounds, (100 * 8.0, 200 * 8.0, 300 * 8.0, 400 * 8.0), atol=1e-9
     )
     assert donut.area_um2 == pytest.approx(full.area_um2 - hole_roi.area_um2)
     pts = patch_grid(donut, patch_um=512.0)

@@ -54,9 +54,10 @@ def test_viewer_opens_a_roiset(make_napari_viewer, tmp_path: Path) -> None:
     assert layer.metadata["cytowords_in_image_pixels"] and tuple(layer.scale) == (1.0, 1.0)
     assert list(layer.features["name"]) == ["L3 patch", "around a vessel"]
     assert list(layer.features["color"]) == ["#00ff00", ""]
-    np.testing.assert_allclose(layer.data[0], [[500, 500], [500, 600], [600, 600]])  # (y, x) px
+    # (y, x) napari pixels (centred on integers): ImageJ's (from the corner) minus 0.5
+    np.testing.assert_allclose(layer.data[0], [[499.5, 499.5], [499.5, 599.5], [599.5, 599.5]])
     holes = json.loads(layer.features["holes"][1])
-    assert holes == [[[50.0, 100.0], [50.0, 300.0], [150.0, 300.0], [150.0, 100.0]]]
+    assert holes == [[[49.5, 99.5], [49.5, 299.5], [149.5, 299.5], [149.5, 99.5]]]
 
 
 def _open_from_the_gui(viewer, qtbot, path: Path) -> list:

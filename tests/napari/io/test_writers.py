@@ -45,8 +45,9 @@ def test_geojson_round_trip_through_plugin(roi_layer, tmp_path: Path) -> None:
     gj = json.loads(out.read_text())
     assert len(gj["features"]) == 3
     assert gj["features"][0]["properties"]["classification"]["name"] == "hOc1"
-    # the rectangle in pixels of a 2 µm/px image, [x, y] order, closed
-    assert gj["features"][0]["geometry"]["coordinates"][0][0] == [50.0, 50.0]
+    # the rectangle in pixels of a 2 µm/px image, [x, y] order, closed: world µm 100 is
+    # the centre of pixel 50 of an image at translate 0, QuPath's pixel 50.5
+    assert gj["features"][0]["geometry"]["coordinates"][0][0] == [50.5, 50.5]
     assert [p.name for p in tmp_path.iterdir()] == ["rois.geojson"], "no temp files left"
 
     layers = viewer.open(str(out), plugin="napari-cytowords")
@@ -73,9 +74,9 @@ def test_csv_export(roi_layer, tmp_path: Path) -> None:
 def test_qupath_export_round_trip_keeps_names_classes_and_holes(
     make_napari_viewer, tmp_path: Path
 ) -> None:
-    """QuPath 0.3 list export -> napari -> plugin GeoJSON -> napari: names, classes, colours
-    and holes survive; a MultiPolygon becomes one shape per piece; a point is skipped with a
-    notification."""
+    """QuPath 0.3 list export -> napari -> plugin GeoJSON -> napari: names (unnamed
+    annotations stay unnamed), classes, colours and holes survive; a MultiPolygon becomes
+    one shape per piece; a point is skipped with a notification."""
     from tests.support.napari_helpers import Notes
     from tests.support.qupath_files import (
         closed,
@@ -108,12 +109,13 @@ def test_qupath_export_round_trip_keeps_names_classes_and_holes(
         "feature 3 ('cells'): 2 point(s), not a region; skipped" in m for m in notes.messages
     )
     assert len(layer.data) == 4 and layer.metadata["cytowords_in_image_pixels"]
-    assert list(layer.features["name"]) == ["ROI 1", "ROI 2 [1]", "ROI 2 [2]", "my roi"]
+    assert list(layer.features["name"]) == ["", "", "", "my roi"]
     assert list(layer.features["classification"]) == ["L1", "WM", "WM", "L2"]
     assert list(layer.features["color"]) == ["#ff0000", "#0000ff", "#0000ff", "#00ff00"]
     assert list(layer.features["object_id"]) == ["", "", "", named["id"]]
     holes = json.loads(layer.features["holes"][0])
-    assert holes == [[[50.0, 100.0], [50.0, 300.0], [150.0, 300.0], [150.0, 100.0]]]  # (y, x) px
+    # (y, x) napari pixels: QuPath's (from the pixel corner) minus half a pixel
+    assert holes == [[[49.5, 99.5], [49.5, 299.5], [149.5, 299.5], [149.5, 99.5]]]
     assert list(layer.features["holes"][1:]) == ["", "", ""]
 
     # written back for QuPath (image pixels of 2 µm once placed over a 2 µm/px image)
@@ -122,7 +124,7 @@ def test_qupath_export_round_trip_keeps_names_classes_and_holes(
     out = tmp_path / "back.geojson"
     assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
     feats = json.loads(out.read_text())["features"]
-    assert [f["properties"]["name"] for f in feats] == ["ROI 1", "ROI 2 [1]", "ROI 2 [2]", "my roi"]
+    assert [f["properties"].get("name") for f in feats] == [None, None, None, "my roi"]
     assert feats[0]["properties"]["classification"] == {"name": "L1", "color": [255, 0, 0]}
     assert feats[3]["properties"]["classification"] == {"name": "L2", "color": [0, 255, 0]}
     assert feats[3]["id"] == named["id"], "QuPath's object id is kept"
@@ -136,7 +138,7 @@ def test_qupath_export_round_trip_keeps_names_classes_and_holes(
     (h_again,) = holes_um(again.features["holes"][0], again.scale, again.translate)
     (h_first,) = holes_um(layer.features["holes"][0], layer.scale, layer.translate)
     np.testing.assert_allclose(h_again, h_first)
-    assert h_first.max(axis=0).tolist() == [300.0, 600.0]
+    assert h_first.max(axis=0).tolist() == [299.0, 599.0]  # centre of pixel (149.5, 299.5)
     np.testing.assert_allclose(
         np.asarray(again.data[0]) * again.scale, np.asarray(layer.data[0]) * 2
     )
@@ -147,7 +149,7 @@ def test_qupath_export_round_trip_keeps_names_classes_and_holes(
     layer.shape_type = ["polygon"] * 4
     assert layer.save(str(out), plugin="napari-cytowords") == [str(out)]
     moved = json.loads(out.read_text())["features"][0]
-    assert len(moved["geometry"]["coordinates"]) == 1 and moved["properties"]["name"] == "ROI 1"
+    assert len(moved["geometry"]["coordinates"]) == 1 and "name" not in moved["properties"]
 
 
 def test_geojson_writer_gives_every_class_a_colour(tmp_path: Path) -> None:

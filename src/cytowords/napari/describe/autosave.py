@@ -166,7 +166,7 @@ class AutosaveRow(QWidget):
             return None
         path = autosave_path(self.image)
         try:
-            data, meta, _ = read_region_layer(str(path))
+            data, meta, _ = read_region_layer(str(path), self.image)
         except (ValueError, OSError) as exc:
             show_warning(f"cannot restore the autosaved ROIs: {exc}")
             return None

@@ -3,11 +3,21 @@ form it writes) and Fiji/ImageJ ROIs (a ``.roi`` file, or a ROI Manager ``RoiSet
 other zip is left to other readers).
 
 Each region becomes a polygon shape whose features carry its results (the plugin's files),
-its name, QuPath class and colour, QuPath object id, and its holes (napari cannot draw holes:
-they live in the ``holes`` column, see :mod:`._shapes`, and describing or saving the layer
-honours them). A MultiPolygon annotation becomes one shape per piece, named ``name [k]`` (a
+its name ("" when the file gives none: QuPath leaves ``name`` out of an unnamed annotation,
+and the widgets show ``ROI n``), QuPath class and colour, QuPath object id, and its holes
+(napari cannot draw holes: they live in the ``holes`` column, see :mod:`._shapes`, and
+describing or saving the layer honours them). A MultiPolygon annotation becomes one shape per piece, named ``name [k]`` (a
 Shapes layer holds one polygon per shape; the pieces are described one by one here). Points
 and lines are skipped, with one notification listing what was skipped.
+
+Files count from the image's top-left pixel *corner* (QuPath's and ImageJ's pixels, the
+plugin's µm); napari centres pixel ``j`` on ``j``, so a layer holds the file's pixels minus
+0.5 (its µm minus half a pixel): over the image it belongs to, every vertex lies where
+QuPath draws it, and saving the layer writes the file's coordinates back. A QuPath or
+ImageJ file (pixels) opened in a viewer that shows one image (or with an image selected)
+is placed over that image at once (its scale, translate and units); otherwise the Describe
+widget places it over the image chosen there. The plugin's files open in µm (over that
+image's translate).
 
 napari calls readers on its GUI thread. A file of at least :data:`BACKGROUND_BYTES` (a
 QuPath export of all objects: tens of MB, seconds to decode), or of more than
@@ -83,8 +93,9 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
     path = str(path)
     viewer = _gui_viewer()
     large = _large_file(path) if viewer is not None else ""
+    image = _image_under(viewer if viewer is not None else _script_viewer())
     if large:
-        _in_background(viewer, path, None, f"reading {large}")
+        _in_background(viewer, path, None, image, f"reading {large}")
         return [(None,)]
     try:
         read = read_region_file(path, pixel_size_um=1.0)
@@ -97,23 +108,47 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
         show_error((str(exc).strip().splitlines() or [type(exc).__name__])[0])
         return [(None,)]
     if viewer is not None and sum(len(f.roi.polygons) for f in read.rois) > BACKGROUND_SHAPES:
-        _in_background(viewer, path, read, f"drawing {len(read.rois)} regions")
+        _in_background(viewer, path, read, image, f"drawing {len(read.rois)} regions")
         return [(None,)]
-    return [_shown(read, path)]
+    return [_shown(read, path, image)]
 
 
-def read_region_layer(path: str) -> tuple:
-    """The Shapes layer data tuple of a region file, read here and now (what the widgets use
-    to restore their own files); notes are shown as one warning."""
-    return _shown(read_region_file(path, pixel_size_um=1.0), str(path))
+def read_region_layer(path: str, image=None) -> tuple:
+    """The Shapes layer data tuple of a region file, read here and now and placed over
+    ``image`` when given (what the widgets use to restore their own files); notes are
+    shown as one warning."""
+    return _shown(read_region_file(path, pixel_size_um=1.0), str(path), image)
 
 
-def _shown(read: GeoJsonRois, path: str) -> tuple:
+def _shown(read: GeoJsonRois, path: str, image=None) -> tuple:
     if read.notes:
         from napari.utils.notifications import show_warning
 
         show_warning("\n".join(notes_text(read.notes)))
-    return _layer_tuple(read, path)
+    return _layer_tuple(read, path, image)
+
+
+def _script_viewer():
+    """The current napari viewer (a script's ``viewer.open``), else None."""
+    from napari import current_viewer
+
+    return current_viewer()
+
+
+def _image_under(viewer):
+    """The image a region file of pixel coordinates opened in ``viewer`` belongs to: the
+    selected layer when it is a 2D image, else the viewer's only 2D image; None when there
+    is none, or several and none selected (the Describe widget then places the layer over
+    the image chosen there)."""
+    from napari.layers import Image
+
+    if viewer is None:
+        return None
+    images = [ly for ly in viewer.layers if isinstance(ly, Image) and ly.ndim == 2]
+    active = viewer.layers.selection.active
+    if active is not None and any(active is im for im in images):
+        return active
+    return images[0] if len(images) == 1 else None
 
 
 def _gui_viewer():
@@ -151,9 +186,10 @@ def _large_file(path: str) -> str:
     return ""
 
 
-def _in_background(viewer, path: str, read: GeoJsonRois | None, what: str) -> None:
-    """Read ``path`` (unless ``read``) and make its Shapes layer in a worker thread, with a
-    notification and a busy bar; add the layer to ``viewer`` when it is made."""
+def _in_background(viewer, path: str, read: GeoJsonRois | None, image, what: str) -> None:
+    """Read ``path`` (unless ``read``) and make its Shapes layer (placed over ``image`` when
+    given) in a worker thread, with a notification and a busy bar; add the layer to
+    ``viewer`` when it is made."""
     from napari.qt.threading import create_worker
     from napari.utils.notifications import show_error, show_info, show_warning
 
@@ -177,40 +213,49 @@ def _in_background(viewer, path: str, read: GeoJsonRois | None, what: str) -> No
         _make_layer,
         path,
         read,
+        image,
         _progress={"desc": f"Reading {name}"},
         _connect={"returned": done, "errored": failed},
         _start_thread=True,
     )
 
 
-def _make_layer(path: str, read: GeoJsonRois | None) -> tuple[Any, list[str]]:
-    """``(Shapes layer, notes)`` of a region file (runs in a worker thread: napari's Layer
-    is no Qt object; its vispy visual is made when the viewer adds it)."""
+def _make_layer(path: str, read: GeoJsonRois | None, image=None) -> tuple[Any, list[str]]:
+    """``(Shapes layer, notes)`` of a region file, placed over ``image`` when given (runs in
+    a worker thread: napari's Layer is no Qt object; its vispy visual is made when the
+    viewer adds it)."""
     from napari.layers import Layer
 
     if read is None:
         read = read_region_file(path, pixel_size_um=1.0)
-    return Layer.create(*_layer_tuple(read, path)), read.notes
+    return Layer.create(*_layer_tuple(read, path, image)), read.notes
 
 
-def _layer_tuple(read: GeoJsonRois, path: str) -> tuple:
-    """The ``(shapes, meta, "shapes")`` layer data of what a region file holds."""
+def _layer_tuple(read: GeoJsonRois, path: str, image=None) -> tuple:
+    """The ``(shapes, meta, "shapes")`` layer data of what a region file holds; a file of
+    pixel coordinates is placed over ``image`` when given (module doc), one of µm takes its
+    translate."""
     # ours record their pixel size (shapes in µm); QuPath's and ImageJ's count the image's
-    # pixels: the layer keeps pixel coordinates and is placed over the image by the Describe
-    # widget
+    # pixels (read at 1 µm per pixel). Both count from the top-left pixel's corner, napari
+    # from its centre: half a pixel less.
+    # (the layer helpers import the section code: only when a file is read)
+    from .layers import IN_PIXELS_KEY, PIXEL_SIZE_KEY, layer_pixel_size_um, pixel_placement
+
     stored = read.recorded
+    half = read.pixel_size_um / 2.0
     shapes: list[np.ndarray] = []
     rows: list[dict] = []
     for f in read.rois:
         parts = f.roi.polygons
         for k, (ring, holes) in enumerate(parts):
             row = {c: f.results.get(c, RESULT_DEFAULTS[c]) for c in RESULT_FIELDS}
-            row[NAME_COLUMN] = f.name if len(parts) == 1 else f"{f.name} [{k + 1}]"
+            name = f.name if len(parts) == 1 else f"{f.name} [{k + 1}]"
+            row[NAME_COLUMN] = name if f.named else ""
             row[CLASS_COLUMN] = f.classification or ""
             row[COLOR_COLUMN] = f.color or ""
             row[ID_COLUMN] = (f.id or "") if k == 0 else ""
-            row[HOLES_COLUMN] = holes_to_json(holes)
-            shapes.append(ring)
+            row[HOLES_COLUMN] = holes_to_json([h - half for h in holes])
+            shapes.append(ring - half)
             rows.append(row)
     columns = [*RESULT_FIELDS, NAME_COLUMN, CLASS_COLUMN, COLOR_COLUMN, ID_COLUMN, HOLES_COLUMN]
     features = {k: [r[k] for r in rows] for k in columns}
@@ -221,9 +266,17 @@ def _layer_tuple(read: GeoJsonRois, path: str) -> tuple:
         "edge_width": 20.0 if stored else 10.0,
         "face_color": "transparent",
         "metadata": {
-            "cytowords_pixel_size_um": read.pixel_size_um if stored else None,
+            PIXEL_SIZE_KEY: read.pixel_size_um if stored else None,
             "cytowords_roi_layer": True,
-            "cytowords_in_image_pixels": not stored,
+            IN_PIXELS_KEY: not stored,
         },
     }
+    if stored:  # µm from the section's corner: over the image's translate, if any
+        meta["units"] = ("µm", "µm")
+        if image is not None:
+            meta["translate"] = pixel_placement(image)["translate"]
+    elif image is not None:
+        meta.update(pixel_placement(image))
+        meta["metadata"][IN_PIXELS_KEY] = False
+        meta["metadata"][PIXEL_SIZE_KEY] = layer_pixel_size_um(image)
     return (shapes, meta, "shapes")

@@ -3,7 +3,10 @@
 World coordinates of our layers are micrometres: the reader gives images a scale in µm, and
 the ROI Shapes layers we create copy the image's scale and translate. Section coordinates
 are µm from the image's top-left pixel corner, so ``section = world - translate + p0 / 2``
-(napari draws pixel ``j`` centred on ``j * scale + translate``).
+(napari draws pixel ``j`` centred on ``j * scale + translate``;
+:func:`~cytowords.napari.io.shapes.section_offset`). QuPath's and ImageJ's pixel
+coordinates count from that corner too: a layer read from their files holds napari's pixel
+coordinates (theirs minus 0.5) and is placed with the image's scale and translate.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ import numpy as np
 from napari.layers import Image, Shapes
 
 from ...sections import Section, grey_levels
-from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, shape_to_polygon_um
+from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, section_offset, shape_to_polygon_um
 
 ROI_LAYER_NAME = "ROIs"
+#: metadata of a ROI layer: µm per pixel of the image it belongs to (its files' pixels)
+PIXEL_SIZE_KEY = "cytowords_pixel_size_um"
+#: metadata of a ROI layer read in an image's pixel coordinates and not placed yet
+IN_PIXELS_KEY = "cytowords_in_image_pixels"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -132,6 +139,9 @@ def set_pixel_size(viewer, image: Image, um: float) -> list:
         ly.units = (*(str(u) for u in ly.units[:-2]), "µm", "µm")
         ly.scale = tuple(scale)
         ly.translate = tuple(translate)
+        if PIXEL_SIZE_KEY in ly.metadata:  # a ROI layer: the pixels its files count
+            old = ly.metadata[PIXEL_SIZE_KEY]
+            ly.metadata[PIXEL_SIZE_KEY] = float(old) * float(factor[-1]) if old else float(um)
     viewer.reset_view()
     return changed
 
@@ -168,7 +178,7 @@ def section_from_layer(layer: Image) -> Section:
 
 def world_to_section(layer: Image) -> np.ndarray:
     """Offset ``(dy, dx)`` µm to add to world coordinates to get section µm."""
-    return -np.asarray(layer.translate, dtype=float)[-2:] + pixel_size_um(layer) / 2.0
+    return section_offset(layer.translate, pixel_size_um(layer))
 
 
 def shape_polygon_section_um(shapes: Shapes, index: int, image: Image) -> np.ndarray | None:
@@ -196,7 +206,8 @@ def is_area_shape(shapes: Shapes, index: int) -> bool:
 
 
 def new_roi_layer(viewer, image: Image | None, name: str = ROI_LAYER_NAME) -> Shapes:
-    """Add an empty ROI Shapes layer aligned with ``image`` (same µm scale and translate)."""
+    """Add an empty ROI Shapes layer aligned with ``image`` (same µm scale and translate,
+    its pixel size in the metadata)."""
     kwargs = {}
     if image is not None:
         kwargs = {"scale": tuple(image.scale[-2:]), "translate": tuple(image.translate[-2:])}
@@ -213,6 +224,8 @@ def new_roi_layer(viewer, image: Image | None, name: str = ROI_LAYER_NAME) -> Sh
         **kwargs,
     )
     layer.current_edge_width = edge
+    if image is not None:  # the pixels its files count (see the writers)
+        layer.metadata[PIXEL_SIZE_KEY] = layer_pixel_size_um(image)
     return layer
 
 
@@ -222,16 +235,27 @@ def camera(viewer):
     return scene.camera if scene is not None else viewer.camera
 
 
+def pixel_placement(image: Image) -> dict:
+    """``scale``, ``translate`` and ``units`` that put a layer of ``image``'s pixel
+    coordinates (napari's: pixel ``j`` centred on ``j``) over ``image``."""
+    return {
+        "scale": tuple(float(v) for v in image.scale[-2:]),
+        "translate": tuple(float(v) for v in image.translate[-2:]),
+        "units": tuple(str(u) for u in image.units[-2:]),
+    }
+
+
 def place_pixel_rois(rois: Shapes, image: Image) -> bool:
-    """Put ROIs read in the image's pixel coordinates (QuPath GeoJSON, metadata
+    """Put ROIs read in the image's pixel coordinates (QuPath GeoJSON, ImageJ ROIs: metadata
     ``cytowords_in_image_pixels``) over ``image``: the image's scale, translate and units.
     Returns True when the layer was placed (once; later calls change nothing)."""
     md = rois.metadata
-    if not md.get("cytowords_in_image_pixels"):
+    if not md.get(IN_PIXELS_KEY):
         return False
-    rois.units = tuple(str(u) for u in image.units[-2:])
-    rois.scale = tuple(image.scale[-2:])
-    rois.translate = tuple(image.translate[-2:])
-    md["cytowords_in_image_pixels"] = False
-    md["cytowords_pixel_size_um"] = layer_pixel_size_um(image)
+    place = pixel_placement(image)
+    rois.units = place["units"]
+    rois.scale = place["scale"]
+    rois.translate = place["translate"]
+    md[IN_PIXELS_KEY] = False
+    md[PIXEL_SIZE_KEY] = layer_pixel_size_um(image)
     return True

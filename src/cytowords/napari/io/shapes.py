@@ -3,6 +3,11 @@
 napari stores shapes in data coordinates; world = data * scale + translate. Our images carry
 their scale in µm, and so do the ROI layers we create, so world coordinates are µm. Only the
 last two axes (y, x) are used.
+
+Section coordinates (the core's, and the files': QuPath's and ImageJ's pixels times the
+pixel size) count from the image's top-left pixel *corner*; napari centres pixel ``j`` on
+``j * scale + translate``, so ``section = world - translate + pixel size / 2``
+(:func:`section_offset`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,14 @@ def layer_polygons_um(
 ) -> list[np.ndarray | None]:
     """Polygons in µm for all shapes of a layer (None where a shape encloses no region)."""
     return [shape_to_polygon_um(d, t, scale, translate) for d, t in zip(data, shape_types)]
+
+
+def section_offset(translate: Sequence[float], pixel_size_um: float) -> np.ndarray:
+    """``(dy, dx)`` µm to add to world coordinates to get section µm, over an image of
+    ``translate`` (its last two axes) and ``pixel_size_um`` µm per pixel: napari centres
+    pixel ``j`` on ``j * pixel size + translate``, section coordinates count from the
+    top-left pixel's corner."""
+    return -np.asarray(translate, dtype=float)[-2:] + float(pixel_size_um) / 2.0
 
 
 def polygon_um_to_data(

@@ -1,7 +1,14 @@
 """npe2 writers: described ROIs to QuPath GeoJSON and CSV (atomic writes).
 
 Names, QuPath classes and colours, object ids and holes come from the layer's feature columns
-(:mod:`._shapes`), so a layer read from QuPath's GeoJSON is written back as QuPath knows it.
+(:mod:`._shapes`), so a layer read from QuPath's GeoJSON is written back as QuPath knows it
+(an annotation without a name stays without one).
+
+Coordinates are section µm (the file's pixels times the pixel size, from the image's top-left
+pixel corner, as QuPath and the CLI count them): the layer's world µm minus its translate
+plus half its pixel size (:func:`~.shapes.section_offset`), exact for a ROI layer aligned
+with its image (drawn in the layer the Describe widget makes, or read from a file and
+placed) and for a layer drawn over an image that has no translate.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from .shapes import (
     NAME_COLUMN,
     holes_um,
     layer_polygons_um,
+    section_offset,
     shape_roi,
 )
 
@@ -34,11 +42,15 @@ def _text(feats: Any, column: str, i: int) -> str | None:
 
 
 def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dict]]:
-    """Per area shape: its region (µm; a :class:`Roi` when it has holes), its result fields
-    and its annotation ``{name, classification, color, id}`` from the feature columns."""
+    """Per area shape: its region (section µm; a :class:`Roi` when it has holes), its result
+    fields and its annotation ``{name, classification, color, id}`` from the feature
+    columns."""
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
-    polys = layer_polygons_um(data, types, scale, translate)
+    off = section_offset(translate, _pixel_size(meta))
+    polys = [
+        None if p is None else p + off for p in layer_polygons_um(data, types, scale, translate)
+    ]
     feats = meta.get("features")
     rois, rows, notes = [], [], []
     for i, poly in enumerate(polys):
@@ -56,7 +68,7 @@ def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dic
             "color": _text(feats, COLOR_COLUMN, i),
             "id": _text(feats, ID_COLUMN, i),
         }
-        holes = holes_um(_text(feats, HOLES_COLUMN, i), scale, translate)
+        holes = [h + off for h in holes_um(_text(feats, HOLES_COLUMN, i), scale, translate)]
         try:
             region = shape_roi(poly, holes, note["name"] or "") if holes else poly
         except RoiError:

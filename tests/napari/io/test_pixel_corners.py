@@ -1,0 +1,253 @@
+"""One convention for region coordinates in napari and the CLI: section µm count from the
+image's top-left pixel corner, as QuPath's and ImageJ's pixels do (pixel ``(0, 0)`` spans
+``[0, 1]``), while napari centres pixel ``j`` on ``j * scale + translate``. A QuPath region
+gives the same section polygon in napari as in the CLI, a layer saved from napari writes the
+file's coordinates back, a ROI drawn on pixel corners exports those corners, and an unnamed
+QuPath annotation comes back unnamed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cytowords.napari.io.layers import (
+    new_roi_layer,
+    shape_holes_section_um,
+    shape_polygon_section_um,
+)
+from cytowords.napari.io.shapes import polygon_um_to_data
+from cytowords.regions.geojson import read_region_file
+from tests.support.napari_helpers import Notes, section_array
+from tests.support.qupath_files import (
+    closed,
+    feature_v03,
+    feature_v05,
+    packed_argb,
+    polygon,
+    rect,
+    write_v03,
+    write_v05,
+)
+
+PS = 8.0  # µm per pixel of the test image
+#: a QuPath annotation with a hole, off the pixel grid, [x, y] pixels
+RING = [[20.25, 10.5], [220.0, 10.0], [220.75, 120.0], [20.0, 120.5]]
+HOLE = rect(50, 30, 60, 40)
+
+
+def _viewer_with_image(make_napari_viewer, translate=(0.0, 0.0)):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(
+        section_array(), scale=(PS, PS), translate=translate, units=("µm", "µm"), name="section"
+    )
+    return viewer, image
+
+
+def _coords(path: Path) -> list:
+    return [f["geometry"]["coordinates"] for f in json.loads(path.read_text())["features"]]
+
+
+@pytest.mark.parametrize("translate", [(0.0, 0.0), (40.0, -24.0)])
+def test_a_qupath_region_is_the_same_section_polygon_in_napari_and_the_cli(
+    make_napari_viewer, tmp_path: Path, translate
+) -> None:
+    viewer, image = _viewer_with_image(make_napari_viewer, translate)
+    path = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(RING, HOLE), name="sq")])
+    cli = read_region_file(path, pixel_size_um=PS).rois[0].roi
+    (layer,) = viewer.open(str(path), plugin="napari-cytowords")
+    np.testing.assert_allclose(shape_polygon_section_um(layer, 0, image), cli.vertices, atol=1e-9)
+    (hole,) = shape_holes_section_um(layer, 0, image)
+    np.testing.assert_allclose(hole, cli.holes[0], atol=1e-9)
+    # QuPath's vertex (x 50, y 30) is the top-left corner of pixel (row 30, col 50): half a
+    # pixel before that pixel's centre in napari's world
+    (h,) = json.loads(layer.features["holes"][0])
+    corner = np.asarray(h[0]) * np.asarray(layer.scale) + np.asarray(layer.translate)
+    centre = np.asarray(image.data_to_world((30, 50)))
+    np.testing.assert_allclose(corner, centre - PS / 2, atol=1e-9)
+
+
+def test_saving_a_qupath_layer_writes_its_vertices_back(make_napari_viewer, tmp_path) -> None:
+    """QuPath file -> napari (placed over an image with a translate) -> the plugin's GeoJSON:
+    the same pixel coordinates; that file -> napari -> GeoJSON again: the same again."""
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    src = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(RING, HOLE), name="sq")])
+    (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    out = tmp_path / "out.geojson"
+    layer.save(str(out), plugin="napari-cytowords")
+    assert json.loads(out.read_text())["properties"]["pixel_size_um"] == PS
+    ((ring, hole),) = _coords(out)
+    np.testing.assert_allclose(ring, closed(RING), atol=1e-6)
+    np.testing.assert_allclose(hole, closed(HOLE), atol=1e-6)
+    # the plugin's own file (µm, its pixel size recorded) comes back where it was
+    (again,) = viewer.open(str(out), plugin="napari-cytowords")
+    np.testing.assert_allclose(
+        shape_polygon_section_um(again, 0, image), shape_polygon_section_um(layer, 0, image)
+    )
+    out2 = tmp_path / "out2.geojson"
+    again.save(str(out2), plugin="napari-cytowords")
+    ((ring2, hole2),) = _coords(out2)
+    np.testing.assert_allclose(ring2, closed(RING), atol=1e-6)
+    np.testing.assert_allclose(hole2, closed(HOLE), atol=1e-6)
+
+
+def test_a_qupath_layer_without_an_image_is_written_back_as_read(
+    make_napari_viewer, tmp_path
+) -> None:
+    viewer = make_napari_viewer()
+    src = write_v03(tmp_path / "q.geojson", [feature_v03(polygon(RING, HOLE), "L1")])
+    (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    assert layer.metadata["cytowords_in_image_pixels"]  # no image to place it over
+    out = tmp_path / "out.geojson"
+    layer.save(str(out), plugin="napari-cytowords")
+    ((ring, hole),) = _coords(out)
+    np.testing.assert_allclose(ring, closed(RING), atol=1e-6)
+    np.testing.assert_allclose(hole, closed(HOLE), atol=1e-6)
+
+
+def test_a_roi_drawn_on_pixel_corners_exports_their_qupath_coordinates(
+    make_napari_viewer, tmp_path
+) -> None:
+    """A rectangle drawn in napari from the top-left corner of pixel (row 10, col 20) to the
+    bottom-right corner of pixel (row 29, col 59) is QuPath's (20, 10)–(60, 30), and the CLI
+    reads the file as the same section polygon the widgets describe."""
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    rois = new_roi_layer(viewer, image)
+    t = np.asarray(image.translate)
+    top_left = t + (np.array([10, 20]) - 0.5) * PS  # world µm of pixel corners
+    bottom_right = t + (np.array([29, 59]) + 0.5) * PS
+    world = np.array(
+        [top_left, [top_left[0], bottom_right[1]], bottom_right, [bottom_right[0], top_left[1]]]
+    )
+    rois.add_rectangles(polygon_um_to_data(world, rois.scale, rois.translate))
+    out = tmp_path / "drawn.geojson"
+    rois.save(str(out), plugin="napari-cytowords")
+    ((ring,),) = _coords(out)
+    np.testing.assert_allclose(ring, closed(rect(20, 10, 60, 30)), atol=1e-9)
+    cli = read_region_file(out).rois[0].roi
+    np.testing.assert_allclose(shape_polygon_section_um(rois, 0, image), cli.vertices, atol=1e-9)
+
+
+def test_qupath_layer_is_placed_when_the_widget_chooses_it(make_napari_viewer, tmp_path) -> None:
+    """Two images, none selected: the reader cannot tell which the file counts; the layer
+    stays in pixels (napari's pixel centres over an image in pixels) until placed."""
+    from cytowords.napari.io.layers import place_pixel_rois
+
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    viewer.add_image(section_array(seed=1), scale=(2.0, 2.0), units=("µm", "µm"), name="other")
+    viewer.layers.selection.clear()
+    src = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(RING, HOLE))])
+    (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    assert layer.metadata["cytowords_in_image_pixels"] and tuple(layer.scale) == (1.0, 1.0)
+    np.testing.assert_allclose(np.asarray(layer.data[0])[0], [10.5 - 0.5, 20.25 - 0.5])
+    assert place_pixel_rois(layer, image)
+    cli = read_region_file(src, pixel_size_um=PS).rois[0].roi
+    np.testing.assert_allclose(shape_polygon_section_um(layer, 0, image), cli.vertices, atol=1e-9)
+
+
+def _our_file(tmp_path: Path) -> Path:
+    from cytowords.describe.export import rois_to_geojson, write_geojson
+
+    roi = np.array(RING)[:, ::-1] * PS
+    gj = rois_to_geojson([roi], [{"area": "hOc1"}], pixel_size_um=PS, names=["mine"])
+    return write_geojson(tmp_path / "ours.geojson", gj)
+
+
+@pytest.mark.parametrize("kind", ["qupath", "imagej", "ours"])
+def test_region_files_open_over_a_um_image_without_napari_units_warning(
+    make_napari_viewer, tmp_path, kind
+) -> None:
+    """napari warns "Inconsistent units across layers" when a layer in pixels lies over an
+    image in µm; a region file opened over the image takes the image's units."""
+    from tests.support.imagej_files import polygon_roi, write_roiset
+
+    viewer, image = _viewer_with_image(make_napari_viewer)
+    if kind == "qupath":
+        path = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(RING))])
+    elif kind == "imagej":
+        path = write_roiset(
+            tmp_path / "RoiSet.zip", [polygon_roi(rect(20, 10, 220, 120), name="a")]
+        )
+    else:
+        path = _our_file(tmp_path)
+    with Notes() as notes:
+        (layer,) = viewer.open(str(path), plugin="napari-cytowords")
+        viewer.window._qt_viewer.canvas._update_world_units()  # what napari's next draw does
+    assert not notes.any("inconsistent units"), notes.messages
+    assert viewer.layers.extent.units is not None
+    cli = read_region_file(path, pixel_size_um=PS).rois[0].roi
+    np.testing.assert_allclose(shape_polygon_section_um(layer, 0, image), cli.vertices, atol=1e-6)
+
+
+def test_unnamed_qupath_annotations_stay_unnamed(make_napari_viewer, tmp_path) -> None:
+    """QuPath 0.3 writes no ``name`` for an unnamed annotation: the widgets label it
+    ``ROI n``, the file written from napari leaves it unnamed; classes keep their colours
+    (0.3's packed ``colorRGB``, 0.5's ``color``)."""
+    from cytowords.napari.describe.panel import roi_label
+
+    viewer, _ = _viewer_with_image(make_napari_viewer)
+    named = feature_v05(polygon(rect(300, 300, 400, 400)), name="mine", cls="L2", rgb=(0, 9, 8))
+    src = write_v03(
+        tmp_path / "q.geojson",
+        [feature_v03(polygon(RING), "L1", (200, 10, 0)), feature_v03(polygon(HOLE)), named],
+    )
+    assert "name" not in json.loads(src.read_text())[0]["properties"]
+    assert json.loads(src.read_text())[0]["properties"]["classification"]["colorRGB"] == (
+        packed_argb(200, 10, 0)
+    )
+    (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    assert list(layer.features["name"]) == ["", "", "mine"]
+    rows = layer.features.to_dict("records")
+    assert [roi_label(i, r) for i, r in enumerate(rows)] == ["ROI 1", "ROI 2", "mine"]
+    out = tmp_path / "out.geojson"
+    layer.save(str(out), plugin="napari-cytowords")
+    props = [f["properties"] for f in json.loads(out.read_text())["features"]]
+    assert ["name" in p for p in props] == [False, False, True] and props[2]["name"] == "mine"
+    assert props[0]["classification"] == {"name": "L1", "color": [200, 10, 0]}
+    assert props[2]["classification"] == {"name": "L2", "color": [0, 9, 8]}
+    # ... and read again: still unnamed
+    (again,) = viewer.open(str(out), plugin="napari-cytowords")
+    assert list(again.features["name"]) == ["", "", "mine"]
+
+
+def test_a_roi_layer_keeps_its_pixels_when_the_image_is_rescaled(
+    make_napari_viewer, tmp_path
+) -> None:
+    """*Set* under 'Pixel size' re-scales the image and the layers over it: the ROI layer's
+    file then counts the same image pixels, at the new pixel size."""
+    from cytowords.napari.io.layers import set_pixel_size
+
+    viewer, image = _viewer_with_image(make_napari_viewer)
+    src = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(RING, HOLE))])
+    (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    assert layer in set_pixel_size(viewer, image, 2.0)
+    out = tmp_path / "out.geojson"
+    layer.save(str(out), plugin="napari-cytowords")
+    assert json.loads(out.read_text())["properties"]["pixel_size_um"] == 2.0
+    ((ring, hole),) = _coords(out)
+    np.testing.assert_allclose(ring, closed(RING), atol=1e-6)
+    np.testing.assert_allclose(hole, closed(HOLE), atol=1e-6)
+
+
+def test_a_large_file_read_in_the_background_is_placed_too(make_napari_viewer, qtbot, tmp_path):
+    """More than BACKGROUND_SHAPES regions opened from the viewer's event loop: the layer
+    made in a worker thread is placed over the image like a small file's."""
+    from tests.napari.io.test_geojson_reader import _open_from_the_gui, _wait_for_layer
+    from tests.support.imagej_files import polygon_roi, write_roiset
+
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    rois = [polygon_roi(rect(10 * k, 5, 10 * k + 8, 40), name=f"p{k}") for k in range(12)]
+    path = write_roiset(tmp_path / "RoiSet.zip", rois)
+    with Notes() as notes:
+        assert _open_from_the_gui(viewer, qtbot, path) == []
+        layer = _wait_for_layer(viewer, qtbot, 2)
+        viewer.window._qt_viewer.canvas._update_world_units()
+    assert not notes.any("inconsistent units"), notes.messages
+    assert not layer.metadata["cytowords_in_image_pixels"]
+    cli = read_region_file(path, pixel_size_um=PS).rois
+    for i in (0, 11):
+        np.testing.assert_allclose(
+            shape_polygon_section_um(layer, i, image), cli[i].roi.vertices, atol=1e-9
+        )
