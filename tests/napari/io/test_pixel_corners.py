@@ -251,3 +251,35 @@ def test_a_large_file_read_in_the_background_is_placed_too(make_napari_viewer, q
         np.testing.assert_allclose(
             shape_polygon_section_um(layer, i, image), cli[i].roi.vertices, atol=1e-9
         )
+
+
+def test_an_area_map_geojson_opens_on_its_map_layer(make_napari_viewer, tmp_path) -> None:
+    """The area map's QuPath GeoJSON (section pixels from the corner) opened in napari: its
+    outline follows the tile edges of the map's Labels layer."""
+    from cytowords.describe.export import write_geojson
+    from cytowords.mapping import AreaMap
+    from cytowords.mapping.geojson import area_map_to_geojson
+    from cytowords.napari.area_map.layers import area_map_layers
+    from cytowords.napari.io.layers import world_to_section
+
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    labels = np.zeros((4, 6), np.int32)
+    labels[1:3, 2:5] = 1
+    amap = AreaMap(
+        labels=labels,
+        probability=np.full(labels.shape, 0.9, np.float32),
+        ood_score=np.zeros(labels.shape, np.float32),
+        rejected=np.zeros(labels.shape, bool),
+        pixel_size_um=64.0,
+        origin_um=(96.0, 160.0),
+        area_table={1: ("hOc1", "primary visual cortex", "#ff0000")},
+    )
+    _, meta, _ = area_map_layers(amap, -world_to_section(image))[0]
+    gj = area_map_to_geojson(amap, image_pixel_size_um=PS)
+    (layer,) = viewer.open(
+        str(write_geojson(tmp_path / "map.geojson", gj)), plugin="napari-cytowords"
+    )
+    world = np.asarray(layer.data[0]) * layer.scale + layer.translate
+    s, t = 64.0, np.asarray(meta["translate"])  # the map layer: tile (i, j) centred on t + s·(i, j)
+    np.testing.assert_allclose(world.min(axis=0), t + s * (np.array([1, 2]) - 0.5), atol=1e-6)
+    np.testing.assert_allclose(world.max(axis=0), t + s * (np.array([2, 4]) + 0.5), atol=1e-6)
