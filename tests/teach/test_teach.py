@@ -308,3 +308,33 @@ def test_qupath_special_classes_are_not_areas(tmp_path):
     assert "1 region(s) of QuPath's special class 'Region*'" in notes[0]
     assert area_name("Ignore*", "bubble") == "" and area_name("Region*", None) == ""
     assert area_name("Ignore me", None) == "Ignore me"
+
+
+def test_saving_never_replaces_what_is_not_a_model(taught, tmp_path, capsys):
+    """Saving a taught model over an existing folder that is no model bundle (a folder of
+    scans chosen by mistake) would delete it: refused in one line, the folder kept; an
+    earlier taught model is replaced. The CLI refuses, before any work, an --out that is one
+    of its inputs (the section, the region file) even with --overwrite."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "s1.tif").write_bytes(b"scan")
+    with pytest.raises(TeachError, match="not a model bundle") as info:
+        save_taught(taught, scans)
+    assert "\n" not in str(info.value)
+    assert (scans / "s1.tif").read_bytes() == b"scan"
+    model = save_taught(taught, tmp_path / "model")
+    save_taught(taught, model)  # replaces its own kind
+    assert load_bundle(model).area_ids == [NAME_A, NAME_B]
+    img = tmp_path / "s.ome.zarr"
+    write_section(img, texture_section(1))
+    gj = tmp_path / "s.geojson"
+    gj.write_text(json.dumps(qupath_geojson([(NAME_A, band_rect(0))])), encoding="utf-8")
+    argv = ["teach", str(img), "--rois", str(gj), "--overwrite", "--out"]
+    for out, says in ((img, "is the input"), (gj, "is the input"), (tmp_path, "holds the input")):
+        assert main([*argv, str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
+    assert main([*argv, str(scans)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a model bundle" in err[0], err
+    assert (scans / "s1.tif").exists() and (img / "zarr.json").exists() and gj.exists()

@@ -175,12 +175,13 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError
     from ..measure.borders import find_borders
-    from . import check_out, open_image
+    from . import check_not_input, check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".json")):
         raise CliError(f"--out {args.out}: expected a .geojson file name")
     if args.out:
         check_out("--out", args.out)
+        check_not_input("--out", args.out, [args.image, *([args.path] if args.path else [])])
     if args.spacing_um <= 0:
         raise CliError(f"--spacing-um {args.spacing_um:g}: must be positive")
     if args.n_permutations < 1:

@@ -233,3 +233,29 @@ def test_borders_result_is_shown_in_steps_bar_first(make_napari_viewer, qtbot) -
     assert seen["segments"][1] == n + 1  # the borders layer is there, the segments not yet
     assert len(viewer.layers) == n + 2 and len(w.last_layers[1].data) == 2
     assert w.progress.status.text().startswith("1 border(s) along 4.0 mm")
+
+
+def test_teach_from_named_paths_says_they_enclose_no_cortex(make_napari_viewer, qtbot, tiny_bundle):
+    """The Borders dock's segments renamed to areas are paths: Teach cannot read fields in
+    them. It said "no named region (give shapes a name ...)" of shapes that were named; it
+    now says that paths enclose no cortex and to draw polygons (once as an error when the
+    layer holds nothing else, as a note beside named polygons)."""
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    w.model.setText(str(tiny_bundle))
+    image, _ = _add_pair(viewer, 1)
+    segs = viewer.add_shapes(
+        [np.array([[20.0, 20.0], [20.0, 100.0]]), np.array([[20.0, 140.0], [20.0, 220.0]])],
+        shape_type="path",
+        scale=(PIXEL_UM, PIXEL_UM),
+        name="section 1 segments",
+        features={"name": ["área 1", "Feld β"]},
+    )
+    w.image_choice.set_value(image)
+    w.shapes_choice.set_value(segs)
+    with Notes() as notes:
+        w.fit()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert w.taught is None
+    assert notes.any("2 named shape(s) are paths or lines", "draw a polygon")
+    assert not notes.any("give shapes a name")

@@ -1,8 +1,9 @@
 """The "Borders" dock widget: a path drawn along the cortex -> observer-independent borders
 (:func:`cytowords.measure.borders.find_borders`, in a worker thread) -> a Points layer of
 the borders, a Shapes layer of the segments between them (named ``segment k`` in the
-``name`` feature, to rename as areas: the Teach widget reads that column) and the distance
-function plotted against position along the path.
+``name`` feature, to rename as the areas they run along; they are paths, which the Teach
+widget cannot read fields in: it teaches from named polygons over the cortex) and the
+distance function plotted against position along the path.
 
 The path is the selected (else the first) path or line shape of the chosen Shapes layer,
 drawn on the pial surface, along the middle of the ribbon or along the white-matter border.

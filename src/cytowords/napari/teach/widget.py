@@ -85,9 +85,30 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     return out
 
 
+def named_lines(shapes: Shapes) -> int:
+    """How many shapes of ``shapes`` are named as an area but are paths or lines (the
+    Borders dock's segments renamed to areas): they enclose no cortex to read fields in."""
+    from ...teach.annotations import area_name
+
+    return sum(
+        1
+        for t, (cls, own) in zip(shapes.shape_type, _names(shapes))
+        if t in ("path", "line") and area_name(cls, own)
+    )
+
+
+def lines_text(shapes: Shapes, n: int) -> str:
+    """What to say of ``n`` named paths or lines of ``shapes`` (:func:`named_lines`)."""
+    return (
+        f"layer {shapes.name!r}: {n} named shape(s) are paths or lines, which enclose no "
+        "cortex: draw a polygon over the cortex of each area (pia to white matter) and name it"
+    )
+
+
 def skipped_notes(shapes: Shapes) -> list[str]:
     """The notes, as ``cytowords teach`` gives them, on the shapes that teach no area: one
-    counting those named only by ImageJ's position label, one per QuPath special class."""
+    counting those named only by ImageJ's position label, one per QuPath special class,
+    one counting named paths and lines (:func:`named_lines`)."""
     from ...teach.annotations import (
         QUPATH_SPECIAL_CLASSES,
         clean_name,
@@ -104,6 +125,9 @@ def skipped_notes(shapes: Shapes) -> list[str]:
     for cls in QUPATH_SPECIAL_CLASSES:
         if classes.count(cls):
             notes.append(special_class_note(where, cls, classes.count(cls)))
+    n = named_lines(shapes)
+    if n:
+        notes.append(f"{lines_text(shapes, n)}; skipped")
     return notes
 
 
@@ -117,6 +141,8 @@ def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
         for k, p in enumerate(pairs):
             sections.append(section_from_layer(p.image))
             found = named_regions(p.shapes, p.image, k)
+            if not found and named_lines(p.shapes):
+                raise TeachError(lines_text(p.shapes, named_lines(p.shapes)))
             if not found:
                 raise TeachError(
                     f"layer {p.shapes.name!r}: no named region (give shapes a name in the "
