@@ -84,7 +84,9 @@ def pia_crop():
     return img, path - [y0, x0]
 
 
-def test_borders_widget_adds_points_segments_and_plot(make_napari_viewer, qtbot, pia_crop):
+def test_borders_widget_adds_points_segments_and_plot(
+    make_napari_viewer, qtbot, pia_crop, tmp_path
+):
     img, path_um = pia_crop
     viewer = make_napari_viewer()
     image = viewer.add_image(img, scale=(PX, PX), name="crop")
@@ -116,6 +118,21 @@ def test_borders_widget_adds_points_segments_and_plot(make_napari_viewer, qtbot,
     assert segs.features["name"][0] == "hOc1"
     assert len(w.plot.x) == len(w.plot.y) > 0 and np.isfinite(w.plot.y).any()
     assert w.plot.ax.get_xlabel().startswith("position along the path")
+    # saved as `cytowords borders --out` writes it, the segments named as renamed
+    # (napari's own GeoJSON writer skips paths: it wrote an empty file)
+    import json
+
+    assert w.save_btn.isEnabled()
+    out = w.save(str(tmp_path / "borders"))
+    gj = json.loads(open(out, encoding="utf-8").read())
+    assert out.endswith("borders.geojson") and gj["properties"]["pixel_size_um"] == PX
+    kinds = [f["geometry"]["type"] for f in gj["features"]]
+    assert kinds.count("Point") == len(r.border_along_um)
+    lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]
+    assert [f["properties"]["name"] for f in lines][:2] == ["hOc1", "segment 2"]
+    xy = np.array([p for f in lines for p in f["geometry"]["coordinates"]])  # x, y px
+    d = np.min(np.hypot(*(xy[:, None, ::-1] * PX - path_um[None]).transpose(2, 0, 1)), axis=1)
+    assert d.max() < 2 * PX + 60
 
 
 def test_borders_widget_short_path_is_one_message(make_napari_viewer, qtbot, pia_crop):
@@ -259,3 +276,33 @@ def test_teach_from_named_paths_says_they_enclose_no_cortex(make_napari_viewer, 
     assert w.taught is None
     assert notes.any("2 named shape(s) are paths or lines", "draw a polygon")
     assert not notes.any("give shapes a name")
+
+
+def test_teach_places_a_qupath_file_over_its_image(make_napari_viewer, qtbot, tmp_path):
+    """A QuPath export opened from the viewer holds image pixels: *Add section* places it over
+    the image (as Describe does; one note) so that the regions are read where they were
+    drawn. They were read as µm: an 8 µm/px section's regions shrank to an eighth in its
+    corner ("area ... has 0 field(s) of cortex")."""
+    import json
+
+    from cytowords.napari.teach.widget import named_regions
+    from tests.support.teach_sections import qupath_geojson
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((160, 360), np.uint8), scale=(PIXEL_UM, PIXEL_UM))
+    path = tmp_path / "q.geojson"
+    path.write_text(json.dumps(qupath_geojson([("A", band_rect(0)), ("B", band_rect(1))])))
+    (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
+    w = TeachWidget(viewer)
+    w.image_choice.set_value(image)
+    w.shapes_choice.set_value(qupath)
+    with Notes() as notes:
+        w.add_pair()
+        w.add_pair()  # once only
+    assert [m for m in notes.messages if "placed over" in m] == [
+        f"regions of {qupath.name!r} are in image pixels: placed over {image.name!r}"
+    ]
+    got = named_regions(qupath, image, 0)
+    assert [a.name for a in got] == ["A", "B"]
+    for a, k in zip(got, (0, 1)):
+        np.testing.assert_allclose(a.roi.vertices, band_rect(k), atol=PIXEL_UM)
