@@ -338,3 +338,22 @@ def test_saving_never_replaces_what_is_not_a_model(taught, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a model bundle" in err[0], err
     assert (scans / "s1.tif").exists() and (img / "zarr.json").exists() and gj.exists()
+
+
+def test_pixel_size_check_runs_with_a_model_taught_at_more_views(sections, tmp_path):
+    """A model taught with its base's default of 8 views holds an "other" threshold for 8
+    views only. The pixel size check reads 1 view: it raised "views=1: ... calibrated for
+    [8] views", which describe and map took for a section without tissue, so a taught
+    model's maps were never checked (a section stated at twice its pixel size was mapped
+    without a word). The check now reads the views the model was calibrated for."""
+    from cytowords.model import get_bundle
+    from cytowords.sections.scale_check import check_pixel_size
+    from tests.support.tiny_bundle import make_tiny_bundle
+
+    base = make_tiny_bundle(tmp_path / "base", views=2, thresholds={1: 5.0, 2: 5.0})
+    torch.manual_seed(0)
+    model = save_taught(teach(sections, _two_areas(), model=base), tmp_path / "taught")
+    assert load_bundle(model).thresholds.keys() == {2}
+    res = check_pixel_size(sections[0], get_bundle(str(model), "cpu", captioner=False))
+    assert res is not None and res.verdict in ("consistent", "suspect", "inconclusive")
+    assert len(res.accepted) == len(res.factors)

@@ -306,3 +306,36 @@ def test_teach_places_a_qupath_file_over_its_image(make_napari_viewer, qtbot, tm
     assert [a.name for a in got] == ["A", "B"]
     for a, k in zip(got, (0, 1)):
         np.testing.assert_allclose(a.roi.vertices, band_rect(k), atol=PIXEL_UM)
+
+
+def test_a_cancelled_or_failed_fit_keeps_the_model_taught_before(
+    make_napari_viewer, qtbot, tiny_bundle, tmp_path
+):
+    """Fit, then Fit again and cancel (or fail): the first, unsaved model stays, with its
+    table and Save…; it was dropped at the second Fit's start (Save… disabled, the old
+    table still shown) and the status said "no layer added" (Teach adds no layer)."""
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    w.model.setText(str(tiny_bundle))
+    for seed in (1, 2):
+        image, shapes = _add_pair(viewer, seed)
+        w.image_choice.set_value(image)
+        w.shapes_choice.set_value(shapes)
+        w.add_pair()
+    w.fit()
+    qtbot.waitUntil(lambda: not w.busy, timeout=180000)
+    first, table = w.taught, w.table.toPlainText()
+    assert first is not None and w.save_btn.isEnabled()
+    w.fit()
+    assert not w.save_btn.isEnabled()  # not while fitting
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.busy, timeout=180000)
+    assert w.taught is first and w.save_btn.isEnabled() and w.table.toPlainText() == table
+    status = w.progress.status.text()
+    assert status.startswith("cancelled: nothing new taught") and "taught before is kept" in status
+    w.model.setText(str(tmp_path / "missing-model"))
+    with Notes() as notes:
+        w.fit()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert notes.messages and w.taught is first and w.save_btn.isEnabled()
+    assert load_bundle(w.save(str(tmp_path / "kept"))).area_ids == ["área 1", "Feld β"]

@@ -249,8 +249,7 @@ class TeachWidget(QWidget):
             for note in skipped_notes(p.shapes):
                 show_info(note)
         cancel = self.progress.start("reading and embedding fields…")
-        self.taught = None
-        self.save_btn.setEnabled(False)
+        self.save_btn.setEnabled(False)  # a model taught before is kept until a new one is
         worker = teach_worker(
             pairs,
             self.model.text().strip() or "default",
@@ -259,11 +258,14 @@ class TeachWidget(QWidget):
             _ignore_errors=True,
         )
         run_job(self, worker, self.fit_btn, self._on_event, "teach")
+        worker.finished.connect(self._on_finished)
 
     def _on_event(self, ev: JobEvent) -> None:
         if isinstance(ev, Failed):
             show_error(f"teach: {ev.message}")
-            self.progress.finish(f"not taught: {ev.message}")
+            self.progress.finish(f"not taught: {ev.message}{self._kept()}")
+            return
+        if self.progress.cancel_event.is_set():
             return
         self.taught = ev.result
         self.table.setPlainText(self.taught.cv.table())
@@ -272,6 +274,18 @@ class TeachWidget(QWidget):
             f"taught {len(self.taught.names)} areas in {self.taught.seconds:.0f} s; "
             "check the cross-validation, then Save…"
         )
+
+    def _kept(self) -> str:
+        """What the status adds when a fit ends without a new model."""
+        if self.taught is None:
+            return ""
+        return "; the model taught before is kept (its table below): Save… writes it"
+
+    def _on_finished(self) -> None:
+        """After a fit: Save… for the model at hand; a cancelled fit said as such."""
+        self.save_btn.setEnabled(self.taught is not None)
+        if self.progress.cancel_event.is_set():
+            self.progress.finish(f"cancelled: nothing new taught{self._kept()}")
 
     def save(self, path: str | None = None) -> str | None:
         """Write the taught model as a bundle folder (asks where when ``path`` is None);
