@@ -196,3 +196,43 @@ def test_cli_local_cluster_workers(files, tmp_path, capsys):
     a = zarr.open_group(str(out_threads), mode="r")["labels/areas/0"][...]
     b = zarr.open_group(str(out_workers), mode="r")["labels/areas/0"][...]
     assert (a == b).all() and (a > 0).sum() == 79
+
+
+def test_cli_never_replaces_its_input_or_what_is_no_map(files, tmp_path, capsys):
+    """``--out`` naming the section (or the model folder) would replace the scan with its
+    map even with ``--overwrite``: refused in one line. ``--overwrite`` replaces an earlier
+    map, never a folder or file that is no area map."""
+    import shutil
+
+    sec = tmp_path / "sec.ome.zarr"
+    shutil.copytree(files["section"], sec)
+    args = ["map", str(sec), "--model", str(files["bundle"]), "--block-tiles", "4"]
+    assert main([*args, "--device", "cpu", "--overwrite", "--out", str(sec)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "is the input" in err[0], err
+    assert main([*args, "--overwrite", "--out", str(files["bundle"])]) == 2
+    assert "is the input" in capsys.readouterr().err
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "a.tif").write_bytes(b"scan")
+    assert main([*args, "--overwrite", "--out", str(scans), "--no-pixel-size-check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not an area map" in err[-1] and "--overwrite" not in err[-1], err
+    assert (scans / "a.tif").read_bytes() == b"scan" and (sec / "zarr.json").exists()
+    out = tmp_path / "m.ome.zarr"
+    assert main([*args, "--out", str(out), "--no-pixel-size-check", "--no-progress"]) == 0
+    assert main([*args, "--out", str(out), "--no-pixel-size-check", "--overwrite"]) == 0
+
+
+def test_cli_bundle_with_a_broken_config_is_one_line_naming_it(files, tmp_path, capsys):
+    """A model folder whose config.json is cut short: the error names the folder and the
+    file (it read "Expecting value: line 2 column 1 (char 12)")."""
+    import shutil
+
+    bad = tmp_path / "taught"
+    shutil.copytree(files["bundle"], bad)
+    (bad / "config.json").write_text('{"format": ', encoding="utf-8")
+    args = ["map", str(files["section"]), "--model", str(bad), "--out", str(tmp_path / "m")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "config.json is not valid JSON" in err[0]

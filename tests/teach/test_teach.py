@@ -308,3 +308,52 @@ def test_qupath_special_classes_are_not_areas(tmp_path):
     assert "1 region(s) of QuPath's special class 'Region*'" in notes[0]
     assert area_name("Ignore*", "bubble") == "" and area_name("Region*", None) == ""
     assert area_name("Ignore me", None) == "Ignore me"
+
+
+def test_saving_never_replaces_what_is_not_a_model(taught, tmp_path, capsys):
+    """Saving a taught model over an existing folder that is no model bundle (a folder of
+    scans chosen by mistake) would delete it: refused in one line, the folder kept; an
+    earlier taught model is replaced. The CLI refuses, before any work, an --out that is one
+    of its inputs (the section, the region file) even with --overwrite."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "s1.tif").write_bytes(b"scan")
+    with pytest.raises(TeachError, match="not a model bundle") as info:
+        save_taught(taught, scans)
+    assert "\n" not in str(info.value)
+    assert (scans / "s1.tif").read_bytes() == b"scan"
+    model = save_taught(taught, tmp_path / "model")
+    save_taught(taught, model)  # replaces its own kind
+    assert load_bundle(model).area_ids == [NAME_A, NAME_B]
+    img = tmp_path / "s.ome.zarr"
+    write_section(img, texture_section(1))
+    gj = tmp_path / "s.geojson"
+    gj.write_text(json.dumps(qupath_geojson([(NAME_A, band_rect(0))])), encoding="utf-8")
+    argv = ["teach", str(img), "--rois", str(gj), "--overwrite", "--out"]
+    for out, says in ((img, "is the input"), (gj, "is the input"), (tmp_path, "holds the input")):
+        assert main([*argv, str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
+    assert main([*argv, str(scans)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a model bundle" in err[0], err
+    assert (scans / "s1.tif").exists() and (img / "zarr.json").exists() and gj.exists()
+
+
+def test_pixel_size_check_runs_with_a_model_taught_at_more_views(sections, tmp_path):
+    """A model taught with its base's default of 8 views holds an "other" threshold for 8
+    views only. The pixel size check reads 1 view: it raised "views=1: ... calibrated for
+    [8] views", which describe and map took for a section without tissue, so a taught
+    model's maps were never checked (a section stated at twice its pixel size was mapped
+    without a word). The check now reads the views the model was calibrated for."""
+    from cytowords.model import get_bundle
+    from cytowords.sections.scale_check import check_pixel_size
+    from tests.support.tiny_bundle import make_tiny_bundle
+
+    base = make_tiny_bundle(tmp_path / "base", views=2, thresholds={1: 5.0, 2: 5.0})
+    torch.manual_seed(0)
+    model = save_taught(teach(sections, _two_areas(), model=base), tmp_path / "taught")
+    assert load_bundle(model).thresholds.keys() == {2}
+    res = check_pixel_size(sections[0], get_bundle(str(model), "cpu", captioner=False))
+    assert res is not None and res.verdict in ("consistent", "suspect", "inconclusive")
+    assert len(res.accepted) == len(res.factors)

@@ -144,6 +144,26 @@ def check_out(flag: str, path: str, *, folder: bool = False) -> None:
         raise CliError(f"{flag} {path}: cannot write in folder {where} ({why})") from None
 
 
+def check_not_input(flag: str, path: str, inputs: Sequence[str]) -> None:
+    """Refuse, in one line, an output ``path`` that is one of the command's ``inputs`` (a
+    section, a region file, a model folder) or a folder holding one: writing the output
+    there (with ``--overwrite``) would replace the input, which is lost."""
+    from pathlib import Path
+
+    out = Path(path).expanduser().resolve()
+    for given in inputs:
+        src = Path(given).expanduser()
+        if not src.exists():
+            continue
+        src = src.resolve()
+        if src == out or out in src.parents:
+            what = "is" if src == out else "holds"
+            raise CliError(
+                f"{flag} {path} {what} the input {given}: writing the output there would "
+                f"replace it; give another {flag}"
+            )
+
+
 def open_image(path: str, pixel_size_um: float | None) -> Any:
     """:func:`~cytowords.sections.open_section`, saying on stderr (one line) when the file's
     stored pixel size is implausible for a histology scan, before any long work."""

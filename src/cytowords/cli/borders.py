@@ -104,56 +104,6 @@ def _read_path(path: str, pixel_size_um: float) -> np.ndarray:
     return np.asarray(read.paths[0].vertices, dtype=float)
 
 
-def borders_geojson(result, pixel_size_um: float) -> dict:
-    """Borders as Point features and segments as LineString features along the path, in
-    full-resolution pixels ``[x, y]``."""
-    from ..measure.borders import point_at
-
-    def xy(pts):
-        return [
-            [round(float(x) / pixel_size_um, 2), round(float(y) / pixel_size_um, 2)] for y, x in pts
-        ]
-
-    feats = []
-    for i, (a, pt, s) in enumerate(
-        zip(result.border_along_um, result.border_um, result.border_support), 1
-    ):
-        feats.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": xy([pt])[0]},
-                "properties": {
-                    "objectType": "annotation",
-                    "name": f"border {i}",
-                    "along_um": round(float(a), 1),
-                    "support": round(float(s), 3),
-                },
-            }
-        )
-    for i, (a, b) in enumerate(result.segments_along_um, 1):
-        along = np.linspace(a, b, max(2, int((b - a) / result.spacing_um) + 1))
-        feats.append(
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": "LineString",
-                    "coordinates": xy(point_at(result.path_um, along)),
-                },
-                "properties": {
-                    "objectType": "annotation",
-                    "name": f"segment {i}",
-                    "from_um": round(float(a), 1),
-                    "to_um": round(float(b), 1),
-                },
-            }
-        )
-    return {
-        "type": "FeatureCollection",
-        "features": feats,
-        "properties": {"pixel_size_um": pixel_size_um},
-    }
-
-
 def _check_inside(path_um: np.ndarray, shape_um: tuple[float, float], image: str, src: str) -> None:
     """One line when the path leaves the section by more than
     :data:`~cytowords.regions.roi.OUTSIDE_TOLERANCE` of its extent (drawn on another image,
@@ -174,13 +124,14 @@ def _check_inside(path_um: np.ndarray, shape_um: tuple[float, float], image: str
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError
-    from ..measure.borders import find_borders
-    from . import check_out, open_image
+    from ..measure.borders import borders_geojson, find_borders
+    from . import check_not_input, check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".json")):
         raise CliError(f"--out {args.out}: expected a .geojson file name")
     if args.out:
         check_out("--out", args.out)
+        check_not_input("--out", args.out, [args.image, *([args.path] if args.path else [])])
     if args.spacing_um <= 0:
         raise CliError(f"--spacing-um {args.spacing_um:g}: must be positive")
     if args.n_permutations < 1:

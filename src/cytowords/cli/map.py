@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import IMAGE_HELP, CliError, add_lm_option, four_floats
 from .pixel_size import check_scan
@@ -80,17 +81,28 @@ def _check_before_work(section, args: argparse.Namespace) -> None:
     """Refuse, in one line and before any pixel is read, an absurd plan (unless --force)
     and outputs that cannot be written."""
     from ..mapping import PlanError, check_plan_size
-    from . import check_out
+    from ..mapping.write import check_target
+    from . import check_not_input, check_out
 
     for flag, path, folder in (("--out", args.out, True), ("--geojson", args.geojson, False)):
         if path:
             check_out(flag, path, folder=folder)
+            check_not_input(flag, path, [args.image, args.model])
+    try:
+        check_target(Path(args.out).expanduser(), args.overwrite)
+    except FileExistsError as exc:
+        raise CliError(_exists_line(exc, args)) from None
     if args.force:
         return
     try:
         check_plan_size(section, args.model, region_um=args.region, stride_um=args.stride_um)
     except PlanError as exc:
         raise CliError(f"{exc}; --force maps it anyway") from None
+
+
+def _exists_line(exc: FileExistsError, args: argparse.Namespace) -> str:
+    """The error line of an existing ``--out`` (``--overwrite`` replaces only an area map)."""
+    return f"{exc}{'' if args.overwrite else ' (or pass --overwrite)'}"
 
 
 def accepted_histogram(amap) -> dict[str, int]:
@@ -183,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     except NoTissueError as exc:
         raise CliError(str(exc)) from None
     except FileExistsError as exc:
-        raise CliError(f"{exc} (or pass --overwrite)") from None
+        raise CliError(_exists_line(exc, args)) from None
     except Cancelled:
         raise CliError(f"cancelled; rerun to resume from {args.out}.partial") from None
     except KeyboardInterrupt:

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs import Cancelled
     from ..regions.geojson import notes_text
     from ..teach import TeachError, annotations_from_geojson, save_taught, teach
-    from . import check_out, open_image
+    from ..teach.fit import check_replaceable
+    from . import check_not_input, check_out, open_image
 
     if len(args.rois) != len(args.images):
         raise CliError(
@@ -75,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise CliError(f"--out {out}: exists (pass --overwrite to replace it)")
     check_out("--out", str(out), folder=True)
+    check_not_input("--out", str(out), [*args.images, *args.rois, args.model])
+    try:
+        check_replaceable(out)
+    except TeachError as exc:
+        raise CliError(f"--out {exc}") from None
     sections, anns = [], []
     for i, (image, rois) in enumerate(zip(args.images, args.rois)):
         sec = open_image(image, args.pixel_size_um)

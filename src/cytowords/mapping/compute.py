@@ -177,7 +177,8 @@ def compute_area_map(
             tiles stay 0 (not computed). In memory only (``out=None``).
 
     Raises NoTissueError (a ValueError) when no tile is over tissue; ValueError for a bad
-    region/stride/scheduler; FileExistsError when ``out`` exists (without ``overwrite``);
+    region/stride/scheduler; FileExistsError when ``out`` exists (without ``overwrite``, or
+    is no area map: never replaced);
     Cancelled when cancelled.
     """
     target = None

@@ -240,8 +240,12 @@ def resolve_map_model(model: Any, device: str, *, distributed: bool) -> tuple[Mo
 
 
 def bundle_config(path: str | Path) -> dict[str, Any]:
-    """A bundle folder's ``config.json`` (read without loading the weights)."""
-    return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    """A bundle folder's ``config.json`` (read without loading the weights; a missing,
+    malformed or foreign one is :class:`~cytowords.model.BundleError`, one line naming the
+    folder)."""
+    from ..model.bundle.folder import _read_config
+
+    return _read_config(Path(path))
 
 
 def check_plan_size(

@@ -38,6 +38,25 @@ def check_target(out: Path, overwrite: bool) -> None:
         raise PermissionError(f"{out}: cannot write there, {parent} is not writable")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists; choose another path or overwrite it")
+    if out.exists() and not is_area_map_store(out):
+        what = "a folder that is not an area map" if out.is_dir() else "a file"
+        raise FileExistsError(
+            f"{out}: exists and is {what}; writing the map would replace it, so it is left "
+            "as it is: choose another path"
+        )
+
+
+def is_area_map_store(path: Path) -> bool:
+    """Whether ``path`` is an area map written by :func:`write_area_map` (its root's
+    ``cytowords`` attributes hold ``area_map``): the only existing output an overwrite
+    replaces."""
+    if not path.is_dir():
+        return False
+    try:
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception:  # not a zarr store at all
+        return False
+    return isinstance(attrs.get("cytowords"), dict) and "area_map" in attrs["cytowords"]
 
 
 def section_image(section: Section | None, amap: AreaMap) -> tuple[np.ndarray, float]:

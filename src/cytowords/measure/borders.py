@@ -147,6 +147,60 @@ def point_at(path: np.ndarray, along_um: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(a, s, path[:, 0]), np.interp(a, s, path[:, 1])], -1)
 
 
+def borders_geojson(
+    result: BorderResult, pixel_size_um: float, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Borders as Point features (``border k``, ``along_um``, ``support``) and the segments
+    between them as LineString features along the path (``names``, else ``segment k``;
+    ``from_um``, ``to_um``), in full-resolution pixels ``[x, y]`` of ``pixel_size_um`` µm:
+    QuPath GeoJSON, as ``cytowords borders --out`` and the Borders dock write it."""
+
+    def xy(pts):
+        return [
+            [round(float(x) / pixel_size_um, 2), round(float(y) / pixel_size_um, 2)] for y, x in pts
+        ]
+
+    feats = []
+    for i, (a, pt, s) in enumerate(
+        zip(result.border_along_um, result.border_um, result.border_support), 1
+    ):
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": xy([pt])[0]},
+                "properties": {
+                    "objectType": "annotation",
+                    "name": f"border {i}",
+                    "along_um": round(float(a), 1),
+                    "support": round(float(s), 3),
+                },
+            }
+        )
+    for i, (a, b) in enumerate(result.segments_along_um, 1):
+        along = np.linspace(a, b, max(2, int((b - a) / result.spacing_um) + 1))
+        name = str(names[i - 1]).strip() if names is not None and i <= len(names) else ""
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": xy(point_at(result.path_um, along)),
+                },
+                "properties": {
+                    "objectType": "annotation",
+                    "name": name or f"segment {i}",
+                    "from_um": round(float(a), 1),
+                    "to_um": round(float(b), 1),
+                },
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "features": feats,
+        "properties": {"pixel_size_um": pixel_size_um},
+    }
+
+
 def find_borders(
     section,
     path_um,

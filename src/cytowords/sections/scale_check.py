@@ -476,13 +476,17 @@ def check_pixel_size(
     ``model``: a loaded :class:`~cytowords.model.ModelBundle`
     (:func:`cytowords.model.get_bundle`; the vision parts suffice) or a
     :class:`~cytowords.describe.Describer`. ``views``: test-time views per field (1 is
-    enough for this check, and fastest). Progress as ``on_progress(done, len(factors))``;
+    enough for this check, and fastest; a model calibrated for other counts only, such as a
+    taught one, reads its fewest). Progress as ``on_progress(done, len(factors))``;
     returns None when ``cancel()`` turned true. Raises NoTissueError without tissue.
     With a scale head in the bundle the result also holds its estimate
     (:func:`estimate_scale` with ``n_fields`` and ``seed``; per field, one view)."""
     from ..mapping.dense import dense_layout
 
     bundle = getattr(model, "bundle", model)
+    table = getattr(bundle, "thresholds", None)
+    if table and views not in table:  # a taught model: calibrated for its own views only
+        views = min(table)
     layout = dense_layout(bundle.encoder)
     if dense and layout is None:
         raise ValueError(

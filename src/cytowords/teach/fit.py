@@ -477,13 +477,29 @@ def teach(
     )
 
 
+def check_replaceable(path: str | Path) -> None:
+    """:class:`TeachError` (one line) when ``path`` exists and is not a model bundle folder
+    (a folder with ``config.json``): saving a taught model there would replace, and so
+    delete, what it holds."""
+    p = Path(path).expanduser()
+    if p.exists() and not (p.is_dir() and (p / "config.json").is_file()):
+        what = "a folder that is not a model bundle" if p.is_dir() else "a file"
+        raise TeachError(
+            f"{path}: exists and is {what}; saving would replace it, so it is left as it is: "
+            "choose a new folder name (or an earlier taught model to replace)"
+        )
+
+
 def save_taught(taught: TaughtModel, path: str | Path) -> Path:
     """Write ``taught`` as a model bundle folder (atomically): the base encoder and cortex
     detector, the taught head and scorer, the names as ``area_ids`` and how it was taught
-    and validated in ``config.json`` (``extra.taught``, ``metrics.cross_validation``)."""
+    and validated in ``config.json`` (``extra.taught``, ``metrics.cross_validation``). An
+    existing model bundle at ``path`` is replaced; anything else there is refused
+    (:func:`check_replaceable`)."""
     from ..atlas import load_atlas
     from ..model import save_bundle
 
+    check_replaceable(path)
     b = taught.base
     return save_bundle(
         path,

@@ -565,3 +565,23 @@ loop.exec()
     import zarr
 
     assert int((zarr.open_group(str(out), mode="r")["labels/areas/0"][...] == 5).sum()) == 200
+
+
+def test_selected_roi_of_a_qupath_file_is_placed_over_the_image(widget, tmp_path) -> None:
+    """A QuPath export (image pixels) chosen as the ROI layer: the selected ROI is mapped
+    where it was drawn (placed over the image, one note), not read as µm (an eighth of the
+    region, in the image's corner, for an 8 µm/px image)."""
+    from tests.support.qupath_files import feature_v05, polygon, write_v05
+
+    viewer, w, image = widget
+    ring = [[100.0, 50.0], [300.0, 50.0], [300.0, 250.0], [100.0, 250.0]]  # x, y px
+    path = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(ring), cls="A")])
+    (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
+    qupath.selected_data = {0}
+    w.roi_choice.set_value(qupath)
+    w.region_combo.setCurrentText("selected ROI")
+    with Notes() as notes:
+        y0, x0, y1, x1 = w.region_um(image)
+    assert notes.any("in image pixels: placed over")
+    s = SECTION_UM
+    assert (y0, x0, y1, x1) == pytest.approx((50 * s, 100 * s, 250 * s, 300 * s), abs=s)

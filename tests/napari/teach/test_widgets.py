@@ -84,7 +84,9 @@ def pia_crop():
     return img, path - [y0, x0]
 
 
-def test_borders_widget_adds_points_segments_and_plot(make_napari_viewer, qtbot, pia_crop):
+def test_borders_widget_adds_points_segments_and_plot(
+    make_napari_viewer, qtbot, pia_crop, tmp_path
+):
     img, path_um = pia_crop
     viewer = make_napari_viewer()
     image = viewer.add_image(img, scale=(PX, PX), name="crop")
@@ -116,6 +118,21 @@ def test_borders_widget_adds_points_segments_and_plot(make_napari_viewer, qtbot,
     assert segs.features["name"][0] == "hOc1"
     assert len(w.plot.x) == len(w.plot.y) > 0 and np.isfinite(w.plot.y).any()
     assert w.plot.ax.get_xlabel().startswith("position along the path")
+    # saved as `cytowords borders --out` writes it, the segments named as renamed
+    # (napari's own GeoJSON writer skips paths: it wrote an empty file)
+    import json
+
+    assert w.save_btn.isEnabled()
+    out = w.save(str(tmp_path / "borders"))
+    gj = json.loads(open(out, encoding="utf-8").read())
+    assert out.endswith("borders.geojson") and gj["properties"]["pixel_size_um"] == PX
+    kinds = [f["geometry"]["type"] for f in gj["features"]]
+    assert kinds.count("Point") == len(r.border_along_um)
+    lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]
+    assert [f["properties"]["name"] for f in lines][:2] == ["hOc1", "segment 2"]
+    xy = np.array([p for f in lines for p in f["geometry"]["coordinates"]])  # x, y px
+    d = np.min(np.hypot(*(xy[:, None, ::-1] * PX - path_um[None]).transpose(2, 0, 1)), axis=1)
+    assert d.max() < 2 * PX + 60
 
 
 def test_borders_widget_short_path_is_one_message(make_napari_viewer, qtbot, pia_crop):
@@ -233,3 +250,92 @@ def test_borders_result_is_shown_in_steps_bar_first(make_napari_viewer, qtbot) -
     assert seen["segments"][1] == n + 1  # the borders layer is there, the segments not yet
     assert len(viewer.layers) == n + 2 and len(w.last_layers[1].data) == 2
     assert w.progress.status.text().startswith("1 border(s) along 4.0 mm")
+
+
+def test_teach_from_named_paths_says_they_enclose_no_cortex(make_napari_viewer, qtbot, tiny_bundle):
+    """The Borders dock's segments renamed to areas are paths: Teach cannot read fields in
+    them. It said "no named region (give shapes a name ...)" of shapes that were named; it
+    now says that paths enclose no cortex and to draw polygons (once as an error when the
+    layer holds nothing else, as a note beside named polygons)."""
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    w.model.setText(str(tiny_bundle))
+    image, _ = _add_pair(viewer, 1)
+    segs = viewer.add_shapes(
+        [np.array([[20.0, 20.0], [20.0, 100.0]]), np.array([[20.0, 140.0], [20.0, 220.0]])],
+        shape_type="path",
+        scale=(PIXEL_UM, PIXEL_UM),
+        name="section 1 segments",
+        features={"name": ["área 1", "Feld β"]},
+    )
+    w.image_choice.set_value(image)
+    w.shapes_choice.set_value(segs)
+    with Notes() as notes:
+        w.fit()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert w.taught is None
+    assert notes.any("2 named shape(s) are paths or lines", "draw a polygon")
+    assert not notes.any("give shapes a name")
+
+
+def test_teach_places_a_qupath_file_over_its_image(make_napari_viewer, qtbot, tmp_path):
+    """A QuPath export opened from the viewer holds image pixels: *Add section* places it over
+    the image (as Describe does; one note) so that the regions are read where they were
+    drawn. They were read as µm: an 8 µm/px section's regions shrank to an eighth in its
+    corner ("area ... has 0 field(s) of cortex")."""
+    import json
+
+    from cytowords.napari.teach.widget import named_regions
+    from tests.support.teach_sections import qupath_geojson
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((160, 360), np.uint8), scale=(PIXEL_UM, PIXEL_UM))
+    path = tmp_path / "q.geojson"
+    path.write_text(json.dumps(qupath_geojson([("A", band_rect(0)), ("B", band_rect(1))])))
+    (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
+    w = TeachWidget(viewer)
+    w.image_choice.set_value(image)
+    w.shapes_choice.set_value(qupath)
+    with Notes() as notes:
+        w.add_pair()
+        w.add_pair()  # once only
+    assert [m for m in notes.messages if "placed over" in m] == [
+        f"regions of {qupath.name!r} are in image pixels: placed over {image.name!r}"
+    ]
+    got = named_regions(qupath, image, 0)
+    assert [a.name for a in got] == ["A", "B"]
+    for a, k in zip(got, (0, 1)):
+        np.testing.assert_allclose(a.roi.vertices, band_rect(k), atol=PIXEL_UM)
+
+
+def test_a_cancelled_or_failed_fit_keeps_the_model_taught_before(
+    make_napari_viewer, qtbot, tiny_bundle, tmp_path
+):
+    """Fit, then Fit again and cancel (or fail): the first, unsaved model stays, with its
+    table and Save…; it was dropped at the second Fit's start (Save… disabled, the old
+    table still shown) and the status said "no layer added" (Teach adds no layer)."""
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    w.model.setText(str(tiny_bundle))
+    for seed in (1, 2):
+        image, shapes = _add_pair(viewer, seed)
+        w.image_choice.set_value(image)
+        w.shapes_choice.set_value(shapes)
+        w.add_pair()
+    w.fit()
+    qtbot.waitUntil(lambda: not w.busy, timeout=180000)
+    first, table = w.taught, w.table.toPlainText()
+    assert first is not None and w.save_btn.isEnabled()
+    w.fit()
+    assert not w.save_btn.isEnabled()  # not while fitting
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.busy, timeout=180000)
+    assert w.taught is first and w.save_btn.isEnabled() and w.table.toPlainText() == table
+    status = w.progress.status.text()
+    assert status.startswith("cancelled: nothing new taught") and "taught before is kept" in status
+    w.model.setText(str(tmp_path / "missing-model"))
+    with Notes() as notes:
+        w.fit()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert notes.messages and w.taught is first and w.save_btn.isEnabled()
+    assert load_bundle(w.save(str(tmp_path / "kept"))).area_ids == ["área 1", "Feld β"]

@@ -1,8 +1,9 @@
 """The "Borders" dock widget: a path drawn along the cortex -> observer-independent borders
 (:func:`cytowords.measure.borders.find_borders`, in a worker thread) -> a Points layer of
 the borders, a Shapes layer of the segments between them (named ``segment k`` in the
-``name`` feature, to rename as areas: the Teach widget reads that column) and the distance
-function plotted against position along the path.
+``name`` feature, to rename as the areas they run along; they are paths, which the Teach
+widget cannot read fields in: it teaches from named polygons over the cortex) and the
+distance function plotted against position along the path.
 
 The path is the selected (else the first) path or line shape of the chosen Shapes layer,
 drawn on the pial surface, along the middle of the ribbon or along the white-matter border.
@@ -19,6 +20,7 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QPushButton,
     QSpinBox,
@@ -170,6 +172,13 @@ class BordersWidget(QWidget):
         )
         self.run_btn = QPushButton("Find borders")
         self.run_btn.clicked.connect(self.run)
+        self.save_btn = QPushButton("Save borders…")
+        self.save_btn.setEnabled(False)
+        self.save_btn.setToolTip(
+            "the borders and the segments, with the names given them in the segments layer, "
+            "as QuPath GeoJSON (full-resolution pixels), as `cytowords borders --out` writes"
+        )
+        self.save_btn.clicked.connect(lambda: self.save())
         self.progress = ProgressRow()
         self.progress.cancel_btn.setToolTip("the result of a cancelled run is not shown")
         self.plot = DistancePlot()
@@ -185,10 +194,13 @@ class BordersWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.run_btn)
+        lay.addWidget(self.save_btn)
         lay.addWidget(self.progress)
         lay.addWidget(self.plot, 1)
         self._worker = None
         self.result = None
+        #: µm per full-resolution pixel of the image the result was found on
+        self.result_pixel_um = 1.0
         self.last_layers: list = []
         # a result is shown in steps, one per turn of the event loop (:meth:`_show`)
         self._steps: list = []
@@ -213,6 +225,9 @@ class BordersWidget(QWidget):
         except LayerError as exc:
             show_error(str(exc))
             return
+        self.result = None
+        self.save_btn.setEnabled(False)
+        self.result_pixel_um = float(section.pixel_size_um[0])
         lo, hi = sorted((self.block_min.value(), self.block_max.value()))
         blocks = tuple(range(lo, hi + 1, 2)) or (lo,)
         self.progress.start("reading the ribbon and tracing traverses…")
@@ -255,6 +270,7 @@ class BordersWidget(QWidget):
             lambda: self._add_borders(r, image),
             lambda: self._add_segments(r, image),
             lambda: self.plot.show_result(r),
+            lambda: self.save_btn.setEnabled(True),
         ]
         self._step_timer.start()
 
@@ -318,6 +334,48 @@ class BordersWidget(QWidget):
             **kw,
         )
         self.last_layers.append(seg)
+
+    def save(self, path: str | None = None) -> str | None:
+        """Write the last result's borders and segments as QuPath GeoJSON
+        (:func:`~cytowords.measure.borders.borders_geojson`; the segments named as in the
+        segments layer, atomically); asks where when ``path`` is None. Returns the file or
+        None."""
+        import json
+
+        from ...atomic import atomic_write_text
+        from ...measure.borders import borders_geojson
+
+        r = self.result
+        if r is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save borders and segments", "", "QuPath GeoJSON (*.geojson)"
+            )
+            if not path:
+                return None
+        if not str(path).lower().endswith((".geojson", ".json")):
+            path = f"{path}.geojson"
+        names = None
+        segs = self.last_layers[1] if len(self.last_layers) > 1 else None
+        if (
+            segs is not None
+            and segs in self.viewer.layers
+            and "name" in segs.features.columns
+            and len(segs.features) == len(r.segments_along_um)
+        ):
+            names = [str(v) for v in segs.features["name"]]
+        gj = borders_geojson(r, self.result_pixel_um, names)
+        try:
+            atomic_write_text(path, json.dumps(gj, indent=1, ensure_ascii=False))
+        except OSError as exc:
+            show_error(f"could not save {path}: {exc.strerror or exc}")
+            return None
+        show_info(
+            f"saved {path}: {len(r.border_along_um)} border(s) and "
+            f"{len(r.segments_along_um)} segment(s)"
+        )
+        return str(path)
 
     def cancel(self) -> None:
         self.progress.cancel()

@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import Done, Failed, JobEvent
-from ..io.layers import LayerError, section_from_layer, shape_polygon_section_um
+from ..io.layers import LayerError, place_pixel_rois, section_from_layer, shape_polygon_section_um
 from ..io.shapes import CLASS_COLUMN
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
@@ -85,9 +85,30 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     return out
 
 
+def named_lines(shapes: Shapes) -> int:
+    """How many shapes of ``shapes`` are named as an area but are paths or lines (the
+    Borders dock's segments renamed to areas): they enclose no cortex to read fields in."""
+    from ...teach.annotations import area_name
+
+    return sum(
+        1
+        for t, (cls, own) in zip(shapes.shape_type, _names(shapes))
+        if t in ("path", "line") and area_name(cls, own)
+    )
+
+
+def lines_text(shapes: Shapes, n: int) -> str:
+    """What to say of ``n`` named paths or lines of ``shapes`` (:func:`named_lines`)."""
+    return (
+        f"layer {shapes.name!r}: {n} named shape(s) are paths or lines, which enclose no "
+        "cortex: draw a polygon over the cortex of each area (pia to white matter) and name it"
+    )
+
+
 def skipped_notes(shapes: Shapes) -> list[str]:
     """The notes, as ``cytowords teach`` gives them, on the shapes that teach no area: one
-    counting those named only by ImageJ's position label, one per QuPath special class."""
+    counting those named only by ImageJ's position label, one per QuPath special class,
+    one counting named paths and lines (:func:`named_lines`)."""
     from ...teach.annotations import (
         QUPATH_SPECIAL_CLASSES,
         clean_name,
@@ -104,7 +125,20 @@ def skipped_notes(shapes: Shapes) -> list[str]:
     for cls in QUPATH_SPECIAL_CLASSES:
         if classes.count(cls):
             notes.append(special_class_note(where, cls, classes.count(cls)))
+    n = named_lines(shapes)
+    if n:
+        notes.append(f"{lines_text(shapes, n)}; skipped")
     return notes
+
+
+def place_regions(pair: Pair) -> None:
+    """Put a region file opened in image pixels (QuPath, Fiji) over the pair's image, as the
+    Describe widget does (:func:`~..io.layers.place_pixel_rois`), saying so once; else its
+    regions would be read as µm, a few mm² in the image's corner."""
+    if place_pixel_rois(pair.shapes, pair.image):
+        show_info(
+            f"regions of {pair.shapes.name!r} are in image pixels: placed over {pair.image.name!r}"
+        )
 
 
 def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
@@ -117,6 +151,8 @@ def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
         for k, p in enumerate(pairs):
             sections.append(section_from_layer(p.image))
             found = named_regions(p.shapes, p.image, k)
+            if not found and named_lines(p.shapes):
+                raise TeachError(lines_text(p.shapes, named_lines(p.shapes)))
             if not found:
                 raise TeachError(
                     f"layer {p.shapes.name!r}: no named region (give shapes a name in the "
@@ -191,6 +227,7 @@ class TeachWidget(QWidget):
             return
         if p in self.pairs:
             return
+        place_regions(p)
         self.pairs.append(p)
         self.pairs_list.addItem(p.label())
 
@@ -208,11 +245,11 @@ class TeachWidget(QWidget):
             show_error("choose an image and a Shapes layer of named regions first")
             return
         for p in pairs:
+            place_regions(p)
             for note in skipped_notes(p.shapes):
                 show_info(note)
         cancel = self.progress.start("reading and embedding fields…")
-        self.taught = None
-        self.save_btn.setEnabled(False)
+        self.save_btn.setEnabled(False)  # a model taught before is kept until a new one is
         worker = teach_worker(
             pairs,
             self.model.text().strip() or "default",
@@ -221,11 +258,14 @@ class TeachWidget(QWidget):
             _ignore_errors=True,
         )
         run_job(self, worker, self.fit_btn, self._on_event, "teach")
+        worker.finished.connect(self._on_finished)
 
     def _on_event(self, ev: JobEvent) -> None:
         if isinstance(ev, Failed):
             show_error(f"teach: {ev.message}")
-            self.progress.finish(f"not taught: {ev.message}")
+            self.progress.finish(f"not taught: {ev.message}{self._kept()}")
+            return
+        if self.progress.cancel_event.is_set():
             return
         self.taught = ev.result
         self.table.setPlainText(self.taught.cv.table())
@@ -235,10 +275,22 @@ class TeachWidget(QWidget):
             "check the cross-validation, then Save…"
         )
 
+    def _kept(self) -> str:
+        """What the status adds when a fit ends without a new model."""
+        if self.taught is None:
+            return ""
+        return "; the model taught before is kept (its table below): Save… writes it"
+
+    def _on_finished(self) -> None:
+        """After a fit: Save… for the model at hand; a cancelled fit said as such."""
+        self.save_btn.setEnabled(self.taught is not None)
+        if self.progress.cancel_event.is_set():
+            self.progress.finish(f"cancelled: nothing new taught{self._kept()}")
+
     def save(self, path: str | None = None) -> str | None:
         """Write the taught model as a bundle folder (asks where when ``path`` is None);
         returns the folder or None."""
-        from ...teach import save_taught
+        from ...teach import TeachError, save_taught
 
         if self.taught is None:
             return None
@@ -248,6 +300,9 @@ class TeachWidget(QWidget):
                 return None
         try:
             save_taught(self.taught, path)
+        except TeachError as exc:  # names the folder itself
+            show_error(f"not saved: {exc}")
+            return None
         except (OSError, ValueError) as exc:
             show_error(f"could not save {path}: {exc}")
             return None
