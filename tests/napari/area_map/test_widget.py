@@ -576,7 +576,11 @@ def test_selected_roi_of_a_qupath_file_is_placed_over_the_image(widget, tmp_path
     viewer, w, image = widget
     ring = [[100.0, 50.0], [300.0, 50.0], [300.0, 250.0], [100.0, 250.0]]  # x, y px
     path = write_v05(tmp_path / "q.geojson", [feature_v05(polygon(ring), cls="A")])
+    # two images and none selected: the reader cannot tell which one the file belongs to
+    viewer.add_image(np.zeros((8, 8), np.uint8), name="another image")
+    viewer.layers.selection.clear()
     (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
+    assert qupath.metadata["cytowords_in_image_pixels"]
     qupath.selected_data = {0}
     w.roi_choice.set_value(qupath)
     w.region_combo.setCurrentText("selected ROI")

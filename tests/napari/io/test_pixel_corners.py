@@ -283,3 +283,43 @@ def test_an_area_map_geojson_opens_on_its_map_layer(make_napari_viewer, tmp_path
     s, t = 64.0, np.asarray(meta["translate"])  # the map layer: tile (i, j) centred on t + s·(i, j)
     np.testing.assert_allclose(world.min(axis=0), t + s * (np.array([1, 2]) - 0.5), atol=1e-6)
     np.testing.assert_allclose(world.max(axis=0), t + s * (np.array([2, 4]) + 0.5), atol=1e-6)
+
+
+#: a QuPath line annotation along the cortex, [x, y] pixels, off the pixel grid
+LINE = [[10.5, 40.0], [90.25, 44.0], [180.0, 60.5]]
+
+
+def test_a_qupath_line_opens_as_a_path_the_borders_dock_reads_and_saving_keeps_it(
+    make_napari_viewer, tmp_path: Path
+) -> None:
+    """A path drawn along the cortex in QuPath (a LineString annotation) opens as a path
+    shape, placed over the image, read by the Borders dock at the CLI's section µm; saved
+    with the regions it is written back as the same line. Before, a file of lines only was
+    refused ("no polygon annotation") and a line beside regions was dropped."""
+    from cytowords.napari.teach.borders import path_section_um
+
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    line = {"type": "LineString", "coordinates": LINE}
+    src = write_v05(
+        tmp_path / "path.geojson",
+        [feature_v05(line, name="pia path", cls="pia"), feature_v05(polygon(RING), name="sq")],
+    )
+    (layer,) = viewer.open(str(src), plugin="napari-cytowords")
+    assert list(layer.shape_type) == ["polygon", "path"]
+    assert list(layer.features["name"]) == ["sq", "pia path"]
+    cli = read_region_file(src, pixel_size_um=PS, paths=True).paths[0].vertices
+    np.testing.assert_allclose(path_section_um(layer, image), cli, atol=1e-6)
+    np.testing.assert_allclose(cli, np.asarray(LINE)[:, ::-1] * PS)
+    out = tmp_path / "out.geojson"
+    layer.save(str(out), plugin="napari-cytowords")
+    feats = json.loads(out.read_text())["features"]
+    (saved,) = [f for f in feats if f["geometry"]["type"] == "LineString"]
+    np.testing.assert_allclose(saved["geometry"]["coordinates"], LINE, atol=1e-6)
+    assert saved["properties"]["name"] == "pia path"
+    assert saved["properties"]["classification"]["name"] == "pia"
+    assert saved["properties"]["classification"]["color"] == [0, 128, 255]
+    # a file of lines only opens too (the Borders dock's path from QuPath)
+    only = write_v05(tmp_path / "only.geojson", [feature_v05(line, name="pia path")])
+    (paths,) = viewer.open(str(only), plugin="napari-cytowords")
+    assert list(paths.shape_type) == ["path"]
+    np.testing.assert_allclose(path_section_um(paths, image), cli, atol=1e-6)

@@ -47,7 +47,7 @@ from ..io.layers import (
     check_grayscale,
     pixel_size_problem,
     pixel_size_um,
-    place_pixel_rois,
+    place_over,
     section_from_layer,
     shape_polygon_section_um,
     world_to_section,
@@ -272,10 +272,7 @@ class AreaMapWidget(QWidget):
             sel = sorted(shapes.selected_data) if shapes is not None else []
             if not sel:
                 raise LayerError("no ROI selected: select a ROI (or choose another region)")
-            if place_pixel_rois(shapes, image):  # a QuPath/Fiji file: image pixels
-                show_info(
-                    f"ROIs of {shapes.name!r} are in image pixels: placed over {image.name!r}"
-                )
+            place_over(shapes, image)  # a QuPath/Fiji file: image pixels
             poly = shape_polygon_section_um(shapes, sel[0], image)
             if poly is None:
                 raise LayerError(f"ROI {sel[0] + 1} encloses no region; select a rectangle")

@@ -34,7 +34,7 @@ from ..io.layers import (
     LayerError,
     layer_pixel_size_um,
     new_roi_layer,
-    place_pixel_rois,
+    place_over,
     section_from_layer,
 )
 from ..qt.layer_choice import LayerChoice
@@ -186,8 +186,8 @@ class DescribeWidget(QWidget):
         if layer is not None:
             image = self.image_choice.value()
             ps = layer_pixel_size_um(image) if isinstance(image, Image) else None
-            if isinstance(image, Image) and place_pixel_rois(layer, image):
-                show_info(f"ROIs of {layer.name!r} are in image pixels: placed over {image.name!r}")
+            if isinstance(image, Image):
+                place_over(layer, image)
             rr.prepare_layer(layer, ps)
             layer.events.data.connect(self._on_data)
             layer.events.features.connect(self.results.refresh)

@@ -6,9 +6,12 @@ Each region becomes a polygon shape whose features carry its results (the plugin
 its name ("" when the file gives none: QuPath leaves ``name`` out of an unnamed annotation,
 and the widgets show ``ROI n``), QuPath class and colour, QuPath object id, and its holes
 (napari cannot draw holes: they live in the ``holes`` column, see :mod:`._shapes`, and
-describing or saving the layer honours them). A MultiPolygon annotation becomes one shape per piece, named ``name [k]`` (a
-Shapes layer holds one polygon per shape; the pieces are described one by one here). Points
-and lines are skipped, with one notification listing what was skipped.
+describing or saving the layer honours them). A MultiPolygon annotation becomes one shape
+per piece, named ``name [k]`` (a Shapes layer holds one polygon per shape; the pieces are
+described one by one here). A line (LineString, an ImageJ line ROI) becomes a path shape,
+e.g. a path along the cortex for the Borders dock; Describe reads no field on it, and
+saving the layer writes it back as a line. Points are skipped, with one notification listing
+what was skipped.
 
 Files count from the image's top-left pixel *corner* (QuPath's and ImageJ's pixels, the
 plugin's µm); napari centres pixel ``j`` on ``j``, so a layer holds the file's pixels minus
@@ -98,7 +101,7 @@ def read_geojson(path: str | list[str]) -> list[tuple]:
         _in_background(viewer, path, None, image, f"reading {large}")
         return [(None,)]
     try:
-        read = read_region_file(path, pixel_size_um=1.0)
+        read = read_region_file(path, pixel_size_um=1.0, paths=True)
     except RegionFileError as exc:
         if viewer is None:
             raise
@@ -117,7 +120,7 @@ def read_region_layer(path: str, image=None) -> tuple:
     """The Shapes layer data tuple of a region file, read here and now and placed over
     ``image`` when given (what the widgets use to restore their own files); notes are
     shown as one warning."""
-    return _shown(read_region_file(path, pixel_size_um=1.0), str(path), image)
+    return _shown(read_region_file(path, pixel_size_um=1.0, paths=True), str(path), image)
 
 
 def _shown(read: GeoJsonRois, path: str, image=None) -> tuple:
@@ -227,7 +230,7 @@ def _make_layer(path: str, read: GeoJsonRois | None, image=None) -> tuple[Any, l
     from napari.layers import Layer
 
     if read is None:
-        read = read_region_file(path, pixel_size_um=1.0)
+        read = read_region_file(path, pixel_size_um=1.0, paths=True)
     return Layer.create(*_layer_tuple(read, path, image)), read.notes
 
 
@@ -245,6 +248,7 @@ def _layer_tuple(read: GeoJsonRois, path: str, image=None) -> tuple:
     half = read.pixel_size_um / 2.0
     shapes: list[np.ndarray] = []
     rows: list[dict] = []
+    types: list[str] = []
     for f in read.rois:
         parts = f.roi.polygons
         for k, (ring, holes) in enumerate(parts):
@@ -257,11 +261,19 @@ def _layer_tuple(read: GeoJsonRois, path: str, image=None) -> tuple:
             row[HOLES_COLUMN] = holes_to_json([h - half for h in holes])
             shapes.append(ring - half)
             rows.append(row)
+            types.append("polygon")
+    for m in read.paths:  # lines (e.g. a path along the cortex for the Borders dock)
+        row = {c: RESULT_DEFAULTS[c] for c in RESULT_FIELDS}
+        row.update({NAME_COLUMN: m.name, CLASS_COLUMN: m.classification or ""})
+        row.update({COLOR_COLUMN: m.color or "", ID_COLUMN: "", HOLES_COLUMN: ""})
+        shapes.append(m.vertices - half)
+        rows.append(row)
+        types.append("path")
     columns = [*RESULT_FIELDS, NAME_COLUMN, CLASS_COLUMN, COLOR_COLUMN, ID_COLUMN, HOLES_COLUMN]
     features = {k: [r[k] for r in rows] for k in columns}
     meta = {
         "name": Path(path).stem,
-        "shape_type": "polygon",
+        "shape_type": types,
         "features": features,
         "edge_width": 20.0 if stored else 10.0,
         "face_color": "transparent",

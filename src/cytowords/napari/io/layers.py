@@ -259,3 +259,14 @@ def place_pixel_rois(rois: Shapes, image: Image) -> bool:
     md[IN_PIXELS_KEY] = False
     md[PIXEL_SIZE_KEY] = layer_pixel_size_um(image)
     return True
+
+
+def place_over(rois: Shapes, image: Image) -> bool:
+    """:func:`place_pixel_rois`, saying so in one notification (what every widget does
+    before it reads a layer of regions or paths from a QuPath/Fiji file)."""
+    if not place_pixel_rois(rois, image):
+        return False
+    from napari.utils.notifications import show_info
+
+    show_info(f"regions of {rois.name!r} are in image pixels: placed over {image.name!r}")
+    return True

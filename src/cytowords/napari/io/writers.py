@@ -79,6 +79,42 @@ def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dic
     return rois, rows, notes
 
 
+def _path_features(data: Any, meta: dict, colors: dict[str, str]) -> list[dict]:
+    """The layer's path and line shapes (e.g. a path along the cortex read from QuPath) as
+    GeoJSON LineString annotations in full-resolution pixels, with their names and
+    classes: written with the regions, so that nothing drawn is lost."""
+    from ...describe.export import hex_to_rgb
+
+    types = meta.get("shape_type") or ["polygon"] * len(data)
+    scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
+    ps = _pixel_size(meta)
+    off = section_offset(translate, ps)
+    feats = meta.get("features")
+    out = []
+    for i, (d, t) in enumerate(zip(data, types)):
+        if t not in ("path", "line"):
+            continue
+        v = np.asarray(d, dtype=float)[:, -2:] * np.asarray(scale, dtype=float)[-2:]
+        px = (v + np.asarray(translate, dtype=float)[-2:] + off) / ps
+        props: dict[str, Any] = {"objectType": "annotation"}
+        name, cls = _text(feats, NAME_COLUMN, i), _text(feats, CLASS_COLUMN, i)
+        if name:
+            props["name"] = name
+        if cls:
+            props["classification"] = {"name": cls}
+            if cls in colors:
+                props["classification"]["color"] = hex_to_rgb(colors[cls])
+        coords = [[round(float(x), 6), round(float(y), 6)] for y, x in px]
+        out.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": coords},
+                "properties": props,
+            }
+        )
+    return out
+
+
 def _pixel_size(meta: dict) -> float:
     md = meta.get("metadata") or {}
     ps = md.get("cytowords_pixel_size_um")
@@ -99,8 +135,16 @@ def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
         if n["classification"] and n["color"]:
             colors.setdefault(n["classification"], n["color"])
     # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
+    feats = meta.get("features")
+    types = meta.get("shape_type") or []
+    paths = [i for i, t in enumerate(types) if t in ("path", "line")]
+    path_classes = [_text(feats, CLASS_COLUMN, i) for i in paths]
+    for cls, color in zip(path_classes, (_text(feats, COLOR_COLUMN, i) for i in paths)):
+        if cls and color:
+            colors.setdefault(cls, color)
     colors = class_colors(
-        (n["classification"] or r.get("area") for n, r in zip(notes, rows)), colors
+        [*(n["classification"] or r.get("area") for n, r in zip(notes, rows)), *path_classes],
+        colors,
     )
     gj = rois_to_geojson(
         rois,
@@ -111,6 +155,7 @@ def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
         classes=[n["classification"] for n in notes],
         ids=[n["id"] for n in notes],
     )
+    gj["features"] += _path_features(data, meta, colors)
     return [str(write_geojson(path, gj))]
 
 

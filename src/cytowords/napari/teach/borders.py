@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import Done, Failed, JobEvent
-from ..io.layers import LayerError, section_from_layer, world_to_section
+from ..io.layers import LayerError, place_over, section_from_layer, world_to_section
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
 from ..qt.warm import PLOT_MODULES, warm_imports
@@ -221,6 +221,7 @@ class BordersWidget(QWidget):
                     "choose an image and a Shapes layer with a path drawn on the cortex"
                 )
             section = section_from_layer(image)
+            place_over(shapes, image)  # a path read from a QuPath/Fiji file: image pixels
             path = path_section_um(shapes, image)
         except LayerError as exc:
             show_error(str(exc))

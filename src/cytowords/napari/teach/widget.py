@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import Done, Failed, JobEvent
-from ..io.layers import LayerError, place_pixel_rois, section_from_layer, shape_polygon_section_um
+from ..io.layers import LayerError, place_over, section_from_layer, shape_polygon_section_um
 from ..io.shapes import CLASS_COLUMN
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job
@@ -131,16 +131,6 @@ def skipped_notes(shapes: Shapes) -> list[str]:
     return notes
 
 
-def place_regions(pair: Pair) -> None:
-    """Put a region file opened in image pixels (QuPath, Fiji) over the pair's image, as the
-    Describe widget does (:func:`~..io.layers.place_pixel_rois`), saying so once; else its
-    regions would be read as µm, a few mm² in the image's corner."""
-    if place_pixel_rois(pair.shapes, pair.image):
-        show_info(
-            f"regions of {pair.shapes.name!r} are in image pixels: placed over {pair.image.name!r}"
-        )
-
-
 def teach_events(pairs: list[Pair], model: str, cancel, on_progress=None):
     """Worker body: yields ``Done(TaughtModel)`` or ``Failed(message)``."""
     from ...jobs import Cancelled
@@ -227,7 +217,7 @@ class TeachWidget(QWidget):
             return
         if p in self.pairs:
             return
-        place_regions(p)
+        place_over(p.shapes, p.image)
         self.pairs.append(p)
         self.pairs_list.addItem(p.label())
 
@@ -245,7 +235,7 @@ class TeachWidget(QWidget):
             show_error("choose an image and a Shapes layer of named regions first")
             return
         for p in pairs:
-            place_regions(p)
+            place_over(p.shapes, p.image)
             for note in skipped_notes(p.shapes):
                 show_info(note)
         cancel = self.progress.start("reading and embedding fields…")
