@@ -98,6 +98,23 @@ def test_progress_counts_every_chunk(tmp_path):
     assert [d for d, _ in calls] == list(range(1, total + 1))
 
 
+def test_progress_ends_at_the_total_when_a_level_is_one_chunk(tmp_path):
+    """A level of one chunk (the coarsest of a pyramid) is stored by a task the progress
+    callback does not see: the count stopped one short per such level ("13/14 chunks")."""
+    calls = []
+    write_section(
+        tmp_path / "p.zarr",
+        _img(1000, 700),
+        pixel_size_um=1,
+        chunk_px=512,
+        n_levels=3,
+        on_progress=lambda d, t: calls.append((d, t)),
+    )
+    total = 2 * 2 + 1 + 1
+    assert calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted({d for d, _ in calls})
+
+
 def test_progress_counts_every_chunk_while_other_threads_compute(tmp_path):
     """dask's global callbacks are swapped out process-wide during every compute; the
     write's progress must not depend on them (another thread computing at the same time)."""

@@ -152,12 +152,16 @@ class _Writer:
         if is_cancelled(self.cancel):
             raise Cancelled("write_section cancelled")
         src = src.rechunk(target.chunks)
+        expected = self.done + _n_chunks(tuple(target.shape), self.c)
         cb = _StoreProgress(self.done, self.total, self.on_progress, self.cancel)
         # passed to this compute only (dask's global callbacks are not thread-safe)
         da.store(
             src, target, lock=False, scheduler="threads", pool=self.pool, callbacks=[cb._callback]
         )
-        self.done = cb.done
+        if cb.done < expected and self.on_progress is not None:
+            # a one-chunk level is stored by a task the callback does not see
+            self.on_progress(expected, self.total)
+        self.done = expected
 
     def pyramid(self, group: zarr.Group, levels: list[da.Array], shapes: list, label: bool) -> None:
         dtype = levels[0].dtype
