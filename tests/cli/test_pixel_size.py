@@ -39,3 +39,15 @@ def test_no_tissue_is_left_to_the_work_itself(section, monkeypatch, capsys) -> N
     monkeypatch.setattr(scale_check, "check_pixel_size", empty)
     assert cli_pixel_size.check_scan(section, "m", "cpu") is None
     assert capsys.readouterr().err == ""
+
+
+def test_an_unreadable_file_stops_the_work_in_one_line(section, monkeypatch, capsys) -> None:
+    from cytowords.sections import SectionError
+
+    def corrupt(*a, **k):
+        raise SectionError("s.ome.zarr/0: cannot read stored pixels")
+
+    monkeypatch.setattr(scale_check, "check_pixel_size", corrupt)
+    with pytest.raises(SectionError, match="cannot read stored pixels"):
+        cli_pixel_size.check_scan(section, "m", "cpu")
+    assert capsys.readouterr().err == ""

@@ -52,7 +52,7 @@ def check_scan(section, model: str, device: str):
     the check (None without tissue: the work itself reports that). The model comes from
     the process's model handle: the work that follows reuses it."""
     from ..model import get_bundle
-    from ..sections import NoTissueError
+    from ..sections import NoTissueError, SectionError
     from ..sections.scale_check import check_pixel_size
 
     if section.levels[0].shape[0] * section.levels[0].shape[1] >= SAY_CHECK_PX:
@@ -66,6 +66,8 @@ def check_scan(section, model: str, device: str):
         res = check_pixel_size(section, get_bundle(model, device, captioner=False))
     except NoTissueError:  # the work itself reports it
         return None
+    except SectionError:  # the file cannot be read: one error line, no work
+        raise
     except ValueError as exc:  # the check could not run: say so, the work goes on unchecked
         print(f"warning: the pixel size check did not run: {exc}", file=sys.stderr)
         return None
