@@ -17,7 +17,10 @@ only one for sampler fields, which have no section around them):
   or thick cortex (thin is wrong from 2.9 mm, thick below 2.3 mm), Betz or Meynert cells
   (wrong where the area has none; the bundle shows them only where cell statistics support
   them, :meth:`cytowords.measure.Readout.special_support`, and test fields at the model's
-  pixel size have none, so the captions scored, as shown to the user, state none);
+  pixel size have none, so the captions scored, as shown to the user, state none), a
+  sharp or gradual white-matter border (against the area's atlas term); the laminar
+  contrast words, which nothing checks, are reported beside it (``unverified_claims``,
+  :func:`unverified_checks`), not in it;
 - **verbatim share**: share of captions that are a mined training caption word for word;
 - **distinct captions per area**: mean over areas of the number of different captions;
 - **specificity**: over pairs of same-area fields whose true thicknesses differ by at least
@@ -32,7 +35,9 @@ Each field gets the readout vector the readout would measure in the field's regi
 errors measured against that truth (:func:`~cytowords.training.data.readout_truth.simulated_vectors`;
 the region's truth with :data:`~cytowords.training.data.readout_truth.REGION_NOISE` for
 fields of a section, the area's with the training noise otherwise; a test field alone
-holds no pia-to-white-matter traverse to measure), each field read from a fine
+holds no pia-to-white-matter traverse to measure), and beside it the readout's
+white-matter border term (:func:`field_wm_borders`: not in the vector), each field read
+from a fine
 scan (layer IV also from the grain) or a coarse one (the profile alone) as
 :class:`~cytowords.training.data.readout_truth.ReadoutNoise` draws them; the four numbers
 are also reported per kind of scan (``by_scan``). A readout-conditioned
