@@ -340,7 +340,8 @@ class Describer:
         say so); ``m``: the ROI's readout (None: not measured): its vector is read by
         readout-conditioned bundles, and the bundle writes every thickness and layer I
         number the caption states as the readout's measured value and leaves out what the
-        readout contradicts and special cells its cell statistics do not support
+        readout contradicts (with its white-matter border term) and special cells its
+        cell statistics do not support
         (:func:`cytowords.model.caption_input.shown_caption`). A taught model shows
         the atlas's text about the area, labelled "In the literature:", unchanged."""
         if self.bundle.captioner is None:
@@ -349,7 +350,10 @@ class Describer:
         n = params.max_new_tokens
         vec = m.vector if m is not None else None
         special = m.special if m is not None else None
-        return self.bundle.caption(emb, n, areas=anchor, readout=vec, special=special)[0]
+        wm = m.wm_border if m is not None else None
+        return self.bundle.caption(
+            emb, n, areas=anchor, readout=vec, special=special, wm_border=wm
+        )[0]
 
     @property
     def taught(self) -> bool:

@@ -29,7 +29,11 @@ class Measured:
     readout vector a readout-conditioned captioner reads
     (:func:`cytowords.measure.vector.readout_vector`; all 0, "missing", when not measured);
     ``special``: the special-cell kinds a caption may state about the ROI
-    (:meth:`cytowords.measure.Readout.special_support`; empty without cell statistics).
+    (:meth:`cytowords.measure.Readout.special_support`; empty without cell statistics);
+    ``wm_border``: the readout's white-matter border term
+    (:attr:`cytowords.measure.Readout.wm_border`: "sharp", "gradual", "varies"; None when
+    not read), passed beside the vector to the caption, which leaves out a border claim
+    it contradicts.
     """
 
     measurements: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +42,7 @@ class Measured:
     cortex_type: str | None = None
     vector: np.ndarray = field(default_factory=missing_vector)
     special: frozenset[str] = frozenset()
+    wm_border: str | None = None
 
 
 def measure_region(
@@ -59,11 +64,12 @@ def measure_region(
     statements = d.pop("statements")
     thick = float(r.thickness_mm) if r.measured else float("nan")
     ctype = r.layers.cortex_type if r.layers is not None else None
-    return Measured(d, statements, thick, ctype, readout_vector(r), r.special_support())
+    wm = r.wm_border if r.measured else None
+    return Measured(d, statements, thick, ctype, readout_vector(r), r.special_support(), wm)
 
 
 def atlas_comparison(m: Measured, area_id: str, atlas: Any) -> str:
-    """"Here the cortex is 2.6 mm thick (4p in the atlas: 3.3 mm, thick)." from the atlas's
+    """ "Here the cortex is 2.6 mm thick (4p in the atlas: 3.3 mm, thick)." from the atlas's
     stored mean thickness and thickness term of ``area_id``; ``""`` when either side is
     missing (no area, not measured, no stored value)."""
     if not np.isfinite(m.thickness_mm):

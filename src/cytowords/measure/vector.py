@@ -322,8 +322,72 @@ def layer_i_unread(text: str, vector: np.ndarray | None) -> bool:
     return v["measured"] and v["layer_i_mm"] is None
 
 
+#: the readout's decided white-matter border terms
+#: (:attr:`cytowords.measure.Readout.wm_border`; "varies" and None decide nothing)
+WM_BORDER_TERMS: tuple[str, ...] = ("sharp", "gradual")
+_WM = r"(?:white[- ]matter|gr[ae]y[- /]white)"
+_WM_PLACE = r"(?:to|with|into|against|at|from)\s+(?:the\s+)?(?:cortex\s+to\s+)?white[- ]matter"
+_WM_EDGE = r"(?:border(?:line)?|boundary|transition|edge)"
+_OF_AREA = r"(?:\s+of\s+(?:area\s+)?[\w.-]+)?"
+_SHARP = r"(?:sharp(?:ly drawn)?|abrupt|clear|clean|distinct)"
+#: a clause's claim of a sharp border between the cortex and the white matter
+_WM_SHARP = re.compile(
+    rf"(?<!no ){_SHARP}\s+(?:cortex[- ])?{_WM}\s+{_WM_EDGE}"
+    rf"|(?<!no ){_SHARP}\s+(?:lower\s+)?{_WM_EDGE}\s+{_WM_PLACE}"
+    rf"|{_WM}\s+{_WM_EDGE}{_OF_AREA}(?:\s+itself)?\s+(?:is\s+|are\s+)?(?:sharp|abrupt|clear|distinct)\b"
+    r"|\bwhite[- ]matter\s+is\s+met\s+(?:abruptly|sharply)"
+    rf"|{_WM_EDGE}\s+{_WM_PLACE}\s+(?:is|are)\s+(?:sharp|abrupt|clear|distinct)\b"
+    r"|\bsharply\s+(?:bounded|delimited|demarcated|separated)\s+(?:against|from)\s+"
+    r"(?:the\s+)?white[- ]matter"
+    r"|\b(?:ends?|stops?)\s+sharply\s+(?:at|against)\s+(?:the\s+)?white[- ]matter"
+    r"|\b(?:ends?|stops?)\s+(?:at|against)\s+(?:the\s+)?white[- ]matter\s+along\s+an?\s+"
+    r"(?:[\w-]+,?\s+){0,2}?(?:sharp|clear|clean)\b",
+    re.IGNORECASE,
+)
+#: a clause's claim of a gradual (indistinct) border between the cortex and the white matter
+_WM_GRADUAL = re.compile(
+    rf"\b(?:gradual|indistinct|blurred|diffuse)\s+(?:cortex[- ])?{_WM}\s+{_WM_EDGE}"
+    rf"|\b(?:gradual|indistinct|blurred|diffuse)\s+{_WM_EDGE}\s+(?:from\s+layer\s+VI\s+)?{_WM_PLACE}"
+    rf"|{_WM}\s+{_WM_EDGE}{_OF_AREA}(?:\s+itself)?\s+(?:is\s+|are\s+)?(?:gradual|indistinct|blurred|diffuse)\b"
+    r"|\bwhite[- ]matter\s+(?:merge|blend)\s+gradually"
+    rf"|{_WM_EDGE}\s+{_WM_PLACE}\s+(?:is|are)\s+(?:gradual|indistinct|blurred|diffuse)\b"
+    r"|\b(?:pass(?:es)?|merges?|fades?|blends?|grades?)\s+(?:gradually\s+)?(?:into|with)\s+"
+    r"(?:the\s+)?white[- ]matter"
+    rf"|\bno\s+(?:sharp|clear|abrupt|clean)\s+{_WM_EDGE}\s+{_WM_PLACE}",
+    re.IGNORECASE,
+)
+
+
+def caption_wm_border_claim(text: str) -> str | None:
+    """What ``text`` says about the border between the cortex and the white matter:
+    ``"sharp"`` ("a sharp white matter border", "sharply bounded against the white
+    matter", "the cortex-white matter border is abrupt"), ``"gradual"`` ("passes gradually
+    into the white matter", "a gradual transition into the white matter", "the grey-white
+    border is gradual", "no sharp edge against the white matter") or None (no claim, or
+    both). "Sharp lamination" is laminar contrast, no claim about this border."""
+    sharp = bool(_WM_SHARP.search(text or ""))
+    gradual = bool(_WM_GRADUAL.search(text or ""))
+    if sharp == gradual:
+        return None
+    return "sharp" if sharp else "gradual"
+
+
+def wm_border_contradicted(text: str, wm_border: str | None) -> bool:
+    """True when ``text`` claims a sharp border to the white matter
+    (:func:`caption_wm_border_claim`) and the region's readout decided "gradual", or a
+    gradual one and it decided "sharp" (``wm_border``:
+    :attr:`cytowords.measure.Readout.wm_border`; "varies" or None contradict nothing)."""
+    if wm_border not in WM_BORDER_TERMS:
+        return False
+    claim = caption_wm_border_claim(text)
+    return claim is not None and claim != wm_border
+
+
 def claim_unsupported(
-    text: str, vector: np.ndarray | None = None, supported: Collection[str] = ()
+    text: str,
+    vector: np.ndarray | None = None,
+    supported: Collection[str] = (),
+    wm_border: str | None = None,
 ) -> bool:
     """The rule for every caption shown about a region and every training target: True
     when ``text`` states what the region's readout ``vector`` contradicts
@@ -331,10 +395,13 @@ def claim_unsupported(
     readout left layer IV undecided (:func:`iv_undecided`), a layer I width where it did
     not read layer I (:func:`layer_i_unread`) or special cells its
     measurement does not support (:func:`special_unsupported`; ``supported``: the kinds
-    :meth:`cytowords.measure.Readout.special_support` gives). Such a clause is neither shown
-    nor trained on."""
+    :meth:`cytowords.measure.Readout.special_support` gives) or a white-matter border the
+    readout's decided term contradicts (:func:`wm_border_contradicted`; ``wm_border``:
+    :attr:`cytowords.measure.Readout.wm_border`, passed beside the vector, which does not
+    hold it). Such a clause is neither shown nor trained on."""
     return (
         special_unsupported(text, supported)
+        or wm_border_contradicted(text, wm_border)
         or readout_contradicts(text, vector)
         or iv_undecided(text, vector)
         or layer_i_unread(text, vector)

@@ -10,7 +10,8 @@ Captioner input (``caption_input``, recorded in a bundle's ``config.extra``):
   the "missing" vector of zeros where no cortex was measured).
 
 What a shown caption may claim: nothing the region's readout contradicts (a layer IV band,
-thin, medium or thick cortex against the measured cortex type and thickness) and Betz or
+thin, medium or thick cortex against the measured cortex type and thickness, a sharp or
+gradual white-matter border against the readout's decided border term) and Betz or
 Meynert cells only where the region's measurement supports them
 (:func:`without_unsupported`, the same rule as the training targets': :func:`cytowords.measure.vector.claim_unsupported`);
 the bundle applies it to every caption it returns, whatever its captioner reads.
@@ -168,15 +169,22 @@ def without_clauses(text: str, drop: Callable[[str], bool]) -> str:
 
 
 def without_unsupported(
-    text: str, readout: np.ndarray | None = None, supported: Collection[str] = ()
+    text: str,
+    readout: np.ndarray | None = None,
+    supported: Collection[str] = (),
+    wm_border: str | None = None,
 ) -> str:
     """``text`` without its sentences and clauses that state what the region's readout
     vector contradicts (``readout``; None or the missing vector: nothing measured, nothing
     contradicted) or special cells (Betz, Meynert) of a kind the region's measurement does
     not support (``supported``: the kinds :meth:`cytowords.measure.Readout.special_support`
-    gives; empty when no cells were measured, as at the model's pixel size):
+    gives; empty when no cells were measured, as at the model's pixel size) or a
+    white-matter border the readout's decided term contradicts (``wm_border``:
+    :attr:`cytowords.measure.Readout.wm_border`; "varies" or None: nothing):
     :func:`cytowords.measure.vector.claim_unsupported`."""
-    return without_clauses(text, lambda part: claim_unsupported(part, readout, supported))
+    return without_clauses(
+        text, lambda part: claim_unsupported(part, readout, supported, wm_border)
+    )
 
 
 #: a length a caption states, with what qualifies it: a comparison or an approximation
@@ -238,14 +246,18 @@ def with_measured_numbers(text: str, readout: np.ndarray | None) -> str:
 
 
 def shown_caption(
-    text: str, readout: np.ndarray | None = None, supported: Collection[str] = ()
+    text: str,
+    readout: np.ndarray | None = None,
+    supported: Collection[str] = (),
+    wm_border: str | None = None,
 ) -> str:
     """The caption shown for a generated one: its numbers about the region that the
     readout measured written as the measured values (:func:`with_measured_numbers`), then
-    without what the readout contradicts and special cells the measurement does not
-    support (:func:`without_unsupported`). The one function by which the bundle, and so
+    without what the readout contradicts (its vector, and its white-matter border term
+    ``wm_border``) and special cells the measurement does not support
+    (:func:`without_unsupported`). The one function by which the bundle, and so
     the describer and the evaluation, turn a generated caption into the shown one."""
-    return without_unsupported(with_measured_numbers(text, readout), readout, supported)
+    return without_unsupported(with_measured_numbers(text, readout), readout, supported, wm_border)
 
 
 def special_rows(
@@ -261,3 +273,15 @@ def special_rows(
     if len(rows) != n:
         raise ValueError(f"special: {len(rows)} rows for {n} captions")
     return [() if r is None else r for r in rows]
+
+
+def wm_border_rows(wm_border: str | Sequence[str | None] | None, n: int) -> list[str | None]:
+    """The readout's white-matter border term per row
+    (:attr:`cytowords.measure.Readout.wm_border`): None gives none for every row; one
+    term (a string) is repeated; otherwise one entry per row."""
+    if wm_border is None or isinstance(wm_border, str):
+        return [wm_border] * n
+    rows = [None if w is None else str(w) for w in wm_border]
+    if len(rows) != n:
+        raise ValueError(f"wm_border: {len(rows)} rows for {n} captions")
+    return rows

@@ -18,6 +18,7 @@ from cytowords.model.caption_input import (
     shown_caption,
     special_rows,
     uses_readout,
+    wm_border_rows,
 )
 from cytowords.model.encoder import CytoEncoder
 from cytowords.model.tta import (
@@ -293,6 +294,7 @@ class ModelBundle:
         areas: Sequence[str | None] | None = None,
         readout: np.ndarray | Tensor | None = None,
         special: Collection[str] | Sequence[Collection[str] | None] | None = None,
+        wm_border: str | Sequence[str | None] | None = None,
     ) -> list[str]:
         """Greedy captions (one per embedding row), as the user is shown them.
 
@@ -310,7 +312,12 @@ class ModelBundle:
         special: the special-cell kinds the region's measurement supports
         (:meth:`cytowords.measure.Readout.special_support`), one collection for every row
         or one per row; None: none. A caption's clauses that state Betz or Meynert cells
-        not supported are left out. All by one function,
+        not supported are left out.
+        wm_border: the readout's white-matter border term
+        (:attr:`cytowords.measure.Readout.wm_border`: "sharp", "gradual", "varies" or
+        None), one for every row or one per row; not in the readout vector. A caption's
+        clauses claiming a sharp border where it decided "gradual", or a gradual one where
+        it decided "sharp", are left out. All by one function,
         :func:`~cytowords.model.caption_input.shown_caption`: every bundle writes
         the literature of the area it names, true of this tissue only where the
         measurement agrees."""
@@ -325,8 +332,9 @@ class ModelBundle:
         if self.uses_readout:
             texts = fill_all(texts, vectors)
         rows = special_rows(special, len(texts))
+        wm = wm_border_rows(wm_border, len(texts))
         vecs = vectors.cpu().numpy()
-        return [shown_caption(t, v, k) for t, v, k in zip(texts, vecs, rows)]
+        return [shown_caption(t, v, k, w) for t, v, k, w in zip(texts, vecs, rows, wm)]
 
     @torch.inference_mode()
     def caption_features(self, emb: Tensor, readout: np.ndarray | Tensor | None = None) -> Tensor:

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from cytowords.atlas import NONE_ID, load_atlas
-from cytowords.measure.vector import READOUT_DIM, make_vector, missing_vector
+from cytowords.measure.vector import READOUT_DIM, make_vector, missing_vector, vector_values
 
 #: the kinds of scan the readout's errors depend on: ``fine`` has a level of
 #: :data:`~cytowords.measure.granularity.GRAIN_UM` (4) µm/px or finer, so layer IV is read
@@ -176,8 +176,11 @@ REGION_NOISE = ReadoutNoise(fine=FINE_SCAN_REGION, coarse=COARSE_SCAN_REGION)
 @dataclass(frozen=True)
 class FieldTruth:
     """What the generator says about a field's region: area, true thickness (mm), layer I
-    width (µm), the readout-vocabulary cortex type, layer IV's relative width and the
-    special cells the area has (kinds, e.g. ``betz``)."""
+    width (µm), the readout-vocabulary cortex type, layer IV's relative width, the
+    special cells the area has (kinds, e.g. ``betz``) and the atlas terms the generator
+    renders for its white-matter border (``wm_border``: ``sharp``, ``gradual``) and its
+    laminar contrast (``laminar_contrast``: ``sharp``, ``moderate``, ``blurred``;
+    :func:`cytowords.synth.truth.vocabulary_term`; None: not known)."""
 
     area: str
     thickness_mm: float
@@ -185,6 +188,8 @@ class FieldTruth:
     cortex_type: str
     iv_rel_width: float
     special: tuple[str, ...]
+    wm_border: str | None = None
+    laminar_contrast: str | None = None
 
 
 def readout_cortex_type(atlas_type: str, iv_fraction: float) -> str:
@@ -203,6 +208,8 @@ def readout_cortex_type(atlas_type: str, iv_fraction: float) -> str:
 @lru_cache(maxsize=4096)
 def brain_truth(seed: int, area_id: str) -> FieldTruth:
     """The truth of ``area_id`` in synthetic brain ``seed`` (as the generator renders it)."""
+    from cytowords.synth.truth import vocabulary_term
+
     brain = _brain(seed)
     area = load_atlas().get(area_id)
     frac = np.asarray(brain.layer_fractions(area), dtype=float)
@@ -214,6 +221,8 @@ def brain_truth(seed: int, area_id: str) -> FieldTruth:
         cortex_type=readout_cortex_type(area.cortex_type, float(frac[3])),
         iv_rel_width=float(frac[3]),
         special=tuple(str(s["kind"]) for s in area.profile.special),
+        wm_border=vocabulary_term(area, "wm_border", "cortex_white_matter_border"),
+        laminar_contrast=vocabulary_term(area, "laminar_contrast", "laminar_contrast"),
     )
 
 
@@ -362,4 +371,76 @@ def simulated_vectors(
     out = np.zeros((len(truths), READOUT_DIM), np.float32)
     for i, t in enumerate(truths):
         out[i] = simulated_vector(t, rng, noise, str(scans[i]))
+    return out
+
+
+@dataclass(frozen=True)
+class WmBorderErrors:
+    """The errors of the readout's white-matter border term
+    (:attr:`cytowords.measure.Readout.wm_border`) against the atlas term the generator
+    renders (:attr:`FieldTruth.wm_border`): of the measured regions, the share whose
+    transition it does not read (``unread``: None) and the share it calls "varies"
+    (``varies``: neither term on 2/3 of the traverses); of those it decides, the share
+    decided wrong, per true term (``sharp_wrong``: a sharp border read "gradual";
+    ``gradual_wrong``: a gradual one read "sharp")."""
+
+    unread: float
+    varies: float
+    sharp_wrong: float
+    gradual_wrong: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: the white-matter border term's errors, measured on generator version 4 with the
+#: readout's current rules (2026-12-07, session 43, ``benchmarks/measure_accuracy.py
+#: --brains 205 206 207 208 209 210 211 212 --rois 14``, 110 of 112 3 mm squares
+#: measured): against the atlas term, 9 sharp squares read sharp 6, gradual 2, varies 1;
+#: 101 gradual squares read gradual 77, sharp 4, varies 19, not read 1. The term comes
+#: from the profile's traverses (16 µm/px), so it is the same on fine and coarse scans.
+WM_BORDER_ERRORS = WmBorderErrors(
+    unread=1 / 110, varies=20 / 110, sharp_wrong=2 / 8, gradual_wrong=4 / 81
+)
+
+
+def simulated_wm_border(
+    truth: FieldTruth | None,
+    measured: bool,
+    rng: np.random.Generator,
+    errors: WmBorderErrors = WM_BORDER_ERRORS,
+) -> str | None:
+    """The white-matter border term the readout would give a region of ``truth``
+    (``measured``: its cortex was measured; else, and for None or an unknown true term,
+    None) with the errors ``errors``: None (not read), "varies" or a decided term."""
+    if truth is None or not measured or truth.wm_border not in ("sharp", "gradual"):
+        return None
+    u = rng.random()
+    if u < errors.unread:
+        return None
+    if u < errors.unread + errors.varies:
+        return "varies"
+    wrong = errors.sharp_wrong if truth.wm_border == "sharp" else errors.gradual_wrong
+    if rng.random() < wrong:
+        return "gradual" if truth.wm_border == "sharp" else "sharp"
+    return truth.wm_border
+
+
+def simulated_wm_borders(
+    truths: list[FieldTruth | None],
+    vectors: np.ndarray,
+    seed: int,
+    errors: WmBorderErrors = WM_BORDER_ERRORS,
+) -> np.ndarray:
+    """:func:`simulated_wm_border` for every field (an object array of terms and None),
+    deterministic in ``seed`` and drawn apart from :func:`simulated_vectors`' draws (the
+    vectors are the same with or without it); ``vectors``: the fields' simulated readout
+    vectors ``(N, READOUT_DIM)`` (a field whose vector is "missing" gets None)."""
+    rng = np.random.default_rng([seed, 2])
+    measured = [bool(vector_values(v)["measured"]) for v in np.asarray(vectors)]
+    if len(measured) != len(truths):
+        raise ValueError(f"{len(measured)} vectors for {len(truths)} truths")
+    out = np.empty(len(truths), dtype=object)
+    for i, t in enumerate(truths):
+        out[i] = simulated_wm_border(t, measured[i], rng, errors)
     return out

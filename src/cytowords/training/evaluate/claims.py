@@ -17,7 +17,10 @@ only one for sampler fields, which have no section around them):
   or thick cortex (thin is wrong from 2.9 mm, thick below 2.3 mm), Betz or Meynert cells
   (wrong where the area has none; the bundle shows them only where cell statistics support
   them, :meth:`cytowords.measure.Readout.special_support`, and test fields at the model's
-  pixel size have none, so the captions scored, as shown to the user, state none);
+  pixel size have none, so the captions scored, as shown to the user, state none), a
+  sharp or gradual white-matter border (against the area's atlas term); the laminar
+  contrast words, which nothing checks, are reported beside it (``unverified_claims``,
+  :func:`unverified_checks`), not in it;
 - **verbatim share**: share of captions that are a mined training caption word for word;
 - **distinct captions per area**: mean over areas of the number of different captions;
 - **specificity**: over pairs of same-area fields whose true thicknesses differ by at least
@@ -32,7 +35,9 @@ Each field gets the readout vector the readout would measure in the field's regi
 errors measured against that truth (:func:`~cytowords.training.data.readout_truth.simulated_vectors`;
 the region's truth with :data:`~cytowords.training.data.readout_truth.REGION_NOISE` for
 fields of a section, the area's with the training noise otherwise; a test field alone
-holds no pia-to-white-matter traverse to measure), each field read from a fine
+holds no pia-to-white-matter traverse to measure), and beside it the readout's
+white-matter border term (:func:`field_wm_borders`: not in the vector), each field read
+from a fine
 scan (layer IV also from the grain) or a coarse one (the profile alone) as
 :class:`~cytowords.training.data.readout_truth.ReadoutNoise` draws them; the four numbers
 are also reported per kind of scan (``by_scan``). A readout-conditioned
@@ -61,6 +66,7 @@ from cytowords.measure.vector import (
     THICKNESS_WORDS,
     caption_iv_claim,
     caption_special_claims,
+    caption_wm_border_claim,
     term_contradicted,
     thickness_claim,
     vector_values,
@@ -73,6 +79,7 @@ from ..data.readout_truth import (
     brain_truth,
     draw_scans,
     simulated_vectors,
+    simulated_wm_borders,
 )
 
 #: what a caption's statements are scored against: ``region``, the truth of the field's
@@ -106,11 +113,73 @@ def thickness_mm_stated(caption: str) -> float | None:
     return None
 
 
+_LAMINAR_WORD = (
+    r"(moderate(?:ly(?:\s+distinct)?)?|sharp|crisp|distinct|clear|blurred|weak|faint"
+    r"|indistinct|poor)"
+)
+#: a statement of the laminar contrast: "sharp lamination", "lamination is moderate",
+#: "laminar contrast is sharp", "a blurred laminar pattern", "contrast between the
+#: layers is moderate"
+_LAMINAR = re.compile(
+    rf"\b{_LAMINAR_WORD}\s+lamina(?:tion|r\s+(?:contrast|pattern))\b"
+    rf"|\blamina(?:tion|r\s+contrast|r\s+pattern)\s+(?:is\s+|are\s+)?{_LAMINAR_WORD}\b"
+    rf"|\bcontrast\s+between\s+(?:the\s+)?(?:layers|them)\s+is\s+{_LAMINAR_WORD}\b",
+    re.IGNORECASE,
+)
+#: the atlas's laminar contrast term of each word
+_LAMINAR_TERM = {
+    "sharp": "sharp",
+    "crisp": "sharp",
+    "distinct": "sharp",
+    "clear": "sharp",
+    "moderate": "moderate",
+    "moderately": "moderate",
+    "moderately distinct": "moderate",
+    "blurred": "blurred",
+    "weak": "blurred",
+    "faint": "blurred",
+    "indistinct": "blurred",
+    "poor": "blurred",
+}
+
+
+def laminar_contrast_claims(part: str) -> tuple[str, ...]:
+    """The atlas's laminar contrast terms (``sharp``, ``moderate``, ``blurred``) a
+    sentence or clause states ("sharp lamination", "lamination is moderately distinct",
+    "weak lamination": ``blurred``). Not a statement the readout checks (it gives no
+    laminar contrast term), so shown captions keep it; the evaluation reports how often it
+    is true (:func:`unverified_checks`)."""
+    out = []
+    for m in _LAMINAR.finditer(part or ""):
+        word = next(g for g in m.groups() if g)
+        term = _LAMINAR_TERM[re.sub(r"\s+", " ", word.lower())]
+        if term not in out:
+            out.append(term)
+    return tuple(out)
+
+
+def unverified_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
+    """``(kind, agrees)`` for the statements of ``caption`` that the shown caption keeps
+    unchecked by the readout, against ``truth`` (``laminar_contrast``: the atlas term of
+    the area; None: not judged). Kinds: laminar_contrast (:func:`laminar_contrast_claims`).
+    Reported beside the claim accuracy, not in it."""
+    want = truth.get("laminar_contrast")
+    if want is None:
+        return []
+    return [
+        ("laminar_contrast", term == want)
+        for part in caption_parts(caption)
+        for term in laminar_contrast_claims(part)
+    ]
+
+
 def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
     """``(kind, agrees)`` for every statement of ``caption`` that can be checked against
     ``truth`` (``thickness_mm``, ``layer_i_um``, ``iv_present`` (None: not judged),
-    ``special`` kinds (None: not judged)). Kinds: thickness, layer_i, layer_iv,
-    thickness_term, special."""
+    ``special`` kinds (None: not judged), ``wm_border`` (the atlas term, ``sharp`` or
+    ``gradual``; None: not judged)). Kinds: thickness, layer_i, layer_iv,
+    thickness_term, special, wm_border (a sharp or gradual white-matter border,
+    :func:`cytowords.measure.vector.caption_wm_border_claim`)."""
     out: list[tuple[str, bool]] = []
     th = truth.get("thickness_mm")
     for part in caption_parts(caption):
@@ -130,6 +199,9 @@ def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
         special = truth.get("special")
         if special is not None:
             out.extend(("special", kind in special) for kind in caption_special_claims(part))
+        wm = caption_wm_border_claim(part)
+        if wm is not None and truth.get("wm_border") is not None:
+            out.append(("wm_border", wm == truth["wm_border"]))
     return out
 
 
@@ -141,6 +213,8 @@ def truth_claims(t: FieldTruth) -> dict:
         "layer_i_um": t.layer_i_um,
         "iv_present": (t.iv_rel_width > 0) if judged else None,
         "special": t.special,
+        "wm_border": t.wm_border,
+        "laminar_contrast": t.laminar_contrast,
     }
 
 
@@ -249,6 +323,8 @@ def caption_scores(
         "n_claims": len(checks),
         "claim_accuracy": _share([ok for _, ok in checks]),
         "claim_accuracy_by_kind": {k: _share(v) for k, v in sorted(kinds.items())},
+        "claim_counts_by_kind": {k: [int(sum(v)), len(v)] for k, v in sorted(kinds.items())},
+        "unverified_claims": _unverified(captions, truths),
         "claims_per_caption": len(checks) / max(1, len(captions)),
         "verbatim_training_share": _share([c in training for c in captions]),
         "distinct_captions_per_area": (
@@ -325,6 +401,19 @@ def claim_intervals(
     }
 
 
+def _unverified(captions: Sequence[str], truths: Sequence[FieldTruth]) -> dict:
+    """Per kind of :func:`unverified_checks`: ``n`` statements, ``true`` of them and the
+    share true."""
+    kinds: dict[str, list[bool]] = {}
+    for cap, t in zip(captions, truths):
+        for kind, ok in unverified_checks(cap, truth_claims(t)):
+            kinds.setdefault(kind, []).append(ok)
+    return {
+        k: {"n": len(v), "true": int(sum(v)), "share_true": _share(v)}
+        for k, v in sorted(kinds.items())
+    }
+
+
 def _share(flags: Sequence[bool]) -> float:
     return float(np.mean(flags)) if len(flags) else float("nan")
 
@@ -370,6 +459,32 @@ def field_readouts(
             [truths[i] for i in rows], brain_seed, noise, scans=scans[rows]
         )
     return truths, vectors, scans
+
+
+def field_wm_borders(
+    truths: Sequence[FieldTruth | None],
+    vectors: np.ndarray,
+    brains: np.ndarray,
+    seed: int = 0,
+) -> np.ndarray:
+    """Each field's white-matter border term as the readout would give it
+    (:func:`~cytowords.training.data.readout_truth.simulated_wm_borders`: from the true
+    atlas term with the errors measured against it; None where its simulated readout
+    ``vectors`` measured nothing), drawn per brain as :func:`field_readouts` draws the
+    vectors, from a stream of its own (the vectors do not change with it). Passed beside
+    the vectors to :meth:`~cytowords.model.ModelBundle.caption`, which leaves out a
+    caption's border claim that the term contradicts."""
+    out = np.empty(len(truths), dtype=object)
+    keys = np.array([_brain_key(b) for b in brains], dtype=np.int64)
+    if len(keys) != len(truths):
+        raise ValueError(f"{len(truths)} truths for {len(keys)} brains")
+    for key in np.unique(keys):
+        rows = np.flatnonzero(keys == key)
+        brain_seed = int(np.random.SeedSequence([seed + 29, int(key)]).generate_state(1)[0])
+        out[rows] = simulated_wm_borders(
+            [truths[i] for i in rows], np.asarray(vectors)[rows], brain_seed
+        )
+    return out
 
 
 def _brain_key(brain: object) -> int:
@@ -475,10 +590,12 @@ def evaluate_claims(
     if bundle.captioner is None or len(labels) == 0:
         return {}
     truths, vectors, scans = field_readouts(bundle, labels, brains, seed)
+    wm = None if vectors is None else field_wm_borders(truths, vectors, brains, seed)
     caps: list[str] = []
     e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     for i in range(0, len(labels), batch_size):
         sl = slice(i, i + batch_size)
         r = None if vectors is None else vectors[sl]
-        caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r)
+        w = None if wm is None else list(wm[sl])
+        caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r, wm_border=w)
     return claim_report(caps, labels, truths, training, vectors, scans, brains=brains)

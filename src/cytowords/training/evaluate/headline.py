@@ -240,7 +240,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     from ..data.readout_truth import REGION_NOISE, brain_truth, region_truths
     from ..presets import get_preset
     from .baselines import chance, gli_baseline, training_captions
-    from .claims import caption_readouts, claim_report
+    from .claims import caption_readouts, claim_report, field_wm_borders
 
     t0 = time.time()
     areas = [a for a in bundle.area_ids if a != NONE_ID]
@@ -288,6 +288,11 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
     truths, vectors, readout, scans = caption_readouts(
         bundle, test.labels, test.brain, cap_idx, opts.seed, region, REGION_NOISE
     )
+    # and its white-matter border term, passed beside the vector (which does not hold it)
+    wm = None
+    if vectors is not None:
+        wm = np.full(len(test), None, dtype=object)
+        wm[cap_idx] = field_wm_borders(truths, vectors, test.brain[cap_idx], opts.seed)
     res, _ = run_model(
         bundle,
         test,
@@ -296,6 +301,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
         max_new_tokens=opts.max_new_tokens,
         anchored=False,
         readout=readout,
+        wm_border=wm,
         on_progress=lambda d, t: progress("model (sections)", d, t),
     )
     add_text_scores(res, test, atlas, scorer)

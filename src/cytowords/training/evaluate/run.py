@@ -191,7 +191,7 @@ def run_evaluation(
     (clean test set at top level; ``baselines``, ``robustness`` and ``protocol`` nested)."""
     from cytowords.model import load_bundle, resolve_model_path
 
-    from .claims import caption_readouts
+    from .claims import caption_readouts, field_wm_borders
     from .text_scoring import TextScorer
 
     prog = progress or (lambda stage, d, t: None)
@@ -235,7 +235,13 @@ def run_evaluation(
     cap_idx = stratified_subset(test.labels, opts.caption_patches, opts.seed)
     # each captioned field's simulated readout: read by a readout-conditioned captioner,
     # and what it contradicts left out of every shown caption
-    readout = caption_readouts(bundle, test.labels, test.brain, cap_idx, opts.seed)[2]
+    truths, vectors, readout, _ = caption_readouts(
+        bundle, test.labels, test.brain, cap_idx, opts.seed
+    )
+    wm = None
+    if vectors is not None:
+        wm = np.full(len(test), None, dtype=object)
+        wm[cap_idx] = field_wm_borders(truths, vectors, test.brain[cap_idx], opts.seed)
     res, emb = run_model(
         bundle,
         test,
@@ -243,6 +249,7 @@ def run_evaluation(
         batch_size=opts.batch_size,
         max_new_tokens=opts.max_new_tokens,
         readout=readout,
+        wm_border=wm,
         on_progress=lambda d, t: prog("model", d, t),
     )
     add_text_scores(res, test, atlas, scorer)

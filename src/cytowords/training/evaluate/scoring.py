@@ -63,11 +63,13 @@ def run_model(
     anchored: bool = True,
     readout: np.ndarray | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    wm_border: np.ndarray | None = None,
 ) -> tuple[PatchResults, np.ndarray]:
     """Embed and classify every patch (batched) and caption the patches ``cap_idx``: freely
     and, with ``anchored``, once more anchored on the head's area (:attr:`PatchResults.
     anchored`). ``readout``: readout vectors ``(N, READOUT_DIM)`` per patch (None: "not
-    measured"; :meth:`~cytowords.model.ModelBundle.caption`). Returns the results and the embeddings
+    measured"; :meth:`~cytowords.model.ModelBundle.caption`); ``wm_border``: the readout's
+    white-matter border term per patch (None entries, or None: none). Returns the results and the embeddings
     ``(N, D)``. Progress counts embedding and caption batches."""
     n = len(ps)
     n_cap = len(cap_idx) if bundle.captioner is not None else 0
@@ -93,11 +95,15 @@ def run_model(
             idx = cap_idx[j : j + batch_size]
             e = emb[torch.as_tensor(idx)]
             r = None if readout is None else readout[idx]
-            for i, c in zip(idx, bundle.caption(e, max_new_tokens, readout=r)):
+            w = None if wm_border is None else [wm_border[i] for i in idx]
+            for i, c in zip(idx, bundle.caption(e, max_new_tokens, readout=r, wm_border=w)):
                 caps[i] = c
             if anchored:
                 areas = [pred[i] for i in idx]
-                for i, c in zip(idx, bundle.caption(e, max_new_tokens, areas=areas, readout=r)):
+                anchored_rows = bundle.caption(
+                    e, max_new_tokens, areas=areas, readout=r, wm_border=w
+                )
+                for i, c in zip(idx, anchored_rows):
                     anchored_caps[i] = c
             captioned[idx] = True
             done += per_batch
