@@ -142,7 +142,7 @@ def _captioner_on_cached(p, run: Path, base: str, folder: Path):
 def _thickest_pair(b, test, emb, pred) -> list[dict]:
     """The two fields of one area (the one with the largest spread) with the thinnest and
     thickest true cortex, and their captions."""
-    from cytowords.training.data.readout_truth import simulated_vectors
+    from cytowords.training.data.readout_truth import simulated_vectors, simulated_wm_borders
 
     th = np.array(
         [brain_truth(int(s), str(a)).thickness_mm for a, s in zip(test.labels, test.brain)]
@@ -158,7 +158,8 @@ def _thickest_pair(b, test, emb, pred) -> list[dict]:
     rows = list(pick)
     truths = [brain_truth(int(test.brain[i]), str(test.labels[i])) for i in rows]
     vec = simulated_vectors(truths, seed=5)  # as the user's ROI is measured
-    caps = b.caption(emb[rows], 96, areas=[pred[i] for i in rows], readout=vec)
+    wm = simulated_wm_borders(truths, vec, seed=5)
+    caps = b.caption(emb[rows], 96, areas=[pred[i] for i in rows], readout=vec, wm_border=wm)
     return [
         {"area": str(test.labels[i]), "true_thickness_mm": round(float(th[i]), 2), "caption": c}
         for i, c in zip(rows, caps)
