@@ -294,6 +294,35 @@ def test_cli_checks_the_lm_and_the_caption_mode_before_training(tmp_path, lms, c
     assert "--from BUNDLE and --only captioner go together" in capsys.readouterr().err
 
 
+def test_remote_code_and_truncated_weights_are_refused_in_one_line(tmp_path, lms, capsys):
+    """A folder whose config asks for its own model code, and one whose safetensors file
+    was cut short, are refused before any work, in one line naming the folder."""
+    remote = tmp_path / "remote"
+    shutil.copytree(lms["gpt2"], remote)
+    conf = json.loads((remote / "config.json").read_text())
+    conf.update(model_type="mymodel", auto_map={"AutoModelForCausalLM": "modeling_my.MyLM"})
+    (remote / "config.json").write_text(json.dumps(conf))
+    (remote / "modeling_my.py").write_text("raise SystemExit('remote code ran')\n")
+    cut = tmp_path / "cut"
+    shutil.copytree(lms["gpt2"], cut)
+    data = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "llm-cpu", "--out", str(out), "--quiet", "--device", "cpu"]
+    assert main([*argv, "--lm", str(remote)]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {remote.resolve()}: config.json asks for the folder's own" in err
+    assert "never runs" in err and err.count("\n") == 1
+    assert main([*argv, "--lm", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {cut.resolve()}: model.safetensors cannot be read" in err
+    assert err.count("\n") == 1 and not out.exists()
+    with pytest.raises(LMFolderError, match="model_type 'mymodel' in config.json is not one"):
+        conf.pop("auto_map")
+        (remote / "config.json").write_text(json.dumps(conf))
+        check_caption_mode("projector", remote, torch.device("cpu"))
+
+
 def _same_domain(a: Path, b: Path) -> None:
     """The two domain model files hold the same means, whitening, cutoff and info."""
     x, y = DomainModel.load(a), DomainModel.load(b)

@@ -118,13 +118,17 @@ def check_lm_folder(model_dir: str | Path) -> Path:
         raise LMFolderError(f"{where}: config.json is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict) or not cfg.get("model_type"):
         raise LMFolderError(f"{where}: config.json has no model_type")
-    if not any(d.glob("*.safetensors")):
+    _check_model_type(where, cfg)
+    weights = sorted(d.glob("*.safetensors"))
+    if not weights:
         if any(d.glob("*.bin")) or any(d.glob("*.pt")):
             raise LMFolderError(
                 f"{where}: the weights are PyTorch pickles (*.bin), which cytowords does not "
                 "load; save them as safetensors (model.save_pretrained(folder))"
             )
         raise LMFolderError(f"{where}: no *.safetensors weight files")
+    for f in weights:
+        _check_safetensors_header(where, f)
     has_tok = (d / "tokenizer.json").is_file() or (d / "tokenizer.model").is_file()
     has_tok = has_tok or ((d / "vocab.json").is_file() and (d / "merges.txt").is_file())
     if not has_tok:
@@ -133,6 +137,44 @@ def check_lm_folder(model_dir: str | Path) -> Path:
             "merges.txt); save it there with tokenizer.save_pretrained(folder)"
         )
     return d.resolve()
+
+
+def _check_model_type(where: str, cfg: dict[str, Any]) -> None:
+    """Refuse a ``model_type`` that transformers does not know: such a folder needs its
+    own model code (``auto_map``), which cytowords never runs."""
+    from transformers import CONFIG_MAPPING
+
+    kind = cfg["model_type"]
+    if kind in CONFIG_MAPPING:
+        return
+    if cfg.get("auto_map"):
+        raise LMFolderError(
+            f"{where}: config.json asks for the folder's own model code (model_type "
+            f"{kind!r}, auto_map), which cytowords never runs (trust_remote_code stays "
+            "off); use a model whose architecture transformers has built in"
+        )
+    import transformers
+
+    raise LMFolderError(
+        f"{where}: model_type {kind!r} in config.json is not one transformers "
+        f"{transformers.__version__} knows"
+    )
+
+
+def _check_safetensors_header(where: str, path: Path) -> None:
+    """Open a safetensors file and read its header (not its tensors): a truncated or
+    foreign file is refused before any training rather than when the LM is loaded."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LMFolderError(
+            f"{where}: {path.name} cannot be read as safetensors ({why}); a truncated or "
+            "incomplete copy? copy or save the model again"
+        ) from None
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
