@@ -79,3 +79,27 @@ def test_a_tiny_run_fits_the_scale_head_into_the_bundle(tmp_path, capsys, monkey
     assert head.info["train_fields"] == 2 * fast.scale_head_fields
     assert head.band[0] <= head.band[1]
     assert 1 <= head.info["band_sections"] <= fast.scale_head_draws  # one val section
+
+
+def test_out_that_is_a_file_or_holds_other_files_is_refused(tmp_path, capsys):
+    """``--out`` must be a new or empty folder, or an earlier run folder: a file, a folder
+    that cannot be made, and a folder holding other files (here a model bundle, which the
+    run's files would break) are refused in one line, and nothing is written there."""
+    argv = ["train", "--preset", "smoke", "--quiet", "--device", "cpu", "--out"]
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    assert main([*argv, str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert f"run folder {afile}: this is a file" in err and err.count("\n") == 1
+    assert afile.read_text() == "mine"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{}")
+    assert main([*argv, str(bundle)]) == 2
+    err = capsys.readouterr().err
+    assert f"run folder {bundle}: the folder holds other files" in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in bundle.iterdir()) == ["config.json"]
+    assert main([*argv, "/proc/cytowords-run"]) == 2
+    err = capsys.readouterr().err
+    assert "run folder /proc/cytowords-run: cannot be made" in err and err.count("\n") == 1

@@ -45,7 +45,7 @@ class Run:
 
     def __init__(self, out: Path, preset: Preset, resume: bool) -> None:
         self.out = out
-        out.mkdir(parents=True, exist_ok=True)
+        _check_run_folder(out)
         self.path = out / "run.json"
         state: dict[str, Any] = {}
         if resume and self.path.is_file():
@@ -78,6 +78,26 @@ class Run:
 
     def save(self) -> None:
         write_json(self.path, self.state)
+
+
+def _check_run_folder(out: Path) -> None:
+    """Make ``out`` the run folder, or refuse it in one line: a file, a folder that cannot
+    be made, or a folder holding other files (a bundle, a section, your data) that the
+    run's stage folders would mix with or overwrite."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"run folder {out}: this is a file; give --out a new or empty folder")
+    if out.is_dir() and not (out / "run.json").is_file() and any(out.iterdir()):
+        raise ValueError(
+            f"run folder {out}: the folder holds other files and is not a run folder of "
+            "cytowords train (no run.json); give a new or empty folder"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"run folder {out}: cannot be made ({exc.strerror or exc}); give a folder you "
+            "can write to"
+        ) from None
 
 
 def cached_tensors(
