@@ -103,3 +103,20 @@ def test_out_that_is_a_file_or_holds_other_files_is_refused(tmp_path, capsys):
     assert main([*argv, "/proc/cytowords-run"]) == 2
     err = capsys.readouterr().err
     assert "run folder /proc/cytowords-run: cannot be made" in err and err.count("\n") == 1
+
+
+def test_a_bad_documents_folder_is_refused_before_any_training(tmp_path, capsys):
+    """``--docs`` is read before the first stage: a missing folder and a text file that is
+    not UTF-8 stop the run in one line, and no run folder is made."""
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+    assert main([*argv, "--docs", str(tmp_path / "papers")]) == 2
+    err = capsys.readouterr().err
+    assert f"documents folder {tmp_path / 'papers'} does not exist" in err
+    assert err.count("\n") == 1 and not out.exists()
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "old.txt").write_bytes(b"Area 45 \xe9tait granulaire.\n")
+    assert main([*argv, "--docs", str(tmp_path / "papers")]) == 2
+    err = capsys.readouterr().err
+    assert "old.txt: not UTF-8 text (byte 0xe9 at offset 8)" in err
+    assert err.count("\n") == 1 and not out.exists()
