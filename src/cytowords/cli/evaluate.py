@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Headline: read fields from whole held-out sections (in-scope and unseen areas "
             "side by side) of >= 10 test brains, caption and classify them, and report "
-            "label match, masked 8-way, classification and open-set metrics with 95 %% "
+            "label match, masked 8-way, classification and open-set metrics with 95 % "
             "bootstrap intervals over brains, beside the GLI-profile and readout-feature "
             "baselines on the same fields (headline.md/json). Secondary view: patches "
             "rendered one by one (synth.sample_patches), with baselines and robustness "
