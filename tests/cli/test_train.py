@@ -72,7 +72,11 @@ def test_a_tiny_run_fits_the_scale_head_into_the_bundle(tmp_path, capsys, monkey
     out = tmp_path / "run"
     argv = ["train", "--preset", "smoke", "--data", str(spec), "--out", str(out)]
     assert main([*argv, "--device", "cpu"]) == 0
-    assert "scale_head" in capsys.readouterr().err  # its progress bar
+    printed = capsys.readouterr()
+    assert "scale_head" in printed.err  # its progress bar
+    # stdout holds the metrics and the bundle, not the stages' own progress lines
+    assert "train_brain" not in printed.out and "scale_head_calibration" not in printed.out
+    assert printed.out.splitlines()[-1] == f"bundle: {out / 'bundle'}"
     head = load_bundle(out / "bundle", captioner=False).scale_head
     assert head is not None and head.embed_dim == fast.embed_dim
     assert head.info["train_brains"] == ["B0", "B1"] and head.info["val_brains"] == ["B2"]
