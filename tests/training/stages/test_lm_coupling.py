@@ -19,7 +19,12 @@ from cytowords.cli import main
 from cytowords.model import BundleError, load_bundle
 from cytowords.model.bundle.files import write_hashes
 from cytowords.model.bundle.handle import clear_cache
-from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
+from cytowords.model.bundle.lm import (
+    LM_PATH_ENV,
+    LMFolderError,
+    check_caption_mode,
+    load_hf_lm,
+)
 from cytowords.model.domain import DOMAIN_FILE, DomainModel, fit_domain
 from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
 from cytowords.regions import Roi
@@ -321,6 +326,33 @@ def test_remote_code_and_truncated_weights_are_refused_in_one_line(tmp_path, lms
         conf.pop("auto_map")
         (remote / "config.json").write_text(json.dumps(conf))
         check_caption_mode("projector", remote, torch.device("cpu"))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path, lms):
+    """A config asking for wider layers, or for more layers than the weights hold, is
+    refused before training (shapes read from the safetensors headers) and when loading
+    (never filled with random numbers)."""
+    wide = tmp_path / "wide"
+    shutil.copytree(lms["llama"], wide)
+    conf = json.loads((wide / "config.json").read_text())
+    conf["intermediate_size"] += 16
+    (wide / "config.json").write_text(json.dumps(conf))
+    deep = tmp_path / "deep"
+    shutil.copytree(lms["llama"], deep)
+    conf = json.loads((deep / "config.json").read_text())
+    conf["num_hidden_layers"] += 1
+    (deep / "config.json").write_text(json.dumps(conf))
+    cpu = torch.device("cpu")
+    with pytest.raises(LMFolderError, match=r"mlp.down_proj.weight is \[\d+, \d+\] in model"):
+        check_caption_mode("projector", wide, cpu)
+    with pytest.raises(LMFolderError, match=r"asks for \d+ tensor\(s\) that the \*.safetensors"):
+        check_caption_mode("projector", deep, cpu)
+    with pytest.raises(LMFolderError, match=f"folder {wide}: the weights could not be loaded"):
+        load_hf_lm(wide, cpu)
+    with pytest.raises(LMFolderError, match=f"folder {deep}: the weights lack \\d+ tensor"):
+        load_hf_lm(deep, cpu)
+    assert check_caption_mode("projector", lms["gpt2"], cpu) == "projector"
+    assert load_hf_lm(lms["gpt2"], cpu)[0].config.model_type == "gpt2"
 
 
 def _same_domain(a: Path, b: Path) -> None:

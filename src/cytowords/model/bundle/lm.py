@@ -218,6 +218,40 @@ def _meta_lm(model_dir: Path) -> Any:
         ) from None
 
 
+def _check_weights_fit(d: Path, lm: Any) -> None:
+    """Compare the tensors named in the safetensors headers with those the config builds
+    (``lm`` on the meta device): a tensor of another shape, or a parameter the files lack,
+    means config and weights do not belong together (transformers would fail, or fill the
+    gap with random numbers). Names transformers maps on loading are left to
+    :func:`load_hf_lm`."""
+    from safetensors import safe_open
+
+    where = f"language model folder {d}"
+    stored: dict[str, tuple[tuple[int, ...], str]] = {}
+    for f in sorted(d.glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as fh:
+            for k in fh.keys():
+                stored[k] = (tuple(fh.get_slice(k).get_shape()), f.name)
+    params = lm.state_dict(keep_vars=True)
+    if not set(stored) <= set(params):
+        return
+    for k, (shape, fname) in stored.items():
+        want = tuple(params[k].shape)
+        if shape != want:
+            raise LMFolderError(
+                f"{where}: {k} is {list(shape)} in {fname} but {list(want)} by config.json; "
+                "the config and the weights do not belong together"
+            )
+    present = {id(params[k]) for k in stored}
+    lacking = [k for k, v in lm.named_parameters(remove_duplicate=False) if id(v) not in present]
+    if lacking:
+        raise LMFolderError(
+            f"{where}: config.json asks for {len(lacking)} tensor(s) that the *.safetensors "
+            f"files lack ({', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}); "
+            "the config and the weights do not belong together"
+        )
+
+
 def lora_targets(lm: Any) -> list[str]:
     """Names of the linear layers a LoRA adapter goes on (every ``nn.Linear`` and GPT-2
     style ``Conv1D`` except the output embedding), as peft's ``"all-linear"`` picks them."""
@@ -253,6 +287,7 @@ def check_caption_mode(mode: str, model_dir: str | Path | None, device: torch.de
     d = check_lm_folder(model_dir)
     load_tokenizer(d)
     lm = _meta_lm(d)
+    _check_weights_fit(d, lm)
     if mode == "lora" and not lora_targets(lm):
         raise LMFolderError(
             f"language model folder {d}: caption mode 'lora' finds no linear layers to adapt "
@@ -284,18 +319,36 @@ def load_hf_lm(model_dir: str | Path, device: torch.device, dtype: torch.dtype |
         else:
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     bars = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # its loading report: the problems are raised below
     try:
-        lm = AutoModelForCausalLM.from_pretrained(
+        lm, info = AutoModelForCausalLM.from_pretrained(
             str(model_dir),
             local_files_only=True,
             trust_remote_code=False,
             use_safetensors=True,
             dtype=dtype,
+            output_loading_info=True,
         )
+    except (OSError, ValueError, RuntimeError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "mismatched_sizes" in why:
+            why = "tensors of other shapes than config.json gives"
+        raise LMFolderError(
+            f"language model folder {model_dir}: the weights could not be loaded ({why})"
+        ) from None
     finally:
+        hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise LMFolderError(
+            f"language model folder {model_dir}: the weights lack {len(missing)} tensor(s) "
+            f"of the model ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+            "transformers would fill them with random numbers"
+        )
     return lm.to(device), load_tokenizer(model_dir)
 
 
