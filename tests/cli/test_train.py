@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
+
 from cytowords.cli import main
 
 
@@ -124,3 +129,62 @@ def test_a_bad_documents_folder_is_refused_before_any_training(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "old.txt: not UTF-8 text (byte 0xe9 at offset 8)" in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_a_damaged_run_json_is_named(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"preset": {"name": "smo')
+    argv = ["train", "--preset", "smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'run.json'}: not readable JSON" in err and "--no-resume" in err
+    assert err.count("\n") == 1
+
+
+def test_an_interrupted_run_says_how_to_go_on(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (or SIGTERM, handled as Ctrl-C) during training: exit status 130, and the
+    message says that the same command continues from the run folder's checkpoints."""
+    import cytowords.training.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "train", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--quiet", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert f"run the same command again to go on from the checkpoints in {out}" in err
+    assert err.strip().endswith("cytowords train: interrupted")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl: run folders are not locked")
+def test_a_run_folder_in_use_by_another_process_is_refused(tmp_path, capsys):
+    """A second ``cytowords train`` on a folder another process is training in is refused
+    in one line naming that process, and the folder is left as it was."""
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"f = open({str(out / '.run.lock')!r}, 'a+')\n"
+            "fcntl.flock(f.fileno(), fcntl.LOCK_EX)\n"
+            "f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        argv = ["train", "--preset", "smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"run folder {out}: another cytowords train (process {holder.pid})" in err
+        assert err.count("\n") == 1
+        assert [f.name for f in out.iterdir()] == [".run.lock"]
+    finally:
+        holder.communicate("")

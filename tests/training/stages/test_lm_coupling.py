@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from cytowords.cli import main
 from cytowords.model import BundleError, load_bundle
+from cytowords.model.bundle import lm as lm_module
 from cytowords.model.bundle.files import write_hashes
 from cytowords.model.bundle.handle import clear_cache
 from cytowords.model.bundle.lm import (
@@ -257,7 +258,7 @@ def test_gpt2_fully_trained_lm_is_embedded_as_trained(tmp_path, base, lms):
     _describe(bundle)
 
 
-def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms):
+def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms, monkeypatch):
     no_tok = tmp_path / "no-tokenizer"
     no_tok.mkdir()
     for f in ("config.json", "model.safetensors"):
@@ -278,8 +279,14 @@ def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms):
     conf = json.loads((big / "config.json").read_text())
     conf.update(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32)
     (big / "config.json").write_text(json.dumps(conf))
+    # (its config no longer fits the tiny weights, which is refused after the warning)
     with pytest.warns(UserWarning, match=r"trains all \d+\.\d B parameters .* on the CPU"):
-        assert check_caption_mode("full", big, torch.device("cpu")) == "full"
+        with pytest.raises(LMFolderError, match="config and the weights do not belong"):
+            check_caption_mode("full", big, torch.device("cpu"))
+    # a folder whose weights fit, above the limit: the warning, and the mode is accepted
+    monkeypatch.setattr(lm_module, "LARGE_LM_PARAMS", 1000)
+    with pytest.warns(UserWarning, match=r"trains all 0\.0 B parameters .* on the CPU"):
+        assert check_caption_mode("full", lms["llama"], torch.device("cpu")) == "full"
 
 
 def test_cli_checks_the_lm_and_the_caption_mode_before_training(tmp_path, lms, capsys):

@@ -287,7 +287,6 @@ def check_caption_mode(mode: str, model_dir: str | Path | None, device: torch.de
     d = check_lm_folder(model_dir)
     load_tokenizer(d)
     lm = _meta_lm(d)
-    _check_weights_fit(d, lm)
     if mode == "lora" and not lora_targets(lm):
         raise LMFolderError(
             f"language model folder {d}: caption mode 'lora' finds no linear layers to adapt "
@@ -302,6 +301,7 @@ def check_caption_mode(mode: str, model_dir: str | Path | None, device: torch.de
             UserWarning,
             stacklevel=2,
         )
+    _check_weights_fit(d, lm)
     return mode
 
 
