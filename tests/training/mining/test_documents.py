@@ -117,3 +117,12 @@ def test_folder_and_text_problems_are_named(tmp_path: Path, atlas):
     )
     with pytest.raises(ValueError, match=r"latin1.txt: not UTF-8 text \(byte 0xfc at offset 30\)"):
         mine_corpus(tmp_path, atlas)
+
+
+def test_a_broken_pdf_is_one_message(tmp_path: Path, caplog):
+    """pypdf's own repair notes ("EOF marker not found") are not printed beside the one
+    line that names the file."""
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    with pytest.raises(ValueError, match="broken.pdf: not a readable PDF"):
+        read_document(tmp_path / "broken.pdf")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []

@@ -57,13 +57,20 @@ def _passages_from_lines(lines: list[str], markdown: bool) -> list[str]:
 
 
 def _read_pdf(path: Path) -> list[str]:
+    import logging
+
     from pypdf import PdfReader
 
-    try:
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)  # its repair notes ("EOF marker not found"): the
+    try:  # outcome is what counts, one line when the file cannot be read
         reader = PdfReader(str(path))
         text = "\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many types for broken files
         raise ValueError(f"{path}: not a readable PDF ({exc})") from exc
+    finally:
+        pypdf_log.setLevel(level)
     lines: list[str] = []
     for line in text.splitlines():
         if looks_like_heading(line):
