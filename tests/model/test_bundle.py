@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from cytowords.model import (
@@ -210,6 +211,20 @@ def test_external_torchscript_encoder(tmp_path):
         ExternalEncoder(bad, pixel_size_um=2.0, patch_px=PX, embed_dim=12)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ExternalEncoder(tmp_path / "missing.pt", pixel_size_um=2.0, patch_px=PX, embed_dim=12)
+    # what people take for an exported network is refused, saying what it is, unpickled
+    torch.save(net, tmp_path / "whole.pt")
+    torch.save(net.state_dict(), tmp_path / "state.pt")
+    save_file(net.state_dict(), str(tmp_path / "w.safetensors"))
+    for name, what in (
+        ("whole.pt", "is a torch.save file"),
+        ("state.pt", "is a torch.save file"),
+        ("w.safetensors", "is a safetensors file"),
+    ):
+        with pytest.raises(ValueError, match=f"{name} {what}.*torch.jit.script") as err:
+            ExternalEncoder(tmp_path / name, pixel_size_um=2.0, patch_px=PX, embed_dim=12)
+        assert "\n" not in str(err.value) and "corrupted" not in str(err.value)
+    with pytest.raises(ValueError, match="not_ts.pt could not be loaded as TorchScript: not a zip"):
+        ExternalEncoder(bad, pixel_size_um=2.0, patch_px=PX, embed_dim=12)
 
 
 def test_large_lm_referenced_by_path(tmp_path):

@@ -26,6 +26,9 @@ def test_references_resolve_or_say_why(tmp_path: Path, tiny_bundle: Path) -> Non
         resolve_model_path("  ")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve_model_path(tmp_path / "nope")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"folder .*config.json is a file; choose the"):
+        resolve_model_path(tmp_path / "config.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"empty is not a model bundle \(no config.json\)"):
         get_bundle(tmp_path / "empty", "cpu")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 ROWS = (
     ("label match accuracy", "label_match_accuracy", "0.906"),
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Headline: read fields from whole held-out sections (in-scope and unseen areas "
             "side by side) of >= 10 test brains, caption and classify them, and report "
-            "label match, masked 8-way, classification and open-set metrics with 95 %% "
+            "label match, masked 8-way, classification and open-set metrics with 95 % "
             "bootstrap intervals over brains, beside the GLI-profile and readout-feature "
             "baselines on the same fields (headline.md/json). Secondary view: patches "
             "rendered one by one (synth.sample_patches), with baselines and robustness "
@@ -148,6 +149,26 @@ def table(m: dict) -> str:
     return "\n".join(lines)
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` the report cannot go to or would damage: a file, a model bundle
+    (unlisted files break it) or a training run folder (its ``metrics.json`` would be
+    replaced)."""
+    from cytowords.cli import CliError
+
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: this is a file; give a folder for the report")
+    if (out / "hashes.json").is_file():
+        raise CliError(
+            f"--out {out}: this is a model bundle, which the report's files would break; "
+            "give another folder"
+        )
+    if (out / "run.json").is_file():
+        raise CliError(
+            f"--out {out}: this is a run folder of cytowords train, whose metrics.json the "
+            "report would replace; give another folder"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation, print the table (or JSON) and write the report folder."""
     from cytowords.cli import CliError
@@ -178,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     if args.no_headline and args.no_sampler:
         raise CliError("--no-headline and --no-sampler together leave nothing to evaluate")
+    _check_out(Path(args.out))
     from cytowords.training.evaluate.testset import eval_brains
 
     try:  # the one place that knows the test seed ranges

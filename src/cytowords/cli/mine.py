@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cytowords.atlas import load_atlas
+    from cytowords.atomic import atomic_write_text
     from cytowords.cli import CliError
     from cytowords.training.mining import mine_corpus, write_captions
 
@@ -72,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
     split = args.split
     if docs == "builtin" and split is None:
         split = "train"
-    if docs != "builtin" and not Path(docs).is_dir():
-        raise CliError(f"documents folder {docs} does not exist")
     atlas = load_atlas()
     bar = tqdm(total=0, desc="mining", unit="doc", file=sys.stderr, disable=args.no_progress)
 
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     write_captions(records, args.out)
     if args.descriptions:
-        Path(args.descriptions).write_text(json.dumps(result.descriptions, indent=1), "utf-8")
+        atomic_write_text(Path(args.descriptions), json.dumps(result.descriptions, indent=1))
     print(_table(result, atlas))
     print(f"wrote {len(records)} captions to {args.out}")
     return 0

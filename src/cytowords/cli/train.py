@@ -249,6 +249,13 @@ def run(args: argparse.Namespace) -> int:
             )
     except Cancelled as exc:
         raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; run the same command again to go on from the checkpoints in "
+            f"{args.out}",
+            file=sys.stderr,
+        )
+        raise
     finally:
         for b in bars.values():
             b.close()

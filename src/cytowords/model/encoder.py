@@ -287,6 +287,42 @@ class CytoEncoder(nn.Module):
         return self.dense
 
 
+_EXPORT = (
+    "export the network with torch.jit.script(model).save(FILE) or "
+    "torch.jit.trace(model, example).save(FILE) (docs/model.md)"
+)
+
+
+def _refuse_non_torchscript(path: Path) -> None:
+    """Refuse, in one line, the files people take for an exported network: a
+    ``torch.save`` pickle (a whole model or a state dict: cytowords unpickles nothing) and
+    a safetensors file (weights without the network's code). Only the file's zip member
+    names or first bytes are read."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            names = {n.split("/", 1)[-1] for n in z.namelist()}
+        if "data.pkl" in names and "constants.pkl" not in names:
+            raise ValueError(
+                f"external encoder {path} is a torch.save file (a pickled model or state "
+                f"dict), not TorchScript; cytowords does not unpickle files: {_EXPORT}"
+            )
+        return
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1:
+        raise ValueError(
+            f"external encoder {path} is a safetensors file: weights without the network "
+            f"that computes with them; {_EXPORT}"
+        )
+    kind = "an old torch.save pickle" if head[:1] == b"\x80" else "not a zip archive"
+    raise ValueError(
+        f"external encoder {path} could not be loaded as TorchScript: {kind}, where a "
+        f"TorchScript file is a zip archive; {_EXPORT}"
+    )
+
+
 class ExternalEncoder(nn.Module):
     """A user's encoder exported as TorchScript (e.g. a real CytoNet).
 
@@ -310,6 +346,7 @@ class ExternalEncoder(nn.Module):
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"external encoder file {p} does not exist")
+        _refuse_non_torchscript(p)
         try:
             self.module = torch.jit.load(str(p), map_location=map_location)
         except Exception as exc:

@@ -37,6 +37,7 @@ from cytowords.model.bundle.lm import check_caption_mode
 from cytowords.model.captioner import draft_texts
 from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
+from cytowords.training.mining.documents import check_documents
 
 from ..jobs import Cancelled, is_cancelled
 from .data.caption_targets import template_texts
@@ -164,6 +165,8 @@ def train(
                 "(--from BUNDLE --only captioner): the captioner is the one stage retrained"
             )
     p = p.with_(caption_mode=check_caption_mode(p.caption_mode, p.lm_path, dev))
+    if docs is not None and str(docs) != "builtin":
+        check_documents(docs)  # a bad folder or file is found now, not after the vision stages
     if dev.type == "cpu":
         torch.set_num_threads(max(1, p.threads))
     if base_bundle is not None:

@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from safetensors.torch import save_file
 
 from .presets import Preset
 
+#: the file a run holds locked while it trains (see _lock_run_folder)
+LOCK_FILE = ".run.lock"
 STAGES = (
     "data",
     "encoder",
@@ -45,11 +48,18 @@ class Run:
 
     def __init__(self, out: Path, preset: Preset, resume: bool) -> None:
         self.out = out
-        out.mkdir(parents=True, exist_ok=True)
+        _check_run_folder(out)
+        self._lock = _lock_run_folder(out)
         self.path = out / "run.json"
         state: dict[str, Any] = {}
         if resume and self.path.is_file():
-            state = json.loads(self.path.read_text(encoding="utf-8"))
+            try:
+                state = json.loads(self.path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(
+                    f"{self.path}: not readable JSON ({exc}); restore it, or start over "
+                    "with --no-resume"
+                ) from None
             if state.get("preset") != json.loads(json.dumps(preset.to_dict())):
                 raise ValueError(
                     f"{out}: the run folder was started with different settings (preset "
@@ -78,6 +88,56 @@ class Run:
 
     def save(self) -> None:
         write_json(self.path, self.state)
+
+
+def _lock_run_folder(out: Path) -> IO[str] | None:
+    """Hold an exclusive lock on ``out`` (``.run.lock``, with this process's id) while the
+    run lives, so that a second ``cytowords train`` on the same folder is refused instead
+    of writing the same files. The same process may open the folder again (a resumed run
+    in a notebook). Without ``fcntl`` (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fh = open(out / LOCK_FILE, "a+", encoding="utf-8")  # held while the Run lives
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        pid = fh.read().strip()
+        fh.close()
+        if pid == str(os.getpid()):
+            return None
+        raise ValueError(
+            f"run folder {out}: another cytowords train (process {pid or '?'}) is running "
+            "in it; wait for it to end or stop it, then run again"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def _check_run_folder(out: Path) -> None:
+    """Make ``out`` the run folder, or refuse it in one line: a file, a folder that cannot
+    be made, or a folder holding other files (a bundle, a section, your data) that the
+    run's stage folders would mix with or overwrite."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"run folder {out}: this is a file; give --out a new or empty folder")
+    others = out.is_dir() and any(f.name != LOCK_FILE for f in out.iterdir())
+    if others and not (out / "run.json").is_file():
+        raise ValueError(
+            f"run folder {out}: the folder holds other files and is not a run folder of "
+            "cytowords train (no run.json); give a new or empty folder"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"run folder {out}: cannot be made ({exc.strerror or exc}); give a folder you "
+            "can write to"
+        ) from None
 
 
 def cached_tensors(

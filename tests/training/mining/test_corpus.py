@@ -135,6 +135,16 @@ def test_rewrite_needs_explicit_local_model(tmp_path, atlas, mined):
         rewrite_captions(mined.captions[:2], atlas, None)
     with pytest.raises(FileNotFoundError, match="no such model folder"):
         rewrite_captions(mined.captions[:2], atlas, tmp_path / "missing")
+    # the rewrite model is checked as the captioner's LM: PyTorch pickles are not loaded
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    pickled = tmp_path / "pickled"
+    config = GPT2Config(vocab_size=50, n_layer=1, n_head=2, n_embd=16, n_positions=64)
+    config.save_pretrained(pickled)
+    torch.save(GPT2LMHeadModel(config).state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(ValueError, match=f"folder {pickled}: the weights are PyTorch pickles"):
+        rewrite_captions(mined.captions[:2], atlas, pickled)
 
 
 @pytest.mark.slow

@@ -92,3 +92,37 @@ def test_bad_inputs(tmp_path: Path, atlas):
     (tmp_path / "doc.docx").write_bytes(b"")
     with pytest.raises(ValueError, match="unsupported document type"):
         read_document(tmp_path / "doc.docx")
+
+
+def test_folder_and_text_problems_are_named(tmp_path: Path, atlas):
+    """A file given as the folder, a folder without documents and a text file that is not
+    UTF-8 are refused naming them; a document that names an area but says nothing
+    cytoarchitectonic about it is reported."""
+    named = tmp_path / "named.txt"
+    named.write_text("Area hOc1 is the primary visual cortex, with a broad granular layer IV.\n")
+    with pytest.raises(ValueError, match=f"documents folder {named}: this is a file"):
+        mine_corpus(named, atlas)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.docx").write_bytes(b"")
+    with pytest.raises(ValueError, match=f"documents folder {empty}: no documents"):
+        mine_corpus(empty, atlas)
+    result = mine_corpus(tmp_path, atlas)
+    assert result.captions == []
+    assert "named.txt: areas are named but no cytoarchitectonic statement found" in (
+        result.warnings
+    )
+    (tmp_path / "latin1.txt").write_bytes(
+        "Area 45 is granular (Zilles, Düsseldorf).\n".encode("latin-1")
+    )
+    with pytest.raises(ValueError, match=r"latin1.txt: not UTF-8 text \(byte 0xfc at offset 30\)"):
+        mine_corpus(tmp_path, atlas)
+
+
+def test_a_broken_pdf_is_one_message(tmp_path: Path, caplog):
+    """pypdf's own repair notes ("EOF marker not found") are not printed beside the one
+    line that names the file."""
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    with pytest.raises(ValueError, match="broken.pdf: not a readable PDF"):
+        read_document(tmp_path / "broken.pdf")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []

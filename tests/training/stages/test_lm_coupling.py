@@ -17,9 +17,15 @@ from safetensors.torch import load_file, save_file
 
 from cytowords.cli import main
 from cytowords.model import BundleError, load_bundle
+from cytowords.model.bundle import lm as lm_module
 from cytowords.model.bundle.files import write_hashes
 from cytowords.model.bundle.handle import clear_cache
-from cytowords.model.bundle.lm import LM_PATH_ENV, LMFolderError, check_caption_mode
+from cytowords.model.bundle.lm import (
+    LM_PATH_ENV,
+    LMFolderError,
+    check_caption_mode,
+    load_hf_lm,
+)
 from cytowords.model.domain import DOMAIN_FILE, DomainModel, fit_domain
 from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
 from cytowords.regions import Roi
@@ -252,7 +258,7 @@ def test_gpt2_fully_trained_lm_is_embedded_as_trained(tmp_path, base, lms):
     _describe(bundle)
 
 
-def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms):
+def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms, monkeypatch):
     no_tok = tmp_path / "no-tokenizer"
     no_tok.mkdir()
     for f in ("config.json", "model.safetensors"):
@@ -273,8 +279,14 @@ def test_lm_folder_is_checked_before_any_training(tmp_path, base, lms):
     conf = json.loads((big / "config.json").read_text())
     conf.update(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32)
     (big / "config.json").write_text(json.dumps(conf))
+    # (its config no longer fits the tiny weights, which is refused after the warning)
     with pytest.warns(UserWarning, match=r"trains all \d+\.\d B parameters .* on the CPU"):
-        assert check_caption_mode("full", big, torch.device("cpu")) == "full"
+        with pytest.raises(LMFolderError, match="config and the weights do not belong"):
+            check_caption_mode("full", big, torch.device("cpu"))
+    # a folder whose weights fit, above the limit: the warning, and the mode is accepted
+    monkeypatch.setattr(lm_module, "LARGE_LM_PARAMS", 1000)
+    with pytest.warns(UserWarning, match=r"trains all 0\.0 B parameters .* on the CPU"):
+        assert check_caption_mode("full", lms["llama"], torch.device("cpu")) == "full"
 
 
 def test_cli_checks_the_lm_and_the_caption_mode_before_training(tmp_path, lms, capsys):
@@ -292,6 +304,62 @@ def test_cli_checks_the_lm_and_the_caption_mode_before_training(tmp_path, lms, c
     assert "--preset llm-cpu needs --lm PATH" in capsys.readouterr().err
     assert main([*argv, "--lm", str(lms["gpt2"]), "--from", "default"]) == 2
     assert "--from BUNDLE and --only captioner go together" in capsys.readouterr().err
+
+
+def test_remote_code_and_truncated_weights_are_refused_in_one_line(tmp_path, lms, capsys):
+    """A folder whose config asks for its own model code, and one whose safetensors file
+    was cut short, are refused before any work, in one line naming the folder."""
+    remote = tmp_path / "remote"
+    shutil.copytree(lms["gpt2"], remote)
+    conf = json.loads((remote / "config.json").read_text())
+    conf.update(model_type="mymodel", auto_map={"AutoModelForCausalLM": "modeling_my.MyLM"})
+    (remote / "config.json").write_text(json.dumps(conf))
+    (remote / "modeling_my.py").write_text("raise SystemExit('remote code ran')\n")
+    cut = tmp_path / "cut"
+    shutil.copytree(lms["gpt2"], cut)
+    data = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "llm-cpu", "--out", str(out), "--quiet", "--device", "cpu"]
+    assert main([*argv, "--lm", str(remote)]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {remote.resolve()}: config.json asks for the folder's own" in err
+    assert "never runs" in err and err.count("\n") == 1
+    assert main([*argv, "--lm", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {cut.resolve()}: model.safetensors cannot be read" in err
+    assert err.count("\n") == 1 and not out.exists()
+    with pytest.raises(LMFolderError, match="model_type 'mymodel' in config.json is not one"):
+        conf.pop("auto_map")
+        (remote / "config.json").write_text(json.dumps(conf))
+        check_caption_mode("projector", remote, torch.device("cpu"))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path, lms):
+    """A config asking for wider layers, or for more layers than the weights hold, is
+    refused before training (shapes read from the safetensors headers) and when loading
+    (never filled with random numbers)."""
+    wide = tmp_path / "wide"
+    shutil.copytree(lms["llama"], wide)
+    conf = json.loads((wide / "config.json").read_text())
+    conf["intermediate_size"] += 16
+    (wide / "config.json").write_text(json.dumps(conf))
+    deep = tmp_path / "deep"
+    shutil.copytree(lms["llama"], deep)
+    conf = json.loads((deep / "config.json").read_text())
+    conf["num_hidden_layers"] += 1
+    (deep / "config.json").write_text(json.dumps(conf))
+    cpu = torch.device("cpu")
+    with pytest.raises(LMFolderError, match=r"mlp.down_proj.weight is \[\d+, \d+\] in model"):
+        check_caption_mode("projector", wide, cpu)
+    with pytest.raises(LMFolderError, match=r"asks for \d+ tensor\(s\) that the \*.safetensors"):
+        check_caption_mode("projector", deep, cpu)
+    with pytest.raises(LMFolderError, match=f"folder {wide}: the weights could not be loaded"):
+        load_hf_lm(wide, cpu)
+    with pytest.raises(LMFolderError, match=f"folder {deep}: the weights lack \\d+ tensor"):
+        load_hf_lm(deep, cpu)
+    assert check_caption_mode("projector", lms["gpt2"], cpu) == "projector"
+    assert load_hf_lm(lms["gpt2"], cpu)[0].config.model_type == "gpt2"
 
 
 def _same_domain(a: Path, b: Path) -> None:

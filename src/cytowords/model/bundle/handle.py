@@ -52,6 +52,11 @@ def resolve_model_path(model: str | Path) -> Path:
                 f"the default model is not installed at {path}; rebuild it with "
                 "`cytowords train --preset default --out DIR` and pass --model DIR"
             )
+        if path.is_file():
+            raise FileNotFoundError(
+                f"model bundle folder {path} is a file; choose the folder that holds the "
+                "bundle (its config.json)"
+            )
         raise FileNotFoundError(f"model bundle folder {path} does not exist")
     if not (path / "config.json").is_file():
         raise FileNotFoundError(

@@ -118,13 +118,17 @@ def check_lm_folder(model_dir: str | Path) -> Path:
         raise LMFolderError(f"{where}: config.json is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict) or not cfg.get("model_type"):
         raise LMFolderError(f"{where}: config.json has no model_type")
-    if not any(d.glob("*.safetensors")):
+    _check_model_type(where, cfg)
+    weights = sorted(d.glob("*.safetensors"))
+    if not weights:
         if any(d.glob("*.bin")) or any(d.glob("*.pt")):
             raise LMFolderError(
                 f"{where}: the weights are PyTorch pickles (*.bin), which cytowords does not "
                 "load; save them as safetensors (model.save_pretrained(folder))"
             )
         raise LMFolderError(f"{where}: no *.safetensors weight files")
+    for f in weights:
+        _check_safetensors_header(where, f)
     has_tok = (d / "tokenizer.json").is_file() or (d / "tokenizer.model").is_file()
     has_tok = has_tok or ((d / "vocab.json").is_file() and (d / "merges.txt").is_file())
     if not has_tok:
@@ -133,6 +137,44 @@ def check_lm_folder(model_dir: str | Path) -> Path:
             "merges.txt); save it there with tokenizer.save_pretrained(folder)"
         )
     return d.resolve()
+
+
+def _check_model_type(where: str, cfg: dict[str, Any]) -> None:
+    """Refuse a ``model_type`` that transformers does not know: such a folder needs its
+    own model code (``auto_map``), which cytowords never runs."""
+    from transformers import CONFIG_MAPPING
+
+    kind = cfg["model_type"]
+    if kind in CONFIG_MAPPING:
+        return
+    if cfg.get("auto_map"):
+        raise LMFolderError(
+            f"{where}: config.json asks for the folder's own model code (model_type "
+            f"{kind!r}, auto_map), which cytowords never runs (trust_remote_code stays "
+            "off); use a model whose architecture transformers has built in"
+        )
+    import transformers
+
+    raise LMFolderError(
+        f"{where}: model_type {kind!r} in config.json is not one transformers "
+        f"{transformers.__version__} knows"
+    )
+
+
+def _check_safetensors_header(where: str, path: Path) -> None:
+    """Open a safetensors file and read its header (not its tensors): a truncated or
+    foreign file is refused before any training rather than when the LM is loaded."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LMFolderError(
+            f"{where}: {path.name} cannot be read as safetensors ({why}); a truncated or "
+            "incomplete copy? copy or save the model again"
+        ) from None
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
@@ -174,6 +216,40 @@ def _meta_lm(model_dir: Path) -> Any:
             f"language model folder {model_dir}: not a causal language model transformers "
             f"can build ({exc})"
         ) from None
+
+
+def _check_weights_fit(d: Path, lm: Any) -> None:
+    """Compare the tensors named in the safetensors headers with those the config builds
+    (``lm`` on the meta device): a tensor of another shape, or a parameter the files lack,
+    means config and weights do not belong together (transformers would fail, or fill the
+    gap with random numbers). Names transformers maps on loading are left to
+    :func:`load_hf_lm`."""
+    from safetensors import safe_open
+
+    where = f"language model folder {d}"
+    stored: dict[str, tuple[tuple[int, ...], str]] = {}
+    for f in sorted(d.glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as fh:
+            for k in fh.keys():
+                stored[k] = (tuple(fh.get_slice(k).get_shape()), f.name)
+    params = lm.state_dict(keep_vars=True)
+    if not set(stored) <= set(params):
+        return
+    for k, (shape, fname) in stored.items():
+        want = tuple(params[k].shape)
+        if shape != want:
+            raise LMFolderError(
+                f"{where}: {k} is {list(shape)} in {fname} but {list(want)} by config.json; "
+                "the config and the weights do not belong together"
+            )
+    present = {id(params[k]) for k in stored}
+    lacking = [k for k, v in lm.named_parameters(remove_duplicate=False) if id(v) not in present]
+    if lacking:
+        raise LMFolderError(
+            f"{where}: config.json asks for {len(lacking)} tensor(s) that the *.safetensors "
+            f"files lack ({', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}); "
+            "the config and the weights do not belong together"
+        )
 
 
 def lora_targets(lm: Any) -> list[str]:
@@ -225,6 +301,7 @@ def check_caption_mode(mode: str, model_dir: str | Path | None, device: torch.de
             UserWarning,
             stacklevel=2,
         )
+    _check_weights_fit(d, lm)
     return mode
 
 
@@ -242,18 +319,36 @@ def load_hf_lm(model_dir: str | Path, device: torch.device, dtype: torch.dtype |
         else:
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     bars = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # its loading report: the problems are raised below
     try:
-        lm = AutoModelForCausalLM.from_pretrained(
+        lm, info = AutoModelForCausalLM.from_pretrained(
             str(model_dir),
             local_files_only=True,
             trust_remote_code=False,
             use_safetensors=True,
             dtype=dtype,
+            output_loading_info=True,
         )
+    except (OSError, ValueError, RuntimeError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "mismatched_sizes" in why:
+            why = "tensors of other shapes than config.json gives"
+        raise LMFolderError(
+            f"language model folder {model_dir}: the weights could not be loaded ({why})"
+        ) from None
     finally:
+        hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise LMFolderError(
+            f"language model folder {model_dir}: the weights lack {len(missing)} tensor(s) "
+            f"of the model ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+            "transformers would fill them with random numbers"
+        )
     return lm.to(device), load_tokenizer(model_dir)
 
 

@@ -57,13 +57,20 @@ def _passages_from_lines(lines: list[str], markdown: bool) -> list[str]:
 
 
 def _read_pdf(path: Path) -> list[str]:
+    import logging
+
     from pypdf import PdfReader
 
-    try:
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)  # its repair notes ("EOF marker not found"): the
+    try:  # outcome is what counts, one line when the file cannot be read
         reader = PdfReader(str(path))
         text = "\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many types for broken files
         raise ValueError(f"{path}: not a readable PDF ({exc})") from exc
+    finally:
+        pypdf_log.setLevel(level)
     lines: list[str] = []
     for line in text.splitlines():
         if looks_like_heading(line):
@@ -105,6 +112,19 @@ def _read_jats(path: Path) -> list[str]:
     return passages
 
 
+def _read_utf8(path: Path) -> str:
+    """The text of a txt/md document, which must be UTF-8 (a replacement character would
+    otherwise end up in the captions)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
+
+
 def read_document(path: str | Path, split: str | None = None, title: str = "") -> Document:
     """Read one document into passages; raises ValueError for unsupported or broken files."""
     path = Path(path)
@@ -116,7 +136,7 @@ def read_document(path: str | Path, split: str | None = None, title: str = "") -
     elif suffix in (".xml", ".nxml"):
         passages = _read_jats(path)
     elif suffix in (".txt", ".md"):
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = _read_utf8(path)
         passages = _passages_from_lines(text.splitlines(), markdown=suffix == ".md")
     else:
         raise ValueError(
@@ -144,6 +164,8 @@ def list_documents(docs_dir: str | Path, split: str | None = None) -> list[tuple
     With a manifest, only the listed files are used; without one, every supported file is
     used and asking for a ``split`` is an error (there is nothing to split by)."""
     docs_dir = Path(docs_dir)
+    if docs_dir.is_file():
+        raise ValueError(f"documents folder {docs_dir}: this is a file; give the folder it is in")
     if not docs_dir.is_dir():
         raise FileNotFoundError(f"documents folder {docs_dir} does not exist")
     manifest = read_manifest(docs_dir)
@@ -166,4 +188,17 @@ def list_documents(docs_dir: str | Path, split: str | None = None) -> list[tuple
             f"{docs_dir}: --split {split} needs a {MANIFEST_NAME} that assigns documents to splits"
         )
     files = sorted(p for p in docs_dir.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
-    return [(p, {}) for p in files if p.is_file()]
+    out = [(p, {}) for p in files if p.is_file()]
+    if not out:
+        raise ValueError(
+            f"documents folder {docs_dir}: no documents ({', '.join(SUPPORTED_SUFFIXES)}) in it"
+        )
+    return out
+
+
+def check_documents(docs_dir: str | Path) -> None:
+    """Read every document of a folder as mining will (:func:`list_documents`,
+    :func:`read_document`), so that a missing or empty folder, a broken PDF or XML file or
+    a text file that is not UTF-8 is refused before any training, naming the file."""
+    for path, _entry in list_documents(docs_dir):
+        read_document(path)

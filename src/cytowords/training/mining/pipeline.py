@@ -104,7 +104,7 @@ def mine_documents(
         per_doc[doc.name] = sum(len(v) for v in st.values())
         if n_mentions == 0:
             warnings.append(f"{doc.name}: no area mentions found; nothing mined from it")
-        elif not st:
+        elif not per_doc[doc.name]:
             warnings.append(f"{doc.name}: areas are named but no cytoarchitectonic statement found")
         for area, items in st.items():
             statements[area].extend(items)

@@ -1,7 +1,8 @@
 """Optional paraphrasing of captions by a local Hugging Face instruct model (off by default).
 
-Runs only with an explicit local model folder; never downloads (``local_files_only=True``)
-and never runs model code from the folder (``trust_remote_code=False``). A rewrite is kept
+Runs only with an explicit local model folder, checked and loaded as the captioner's LM
+(:func:`cytowords.model.bundle.lm.load_hf_lm`: safetensors only, never downloads, never
+runs model code from the folder). A rewrite is kept
 only if it still names its area first, names no other area and stays short.
 """
 
@@ -47,12 +48,11 @@ def rewrite_captions(
     if not path.is_dir():
         raise FileNotFoundError(f"--rewrite-model {path}: no such model folder")
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, local_files_only=True, trust_remote_code=False
-    ).to(device)
+    from cytowords.model.bundle.lm import check_lm_folder, load_hf_lm
+
+    check_lm_folder(path)  # safetensors only, no remote code, readable headers
+    model, tok = load_hf_lm(path, torch.device(device), dtype=torch.float32)
     model.eval()
     out: list[CaptionRecord] = []
     for i, rec in enumerate(records):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import shutil
 import time
@@ -56,6 +57,9 @@ from ..evaluate.sectionset import materialise
 from ..presets import VAL_BRAINS, Preset
 from ..run_folder import write_json
 from .domain import VISION_DIR, _check_brains
+
+#: progress of the fit (one JSON line per training brain); shown by ``main``
+_log = logging.getLogger(__name__)
 
 #: training brains (the dense-cpu preset's first 24 of the default bundle's 80)
 FIT_BRAINS = tuple(range(24))
@@ -161,7 +165,7 @@ def calibrate(
         a, b = fit_calibration(ys, xs)
     except ValueError as exc:  # e.g. an untrained encoder: left uncalibrated, said why
         a, b, note = 0.0, 1.0, str(exc)
-        print(json.dumps({"scale_head_calibration": "identity", "why": note}), flush=True)
+        _log.info(json.dumps({"scale_head_calibration": "identity", "why": note}))
     medians = [a + b * v for v in raw[1.0]]
     lo, hi = (float(q) for q in np.quantile(medians, BAND_QUANTILES))
     figures = {
@@ -263,7 +267,7 @@ def _fit_regression(
         e, y = cortex_fields(bundle, section_of(int(b)), n_fields, int(b))
         xs.append(e.numpy())
         ys.append(y)
-        print(json.dumps({"train_brain": int(b), "fields": len(y)}), flush=True)
+        _log.info(json.dumps({"train_brain": int(b), "fields": len(y)}))
     x, y = np.concatenate(xs), np.concatenate(ys)
     vx, vy = [], []
     for b, sec in val_secs.items():
@@ -439,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep the bundle's fitted regression; fit only the calibration and the band",
     )
     a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
     h = fit_bundle_scale_head(
         a.bundle,
