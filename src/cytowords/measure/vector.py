@@ -187,6 +187,98 @@ def special_unsupported(text: str, supported: Collection[str] = ()) -> bool:
     return any(k not in supported for k in caption_special_claims(text))
 
 
+#: nouns that make a phrase a place in the brain ("on the crown of the postcentral
+#: gyrus", "in the anterior language region of Broca", "toward the angular region")
+_PLACE_NOUNS = (
+    r"regions?|lobules?|lobes?|gyr(?:us|i)|sulc(?:us|i)|fissures?|banks?|crowns?|walls?|lips?"
+    r"|fundus|poles?|operculum|opercula|convexity|surfaces?|belt|junction|cuneus|precuneus"
+    r"|insula|planum(?: temporale)?|isthmus|uncus|hemispheres?|complex"
+)
+#: the start of the part of a clause that says where the area lies or what it does: a
+#: place (group ``place``: a preposition, an article, up to seven words and a place
+#: noun; in a comparison, after "than", it is the neighbour's and stays) or a function ("linked to", "serves", "a field
+#: for", "for the lower visual field", "of Broca", "the dorsal visual stream")
+LOCATION_FUNCTION = re.compile(
+    r"(?P<place>\b(?:(?:in|on|along|within|near|above|below|beneath|behind|beside|around"
+    r"|across|at(?: the (?:bottom|top|edge|border|margin|depth|tip|end) of)?"
+    r"|(?:in front|ahead|outside) of|(?:next|adjacent|close) to"
+    r"|\w*(?:anterior|posterior|rostral|caudal|dorsal|ventral|lateral|medial) to)"
+    r" (?:the|a|an|its) (?:(?!border\b)[\w'-]+ ){0,7}?(?:"
+    + _PLACE_NOUNS
+    + r"|cortex|fields?|areas?)"
+    r"|of (?:the|a|an|its) (?:[\w'-]+ ){0,7}?(?:" + _PLACE_NOUNS + r")"
+    r"|^(?:towards?|reaching) the (?:[\w'-]+ ){0,5}?(?:" + _PLACE_NOUNS + r"))\b)"
+    r"|\b(?:a |an |the )?(?:region|field|area|part)s? (?:tied|linked|devoted|dedicated|serving"
+    r"|engaged|involved|important|responsible|known|coding|integrating)\b"
+    r"|\b(?:a |the )?(?:region|field|area)s? (?:of|for) (?:[\w'-]+ ){0,3}?"
+    r"(?:processing|recognition|perception|regulation|production|control|memory|language"
+    r"|speech|attention|touch|proprioception|the texture|interoception|pain|reward|praxis)\b"
+    r"|\ba field for\b|\b(?:linked|tied|devoted|dedicated) to\b|\bserv(?:es|ing)\b"
+    r"|\b(?:involved|engaged) in\b|\b(?:important|responsible) for\b"
+    r"|\b(?:mapping|for) the (?:upper|lower|central|peripheral) (?:\w+ )?visual field\b"
+    r"|\b(?:where )?the (?:dorsal|ventral) (?:visual )?stream\b"
+    r"|\b(?:(?:speech|language)[\w -]*region|region) of Broca\b"
+    r"|\bwhere (?:[\w'-]+ ){1,6}?(?:are|is) (?:coded|processed|represented|mapped|controlled)\b"
+    r"|\bin cortex (?:that|which|tied|linked)\b"
+    r"|\b(?:which|that|it) (?:codes?|processes|prepares|plans|controls|represents|maps)\b|\b(?:combining|integrating) touch\b|\bthe main (?:[\w'-]+ ){0,3}field\b"
+    r"|\bthe (?:rostral|caudal|dorsal|ventral) continuation of\b"
+    r"|\bthe most (?:rostral|caudal|dorsal|ventral|lateral|medial|anterior|posterior)\b",
+    re.IGNORECASE,
+)
+#: what a cut leaves dangling at its end ("…cortex hidden", "…pyramids far back")
+_DANGLING = re.compile(
+    r"(?:[\s,]+|\s+(?:and|or|with|which|that|where|while|in|on|a|an|the|just|directly|deep"
+    r"|hidden|far|back|farther|forward|only|located|lying|situated|mainly|toward|towards|of"
+    r"|front|lies|lie|is|are|found|sits))+$",
+    re.I,
+)
+_SEGMENT = re.compile(r"(,\s+)")
+#: where cytoarchitecture resumes after a place: " with a …" (not "with the …", as in
+#: "at the junction with the postcentral sulcus")
+_CYTO_AFTER = re.compile(r"\s+with (?!the\b)")
+
+
+def _in_comparison(segment: str, m: re.Match[str]) -> bool:
+    """True when the place ``m`` in ``segment`` follows a "than" (it places the neighbour
+    compared with: "thinner than that of the neighbour nearer the sulcal lip")."""
+    return m.group("place") is not None and re.search(r"\bthan\b", segment[: m.start()]) is not None
+
+
+def without_location(part: str) -> str:
+    """``part`` (one sentence or ``;`` clause of a caption) without what it says about
+    where the area lies or what it does (:data:`LOCATION_FUNCTION`): within each comma
+    segment, from the first cue to the segment's end (after a place, up to a following
+    "with a …", where the cytoarchitecture resumes), with the words a cut leaves dangling
+    ("hidden", "just", "and"); a segment that is only that goes with its comma. The
+    cytoarchitecture before the cue, comparisons with neighbours (a place after "than")
+    and the clause's end punctuation stay; ``""`` when nothing but location or function
+    is left.
+    No tissue field can show a location or a function, and both are false whenever the
+    named area is wrong."""
+    body = part.rstrip()
+    end = body[-1] if body[-1:] in (".", ";", ":") else ""
+    body = body[: len(body) - len(end)]
+    segments = _SEGMENT.split(body)[::2]
+    if not any(LOCATION_FUNCTION.search(seg) for seg in segments):
+        return part
+    kept: list[str] = []
+    for seg in segments:
+        m = next((m for m in LOCATION_FUNCTION.finditer(seg) if not _in_comparison(seg, m)), None)
+        if m:
+            rest = _CYTO_AFTER.search(seg, m.end()) if m.group("place") else None
+            seg = _DANGLING.sub("", seg[: m.start()]) + (seg[rest.start() :] if rest else "")
+        if seg.strip():
+            kept.append(seg)
+    text = ", ".join(kept).strip()
+    return text + end if text else ""
+
+
+def location_function_only(part: str) -> bool:
+    """True when ``part`` says nothing but where the area lies or what it does
+    (:func:`without_location` leaves nothing of it)."""
+    return bool(part.strip()) and not without_location(part)
+
+
 #: a number in mm (the cortical thickness and layer I widths captions state)
 MM_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
 #: words that make a part's mm number a cortical thickness

@@ -12,7 +12,8 @@ Captioner input (``caption_input``, recorded in a bundle's ``config.extra``):
 What a shown caption may claim: nothing the region's readout contradicts (a layer IV band,
 thin, medium or thick cortex against the measured cortex type and thickness, a sharp or
 gradual white-matter border against the readout's decided border term) and Betz or
-Meynert cells only where the region's measurement supports them
+Meynert cells only where the region's measurement supports them, and nothing about where
+the area lies or what it does, which no tissue field can show
 (:func:`without_unsupported`, the same rule as the training targets': :func:`cytowords.measure.vector.claim_unsupported`);
 the bundle applies it to every caption it returns, whatever its captioner reads.
 
@@ -39,8 +40,10 @@ from cytowords.measure.vector import (
     LAYER_I_WORDS,
     READOUT_DIM,
     claim_unsupported,
+    location_function_only,
     stated_quantity,
     vector_values,
+    without_location,
 )
 
 CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
@@ -181,10 +184,27 @@ def without_unsupported(
     gives; empty when no cells were measured, as at the model's pixel size) or a
     white-matter border the readout's decided term contradicts (``wm_border``:
     :attr:`cytowords.measure.Readout.wm_border`; "varies" or None: nothing):
-    :func:`cytowords.measure.vector.claim_unsupported`."""
+    :func:`cytowords.measure.vector.claim_unsupported`; and without what a clause says
+    about where the area lies or what it does (:func:`cytowords.measure.vector.
+    without_location`: its cytoarchitectonic part stays, a clause that is only that goes),
+    which no tissue field can show. The ``"Area X (name)"`` head stays."""
+    parts = [p for p in _PART.split((text or "").strip()) if p]
+    trimmed = [p if _is_head(p) else (without_location(p) or p) for p in parts]
+    if trimmed != parts:
+        text = " ".join(trimmed)
     return without_clauses(
-        text, lambda part: claim_unsupported(part, readout, supported, wm_border)
+        text,
+        lambda part: (
+            (not _is_head(part) and location_function_only(part))
+            or claim_unsupported(part, readout, supported, wm_border)
+        ),
     )
+
+
+def _is_head(part: str) -> bool:
+    """True when ``part`` is only the ``"Area X (name)"`` head of a caption."""
+    head = _HEAD.match(part)
+    return head is not None and not part[head.end() :].strip(" .:;")
 
 
 #: a length a caption states, with what qualifies it: a comparison or an approximation

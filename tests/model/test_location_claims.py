@@ -1,0 +1,124 @@
+"""Shown captions leave out where the area lies and what it does: no tissue field can show
+either, and both are false whenever the named area is wrong. The cytoarchitecture of a
+clause stays; a clause that is only location or function goes."""
+
+from __future__ import annotations
+
+import pytest
+
+from cytowords.measure.vector import location_function_only, make_vector, without_location
+from cytowords.model.caption_input import shown_caption, without_unsupported
+
+#: (generated caption, shown caption): the published examples of issue #21/#24
+TRIMMED = [
+    (
+        "Area 45 (Broca's region, pars triangularis area 45): large IIIc pyramids and a "
+        "clearer layering than the opercular part, in the anterior language region of Broca.",
+        "Area 45 (Broca's region, pars triangularis area 45): large IIIc pyramids and a "
+        "clearer layering than the opercular part.",
+    ),
+    (
+        "Area s24 (subgenual anterior cingulate area 24): blurred lamination and no columns "
+        "in the subgenual anterior cingulate region linked to mood.",
+        "Area s24 (subgenual anterior cingulate area 24): blurred lamination and no columns.",
+    ),
+    (
+        "Area hOc3d: thicker than the parastriate belt and serves the dorsal visual stream "
+        "for the lower visual field quadrant.",
+        "Area hOc3d: thicker than the parastriate belt.",
+    ),
+    (
+        "Area hIP2: granular cortex of medium thickness on the anterior lateral bank of the "
+        "intraparietal sulcus near the sulcal lip.",
+        "Area hIP2: granular cortex of medium thickness.",
+    ),
+    (
+        "Area PFop: thin, densely packed, small-celled granular cortex of the rostral "
+        "supramarginal region at the edge of the parietal operculum, resembling opercular "
+        "somatosensory cortex; prominent layer IV and small layer III pyramids in the "
+        "rostral inferior parietal lobule above the Sylvian fissure.",
+        "Area PFop: thin, densely packed, small-celled granular cortex, resembling opercular "
+        "somatosensory cortex; prominent layer IV and small layer III pyramids.",
+    ),
+    (
+        "Area 1: distinct layer V with medium-sized pyramids and a high cell density on the "
+        "postcentral crown, a field for the texture of touched surfaces.",
+        "Area 1: distinct layer V with medium-sized pyramids and a high cell density.",
+    ),
+    (
+        "Area 1: granular cortex on the crown of the postcentral gyrus, thicker than the "
+        "sulcal koniocortex, with a dense but less overwhelming layer IV.",
+        "Area 1: granular cortex, thicker than the sulcal koniocortex, with a dense but less "
+        "overwhelming layer IV.",
+    ),
+    (
+        "Area 4p: thinner cortex than the crown part, with large pyramids only deep on the "
+        "posterior bank of the precentral gyrus, close to the fundus of the central sulcus.",
+        "Area 4p: thinner cortex than the crown part, with large pyramids.",
+    ),
+    (
+        "Area Fp1: granular cortex on the lateral frontopolar surface with a low cell "
+        "density and much neuropil.",
+        "Area Fp1: granular cortex with a low cell density and much neuropil.",
+    ),
+]
+
+#: cytoarchitectonic phrases that look like places and stay
+KEPT = [
+    "Area 4a: large pyramids in layer V, in the deep half and in lower layer III.",
+    "Area 3b: the cells thin out towards the white matter, thicker than in neighbouring areas.",
+    "Area hOc2: large IIIc pyramids directly above layer IV, largest next to the striate border.",
+    "Area 2: a cortex that is thicker than on the gyral crown.",
+    "Area hIP1: the cortex is thinner than that of the neighbour nearer the sulcal lip.",
+    "Area 44: dysgranular in the opercular part, granular in the triangular part.",
+    "Area 3b: layer IV is thin, in contrast to the absent layer IV of the motor cortex.",
+    "Area hOc1: koniocortex with the highest neuronal packing density of the whole cortex.",
+    "Area hOc4d: thinner layers V and VI than the cuneal third visual field.",
+    "Area hOc1: solitary large pyramids at the border of layers V and VI.",
+]
+
+
+@pytest.mark.parametrize(("caption", "shown"), TRIMMED)
+def test_location_and_function_parts_are_left_out(caption: str, shown: str) -> None:
+    assert without_unsupported(caption) == shown
+
+
+@pytest.mark.parametrize("caption", KEPT)
+def test_cytoarchitectonic_phrases_stay(caption: str) -> None:
+    assert without_unsupported(caption) == caption
+
+
+def test_a_clause_that_is_only_location_or_function_goes() -> None:
+    for tail in ("a field for the texture of touched surfaces", "in the speech region of Broca"):
+        assert location_function_only(tail + ".")
+        assert without_unsupported(f"Area 1: {tail}; layer VI is thick.") == (
+            "Area 1: layer VI is thick."
+        )
+        assert without_unsupported(f"Area 1: layer VI is thick; {tail}.") == (
+            "Area 1: layer VI is thick."
+        )
+    assert without_unsupported("Area 44 (x): in the speech production region of Broca.") == (
+        "Area 44 (x)."
+    )
+    assert without_unsupported("Area 45 lies in the inferior frontal gyrus. Dense layer II.") == (
+        "Area 45. Dense layer II."
+    )
+    assert not location_function_only("layer VI is thick.")
+    assert without_location("layer VI is thick;") == "layer VI is thick;"
+
+
+def test_shown_caption_trims_beside_the_readout_rule() -> None:
+    """The trim goes with the readout rule: the kept cytoarchitecture is still checked
+    against the readout (an agranular claim on a granular readout goes)."""
+    cap = (
+        "Area 4p (primary motor cortex, posterior part): agranular cortex on the posterior "
+        "bank of the precentral gyrus; dense layer II in the depth of the central sulcus."
+    )
+    granular = make_vector(2.6, cortex_type="granular")
+    assert shown_caption(cap, granular) == (
+        "Area 4p (primary motor cortex, posterior part): dense layer II."
+    )
+    agranular = make_vector(2.6, cortex_type="agranular")
+    assert shown_caption(cap, agranular) == (
+        "Area 4p (primary motor cortex, posterior part): agranular cortex; dense layer II."
+    )
