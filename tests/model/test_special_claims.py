@@ -21,7 +21,7 @@ from cytowords.training.data.readout_truth import FieldTruth
 
 MOTOR = (
     "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV; "
-    "giant Betz cells in layer V, no layer IV and a low cell density on the sulcal wall."
+    "giant Betz cells in layer V, no layer IV and a low cell density."
 )
 MOTOR_NO_BETZ = (
     "Area 4p (primary motor cortex, posterior part): agranular and has no distinct layer IV."
