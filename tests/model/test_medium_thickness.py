@@ -50,8 +50,7 @@ SHOWN = (
 #: with nothing measured nothing is contradicted; only where the area lies goes (no tissue
 #: field can show it: cytowords.measure.vector.without_location)
 PFCM_NOTHING_MEASURED = PFCM.replace(
-    " on the caudal parietal operculum and the medial supramarginal bank of the Sylvian "
-    "fissure",
+    " on the caudal parietal operculum and the medial supramarginal bank of the Sylvian fissure",
     "",
 )
 
