@@ -122,3 +122,16 @@ def test_shown_caption_trims_beside_the_readout_rule() -> None:
     assert shown_caption(cap, agranular) == (
         "Area 4p (primary motor cortex, posterior part): agranular cortex; dense layer II."
     )
+
+
+def test_a_superlative_keeps_its_set_and_no_word_dangles() -> None:
+    assert without_location("with the thinnest layer III of the cingulate region.") == (
+        "with the thinnest layer III of the cingulate region."
+    )
+    assert (
+        without_location(
+            "the largest pyramids in deep layer III, deep in the postcentral sulcus toward the "
+            "superior parietal lobule."
+        )
+        == "the largest pyramids in deep layer III."
+    )

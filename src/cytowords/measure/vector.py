@@ -227,7 +227,7 @@ LOCATION_FUNCTION = re.compile(
 )
 #: what a cut leaves dangling at its end ("…cortex hidden", "…pyramids far back")
 _DANGLING = re.compile(
-    r"(?:[\s,]+|\s+(?:and|or|with|which|that|where|while|in|on|a|an|the|just|directly|deep"
+    r"(?:[\s,]+|(?:^|\s+)(?:and|or|with|which|that|where|while|in|on|a|an|the|just|directly|deep"
     r"|hidden|far|back|farther|forward|only|located|lying|situated|mainly|toward|towards|of"
     r"|front|lies|lie|is|are|found|sits))+$",
     re.I,
@@ -238,10 +238,22 @@ _SEGMENT = re.compile(r"(,\s+)")
 _CYTO_AFTER = re.compile(r"\s+with (?!the\b)")
 
 
+#: a comparison before a place makes the place the neighbour's ("than") or the set compared
+#: over ("the thinnest layer III of the cingulate region")
+_THAN = re.compile(r"\bthan\b", re.I)
+_SUPERLATIVE = re.compile(r"\b(?:most|least|\w{3,}est)\b", re.I)
+
+
 def _in_comparison(segment: str, m: re.Match[str]) -> bool:
-    """True when the place ``m`` in ``segment`` follows a "than" (it places the neighbour
-    compared with: "thinner than that of the neighbour nearer the sulcal lip")."""
-    return m.group("place") is not None and re.search(r"\bthan\b", segment[: m.start()]) is not None
+    """True when the place ``m`` in ``segment`` belongs to a comparison: it follows a
+    "than" ("thinner than that of the neighbour nearer the sulcal lip"), or it is an "of"
+    place after a superlative ("the thinnest layer III of the cingulate region")."""
+    if m.group("place") is None:
+        return False
+    before = segment[: m.start()]
+    return bool(_THAN.search(before)) or (
+        m.group(0).lower().startswith("of ") and bool(_SUPERLATIVE.search(before))
+    )
 
 
 def without_location(part: str) -> str:
