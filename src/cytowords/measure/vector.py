@@ -191,57 +191,88 @@ def special_unsupported(text: str, supported: Collection[str] = ()) -> bool:
 #: gyrus", "in the anterior language region of Broca", "toward the angular region")
 _PLACE_NOUNS = (
     r"regions?|lobules?|lobes?|gyr(?:us|i)|sulc(?:us|i)|fissures?|banks?|crowns?|walls?|lips?"
-    r"|fundus|poles?|operculum|opercula|convexity|surfaces?|belt|junction|cuneus|precuneus"
+    r"|fundus|poles?|operculum|opercula|convexity|(?<!the )(?<!pial )surfaces?|belt|junction|cuneus|precuneus"
     r"|insula|planum(?: temporale)?|isthmus|uncus|hemispheres?|complex"
 )
+#: a direction of the brain ("rostral", "dorso-lateral", "caudally")
+_DIRECTION = r"[\w-]*(?:anterior|posterior|rostral|caudal|dorsal|ventral|lateral|medial)(?:ly)?"
 #: the start of the part of a clause that says where the area lies or what it does: a
 #: place (group ``place``: a preposition, an article, up to seven words and a place
-#: noun; in a comparison, after "than", it is the neighbour's and stays) or a function ("linked to", "serves", "a field
-#: for", "for the lower visual field", "of Broca", "the dorsal visual stream")
+#: noun, "toward the insula", "between the olfactory sulcus", "continuous with the
+#: opercular part", "rostral to 6d1"; in a comparison, after "than", it is the
+#: neighbour's and stays) or a function ("linked to", "serves", "a field for", "for the
+#: lower visual field", "of Broca", "the dorsal visual stream", "it drives") or a rank
+#: by position ("the caudal-most field", "the most rostral")
 LOCATION_FUNCTION = re.compile(
     r"(?P<place>\b(?:(?:in|on|along|within|near|above|below|beneath|behind|beside|around"
     r"|across|at(?: the (?:bottom|top|edge|border|margin|depth|tip|end) of)?"
     r"|(?:in front|ahead|outside) of|(?:next|adjacent|close) to"
-    r"|\w*(?:anterior|posterior|rostral|caudal|dorsal|ventral|lateral|medial) to)"
-    r" (?:the|a|an|its) (?:(?!border\b)[\w'-]+ ){0,7}?(?:"
-    + _PLACE_NOUNS
-    + r"|cortex|fields?|areas?)"
+    rf"|{_DIRECTION} to)"
+    r" (?:(?:the|a|an|its) (?:(?!border\b)[\w'-]+ ){0,7}?(?:" + _PLACE_NOUNS + r")"
+    r"|(?:the|its) (?:(?!border\b)[\w'-]+ ){0,7}?(?:cortex|fields?|areas?))"
     r"|of (?:the|a|an|its) (?:[\w'-]+ ){0,7}?(?:" + _PLACE_NOUNS + r")"
-    r"|^(?:towards?|reaching) the (?:[\w'-]+ ){0,5}?(?:" + _PLACE_NOUNS + r"))\b)"
+    r"|(?:towards?|reach(?:es|ing)?|from|between) the (?:(?!pial\b)[\w'-]+ ){0,5}?(?:"
+    + _PLACE_NOUNS
+    + r")"
+    r"|continuous with (?:the|a|an|its) (?:[\w'-]+ ){0,7}?(?:"
+    + _PLACE_NOUNS
+    + r"|cortex|fields?|areas?|parts?)"
+    rf"|{_DIRECTION} to (?:area )?[A-Za-z]{{0,5}}\d[\w.]*"
+    rf"|(?:lies|lie|lying|located|situated) (?:(?:further|farther|more|just) )?{_DIRECTION}"
+    r"|(?:lies|lying|located|situated) closer to)\b)"
     r"|\b(?:a |an |the )?(?:region|field|area|part)s? (?:tied|linked|devoted|dedicated|serving"
     r"|engaged|involved|important|responsible|known|coding|integrating)\b"
     r"|\b(?:a |the )?(?:region|field|area)s? (?:of|for) (?:[\w'-]+ ){0,3}?"
     r"(?:processing|recognition|perception|regulation|production|control|memory|language"
     r"|speech|attention|touch|proprioception|the texture|interoception|pain|reward|praxis)\b"
     r"|\ba field for\b|\b(?:linked|tied|devoted|dedicated) to\b|\bserv(?:es|ing)\b"
-    r"|\b(?:involved|engaged) in\b|\b(?:important|responsible) for\b"
+    r"|\b(?:involved|engaged) in\b|\b(?:important|responsible) for\b|\bsupporting\b"
     r"|\b(?:mapping|for) the (?:upper|lower|central|peripheral) (?:\w+ )?visual field\b"
     r"|\b(?:where )?the (?:dorsal|ventral) (?:visual )?stream\b"
     r"|\b(?:(?:speech|language)[\w -]*region|region) of Broca\b"
     r"|\bwhere (?:[\w'-]+ ){1,6}?(?:are|is) (?:coded|processed|represented|mapped|controlled)\b"
     r"|\bin cortex (?:that|which|tied|linked)\b"
-    r"|\b(?:which|that|it) (?:codes?|processes|prepares|plans|controls|represents|maps)\b|\b(?:combining|integrating) touch\b|\bthe main (?:[\w'-]+ ){0,3}field\b"
+    r"|\b(?:which|that|it) (?:codes?|processes|prepares|plans|controls|represents|maps"
+    r"|drives|guides|supports|integrates)\b|\b(?:combining|integrating) touch\b"
+    r"|\bthe main (?:[\w'-]+ ){0,3}field\b"
     r"|\bthe (?:rostral|caudal|dorsal|ventral) continuation of\b"
-    r"|\bthe most (?:rostral|caudal|dorsal|ventral|lateral|medial|anterior|posterior)\b",
+    r"|\bthe most (?:rostral|caudal|dorsal|ventral|lateral|medial|anterior|posterior)\b"
+    r"|\b(?:the )?(?:rostral|caudal|dorsal|ventral|lateral|medial|anterior|posterior"
+    r"|superior|inferior)-?most\b",
     re.IGNORECASE,
 )
 #: what a cut leaves dangling at its end ("…cortex hidden", "…pyramids far back")
 _DANGLING = re.compile(
-    r"(?:[\s,]+|(?:^|\s+)(?:and|or|with|which|that|where|while|in|on|a|an|the|just|directly|deep"
-    r"|hidden|far|back|farther|forward|only|located|lying|situated|mainly|toward|towards|of"
-    r"|front|lies|lie|is|are|found|sits))+$",
+    r"(?:[\s,]+|(?:^|\s+)(?:and|or|but|with|which|that|where|while|in|on|a|an|the|just|directly"
+    r"|deep|hidden|far|back|farther|further|forward|only|located|lying|situated|mainly|toward"
+    r"|towards|of|front|lies|lie|is|are|found|sits|can|may|run|runs|extends?|extending)"
+    r")+$",
     re.I,
 )
+#: a verb that states where the area lies ("Area 44 lies in …"): a clause resumed after
+#: its place continues the subject ("Area 44 lies in the gyrus and is dysgranular" ->
+#: "Area 44 is dysgranular")
+_LIES = re.compile(r"\b(?:lies|lie|lying|located|situated|sits|found)\b", re.I)
 _SEGMENT = re.compile(r"(,\s+)")
 #: where cytoarchitecture resumes after a place: " with a …" (not "with the …", as in
-#: "at the junction with the postcentral sulcus")
-_CYTO_AFTER = re.compile(r"\s+with (?!the\b)")
+#: "at the junction with the postcentral sulcus") or " and …", " but …" (not when the
+#: place goes on: "and the parietal operculum", "and in the collateral sulcus" is trimmed
+#: in turn)
+_RESUME = re.compile(r"\s+(?:with (?!the\b)|(?P<conj>and|but) )", re.I)
+#: a place that goes on after "and" ("the parietal operculum", "its lateral bank",
+#: "intraparietal sulci")
+_PLACE_GOES_ON = re.compile(
+    r"(?:(?:the|its|an?) )?(?:(?!layers?\b|with\b|in\b|on\b|of\b)[\w'-]+ ){0,5}?(?:"
+    + _PLACE_NOUNS
+    + r"|cortex|parts?|fields?|areas?|portions?)\b",
+    re.I,
+)
 
 
 #: a comparison before a place makes the place the neighbour's ("than") or the set compared
 #: over ("the thinnest layer III of the cingulate region")
 _THAN = re.compile(r"\bthan\b", re.I)
-_SUPERLATIVE = re.compile(r"\b(?:most|least|\w{3,}est)\b", re.I)
+_SUPERLATIVE = re.compile(r"\b(?<!-)(?:most|least|\w{3,}est)\b", re.I)
 
 
 def _in_comparison(segment: str, m: re.Match[str]) -> bool:
@@ -256,15 +287,49 @@ def _in_comparison(segment: str, m: re.Match[str]) -> bool:
     )
 
 
+def _segment_without_location(seg: str) -> str:
+    """One comma segment without its location or function part (:func:`without_location`);
+    ``""`` when nothing else is left."""
+    m = next((m for m in LOCATION_FUNCTION.finditer(seg) if not _in_comparison(seg, m)), None)
+    if m is None:
+        return seg
+    head = _DANGLING.sub("", seg[: m.start()])
+    if m.group("place") is None:
+        return head
+    rest = next(
+        (
+            r
+            for r in _RESUME.finditer(seg, m.end())
+            if not (r.group("conj") and _PLACE_GOES_ON.match(seg, r.end()))
+        ),
+        None,
+    )
+    if rest is None or any(
+        f.group("place") is None for f in LOCATION_FUNCTION.finditer(seg, m.end(), rest.start())
+    ):
+        return head  # no resume after a function ("… region linked to face and word …")
+    if not rest.group("conj"):
+        return head + " " + _segment_without_location(seg[rest.start() :].lstrip())
+    tail = _segment_without_location(seg[rest.end() :])
+    if not tail:
+        return head
+    if not head or _LIES.search(seg, len(head), m.end()):
+        return (head + " " + tail).strip()
+    return f"{head} {rest.group('conj')} {tail}"
+
+
 def without_location(part: str) -> str:
     """``part`` (one sentence or ``;`` clause of a caption) without what it says about
     where the area lies or what it does (:data:`LOCATION_FUNCTION`): within each comma
-    segment, from the first cue to the segment's end (after a place, up to a following
-    "with a …", where the cytoarchitecture resumes), with the words a cut leaves dangling
-    ("hidden", "just", "and"); a segment that is only that goes with its comma. The
-    cytoarchitecture before the cue, comparisons with neighbours (a place after "than")
-    and the clause's end punctuation stay; ``""`` when nothing but location or function
-    is left.
+    segment, from the first cue to the segment's end; after a place, the clause resumes
+    at a following "with a …", "and …" or "but …" that does not go on naming places
+    ("Area 44 lies in the inferior frontal gyrus and is dysgranular" -> "Area 44 is
+    dysgranular"; "blurred lamination toward the insula and a thin layer II" -> "blurred
+    lamination and a thin layer II"), itself trimmed in turn. The words a cut leaves
+    dangling ("hidden", "just", "and") go; a segment that is only location or function
+    goes with its comma. The cytoarchitecture before the cue, comparisons with neighbours
+    (a place after "than") and the clause's end punctuation stay; ``""`` when nothing but
+    location or function is left.
     No tissue field can show a location or a function, and both are false whenever the
     named area is wrong."""
     body = part.rstrip()
@@ -273,14 +338,7 @@ def without_location(part: str) -> str:
     segments = _SEGMENT.split(body)[::2]
     if not any(LOCATION_FUNCTION.search(seg) for seg in segments):
         return part
-    kept: list[str] = []
-    for seg in segments:
-        m = next((m for m in LOCATION_FUNCTION.finditer(seg) if not _in_comparison(seg, m)), None)
-        if m:
-            rest = _CYTO_AFTER.search(seg, m.end()) if m.group("place") else None
-            seg = _DANGLING.sub("", seg[: m.start()]) + (seg[rest.start() :] if rest else "")
-        if seg.strip():
-            kept.append(seg)
+    kept = [s for s in (_segment_without_location(seg) for seg in segments) if s.strip()]
     text = ", ".join(kept).strip()
     return text + end if text else ""
 
