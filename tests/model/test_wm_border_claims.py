@@ -86,13 +86,13 @@ def test_only_a_decided_term_contradicts():
 
 
 CAP_7P = (
-    "Area 7P (superior parietal): granular cortex; sharp lamination and a sharp white "
+    "Area 7P (superior parietal): granular cortex; large IIIc pyramids and a sharp white "
     "matter border. Layer IV is well formed."
 )
 
 
 CAP_PLAIN = (
-    "Area 7P (superior parietal): thin cortex; sharp lamination and a sharp white matter "
+    "Area 7P (superior parietal): thin cortex; large IIIc pyramids and a sharp white matter "
     "border. Dense II."
 )
 GRANULAR = make_vector(2.6, cortex_type="granular")

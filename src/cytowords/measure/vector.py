@@ -349,6 +349,116 @@ def location_function_only(part: str) -> bool:
     return bool(part.strip()) and not without_location(part)
 
 
+_LAMINAR_WORD = (
+    r"(moderate(?:ly(?:\s+distinct)?)?|sharp|crisp|distinct|clear|blurred|weak|faint"
+    r"|indistinct|poor)"
+)
+#: a statement of the laminar contrast: "sharp lamination", "lamination is moderate",
+#: "laminar contrast is sharp", "a blurred laminar pattern", "contrast between the
+#: layers is moderate", "sharply laminated", "poorly laminated", "no clear lamination"
+#: (group ``no``: a negated sharp word, a blurred contrast)
+LAMINAR_CONTRAST = re.compile(
+    rf"\b(?P<no>(?:no|without)\s+)?{_LAMINAR_WORD}\s+lamina(?:tion|r\s+(?:contrast|pattern))\b"
+    rf"|\blamina(?:tion|r\s+contrast|r\s+pattern)\s+(?:is\s+|are\s+)?{_LAMINAR_WORD}\b"
+    rf"|\bcontrast\s+between\s+(?:the\s+)?(?:layers|them)\s+is\s+{_LAMINAR_WORD}\b"
+    r"|\b(sharply|clearly|distinctly|well|moderately|poorly|weakly|faintly)[\s-]+laminated\b",
+    re.IGNORECASE,
+)
+#: the atlas's laminar contrast term of each word
+_LAMINAR_TERM = {
+    "sharp": "sharp",
+    "crisp": "sharp",
+    "distinct": "sharp",
+    "clear": "sharp",
+    "moderate": "moderate",
+    "moderately": "moderate",
+    "moderately distinct": "moderate",
+    "blurred": "blurred",
+    "weak": "blurred",
+    "faint": "blurred",
+    "indistinct": "blurred",
+    "poor": "blurred",
+    "sharply": "sharp",
+    "clearly": "sharp",
+    "distinctly": "sharp",
+    "well": "sharp",
+    "poorly": "blurred",
+    "weakly": "blurred",
+    "faintly": "blurred",
+}
+
+
+def laminar_contrast_claims(part: str) -> tuple[str, ...]:
+    """The atlas's laminar contrast terms (``sharp``, ``moderate``, ``blurred``) that a
+    sentence or clause states (:data:`LAMINAR_CONTRAST`: "sharp lamination", "lamination
+    is moderately distinct", "weak lamination" and "no clear lamination": ``blurred``).
+    The readout gives no laminar contrast term, so nothing checks the statement: shown
+    captions leave it out (:func:`without_laminar_contrast`)."""
+    out = []
+    for m in LAMINAR_CONTRAST.finditer(part or ""):
+        word = next(g for g in m.groups()[1:] if g)
+        term = _LAMINAR_TERM[re.sub(r"\s+", " ", word.lower())]
+        if m.group("no") and term != "blurred":
+            term = "blurred"
+        if term not in out:
+            out.append(term)
+    return tuple(out)
+
+
+#: a laminar contrast statement with what makes it a phrase of its clause: before it, a
+#: comma or a joining word ("and", "with", "and shows") and an article or "its"; after
+#: it, what it resembles ("sharp lamination resembling visual cortex")
+_LAMINAR_PHRASE = re.compile(
+    r"(?P<pre>(?:\s*,)?(?:\s+(?:and|with|but|while)\b)?(?:\s+(?:shows?|has|have)\b)?\s*)"
+    r"(?P<phrase>(?:(?:a|an|the|its)\s+)?(?:" + LAMINAR_CONTRAST.pattern + r")"
+    r"(?:\s+resembling\s+[^,;:.]*)?)"
+    r"(?P<post>\s*,?\s+(?:and|with)\s+|\s*,\s*)?",
+    re.IGNORECASE,
+)
+
+
+def without_laminar_contrast(part: str) -> str:
+    """``part`` (one sentence or ``;`` clause of a caption) without its statements of the
+    laminar contrast (:data:`LAMINAR_CONTRAST`), each with the word that joins it to the
+    clause ("granular cortex with blurred lamination" -> "granular cortex"; "moderate
+    lamination and a gradual white matter border" -> "a gradual white matter border");
+    the rest of the clause and its end punctuation stay, a sentence start stays upper-case;
+    ``""`` when nothing else is left. The readout gives no laminar contrast term, so no
+    tissue field the plugin measures backs it."""
+    text = part
+    while m := _LAMINAR_PHRASE.search(text):
+        pre, post = m.group("pre"), m.group("post")
+        joined = bool(re.search(r"[,\w]", pre))  # a comma or a joining word before it
+        if post:  # the clause goes on after it: keep one joint
+            keep = post if joined else pre
+        else:
+            keep = "" if joined else pre
+        text = text[: m.start()] + keep + text[m.end() :]
+        if m.start() == 0 and part[:1].isupper() and text[:1].islower():
+            text = text[0].upper() + text[1:]
+    if text == part:
+        return part
+    body = text.rstrip()
+    end = body[-1] if body[-1:] in (".", ";", ":") else ""
+    body = _DANGLING.sub("", re.sub(r"\s+", " ", body[: len(body) - len(end)])).strip(" ,")
+    body = re.sub(r"\s+,", ",", body)
+    return body + end if body else ""
+
+
+def without_unchecked(part: str) -> str:
+    """``part`` (one sentence or ``;`` clause of a caption) without what no measurement
+    of the tissue checks: where the area lies or what it does (:func:`without_location`)
+    and the laminar contrast (:func:`without_laminar_contrast`); ``""`` when nothing else
+    is left."""
+    kept = without_location(part)
+    return without_laminar_contrast(kept) if kept else ""
+
+
+def unchecked_only(part: str) -> bool:
+    """True when ``part`` says nothing but what :func:`without_unchecked` leaves out."""
+    return bool(part.strip()) and not without_unchecked(part)
+
+
 #: a number in mm (the cortical thickness and layer I widths captions state)
 MM_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*mm\b")
 #: words that make a part's mm number a cortical thickness

@@ -13,8 +13,11 @@ What a shown caption may claim: nothing the region's readout contradicts (a laye
 thin, medium or thick cortex against the measured cortex type and thickness, a sharp or
 gradual white-matter border against the readout's decided border term) and Betz or
 Meynert cells only where the region's measurement supports them, and nothing about where
-the area lies or what it does, which no tissue field can show
-(:func:`without_unsupported`, the same rule as the training targets': :func:`cytowords.measure.vector.claim_unsupported`);
+the area lies or what it does, which no tissue field can show, nor about its laminar
+contrast ("sharp lamination"), which the readout does not measure
+(:func:`without_unsupported`, the same rule as the training targets':
+:func:`cytowords.measure.vector.claim_unsupported`, and
+:func:`cytowords.measure.vector.without_unchecked`);
 the bundle applies it to every caption it returns, whatever its captioner reads.
 
 Slots: a readout-conditioned captioner writes measured numbers as the slots of
@@ -40,10 +43,10 @@ from cytowords.measure.vector import (
     LAYER_I_WORDS,
     READOUT_DIM,
     claim_unsupported,
-    location_function_only,
     stated_quantity,
+    unchecked_only,
     vector_values,
-    without_location,
+    without_unchecked,
 )
 
 CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
@@ -185,17 +188,18 @@ def without_unsupported(
     white-matter border the readout's decided term contradicts (``wm_border``:
     :attr:`cytowords.measure.Readout.wm_border`; "varies" or None: nothing):
     :func:`cytowords.measure.vector.claim_unsupported`; and without what a clause says
-    about where the area lies or what it does (:func:`cytowords.measure.vector.
-    without_location`: its cytoarchitectonic part stays, a clause that is only that goes),
-    which no tissue field can show. The ``"Area X (name)"`` head stays."""
+    about where the area lies or what it does, which no tissue field can show, or about
+    its laminar contrast, which the readout does not measure
+    (:func:`cytowords.measure.vector.without_unchecked`: the rest of the clause stays, a
+    clause that is only that goes). The ``"Area X (name)"`` head stays."""
     parts = [p for p in _PART.split((text or "").strip()) if p]
-    trimmed = [p if _is_head(p) else (without_location(p) or p) for p in parts]
+    trimmed = [p if _is_head(p) else (without_unchecked(p) or p) for p in parts]
     if trimmed != parts:
         text = " ".join(trimmed)
     return without_clauses(
         text,
         lambda part: (
-            (not _is_head(part) and location_function_only(part))
+            (not _is_head(part) and unchecked_only(part))
             or claim_unsupported(part, readout, supported, wm_border)
         ),
     )

@@ -295,6 +295,7 @@ class ModelBundle:
         readout: np.ndarray | Tensor | None = None,
         special: Collection[str] | Sequence[Collection[str] | None] | None = None,
         wm_border: str | Sequence[str | None] | None = None,
+        generated: list[str] | None = None,
     ) -> list[str]:
         """Greedy captions (one per embedding row), as the user is shown them.
 
@@ -320,7 +321,10 @@ class ModelBundle:
         it decided "sharp", are left out. All by one function,
         :func:`~cytowords.model.caption_input.shown_caption`: every bundle writes
         the literature of the area it names, true of this tissue only where the
-        measurement agrees."""
+        measurement agrees.
+        generated: a list that, when given, is extended with the captions as generated
+        (measured numbers written into their slots), before the shown caption leaves
+        anything out: what the evaluation counts the left-out statements in."""
         if self.captioner is None:
             raise ValueError("this model bundle has no language model; it cannot caption")
         feats = self.caption_features(emb, readout)
@@ -334,6 +338,8 @@ class ModelBundle:
         rows = special_rows(special, len(texts))
         wm = wm_border_rows(wm_border, len(texts))
         vecs = vectors.cpu().numpy()
+        if generated is not None:
+            generated.extend(texts)
         return [shown_caption(t, v, k, w) for t, v, k, w in zip(texts, vecs, rows, wm)]
 
     @torch.inference_mode()

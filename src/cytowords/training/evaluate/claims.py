@@ -19,8 +19,11 @@ only one for sampler fields, which have no section around them):
   them, :meth:`cytowords.measure.Readout.special_support`, and test fields at the model's
   pixel size have none, so the captions scored, as shown to the user, state none), a
   sharp or gradual white-matter border (against the area's atlas term); the laminar
-  contrast words, which nothing checks, are reported beside it (``unverified_claims``,
-  :func:`unverified_checks`), not in it;
+  contrast words, which nothing checks and which the shown captions leave out
+  (:func:`cytowords.measure.vector.without_laminar_contrast`), are reported beside it, in
+  the shown captions (``unverified_claims``, :func:`unverified_checks`) and in the
+  captions as generated (``unverified_claims_generated``, against the same truth), not
+  in it;
 - **verbatim share**: share of captions that are a mined training caption word for word;
 - **distinct captions per area**: mean over areas of the number of different captions;
 - **specificity**: over pairs of same-area fields whose true thicknesses differ by at least
@@ -67,6 +70,7 @@ from cytowords.measure.vector import (
     caption_iv_claim,
     caption_special_claims,
     caption_wm_border_claim,
+    laminar_contrast_claims,
     term_contradicted,
     thickness_claim,
     vector_values,
@@ -113,56 +117,12 @@ def thickness_mm_stated(caption: str) -> float | None:
     return None
 
 
-_LAMINAR_WORD = (
-    r"(moderate(?:ly(?:\s+distinct)?)?|sharp|crisp|distinct|clear|blurred|weak|faint"
-    r"|indistinct|poor)"
-)
-#: a statement of the laminar contrast: "sharp lamination", "lamination is moderate",
-#: "laminar contrast is sharp", "a blurred laminar pattern", "contrast between the
-#: layers is moderate"
-_LAMINAR = re.compile(
-    rf"\b{_LAMINAR_WORD}\s+lamina(?:tion|r\s+(?:contrast|pattern))\b"
-    rf"|\blamina(?:tion|r\s+contrast|r\s+pattern)\s+(?:is\s+|are\s+)?{_LAMINAR_WORD}\b"
-    rf"|\bcontrast\s+between\s+(?:the\s+)?(?:layers|them)\s+is\s+{_LAMINAR_WORD}\b",
-    re.IGNORECASE,
-)
-#: the atlas's laminar contrast term of each word
-_LAMINAR_TERM = {
-    "sharp": "sharp",
-    "crisp": "sharp",
-    "distinct": "sharp",
-    "clear": "sharp",
-    "moderate": "moderate",
-    "moderately": "moderate",
-    "moderately distinct": "moderate",
-    "blurred": "blurred",
-    "weak": "blurred",
-    "faint": "blurred",
-    "indistinct": "blurred",
-    "poor": "blurred",
-}
-
-
-def laminar_contrast_claims(part: str) -> tuple[str, ...]:
-    """The atlas's laminar contrast terms (``sharp``, ``moderate``, ``blurred``) a
-    sentence or clause states ("sharp lamination", "lamination is moderately distinct",
-    "weak lamination": ``blurred``). Not a statement the readout checks (it gives no
-    laminar contrast term), so shown captions keep it; the evaluation reports how often it
-    is true (:func:`unverified_checks`)."""
-    out = []
-    for m in _LAMINAR.finditer(part or ""):
-        word = next(g for g in m.groups() if g)
-        term = _LAMINAR_TERM[re.sub(r"\s+", " ", word.lower())]
-        if term not in out:
-            out.append(term)
-    return tuple(out)
-
-
 def unverified_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
-    """``(kind, agrees)`` for the statements of ``caption`` that the shown caption keeps
-    unchecked by the readout, against ``truth`` (``laminar_contrast``: the atlas term of
-    the area; None: not judged). Kinds: laminar_contrast (:func:`laminar_contrast_claims`).
-    Reported beside the claim accuracy, not in it."""
+    """``(kind, agrees)`` for the statements of ``caption`` that the readout cannot check,
+    against ``truth`` (``laminar_contrast``: the atlas term of the area; None: not
+    judged). Kinds: laminar_contrast
+    (:func:`cytowords.measure.vector.laminar_contrast_claims`). Reported beside the claim
+    accuracy, not in it: for the captions as generated (the shown ones leave them out)."""
     want = truth.get("laminar_contrast")
     if want is None:
         return []
@@ -306,10 +266,13 @@ def caption_scores(
     truths: Sequence[FieldTruth],
     training: set[str],
     vectors: np.ndarray | None = None,
+    generated: Sequence[str] | None = None,
 ) -> dict:
     """The four caption numbers (module docstring) for captions of fields of ``areas`` with
     ``truths``; ``training``: the mined training captions; ``vectors``: the readout vectors
-    the captioner read (adds ``claim_accuracy_vs_readout``)."""
+    the captioner read (adds ``claim_accuracy_vs_readout``); ``generated``: the same
+    captions as generated, before what nothing measured backs was left out (adds
+    ``unverified_claims_generated``)."""
     checks = [c for cap, t in zip(captions, truths) for c in claim_checks(cap, truth_claims(t))]
     kinds: dict[str, list[bool]] = {}
     for kind, ok in checks:
@@ -336,6 +299,8 @@ def caption_scores(
             captions, areas, [t.thickness_mm for t in truths], vectors
         ),
     }
+    if generated is not None:
+        out["unverified_claims_generated"] = _unverified(generated, truths)
     if vectors is not None:
         rc = [c for cap, v in zip(captions, vectors) for c in claim_checks(cap, readout_claims(v))]
         out["claim_accuracy_vs_readout"] = _share([ok for _, ok in rc])
@@ -530,19 +495,24 @@ def claim_report(
     scans: np.ndarray | None = None,
     referent: str = "area",
     brains: Sequence[object] | None = None,
+    generated: Sequence[str] | None = None,
 ) -> dict:
     """:func:`caption_scores` of captions of in-scope fields against ``truths``, plus what
     they are scored against (``referent``, one of :data:`REFERENTS`), what the captioner
     read (``readout``), the scores per kind of scan each field's readout was simulated for
     (``by_scan``: ``fine``, ``coarse``; with ``scans``; specificity over pairs within one
     kind), with ``brains`` (each field's brain) the 95 % intervals over brains of the claim
-    accuracy and the specificity (:func:`claim_intervals`), and up to eight example
-    captions."""
+    accuracy and the specificity (:func:`claim_intervals`), with ``generated`` (the
+    captions as generated) the unverified statements they had
+    (``unverified_claims_generated``), and up to eight example captions."""
     if referent not in REFERENTS:
         raise ValueError(f"unknown referent {referent!r}; expected one of {REFERENTS}")
     known = {c for cs in training.values() for c in cs}
     areas = [str(a) for a in labels]
-    out = {"referent": referent, **caption_scores(captions, areas, truths, known, vectors)}
+    out = {
+        "referent": referent,
+        **caption_scores(captions, areas, truths, known, vectors, generated),
+    }
     if brains is not None:
         out.update(claim_intervals(captions, areas, truths, brains))
     out["readout"] = "simulated from truth" if vectors is not None else "none"
@@ -592,10 +562,15 @@ def evaluate_claims(
     truths, vectors, scans = field_readouts(bundle, labels, brains, seed)
     wm = None if vectors is None else field_wm_borders(truths, vectors, brains, seed)
     caps: list[str] = []
+    generated: list[str] = []
     e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     for i in range(0, len(labels), batch_size):
         sl = slice(i, i + batch_size)
         r = None if vectors is None else vectors[sl]
         w = None if wm is None else list(wm[sl])
-        caps += bundle.caption(e[sl], max_new_tokens, areas=list(pred[sl]), readout=r, wm_border=w)
-    return claim_report(caps, labels, truths, training, vectors, scans, brains=brains)
+        caps += bundle.caption(
+            e[sl], max_new_tokens, areas=list(pred[sl]), readout=r, wm_border=w, generated=generated
+        )
+    return claim_report(
+        caps, labels, truths, training, vectors, scans, brains=brains, generated=generated
+    )

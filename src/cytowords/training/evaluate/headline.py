@@ -325,6 +325,7 @@ def run_headline(bundle, opts, atlas, scorer, cache: Path, progress: Progress, s
                 None if scans is None else scans[keep],
                 referent=ref,
                 brains=test.brain[sel],
+                generated=[res.generated[i] for i in sel] if res.generated else None,
             )
             for ref in ("region", "area")
         )

@@ -21,7 +21,9 @@ class PatchResults:
 
     ``captions`` are generated freely (the paper's protocol); ``anchored`` are the
     captions ``cytowords describe`` shows: anchored on the head's predicted area
-    (:meth:`ModelBundle.caption` with ``areas``), with their own parse and n-way scores."""
+    (:meth:`ModelBundle.caption` with ``areas``), with their own parse and n-way scores;
+    ``generated`` are the free captions as generated, before the shown caption leaves out
+    what nothing measured backs (``generated`` of :meth:`ModelBundle.caption`)."""
 
     pred: list[str]
     score: np.ndarray
@@ -38,6 +40,7 @@ class PatchResults:
     #: bool per patch: reads as cortex of any area (votes on a drawn region,
     #: :attr:`FieldPredictions.cortex`); None for bundles that cannot tell
     cortex: np.ndarray | None = None
+    generated: list[str] = field(default_factory=list)
 
 
 def stratified_subset(labels: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
@@ -89,6 +92,7 @@ def run_model(
     pred = [bundle.area_ids[i] for i in fp.area_index.tolist()]
     captioned = np.zeros(n, bool)
     caps = [""] * n
+    generated = [""] * n
     anchored_caps = [""] * n
     if n_cap:
         for j in range(0, n_cap, batch_size):
@@ -96,8 +100,11 @@ def run_model(
             e = emb[torch.as_tensor(idx)]
             r = None if readout is None else readout[idx]
             w = None if wm_border is None else [wm_border[i] for i in idx]
-            for i, c in zip(idx, bundle.caption(e, max_new_tokens, readout=r, wm_border=w)):
+            raw: list[str] = []
+            rows = bundle.caption(e, max_new_tokens, readout=r, wm_border=w, generated=raw)
+            for i, c, g in zip(idx, rows, raw):
                 caps[i] = c
+                generated[i] = g
             if anchored:
                 areas = [pred[i] for i in idx]
                 anchored_rows = bundle.caption(
@@ -112,6 +119,7 @@ def run_model(
     res = PatchResults(pred, fp.ood_score.astype(np.float64), fp.rejected, captioned, caps)
     res.anchored = anchored_caps if anchored else []
     res.cortex = fp.cortex
+    res.generated = generated
     return res, emb.numpy()
 
 
