@@ -429,6 +429,13 @@ def without_laminar_contrast(part: str) -> str:
     while m := _LAMINAR_PHRASE.search(text):
         pre, post = m.group("pre"), m.group("post")
         joined = bool(re.search(r"[,\w]", pre))  # a comma or a joining word before it
+        art = re.match(r"(?:a|an|the|its)\s+", m.group("phrase"), re.I)
+        if m.group("phrase").lower().endswith("laminated") and re.match(
+            r"\s*[a-z]", text[m.end() :], re.I
+        ):
+            keep = pre + (art.group(0) if art else "")  # "a poorly laminated cortex": a word
+            text = text[: m.start()] + keep + text[m.end() :].lstrip()
+            continue
         if post:  # the clause goes on after it: keep one joint
             keep = post if joined else pre
         else:
