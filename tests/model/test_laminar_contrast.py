@@ -56,6 +56,10 @@ TRIMMED = [
         "well developed layer IV and a sharp white matter border.",
     ),
     ("a poorly laminated cortex with large pyramids.", "a cortex with large pyramids."),
+    (
+        "blurred laminar pattern and is transitional toward the insular cortex;",
+        "transitional toward the insular cortex;",
+    ),
 ]
 
 

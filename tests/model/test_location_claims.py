@@ -138,6 +138,15 @@ TRIMMED_MORE = [
         "Area X: large pyramids, a thin layer II.",
     ),
     (
+        "Area FG1: thin layer IV and no large IIIc pyramids, and its vertical cell columns run "
+        "toward the collateral sulcus in the posterior ventral temporal cortex.",
+        "Area FG1: thin layer IV and no large IIIc pyramids.",
+    ),
+    (
+        "Area Te3: magnopyramidal layering, and speech sound processing.",
+        "Area Te3: magnopyramidal layering.",
+    ),
+    (
         # no resumption after a function: "and word recognition" is the function's
         "Area FG4: moderate lamination and a gradual white matter border in the anterior "
         "lateral fusiform region linked to face and word recognition.",

@@ -227,6 +227,7 @@ LOCATION_FUNCTION = re.compile(
     r"|speech|attention|touch|proprioception|the texture|interoception|pain|reward|praxis)\b"
     r"|\ba field for\b|\b(?:linked|tied|devoted|dedicated) to\b|\bserv(?:es|ing)\b"
     r"|\b(?:involved|engaged) in\b|\b(?:important|responsible) for\b|\bsupporting\b"
+    r"|\b(?:[\w-]+ ){0,2}?processing\b"
     r"|\b(?:mapping|for) the (?:upper|lower|central|peripheral) (?:\w+ )?visual field\b"
     r"|\b(?:where )?the (?:dorsal|ventral) (?:visual )?stream\b"
     r"|\b(?:(?:speech|language)[\w -]*region|region) of Broca\b"
@@ -253,6 +254,10 @@ _DANGLING = re.compile(
 #: its place continues the subject ("Area 44 lies in the gyrus and is dysgranular" ->
 #: "Area 44 is dysgranular")
 _LIES = re.compile(r"\b(?:lies|lie|lying|located|situated|sits|found)\b", re.I)
+#: a segment whose verb of direction a cut takes ("its columns run toward the sulcus")
+#: is left a bare subject and goes whole
+_ORIENTED = re.compile(r"\b(?:run|runs|extends?|extending|points?)\b", re.I)
+_SUBJECT = re.compile(r"(?:(?:and|but) )?(?:its|the|their)\b", re.I)
 _SEGMENT = re.compile(r"(,\s+)")
 #: where cytoarchitecture resumes after a place: " with a …" (not "with the …", as in
 #: "at the junction with the postcentral sulcus") or " and …", " but …" (not when the
@@ -294,6 +299,8 @@ def _segment_without_location(seg: str) -> str:
     if m is None:
         return seg
     head = _DANGLING.sub("", seg[: m.start()])
+    if _ORIENTED.search(seg, len(head), m.start()) and _SUBJECT.match(head):
+        return ""  # "and its vertical cell columns run toward the sulcus": no verb left
     if m.group("place") is None:
         return head
     rest = next(
@@ -441,6 +448,8 @@ def without_laminar_contrast(part: str) -> str:
         else:
             keep = "" if joined else pre
         text = text[: m.start()] + keep + text[m.end() :]
+        if m.start() == 0:  # no subject left for a verb: "… and is transitional" -> "transitional"
+            text = re.sub(r"^\s*(?:is|are|has|have|shows?)\s+", "", text, flags=re.I)
         if m.start() == 0 and part[:1].isupper() and text[:1].islower():
             text = text[0].upper() + text[1:]
     if text == part:
