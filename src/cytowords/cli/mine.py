@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="local Hugging Face instruct model folder to paraphrase captions (off by default)",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unreadable document (default: skip it with a warning naming "
+        "it, and stop only when no document is readable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from cytowords.atomic import atomic_write_text
     from cytowords.cli import CliError
     from cytowords.training.mining import mine_corpus, write_captions
+    from cytowords.training.mining.documents import skipped_summary
 
     if args.min_captions < 1:
         raise CliError(f"--min-captions must be >= 1, got {args.min_captions}")
@@ -83,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = mine_corpus(
-            docs, atlas, split=split, min_captions=args.min_captions, on_progress=progress
+            docs,
+            atlas,
+            split=split,
+            min_captions=args.min_captions,
+            on_progress=progress,
+            strict=args.strict,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
@@ -96,12 +108,17 @@ def run(args: argparse.Namespace) -> int:
         records += rewrite_captions(records, atlas, args.rewrite_model)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    skipped = skipped_summary(result.stats["skipped"], result.stats["listed"])
     if not records:
         print("no captions mined: no document describes an area of the atlas", file=sys.stderr)
+        if skipped:
+            print(f"warning: {skipped}", file=sys.stderr)
         return 1
     write_captions(records, args.out)
     if args.descriptions:
         atomic_write_text(Path(args.descriptions), json.dumps(result.descriptions, indent=1))
     print(_table(result, atlas))
     print(f"wrote {len(records)} captions to {args.out}")
+    if skipped:
+        print(f"warning: {skipped}", file=sys.stderr)
     return 0
