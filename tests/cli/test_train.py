@@ -195,7 +195,7 @@ def test_an_interrupted_run_says_how_to_go_on(tmp_path, capsys, monkeypatch):
     assert err.strip().endswith("cytowords train: interrupted")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl: run folders are not locked")
+@pytest.mark.skipif(sys.platform == "win32", reason="the holder process locks with fcntl")
 def test_a_run_folder_in_use_by_another_process_is_refused(tmp_path, capsys):
     """A second ``cytowords train`` on a folder another process is training in is refused
     in one line naming that process, and the folder is left as it was."""
