@@ -438,8 +438,13 @@ def test_a_scale_head_that_misreads_the_taught_sections_is_not_carried(tiny_bund
     from cytowords.model.scale_head import ScaleHead
     from cytowords.teach.fit import carried_scale_head
 
-    fs = FieldSet(np.zeros((4, 3)), np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]),
-                  np.zeros((4, 2)), [NAME_A, NAME_B])
+    fs = FieldSet(
+        np.zeros((4, 3)),
+        np.array([0, 0, 1, 1]),
+        np.array([0, 0, 1, 1]),
+        np.zeros((4, 2)),
+        [NAME_A, NAME_B],
+    )
     fits = ScaleHead(np.zeros(3), 0.0, (-0.1, 0.1))
     notes: list[str] = []
     assert carried_scale_head(SimpleNamespace(scale_head=fits), fs, sections, notes) is fits

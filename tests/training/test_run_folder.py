@@ -44,9 +44,7 @@ def test_windows_picks_msvcrt_and_posix_keeps_flock(monkeypatch):
     assert run_folder.pick_lock() is None
 
 
-def test_windows_lock_refuses_a_second_process_and_lets_the_same_one_resume(
-    tmp_path, monkeypatch
-):
+def test_windows_lock_refuses_a_second_process_and_lets_the_same_one_resume(tmp_path, monkeypatch):
     """On Windows (``msvcrt`` stood in for): a run folder another process holds is refused
     naming that process, whose id stays readable beside the locked byte; the holder's own
     process may open the folder again; once the holder ends, the folder is free."""
