@@ -61,6 +61,23 @@ def _table(result, atlas) -> str:
     return "\n".join(lines)
 
 
+def _check_output(flag: str, path: str) -> None:
+    """Make the folder of an output file as writing it would, then refuse in one line an
+    output that cannot be written (a folder, a read-only place): :func:`check_out`."""
+    from pathlib import Path
+
+    from cytowords.cli import CliError, check_out
+
+    parent = Path(path).expanduser().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(
+            f"{flag} {path}: cannot make folder {parent} ({exc.strerror or exc})"
+        ) from None
+    check_out(flag, path)
+
+
 def run(args: argparse.Namespace) -> int:
     """Mine, optionally rewrite, write the captions file and print a summary table."""
     import json
@@ -76,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.min_captions < 1:
         raise CliError(f"--min-captions must be >= 1, got {args.min_captions}")
+    for flag, path in (("--out", args.out), ("--descriptions", args.descriptions)):
+        if path:  # refused now, not after mining every document
+            _check_output(flag, path)
     docs = args.docs
     split = args.split
     if docs == "builtin" and split is None:
