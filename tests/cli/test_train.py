@@ -162,6 +162,8 @@ def test_unreadable_documents_are_skipped_before_training_unless_strict(
     assert main([*argv, "--docs", str(docs), "--strict-docs"]) == 2
     err = capsys.readouterr().err
     assert "b.pdf: not a readable PDF" in err and err.count("\n") == 1 and not out.exists()
+    assert main([*argv, "--strict-docs"]) == 2  # the builtin corpus: nothing to be strict on
+    assert "--strict-docs only applies with --docs DIR" in capsys.readouterr().err
     lines: list[str] = []
     with pytest.raises(Reached):
         pipeline.train("smoke", out, docs=docs, device="cpu", on_warning=lines.append)

@@ -215,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
         preset = preset.with_(caption_mode=args.caption_mode)
     if args.caption_input:
         preset = preset.with_(caption_input=args.caption_input)
+    if args.strict_docs and args.docs is None:
+        raise CliError("--strict-docs only applies with --docs DIR (your documents)")
     if (args.base_bundle is None) != (args.only is None):
         raise CliError("--from BUNDLE and --only captioner go together")
     if args.check and not (args.data or args.encoder_torchscript):
