@@ -96,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     for flag, path in (("--out", args.out), ("--descriptions", args.descriptions)):
         if path:  # refused now, not after mining every document
             _check_output(flag, path)
+    if args.rewrite_model:
+        from cytowords.training.mining.rewrite import check_rewrite_model
+
+        check_rewrite_model(args.rewrite_model)
     docs = args.docs
     split = args.split
     if docs == "builtin" and split is None:

@@ -129,9 +129,10 @@ def test_cli_mine_builtin_and_empty(tmp_path, capsys):
 
 
 def test_cli_mine_refuses_an_output_it_cannot_write_before_mining(tmp_path, capsys, monkeypatch):
-    """``--out`` a folder (was a traceback after mining every document), or
-    ``--descriptions`` under a file, is refused in one line before any document is read; a
-    missing folder of ``--out`` is made."""
+    """``--out`` a folder (was a traceback after mining every document), ``--descriptions``
+    under a file, or a ``--rewrite-model`` folder without a model (was found after mining)
+    is refused in one line before any document is read; a missing folder of ``--out`` is
+    made."""
     from cytowords.training import mining
 
     def never(*a, **k):
@@ -149,6 +150,11 @@ def test_cli_mine_refuses_an_output_it_cannot_write_before_mining(tmp_path, caps
     err = capsys.readouterr().err
     assert f"--descriptions {blocker / 'd.json'}: cannot make folder {blocker}" in err
     assert err.count("\n") == 1
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    assert main(["mine", "--out", str(out), "--rewrite-model", str(empty), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {empty}" in err and err.count("\n") == 1
     monkeypatch.undo()
     deep = tmp_path / "new" / "deeper" / "c.jsonl"
     assert main(["mine", "--out", str(deep), "--no-progress"]) == 0
