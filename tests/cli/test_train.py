@@ -131,6 +131,45 @@ def test_a_bad_documents_folder_is_refused_before_any_training(tmp_path, capsys)
     assert err.count("\n") == 1 and not out.exists()
 
 
+def test_unreadable_documents_are_skipped_before_training_unless_strict(
+    tmp_path, capsys, monkeypatch
+):
+    """``--docs`` with a readable paper and a broken PDF: the PDF is skipped in one line
+    naming it, then a count, before the first stage (the run folder is stopped there);
+    ``--strict-docs`` stops at the PDF in one line and makes no run folder."""
+    from cytowords.training import pipeline
+
+    class Reached(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Reached
+
+    monkeypatch.setattr(pipeline, "Run", stop)
+    docs = tmp_path / "papers"
+    docs.mkdir()
+    (docs / "a.md").write_text("Area 45 is a granular isocortex with a broad layer IV.\n")
+    (docs / "b.pdf").write_bytes(b"%PDF-1.4 garbage")
+    out = tmp_path / "run"
+    argv = ["train", "--preset", "smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+    with pytest.raises(Reached):
+        main([*argv, "--docs", str(docs)])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"warning: skipped {docs / 'b.pdf'}: not a readable PDF")
+    assert err[1:] == [
+        "warning: 1 of 2 document(s) skipped as unreadable (named above); the others were used"
+    ]
+    assert main([*argv, "--docs", str(docs), "--strict-docs"]) == 2
+    err = capsys.readouterr().err
+    assert "b.pdf: not a readable PDF" in err and err.count("\n") == 1 and not out.exists()
+    assert main([*argv, "--strict-docs"]) == 2  # the builtin corpus: nothing to be strict on
+    assert "--strict-docs only applies with --docs DIR" in capsys.readouterr().err
+    lines: list[str] = []
+    with pytest.raises(Reached):
+        pipeline.train("smoke", out, docs=docs, device="cpu", on_warning=lines.append)
+    assert len(lines) == 2 and "b.pdf" in lines[0]
+
+
 def test_a_damaged_run_json_is_named(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -158,7 +197,7 @@ def test_an_interrupted_run_says_how_to_go_on(tmp_path, capsys, monkeypatch):
     assert err.strip().endswith("cytowords train: interrupted")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl: run folders are not locked")
+@pytest.mark.skipif(sys.platform == "win32", reason="the holder process locks with fcntl")
 def test_a_run_folder_in_use_by_another_process_is_refused(tmp_path, capsys):
     """A second ``cytowords train`` on a folder another process is training in is refused
     in one line naming that process, and the folder is left as it was."""

@@ -34,6 +34,29 @@ def test_references_resolve_or_say_why(tmp_path: Path, tiny_bundle: Path) -> Non
         get_bundle(tmp_path / "empty", "cpu")
 
 
+def test_a_training_run_folder_given_as_the_model_names_its_bundle(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """``--model RUN`` (the folder given to ``cytowords train --out``) is not the bundle:
+    the message names ``RUN/bundle``, or says the run has not finished; the default
+    model's rebuild hint points at that folder too."""
+    run = tmp_path / "run"
+    (run / "bundle").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"run has not finished; its bundle will be"):
+        resolve_model_path(run)
+    (run / "bundle" / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_model_path(run)
+    assert str(err.value) == (
+        f"{run} is the run folder of cytowords train, not a model bundle: its bundle is "
+        f"{run / 'bundle'}"
+    )
+    monkeypatch.setattr(handle, "default_model_path", lambda: tmp_path / "gone")
+    with pytest.raises(FileNotFoundError, match=r"pass --model DIR/bundle$"):
+        resolve_model_path("default")
+
+
 def test_loaded_once_and_shared(tiny_bundle: Path) -> None:
     n = handle.load_count()
     vision = get_bundle(tiny_bundle, "cpu", captioner=False)

@@ -14,7 +14,7 @@ from cytowords.describe import DescribeParams, Describer
 from cytowords.mapping import compute_area_map
 from cytowords.model import load_bundle
 from cytowords.regions import Roi
-from cytowords.sections import read_fields, write_section
+from cytowords.sections import Section, read_fields, write_section
 from cytowords.teach import Annotation, TeachError, annotations_from_geojson, save_taught, teach
 from cytowords.teach.fit import FieldSet, _shrinkage, cross_validate, fit_discriminant
 from tests.support.teach_sections import (
@@ -357,3 +357,102 @@ def test_pixel_size_check_runs_with_a_model_taught_at_more_views(sections, tmp_p
     res = check_pixel_size(sections[0], get_bundle(str(model), "cpu", captioner=False))
     assert res is not None and res.verdict in ("consistent", "suspect", "inconclusive")
     assert len(res.accepted) == len(res.factors)
+
+
+def _base_with_scale_head(folder):
+    """The tiny bundle (2 views calibrated) with a scale head fitted as the training stage
+    does (ridge on 1-view embeddings of fields read at known factors 0.5-2.2, calibrated
+    on the section medians), on fields inside bands 0 and 1 (the taught areas) of texture
+    sections 1-6; band ×0.64-×1.57 (on a new section it reads ×0.73-0.96 at the
+    true pixel size and ×1.82-1.86 at twice it, by the base and the taught model)."""
+    from cytowords.model.bundle.files import write_hashes
+    from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead, fit_calibration, fit_ridge
+    from cytowords.sections.scale_check import rescaled
+    from tests.support.tiny_bundle import make_tiny_bundle
+
+    base = make_tiny_bundle(folder, views=2, thresholds={1: 5.0, 2: 5.0})
+    b = load_bundle(base, captioner=False)
+    xs, ys = [], []
+    for seed in range(1, 7):
+        rng = np.random.default_rng(seed)
+        band = rng.integers(0, 2, 96)
+        x = (band * BAND_PX + 25 + rng.uniform(0, BAND_PX - 50, 96)) / (3 * BAND_PX)
+        frac = np.stack([rng.uniform(0.15, 0.85, 96), x], 1)  # of the section's height, width
+        for f in np.exp(np.linspace(np.log(0.5), np.log(2.2), 9)):
+            s = rescaled(texture_section(seed), f)
+            pts = frac * s.shape_um
+            xs.append(b.embed(read_fields(s, pts, b.pixel_size_um, b.read_px), views=1).numpy())
+            ys.append(np.full(len(xs[-1]), np.log(f)))
+    w, c = fit_ridge(np.concatenate(xs), np.concatenate(ys), 1.0)
+    a, slope = fit_calibration(np.array([np.median(x @ w + c) for x in xs]), [y[0] for y in ys])
+    ScaleHead(w, c, (-0.45, 0.45)).with_calibration(a, slope).save(base / SCALE_HEAD_FILE)
+    write_hashes(base)
+    return base
+
+
+def test_a_taught_model_checks_the_pixel_size_with_its_bases_scale_head(sections, tmp_path):
+    """The base's scale head reads the same frozen embeddings, so the taught bundle carries
+    it (hash-listed safetensors): a new section stated at 2× its pixel size is flagged by
+    the taught model's check as by the base's (the scale head's estimate outside its band;
+    the acceptance alone does not see it), and at its true size by neither."""
+    from cytowords.model import get_bundle
+    from cytowords.model.scale_head import SCALE_HEAD_FILE, ScaleHead
+    from cytowords.sections.scale_check import check_pixel_size, rescaled
+
+    base_path = _base_with_scale_head(tmp_path / "base")
+    torch.manual_seed(0)
+    taught = teach(sections, _two_areas(), model=base_path)
+    assert taught.scale_head is not None, taught.cv.notes
+    model = save_taught(taught, tmp_path / "taught")
+    hashes = json.loads((model / "hashes.json").read_text(encoding="utf-8"))["files"]
+    assert SCALE_HEAD_FILE in hashes
+    carried, original = (ScaleHead.load(f / SCALE_HEAD_FILE) for f in (model, base_path))
+    np.testing.assert_array_equal(carried.weight, original.weight)
+    assert (carried.bias, carried.band, carried.calibration) == (
+        original.bias,
+        original.band,
+        original.calibration,
+    )
+    base = get_bundle(str(base_path), "cpu", captioner=False)
+    mine = get_bundle(str(model), "cpu", captioner=False)
+    assert mine.scale_head is not None and mine.thresholds.keys() == {2}
+    full = texture_section(9, "s9")  # a new section of area 0 alone (band 0, inset 10 px)
+    new = Section([full.levels[0][:, 10 : BAND_PX - 10]], [PIXEL_UM], name="s9")
+    for stated, flagged in ((2.0, True), (1.0, False)):
+        sec = rescaled(new, stated)
+        by_base, by_taught = check_pixel_size(sec, base), check_pixel_size(sec, mine)
+        for res in (by_base, by_taught):
+            assert res.scale is not None and res.scale.enough, res.to_dict()
+            assert res.scale_suspect is flagged, res.to_dict()["scale"]
+        if flagged:
+            assert by_taught.verdict == "suspect" and "scale head" in by_taught.message
+            assert by_taught.abstain_reason.startswith("pixel size looks off")
+
+
+def test_a_scale_head_that_misreads_the_taught_sections_is_not_carried(tiny_bundle, sections):
+    """A base scale head that puts the taught sections (at their stated size) outside its
+    band does not read this tissue: it is left out, in a note, rather than stopping every
+    map with a wrong pixel-size verdict."""
+    from types import SimpleNamespace
+
+    from cytowords.model.scale_head import ScaleHead
+    from cytowords.teach.fit import carried_scale_head
+
+    fs = FieldSet(
+        np.zeros((4, 3)),
+        np.array([0, 0, 1, 1]),
+        np.array([0, 0, 1, 1]),
+        np.zeros((4, 2)),
+        [NAME_A, NAME_B],
+    )
+    fits = ScaleHead(np.zeros(3), 0.0, (-0.1, 0.1))
+    notes: list[str] = []
+    assert carried_scale_head(SimpleNamespace(scale_head=fits), fs, sections, notes) is fits
+    assert notes == []
+    off = ScaleHead(np.zeros(3), np.log(1.5), (-0.1, 0.1))
+    assert carried_scale_head(SimpleNamespace(scale_head=off), fs, sections, notes) is None
+    assert notes == [
+        "the base model's scale head reads s1 at 1.50 × its stated pixel size (outside "
+        "0.90-1.11): not carried, so this model checks pixel sizes by the fields it names alone"
+    ]
+    assert carried_scale_head(SimpleNamespace(scale_head=None), fs, sections, notes) is None

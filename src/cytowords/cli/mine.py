@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="local Hugging Face instruct model folder to paraphrase captions (off by default)",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unreadable document (default: skip it with a warning naming "
+        "it, and stop only when no document is readable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -55,6 +61,23 @@ def _table(result, atlas) -> str:
     return "\n".join(lines)
 
 
+def _check_output(flag: str, path: str) -> None:
+    """Make the folder of an output file as writing it would, then refuse in one line an
+    output that cannot be written (a folder, a read-only place): :func:`check_out`."""
+    from pathlib import Path
+
+    from cytowords.cli import CliError, check_out
+
+    parent = Path(path).expanduser().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(
+            f"{flag} {path}: cannot make folder {parent} ({exc.strerror or exc})"
+        ) from None
+    check_out(flag, path)
+
+
 def run(args: argparse.Namespace) -> int:
     """Mine, optionally rewrite, write the captions file and print a summary table."""
     import json
@@ -66,9 +89,17 @@ def run(args: argparse.Namespace) -> int:
     from cytowords.atomic import atomic_write_text
     from cytowords.cli import CliError
     from cytowords.training.mining import mine_corpus, write_captions
+    from cytowords.training.mining.documents import skipped_summary
 
     if args.min_captions < 1:
         raise CliError(f"--min-captions must be >= 1, got {args.min_captions}")
+    for flag, path in (("--out", args.out), ("--descriptions", args.descriptions)):
+        if path:  # refused now, not after mining every document
+            _check_output(flag, path)
+    if args.rewrite_model:
+        from cytowords.training.mining.rewrite import check_rewrite_model
+
+        check_rewrite_model(args.rewrite_model)
     docs = args.docs
     split = args.split
     if docs == "builtin" and split is None:
@@ -83,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = mine_corpus(
-            docs, atlas, split=split, min_captions=args.min_captions, on_progress=progress
+            docs,
+            atlas,
+            split=split,
+            min_captions=args.min_captions,
+            on_progress=progress,
+            strict=args.strict,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
@@ -96,12 +132,17 @@ def run(args: argparse.Namespace) -> int:
         records += rewrite_captions(records, atlas, args.rewrite_model)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    skipped = skipped_summary(result.stats["skipped"], result.stats["listed"])
     if not records:
         print("no captions mined: no document describes an area of the atlas", file=sys.stderr)
+        if skipped:
+            print(f"warning: {skipped}", file=sys.stderr)
         return 1
     write_captions(records, args.out)
     if args.descriptions:
         atomic_write_text(Path(args.descriptions), json.dumps(result.descriptions, indent=1))
     print(_table(result, atlas))
     print(f"wrote {len(records)} captions to {args.out}")
+    if skipped:
+        print(f"warning: {skipped}", file=sys.stderr)
     return 0

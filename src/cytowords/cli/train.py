@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--docs", default=None, help="folder of documents to mine captions from (default: builtin)"
     )
     p.add_argument(
+        "--strict-docs",
+        action="store_true",
+        help="stop at the first unreadable document of --docs (default: skip it with a "
+        "warning naming it; stop only when none is readable)",
+    )
+    p.add_argument(
         "--lm",
         default=None,
         help="local Hugging Face causal LM folder for the captioner (needed by preset llm); "
@@ -209,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
         preset = preset.with_(caption_mode=args.caption_mode)
     if args.caption_input:
         preset = preset.with_(caption_input=args.caption_input)
+    if args.strict_docs and args.docs is None:
+        raise CliError("--strict-docs only applies with --docs DIR (your documents)")
     if (args.base_bundle is None) != (args.only is None):
         raise CliError("--from BUNDLE and --only captioner go together")
     if args.check and not (args.data or args.encoder_torchscript):
@@ -246,6 +254,8 @@ def run(args: argparse.Namespace) -> int:
                 device=args.device,
                 base_bundle=args.base_bundle,
                 only=args.only,
+                strict_docs=args.strict_docs,
+                on_warning=lambda line: print(f"warning: {line}", file=sys.stderr),
             )
     except Cancelled as exc:
         raise CliError(str(exc)) from None

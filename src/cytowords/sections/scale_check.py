@@ -166,13 +166,20 @@ class ScaleEstimate:
         }
 
 
+def _calibrated_views(bundle: Any, views: int) -> int:
+    """``views``, or the fewest the bundle has an open-set threshold for when it has none
+    for ``views`` (a taught model is calibrated for its own count only)."""
+    table = getattr(bundle, "thresholds", None)
+    return min(table) if table and views not in table else views
+
+
 def estimate_scale(
     section: Section, bundle: Any, n_fields: int = FIELDS, seed: int = 0
 ) -> ScaleEstimate | None:
     """The bundle's scale head on ``n_fields`` fields centred on random tissue pixels
     (:func:`tissue_points`), read at the stated size with one view: the predicted ``log s``
-    of those read as a known area; None for bundles without a scale head. Raises
-    NoTissueError without tissue."""
+    of those read as a known area (with one view, or the fewest the model is calibrated
+    for); None for bundles without a scale head. Raises NoTissueError without tissue."""
     import torch
 
     head = getattr(bundle, "scale_head", None)
@@ -180,9 +187,10 @@ def estimate_scale(
         return None
     pts = tissue_points(section, n_fields, seed) * section.shape_um
     patches = read_fields(section, pts, bundle.pixel_size_um, bundle.read_px)
+    views = _calibrated_views(bundle, 1)
     with torch.inference_mode():
         emb = bundle.embed(patches, views=1)
-        pred = bundle.predict(emb, 1)
+        pred = bundle.predict(emb if views == 1 else bundle.embed(patches, views=views), views)
     keep = ~np.asarray(pred.rejected)
     logs = head.predict(emb[torch.from_numpy(keep)]) if keep.any() else np.zeros(0)
     return ScaleEstimate(tuple(float(v) for v in logs), head.band, len(pts))
@@ -484,9 +492,7 @@ def check_pixel_size(
     from ..mapping.dense import dense_layout
 
     bundle = getattr(model, "bundle", model)
-    table = getattr(bundle, "thresholds", None)
-    if table and views not in table:  # a taught model: calibrated for its own views only
-        views = min(table)
+    views = _calibrated_views(bundle, views)
     layout = dense_layout(bundle.encoder)
     if dense and layout is None:
         raise ValueError(

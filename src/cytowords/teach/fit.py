@@ -22,7 +22,8 @@ discriminant with an "other" threshold -> a model bundle.
    :data:`IN_CLASS_ACCEPT` of the held-out fields of taught areas stay under, so that
    cortex of an untaught area, which lies further from every class mean, is called
    "other" rather than forced into a taught area.
-5. The final model is fitted on all fields with the cross-validated threshold.
+5. The final model is fitted on all fields with the cross-validated threshold; the base's
+   scale head comes along for the pixel-size check (:func:`carried_scale_head`).
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ class TaughtModel:
     seconds: float = 0.0
     #: mirror/rotation views averaged per field (the taught bundle keeps that count)
     views: int = 1
+    #: the base bundle's scale head, carried into the taught bundle (None: the base has
+    #: none, or it misreads the taught sections: :func:`carried_scale_head`)
+    scale_head: Any = None
 
     @property
     def pixel_size_um(self) -> float:
@@ -264,6 +268,29 @@ def collect_fields(
         names,
         np.concatenate(rs),
     )
+
+
+def carried_scale_head(base: Any, fs: FieldSet, sections: Sequence[Any], notes: list[str]):
+    """The base bundle's scale head (:mod:`cytowords.model.scale_head`: it reads the same
+    frozen embeddings, so the taught model's pixel-size check can use it), or None when
+    the base has none or when it reads the taught fields of some section at a median
+    ``log s`` outside its band: the taught sections are taken to be at their stated pixel
+    size, so a head that finds them mis-scaled does not read this tissue and would stop
+    every map of it; ``notes`` then says so."""
+    head = getattr(base, "scale_head", None)
+    if head is None:
+        return None
+    for s in np.unique(fs.section):
+        med = float(np.median(head.predict(fs.X[fs.section == s])))
+        if not head.band[0] <= med <= head.band[1]:
+            lo, hi = (math.exp(b) for b in head.band)
+            notes.append(
+                f"the base model's scale head reads {_image_name(sections[int(s)])} at "
+                f"{math.exp(med):.2f} × its stated pixel size (outside {lo:.2f}-{hi:.2f}): "
+                "not carried, so this model checks pixel sizes by the fields it names alone"
+            )
+            return None
+    return head
 
 
 def _shrinkage(X: np.ndarray, y: np.ndarray) -> float:
@@ -455,6 +482,7 @@ def teach(
             )
     if is_cancelled(cancel):
         raise Cancelled("teach cancelled")
+    scale_head = carried_scale_head(base, fs, sections, cv.notes)
     head, scorer = fit_discriminant(fs.X, fs.y, len(names), shrink)
     scorer.threshold.fill_(cv.threshold)
     scorer.distance_cap.fill_(cv.distance_cap)
@@ -474,6 +502,7 @@ def teach(
         shrink,
         time.perf_counter() - t0,
         views,
+        scale_head,
     )
 
 
@@ -491,8 +520,9 @@ def check_replaceable(path: str | Path) -> None:
 
 
 def save_taught(taught: TaughtModel, path: str | Path) -> Path:
-    """Write ``taught`` as a model bundle folder (atomically): the base encoder and cortex
-    detector, the taught head and scorer, the names as ``area_ids`` and how it was taught
+    """Write ``taught`` as a model bundle folder (atomically): the base encoder, cortex
+    detector and scale head (when carried: :func:`carried_scale_head`; safetensors,
+    hash-checked like the other files), the taught head and scorer, the names as ``area_ids`` and how it was taught
     and validated in ``config.json`` (``extra.taught``, ``metrics.cross_validation``). An
     existing model bundle at ``path`` is replaced; anything else there is refused
     (:func:`check_replaceable`)."""
@@ -514,6 +544,7 @@ def save_taught(taught: TaughtModel, path: str | Path) -> Path:
         views=taught.views,
         thresholds={taught.views: float(taught.cv.threshold)},
         cortex=b.cortex,
+        scale_head=taught.scale_head,
         extra={"taught": taught.summary()},
         # float32: the discriminant's weights and biases (D² of the means, thousands) would
         # lose the differences between areas in float16

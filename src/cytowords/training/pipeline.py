@@ -24,6 +24,7 @@ checked between steps, raising :class:`~cytowords.jobs.Cancelled`.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from cytowords.model.bundle.lm import check_caption_mode
 from cytowords.model.captioner import draft_texts
 from cytowords.model.encoder import probe_encoder
 from cytowords.training.mining import REJECTION_CAPTION
-from cytowords.training.mining.documents import check_documents
+from cytowords.training.mining.documents import check_documents, skipped_summary
 
 from ..jobs import Cancelled, is_cancelled
 from .data.caption_targets import template_texts
@@ -133,6 +134,8 @@ def train(
     device: str = "auto",
     base_bundle: str | Path | None = None,
     only: str | None = None,
+    strict_docs: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Path:
     """Train a model bundle; returns the bundle folder ``out_dir/bundle``.
 
@@ -147,6 +150,12 @@ def train(
             :class:`~cytowords.training.data.spec_check.CheckedSpec` or a list of
             :class:`LabelledSection` for your own labelled sections.
         docs: folder of documents to mine captions from (None: builtin corpus, split train).
+            Read first; an unreadable document (a broken PDF, a text file that is not
+            UTF-8, ...) is skipped, its line and a closing count passed to ``on_warning``;
+            ValueError when none is readable.
+        strict_docs: the first unreadable document of ``docs`` raises ValueError instead.
+        on_warning: ``on_warning(line)`` for each skipped document and the count (None:
+            :func:`warnings.warn`).
         resume: continue a run in ``out_dir`` (False: start over).
         on_progress: ``on_progress(stage, done, total)``.
         cancel: ``threading.Event`` or callable; raises :class:`~cytowords.jobs.Cancelled`.
@@ -166,7 +175,10 @@ def train(
             )
     p = p.with_(caption_mode=check_caption_mode(p.caption_mode, p.lm_path, dev))
     if docs is not None and str(docs) != "builtin":
-        check_documents(docs)  # a bad folder or file is found now, not after the vision stages
+        # a bad folder or file is found now, not after the vision stages
+        skipped, total = check_documents(docs, strict=strict_docs)
+        for line in [*skipped, skipped_summary(skipped, total)] if skipped else []:
+            (on_warning or warnings.warn)(line)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, p.threads))
     if base_bundle is not None:

@@ -90,21 +90,65 @@ class Run:
         write_json(self.path, self.state)
 
 
-def _lock_run_folder(out: Path) -> IO[str] | None:
+#: where the Windows lock sits in ``.run.lock``: one byte past the process id written at
+#: its start, so that a second process can still read whose lock it is
+_WINDOWS_LOCK_OFFSET = 64
+
+
+def _flock(fh: IO[bytes]) -> None:
+    """Lock the whole open file ``fh`` for this process (POSIX ``flock``, not waiting);
+    OSError when another holds it."""
+    import fcntl
+
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _msvcrt_lock(fh: IO[bytes]) -> None:
+    """Lock one byte of the open file ``fh`` past the process id (Windows
+    ``msvcrt.locking``, not waiting); OSError when another handle holds it. Windows
+    releases the lock when the handle is closed or the process ends."""
+    import msvcrt
+
+    fh.seek(_WINDOWS_LOCK_OFFSET)
+    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+
+
+def pick_lock() -> Callable[[IO[bytes]], None] | None:
+    """The run folder's lock for this platform: ``flock`` where ``fcntl`` exists,
+    ``msvcrt.locking`` on Windows, None where neither does (nothing is locked)."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return _flock
+    try:
+        import msvcrt  # noqa: F401
+    except ImportError:
+        return None
+    return _msvcrt_lock
+
+
+#: the lock :func:`_lock_run_folder` takes (chosen once; tests replace it)
+_LOCK = pick_lock()
+
+
+def _lock_run_folder(out: Path) -> IO[bytes] | None:
     """Hold an exclusive lock on ``out`` (``.run.lock``, with this process's id) while the
     run lives, so that a second ``cytowords train`` on the same folder is refused instead
     of writing the same files. The same process may open the folder again (a resumed run
-    in a notebook). Without ``fcntl`` (Windows) nothing is locked."""
-    try:
-        import fcntl
-    except ImportError:
+    in a notebook). The lock is ``flock`` on POSIX and ``msvcrt.locking`` on Windows
+    (:func:`pick_lock`); the system drops it when the process ends, so a killed run leaves
+    no stale lock."""
+    if _LOCK is None:
         return None
-    fh = open(out / LOCK_FILE, "a+", encoding="utf-8")  # held while the Run lives
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fh = open(fd, "r+b", buffering=0)  # held while the Run lives
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _LOCK(fh)
     except OSError:
         fh.seek(0)
-        pid = fh.read().strip()
+        pid = fh.read(32).decode("ascii", "replace").strip()
         fh.close()
         if pid == str(os.getpid()):
             return None
@@ -113,9 +157,7 @@ def _lock_run_folder(out: Path) -> IO[str] | None:
             "in it; wait for it to end or stop it, then run again"
         ) from None
     fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
+    fh.write(str(os.getpid()).ljust(32).encode("ascii"))  # the whole id field: no truncation
     return fh
 
 

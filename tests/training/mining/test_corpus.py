@@ -128,6 +128,39 @@ def test_cli_mine_builtin_and_empty(tmp_path, capsys):
     assert main(["mine", str(tmp_path / "nope"), "--out", str(out)]) == 2
 
 
+def test_cli_mine_refuses_an_output_it_cannot_write_before_mining(tmp_path, capsys, monkeypatch):
+    """``--out`` a folder (was a traceback after mining every document), ``--descriptions``
+    under a file, or a ``--rewrite-model`` folder without a model (was found after mining)
+    is refused in one line before any document is read; a missing folder of ``--out`` is
+    made."""
+    from cytowords.training import mining
+
+    def never(*a, **k):
+        raise AssertionError("mined before the output was checked")
+
+    monkeypatch.setattr(mining, "mine_corpus", never)
+    assert main(["mine", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path}: cannot write it, it is a folder" in err and err.count("\n") == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = tmp_path / "c.jsonl"
+    argv = ["mine", "--out", str(out), "--descriptions", str(blocker / "d.json")]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--descriptions {blocker / 'd.json'}: cannot make folder {blocker}" in err
+    assert err.count("\n") == 1
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    assert main(["mine", "--out", str(out), "--rewrite-model", str(empty), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"language model folder {empty}" in err and err.count("\n") == 1
+    monkeypatch.undo()
+    deep = tmp_path / "new" / "deeper" / "c.jsonl"
+    assert main(["mine", "--out", str(deep), "--no-progress"]) == 0
+    assert load_captions(deep)
+
+
 def test_rewrite_needs_explicit_local_model(tmp_path, atlas, mined):
     from cytowords.training.mining.rewrite import rewrite_captions
 

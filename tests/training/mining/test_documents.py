@@ -116,7 +116,7 @@ def test_folder_and_text_problems_are_named(tmp_path: Path, atlas):
         "Area 45 is granular (Zilles, Düsseldorf).\n".encode("latin-1")
     )
     with pytest.raises(ValueError, match=r"latin1.txt: not UTF-8 text \(byte 0xfc at offset 30\)"):
-        mine_corpus(tmp_path, atlas)
+        mine_corpus(tmp_path, atlas, strict=True)
 
 
 def test_a_broken_pdf_is_one_message(tmp_path: Path, caplog):
@@ -126,3 +126,62 @@ def test_a_broken_pdf_is_one_message(tmp_path: Path, caplog):
     with pytest.raises(ValueError, match="broken.pdf: not a readable PDF"):
         read_document(tmp_path / "broken.pdf")
     assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
+
+
+def _folder_with_unreadable_documents(folder: Path) -> Path:
+    """A readable paper on area 45 among a broken PDF, a text file that is not UTF-8 and
+    XML that is not well-formed (sorted: bad.xml, broken.pdf, latin1.txt, paper.md)."""
+    folder.mkdir()
+    (folder / "paper.md").write_text(f"# Broca\n\n{PARAGRAPH}\n", encoding="utf-8")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    (folder / "latin1.txt").write_bytes("Area 45 (Düsseldorf) is granular.\n".encode("latin-1"))
+    (folder / "bad.xml").write_text("<article><p>Area 45 is</article>", encoding="utf-8")
+    return folder
+
+
+def test_unreadable_documents_are_skipped_one_line_each(tmp_path: Path, atlas):
+    """A folder with one readable paper and three unreadable files: the paper is mined, each
+    unreadable file is one line naming it and its problem; ``strict`` stops at the first."""
+    docs = _folder_with_unreadable_documents(tmp_path / "papers")
+    result = mine_corpus(docs, atlas, min_captions=4)
+    _check_area45(result, atlas)
+    skipped = result.stats["skipped"]
+    assert [line.split(": ")[0] for line in skipped] == [
+        f"skipped {docs / name}" for name in ("bad.xml", "broken.pdf", "latin1.txt")
+    ]
+    assert "not well-formed XML" in skipped[0] and "not a readable PDF" in skipped[1]
+    assert "not UTF-8 text (byte 0xfc" in skipped[2]
+    assert all("\n" not in line for line in skipped)
+    assert result.warnings[:3] == skipped and result.stats["listed"] == 4
+    assert set(result.stats["documents"]) == {"paper.md"}
+    with pytest.raises(ValueError, match=r"bad.xml: not well-formed XML"):
+        mine_corpus(docs, atlas, strict=True)
+
+
+def test_a_folder_without_a_readable_document_is_refused_naming_the_first(tmp_path, atlas):
+    docs = _folder_with_unreadable_documents(tmp_path / "papers")
+    (docs / "paper.md").unlink()
+    with pytest.raises(ValueError, match=r"none of its 3 document\(s\) is readable \(first: .*bad"):
+        mine_corpus(docs, atlas)
+
+
+def test_cli_mine_skips_unreadable_documents_with_a_count(tmp_path, capsys):
+    from cytowords.cli import main
+    from cytowords.training.mining import load_captions
+
+    docs = _folder_with_unreadable_documents(tmp_path / "papers")
+    out = tmp_path / "c.jsonl"
+    assert main(["mine", str(docs), "--out", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("warning: skipped ")]
+    assert len(lines) == 3 and "broken.pdf: not a readable PDF" in lines[1]
+    assert err.strip().endswith(
+        "warning: 3 of 4 document(s) skipped as unreadable (named above); the others were used"
+    )
+    assert "Traceback" not in err
+    assert {c.area for c in load_captions(out)} == {"45", "__none__"}
+    strict = tmp_path / "s.jsonl"
+    assert main(["mine", str(docs), "--out", str(strict), "--no-progress", "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.xml: not well-formed XML" in err and err.count("\n") == 1
+    assert not strict.exists()

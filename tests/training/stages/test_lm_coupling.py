@@ -238,6 +238,21 @@ def test_lora_adapter_is_saved_in_the_bundle_and_loaded_onto_the_base(tmp_path, 
     _describe(bundle)
 
 
+def test_a_lora_adapter_of_pickled_weights_is_refused_in_one_line(tmp_path, base, lms):
+    """The adapter is read as safetensors only, from the bundle (``local_files_only``):
+    an adapter folder holding peft's pickled ``adapter_model.bin`` instead, hash-listed,
+    is refused naming the file it lacks (peft would have unpickled the .bin)."""
+    bundle = _couple(tmp_path, base, lms["gpt2"], "lora") / "bundle"
+    adapter = bundle / "lm_adapter"
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    (adapter / "adapter_model.safetensors").unlink()
+    torch.save(tensors, adapter / "adapter_model.bin")
+    write_hashes(bundle)
+    clear_cache()
+    with pytest.raises(BundleError, match="lm_adapter/ holds no adapter_model.safetensors"):
+        load_bundle(bundle)
+
+
 def test_gpt2_fully_trained_lm_is_embedded_as_trained(tmp_path, base, lms):
     run = _couple(tmp_path, base, lms["gpt2"], "full")
     bundle = run / "bundle"

@@ -50,7 +50,7 @@ def resolve_model_path(model: str | Path) -> Path:
         if str(model) == DEFAULT_MODEL:
             raise FileNotFoundError(
                 f"the default model is not installed at {path}; rebuild it with "
-                "`cytowords train --preset default --out DIR` and pass --model DIR"
+                "`cytowords train --preset default --out DIR` and pass --model DIR/bundle"
             )
         if path.is_file():
             raise FileNotFoundError(
@@ -59,6 +59,16 @@ def resolve_model_path(model: str | Path) -> Path:
             )
         raise FileNotFoundError(f"model bundle folder {path} does not exist")
     if not (path / "config.json").is_file():
+        if (path / "run.json").is_file():  # a run folder of ``cytowords train``
+            inner = path / "bundle"
+            where = (
+                f"its bundle is {inner}"
+                if (inner / "config.json").is_file()
+                else f"the run has not finished; its bundle will be {inner}"
+            )
+            raise FileNotFoundError(
+                f"{path} is the run folder of cytowords train, not a model bundle: {where}"
+            )
         raise FileNotFoundError(
             f"{path} is not a model bundle (no config.json); choose the bundle's folder"
         )

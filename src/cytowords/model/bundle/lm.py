@@ -36,6 +36,8 @@ from .files import BundleError, sha256_file
 LM_PATH_ENV = "CYTOWORDS_LM_PATH"
 #: where a LoRA adapter lives inside a bundle
 ADAPTER_DIR = "lm_adapter"
+#: the adapter's weights file in it (peft ``save_pretrained(safe_serialization=True)``)
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 CAPTION_MODES = ("projector", "lora", "full")
 #: parameters above which training the whole LM on a CPU earns a warning
 LARGE_LM_PARAMS = 1_000_000_000
@@ -443,6 +445,12 @@ def load_lm(
                 f"model bundle {root}: its LoRA adapter needs the optional package peft "
                 "(pip install 'napari-cytowords[lora]')"
             ) from None
-        lm = PeftModel.from_pretrained(lm, str(root / spec.get("adapter", ADAPTER_DIR)))
+        adapter = root / spec.get("adapter", ADAPTER_DIR)
+        if not (adapter / ADAPTER_WEIGHTS).is_file():
+            raise BundleError(
+                f"model bundle {root}: its LoRA adapter {adapter.name}/ holds no "
+                f"{ADAPTER_WEIGHTS} (cytowords reads safetensors weights only, no pickles)"
+            )
+        lm = PeftModel.from_pretrained(lm, str(adapter), local_files_only=True)
         lm = lm.to(device)
     return lm.eval(), tok

@@ -131,19 +131,57 @@ def read_document(path: str | Path, split: str | None = None, title: str = "") -
     if not path.is_file():
         raise FileNotFoundError(f"document {path} does not exist")
     suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        passages = _read_pdf(path)
-    elif suffix in (".xml", ".nxml"):
-        passages = _read_jats(path)
-    elif suffix in (".txt", ".md"):
-        text = _read_utf8(path)
-        passages = _passages_from_lines(text.splitlines(), markdown=suffix == ".md")
-    else:
-        raise ValueError(
-            f"{path}: unsupported document type {suffix!r}; expected one of "
-            f"{', '.join(SUPPORTED_SUFFIXES)}"
-        )
+    try:
+        if suffix == ".pdf":
+            passages = _read_pdf(path)
+        elif suffix in (".xml", ".nxml"):
+            passages = _read_jats(path)
+        elif suffix in (".txt", ".md"):
+            text = _read_utf8(path)
+            passages = _passages_from_lines(text.splitlines(), markdown=suffix == ".md")
+        else:
+            raise ValueError(
+                f"{path}: unsupported document type {suffix!r}; expected one of "
+                f"{', '.join(SUPPORTED_SUFFIXES)}"
+            )
+    except OSError as exc:  # a file that cannot be opened (permissions, a vanished mount)
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return Document(path.name, tuple(passages), split, title)
+
+
+def read_documents(
+    entries: list[tuple[Path, dict]], *, strict: bool = False
+) -> tuple[list[Document], list[str]]:
+    """``(documents, skipped)``: the readable documents of ``entries`` (as
+    :func:`list_documents` gives them) and one line per unreadable one, naming the file and
+    the problem. ``strict``: the first unreadable document raises its ValueError instead.
+    ValueError too when no document is readable."""
+    docs: list[Document] = []
+    skipped: list[str] = []
+    for path, entry in entries:
+        try:
+            docs.append(read_document(path, entry.get("split"), entry.get("title", "")))
+        except ValueError as exc:
+            if strict:
+                raise
+            skipped.append(f"skipped {exc}")
+    if entries and not docs:
+        folder = entries[0][0].parent
+        raise ValueError(
+            f"documents folder {folder}: none of its {len(entries)} document(s) is readable "
+            f"(first: {skipped[0].removeprefix('skipped ')})"
+        )
+    return docs, skipped
+
+
+def skipped_summary(skipped: list[str], total: int) -> str:
+    """The closing line after the skipped documents' lines ("" when none was skipped)."""
+    if not skipped:
+        return ""
+    return (
+        f"{len(skipped)} of {total} document(s) skipped as unreadable (named above); "
+        "the others were used"
+    )
 
 
 def read_manifest(docs_dir: Path) -> dict[str, dict]:
@@ -196,9 +234,13 @@ def list_documents(docs_dir: str | Path, split: str | None = None) -> list[tuple
     return out
 
 
-def check_documents(docs_dir: str | Path) -> None:
+def check_documents(docs_dir: str | Path, *, strict: bool = False) -> tuple[list[str], int]:
     """Read every document of a folder as mining will (:func:`list_documents`,
-    :func:`read_document`), so that a missing or empty folder, a broken PDF or XML file or
-    a text file that is not UTF-8 is refused before any training, naming the file."""
-    for path, _entry in list_documents(docs_dir):
-        read_document(path)
+    :func:`read_documents`), so that a missing or empty folder, or one without a readable
+    document, is refused before any training, naming the folder. Returns ``(skipped,
+    total)``: one line per unreadable document (a broken PDF or XML file, a text file that
+    is not UTF-8, ...) and the number of documents; ``strict``: the first unreadable one
+    raises instead."""
+    entries = list_documents(docs_dir)
+    _docs, skipped = read_documents(entries, strict=strict)
+    return skipped, len(entries)

@@ -13,7 +13,7 @@ from cytowords.atlas import NONE_ID, Atlas
 
 from .aliases import alias_index, expand_lists
 from .captions import REJECTION_CAPTION, assemble_captions, distinctive_statements
-from .documents import Document, list_documents, read_document
+from .documents import Document, list_documents, read_documents
 from .statements import Statement, attributes_of, cyto_score, extract_statements, resolve_subjects
 from .text import split_sentences, strip_citations
 
@@ -153,20 +153,28 @@ def mine_corpus(
     split: str | None = None,
     min_captions: int = 20,
     on_progress: Callable[[int, int], None] | None = None,
+    strict: bool = False,
 ) -> MiningResult:
     """Mine every document of ``docs_dir`` (None or "builtin": the shipped corpus).
 
     ``split`` ("train" or "reference") selects documents by the folder's ``manifest.yaml``;
     for the builtin corpus it defaults to "train" (set R is for evaluation only; "legacy"
     holds the retired set B).
-    Captions are made for in-scope areas only; descriptions cover every area found."""
+    Captions are made for in-scope areas only; descriptions cover every area found.
+    An unreadable document (a broken PDF, a text file that is not UTF-8, ...) is skipped:
+    its line ("skipped FILE: problem") leads ``warnings`` and ``stats["skipped"]`` lists
+    them; ValueError when no document is readable, or with ``strict`` at the first
+    unreadable one."""
     if docs_dir is None or str(docs_dir) == "builtin":
         docs_dir = builtin_corpus_dir()
         split = split or "train"  # never mix the reference set into training by default
     entries = list_documents(docs_dir, split)
-    docs = [read_document(p, e.get("split"), e.get("title", "")) for p, e in entries]
+    docs, skipped = read_documents(entries, strict=strict)
     result = mine_documents(docs, atlas, min_captions=min_captions, on_progress=on_progress)
+    result.warnings[:0] = skipped
     result.stats["split"] = split
+    result.stats["skipped"] = skipped
+    result.stats["listed"] = len(entries)
     return result
 
 

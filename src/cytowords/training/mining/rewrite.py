@@ -30,6 +30,22 @@ def _valid(text: str, area: str, atlas: Atlas) -> bool:
     return all(area in m.ids for m in find_mentions(text, atlas))
 
 
+def check_rewrite_model(model_path: str | Path | None) -> Path:
+    """The folder of the rewrite model, checked without loading it: ValueError without a
+    path or for a folder that is no usable local causal LM (pickled weights, remote code,
+    unreadable headers: :func:`~cytowords.model.bundle.lm.check_lm_folder`),
+    FileNotFoundError when it is missing; each one line."""
+    if model_path is None or not str(model_path).strip():
+        raise ValueError("rewrite needs an explicit local model folder (--rewrite-model PATH)")
+    path = Path(model_path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--rewrite-model {path}: no such model folder")
+    from cytowords.model.bundle.lm import check_lm_folder
+
+    check_lm_folder(path)  # safetensors only, no remote code, readable headers
+    return path
+
+
 def rewrite_captions(
     records: list[CaptionRecord],
     atlas: Atlas,
@@ -39,19 +55,13 @@ def rewrite_captions(
     device: str = "cpu",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[CaptionRecord]:
-    """Paraphrases of ``records`` (valid ones only) by the causal LM at ``model_path``.
-
-    Raises ValueError without a path and FileNotFoundError when the folder is missing."""
-    if model_path is None or not str(model_path).strip():
-        raise ValueError("rewrite needs an explicit local model folder (--rewrite-model PATH)")
-    path = Path(model_path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"--rewrite-model {path}: no such model folder")
+    """Paraphrases of ``records`` (valid ones only) by the causal LM at ``model_path``
+    (checked first: :func:`check_rewrite_model`)."""
+    path = check_rewrite_model(model_path)
     import torch
 
-    from cytowords.model.bundle.lm import check_lm_folder, load_hf_lm
+    from cytowords.model.bundle.lm import load_hf_lm
 
-    check_lm_folder(path)  # safetensors only, no remote code, readable headers
     model, tok = load_hf_lm(path, torch.device(device), dtype=torch.float32)
     model.eval()
     out: list[CaptionRecord] = []
