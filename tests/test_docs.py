@@ -1,8 +1,10 @@
-"""The user guide's links: every relative link and #anchor in README.md, CHANGELOG.md and docs/
-resolves, and every screenshot in docs/images is shown on some page."""
+"""The user guide holds together: every relative link and #anchor in README.md, CHANGELOG.md and
+docs/ resolves, every screenshot in docs/images is shown on some page, docs/index.md lists every
+page, and every ``cytowords COMMAND --option`` the pages show exists."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -93,3 +95,57 @@ def test_the_guide_index_lists_every_page() -> None:
     listed = {t.partition("#")[0] for t in links(ROOT / "docs" / "index.md")}
     pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md"}
     assert pages - listed == set()
+
+
+_COMMAND = re.compile(r"cytowords[ \t]+([a-z][a-z-]*)((?:[ \t]+[^\s`|;&)]+)*)")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-parsers of ``parser`` by name (empty when it has none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def unknown_options(text: str, parser: argparse.ArgumentParser) -> list[str]:
+    """``cytowords COMMAND [SUB] … --option`` spans in ``text`` (backslash continuations
+    joined) whose option the command's parser does not have."""
+    text = re.sub(r"\\\n[ \t]*", " ", text)
+    bad = []
+    for m in _COMMAND.finditer(text):
+        sub = _subcommands(parser).get(m.group(1))
+        if sub is None:
+            continue
+        words = m.group(2).split()
+        nested = _subcommands(sub)
+        if words and words[0] in nested:
+            sub = nested[words[0]]
+        known = {s for a in sub._actions for s in a.option_strings}
+        bad += [
+            f"{m.group(0).split()[1]} {o}"
+            for o in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", " ".join(words))
+            if o not in known
+        ]
+    return bad
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p.name != "CHANGELOG.md"], ids=lambda p: p.name
+)
+def test_every_command_line_option_shown_exists(page: Path) -> None:
+    from cytowords.cli import build_parser
+
+    assert unknown_options(page.read_text(encoding="utf-8"), build_parser()) == []
+
+
+def test_the_option_checker_finds_a_misspelt_option() -> None:
+    from cytowords.cli import build_parser
+
+    text = (
+        "`cytowords map S --out m.zarr --strde-um 512` and\n"
+        "cytowords synth section OUT --seed 1 \\\n    --size-mm 4 3 --pixel-size 2\n"
+        "`cytowords describe S --roi 1,2,3,4 --json` | `--nothing` outside a command\n"
+        "cytowords synth section OUT --seed 1\ncytowords describe OUT --roi 1,2,3,4\n"
+    )
+    assert unknown_options(text, build_parser()) == ["map --strde-um", "synth --pixel-size"]
