@@ -151,3 +151,39 @@ def test_autosaved_rois_come_back_on_the_same_pixels(make_napari_viewer):
     )
     w.cancel()
     w2.cancel()
+
+
+def test_a_plain_shapes_layer_is_autosaved_in_its_image_pixels_after_the_image_closed(
+    make_napari_viewer,
+):
+    """A plain napari Shapes layer (scale 1, no translate) chosen as the ROI layer over an
+    image with a translate: its autosave holds that image's pixels, also for the ROIs drawn
+    after the image was closed."""
+    import numpy as np
+
+    from tests.support.napari_helpers import SECTION_UM, section_array
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(
+        section_array(), scale=(SECTION_UM, SECTION_UM), translate=(40.0, -24.0), name="t"
+    )
+    w = DescribeWidget(viewer)
+    plain = viewer.add_shapes(name="plain")
+    w.roi_choice.set_value(plain)
+    assert w.roi_layer() is plain
+
+    def world(y0, x0, y1, x1):  # pixel corners of the image -> world µm
+        t = np.asarray(image.translate)
+        return t + (rect(y0, x0, y1, x1) - 0.5) * SECTION_UM
+
+    plain.add_rectangles(world(10, 20, 30, 60))
+    path = w.autosave.save_now()
+    viewer.layers.remove(image)
+    plain.add_rectangles(world(100, 200, 140, 260))
+    assert w.autosave.save_now() == path
+    rings = [f["geometry"]["coordinates"][0] for f in json.loads(path.read_text())["features"]]
+    for ring, (y0, x0, y1, x1) in zip(rings, [(10, 20, 30, 60), (100, 200, 140, 260)]):
+        np.testing.assert_allclose(
+            sorted(map(tuple, ring[:4])), [(x0, y0), (x0, y1), (x1, y0), (x1, y1)]
+        )
+    w.cancel()

@@ -87,6 +87,8 @@ class AutosaveRow(QWidget):
         #: where the bound layer is saved: its image's autosave file, kept when the image
         #: is closed (the ROIs and results that come later still belong to it)
         self.path: Path | None = None
+        #: the image whose pixels the file counts (kept, like the path, when it is closed)
+        self._over: Image | None = None
         self._unrestored = False  # the file at self.path holds ROIs not restored here
         self._warned = False
         self.setVisible(False)
@@ -106,9 +108,9 @@ class AutosaveRow(QWidget):
             layer.events.data.connect(self.schedule)
             layer.events.features.connect(self.schedule)
         if image is not None:
-            self.path = autosave_path(image)
+            self.path, self._over = autosave_path(image), image
         elif layer is not self.layer:
-            self.path = None
+            self.path = self._over = None
         self.image = image
         self.layer = layer
         self.refresh()
@@ -133,8 +135,8 @@ class AutosaveRow(QWidget):
                 self._unrestored = False
                 self.setVisible(False)
             data, meta, _ = layer.as_layer_data_tuple()
-            write_shapes_geojson(str(path), data, meta)
-        except OSError as exc:
+            write_shapes_geojson(str(path), data, meta, image=self._over)
+        except (OSError, ValueError) as exc:
             if not self._warned:  # once per session: autosave is a safety net, not a job
                 show_warning(f"ROI autosave to {path} failed ({exc}); save the layer yourself")
                 self._warned = True
