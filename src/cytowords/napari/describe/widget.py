@@ -369,7 +369,7 @@ class DescribeWidget(QWidget):
         self._queue.clear()
 
     def _on_event(self, ev: JobEvent) -> None:
-        layer = self._job_layer
+        layer = self._layer if self._job_layer is None else self._job_layer
         if isinstance(ev, Loaded) or layer is None or layer not in self.viewer.layers:
             return  # a ROI layer closed meanwhile: its results go nowhere
         row = rr.row_of(layer, ev.item)

@@ -36,11 +36,16 @@ from .shapes import (
 )
 
 
-def _text(feats: Any, column: str, i: int) -> str | None:
+def _records(meta: dict) -> list[dict]:
+    """The layer's feature rows as dicts (read once: pandas' per-cell access would take
+    most of the time of writing hundreds of ROIs, on the GUI thread)."""
+    feats = meta.get("features")
+    return [] if feats is None else feats.to_dict("records")
+
+
+def _text(recs: list[dict], column: str, i: int) -> str | None:
     """A text feature of row ``i`` (None when the column is absent, empty or not text)."""
-    if feats is None or column not in feats.columns or i >= len(feats):
-        return None
-    v = feats[column].iloc[i]
+    v = recs[i].get(column) if i < len(recs) else None
     return v if isinstance(v, str) and v else None
 
 
@@ -92,16 +97,16 @@ def _rois_and_results(
     polys = [
         None if p is None else p + off for p in layer_polygons_um(data, types, scale, translate)
     ]
-    feats = meta.get("features")
+    feats = _records(meta)
     rois, rows, notes = [], [], []
     for i, poly in enumerate(polys):
         if poly is None:
             continue
         row = {}
-        if feats is not None and len(feats) > i:
+        if len(feats) > i:
             for k in RESULT_FIELDS:
-                if k in feats.columns:
-                    v = feats[k].iloc[i]
+                if k in feats[i]:
+                    v = feats[i][k]
                     row[k] = v.item() if isinstance(v, np.generic) else v
         note = {
             "name": _text(feats, NAME_COLUMN, i),
@@ -131,7 +136,7 @@ def _path_features(
 
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
-    feats = meta.get("features")
+    feats = _records(meta)
     out = []
     for i, (d, t) in enumerate(zip(data, types)):
         if t not in ("path", "line"):
@@ -179,7 +184,7 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
         if n["classification"] and n["color"]:
             colors.setdefault(n["classification"], n["color"])
     # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
-    feats = meta.get("features")
+    feats = _records(meta)
     types = meta.get("shape_type") or []
     paths = [i for i, t in enumerate(types) if t in ("path", "line")]
     path_classes = [_text(feats, CLASS_COLUMN, i) for i in paths]
