@@ -111,11 +111,19 @@ def while_alive(owner: QWidget, fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def run_job(widget, worker, button, on_event, what: str) -> None:
+def run_job(
+    widget,
+    worker,
+    button,
+    on_event,
+    what: str,
+    on_finished: Callable[[], Any] | None = None,
+) -> None:
     """Start ``worker`` (a napari thread worker) as ``widget``'s job: its yielded events
     (:mod:`._events`) go to ``on_event``, a failure becomes one notification naming
     ``what``, ``button`` is disabled until it finishes; ``widget._worker`` holds it meanwhile and
-    ``widget.progress`` (:class:`ProgressRow`) says how it ended."""
+    ``widget.progress`` (:class:`ProgressRow`) says how it ended; then ``on_finished`` runs
+    (connected here, before the worker starts: one that fails at once may end first)."""
     from napari.utils.notifications import show_error
 
     def finished() -> None:
@@ -125,6 +133,8 @@ def run_job(widget, worker, button, on_event, what: str) -> None:
             widget.progress.finish("cancelled: no layer added")
         elif widget.progress.busy:
             widget.progress.finish("stopped")
+        if on_finished is not None:
+            on_finished()
 
     worker.yielded.connect(while_alive(widget, on_event))
     worker.errored.connect(lambda exc: show_error(f"{what} failed: {exc}"))

@@ -247,9 +247,7 @@ class TeachWidget(QWidget):
             on_progress=self.progress.relay,
             _ignore_errors=True,
         )
-        # connected before run_job starts the worker: one that fails at once may end first
-        worker.finished.connect(self._on_finished)
-        run_job(self, worker, self.fit_btn, self._on_event, "teach")
+        run_job(self, worker, self.fit_btn, self._on_event, "teach", self._on_finished)
 
     def _on_event(self, ev: JobEvent) -> None:
         if isinstance(ev, Failed):
