@@ -589,3 +589,35 @@ def test_selected_roi_of_a_qupath_file_is_placed_over_the_image(widget, tmp_path
     assert notes.any("in image pixels: placed over")
     s = SECTION_UM
     assert (y0, x0, y1, x1) == pytest.approx((50 * s, 100 * s, 250 * s, 300 * s), abs=s)
+
+
+def test_closing_the_viewer_while_a_map_is_computed_raises_nothing(
+    make_napari_viewer, tiny_bundle, qtbot, monkeypatch
+) -> None:
+    """The viewer is closed while its area map is computed (and the image's pixel size
+    checked beside it): the job ends without adding layers to the closed viewer or touching
+    its closed widgets (no traceback)."""
+    import threading
+
+    from qtpy.QtCore import QThreadPool
+
+    import cytowords.mapping as mapping
+
+    real, entered, release = mapping.compute_area_map, threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        entered.set()
+        assert release.wait(60), "the test never released the map"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mapping, "compute_area_map", held)
+    viewer, w, _image = area_map_widget(make_napari_viewer, tiny_bundle)
+    with qtbot.capture_exceptions() as raised:
+        w.region_combo.setCurrentText("whole section")
+        w.run()
+        qtbot.waitUntil(entered.is_set, timeout=60000)
+        viewer.close()
+        release.set()
+        assert QThreadPool.globalInstance().waitForDone(60000)
+        qtbot.wait(200)  # the workers' last signals
+    assert not raised, [str(e[1]) for e in raised]

@@ -151,3 +151,83 @@ def test_autosaved_rois_come_back_on_the_same_pixels(make_napari_viewer):
     )
     w.cancel()
     w2.cancel()
+
+
+def test_a_plain_shapes_layer_is_autosaved_in_its_image_pixels_after_the_image_closed(
+    make_napari_viewer,
+):
+    """A plain napari Shapes layer (scale 1, no translate) chosen as the ROI layer over an
+    image with a translate: its autosave holds that image's pixels, also for the ROIs drawn
+    after the image was closed."""
+    import numpy as np
+
+    from tests.support.napari_helpers import SECTION_UM, section_array
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(
+        section_array(), scale=(SECTION_UM, SECTION_UM), translate=(40.0, -24.0), name="t"
+    )
+    w = DescribeWidget(viewer)
+    plain = viewer.add_shapes(name="plain")
+    w.roi_choice.set_value(plain)
+    assert w.roi_layer() is plain
+
+    def world(y0, x0, y1, x1):  # pixel corners of the image -> world µm
+        t = np.asarray(image.translate)
+        return t + (rect(y0, x0, y1, x1) - 0.5) * SECTION_UM
+
+    plain.add_rectangles(world(10, 20, 30, 60))
+    path = w.autosave.save_now()
+    viewer.layers.remove(image)
+    plain.add_rectangles(world(100, 200, 140, 260))
+    assert w.autosave.save_now() == path
+    rings = [f["geometry"]["coordinates"][0] for f in json.loads(path.read_text())["features"]]
+    for ring, (y0, x0, y1, x1) in zip(rings, [(10, 20, 30, 60), (100, 200, 140, 260)]):
+        np.testing.assert_allclose(
+            sorted(map(tuple, ring[:4])), [(x0, y0), (x0, y1), (x1, y0), (x1, y1)]
+        )
+    w.cancel()
+
+
+def test_two_roi_layers_of_one_image_are_both_kept(make_napari_viewer):
+    """Two ROI layers over one image, chosen in turn: the autosave file is only replaced by
+    the layer it was written from; the other layer's ROIs are kept beside, so each
+    layer's last ROIs are in one of the files."""
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    w = DescribeWidget(viewer)
+    path = autosave_path(image)
+    first = w.roi_layer()
+    first.add_rectangles([rect(10, 150, 100, 450), rect(150, 150, 250, 450)])
+    assert w.autosave.save_now() == path
+    second = w.create_roi_layer()
+    second.add_rectangles(rect(300, 150, 350, 450))
+    w.autosave.save_now()
+    w.roi_choice.set_value(first)
+    first.add_rectangles(rect(360, 150, 390, 450))
+    w.autosave.save_now()
+    w.roi_choice.set_value(second)  # back again: the first one's 3 ROIs are kept too
+    second.add_rectangles(rect(20, 20, 60, 60))
+    w.autosave.save_now()
+    counts = sorted(len(json.loads(p.read_text())["features"]) for p in path.parent.iterdir())
+    assert counts == [1, 2, 2, 3], counts  # second: 1 then 2 (now); first: 2 then 3
+    assert len(json.loads(path.read_text())["features"]) == 2
+    w.cancel()
+
+
+def test_a_layer_with_rois_does_not_replace_an_earlier_sessions_file(make_napari_viewer):
+    """A ROI layer that already has ROIs (no restore offered) is bound to an image whose
+    autosave file holds an earlier session's ROIs: they are kept beside at its first save."""
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    path = autosave_path(image)
+    path.parent.mkdir(parents=True)
+    old = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}] * 4}
+    path.write_text(json.dumps(old))
+    rois = viewer.add_shapes([rect(10, 150, 100, 450)], shape_type="rectangle", name="mine")
+    w = DescribeWidget(viewer)
+    assert w.roi_layer() is rois and w.autosave.isHidden()
+    assert w.autosave.save_now() == path
+    kept = [p for p in path.parent.iterdir() if p != path]
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == old
+    w.cancel()

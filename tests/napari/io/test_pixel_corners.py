@@ -7,6 +7,7 @@ QuPath annotation comes back unnamed."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cytowords.napari.io.layers import (
     shape_polygon_section_um,
 )
 from cytowords.napari.io.shapes import polygon_um_to_data
+from cytowords.napari.io.writers import write_shapes_geojson
 from cytowords.regions.geojson import read_region_file
 from tests.support.napari_helpers import Notes, section_array
 from tests.support.qupath_files import (
@@ -323,3 +325,69 @@ def test_a_qupath_line_opens_as_a_path_the_borders_dock_reads_and_saving_keeps_i
     (paths,) = viewer.open(str(only), plugin="napari-cytowords")
     assert list(paths.shape_type) == ["path"]
     np.testing.assert_allclose(path_section_um(paths, image), cli, atol=1e-6)
+
+
+def _corner_rect_world(image) -> np.ndarray:
+    """World µm of the rectangle from the top-left corner of pixel (row 10, col 20) to the
+    bottom-right corner of pixel (row 29, col 59) of ``image``: QuPath's (20, 10)–(60, 30)."""
+    t, s = np.asarray(image.translate), np.asarray(image.scale)
+    y0, x0 = t + (np.array([10, 20]) - 0.5) * s
+    y1, x1 = t + (np.array([29, 59]) + 0.5) * s
+    return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]])
+
+
+@pytest.mark.parametrize("how", ["add_shapes", "new_from_image", "chosen_in_describe"])
+def test_a_plain_shapes_layer_over_a_translated_image_exports_the_image_pixels(
+    make_napari_viewer, tmp_path, how
+) -> None:
+    """A napari Shapes layer that is not the plugin's (``viewer.add_shapes()``: scale 1, no
+    translate; napari's *New shapes layer* from the selected image: its scale and
+    translate; a plain layer chosen as the Describe widget's ROI layer: its pixel size
+    recorded) drawn over an image with a translate is written in that image's pixels."""
+    from napari._app_model.actions._file import new_shapes
+
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    if how == "new_from_image":
+        viewer.layers.selection.active = image
+        new_shapes(viewer)
+        rois = viewer.layers[-1]
+        assert tuple(rois.translate) == (40.0, -24.0)
+    else:
+        rois = viewer.add_shapes(name="plain")
+        if how == "chosen_in_describe":
+            from cytowords.napari.describe.results import prepare_layer
+
+            prepare_layer(rois, PS)
+    rois.add_rectangles(polygon_um_to_data(_corner_rect_world(image), rois.scale, rois.translate))
+    out = tmp_path / "plain.geojson"
+    rois.save(str(out), plugin="napari-cytowords")
+    ((ring,),) = _coords(out)
+    np.testing.assert_allclose(ring, closed(rect(20, 10, 60, 30)), atol=1e-9)
+    assert json.loads(out.read_text())["properties"]["pixel_size_um"] == PS
+    # the CSV gives the same region: centroid in section µm, area in µm²
+    rois.save(str(tmp_path / "plain.csv"), plugin="napari-cytowords")
+    (row,) = csv.DictReader((tmp_path / "plain.csv").open())
+    got = [float(row[k]) for k in ("centroid_y_um", "centroid_x_um", "area_um2")]
+    assert got == [20 * PS, 40 * PS, 40 * 20 * PS * PS]
+
+
+def test_a_plain_shapes_layer_over_two_differently_placed_images_is_refused(
+    make_napari_viewer, tmp_path
+) -> None:
+    """Over two images placed differently the writer cannot tell which image's pixels to
+    write: one line naming the file, the layer and the images, and no file."""
+    viewer, image = _viewer_with_image(make_napari_viewer, (40.0, -24.0))
+    viewer.add_image(section_array(), scale=(4.0, 4.0), translate=(0.0, 0.0), name="other")
+    rois = viewer.add_shapes(name="plain")
+    rois.add_rectangles(_corner_rect_world(image))
+    out = tmp_path / "plain.geojson"
+    data, meta, _ = rois.as_layer_data_tuple()  # what *Save Selected Layers…* hands the writer
+    with pytest.raises(ValueError, match="plain.*section.*other") as exc:
+        write_shapes_geojson(str(out), data, meta)
+    assert "\n" not in str(exc.value) and str(out) in str(exc.value)
+    assert not out.exists()
+    image.visible = False  # the other one is the image it is drawn over
+    write_shapes_geojson(str(out), data, meta)
+    ((ring,),) = _coords(out)
+    px = (_corner_rect_world(image) + 2.0) / 4.0  # 'other': 4 µm/px at no translate
+    np.testing.assert_allclose(ring, closed(px[:, ::-1].tolist()), atol=1e-9)

@@ -173,3 +173,39 @@ def test_geojson_writer_gives_every_class_a_colour(tmp_path: Path) -> None:
     classes = [f["properties"]["classification"] for f in json.loads(out.read_text())["features"]]
     assert [c["name"] for c in classes] == ["hOc1", "my class", "Área 4 (taught)"]
     assert all(len(c["color"]) == 3 for c in classes), classes
+
+
+def test_writing_500_described_rois_holds_the_gui_thread_briefly(make_napari_viewer, tmp_path):
+    """Saving (and autosaving, the same writer) runs on the GUI thread: 500 described ROIs are
+    written as CSV in well under 0.2 s (feature rows read once; per-cell pandas access took
+    0.4 s on a 2-core machine)."""
+    import time
+
+    from cytowords.napari.describe.results import prepare_layer
+    from cytowords.napari.io.writers import write_shapes_csv, write_shapes_geojson
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_shapes(
+        [
+            np.array([[y, x], [y, x + 12], [y + 12, x + 12], [y + 12, x]], float)
+            for y in range(0, 400, 20)
+            for x in range(0, 500, 20)
+        ],
+        shape_type="rectangle",
+        scale=(8.0, 8.0),
+    )
+    prepare_layer(layer, 8.0)  # the columns of a ROI layer of the Describe widget
+    n = len(layer.data)
+    n = len(layer.data)
+    df = layer.features.copy()
+    df["area"], df["probability"], df["status"] = "hOc1", 0.9, "done"
+    df["caption"] = "Area hOc1 (primary visual cortex) ..."
+    df["name"] = [f"r{i}" for i in range(n)]
+    layer.features = df
+    data, meta, _ = layer.as_layer_data_tuple()
+    write_shapes_geojson(str(tmp_path / "warm.geojson"), data, meta)  # imports done
+    t0 = time.perf_counter()
+    write_shapes_csv(str(tmp_path / "r.csv"), data, meta)
+    took = time.perf_counter() - t0
+    assert n == 500 and len((tmp_path / "r.csv").read_text().splitlines()) == n + 1
+    assert took < 0.2, f"{took:.3f} s for {n} ROIs"

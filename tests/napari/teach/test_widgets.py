@@ -340,3 +340,39 @@ def test_a_cancelled_or_failed_fit_keeps_the_model_taught_before(
         qtbot.waitUntil(lambda: not w.busy, timeout=60000)
     assert notes.messages and w.taught is first and w.save_btn.isEnabled()
     assert load_bundle(w.save(str(tmp_path / "kept"))).area_ids == ["área 1", "Feld β"]
+
+
+def test_a_fit_that_ends_at_once_still_gives_save_back(
+    make_napari_viewer, qtbot, tiny_bundle, tmp_path, monkeypatch
+):
+    """A fit that fails at once (a missing model folder) may end before ``fit`` returns:
+    Save… of the model taught before still comes back when it ends."""
+    from qtpy.QtCore import QThreadPool
+
+    import cytowords.napari.teach.widget as tw
+
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    w.model.setText(str(tiny_bundle))
+    for seed in (1, 2):
+        image, shapes = _add_pair(viewer, seed)
+        w.image_choice.set_value(image)
+        w.shapes_choice.set_value(shapes)
+        w.add_pair()
+    w.fit()
+    qtbot.waitUntil(lambda: not w.busy, timeout=180000)
+    assert w.taught is not None and w.save_btn.isEnabled()
+    real = tw.run_job
+
+    def ends_at_once(*args, **kwargs):  # the worker's thread ends before fit() goes on
+        real(*args, **kwargs)
+        assert QThreadPool.globalInstance().waitForDone(60000)
+
+    monkeypatch.setattr(tw, "run_job", ends_at_once)
+    w.model.setText(str(tmp_path / "missing-model"))
+    with Notes() as notes:
+        w.fit()
+        qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+        qtbot.wait(100)
+    assert notes.any("missing-model", "does not exist"), notes.messages
+    assert w.save_btn.isEnabled()

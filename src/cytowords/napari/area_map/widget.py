@@ -55,7 +55,7 @@ from ..io.layers import (
 from ..qt.layer_choice import LayerChoice
 from ..qt.model_choice import ModelChooser
 from ..qt.pixel_size import PixelSizeRow
-from ..qt.progress import ProgressRow
+from ..qt.progress import ProgressRow, while_alive
 from ..qt.warm import MODEL_MODULES, warm_imports
 from .layers import area_map_layers
 from .live_view import (
@@ -331,7 +331,7 @@ class AreaMapWidget(QWidget):
         worker = area_map_worker(
             request, section, cancel, on_progress=self.progress.relay, _ignore_errors=True
         )
-        worker.yielded.connect(lambda ev: self._on_event(ev, image))
+        worker.yielded.connect(while_alive(self, lambda ev: self._on_event(ev, image)))
         worker.errored.connect(lambda exc: show_error(f"area map failed: {exc}"))
         worker.finished.connect(self._on_finished)
         self._worker = worker
@@ -501,8 +501,10 @@ class AreaMapWidget(QWidget):
         gen = self._live_gen
         self._live_cancel = threading.Event()
         worker = area_map_worker(request, section, self._live_cancel, _ignore_errors=True)
-        worker.yielded.connect(lambda ev: self._on_live_event(ev, image, gen))
-        worker.errored.connect(lambda exc: self._live_note(f"live map failed: {exc}"))
+        worker.yielded.connect(while_alive(self, lambda ev: self._on_live_event(ev, image, gen)))
+        worker.errored.connect(
+            while_alive(self, lambda exc: self._live_note(f"live map failed: {exc}"))
+        )
         worker.finished.connect(self._on_live_finished)
         self._live_worker = worker
         what = " (after the pixel size check)" if request.pending_check is not None else ""

@@ -5,8 +5,9 @@ without saving the layer, would lose hours of work. The "Describe regions" widge
 writes its ROI layer (shapes and results, as the plugin's GeoJSON) to an autosave file a
 moment after every change, atomically. The file belongs to the image: its source path (or
 its name) and level-0 shape. When that image is opened again, the widget offers to restore
-the ROIs; if new ROIs are drawn instead, the earlier file is kept beside, renamed
-``<name>-<hash>-<date>-<time>.geojson`` (the plugin's reader opens it).
+the ROIs; if new ROIs are drawn instead, or another ROI layer of the image is saved to its
+file, the ROIs the file holds are kept beside, renamed ``<name>-<hash>-<date>-<time>.geojson``
+(the plugin's reader opens it): a file is only ever replaced by the layer it was written from.
 
 Files live in ``$CYTOWORDS_AUTOSAVE_DIR`` if set, else ``$XDG_CACHE_HOME/cytowords/autosave``
 (``~/.cache/cytowords/autosave``); they are small (a few kB per hundred ROIs).
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import time
+import weakref
 from pathlib import Path
 
 from napari.layers import Image, Shapes
@@ -61,6 +63,18 @@ def saved_rois(path: Path) -> tuple[int, float] | None:
         return None
 
 
+def keep_beside(path: Path) -> Path:
+    """Rename the autosave file ``path`` to ``<name>-<date>-<time>.geojson`` (its
+    modification time; ``-2``, ``-3``... when that name is taken); the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
+    new, k = path.with_name(f"{path.stem}-{stamp}.geojson"), 1
+    while new.exists():
+        k += 1
+        new = path.with_name(f"{path.stem}-{stamp}-{k}.geojson")
+    path.replace(new)
+    return new
+
+
 class AutosaveRow(QWidget):
     """The *Restore* button (shown when the chosen image has autosaved ROIs and the ROI
     layer is empty) and the debounced saver of the bound ROI layer.
@@ -87,7 +101,11 @@ class AutosaveRow(QWidget):
         #: where the bound layer is saved: its image's autosave file, kept when the image
         #: is closed (the ROIs and results that come later still belong to it)
         self.path: Path | None = None
+        #: the image whose pixels the file counts (kept, like the path, when it is closed)
+        self._over: Image | None = None
         self._unrestored = False  # the file at self.path holds ROIs not restored here
+        #: ``(layer, path)``: the file this row last wrote, and the layer it holds
+        self._wrote: tuple[weakref.ref, Path] | None = None
         self._warned = False
         self.setVisible(False)
 
@@ -106,9 +124,9 @@ class AutosaveRow(QWidget):
             layer.events.data.connect(self.schedule)
             layer.events.features.connect(self.schedule)
         if image is not None:
-            self.path = autosave_path(image)
+            self.path, self._over = autosave_path(image), image
         elif layer is not self.layer:
-            self.path = None
+            self.path = self._over = None
         self.image = image
         self.layer = layer
         self.refresh()
@@ -126,20 +144,24 @@ class AutosaveRow(QWidget):
             return None  # an empty new layer must not overwrite ROIs not yet restored
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if self._unrestored and path.exists():
-                # new ROIs drawn instead of restoring: keep the earlier ones beside
-                stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
-                path.replace(path.with_name(f"{path.stem}-{stamp}.geojson"))
+            if not self._holds(layer, path) and (saved_rois(path) or (0,))[0] > 0:
+                # ROIs of another layer or session (not restored here): kept beside
+                keep_beside(path)
                 self._unrestored = False
                 self.setVisible(False)
             data, meta, _ = layer.as_layer_data_tuple()
-            write_shapes_geojson(str(path), data, meta)
-        except OSError as exc:
+            write_shapes_geojson(str(path), data, meta, image=self._over)
+            self._wrote = (weakref.ref(layer), path)
+        except (OSError, ValueError) as exc:
             if not self._warned:  # once per session: autosave is a safety net, not a job
                 show_warning(f"ROI autosave to {path} failed ({exc}); save the layer yourself")
                 self._warned = True
             return None
         return path
+
+    def _holds(self, layer: Shapes, path: Path) -> bool:
+        """True when the file at ``path`` was last written here, from ``layer``."""
+        return self._wrote is not None and self._wrote[0]() is layer and self._wrote[1] == path
 
     def offered(self) -> bool:
         """True while the *Restore* button is shown."""
@@ -172,6 +194,7 @@ class AutosaveRow(QWidget):
             return None
         meta["name"] = "ROIs (restored)"
         layer = self.viewer.add_shapes(data, **meta)
+        self._wrote = (weakref.ref(layer), path)  # the file holds its ROIs
         self.setVisible(False)
         self.restored.emit(layer)  # the empty layer it replaces is not saved over the file
         self._unrestored = False

@@ -93,8 +93,15 @@ def fields_text(r: dict) -> str:
     return f"<br><i>fields: {n} read, {votes} voted{skipped}, {acc} accepted</i>"
 
 
+HINT = "Select a ROI to read its description."
+
+
 class ResultsPanel(QWidget):
-    """Table of ROIs (one row per shape, in layer order) bound to a viewer."""
+    """Table of ROIs (one row per shape, in layer order) bound to a viewer.
+
+    A result is shown (probability, caption, description, *Copy caption*) only while it is
+    the ROI's current one (status ``done``): a ROI edited, queued or failed since shows its
+    status instead, and the description below follows the selected ROI, not its row."""
 
     def __init__(self, viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,7 +121,7 @@ class ResultsPanel(QWidget):
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
-        self.detail = QLabel("Select a ROI to read its description.")
+        self.detail = QLabel(HINT)
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.detail.setMinimumHeight(60)
@@ -134,9 +141,12 @@ class ResultsPanel(QWidget):
         lay.addWidget(self.detail, 1)
         lay.addLayout(buttons)
         self._syncing = False
+        self._shown_id: int | None = None  # roi_id of the ROI whose description is shown
 
     def set_layer(self, layer) -> None:
         """Show the ROIs of ``layer`` (a Shapes layer or None)."""
+        if layer is not self.layer:
+            self._shown_id = None
         self.layer = layer
         self.refresh()
 
@@ -147,20 +157,24 @@ class ResultsPanel(QWidget):
         return self.layer.features.to_dict("records")
 
     def refresh(self) -> None:
-        """Rebuild the table from the layer's features."""
+        """Rebuild the table from the layer's features; the description below follows the
+        ROI it showed (cleared when that ROI was deleted)."""
         rows = self.rows()
         self._syncing = True
         try:
             self.table.setRowCount(len(rows))
             for i, r in enumerate(rows):
+                done = r.get("status") == "done"
                 p = r.get("probability")
-                prob = f"{100 * p:.0f}%" if p is not None and np.isfinite(p) else ""
-                area = label_text(r).split(" ")[0] if r.get("status") == "done" else ""
-                if r.get("status") == "done" and bool(r.get("rejected")):
+                prob = f"{100 * p:.0f}%" if done and p is not None and np.isfinite(p) else ""
+                area = label_text(r).split(" ")[0] if done else ""
+                if done and bool(r.get("rejected")):
                     area = "✕ none"
-                caption = str(r.get("caption") or "")
-                if not caption and r.get("status") == "done":
+                caption = str(r.get("caption") or "") if done else ""
+                if not caption and done:
                     caption = "(the model gave no caption)"
+                elif r.get("status") == "stale":
+                    caption = label_text(r)
                 label = roi_label(i, r)
                 roi = f"{i + 1}" if label == f"ROI {i + 1}" else f"{i + 1} {label}"
                 values = (roi, area, prob, _status(r), caption)
@@ -172,8 +186,23 @@ class ResultsPanel(QWidget):
                         item.setForeground(QColor(str(r["text_color"])))
                     self.table.setItem(i, c, item)
             self.table.resizeRowsToContents()
+            self._follow_shown(rows)
         finally:
             self._syncing = False
+
+    def _follow_shown(self, rows: list[dict]) -> None:
+        """Select the row of the ROI whose description is shown and show it as it is now
+        (its status when it has no current result); the hint when it is gone."""
+        ids = [r.get("roi_id") for r in rows]
+        row = ids.index(self._shown_id) if self._shown_id in ids else None
+        if row is None:
+            self._shown_id = None
+            self.table.clearSelection()
+            self.detail.setText(HINT)
+            return
+        if self.selected_row() != row:
+            self.table.selectRow(row)
+        self.detail.setText(detail_text(row, rows[row]))
 
     def selected_row(self) -> int | None:
         """Index of the selected table row (= shape index), or None."""
@@ -191,16 +220,20 @@ class ResultsPanel(QWidget):
         if row is None or row >= len(self.layer.data):
             return
         self.layer.selected_data = {row}
-        self.detail.setText(detail_text(row, self.rows()[row]))
+        r = self.rows()[row]
+        self._shown_id = r.get("roi_id")
+        self.detail.setText(detail_text(row, r))
         verts = np.asarray(self.layer.data[row], dtype=float)[:, -2:]
         world = verts * np.asarray(self.layer.scale[-2:]) + np.asarray(self.layer.translate[-2:])
         lo, hi = world.min(axis=0), world.max(axis=0)
         camera(self.viewer).center = tuple((lo + hi) / 2.0)
 
     def caption_of(self, row: int) -> str:
-        """Caption text of shape ``row``."""
+        """Caption text of shape ``row`` ("" unless it is the ROI's current result)."""
         rows = self.rows()
-        return str(rows[row].get("caption") or "") if 0 <= row < len(rows) else ""
+        if not 0 <= row < len(rows) or rows[row].get("status") != "done":
+            return ""
+        return str(rows[row].get("caption") or "")
 
     def copy_caption(self) -> str:
         """Copy the selected ROI's caption to the clipboard; returns the text."""

@@ -28,6 +28,7 @@ from ..io.layers import (
     world_to_section,
 )
 from ..qt.layer_choice import LayerChoice
+from ..qt.progress import while_alive
 from ..qt.warm import PLOT_MODULES, warm_imports
 
 if TYPE_CHECKING:  # imported where used: scipy.signal and matplotlib take ~1-2 s on the GUI
@@ -224,7 +225,7 @@ class ProfileWidget(QWidget):
         self.status.setText(f"Measuring ROI {row + 1}…")
         self.show_btn.setEnabled(False)
         worker = profile_worker(section, poly)
-        worker.returned.connect(lambda r: self._show(r, image, row, areas))
+        worker.returned.connect(while_alive(self, lambda r: self._show(r, image, row, areas)))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._done)
         self._worker = worker

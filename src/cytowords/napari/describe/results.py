@@ -217,9 +217,17 @@ def _apply(layer: Shapes, df: pd.DataFrame) -> None:
     df["text_color"] = colors
     with layer.events.features.blocker():
         layer.features = df
-    if len(colors):
-        layer.edge_color = colors
+    if len(colors) and not _same_colors(layer.edge_color, colors):
+        layer.edge_color = colors  # napari redraws every shape's edge: only when one changed
     layer.events.features()
+
+
+def _same_colors(current: np.ndarray, colors: list[str]) -> bool:
+    """True when the layer's RGBA edge colours ``current`` are ``colors`` (``#rrggbb``)."""
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    new = transform_color(colors)
+    return current.shape == new.shape and bool(np.allclose(current, new, atol=1e-6))
 
 
 def roi_jobs(

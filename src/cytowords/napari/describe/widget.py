@@ -100,9 +100,15 @@ class DescribeWidget(QWidget):
         self._geom: dict[int, bytes] = {}
         self._worker = None
         self._job_image: Image | None = None
+        self._job_layer: Shapes | None = None  # the ROI layer the running job describes
         self._stop: threading.Event | None = None
-        self._not_started: set[int] = set()  # given back when the job's image was closed
+        self._not_started: set[int] = set()  # given back when the job was stopped
         self._closed_note = ""
+        self._stop_text = ""  # why the running job was stopped
+        self._after_cancel: list[int] = []
+        self._job_ids: set[int] = (
+            set()
+        )  # ROI ids the running job describes  # ROIs queued after the running job was cancelled
         napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
         self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
@@ -177,12 +183,21 @@ class DescribeWidget(QWidget):
         layer = self.roi_choice.value()
         if layer is self._layer:
             return
+        old = self._layer
+        if self._worker is not None and old is not None:
+            if self._job_layer is old and not self._stopping():  # none go to the new layer
+                gone = old not in self.viewer.layers
+                what = "was closed" if gone else "is no longer the ROI layer"
+                again = "" if gone else "; choose it as ROI layer again and describe them"
+                self._stop_job(f"ROI layer {old.name!r} {what}", again, note=not gone)
+            self._give_back(("queued",), old)  # queued behind the job: not started
         if self._layer is not None:
             self._layer.events.data.disconnect(self._on_data)
             self._layer.events.features.disconnect(self.results.refresh)
         self._layer = layer
         self._queue.clear()
-        self._before.clear()
+        if self._worker is None:
+            self._before.clear()
         if layer is not None:
             image = self.image_choice.value()
             ps = layer_pixel_size_um(image) if isinstance(image, Image) else None
@@ -274,6 +289,12 @@ class DescribeWidget(QWidget):
                 show_error(str(exc))  # nothing is queued: the ROIs keep their status
                 return
         ids = rr.ids_of(layer, rows)
+        if self._worker is not None and self.progress.cancel_event.is_set():
+            # the running job was cancelled: these are described after it ends
+            self._after_cancel.extend(i for i in ids if i not in self._after_cancel)
+        elif self._worker is not None and self._job_layer is layer and not self._stopping():
+            # in the running job, unchanged since it took them: not described twice
+            ids = [i for i in ids if i not in self._job_ids or self._moved(rr.row_of(layer, i))]
         queued = [i for i in ids if i not in self._queue]
         status = layer.features["status"]
         for i in queued:
@@ -315,13 +336,14 @@ class DescribeWidget(QWidget):
             return
         ids, self._queue = list(self._queue), []
         jobs = self._jobs(image, section, ids)
+        self._job_ids = {i for i, _ in jobs}
         if not jobs:
             return
         self.pixel_size.auto_check()
         request = self.request()
         what = ", checking the pixel size" if request.pending_check is not None else ""
         cancel = self.progress.start(f"loading model{what}, {len(jobs)} ROI(s) to describe…")
-        self._job_image, self._stop = image, threading.Event()
+        self._job_image, self._job_layer, self._stop = image, self._layer, threading.Event()
         worker = describe_worker(
             request,
             section,
@@ -347,9 +369,9 @@ class DescribeWidget(QWidget):
         self._queue.clear()
 
     def _on_event(self, ev: JobEvent) -> None:
-        layer = self._layer
-        if isinstance(ev, Loaded) or layer is None:
-            return
+        layer = self._layer if self._job_layer is None else self._job_layer
+        if isinstance(ev, Loaded) or layer is None or layer not in self.viewer.layers:
+            return  # a ROI layer closed meanwhile: its results go nowhere
         row = rr.row_of(layer, ev.item)
         self._not_started.discard(ev.item)  # started before the worker saw the image closed
         if isinstance(ev, Started):
@@ -384,7 +406,7 @@ class DescribeWidget(QWidget):
 
     def _on_error(self, exc: Exception) -> None:
         self._fail_queue(f"describing failed: {exc}")
-        layer = self._layer
+        layer = self._job_layer
         if layer is not None:
             busy = np.isin(layer.features["status"].to_numpy(), ["queued", "describing"])
             rr.set_status(layer, np.flatnonzero(busy).tolist(), "error")
@@ -402,24 +424,35 @@ class DescribeWidget(QWidget):
         image = self._job_image
         if self._worker is None or event.value is not image or self._stopping():
             return
-        self._stop.set()
-        layer = self._layer
-        self._not_started = set(self._give_back(("queued",)))
-        text = f"image {image.name!r} was closed"
-        self.progress.status.setText(f"{text}: finishing the ROI being described…")
-        self._closed_note = f"of {layer.name!r} not described: {text}" if layer else ""
+        self._stop_job(f"image {image.name!r} was closed", "; open it again and describe them")
 
-    def _give_back(self, which: tuple[str, ...]) -> list[int]:
-        """Give every ROI whose status is in ``which`` (queued, or being described) back
-        its status from before it was queued ("new" when it had none: its earlier result,
-        if any, is still shown); empties the queue. Returns their ROI ids."""
-        layer = self._layer
+    def _stop_job(self, text: str, again: str, note: bool = True) -> None:
+        """Stop the running job after the ROI being described (:meth:`_on_layer_removed`):
+        the ROIs of its layer not yet started get their earlier status back; ``text`` says
+        why on the progress line and, with ``note``, in the notification at its end
+        (followed by ``again``, what to do)."""
+        self._stop.set()
+        layer = self._job_layer
+        self._not_started = set(self._give_back(("queued",), layer))
+        self._stop_text = text
+        self.progress.status.setText(f"{text}: finishing the ROI being described…")
+        self._closed_note = f"of {layer.name!r} not described: {text}{again}" if note else ""
+
+    def _give_back(
+        self, which: tuple[str, ...], layer: Shapes | None = None, keep: tuple[int, ...] = ()
+    ) -> list[int]:
+        """Give every ROI of ``layer`` (None: the bound ROI layer) whose status is in
+        ``which`` (queued, or being described), except the ROI ids in ``keep``, back its
+        status from before it was queued ("new" when it had none: its earlier result, if
+        any, is still shown); empties the queue. Returns their ROI ids."""
+        layer = self._layer if layer is None else layer
         self._queue.clear()
         if layer is None:
             return []
         status = layer.features["status"].to_numpy()
         ids = layer.features["roi_id"].to_numpy()
-        rows = np.flatnonzero(np.isin(status, which)).tolist()
+        busy = np.isin(status, which) & ~np.isin(ids, list(keep))
+        rows = np.flatnonzero(busy).tolist()
         rr.set_rows(layer, {r: {"status": self._before.pop(int(ids[r]), "new")} for r in rows})
         return [int(ids[r]) for r in rows]
 
@@ -427,23 +460,28 @@ class DescribeWidget(QWidget):
         self._worker = None
         cancelled = self.progress.cancel_event.is_set()
         stopped = self._stopping() and not cancelled
-        closed = self._job_image.name if stopped and self._job_image is not None else ""
+        why, self._stop_text = self._stop_text, ""
+        job_layer, self._job_layer = self._job_layer, None
+        self._job_ids = set()
         self._job_image = self._stop = None
         not_started, self._not_started = len(self._not_started), set()
         note, self._closed_note = self._closed_note, ""
-        if not_started and note:  # the image was closed (then perhaps cancelled too)
-            show_warning(f"{not_started} queued ROI(s) {note}; open it again and describe them")
-        if cancelled:
-            self._give_back(("queued", "describing"))
+        if not_started and note:  # the image or layer went (then perhaps cancelled too)
+            show_warning(f"{not_started} queued ROI(s) {note}")
+        restart, self._after_cancel = list(self._after_cancel), []
+        if cancelled:  # what was asked for after the cancel is described next
+            layer = self._layer
+            if job_layer is not None and job_layer is not layer:
+                self._give_back(("queued", "describing"), job_layer)
+            self._give_back(("queued", "describing"), layer, keep=tuple(restart))
+            self._queue = restart
         if cancelled or stopped:
-            self.progress.finish("cancelled" if cancelled else f"stopped: image {closed!r} closed")
+            self.progress.finish("cancelled" if cancelled else f"stopped: {why}")
         else:
             self.progress.set_fraction(1.0)
             self.progress.finish("done")
-        if self._queue and not cancelled:
+        if self._queue:
             self._start_worker()
-        elif cancelled:
-            self._queue.clear()
         if not self._queue and self._worker is None:
             self._before.clear()
 

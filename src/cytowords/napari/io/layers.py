@@ -245,6 +245,44 @@ def pixel_placement(image: Image) -> dict:
     }
 
 
+def _frame(layer) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(translate, scale)`` of a layer's last two axes, rounded (to compare placements)."""
+    t = tuple(round(float(v), 9) for v in layer.translate[-2:])
+    return t, tuple(round(float(v), 9) for v in layer.scale[-2:])
+
+
+def _overlaps(a, b) -> bool:
+    """True when the world bounding boxes of layers ``a`` and ``b`` overlap (y and x)."""
+    ea, eb = np.asarray(a.extent.world, float)[:, -2:], np.asarray(b.extent.world, float)[:, -2:]
+    return bool(np.all(ea[0] <= eb[1]) and np.all(eb[0] <= ea[1]))
+
+
+def image_under(viewer, shapes: Shapes) -> Image | None:
+    """The image layer that ``shapes`` is drawn over, whose pixels its files count: among the
+    visible images (all images when none is visible) those its shapes overlap (all of them
+    when it overlaps none); when these are placed differently, the one the layer is
+    aligned with (same scale and translate). None when the viewer has no image;
+    :class:`LayerError` when several differently placed images remain."""
+    images = [ly for ly in viewer.layers if isinstance(ly, Image)]
+    images = [ly for ly in images if ly.visible] or images
+    if not images:
+        return None
+    if len(shapes.data):
+        images = [ly for ly in images if _overlaps(shapes, ly)] or images
+    frames = {_frame(ly) for ly in images}
+    if len(frames) > 1:
+        images = [ly for ly in images if _frame(ly) == _frame(shapes)] or images
+        frames = {_frame(ly) for ly in images}
+    if len(frames) > 1:
+        names = ", ".join(repr(ly.name) for ly in images)
+        raise LayerError(
+            f"the shapes of {shapes.name!r} lie over images placed differently ({names}), "
+            "so their pixels are not known: hide the images they are not drawn over and "
+            "save again"
+        )
+    return images[0]
+
+
 def place_pixel_rois(rois: Shapes, image: Image) -> bool:
     """Put ROIs read in the image's pixel coordinates (QuPath GeoJSON, ImageJ ROIs: metadata
     ``cytowords_in_image_pixels``) over ``image``: the image's scale, translate and units.

@@ -5,10 +5,13 @@ Names, QuPath classes and colours, object ids and holes come from the layer's fe
 (an annotation without a name stays without one).
 
 Coordinates are section µm (the file's pixels times the pixel size, from the image's top-left
-pixel corner, as QuPath and the CLI count them): the layer's world µm minus its translate
-plus half its pixel size (:func:`~.shapes.section_offset`), exact for a ROI layer aligned
-with its image (drawn in the layer the Describe widget makes, or read from a file and
-placed) and for a layer drawn over an image that has no translate.
+pixel corner, as QuPath and the CLI count them): the layer's world µm minus the translate
+of the image it is drawn over plus half that image's pixel size
+(:func:`~.shapes.section_offset`), written in that image's pixels. The image is found in
+the viewer (:func:`~.layers.image_under`), so a plain napari Shapes layer drawn over a
+translated image is written in its pixels too; without a viewer or an image, the layer's
+own translate and recorded pixel size (``cytowords_pixel_size_um``) are used, and a layer
+still in a file's pixels (not placed over an image) is written as read.
 """
 
 from __future__ import annotations
@@ -33,34 +36,77 @@ from .shapes import (
 )
 
 
-def _text(feats: Any, column: str, i: int) -> str | None:
+def _records(meta: dict) -> list[dict]:
+    """The layer's feature rows as dicts (read once: pandas' per-cell access would take
+    most of the time of writing hundreds of ROIs, on the GUI thread)."""
+    feats = meta.get("features")
+    return [] if feats is None else feats.to_dict("records")
+
+
+def _text(recs: list[dict], column: str, i: int) -> str | None:
     """A text feature of row ``i`` (None when the column is absent, empty or not text)."""
-    if feats is None or column not in feats.columns or i >= len(feats):
-        return None
-    v = feats[column].iloc[i]
+    v = recs[i].get(column) if i < len(recs) else None
     return v if isinstance(v, str) and v else None
 
 
-def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dict]]:
-    """Per area shape: its region (section µm; a :class:`Roi` when it has holes), its result
-    fields and its annotation ``{name, classification, color, id}`` from the feature
-    columns."""
+def _placement(path: str, meta: dict, image: Any = None) -> tuple[np.ndarray, float]:
+    """``(offset, pixel size)``: µm ``(dy, dx)`` to add to the layer's world µm to get section
+    µm, and the µm per pixel of the file's coordinates. From ``image`` (else the image the
+    layer is drawn over in the current viewer, :func:`~.layers.image_under`; else the
+    layer's own translate and recorded pixel size). ValueError naming ``path`` when the
+    viewer shows several images the layer could be drawn over."""
+    from .layers import IN_PIXELS_KEY, LayerError, layer_pixel_size_um
+
+    if not (meta.get("metadata") or {}).get(IN_PIXELS_KEY):  # placed: world µm
+        if image is None:
+            try:
+                image = _viewer_image(meta)
+            except LayerError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+        if image is not None:
+            ps = layer_pixel_size_um(image) or 1.0
+            return section_offset(image.translate, ps), ps
+    ps = _pixel_size(meta)
+    return section_offset(meta.get("translate", (0, 0)), ps), ps
+
+
+def _viewer_image(meta: dict) -> Any:
+    """The image the layer named in ``meta`` is drawn over in napari's current viewer (None
+    without a viewer, that layer or an image)."""
+    import napari
+    from napari.layers import Shapes
+
+    from .layers import image_under
+
+    viewer = napari.current_viewer()
+    if viewer is None:
+        return None
+    name = meta.get("name")
+    layer = next((ly for ly in viewer.layers if ly.name == name), None)
+    return image_under(viewer, layer) if isinstance(layer, Shapes) else None
+
+
+def _rois_and_results(
+    data: Any, meta: dict, off: np.ndarray
+) -> tuple[list, list[dict], list[dict]]:
+    """Per area shape: its region (section µm, ``off`` added to world µm; a :class:`Roi`
+    when it has holes), its result fields and its annotation ``{name, classification,
+    color, id}`` from the feature columns."""
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
-    off = section_offset(translate, _pixel_size(meta))
     polys = [
         None if p is None else p + off for p in layer_polygons_um(data, types, scale, translate)
     ]
-    feats = meta.get("features")
+    feats = _records(meta)
     rois, rows, notes = [], [], []
     for i, poly in enumerate(polys):
         if poly is None:
             continue
         row = {}
-        if feats is not None and len(feats) > i:
+        if len(feats) > i:
             for k in RESULT_FIELDS:
-                if k in feats.columns:
-                    v = feats[k].iloc[i]
+                if k in feats[i]:
+                    v = feats[i][k]
                     row[k] = v.item() if isinstance(v, np.generic) else v
         note = {
             "name": _text(feats, NAME_COLUMN, i),
@@ -79,17 +125,18 @@ def _rois_and_results(data: Any, meta: dict) -> tuple[list, list[dict], list[dic
     return rois, rows, notes
 
 
-def _path_features(data: Any, meta: dict, colors: dict[str, str]) -> list[dict]:
+def _path_features(
+    data: Any, meta: dict, colors: dict[str, str], off: np.ndarray, ps: float
+) -> list[dict]:
     """The layer's path and line shapes (e.g. a path along the cortex read from QuPath) as
-    GeoJSON LineString annotations in full-resolution pixels, with their names and
-    classes: written with the regions, so that nothing drawn is lost."""
+    GeoJSON LineString annotations in full-resolution pixels (``off`` µm added to world
+    µm, ``ps`` µm per pixel), with their names and classes: written with the regions, so
+    that nothing drawn is lost."""
     from ...describe.export import hex_to_rgb
 
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
-    ps = _pixel_size(meta)
-    off = section_offset(translate, ps)
-    feats = meta.get("features")
+    feats = _records(meta)
     out = []
     for i, (d, t) in enumerate(zip(data, types)):
         if t not in ("path", "line"):
@@ -123,19 +170,21 @@ def _pixel_size(meta: dict) -> float:
     return 1.0  # µm coordinates written as-is: 1 "pixel" = 1 µm
 
 
-def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
-    """Write a Shapes layer with its description features as QuPath GeoJSON."""
+def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) -> list[str]:
+    """Write a Shapes layer with its description features as QuPath GeoJSON, in the pixels
+    of ``image`` (None: the image it is drawn over in the viewer; module doc)."""
     # cytowords.describe imports the model code (torch): not when a widget is made
     from ...describe.export import class_colors, rois_to_geojson, write_geojson
 
-    rois, rows, notes = _rois_and_results(data, meta)
+    off, ps = _placement(path, meta, image)
+    rois, rows, notes = _rois_and_results(data, meta, off)
     md = meta.get("metadata") or {}
     colors = dict(md.get("cytowords_colors") or {})
     for n in notes:
         if n["classification"] and n["color"]:
             colors.setdefault(n["classification"], n["color"])
     # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
-    feats = meta.get("features")
+    feats = _records(meta)
     types = meta.get("shape_type") or []
     paths = [i for i, t in enumerate(types) if t in ("path", "line")]
     path_classes = [_text(feats, CLASS_COLUMN, i) for i in paths]
@@ -149,21 +198,23 @@ def write_shapes_geojson(path: str, data: Any, meta: dict) -> list[str]:
     gj = rois_to_geojson(
         rois,
         rows,
-        pixel_size_um=_pixel_size(meta),
+        pixel_size_um=ps,
         colors=colors,
         names=[n["name"] or "" for n in notes],
         classes=[n["classification"] for n in notes],
         ids=[n["id"] for n in notes],
     )
-    gj["features"] += _path_features(data, meta, colors)
+    gj["features"] += _path_features(data, meta, colors, off, ps)
     return [str(write_geojson(path, gj))]
 
 
 def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
-    """Write a Shapes layer's ROIs and their description features as CSV."""
+    """Write a Shapes layer's ROIs and their description features as CSV (section µm of
+    the image it is drawn over; module doc)."""
     from ...describe.export import results_to_csv
 
-    rois, rows, notes = _rois_and_results(data, meta)
+    off, _ = _placement(path, meta)
+    rois, rows, notes = _rois_and_results(data, meta, off)
     names = [n["name"] or "" for n in notes]
     classes = [n["classification"] for n in notes]
     return [str(atomic_write_text(path, results_to_csv(rois, rows, names=names, classes=classes)))]

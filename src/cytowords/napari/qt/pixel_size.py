@@ -40,6 +40,7 @@ from ..io.layers import (
 )
 from .layer_choice import LayerChoice
 from .model_choice import ModelChooser
+from .progress import while_alive
 
 _OK_STYLE = "color: palette(mid);"
 _BAD_STYLE = "color: #e04040;"
@@ -257,9 +258,11 @@ class PixelSizeRow(QWidget):
         worker = scale_check_worker(
             model, device, section, self._stop, lm, pending, _ignore_errors=True
         )
-        worker.returned.connect(lambda res: self._on_checked(res, image))
-        worker.errored.connect(lambda exc: self._on_check_error(exc, quiet, image))
-        worker.finished.connect(lambda: self._on_check_finished(image, pending))
+        worker.returned.connect(while_alive(self, lambda res: self._on_checked(res, image)))
+        worker.errored.connect(
+            while_alive(self, lambda exc: self._on_check_error(exc, quiet, image))
+        )
+        worker.finished.connect(while_alive(self, lambda: self._on_check_finished(image, pending)))
         self.worker = worker
         worker.start()
 

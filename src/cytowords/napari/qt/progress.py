@@ -8,6 +8,8 @@ thread, so the bar updates without touching widgets from another thread.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
@@ -83,11 +85,45 @@ class ProgressRow(QWidget):
         return self.cancel_btn.isEnabled()
 
 
-def run_job(widget, worker, button, on_event, what: str) -> None:
+def deleted(obj: object) -> bool:
+    """True once the C++ object of the Qt ``obj`` was deleted (its viewer was closed)."""
+    try:
+        from qtpy import sip
+
+        return bool(sip.isdeleted(obj))
+    except Exception:  # noqa: BLE001 - PySide has no sip
+        try:
+            import shiboken6
+
+            return not shiboken6.isValid(obj)
+        except ImportError:
+            return False
+
+
+def while_alive(owner: QWidget, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, doing nothing once ``owner`` was deleted: for a job's signal connected to a
+    closure (Qt breaks the connections of a deleted widget's own methods, not of closures),
+    so a job ending after its viewer closed touches no deleted widget."""
+
+    def call(*args: Any) -> Any:
+        return None if deleted(owner) else fn(*args)
+
+    return call
+
+
+def run_job(
+    widget,
+    worker,
+    button,
+    on_event,
+    what: str,
+    on_finished: Callable[[], Any] | None = None,
+) -> None:
     """Start ``worker`` (a napari thread worker) as ``widget``'s job: its yielded events
     (:mod:`._events`) go to ``on_event``, a failure becomes one notification naming
     ``what``, ``button`` is disabled until it finishes; ``widget._worker`` holds it meanwhile and
-    ``widget.progress`` (:class:`ProgressRow`) says how it ended."""
+    ``widget.progress`` (:class:`ProgressRow`) says how it ended; then ``on_finished`` runs
+    (connected here, before the worker starts: one that fails at once may end first)."""
     from napari.utils.notifications import show_error
 
     def finished() -> None:
@@ -97,10 +133,12 @@ def run_job(widget, worker, button, on_event, what: str) -> None:
             widget.progress.finish("cancelled: no layer added")
         elif widget.progress.busy:
             widget.progress.finish("stopped")
+        if on_finished is not None:
+            on_finished()
 
-    worker.yielded.connect(on_event)
+    worker.yielded.connect(while_alive(widget, on_event))
     worker.errored.connect(lambda exc: show_error(f"{what} failed: {exc}"))
-    worker.finished.connect(finished)
+    worker.finished.connect(while_alive(widget, finished))
     widget._worker = worker
     button.setEnabled(False)
     worker.start()

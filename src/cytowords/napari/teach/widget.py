@@ -247,8 +247,7 @@ class TeachWidget(QWidget):
             on_progress=self.progress.relay,
             _ignore_errors=True,
         )
-        run_job(self, worker, self.fit_btn, self._on_event, "teach")
-        worker.finished.connect(self._on_finished)
+        run_job(self, worker, self.fit_btn, self._on_event, "teach", self._on_finished)
 
     def _on_event(self, ev: JobEvent) -> None:
         if isinstance(ev, Failed):
