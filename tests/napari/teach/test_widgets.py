@@ -376,3 +376,27 @@ def test_a_fit_that_ends_at_once_still_gives_save_back(
         qtbot.wait(100)
     assert notes.any("missing-model", "does not exist"), notes.messages
     assert w.save_btn.isEnabled()
+
+
+def test_a_closed_layer_leaves_the_sections_to_teach_from(make_napari_viewer, qtbot) -> None:
+    """A section whose image or regions layer was closed is taken off the list, with a
+    note naming it: a later fit must not read a closed layer."""
+    viewer = make_napari_viewer()
+    w = TeachWidget(viewer)
+    pairs = []
+    for seed in (1, 2):
+        image, shapes = _add_pair(viewer, seed)
+        w.image_choice.set_value(image)
+        w.shapes_choice.set_value(shapes)
+        w.add_pair()
+        pairs.append((image, shapes))
+    assert w.pairs_list.count() == 2
+    with Notes() as notes:
+        viewer.layers.remove(pairs[0][0])  # the first section's image
+    assert [p.image for p in w.pairs] == [pairs[1][0]]
+    assert w.pairs_list.count() == 1 and w.pairs_list.item(0).text() == w.pairs[0].label()
+    assert notes.any("taken off", "section 1")
+    with Notes() as notes:
+        viewer.layers.remove(pairs[1][1])  # the second section's regions
+    assert w.pairs == [] and w.pairs_list.count() == 0
+    assert notes.any("taken off", "regions 2")

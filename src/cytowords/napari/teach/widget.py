@@ -36,7 +36,7 @@ from ..events import Done, Failed, JobEvent
 from ..io.layers import LayerError, place_over, section_from_layer, shape_polygon_section_um
 from ..io.shapes import CLASS_COLUMN
 from ..qt.layer_choice import LayerChoice
-from ..qt.progress import ProgressRow, run_job
+from ..qt.progress import ProgressRow, run_job, while_alive
 
 #: feature columns that name a region, in order of preference
 NAME_COLUMNS = ("name", "area", "class")
@@ -204,6 +204,21 @@ class TeachWidget(QWidget):
         lay.addWidget(self.table, 1)
         self._worker = None
         self.taught = None
+        napari_viewer.layers.events.removed.connect(while_alive(self, self._drop_removed))
+
+    def _drop_removed(self, event=None) -> None:
+        """Take off the list the sections whose image or regions layer left the viewer
+        (a fit must not read a closed layer's data), with one note naming them."""
+        layers = list(self.viewer.layers)
+        gone = [p for p in self.pairs if p.image not in layers or p.shapes not in layers]
+        if not gone:
+            return
+        self.pairs = [p for p in self.pairs if p not in gone]
+        self.pairs_list.clear()
+        for p in self.pairs:
+            self.pairs_list.addItem(p.label())
+        names = "; ".join(p.label() for p in gone)
+        show_info(f"taken off the sections to teach from (layer closed): {names}")
 
     def current_pair(self) -> Pair | None:
         image, shapes = self.image_choice.value(), self.shapes_choice.value()
