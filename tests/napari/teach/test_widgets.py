@@ -84,6 +84,7 @@ def pia_crop():
     return img, path - [y0, x0]
 
 
+@pytest.mark.filterwarnings("error:Feature 'segment'")
 def test_borders_widget_adds_points_segments_and_plot(
     make_napari_viewer, qtbot, pia_crop, tmp_path
 ):

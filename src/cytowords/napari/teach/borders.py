@@ -330,7 +330,8 @@ class BordersWidget(QWidget):
             edge_width=max(2.0, 100.0 / float(image.scale[-2])),
             edge_color="segment",
             edge_color_cycle=SEGMENT_COLOURS,
-            features={"name": names, "segment": np.arange(1, len(segs) + 1)},
+            # the segment number as text: napari colours each from the cycle without guessing
+            features={"name": names, "segment": [str(k) for k in range(1, len(segs) + 1)]},
             text={"string": "{name}", "color": "white", "size": 10},
             **kw,
         )
