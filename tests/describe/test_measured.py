@@ -17,7 +17,7 @@ from cytowords.cli import main
 from cytowords.describe import DescribeParams, Describer
 from cytowords.describe.export import description_row, results_to_csv, rois_to_geojson
 from cytowords.jobs import Cancelled
-from cytowords.measure.vector import caption_iv_claim
+from cytowords.measure.caption_claims import caption_iv_claim
 from cytowords.regions import Roi
 from cytowords.regions.geojson import parse_geojson_rois
 from cytowords.sections import open_section, write_section

@@ -178,7 +178,8 @@ def test_an_undecided_layer_iv_drops_every_layer_iv_claim():
     # caption clauses are shown): no cortex type while layer IV is undecided, and then no
     # claim about layer IV either way is shown (one rule: claim_unsupported)
     from cytowords.measure import Readout
-    from cytowords.measure.vector import claim_unsupported, readout_vector, vector_values
+    from cytowords.measure.caption_claims import claim_unsupported
+    from cytowords.measure.vector import readout_vector, vector_values
 
     laminated = analyse_profile(_profile(LAMINATED) + 1.0, 2500.0)
     assert laminated.cortex_type in ("granular", "koniocortex")

@@ -113,9 +113,7 @@ def test_truth_of_a_synthetic_brain_and_its_noisy_readout():
         measured = [v for v in vals if v["measured"]]
         assert abs(len(measured) / n - (1 - err.missing)) < 0.04
         assert abs(np.mean([v["oblique"] for v in measured]) - err.oblique) < 0.05
-        rel = np.log(
-            [v["thickness_mm"] / t.thickness_mm for v in measured if not v["oblique"]]
-        )
+        rel = np.log([v["thickness_mm"] / t.thickness_mm for v in measured if not v["oblique"]])
         assert abs(np.median(rel) - err.thickness_bias) < 0.015
         assert abs(rel.std() / err.thickness_rel_sd - 1) < 0.15
         # layer I's width: the measured median error and robust SD

@@ -1,5 +1,5 @@
 """A shown caption states nothing the region's readout contradicts: one rule
-(:func:`cytowords.measure.vector.claim_unsupported`) for what the bundle shows, the training
+(:func:`cytowords.measure.caption_claims.claim_unsupported`) for what the bundle shows, the training
 targets and the evaluation."""
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     THICK_MIN_MM,
     THIN_MAX_MM,
     claim_contradicted,
-    make_vector,
-    missing_vector,
     readout_contradicts,
-    vector_values,
 )
+from cytowords.measure.vector import make_vector, missing_vector, vector_values
 from cytowords.model.caption_input import without_unsupported
 from cytowords.training.data.caption_targets import caption_target, split_caption
 
@@ -182,7 +180,7 @@ def test_two_ranges_of_brains_do_not_share_their_simulated_readout_errors(fixed_
 
 
 def test_layer_iv_claims_are_left_out_where_the_readout_left_layer_iv_undecided():
-    from cytowords.measure.vector import claim_unsupported, iv_undecided
+    from cytowords.measure.caption_claims import claim_unsupported, iv_undecided
 
     undecided = make_vector(3.1, layer_i_um=200.0, cortex_type=None)
     shown = make_vector(3.1, layer_i_um=200.0, cortex_type="granular")
@@ -200,7 +198,7 @@ def test_layer_i_widths_are_left_out_where_the_readout_did_not_read_layer_i():
     """A region measured but whose layer I was not read (too few traverses): a layer I
     width in the caption (mm or µm) is the text's, not the region's, and is not shown; the
     other statements stay, and with layer I read the width is written as measured."""
-    from cytowords.measure.vector import claim_unsupported, layer_i_unread
+    from cytowords.measure.caption_claims import claim_unsupported, layer_i_unread
     from cytowords.model.caption_input import shown_caption
 
     unread = make_vector(3.1, cortex_type="granular")

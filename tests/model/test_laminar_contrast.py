@@ -8,13 +8,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     laminar_contrast_claims,
-    make_vector,
     unchecked_only,
     without_laminar_contrast,
     without_unchecked,
 )
+from cytowords.measure.vector import make_vector
 from cytowords.model.caption_input import shown_caption, without_unsupported
 from cytowords.training.data.readout_truth import FieldTruth
 from cytowords.training.evaluate.claims import caption_scores

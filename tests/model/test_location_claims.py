@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cytowords.measure.vector import location_function_only, make_vector, without_location
+from cytowords.measure.caption_claims import location_function_only, without_location
+from cytowords.measure.vector import make_vector
 from cytowords.model.caption_input import shown_caption, without_unsupported
 
 #: (generated caption, shown caption): the published examples of issue #21/#24

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from cytowords.measure.vector import make_vector, missing_vector, stated_quantity, vector_values
+from cytowords.measure.caption_claims import stated_quantity
+from cytowords.measure.vector import make_vector, missing_vector, vector_values
 from cytowords.model.caption_input import (
     shown_caption,
     with_measured_numbers,

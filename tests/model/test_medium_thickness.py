@@ -1,6 +1,6 @@
 """A shown caption does not call the cortex "of medium thickness" where the region's
 readout measured a thick (or a very thin) cortex: the one rule
-(:func:`cytowords.measure.vector.claim_unsupported`) that already leaves out "thin" and
+(:func:`cytowords.measure.caption_claims.claim_unsupported`) that already leaves out "thin" and
 "thick" against the measured number. Captions and readout vectors from the development
 evaluation (``cytowords evaluate --no-sampler --no-baselines --no-robustness
 --headline-captions 5``, brains 200-209), where 8 such clauses were shown in 4 of 300
@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     MEDIUM_BAND_MM,
     THICK_MIN_MM,
     THIN_MAX_MM,
     claim_contradicted,
-    make_vector,
     medium_thickness_claim,
-    missing_vector,
     term_contradicted,
 )
+from cytowords.measure.vector import make_vector, missing_vector
 from cytowords.model.caption_input import shown_caption
 from cytowords.training.data.caption_targets import clause_contradicts
 from cytowords.training.data.readout_truth import FieldTruth
@@ -48,7 +47,7 @@ SHOWN = (
 )
 
 #: with nothing measured nothing is contradicted; only where the area lies goes (no tissue
-#: field can show it: cytowords.measure.vector.without_location)
+#: field can show it: cytowords.measure.caption_claims.without_location)
 PFCM_NOTHING_MEASURED = PFCM.replace(
     " on the caudal parietal operculum and the medial supramarginal bank of the Sylvian fissure",
     "",

@@ -8,13 +8,9 @@ import pytest
 import torch
 
 from cytowords.measure import Readout
+from cytowords.measure.caption_claims import caption_special_claims, special_unsupported
 from cytowords.measure.cells import CellStats
-from cytowords.measure.vector import (
-    caption_special_claims,
-    make_vector,
-    missing_vector,
-    special_unsupported,
-)
+from cytowords.measure.vector import make_vector, missing_vector
 from cytowords.model.caption_input import without_unsupported
 from cytowords.training.data.caption_targets import caption_target
 from cytowords.training.data.readout_truth import FieldTruth

@@ -1,7 +1,7 @@
 """A shown caption claims no white-matter border the region's readout contradicts: the
 readout's decided term (:attr:`cytowords.measure.Readout.wm_border`), passed beside the
 readout vector, drops a sharp-border clause where it read "gradual" and a gradual one where
-it read "sharp" (:func:`cytowords.measure.vector.claim_unsupported`)."""
+it read "sharp" (:func:`cytowords.measure.caption_claims.claim_unsupported`)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     caption_wm_border_claim,
     claim_unsupported,
-    make_vector,
-    missing_vector,
     wm_border_contradicted,
 )
+from cytowords.measure.vector import make_vector, missing_vector
 from cytowords.model.caption_input import shown_caption, without_unsupported
 
 SHARP = (

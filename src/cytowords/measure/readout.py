@@ -38,6 +38,7 @@ from scipy import ndimage as ndi
 from ..jobs import Cancelled, is_cancelled
 from ..min_traverse import MIN_TRAVERSE_UM
 from ..regions.roi import ring_area
+from .caption_claims import SPECIAL_CELLS
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, FOCUS_MAX_UM, CellStats, cells_along
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
 from .errors import MeasureError
@@ -56,7 +57,6 @@ from .polygon import as_vertices, polygon_mask
 from .ribbon import segment
 from .slide import slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
-from .vector import SPECIAL_CELLS
 
 N_DEPTH = 100
 MAX_WINDOW_PX = 4_000_000
@@ -177,7 +177,7 @@ class Readout:
         return along_surface(np.array([t[-1] for t in self.traverses_um]).reshape(-1, 2))
 
     def special_support(self) -> frozenset[str]:
-        """The special-cell kinds (:data:`~cytowords.measure.vector.SPECIAL_CELLS`) a
+        """The special-cell kinds (:data:`~cytowords.measure.caption_claims.SPECIAL_CELLS`) a
         caption may state about this region: all of them (Betz cells of layer V, Meynert
         cells at the V/VI border: the readout cannot tell the two apart, the area names
         them) when the cell statistics found at least one giant pyramid in the deep layers

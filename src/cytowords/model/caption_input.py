@@ -16,8 +16,8 @@ Meynert cells only where the region's measurement supports them, and nothing abo
 the area lies or what it does, which no tissue field can show, nor about its laminar
 contrast ("sharp lamination"), which the readout does not measure
 (:func:`without_unsupported`, the same rule as the training targets':
-:func:`cytowords.measure.vector.claim_unsupported`, and
-:func:`cytowords.measure.vector.without_unchecked`);
+:func:`cytowords.measure.caption_claims.claim_unsupported`, and
+:func:`cytowords.measure.caption_claims.without_unchecked`);
 the bundle applies it to every caption it returns, whatever its captioner reads.
 
 Slots: a readout-conditioned captioner writes measured numbers as the slots of
@@ -39,15 +39,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     LAYER_I_WORDS,
-    READOUT_DIM,
     claim_unsupported,
     stated_quantity,
     unchecked_only,
-    vector_values,
     without_unchecked,
 )
+from cytowords.measure.vector import READOUT_DIM, vector_values
 
 CAPTION_INPUTS = ("embedding", "embedding+probs", "embedding+probs+readout")
 #: slot -> (readout value, format)
@@ -187,10 +186,10 @@ def without_unsupported(
     gives; empty when no cells were measured, as at the model's pixel size) or a
     white-matter border the readout's decided term contradicts (``wm_border``:
     :attr:`cytowords.measure.Readout.wm_border`; "varies" or None: nothing):
-    :func:`cytowords.measure.vector.claim_unsupported`; and without what a clause says
+    :func:`cytowords.measure.caption_claims.claim_unsupported`; and without what a clause says
     about where the area lies or what it does, which no tissue field can show, or about
     its laminar contrast, which the readout does not measure
-    (:func:`cytowords.measure.vector.without_unchecked`: the rest of the clause stays, a
+    (:func:`cytowords.measure.caption_claims.without_unchecked`: the rest of the clause stays, a
     clause that is only that goes). The ``"Area X (name)"`` head stays."""
     parts = [p for p in _PART.split((text or "").strip()) if p]
     trimmed = [p if _is_head(p) else (without_unchecked(p) or p) for p in parts]
@@ -250,7 +249,7 @@ def with_measured_numbers(text: str, readout: np.ndarray | None) -> str:
     """``text`` with every number it states about the region that the readout
     ``readout`` measured written as the measured value: per sentence or ``;`` clause,
     a cortical thickness (mm) or a layer I width (mm or µm) as
-    :func:`cytowords.measure.vector.stated_quantity` (and the evaluation) reads it
+    :func:`cytowords.measure.caption_claims.stated_quantity` (and the evaluation) reads it
     (:func:`measured_number`). Numbers the readout did not measure (None, the missing
     vector, layer I not estimated) are left as they are."""
     if readout is None or not text:

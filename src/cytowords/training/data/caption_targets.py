@@ -6,9 +6,9 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
 1. clauses that the field's truth (:class:`~cytowords.training.data.readout_truth.FieldTruth`)
    contradicts are removed (:func:`clause_contradicts`): a layer IV claim against the true
    cortex type, a thin, medium or thick cortex claim against the true thickness
-   (:func:`cytowords.measure.vector.term_contradicted`), Betz or Meynert
+   (:func:`cytowords.measure.caption_claims.term_contradicted`), Betz or Meynert
    cells the area does not have; so are the clauses the bundle leaves out of the captions
-   it shows (:func:`cytowords.measure.vector.claim_unsupported`, one rule): what the
+   it shows (:func:`cytowords.measure.caption_claims.claim_unsupported`, one rule): what the
    field's readout vector contradicts (the same comparison on the measured cortex type
    and thickness) and Betz or Meynert cells its measurement does not support (no cell
    statistics at the model's pixel size). The mined literature text is otherwise kept
@@ -27,12 +27,12 @@ from collections.abc import Collection
 
 import numpy as np
 
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     claim_contradicted,
     claim_unsupported,
     special_unsupported,
-    vector_values,
 )
+from cytowords.measure.vector import vector_values
 
 from .readout_truth import FieldTruth
 
@@ -72,7 +72,7 @@ def split_caption(caption: str) -> tuple[str, list[str]]:
 
 def clause_contradicts(clause: str, truth: FieldTruth | None) -> bool:
     """True when ``clause`` claims what the field's true cortex type or thickness
-    contradicts (:func:`cytowords.measure.vector.claim_contradicted`, the rule the bundle
+    contradicts (:func:`cytowords.measure.caption_claims.claim_contradicted`, the rule the bundle
     applies to a shown caption against the measured values) or special cells the area
     does not have."""
     if truth is None:
@@ -114,7 +114,7 @@ def caption_target(
     contradict and whose special cells the field's measurement supports (``special``:
     :meth:`cytowords.measure.Readout.special_support`; training fields have no cell
     statistics, so none): the rule the bundle applies to what it shows,
-    :func:`cytowords.measure.vector.claim_unsupported` (with nothing measured:
+    :func:`cytowords.measure.caption_claims.claim_unsupported` (with nothing measured:
     ``caption`` without those clauses)."""
     head, clauses = split_caption(caption)
     if not clauses:  # the rejection caption and fallbacks stay as they are

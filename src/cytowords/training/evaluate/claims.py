@@ -20,7 +20,7 @@ only one for sampler fields, which have no section around them):
   pixel size have none, so the captions scored, as shown to the user, state none), a
   sharp or gradual white-matter border (against the area's atlas term); the laminar
   contrast words, which nothing checks and which the shown captions leave out
-  (:func:`cytowords.measure.vector.without_laminar_contrast`), are reported beside it, in
+  (:func:`cytowords.measure.caption_claims.without_laminar_contrast`), are reported beside it, in
   the shown captions (``unverified_claims``, :func:`unverified_checks`) and in the
   captions as generated (``unverified_claims_generated``, against the same truth), not
   in it;
@@ -62,10 +62,9 @@ from itertools import combinations
 import numpy as np
 
 from cytowords.atlas import NONE_ID
-from cytowords.measure.vector import (
+from cytowords.measure.caption_claims import (
     LAYER_I_WORDS,
     MM_NUMBER,
-    READOUT_DIM,
     THICKNESS_WORDS,
     caption_iv_claim,
     caption_special_claims,
@@ -73,8 +72,8 @@ from cytowords.measure.vector import (
     laminar_contrast_claims,
     term_contradicted,
     thickness_claim,
-    vector_values,
 )
+from cytowords.measure.vector import READOUT_DIM, vector_values
 
 from ..data.readout_truth import (
     SCANS,
@@ -96,7 +95,7 @@ LAYER_I_TOL_UM = 60.0
 SPECIFICITY_RATIO = 1.2
 _SENTENCES = re.compile(r"(?<=[.;:])\s+")
 # the numbers a caption states and what they are about: the rule by which the shown
-# caption's numbers are written from the readout (cytowords.measure.vector.stated_quantity)
+# caption's numbers are written from the readout (cytowords.measure.caption_claims.stated_quantity)
 _MM = MM_NUMBER
 _THICKNESS_WORDS = THICKNESS_WORDS
 _LAYER_I = LAYER_I_WORDS
@@ -121,7 +120,7 @@ def unverified_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
     """``(kind, agrees)`` for the statements of ``caption`` that the readout cannot check,
     against ``truth`` (``laminar_contrast``: the atlas term of the area; None: not
     judged). Kinds: laminar_contrast
-    (:func:`cytowords.measure.vector.laminar_contrast_claims`). Reported beside the claim
+    (:func:`cytowords.measure.caption_claims.laminar_contrast_claims`). Reported beside the claim
     accuracy, not in it: for the captions as generated (the shown ones leave them out)."""
     want = truth.get("laminar_contrast")
     if want is None:
@@ -139,7 +138,7 @@ def claim_checks(caption: str, truth: dict) -> list[tuple[str, bool]]:
     ``special`` kinds (None: not judged), ``wm_border`` (the atlas term, ``sharp`` or
     ``gradual``; None: not judged)). Kinds: thickness, layer_i, layer_iv,
     thickness_term, special, wm_border (a sharp or gradual white-matter border,
-    :func:`cytowords.measure.vector.caption_wm_border_claim`)."""
+    :func:`cytowords.measure.caption_claims.caption_wm_border_claim`)."""
     out: list[tuple[str, bool]] = []
     th = truth.get("thickness_mm")
     for part in caption_parts(caption):
