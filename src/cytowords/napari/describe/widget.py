@@ -105,10 +105,8 @@ class DescribeWidget(QWidget):
         self._not_started: set[int] = set()  # given back when the job was stopped
         self._closed_note = ""
         self._stop_text = ""  # why the running job was stopped
-        self._after_cancel: list[int] = []
-        self._job_ids: set[int] = (
-            set()
-        )  # ROI ids the running job describes  # ROIs queued after the running job was cancelled
+        self._after_cancel: list[int] = []  # ROIs queued after the running job was cancelled
+        self._job_ids: set[int] = set()  # ROI ids the running job describes
         napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
         self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
