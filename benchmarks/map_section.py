@@ -21,6 +21,11 @@ patch with 8 px context, width 32, embed 256, feature stride 4 px; random weight
 trained bundle with ``--model``), on a region of the section: seconds each, the ratio,
 tile agreement, and the dense map at the model's own pixel vs the requested stride;
 ``--whole`` also maps the whole section densely at both strides (wall and CPU seconds).
+
+``--cpu-split``: where the CPU time of a whole-section dense map goes (``--model`` or the
+bundled model, ``--views``, ``--stride-um``), from one map under cProfile with a CPU-time clock
+on one thread (``scheduler="sync"``, ``torch.set_num_threads(1)``): encoder (and its parts),
+field-quality check, heads, the rest.
 """
 
 from __future__ import annotations
@@ -319,6 +324,58 @@ def dense_vs_fields(sec: Path, a: argparse.Namespace) -> None:
             )
 
 
+#: --cpu-split: (label, function name as cProfile reports it, file it is defined in)
+SPLIT = (
+    ("encoder (all views)", "dense_embed_views", "model/tta.py"),
+    ("  trunk: convolutions and norms", "features", "model/dense_encoder.py"),
+    ("  pooling's box filters", "box_pool", "model/dense_encoder.py"),
+    ("  projection's hidden layer", "project_hidden", "model/dense_encoder.py"),
+    ("field-quality check", "assess_block", "sections/quality.py"),
+    ("area head, open-set scorer, cortex detector", "score_embeddings", "mapping/infer.py"),
+)
+
+
+def cpu_split(sec: Path, a: argparse.Namespace) -> None:
+    """Profile one whole-section dense map on one thread (CPU-time clock) and print shares."""
+    import cProfile
+    import pstats
+
+    import torch
+
+    from cytowords.mapping import compute_area_map
+    from cytowords.model import get_bundle
+    from cytowords.sections import open_section
+
+    torch.set_num_threads(1)
+    section = open_section(sec)
+    bundle = get_bundle(a.model or "default", device="cpu")
+    kw = dict(views=a.views, device="cpu", scheduler="sync", precision=a.precision)
+    compute_area_map(section, bundle, stride_um=2048.0, **kw)  # warm-up
+    prof = cProfile.Profile(time.process_time)
+    prof.enable()
+    amap = compute_area_map(section, bundle, stride_um=a.stride_um, **kw)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    total = max(v[3] for v in stats.values())
+
+    def cumulative(name: str, where: str) -> float:
+        return sum(v[3] for (f, _, n), v in stats.items() if n == name and f.endswith(where))
+
+    print(
+        f"\nCPU split of a whole-section dense map: {amap.stats['tiles']:,} tiles, stride "
+        f"{a.stride_um:g} µm, {a.views} view(s), one thread, {total:.2f} CPU s"
+    )
+    named = 0.0
+    for label, name, where in SPLIT:
+        t = cumulative(name, where)
+        named += 0.0 if label.startswith("  ") else t
+        print(f"  {label:<45} {t:6.2f} s  {t / total:5.1%}")
+    print(
+        f"  {'reading the pyramid, planning, the rest':<45} {total - named:6.2f} s  "
+        f"{(total - named) / total:5.1%}"
+    )
+
+
 def _cpu_s() -> float:
     """CPU seconds of this process so far, all threads (user + system)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -345,8 +402,16 @@ def main() -> None:
         "pixel (wall and CPU seconds)",
     )
     ap.add_argument(
-        "--model", default=None, help="--dense: a trained bundle (default, or a folder) instead"
-        " of the random-weight bench encoder"
+        "--model",
+        default=None,
+        help="--dense: a trained bundle (default, or a folder) instead"
+        " of the random-weight bench encoder; --cpu-split: the bundle to profile (default:"
+        " the bundled model)",
+    )
+    ap.add_argument(
+        "--cpu-split",
+        action="store_true",
+        help="only: where the CPU time of a whole-section dense map goes (cProfile, one thread)",
     )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--bundle", default=None, help=argparse.SUPPRESS)
@@ -362,6 +427,8 @@ def main() -> None:
     bundle = make_bundle(wd / "bundle-default-arch")
     size = (a.size_mm[0], a.size_mm[1])
     sec = make_section(wd, size)
+    if a.cpu_split:
+        return cpu_split(sec, a)
     if a.dense:
         return dense_vs_fields(sec, a)
     kw = dict(stride_um=a.stride_um, device=a.device, precision=a.precision)
