@@ -39,7 +39,9 @@ connected to the border (the slide) hold at least :data:`SLIDE_RING` of the stri
 has its median at least :data:`SLIDE_BAND` of the range above the slide. A border that is
 mostly in the brightest :data:`SLIDE_BAND` is a bright slide. A dark slide at most :data:`BLACK_SHARE` of the bright level on which nine in
 ten pixels share one value is a black mask (:func:`fill_black_background`), not a
-fluorescent slide.
+fluorescent slide. An image without a bright slide whose structure is all fine (noise:
+box means over 1/32 of its short side keep less than :data:`SLIDE_STRUCTURE` of its SD)
+is not judged.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ SLIDE_BAND = 0.2
 SLIDE_RING = 0.5
 #: a dark slide is even: within this share of the coarse range above its border's median
 SLIDE_EVEN = 0.05
+#: an image with no bright slide is judged only where its structure is large (slide,
+#: tissue, layers): box means of 1/32 of its short side keep at least this share of its SD
+SLIDE_STRUCTURE = 0.25
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,8 @@ def judge_slide(judge: da.Array | np.ndarray) -> str:
     ``COARSE_MAX_PX`` px per side is read): ``"bright"`` (bright-field), ``"dark"``
     (bright cells on a dark slide: fluorescence), ``"black"`` (a masked black background),
     ``"none"`` (no slide along the border: a crop inside the tissue) or ``"unjudged"``
-    (an image under :data:`SLIDE_MIN_PX` px per side, or of one value)."""
+    (an image under :data:`SLIDE_MIN_PX` px per side, of one value, or without a bright
+    slide and without large structure: :data:`SLIDE_STRUCTURE`)."""
     img = np.asarray(judge[:COARSE_MAX_PX, :COARSE_MAX_PX], dtype=np.float64)
     finite = np.isfinite(img)
     if min(img.shape) < SLIDE_MIN_PX or finite.sum() < 100:
@@ -218,6 +224,9 @@ def judge_slide(judge: da.Array | np.ndarray) -> str:
     ring[:, :w] = ring[:, -w:] = True
     if (sm[ring] >= hi - SLIDE_BAND * span).mean() >= SLIDE_RING:
         return "bright"
+    box = max(3, min(img.shape) // 32)
+    if np.std(ndi.uniform_filter(sm, box)) < SLIDE_STRUCTURE * np.std(sm):
+        return "unjudged"  # no tissue, no slide at this scale: noise
     b = float(np.median(sm[ring]))
     if b > lo + SLIDE_BAND * span:
         return "none"
