@@ -154,3 +154,16 @@ def test_cli_measure_reads_the_fluorescent_scan(files, capsys) -> None:
         assert (th is not None) == measured, r["not_measured"]
         if measured:
             assert th == pytest.approx(T / 1000, rel=0.05)
+
+
+def test_napari_reader_shows_the_inverted_scan_and_says_so(files) -> None:
+    from cytowords.napari.io.reader import read_section_layers
+    from tests.support.napari_helpers import Notes
+
+    with Notes() as notes:
+        layers = read_section_layers(str(files["fluor"]))
+    data, meta, kind = layers[0]
+    assert kind == "image"
+    shown = np.asarray(data[0] if isinstance(data, list) else data)
+    assert np.array_equal(shown, 4095 - tifffile.imread(files["fluor"]))
+    assert notes.any("fluor", "bright cells on a dark slide", "read inverted")
