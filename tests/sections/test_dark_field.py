@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from cytowords.measure import measure_roi
-from cytowords.sections import open_section
+from cytowords.sections import SectionError, open_section
 from tests.sections.test_black_background import ROI, _black, _write
 from tests.support.gyrus import PX, T, gyrus_image
 
@@ -167,3 +167,23 @@ def test_napari_reader_shows_the_inverted_scan_and_says_so(files) -> None:
     shown = np.asarray(data[0] if isinstance(data, list) else data)
     assert np.array_equal(shown, 4095 - tifffile.imread(files["fluor"]))
     assert notes.any("fluor", "bright cells on a dark slide", "read inverted")
+
+
+@pytest.mark.parametrize("layout", ["CYX imagej", "YXS"])
+def test_two_fluorescence_channels_are_refused_in_one_line(tmp_path: Path, layout) -> None:
+    # NeuroTrace with DAPI: one channel must be chosen; the line names the file and how
+    fl = fluorescence_twin(gyrus_image())
+    two = np.stack([fl, fl // 2])
+    path = tmp_path / "nissl_dapi.tif"
+    if layout == "YXS":
+        tifffile.imwrite(
+            path, np.moveaxis(two, 0, -1), photometric="minisblack", planarconfig="contig"
+        )
+    else:
+        tifffile.imwrite(path, two, imagej=True, metadata={"axes": "CYX"})
+    with pytest.raises(SectionError) as err:
+        open_section(path, pixel_size_um=PX)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(str(path))
+    assert "2 channels" in msg or "2-sample" in msg
+    assert "Duplicate… one" in msg and "channel" in msg
