@@ -86,6 +86,22 @@ def add_lm_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: ``--slide`` choice -> ``open_section``'s ``dark_field``
+SLIDES = {"auto": None, "bright": False, "dark": True}
+
+
+def add_slide_option(p: argparse.ArgumentParser) -> None:
+    """``--slide auto|bright|dark``: how the image's slide is read (``open_section``'s
+    ``dark_field``)."""
+    p.add_argument(
+        "--slide",
+        choices=tuple(SLIDES),
+        default="auto",
+        help="the empty slide: bright (bright-field stain, cells dark), dark (fluorescence, "
+        "cells bright: read inverted) or auto (judged from the image; default)",
+    )
+
+
 def _use_bundle_lm(folder: str) -> None:
     import os
     from pathlib import Path
@@ -164,17 +180,20 @@ def check_not_input(flag: str, path: str, inputs: Sequence[str]) -> None:
             )
 
 
-def open_image(path: str, pixel_size_um: float | None) -> Any:
+def open_image(path: str, pixel_size_um: float | None, slide: str = "auto") -> Any:
     """:func:`~cytowords.sections.open_section`, saying on stderr (one line) when the file's
-    stored pixel size is implausible for a histology scan, before any long work."""
+    stored pixel size is implausible for a histology scan, before any long work, and how
+    its background and slide are read. ``slide``: a ``--slide`` choice (:data:`SLIDES`)."""
     from ..sections import calibration_warning, open_section
 
-    section = open_section(path, pixel_size_um=pixel_size_um)
+    section = open_section(path, pixel_size_um=pixel_size_um, dark_field=SLIDES[slide])
     warning = calibration_warning(section)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if section.metadata.get("background"):
         print(f"note: {path}: {section.metadata['background']}", file=sys.stderr)
+    if section.metadata.get("slide"):
+        print(f"note: {path}: {section.metadata['slide']}", file=sys.stderr)
     return section
 
 

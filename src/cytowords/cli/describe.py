@@ -16,7 +16,7 @@ import json
 import sys
 from dataclasses import replace
 
-from . import IMAGE_HELP, ROIS_HELP, CliError, add_lm_option, four_floats
+from . import IMAGE_HELP, ROIS_HELP, CliError, add_lm_option, add_slide_option, four_floats
 from .measure import CELLS
 
 #: why a ROI has no readout when ``--no-measure`` is given
@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
     )
+    add_slide_option(p)
     p.add_argument("--out", help="write the described ROIs: .geojson (QuPath) or .csv")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--patches", action="store_true", help="with --json: include per-patch detail")
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
                 "would lose what it holds besides them (QuPath's detections, points, lines, "
                 "measurements); give another file name"
             )
-    section = open_image(args.image, args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um, args.slide)
     px = float(section.pixel_size_um[0])
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import IMAGE_HELP, CliError, add_lm_option, four_floats
+from . import IMAGE_HELP, CliError, add_lm_option, add_slide_option, four_floats
 from .pixel_size import check_scan
 
 _region = four_floats("--region", "Y0,X0,Y1,X1", "0,0,20000,30000")
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="start a LocalCluster of N workers")
     p.add_argument("--region", type=_region, default=None, help="Y0,X0,Y1,X1 in µm")
     p.add_argument("--pixel-size-um", type=float, default=None, help="µm/px if the file has none")
+    add_slide_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--restart", action="store_true", help="discard an unfinished OUT.partial")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers {args.workers}: expected >= 1")
     if args.scheduler and args.workers:
         raise CliError("--scheduler and --workers exclude each other: give one of them")
-    section = open_image(args.image, args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um, args.slide)
     _check_before_work(section, args)
     check = None
     if not args.no_pixel_size_check:

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from . import IMAGE_HELP, ROIS_HELP, CliError, four_floats
+from . import IMAGE_HELP, ROIS_HELP, CliError, add_slide_option, four_floats
 
 _roi = four_floats("--roi", "X0,Y0,X1,Y1", "1000,2000,5000,6000")
 #: ``--cells`` choice -> the readout's ``cells`` argument (:func:`cytowords.measure.measure_roi`)
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
     )
+    add_slide_option(p)
     p.add_argument(
         "--cells",
         choices=tuple(CELLS),
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: expected a .json file name")
     if args.out:
         check_out("--out", args.out)
-    section = open_image(args.image, args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um, args.slide)
     if args.roi is not None:
         x0, y0, x1, y1 = args.roi
         ya, yb = sorted((y0, y1))

@@ -88,7 +88,8 @@ def lazy_yx(
             where,
             f"array of shape {shape} has {len(extra)} extra non-singleton axes "
             "(3D stack or multichannel image)",
-            "a 2D grayscale (y, x) or RGB image",
+            "a 2D grayscale (y, x) or RGB image: write the plane or channel to read as an "
+            "image of its own",
         )
     native = getattr(arr, "shards", None) or arr.chunks  # zarr v3 shards: whole shards
     chunks = list(dask_chunks(tuple(native), shape, (iy, ix)))

@@ -24,6 +24,24 @@ level, connected to its border, and far darker than the darkest tissue (whose 0.
 percentile is at least :data:`BLACK_GAP` of the bright level, its median below 0.9 of
 it), take the data's white
 level, so the pia lies next to them and fields read them as glass.
+
+A **dark slide** (fluorescent Nissl such as NeuroTrace, or a nuclear counterstain shown
+alone: somata bright on a dark slide) is read inverted (:func:`judge_slide`,
+:func:`invert_levels`): each value becomes ``white - value`` (``white``: the data's white
+level, :func:`intensity_of`), so the slide reads as glass and somata as dark, as in a
+bright-field cell-body stain. The slide is judged on the coarse image (at least
+:data:`SLIDE_MIN_PX` px per side; median-filtered over 3 px): at least :data:`SLIDE_RING`
+of the image's outer border strip (2 % of its short side, at least 2 px) lies in the
+darkest :data:`SLIDE_BAND` of its range (0.5th–99.5th percentile) and the strip's median
+does too; the pixels within :data:`SLIDE_EVEN` of the range above that median and
+connected to the border (the slide) hold at least :data:`SLIDE_RING` of the strip and
+:data:`BLACK_MIN_AREA` of the image; and the rest (the tissue, at least 10 % of the image)
+has its median at least :data:`SLIDE_BAND` of the range above the slide. A border that is
+mostly in the brightest :data:`SLIDE_BAND` is a bright slide. A dark slide at most :data:`BLACK_SHARE` of the bright level on which nine in
+ten pixels share one value is a black mask (:func:`fill_black_background`), not a
+fluorescent slide. An image without a bright slide whose structure is all fine (noise:
+box means over 1/32 of its short side keep less than :data:`SLIDE_STRUCTURE` of its SD)
+is not judged.
 """
 
 from __future__ import annotations
@@ -48,6 +66,17 @@ BLACK_MIN_AREA = 0.05
 #: ... and the darkest tissue (0.5th percentile of the rest) at least this share of the
 #: bright level (a stained cortex transmits far more than nothing)
 BLACK_GAP = 0.10
+#: the slide is judged on coarse images of at least this many px per side
+SLIDE_MIN_PX = 128
+#: a slide's values lie in this darkest (or brightest) share of the coarse range ...
+SLIDE_BAND = 0.2
+#: ... along at least this share of the image's outer border strip
+SLIDE_RING = 0.5
+#: a dark slide is even: within this share of the coarse range above its border's median
+SLIDE_EVEN = 0.05
+#: an image with no bright slide is judged only where its structure is large (slide,
+#: tissue, layers): box means of 1/32 of its short side keep at least this share of its SD
+SLIDE_STRUCTURE = 0.25
 
 
 @dataclass(frozen=True)
@@ -170,3 +199,68 @@ def fill_black_background(
         f"black background ({share:.0%} of the slide at or below {cut:g}) read as the empty "
         f"slide (value {white:g})"
     )
+
+
+def judge_slide(judge: da.Array | np.ndarray) -> str:
+    """Which slide the coarse image ``judge`` shows (module docstring; at most
+    ``COARSE_MAX_PX`` px per side is read): ``"bright"`` (bright-field), ``"dark"``
+    (bright cells on a dark slide: fluorescence), ``"black"`` (a masked black background),
+    ``"none"`` (no slide along the border: a crop inside the tissue) or ``"unjudged"``
+    (an image under :data:`SLIDE_MIN_PX` px per side, of one value, or without a bright
+    slide and without large structure: :data:`SLIDE_STRUCTURE`)."""
+    img = np.asarray(judge[:COARSE_MAX_PX, :COARSE_MAX_PX], dtype=np.float64)
+    finite = np.isfinite(img)
+    if min(img.shape) < SLIDE_MIN_PX or finite.sum() < 100:
+        return "unjudged"
+    v = img[finite]
+    lo, hi = float(np.percentile(v, 0.5)), float(np.percentile(v, 99.5))
+    span = hi - lo
+    if span <= 0:
+        return "unjudged"
+    sm = ndi.median_filter(np.where(finite, img, lo), size=3)
+    w = max(2, round(0.02 * min(img.shape)))
+    ring = np.zeros(img.shape, dtype=bool)
+    ring[:w] = ring[-w:] = True
+    ring[:, :w] = ring[:, -w:] = True
+    if (sm[ring] >= hi - SLIDE_BAND * span).mean() >= SLIDE_RING:
+        return "bright"
+    box = max(3, min(img.shape) // 32)
+    if np.std(ndi.uniform_filter(sm, box)) < SLIDE_STRUCTURE * np.std(sm):
+        return "unjudged"  # no tissue, no slide at this scale: noise
+    b = float(np.median(sm[ring]))
+    if b > lo + SLIDE_BAND * span:
+        return "none"
+    near = sm <= b + SLIDE_EVEN * span
+    lab, _ = ndi.label(near)
+    edge = np.unique(lab[ring])
+    slide = np.isin(lab, edge[edge > 0]) & finite
+    tissue = finite & ~near
+    if (
+        slide[ring].mean() < SLIDE_RING
+        or slide.mean() < BLACK_MIN_AREA
+        or tissue.mean() < 0.1
+        or float(np.median(img[tissue])) < b + SLIDE_BAND * span
+    ):
+        return "none"
+    s = img[slide]
+    _, counts = np.unique(s, return_counts=True)
+    if counts.max() >= 0.9 * s.size and float(np.median(s)) <= BLACK_SHARE * hi:
+        return "black"
+    return "dark"
+
+
+def invert_levels(
+    levels: list[da.Array], judge: da.Array | None = None
+) -> tuple[list[da.Array], float]:
+    """Levels (finest first, grey) read inverted, ``white - value`` clipped to the data's
+    range, and ``white``: the white level (:func:`intensity_of`) of the coarse image
+    ``judge`` (default: the coarsest of ``levels``; at most ``COARSE_MAX_PX`` px per side);
+    floating-point data outside [0, 1] maps ``black + white - value``. The data type is
+    kept. Lazy: each level is mapped chunk by chunk."""
+    lev = levels[-1] if judge is None else judge
+    dtype = np.dtype(lev.dtype)
+    inten = intensity_of(np.asarray(lev[:COARSE_MAX_PX, :COARSE_MAX_PX]), dtype)
+    white = inten.white if dtype.kind in "fb" else float(min(inten.white, np.iinfo(dtype).max))
+    top = inten.black + white
+    out = [da.clip(top - d.astype(np.float64), inten.black, white).astype(dtype) for d in levels]
+    return out, white

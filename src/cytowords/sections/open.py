@@ -16,7 +16,7 @@ from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import grey_levels
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
-from .intensity import fill_black_background
+from .intensity import fill_black_background, invert_levels, judge_slide
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -56,7 +56,12 @@ def _check_pixel_size(value: float | None) -> float | None:
     return v
 
 
-def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = None) -> Section:
+def open_section(
+    path: str | os.PathLike[str],
+    *,
+    pixel_size_um: float | None = None,
+    dark_field: bool | None = None,
+) -> Section:
     """Open a section lazily as a multiscale pyramid with physical pixel size.
 
     Args:
@@ -67,6 +72,10 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
         pixel_size_um: µm per pixel of level 0. Required when the file carries no physical
             pixel size; when given it overrides the stored one (coarser levels keep their
             stored scale ratios).
+        dark_field: ``True``: the cells are bright on a dark slide (fluorescence): read
+            the image inverted; ``False``: a bright-field stain, never inverted; ``None``
+            (default): judged from the image (:func:`~.intensity.judge_slide`). What was
+            done is said in ``Section.metadata["slide"]``.
 
     Returns:
         A :class:`Section` whose levels are dask arrays (nothing is read until computed),
@@ -86,13 +95,15 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
         p = p.parent
     try:
         if p.is_dir():
-            return _open_zarr(p, px)
+            return _open_zarr(p, px, dark_field)
         suffix = p.suffix.lower()
         if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
             levels = _as_grey(levels, meta)
             sizes = _resolve_sizes(p, px, stored, rel)
-            return _finish(p, levels, sizes, meta, {}, stored_size=px is None)
+            return _finish(
+                p, levels, sizes, meta, {}, stored_size=px is None, dark_field=dark_field
+            )
         if suffix in PLAIN_IMAGE_SUFFIXES:
             if px is None:  # before decoding: a PNG/JPEG never holds the scan's pixel size
                 kind = "PNG" if suffix == ".png" else "JPEG"
@@ -101,7 +112,9 @@ def open_section(path: str | os.PathLike[str], *, pixel_size_um: float | None = 
                     "(CLI: --pixel-size-um; Python: pixel_size_um=)"
                 )
             levels, meta = open_plain_levels(p)
-            return _finish(p, _as_grey(levels, meta), [px], meta, {}, stored_size=False)
+            return _finish(
+                p, _as_grey(levels, meta), [px], meta, {}, stored_size=False, dark_field=dark_field
+            )
     except Exception as e:
         raise ensure_section_error(e, p) from None
     raise fail(
@@ -128,14 +141,22 @@ def _resolve_sizes(
     return [float(s) for s in stored]
 
 
-def _open_zarr(p: Path, px: float | None) -> Section:
+def _open_zarr(p: Path, px: float | None, dark_field: bool | None) -> Section:
     fmt = zarr_format_of(p)
     node = open_node(p, fmt)
     meta: dict[str, Any] = {"zarr_format": fmt}
     if isinstance(node, zarr.Array):
         levels = [lazy_yx(node, (node.ndim - 2, node.ndim - 1), str(p), (str(p), store_mtime(p)))]
         sizes = _resolve_sizes(p, px, node.attrs.get("pixel_size_um"), [1.0])
-        return _finish(p, levels, sizes, {**meta, "format": "zarr"}, {}, stored_size=px is None)
+        return _finish(
+            p,
+            levels,
+            sizes,
+            {**meta, "format": "zarr"},
+            {},
+            stored_size=px is None,
+            dark_field=dark_field,
+        )
     ome, version = ome_attrs(node)
     if version is None and "bioformats2raw.layout" in ome and isinstance(node.get("0"), zarr.Group):
         node = node["0"]  # bioformats2raw layout: the first image is the group "0"
@@ -167,7 +188,7 @@ def _open_zarr(p: Path, px: float | None) -> Section:
     extra = node.attrs.get("cytowords")
     if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
         meta = {**extra["metadata"], **meta}
-    return _finish(p, levels, sizes, meta, labels, stored_size=px is None)
+    return _finish(p, levels, sizes, meta, labels, stored_size=px is None, dark_field=dark_field)
 
 
 def _as_grey(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
@@ -188,6 +209,7 @@ def _finish(
     labels: dict[str, LabelImage],
     *,
     stored_size: bool,
+    dark_field: bool | None = None,
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
     # the background is judged on the whole slide at its coarsest (a file of one level,
@@ -195,12 +217,28 @@ def _finish(
     # are a corner), and where there is one the levels are extended again from the filled
     # ones (the coarse levels then average the slide's white, not its black, at the edge)
     full, full_sizes = extend_pyramid(levels, sizes)
-    filled, black = fill_black_background(levels, judge=full[-1])
-    if black:
-        meta["background"] = black
-        levels, sizes = extend_pyramid(filled, sizes)
+    slide = "bright" if dark_field is False else "dark" if dark_field else judge_slide(full[-1])
+    black = None
+    if slide == "dark":  # pointwise: the stored and the added levels alike
+        levels, white = invert_levels(full, judge=full[-1])
+        sizes = full_sizes
+        how = ", as given" if dark_field else ""
+        meta["slide"] = (
+            f"bright cells on a dark slide (fluorescence{how}): read inverted ({white:g} - value)"
+        )
     else:
-        levels, sizes = full, full_sizes
+        filled, black = fill_black_background(levels, judge=full[-1])
+        if black:
+            meta["background"] = black
+            levels, sizes = extend_pyramid(filled, sizes)
+        else:
+            levels, sizes = full, full_sizes
+    if slide in ("none", "black") and not black:
+        where = "no empty slide along the image's border" if slide == "none" else "a black slide"
+        meta["slide"] = (
+            f"{where}: read as a bright-field stain (cells dark); if its cells are bright on "
+            "a dark slide (fluorescence), give --slide dark (Python: dark_field=True)"
+        )
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
         if why:

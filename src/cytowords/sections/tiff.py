@@ -245,7 +245,8 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         raise fail(
             path,
             f"{shape[colour]}-sample TIFF (axes {axes}, shape {shape})",
-            "a 2D grayscale or RGB(A) image",
+            "a 2D grayscale or RGB(A) image: save the channel to read as its own TIFF (Fiji: "
+            "Image › Duplicate… one channel)",
         )
     if "Y" not in axes or "X" not in axes:
         raise fail(path, f"TIFF axes {axes!r} have no Y and X")

@@ -115,6 +115,7 @@ _READER_KEYS = {
     "pixel_size_unit",
     "colour",
     "background",
+    "slide",
 }
 
 

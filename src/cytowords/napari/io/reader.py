@@ -181,8 +181,9 @@ def section_layer_data(path: str) -> tuple[list[LayerData], list[tuple[str, str]
                 f"{calibration_warning(section)}; set it under 'Pixel size' in the widgets",
             )
         )
-    if section.metadata.get("background"):
-        notes.append(("info", f"{section.name}: {section.metadata['background']}"))
+    for key in ("background", "slide"):
+        if section.metadata.get(key):
+            notes.append(("info", f"{section.name}: {section.metadata[key]}"))
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
     origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))
