@@ -185,10 +185,15 @@ def set_rows(layer: Shapes, updates: dict[int, dict[str, Any]], *, later: bool =
         for k, v in values.items():
             df.at[i, k] = v
     rows = list(updates)
-    records = df.loc[rows].to_dict("records")
+    if len(rows) <= 4:  # a job's status change or result: cell by cell is quicker
+        records = [df.loc[i].to_dict() for i in rows]
+    else:
+        records = df.loc[rows].to_dict("records")
     colors = [_row_color(r) for r in records]
-    df.loc[rows, "label"] = [label_text(r) for r in records]
-    df.loc[rows, "text_color"] = colors
+    labels = [label_text(r) for r in records]
+    for i, label, color in zip(rows, labels, colors):
+        df.at[i, "label"] = label
+        df.at[i, "text_color"] = color
     edges = layer.edge_color
     shown = [i for i in rows if i < len(edges)]
     recolour = len(shown) < len(rows) or not _same_colors(edges[shown], colors)

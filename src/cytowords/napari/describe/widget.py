@@ -192,6 +192,8 @@ class DescribeWidget(QWidget):
         if layer is self._layer:
             return
         old = self._layer
+        if old is not None:  # drawn, so that its autosave holds the results not drawn yet
+            rr.redraw(old)
         if self._worker is not None and old is not None:
             if self._job_layer is old and not self._stopping():  # none go to the new layer
                 gone = old not in self.viewer.layers
