@@ -116,7 +116,7 @@ class DescribeWidget(QWidget):
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_MS)
         self._redraw.timeout.connect(self.redraw)
-        self._drawn: list[Shapes] = []  # ROI layers with results not drawn yet
+        self._undrawn: list[Shapes] = []  # ROI layers with results not drawn yet
         napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
         self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
@@ -411,15 +411,15 @@ class DescribeWidget(QWidget):
     def _draw_later(self, layer: Shapes) -> None:
         """Draw ``layer``'s new results at most REDRAW_MS from now (with those that come
         meanwhile)."""
-        if layer not in self._drawn:
-            self._drawn.append(layer)
+        if layer not in self._undrawn:
+            self._undrawn.append(layer)
         if not self._redraw.isActive():
             self._redraw.start()
 
     def redraw(self) -> None:
         """Draw the results and status changes of the running job not drawn yet."""
         self._redraw.stop()
-        drawn, self._drawn = self._drawn, []
+        drawn, self._undrawn = self._undrawn, []
         for layer in drawn:
             rr.redraw(layer)
 
@@ -442,13 +442,13 @@ class DescribeWidget(QWidget):
         return self._stop is not None and self._stop.is_set()
 
     def _on_layer_removed(self, event: Event) -> None:
-        """The running job's image was closed: the ROI being described is finished (its
-        pixels are read already), the ROIs not yet started go back to the status they had
-        before they were queued, and when the job ends one notification says how many were
-        not described (a ROI the worker had started before it saw the image closed is
-        described and not counted)."""
-        if event.value in self._drawn:  # its autosave and any later use see them drawn
-            self._drawn.remove(event.value)
+        """A closed ROI layer gets its results not drawn yet drawn. The running job's image
+        was closed: the ROI being described is finished (its pixels are read already), the
+        ROIs not yet started go back to the status they had before they were queued, and
+        when the job ends one notification says how many were not described (a ROI the
+        worker had started before it saw the image closed is described and not counted)."""
+        if event.value in self._undrawn:
+            self._undrawn.remove(event.value)
             rr.redraw(event.value)
         image = self._job_image
         if self._worker is None or event.value is not image or self._stopping():
