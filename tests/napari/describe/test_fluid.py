@@ -151,3 +151,24 @@ def test_the_results_panel_sets_only_the_rows_that_changed(make_napari_viewer) -
     after = [table.item(k, 3) for k in range(40)]
     assert after[7].text() == "queued"
     assert [k for k in range(40) if after[k] is not before[k]] == [7]
+
+
+def test_queueing_many_rois_reads_the_layers_shapes_once(widget, monkeypatch) -> None:
+    """napari builds the list of every shape's vertices at each read of ``Shapes.data``:
+    making the jobs of 60 ROIs reads it a few times, not once or twice per ROI."""
+    from napari.layers import Shapes
+
+    viewer, w, image = widget
+    layer = w.roi_layer()
+    _rois(layer, 60)
+    reads = []
+    real = Shapes.data
+
+    def counted(self):
+        reads.append(1)
+        return real.fget(self)
+
+    monkeypatch.setattr(Shapes, "data", property(counted, real.fset))
+    jobs, geoms, errors = rr.roi_jobs(layer, rr.ids_of(layer, range(60)), image)
+    assert len(jobs) == 60 and len(geoms) == 60 and not errors
+    assert len(reads) <= 5, len(reads)

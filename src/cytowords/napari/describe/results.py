@@ -288,11 +288,15 @@ def roi_jobs(
     late result be checked against the shape as it is then.
     """
     jobs, geoms, errors = [], {}, {}
+    data = layer.data  # napari builds this list at each read: once for all ROIs
+    rows: dict[int, int] = {}
+    for i, v in enumerate(layer.features["roi_id"].to_numpy()):
+        rows.setdefault(int(v), i)
     for roi_id in ids:
-        row = row_of(layer, roi_id)
+        row = rows.get(int(roi_id))
         if row is None:
             continue
-        poly = shape_polygon_section_um(layer, row, image)
+        poly = shape_polygon_section_um(layer, row, image, data)
         try:
             if poly is None:
                 raise RoiError(
@@ -307,5 +311,5 @@ def roi_jobs(
         except RoiError as exc:
             errors[row] = str(exc)
             continue
-        geoms[roi_id] = np.asarray(layer.data[row]).tobytes()
+        geoms[roi_id] = np.asarray(data[row]).tobytes()
     return jobs, geoms, errors
