@@ -104,19 +104,17 @@ def _viewer_image(meta: dict) -> Any:
 
 
 def _rois_and_results(
-    data: Any, meta: dict, um: float, off: np.ndarray
+    data: Any, meta: dict, um: float, off: np.ndarray, feats: list[dict]
 ) -> tuple[list, list[dict], list[dict]]:
     """Per area shape: its region (section µm: world coordinates times ``um`` plus ``off``;
-    a :class:`Roi`
-    when it has holes), its result fields and its annotation ``{name, classification,
-    color, id}`` from the feature columns."""
+    a :class:`Roi` when it has holes), its result fields and its annotation ``{name,
+    classification, color, id}`` from the feature rows ``feats`` (:func:`_records`)."""
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
     polys = [
         None if p is None else p * um + off
         for p in layer_polygons_um(data, types, scale, translate)
     ]
-    feats = _records(meta)
     rois, rows, notes = [], [], []
     for i, poly in enumerate(polys):
         if poly is None:
@@ -145,17 +143,23 @@ def _rois_and_results(
 
 
 def _path_features(
-    data: Any, meta: dict, colors: dict[str, str], um: float, off: np.ndarray, ps: float
+    data: Any,
+    meta: dict,
+    colors: dict[str, str],
+    um: float,
+    off: np.ndarray,
+    ps: float,
+    feats: list[dict],
 ) -> list[dict]:
     """The layer's path and line shapes (e.g. a path along the cortex read from QuPath) as
     GeoJSON LineString annotations in full-resolution pixels (world coordinates times
     ``um`` plus ``off`` µm are section µm; ``ps`` µm per pixel), with their names and
-    classes: written with the regions, so that nothing drawn is lost."""
+    classes (feature rows ``feats``): written with the regions, so that nothing drawn is
+    lost."""
     from ...describe.export import hex_to_rgb
 
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
-    feats = _records(meta)
     out = []
     for i, (d, t) in enumerate(zip(data, types)):
         if t not in ("path", "line"):
@@ -196,14 +200,14 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
     from ...describe.export import class_colors, rois_to_geojson, write_geojson
 
     um, off, ps = _placement(path, meta, image)
-    rois, rows, notes = _rois_and_results(data, meta, um, off)
+    feats = _records(meta)
+    rois, rows, notes = _rois_and_results(data, meta, um, off, feats)
     md = meta.get("metadata") or {}
     colors = dict(md.get("cytowords_colors") or {})
     for n in notes:
         if n["classification"] and n["color"]:
             colors.setdefault(n["classification"], n["color"])
     # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
-    feats = _records(meta)
     types = meta.get("shape_type") or []
     paths = [i for i, t in enumerate(types) if t in ("path", "line")]
     path_classes = [_text(feats, CLASS_COLUMN, i) for i in paths]
@@ -223,7 +227,7 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
         classes=[n["classification"] for n in notes],
         ids=[n["id"] for n in notes],
     )
-    gj["features"] += _path_features(data, meta, colors, um, off, ps)
+    gj["features"] += _path_features(data, meta, colors, um, off, ps, feats)
     return [str(write_geojson(path, gj))]
 
 
@@ -233,7 +237,7 @@ def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
     from ...describe.export import results_to_csv
 
     um, off, _ = _placement(path, meta)
-    rois, rows, notes = _rois_and_results(data, meta, um, off)
+    rois, rows, notes = _rois_and_results(data, meta, um, off, _records(meta))
     names = [n["name"] or "" for n in notes]
     classes = [n["classification"] for n in notes]
     return [str(atomic_write_text(path, results_to_csv(rois, rows, names=names, classes=classes)))]
