@@ -1,4 +1,5 @@
-"""Seconds per *Follow view* map (napari Area map widget) by view size.
+"""Seconds per *Follow view* map (napari Area map widget) by view size; GUI-thread time of
+describing many ROIs (napari Describe widget, ``--rois``).
 
 The bundled default model (``--model default``; without it a random-weight bundle of an
 older dense geometry: 64 µm/px, 64-px fields, 8 px of context), 1 view, the stride the
@@ -14,10 +15,21 @@ The figures behind ``LIVE_MAX_VIEW_MM2`` come from here. ``--compare`` maps each
 also with the field-quality check run field by field (every field cut out of the block and
 :func:`~cytowords.sections.quality.assess_fields`, as the dense path did before
 :func:`~cytowords.sections.quality.assess_block`), in the same run, and prints the ratio.
+
+``--rois N`` describes N ROIs in the Describe widget of a napari viewer (under Xvfb) over
+the widget tests' 400 × 500 px section at 8 µm/px (overlapping 1.1 mm squares), with a
+stand-in for the model that returns a fixed result after ``--roi-seconds`` (default
+0.005: the results come faster than the GUI draws them, the worst case), and prints the
+GUI-thread time: per status change (each ROI turns *describing*, then gets its result),
+per canvas redraw, in all, the longest time the event loop was blocked, and the time to
+close the described layer:
+
+    xvfb-run -a python benchmarks/live_view.py --rois 500
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -135,6 +147,92 @@ def main(
             )
 
 
+def describe_rois(n: int, roi_seconds: float = 0.005) -> None:
+    """GUI-thread time of describing ``n`` ROIs in the napari Describe widget (module doc)."""
+    import napari
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from cytowords.describe import Describer, RegionDescription
+    from cytowords.napari.describe.widget import DescribeWidget
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the widget tests' helpers
+    from tests.support.napari_helpers import add_section, rect
+    from tests.support.tiny_bundle import make_tiny_bundle
+
+    def stand_in(self, section, roi, **kw):
+        time.sleep(roi_seconds)
+        area = AREAS[int(roi.name.split()[-1]) % len(AREAS)]
+        return RegionDescription(area, area, 0.9, False, 1.0, "a caption " * 20, 10)
+
+    Describer.describe_roi = stand_in
+    timed: dict[str, list[float]] = {"_on_event": [], "redraw": []}
+    for name, runs in timed.items():
+        real = getattr(DescribeWidget, name, None)
+        if real is None:  # a widget that draws each status change at once
+            continue
+
+        def wrapped(*a, _real=real, _runs=runs):
+            t = time.perf_counter()
+            _real(*a)
+            _runs.append(time.perf_counter() - t)
+
+        setattr(DescribeWidget, name, wrapped)
+    viewer = napari.Viewer(show=False)
+    add_section(viewer)
+    w = DescribeWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(make_tiny_bundle(Path(tempfile.mkdtemp()) / "tiny")))
+    w.scale_check.setChecked(False)
+    layer = w.roi_layer()
+    layer.add_rectangles(
+        [
+            rect(
+                10 + (k // 25) * 10, 110 + (k % 25) * 10, 150 + (k // 25) * 10, 250 + (k % 25) * 10
+            )
+            for k in range(n)
+        ]
+    )
+    app = QApplication.instance()
+    gaps, ends, last = [], [], [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        ends.append(now)
+        last[0] = now
+
+    beat = QTimer()
+    beat.setInterval(10)
+    beat.timeout.connect(tick)
+    beat.start()
+    t0 = time.perf_counter()
+    w.describe_all()
+    queued = time.perf_counter() - t0
+    while w.busy:
+        app.processEvents()
+        time.sleep(0.001)
+    wall = time.perf_counter() - t0
+    beat.stop()
+    ev, rd = np.array(timed["_on_event"]), np.array(timed["redraw"] or [0.0])
+    done = int((layer.features["status"] == "done").sum())
+    print(
+        f"{n} ROIs ({done} described, {roi_seconds:g} s each): {len(ev)} status changes, "
+        f"median {1000 * np.median(ev):.1f} ms, max {1000 * ev.max():.0f} ms; {len(rd)} "
+        f"redraws, median {1000 * np.median(rd):.0f} ms, max {1000 * rd.max():.0f} ms; GUI "
+        f"time {ev.sum() + rd.sum():.2f} s in {wall:.1f} s; queueing them {queued:.2f} s; "
+        f"event loop blocked at most {max(gaps):.2f} s, ending {ends[np.argmax(gaps)] - t0:.2f} "
+        f"s after *Describe all* ({sum(g > 0.1 for g in gaps)} times over 0.1 s)"
+    )
+    for _ in range(150):  # the autosave (a second after the last change) written
+        app.processEvents()
+        time.sleep(0.01)
+    t = time.perf_counter()
+    viewer.layers.remove(layer)
+    print(f"closing the described layer: {time.perf_counter() - t:.2f} s")
+    viewer.close()
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -143,5 +241,10 @@ if __name__ == "__main__":
     ap.add_argument("--compare", action="store_true")
     ap.add_argument("--model", default=None, help="a bundle ('default': the bundled model)")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--rois", type=int, default=0, help="describe this many ROIs instead")
+    ap.add_argument("--roi-seconds", type=float, default=0.005)
     a = ap.parse_args()
-    main(a.sides, compare=a.compare, model=a.model, repeats=a.repeats)
+    if a.rois:
+        describe_rois(a.rois, a.roi_seconds)
+    else:
+        main(a.sides, compare=a.compare, model=a.model, repeats=a.repeats)

@@ -231,3 +231,30 @@ def test_a_layer_with_rois_does_not_replace_an_earlier_sessions_file(make_napari
     kept = [p for p in path.parent.iterdir() if p != path]
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == old
     w.cancel()
+
+
+def test_closing_a_layer_its_file_holds_writes_nothing_again(make_napari_viewer, monkeypatch):
+    """Closing a ROI layer whose last change is written already does not write its file
+    again (hundreds of ROIs take a tenth of a second); a change not yet written is."""
+    import cytowords.napari.describe.autosave as autosave
+
+    viewer = make_napari_viewer()
+    image = add_section(viewer)
+    w = DescribeWidget(viewer)
+    layer = w.roi_layer()
+    layer.add_rectangles(rect(10, 10, 100, 200))
+    assert w.autosave.save_now() == autosave_path(image)
+    writes = []
+    real = autosave.write_shapes_geojson
+
+    def counted(path, data, meta, image=None):
+        writes.append(meta["name"])
+        return real(path, data, meta, image=image)
+
+    monkeypatch.setattr(autosave, "write_shapes_geojson", counted)
+    viewer.layers.remove(layer)
+    assert writes == []
+    w.create_roi_layer().add_rectangles(rect(10, 10, 100, 200))  # written within a second
+    viewer.layers.remove(w.roi_layer())
+    assert writes == ["ROIs"]
+    assert len(json.loads(autosave_path(image).read_text())["features"]) == 1

@@ -391,3 +391,38 @@ def test_a_plain_shapes_layer_over_two_differently_placed_images_is_refused(
     ((ring,),) = _coords(out)
     px = (_corner_rect_world(image) + 2.0) / 4.0  # 'other': 4 µm/px at no translate
     np.testing.assert_allclose(ring, closed(px[:, ::-1].tolist()), atol=1e-9)
+
+
+@pytest.mark.parametrize("how", ["add_shapes", "new_from_image"])
+def test_a_plain_shapes_layer_over_an_image_scaled_in_mm_exports_the_image_pixels(
+    make_napari_viewer, tmp_path, how
+) -> None:
+    """Over an image whose scale is in mm (0.008 mm/px, translate in mm) the world is in mm:
+    a plain napari Shapes layer drawn there is written in the image's pixels and its CSV in
+    section µm, not its mm read as µm."""
+    from napari._app_model.actions._file import new_shapes
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(
+        section_array(),
+        scale=(PS / 1000, PS / 1000),
+        translate=(0.04, -0.024),
+        units=("mm", "mm"),
+        name="section",
+    )
+    if how == "new_from_image":
+        viewer.layers.selection.active = image
+        new_shapes(viewer)
+        rois = viewer.layers[-1]
+    else:
+        rois = viewer.add_shapes(name="plain")
+    rois.add_rectangles(polygon_um_to_data(_corner_rect_world(image), rois.scale, rois.translate))
+    out = tmp_path / "plain.geojson"
+    rois.save(str(out), plugin="napari-cytowords")
+    ((ring,),) = _coords(out)
+    np.testing.assert_allclose(ring, closed(rect(20, 10, 60, 30)), atol=1e-6)
+    assert json.loads(out.read_text())["properties"]["pixel_size_um"] == pytest.approx(PS)
+    rois.save(str(tmp_path / "plain.csv"), plugin="napari-cytowords")
+    (row,) = csv.DictReader((tmp_path / "plain.csv").open())
+    got = [float(row[k]) for k in ("centroid_y_um", "centroid_x_um", "area_um2")]
+    np.testing.assert_allclose(got, [20 * PS, 40 * PS, 40 * 20 * PS * PS], rtol=1e-6)

@@ -209,3 +209,14 @@ def test_writing_500_described_rois_holds_the_gui_thread_briefly(make_napari_vie
     took = time.perf_counter() - t0
     assert n == 500 and len((tmp_path / "r.csv").read_text().splitlines()) == n + 1
     assert took < 0.2, f"{took:.3f} s for {n} ROIs"
+    # the GeoJSON writer (and each autosave) reads the feature rows once, not per part
+    from cytowords.napari.io import writers
+
+    reads = []
+    real = writers._records
+    writers._records = lambda m: reads.append(1) or real(m)
+    try:
+        write_shapes_geojson(str(tmp_path / "r.geojson"), data, meta)
+    finally:
+        writers._records = real
+    assert len(reads) == 1

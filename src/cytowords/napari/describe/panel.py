@@ -29,6 +29,18 @@ from ..io.layers import camera
 from .results import ABSTAINED_LABEL, REJECTED_COLOR, REJECTED_LABEL, label_text
 
 COLUMNS = ("ROI", "Area", "Prob.", "Status", "Caption")
+#: the features the table's texts are made of (:func:`_row_values`)
+TABLE_FEATURES = (
+    "roi_id",
+    "status",
+    "probability",
+    "rejected",
+    "reason",
+    "area",
+    "caption",
+    "name",
+    "text_color",
+)
 
 
 def _reason(row: dict) -> str:
@@ -96,6 +108,25 @@ def fields_text(r: dict) -> str:
 HINT = "Select a ROI to read its description."
 
 
+def _row_values(i: int, r: dict) -> tuple[str, ...]:
+    """The table's texts of ROI ``i`` (one per column), then its area's colour ("" none)."""
+    done = r.get("status") == "done"
+    p = r.get("probability")
+    prob = f"{100 * p:.0f}%" if done and p is not None and np.isfinite(p) else ""
+    area = label_text(r).split(" ")[0] if done else ""
+    if done and bool(r.get("rejected")):
+        area = "✕ none"
+    caption = str(r.get("caption") or "") if done else ""
+    if not caption and done:
+        caption = "(the model gave no caption)"
+    elif r.get("status") == "stale":
+        caption = label_text(r)
+    label = roi_label(i, r)
+    roi = f"{i + 1}" if label == f"ROI {i + 1}" else f"{i + 1} {label}"
+    color = r.get("text_color")
+    return (roi, area, prob, _status(r), caption, str(color) if color else "")
+
+
 class ResultsPanel(QWidget):
     """Table of ROIs (one row per shape, in layer order) bound to a viewer.
 
@@ -142,6 +173,7 @@ class ResultsPanel(QWidget):
         lay.addLayout(buttons)
         self._syncing = False
         self._shown_id: int | None = None  # roi_id of the ROI whose description is shown
+        self._shown: list[tuple[str, ...]] = []  # the table's texts and colour, row by row
 
     def set_layer(self, layer) -> None:
         """Show the ROIs of ``layer`` (a Shapes layer or None)."""
@@ -156,36 +188,44 @@ class ResultsPanel(QWidget):
             return []
         return self.layer.features.to_dict("records")
 
+    def _table_rows(self) -> list[dict]:
+        """The feature rows shown, with the columns the table reads (one per shape)."""
+        if self.layer is None or "roi_id" not in self.layer.features.columns:
+            return []
+        df = self.layer.features
+        return df[[c for c in TABLE_FEATURES if c in df.columns]].to_dict("records")
+
     def refresh(self) -> None:
-        """Rebuild the table from the layer's features; the description below follows the
-        ROI it showed (cleared when that ROI was deleted)."""
-        rows = self.rows()
+        """Show the layer's features in the table (only the rows whose text changed are
+        set again); the description below follows the ROI it showed (cleared when that
+        ROI was deleted)."""
+        rows = self._table_rows()
         self._syncing = True
         try:
             self.table.setRowCount(len(rows))
+            del self._shown[len(rows) :]
+            changed = []
             for i, r in enumerate(rows):
-                done = r.get("status") == "done"
-                p = r.get("probability")
-                prob = f"{100 * p:.0f}%" if done and p is not None and np.isfinite(p) else ""
-                area = label_text(r).split(" ")[0] if done else ""
-                if done and bool(r.get("rejected")):
-                    area = "✕ none"
-                caption = str(r.get("caption") or "") if done else ""
-                if not caption and done:
-                    caption = "(the model gave no caption)"
-                elif r.get("status") == "stale":
-                    caption = label_text(r)
-                label = roi_label(i, r)
-                roi = f"{i + 1}" if label == f"ROI {i + 1}" else f"{i + 1} {label}"
-                values = (roi, area, prob, _status(r), caption)
-                for c, v in enumerate(values):
+                values = _row_values(i, r)
+                if i < len(self._shown) and self._shown[i] == values:
+                    continue
+                for c, v in enumerate(values[:-1]):
                     item = QTableWidgetItem(v)
                     if c == len(COLUMNS) - 1:
                         item.setToolTip(v)
-                    if c == 1 and r.get("text_color"):
-                        item.setForeground(QColor(str(r["text_color"])))
+                    if c == 1 and values[-1]:
+                        item.setForeground(QColor(values[-1]))
                     self.table.setItem(i, c, item)
-            self.table.resizeRowsToContents()
+                if i < len(self._shown):
+                    self._shown[i] = values
+                else:
+                    self._shown.append(values)
+                changed.append(i)
+            if len(changed) > len(rows) // 2:
+                self.table.resizeRowsToContents()
+            else:
+                for i in changed:
+                    self.table.resizeRowToContents(i)
             self._follow_shown(rows)
         finally:
             self._syncing = False
@@ -202,7 +242,7 @@ class ResultsPanel(QWidget):
             return
         if self.selected_row() != row:
             self.table.selectRow(row)
-        self.detail.setText(detail_text(row, rows[row]))
+        self.detail.setText(detail_text(row, self.layer.features.iloc[row].to_dict()))
 
     def selected_row(self) -> int | None:
         """Index of the selected table row (= shape index), or None."""

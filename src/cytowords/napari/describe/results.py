@@ -10,6 +10,7 @@ the ``cytowords_pixel_size_um`` / ``cytowords_colors`` metadata.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -169,24 +170,78 @@ def ids_of(layer: Shapes, rows) -> list[int]:
     return [int(col[i]) for i in rows if 0 <= i < len(col)]
 
 
-def set_rows(layer: Shapes, updates: dict[int, dict[str, Any]]) -> None:
-    """Write column values for several rows at once, then refresh text and colours."""
+def set_rows(layer: Shapes, updates: dict[int, dict[str, Any]], *, later: bool = False) -> None:
+    """Write column values for several rows at once (with their canvas labels and colours).
+
+    The layer's features are written at once, in place; the canvas text, edge colours and
+    the features event (results panel, autosave) follow at once, or, with ``later``, at the
+    next :func:`redraw` of the layer: napari redraws every text of the layer for each such
+    update, so a stream of results is drawn a few at a time (:func:`pending` says whether a
+    layer waits for one)."""
     if not updates:
         return
-    df = layer.features.copy()
+    df = layer.features
     for i, values in updates.items():
         for k, v in values.items():
             df.at[i, k] = v
-    _apply(layer, df)
+    rows = list(updates)
+    if len(rows) <= 4:  # a job's status change or result: cell by cell is quicker
+        records = [df.loc[i].to_dict() for i in rows]
+    else:
+        records = df.loc[rows].to_dict("records")
+    colors = [_row_color(r) for r in records]
+    labels = [label_text(r) for r in records]
+    for i, label, color in zip(rows, labels, colors):
+        df.at[i, "label"] = label
+        df.at[i, "text_color"] = color
+    edges = layer.edge_color
+    shown = [i for i in rows if i < len(edges)]
+    recolour = len(shown) < len(rows) or not _same_colors(edges[shown], colors)
+    _PENDING[layer] = _PENDING.get(layer, False) or recolour
+    if not later:
+        redraw(layer)
 
 
-def set_status(layer: Shapes, rows, status: str) -> None:
-    """Mark rows queued/describing/stale/error (keeps earlier results for the record)."""
-    set_rows(layer, {i: {"status": status} for i in rows})
+def pending(layer: Shapes) -> bool:
+    """True when rows of ``layer`` were written with ``later`` and are not drawn yet."""
+    return layer in _PENDING
 
 
-def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
-    """Store a description in row ``row`` and colour it."""
+def redraw(layer: Shapes) -> None:
+    """Draw ``layer``'s canvas text and edge colours from its features (edge colours only
+    when one changed: napari redraws every shape for them) and emit its features event;
+    a no-op when nothing of it waits (:func:`pending`)."""
+    if layer not in _PENDING:
+        return
+    recolour = _PENDING.pop(layer)
+    df = layer.features
+    if not len(df):
+        layer.events.features()
+        return
+    if recolour:
+        # one canvas update for both: the edge colour event redraws the texts too
+        with layer.text.events.blocker():
+            layer.text.refresh(df)
+        with layer.events.edge_color.blocker():
+            layer.edge_color = df["text_color"].tolist()
+        layer.events.edge_color()
+    else:
+        layer.text.refresh(df)
+    layer.events.features()
+
+
+#: layers with rows written and not drawn: True when an edge colour changed
+_PENDING: weakref.WeakKeyDictionary[Shapes, bool] = weakref.WeakKeyDictionary()
+
+
+def set_status(layer: Shapes, rows, status: str, *, later: bool = False) -> None:
+    """Mark rows queued/describing/stale/error (keeps earlier results for the record);
+    ``later``: drawn at the next :func:`redraw` (:func:`set_rows`)."""
+    set_rows(layer, {i: {"status": status} for i in rows}, later=later)
+
+
+def apply_result(layer: Shapes, row: int, res: RegionDescription, *, later: bool = False) -> None:
+    """Store a description in row ``row`` and colour it (``later``: see :func:`set_rows`)."""
     from ...describe.export import description_row
 
     values = {
@@ -200,26 +255,19 @@ def apply_result(layer: Shapes, row: int, res: RegionDescription) -> None:
     }
     if not res.rejected:
         layer.metadata.setdefault("cytowords_colors", {})[res.area] = area_color(res.area)
-    set_rows(layer, {row: values})
+    set_rows(layer, {row: values}, later=later)
 
 
 def restyle(layer: Shapes) -> None:
     """Recompute canvas labels, text colours and edge colours from the features."""
-    if len(layer.features):
-        _apply(layer, layer.features.copy())
-
-
-def _apply(layer: Shapes, df: pd.DataFrame) -> None:
-    """Set features (with labels and colours derived) and edge colours in one go."""
-    rows = df.to_dict("records")
-    df["label"] = [label_text(r) for r in rows]
-    colors = [_row_color(r) for r in rows]
-    df["text_color"] = colors
-    with layer.events.features.blocker():
-        layer.features = df
-    if len(colors) and not _same_colors(layer.edge_color, colors):
-        layer.edge_color = colors  # napari redraws every shape's edge: only when one changed
-    layer.events.features()
+    df = layer.features
+    if len(df):
+        rows = df.to_dict("records")
+        df["label"] = [label_text(r) for r in rows]
+        colors = [_row_color(r) for r in rows]
+        df["text_color"] = colors
+        _PENDING[layer] = not _same_colors(layer.edge_color, colors)
+        redraw(layer)
 
 
 def _same_colors(current: np.ndarray, colors: list[str]) -> bool:
@@ -240,11 +288,15 @@ def roi_jobs(
     late result be checked against the shape as it is then.
     """
     jobs, geoms, errors = [], {}, {}
+    data = layer.data  # napari builds this list at each read: once for all ROIs
+    rows: dict[int, int] = {}
+    for i, v in enumerate(layer.features["roi_id"].to_numpy()):
+        rows.setdefault(int(v), i)
     for roi_id in ids:
-        row = row_of(layer, roi_id)
+        row = rows.get(int(roi_id))
         if row is None:
             continue
-        poly = shape_polygon_section_um(layer, row, image)
+        poly = shape_polygon_section_um(layer, row, image, data)
         try:
             if poly is None:
                 raise RoiError(
@@ -259,5 +311,5 @@ def roi_jobs(
         except RoiError as exc:
             errors[row] = str(exc)
             continue
-        geoms[roi_id] = np.asarray(layer.data[row]).tobytes()
+        geoms[roi_id] = np.asarray(data[row]).tobytes()
     return jobs, geoms, errors

@@ -14,6 +14,7 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.utils.events.event import Event
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -46,6 +47,9 @@ from . import results as rr
 from .autosave import AutosaveRow
 from .panel import ResultsPanel, roi_label
 from .worker import DescribeRequest, describe_worker
+
+#: the job's status changes and results that arrive within this time (ms) are drawn together
+REDRAW_MS = 150
 
 
 class DescribeWidget(QWidget):
@@ -107,6 +111,12 @@ class DescribeWidget(QWidget):
         self._stop_text = ""  # why the running job was stopped
         self._after_cancel: list[int] = []  # ROIs queued after the running job was cancelled
         self._job_ids: set[int] = set()  # ROI ids the running job describes
+        #: draws the job's results that arrived within REDRAW_MS in one canvas update
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(REDRAW_MS)
+        self._redraw.timeout.connect(self.redraw)
+        self._undrawn: list[Shapes] = []  # ROI layers with results not drawn yet
         napari_viewer.layers.events.removed.connect(self._on_layer_removed)
         self.image_choice.combo.currentIndexChanged.connect(self._ensure_roi_layer)
         self.image_choice.combo.currentIndexChanged.connect(self._bind_autosave)
@@ -182,6 +192,8 @@ class DescribeWidget(QWidget):
         if layer is self._layer:
             return
         old = self._layer
+        if old is not None:  # drawn, so that its autosave holds the results not drawn yet
+            rr.redraw(old)
         if self._worker is not None and old is not None:
             if self._job_layer is old and not self._stopping():  # none go to the new layer
                 gone = old not in self.viewer.layers
@@ -371,29 +383,45 @@ class DescribeWidget(QWidget):
         if isinstance(ev, Loaded) or layer is None or layer not in self.viewer.layers:
             return  # a ROI layer closed meanwhile: its results go nowhere
         row = rr.row_of(layer, ev.item)
+        self._draw_later(layer)
         self._not_started.discard(ev.item)  # started before the worker saw the image closed
         if isinstance(ev, Started):
             if not self._stopping():
                 self.progress.status.setText(f"describing ROI {ev.index + 1} of {ev.total}…")
             if row is not None:
-                rr.set_status(layer, [row], "describing")
+                rr.set_status(layer, [row], "describing", later=True)
         elif row is None:
             self._before.pop(ev.item, None)
             return  # deleted meanwhile: its result goes nowhere
         elif isinstance(ev, Failed):
             self._before.pop(ev.item, None)
             show_warning(self._about(layer, row, ev.message))
-            rr.set_status(layer, [row], "error")
+            rr.set_status(layer, [row], "error", later=True)
         elif isinstance(ev, Done):
             self._before.pop(ev.item, None)
             if np.asarray(layer.data[row]).tobytes() != self._geom.get(ev.item):
-                rr.set_status(layer, [row], "stale")  # edited while it was described
+                rr.set_status(layer, [row], "stale", later=True)  # edited while described
                 if self.auto_check.isChecked() and not self._stopping():
                     self._queue.append(ev.item)
             else:
-                rr.apply_result(layer, row, ev.result)
+                rr.apply_result(layer, row, ev.result, later=True)
                 if ev.result.rejection_reason:  # abstained for the image or the scale: say why
                     show_warning(self._about(layer, row, ev.result.rejection_reason))
+
+    def _draw_later(self, layer: Shapes) -> None:
+        """Draw ``layer``'s new results at most REDRAW_MS from now (with those that come
+        meanwhile)."""
+        if layer not in self._undrawn:
+            self._undrawn.append(layer)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def redraw(self) -> None:
+        """Draw the results and status changes of the running job not drawn yet."""
+        self._redraw.stop()
+        drawn, self._undrawn = self._undrawn, []
+        for layer in drawn:
+            rr.redraw(layer)
 
     @staticmethod
     def _about(layer: Shapes, row: int, message: str) -> str:
@@ -414,11 +442,14 @@ class DescribeWidget(QWidget):
         return self._stop is not None and self._stop.is_set()
 
     def _on_layer_removed(self, event: Event) -> None:
-        """The running job's image was closed: the ROI being described is finished (its
-        pixels are read already), the ROIs not yet started go back to the status they had
-        before they were queued, and when the job ends one notification says how many were
-        not described (a ROI the worker had started before it saw the image closed is
-        described and not counted)."""
+        """A closed ROI layer gets its results not drawn yet drawn. The running job's image
+        was closed: the ROI being described is finished (its pixels are read already), the
+        ROIs not yet started go back to the status they had before they were queued, and
+        when the job ends one notification says how many were not described (a ROI the
+        worker had started before it saw the image closed is described and not counted)."""
+        if event.value in self._undrawn:
+            self._undrawn.remove(event.value)
+            rr.redraw(event.value)
         image = self._job_image
         if self._worker is None or event.value is not image or self._stopping():
             return
@@ -455,6 +486,7 @@ class DescribeWidget(QWidget):
         return [int(ids[r]) for r in rows]
 
     def _on_finished(self) -> None:
+        self.redraw()
         self._worker = None
         cancelled = self.progress.cancel_event.is_set()
         stopped = self._stopping() and not cancelled

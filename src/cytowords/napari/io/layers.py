@@ -181,10 +181,15 @@ def world_to_section(layer: Image) -> np.ndarray:
     return section_offset(layer.translate, pixel_size_um(layer))
 
 
-def shape_polygon_section_um(shapes: Shapes, index: int, image: Image) -> np.ndarray | None:
-    """Polygon ``(N, 2)`` ``(y, x)`` µm in section coordinates of shape ``index``."""
+def shape_polygon_section_um(
+    shapes: Shapes, index: int, image: Image, data: list | None = None
+) -> np.ndarray | None:
+    """Polygon ``(N, 2)`` ``(y, x)`` µm in section coordinates of shape ``index``;
+    ``data``: ``shapes.data`` read once for many shapes (napari builds that list of every
+    shape's vertices at each read)."""
+    data = shapes.data if data is None else data
     poly = shape_to_polygon_um(
-        shapes.data[index], shapes.shape_type[index], shapes.scale, shapes.translate
+        data[index], shapes.shape_type[index], shapes.scale, shapes.translate
     )
     if poly is None:
         return None

@@ -5,8 +5,9 @@ Names, QuPath classes and colours, object ids and holes come from the layer's fe
 (an annotation without a name stays without one).
 
 Coordinates are section µm (the file's pixels times the pixel size, from the image's top-left
-pixel corner, as QuPath and the CLI count them): the layer's world µm minus the translate
-of the image it is drawn over plus half that image's pixel size
+pixel corner, as QuPath and the CLI count them): the layer's world coordinates in µm (the
+world is in the unit of the image it is drawn over: µm, or e.g. mm when that image is
+scaled in mm) minus the translate of that image plus half its pixel size
 (:func:`~.shapes.section_offset`), written in that image's pixels. The image is found in
 the viewer (:func:`~.layers.image_under`), so a plain napari Shapes layer drawn over a
 translated image is written in its pixels too; without a viewer or an image, the layer's
@@ -49,12 +50,13 @@ def _text(recs: list[dict], column: str, i: int) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-def _placement(path: str, meta: dict, image: Any = None) -> tuple[np.ndarray, float]:
-    """``(offset, pixel size)``: µm ``(dy, dx)`` to add to the layer's world µm to get section
-    µm, and the µm per pixel of the file's coordinates. From ``image`` (else the image the
-    layer is drawn over in the current viewer, :func:`~.layers.image_under`; else the
-    layer's own translate and recorded pixel size). ValueError naming ``path`` when the
-    viewer shows several images the layer could be drawn over."""
+def _placement(path: str, meta: dict, image: Any = None) -> tuple[float, np.ndarray, float]:
+    """``(µm per world unit, offset, pixel size)``: world coordinates times the first plus
+    the offset (µm ``(dy, dx)``) are section µm, and the file's coordinates count pixels of
+    that pixel size (µm). From ``image`` (else the image the layer is drawn over in the
+    current viewer, :func:`~.layers.image_under`: the world is in its unit, e.g. mm; else
+    the layer's own translate, unit and recorded pixel size). ValueError naming ``path``
+    when the viewer shows several images the layer could be drawn over."""
     from .layers import IN_PIXELS_KEY, LayerError, layer_pixel_size_um
 
     if not (meta.get("metadata") or {}).get(IN_PIXELS_KEY):  # placed: world µm
@@ -64,10 +66,25 @@ def _placement(path: str, meta: dict, image: Any = None) -> tuple[np.ndarray, fl
             except LayerError as exc:
                 raise ValueError(f"{path}: {exc}") from None
         if image is not None:
-            ps = layer_pixel_size_um(image) or 1.0
-            return section_offset(image.translate, ps), ps
+            ps = layer_pixel_size_um(image)
+            um = 1.0 if ps is None else ps / float(image.scale[-1])
+            ps = ps or 1.0
+            return um, section_offset(np.asarray(image.translate) * um, ps), ps
     ps = _pixel_size(meta)
-    return section_offset(meta.get("translate", (0, 0)), ps), ps
+    um = _um_per_unit((meta.get("units") or ("pixel",))[-1])
+    return um, section_offset(np.asarray(meta.get("translate", (0, 0))) * um, ps), ps
+
+
+def _um_per_unit(unit: Any) -> float:
+    """µm per ``unit`` (a pint unit or its name); 1 for ``pixel`` and what is not a length
+    (read as µm, as readers that set no unit mean it)."""
+    import pint
+
+    try:
+        q = unit if isinstance(unit, pint.Unit) else pint.get_application_registry()(str(unit))
+        return float((1 * q).to("micrometer").magnitude)
+    except Exception:  # pint's DimensionalityError or UndefinedUnitError: not a length
+        return 1.0
 
 
 def _viewer_image(meta: dict) -> Any:
@@ -87,17 +104,17 @@ def _viewer_image(meta: dict) -> Any:
 
 
 def _rois_and_results(
-    data: Any, meta: dict, off: np.ndarray
+    data: Any, meta: dict, um: float, off: np.ndarray, feats: list[dict]
 ) -> tuple[list, list[dict], list[dict]]:
-    """Per area shape: its region (section µm, ``off`` added to world µm; a :class:`Roi`
-    when it has holes), its result fields and its annotation ``{name, classification,
-    color, id}`` from the feature columns."""
+    """Per area shape: its region (section µm: world coordinates times ``um`` plus ``off``;
+    a :class:`Roi` when it has holes), its result fields and its annotation ``{name,
+    classification, color, id}`` from the feature rows ``feats`` (:func:`_records`)."""
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
     polys = [
-        None if p is None else p + off for p in layer_polygons_um(data, types, scale, translate)
+        None if p is None else p * um + off
+        for p in layer_polygons_um(data, types, scale, translate)
     ]
-    feats = _records(meta)
     rois, rows, notes = [], [], []
     for i, poly in enumerate(polys):
         if poly is None:
@@ -114,7 +131,7 @@ def _rois_and_results(
             "color": _text(feats, COLOR_COLUMN, i),
             "id": _text(feats, ID_COLUMN, i),
         }
-        holes = [h + off for h in holes_um(_text(feats, HOLES_COLUMN, i), scale, translate)]
+        holes = [h * um + off for h in holes_um(_text(feats, HOLES_COLUMN, i), scale, translate)]
         try:
             region = shape_roi(poly, holes, note["name"] or "") if holes else poly
         except RoiError:
@@ -126,23 +143,29 @@ def _rois_and_results(
 
 
 def _path_features(
-    data: Any, meta: dict, colors: dict[str, str], off: np.ndarray, ps: float
+    data: Any,
+    meta: dict,
+    colors: dict[str, str],
+    um: float,
+    off: np.ndarray,
+    ps: float,
+    feats: list[dict],
 ) -> list[dict]:
     """The layer's path and line shapes (e.g. a path along the cortex read from QuPath) as
-    GeoJSON LineString annotations in full-resolution pixels (``off`` µm added to world
-    µm, ``ps`` µm per pixel), with their names and classes: written with the regions, so
-    that nothing drawn is lost."""
+    GeoJSON LineString annotations in full-resolution pixels (world coordinates times
+    ``um`` plus ``off`` µm are section µm; ``ps`` µm per pixel), with their names and
+    classes (feature rows ``feats``): written with the regions, so that nothing drawn is
+    lost."""
     from ...describe.export import hex_to_rgb
 
     types = meta.get("shape_type") or ["polygon"] * len(data)
     scale, translate = meta.get("scale", (1, 1)), meta.get("translate", (0, 0))
-    feats = _records(meta)
     out = []
     for i, (d, t) in enumerate(zip(data, types)):
         if t not in ("path", "line"):
             continue
         v = np.asarray(d, dtype=float)[:, -2:] * np.asarray(scale, dtype=float)[-2:]
-        px = (v + np.asarray(translate, dtype=float)[-2:] + off) / ps
+        px = ((v + np.asarray(translate, dtype=float)[-2:]) * um + off) / ps
         props: dict[str, Any] = {"objectType": "annotation"}
         name, cls = _text(feats, NAME_COLUMN, i), _text(feats, CLASS_COLUMN, i)
         if name:
@@ -176,15 +199,15 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
     # cytowords.describe imports the model code (torch): not when a widget is made
     from ...describe.export import class_colors, rois_to_geojson, write_geojson
 
-    off, ps = _placement(path, meta, image)
-    rois, rows, notes = _rois_and_results(data, meta, off)
+    um, off, ps = _placement(path, meta, image)
+    feats = _records(meta)
+    rois, rows, notes = _rois_and_results(data, meta, um, off, feats)
     md = meta.get("metadata") or {}
     colors = dict(md.get("cytowords_colors") or {})
     for n in notes:
         if n["classification"] and n["color"]:
             colors.setdefault(n["classification"], n["color"])
     # QuPath refuses a file with a class without a colour (a taught area, __none__ ...)
-    feats = _records(meta)
     types = meta.get("shape_type") or []
     paths = [i for i, t in enumerate(types) if t in ("path", "line")]
     path_classes = [_text(feats, CLASS_COLUMN, i) for i in paths]
@@ -204,7 +227,7 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
         classes=[n["classification"] for n in notes],
         ids=[n["id"] for n in notes],
     )
-    gj["features"] += _path_features(data, meta, colors, off, ps)
+    gj["features"] += _path_features(data, meta, colors, um, off, ps, feats)
     return [str(write_geojson(path, gj))]
 
 
@@ -213,8 +236,8 @@ def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
     the image it is drawn over; module doc)."""
     from ...describe.export import results_to_csv
 
-    off, _ = _placement(path, meta)
-    rois, rows, notes = _rois_and_results(data, meta, off)
+    um, off, _ = _placement(path, meta)
+    rois, rows, notes = _rois_and_results(data, meta, um, off, _records(meta))
     names = [n["name"] or "" for n in notes]
     classes = [n["classification"] for n in notes]
     return [str(atomic_write_text(path, results_to_csv(rois, rows, names=names, classes=classes)))]
