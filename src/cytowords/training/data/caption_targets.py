@@ -31,6 +31,7 @@ from cytowords.measure.caption_claims import (
     claim_contradicted,
     claim_unsupported,
     special_unsupported,
+    without_unchecked,
 )
 from cytowords.measure.vector import vector_values
 
@@ -119,10 +120,11 @@ def caption_target(
     head, clauses = split_caption(caption)
     if not clauses:  # the rejection caption and fallbacks stay as they are
         return caption.strip()
+    trimmed = (without_unchecked(c) for c in clauses)
     kept = [
         c
-        for c in clauses
-        if not clause_contradicts(c, truth) and not claim_unsupported(c, vector, special)
+        for c in trimmed
+        if c and not clause_contradicts(c, truth) and not claim_unsupported(c, vector, special)
     ]
     said = measured_sentences(vector, rng)
     if not said:  # nothing measured: the mined layout, verbatim when nothing contradicts
