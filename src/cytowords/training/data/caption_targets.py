@@ -11,8 +11,11 @@ A mined caption reads ``"Area <id> (<name>): clause; clause."``. For one trainin
    it shows (:func:`cytowords.measure.caption_claims.claim_unsupported`, one rule): what the
    field's readout vector contradicts (the same comparison on the measured cortex type
    and thickness) and Betz or Meynert cells its measurement does not support (no cell
-   statistics at the model's pixel size). The mined literature text is otherwise kept
-   verbatim: nothing is invented;
+   statistics at the model's pixel size). Each clause is first trimmed of what the bundle
+   trims from a shown clause, where the area lies or what it does and its laminar contrast
+   (:func:`cytowords.measure.caption_claims.without_unchecked`; a clause that is only that
+   goes), so the captioner learns to write what it may show. The mined literature text is
+   otherwise kept verbatim: nothing is invented;
 2. measured statements from the readout vector (:func:`measured_sentences`, a few short
    paraphrases each) come right after ``"Area <id> (<name>)."`` and before the kept clauses
    (so a caption cut at the token limit loses literature, not measurements); numbers are
@@ -31,6 +34,7 @@ from cytowords.measure.caption_claims import (
     claim_contradicted,
     claim_unsupported,
     special_unsupported,
+    without_unchecked,
 )
 from cytowords.measure.vector import vector_values
 
@@ -110,8 +114,10 @@ def caption_target(
     special: Collection[str] = (),
 ) -> str:
     """The training caption of one field: ``"Area <id> (<name>)."``, the measured
-    statements of ``vector``, then the clauses of ``caption`` its truth or readout does not
-    contradict and whose special cells the field's measurement supports (``special``:
+    statements of ``vector``, then the clauses of ``caption``, each without what no
+    measurement checks (:func:`cytowords.measure.caption_claims.without_unchecked`), that
+    its truth or readout does not contradict and whose special cells the field's
+    measurement supports (``special``:
     :meth:`cytowords.measure.Readout.special_support`; training fields have no cell
     statistics, so none): the rule the bundle applies to what it shows,
     :func:`cytowords.measure.caption_claims.claim_unsupported` (with nothing measured:
@@ -119,10 +125,11 @@ def caption_target(
     head, clauses = split_caption(caption)
     if not clauses:  # the rejection caption and fallbacks stay as they are
         return caption.strip()
+    trimmed = (without_unchecked(c) for c in clauses)
     kept = [
         c
-        for c in clauses
-        if not clause_contradicts(c, truth) and not claim_unsupported(c, vector, special)
+        for c in trimmed
+        if c and not clause_contradicts(c, truth) and not claim_unsupported(c, vector, special)
     ]
     said = measured_sentences(vector, rng)
     if not said:  # nothing measured: the mined layout, verbatim when nothing contradicts
