@@ -1,6 +1,6 @@
 """``cytowords borders IMAGE --path FILE.geojson | --path-um "y,x;y,x;..." [--spacing-um S]
 [--test bonferroni|permutation] [--alpha A] [--n-permutations N] [--min-support S]
-[--combine support|min_p] [--json]
+[--combine support|min_p] [--slide auto|bright|dark] [--json]
 [--out borders.geojson]``.
 
 Observer-independent borders (:func:`cytowords.measure.borders.find_borders`) along a path
@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from . import IMAGE_HELP, CliError
+from . import IMAGE_HELP, CliError, add_slide_option
 
 
 def _path_um(text: str) -> np.ndarray:
@@ -85,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the file has none"
     )
+    add_slide_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", help="write borders and segments to a .geojson file")
     p.set_defaults(func=run)
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--n-permutations {args.n_permutations}: must be at least 1")
     if not 0 < args.min_support <= 1:
         raise CliError(f"--min-support {args.min_support:g}: must lie in (0, 1]")
-    section = open_image(args.image, args.pixel_size_um)
+    section = open_image(args.image, args.pixel_size_um, args.slide)
     px = float(section.pixel_size_um[0])
     path = _read_path(args.path, px) if args.path else args.path_um
     _check_inside(path, section.shape_um, args.image, args.path or "--path-um")

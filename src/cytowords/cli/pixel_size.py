@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+from . import add_slide_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="tissue fields read per scale by a model read per field (96); a model with a "
         "dense evaluation, as the bundled one, maps 16 tissue windows instead",
     )
+    add_slide_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per section")
     p.set_defaults(func=run)
 
@@ -84,14 +87,14 @@ def check_scan(section, model: str, device: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..model import get_bundle
-    from ..sections import open_section
     from ..sections.scale_check import check_pixel_size
+    from . import open_image
 
     bundle = get_bundle(args.model, args.device, captioner=False)
     worst = 0
     for path in args.images:
         try:
-            section = open_section(path, pixel_size_um=args.pixel_size_um)
+            section = open_image(path, args.pixel_size_um, args.slide)
             res = check_pixel_size(section, bundle, n_fields=args.fields)
         except ValueError as exc:  # SectionError, NoTissueError: say so, go on
             print(f"cytowords pixel-size: error: {exc}", file=sys.stderr)

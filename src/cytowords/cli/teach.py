@@ -1,11 +1,11 @@
 """``cytowords teach IMAGE [IMAGE ...] --rois FILE [FILE ...] --out DIR [--model BUNDLE]
-[--pixel-size-um S] [--views N] [--compare-profiles] [--json]``.
+[--pixel-size-um S] [--slide auto|bright|dark] [--views N] [--compare-profiles] [--json]``.
 
 Teach an area model from named regions (:func:`cytowords.teach.teach`): ``--rois`` gives
 one region file per image, in the same order (QuPath annotations, named by their class,
 else by their own name; full-resolution pixel coordinates). Prints the cross-validated
 result before writing the bundle; ``--out`` is then a model folder that ``describe`` and
-``map`` take as ``--model``.
+``map`` take as ``--model``. ``--slide`` holds for every image (``auto`` judges each).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from . import CliError
+from . import CliError, add_slide_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sections, report how well it names held-out sections, and save it as a model "
         "bundle for describe and map.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)"
+    )
     p.add_argument(
         "--rois",
         nargs="+",
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the files have none"
     )
+    add_slide_option(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument(
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--out {exc}") from None
     sections, anns = [], []
     for i, (image, rois) in enumerate(zip(args.images, args.rois)):
-        sec = open_image(image, args.pixel_size_um)
+        sec = open_image(image, args.pixel_size_um, args.slide)
         sec.name = getattr(sec, "name", "") or image
         try:
             found, notes = annotations_from_geojson(rois, i, float(sec.pixel_size_um[0]))

@@ -1,0 +1,120 @@
+"""``--slide`` on every command that opens a user's section: ``pixel-size``, ``borders`` and
+``teach`` read a fluorescent Nissl crop without slide in view (which ``auto`` leaves as it
+is, with a note naming ``--slide dark``) inverted when given ``--slide dark``. The work
+after the reading is replaced by a stub that keeps the section it was given."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from cytowords.cli import build_parser, main
+from tests.sections.test_black_background import _write
+from tests.sections.test_dark_field import INVERTED, fluorescence_twin
+from tests.support.gyrus import PX, gyrus_image
+
+NO_SLIDE = "no empty slide along the image's border"
+
+
+class Stop(Exception):
+    """Raised by the stubs once they hold the section."""
+
+
+@pytest.fixture(scope="module")
+def crop(tmp_path_factory) -> Path:
+    """6 × 6 mm of fluorescent Nissl inside the tissue: no slide in view."""
+    fl = fluorescence_twin(gyrus_image())
+    return _write(tmp_path_factory.mktemp("slide") / "fluor_crop.tif", fl[300:600, 100:400])
+
+
+def _read_as(crop: Path, sections: list, capsys) -> tuple[bool, str]:
+    """Whether every section the command read is ``crop`` inverted (else: as it is), and
+    its stderr."""
+    raw = tifffile.imread(crop)
+    err = capsys.readouterr().err
+    assert sections
+    shown = [np.asarray(s.levels[0]) for s in sections]
+    if all(np.array_equal(s, 4095 - raw) for s in shown):
+        return True, err
+    assert all(np.array_equal(s, raw) for s in shown)
+    return False, err
+
+
+@pytest.mark.parametrize("command", ["pixel-size", "borders", "teach"])
+def test_the_option_is_the_shared_one(command) -> None:
+    p = build_parser()
+    sub = next(a for a in p._subparsers._group_actions if a.dest == "command").choices
+    ref = next(a for a in sub["describe"]._actions if a.dest == "slide")
+    got = next(a for a in sub[command]._actions if a.dest == "slide")
+    assert (got.choices, got.default, got.help) == (ref.choices, ref.default, ref.help)
+
+
+def test_pixel_size_takes_the_slide(crop, monkeypatch, capsys) -> None:
+    from cytowords.sections import scale_check
+
+    sections: list = []
+
+    def check(section, bundle, n_fields=96):
+        sections.append(section)
+        raise ValueError("stub")
+
+    monkeypatch.setattr("cytowords.model.get_bundle", lambda *a, **k: object())
+    monkeypatch.setattr(scale_check, "check_pixel_size", check)
+    assert main(["pixel-size", str(crop)]) == 2
+    inverted, err = _read_as(crop, sections, capsys)
+    assert not inverted and NO_SLIDE in err and "give --slide dark" in err
+    sections.clear()
+    assert main(["pixel-size", str(crop), "--slide", "dark"]) == 2
+    inverted, err = _read_as(crop, sections, capsys)
+    assert inverted and f"{INVERTED}, as given)" in err
+
+
+def test_borders_takes_the_slide(crop, monkeypatch, capsys) -> None:
+    sections: list = []
+
+    def find(section, path, **kw):
+        sections.append(section)
+        raise Stop
+
+    monkeypatch.setattr("cytowords.measure.borders.find_borders", find)
+    argv = ["borders", str(crop), "--path-um", "1000,1000;1000,5000"]
+    with pytest.raises(Stop):
+        main(argv)
+    inverted, err = _read_as(crop, sections, capsys)
+    assert not inverted and NO_SLIDE in err and "give --slide dark" in err
+    sections.clear()
+    with pytest.raises(Stop):
+        main([*argv, "--slide", "dark"])
+    inverted, err = _read_as(crop, sections, capsys)
+    assert inverted and f"{INVERTED}, as given)" in err
+
+
+def test_teach_takes_one_slide_for_all_its_images(crop, tmp_path, monkeypatch, capsys) -> None:
+    sections: list = []
+
+    def teach(secs, anns, **kw):
+        sections.extend(secs)
+        raise Stop
+
+    monkeypatch.setattr("cytowords.teach.teach", teach)
+    square = [[50, 50], [250, 50], [250, 250], [50, 250], [50, 50]]
+    gj = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square]},
+          "properties": {"objectType": "annotation", "classification": {"name": "V1"}}}  # fmt: skip
+    rois = tmp_path / "areas.geojson"
+    rois.write_text(json.dumps([gj]), encoding="utf-8")
+    argv = ["teach", str(crop), str(crop), "--rois", str(rois), str(rois)]
+    argv += ["--out", str(tmp_path / "taught")]
+    with pytest.raises(Stop):
+        main(argv)
+    inverted, err = _read_as(crop, sections, capsys)
+    assert not inverted and err.count("give --slide dark") == 2
+    sections.clear()
+    with pytest.raises(Stop):
+        main([*argv, "--slide", "dark"])
+    inverted, err = _read_as(crop, sections, capsys)
+    assert len(sections) == 2 and inverted and err.count(f"{INVERTED}, as given)") == 2
+    assert PX == pytest.approx(float(sections[0].pixel_size_um[0]))
