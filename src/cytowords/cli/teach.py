@@ -25,9 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sections, report how well it names held-out sections, and save it as a model "
         "bundle for describe and map.",
     )
-    p.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)"
-    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)")
     p.add_argument(
         "--rois",
         nargs="+",
