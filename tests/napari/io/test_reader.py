@@ -140,3 +140,46 @@ def test_opened_from_the_gui_the_section_is_read_off_the_gui_thread(
     assert image.contrast_limits == pytest.approx([coarsest.min(), coarsest.max()])
     assert image.source.path == str(store)
     assert viewer.layers["brain areas"].data[0].shape == (2300, 2100)
+
+
+@pytest.fixture
+def fluor_crop(tmp_path: Path) -> Path:
+    """Fluorescent Nissl inside the tissue (no slide in view): the slide cannot be judged."""
+    from tests.sections.test_black_background import _write
+    from tests.sections.test_dark_field import fluorescence_twin
+    from tests.support.gyrus import gyrus_image
+
+    fl = fluorescence_twin(gyrus_image())
+    return _write(tmp_path / "fluor_crop.tif", fl[300:600, 100:400])
+
+
+def test_a_slide_it_cannot_judge_is_said_with_what_napari_can_do(
+    make_napari_viewer, qtbot, fluor_crop: Path
+) -> None:
+    """The note names no command-line option in napari, but the console line that opens
+    the image inverted; that line, run in the viewer, adds the inverted image."""
+    import tifffile
+    from qtpy.QtCore import QTimer
+
+    from cytowords.napari.io.reader import read_section_layers, section_layer_data
+
+    raw = tifffile.imread(fluor_crop)
+    (data, _, _), *_ = section_layer_data(str(fluor_crop))[0]
+    assert np.array_equal(np.asarray(data), raw)
+    notes = section_layer_data(str(fluor_crop))[1]
+    (kind, note), *more = [n for n in notes if "slide" in n[1]]
+    assert not more and kind == "info"
+    assert note.startswith("fluor_crop: no empty slide along the image's border")
+    assert "--slide" not in note
+    line = note.split("napari's console: ")[1]
+    assert line == (
+        "from cytowords.napari.io.reader import read_section_layers; "
+        f"read_section_layers({str(fluor_crop)!r}, dark_field=True)"
+    )
+    viewer = make_napari_viewer()
+    with Notes() as shown:
+        # the line above, as napari's console runs it: on the GUI thread, in Qt's loop
+        QTimer.singleShot(0, lambda: read_section_layers(str(fluor_crop), dark_field=True))
+        qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=60000)
+    assert np.array_equal(np.asarray(viewer.layers[0].data), 4095 - raw)
+    assert shown.any("fluor_crop", "bright cells on a dark slide (fluorescence, as given)")

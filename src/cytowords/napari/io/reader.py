@@ -21,6 +21,14 @@ _ZARR_META = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 LayerData = tuple[Any, dict[str, Any], str]
 
+#: the section's note on a slide it could not judge ends with how to say it on the command
+#: line; napari shows how to say it from its console instead
+_CLI_SLIDE_HINT = "give --slide dark (Python: dark_field=True)"
+_NAPARI_SLIDE_HINT = (
+    "open it inverted from napari's console: from cytowords.napari.io.reader import "
+    "read_section_layers; read_section_layers({path!r}, dark_field=True)"
+)
+
 
 def _handles(path: Any) -> bool:
     if not isinstance(path, (str, os.PathLike)):
@@ -82,7 +90,7 @@ def _label_layer(
     return (data, meta, "labels")
 
 
-def read_section_layers(path: str | list[str]) -> list[LayerData]:
+def read_section_layers(path: str | list[str], dark_field: bool | None = None) -> list[LayerData]:
     """Layer data tuples: the section as a multiscale image (µm scale), its label images.
 
     A file that stores no pixel size (e.g. a TIFF without resolution tags) still opens, in
@@ -93,7 +101,11 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
     imports of the readers and the coarsest level for the contrast limits take seconds on a
     big store. The reader then returns napari's null layer ``[(None,)]`` at once, says so in
     a notification with a busy bar, and adds the layers when they are made. A script's
-    ``viewer.open`` gets its layers back as from any reader."""
+    ``viewer.open`` gets its layers back as from any reader.
+
+    ``dark_field``: :func:`~cytowords.sections.open_section`'s (None: the slide is judged
+    from the image; True: bright cells on a dark slide, read inverted; False: as it is),
+    for napari's console, where the slide cannot be judged."""
     from .geojson_reader import _gui_viewer
 
     if isinstance(path, list):
@@ -101,9 +113,9 @@ def read_section_layers(path: str | list[str]) -> list[LayerData]:
     path = str(path)
     viewer = _gui_viewer()
     if viewer is not None:
-        _in_background(viewer, path)
+        _in_background(viewer, path, dark_field)
         return [(None,)]
-    layers, notes = section_layer_data(path)
+    layers, notes = section_layer_data(path, dark_field)
     _show_notes(notes)
     return layers
 
@@ -115,7 +127,7 @@ def _show_notes(notes: list[tuple[str, str]]) -> None:
         (show_warning if kind == "warning" else show_info)(text)
 
 
-def _in_background(viewer, path: str) -> None:
+def _in_background(viewer, path: str, dark_field: bool | None = None) -> None:
     """Open ``path`` and make its layers in a worker thread; add them to ``viewer`` (on the
     GUI thread) when they are made; an error is one notification line."""
     from napari.qt.threading import create_worker
@@ -140,33 +152,37 @@ def _in_background(viewer, path: str) -> None:
     create_worker(
         _make_layers,
         path,
+        dark_field,
         _progress={"desc": f"Opening {name}"},
         _connect={"returned": done, "errored": failed},
         _start_thread=True,
     )
 
 
-def _make_layers(path: str) -> tuple[list, list[tuple[str, str]]]:
+def _make_layers(path: str, dark_field: bool | None = None) -> tuple[list, list[tuple[str, str]]]:
     """``(layers, notes)`` of a section (runs in a worker thread: napari's Layer is no Qt
     object; its vispy visual is made when the viewer adds it)."""
     from napari.layers import Layer
     from napari.layers._source import layer_source
 
-    data, notes = section_layer_data(path)
+    data, notes = section_layer_data(path, dark_field)
     with layer_source(path=path, reader_plugin="napari-cytowords"):
         return [Layer.create(*t) for t in data], notes
 
 
-def section_layer_data(path: str) -> tuple[list[LayerData], list[tuple[str, str]]]:
-    """``(layer data tuples, notes)`` of the section at ``path``, read here and now; notes
-    are ``("warning" | "info", text)`` for the caller to show."""
+def section_layer_data(
+    path: str, dark_field: bool | None = None
+) -> tuple[list[LayerData], list[tuple[str, str]]]:
+    """``(layer data tuples, notes)`` of the section at ``path``, read here and now
+    (``dark_field``: :func:`read_section_layers`'s); notes are ``("warning" | "info",
+    text)`` for the caller to show."""
     from cytowords.sections import PixelSizeMissingError, calibration_warning, open_section
 
     notes: list[tuple[str, str]] = []
     try:
-        section, unit = open_section(path), "µm"
+        section, unit = open_section(path, dark_field=dark_field), "µm"
     except PixelSizeMissingError as exc:
-        section, unit = open_section(path, pixel_size_um=1.0), "pixel"
+        section, unit = open_section(path, pixel_size_um=1.0, dark_field=dark_field), "pixel"
         notes.append(
             (
                 "warning",
@@ -183,7 +199,9 @@ def section_layer_data(path: str) -> tuple[list[LayerData], list[tuple[str, str]
         )
     for key in ("background", "slide"):
         if section.metadata.get(key):
-            notes.append(("info", f"{section.name}: {section.metadata[key]}"))
+            text = str(section.metadata[key])
+            text = text.replace(_CLI_SLIDE_HINT, _NAPARI_SLIDE_HINT.format(path=path))
+            notes.append(("info", f"{section.name}: {text}"))
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
     origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))
