@@ -44,6 +44,11 @@ def section_name(path: Path) -> str:
     return name
 
 
+#: how the note on a slide that could not be judged says what to do (napari's reader
+#: replaces it with what a napari user can do)
+SLIDE_HINT = "give --slide dark (Python: dark_field=True)"
+
+
 def _check_pixel_size(value: float | None) -> float | None:
     if value is None:
         return None
@@ -237,7 +242,7 @@ def _finish(
         where = "no empty slide along the image's border" if slide == "none" else "a black slide"
         meta["slide"] = (
             f"{where}: read as a bright-field stain (cells dark); if its cells are bright on "
-            "a dark slide (fluorescence), give --slide dark (Python: dark_field=True)"
+            f"a dark slide (fluorescence), {SLIDE_HINT}"
         )
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")

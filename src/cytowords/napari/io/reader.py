@@ -21,9 +21,8 @@ _ZARR_META = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 LayerData = tuple[Any, dict[str, Any], str]
 
-#: the section's note on a slide it could not judge ends with how to say it on the command
-#: line; napari shows how to say it from its console instead
-_CLI_SLIDE_HINT = "give --slide dark (Python: dark_field=True)"
+#: napari shows how to say the slide from its console instead of the command line's
+#: :data:`cytowords.sections.open.SLIDE_HINT`
 _NAPARI_SLIDE_HINT = (
     "open it inverted from napari's console: from cytowords.napari.io.reader import "
     "read_section_layers; read_section_layers({path!r}, dark_field=True)"
@@ -177,6 +176,7 @@ def section_layer_data(
     (``dark_field``: :func:`read_section_layers`'s); notes are ``("warning" | "info",
     text)`` for the caller to show."""
     from cytowords.sections import PixelSizeMissingError, calibration_warning, open_section
+    from cytowords.sections.open import SLIDE_HINT
 
     notes: list[tuple[str, str]] = []
     try:
@@ -200,7 +200,7 @@ def section_layer_data(
     for key in ("background", "slide"):
         if section.metadata.get(key):
             text = str(section.metadata[key])
-            text = text.replace(_CLI_SLIDE_HINT, _NAPARI_SLIDE_HINT.format(path=path))
+            text = text.replace(SLIDE_HINT, _NAPARI_SLIDE_HINT.format(path=path))
             notes.append(("info", f"{section.name}: {text}"))
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
