@@ -212,3 +212,18 @@ def test_describe_all_draws_nothing_and_converts_each_roi_once_on_the_click(
     assert layer.text.values.tolist() == [
         rr.label_text(r) for r in layer.features.to_dict("records")
     ]
+
+
+def test_the_area_catalogue_is_loaded_before_the_first_job(
+    make_napari_viewer, tiny_bundle, qtbot
+) -> None:
+    """The describer's area catalogue (a YAML file: parsing it holds Python's lock for long
+    stretches, which stalled the viewer 0.4–0.6 s when the first job loaded it) is loaded by
+    the widget's background thread when the widget is made, not by the first job."""
+    from cytowords.atlas import load_atlas
+
+    viewer = make_napari_viewer()
+    add_section(viewer)
+    load_atlas.cache_clear()
+    DescribeWidget(viewer)
+    qtbot.waitUntil(lambda: load_atlas.cache_info().currsize == 1, timeout=20000)

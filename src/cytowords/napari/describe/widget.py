@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...atlas import load_atlas
 from ...describe.params import DescribeParams
 from ...min_traverse import too_small, too_small_line
 from ...regions import Roi
@@ -57,7 +58,8 @@ class DescribeWidget(QWidget):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
-        warm_imports(*MODEL_MODULES)  # the model code, for the first job
+        # the model code and the area catalogue (the describer's), for the first job
+        warm_imports(*MODEL_MODULES, then=load_atlas)
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
