@@ -126,7 +126,8 @@ def test_results_not_drawn_yet_are_kept_when_the_layer_is_closed(
     _rois(layer, 2)
     w.describe_all()
     qtbot.waitUntil(lambda: layer.features["status"].iloc[0] == "done", timeout=60000)
-    assert rr.pending(layer) and layer.text.values[0] == "… queued"  # written, not drawn
+    # written, not drawn: the text is still that of before the click (queued is drawn later)
+    assert rr.pending(layer) and layer.text.values[0] == ""
     viewer.layers.remove(layer)
     assert not rr.pending(layer)
     gated.set()
@@ -172,3 +173,57 @@ def test_queueing_many_rois_reads_the_layers_shapes_once(widget, monkeypatch) ->
     jobs, geoms, errors = rr.roi_jobs(layer, rr.ids_of(layer, range(60)), image)
     assert len(jobs) == 60 and len(geoms) == 60 and not errors
     assert len(reads) <= 5, len(reads)
+
+
+def test_describe_all_draws_nothing_and_converts_each_roi_once_on_the_click(
+    widget, qtbot, monkeypatch
+) -> None:
+    """*Describe all* on many ROIs holds the viewer for a moment only: the queued status is
+    drawn on a later turn of the event loop (with the job's first results: napari redraws
+    every text of the layer for it), and the image's pixel size is read once for all ROIs,
+    not once per ROI; nothing is lost: every ROI is queued at once and then described."""
+    from cytowords.napari.io import layers as io_layers
+
+    viewer, w, image = widget
+    layer = w.roi_layer()
+    _rois(layer, 60)
+    monkeypatch.setattr(Describer, "describe_roi", _fast)
+    refreshes, sizes = [], []
+    real_refresh = type(layer.text).refresh
+    real_size = io_layers.pixel_size_um
+
+    def refresh(self, *a, **kw):
+        refreshes.append(1)
+        return real_refresh(self, *a, **kw)
+
+    def size(*a, **kw):
+        sizes.append(1)
+        return real_size(*a, **kw)
+
+    monkeypatch.setattr(type(layer.text), "refresh", refresh)
+    monkeypatch.setattr(io_layers, "pixel_size_um", size)
+    w.describe_all()
+    assert refreshes == [], "the click redrew the layer's texts"
+    assert len(sizes) <= 3, len(sizes)
+    assert set(layer.features["status"]) <= {"queued", "describing", "done"}
+    wait_idle(qtbot, w)
+    qtbot.waitUntil(lambda: not rr.pending(layer), timeout=5000)
+    assert (layer.features["status"] == "done").all()
+    assert layer.text.values.tolist() == [
+        rr.label_text(r) for r in layer.features.to_dict("records")
+    ]
+
+
+def test_the_area_catalogue_is_loaded_before_the_first_job(
+    make_napari_viewer, tiny_bundle, qtbot
+) -> None:
+    """The describer's area catalogue (a YAML file: parsing it holds Python's lock for long
+    stretches, which stalled the viewer 0.4–0.6 s when the first job loaded it) is loaded by
+    the widget's background thread when the widget is made, not by the first job."""
+    from cytowords.atlas import load_atlas
+
+    viewer = make_napari_viewer()
+    add_section(viewer)
+    load_atlas.cache_clear()
+    DescribeWidget(viewer)
+    qtbot.waitUntil(lambda: load_atlas.cache_info().currsize == 1, timeout=20000)

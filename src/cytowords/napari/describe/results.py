@@ -19,14 +19,16 @@ from napari.layers import Shapes
 
 from ...atlas import NONE_ID, load_atlas
 from ...regions import Roi, RoiError
-from ..io.layers import shape_holes_section_um, shape_polygon_section_um
+from ..io.layers import world_to_section
 from ..io.shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
     HOLES_COLUMN,
     ID_COLUMN,
     NAME_COLUMN,
+    holes_um,
     shape_roi,
+    shape_to_polygon_um,
 )
 
 if TYPE_CHECKING:  # cytowords.describe imports torch: not when napari makes the widget
@@ -164,6 +166,15 @@ def row_of(layer: Shapes, roi_id: int) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
+def rows_of(layer: Shapes) -> dict[int, int]:
+    """Current row index of each ROI id of ``layer`` (the first row, were one repeated)."""
+    rows: dict[int, int] = {}
+    if "roi_id" in layer.features.columns:
+        for i, v in enumerate(layer.features["roi_id"].tolist()):
+            rows.setdefault(int(v), i)
+    return rows
+
+
 def ids_of(layer: Shapes, rows) -> list[int]:
     """Stable ids of the given rows."""
     col = layer.features["roi_id"].to_numpy()
@@ -181,19 +192,32 @@ def set_rows(layer: Shapes, updates: dict[int, dict[str, Any]], *, later: bool =
     if not updates:
         return
     df = layer.features
-    for i, values in updates.items():
-        for k, v in values.items():
-            df.at[i, k] = v
     rows = list(updates)
-    if len(rows) <= 4:  # a job's status change or result: cell by cell is quicker
+    few = len(rows) <= 4  # a job's status change or result: cell by cell is quicker
+    if few:
+        for i, values in updates.items():
+            for k, v in values.items():
+                df.at[i, k] = v
         records = [df.loc[i].to_dict() for i in rows]
-    else:
+    else:  # e.g. 500 ROIs queued: column by column
+        columns: dict[str, tuple[list[int], list[Any]]] = {}
+        for i, values in updates.items():
+            for k, v in values.items():
+                at, vals = columns.setdefault(k, ([], []))
+                at.append(i)
+                vals.append(v)
+        for k, (at, vals) in columns.items():
+            df.loc[at, k] = vals
         records = df.loc[rows].to_dict("records")
     colors = [_row_color(r) for r in records]
     labels = [label_text(r) for r in records]
-    for i, label, color in zip(rows, labels, colors):
-        df.at[i, "label"] = label
-        df.at[i, "text_color"] = color
+    if few:
+        for i, label, color in zip(rows, labels, colors):
+            df.at[i, "label"] = label
+            df.at[i, "text_color"] = color
+    else:
+        df.loc[rows, "label"] = labels
+        df.loc[rows, "text_color"] = colors
     edges = layer.edge_color
     shown = [i for i in rows if i < len(edges)]
     recolour = len(shown) < len(rows) or not _same_colors(edges[shown], colors)
@@ -288,26 +312,30 @@ def roi_jobs(
     late result be checked against the shape as it is then.
     """
     jobs, geoms, errors = [], {}, {}
-    data = layer.data  # napari builds this list at each read: once for all ROIs
-    rows: dict[int, int] = {}
-    for i, v in enumerate(layer.features["roi_id"].to_numpy()):
-        rows.setdefault(int(v), i)
+    # napari builds the lists of every shape's vertices and types at each read: read once,
+    # as the features' columns and the layers' transforms, for all ROIs
+    data, types = layer.data, layer.shape_type
+    scale, translate = layer.scale, layer.translate
+    offset = world_to_section(image)
+    df = layer.features
+    n = len(df)
+    names = df[NAME_COLUMN].tolist() if NAME_COLUMN in df.columns else [""] * n
+    holes_text = df[HOLES_COLUMN].tolist() if HOLES_COLUMN in df.columns else [""] * n
+    rows = rows_of(layer)
     for roi_id in ids:
         row = rows.get(int(roi_id))
         if row is None:
             continue
-        poly = shape_polygon_section_um(layer, row, image, data)
+        poly = shape_to_polygon_um(data[row], types[row], scale, translate)
         try:
             if poly is None:
                 raise RoiError(
-                    f"ROI {row + 1} is a {layer.shape_type[row]}, which encloses no region; "
+                    f"ROI {row + 1} is a {types[row]}, which encloses no region; "
                     "draw a rectangle, polygon or ellipse"
                 )
-            df = layer.features
-            name = df[NAME_COLUMN].iloc[row] if NAME_COLUMN in df.columns else ""
-            name = name if isinstance(name, str) else ""
-            holes = shape_holes_section_um(layer, row, image)
-            jobs.append((roi_id, shape_roi(poly, holes, name or f"ROI {row + 1}")))
+            name = names[row] if isinstance(names[row], str) else ""
+            holes = [h + offset for h in holes_um(holes_text[row], scale, translate)]
+            jobs.append((roi_id, shape_roi(poly + offset, holes, name or f"ROI {row + 1}")))
         except RoiError as exc:
             errors[row] = str(exc)
             continue

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...atlas import load_atlas
 from ...describe.params import DescribeParams
 from ...min_traverse import too_small, too_small_line
 from ...regions import Roi
@@ -57,7 +58,8 @@ class DescribeWidget(QWidget):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
-        warm_imports(*MODEL_MODULES)  # the model code, for the first job
+        # the model code and the area catalogue (the describer's), for the first job
+        warm_imports(*MODEL_MODULES, then=load_atlas)
         self.viewer = napari_viewer
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.roi_choice = LayerChoice(napari_viewer, Shapes)
@@ -305,14 +307,18 @@ class DescribeWidget(QWidget):
         elif self._worker is not None and self._job_layer is layer and not self._stopping():
             # in the running job, unchanged since it took them: not described twice
             ids = [i for i in ids if i not in self._job_ids or self._moved(rr.row_of(layer, i))]
-        queued = [i for i in ids if i not in self._queue]
-        status = layer.features["status"]
+        in_queue = set(self._queue)
+        queued = [i for i in ids if i not in in_queue]
+        status = layer.features["status"].tolist()
+        row = rr.rows_of(layer)
         for i in queued:
-            was = status.iloc[rr.row_of(layer, i)]
+            was = status[row[i]]
             if was not in ("queued", "describing"):
                 self._before.setdefault(i, was)
         self._queue.extend(queued)
-        rr.set_status(layer, [rr.row_of(layer, i) for i in queued], "queued")
+        # drawn on a later turn of the event loop, with the job's first status changes
+        rr.set_status(layer, [row[i] for i in queued], "queued", later=True)
+        self._draw_later(layer)
         if self._worker is None:
             self._start_worker(inputs)
 
@@ -321,12 +327,13 @@ class DescribeWidget(QWidget):
         self._geom.update(geoms)
         for msg in errors.values():
             show_warning(msg)
-        rr.set_status(self._layer, list(errors), "error")
+        rr.set_status(self._layer, list(errors), "error", later=True)
         small = too_small([roi for _, roi in jobs])
         if small:  # e.g. Fiji's particle outlines: one line for all, no pixel read
             show_warning(f"{self._layer.name}: {too_small_line([r for _, r in jobs], small)}")
-            rows = [rr.row_of(self._layer, jobs[k][0]) for k in small]
-            rr.set_status(self._layer, [r for r in rows if r is not None], "error")
+            row = rr.rows_of(self._layer)
+            rows = [row.get(jobs[k][0]) for k in small]
+            rr.set_status(self._layer, [r for r in rows if r is not None], "error", later=True)
             skip = set(small)
             jobs = [j for k, j in enumerate(jobs) if k not in skip]
         rois = [roi for _, roi in jobs]

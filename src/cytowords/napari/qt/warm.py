@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+from collections.abc import Callable
 
 _lock = threading.Lock()
 _asked: set[str] = set()
@@ -19,13 +20,17 @@ MODEL_MODULES = ("cytowords.model", "cytowords.describe.describer", "cytowords.m
 PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_qtagg")
 
 
-def warm_imports(*modules: str) -> threading.Thread | None:
-    """Start importing ``modules`` (those not imported or asked for before) in a thread;
-    the thread, or None when there is nothing to import."""
+def warm_imports(
+    *modules: str, then: Callable[[], object] | None = None
+) -> threading.Thread | None:
+    """Start importing ``modules`` (those not imported or asked for before) in a thread,
+    then calling ``then`` there (e.g. a cached loader the first job would call: loading
+    holds Python's lock for long stretches, which would stall the viewer then); the
+    thread, or None when there is nothing to import or call."""
     with _lock:
         todo = [m for m in modules if m not in sys.modules and m not in _asked]
         _asked.update(todo)
-    if not todo:
+    if not todo and then is None:
         return None
 
     def run() -> None:
@@ -33,6 +38,11 @@ def warm_imports(*modules: str) -> threading.Thread | None:
             try:
                 importlib.import_module(name)
             except Exception:  # reported by the GUI thread's own import
+                pass
+        if then is not None:
+            try:
+                then()
+            except Exception:  # reported when the job calls it
                 pass
 
     # not a daemon: interpreter shutdown waits for an import in flight (seconds at most)
