@@ -103,12 +103,14 @@ def _label_store(path: Path, section: Section) -> LabelImage:
 
     Without a stored pixel size the label image is assumed to span the whole section."""
     try:
-        store = open_section(path)
+        store = open_section(path, dark_field=False)  # labels, not a stain
     except ValueError as exc:
         if "pixel size" not in str(exc):
             raise
-        probe = open_section(path, pixel_size_um=1.0)
-        store = open_section(path, pixel_size_um=section.shape_um[0] / probe.levels[0].shape[0])
+        probe = open_section(path, pixel_size_um=1.0, dark_field=False)
+        store = open_section(
+            path, pixel_size_um=section.shape_um[0] / probe.levels[0].shape[0], dark_field=False
+        )
     if "areas" in store.labels:
         return store.labels["areas"]
     lev0 = store.levels[0]
