@@ -92,6 +92,31 @@ def test_a_black_slide_whose_tissue_is_near_black_is_left_with_a_note(tmp_path: 
     assert np.array_equal(np.asarray(s.levels[0]), dark)
 
 
+@pytest.mark.parametrize("noise", [3, 8])
+@pytest.mark.parametrize("jpeg", [False, True])
+def test_a_bright_field_slide_masked_to_noisy_black_is_never_inverted(
+    tmp_path: Path, noise: int, jpeg: bool
+) -> None:
+    # a reconstructed volume's slice or a padded export: the glass set to black with a
+    # little noise in it (0-3 or 0-8 of 255), as a TIFF or a JPEG of quality 75; its pale
+    # layer I along the black says bright field (read as it is, or the black filled)
+    from PIL import Image
+
+    img = gyrus_image()
+    rng = np.random.default_rng(noise)
+    masked = np.where(img >= 225, rng.integers(0, noise + 1, img.shape), img).astype(np.uint8)
+    if jpeg:
+        path = tmp_path / "masked.jpg"
+        Image.fromarray(masked).save(path, quality=75)
+        s = open_section(path, pixel_size_um=PX)
+    else:
+        s = open_section(_write(tmp_path / "masked.tif", masked))
+    assert not s.metadata.get("slide", "").startswith("bright cells on a dark slide")
+    lev = np.asarray(s.levels[0])
+    tissue = img < 225
+    assert np.median(lev[tissue]) == pytest.approx(np.median(img[tissue]), abs=3)
+
+
 @pytest.mark.parametrize("name", ["fluor_crop", "bright_crop"])
 def test_a_crop_inside_the_tissue_is_left_as_it_is_with_a_note(files, name) -> None:
     s = open_section(files[name])

@@ -37,9 +37,12 @@ does too; the pixels within :data:`SLIDE_EVEN` of the range above that median an
 connected to the border (the slide) hold at least :data:`SLIDE_RING` of the strip and
 :data:`BLACK_MIN_AREA` of the image; and the rest (the tissue, at least 10 % of the image)
 has its median at least :data:`SLIDE_BAND` of the range above the slide. A border that is
-mostly in the brightest :data:`SLIDE_BAND` is a bright slide. A dark slide at most :data:`BLACK_SHARE` of the bright level on which nine in
-ten pixels share one value is a black mask (:func:`fill_black_background`), not a
-fluorescent slide. An image without a bright slide whose structure is all fine (noise:
+mostly in the brightest :data:`SLIDE_BAND` is a bright slide. A black background that
+:func:`fill_black_background` fills is never judged (the section's opener fills first); a
+dark slide at most :data:`BLACK_SHARE` of the bright level on which nine in ten pixels
+share one value, or one whose tissue is mostly bright (its median at least
+:data:`SLIDE_BRIGHT_TISSUE` of the range above the slide: a bright-field slide masked to
+black, also with noise in its black), is a black mask, not a fluorescent slide. An image without a bright slide whose structure is all fine (noise:
 box means over 1/32 of its short side keep less than :data:`SLIDE_STRUCTURE` of its SD)
 is not judged.
 """
@@ -77,6 +80,12 @@ SLIDE_EVEN = 0.05
 #: an image with no bright slide is judged only where its structure is large (slide,
 #: tissue, layers): box means of 1/32 of its short side keep at least this share of its SD
 SLIDE_STRUCTURE = 0.25
+#: a dark slide whose tissue has its median at least this share of the range above the
+#: slide is a bright-field slide masked to black: bright-field tissue transmits most of the
+#: light (its median near the top of the range), fluorescence is bright only where the dye
+#: gathers (grey matter, somata) and dim elsewhere (0.22-0.26 on the benchmark's
+#: fluorescent sections, 0.68-0.93 on masked bright-field ones)
+SLIDE_BRIGHT_TISSUE = 0.5
 
 
 @dataclass(frozen=True)
@@ -246,6 +255,8 @@ def judge_slide(judge: da.Array | np.ndarray) -> str:
     _, counts = np.unique(s, return_counts=True)
     if counts.max() >= 0.9 * s.size and float(np.median(s)) <= BLACK_SHARE * hi:
         return "black"
+    if float(np.median(img[tissue])) >= b + SLIDE_BRIGHT_TISSUE * span:
+        return "black"  # most of the tissue near the top of the range: bright field, masked
     return "dark"
 
 

@@ -222,8 +222,14 @@ def _finish(
     # are a corner), and where there is one the levels are extended again from the filled
     # ones (the coarse levels then average the slide's white, not its black, at the edge)
     full, full_sizes = extend_pyramid(levels, sizes)
-    slide = "bright" if dark_field is False else "dark" if dark_field else judge_slide(full[-1])
-    black = None
+    filled, black = (levels, None) if dark_field else fill_black_background(levels, full[-1])
+    # a black background the fill takes (near-black, far darker than the darkest tissue:
+    # a masked bright-field slide, also with a little noise in its black) is never judged a
+    # fluorescent slide; only what it leaves is judged
+    if dark_field is None and not black:
+        slide = judge_slide(full[-1])
+    else:
+        slide = "dark" if dark_field else "bright"
     if slide == "dark":  # pointwise: the stored and the added levels alike
         levels, white = invert_levels(full, judge=full[-1])
         sizes = full_sizes
@@ -232,7 +238,6 @@ def _finish(
             f"bright cells on a dark slide (fluorescence{how}): read inverted ({white:g} - value)"
         )
     else:
-        filled, black = fill_black_background(levels, judge=full[-1])
         if black:
             meta["background"] = black
             levels, sizes = extend_pyramid(filled, sizes)
