@@ -19,16 +19,14 @@ from napari.layers import Shapes
 
 from ...atlas import NONE_ID, load_atlas
 from ...regions import Roi, RoiError
-from ..io.layers import world_to_section
+from ..io.layers import shapes_section_um
 from ..io.shapes import (
     CLASS_COLUMN,
     COLOR_COLUMN,
     HOLES_COLUMN,
     ID_COLUMN,
     NAME_COLUMN,
-    holes_um,
     shape_roi,
-    shape_to_polygon_um,
 )
 
 if TYPE_CHECKING:  # cytowords.describe imports torch: not when napari makes the widget
@@ -312,21 +310,14 @@ def roi_jobs(
     late result be checked against the shape as it is then.
     """
     jobs, geoms, errors = [], {}, {}
-    # napari builds the lists of every shape's vertices and types at each read: read once,
-    # as the features' columns and the layers' transforms, for all ROIs
-    data, types = layer.data, layer.shape_type
-    scale, translate = layer.scale, layer.translate
-    offset = world_to_section(image)
-    df = layer.features
-    n = len(df)
-    names = df[NAME_COLUMN].tolist() if NAME_COLUMN in df.columns else [""] * n
-    holes_text = df[HOLES_COLUMN].tolist() if HOLES_COLUMN in df.columns else [""] * n
     rows = rows_of(layer)
-    for roi_id in ids:
-        row = rows.get(int(roi_id))
-        if row is None:
-            continue
-        poly = shape_to_polygon_um(data[row], types[row], scale, translate)
+    found = [(i, rows[int(i)]) for i in ids if int(i) in rows]
+    # napari builds the lists of every shape's vertices and types at each read: read once
+    data, types = layer.data, layer.shape_type
+    df = layer.features
+    names = df[NAME_COLUMN].tolist() if NAME_COLUMN in df.columns else [""] * len(df)
+    regions = shapes_section_um(layer, [row for _, row in found], image)
+    for (roi_id, row), (poly, holes) in zip(found, regions):
         try:
             if poly is None:
                 raise RoiError(
@@ -334,8 +325,7 @@ def roi_jobs(
                     "draw a rectangle, polygon or ellipse"
                 )
             name = names[row] if isinstance(names[row], str) else ""
-            holes = [h + offset for h in holes_um(holes_text[row], scale, translate)]
-            jobs.append((roi_id, shape_roi(poly + offset, holes, name or f"ROI {row + 1}")))
+            jobs.append((roi_id, shape_roi(poly, holes, name or f"ROI {row + 1}")))
         except RoiError as exc:
             errors[row] = str(exc)
             continue

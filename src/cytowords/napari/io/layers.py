@@ -12,6 +12,7 @@ coordinates (theirs minus 0.5) and is placed with the image's scale and translat
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
@@ -181,28 +182,37 @@ def world_to_section(layer: Image) -> np.ndarray:
     return section_offset(layer.translate, pixel_size_um(layer))
 
 
-def shape_polygon_section_um(
-    shapes: Shapes, index: int, image: Image, data: list | None = None
-) -> np.ndarray | None:
-    """Polygon ``(N, 2)`` ``(y, x)`` µm in section coordinates of shape ``index``;
-    ``data``: ``shapes.data`` read once for many shapes (napari builds that list of every
-    shape's vertices at each read)."""
-    data = shapes.data if data is None else data
-    poly = shape_to_polygon_um(
-        data[index], shapes.shape_type[index], shapes.scale, shapes.translate
-    )
-    if poly is None:
-        return None
-    return poly + world_to_section(image)
+def shapes_section_um(
+    shapes: Shapes, rows: Sequence[int], image: Image
+) -> list[tuple[np.ndarray | None, list[np.ndarray]]]:
+    """``(polygon, holes)`` in section µm (``(N, 2)`` ``(y, x)``) of each shape of ``rows``:
+    the polygon None for a shape that encloses nothing, the holes from the ``holes`` feature
+    column (none without it). The layer is read once for all rows: napari builds the list
+    of every shape's vertices at each read of ``data``."""
+    data, types = shapes.data, shapes.shape_type
+    scale, translate = shapes.scale, shapes.translate
+    offset = world_to_section(image)
+    df = shapes.features
+    holes_text = df[HOLES_COLUMN].tolist() if HOLES_COLUMN in df.columns else []
+    out = []
+    for i in rows:
+        poly = shape_to_polygon_um(data[i], types[i], scale, translate)
+        text = holes_text[i] if i < len(holes_text) else None
+        holes = [h + offset for h in holes_um(text, scale, translate)]
+        out.append((None if poly is None else poly + offset, holes))
+    return out
+
+
+def shape_polygon_section_um(shapes: Shapes, index: int, image: Image) -> np.ndarray | None:
+    """Polygon ``(N, 2)`` ``(y, x)`` µm in section coordinates of shape ``index``
+    (:func:`shapes_section_um`)."""
+    return shapes_section_um(shapes, [index], image)[0][0]
 
 
 def shape_holes_section_um(shapes: Shapes, index: int, image: Image) -> list[np.ndarray]:
     """Holes ``(K, 2)`` ``(y, x)`` µm in section coordinates of shape ``index`` (its
     ``holes`` feature column; none when the layer has no such column)."""
-    if HOLES_COLUMN not in shapes.features.columns or index >= len(shapes.features):
-        return []
-    text = shapes.features[HOLES_COLUMN].iloc[index]
-    return [h + world_to_section(image) for h in holes_um(text, shapes.scale, shapes.translate)]
+    return shapes_section_um(shapes, [index], image)[0][1]
 
 
 def is_area_shape(shapes: Shapes, index: int) -> bool:

@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..events import Done, Failed, JobEvent
-from ..io.layers import LayerError, place_over, section_from_layer, shape_polygon_section_um
+from ..io.layers import LayerError, place_over, section_from_layer, shapes_section_um
 from ..io.shapes import CLASS_COLUMN
 from ..qt.layer_choice import LayerChoice
 from ..qt.progress import ProgressRow, run_job, while_alive
@@ -76,13 +76,14 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     from ...regions.roi import Roi
     from ...teach.annotations import Annotation, area_name
 
-    out = []
-    for i, (cls, own) in enumerate(_names(shapes)):
-        name = area_name(cls, own)
-        poly = shape_polygon_section_um(shapes, i, image) if name else None
-        if poly is not None:
-            out.append(Annotation(section, name, Roi(poly, name), shapes.name))
-    return out
+    named = [(i, area_name(cls, own)) for i, (cls, own) in enumerate(_names(shapes))]
+    named = [(i, name) for i, name in named if name]
+    regions = shapes_section_um(shapes, [i for i, _ in named], image)
+    return [
+        Annotation(section, name, Roi(poly, name), shapes.name)
+        for (_, name), (poly, _) in zip(named, regions)
+        if poly is not None
+    ]
 
 
 def named_lines(shapes: Shapes) -> int:
