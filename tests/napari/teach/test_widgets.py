@@ -310,6 +310,35 @@ def test_teach_places_a_qupath_file_over_its_image(make_napari_viewer, qtbot, tm
         np.testing.assert_allclose(a.roi.vertices, band_rect(k), atol=1e-6)
 
 
+def test_teach_keeps_the_holes_of_a_named_region(make_napari_viewer, tmp_path):
+    """A QuPath annotation with a hole (an area drawn around a vessel) is taught without the
+    hole, as the CLI's ``teach`` reads it: no field is read in the hole. The napari path
+    built each region from its outline alone, so the hole's pixels were taught as the area."""
+    import json
+
+    from cytowords.napari.teach.widget import named_regions
+    from tests.support.teach_sections import qupath_geojson
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((160, 360), np.uint8), scale=(PIXEL_UM, PIXEL_UM))
+    (feature,) = qupath_geojson([("A", band_rect(0))])
+    hole = [[60.0, 60.0], [80.0, 60.0], [80.0, 100.0], [60.0, 100.0], [60.0, 60.0]]  # x, y px
+    feature["geometry"]["coordinates"].append(hole)
+    path = tmp_path / "q.geojson"
+    path.write_text(json.dumps([feature]))
+    (qupath,) = viewer.open(str(path), plugin="napari-cytowords")
+    (a,) = named_regions(qupath, image, 0)
+    assert a.name == "A" and len(a.roi.holes) == 1
+    np.testing.assert_allclose(
+        sorted(map(tuple, a.roi.holes[0])),
+        sorted((y * PIXEL_UM, x * PIXEL_UM) for x, y in hole[:-1]),
+        atol=1e-6,
+    )
+    inside_hole = np.array([[80.0 * PIXEL_UM, 70.0 * PIXEL_UM]])  # y, x
+    outside_hole = np.array([[80.0 * PIXEL_UM, 40.0 * PIXEL_UM]])
+    assert not a.roi.contains(inside_hole)[0] and a.roi.contains(outside_hole)[0]
+
+
 def test_a_cancelled_or_failed_fit_keeps_the_model_taught_before(
     make_napari_viewer, qtbot, tiny_bundle, tmp_path
 ):

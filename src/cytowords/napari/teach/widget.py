@@ -71,8 +71,9 @@ def _names(shapes: Shapes) -> list[tuple[object, object]]:
 
 def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     """:class:`~cytowords.teach.Annotation` for each named area shape of ``shapes``
-    (section µm of ``image``), named by :func:`~cytowords.teach.annotations.area_name`;
-    shapes without an area name or enclosing nothing are skipped."""
+    (section µm of ``image``, with the shape's holes), named by
+    :func:`~cytowords.teach.annotations.area_name`; shapes without an area name or enclosing
+    nothing are skipped."""
     from ...regions.roi import Roi
     from ...teach.annotations import Annotation, area_name
 
@@ -80,8 +81,8 @@ def named_regions(shapes: Shapes, image: Image, section: int) -> list:
     named = [(i, name) for i, name in named if name]
     regions = shapes_section_um(shapes, [i for i, _ in named], image)
     return [
-        Annotation(section, name, Roi(poly, name), shapes.name)
-        for (_, name), (poly, _) in zip(named, regions)
+        Annotation(section, name, Roi(poly, name, holes=tuple(holes)), shapes.name)
+        for (_, name), (poly, holes) in zip(named, regions)
         if poly is not None
     ]
 
