@@ -155,13 +155,17 @@ def without_clauses(text: str, drop: Callable[[str], bool]) -> str:
     area it names: ``"Area X (name)."``); the punctuation is mended: a part before a
     dropped sentence end ends with ``.``, a part after one starts upper-case."""
     parts = [p for p in _PART.split((text or "").strip()) if p]
-    if not any(drop(p) for p in parts):
-        return text
-    head = _HEAD.match(parts[0]) if drop(parts[0]) else None
+    flags = [bool(drop(p)) for p in parts]
+    return _joined(parts, flags) if any(flags) else text
+
+
+def _joined(parts: list[str], dropped_flags: list[bool]) -> str:
+    """The caption of ``parts`` without those flagged (:func:`without_clauses`'s mending)."""
+    head = _HEAD.match(parts[0]) if dropped_flags[0] else None
     keep: list[str] = [head.group(0) + "."] if head else []
     dropped = False  # the part before this one was dropped
-    for i, part in enumerate(parts):
-        if drop(part):
+    for i, (part, drop) in enumerate(zip(parts, dropped_flags)):
+        if drop:
             if keep and keep[-1][-1] in ";:" and (part.endswith(".") or i == len(parts) - 1):
                 keep[-1] = keep[-1][:-1] + "."  # the kept part now ends the sentence
             dropped = True
@@ -171,6 +175,39 @@ def without_clauses(text: str, drop: Callable[[str], bool]) -> str:
         keep.append(part)
         dropped = False
     return " ".join(keep)
+
+
+#: words a clause's content is read without ("the", "of", …)
+_FUNCTION_WORDS = frozenset(
+    "a an the of in and with is are its to by than as at on which that it be or".split()
+)
+
+
+def _content_words(part: str) -> frozenset[str]:
+    """The lower-case words of ``part`` but :data:`_FUNCTION_WORDS`, plurals as singular."""
+    words = re.findall(r"[a-z0-9]+", part.lower())
+    words = [
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words
+    ]
+    return frozenset(w for w in words if w not in _FUNCTION_WORDS)
+
+
+def without_repeats(text: str) -> str:
+    """``text`` without the sentences and ``;`` clauses that say nothing an earlier one
+    did not: every content word of the part (:func:`_content_words`) is in one earlier
+    kept part ("more granular than in neighbouring areas; more granular than in
+    neighbouring areas", "layer III is thick with large deep pyramids; … ; large deep
+    layer III pyramids"). The ``"Area X (name)"`` head is never compared."""
+    parts = [p for p in _PART.split((text or "").strip()) if p]
+    seen: list[frozenset[str]] = []
+    flags = []
+    for p in parts:
+        words = frozenset() if _is_head(p) else _content_words(p)
+        drop = bool(words) and any(words <= w for w in seen)
+        flags.append(drop)
+        if words and not drop:
+            seen.append(words)
+    return _joined(parts, flags) if any(flags) else text
 
 
 def without_unsupported(
@@ -278,9 +315,11 @@ def shown_caption(
     readout measured written as the measured values (:func:`with_measured_numbers`), then
     without what the readout contradicts (its vector, and its white-matter border term
     ``wm_border``) and special cells the measurement does not support
-    (:func:`without_unsupported`). The one function by which the bundle, and so
-    the describer and the evaluation, turn a generated caption into the shown one."""
-    return without_unsupported(with_measured_numbers(text, readout), readout, supported, wm_border)
+    (:func:`without_unsupported`), and without the clauses that repeat an earlier one
+    (:func:`without_repeats`). The one function by which the bundle, and so the describer
+    and the evaluation, turn a generated caption into the shown one."""
+    shown = without_unsupported(with_measured_numbers(text, readout), readout, supported, wm_border)
+    return without_repeats(shown)
 
 
 def special_rows(
