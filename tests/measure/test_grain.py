@@ -110,6 +110,7 @@ def test_a_dip_without_finer_grain_beneath_it_leaves_layer_iv_undecided():
         assert est.iv_present is None and est.cortex_type is None
         assert est.grain_recovery == pytest.approx(rec)
         assert "no band of finer ones beneath it" in est.iv_undecided
+        assert est.iv_undecided.count("agranular cortex") == 1  # said once, with the grain
         assert "III/IV" not in est.borders
     # the same dip with the grain finer again right beneath it: layer IV shown
     est = with_grain_iv(analyse_profile(_od(False), 2500.0), _grain(0.2, coarse_below=0.0))

@@ -498,9 +498,12 @@ def with_grain_iv(est: LayerEstimate, grain: np.ndarray) -> LayerEstimate:
     if band:
         why = (
             f"the profile shows a dense band between layers III and V (prominence "
-            f"{est.iv_prominence:.2f} of its range), but {grain_says}; the large pyramids "
-            "of lower III and V make such a band in agranular cortex too"
+            f"{est.iv_prominence:.2f} of its range), but {grain_says}"
         )
+        if prom < IV_GRAIN:  # else the grain's words already say what agranular cortex shows
+            why += (
+                "; the large pyramids of lower III and V make such a band in agranular cortex too"
+            )
     else:
         why = (
             f"{grain_says}, and the profile no clear dense band either (prominence "
