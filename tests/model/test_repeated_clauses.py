@@ -55,3 +55,22 @@ def test_the_area_head_is_never_dropped():
     assert without_repeats(text) == text
     assert without_repeats("Area 44.") == "Area 44."
     assert without_repeats("") == ""
+
+
+def test_a_caption_cut_at_the_token_limit_ends_as_a_sentence():
+    """Generated at the language model's token limit (3 of 142 development captions): the
+    word cut off and what it leaves dangling go, and the caption ends with a full stop."""
+    from cytowords.model.caption_input import with_sentence_end
+
+    cut = "Area PFcm. Gradual border to the white matter; granular cortex of medium thickness, with medium-"
+    assert with_sentence_end(cut) == (
+        "Area PFcm. Gradual border to the white matter; granular cortex of medium thickness."
+    )
+    assert shown_caption(cut).endswith("granular cortex of medium thickness.")
+    assert (
+        with_sentence_end("Area OP4. High overall cell density")
+        == "Area OP4. High overall cell density."
+    )
+    assert with_sentence_end("Area X. Dense layer II;") == "Area X. Dense layer II."
+    done = "Area X. Dense layer II."
+    assert with_sentence_end(done) is done

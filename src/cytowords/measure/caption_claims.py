@@ -141,6 +141,14 @@ _DANGLING = re.compile(
     r")+$",
     re.I,
 )
+
+
+def without_dangling(text: str) -> str:
+    """``text`` without the words a cut leaves dangling at its end (:data:`_DANGLING`:
+    "and", "with", "the", "hidden", …, and the commas between them)."""
+    return _DANGLING.sub("", text)
+
+
 #: a verb that states where the area lies ("Area 44 lies in …"): a clause resumed after
 #: its place continues the subject ("Area 44 lies in the gyrus and is dysgranular" ->
 #: "Area 44 is dysgranular")
@@ -189,7 +197,7 @@ def _segment_without_location(seg: str) -> str:
     m = next((m for m in LOCATION_FUNCTION.finditer(seg) if not _in_comparison(seg, m)), None)
     if m is None:
         return seg
-    head = _DANGLING.sub("", seg[: m.start()])
+    head = without_dangling(seg[: m.start()])
     if _ORIENTED.search(seg, len(head), m.start()) and _SUBJECT.match(head):
         return ""  # "and its vertical cell columns run toward the sulcus": no verb left
     if m.group("place") is None:
@@ -347,7 +355,7 @@ def without_laminar_contrast(part: str) -> str:
         return part
     body = text.rstrip()
     end = body[-1] if body[-1:] in (".", ";", ":") else ""
-    body = _DANGLING.sub("", re.sub(r"\s+", " ", body[: len(body) - len(end)])).strip(" ,")
+    body = without_dangling(re.sub(r"\s+", " ", body[: len(body) - len(end)])).strip(" ,")
     body = re.sub(r"\s+,", ",", body)
     return body + end if body else ""
 

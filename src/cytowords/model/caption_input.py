@@ -44,6 +44,7 @@ from cytowords.measure.caption_claims import (
     claim_unsupported,
     stated_quantity,
     unchecked_only,
+    without_dangling,
     without_unchecked,
 )
 from cytowords.measure.vector import READOUT_DIM, vector_values
@@ -315,11 +316,23 @@ def shown_caption(
     readout measured written as the measured values (:func:`with_measured_numbers`), then
     without what the readout contradicts (its vector, and its white-matter border term
     ``wm_border``) and special cells the measurement does not support
-    (:func:`without_unsupported`), and without the clauses that repeat an earlier one
-    (:func:`without_repeats`). The one function by which the bundle, and so the describer
+    (:func:`without_unsupported`), without the clauses that repeat an earlier one
+    (:func:`without_repeats`), ending as a sentence (:func:`with_sentence_end`). The one function by which the bundle, and so the describer
     and the evaluation, turn a generated caption into the shown one."""
     shown = without_unsupported(with_measured_numbers(text, readout), readout, supported, wm_border)
-    return without_repeats(shown)
+    return with_sentence_end(without_repeats(shown))
+
+
+def with_sentence_end(text: str) -> str:
+    """``text`` ending as a sentence: a caption the language model ended without a full
+    stop (at its token limit: "…, with medium-") loses the word cut off and the words that
+    leaves dangling ("with") and ends with ``.``."""
+    body = (text or "").rstrip()
+    if not body or body[-1] in ".!?":
+        return text
+    body = re.sub(r"\s*\S+-$", "", body.rstrip(";:,"))  # a word cut off at its hyphen
+    body = without_dangling(body).rstrip(" ,;:")
+    return body + "." if body else text
 
 
 def special_rows(
