@@ -58,19 +58,23 @@ def test_the_area_head_is_never_dropped():
 
 
 def test_a_caption_cut_at_the_token_limit_ends_as_a_sentence():
-    """Generated at the language model's token limit (3 of 142 development captions): the
-    word cut off and what it leaves dangling go, and the caption ends with a full stop."""
+    """Generated at the language model's token limit (3 of 142 development captions, 2 of
+    the published range's examples): the last clause's last comma segment (or the word
+    cut at its hyphen) and what it leaves dangling go; the caption ends with a full stop."""
     from cytowords.model.caption_input import with_sentence_end
 
-    cut = "Area PFcm. Gradual border to the white matter; granular cortex of medium thickness, with medium-"
-    assert with_sentence_end(cut) == (
-        "Area PFcm. Gradual border to the white matter; granular cortex of medium thickness."
-    )
-    assert shown_caption(cut).endswith("granular cortex of medium thickness.")
-    assert (
-        with_sentence_end("Area OP4. High overall cell density")
-        == "Area OP4. High overall cell density."
+    head = "Area PFcm. Gradual border to the white matter; granular cortex of medium thickness"
+    for cut in (", with medium-", ", with medium-sized", ", close to the anterior"):
+        assert with_sentence_end(head + cut) == head + "."
+        assert shown_caption(head + cut) == head + "."
+    # a word cut at its hyphen in a clause without a comma: the clause goes
+    assert with_sentence_end("Area X. Dense layer II; a thin lay-") == "Area X. Dense layer II."
+    assert with_sentence_end("Area X. Dense layer II and a thin lay-") == "Area X."
+    assert with_sentence_end("Area X; thin layer VI and") == "Area X; thin layer VI."
+    # a clause without a comma keeps its words: nothing says which are cut
+    assert with_sentence_end("Area OP4. High overall cell density") == (
+        "Area OP4. High overall cell density."
     )
     assert with_sentence_end("Area X. Dense layer II;") == "Area X. Dense layer II."
-    done = "Area X. Dense layer II."
+    done = "Area X. Dense layer II, thin layer VI."
     assert with_sentence_end(done) is done

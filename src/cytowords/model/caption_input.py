@@ -324,14 +324,21 @@ def shown_caption(
 
 
 def with_sentence_end(text: str) -> str:
-    """``text`` ending as a sentence: a caption the language model ended without a full
-    stop (at its token limit: "…, with medium-") loses the word cut off and the words that
-    leaves dangling ("with") and ends with ``.``."""
+    """``text`` ending as a sentence. A caption the language model ended without a full
+    stop was cut at its token limit ("…; granular cortex of medium thickness, with
+    medium-sized", "…, close to the anterior"): its last clause loses its last comma
+    segment (where it has one; else, where a word is cut at its hyphen, the whole clause)
+    and the words that leaves dangling ("with"), and the caption ends with ``.``."""
     body = (text or "").rstrip()
     if not body or body[-1] in ".!?":
         return text
-    body = re.sub(r"\s*\S+-$", "", body.rstrip(";:,"))  # a word cut off at its hyphen
-    body = without_dangling(body).rstrip(" ,;:")
+    body = body.rstrip(";:,")
+    start = max(body.rfind(";"), body.rfind(". "), body.rfind(":")) + 1
+    if "," in body[start:]:
+        body = body[: body.rfind(",")]
+    elif re.search(r"\S-$", body):  # a word cut off at its hyphen: the clause goes
+        body = body[:start] if start > 0 else re.sub(r"\s*\S+-$", "", body)
+    body = without_dangling(body.rstrip(" ,;:.")).rstrip(" ,;:")
     return body + "." if body else text
 
 
