@@ -14,7 +14,7 @@ import zarr
 from ..formats import PLAIN_IMAGE_SUFFIXES, SECTION_FILE_SUFFIXES, TIFF_SUFFIXES
 from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
-from .colour import grey_levels
+from .colour import CHANNEL_NAMES, grey_levels, signal_channel
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
 from .intensity import fill_black_background, invert_levels, judge_slide
 from .ome_zarr import (
@@ -104,7 +104,7 @@ def open_section(
         suffix = p.suffix.lower()
         if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
-            levels = _as_grey(levels, meta)
+            levels = _as_grey(levels, meta, dark_field)
             sizes = _resolve_sizes(p, px, stored, rel)
             return _finish(
                 p, levels, sizes, meta, {}, stored_size=px is None, dark_field=dark_field
@@ -118,7 +118,13 @@ def open_section(
                 )
             levels, meta = open_plain_levels(p)
             return _finish(
-                p, _as_grey(levels, meta), [px], meta, {}, stored_size=False, dark_field=dark_field
+                p,
+                _as_grey(levels, meta, dark_field),
+                [px],
+                meta,
+                {},
+                stored_size=False,
+                dark_field=dark_field,
             )
     except Exception as e:
         raise ensure_section_error(e, p) from None
@@ -188,7 +194,7 @@ def _open_zarr(p: Path, px: float | None, dark_field: bool | None) -> Section:
     sizes = _resolve_sizes(p, px, stored, rel)
     order = sorted(range(len(levels)), key=lambda i: sizes[i])
     levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
-    levels = _as_grey(levels, meta)
+    levels = _as_grey(levels, meta, dark_field)
     labels = read_labels(node, p_img, levels[0], sizes[0])
     extra = node.attrs.get("cytowords")
     if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
@@ -196,11 +202,22 @@ def _open_zarr(p: Path, px: float | None, dark_field: bool | None) -> Section:
     return _finish(p, levels, sizes, meta, labels, stored_size=px is None, dark_field=dark_field)
 
 
-def _as_grey(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
-    """RGB(A) levels ``(y, x, c)`` -> lazy grey levels by optical density (say so in
-    ``meta["colour"]``); grey levels unchanged."""
+def _as_grey(
+    levels: list[da.Array], meta: dict[str, Any], dark_field: bool | None = None
+) -> list[da.Array]:
+    """RGB(A) levels ``(y, x, c)`` -> lazy grey levels (say how in ``meta["colour"]``): a
+    fluorescence image's signal channel (:func:`~.colour.signal_channel`; its name in
+    ``meta["channel"]``), else a stain by optical density; grey levels unchanged."""
     if levels[0].ndim == 2:
         return levels
+    c = signal_channel(levels, dark_field)
+    if c is not None:
+        name = meta["channel"] = CHANNEL_NAMES[c]
+        meta["colour"] = (
+            f"RGB fluorescence: its {name} channel (the signal) read as a grey image, the "
+            "other channels left out"
+        )
+        return [lev[..., c] for lev in levels]
     grey, model = grey_levels(levels)
     meta["colour"] = model.describe()
     return grey
@@ -234,6 +251,8 @@ def _finish(
         levels, white = invert_levels(full, judge=full[-1])
         sizes = full_sizes
         how = ", as given" if dark_field else ""
+        if meta.get("channel"):
+            how += f", the {meta['channel']} channel of its RGB"
         meta["slide"] = (
             f"bright cells on a dark slide (fluorescence{how}): read inverted ({white:g} - value)"
         )

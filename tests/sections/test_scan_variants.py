@@ -1,0 +1,123 @@
+"""Scans as labs export them: fluorescence saved as RGB (8 or 16 bits per channel), TIFFs
+stored MinIsWhite (an inverting LUT), floating-point TIFFs (Fiji's 32-bit), singleton and
+stacked axes. Each is written the way the program writes it (tifffile) from the hand-made
+gyrus (tests/support/gyrus.py) or its fluorescence twin, and is either measured like the
+grey original or refused in one line naming the file and the way forward."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from cytowords.measure import measure_roi
+from cytowords.sections import open_section
+from tests.sections.test_black_background import ROI, _write
+from tests.sections.test_dark_field import INVERTED, fluorescence_twin
+from tests.support.gyrus import PX, T, gyrus_image
+
+#: TIFF resolution tags of the gyrus (pixels per cm) for files written without ImageJ's
+RES = {"resolution": (1e4 / PX, 1e4 / PX), "resolutionunit": "CENTIMETER"}
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory) -> dict[str, object]:
+    """The grey bright-field gyrus, its 12-bit fluorescence twin and their readouts."""
+    img = gyrus_image()
+    fl = fluorescence_twin(img)
+    out: dict[str, object] = {"bright": img, "fluor": fl}
+    tmp = tmp_path_factory.mktemp("originals")
+    for name, arr in (("bright", img), ("fluor", fl)):
+        out[name + "_readout"] = measure_roi(
+            open_section(_write(tmp / f"{name}.tif", arr)), ROI, cells=False, profile_um=PX
+        )
+    return out
+
+
+def _measured_like(section, reference) -> None:
+    """The readout of ``section`` over the gyrus's right bank matches the grey original's."""
+    r = measure_roi(section, ROI, cells=False, profile_um=PX)
+    assert r.measured, r.reasons
+    assert r.thickness_mm == pytest.approx(T / 1000, rel=0.05)
+    assert r.thickness_mm == pytest.approx(reference.thickness_mm, rel=0.03)
+    assert abs(r.layers.layer_i_width_um - reference.layers.layer_i_width_um) <= 2 * PX
+
+
+def _rgb(signal: np.ndarray, channel: int, rest: np.ndarray) -> np.ndarray:
+    out = np.repeat(rest[..., None], 3, axis=2).astype(signal.dtype)
+    out[..., channel] = signal
+    return out
+
+
+@pytest.mark.parametrize(("channel", "name"), [(0, "red"), (1, "green"), (2, "blue")])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_fluorescence_saved_as_rgb_reads_its_signal_channel(
+    tmp_path: Path, originals, channel: int, name: str, bits: int
+) -> None:
+    # NeuroTrace 640 (red) / 500 (green) or DAPI (blue) exported as RGB: the signal in one
+    # channel, the camera's offset and noise in the others; 8-bit (Fiji's RGB Color) or the
+    # 12-bit data kept in 16 bits per channel (48-bit TIFF)
+    fl = originals["fluor"]
+    rng = np.random.default_rng(channel)
+    if bits == 8:
+        signal, rest = (fl / 16).astype(np.uint8), rng.integers(0, 3, fl.shape)
+    else:
+        signal, rest = fl, np.clip(rng.normal(100, 5, fl.shape), 0, None)
+    rgb = _rgb(signal, channel, rest)
+    path = tmp_path / f"{name}.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb", **RES)
+    s = open_section(path)
+    assert s.metadata["channel"] == name
+    assert f"its {name} channel" in s.metadata["colour"]
+    assert s.metadata["slide"].startswith(INVERTED + f", the {name} channel of its RGB)")
+    white = 255 if bits == 8 else 4095
+    assert np.array_equal(np.asarray(s.levels[0]), white - signal)
+    _measured_like(s, originals["fluor_readout"])
+
+
+def test_a_dapi_png_with_autofluorescence_reads_the_blue_channel(tmp_path: Path, originals):
+    # DAPI in blue; green tissue autofluorescence and red bleed-through of a fifth of it
+    from PIL import Image
+
+    fl8 = (originals["fluor"] / 16).astype(np.uint8)
+    tissue = originals["bright"] < 225
+    rgb = np.stack([(fl8 * 0.2).astype(np.uint8), (8 + 40 * tissue).astype(np.uint8), fl8], axis=-1)
+    path = tmp_path / "dapi.png"
+    Image.fromarray(rgb).save(path)
+    s = open_section(path, pixel_size_um=PX)
+    assert s.metadata["channel"] == "blue"
+    assert np.array_equal(np.asarray(s.levels[0]), 255 - fl8)
+    _measured_like(s, originals["fluor_readout"])
+
+
+def test_rgb_fluorescence_given_as_bright_keeps_the_stain_reading(tmp_path: Path, originals):
+    fl8 = (originals["fluor"] / 16).astype(np.uint8)
+    path = tmp_path / "green.tif"
+    tifffile.imwrite(path, _rgb(fl8, 1, np.zeros_like(fl8)), photometric="rgb", **RES)
+    s = open_section(path, dark_field=False)
+    assert "channel" not in s.metadata and "slide" not in s.metadata
+    assert s.metadata["colour"].startswith("RGB converted to grey by optical density")
+    given = open_section(path, dark_field=True)
+    assert given.metadata["channel"] == "green"
+    assert given.metadata["slide"].startswith(INVERTED + ", as given, the green channel")
+
+
+def test_cli_measure_reads_rgb_fluorescence_and_says_which_channel(
+    tmp_path: Path, originals, capsys
+) -> None:
+    from cytowords.cli import main
+
+    fl = originals["fluor"]
+    path = tmp_path / "neurotrace.tif"
+    tifffile.imwrite(path, _rgb(fl, 0, np.full_like(fl, 100)), photometric="rgb", **RES)
+    box = f"{ROI[:, 1].min():g},{ROI[:, 0].min():g},{ROI[:, 1].max():g},{ROI[:, 0].max():g}"
+    rc = main(["measure", str(path), "--roi", box, "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert f"note: {path}: {INVERTED}, the red channel of its RGB): read inverted" in err
+    r = json.loads(out)
+    r = r[0] if isinstance(r, list) else r
+    assert r["thickness_mm"]["median"] == pytest.approx(T / 1000, rel=0.05)
