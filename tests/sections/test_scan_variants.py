@@ -121,3 +121,35 @@ def test_cli_measure_reads_rgb_fluorescence_and_says_which_channel(
     r = json.loads(out)
     r = r[0] if isinstance(r, list) else r
     assert r["thickness_mm"]["median"] == pytest.approx(T / 1000, rel=0.05)
+
+
+@pytest.mark.parametrize("imagej", [True, False])
+@pytest.mark.parametrize("kind", ["bright", "fluor"])
+def test_a_tiff_stored_min_is_white_is_read_as_shown(
+    tmp_path: Path, originals, imagej: bool, kind: str
+) -> None:
+    # an image with an inverting LUT, as ImageJ saves it: PhotometricInterpretation 0, the
+    # viewer shows white - value: the bright-field gyrus stored as its negative, or the
+    # fluorescence twin's counts shown as their Nissl-like negative
+    white = 255 if kind == "bright" else 4095
+    if kind == "bright":
+        shown = originals["bright"]
+        stored = (white - shown.astype(np.int32)).astype(np.uint8)
+    else:
+        stored = originals["fluor"]
+        shown = (white - stored.astype(np.int32)).astype(np.uint16)
+    path = tmp_path / f"{kind}_inverting_lut.tif"
+    kw = (
+        {"imagej": True, "resolution": (1 / PX, 1 / PX), "metadata": {"unit": "um"}}
+        if imagej
+        else RES
+    )
+    tifffile.imwrite(path, stored, photometric="miniswhite", **kw)
+    with tifffile.TiffFile(path) as tf:
+        assert tf.pages.first.photometric == tifffile.PHOTOMETRIC.MINISWHITE
+    s = open_section(path)
+    assert s.metadata["slide"] == (
+        f"stored MinIsWhite (an inverting LUT): read as shown ({white} - value)"
+    )
+    assert np.array_equal(np.asarray(s.levels[0]), shown)
+    _measured_like(s, originals[kind + "_readout"])

@@ -104,7 +104,7 @@ def open_section(
         suffix = p.suffix.lower()
         if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
-            levels = _as_grey(levels, meta, dark_field)
+            levels = _as_shown(_as_grey(levels, meta, dark_field), meta)
             sizes = _resolve_sizes(p, px, stored, rel)
             return _finish(
                 p, levels, sizes, meta, {}, stored_size=px is None, dark_field=dark_field
@@ -223,6 +223,17 @@ def _as_grey(
     return grey
 
 
+def _as_shown(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
+    """Grey levels of a TIFF stored MinIsWhite (``meta["min_is_white"]``: an inverting LUT;
+    the viewer shows white - value) read as shown, inverted (:func:`~.intensity.
+    invert_levels`), saying so in ``meta["lut"]``; other levels unchanged."""
+    if not meta.get("min_is_white"):
+        return levels
+    levels, white = invert_levels(levels)
+    meta["lut"] = f"stored MinIsWhite (an inverting LUT): read as shown ({white:g} - value)"
+    return levels
+
+
 def _finish(
     p: Path,
     levels: list[da.Array],
@@ -268,6 +279,8 @@ def _finish(
             f"{where}: read as a bright-field stain (cells dark); if its cells are bright on "
             f"a dark slide (fluorescence), {SLIDE_HINT}"
         )
+    if meta.get("lut"):  # said first: what the slide's judgement saw
+        meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
         if why:
