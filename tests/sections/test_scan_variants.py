@@ -153,3 +153,70 @@ def test_a_tiff_stored_min_is_white_is_read_as_shown(
     )
     assert np.array_equal(np.asarray(s.levels[0]), shown)
     _measured_like(s, originals[kind + "_readout"])
+
+
+def _imagej(path: Path, img: np.ndarray) -> Path:
+    """``img`` written as Fiji writes a 32-bit image (ImageJ TIFF, µm calibration)."""
+    tifffile.imwrite(path, img, imagej=True, resolution=(1 / PX, 1 / PX), metadata={"unit": "um"})
+    return path
+
+
+@pytest.mark.parametrize("subtracted", [False, True])
+def test_float_fluorescence_counts_are_inverted_like_their_integer_twin(
+    tmp_path: Path, originals, subtracted: bool
+) -> None:
+    # Fiji's 32-bit image of the 12-bit counts, or of the counts after a background
+    # subtraction that leaves the slide around 0 (negative values, not whole numbers)
+    fl = originals["fluor"].astype(np.float32) - (115.3 if subtracted else 0.0)
+    s = open_section(_imagej(tmp_path / "fluor32.tif", fl))
+    top = 4095.0 + (min(0.0, float(np.percentile(fl, 0.1))) if subtracted else 0.0)
+    assert s.metadata["slide"].startswith(INVERTED)
+    got = float(s.metadata["slide"].split("(")[-1].split(" - value")[0])
+    assert got == pytest.approx(top, abs=3)
+    black = min(0.0, float(np.percentile(fl, 0.1)))
+    want = np.clip(top - fl, black, 4095.0)
+    assert np.asarray(s.levels[0]) == pytest.approx(want, abs=0.5 if subtracted else 0)
+    _measured_like(s, originals["fluor_readout"])
+
+
+def test_nan_outside_the_tissue_reads_as_the_empty_slide(tmp_path: Path, originals) -> None:
+    # Fiji's 32-bit bright-field image in [0, 1] with the glass set to NaN
+    img = originals["bright"]
+    f = (img / 255.0).astype(np.float32)
+    f[img >= 225] = np.nan
+    s = open_section(_imagej(tmp_path / "nan.tif", f))
+    assert s.metadata["background"].startswith("NaN (31% of the image) read as black (0); ")
+    assert "read as the empty slide (value 1)" in s.metadata["background"]
+    lev = np.asarray(s.levels[0])
+    assert np.isfinite(lev).all() and (lev[img >= 225] == 1.0).all()
+    _measured_like(s, originals["bright_readout"])
+
+
+def test_nan_outside_fluorescence_is_a_black_slide_to_give_as_dark(
+    tmp_path: Path, originals
+) -> None:
+    # the fluorescence counts with NaN outside the tissue: the black left by the NaN is no
+    # slide to judge (a note says how to give it), and given as dark it reads as glass
+    fl = originals["fluor"].astype(np.float32)
+    fl[originals["bright"] >= 225] = np.nan
+    path = _imagej(tmp_path / "nan_fluor.tif", fl)
+    s = open_section(path)
+    assert s.metadata["background"].startswith("NaN (31% of the image) read as black (0)")
+    assert s.metadata["slide"].startswith("a black slide: read as a bright-field stain")
+    assert "--slide dark" in s.metadata["slide"]
+    s = open_section(path, dark_field=True)
+    assert s.metadata["slide"] == INVERTED + ", as given): read inverted (4095 - value)"
+    _measured_like(s, originals["fluor_readout"])
+
+
+def test_fluorescence_masked_to_zero_is_not_filled_as_glass(tmp_path: Path, originals) -> None:
+    # the 12-bit fluorescence with everything outside the tissue set to 0: its tissue is
+    # mostly dim, so the black is no bright-field slide's glass; the note says how to give it
+    fl = np.where(originals["bright"] >= 225, 0, originals["fluor"]).astype(np.uint16)
+    path = _write(tmp_path / "masked_fluor.tif", fl)
+    s = open_section(path)
+    assert "background" not in s.metadata
+    assert s.metadata["slide"].startswith("a black slide: read as a bright-field stain")
+    assert np.array_equal(np.asarray(s.levels[0]), fl)
+    s = open_section(path, dark_field=True)
+    _measured_like(s, originals["fluor_readout"])

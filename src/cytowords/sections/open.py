@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import zarr
 
 from ..formats import PLAIN_IMAGE_SUFFIXES, SECTION_FILE_SUFFIXES, TIFF_SUFFIXES
@@ -16,7 +17,7 @@ from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import CHANNEL_NAMES, grey_levels, signal_channel
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
-from .intensity import fill_black_background, invert_levels, judge_slide
+from .intensity import fill_black_background, fill_not_finite, invert_levels, judge_slide
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -245,6 +246,9 @@ def _finish(
     dark_field: bool | None = None,
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
+    nan = None
+    if np.dtype(levels[0].dtype).kind == "f":  # NaN outside the tissue: black
+        levels, nan = fill_not_finite(levels, extend_pyramid(levels, sizes)[0][-1])
     # the background is judged on the whole slide at its coarsest (a file of one level,
     # as Fiji writes it, has its coarse levels only once they are added; its first 2048 px
     # are a corner), and where there is one the levels are extended again from the filled
@@ -279,6 +283,8 @@ def _finish(
             f"{where}: read as a bright-field stain (cells dark); if its cells are bright on "
             f"a dark slide (fluorescence), {SLIDE_HINT}"
         )
+    if nan:
+        meta["background"] = "; ".join(filter(None, (nan, meta.get("background"))))
     if meta.get("lut"):  # said first: what the slide's judgement saw
         meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
