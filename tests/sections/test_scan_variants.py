@@ -220,3 +220,61 @@ def test_fluorescence_masked_to_zero_is_not_filled_as_glass(tmp_path: Path, orig
     assert np.array_equal(np.asarray(s.levels[0]), fl)
     s = open_section(path, dark_field=True)
     _measured_like(s, originals["fluor_readout"])
+
+
+def _violet(img: np.ndarray) -> np.ndarray:
+    """The bright-field gyrus as a violet (cresyl) RGB scan, float RGB on glass 240."""
+    od = -np.log(np.maximum(img / 240.0, 1e-3))
+    return np.stack([240.0 * np.exp(-od * k) for k in (0.9, 1.3, 0.6)], axis=-1)
+
+
+@pytest.mark.parametrize("variant", ["48-bit", "12-bit in 48-bit", "RGBA transparent black"])
+def test_colour_bright_field_variants_read_like_the_8_bit_rgb(
+    tmp_path: Path, originals, variant: str
+) -> None:
+    # a Zeiss/Hamamatsu export with 16 bits per channel (full range or 12-bit data), and an
+    # RGBA export whose alpha is 0 (and colour black) outside the tissue
+    rgb = _violet(originals["bright"])
+    if variant == "48-bit":
+        arr, kw = np.clip(rgb * 257, 0, 65535).astype(np.uint16), {}
+    elif variant == "12-bit in 48-bit":
+        arr, kw = np.clip(rgb * 16, 0, 4095).astype(np.uint16), {}
+    else:
+        glass = originals["bright"][..., None] >= 225
+        arr = np.concatenate([np.clip(rgb, 0, 255), np.full(glass.shape, 255.0)], -1)
+        arr = np.where(glass, 0, arr).astype(np.uint8)
+        kw = {"extrasamples": ["unassalpha"]}
+    path = tmp_path / "colour.tif"
+    tifffile.imwrite(path, arr, photometric="rgb", **RES, **kw)
+    s = open_section(path)
+    assert s.metadata["colour"].startswith("RGB converted to grey by optical density")
+    assert "channel" not in s.metadata and "slide" not in s.metadata
+    assert ("background" in s.metadata) == variant.startswith("RGBA")
+    _measured_like(s, originals["bright_readout"])
+
+
+@pytest.mark.parametrize("layout", ["1YX imagej", "YX1"])
+def test_a_single_plane_stack_is_read_as_its_plane(tmp_path: Path, originals, layout) -> None:
+    img = originals["bright"]
+    path = tmp_path / "plane.tif"
+    if layout == "YX1":
+        tifffile.imwrite(path, img[..., None], photometric="minisblack", **RES)
+    else:
+        tifffile.imwrite(path, img[None], imagej=True, resolution=(1 / PX, 1 / PX),
+                         metadata={"unit": "um", "axes": "ZYX"})  # fmt: skip
+    s = open_section(path)
+    assert s.pixel_size_um[0] == pytest.approx(PX)
+    assert np.array_equal(np.asarray(s.levels[0]), img)
+
+
+def test_cli_refuses_a_z_stack_in_one_line(tmp_path: Path, originals, capsys) -> None:
+    from cytowords.cli import main
+
+    img = originals["bright"]
+    path = tmp_path / "zstack.tif"
+    tifffile.imwrite(path, np.stack([img] * 3), imagej=True, resolution=(1 / PX, 1 / PX),
+                     metadata={"unit": "um", "axes": "ZYX"})  # fmt: skip
+    rc = main(["measure", str(path), "--roi", "0,0,1000,1000", "--json"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1, err
+    assert str(path) in err[0] and "3 z-slices" in err[0] and "Z Project" in err[0]
