@@ -13,7 +13,8 @@ One :class:`Intensity` per section, estimated once from a coarse level (at most
   ``min(0, 0.1th percentile)`` to the 99.9th percentile of the coarse level maps to [0, 1]
   (in a bright-field scan the empty slide is the brightest thing, so it reads near 1).
 
-Results are clipped to [0, 1]. The *background* (the empty slide's raw value, 99.5th
+Results are clipped to [0, 1]. NaN and infinite values (Fiji's NaN outside the tissue) are
+read as black when a section is opened (:func:`fill_not_finite`). The *background* (the empty slide's raw value, 99.5th
 percentile of the coarse level) is what fields read outside the section.
 
 A **black background** (volumes and exports that mask everything outside the tissue to
@@ -28,7 +29,8 @@ level, so the pia lies next to them and fields read them as glass.
 A **dark slide** (fluorescent Nissl such as NeuroTrace, or a nuclear counterstain shown
 alone: somata bright on a dark slide) is read inverted (:func:`judge_slide`,
 :func:`invert_levels`): each value becomes ``white - value`` (``white``: the data's white
-level, :func:`intensity_of`), so the slide reads as glass and somata as dark, as in a
+level, :func:`intensity_of`; for floating-point counts above 255, the top of their bit
+depth as for integers), so the slide reads as glass and somata as dark, as in a
 bright-field cell-body stain. The slide is judged on the coarse image (at least
 :data:`SLIDE_MIN_PX` px per side; median-filtered over 3 px): at least :data:`SLIDE_RING`
 of the image's outer border strip (2 % of its short side, at least 2 px) lies in the
