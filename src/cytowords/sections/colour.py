@@ -17,6 +17,13 @@ and the readout work on one grey channel that looks like a bright-field grayscal
 
 RGBA keeps RGB (alpha is dropped). The parameters are estimated once from the coarsest
 level; every level is converted lazily chunk by chunk (``dask.array.map_blocks``).
+
+A **fluorescence image saved as RGB** (NeuroTrace or DAPI exported by Fiji, ZEN or a slide
+viewer: somata bright in one channel on a black slide, the other channels near 0) is no
+stain to take the optical density of: where the brightest of its channels shows a dark
+slide (:func:`~.intensity.judge_slide` on the coarse image), or where the slide is given as
+dark, the channel with the largest range (0.5th–99.5th percentile) in the coarse image, the
+signal, is read as a grey fluorescent image (:func:`signal_channel`).
 """
 
 from __future__ import annotations
@@ -133,6 +140,35 @@ def coarse_sample(level: da.Array | np.ndarray, max_px: int = SAMPLE_MAX_PX) -> 
             part = level[y : y + s, x : x + s]
             parts.append(np.asarray(part.compute() if hasattr(part, "compute") else part))
     return np.concatenate([p.reshape(-1, p.shape[-1]) for p in parts])[None]
+
+
+#: names of an RGB image's channels, in order
+CHANNEL_NAMES = ("red", "green", "blue")
+
+
+def coarse_rgb(level: da.Array | np.ndarray, max_px: int = SAMPLE_MAX_PX) -> np.ndarray:
+    """The ``(h, w, c)`` colour level as a whole image of at most ``max_px`` px per side:
+    every ``f``-th pixel along both axes, ``f`` the smallest step that fits."""
+    h, w = level.shape[:2]
+    f = max(1, -(-max(h, w) // max_px))
+    part = level[::f, ::f]
+    return np.asarray(part.compute() if hasattr(part, "compute") else part)
+
+
+def signal_channel(levels: list, dark_field: bool | None = None) -> int | None:
+    """The channel (0 red, 1 green, 2 blue) of RGB(A) levels ``(y, x, c)`` (finest first)
+    that carries a fluorescence image's signal, or ``None`` for a bright-field stain (module
+    docstring): ``dark_field`` ``None`` judges the slide on the brightest channel of the
+    coarsest level, ``True`` takes the slide as dark, ``False`` as bright (``None``)."""
+    from .intensity import judge_slide
+
+    if dark_field is False:
+        return None
+    small = coarse_rgb(levels[-1])[..., :3]
+    if dark_field is None and judge_slide(small.max(axis=2)) != "dark":
+        return None
+    lo, hi = np.nanpercentile(small.reshape(-1, 3), [0.5, 99.5], axis=0)
+    return int(np.argmax(hi - lo))
 
 
 def grey_levels(levels: list) -> tuple[list[da.Array], StainModel]:

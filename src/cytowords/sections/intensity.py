@@ -13,7 +13,8 @@ One :class:`Intensity` per section, estimated once from a coarse level (at most
   ``min(0, 0.1th percentile)`` to the 99.9th percentile of the coarse level maps to [0, 1]
   (in a bright-field scan the empty slide is the brightest thing, so it reads near 1).
 
-Results are clipped to [0, 1]. The *background* (the empty slide's raw value, 99.5th
+Results are clipped to [0, 1]. NaN and infinite values (Fiji's NaN outside the tissue) are
+read as black when a section is opened (:func:`fill_not_finite`). The *background* (the empty slide's raw value, 99.5th
 percentile of the coarse level) is what fields read outside the section.
 
 A **black background** (volumes and exports that mask everything outside the tissue to
@@ -22,13 +23,14 @@ read as the empty slide it stands for (:func:`fill_black_background`): pixels at
 :data:`BLACK_SHARE` of the bright level, at least :data:`BLACK_MIN_AREA` of the coarse
 level, connected to its border, and far darker than the darkest tissue (whose 0.5th
 percentile is at least :data:`BLACK_GAP` of the bright level, its median below 0.9 of
-it), take the data's white
+it and at least :data:`SLIDE_BRIGHT_TISSUE` of it), take the data's white
 level, so the pia lies next to them and fields read them as glass.
 
 A **dark slide** (fluorescent Nissl such as NeuroTrace, or a nuclear counterstain shown
 alone: somata bright on a dark slide) is read inverted (:func:`judge_slide`,
 :func:`invert_levels`): each value becomes ``white - value`` (``white``: the data's white
-level, :func:`intensity_of`), so the slide reads as glass and somata as dark, as in a
+level, :func:`intensity_of`; for floating-point counts above 255, the top of their bit
+depth as for integers), so the slide reads as glass and somata as dark, as in a
 bright-field cell-body stain. The slide is judged on the coarse image (at least
 :data:`SLIDE_MIN_PX` px per side; median-filtered over 3 px): at least :data:`SLIDE_RING`
 of the image's outer border strip (2 % of its short side, at least 2 px) lies in the
@@ -118,6 +120,18 @@ class Intensity:
         )
 
 
+def bit_depth_white(sample: np.ndarray) -> tuple[int, float]:
+    """``(bits, white)``: the smallest standard bit depth (:data:`BIT_DEPTHS`, then any)
+    that holds the 99.99th percentile of ``sample`` (raw values), and its largest value."""
+    v = np.asarray(sample, dtype=np.float32)
+    v = v[np.isfinite(v)]
+    hi = float(np.percentile(v, 99.99)) if v.size else 255.0
+    bits = next((b for b in BIT_DEPTHS if hi <= 2**b - 1), None)
+    if bits is None:
+        bits = max(17, math.ceil(math.log2(hi + 1.0)))
+    return bits, float(2**bits - 1)
+
+
 def intensity_of(sample: np.ndarray, dtype: np.dtype) -> Intensity:
     """The intensity rule (module docstring) applied to a coarse ``sample`` of the data."""
     dt = np.dtype(dtype)
@@ -128,11 +142,7 @@ def intensity_of(sample: np.ndarray, dtype: np.dtype) -> Intensity:
     if dt == np.bool_:
         return Intensity(0.0, 1.0, bg, "binary: 0 / 1")
     if np.issubdtype(dt, np.integer):
-        hi = float(np.percentile(v, 99.99)) if v.size else 255.0
-        bits = next((b for b in BIT_DEPTHS if hi <= 2**b - 1), None)
-        if bits is None:
-            bits = max(17, math.ceil(math.log2(hi + 1.0)))
-        white = float(2**bits - 1)
+        bits, white = bit_depth_white(v)
         return Intensity(0.0, white, bg, f"{bits}-bit data in {dt}: value / {white:g}")
     lo, hi = (
         (float(np.percentile(v, 0.1)), float(np.percentile(v, 99.9))) if v.size else (0.0, 1.0)
@@ -166,6 +176,30 @@ def section_background(section: Section) -> float:
     return section_intensity(section).background
 
 
+def fill_not_finite(
+    levels: list[da.Array], judge: da.Array | None = None
+) -> tuple[list[da.Array], str | None]:
+    """Floating-point levels (finest first, grey) with their NaN and infinite values (Fiji's
+    NaN outside the tissue) read as black: ``min(0, 0.1th percentile)`` of the finite values
+    of the coarse image ``judge`` (default: the coarsest of ``levels``; at most
+    ``COARSE_MAX_PX`` px per side), so that a masked bright-field slide's black background
+    is filled (:func:`fill_black_background`) and a fluorescent slide reads as dark; and a
+    sentence saying so. Other levels, and levels of finite values only, unchanged, ``None``.
+    Lazy: each level is mapped chunk by chunk."""
+    lev = levels[-1] if judge is None else judge
+    if np.dtype(lev.dtype).kind != "f":
+        return levels, None
+    img = np.asarray(lev[:COARSE_MAX_PX, :COARSE_MAX_PX], dtype=np.float64)
+    finite = np.isfinite(img)
+    if finite.all():
+        return levels, None
+    v = img[finite]
+    black = min(0.0, float(np.percentile(v, 0.1))) if v.size else 0.0
+    fill = np.asarray(black, dtype=lev.dtype)
+    out = [da.where(da.isfinite(d), d, fill) for d in levels]
+    return out, f"NaN ({1 - finite.mean():.0%} of the image) read as black ({black:g})"
+
+
 def fill_black_background(
     levels: list[da.Array], judge: da.Array | None = None
 ) -> tuple[list[da.Array], str | None]:
@@ -195,8 +229,12 @@ def fill_black_background(
     if black.mean() < BLACK_MIN_AREA or rest.size < 100:
         return levels, None
     # the rest is stained tissue: far brighter than the background at its darkest, and
-    # not all at the bright level (a black image with a white mark is no section)
-    if float(np.percentile(rest, 0.5)) < BLACK_GAP * hi or float(np.median(rest)) > 0.9 * hi:
+    # not all at the bright level (a black image with a white mark is no section); and
+    # mostly bright, as bright-field tissue is (dim tissue on black is fluorescence's)
+    med = float(np.median(rest))
+    if float(np.percentile(rest, 0.5)) < BLACK_GAP * hi or med > 0.9 * hi:
+        return levels, None
+    if med < SLIDE_BRIGHT_TISSUE * hi:
         return levels, None
     dtype = np.dtype(lev.dtype)
     white = intensity_of(rest, dtype).white
@@ -263,15 +301,28 @@ def judge_slide(judge: da.Array | np.ndarray) -> str:
 def invert_levels(
     levels: list[da.Array], judge: da.Array | None = None
 ) -> tuple[list[da.Array], float]:
-    """Levels (finest first, grey) read inverted, ``white - value`` clipped to the data's
-    range, and ``white``: the white level (:func:`intensity_of`) of the coarse image
+    """Levels (finest first, grey) read inverted, ``top - value`` clipped to the data's
+    range, and ``top``: the white level (:func:`intensity_of`) of the coarse image
     ``judge`` (default: the coarsest of ``levels``; at most ``COARSE_MAX_PX`` px per side);
-    floating-point data outside [0, 1] maps ``black + white - value``. The data type is
-    kept. Lazy: each level is mapped chunk by chunk."""
+    for floating-point data outside [0, 1] ``black + white``, with ``white`` the integer
+    data's (:func:`bit_depth_white`) when they are a camera's counts (:func:`_counts`).
+    The data type is kept. Lazy: each level is mapped chunk by chunk."""
     lev = levels[-1] if judge is None else judge
     dtype = np.dtype(lev.dtype)
-    inten = intensity_of(np.asarray(lev[:COARSE_MAX_PX, :COARSE_MAX_PX]), dtype)
+    sample = np.asarray(lev[:COARSE_MAX_PX, :COARSE_MAX_PX])
+    inten = intensity_of(sample, dtype)
     white = inten.white if dtype.kind in "fb" else float(min(inten.white, np.iinfo(dtype).max))
+    if dtype.kind == "f" and _counts(sample):
+        white = bit_depth_white(sample)[1]
     top = inten.black + white
     out = [da.clip(top - d.astype(np.float64), inten.black, white).astype(dtype) for d in levels]
-    return out, white
+    return out, top
+
+
+def _counts(sample: np.ndarray) -> bool:
+    """Whether floating-point data outside [0, 1] hold a camera's counts beyond 8 bits
+    (Fiji's 32-bit image of a 10- to 16-bit scan, also after its background was
+    subtracted): a 99.99th percentile above 255."""
+    v = np.asarray(sample, dtype=np.float32)
+    v = v[np.isfinite(v)]
+    return bool(v.size) and float(np.percentile(v, 99.99)) > 255.0

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import zarr
 
 from ..formats import PLAIN_IMAGE_SUFFIXES, SECTION_FILE_SUFFIXES, TIFF_SUFFIXES
 from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
-from .colour import grey_levels
+from .colour import CHANNEL_NAMES, grey_levels, signal_channel
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
-from .intensity import fill_black_background, invert_levels, judge_slide
+from .intensity import fill_black_background, fill_not_finite, invert_levels, judge_slide
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -104,7 +105,7 @@ def open_section(
         suffix = p.suffix.lower()
         if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
-            levels = _as_grey(levels, meta)
+            levels = _as_shown(_as_grey(levels, meta, dark_field), meta)
             sizes = _resolve_sizes(p, px, stored, rel)
             return _finish(
                 p, levels, sizes, meta, {}, stored_size=px is None, dark_field=dark_field
@@ -118,7 +119,13 @@ def open_section(
                 )
             levels, meta = open_plain_levels(p)
             return _finish(
-                p, _as_grey(levels, meta), [px], meta, {}, stored_size=False, dark_field=dark_field
+                p,
+                _as_grey(levels, meta, dark_field),
+                [px],
+                meta,
+                {},
+                stored_size=False,
+                dark_field=dark_field,
             )
     except Exception as e:
         raise ensure_section_error(e, p) from None
@@ -188,7 +195,7 @@ def _open_zarr(p: Path, px: float | None, dark_field: bool | None) -> Section:
     sizes = _resolve_sizes(p, px, stored, rel)
     order = sorted(range(len(levels)), key=lambda i: sizes[i])
     levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
-    levels = _as_grey(levels, meta)
+    levels = _as_grey(levels, meta, dark_field)
     labels = read_labels(node, p_img, levels[0], sizes[0])
     extra = node.attrs.get("cytowords")
     if isinstance(extra, dict) and isinstance(extra.get("metadata"), dict):
@@ -196,14 +203,36 @@ def _open_zarr(p: Path, px: float | None, dark_field: bool | None) -> Section:
     return _finish(p, levels, sizes, meta, labels, stored_size=px is None, dark_field=dark_field)
 
 
-def _as_grey(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
-    """RGB(A) levels ``(y, x, c)`` -> lazy grey levels by optical density (say so in
-    ``meta["colour"]``); grey levels unchanged."""
+def _as_grey(
+    levels: list[da.Array], meta: dict[str, Any], dark_field: bool | None = None
+) -> list[da.Array]:
+    """RGB(A) levels ``(y, x, c)`` -> lazy grey levels (say how in ``meta["colour"]``): a
+    fluorescence image's signal channel (:func:`~.colour.signal_channel`; its name in
+    ``meta["channel"]``), else a stain by optical density; grey levels unchanged."""
     if levels[0].ndim == 2:
         return levels
+    c = signal_channel(levels, dark_field)
+    if c is not None:
+        name = meta["channel"] = CHANNEL_NAMES[c]
+        meta["colour"] = (
+            f"RGB fluorescence: its {name} channel (the signal) read as a grey image, the "
+            "other channels left out"
+        )
+        return [lev[..., c] for lev in levels]
     grey, model = grey_levels(levels)
     meta["colour"] = model.describe()
     return grey
+
+
+def _as_shown(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
+    """Grey levels of a TIFF stored MinIsWhite (``meta["min_is_white"]``: an inverting LUT;
+    the viewer shows white - value) read as shown, inverted (:func:`~.intensity.
+    invert_levels`), saying so in ``meta["lut"]``; other levels unchanged."""
+    if not meta.get("min_is_white"):
+        return levels
+    levels, white = invert_levels(levels)
+    meta["lut"] = f"stored MinIsWhite (an inverting LUT): read as shown ({white:g} - value)"
+    return levels
 
 
 def _finish(
@@ -217,6 +246,9 @@ def _finish(
     dark_field: bool | None = None,
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
+    nan = None
+    if np.dtype(levels[0].dtype).kind == "f":  # NaN outside the tissue: black
+        levels, nan = fill_not_finite(levels, extend_pyramid(levels, sizes)[0][-1])
     # the background is judged on the whole slide at its coarsest (a file of one level,
     # as Fiji writes it, has its coarse levels only once they are added; its first 2048 px
     # are a corner), and where there is one the levels are extended again from the filled
@@ -234,6 +266,8 @@ def _finish(
         levels, white = invert_levels(full, judge=full[-1])
         sizes = full_sizes
         how = ", as given" if dark_field else ""
+        if meta.get("channel"):
+            how += f", the {meta['channel']} channel of its RGB"
         meta["slide"] = (
             f"bright cells on a dark slide (fluorescence{how}): read inverted ({white:g} - value)"
         )
@@ -249,6 +283,10 @@ def _finish(
             f"{where}: read as a bright-field stain (cells dark); if its cells are bright on "
             f"a dark slide (fluorescence), {SLIDE_HINT}"
         )
+    if nan:
+        meta["background"] = "; ".join(filter(None, (nan, meta.get("background"))))
+    if meta.get("lut"):  # said first: what the slide's judgement saw
+        meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
         if why:

@@ -211,7 +211,9 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
     """Levels of a (pyramidal) TIFF: ``(levels, pixel_size_um or None, relative scales, meta)``.
 
     The scan's series (see the module doc for SVS, NDPI and SCN files); pixel size from the
-    SCN XML, the OME metadata, Aperio's MPP or the resolution tags, in that order.
+    SCN XML, the OME metadata, Aperio's MPP or the resolution tags, in that order. A grey
+    image stored MinIsWhite (an inverting LUT) has ``meta["min_is_white"]``; its levels
+    are the stored values.
     Uses ``tifffile.imread(path, aszarr=True)``: data is read tile by tile (or strip by strip)
     only when a dask chunk is computed, never as a whole plane; an uncompressed single-level
     image stored in one piece (ImageJ's one strip) is memory-mapped and read in windows of
@@ -233,6 +235,7 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
             skipped = [s.name or f"image {i}" for i, s in enumerate(tf.series) if i != index]
             flat = _stored_flat(series, kind)
             lossy = [i for i, lev in enumerate(series.levels) if _block_coded(lev)]
+            inverted = _min_is_white(series)
         node = _contiguous(path, index, series.axes) if flat else None
         if node is None:
             store = tifffile.imread(path, aszarr=True, series=index)
@@ -287,7 +290,18 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         meta["pixel_size_unit"] = unit
     if lossy:
         meta["lossy_levels"] = lossy  # read for the model only well downsampled
+    if inverted and colour is None:
+        meta["min_is_white"] = True  # the viewer shows white - value
     return levels, p_um, rel, meta
+
+
+def _min_is_white(series: Any) -> bool:
+    """Whether a series' pages are stored MinIsWhite (PhotometricInterpretation 0: 0 is
+    shown white, as ImageJ writes an image with an inverting LUT)."""
+    try:
+        return series.keyframe.photometric == tifffile.PHOTOMETRIC.MINISWHITE
+    except (AttributeError, IndexError, ValueError):
+        return False
 
 
 def _block_coded(level: Any) -> bool:
