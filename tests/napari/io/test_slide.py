@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from napari.layers import Image
 
 from cytowords.measure import measure_roi
 from cytowords.napari.describe.widget import DescribeWidget
 from cytowords.napari.io.layers import new_roi_layer, section_from_layer
 from cytowords.napari.io.slide import SLIDE_KEY, slide_of
+from cytowords.napari.qt.layer_choice import LayerChoice
+from cytowords.napari.qt.slide import SlideRow
 from tests.sections.test_black_background import ROI, _write
 from tests.sections.test_dark_field import fluorescence_twin
 from tests.support.gyrus import PX, T, gyrus_image
@@ -73,7 +76,9 @@ def test_an_unjudged_fluorescent_crop_is_read_inverted_in_place(
     before = section_from_layer(image)  # a widget read it before: not read again
     assert np.array_equal(np.asarray(before.levels[0]), raw)
     layers, scale = list(viewer.layers), tuple(image.scale)
+    other = SlideRow(viewer, LayerChoice(viewer, Image))  # another widget's row
     notes = _choose(qtbot, w, "dark")
+    assert other.value() == "dark" and "fluorescence, as given" in other.status.text()
     assert list(viewer.layers) == layers and viewer.layers["fluor_crop"] is image
     assert tuple(image.scale) == scale
     assert w.roi_layer() is rois and all(
@@ -140,6 +145,22 @@ def test_a_file_it_cannot_read_again_is_one_line_and_the_layer_stays(
     assert np.array_equal(np.asarray(image.data), shown)
     assert slide_of(image) == "auto" and w.slide.value() == "auto"
     assert w.slide.combo.isEnabled()
+
+
+def test_a_file_replaced_by_another_image_is_not_put_into_the_layer(
+    make_napari_viewer, qtbot, tiny_bundle, files, tmp_path: Path
+) -> None:
+    path = _write(tmp_path / "moved.tif", tifffile.imread(files["fluor_crop"]))
+    viewer, w, image = _describe(make_napari_viewer, tiny_bundle, path)
+    shown = np.asarray(image.data).copy()
+    _write(tmp_path / "new.tif", tifffile.imread(files["fluor_crop"])[:200]).replace(path)
+    notes = _choose(qtbot, w, "dark")
+    said = [m for m in notes.messages if "moved" in m]
+    assert said == [
+        "moved: not read again from moved.tif (its file now holds an image of 200 × 300 px, "
+        "the layer one of 300 × 300 px: open the file again)"
+    ]
+    assert np.array_equal(np.asarray(image.data), shown) and slide_of(image) == "auto"
 
 
 def test_an_image_not_opened_by_cytowords_says_how_to_choose(make_napari_viewer) -> None:

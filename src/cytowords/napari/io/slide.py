@@ -83,10 +83,18 @@ def apply_slide(layer: Image, slide: str, read: tuple[Any, tuple[float, float], 
         data = [data]
     elif not layer.multiscale and isinstance(data, list):
         data = data[0]
+    new = tuple(int(v) for v in (data[0] if isinstance(data, list) else data).shape)
+    old = tuple(int(v) for v in layer.level_shapes[0])
+    if new != old:  # the file was replaced: the ROIs drawn over the layer would move
+        raise _layers.LayerError(
+            f"its file now holds an image of {new[0]} × {new[1]} px, the layer one of "
+            f"{old[0]} × {old[1]} px: open the file again"
+        )
     md = {k: v for k, v in layer.metadata.items() if k not in _READING_KEYS}
     md.update({k: meta[k] for k in _READING_KEYS if meta.get(k)})
     md[SLIDE_KEY] = slide
     _layers.forget_section(layer)
+    # the metadata first: a widget refreshed by the data event sees the new reading
     layer.metadata = md
     layer.data = data
     layer.contrast_limits_range = limits
@@ -122,7 +130,7 @@ def reread_slide(
     def done(read) -> None:
         try:
             text = apply_slide(layer, slide, read)
-        except Exception as exc:  # the layer was changed meanwhile
+        except Exception as exc:  # the file or the layer was changed meanwhile
             failed(exc)
             return
         show_info(text)
