@@ -228,6 +228,41 @@ def test_maps_made_at_an_old_pixel_size_are_hidden_not_deleted(widget, qtbot) ->
     assert tuple(image.scale) == (2 * SECTION_UM, 2 * SECTION_UM)
 
 
+def test_maps_of_an_old_slide_reading_are_hidden_not_deleted(
+    make_napari_viewer, qtbot, tiny_bundle, tmp_path
+) -> None:
+    """The image read again with another slide (its *Slide* row): the maps made of the
+    old pixels are hidden and renamed, and one notification says so."""
+    import tifffile
+
+    from cytowords.napari.area_map.widget import AreaMapWidget
+    from tests.support.napari_helpers import section_array
+
+    path = tmp_path / "section.tif"
+    per_um = 1.0 / SECTION_UM
+    resolution = (per_um, per_um)
+    tifffile.imwrite(
+        path, section_array(), imagej=True, resolution=resolution, metadata={"unit": "um"}
+    )
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(path), plugin="napari-cytowords")
+    w = AreaMapWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.model.set_value(str(tiny_bundle))
+    labels = _whole_section_map(w, qtbot)
+    n_layers = len(viewer.layers)
+    assert w.slide.combo.isEnabled()
+    with Notes() as notes:
+        w.slide.combo.setCurrentIndex(2)  # fluorescent
+        wait_idle(qtbot, w)
+    assert len(viewer.layers) == n_layers  # nothing deleted
+    assert labels.name.endswith("(old slide reading)") and not labels.visible
+    assert not w.last_layers[1].visible
+    assert notes.any("area map layer(s) of 'section' were made with the old slide reading")
+    assert np.array_equal(np.asarray(image.data), 255 - section_array())
+    w.cancel()
+
+
 def test_a_second_map_keeps_the_first_hidden_and_summarises(widget, qtbot) -> None:
     viewer, w, image = widget
     first = [_whole_section_map(w, qtbot), w.last_layers[1]]

@@ -156,8 +156,9 @@ def fluor_crop(tmp_path: Path) -> Path:
 def test_a_slide_it_cannot_judge_is_said_with_what_napari_can_do(
     make_napari_viewer, qtbot, fluor_crop: Path
 ) -> None:
-    """The note names no command-line option in napari, but the console line that opens
-    the image inverted; that line, run in the viewer, adds the inverted image."""
+    """The note names no command-line option in napari, but where to choose the slide (the
+    widgets' *Slide* row, tests/napari/io/test_slide.py); the console function that opens
+    the image inverted still works: run in the viewer, it adds the inverted image."""
     import tifffile
     from qtpy.QtCore import QTimer
 
@@ -171,10 +172,9 @@ def test_a_slide_it_cannot_judge_is_said_with_what_napari_can_do(
     assert not more and kind == "info"
     assert note.startswith("fluor_crop: no empty slide along the image's border")
     assert "--slide" not in note
-    line = note.split("napari's console: ")[1]
-    assert line == (
-        "from cytowords.napari.io.reader import read_section_layers; "
-        f"read_section_layers({str(fluor_crop)!r}, dark_field=True)"
+    assert note.endswith(
+        "if its cells are bright on a dark slide (fluorescence), choose Slide › fluorescent "
+        "in the Describe regions or Area map widget (Plugins menu)"
     )
     viewer = make_napari_viewer()
     with Notes() as shown:

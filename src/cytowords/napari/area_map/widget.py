@@ -56,6 +56,7 @@ from ..qt.layer_choice import LayerChoice
 from ..qt.model_choice import ModelChooser
 from ..qt.pixel_size import PixelSizeRow
 from ..qt.progress import ProgressRow, while_alive
+from ..qt.slide import SlideRow
 from ..qt.warm import MODEL_MODULES, warm_imports
 from .layers import area_map_layers
 from .live_view import (
@@ -206,6 +207,8 @@ class AreaMapWidget(QWidget):
         self.model = ModelChooser()
         self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice, self.model)
         self.pixel_size.changed.connect(self._on_pixel_size)
+        self.slide = SlideRow(napari_viewer, self.image_choice)
+        self.slide.changed.connect(self._on_slide)
         self.stride = QDoubleSpinBox()
         self.stride.setRange(0.0, 100000.0)
         self.stride.setDecimals(0)
@@ -247,6 +250,7 @@ class AreaMapWidget(QWidget):
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
         form.addRow("Pixel size", self.pixel_size)
+        form.addRow("Slide", self.slide)
         form.addRow("Region", self.region_combo)
         form.addRow("ROI layer", self.roi_choice.combo)
         self.model.add_rows(form)
@@ -395,17 +399,27 @@ class AreaMapWidget(QWidget):
     def _on_pixel_size(self, image: Image) -> None:
         """The image was re-scaled: its maps, made at the old pixel size, are hidden and
         renamed (never deleted)."""
-        self._live_refused.pop(image, None)  # a new scale: a new verdict, said again
-        if self.follow.isChecked():  # the live map follows the new scale
+        self._outdated(image, "old pixel size")
+
+    def _on_slide(self, image: Image) -> None:
+        """The image was read again with another slide (:class:`SlideRow`): its maps, made
+        of the old pixels, are hidden and renamed (never deleted)."""
+        self._outdated(image, "old slide reading")
+
+    def _outdated(self, image: Image, what: str) -> None:
+        """``image`` changed (``what`` its maps were made at): the live map is made again,
+        the maps of the button hidden and renamed ``… (what)``."""
+        self._live_refused.pop(image, None)  # a new image: a new verdict, said again
+        if self.follow.isChecked():  # the live map follows the image
             self._on_camera()
-        old = [ly for ly in self.maps_of(image) if not ly.name.endswith("(old pixel size)")]
+        old = [ly for ly in self.maps_of(image) if not ly.name.endswith(f"({what})")]
         for ly in old:
             ly.visible = False
-            ly.name = f"{ly.name} (old pixel size)"
+            ly.name = f"{ly.name} ({what})"
         if old:
             show_info(
-                f"{len(old)} area map layer(s) of {image.name!r} were made at the old "
-                "pixel size: hidden and renamed '… (old pixel size)'; compute the map again"
+                f"{len(old)} area map layer(s) of {image.name!r} were made with the {what}: "
+                f"hidden and renamed '… ({what})'; compute the map again"
             )
 
     def cancel(self) -> None:
@@ -414,8 +428,13 @@ class AreaMapWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """True while an area map is computed (or the image's pixel size checked)."""
-        return self._worker is not None or self.pixel_size.worker is not None
+        """True while an area map is computed (or the image's pixel size checked, or the
+        image read again with another slide)."""
+        return (
+            self._worker is not None
+            or self.pixel_size.worker is not None
+            or self.slide.worker is not None
+        )
 
     # --- Follow view ---------------------------------------------------------------------
     def _on_follow(self, on: bool) -> None:

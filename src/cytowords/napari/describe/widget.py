@@ -43,6 +43,7 @@ from ..qt.layer_choice import LayerChoice
 from ..qt.model_choice import ModelChooser
 from ..qt.pixel_size import PixelSizeRow
 from ..qt.progress import ProgressRow
+from ..qt.slide import SlideRow
 from ..qt.warm import MODEL_MODULES, warm_imports
 from . import results as rr
 from .autosave import AutosaveRow
@@ -69,6 +70,8 @@ class DescribeWidget(QWidget):
         self.model = ModelChooser()
         self.pixel_size = PixelSizeRow(napari_viewer, self.image_choice, self.model)
         self.pixel_size.changed.connect(self._on_pixel_size)
+        self.slide = SlideRow(napari_viewer, self.image_choice)
+        self.slide.changed.connect(self._on_pixel_size)
         self.max_patches = QSpinBox()
         self.max_patches.setRange(1, 4096)
         self.max_patches.setValue(DescribeParams().max_patches)
@@ -134,6 +137,7 @@ class DescribeWidget(QWidget):
         form = QFormLayout()
         form.addRow("Image", self.image_choice.combo)
         form.addRow("Pixel size", self.pixel_size)
+        form.addRow("Slide", self.slide)
         roi_row = QHBoxLayout()
         roi_row.addWidget(self.roi_choice.combo, 1)
         roi_row.addWidget(self.new_roi_btn)
@@ -245,7 +249,8 @@ class DescribeWidget(QWidget):
             self.results.refresh()
 
     def _on_pixel_size(self, _image: Image) -> None:
-        """The image was re-scaled: descriptions made at the old pixel size are stale."""
+        """The image was re-scaled, or read again with another slide (:class:`SlideRow`):
+        the descriptions made before are stale."""
         layer = self._layer
         if layer is not None and len(layer.data):
             done = [i for i, s in enumerate(layer.features["status"]) if s == "done"]
@@ -529,5 +534,10 @@ class DescribeWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """True while a describe job runs (or the image's pixel size is checked)."""
-        return self._worker is not None or self.pixel_size.worker is not None
+        """True while a describe job runs (or the image's pixel size is checked, or the image
+        read again with another slide)."""
+        return (
+            self._worker is not None
+            or self.pixel_size.worker is not None
+            or self.slide.worker is not None
+        )

@@ -177,6 +177,12 @@ def section_from_layer(layer: Image) -> Section:
     return section
 
 
+def forget_section(layer: Image) -> None:
+    """Drop the :class:`Section` made of ``layer`` (:func:`section_from_layer`): its data
+    is about to be replaced."""
+    _SECTIONS.pop(layer, None)
+
+
 def world_to_section(layer: Image) -> np.ndarray:
     """Offset ``(dy, dx)`` µm to add to world coordinates to get section µm."""
     return section_offset(layer.translate, pixel_size_um(layer))

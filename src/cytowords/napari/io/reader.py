@@ -21,11 +21,10 @@ _ZARR_META = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 LayerData = tuple[Any, dict[str, Any], str]
 
-#: napari shows how to say the slide from its console instead of the command line's
+#: napari says where to choose the slide instead of the command line's
 #: :data:`cytowords.sections.open.SLIDE_HINT`
 _NAPARI_SLIDE_HINT = (
-    "open it inverted from napari's console: from cytowords.napari.io.reader import "
-    "read_section_layers; read_section_layers({path!r}, dark_field=True)"
+    "choose Slide › fluorescent in the Describe regions or Area map widget (Plugins menu)"
 )
 
 
@@ -104,7 +103,8 @@ def read_section_layers(path: str | list[str], dark_field: bool | None = None) -
 
     ``dark_field``: :func:`~cytowords.sections.open_section`'s (None: the slide is judged
     from the image; True: bright cells on a dark slide, read inverted; False: as it is),
-    for napari's console, where the slide cannot be judged."""
+    for napari's console; in the viewer the *Slide* row of the widgets reads an opened
+    image again either way (:mod:`.slide`)."""
     from .geojson_reader import _gui_viewer
 
     if isinstance(path, list):
@@ -197,11 +197,12 @@ def section_layer_data(
                 f"{calibration_warning(section)}; set it under 'Pixel size' in the widgets",
             )
         )
-    for key in ("background", "slide"):
-        if section.metadata.get(key):
-            text = str(section.metadata[key])
-            text = text.replace(SLIDE_HINT, _NAPARI_SLIDE_HINT.format(path=path))
-            notes.append(("info", f"{section.name}: {text}"))
+    said = {
+        key: str(section.metadata[key]).replace(SLIDE_HINT, _NAPARI_SLIDE_HINT)
+        for key in ("background", "slide")
+        if section.metadata.get(key)
+    }
+    notes += [("info", f"{section.name}: {text}") for text in said.values()]
     p0 = section.pixel_size_um[0]
     # an OME-Zarr's translation places the image in its space (an area map over its section)
     origin = tuple(float(v) for v in section.metadata.get("origin_um") or (0.0, 0.0))
@@ -215,6 +216,7 @@ def section_layer_data(
         "colormap": "gray",
         "metadata": {
             **section.metadata,
+            **said,
             "pixel_size_um": list(section.pixel_size_um) if unit == "µm" else None,
         },
     }

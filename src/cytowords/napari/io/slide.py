@@ -1,0 +1,153 @@
+"""How a section image layer's slide is read: bright field (as stored) or fluorescent (bright
+cells on a dark slide, read inverted), chosen in napari instead of the command line's
+``--slide``.
+
+The reader judges the slide when it opens a section
+(:func:`~cytowords.sections.open_section`); when that judgement is undecided or wrong, the
+user chooses the reading (the *Slide* row of the dock widgets, :mod:`..qt.slide`). The
+section is then opened again from its file with that reading, in a worker thread, and the
+layer's data is replaced in place: the same layer object, name, place in the layer list,
+scale and translate (a pixel size set in the widgets is kept), its contrast limits those of
+the new reading. Every widget reads the layer's data (:func:`.layers.section_from_layer`),
+so what is shown and what is measured agree. The choice is kept in the layer's metadata
+(:data:`SLIDE_KEY`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from napari.layers import Image
+
+from ...cli import SLIDES
+from . import layers as _layers
+
+#: layer metadata: the reading chosen for the layer (a key of the CLI's ``--slide`` choices,
+#: :data:`cytowords.cli.SLIDES`; none: judged)
+SLIDE_KEY = "cytowords_slide"
+#: how each reading is named to the user
+SLIDE_NAMES = {
+    "auto": "as judged from the image",
+    "bright": "bright field (as stored)",
+    "dark": "fluorescent (dark slide, inverted)",
+}
+#: section metadata that the reading sets (replaced in the layer's metadata on a re-read)
+_READING_KEYS = ("slide", "background")
+
+
+def slide_of(layer: Image) -> str:
+    """The reading chosen for ``layer`` (a key of :data:`SLIDES`; ``auto`` when none was)."""
+    choice = layer.metadata.get(SLIDE_KEY)
+    return choice if choice in SLIDES else "auto"
+
+
+def slide_source(layer: Image) -> str | None:
+    """The file the cytowords reader opened ``layer`` from (None: not opened by it, e.g. an
+    image of another reader or made in Python, whose slide cannot be chosen here)."""
+    source = layer.metadata.get("source")
+    if not isinstance(source, str) or not source or getattr(layer, "rgb", False):
+        return None
+    return source
+
+
+def slide_problem(layer: Image) -> str | None:
+    """Why ``layer``'s slide cannot be chosen (None when it can)."""
+    if slide_source(layer) is None:
+        return (
+            f"image {layer.name!r} is read as it is shown (not opened by napari-cytowords): "
+            "to choose how its slide is read, open its file with File › Open with Plugin › "
+            "napari-cytowords"
+        )
+    return None
+
+
+def read_slide(path: str, slide: str) -> tuple[Any, tuple[float, float], dict, list]:
+    """``(data, contrast limits, metadata, notes)`` of the section image at ``path`` read
+    as ``slide`` (a key of :data:`SLIDES`); reads the file's metadata and its coarsest level
+    (run it in a worker thread)."""
+    from .reader import section_layer_data
+
+    layers, notes = section_layer_data(path, SLIDES[slide])
+    data, meta, _ = layers[0]
+    return data, tuple(meta["contrast_limits"]), dict(meta["metadata"]), notes
+
+
+def apply_slide(layer: Image, slide: str, read: tuple[Any, tuple[float, float], dict, list]) -> str:
+    """Put the reading ``read`` (:func:`read_slide`'s) into ``layer`` in place: its data,
+    contrast limits and the reading's metadata; scale, translate, name and the other
+    metadata stay. Returns what was done, in one sentence."""
+    data, limits, meta, _ = read
+    if layer.multiscale and not isinstance(data, list):
+        data = [data]
+    elif not layer.multiscale and isinstance(data, list):
+        data = data[0]
+    new = tuple(int(v) for v in (data[0] if isinstance(data, list) else data).shape)
+    old = tuple(int(v) for v in layer.level_shapes[0])
+    if new != old:  # the file was replaced: the ROIs drawn over the layer would move
+        raise _layers.LayerError(
+            f"its file now holds an image of {new[0]} × {new[1]} px, the layer one of "
+            f"{old[0]} × {old[1]} px: open the file again"
+        )
+    md = {k: v for k, v in layer.metadata.items() if k not in _READING_KEYS}
+    md.update({k: meta[k] for k in _READING_KEYS if meta.get(k)})
+    md[SLIDE_KEY] = slide
+    _layers.forget_section(layer)
+    # the metadata first: a widget refreshed by the data event sees the new reading
+    layer.metadata = md
+    layer.data = data
+    layer.contrast_limits_range = limits
+    layer.contrast_limits = limits
+    said = md.get("slide") or md.get("background")
+    how = "judged again from the image" if slide == "auto" else f"read as {SLIDE_NAMES[slide]}"
+    return f"{layer.name}: {how}" + (f": {said}" if said else "")
+
+
+def reread_slide(
+    layer: Image,
+    slide: str,
+    on_done: Callable[[Image], None] | None = None,
+    on_failed: Callable[[Image], None] | None = None,
+):
+    """Open ``layer``'s section again as ``slide`` in a worker thread and put it into the
+    layer (:func:`apply_slide`) on the GUI thread; one notification says what was done (or
+    why nothing was: one line). ``on_done`` / ``on_failed`` get the layer afterwards.
+    Returns the started worker (None when the layer's slide cannot be chosen)."""
+    from napari.qt.threading import create_worker
+    from napari.utils.notifications import show_error, show_info
+
+    if slide not in SLIDES:
+        raise ValueError(f"slide {slide!r}: expected one of {', '.join(SLIDES)}")
+    path = slide_source(layer)
+    if path is None:
+        show_error(slide_problem(layer) or "")
+        if on_failed is not None:
+            on_failed(layer)
+        return None
+    name = layer.name
+
+    def done(read) -> None:
+        try:
+            text = apply_slide(layer, slide, read)
+        except Exception as exc:  # the file or the layer was changed meanwhile
+            failed(exc)
+            return
+        show_info(text)
+        if on_done is not None:
+            on_done(layer)
+
+    def failed(exc: Exception) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        show_error(f"{name}: not read again from {Path(path).name} ({first})")
+        if on_failed is not None:
+            on_failed(layer)
+
+    return create_worker(
+        read_slide,
+        path,
+        slide,
+        _progress={"desc": f"Reading {name} as {SLIDE_NAMES[slide]}"},
+        _connect={"returned": done, "errored": failed},
+        _start_thread=True,
+    )
