@@ -47,10 +47,12 @@ SHOWN = (
 )
 
 #: with nothing measured nothing is contradicted; only where the area lies goes (no tissue
-#: field can show it: cytowords.measure.caption_claims.without_location)
+#: field can show it: cytowords.measure.caption_claims.without_location), and the unfinished
+#: part the token limit cut (", with medium-sized": caption_input.with_sentence_end)
 PFCM_NOTHING_MEASURED = PFCM.replace(
-    " on the caudal parietal operculum and the medial supramarginal bank of the Sylvian fissure",
-    "",
+    " on the caudal parietal operculum and the medial supramarginal bank of the Sylvian "
+    "fissure, with medium-sized",
+    ".",
 )
 
 
