@@ -235,17 +235,37 @@ def _as_shown(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
     return levels
 
 
-def _finish(
-    p: Path,
+def read_levels(
     levels: list[da.Array],
     sizes: list[float],
     meta: dict[str, Any],
-    labels: dict[str, LabelImage],
-    *,
-    stored_size: bool,
     dark_field: bool | None = None,
-) -> Section:
-    meta = {**meta, "n_stored_levels": len(levels)}
+) -> tuple[list[da.Array], list[float], dict[str, Any]]:
+    """Pixel levels read as cytowords measures them: RGB(A) -> grey (:func:`_as_grey`), NaN
+    filled, a masked black background filled, the slide judged (``dark_field`` None) or
+    taken as given and a fluorescent slide read inverted; the pyramid completed with lazily
+    coarsened levels down to <= 1024 px.
+
+    Args:
+        levels: ``(y, x)`` or ``(y, x, c)`` levels, dask or numpy, finest first.
+        sizes: µm per pixel of each level.
+        meta: notes so far; a copy is returned with what was done (``colour``, ``channel``,
+            ``slide``, ``background``).
+        dark_field: as :func:`open_section`'s.
+
+    Returns:
+        ``(levels, sizes, meta)``: lazy grey levels (only the coarsest level is computed,
+        to judge the slide), their µm per pixel, the notes.
+    """
+    meta = dict(meta)
+    levels = [
+        lev
+        if isinstance(lev, da.Array)
+        else da.from_array(lev, chunks=(1024, 1024, -1)[: lev.ndim])
+        for lev in levels
+    ]
+    levels = _as_grey(levels, meta, dark_field)
+    sizes = list(sizes)
     nan = None
     if np.dtype(levels[0].dtype).kind == "f":  # NaN outside the tissue: black
         levels, nan = fill_not_finite(levels, extend_pyramid(levels, sizes)[0][-1])
@@ -285,6 +305,21 @@ def _finish(
         )
     if nan:
         meta["background"] = "; ".join(filter(None, (nan, meta.get("background"))))
+    return levels, sizes, meta
+
+
+def _finish(
+    p: Path,
+    levels: list[da.Array],
+    sizes: list[float],
+    meta: dict[str, Any],
+    labels: dict[str, LabelImage],
+    *,
+    stored_size: bool,
+    dark_field: bool | None = None,
+) -> Section:
+    meta = {**meta, "n_stored_levels": len(levels)}
+    levels, sizes, meta = read_levels(levels, sizes, meta, dark_field)
     if meta.get("lut"):  # said first: what the slide's judgement saw
         meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
