@@ -48,7 +48,7 @@ def _levels(layer: Image) -> list:
 
 def check_grayscale(layer: Image) -> None:
     """Raise :class:`LayerError` unless ``layer`` is a 2D single-channel or RGB(A) image
-    (RGB bright-field scans are read as grey through optical density)."""
+    (an RGB image is read as grey: :func:`section_from_layer`)."""
     if not isinstance(layer, Image):
         raise LayerError(f"layer {layer.name!r} is not an image layer; choose a section image")
     if layer.ndim != 2:
