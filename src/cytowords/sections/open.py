@@ -17,7 +17,13 @@ from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import CHANNEL_NAMES, grey_levels, signal_channel
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
-from .intensity import fill_black_background, fill_not_finite, invert_levels, judge_slide
+from .intensity import (
+    COARSE_MAX_PX,
+    fill_black_background,
+    fill_not_finite,
+    invert_levels,
+    judge_slide,
+)
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -274,16 +280,19 @@ def read_levels(
     # are a corner), and where there is one the levels are extended again from the filled
     # ones (the coarse levels then average the slide's white, not its black, at the edge)
     full, full_sizes = extend_pyramid(levels, sizes)
-    filled, black = (levels, None) if dark_field else fill_black_background(levels, full[-1])
+    # read once for the fill, the judgement and the inversion (<= COARSE_MAX_PX per side is
+    # all they read)
+    coarse = np.asarray(full[-1][:COARSE_MAX_PX, :COARSE_MAX_PX])
+    filled, black = (levels, None) if dark_field else fill_black_background(levels, coarse)
     # a black background the fill takes (near-black, far darker than the darkest tissue:
     # a masked bright-field slide, also with a little noise in its black) is never judged a
     # fluorescent slide; only what it leaves is judged
     if dark_field is None and not black:
-        slide = judge_slide(full[-1])
+        slide = judge_slide(coarse)
     else:
         slide = "dark" if dark_field else "bright"
     if slide == "dark":  # pointwise: the stored and the added levels alike
-        levels, white = invert_levels(full, judge=full[-1])
+        levels, white = invert_levels(full, judge=coarse)
         sizes = full_sizes
         how = ", as given" if dark_field else ""
         if meta.get("channel"):
