@@ -19,7 +19,7 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 def section_layers(section: Section) -> list[LayerData]:
     """Layer data: the section as a multiscale image (µm) and its label images (hidden)."""
-    from .io.reader import contrast_limits
+    from .io.reader import READ_KEY, contrast_limits
 
     p0 = section.pixel_size_um[0]
     limits = section.metadata.get("contrast_limits") or contrast_limits(section.levels[-1])
@@ -30,7 +30,7 @@ def section_layers(section: Section) -> list[LayerData]:
         "multiscale": len(section.levels) > 1,
         "contrast_limits": tuple(float(v) for v in limits),
         "colormap": "gray",
-        "metadata": {"pixel_size_um": list(section.pixel_size_um)},
+        "metadata": {"pixel_size_um": list(section.pixel_size_um), READ_KEY: True},
     }
     data = section.levels if len(section.levels) > 1 else section.levels[0]
     layers: list[LayerData] = [(data, meta, "image")]

@@ -17,7 +17,13 @@ from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import CHANNEL_NAMES, grey_levels, signal_channel
 from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
-from .intensity import fill_black_background, fill_not_finite, invert_levels, judge_slide
+from .intensity import (
+    COARSE_MAX_PX,
+    fill_black_background,
+    fill_not_finite,
+    invert_levels,
+    judge_slide,
+)
 from .ome_zarr import (
     ensure_section_error,
     ome_attrs,
@@ -235,17 +241,37 @@ def _as_shown(levels: list[da.Array], meta: dict[str, Any]) -> list[da.Array]:
     return levels
 
 
-def _finish(
-    p: Path,
+def read_levels(
     levels: list[da.Array],
     sizes: list[float],
     meta: dict[str, Any],
-    labels: dict[str, LabelImage],
-    *,
-    stored_size: bool,
     dark_field: bool | None = None,
-) -> Section:
-    meta = {**meta, "n_stored_levels": len(levels)}
+) -> tuple[list[da.Array], list[float], dict[str, Any]]:
+    """Pixel levels read as cytowords measures them: RGB(A) -> grey (:func:`_as_grey`), NaN
+    filled, a masked black background filled, the slide judged (``dark_field`` None) or
+    taken as given and a fluorescent slide read inverted; the pyramid completed with lazily
+    coarsened levels down to <= 1024 px.
+
+    Args:
+        levels: ``(y, x)`` or ``(y, x, c)`` levels, dask or numpy, finest first.
+        sizes: µm per pixel of each level.
+        meta: notes so far; a copy is returned with what was done (``colour``, ``channel``,
+            ``slide``, ``background``).
+        dark_field: as :func:`open_section`'s.
+
+    Returns:
+        ``(levels, sizes, meta)``: lazy grey levels (only the coarsest level is computed,
+        to judge the slide), their µm per pixel, the notes.
+    """
+    meta = dict(meta)
+    levels = [
+        lev
+        if isinstance(lev, da.Array)
+        else da.from_array(lev, chunks=(1024, 1024, -1)[: lev.ndim])
+        for lev in levels
+    ]
+    levels = _as_grey(levels, meta, dark_field)
+    sizes = list(sizes)
     nan = None
     if np.dtype(levels[0].dtype).kind == "f":  # NaN outside the tissue: black
         levels, nan = fill_not_finite(levels, extend_pyramid(levels, sizes)[0][-1])
@@ -254,16 +280,19 @@ def _finish(
     # are a corner), and where there is one the levels are extended again from the filled
     # ones (the coarse levels then average the slide's white, not its black, at the edge)
     full, full_sizes = extend_pyramid(levels, sizes)
-    filled, black = (levels, None) if dark_field else fill_black_background(levels, full[-1])
+    # read once for the fill, the judgement and the inversion (<= COARSE_MAX_PX per side is
+    # all they read)
+    coarse = np.asarray(full[-1][:COARSE_MAX_PX, :COARSE_MAX_PX])
+    filled, black = (levels, None) if dark_field else fill_black_background(levels, coarse)
     # a black background the fill takes (near-black, far darker than the darkest tissue:
     # a masked bright-field slide, also with a little noise in its black) is never judged a
     # fluorescent slide; only what it leaves is judged
     if dark_field is None and not black:
-        slide = judge_slide(full[-1])
+        slide = judge_slide(coarse)
     else:
         slide = "dark" if dark_field else "bright"
     if slide == "dark":  # pointwise: the stored and the added levels alike
-        levels, white = invert_levels(full, judge=full[-1])
+        levels, white = invert_levels(full, judge=coarse)
         sizes = full_sizes
         how = ", as given" if dark_field else ""
         if meta.get("channel"):
@@ -285,6 +314,21 @@ def _finish(
         )
     if nan:
         meta["background"] = "; ".join(filter(None, (nan, meta.get("background"))))
+    return levels, sizes, meta
+
+
+def _finish(
+    p: Path,
+    levels: list[da.Array],
+    sizes: list[float],
+    meta: dict[str, Any],
+    labels: dict[str, LabelImage],
+    *,
+    stored_size: bool,
+    dark_field: bool | None = None,
+) -> Section:
+    meta = {**meta, "n_stored_levels": len(levels)}
+    levels, sizes, meta = read_levels(levels, sizes, meta, dark_field)
     if meta.get("lut"):  # said first: what the slide's judgement saw
         meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     if stored_size:  # the file's own calibration: say when it cannot be a scan's

@@ -163,17 +163,25 @@ def test_a_file_replaced_by_another_image_is_not_put_into_the_layer(
     assert np.array_equal(np.asarray(image.data), shown) and slide_of(image) == "auto"
 
 
-def test_an_image_not_opened_by_cytowords_says_how_to_choose(make_napari_viewer) -> None:
+def test_a_section_cytowords_made_without_a_file_is_read_as_it_is(make_napari_viewer) -> None:
+    """Sample and demo data (a section cytowords made, no file): the row says its slide is
+    read as it is, and choosing one reads nothing. (Images of other readers: test_foreign.)"""
+    from cytowords.napari.demo import section_layers
+    from cytowords.napari.io.layers import read_by_cytowords
     from cytowords.napari.io.slide import reread_slide
+    from cytowords.sections import Section
 
     viewer = make_napari_viewer()
-    image = viewer.add_image(np.zeros((50, 60), np.uint8), scale=(2.0, 2.0), name="plain")
+    data, meta, _ = section_layers(Section([np.zeros((50, 60), np.uint8)], [2.0], "made"))[0]
+    image = viewer.add_image(data, **{k: v for k, v in meta.items() if k != "multiscale"})
+    assert read_by_cytowords(image)
     new_roi_layer(viewer, image)
     w = DescribeWidget(viewer)
     assert not w.slide.combo.isEnabled()
-    assert "not opened by napari-cytowords" in w.slide.status.text()
+    assert "made by cytowords (no file to read again)" in w.slide.status.text()
     with Notes() as notes:
         assert reread_slide(image, "dark") is None
     assert len(notes.messages) == 1
-    assert notes.messages[0].startswith("image 'plain' is read as it is shown")
+    assert notes.messages[0].startswith("image 'made' was made by cytowords")
     assert np.array_equal(image.data, np.zeros((50, 60), np.uint8))
+    assert slide_of(image) == "auto"

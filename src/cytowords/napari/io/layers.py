@@ -18,7 +18,9 @@ import dask.array as da
 import numpy as np
 from napari.layers import Image, Shapes
 
-from ...sections import Section, grey_levels
+from ...sections import Section
+from ...sections.open import SLIDE_HINT, read_levels
+from .reader import NAPARI_SLIDE_HINT, READ_KEY
 from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, section_offset, shape_to_polygon_um
 
 ROI_LAYER_NAME = "ROIs"
@@ -27,6 +29,10 @@ PIXEL_SIZE_KEY = "cytowords_pixel_size_um"
 #: metadata of a ROI layer read in an image's pixel coordinates and not placed yet
 IN_PIXELS_KEY = "cytowords_in_image_pixels"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: per layer of another reader: what its reading said, as last notified
+_SAID: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: how the notes on a layer of another reader end: the widgets measure the reading
+SHOWN_AS_STORED = "the layer is shown as stored"
 
 
 class LayerError(ValueError):
@@ -42,7 +48,7 @@ def _levels(layer: Image) -> list:
 
 def check_grayscale(layer: Image) -> None:
     """Raise :class:`LayerError` unless ``layer`` is a 2D single-channel or RGB(A) image
-    (RGB bright-field scans are read as grey through optical density)."""
+    (an RGB image is read as grey: :func:`section_from_layer`)."""
     if not isinstance(layer, Image):
         raise LayerError(f"layer {layer.name!r} is not an image layer; choose a section image")
     if layer.ndim != 2:
@@ -147,8 +153,25 @@ def set_pixel_size(viewer, image: Image, um: float) -> list:
     return changed
 
 
-def section_from_layer(layer: Image) -> Section:
-    """A lazy :class:`Section` over the image layer's levels (nothing is computed)."""
+def read_by_cytowords(layer: Image) -> bool:
+    """True for a layer whose pixels cytowords read already (its reader, its sample and demo
+    data: metadata :data:`~.reader.READ_KEY`); False for a layer of another reader or made
+    in Python, which :func:`section_from_layer` reads as the cytowords reader would."""
+    return bool(layer.metadata.get(READ_KEY)) and not getattr(layer, "rgb", False)
+
+
+def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
+    """A lazy :class:`Section` over the image layer's levels, as every widget measures it.
+
+    A layer of the cytowords reader is taken as it is (its file was read so). A layer of
+    another reader, or made in Python, is read as the cytowords reader reads a file
+    (:func:`~cytowords.sections.open.read_levels`: an RGB image's signal channel or stain,
+    NaN and a black background filled, the slide judged or as chosen in the *Slide* row, a
+    fluorescent slide inverted); the layer's display stays as stored. Only the coarsest
+    level is computed (to judge the slide); what the reading says about the slide is one
+    notification per layer (``notify`` False: none, for a caller that says it)."""
+    from .slide import SLIDES, slide_of
+
     check_grayscale(layer)
     levels = []
     sizes = []
@@ -160,7 +183,9 @@ def section_from_layer(layer: Image) -> Section:
         arr = lev if isinstance(lev, da.Array) else da.from_array(lev, chunks=chunks)
         levels.append(arr)
         sizes.append(p0 * w0 / max(1, lev.shape[xi]))
-    key = (id(layer.data), tuple(sizes))
+    foreign = not read_by_cytowords(layer)
+    slide = slide_of(layer) if foreign else None
+    key = (id(layer.data), tuple(sizes), slide)
     cached = _SECTIONS.get(layer)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -168,19 +193,44 @@ def section_from_layer(layer: Image) -> Section:
     lossy = layer.metadata.get("lossy_levels") or ()  # set by our reader: the same levels
     if lossy:
         metadata["lossy_levels"] = [int(i) for i in lossy if 0 <= int(i) < len(levels)]
-    if layer.rgb:  # the same grey as open_section gives an RGB file
-        levels, model = grey_levels(levels)
-        metadata["colour"] = model.describe()
+    if foreign:
+        levels, sizes, metadata = read_levels(levels, sizes, metadata, SLIDES[slide])
     section = Section(levels, pixel_size_um=sizes, name=layer.name, metadata=metadata)
     # cached per layer: the background estimate etc. live in section.metadata
     _SECTIONS[layer] = (key, section)
+    if foreign:
+        said = reading_note(section.metadata)
+        if notify and said and _SAID.get(layer) != said:
+            from napari.utils.notifications import show_info
+
+            show_info(f"{layer.name}: {said}")
+        _SAID[layer] = said
     return section
+
+
+def reading_note(metadata: dict) -> str | None:
+    """What a reading (:func:`~cytowords.sections.open.read_levels`) of a layer of another
+    reader says about its slide and background, with the napari hint, ending with
+    :data:`SHOWN_AS_STORED`; None when it said nothing."""
+    said = [
+        str(metadata[k]).replace(SLIDE_HINT, NAPARI_SLIDE_HINT)
+        for k in ("background", "slide")
+        if metadata.get(k)
+    ]
+    return "; ".join([*said, SHOWN_AS_STORED]) if said else None
+
+
+def last_reading_note(layer: Image) -> str | None:
+    """:func:`reading_note` of ``layer``'s last reading by :func:`section_from_layer` (None
+    when it was not read yet or said nothing)."""
+    return _SAID.get(layer)
 
 
 def forget_section(layer: Image) -> None:
     """Drop the :class:`Section` made of ``layer`` (:func:`section_from_layer`): its data
     is about to be replaced."""
     _SECTIONS.pop(layer, None)
+    _SAID.pop(layer, None)
 
 
 def world_to_section(layer: Image) -> np.ndarray:

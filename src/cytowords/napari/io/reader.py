@@ -20,10 +20,13 @@ from ...formats import SECTION_FILE_SUFFIXES
 _ZARR_META = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 LayerData = tuple[Any, dict[str, Any], str]
+#: image layer metadata: its levels are a section cytowords read (this reader, the sample
+#: and demo data), which the widgets measure as they are
+READ_KEY = "cytowords_read"
 
 #: napari says where to choose the slide instead of the command line's
 #: :data:`cytowords.sections.open.SLIDE_HINT`
-_NAPARI_SLIDE_HINT = (
+NAPARI_SLIDE_HINT = (
     "choose Slide › fluorescent in the Describe regions or Area map widget (Plugins menu)"
 )
 
@@ -198,7 +201,7 @@ def section_layer_data(
             )
         )
     said = {
-        key: str(section.metadata[key]).replace(SLIDE_HINT, _NAPARI_SLIDE_HINT)
+        key: str(section.metadata[key]).replace(SLIDE_HINT, NAPARI_SLIDE_HINT)
         for key in ("background", "slide")
         if section.metadata.get(key)
     }
@@ -218,6 +221,7 @@ def section_layer_data(
             **section.metadata,
             **said,
             "pixel_size_um": list(section.pixel_size_um) if unit == "µm" else None,
+            READ_KEY: True,
         },
     }
     data = section.levels if len(section.levels) > 1 else section.levels[0]

@@ -11,6 +11,10 @@ scale and translate (a pixel size set in the widgets is kept), its contrast limi
 the new reading. Every widget reads the layer's data (:func:`.layers.section_from_layer`),
 so what is shown and what is measured agree. The choice is kept in the layer's metadata
 (:data:`SLIDE_KEY`).
+
+An image of another reader (napari's own, a console layer) is not read again: the choice
+changes how the widgets read its data (:func:`.layers.section_from_layer`), and the layer
+is shown as stored (:func:`choose_foreign`).
 """
 
 from __future__ import annotations
@@ -45,22 +49,51 @@ def slide_of(layer: Image) -> str:
 
 def slide_source(layer: Image) -> str | None:
     """The file the cytowords reader opened ``layer`` from (None: not opened by it, e.g. an
-    image of another reader or made in Python, whose slide cannot be chosen here)."""
+    image of another reader or made in Python, read by the widgets as chosen instead)."""
     source = layer.metadata.get("source")
-    if not isinstance(source, str) or not source or getattr(layer, "rgb", False):
+    if not isinstance(source, str) or not source or not _layers.read_by_cytowords(layer):
         return None
     return source
 
 
 def slide_problem(layer: Image) -> str | None:
-    """Why ``layer``'s slide cannot be chosen (None when it can)."""
-    if slide_source(layer) is None:
+    """Why ``layer``'s slide cannot be chosen (None when it can): a layer cytowords read
+    with no file to read again (its sample and demo data)."""
+    if _layers.read_by_cytowords(layer) and slide_source(layer) is None:
         return (
-            f"image {layer.name!r} is read as it is shown (not opened by napari-cytowords): "
-            "to choose how its slide is read, open its file with File › Open with Plugin › "
-            "napari-cytowords"
+            f"image {layer.name!r} was made by cytowords (no file to read again): its slide "
+            "is read as it is"
         )
     return None
+
+
+def foreign_status(layer: Image) -> str:
+    """The *Slide* row's line for a layer of another reader: how the widgets read it, what
+    its last reading said (:func:`.layers.last_reading_note`), that it is shown as stored."""
+    said = _layers.last_reading_note(layer)
+    how = f"opened by another reader: measured {_measured(slide_of(layer))}"
+    return f"{how}: {said}" if said else f"{how}; {_layers.SHOWN_AS_STORED}"
+
+
+def _measured(slide: str) -> str:
+    """How a reading is named after "measured" (``as judged from the image``, ``as
+    fluorescent (dark slide, inverted)``, ...)."""
+    return SLIDE_NAMES[slide] if slide == "auto" else f"as {SLIDE_NAMES[slide]}"
+
+
+def choose_foreign(layer: Image, slide: str) -> str:
+    """Read ``layer`` (of another reader) as ``slide`` in the widgets: the choice goes to its
+    metadata, its section is read again (lazily: the coarsest level when it has a pixel
+    size); its data and display stay. Returns what was done, in one sentence."""
+    layer.metadata[SLIDE_KEY] = slide
+    _layers.forget_section(layer)
+    how = _measured(slide)
+    try:
+        section = _layers.section_from_layer(layer, notify=False)
+    except _layers.LayerError:  # no pixel size yet: read when a widget measures it
+        return f"{layer.name}: measured {how}; {_layers.SHOWN_AS_STORED}"
+    said = _layers.reading_note(section.metadata) or _layers.SHOWN_AS_STORED
+    return f"{layer.name}: measured {how}: {said}"
 
 
 def read_slide(path: str, slide: str) -> tuple[Any, tuple[float, float], dict, list]:
@@ -113,12 +146,27 @@ def reread_slide(
     """Open ``layer``'s section again as ``slide`` in a worker thread and put it into the
     layer (:func:`apply_slide`) on the GUI thread; one notification says what was done (or
     why nothing was: one line). ``on_done`` / ``on_failed`` get the layer afterwards.
-    Returns the started worker (None when the layer's slide cannot be chosen)."""
+    A layer of another reader is read as ``slide`` by the widgets at once
+    (:func:`choose_foreign`). Returns the started worker (None when nothing is read in a
+    worker)."""
     from napari.qt.threading import create_worker
     from napari.utils.notifications import show_error, show_info
 
     if slide not in SLIDES:
         raise ValueError(f"slide {slide!r}: expected one of {', '.join(SLIDES)}")
+    if not _layers.read_by_cytowords(layer):
+        try:
+            text = choose_foreign(layer, slide)
+        except Exception as exc:  # an image it cannot read (a 3D layer, ...)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            show_error(f"{layer.name}: not read as {SLIDE_NAMES[slide]} ({first})")
+            if on_failed is not None:
+                on_failed(layer)
+            return None
+        show_info(text)
+        if on_done is not None:
+            on_done(layer)
+        return None
     path = slide_source(layer)
     if path is None:
         show_error(slide_problem(layer) or "")

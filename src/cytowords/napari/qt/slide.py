@@ -4,7 +4,9 @@ A fluorescent Nissl scan (bright somata on a dark slide) is read inverted, so th
 measured as the bright-field stain it mirrors; the reader judges the slide when it opens a
 section. Where that judgement is undecided (a crop without slide) or wrong (a masked
 export), the user chooses here: the image is read again from its file that way and its
-layer's data replaced (:func:`..io.slide.reread_slide`), for every widget alike.
+layer's data replaced (:func:`..io.slide.reread_slide`), for every widget alike. An image
+of another reader is not read again: the choice changes how the widgets read its data, and
+the layer is shown as stored (:func:`..io.slide.choose_foreign`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from napari.layers import Image
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
-from ..io.slide import SLIDE_NAMES, reread_slide, slide_of, slide_problem
+from ..io.layers import read_by_cytowords
+from ..io.slide import SLIDE_NAMES, foreign_status, reread_slide, slide_of, slide_problem
 from .layer_choice import LayerChoice
 from .progress import while_alive
 
@@ -40,7 +43,8 @@ class SlideRow(QWidget):
             "How the scan is read: bright field (cells dark on a bright slide, as stored) or "
             "fluorescent (bright cells on a dark slide, e.g. NeuroTrace or DAPI: read "
             "inverted, as the bright-field stain it mirrors). The image is read again from "
-            "its file; every cytowords widget then reads it that way."
+            "its file; every cytowords widget then reads it that way. An image opened by "
+            "another reader is measured that way and shown as stored."
         )
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -81,6 +85,9 @@ class SlideRow(QWidget):
         self.combo.setEnabled(image is not None and problem is None and self.worker is None)
         if image is None:
             self.status.setText("")
+            return
+        if not read_by_cytowords(image):
+            self.status.setText(foreign_status(image))
             return
         said = image.metadata.get("slide") or image.metadata.get("background")
         said = said or "read as stored (a bright-field stain: cells dark on a bright slide)"

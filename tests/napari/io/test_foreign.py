@@ -1,0 +1,157 @@
+"""Images opened by another reader (napari's builtins, a console layer) are measured as the
+cytowords reader reads their file: RGB fluorescence by its signal channel, a fluorescent
+slide inverted, a masked black background filled; the layer is shown as stored. Hand-made
+gyrus (tests/support/gyrus.py) and its fluorescence twin (tests/sections/test_dark_field.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from cytowords.measure import measure_roi
+from cytowords.napari.describe.widget import DescribeWidget
+from cytowords.napari.io.layers import read_by_cytowords, section_from_layer, set_pixel_size
+from cytowords.napari.io.slide import SLIDE_KEY, slide_of
+from cytowords.sections import grey_levels, open_section
+from tests.sections.test_black_background import ROI, _black, _write
+from tests.sections.test_dark_field import fluorescence_twin
+from tests.support.gyrus import PX, T, gyrus_image
+from tests.support.napari_helpers import Notes, wait_idle
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, np.ndarray]:
+    img = gyrus_image()
+    return {"bright": img, "fluor": fluorescence_twin(img)}
+
+
+def _png(path: Path, arr: np.ndarray) -> Path:
+    PILImage.fromarray(arr).save(path)
+    return path
+
+
+def _foreign(viewer, path: Path):
+    """The image layer of ``path`` opened with napari's own reader, given the gyrus's µm per
+    pixel (as the Pixel size row does: napari's reader reads no calibration)."""
+    (layer,) = viewer.open(str(path), plugin="napari")
+    assert not read_by_cytowords(layer)
+    set_pixel_size(viewer, layer, PX)
+    return layer
+
+
+def _measured_as_read(layer, reference) -> None:
+    """The layer's section is the cytowords reader's ``reference`` section, and its readout
+    over the gyrus's right bank is the reader's."""
+    section = section_from_layer(layer)
+    assert np.array_equal(np.asarray(section.levels[0]), np.asarray(reference.levels[0]))
+    assert section.pixel_size_um == pytest.approx(reference.pixel_size_um)
+    got = measure_roi(section, ROI, cells=False, profile_um=PX)
+    want = measure_roi(reference, ROI, cells=False, profile_um=PX)
+    assert got.measured, got.reasons
+    assert got.thickness_mm == pytest.approx(T / 1000, rel=0.05)
+    assert got.thickness_mm == pytest.approx(want.thickness_mm, rel=1e-6)
+
+
+def test_an_rgb_fluorescence_png_of_napari_s_reader_reads_its_signal_channel(
+    make_napari_viewer, images, tmp_path: Path
+) -> None:
+    fl8 = (images["fluor"] / 16).astype(np.uint8)
+    tissue = images["bright"] < 225
+    rgb = np.stack([(fl8 * 0.2).astype(np.uint8), (8 + 40 * tissue).astype(np.uint8), fl8], -1)
+    path = _png(tmp_path / "dapi.png", rgb)
+    viewer = make_napari_viewer()
+    layer = _foreign(viewer, path)
+    assert layer.rgb
+    with Notes() as notes:
+        _measured_as_read(layer, open_section(path, pixel_size_um=PX))
+        section_from_layer(layer)  # read again: said once
+    said = [m for m in notes.messages if m.startswith("dapi:")]
+    assert said == [
+        "dapi: bright cells on a dark slide (fluorescence, the blue channel of its RGB): read "
+        "inverted (255 - value); the layer is shown as stored"
+    ]
+    assert np.array_equal(np.asarray(layer.data), rgb)  # shown as stored
+
+
+def test_a_grey_fluorescent_tiff_of_napari_s_reader_is_read_inverted(
+    make_napari_viewer, images, tmp_path: Path
+) -> None:
+    path = _write(tmp_path / "fluor.tif", images["fluor"])
+    viewer = make_napari_viewer()
+    layer = _foreign(viewer, path)
+    assert not layer.rgb
+    reference = open_section(path)
+    assert reference.metadata["slide"].startswith("bright cells on a dark slide")
+    with Notes() as notes:
+        _measured_as_read(layer, reference)
+    assert notes.any("fluor: bright cells on a dark slide (fluorescence): read inverted")
+    assert np.array_equal(np.asarray(layer.data), images["fluor"])
+
+
+def test_a_bright_field_rgb_png_is_read_by_optical_density_as_before(
+    make_napari_viewer, images, tmp_path: Path
+) -> None:
+    violet = np.stack(
+        [images["bright"], (images["bright"] * 0.8).astype(np.uint8), images["bright"]], -1
+    )
+    path = _png(tmp_path / "nissl.png", violet)
+    viewer = make_napari_viewer()
+    layer = _foreign(viewer, path)
+    with Notes() as notes:
+        _measured_as_read(layer, open_section(path, pixel_size_um=PX))
+    assert not any(m.startswith("nissl:") for m in notes.messages)
+    grey, _ = grey_levels([violet])
+    assert np.array_equal(np.asarray(section_from_layer(layer).levels[0]), np.asarray(grey[0]))
+
+
+def test_a_masked_black_background_is_filled_as_the_reader_fills_it(
+    make_napari_viewer, images, tmp_path: Path
+) -> None:
+    path = _write(tmp_path / "masked.tif", _black(images["bright"]))
+    viewer = make_napari_viewer()
+    layer = _foreign(viewer, path)
+    reference = open_section(path)
+    assert reference.metadata.get("background")
+    with Notes() as notes:
+        _measured_as_read(layer, reference)
+    assert notes.any("masked: " + reference.metadata["background"])
+
+
+def test_the_slide_row_reads_a_console_layer_as_chosen_and_shows_it_as_stored(
+    make_napari_viewer, qtbot, images
+) -> None:
+    """A crop inside the tissue (no slide in view: not judged) made in the console: the row
+    is enabled; chosen fluorescent, the widgets read it inverted and one notification says
+    the layer is shown as stored; its data stays; bright field reads it as stored."""
+    raw = images["fluor"][300:600, 100:400]
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(raw, scale=(PX, PX), name="crop")
+    w = DescribeWidget(viewer)
+    assert w.slide.combo.isEnabled() and w.slide.value() == "auto"
+    assert "opened by another reader: measured as judged from the image" in w.slide.status.text()
+    with Notes() as notes:
+        judged = section_from_layer(layer)
+    assert np.array_equal(np.asarray(judged.levels[0]), raw)
+    assert notes.any("crop: no empty slide along the image's border", "choose Slide › fluorescent")
+    with Notes() as notes:
+        w.slide.combo.setCurrentIndex(2)  # fluorescent
+        wait_idle(qtbot, w)
+    said = [m for m in notes.messages if m.startswith("crop:")]
+    assert said == [
+        "crop: measured as fluorescent (dark slide, inverted): bright cells on a dark slide "
+        "(fluorescence, as given): read inverted (4095 - value); the layer is shown as stored"
+    ]
+    assert layer.metadata[SLIDE_KEY] == "dark" and slide_of(layer) == "dark"
+    assert np.array_equal(np.asarray(section_from_layer(layer).levels[0]), 4095 - raw)
+    assert np.array_equal(np.asarray(layer.data), raw)
+    assert "the layer is shown as stored" in w.slide.status.text()
+    assert "fluorescence, as given" in w.slide.status.text()
+    assert w.slide.combo.isEnabled() and w.slide.value() == "dark"
+    with Notes() as notes:
+        w.slide.combo.setCurrentIndex(1)  # bright field
+        wait_idle(qtbot, w)
+    assert notes.any("crop: measured as bright field (as stored)")
+    assert np.array_equal(np.asarray(section_from_layer(layer).levels[0]), raw)
