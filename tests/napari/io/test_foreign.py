@@ -129,11 +129,12 @@ def test_the_slide_row_reads_a_console_layer_as_chosen_and_shows_it_as_stored(
     raw = images["fluor"][300:600, 100:400]
     viewer = make_napari_viewer()
     layer = viewer.add_image(raw, scale=(PX, PX), name="crop")
-    w = DescribeWidget(viewer)
+    with Notes() as notes:
+        w = DescribeWidget(viewer)  # the row reads the layer in a worker (read_in_background)
+        qtbot.waitUntil(lambda: "no empty slide" in w.slide.status.text(), timeout=20000)
     assert w.slide.combo.isEnabled() and w.slide.value() == "auto"
     assert "opened by another reader: measured as judged from the image" in w.slide.status.text()
-    with Notes() as notes:
-        judged = section_from_layer(layer)
+    judged = section_from_layer(layer)
     assert np.array_equal(np.asarray(judged.levels[0]), raw)
     assert notes.any("crop: no empty slide along the image's border", "choose Slide › fluorescent")
     with Notes() as notes:
@@ -155,3 +156,39 @@ def test_the_slide_row_reads_a_console_layer_as_chosen_and_shows_it_as_stored(
         wait_idle(qtbot, w)
     assert notes.any("crop: measured as bright field (as stored)")
     assert np.array_equal(np.asarray(section_from_layer(layer).levels[0]), raw)
+
+
+def test_a_layer_of_another_reader_is_read_in_a_worker_not_on_the_gui_thread(
+    make_napari_viewer, qtbot, images, tmp_path: Path, monkeypatch
+) -> None:
+    """Reading a layer of another reader computes its coarsest level from the whole image
+    (seconds for a large single-level scan): the *Slide* row reads it in a worker thread when
+    the image is chosen or given its pixel size, so a widget's first job finds it read; the
+    reading's note is said once."""
+    import threading
+
+    import cytowords.napari.io.layers as layers_mod
+
+    on_gui_thread = []
+    real = layers_mod.read_levels
+
+    def recording(*args, **kwargs):
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(layers_mod, "read_levels", recording)
+    path = _write(tmp_path / "fluor.tif", images["fluor"])
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari")
+    with Notes() as notes:
+        w = DescribeWidget(viewer)  # no pixel size yet: nothing to read
+        assert on_gui_thread == []
+        set_pixel_size(viewer, layer, PX)
+        qtbot.waitUntil(
+            lambda: "bright cells on a dark slide" in w.slide.status.text(), timeout=20000
+        )
+        section = section_from_layer(layer)  # as a job does: already read
+    assert on_gui_thread == [False]
+    assert np.array_equal(np.asarray(section.levels[0]), np.asarray(open_section(path).levels[0]))
+    said = [m for m in notes.messages if m.startswith("fluor:")]
+    assert len(said) == 1 and "read inverted" in said[0]

@@ -31,6 +31,9 @@ IN_PIXELS_KEY = "cytowords_in_image_pixels"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: per layer of another reader: what its reading said, as last notified
 _SAID: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: layers of another reader being read in a worker, with what they are read for
+#: (:func:`read_in_background`, :func:`_section_key`)
+_READING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: how the notes on a layer of another reader end: the widgets measure the reading
 SHOWN_AS_STORED = "the layer is shown as stored"
 
@@ -170,25 +173,20 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
     fluorescent slide inverted); the layer's display stays as stored. Only the coarsest
     level is computed (to judge the slide); what the reading says about the slide is one
     notification per layer (``notify`` False: none, for a caller that says it)."""
-    from .slide import SLIDES, slide_of
+    from .slide import SLIDES
 
     check_grayscale(layer)
-    levels = []
-    sizes = []
-    p0 = pixel_size_um(layer)
-    xi = -2 if layer.rgb else -1  # RGB data is (y, x, c)
-    w0 = _levels(layer)[0].shape[xi]
-    for lev in _levels(layer):
-        chunks = (1024, 1024, -1) if layer.rgb else 1024
-        arr = lev if isinstance(lev, da.Array) else da.from_array(lev, chunks=chunks)
-        levels.append(arr)
-        sizes.append(p0 * w0 / max(1, lev.shape[xi]))
-    foreign = not read_by_cytowords(layer)
-    slide = slide_of(layer) if foreign else None
-    key = (id(layer.data), tuple(sizes), slide)
+    key = _section_key(layer)
     cached = _SECTIONS.get(layer)
     if cached is not None and cached[0] == key:
         return cached[1]
+    levels = []
+    sizes = list(key[1])
+    for lev in _levels(layer):
+        chunks = (1024, 1024, -1) if layer.rgb else 1024
+        levels.append(lev if isinstance(lev, da.Array) else da.from_array(lev, chunks=chunks))
+    foreign = not read_by_cytowords(layer)
+    slide = key[2]
     metadata = {}
     lossy = layer.metadata.get("lossy_levels") or ()  # set by our reader: the same levels
     if lossy:
@@ -206,6 +204,64 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
             show_info(f"{layer.name}: {said}")
         _SAID[layer] = said
     return section
+
+
+def read_in_background(layer: Image, on_done=None):
+    """Read a layer of another reader (:func:`section_from_layer`: its coarsest level,
+    computed from the whole image when it has one level only, up to seconds for a large
+    scan) in a worker thread, so that no widget does it on the GUI thread; its reading's
+    note is then shown (once per layer) and ``on_done(layer)`` called on the GUI thread.
+    Nothing is started for a layer of the cytowords reader, one already read as it is
+    now, one being read, or one without a pixel size (read when a widget measures it).
+    Returns the started worker, or None."""
+    from napari.qt.threading import create_worker
+
+    if read_by_cytowords(layer):
+        return None
+    try:
+        check_grayscale(layer)
+        key = _section_key(layer)
+    except LayerError:
+        return None
+    cached = _SECTIONS.get(layer)
+    if _READING.get(layer) == key or (cached is not None and cached[0] == key):
+        return None
+    _READING[layer] = key
+
+    def done(section: Section) -> None:
+        if _READING.get(layer) == key:
+            del _READING[layer]
+        said = reading_note(section.metadata)  # read here first: not said before
+        if said:
+            from napari.utils.notifications import show_info
+
+            show_info(f"{layer.name}: {said}")
+        if on_done is not None:
+            on_done(layer)
+
+    def failed(_exc: Exception) -> None:  # said when a widget reads it
+        if _READING.get(layer) == key:
+            del _READING[layer]
+
+    return create_worker(
+        section_from_layer,
+        layer,
+        notify=False,
+        _connect={"returned": done, "errored": failed},
+        _start_thread=True,
+    )
+
+
+def _section_key(layer: Image) -> tuple:
+    """What :func:`section_from_layer`'s cached section of ``layer`` depends on: its data,
+    the µm per pixel of each level, and (a layer of another reader) the reading chosen."""
+    from .slide import slide_of
+
+    p0 = pixel_size_um(layer)
+    xi = -2 if layer.rgb else -1  # RGB data is (y, x, c)
+    shapes = [lev.shape[xi] for lev in _levels(layer)]
+    sizes = tuple(p0 * shapes[0] / max(1, n) for n in shapes)
+    return (id(layer.data), sizes, None if read_by_cytowords(layer) else slide_of(layer))
 
 
 def reading_note(metadata: dict) -> str | None:

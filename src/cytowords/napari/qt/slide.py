@@ -15,7 +15,7 @@ from napari.layers import Image
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
-from ..io.layers import read_by_cytowords
+from ..io.layers import read_by_cytowords, read_in_background
 from ..io.slide import SLIDE_NAMES, foreign_status, reread_slide, slide_of, slide_problem
 from .layer_choice import LayerChoice
 from .progress import while_alive
@@ -65,9 +65,11 @@ class SlideRow(QWidget):
             return
         if self._image is not None:
             self._image.events.data.disconnect(self.refresh)
+            self._image.events.scale.disconnect(self.refresh)
         self._image = image
         if image is not None:
             image.events.data.connect(self.refresh)
+            image.events.scale.connect(self.refresh)  # a pixel size given: it can be read
 
     def value(self) -> str:
         """The reading shown for the chosen image (``auto``, ``bright`` or ``dark``)."""
@@ -88,6 +90,8 @@ class SlideRow(QWidget):
             return
         if not read_by_cytowords(image):
             self.status.setText(foreign_status(image))
+            # read now in a worker, not on the GUI thread when a widget first measures it
+            read_in_background(image, on_done=while_alive(self, self.refresh))
             return
         said = image.metadata.get("slide") or image.metadata.get("background")
         said = said or "read as stored (a bright-field stain: cells dark on a bright slide)"
