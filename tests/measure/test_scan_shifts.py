@@ -114,7 +114,8 @@ def test_white_matter_just_under_clipped_glass(tmp_path, clean, band):
     # the glass at 1.25 of full scale, clipped at 255: the white matter reads at about 248,
     # under a quarter of the tissue's OD against the plateau; still tissue, and the white
     # matter (the layer IV call may change: the dense band's contrast is lifted too)
-    r = measure_roi(write_scan(tmp_path, scene(band), "overexposed 1.25"), ROI, cells=False, profile_um=16.0)
+    section = write_scan(tmp_path, scene(band), "overexposed 1.25")
+    r = measure_roi(section, ROI, cells=False, profile_um=16.0)
     c = clean[band]
     assert r.measured, r.reasons
     assert r.thickness_mm == pytest.approx(c.thickness_mm, rel=TOLERANCE)
