@@ -48,6 +48,8 @@ wrapped in memory (the same pyramid ``open_section`` derives):
   linearly (Fiji's *linear blending*), no step. The light multiplies the transmitted light
   (glass and tissue alike) on the finest level, before the pyramid (the pattern is in µm,
   the same whatever level is read);
+- ``overexposed x1.3``: ``t * 1.3 / g`` (a bright-field exposure too long: the glass and
+  the palest tissue, white matter and layer I, clip at full scale);
 - ``fluorescence``: a fluorescent Nissl scan of the same tissue (NeuroTrace-like: somata
   bright on a dark slide). The dye signal is ``(a / m) ** 1.3`` (``m``: the tissue's median
   OD; white matter, with little Nissl substance, darker relative to the grey matter than in
@@ -55,7 +57,9 @@ wrapped in memory (the same pyramid ``open_section`` derives):
   falling linearly to x0.75 towards the left edge, a camera offset of
   :data:`FLUOR_OFFSET` DN, shot noise (Poisson) and read noise (SD :data:`FLUOR_READ_SD`
   DN), the tissue's 99.9th percentile at about :data:`FLUOR_TOP` DN; 12-bit data in uint16,
-  OME-Zarr, opened with the reader's own judgement of the slide (read inverted).
+  OME-Zarr, opened with the reader's own judgement of the slide (read inverted);
+- ``fluorescence saturated``: the same with the gain turned up so that
+  :data:`FLUOR_SAT_SHARE` of the tissue's pixels (the brightest somata) clip at 4095 DN.
 
 Per shift: ROIs measured (and why not), the thickness's relative change against the clean
 reading (median, 90th percentile over the ROIs measured in both) and its relative error
@@ -99,6 +103,9 @@ SOFT_POWER = 0.6
 #: the ``fluorescence`` shift's camera: offset and read noise SD (DN), the tissue's 99.9th
 #: percentile signal (DN) in a 12-bit range
 FLUOR_OFFSET, FLUOR_READ_SD, FLUOR_TOP = 100.0, 5.0, 3000.0
+#: the ``fluorescence saturated`` shift's gain: this share of the tissue's pixels reach the
+#: 12-bit top (4095 DN) and clip there
+FLUOR_SAT_SHARE = 0.03
 
 #: the camera tiles' overlap, a share of the tile's width (the ``tiles`` shifts)
 TILE_OVERLAP = 0.1
@@ -108,6 +115,7 @@ SHIFTS = (
     "stray light", "blur 1 px", "blur 2 px", "JPEG 50", "noise", "12-bit", "RGB cresyl",
     "RGB cresyl JPEG 75", "Merker-like", "Merker-like + blur 1 px", "soft contrast",
     "tiles 1 mm, 15 %", "tiles 0.5 mm, 10 %", "tiles 1 mm, 15 %, blended", "fluorescence",
+    "overexposed x1.2", "overexposed x1.3", "fluorescence saturated",
 )
 
 
@@ -178,6 +186,8 @@ def shifted(name: str, base: np.ndarray, seed: int, px: float = 16.0) -> tuple[s
         return "zarr", _u8(g * (t / g) ** k)
     if name == "glass 0.8":
         return "zarr", _u8(t * 0.8 / g)
+    if name.startswith("overexposed"):
+        return "zarr", _u8(t * float(name.split()[1].lstrip("x")) / g)
     if name == "stray light":
         return "zarr", _u8(0.1 + 0.9 * t)
     if name.startswith("blur"):
@@ -206,6 +216,8 @@ def shifted(name: str, base: np.ndarray, seed: int, px: float = 16.0) -> tuple[s
         return "zarr", _u8(t * tile_light(t.shape, px, width_um, corner, "blended" in parts))
     if name == "fluorescence":
         return "zarr", fluorescent(base, seed)
+    if name == "fluorescence saturated":
+        return "zarr", fluorescent(base, seed, saturated=FLUOR_SAT_SHARE)
     if name in ("Merker-like", "soft contrast"):
         a = _od(t, g)
         from skimage.filters import threshold_otsu
@@ -216,8 +228,10 @@ def shifted(name: str, base: np.ndarray, seed: int, px: float = 16.0) -> tuple[s
     raise SystemExit(f"unknown shift {name!r}; expected one of {', '.join(SHIFTS)}")
 
 
-def fluorescent(base: np.ndarray, seed: int) -> np.ndarray:
-    """The ``fluorescence`` shift of the uint8 bright-field level ``base``: uint16, 12-bit."""
+def fluorescent(base: np.ndarray, seed: int, saturated: float = 0.0) -> np.ndarray:
+    """The ``fluorescence`` shift of the uint8 bright-field level ``base``: uint16, 12-bit.
+    ``saturated`` > 0: the gain set instead so that this share of the tissue's pixels
+    reaches 4095 DN (the ``fluorescence saturated`` shift)."""
     from skimage.filters import threshold_otsu
 
     rng = np.random.default_rng(seed + 1000)
@@ -226,7 +240,11 @@ def fluorescent(base: np.ndarray, seed: int) -> np.ndarray:
     tissue = a > threshold_otsu(a[::4, ::4]) * 0.5
     sig = (a / float(np.median(a[tissue]))) ** 1.3 + 0.04 * tissue
     sig *= np.linspace(0.75, 1.0, sig.shape[1], dtype=np.float32)[None, :]
-    electrons = sig * (FLUOR_TOP / float(np.percentile(sig[tissue], 99.9)))
+    if saturated > 0:
+        gain = (4095.0 - FLUOR_OFFSET) / float(np.percentile(sig[tissue], 100 * (1 - saturated)))
+    else:
+        gain = FLUOR_TOP / float(np.percentile(sig[tissue], 99.9))
+    electrons = sig * gain
     dn = rng.poisson(np.maximum(electrons, 0)).astype(np.float32) + FLUOR_OFFSET
     dn += rng.normal(0, FLUOR_READ_SD, dn.shape).astype(np.float32)
     return np.clip(np.rint(dn), 0, 4095).astype(np.uint16)
