@@ -182,6 +182,6 @@ def test_a_section_cytowords_made_without_a_file_is_read_as_it_is(make_napari_vi
     with Notes() as notes:
         assert reread_slide(image, "dark") is None
     assert len(notes.messages) == 1
-    assert notes.messages[0].startswith("image 'made' was made by cytowords")
+    assert notes.messages[0] == "made: made by cytowords (no file to read again): read as it is"
     assert np.array_equal(image.data, np.zeros((50, 60), np.uint8))
     assert slide_of(image) == "auto"

@@ -60,10 +60,7 @@ def slide_problem(layer: Image) -> str | None:
     """Why ``layer``'s slide cannot be chosen (None when it can): a layer cytowords read
     with no file to read again (its sample and demo data)."""
     if _layers.read_by_cytowords(layer) and slide_source(layer) is None:
-        return (
-            f"image {layer.name!r} was made by cytowords (no file to read again): its slide "
-            "is read as it is"
-        )
+        return "made by cytowords (no file to read again): read as it is"
     return None
 
 
@@ -169,7 +166,7 @@ def reread_slide(
         return None
     path = slide_source(layer)
     if path is None:
-        show_error(slide_problem(layer) or "")
+        show_error(f"{layer.name}: {slide_problem(layer) or 'no file to read again'}")
         if on_failed is not None:
             on_failed(layer)
         return None
