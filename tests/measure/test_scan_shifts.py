@@ -1,6 +1,7 @@
 """The readout on scans unlike ours: the same hand-made section (independent of
 cytowords.synth) written as a lab's file under acquisition shifts — gamma, stain strength,
-12-bit data in uint16, an RGB cresyl-violet rendering, uneven light — and opened with ``open_section`` keeps its thickness within
+12-bit data in uint16, an RGB cresyl-violet rendering, uneven light, an exposure too long
+(the glass clipped at 255) — and opened with ``open_section`` keeps its thickness within
 :data:`TOLERANCE` of the clean reading and its layer IV call."""
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def light(od: np.ndarray, shift: str) -> np.ndarray:
         t = t ** float(shift.split()[1])
     if shift == "gradient":  # light x0.8 at the ROI's left edge to x1.0 at its right
         t = t * (0.8 + 0.2 * np.clip((xx - 1500.0) / 3000.0, 0, 1))[None, :]
+    if shift.startswith("overexposed"):  # the glass at 1.2 of full scale: clipped
+        t = t * float(shift.split()[1]) / glass
     return t + np.random.default_rng(1).normal(0, 2 / 255, t.shape)
 
 
@@ -98,11 +101,25 @@ def _keeps(r, c) -> None:
 
 @pytest.mark.parametrize("band", [0.3, 0.0])
 @pytest.mark.parametrize(
-    "shift", ["gamma 0.6", "gamma 1.6", "stain 0.5", "stain 1.6", "12-bit", "rgb"]
+    "shift",
+    ["gamma 0.6", "gamma 1.6", "stain 0.5", "stain 1.6", "12-bit", "rgb", "overexposed 1.2"],
 )
 def test_acquisition_shift_keeps_thickness_and_layer_iv(tmp_path, clean, shift, band):
     r = measure_roi(write_scan(tmp_path, scene(band), shift), ROI, cells=False, profile_um=16.0)
     _keeps(r, clean[band])
+
+
+@pytest.mark.parametrize("band", [0.3, 0.0])
+def test_white_matter_just_under_clipped_glass(tmp_path, clean, band):
+    # the glass at 1.25 of full scale, clipped at 255: the white matter reads at about 248,
+    # under a quarter of the tissue's OD against the plateau; still tissue, and the white
+    # matter (the layer IV call may change: the dense band's contrast is lifted too)
+    section = write_scan(tmp_path, scene(band), "overexposed 1.25")
+    r = measure_roi(section, ROI, cells=False, profile_um=16.0)
+    c = clean[band]
+    assert r.measured, r.reasons
+    assert r.thickness_mm == pytest.approx(c.thickness_mm, rel=TOLERANCE)
+    assert abs(r.layers.layer_i_width_um - c.layers.layer_i_width_um) <= 50.0
 
 
 def test_uneven_light_is_divided_out(tmp_path, clean, monkeypatch):
@@ -129,6 +146,17 @@ def test_uneven_light_is_divided_out(tmp_path, clean, monkeypatch):
 def test_even_light_has_no_field(tmp_path):
     section = write_scan(tmp_path, scene(0.3), "stain 1.6")
     assert illumination.slide_field(section.levels, section.pixel_size_um) is None
+
+
+def test_clipped_glass_is_no_uneven_light(tmp_path):
+    # the glass clipped at 255 with the white matter just under it: a plateau, not a
+    # light field (the flat pale tissue beside it is no glass dimmed)
+    section = write_scan(tmp_path, scene(0.3), "overexposed 1.2")
+    glass = slide_mod.slide_reference(section.levels)[0]
+    assert glass == 255.0 and slide_mod.clipped_glass(section.levels, glass)
+    assert illumination.slide_field(section.levels, section.pixel_size_um) is None
+    clean = write_scan(tmp_path, scene(0.3), "clean")
+    assert not slide_mod.clipped_glass(clean.levels, slide_mod.slide_reference(clean.levels)[0])
 
 
 def _fold(od: np.ndarray) -> np.ndarray:

@@ -61,7 +61,7 @@ from .border_stats import (
 from .errors import MeasureError
 from .readout import N_DEPTH
 from .ribbon import segment
-from .slide import slide_matter, slide_reference
+from .slide import clipped_glass, slide_matter, slide_reference
 from .traverses import pia_through, profiles_along, streamlines
 
 #: a station in the glass or the white matter is at most this far from the grey matter (µm)
@@ -292,7 +292,8 @@ def find_borders(
     img = np.where(outside, 0, img)
     ref = slide_reference(section.levels)
     matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
-    rib = segment(img, p, ref, outside, matter)
+    clipped = ref is not None and clipped_glass(section.levels, ref[0])
+    rib = segment(img, p, ref, outside, matter, clipped)
     if not rib.pia.any() or not rib.wm.any():
         missing = " and ".join(
             name for name, m in (("no pia", rib.pia), ("no white matter", rib.wm)) if not m.any()

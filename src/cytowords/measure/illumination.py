@@ -54,6 +54,7 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..sections.intensity import bit_depth_white
 from .ribbon import TISSUE_SHARE
 from .slide import _reference_from
 
@@ -186,12 +187,14 @@ def typical_tissue_od(od: np.ndarray) -> float:
 
 
 def field_from(
-    img: np.ndarray, pixel_um: float
+    img: np.ndarray, pixel_um: float, top: float | None = None
 ) -> tuple[np.ndarray, tuple[float, float]] | None:
     """``(field, (glass, tissue_od))`` of a coarse slide image ``img`` (raw intensities,
     ``pixel_um`` µm/px): the glass's level per pixel (raw units) and the slide's glass and
-    typical tissue OD after dividing by it; None when the slide shows no glass or the
-    light is even (within :data:`MIN_VARIATION`)."""
+    typical tissue OD after dividing by it; None when the slide shows no glass, the light
+    is even (within :data:`MIN_VARIATION`) or most of the glass seen reads at ``top``, the
+    top of the data's range (clipped: its light is unknown, a plateau, not even or uneven
+    light)."""
     img = np.asarray(img, dtype=np.float64)
     valid = np.isfinite(img) & (img > 0)
     if valid.sum() < 100:
@@ -226,6 +229,10 @@ def field_from(
     inside = _enclosed(smooth, valid, TISSUE_SHARE * tissue_od, FIELD_SIGMA_UM / pixel_um)
     if (glass & ~inside).any():
         glass &= ~inside
+    # glass clipped at the top of the range carries no light level: the flat parts beside
+    # it are pale tissue as bright as the clipped glass, not the light under it
+    if top is not None and np.mean(img[glass] >= top) >= 0.5:
+        return None
     # the glass seen is evenly lit: no field (and no fit)
     lo, hi = np.percentile(logi[glass], [1, 99])
     if hi - lo <= -np.log(1 - MIN_VARIATION):
@@ -269,6 +276,7 @@ def slide_field(
     if key is not None and key in _CACHE:
         return _CACHE[key]
     img = np.asarray(lev[:MAX_PX, :MAX_PX], dtype=np.float64)
+    top = bit_depth_white(img)[1]
     px = float(pixel_size_um[-1])
     # flatness is judged per pixel: at about FIELD_PX_UM the tissue's edge is a step of a
     # pixel or two (a finer coarsest level is averaged in blocks first)
@@ -277,7 +285,7 @@ def slide_field(
         ph, pw = -img.shape[0] % k, -img.shape[1] % k
         img = np.pad(img, ((0, ph), (0, pw)), mode="edge")
         img = img.reshape(img.shape[0] // k, k, img.shape[1] // k, k).mean(axis=(1, 3))
-    found = field_from(img, px * k)
+    found = field_from(img, px * k, top)
     out = None if found is None else (found[0], px * k, found[1])
     if key is not None:
         _CACHE[key] = out

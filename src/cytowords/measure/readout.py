@@ -55,7 +55,7 @@ from .layers import (
 )
 from .polygon import as_vertices, polygon_mask
 from .ribbon import segment
-from .slide import slide_matter, slide_reference
+from .slide import clipped_glass, slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 
 N_DEPTH = 100
@@ -708,7 +708,8 @@ def measure_roi(
     else:
         ref = slide_reference(section.levels)
         matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
-    rib = segment(img, p, ref, outside, matter)
+    clipped = ref is not None and clipped_glass(section.levels, ref[0])
+    rib = segment(img, p, ref, outside, matter, clipped)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
     out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
     if roi.sum() < 4:

@@ -113,6 +113,9 @@ WM_SMOOTH_UM = 80.0
 TISSUE_SHARE = 0.25
 #: ... plus this many times the pixel noise of the OD in the rest of the window
 PALE_NOISE = 4.0
+#: the glass clipped at the top of the range (:func:`.slide.clipped_glass`) reads exactly
+#: there, without noise: pale tissue lies more than this OD (1 % of the light) under it
+CLIPPED_OD = 0.01
 #: glass narrower than this (µm) is a crack or a vessel's track, not the glass beside a pia
 CRACK_MAX_UM = 100.0
 #: tissue as pale as the slide's white matter lies at most this share of the way from the
@@ -183,12 +186,16 @@ def segment(
     reference: tuple[float, float] | None,
     outside: np.ndarray | None = None,
     matter: tuple[float, float] | None = None,
+    clipped: bool = False,
 ) -> Ribbon:
     """Segment a window (raw intensities, bright background) into glass, grey and white
     matter, and solve the depth potential on the grey matter. ``outside`` marks pixels
     beyond the section (not glass, not tissue: no pia there); ``matter`` is the slide's
     typical white and grey matter OD (:func:`.slide.slide_matter`): a window all as pale as the
-    slide's white matter is white matter (see :func:`_white_matter`)."""
+    slide's white matter is white matter (see :func:`_white_matter`); ``clipped``: the
+    reference's glass is clipped at the top of the data's range
+    (:func:`.slide.clipped_glass`), the pale tissue is read against that plateau
+    (:func:`_pale_tissue`)."""
     outside = np.zeros(img.shape, bool) if outside is None else outside
     inside_px = img[~outside]
     if reference is not None:
@@ -204,7 +211,9 @@ def segment(
         tissue = (smooth > TISSUE_SHARE * tissue_od) & ~outside
         tissue = _fill_small_holes(tissue, hole_px)
         tissue = _remove_small(tissue, hole_px)
-        pale = _pale_tissue(img, glass, smooth, tissue, outside, pixel_um, TISSUE_SHARE * tissue_od)
+        pale = _pale_tissue(
+            img, glass, smooth, tissue, outside, pixel_um, TISSUE_SHARE * tissue_od, clipped
+        )
         if pale.any():
             tissue = _fill_small_holes(tissue | pale, hole_px)
     else:
@@ -308,9 +317,13 @@ def _pale_tissue(
     outside: np.ndarray,
     pixel_um: float,
     tissue_level: float,
+    clipped: bool = False,
 ) -> np.ndarray:
     """Pale tissue under the tissue threshold: white matter that the stain leaves nearly
-    uncoloured (Merker's stain). It is the part of the rest of the window (``~tissue``,
+    uncoloured (Merker's stain), or that an exposure too long lifts nearly to the clipped
+    glass (``clipped``: the glass reads exactly at the top of the data's range, its true
+    level unknown; the level that pale tissue lies above is then :data:`CLIPPED_OD`, the
+    plateau having no noise, instead of the one below). It is the part of the rest of the window (``~tissue``,
     not ``outside``) whose smoothed OD ``smooth`` is clearly above the glass (more than
     :data:`.gaps.GLASS_OD_SPREAD` plus :data:`PALE_NOISE` times the pixel noise of the OD, a
     robust SD of its fine detail there), in components that are bulky (an inscribed
@@ -348,6 +361,8 @@ def _pale_tissue(
         )
     else:
         glass_level = level
+    if clipped:
+        level = glass_level = CLIPPED_OD
     gaps = _glassless_gaps(
         cand,
         smooth,

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
+from ..sections.intensity import bit_depth_white
 from .gaps import GLASS_OD_SPREAD, LAYER_I_MAX_UM, WM_MIN_RADIUS_UM
 from .ribbon import (
     DENSITY_SIGMA_UM,
@@ -30,6 +31,7 @@ WM_RIBBON_SHARE = 2 / 3
 GLASS_MODE_SHARE = 0.5
 
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
+_CLIPPED_CACHE: dict[tuple[str, float], bool] = {}
 _MATTER_CACHE: dict[tuple[str, tuple[float, float], bool], tuple[float, float] | None] = {}
 
 
@@ -47,6 +49,24 @@ def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float
     out = _reference_from(img)
     if key is not None:
         _REF_CACHE[key] = out
+    return out
+
+
+def clipped_glass(levels: list, glass: float) -> bool:
+    """Whether the slide's glass level ``glass`` (raw, :func:`slide_reference`) is the top
+    of the data's range (:func:`~cytowords.sections.intensity.bit_depth_white` of the
+    coarsest level): an exposure too long clips the glass, and the palest tissue beside
+    it, at that value. The glass then reads as a plateau without noise; its true level,
+    and so the optical density of the tissue against it, is unknown (the tissue reads
+    paler than it is). Cached per dask array name and glass level."""
+    lev = levels[-1]
+    key = (getattr(lev, "name", None), float(glass))
+    if key[0] is not None and key in _CLIPPED_CACHE:
+        return _CLIPPED_CACHE[key]
+    top = bit_depth_white(np.asarray(lev[:4096, :4096], dtype=np.float64))[1]
+    out = bool(glass >= top)
+    if key[0] is not None:
+        _CLIPPED_CACHE[key] = out
     return out
 
 
