@@ -192,3 +192,12 @@ def test_a_layer_of_another_reader_is_read_in_a_worker_not_on_the_gui_thread(
     assert np.array_equal(np.asarray(section.levels[0]), np.asarray(open_section(path).levels[0]))
     said = [m for m in notes.messages if m.startswith("fluor:")]
     assert len(said) == 1 and "read inverted" in said[0]
+    # a reading chosen in the row is read in a worker too
+    with Notes() as notes:
+        w.slide.combo.setCurrentIndex(1)  # bright field
+        wait_idle(qtbot, w)
+    assert on_gui_thread == [False, False]
+    assert notes.messages == [
+        "fluor: measured as bright field (as stored): the layer is shown as stored"
+    ]
+    assert np.array_equal(np.asarray(section_from_layer(layer).levels[0]), images["fluor"])

@@ -206,15 +206,17 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
     return section
 
 
-def read_in_background(layer: Image, on_done=None):
+def read_in_background(layer: Image, on_done=None, on_failed=None, lead: str | None = None):
     """Read a layer of another reader (:func:`section_from_layer`: its coarsest level,
     computed from the whole image when it has one level only, up to seconds for a large
-    scan) in a worker thread, so that no widget does it on the GUI thread; its reading's
-    note is then shown (once per layer) and ``on_done(layer)`` called on the GUI thread.
-    Nothing is started for a layer of the cytowords reader, one already read as it is
-    now, one being read, or one without a pixel size (read when a widget measures it).
-    Returns the started worker, or None."""
+    scan) in a worker thread, so that no widget does it on the GUI thread; then, on the GUI
+    thread, its reading's note is shown (``"NAME: NOTE"``; with ``lead``, ``"NAME: LEAD:
+    NOTE"``, said also when the reading says nothing) and ``on_done(layer)`` called, or
+    ``on_failed(layer, exc)`` when it could not be read. Nothing is started for a layer of
+    the cytowords reader, one already read as it is now or being read, or one without a
+    pixel size (read when a widget measures it). Returns the started worker, or None."""
     from napari.qt.threading import create_worker
+    from napari.utils.notifications import show_info
 
     if read_by_cytowords(layer):
         return None
@@ -232,16 +234,18 @@ def read_in_background(layer: Image, on_done=None):
         if _READING.get(layer) == key:
             del _READING[layer]
         said = reading_note(section.metadata)  # read here first: not said before
-        if said:
-            from napari.utils.notifications import show_info
-
+        if lead:
+            show_info(f"{layer.name}: {lead}: {said or SHOWN_AS_STORED}")
+        elif said:
             show_info(f"{layer.name}: {said}")
         if on_done is not None:
             on_done(layer)
 
-    def failed(_exc: Exception) -> None:  # said when a widget reads it
+    def failed(exc: Exception) -> None:  # else said when a widget reads it
         if _READING.get(layer) == key:
             del _READING[layer]
+        if on_failed is not None:
+            on_failed(layer, exc)
 
     return create_worker(
         section_from_layer,

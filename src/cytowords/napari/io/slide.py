@@ -14,7 +14,7 @@ so what is shown and what is measured agree. The choice is kept in the layer's m
 
 An image of another reader (napari's own, a console layer) is not read again: the choice
 changes how the widgets read its data (:func:`.layers.section_from_layer`), and the layer
-is shown as stored (:func:`choose_foreign`).
+is shown as stored (:func:`_choose_foreign`).
 """
 
 from __future__ import annotations
@@ -78,19 +78,35 @@ def _measured(slide: str) -> str:
     return SLIDE_NAMES[slide] if slide == "auto" else f"as {SLIDE_NAMES[slide]}"
 
 
-def choose_foreign(layer: Image, slide: str) -> str:
+def _choose_foreign(layer: Image, slide: str, on_done, on_failed):
     """Read ``layer`` (of another reader) as ``slide`` in the widgets: the choice goes to its
-    metadata, its section is read again (lazily: the coarsest level when it has a pixel
-    size); its data and display stay. Returns what was done, in one sentence."""
+    metadata and its section is read again in a worker (:func:`.layers.read_in_background`);
+    its data and display stay. One notification says what was done (one line when it
+    cannot be read). Returns the started worker (None when nothing is read: no pixel size
+    yet, then read when a widget measures it)."""
+    from napari.utils.notifications import show_error, show_info
+
+    how = _measured(slide)
+
+    def failed(_layer: Image, exc: Exception) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        show_error(f"{layer.name}: not read as {SLIDE_NAMES[slide]} ({first})")
+        if on_failed is not None:
+            on_failed(layer)
+
+    try:
+        _layers.check_grayscale(layer)
+    except Exception as exc:  # an image it cannot read (a 3D layer, ...)
+        failed(layer, exc)
+        return None
     layer.metadata[SLIDE_KEY] = slide
     _layers.forget_section(layer)
-    how = _measured(slide)
-    try:
-        section = _layers.section_from_layer(layer, notify=False)
-    except _layers.LayerError:  # no pixel size yet: read when a widget measures it
-        return f"{layer.name}: measured {how}; {_layers.SHOWN_AS_STORED}"
-    said = _layers.reading_note(section.metadata) or _layers.SHOWN_AS_STORED
-    return f"{layer.name}: measured {how}: {said}"
+    worker = _layers.read_in_background(layer, on_done, failed, lead=f"measured {how}")
+    if worker is None:
+        show_info(f"{layer.name}: measured {how}; {_layers.SHOWN_AS_STORED}")
+        if on_done is not None:
+            on_done(layer)
+    return worker
 
 
 def read_slide(path: str, slide: str) -> tuple[Any, tuple[float, float], dict, list]:
@@ -143,27 +159,16 @@ def reread_slide(
     """Open ``layer``'s section again as ``slide`` in a worker thread and put it into the
     layer (:func:`apply_slide`) on the GUI thread; one notification says what was done (or
     why nothing was: one line). ``on_done`` / ``on_failed`` get the layer afterwards.
-    A layer of another reader is read as ``slide`` by the widgets at once
-    (:func:`choose_foreign`). Returns the started worker (None when nothing is read in a
-    worker)."""
+    A layer of another reader is read again as ``slide`` for the widgets, also in a worker,
+    its data and display unchanged (:func:`_choose_foreign`). Returns the started worker
+    (None when nothing is read in a worker)."""
     from napari.qt.threading import create_worker
     from napari.utils.notifications import show_error, show_info
 
     if slide not in SLIDES:
         raise ValueError(f"slide {slide!r}: expected one of {', '.join(SLIDES)}")
     if not _layers.read_by_cytowords(layer):
-        try:
-            text = choose_foreign(layer, slide)
-        except Exception as exc:  # an image it cannot read (a 3D layer, ...)
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            show_error(f"{layer.name}: not read as {SLIDE_NAMES[slide]} ({first})")
-            if on_failed is not None:
-                on_failed(layer)
-            return None
-        show_info(text)
-        if on_done is not None:
-            on_done(layer)
-        return None
+        return _choose_foreign(layer, slide, on_done, on_failed)
     path = slide_source(layer)
     if path is None:
         show_error(f"{layer.name}: {slide_problem(layer) or 'no file to read again'}")

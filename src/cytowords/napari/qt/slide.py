@@ -6,7 +6,7 @@ section. Where that judgement is undecided (a crop without slide) or wrong (a ma
 export), the user chooses here: the image is read again from its file that way and its
 layer's data replaced (:func:`..io.slide.reread_slide`), for every widget alike. An image
 of another reader is not read again: the choice changes how the widgets read its data, and
-the layer is shown as stored (:func:`..io.slide.choose_foreign`).
+the layer is shown as stored (:func:`..io.slide.reread_slide`).
 """
 
 from __future__ import annotations
