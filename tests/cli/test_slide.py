@@ -44,13 +44,22 @@ def _read_as(crop: Path, sections: list, capsys) -> tuple[bool, str]:
     return False, err
 
 
-@pytest.mark.parametrize("command", ["pixel-size", "borders", "teach"])
-def test_the_option_is_the_shared_one(command) -> None:
+def _slide_action(command: str):
     p = build_parser()
     sub = next(a for a in p._subparsers._group_actions if a.dest == "command").choices
-    ref = next(a for a in sub["describe"]._actions if a.dest == "slide")
-    got = next(a for a in sub[command]._actions if a.dest == "slide")
+    return next(a for a in sub[command]._actions if a.dest == "slide")
+
+
+@pytest.mark.parametrize("command", ["pixel-size", "borders"])
+def test_the_option_is_the_shared_one(command) -> None:
+    ref, got = _slide_action("describe"), _slide_action(command)
     assert (got.choices, got.default, got.help) == (ref.choices, ref.default, ref.help)
+
+
+def test_teach_takes_the_shared_choices_per_image() -> None:
+    ref, got = _slide_action("describe"), _slide_action("teach")
+    assert got.choices == ref.choices and got.nargs == "+" and got.default == [ref.default]
+    assert got.help.startswith(ref.help) and "one per IMAGE" in got.help
 
 
 def test_pixel_size_takes_the_slide(crop, monkeypatch, capsys) -> None:
@@ -118,3 +127,51 @@ def test_teach_takes_one_slide_for_all_its_images(crop, tmp_path, monkeypatch, c
     inverted, err = _read_as(crop, sections, capsys)
     assert len(sections) == 2 and inverted and err.count(f"{INVERTED}, as given)") == 2
     assert PX == pytest.approx(float(sections[0].pixel_size_um[0]))
+
+
+def _teach_argv(crop: Path, tmp_path: Path) -> list[str]:
+    square = [[50, 50], [250, 50], [250, 250], [50, 250], [50, 50]]
+    gj = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square]},
+          "properties": {"objectType": "annotation", "classification": {"name": "V1"}}}  # fmt: skip
+    rois = tmp_path / "areas.geojson"
+    rois.write_text(json.dumps([gj]), encoding="utf-8")
+    argv = ["teach", str(crop), str(crop), "--rois", str(rois), str(rois)]
+    return [*argv, "--out", str(tmp_path / "taught")]
+
+
+def test_teach_takes_one_slide_per_image(crop, tmp_path, monkeypatch, capsys) -> None:
+    sections: list = []
+
+    def teach(secs, anns, **kw):
+        sections.extend(secs)
+        raise Stop
+
+    monkeypatch.setattr("cytowords.teach.teach", teach)
+    argv = _teach_argv(crop, tmp_path)
+    raw = tifffile.imread(crop)
+    for slides, inverted in (
+        (["bright", "dark"], [False, True]),
+        (["dark", "auto"], [True, False]),
+    ):
+        sections.clear()
+        with pytest.raises(Stop):
+            main([*argv, "--slide", *slides])
+        err = capsys.readouterr().err
+        got = [np.array_equal(np.asarray(s.levels[0]), 4095 - raw) for s in sections]
+        assert got == inverted
+        for s, inv in zip(sections, inverted):
+            assert inv or np.array_equal(np.asarray(s.levels[0]), raw)
+        assert err.count(f"{INVERTED}, as given)") == 1
+        assert err.count("give --slide dark") == slides.count("auto")
+
+
+def test_teach_refuses_a_wrong_count_of_slides(crop, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("cytowords.teach.teach", lambda *a, **k: pytest.fail("taught"))
+    argv = _teach_argv(crop, tmp_path)
+    assert main([*argv, "--slide", "dark", "bright", "auto"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "cytowords teach: error: 2 image(s) but 3 --slide value(s): give one per image, in "
+        "the same order, or one for all"
+    ]
+    assert not (tmp_path / "taught").exists()

@@ -90,16 +90,41 @@ def add_lm_option(p: argparse.ArgumentParser) -> None:
 SLIDES = {"auto": None, "bright": False, "dark": True}
 
 
-def add_slide_option(p: argparse.ArgumentParser) -> None:
+#: help of ``--slide``
+SLIDE_HELP = (
+    "the empty slide: bright (bright-field stain, cells dark), dark (fluorescence, "
+    "cells bright: read inverted) or auto (judged from the image; default)"
+)
+
+
+def add_slide_option(p: argparse.ArgumentParser, *, per_image: bool = False) -> None:
     """``--slide auto|bright|dark``: how the image's slide is read (``open_section``'s
-    ``dark_field``)."""
+    ``dark_field``). ``per_image``: a command of several images takes one value per image,
+    in their order, or one for all (:func:`slides_per_image`)."""
+    if not per_image:
+        p.add_argument("--slide", choices=tuple(SLIDES), default="auto", help=SLIDE_HELP)
+        return
     p.add_argument(
         "--slide",
+        nargs="+",
         choices=tuple(SLIDES),
-        default="auto",
-        help="the empty slide: bright (bright-field stain, cells dark), dark (fluorescence, "
-        "cells bright: read inverted) or auto (judged from the image; default)",
+        default=["auto"],
+        metavar="{" + ",".join(SLIDES) + "}",
+        help=SLIDE_HELP + "; one per IMAGE, in the same order, or one for all",
     )
+
+
+def slides_per_image(slides: Sequence[str], images: Sequence[str]) -> list[str]:
+    """The ``--slide`` reading of each of ``images``: ``slides`` holds one per image or one
+    for all; :class:`CliError` (one line) for another count."""
+    if len(slides) == 1:
+        return list(slides) * len(images)
+    if len(slides) != len(images):
+        raise CliError(
+            f"{len(images)} image(s) but {len(slides)} --slide value(s): give one per image, "
+            "in the same order, or one for all"
+        )
+    return list(slides)
 
 
 def _use_bundle_lm(folder: str) -> None:

@@ -1,11 +1,12 @@
 """``cytowords teach IMAGE [IMAGE ...] --rois FILE [FILE ...] --out DIR [--model BUNDLE]
-[--pixel-size-um S] [--slide auto|bright|dark] [--views N] [--compare-profiles] [--json]``.
+[--pixel-size-um S] [--slide auto|bright|dark ...] [--views N] [--compare-profiles] [--json]``.
 
 Teach an area model from named regions (:func:`cytowords.teach.teach`): ``--rois`` gives
 one region file per image, in the same order (QuPath annotations, named by their class,
 else by their own name; full-resolution pixel coordinates). Prints the cross-validated
 result before writing the bundle; ``--out`` is then a model folder that ``describe`` and
-``map`` take as ``--model``. ``--slide`` holds for every image (``auto`` judges each).
+``map`` take as ``--model``. ``--slide`` gives each image's reading, in the same order, or
+one for all (``auto`` judges each).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sections, report how well it names held-out sections, and save it as a model "
         "bundle for describe and map.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="sections (each as IMAGE of describe)"
+    )
     p.add_argument(
         "--rois",
         nargs="+",
@@ -39,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pixel-size-um", type=float, default=None, help="µm per pixel if the files have none"
     )
-    add_slide_option(p)
+    add_slide_option(p, per_image=True)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument(
@@ -66,13 +69,14 @@ def run(args: argparse.Namespace) -> int:
     from ..regions.geojson import notes_text
     from ..teach import TeachError, annotations_from_geojson, save_taught, teach
     from ..teach.fit import check_replaceable
-    from . import check_not_input, check_out, open_image
+    from . import check_not_input, check_out, open_image, slides_per_image
 
     if len(args.rois) != len(args.images):
         raise CliError(
             f"{len(args.images)} image(s) but {len(args.rois)} --rois file(s): give one "
             "region file per image, in the same order"
         )
+    slides = slides_per_image(args.slide, args.images)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise CliError(f"--out {out}: exists (pass --overwrite to replace it)")
@@ -83,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     except TeachError as exc:
         raise CliError(f"--out {exc}") from None
     sections, anns = [], []
-    for i, (image, rois) in enumerate(zip(args.images, args.rois)):
-        sec = open_image(image, args.pixel_size_um, args.slide)
+    for i, (image, rois, slide) in enumerate(zip(args.images, args.rois, slides)):
+        sec = open_image(image, args.pixel_size_um, slide)
         sec.name = getattr(sec, "name", "") or image
         try:
             found, notes = annotations_from_geojson(rois, i, float(sec.pixel_size_um[0]))
