@@ -201,3 +201,35 @@ def test_a_layer_of_another_reader_is_read_in_a_worker_not_on_the_gui_thread(
         "fluor: measured as bright field (as stored): the layer is shown as stored"
     ]
     assert np.array_equal(np.asarray(section_from_layer(layer).levels[0]), images["fluor"])
+
+
+def test_a_reading_chosen_in_one_widget_shows_in_the_other_s_slide_row(
+    make_napari_viewer, qtbot, images
+) -> None:
+    """A console layer's reading chosen in the Describe widget's Slide row is shown by the
+    Area map widget's row (the layer's data does not change: its metadata event says it),
+    read once, with one notification."""
+    from cytowords.napari.area_map.widget import AreaMapWidget
+
+    raw = images["fluor"][300:600, 100:400]
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(raw, scale=(PX, PX), name="crop")
+    w = DescribeWidget(viewer)
+    other = AreaMapWidget(viewer)
+    qtbot.waitUntil(lambda: "no empty slide" in w.slide.status.text(), timeout=20000)
+    assert other.slide.value() == "auto"
+    assert "measured as judged from the image" in other.slide.status.text()
+    with Notes() as notes:
+        w.slide.combo.setCurrentIndex(2)  # fluorescent
+        assert not w.slide.combo.isEnabled()  # read in a worker
+        wait_idle(qtbot, w)
+    assert other.slide.value() == "dark" and w.slide.value() == "dark"
+    assert "measured as fluorescent (dark slide, inverted)" in other.slide.status.text()
+    assert w.slide.combo.isEnabled() and other.slide.combo.isEnabled()
+    said = [m for m in notes.messages if m.startswith("crop:")]
+    assert len(said) == 1 and said[0].startswith("crop: measured as fluorescent")
+    with Notes() as notes:
+        other.slide.combo.setCurrentIndex(1)  # bright field, in the other widget
+        qtbot.waitUntil(lambda: other.slide.worker is None, timeout=20000)
+    assert w.slide.value() == "bright" and slide_of(layer) == "bright"
+    assert notes.any("crop: measured as bright field (as stored)")

@@ -10,7 +10,8 @@ layer's data is replaced in place: the same layer object, name, place in the lay
 scale and translate (a pixel size set in the widgets is kept), its contrast limits those of
 the new reading. Every widget reads the layer's data (:func:`.layers.section_from_layer`),
 so what is shown and what is measured agree. The choice is kept in the layer's metadata
-(:data:`SLIDE_KEY`).
+(:data:`SLIDE_KEY`), and the layer's ``events.metadata`` says it to every widget's *Slide*
+row.
 
 An image of another reader (napari's own, a console layer) is not read again: the choice
 changes how the widgets read its data (:func:`.layers.section_from_layer`), and the layer
@@ -99,9 +100,11 @@ def _choose_foreign(layer: Image, slide: str, on_done, on_failed):
     except Exception as exc:  # an image it cannot read (a 3D layer, ...)
         failed(layer, exc)
         return None
-    layer.metadata[SLIDE_KEY] = slide
+    layer.metadata[SLIDE_KEY] = slide  # the worker's reading depends on it
     _layers.forget_section(layer)
     worker = _layers.read_in_background(layer, on_done, failed, lead=f"measured {how}")
+    # the choice said to every widget (their Slide rows listen) once its read is under way
+    layer.events.metadata()
     if worker is None:
         show_info(f"{layer.name}: measured {how}; {_layers.SHOWN_AS_STORED}")
         if on_done is not None:

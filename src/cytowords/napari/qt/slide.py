@@ -66,10 +66,14 @@ class SlideRow(QWidget):
         if self._image is not None:
             self._image.events.data.disconnect(self.refresh)
             self._image.events.scale.disconnect(self.refresh)
+            self._image.events.metadata.disconnect(self.refresh)
         self._image = image
         if image is not None:
             image.events.data.connect(self.refresh)
             image.events.scale.connect(self.refresh)  # a pixel size given: it can be read
+            # a reading chosen in another widget's row (of another reader's layer: no data
+            # event)
+            image.events.metadata.connect(self.refresh)
 
     def value(self) -> str:
         """The reading shown for the chosen image (``auto``, ``bright`` or ``dark``)."""
@@ -119,6 +123,8 @@ class SlideRow(QWidget):
         )
         if self.worker is None:
             self.refresh()
+        else:  # a refresh while it started (the layer's events) enabled the combo
+            self.combo.setEnabled(False)
         return self.worker
 
     def _done(self, image: Image) -> None:
