@@ -175,3 +175,76 @@ def test_teach_refuses_a_wrong_count_of_slides(crop, tmp_path, monkeypatch, caps
         "the same order, or one for all"
     ]
     assert not (tmp_path / "taught").exists()
+
+
+#: how the exports record the readings of the crop (no slide in view)
+AS_GIVEN_DARK = "fluorescent, read inverted (chosen)"
+JUDGED_BRIGHT = "bright field (judged from the image)"
+
+
+def _square_rois(tmp_path: Path) -> Path:
+    square = [[50, 50], [250, 50], [250, 250], [50, 250], [50, 50]]
+    gj = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square]},
+          "properties": {"objectType": "annotation", "name": "sq"}}  # fmt: skip
+    rois = tmp_path / "sq.geojson"
+    rois.write_text(json.dumps([gj]), encoding="utf-8")
+    return rois
+
+
+@pytest.mark.parametrize(("slide", "want"), [("dark", AS_GIVEN_DARK), ("auto", JUDGED_BRIGHT)])
+def test_describe_exports_record_the_reading(
+    crop, tmp_path, tiny_bundle, capsys, slide, want
+) -> None:
+    import csv
+
+    args = ["describe", str(crop), "--rois", str(_square_rois(tmp_path))]
+    args += ["--model", str(tiny_bundle), "--device", "cpu", "--slide", slide]
+    args += ["--no-pixel-size-check", "--no-measure", "--no-scale-check"]
+    gj_out, csv_out = tmp_path / "d.geojson", tmp_path / "d.csv"
+    assert main([*args, "--out", str(gj_out)]) == 0
+    gj = json.loads(gj_out.read_text())
+    assert gj["properties"] == {
+        "generator": "napari-cytowords",
+        "pixel_size_um": PX,
+        "slide": want,
+    }
+    assert main([*args, "--out", str(csv_out)]) == 0
+    (row,) = list(csv.DictReader(csv_out.open(encoding="utf-8")))
+    assert row["slide"] == want and row["name"] == "sq"
+    capsys.readouterr()
+
+
+def test_measure_out_records_the_reading(crop, tmp_path, capsys) -> None:
+    out = tmp_path / "m.json"
+    rois = _square_rois(tmp_path)
+    argv = ["measure", str(crop), "--rois", str(rois), "--cells", "no", "--out", str(out)]
+    assert main([*argv, "--slide", "dark"]) == 0
+    (one,) = json.loads(out.read_text())
+    assert one["name"] == "sq" and one["slide"] == AS_GIVEN_DARK
+    assert main([*argv, "--slide", "auto"]) == 0
+    assert json.loads(out.read_text())[0]["slide"] == JUDGED_BRIGHT
+    capsys.readouterr()
+
+
+def test_map_outputs_record_the_reading(crop, tmp_path, tiny_bundle, capsys) -> None:
+    import zarr
+
+    out, gj = tmp_path / "map.ome.zarr", tmp_path / "map.geojson"
+    argv = ["map", str(crop), "--out", str(out), "--geojson", str(gj), "--slide", "dark"]
+    argv += ["--model", str(tiny_bundle), "--device", "cpu", "--no-progress"]
+    assert main([*argv, "--no-pixel-size-check", "--block-tiles", "8"]) == 0
+    attrs = dict(zarr.open_group(str(out), mode="r").attrs)["cytowords"]["area_map"]
+    assert attrs["slide"] == AS_GIVEN_DARK and attrs["section_pixel_size_um"] == PX
+    props = json.loads(gj.read_text())["properties"]
+    assert props["slide"] == AS_GIVEN_DARK and props["pixel_size_um"] == PX
+    capsys.readouterr()
+
+
+def test_a_judged_fluorescent_reading_is_recorded_as_inverted(tmp_path) -> None:
+    from cytowords.cli import open_image
+    from cytowords.slide_reading import section_slide
+
+    path = _write(tmp_path / "fluor.tif", fluorescence_twin(gyrus_image()))
+    got = section_slide(open_image(str(path), None, "auto"))
+    assert got == "fluorescent, read inverted (judged from the image)"
+    assert section_slide(open_image(str(path), None, "bright")) == "bright field (chosen)"

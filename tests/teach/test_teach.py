@@ -456,3 +456,30 @@ def test_a_scale_head_that_misreads_the_taught_sections_is_not_carried(tiny_bund
         "0.90-1.11): not carried, so this model checks pixel sizes by the fields it names alone"
     ]
     assert carried_scale_head(SimpleNamespace(scale_head=None), fs, sections, notes) is None
+
+
+def test_the_bundle_records_each_section_s_slide_reading(tiny_bundle, tmp_path, capsys):
+    """``teach --slide`` per image: the bundle records each section's name, pixel size and
+    how its slide was read (chosen or judged)."""
+    paths = []
+    for s in (1, 2):
+        img = tmp_path / f"s{s}.ome.zarr"
+        write_section(img, texture_section(s))
+        gj = tmp_path / f"s{s}.geojson"
+        gj.write_text(
+            json.dumps(qupath_geojson([(NAME_A, band_rect(0)), (NAME_B, band_rect(1))])),
+            encoding="utf-8",
+        )
+        paths.append((img, gj))
+    out = tmp_path / "model"
+    argv = ["teach", *(str(p[0]) for p in paths), "--rois", *(str(p[1]) for p in paths)]
+    argv += ["--out", str(out), "--model", str(tiny_bundle), "--slide", "bright", "auto"]
+    assert main(argv) == 0, capsys.readouterr().err
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    got = cfg["extra"]["taught"]["sections"]
+    assert [d["slide"] for d in got] == [
+        "bright field (chosen)",
+        "bright field (judged from the image)",
+    ]
+    assert [d["pixel_size_um"] for d in got] == [PIXEL_UM, PIXEL_UM]
+    assert len({d["name"] for d in got}) == 2

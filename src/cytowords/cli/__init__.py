@@ -208,10 +208,14 @@ def check_not_input(flag: str, path: str, inputs: Sequence[str]) -> None:
 def open_image(path: str, pixel_size_um: float | None, slide: str = "auto") -> Any:
     """:func:`~cytowords.sections.open_section`, saying on stderr (one line) when the file's
     stored pixel size is implausible for a histology scan, before any long work, and how
-    its background and slide are read. ``slide``: a ``--slide`` choice (:data:`SLIDES`)."""
+    its background and slide are read. ``slide``: a ``--slide`` choice (:data:`SLIDES`);
+    the reading is recorded in the section's metadata for the exports
+    (:mod:`cytowords.slide_reading`)."""
     from ..sections import calibration_warning, open_section
+    from ..slide_reading import SECTION_KEY, slide_reading
 
     section = open_section(path, pixel_size_um=pixel_size_um, dark_field=SLIDES[slide])
+    section.metadata[SECTION_KEY] = slide_reading(section.metadata.get("slide"), slide)
     warning = calibration_warning(section)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)

@@ -161,11 +161,18 @@ INTERRUPTED = "not described: the run was interrupted before this region"
 
 
 def _write(
-    out: str, feats: list, results: list, pixel_size_um: float, *, notes: dict | None = None
+    out: str,
+    feats: list,
+    results: list,
+    pixel_size_um: float,
+    *,
+    notes: dict | None = None,
+    slide: str | None = None,
 ) -> None:
     """Write the ROIs (holes, parts, names, the user's classes and QuPath ids kept) with
     their descriptions as GeoJSON or CSV; ``notes``: region index -> the note of a region
-    without a result (why it has none)."""
+    without a result (why it has none); ``slide``: how the section's slide was read
+    (:mod:`cytowords.slide_reading`)."""
     from ..atlas import load_atlas
     from ..atomic import atomic_write_text
     from ..describe.export import (
@@ -184,7 +191,7 @@ def _write(
     rois = [f.roi for f in feats]
     classes = [f.classification for f in feats]
     if out.lower().endswith(".csv"):
-        atomic_write_text(out, results_to_csv(rois, rows, classes=classes))
+        atomic_write_text(out, results_to_csv(rois, rows, classes=classes, slide=slide))
         return
     atlas = load_atlas()
     colors = {f.classification: f.color for f in feats if f.classification and f.color}
@@ -206,6 +213,7 @@ def _write(
         names=names,
         classes=classes,
         ids=ids,
+        slide=slide,
     )
     write_geojson(out, gj)
 
@@ -216,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
     from ..regions import Roi, RoiError
     from ..regions.geojson import RoiFeature
     from ..regions.roi import reaching_beyond, reaching_beyond_line
+    from ..slide_reading import section_slide
     from . import check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".csv")):
@@ -285,7 +294,14 @@ def run(args: argparse.Namespace) -> int:
         done = sum(r is not None for r in results)
         if args.out and done:
             left = {i: INTERRUPTED for i in range(len(results), len(feats)) if i not in small}
-            _write(args.out, feats, results + [None] * len(left), px, notes=left)
+            _write(
+                args.out,
+                feats,
+                results + [None] * len(left),
+                px,
+                notes=left,
+                slide=section_slide(section),
+            )
             print(
                 f"\ninterrupted: wrote the {done} region(s) described so far to {args.out}; "
                 f"the other {len(feats) - done} are in it without results",
@@ -298,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
                 r.measurements = {"not_measured": [NOT_MEASURED]}
                 r.statements = [f"Not measured: {NOT_MEASURED}."]
     if args.out:
-        _write(args.out, feats, results, px)
+        _write(args.out, feats, results, px, slide=section_slide(section))
     if args.json:
         if args.roi is not None:
             print(json.dumps(results[0].to_dict(with_patches=args.patches), indent=1))

@@ -216,11 +216,13 @@ def run(args: argparse.Namespace) -> int:
     if args.geojson:
         from ..describe.export import write_geojson
         from ..mapping import area_map_to_geojson
+        from ..slide_reading import section_slide
 
         gj = area_map_to_geojson(
             amap,
             image_pixel_size_um=section.pixel_size_um[0],
             image_shape_px=tuple(section.levels[0].shape),
+            slide=section_slide(section),
         )
         write_geojson(args.geojson, gj)
         print(f"wrote {args.geojson} ({len(gj['features'])} annotations for QuPath)")

@@ -3,7 +3,8 @@
 The model-free readout (:func:`cytowords.measure.measure_roi`) of one rectangle or of every
 polygon of a GeoJSON file: cortical thickness, laminar profile, layer I and IV, the
 white-matter border and, at <= 2 µm/px, cell statistics, with what could not be measured.
-``--out`` writes the readouts as JSON (atomically, at the end).
+``--out`` writes the readouts as JSON (atomically, at the end), each with how the slide was
+read (``slide``, :mod:`cytowords.slide_reading`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError, measure_roi
     from ..min_traverse import too_small, too_small_line
+    from ..slide_reading import EXPORT_KEY, section_slide
     from . import check_out, open_image
     from .describe import _read_rois
 
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             feats = [f for k, f in enumerate(feats) if k not in small]
         polys, names = [f.roi.vertices for f in feats], [f.name for f in feats]
     cells = CELLS[args.cells]
+    slide = {EXPORT_KEY: section_slide(section)}
     out = []
     for name, poly in zip(names, polys):
         try:
@@ -89,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
             if args.roi is not None:
                 raise CliError(f"{args.image}: {exc}") from None
             print(f"{name}: not measured: {exc}", file=sys.stderr)
-            out.append({"name": name, "error": str(exc)})
+            out.append({"name": name, **slide, "error": str(exc)})
             continue
-        d = {"name": name, **r.to_dict()}
+        d = {"name": name, **slide, **r.to_dict()}
         out.append(d)
         if args.roi is not None and not r.measured and not args.json:
             raise CliError(f"{args.image}: ROI not measured: {'; '.join(r.reasons)}")

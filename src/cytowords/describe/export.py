@@ -6,8 +6,9 @@ image, ``[x, y]`` order, closed rings (holes as further rings of a Polygon, seve
 a MultiPolygon), a UUID ``id``, ``objectType: "annotation"``, a ``name`` and a
 ``classification`` with a name and an RGB colour; numbers go to ``measurements`` and text to
 ``metadata`` (which QuPath 0.5+ keeps). We write pixels (``pixel_size_um`` given) and keep
-the µm size in the collection's properties so the file reads back exactly. Reading is
-:mod:`.geojson`.
+the µm size in the collection's properties so the file reads back exactly, with how the
+section's slide was read (``slide``: :mod:`cytowords.slide_reading`; a CSV has it as a last
+column). Reading is :mod:`.geojson`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..atomic import atomic_write_text
 from ..colours import hex_to_rgb
 from ..regions.geojson import NUMERIC_FIELDS, RESULT_FIELDS
 from ..regions.roi import Roi, ring_area
+from ..slide_reading import EXPORT_KEY
 
 
 def alternatives_text(top_k: Sequence[tuple[str, float]], area: str) -> str:
@@ -139,6 +141,7 @@ def rois_to_geojson(
     names: Sequence[str] | None = None,
     classes: Sequence[str | None] | None = None,
     ids: Sequence[str | None] | None = None,
+    slide: str | None = None,
 ) -> dict[str, Any]:
     """Build a GeoJSON FeatureCollection that QuPath 0.4+ imports as annotations.
 
@@ -153,6 +156,8 @@ def rois_to_geojson(
         classes: per ROI the user's classification (e.g. QuPath's ``L1``), kept as the
             annotation's class; ROIs without one are classified by their described area.
         ids: per ROI the QuPath object UUID read from the input (kept), else a new UUID.
+        slide: how the section's slide was read (:func:`cytowords.slide_reading.slide_reading`),
+            kept in the collection's properties beside the pixel size (None: not said).
     """
     if len(polygons_um) != len(results):
         raise ValueError(f"{len(polygons_um)} polygons but {len(results)} results")
@@ -197,11 +202,10 @@ def rois_to_geojson(
                 "properties": props,
             }
         )
-    return {
-        "type": "FeatureCollection",
-        "properties": {"generator": "napari-cytowords", "pixel_size_um": pixel_size_um},
-        "features": feats,
-    }
+    props = {"generator": "napari-cytowords", "pixel_size_um": pixel_size_um}
+    if slide:
+        props[EXPORT_KEY] = slide
+    return {"type": "FeatureCollection", "properties": props, "features": feats}
 
 
 def write_geojson(path: str | os.PathLike, collection: Mapping[str, Any]) -> Path:
@@ -215,14 +219,17 @@ def results_to_csv(
     *,
     names: Sequence[str] | None = None,
     classes: Sequence[str | None] | None = None,
+    slide: str | None = None,
 ) -> str:
     """CSV text: one row per ROI with its name, the user's class, its centroid and area
-    (holes excluded) in µm and the result fields."""
+    (holes excluded) in µm and the result fields; with ``slide`` (how the section's slide
+    was read, :func:`cytowords.slide_reading.slide_reading`) a last column holding it."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(
         ["roi", "name", "classification", "centroid_y_um", "centroid_x_um", "area_um2"]
         + list(RESULT_FIELDS)
+        + ([EXPORT_KEY] if slide else [])
     )
     for i, (poly, res) in enumerate(zip(polygons_um, results)):
         roi = poly if isinstance(poly, Roi) else None
@@ -235,5 +242,5 @@ def results_to_csv(
         cls = classes[i] if classes is not None and i < len(classes) else None
         row = [i + 1, name, cls or "", f"{c[0]:.1f}", f"{c[1]:.1f}", f"{a:.0f}"]
         row += ["" if _clean(res.get(k)) is None else _clean(res.get(k)) for k in RESULT_FIELDS]
-        w.writerow(row)
+        w.writerow(row + ([slide] if slide else []))
     return buf.getvalue()

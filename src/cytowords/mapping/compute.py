@@ -27,6 +27,7 @@ import numpy as np
 
 from ..sections import Section
 from ..sections.quality import DEFAULT_THRESHOLDS, QualityThresholds
+from ..slide_reading import section_slide
 from .infer import REJECTED_NO_CORTEX, REJECTED_UNFIT, BlockResult
 from .plan import MapPlan, plan_map
 from .run import execute, is_distributed
@@ -254,7 +255,7 @@ def _map_into_store(
     if final.exists():  # an earlier run died while finalising
         shutil.rmtree(final)
     image, sec_px = section_image(section, amap)
-    write_final(final, amap, image, sec_px)
+    write_final(final, amap, image, sec_px, slide=section_slide(section))
     publish(final, target, overwrite)
     shutil.rmtree(ppath, ignore_errors=True)
     return amap

@@ -21,6 +21,7 @@ from scipy import ndimage
 from skimage.measure import find_contours, points_in_poly
 
 from ..colours import hex_to_rgb
+from ..slide_reading import EXPORT_KEY
 
 REJECTED_UNKNOWN = "Rejected: not a known area"
 REJECTED_NO_CORTEX = "Rejected: no cortex"
@@ -92,6 +93,7 @@ def area_map_to_geojson(
     image_pixel_size_um: float,
     image_shape_px: tuple[int, int] | None = None,
     include_rejected: bool = True,
+    slide: str | None = None,
 ) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of ``area_map``'s areas (QuPath annotations).
 
@@ -102,6 +104,8 @@ def area_map_to_geojson(
         image_shape_px: ``(height, width)`` of that image: outlines are clamped to it
             (edge tiles reach up to a tile beyond the section).
         include_rejected: also outline rejected tiles (two classes, see module doc).
+        slide: how the section's slide was read (:mod:`cytowords.slide_reading`), kept in
+            the collection's properties beside the pixel size (None: not said).
 
     Each feature: ``objectType: annotation``, ``classification`` (area id and colour),
     ``name`` (area name), ``measurements`` (``area_mm2``, ``tiles``,
@@ -167,12 +171,11 @@ def area_map_to_geojson(
                     },
                 }
             )
-    return {
-        "type": "FeatureCollection",
-        "features": feats,
-        "properties": {
-            "cytowords": "area map",
-            "tile_um": tile,
-            "pixel_size_um": float(image_pixel_size_um),
-        },
+    props: dict[str, Any] = {
+        "cytowords": "area map",
+        "tile_um": tile,
+        "pixel_size_um": float(image_pixel_size_um),
     }
+    if slide:
+        props[EXPORT_KEY] = slide
+    return {"type": "FeatureCollection", "features": feats, "properties": props}

@@ -4,7 +4,8 @@ Layout of ``OUT``: the section at map resolution as the image, ``labels/areas`` 
 values, area table as NGFF ``properties``/``colors``), ``labels/rejected`` (1 = not a known
 area, 2 = no cortex), and the single-scale images ``probability`` and ``ood_score``.
 ``attrs["cytowords"]["area_map"]`` holds the area table (label -> [area id, name,
-colour]), map pixel size, origin and stats. A store is written complete under a temporary
+colour]), map pixel size, origin, the section's pixel size and how its slide was read
+(``slide``, :mod:`cytowords.slide_reading`; when said) and stats. A store is written complete under a temporary
 or partial folder, then renamed into place, so ``OUT`` never exists half-written.
 """
 
@@ -82,6 +83,7 @@ def write_area_map(
     section: Section | None = None,
     overwrite: bool = False,
     translation_um: tuple[float, float] | None = None,
+    slide: str | None = None,
 ) -> Path:
     """Write ``area_map`` as OME-Zarr at ``path`` atomically (layout: module doc).
 
@@ -89,14 +91,19 @@ def write_area_map(
     translation aligns it with the section; without it the image is the probability
     (uint8) and the translation assumes a section pixel of the map's size, unless
     ``translation_um`` gives it (µm: where the centre of map pixel (0, 0) lies, e.g. a
-    napari layer's ``translate``, so that the map opens again where it was).
+    napari layer's ``translate``, so that the map opens again where it was). ``slide``: how
+    the section's slide was read (default: as ``section`` records it,
+    :func:`cytowords.slide_reading.section_slide`).
     """
+    from ..slide_reading import section_slide
+
+    slide = slide or section_slide(section)
     out = Path(os.fspath(path)).expanduser()
     check_target(out, overwrite)
     image, sec_px = section_image(section, area_map)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        write_final(tmp, area_map, image, sec_px, translation_um)
+        write_final(tmp, area_map, image, sec_px, translation_um, slide)
         publish(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -125,10 +132,12 @@ def write_final(
     image: np.ndarray,
     section_px_um: float,
     translation_um: tuple[float, float] | None = None,
+    slide: str | None = None,
 ) -> None:
     """Write the final OME-Zarr of ``area_map`` at ``path`` (not atomic by itself).
     ``translation_um``: NGFF translation of map pixel (0, 0) (default: its centre in the
-    section's NGFF space, from ``origin_um`` and ``section_px_um``)."""
+    section's NGFF space, from ``origin_um`` and ``section_px_um``); ``slide``: how the
+    section's slide was read (None: not said)."""
     import dask.array as da
 
     from ..sections import LabelImage, write_section
@@ -173,6 +182,7 @@ def write_final(
         "pixel_size_um": px,
         "origin_um": [float(v) for v in am.origin_um],
         "section_pixel_size_um": float(section_px_um),
+        **({"slide": slide} if slide else {}),
         "stats": json.loads(json.dumps(am.stats, default=str)),
         "arrays": {
             "labels": "labels/areas/0",

@@ -54,7 +54,6 @@ MAX_FIELDS_PER_REGION = 300
 TAUGHT_KIND = "cytowords-taught"
 
 
-
 @dataclass
 class CvResult:
     """Cross-validated result on held-out sections (shares of held-out fields).
@@ -171,6 +170,10 @@ class TaughtModel:
     #: the base bundle's scale head, carried into the taught bundle (None: the base has
     #: none, or it misreads the taught sections: :func:`carried_scale_head`)
     scale_head: Any = None
+    #: per taught section (in the order given): its ``name``, µm per pixel
+    #: (``pixel_size_um``) and how its slide was read (``slide``,
+    #: :mod:`cytowords.slide_reading`; absent when whoever opened it did not say)
+    sections: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def pixel_size_um(self) -> float:
@@ -190,6 +193,7 @@ class TaughtModel:
             "patch_px": self.patch_px,
             "base_model": self.base_path,
             "fields": {k: list(v) for k, v in self.fields.items()},
+            "sections": [dict(d) for d in self.sections],
             "shrinkage": round(self.shrinkage, 4),
             "validation": self.cv.to_dict(),
             "fit_seconds": round(self.seconds, 1),
@@ -503,7 +507,23 @@ def teach(
         time.perf_counter() - t0,
         views,
         scale_head,
+        [section_facts(sec) for sec in sections],
     )
+
+
+def section_facts(section: Any) -> dict[str, Any]:
+    """What a taught bundle records of a section it was taught on: its name, µm per pixel
+    and how its slide was read (:func:`cytowords.slide_reading.section_slide`, when said)."""
+    from ..slide_reading import EXPORT_KEY, section_slide
+
+    facts: dict[str, Any] = {
+        "name": _image_name(section),
+        "pixel_size_um": float(section.pixel_size_um[0]),
+    }
+    slide = section_slide(section)
+    if slide:
+        facts[EXPORT_KEY] = slide
+    return facts
 
 
 def check_replaceable(path: str | Path) -> None:

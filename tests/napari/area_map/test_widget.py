@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zarr
 
 from cytowords.napari.io.layers import camera
 from tests.support.napari_helpers import SECTION_UM, Notes, area_map_widget, rect, wait_idle
+
+#: how the test section's slide is read (a bright slide beside the tissue)
+JUDGED_BRIGHT = "bright field (judged from the image)"
 
 
 @pytest.fixture
@@ -128,6 +132,8 @@ def test_area_map_layer_to_ome_zarr(widget, qtbot, tmp_path) -> None:
     data, meta, _ = labels.as_layer_data_tuple()
     assert write_area_map_zarr(str(out), data, meta) == [str(out)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.ome.zarr"], "atomic"
+    attrs = dict(zarr.open_group(str(out), mode="r").attrs)["cytowords"]["area_map"]
+    assert attrs["slide"] == labels.metadata["section_slide"] == JUDGED_BRIGHT
     back = open_section(out)
     areas = back.labels["areas"]
     np.testing.assert_array_equal(np.asarray(areas.levels[0]), labels.data)
@@ -208,6 +214,7 @@ def test_area_map_layer_to_qupath_geojson(widget, qtbot, tmp_path) -> None:
     )
     assert tiles == int(accepted.sum()) > 0
     assert gj["properties"]["pixel_size_um"] == SECTION_UM
+    assert gj["properties"]["slide"] == JUDGED_BRIGHT
     # every outline lies on the section image (full-resolution pixels)
     h, w_px = image.data.shape
     for f in gj["features"]:
@@ -260,6 +267,9 @@ def test_maps_of_an_old_slide_reading_are_hidden_not_deleted(
     assert not w.last_layers[1].visible
     assert notes.any("area map layer(s) of 'section' were made with the old slide reading")
     assert np.array_equal(np.asarray(image.data), 255 - section_array())
+    assert labels.metadata["section_slide"] == JUDGED_BRIGHT  # as it was made
+    again = _whole_section_map(w, qtbot)
+    assert again.metadata["section_slide"] == "fluorescent, read inverted (chosen)"
     w.cancel()
 
 

@@ -5,6 +5,7 @@ layer's data, and every widget then measures what is shown. Hand-made gyrus
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ from napari.layers import Image
 
 from cytowords.measure import measure_roi
 from cytowords.napari.describe.widget import DescribeWidget
-from cytowords.napari.io.layers import new_roi_layer, section_from_layer
+from cytowords.napari.io.layers import SLIDE_READING_KEY, new_roi_layer, section_from_layer
 from cytowords.napari.io.slide import SLIDE_KEY, slide_of
 from cytowords.napari.qt.layer_choice import LayerChoice
 from cytowords.napari.qt.slide import SlideRow
+from cytowords.slide_reading import SECTION_KEY
 from tests.sections.test_black_background import ROI, _write
 from tests.sections.test_dark_field import fluorescence_twin
 from tests.support.gyrus import PX, T, gyrus_image
@@ -100,7 +102,7 @@ def test_an_unjudged_fluorescent_crop_is_read_inverted_in_place(
 
 
 def test_the_describe_and_measure_path_sees_the_reading_chosen(
-    make_napari_viewer, qtbot, tiny_bundle, files
+    make_napari_viewer, qtbot, tiny_bundle, files, tmp_path
 ) -> None:
     """The whole fluorescent scan is judged and read inverted; read as stored (bright
     field) its cortex is not found, read as fluorescent again it is measured as the
@@ -116,7 +118,17 @@ def test_the_describe_and_measure_path_sees_the_reading_chosen(
     w.describe_all()
     wait_idle(qtbot, w)
     assert rois.features["status"].iloc[0] == "done"
+    # the exports say how the slide was read: the image's reading, or as described
+    judged = "fluorescent, read inverted (judged from the image)"
+    assert section_from_layer(image).metadata[SECTION_KEY] == judged
+    assert rois.metadata[SLIDE_READING_KEY] == judged
+    out = tmp_path / "described.geojson"
+    rois.save(str(out), plugin="napari-cytowords")
+    assert json.loads(out.read_text())["properties"]["slide"] == judged
     notes = _choose(qtbot, w, "bright")
+    assert section_from_layer(image).metadata[SECTION_KEY] == "bright field (chosen)"
+    rois.save(str(out), plugin="napari-cytowords")
+    assert json.loads(out.read_text())["properties"]["slide"] == "bright field (chosen)"
     assert np.array_equal(np.asarray(image.data[0]), raw) and len(image.data) == 2
     assert "slide" not in image.metadata and slide_of(image) == "bright"
     assert notes.any("fluor: read as bright field (as stored)")

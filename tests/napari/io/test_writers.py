@@ -220,3 +220,36 @@ def test_writing_500_described_rois_holds_the_gui_thread_briefly(make_napari_vie
     finally:
         writers._records = real
     assert len(reads) == 1
+
+
+def test_the_files_say_how_the_image_s_slide_is_read(roi_layer, tmp_path: Path) -> None:
+    """Drawn over an image read as fluorescent (chosen in its Slide row), the GeoJSON's
+    properties and the CSV's last column say so; without an image, as the layer recorded
+    it when it was described; else nothing is said."""
+    from cytowords.napari.io.layers import SLIDE_READING_KEY
+    from cytowords.napari.io.slide import SLIDE_KEY
+
+    viewer, layer = roi_layer
+    gj_out, csv_out = tmp_path / "rois.geojson", tmp_path / "rois.csv"
+    layer.save(str(gj_out), plugin="napari-cytowords")
+    assert "slide" not in json.loads(gj_out.read_text())["properties"]
+    layer.save(str(csv_out), plugin="napari-cytowords")
+    assert "slide" not in next(csv.reader(csv_out.open()))
+    layer.metadata[SLIDE_READING_KEY] = "bright field (judged from the image)"
+    layer.save(str(gj_out), plugin="napari-cytowords")
+    assert json.loads(gj_out.read_text())["properties"] == {
+        "generator": "napari-cytowords",
+        "pixel_size_um": 2.0,
+        "slide": "bright field (judged from the image)",
+    }
+    img = np.full((1500, 1500), 60, np.uint16)
+    img[500:1000, 500:1000] = 3000
+    viewer.add_image(img, scale=(2.0, 2.0), name="scan", metadata={SLIDE_KEY: "dark"})
+    layer.save(str(gj_out), plugin="napari-cytowords")
+    assert json.loads(gj_out.read_text())["properties"]["slide"] == (
+        "fluorescent, read inverted (chosen)"
+    )
+    layer.save(str(csv_out), plugin="napari-cytowords")
+    rows = list(csv.DictReader(csv_out.open()))
+    assert [r["slide"] for r in rows] == ["fluorescent, read inverted (chosen)"] * 3
+    assert [r["area"] for r in rows] == FEATURES["area"]

@@ -52,6 +52,7 @@ from ..io.layers import (
     shape_polygon_section_um,
     world_to_section,
 )
+from ..io.slide import layer_slide
 from ..qt.layer_choice import LayerChoice
 from ..qt.model_choice import ModelChooser
 from ..qt.pixel_size import PixelSizeRow
@@ -373,10 +374,12 @@ class AreaMapWidget(QWidget):
         to_world = -world_to_section(image)
         self.last_layers = []
         px, shape = pixel_size_um(image), tuple(int(v) for v in image.level_shapes[0][-2:])
+        slide = layer_slide(image)
         for data, meta, kind in area_map_layers(
             amap, to_world, f"{image.name} area map", px, shape
         ):
             meta["metadata"]["cytowords_image"] = image.name
+            meta["metadata"]["section_slide"] = slide  # for the writers
             self.last_layers.append(getattr(self.viewer, f"add_{kind}")(data, **meta))
         self.viewer.layers.selection.active = self.last_layers[0]
         n = int((amap.labels > 0).sum())
@@ -575,8 +578,11 @@ class AreaMapWidget(QWidget):
         translate, colours, names) when it exists, else added."""
         px, shape = pixel_size_um(image), tuple(int(v) for v in image.level_shapes[0][-2:])
         parts = area_map_layers(amap, -world_to_section(image), f"{image.name} live map", px, shape)
+        slide = layer_slide(image)
         for _, meta, _ in parts:
-            meta["metadata"].update(cytowords_image=image.name, cytowords_live_map=True)
+            meta["metadata"].update(
+                cytowords_image=image.name, cytowords_live_map=True, section_slide=slide
+            )
         layers = self.live_layers(image)
         if layers:
             for ly, (data, meta, _) in zip(layers, parts, strict=True):

@@ -3,7 +3,8 @@
 Also :func:`write_area_map_geojson`: the map's areas as QuPath annotations (GeoJSON).
 The store holds ``labels/areas`` (with the area table as NGFF properties/colours),
 ``labels/rejected``, ``probability`` and ``ood_score`` (see
-:func:`cytowords.mapping.write_area_map`). The image is the probability map
+:func:`cytowords.mapping.write_area_map`), and records how the section's slide was read
+(the layer's ``section_slide``, in the store's attributes and the GeoJSON's properties). The image is the probability map
 (uint8), as the section itself is not part of the layer.
 
 Saved from the viewer (*File › Save Selected Layers…*: Qt's event loop runs on the GUI
@@ -54,6 +55,13 @@ def _area_map_fields(path: str, data: Any, meta: dict) -> dict[str, Any]:
     )
 
 
+def _slide(meta: dict) -> str | None:
+    """How the slide of the section the map was computed on was read (the layer's
+    ``section_slide``, :mod:`cytowords.slide_reading`; None when not recorded)."""
+    slide = (meta.get("metadata") or {}).get("section_slide")
+    return slide if isinstance(slide, str) and slide else None
+
+
 def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
     """Write an area-map Labels layer as OME-Zarr at ``path`` (a new ``*.zarr`` folder);
     from the viewer's event loop in a background thread (module doc)."""
@@ -62,11 +70,12 @@ def write_area_map_zarr(path: str, data: Any, meta: dict) -> list[str]:
     # where it was computed
     translate = meta.get("translate")
     where = None if translate is None else tuple(float(v) for v in list(translate)[-2:])
+    slide = _slide(meta)
 
     def write() -> str:
         from ...mapping import AreaMap, write_area_map
 
-        return str(write_area_map(path, AreaMap(**fields), translation_um=where))
+        return str(write_area_map(path, AreaMap(**fields), translation_um=where, slide=slide))
 
     return _written(path, write)
 
@@ -84,6 +93,7 @@ def write_area_map_geojson(path: str, data: Any, meta: dict) -> list[str]:
             "(made by an older version): compute the area map again, or save it as OME-Zarr"
         )
     shape = (meta.get("metadata") or {}).get("section_shape_px")
+    slide = _slide(meta)
 
     def write() -> str:
         from ...describe.export import write_geojson
@@ -93,6 +103,7 @@ def write_area_map_geojson(path: str, data: Any, meta: dict) -> list[str]:
             AreaMap(**fields),
             image_pixel_size_um=float(px),
             image_shape_px=None if shape is None else tuple(shape),
+            slide=slide,
         )
         return str(write_geojson(path, gj))
 

@@ -31,8 +31,10 @@ from ...min_traverse import too_small, too_small_line
 from ...regions import Roi
 from ...regions.roi import reaching_beyond, reaching_beyond_line
 from ...sections import Section
+from ...slide_reading import section_slide
 from ..events import Done, Failed, JobEvent, Loaded, Started
 from ..io.layers import (
+    SLIDE_READING_KEY,
     LayerError,
     layer_pixel_size_um,
     new_roi_layer,
@@ -361,6 +363,8 @@ class DescribeWidget(QWidget):
         self._job_ids = {i for i, _ in jobs}
         if not jobs:
             return
+        # the ROI layer's files say how the slide was read, also when written without it
+        self._layer.metadata[SLIDE_READING_KEY] = section_slide(section)
         self.pixel_size.auto_check()
         request = self.request()
         what = ", checking the pixel size" if request.pending_check is not None else ""

@@ -20,12 +20,16 @@ from napari.layers import Image, Shapes
 
 from ...sections import Section
 from ...sections.open import SLIDE_HINT, read_levels
+from ...slide_reading import SECTION_KEY, slide_reading
 from .reader import NAPARI_SLIDE_HINT, READ_KEY
 from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, section_offset, shape_to_polygon_um
 
 ROI_LAYER_NAME = "ROIs"
 #: metadata of a ROI layer: µm per pixel of the image it belongs to (its files' pixels)
 PIXEL_SIZE_KEY = "cytowords_pixel_size_um"
+#: metadata of a ROI layer: how the slide of the image it was described on was read
+#: (:mod:`cytowords.slide_reading`), for its files written without that image
+SLIDE_READING_KEY = "cytowords_slide_reading"
 #: metadata of a ROI layer read in an image's pixel coordinates and not placed yet
 IN_PIXELS_KEY = "cytowords_in_image_pixels"
 _SECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -172,8 +176,10 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
     NaN and a black background filled, the slide judged or as chosen in the *Slide* row, a
     fluorescent slide inverted); the layer's display stays as stored. Only the coarsest
     level is computed (to judge the slide); what the reading says about the slide is one
-    notification per layer (``notify`` False: none, for a caller that says it)."""
-    from .slide import SLIDES
+    notification per layer (``notify`` False: none, for a caller that says it). How the
+    slide was read is in the section's metadata for the exports
+    (:mod:`cytowords.slide_reading`)."""
+    from .slide import SLIDES, slide_of
 
     check_grayscale(layer)
     key = _section_key(layer)
@@ -193,6 +199,9 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
         metadata["lossy_levels"] = [int(i) for i in lossy if 0 <= int(i) < len(levels)]
     if foreign:
         levels, sizes, metadata = read_levels(levels, sizes, metadata, SLIDES[slide])
+        metadata[SECTION_KEY] = slide_reading(metadata.get("slide"), slide)
+    else:  # read by cytowords: as its reader said, or as chosen in the Slide row
+        metadata[SECTION_KEY] = slide_reading(layer.metadata.get("slide"), slide_of(layer))
     section = Section(levels, pixel_size_um=sizes, name=layer.name, metadata=metadata)
     # cached per layer: the background estimate etc. live in section.metadata
     _SECTIONS[layer] = (key, section)

@@ -57,6 +57,20 @@ def slide_source(layer: Image) -> str | None:
     return source
 
 
+def layer_slide(layer: Any) -> str | None:
+    """How the widgets read ``layer``'s slide, in an export's words
+    (:func:`cytowords.slide_reading.slide_reading`); None when it is no image they can read
+    (no pixel size, not 2D, not an image)."""
+    from ...slide_reading import section_slide
+
+    if not isinstance(layer, Image):
+        return None
+    try:
+        return section_slide(_layers.section_from_layer(layer, notify=False))
+    except ValueError:  # a LayerError among them
+        return None
+
+
 def slide_problem(layer: Image) -> str | None:
     """Why ``layer``'s slide cannot be chosen (None when it can): a layer cytowords read
     with no file to read again (its sample and demo data)."""

@@ -13,6 +13,11 @@ the viewer (:func:`~.layers.image_under`), so a plain napari Shapes layer drawn 
 translated image is written in its pixels too; without a viewer or an image, the layer's
 own translate and recorded pixel size (``cytowords_pixel_size_um``) are used, and a layer
 still in a file's pixels (not placed over an image) is written as read.
+
+How that image's slide is read by the widgets (:func:`~.slide.layer_slide`) is recorded:
+in the GeoJSON collection's properties beside the pixel size, as the CSV's last column
+(``slide``); without an image, as the layer recorded it when it was described
+(:data:`~.layers.SLIDE_READING_KEY`), else not.
 """
 
 from __future__ import annotations
@@ -50,16 +55,22 @@ def _text(recs: list[dict], column: str, i: int) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-def _placement(path: str, meta: dict, image: Any = None) -> tuple[float, np.ndarray, float]:
-    """``(µm per world unit, offset, pixel size)``: world coordinates times the first plus
-    the offset (µm ``(dy, dx)``) are section µm, and the file's coordinates count pixels of
-    that pixel size (µm). From ``image`` (else the image the layer is drawn over in the
-    current viewer, :func:`~.layers.image_under`: the world is in its unit, e.g. mm; else
-    the layer's own translate, unit and recorded pixel size). ValueError naming ``path``
-    when the viewer shows several images the layer could be drawn over."""
-    from .layers import IN_PIXELS_KEY, LayerError, layer_pixel_size_um
+def _placement(
+    path: str, meta: dict, image: Any = None
+) -> tuple[float, np.ndarray, float, str | None]:
+    """``(µm per world unit, offset, pixel size, slide)``: world coordinates times the first
+    plus the offset (µm ``(dy, dx)``) are section µm, the file's coordinates count pixels of
+    that pixel size (µm), and ``slide`` says how the image's slide is read (None: not
+    known). From ``image`` (else the image the layer is drawn over in the current viewer,
+    :func:`~.layers.image_under`: the world is in its unit, e.g. mm; else the layer's own
+    translate, unit, recorded pixel size and reading). ValueError naming ``path`` when the
+    viewer shows several images the layer could be drawn over."""
+    from .layers import IN_PIXELS_KEY, SLIDE_READING_KEY, LayerError, layer_pixel_size_um
+    from .slide import layer_slide
 
-    if not (meta.get("metadata") or {}).get(IN_PIXELS_KEY):  # placed: world µm
+    md = meta.get("metadata") or {}
+    recorded = md.get(SLIDE_READING_KEY) or None
+    if not md.get(IN_PIXELS_KEY):  # placed: world µm
         if image is None:
             try:
                 image = _viewer_image(meta)
@@ -69,10 +80,11 @@ def _placement(path: str, meta: dict, image: Any = None) -> tuple[float, np.ndar
             ps = layer_pixel_size_um(image)
             um = 1.0 if ps is None else ps / float(image.scale[-1])
             ps = ps or 1.0
-            return um, section_offset(np.asarray(image.translate) * um, ps), ps
+            off = section_offset(np.asarray(image.translate) * um, ps)
+            return um, off, ps, layer_slide(image) or recorded
     ps = _pixel_size(meta)
     um = _um_per_unit((meta.get("units") or ("pixel",))[-1])
-    return um, section_offset(np.asarray(meta.get("translate", (0, 0))) * um, ps), ps
+    return um, section_offset(np.asarray(meta.get("translate", (0, 0))) * um, ps), ps, recorded
 
 
 def _um_per_unit(unit: Any) -> float:
@@ -199,7 +211,7 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
     # cytowords.describe imports the model code (torch): not when a widget is made
     from ...describe.export import class_colors, rois_to_geojson, write_geojson
 
-    um, off, ps = _placement(path, meta, image)
+    um, off, ps, slide = _placement(path, meta, image)
     feats = _records(meta)
     rois, rows, notes = _rois_and_results(data, meta, um, off, feats)
     md = meta.get("metadata") or {}
@@ -226,6 +238,7 @@ def write_shapes_geojson(path: str, data: Any, meta: dict, image: Any = None) ->
         names=[n["name"] or "" for n in notes],
         classes=[n["classification"] for n in notes],
         ids=[n["id"] for n in notes],
+        slide=slide,
     )
     gj["features"] += _path_features(data, meta, colors, um, off, ps, feats)
     return [str(write_geojson(path, gj))]
@@ -236,8 +249,9 @@ def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
     the image it is drawn over; module doc)."""
     from ...describe.export import results_to_csv
 
-    um, off, _ = _placement(path, meta)
+    um, off, _, slide = _placement(path, meta)
     rois, rows, notes = _rois_and_results(data, meta, um, off, _records(meta))
     names = [n["name"] or "" for n in notes]
     classes = [n["classification"] for n in notes]
-    return [str(atomic_write_text(path, results_to_csv(rois, rows, names=names, classes=classes)))]
+    text = results_to_csv(rois, rows, names=names, classes=classes, slide=slide)
+    return [str(atomic_write_text(path, text))]
