@@ -248,3 +248,25 @@ def test_a_judged_fluorescent_reading_is_recorded_as_inverted(tmp_path) -> None:
     got = section_slide(open_image(str(path), None, "auto"))
     assert got == "fluorescent, read inverted (judged from the image)"
     assert section_slide(open_image(str(path), None, "bright")) == "bright field (chosen)"
+
+
+def test_borders_out_records_the_reading(crop, tmp_path, monkeypatch, capsys) -> None:
+    """The finder and the file's features are stubbed: the file's properties, beside the
+    pixel size, say how the slide was read."""
+    from types import SimpleNamespace
+
+    import cytowords.measure.borders as borders
+
+    monkeypatch.setattr(borders, "find_borders", lambda *a, **k: SimpleNamespace(to_dict=dict))
+    gj = {"type": "FeatureCollection", "features": []}
+    monkeypatch.setattr(
+        borders, "borders_geojson", lambda r, px: {**gj, "properties": {"pixel_size_um": px}}
+    )
+    out = tmp_path / "b.geojson"
+    argv = ["borders", str(crop), "--path-um", "1000,1000;1000,5000", "--json"]
+    assert main([*argv, "--out", str(out), "--slide", "dark"]) == 0
+    assert json.loads(out.read_text())["properties"] == {
+        "pixel_size_um": PX,
+        "slide": AS_GIVEN_DARK,
+    }
+    capsys.readouterr()

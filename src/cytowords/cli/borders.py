@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..measure import MeasureError
     from ..measure.borders import borders_geojson, find_borders
+    from ..slide_reading import EXPORT_KEY, section_slide
     from . import check_not_input, check_out, open_image
 
     if args.out and not args.out.lower().endswith((".geojson", ".json")):
@@ -157,7 +158,11 @@ def run(args: argparse.Namespace) -> int:
     except MeasureError as exc:
         raise CliError(f"{args.image}: {exc}") from None
     if args.out:
-        atomic_write_text(args.out, json.dumps(borders_geojson(r, px), indent=1))
+        gj = borders_geojson(r, px)
+        slide = section_slide(section)
+        if slide:  # beside the pixel size
+            gj["properties"][EXPORT_KEY] = slide
+        atomic_write_text(args.out, json.dumps(gj, indent=1))
     if args.json:
         print(json.dumps(r.to_dict(), indent=1))
     else:

@@ -4,9 +4,10 @@ Layout of ``OUT``: the section at map resolution as the image, ``labels/areas`` 
 values, area table as NGFF ``properties``/``colors``), ``labels/rejected`` (1 = not a known
 area, 2 = no cortex), and the single-scale images ``probability`` and ``ood_score``.
 ``attrs["cytowords"]["area_map"]`` holds the area table (label -> [area id, name,
-colour]), map pixel size, origin, the section's pixel size and how its slide was read
-(``slide``, :mod:`cytowords.slide_reading`; when said) and stats. A store is written complete under a temporary
-or partial folder, then renamed into place, so ``OUT`` never exists half-written.
+colour]), map pixel size, origin, the section's pixel size, how its slide was read
+(``slide``, :mod:`cytowords.slide_reading`; when said) and stats. A store is written
+complete under a temporary or partial folder, then renamed into place, so ``OUT`` never
+exists half-written.
 """
 
 from __future__ import annotations

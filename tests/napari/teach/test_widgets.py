@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from cytowords.model import load_bundle
+from cytowords.napari.io.layers import section_from_layer
 from cytowords.napari.teach.borders import BordersWidget
 from cytowords.napari.teach.widget import TeachWidget
+from cytowords.slide_reading import section_slide
 from cytowords.synth import virtual_section
 from cytowords.synth.truth import _geometry
 from tests.support.napari_helpers import Notes
@@ -127,6 +129,9 @@ def test_borders_widget_adds_points_segments_and_plot(
     out = w.save(str(tmp_path / "borders"))
     gj = json.loads(open(out, encoding="utf-8").read())
     assert out.endswith("borders.geojson") and gj["properties"]["pixel_size_um"] == PX
+    # how the image's slide was read, as the widgets read it (napari's console layer: judged)
+    assert gj["properties"]["slide"] == section_slide(section_from_layer(image))
+    assert gj["properties"]["slide"].endswith("(judged from the image)")
     kinds = [f["geometry"]["type"] for f in gj["features"]]
     assert kinds.count("Point") == len(r.border_along_um)
     lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]

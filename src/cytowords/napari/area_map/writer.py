@@ -4,8 +4,8 @@ Also :func:`write_area_map_geojson`: the map's areas as QuPath annotations (GeoJ
 The store holds ``labels/areas`` (with the area table as NGFF properties/colours),
 ``labels/rejected``, ``probability`` and ``ood_score`` (see
 :func:`cytowords.mapping.write_area_map`), and records how the section's slide was read
-(the layer's ``section_slide``, in the store's attributes and the GeoJSON's properties). The image is the probability map
-(uint8), as the section itself is not part of the layer.
+(the layer's ``section_slide``, in the store's attributes and the GeoJSON's properties).
+The image is the probability map (uint8), as the section itself is not part of the layer.
 
 Saved from the viewer (*File › Save Selected Layers…*: Qt's event loop runs on the GUI
 thread) a map is written in a background thread, so the viewer stays fluid: on the GUI

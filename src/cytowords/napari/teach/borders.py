@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...slide_reading import EXPORT_KEY, section_slide
 from ..events import Done, Failed, JobEvent
 from ..io.layers import LayerError, place_over, section_from_layer, world_to_section
 from ..qt.layer_choice import LayerChoice
@@ -201,6 +202,8 @@ class BordersWidget(QWidget):
         self.result = None
         #: µm per full-resolution pixel of the image the result was found on
         self.result_pixel_um = 1.0
+        #: how that image's slide was read (:mod:`cytowords.slide_reading`; None: not said)
+        self.result_slide: str | None = None
         self.last_layers: list = []
         # a result is shown in steps, one per turn of the event loop (:meth:`_show`)
         self._steps: list = []
@@ -229,6 +232,7 @@ class BordersWidget(QWidget):
         self.result = None
         self.save_btn.setEnabled(False)
         self.result_pixel_um = float(section.pixel_size_um[0])
+        self.result_slide = section_slide(section)
         lo, hi = sorted((self.block_min.value(), self.block_max.value()))
         blocks = tuple(range(lo, hi + 1, 2)) or (lo,)
         self.progress.start("reading the ribbon and tracing traverses…")
@@ -368,6 +372,8 @@ class BordersWidget(QWidget):
         ):
             names = [str(v) for v in segs.features["name"]]
         gj = borders_geojson(r, self.result_pixel_um, names)
+        if self.result_slide:  # beside the pixel size
+            gj["properties"][EXPORT_KEY] = self.result_slide
         try:
             atomic_write_text(path, json.dumps(gj, indent=1, ensure_ascii=False))
         except OSError as exc:
