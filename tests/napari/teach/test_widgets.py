@@ -4,6 +4,8 @@ the distance plot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,14 @@ def test_teach_widget_fits_shows_cv_and_saves(make_napari_viewer, qtbot, tiny_bu
     assert w.save_btn.isEnabled()
     out = w.save(str(tmp_path / "taught"))
     assert load_bundle(out).area_ids == ["área 1", "Feld β"]
+    # each section's reading, as the widgets read its layer (console layers: judged)
+    import json
+
+    cfg = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
+    got = cfg["extra"]["taught"]["sections"]
+    for d in got:
+        assert d["slide"] == section_slide(section_from_layer(viewer.layers[d["name"]]))
+    assert len(got) == 2 and all(d["slide"].endswith("(judged from the image)") for d in got)
 
 
 def test_teach_widget_says_why_with_one_area(make_napari_viewer, qtbot, tiny_bundle):
