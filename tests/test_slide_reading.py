@@ -7,30 +7,19 @@ import pytest
 from cytowords.sections import Section
 from cytowords.slide_reading import SECTION_KEY, section_slide, slide_reading
 
-SAID_INVERTED = "bright cells on a dark slide (fluorescence): read inverted (4095 - value)"
-SAID_NONE = (
-    "no empty slide along the image's border: read as a bright-field stain (cells dark); if "
-    "its cells are bright on a dark slide (fluorescence), give --slide dark"
-)
-
 
 @pytest.mark.parametrize(
-    ("said", "choice", "want"),
+    ("inverted", "choice", "want"),
     [
-        (None, "auto", "bright field (judged from the image)"),
-        (SAID_NONE, "auto", "bright field (judged from the image)"),
-        (SAID_INVERTED, "auto", "fluorescent, read inverted (judged from the image)"),
-        (
-            "stored MinIsWhite (an inverting LUT): read as shown (255 - value)",
-            "auto",
-            "bright field (judged from the image)",
-        ),  # fmt: skip
-        (SAID_INVERTED, "dark", "fluorescent, read inverted (chosen)"),
-        (None, "bright", "bright field (chosen)"),
+        (False, "auto", "bright field (judged from the image)"),
+        (True, "auto", "fluorescent, read inverted (judged from the image)"),
+        (True, "dark", "fluorescent, read inverted (chosen)"),
+        (False, "dark", "fluorescent, read inverted (chosen)"),
+        (False, "bright", "bright field (chosen)"),
     ],
 )
-def test_the_reading_in_words(said, choice, want) -> None:
-    assert slide_reading(said, choice) == want
+def test_the_reading_in_words(inverted, choice, want) -> None:
+    assert slide_reading(inverted, choice) == want
 
 
 def test_a_reading_that_is_no_choice_is_refused() -> None:

@@ -21,30 +21,30 @@ from typing import Any
 EXPORT_KEY = "slide"
 #: the key of the reading in ``Section.metadata``
 SECTION_KEY = "slide_reading"
+#: the key in ``Section.metadata`` (and a layer's metadata from our reader) that says the
+#: pixels were read inverted (``True``; absent when read as stored)
+INVERTED_KEY = "slide_inverted"
 #: a bright-field reading (as stored)
 BRIGHT = "bright field"
 #: a fluorescent reading
 INVERTED = "fluorescent, read inverted"
 #: how the reading came about: the ``--slide`` choice -> words
 HOW = {"auto": "judged from the image", "bright": "chosen", "dark": "chosen"}
-#: the words with which the section's reading (``Section.metadata["slide"]``,
-#: :func:`cytowords.sections.open.read_levels`) says it inverted the pixels
-_SAID_INVERTED = "read inverted"
 
 
-def slide_reading(said: str | None, choice: str = "auto") -> str:
+def slide_reading(inverted: bool, choice: str = "auto") -> str:
     """How a section was read, in an export's words: ``"bright field"`` or ``"fluorescent,
     read inverted"``, with ``"(judged from the image)"`` or ``"(chosen)"``.
 
     Args:
-        said: what the reading said about the slide (``Section.metadata["slide"]``; None
-            when it said nothing: read as stored).
+        inverted: whether the reading inverted the pixels (a fluorescent slide:
+            ``Section.metadata[INVERTED_KEY]``, :func:`cytowords.sections.open.read_levels`).
         choice: the reading asked for: ``auto`` (judged), ``bright`` or ``dark`` (chosen;
             the keys of :data:`cytowords.cli.SLIDES`).
     """
     if choice not in HOW:
         raise ValueError(f"slide {choice!r}: expected one of {', '.join(HOW)}")
-    inverted = choice == "dark" or (choice == "auto" and _SAID_INVERTED in (said or ""))
+    inverted = choice == "dark" or (choice == "auto" and bool(inverted))
     return f"{INVERTED if inverted else BRIGHT} ({HOW[choice]})"
 
 

@@ -65,6 +65,19 @@ def test_fluorescent_nissl_is_read_inverted_and_measured_as_bright_field(files) 
     assert abs(b.layers.layer_i_width_um - a.layers.layer_i_width_um) <= 2 * PX
 
 
+def test_the_section_records_whether_it_was_read_inverted(files) -> None:
+    """The exports' words (``slide_reading``) come from this flag, not from the note's
+    wording: set by the inverted reading only (judged or given), absent otherwise."""
+    from cytowords.slide_reading import INVERTED_KEY
+
+    def flag(name: str, **kw) -> bool:
+        return bool(open_section(files[name], **kw).metadata.get(INVERTED_KEY))
+
+    assert flag("fluor") and flag("bright", dark_field=True)
+    assert not flag("bright") and not flag("black") and not flag("fluor_crop")
+    assert not flag("fluor", dark_field=False)
+
+
 def test_read_as_it_is_the_fluorescent_scan_is_not_measured(files) -> None:
     # what --slide bright (and every reader before the judgement) gives: no cortex found
     fluor = open_section(files["fluor"], dark_field=False)

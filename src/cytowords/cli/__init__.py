@@ -212,10 +212,10 @@ def open_image(path: str, pixel_size_um: float | None, slide: str = "auto") -> A
     the reading is recorded in the section's metadata for the exports
     (:mod:`cytowords.slide_reading`)."""
     from ..sections import calibration_warning, open_section
-    from ..slide_reading import SECTION_KEY, slide_reading
+    from ..slide_reading import INVERTED_KEY, SECTION_KEY, slide_reading
 
     section = open_section(path, pixel_size_um=pixel_size_um, dark_field=SLIDES[slide])
-    section.metadata[SECTION_KEY] = slide_reading(section.metadata.get("slide"), slide)
+    section.metadata[SECTION_KEY] = slide_reading(bool(section.metadata.get(INVERTED_KEY)), slide)
     warning = calibration_warning(section)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)

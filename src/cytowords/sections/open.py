@@ -13,6 +13,7 @@ import numpy as np
 import zarr
 
 from ..formats import PLAIN_IMAGE_SUFFIXES, SECTION_FILE_SUFFIXES, TIFF_SUFFIXES
+from ..slide_reading import INVERTED_KEY
 from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import CHANNEL_NAMES, grey_levels, signal_channel
@@ -300,6 +301,7 @@ def read_levels(
         meta["slide"] = (
             f"bright cells on a dark slide (fluorescence{how}): read inverted ({white:g} - value)"
         )
+        meta[INVERTED_KEY] = True
     else:
         if black:
             meta["background"] = black

@@ -20,7 +20,7 @@ from napari.layers import Image, Shapes
 
 from ...sections import Section
 from ...sections.open import SLIDE_HINT, read_levels
-from ...slide_reading import SECTION_KEY, slide_reading
+from ...slide_reading import INVERTED_KEY, SECTION_KEY, slide_reading
 from .reader import NAPARI_SLIDE_HINT, READ_KEY
 from .shapes import AREA_SHAPES, HOLES_COLUMN, holes_um, section_offset, shape_to_polygon_um
 
@@ -199,9 +199,11 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
         metadata["lossy_levels"] = [int(i) for i in lossy if 0 <= int(i) < len(levels)]
     if foreign:
         levels, sizes, metadata = read_levels(levels, sizes, metadata, SLIDES[slide])
-        metadata[SECTION_KEY] = slide_reading(metadata.get("slide"), slide)
+        metadata[SECTION_KEY] = slide_reading(bool(metadata.get(INVERTED_KEY)), slide)
     else:  # read by cytowords: as its reader said, or as chosen in the Slide row
-        metadata[SECTION_KEY] = slide_reading(layer.metadata.get("slide"), slide_of(layer))
+        metadata[SECTION_KEY] = slide_reading(
+            bool(layer.metadata.get(INVERTED_KEY)), slide_of(layer)
+        )
     section = Section(levels, pixel_size_um=sizes, name=layer.name, metadata=metadata)
     # cached per layer: the background estimate etc. live in section.metadata
     _SECTIONS[layer] = (key, section)

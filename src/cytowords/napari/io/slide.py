@@ -27,6 +27,7 @@ from typing import Any
 from napari.layers import Image
 
 from ...cli import SLIDES
+from ...slide_reading import INVERTED_KEY
 from . import layers as _layers
 
 #: layer metadata: the reading chosen for the layer (a key of the CLI's ``--slide`` choices,
@@ -39,7 +40,7 @@ SLIDE_NAMES = {
     "dark": "fluorescent (dark slide, inverted)",
 }
 #: section metadata that the reading sets (replaced in the layer's metadata on a re-read)
-_READING_KEYS = ("slide", "background")
+_READING_KEYS = ("slide", "background", INVERTED_KEY)
 
 
 def slide_of(layer: Image) -> str:
