@@ -7,7 +7,9 @@ Steps (each at the resolution it needs, reading only the region's window):
 1. the region's bounding window plus a margin, at a profile resolution from the region's
    size (:func:`profile_pixel_um`: 5-20 µm/px, snapped to a pyramid level when one is
    close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
-   divided by the glass's own level across the slide (:mod:`.illumination`);
+   divided by the glass's own level across the slide (:mod:`.illumination`); on a slide
+   whose glass is clipped and whose tissue clips with it (:data:`CLIPPED_TISSUE_MAX`),
+   nothing more: the readout says it is overexposed;
 2. the ribbon (:mod:`.ribbon`): tissue, white matter, pia, Laplace depth, traverses;
    each traverse's deep end is refined to the middle of the grey/white transition; where
    none ends inside the region (a ribbon crossing it aslant), those from its pia that
