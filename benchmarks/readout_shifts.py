@@ -335,7 +335,10 @@ def reading(r, tr) -> dict:
     ok = bool(r.measured)
     return {
         "measured": ok,
-        "reasons": [x for x in r.reasons if x.startswith(("no ", "not cortex"))] if not ok else [],
+        "reasons": (
+            [x for x in r.reasons if x.startswith(("no ", "not cortex", "overexposed"))]
+            if not ok else []
+        ),
         "th": float(r.thickness_mm) if ok else float("nan"),
         "true_th": tr["apparent_thickness_um"] / 1000.0,
         "l1": float(r.layers.layer_i_width_um) if ok else float("nan"),

@@ -7,7 +7,9 @@ Steps (each at the resolution it needs, reading only the region's window):
 1. the region's bounding window plus a margin, at a profile resolution from the region's
    size (:func:`profile_pixel_um`: 5-20 µm/px, snapped to a pyramid level when one is
    close, at most :data:`MAX_WINDOW_PX` px); on a slide whose glass is unevenly lit,
-   divided by the glass's own level across the slide (:mod:`.illumination`);
+   divided by the glass's own level across the slide (:mod:`.illumination`); on a slide
+   whose glass is clipped and whose tissue clips with it (:data:`CLIPPED_TISSUE_MAX`),
+   nothing more: the readout says it is overexposed;
 2. the ribbon (:mod:`.ribbon`): tissue, white matter, pia, Laplace depth, traverses;
    each traverse's deep end is refined to the middle of the grey/white transition; where
    none ends inside the region (a ribbon crossing it aslant), those from its pia that
@@ -55,7 +57,7 @@ from .layers import (
 )
 from .polygon import as_vertices, polygon_mask
 from .ribbon import segment
-from .slide import clipped_glass, slide_matter, slide_reference
+from .slide import clipped_glass, clipped_tissue, slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 
 N_DEPTH = 100
@@ -96,6 +98,13 @@ ASLANT_OUT_SHARE = 0.15
 #: region's corners the window's edges bend the depth field, and bent columns run longer
 #: than the cortex is thick
 ASLANT_STRAIGHT = 1.05
+#: on a slide whose glass is clipped (:func:`.slide.clipped_glass`), thickness and layers
+#: are not measured when at least this share of the tissue reads at the clipped plateau
+#: (:func:`.slide.clipped_tissue`: pale tissue enclosed by denser tissue, the white matter
+#: inside the ribbon, as white as the glass): the white matter cannot be told from the
+#: glass, and the palest layers of the cortex are taken for it (white matter lying just
+#: under the plateau, clipped only where its noise reaches it, reads well at about 0.13)
+CLIPPED_TISSUE_MAX = 0.2
 
 
 def profile_pixel_um(h_um: float, w_um: float, level_sizes: list[float]) -> float:
@@ -709,6 +718,14 @@ def measure_roi(
         ref = slide_reference(section.levels)
         matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
     clipped = ref is not None and clipped_glass(section.levels, ref[0])
+    over = clipped_tissue(section.levels, sizes) if clipped else 0.0
+    if over >= CLIPPED_TISSUE_MAX:
+        reasons.append(
+            f"overexposed: {over:.0%} of the slide's tissue reads at the scan's white, as "
+            "the glass does (clipped): the white matter cannot be told from the glass, so "
+            "thickness and layers are not measured (rescan with a shorter exposure)"
+        )
+        return Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
     rib = segment(img, p, ref, outside, matter, clipped)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
     out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
+from skimage.morphology import disk
 
 from ..sections.intensity import bit_depth_white
 from .gaps import GLASS_OD_SPREAD, LAYER_I_MAX_UM, WM_MIN_RADIUS_UM
 from .ribbon import (
+    CLIPPED_OD,
     DENSITY_SIGMA_UM,
     MIN_WM_CONTRAST,
     PALE_NOISE,
@@ -30,8 +32,15 @@ WM_RIBBON_SHARE = 2 / 3
 #: share of the split (a narrow mode near the glass level, not a cut through pale tissue)
 GLASS_MODE_SHARE = 0.5
 
+#: the tissue's outline on a slide whose glass is clipped (:func:`clipped_tissue`): its
+#: unclipped pixels closed over gaps up to twice this (µm) ...
+CLIP_OUTLINE_UM = 100.0
+#: ... leaving out unclipped specks smaller than this (µm², dust on the glass)
+CLIP_SPECK_UM2 = 300.0**2
+
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
 _CLIPPED_CACHE: dict[tuple[str, float], bool] = {}
+_CLIPPED_TISSUE_CACHE: dict[str, float] = {}
 _MATTER_CACHE: dict[tuple[str, tuple[float, float], bool], tuple[float, float] | None] = {}
 
 
@@ -67,6 +76,42 @@ def clipped_glass(levels: list, glass: float) -> bool:
     out = bool(glass >= top)
     if key[0] is not None:
         _CLIPPED_CACHE[key] = out
+    return out
+
+
+def clipped_tissue(levels: list, pixel_size_um: list[float]) -> float:
+    """The share of a slide's tissue (0-1) that reads at the top of the data's range
+    (:func:`~cytowords.sections.intensity.bit_depth_white`, within
+    :data:`~.ribbon.CLIPPED_OD`) as clipped glass does (:func:`clipped_glass`), judged on
+    the layout level (:func:`_layout_level`; ``pixel_size_um`` µm/px of each level): the
+    tissue is the outline of the pixels under that plateau, without specks smaller than
+    :data:`CLIP_SPECK_UM2`, closed over gaps up to twice :data:`CLIP_OUTLINE_UM` and its
+    holes filled. An exposure too long clips the palest tissue enclosed by denser tissue
+    (white matter inside the cortical ribbon) as the glass: the readout cannot tell it
+    from the glass. Clipped tissue that reaches the glass (layer I, white matter at a cut
+    edge) is not enclosed and not counted. Cached per dask array name."""
+    i = _layout_level(levels, pixel_size_um)
+    key = getattr(levels[i], "name", None)
+    if key is not None and key in _CLIPPED_TISSUE_CACHE:
+        return _CLIPPED_TISSUE_CACHE[key]
+    px = float(pixel_size_um[i])
+    img = np.asarray(levels[i], dtype=np.float64)
+    top = bit_depth_white(np.asarray(levels[-1][:4096, :4096], dtype=np.float64))[1]
+    valid = np.isfinite(img) & (img > 0)
+    at = valid & (img >= top * np.exp(-CLIPPED_OD))
+    lab, n = ndi.label(valid & ~at)
+    if n:
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        kept = sizes[lab] * px * px >= CLIP_SPECK_UM2
+    else:
+        kept = np.zeros(img.shape, bool)
+    r = max(1, int(round(CLIP_OUTLINE_UM / px)))
+    closed = ndi.binary_closing(np.pad(kept, r, mode="edge"), disk(r))[r:-r, r:-r]
+    outline = ndi.binary_fill_holes(closed) & valid
+    out = float((outline & at).sum() / outline.sum()) if outline.any() else 0.0
+    if key is not None:
+        _CLIPPED_TISSUE_CACHE[key] = out
     return out
 
 
