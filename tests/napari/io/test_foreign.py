@@ -225,6 +225,9 @@ def test_a_reading_chosen_in_one_widget_shows_in_the_other_s_slide_row(
         wait_idle(qtbot, w)
     assert other.slide.value() == "dark" and w.slide.value() == "dark"
     assert "measured as fluorescent (dark slide, inverted)" in other.slide.status.text()
+    # and, once read, what that reading said, in both rows (the layer's metadata event)
+    assert "read inverted" in other.slide.status.text()
+    assert "read inverted" in w.slide.status.text()
     assert w.slide.combo.isEnabled() and other.slide.combo.isEnabled()
     said = [m for m in notes.messages if m.startswith("crop:")]
     assert len(said) == 1 and said[0].startswith("crop: measured as fluorescent")

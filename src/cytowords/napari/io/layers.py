@@ -249,6 +249,7 @@ def read_in_background(layer: Image, on_done=None, on_failed=None, lead: str | N
             show_info(f"{layer.name}: {lead}: {said or SHOWN_AS_STORED}")
         elif said:
             show_info(f"{layer.name}: {said}")
+        layer.events.metadata()  # every widget's Slide row shows what the reading said
         if on_done is not None:
             on_done(layer)
 
