@@ -135,15 +135,28 @@ def test_section_layer_i_width_under_the_pia(meninges_um):
 def test_layer_i_per_traverse_leaves_out_a_deeper_band_taken_for_layer_ii():
     # 9 traverses, the border 160-240 µm; on 4 of them layer II's band is too faint to
     # count (under a tenth of the upper cortex's range, the dense band of large pyramids
-    # at 30-45 % depth much denser), so their border is read half-way up to that band,
-    # about 700 µm deep: those are left out, and the median stays on the other five (with
-    # them it is the deepest of the five, 240 µm)
+    # at 30-45 % depth much denser), so half-way up to that band lies about 700 µm deep,
+    # deeper than layer I can be: none is read on them, and the median stays on the other
+    # five (with them it is the deepest of the five, 240 µm)
     widths = np.array([160.0, 180.0, 200.0, 220.0, 240.0])
     faint = dict(levels=(0.35, 0.42, 0.38, 1.5))
     tp = np.array([column(w) for w in widths] + [column(200.0, **faint)] * 4)
-    assert layer_i_bottom(tp[5], T) * T > 600.0
+    assert np.isnan(layer_i_bottom(tp[5], T))
     got = layer_i_bottom(tp.mean(0), T, tp) * T
     assert got == pytest.approx(200.0, abs=20.0)
+
+
+def test_layer_i_not_read_where_no_traverse_shows_layer_ii():
+    # layer II's band too faint to count on every traverse (a fluorescent Nissl read
+    # inverted: the large pyramids' near-black somata far denser than layer II): half-way
+    # up to that band lies 28 % deep (700 µm of 2.5 mm), deeper than layer I can be
+    # (L1_MAX_DEPTH): no width and no I/II border, not a layer I 700 µm wide
+    faint = dict(levels=(0.35, 0.42, 0.38, 1.5))
+    tp = np.array([column(w, **faint) for w in (180.0, 200.0, 220.0, 200.0)])
+    est = analyse_profile(tp.mean(0), T, tp)
+    assert np.isnan(est.layer_i_width_um)
+    assert "I/II" not in est.borders
+    assert np.isnan(analyse_profile(tp.mean(0), T).layer_i_width_um)
 
 
 def test_layer_i_not_read_on_one_or_two_traverses():
