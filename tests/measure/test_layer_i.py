@@ -100,15 +100,17 @@ PX = 8.0  # µm/px of the hand-made slide
 PIA_Y = 1000.0  # the pia is the line y = PIA_Y
 
 
-def layered_section(meninges_um: float = 0.0, seed: int = 0) -> Section:
+def layered_section(meninges_um: float = 0.0, seed: int = 0, **col) -> Section:
     """A slide at :data:`PX` µm/px: glass above, optionally a pale meningeal band
     ``meninges_um`` thick on the pia (its stain a third of layer I's), the :func:`column`
     cortex (layer I :data:`L1` µm) down to ``PIA_Y + T``, white matter below, glass around
-    the block; multiplicative speckle as a cell-body stain shows."""
+    the block; multiplicative speckle as a cell-body stain shows; ``col`` goes to
+    :func:`column`."""
     h = w = 6000.0
     yy, xx = (np.mgrid[0 : int(h / PX), 0 : int(w / PX)] + 0.5) * PX
     depth = yy - PIA_Y
-    lev = column(n=int(T / 5.0), edge=0.35)  # 5 µm steps, no pale edge of its own
+    col = {"edge": 0.35, **col}  # no pale edge of its own
+    lev = column(n=int(T / 5.0), **col)  # 5 µm steps
     od = np.interp(depth, (np.arange(len(lev)) + 0.5) * 5.0, lev)
     to_wm = 1 / (1 + np.exp(-(depth - T) / 50.0))
     od = (1 - to_wm) * od + to_wm * 0.25
@@ -157,6 +159,16 @@ def test_layer_i_not_read_where_no_traverse_shows_layer_ii():
     assert np.isnan(est.layer_i_width_um)
     assert "I/II" not in est.borders
     assert np.isnan(analyse_profile(tp.mean(0), T).layer_i_width_um)
+
+
+def test_readout_says_layer_i_is_not_read_where_layer_ii_is_too_faint():
+    r = measure_roi(
+        layered_section(levels=(0.35, 0.42, 0.38, 1.5)), ROI, cells=False, profile_um=16.0
+    )
+    assert r.measured and r.n_traverses >= 10
+    assert np.isnan(r.layers.layer_i_width_um)
+    assert any(x.startswith("layer I: not read: no traverse shows") for x in r.reasons)
+    assert not any(x.startswith("Layer I,") for x in r.statements())
 
 
 def test_layer_i_not_read_on_one_or_two_traverses():
