@@ -225,22 +225,3 @@ def test_two_fluorescence_channels_are_refused_in_one_line(tmp_path: Path, layou
     assert "\n" not in msg and msg.startswith(str(path))
     assert "2 channels" in msg or "2-sample" in msg
     assert "Duplicate… one" in msg and "channel" in msg
-
-
-def test_fluorescence_with_much_dim_white_matter_is_read_inverted(tmp_path: Path) -> None:
-    # a cortex 1.5 mm thick: the dim white matter is most of the tissue, whose median lies
-    # in it (0.16 of the range above the slide, the somata at the range's top); the grey
-    # matter (its brightest quarter) says fluorescence
-    thin = 1500.0
-    img = gyrus_image(thickness=thin)
-    fl = fluorescence_twin(img)
-    s = open_section(_write(tmp_path / "fluor_thin.tif", fl))
-    assert s.metadata["slide"].startswith(INVERTED)
-    assert np.array_equal(np.asarray(s.levels[0]), 4095 - fl)
-    r = measure_roi(s, ROI, cells=False, profile_um=PX)
-    a = measure_roi(
-        open_section(_write(tmp_path / "bright_thin.tif", img)), ROI, cells=False, profile_um=PX
-    )
-    assert r.measured and a.measured, (r.reasons, a.reasons)
-    assert r.thickness_mm == pytest.approx(thin / 1000, rel=0.05)
-    assert r.thickness_mm == pytest.approx(a.thickness_mm, rel=0.03)

@@ -38,11 +38,7 @@ darkest :data:`SLIDE_BAND` of its range (0.5th–99.5th percentile) and the stri
 does too; the pixels within :data:`SLIDE_EVEN` of the range above that median and
 connected to the border (the slide) hold at least :data:`SLIDE_RING` of the strip and
 :data:`BLACK_MIN_AREA` of the image; and the rest (the tissue, at least 10 % of the image)
-has its brightest quarter (75th percentile, :data:`SLIDE_TISSUE_QUANTILE`) at least
-:data:`SLIDE_BAND` of the range above the slide (fluorescent Nissl is bright in the grey
-matter and dim in the white matter, which can be half the tissue or more: the tissue's
-median then lies in the dim white matter, 0.16–0.26 of the range above the slide on the
-benchmark's fluorescent sections, their 75th percentile 0.31–0.49). A border that is
+has its median at least :data:`SLIDE_BAND` of the range above the slide. A border that is
 mostly in the brightest :data:`SLIDE_BAND` is a bright slide. A black background that
 :func:`fill_black_background` fills is never judged (the section's opener fills first); a
 dark slide at most :data:`BLACK_SHARE` of the bright level on which nine in ten pixels
@@ -83,9 +79,6 @@ SLIDE_BAND = 0.2
 SLIDE_RING = 0.5
 #: a dark slide is even: within this share of the coarse range above its border's median
 SLIDE_EVEN = 0.05
-#: a dark slide's tissue is read at this percentile above it (its brightest quarter: the
-#: grey matter, however much dim white matter the section holds)
-SLIDE_TISSUE_QUANTILE = 75.0
 #: an image with no bright slide is judged only where its structure is large (slide,
 #: tissue, layers): box means of 1/32 of its short side keep at least this share of its SD
 SLIDE_STRUCTURE = 0.25
@@ -293,7 +286,7 @@ def judge_slide(judge: da.Array | np.ndarray) -> str:
         slide[ring].mean() < SLIDE_RING
         or slide.mean() < BLACK_MIN_AREA
         or tissue.mean() < 0.1
-        or float(np.percentile(img[tissue], SLIDE_TISSUE_QUANTILE)) < b + SLIDE_BAND * span
+        or float(np.median(img[tissue])) < b + SLIDE_BAND * span
     ):
         return "none"
     s = img[slide]
