@@ -100,15 +100,17 @@ PX = 8.0  # µm/px of the hand-made slide
 PIA_Y = 1000.0  # the pia is the line y = PIA_Y
 
 
-def layered_section(meninges_um: float = 0.0, seed: int = 0) -> Section:
+def layered_section(meninges_um: float = 0.0, seed: int = 0, **col) -> Section:
     """A slide at :data:`PX` µm/px: glass above, optionally a pale meningeal band
     ``meninges_um`` thick on the pia (its stain a third of layer I's), the :func:`column`
     cortex (layer I :data:`L1` µm) down to ``PIA_Y + T``, white matter below, glass around
-    the block; multiplicative speckle as a cell-body stain shows."""
+    the block; multiplicative speckle as a cell-body stain shows; ``col`` goes to
+    :func:`column`."""
     h = w = 6000.0
     yy, xx = (np.mgrid[0 : int(h / PX), 0 : int(w / PX)] + 0.5) * PX
     depth = yy - PIA_Y
-    lev = column(n=int(T / 5.0), edge=0.35)  # 5 µm steps, no pale edge of its own
+    col = {"edge": 0.35, **col}  # no pale edge of its own
+    lev = column(n=int(T / 5.0), **col)  # 5 µm steps
     od = np.interp(depth, (np.arange(len(lev)) + 0.5) * 5.0, lev)
     to_wm = 1 / (1 + np.exp(-(depth - T) / 50.0))
     od = (1 - to_wm) * od + to_wm * 0.25
@@ -135,15 +137,38 @@ def test_section_layer_i_width_under_the_pia(meninges_um):
 def test_layer_i_per_traverse_leaves_out_a_deeper_band_taken_for_layer_ii():
     # 9 traverses, the border 160-240 µm; on 4 of them layer II's band is too faint to
     # count (under a tenth of the upper cortex's range, the dense band of large pyramids
-    # at 30-45 % depth much denser), so their border is read half-way up to that band,
-    # about 700 µm deep: those are left out, and the median stays on the other five (with
-    # them it is the deepest of the five, 240 µm)
+    # at 30-45 % depth much denser), so half-way up to that band lies about 700 µm deep,
+    # deeper than layer I can be: none is read on them, and the median stays on the other
+    # five (with them it is the deepest of the five, 240 µm)
     widths = np.array([160.0, 180.0, 200.0, 220.0, 240.0])
     faint = dict(levels=(0.35, 0.42, 0.38, 1.5))
     tp = np.array([column(w) for w in widths] + [column(200.0, **faint)] * 4)
-    assert layer_i_bottom(tp[5], T) * T > 600.0
+    assert np.isnan(layer_i_bottom(tp[5], T))
     got = layer_i_bottom(tp.mean(0), T, tp) * T
     assert got == pytest.approx(200.0, abs=20.0)
+
+
+def test_layer_i_not_read_where_no_traverse_shows_layer_ii():
+    # layer II's band too faint to count on every traverse (a fluorescent Nissl read
+    # inverted: the large pyramids' near-black somata far denser than layer II): half-way
+    # up to that band lies 28 % deep (700 µm of 2.5 mm), deeper than layer I can be
+    # (L1_MAX_DEPTH): no width and no I/II border, not a layer I 700 µm wide
+    faint = dict(levels=(0.35, 0.42, 0.38, 1.5))
+    tp = np.array([column(w, **faint) for w in (180.0, 200.0, 220.0, 200.0)])
+    est = analyse_profile(tp.mean(0), T, tp)
+    assert np.isnan(est.layer_i_width_um)
+    assert "I/II" not in est.borders
+    assert np.isnan(analyse_profile(tp.mean(0), T).layer_i_width_um)
+
+
+def test_readout_says_layer_i_is_not_read_where_layer_ii_is_too_faint():
+    r = measure_roi(
+        layered_section(levels=(0.35, 0.42, 0.38, 1.5)), ROI, cells=False, profile_um=16.0
+    )
+    assert r.measured and r.n_traverses >= 10
+    assert np.isnan(r.layers.layer_i_width_um)
+    assert any(x.startswith("layer I: not read: no traverse shows") for x in r.reasons)
+    assert not any(x.startswith("Layer I,") for x in r.statements())
 
 
 def test_layer_i_not_read_on_one_or_two_traverses():

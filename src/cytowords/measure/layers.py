@@ -67,6 +67,12 @@ PIA_EDGE_UM = 30.0
 L1_BAND_MIN = 0.10
 #: ... at relative depths above this (layer II lies in the upper part of the cortex)
 L1_BAND_DEPTH = 0.45
+#: layer I is at most this share of the cortex's depth (a sixth or less in any region); a
+#: border read deeper is the half-way point up to a dense band of layer III or V, layer
+#: II's band being too faint to count on that profile (a fluorescent Nissl read inverted,
+#: its bright somata near-black and the densest layers far darker than layer II), and is
+#: not read (:func:`_layer_i`)
+L1_MAX_DEPTH = 0.25
 #: layer I is read on the traverses' profiles (each, the median taken) when at least this
 #: many are given; with fewer, not at all
 L1_MIN_TRAVERSES = 3
@@ -356,7 +362,8 @@ def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
     from the pale band (the minimum at relative depths ``edge`` to 0.2) to the first local
     maximum below it with a prominence of at least :data:`L1_BAND_MIN` of the rise from
     the pale band to the highest point at relative depths below :data:`L1_BAND_DEPTH`
-    (where there is none, that highest point); NaN when not found."""
+    (where there is none, that highest point); NaN when not found or deeper than
+    :data:`L1_MAX_DEPTH`."""
     top = (depth < 0.2) & (depth >= edge)
     if not top.any():
         top = depth < 0.2
@@ -380,7 +387,8 @@ def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
                 return float(depth[0])
             # linear interpolation between samples i-1 and i
             f = (half - p[i - 1]) / max(p[i] - p[i - 1], 1e-12)
-            return float(depth[i - 1] + f * (depth[i] - depth[i - 1]))
+            d = float(depth[i - 1] + f * (depth[i] - depth[i - 1]))
+            return d if d <= L1_MAX_DEPTH else float("nan")
     return float("nan")
 
 

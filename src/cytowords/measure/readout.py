@@ -47,6 +47,7 @@ from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
 from .illumination import flatten_window, slide_field, tile_corrected
 from .layers import (
+    L1_MAX_DEPTH,
     L1_MIN_TRAVERSES,
     PIA_EDGE_UM,
     LayerEstimate,
@@ -871,6 +872,12 @@ def measure_roi(
         reasons.append(
             f"layer I: not read on {len(trs)} traverse{'s' if len(trs) != 1 else ''} "
             f"(>= {L1_MIN_TRAVERSES} wanted: its width varies along the ribbon)"
+        )
+    elif not np.isfinite(out.layers.layer_i_width_um):
+        reasons.append(
+            "layer I: not read: no traverse shows the rise from its pale band to layer "
+            f"II's dense band within {L1_MAX_DEPTH:.0%} of the cortex's depth (a border "
+            "read deeper would be a dense band of layer III or V)"
         )
     ok_w = widths[np.isfinite(widths)]
     if ok_w.size:
