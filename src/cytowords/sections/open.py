@@ -112,7 +112,7 @@ def open_section(
         suffix = p.suffix.lower()
         if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
-            levels = _as_shown(_as_grey(levels, meta, dark_field), meta)
+            levels = _as_grey(levels, meta, dark_field)
             sizes = _resolve_sizes(p, px, stored, rel)
             return _finish(
                 p, levels, sizes, meta, {}, stored_size=px is None, dark_field=dark_field
@@ -248,7 +248,8 @@ def read_levels(
     meta: dict[str, Any],
     dark_field: bool | None = None,
 ) -> tuple[list[da.Array], list[float], dict[str, Any]]:
-    """Pixel levels read as cytowords measures them: RGB(A) -> grey (:func:`_as_grey`), NaN
+    """Pixel levels read as cytowords measures them: RGB(A) -> grey (:func:`_as_grey`), a
+    TIFF stored MinIsWhite read as shown (``meta["min_is_white"]``, :func:`_as_shown`), NaN
     filled, a masked black background filled, the slide judged (``dark_field`` None) or
     taken as given and a fluorescent slide read inverted; the pyramid completed with lazily
     coarsened levels down to <= 1024 px.
@@ -257,7 +258,7 @@ def read_levels(
         levels: ``(y, x)`` or ``(y, x, c)`` levels, dask or numpy, finest first.
         sizes: µm per pixel of each level.
         meta: notes so far; a copy is returned with what was done (``colour``, ``channel``,
-            ``slide``, ``background``).
+            ``lut``, ``slide``, ``background``; ``slide`` begins with ``lut``).
         dark_field: as :func:`open_section`'s.
 
     Returns:
@@ -271,7 +272,7 @@ def read_levels(
         else da.from_array(lev, chunks=(1024, 1024, -1)[: lev.ndim])
         for lev in levels
     ]
-    levels = _as_grey(levels, meta, dark_field)
+    levels = _as_shown(_as_grey(levels, meta, dark_field), meta)
     sizes = list(sizes)
     nan = None
     if np.dtype(levels[0].dtype).kind == "f":  # NaN outside the tissue: black
@@ -316,6 +317,8 @@ def read_levels(
         )
     if nan:
         meta["background"] = "; ".join(filter(None, (nan, meta.get("background"))))
+    if meta.get("lut"):  # said first: what the slide's judgement saw
+        meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     return levels, sizes, meta
 
 
@@ -331,8 +334,6 @@ def _finish(
 ) -> Section:
     meta = {**meta, "n_stored_levels": len(levels)}
     levels, sizes, meta = read_levels(levels, sizes, meta, dark_field)
-    if meta.get("lut"):  # said first: what the slide's judgement saw
-        meta["slide"] = "; ".join(filter(None, (meta["lut"], meta.get("slide"))))
     if stored_size:  # the file's own calibration: say when it cannot be a scan's
         why = implausible_pixel_size(sizes[0], inch_units=meta.get("pixel_size_unit") == "inch")
         if why:

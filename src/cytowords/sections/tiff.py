@@ -295,6 +295,16 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
     return levels, p_um, rel, meta
 
 
+def stored_min_is_white(path: str | Path) -> bool:
+    """Whether the TIFF at ``path`` stores its first image MinIsWhite (an inverting LUT:
+    :func:`_min_is_white`); False for a file that is no readable TIFF."""
+    try:
+        with tifffile.TiffFile(path) as tf:
+            return bool(tf.series) and _min_is_white(tf.series[0])
+    except Exception:  # not a TIFF, unreadable: nothing said
+        return False
+
+
 def _min_is_white(series: Any) -> bool:
     """Whether a series' pages are stored MinIsWhite (PhotometricInterpretation 0: 0 is
     shown white, as ImageJ writes an image with an inverting LUT)."""

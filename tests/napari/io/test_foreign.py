@@ -91,6 +91,32 @@ def test_a_grey_fluorescent_tiff_of_napari_s_reader_is_read_inverted(
     assert np.array_equal(np.asarray(layer.data), images["fluor"])
 
 
+def test_a_min_is_white_tiff_of_napari_s_reader_is_read_as_shown_not_as_fluorescence(
+    make_napari_viewer, images, tmp_path: Path
+) -> None:
+    """A bright-field TIFF stored MinIsWhite (ImageJ's inverting LUT) opened with napari's
+    reader holds the stored values (the slide near 0): read from its file's tag as shown,
+    like the cytowords reader reads it, not judged a fluorescent slide and inverted (the
+    same pixels, but the exports would record a fluorescent reading)."""
+    import tifffile
+
+    from cytowords.slide_reading import INVERTED_KEY, SECTION_KEY
+
+    path = tmp_path / "inverted_lut.tif"
+    tifffile.imwrite(path, 255 - images["bright"], photometric="miniswhite")
+    viewer = make_napari_viewer()
+    layer = _foreign(viewer, path)
+    reference = open_section(path, pixel_size_um=PX)
+    assert reference.metadata["slide"].startswith("stored MinIsWhite")
+    with Notes() as notes:
+        _measured_as_read(layer, reference)
+    section = section_from_layer(layer)
+    assert INVERTED_KEY not in section.metadata
+    assert section.metadata[SECTION_KEY] == "bright field (judged from the image)"
+    assert notes.any("inverted_lut: stored MinIsWhite (an inverting LUT): read as shown")
+    assert not notes.any("fluorescence")
+
+
 def test_a_bright_field_rgb_png_is_read_by_optical_density_as_before(
     make_napari_viewer, images, tmp_path: Path
 ) -> None:

@@ -198,6 +198,8 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
     if lossy:
         metadata["lossy_levels"] = [int(i) for i in lossy if 0 <= int(i) < len(levels)]
     if foreign:
+        if not layer.rgb and _stored_min_is_white(layer):
+            metadata["min_is_white"] = True  # read as shown, as our reader reads the file
         levels, sizes, metadata = read_levels(levels, sizes, metadata, SLIDES[slide])
         metadata[SECTION_KEY] = slide_reading(bool(metadata.get(INVERTED_KEY)), slide)
     else:  # read by cytowords: as its reader said, or as chosen in the Slide row
@@ -278,6 +280,19 @@ def _section_key(layer: Image) -> tuple:
     shapes = [lev.shape[xi] for lev in _levels(layer)]
     sizes = tuple(p0 * shapes[0] / max(1, n) for n in shapes)
     return (id(layer.data), sizes, None if read_by_cytowords(layer) else slide_of(layer))
+
+
+def _stored_min_is_white(layer: Image) -> bool:
+    """Whether the file another reader opened ``layer`` from (napari's ``layer.source``) is
+    a TIFF stored MinIsWhite: its reader gives the stored values, which the viewer shows
+    inverted to how the scan looked."""
+    from ...formats import TIFF_SUFFIXES
+    from ...sections.tiff import stored_min_is_white
+
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path or not str(path).lower().endswith(tuple(TIFF_SUFFIXES)):
+        return False
+    return stored_min_is_white(path)
 
 
 def reading_note(metadata: dict) -> str | None:
