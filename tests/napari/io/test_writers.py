@@ -226,7 +226,7 @@ def test_the_files_say_how_the_image_s_slide_is_read(roi_layer, tmp_path: Path) 
     """Drawn over an image read as fluorescent (chosen in its Slide row), the GeoJSON's
     properties and the CSV's last column say so; without an image, as the layer recorded
     it when it was described; else nothing is said."""
-    from cytowords.napari.io.layers import SLIDE_READING_KEY
+    from cytowords.napari.io.layers import SLIDE_READING_KEY, cached_section
     from cytowords.napari.io.slide import SLIDE_KEY
 
     viewer, layer = roi_layer
@@ -244,7 +244,14 @@ def test_the_files_say_how_the_image_s_slide_is_read(roi_layer, tmp_path: Path) 
     }
     img = np.full((1500, 1500), 60, np.uint16)
     img[500:1000, 500:1000] = 3000
-    viewer.add_image(img, scale=(2.0, 2.0), name="scan", metadata={SLIDE_KEY: "dark"})
+    scan = viewer.add_image(img, scale=(2.0, 2.0), name="scan")
+    # judged, not read yet: the writer (GUI thread) does not read it for the words
+    layer.save(str(gj_out), plugin="napari-cytowords")
+    assert cached_section(scan) is None
+    assert json.loads(gj_out.read_text())["properties"]["slide"] == (
+        "bright field (judged from the image)"  # as recorded
+    )
+    scan.metadata[SLIDE_KEY] = "dark"
     layer.save(str(gj_out), plugin="napari-cytowords")
     assert json.loads(gj_out.read_text())["properties"]["slide"] == (
         "fluorescent, read inverted (chosen)"

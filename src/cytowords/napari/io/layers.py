@@ -313,6 +313,19 @@ def last_reading_note(layer: Image) -> str | None:
     return _SAID.get(layer)
 
 
+def cached_section(layer: Image) -> Section | None:
+    """The :class:`Section` :func:`section_from_layer` made of ``layer`` as it is now (None
+    when it has not been read since it changed: nothing is read here)."""
+    cached = _SECTIONS.get(layer)
+    if cached is None:
+        return None
+    try:
+        key = _section_key(layer)
+    except LayerError:
+        return None
+    return cached[1] if cached[0] == key else None
+
+
 def forget_section(layer: Image) -> None:
     """Drop the :class:`Section` made of ``layer`` (:func:`section_from_layer`): its data
     is about to be replaced."""

@@ -58,15 +58,23 @@ def slide_source(layer: Image) -> str | None:
     return source
 
 
-def layer_slide(layer: Any) -> str | None:
+def layer_slide(layer: Any, read: bool = True) -> str | None:
     """How the widgets read ``layer``'s slide, in an export's words
     (:func:`cytowords.slide_reading.slide_reading`); None when it is no image they can read
-    (no pixel size, not 2D, not an image)."""
-    from ...slide_reading import section_slide
+    (no pixel size, not 2D, not an image). ``read=False`` (a writer, on the GUI thread):
+    a layer of another reader not read yet is not read for it (up to seconds on a large
+    scan): its chosen reading is said, a judged one not (None)."""
+    from ...slide_reading import section_slide, slide_reading
 
     if not isinstance(layer, Image):
         return None
     try:
+        if not read and not _layers.read_by_cytowords(layer):
+            section = _layers.cached_section(layer)
+            if section is None:
+                choice = slide_of(layer)
+                return None if choice == "auto" else slide_reading(choice == "dark", choice)
+            return section_slide(section)
         return section_slide(_layers.section_from_layer(layer, notify=False))
     except ValueError:  # a LayerError among them
         return None

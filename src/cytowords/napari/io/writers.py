@@ -14,7 +14,8 @@ translated image is written in its pixels too; without a viewer or an image, the
 own translate and recorded pixel size (``cytowords_pixel_size_um``) are used, and a layer
 still in a file's pixels (not placed over an image) is written as read.
 
-How that image's slide is read by the widgets (:func:`~.slide.layer_slide`) is recorded:
+How that image's slide is read by the widgets (:func:`~.slide.layer_slide`; an image of
+another reader not read yet is not read for it, its reading said only when chosen) is recorded:
 in the GeoJSON collection's properties beside the pixel size, as the CSV's last column
 (``slide``); without an image, as the layer recorded it when it was described
 (:data:`~.layers.SLIDE_READING_KEY`), else not.
@@ -81,7 +82,7 @@ def _placement(
             um = 1.0 if ps is None else ps / float(image.scale[-1])
             ps = ps or 1.0
             off = section_offset(np.asarray(image.translate) * um, ps)
-            return um, off, ps, layer_slide(image) or recorded
+            return um, off, ps, layer_slide(image, read=False) or recorded
     ps = _pixel_size(meta)
     um = _um_per_unit((meta.get("units") or ("pixel",))[-1])
     return um, section_offset(np.asarray(meta.get("translate", (0, 0))) * um, ps), ps, recorded
