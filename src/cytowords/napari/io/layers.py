@@ -182,10 +182,10 @@ def section_from_layer(layer: Image, *, notify: bool = True) -> Section:
     from .slide import SLIDES, slide_of
 
     check_grayscale(layer)
+    found = cached_section(layer)
+    if found is not None:
+        return found
     key = _section_key(layer)
-    cached = _SECTIONS.get(layer)
-    if cached is not None and cached[0] == key:
-        return cached[1]
     levels = []
     sizes = list(key[1])
     for lev in _levels(layer):
@@ -238,8 +238,7 @@ def read_in_background(layer: Image, on_done=None, on_failed=None, lead: str | N
         key = _section_key(layer)
     except LayerError:
         return None
-    cached = _SECTIONS.get(layer)
-    if _READING.get(layer) == key or (cached is not None and cached[0] == key):
+    if _READING.get(layer) == key or cached_section(layer) is not None:
         return None
     _READING[layer] = key
 
