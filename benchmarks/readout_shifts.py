@@ -50,6 +50,12 @@ wrapped in memory (the same pyramid ``open_section`` derives):
   the same whatever level is read);
 - ``overexposed x1.3``: ``t * 1.3 / g`` (a bright-field exposure too long: the glass and
   the palest tissue, white matter and layer I, clip at full scale);
+- ``masked white``: a lab's masked export (QuPath's or Fiji's *clear outside*): a
+  ventricle-like hole (an ellipse three times as wide as high, :data:`VENTRICLE_SHARE` of
+  the tissue's area, about the white matter's deepest point) cut from the generator's
+  tissue (depth >= 0), and everything outside the tissue, the hole and the glass in the
+  sulci, set to 255: the glass becomes a plateau at the top of the range, the hole with it;
+  ``masked white x1.3``: the same mask on ``overexposed x1.3``;
 - ``fluorescence``: a fluorescent Nissl scan of the same tissue (NeuroTrace-like: somata
   bright on a dark slide). The dye signal is ``(a / m) ** 1.3`` (``m``: the tissue's median
   OD; white matter, with little Nissl substance, darker relative to the grey matter than in
@@ -61,11 +67,13 @@ wrapped in memory (the same pyramid ``open_section`` derives):
 - ``fluorescence saturated``: the same with the gain turned up so that
   :data:`FLUOR_SAT_SHARE` of the tissue's pixels (the brightest somata) clip at 4095 DN.
 
-Per shift: ROIs measured (and why not), the thickness's relative change against the clean
-reading (median, 90th percentile over the ROIs measured in both) and its relative error
-against the truth (the apparent thickness, as ``measure_accuracy``), layer I's |change|
-(µm) and |error| against the ROI's truth, layer IV decision (shown / undecided) agreement
-with the clean reading, oblique flags and the CPU time.
+Per slide: whether its glass is clipped and the share of its tissue at the plateau
+(:func:`clipped_note`). Per shift: ROIs measured (and why not), the thickness's relative
+change against the clean reading (median, 90th percentile over the ROIs measured in both)
+and its relative error against the truth (the apparent thickness, as
+``measure_accuracy``), layer I's |change| (µm) and |error| against the ROI's truth, layer
+IV decision (shown / undecided) agreement with the clean reading, oblique flags and the
+CPU time.
 
     PYTHONPATH=src python benchmarks/readout_shifts.py --brains 205 206 207 208 --rois 12
         [--shifts clean "gamma 0.6" ...] [--work DIR] [--per-roi]
@@ -107,6 +115,9 @@ FLUOR_OFFSET, FLUOR_READ_SD, FLUOR_TOP = 100.0, 5.0, 3000.0
 #: 12-bit top (4095 DN) and clip there
 FLUOR_SAT_SHARE = 0.03
 
+#: the ``masked white`` shifts' ventricle-like hole, a share of the tissue's area
+VENTRICLE_SHARE = 0.15
+
 #: the camera tiles' overlap, a share of the tile's width (the ``tiles`` shifts)
 TILE_OVERLAP = 0.1
 
@@ -115,7 +126,8 @@ SHIFTS = (
     "stray light", "blur 1 px", "blur 2 px", "JPEG 50", "noise", "12-bit", "RGB cresyl",
     "RGB cresyl JPEG 75", "Merker-like", "Merker-like + blur 1 px", "soft contrast",
     "tiles 1 mm, 15 %", "tiles 0.5 mm, 10 %", "tiles 1 mm, 15 %, blended", "fluorescence",
-    "overexposed x1.2", "overexposed x1.3", "fluorescence saturated",
+    "overexposed x1.2", "overexposed x1.3", "fluorescence saturated", "masked white",
+    "masked white x1.3",
 )
 
 
@@ -186,6 +198,10 @@ def shifted(name: str, base: np.ndarray, seed: int, px: float = 16.0) -> tuple[s
         return "zarr", _u8(g * (t / g) ** k)
     if name == "glass 0.8":
         return "zarr", _u8(t * 0.8 / g)
+    if name.startswith("masked white"):
+        under = name.replace("masked white", "overexposed") if " x" in name else "clean"
+        _, data = shifted(under, base, seed, px)
+        return "zarr", np.where(masked_tissue(seed, base.shape, px), data, 255).astype(np.uint8)
     if name.startswith("overexposed"):
         return "zarr", _u8(t * float(name.split()[1].lstrip("x")) / g)
     if name == "stray light":
@@ -226,6 +242,22 @@ def shifted(name: str, base: np.ndarray, seed: int, px: float = 16.0) -> tuple[s
         a2 = ref * (a / ref) ** (MERKER_POWER if name == "Merker-like" else SOFT_POWER)
         return "zarr", _u8(g * 10.0 ** (-a2))
     raise SystemExit(f"unknown shift {name!r}; expected one of {', '.join(SHIFTS)}")
+
+
+def masked_tissue(seed: int, shape: tuple[int, int], px: float) -> np.ndarray:
+    """Brain ``seed``'s tissue (the generator's, depth >= 0) on a grid of ``shape`` at ``px``
+    µm/px, less a ventricle-like ellipse (the ``masked white`` shifts)."""
+    from scipy import ndimage as ndi
+
+    from cytowords.synth import section_geometry
+
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    q = section_geometry(seed).query((xx.ravel() + 0.5) * px, (yy.ravel() + 0.5) * px)
+    depth = np.asarray(q["depth"]).reshape(shape)
+    tissue, wm = depth >= 0, depth > 1
+    cy, cx = np.unravel_index(np.argmax(ndi.distance_transform_edt(wm)), shape)
+    a = np.sqrt(3 * VENTRICLE_SHARE * tissue.sum() / np.pi)
+    return tissue & ~(wm & (((xx - cx) / a) ** 2 + ((yy - cy) * 3 / a) ** 2 <= 1))
 
 
 def fluorescent(base: np.ndarray, seed: int, saturated: float = 0.0) -> np.ndarray:
@@ -284,6 +316,18 @@ def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: st
         Image.fromarray(data).save(path, quality=int(kind[4:]))
         return open_section(path, pixel_size_um=px)
     raise ValueError(kind)
+
+
+def clipped_note(section) -> str:
+    """The slide's overexposure figures: whether its glass is clipped
+    (:func:`~cytowords.measure.slide.clipped_glass`) and, if so, the share of its tissue at
+    the plateau (:func:`~cytowords.measure.slide.clipped_tissue`, refused from
+    :data:`~cytowords.measure.readout.CLIPPED_TISSUE_MAX`)."""
+    ref = _slide.slide_reference(section.levels)
+    if ref is None or not _slide.clipped_glass(section.levels, ref[0]):
+        return "glass not clipped"
+    share = _slide.clipped_tissue(section.levels, [float(p) for p in section.pixel_size_um])
+    return f"glass clipped, clipped tissue {share:.1%}"
 
 
 def cpu_s() -> float:
@@ -384,6 +428,7 @@ def main() -> None:
                 kind, data = shifted(name, base, seed, px)
                 section = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}")
                 del data
+                print(f"  {seed} {name}: {clipped_note(section)}", flush=True)
             for i, (v, tr) in enumerate(rois):
                 if name == "gradient":
                     _slide._REF_CACHE.clear()
