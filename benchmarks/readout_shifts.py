@@ -265,8 +265,10 @@ def gradient_section(base: np.ndarray, px: float, x0_um: float, x1_um: float):
     return Section(levels=levels, pixel_size_um=sizes, name="gradient")
 
 
-def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: str):
-    """Write ``data`` as a lab's file of ``kind`` under ``folder`` and open it."""
+def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: str,
+                   dark_field: bool | None = None):
+    """Write ``data`` as a lab's file of ``kind`` under ``folder`` and open it
+    (``dark_field``: as :func:`~cytowords.sections.open_section`'s, None its own judgement)."""
     import tifffile
     from PIL import Image
 
@@ -274,7 +276,7 @@ def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: st
 
     if kind == "zarr":
         path = write_section(folder / f"{tag}.ome.zarr", data, pixel_size_um=px)
-        return open_section(path)
+        return open_section(path, dark_field=dark_field)
     if kind == "tiff":
         path = folder / f"{tag}.tif"
         tifffile.imwrite(path, data, photometric="rgb", tile=(512, 512), compression="zlib")
@@ -360,6 +362,9 @@ def main() -> None:
     ap.add_argument("--shifts", nargs="+", default=list(SHIFTS))
     ap.add_argument("--work", default=None, help="folder for the shifted files (default: a temporary one)")
     ap.add_argument("--per-roi", action="store_true", help="print every ROI's reading")
+    ap.add_argument("--fluorescence-dark", action="store_true",
+                    help="open the fluorescence shifts as --slide dark does (read inverted) "
+                    "instead of by the reader's own judgement of the slide")
     args = ap.parse_args()
     shifts = ["clean"] + [s for s in args.shifts if s != "clean"]
     for s in shifts:
@@ -382,7 +387,9 @@ def main() -> None:
             section = None
             if name != "gradient":
                 kind, data = shifted(name, base, seed, px)
-                section = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}")
+                dark = True if args.fluorescence_dark and name.startswith("fluorescence") else None
+                section = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}",
+                                         dark_field=dark)
                 del data
             for i, (v, tr) in enumerate(rois):
                 if name == "gradient":
