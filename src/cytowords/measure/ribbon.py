@@ -13,7 +13,8 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   whole slide (a high percentile of the coarsest pyramid level, computed once per
   section: :func:`.slide.slide_reference`) or, when the slide shows no glass, of the window itself.
 - **Tissue** is where the lightly smoothed OD exceeds a quarter of the slide's typical
-  tissue OD (Otsu split of the coarsest level); pale holes smaller than
+  tissue OD (Otsu split of the coarsest level; on a slide read inverted, at most half the
+  tissue's pale end above the dark slide: :func:`.slide.tissue_line`); pale holes smaller than
   :data:`.gaps.HOLE_UM` (vessels, tears) are filled. White matter that the stain leaves nearly
   uncoloured (Merker's) can fall under that level; the rest of the window joins the
   tissue where it is clearly above the glass (its noise level, :func:`_pale_tissue`) in

@@ -1,8 +1,10 @@
 """A whole slide's own levels, read once from its coarse pyramid level: the glass and the
 typical tissue optical density (:func:`slide_reference`, the reference of every window's
 optical density), and the typical white and grey matter (:func:`slide_matter`, kept only
-where the paler tissue lies beside the cortical ribbon as white matter does). Each is
-cached per slide (dask array name), so one slide pays it once."""
+where the paler tissue lies beside the cortical ribbon as white matter does), and the
+tissue line of the windows (:func:`tissue_line`: on a slide read inverted, from the
+tissue's own pale end). Each is cached per slide (dask array name), so one slide pays it
+once."""
 
 from __future__ import annotations
 
