@@ -49,7 +49,6 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..slide_reading import INVERTED_KEY
 from .border_stats import (
     BLOCK_SIZES,
     COMBINES,
@@ -62,7 +61,7 @@ from .border_stats import (
 from .errors import MeasureError
 from .readout import N_DEPTH
 from .ribbon import segment
-from .slide import clipped_glass, slide_matter, slide_reference, tissue_line
+from .slide import clipped_glass, slide_matter, slide_reference
 from .traverses import pia_through, profiles_along, streamlines
 
 #: a station in the glass or the white matter is at most this far from the grey matter (µm)
@@ -292,15 +291,9 @@ def find_borders(
     outside |= ~band
     img = np.where(outside, 0, img)
     ref = slide_reference(section.levels)
-    inverted = bool(section.metadata.get(INVERTED_KEY))
-    matter = (
-        slide_matter(section.levels, section.pixel_size_um, ref, inverted=inverted)
-        if ref is not None
-        else None
-    )
-    line = tissue_line(section.levels, ref, inverted) if ref is not None else None
+    matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
     clipped = ref is not None and clipped_glass(section.levels, ref[0])
-    rib = segment(img, p, ref, outside, matter, clipped, line, inverted)
+    rib = segment(img, p, ref, outside, matter, clipped)
     if not rib.pia.any() or not rib.wm.any():
         missing = " and ".join(
             name for name, m in (("no pia", rib.pia), ("no white matter", rib.wm)) if not m.any()

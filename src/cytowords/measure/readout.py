@@ -40,7 +40,6 @@ from scipy import ndimage as ndi
 from ..jobs import Cancelled, is_cancelled
 from ..min_traverse import MIN_TRAVERSE_UM
 from ..regions.roi import ring_area
-from ..slide_reading import INVERTED_KEY
 from .caption_claims import SPECIAL_CELLS
 from .cells import CELL_MAX_PX_UM, DEEP_DEPTH, FOCUS_MAX_UM, CellStats, cells_along
 from .columns import COLUMN_MAX_PX_UM, ColumnStats, columns_along
@@ -59,7 +58,7 @@ from .layers import (
 )
 from .polygon import as_vertices, polygon_mask
 from .ribbon import segment
-from .slide import clipped_glass, clipped_tissue, slide_matter, slide_reference, tissue_line
+from .slide import clipped_glass, clipped_tissue, slide_matter, slide_reference
 from .traverses import CURVED_RATIO, profiles_along, trace_traverses
 
 N_DEPTH = 100
@@ -707,7 +706,6 @@ def measure_roi(
     progress(1)
     # uneven light: the window divided by the glass's own level across the slide
     light = slide_field(section.levels, sizes)
-    inverted = bool(section.metadata.get(INVERTED_KEY))
     if light is not None:
         img = flatten_window(img, y0, x0, p, light)
         ref = light[2]
@@ -716,15 +714,10 @@ def measure_roi(
             f"uneven light: the glass reads down to {dim:.0%} of its brightest across the "
             "slide; divided out, but pia and white matter are less certain here"
         )
-        matter = slide_matter(section.levels, sizes, ref, light, inverted)
+        matter = slide_matter(section.levels, sizes, ref, light)
     else:
         ref = slide_reference(section.levels)
-        matter = (
-            slide_matter(section.levels, section.pixel_size_um, ref, inverted=inverted)
-            if ref is not None
-            else None
-        )
-    line = tissue_line(section.levels, ref, inverted) if ref is not None else None
+        matter = slide_matter(section.levels, section.pixel_size_um, ref) if ref is not None else None
     clipped = ref is not None and clipped_glass(section.levels, ref[0])
     over = clipped_tissue(section.levels, sizes) if clipped else 0.0
     if over >= CLIPPED_TISSUE_MAX:
@@ -734,7 +727,7 @@ def measure_roi(
             "thickness and layers are not measured (rescan with a shorter exposure)"
         )
         return Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
-    rib = segment(img, p, ref, outside, matter, clipped, line, inverted)
+    rib = segment(img, p, ref, outside, matter, clipped)
     roi = polygon_mask(v, (y0, x0), img.shape, p) & ~outside
     out = Readout(area_mm2=ring_area(v) * 1e-6, profile_pixel_um=p, reasons=reasons)
     if roi.sum() < 4:

@@ -13,8 +13,7 @@ matter (few neurons) but darker than the glass. No fixed intensity is used:
   whole slide (a high percentile of the coarsest pyramid level, computed once per
   section: :func:`.slide.slide_reference`) or, when the slide shows no glass, of the window itself.
 - **Tissue** is where the lightly smoothed OD exceeds a quarter of the slide's typical
-  tissue OD (Otsu split of the coarsest level; on a slide read inverted, at most half the
-  tissue's pale end above the dark slide: :func:`.slide.tissue_line`); pale holes smaller than
+  tissue OD (Otsu split of the coarsest level); pale holes smaller than
   :data:`.gaps.HOLE_UM` (vessels, tears) are filled. White matter that the stain leaves nearly
   uncoloured (Merker's) can fall under that level; the rest of the window joins the
   tissue where it is clearly above the glass (its noise level, :func:`_pale_tissue`) in
@@ -135,13 +134,6 @@ CORNER_OPEN_SHARE = 0.25
 #: this share (in median density and in their palest tenth beyond layer I's reach) and as
 #: pale as the slide's white matter (:data:`WM_LIKE_SHARE`)
 PALER_DEEPER_SHARE = 0.1
-#: on a slide read inverted, the white matter found in a window lies within this factor of
-#: the slide's own white matter (:func:`.slide.slide_matter`) in median density: one far
-#: denser is deep cortex taken for it, one far paler a hole or the glass (:func:`segment`
-#: leaves it unread). Inverted, saturated somata read as near-black pixels (OD up to ~7)
-#: and stretch the density map, so the palest class can hold deep cortex that the slide's
-#: white/grey mid-point does not set aside; bright field keeps its own tests
-WM_SLIDE_FACTOR = 2.0
 #: the depth potential is solved on a grid with at most this many grey pixels
 LAPLACE_MAX_UNKNOWNS = 20000
 
@@ -195,8 +187,6 @@ def segment(
     outside: np.ndarray | None = None,
     matter: tuple[float, float] | None = None,
     clipped: bool = False,
-    tissue_line: float | None = None,
-    inverted: bool = False,
 ) -> Ribbon:
     """Segment a window (raw intensities, bright background) into glass, grey and white
     matter, and solve the depth potential on the grey matter. ``outside`` marks pixels
@@ -205,10 +195,7 @@ def segment(
     slide's white matter is white matter (see :func:`_white_matter`); ``clipped``: the
     reference's glass is clipped at the top of the data's range
     (:func:`.slide.clipped_glass`), the pale tissue is read against that plateau
-    (:func:`_pale_tissue`); ``tissue_line``: the smoothed OD above which the window is
-    tissue (:func:`.slide.tissue_line`; default :data:`TISSUE_SHARE` of the reference's
-    typical tissue OD); ``inverted``: the slide is read inverted (fluorescence), whose white
-    matter found must be like the slide's own (:func:`_unlike_slide_wm`)."""
+    (:func:`_pale_tissue`)."""
     outside = np.zeros(img.shape, bool) if outside is None else outside
     inside_px = img[~outside]
     if reference is not None:
@@ -221,11 +208,12 @@ def segment(
     smooth = ndi.gaussian_filter(od, max(0.7, 15.0 / pixel_um))
     hole_px = (HOLE_UM / pixel_um) ** 2
     if np.isfinite(tissue_od):
-        line = TISSUE_SHARE * tissue_od if tissue_line is None else tissue_line
-        tissue = (smooth > line) & ~outside
+        tissue = (smooth > TISSUE_SHARE * tissue_od) & ~outside
         tissue = _fill_small_holes(tissue, hole_px)
         tissue = _remove_small(tissue, hole_px)
-        pale = _pale_tissue(img, glass, smooth, tissue, outside, pixel_um, line, clipped)
+        pale = _pale_tissue(
+            img, glass, smooth, tissue, outside, pixel_um, TISSUE_SHARE * tissue_od, clipped
+        )
         if pale.any():
             tissue = _fill_small_holes(tissue | pale, hole_px)
     else:
@@ -249,10 +237,6 @@ def segment(
         wm, wm_level, grey_level, pale_band, pale_upper = _white_matter(
             density, tissue, glass_mask, pixel_um, matter
         )
-        unlike = _unlike_slide_wm(density, wm, matter) if inverted else None
-        if unlike:
-            reasons.append(unlike)
-            wm = np.zeros(img.shape, bool)
     if wm.any() and glass_mask.any():
         crack = _cracks(tissue, glass_mask, wm, pixel_um)
         wm = wm | crack
@@ -322,28 +306,6 @@ def segment(
         pale_band,
         gaps,
         pale_upper,
-    )
-
-
-def _unlike_slide_wm(
-    density: np.ndarray, wm: np.ndarray, matter: tuple[float, float] | None
-) -> str | None:
-    """Why the white matter ``wm`` found in a window is not read: its median ``density``
-    (OD) lies more than :data:`WM_SLIDE_FACTOR` times above or below the slide's own white
-    matter (``matter``'s first, :func:`.slide.slide_matter`), so it is most likely deep
-    cortex (or a hole) taken for it and a thickness read to it would be wrong; None when it
-    lies within, or there is no white matter or slide level to compare."""
-    if matter is None or not wm.any() or not matter[0] > 0:
-        return None
-    med = float(np.median(density[wm]))
-    ratio = med / matter[0]
-    if 1 / WM_SLIDE_FACTOR <= ratio <= WM_SLIDE_FACTOR:
-        return None
-    how = f"{ratio:.1f}× as dense as" if ratio > 1 else f"{1 / ratio:.1f}× paler than"
-    return (
-        f"no white matter read: the pale tissue taken for it is {how} the slide's own "
-        f"white matter (median OD {med:.3f} against {matter[0]:.3f}), most likely not "
-        "white matter (deep cortex, or a hole); check the image"
     )
 
 

@@ -1,10 +1,8 @@
 """A whole slide's own levels, read once from its coarse pyramid level: the glass and the
 typical tissue optical density (:func:`slide_reference`, the reference of every window's
 optical density), and the typical white and grey matter (:func:`slide_matter`, kept only
-where the paler tissue lies beside the cortical ribbon as white matter does), and the
-tissue line of the windows (:func:`tissue_line`: on a slide read inverted, from the
-tissue's own pale end). Each is cached per slide (dask array name), so one slide pays it
-once."""
+where the paler tissue lies beside the cortical ribbon as white matter does). Each is
+cached per slide (dask array name), so one slide pays it once."""
 
 from __future__ import annotations
 
@@ -40,19 +38,10 @@ CLIP_OUTLINE_UM = 100.0
 #: ... leaving out unclipped specks smaller than this (µm², dust on the glass)
 CLIP_SPECK_UM2 = 300.0**2
 
-#: on a slide read inverted (fluorescence): the tissue's pale end is this percentile of the
-#: coarsest level's OD where it lies clearly above the dark slide (more than
-#: :data:`INVERTED_GLASS_NOISE` robust SDs of the glass's OD above the glass's median) ...
-INVERTED_PALE_PERCENTILE = 10.0
-INVERTED_GLASS_NOISE = 6.0
-#: ... and the tissue line lies at most at this share of it (:func:`tissue_line`)
-INVERTED_PALE_SHARE = 0.5
-
 _REF_CACHE: dict[str, tuple[float, float] | None] = {}
-_PALE_END_CACHE: dict[tuple[str, tuple[float, float]], float | None] = {}
 _CLIPPED_CACHE: dict[tuple[str, float], bool] = {}
 _CLIPPED_TISSUE_CACHE: dict[str, float] = {}
-_MATTER_CACHE: dict[tuple[str, tuple[float, float], bool, bool], tuple[float, float] | None] = {}
+_MATTER_CACHE: dict[tuple[str, tuple[float, float], bool], tuple[float, float] | None] = {}
 
 
 def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float, float] | None:
@@ -69,52 +58,6 @@ def slide_reference(levels: list, dtype_max: float | None = None) -> tuple[float
     out = _reference_from(img)
     if key is not None:
         _REF_CACHE[key] = out
-    return out
-
-
-def tissue_line(levels: list, reference: tuple[float, float], inverted: bool = False) -> float:
-    """The smoothed optical density above which a window's pixels are tissue
-    (:func:`.ribbon.segment`): :data:`TISSUE_SHARE` of the slide's typical tissue OD
-    (``reference``: glass level and typical tissue OD, :func:`slide_reference`).
-
-    On a slide read inverted (``inverted``: a fluorescent scan, bright somata on a dark
-    slide, ``Section.metadata["slide_inverted"]``) the typical tissue OD is no stain
-    level: an inverted bright soma is a near-black pixel, so the somata raise it far above
-    the dim white matter (on a section whose white matter is half its tissue, that white
-    matter lies near a quarter of it). There the line is at most
-    :data:`INVERTED_PALE_SHARE` of the tissue's own pale end (:func:`_pale_end`, measured
-    above the dark slide's noise), so that dim white matter is tissue. A bright-field
-    slide's line is unchanged."""
-    line = TISSUE_SHARE * reference[1]
-    if not inverted:
-        return line
-    pale = _pale_end(levels, reference)
-    return line if pale is None else min(line, INVERTED_PALE_SHARE * pale)
-
-
-def _pale_end(levels: list, reference: tuple[float, float]) -> float | None:
-    """The tissue's pale end (OD) of a slide's coarsest level: the
-    :data:`INVERTED_PALE_PERCENTILE` th percentile of its OD against the glass level of
-    ``reference`` where it lies more than :data:`INVERTED_GLASS_NOISE` robust SDs of the
-    glass's OD above the glass's median (the glass: pixels under half the default tissue
-    line, as :func:`_slide_tissue` takes it). None with too little glass or tissue (< 50
-    px). Cached per dask array name and reference."""
-    lev = levels[-1]
-    key = (getattr(lev, "name", None), tuple(float(r) for r in reference))
-    if key[0] is not None and key in _PALE_END_CACHE:
-        return _PALE_END_CACHE[key]
-    img = np.asarray(lev[:4096, :4096], dtype=np.float64)
-    valid = np.isfinite(img) & (img > 0)
-    od = np.log(reference[0] / img[valid])
-    g = od[od <= 0.5 * TISSUE_SHARE * reference[1]]
-    out = None
-    if g.size >= 50:
-        med = float(np.median(g))
-        above = od[od > med + INVERTED_GLASS_NOISE * 1.4826 * float(np.median(np.abs(g - med)))]
-        if above.size >= 50:
-            out = float(np.percentile(above, INVERTED_PALE_PERCENTILE))
-    if key[0] is not None:
-        _PALE_END_CACHE[key] = out
     return out
 
 
@@ -219,15 +162,13 @@ def slide_matter(
     pixel_size_um: list[float],
     reference: tuple[float, float],
     light: tuple | None = None,
-    inverted: bool = False,
 ) -> tuple[float, float] | None:
     """``(white matter, grey matter)`` typical optical densities of a whole slide, from its
     coarsest level: the medians of the two classes of an Otsu split of the tissue's OD
     (``reference`` the slide's glass level and typical tissue OD, :func:`slide_reference`;
     ``pixel_size_um`` µm per pixel of each level; ``light`` the slide's uneven light,
     :func:`.illumination.slide_field`, divided out of the levels first, its reference then
-    being ``light[2]``; ``inverted``: the slide is read inverted, its tissue above
-    :func:`tissue_line`'s line for such a slide).
+    being ``light[2]``).
 
     ``None`` when the slide shows no two clearly different kinds of tissue
     (:data:`MIN_WM_CONTRAST`), or when its paler kind does not lie beside the cortical
@@ -237,7 +178,7 @@ def slide_matter(
 
     lev = levels[-1]
     key = getattr(lev, "name", None)
-    ckey = (key, reference, light is not None, inverted)
+    ckey = (key, reference, light is not None)
     if key is not None and ckey in _MATTER_CACHE:
         return _MATTER_CACHE[ckey]
 
@@ -249,31 +190,27 @@ def slide_matter(
         return img
 
     img = read(len(levels) - 1, 4096)
-    line = tissue_line(levels, reference, inverted)
-    out = _matter_from(img, reference, line)
+    out = _matter_from(img, reference)
     if out is not None:
         i = _layout_level(levels, pixel_size_um)
         lay = img if i == len(levels) - 1 else read(i)
-        if not _lies_as_white_matter(lay, float(pixel_size_um[i]), reference, out, line):
+        if not _lies_as_white_matter(lay, float(pixel_size_um[i]), reference, out):
             out = None
     if key is not None:
         _MATTER_CACHE[ckey] = out
     return out
 
 
-def _slide_tissue(
-    od: np.ndarray, tissue_od: float, valid: np.ndarray | None = None, line: float | None = None
-) -> np.ndarray:
+def _slide_tissue(od: np.ndarray, tissue_od: float, valid: np.ndarray | None = None) -> np.ndarray:
     """The tissue of a slide's OD image: above a quarter of its typical tissue OD
-    (:data:`TISSUE_SHARE`; ``line`` instead where given, :func:`tissue_line`), and the paler tissue clearly above the glass
+    (:data:`TISSUE_SHARE`), and the paler tissue clearly above the glass
     (:data:`GLASS_OD_SPREAD` plus :data:`PALE_NOISE` times the glass's own OD noise) away
     from the tissue's edge: white matter that a silver (Merker) stain leaves nearly
     uncoloured falls under the quarter, and without it the slide's two kinds of tissue
     would be a pale and a dense layer of the cortex. ``valid`` marks the pixels read."""
     valid = np.isfinite(od) if valid is None else valid
-    line = TISSUE_SHARE * tissue_od if line is None else line
-    tissue = valid & (od > line)
-    glass = valid & (od <= 0.5 * line)
+    tissue = valid & (od > TISSUE_SHARE * tissue_od)
+    glass = valid & (od <= 0.5 * TISSUE_SHARE * tissue_od)
     if glass.sum() < 50:
         return tissue
     g = od[glass]
@@ -283,13 +220,11 @@ def _slide_tissue(
     return tissue | ndi.binary_erosion(above)
 
 
-def _matter_from(
-    img: np.ndarray, reference: tuple[float, float], line: float | None = None
-) -> tuple[float, float] | None:
+def _matter_from(img: np.ndarray, reference: tuple[float, float]) -> tuple[float, float] | None:
     glass, tissue_od = reference
     valid = np.isfinite(img) & (img > 0)
     od_img = np.log(glass / np.maximum(np.where(valid, img, glass), 1e-6))
-    od = od_img[_slide_tissue(od_img, tissue_od, valid, line)]
+    od = od_img[_slide_tissue(od_img, tissue_od, valid)]
     if od.size < 100 or np.ptp(od) <= 0:
         return None
     t = float(threshold_otsu(od))
@@ -319,7 +254,6 @@ def _lies_as_white_matter(
     pixel_um: float,
     reference: tuple[float, float],
     matter: tuple[float, float],
-    line: float | None = None,
 ) -> bool:
     """Whether the slide's paler kind of tissue lies as white matter does: beside the
     cortical ribbon. True when a part of it at least :data:`WM_MIN_RADIUS_UM` thick is
@@ -330,12 +264,12 @@ def _lies_as_white_matter(
     pale band of a cortex cut out without its white matter is lined by the ribbon on its
     outer side only: on its inner side lie deeper layers that reach no glass. ``img`` raw
     intensities at ``pixel_um`` µm/px; ``matter`` the slide's (white, grey) OD
-    (:func:`_matter_from`); ``line`` the tissue line (:func:`_slide_tissue`)."""
+    (:func:`_matter_from`)."""
     glass_level, tissue_od = reference
     od = np.log(glass_level / np.maximum(img, 1e-6))
     od[~np.isfinite(img) | (img <= 0)] = 0
     smooth = ndi.gaussian_filter(od, max(0.7, DENSITY_SIGMA_UM / pixel_um))
-    tissue = _slide_tissue(smooth, tissue_od, np.isfinite(img) & (img > 0), line)
+    tissue = _slide_tissue(smooth, tissue_od, np.isfinite(img) & (img > 0))
     depth = ndi.distance_transform_edt(tissue)
     outer = depth * pixel_um <= LAYER_I_MAX_UM
     pale = tissue & ~outer & (smooth <= 0.5 * (matter[0] + matter[1]))

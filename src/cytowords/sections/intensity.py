@@ -38,9 +38,7 @@ darkest :data:`SLIDE_BAND` of its range (0.5th–99.5th percentile) and the stri
 does too; the pixels within :data:`SLIDE_EVEN` of the range above that median and
 connected to the border (the slide) hold at least :data:`SLIDE_RING` of the strip and
 :data:`BLACK_MIN_AREA` of the image; and the rest (the tissue, at least 10 % of the image)
-has its :data:`SLIDE_TISSUE_PERCENTILE` th percentile at least :data:`SLIDE_BAND` of the
-range above the slide (the grey matter: where dim white matter is half the tissue, the
-tissue's median lies in it). A border that is
+has its median at least :data:`SLIDE_BAND` of the range above the slide. A border that is
 mostly in the brightest :data:`SLIDE_BAND` is a bright slide. A black background that
 :func:`fill_black_background` fills is never judged (the section's opener fills first); a
 dark slide at most :data:`BLACK_SHARE` of the bright level on which nine in ten pixels
@@ -90,10 +88,6 @@ SLIDE_STRUCTURE = 0.25
 #: gathers (grey matter, somata) and dim elsewhere (0.22-0.26 on the benchmark's
 #: fluorescent sections, 0.68-0.93 on masked bright-field ones)
 SLIDE_BRIGHT_TISSUE = 0.5
-#: the tissue of a dark slide lies above it (:data:`SLIDE_BAND`) at this percentile of its
-#: values: its grey matter, fluorescence's bright part (its median can lie in a dim white
-#: matter that makes half the tissue: 0.12-0.16 of the range on such benchmark sections)
-SLIDE_TISSUE_PERCENTILE = 75.0
 
 
 @dataclass(frozen=True)
@@ -292,7 +286,7 @@ def judge_slide(judge: da.Array | np.ndarray) -> str:
         slide[ring].mean() < SLIDE_RING
         or slide.mean() < BLACK_MIN_AREA
         or tissue.mean() < 0.1
-        or float(np.percentile(img[tissue], SLIDE_TISSUE_PERCENTILE)) < b + SLIDE_BAND * span
+        or float(np.median(img[tissue])) < b + SLIDE_BAND * span
     ):
         return "none"
     s = img[slide]
