@@ -57,7 +57,8 @@ wrapped in memory (the same pyramid ``open_section`` derives):
   falling linearly to x0.75 towards the left edge, a camera offset of
   :data:`FLUOR_OFFSET` DN, shot noise (Poisson) and read noise (SD :data:`FLUOR_READ_SD`
   DN), the tissue's 99.9th percentile at about :data:`FLUOR_TOP` DN; 12-bit data in uint16,
-  OME-Zarr, opened with the reader's own judgement of the slide (read inverted);
+  OME-Zarr, opened with the reader's own judgement of the slide (read inverted; with
+  ``--fluorescence-dark`` as ``--slide dark`` opens it, whatever the judgement);
 - ``fluorescence saturated``: the same with the gain turned up so that
   :data:`FLUOR_SAT_SHARE` of the tissue's pixels (the brightest somata) clip at 4095 DN.
 
