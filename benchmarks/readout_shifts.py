@@ -63,7 +63,8 @@ wrapped in memory (the same pyramid ``open_section`` derives):
   falling linearly to x0.75 towards the left edge, a camera offset of
   :data:`FLUOR_OFFSET` DN, shot noise (Poisson) and read noise (SD :data:`FLUOR_READ_SD`
   DN), the tissue's 99.9th percentile at about :data:`FLUOR_TOP` DN; 12-bit data in uint16,
-  OME-Zarr, opened with the reader's own judgement of the slide (read inverted);
+  OME-Zarr, opened with the reader's own judgement of the slide (read inverted; with
+  ``--fluorescence-dark`` as ``--slide dark`` opens it, whatever the judgement);
 - ``fluorescence saturated``: the same with the gain turned up so that
   :data:`FLUOR_SAT_SHARE` of the tissue's pixels (the brightest somata) clip at 4095 DN.
 
@@ -297,8 +298,10 @@ def gradient_section(base: np.ndarray, px: float, x0_um: float, x1_um: float):
     return Section(levels=levels, pixel_size_um=sizes, name="gradient")
 
 
-def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: str):
-    """Write ``data`` as a lab's file of ``kind`` under ``folder`` and open it."""
+def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: str,
+                   dark_field: bool | None = None):
+    """Write ``data`` as a lab's file of ``kind`` under ``folder`` and open it
+    (``dark_field``: as :func:`~cytowords.sections.open_section`'s, None its own judgement)."""
     import tifffile
     from PIL import Image
 
@@ -306,7 +309,7 @@ def write_and_open(kind: str, data: np.ndarray, px: float, folder: Path, tag: st
 
     if kind == "zarr":
         path = write_section(folder / f"{tag}.ome.zarr", data, pixel_size_um=px)
-        return open_section(path)
+        return open_section(path, dark_field=dark_field)
     if kind == "tiff":
         path = folder / f"{tag}.tif"
         tifffile.imwrite(path, data, photometric="rgb", tile=(512, 512), compression="zlib")
@@ -404,6 +407,9 @@ def main() -> None:
     ap.add_argument("--shifts", nargs="+", default=list(SHIFTS))
     ap.add_argument("--work", default=None, help="folder for the shifted files (default: a temporary one)")
     ap.add_argument("--per-roi", action="store_true", help="print every ROI's reading")
+    ap.add_argument("--fluorescence-dark", action="store_true",
+                    help="open the fluorescence shifts as --slide dark does (read inverted) "
+                    "instead of by the reader's own judgement of the slide")
     args = ap.parse_args()
     shifts = ["clean"] + [s for s in args.shifts if s != "clean"]
     for s in shifts:
@@ -426,7 +432,9 @@ def main() -> None:
             section = None
             if name != "gradient":
                 kind, data = shifted(name, base, seed, px)
-                section = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}")
+                dark = True if args.fluorescence_dark and name.startswith("fluorescence") else None
+                section = write_and_open(kind, data, px, work, f"{seed}-{name.replace(' ', '_')}",
+                                         dark_field=dark)
                 del data
                 print(f"  {seed} {name}: {clipped_note(section)}", flush=True)
             for i, (v, tr) in enumerate(rois):
