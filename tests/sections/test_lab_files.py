@@ -181,3 +181,21 @@ def test_cli_describe_of_a_region_drawn_on_another_image_is_one_line(
     assert "reach beyond" in err[0]
     assert err[-1].startswith(f"cytowords describe: error: {path}: a window of")
     assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_a_1_bit_image_is_no_section_in_one_line(tmp_path: Path, suffix: str) -> None:
+    # a thresholded export or a tissue mask saved by mistake (tifffile writes a bool array
+    # with BitsPerSample 1, PIL's mode "1" PNG); formerly opened and measured as "no pia"
+    from PIL import Image
+
+    path = tmp_path / f"mask{suffix}"
+    mask = gyrus_image() > 150
+    if suffix == ".tif":
+        tifffile.imwrite(path, mask, resolution=(1e4 / PX, 1e4 / PX), resolutionunit="CENTIMETER")
+    else:
+        Image.fromarray(mask).save(path)
+    with pytest.raises(SectionError) as err:
+        open_section(path, pixel_size_um=PX)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: a 1-bit (black-and-white) image") and "\n" not in msg

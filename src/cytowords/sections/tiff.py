@@ -27,6 +27,7 @@ from tifffile.tifffile import svs_description_metadata
 from ._arrays import lazy_yx
 from .errors import fail
 from .ngff import iso, level_factor, non_square, unit_factor
+from .plain import ONE_BIT, ONE_BIT_EXPECTED
 
 #: tifffile's axis letters of a stack's planes, in words (ImageJ hyperstacks: Z, C, T)
 _PLANE_WORDS = {"Z": "z-slices", "C": "channels", "T": "time points", "I": "images",
@@ -239,6 +240,7 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
             flat = _stored_flat(series, kind)
             lossy = [i for i, lev in enumerate(series.levels) if _block_coded(lev)]
             inverted = _min_is_white(series)
+            one_bit = np.dtype(series.dtype) == np.bool_
         node = _contiguous(path, index, series.axes) if flat else None
         if node is None:
             store = tifffile.imread(path, aszarr=True, series=index)
@@ -273,6 +275,8 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
                 else ""
             ),
         )
+    if one_bit:  # BitsPerSample 1: a mask, no stain
+        raise fail(path, ONE_BIT, ONE_BIT_EXPECTED)
     yx = (axes.index("Y"), axes.index("X"))
     if isinstance(node, (zarr.Array, _Contiguous)):
         arrays = [("0", node)]
