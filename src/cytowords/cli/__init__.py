@@ -212,6 +212,7 @@ def open_image(path: str, pixel_size_um: float | None, slide: str = "auto") -> A
     the reading is recorded in the section's metadata for the exports
     (:mod:`cytowords.slide_reading`)."""
     from ..sections import calibration_warning, open_section
+    from ..sections.ome_zarr import LOST_CHUNKS_KEY
     from ..slide_reading import INVERTED_KEY, SECTION_KEY, slide_reading
 
     section = open_section(path, pixel_size_um=pixel_size_um, dark_field=SLIDES[slide])
@@ -219,6 +220,8 @@ def open_image(path: str, pixel_size_um: float | None, slide: str = "auto") -> A
     warning = calibration_warning(section)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    if section.metadata.get(LOST_CHUNKS_KEY):  # a store copied incompletely
+        print(f"warning: {section.metadata[LOST_CHUNKS_KEY]}", file=sys.stderr)
     if section.metadata.get("background"):
         print(f"note: {path}: {section.metadata['background']}", file=sys.stderr)
     if section.metadata.get("slide"):

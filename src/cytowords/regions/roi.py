@@ -33,7 +33,22 @@ def ring_area(r: np.ndarray) -> float:
     """Unsigned area of an ``(N, 2)`` ring (shoelace formula), in its units squared."""
     r = np.asarray(r, dtype=float)
     y, x = r[:, 0], r[:, 1]
-    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd coordinates: inf / nan
+        return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2.0)
+
+
+def _no_area_why(r: np.ndarray) -> str:
+    """Why a ring of at least 3 vertices encloses no area: all its vertices on one line, its
+    holes covering it, or an outline that crosses itself so that its loops cancel (a
+    bow-tie: the shoelace area of two equal loops traced in opposite senses is 0)."""
+    d = r - r[0]
+    far = d[int(np.argmax(np.hypot(d[:, 0], d[:, 1])))]  # the line, if they are on one
+    cross = d[:, 0] * far[1] - d[:, 1] * far[0]
+    if float(np.abs(cross).max()) > 1e-9 * float(far @ far):
+        if ring_area(r) > 0:
+            return "its holes cover it"
+        return "its outline crosses itself and its loops cancel, like a bow-tie; redraw it"
+    return "all vertices on a line"
 
 
 def _in_ring(r: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -81,8 +96,13 @@ class Roi:
                 raise RoiError(
                     f"ROI {self.name!r}: hole {k + 1} has no area or lies outside the polygon"
                 )
+        if not np.isfinite(ring_area(v)):
+            raise RoiError(
+                f"ROI {self.name!r}: coordinates too large to measure (up to "
+                f"{float(np.abs(v).max()):.3g} µm): drawn in another unit or image?"
+            )
         if ring_area(v) - sum(ring_area(h) for h in holes) <= 0:
-            raise RoiError(f"ROI {self.name!r}: the polygon has no area (all vertices on a line)")
+            raise RoiError(f"ROI {self.name!r}: the polygon has no area ({_no_area_why(v)})")
 
     @classmethod
     def rectangle(cls, y0: float, x0: float, y1: float, x1: float, name: str = "") -> Roi:
@@ -205,8 +225,9 @@ def patch_grid(
                 f"outside the section ({w:.0f} × {h:.0f} µm): drawn on another image?"
             )
     while True:
-        ys = _axis(y0, y1, stride)
-        xs = _axis(x0, x1, stride)
+        h, w = section_shape_um if section_shape_um is not None else (None, None)
+        ys = _axis(y0, y1, stride, h)
+        xs = _axis(x0, x1, stride, w)
         gy, gx = np.meshgrid(ys, xs, indexing="ij")
         pts = np.stack([gy.ravel(), gx.ravel()], axis=1)
         pts = pts[roi.contains(pts)]
@@ -256,8 +277,15 @@ def _small_roi_points(roi: Roi, section_shape_um: tuple[float, float] | None) ->
     return pts
 
 
-def _axis(lo: float, hi: float, stride: float) -> np.ndarray:
-    """Centres of the grid cells of size ``stride`` tiling [lo, hi], centred in the span."""
+def _axis(lo: float, hi: float, stride: float, extent: float | None = None) -> np.ndarray:
+    """Centres of the grid cells of size ``stride`` tiling [lo, hi], centred in the span;
+    with ``extent`` only those in [0, extent) (the section): the same centres, never a grid
+    over the whole span of a region drawn far beyond the section (e.g. in another image's
+    pixels), which could not be held in memory."""
     n = max(int(np.floor((hi - lo) / stride + 1e-9)), 1)
     start = lo + ((hi - lo) - n * stride) / 2.0 + stride / 2.0
-    return start + stride * np.arange(n)
+    k0, k1 = 0, n
+    if extent is not None:
+        k0 = min(max(int(np.ceil((0.0 - start) / stride)), 0), n)
+        k1 = max(min(int(np.floor((extent - start) / stride)) + 1, n), k0)
+    return start + stride * np.arange(k0, k1)

@@ -4,7 +4,12 @@ tissue mask."""
 
 from .calibration import calibration_warning
 from .colour import StainModel, grey_levels
-from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError
+from .errors import (
+    NonSquarePixelsError,
+    PixelSizeMissingError,
+    SectionError,
+    SectionNotFoundError,
+)
 from .fields import read_fields
 from .intensity import Intensity, section_background, section_intensity
 from .open import open_section
@@ -19,6 +24,7 @@ __all__ = [
     "LabelImage",
     "NoTissueError",
     "open_section",
+    "NonSquarePixelsError",
     "PixelSizeMissingError",
     "read_fields",
     "Section",

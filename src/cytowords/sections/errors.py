@@ -23,5 +23,12 @@ class PixelSizeMissingError(SectionError):
     again with an explicit ``pixel_size_um`` (CLI: ``--pixel-size-um``)."""
 
 
+class NonSquarePixelsError(PixelSizeMissingError):
+    """The file stores pixels that are not square (height and width differ by more than
+    :data:`~.ngff.MAX_PIXEL_ASPECT`): one µm per pixel cannot measure them, so the stored
+    size is not used; open it again with ``pixel_size_um`` if the stored sizes are wrong, or
+    resample the image to square pixels."""
+
+
 class SectionNotFoundError(SectionError, FileNotFoundError):
     """The section path does not exist (both a :class:`SectionError` and FileNotFoundError)."""

@@ -131,6 +131,19 @@ def iso(sy: float, sx: float) -> float:
     return math.sqrt(abs(sy * sx))
 
 
+#: the largest ratio of a pixel's height to its width (or width to height) read as a square
+#: pixel (:func:`iso`): a scanner's x and y calibrations differ by well under 1 % (NDPI:
+#: 0.2265 / 0.2267 µm); beyond this one µm per pixel would measure the tissue wrongly across
+MAX_PIXEL_ASPECT = 1.02
+
+
+def non_square(sy: float, sx: float) -> bool:
+    """Whether pixels of ``sy`` × ``sx`` (any one unit) are further from square than
+    :data:`MAX_PIXEL_ASPECT`."""
+    lo, hi = sorted((abs(sy), abs(sx)))
+    return lo <= 0 or hi / lo > MAX_PIXEL_ASPECT
+
+
 def level_factor(h0: int, w0: int, h: int, w: int) -> float:
     """Downsample factor of a stored level of ``h × w`` px under a level 0 of ``h0 × w0``:
     the whole number ``F`` when each side is level 0's divided by ``F`` and rounded either

@@ -199,3 +199,78 @@ def ensure_section_error(e: Exception, where: Path) -> SectionError:
     if isinstance(e, SectionError):
         return e
     return fail(where, f"{type(e).__name__}: {e}")
+
+
+#: the largest coarser level (pixels) :func:`lost_chunks` reads to judge missing chunks: a
+#: pyramid written down to ~1024 px (the plugin's, ome-zarr-py's, bioformats2raw's) has one
+LOST_CHECK_MAX_PX = 4096 * 4096
+
+#: the metadata key of :func:`lost_chunks`'s warning (said by the CLI and the napari reader)
+LOST_CHUNKS_KEY = "lost_chunks"
+
+
+def lost_chunks(
+    finest: zarr.Array, coarse: da.Array, yx: tuple[int, int], where: Path
+) -> str | None:
+    """A warning when chunks (shards) of the finest stored level are missing from a local
+    store where a coarser stored level shows something else than the fill value; else None.
+
+    A writer leaves out a chunk that holds only the fill value (zarr's default), and its
+    coarser levels are then that value there too: no warning. A chunk lost in a copy (an
+    interrupted upload, a partial ``rsync``) reads as the fill value as well, where the
+    coarser levels, written from the whole image, still show the tissue: the place would
+    read as a square of fill value (black for 0) inside the tissue.
+
+    Args:
+        finest: level 0 as stored (zarr array, any axes).
+        coarse: a coarser stored level, lazy ``(y, x)`` or ``(y, x, c)`` (as stored); read
+            only when chunks are missing and it has at most :data:`LOST_CHECK_MAX_PX`.
+        yx: the indices of the y and x axes of ``finest``.
+        where: the level's path, for the message.
+    """
+    root = getattr(finest.store, "root", None)
+    if root is None:  # only local stores are listed (cheap, one stat per chunk)
+        return None
+    grid = getattr(finest, "shards", None) or finest.chunks
+    shape = finest.shape
+    counts = [-(-n // c) for n, c in zip(shape, grid)]
+    if int(np.prod(counts, dtype=np.int64)) > 1_000_000:
+        return None
+    base = Path(root) / finest.path
+    missing = []
+    try:
+        for coords in np.ndindex(*counts):
+            if not (base / finest.metadata.encode_chunk_key(coords)).exists():
+                missing.append(coords)
+    except (OSError, AttributeError, TypeError):  # a store this check cannot list
+        return None
+    if not missing or int(np.prod(coarse.shape[:2], dtype=np.int64)) > LOST_CHECK_MAX_PX:
+        return None
+    iy, ix = yx
+    h0, w0 = shape[iy], shape[ix]
+    small = np.asarray(coarse, dtype=np.float64)
+    fy, fx = small.shape[0] / h0, small.shape[1] / w0
+    fill = float(np.asarray(finest.fill_value if finest.fill_value is not None else 0).real)
+    span = float(np.nanmax(small) - np.nanmin(small)) or 1.0
+    lost = []
+    for coords in missing:
+        y0, x0 = coords[iy] * grid[iy], coords[ix] * grid[ix]
+        y1, x1 = min(y0 + grid[iy], h0), min(x0 + grid[ix], w0)
+        # the chunk's place in the coarse level, inner pixels only (no neighbour's edge)
+        cy0, cy1 = int(np.ceil(y0 * fy)), int(np.floor(y1 * fy))
+        cx0, cx1 = int(np.ceil(x0 * fx)), int(np.floor(x1 * fx))
+        if cy1 <= cy0 or cx1 <= cx0:
+            continue
+        there = small[cy0:cy1, cx0:cx1]
+        if np.nanmean(np.abs(there - fill) > 0.05 * span) > 0.5:
+            lost.append((y0, y1, x0, x1))
+    if not lost:
+        return None
+    y0, y1, x0, x1 = lost[0]
+    more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+    return (
+        f"{where}: {len(lost)} chunk(s) of the finest level are missing from the store where "
+        f"its coarser level shows the image (first: pixels y {y0}–{y1}, x {x0}–{x1}{more}): "
+        f"they read as the fill value {fill:g}, a square of it in the image; the store was "
+        "written or copied incompletely: copy it again"
+    )

@@ -17,7 +17,13 @@ from ..slide_reading import INVERTED_KEY
 from ._arrays import lazy_yx
 from .calibration import calibration_message, implausible_pixel_size
 from .colour import CHANNEL_NAMES, grey_levels, signal_channel
-from .errors import PixelSizeMissingError, SectionError, SectionNotFoundError, fail
+from .errors import (
+    NonSquarePixelsError,
+    PixelSizeMissingError,
+    SectionError,
+    SectionNotFoundError,
+    fail,
+)
 from .intensity import (
     COARSE_MAX_PX,
     fill_black_background,
@@ -25,8 +31,11 @@ from .intensity import (
     invert_levels,
     judge_slide,
 )
+from .ngff import iso, non_square
 from .ome_zarr import (
+    LOST_CHUNKS_KEY,
     ensure_section_error,
+    lost_chunks,
     ome_attrs,
     open_node,
     read_labels,
@@ -113,7 +122,7 @@ def open_section(
         if suffix in TIFF_SUFFIXES:
             levels, stored, rel, meta = open_tiff_levels(p)
             levels = _as_grey(levels, meta, dark_field)
-            sizes = _resolve_sizes(p, px, stored, rel)
+            sizes = _resolve_sizes(p, px, stored, rel, meta.pop("pixel_yx_um", None))
             return _finish(
                 p, levels, sizes, meta, {}, stored_size=px is None, dark_field=dark_field
             )
@@ -144,11 +153,25 @@ def open_section(
 
 
 def _resolve_sizes(
-    p: Path, px: float | None, stored: float | list[float] | None, rel: list[float]
+    p: Path,
+    px: float | None,
+    stored: float | list[float] | None,
+    rel: list[float],
+    non_square_yx: list[float] | None = None,
 ) -> list[float]:
-    """Per-level µm: the override times the relative scales, else the stored sizes."""
+    """Per-level µm: the override times the relative scales, else the stored sizes; stored
+    pixels that are not square (``non_square_yx``: their height and width, µm) are refused
+    (:class:`NonSquarePixelsError`) unless overridden."""
     if px is not None:
         return [px * r for r in rel]
+    if non_square_yx is not None:
+        sy, sx = non_square_yx
+        raise NonSquarePixelsError(
+            f"{p}: its pixels are not square ({sy:.4g} µm high, {sx:.4g} µm wide) and "
+            "cytowords measures in square pixels; resample the image to square pixels (Fiji: "
+            "Image › Scale…), or, if the stored sizes are wrong, give the scan's µm per pixel "
+            "(CLI: --pixel-size-um; Python: pixel_size_um=)"
+        )
     if stored is None:
         raise PixelSizeMissingError(
             f"{p}: no physical pixel size stored (no length unit / resolution); expected a "
@@ -195,11 +218,26 @@ def _open_zarr(p: Path, px: float | None, dark_field: bool | None) -> Section:
             meta["origin_um"] = [ty, tx]
         if info["name"]:
             meta["ngff_name"] = info["name"]
+        if len(levels) > 1:
+            finest = min(range(len(levels)), key=lambda i: rel[i])
+            coarsest = max(range(len(levels)), key=lambda i: rel[i])
+            lost = lost_chunks(
+                node[info["paths"][finest]],
+                levels[coarsest],
+                info["yx"],
+                p_img / info["paths"][finest],
+            )
+            if lost:
+                meta[LOST_CHUNKS_KEY] = lost
     else:
         levels, rel = read_plain_group(node, p)
         stored = node.attrs.get("pixel_size_um")
         meta["format"] = "zarr"
-    sizes = _resolve_sizes(p, px, stored, rel)
+    yx = None  # NGFF pixels that are not square: their height and width (µm)
+    if version is not None and stored is not None and non_square(*info["scales"][0]):
+        sy, sx = info["scales"][0]
+        yx = [sy * stored[0] / iso(sy, sx), sx * stored[0] / iso(sy, sx)]
+    sizes = _resolve_sizes(p, px, stored, rel, yx)
     order = sorted(range(len(levels)), key=lambda i: sizes[i])
     levels, sizes = [levels[i] for i in order], [sizes[i] for i in order]
     levels = _as_grey(levels, meta, dark_field)

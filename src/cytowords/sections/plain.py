@@ -22,6 +22,11 @@ from .errors import fail
 CHUNK_PX = 1024
 
 
+#: why a 1-bit (black-and-white) image is no section, and what is read instead
+ONE_BIT = "a 1-bit (black-and-white) image: no grey levels of a stain to read"
+ONE_BIT_EXPECTED = "the scan itself (8 bits or more), not a mask or a thresholded export"
+
+
 def open_plain_levels(path: Path) -> tuple[list[da.Array], dict[str, Any]]:
     """``([level], meta)`` of a PNG or JPEG file: one ``(y, x)`` grey or ``(y, x, 3|4)``
     colour level (uint8, or uint16 for a 16-bit grey PNG); ``meta["format"]`` names the
@@ -34,6 +39,7 @@ def open_plain_levels(path: Path) -> tuple[list[da.Array], dict[str, Any]]:
         with Image.open(path) as im:
             fmt = (im.format or path.suffix.lstrip(".")).lower()
             im = ImageOps.exif_transpose(im)
+            one_bit = im.mode == "1"  # a mask or a thresholded export: no stain to read
             if im.mode in ("1", "P", "PA", "LA", "CMYK", "YCbCr", "I", "F"):
                 rgb = im.mode in ("P", "PA", "CMYK", "YCbCr")
                 im = im.convert("RGB" if rgb else ("I;16" if im.mode == "I" else "L"))
@@ -43,6 +49,8 @@ def open_plain_levels(path: Path) -> tuple[list[da.Array], dict[str, Any]]:
         raise fail(path, f"cannot read image ({first})", "a PNG or JPEG image") from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+    if one_bit:
+        raise fail(path, ONE_BIT, ONE_BIT_EXPECTED)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise fail(path, f"image of shape {arr.shape}", "a 2D grey or RGB image")
     chunks = (CHUNK_PX, CHUNK_PX) + ((arr.shape[2],) if arr.ndim == 3 else ())

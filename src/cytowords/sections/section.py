@@ -135,4 +135,5 @@ class Section:
             pixel_size_um,
             fill=fill,
             lossy=lossy,
+            where=str(self.metadata.get("source") or self.name),
         )

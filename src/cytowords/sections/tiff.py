@@ -26,7 +26,8 @@ from tifffile.tifffile import svs_description_metadata
 
 from ._arrays import lazy_yx
 from .errors import fail
-from .ngff import iso, level_factor, unit_factor
+from .ngff import iso, level_factor, non_square, unit_factor
+from .plain import ONE_BIT, ONE_BIT_EXPECTED
 
 #: tifffile's axis letters of a stack's planes, in words (ImageJ hyperstacks: Z, C, T)
 _PLANE_WORDS = {"Z": "z-slices", "C": "channels", "T": "time points", "I": "images",
@@ -50,7 +51,7 @@ _RES_UNIT_UM = {2: 25400.0, 3: 10000.0}
 _RES_UNIT_NAME = {2: "inch", 3: "cm"}
 
 
-def _ome_pixel_size(tf: tifffile.TiffFile) -> float | None:
+def _ome_pixel_size(tf: tifffile.TiffFile) -> tuple[float, float] | None:
     """PhysicalSizeY/X (µm) of the first OME image, if present."""
     if not tf.is_ome or not tf.ome_metadata:
         return None
@@ -68,7 +69,7 @@ def _ome_pixel_size(tf: tifffile.TiffFile) -> float | None:
         if val is None or f is None:
             return None
         sizes.append(float(val) * f)
-    return iso(*sizes) if min(sizes) > 0 else None
+    return (sizes[0], sizes[1]) if min(sizes) > 0 else None
 
 
 def _svs_pixel_size(tf: tifffile.TiffFile) -> float | None:
@@ -129,8 +130,8 @@ def _main_series(tf: tifffile.TiffFile) -> tuple[int, float | None]:
     return best, sizes[best]
 
 
-def _tag_pixel_size(tf: tifffile.TiffFile) -> tuple[float | None, str]:
-    """Pixel size (µm) from the X/YResolution tags (pixels per unit) and the unit: ImageJ's
+def _tag_pixel_size(tf: tifffile.TiffFile) -> tuple[tuple[float, float] | None, str]:
+    """Pixel height and width (µm) from the X/YResolution tags (pixels per unit) and the unit: ImageJ's
     ``unit=`` (µm, ``\\u00B5m``, micron, um, mm, nm, cm, inch...) or ``ResolutionUnit``;
     with the unit's name (``""`` when there is no size)."""
     tags = tf.pages.first.tags
@@ -152,7 +153,7 @@ def _tag_pixel_size(tf: tifffile.TiffFile) -> tuple[float | None, str]:
         unit, unit_um = _RES_UNIT_NAME.get(code, ""), _RES_UNIT_UM.get(code)
     if unit_um is None:
         return None, ""
-    return iso(unit_um / fy, unit_um / fx), "inch" if unit_um == 25400.0 else str(unit)
+    return (unit_um / fy, unit_um / fx), "inch" if unit_um == 25400.0 else str(unit)
 
 
 def _kind(tf: tifffile.TiffFile) -> str:
@@ -226,16 +227,20 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
             axes, shape = series.axes, tuple(series.shape)
             kind = _kind(tf)
             unit = {"scn": "Leica SCN view size"}.get(kind, "")
+            size_yx = None  # the pixel's height and width (µm), where the file gives both
             if p_um is None:
-                p_um, unit = _ome_pixel_size(tf), "OME PhysicalSize"
-            if p_um is None:
+                size_yx, unit = _ome_pixel_size(tf), "OME PhysicalSize"
+            if p_um is None and size_yx is None:
                 p_um, unit = _svs_pixel_size(tf), "Aperio MPP"
-            if p_um is None:
-                p_um, unit = _tag_pixel_size(tf)
+            if p_um is None and size_yx is None:
+                size_yx, unit = _tag_pixel_size(tf)
+            if size_yx is not None:
+                p_um = iso(*size_yx)
             skipped = [s.name or f"image {i}" for i, s in enumerate(tf.series) if i != index]
             flat = _stored_flat(series, kind)
             lossy = [i for i, lev in enumerate(series.levels) if _block_coded(lev)]
             inverted = _min_is_white(series)
+            one_bit = np.dtype(series.dtype) == np.bool_
         node = _contiguous(path, index, series.axes) if flat else None
         if node is None:
             store = tifffile.imread(path, aszarr=True, series=index)
@@ -270,6 +275,8 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
                 else ""
             ),
         )
+    if one_bit:  # BitsPerSample 1: a mask, no stain
+        raise fail(path, ONE_BIT, ONE_BIT_EXPECTED)
     yx = (axes.index("Y"), axes.index("X"))
     if isinstance(node, (zarr.Array, _Contiguous)):
         arrays = [("0", node)]
@@ -288,6 +295,8 @@ def open_tiff_levels(path: Path) -> tuple[list[da.Array], float | None, list[flo
         meta["skipped_images"] = skipped  # thumbnail, label, macro...
     if p_um is not None:
         meta["pixel_size_unit"] = unit
+    if size_yx is not None and non_square(*size_yx):
+        meta["pixel_yx_um"] = list(size_yx)  # not square: not read as one size (open.py)
     if lossy:
         meta["lossy_levels"] = lossy  # read for the model only well downsampled
     if inverted and colour is None:

@@ -16,6 +16,8 @@ import dask.array as da
 import numpy as np
 from scipy import sparse
 
+from .errors import SectionError
+
 #: a level stored with lossy (JPEG) compression is read for the model only when the window
 #: is at least this many times coarser than it, where a finer level allows: JPEG's 8 × 8 px
 #: blocks then repeat every 2 px or less and average out (docs/your_scans.md)
@@ -38,7 +40,15 @@ def _level_for(sizes: Sequence[float], pixel_size_um: float, lossy: Collection[i
     return best
 
 
-def _check(y0: float, x0: float, h: float, w: float, ps: float) -> tuple[int, int]:
+#: the most pixels one window may hold (8 GiB of float32): a larger request is a region
+#: drawn on another image or in another unit (e.g. a QuPath annotation of a 40x finer
+#: image), refused in one line rather than failing to allocate
+MAX_WINDOW_PX = 2**31
+
+
+def _check(
+    y0: float, x0: float, h: float, w: float, ps: float, where: str = "read_window"
+) -> tuple[int, int]:
     vals = {"y0_um": y0, "x0_um": x0, "h_um": h, "w_um": w, "pixel_size_um": ps}
     for k, v in vals.items():
         if not math.isfinite(float(v)):
@@ -47,7 +57,19 @@ def _check(y0: float, x0: float, h: float, w: float, ps: float) -> tuple[int, in
         raise ValueError(
             f"read_window: h_um={h}, w_um={w}, pixel_size_um={ps}; expected positive µm values"
         )
+    _not_too_large(h, w, ps, where)
     return max(1, round(h / ps)), max(1, round(w / ps))
+
+
+def _not_too_large(h: float, w: float, ps: float, where: str) -> None:
+    """Raise a :class:`SectionError` naming ``where`` if ``h`` × ``w`` µm at ``ps`` µm per
+    pixel (the output, or the level read for it) is more than :data:`MAX_WINDOW_PX`."""
+    if (h / ps) * (w / ps) > MAX_WINDOW_PX:
+        raise SectionError(
+            f"{where}: a window of {h / 1000:.4g} × {w / 1000:.4g} mm at {ps:g} µm per pixel "
+            f"({h / ps:.0f} × {w / ps:.0f} px) is too large to read; a region drawn on another "
+            "image or in another unit?"
+        )
 
 
 #: the level blocks kept by :func:`keep_regions` (None: outside it, nothing is kept)
@@ -144,6 +166,7 @@ def read_window(
     *,
     fill: float = 0.0,
     lossy: Collection[int] = (),
+    where: str = "read_window",
 ) -> np.ndarray:
     """Window ``[y0, y0+h) × [x0, x0+w)`` µm resampled to ``pixel_size_um`` (float32).
 
@@ -153,10 +176,13 @@ def read_window(
     overlaps, weighted by overlap area (no aliasing when downsampling; piecewise constant
     when the request is finer than level 0). Parts outside the section read as ``fill``.
     ``lossy``: levels stored JPEG-compressed, read only well downsampled (:func:`_level_for`).
+    A window of more than :data:`MAX_WINDOW_PX` is a :class:`SectionError` naming ``where``
+    (the section's file).
     """
-    ny, nx = _check(y0_um, x0_um, h_um, w_um, pixel_size_um)
+    ny, nx = _check(y0_um, x0_um, h_um, w_um, pixel_size_um, where)
     lvl = _level_for(sizes, pixel_size_um, lossy)
     p = sizes[lvl]
+    _not_too_large(h_um, w_um, p, where)  # the level's pixels read for it
     k, oy, ox = pixel_size_um / p, y0_um / p, x0_um / p
     if all(abs(v - round(v)) < 1e-6 for v in (k, oy, ox)):
         # fast path: integer ratio on the level's pixel grid -> slice (+ block mean)

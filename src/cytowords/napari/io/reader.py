@@ -179,6 +179,7 @@ def section_layer_data(
     (``dark_field``: :func:`read_section_layers`'s); notes are ``("warning" | "info",
     text)`` for the caller to show."""
     from cytowords.sections import PixelSizeMissingError, calibration_warning, open_section
+    from cytowords.sections.ome_zarr import LOST_CHUNKS_KEY
     from cytowords.sections.open import SLIDE_HINT
 
     notes: list[tuple[str, str]] = []
@@ -193,6 +194,8 @@ def section_layer_data(
                 "cytowords widgets before describing or mapping.",
             )
         )
+    if section.metadata.get(LOST_CHUNKS_KEY):  # a store copied incompletely
+        notes.append(("warning", str(section.metadata[LOST_CHUNKS_KEY])))
     if calibration_warning(section):
         notes.append(
             (
