@@ -49,14 +49,18 @@ def measure_region(
     section: Any, vertices_um: np.ndarray, *, cells: bool | str = False, cancel: Any = None
 ) -> Measured:
     """Run the readout on a ``(N, 2)`` ``(y, x)`` µm polygon of ``section``; a region that
-    cannot be measured at all is reported in ``measurements["not_measured"]``. ``cancel``
+    cannot be measured at all (the readout's reason, or a window the section refuses to
+    read: a region drawn on another image) is reported in
+    ``measurements["not_measured"]``, so the other regions of a run are still described.
+    ``cancel``
     (an object with ``is_set()``) stops it with
     :class:`cytowords.jobs.Cancelled`."""
     from ..measure import MeasureError, measure_roi
+    from ..sections.errors import SectionError
 
     try:
         r = measure_roi(section, vertices_um, cells=cells, cancel=cancel)
-    except MeasureError as err:
+    except (MeasureError, SectionError) as err:
         why = str(err)
         return Measured({"not_measured": [why]}, [f"Not measured: {why}."])
     # without the traverses' long coordinate lists: the Profile view reads them itself

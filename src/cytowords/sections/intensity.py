@@ -9,6 +9,8 @@ One :class:`Intensity` per section, estimated once from a coarse level (at most
   is the largest value of the smallest standard bit depth (8, 10, 12, 14, 16, then any)
   that holds the 99.99th percentile of the coarse level; value / white. A 12-bit scan
   (0–4095) whose empty slide lies anywhere above 1023 thus reads like its 8-bit twin.
+  Signed integers holding negative values (an offset zero, e.g. ``value × 16 − 2048``)
+  take the floating-point rule: their zero is no black level.
 - floating point: values already in [0, 1] are kept; otherwise the robust range from
   ``min(0, 0.1th percentile)`` to the 99.9th percentile of the coarse level maps to [0, 1]
   (in a bright-field scan the empty slide is the brightest thing, so it reads near 1).
@@ -115,9 +117,7 @@ class Intensity:
 
     def to_uint8(self, raw: np.ndarray) -> np.ndarray:
         """Raw values -> uint8 (unit value × 255, rounded half to even); exact for uint8."""
-        return np.clip(np.rint(self._shifted(raw) * (255.0 * self.scale)), 0, 255).astype(
-            np.uint8
-        )
+        return np.clip(np.rint(self._shifted(raw) * (255.0 * self.scale)), 0, 255).astype(np.uint8)
 
 
 def bit_depth_white(sample: np.ndarray) -> tuple[int, float]:
@@ -141,12 +141,11 @@ def intensity_of(sample: np.ndarray, dtype: np.dtype) -> Intensity:
         return Intensity(0.0, 255.0, bg, "8-bit: value / 255")
     if dt == np.bool_:
         return Intensity(0.0, 1.0, bg, "binary: 0 / 1")
-    if np.issubdtype(dt, np.integer):
+    negative = v.size > 0 and float(np.percentile(v, 0.1)) < 0.0
+    if np.issubdtype(dt, np.integer) and not negative:
         bits, white = bit_depth_white(v)
         return Intensity(0.0, white, bg, f"{bits}-bit data in {dt}: value / {white:g}")
-    lo, hi = (
-        (float(np.percentile(v, 0.1)), float(np.percentile(v, 99.9))) if v.size else (0.0, 1.0)
-    )
+    lo, hi = (float(np.percentile(v, 0.1)), float(np.percentile(v, 99.9))) if v.size else (0.0, 1.0)
     if lo >= 0.0 and hi <= 1.0:
         return Intensity(0.0, 1.0, bg, f"{dt} in [0, 1]: kept")
     black = min(0.0, lo)
