@@ -237,11 +237,15 @@ def lost_chunks(
     if int(np.prod(counts, dtype=np.int64)) > 1_000_000:
         return None
     base = Path(root) / finest.path
-    missing = []
     try:
-        for coords in np.ndindex(*counts):
-            if not (base / finest.metadata.encode_chunk_key(coords)).exists():
-                missing.append(coords)
+        # one listing of the level's folder (a stat per chunk costs ~30x more)
+        stored = {
+            os.path.relpath(os.path.join(d, f), base).replace(os.sep, "/")
+            for d, _, files in os.walk(base)
+            for f in files
+        }
+        encode = finest.metadata.encode_chunk_key
+        missing = [c for c in np.ndindex(*counts) if encode(c) not in stored]
     except (OSError, AttributeError, TypeError):  # a store this check cannot list
         return None
     if not missing or int(np.prod(coarse.shape[:2], dtype=np.int64)) > LOST_CHECK_MAX_PX:
