@@ -648,8 +648,8 @@ def gap_notes(rib, trs) -> list[str]:
 
 
 def layer_i_unread(too_deep: float) -> str:
-    """The note for a layer I not read on enough traverses: where its border was found
-    deeper than a layer I is read (``too_deep``, relative depth: ``layer_i_too_deep``),
+    """The note for a layer I not read although enough traverses cross the ROI: where its
+    border was found deeper than a layer I is read (``too_deep``, relative depth: ``layer_i_too_deep``),
     how deep; else that no traverse shows the rise from a pale band to a dense one."""
     if np.isfinite(too_deep):
         return (
@@ -657,8 +657,8 @@ def layer_i_unread(too_deep: float) -> str:
             f"it only at {too_deep:.0%} of the cortex's depth (median of the traverses), "
             f"deeper than a layer I is read here ({L1_MAX_DEPTH:.0%}, or up to "
             f"{L1_DEEP_MAX:.0%} where that band is as narrow as a layer II and the band "
-            "above it pale all the way down): that band is likely one of layer III or V, "
-            "layer II's too faint to count"
+            "above it pale all the way down, on most traverses): that band is likely one of "
+            "layer III or V, layer II's too faint to count"
         )
     return (
         "layer I: not read: no traverse shows a rise from a pale band under the pia to a "
