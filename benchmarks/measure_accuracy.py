@@ -25,8 +25,13 @@ claim's tolerance of the area's.
     python benchmarks/measure_accuracy.py [--brains 205] [--rois 12] [--side-mm 3]
         [--profile-um 16] [--finest-um 16] [--cells] [--held-out 207 208] [--save-cells DIR]
         [--cell-windows 0] [--cell-brains 224] [--cell-cache DIR] [--save-large FILE.csv]
-        [--save FILE.jsonl]
+        [--save FILE.jsonl] [--areas 25 s24 s32 ...]
         [--columns 8 | --column-patches 3] [--vessel-check] [--artefacts fold|bubble|tear|all]
+
+``--areas 25 s24 s32 ...`` takes the squares of those areas only (one per area the brain
+shows at mid-depth, in the order given; ``--rois`` still caps their number): the areas
+with a broad layer I in a thin cortex are small, and a 3 mm square rarely lies within one
+of them (``--side-mm 2`` finds some on most brains).
 
 ``--artefacts KIND`` paints preparation artefacts into every ROI's pixels as the readout
 reads them (``ArtefactSection``; one of KIND per ROI, ``all``: one fold, one bubble and one
@@ -112,6 +117,7 @@ from cytowords.synth import (
     square_across,
     squares_across_ribbon,
     truth_at,
+    truth_in_roi,
     virtual_section,
 )
 from cytowords.training.data.readout_truth import brain_truth
@@ -237,10 +243,28 @@ class ArtefactSection:
         return np.where(np.isfinite(img), img, fill).astype(np.float32)
 
 
-def sample_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
+def sample_rois(
+    seed: int, n: int, side_um: float, rng, areas: list[str] | None = None
+) -> list[tuple[np.ndarray, dict]]:
     """``(vertices, truth)`` of squares across the ribbon (pia and white matter in view):
-    :func:`cytowords.synth.squares_across_ribbon` on brain ``seed``'s section."""
-    return squares_across_ribbon(section_geometry(seed), n, side_um, rng)
+    :func:`cytowords.synth.squares_across_ribbon` on brain ``seed``'s section. With
+    ``areas`` (area ids), up to ``n`` squares of those areas only, one per area in the
+    order given (those the section shows at mid-depth; up to 40 random mid-depth points of
+    each tried, as :func:`sample_column_rois`)."""
+    geom = section_geometry(seed)
+    if not areas:
+        return squares_across_ribbon(geom, n, side_um, rng)
+    pts, t, mid = mid_depth_points(geom)
+    out = []
+    for area in areas:
+        if len(out) == n:
+            break
+        for j in rng.permutation(mid[t["area"][mid] == area])[:40]:
+            got = square_across(geom, pts[j], side_um)
+            if got is not None:
+                out.append((got[0], truth_in_roi(geom, got[0], step_um=100.0)))
+                break
+    return out
 
 
 def sample_column_rois(seed: int, n: int, side_um: float, rng) -> list[tuple[np.ndarray, dict]]:
@@ -844,6 +868,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brains", type=int, nargs="+", default=[205])
     ap.add_argument("--rois", type=int, default=12, help="ROIs per brain (one per area)")
+    ap.add_argument(
+        "--areas", nargs="+", default=None,
+        help="area ids: the ROIs are squares of these areas only (one per area the brain "
+        "shows at mid-depth, in this order; e.g. the thick layer I of 25 s24 s32 p24c)",
+    )
     ap.add_argument("--side-mm", type=float, default=3.0)
     ap.add_argument("--profile-um", type=float, default=16.0)
     ap.add_argument("--cells", action="store_true", help="measure somata too (slow)")
@@ -980,7 +1009,8 @@ def main() -> None:
             from cytowords.measure.slide import slide_reference
 
             glass = slide_reference(section.levels)[0]
-        for roi_i, (v, tr) in enumerate(sample_rois(seed, args.rois, args.side_mm * 1000, rng)):
+        rois = sample_rois(seed, args.rois, args.side_mm * 1000, rng, args.areas)
+        for roi_i, (v, tr) in enumerate(rois):
             shown = section
             if kinds is not None:
                 shown = ArtefactSection(section, artefact_specs(kinds, seed, roi_i, v), glass)

@@ -67,12 +67,34 @@ PIA_EDGE_UM = 30.0
 L1_BAND_MIN = 0.10
 #: ... at relative depths above this (layer II lies in the upper part of the cortex)
 L1_BAND_DEPTH = 0.45
-#: layer I is at most this share of the cortex's depth (a sixth or less in any region); a
-#: border read deeper is the half-way point up to a dense band of layer III or V, layer
+#: a layer I/II border is read down to this share of the cortex's depth whatever dense
+#: band layer I rises to (layer I is a sixth of the depth or less in most regions); deeper,
+#: the half-way point is most often the one up to a dense band of layer III or V, layer
 #: II's band being too faint to count on that profile (a fluorescent Nissl read inverted,
-#: its bright somata near-black and the densest layers far darker than layer II), and is
-#: not read (:func:`_layer_i`)
+#: its bright somata near-black and the densest layers far darker than layer II), and it
+#: is read only under the conditions of :data:`L1_DEEP_MAX` (:func:`_layer_i`)
 L1_MAX_DEPTH = 0.25
+#: a border between :data:`L1_MAX_DEPTH` and this share of the depth is read only where
+#: layer I rises to a band that looks like layer II (:data:`L1_II_WIDTH`) and is
+#: cell-sparse all the way down (:data:`L1_PALE`), on most traverses
+#: (:data:`L1_DEEP_SHARE`): where
+#: layer I is broad in a thin cortex (subgenual area 25, pregenual 24/32, agranular insula,
+#: the entorhinal cortex: 0.3-0.5 mm of 1.5-2 mm, up to a third of the depth), with a
+#: margin for the border's blur and an oblique cut
+L1_DEEP_MAX = 0.40
+#: ... the dense band's width at half its prominence (relative depth) within this range:
+#: layer II is a thin band (0.05-0.1 of the depth); the dense bands of large pyramids in
+#: lower III and V a layer II too faint to count leaves as the first band are broader, and
+#: a narrower peak is a single dense row or noise (as for layer IV: :data:`IV_MIN_WIDTH`)
+L1_II_WIDTH = (0.035, 0.12)
+#: ... the band above the border rises on average at most this share of the way from the
+#: pale band's level to the dense band's (a faint layer II and a paler III above a deeper
+#: band raise it; a cell-sparse layer I does not)
+L1_PALE = 0.10
+#: ... and, on traverses' profiles only where at least this share of the traverses that
+#: give a border give one that deep: a broad layer I is the region's, and a few deep
+#: borders among shallower ones are where layer II's band is too faint on those traverses
+L1_DEEP_SHARE = 0.5
 #: layer I is read on the traverses' profiles (each, the median taken) when at least this
 #: many are given; with fewer, not at all
 L1_MIN_TRAVERSES = 3
@@ -138,6 +160,9 @@ class LayerEstimate:
     grain_recovery: float = float("nan")
     #: the thickness (µm) the widths were computed with
     thickness_um: float = float("nan")
+    #: where layer I is not read: the median relative depth of the layer I / II borders
+    #: found deeper than a layer I is read (:func:`layer_i_read`); NaN otherwise
+    layer_i_too_deep: float = float("nan")
     #: layer borders the profile shows: name ("I/II", "II/III", "III/IV", "IV/V", "V/VI")
     #: -> (relative depth, confidence 0..1); a border it does not show is absent
     borders: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -211,7 +236,7 @@ def analyse_profile(
     inner = (depth >= 0.05) & (depth <= 0.95)
     mean = float(np.mean(p[inner]))
     contrast = float(np.std(p[inner]) / mean) if mean > 0 else float("nan")
-    l1 = layer_i_bottom(p, thickness_um, traverse_profiles, pia_edge_um)
+    l1, l1_deep = layer_i_read(p, thickness_um, traverse_profiles, pia_edge_um)
     iv = _layer_iv(ps, depth, rng)
     prom, top, bottom = iv
     if prom >= IV_KONIO and (bottom - top) >= IV_KONIO_WIDTH:
@@ -237,6 +262,7 @@ def analyse_profile(
         profile_cortex_type=band,
         iv_undecided=None if present else _weak_band(prom),
         thickness_um=float(thickness_um),
+        layer_i_too_deep=l1_deep,
         borders=layer_borders(
             ps,
             depth,
@@ -332,51 +358,87 @@ def layer_i_bottom(
 ) -> float:
     """Relative depth of the layer I / II border (see module docstring): the median of the
     borders read on each of ``traverse_profiles`` (``(k, n)``, at least
-    :data:`L1_MIN_TRAVERSES` rows; those where none is found left out, and those deeper
+    :data:`L1_MIN_TRAVERSES` rows; those where none is read left out, and those deeper
     than :data:`L1_DEEPER` times the median of all); NaN with fewer rows (one or two
     traverses do not show the region's layer I: its width varies along the ribbon).
-    Without ``traverse_profiles``, read on the mean ``profile``; NaN when none is found.
+    Without ``traverse_profiles``, read on the mean ``profile``; NaN when none is read.
     ``thickness_um`` (µm) converts ``pia_edge_um`` to relative depth (without it the pale
-    band is read from the pia)."""
+    band is read from the pia). The first of :func:`layer_i_read`."""
+    return layer_i_read(profile, thickness_um, traverse_profiles, pia_edge_um)[0]
+
+
+def layer_i_read(
+    profile: np.ndarray,
+    thickness_um: float = float("nan"),
+    traverse_profiles: np.ndarray | None = None,
+    pia_edge_um: float = PIA_EDGE_UM,
+) -> tuple[float, float]:
+    """``(border, too deep)``: the layer I / II border of :func:`layer_i_bottom` (relative
+    depth), and where it is NaN, the median relative depth of the borders found but not
+    read on the profiles (:func:`_layer_i_read`: deeper than a layer I is read there; NaN
+    when none was found at all, or with fewer than :data:`L1_MIN_TRAVERSES` traverses).
+    A traverse's border deeper than :data:`L1_MAX_DEPTH` counts only where at least
+    :data:`L1_DEEP_SHARE` of the traverses that give a border give one that deep."""
+    nan = float("nan")
     p = np.asarray(profile, dtype=np.float64)
     n = len(p)
     depth = (np.arange(n) + 0.5) / n
     edge = pia_edge_um / thickness_um if np.isfinite(thickness_um) and thickness_um > 0 else 0.0
     sigma = max(0.5, n / 100.0)
     if traverse_profiles is not None and len(traverse_profiles) < L1_MIN_TRAVERSES:
-        return float("nan")
+        return nan, nan
     if traverse_profiles is not None:
         tp = np.asarray(traverse_profiles, dtype=np.float64)
         if tp.ndim == 2 and tp.shape[1] == n and np.all(np.isfinite(tp)):
-            each = np.array(
-                [_layer_i(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge) for q in tp]
+            reads = np.array(
+                [
+                    _layer_i_read(gaussian_filter1d(q, sigma, mode="nearest"), depth, edge)
+                    for q in tp
+                ]
             )
-            each = each[np.isfinite(each)]
+            found = np.isfinite(reads[:, 0])
+            deep_ok = found & (reads[:, 0] > L1_MAX_DEPTH)
+            if deep_ok.sum() < L1_DEEP_SHARE * found.sum():
+                # a few traverses' deep borders among shallower ones: not read there
+                reads[deep_ok, 1], reads[deep_ok, 0] = reads[deep_ok, 0], nan
+            each = reads[:, 0][np.isfinite(reads[:, 0])]
             if each.size:
-                return float(np.median(each[each <= L1_DEEPER * np.median(each)]))
-    return _layer_i(gaussian_filter1d(p, sigma, mode="nearest"), depth, edge)
+                return float(np.median(each[each <= L1_DEEPER * np.median(each)])), nan
+            deep = reads[:, 1][np.isfinite(reads[:, 1])]
+            return nan, float(np.median(deep)) if deep.size else nan
+    return _layer_i_read(gaussian_filter1d(p, sigma, mode="nearest"), depth, edge)
 
 
 def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
-    """Relative depth of the layer I / II border on one smoothed profile ``p``: half-way up
-    from the pale band (the minimum at relative depths ``edge`` to 0.2) to the first local
-    maximum below it with a prominence of at least :data:`L1_BAND_MIN` of the rise from
-    the pale band to the highest point at relative depths below :data:`L1_BAND_DEPTH`
-    (where there is none, that highest point); NaN when not found or deeper than
-    :data:`L1_MAX_DEPTH`."""
+    """Relative depth of the layer I / II border on one smoothed profile ``p`` (the first
+    of :func:`_layer_i_read`); NaN when not read."""
+    return _layer_i_read(p, depth, edge)[0]
+
+
+def _layer_i_read(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> tuple[float, float]:
+    """``(border, too deep)``: the relative depth of the layer I / II border on one
+    smoothed profile ``p``, half-way up from the pale band (the minimum at relative depths
+    ``edge`` to 0.2) to the first local maximum below it with a prominence of at least
+    :data:`L1_BAND_MIN` of the rise from the pale band to the highest point at relative
+    depths below :data:`L1_BAND_DEPTH` (where there is none, that highest point). The
+    border is read down to :data:`L1_MAX_DEPTH`, and down to :data:`L1_DEEP_MAX` where that
+    maximum is a band as narrow as a layer II (:data:`L1_II_WIDTH`) under a band pale
+    all the way down (:data:`L1_PALE`); a border found deeper is not read: ``(NaN, its
+    depth)``. ``(NaN, NaN)`` when none is found."""
+    nan = float("nan")
     top = (depth < 0.2) & (depth >= edge)
     if not top.any():
         top = depth < 0.2
     i_min = int(np.argmin(np.where(top, p, np.inf)))
     below = (depth > depth[i_min]) & (depth < L1_BAND_DEPTH)
     if not below.any():
-        return float("nan")
+        return nan, nan
     # the range of the upper cortex only (from the pale band up): the deep dense layers
     # and a contrast that darkens dense parts more than pale ones (Merker's) must not
     # raise the bar for layer II's band
     rng = float(p[depth < L1_BAND_DEPTH].max() - p[i_min])
     if rng <= 0:
-        return float("nan")
+        return nan, nan
     peaks, _ = find_peaks(p, prominence=L1_BAND_MIN * rng)
     peaks = peaks[below[peaks]]
     i_max = int(peaks[0]) if len(peaks) else int(np.argmax(np.where(below, p, -np.inf)))
@@ -384,12 +446,31 @@ def _layer_i(p: np.ndarray, depth: np.ndarray, edge: float = 0.0) -> float:
     for i in range(i_min, i_max + 1):
         if p[i] >= half:
             if i == 0:
-                return float(depth[0])
+                return float(depth[0]), nan
             # linear interpolation between samples i-1 and i
             f = (half - p[i - 1]) / max(p[i] - p[i - 1], 1e-12)
             d = float(depth[i - 1] + f * (depth[i] - depth[i - 1]))
-            return d if d <= L1_MAX_DEPTH else float("nan")
-    return float("nan")
+            if d <= L1_MAX_DEPTH:
+                return d, nan
+            if d <= L1_DEEP_MAX and len(peaks) and _looks_like_layer_ii(p, depth, i_min, i_max, d):
+                return d, nan
+            return nan, d
+    return nan, nan
+
+
+def _looks_like_layer_ii(
+    p: np.ndarray, depth: np.ndarray, i_min: int, i_max: int, d: float
+) -> bool:
+    """Whether the rise of ``p`` from its pale band (sample ``i_min``) to the dense band
+    at sample ``i_max`` (a local maximum), half-way at relative depth ``d``, looks like the
+    one from a broad layer I to layer II: the band's width at half its prominence within
+    :data:`L1_II_WIDTH`, and the profile from the pale band down to ``d`` on average no
+    more than :data:`L1_PALE` of the way up to the band."""
+    width = float(peak_widths(p, [i_max], rel_height=0.5)[0][0]) * float(depth[1] - depth[0])
+    rise = float(p[i_max] - p[i_min])
+    above = (depth >= depth[i_min]) & (depth <= d)
+    pale = float(np.mean(p[above]) - p[i_min]) <= L1_PALE * rise
+    return L1_II_WIDTH[0] <= width <= L1_II_WIDTH[1] and pale
 
 
 def _layer_iv(p: np.ndarray, depth: np.ndarray, rng: float) -> tuple[float, float, float]:

@@ -47,6 +47,7 @@ from .errors import MeasureError
 from .granularity import GRAIN_UM, grain_profiles
 from .illumination import flatten_window, slide_field, tile_corrected
 from .layers import (
+    L1_DEEP_MAX,
     L1_MAX_DEPTH,
     L1_MIN_TRAVERSES,
     PIA_EDGE_UM,
@@ -646,6 +647,25 @@ def gap_notes(rib, trs) -> list[str]:
     return out
 
 
+def layer_i_unread(too_deep: float) -> str:
+    """The note for a layer I not read although enough traverses cross the ROI: where its
+    border was found deeper than a layer I is read (``too_deep``, relative depth: ``layer_i_too_deep``),
+    how deep; else that no traverse shows the rise from a pale band to a dense one."""
+    if np.isfinite(too_deep):
+        return (
+            "layer I: not read: its pale band rises half-way to the first dense band beneath "
+            f"it only at {too_deep:.0%} of the cortex's depth (median of the traverses), "
+            f"deeper than a layer I is read here ({L1_MAX_DEPTH:.0%}, or up to "
+            f"{L1_DEEP_MAX:.0%} where that band is as narrow as a layer II and the band "
+            "above it pale all the way down, on most traverses): that band is likely one of "
+            "layer III or V, layer II's too faint to count"
+        )
+    return (
+        "layer I: not read: no traverse shows a rise from a pale band under the pia to a "
+        "dense band beneath it"
+    )
+
+
 def measure_roi(
     section,
     vertices_um,
@@ -874,11 +894,7 @@ def measure_roi(
             f"(>= {L1_MIN_TRAVERSES} wanted: its width varies along the ribbon)"
         )
     elif not np.isfinite(out.layers.layer_i_width_um):
-        reasons.append(
-            "layer I: not read: no traverse shows the rise from its pale band to layer "
-            f"II's dense band within {L1_MAX_DEPTH:.0%} of the cortex's depth (a border "
-            "read deeper would be a dense band of layer III or V)"
-        )
+        reasons.append(layer_i_unread(out.layers.layer_i_too_deep))
     ok_w = widths[np.isfinite(widths)]
     if ok_w.size:
         out.wm_border_width_um = float(np.median(ok_w))
