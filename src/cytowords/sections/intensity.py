@@ -141,11 +141,10 @@ def intensity_of(sample: np.ndarray, dtype: np.dtype) -> Intensity:
         return Intensity(0.0, 255.0, bg, "8-bit: value / 255")
     if dt == np.bool_:
         return Intensity(0.0, 1.0, bg, "binary: 0 / 1")
-    negative = v.size > 0 and float(np.percentile(v, 0.1)) < 0.0
-    if np.issubdtype(dt, np.integer) and not negative:
+    lo, hi = (float(q) for q in np.percentile(v, [0.1, 99.9])) if v.size else (0.0, 1.0)
+    if np.issubdtype(dt, np.integer) and lo >= 0.0:  # negatives: the robust range below
         bits, white = bit_depth_white(v)
         return Intensity(0.0, white, bg, f"{bits}-bit data in {dt}: value / {white:g}")
-    lo, hi = (float(np.percentile(v, 0.1)), float(np.percentile(v, 99.9))) if v.size else (0.0, 1.0)
     if lo >= 0.0 and hi <= 1.0:
         return Intensity(0.0, 1.0, bg, f"{dt} in [0, 1]: kept")
     black = min(0.0, lo)
